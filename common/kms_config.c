@@ -1,0 +1,171 @@
+#include "kms_config.h"
+
+#include "kms_log.h"
+#include "kms_num.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *s_type_names[] = {"TEXT", "INT", "NUMBER", "BOOL"};
+
+static int s_error(const kms_config_t *config, const char *option, const char *text, const char *why)
+{
+    fprintf(stderr, "%s: invalid value '%s' for %s: %s\n", config->program, text, option, why);
+    return KMS_CONFIG_ERROR;
+}
+
+static int s_parse_bool(const char *text, bool *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return *out = true, 0;
+        if (strcasecmp(text, no[i]) == 0)
+            return *out = false, 0;
+    }
+    return -1;
+}
+
+/* Stores `text` into the option; `source` names where it came from, for the error line. */
+static int s_assign(const kms_config_t *config, const kms_option_t *opt, const char *text, const char *source)
+{
+    double number = 0;
+    switch (opt->type) {
+    case KMS_OPT_STRING:
+        *(const char **) opt->value = text;
+        return KMS_CONFIG_OK;
+    case KMS_OPT_BOOL:
+        if (s_parse_bool(text, (bool *) opt->value) != 0)
+            return s_error(config, source, text, "expected true or false");
+        return KMS_CONFIG_OK;
+    case KMS_OPT_INT: {
+        long v;
+        if (kms_num_parse_long(text, &v) != 0)
+            return s_error(config, source, text, "expected a whole number");
+        number = (double) v;
+        *(long *) opt->value = v;
+        break;
+    }
+    case KMS_OPT_DOUBLE:
+        if (kms_num_parse_double(text, &number) != 0 || !isfinite(number))
+            return s_error(config, source, text, "expected a number");
+        *(double *) opt->value = number;
+        break;
+    }
+    if ((opt->min != 0 || opt->max != 0) && (number < opt->min || number > opt->max)) {
+        char why[96];
+        snprintf(why, sizeof why, "must be between %g and %g", opt->min, opt->max);
+        return s_error(config, source, text, why);
+    }
+    return KMS_CONFIG_OK;
+}
+
+void kms_config_usage(const kms_config_t *config)
+{
+    printf("Usage: %s %s\n\n%s\n\nOptions (flag, environment variable, default):\n", config->program,
+           config->usage ? config->usage : "[OPTIONS]", config->summary);
+    for (const kms_option_t *opt = config->options; opt->name; opt++) {
+        printf("  --%s %s\n      %s", opt->name, opt->type == KMS_OPT_BOOL ? "[true|false]" : s_type_names[opt->type],
+               opt->help);
+        if (opt->env)
+            printf(" (env %s)", opt->env);
+        if (opt->def)
+            printf(" [default: %s]", opt->def);
+        printf("\n");
+    }
+    printf("  --help\n      print this help and exit\n  --version\n      print the version and exit\n"
+           "\nLogs go to stderr as logfmt; KMS_LOG_LEVEL=debug|info|warn|error sets the level.\n");
+}
+
+int kms_config_exit_status(int rc)
+{
+    return rc == KMS_CONFIG_EXIT ? 0 : 2;
+}
+
+static const kms_option_t *s_find(const kms_config_t *config, const char *name, size_t len)
+{
+    for (const kms_option_t *opt = config->options; opt->name; opt++)
+        if (strlen(opt->name) == len && strncmp(opt->name, name, len) == 0)
+            return opt;
+    return NULL;
+}
+
+static int s_parse_args(const kms_config_t *config, int argc, char **argv, int *positional)
+{
+    int kept = 1;
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        char *arg = argv[i];
+        if (options_done || strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (!options_done && strcmp(arg, "--") == 0) {
+                options_done = true;
+                continue;
+            }
+            if (!positional) {
+                fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", config->program, arg);
+                return KMS_CONFIG_ERROR;
+            }
+            argv[kept++] = arg;
+            continue;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t) (eq - name) : strlen(name);
+        if (!eq && strcmp(name, "help") == 0) {
+            kms_config_usage(config);
+            return KMS_CONFIG_EXIT;
+        }
+        if (!eq && strcmp(name, "version") == 0) {
+            printf("%s %s\n", config->program, KMS_VERSION);
+            return KMS_CONFIG_EXIT;
+        }
+        const kms_option_t *opt = s_find(config, name, len);
+        if (!opt) {
+            fprintf(stderr, "%s: unknown option '--%.*s' (see --help)\n", config->program, (int) len, name);
+            return KMS_CONFIG_ERROR;
+        }
+        const char *text = eq ? eq + 1 : NULL;
+        if (!text && opt->type == KMS_OPT_BOOL)
+            text = "true";
+        if (!text) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: option '--%s' needs a value\n", config->program, opt->name);
+                return KMS_CONFIG_ERROR;
+            }
+            text = argv[++i];
+        }
+        char source[128];
+        snprintf(source, sizeof source, "--%s", opt->name);
+        int rc = s_assign(config, opt, text, source);
+        if (rc != KMS_CONFIG_OK)
+            return rc;
+    }
+    if (positional)
+        *positional = kept - 1;
+    if (kept < argc)
+        argv[kept] = NULL;
+    return KMS_CONFIG_OK;
+}
+
+int kms_config_parse(const kms_config_t *config, int argc, char **argv, int *positional)
+{
+    if (kms_log_init(config->program) != 0)
+        return s_error(config, "KMS_LOG_LEVEL", getenv("KMS_LOG_LEVEL"), "expected debug, info, warn or error");
+    for (const kms_option_t *opt = config->options; opt->name; opt++) {
+        if (opt->def) {
+            int rc = s_assign(config, opt, opt->def, opt->name);
+            if (rc != KMS_CONFIG_OK)
+                return rc;
+        }
+        const char *env = opt->env ? getenv(opt->env) : NULL;
+        if (env && *env) {
+            int rc = s_assign(config, opt, env, opt->env);
+            if (rc != KMS_CONFIG_OK)
+                return rc;
+        }
+    }
+    return s_parse_args(config, argc, argv, positional);
+}

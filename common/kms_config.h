@@ -1,0 +1,58 @@
+/*  kms_config: one table per program declares every option.
+
+    Each option is a long flag and, usually, an environment variable; the flag wins over the
+    variable, the variable over the default. The same table prints --help. Numbers are parsed
+    strictly and checked against their bounds; a bad value prints one line naming the option.
+
+        static const char *url; static double interval;
+        static kms_option_t options[] = {
+            {"kepler-url", "KMS_KEPLER_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics",
+             "Kepler /metrics URL(s), comma separated", &url},
+            {"interval", "KMS_SCRAPE_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes",
+             &interval, 0.01, 86400},
+            {0}};
+        int rc = kms_config_parse(&(kms_config_t){"kms-scraper", "pulls Kepler...", NULL, options},
+                                  argc, argv, NULL);
+        if (rc != KMS_CONFIG_OK) return kms_config_exit_status(rc);
+
+    Strings are borrowed from argv, the environment or the table: they live as long as the
+    process. kms_config_parse also initialises kms_log (KMS_LOG_LEVEL is checked like an option). */
+#ifndef KMS_CONFIG_H
+#define KMS_CONFIG_H
+
+#include <stdbool.h>
+
+typedef enum { KMS_OPT_STRING, KMS_OPT_INT, KMS_OPT_DOUBLE, KMS_OPT_BOOL } kms_opt_type_t;
+
+typedef struct {
+    const char *name;   /* long flag without the dashes */
+    const char *env;    /* environment variable, or NULL */
+    kms_opt_type_t type;
+    const char *def;    /* default, as text; NULL: unset (strings stay NULL, numbers 0) */
+    const char *help;
+    void *value;        /* const char ** | long * | double * | bool * */
+    double min, max;    /* inclusive bounds for numbers; none when both are 0 */
+} kms_option_t;
+
+typedef struct {
+    const char *program;
+    const char *summary;  /* one paragraph for --help */
+    const char *usage;    /* after the program name; NULL: "[OPTIONS]" */
+    kms_option_t *options;  /* ends with an all-zero entry */
+} kms_config_t;
+
+enum { KMS_CONFIG_OK = 0, KMS_CONFIG_EXIT = 1, KMS_CONFIG_ERROR = 2 };
+
+/* Parses defaults, environment and argv, in that order. Arguments that are not options are
+   moved, in order, to argv[1..n] and n is stored in *positional (when not NULL; otherwise any
+   positional argument is an error). Returns KMS_CONFIG_OK, KMS_CONFIG_EXIT after --help or
+   --version, or KMS_CONFIG_ERROR after printing one line to stderr. */
+int kms_config_parse(const kms_config_t *config, int argc, char **argv, int *positional);
+
+/* The process exit status for a non-OK result: 0 after --help/--version, 2 for bad config. */
+int kms_config_exit_status(int rc);
+
+/* Prints the --help text to stdout. */
+void kms_config_usage(const kms_config_t *config);
+
+#endif

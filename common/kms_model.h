@@ -1,0 +1,77 @@
+/*  kms_model: one online linear-regression power model, learning sample by sample.
+
+    The fit is exact least squares: it keeps running means and centred co-moments of the
+    features, the one-hot architecture and the target (Welford's update, with optional
+    exponential forgetting), and solves the standardized normal equations with a tiny ridge on
+    demand, so after any number of samples its predictions equal a batch OLS fit of the same
+    samples. Constant features get weight 0; collinear ones share the weight through the ridge.
+
+    Fit quality is prequential: each sample is predicted before it is learned, giving R², RMSE
+    and MAE overall and over a recent window. A model is ready after spec.min_samples samples
+    and a sane fit. Pure: no I/O; state in and out as jansson documents for checkpoints. */
+#ifndef KMS_MODEL_H
+#define KMS_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kms_sample.h"
+#include "kms_weights.h"
+
+typedef struct {
+    char name[KMS_NAME_MAX];
+    char target[KMS_NAME_MAX];
+    size_t feature_count;
+    char features[KMS_SAMPLE_MAX_VALUES][KMS_NAME_MAX];
+    double forgetting;   /* weight kept per sample, in (0, 1]; 1 = none */
+    double ridge;        /* on the standardized scale */
+    uint64_t min_samples;
+} kms_model_spec_t;
+
+typedef enum {
+    KMS_LEARN_OK = 0,
+    KMS_LEARN_MISSING,   /* the sample lacks a feature or the target: not this model's sample */
+    KMS_LEARN_INVALID    /* NaN, Inf or negative watts: rejected */
+} kms_learn_result_t;
+
+typedef struct {
+    uint64_t samples;         /* learned */
+    uint64_t missing;         /* skipped for lack of a feature or the target */
+    uint64_t invalid;         /* rejected */
+    char missing_what[KMS_NAME_MAX];  /* the last name that was missing */
+    double r2, rmse, mae;     /* prequential, overall */
+    double window_r2, window_rmse, window_mae;  /* prequential, recent window */
+    bool ready;
+    char reason[160];         /* why not ready, for people ("12 of 30 samples") */
+    double created, updated;  /* unix seconds */
+} kms_model_status_t;
+
+typedef struct kms_model_t kms_model_t;
+
+/* The built-in specs: "core_model" and "dram_model" (CONTRACT.md). Returns -1 for other names. */
+int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
+
+kms_model_t *kms_model_new(const kms_model_spec_t *spec);
+void kms_model_destroy(kms_model_t **self_p);
+
+const kms_model_spec_t *kms_model_spec(const kms_model_t *self);
+
+/* Predicts (prequential stats), then learns. `now` stamps `updated`. */
+kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now);
+
+/* The current fit's prediction; -1 when the sample lacks a feature or there is no fit yet. */
+int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts);
+
+/* The fit in the contract's standardized form; -1 while no fit exists (fewer than 2 samples). */
+int kms_model_weights(const kms_model_t *self, kms_weights_t *out);
+
+void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
+
+/* The whole training state, exact (doubles round-trip), for checkpoints and model zips. */
+json_t *kms_model_save(const kms_model_t *self);
+/* A model from a saved state; NULL (reason in *why) when the document is not a valid state. */
+kms_model_t *kms_model_load(const json_t *state, const char **why);
+
+#endif

@@ -1,0 +1,130 @@
+#include "kms_num.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int kms_num_parse_double(const char *text, double *out)
+{
+    if (!text || !*text)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    /* ERANGE on underflow still gives a usable (denormal or zero) value; only overflow fails. */
+    if (end == text || *end != '\0' || (errno == ERANGE && isinf(v)))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int kms_num_parse_double_n(const char *text, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    return kms_num_parse_double(buf, out);
+}
+
+int kms_num_parse_long(const char *text, long *out)
+{
+    if (!text || !*text)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static size_t s_format_nonfinite(double value, char *out, size_t cap)
+{
+    const char *text = isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf";
+    return (size_t) snprintf(out, cap, "%s", text);
+}
+
+size_t kms_num_format(double value, char *out, size_t cap)
+{
+    if (!isfinite(value))
+        return s_format_nonfinite(value, out, cap);
+    int n = 0;
+    for (int precision = 1; precision <= 17; precision++) {
+        n = snprintf(out, cap, "%.*g", precision, value);
+        if (strtod(out, NULL) == value)
+            break;
+    }
+    return (size_t) n;
+}
+
+size_t kms_num_format_go(double value, char *out, size_t cap)
+{
+    if (!isfinite(value))
+        return s_format_nonfinite(value, out, cap);
+    if (value == 0)
+        return (size_t) snprintf(out, cap, "%s", signbit(value) ? "-0" : "0");
+    /* Find the shortest round-trip digits in %e form, then lay them out as Go's 'g' does:
+       exponent notation when the decimal exponent is below -4 or at least 6. */
+    char sci[40];
+    int precision;
+    for (precision = 0; precision <= 16; precision++) {
+        snprintf(sci, sizeof sci, "%.*e", precision, value);
+        if (strtod(sci, NULL) == value)
+            break;
+    }
+    char *e = strchr(sci, 'e');
+    int exponent = (int) strtol(e + 1, NULL, 10); /* our own %e output: always valid */
+    *e = '\0';
+    char digits[24];
+    size_t nd = 0;
+    bool negative = sci[0] == '-';
+    for (const char *p = sci + negative; *p; p++)
+        if (*p != '.')
+            digits[nd++] = *p;
+    digits[nd] = '\0';
+    if (exponent < -4 || exponent >= 6) {
+        int n = snprintf(out, cap, "%s%c%s%se%c%02d", negative ? "-" : "", digits[0],
+                         nd > 1 ? "." : "", digits + 1, exponent < 0 ? '-' : '+', abs(exponent));
+        return (size_t) n;
+    }
+    char body[48];
+    size_t b = 0;
+    if (exponent < 0) {
+        body[b++] = '0';
+        body[b++] = '.';
+        for (int i = -1; i > exponent; i--)
+            body[b++] = '0';
+        memcpy(body + b, digits, nd);
+        b += nd;
+    } else {
+        for (int i = 0; i <= exponent; i++)
+            body[b++] = (size_t) i < nd ? digits[i] : '0';
+        if (nd > (size_t) exponent + 1) {
+            body[b++] = '.';
+            memcpy(body + b, digits + exponent + 1, nd - (size_t) exponent - 1);
+            b += nd - (size_t) exponent - 1;
+        }
+    }
+    body[b] = '\0';
+    return (size_t) snprintf(out, cap, "%s%s", negative ? "-" : "", body);
+}
+
+double kms_num_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+double kms_num_wallclock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,32 @@
+/*  kms_num: numbers to and from text, with every check.
+
+    Parsing is strict: the whole string must be a number, errno is checked, and the C locale is
+    assumed (the project never calls setlocale). Formatting never lets glibc's "nan"/"inf"
+    through: Prometheus and JSON writers decide themselves what a non-finite value becomes. */
+#ifndef KMS_NUM_H
+#define KMS_NUM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whole-string parses; 0 on success, -1 (output untouched) otherwise. kms_num_parse_double
+   accepts what strtod does, including "NaN", "+Inf" and "-Inf"; callers that need a finite
+   value check isfinite() themselves. */
+int kms_num_parse_double(const char *text, double *out);
+int kms_num_parse_long(const char *text, long *out);
+int kms_num_parse_double_n(const char *text, size_t len, double *out);
+
+/* Shortest text that reads back as the same double ("%.17g" at most). Non-finite values are
+   written as Prometheus spells them: NaN, +Inf, -Inf. Returns the length. cap >= 32. */
+size_t kms_num_format(double value, char *out, size_t cap);
+
+/* The same digits laid out as Go's strconv.FormatFloat(v, 'g', -1, 64), which is how Kepler and
+   every Go Prometheus exporter print sample values: 123456, 1.234567e+06, 0.0001, 1e-05. */
+size_t kms_num_format_go(double value, char *out, size_t cap);
+
+/* Monotonic and wall clocks in seconds. */
+double kms_num_monotonic(void);
+double kms_num_wallclock(void);
+
+#endif

@@ -1,0 +1,166 @@
+#include "kms_test.h"
+
+#include "kms_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *s_url;
+static double s_interval;
+static long s_port;
+static bool s_verbose;
+
+static kms_option_t s_options[] = {
+    {"url", "KMS_TEST_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics", "where to scrape", &s_url, 0, 0},
+    {"interval", "KMS_TEST_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes", &s_interval, 0.01, 3600},
+    {"port", "KMS_TEST_PORT", KMS_OPT_INT, "8100", "HTTP port", &s_port, 1, 65535},
+    {"verbose", NULL, KMS_OPT_BOOL, "false", "say more", &s_verbose, 0, 0},
+    {0},
+};
+static const kms_config_t s_config = {"kms-test", "A test program.", NULL, s_options};
+
+/* Parses a NULL-terminated argument list; stderr goes to `err` when not NULL. */
+static int s_parse(char **args, int *positional, char *err, size_t cap)
+{
+    int argc = 0;
+    while (args[argc])
+        argc++;
+    FILE *tmp = tmpfile();
+    int saved_err = dup(STDERR_FILENO), saved_out = dup(STDOUT_FILENO);
+    fflush(stdout);
+    dup2(fileno(tmp), STDERR_FILENO);
+    dup2(fileno(tmp), STDOUT_FILENO);
+    int rc = kms_config_parse(&s_config, argc, args, positional);
+    fflush(stdout);
+    dup2(saved_err, STDERR_FILENO);
+    dup2(saved_out, STDOUT_FILENO);
+    close(saved_err);
+    close(saved_out);
+    if (err) {
+        rewind(tmp);
+        size_t n = fread(err, 1, cap - 1, tmp);
+        err[n] = '\0';
+    }
+    fclose(tmp);
+    return rc;
+}
+
+static int s_setup(void **state)
+{
+    (void) state;
+    unsetenv("KMS_TEST_URL");
+    unsetenv("KMS_TEST_INTERVAL");
+    unsetenv("KMS_TEST_PORT");
+    unsetenv("KMS_LOG_LEVEL");
+    return 0;
+}
+
+static void test_defaults(void **state)
+{
+    (void) state;
+    char *args[] = {"kms-test", NULL};
+    assert_int_equal(s_parse(args, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_string_equal(s_url, "http://127.0.0.1:9102/metrics");
+    assert_true(s_interval == 5);
+    assert_int_equal(s_port, 8100);
+    assert_false(s_verbose);
+}
+
+static void test_flag_beats_env_beats_default(void **state)
+{
+    (void) state;
+    setenv("KMS_TEST_INTERVAL", "0.25", 1);
+    setenv("KMS_TEST_PORT", "9000", 1);
+    char *args[] = {"kms-test", "--port", "9100", "--verbose", "--url=http://x/metrics", NULL};
+    assert_int_equal(s_parse(args, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_true(s_interval == 0.25);
+    assert_int_equal(s_port, 9100);
+    assert_true(s_verbose);
+    assert_string_equal(s_url, "http://x/metrics");
+}
+
+static void test_bad_values_name_the_option(void **state)
+{
+    (void) state;
+    char err[512];
+    char *a1[] = {"kms-test", "--interval", "fast", NULL};
+    assert_int_equal(s_parse(a1, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "--interval"));
+    assert_non_null(strstr(err, "fast"));
+    assert_non_null(strchr(err, '\n'));
+    assert_int_equal(strchr(err, '\n') - err + 1, (long) strlen(err)); /* one line */
+
+    char *a2[] = {"kms-test", "--port", "70000", NULL};
+    assert_int_equal(s_parse(a2, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "--port"));
+
+    char *a3[] = {"kms-test", "--port", "80x", NULL};
+    assert_int_equal(s_parse(a3, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+
+    setenv("KMS_TEST_INTERVAL", "-1", 1);
+    char *a4[] = {"kms-test", NULL};
+    assert_int_equal(s_parse(a4, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "KMS_TEST_INTERVAL"));
+
+    unsetenv("KMS_TEST_INTERVAL");
+    char *a5[] = {"kms-test", "--no-such", NULL};
+    assert_int_equal(s_parse(a5, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "--no-such"));
+
+    char *a6[] = {"kms-test", "--port", NULL};
+    assert_int_equal(s_parse(a6, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+
+    char *a7[] = {"kms-test", "--verbose=maybe", NULL};
+    assert_int_equal(s_parse(a7, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+
+    setenv("KMS_LOG_LEVEL", "chatty", 1);
+    char *a8[] = {"kms-test", NULL};
+    assert_int_equal(s_parse(a8, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "KMS_LOG_LEVEL"));
+    assert_int_equal(kms_config_exit_status(KMS_CONFIG_ERROR), 2);
+}
+
+static void test_help_and_version(void **state)
+{
+    (void) state;
+    char out[4096];
+    char *a1[] = {"kms-test", "--help", NULL};
+    assert_int_equal(s_parse(a1, NULL, out, sizeof out), KMS_CONFIG_EXIT);
+    assert_non_null(strstr(out, "--interval"));
+    assert_non_null(strstr(out, "KMS_TEST_INTERVAL"));
+    assert_non_null(strstr(out, "[default: 5]"));
+    char *a2[] = {"kms-test", "--version", NULL};
+    assert_int_equal(s_parse(a2, NULL, out, sizeof out), KMS_CONFIG_EXIT);
+    assert_non_null(strstr(out, KMS_VERSION));
+    assert_int_equal(kms_config_exit_status(KMS_CONFIG_EXIT), 0);
+}
+
+static void test_positional_arguments(void **state)
+{
+    (void) state;
+    int n = -1;
+    char *args[] = {"kms-test", "train", "--port", "81", "data.csv", "--", "--literal", NULL};
+    assert_int_equal(s_parse(args, &n, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(args[1], "train");
+    assert_string_equal(args[2], "data.csv");
+    assert_string_equal(args[3], "--literal");
+    assert_int_equal(s_port, 81);
+
+    char *no[] = {"kms-test", "stray", NULL};
+    assert_int_equal(s_parse(no, NULL, NULL, 0), KMS_CONFIG_ERROR);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, s_setup),
+        cmocka_unit_test_setup(test_flag_beats_env_beats_default, s_setup),
+        cmocka_unit_test_setup(test_bad_values_name_the_option, s_setup),
+        cmocka_unit_test_setup(test_help_and_version, s_setup),
+        cmocka_unit_test_setup(test_positional_arguments, s_setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,100 @@
+#include "kms_test.h"
+
+#include "kms_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Runs fn with stderr sent to a temporary file and returns what it wrote. */
+static char *s_capture(void (*fn)(void))
+{
+    static char text[8192];
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(tmp), STDERR_FILENO);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(tmp);
+    size_t n = fread(text, 1, sizeof text - 1, tmp);
+    text[n] = '\0';
+    fclose(tmp);
+    return text;
+}
+
+static int s_evaluated;
+static int s_count_evaluation(void)
+{
+    return ++s_evaluated;
+}
+
+static void s_write_lines(void)
+{
+    kms_info("scrape done", "target=%s ms=%.1f", "node1", 3.25);
+    kms_debug("hidden", "n=%d", s_count_evaluation());
+    kms_warn("two words", "");
+}
+
+static void test_logfmt_line(void **state)
+{
+    (void) state;
+    setenv("KMS_LOG_LEVEL", "info", 1);
+    assert_int_equal(kms_log_init("kms-test"), 0);
+    s_evaluated = 0;
+    char *text = s_capture(s_write_lines);
+    assert_non_null(strstr(text, " level=info prog=kms-test msg=\"scrape done\" target=node1 ms=3.2\n"));
+    assert_non_null(strstr(text, "level=warn prog=kms-test msg=\"two words\"\n"));
+    assert_null(strstr(text, "hidden"));
+    assert_int_equal(s_evaluated, 0); /* arguments below the level are not evaluated */
+    assert_memory_equal(text, "ts=", 3);
+    /* ts=YYYY-MM-DDTHH:MM:SS.mmmZ */
+    assert_int_equal(text[26], 'Z');
+}
+
+static void test_debug_level_shows_debug(void **state)
+{
+    (void) state;
+    setenv("KMS_LOG_LEVEL", "debug", 1);
+    assert_int_equal(kms_log_init("kms-test"), 0);
+    s_evaluated = 0;
+    char *text = s_capture(s_write_lines);
+    assert_non_null(strstr(text, "level=debug prog=kms-test msg=hidden n=1\n"));
+    assert_int_equal(s_evaluated, 1);
+}
+
+static void test_bad_level_is_reported(void **state)
+{
+    (void) state;
+    setenv("KMS_LOG_LEVEL", "loud", 1);
+    assert_int_equal(kms_log_init("kms-test"), -1);
+    unsetenv("KMS_LOG_LEVEL");
+    kms_log_threshold = KMS_LOG_INFO;
+}
+
+static void test_quote(void **state)
+{
+    (void) state;
+    char out[64];
+    assert_string_equal(kms_log_quote("plain", out, sizeof out), "plain");
+    assert_string_equal(kms_log_quote("a b", out, sizeof out), "\"a b\"");
+    assert_string_equal(kms_log_quote("say \"hi\"\n", out, sizeof out), "\"say \\\"hi\\\"\\n\"");
+    assert_string_equal(kms_log_quote("", out, sizeof out), "\"\"");
+    assert_string_equal(kms_log_quote("k=v", out, sizeof out), "\"k=v\"");
+    char small[6];
+    kms_log_quote("a long value with spaces", small, sizeof small);
+    assert_true(strlen(small) < sizeof small);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_logfmt_line),
+        cmocka_unit_test(test_debug_level_shows_debug),
+        cmocka_unit_test(test_bad_level_is_reported),
+        cmocka_unit_test(test_quote),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
