@@ -1,0 +1,128 @@
+"""Shared helpers for integration tests: real processes on free loopback ports.
+
+Every test starts the project's real binaries (from $KMS_BIN_DIR) and talks to them as a user
+would. Processes are stopped with SIGTERM at tearDown and their stderr is kept for the report.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+BIN_DIR = os.environ.get("KMS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+SOURCE_DIR = os.environ.get("KMS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+SHARED_SAMPLES = os.environ.get("KMS_SHARED_SAMPLES", os.path.join(SOURCE_DIR, "../shared/kepler-samples"))
+SANITIZED = os.environ.get("KMS_SANITIZE", "OFF") in ("ON", "1", "TRUE", "true")
+# Sanitized builds run several times slower: scale waits by this.
+SLOWDOWN = 3.0 if SANITIZED else 1.0
+
+
+def binary(name):
+    return os.path.join(BIN_DIR, name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Polls predicate() until it returns a true value, which is returned."""
+    deadline = time.monotonic() + timeout * SLOWDOWN
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # the thing polled may not be up yet
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last_error})")
+
+
+def http(url, method="GET", body=None, headers=None, timeout=5.0):
+    """Returns (status, headers, body bytes); HTTP errors are answers, not exceptions."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def http_json(url, **kw):
+    status, headers, body = http(url, **kw)
+    return status, json.loads(body) if body else None
+
+
+class Process:
+    """A project binary running in the background, stderr captured to a file."""
+
+    def __init__(self, name, args=(), env=None, cwd=None):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([binary(name), *map(str, args)], stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, env=full_env, cwd=cwd)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def output(self):
+        with open(self.log.name, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Sends sig and waits; returns the exit status (kills after timeout)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout * SLOWDOWN)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"{self.name} did not stop within {timeout}s of {sig!r}")
+        return self.proc.returncode
+
+    def kill9(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ProcessTestCase(unittest.TestCase):
+    """Starts processes with self.start(); stops them all (SIGTERM) after each test and fails
+    the test when one of them crashed or reported a sanitizer error."""
+
+    def setUp(self):
+        self.processes = []
+        self.tmp = tempfile.mkdtemp(prefix="kms-test-")
+
+    def start(self, name, *args, env=None, cwd=None):
+        p = Process(name, args, env=env, cwd=cwd)
+        self.processes.append(p)
+        return p
+
+    def tearDown(self):
+        problems = []
+        for p in reversed(self.processes):
+            try:
+                rc = p.stop()
+            except AssertionError as e:
+                problems.append(str(e))
+                continue
+            out = p.output()
+            if rc not in (0, -signal.SIGKILL, None) and not getattr(p, "expect_failure", False):
+                problems.append(f"{p.name} exited with {rc}:\n{out[-3000:]}")
+            elif "ERROR: AddressSanitizer" in out or "runtime error:" in out or "LeakSanitizer" in out:
+                problems.append(f"{p.name} sanitizer report:\n{out[-5000:]}")
+        if problems:
+            self.fail("\n".join(problems))
