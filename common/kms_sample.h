@@ -62,7 +62,9 @@ int kms_values_set(kms_values_t *values, const char *name, double value);
 /* The topic for this sample. */
 const char *kms_sample_topic(const kms_sample_t *sample);
 
-/* Encodes into `buf`; returns the byte count, or 0 when `cap` is too small. No allocation. */
+/* Encodes into `buf`; returns the byte count, or 0 when `cap` is too small (frames are at most
+   KMS_SAMPLE_MAX_FRAME) or when ts, dt or a value is not finite (no decoder would accept the
+   frame). No allocation. */
 size_t kms_sample_encode(const kms_sample_t *sample, void *buf, size_t cap);
 
 /* Decodes one frame into `out`. Returns 0, or -1 on a frame that is not a valid sample (the
