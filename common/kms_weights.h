@@ -15,6 +15,9 @@
 
 #include "kms_sample.h"
 
+#define KMS_WEIGHTS_CATEGORY "cpu_architecture"  /* the one categorical variable */
+#define KMS_ARCH_UNKNOWN "unknown"               /* the architecture of a sample that has none */
+
 typedef struct {
     char name[KMS_NAME_MAX];
     double mean, variance, weight;

@@ -1,0 +1,182 @@
+/*  kms_weights: Kepler's weights document, written and read through jansson. */
+#include "kms_weights.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+static bool s_numeric_ok(const kms_weight_numeric_t *n)
+{
+    return isfinite(n->mean) && isfinite(n->weight) && isfinite(n->variance) && n->variance > 0;
+}
+
+/* json_object_set_new() consumes the value even when it fails, so one check per level is
+   enough; json_real() itself refuses non-finite numbers (NULL). */
+static int s_set(json_t *object, const char *key, json_t *value)
+{
+    return value && json_object_set_new(object, key, value) == 0 ? 0 : -1;
+}
+
+json_t *kms_weights_to_json(const kms_weights_t *weights, const char *const *names)
+{
+    assert(weights);
+    if (!isfinite(weights->bias) || weights->numeric_count > KMS_SAMPLE_MAX_VALUES
+        || weights->category_count > KMS_SAMPLE_MAX_VALUES)
+        return NULL;
+    json_t *numeric = json_object();
+    json_t *archs = json_object();
+    json_t *all = json_object();
+    json_t *doc = json_object();
+    json_t *categorical = json_object();
+    int rc = numeric && archs && all && doc && categorical ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < weights->numeric_count; i++) {
+        const kms_weight_numeric_t *n = &weights->numeric[i];
+        const char *name = names && names[i] ? names[i] : n->name;
+        json_t *entry = json_object();
+        if (!s_numeric_ok(n) || !entry || !*name) {
+            json_decref(entry);
+            rc = -1;
+            break;
+        }
+        rc |= s_set(entry, "mean", json_real(n->mean));
+        rc |= s_set(entry, "variance", json_real(n->variance));
+        rc |= s_set(entry, "weight", json_real(n->weight));
+        /* Two features renamed to the same name would silently lose one. */
+        if (json_object_get(numeric, name))
+            rc = -1;
+        rc |= s_set(numeric, name, entry);
+    }
+    for (size_t i = 0; rc == 0 && i < weights->category_count; i++) {
+        const kms_weight_category_t *c = &weights->category[i];
+        json_t *entry = json_object();
+        if (!isfinite(c->weight) || !entry || !*c->name || json_object_get(archs, c->name)) {
+            json_decref(entry);
+            rc = -1;
+            break;
+        }
+        rc |= s_set(entry, "weight", json_real(c->weight));
+        rc |= s_set(archs, c->name, entry);
+    }
+    if (rc == 0) {
+        rc |= s_set(categorical, KMS_WEIGHTS_CATEGORY, json_incref(archs));
+        rc |= s_set(all, "Bias_Weight", json_real(weights->bias));
+        rc |= s_set(all, "Categorical_Variables", json_incref(categorical));
+        rc |= s_set(all, "Numerical_Variables", json_incref(numeric));
+        rc |= s_set(doc, "All_Weights", json_incref(all));
+        rc |= s_set(doc, "model_name", json_string(weights->model_name));
+    }
+    json_decref(numeric);
+    json_decref(archs);
+    json_decref(categorical);
+    json_decref(all);
+    if (rc != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* A finite JSON number (integers too: other writers print 0 for 0.0). */
+static int s_number(const json_t *value, double *out)
+{
+    if (!json_is_number(value))
+        return -1;
+    double v = json_number_value(value);
+    if (!isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int s_copy_name(char *dst, const char *src)
+{
+    size_t len = strlen(src);
+    if (len == 0 || len >= KMS_NAME_MAX)
+        return -1;
+    memcpy(dst, src, len + 1);
+    return 0;
+}
+
+static int s_read_numeric(const json_t *numeric, kms_weights_t *out)
+{
+    if (!json_is_object(numeric) || json_object_size(numeric) > KMS_SAMPLE_MAX_VALUES)
+        return -1;
+    const char *name;
+    const json_t *entry;
+    json_object_foreach((json_t *) numeric, name, entry) {
+        kms_weight_numeric_t *n = &out->numeric[out->numeric_count];
+        if (!json_is_object(entry) || s_copy_name(n->name, name) != 0
+            || s_number(json_object_get(entry, "mean"), &n->mean) != 0
+            || s_number(json_object_get(entry, "variance"), &n->variance) != 0
+            || s_number(json_object_get(entry, "weight"), &n->weight) != 0 || !(n->variance > 0))
+            return -1;
+        out->numeric_count++;
+    }
+    return 0;
+}
+
+static int s_read_categorical(const json_t *categorical, kms_weights_t *out)
+{
+    if (!categorical)
+        return 0;   /* a model without categories */
+    if (!json_is_object(categorical))
+        return -1;
+    const json_t *archs = json_object_get(categorical, KMS_WEIGHTS_CATEGORY);
+    if (!archs)
+        return 0;
+    if (!json_is_object(archs) || json_object_size(archs) > KMS_SAMPLE_MAX_VALUES)
+        return -1;
+    const char *name;
+    const json_t *entry;
+    json_object_foreach((json_t *) archs, name, entry) {
+        kms_weight_category_t *c = &out->category[out->category_count];
+        if (!json_is_object(entry) || s_copy_name(c->name, name) != 0
+            || s_number(json_object_get(entry, "weight"), &c->weight) != 0)
+            return -1;
+        out->category_count++;
+    }
+    return 0;
+}
+
+int kms_weights_from_json(const json_t *doc, kms_weights_t *out)
+{
+    assert(out);
+    memset(out, 0, sizeof *out);
+    const json_t *all = json_object_get(doc, "All_Weights");
+    const json_t *model_name = json_object_get(doc, "model_name");
+    int rc = json_is_object(all) ? 0 : -1;
+    if (rc == 0 && model_name) {
+        const char *text = json_string_value(model_name);
+        rc = text && strlen(text) < KMS_NAME_MAX ? 0 : -1;
+        if (rc == 0)
+            strcpy(out->model_name, text);
+    }
+    if (rc == 0)
+        rc = s_number(json_object_get(all, "Bias_Weight"), &out->bias);
+    if (rc == 0)
+        rc = s_read_numeric(json_object_get(all, "Numerical_Variables"), out);
+    if (rc == 0)
+        rc = s_read_categorical(json_object_get(all, "Categorical_Variables"), out);
+    if (rc != 0)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+double kms_weights_predict(const kms_weights_t *weights, const kms_sample_t *sample)
+{
+    assert(weights && sample);
+    double watts = weights->bias;
+    const char *arch = sample->arch[0] ? sample->arch : KMS_ARCH_UNKNOWN;
+    for (size_t i = 0; i < weights->category_count; i++)
+        if (strcmp(weights->category[i].name, arch) == 0) {
+            watts += weights->category[i].weight;
+            break;
+        }
+    for (size_t i = 0; i < weights->numeric_count; i++) {
+        const kms_weight_numeric_t *n = &weights->numeric[i];
+        double x;
+        if (kms_values_get(&sample->features, n->name, &x))
+            watts += n->weight * (x - n->mean) / sqrt(n->variance);
+    }
+    return watts;
+}

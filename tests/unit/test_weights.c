@@ -1,0 +1,239 @@
+#include "kms_test.h"
+
+#include "kms_weights.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static kms_weights_t s_example(void)
+{
+    kms_weights_t w;
+    memset(&w, 0, sizeof w);
+    strcpy(w.model_name, "core_model");
+    w.bias = 12.5;
+    w.numeric_count = 2;
+    w.numeric[0] = (kms_weight_numeric_t) {"cpu_cycles", 2.5e9, 4e17, 3.25};
+    w.numeric[1] = (kms_weight_numeric_t) {"cpu_time", 1.5, 0.25, 0.1};
+    w.category_count = 2;
+    w.category[0] = (kms_weight_category_t) {"Sandy Bridge", -0.75};
+    w.category[1] = (kms_weight_category_t) {"unknown", 0.5};
+    return w;
+}
+
+static const kms_weight_numeric_t *s_numeric(const kms_weights_t *w, const char *name)
+{
+    for (size_t i = 0; i < w->numeric_count; i++)
+        if (strcmp(w->numeric[i].name, name) == 0)
+            return &w->numeric[i];
+    return NULL;
+}
+
+static json_t *s_parse(const char *text)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* Written, dumped as text, read back: every number identical, names as written. */
+static void test_round_trip_through_text(void **state)
+{
+    (void) state;
+    kms_weights_t w = s_example(), back;
+    w.numeric[0].mean = 0.1 + 0.2;   /* needs all 17 digits */
+    json_t *doc = kms_weights_to_json(&w, NULL);
+    assert_non_null(doc);
+    char *text = json_dumps(doc, 0);
+    json_decref(doc);
+    doc = s_parse(text);
+    free(text);
+    assert_int_equal(kms_weights_from_json(doc, &back), 0);
+    json_decref(doc);
+    assert_string_equal(back.model_name, "core_model");
+    assert_true(back.bias == w.bias);
+    assert_int_equal(back.numeric_count, 2);
+    for (size_t i = 0; i < w.numeric_count; i++) {
+        const kms_weight_numeric_t *n = s_numeric(&back, w.numeric[i].name);
+        assert_non_null(n);
+        assert_true(n->mean == w.numeric[i].mean);
+        assert_true(n->variance == w.numeric[i].variance);
+        assert_true(n->weight == w.numeric[i].weight);
+    }
+    assert_int_equal(back.category_count, 2);
+}
+
+/* The document's shape is the contract's, key for key. */
+static void test_contract_layout(void **state)
+{
+    (void) state;
+    kms_weights_t w = s_example();
+    json_t *doc = kms_weights_to_json(&w, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "model_name")), "core_model");
+    json_t *all = json_object_get(doc, "All_Weights");
+    assert_true(json_real_value(json_object_get(all, "Bias_Weight")) == 12.5);
+    json_t *arch = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"),
+                                                   "cpu_architecture"), "Sandy Bridge");
+    assert_true(json_real_value(json_object_get(arch, "weight")) == -0.75);
+    json_t *cycles = json_object_get(json_object_get(all, "Numerical_Variables"), "cpu_cycles");
+    assert_true(json_real_value(json_object_get(cycles, "mean")) == 2.5e9);
+    assert_true(json_real_value(json_object_get(cycles, "variance")) == 4e17);
+    assert_true(json_real_value(json_object_get(cycles, "weight")) == 3.25);
+    json_decref(doc);
+}
+
+static void test_renames_numeric_features(void **state)
+{
+    (void) state;
+    kms_weights_t w = s_example();
+    const char *names[] = {"cpu_instr", NULL};   /* NULL keeps the canonical name */
+    json_t *doc = kms_weights_to_json(&w, names);
+    assert_non_null(doc);
+    json_t *numeric = json_object_get(json_object_get(doc, "All_Weights"), "Numerical_Variables");
+    assert_non_null(json_object_get(numeric, "cpu_instr"));
+    assert_non_null(json_object_get(numeric, "cpu_time"));
+    assert_null(json_object_get(numeric, "cpu_cycles"));
+    json_decref(doc);
+    const char *clash[] = {"cpu_time", "cpu_time"};
+    assert_null(kms_weights_to_json(&w, clash));
+}
+
+static void test_refuses_what_kepler_cannot_use(void **state)
+{
+    (void) state;
+    double bad[] = {NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < 3; i++) {
+        kms_weights_t w = s_example();
+        w.bias = bad[i];
+        assert_null(kms_weights_to_json(&w, NULL));
+        w = s_example();
+        w.numeric[1].mean = bad[i];
+        assert_null(kms_weights_to_json(&w, NULL));
+        w = s_example();
+        w.numeric[0].weight = bad[i];
+        assert_null(kms_weights_to_json(&w, NULL));
+        w = s_example();
+        w.numeric[0].variance = bad[i];
+        assert_null(kms_weights_to_json(&w, NULL));
+        w = s_example();
+        w.category[1].weight = bad[i];
+        assert_null(kms_weights_to_json(&w, NULL));
+    }
+    kms_weights_t w = s_example();
+    w.numeric[0].variance = 0;
+    assert_null(kms_weights_to_json(&w, NULL));
+    w.numeric[0].variance = -1;
+    assert_null(kms_weights_to_json(&w, NULL));
+    w = s_example();
+    strcpy(w.category[1].name, w.category[0].name);
+    assert_null(kms_weights_to_json(&w, NULL));
+}
+
+/* Documents written by others: integers for reals, no categories, Kepler's 2022 server output. */
+static void test_reads_other_writers(void **state)
+{
+    (void) state;
+    kms_weights_t w;
+    json_t *doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
+                          "{\"cpu_cycles\":{\"mean\":0,\"variance\":1,\"weight\":2}}}}");
+    assert_int_equal(kms_weights_from_json(doc, &w), 0);
+    json_decref(doc);
+    assert_true(w.bias == 3);
+    assert_int_equal(w.category_count, 0);
+    assert_string_equal(w.model_name, "");
+    doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":1.0,\"Categorical_Variables\":{\"cpu_architecture\":"
+                  "{\"Sandy Bridge\":{\"weight\":1.0}}},\"Numerical_Variables\":{\"cpu_cycles\":"
+                  "{\"mean\":0,\"variance\":1.0,\"weight\":1.0}}},\"model_name\":\"core_model\"}");
+    assert_int_equal(kms_weights_from_json(doc, &w), 0);
+    json_decref(doc);
+    assert_string_equal(w.category[0].name, "Sandy Bridge");
+    assert_string_equal(w.model_name, "core_model");
+}
+
+static void test_rejects_malformed_documents(void **state)
+{
+    (void) state;
+    const char *bad[] = {
+        "[]", "{}", "{\"All_Weights\":[]}",
+        "{\"All_Weights\":{\"Numerical_Variables\":{}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":\"1\",\"Numerical_Variables\":{}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":[]}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":1}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"mean\":0,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"mean\":0,\"variance\":0,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"mean\":0,\"variance\":-2,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"mean\":null,\"variance\":1,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"\":{\"mean\":0,\"variance\":1,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{},\"Categorical_Variables\":[]}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{},\"Categorical_Variables\":{\"cpu_architecture\":{\"a\":{}}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{},\"Categorical_Variables\":{\"cpu_architecture\":{\"a\":{\"weight\":true}}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{}},\"model_name\":7}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kms_weights_t w;
+        json_t *doc = s_parse(bad[i]);
+        assert_int_equal(kms_weights_from_json(doc, &w), -1);
+        json_decref(doc);
+    }
+    kms_weights_t w;
+    assert_int_equal(kms_weights_from_json(NULL, &w), -1);
+    /* A name longer than the buffer, and more features than a model may have. */
+    char text[8192];
+    int len = snprintf(text, sizeof text, "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"%0100d\":"
+                       "{\"mean\":0,\"variance\":1,\"weight\":1}}}}", 0);
+    assert_true(len > 0 && (size_t) len < sizeof text);
+    json_t *doc = s_parse(text);
+    assert_int_equal(kms_weights_from_json(doc, &w), -1);
+    json_decref(doc);
+    json_t *numeric = json_object();
+    for (int i = 0; i < KMS_SAMPLE_MAX_VALUES + 1; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "f%d", i);
+        json_object_set_new(numeric, name, json_pack("{s:f,s:f,s:f}", "mean", 0.0, "variance", 1.0, "weight", 1.0));
+    }
+    doc = json_pack("{s:{s:f,s:o}}", "All_Weights", "Bias_Weight", 1.0, "Numerical_Variables", numeric);
+    assert_int_equal(kms_weights_from_json(doc, &w), -1);
+    json_decref(doc);
+}
+
+/* The contract's formula, by hand: bias + w[arch] + sum w_i (x_i - mean_i) / sqrt(var_i). */
+static void test_predict_is_the_contract_formula(void **state)
+{
+    (void) state;
+    kms_weights_t w = s_example();
+    kms_sample_t s;
+    memset(&s, 0, sizeof s);
+    strcpy(s.arch, "Sandy Bridge");
+    kms_values_set(&s.features, "cpu_cycles", 3.1e9);
+    kms_values_set(&s.features, "cpu_time", 2.0);
+    kms_values_set(&s.features, "cache_misses", 1e6);   /* not in the model: ignored */
+    double expect = 12.5 - 0.75 + 3.25 * (3.1e9 - 2.5e9) / sqrt(4e17) + 0.1 * (2.0 - 1.5) / sqrt(0.25);
+    assert_true(fabs(kms_weights_predict(&w, &s) - expect) <= 1e-12 * fabs(expect));
+    /* An empty architecture is "unknown"; one never seen adds nothing. */
+    s.arch[0] = '\0';
+    expect += 0.75 + 0.5;
+    assert_true(fabs(kms_weights_predict(&w, &s) - expect) <= 1e-12 * fabs(expect));
+    strcpy(s.arch, "Zen 4");
+    expect -= 0.5;
+    assert_true(fabs(kms_weights_predict(&w, &s) - expect) <= 1e-12 * fabs(expect));
+    /* A feature the sample lacks counts as its mean. */
+    memset(&s.features, 0, sizeof s.features);
+    kms_values_set(&s.features, "cpu_time", 1.5);
+    assert_true(kms_weights_predict(&w, &s) == 12.5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_through_text),
+        cmocka_unit_test(test_contract_layout),
+        cmocka_unit_test(test_renames_numeric_features),
+        cmocka_unit_test(test_refuses_what_kepler_cannot_use),
+        cmocka_unit_test(test_reads_other_writers),
+        cmocka_unit_test(test_rejects_malformed_documents),
+        cmocka_unit_test(test_predict_is_the_contract_formula),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
