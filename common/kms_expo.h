@@ -42,6 +42,10 @@ typedef struct {
     bool has_timestamp;
     int64_t timestamp_ms;
     kms_expo_type_t type;  /* from the # TYPE line of this family, UNTYPED when none */
+    /* The family the series belongs to: the name of the # TYPE line when the series is that
+       family's (a histogram's name_bucket/_sum/_count, a summary's name_sum/_count), else the
+       series' own name. */
+    kms_slice_t family;
 } kms_expo_series_t;
 
 typedef struct {
@@ -61,6 +65,12 @@ typedef struct {
 /* Parses `len` bytes (need not be NUL-terminated). Returns 0, or what on_series returned when
    it stopped the walk. `stats` may be NULL. */
 int kms_expo_parse(const char *buf, size_t len, const kms_expo_handler_t *handler, kms_expo_stats_t *stats);
+
+/* Parses one sample value token as the format spells it: a decimal number ([+-], digits, '.',
+   exponent), or NaN, Inf, +Inf, -Inf (case-insensitive, "Infinity" too). Exact: the result is
+   the double nearest to the decimal, bit for bit what strtod gives. 0, or -1 when the token is
+   not a number or overflows a double. */
+int kms_expo_parse_value(const char *text, size_t len, double *out);
 
 /* Decodes a label value into `out` (NUL-terminated). Returns its length, or -1 when it does not
    fit in `cap` bytes. */
