@@ -1,0 +1,251 @@
+#include "kms_modelzip.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zip.h>
+
+/* A finite number, or null: JSON has no NaN, and an unknown fit is not zero. */
+static json_t *s_number(double value)
+{
+    return isfinite(value) ? json_real(value) : json_null();
+}
+
+static json_t *s_features(const kms_model_spec_t *spec)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < spec->feature_count; i++)
+        json_array_append_new(list, json_string(spec->features[i]));
+    return list;
+}
+
+static json_t *s_fit(const kms_model_status_t *status)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "r2", s_number(status->r2), "rmse",
+                     s_number(status->rmse), "mae", s_number(status->mae), "window_r2",
+                     s_number(status->window_r2), "window_rmse", s_number(status->window_rmse),
+                     "window_mae", s_number(status->window_mae));
+}
+
+json_t *kms_modelzip_weights(const kms_model_t *model)
+{
+    kms_weights_t weights;
+    if (!model || kms_model_weights(model, &weights) != 0)
+        return NULL;
+    json_t *doc = kms_weights_to_json(&weights, NULL);
+    if (!doc)
+        return NULL;
+    const kms_model_spec_t *spec = kms_model_spec(model);
+    kms_model_status_t status;
+    kms_model_status(model, &status);
+    json_object_set_new(doc, "target", json_string(spec->target));
+    json_object_set_new(doc, "features", s_features(spec));
+    json_object_set_new(doc, "samples", json_integer((json_int_t) status.samples));
+    json_object_set_new(doc, "fit", s_fit(&status));
+    return doc;
+}
+
+char *kms_modelzip_weights_text(const kms_model_t *model)
+{
+    json_t *doc = kms_modelzip_weights(model);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, const json_t *extra)
+{
+    const kms_model_spec_t *spec = kms_model_spec(model);
+    kms_model_status_t status;
+    kms_model_status(model, &status);
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:I, s:I, s:I, s:I, s:b, s:s, s:o, s:o, s:o, s:s}",
+        "format", KMS_MODELZIP_FORMAT, "name", spec->name, "features", s_features(spec), "target",
+        spec->target, "units", "target", "watts (average over each sample's interval)", "features",
+        "per-second rates of the usage counters; resident_memory in bytes", "samples",
+        (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
+        (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
+        status.ready, "reason", status.reason, "fit", s_fit(&status), "created",
+        s_number(status.created), "updated", s_number(status.updated), "server_version",
+        version ? version : "");
+    if (doc && json_is_object(extra))
+        json_object_update(doc, (json_t *) extra);
+    return doc;
+}
+
+/* Adds `text` (taken: libzip frees it) as `name`, stamped with `mtime`. */
+static int s_add(zip_t *zip, const char *name, char *text, time_t mtime)
+{
+    if (!text)
+        return -1;
+    zip_source_t *src = zip_source_buffer(zip, text, strlen(text), 1);
+    if (!src) {
+        free(text);
+        return -1;
+    }
+    zip_int64_t index = zip_file_add(zip, name, src, ZIP_FL_ENC_UTF_8);
+    if (index < 0) {
+        zip_source_free(src);
+        return -1;
+    }
+    return zip_file_set_mtime(zip, (zip_uint64_t) index, mtime, 0);
+}
+
+/* Copies the finished archive out of its in-memory source. */
+static int s_take_bytes(zip_source_t *src, void **data, size_t *len)
+{
+    zip_stat_t st;
+    if (zip_source_stat(src, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || zip_source_open(src) != 0)
+        return -1;
+    void *bytes = malloc(st.size ? st.size : 1);
+    zip_int64_t got = bytes ? zip_source_read(src, bytes, st.size) : -1;
+    zip_source_close(src);
+    if (got < 0 || (zip_uint64_t) got != st.size) {
+        free(bytes);
+        return -1;
+    }
+    *data = bytes;
+    *len = (size_t) st.size;
+    return 0;
+}
+
+int kms_modelzip_write(const kms_model_t *model, const char *version, const json_t *extra,
+                       void **data, size_t *len, const char **why)
+{
+    const char *unused;
+    why = why ? why : &unused;
+    kms_model_status_t status;
+    kms_model_status(model, &status);
+    time_t mtime = isfinite(status.updated) && status.updated > 0 ? (time_t) status.updated : 0;
+
+    json_t *state = kms_model_save(model);
+    json_t *metadata = kms_modelzip_metadata(model, version, extra);
+    char *state_text = state ? json_dumps(state, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *metadata_text = metadata ? json_dumps(metadata, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+    char *weights_text = kms_modelzip_weights_text(model);
+    json_decref(state);
+    json_decref(metadata);
+    if (!state_text || !metadata_text) {
+        free(state_text);
+        free(metadata_text);
+        free(weights_text);
+        *why = "the model state could not be serialized";
+        return -1;
+    }
+
+    zip_error_t error;
+    zip_error_init(&error);
+    zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &error);
+    zip_t *zip = src ? zip_open_from_source(src, ZIP_TRUNCATE, &error) : NULL;
+    zip_error_fini(&error);
+    if (!zip) {
+        if (src)
+            zip_source_free(src);
+        free(state_text);
+        free(metadata_text);
+        free(weights_text);
+        *why = "libzip could not create an archive in memory";
+        return -1;
+    }
+    /* The source must outlive zip_close(), which writes the archive into it. */
+    zip_source_keep(src);
+    int rc = 0;
+    if (weights_text)
+        rc |= s_add(zip, KMS_MODELZIP_WEIGHTS, weights_text, mtime);
+    rc |= s_add(zip, KMS_MODELZIP_METADATA, metadata_text, mtime);
+    rc |= s_add(zip, KMS_MODELZIP_STATE, state_text, mtime);
+    if (rc != 0) {
+        zip_discard(zip);
+        zip_source_free(src);
+        *why = "libzip could not add an entry";
+        return -1;
+    }
+    if (zip_close(zip) != 0) {
+        zip_discard(zip);
+        zip_source_free(src);
+        *why = "libzip could not write the archive";
+        return -1;
+    }
+    rc = s_take_bytes(src, data, len);
+    zip_source_free(src);
+    if (rc != 0)
+        *why = "the archive could not be read back from memory";
+    return rc;
+}
+
+/* Reads one entry as a JSON document; NULL with *why when missing, too big, corrupt or not JSON. */
+static json_t *s_read_json(zip_t *zip, const char *name, const char **why)
+{
+    zip_stat_t st;
+    if (zip_stat(zip, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) {
+        *why = "entry missing";
+        return NULL;
+    }
+    if (st.size > KMS_MODELZIP_MAX_ENTRY) {
+        *why = "entry too large";
+        return NULL;
+    }
+    zip_file_t *file = zip_fopen(zip, name, 0);
+    if (!file) {
+        *why = "entry unreadable";
+        return NULL;
+    }
+    char *text = malloc(st.size + 1);
+    zip_int64_t got = text ? zip_fread(file, text, st.size) : -1;
+    /* Reading to the end lets libzip check the CRC; one more byte must not exist. */
+    char extra;
+    zip_int64_t more = got >= 0 ? zip_fread(file, &extra, 1) : -1;
+    zip_fclose(file);
+    if (got < 0 || (zip_uint64_t) got != st.size || more != 0) {
+        free(text);
+        *why = "entry corrupt (bad data or CRC)";
+        return NULL;
+    }
+    json_error_t error;
+    json_t *doc = json_loadb(text, (size_t) st.size, JSON_REJECT_DUPLICATES, &error);
+    free(text);
+    if (!doc)
+        *why = "entry is not valid JSON";
+    return doc;
+}
+
+kms_model_t *kms_modelzip_read(const void *data, size_t len, json_t **metadata, const char **why)
+{
+    const char *unused;
+    why = why ? why : &unused;
+    if (metadata)
+        *metadata = NULL;
+    if (!data || len == 0) {
+        *why = "empty file";
+        return NULL;
+    }
+    zip_error_t error;
+    zip_error_init(&error);
+    zip_source_t *src = zip_source_buffer_create(data, len, 0, &error);
+    zip_t *zip = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &error) : NULL;
+    zip_error_fini(&error);
+    if (!zip) {
+        if (src)
+            zip_source_free(src);
+        *why = "not a zip archive, or a truncated one";
+        return NULL;
+    }
+    const char *entry_why = NULL;
+    json_t *state = s_read_json(zip, KMS_MODELZIP_STATE, &entry_why);
+    kms_model_t *model = NULL;
+    if (!state)
+        *why = "state.json is missing or corrupt";
+    else if (!(model = kms_model_load(state, &entry_why)))
+        *why = "state.json is not a valid model state";
+    json_decref(state);
+    if (model && metadata) {
+        *metadata = s_read_json(zip, KMS_MODELZIP_METADATA, &entry_why);
+        if (!json_is_object(*metadata)) {
+            json_decref(*metadata);
+            *metadata = json_object();
+        }
+    }
+    zip_discard(zip);
+    return model;
+}
