@@ -1,0 +1,23 @@
+/*  kms-bench: measures the hot paths, one subcommand each.
+
+    A subcommand is a file bench_<name>.c with `int bench_<name>_main(int argc, char **argv)`,
+    where argv[0] is the subcommand's name and the options follow. To add one, add a line to
+    KMS_BENCH_COMMANDS below and its file to CMakeLists.txt. Results go to stdout as one line of
+    key=value pairs, so that scripts/bench can pick numbers out with grep. */
+#ifndef KMS_BENCH_H
+#define KMS_BENCH_H
+
+#include <stddef.h>
+
+/*  X(name, usage, summary) */
+#define KMS_BENCH_COMMANDS(X) \
+    X(parse, "FILE [--iterations N]", "parses a Prometheus text page N times; prints MBps= and series=")
+
+#define KMS_BENCH_DECLARE(name, usage, summary) int bench_##name##_main(int argc, char **argv);
+KMS_BENCH_COMMANDS(KMS_BENCH_DECLARE)
+
+/* Reads a whole file into a malloc'ed buffer (NUL-terminated); the caller frees it. NULL and a
+   logged error when it cannot be read. */
+char *bench_read_file(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,88 @@
+/* kms-bench parse: the exposition parser's throughput on one page, as the scraper runs it. */
+#include "bench.h"
+
+#include "kms_config.h"
+#include "kms_expo.h"
+#include "kms_log.h"
+#include "kms_num.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* What a consumer would at least do: look at every value. The sum keeps the compiler from
+   dropping the work. */
+typedef struct {
+    size_t series;
+    double sum;
+} tally_t;
+
+static int s_on_series(const kms_expo_series_t *series, void *arg)
+{
+    tally_t *t = arg;
+    t->series++;
+    t->sum += series->value;
+    return 0;
+}
+
+static double s_time_parses(const char *page, size_t len, long iterations, tally_t *tally)
+{
+    kms_expo_handler_t handler = {s_on_series, NULL, tally};
+    double start = kms_num_monotonic();
+    for (long i = 0; i < iterations; i++)
+        kms_expo_parse(page, len, &handler, NULL);
+    return kms_num_monotonic() - start;
+}
+
+/* Enough iterations for about `seconds`, from a doubling warm-up. */
+static long s_calibrate(const char *page, size_t len, double seconds)
+{
+    tally_t tally = {0};
+    for (long n = 1;; n *= 2) {
+        double elapsed = s_time_parses(page, len, n, &tally);
+        if (elapsed >= seconds / 10 || n >= (1L << 30))
+            return elapsed > 0 ? (long) (n * seconds / elapsed) + 1 : n;
+    }
+}
+
+int bench_parse_main(int argc, char **argv)
+{
+    static long iterations;
+    static double seconds;
+    static kms_option_t options[] = {
+        {"iterations", "KMS_BENCH_ITERATIONS", KMS_OPT_INT, "0", "parses to time; 0: as many as fit in --seconds",
+         &iterations, 0, 1e9},
+        {"seconds", "KMS_BENCH_SECONDS", KMS_OPT_DOUBLE, "1", "target duration when --iterations is 0", &seconds,
+         0.01, 600},
+        {0}};
+    static const kms_config_t config = {"kms-bench",
+        "Reads FILE once, parses it with the exposition parser N times, and prints one line:\n"
+        "parse file=... bytes=... iterations=... seconds=... MBps=<MB/s, 10^6 bytes> series=<per parse> rejected=...",
+        "parse FILE [OPTIONS]", options};
+    int positional = 0;
+    int rc = kms_config_parse(&config, argc, argv, &positional);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+    if (positional != 1) {
+        fprintf(stderr, "kms-bench parse: expected one FILE (see --help)\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    size_t len;
+    char *page = bench_read_file(path, &len);
+    if (!page)
+        return 1;
+    tally_t tally = {0};
+    kms_expo_stats_t stats;
+    kms_expo_parse(page, len, &(kms_expo_handler_t){s_on_series, NULL, &tally}, &stats);
+    if (stats.rejected > 0)
+        kms_warn("page has rejected lines", "rejected=%zu lines=%zu", stats.rejected, stats.lines);
+    if (iterations == 0)
+        iterations = s_calibrate(page, len, seconds);
+    double elapsed = s_time_parses(page, len, iterations, &tally);
+    double mbps = elapsed > 0 ? (double) len * (double) iterations / elapsed / 1e6 : 0;
+    printf("parse file=%s bytes=%zu iterations=%ld seconds=%.3f MBps=%.1f series=%zu rejected=%zu ns_per_series=%.1f\n",
+           path, len, iterations, elapsed, mbps, stats.series, stats.rejected,
+           stats.series ? elapsed * 1e9 / (double) iterations / (double) stats.series : 0.0);
+    free(page);
+    return tally.series > 0 || stats.series == 0 ? 0 : 1;
+}

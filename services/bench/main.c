@@ -1,0 +1,70 @@
+/* kms-bench: dispatches to the subcommand named by the first argument. */
+#include "bench.h"
+
+#include "kms_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    const char *usage;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} command_t;
+
+#define KMS_BENCH_ENTRY(name, usage, summary) {#name, usage, summary, bench_##name##_main},
+static const command_t s_commands[] = {KMS_BENCH_COMMANDS(KMS_BENCH_ENTRY)};
+#define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "Usage: kms-bench COMMAND [ARGS] [OPTIONS]\n\nMeasures the hot paths of the Kepler Model Server.\n\nCommands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %s %s\n      %s\n", s_commands[i].name, s_commands[i].usage, s_commands[i].summary);
+    fprintf(out, "\n'kms-bench COMMAND --help' lists a command's options.\n");
+}
+
+char *bench_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long size = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t) size + 1)) && fread(buf, 1, (size_t) size, f) == (size_t) size) {
+        fclose(f);
+        buf[size] = '\0';
+        *len = (size_t) size;
+        return buf;
+    }
+    int err = errno;
+    char quoted[512];
+    kms_error("cannot read file", "path=%s error=\"%s\"", kms_log_quote(path, quoted, sizeof quoted), strerror(err));
+    free(buf);
+    if (f)
+        fclose(f);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("kms-bench %s\n", KMS_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(argv[1], s_commands[i].name) == 0)
+            return s_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "kms-bench: unknown command '%s' (see --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,65 @@
+"""kms-bench as a user runs it: the parse subcommand's result line, its options and errors."""
+import os
+import re
+import subprocess
+import unittest
+
+from kmstest import SHARED_SAMPLES, SOURCE_DIR, binary
+
+VALID = os.path.join(SOURCE_DIR, "tests/fixtures/expo/valid.prom")
+
+
+def bench(*args, timeout=60):
+    return subprocess.run([binary("kms-bench"), *args], capture_output=True, text=True, timeout=timeout)
+
+
+class BenchParseTest(unittest.TestCase):
+    def result(self, out):
+        m = re.search(r"MBps=([0-9.]+) series=([0-9]+)", out)
+        self.assertIsNotNone(m, f"no MBps=/series= in {out!r}")
+        return float(m.group(1)), int(m.group(2))
+
+    def test_parse_fixture_reports_throughput_and_series(self):
+        r = bench("parse", VALID, "--iterations", "50")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mbps, series = self.result(r.stdout)
+        self.assertGreater(mbps, 0)
+        self.assertEqual(series, 33)
+        self.assertIn("iterations=50 ", r.stdout)
+
+    def test_parse_capture_counts_every_sample(self):
+        path = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-metrics-derived.txt")
+        if not os.path.exists(path):
+            self.skipTest(f"Kepler capture not found: {path}")
+        r = bench("parse", path, "--seconds", "0.2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.result(r.stdout)[1], 1516)
+        self.assertIn("rejected=0", r.stdout)
+
+    def test_iterations_from_environment(self):
+        env = dict(os.environ, KMS_BENCH_ITERATIONS="7")
+        r = subprocess.run([binary("kms-bench"), "parse", VALID], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("iterations=7 ", r.stdout)
+
+    def test_help_and_version(self):
+        for args in (["--help"], ["parse", "--help"], ["--version"]):
+            r = bench(*args)
+            self.assertEqual(r.returncode, 0, args)
+        self.assertIn("parse FILE", bench("--help").stdout)
+        self.assertIn("--iterations", bench("parse", "--help").stdout)
+
+    def test_bad_usage_exits_2_with_one_line(self):
+        for args in ([], ["nosuch"], ["parse"], ["parse", VALID, "--iterations", "abc"], ["parse", VALID, "--bogus"]):
+            r = bench(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertTrue(r.stderr.strip(), args)
+
+    def test_missing_file_fails(self):
+        r = bench("parse", "/nonexistent/page.txt")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot read file", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
