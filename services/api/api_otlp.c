@@ -1,0 +1,756 @@
+/*  api_otlp: the models' metrics pushed over OTLP/HTTP (JSON). See api_otlp.h. */
+#include "api_otlp.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <curl/curl.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "kms_log.h"
+#include "kms_num.h"
+
+#ifndef KMS_VERSION
+#define KMS_VERSION "0"
+#endif
+
+#define S_DEFAULT_INTERVAL_MS 60000
+#define S_DEFAULT_TIMEOUT_MS 10000
+#define S_MIN_INTERVAL_MS 10       /* below this the thread would only spin */
+#define S_BACKOFF_FIRST_MS 1000
+#define S_BACKOFF_MAX_MS 60000
+#define S_REPLY_KEEP 512           /* bytes of an error answer kept for the log */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration                                                                               */
+
+static const char *s_env(const char *name)
+{
+    const char *value = getenv(name);
+    return value && *value ? value : NULL;
+}
+
+/* The signal-specific variable wins over the generic one, as OpenTelemetry specifies. */
+static const char *s_env_pair(const char *specific, const char *generic)
+{
+    const char *value = s_env(specific);
+    return value ? value : s_env(generic);
+}
+
+static long s_env_ms(const char *specific, const char *generic, long def)
+{
+    const char *name = s_env(specific) ? specific : generic;
+    const char *text = s_env(name);
+    long value;
+    if (!text)
+        return def;
+    if (kms_num_parse_long(text, &value) != 0 || value < S_MIN_INTERVAL_MS) {
+        char quoted[128];
+        kms_warn("otlp: bad value, using the default", "var=%s value=%s default=%ld", name,
+                 kms_log_quote(text, quoted, sizeof quoted), def);
+        return def;
+    }
+    return value;
+}
+
+static int s_hex(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Trims [start, end), percent-decodes it into a new string; NULL when an escape is malformed
+   or the result holds a control character (which could split an HTTP header). */
+static char *s_decode(const char *start, const char *end)
+{
+    while (start < end && isspace((unsigned char) *start)) start++;
+    while (end > start && isspace((unsigned char) end[-1])) end--;
+    char *out = malloc((size_t) (end - start) + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = start; p < end; p++) {
+        int c = (unsigned char) *p;
+        if (c == '%') {
+            int hi = end - p >= 3 ? s_hex(p[1]) : -1;
+            int lo = end - p >= 3 ? s_hex(p[2]) : -1;
+            c = hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+            p += 2;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            free(out);
+            return NULL;
+        }
+        out[n++] = (char) c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+json_t *api_otlp_parse_pairs(const char *text, const char *what)
+{
+    json_t *pairs = json_object();
+    if (!pairs || !text)
+        return pairs;
+    const char *p = text;
+    for (int index = 0; *p; index++) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t) (end - p));
+        char *key = eq ? s_decode(p, eq) : NULL;
+        char *value = eq ? s_decode(eq + 1, end) : NULL;
+        if (key && value && *key)
+            json_object_set_new(pairs, key, json_string(value));
+        else if (end > p) {
+            /* Only the key is logged: a value may be a secret (an API key in a header). */
+            char item[64], quoted[80];
+            snprintf(item, sizeof item, "%.*s", eq ? (int) (eq - p) : 0, p);
+            kms_warn("otlp: malformed pair skipped", "var=%s index=%d key=%s", what, index,
+                     kms_log_quote(item, quoted, sizeof quoted));
+        }
+        free(key);
+        free(value);
+        p = comma ? comma + 1 : end;
+    }
+    return pairs;
+}
+
+void api_otlp_config_clear(api_otlp_config_t *config)
+{
+    assert(config);
+    free(config->url);
+    free(config->ca_file);
+    json_decref(config->headers);
+    json_decref(config->resource);
+    memset(config, 0, sizeof *config);
+}
+
+/* Off when the SDK is disabled or the metrics exporter list does not name otlp. */
+static bool s_disabled(void)
+{
+    const char *disabled = s_env("OTEL_SDK_DISABLED");
+    if (disabled && strcasecmp(disabled, "true") == 0) {
+        kms_info("otlp: disabled by OTEL_SDK_DISABLED", "");
+        return true;
+    }
+    const char *exporters = s_env("OTEL_METRICS_EXPORTER");
+    if (!exporters)
+        return false;
+    for (const char *p = exporters; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[32];
+        char *start = name;
+        snprintf(name, sizeof name, "%.*s", (int) len, p);
+        while (isspace((unsigned char) *start)) start++;
+        for (char *e = start + strlen(start); e > start && isspace((unsigned char) e[-1]);)
+            *--e = '\0';
+        if (strcasecmp(start, "otlp") == 0)
+            return false;
+        p += len + (p[len] == ',');
+    }
+    kms_info("otlp: OTEL_METRICS_EXPORTER does not name otlp", "value=%s", exporters);
+    return true;
+}
+
+static char *s_metrics_url(void)
+{
+    const char *full = s_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+    if (full)
+        return strdup(full);
+    const char *base = s_env("OTEL_EXPORTER_OTLP_ENDPOINT");
+    if (!base)
+        return NULL;
+    size_t len = strlen(base);
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    char *url = malloc(len + sizeof "/v1/metrics");
+    if (url)
+        sprintf(url, "%.*s/v1/metrics", (int) len, base);
+    return url;
+}
+
+static int s_resource(api_otlp_config_t *out)
+{
+    out->resource = api_otlp_parse_pairs(s_env("OTEL_RESOURCE_ATTRIBUTES"),
+                                         "OTEL_RESOURCE_ATTRIBUTES");
+    if (!out->resource)
+        return -1;
+    const char *service = s_env("OTEL_SERVICE_NAME");
+    if (service || !json_object_get(out->resource, "service.name"))
+        json_object_set_new(out->resource, "service.name", json_string(service ? service : "kms-api"));
+    if (!json_object_get(out->resource, "service.version"))
+        json_object_set_new(out->resource, "service.version", json_string(KMS_VERSION));
+    /* API replicas push the same models: the host (a pod's name) keeps their series apart. */
+    char host[256];
+    if (!json_object_get(out->resource, "service.instance.id") &&
+        gethostname(host, sizeof host) == 0) {
+        host[sizeof host - 1] = '\0';
+        json_object_set_new(out->resource, "service.instance.id", json_string(host));
+    }
+    return 0;
+}
+
+int api_otlp_config_from_env(api_otlp_config_t *out)
+{
+    assert(out);
+    memset(out, 0, sizeof *out);
+    if (s_disabled())
+        return 0;
+    out->url = s_metrics_url();
+    if (!out->url)
+        return s_env("OTEL_EXPORTER_OTLP_ENDPOINT") ? -1 : 0;
+
+    const char *headers = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
+    out->headers = api_otlp_parse_pairs(headers, "OTEL_EXPORTER_OTLP_HEADERS");
+    const char *ca = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
+    out->ca_file = ca ? strdup(ca) : NULL;
+    out->interval_ms = s_env_ms("OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_INTERVAL",
+                                S_DEFAULT_INTERVAL_MS);
+    out->timeout_ms = s_env_ms("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT",
+                               S_DEFAULT_TIMEOUT_MS);
+    if (!out->headers || (ca && !out->ca_file) || s_resource(out) != 0) {
+        api_otlp_config_clear(out);
+        return -1;
+    }
+    const char *protocol = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
+    if (protocol && strcmp(protocol, "http/json") != 0)
+        kms_warn("otlp: only http/json is spoken, sending JSON", "protocol=%s", protocol);
+    const char *compression = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+                                         "OTEL_EXPORTER_OTLP_COMPRESSION");
+    if (compression && strcmp(compression, "none") != 0)
+        kms_warn("otlp: compression is not supported, sending uncompressed", "compression=%s",
+                 compression);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* LIST document -> ExportMetricsServiceRequest                                                */
+
+typedef enum { S_GAUGE, S_SUM } s_kind_t;
+
+typedef enum {
+    M_READY, M_SAMPLES, M_R2, M_RMSE, M_MAE, M_WINDOW_R2, M_WINDOW_RMSE, M_WINDOW_MAE,
+    M_BIAS, M_WEIGHT, M_MEAN, M_VARIANCE, M_CATEGORY,
+    M_UPTIME, M_PUBLISHERS, M_RECEIVED, M_REJECTED, M_MALFORMED, M_GAPS, M_CHECKPOINTS,
+    M_CHECKPOINT_ERRORS, M_COUNT
+} s_metric_id_t;
+
+typedef struct {
+    const char *name;
+    const char *unit;
+    s_kind_t kind;
+    const char *description;
+} s_metric_def_t;
+
+static const s_metric_def_t s_metrics[M_COUNT] = {
+    [M_READY] = {"kms_model_ready", "1", S_GAUGE, "1 when the model serves weights, else 0"},
+    [M_SAMPLES] = {"kms_model_samples", "{sample}", S_SUM, "Samples the model has learned"},
+    [M_R2] = {"kms_model_r2", "1", S_GAUGE, "Prequential R squared over every sample"},
+    [M_RMSE] = {"kms_model_rmse", "W", S_GAUGE, "Prequential root mean squared error"},
+    [M_MAE] = {"kms_model_mae", "W", S_GAUGE, "Prequential mean absolute error"},
+    [M_WINDOW_R2] = {"kms_model_window_r2", "1", S_GAUGE, "Prequential R squared, recent window"},
+    [M_WINDOW_RMSE] = {"kms_model_window_rmse", "W", S_GAUGE, "Prequential RMSE, recent window"},
+    [M_WINDOW_MAE] = {"kms_model_window_mae", "W", S_GAUGE, "Prequential MAE, recent window"},
+    [M_BIAS] = {"kms_model_bias", "W", S_GAUGE, "Bias_Weight of the served weights"},
+    [M_WEIGHT] = {"kms_model_weight", "W", S_GAUGE, "Weight of a standardized feature"},
+    [M_MEAN] = {"kms_model_feature_mean", "1", S_GAUGE, "Mean of a feature (its own unit)"},
+    [M_VARIANCE] = {"kms_model_feature_variance", "1", S_GAUGE, "Variance of a feature"},
+    [M_CATEGORY] = {"kms_model_category_weight", "W", S_GAUGE, "Weight of a category's value"},
+    [M_UPTIME] = {"kms_trainer_uptime", "s", S_GAUGE, "Seconds since the trainer started"},
+    [M_PUBLISHERS] = {"kms_trainer_publishers", "1", S_GAUGE, "Scrapers the trainer hears"},
+    [M_RECEIVED] = {"kms_trainer_samples_received", "{sample}", S_SUM, "Samples received"},
+    [M_REJECTED] = {"kms_trainer_samples_rejected", "{sample}", S_SUM, "Samples rejected"},
+    [M_MALFORMED] = {"kms_trainer_frames_malformed", "{frame}", S_SUM, "Frames not decodable"},
+    [M_GAPS] = {"kms_trainer_seq_gaps", "{sample}", S_SUM, "Samples lost between scrapers and trainer"},
+    [M_CHECKPOINTS] = {"kms_trainer_checkpoints", "{checkpoint}", S_SUM, "Checkpoints written"},
+    [M_CHECKPOINT_ERRORS] = {"kms_trainer_checkpoint_errors", "{checkpoint}", S_SUM,
+                             "Checkpoints that failed"},
+};
+
+typedef struct {
+    json_t *points[M_COUNT];  /* dataPoints arrays, created on first use */
+    char now[24];             /* timeUnixNano */
+    bool failed;              /* out of memory somewhere */
+} s_builder_t;
+
+static void s_nanos(uint64_t ns, char *out, size_t cap)
+{
+    snprintf(out, cap, "%" PRIu64, ns);
+}
+
+/* Seconds since the epoch as nanoseconds; 0 when not a plausible time. */
+static uint64_t s_seconds_to_ns(double seconds)
+{
+    return isfinite(seconds) && seconds > 0 && seconds < 1.8e10 ? (uint64_t) (seconds * 1e9) : 0;
+}
+
+static json_t *s_attr(const char *key, const char *value)
+{
+    return json_pack("{s:s, s:{s:s}}", "key", key, "value", "stringValue", value);
+}
+
+/* Attributes from key/value pairs, NULL-terminated. */
+static json_t *s_attrs(const char *key, ...)
+{
+    json_t *attrs = json_array();
+    va_list ap;
+    va_start(ap, key);
+    for (const char *k = key; k && attrs; k = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        if (json_array_append_new(attrs, s_attr(k, v)) != 0) {
+            json_decref(attrs);
+            attrs = NULL;
+        }
+    }
+    va_end(ap);
+    return attrs;
+}
+
+static bool s_number(const json_t *value, double *out)
+{
+    if (!json_is_number(value))
+        return false;
+    *out = json_number_value(value);
+    return isfinite(*out);
+}
+
+/* Adds a point to metric `id`; takes `attrs`. A value that is not a finite number (or, for a
+   sum, not a whole number >= 0) is left out. `start_ns` is for sums (0: unknown). */
+static void s_point(s_builder_t *b, s_metric_id_t id, json_t *attrs, const json_t *value,
+                    uint64_t start_ns)
+{
+    double v;
+    json_t *point = NULL;
+    if (!attrs || !s_number(value, &v))
+        goto done;
+    if (s_metrics[id].kind == S_SUM) {
+        if (v < 0 || v > 9.2e18 || v != floor(v))
+            goto done;
+        char count[24], start[24];
+        snprintf(count, sizeof count, "%" PRId64, (int64_t) v);
+        point = json_pack("{s:o, s:s, s:s}", "attributes", json_incref(attrs), "timeUnixNano",
+                          b->now, "asInt", count);
+        if (point && start_ns) {
+            s_nanos(start_ns, start, sizeof start);
+            json_object_set_new(point, "startTimeUnixNano", json_string(start));
+        }
+    }
+    else
+        point = json_pack("{s:o, s:s, s:f}", "attributes", json_incref(attrs), "timeUnixNano",
+                          b->now, "asDouble", v);
+    if (!b->points[id])
+        b->points[id] = json_array();
+    if (!point || json_array_append_new(b->points[id], point) != 0)
+        b->failed = true;
+    point = NULL;
+done:
+    json_decref(point);
+    json_decref(attrs);
+}
+
+static void s_model_weights(s_builder_t *b, const char *model, const json_t *weights)
+{
+    const json_t *all = json_object_get(weights, "All_Weights");
+    if (!json_is_object(all))
+        return;
+    s_point(b, M_BIAS, s_attrs("model", model, NULL), json_object_get(all, "Bias_Weight"), 0);
+
+    const char *feature;
+    const json_t *numeric;
+    json_object_foreach((json_t *) json_object_get(all, "Numerical_Variables"), feature, numeric) {
+        s_point(b, M_WEIGHT, s_attrs("model", model, "feature", feature, NULL),
+                json_object_get(numeric, "weight"), 0);
+        s_point(b, M_MEAN, s_attrs("model", model, "feature", feature, NULL),
+                json_object_get(numeric, "mean"), 0);
+        s_point(b, M_VARIANCE, s_attrs("model", model, "feature", feature, NULL),
+                json_object_get(numeric, "variance"), 0);
+    }
+    const char *category, *value;
+    const json_t *values, *entry;
+    json_object_foreach((json_t *) json_object_get(all, "Categorical_Variables"), category, values) {
+        json_object_foreach((json_t *) values, value, entry)
+            s_point(b, M_CATEGORY, s_attrs("model", model, "category", category, "value", value, NULL),
+                    json_object_get(entry, "weight"), 0);
+    }
+}
+
+static void s_model(s_builder_t *b, const json_t *model)
+{
+    const char *name = json_string_value(json_object_get(model, "name"));
+    if (!name)
+        return;
+    const json_t *ready = json_object_get(model, "ready");
+    if (json_is_boolean(ready)) {
+        json_t *flag = json_real(json_is_true(ready) ? 1.0 : 0.0);
+        s_point(b, M_READY, s_attrs("model", name, NULL), flag, 0);
+        json_decref(flag);
+    }
+    double created = 0;
+    s_number(json_object_get(model, "created"), &created);
+    s_point(b, M_SAMPLES, s_attrs("model", name, NULL), json_object_get(model, "samples"),
+            s_seconds_to_ns(created));
+
+    static const struct { s_metric_id_t id; const char *key; } fits[] = {
+        {M_R2, "r2"}, {M_RMSE, "rmse"}, {M_MAE, "mae"},
+        {M_WINDOW_R2, "window_r2"}, {M_WINDOW_RMSE, "window_rmse"}, {M_WINDOW_MAE, "window_mae"}};
+    const json_t *fit = json_object_get(model, "fit");
+    for (size_t i = 0; json_is_object(fit) && i < sizeof fits / sizeof fits[0]; i++)
+        s_point(b, fits[i].id, s_attrs("model", name, NULL), json_object_get(fit, fits[i].key), 0);
+
+    s_model_weights(b, name, json_object_get(model, "weights"));
+}
+
+static void s_trainer(s_builder_t *b, const json_t *stats, uint64_t now_ns)
+{
+    if (!json_is_object(stats))
+        return;
+    double uptime = 0;
+    uint64_t start_ns = 0;
+    if (s_number(json_object_get(stats, "uptime"), &uptime) && uptime >= 0 && uptime * 1e9 < now_ns)
+        start_ns = now_ns - (uint64_t) (uptime * 1e9);
+    static const struct { s_metric_id_t id; const char *key; } fields[] = {
+        {M_UPTIME, "uptime"}, {M_PUBLISHERS, "publishers"}, {M_RECEIVED, "samples_received"},
+        {M_REJECTED, "samples_rejected"}, {M_MALFORMED, "frames_malformed"}, {M_GAPS, "seq_gaps"},
+        {M_CHECKPOINTS, "checkpoints"}, {M_CHECKPOINT_ERRORS, "checkpoint_errors"}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        s_point(b, fields[i].id, json_array(), json_object_get(stats, fields[i].key), start_ns);
+}
+
+static json_t *s_metric(s_metric_id_t id, json_t *points)
+{
+    const s_metric_def_t *def = &s_metrics[id];
+    json_t *data = def->kind == S_SUM
+        /* 2 = AGGREGATION_TEMPORALITY_CUMULATIVE: OTLP/JSON writes enums as integers. */
+        ? json_pack("{s:o, s:i, s:b}", "dataPoints", points, "aggregationTemporality", 2,
+                    "isMonotonic", 1)
+        : json_pack("{s:o}", "dataPoints", points);
+    return json_pack("{s:s, s:s, s:s, s:o*}", "name", def->name, "description", def->description,
+                     "unit", def->unit, def->kind == S_SUM ? "sum" : "gauge", data);
+}
+
+static json_t *s_resource_attrs(const json_t *resource)
+{
+    json_t *attrs = json_array();
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *) resource, key, value) {
+        if (json_is_string(value))
+            json_array_append_new(attrs, s_attr(key, json_string_value(value)));
+    }
+    return attrs;
+}
+
+json_t *api_otlp_build(const json_t *list, const json_t *resource, uint64_t now_ns)
+{
+    if (!json_is_object(list))
+        return NULL;
+    s_builder_t b = {.failed = false};
+    s_nanos(now_ns, b.now, sizeof b.now);
+
+    size_t i;
+    const json_t *model;
+    json_array_foreach(json_object_get(list, "models"), i, model)
+        s_model(&b, model);
+    s_trainer(&b, json_object_get(list, "trainer"), now_ns);
+
+    json_t *metrics = json_array();
+    for (int id = 0; id < M_COUNT; id++) {
+        if (b.points[id] && json_array_append_new(metrics, s_metric(id, b.points[id])) != 0)
+            b.failed = true;
+    }
+    json_t *request = json_pack(
+        "{s:[{s:{s:o}, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceMetrics", "resource", "attributes",
+        s_resource_attrs(resource), "scopeMetrics", "scope", "name", "kepler-model-server",
+        "version", KMS_VERSION, "metrics", metrics);
+    if (request && b.failed) {
+        json_decref(request);
+        request = NULL;
+    }
+    return request;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The exporter thread                                                                         */
+
+struct api_otlp_t {
+    api_otlp_config_t config;
+    api_otlp_fetch_fn fetch;
+    void *arg;
+    CURL *curl;
+    struct curl_slist *headers;
+    zactor_t *actor;
+    zsock_t *pipe;            /* the actor's end, for aborting a transfer on $TERM */
+    char reply[S_REPLY_KEEP];
+    size_t reply_len;
+    _Atomic uint64_t exports, failures, dropped, skipped;
+    _Atomic uint64_t last_success_ms;
+};
+
+static size_t s_on_reply(char *data, size_t size, size_t count, void *arg)
+{
+    api_otlp_t *self = arg;
+    size_t len = size * count;
+    size_t keep = sizeof self->reply - 1 - self->reply_len;
+    if (keep > len)
+        keep = len;
+    memcpy(self->reply + self->reply_len, data, keep);
+    self->reply_len += keep;
+    self->reply[self->reply_len] = '\0';
+    return len;
+}
+
+/* Aborts the transfer as soon as the owner asks the thread to stop. */
+static int s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                         curl_off_t ulnow)
+{
+    (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+    api_otlp_t *self = arg;
+    return (zsock_events(self->pipe) & ZMQ_POLLIN) ? 1 : 0;
+}
+
+/* POSTs body; returns the HTTP status, or 0 after a transport error. *retry_after_ms is the
+   server's Retry-After (0 when none). */
+static long s_post(api_otlp_t *self, const char *body, long *retry_after_ms)
+{
+    CURL *curl = self->curl;
+    self->reply_len = 0;
+    self->reply[0] = '\0';
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, self->config.url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, self->headers);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "kms-api/" KMS_VERSION);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, self->config.timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_on_reply);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, self);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, self);
+    if (self->config.ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, self->config.ca_file);
+
+    *retry_after_ms = 0;
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+        if (rc != CURLE_ABORTED_BY_CALLBACK)
+            kms_warn("otlp: export failed", "url=%s error=\"%s\"", self->config.url,
+                     curl_easy_strerror(rc));
+        return 0;
+    }
+    long status = 0;
+    curl_off_t retry_after = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+        *retry_after_ms = retry_after > S_BACKOFF_MAX_MS / 1000 ? S_BACKOFF_MAX_MS
+                                                                : (long) retry_after * 1000;
+    return status;
+}
+
+/* One export; returns the delay until the next one (the interval, or a backoff). */
+static long s_export(api_otlp_t *self, long *backoff_ms)
+{
+    long interval = self->config.interval_ms;
+    json_t *list = self->fetch(self->arg);
+    if (!list) {
+        atomic_fetch_add(&self->skipped, 1);
+        kms_debug("otlp: trainer unreachable, export skipped", "");
+        return interval;
+    }
+    json_t *request = api_otlp_build(list, self->config.resource,
+                                     (uint64_t) (kms_num_wallclock() * 1e9));
+    json_decref(list);
+    char *body = request ? json_dumps(request, JSON_COMPACT) : NULL;
+    json_decref(request);
+    if (!body) {
+        kms_error("otlp: could not build the request", "");
+        return interval;
+    }
+    long retry_after_ms;
+    long status = s_post(self, body, &retry_after_ms);
+    free(body);
+    if (status >= 200 && status < 300) {
+        atomic_fetch_add(&self->exports, 1);
+        atomic_store(&self->last_success_ms, (uint64_t) (kms_num_wallclock() * 1e3));
+        if (*backoff_ms)
+            kms_info("otlp: exports resumed", "url=%s", self->config.url);
+        else if (strstr(self->reply, "rejected"))
+            kms_warn("otlp: partial success", "reply=%.200s", self->reply);
+        *backoff_ms = 0;
+        return interval;
+    }
+    if (zsock_events(self->pipe) & ZMQ_POLLIN)
+        return 0;  /* aborted for $TERM: the loop reads it next */
+    atomic_fetch_add(&self->failures, 1);
+    bool retry = status == 0 || status == 408 || status == 429 || status >= 500;
+    if (status) {
+        char quoted[S_REPLY_KEEP + 8];
+        kms_warn(retry ? "otlp: export refused, will retry" : "otlp: export refused, dropped",
+                 "url=%s status=%ld reply=%s", self->config.url, status,
+                 kms_log_quote(self->reply, quoted, sizeof quoted));
+    }
+    if (!retry) {
+        atomic_fetch_add(&self->dropped, 1);
+        *backoff_ms = 0;
+        return interval;
+    }
+    long first = interval < S_BACKOFF_FIRST_MS ? interval : S_BACKOFF_FIRST_MS;
+    *backoff_ms = *backoff_ms ? *backoff_ms * 2 : first;
+    if (*backoff_ms > S_BACKOFF_MAX_MS)
+        *backoff_ms = S_BACKOFF_MAX_MS;
+    return retry_after_ms > *backoff_ms ? retry_after_ms : *backoff_ms;
+}
+
+static void s_actor(zsock_t *pipe, void *arg)
+{
+    api_otlp_t *self = arg;
+    self->pipe = pipe;
+    /* A peer that closes the connection must not kill the API with SIGPIPE (NOSIGNAL is set,
+       so curl does not guard against it itself). */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+
+    zpoller_t *poller = zpoller_new(pipe, NULL);
+    zsock_signal(pipe, 0);
+    long backoff_ms = 0;
+    int64_t due = zclock_mono() + self->config.interval_ms;
+    while (poller) {
+        int64_t wait = due - zclock_mono();
+        void *which = zpoller_wait(poller, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int) wait);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            bool term = !command || streq(command, "$TERM");
+            zstr_free(&command);
+            if (term)
+                break;
+        }
+        else if (zpoller_terminated(poller))
+            break;
+        else if (zclock_mono() >= due) {
+            long delay = s_export(self, &backoff_ms);
+            int64_t now = zclock_mono();
+            /* Keep the cadence while on time; after a slow export or a backoff start afresh. */
+            due = backoff_ms == 0 && due + delay > now ? due + delay : now + delay;
+        }
+    }
+    zpoller_destroy(&poller);
+}
+
+static struct curl_slist *s_headers(const json_t *headers)
+{
+    struct curl_slist *list = curl_slist_append(NULL, "Content-Type: application/json");
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *) headers, key, value) {
+        /* "Name;" is how curl sends a header with an empty value ("Name:" would remove it). */
+        const char *text = json_string_value(value);
+        size_t cap = strlen(key) + strlen(text) + 3;
+        char *line = malloc(cap);
+        if (line)
+            snprintf(line, cap, "%s%s%s", key, *text ? ": " : ";", text);
+        struct curl_slist *longer = list && line ? curl_slist_append(list, line) : NULL;
+        free(line);
+        if (!longer) {
+            curl_slist_free_all(list);
+            return NULL;
+        }
+        list = longer;
+    }
+    return list;
+}
+
+api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fetch, void *arg)
+{
+    assert(config && config->url && fetch);
+    /* Not thread-safe in every libcurl build: called here, on the caller's thread, before the
+       exporter's thread exists. Reference-counted, paired in api_otlp_stop(). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        kms_error("otlp: libcurl did not initialise", "");
+        return NULL;
+    }
+    api_otlp_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        curl_global_cleanup();
+        return NULL;
+    }
+    self->fetch = fetch;
+    self->arg = arg;
+    self->config.url = strdup(config->url);
+    self->config.ca_file = config->ca_file ? strdup(config->ca_file) : NULL;
+    self->config.headers = json_deep_copy(config->headers ? config->headers : json_object());
+    self->config.resource = json_deep_copy(config->resource ? config->resource : json_object());
+    self->config.interval_ms = config->interval_ms >= S_MIN_INTERVAL_MS ? config->interval_ms
+                                                                          : S_DEFAULT_INTERVAL_MS;
+    self->config.timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : S_DEFAULT_TIMEOUT_MS;
+    self->headers = s_headers(self->config.headers);
+    self->curl = curl_easy_init();
+    if (!self->config.url || !self->config.headers || !self->config.resource || !self->headers ||
+        !self->curl || (config->ca_file && !self->config.ca_file) ||
+        !(self->actor = zactor_new(s_actor, self))) {
+        kms_error("otlp: exporter did not start", "");
+        api_otlp_stop(&self);
+        return NULL;
+    }
+    const char *service = json_string_value(json_object_get(self->config.resource, "service.name"));
+    kms_info("otlp: exporting metrics", "url=%s interval_ms=%ld headers=%zu service=%s",
+             self->config.url, self->config.interval_ms, json_object_size(self->config.headers),
+             service ? service : "");
+    return self;
+}
+
+api_otlp_t *api_otlp_start_from_env(api_otlp_fetch_fn fetch, void *arg)
+{
+    api_otlp_config_t config;
+    int rc = api_otlp_config_from_env(&config);
+    if (rc <= 0) {
+        if (rc == 0)
+            kms_info("otlp: export off", "hint=\"set OTEL_EXPORTER_OTLP_ENDPOINT to push metrics\"");
+        else
+            kms_error("otlp: configuration failed", "");
+        return NULL;
+    }
+    api_otlp_t *self = api_otlp_start(&config, fetch, arg);
+    api_otlp_config_clear(&config);
+    return self;
+}
+
+void api_otlp_stop(api_otlp_t **self_p)
+{
+    assert(self_p);
+    api_otlp_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy(&self->actor);
+    curl_easy_cleanup(self->curl);
+    curl_slist_free_all(self->headers);
+    api_otlp_config_clear(&self->config);
+    free(self);
+    curl_global_cleanup();
+    *self_p = NULL;
+}
+
+void api_otlp_stats(api_otlp_t *self, api_otlp_stats_t *out)
+{
+    assert(self && out);
+    out->exports = atomic_load(&self->exports);
+    out->failures = atomic_load(&self->failures);
+    out->dropped = atomic_load(&self->dropped);
+    out->skipped = atomic_load(&self->skipped);
+    out->last_success = (double) atomic_load(&self->last_success_ms) / 1e3;
+}
