@@ -1,0 +1,298 @@
+/*  Models on disk: one checkpoint file per model, `<data-dir>/<model>.zip`, in the very format
+    of the ZIP command (kms_modelzip), so that a checkpoint can be inspected with unzip, copied
+    to another machine and imported there. One file per model keeps a damaged file's loss to
+    one model, and lets a model be dropped or replaced by handling one file.
+
+    A checkpoint never half-exists: the zip is written to `.<model>.zip.tmp`, fsync'd, renamed
+    over the old one (atomic within a file system) and the folder is fsync'd so that the rename
+    itself survives a power cut. Whatever fails (disk full, read-only folder), the previous file
+    is untouched, the error is logged and counted, and the model stays dirty for the next try.
+
+    At start every `*.zip` in the folder is loaded. One that cannot be read as a model (cut
+    short, bit rot, not a zip) is renamed `<file>.corrupt-<UTC time>` and its model starts
+    fresh: a trainer that refuses to start helps nobody, and the bytes are kept for a post
+    mortem. One whose features or target differ from the configured model of that name (the
+    model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same way. */
+#include "trainer.h"
+
+#include "kms_log.h"
+#include "kms_modelzip.h"
+#include "kms_num.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_MAX_FILE (64u * 1024 * 1024)
+
+static bool s_ends_with(const char *text, const char *suffix)
+{
+    size_t tl = strlen(text), sl = strlen(suffix);
+    return tl >= sl && strcmp(text + tl - sl, suffix) == 0;
+}
+
+static int s_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+/* Writes `data` as dir/file through a temporary file; the old file stays whole on any error. */
+static int s_write_atomic(const char *dir, const char *file, const void *data, size_t len)
+{
+    char path[4096], tmp[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int) sizeof path
+        || snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, file) >= (int) sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = s_write_all(fd, data, len);
+    if (rc == 0)
+        rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    if (rc == 0)
+        rc = rename(tmp, path);
+    if (rc != 0) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+        return -1;
+    }
+    /* The rename is in the folder's data: without this a power cut may undo it. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    rc = fsync(dfd);
+    int saved = errno;
+    close(dfd);
+    errno = saved;
+    return rc;
+}
+
+int trainer_checkpoint_write(const trainer_t *self, size_t index, const char *dir)
+{
+    const kms_model_t *model = trainer_model_at(self, index);
+    const char *name = kms_model_spec(model)->name;
+    json_t *extra = json_pack("{s:o}", "history", trainer_history_json(self, index));
+    void *data = NULL;
+    size_t len = 0;
+    const char *why = NULL;
+    int rc = kms_modelzip_write(model, trainer_version(self), extra, &data, &len, &why);
+    json_decref(extra);
+    char quoted_dir[512], file[KMS_NAME_MAX + 8];
+    kms_log_quote(dir, quoted_dir, sizeof quoted_dir);
+    if (rc != 0) {
+        kms_error("checkpoint not written: the model could not be zipped", "model=%s reason=\"%s\"", name, why);
+        return -1;
+    }
+    snprintf(file, sizeof file, "%s.zip", name);
+    rc = s_write_atomic(dir, file, data, len);
+    int saved = errno;
+    free(data);
+    if (rc != 0) {
+        char reason[256];
+        kms_error("checkpoint not written; the previous one is intact, retrying next interval",
+                  "model=%s dir=%s error=%s", name, quoted_dir,
+                  kms_log_quote(strerror(saved), reason, sizeof reason));
+        errno = saved;
+        return -1;
+    }
+    kms_debug("checkpoint written", "model=%s dir=%s bytes=%zu", name, quoted_dir, len);
+    return 0;
+}
+
+int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all)
+{
+    trainer_stats_t *stats = trainer_stats(self);
+    int rc = 0;
+    for (size_t i = 0; i < trainer_model_count(self); i++) {
+        if (!all && !trainer_model_dirty(self, i))
+            continue;
+        if (trainer_checkpoint_write(self, i, dir) != 0) {
+            stats->checkpoint_errors++;
+            rc = -1;
+            continue;
+        }
+        trainer_model_saved(self, i);
+        stats->checkpoints++;
+        stats->last_checkpoint = kms_num_wallclock();
+    }
+    return rc;
+}
+
+void *trainer_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *data = NULL;
+    if (fstat(fd, &st) != 0) {
+        /* errno set */
+    } else if (st.st_size < 0 || (size_t) st.st_size > max) {
+        errno = EFBIG;
+    } else if ((data = malloc((size_t) st.st_size + 1))) {
+        size_t got = 0;
+        while (got < (size_t) st.st_size) {
+            ssize_t n = read(fd, data + got, (size_t) st.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t) n;
+        }
+        data[got] = '\0';
+        *len = got;
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return data;
+}
+
+kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why)
+{
+    if (history)
+        *history = NULL;
+    size_t len = 0;
+    void *data = trainer_read_file(path, S_MAX_FILE, &len);
+    if (!data) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    json_t *metadata = NULL;
+    kms_model_t *model = kms_modelzip_read(data, len, &metadata, why);
+    free(data);
+    if (model && !trainer_specs_name_ok(kms_model_spec(model)->name)) {
+        *why = "the model's name cannot be a file name";
+        kms_model_destroy(&model);
+    }
+    if (model && history) {
+        json_t *h = json_object_get(metadata, "history");
+        *history = json_is_array(h) ? json_incref(h) : NULL;
+    }
+    json_decref(metadata);
+    return model;
+}
+
+/* Renames a file that cannot be used out of the way, keeping its bytes. */
+static void s_move_aside(const char *dir, const char *file, const char *label, const char *why)
+{
+    char from[4096], to[4096], stamp[32], quoted[512], reason[256];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(from, sizeof from, "%s/%s", dir, file);
+    snprintf(to, sizeof to, "%s/%s.%s-%s", dir, file, label, stamp);
+    kms_log_quote(why, reason, sizeof reason);
+    if (rename(from, to) == 0) {
+        char quoted_to[512];
+        kms_error("checkpoint unusable: moved aside, the model starts fresh", "file=%s moved_to=%s reason=%s",
+                  kms_log_quote(from, quoted, sizeof quoted), kms_log_quote(to, quoted_to, sizeof quoted_to), reason);
+    } else {
+        char err[128];
+        kms_error("checkpoint unusable and could not be moved aside; the model starts fresh",
+                  "file=%s reason=%s error=%s", kms_log_quote(from, quoted, sizeof quoted), reason,
+                  kms_log_quote(strerror(errno), err, sizeof err));
+    }
+}
+
+static bool s_same_definition(const kms_model_spec_t *a, const kms_model_spec_t *b)
+{
+    if (strcmp(a->target, b->target) != 0 || a->feature_count != b->feature_count)
+        return false;
+    for (size_t i = 0; i < a->feature_count; i++)
+        if (strcmp(a->features[i], b->features[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Loads dir/file; returns 1 when a model was loaded. */
+static int s_load_one(trainer_t *self, const char *dir, const char *file)
+{
+    char path[4096], quoted[512];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    const char *why = NULL;
+    json_t *history = NULL;
+    kms_model_t *model = trainer_checkpoint_read_zip(path, &history, &why);
+    if (!model) {
+        s_move_aside(dir, file, "corrupt", why ? why : "unreadable");
+        return 0;
+    }
+    const kms_model_spec_t *spec = kms_model_spec(model);
+    char expected[KMS_NAME_MAX + 8];
+    snprintf(expected, sizeof expected, "%s.zip", spec->name);
+    const kms_model_spec_t *configured = trainer_spec_configured(self, spec->name);
+    int loaded = 0;
+    if (strcmp(expected, file) != 0) {
+        kms_warn("checkpoint ignored: its file name is not its model's name", "file=%s model=%s",
+                 kms_log_quote(path, quoted, sizeof quoted), spec->name);
+    } else if (configured && !s_same_definition(configured, spec)) {
+        s_move_aside(dir, file, "stale", "features or target differ from the configured model");
+    } else {
+        kms_model_status_t status;
+        kms_model_status(model, &status);
+        kms_info("checkpoint loaded", "model=%s samples=%llu file=%s", spec->name,
+                 (unsigned long long) status.samples, kms_log_quote(path, quoted, sizeof quoted));
+        loaded = trainer_model_put(self, model, history, false) == 0;
+        model = NULL;
+    }
+    kms_model_destroy(&model);
+    json_decref(history);
+    return loaded;
+}
+
+size_t trainer_checkpoint_load(trainer_t *self, const char *dir)
+{
+    char quoted[512];
+    kms_log_quote(dir, quoted, sizeof quoted);
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT)
+            kms_info("no data dir yet: starting fresh", "dir=%s", quoted);
+        else {
+            char err[128];
+            kms_error("data dir unreadable: starting fresh", "dir=%s error=%s", quoted,
+                      kms_log_quote(strerror(errno), err, sizeof err));
+        }
+        return 0;
+    }
+    size_t loaded = 0;
+    struct dirent *entry;
+    while ((entry = readdir(d))) {
+        const char *name = entry->d_name;
+        if (name[0] == '.' && s_ends_with(name, ".zip.tmp")) {
+            /* A write that a crash cut short; the real checkpoint beside it is whole. */
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            if (unlink(path) == 0)
+                kms_info("removed an unfinished checkpoint write", "file=%s", kms_log_quote(path, quoted, sizeof quoted));
+        } else if (name[0] != '.' && s_ends_with(name, ".zip")) {
+            loaded += (size_t) s_load_one(self, dir, name);
+        }
+    }
+    closedir(d);
+    return loaded;
+}

@@ -1,0 +1,202 @@
+/*  The gate between the samples socket and the models.
+
+    Everything that arrives is counted; what is not a sample a model may learn is dropped:
+
+    - malformed: not two frames, a topic other than kepler.node, a body over
+      KMS_SAMPLE_MAX_FRAME, or a body kms_sample_decode refuses (truncated, type-confused...).
+    - rejected: a container sample (the models are node models: a container's watts are a share
+      of the node's, not something a node model may learn), a NaN/Inf/negative number, or an
+      interval length (dt) that is not positive or is far from the publisher's usual one.
+
+    Publishers are told apart by node name: one scraper target, one seq series. Per publisher:
+    - seq: +1 per message. A jump forward by k counts k-1 gaps (messages lost on the way: a slow
+      subscriber, a dropped connection). A seq that does not move forward (back to a small
+      number, typically) is a new session of the publisher, a restarted scraper, and is counted
+      as a restart, not as 2^64 gaps.
+    - dt: compared with the median of the publisher's last S_DT_WINDOW intervals, once it has
+      S_DT_WARMUP of them; outside [S_DT_LOW, S_DT_HIGH] times the median it is rejected. A
+      scrape that was skipped doubles dt honestly, which stays inside; a clock jump or a
+      mislabelled interval does not. Every dt enters the window, rejected or not, so that a
+      publisher whose interval was reconfigured is accepted again after half a window. A new
+      session starts a new window.
+    The table is bounded: past S_MAX_PUBLISHERS the one heard from longest ago is forgotten, so
+    a publisher inventing node names cannot exhaust memory. */
+#include "trainer.h"
+
+#include "kms_log.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_DT_WINDOW 15
+#define S_DT_WARMUP 3
+#define S_DT_LOW 0.5
+#define S_DT_HIGH 3.0
+#define S_MAX_PUBLISHERS 1024
+
+typedef struct {
+    char node[KMS_ID_MAX];
+    uint64_t last_seq;
+    uint64_t last_heard;     /* the ingest's message count when last heard from */
+    size_t dt_count, dt_next;
+    double dts[S_DT_WINDOW];
+} s_publisher_t;
+
+struct trainer_ingest_t {
+    trainer_stats_t *stats;
+    uint64_t gap_events, sessions;  /* for log rate limiting */
+    size_t count;
+    s_publisher_t publishers[S_MAX_PUBLISHERS];
+};
+
+trainer_ingest_t *trainer_ingest_new(trainer_stats_t *stats)
+{
+    trainer_ingest_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->stats = stats;
+    return self;
+}
+
+void trainer_ingest_destroy(trainer_ingest_t **self_p)
+{
+    if (self_p && *self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+/* A flood of bad frames must not become a flood of log lines: the first ten of a kind, then
+   one per thousand. */
+static bool s_worth_logging(uint64_t count)
+{
+    return count <= 10 || count % 1000 == 0;
+}
+
+static int s_malformed(trainer_ingest_t *self, const char *why)
+{
+    uint64_t n = ++self->stats->frames_malformed;
+    if (s_worth_logging(n)) {
+        char quoted[160];
+        kms_warn("malformed sample message dropped", "reason=%s count=%llu", kms_log_quote(why, quoted, sizeof quoted),
+                 (unsigned long long) n);
+    }
+    return -1;
+}
+
+static int s_rejected(trainer_ingest_t *self, uint64_t *kind, const kms_sample_t *sample, const char *why)
+{
+    (*kind)++;
+    uint64_t n = ++self->stats->samples_rejected;
+    if (s_worth_logging(n)) {
+        char node[160];
+        kms_warn("sample rejected", "reason=\"%s\" node=%s seq=%llu count=%llu", why,
+                 kms_log_quote(sample->node, node, sizeof node), (unsigned long long) sample->seq,
+                 (unsigned long long) n);
+    }
+    return -1;
+}
+
+static s_publisher_t *s_publisher(trainer_ingest_t *self, const char *node, bool *is_new)
+{
+    s_publisher_t *oldest = NULL;
+    for (size_t i = 0; i < self->count; i++) {
+        s_publisher_t *p = &self->publishers[i];
+        if (strcmp(p->node, node) == 0) {
+            *is_new = false;
+            return p;
+        }
+        if (!oldest || p->last_heard < oldest->last_heard)
+            oldest = p;
+    }
+    s_publisher_t *p = self->count < S_MAX_PUBLISHERS ? &self->publishers[self->count++] : oldest;
+    memset(p, 0, sizeof *p);
+    snprintf(p->node, sizeof p->node, "%s", node);
+    self->stats->publishers = self->count;
+    *is_new = true;
+    return p;
+}
+
+static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, uint64_t seq)
+{
+    if (!is_new && seq > p->last_seq) {
+        uint64_t missed = seq - p->last_seq - 1;
+        if (missed > 0) {
+            self->stats->seq_gaps += missed;
+            char node[160];
+            if (s_worth_logging(++self->gap_events))
+            kms_warn("samples lost on the way", "node=%s missed=%llu seq=%llu",
+                     kms_log_quote(p->node, node, sizeof node), (unsigned long long) missed, (unsigned long long) seq);
+        }
+    } else if (!is_new) {
+        self->stats->publisher_restarts++;
+        p->dt_count = p->dt_next = 0;
+        char node[160];
+        if (s_worth_logging(self->stats->publisher_restarts))
+            kms_info("publisher restarted (seq went back)", "node=%s seq=%llu previous=%llu",
+                 kms_log_quote(p->node, node, sizeof node), (unsigned long long) seq,
+                 (unsigned long long) p->last_seq);
+    } else {
+        char node[160];
+        if (s_worth_logging(++self->sessions))
+            kms_info("new publisher", "node=%s seq=%llu", kms_log_quote(p->node, node, sizeof node),
+                 (unsigned long long) seq);
+    }
+    p->last_seq = seq;
+    p->last_heard = self->stats->samples_received;
+}
+
+static int s_compare(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+/* Whether dt fits the publisher's usual interval; records it either way. */
+static bool s_dt_usual(s_publisher_t *p, double dt)
+{
+    bool ok = true;
+    if (p->dt_count >= S_DT_WARMUP) {
+        double sorted[S_DT_WINDOW];
+        memcpy(sorted, p->dts, p->dt_count * sizeof(double));
+        qsort(sorted, p->dt_count, sizeof(double), s_compare);
+        double median = p->dt_count % 2 ? sorted[p->dt_count / 2]
+                                        : (sorted[p->dt_count / 2 - 1] + sorted[p->dt_count / 2]) / 2;
+        ok = dt >= S_DT_LOW * median && dt <= S_DT_HIGH * median;
+    }
+    p->dts[p->dt_next] = dt;
+    p->dt_next = (p->dt_next + 1) % S_DT_WINDOW;
+    if (p->dt_count < S_DT_WINDOW)
+        p->dt_count++;
+    return ok;
+}
+
+int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *out)
+{
+    self->stats->samples_received++;
+    if (zmsg_size(msg) != 2)
+        return s_malformed(self, "expected two frames: topic, msgpack map");
+    zframe_t *topic = zmsg_first(msg);
+    zframe_t *body = zmsg_next(msg);
+    if (!zframe_streq(topic, KMS_TOPIC_NODE))
+        return s_malformed(self, "unknown topic");
+    if (zframe_size(body) > KMS_SAMPLE_MAX_FRAME)
+        return s_malformed(self, "oversized frame");
+    const char *why = NULL;
+    if (kms_sample_decode(zframe_data(body), zframe_size(body), out, &why) != 0)
+        return s_malformed(self, why ? why : "not a sample");
+    if (out->is_container)
+        return s_rejected(self, &self->stats->rejected_container, out, "container sample on the node topic");
+
+    bool is_new;
+    s_publisher_t *p = s_publisher(self, out->node, &is_new);
+    s_track_seq(self, p, is_new, out->seq);
+    if (!trainer_sample_values_ok(out))
+        return s_rejected(self, &self->stats->rejected_values, out, "NaN, infinite or negative value");
+    if (!(isfinite(out->dt) && out->dt > 0))
+        return s_rejected(self, &self->stats->rejected_interval, out, "interval (dt) not positive");
+    if (!s_dt_usual(p, out->dt))
+        return s_rejected(self, &self->stats->rejected_interval, out, "interval (dt) far from the publisher's usual");
+    self->stats->samples_accepted++;
+    return 0;
+}

@@ -1,0 +1,141 @@
+/*  kms-trainer: subscribes to samples, trains the power models online, answers the control
+    protocol and checkpoints the models; `train` and `import` do the same work offline. */
+#include "trainer.h"
+
+#include "kms_config.h"
+#include "kms_log.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *s_samples, *s_control, *s_data_dir, *s_models, *s_seed, *s_dataset;
+static double s_checkpoint_interval, s_history_interval, s_forgetting;
+static long s_min_samples;
+
+static kms_option_t s_options[] = {
+    {"samples", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5555",
+     "where samples come from (ZeroMQ SUB, czmq syntax: @ binds, > connects, commas separate)", &s_samples, 0, 0},
+    {"control", "KMS_TRAINER_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5556",
+     "the control socket kms-api asks (ZeroMQ REP)", &s_control, 0, 0},
+    {"data-dir", "KMS_DATA_DIR", KMS_OPT_STRING, "./data", "where checkpoints live, one <model>.zip per model",
+     &s_data_dir, 0, 0},
+    {"checkpoint-interval", "KMS_CHECKPOINT_INTERVAL", KMS_OPT_DOUBLE, "30",
+     "seconds between checkpoints (and one at SIGTERM)", &s_checkpoint_interval, 0.05, 86400},
+    {"min-samples", "KMS_MIN_SAMPLES", KMS_OPT_INT, "30",
+     "samples a model needs (with a sane fit) before it serves weights", &s_min_samples, 2, 1e12},
+    {"models", "KMS_MODELS", KMS_OPT_STRING, NULL,
+     "JSON file of more models: [{\"name\",\"features\":[...],\"target\"}, ...]", &s_models, 0, 0},
+    {"forgetting", "KMS_FORGETTING", KMS_OPT_DOUBLE, "1",
+     "weight kept per sample, in [0.5, 1]; 1 = never forget, 0.999 = a memory of ~1000 samples",
+     &s_forgetting, 0.5, 1},
+    {"history-interval", "KMS_HISTORY_INTERVAL", KMS_OPT_DOUBLE, "5",
+     "seconds between the fit history points that LIST reports", &s_history_interval, 0.05, 3600},
+    {"seed-model", "KMS_SEED_MODELS", KMS_OPT_STRING, NULL,
+     "model zip(s) to start from, comma separated (a checkpoint of the same model wins)", &s_seed, 0, 0},
+    {"dataset", "KMS_DATASET", KMS_OPT_STRING, NULL,
+     "train: the CSV or Prometheus query_range JSON file to learn from", &s_dataset, 0, 0},
+    {0},
+};
+
+static const kms_config_t s_config = {
+    "kms-trainer",
+    "Learns linear power models (core_model, dram_model and those of --models) from the samples that "
+    "kms-scraper publishes, answers kms-api's requests, and checkpoints every model to --data-dir.\n\n"
+    "Commands:\n"
+    "  (none)                   run the online trainer until SIGTERM/SIGINT\n"
+    "  train --dataset FILE     learn from a CSV or Prometheus JSON file, print each model's fit, save\n"
+    "  import FILE...           make model zips (from GET /models/<model>) the data dir's checkpoints",
+    "[train --dataset FILE | import FILE...] [OPTIONS]",
+    s_options,
+};
+
+static int s_bad(const char *option, const char *value, const char *why)
+{
+    fprintf(stderr, "kms-trainer: invalid value '%s' for %s: %s\n", value ? value : "", option, why);
+    return 2;
+}
+
+/* czmq endpoints: [@|>]transport://address, comma separated. */
+static bool s_endpoints_ok(const char *text)
+{
+    if (!text || !*text)
+        return false;
+    char copy[1024];
+    if (snprintf(copy, sizeof copy, "%s", text) >= (int) sizeof copy)
+        return false;
+    char *save = NULL;
+    for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+        if (*e == '@' || *e == '>')
+            e++;
+        const char *sep = strstr(e, "://");
+        if (!sep || sep == e || sep[3] == '\0')
+            return false;
+    }
+    return text[strlen(text) - 1] != ',';
+}
+
+int main(int argc, char **argv)
+{
+    int positional = 0;
+    int rc = kms_config_parse(&s_config, argc, argv, &positional);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+    const char *command = positional > 0 ? argv[1] : NULL;
+    if (command && strcmp(command, "train") != 0 && strcmp(command, "import") != 0) {
+        fprintf(stderr, "kms-trainer: unknown command '%s' (see --help)\n", command);
+        return 2;
+    }
+    bool train = command && strcmp(command, "train") == 0;
+    bool import = command && strcmp(command, "import") == 0;
+    if (train && positional != 1) {
+        fprintf(stderr, "kms-trainer: unexpected argument '%s' (train takes --dataset FILE)\n", argv[2]);
+        return 2;
+    }
+    if (train && (!s_dataset || !*s_dataset))
+        return s_bad("--dataset", s_dataset, "train needs a dataset file");
+    if (!train && s_dataset)
+        return s_bad("--dataset", s_dataset, "only the train command reads a dataset");
+    if (import && positional < 2) {
+        fprintf(stderr, "kms-trainer: import needs at least one model zip (see --help)\n");
+        return 2;
+    }
+    if (!command && !s_endpoints_ok(s_samples))
+        return s_bad("--samples", s_samples, "expected [@|>]transport://address[,...]");
+    if (!command && !s_endpoints_ok(s_control))
+        return s_bad("--control", s_control, "expected [@|>]transport://address[,...]");
+    if (!s_data_dir || !*s_data_dir)
+        return s_bad("--data-dir", s_data_dir, "must not be empty");
+
+    trainer_specs_t *specs = malloc(sizeof *specs);
+    char why[512];
+    if (!specs
+        || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
+        free(specs);
+        return s_bad("--models", s_models, why);
+    }
+    trainer_t *trainer = trainer_new(specs, KMS_VERSION);
+    free(specs);
+    if (!trainer) {
+        kms_error("out of memory", "");
+        return 1;
+    }
+    /* A full disk or a file size limit must fail a write, not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (train)
+        rc = trainer_offline_train(trainer, s_dataset, s_data_dir);
+    else if (import)
+        rc = trainer_offline_import(trainer, argv + 2, positional - 1, s_data_dir);
+    else
+        rc = trainer_service_run(trainer, &(trainer_service_options_t){
+                                              .samples_endpoint = s_samples,
+                                              .control_endpoint = s_control,
+                                              .data_dir = s_data_dir,
+                                              .checkpoint_interval = s_checkpoint_interval,
+                                              .history_interval = s_history_interval,
+                                              .seed_models = s_seed,
+                                          });
+    trainer_destroy(&trainer);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/*  Which models the trainer trains: the two built-in ones, and those of the --models file. */
+#include "trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool trainer_specs_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= KMS_NAME_MAX || name[0] == '.')
+        return false;
+    /* The name is a file name in the data dir: no slashes, no surprises. */
+    return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
+}
+
+static int s_fail(char *why, size_t cap, const char *format, size_t index, const char *detail)
+{
+    char what[128];
+    snprintf(what, sizeof what, format, index);
+    snprintf(why, cap, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+    return -1;
+}
+
+/* One {"name", "features", "target"} entry into `spec`. */
+static int s_entry(const json_t *entry, size_t index, kms_model_spec_t *spec, char *why, size_t cap)
+{
+    const char *name = json_string_value(json_object_get(entry, "name"));
+    const char *target = json_string_value(json_object_get(entry, "target"));
+    const json_t *features = json_object_get(entry, "features");
+    if (!json_is_object(entry) || !name || !target || !json_is_array(features))
+        return s_fail(why, cap, "entry %zu", index, "needs \"name\", \"features\" (a list) and \"target\"");
+    if (!trainer_specs_name_ok(name))
+        return s_fail(why, cap, "entry %zu", index, "name must be 1-63 of [A-Za-z0-9_.-], not starting with '.'");
+    if (strlen(target) == 0 || strlen(target) >= KMS_NAME_MAX)
+        return s_fail(why, cap, "entry %zu", index, "target must be 1-63 characters");
+    size_t count = json_array_size(features);
+    if (count == 0 || count > KMS_SAMPLE_MAX_VALUES)
+        return s_fail(why, cap, "entry %zu", index, "needs 1 to 32 features");
+    memset(spec, 0, sizeof *spec);
+    /* Everything but the names comes from a built-in spec, so that defaults live in one place. */
+    kms_model_spec_builtin("core_model", spec);
+    snprintf(spec->name, sizeof spec->name, "%s", name);
+    snprintf(spec->target, sizeof spec->target, "%s", target);
+    spec->feature_count = count;
+    for (size_t i = 0; i < count; i++) {
+        const char *feature = json_string_value(json_array_get(features, i));
+        if (!feature || strlen(feature) == 0 || strlen(feature) >= KMS_NAME_MAX)
+            return s_fail(why, cap, "entry %zu", index, "features must be names of 1-63 characters");
+        snprintf(spec->features[i], sizeof spec->features[i], "%s", feature);
+    }
+    return 0;
+}
+
+static int s_put(trainer_specs_t *out, const kms_model_spec_t *spec, bool replace)
+{
+    for (size_t i = 0; i < out->count; i++) {
+        if (strcmp(out->specs[i].name, spec->name) == 0) {
+            if (!replace)
+                return -1;
+            out->specs[i] = *spec;
+            return 0;
+        }
+    }
+    if (out->count >= TRAINER_MAX_MODELS)
+        return -1;
+    out->specs[out->count++] = *spec;
+    return 0;
+}
+
+int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting,
+                       uint64_t min_samples, char *why, size_t why_cap)
+{
+    memset(out, 0, sizeof *out);
+    kms_model_spec_t spec;
+    kms_model_spec_builtin("core_model", &out->specs[out->count++]);
+    kms_model_spec_builtin("dram_model", &out->specs[out->count++]);
+    size_t builtins = out->count;
+    if (path && *path) {
+        json_error_t error;
+        json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+        if (!doc) {
+            snprintf(why, why_cap, "%s: %s (line %d)", path, error.text, error.line);
+            return -1;
+        }
+        int rc = 0;
+        if (!json_is_array(doc)) {
+            snprintf(why, why_cap, "%s: expected a JSON list of {\"name\",\"features\",\"target\"}", path);
+            rc = -1;
+        }
+        size_t index;
+        json_t *entry;
+        json_array_foreach(doc, index, entry) {
+            if (rc != 0)
+                break;
+            char detail[256];
+            rc = s_entry(entry, index + 1, &spec, detail, sizeof detail);
+            /* A file may redefine a built-in model, but not name one model twice. */
+            bool builtin = false;
+            for (size_t b = 0; rc == 0 && b < builtins; b++)
+                builtin |= strcmp(out->specs[b].name, spec.name) == 0;
+            for (size_t e = 0; rc == 0 && builtin && e < index; e++) {
+                const char *earlier = json_string_value(json_object_get(json_array_get(doc, e), "name"));
+                builtin = !(earlier && strcmp(earlier, spec.name) == 0);
+            }
+            if (rc == 0 && s_put(out, &spec, builtin) != 0) {
+                snprintf(detail, sizeof detail, "entry %zu: model '%s' is listed twice, or more than %d models",
+                         index + 1, spec.name, TRAINER_MAX_MODELS);
+                rc = -1;
+            }
+            if (rc != 0)
+                snprintf(why, why_cap, "%s: %s", path, detail);
+        }
+        json_decref(doc);
+        if (rc != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < out->count; i++) {
+        out->specs[i].forgetting = forgetting;
+        out->specs[i].min_samples = min_samples;
+        kms_model_t *probe = kms_model_new(&out->specs[i]);
+        if (!probe) {
+            snprintf(why, why_cap, "model '%s' is not valid (a feature listed twice?)", out->specs[i].name);
+            return -1;
+        }
+        kms_model_destroy(&probe);
+    }
+    return 0;
+}
