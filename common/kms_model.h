@@ -20,6 +20,12 @@
 #include "kms_sample.h"
 #include "kms_weights.h"
 
+#define KMS_MODEL_MAX_ARCH 32        /* architectures one model tells apart (more: invalid) */
+#define KMS_MODEL_WINDOW 256         /* samples in the recent prequential window */
+#define KMS_MODEL_VALUE_MAX 1e30     /* larger |feature| or watts is garbage: rejected */
+#define KMS_MODEL_RIDGE 1e-9         /* default ridge, on the correlation scale */
+#define KMS_MODEL_MIN_SAMPLES 30     /* default spec.min_samples */
+
 typedef struct {
     char name[KMS_NAME_MAX];
     char target[KMS_NAME_MAX];
@@ -44,24 +50,39 @@ typedef struct {
     double r2, rmse, mae;     /* prequential, overall */
     double window_r2, window_rmse, window_mae;  /* prequential, recent window */
     bool ready;
-    char reason[160];         /* why not ready, for people ("12 of 30 samples") */
-    double created, updated;  /* unix seconds */
+    char reason[160];         /* why not ready, for people ("12 of 30 samples"); "" when ready */
+    double created, updated;  /* unix seconds of the first and the last learned sample; 0 before */
 } kms_model_status_t;
+
+/* Figures that cannot be known yet (no prediction checked, targets all equal) are NaN.
+
+   Ready means: at least spec.min_samples samples learned, and a sane fit, that is
+   - a fit exists (2 samples or more) and every weight, mean and variance is finite, and
+   - at least one sample was predicted before it was learned, so the window RMSE is finite.
+   R² is not required to be finite: a node whose power never changes is fitted exactly, yet its
+   R² is 0/0. */
 
 typedef struct kms_model_t kms_model_t;
 
 /* The built-in specs: "core_model" and "dram_model" (CONTRACT.md). Returns -1 for other names. */
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
 
+/* A new, empty model, or NULL when the spec is not valid (names empty or too long, 0 or more than
+   KMS_SAMPLE_MAX_VALUES features, a feature twice, forgetting outside (0, 1], ridge outside
+   [0, 1)). One allocation, about 16 * (features + 33)^2 bytes. */
 kms_model_t *kms_model_new(const kms_model_spec_t *spec);
 void kms_model_destroy(kms_model_t **self_p);
 
 const kms_model_spec_t *kms_model_spec(const kms_model_t *self);
 
-/* Predicts (prequential stats), then learns. `now` stamps `updated`. */
+/* Predicts (prequential stats), then learns. `now` stamps `updated` (and `created`, the first
+   time). MISSING records the absent name in status.missing_what. INVALID: a feature or the
+   target not finite or beyond KMS_MODEL_VALUE_MAX, negative watts, or a 33rd architecture.
+   An empty architecture is KMS_ARCH_UNKNOWN. */
 kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now);
 
-/* The current fit's prediction; -1 when the sample lacks a feature or there is no fit yet. */
+/* The current fit's prediction; -1 when the sample lacks a feature (or it is not finite) or there
+   is no fit yet. An architecture never learned gets category weight 0. */
 int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts);
 
 /* The fit in the contract's standardized form; -1 while no fit exists (fewer than 2 samples). */
@@ -69,9 +90,12 @@ int kms_model_weights(const kms_model_t *self, kms_weights_t *out);
 
 void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
 
-/* The whole training state, exact (doubles round-trip), for checkpoints and model zips. */
+/* The whole training state, exact (doubles round-trip), for checkpoints and model zips: a model
+   loaded from it continues bit for bit as if it had never stopped. Caller json_decref()s it;
+   NULL only when out of memory. */
 json_t *kms_model_save(const kms_model_t *self);
-/* A model from a saved state; NULL (reason in *why) when the document is not a valid state. */
+/* A model from a saved state; NULL (static reason in *why) when the document is not a valid state:
+   every field's type, the dimensions, finiteness and the counts' consistency are checked. */
 kms_model_t *kms_model_load(const json_t *state, const char **why);
 
 #endif

@@ -1,0 +1,673 @@
+/*  kms_model: exact online least squares, sample by sample.
+
+    The state is the (weighted) count W, the running means and the centred co-moment matrix C of
+    the columns [features..., target, one-hot architectures...]. Each sample updates them with
+    Welford's rule, generalised to exponential forgetting f (past weights shrink by f per sample):
+
+        W' = f W + 1,   d = z - mean,   mean' = mean + d / W',   C' = f C + (f W / W') d d^T
+
+    Centred co-moments never subtract two large sums, so features from 1e-3 to 1e12 stay exact
+    to rounding. An architecture seen for the first time appends a column whose past values
+    were all 0: its mean 0 and co-moments 0 are then exactly right, and no vocabulary is fixed.
+
+    After every sample the fit is solved again (the matrix is tiny): the normal equations on the
+    correlation scale, R = S^-1 Cxx S^-1 with S = sqrt(diag Cxx), plus `ridge` on the diagonal,
+    by Cholesky. Constant columns (an idle node, a single architecture) are left out with weight
+    0; a pivot that vanishes (exact collinearity with no ridge) leaves its column out too. The
+    prediction is mean_y + sum_j beta_j (z_j - mean_j), the batch least-squares answer. */
+#include "kms_model.h"
+
+#include <assert.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_STATE_FORMAT "kms-model-state"
+#define S_STATE_VERSION 1
+/* A pivot below this (on the correlation scale, where the diagonal is 1) means the column is a
+   combination of the earlier ones to ~1e-6.5 relative: it is left out rather than amplified. */
+#define S_PIVOT_MIN 1e-13
+
+struct kms_model_t {
+    kms_model_spec_t spec;
+    size_t stride;       /* row length of the matrices: features + target + KMS_MODEL_MAX_ARCH */
+    size_t dim;          /* columns in use: features, target, then the architectures seen */
+    size_t arch_count;
+    char arch[KMS_MODEL_MAX_ARCH][KMS_NAME_MAX];
+
+    uint64_t samples, missing, invalid;
+    char missing_what[KMS_NAME_MAX];
+    double created, updated;
+    double weight_sum;   /* W */
+
+    /* Prequential fit: each sample predicted before it is learned. */
+    uint64_t predicted;
+    double sse, sae;            /* sums of squared and absolute errors */
+    double y_mean, y_m2;        /* Welford over the targets of predicted samples */
+    size_t window_len, window_next;
+    double window_y[KMS_MODEL_WINDOW], window_err[KMS_MODEL_WINDOW];
+
+    /* The current fit, solved after every change of the moments. */
+    bool has_fit;
+    double arch_offset;  /* sum_a beta_a mean_a, so that bias = mean_y - arch_offset */
+
+    /* One allocation: mean[stride], beta[stride], comoment[stride^2] (upper triangle used),
+       chol[stride^2] (scratch for the solve). */
+    double *mean, *beta, *comoment, *chol;
+    double storage[];
+};
+
+static size_t s_target(const kms_model_t *self)
+{
+    return self->spec.feature_count;
+}
+
+static double *s_c(const kms_model_t *self, size_t i, size_t j)
+{
+    return i <= j ? &self->comoment[i * self->stride + j] : &self->comoment[j * self->stride + i];
+}
+
+static bool s_name_ok(const char *name)
+{
+    size_t len = strnlen(name, KMS_NAME_MAX);
+    return len > 0 && len < KMS_NAME_MAX;
+}
+
+static const char *s_spec_check(const kms_model_spec_t *spec)
+{
+    if (!s_name_ok(spec->name) || !s_name_ok(spec->target))
+        return "model and target names must be 1 to 63 characters";
+    if (spec->feature_count < 1 || spec->feature_count > KMS_SAMPLE_MAX_VALUES)
+        return "a model needs 1 to 32 features";
+    for (size_t i = 0; i < spec->feature_count; i++) {
+        if (!s_name_ok(spec->features[i]))
+            return "feature names must be 1 to 63 characters";
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(spec->features[i], spec->features[j]) == 0)
+                return "a feature is listed twice";
+    }
+    if (!(spec->forgetting > 0 && spec->forgetting <= 1))
+        return "forgetting must be in (0, 1]";
+    if (!(spec->ridge >= 0 && spec->ridge < 1))
+        return "ridge must be in [0, 1)";
+    return NULL;
+}
+
+int kms_model_spec_builtin(const char *name, kms_model_spec_t *out)
+{
+    static const struct {
+        const char *name, *target, *features[3];
+    } builtins[] = {
+        {"core_model", "core", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
+        {"dram_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY, NULL}},
+    };
+    assert(out);
+    for (size_t b = 0; name && b < sizeof builtins / sizeof builtins[0]; b++) {
+        if (strcmp(name, builtins[b].name) != 0)
+            continue;
+        memset(out, 0, sizeof *out);
+        strcpy(out->name, builtins[b].name);
+        strcpy(out->target, builtins[b].target);
+        for (size_t i = 0; i < 3 && builtins[b].features[i]; i++)
+            strcpy(out->features[out->feature_count++], builtins[b].features[i]);
+        out->forgetting = 1;
+        out->ridge = KMS_MODEL_RIDGE;
+        out->min_samples = KMS_MODEL_MIN_SAMPLES;
+        return 0;
+    }
+    return -1;
+}
+
+kms_model_t *kms_model_new(const kms_model_spec_t *spec)
+{
+    assert(spec);
+    if (s_spec_check(spec))
+        return NULL;
+    size_t stride = spec->feature_count + 1 + KMS_MODEL_MAX_ARCH;
+    kms_model_t *self = calloc(1, sizeof *self + (2 * stride + 2 * stride * stride) * sizeof(double));
+    if (!self)
+        return NULL;
+    self->spec = *spec;
+    self->stride = stride;
+    self->dim = spec->feature_count + 1;
+    self->mean = self->storage;
+    self->beta = self->mean + stride;
+    self->comoment = self->beta + stride;
+    self->chol = self->comoment + stride * stride;
+    return self;
+}
+
+void kms_model_destroy(kms_model_t **self_p)
+{
+    assert(self_p);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+const kms_model_spec_t *kms_model_spec(const kms_model_t *self)
+{
+    assert(self);
+    return &self->spec;
+}
+
+/* A column takes part in the fit unless it is constant: no variance at all, or a spread below
+   what rounding of its mean alone produces. */
+static bool s_active(const kms_model_t *self, size_t j, double *scale)
+{
+    double c = *s_c(self, j, j);
+    double variance = c / self->weight_sum;
+    if (!(variance >= DBL_MIN) || sqrt(variance) <= 4 * DBL_EPSILON * fabs(self->mean[j]))
+        return false;
+    *scale = sqrt(c);
+    return true;
+}
+
+/* Cholesky of R + ridge I in self->chol (lower triangle, active columns only, in order) and the
+   two triangular solves; beta for inactive or vanished columns is 0. */
+static void s_solve(kms_model_t *self)
+{
+    size_t t = s_target(self), n = 0, col[KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH];
+    double scale[KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH], rhs[KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH];
+    double *l = self->chol;
+    size_t m = self->stride;
+    memset(self->beta, 0, self->stride * sizeof(double));
+    self->has_fit = self->samples >= 2;
+    self->arch_offset = 0;
+    for (size_t j = 0; j < self->dim; j++)
+        if (j != t && s_active(self, j, &scale[n]))
+            col[n++] = j;
+    for (size_t k = 0; k < n; k++) {
+        rhs[k] = *s_c(self, col[k], t) / scale[k];
+        for (size_t i = 0; i < k; i++)
+            l[k * m + i] = *s_c(self, col[i], col[k]) / (scale[i] * scale[k]);
+        l[k * m + k] = 1 + self->spec.ridge;
+    }
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = 0; i < k; i++) {
+            double v = l[k * m + i];
+            for (size_t q = 0; q < i; q++)
+                v -= l[k * m + q] * l[i * m + q];
+            l[k * m + i] = l[i * m + i] > 0 ? v / l[i * m + i] : 0;
+        }
+        double pivot = l[k * m + k];
+        for (size_t q = 0; q < k; q++)
+            pivot -= l[k * m + q] * l[k * m + q];
+        if (pivot > S_PIVOT_MIN) {
+            l[k * m + k] = sqrt(pivot);
+        } else {
+            /* Left out: its row no longer feeds later columns. */
+            memset(&l[k * m], 0, (k + 1) * sizeof(double));
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        double v = rhs[k];
+        for (size_t q = 0; q < k; q++)
+            v -= l[k * m + q] * rhs[q];
+        rhs[k] = l[k * m + k] > 0 ? v / l[k * m + k] : 0;
+    }
+    for (size_t k = n; k-- > 0;) {
+        double v = rhs[k];
+        for (size_t q = k + 1; q < n; q++)
+            v -= l[q * m + k] * rhs[q];
+        rhs[k] = l[k * m + k] > 0 ? v / l[k * m + k] : 0;
+        self->beta[col[k]] = rhs[k] / scale[k];
+        if (!isfinite(self->beta[col[k]]))
+            self->has_fit = false;
+    }
+    for (size_t a = 0; a < self->arch_count; a++)
+        self->arch_offset += self->beta[t + 1 + a] * self->mean[t + 1 + a];
+    if (!isfinite(self->arch_offset))
+        self->has_fit = false;
+}
+
+/* The fit's prediction for a row z (features in z[0..p), the target slot ignored) and the
+   architecture column `arch` (SIZE_MAX: not seen, category weight 0). */
+static double s_predict_row(const kms_model_t *self, const double *z, size_t arch)
+{
+    size_t t = s_target(self);
+    double y = self->mean[t] - self->arch_offset;
+    for (size_t j = 0; j < t; j++)
+        y += self->beta[j] * (z[j] - self->mean[j]);
+    if (arch != SIZE_MAX)
+        y += self->beta[t + 1 + arch];
+    return y;
+}
+
+static size_t s_arch_find(const kms_model_t *self, const char *arch)
+{
+    if (!arch[0])
+        arch = KMS_ARCH_UNKNOWN;
+    for (size_t a = 0; a < self->arch_count; a++)
+        if (strcmp(self->arch[a], arch) == 0)
+            return a;
+    return SIZE_MAX;
+}
+
+/* Reads the model's features (and the target when `y` is not NULL) from the sample into z.
+   Returns the first missing name, or NULL. */
+static const char *s_gather(const kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
+{
+    for (size_t j = 0; j < self->spec.feature_count; j++)
+        if (!kms_values_get(&sample->features, self->spec.features[j], &z[j]))
+            return self->spec.features[j];
+    if (y && !kms_values_get(&sample->targets, self->spec.target, y))
+        return self->spec.target;
+    return NULL;
+}
+
+static bool s_valid(const kms_model_t *self, const double *z, double y)
+{
+    for (size_t j = 0; j < self->spec.feature_count; j++)
+        if (!(fabs(z[j]) <= KMS_MODEL_VALUE_MAX))   /* false for NaN too */
+            return false;
+    return y >= 0 && y <= KMS_MODEL_VALUE_MAX;
+}
+
+static void s_prequential(kms_model_t *self, double y, double predicted)
+{
+    double err = y - predicted;
+    self->predicted++;
+    self->sse += err * err;
+    self->sae += fabs(err);
+    double d = y - self->y_mean;
+    self->y_mean += d / (double) self->predicted;
+    self->y_m2 += d * (y - self->y_mean);
+    self->window_y[self->window_next] = y;
+    self->window_err[self->window_next] = err;
+    self->window_next = (self->window_next + 1) % KMS_MODEL_WINDOW;
+    if (self->window_len < KMS_MODEL_WINDOW)
+        self->window_len++;
+}
+
+static void s_welford(kms_model_t *self, const double *z)
+{
+    double f = self->spec.forgetting, d[KMS_SAMPLE_MAX_VALUES + 1 + KMS_MODEL_MAX_ARCH];
+    double kept = f * self->weight_sum;
+    self->weight_sum = kept + 1;
+    double gain = kept / self->weight_sum;
+    for (size_t i = 0; i < self->dim; i++) {
+        d[i] = z[i] - self->mean[i];
+        self->mean[i] += d[i] / self->weight_sum;
+    }
+    for (size_t i = 0; i < self->dim; i++) {
+        double *row = &self->comoment[i * self->stride];
+        double gd = gain * d[i];
+        if (f < 1)
+            for (size_t j = i; j < self->dim; j++)
+                row[j] = f * row[j] + gd * d[j];
+        else
+            for (size_t j = i; j < self->dim; j++)
+                row[j] += gd * d[j];
+    }
+}
+
+kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now)
+{
+    assert(self && sample);
+    double z[KMS_SAMPLE_MAX_VALUES + 1 + KMS_MODEL_MAX_ARCH], y;
+    size_t t = s_target(self);
+    const char *missing = s_gather(self, sample, z, &y);
+    if (missing) {
+        self->missing++;
+        strcpy(self->missing_what, missing);
+        return KMS_LEARN_MISSING;
+    }
+    size_t arch = s_arch_find(self, sample->arch);
+    if (!s_valid(self, z, y) || (arch == SIZE_MAX && self->arch_count == KMS_MODEL_MAX_ARCH)) {
+        self->invalid++;
+        return KMS_LEARN_INVALID;
+    }
+    if (arch == SIZE_MAX) {
+        /* A new column, all zeros so far: mean 0 and co-moments 0 are exact. */
+        arch = self->arch_count++;
+        strcpy(self->arch[arch], sample->arch[0] ? sample->arch : KMS_ARCH_UNKNOWN);
+        self->dim++;
+    }
+    if (self->has_fit)
+        s_prequential(self, y, s_predict_row(self, z, arch));
+    z[t] = y;
+    for (size_t a = 0; a < self->arch_count; a++)
+        z[t + 1 + a] = a == arch ? 1 : 0;
+    s_welford(self, z);
+    self->samples++;
+    if (self->created == 0)
+        self->created = now;
+    self->updated = now;
+    s_solve(self);
+    return KMS_LEARN_OK;
+}
+
+int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts)
+{
+    assert(self && sample && watts);
+    double z[KMS_SAMPLE_MAX_VALUES];
+    if (!self->has_fit || s_gather(self, sample, z, NULL))
+        return -1;
+    for (size_t j = 0; j < self->spec.feature_count; j++)
+        if (!isfinite(z[j]))
+            return -1;
+    *watts = s_predict_row(self, z, s_arch_find(self, sample->arch));
+    return 0;
+}
+
+/* Kepler's formula is bias + w[arch] + sum_j w_j (x_j - mean_j) / sqrt(variance_j); with
+   w_j = beta_j sqrt(variance_j) and bias = mean_y - sum_a beta_a mean_a it is the prediction
+   above. A constant feature is written with variance 1 and weight 0, since Kepler divides. */
+int kms_model_weights(const kms_model_t *self, kms_weights_t *out)
+{
+    assert(self && out);
+    if (!self->has_fit)
+        return -1;
+    memset(out, 0, sizeof *out);
+    strcpy(out->model_name, self->spec.name);
+    size_t t = s_target(self);
+    out->bias = self->mean[t] - self->arch_offset;
+    out->numeric_count = t;
+    for (size_t j = 0; j < t; j++) {
+        kms_weight_numeric_t *n = &out->numeric[j];
+        double scale;
+        strcpy(n->name, self->spec.features[j]);
+        n->mean = self->mean[j];
+        n->variance = 1;
+        if (self->beta[j] != 0 && s_active(self, j, &scale)) {
+            n->variance = *s_c(self, j, j) / self->weight_sum;
+            n->weight = self->beta[j] * sqrt(n->variance);
+        }
+    }
+    out->category_count = self->arch_count;
+    for (size_t a = 0; a < self->arch_count; a++) {
+        strcpy(out->category[a].name, self->arch[a]);
+        out->category[a].weight = self->beta[t + 1 + a];
+    }
+    return 0;
+}
+
+static double s_ratio(double num, double den)
+{
+    return den > 0 ? num / den : NAN;
+}
+
+/* Window figures, summed oldest first so that they do not depend on where the ring starts. */
+static void s_window(const kms_model_t *self, kms_model_status_t *out)
+{
+    size_t n = self->window_len;
+    size_t start = (self->window_next + KMS_MODEL_WINDOW - n) % KMS_MODEL_WINDOW;
+    double y_sum = 0, sse = 0, sae = 0, sst = 0;
+    for (size_t k = 0; k < n; k++)
+        y_sum += self->window_y[(start + k) % KMS_MODEL_WINDOW];
+    double y_mean = s_ratio(y_sum, (double) n);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % KMS_MODEL_WINDOW;
+        double e = self->window_err[i], d = self->window_y[i] - y_mean;
+        sse += e * e;
+        sae += fabs(e);
+        sst += d * d;
+    }
+    out->window_rmse = sqrt(s_ratio(sse, (double) n));
+    out->window_mae = s_ratio(sae, (double) n);
+    out->window_r2 = 1 - s_ratio(sse, sst);
+}
+
+void kms_model_status(const kms_model_t *self, kms_model_status_t *out)
+{
+    assert(self && out);
+    memset(out, 0, sizeof *out);
+    out->samples = self->samples;
+    out->missing = self->missing;
+    out->invalid = self->invalid;
+    strcpy(out->missing_what, self->missing_what);
+    out->created = self->created;
+    out->updated = self->updated;
+    double n = (double) self->predicted;
+    out->rmse = sqrt(s_ratio(self->sse, n));
+    out->mae = s_ratio(self->sae, n);
+    out->r2 = 1 - s_ratio(self->sse, self->y_m2);
+    s_window(self, out);
+    uint64_t need = self->spec.min_samples;
+    if (self->samples < need)
+        snprintf(out->reason, sizeof out->reason, "%llu of %llu samples",
+                 (unsigned long long) self->samples, (unsigned long long) need);
+    else if (!self->has_fit)
+        snprintf(out->reason, sizeof out->reason, "no finite fit yet (%llu samples)",
+                 (unsigned long long) self->samples);
+    else if (!isfinite(out->window_rmse))
+        snprintf(out->reason, sizeof out->reason, "no prediction checked yet");
+    else
+        out->ready = true;
+}
+
+/* ---- checkpoints: the whole state as JSON, every double written with 17 digits ----------- */
+
+/* jansson 2.14's json_real() lets infinities through, and they would not read back. */
+static json_t *s_real(double value)
+{
+    return isfinite(value) ? json_real(value) : NULL;
+}
+
+static json_t *s_reals(const double *values, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++)
+        if (json_array_append_new(array, s_real(values[i])) != 0) {
+            json_decref(array);
+            return NULL;
+        }
+    return array;
+}
+
+static json_t *s_spec_save(const kms_model_spec_t *spec)
+{
+    json_t *features = json_array();
+    for (size_t i = 0; features && i < spec->feature_count; i++)
+        if (json_array_append_new(features, json_string(spec->features[i])) != 0) {
+            json_decref(features);
+            return NULL;
+        }
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}", "name", spec->name, "target", spec->target,
+                     "features", features, "forgetting", s_real(spec->forgetting), "ridge", s_real(spec->ridge),
+                     "min_samples", (json_int_t) spec->min_samples);
+}
+
+/* The upper triangle of C, row by row, then the prequential window oldest first. */
+static json_t *s_matrix_save(const kms_model_t *self)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < self->dim; i++)
+        for (size_t j = i; j < self->dim; j++)
+            if (json_array_append_new(array, s_real(*s_c(self, i, j))) != 0) {
+                json_decref(array);
+                return NULL;
+            }
+    return array;
+}
+
+static json_t *s_window_save(const kms_model_t *self)
+{
+    size_t start = (self->window_next + KMS_MODEL_WINDOW - self->window_len) % KMS_MODEL_WINDOW;
+    json_t *array = json_array();
+    for (size_t k = 0; array && k < self->window_len; k++) {
+        size_t i = (start + k) % KMS_MODEL_WINDOW;
+        if (json_array_append_new(array, json_pack("[o, o]", s_real(self->window_y[i]), s_real(self->window_err[i]))) != 0) {
+            json_decref(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+
+json_t *kms_model_save(const kms_model_t *self)
+{
+    assert(self);
+    json_t *archs = json_array();
+    for (size_t a = 0; archs && a < self->arch_count; a++)
+        if (json_array_append_new(archs, json_string(self->arch[a])) != 0) {
+            json_decref(archs);
+            archs = NULL;
+        }
+    json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}",
+        "count", (json_int_t) self->predicted, "sse", s_real(self->sse), "sae", s_real(self->sae),
+        "y_mean", s_real(self->y_mean), "y_m2", s_real(self->y_m2), "window", s_window_save(self));
+    /* json_pack() takes every "o" over, even when it fails, and a NULL one makes it fail: a
+       state with a non-finite number is not written at all. */
+    return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
+        "archs", archs, "samples", (json_int_t) self->samples, "missing", (json_int_t) self->missing,
+        "invalid", (json_int_t) self->invalid, "missing_what", self->missing_what,
+        "created", s_real(self->created), "updated", s_real(self->updated),
+        "weight_sum", s_real(self->weight_sum),
+        "mean", s_reals(self->mean, self->dim), "comoment", s_matrix_save(self),
+        "prequential", prequential);
+}
+
+static bool s_load_real(const json_t *value, double *out)
+{
+    if (!json_is_number(value) || !isfinite(json_number_value(value)))
+        return false;
+    *out = json_number_value(value);
+    return true;
+}
+
+static bool s_load_count(const json_t *value, uint64_t *out)
+{
+    if (!json_is_integer(value) || json_integer_value(value) < 0)
+        return false;
+    *out = (uint64_t) json_integer_value(value);
+    return true;
+}
+
+/* A string that fits a name buffer, without embedded NULs; empty only when `empty_ok`. */
+static bool s_load_name(const json_t *value, char *out, bool empty_ok)
+{
+    const char *text = json_string_value(value);
+    if (!text || strlen(text) != json_string_length(value) || strlen(text) >= KMS_NAME_MAX
+        || (!empty_ok && !text[0]))
+        return false;
+    strcpy(out, text);
+    return true;
+}
+
+static const char *s_load_spec(const json_t *doc, kms_model_spec_t *spec)
+{
+    const json_t *features = json_object_get(doc, "features");
+    memset(spec, 0, sizeof *spec);
+    if (!json_is_object(doc) || !s_load_name(json_object_get(doc, "name"), spec->name, false)
+        || !s_load_name(json_object_get(doc, "target"), spec->target, false)
+        || !s_load_real(json_object_get(doc, "forgetting"), &spec->forgetting)
+        || !s_load_real(json_object_get(doc, "ridge"), &spec->ridge)
+        || !s_load_count(json_object_get(doc, "min_samples"), &spec->min_samples)
+        || !json_is_array(features) || json_array_size(features) > KMS_SAMPLE_MAX_VALUES)
+        return "spec: missing or mistyped field";
+    spec->feature_count = json_array_size(features);
+    for (size_t i = 0; i < spec->feature_count; i++)
+        if (!s_load_name(json_array_get(features, i), spec->features[i], false))
+            return "spec: bad feature name";
+    return s_spec_check(spec);
+}
+
+static const char *s_load_header(kms_model_t *self, const json_t *doc)
+{
+    const json_t *archs = json_object_get(doc, "archs");
+    if (!s_load_count(json_object_get(doc, "samples"), &self->samples)
+        || !s_load_count(json_object_get(doc, "missing"), &self->missing)
+        || !s_load_count(json_object_get(doc, "invalid"), &self->invalid)
+        || !s_load_name(json_object_get(doc, "missing_what"), self->missing_what, true)
+        || !s_load_real(json_object_get(doc, "created"), &self->created)
+        || !s_load_real(json_object_get(doc, "updated"), &self->updated)
+        || !s_load_real(json_object_get(doc, "weight_sum"), &self->weight_sum))
+        return "missing or mistyped counter";
+    if (self->samples == 0 ? self->weight_sum != 0
+                           : !(self->weight_sum >= 1 && self->weight_sum <= (double) self->samples))
+        return "weight_sum does not match samples";
+    if (!json_is_array(archs) || json_array_size(archs) > KMS_MODEL_MAX_ARCH
+        || json_array_size(archs) > self->samples)
+        return "archs: not an array of at most 32 names";
+    for (size_t a = 0; a < json_array_size(archs); a++) {
+        if (!s_load_name(json_array_get(archs, a), self->arch[a], false)
+            || s_arch_find(self, self->arch[a]) != SIZE_MAX)
+            return "archs: bad or repeated name";
+        self->arch_count++;
+    }
+    self->dim = self->spec.feature_count + 1 + self->arch_count;
+    return NULL;
+}
+
+/* Means, then co-moments: finite, variances not negative, and every covariance within what
+   Cauchy-Schwarz allows (rounding aside), which a corrupted matrix rarely is. */
+static const char *s_load_moments(kms_model_t *self, const json_t *mean, const json_t *comoment)
+{
+    size_t t = s_target(self);
+    if (!json_is_array(mean) || json_array_size(mean) != self->dim || !json_is_array(comoment)
+        || json_array_size(comoment) != self->dim * (self->dim + 1) / 2)
+        return "moments: wrong dimensions";
+    for (size_t i = 0; i < self->dim; i++)
+        if (!s_load_real(json_array_get(mean, i), &self->mean[i])
+            || (i > t && !(self->mean[i] >= -1e-9 && self->mean[i] <= 1 + 1e-9)))
+            return "moments: bad mean";
+    size_t k = 0;
+    for (size_t i = 0; i < self->dim; i++)
+        for (size_t j = i; j < self->dim; j++)
+            if (!s_load_real(json_array_get(comoment, k++), s_c(self, i, j)))
+                return "moments: bad co-moment";
+    for (size_t i = 0; i < self->dim; i++)
+        for (size_t j = i; j < self->dim; j++) {
+            double cii = *s_c(self, i, i), cjj = *s_c(self, j, j);
+            if (cii < 0 || fabs(*s_c(self, i, j)) > (1 + 1e-6) * sqrt(cii) * sqrt(cjj) + DBL_MIN)
+                return "moments: not a co-moment matrix";
+        }
+    return NULL;
+}
+
+static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
+{
+    const json_t *window = json_object_get(doc, "window");
+    if (!json_is_object(doc) || !s_load_count(json_object_get(doc, "count"), &self->predicted)
+        || !s_load_real(json_object_get(doc, "sse"), &self->sse)
+        || !s_load_real(json_object_get(doc, "sae"), &self->sae)
+        || !s_load_real(json_object_get(doc, "y_mean"), &self->y_mean)
+        || !s_load_real(json_object_get(doc, "y_m2"), &self->y_m2) || !json_is_array(window))
+        return "prequential: missing or mistyped field";
+    if (self->predicted > self->samples || self->sse < 0 || self->sae < 0 || self->y_m2 < 0
+        || json_array_size(window) != (self->predicted < KMS_MODEL_WINDOW ? self->predicted : KMS_MODEL_WINDOW))
+        return "prequential: inconsistent counts";
+    for (size_t k = 0; k < json_array_size(window); k++) {
+        const json_t *pair = json_array_get(window, k);
+        if (!json_is_array(pair) || json_array_size(pair) != 2
+            || !s_load_real(json_array_get(pair, 0), &self->window_y[k])
+            || !s_load_real(json_array_get(pair, 1), &self->window_err[k]))
+            return "prequential: bad window entry";
+    }
+    self->window_len = json_array_size(window);
+    self->window_next = self->window_len % KMS_MODEL_WINDOW;
+    return NULL;
+}
+
+kms_model_t *kms_model_load(const json_t *state, const char **why)
+{
+    kms_model_spec_t spec;
+    kms_model_t *self = NULL;
+    const char *reason = NULL;
+    json_int_t version = json_integer_value(json_object_get(state, "version"));
+    const char *format = json_string_value(json_object_get(state, "format"));
+    if (!json_is_object(state) || !format || strcmp(format, S_STATE_FORMAT) != 0)
+        reason = "not a model state document";
+    else if (version != S_STATE_VERSION)
+        reason = "unsupported state version";
+    else if (!(reason = s_load_spec(json_object_get(state, "spec"), &spec)) && !(self = kms_model_new(&spec)))
+        reason = "out of memory";
+    if (!reason)
+        reason = s_load_header(self, state);
+    if (!reason)
+        reason = s_load_moments(self, json_object_get(state, "mean"), json_object_get(state, "comoment"));
+    if (!reason)
+        reason = s_load_prequential(self, json_object_get(state, "prequential"));
+    if (reason) {
+        kms_model_destroy(&self);
+        if (why)
+            *why = reason;
+        return NULL;
+    }
+    s_solve(self);
+    return self;
+}

@@ -1,0 +1,944 @@
+#include "kms_test.h"
+
+#include "kms_model.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- data: a seeded generator per scenario --------------------------------------------------- */
+
+#define P 3          /* features in the test models */
+#define N 500        /* samples per scenario */
+#define MAX_ARCHS 4
+
+typedef struct {
+    double x[P];
+    int arch;        /* index into s_arch_names */
+    double y;
+} row_t;
+
+static const char *s_arch_names[MAX_ARCHS] = {"broadwell", "zen3", "", "graviton2"};
+static const char *s_feature_names[P] = {"f0", "f1", "f2"};
+
+static uint64_t s_rng;
+
+static double s_uniform(double lo, double hi)
+{
+    s_rng += 0x9e3779b97f4a7c15ULL;   /* splitmix64 */
+    uint64_t z = s_rng;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return lo + (hi - lo) * ((double) (z >> 11) / 9007199254740992.0);
+}
+
+static double s_gauss(double sigma)
+{
+    double u = s_uniform(DBL_MIN, 1), v = s_uniform(0, 1);
+    return sigma * sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+typedef enum { RANDOM, SCALED, COLLINEAR, CONSTANT, ARCHS, IDLE } scenario_t;
+static const char *s_scenario_names[] = {"random", "scaled", "collinear", "constant", "archs", "idle"};
+
+static void s_generate(scenario_t kind, row_t *rows, size_t n)
+{
+    s_rng = 1234 + (uint64_t) kind;
+    for (size_t i = 0; i < n; i++) {
+        row_t *r = &rows[i];
+        r->arch = 0;
+        switch (kind) {
+        case RANDOM:
+            r->x[0] = s_uniform(0, 10), r->x[1] = s_uniform(0, 5), r->x[2] = s_uniform(0, 1);
+            r->y = 9 + 2 * r->x[0] - r->x[1] + 4 * r->x[2] + s_gauss(0.5);
+            break;
+        case SCALED:   /* 1e-3 to 1e12, as cpu_time, resident_memory and cache_misses are */
+            r->x[0] = s_uniform(1e-4, 1e-3), r->x[1] = s_uniform(5e11, 1.5e12), r->x[2] = s_uniform(0, 1e6);
+            r->y = 10 + 5000 * r->x[0] + 2e-11 * r->x[1] + 3e-6 * r->x[2] + s_gauss(0.1);
+            break;
+        case COLLINEAR:   /* instructions = 2 cycles, exactly */
+            r->x[0] = s_uniform(1e9, 3e9), r->x[1] = 2 * r->x[0], r->x[2] = s_uniform(0, 1);
+            r->y = 1 + 1e-9 * r->x[0] + 2 * r->x[2] + s_gauss(0.2);
+            break;
+        case CONSTANT:   /* an idle node: cpu_time never moves */
+            r->x[0] = s_uniform(0, 1e9), r->x[1] = 0.25, r->x[2] = s_uniform(0, 100);
+            r->y = 7 + 3e-9 * r->x[0] + 0.05 * r->x[2] + s_gauss(0.3);
+            break;
+        case ARCHS:   /* a second, third and fourth architecture join late */
+            r->x[0] = s_uniform(0, 10), r->x[1] = s_uniform(0, 5), r->x[2] = s_uniform(0, 1);
+            r->arch = (int) (i < 100 ? 0 : i < 250 ? i % 2 : i < 400 ? i % 3 : i % 4);
+            r->y = 9 + 2 * r->x[0] - r->x[1] + 4 * r->x[2] + (double[]) {0, 5, -3, 1.5}[r->arch] + s_gauss(0.5);
+            break;
+        case IDLE:   /* nothing moves at all */
+            r->x[0] = 1e6, r->x[1] = 3e9, r->x[2] = 0.5, r->y = 42.5;
+            break;
+        }
+    }
+}
+
+static kms_sample_t s_sample(const row_t *r)
+{
+    kms_sample_t s;
+    memset(&s, 0, sizeof s);
+    strcpy(s.arch, s_arch_names[r->arch]);
+    for (size_t j = 0; j < P; j++)
+        assert_int_equal(kms_values_set(&s.features, s_feature_names[j], r->x[j]), 0);
+    assert_int_equal(kms_values_set(&s.targets, "core", r->y), 0);
+    return s;
+}
+
+static kms_model_spec_t s_spec(double forgetting, double ridge)
+{
+    kms_model_spec_t spec;
+    memset(&spec, 0, sizeof spec);
+    strcpy(spec.name, "test_model");
+    strcpy(spec.target, "core");
+    spec.feature_count = P;
+    for (size_t j = 0; j < P; j++)
+        strcpy(spec.features[j], s_feature_names[j]);
+    spec.forgetting = forgetting;
+    spec.ridge = ridge;
+    spec.min_samples = 30;
+    return spec;
+}
+
+/* ---- the reference: batch weighted ridge least squares by Householder QR ----------------------
+
+   Independent of the model: raw design matrix [1, x, one-hot...] with row weights f^(n-1-i),
+   the ridge as extra rows sqrt(ridge * S_jj) (S_jj the column's weighted centred sum of squares,
+   so the penalty is the model's, on the correlation scale), columns equilibrated, then QR. With
+   no ridge the first architecture is the reference column, so the design has full rank. */
+
+typedef struct {
+    double coef[1 + P + MAX_ARCHS];
+    bool seen[MAX_ARCHS];
+} batch_t;
+
+static void s_qr_solve(double *a, size_t rows, size_t cols, double *b, double *out)
+{
+    for (size_t k = 0; k < cols; k++) {
+        double norm = 0;
+        for (size_t i = k; i < rows; i++)
+            norm += a[i * cols + k] * a[i * cols + k];
+        norm = sqrt(norm);
+        assert_true(norm > 0);
+        double alpha = a[k * cols + k] > 0 ? -norm : norm;
+        double *v = calloc(rows, sizeof *v);
+        double vv = 0;
+        for (size_t i = k; i < rows; i++)
+            v[i] = a[i * cols + k] - (i == k ? alpha : 0), vv += v[i] * v[i];
+        for (size_t j = k; j <= cols; j++) {   /* j == cols: the right-hand side */
+            double s = 0;
+            for (size_t i = k; i < rows; i++)
+                s += v[i] * (j < cols ? a[i * cols + j] : b[i]);
+            for (size_t i = k; i < rows; i++)
+                *(j < cols ? &a[i * cols + j] : &b[i]) -= 2 * s / vv * v[i];
+        }
+        free(v);
+    }
+    for (size_t k = cols; k-- > 0;) {
+        double s = b[k];
+        for (size_t j = k + 1; j < cols; j++)
+            s -= a[k * cols + j] * out[j];
+        out[k] = s / a[k * cols + k];
+    }
+}
+
+static double s_column(const row_t *r, size_t c)
+{
+    return c == 0 ? 1 : c <= P ? r->x[c - 1] : r->arch == (int) (c - 1 - P) ? 1 : 0;
+}
+
+static batch_t s_batch_fit(const row_t *rows, size_t n, double f, double ridge)
+{
+    batch_t fit;
+    memset(&fit, 0, sizeof fit);
+    size_t all = 1 + P + MAX_ARCHS, col[1 + P + MAX_ARCHS], q = 0;
+    double weight_sum = 0, mean[1 + P + MAX_ARCHS] = {0}, ss[1 + P + MAX_ARCHS] = {0}, top[1 + P + MAX_ARCHS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        weight_sum += pow(f, (double) (n - 1 - i));
+        fit.seen[rows[i].arch] = true;
+    }
+    for (size_t c = 0; c < all; c++) {
+        for (size_t i = 0; i < n; i++) {
+            mean[c] += pow(f, (double) (n - 1 - i)) * s_column(&rows[i], c) / weight_sum;
+            top[c] = fmax(top[c], fabs(s_column(&rows[i], c)));
+        }
+        for (size_t i = 0; i < n; i++)
+            ss[c] += pow(f, (double) (n - 1 - i)) * pow(s_column(&rows[i], c) - mean[c], 2);
+    }
+    int reference = -1;
+    for (size_t a = 0; a < MAX_ARCHS && ridge == 0; a++)
+        if (fit.seen[a] && reference < 0)
+            reference = (int) a;
+    col[q++] = 0;
+    for (size_t c = 1; c < all; c++)   /* constant columns (and the reference) stay out */
+        if (sqrt(ss[c] / weight_sum) > 1e-12 * top[c] && !(c > P && (int) (c - 1 - P) == reference))
+            col[q++] = c;
+    size_t m = n + q - 1;
+    double *a = calloc(m * q, sizeof *a), *b = calloc(m, sizeof *b), scale[1 + P + MAX_ARCHS], out[1 + P + MAX_ARCHS];
+    for (size_t k = 0; k < q; k++) {
+        double norm = 0;
+        for (size_t i = 0; i < n; i++)
+            norm += pow(s_column(&rows[i], col[k]), 2);
+        scale[k] = 1 / sqrt(norm);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double w = sqrt(pow(f, (double) (n - 1 - i)));
+        for (size_t k = 0; k < q; k++)
+            a[i * q + k] = w * s_column(&rows[i], col[k]) * scale[k];
+        b[i] = w * rows[i].y;
+    }
+    for (size_t k = 1; k < q; k++)
+        a[(n + k - 1) * q + k] = sqrt(ridge * ss[col[k]]) * scale[k];
+    s_qr_solve(a, m, q, b, out);
+    for (size_t k = 0; k < q; k++)
+        fit.coef[col[k]] = out[k] * scale[k];
+    free(a);
+    free(b);
+    return fit;
+}
+
+static double s_batch_predict(const batch_t *fit, const row_t *r)
+{
+    double y = fit->coef[0];
+    for (size_t j = 0; j < P; j++)
+        y += fit->coef[1 + j] * r->x[j];
+    return y + fit->coef[1 + P + r->arch];
+}
+
+static bool s_close(double a, double b, double rel)
+{
+    return fabs(a - b) <= rel * fmax(1, fmax(fabs(a), fabs(b)));
+}
+
+/* ---- exactness: online equals batch after every k samples -------------------------------------- */
+
+/* Learns the scenario sample by sample; at checkpoints, every sample of the scenario whose
+   architecture has been seen (past and future ones) is predicted by the model and by the batch
+   fit of the samples so far. Also checks that Kepler's formula on the served document (through text) gives the
+   model's prediction. Returns the worst relative difference. */
+static double s_check_scenario(scenario_t kind, double f, double ridge)
+{
+    row_t rows[N];
+    s_generate(kind, rows, N);
+    kms_model_spec_t spec = s_spec(f, ridge);
+    kms_model_t *model = kms_model_new(&spec);
+    assert_non_null(model);
+    double worst = 0;
+    for (size_t n = 1; n <= N; n++) {
+        kms_sample_t s = s_sample(&rows[n - 1]);
+        assert_int_equal(kms_model_learn(model, &s, 1e9 + (double) n), KMS_LEARN_OK);
+        /* Without a ridge, fewer samples than columns have no unique least-squares fit. */
+        if (n < (ridge > 0 ? 2 : 10) || (n > 8 && n % 25 != 0))
+            continue;
+        batch_t fit = s_batch_fit(rows, n, f, ridge);
+        kms_weights_t w, served;
+        assert_int_equal(kms_model_weights(model, &w), 0);
+        json_t *doc = kms_weights_to_json(&w, NULL);
+        assert_non_null(doc);
+        char *text = json_dumps(doc, 0);
+        json_decref(doc);
+        doc = json_loads(text, 0, NULL);
+        free(text);
+        assert_int_equal(kms_weights_from_json(doc, &served), 0);
+        json_decref(doc);
+        /* With fewer samples than columns only the ridge decides the fit away from the samples'
+           span, where rounding (~1e-16 / ridge) shows: compare there once the fit is determined. */
+        for (size_t i = 0; i < (n < 10 ? n : N); i++) {
+            if (!fit.seen[rows[i].arch])
+                continue;
+            double online, expect = s_batch_predict(&fit, &rows[i]);
+            kms_sample_t probe = s_sample(&rows[i]);
+            assert_int_equal(kms_model_predict(model, &probe, &online), 0);
+            double diff = fabs(online - expect) / fmax(1, fabs(expect));
+            worst = fmax(worst, diff);
+            if (diff > 1e-6)
+                fail_msg("%s f=%g ridge=%g n=%zu probe %zu: online %.17g batch %.17g",
+                         s_scenario_names[kind], f, ridge, n, i, online, expect);
+            double kepler = kms_weights_predict(&served, &probe);
+            if (!s_close(kepler, online, 1e-9))
+                fail_msg("%s n=%zu: Kepler's formula %.17g, model %.17g", s_scenario_names[kind], n, kepler, online);
+        }
+    }
+    kms_model_destroy(&model);
+    assert_null(model);
+    print_message("%-9s forgetting=%-4g ridge=%-5g worst relative difference %.2e\n",
+                  s_scenario_names[kind], f, ridge, worst);
+    return worst;
+}
+
+static void test_equals_batch_least_squares(void **state)
+{
+    (void) state;
+    for (scenario_t kind = RANDOM; kind <= IDLE; kind++) {
+        s_check_scenario(kind, 1, KMS_MODEL_RIDGE);
+        s_check_scenario(kind, 0.98, KMS_MODEL_RIDGE);
+    }
+}
+
+/* With no ridge at all, exact collinearity (one-hots with the intercept) is resolved by leaving
+   the dependent column out; predictions are still the least-squares ones. */
+static void test_equals_batch_without_ridge(void **state)
+{
+    (void) state;
+    s_check_scenario(RANDOM, 1, 0);
+    s_check_scenario(SCALED, 1, 0);
+    s_check_scenario(CONSTANT, 0.98, 0);
+    s_check_scenario(ARCHS, 1, 0);
+    s_check_scenario(ARCHS, 0.98, 0);
+}
+
+/* ---- weights: the contract's standardized form ------------------------------------------------- */
+
+static void test_weights_recover_a_noise_free_truth(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    s_rng = 99;
+    double truth[P] = {2e-9, 0.5, -3};
+    for (int i = 0; i < 600; i++) {   /* the window then holds only well-determined fits */
+        row_t r = {{s_uniform(1e9, 4e9), s_uniform(0, 10), s_uniform(0, 1)}, i % 2, 0};
+        r.y = 20 + (r.arch ? 4 : 0) + truth[0] * r.x[0] + truth[1] * r.x[1] + truth[2] * r.x[2];
+        kms_sample_t s = s_sample(&r);
+        assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+    }
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_string_equal(w.model_name, "test_model");
+    assert_int_equal(w.numeric_count, P);
+    for (size_t j = 0; j < P; j++) {
+        assert_string_equal(w.numeric[j].name, s_feature_names[j]);
+        assert_true(w.numeric[j].variance > 0);
+        assert_true(s_close(w.numeric[j].weight / sqrt(w.numeric[j].variance), truth[j], 1e-6));
+    }
+    assert_int_equal(w.category_count, 2);
+    assert_string_equal(w.category[0].name, "broadwell");
+    assert_string_equal(w.category[1].name, "zen3");
+    assert_true(s_close(w.category[1].weight - w.category[0].weight, 4, 1e-6));
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_true(st.r2 > 0.9 && st.window_r2 > 0.999999);
+    assert_true(st.window_rmse < 1e-6);
+    kms_model_destroy(&model);
+}
+
+/* An idle node: variance written as 1 and weight 0 for what never moved, never variance 0. */
+static void test_constant_feature_is_served_safely(void **state)
+{
+    (void) state;
+    row_t rows[60];
+    s_generate(CONSTANT, rows, 60);
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    for (size_t i = 0; i < 60; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+    }
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_true(w.numeric[1].variance == 1 && w.numeric[1].weight == 0 && w.numeric[1].mean == 0.25);
+    assert_true(w.numeric[0].variance > 1e15 && w.numeric[0].weight != 0);
+    json_t *doc = kms_weights_to_json(&w, NULL);
+    assert_non_null(doc);
+    json_decref(doc);
+    kms_model_destroy(&model);
+}
+
+/* An architecture the model never saw counts with weight 0, in the model as in the document. */
+static void test_unseen_architecture_has_weight_zero(void **state)
+{
+    (void) state;
+    row_t rows[N];
+    s_generate(ARCHS, rows, N);
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    for (size_t i = 0; i < 300; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+    }
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_int_equal(w.category_count, 3);
+    assert_string_equal(w.category[2].name, KMS_ARCH_UNKNOWN);   /* the empty architecture */
+    kms_sample_t s = s_sample(&rows[0]);
+    strcpy(s.arch, "power10");
+    double online;
+    assert_int_equal(kms_model_predict(model, &s, &online), 0);
+    double by_hand = w.bias;
+    for (size_t j = 0; j < P; j++)
+        by_hand += w.numeric[j].weight * (rows[0].x[j] - w.numeric[j].mean) / sqrt(w.numeric[j].variance);
+    assert_true(s_close(online, by_hand, 1e-9));
+    assert_true(s_close(kms_weights_predict(&w, &s), online, 1e-9));
+    kms_model_destroy(&model);
+}
+
+/* Forgetting follows hardware that changes; without it the old behaviour lingers. */
+static void test_forgetting_tracks_drift(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec = s_spec(0.99, KMS_MODEL_RIDGE);
+    kms_model_t *forgetful = kms_model_new(&spec);
+    spec.forgetting = 1;
+    kms_model_t *steady = kms_model_new(&spec);
+    s_rng = 7;
+    for (int i = 0; i < 5000; i++) {
+        row_t r = {{s_uniform(0, 10), s_uniform(0, 10), s_uniform(0, 10)}, 0, 0};
+        r.y = i < 3000 ? 10 + 2 * r.x[0] : 20 + 5 * r.x[0];
+        kms_sample_t s = s_sample(&r);
+        kms_model_learn(forgetful, &s, 1);
+        kms_model_learn(steady, &s, 1);
+    }
+    row_t probe = {{1, 1, 1}, 0, 0};
+    kms_sample_t s = s_sample(&probe);
+    double a, b;
+    assert_int_equal(kms_model_predict(forgetful, &s, &a), 0);
+    assert_int_equal(kms_model_predict(steady, &s, &b), 0);
+    assert_true(fabs(a - 25) < 1e-3);
+    assert_true(fabs(b - 25) > 1);
+    kms_model_destroy(&forgetful);
+    kms_model_destroy(&steady);
+}
+
+/* ---- prequential fit figures -------------------------------------------------------------------- */
+
+static void test_prequential_figures(void **state)
+{
+    (void) state;
+    row_t rows[N];
+    s_generate(RANDOM, rows, N);
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    double err[N], ys[N];
+    size_t k = 0;
+    for (size_t i = 0; i < N; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        double p;
+        if (kms_model_predict(model, &s, &p) == 0) {
+            err[k] = rows[i].y - p;
+            ys[k++] = rows[i].y;
+        }
+        kms_model_learn(model, &s, 100 + (double) i);
+    }
+    assert_int_equal(k, N - 2);   /* a fit exists from the second sample on */
+    double figures[2][3];   /* overall, window: r2, rmse, mae */
+    for (int part = 0; part < 2; part++) {
+        size_t from = part ? k - KMS_MODEL_WINDOW : 0, count = k - from;
+        double mean = 0, sse = 0, sae = 0, sst = 0;
+        for (size_t i = from; i < k; i++)
+            mean += ys[i] / (double) count;
+        for (size_t i = from; i < k; i++)
+            sse += err[i] * err[i], sae += fabs(err[i]), sst += (ys[i] - mean) * (ys[i] - mean);
+        figures[part][0] = 1 - sse / sst;
+        figures[part][1] = sqrt(sse / (double) count);
+        figures[part][2] = sae / (double) count;
+    }
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_true(s_close(st.r2, figures[0][0], 1e-9) && s_close(st.rmse, figures[0][1], 1e-9)
+                && s_close(st.mae, figures[0][2], 1e-9));
+    assert_true(s_close(st.window_r2, figures[1][0], 1e-9) && s_close(st.window_rmse, figures[1][1], 1e-9)
+                && s_close(st.window_mae, figures[1][2], 1e-9));
+    /* Noise sigma 0.5; the first few predictions, from barely determined fits, are far off. */
+    print_message("prequential: r2 %.4f rmse %.4f, window r2 %.4f rmse %.4f\n", st.r2, st.rmse, st.window_r2, st.window_rmse);
+    assert_true(st.r2 > 0.8 && st.window_r2 > 0.9 && st.window_rmse > 0.4 && st.window_rmse < 0.6);
+    assert_true(st.created == 100 && st.updated == 100 + N - 1);
+    assert_int_equal(st.samples, N);
+    kms_model_destroy(&model);
+}
+
+/* ---- ready and reason ------------------------------------------------------------------------------ */
+
+static void test_ready_transitions(void **state)
+{
+    (void) state;
+    row_t rows[40];
+    s_generate(RANDOM, rows, 40);
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_false(st.ready);
+    assert_string_equal(st.reason, "0 of 30 samples");
+    assert_true(isnan(st.r2) && isnan(st.window_rmse));
+    kms_weights_t w;
+    double p;
+    kms_sample_t s = s_sample(&rows[0]);
+    assert_int_equal(kms_model_weights(model, &w), -1);
+    assert_int_equal(kms_model_predict(model, &s, &p), -1);
+    for (size_t i = 0; i < 40; i++) {
+        s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+        kms_model_status(model, &st);
+        if (i + 1 == 12)
+            assert_string_equal(st.reason, "12 of 30 samples");
+        assert_int_equal(st.ready, i + 1 >= 30);
+        if (st.ready)
+            assert_string_equal(st.reason, "");
+    }
+    kms_model_destroy(&model);
+
+    /* With min_samples 1 the fit itself is what waits: no fit, then nothing predicted yet. */
+    spec.min_samples = 1;
+    model = kms_model_new(&spec);
+    const char *expect[] = {"no finite fit yet (1 samples)", "no prediction checked yet", ""};
+    for (size_t i = 0; i < 3; i++) {
+        s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+        kms_model_status(model, &st);
+        assert_string_equal(st.reason, expect[i]);
+        assert_int_equal(st.ready, i == 2);
+    }
+    kms_model_destroy(&model);
+}
+
+/* An idle node is fitted exactly: ready, with an RMSE of 0 and an R² that cannot be known. */
+static void test_idle_node_is_ready(void **state)
+{
+    (void) state;
+    row_t rows[40];
+    s_generate(IDLE, rows, 40);
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    for (size_t i = 0; i < 40; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+    }
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_true(st.ready);
+    assert_true(st.rmse == 0 && st.window_mae == 0 && isnan(st.r2));
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_true(w.bias == 42.5);
+    for (size_t j = 0; j < P; j++)
+        assert_true(w.numeric[j].weight == 0 && w.numeric[j].variance == 1);
+    kms_model_destroy(&model);
+}
+
+/* ---- bad samples ------------------------------------------------------------------------------------ */
+
+static char *s_dump_state(const kms_model_t *model)
+{
+    json_t *state = kms_model_save(model);
+    assert_non_null(state);
+    char *text = json_dumps(state, JSON_SORT_KEYS);
+    json_decref(state);
+    return text;
+}
+
+static void test_invalid_samples_rejected_and_counted(void **state)
+{
+    (void) state;
+    row_t rows[50];
+    s_generate(RANDOM, rows, 50);
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    for (size_t i = 0; i < 50; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+    }
+    json_t *before_state = kms_model_save(model);
+    const struct { size_t column; double value; } bad[] = {
+        {0, NAN}, {1, INFINITY}, {2, -INFINITY}, {0, 1e31}, {1, -1e300},
+        {P, NAN}, {P, INFINITY}, {P, -INFINITY}, {P, -0.5}, {P, 1e31},
+    };
+    size_t count = sizeof bad / sizeof bad[0];
+    for (size_t i = 0; i < count; i++) {
+        row_t r = rows[i];
+        if (bad[i].column < P)
+            r.x[bad[i].column] = bad[i].value;
+        else
+            r.y = bad[i].value;
+        kms_sample_t s = s_sample(&r);
+        assert_int_equal(kms_model_learn(model, &s, 2), KMS_LEARN_INVALID);
+    }
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_int_equal(st.invalid, count);
+    assert_int_equal(st.samples, 50);
+    assert_true(st.updated == 1);
+    /* Nothing else moved: the state is the same but for the counter. */
+    json_t *after_state = kms_model_save(model);
+    json_object_set_new(after_state, "invalid", json_integer(0));
+    assert_true(json_equal(before_state, after_state));
+    json_decref(before_state);
+    json_decref(after_state);
+    /* A prediction of a sample with a non-finite feature is refused too. */
+    row_t r = rows[0];
+    r.x[2] = NAN;
+    kms_sample_t s = s_sample(&r);
+    double p;
+    assert_int_equal(kms_model_predict(model, &s, &p), -1);
+    kms_model_destroy(&model);
+}
+
+/* Kepler 0.10 has no hardware counters: the status names what is missing. */
+static void test_missing_feature_reported(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec;
+    assert_int_equal(kms_model_spec_builtin("core_model", &spec), 0);
+    kms_model_t *model = kms_model_new(&spec);
+    assert_non_null(model);
+    kms_sample_t s;
+    memset(&s, 0, sizeof s);
+    kms_values_set(&s.features, KMS_F_CPU_TIME, 1.5);
+    kms_values_set(&s.targets, "core", 20);
+    kms_values_set(&s.targets, "package", 30);
+    assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_MISSING);
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_int_equal(st.missing, 1);
+    assert_int_equal(st.samples, 0);
+    assert_string_equal(st.missing_what, KMS_F_CPU_CYCLES);
+    double p;
+    assert_int_equal(kms_model_predict(model, &s, &p), -1);
+    /* All features but no core zone (RAPL without it): the target is what is missing. */
+    kms_values_set(&s.features, KMS_F_CPU_CYCLES, 1e9);
+    kms_values_set(&s.features, KMS_F_CPU_INSTRUCTIONS, 2e9);
+    memset(&s.targets, 0, sizeof s.targets);
+    kms_values_set(&s.targets, "package", 30);
+    assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_MISSING);
+    kms_model_status(model, &st);
+    assert_int_equal(st.missing, 2);
+    assert_string_equal(st.missing_what, "core");
+    kms_model_destroy(&model);
+}
+
+/* More architectures than a model tells apart: the extra ones are rejected, not mixed up. */
+static void test_architecture_limit(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    row_t r = {{1, 2, 3}, 0, 10};
+    for (int a = 0; a < KMS_MODEL_MAX_ARCH + 3; a++) {
+        kms_sample_t s = s_sample(&r);
+        snprintf(s.arch, sizeof s.arch, "arch%d", a);
+        r.x[0] += 1, r.y += 2;
+        assert_int_equal(kms_model_learn(model, &s, 1), a < KMS_MODEL_MAX_ARCH ? KMS_LEARN_OK : KMS_LEARN_INVALID);
+    }
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_int_equal(w.category_count, KMS_MODEL_MAX_ARCH);
+    kms_model_destroy(&model);
+}
+
+/* ---- specs --------------------------------------------------------------------------------------------- */
+
+static void test_builtin_specs(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec;
+    assert_int_equal(kms_model_spec_builtin("core_model", &spec), 0);
+    assert_string_equal(spec.target, "core");
+    assert_int_equal(spec.feature_count, 3);
+    assert_string_equal(spec.features[0], KMS_F_CPU_CYCLES);
+    assert_string_equal(spec.features[1], KMS_F_CPU_INSTRUCTIONS);
+    assert_string_equal(spec.features[2], KMS_F_CPU_TIME);
+    assert_true(spec.forgetting == 1 && spec.ridge == KMS_MODEL_RIDGE);
+    assert_int_equal(spec.min_samples, KMS_MODEL_MIN_SAMPLES);
+    assert_int_equal(kms_model_spec_builtin("dram_model", &spec), 0);
+    assert_string_equal(spec.name, "dram_model");
+    assert_string_equal(spec.target, "dram");
+    assert_int_equal(spec.feature_count, 2);
+    assert_string_equal(spec.features[0], KMS_F_CACHE_MISSES);
+    assert_string_equal(spec.features[1], KMS_F_RESIDENT_MEMORY);
+    assert_int_equal(kms_model_spec_builtin("gpu_model", &spec), -1);
+    assert_int_equal(kms_model_spec_builtin(NULL, &spec), -1);
+
+    kms_model_t *model = kms_model_new(&spec);
+    assert_string_equal(kms_model_spec(model)->name, "dram_model");
+    kms_model_destroy(&model);
+    kms_model_destroy(&model);   /* idempotent */
+}
+
+static void test_bad_specs_refused(void **state)
+{
+    (void) state;
+    kms_model_spec_t good = s_spec(1, 1e-9), spec;
+    spec = good, spec.feature_count = 0;
+    assert_null(kms_model_new(&spec));
+    spec = good, spec.feature_count = KMS_SAMPLE_MAX_VALUES + 1;
+    assert_null(kms_model_new(&spec));
+    spec = good, strcpy(spec.features[2], "f0");
+    assert_null(kms_model_new(&spec));
+    spec = good, spec.forgetting = 0;
+    assert_null(kms_model_new(&spec));
+    spec = good, spec.forgetting = 1.01;
+    assert_null(kms_model_new(&spec));
+    spec = good, spec.forgetting = NAN;
+    assert_null(kms_model_new(&spec));
+    spec = good, spec.ridge = -1e-9;
+    assert_null(kms_model_new(&spec));
+    spec = good, spec.target[0] = '\0';
+    assert_null(kms_model_new(&spec));
+    spec = good, memset(spec.name, 'x', sizeof spec.name);
+    assert_null(kms_model_new(&spec));
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------------- */
+
+static kms_model_t *s_reload(const kms_model_t *model)
+{
+    char *text = s_dump_state(model);
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    const char *why = NULL;
+    kms_model_t *copy = kms_model_load(doc, &why);
+    if (!copy)
+        fail_msg("load: %s", why);
+    json_decref(doc);
+    return copy;
+}
+
+/* Saved through text and loaded, a model continues bit for bit as if it had never stopped. */
+static void test_save_load_continues_bit_identically(void **state)
+{
+    (void) state;
+    row_t rows[N];
+    for (int f = 0; f < 2; f++) {
+        s_generate(ARCHS, rows, N);
+        kms_model_spec_t spec = s_spec(f ? 0.97 : 1, KMS_MODEL_RIDGE);
+        kms_model_t *model = kms_model_new(&spec);
+        for (size_t i = 0; i < 300; i++) {   /* past the window's wrap and the third arch */
+            kms_sample_t s = s_sample(&rows[i]);
+            kms_model_learn(model, &s, (double) i);
+        }
+        kms_sample_t missing;
+        memset(&missing, 0, sizeof missing);
+        kms_model_learn(model, &missing, 1);
+        kms_model_t *copy = s_reload(model);
+        for (size_t i = 300; i < N; i++) {
+            kms_sample_t s = s_sample(&rows[i]);
+            double a, b;
+            assert_int_equal(kms_model_predict(model, &s, &a), 0);
+            assert_int_equal(kms_model_predict(copy, &s, &b), 0);
+            assert_memory_equal(&a, &b, sizeof a);
+            assert_int_equal(kms_model_learn(model, &s, (double) i), kms_model_learn(copy, &s, (double) i));
+        }
+        kms_model_status_t sa, sb;
+        kms_model_status(model, &sa);
+        kms_model_status(copy, &sb);
+        assert_memory_equal(&sa, &sb, sizeof sa);
+        kms_weights_t wa, wb;
+        assert_int_equal(kms_model_weights(model, &wa), 0);
+        assert_int_equal(kms_model_weights(copy, &wb), 0);
+        assert_memory_equal(&wa, &wb, sizeof wa);
+        char *ta = s_dump_state(model), *tb = s_dump_state(copy);
+        assert_string_equal(ta, tb);
+        free(ta);
+        free(tb);
+        assert_string_equal(sb.missing_what, "f0");
+        kms_model_destroy(&model);
+        kms_model_destroy(&copy);
+    }
+}
+
+static void test_empty_model_round_trips(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec;
+    kms_model_spec_builtin("dram_model", &spec);
+    kms_model_t *model = kms_model_new(&spec);
+    kms_model_t *copy = s_reload(model);
+    kms_model_status_t st;
+    kms_model_status(copy, &st);
+    assert_int_equal(st.samples, 0);
+    assert_string_equal(kms_model_spec(copy)->features[1], KMS_F_RESIDENT_MEMORY);
+    kms_model_destroy(&model);
+    kms_model_destroy(&copy);
+}
+
+static kms_model_t *s_trained(size_t n)
+{
+    row_t rows[N];
+    s_generate(ARCHS, rows, N);
+    kms_model_spec_t spec = s_spec(0.99, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    for (size_t i = 0; i < n; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+    }
+    return model;
+}
+
+static void s_expect_rejected(json_t *doc, const char *what)
+{
+    const char *why = NULL;
+    kms_model_t *model = kms_model_load(doc, &why);
+    if (model)
+        fail_msg("accepted a bad state: %s", what);
+    assert_non_null(why);
+    json_decref(doc);
+}
+
+/* Every key removed, and every value replaced by each JSON type, at every level. */
+static void test_load_rejects_bad_documents(void **state)
+{
+    (void) state;
+    kms_model_t *model = s_trained(300);
+    json_t *good = kms_model_save(model);
+    const char *levels[] = {NULL, "spec", "prequential"};
+    for (size_t l = 0; l < 3; l++) {
+        json_t *object = levels[l] ? json_object_get(good, levels[l]) : good;
+        const char *key;
+        json_t *value;
+        json_object_foreach(object, key, value) {
+            json_t *swaps[] = {json_null(), json_true(), json_string("x"), json_integer(-1),
+                               json_real(0.5), json_array(), json_object(), NULL};
+            for (size_t k = 0; k < sizeof swaps / sizeof swaps[0]; k++) {
+                json_t *doc = json_deep_copy(good);
+                json_t *parent = levels[l] ? json_object_get(doc, levels[l]) : doc;
+                if (swaps[k] && json_equal(swaps[k], value)) {
+                    json_decref(doc);
+                    json_decref(swaps[k]);
+                    continue;
+                }
+                if (swaps[k])
+                    json_object_set_new(parent, key, swaps[k]);
+                else
+                    json_object_del(parent, key);
+                /* A real where an integer is expected, or an integer where a real is, may
+                   still be a valid state. */
+                const char *why;
+                kms_model_t *loaded = kms_model_load(doc, &why);
+                if (loaded) {
+                    kms_model_status_t st;
+                    kms_model_status(loaded, &st);
+                    assert_non_null(swaps[k]);   /* every key is required */
+                    if (!json_is_number(swaps[k]) && !json_is_string(swaps[k]))
+                        fail_msg("accepted %s = %s", key, json_dumps(swaps[k], JSON_ENCODE_ANY));
+                    kms_model_destroy(&loaded);
+                }
+                json_decref(doc);
+            }
+        }
+    }
+    s_expect_rejected(json_null(), "null");
+    s_expect_rejected(json_array(), "array");
+    s_expect_rejected(json_pack("{s:s}", "format", "kms-model-state"), "no version");
+
+    struct { const char *path; json_t *value; } edits[] = {
+        {"version", json_integer(2)},
+        {"format", json_string("something else")},
+        {"samples", json_integer(0)},
+        {"weight_sum", json_real(1e9)},
+        {"spec.forgetting", json_real(1.5)},
+        {"spec.ridge", json_real(-1)},
+        {"spec.features", json_array()},
+        {"spec.features", json_pack("[s,s,s]", "f0", "f0", "f2")},
+        {"spec.name", json_string("")},
+        {"archs", json_pack("[s,s,s]", "a", "a", "b")},
+        {"archs", json_pack("[s,s]", "a", "b")},   /* one fewer than the moments */
+        {"mean", json_pack("[f]", 1.0)},
+        {"comoment", json_pack("[f,f]", 1.0, 2.0)},
+        {"prequential.count", json_integer(1000000)},
+        {"prequential.sse", json_real(-1)},
+        {"prequential.window", json_pack("[[f,f,f]]", 1.0, 2.0, 3.0)},
+        {"prequential.window", json_pack("[[s,f]]", "1", 2.0)},
+        {"missing_what", json_string("a name much longer than the sixty-three characters that fit a buffer")},
+    };
+    for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
+        json_t *doc = json_deep_copy(good);
+        const char *dot = strchr(edits[e].path, '.');
+        json_t *parent = doc;
+        const char *key = edits[e].path;
+        if (dot) {
+            char head[32];
+            snprintf(head, sizeof head, "%.*s", (int) (dot - edits[e].path), edits[e].path);
+            parent = json_object_get(doc, head);
+            key = dot + 1;
+        }
+        json_object_set_new(parent, key, edits[e].value);
+        s_expect_rejected(doc, edits[e].path);
+    }
+    /* Numbers out of what a real state can hold. */
+    json_t *doc = json_deep_copy(good);
+    json_t *comoment = json_object_get(doc, "comoment");
+    json_array_set_new(comoment, 0, json_real(-1));
+    s_expect_rejected(doc, "negative variance");
+    doc = json_deep_copy(good);
+    comoment = json_object_get(doc, "comoment");
+    json_array_set_new(comoment, 1, json_real(1e300));
+    s_expect_rejected(doc, "covariance beyond Cauchy-Schwarz");
+    doc = json_deep_copy(good);
+    json_array_set_new(json_object_get(doc, "mean"), P + 1, json_real(3));
+    s_expect_rejected(doc, "one-hot mean above 1");
+    json_decref(good);
+    kms_model_destroy(&model);
+}
+
+/* Truncated and byte-mangled checkpoints: refused or loaded, never a crash (ASan watches), and a
+   loaded one still learns and predicts. */
+static void test_load_survives_corrupt_text(void **state)
+{
+    (void) state;
+    kms_model_t *model = s_trained(60);
+    char *text = s_dump_state(model);
+    size_t len = strlen(text);
+    size_t loaded = 0, tried = 0;
+    for (size_t cut = 0; cut < len; cut += 7) {
+        json_t *doc = json_loadb(text, cut, 0, NULL);
+        kms_model_t *m = kms_model_load(doc, NULL);
+        assert_null(m);   /* a prefix of a JSON object never parses */
+        json_decref(doc);
+    }
+    s_rng = 5;
+    const char noise[] = "0123456789-+.eE,:[]{}\" ntf";
+    for (int round = 0; round < 3000; round++) {
+        char *mangled = strdup(text);
+        for (int k = 0; k < 1 + round % 3; k++)
+            mangled[(size_t) s_uniform(0, (double) len)] = noise[(size_t) s_uniform(0, sizeof noise - 1)];
+        json_t *doc = json_loads(mangled, 0, NULL);
+        free(mangled);
+        if (!doc)
+            continue;
+        tried++;
+        kms_model_t *m = kms_model_load(doc, NULL);
+        json_decref(doc);
+        if (!m)
+            continue;
+        loaded++;
+        row_t r = {{1, 2, 3}, 1, 10};
+        kms_sample_t s = s_sample(&r);
+        double p;
+        kms_model_learn(m, &s, 1);
+        if (kms_model_predict(m, &s, &p) == 0)
+            assert_false(isnan(p));
+        kms_model_destroy(&m);
+    }
+    print_message("corrupt checkpoints: %zu parsed as JSON, %zu accepted as a state\n", tried, loaded);
+    free(text);
+    kms_model_destroy(&model);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_equals_batch_least_squares),
+        cmocka_unit_test(test_equals_batch_without_ridge),
+        cmocka_unit_test(test_weights_recover_a_noise_free_truth),
+        cmocka_unit_test(test_constant_feature_is_served_safely),
+        cmocka_unit_test(test_unseen_architecture_has_weight_zero),
+        cmocka_unit_test(test_forgetting_tracks_drift),
+        cmocka_unit_test(test_prequential_figures),
+        cmocka_unit_test(test_ready_transitions),
+        cmocka_unit_test(test_idle_node_is_ready),
+        cmocka_unit_test(test_invalid_samples_rejected_and_counted),
+        cmocka_unit_test(test_missing_feature_reported),
+        cmocka_unit_test(test_architecture_limit),
+        cmocka_unit_test(test_builtin_specs),
+        cmocka_unit_test(test_bad_specs_refused),
+        cmocka_unit_test(test_save_load_continues_bit_identically),
+        cmocka_unit_test(test_empty_model_round_trips),
+        cmocka_unit_test(test_load_rejects_bad_documents),
+        cmocka_unit_test(test_load_survives_corrupt_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
