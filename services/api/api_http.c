@@ -1,0 +1,544 @@
+#include "api_http.h"
+
+#include "api_kepler.h"
+#include "api_metrics.h"
+#include "api_page.h"
+#include "kms_log.h"
+#include "kms_num.h"
+#include "kms_proto.h"
+
+#include <assert.h>
+#include <civetweb.h>
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define S_DEFAULT_MODEL "core_model"
+#define S_RETRY_AFTER_S 5  /* the scraper's default interval: a sample or so later */
+
+struct api_http_t {
+    struct mg_context *ctx;
+    api_http_config_t config;
+    api_backend_t *backend;
+    api_stats_t *stats;
+    api_http_metrics_fn *hook;
+    void *hook_arg;
+};
+
+/* One request being answered. */
+typedef struct {
+    struct mg_connection *conn;
+    const struct mg_request_info *info;
+    api_http_t *server;
+    api_client_t *client;  /* this worker thread's; NULL when it could not be made */
+    double deadline;       /* for all of this request's trainer calls */
+    bool must_close;       /* a body was left unread: the connection cannot be reused */
+} s_request_t;
+
+/* Mirrors civetweb's own decision, so the header we write matches what it does next. */
+static bool s_keep_alive(const s_request_t *r)
+{
+    if (r->must_close || !r->info)
+        return false;
+    const char *header = mg_get_header(r->conn, "Connection");
+    if (header) {
+        char copy[256], *save = NULL;
+        snprintf(copy, sizeof copy, "%s", header);
+        for (char *token = strtok_r(copy, ", \t", &save); token; token = strtok_r(NULL, ", \t", &save))
+            if (strcasecmp(token, "keep-alive") == 0)
+                return true;
+        return false;
+    }
+    return r->info->http_version && strcmp(r->info->http_version, "1.1") == 0;
+}
+
+/* Writes the whole response with one mg_write: headers and body in one buffer. */
+static int s_send(s_request_t *r, int status, const char *type, const char *headers, const void *body, size_t len)
+{
+    bool keep = s_keep_alive(r);
+    if (!keep)
+        mg_disable_connection_keep_alive(r->conn);
+    char head[1024], stack[8192];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+                     "X-Content-Type-Options: nosniff\r\nConnection: %s\r\n%s\r\n",
+                     status, mg_get_response_code_text(r->conn, status), type, len, keep ? "keep-alive" : "close",
+                     headers ? headers : "");
+    if (n < 0 || (size_t) n >= sizeof head)
+        n = 0;  /* cannot happen with our headers; write nothing rather than half */
+    size_t total = (size_t) n + len;
+    char *buf = total <= sizeof stack ? stack : malloc(total);
+    if (buf) {
+        memcpy(buf, head, (size_t) n);
+        if (len)
+            memcpy(buf + n, body, len);
+        mg_write(r->conn, buf, total);
+        if (buf != stack)
+            free(buf);
+    }
+    return status;
+}
+
+static int s_json(s_request_t *r, int status, const char *headers, const json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (!text)
+        return s_send(r, 500, "application/json", NULL, "{\"error\":\"out of memory\"}", 25);
+    s_send(r, status, "application/json", headers, text, strlen(text));
+    free(text);
+    return status;
+}
+
+static int s_error(s_request_t *r, int status, const char *headers, const char *message)
+{
+    json_t *doc = json_pack("{s:s}", "error", message);
+    s_json(r, status, headers, doc);
+    json_decref(doc);
+    return status;
+}
+
+static int s_unreachable(s_request_t *r)
+{
+    char why[256];
+    snprintf(why, sizeof why, "the trainer (%s) did not answer within %ld ms", r->server->config.trainer,
+             r->server->config.timeout_ms);
+    char retry[48];
+    snprintf(retry, sizeof retry, "Retry-After: %d\r\n", S_RETRY_AFTER_S);
+    return s_error(r, 503, retry, why);
+}
+
+/* An answer that is not a 200: the trainer's own error document when it sent one. */
+static int s_trainer_error(s_request_t *r, const api_reply_t *reply)
+{
+    if (reply->status == API_TRAINER_UNREACHABLE)
+        return s_unreachable(r);
+    if (reply->status == API_TRAINER_MALFORMED)
+        return s_error(r, 502, NULL, "the trainer sent a malformed reply");
+    json_t *doc = json_loadb(reply->body, reply->len, 0, NULL);
+    if (!json_is_string(json_object_get(doc, "error"))) {
+        json_decref(doc);
+        doc = json_pack("{s:s}", "error", reply->status == 404 ? "unknown model" : "the trainer refused the request");
+    }
+    char retry[48] = "";
+    if (reply->status == 503)
+        snprintf(retry, sizeof retry, "Retry-After: %d\r\n", S_RETRY_AFTER_S);
+    s_json(r, reply->status, retry, doc);
+    json_decref(doc);
+    return reply->status;
+}
+
+/* Calls the trainer through this thread's client. */
+static int s_call(s_request_t *r, const char *command, const char *arg, api_reply_t *reply)
+{
+    memset(reply, 0, sizeof *reply);
+    if (!r->client)
+        return reply->status = API_TRAINER_UNREACHABLE;
+    return api_client_call(r->client, command, arg, r->deadline, reply);
+}
+
+static json_t *s_list(s_request_t *r, int *status)
+{
+    if (!r->client) {
+        *status = API_TRAINER_UNREACHABLE;
+        return NULL;
+    }
+    return api_client_list(r->client, r->deadline, status);
+}
+
+static int s_weights(s_request_t *r, const char *model)
+{
+    api_reply_t reply;
+    int status;
+    if (s_call(r, KMS_PROTO_WEIGHTS, model, &reply) == 200)
+        status = s_send(r, 200, "application/json", NULL, reply.body, reply.len);
+    else
+        status = s_trainer_error(r, &reply);
+    api_reply_clear(&reply);
+    return status;
+}
+
+static int s_zip(s_request_t *r, const char *model)
+{
+    api_reply_t reply;
+    int status;
+    if (s_call(r, KMS_PROTO_ZIP, model, &reply) == 200) {
+        char headers[160];
+        snprintf(headers, sizeof headers, "Content-Disposition: attachment; filename=\"%s.zip\"\r\n", model);
+        status = s_send(r, 200, "application/zip", headers, reply.body, reply.len);
+    } else {
+        status = s_trainer_error(r, &reply);
+    }
+    api_reply_clear(&reply);
+    return status;
+}
+
+static int s_models(s_request_t *r)
+{
+    int status;
+    json_t *list = s_list(r, &status);
+    if (!list) {
+        api_reply_t reply = {.status = status};
+        return s_trainer_error(r, &reply);
+    }
+    json_t *models = json_object_get(list, "models");
+    status = s_json(r, 200, NULL, json_is_array(models) ? models : json_array());
+    json_decref(list);
+    return status;
+}
+
+static int s_readyz(s_request_t *r)
+{
+    api_reply_t reply;
+    int status = s_call(r, KMS_PROTO_PING, NULL, &reply);
+    api_reply_clear(&reply);
+    if (status != 200)
+        return s_unreachable(r);
+    return s_send(r, 200, "application/json", NULL, "{\"status\":\"ready\"}", 18);
+}
+
+/* Renders through a memory stream; 500 when memory runs out. */
+static int s_render(s_request_t *r, int status, const char *type, const char *headers, const json_t *list,
+                    bool page)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return s_error(r, 500, NULL, "out of memory");
+    if (page) {
+        api_page_write(list, r->server->config.trainer, kms_num_wallclock(), out);
+    } else {
+        api_metrics_write(list, out);
+        api_stats_write(r->server->stats, out);
+        api_http_metrics_fn *hook = __atomic_load_n(&r->server->hook, __ATOMIC_ACQUIRE);
+        if (hook)
+            hook(__atomic_load_n(&r->server->hook_arg, __ATOMIC_ACQUIRE), out);
+    }
+    bool failed = ferror(out) != 0;
+    fclose(out);
+    status = failed ? s_error(r, 500, NULL, "out of memory") : s_send(r, status, type, headers, text, len);
+    free(text);
+    return status;
+}
+
+/* Prometheus must still get the API's own counters (and kms_api_trainer_up 0) when the
+   trainer is away, so /metrics answers 200 regardless. */
+static int s_metrics(s_request_t *r)
+{
+    int status;
+    json_t *list = s_list(r, &status);
+    s_render(r, 200, API_METRICS_CONTENT_TYPE, NULL, list, false);
+    json_decref(list);
+    return 200;
+}
+
+static int s_index(s_request_t *r)
+{
+    int status;
+    json_t *list = s_list(r, &status);
+    static const char headers[] = "Content-Security-Policy: " API_PAGE_CSP "\r\n"
+                                  "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n";
+    status = s_render(r, list ? 200 : 503, "text/html; charset=utf-8", headers, list, true);
+    json_decref(list);
+    return status;
+}
+
+/* Reads the body of POST /model into *out (NUL-terminated). 0, or the status to answer. */
+static int s_read_body(s_request_t *r, char **out, size_t *len)
+{
+    long long declared = r->info->content_length;
+    *out = NULL;
+    *len = 0;
+    if (declared > API_HTTP_MAX_BODY) {
+        r->must_close = true;
+        return 413;
+    }
+    const char *expect = mg_get_header(r->conn, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0)
+        mg_write(r->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    char *buf = malloc(API_HTTP_MAX_BODY + 2);
+    if (!buf)
+        return 500;
+    size_t got = 0;
+    int n;
+    while (got <= API_HTTP_MAX_BODY && (n = mg_read(r->conn, buf + got, API_HTTP_MAX_BODY + 1 - got)) > 0)
+        got += (size_t) n;
+    if (got > API_HTTP_MAX_BODY || (declared >= 0 && got != (size_t) declared)) {
+        r->must_close = true;
+        free(buf);
+        return got > API_HTTP_MAX_BODY ? 413 : 400;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static int s_kepler_answer(s_request_t *r, const json_t *models, const api_kepler_request_t *req)
+{
+    char why[1024], archive[KMS_NAME_MAX];
+    json_t *answer = api_kepler_answer(models, req, archive, why, sizeof why);
+    if (answer) {
+        int status = s_json(r, 200, NULL, answer);
+        json_decref(answer);
+        return status;
+    }
+    if (archive[0])
+        return s_zip(r, archive);
+    kms_info("no model for Kepler's request", "output_type=%s why=%s", req->output_type,
+             kms_log_quote(why, (char[256]){0}, 256));
+    return s_error(r, 400, NULL, why);
+}
+
+static int s_kepler(s_request_t *r)
+{
+    char *body;
+    size_t len;
+    int status = s_read_body(r, &body, &len);
+    if (status)
+        return s_error(r, status, NULL,
+                       status == 413 ? "the request body is too large" : "the request body could not be read");
+    json_error_t error;
+    json_t *doc = json_loadb(body, len, 0, &error);
+    free(body);
+    char why[512];
+    api_kepler_request_t req;
+    if (!doc) {
+        snprintf(why, sizeof why, "malformed JSON: %s", error.text);
+        return s_error(r, 400, NULL, why);
+    }
+    status = api_kepler_parse(doc, &req, why, sizeof why);
+    json_decref(doc);
+    if (status != 0)
+        return s_error(r, 400, NULL, why);
+    json_t *list = s_list(r, &status);
+    if (!list) {
+        api_reply_t reply = {.status = status};
+        return s_trainer_error(r, &reply);
+    }
+    status = s_kepler_answer(r, json_object_get(list, "models"), &req);
+    json_decref(list);
+    return status;
+}
+
+typedef struct {
+    api_route_t route;
+    const char *method;   /* the one method the route takes */
+    char model[KMS_NAME_MAX];
+    bool bad_name;
+} s_target_t;
+
+/* A model name as the trainer spells them: letters, digits, '_', '-', '.', not "." or "..". */
+static bool s_valid_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= KMS_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-' && *p != '.')
+            return false;
+    return true;
+}
+
+static void s_resolve(const char *path, s_target_t *t)
+{
+    static const struct {
+        const char *path;
+        api_route_t route;
+        const char *method;
+    } exact[] = {{"/", API_ROUTE_INDEX, "GET"},          {"/healthz", API_ROUTE_HEALTHZ, "GET"},
+                 {"/readyz", API_ROUTE_READYZ, "GET"},   {"/metrics", API_ROUTE_METRICS, "GET"},
+                 {"/models", API_ROUTE_MODELS, "GET"},   {"/model", API_ROUTE_KEPLER, "POST"},
+                 {"/model-weights", API_ROUTE_WEIGHTS, "GET"}};
+    static const struct {
+        const char *prefix;
+        api_route_t route;
+    } prefixed[] = {{"/models/", API_ROUTE_ZIP}, {"/model-weights/", API_ROUTE_WEIGHTS}};
+    memset(t, 0, sizeof *t);
+    t->route = API_ROUTE_OTHER;
+    t->method = "GET";
+    for (size_t i = 0; path && i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(path, exact[i].path) == 0) {
+            t->route = exact[i].route;
+            t->method = exact[i].method;
+            snprintf(t->model, sizeof t->model, S_DEFAULT_MODEL);
+            return;
+        }
+    for (size_t i = 0; path && i < sizeof prefixed / sizeof prefixed[0]; i++) {
+        size_t n = strlen(prefixed[i].prefix);
+        if (strncmp(path, prefixed[i].prefix, n) != 0)
+            continue;
+        t->route = prefixed[i].route;
+        const char *name = path[n] ? path + n : S_DEFAULT_MODEL;
+        t->bad_name = !s_valid_name(name);
+        if (!t->bad_name)
+            snprintf(t->model, sizeof t->model, "%s", name);
+        return;
+    }
+}
+
+static int s_dispatch(s_request_t *r, const s_target_t *t)
+{
+    const char *method = r->info->request_method;
+    bool has_body = r->info->content_length > 0
+                    || (r->info->content_length < 0 && mg_get_header(r->conn, "Transfer-Encoding"));
+    if (strcmp(method, t->method) != 0) {
+        if (has_body)
+            r->must_close = true;
+        if (t->route == API_ROUTE_OTHER && strcmp(method, "GET") == 0)
+            return s_error(r, 404, NULL, "no such route");
+        char allow[32];
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", t->method);
+        return s_error(r, 405, allow, "method not allowed");
+    }
+    if (t->route == API_ROUTE_OTHER)
+        return s_error(r, 404, NULL, "no such route");
+    if (has_body && t->route != API_ROUTE_KEPLER) {
+        r->must_close = true;
+        return s_error(r, 413, NULL, "request bodies are only accepted by POST /model");
+    }
+    if (t->bad_name)
+        return s_error(r, 400, NULL, "malformed model name");
+    switch (t->route) {
+    case API_ROUTE_INDEX: return s_index(r);
+    case API_ROUTE_HEALTHZ: return s_send(r, 200, "application/json", NULL, "{\"status\":\"ok\"}", 15);
+    case API_ROUTE_READYZ: return s_readyz(r);
+    case API_ROUTE_METRICS: return s_metrics(r);
+    case API_ROUTE_MODELS: return s_models(r);
+    case API_ROUTE_ZIP: return s_zip(r, t->model);
+    case API_ROUTE_WEIGHTS: return s_weights(r, t->model);
+    case API_ROUTE_KEPLER: return s_kepler(r);
+    default: return s_error(r, 404, NULL, "no such route");
+    }
+}
+
+static int s_begin_request(struct mg_connection *conn)
+{
+    api_http_t *self = mg_get_user_data(mg_get_context(conn));
+    double start = kms_num_monotonic();
+    s_request_t r = {conn, mg_get_request_info(conn), self, mg_get_thread_pointer(conn),
+                     start + self->config.timeout_ms / 1000.0, false};
+    s_target_t target;
+    /* local_uri_raw is decoded but not normalized: "/models/../x" stays visible and is
+       refused, and it is NULL for an absolute URI naming another host. */
+    const char *path = r.info->local_uri_raw;
+    int status;
+    if (!path) {
+        target.route = API_ROUTE_OTHER;
+        status = s_error(&r, 400, NULL, "malformed request target");
+    } else {
+        s_resolve(path, &target);
+        status = s_dispatch(&r, &target);
+    }
+    api_stats_request(self->stats, target.route, status);
+    if (kms_log_threshold <= KMS_LOG_DEBUG) {
+        char quoted[256];
+        kms_debug("request", "method=%s path=%s status=%d ms=%.3f", r.info->request_method,
+                  kms_log_quote(path ? path : "-", quoted, sizeof quoted), status,
+                  (kms_num_monotonic() - start) * 1000);
+    }
+    return status;
+}
+
+/* civetweb's own rejections (a malformed request line, headers over max_request_size, ...)
+   come here: answered as JSON like every other error, and counted. */
+static int s_http_error(struct mg_connection *conn, int status, const char *message)
+{
+    api_http_t *self = mg_get_user_data(mg_get_context(conn));
+    s_request_t r = {conn, mg_get_request_info(conn), self, NULL, 0, true};
+    char quoted[160];
+    kms_debug("request rejected by civetweb", "status=%d why=%s", status,
+              kms_log_quote(message ? message : "", quoted, sizeof quoted));
+    s_error(&r, status, NULL, message && *message ? message : "bad request");
+    api_stats_request(self->stats, API_ROUTE_OTHER, status);
+    return 0;
+}
+
+static int s_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void) conn;
+    char quoted[256];
+    kms_debug("civetweb", "message=%s", kms_log_quote(message, quoted, sizeof quoted));
+    return 1;
+}
+
+static void *s_init_thread(const struct mg_context *ctx, int thread_type)
+{
+    if (thread_type != 1)
+        return NULL;
+    api_http_t *self = mg_get_user_data(ctx);
+    api_client_t *client = api_client_new(self->backend);
+    if (!client)
+        kms_warn("worker has no trainer socket", "trainer=%s", self->config.trainer);
+    return client;
+}
+
+static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *pointer)
+{
+    (void) ctx;
+    if (thread_type == 1 && pointer) {
+        api_client_t *client = pointer;
+        api_client_destroy(&client);
+    }
+}
+
+api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats)
+{
+    assert(config && backend && stats);
+    api_http_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    self->backend = backend;
+    self->stats = stats;
+    char port[16], threads[16], request_timeout[24];
+    snprintf(port, sizeof port, "%ld", config->port);
+    snprintf(threads, sizeof threads, "%ld", config->threads);
+    snprintf(request_timeout, sizeof request_timeout, "%ld", config->request_timeout_ms);
+    /* No document_root: civetweb serves no file, ever. The keep-alive timeout bounds how long
+       an idle client holds a worker; the request timeout how long a slow one does. */
+    const char *options[] = {"listening_ports", port, "num_threads", threads,
+                             "request_timeout_ms", request_timeout, "keep_alive_timeout_ms", "2000",
+                             "enable_keep_alive", "yes", "tcp_nodelay", "1",
+                             "max_request_size", "16384", "listen_backlog", "512",
+                             "connection_queue", "512", NULL};
+    struct mg_callbacks callbacks = {0};
+    callbacks.begin_request = s_begin_request;
+    callbacks.http_error = s_http_error;
+    callbacks.log_message = s_log_message;
+    callbacks.init_thread = s_init_thread;
+    callbacks.exit_thread = s_exit_thread;
+    char text[256] = "";
+    unsigned code = 0;
+    struct mg_init_data init = {&callbacks, self, options};
+    struct mg_error_data error = {&code, text, sizeof text};
+    self->ctx = mg_start2(&init, &error);
+    if (!self->ctx) {
+        char quoted[300];
+        kms_error("cannot start the HTTP server", "port=%ld why=%s", config->port,
+                  kms_log_quote(text, quoted, sizeof quoted));
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void api_http_set_metrics_hook(api_http_t *self, api_http_metrics_fn *fn, void *arg)
+{
+    /* Workers read the pair while this runs: the argument is published before the function. */
+    __atomic_store_n(&self->hook_arg, arg, __ATOMIC_RELEASE);
+    __atomic_store_n(&self->hook, fn, __ATOMIC_RELEASE);
+}
+
+void api_http_stop(api_http_t **self_p)
+{
+    assert(self_p);
+    api_http_t *self = *self_p;
+    if (!self)
+        return;
+    mg_stop(self->ctx);
+    free(self);
+    *self_p = NULL;
+}

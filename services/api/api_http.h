@@ -1,0 +1,53 @@
+/*  api_http: kms-api's HTTP server (civetweb) and its routes (CONTRACT.md, "HTTP API").
+
+      GET  /                        status page (api_page)
+      GET  /healthz                 200 while the process serves
+      GET  /readyz                  200 when the trainer answers PING in time, else 503
+      GET  /metrics                 Prometheus text (api_metrics + api_stats)
+      GET  /models                  JSON list of the models with their status
+      GET  /models/<model>          the model's zip (attachment)
+      GET  /model-weights/<model>   the model's weights JSON; "/model-weights/" = core_model
+      POST /model                   Kepler's model request (api_kepler)
+
+    Other methods get 405, other paths 404, request bodies anywhere but POST /model 413, and
+    a POST /model body over API_HTTP_MAX_BODY 413. Errors are JSON {"error": "..."}. No file is
+    ever served (civetweb runs without a document root). Each response is written with one
+    write (headers and body in one buffer), so keep-alive clients never wait on Nagle.
+
+    Threads: civetweb's workers each own an api_client_t (one REQ socket), made in init_thread
+    and destroyed in exit_thread. A request's trainer calls share one deadline, so no route
+    takes longer than --trainer-timeout waiting for the trainer. */
+#ifndef API_HTTP_H
+#define API_HTTP_H
+
+#include <stdio.h>
+
+#include "api_stats.h"
+#include "api_trainer.h"
+
+#define API_HTTP_MAX_BODY 65536
+
+typedef struct {
+    long port;
+    long threads;
+    long timeout_ms;          /* per request, for the trainer */
+    long request_timeout_ms;  /* for a client to send its request */
+    const char *trainer;      /* endpoint, for messages */
+} api_http_config_t;
+
+/* Writes extra families into /metrics (the OTLP exporter's counters, say). */
+typedef void(api_http_metrics_fn)(void *arg, FILE *out);
+
+typedef struct api_http_t api_http_t;
+
+/* Starts listening on config->port (all interfaces). `backend` and `stats` are borrowed and
+   must outlive the server. NULL on error (logged: port in use, ...). */
+api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats);
+
+/* Registers the /metrics extension; call before traffic, or accept a racy first scrape. */
+void api_http_set_metrics_hook(api_http_t *self, api_http_metrics_fn *fn, void *arg);
+
+/* Stops accepting, waits for the workers to finish and frees; idempotent. */
+void api_http_stop(api_http_t **self_p);
+
+#endif

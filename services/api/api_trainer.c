@@ -1,0 +1,297 @@
+#include "api_trainer.h"
+
+#include "kms_log.h"
+#include "kms_num.h"
+#include "kms_proto.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_CACHE_SLOTS 16
+#define API_CACHE_KEY 96
+
+typedef struct {
+    char key[API_CACHE_KEY];  /* "COMMAND arg"; "" = empty slot */
+    double at;                /* monotonic seconds when fetched */
+    int status;
+    char *body;
+    size_t len;
+} s_entry_t;
+
+struct api_backend_t {
+    char *endpoint;
+    double cache_ttl;  /* seconds */
+    api_stats_t *stats;
+    pthread_mutex_t lock;  /* guards entries */
+    s_entry_t entries[API_CACHE_SLOTS];
+};
+
+struct api_client_t {
+    api_backend_t *backend;
+    zsock_t *sock;  /* NULL after a failed reopen: the next call tries again */
+};
+
+static zsock_t *s_open(const char *endpoint)
+{
+    zsock_t *sock = zsock_new(ZMQ_REQ);
+    if (!sock)
+        return NULL;
+    zsock_set_linger(sock, 0);  /* a request to a dead trainer must not hold up shutdown */
+    zsock_set_sndtimeo(sock, 0);
+    if (zsock_attach(sock, endpoint, false) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+api_backend_t *api_backend_new(const char *endpoint, double cache_ms, api_stats_t *stats)
+{
+    assert(endpoint && stats);
+    zsock_t *probe = s_open(endpoint);
+    if (!probe)
+        return NULL;
+    zsock_destroy(&probe);
+    api_backend_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->endpoint = strdup(endpoint))) {
+        free(self);
+        return NULL;
+    }
+    self->cache_ttl = cache_ms / 1000.0;
+    self->stats = stats;
+    pthread_mutex_init(&self->lock, NULL);
+    return self;
+}
+
+void api_backend_destroy(api_backend_t **self_p)
+{
+    assert(self_p);
+    api_backend_t *self = *self_p;
+    if (!self)
+        return;
+    for (int i = 0; i < API_CACHE_SLOTS; i++)
+        free(self->entries[i].body);
+    pthread_mutex_destroy(&self->lock);
+    free(self->endpoint);
+    free(self);
+    *self_p = NULL;
+}
+
+api_client_t *api_client_new(api_backend_t *backend)
+{
+    api_client_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->backend = backend;
+    self->sock = s_open(backend->endpoint);
+    if (!self->sock) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void api_client_destroy(api_client_t **self_p)
+{
+    assert(self_p);
+    api_client_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy(&self->sock);
+    free(self);
+    *self_p = NULL;
+}
+
+void api_reply_clear(api_reply_t *reply)
+{
+    free(reply->body);
+    memset(reply, 0, sizeof *reply);
+}
+
+static int s_cache_get(api_backend_t *self, const char *key, api_reply_t *reply)
+{
+    int found = 0;
+    double now = kms_num_monotonic();
+    pthread_mutex_lock(&self->lock);
+    for (int i = 0; i < API_CACHE_SLOTS; i++) {
+        s_entry_t *e = &self->entries[i];
+        if (e->key[0] && strcmp(e->key, key) == 0 && now - e->at <= self->cache_ttl) {
+            reply->body = malloc(e->len + 1);
+            if (reply->body) {
+                memcpy(reply->body, e->body, e->len + 1);
+                reply->len = e->len;
+                reply->status = e->status;
+                found = 1;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+    return found;
+}
+
+/* Replaces the entry for `key`, or the oldest one. */
+static void s_cache_put(api_backend_t *self, const char *key, const api_reply_t *reply, double at)
+{
+    char *copy = malloc(reply->len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, reply->body, reply->len + 1);
+    pthread_mutex_lock(&self->lock);
+    s_entry_t *slot = &self->entries[0];
+    for (int i = 0; i < API_CACHE_SLOTS; i++) {
+        s_entry_t *e = &self->entries[i];
+        if (strcmp(e->key, key) == 0) {
+            slot = e;
+            break;
+        }
+        if (e->at < slot->at)
+            slot = e;
+    }
+    if (strcmp(slot->key, key) == 0 && slot->at > at) {
+        free(copy);  /* another thread stored a newer answer meanwhile */
+    } else {
+        free(slot->body);
+        snprintf(slot->key, sizeof slot->key, "%s", key);
+        slot->at = at;
+        slot->status = reply->status;
+        slot->body = copy;
+        slot->len = reply->len;
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* Reads a two-frame reply: a known status code, then the body. */
+static int s_decode(zmsg_t *msg, api_reply_t *reply)
+{
+    if (zmsg_size(msg) != 2)
+        return -1;
+    zframe_t *code = zmsg_first(msg);
+    zframe_t *body = zmsg_next(msg);
+    char text[8];
+    long status;
+    if (zframe_size(code) == 0 || zframe_size(code) >= sizeof text)
+        return -1;
+    memcpy(text, zframe_data(code), zframe_size(code));
+    text[zframe_size(code)] = '\0';
+    if (kms_num_parse_long(text, &status) != 0 ||
+        (status != 200 && status != 400 && status != 404 && status != 503))
+        return -1;
+    reply->body = malloc(zframe_size(body) + 1);
+    if (!reply->body)
+        return -1;
+    memcpy(reply->body, zframe_data(body), zframe_size(body));
+    reply->body[zframe_size(body)] = '\0';
+    reply->len = zframe_size(body);
+    reply->status = (int) status;
+    return 0;
+}
+
+/* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
+static void s_reopen(api_client_t *self)
+{
+    zsock_destroy(&self->sock);
+    self->sock = s_open(self->backend->endpoint);
+}
+
+/* Waits for the reply until the deadline; 1 readable, 0 timed out, -1 error. */
+static int s_wait(zsock_t *sock, double deadline)
+{
+    zmq_pollitem_t item = {zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+    for (;;) {
+        double left = deadline - kms_num_monotonic();
+        if (left <= 0)
+            return 0;
+        int rc = zmq_poll(&item, 1, (long) (left * 1000) + 1);
+        if (rc > 0)
+            return 1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static int s_exchange(api_client_t *self, const char *command, const char *arg, double deadline,
+                      api_reply_t *reply)
+{
+    api_stats_t *stats = self->backend->stats;
+    if (!self->sock && !(self->sock = s_open(self->backend->endpoint))) {
+        api_stats_trainer_error(stats, API_TRAINER_SEND);
+        return reply->status = API_TRAINER_UNREACHABLE;
+    }
+    double start = kms_num_monotonic();
+    int rc = arg ? zstr_sendx(self->sock, command, arg, NULL) : zstr_send(self->sock, command);
+    if (rc != 0) {
+        kms_warn("trainer request not sent", "command=%s errno=%d", command, errno);
+        api_stats_trainer_error(stats, API_TRAINER_SEND);
+        s_reopen(self);
+        return reply->status = API_TRAINER_UNREACHABLE;
+    }
+    if (s_wait(self->sock, deadline) != 1) {
+        kms_warn("trainer did not answer", "command=%s timeout_ms=%.0f", command,
+                 (kms_num_monotonic() - start) * 1000);
+        api_stats_trainer_error(stats, API_TRAINER_TIMEOUT);
+        s_reopen(self);
+        return reply->status = API_TRAINER_UNREACHABLE;
+    }
+    zmsg_t *msg = zmsg_recv(self->sock);
+    double elapsed = kms_num_monotonic() - start;
+    if (!msg) {
+        api_stats_trainer_error(stats, API_TRAINER_TIMEOUT);
+        s_reopen(self);
+        return reply->status = API_TRAINER_UNREACHABLE;
+    }
+    if (s_decode(msg, reply) != 0) {
+        kms_warn("malformed trainer reply", "command=%s frames=%zu", command, zmsg_size(msg));
+        api_stats_trainer_error(stats, API_TRAINER_BAD_REPLY);
+        zmsg_destroy(&msg);
+        api_reply_clear(reply);
+        return reply->status = API_TRAINER_MALFORMED;
+    }
+    zmsg_destroy(&msg);
+    api_stats_trainer_latency(stats, elapsed);
+    return reply->status;
+}
+
+int api_client_call(api_client_t *self, const char *command, const char *arg, double deadline,
+                    api_reply_t *reply)
+{
+    assert(self && command && reply);
+    memset(reply, 0, sizeof *reply);
+    api_backend_t *backend = self->backend;
+    char key[API_CACHE_KEY];
+    int cacheable = backend->cache_ttl > 0 &&
+                    (size_t) snprintf(key, sizeof key, "%s %s", command, arg ? arg : "") < sizeof key;
+    if (cacheable) {
+        int hit = s_cache_get(backend, key, reply);
+        api_stats_cache(backend->stats, hit);
+        if (hit)
+            return reply->status;
+    }
+    double sent = kms_num_monotonic();
+    int status = s_exchange(self, command, arg, deadline, reply);
+    /* Stamped with the send time: the answer reflects the trainer's state from then on. */
+    if (cacheable && status > 0)
+        s_cache_put(backend, key, reply, sent);
+    return status;
+}
+
+json_t *api_client_list(api_client_t *self, double deadline, int *status)
+{
+    api_reply_t reply;
+    *status = api_client_call(self, KMS_PROTO_LIST, NULL, deadline, &reply);
+    json_t *doc = NULL;
+    if (*status == 200) {
+        doc = json_loadb(reply.body, reply.len, 0, NULL);
+        if (!json_is_object(doc)) {
+            kms_warn("trainer LIST is not a JSON object", "bytes=%zu", reply.len);
+            json_decref(doc);
+            doc = NULL;
+            *status = API_TRAINER_MALFORMED;
+        }
+    }
+    api_reply_clear(&reply);
+    return doc;
+}

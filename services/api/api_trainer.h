@@ -1,0 +1,62 @@
+/*  api_trainer: kms-api's side of the trainer's control protocol (kms_proto.h).
+
+    An api_backend_t is shared by every thread: the endpoint, the statistics and a small cache
+    of recent answers. An api_client_t is one ZeroMQ REQ socket for one thread (a civetweb
+    worker makes its own in init_thread): REQ sockets are not thread-safe, and one socket per
+    thread means no lock and no queueing behind a slow request.
+
+    Every request has a deadline. When it passes without a reply the socket is closed and a
+    fresh one opened (ZeroMQ's "Lazy Pirate" pattern): a REQ socket that lost a reply is stuck
+    waiting for it forever, so reopening is the only way to make the next request work.
+
+    The cache: the trainer's answers are kept for `cache_ms` (at most 100 ms) and served to
+    every thread meanwhile. Under load (thousands of GET /model-weights a second) most requests
+    then never leave the process, and the trainer, which learns on the same thread that answers,
+    sees at most one request per command per interval. The price is that an answer may be up to
+    cache_ms older than the trainer's state, far below the scrape interval (seconds) at which
+    the models change. Unreachable-trainer results are never cached. */
+#ifndef API_TRAINER_H
+#define API_TRAINER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "api_stats.h"
+
+typedef struct api_backend_t api_backend_t;
+typedef struct api_client_t api_client_t;
+
+/* The outcome of one request. status: the trainer's code (200, 400, 404, 503), or
+   API_TRAINER_UNREACHABLE (no reply in time), or API_TRAINER_MALFORMED (a reply that does not
+   follow the protocol). body: owned, NUL-terminated (body[len] == 0), NULL when there is none. */
+typedef struct {
+    int status;
+    char *body;
+    size_t len;
+} api_reply_t;
+
+#define API_TRAINER_UNREACHABLE 0
+#define API_TRAINER_MALFORMED (-1)
+
+/* `endpoint` in czmq syntax (">tcp://host:port"); copied. NULL when it cannot be used (a
+   socket is opened and closed to check it). `stats` is borrowed and must outlive the backend. */
+api_backend_t *api_backend_new(const char *endpoint, double cache_ms, api_stats_t *stats);
+void api_backend_destroy(api_backend_t **self_p);
+
+/* A client (one REQ socket) for the calling thread; NULL on error. */
+api_client_t *api_client_new(api_backend_t *backend);
+void api_client_destroy(api_client_t **self_p);
+
+/* Sends `command` (with `arg` as a second frame when not NULL) and waits for the answer until
+   `deadline` (kms_num_monotonic() seconds). Answers from the last cache_ms are served from the
+   cache. Always fills *reply (free with api_reply_clear); returns reply->status. */
+int api_client_call(api_client_t *self, const char *command, const char *arg, double deadline,
+                    api_reply_t *reply);
+
+/* LIST, parsed: a new reference, or NULL with *status set to why (the reply's status when it
+   was not 200, API_TRAINER_MALFORMED when its body is not a JSON object). */
+json_t *api_client_list(api_client_t *self, double deadline, int *status);
+
+void api_reply_clear(api_reply_t *reply);
+
+#endif

@@ -1,0 +1,119 @@
+/*  kms-api: the REST API over the trainer (CONTRACT.md, "HTTP API"). Config, signals, wiring;
+    the routes live in api_http.c. */
+#include "api_http.h"
+#include "api_trainer.h"
+#include "kms_config.h"
+#include "kms_log.h"
+
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+
+#ifdef KMS_API_OTLP
+#include "api_otlp.h"
+
+/* The exporter's own trainer socket: it runs on its own thread, and REQ sockets are not
+   shared between threads. Made on the first fetch, destroyed after the exporter stops. */
+typedef struct {
+    api_backend_t *backend;
+    api_client_t *client;
+    long timeout_ms;
+} s_otlp_source_t;
+
+static json_t *s_otlp_fetch(void *arg)
+{
+    s_otlp_source_t *source = arg;
+    if (!source->client && !(source->client = api_client_new(source->backend)))
+        return NULL;
+    int status;
+    return api_client_list(source->client, zclock_mono() / 1000.0 + source->timeout_ms / 1000.0, &status);
+}
+
+static void s_otlp_metrics(void *arg, FILE *out)
+{
+    api_otlp_stats_t stats;
+    api_otlp_stats(arg, &stats);
+    fprintf(out,
+            "# HELP kms_api_otlp_exports_total OTLP metric exports the endpoint accepted.\n"
+            "# TYPE kms_api_otlp_exports_total counter\nkms_api_otlp_exports_total %llu\n"
+            "# HELP kms_api_otlp_failures_total OTLP export attempts that failed.\n"
+            "# TYPE kms_api_otlp_failures_total counter\nkms_api_otlp_failures_total %llu\n"
+            "# HELP kms_api_otlp_dropped_total OTLP exports dropped after a non-retryable answer.\n"
+            "# TYPE kms_api_otlp_dropped_total counter\nkms_api_otlp_dropped_total %llu\n",
+            (unsigned long long) stats.exports, (unsigned long long) stats.failures,
+            (unsigned long long) stats.dropped);
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    const char *trainer;
+    long port, timeout_ms, threads, request_timeout_ms;
+    double cache_ms;
+    kms_option_t options[] = {
+        {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port, on every interface", &port, 1, 65535},
+        {"trainer", "KMS_TRAINER_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5556",
+         "the trainer's control endpoint (czmq syntax)", &trainer, 0, 0},
+        {"trainer-timeout", "KMS_TRAINER_TIMEOUT_MS", KMS_OPT_INT, "1000",
+         "milliseconds a request waits for the trainer before answering 503", &timeout_ms, 1, 60000},
+        {"threads", "KMS_HTTP_THREADS", KMS_OPT_INT, "64",
+         "HTTP worker threads; each serves one keep-alive connection at a time", &threads, 1, 1024},
+        {"request-timeout", "KMS_HTTP_REQUEST_TIMEOUT_MS", KMS_OPT_INT, "5000",
+         "milliseconds a client has to send its request", &request_timeout_ms, 100, 600000},
+        {"cache-ms", "KMS_API_CACHE_MS", KMS_OPT_DOUBLE, "50",
+         "milliseconds a trainer answer is reused for (0 = never)", &cache_ms, 0, 100},
+        {0}};
+    kms_config_t config = {"kms-api",
+                           "Serves the trainer's power models over HTTP: weights JSON for Kepler, zips, "
+                           "Prometheus metrics and a status page.",
+                           NULL, options};
+    int rc = kms_config_parse(&config, argc, argv, NULL);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+
+    /* SIGTERM and SIGINT are blocked in every thread (civetweb's and ZeroMQ's inherit the mask)
+       and taken synchronously below: no handler runs in the middle of a request. */
+    zsys_handler_set(NULL);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    zsys_init();
+
+    api_stats_t stats;
+    api_stats_init(&stats);
+    api_backend_t *backend = api_backend_new(trainer, cache_ms, &stats);
+    if (!backend) {
+        fprintf(stderr, "kms-api: invalid value '%s' for --trainer: not a usable ZeroMQ endpoint\n", trainer);
+        return 2;
+    }
+    api_http_config_t http = {port, threads, timeout_ms, request_timeout_ms, trainer};
+    api_http_t *server = api_http_start(&http, backend, &stats);
+    if (!server) {
+        api_backend_destroy(&backend);
+        return 1;
+    }
+    kms_info("listening", "port=%ld trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", port, trainer,
+             threads, timeout_ms, cache_ms);
+#ifdef KMS_API_OTLP
+    s_otlp_source_t source = {backend, NULL, timeout_ms};
+    api_otlp_t *otlp = api_otlp_start_from_env(s_otlp_fetch, &source);
+    if (otlp)
+        api_http_set_metrics_hook(server, s_otlp_metrics, otlp);
+#endif
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    kms_info("stopping", "signal=%d", sig);
+
+#ifdef KMS_API_OTLP
+    api_otlp_stop(&otlp);
+    api_client_destroy(&source.client);
+#endif
+    api_http_stop(&server);
+    api_backend_destroy(&backend);
+    zsys_shutdown();
+    kms_info("stopped", "");
+    return 0;
+}

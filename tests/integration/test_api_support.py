@@ -1,0 +1,247 @@
+"""Shared pieces of kms-api's integration tests (no tests here).
+
+FakeTrainer is a stand-in that speaks the trainer's control protocol (common/kms_proto.h) on a
+REP socket. It is used for what a real trainer cannot be made to do on demand: never answer,
+die in the middle of a request, send a malformed reply. The happy paths run the real pipeline.
+"""
+import io
+import json
+import math
+import os
+import socket
+import struct
+import threading
+import time
+import zipfile
+
+import zmq
+
+from kmstest import SLOWDOWN, free_port, http
+
+
+# ---------------------------------------------------------------------------------------------
+# What Kepler does with an answer: pkg/model/estimator/local (0.4-0.6) and regressor (0.7-0.9).
+
+def kepler_predict(doc, usage, arch):
+    """Kepler's LinearRegressor.predict, line for line: bias, plus the architecture's weight,
+    plus weight * (x - mean) / sqrt(variance) for each of *its own* metric names; a zero
+    weight is skipped and a name missing from the document counts as a zero weight (Go's map
+    lookup). `doc` is one {"All_Weights": ...} document, `usage` Kepler-named values."""
+    w = doc["All_Weights"]
+    power = w["Bias_Weight"]
+    for system_feature, value in (("cpu_architecture", arch),):
+        power += w["Categorical_Variables"].get(system_feature, {}).get(value, {}).get("weight", 0.0)
+    for name, x in usage.items():
+        coeff = w["Numerical_Variables"].get(name, {"mean": 0.0, "variance": 1.0, "weight": 0.0})
+        if coeff["weight"] == 0:
+            continue
+        power += coeff["weight"] * (x - coeff["mean"]) / math.sqrt(coeff["variance"])
+    return power
+
+
+# Kepler 0.4's request: LinearRegressor.getWeightFromServer marshals ModelRequest
+# {model_name, metrics (usage metrics + system features), filter, output_type}.
+KEPLER_04_METRICS = ["cpu_time", "cpu_cycles", "cpu_instr", "cache_miss",
+                     "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+                     "block_devices_used", "cpu_architecture"]
+
+
+def kepler_04_request(output_type):
+    return {"model_name": "", "metrics": KEPLER_04_METRICS, "filter": "", "output_type": output_type}
+
+
+# Kepler 0.7's request: regressor.Regressor.getWeightFromServer, with weight=true and the
+# float feature names of 0.7.1 (bpf_cpu_time_us; cgroupfs memory), plus machine_spec.
+KEPLER_07_METRICS = ["bpf_cpu_time_us", "cpu_cycles", "cpu_instructions", "cache_miss",
+                     "cgroupfs_memory_usage_bytes", "cgroupfs_cpu_usage_us", "cpu_architecture"]
+
+
+def kepler_07_request(output_type="AbsPower", source="intel_rapl"):
+    return {"metrics": KEPLER_07_METRICS, "output_type": output_type, "source": source,
+            "node_type": 1, "weight": True, "trainer_name": "SGDRegressorTrainer", "filter": "",
+            "machine_spec": {"vendor": "intel", "processor": "broadwell", "cores": 32, "chips": 2,
+                             "memory": 256, "frequency": 2200}}
+
+
+# Kepler's names for the canonical features, as the API must map them.
+KEPLER_NAMES = {
+    "cpu_instr": "cpu_instructions", "cache_miss": "cache_misses", "bpf_cpu_time_us": "cpu_time",
+    "container_memory_working_set_bytes": "resident_memory",
+    "cgroupfs_memory_usage_bytes": "resident_memory",
+}
+
+
+def canonical(name):
+    return KEPLER_NAMES.get(name, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents as the trainer writes them.
+
+def weights_doc(name, bias, numeric, categories):
+    return {"All_Weights": {
+        "Bias_Weight": bias,
+        "Categorical_Variables": {"cpu_architecture": {a: {"weight": w} for a, w in categories.items()}},
+        "Numerical_Variables": {f: {"mean": m, "variance": v, "weight": w} for f, (m, v, w) in numeric.items()}},
+        "model_name": name}
+
+
+def model_doc(name, target, numeric, bias=10.0, ready=True, samples=100, min_samples=30,
+              categories=None, history=None, mae=0.5):
+    now = time.time()
+    return {
+        "name": name, "features": list(numeric), "target": target, "ready": ready,
+        "reason": "" if ready else f"{samples} of {min_samples} samples",
+        "samples": samples, "missing": 0, "missing_feature": "", "invalid": 0,
+        "min_samples": min_samples, "created": now - 600, "updated": now,
+        "fit": {"r2": 0.97, "rmse": 0.8, "mae": mae, "window_r2": 0.95, "window_rmse": 0.9,
+                "window_mae": 0.6} if samples >= 2 else None,
+        "weights": weights_doc(name, bias, numeric, categories or {"x86_64": 0.25}) if ready else None,
+        "history": history if history is not None else
+        [[now - 60 * (10 - i), 0.5 + 0.045 * i, 3.0 - 0.2 * i] for i in range(10)],
+    }
+
+
+DEFAULT_MODELS = [
+    model_doc("core_model", "core", {"cpu_cycles": (2e9, 4e17, 3.0), "cpu_instructions": (3e9, 9e17, 1.5),
+                                     "cpu_time": (2.0, 1.0, 4.0)}, bias=20.0),
+    model_doc("dram_model", "dram", {"cache_misses": (1e6, 1e11, 0.7), "resident_memory": (4e9, 1e18, 0.3)},
+              bias=3.0),
+]
+
+STATS = {"uptime": 12.5, "samples_received": 240, "samples_rejected": 1, "frames_malformed": 0,
+         "seq_gaps": 0, "publishers": 1, "checkpoints": 2, "checkpoint_errors": 0,
+         "last_checkpoint": time.time()}
+
+
+def make_zip(model):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("weights.json", json.dumps(model["weights"]))
+        z.writestr("metadata.json", json.dumps({k: model[k] for k in ("name", "features", "target", "samples")}))
+        z.writestr("state.json", "{}")
+    return buf.getvalue()
+
+
+class FakeTrainer:
+    """A REP socket answering kms_proto.h from a list of MODEL documents.
+
+    mode "normal" answers; "silent" receives and never answers (a trainer that hangs);
+    "garbage" answers with one frame that is not a status code."""
+
+    def __init__(self, models=None, mode="normal", port=None):
+        self.models = models if models is not None else DEFAULT_MODELS
+        self.mode = mode
+        self.port = port or free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.requests = []
+        self._stop = threading.Event()
+        self._ctx = zmq.Context.instance()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(5):
+            raise AssertionError("fake trainer did not start")
+
+    def _answer(self, frames):
+        command = frames[0].decode(errors="replace")
+        arg = frames[1].decode(errors="replace") if len(frames) > 1 else None
+        by_name = {m["name"]: m for m in self.models}
+        if command == "PING":
+            return [b"200", json.dumps({"status": "ok", "version": "fake"}).encode()]
+        if command == "LIST":
+            return [b"200", json.dumps({"models": self.models, "trainer": STATS}).encode()]
+        if command == "STATS":
+            return [b"200", json.dumps(STATS).encode()]
+        if command in ("WEIGHTS", "ZIP") and arg is not None:
+            model = by_name.get(arg)
+            if model is None:
+                return [b"404", json.dumps({"error": f"unknown model {arg}"}).encode()]
+            if not model["ready"]:
+                return [b"503", json.dumps({"error": f"{arg} is not trained enough yet",
+                                            "samples": model["samples"],
+                                            "min_samples": model["min_samples"]}).encode()]
+            if command == "WEIGHTS":
+                return [b"200", json.dumps(model["weights"]).encode()]
+            return [b"200", make_zip(model)]
+        return [b"400", json.dumps({"error": "unknown command"}).encode()]
+
+    def _run(self):
+        sock = self._ctx.socket(zmq.REP)
+        sock.linger = 0
+        sock.bind(self.endpoint)
+        self._ready.set()
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                if not poller.poll(50):
+                    continue
+                frames = sock.recv_multipart()
+                self.requests.append(frames)
+                if self.mode == "silent":
+                    # A REP socket must answer before it can receive again: a fresh one keeps
+                    # taking requests and never answering any.
+                    sock.close()
+                    sock = self._ctx.socket(zmq.REP)
+                    sock.linger = 0
+                    sock.bind(self.endpoint)
+                    poller = zmq.Poller()
+                    poller.register(sock, zmq.POLLIN)
+                    continue
+                if self.mode == "garbage":
+                    sock.send_multipart([b"not a status"])
+                    continue
+                sock.send_multipart(self._answer(frames))
+        finally:
+            sock.close()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout * SLOWDOWN
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def start_api(case, trainer_endpoint, timeout_ms=300, extra=(), env=None):
+    """Starts kms-api on a free port (case is a ProcessTestCase); returns (process, base URL)."""
+    port = free_port()
+    proc = case.start("kms-api", "--port", port, "--trainer", ">" + trainer_endpoint,
+                      "--trainer-timeout", timeout_ms, *extra,
+                      env=dict({"KMS_LOG_LEVEL": "debug"}, **(env or {})))
+    wait_port(port)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def raw_request(port, data, timeout=5.0, read_all=True):
+    """Sends raw bytes and returns what came back (until close or timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if not read_all:
+                    break
+        except socket.timeout:
+            pass
+        return b"".join(chunks)
+
+
+def status_of(raw):
+    """The status code of a raw HTTP response, or None when there is none."""
+    if not raw.startswith(b"HTTP/1."):
+        return None
+    return int(raw.split(b" ", 2)[1])
