@@ -153,66 +153,54 @@ const kms_model_spec_t *kms_model_spec(const kms_model_t *self)
 }
 
 /* A column takes part in the fit unless it is constant: no variance at all, or a spread below
-   what rounding of its mean alone produces. */
-static bool s_active(const kms_model_t *self, size_t j, double *scale)
+   what rounding of its mean alone produces (compared squared: the solve runs per sample). */
+static bool s_active(const kms_model_t *self, size_t j)
 {
-    double c = *s_c(self, j, j);
-    double variance = c / self->weight_sum;
-    if (!(variance >= DBL_MIN) || sqrt(variance) <= 4 * DBL_EPSILON * fabs(self->mean[j]))
-        return false;
-    *scale = sqrt(c);
-    return true;
+    double c = *s_c(self, j, j), rounding = 4 * DBL_EPSILON * self->mean[j];
+    return c / self->weight_sum >= DBL_MIN && c > self->weight_sum * rounding * rounding;
 }
 
-/* Cholesky of R + ridge I in self->chol (lower triangle, active columns only, in order) and the
-   two triangular solves; beta for inactive or vanished columns is 0. */
+/* LDL^T of R + ridge I in self->chol (unit lower triangle below the diagonal, 1/D on it; active
+   columns only, in order), then the two triangular solves. LDL^T rather than Cholesky: no square
+   root per pivot, and the pivots' reciprocals turn every division into a product. A column whose
+   pivot vanishes gets 1/D = 0, which leaves it out of both solves; beta for inactive or
+   vanished columns is 0. */
 static void s_solve(kms_model_t *self)
 {
-    size_t t = s_target(self), n = 0, col[KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH];
-    double scale[KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH], rhs[KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH];
-    double *l = self->chol;
-    size_t m = self->stride;
-    memset(self->beta, 0, self->stride * sizeof(double));
+    enum { MAX = KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH };
+    size_t t = s_target(self), n = 0, col[MAX], m = self->stride;
+    double inv_scale[MAX], rhs[MAX], u[MAX], *l = self->chol;
+    memset(self->beta, 0, self->dim * sizeof(double));
     self->has_fit = self->samples >= 2;
     self->arch_offset = 0;
     for (size_t j = 0; j < self->dim; j++)
-        if (j != t && s_active(self, j, &scale[n]))
+        if (j != t && s_active(self, j)) {
+            inv_scale[n] = 1 / sqrt(*s_c(self, j, j));
             col[n++] = j;
+        }
     for (size_t k = 0; k < n; k++) {
-        rhs[k] = *s_c(self, col[k], t) / scale[k];
-        for (size_t i = 0; i < k; i++)
-            l[k * m + i] = *s_c(self, col[i], col[k]) / (scale[i] * scale[k]);
-        l[k * m + k] = 1 + self->spec.ridge;
-    }
-    for (size_t k = 0; k < n; k++) {
+        rhs[k] = *s_c(self, col[k], t) * inv_scale[k];
+        double pivot = 1 + self->spec.ridge;
         for (size_t i = 0; i < k; i++) {
-            double v = l[k * m + i];
+            /* u_i = L_ki D_i, from R_ki minus the earlier columns' share */
+            double v = *s_c(self, col[i], col[k]) * inv_scale[i] * inv_scale[k];
             for (size_t q = 0; q < i; q++)
-                v -= l[k * m + q] * l[i * m + q];
-            l[k * m + i] = l[i * m + i] > 0 ? v / l[i * m + i] : 0;
+                v -= u[q] * l[i * m + q];
+            u[i] = v;
+            l[k * m + i] = v * l[i * m + i];
+            pivot -= v * l[k * m + i];
         }
-        double pivot = l[k * m + k];
-        for (size_t q = 0; q < k; q++)
-            pivot -= l[k * m + q] * l[k * m + q];
-        if (pivot > S_PIVOT_MIN) {
-            l[k * m + k] = sqrt(pivot);
-        } else {
-            /* Left out: its row no longer feeds later columns. */
-            memset(&l[k * m], 0, (k + 1) * sizeof(double));
-        }
+        l[k * m + k] = pivot > S_PIVOT_MIN ? 1 / pivot : 0;
     }
-    for (size_t k = 0; k < n; k++) {
-        double v = rhs[k];
+    for (size_t k = 0; k < n; k++)
         for (size_t q = 0; q < k; q++)
-            v -= l[k * m + q] * rhs[q];
-        rhs[k] = l[k * m + k] > 0 ? v / l[k * m + k] : 0;
-    }
+            rhs[k] -= l[k * m + q] * rhs[q];
     for (size_t k = n; k-- > 0;) {
-        double v = rhs[k];
+        double v = rhs[k] * l[k * m + k];
         for (size_t q = k + 1; q < n; q++)
             v -= l[q * m + k] * rhs[q];
-        rhs[k] = l[k * m + k] > 0 ? v / l[k * m + k] : 0;
-        self->beta[col[k]] = rhs[k] / scale[k];
+        rhs[k] = l[k * m + k] > 0 ? v : 0;
+        self->beta[col[k]] = rhs[k] * inv_scale[k];
         if (!isfinite(self->beta[col[k]]))
             self->has_fit = false;
     }
@@ -367,11 +355,10 @@ int kms_model_weights(const kms_model_t *self, kms_weights_t *out)
     out->numeric_count = t;
     for (size_t j = 0; j < t; j++) {
         kms_weight_numeric_t *n = &out->numeric[j];
-        double scale;
         strcpy(n->name, self->spec.features[j]);
         n->mean = self->mean[j];
         n->variance = 1;
-        if (self->beta[j] != 0 && s_active(self, j, &scale)) {
+        if (self->beta[j] != 0 && s_active(self, j)) {
             n->variance = *s_c(self, j, j) / self->weight_sum;
             n->weight = self->beta[j] * sqrt(n->variance);
         }

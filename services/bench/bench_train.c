@@ -1,0 +1,192 @@
+/* kms-bench train: the trainer's hot path (decode a sample frame, learn it in the two built-in
+   models) on one core, and the resident memory of many models. */
+#include "bench.h"
+
+#include "kms_config.h"
+#include "kms_log.h"
+#include "kms_model.h"
+#include "kms_num.h"
+#include "kms_sample.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_POOL 4096   /* distinct pre-encoded frames, cycled through */
+
+static uint64_t s_rng = 42;
+
+static double s_uniform(double lo, double hi)
+{
+    s_rng += 0x9e3779b97f4a7c15ULL;   /* splitmix64 */
+    uint64_t z = s_rng;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return lo + (hi - lo) * ((double) (z >> 11) / 9007199254740992.0);
+}
+
+/* A node sample as the scraper publishes it: a known linear truth with 2 % noise, two
+   architectures, the scales a real node has (cycles ~1e10/s, memory ~1e10 bytes). */
+static void s_make_sample(uint64_t seq, kms_sample_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->seq = seq;
+    s->ts = 1.7e9 + 5.0 * (double) seq;
+    s->dt = 5;
+    strcpy(s->node, "bench-node-1");
+    bool skylake = seq % 3 == 0;
+    strcpy(s->arch, skylake ? "Skylake" : "Broadwell");
+    double load = s_uniform(0.02, 1);
+    double time = 32 * load, cycles = 2.4e9 * time * s_uniform(0.9, 1.1);
+    double instructions = cycles * s_uniform(0.6, 2.2), misses = instructions * s_uniform(1e-3, 1e-2);
+    double memory = s_uniform(8e9, 6e10);
+    kms_values_set(&s->features, KMS_F_CPU_CYCLES, cycles);
+    kms_values_set(&s->features, KMS_F_CPU_INSTRUCTIONS, instructions);
+    kms_values_set(&s->features, KMS_F_CPU_TIME, time);
+    kms_values_set(&s->features, KMS_F_CACHE_MISSES, misses);
+    kms_values_set(&s->features, KMS_F_RESIDENT_MEMORY, memory);
+    double core = (skylake ? 12 : 9) + 1.1e-9 * cycles + 0.4e-9 * instructions + 0.8 * time;
+    double dram = 3 + 2e-8 * misses + 5e-11 * memory;
+    kms_values_set(&s->targets, "core", core * s_uniform(0.98, 1.02));
+    kms_values_set(&s->targets, "dram", dram * s_uniform(0.98, 1.02));
+    kms_values_set(&s->targets, "package", (core + 15) * s_uniform(0.98, 1.02));
+}
+
+typedef struct {
+    unsigned char *bytes;
+    size_t offset[S_POOL + 1];
+} pool_t;
+
+static int s_pool_fill(pool_t *pool)
+{
+    pool->bytes = malloc((size_t) S_POOL * 1024);
+    if (!pool->bytes)
+        return -1;
+    kms_sample_t s;
+    pool->offset[0] = 0;
+    for (size_t i = 0; i < S_POOL; i++) {
+        s_make_sample(i, &s);
+        size_t len = kms_sample_encode(&s, pool->bytes + pool->offset[i], 1024);
+        if (len == 0)
+            return -1;
+        pool->offset[i + 1] = pool->offset[i] + len;
+    }
+    return 0;
+}
+
+static int s_builtin_models(kms_model_t **core, kms_model_t **dram)
+{
+    kms_model_spec_t spec;
+    kms_model_spec_builtin("core_model", &spec);
+    *core = kms_model_new(&spec);
+    kms_model_spec_builtin("dram_model", &spec);
+    *dram = kms_model_new(&spec);
+    return *core && *dram ? 0 : -1;
+}
+
+static void s_print_fit(const char *name, const kms_model_t *model)
+{
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    printf(" %s_samples=%llu %s_window_r2=%.4f", name, (unsigned long long) st.samples, name, st.window_r2);
+}
+
+static int s_throughput(long samples)
+{
+    pool_t pool;
+    kms_model_t *core = NULL, *dram = NULL;
+    if (s_pool_fill(&pool) != 0 || s_builtin_models(&core, &dram) != 0) {
+        kms_error("cannot prepare the benchmark", "");
+        return 1;
+    }
+    kms_sample_t s;
+    long rejected = 0;
+    double start = kms_num_monotonic();
+    for (long i = 0; i < samples; i++) {
+        size_t k = (size_t) i % S_POOL;
+        if (kms_sample_decode(pool.bytes + pool.offset[k], pool.offset[k + 1] - pool.offset[k], &s, NULL) != 0
+            || kms_model_learn(core, &s, s.ts) != KMS_LEARN_OK || kms_model_learn(dram, &s, s.ts) != KMS_LEARN_OK)
+            rejected++;
+    }
+    double elapsed = kms_num_monotonic() - start;
+    printf("train samples=%ld models=2 seconds=%.3f samples_per_s=%.0f ns_per_sample=%.1f frame_bytes=%.1f rejected=%ld",
+           samples, elapsed, elapsed > 0 ? (double) samples / elapsed : 0, elapsed * 1e9 / (double) samples,
+           (double) pool.offset[S_POOL] / S_POOL, rejected);
+    s_print_fit("core", core);
+    s_print_fit("dram", dram);
+    printf("\n");
+    kms_model_destroy(&core);
+    kms_model_destroy(&dram);
+    free(pool.bytes);
+    return rejected == 0 ? 0 : 1;
+}
+
+/* VmRSS and VmHWM from /proc/self/status, in kB. */
+static int s_memory(long *rss_kb, long *hwm_kb)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    *rss_kb = *hwm_kb = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            *rss_kb = strtol(line + 6, NULL, 10);
+        else if (strncmp(line, "VmHWM:", 6) == 0)
+            *hwm_kb = strtol(line + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return *rss_kb >= 0 && *hwm_kb >= 0 ? 0 : -1;
+}
+
+/* `count` models (core and dram alternately), each trained on enough samples to touch all of
+   its state, then the process's resident memory. */
+static int s_footprint(long count)
+{
+    pool_t pool;
+    long rss0, hwm0, rss, hwm;
+    if (s_pool_fill(&pool) != 0 || s_memory(&rss0, &hwm0) != 0)
+        return 1;
+    kms_model_t **models = calloc((size_t) count, sizeof *models);
+    kms_sample_t s;
+    for (long m = 0; models && m < count; m++) {
+        kms_model_spec_t spec;
+        kms_model_spec_builtin(m % 2 ? "dram_model" : "core_model", &spec);
+        snprintf(spec.name, sizeof spec.name, "%s_%ld", m % 2 ? "dram" : "core", m);
+        if (!(models[m] = kms_model_new(&spec)))
+            return 1;
+        for (size_t i = 0; i < 300; i++) {
+            kms_sample_decode(pool.bytes + pool.offset[i], pool.offset[i + 1] - pool.offset[i], &s, NULL);
+            kms_model_learn(models[m], &s, s.ts);
+        }
+    }
+    if (!models || s_memory(&rss, &hwm) != 0)
+        return 1;
+    printf("train models=%ld rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
+           count, rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
+    for (long m = 0; m < count; m++)
+        kms_model_destroy(&models[m]);
+    free(models);
+    free(pool.bytes);
+    return 0;
+}
+
+int bench_train_main(int argc, char **argv)
+{
+    static long samples, models;
+    static kms_option_t options[] = {
+        {"samples", "KMS_BENCH_SAMPLES", KMS_OPT_INT, "2000000", "samples to decode and learn", &samples, 1, 1e10},
+        {"models", "KMS_BENCH_MODELS", KMS_OPT_INT, "0",
+         "instead: create this many models and print their resident memory", &models, 0, 100000},
+        {0}};
+    static const kms_config_t config = {"kms-bench",
+        "Decodes pre-encoded sample frames and learns each in core_model and dram_model, on one core;\n"
+        "prints: train samples=... samples_per_s=<n> ... With --models M: the resident memory (VmRSS,\n"
+        "VmHWM) of M trained models: train models=M rss_kb=... hwm_kb=...",
+        "train [OPTIONS]", options};
+    int rc = kms_config_parse(&config, argc, argv, NULL);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+    return models > 0 ? s_footprint(models) : s_throughput(samples);
+}
