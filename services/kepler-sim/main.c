@@ -1,0 +1,263 @@
+/*  kepler-sim: a Kepler stand-in whose energy follows a known truth. See sim.h for the truth,
+    page.c for how each Kepler version prints it. This file: options, signals, HTTP. */
+#include "sim.h"
+
+#include "kms_config.h"
+#include "kms_log.h"
+#include "kms_num.h"
+
+#include <civetweb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_PROGRAM "kepler-sim"
+#define S_DUMP_SECONDS 60.0  /* simulated time before --dump prints its page */
+
+static const char *s_summary =
+    "Serves Kepler-format /metrics (as Kepler 0.3, 0.7, 0.9 or 0.10 prints them) for one node\n"
+    "whose containers' usage changes every second and whose energy follows a known linear\n"
+    "truth plus relative noise, so that a model trained on it can be checked.\n"
+    "\n"
+    "The truth, in watts; rates per second (cycles, instructions, cache misses: events/s;\n"
+    "cpu_time: cpu-seconds/s), resident_memory in bytes:\n"
+    "  core     = 6   + 6e-10 cpu_cycles + 4e-10 cpu_instructions + 1.2 cpu_time\n"
+    "  uncore   = 3.5\n"
+    "  dram     = 2.5 + 2.5e-8 cache_misses + 2e-10 resident_memory\n"
+    "  other    = 18\n"
+    "  package  = core + uncore;  platform = package + dram + other\n"
+    "Each second the node's power is truth * (1 + e), e ~ N(0, noise) clipped to 3 noise.\n"
+    "Counters advance to the time of each scrape, so the energy over any interval is the\n"
+    "truth of the counters' increments. --print-truth prints it as JSON; GET /truth too.\n"
+    "SIGUSR1 (or --restart-every) simulates an exporter restart: counters go back to 0.";
+
+static const char *s_format_text, *s_listen, *s_node, *s_arch;
+static long s_port, s_containers, s_seed;
+static double s_noise, s_restart_every, s_rapl_max;
+static bool s_print_truth, s_dump;
+
+static kms_option_t s_options[] = {
+    {"port", "KMS_SIM_PORT", KMS_OPT_INT, "9102", "HTTP port of /metrics", &s_port, 1, 65535},
+    {"listen", "KMS_SIM_LISTEN", KMS_OPT_STRING, "0.0.0.0", "address to listen on", &s_listen, 0, 0},
+    {"format", "KMS_SIM_FORMAT", KMS_OPT_STRING, "0.7",
+     "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10", &s_format_text, 0, 0},
+    {"containers", "KMS_SIM_CONTAINERS", KMS_OPT_INT, "20", "containers on the node",
+     &s_containers, 1, 5000},
+    {"seed", "KMS_SIM_SEED", KMS_OPT_INT, "1", "random seed: one seed, one node and one usage history",
+     &s_seed, 0, 9.2e18},
+    {"noise", "KMS_SIM_NOISE", KMS_OPT_DOUBLE, "0.02",
+     "relative noise on the node's power (standard deviation per second)", &s_noise, 0, 0.3},
+    {"node-name", "KMS_SIM_NODE_NAME", KMS_OPT_STRING, "kepler-sim-node",
+     "the node's name (Kepler's instance / node_name label)", &s_node, 0, 0},
+    {"arch", "KMS_SIM_ARCH", KMS_OPT_STRING, "Sapphire Rapids",
+     "cpu architecture (kepler_node_info's cpu_architecture; 0.10: model_name)", &s_arch, 0, 0},
+    {"restart-every", "KMS_SIM_RESTART_EVERY", KMS_OPT_DOUBLE, "0",
+     "simulate an exporter restart every this many seconds (0: never)", &s_restart_every, 0, 1e9},
+    {"rapl-max", "KMS_SIM_RAPL_MAX", KMS_OPT_DOUBLE, "262143.32885",
+     "joules at which the RAPL counter of format 0.10 wraps", &s_rapl_max, 0.001, 1e12},
+    {"print-truth", NULL, KMS_OPT_BOOL, "false", "print the truth as JSON and exit", &s_print_truth, 0, 0},
+    {"dump", NULL, KMS_OPT_BOOL, "false", "print one page (after 60 simulated seconds) and exit",
+     &s_dump, 0, 0},
+    {0},
+};
+
+static volatile sig_atomic_t s_stop, s_restart;
+
+static void s_on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        s_restart = 1;
+    else
+        s_stop = 1;
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    kms_sim_t *sim;
+    kms_sim_format_t format;
+} s_server_t;
+
+/* A page reflects the state at the moment of the request. */
+static int s_render_now(s_server_t *server, char **buf, size_t *len)
+{
+    size_t cap = 0;
+    *buf = NULL;
+    *len = 0;
+    pthread_mutex_lock(&server->lock);
+    kms_sim_advance(server->sim, kms_num_monotonic());
+    int rc = kms_sim_render(server->sim, server->format, buf, len, &cap);
+    pthread_mutex_unlock(&server->lock);
+    return rc;
+}
+
+static int s_reply(struct mg_connection *conn, const char *type, const char *body, size_t len)
+{
+    mg_send_http_ok(conn, type, (long long) len);
+    if (strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0)
+        mg_write(conn, body, len);
+    return 200;
+}
+
+static bool s_method_ok(struct mg_connection *conn)
+{
+    const char *method = mg_get_request_info(conn)->request_method;
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return true;
+    mg_send_http_error(conn, 405, "%s", "method not allowed\n");
+    return false;
+}
+
+static int s_on_metrics(struct mg_connection *conn, void *data)
+{
+    if (!s_method_ok(conn))
+        return 405;
+    char *page;
+    size_t len;
+    if (s_render_now(data, &page, &len) != 0) {
+        free(page);
+        kms_error("render failed", "%s", "reason=\"out of memory\"");
+        mg_send_http_error(conn, 500, "%s", "out of memory\n");
+        return 500;
+    }
+    int status = s_reply(conn, "text/plain; version=0.0.4; charset=utf-8", page, len);
+    free(page);
+    return status;
+}
+
+static int s_on_truth(struct mg_connection *conn, void *data)
+{
+    if (!s_method_ok(conn))
+        return 405;
+    s_server_t *server = data;
+    pthread_mutex_lock(&server->lock);
+    char *json = kms_sim_truth_json(server->sim);
+    pthread_mutex_unlock(&server->lock);
+    if (!json) {
+        mg_send_http_error(conn, 500, "%s", "out of memory\n");
+        return 500;
+    }
+    int status = s_reply(conn, "application/json", json, strlen(json));
+    free(json);
+    return status;
+}
+
+/* Kepler answers / with a small page that links to /metrics. */
+static int s_on_root(struct mg_connection *conn, void *data)
+{
+    (void) data;
+    if (strcmp(mg_get_request_info(conn)->local_uri, "/") != 0) {
+        mg_send_http_error(conn, 404, "%s", "not found\n");
+        return 404;
+    }
+    if (!s_method_ok(conn))
+        return 405;
+    static const char page[] =
+        "<html>\n<head><title>Energy Stats Exporter</title></head>\n<body>\n"
+        "<h1>Energy Stats Exporter (kepler-sim)</h1>\n<p><a href=\"/metrics\">Metrics</a></p>\n"
+        "<p><a href=\"/truth\">Truth</a></p>\n</body>\n</html>\n";
+    return s_reply(conn, "text/html; charset=utf-8", page, sizeof page - 1);
+}
+
+static int s_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void) conn;
+    char quoted[512];
+    kms_warn("http server", "detail=%s", kms_log_quote(message, quoted, sizeof quoted));
+    return 1;
+}
+
+static int s_serve(s_server_t *server)
+{
+    char ports[128];
+    snprintf(ports, sizeof ports, "%s:%ld", s_listen, s_port);
+    const char *options[] = {"listening_ports", ports, "num_threads", "4", "tcp_nodelay", "1",
+                             "request_timeout_ms", "10000", NULL};
+    struct mg_callbacks callbacks;
+    memset(&callbacks, 0, sizeof callbacks);
+    callbacks.log_message = s_log_message;
+    mg_init_library(0);
+    struct mg_context *ctx = mg_start(&callbacks, NULL, options);
+    if (!ctx) {
+        kms_error("cannot listen", "address=%s", ports);
+        mg_exit_library();
+        return 1;
+    }
+    mg_set_request_handler(ctx, "/metrics", s_on_metrics, server);
+    mg_set_request_handler(ctx, "/truth", s_on_truth, server);
+    mg_set_request_handler(ctx, "/", s_on_root, server);
+    kms_info("serving", "address=%s format=%s containers=%ld seed=%ld noise=%g", ports,
+             s_format_text, s_containers, s_seed, s_noise);
+
+    double last_restart = kms_num_monotonic();
+    while (!s_stop) {
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+        double now = kms_num_monotonic();
+        bool scheduled = s_restart_every > 0 && now - last_restart >= s_restart_every;
+        if (s_restart || scheduled) {
+            s_restart = 0;
+            last_restart = now;
+            pthread_mutex_lock(&server->lock);
+            kms_sim_advance(server->sim, now);
+            kms_sim_restart(server->sim);
+            pthread_mutex_unlock(&server->lock);
+            kms_info("exporter restart simulated", "reason=%s", scheduled ? "schedule" : "SIGUSR1");
+        }
+    }
+    kms_info("stopping", "");
+    mg_stop(ctx);
+    mg_exit_library();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const kms_config_t config = {S_PROGRAM, s_summary, NULL, s_options};
+    int rc = kms_config_parse(&config, argc, argv, NULL);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+    kms_sim_format_t format;
+    if (kms_sim_format_parse(s_format_text, &format) != 0) {
+        fprintf(stderr, "%s: invalid value '%s' for --format: expected 0.3, 0.7, 0.9 or 0.10\n",
+                S_PROGRAM, s_format_text);
+        return 2;
+    }
+    kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed, s_noise, s_rapl_max,
+                                 s_node, s_arch};
+    bool offline = s_print_truth || s_dump;
+    s_server_t server = {.format = format};
+    server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());
+    if (!server.sim) {
+        kms_error("out of memory", "");
+        return 1;
+    }
+    int status = 0;
+    if (s_print_truth) {
+        char *json = kms_sim_truth_json(server.sim);
+        status = json && printf("%s\n", json) > 0 ? 0 : 1;
+        free(json);
+    } else if (s_dump) {
+        char *page = NULL;
+        size_t len = 0, cap = 0;
+        kms_sim_advance(server.sim, S_DUMP_SECONDS);
+        status = kms_sim_render(server.sim, format, &page, &len, &cap) == 0
+                         && fwrite(page, 1, len, stdout) == len ? 0 : 1;
+        free(page);
+    } else {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = s_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        pthread_mutex_init(&server.lock, NULL);
+        status = s_serve(&server);
+        pthread_mutex_destroy(&server.lock);
+    }
+    kms_sim_destroy(&server.sim);
+    return status;
+}

@@ -1,0 +1,772 @@
+/*  kepler-sim's pages: the simulated state printed as each Kepler version prints it.
+
+    What makes a page look like Kepler's (checked against the real 0.7.1 capture and Kepler's
+    source): families sorted by name, each with HELP and TYPE; label names sorted within a
+    series and series sorted by their label values, as Go's client_golang does; values printed
+    as Go's strconv.FormatFloat(v, 'g', -1, 64); energies in whole millijoules (0.3-0.9) or
+    microjoules (0.10) as Kepler keeps them; event counters as whole numbers. */
+#include "sim.h"
+
+#include "kms_num.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char **buf;
+    size_t *len, *cap;
+    bool failed;
+} s_out_t;
+
+static void s_put(s_out_t *o, const char *text, size_t n)
+{
+    if (o->failed)
+        return;
+    if (*o->len + n + 1 > *o->cap) {
+        size_t cap = *o->cap ? *o->cap : 65536;
+        while (*o->len + n + 1 > cap)
+            cap *= 2;
+        char *grown = realloc(*o->buf, cap);
+        if (!grown) {
+            o->failed = true;
+            return;
+        }
+        *o->buf = grown;
+        *o->cap = cap;
+    }
+    memcpy(*o->buf + *o->len, text, n);
+    *o->len += n;
+    (*o->buf)[*o->len] = '\0';
+}
+
+static void s_puts(s_out_t *o, const char *text)
+{
+    s_put(o, text, strlen(text));
+}
+
+static void s_family(s_out_t *o, const char *name, const char *help, const char *type)
+{
+    s_puts(o, "# HELP ");
+    s_puts(o, name);
+    s_puts(o, " ");
+    s_puts(o, help);
+    s_puts(o, "\n# TYPE ");
+    s_puts(o, name);
+    s_puts(o, " ");
+    s_puts(o, type);
+    s_puts(o, "\n");
+}
+
+/* Label values are escaped as the text format requires (\\, \", \n). */
+static void s_label_value(s_out_t *o, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\')
+            s_puts(o, "\\\\");
+        else if (*p == '"')
+            s_puts(o, "\\\"");
+        else if (*p == '\n')
+            s_puts(o, "\\n");
+        else
+            s_put(o, p, 1);
+    }
+}
+
+/* One sample. `labels` holds name, value pairs, already sorted by name, ending with NULL. */
+static void s_series(s_out_t *o, const char *name, const char *const *labels, double value)
+{
+    s_puts(o, name);
+    if (labels[0]) {
+        s_puts(o, "{");
+        for (size_t i = 0; labels[i]; i += 2) {
+            if (i)
+                s_puts(o, ",");
+            s_puts(o, labels[i]);
+            s_puts(o, "=\"");
+            s_label_value(o, labels[i + 1]);
+            s_puts(o, "\"");
+        }
+        s_puts(o, "}");
+    }
+    char number[40];
+    size_t n = kms_num_format_go(value, number, sizeof number);
+    s_puts(o, " ");
+    s_put(o, number, n);
+    s_puts(o, "\n");
+}
+
+/* Kepler keeps energy as integers: millijoules up to 0.9, microjoules from 0.10. */
+static double s_millijoules(double joules)
+{
+    return floor(joules * 1000.0) / 1000.0;
+}
+
+static double s_microjoules(double joules)
+{
+    return floor(joules * 1e6) / 1e6;
+}
+
+static double s_both_modes(const double energy[KMS_SIM_MODES])
+{
+    return energy[KMS_SIM_DYNAMIC] + energy[KMS_SIM_IDLE];
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Kepler 0.7 and 0.9 (0.7.3 and later): the same families, renamed and relabelled */
+
+typedef enum {
+    U_BLOCK_IRQ, U_CPU_TIME_US, U_CPU_TIME_MS, U_TASK_CLOCK_MS, U_NET_RX, U_NET_TX, U_PAGE_CACHE,
+    U_CACHE_MISS, U_CG_CPU_US, U_CG_MEM, U_CG_SYS_US, U_CG_USER_US, U_CYCLES, U_INSTR,
+    U_KUBELET_CPU, U_KUBELET_MEM
+} s_usage_t;
+
+/* The interrupt and page-cache counters are not part of the truth; they only have to look
+   alive (monotonic, proportional to cpu time). */
+static double s_usage(const kms_sim_container_t *c, s_usage_t kind)
+{
+    double seconds = c->counter[KMS_SIM_CPU_TIME];
+    switch (kind) {
+    case U_BLOCK_IRQ: return floor(seconds * 37);
+    case U_CPU_TIME_US: return floor(seconds * 1e6);
+    case U_CPU_TIME_MS: return floor(seconds * 1e3);
+    case U_TASK_CLOCK_MS: return floor(seconds * 1e3);
+    case U_NET_RX: return floor(seconds * 113);
+    case U_NET_TX: return floor(seconds * 97);
+    case U_PAGE_CACHE: return floor(seconds * 5100);
+    case U_CACHE_MISS: return floor(c->counter[KMS_SIM_CACHE_MISSES]);
+    case U_CG_CPU_US: return floor(seconds * 1e6);
+    case U_CG_MEM: return floor(c->counter[KMS_SIM_RESIDENT_MEMORY]);
+    case U_CG_SYS_US: return floor(seconds * 0.2e6);
+    case U_CG_USER_US: return floor(seconds * 1e6) - floor(seconds * 0.2e6);
+    case U_CYCLES: return floor(c->counter[KMS_SIM_CPU_CYCLES]);
+    case U_INSTR: return floor(c->counter[KMS_SIM_CPU_INSTRUCTIONS]);
+    case U_KUBELET_CPU: return floor(seconds);
+    case U_KUBELET_MEM: return floor(c->counter[KMS_SIM_RESIDENT_MEMORY]);
+    }
+    return 0;
+}
+
+typedef enum { K_USAGE, K_ENERGY, K_TOTAL, K_BUILD, K_NODE_ENERGY, K_FREQ, K_NODE_INFO } s_kind_t;
+
+typedef struct {
+    const char *name, *help, *type;
+    s_kind_t kind;
+    int arg;             /* s_usage_t or kms_sim_component_t */
+    const char *source;  /* the constant source label, or NULL */
+} s_family_t;
+
+#define C_ "counter"
+static const s_family_t s_families_07[] = {
+    {"kepler_container_bpf_block_irq_total", "Aggregated block irq value obtained from BPF", C_, K_USAGE, U_BLOCK_IRQ, NULL},
+    {"kepler_container_bpf_cpu_time_us_total", "Aggregated CPU time obtained from BPF", C_, K_USAGE, U_CPU_TIME_US, NULL},
+    {"kepler_container_bpf_net_rx_irq_total", "Aggregated network rx irq value obtained from BPF", C_, K_USAGE, U_NET_RX, NULL},
+    {"kepler_container_bpf_net_tx_irq_total", "Aggregated network tx irq value obtained from BPF", C_, K_USAGE, U_NET_TX, NULL},
+    {"kepler_container_bpf_page_cache_hit_total", "Aggregated Page Cache Hit obtained from BPF", C_, K_USAGE, U_PAGE_CACHE, NULL},
+    {"kepler_container_cache_miss_total", "Aggregated cache miss value", C_, K_USAGE, U_CACHE_MISS, NULL},
+    {"kepler_container_cgroupfs_cpu_usage_us_total", "Aggregated cpu usage obtained from cGroups", C_, K_USAGE, U_CG_CPU_US, NULL},
+    {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated memory bytes obtained from cGroups", C_, K_USAGE, U_CG_MEM, NULL},
+    {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated system cpu usage obtained from cGroups", C_, K_USAGE, U_CG_SYS_US, NULL},
+    {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated user cpu usage obtained from cGroups", C_, K_USAGE, U_CG_USER_US, NULL},
+    {"kepler_container_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_ENERGY, KMS_SIM_CORE, NULL},
+    {"kepler_container_cpu_cycles_total", "Aggregated CPU cycle value", C_, K_USAGE, U_CYCLES, NULL},
+    {"kepler_container_cpu_instructions_total", "Aggregated CPU instruction value", C_, K_USAGE, U_INSTR, NULL},
+    {"kepler_container_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_ENERGY, KMS_SIM_DRAM, NULL},
+    {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, NULL},
+    {"kepler_container_kubelet_cpu_usage_total", "Aggregated cpu usage obtained from kubelet", C_, K_USAGE, U_KUBELET_CPU, NULL},
+    {"kepler_container_kubelet_memory_bytes_total", "Aggregated memory bytes obtained from kubelet", C_, K_USAGE, U_KUBELET_MEM, NULL},
+    {"kepler_container_other_joules_total", "Aggregated value in other host components (platform - package - dram) in joules", C_, K_ENERGY, KMS_SIM_OTHER, NULL},
+    {"kepler_container_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_ENERGY, KMS_SIM_PACKAGE, NULL},
+    {"kepler_container_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_ENERGY, KMS_SIM_UNCORE, NULL},
+    {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL},
+    {"kepler_node_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_NODE_ENERGY, KMS_SIM_CORE, "rapl"},
+    {"kepler_node_cpu_scaling_frequency_hertz", "Current average cpu frequency in hertz", "gauge", K_FREQ, 0, NULL},
+    {"kepler_node_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_NODE_ENERGY, KMS_SIM_DRAM, "rapl"},
+    {"kepler_node_info", "Labeled node information", C_, K_NODE_INFO, 0, NULL},
+    {"kepler_node_other_joules_total", "Aggregated RAPL value in other components (platform - package - dram) in joules", C_, K_NODE_ENERGY, KMS_SIM_OTHER, NULL},
+    {"kepler_node_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_NODE_ENERGY, KMS_SIM_PACKAGE, "rapl"},
+    {"kepler_node_platform_joules_total", "Aggregated RAPL value in platform (entire node) in joules", C_, K_NODE_ENERGY, KMS_SIM_PLATFORM, "acpi"},
+    {"kepler_node_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_NODE_ENERGY, KMS_SIM_UNCORE, "rapl"},
+};
+
+/* 0.7.3+ builds every description with metricfactory.MetricsPromDesc: help "Aggregated value in
+   <name> value from <source>" and a constant source label (kubelet metrics are gone). */
+static const s_family_t s_families_09[] = {
+    {"kepler_container_bpf_block_irq_total", "Aggregated value in bpf_block_irq value from bpf", C_, K_USAGE, U_BLOCK_IRQ, "bpf"},
+    {"kepler_container_bpf_cpu_time_ms_total", "Aggregated value in bpf_cpu_time_ms value from bpf", C_, K_USAGE, U_CPU_TIME_MS, "bpf"},
+    {"kepler_container_bpf_net_rx_irq_total", "Aggregated value in bpf_net_rx_irq value from bpf", C_, K_USAGE, U_NET_RX, "bpf"},
+    {"kepler_container_bpf_net_tx_irq_total", "Aggregated value in bpf_net_tx_irq value from bpf", C_, K_USAGE, U_NET_TX, "bpf"},
+    {"kepler_container_bpf_page_cache_hit_total", "Aggregated value in bpf_page_cache_hit value from bpf", C_, K_USAGE, U_PAGE_CACHE, "bpf"},
+    {"kepler_container_cache_miss_total", "Aggregated value in cache_miss value from bpf", C_, K_USAGE, U_CACHE_MISS, "bpf"},
+    {"kepler_container_cgroupfs_cpu_usage_us_total", "Aggregated value in cgroupfs_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_CPU_US, "cgroup"},
+    {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated value in cgroupfs_memory_usage_bytes value from cgroup", C_, K_USAGE, U_CG_MEM, "cgroup"},
+    {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated value in cgroupfs_system_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_SYS_US, "cgroup"},
+    {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated value in cgroupfs_user_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_USER_US, "cgroup"},
+    {"kepler_container_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_CORE, "rapl-sysfs"},
+    {"kepler_container_cpu_cycles_total", "Aggregated value in cpu_cycles value from bpf", C_, K_USAGE, U_CYCLES, "bpf"},
+    {"kepler_container_cpu_instructions_total", "Aggregated value in cpu_instructions value from bpf", C_, K_USAGE, U_INSTR, "bpf"},
+    {"kepler_container_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_DRAM, "rapl-sysfs"},
+    {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, "rapl-sysfs"},
+    {"kepler_container_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_OTHER, "rapl-sysfs"},
+    {"kepler_container_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_PACKAGE, "rapl-sysfs"},
+    {"kepler_container_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_ENERGY, KMS_SIM_PLATFORM, "acpi"},
+    {"kepler_container_task_clock_ms_total", "Aggregated value in task_clock_ms value from bpf", C_, K_USAGE, U_TASK_CLOCK_MS, "bpf"},
+    {"kepler_container_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_UNCORE, "rapl-sysfs"},
+    {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL},
+    {"kepler_node_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_CORE, "rapl-sysfs"},
+    {"kepler_node_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_DRAM, "rapl-sysfs"},
+    {"kepler_node_info", "Aggregated value in  value from os", C_, K_NODE_INFO, 0, "os"},
+    {"kepler_node_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_OTHER, "rapl-sysfs"},
+    {"kepler_node_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_PACKAGE, "rapl-sysfs"},
+    {"kepler_node_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_NODE_ENERGY, KMS_SIM_PLATFORM, "acpi"},
+    {"kepler_node_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_UNCORE, "rapl-sysfs"},
+};
+#undef C_
+
+/* container_id, container_name, container_namespace, [mode], pod_name, [source] */
+static void s_container_series(s_out_t *o, const s_family_t *f, const kms_sim_container_t *c,
+                               const char *mode, double value)
+{
+    const char *labels[16];
+    size_t n = 0;
+    labels[n++] = "container_id", labels[n++] = c->id;
+    labels[n++] = "container_name", labels[n++] = c->name;
+    labels[n++] = "container_namespace", labels[n++] = c->namespace_;
+    if (mode)
+        labels[n++] = "mode", labels[n++] = mode;
+    labels[n++] = "pod_name", labels[n++] = c->pod;
+    if (f->source)
+        labels[n++] = "source", labels[n++] = f->source;
+    labels[n] = NULL;
+    s_series(o, f->name, labels, value);
+}
+
+/* Per package for the RAPL components; 0.7 prints other and platform once per node without a
+   package label, 0.9 gives every node family the same labels. */
+static void s_node_energy(s_out_t *o, const kms_sim_t *sim, const s_family_t *f, bool all_labels)
+{
+    int comp = f->arg;
+    bool per_package = comp != KMS_SIM_OTHER && comp != KMS_SIM_PLATFORM;
+    for (int m = 0; m < KMS_SIM_MODES; m++) {
+        int packages = per_package ? KMS_SIM_PACKAGES : 1;
+        for (int p = 0; p < packages; p++) {
+            const kms_sim_energy_t *e = per_package ? &sim->package[p] : &sim->node;
+            char package[8];
+            snprintf(package, sizeof package, "%d", p);
+            const char *labels[12];
+            size_t n = 0;
+            labels[n++] = "instance", labels[n++] = sim->options.node;
+            labels[n++] = "mode", labels[n++] = kms_sim_mode_names[m];
+            if (per_package || all_labels)
+                labels[n++] = "package", labels[n++] = package;
+            if (f->source)
+                labels[n++] = "source", labels[n++] = f->source;
+            labels[n] = NULL;
+            s_series(o, f->name, labels, s_millijoules(e->energy[comp][m]));
+        }
+    }
+}
+
+/* Processor numbers as Go sorts label values: as strings ("0", "1", "10", "11", ...). */
+typedef struct {
+    char text[8];
+    int number;
+} s_cpu_t;
+
+static int s_cmp_cpu(const void *a, const void *b)
+{
+    return strcmp(((const s_cpu_t *) a)->text, ((const s_cpu_t *) b)->text);
+}
+
+static void s_cpus_sorted(s_cpu_t cpus[KMS_SIM_CPUS])
+{
+    for (int i = 0; i < KMS_SIM_CPUS; i++) {
+        snprintf(cpus[i].text, sizeof cpus[i].text, "%d", i);
+        cpus[i].number = i;
+    }
+    qsort(cpus, KMS_SIM_CPUS, sizeof cpus[0], s_cmp_cpu);
+}
+
+/* In kHz, as scaling_cur_freq holds it; each cpu a little off the node's clock. */
+static void s_cpu_frequencies(s_out_t *o, const kms_sim_t *sim, const char *name)
+{
+    s_cpu_t cpus[KMS_SIM_CPUS];
+    s_cpus_sorted(cpus);
+    for (int i = 0; i < KMS_SIM_CPUS; i++) {
+        double khz = floor(sim->freq / 1000.0 * (0.97 + 0.002 * (cpus[i].number % 16)));
+        const char *labels[] = {"cpu", cpus[i].text, "instance", sim->options.node, NULL};
+        s_series(o, name, labels, khz);
+    }
+}
+
+static void s_render_07_09(s_out_t *o, const kms_sim_t *sim, kms_sim_format_t format)
+{
+    bool v09 = format == KMS_SIM_FORMAT_09;
+    const s_family_t *families = v09 ? s_families_09 : s_families_07;
+    size_t count = v09 ? sizeof s_families_09 / sizeof s_families_09[0]
+                       : sizeof s_families_07 / sizeof s_families_07[0];
+    for (size_t i = 0; i < count; i++) {
+        const s_family_t *f = &families[i];
+        s_family(o, f->name, f->help, f->type);
+        switch (f->kind) {
+        case K_USAGE:
+            for (size_t k = 0; k < sim->count; k++)
+                s_container_series(o, f, &sim->containers[k], NULL,
+                                   s_usage(&sim->containers[k], (s_usage_t) f->arg));
+            break;
+        case K_ENERGY:
+        case K_TOTAL:
+            for (size_t k = 0; k < sim->count; k++) {
+                const kms_sim_energy_t *e = &sim->containers[k].energy;
+                for (int m = 0; m < KMS_SIM_MODES; m++) {
+                    /* Kepler sums whole millijoules, then divides */
+                    double joules = f->kind == K_ENERGY
+                                        ? s_millijoules(e->energy[f->arg][m])
+                                        : (floor(e->energy[KMS_SIM_PACKAGE][m] * 1000)
+                                           + floor(e->energy[KMS_SIM_DRAM][m] * 1000)
+                                           + floor(e->energy[KMS_SIM_OTHER][m] * 1000)) / 1000;
+                    s_container_series(o, f, &sim->containers[k], kms_sim_mode_names[m], joules);
+                }
+            }
+            break;
+        case K_BUILD: {
+            const char *labels[] = {"branch", "", "goarch", "amd64", "goos", "linux",
+                                    "goversion", v09 ? "go1.21.6" : "go1.18.10", "revision",
+                                    "kepler-sim", "tags", "kepler_sim", "version",
+                                    v09 ? "0.7.10" : "0.7.1", NULL};
+            s_series(o, f->name, labels, 1);
+            break;
+        }
+        case K_NODE_ENERGY:
+            s_node_energy(o, sim, f, v09);
+            break;
+        case K_FREQ:
+            s_cpu_frequencies(o, sim, f->name);
+            break;
+        case K_NODE_INFO:
+            if (v09) {
+                const char *labels[] = {"components_power_source", "rapl-sysfs",
+                                        "cpu_architecture", sim->options.arch,
+                                        "platform_power_source", "acpi", "source", "os", NULL};
+                s_series(o, f->name, labels, 1);
+            } else {
+                const char *labels[] = {"cpu_architecture", sim->options.arch, NULL};
+                s_series(o, f->name, labels, 1);
+            }
+            break;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Kepler 0.10: RAPL zones per node, cpu joules and watts per workload, no hardware counters */
+
+static const struct {
+    const char *zone, *path;
+    int package;  /* -1: the platform (psys) zone */
+    int comp;
+} s_zones[] = {  /* in path order, as the series are sorted */
+    {"package", "/sys/class/powercap/intel-rapl:0", 0, KMS_SIM_PACKAGE},
+    {"core", "/sys/class/powercap/intel-rapl:0:0", 0, KMS_SIM_CORE},
+    {"uncore", "/sys/class/powercap/intel-rapl:0:1", 0, KMS_SIM_UNCORE},
+    {"dram", "/sys/class/powercap/intel-rapl:0:2", 0, KMS_SIM_DRAM},
+    {"package", "/sys/class/powercap/intel-rapl:1", 1, KMS_SIM_PACKAGE},
+    {"core", "/sys/class/powercap/intel-rapl:1:0", 1, KMS_SIM_CORE},
+    {"uncore", "/sys/class/powercap/intel-rapl:1:1", 1, KMS_SIM_UNCORE},
+    {"dram", "/sys/class/powercap/intel-rapl:1:2", 1, KMS_SIM_DRAM},
+    {"psys", "/sys/class/powercap/intel-rapl:2", -1, KMS_SIM_PLATFORM},
+};
+#define S_ZONES (sizeof s_zones / sizeof s_zones[0])
+
+/* A workload's zones, in zone-name order. */
+static const struct {
+    const char *zone;
+    int comp;
+} s_workload_zones[] = {{"core", KMS_SIM_CORE}, {"dram", KMS_SIM_DRAM},
+                        {"package", KMS_SIM_PACKAGE}, {"psys", KMS_SIM_PLATFORM},
+                        {"uncore", KMS_SIM_UNCORE}};
+
+typedef enum { N_TOTAL, N_ACTIVE, N_IDLE } s_node_part_t;
+
+static void s_zone_family(s_out_t *o, const kms_sim_t *sim, const char *name, const char *help,
+                          bool watts, s_node_part_t part)
+{
+    s_family(o, name, help, watts ? "gauge" : "counter");
+    for (size_t z = 0; z < S_ZONES; z++) {
+        int p = s_zones[z].package, comp = s_zones[z].comp;
+        const kms_sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
+        const double *source = watts ? e->power[comp] : e->energy[comp];
+        double value = part == N_ACTIVE ? source[KMS_SIM_DYNAMIC]
+                       : part == N_IDLE ? source[KMS_SIM_IDLE]
+                                        : s_both_modes(source);
+        if (!watts && part == N_TOTAL) /* the hardware counter itself: never reset, wraps */
+            value = fmod(p >= 0 ? sim->rapl[p][comp] : sim->rapl_platform,
+                         sim->options.rapl_max);
+        if (!watts)
+            value = s_microjoules(value);
+        const char *labels[] = {"node_name", sim->options.node, "path", s_zones[z].path, "zone",
+                                s_zones[z].zone, NULL};
+        s_series(o, name, labels, value);
+    }
+}
+
+typedef struct {
+    char core_id[8], physical_id[8], processor[8];
+} s_cpu_info_t;
+
+static int s_cmp_cpu_info(const void *a, const void *b)
+{
+    const s_cpu_info_t *x = a, *y = b;
+    int c = strcmp(x->core_id, y->core_id);
+    if (!c)
+        c = strcmp(x->physical_id, y->physical_id);
+    return c ? c : strcmp(x->processor, y->processor);
+}
+
+/* Two sockets of 8 cores with 2 threads each: processor p is thread p % 2 of core (p % 16) / 2. */
+static void s_cpu_info(s_out_t *o, const kms_sim_t *sim)
+{
+    s_cpu_info_t cpus[KMS_SIM_CPUS];
+    for (int p = 0; p < KMS_SIM_CPUS; p++) {
+        snprintf(cpus[p].core_id, sizeof cpus[p].core_id, "%d", (p % 16) / 2);
+        snprintf(cpus[p].physical_id, sizeof cpus[p].physical_id, "%d", p / 16);
+        snprintf(cpus[p].processor, sizeof cpus[p].processor, "%d", p);
+    }
+    qsort(cpus, KMS_SIM_CPUS, sizeof cpus[0], s_cmp_cpu_info);
+    const char *name = "kepler_node_cpu_info";
+    s_family(o, name, "CPU information from procfs", "gauge");
+    for (int p = 0; p < KMS_SIM_CPUS; p++) {
+        const char *labels[] = {"core_id", cpus[p].core_id, "model_name", sim->options.arch,
+                                "physical_id", cpus[p].physical_id, "processor",
+                                cpus[p].processor, "vendor_id", "GenuineIntel", NULL};
+        s_series(o, name, labels, 1);
+    }
+}
+
+static int s_cmp_pod_id(const void *a, const void *b)
+{
+    return strcmp((*(const kms_sim_container_t *const *) a)->pod_id,
+                  (*(const kms_sim_container_t *const *) b)->pod_id);
+}
+
+/* Kepler's comm: the first 15 bytes of the command. */
+static void s_comm(const kms_sim_container_t *c, char out[16])
+{
+    snprintf(out, 16, "%.15s", c->name);
+}
+
+static int s_cmp_comm(const void *a, const void *b)
+{
+    const kms_sim_container_t *x = *(const kms_sim_container_t *const *) a;
+    const kms_sim_container_t *y = *(const kms_sim_container_t *const *) b;
+    char cx[16], cy[16];
+    s_comm(x, cx);
+    s_comm(y, cy);
+    int c = strcmp(cx, cy);
+    return c ? c : strcmp(x->id, y->id);
+}
+
+static int s_render_010(s_out_t *o, const kms_sim_t *sim)
+{
+    const kms_sim_container_t **order = malloc(sim->count * sizeof *order);
+    if (!order)
+        return -1;
+    const char *node = sim->options.node;
+    s_family(o, "kepler_build_info",
+             "A metric with a constant '1' value labeled with version information", "gauge");
+    const char *build[] = {"arch", "amd64", "branch", "", "goversion", "go1.24.2", "revision",
+                           "kepler-sim", "version", "v0.10.0", NULL};
+    s_series(o, "kepler_build_info", build, 1);
+
+    static const char *const families[2][2] = {
+        {"kepler_container_cpu_joules_total", "Energy consumption of cpu at container level in joules"},
+        {"kepler_container_cpu_watts", "Power consumption of cpu at container level in watts"}};
+    for (int watts = 0; watts < 2; watts++) {
+        s_family(o, families[watts][0], families[watts][1], watts ? "gauge" : "counter");
+        for (size_t k = 0; k < sim->count; k++) {
+            const kms_sim_container_t *c = &sim->containers[k];
+            for (size_t z = 0; z < 5; z++) {
+                int comp = s_workload_zones[z].comp;
+                /* 0.10 attributes only active energy to workloads */
+                double value = watts ? c->energy.power[comp][KMS_SIM_DYNAMIC]
+                                     : s_microjoules(c->energy.energy[comp][KMS_SIM_DYNAMIC]);
+                const char *labels[] = {"container_id", c->id, "container_name", c->name,
+                                        "node_name", node, "pod_id", c->pod_id, "runtime",
+                                        "containerd", "state", "running", "zone",
+                                        s_workload_zones[z].zone, NULL};
+                s_series(o, families[watts][0], labels, value);
+            }
+        }
+    }
+    s_zone_family(o, sim, "kepler_node_cpu_active_joules_total",
+                  "Energy consumption of cpu in active state at node level in joules", false, N_ACTIVE);
+    s_zone_family(o, sim, "kepler_node_cpu_active_watts",
+                  "Power consumption of cpu in active state at node level in watts", true, N_ACTIVE);
+    s_zone_family(o, sim, "kepler_node_cpu_idle_joules_total",
+                  "Energy consumption of cpu in idle state at node level in joules", false, N_IDLE);
+    s_zone_family(o, sim, "kepler_node_cpu_idle_watts",
+                  "Power consumption of cpu in idle state at node level in watts", true, N_IDLE);
+    s_cpu_info(o, sim);
+    s_zone_family(o, sim, "kepler_node_cpu_joules_total",
+                  "Energy consumption of cpu at node level in joules", false, N_TOTAL);
+    double busy = 0;
+    for (size_t k = 0; k < sim->count; k++)
+        busy += sim->containers[k].rate[KMS_SIM_CPU_TIME];
+    s_family(o, "kepler_node_cpu_usage_ratio",
+             "CPU usage ratio of a node (value between 0.0 and 1.0)", "gauge");
+    const char *node_labels[] = {"node_name", node, NULL};
+    s_series(o, "kepler_node_cpu_usage_ratio", node_labels,
+             busy / KMS_SIM_CPUS < 1 ? busy / KMS_SIM_CPUS : 1);
+    s_zone_family(o, sim, "kepler_node_cpu_watts",
+                  "Power consumption of cpu at node level in watts", true, N_TOTAL);
+
+    static const char *const pod_families[2][2] = {
+        {"kepler_pod_cpu_joules_total", "Energy consumption of cpu at pod level in joules"},
+        {"kepler_pod_cpu_watts", "Power consumption of cpu at pod level in watts"}};
+    for (size_t k = 0; k < sim->count; k++)
+        order[k] = &sim->containers[k];
+    qsort(order, sim->count, sizeof *order, s_cmp_pod_id);
+    for (int watts = 0; watts < 2; watts++) {
+        s_family(o, pod_families[watts][0], pod_families[watts][1], watts ? "gauge" : "counter");
+        for (size_t k = 0; k < sim->count; k++) {
+            const kms_sim_container_t *c = order[k];  /* one container per pod */
+            for (size_t z = 0; z < 5; z++) {
+                int comp = s_workload_zones[z].comp;
+                double value = watts ? c->energy.power[comp][KMS_SIM_DYNAMIC]
+                                     : s_microjoules(c->energy.energy[comp][KMS_SIM_DYNAMIC]);
+                const char *labels[] = {"node_name", node, "pod_id", c->pod_id, "pod_name", c->pod,
+                                        "pod_namespace", c->namespace_, "state", "running",
+                                        "zone", s_workload_zones[z].zone, NULL};
+                s_series(o, pod_families[watts][0], labels, value);
+            }
+        }
+    }
+
+    qsort(order, sim->count, sizeof *order, s_cmp_comm);
+    const char *name = "kepler_process_cpu_seconds_total";
+    s_family(o, name, "Total user and system time of cpu at process level in seconds", "counter");
+    for (size_t k = 0; k < sim->count; k++) {
+        const kms_sim_container_t *c = order[k];
+        char comm[16], exe[80], pid[16];
+        s_comm(c, comm);
+        snprintf(exe, sizeof exe, "/usr/bin/%s", c->name);
+        snprintf(pid, sizeof pid, "%d", c->pid);
+        const char *labels[] = {"comm", comm, "container_id", c->id, "exe", exe, "node_name", node,
+                                "pid", pid, "type", "container", "vm_id", "", NULL};
+        s_series(o, name, labels, floor(c->counter[KMS_SIM_CPU_TIME] * 1e6) / 1e6);
+    }
+    free(order);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Kepler 0.3: per-period gauges (the last complete KMS_SIM_PERIOD_STEPS), numbers in labels */
+
+/* The 0.3 energy keys in sorted order, and what each one sums. */
+static const struct {
+    const char *key;
+    int comp;  /* -1: gpu, which the simulated node does not have */
+} s_keys_03[] = {{"core", KMS_SIM_CORE}, {"dram", KMS_SIM_DRAM}, {"gpu", -1},
+                 {"other", KMS_SIM_OTHER}, {"pkg", KMS_SIM_PACKAGE}, {"uncore", KMS_SIM_UNCORE}};
+#define S_KEYS_03 (sizeof s_keys_03 / sizeof s_keys_03[0])
+
+static double s_period_joules(const kms_sim_energy_t *e, int comp)
+{
+    return comp < 0 ? 0 : s_millijoules(s_both_modes(e->last[comp]));
+}
+
+/* A pod's energy in whole millijoules: Kepler 0.3 keeps uint64 mJ. */
+static double s_pod_mj(const double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES], int comp,
+                       int mode /* -1: both */)
+{
+    if (comp < 0)
+        return 0;
+    double joules = mode < 0 ? s_both_modes(energy[comp]) : energy[comp][mode];
+    return floor(joules * 1000.0);
+}
+
+static double s_pod_sum_mj(const double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES], int mode)
+{
+    return s_pod_mj(energy, KMS_SIM_PACKAGE, mode) + s_pod_mj(energy, KMS_SIM_DRAM, mode)
+           + s_pod_mj(energy, KMS_SIM_OTHER, mode);
+}
+
+static int s_cmp_command(const void *a, const void *b)
+{
+    const kms_sim_container_t *x = *(const kms_sim_container_t *const *) a;
+    const kms_sim_container_t *y = *(const kms_sim_container_t *const *) b;
+    int c = strncmp(x->name, y->name, 10);
+    return c ? c : strcmp(x->pod, y->pod);
+}
+
+static void s_uint_text(char *out, size_t cap, double value)
+{
+    snprintf(out, cap, "%.0f", floor(value));
+}
+
+static void s_node_stat_03(s_out_t *o, const kms_sim_t *sim)
+{
+    double sum[KMS_SIM_FEATURES] = {0};
+    for (size_t k = 0; k < sim->count; k++)
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            sum[f] += floor(f == KMS_SIM_CPU_TIME ? sim->containers[k].last[f] * 1e6
+                                                  : sim->containers[k].last[f]);
+    char cycles[32], instr[32], misses[32], cpu_us[32], cpu_s[32], memory[32];
+    s_uint_text(cycles, sizeof cycles, sum[KMS_SIM_CPU_CYCLES]);
+    s_uint_text(instr, sizeof instr, sum[KMS_SIM_CPU_INSTRUCTIONS]);
+    s_uint_text(misses, sizeof misses, sum[KMS_SIM_CACHE_MISSES]);
+    s_uint_text(cpu_us, sizeof cpu_us, sum[KMS_SIM_CPU_TIME]);
+    s_uint_text(cpu_s, sizeof cpu_s, sum[KMS_SIM_CPU_TIME] / 1e6);
+    s_uint_text(memory, sizeof memory, sum[KMS_SIM_RESIDENT_MEMORY]);
+    char energy[S_KEYS_03][32];
+    for (size_t j = 0; j < S_KEYS_03; j++)  /* Go's %f */
+        snprintf(energy[j], sizeof energy[j], "%f", s_period_joules(&sim->node, s_keys_03[j].comp));
+    const char *labels[] = {
+        "cpu_architecture", sim->options.arch, "node_block_devices_used", "0",
+        "node_curr_bytes_read", "0", "node_curr_bytes_writes", "0", "node_curr_cache_miss", misses,
+        "node_curr_container_cpu_usage_seconds_total", cpu_s,
+        "node_curr_container_memory_working_set_bytes", memory, "node_curr_cpu_cycles", cycles,
+        "node_curr_cpu_instr", instr, "node_curr_cpu_time", cpu_us,
+        "node_curr_energy_in_core_joule", energy[0], "node_curr_energy_in_dram_joule", energy[1],
+        "node_curr_energy_in_gpu_joule", energy[2], "node_curr_energy_in_other_joule", energy[3],
+        "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
+        "node_name", sim->options.node, NULL};
+    s_family(o, "node_energy_stat", "Node energy consumption latest stats", "gauge");
+    s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, KMS_SIM_PLATFORM));
+}
+
+static void s_pod_stat_03(s_out_t *o, const kms_sim_container_t *c, const char *command)
+{
+    char text[12][32];
+    const double *curr = c->last, *total = c->counter;
+    s_uint_text(text[0], 32, curr[KMS_SIM_CACHE_MISSES]);
+    s_uint_text(text[1], 32, curr[KMS_SIM_CPU_TIME]);
+    s_uint_text(text[2], 32, curr[KMS_SIM_RESIDENT_MEMORY]);
+    s_uint_text(text[3], 32, curr[KMS_SIM_CPU_CYCLES]);
+    s_uint_text(text[4], 32, curr[KMS_SIM_CPU_INSTRUCTIONS]);
+    s_uint_text(text[5], 32, curr[KMS_SIM_CPU_TIME] * 1e6);
+    s_uint_text(text[6], 32, total[KMS_SIM_CACHE_MISSES]);
+    s_uint_text(text[7], 32, total[KMS_SIM_CPU_TIME]);
+    s_uint_text(text[8], 32, total[KMS_SIM_RESIDENT_MEMORY]);
+    s_uint_text(text[9], 32, total[KMS_SIM_CPU_CYCLES]);
+    s_uint_text(text[10], 32, total[KMS_SIM_CPU_INSTRUCTIONS]);
+    s_uint_text(text[11], 32, total[KMS_SIM_CPU_TIME] * 1e6);
+    const char *labels[] = {
+        "block_devices_used", "0", "command", command, "curr_bytes_read", "0",
+        "curr_bytes_writes", "0", "curr_cache_miss", text[0],
+        "curr_container_cpu_usage_seconds_total", text[1],
+        "curr_container_memory_working_set_bytes", text[2], "curr_cpu_cycles", text[3],
+        "curr_cpu_instr", text[4], "curr_cpu_time", text[5], "pod_name", c->pod,
+        "pod_namespace", c->namespace_, "total_bytes_read", "0", "total_bytes_writes", "0",
+        "total_cache_miss", text[6], "total_container_cpu_usage_seconds_total", text[7],
+        "total_container_memory_working_set_bytes", text[8], "total_cpu_cycles", text[9],
+        "total_cpu_instr", text[10], "total_cpu_time", text[11], NULL};
+    s_series(o, "pod_energy_stat", labels, s_pod_sum_mj(c->energy.last, -1));
+}
+
+typedef enum { P_CURR, P_TOTAL } s_pod_when_t;
+
+/* pod_{curr,total}_{dynamic_energy,energy_in_<key>,energy}_millijoule, in name order. */
+static void s_pod_energy_03(s_out_t *o, const kms_sim_container_t *const *order, size_t count,
+                            s_pod_when_t when)
+{
+    const char *prefix = when == P_CURR ? "pod_curr_" : "pod_total_";
+    const char *word = when == P_CURR ? "current" : "total";
+    const char *type = when == P_CURR ? "gauge" : "counter";
+    char name[80], help[128], command[11];
+    /* -2: dynamic; 0..S_KEYS_03-1: a key; S_KEYS_03: all */
+    for (int which = -2; which <= (int) S_KEYS_03; which++) {
+        if (which == -1)
+            continue;
+        if (which == -2) {
+            snprintf(name, sizeof name, "%sdynamic_energy_millijoule", prefix);
+            snprintf(help, sizeof help, "pod_ %s dynamic energy consumption (millijoule)", word);
+        } else if (which < (int) S_KEYS_03) {
+            snprintf(name, sizeof name, "%senergy_in_%s_millijoule", prefix, s_keys_03[which].key);
+            snprintf(help, sizeof help, "pod_ %s energy consumption in %s (millijoule)", word,
+                     s_keys_03[which].key);
+        } else {
+            snprintf(name, sizeof name, "%senergy_millijoule", prefix);
+            snprintf(help, sizeof help, "pod_ %s energy consumption (millijoule)", word);
+        }
+        s_family(o, name, help, type);
+        for (size_t k = 0; k < count; k++) {
+            const kms_sim_container_t *c = order[k];
+            const double(*energy)[KMS_SIM_MODES] =
+                when == P_CURR ? c->energy.last : c->energy.energy;
+            double value = which == -2                 ? s_pod_sum_mj(energy, KMS_SIM_DYNAMIC)
+                           : which < (int) S_KEYS_03 ? s_pod_mj(energy, s_keys_03[which].comp, -1)
+                                                     : s_pod_sum_mj(energy, -1);
+            snprintf(command, sizeof command, "%.10s", c->name);
+            const char *labels[] = {"command", command, "pod_name", c->pod, "pod_namespace",
+                                    c->namespace_, NULL};
+            s_series(o, name, labels, value);
+        }
+    }
+}
+
+static int s_render_03(s_out_t *o, const kms_sim_t *sim)
+{
+    const kms_sim_container_t **order = malloc(sim->count * sizeof *order);
+    if (!order)
+        return -1;
+    for (size_t k = 0; k < sim->count; k++)
+        order[k] = &sim->containers[k];
+    qsort(order, sim->count, sizeof *order, s_cmp_command);
+
+    s_family(o, "node_cpu_scaling_frequency_hertz", "Current scaled cpu thread frequency in hertz.",
+             "gauge");
+    s_cpu_frequencies(o, sim, "node_cpu_scaling_frequency_hertz");
+    const char *instance[] = {"instance", sim->options.node, NULL};
+    char name[64], help[96];
+    for (size_t j = 0; j < S_KEYS_03; j++) {
+        snprintf(name, sizeof name, "node_curr_energy_in_%s_joule", s_keys_03[j].key);
+        snprintf(help, sizeof help, "node_ current energy consumption in %s (joule)",
+                 s_keys_03[j].key);
+        s_family(o, name, help, "gauge");
+        s_series(o, name, instance, s_period_joules(&sim->node, s_keys_03[j].comp));
+    }
+    s_family(o, "node_curr_energy_joule", "node_ current energy consumption (joule)", "gauge");
+    s_series(o, "node_curr_energy_joule", instance, s_pod_sum_mj(sim->node.last, -1) / 1000);
+    s_node_stat_03(o, sim);
+    s_family(o, "node_package_energy_millijoule", "Current package energy by RAPL in joules.",
+             "gauge");
+    for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
+        char core[32], dram[32], uncore[32], pkg_id[8];
+        const kms_sim_energy_t *e = &sim->package[p];
+        s_uint_text(core, sizeof core, s_both_modes(e->last[KMS_SIM_CORE]) * 1000);
+        s_uint_text(dram, sizeof dram, s_both_modes(e->last[KMS_SIM_DRAM]) * 1000);
+        s_uint_text(uncore, sizeof uncore, s_both_modes(e->last[KMS_SIM_UNCORE]) * 1000);
+        snprintf(pkg_id, sizeof pkg_id, "%d", p);
+        const char *labels[] = {"core", core, "dram", dram, "instance", sim->options.node,
+                                "pkg_id", pkg_id, "uncore", uncore, NULL};
+        s_series(o, "node_package_energy_millijoule", labels,
+                 floor(s_both_modes(e->last[KMS_SIM_PACKAGE]) * 1000));
+    }
+    s_pod_energy_03(o, order, sim->count, P_CURR);
+    s_family(o, "pod_energy_stat", "Pod energy consumption status", "gauge");
+    for (size_t k = 0; k < sim->count; k++) {
+        char command[11];
+        snprintf(command, sizeof command, "%.10s", order[k]->name);
+        s_pod_stat_03(o, order[k], command);
+    }
+    s_pod_energy_03(o, order, sim->count, P_TOTAL);
+    free(order);
+    return 0;
+}
+
+int kms_sim_render(const kms_sim_t *self, kms_sim_format_t format, char **buf, size_t *len,
+                   size_t *cap)
+{
+    s_out_t o = {buf, len, cap, false};
+    int rc = 0;
+    switch (format) {
+    case KMS_SIM_FORMAT_03: rc = s_render_03(&o, self); break;
+    case KMS_SIM_FORMAT_07:
+    case KMS_SIM_FORMAT_09: s_render_07_09(&o, self, format); break;
+    case KMS_SIM_FORMAT_010: rc = s_render_010(&o, self); break;
+    }
+    return rc == 0 && !o.failed ? 0 : -1;
+}

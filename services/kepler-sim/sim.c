@@ -1,0 +1,382 @@
+/*  kepler-sim's core. See sim.h for the truth and how time, noise and the split work. */
+#include "sim.h"
+
+#include <assert.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const kms_sim_feature_names[KMS_SIM_FEATURES] = {
+    "cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"};
+const char *const kms_sim_component_names[KMS_SIM_COMPONENTS] = {
+    "core", "uncore", "package", "dram", "other", "platform"};
+const char *const kms_sim_mode_names[KMS_SIM_MODES] = {"dynamic", "idle"};
+
+/* Each package's share of the node's core, uncore and dram. */
+static const double s_package_share[KMS_SIM_PACKAGES] = {0.55, 0.45};
+
+void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
+{
+    memset(truth, 0, sizeof(kms_sim_truth_t) * KMS_SIM_COMPONENTS);
+    truth[KMS_SIM_CORE].bias = 6.0;
+    truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_CYCLES] = 6e-10;
+    truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_INSTRUCTIONS] = 4e-10;
+    truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] = 1.2;
+    truth[KMS_SIM_UNCORE].bias = 3.5;
+    truth[KMS_SIM_DRAM].bias = 2.5;
+    truth[KMS_SIM_DRAM].weight[KMS_SIM_CACHE_MISSES] = 2.5e-8;
+    truth[KMS_SIM_DRAM].weight[KMS_SIM_RESIDENT_MEMORY] = 2e-10;
+    truth[KMS_SIM_OTHER].bias = 18.0;
+    /* derived: package = core + uncore; platform = package + dram + other */
+    const int package_parts[] = {KMS_SIM_CORE, KMS_SIM_UNCORE};
+    const int platform_parts[] = {KMS_SIM_PACKAGE, KMS_SIM_DRAM, KMS_SIM_OTHER};
+    for (size_t i = 0; i < 2; i++) {
+        truth[KMS_SIM_PACKAGE].bias += truth[package_parts[i]].bias;
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            truth[KMS_SIM_PACKAGE].weight[f] += truth[package_parts[i]].weight[f];
+    }
+    for (size_t i = 0; i < 3; i++) {
+        truth[KMS_SIM_PLATFORM].bias += truth[platform_parts[i]].bias;
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            truth[KMS_SIM_PLATFORM].weight[f] += truth[platform_parts[i]].weight[f];
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Randomness: splitmix64, so that a seed gives the same node on every machine. */
+
+static uint64_t s_next(kms_sim_t *self)
+{
+    uint64_t z = (self->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double s_uniform(kms_sim_t *self)
+{
+    return (double) (s_next(self) >> 11) * 0x1.0p-53;
+}
+
+static double s_gauss(kms_sim_t *self)
+{
+    double u1 = s_uniform(self), u2 = s_uniform(self);
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+}
+
+static double s_clamp(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The node's containers */
+
+static const char *const s_workloads[] = {
+    "nginx", "redis", "postgres", "prometheus", "coredns", "etcd", "kube-apiserver", "envoy",
+    "kafka", "elasticsearch", "mysql", "memcached", "node-exporter", "grafana", "rabbitmq",
+    "mongodb", "haproxy", "fluent-bit", "jaeger", "minio"};
+static const char *const s_namespaces[] = {"default", "kube-system", "monitoring", "data", "web"};
+
+static void s_hex(kms_sim_t *self, char *out, size_t digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < digits; i++)
+        out[i] = hex[s_next(self) & 15];
+    out[digits] = '\0';
+}
+
+static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t index)
+{
+    size_t n_workloads = sizeof s_workloads / sizeof s_workloads[0];
+    const char *workload = s_workloads[index % n_workloads];
+    char suffix[24] = "";
+    if (index >= n_workloads)
+        snprintf(suffix, sizeof suffix, "-%zu", index / n_workloads);
+    s_hex(self, c->id, 64);
+    snprintf(c->name, sizeof c->name, "%s%s", workload, suffix);
+    char pod_hash[11], pod_tail[6];
+    s_hex(self, pod_hash, 10);
+    s_hex(self, pod_tail, 5);
+    snprintf(c->pod, sizeof c->pod, "%s-%s-%s", c->name, pod_hash, pod_tail);
+    snprintf(c->namespace_, sizeof c->namespace_, "%s",
+             s_namespaces[s_next(self) % (sizeof s_namespaces / sizeof s_namespaces[0])]);
+    char u[33];
+    s_hex(self, u, 32);
+    snprintf(c->pod_id, sizeof c->pod_id, "%.8s-%.4s-%.4s-%.4s-%.12s", u, u + 8, u + 12, u + 16,
+             u + 20);
+    c->pid = 1000 + 17 * (int) index;
+    static const double maxima[] = {0.25, 0.5, 1.0, 2.0, 3.0};
+    c->usage_max = maxima[s_next(self) % 5];
+    c->usage = c->usage_max * (0.05 + 0.9 * s_uniform(self));
+    c->ipc = 0.4 + 2.2 * s_uniform(self);
+    c->miss_rate = 1e-3 + 6e-3 * s_uniform(self);
+    c->freq_factor = 0.9 + 0.2 * s_uniform(self);
+    c->memory = exp(log(64e6) + (log(3e9) - log(64e6)) * s_uniform(self));
+}
+
+static int s_by_id(const void *a, const void *b)
+{
+    return strcmp(((const kms_sim_container_t *) a)->id, ((const kms_sim_container_t *) b)->id);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Steps */
+
+/* The random walks move once per step; jumps model workloads starting and stopping. */
+static void s_walk(kms_sim_t *self)
+{
+    self->freq = s_uniform(self) < 0.02 ? 1.2e9 + 2.4e9 * s_uniform(self)
+                                        : self->freq * exp(0.03 * s_gauss(self));
+    self->freq = s_clamp(self->freq, 1.2e9, 3.6e9);
+    for (size_t i = 0; i < self->count; i++) {
+        kms_sim_container_t *c = &self->containers[i];
+        double lo = 0.02 * c->usage_max;
+        if (s_uniform(self) < 0.03)
+            c->usage = lo + (c->usage_max - lo) * s_uniform(self);
+        else
+            c->usage = s_clamp(c->usage + 0.08 * c->usage_max * s_gauss(self), lo, c->usage_max);
+        c->ipc = s_clamp(c->ipc * exp(0.08 * s_gauss(self)), 0.3, 3.0);
+        c->miss_rate = s_clamp(c->miss_rate * exp(0.1 * s_gauss(self)), 3e-4, 1.5e-2);
+        c->memory = s_clamp(c->memory * exp(0.004 * s_gauss(self)), 32e6, 4e9);
+    }
+    double e = self->options.noise > 0 ? self->options.noise * s_gauss(self) : 0;
+    self->error = s_clamp(e, -3 * self->options.noise, 3 * self->options.noise);
+}
+
+/* Rates and powers for the step that starts now. */
+static void s_step_power(kms_sim_t *self)
+{
+    double total[KMS_SIM_FEATURES] = {0};
+    for (size_t i = 0; i < self->count; i++) {
+        kms_sim_container_t *c = &self->containers[i];
+        c->rate[KMS_SIM_CPU_TIME] = c->usage;
+        c->rate[KMS_SIM_CPU_CYCLES] = c->usage * self->freq * c->freq_factor;
+        c->rate[KMS_SIM_CPU_INSTRUCTIONS] = c->rate[KMS_SIM_CPU_CYCLES] * c->ipc;
+        c->rate[KMS_SIM_CACHE_MISSES] = c->rate[KMS_SIM_CPU_INSTRUCTIONS] * c->miss_rate;
+        c->rate[KMS_SIM_RESIDENT_MEMORY] = c->memory;
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            total[f] += c->rate[f];
+    }
+    double k = 1.0 + self->error;
+    kms_sim_energy_t *node = &self->node;
+    memset(node->power, 0, sizeof node->power);
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+        const kms_sim_truth_t *t = &self->truth[comp];
+        double watts = t->bias;
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            watts += t->weight[f] * total[f];
+        node->power[comp][KMS_SIM_IDLE] = t->bias * k;
+        node->power[comp][KMS_SIM_DYNAMIC] = (watts - t->bias) * k;
+    }
+    for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
+        memset(self->package[p].power, 0, sizeof self->package[p].power);
+        const int split[] = {KMS_SIM_CORE, KMS_SIM_UNCORE, KMS_SIM_PACKAGE, KMS_SIM_DRAM};
+        for (size_t j = 0; j < 4; j++)
+            for (int m = 0; m < KMS_SIM_MODES; m++)
+                self->package[p].power[split[j]][m] = node->power[split[j]][m] * s_package_share[p];
+    }
+    /* Kepler's ratio model: dynamic energy by instructions (dram: cache misses), idle evenly */
+    for (size_t i = 0; i < self->count; i++) {
+        kms_sim_container_t *c = &self->containers[i];
+        double by_instr = total[KMS_SIM_CPU_INSTRUCTIONS] > 0
+                              ? c->rate[KMS_SIM_CPU_INSTRUCTIONS] / total[KMS_SIM_CPU_INSTRUCTIONS]
+                              : 1.0 / (double) self->count;
+        double by_miss = total[KMS_SIM_CACHE_MISSES] > 0
+                             ? c->rate[KMS_SIM_CACHE_MISSES] / total[KMS_SIM_CACHE_MISSES]
+                             : 1.0 / (double) self->count;
+        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+            double share = comp == KMS_SIM_DRAM ? by_miss : by_instr;
+            c->energy.power[comp][KMS_SIM_DYNAMIC] = node->power[comp][KMS_SIM_DYNAMIC] * share;
+            c->energy.power[comp][KMS_SIM_IDLE] =
+                node->power[comp][KMS_SIM_IDLE] / (double) self->count;
+        }
+    }
+}
+
+static void s_energy_add(kms_sim_energy_t *e, double dt)
+{
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+        for (int m = 0; m < KMS_SIM_MODES; m++) {
+            e->energy[comp][m] += e->power[comp][m] * dt;
+            e->period[comp][m] += e->power[comp][m] * dt;
+        }
+    }
+}
+
+static void s_energy_close_period(kms_sim_energy_t *e)
+{
+    memcpy(e->last, e->period, sizeof e->last);
+    memset(e->period, 0, sizeof e->period);
+}
+
+static void s_integrate(kms_sim_t *self, double dt)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        kms_sim_container_t *c = &self->containers[i];
+        for (int f = 0; f < KMS_SIM_FEATURES; f++) {
+            if (f == KMS_SIM_RESIDENT_MEMORY) {
+                c->counter[f] = c->period[f] = c->rate[f];
+            } else {
+                c->counter[f] += c->rate[f] * dt;
+                c->period[f] += c->rate[f] * dt;
+            }
+        }
+        s_energy_add(&c->energy, dt);
+    }
+    s_energy_add(&self->node, dt);
+    for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
+        s_energy_add(&self->package[p], dt);
+        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
+            self->rapl[p][comp] += (self->package[p].power[comp][KMS_SIM_DYNAMIC]
+                                    + self->package[p].power[comp][KMS_SIM_IDLE]) * dt;
+    }
+    self->rapl_platform += (self->node.power[KMS_SIM_PLATFORM][KMS_SIM_DYNAMIC]
+                            + self->node.power[KMS_SIM_PLATFORM][KMS_SIM_IDLE]) * dt;
+}
+
+static void s_close_period(kms_sim_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        kms_sim_container_t *c = &self->containers[i];
+        memcpy(c->last, c->period, sizeof c->last);
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            if (f != KMS_SIM_RESIDENT_MEMORY)
+                c->period[f] = 0;
+        s_energy_close_period(&c->energy);
+    }
+    s_energy_close_period(&self->node);
+    for (int p = 0; p < KMS_SIM_PACKAGES; p++)
+        s_energy_close_period(&self->package[p]);
+}
+
+kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
+{
+    assert(options && options->containers > 0);
+    kms_sim_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->containers = calloc(options->containers, sizeof *self->containers);
+    if (!self->containers) {
+        free(self);
+        return NULL;
+    }
+    self->options = *options;
+    self->count = options->containers;
+    self->rng = options->seed;
+    kms_sim_truth(self->truth);
+    for (size_t i = 0; i < self->count; i++)
+        s_container_init(self, &self->containers[i], i);
+    qsort(self->containers, self->count, sizeof *self->containers, s_by_id);
+    /* real RAPL counters start anywhere in their range */
+    for (int p = 0; p < KMS_SIM_PACKAGES; p++)
+        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
+            self->rapl[p][comp] = options->rapl_max * s_uniform(self);
+    self->rapl_platform = options->rapl_max * s_uniform(self);
+    self->freq = 1.2e9 + 2.4e9 * s_uniform(self);
+    self->now = now;
+    self->step_end = now + KMS_SIM_STEP;
+    s_walk(self);
+    s_step_power(self);
+    return self;
+}
+
+void kms_sim_destroy(kms_sim_t **self_p)
+{
+    assert(self_p);
+    if (*self_p) {
+        free((*self_p)->containers);
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+void kms_sim_advance(kms_sim_t *self, double now)
+{
+    while (self->now < now) {
+        double end = now < self->step_end ? now : self->step_end;
+        s_integrate(self, end - self->now);
+        self->now = end;
+        if (end >= self->step_end) {
+            self->steps++;
+            self->step_end += KMS_SIM_STEP;
+            if (self->steps % KMS_SIM_PERIOD_STEPS == 0)
+                s_close_period(self);
+            s_walk(self);
+            s_step_power(self);
+        }
+    }
+}
+
+static void s_energy_reset(kms_sim_energy_t *e)
+{
+    memset(e->energy, 0, sizeof e->energy);
+    memset(e->period, 0, sizeof e->period);
+    memset(e->last, 0, sizeof e->last);
+}
+
+void kms_sim_restart(kms_sim_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        kms_sim_container_t *c = &self->containers[i];
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            if (f != KMS_SIM_RESIDENT_MEMORY)
+                c->counter[f] = c->period[f] = c->last[f] = 0;
+        s_energy_reset(&c->energy);
+    }
+    s_energy_reset(&self->node);
+    for (int p = 0; p < KMS_SIM_PACKAGES; p++)
+        s_energy_reset(&self->package[p]);
+    self->restarts++;
+}
+
+int kms_sim_format_parse(const char *text, kms_sim_format_t *out)
+{
+    static const struct {
+        const char *name;
+        kms_sim_format_t format;
+    } formats[] = {{"0.3", KMS_SIM_FORMAT_03}, {"0.7", KMS_SIM_FORMAT_07},
+                   {"0.9", KMS_SIM_FORMAT_09}, {"0.10", KMS_SIM_FORMAT_010}};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        if (strcmp(text, formats[i].name) == 0) {
+            *out = formats[i].format;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+char *kms_sim_truth_json(const kms_sim_t *self)
+{
+    json_t *components = json_object();
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+        json_t *weights = json_object();
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            if (self->truth[comp].weight[f] != 0)
+                json_object_set_new(weights, kms_sim_feature_names[f],
+                                    json_real(self->truth[comp].weight[f]));
+        json_object_set_new(components, kms_sim_component_names[comp],
+                            json_pack("{s:f, s:o}", "bias", self->truth[comp].bias, "weights",
+                                      weights));
+    }
+    json_t *units = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "power", "W", "bias", "W", "cpu_cycles",
+        "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
+        "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
+    json_t *root = json_pack(
+        "{s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i}", "components",
+        components, "units", units, "prediction",
+        "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes", "noise",
+        self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
+        (json_int_t) self->count, "node", self->options.node, "arch", self->options.arch,
+        "step_seconds", KMS_SIM_STEP, "period_steps", KMS_SIM_PERIOD_STEPS, "rapl_max_joules",
+        self->options.rapl_max, "package_share_0", s_package_share[0], "packages",
+        KMS_SIM_PACKAGES);
+    if (!root)
+        return NULL;
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return text;
+}

@@ -1,0 +1,148 @@
+/*  kepler-sim's core: one node, its containers, their usage over time, and the energy that a
+    known linear truth gives that usage. Pure: the caller passes the time; nothing here does I/O.
+
+    THE TRUTH (watts; feature rates per second, memory in bytes):
+
+        core     = 6    + 6e-10 * cpu_cycles + 4e-10 * cpu_instructions + 1.2 * cpu_time
+        uncore   = 3.5
+        dram     = 2.5  + 2.5e-8 * cache_misses + 2e-10 * resident_memory
+        other    = 18
+        package  = core + uncore
+        platform = package + dram + other
+
+    cpu_cycles, cpu_instructions and cache_misses are events per second, cpu_time is cpu-seconds
+    per second, resident_memory is bytes (a gauge). kms_sim_truth() gives the table, derived
+    components included, so that a test applies it without knowing these lines.
+
+    HOW TIME WORKS. Usage is constant within a step of KMS_SIM_STEP seconds and changes at step
+    boundaries (random walks: per-container cpu usage, IPC and cache-miss rate, resident memory,
+    and a node-wide clock frequency, so that cycles, instructions and cpu time do not move
+    together). kms_sim_advance() integrates the counters step by step up to the given time:
+    counters += rate * elapsed and energy += power * elapsed, so that over ANY interval the
+    energy increment is the truth applied to the counter increments (plus bias * interval), to
+    the rounding of the printed counters. Memory is a gauge: the truth integrates its value
+    over time, and it drifts slowly (0.4% per step) so that its value at a scrape is close to
+    its average over the interval.
+
+    NOISE. Each step draws one relative error e ~ N(0, noise), clipped to +-3 noise: the node's
+    power in that step is truth * (1 + e), for every component at once. Over an interval of n
+    steps the relative error is an average of n draws, never beyond 3 noise.
+
+    HOW KEPLER SPLITS IT. Node energy is kept per package (55% / 45% of core, uncore, dram) and
+    per mode: idle = bias * (1 + e), dynamic = the rest. A container gets a share of the node's
+    dynamic energy in proportion to its instructions (dram: its cache misses) in each step, and
+    an equal share of the idle energy, as Kepler's ratio model does. Counters Kepler keeps are
+    zeroed by kms_sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler
+    0.10's kepler_node_cpu_joules_total is not, and wraps at rapl_max joules. */
+#ifndef KMS_SIM_H
+#define KMS_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KMS_SIM_STEP 1.0        /* seconds of constant usage */
+#define KMS_SIM_PERIOD_STEPS 3  /* Kepler 0.3's SAMPLE_PERIOD_SEC, in steps */
+#define KMS_SIM_PACKAGES 2
+#define KMS_SIM_CPUS 32
+#define KMS_SIM_RAPL_MAX 262143.328850  /* joules: the usual max_energy_range_uj / 1e6 */
+
+typedef enum {
+    KMS_SIM_CPU_CYCLES, KMS_SIM_CPU_INSTRUCTIONS, KMS_SIM_CACHE_MISSES, KMS_SIM_CPU_TIME,
+    KMS_SIM_RESIDENT_MEMORY, KMS_SIM_FEATURES
+} kms_sim_feature_t;
+
+typedef enum {
+    KMS_SIM_CORE, KMS_SIM_UNCORE, KMS_SIM_PACKAGE, KMS_SIM_DRAM, KMS_SIM_OTHER, KMS_SIM_PLATFORM,
+    KMS_SIM_COMPONENTS
+} kms_sim_component_t;
+
+enum { KMS_SIM_DYNAMIC = 0, KMS_SIM_IDLE = 1, KMS_SIM_MODES = 2 };
+
+typedef enum { KMS_SIM_FORMAT_03, KMS_SIM_FORMAT_07, KMS_SIM_FORMAT_09, KMS_SIM_FORMAT_010 } kms_sim_format_t;
+
+/* Canonical names (CONTRACT.md), indexed by the enums above. */
+extern const char *const kms_sim_feature_names[KMS_SIM_FEATURES];
+extern const char *const kms_sim_component_names[KMS_SIM_COMPONENTS];
+extern const char *const kms_sim_mode_names[KMS_SIM_MODES];
+
+typedef struct {
+    double bias;                      /* watts */
+    double weight[KMS_SIM_FEATURES];  /* watts per unit of rate (per byte for memory) */
+} kms_sim_truth_t;
+
+typedef struct {
+    size_t containers;
+    uint64_t seed;
+    double noise;      /* relative, >= 0 */
+    double rapl_max;   /* joules at which the 0.10 RAPL counter wraps */
+    const char *node;  /* Kepler's instance / node_name */
+    const char *arch;  /* cpu_architecture */
+} kms_sim_options_t;
+
+/* Energy that Kepler keeps for a node, a package or a container. */
+typedef struct {
+    double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES];  /* joules since the exporter started */
+    double power[KMS_SIM_COMPONENTS][KMS_SIM_MODES];   /* watts in the current step */
+    double period[KMS_SIM_COMPONENTS][KMS_SIM_MODES];  /* joules in the open 0.3 period */
+    double last[KMS_SIM_COMPONENTS][KMS_SIM_MODES];    /* joules in the last complete period */
+} kms_sim_energy_t;
+
+typedef struct {
+    char id[65];          /* container_id: 64 hex digits */
+    char name[48];        /* container_name */
+    char pod[80];         /* pod_name */
+    char namespace_[32];  /* container_namespace */
+    char pod_id[37];      /* a UUID */
+    int pid;
+    double usage_max, usage, ipc, miss_rate, freq_factor, memory;  /* the random walks */
+    double rate[KMS_SIM_FEATURES];         /* in the current step; [MEMORY] = bytes */
+    double counter[KMS_SIM_FEATURES];      /* since the exporter started; [MEMORY] = gauge */
+    double period[KMS_SIM_FEATURES];       /* in the open 0.3 period */
+    double last[KMS_SIM_FEATURES];         /* in the last complete period */
+    kms_sim_energy_t energy;
+} kms_sim_container_t;
+
+typedef struct {
+    kms_sim_options_t options;
+    kms_sim_truth_t truth[KMS_SIM_COMPONENTS];
+    double now;        /* time of the state, seconds (the caller's clock) */
+    double step_end;   /* when the current step ends */
+    uint64_t steps;    /* steps completed */
+    uint64_t rng;
+    double freq;       /* node clock, Hz */
+    double error;      /* this step's relative noise */
+    uint64_t restarts;
+    size_t count;
+    kms_sim_container_t *containers;  /* sorted by id, as Kepler's output is */
+    kms_sim_energy_t node;
+    kms_sim_energy_t package[KMS_SIM_PACKAGES];
+    double rapl[KMS_SIM_PACKAGES][KMS_SIM_COMPONENTS];  /* hardware counters, joules, unwrapped */
+    double rapl_platform;
+} kms_sim_t;
+
+/* The truth, derived components (package, platform) included. */
+void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS]);
+
+/* A node whose state starts at time `now`. Returns NULL when out of memory. */
+kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now);
+void kms_sim_destroy(kms_sim_t **self_p);
+
+/* Moves the state to `now` (earlier times are ignored). */
+void kms_sim_advance(kms_sim_t *self, double now);
+
+/* An exporter restart: every counter Kepler keeps goes back to 0. */
+void kms_sim_restart(kms_sim_t *self);
+
+/* The truth as JSON (components, units, options). Caller frees. */
+char *kms_sim_truth_json(const kms_sim_t *self);
+
+int kms_sim_format_parse(const char *text, kms_sim_format_t *out);
+
+/* The exposition page of `format`: Kepler's families, label order and float formatting.
+   Appends to a malloc'd buffer (*buf, *len, *cap; start with NULL, 0, 0). Returns 0, or -1
+   when out of memory. */
+int kms_sim_render(const kms_sim_t *self, kms_sim_format_t format, char **buf, size_t *len,
+                   size_t *cap);
+
+#endif
