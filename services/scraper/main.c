@@ -1,0 +1,90 @@
+/*  kms-scraper: pulls Kepler's metrics and publishes samples (CONTRACT.md). Config, signals,
+    wiring; the loop lives in scraper.c, the conversion in common/kms_kepler.c. */
+#include <curl/curl.h>
+#include <czmq.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kms_config.h"
+#include "kms_log.h"
+#include "scraper.h"
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+    scraper_config_t c = {0};
+    kms_option_t options[] = {
+        {"kepler-url", "KMS_KEPLER_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics",
+         "Kepler /metrics URL(s), comma separated: one per node", &c.kepler_urls, 0, 0},
+        {"prometheus-url", "KMS_PROMETHEUS_URL", KMS_OPT_STRING, NULL,
+         "query this Prometheus server's HTTP API for Kepler's metrics instead (e.g. http://prometheus:9090)",
+         &c.prometheus_url, 0, 0},
+        {"interval", "KMS_SCRAPE_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes (fractions allowed)",
+         &c.interval, 0.01, 86400},
+        {"publish", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5555",
+         "where samples are published (czmq syntax: @ binds, > connects)", &c.publish, 0, 0},
+        {"metrics-port", "KMS_SCRAPER_METRICS_PORT", KMS_OPT_INT, "0",
+         "serve the scraper's own counters as Prometheus text on this port (0: off)", &c.metrics_port, 0, 65535},
+        {"max-body-bytes", "KMS_SCRAPER_MAX_BODY_BYTES", KMS_OPT_INT, "67108864",
+         "answers larger than this (decoded) are dropped whole", &c.max_body_bytes, 1024, 4294967296.0},
+        {"timeout", "KMS_SCRAPER_TIMEOUT", KMS_OPT_DOUBLE, "0",
+         "seconds a scrape may take, connection included (0: the interval)", &c.timeout, 0, 3600},
+        {"stats-interval", "KMS_SCRAPER_STATS_INTERVAL", KMS_OPT_DOUBLE, "60",
+         "seconds between log lines of the scraper's counters (0: only at exit)", &c.stats_interval, 0, 86400},
+        {"sndhwm", "KMS_SCRAPER_SNDHWM", KMS_OPT_INT, "10000",
+         "messages queued per subscriber before the PUB socket drops", &c.sndhwm, 1, 10000000},
+        {0}};
+    kms_config_t config = {"kms-scraper",
+                           "Pulls Kepler's metrics (every generation, 0.1 to 0.10+) from its /metrics pages or "
+                           "from Prometheus, turns counters into per-second rates and watts, and publishes "
+                           "kepler.node and kepler.container samples on a ZeroMQ PUB socket.",
+                           NULL, options};
+    int rc = kms_config_parse(&config, argc, argv, NULL);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+
+    /* Our own handler: it only sets a flag, which the loop checks every 100 ms. */
+    zsys_handler_set(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        kms_error("libcurl initialisation failed", "");
+        return 1;
+    }
+    zsys_init();
+
+    bool bad_config = false;
+    scraper_t *scraper = scraper_new(&c, &bad_config);
+    if (!scraper) {
+        if (!bad_config)
+            kms_error("cannot start", "");
+        zsys_shutdown();
+        curl_global_cleanup();
+        return bad_config ? 2 : 1;
+    }
+    char urls[1024];
+    kms_info("scraping", "source=%s interval=%g publish=%s metrics_port=%ld",
+             kms_log_quote(c.prometheus_url && *c.prometheus_url ? c.prometheus_url : c.kepler_urls, urls,
+                           sizeof urls),
+             c.interval, c.publish, c.metrics_port);
+    rc = scraper_run(scraper, &s_stop);
+    kms_info("stopping", "");
+    scraper_destroy(&scraper);
+    zsys_shutdown();
+    curl_global_cleanup();
+    kms_info("stopped", "");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,618 @@
+/*  scraper: the fetch-convert-publish loop of kms-scraper.
+
+    One thread. Every target owns one easy handle, reused from cycle to cycle so that its
+    connection stays open, and a body buffer that grows to the largest answer seen (capped by
+    --max-body-bytes, enforced as bytes arrive). At each cycle the idle targets are added to the
+    multi handle; the loop then waits on all of them at once in slices of at most 100 ms, so a
+    slow target delays nobody and a stop request is seen quickly. */
+#include "scraper.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms_kepler.h"
+#include "kms_log.h"
+#include "kms_num.h"
+#include "kms_sample.h"
+#include "scraper_metrics.h"
+
+#define S_MAX_TARGETS 1024
+#define S_MAX_API_NODES 4096
+/* The Kepler families, all generations, for the Prometheus API mode. */
+#define S_API_SELECTOR "{__name__=~\"kepler_.+|node_energy_stat|pod_energy_stat|pod_curr_energy_in_.+\"}"
+
+typedef struct {
+    char name[KMS_ID_MAX];
+    kms_kepler_snapshot_t *prev;
+    double last_ts;
+} s_api_node_t;
+
+typedef struct {
+    struct scraper_t *owner;
+    size_t index;
+    char *url;
+    char host[KMS_ID_MAX];
+    CURL *easy;
+    bool in_flight;
+    double started;         /* monotonic */
+    char *body;
+    size_t len, cap, max;
+    bool too_large;
+    char error[CURL_ERROR_SIZE];
+    kms_kepler_snapshot_t *prev, *cur;  /* /metrics pages: the last good scrape and the new one */
+    bool have_prev;
+} s_target_t;
+
+struct scraper_t {
+    scraper_config_t config;
+    double timeout;
+    bool api;                /* --prometheus-url mode: one target, many nodes */
+    s_target_t *targets;
+    size_t ntargets;
+    CURLM *multi;
+    struct curl_slist *headers;
+    zsock_t *pub;
+    void *pub_handle;
+    uint64_t seq;
+    scraper_metrics_t *metrics;
+    s_api_node_t *nodes;
+    size_t nnodes;
+    unsigned char frame[KMS_SAMPLE_MAX_FRAME];
+    uint64_t published_node, published_container, dropped;  /* since the last flush to metrics */
+};
+
+/* ---------------------------------------------------------------- set-up */
+
+static size_t s_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+    s_target_t *t = arg;
+    size_t n = size * nmemb;
+    if (t->len + n > t->max) {
+        t->too_large = true;
+        return 0;  /* makes curl stop with CURLE_WRITE_ERROR */
+    }
+    if (t->len + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 65536;
+        while (cap < t->len + n)
+            cap *= 2;
+        if (cap > t->max)
+            cap = t->max;
+        char *body = realloc(t->body, cap);
+        if (!body)
+            return 0;
+        t->body = body;
+        t->cap = cap;
+    }
+    memcpy(t->body + t->len, data, n);
+    t->len += n;
+    return n;
+}
+
+/* The host part of an http(s) URL, through libcurl's own parser. -1 when not such a URL. */
+static int s_url_host(const char *url, char *host, size_t cap)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *h = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && *h) {
+        snprintf(host, cap, "%s", h);
+        rc = 0;
+    }
+    curl_free(scheme);
+    curl_free(h);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
+{
+    t->owner = self;
+    t->max = (size_t) self->config.max_body_bytes;
+    if (!(t->url = strdup(url)) || !(t->easy = curl_easy_init()) ||
+        !(t->prev = kms_kepler_snapshot_new()) || !(t->cur = kms_kepler_snapshot_new()))
+        return -1;
+    long timeout_ms = lround(self->timeout * 1000);
+    curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");  /* every encoding libcurl decodes */
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->max);
+    curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "kms-scraper/" KMS_VERSION);
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, self->headers);
+    return 0;
+}
+
+static void s_target_fini(scraper_t *self, s_target_t *t)
+{
+    if (t->easy) {
+        if (t->in_flight)
+            curl_multi_remove_handle(self->multi, t->easy);
+        curl_easy_cleanup(t->easy);
+    }
+    kms_kepler_snapshot_destroy(&t->prev);
+    kms_kepler_snapshot_destroy(&t->cur);
+    free(t->body);
+    free(t->url);
+}
+
+/* Splits the comma list into targets; -1 (logged) on a URL that is not http(s). */
+static int s_targets_from_list(scraper_t *self, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return -1;
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+            tok[--n] = '\0';
+        if (n == 0)
+            continue;
+        char host[KMS_ID_MAX];
+        if (s_url_host(tok, host, sizeof host) != 0 || self->ntargets == S_MAX_TARGETS) {
+            fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: not an http(s) URL\n", tok);
+            rc = -1;
+            break;
+        }
+        s_target_t *t = &self->targets[self->ntargets++];
+        snprintf(t->host, sizeof t->host, "%s", host);
+        t->index = self->ntargets - 1;
+        if (s_target_init(self, t, tok) != 0)
+            rc = -1;
+    }
+    free(copy);
+    if (rc == 0 && self->ntargets == 0) {
+        fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: no URL\n", list);
+        rc = -1;
+    }
+    return rc;
+}
+
+static int s_api_target(scraper_t *self, const char *base)
+{
+    char host[KMS_ID_MAX];
+    if (s_url_host(base, host, sizeof host) != 0) {
+        fprintf(stderr, "kms-scraper: invalid value '%s' for --prometheus-url: not an http(s) URL\n", base);
+        return -1;
+    }
+    /* A range selector as an instant query: the raw samples with the times Prometheus scraped
+       them, so that rates use Kepler's real intervals and not our query times. */
+    long window = lround(ceil(fmax(60.0, 3 * self->config.interval)));
+    char query[256];
+    snprintf(query, sizeof query, "%s[%lds]", S_API_SELECTOR, window);
+    char *escaped = curl_easy_escape(NULL, query, 0);
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    size_t cap = blen + strlen(escaped) + 32;
+    char *url = malloc(cap);
+    int rc = -1;
+    if (escaped && url) {
+        snprintf(url, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
+        s_target_t *t = &self->targets[self->ntargets++];
+        snprintf(t->host, sizeof t->host, "%s", host);
+        rc = s_target_init(self, t, url);
+        /* The metrics name the target by the URL the user gave. */
+        free(t->url);
+        t->url = strdup(base);
+        if (!t->url)
+            rc = -1;
+    }
+    curl_free(escaped);
+    free(url);
+    return rc;
+}
+
+scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
+{
+    assert(config && bad_config);
+    *bad_config = false;
+    scraper_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    self->timeout = config->timeout > 0 ? config->timeout : config->interval;
+    self->api = config->prometheus_url && *config->prometheus_url;
+    self->targets = calloc(S_MAX_TARGETS, sizeof *self->targets);
+    self->multi = curl_multi_init();
+    self->headers = curl_slist_append(NULL, self->api ? "Accept: application/json"
+                                                      : "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
+    if (!self->targets || !self->multi || !self->headers) {
+        scraper_destroy(&self);
+        return NULL;
+    }
+    int rc = self->api ? s_api_target(self, config->prometheus_url) : s_targets_from_list(self, config->kepler_urls);
+    if (rc != 0) {
+        *bad_config = true;
+        scraper_destroy(&self);
+        return NULL;
+    }
+    const char *names[S_MAX_TARGETS];
+    for (size_t i = 0; i < self->ntargets; i++)
+        names[i] = self->targets[i].url;
+    if (!(self->metrics = scraper_metrics_new(self->ntargets, names))) {
+        scraper_destroy(&self);
+        return NULL;
+    }
+
+    self->pub = zsock_new(ZMQ_PUB);
+    if (!self->pub) {
+        scraper_destroy(&self);
+        return NULL;
+    }
+    /* Nobody listening, or a slow subscriber: PUB drops at the high-water mark, never blocks. */
+    zsock_set_sndhwm(self->pub, (int) config->sndhwm);
+    zsock_set_linger(self->pub, 0);
+    if (zsock_attach(self->pub, config->publish, true) != 0) {
+        fprintf(stderr, "kms-scraper: invalid value '%s' for --publish: cannot bind or connect\n", config->publish);
+        *bad_config = true;
+        scraper_destroy(&self);
+        return NULL;
+    }
+    self->pub_handle = zsock_resolve(self->pub);
+    if (config->metrics_port > 0 && scraper_metrics_serve(self->metrics, config->metrics_port) != 0) {
+        fprintf(stderr, "kms-scraper: invalid value '%ld' for --metrics-port: cannot listen\n", config->metrics_port);
+        *bad_config = true;
+        scraper_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void scraper_destroy(scraper_t **self_p)
+{
+    assert(self_p);
+    scraper_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; self->targets && i < self->ntargets; i++)
+        s_target_fini(self, &self->targets[i]);
+    free(self->targets);
+    for (size_t i = 0; i < self->nnodes; i++)
+        kms_kepler_snapshot_destroy(&self->nodes[i].prev);
+    free(self->nodes);
+    if (self->multi)
+        curl_multi_cleanup(self->multi);
+    curl_slist_free_all(self->headers);
+    zsock_destroy(&self->pub);
+    scraper_metrics_destroy(&self->metrics);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- publishing */
+
+static int s_publish(const kms_sample_t *sample, void *arg)
+{
+    scraper_t *self = arg;
+    kms_sample_t numbered = *sample;
+    numbered.seq = self->seq + 1;
+    size_t n = kms_sample_encode(&numbered, self->frame, sizeof self->frame);
+    const char *topic = kms_sample_topic(&numbered);
+    if (n == 0 || zmq_send(self->pub_handle, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(self->pub_handle, self->frame, n, ZMQ_DONTWAIT) < 0) {
+        self->dropped++;
+        return 0;
+    }
+    self->seq++;
+    if (numbered.is_container)
+        self->published_container++;
+    else
+        self->published_node++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- results */
+
+typedef struct {
+    double duration;
+    int failure;  /* scraper_failure_t, or -1 */
+    double success_ts;
+    size_t rejected_lines, rejected_series, no_sample, resets, wraps;
+} s_outcome_t;
+
+static void s_apply(scraper_target_stats_t *st, const void *arg)
+{
+    const s_outcome_t *o = arg;
+    st->duration_sum += o->duration;
+    st->duration_count++;
+    if (o->failure >= 0)
+        st->failures[o->failure]++;
+    if (o->success_ts > 0)
+        st->last_success = o->success_ts;
+    st->rejected_lines += o->rejected_lines;
+    st->rejected_series += o->rejected_series;
+    st->intervals_without_sample += o->no_sample;
+    st->counter_resets += o->resets;
+    st->rapl_wraps += o->wraps;
+}
+
+static void s_count_started(scraper_target_stats_t *st, const void *arg)
+{
+    (void) arg;
+    st->scrapes++;
+}
+
+static void s_count_skipped(scraper_target_stats_t *st, const void *arg)
+{
+    (void) arg;
+    st->skipped++;
+}
+
+static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outcome_t *o, const char *node)
+{
+    o->resets += ds->counter_resets;
+    o->wraps += ds->rapl_wraps;
+    if (!ds->why)
+        return;
+    o->no_sample++;
+    char url[512], why[256], quoted_node[KMS_ID_MAX + 8];
+    kms_log_quote(t->url, url, sizeof url);
+    kms_log_quote(ds->why, why, sizeof why);
+    kms_log_quote(node, quoted_node, sizeof quoted_node);
+    if (ds->counter_resets)
+        kms_warn("no sample for this interval", "target=%s node=%s why=%s", url, quoted_node, why);
+    else
+        kms_debug("no sample for this interval", "target=%s node=%s why=%s", url, quoted_node, why);
+}
+
+static int s_process_page(s_target_t *t, s_outcome_t *o)
+{
+    scraper_t *self = t->owner;
+    kms_expo_stats_t es = {0};
+    double ts = kms_num_wallclock();
+    int rc = kms_kepler_snapshot_parse(t->cur, t->body, t->len, ts, t->host, &es);
+    o->rejected_lines += es.rejected;
+    o->rejected_series += kms_kepler_snapshot_stats(t->cur)->rejected;
+    if (rc != 0)
+        return -1;
+    kms_kepler_diff_stats_t ds;
+    kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
+    s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
+    kms_kepler_snapshot_t *swap = t->prev;
+    t->prev = t->cur;
+    t->cur = swap;
+    t->have_prev = true;
+    o->success_ts = ts;
+    return 0;
+}
+
+typedef struct {
+    s_target_t *target;
+    s_outcome_t *outcome;
+} s_api_ctx_t;
+
+static s_api_node_t *s_api_node(scraper_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nnodes; i++)
+        if (strcmp(self->nodes[i].name, name) == 0)
+            return &self->nodes[i];
+    if (self->nnodes == S_MAX_API_NODES)
+        return NULL;
+    if (!self->nodes && !(self->nodes = calloc(S_MAX_API_NODES, sizeof *self->nodes)))
+        return NULL;
+    s_api_node_t *n = &self->nodes[self->nnodes];
+    if (!(n->prev = kms_kepler_snapshot_new()))
+        return NULL;
+    snprintf(n->name, sizeof n->name, "%s", name);
+    self->nnodes++;
+    return n;
+}
+
+/* Each node's snapshots come in time order; those already seen in an earlier answer (the
+   window overlaps) are skipped, the others diffed against that node's last one. */
+static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+{
+    (void) prev;
+    s_api_ctx_t *ctx = arg;
+    scraper_t *self = ctx->target->owner;
+    s_api_node_t *node = s_api_node(self, kms_kepler_snapshot_node(cur));
+    if (!node || kms_kepler_snapshot_ts(cur) <= node->last_ts)
+        return 0;
+    ctx->outcome->rejected_series += kms_kepler_snapshot_stats(cur)->rejected;
+    kms_kepler_diff_stats_t ds;
+    kms_kepler_diff(node->last_ts > 0 ? node->prev : NULL, cur, s_publish, self, &ds);
+    s_note_diff(ctx->target, &ds, ctx->outcome, node->name);
+    if (kms_kepler_snapshot_copy(node->prev, cur) != 0)
+        return -1;
+    node->last_ts = kms_kepler_snapshot_ts(cur);
+    return 0;
+}
+
+static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
+{
+    json_error_t err;
+    json_t *root = json_loadb(t->body, t->len, 0, &err);
+    char url[512], why[512];
+    kms_log_quote(t->url, url, sizeof url);
+    if (!root) {
+        kms_warn("Prometheus answer is not JSON", "target=%s status=%ld error=%s", url, status,
+                 kms_log_quote(err.text, why, sizeof why));
+        return -1;
+    }
+    int rc = 0;
+    if (status != 200) {
+        const char *msg = json_string_value(json_object_get(root, "error"));
+        kms_warn("Prometheus error", "target=%s status=%ld error=%s", url, status,
+                 kms_log_quote(msg ? msg : "(none)", why, sizeof why));
+        rc = -2;
+    } else {
+        s_api_ctx_t ctx = {t, o};
+        kms_kepler_prom_stats_t ps;
+        const char *walk_why = NULL;
+        rc = kms_kepler_prom_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
+        o->rejected_lines += ps.rejected;
+        if (rc != 0)
+            kms_warn("unusable Prometheus answer", "target=%s error=%s", url,
+                     kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
+        else
+            o->success_ts = kms_num_wallclock();
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int s_classify(CURLcode code, bool too_large)
+{
+    if (too_large || code == CURLE_FILESIZE_EXCEEDED)
+        return SCRAPER_FAIL_TOO_LARGE;
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return SCRAPER_FAIL_TIMEOUT;
+    case CURLE_PARTIAL_FILE: return SCRAPER_FAIL_TRUNCATED;
+    case CURLE_BAD_CONTENT_ENCODING: return SCRAPER_FAIL_PARSE;
+    default: return SCRAPER_FAIL_CONNECT;
+    }
+}
+
+static const char *s_cause_name(int failure)
+{
+    static const char *names[SCRAPER_FAIL_COUNT] = {"timeout", "connect", "http_status", "too_large",
+                                                    "truncated", "parse"};
+    return names[failure];
+}
+
+static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
+{
+    t->in_flight = false;
+    s_outcome_t o = {0};
+    o.failure = -1;
+    o.duration = kms_num_monotonic() - t->started;
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    char url[512], detail[CURL_ERROR_SIZE + 16];
+    kms_log_quote(t->url, url, sizeof url);
+    if (code != CURLE_OK) {
+        o.failure = s_classify(code, t->too_large);
+        kms_warn("scrape failed", "target=%s cause=%s error=%s ms=%.1f", url, s_cause_name(o.failure),
+                 kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
+                                            : (t->error[0] ? t->error : curl_easy_strerror(code)),
+                               detail, sizeof detail), o.duration * 1000);
+    } else if (self->api) {
+        int rc = s_process_api(t, &o, status);
+        if (rc == -2)
+            o.failure = SCRAPER_FAIL_HTTP_STATUS;
+        else if (rc != 0)
+            o.failure = SCRAPER_FAIL_PARSE;
+    } else if (status != 200) {
+        o.failure = SCRAPER_FAIL_HTTP_STATUS;
+        kms_warn("scrape failed", "target=%s cause=http_status status=%ld ms=%.1f", url, status, o.duration * 1000);
+    } else if (s_process_page(t, &o) != 0) {
+        o.failure = SCRAPER_FAIL_PARSE;
+        kms_warn("scrape failed", "target=%s cause=parse error=\"no Kepler metrics in the page\" bytes=%zu", url,
+                 t->len);
+    } else {
+        kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, o.duration * 1000, t->len);
+    }
+    scraper_metrics_update(self->metrics, t->index, s_apply, &o);
+    scraper_metrics_add_published(self->metrics, self->published_node, self->published_container, self->dropped);
+    self->published_node = self->published_container = self->dropped = 0;
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void s_start_cycle(scraper_t *self)
+{
+    for (size_t i = 0; i < self->ntargets; i++) {
+        s_target_t *t = &self->targets[i];
+        if (t->in_flight) {
+            char url[512];
+            kms_warn("target still in flight, skipped this cycle", "target=%s",
+                     kms_log_quote(t->url, url, sizeof url));
+            scraper_metrics_update(self->metrics, i, s_count_skipped, NULL);
+            continue;
+        }
+        t->len = 0;
+        t->too_large = false;
+        t->error[0] = '\0';
+        t->started = kms_num_monotonic();
+        if (curl_multi_add_handle(self->multi, t->easy) != CURLM_OK)
+            continue;
+        t->in_flight = true;
+        scraper_metrics_update(self->metrics, i, s_count_started, NULL);
+    }
+}
+
+static void s_log_stats(scraper_t *self)
+{
+    scraper_target_stats_t all;
+    uint64_t node, container, dropped;
+    scraper_metrics_get(self->metrics, SIZE_MAX, &all);
+    scraper_metrics_get_published(self->metrics, &node, &container, &dropped);
+    uint64_t failures = 0;
+    for (int c = 0; c < SCRAPER_FAIL_COUNT; c++)
+        failures += all.failures[c];
+    kms_info("scrape stats",
+             "scrapes=%llu failures=%llu timeout=%llu connect=%llu http_status=%llu too_large=%llu "
+             "truncated=%llu parse=%llu skipped=%llu rejected_lines=%llu node_samples=%llu "
+             "container_samples=%llu dropped=%llu mean_ms=%.2f",
+             (unsigned long long) all.scrapes, (unsigned long long) failures,
+             (unsigned long long) all.failures[SCRAPER_FAIL_TIMEOUT],
+             (unsigned long long) all.failures[SCRAPER_FAIL_CONNECT],
+             (unsigned long long) all.failures[SCRAPER_FAIL_HTTP_STATUS],
+             (unsigned long long) all.failures[SCRAPER_FAIL_TOO_LARGE],
+             (unsigned long long) all.failures[SCRAPER_FAIL_TRUNCATED],
+             (unsigned long long) all.failures[SCRAPER_FAIL_PARSE], (unsigned long long) all.skipped,
+             (unsigned long long) all.rejected_lines, (unsigned long long) node, (unsigned long long) container,
+             (unsigned long long) dropped,
+             all.duration_count ? all.duration_sum / (double) all.duration_count * 1000 : 0.0);
+}
+
+int scraper_run(scraper_t *self, volatile sig_atomic_t *stop)
+{
+    assert(self && stop);
+    double next = kms_num_monotonic();
+    double next_stats = next + self->config.stats_interval;
+    while (!*stop) {
+        double now = kms_num_monotonic();
+        if (now >= next) {
+            s_start_cycle(self);
+            next += self->config.interval;
+            if (next <= now)  /* fell behind (a stopped clock, a long pause): no burst to catch up */
+                next = now + self->config.interval;
+        }
+        if (self->config.stats_interval > 0 && now >= next_stats) {
+            s_log_stats(self);
+            next_stats = now + self->config.stats_interval;
+        }
+        double wait = (next - kms_num_monotonic()) * 1000;
+        int wait_ms = wait < 0 ? 0 : wait > 100 ? 100 : (int) wait;
+        int running = 0;
+        if (curl_multi_poll(self->multi, NULL, 0, wait_ms, NULL) != CURLM_OK ||
+            curl_multi_perform(self->multi, &running) != CURLM_OK) {
+            kms_error("libcurl multi failed", "");
+            return -1;
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(self->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            s_target_t *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+            CURLcode code = msg->data.result;
+            curl_multi_remove_handle(self->multi, msg->easy_handle);
+            if (t)
+                s_finish(self, t, code);
+        }
+    }
+    s_log_stats(self);
+    return 0;
+}

@@ -1,0 +1,33 @@
+/*  scraper: kms-scraper's loop. Fetches every target concurrently once per interval (libcurl
+    multi, one reused easy handle per target), turns each answer into samples with kms_kepler
+    and publishes them on a czmq PUB socket. A target still in flight when its next cycle comes
+    is skipped for that cycle, never waited for. */
+#ifndef SCRAPER_H
+#define SCRAPER_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+typedef struct {
+    const char *kepler_urls;     /* comma separated /metrics URLs */
+    const char *prometheus_url;  /* a Prometheus server's base URL; replaces kepler_urls when set */
+    double interval;             /* seconds between cycles */
+    const char *publish;         /* czmq endpoint(s) of the PUB socket */
+    long metrics_port;           /* 0: no metrics server */
+    long max_body_bytes;         /* an answer larger than this (decoded) is dropped */
+    double timeout;              /* seconds a fetch may take in total; 0: the interval */
+    double stats_interval;       /* seconds between info log lines of the counters; 0: never */
+    long sndhwm;                 /* PUB send high-water mark, in messages */
+} scraper_config_t;
+
+typedef struct scraper_t scraper_t;
+
+/* Validates the config (URLs, endpoint) and binds the socket. NULL with one error line logged
+   when something is wrong; *bad_config is then true when the config itself was at fault. */
+scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config);
+void scraper_destroy(scraper_t **self_p);
+
+/* Runs cycles until *stop becomes non-zero (checked at least every 100 ms). 0 / -1. */
+int scraper_run(scraper_t *self, volatile sig_atomic_t *stop);
+
+#endif

@@ -1,0 +1,290 @@
+/*  scraper_metrics: counters under one mutex, rendered as Prometheus text on demand. */
+#include "scraper_metrics.h"
+
+#include <assert.h>
+#include <civetweb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms_log.h"
+#include "kms_num.h"
+
+typedef struct {
+    char *name;
+    scraper_target_stats_t stats;
+} s_target_t;
+
+struct scraper_metrics_t {
+    pthread_mutex_t lock;
+    size_t count;
+    s_target_t *targets;
+    uint64_t published_node, published_container, publish_dropped;
+    struct mg_context *http;
+};
+
+static const char *s_causes[SCRAPER_FAIL_COUNT] = {"timeout", "connect", "http_status", "too_large",
+                                                   "truncated", "parse"};
+
+scraper_metrics_t *scraper_metrics_new(size_t count, const char *const *targets)
+{
+    scraper_metrics_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    pthread_mutex_init(&self->lock, NULL);
+    self->targets = calloc(count ? count : 1, sizeof *self->targets);
+    if (!self->targets) {
+        scraper_metrics_destroy(&self);
+        return NULL;
+    }
+    self->count = count;
+    for (size_t i = 0; i < count; i++) {
+        if (!(self->targets[i].name = strdup(targets[i]))) {
+            scraper_metrics_destroy(&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void scraper_metrics_destroy(scraper_metrics_t **self_p)
+{
+    assert(self_p);
+    scraper_metrics_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->http)
+        mg_stop(self->http);
+    for (size_t i = 0; self->targets && i < self->count; i++)
+        free(self->targets[i].name);
+    free(self->targets);
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+void scraper_metrics_update(scraper_metrics_t *self, size_t i,
+                            void (*update)(scraper_target_stats_t *stats, const void *arg), const void *arg)
+{
+    assert(i < self->count);
+    pthread_mutex_lock(&self->lock);
+    update(&self->targets[i].stats, arg);
+    pthread_mutex_unlock(&self->lock);
+}
+
+void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint64_t container, uint64_t dropped)
+{
+    pthread_mutex_lock(&self->lock);
+    self->published_node += node;
+    self->published_container += container;
+    self->publish_dropped += dropped;
+    pthread_mutex_unlock(&self->lock);
+}
+
+void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats_t *out)
+{
+    pthread_mutex_lock(&self->lock);
+    if (i != SIZE_MAX) {
+        *out = self->targets[i].stats;
+    } else {
+        memset(out, 0, sizeof *out);
+        for (size_t k = 0; k < self->count; k++) {
+            const scraper_target_stats_t *s = &self->targets[k].stats;
+            out->scrapes += s->scrapes;
+            out->skipped += s->skipped;
+            for (int c = 0; c < SCRAPER_FAIL_COUNT; c++)
+                out->failures[c] += s->failures[c];
+            out->rejected_lines += s->rejected_lines;
+            out->rejected_series += s->rejected_series;
+            out->intervals_without_sample += s->intervals_without_sample;
+            out->counter_resets += s->counter_resets;
+            out->rapl_wraps += s->rapl_wraps;
+            out->duration_sum += s->duration_sum;
+            out->duration_count += s->duration_count;
+            if (s->last_success > out->last_success)
+                out->last_success = s->last_success;
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container, uint64_t *dropped)
+{
+    pthread_mutex_lock(&self->lock);
+    *node = self->published_node;
+    *container = self->published_container;
+    *dropped = self->publish_dropped;
+    pthread_mutex_unlock(&self->lock);
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+typedef struct {
+    FILE *out;
+    const scraper_metrics_t *m;
+} s_render_t;
+
+/* A label value as the text format wants it: \\, \" and \n escaped. */
+static void s_label(FILE *out, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fputc('\\', out), fputc(*p, out);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*p, out);
+    }
+}
+
+static void s_head(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void s_value(FILE *out, double v)
+{
+    char buf[40];
+    kms_num_format(v, buf, sizeof buf);
+    fprintf(out, " %s\n", buf);
+}
+
+/* One counter or gauge family with one series per target, its value picked by `field`. */
+static void s_per_target(const s_render_t *r, const char *name, const char *type, const char *help,
+                         double (*field)(const scraper_target_stats_t *s))
+{
+    s_head(r->out, name, type, help);
+    for (size_t i = 0; i < r->m->count; i++) {
+        fprintf(r->out, "%s{target=\"", name);
+        s_label(r->out, r->m->targets[i].name);
+        fputs("\"}", r->out);
+        s_value(r->out, field(&r->m->targets[i].stats));
+    }
+}
+
+static double s_f_scrapes(const scraper_target_stats_t *s) { return (double) s->scrapes; }
+static double s_f_skipped(const scraper_target_stats_t *s) { return (double) s->skipped; }
+static double s_f_lines(const scraper_target_stats_t *s) { return (double) s->rejected_lines; }
+static double s_f_series(const scraper_target_stats_t *s) { return (double) s->rejected_series; }
+static double s_f_nosample(const scraper_target_stats_t *s) { return (double) s->intervals_without_sample; }
+static double s_f_resets(const scraper_target_stats_t *s) { return (double) s->counter_resets; }
+static double s_f_wraps(const scraper_target_stats_t *s) { return (double) s->rapl_wraps; }
+static double s_f_last(const scraper_target_stats_t *s) { return s->last_success; }
+
+char *scraper_metrics_render(scraper_metrics_t *self)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return NULL;
+    pthread_mutex_lock(&self->lock);
+    s_render_t r = {out, self};
+    s_per_target(&r, "kms_scraper_scrapes_total", "counter", "Fetches of the target started.", s_f_scrapes);
+    s_per_target(&r, "kms_scraper_scrapes_skipped_total", "counter",
+                 "Cycles in which the target was not fetched because its previous fetch was still in flight.",
+                 s_f_skipped);
+    s_head(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
+    for (size_t i = 0; i < self->count; i++) {
+        for (int c = 0; c < SCRAPER_FAIL_COUNT; c++) {
+            fputs("kms_scraper_scrape_failures_total{target=\"", out);
+            s_label(out, self->targets[i].name);
+            fprintf(out, "\",cause=\"%s\"}", s_causes[c]);
+            s_value(out, (double) self->targets[i].stats.failures[c]);
+        }
+    }
+    s_per_target(&r, "kms_scraper_rejected_lines_total", "counter",
+                 "Malformed exposition lines (or Prometheus API points) skipped.", s_f_lines);
+    s_per_target(&r, "kms_scraper_rejected_series_total", "counter",
+                 "Kepler series skipped for a bad value or a missing identity.", s_f_series);
+    s_per_target(&r, "kms_scraper_intervals_without_sample_total", "counter",
+                 "Good scrapes that gave no node sample (first scrape, restart, page not updated).", s_f_nosample);
+    s_per_target(&r, "kms_scraper_counter_resets_total", "counter",
+                 "Counters seen going down (exporter or container restarts).", s_f_resets);
+    s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
+    s_per_target(&r, "kms_scraper_last_success_timestamp_seconds", "gauge",
+                 "Unix time of the target's last good scrape (0: never).", s_f_last);
+    s_head(out, "kms_scraper_scrape_duration_seconds", "summary", "Time from request to full answer.");
+    for (size_t i = 0; i < self->count; i++) {
+        fputs("kms_scraper_scrape_duration_seconds_sum{target=\"", out);
+        s_label(out, self->targets[i].name);
+        fputs("\"}", out);
+        s_value(out, self->targets[i].stats.duration_sum);
+        fputs("kms_scraper_scrape_duration_seconds_count{target=\"", out);
+        s_label(out, self->targets[i].name);
+        fputs("\"}", out);
+        s_value(out, (double) self->targets[i].stats.duration_count);
+    }
+    s_head(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
+    fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.node\"} %llu\n",
+            (unsigned long long) self->published_node);
+    fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.container\"} %llu\n",
+            (unsigned long long) self->published_container);
+    s_head(out, "kms_scraper_samples_dropped_total", "counter",
+           "Samples not sent: too large to encode, or the PUB socket refused them.");
+    fprintf(out, "kms_scraper_samples_dropped_total %llu\n", (unsigned long long) self->publish_dropped);
+    pthread_mutex_unlock(&self->lock);
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* ---------------------------------------------------------------- serving */
+
+static int s_write_all(struct mg_connection *conn, int status, const char *type, const char *body, size_t len)
+{
+    char *buf = malloc(len + 256);
+    if (!buf)
+        return 500;
+    int head = snprintf(buf, 256,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                        "Connection: close\r\n\r\n",
+                        status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Error", type, len);
+    memcpy(buf + head, body, len);
+    mg_write(conn, buf, (size_t) head + len);
+    free(buf);
+    return status;
+}
+
+static int s_handle(struct mg_connection *conn, void *arg)
+{
+    scraper_metrics_t *self = arg;
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    if (strcmp(info->local_uri, "/metrics") != 0)
+        return s_write_all(conn, 404, "text/plain", "not found\n", 10);
+    char *text = scraper_metrics_render(self);
+    if (!text)
+        return s_write_all(conn, 500, "text/plain", "out of memory\n", 14);
+    int status = s_write_all(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    free(text);
+    return status;
+}
+
+static int s_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void) conn;
+    char quoted[512];
+    kms_warn("metrics server", "error=%s", kms_log_quote(message, quoted, sizeof quoted));
+    return 1;
+}
+
+int scraper_metrics_serve(scraper_metrics_t *self, long port)
+{
+    char ports[16];
+    snprintf(ports, sizeof ports, "%ld", port);
+    const char *options[] = {"listening_ports", ports, "num_threads", "2", "tcp_nodelay", "1",
+                             "request_timeout_ms", "5000", NULL};
+    struct mg_callbacks callbacks = {0};
+    callbacks.log_message = s_log_message;
+    mg_init_library(0);
+    self->http = mg_start(&callbacks, NULL, options);
+    if (!self->http) {
+        kms_error("cannot serve metrics", "port=%ld", port);
+        return -1;
+    }
+    mg_set_request_handler(self->http, "/", s_handle, self);
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*  scraper_metrics: kms-scraper's own counters, per target, and their Prometheus text.
+
+    The scrape loop updates them, the civetweb threads behind --metrics-port read them: every
+    access goes through the object's mutex. scraper_metrics_render() is pure (text only). */
+#ifndef SCRAPER_METRICS_H
+#define SCRAPER_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    SCRAPER_FAIL_TIMEOUT = 0,
+    SCRAPER_FAIL_CONNECT,
+    SCRAPER_FAIL_HTTP_STATUS,
+    SCRAPER_FAIL_TOO_LARGE,
+    SCRAPER_FAIL_TRUNCATED,
+    SCRAPER_FAIL_PARSE,
+    SCRAPER_FAIL_COUNT
+} scraper_failure_t;
+
+typedef struct {
+    uint64_t scrapes;                          /* fetches started */
+    uint64_t skipped;                          /* cycles skipped: the previous fetch was in flight */
+    uint64_t failures[SCRAPER_FAIL_COUNT];
+    uint64_t rejected_lines;                   /* malformed exposition lines, or API points */
+    uint64_t rejected_series;                  /* Kepler series with bad values or identity */
+    uint64_t intervals_without_sample;         /* good scrapes that gave no node sample */
+    uint64_t counter_resets;                   /* counters seen going down */
+    uint64_t rapl_wraps;
+    double duration_sum;                       /* seconds, successful and failed fetches */
+    uint64_t duration_count;
+    double last_success;                       /* unix seconds, 0 = never */
+} scraper_target_stats_t;
+
+typedef struct scraper_metrics_t scraper_metrics_t;
+
+/* `targets` names each target (its URL); copied. NULL when out of memory. */
+scraper_metrics_t *scraper_metrics_new(size_t count, const char *const *targets);
+void scraper_metrics_destroy(scraper_metrics_t **self_p);
+
+/* Applies `update` to target i's counters under the lock. */
+void scraper_metrics_update(scraper_metrics_t *self, size_t i,
+                            void (*update)(scraper_target_stats_t *stats, const void *arg), const void *arg);
+void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint64_t container,
+                                   uint64_t dropped);
+/* Copies target i's counters (or the sum over all targets when i == SIZE_MAX). */
+void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats_t *out);
+void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container,
+                                   uint64_t *dropped);
+
+/* The whole exposition (text format 0.0.4), malloc'd; NULL when out of memory. */
+char *scraper_metrics_render(scraper_metrics_t *self);
+
+/* Serves GET /metrics on `port` (every interface) from civetweb threads. 0 / -1. */
+int scraper_metrics_serve(scraper_metrics_t *self, long port);
+
+#endif
