@@ -1,0 +1,563 @@
+"""kms-trainer as a real process: samples from a Python publisher (the wire of CONTRACT.md,
+"Samples"), requests over its control socket (kms_proto.h), checkpoints on a real disk."""
+import glob
+import io
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import time
+import unittest
+import zipfile
+
+import msgpack
+import zmq
+
+from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, wait_for
+
+CTX = zmq.Context.instance()
+ARCHS = ("x86_64", "arm64")
+
+
+def truth(features, arch):
+    """The linear truth every test publishes: watts from the usage rates."""
+    f = features
+    core = 5 + 2e-9 * f["cpu_cycles"] + 1e-9 * f["cpu_instructions"] + 1.5 * f["cpu_time"] + (3 if arch == "arm64" else 0)
+    dram = 2 + 1e-7 * f["cache_misses"] + 3e-10 * f["resident_memory"] + (0.5 if arch == "arm64" else 0)
+    return {"core": core, "dram": dram}
+
+
+def make_sample(rng, seq, node="node-1", dt=5.0, arch=None):
+    arch = arch or rng.choice(ARCHS)
+    features = {
+        "cpu_cycles": rng.uniform(1e9, 3e9),
+        "cpu_instructions": rng.uniform(1e9, 4e9),
+        "cpu_time": rng.uniform(0.5, 8),
+        "cache_misses": rng.uniform(1e6, 1e7),
+        "resident_memory": rng.uniform(1e9, 8e9),
+    }
+    return {"v": 1, "seq": seq, "ts": 1.7e9 + seq * dt, "dt": dt, "node": node, "arch": arch,
+            "features": features, "targets": truth(features, arch)}
+
+
+def predict(doc, features, arch):
+    """CONTRACT.md's formula, as a client that knows nothing else computes it."""
+    w = doc["All_Weights"]
+    watts = w["Bias_Weight"]
+    watts += w["Categorical_Variables"]["cpu_architecture"].get(arch, {"weight": 0})["weight"]
+    for name, v in w["Numerical_Variables"].items():
+        watts += v["weight"] * (features[name] - v["mean"]) / math.sqrt(v["variance"])
+    return watts
+
+
+def ask(endpoint, *frames, timeout=5.0):
+    """One request on a fresh REQ socket; returns (status, body bytes)."""
+    s = CTX.socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000 * SLOWDOWN))
+    s.connect(endpoint)
+    try:
+        s.send_multipart([f if isinstance(f, bytes) else f.encode() for f in frames])
+        reply = s.recv_multipart()
+    finally:
+        s.close()
+    assert len(reply) == 2, f"a reply is two frames, got {len(reply)}"
+    return reply[0].decode(), reply[1]
+
+
+def ask_json(endpoint, *frames):
+    status, body = ask(endpoint, *frames)
+    return status, json.loads(body)
+
+
+class Publisher:
+    """A PUB socket that the trainer connects to, as kms-scraper's would be."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.sock = CTX.socket(zmq.PUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, 100000)
+        self.sock.bind(f"tcp://127.0.0.1:{self.port}")
+        self.endpoint = f">tcp://127.0.0.1:{self.port}"
+
+    def send(self, sample, topic=b"kepler.node"):
+        self.sock.send_multipart([topic, msgpack.packb(sample)])
+
+    def raw(self, *frames):
+        self.sock.send_multipart(list(frames))
+
+    def close(self):
+        self.sock.close()
+
+
+class TrainerTestCase(ProcessTestCase):
+    def setUp(self):
+        super().setUp()
+        self.rng = random.Random(42)
+        self.pub = Publisher()
+        self.addCleanup(self.pub.close)
+        self.data = os.path.join(self.tmp, "data")
+
+    def start_trainer(self, *extra, data=None, pub=None):
+        port = free_port()
+        control = f"tcp://127.0.0.1:{port}"
+        p = self.start("kms-trainer", "--samples", (pub or self.pub).endpoint, "--control", f"@{control}",
+                       "--data-dir", data or self.data, "--min-samples", "20", *extra)
+        p.control = control
+        wait_for(lambda: ask(control, "PING", timeout=0.5)[0] == "200", what="trainer answers PING")
+        return p
+
+    def stats(self, trainer):
+        status, body = ask_json(trainer.control, "STATS")
+        self.assertEqual(status, "200")
+        return body
+
+    def models(self, trainer):
+        status, body = ask_json(trainer.control, "LIST")
+        self.assertEqual(status, "200")
+        return {m["name"]: m for m in body["models"]}
+
+    def sync(self, trainer, pub=None):
+        """Waits until the subscription is through (PUB drops everything before), using
+        one-frame probes the trainer counts as malformed and never learns; returns STATS."""
+        pub = pub or self.pub
+
+        def through():
+            pub.raw(b"kepler.node")
+            time.sleep(0.02)
+            return self.stats(trainer)["frames_malformed"] > 0
+        wait_for(through, what="subscription through")
+        time.sleep(0.1)  # let the last probes land before the baseline
+        return self.stats(trainer)
+
+    def received(self, trainer, count, baseline):
+        """Waits until `count` more messages than the baseline were received."""
+        target = baseline["samples_received"] + count
+        return wait_for(lambda: (s := self.stats(trainer))["samples_received"] >= target and s,
+                        what=f"{count} messages received")
+
+    def publish(self, trainer, n, start_seq=1, node="node-1", pub=None):
+        """Sends n valid samples and waits until the trainer has accepted them all."""
+        pub = pub or self.pub
+        target = self.stats(trainer)["samples_accepted"] + n
+        samples = [make_sample(self.rng, start_seq + i, node=node) for i in range(n)]
+        for s in samples:
+            pub.send(s)
+        wait_for(lambda: self.stats(trainer)["samples_accepted"] >= target, what=f"{n} samples accepted")
+        return samples
+
+
+class TestTraining(TrainerTestCase):
+    def test_learns_the_linear_truth_and_serves_weights_that_predict_it(self):
+        t = self.start_trainer("--history-interval", "0.1")
+        self.sync(t)
+        self.publish(t, 80)
+        for model, target in (("core_model", "core"), ("dram_model", "dram")):
+            status, doc = ask_json(t.control, "WEIGHTS", model)
+            self.assertEqual(status, "200", doc)
+            self.assertEqual(doc["model_name"], model)
+            self.assertEqual(doc["samples"], 80)
+            for _ in range(20):  # points never seen, both architectures
+                s = make_sample(self.rng, 0)
+                want = s["targets"][target]
+                self.assertAlmostEqual(predict(doc, s["features"], s["arch"]), want, delta=1e-6 * want)
+        wait_for(lambda: all(len(m["history"]) >= 2 for m in self.models(t).values()), what="fit history")
+        core = self.models(t)["core_model"]
+        self.assertTrue(core["ready"])
+        self.assertEqual(core["features"], ["cpu_cycles", "cpu_instructions", "cpu_time"])
+        self.assertEqual(core["target"], "core")
+        # Prequential: early samples were predicted by early fits, so the figures are honest,
+        # not perfect; the exactness of the fit is checked through the predictions above.
+        self.assertGreater(core["fit"]["window_r2"], 0.9)
+        self.assertEqual(core["weights"]["All_Weights"], ask_json(t.control, "WEIGHTS", "core_model")[1]["All_Weights"])
+        ts, r2, rmse = core["history"][-1]
+        self.assertLessEqual(abs(ts - time.time()), 60)
+        self.assertEqual(r2, core["fit"]["window_r2"])
+        self.assertEqual(rmse, core["fit"]["window_rmse"])
+
+    def test_not_ready_is_503_with_counts_and_unknown_is_404(self):
+        t = self.start_trainer("--min-samples", "30")
+        self.sync(t)
+        self.publish(t, 10)
+        for command in ("WEIGHTS", "ZIP"):
+            status, body = ask_json(t.control, command, "core_model")
+            self.assertEqual(status, "503")
+            self.assertEqual(body["samples"], 10)
+            self.assertEqual(body["min_samples"], 30)
+            self.assertIn("not ready", body["error"])
+            status, body = ask_json(t.control, command, "no_such_model")
+            self.assertEqual(status, "404")
+            self.assertIn("no_such_model", body["error"])
+        listed = self.models(t)["core_model"]
+        self.assertFalse(listed["ready"])
+        self.assertIsNone(listed["weights"])
+        self.assertEqual(listed["samples"], 10)
+
+    def test_every_malformed_request_gets_400(self):
+        t = self.start_trainer()
+        bad = [
+            (b"FROB",),                          # unknown command
+            (b"ping",),                          # commands are case-sensitive
+            (b"PING", b"extra"),                 # no argument expected
+            (b"LIST", b"core_model"),
+            (b"STATS", b"x"),
+            (b"WEIGHTS",),                       # argument missing
+            (b"ZIP",),
+            (b"WEIGHTS", b"core_model", b"x"),   # three frames
+            (b"WEIGHTS", b""),                   # empty model name
+            (b"",),                              # empty command
+            (b"X" * 1_000_000,),                 # oversized command
+            (b"WEIGHTS", b"m" * 5000),           # oversized model name
+            (b"WEIGHTS", b"core\x00model"),      # not text
+            (b"\xff\xfe\x00",),                  # binary
+        ]
+        before = self.stats(t)["requests_bad"]
+        for frames in bad:
+            status, body = ask(t.control, *frames)
+            self.assertEqual(status, "400", frames[:2])
+            self.assertIn("error", json.loads(body))
+        self.assertEqual(self.stats(t)["requests_bad"], before + len(bad))
+        self.assertEqual(ask(t.control, "PING")[0], "200")
+
+    def test_model_spec_file_adds_models(self):
+        spec = os.path.join(self.tmp, "models.json")
+        with open(spec, "w") as f:
+            json.dump([{"name": "package_model", "features": ["cpu_cycles", "cpu_time"], "target": "package"}], f)
+        t = self.start_trainer("--models", spec)
+        self.sync(t)
+        baseline = self.stats(t)
+        for i in range(40):
+            s = make_sample(self.rng, i + 1)
+            s["targets"]["package"] = 10 + 4e-9 * s["features"]["cpu_cycles"] + 2 * s["features"]["cpu_time"]
+            self.pub.send(s)
+        self.received(t, 40, baseline)
+        models = self.models(t)
+        self.assertEqual(set(models), {"core_model", "dram_model", "package_model"})
+        self.assertEqual(models["package_model"]["samples"], 40)
+        status, doc = ask_json(t.control, "WEIGHTS", "package_model")
+        self.assertEqual(status, "200")
+        f = {"cpu_cycles": 2e9, "cpu_time": 3.0}
+        self.assertAlmostEqual(predict(doc, f, "x86_64"), 10 + 8 + 6, delta=1e-6)
+
+
+class TestBadInput(TrainerTestCase):
+    def test_rogue_publisher_is_dropped_and_counted(self):
+        t = self.start_trainer()
+        self.sync(t)
+        before = self.stats(t)
+        good = make_sample(self.rng, 1)
+        confused = [
+            dict(good, seq="seven"),                         # seq as a string
+            dict(good, features=[1, 2, 3]),                  # a list where a map goes
+            dict(good, targets={"core": "twelve"}),          # a string where a number goes
+            dict(good, ts=None),
+            dict(good, node=12345),
+        ]
+        malformed = [
+            (b"kepler.node", b"\xc1\xc1\xc1 not msgpack"),
+            (b"kepler.node", b""),
+            (b"kepler.node", msgpack.packb(good)[:-7]),       # truncated
+            (b"kepler.node", msgpack.packb(dict(good, pad="x" * 100_000))),  # oversized
+            (b"kepler.node", msgpack.packb([1, 2, 3])),       # not a map
+            (b"kepler.node", msgpack.packb(good), b"third frame"),
+            (b"kepler.nodeX", msgpack.packb(good)),           # a topic that only shares the prefix
+        ] + [(b"kepler.node", msgpack.packb(c)) for c in confused]
+        # Numbers that are no numbers are not a valid sample at all (the codec refuses them).
+        for target in (float("nan"), float("inf")):
+            malformed.append((b"kepler.node", msgpack.packb(dict(good, targets={"core": target, "dram": 1.0}))))
+        malformed.append((b"kepler.node", msgpack.packb(dict(good, features=dict(good["features"], cpu_cycles=float("-inf"))))))
+        malformed.append((b"kepler.node", msgpack.packb(dict(good, dt=0.0))))
+        # Valid samples whose values no power model may learn.
+        bad_values = [dict(good, targets={"core": -3.0, "dram": 1.0}),
+                      dict(good, features=dict(good["features"], cache_misses=-1.0))]
+        container = dict(good, container_id="abc", pod="p", namespace="ns", container="c")
+
+        seq = 1
+        sent = 0
+        for i in range(30):  # good samples interleaved with every kind of bad one
+            self.pub.send(make_sample(self.rng, seq))
+            seq += 1
+            sent += 1
+            if i < len(malformed):
+                self.pub.raw(*malformed[i])
+                sent += 1
+            if i < len(bad_values):
+                self.pub.send(dict(bad_values[i], seq=seq))
+                seq += 1
+                sent += 1
+        self.pub.send(dict(container, seq=seq))
+        sent += 1
+        self.pub.send(container, topic=b"kepler.container")  # not subscribed: never arrives
+        after = self.received(t, sent, before)
+        time.sleep(0.2)
+        after = self.stats(t)
+        self.assertEqual(after["samples_received"] - before["samples_received"], sent)
+        self.assertEqual(after["frames_malformed"] - before["frames_malformed"], len(malformed))
+        self.assertEqual(after["rejected_values"] - before["rejected_values"], len(bad_values))
+        self.assertEqual(after["rejected_container"] - before["rejected_container"], 1)
+        self.assertEqual(after["samples_rejected"] - before["samples_rejected"], len(bad_values) + 1)
+        self.assertEqual(after["samples_accepted"] - before["samples_accepted"], 30)
+        self.assertEqual(self.models(t)["core_model"]["samples"], 30)
+        status, doc = ask_json(t.control, "WEIGHTS", "core_model")
+        self.assertEqual(status, "200")
+        s = make_sample(self.rng, 0)
+        self.assertAlmostEqual(predict(doc, s["features"], s["arch"]), s["targets"]["core"], delta=1e-6 * s["targets"]["core"])
+        self.assertIn("malformed sample message dropped", t.output())
+
+    def test_seq_gaps_restarts_and_unusual_intervals_are_counted(self):
+        t = self.start_trainer()
+        self.sync(t)
+        before = self.stats(t)
+        messages = []
+        # node-a: 1..10, then 11-13 lost, 14..20; node-b interleaved, 100..119 without gaps.
+        a_seqs = list(range(1, 11)) + list(range(14, 21))
+        for i, seq in enumerate(a_seqs):
+            messages.append(make_sample(self.rng, seq, node="node-a"))
+            messages.append(make_sample(self.rng, 100 + i, node="node-b"))
+        # node-a's scraper restarts: seq starts over (not 2^64 gaps), then 1 more lost (3 -> 5).
+        for seq in (1, 2, 3, 5):
+            messages.append(make_sample(self.rng, seq, node="node-a"))
+        # node-b: one interval 12x its usual 5 s (rejected), one of 10 s (a skipped scrape: fine).
+        messages.append(make_sample(self.rng, 117, node="node-b", dt=60.0))
+        messages.append(make_sample(self.rng, 118, node="node-b", dt=10.0))
+        for m in messages:
+            self.pub.send(m)
+        self.received(t, len(messages), before)
+        after = self.stats(t)
+        self.assertEqual(after["seq_gaps"] - before["seq_gaps"], 3 + 1)
+        self.assertEqual(after["publisher_restarts"] - before["publisher_restarts"], 1)
+        self.assertEqual(after["rejected_interval"] - before["rejected_interval"], 1)
+        self.assertEqual(after["publishers"], 2)
+        self.assertEqual(after["samples_accepted"] - before["samples_accepted"], len(messages) - 1)
+
+
+class TestCheckpoints(TrainerTestCase):
+    def comparable(self, model):
+        return json.dumps(model, sort_keys=True)
+
+    def test_sigterm_then_restart_gives_identical_state(self):
+        t = self.start_trainer("--history-interval", "0.2")
+        self.sync(t)
+        self.publish(t, 50)
+        time.sleep(0.5)  # some history points
+        before_models = self.models(t)
+        before_weights = ask(t.control, "WEIGHTS", "core_model")
+        self.assertEqual(t.stop(), 0)
+        self.assertIn("final_checkpoint=ok", t.output())
+        self.assertEqual(sorted(os.listdir(self.data)), ["core_model.zip", "dram_model.zip"])
+
+        t2 = self.start_trainer("--history-interval", "600")
+        self.assertIn("checkpoint loaded", t2.output())
+        after_models = self.models(t2)
+        self.assertEqual(set(after_models), set(before_models))
+        for name, before in before_models.items():
+            after = after_models[name]
+            # A history point may have been added between LIST and SIGTERM: a prefix then.
+            history_before, history_after = before.pop("history"), after.pop("history")
+            self.assertGreaterEqual(len(history_before), 2)
+            self.assertEqual(history_after[: len(history_before)], history_before)
+            self.assertEqual(self.comparable(after), self.comparable(before))
+        self.assertEqual(ask(t2.control, "WEIGHTS", "core_model"), before_weights)
+
+    def test_kill9_loses_at_most_one_checkpoint_interval(self):
+        interval = 0.5
+        t = self.start_trainer("--checkpoint-interval", str(interval))
+        self.sync(t)
+        self.publish(t, 40)
+        done = time.time()
+        # A checkpoint that started after the 40th sample was learned.
+        wait_for(lambda: (self.stats(t)["last_checkpoint"] or 0) > done, what="a checkpoint after the samples")
+        self.publish(t, 5, start_seq=41)
+        t.kill9()
+        self.assertFalse(glob.glob(os.path.join(self.data, "*.corrupt-*")))
+
+        t2 = self.start_trainer()
+        samples = self.models(t2)["core_model"]["samples"]
+        self.assertGreaterEqual(samples, 40)
+        self.assertLessEqual(samples, 45)
+        self.assertNotIn("moved aside", t2.output())
+
+    def test_corrupt_checkpoints_are_moved_aside_and_training_starts_fresh(self):
+        t = self.start_trainer()
+        self.sync(t)
+        self.publish(t, 30)
+        self.assertEqual(t.stop(), 0)
+        core = os.path.join(self.data, "core_model.zip")
+        dram = os.path.join(self.data, "dram_model.zip")
+        with open(core, "rb") as f:
+            whole = f.read()
+        with open(core, "wb") as f:
+            f.write(whole[: len(whole) // 2])    # a write cut short
+        with open(dram, "wb") as f:
+            f.write(b"\x00" * 100)               # not a zip at all
+
+        t2 = self.start_trainer()
+        log = t2.output()
+        self.assertIn("moved aside", log)
+        self.assertIn("core_model.zip", log)
+        aside = sorted(os.path.basename(p) for p in glob.glob(os.path.join(self.data, "*.corrupt-*")))
+        self.assertEqual(len(aside), 2, aside)
+        self.assertTrue(aside[0].startswith("core_model.zip.corrupt-"))
+        with open(os.path.join(self.data, aside[0]), "rb") as f:
+            self.assertEqual(f.read(), whole[: len(whole) // 2])  # kept for a post mortem
+        models = self.models(t2)
+        self.assertEqual(models["core_model"]["samples"], 0)
+        self.assertEqual(models["dram_model"]["samples"], 0)
+        self.sync(t2)
+        self.publish(t2, 25)
+        self.assertEqual(ask(t2.control, "WEIGHTS", "core_model")[0], "200")
+
+    def make_unwritable(self, path):
+        """Makes a folder unwritable (root ignores permissions: the immutable attribute then);
+        returns the undo, or None when this machine cannot."""
+        if os.geteuid() != 0:
+            os.chmod(path, 0o555)
+            undo = lambda: os.chmod(path, 0o755)
+        else:
+            if subprocess.run(["chattr", "+i", path], capture_output=True).returncode != 0:
+                return None
+            undo = lambda: subprocess.run(["chattr", "-i", path], capture_output=True)
+        probe = os.path.join(path, ".probe")
+        try:
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+            undo()
+            return None
+        except OSError:
+            return undo
+
+    def test_unwritable_data_dir_logs_keeps_the_old_checkpoint_and_keeps_training(self):
+        t = self.start_trainer("--checkpoint-interval", "0.3")
+        self.sync(t)
+        self.publish(t, 30)
+        wait_for(lambda: os.path.exists(os.path.join(self.data, "core_model.zip")), what="first checkpoint")
+        time.sleep(0.5)
+        undo = self.make_unwritable(self.data)
+        if undo is None:
+            self.skipTest("cannot make a folder unwritable here")
+        self.addCleanup(undo)
+        with open(os.path.join(self.data, "core_model.zip"), "rb") as f:
+            old = f.read()
+        errors = self.stats(t)["checkpoint_errors"]
+        self.publish(t, 10, start_seq=31)
+        wait_for(lambda: self.stats(t)["checkpoint_errors"] > errors, what="a failed checkpoint")
+        self.assertIn("checkpoint not written", t.output())
+        self.publish(t, 10, start_seq=41)  # training goes on
+        self.assertEqual(self.models(t)["core_model"]["samples"], 50)
+        with open(os.path.join(self.data, "core_model.zip"), "rb") as f:
+            self.assertEqual(f.read(), old)
+        with zipfile.ZipFile(os.path.join(self.data, "core_model.zip")) as z:
+            self.assertIsNone(z.testzip())
+
+        undo()
+        checkpoints = self.stats(t)["checkpoints"]
+        wait_for(lambda: self.stats(t)["checkpoints"] > checkpoints, what="checkpoints again")
+        self.assertEqual(t.stop(), 0)
+        t2 = self.start_trainer()
+        self.assertEqual(self.models(t2)["core_model"]["samples"], 50)
+
+
+class TestZip(TrainerTestCase):
+    def test_zip_is_a_clean_archive_whose_import_continues_identically(self):
+        a = self.start_trainer()
+        self.sync(a)
+        self.publish(a, 40)
+        status, body = ask(a.control, "ZIP", "core_model")
+        self.assertEqual(status, "200")
+        z = zipfile.ZipFile(io.BytesIO(body))
+        self.assertIsNone(z.testzip())
+        self.assertEqual(sorted(z.namelist()), ["metadata.json", "state.json", "weights.json"])
+        self.assertEqual(z.read("weights.json"), ask(a.control, "WEIGHTS", "core_model")[1])
+        meta = json.loads(z.read("metadata.json"))
+        self.assertEqual(meta["name"], "core_model")
+        self.assertEqual(meta["target"], "core")
+        self.assertEqual(meta["features"], ["cpu_cycles", "cpu_instructions", "cpu_time"])
+        self.assertEqual(meta["samples"], 40)
+        self.assertIn("server_version", meta)
+        self.assertGreater(meta["fit"]["r2"], 0.8)
+        exported = os.path.join(self.tmp, "core_model.zip")
+        with open(exported, "wb") as f:
+            f.write(body)
+
+        # b: a fresh trainer seeded with the zip; c: `kms-trainer import` into a data dir.
+        b = self.start_trainer("--seed-model", exported, data=os.path.join(self.tmp, "b"))
+        c_data = os.path.join(self.tmp, "c")
+        r = subprocess.run([binary("kms-trainer"), "import", exported, "--data-dir", c_data],
+                           capture_output=True, text=True, timeout=30 * SLOWDOWN)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("core_model", r.stdout)
+        c = self.start_trainer(data=c_data)
+        for t in (b, c):
+            self.assertEqual(self.models(t)["core_model"]["samples"], 40)
+            self.assertEqual(ask(t.control, "WEIGHTS", "core_model"), ask(a.control, "WEIGHTS", "core_model"))
+
+        # The same new samples into all three: they stay identical, bit for bit.
+        for t in (a, b, c):
+            self.sync(t)
+        more = [make_sample(self.rng, 41 + i) for i in range(15)]
+        for s in more:
+            self.pub.send(s)
+        for t in (a, b, c):
+            wait_for(lambda: self.models(t)["core_model"]["samples"] == 55, what="15 more samples")
+        want = ask(a.control, "WEIGHTS", "core_model")
+        self.assertEqual(json.loads(want[1])["samples"], 55)
+        self.assertEqual(ask(b.control, "WEIGHTS", "core_model"), want)
+        self.assertEqual(ask(c.control, "WEIGHTS", "core_model"), want)
+
+    def test_import_refuses_what_is_not_a_model(self):
+        junk = os.path.join(self.tmp, "junk.zip")
+        with open(junk, "wb") as f:
+            f.write(b"PK\x03\x04 not really")
+        r = subprocess.run([binary("kms-trainer"), "import", junk, "--data-dir", self.data],
+                           capture_output=True, text=True, timeout=30 * SLOWDOWN)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a model zip", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.data, "core_model.zip")))
+
+
+class TestCommandLine(unittest.TestCase):
+    def run_trainer(self, *args, env=None):
+        return subprocess.run([binary("kms-trainer"), *args], capture_output=True, text=True,
+                              timeout=30 * SLOWDOWN, env=dict(os.environ, **(env or {})))
+
+    def test_help_and_version(self):
+        r = self.run_trainer("--help")
+        self.assertEqual(r.returncode, 0)
+        for option in ("--samples", "--control", "--data-dir", "--checkpoint-interval", "--min-samples",
+                       "--models", "--forgetting", "train", "import"):
+            self.assertIn(option, r.stdout)
+        r = self.run_trainer("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"kms-trainer \d+\.\d+")
+
+    def test_bad_configuration_exits_2_naming_the_option(self):
+        bad_spec = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kms-bad-spec-{os.getpid()}.json")
+        with open(bad_spec, "w") as f:
+            f.write('[{"name": "x", "features": "cpu_cycles", "target": "core"}]')
+        self.addCleanup(os.unlink, bad_spec)
+        cases = [
+            (("--checkpoint-interval", "soon"), None, "--checkpoint-interval"),
+            (("--min-samples", "-3"), None, "--min-samples"),
+            (("--forgetting", "1.5"), None, "--forgetting"),
+            (("--models", bad_spec), None, "--models"),
+            (("--models", "/no/such/file.json"), None, "--models"),
+            ((), {"KMS_CHECKPOINT_INTERVAL": "0"}, "KMS_CHECKPOINT_INTERVAL"),
+            (("--samples", "nowhere"), None, "--samples"),
+            (("--no-such-option",), None, "--no-such-option"),
+            (("train",), None, "--dataset"),
+            (("frobnicate",), None, "frobnicate"),
+        ]
+        for args, env, named in cases:
+            r = self.run_trainer(*args, env=env)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn(named, lines[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
