@@ -1,0 +1,653 @@
+"""Deployment files, checked without a Docker engine or a cluster.
+
+docker-compose (Debian's 1.29) must accept the compose file, yamllint every YAML file, promtool
+the Prometheus configuration, kubectl kustomize the Kubernetes manifests; then every rendered
+object is checked for what the API server and the programs would reject or silently get wrong
+(selectors, ports, probes, env references, volumes, security), and every Dockerfile for what
+the images promise (multi-stage, slim runtime with exactly the libraries the binary needs,
+non-root, exec-form entrypoint, health checks where there is HTTP). Settings the files pass to
+the programs are checked against the programs' own --help when they are built.
+"""
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+import yaml
+
+from kmstest import SOURCE_DIR, binary
+
+DEPLOY = os.path.join(SOURCE_DIR, "deploy")
+COMPOSE = os.path.join(SOURCE_DIR, "docker-compose.yml")
+
+# Dockerfile folder -> (program, ports it exposes, whether it serves HTTP)
+IMAGES = {
+    "api": ("kms-api", {"8100"}, True),
+    "trainer": ("kms-trainer", {"5555", "5556"}, False),
+    "scraper": ("kms-scraper", {"9103"}, True),
+    "kepler-sim": ("kepler-sim", {"9102"}, True),
+}
+# compose service -> program
+COMPOSE_PROGRAMS = {"api": "kms-api", "trainer": "kms-trainer", "scraper": "kms-scraper",
+                    "kepler-sim": "kepler-sim"}
+# Packages every debian:12-slim image has (essential or required).
+SLIM_BASE = {"libc6", "libgcc-s1", "zlib1g", "libzstd1", "liblzma5", "libbz2-1.0", "libcrypt1"}
+# Variables that exist only to be referenced by others ($(NODE_IP)) or read by libraries.
+HELPER_VARS = {"NODE_IP", "NODE_NAME", "POD_NAME", "POD_NAMESPACE"}
+
+
+def run(*cmd, env=None, cwd=SOURCE_DIR):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60)
+
+
+_help_cache = {}
+
+
+def program_help(program):
+    """The program's --help text, or None when it is not built."""
+    if program not in _help_cache:
+        path = binary(program)
+        _help_cache[program] = (run(path, "--help").stdout if os.path.exists(path) else None)
+    return _help_cache[program]
+
+
+def endpoint_parts(endpoint):
+    """'@tcp://*:5555' -> ('@', '*', 5555)."""
+    m = re.fullmatch(r"([@>])tcp://([^:/]+):(\d+)", endpoint)
+    assert m, f"not a czmq tcp endpoint: {endpoint}"
+    return m.group(1), m.group(2), int(m.group(3))
+
+
+class EnvChecks:
+    def check_program_env(self, program, names, where):
+        """Every KMS_ variable given to a program is one it reads (its --help names them)."""
+        text = program_help(program)
+        if text is None:
+            return
+        for name in names:
+            if name.startswith("KMS_"):
+                self.assertIn(name, text, f"{where}: {program} does not know {name}")
+
+
+_compose_cache = {}
+
+
+def compose_config(*args, env=None):
+    key = (args, tuple(sorted((env or {}).items())))
+    if key not in _compose_cache:
+        _compose_cache[key] = _compose_config(*args, env=env)
+    return _compose_cache[key]
+
+
+def _compose_config(*args, env=None):
+    # A clean environment: the defaults in the file are what is checked.
+    base = {k: "" for k in ("KEPLER_URL", "KMS_TAG", "KMS_API_PORT", "OTLP_ENDPOINT",
+                            "KMS_OTLP_ENDPOINT", "KMS_LOG_LEVEL")}
+    base.update(env or {})
+    clean = {k: v for k, v in base.items() if v}
+    proc_env = {k: v for k, v in os.environ.items() if k not in base}
+    proc_env.update(clean)
+    proc = subprocess.run(["docker-compose", "-f", COMPOSE, *args, "config"], cwd=SOURCE_DIR,
+                          env=proc_env, capture_output=True, text=True, timeout=60)
+    return proc
+
+
+@unittest.skipUnless(shutil.which("docker-compose"), "docker-compose is not installed")
+class TestCompose(unittest.TestCase, EnvChecks):
+    def config(self, *args, env=None):
+        proc = compose_config(*args, env=env)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return yaml.safe_load(proc.stdout)
+
+    def test_config_accepts_the_file(self):
+        doc = self.config()
+        services = doc["services"]
+        self.assertEqual(set(services), {"kepler-sim", "kepler", "trainer", "scraper", "api",
+                                         "prometheus", "otel-collector"})
+        # `docker-compose up` without a profile runs everything but the real Kepler.
+        self.assertEqual(services["kepler"].get("profiles"), ["kepler"])
+        for name, svc in services.items():
+            if name != "kepler":
+                self.assertFalse(svc.get("profiles"), name)
+        kepler = services["kepler"]
+        self.assertTrue(kepler["privileged"])
+        self.assertEqual(kepler["pid"], "host")
+        mounts = {v["target"] if isinstance(v, dict) else v.split(":")[1] for v in kepler["volumes"]}
+        self.assertLessEqual({"/proc", "/sys", "/lib/modules"}, mounts)
+        self.assertIn("quay.io/sustainable_computing_io/kepler", kepler["image"])
+
+    def test_pipeline_wiring(self):
+        services = self.config()["services"]
+        env = {name: svc.get("environment", {}) for name, svc in services.items()}
+        # The scraper reads kepler-sim by default, on the port kepler-sim exposes.
+        url = env["scraper"]["KMS_KEPLER_URL"]
+        m = re.fullmatch(r"http://([^:/]+):(\d+)/metrics", url)
+        self.assertTrue(m, url)
+        self.assertEqual(m.group(1), "kepler-sim")
+        self.assertIn(m.group(2), [str(p) for p in services["kepler-sim"]["expose"]])
+        # Scrapers connect, the trainer binds the same port; the API asks the trainer's control.
+        mode, host, port = endpoint_parts(env["scraper"]["KMS_SAMPLES_ENDPOINT"])
+        self.assertEqual((mode, host), (">", "trainer"))
+        self.assertEqual(endpoint_parts(env["trainer"]["KMS_SAMPLES_ENDPOINT"]), ("@", "*", port))
+        mode, host, port = endpoint_parts(env["api"]["KMS_TRAINER_ENDPOINT"])
+        self.assertEqual((mode, host), (">", "trainer"))
+        self.assertEqual(endpoint_parts(env["trainer"]["KMS_TRAINER_ENDPOINT"]), ("@", "*", port))
+        # The API on 8100 of the host; its OTLP push off unless asked for.
+        self.assertIn("8100", [str(p.get("target")) if isinstance(p, dict) else p.split(":")[-1]
+                               for p in services["api"]["ports"]])
+        self.assertEqual(env["api"].get("OTEL_EXPORTER_OTLP_ENDPOINT") or "", "")
+        for name, program in COMPOSE_PROGRAMS.items():
+            self.check_program_env(program, env[name], f"compose service {name}")
+
+    def test_trainer_data_survives(self):
+        doc = self.config()
+        trainer = doc["services"]["trainer"]
+        data_dir = trainer["environment"]["KMS_DATA_DIR"]
+        volumes = [v for v in trainer["volumes"] if (v["target"] if isinstance(v, dict) else v.split(":")[1]) == data_dir]
+        self.assertEqual(len(volumes), 1, "the data dir is not on a volume")
+        source = volumes[0]["source"] if isinstance(volumes[0], dict) else volumes[0].split(":")[0]
+        self.assertIn(source, doc["volumes"], "the trainer's volume is not a named volume")
+        # Long enough for the checkpoint written on SIGTERM.
+        grace = trainer["stop_grace_period"]
+        self.assertRegex(grace, r"^\d+s$")
+        self.assertGreaterEqual(int(grace[:-1]), 30)
+
+    def test_our_services_are_hardened(self):
+        services = self.config()["services"]
+        for name in COMPOSE_PROGRAMS:
+            svc = services[name]
+            self.assertTrue(svc.get("read_only"), name)
+            self.assertIn("ALL", svc.get("cap_drop", []), name)
+            self.assertIn("dockerfile", svc["build"], name)
+            dockerfile = os.path.join(SOURCE_DIR, svc["build"]["dockerfile"])
+            self.assertTrue(os.path.exists(dockerfile), dockerfile)
+
+    def test_real_kepler_profile(self):
+        doc = self.config("--profile", "kepler", env={"KEPLER_URL": "http://kepler:9102/metrics"})
+        self.assertEqual(doc["services"]["scraper"]["environment"]["KMS_KEPLER_URL"],
+                         "http://kepler:9102/metrics")
+        self.assertIn("9102", [str(p) for p in doc["services"]["kepler"]["expose"]])
+
+    def test_prometheus_and_collector_reach_services_that_exist(self):
+        doc = self.config()
+        services = doc["services"]
+
+        def exposed(host, port):
+            svc = services.get(host)
+            self.assertIsNotNone(svc, f"no compose service {host}")
+            ports = {str(p) for p in svc.get("expose", [])}
+            ports |= {str(p.get("target")) if isinstance(p, dict) else p.split(":")[-1]
+                      for p in svc.get("ports", [])}
+            ports |= {"8100"} if host == "api" else set()
+            self.assertIn(str(port), ports, f"{host} does not expose {port}")
+
+        with open(os.path.join(DEPLOY, "prometheus", "prometheus.yml")) as f:
+            prom = yaml.safe_load(f)
+        jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
+        self.assertIn("kepler-model-server", jobs)
+        for job in prom["scrape_configs"]:
+            for sc in job["static_configs"]:
+                for target in sc["targets"]:
+                    host, port = target.split(":")
+                    exposed(host, port)
+        mounted = [v for v in services["prometheus"]["volumes"]
+                   if (v["target"] if isinstance(v, dict) else v.split(":")[1]) == "/etc/prometheus/prometheus.yml"]
+        self.assertEqual(len(mounted), 1)
+
+        with open(os.path.join(DEPLOY, "otel", "collector.yaml")) as f:
+            text = f.read()
+        col = yaml.safe_load(text)
+        for target in col["receivers"]["prometheus"]["config"]["scrape_configs"][0]["static_configs"][0]["targets"]:
+            exposed(*target.split(":"))
+        # Every ${env:X} the collector reads is given to it.
+        given = services["otel-collector"]["environment"]
+        for name in re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", text):
+            self.assertIn(name, given, f"collector reads {name}, compose does not set it")
+
+
+class TestCollectorConfig(unittest.TestCase):
+    def test_pipelines_are_complete_and_cannot_loop(self):
+        with open(os.path.join(DEPLOY, "otel", "collector.yaml")) as f:
+            col = yaml.safe_load(f)
+        pipelines = col["service"]["pipelines"]
+        self.assertTrue(pipelines)
+        kinds = {"receivers": col["receivers"], "processors": col.get("processors", {}),
+                 "exporters": col["exporters"]}
+        used = {k: set() for k in kinds}
+        for name, pipeline in pipelines.items():
+            self.assertTrue(name.split("/")[0] in ("metrics", "traces", "logs"), name)
+            for kind, defined in kinds.items():
+                for component in pipeline.get(kind, []):
+                    self.assertIn(component, defined, f"{name} uses undefined {component}")
+                    used[kind].add(component)
+            # What arrives over OTLP must not leave over OTLP: the default forward goes to this
+            # collector's own receiver.
+            if "otlp" in pipeline["receivers"]:
+                self.assertFalse([e for e in pipeline["exporters"] if e.startswith("otlp")], name)
+        for kind, defined in kinds.items():
+            self.assertEqual(set(defined), used[kind], f"unused {kind}")
+        scraping = [p for p in pipelines.values() if "prometheus" in p["receivers"]]
+        self.assertTrue(scraping)
+        for p in scraping:
+            self.assertIn("batch", p["processors"])
+            self.assertIn("debug", p["exporters"])
+            self.assertTrue([e for e in p["exporters"] if e.startswith("otlphttp")])
+        vendor = next(v for k, v in col["exporters"].items() if k.startswith("otlphttp"))
+        self.assertRegex(vendor["endpoint"], r"^\$\{env:\w+\}$")
+        self.assertTrue(all(re.fullmatch(r"\$\{env:\w+\}", v) for v in vendor["headers"].values()))
+
+
+@unittest.skipUnless(shutil.which("yamllint"), "yamllint is not installed")
+class TestYamllint(unittest.TestCase):
+    def test_every_yaml_file(self):
+        files = []
+        for root, dirs, names in os.walk(SOURCE_DIR):
+            rel = os.path.relpath(root, SOURCE_DIR)
+            dirs[:] = [d for d in dirs if not d.startswith(("build", ".git"))]
+            files += [os.path.join(rel, n) for n in names if n.endswith((".yml", ".yaml")) or n == ".yamllint"]
+        expected = {"docker-compose.yml", "deploy/prometheus/prometheus.yml", "deploy/otel/collector.yaml",
+                    "deploy/k8s/kustomization.yaml"}
+        self.assertLessEqual(expected, {os.path.normpath(f) for f in files})
+        proc = run("yamllint", "--strict", "-f", "parsable", *files)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
+
+@unittest.skipUnless(shutil.which("promtool"), "promtool is not installed")
+class TestPrometheusConfig(unittest.TestCase):
+    def test_promtool_accepts_it(self):
+        proc = run("promtool", "check", "config", os.path.join(DEPLOY, "prometheus", "prometheus.yml"))
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
+
+def container_ports(pod_spec):
+    ports = {}
+    for c in pod_spec["containers"]:
+        for p in c.get("ports", []):
+            ports[p["containerPort"]] = p
+            if "name" in p:
+                ports[p["name"]] = p
+    return ports
+
+
+def selects(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+@unittest.skipUnless(shutil.which("kubectl"), "kubectl is not installed")
+class TestKubernetes(unittest.TestCase, EnvChecks):
+    @classmethod
+    def setUpClass(cls):
+        proc = run("kubectl", "kustomize", os.path.join(DEPLOY, "k8s"))
+        if proc.returncode != 0:
+            raise AssertionError(f"kubectl kustomize failed: {proc.stderr}")
+        cls.objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
+        cls.by_kind = {}
+        for o in cls.objects:
+            cls.by_kind.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
+
+    def get(self, kind, name):
+        obj = self.by_kind.get(kind, {}).get(name)
+        self.assertIsNotNone(obj, f"no {kind} {name}")
+        return obj
+
+    def workloads(self):
+        for kind in ("Deployment", "DaemonSet", "StatefulSet"):
+            for name, obj in self.by_kind.get(kind, {}).items():
+                yield kind, name, obj
+
+    def test_every_object_has_the_required_fields(self):
+        self.assertGreaterEqual(len(self.objects), 8)
+        seen = set()
+        for o in self.objects:
+            self.assertTrue(o.get("apiVersion"), o)
+            self.assertTrue(o.get("kind"), o)
+            name = o["metadata"].get("name")
+            self.assertRegex(name, r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+            self.assertLessEqual(len(name), 63)
+            key = (o["kind"], name)
+            self.assertNotIn(key, seen, f"{key} twice")
+            seen.add(key)
+            if o["kind"] != "Namespace":
+                self.assertEqual(o["metadata"].get("namespace"), "kepler", key)
+            for k, v in o["metadata"].get("labels", {}).items():
+                self.assertIsInstance(v, str, f"{key} label {k}")
+        self.get("Namespace", "kepler")
+
+    def test_workloads_select_their_own_pods(self):
+        for kind, name, w in self.workloads():
+            spec = w["spec"]
+            labels = spec["template"]["metadata"]["labels"]
+            self.assertTrue(selects(spec["selector"]["matchLabels"], labels), f"{kind} {name}")
+            pod = spec["template"]["spec"]
+            self.assertTrue(pod["containers"])
+            names = [c["name"] for c in pod["containers"]]
+            self.assertEqual(len(names), len(set(names)))
+            for c in pod["containers"]:
+                self.assertTrue(c.get("image"), f"{name}/{c['name']} has no image")
+                self.assertRegex(c["image"], r":[\w.-]+$", "images are pinned to a tag")
+
+    def test_pods_are_secured_and_bounded(self):
+        for kind, name, w in self.workloads():
+            pod = w["spec"]["template"]["spec"]
+            psc = pod.get("securityContext", {})
+            self.assertIs(pod.get("automountServiceAccountToken"), False, name)
+            for c in pod["containers"]:
+                csc = c.get("securityContext", {})
+                where = f"{kind} {name}/{c['name']}"
+                self.assertTrue(csc.get("runAsNonRoot", psc.get("runAsNonRoot")), where)
+                self.assertNotEqual(csc.get("runAsUser", psc.get("runAsUser")), 0, where)
+                self.assertIs(csc.get("readOnlyRootFilesystem"), True, where)
+                self.assertIs(csc.get("allowPrivilegeEscalation"), False, where)
+                self.assertIn("ALL", csc.get("capabilities", {}).get("drop", []), where)
+                self.assertFalse(csc.get("privileged"), where)
+                res = c.get("resources", {})
+                for part in ("requests", "limits"):
+                    self.assertLessEqual({"cpu", "memory"}, set(res.get(part, {})), f"{where} {part}")
+
+    def test_ports_probes_env_and_volumes_are_consistent(self):
+        for kind, name, w in self.workloads():
+            pod = w["spec"]["template"]["spec"]
+            ports = container_ports(pod)
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            for c in pod["containers"]:
+                where = f"{kind} {name}/{c['name']}"
+                for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                    p = c.get(probe)
+                    if p:
+                        action = p.get("httpGet") or p.get("tcpSocket")
+                        self.assertIsNotNone(action, f"{where} {probe}")
+                        self.assertIn(action["port"], ports, f"{where} {probe} port")
+                defined = set()
+                for e in c.get("env", []):
+                    # $(VAR) expands only variables defined earlier in the list.
+                    for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", "")):
+                        self.assertIn(ref, defined, f"{where}: {e['name']} uses $({ref}) before it is set")
+                    if "valueFrom" in e:
+                        path = e["valueFrom"]["fieldRef"]["fieldPath"]
+                        self.assertIn(path, {"status.hostIP", "spec.nodeName", "metadata.name",
+                                             "metadata.namespace", "status.podIP"}, where)
+                    self.assertNotIn(e["name"], defined, f"{where}: {e['name']} twice")
+                    defined.add(e["name"])
+                    self.assertTrue(e["name"].startswith(("KMS_", "OTEL_")) or e["name"] in HELPER_VARS,
+                                    f"{where}: {e['name']} is not a setting of the program")
+                self.check_program_env(c["name"], defined, where)
+                for m in c.get("volumeMounts", []):
+                    self.assertIn(m["name"], volumes, f"{where} mounts unknown volume {m['name']}")
+            for v in volumes.values():
+                if "persistentVolumeClaim" in v:
+                    self.get("PersistentVolumeClaim", v["persistentVolumeClaim"]["claimName"])
+
+    def test_services_select_pods_and_ports(self):
+        pods = [(w["spec"]["template"]["metadata"]["labels"], w["spec"]["template"]["spec"])
+                for _, _, w in self.workloads()]
+        for name, svc in self.by_kind["Service"].items():
+            chosen = [spec for labels, spec in pods if selects(svc["spec"]["selector"], labels)]
+            self.assertTrue(chosen, f"Service {name} selects no pod")
+            for port in svc["spec"]["ports"]:
+                target = port.get("targetPort", port["port"])
+                for spec in chosen:
+                    self.assertIn(target, container_ports(spec), f"Service {name} port {port}")
+
+    def test_service_monitor_scrapes_the_api(self):
+        sm = self.get("ServiceMonitor", "kepler-model-server")
+        self.assertEqual(sm["apiVersion"], "monitoring.coreos.com/v1")
+        services = [s for s in self.by_kind["Service"].values()
+                    if selects(sm["spec"]["selector"]["matchLabels"], s["metadata"].get("labels", {}))]
+        self.assertEqual([s["metadata"]["name"] for s in services], ["kepler-model-server"])
+        port_names = {p.get("name") for p in services[0]["spec"]["ports"]}
+        for ep in sm["spec"]["endpoints"]:
+            self.assertIn(ep["port"], port_names)
+            self.assertEqual(ep["path"], "/metrics")
+
+    def test_the_shape_kepler_expects(self):
+        # Kepler 0.4-0.9 asks http://kepler-model-server.kepler.svc.cluster.local:8100/model.
+        svc = self.get("Service", "kepler-model-server")
+        self.assertIn(8100, [p["port"] for p in svc["spec"]["ports"]])
+        api = self.get("Deployment", "kms-api")
+        self.assertGreaterEqual(api["spec"]["replicas"], 2)
+        c = api["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz")
+        self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
+        env = {e["name"]: e.get("value") for e in c["env"]}
+        self.assertNotIn("OTEL_EXPORTER_OTLP_ENDPOINT", env, "native OTLP export is opt-in")
+        pdb = self.get("PodDisruptionBudget", "kms-api")
+        self.assertTrue(selects(pdb["spec"]["selector"]["matchLabels"],
+                                api["spec"]["template"]["metadata"]["labels"]))
+
+        trainer = self.get("Deployment", "kms-trainer")
+        self.assertEqual(trainer["spec"]["replicas"], 1)
+        self.assertEqual(trainer["spec"]["strategy"]["type"], "Recreate")
+        self.assertGreaterEqual(trainer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 30)
+        tc = trainer["spec"]["template"]["spec"]["containers"][0]
+        tenv = {e["name"]: e.get("value") for e in tc["env"]}
+        self.assertIn(tenv["KMS_DATA_DIR"], [m["mountPath"] for m in tc["volumeMounts"]])
+        self.assertEqual(self.get("PersistentVolumeClaim", "kms-trainer-data")["spec"]["accessModes"],
+                         ["ReadWriteOnce"])
+
+        scraper = self.get("DaemonSet", "kms-scraper")
+        sc = scraper["spec"]["template"]["spec"]["containers"][0]
+        senv = {e["name"]: e for e in sc["env"]}
+        self.assertEqual(senv["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP")
+        self.assertEqual(senv["KMS_KEPLER_URL"]["value"], "http://$(NODE_IP):9102/metrics")
+
+        # Every connecting endpoint reaches a Service port whose pods bind that port.
+        trainer_svc = self.get("Service", "kms-trainer")
+        svc_ports = {p["port"]: p for p in trainer_svc["spec"]["ports"]}
+        for client, var in ((senv, "KMS_SAMPLES_ENDPOINT"), ({e["name"]: e for e in c["env"]}, "KMS_TRAINER_ENDPOINT")):
+            mode, host, port = endpoint_parts(client[var]["value"])
+            self.assertEqual((mode, host), (">", "kms-trainer"))
+            self.assertIn(port, svc_ports)
+            self.assertEqual(endpoint_parts(tenv[var]), ("@", "*", port))
+            self.assertIn(port, container_ports(trainer["spec"]["template"]["spec"]))
+
+    def test_pod_monitor_scrapes_every_scraper(self):
+        pm = self.get("PodMonitor", "kms-scraper")
+        ds = self.get("DaemonSet", "kms-scraper")["spec"]["template"]
+        self.assertTrue(selects(pm["spec"]["selector"]["matchLabels"], ds["metadata"]["labels"]))
+        ports = container_ports(ds["spec"])
+        for ep in pm["spec"]["podMetricsEndpoints"]:
+            self.assertIn(ep["port"], ports)
+
+    def test_network_policy_admits_the_real_clients(self):
+        policy = self.get("NetworkPolicy", "kms-trainer")
+        trainer = self.get("Deployment", "kms-trainer")
+        self.assertTrue(selects(policy["spec"]["podSelector"]["matchLabels"],
+                                trainer["spec"]["template"]["metadata"]["labels"]))
+        ports = container_ports(trainer["spec"]["template"]["spec"])
+        admitted = {}
+        for rule in policy["spec"]["ingress"]:
+            for src in rule["from"]:
+                for p in rule["ports"]:
+                    self.assertIn(p["port"], ports)
+                    admitted.setdefault(ports[p["port"]]["containerPort"], []).append(src["podSelector"]["matchLabels"])
+        scraper = self.get("DaemonSet", "kms-scraper")["spec"]["template"]["metadata"]["labels"]
+        api = self.get("Deployment", "kms-api")["spec"]["template"]["metadata"]["labels"]
+        self.assertTrue(any(selects(s, scraper) for s in admitted[5555]))
+        self.assertTrue(any(selects(s, api) for s in admitted[5556]))
+
+
+class Dockerfile:
+    """A Dockerfile as stages of (instruction, argument) pairs, continuation lines joined."""
+
+    def __init__(self, path):
+        with open(path) as f:
+            self.text = f.read()
+        logical, current = [], ""
+        for line in self.text.splitlines():
+            if not current and (not line.strip() or line.lstrip().startswith("#")):
+                continue
+            if line.rstrip().endswith("\\"):
+                current += line.rstrip()[:-1] + " "
+                continue
+            logical.append(current + line)
+            current = ""
+        self.stages = []
+        for line in logical:
+            instr, _, arg = line.strip().partition(" ")
+            if instr.upper() == "FROM":
+                self.stages.append([])
+            self.stages[-1].append((instr.upper(), arg.strip()))
+
+    def all(self, stage, instr):
+        return [arg for i, arg in self.stages[stage] if i == instr]
+
+    def build_stage_text(self):
+        start = self.text.index("\nFROM ")
+        return self.text[start:self.text.index("\nFROM ", start + 1)]
+
+
+def apt_packages(run_args):
+    """Packages named by `apt-get install` in RUN arguments."""
+    packages = []
+    for cmd in re.split(r"&&|;", " ".join(run_args)):
+        words = cmd.split()
+        if words[:2] == ["apt-get", "install"]:
+            packages += [w for w in words[2:] if not w.startswith("-")]
+    return packages
+
+
+def needed_packages(path):
+    """Debian packages that provide the shared libraries an ELF file needs directly."""
+    out = run("readelf", "-d", path).stdout
+    libs = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
+    cache = run("ldconfig", "-p").stdout
+    packages = {}
+    for lib in libs:
+        m = re.search(rf"^\s*{re.escape(lib)} \(.*x86-64.*\) => (\S+)$", cache, re.M) or \
+            re.search(rf"^\s*{re.escape(lib)} \(.*\) => (\S+)$", cache, re.M)
+        if not m:
+            packages[lib] = None
+            continue
+        real = os.path.realpath(m.group(1))
+        owner = run("dpkg", "-S", real).stdout or run("dpkg", "-S", m.group(1)).stdout
+        packages[lib] = owner.split(":")[0].strip() if owner else None
+    return packages
+
+
+class TestDockerfiles(unittest.TestCase, EnvChecks):
+    @classmethod
+    def setUpClass(cls):
+        cls.files = {name: Dockerfile(os.path.join(DEPLOY, name, "Dockerfile")) for name in IMAGES}
+
+    def test_multi_stage_build_on_debian_run_on_slim(self):
+        build_texts = set()
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                self.assertEqual(len(df.stages), 2)
+                self.assertRegex(df.stages[0][0][1], r"^debian:12 AS build$")
+                self.assertEqual(df.stages[1][0][1], "debian:12-slim")
+                build_texts.add(df.build_stage_text())
+                program = IMAGES[name][0]
+                self.assertIn(program, " ".join(df.all(0, "RUN")), "the build stage builds the program")
+                copies = df.all(1, "COPY")
+                self.assertEqual(copies, [f"--from=build /build/bin/{program} /usr/local/bin/{program}"])
+        # One build stage for all: building one image warms the cache for the others.
+        self.assertEqual(len(build_texts), 1)
+
+    def test_runtime_stage_runs_as_a_user_through_an_exec_entrypoint(self):
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                stage = df.stages[1]
+                instrs = [i for i, _ in stage]
+                users = df.all(1, "USER")
+                self.assertEqual(len(users), 1)
+                user = users[0].split(":")[0]
+                self.assertNotIn(user, ("root", "0"))
+                # Nothing after USER needs root.
+                self.assertNotIn("RUN", instrs[instrs.index("USER"):])
+                entry = json.loads(df.all(1, "ENTRYPOINT")[0])  # exec form: a JSON array
+                self.assertEqual(entry, [f"/usr/local/bin/{IMAGES[name][0]}"])
+                self.assertNotIn("CMD", instrs, "arguments come from the environment or compose")
+
+    def test_ports_and_health_checks(self):
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                _, ports, has_http = IMAGES[name]
+                exposed = set(" ".join(df.all(1, "EXPOSE")).split())
+                self.assertEqual(exposed, ports)
+                checks = df.all(1, "HEALTHCHECK")
+                if not has_http:
+                    self.assertEqual(checks, [])
+                    continue
+                self.assertEqual(len(checks), 1)
+                cmd = json.loads(checks[0][checks[0].index("CMD") + 3:].strip())
+                joined = " ".join(cmd)
+                self.assertIn("curl", joined)
+                self.assertIn("curl", apt_packages(df.all(1, "RUN")), "the check's curl is installed")
+                port = next(iter(ports))
+                # The port the program listens on: its variable (with the EXPOSEd default) or that.
+                self.assertTrue(re.search(rf"127\.0\.0\.1:(\$\{{KMS_\w+:-{port}\}}|{port})/", joined), joined)
+                var = re.search(r"\$\{(KMS_\w+):-", joined)
+                if var:
+                    self.check_program_env(IMAGES[name][0], [var.group(1)], f"deploy/{name}/Dockerfile")
+                self.assertIn("--max-time", cmd[-1] if len(cmd) == 3 else joined)
+
+    def test_runtime_packages_are_debian_12_runtime_libraries(self):
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                runs = df.all(1, "RUN")
+                packages = apt_packages(runs)
+                self.assertTrue(packages)
+                joined = " ".join(runs)
+                self.assertIn("--no-install-recommends", joined)
+                self.assertIn("rm -rf /var/lib/apt/lists/*", joined)
+                for p in packages:
+                    self.assertFalse(p.endswith("-dev"), p)
+                    if shutil.which("apt-cache"):
+                        self.assertEqual(run("apt-cache", "show", p).returncode, 0, f"no Debian package {p}")
+
+    def test_runtime_packages_provide_what_the_binary_needs(self):
+        if not shutil.which("readelf") or not shutil.which("dpkg"):
+            self.skipTest("readelf or dpkg missing")
+        checked = 0
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                path = binary(IMAGES[name][0])
+                if not os.path.exists(path):
+                    continue
+                installed = set(apt_packages(df.all(1, "RUN")))
+                needed = needed_packages(path)
+                for lib, package in needed.items():
+                    self.assertIsNotNone(package, f"{lib} is not from a Debian package")
+                    self.assertIn(package, installed | SLIM_BASE, f"{IMAGES[name][0]} needs {lib}")
+                checked += 1
+        if not checked:
+            self.skipTest("no program built yet")
+
+    def test_configuration_is_the_contracts_environment(self):
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                names = []
+                for arg in df.all(1, "ENV"):
+                    names += re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", arg)
+                for n in names:
+                    self.assertTrue(n.startswith("KMS_"), n)
+                self.check_program_env(IMAGES[name][0], names, f"deploy/{name}/Dockerfile")
+        trainer = self.files["trainer"]
+        env = dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", " ".join(trainer.all(1, "ENV"))))
+        volumes = json.loads(trainer.all(1, "VOLUME")[0])
+        self.assertEqual(volumes, [env["KMS_DATA_DIR"]])
+        self.assertIn(f"install -d -o kms -g kms", " ".join(trainer.all(1, "RUN")))
+
+    def test_dockerignore_keeps_the_sources(self):
+        with open(os.path.join(SOURCE_DIR, ".dockerignore")) as f:
+            patterns = [p.strip() for p in f if p.strip() and not p.startswith("#")]
+
+        def ignored(path):
+            return any(fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns)
+
+        for path in (".git", "build", "build-deploy", "build-sanitize"):
+            self.assertTrue(ignored(path), f"{path} would be sent to the daemon")
+        for path in ("CMakeLists.txt", "common/kms_log.c", "services/CMakeLists.txt", "tests/CMakeLists.txt",
+                     "tests/unit/test_log.c"):
+            self.assertTrue(os.path.exists(os.path.join(SOURCE_DIR, path)), path)
+            self.assertFalse(ignored(path), f"{path} is needed to build")
+
+
+if __name__ == "__main__":
+    unittest.main()
