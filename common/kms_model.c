@@ -49,6 +49,10 @@ struct kms_model_t {
     size_t window_len, window_next;
     double window_y[KMS_MODEL_WINDOW], window_err[KMS_MODEL_WINDOW];
 
+    /* Where each feature (and, last, the target) sat in the previous sample: a publisher
+       writes its keys in the same order every time, so one comparison usually finds it. */
+    uint8_t hint[KMS_SAMPLE_MAX_VALUES + 1];
+
     /* The current fit, solved after every change of the moments. */
     bool has_fit;
     double arch_offset;  /* sum_a beta_a mean_a, so that bias = mean_y - arch_offset */
@@ -168,7 +172,7 @@ static bool s_active(const kms_model_t *self, size_t j)
 static void s_solve(kms_model_t *self)
 {
     enum { MAX = KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH };
-    size_t t = s_target(self), n = 0, col[MAX], m = self->stride;
+    size_t t = s_target(self), n = 0, col[MAX];
     double inv_scale[MAX], rhs[MAX], u[MAX], *l = self->chol;
     memset(self->beta, 0, self->dim * sizeof(double));
     self->has_fit = self->samples >= 2;
@@ -178,6 +182,7 @@ static void s_solve(kms_model_t *self)
             inv_scale[n] = 1 / sqrt(*s_c(self, j, j));
             col[n++] = j;
         }
+    size_t m = n;   /* the factor packed densely: a few cache lines */
     for (size_t k = 0; k < n; k++) {
         rhs[k] = *s_c(self, col[k], t) * inv_scale[k];
         double pivot = 1 + self->spec.ridge;
@@ -233,14 +238,32 @@ static size_t s_arch_find(const kms_model_t *self, const char *arch)
     return SIZE_MAX;
 }
 
-/* Reads the model's features (and the target when `y` is not NULL) from the sample into z.
-   Returns the first missing name, or NULL. */
-static const char *s_gather(const kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
+/* kms_values_get, trying the slot where the name was last time first: the learning path's
+   name lookups otherwise cost as much as the regression itself. */
+static bool s_lookup(const kms_values_t *values, const char *name, uint8_t *hint, double *out)
 {
-    for (size_t j = 0; j < self->spec.feature_count; j++)
-        if (!kms_values_get(&sample->features, self->spec.features[j], &z[j]))
+    if (*hint < values->count && strcmp(values->items[*hint].name, name) == 0) {
+        *out = values->items[*hint].value;
+        return true;
+    }
+    for (size_t i = 0; i < values->count; i++)
+        if (strcmp(values->items[i].name, name) == 0) {
+            *hint = (uint8_t) i;
+            *out = values->items[i].value;
+            return true;
+        }
+    return false;
+}
+
+/* Reads the model's features and target from the sample into z and *y. Returns the first
+   missing name, or NULL. */
+static const char *s_gather(kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
+{
+    size_t t = s_target(self);
+    for (size_t j = 0; j < t; j++)
+        if (!s_lookup(&sample->features, self->spec.features[j], &self->hint[j], &z[j]))
             return self->spec.features[j];
-    if (y && !kms_values_get(&sample->targets, self->spec.target, y))
+    if (!s_lookup(&sample->targets, self->spec.target, &self->hint[t], y))
         return self->spec.target;
     return NULL;
 }
@@ -274,10 +297,10 @@ static void s_welford(kms_model_t *self, const double *z)
     double f = self->spec.forgetting, d[KMS_SAMPLE_MAX_VALUES + 1 + KMS_MODEL_MAX_ARCH];
     double kept = f * self->weight_sum;
     self->weight_sum = kept + 1;
-    double gain = kept / self->weight_sum;
+    double gain = kept / self->weight_sum, step = 1 / self->weight_sum;
     for (size_t i = 0; i < self->dim; i++) {
         d[i] = z[i] - self->mean[i];
-        self->mean[i] += d[i] / self->weight_sum;
+        self->mean[i] += d[i] * step;
     }
     for (size_t i = 0; i < self->dim; i++) {
         double *row = &self->comoment[i * self->stride];
@@ -331,10 +354,10 @@ int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, doubl
 {
     assert(self && sample && watts);
     double z[KMS_SAMPLE_MAX_VALUES];
-    if (!self->has_fit || s_gather(self, sample, z, NULL))
+    if (!self->has_fit)
         return -1;
     for (size_t j = 0; j < self->spec.feature_count; j++)
-        if (!isfinite(z[j]))
+        if (!kms_values_get(&sample->features, self->spec.features[j], &z[j]) || !isfinite(z[j]))
             return -1;
     *watts = s_predict_row(self, z, s_arch_find(self, sample->arch));
     return 0;
