@@ -270,6 +270,8 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
         s_bad_row(self, self->row_line ? self->row_line : self->line, "malformed quoting (unterminated quote)");
     }
     csv_free(&parser);
+    if (pos >= len && visitor->on_progress)
+        visitor->on_progress(1.0, visitor->arg);
     int rc = 0;
     if (self->header_bad) {
         *why = s_why;
