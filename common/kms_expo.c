@@ -6,6 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* SSE2 is part of x86-64; elsewhere (or with -DKMS_EXPO_NO_SIMD, which the tests also build)
+   the same scans run a byte at a time. */
+#if defined(__SSE2__) && !defined(KMS_EXPO_NO_SIMD)
+#include <emmintrin.h>
+#define KMS_EXPO_SIMD 1
+#endif
+
 /* The walk keeps only what outlives one line: where we are, and the family the last # TYPE line
    declared, so that its samples (a histogram's _bucket lines too) carry its type. */
 typedef struct {
@@ -14,29 +21,80 @@ typedef struct {
     kms_expo_label_t labels[KMS_EXPO_MAX_LABELS];
 } parser_t;
 
+/* Byte classes, one table load per byte on the hot path. */
+enum { C_NAME = 1, C_NAME_START = 2, C_LABEL = 4, C_LABEL_START = 8 };
+#define W (C_NAME | C_NAME_START | C_LABEL | C_LABEL_START) /* letters and '_' */
+#define D (C_NAME | C_LABEL)                                /* digits */
+#define C (C_NAME | C_NAME_START)                           /* ':' */
+static const unsigned char s_class[256] = {
+    ['0'] = D, ['1'] = D, ['2'] = D, ['3'] = D, ['4'] = D, ['5'] = D, ['6'] = D,
+    ['7'] = D, ['8'] = D, ['9'] = D, [':'] = C, ['A'] = W, ['B'] = W, ['C'] = W, ['D'] = W, ['E'] = W,
+    ['F'] = W, ['G'] = W, ['H'] = W, ['I'] = W, ['J'] = W, ['K'] = W, ['L'] = W, ['M'] = W, ['N'] = W,
+    ['O'] = W, ['P'] = W, ['Q'] = W, ['R'] = W, ['S'] = W, ['T'] = W, ['U'] = W, ['V'] = W, ['W'] = W,
+    ['X'] = W, ['Y'] = W, ['Z'] = W, ['_'] = W, ['a'] = W, ['b'] = W, ['c'] = W, ['d'] = W, ['e'] = W,
+    ['f'] = W, ['g'] = W, ['h'] = W, ['i'] = W, ['j'] = W, ['k'] = W, ['l'] = W, ['m'] = W, ['n'] = W,
+    ['o'] = W, ['p'] = W, ['q'] = W, ['r'] = W, ['s'] = W, ['t'] = W, ['u'] = W, ['v'] = W, ['w'] = W,
+    ['x'] = W, ['y'] = W, ['z'] = W,
+};
+#undef W
+#undef D
+#undef C
+
+static inline bool s_is(char c, unsigned cls)
+{
+    return s_class[(unsigned char) c] & cls;
+}
+
+/* Skips the bytes of class `cls` (C_NAME or C_LABEL): names are scanned 16 bytes at a time,
+   letters found by folding case and comparing ranges (bytes >= 0x80 compare as negative and
+   never match). */
+static inline const char *s_skip_class(const char *p, const char *end, unsigned cls)
+{
+#ifdef KMS_EXPO_SIMD
+    const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
+    const __m128i before_0 = _mm_set1_epi8('0' - 1), after_9 = _mm_set1_epi8('9' + 1);
+    const __m128i case_bit = _mm_set1_epi8(0x20), underscore = _mm_set1_epi8('_');
+    const __m128i colon = cls == C_NAME ? _mm_set1_epi8(':') : underscore;
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) p);
+        __m128i lower = _mm_or_si128(v, case_bit);
+        __m128i ok = _mm_and_si128(_mm_cmpgt_epi8(lower, before_a), _mm_cmplt_epi8(lower, after_z));
+        ok = _mm_or_si128(ok, _mm_and_si128(_mm_cmpgt_epi8(v, before_0), _mm_cmplt_epi8(v, after_9)));
+        ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(v, underscore), _mm_cmpeq_epi8(v, colon)));
+        unsigned mask = (unsigned) _mm_movemask_epi8(ok);
+        if (mask != 0xffff)
+            return p + __builtin_ctz(~mask);
+        p += 16;
+    }
+#endif
+    while (p < end && s_is(*p, cls))
+        p++;
+    return p;
+}
+
+/* The first '"', '\\' or non-ASCII byte of a label value, or `end`: one pass finds where the
+   value ends, its escapes and the bytes that need a UTF-8 check. */
+static inline const char *s_find_special(const char *p, const char *end)
+{
+#ifdef KMS_EXPO_SIMD
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *) p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), v);
+        unsigned mask = (unsigned) _mm_movemask_epi8(hit);
+        if (mask)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\' && (unsigned char) *p < 0x80)
+        p++;
+    return p;
+}
+
 static inline bool s_is_blank(char c)
 {
     return c == ' ' || c == '\t';
-}
-
-static inline bool s_is_label_start(char c)
-{
-    return (unsigned char) ((c | 0x20) - 'a') < 26u || c == '_';
-}
-
-static inline bool s_is_label_char(char c)
-{
-    return s_is_label_start(c) || (unsigned char) (c - '0') < 10u;
-}
-
-static inline bool s_is_name_start(char c)
-{
-    return s_is_label_start(c) || c == ':';
-}
-
-static inline bool s_is_name_char(char c)
-{
-    return s_is_label_char(c) || c == ':';
 }
 
 static inline const char *s_skip_blanks(const char *p, const char *end)
@@ -200,58 +258,52 @@ static int s_parse_timestamp(const char *p, const char *end, int64_t *out)
 
 /* ---- label values -------------------------------------------------------------------------- */
 
-/* Label values must be UTF-8 (downstream, JSON writers refuse anything else). Kepler's are
-   ASCII, which the word-at-a-time test clears quickly; only other text gets the full check. */
-static bool s_is_utf8(const unsigned char *p, size_t len)
+/* Label values must be UTF-8 (downstream, JSON writers refuse anything else). The length of
+   the well-formed sequence at p (2 to 4 bytes), or 0: no overlong forms, no surrogates,
+   nothing above U+10FFFF. */
+static size_t s_utf8_sequence(const char *text, const char *end)
 {
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t word;
-        memcpy(&word, p + i, 8);
-        if (word & UINT64_C(0x8080808080808080))
-            break;
-    }
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
-        if (n == 0 || n >= len - i)
-            return false;
-        for (size_t k = 1; k <= n; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-        /* no overlong 3/4-byte forms, no surrogates, nothing above U+10FFFF */
-        if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0) ||
-            (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90))
-            return false;
-        i += n + 1;
-    }
-    return true;
+    const unsigned char *p = (const unsigned char *) text;
+    unsigned char c = p[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || (size_t) (end - text) < n)
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) || (c == 0xf0 && p[1] < 0x90) ||
+        (c == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return n;
 }
 
-/* Finds the closing quote of a label value that starts at *pp, checking escapes on the way.
-   Each byte is looked at once: memchr finds the next quote, a second memchr the backslashes
-   before it, so a value full of backslashes cannot make the walk quadratic. */
+/* Finds the closing quote of a label value that starts at *pp, checking its escapes and its
+   UTF-8 on the way; each byte is looked at once, however many backslashes there are. */
 static const char *s_scan_label_value(const char **pp, const char *end, bool *escaped)
 {
-    const char *p = *pp, *quote = NULL;
+    const char *p = *pp;
     *escaped = false;
     for (;;) {
-        if (quote < p && !(quote = memchr(p, '"', (size_t) (end - p))))
+        p = s_find_special(p, end);
+        if (p == end)
             return "unterminated label value";
-        const char *backslash = memchr(p, '\\', (size_t) (quote - p));
-        if (!backslash) {
-            *pp = quote;
+        if (*p == '"') {
+            *pp = p;
             return NULL;
         }
-        *escaped = true;
-        char next = backslash[1];  /* backslash < quote, so this byte exists */
-        if (next != '\\' && next != '"' && next != 'n')
-            return "invalid escape in label value";
-        p = backslash + 2;
+        if (*p == '\\') {
+            *escaped = true;
+            if (end - p < 2)
+                return "unterminated label value";
+            if (p[1] != '\\' && p[1] != '"' && p[1] != 'n')
+                return "invalid escape in label value";
+            p += 2;
+            continue;
+        }
+        size_t n = s_utf8_sequence(p, end);
+        if (n == 0)
+            return "label value is not UTF-8";
+        p += n;
     }
 }
 
@@ -269,10 +321,9 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
             return "too many labels";
         kms_expo_label_t *label = &self->labels[n];
         const char *name = p;
-        if (!s_is_label_start(*p))
+        if (!s_is(*p, C_LABEL_START))
             return "invalid label name";
-        while (++p < end && s_is_label_char(*p))
-            ;
+        p = s_skip_class(p + 1, end, C_LABEL);
         label->name = (kms_slice_t){name, (size_t) (p - name)};
         p = s_skip_blanks(p, end);
         if (p == end || *p != '=')
@@ -285,8 +336,6 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
         if (reason)
             return reason;
         label->value = (kms_slice_t){value, (size_t) (p - value)};
-        if (!s_is_utf8((const unsigned char *) value, label->value.len))
-            return "label value is not UTF-8";
         for (size_t i = 0; i < n; i++)
             if (s_slice_same(self->labels[i].name, label->name))
                 return "duplicate label name";
@@ -330,10 +379,9 @@ static void s_assign_family(const parser_t *self, kms_expo_series_t *series)
 static const char *s_parse_series(parser_t *self, const char *p, const char *end, kms_expo_series_t *series)
 {
     const char *name = p;
-    if (!s_is_name_start(*p))
+    if (!s_is(*p, C_NAME_START))
         return "invalid metric name";
-    while (++p < end && s_is_name_char(*p))
-        ;
+    p = s_skip_class(p + 1, end, C_NAME);
     series->name = (kms_slice_t){name, (size_t) (p - name)};
     const char *after_name = p;
     p = s_skip_blanks(p, end);
@@ -379,10 +427,9 @@ static const char *s_parse_comment(parser_t *self, const char *p, const char *en
     if (!help && !type)
         return NULL;
     const char *name = p = s_skip_blanks(p, end);
-    if (p == end || !s_is_name_start(*p))
+    if (p == end || !s_is(*p, C_NAME_START))
         return "invalid metric name in comment";
-    while (++p < end && s_is_name_char(*p))
-        ;
+    p = s_skip_class(p + 1, end, C_NAME);
     if (p < end && !s_is_blank(*p))
         return "invalid metric name in comment";
     if (help)

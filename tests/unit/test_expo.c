@@ -77,6 +77,16 @@ static void s_on_reject(size_t line_no, const char *reason, kms_slice_t line, vo
 
 static const kms_expo_handler_t s_dumper = {s_on_series, s_on_reject, NULL};
 
+/* The page in a heap block of exactly its size, no NUL after it: AddressSanitizer then reports
+   any read past the end (the SIMD scans read 16 bytes at a time). */
+static char *s_exact_copy(const char *text, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    assert_non_null(copy);
+    memcpy(copy, text, len);
+    return copy;
+}
+
 /* Parses `text` and returns the dump (series, rejects, then the stats line); caller frees. */
 static char *s_parse_dump(const char *text, size_t len)
 {
@@ -84,7 +94,9 @@ static char *s_parse_dump(const char *text, size_t len)
     kms_expo_handler_t h = s_dumper;
     h.arg = &d;
     kms_expo_stats_t st;
-    assert_int_equal(kms_expo_parse(text, len, &h, &st), 0);
+    char *exact = s_exact_copy(text, len);
+    assert_int_equal(kms_expo_parse(exact, len, &h, &st), 0);
+    free(exact);
     s_appendf(&d, "stats lines=%zu series=%zu rejected=%zu\n", st.lines, st.series, st.rejected);
     return d.text;
 }
@@ -162,6 +174,7 @@ typedef struct {
     size_t count;
     kms_expo_series_t first;
     kms_expo_label_t labels[KMS_EXPO_MAX_LABELS];
+    char *page;  /* the exact-size copy the slices point into */
 } capture_t;
 
 static int s_on_capture(const kms_expo_series_t *s, void *arg)
@@ -175,10 +188,15 @@ static int s_on_capture(const kms_expo_series_t *s, void *arg)
     return 0;
 }
 
+/* Parses from an exact-size copy, kept until the next capture (or the group's teardown). */
+static char *s_captured_page;
+
 static void s_capture(const char *page, size_t len, capture_t *c, kms_expo_stats_t *st)
 {
+    free(s_captured_page);
     memset(c, 0, sizeof *c);
-    assert_int_equal(kms_expo_parse(page, len, &(kms_expo_handler_t){s_on_capture, NULL, c}, st), 0);
+    c->page = s_captured_page = s_exact_copy(page, len);
+    assert_int_equal(kms_expo_parse(c->page, len, &(kms_expo_handler_t){s_on_capture, NULL, c}, st), 0);
 }
 
 static void test_label_escapes(void **state)
@@ -739,6 +757,83 @@ static void test_kepler_captures_match_reference(void **state)
     assert_int_equal(families, 25);
 }
 
+/* Names and values of every length around the 16-byte steps of the SIMD scans, with each kind
+   of special byte at each position: the scans must stop exactly where the byte loop does. */
+static void test_scan_boundaries(void **state)
+{
+    (void) state;
+    char page[256], name[64], label[64], value[64];
+    for (size_t len = 1; len <= 40; len++) {
+        memset(name, 'n', len), name[len] = '\0';
+        if (len > 1)  /* a name may not start with a digit */
+            name[len - 1] = len % 3 == 0 ? ':' : len % 3 == 1 ? '9' : 'Z';
+        memset(label, 'l', len), label[len] = '\0';
+        label[len - 1] = len % 2 ? '_' : '7';
+        memset(value, 'v', len), value[len] = '\0';
+        for (int at_end = 0; at_end < 2; at_end++) {
+            int n = snprintf(page, sizeof page, "%s{%s=\"%s\"} %zu%s", name, label, value, len, at_end ? "" : "\n");
+            capture_t c;
+            kms_expo_stats_t st;
+            s_capture(page, (size_t) n, &c, &st);
+            assert_int_equal(st.series, 1);
+            assert_int_equal(c.first.name.len, len);
+            assert_int_equal(c.labels[0].name.len, len);
+            assert_int_equal(c.labels[0].value.len, len);
+            assert_true(c.first.value == (double) len);
+            /* a name alone, ending the page */
+            n = snprintf(page, sizeof page, "%s %zu", name, len);
+            s_capture(page, (size_t) n, &c, &st);
+            assert_int_equal(c.first.name.len, len);
+        }
+    }
+    static const struct { const char *insert; const char *reason; } specials[] = {
+        {"\\n", NULL}, {"\\\\", NULL}, {"\\\"", NULL}, {"\xc3\xa9", NULL}, {"\xe2\x82\xac", NULL},
+        {"\xf0\x9f\x94\xa5", NULL}, {"\xff", "label value is not UTF-8"}, {"\xc3", "label value is not UTF-8"},
+        {"\\t", "invalid escape in label value"}, {"\"", "expected ',' or '}' after label value"},
+    };
+    for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+        for (size_t pos = 0; pos <= 34; pos++) {
+            memset(value, 'v', 34);
+            size_t ins = strlen(specials[k].insert);
+            memcpy(value + pos, specials[k].insert, ins);
+            value[34 + ins] = '\0';
+            memset(value + pos + ins, 'w', 34 - pos);
+            int n = snprintf(page, sizeof page, "m{a=\"%s\"} 1\n", value);
+            char *got = s_parse_dump(page, (size_t) n);
+            if (specials[k].reason) {
+                char want[128];
+                snprintf(want, sizeof want, "reject 1 %s\nstats lines=1 series=0 rejected=1\n", specials[k].reason);
+                if (strcmp(got, want) != 0)
+                    fail_msg("special %zu at %zu: %s", k, pos, got);
+            } else if (strstr(got, "series=1 rejected=0") == NULL) {
+                fail_msg("special %zu at %zu: %s", k, pos, got);
+            }
+            free(got);
+        }
+    }
+    /* a byte that ends a name, at each position: the name stops right there */
+    for (size_t pos = 1; pos <= 34; pos++) {
+        memset(name, 'n', 40);
+        name[pos] = '-';
+        name[40] = '\0';
+        char *got = s_parse_dump(name, 40);
+        assert_string_equal(got, "reject 1 invalid character in metric name\nstats lines=1 series=0 rejected=1\n");
+        free(got);
+        int n = snprintf(page, sizeof page, "m{%.*s-x=\"v\"} 1", (int) pos, name);
+        got = s_parse_dump(page, (size_t) n);
+        assert_string_equal(got, "reject 1 expected '=' after label name\nstats lines=1 series=0 rejected=1\n");
+        free(got);
+    }
+}
+
+static int s_teardown(void **state)
+{
+    (void) state;
+    free(s_captured_page);
+    s_captured_page = NULL;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +863,7 @@ int main(void)
         cmocka_unit_test(test_valid_fixture_matches_reference),
         cmocka_unit_test(test_valid_fixture_line_end_variants),
         cmocka_unit_test(test_kepler_captures_match_reference),
+        cmocka_unit_test(test_scan_boundaries),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
