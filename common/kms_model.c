@@ -12,7 +12,7 @@
 
     After every sample the fit is solved again (the matrix is tiny): the normal equations on the
     correlation scale, R = S^-1 Cxx S^-1 with S = sqrt(diag Cxx), plus `ridge` on the diagonal,
-    by Cholesky. Constant columns (an idle node, a single architecture) are left out with weight
+    by an LDL^T (Cholesky) factorization. Constant columns (an idle node, a single architecture) are left out with weight
     0; a pivot that vanishes (exact collinearity with no ridge) leaves its column out too. The
     prediction is mean_y + sum_j beta_j (z_j - mean_j), the batch least-squares answer. */
 #include "kms_model.h"
@@ -58,7 +58,7 @@ struct kms_model_t {
     double arch_offset;  /* sum_a beta_a mean_a, so that bias = mean_y - arch_offset */
 
     /* One allocation: mean[stride], beta[stride], comoment[stride^2] (upper triangle used),
-       chol[stride^2] (scratch for the solve). */
+       chol[stride^2] (scratch for the solve, packed to the active columns). */
     double *mean, *beta, *comoment, *chol;
     double storage[];
 };

@@ -1,0 +1,80 @@
+"""kms-bench train as a user runs it: throughput line, memory of many models, exported frames."""
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+import msgpack
+
+from kmstest import binary
+
+SANITIZED = os.environ.get("KMS_SANITIZE", "").upper() in ("ON", "1", "TRUE", "YES")
+
+
+def bench(*args, timeout=90):
+    return subprocess.run([binary("kms-bench"), "train", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def fields(line):
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+class BenchTrainTest(unittest.TestCase):
+    def test_throughput_line_and_fit(self):
+        r = bench("--samples", "20000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        f = fields(r.stdout)
+        self.assertEqual(f["samples"], "20000")
+        self.assertEqual(f["rejected"], "0")
+        self.assertGreater(float(f["samples_per_s"]), 0)
+        # The generated node follows a linear truth with 2 % noise: both models must find it.
+        self.assertGreater(float(f["core_window_r2"]), 0.99)
+        self.assertGreater(float(f["dram_window_r2"]), 0.99)
+        self.assertEqual(f["core_samples"], "20000")
+
+    def test_hundred_models_fit_in_twenty_megabytes(self):
+        r = bench("--models", "100")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        f = fields(r.stdout)
+        self.assertEqual(f["models"], "100")
+        rss, hwm = int(f["rss_kb"]), int(f["hwm_kb"])
+        self.assertGreater(rss, 0)
+        self.assertGreaterEqual(hwm, rss)
+        if SANITIZED:
+            self.skipTest("AddressSanitizer's allocator inflates resident memory")
+        self.assertLess(hwm, 20 * 1024)
+
+    def test_export_writes_contract_frames(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "frames.bin")
+            r = bench("--samples", "50", "--export", path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(path, "rb") as f:
+                unpacker = msgpack.Unpacker(raw=False)
+                unpacker.feed(f.read())
+                frames = list(unpacker)
+        self.assertEqual(len(frames), 50)
+        self.assertEqual([s["seq"] for s in frames], list(range(50)))
+        for s in frames:
+            self.assertEqual(s["v"], 1)
+            self.assertEqual(set(s["features"]), {"cpu_cycles", "cpu_instructions", "cpu_time",
+                                                  "cache_misses", "resident_memory"})
+            self.assertGreater(s["targets"]["core"], 0)
+            self.assertGreater(s["targets"]["dram"], 0)
+
+    def test_bad_usage_exits_2(self):
+        for args in (["--samples", "0"], ["--samples", "many"], ["--bogus"], ["--models", "-1"]):
+            r = bench(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertTrue(r.stderr.strip(), args)
+
+    def test_help(self):
+        r = bench("--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--models", r.stdout)
+        self.assertIn("--export", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
