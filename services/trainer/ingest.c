@@ -1,24 +1,30 @@
 /*  The gate between the samples socket and the models.
 
-    Everything that arrives is counted; what is not a sample a model may learn is dropped:
+    The trainer subscribes to both topics. Node samples (kepler.node) are what the models learn.
+    Container samples (kepler.container) are never learned: the models are node models, and a
+    container's watts are Kepler's share of the node's, not a measurement. They are received
+    only because they carry the same per-publisher seq as node samples: a subscriber that saw
+    only node samples would take every container sample in between for a lost message.
 
-    - malformed: not two frames, a topic other than kepler.node, a body over
-      KMS_SAMPLE_MAX_FRAME, or a body kms_sample_decode refuses (truncated, type-confused...).
-    - rejected: a container sample (the models are node models: a container's watts are a share
-      of the node's, not something a node model may learn), a NaN/Inf/negative number, or an
-      interval length (dt) that is not positive or is far from the publisher's usual one.
+    Everything that arrives is counted; what a model may not learn is dropped:
+    - malformed: not two frames, another topic, a body over KMS_SAMPLE_MAX_FRAME, a body that
+      kms_sample_decode refuses (truncated, type-confused, NaN/Inf, dt <= 0...), or a sample
+      whose kind (node or container) is not its topic's.
+    - rejected: a negative number (or one beyond KMS_MODEL_VALUE_MAX), or an interval length
+      (dt) far from the publisher's usual one.
 
-    Publishers are told apart by node name: one scraper target, one seq series. Per publisher:
+    Publishers are told apart by node name (a scraper numbers the messages about one node, the
+    node sample and its container samples, in one series). Per publisher:
     - seq: +1 per message. A jump forward by k counts k-1 gaps (messages lost on the way: a slow
       subscriber, a dropped connection). A seq that does not move forward (back to a small
       number, typically) is a new session of the publisher, a restarted scraper, and is counted
       as a restart, not as 2^64 gaps.
-    - dt: compared with the median of the publisher's last S_DT_WINDOW intervals, once it has
-      S_DT_WARMUP of them; outside [S_DT_LOW, S_DT_HIGH] times the median it is rejected. A
-      scrape that was skipped doubles dt honestly, which stays inside; a clock jump or a
-      mislabelled interval does not. Every dt enters the window, rejected or not, so that a
-      publisher whose interval was reconfigured is accepted again after half a window. A new
-      session starts a new window.
+    - dt (node samples): compared with the median of the publisher's last S_DT_WINDOW
+      intervals, once it has S_DT_WARMUP of them; outside [S_DT_LOW, S_DT_HIGH] times the
+      median it is rejected. A scrape that was skipped doubles dt honestly, which stays inside;
+      a clock jump or a mislabelled interval does not. Every dt enters the window, rejected or
+      not, so that a publisher whose interval was reconfigured is accepted again after half a
+      window. A new session starts a new window.
     The table is bounded: past S_MAX_PUBLISHERS the one heard from longest ago is forgotten, so
     a publisher inventing node names cannot exhaust memory. */
 #include "trainer.h"
@@ -178,21 +184,26 @@ int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *ou
         return s_malformed(self, "expected two frames: topic, msgpack map");
     zframe_t *topic = zmsg_first(msg);
     zframe_t *body = zmsg_next(msg);
-    if (!zframe_streq(topic, KMS_TOPIC_NODE))
+    bool container_topic = zframe_streq(topic, KMS_TOPIC_CONTAINER);
+    if (!container_topic && !zframe_streq(topic, KMS_TOPIC_NODE))
         return s_malformed(self, "unknown topic");
     if (zframe_size(body) > KMS_SAMPLE_MAX_FRAME)
         return s_malformed(self, "oversized frame");
     const char *why = NULL;
     if (kms_sample_decode(zframe_data(body), zframe_size(body), out, &why) != 0)
         return s_malformed(self, why ? why : "not a sample");
-    if (out->is_container)
-        return s_rejected(self, &self->stats->rejected_container, out, "container sample on the node topic");
+    if (out->is_container != container_topic)
+        return s_malformed(self, "the sample's kind (node or container) is not its topic's");
 
     bool is_new;
     s_publisher_t *p = s_publisher(self, out->node, &is_new);
     s_track_seq(self, p, is_new, out->seq);
+    if (container_topic) {
+        self->stats->container_samples++;
+        return -1;  /* counted for seq, never learned */
+    }
     if (!trainer_sample_values_ok(out))
-        return s_rejected(self, &self->stats->rejected_values, out, "NaN, infinite or negative value");
+        return s_rejected(self, &self->stats->rejected_values, out, "negative or out-of-range value");
     if (!(isfinite(out->dt) && out->dt > 0))
         return s_rejected(self, &self->stats->rejected_interval, out, "interval (dt) not positive");
     if (!s_dt_usual(p, out->dt))

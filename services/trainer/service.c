@@ -15,6 +15,7 @@
    by libzmq before the bytes are buffered. Bigger than a sample so that oversized frames still
    arrive, get counted and logged. */
 #define S_MAX_MESSAGE (1 << 20)
+#define S_MAX_REQUEST (16 << 20)
 
 static zsock_t *s_samples_socket(const char *endpoints)
 {
@@ -22,10 +23,25 @@ static zsock_t *s_samples_socket(const char *endpoints)
     if (!sub)
         return NULL;
     zsock_set_maxmsgsize(sub, S_MAX_MESSAGE);
+    /* Container samples too: they share the node samples' seq series (see ingest.c). */
     zsock_set_subscribe(sub, KMS_TOPIC_NODE);
+    zsock_set_subscribe(sub, KMS_TOPIC_CONTAINER);
     if (zsock_attach(sub, endpoints, false) != 0)
         zsock_destroy(&sub);
     return sub;
+}
+
+static zsock_t *s_control_socket(const char *endpoints)
+{
+    zsock_t *rep = zsock_new(ZMQ_REP);
+    if (!rep)
+        return NULL;
+    /* Requests are a word and a model name: a 1 MB one still gets its 400, a bigger one only
+       gets its sender disconnected instead of filling memory. */
+    zsock_set_maxmsgsize(rep, S_MAX_REQUEST);
+    if (zsock_attach(rep, endpoints, true) != 0)
+        zsock_destroy(&rep);
+    return rep;
 }
 
 static void s_seed(trainer_t *self, const char *files)
@@ -94,7 +110,7 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
         s_seed(self, options->seed_models);
 
     zsock_t *sub = s_samples_socket(options->samples_endpoint);
-    zsock_t *rep = sub ? zsock_new_rep(options->control_endpoint) : NULL;
+    zsock_t *rep = sub ? s_control_socket(options->control_endpoint) : NULL;
     if (!sub || !rep) {
         char quoted[512];
         kms_error("cannot open socket", "endpoint=%s error=%s",

@@ -41,11 +41,11 @@ bool trainer_specs_name_ok(const char *name);
 typedef struct {
     uint64_t samples_received;    /* messages on the samples socket */
     uint64_t samples_accepted;    /* handed to the models */
-    uint64_t samples_rejected;    /* decoded but refused: values, interval or topic */
-    uint64_t rejected_values;     /* NaN, Inf or negative numbers */
-    uint64_t rejected_interval;   /* dt not positive, or far from the publisher's usual one */
-    uint64_t rejected_container;  /* a container sample on the node topic */
-    uint64_t frames_malformed;    /* wrong frame count, unknown topic, oversized, undecodable */
+    uint64_t samples_rejected;    /* valid node samples refused: values or interval */
+    uint64_t rejected_values;     /* negative numbers, or beyond KMS_MODEL_VALUE_MAX */
+    uint64_t rejected_interval;   /* dt far from the publisher's usual one */
+    uint64_t container_samples;   /* valid container samples: counted for seq, never learned */
+    uint64_t frames_malformed;    /* frame count, topic, size, undecodable, kind vs topic */
     uint64_t seq_gaps;            /* messages missed, summed over publishers */
     uint64_t publisher_restarts;  /* seq went back: a publisher's new session */
     uint64_t publishers;          /* publishers seen (currently tracked) */
@@ -105,7 +105,8 @@ trainer_ingest_t *trainer_ingest_new(trainer_stats_t *stats);
 void trainer_ingest_destroy(trainer_ingest_t **self_p);
 
 /* Checks one message (its frames) and fills `out` when it is a sample to learn: returns 0, or
-   -1 when it was dropped (counted in stats, logged). Pure apart from the log. */
+   -1 when it is not one (dropped: counted in stats, logged; or a container sample: counted).
+   Pure apart from the log. */
 int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *out);
 
 /* ---- checkpoint.c: models on disk ------------------------------------------------------------ */

@@ -274,6 +274,9 @@ class TestBadInput(TrainerTestCase):
         bad_values = [dict(good, targets={"core": -3.0, "dram": 1.0}),
                       dict(good, features=dict(good["features"], cache_misses=-1.0))]
         container = dict(good, container_id="abc", pod="p", namespace="ns", container="c")
+        # A sample whose kind is not its topic's.
+        malformed.append((b"kepler.node", msgpack.packb(container)))
+        malformed.append((b"kepler.container", msgpack.packb(good)))
 
         seq = 1
         sent = 0
@@ -288,18 +291,20 @@ class TestBadInput(TrainerTestCase):
                 self.pub.send(dict(bad_values[i], seq=seq))
                 seq += 1
                 sent += 1
-        self.pub.send(dict(container, seq=seq))
+        # A well-formed container sample: counted, never learned by a node model.
+        self.pub.send(dict(container, seq=seq), topic=b"kepler.container")
         sent += 1
-        self.pub.send(container, topic=b"kepler.container")  # not subscribed: never arrives
-        after = self.received(t, sent, before)
+        self.pub.raw(b"other.topic", b"nobody subscribed to this")  # filtered by ZeroMQ
+        self.received(t, sent, before)
         time.sleep(0.2)
         after = self.stats(t)
         self.assertEqual(after["samples_received"] - before["samples_received"], sent)
         self.assertEqual(after["frames_malformed"] - before["frames_malformed"], len(malformed))
         self.assertEqual(after["rejected_values"] - before["rejected_values"], len(bad_values))
-        self.assertEqual(after["rejected_container"] - before["rejected_container"], 1)
-        self.assertEqual(after["samples_rejected"] - before["samples_rejected"], len(bad_values) + 1)
+        self.assertEqual(after["samples_rejected"] - before["samples_rejected"], len(bad_values))
+        self.assertEqual(after["container_samples"] - before["container_samples"], 1)
         self.assertEqual(after["samples_accepted"] - before["samples_accepted"], 30)
+        self.assertEqual(after["seq_gaps"], 0)
         self.assertEqual(self.models(t)["core_model"]["samples"], 30)
         status, doc = ask_json(t.control, "WEIGHTS", "core_model")
         self.assertEqual(status, "200")
@@ -312,10 +317,16 @@ class TestBadInput(TrainerTestCase):
         self.sync(t)
         before = self.stats(t)
         messages = []
-        # node-a: 1..10, then 11-13 lost, 14..20; node-b interleaved, 100..119 without gaps.
+        # node-a: 1..10, then 11-13 lost, 14..20; node-b interleaved, 100..116 without gaps.
+        # node-a's odd numbers are container samples: one series with the node samples.
         a_seqs = list(range(1, 11)) + list(range(14, 21))
+        containers = 0
         for i, seq in enumerate(a_seqs):
-            messages.append(make_sample(self.rng, seq, node="node-a"))
+            m = make_sample(self.rng, seq, node="node-a")
+            if seq % 2:
+                m.update(container_id=f"c{seq}", pod="p", namespace="ns", container="c")
+                containers += 1
+            messages.append(m)
             messages.append(make_sample(self.rng, 100 + i, node="node-b"))
         # node-a's scraper restarts: seq starts over (not 2^64 gaps), then 1 more lost (3 -> 5).
         for seq in (1, 2, 3, 5):
@@ -324,14 +335,15 @@ class TestBadInput(TrainerTestCase):
         messages.append(make_sample(self.rng, 117, node="node-b", dt=60.0))
         messages.append(make_sample(self.rng, 118, node="node-b", dt=10.0))
         for m in messages:
-            self.pub.send(m)
+            self.pub.send(m, topic=b"kepler.container" if "container_id" in m else b"kepler.node")
         self.received(t, len(messages), before)
         after = self.stats(t)
         self.assertEqual(after["seq_gaps"] - before["seq_gaps"], 3 + 1)
         self.assertEqual(after["publisher_restarts"] - before["publisher_restarts"], 1)
         self.assertEqual(after["rejected_interval"] - before["rejected_interval"], 1)
         self.assertEqual(after["publishers"], 2)
-        self.assertEqual(after["samples_accepted"] - before["samples_accepted"], len(messages) - 1)
+        self.assertEqual(after["container_samples"] - before["container_samples"], containers)
+        self.assertEqual(after["samples_accepted"] - before["samples_accepted"], len(messages) - containers - 1)
 
 
 class TestCheckpoints(TrainerTestCase):
