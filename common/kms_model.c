@@ -164,38 +164,50 @@ static bool s_active(const kms_model_t *self, size_t j)
     return c / self->weight_sum >= DBL_MIN && c > self->weight_sum * rounding * rounding;
 }
 
-/* LDL^T of R + ridge I in self->chol (unit lower triangle below the diagonal, 1/D on it; active
-   columns only, in order), then the two triangular solves. LDL^T rather than Cholesky: no square
-   root per pivot, and the pivots' reciprocals turn every division into a product. A column whose
-   pivot vanishes gets 1/D = 0, which leaves it out of both solves; beta for inactive or
-   vanished columns is 0. */
+/* The solve runs per sample, so its scaling avoids square roots and divisions: each column is
+   scaled by the power of two nearest 1/sqrt(C_jj), which is exact, and leaves the diagonal in
+   [1/4, 2): as well conditioned as the correlation scale, and the same solution. */
+static double s_scale(double c)
+{
+    int e;
+    frexp(c, &e);
+    return ldexp(1, -e / 2);
+}
+
+/* LDL^T of the scaled co-moments plus the ridge (ridge * diagonal: the correlation-scale ridge)
+   in self->chol (unit lower triangle below the diagonal, 1/D on it; active columns only, packed),
+   then the two triangular solves. LDL^T rather than Cholesky: no square root per pivot, and the
+   pivots' reciprocals turn every division into a product. A column whose pivot vanishes
+   (relative to its diagonal) gets 1/D = 0, which leaves it out of both solves; beta for inactive
+   or vanished columns is 0. */
 static void s_solve(kms_model_t *self)
 {
     enum { MAX = KMS_SAMPLE_MAX_VALUES + KMS_MODEL_MAX_ARCH };
     size_t t = s_target(self), n = 0, col[MAX];
-    double inv_scale[MAX], rhs[MAX], u[MAX], *l = self->chol;
+    double scale[MAX], rhs[MAX], u[MAX], *l = self->chol;
     memset(self->beta, 0, self->dim * sizeof(double));
     self->has_fit = self->samples >= 2;
     self->arch_offset = 0;
     for (size_t j = 0; j < self->dim; j++)
         if (j != t && s_active(self, j)) {
-            inv_scale[n] = 1 / sqrt(*s_c(self, j, j));
+            scale[n] = s_scale(*s_c(self, j, j));
             col[n++] = j;
         }
-    size_t m = n;   /* the factor packed densely: a few cache lines */
+    size_t m = n;
     for (size_t k = 0; k < n; k++) {
-        rhs[k] = *s_c(self, col[k], t) * inv_scale[k];
-        double pivot = 1 + self->spec.ridge;
+        rhs[k] = *s_c(self, col[k], t) * scale[k];
+        double diagonal = *s_c(self, col[k], col[k]) * scale[k] * scale[k];
+        double pivot = diagonal * (1 + self->spec.ridge);
         for (size_t i = 0; i < k; i++) {
-            /* u_i = L_ki D_i, from R_ki minus the earlier columns' share */
-            double v = *s_c(self, col[i], col[k]) * inv_scale[i] * inv_scale[k];
+            /* u_i = L_ki D_i, from A_ki minus the earlier columns' share */
+            double v = *s_c(self, col[i], col[k]) * scale[i] * scale[k];
             for (size_t q = 0; q < i; q++)
                 v -= u[q] * l[i * m + q];
             u[i] = v;
             l[k * m + i] = v * l[i * m + i];
             pivot -= v * l[k * m + i];
         }
-        l[k * m + k] = pivot > S_PIVOT_MIN ? 1 / pivot : 0;
+        l[k * m + k] = pivot > S_PIVOT_MIN * diagonal ? 1 / pivot : 0;
     }
     for (size_t k = 0; k < n; k++)
         for (size_t q = 0; q < k; q++)
@@ -205,7 +217,7 @@ static void s_solve(kms_model_t *self)
         for (size_t q = k + 1; q < n; q++)
             v -= l[q * m + k] * rhs[q];
         rhs[k] = l[k * m + k] > 0 ? v : 0;
-        self->beta[col[k]] = rhs[k] * inv_scale[k];
+        self->beta[col[k]] = rhs[k] * scale[k];
         if (!isfinite(self->beta[col[k]]))
             self->has_fit = false;
     }
