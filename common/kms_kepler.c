@@ -37,6 +37,7 @@ static const char *s_target_names[T_COUNT] = {"package", "core", "uncore", "dram
 typedef enum {
     K_CONT_COUNTER,  /* container usage counter -> feature slot */
     K_CONT_GAUGE,    /* container gauge ("_total" memory) -> feature slot */
+    K_PROC_COUNTER,  /* 0.10 process cpu time -> its own record */
     K_CONT_ENERGY,   /* container energy counter, modes summed -> target slot */
     K_CONT_ZONE,     /* 0.10 container energy by zone label */
     K_NODE_ENERGY,   /* node energy counter, one entry per series */
@@ -93,6 +94,8 @@ static const s_family_t s_families[] = {
     {"kepler_node_cpu_joules_total", K_NODE_ZONE, 0, 1, RAPL},
     {"kepler_container_cpu_joules_total", K_CONT_ZONE, 0, 1, RAPL},
     {"kepler_container_cpu_seconds_total", K_CONT_COUNTER, F_CPU_BPF, 1, RAPL},
+    {"kepler_process_cpu_seconds_total", K_PROC_COUNTER, F_CPU_BPF, 1, RAPL},
+    {"kepler_node_cpu_info", K_NODE_INFO, 0, 1, KMS_KEPLER_ERA_UNKNOWN},
     /* 0.1 - 0.3 (node_energy_stat lingered into 0.4, beside the counters, which win) */
     {"node_energy_stat", K_NODE_STAT, 0, 1, GAUGE},
     {"kepler_node_energy_stat", K_NODE_STAT, 0, 1, GAUGE},
@@ -114,6 +117,8 @@ typedef struct {
     uint64_t key;
     uint32_t id, pod, ns, name;  /* arena offsets of the identity strings */
     kms_kepler_era_t era;        /* gauge-era pods and counter-era containers never mix */
+    bool proc;                   /* a 0.10 process: cpu time only, no sample of its own */
+    uint64_t owner;              /* a process's container key, 0 when none */
     uint32_t fmask, tmask;       /* slots that were fed */
     double f[F_COUNT];
     double t[T_COUNT];
@@ -131,6 +136,8 @@ struct kms_kepler_snapshot_t {
     double ts;
     kms_kepler_era_t era;
     int node_rank;  /* how good the node name's source is (exported_instance best) */
+    int arch_rank;  /* 0: none, 1: a CPU model name, 2: Kepler's cpu_architecture */
+    size_t nprocs;  /* 0.10 process records among conts */
     char node[KMS_ID_MAX];
     char arch[KMS_NAME_MAX];
     s_cont_t *conts;
@@ -230,6 +237,8 @@ void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const cha
     self->ts = ts;
     self->era = KMS_KEPLER_ERA_UNKNOWN;
     self->node_rank = 0;
+    self->arch_rank = 0;
+    self->nprocs = 0;
     snprintf(self->node, sizeof self->node, "%s", host && *host ? host : "unknown");
     snprintf(self->arch, sizeof self->arch, "unknown");
     self->nconts = 0;
@@ -333,11 +342,18 @@ static void s_note_node(kms_kepler_snapshot_t *self, const kms_expo_series_t *se
     }
 }
 
+/* cpu_architecture (0.1-0.9) names the micro-architecture; 0.10 has only the CPU's model_name
+   (kepler_node_cpu_info), taken when nothing better is on the page. */
 static void s_note_arch(kms_kepler_snapshot_t *self, const kms_expo_series_t *series)
 {
     const kms_expo_label_t *l = s_label(series, "cpu_architecture");
-    if (l && l->value.len > 0)
+    if (l && l->value.len > 0) {
         s_label_value(l, self->arch, sizeof self->arch);
+        self->arch_rank = 2;
+    } else if (self->arch_rank == 0 && (l = s_label(series, "model_name")) && l->value.len > 0) {
+        s_label_value(l, self->arch, sizeof self->arch);
+        self->arch_rank = 1;
+    }
 }
 
 static int s_zone_slot(const kms_expo_series_t *series)
@@ -352,6 +368,32 @@ static int s_zone_slot(const kms_expo_series_t *series)
         if (kms_slice_eq(z->value, zones[i].zone))
             return zones[i].slot;
     return -1;
+}
+
+/* A new record for `key` in the dense array and the table; NULL when out of memory. */
+static s_cont_t *s_record_new(kms_kepler_snapshot_t *self, uint64_t key, kms_kepler_era_t era)
+{
+    void *conts = self->conts;
+    if (s_grow(&conts, &self->cap_conts, self->nconts + 1, sizeof *self->conts) != 0)
+        return NULL;
+    self->conts = conts;
+    if ((self->nconts + 1) * 2 > self->table_cap &&
+        s_table_rehash(self, self->table_cap ? self->table_cap * 2 : 64) != 0)
+        return NULL;
+    s_cont_t *c = &self->conts[self->nconts];
+    memset(c, 0, sizeof *c);
+    c->key = key;
+    c->era = era;
+    size_t at = key & (self->table_cap - 1);
+    while (self->table[at] >= 0)
+        at = (at + 1) & (self->table_cap - 1);
+    self->table[at] = (int32_t) self->nconts++;
+    return c;
+}
+
+static uint64_t s_id_key(kms_kepler_era_t era, const char *id, size_t len)
+{
+    return s_fnv(s_fnv(S_FNV_SEED, (const char *) &era, sizeof era), id, len + 1);
 }
 
 /* The container (or 0.1-0.3 pod) a series belongs to, created on first sight. Identity: the
@@ -375,10 +417,11 @@ static s_cont_t *s_cont_get(kms_kepler_snapshot_t *self, const kms_expo_series_t
     if (id_len == 0 && pod_len == 0 && name_len == 0)
         return NULL;
 
-    uint64_t key = s_fnv(S_FNV_SEED, (const char *) &era, sizeof era);
+    uint64_t key;
     if (id_len > 0) {
-        key = s_fnv(key, id, id_len + 1);
+        key = s_id_key(era, id, id_len);
     } else {
+        key = s_fnv(S_FNV_SEED, (const char *) &era, sizeof era);
         key = s_fnv(key, ns, ns_len + 1);
         key = s_fnv(key, pod, pod_len + 1);
         /* 0.1-0.3's unit is the pod: its energy families carry no container name. */
@@ -388,28 +431,44 @@ static s_cont_t *s_cont_get(kms_kepler_snapshot_t *self, const kms_expo_series_t
     s_cont_t *c = s_cont_find(self, key);
     if (c)
         return c;
-
-    void *conts = self->conts;
-    if (s_grow(&conts, &self->cap_conts, self->nconts + 1, sizeof *self->conts) != 0)
+    if (!(c = s_record_new(self, key, era)))
         return NULL;
-    self->conts = conts;
-    if ((self->nconts + 1) * 2 > self->table_cap &&
-        s_table_rehash(self, self->table_cap ? self->table_cap * 2 : 64) != 0)
-        return NULL;
-    c = &self->conts[self->nconts];
-    memset(c, 0, sizeof *c);
-    c->key = key;
-    c->era = era;
     c->id = s_arena_put(self, id, id_len);
     c->pod = s_arena_put(self, pod, pod_len);
     c->ns = s_arena_put(self, ns, ns_len);
     c->name = s_arena_put(self, name, name_len);
     if (c->id == UINT32_MAX || c->pod == UINT32_MAX || c->ns == UINT32_MAX || c->name == UINT32_MAX)
         return NULL;
-    size_t at = key & (self->table_cap - 1);
-    while (self->table[at] >= 0)
-        at = (at + 1) & (self->table_cap - 1);
-    self->table[at] = (int32_t) self->nconts++;
+    return c;
+}
+
+/* 0.10 keeps cpu time per process (kepler_process_cpu_seconds_total): a process is a record of
+   its own, keyed by pid, command and container, that gives no sample but adds its cpu time to
+   the node and to its container. */
+static s_cont_t *s_proc_get(kms_kepler_snapshot_t *self, const kms_expo_series_t *series)
+{
+    const kms_expo_label_t *pid = s_label(series, "pid");
+    if (!pid || pid->value.len == 0)
+        return NULL;
+    const kms_expo_label_t *comm = s_label(series, "comm"), *cid = s_label(series, "container_id");
+    uint64_t key = s_fnv(S_FNV_SEED, "process", 8);
+    key = s_fnv(s_fnv(key, pid->value.ptr, pid->value.len), "/", 1);
+    if (comm)
+        key = s_fnv(s_fnv(key, comm->value.ptr, comm->value.len), "/", 1);
+    if (cid)
+        key = s_fnv(key, cid->value.ptr, cid->value.len);
+    s_cont_t *c = s_cont_find(self, key);
+    if (c)
+        return c;
+    if (!(c = s_record_new(self, key, KMS_KEPLER_ERA_RAPL)))
+        return NULL;
+    c->proc = true;
+    self->nprocs++;
+    if (cid && cid->value.len > 0) {
+        char id[KMS_ID_MAX];
+        size_t n = s_label_value(cid, id, sizeof id);
+        c->owner = s_id_key(KMS_KEPLER_ERA_RAPL, id, n);
+    }
     return c;
 }
 
@@ -541,7 +600,9 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
     }
     case K_CONT_COUNTER:
     case K_CONT_GAUGE:
-        if (!(c = s_cont_get(self, series, fam->era))) {
+    case K_PROC_COUNTER:
+        c = fam->kind == K_PROC_COUNTER ? s_proc_get(self, series) : s_cont_get(self, series, fam->era);
+        if (!c) {
             rc = -1;
             break;
         }
@@ -634,6 +695,8 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     dst->ts = src->ts;
     dst->era = src->era;
     dst->node_rank = src->node_rank;
+    dst->arch_rank = src->arch_rank;
+    dst->nprocs = src->nprocs;
     memcpy(dst->node, src->node, sizeof dst->node);
     memcpy(dst->arch, src->arch, sizeof dst->arch);
     dst->nfmask = src->nfmask;
@@ -672,7 +735,7 @@ size_t kms_kepler_snapshot_containers(const kms_kepler_snapshot_t *self)
 {
     size_t n = 0;
     for (size_t i = 0; i < self->nconts; i++)
-        n += self->conts[i].era == self->era;
+        n += self->conts[i].era == self->era && !self->conts[i].proc;
     return n;
 }
 
@@ -698,6 +761,7 @@ typedef struct {
     double dt;
     int cpu_slot, mem_slot;  /* chosen sources, -1 when none */
     uint32_t fmask;          /* usage counters (cycles, instructions, misses) seen in both */
+    bool procs;              /* 0.10 cpu time from processes, in both snapshots */
     kms_kepler_sample_fn fn;
     void *arg;
     kms_kepler_diff_stats_t *stats;
@@ -741,6 +805,22 @@ static void s_sample_identity(kms_sample_t *s, const kms_kepler_snapshot_t *snap
     snprintf(s->container, sizeof s->container, "%s", snap->arena + c->name);
 }
 
+/* The cpu seconds over the interval of the processes of container `owner` (0: of every
+   process), counting those present and intact in both snapshots. */
+static double s_proc_cpu(const s_diff_t *d, uint64_t owner)
+{
+    double sum = 0;
+    for (size_t i = 0; i < d->cur->nconts; i++) {
+        const s_cont_t *c = &d->cur->conts[i];
+        if (!c->proc || (owner && c->owner != owner))
+            continue;
+        const s_cont_t *p = s_cont_find(d->prev, c->key);
+        if (p && c->f[F_CPU_BPF] >= p->f[F_CPU_BPF])
+            sum += c->f[F_CPU_BPF] - p->f[F_CPU_BPF];
+    }
+    return sum;
+}
+
 /* One container's rates over the interval into `out` (features and targets added to what is
    there). Returns -1 when one of its counters went down: it restarted, it gives nothing. */
 static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT],
@@ -761,7 +841,10 @@ static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, doubl
             *fmask |= 1u << s;
         }
     }
-    if (d->cpu_slot >= 0) {
+    if (d->procs) {
+        f[F_CPU_BPF] = s_proc_cpu(d, c->key) / d->dt;
+        *fmask |= 1u << F_CPU_BPF;
+    } else if (d->cpu_slot >= 0) {
         int s = d->cpu_slot;
         f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
         *fmask |= 1u << s;
@@ -839,6 +922,7 @@ static int s_diff_counters(s_diff_t *d)
     }
 
     d->fmask = p->seen_mask & c->seen_mask & ((1u << F_CYCLES) | (1u << F_INSTR) | (1u << F_CACHE));
+    d->procs = p->nprocs > 0 && c->nprocs > 0;
     d->cpu_slot = s_pick(p, c, F_CPU_BPF, F_CPU_KUBELET);
     if (d->cpu_slot < 0 && (p->seen_mask & c->seen_mask & (1u << F_CPU_BPF)))
         d->cpu_slot = F_CPU_BPF;  /* all sources zero: an idle node, still a measurement */
@@ -852,7 +936,7 @@ static int s_diff_counters(s_diff_t *d)
     size_t matched = 0;
     for (size_t i = 0; i < c->nconts; i++) {
         const s_cont_t *cc = &c->conts[i];
-        if (cc->era != c->era)
+        if (cc->era != c->era || cc->proc)
             continue;
         const s_cont_t *pc = s_cont_find(p, cc->key);
         if (!pc) {
@@ -873,7 +957,9 @@ static int s_diff_counters(s_diff_t *d)
     }
     size_t pconts = 0;
     for (size_t i = 0; i < p->nconts; i++)
-        pconts += p->conts[i].era == c->era;
+        pconts += p->conts[i].era == c->era && !p->conts[i].proc;
+    if (d->procs)  /* the node's cpu time is every process's, in a container or not */
+        nf[F_CPU_BPF] = s_proc_cpu(d, 0) / d->dt;
     st->containers_churned += pconts - matched;
     /* Features the exporter provides count even when no container matched (they sum to 0). */
     for (int s = F_CYCLES; s <= F_CACHE; s++)
@@ -881,6 +967,8 @@ static int s_diff_counters(s_diff_t *d)
             nfmask |= 1u << s;
     if (d->cpu_slot >= 0)
         nfmask |= 1u << d->cpu_slot;
+    if (d->procs)
+        nfmask |= 1u << F_CPU_BPF;
     if (d->mem_slot >= 0)
         nfmask |= 1u << d->mem_slot;
 
@@ -892,7 +980,7 @@ static int s_diff_counters(s_diff_t *d)
 
     for (size_t i = 0; i < c->nconts; i++) {
         const s_cont_t *cc = &c->conts[i];
-        const s_cont_t *pc = cc->era == c->era ? s_cont_find(p, cc->key) : NULL;
+        const s_cont_t *pc = cc->era == c->era && !cc->proc ? s_cont_find(p, cc->key) : NULL;
         double f[F_COUNT], t[T_COUNT];
         uint32_t fm, tm;
         if (!pc || s_cont_rates(d, pc, cc, f, &fm, t, &tm) != 0)
@@ -982,7 +1070,7 @@ int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    s_diff_t d = {prev, cur, 0, -1, -1, 0, fn, arg, stats};
+    s_diff_t d = {.prev = prev, .cur = cur, .cpu_slot = -1, .mem_slot = -1, .fn = fn, .arg = arg, .stats = stats};
     if (cur->era == KMS_KEPLER_ERA_UNKNOWN) {
         stats->why = "no Kepler metrics in the scrape";
         return 0;

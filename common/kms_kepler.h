@@ -15,7 +15,11 @@
       KMS_KEPLER_ERA_COUNTER 0.4-0.9: kepler_container_*_total, kepler_node_*_joules_total with
                              package and mode (summed); cpu time in us (<= 0.7.2) or ms (>= 0.7.3).
       KMS_KEPLER_ERA_RAPL    0.10+: kepler_node_cpu_joules_total{zone} is the raw RAPL reading
-                             (it wraps), workloads carry a state label, cpu time in seconds.
+                             (it wraps), workloads carry a state label (ignored: a container
+                             that terminates stays the same container), cpu time in seconds
+                             per process (kepler_process_cpu_seconds_total, summed by
+                             container_id, and over every process for the node) or per
+                             container (kepler_container_cpu_seconds_total).
 
     Rates are per second over the real interval between the two snapshots' timestamps. Node
     features are the sum of per-container deltas over the containers present (and not reset) in
@@ -25,7 +29,8 @@
     gauges in all but name: their current value is used, summed over the same containers.
 
     cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*),
-    then cgroupfs cpu usage, then kubelet cpu usage; resident_memory: cgroupfs memory usage,
+    then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps in milliseconds); the
+    eBPF counters measure the container's own tasks, the others its cgroup. resident_memory: cgroupfs memory usage,
     then the kubelet working set. A source counts as present when at least one of its series is
     non-zero (Kepler exports all-zero families for collectors that are switched off). One source
     is chosen per snapshot pair, so that a node's sum never mixes sources.
@@ -89,7 +94,8 @@ kms_kepler_era_t kms_kepler_snapshot_era(const kms_kepler_snapshot_t *self);
 double kms_kepler_snapshot_ts(const kms_kepler_snapshot_t *self);
 /* Kepler's instance label, else the host given to begin. Borrowed from the snapshot. */
 const char *kms_kepler_snapshot_node(const kms_kepler_snapshot_t *self);
-/* kepler_node_info's cpu_architecture (any era's spelling), else "unknown". Borrowed. */
+/* kepler_node_info's cpu_architecture (any era's spelling), else 0.10's CPU model_name
+   (kepler_node_cpu_info), else "unknown". Borrowed. */
 const char *kms_kepler_snapshot_arch(const kms_kepler_snapshot_t *self);
 size_t kms_kepler_snapshot_containers(const kms_kepler_snapshot_t *self);
 const kms_kepler_snapshot_stats_t *kms_kepler_snapshot_stats(const kms_kepler_snapshot_t *self);

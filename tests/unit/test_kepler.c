@@ -371,6 +371,57 @@ static void test_rapl_unknown_range(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* 0.10 as released: cpu time per process (with its container id, or none for the host's own
+   processes); the node's cpu time is every process's, a container's is its processes'. */
+static void s_proc(kms_kepler_snapshot_t *s, const char *pid, const char *cid, double seconds)
+{
+    kms_expo_label_t labels[3] = {{{"pid", 3}, {pid, strlen(pid)}, false},
+                                  {{"comm", 4}, {"worker", 6}, false},
+                                  {{"container_id", 12}, {cid, strlen(cid)}, false}};
+    const char *name = "kepler_process_cpu_seconds_total";
+    kms_expo_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = 3,
+                                .value = seconds, .family = {name, strlen(name)}};
+    assert_int_equal(kms_kepler_snapshot_add(s, &series), 0);
+}
+
+static void s_proc_page(kms_kepler_snapshot_t *s, double ts, double p1, double p2, double p3, double p4,
+                        double joules)
+{
+    kms_kepler_snapshot_begin(s, ts, "h");
+    s_add(s, "kepler_node_cpu_info", 1, "model_name", "Xeon 8480+", "processor", "0");
+    s_add(s, "kepler_node_cpu_joules_total", joules, "zone", "package", "node_name", "n10");
+    s_add(s, "kepler_container_cpu_joules_total", joules / 2, "container_id", "ctr", "zone", "package");
+    s_proc(s, "10", "ctr", p1);
+    s_proc(s, "11", "ctr", p2);
+    s_proc(s, "1", "", p3);  /* the host's own process */
+    if (p4 >= 0)
+        s_proc(s, "12", "ctr", p4);  /* started during the interval */
+}
+
+static void test_rapl_processes(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
+    s_proc_page(p, 100, 1.0, 2.0, 10.0, -1, 1000);
+    s_proc_page(c, 104, 1.5, 3.0, 10.5, 7.0, 1100);
+    assert_string_equal(kms_kepler_snapshot_arch(c), "Xeon 8480+");
+    assert_int_equal(kms_kepler_snapshot_containers(c), 1);  /* processes are not containers */
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(st.containers_churned, 0);
+    /* node: (0.5 + 1.0 + 0.5) / 4 s; the new process's 7 s are not from this interval */
+    s_close(s_get(&got->items[0].features, "cpu_time"), 0.5);
+    s_close(s_get(&got->items[0].targets, "package"), 25);
+    const kms_sample_t *ctr = s_find(got, "ctr");
+    assert_non_null(ctr);
+    s_close(s_get(&ctr->features, "cpu_time"), 0.375);
+    s_close(s_get(&ctr->targets, "package"), 12.5);
+    free(got);
+    kms_kepler_snapshot_destroy(&p);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* 0.3: every value covers Kepler's 3 s period; a page not updated since gives nothing. */
 static void test_gauge_03(void **state)
 {
@@ -638,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_rapl_010),
         cmocka_unit_test(test_rapl_unknown_range),
+        cmocka_unit_test(test_rapl_processes),
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_prom_vector),
