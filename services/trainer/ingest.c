@@ -125,28 +125,23 @@ static s_publisher_t *s_publisher(trainer_ingest_t *self, const char *node, bool
 
 static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, uint64_t seq)
 {
-    if (!is_new && seq > p->last_seq) {
-        uint64_t missed = seq - p->last_seq - 1;
-        if (missed > 0) {
-            self->stats->seq_gaps += missed;
-            char node[160];
-            if (s_worth_logging(++self->gap_events))
-            kms_warn("samples lost on the way", "node=%s missed=%llu seq=%llu",
-                     kms_log_quote(p->node, node, sizeof node), (unsigned long long) missed, (unsigned long long) seq);
-        }
-    } else if (!is_new) {
+    char node[160];
+    kms_log_quote(p->node, node, sizeof node);
+    if (is_new) {
+        if (s_worth_logging(++self->sessions))
+            kms_info("new publisher", "node=%s seq=%llu", node, (unsigned long long) seq);
+    } else if (seq <= p->last_seq) {
         self->stats->publisher_restarts++;
         p->dt_count = p->dt_next = 0;
-        char node[160];
         if (s_worth_logging(self->stats->publisher_restarts))
-            kms_info("publisher restarted (seq went back)", "node=%s seq=%llu previous=%llu",
-                 kms_log_quote(p->node, node, sizeof node), (unsigned long long) seq,
-                 (unsigned long long) p->last_seq);
-    } else {
-        char node[160];
-        if (s_worth_logging(++self->sessions))
-            kms_info("new publisher", "node=%s seq=%llu", kms_log_quote(p->node, node, sizeof node),
-                 (unsigned long long) seq);
+            kms_info("publisher restarted (seq went back)", "node=%s seq=%llu previous=%llu", node,
+                     (unsigned long long) seq, (unsigned long long) p->last_seq);
+    } else if (seq - p->last_seq > 1) {
+        uint64_t missed = seq - p->last_seq - 1;
+        self->stats->seq_gaps += missed;
+        if (s_worth_logging(++self->gap_events))
+            kms_warn("samples lost on the way", "node=%s missed=%llu seq=%llu", node, (unsigned long long) missed,
+                     (unsigned long long) seq);
     }
     p->last_seq = seq;
     p->last_heard = self->stats->samples_received;

@@ -79,12 +79,15 @@ int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting
         json_error_t error;
         json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
         if (!doc) {
-            snprintf(why, why_cap, "%s: %s (line %d)", path, error.text, error.line);
+            if (error.line > 0)
+                snprintf(why, why_cap, "%s (line %d)", error.text, error.line);
+            else
+                snprintf(why, why_cap, "%s", error.text);
             return -1;
         }
         int rc = 0;
         if (!json_is_array(doc)) {
-            snprintf(why, why_cap, "%s: expected a JSON list of {\"name\",\"features\",\"target\"}", path);
+            snprintf(why, why_cap, "expected a JSON list of {\"name\",\"features\",\"target\"}");
             rc = -1;
         }
         size_t index;
@@ -108,7 +111,7 @@ int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting
                 rc = -1;
             }
             if (rc != 0)
-                snprintf(why, why_cap, "%s: %s", path, detail);
+                snprintf(why, why_cap, "%s", detail);
         }
         json_decref(doc);
         if (rc != 0)

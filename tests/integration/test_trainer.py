@@ -242,6 +242,32 @@ class TestTraining(TrainerTestCase):
         f = {"cpu_cycles": 2e9, "cpu_time": 3.0}
         self.assertAlmostEqual(predict(doc, f, "x86_64"), 10 + 8 + 6, delta=1e-6)
 
+    def test_forgetting_follows_a_changed_truth(self):
+        keep = self.start_trainer()
+        forget = self.start_trainer("--forgetting", "0.9", data=os.path.join(self.tmp, "forget"))
+        for t in (keep, forget):
+            self.sync(t)
+        targets = [self.stats(t)["samples_accepted"] + 200 for t in (keep, forget)]
+        for i in range(200):
+            s = make_sample(self.rng, i + 1)
+            if i >= 100:  # the node's power doubles (new hardware, say)
+                s["targets"] = {k: 2 * v for k, v in s["targets"].items()}
+            self.pub.send(s)
+        for t, target in zip((keep, forget), targets):
+            wait_for(lambda: self.stats(t)["samples_accepted"] >= target, what="200 samples")
+        errors = []
+        for t in (keep, forget):
+            status, doc = ask_json(t.control, "WEIGHTS", "core_model")
+            self.assertEqual(status, "200")
+            worst = 0
+            for _ in range(20):
+                s = make_sample(self.rng, 0)
+                want = 2 * s["targets"]["core"]
+                worst = max(worst, abs(predict(doc, s["features"], s["arch"]) - want) / want)
+            errors.append(worst)
+        self.assertGreater(errors[0], 0.1)   # remembers the old truth: half-way between
+        self.assertLess(errors[1], 0.01)     # forgot it
+
 
 class TestBadInput(TrainerTestCase):
     def test_rogue_publisher_is_dropped_and_counted(self):
@@ -421,6 +447,22 @@ class TestCheckpoints(TrainerTestCase):
         self.sync(t2)
         self.publish(t2, 25)
         self.assertEqual(ask(t2.control, "WEIGHTS", "core_model")[0], "200")
+
+    def test_changed_model_definition_sets_the_old_checkpoint_aside(self):
+        t = self.start_trainer()
+        self.sync(t)
+        self.publish(t, 25)
+        self.assertEqual(t.stop(), 0)
+        spec = os.path.join(self.tmp, "models.json")
+        with open(spec, "w") as f:
+            json.dump([{"name": "core_model", "features": ["cpu_cycles"], "target": "core"}], f)
+        t2 = self.start_trainer("--models", spec)
+        self.assertIn("moved aside", t2.output())
+        self.assertEqual(len(glob.glob(os.path.join(self.data, "core_model.zip.stale-*"))), 1)
+        models = self.models(t2)
+        self.assertEqual(models["core_model"]["features"], ["cpu_cycles"])
+        self.assertEqual(models["core_model"]["samples"], 0)
+        self.assertEqual(models["dram_model"]["samples"], 25)  # unchanged, so kept
 
     def make_unwritable(self, path):
         """Makes a folder unwritable (root ignores permissions: the immutable attribute then);
