@@ -10,9 +10,10 @@
     to rounding. An architecture seen for the first time appends a column whose past values
     were all 0: its mean 0 and co-moments 0 are then exactly right, and no vocabulary is fixed.
 
-    After every sample the fit is solved again (the matrix is tiny): the normal equations on the
-    correlation scale, R = S^-1 Cxx S^-1 with S = sqrt(diag Cxx), plus `ridge` on the diagonal,
-    by an LDL^T (Cholesky) factorization. Constant columns (an idle node, a single architecture) are left out with weight
+    After every sample the fit is solved again (the matrix is tiny): the normal equations
+    (Cxx + ridge diag(Cxx)) beta = Cxy, which is `ridge` on the diagonal of the correlation
+    matrix, with every column scaled to unit size first, by an LDL^T (Cholesky) factorization.
+    Constant columns (an idle node, a single architecture) are left out with weight
     0; a pivot that vanishes (exact collinearity with no ridge) leaves its column out too. The
     prediction is mean_y + sum_j beta_j (z_j - mean_j), the batch least-squares answer. */
 #include "kms_model.h"

@@ -41,8 +41,8 @@ static double s_gauss(double sigma)
     return sigma * sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
 }
 
-typedef enum { RANDOM, SCALED, COLLINEAR, CONSTANT, ARCHS, IDLE } scenario_t;
-static const char *s_scenario_names[] = {"random", "scaled", "collinear", "constant", "archs", "idle"};
+typedef enum { RANDOM, SCALED, OFFSET, COLLINEAR, CONSTANT, ARCHS, IDLE } scenario_t;
+static const char *s_scenario_names[] = {"random", "scaled", "offset", "collinear", "constant", "archs", "idle"};
 
 static void s_generate(scenario_t kind, row_t *rows, size_t n)
 {
@@ -58,6 +58,10 @@ static void s_generate(scenario_t kind, row_t *rows, size_t n)
         case SCALED:   /* 1e-3 to 1e12, as cpu_time, resident_memory and cache_misses are */
             r->x[0] = s_uniform(1e-4, 1e-3), r->x[1] = s_uniform(5e11, 1.5e12), r->x[2] = s_uniform(0, 1e6);
             r->y = 10 + 5000 * r->x[0] + 2e-11 * r->x[1] + 3e-6 * r->x[2] + s_gauss(0.1);
+            break;
+        case OFFSET:   /* memory that barely moves on a large base: naive sums lose it */
+            r->x[0] = s_uniform(0, 1e-3), r->x[1] = 5e10 + s_uniform(0, 1e6), r->x[2] = s_uniform(0, 1e9);
+            r->y = 5 + 2000 * r->x[0] + 1e-5 * (r->x[1] - 5e10) + 1e-8 * r->x[2] + s_gauss(0.05);
             break;
         case COLLINEAR:   /* instructions = 2 cycles, exactly */
             r->x[0] = s_uniform(1e9, 3e9), r->x[1] = 2 * r->x[0], r->x[2] = s_uniform(0, 1);
@@ -280,6 +284,39 @@ static void test_equals_batch_least_squares(void **state)
     }
 }
 
+/* Many samples: rounding does not build up in the running moments, with or without forgetting. */
+static void test_long_run_stays_exact(void **state)
+{
+    (void) state;
+    size_t n = 100000;
+    row_t *rows = malloc(n * sizeof *rows);
+    assert_non_null(rows);
+    for (int f = 0; f < 2; f++) {
+        double forgetting = f ? 0.999 : 1;
+        s_generate(SCALED, rows, n);
+        for (size_t i = 0; i < n; i++)
+            rows[i].arch = i % 7 == 0;
+        kms_model_spec_t spec = s_spec(forgetting, KMS_MODEL_RIDGE);
+        kms_model_t *model = kms_model_new(&spec);
+        for (size_t i = 0; i < n; i++) {
+            kms_sample_t s = s_sample(&rows[i]);
+            assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+        }
+        batch_t fit = s_batch_fit(rows, n, forgetting, KMS_MODEL_RIDGE);
+        double worst = 0;
+        for (size_t i = n - 1000; i < n; i++) {
+            kms_sample_t s = s_sample(&rows[i]);
+            double online, expect = s_batch_predict(&fit, &rows[i]);
+            assert_int_equal(kms_model_predict(model, &s, &online), 0);
+            worst = fmax(worst, fabs(online - expect) / fmax(1, fabs(expect)));
+        }
+        print_message("long run  forgetting=%-5g %zu samples: worst relative difference %.2e\n", forgetting, n, worst);
+        assert_true(worst < 1e-6);
+        kms_model_destroy(&model);
+    }
+    free(rows);
+}
+
 /* With no ridge at all, exact collinearity (one-hots with the intercept) is resolved by leaving
    the dependent column out; predictions are still the least-squares ones. */
 static void test_equals_batch_without_ridge(void **state)
@@ -287,6 +324,7 @@ static void test_equals_batch_without_ridge(void **state)
     (void) state;
     s_check_scenario(RANDOM, 1, 0);
     s_check_scenario(SCALED, 1, 0);
+    s_check_scenario(OFFSET, 0.98, 0);
     s_check_scenario(CONSTANT, 0.98, 0);
     s_check_scenario(ARCHS, 1, 0);
     s_check_scenario(ARCHS, 0.98, 0);
@@ -923,6 +961,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equals_batch_least_squares),
         cmocka_unit_test(test_equals_batch_without_ridge),
+        cmocka_unit_test(test_long_run_stays_exact),
         cmocka_unit_test(test_weights_recover_a_noise_free_truth),
         cmocka_unit_test(test_constant_feature_is_served_safely),
         cmocka_unit_test(test_unseen_architecture_has_weight_zero),

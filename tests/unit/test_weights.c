@@ -63,6 +63,38 @@ static void test_round_trip_through_text(void **state)
     assert_int_equal(back.category_count, 2);
 }
 
+/* jansson writes 17 significant digits by default (JSON_REAL_PRECISION not given), so every
+   double reads back bit for bit: extremes, subnormals and negative zero included. */
+static void test_every_double_reads_back_exactly(void **state)
+{
+    (void) state;
+    const double special[] = {0.1, 1.0 / 3, -0.0, 4.9e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                              -1.7976931348623157e308, 123456789012345678.0, 1e-3, 1e12};
+    srand(7);
+    for (int round = 0; round < 2000; round++) {
+        kms_weights_t w = s_example(), back;
+        double v[5];
+        for (int k = 0; k < 5; k++)
+            v[k] = round < 10 ? special[(round + k) % 10]
+                              : (rand() / (double) RAND_MAX - 0.5) * pow(10, rand() % 600 - 300);
+        w.bias = v[0], w.numeric[0].mean = v[1], w.numeric[1].weight = v[2], w.category[0].weight = v[3];
+        w.numeric[0].variance = fabs(v[4]) > 0 ? fabs(v[4]) : 1;
+        json_t *doc = kms_weights_to_json(&w, NULL);
+        assert_non_null(doc);
+        char *text = json_dumps(doc, 0);
+        json_decref(doc);
+        doc = s_parse(text);
+        free(text);
+        assert_int_equal(kms_weights_from_json(doc, &back), 0);
+        json_decref(doc);
+        assert_memory_equal(&back.bias, &w.bias, sizeof(double));
+        assert_memory_equal(&s_numeric(&back, "cpu_cycles")->mean, &w.numeric[0].mean, sizeof(double));
+        assert_memory_equal(&s_numeric(&back, "cpu_cycles")->variance, &w.numeric[0].variance, sizeof(double));
+        assert_memory_equal(&s_numeric(&back, "cpu_time")->weight, &w.numeric[1].weight, sizeof(double));
+        assert_memory_equal(&back.category[0].weight, &w.category[0].weight, sizeof(double));
+    }
+}
+
 /* The document's shape is the contract's, key for key. */
 static void test_contract_layout(void **state)
 {
@@ -228,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_through_text),
+        cmocka_unit_test(test_every_double_reads_back_exactly),
         cmocka_unit_test(test_contract_layout),
         cmocka_unit_test(test_renames_numeric_features),
         cmocka_unit_test(test_refuses_what_kepler_cannot_use),
