@@ -2,13 +2,16 @@
 
     The fit is exact least squares: it keeps running means and centred co-moments of the
     features, the one-hot architecture and the target (Welford's update, with optional
-    exponential forgetting), and solves the standardized normal equations with a tiny ridge on
-    demand, so after any number of samples its predictions equal a batch OLS fit of the same
-    samples. Constant features get weight 0; collinear ones share the weight through the ridge.
+    exponential forgetting), and solves the standardized normal equations with a tiny ridge
+    after every sample, so after any number of samples its predictions equal a batch (weighted)
+    least-squares fit of the same samples with the same ridge, to rounding (~1e-14 relative in
+    the tests). Constant features get weight 0; collinear ones share the weight through the ridge.
+    The served weights reproduce the model's own prediction through Kepler's formula.
 
     Fit quality is prequential: each sample is predicted before it is learned, giving R², RMSE
     and MAE overall and over a recent window. A model is ready after spec.min_samples samples
-    and a sane fit. Pure: no I/O; state in and out as jansson documents for checkpoints. */
+    and a sane fit. Pure: no I/O; state in and out as jansson documents for checkpoints.
+    A model is not thread-safe: one owner at a time. About 150 ns per learned sample. */
 #ifndef KMS_MODEL_H
 #define KMS_MODEL_H
 
@@ -92,7 +95,11 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
 
 /* The whole training state, exact (doubles round-trip), for checkpoints and model zips: a model
    loaded from it continues bit for bit as if it had never stopped. Caller json_decref()s it;
-   NULL only when out of memory. */
+   NULL only when out of memory. The document: {"format":"kms-model-state", "version":1,
+   "spec":{name, target, features, forgetting, ridge, min_samples}, "archs":[...], "samples",
+   "missing", "invalid", "missing_what", "created", "updated", "weight_sum", "mean":[...],
+   "comoment":[upper triangle, row by row], "prequential":{count, sse, sae, y_mean, y_m2,
+   "window":[[y, error], ...]}}; columns are the features, the target, then the archs. */
 json_t *kms_model_save(const kms_model_t *self);
 /* A model from a saved state; NULL (static reason in *why) when the document is not a valid state:
    every field's type, the dimensions, finiteness and the counts' consistency are checked. */
