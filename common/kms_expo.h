@@ -7,8 +7,19 @@
 
     Accepted: # HELP / # TYPE / other comments, label escapes \\ \" \n, NaN, +Inf, -Inf, optional
     millisecond timestamps, a trailing comma in the label set, empty {}, CRLF line ends, blank
-    lines, histogram and summary series (passed through like any other series). Bounded: a line
-    longer than KMS_EXPO_MAX_LINE or with more than KMS_EXPO_MAX_LABELS labels is rejected. */
+    lines, histogram and summary series (passed through like any other series), duplicate series
+    (passed through: the caller decides), blanks and tabs between tokens, a last line without its
+    newline. A lone '#' is a comment, as the format says of any line that starts with one.
+    Bounded: a line longer than KMS_EXPO_MAX_LINE or with more than KMS_EXPO_MAX_LABELS labels is
+    rejected.
+
+    Rejected lines: metric names outside [a-zA-Z_:][a-zA-Z0-9_:]*, label names outside
+    [a-zA-Z_][a-zA-Z0-9_]*, a label name twice in one series, escapes other than the three, label
+    values that are not UTF-8, a value that is not a number (or overflows a double, or is longer
+    than 127 characters), a timestamp that is not a 64-bit integer, anything after it, and # HELP
+    or # TYPE lines with a bad name or an unknown type.
+
+    Not thread-bound: any number of threads may parse at once (no state outside the call). */
 #ifndef KMS_EXPO_H
 #define KMS_EXPO_H
 
