@@ -414,19 +414,33 @@ static int s_dispatch(s_request_t *r, const s_target_t *t)
     }
 }
 
+/* Percent-decodes the path (civetweb runs with decode_url=no so that we see the raw one).
+   -1 for a malformed escape or an encoded NUL, which no route can contain. */
+static int s_decode_path(const char *raw, char *out, size_t cap)
+{
+    for (const char *p = raw; *p; p++)
+        if (*p == '%' && !(isxdigit((unsigned char) p[1]) && isxdigit((unsigned char) p[2])))
+            return -1;
+    size_t len = strlen(raw);
+    if (len >= cap)
+        return -1;
+    int n = mg_url_decode(raw, (int) len, out, (int) cap, 0);
+    return n < 0 || strlen(out) != (size_t) n ? -1 : 0;
+}
+
 static int s_begin_request(struct mg_connection *conn)
 {
     api_http_t *self = mg_get_user_data(mg_get_context(conn));
     double start = kms_num_monotonic();
     s_request_t r = {conn, mg_get_request_info(conn), self, mg_get_thread_pointer(conn),
                      start + self->config.timeout_ms / 1000.0, false};
-    s_target_t target;
-    /* local_uri_raw is decoded but not normalized: "/models/../x" stays visible and is
-       refused, and it is NULL for an absolute URI naming another host. */
-    const char *path = r.info->local_uri_raw;
+    s_target_t target = {.route = API_ROUTE_OTHER};
+    /* local_uri_raw is not normalized, so "/models/../x" stays visible and is refused; it is
+       NULL for an absolute URI naming another host. */
+    const char *raw = r.info->local_uri_raw;
+    char path[1024];
     int status;
-    if (!path) {
-        target.route = API_ROUTE_OTHER;
+    if (!raw || s_decode_path(raw, path, sizeof path) != 0) {
         status = s_error(&r, 400, NULL, "malformed request target");
     } else {
         s_resolve(path, &target);
@@ -436,10 +450,21 @@ static int s_begin_request(struct mg_connection *conn)
     if (kms_log_threshold <= KMS_LOG_DEBUG) {
         char quoted[256];
         kms_debug("request", "method=%s path=%s status=%d ms=%.3f", r.info->request_method,
-                  kms_log_quote(path ? path : "-", quoted, sizeof quoted), status,
+                  kms_log_quote(raw ? raw : "-", quoted, sizeof quoted), status,
                   (kms_num_monotonic() - start) * 1000);
     }
     return status;
+}
+
+/* An HTTP method token (RFC 9110: letters here) that civetweb does not know, like TRACE. */
+static bool s_method_token(const char *method)
+{
+    if (!method || !*method || strlen(method) > 16)
+        return false;
+    for (const char *p = method; *p; p++)
+        if (!isupper((unsigned char) *p))
+            return false;
+    return true;
 }
 
 /* civetweb's own rejections (a malformed request line, headers over max_request_size, ...)
@@ -451,7 +476,15 @@ static int s_http_error(struct mg_connection *conn, int status, const char *mess
     char quoted[160];
     kms_debug("request rejected by civetweb", "status=%d why=%s", status,
               kms_log_quote(message ? message : "", quoted, sizeof quoted));
-    s_error(&r, status, NULL, message && *message ? message : "bad request");
+    /* civetweb refuses methods it does not know with 400; for a well-formed method name the
+       truthful answer is 405, as for every method but GET and POST here. */
+    if (status == 400 && r.info && s_method_token(r.info->request_method)
+        && strcmp(r.info->request_method, "GET") != 0 && strcmp(r.info->request_method, "POST") != 0)
+        s_error(&r, status = 405, "Allow: GET, POST\r\n", "method not allowed");
+    else if (status == 505)  /* "HTTP/9.9": the client's mistake, answered as one */
+        s_error(&r, status = 400, NULL, "unsupported HTTP version");
+    else
+        s_error(&r, status, NULL, message && *message ? message : "bad request");
     api_stats_request(self->stats, API_ROUTE_OTHER, status);
     return 0;
 }
@@ -502,7 +535,7 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     const char *options[] = {"listening_ports", port, "num_threads", threads,
                              "request_timeout_ms", request_timeout, "keep_alive_timeout_ms", "2000",
                              "enable_keep_alive", "yes", "tcp_nodelay", "1",
-                             "max_request_size", "16384", "listen_backlog", "512",
+                             "max_request_size", "16384", "decode_url", "no", "listen_backlog", "512",
                              "connection_queue", "512", NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.begin_request = s_begin_request;

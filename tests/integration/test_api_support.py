@@ -166,10 +166,26 @@ class FakeTrainer:
             return [b"200", make_zip(model)]
         return [b"400", json.dumps({"error": "unknown command"}).encode()]
 
+    def _bind(self, kind):
+        """Binds, retrying while a socket that just closed on this port still holds it
+        (ZeroMQ closes listeners asynchronously)."""
+        deadline = time.monotonic() + 5
+        while True:
+            sock = self._ctx.socket(kind)
+            sock.linger = 0
+            try:
+                sock.bind(self.endpoint)
+                return sock
+            except zmq.ZMQError:
+                sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def _run(self):
-        sock = self._ctx.socket(zmq.REP)
-        sock.linger = 0
-        sock.bind(self.endpoint)
+        # A silent trainer takes every request and answers none: a ROUTER socket, which unlike
+        # REP can receive again without replying.
+        sock = self._bind(zmq.ROUTER if self.mode == "silent" else zmq.REP)
         self._ready.set()
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
@@ -178,17 +194,10 @@ class FakeTrainer:
                 if not poller.poll(50):
                     continue
                 frames = sock.recv_multipart()
-                self.requests.append(frames)
                 if self.mode == "silent":
-                    # A REP socket must answer before it can receive again: a fresh one keeps
-                    # taking requests and never answering any.
-                    sock.close()
-                    sock = self._ctx.socket(zmq.REP)
-                    sock.linger = 0
-                    sock.bind(self.endpoint)
-                    poller = zmq.Poller()
-                    poller.register(sock, zmq.POLLIN)
+                    self.requests.append(frames[2:])  # after the peer identity and the delimiter
                     continue
+                self.requests.append(frames)
                 if self.mode == "garbage":
                     sock.send_multipart([b"not a status"])
                     continue
@@ -222,22 +231,33 @@ def start_api(case, trainer_endpoint, timeout_ms=300, extra=(), env=None):
     return proc, f"http://127.0.0.1:{port}"
 
 
-def raw_request(port, data, timeout=5.0, read_all=True):
-    """Sends raw bytes and returns what came back (until close or timeout)."""
+def raw_request(port, data, timeout=5.0):
+    """Sends raw bytes; returns the first response (headers and Content-Length body), or what
+    came before the server closed or the timeout passed."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the server may refuse before reading all of a huge request: read its answer
+        buf = b""
         try:
             while True:
+                head, sep, body = buf.partition(b"\r\n\r\n")
+                if sep:
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if len(body) >= length:
+                        return head + sep + body[:length]
                 chunk = s.recv(65536)
                 if not chunk:
                     break
-                chunks.append(chunk)
-                if not read_all:
-                    break
-        except socket.timeout:
+                buf += chunk
+        except (socket.timeout, ConnectionResetError):
             pass
-        return b"".join(chunks)
+        return buf
 
 
 def status_of(raw):

@@ -1,0 +1,362 @@
+"""kms-api when things go wrong: a trainer that never answers, dies mid-request or talks
+nonsense, models not ready, bad requests of every kind, bad configuration.
+
+The trainer here is a stand-in speaking common/kms_proto.h (test_api_support.FakeTrainer): the
+faults it plays cannot be had from the real trainer on demand."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, http_json
+from test_api_support import (DEFAULT_MODELS, FakeTrainer, kepler_04_request, kepler_07_request,
+                              model_doc, raw_request, start_api, status_of, wait_port)
+
+TIMEOUT_MS = 300
+# A 503 must come within the timeout plus this much (scheduling, the HTTP round trip).
+SLACK_S = 0.2 * SLOWDOWN
+
+TRAINER_ROUTES = [("GET", "/model-weights/core_model"), ("GET", "/model-weights/"), ("GET", "/models"),
+                  ("GET", "/models/dram_model"), ("GET", "/readyz"), ("GET", "/"),
+                  ("POST", "/model")]
+
+
+def timed(url, method="GET", body=None):
+    start = time.monotonic()
+    status, headers, data = http(url, method=method, body=body, timeout=10)
+    return status, headers, data, time.monotonic() - start
+
+
+def kepler_body():
+    return json.dumps(kepler_04_request("AbsComponentModelWeight")).encode()
+
+
+# A trainer in its own process, so that it can be SIGKILLed while it holds a request.
+HANGING_TRAINER = r"""
+import sys, time, zmq
+sock = zmq.Context.instance().socket(zmq.REP)
+sock.bind(sys.argv[1])
+print("bound", flush=True)
+sock.recv_multipart()
+print("got", flush=True)
+time.sleep(60)
+"""
+
+
+class TrainerFaults(ProcessTestCase):
+    def setUp(self):
+        super().setUp()
+        self.trainers = []
+
+    def tearDown(self):
+        for t in self.trainers:
+            t.stop()
+        super().tearDown()
+
+    def fake(self, **kw):
+        t = FakeTrainer(**kw)
+        self.trainers.append(t)
+        return t
+
+    def assert_prompt_503(self, base, method, path):
+        body = kepler_body() if method == "POST" else None
+        status, headers, data, elapsed = timed(base + path, method, body)
+        self.assertEqual(status, 503, f"{method} {path}: {data[:200]!r}")
+        self.assertLess(elapsed, TIMEOUT_MS / 1000 + SLACK_S, f"{method} {path} took {elapsed:.3f}s")
+        if path != "/":
+            self.assertIn("error", json.loads(data))
+        return headers
+
+    def test_trainer_that_never_answers(self):
+        trainer = self.fake(mode="silent")
+        api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
+        for method, path in TRAINER_ROUTES:
+            self.assert_prompt_503(base, method, path)
+        # Several at once: each worker thread times out on its own socket.
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(timed(base + "/model-weights/")))
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([r[0] for r in results], [503] * 8)
+        self.assertLess(max(r[3] for r in results), TIMEOUT_MS / 1000 + SLACK_S)
+        # Liveness does not depend on the trainer; the status page says what is wrong.
+        self.assertEqual(http(base + "/healthz")[0], 200)
+        status, _, page = http(base + "/")
+        self.assertEqual(status, 503)
+        self.assertIn(b"not answering", page)
+        status, _, metrics = http(base + "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"kms_api_trainer_up 0\n", metrics)
+        self.assertRegex(metrics.decode(), r'kms_api_trainer_errors_total\{kind="timeout"\} [1-9]')
+        self.assertTrue(trainer.requests)
+
+        # The trainer comes back on the same endpoint: the very next request succeeds.
+        trainer.stop()
+        self.trainers.remove(trainer)
+        healthy = self.fake(port=trainer.port)
+        status, _, data = http(base + "/model-weights/dram_model")
+        self.assertEqual(status, 200, data)
+        self.assertEqual(json.loads(data)["model_name"], "dram_model")
+        for method, path in TRAINER_ROUTES:
+            body = kepler_body() if method == "POST" else None
+            self.assertEqual(http(base + path, method=method, body=body)[0], 200, path)
+        self.assertTrue(healthy.requests)
+
+    def test_trainer_killed_mid_request(self):
+        port = free_port()
+        endpoint = f"tcp://127.0.0.1:{port}"
+        trainer = subprocess.Popen([sys.executable, "-c", HANGING_TRAINER, endpoint], stdout=subprocess.PIPE,
+                                   text=True)
+        self.addCleanup(lambda: (trainer.kill(), trainer.wait(), trainer.stdout.close()))
+        self.assertEqual(trainer.stdout.readline().strip(), "bound")
+        api, base = start_api(self, endpoint, TIMEOUT_MS)
+        result = {}
+
+        def request():
+            result["answer"] = timed(base + "/model-weights/core_model")
+
+        client = threading.Thread(target=request)
+        client.start()
+        self.assertEqual(trainer.stdout.readline().strip(), "got")  # it holds our request
+        trainer.kill()
+        trainer.wait()
+        client.join(10)
+        status, headers, data, elapsed = result["answer"]
+        self.assertEqual(status, 503, data)
+        self.assertLess(elapsed, TIMEOUT_MS / 1000 + SLACK_S)
+        self.assertIn("did not answer", json.loads(data)["error"])
+        self.assertIn("Retry-After", headers)
+        # A new trainer on the same endpoint: the next request is answered.
+        self.fake(port=port)
+        status, _, data = http(base + "/model-weights/core_model")
+        self.assertEqual(status, 200, data)
+        self.assertIn("All_Weights", json.loads(data))
+        self.assertTrue(api.alive())
+
+    def test_malformed_reply_then_recovery(self):
+        trainer = self.fake(mode="garbage")
+        api, base = start_api(self, trainer.endpoint, TIMEOUT_MS, extra=("--cache-ms", "0"))
+        status, data = http_json(base + "/model-weights/core_model")
+        self.assertEqual(status, 502)
+        self.assertIn("malformed", data["error"])
+        trainer.mode = "normal"
+        status, data = http_json(base + "/model-weights/core_model")
+        self.assertEqual(status, 200)
+        self.assertRegex(http(base + "/metrics")[2].decode(), r'kms_api_trainer_errors_total\{kind="bad_reply"\} [1-9]')
+
+    def test_models_not_ready_unknown_and_malformed_names(self):
+        models = [model_doc("core_model", "core", {"cpu_cycles": (1, 1, 1)}, ready=False, samples=12),
+                  DEFAULT_MODELS[1]]
+        trainer = self.fake(models=models)
+        api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
+        for path in ("/model-weights/core_model", "/models/core_model", "/model-weights/"):
+            status, headers, data = http(base + path)
+            self.assertEqual(status, 503, path)
+            self.assertGreater(int(headers["Retry-After"]), 0)
+            self.assertIn("not trained enough", json.loads(data)["error"])
+        for path in ("/model-weights/gpu_model", "/models/gpu_model"):
+            status, data = http_json(base + path)
+            self.assertEqual((status, "error" in data), (404, True), path)
+        for path in ("/model-weights/..", "/model-weights/a%2fb", "/models/%2e%2e", "/model-weights/x%00y",
+                     "/model-weights/" + "m" * 80, "/models/core_model/weights.json", "/model-weights/a%20b"):
+            status, data = http_json(base + path)
+            self.assertEqual(status, 400, path)
+            self.assertIn("malformed", data["error"])
+        # Kepler asks while core_model is not ready: dram alone is answered for components...
+        status, data = http_json(base + "/model", method="POST", body=kepler_body())
+        self.assertEqual(status, 200)
+        self.assertEqual(list(data), ["dram"])
+        # ... and a model_name it cannot have is refused, saying why.
+        body = dict(kepler_04_request("AbsModelWeight"), model_name="core_model")
+        status, data = http_json(base + "/model", method="POST", body=json.dumps(body).encode())
+        self.assertEqual(status, 400)
+        self.assertIn("not ready", data["error"])
+
+
+class RequestFaults(ProcessTestCase):
+    def setUp(self):
+        super().setUp()
+        self.trainer = FakeTrainer()
+        self.api, self.base = start_api(self, self.trainer.endpoint, TIMEOUT_MS)
+        self.port = int(self.base.rsplit(":", 1)[1])
+
+    def tearDown(self):
+        self.trainer.stop()
+        super().tearDown()
+
+    def test_methods(self):
+        for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "POST"):
+            for path in ("/", "/models", "/models/core_model", "/model-weights/core_model", "/metrics",
+                         "/healthz", "/readyz"):
+                status, headers, _ = http(self.base + path, method=method, body=b"" if method == "POST" else None)
+                self.assertEqual(status, 405, f"{method} {path}")
+                self.assertIn("GET", headers.get("Allow"))
+        for method in ("GET", "PUT", "DELETE"):
+            status, headers, _ = http(self.base + "/model", method=method)
+            self.assertEqual((status, headers.get("Allow")), (405, "POST"), method)
+        self.assertEqual(http(self.base + "/no/such/route")[0], 404)
+        self.assertEqual(http(self.base + "/no/such/route", method="DELETE")[0], 405)
+
+    def test_bodies(self):
+        # Bodies only on POST /model, and capped there.
+        status, headers, _ = http(self.base + "/models", method="GET", body=b"x" * 10)
+        self.assertEqual(status, 413)
+        status, data = http_json(self.base + "/model", method="POST", body=b" " * (70 * 1024))
+        self.assertEqual(status, 413)
+        self.assertIn("too large", data["error"])
+        chunked = (b"POST /model HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   + b"".join(b"8000\r\n" + b"a" * 0x8000 + b"\r\n" for _ in range(3)) + b"0\r\n\r\n")
+        self.assertEqual(status_of(raw_request(self.port, chunked)), 413)
+        # A small chunked body is read fine.
+        body = json.dumps(kepler_07_request()).encode()
+        small = (b"POST /model HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        self.assertEqual(status_of(raw_request(self.port, small)), 200)
+
+    def test_kepler_request_errors(self):
+        cases = [
+            (b"", "malformed JSON"), (b"{bad json", "malformed JSON"), (b"[1, 2]", "JSON object"),
+            (b'{"output_type": "AbsPower"}', "metrics"),
+            (b'{"metrics": "cpu_cycles", "output_type": "AbsPower"}', "metrics"),
+            (b'{"metrics": [1, 2], "output_type": "AbsPower"}', "metrics"),
+            (b'{"metrics": ["cpu_cycles"]}', "output_type"),
+            (b'{"metrics": ["cpu_cycles"], "output_type": "Watts"}', "output_type"),
+            (b'{"metrics": ["cpu_cycles"], "output_type": "AbsPower", "weight": "yes"}', "weight"),
+            (b'{"metrics": ["cpu_cycles"], "output_type": "AbsPower", "filter": "mae:lots"}', "filter"),
+            (json.dumps({"metrics": ["cpu_cycles"], "output_type": "AbsComponentModelWeight"}).encode(),
+             "cpu_instructions"),
+            (json.dumps({"metrics": ["m%d" % i for i in range(100)], "output_type": "AbsPower"}).encode(),
+             "too many"),
+            (json.dumps(kepler_04_request("DynPower")).encode(), "absolute"),
+            (json.dumps(dict(kepler_04_request("AbsModelWeight"), model_name="nope")).encode(), "nope"),
+            (json.dumps(dict(kepler_04_request("AbsModelWeight"), filter="mae:0.1")).encode(), "filter"),
+            (json.dumps(kepler_07_request(source="acpi")).encode(), "source"),
+        ]
+        for body, needle in cases:
+            status, data = http_json(self.base + "/model", method="POST", body=body,
+                                     headers={"Content-Type": "application/json"})
+            self.assertEqual(status, 400, body[:80])
+            self.assertIn(needle, data["error"], body[:80])
+        # Keys Kepler may add are ignored.
+        body = dict(kepler_07_request(), future_key={"x": [1]}, node_type=None)
+        self.assertEqual(http(self.base + "/model", method="POST", body=json.dumps(body).encode())[0], 200)
+
+    MALFORMED = [
+        b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 500) for i in range(200)) + b"\r\n",
+        b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nthis line has no colon\r\n\r\n",
+        b"GET /../../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /models/..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /model-weights/%2e%2e HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /model-weights/core%00model HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /model-weights/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /models/%c0%ae%c0%ae/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET //etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /./metrics/../../x HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"\x00\x01\x02\x03 / HTTP/1.1\r\n\r\n",
+        b"GET /models HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        b"GET /models HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        b"POST /model HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n{",
+        b"POST /model HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\n{}",
+        b"POST /model HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"DELETE /models/core_model HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /models/core_model.zip/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+    ]
+
+    def test_flood_of_malformed_requests(self):
+        for round_ in range(3):
+            for raw in self.MALFORMED:
+                answer = raw_request(self.port, raw, timeout=3 * SLOWDOWN)
+                status = status_of(answer)
+                self.assertIsNotNone(status, f"no HTTP answer to {raw[:60]!r}: {answer[:80]!r}")
+                self.assertTrue(400 <= status < 500, f"{status} for {raw[:60]!r}")
+                self.assertNotIn(b"root:", answer)
+        # Proxy requests (absolute-form naming another host, OPTIONS *): civetweb closes the
+        # connection without an answer, which is as good as a refusal; never a 2xx.
+        for raw in (b"GET http://evil.example/etc/passwd HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+                    b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"):
+            status = status_of(raw_request(self.port, raw, timeout=3 * SLOWDOWN))
+            self.assertTrue(status is None or 400 <= status < 500, f"{status} for {raw[:40]!r}")
+        self.assertTrue(self.api.alive())
+        self.assertEqual(http(self.base + "/healthz")[0], 200)
+        self.assertEqual(http(self.base + "/model-weights/core_model")[0], 200)
+        metrics = http(self.base + "/metrics")[2].decode()
+        self.assertRegex(metrics, r'kms_api_requests_total\{route="other",code="4\d\d"\} \d+')
+
+    def test_slow_client_does_not_hold_a_worker_forever(self):
+        # Few workers, each taken by a client that sends half a request and stops.
+        trainer = FakeTrainer()
+        self.addCleanup(trainer.stop)
+        api, base = start_api(self, trainer.endpoint, TIMEOUT_MS,
+                              extra=("--threads", "2", "--request-timeout", "500"))
+        port = int(base.rsplit(":", 1)[1])
+        import socket
+        stuck = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for s in stuck:
+            s.sendall(b"GET /models HTTP/1.1\r\nHost: x\r\n")
+        try:
+            start = time.monotonic()
+            status, _, _ = http(base + "/healthz", timeout=10 * SLOWDOWN)
+            self.assertEqual(status, 200)
+            self.assertLess(time.monotonic() - start, 3 * SLOWDOWN)
+        finally:
+            for s in stuck:
+                s.close()
+
+
+class Configuration(ProcessTestCase):
+    def run_api(self, *args, env=None):
+        return subprocess.run([binary("kms-api"), *args], capture_output=True, text=True, timeout=10 * SLOWDOWN,
+                              env=dict(os.environ, **(env or {})))
+
+    def test_help_version_and_bad_config(self):
+        r = self.run_api("--help")
+        self.assertEqual(r.returncode, 0)
+        for option in ("--port", "KMS_HTTP_PORT", "--trainer", "KMS_TRAINER_ENDPOINT", "--trainer-timeout",
+                       "KMS_TRAINER_TIMEOUT_MS", "--threads"):
+            self.assertIn(option, r.stdout)
+        r = self.run_api("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^kms-api \d+\.\d+\.\d+")
+        for args, env, needle in [(["--port", "http"], None, "--port"), (["--port", "70000"], None, "--port"),
+                                  ([], {"KMS_HTTP_PORT": "12ab"}, "KMS_HTTP_PORT"),
+                                  (["--trainer-timeout", "0"], None, "--trainer-timeout"),
+                                  (["--trainer", "not an endpoint"], None, "--trainer"),
+                                  (["--cache-ms", "500"], None, "--cache-ms"),
+                                  (["--no-such-option"], None, "no-such-option"),
+                                  ([], {"KMS_LOG_LEVEL": "chatty"}, "KMS_LOG_LEVEL")]:
+            r = self.run_api(*args, env=env)
+            self.assertEqual(r.returncode, 2, (args, env, r.stderr))
+            self.assertIn(needle, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_sigterm_is_a_clean_exit_and_port_in_use_fails(self):
+        trainer = FakeTrainer()
+        self.addCleanup(trainer.stop)
+        api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
+        self.assertEqual(http(base + "/model-weights/")[0], 200)
+        # A second instance on the same port cannot start, and says so.
+        port = base.rsplit(":", 1)[1]
+        r = self.run_api("--port", port, "--trainer", ">" + trainer.endpoint)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("cannot start", r.stderr)
+        start = time.monotonic()
+        self.assertEqual(api.stop(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - start, 5 * SLOWDOWN)
+        self.assertIn("msg=stopped", api.output())
+
+
+if __name__ == "__main__":
+    unittest.main()
