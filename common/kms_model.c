@@ -292,6 +292,10 @@ static bool s_valid(const kms_model_t *self, const double *z, double y)
 static void s_prequential(kms_model_t *self, double y, double predicted)
 {
     double err = y - predicted;
+    /* A wild extrapolation (a feature far outside anything seen, times a steep weight) could
+       overflow; it would make the figures, and so the saved state, non-finite for good. */
+    if (!isfinite(err * err))
+        return;
     self->predicted++;
     self->sse += err * err;
     self->sae += fabs(err);

@@ -615,6 +615,39 @@ static void test_invalid_samples_rejected_and_counted(void **state)
     kms_model_destroy(&model);
 }
 
+/* A feature with a minute spread gets a steep weight; a later sample far outside it predicts
+   beyond what a double holds. The sample is learned, the figures and the state stay finite. */
+static void test_wild_extrapolation_keeps_state_finite(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    for (int i = 0; i < 40; i++) {
+        row_t r = {{i % 2 ? 2e-150 : 1e-150, 1, 1}, 0, i % 2 ? 1e29 : 0};
+        kms_sample_t s = s_sample(&r);
+        assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+    }
+    row_t r = {{1e30, 1, 1}, 0, 10};
+    kms_sample_t s = s_sample(&r);
+    double p;
+    assert_int_equal(kms_model_predict(model, &s, &p), 0);
+    assert_true(isinf(p) || fabs(p) > 1e150);
+    assert_int_equal(kms_model_learn(model, &s, 2), KMS_LEARN_OK);
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_int_equal(st.samples, 41);
+    assert_true(isfinite(st.rmse) && isfinite(st.window_rmse));
+    json_t *saved = kms_model_save(model);
+    assert_non_null(saved);
+    json_decref(saved);
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    json_t *doc = kms_weights_to_json(&w, NULL);
+    assert_non_null(doc);
+    json_decref(doc);
+    kms_model_destroy(&model);
+}
+
 /* Kepler 0.10 has no hardware counters: the status names what is missing. */
 static void test_missing_feature_reported(void **state)
 {
@@ -970,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_ready_transitions),
         cmocka_unit_test(test_idle_node_is_ready),
         cmocka_unit_test(test_invalid_samples_rejected_and_counted),
+        cmocka_unit_test(test_wild_extrapolation_keeps_state_finite),
         cmocka_unit_test(test_missing_feature_reported),
         cmocka_unit_test(test_architecture_limit),
         cmocka_unit_test(test_builtin_specs),
