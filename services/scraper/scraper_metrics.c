@@ -200,7 +200,7 @@ char *scraper_metrics_render(scraper_metrics_t *self)
                  "Kepler series skipped for a bad value or a missing identity.", s_f_series);
     s_per_target(&r, "kms_scraper_intervals_without_sample_total", "counter",
                  "Good scrapes that gave no node sample (first scrape, restart, page not updated).", s_f_nosample);
-    s_per_target(&r, "kms_scraper_counter_resets_total", "counter",
+    s_per_target(&r, "kms_scraper_resets_total", "counter",
                  "Counters seen going down (exporter or container restarts).", s_f_resets);
     s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
     s_per_target(&r, "kms_scraper_last_success_timestamp_seconds", "gauge",

@@ -1,0 +1,140 @@
+"""Replays a real Kepler capture (a Prometheus query_range dump) step by step, on loopback.
+
+    /metrics          the text exposition of the next step on each request (the first one is
+                      served `hold_first` times, the last one stays),
+                      rebuilt as Kepler served it: scrape-time labels dropped, exported_instance
+                      renamed back to instance, the values' own text kept
+    /api/v1/query     the whole dump as a Prometheus API matrix answer (what a range-selector
+                      instant query returns), after `empty_answers` empty ones; or, with
+                      error=True, a Prometheus error answer
+
+The dump is {metric_name: [{"metric": {labels}, "values": [[ts, "v"], ...]}, ...]}.
+Standalone: /usr/bin/python3 kepler_replay.py DUMP.json PORT
+"""
+import http.server
+import json
+import sys
+import threading
+
+# Labels Prometheus adds at scrape time (README of the captures).
+SCRAPE_LABELS = {"container", "endpoint", "job", "namespace", "pod", "service", "instance"}
+
+
+def load_dump(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def steps(dump):
+    """The distinct timestamps of the dump, in order."""
+    return sorted({ts for results in dump.values() for r in results for ts, _ in r["values"]})
+
+
+def kepler_labels(metric):
+    labels = {}
+    for k, v in metric.items():
+        if k == "__name__" or k in SCRAPE_LABELS:
+            continue
+        labels["instance" if k == "exported_instance" else k] = v
+    return labels
+
+
+def _escape(value):
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def exposition(dump, ts):
+    """The page Kepler served at `ts`: every series that has a point there."""
+    out = []
+    for name in sorted(dump):
+        lines = []
+        for r in dump[name]:
+            value = next((v for t, v in r["values"] if t == ts), None)
+            if value is None:
+                continue
+            labels = kepler_labels(r["metric"])
+            body = ",".join(f'{k}="{_escape(labels[k])}"' for k in sorted(labels))
+            lines.append(f"{name}{{{body}}} {value}")
+        if lines:
+            out.append(f"# TYPE {name} {'gauge' if name.endswith(('_hertz', '_build_info')) else 'counter'}")
+            out.extend(sorted(lines))
+    return "\n".join(out) + "\n"
+
+
+def matrix_answer(dump):
+    result = []
+    for name, results in dump.items():
+        for r in results:
+            metric = dict(r["metric"])
+            metric["__name__"] = name
+            result.append({"metric": metric, "values": r["values"]})
+    return {"status": "success", "data": {"resultType": "matrix", "result": result}}
+
+
+class ReplayServer:
+    """Serves the dump on 127.0.0.1:port from a background thread."""
+
+    def __init__(self, dump, port, error=False, empty_answers=0, hold_first=1):
+        self.dump = dump
+        self.steps = steps(dump)
+        self.served = 0          # /metrics pages served
+        self.hold_first = hold_first  # how many times the first step is served
+        self.queries = []        # /api/v1/query request paths
+        self.error = error
+        self.empty_answers = empty_answers  # API answers with no result before the dump
+        self.lock = threading.Lock()
+        replay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/metrics"):
+                    with replay.lock:
+                        step = max(0, replay.served - replay.hold_first + 1)
+                        ts = replay.steps[min(step, len(replay.steps) - 1)]
+                        replay.served += 1
+                    self._send(200, "text/plain; version=0.0.4", exposition(replay.dump, ts).encode())
+                elif self.path.startswith("/api/v1/query"):
+                    with replay.lock:
+                        replay.queries.append(self.path)
+                    if replay.error:
+                        body = {"status": "error", "errorType": "bad_data",
+                                "error": "invalid parameter \"query\": replay refuses"}
+                        self._send(400, "application/json", json.dumps(body).encode())
+                    elif len(replay.queries) <= replay.empty_answers:
+                        body = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+                        self._send(200, "application/json", json.dumps(body).encode())
+                    else:
+                        self._send(200, "application/json", json.dumps(matrix_answer(replay.dump)).encode())
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status, ctype, body):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":
+    server = ReplayServer(load_dump(sys.argv[1]), int(sys.argv[2])).start()
+    print(f"replaying {len(server.steps)} steps on http://127.0.0.1:{sys.argv[2]}/metrics", flush=True)
+    try:
+        server.thread.join()
+    except KeyboardInterrupt:
+        server.stop()

@@ -1,0 +1,503 @@
+"""kms-scraper against local HTTP servers: the rates and watts it publishes, its faults, its
+counters, its stop. Every expected number below is the hand-computed delta written in the
+fixture pages' comments (tests/fixtures/kepler), or computed here from a real capture."""
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import msgpack
+import zmq
+
+import kepler_replay
+from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, binary, free_port, http,
+                     wait_for)
+
+FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "kepler")
+DUMP = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-prometheus-query_range-idle.json")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+class PageServer:
+    """A loopback HTTP server whose paths each serve a sequence of pages (the last one stays)
+    or misbehave on purpose."""
+
+    def __init__(self):
+        self.sequences = {}
+        self.hits = {}
+        self.lock = threading.Lock()
+        self.port = free_port()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = self.path
+                with server.lock:
+                    server.hits[path] = server.hits.get(path, 0) + 1
+                    count = server.hits[path]
+                try:
+                    if path == "/slow":
+                        time.sleep(30)
+                    elif path == "/500":
+                        self._send(500, b"internal error\n")
+                    elif path == "/truncated":
+                        body = fixture("0.7-a.prom")
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body) + 5000))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        self.wfile.flush()
+                        self.close_connection = True
+                    elif path in ("/huge", "/huge-chunked"):
+                        self.send_response(200)
+                        chunk = b"# padding padding padding padding padding padding padding padding\n" * 16384
+                        if path == "/huge":
+                            self.send_header("Content-Length", str(100 * 1024 * 1024))
+                        self.send_header("Connection", "close")
+                        self.end_headers()
+                        sent = 0
+                        while sent < 100 * 1024 * 1024:
+                            self.wfile.write(chunk)
+                            sent += len(chunk)
+                        self.close_connection = True
+                    elif path in server.sequences:
+                        pages = server.sequences[path]
+                        self._send(200, pages[min(count, len(pages)) - 1])
+                    else:
+                        self._send(404, b"not found\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+            def _send(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Subscriber:
+    """A Python SUB on the scraper's PUB socket, as a third party would write it."""
+
+    def __init__(self, port):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"kepler.")
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+
+    def recv(self, timeout):
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        topic, body = self.sock.recv_multipart()
+        sample = msgpack.unpackb(body, raw=False)
+        sample["topic"] = topic.decode()
+        return sample
+
+    def collect(self, seconds, until=None):
+        """Samples received for `seconds` (scaled), or until until(samples) is true."""
+        got = []
+        deadline = time.monotonic() + seconds * SLOWDOWN
+        while time.monotonic() < deadline:
+            s = self.recv(0.1)
+            if s is not None:
+                got.append(s)
+                if until and until(got):
+                    break
+        return got
+
+    def close(self):
+        self.sock.close(0)
+        self.ctx.term()
+
+
+def metrics(port):
+    status, _, body = http(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200, status
+    values = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    return values, body
+
+
+def moving(samples):
+    """The samples from the first node sample with some package energy on (the pages' real
+    interval, after the unchanged ones served while the SUB socket joined)."""
+    for i, s in enumerate(samples):
+        if s["topic"] == "kepler.node" and s["targets"].get("package", 0) > 0:
+            return samples[i:]
+    return []
+
+
+def close(actual, expected, rel=1e-9):
+    return math.isclose(actual, expected, rel_tol=rel, abs_tol=1e-9)
+
+
+class ScraperTestCase(ProcessTestCase):
+    def setUp(self):
+        super().setUp()
+        self.server = PageServer()
+        self.pub_port = free_port()
+        self.sub = Subscriber(self.pub_port)
+
+    def tearDown(self):
+        self.sub.close()
+        self.server.stop()
+        super().tearDown()
+
+    def scraper(self, *args, metrics_port=None):
+        extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
+        return self.start("kms-scraper", "--publish", f"@tcp://127.0.0.1:{self.pub_port}", *extra, *args)
+
+
+class TestRates(ScraperTestCase):
+    def test_07_rates_and_watts_over_the_real_interval(self):
+        # Unchanged pages first (zero rates) while the SUB socket joins, then the interval a -> b.
+        self.server.sequences["/metrics"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3")
+        samples = self.sub.collect(10, until=lambda got: len(moving(got)) >= 3)
+        samples = moving(samples)
+        self.assertGreaterEqual(len(samples), 3, samples)
+        node, c1 = samples[0], next(s for s in samples if s.get("container_id") == "c1")
+        self.assertEqual(node["topic"], "kepler.node")
+        for key in ("v", "seq", "ts", "dt", "node", "arch", "features", "targets"):
+            self.assertIn(key, node)
+        self.assertEqual(node["v"], 1)
+        self.assertEqual(node["node"], "node-a")
+        self.assertEqual(node["arch"], "Sapphire Rapids")
+        dt = node["dt"]
+        self.assertGreater(dt, 0.1)
+        self.assertLess(dt, 2.0 * SLOWDOWN)
+        self.assertLess(abs(node["ts"] - time.time()), 10 * SLOWDOWN)
+        # Rates times the real interval give back the deltas written in 0.7-b.prom.
+        expected_features = {"cpu_cycles": 6e8, "cpu_instructions": 4.5e8, "cache_misses": 7.5e5,
+                             "cpu_time": 0.75}
+        for name, delta in expected_features.items():
+            self.assertTrue(close(node["features"][name] * dt, delta), (name, node["features"][name], dt))
+        self.assertTrue(close(node["features"]["resident_memory"], 4e8))
+        expected_joules = {"package": 300, "core": 0, "dram": 10, "platform": 100, "gpu": 5, "other": 1}
+        self.assertEqual(set(node["targets"]), set(expected_joules))
+        for name, joules in expected_joules.items():
+            self.assertTrue(close(node["targets"][name] * dt, joules), (name, node["targets"][name], dt))
+        self.assertEqual(c1["topic"], "kepler.container")
+        self.assertEqual((c1["pod"], c1["namespace"], c1["container"]), ("app-1", "default", "app"))
+        self.assertTrue(close(c1["features"]["cpu_cycles"] * c1["dt"], 5e8))
+        self.assertTrue(close(c1["targets"]["package"] * c1["dt"], 10))
+        self.assertFalse(any(s.get("container_id") in ("c3", "c4") for s in samples[:3]))
+        seqs = [s["seq"] for s in samples]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))))
+
+    def test_restart_gives_no_sample_and_no_negative_rate(self):
+        self.server.sequences["/metrics"] = [fixture("0.9-a.prom")] * 3 + [
+            fixture("0.9-b.prom"), fixture("0.9-restart.prom"), fixture("0.9-a.prom")]
+        mport = free_port()
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics_port=mport)
+        samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in moving(got)) >= 3)
+        nodes = [s for s in moving(samples) if s["topic"] == "kepler.node"]
+        self.assertGreaterEqual(len(nodes), 2)
+        # a->b: 1.0 cpu-s, 40 J of package; restart->a: up again by (1000-3+3000-5) ms.
+        self.assertTrue(close(nodes[0]["features"]["cpu_time"] * nodes[0]["dt"], 1.0))
+        self.assertTrue(close(nodes[0]["targets"]["package"] * nodes[0]["dt"], 40))
+        self.assertTrue(close(nodes[1]["features"]["cpu_time"] * nodes[1]["dt"], 3.992))
+        for s in samples:
+            for v in list(s["features"].values()) + list(s["targets"].values()):
+                self.assertTrue(math.isfinite(v) and v >= 0, s)
+        values, _ = metrics(mport)
+        target = self.server.url("/metrics")
+        self.assertGreaterEqual(values[f'kms_scraper_resets_total{{target="{target}"}}'], 1)
+        self.assertGreaterEqual(values[f'kms_scraper_intervals_without_sample_total{{target="{target}"}}'], 2)
+
+    def test_010_and_03_pages(self):
+        self.server.sequences["/a"] = [fixture("0.10-a.prom")] * 3 + [fixture("0.10-b.prom")]
+        # 0.3-b comes after a few unchanged pages (which give nothing), when the SUB is surely connected.
+        self.server.sequences["/g"] = [fixture("0.3-a.prom")] * 4 + [fixture("0.3-b.prom")]
+        self.scraper("--kepler-url", f'{self.server.url("/a")}, {self.server.url("/g")}', "--interval", "0.3")
+        samples = self.sub.collect(10, until=lambda got: {s["node"] for s in moving(got)
+                                                          if s["topic"] == "kepler.node"} >= {"node-c", "node-g"})
+        samples += self.sub.collect(0.5)
+        rapl = next(s for s in moving(samples) if s["node"] == "node-c" and s["topic"] == "kepler.node")
+        self.assertTrue(close(rapl["targets"]["package"] * rapl["dt"], 200))  # across the RAPL wrap
+        self.assertTrue(close(rapl["targets"]["core"] * rapl["dt"], 150))
+        self.assertTrue(close(rapl["features"]["cpu_time"] * rapl["dt"], 3.0))
+        gauge = [s for s in samples if s["node"] == "node-g" and s["topic"] == "kepler.node"]
+        # 0.3-a once at most (the SUB may not have joined yet), the unchanged pages never, then 0.3-b.
+        self.assertIn(len(gauge), (1, 2), gauge)
+        gauge = gauge[-1:]
+        self.assertEqual(gauge[0]["arch"], "Haswell")
+        self.assertEqual(gauge[0]["dt"], 3.0)  # Kepler 0.3's own period, not the scrape interval
+        self.assertTrue(close(gauge[0]["targets"]["package"], 30))
+        self.assertTrue(close(gauge[0]["targets"]["other"], 2))
+        self.assertTrue(close(gauge[0]["features"]["cpu_cycles"], 2e9))
+        self.assertTrue(close(gauge[0]["features"]["cpu_time"], 0.8))
+        self.assertTrue(close(gauge[0]["features"]["resident_memory"], 6.5e8))
+        web = [s for s in samples if s["node"] == "node-g" and s.get("pod") == "web-1"][-1]
+        self.assertTrue(close(web["targets"]["package"], 15))
+        self.assertTrue(close(web["features"]["cpu_time"], 0.4))
+
+
+class TestFaults(ScraperTestCase):
+    def test_faulty_targets_are_counted_and_never_delay_the_good_one(self):
+        self.server.sequences["/good"] = [fixture("0.7-a.prom"), fixture("0.7-b.prom")]
+        paths = ["/good", "/slow", "/500", "/truncated", "/huge", "/huge-chunked", "/missing"]
+        urls = ",".join(self.server.url(p) for p in paths)
+        mport = free_port()
+        interval = 0.5
+        self.scraper("--kepler-url", urls, "--interval", str(interval), "--timeout", "1.2",
+                     "--max-body-bytes", str(8 * 1024 * 1024), metrics_port=mport)
+        window = 6.0
+        samples = self.sub.collect(window)
+        nodes = [s for s in samples if s["topic"] == "kepler.node"]
+        # The good target is scraped every interval: one node sample per interval after the first.
+        self.assertGreaterEqual(len(nodes), int(window * SLOWDOWN / interval * 0.6), len(nodes))
+        gaps = [b["ts"] - a["ts"] for a, b in zip(nodes, nodes[1:])]
+        self.assertLess(max(gaps), interval * 2.5 * SLOWDOWN, gaps)
+        self.assertEqual({s["node"] for s in samples}, {"node-a"})
+        values, text = metrics(mport)
+
+        def failures(path, cause):
+            return values[f'kms_scraper_scrape_failures_total{{target="{self.server.url(path)}",cause="{cause}"}}']
+
+        self.assertGreaterEqual(failures("/slow", "timeout"), 1)
+        self.assertGreaterEqual(failures("/500", "http_status"), 1)
+        self.assertGreaterEqual(failures("/missing", "http_status"), 1)
+        self.assertGreaterEqual(failures("/truncated", "truncated"), 1)
+        self.assertGreaterEqual(failures("/huge", "too_large"), 1)
+        self.assertGreaterEqual(failures("/huge-chunked", "too_large"), 1)
+        for cause in ("timeout", "connect", "http_status", "too_large", "truncated", "parse"):
+            self.assertEqual(failures("/good", cause), 0, cause)
+        self.assertGreaterEqual(values[f'kms_scraper_scrapes_skipped_total{{target="{self.server.url("/slow")}"}}'], 1)
+        self.assertGreaterEqual(values['kms_scraper_samples_published_total{topic="kepler.node"}'], len(nodes))
+        promtool = shutil.which("promtool")
+        if promtool:
+            check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def test_dead_target_and_garbage(self):
+        self.server.sequences["/garbage"] = [b"<html>not metrics</html>\n"]
+        dead = f"http://127.0.0.1:{free_port()}/metrics"
+        mport = free_port()
+        p = self.scraper("--kepler-url", f'{dead},{self.server.url("/garbage")}', "--interval", "0.2",
+                         metrics_port=mport)
+
+        def counted():
+            values, _ = metrics(mport)
+            return (values[f'kms_scraper_scrape_failures_total{{target="{dead}",cause="connect"}}'] >= 2 and
+                    values[f'kms_scraper_scrape_failures_total{{target="{self.server.url("/garbage")}",'
+                           f'cause="parse"}}'] >= 2)
+
+        wait_for(counted, what="connect and parse failures counted")
+        self.assertIn("cause=connect", p.output())
+
+    def test_sigterm_abandons_a_slow_scrape(self):
+        self.server.sequences["/good"] = [fixture("0.7-a.prom")]
+        p = self.scraper("--kepler-url", f'{self.server.url("/slow")},{self.server.url("/good")}',
+                         "--interval", "0.2", "--timeout", "60")
+        wait_for(lambda: self.server.hits.get("/slow", 0) >= 1, what="slow request started")
+        time.sleep(0.3)
+        started = time.monotonic()
+        self.assertEqual(p.stop(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - started, 1.0 * SLOWDOWN)
+        self.assertIn("stopped", p.output())
+
+
+class TestConfig(ProcessTestCase):
+    def run_scraper(self, *args):
+        return subprocess.run([binary("kms-scraper"), *args], capture_output=True, text=True,
+                              timeout=20 * SLOWDOWN)
+
+    def test_help_version_and_bad_config(self):
+        r = self.run_scraper("--help")
+        self.assertEqual(r.returncode, 0)
+        for option in ("--kepler-url", "--prometheus-url", "--interval", "--publish", "--metrics-port",
+                       "--max-body-bytes", "--timeout"):
+            self.assertIn(option, r.stdout)
+        self.assertEqual(self.run_scraper("--version").returncode, 0)
+        publish = ["--publish", f"@tcp://127.0.0.1:{free_port()}"]
+        for args, option in ((["--kepler-url", "ftp://x/metrics", *publish], "kepler-url"),
+                             (["--kepler-url", " , ", *publish], "kepler-url"),
+                             (["--interval", "0", *publish], "interval"),
+                             (["--interval", "abc", *publish], "interval"),
+                             (["--prometheus-url", "not a url", *publish], "prometheus-url"),
+                             (["--publish", "@nonsense://x"], "publish")):
+            r = self.run_scraper(*args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(option, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+
+@unittest.skipUnless(os.path.exists(DUMP), f"real capture absent ({DUMP}): replay tests skipped")
+class TestRealCapture(ScraperTestCase):
+    """The 0.7.1 capture, replayed page by page, and as a Prometheus API answer."""
+
+    def setUp(self):
+        super().setUp()
+        self.dump = kepler_replay.load_dump(DUMP)
+        self.steps = kepler_replay.steps(self.dump)
+        # The first API answers are empty (Prometheus has not scraped yet): by the time the capture
+        # comes, the SUB socket has joined.
+        # and the first page is served a few times over (zero rates) for the same reason.
+        self.replay = kepler_replay.ReplayServer(self.dump, free_port(), empty_answers=3, hold_first=3).start()
+        self.replay_port = self.replay.httpd.server_address[1]
+
+    def tearDown(self):
+        self.replay.stop()
+        super().tearDown()
+
+    def node_delta(self, family, k):
+        """The node's joules between steps k-1 and k, summed over its series."""
+        total = 0.0
+        for r in self.dump[family]:
+            v = dict(r["values"])
+            total += float(v[self.steps[k]]) - float(v[self.steps[k - 1]])
+        return total
+
+    def container_delta(self, family, k):
+        """The sum of per-container deltas over the containers present at both steps."""
+        total = 0.0
+        for r in self.dump[family]:
+            v = dict(r["values"])
+            if self.steps[k] in v and self.steps[k - 1] in v:
+                total += float(v[self.steps[k]]) - float(v[self.steps[k - 1]])
+        return total
+
+    def test_pages_replayed_step_by_step(self):
+        self.scraper("--kepler-url", f"http://127.0.0.1:{self.replay_port}/metrics", "--interval", "0.3")
+        n = len(self.steps) - 1
+        # n intervals, and the (unchanged) one after, so that the n-th's containers are all in.
+        samples = self.sub.collect(15, until=lambda got: sum(s["topic"] == "kepler.node" for s in moving(got)) > n)
+        samples = moving(samples)
+        nodes = [s for s in samples if s["topic"] == "kepler.node"]
+        self.assertGreaterEqual(len(nodes), n)
+        for k, node in enumerate(nodes[:n], start=1):
+            self.assertEqual(node["node"], "kind-fms-control-plane")
+            self.assertEqual(node["arch"], "Broadwell")
+            dt = node["dt"]
+            self.assertTrue(close(node["targets"]["package"] * dt,
+                                  self.node_delta("kepler_node_package_joules_total", k), 1e-7), k)
+            self.assertTrue(close(node["targets"]["dram"] * dt,
+                                  self.node_delta("kepler_node_dram_joules_total", k), 1e-7), k)
+            self.assertTrue(close(node["features"]["cpu_cycles"] * dt,
+                                  self.container_delta("kepler_container_cpu_cycles_total", k), 1e-7), k)
+            self.assertTrue(close(node["features"]["cpu_time"] * dt,
+                                  self.container_delta("kepler_container_bpf_cpu_time_us_total", k) * 1e-6, 1e-7), k)
+        # After each node sample, one sample per container present at both steps.
+        groups, k = {}, 0
+        for s in samples:
+            if s["topic"] == "kepler.node":
+                k += 1
+            elif k <= n:
+                groups.setdefault(k, []).append(s["container_id"])
+        for k in range(1, n + 1):
+            ids = [{dict(r["metric"])["container_id"] for r in self.dump["kepler_container_cpu_cycles_total"]
+                    if step in dict(r["values"])} for step in (self.steps[k - 1], self.steps[k])]
+            self.assertEqual(sorted(groups.get(k, [])), sorted(ids[0] & ids[1]), k)
+
+    def test_prometheus_api_mode(self):
+        mport = free_port()
+        self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}/", "--interval", "0.3",
+                     metrics_port=mport)
+        n = len(self.steps) - 1
+        samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= n)
+        nodes = [s for s in samples if s["topic"] == "kepler.node"]
+        self.assertEqual(len(nodes), n)
+        # Prometheus' own timestamps: 15 s, 15 s, 21 s... and the rates of the capture itself.
+        for k, node in enumerate(nodes, start=1):
+            self.assertEqual(node["dt"], self.steps[k] - self.steps[k - 1])
+            self.assertEqual(node["ts"], self.steps[k])
+            self.assertTrue(close(node["targets"]["package"] * node["dt"],
+                                  self.node_delta("kepler_node_package_joules_total", k)))
+        self.assertTrue(close(nodes[0]["targets"]["package"], 132.6032666666666))
+        # Later answers hold the same points: nothing is published twice.
+        more = self.sub.collect(1.0)
+        self.assertEqual([s for s in more if s["topic"] == "kepler.node"], [])
+        self.assertGreaterEqual(len(self.replay.queries), 2)
+        self.assertIn("/api/v1/query?query=", self.replay.queries[0])
+
+    def test_prometheus_error_is_logged_with_its_message(self):
+        self.replay.error = True
+        mport = free_port()
+        p = self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.2",
+                         metrics_port=mport)
+        wait_for(lambda: "replay refuses" in p.output(), what="Prometheus error logged")
+        values, _ = metrics(mport)
+        key = f'kms_scraper_scrape_failures_total{{target="http://127.0.0.1:{self.replay_port}",cause="http_status"}}'
+        self.assertGreaterEqual(values[key], 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class TestKeplerSim(ScraperTestCase):
+    """The scraper's rates against kepler-sim's known truth (no noise): each component's watts
+    must be the truth of the features the scraper computed, for every format."""
+
+    def check_format(self, fmt):
+        port = free_port()
+        self.start("kepler-sim", "--port", port, "--listen", "127.0.0.1", "--format", fmt, "--noise", "0",
+                   "--containers", "12", "--seed", "7")
+        wait_for(lambda: http(f"http://127.0.0.1:{port}/metrics")[0] == 200, what="kepler-sim up")
+        truth = json.loads(http(f"http://127.0.0.1:{port}/truth")[2])["components"]
+        self.scraper("--kepler-url", f"http://127.0.0.1:{port}/metrics", "--interval", "0.4")
+        samples = self.sub.collect(15, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= 3)
+        nodes = [s for s in samples if s["topic"] == "kepler.node"]
+        self.assertGreaterEqual(len(nodes), 3, fmt)
+        checked = 0
+        for node in nodes:
+            self.assertEqual(node["node"], "kepler-sim-node")
+            self.assertEqual(node["arch"], "Sapphire Rapids")
+            for component, law in truth.items():
+                if component not in node["targets"] or not set(law["weights"]) <= set(node["features"]):
+                    continue
+                expected = law["bias"] + sum(w * node["features"][f] for f, w in law["weights"].items())
+                self.assertTrue(close(node["targets"][component], expected, 2e-3),
+                                (fmt, component, node["targets"][component], expected, node))
+                checked += 1
+        return checked, nodes
+
+    def test_07(self):
+        checked, nodes = self.check_format("0.7")
+        self.assertEqual(set(nodes[0]["features"]),
+                         {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"})
+        self.assertGreaterEqual(checked, 3 * 5)
+
+    def test_09(self):
+        checked, _ = self.check_format("0.9")
+        self.assertGreaterEqual(checked, 3 * 5)
+
+    def test_010(self):
+        checked, nodes = self.check_format("0.10")
+        self.assertIn("cpu_time", nodes[0]["features"])
+        self.assertGreaterEqual(checked, 3)
+
+    def test_03(self):
+        checked, nodes = self.check_format("0.3")
+        self.assertTrue(all(n["dt"] == 3.0 for n in nodes))
+        self.assertGreaterEqual(checked, 3 * 4)

@@ -1,0 +1,84 @@
+"""The README's Python subscriber, run as written (only its endpoint changed), against the real
+kms-scraper scraping kepler-sim: it must receive and decode samples carrying every key the
+contract requires."""
+import json
+import os
+import re
+import subprocess
+import unittest
+
+from kmstest import SLOWDOWN, SOURCE_DIR, ProcessTestCase, free_port, http, wait_for
+
+REQUIRED = {"v": int, "seq": int, "ts": float, "dt": float, "node": str, "arch": str,
+            "features": dict, "targets": dict}
+CONTAINER = {"container_id": str, "pod": str, "namespace": str, "container": str}
+TARGETS = {"package", "core", "uncore", "dram", "platform", "other", "gpu"}
+WANTED = 40
+
+# Replaces print() in the snippet: each call writes the sample the snippet just decoded as one
+# JSON line, and the run ends after WANTED of them.
+HARNESS = """
+import json as _json, sys as _sys
+_count = 0
+def print(*args, **kwargs):
+    global _count
+    _g = _sys._getframe(1).f_globals
+    _sys.stdout.write(_json.dumps({"topic": _g["topic"].decode(), "sample": _g["sample"]}) + "\\n")
+    _sys.stdout.flush()
+    _count += 1
+    if _count >= %d:
+        _sys.exit(0)
+"""
+
+
+def readme_snippet():
+    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+        text = f.read()
+    section = text.split("## Subscribing from Python", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "no python block in the README's 'Subscribing from Python' section"
+    return match.group(1)
+
+
+class TestReadmeSubscriber(ProcessTestCase):
+    def test_readme_snippet_decodes_every_required_key(self):
+        snippet = readme_snippet()
+        self.assertIn('"tcp://127.0.0.1:5555"', snippet)
+        sim_port, pub_port = free_port(), free_port()
+        self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--format", "0.7",
+                   "--containers", "5")
+        wait_for(lambda: http(f"http://127.0.0.1:{sim_port}/metrics")[0] == 200, what="kepler-sim up")
+        self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics", "--interval", "0.2",
+                   "--publish", f"@tcp://127.0.0.1:{pub_port}")
+        code = HARNESS % WANTED + snippet.replace("tcp://127.0.0.1:5555", f"tcp://127.0.0.1:{pub_port}")
+        run = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                             timeout=30 * SLOWDOWN)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        got = [json.loads(line) for line in run.stdout.splitlines()]
+        self.assertEqual(len(got), WANTED)
+        topics = {g["topic"] for g in got}
+        self.assertEqual(topics, {"kepler.node", "kepler.container"})
+        for g in got:
+            s = g["sample"]
+            for key, kind in REQUIRED.items():
+                self.assertIsInstance(s[key], kind, (key, s))
+            self.assertEqual(s["v"], 1)
+            self.assertGreater(s["dt"], 0)
+            self.assertEqual(s["node"], "kepler-sim-node")
+            self.assertEqual(s["arch"], "Sapphire Rapids")
+            self.assertEqual(set(s["features"]),
+                             {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"})
+            self.assertTrue(set(s["targets"]) and set(s["targets"]) <= TARGETS, s["targets"])
+            for v in list(s["features"].values()) + list(s["targets"].values()):
+                self.assertIsInstance(v, float)
+                self.assertGreaterEqual(v, 0)
+            if g["topic"] == "kepler.container":
+                for key, kind in CONTAINER.items():
+                    self.assertIsInstance(s[key], kind, (key, s))
+                self.assertTrue(s["container_id"])
+        seqs = [g["sample"]["seq"] for g in got]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "a fast subscriber sees no gap")
+
+
+if __name__ == "__main__":
+    unittest.main()
