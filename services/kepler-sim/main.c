@@ -6,13 +6,18 @@
 #include "kms_log.h"
 #include "kms_num.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define S_PROGRAM "kepler-sim"
 #define S_DUMP_SECONDS 60.0  /* simulated time before --dump prints its page */
@@ -169,6 +174,43 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/*  civetweb's master thread waits for connections in poll() calls of up to 2 s and only then
+    sees that mg_stop() wants it to end, so a stop takes up to 2 s. While mg_stop() runs, this
+    thread connects to our own port now and then so that the poll returns at once. */
+typedef struct {
+    atomic_bool done;
+    struct sockaddr_in address;
+} s_waker_t;
+
+static void *s_wake_listener(void *arg)
+{
+    s_waker_t *waker = arg;
+    while (!atomic_load(&waker->done)) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0) {
+            connect(fd, (struct sockaddr *) &waker->address, sizeof waker->address);
+            close(fd);
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    return NULL;
+}
+
+static void s_stop_server(struct mg_context *ctx)
+{
+    s_waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t) s_port)}};
+    atomic_init(&waker.done, false);
+    bool any = strcmp(s_listen, "0.0.0.0") == 0;
+    pthread_t thread;
+    bool waking = inet_pton(AF_INET, any ? "127.0.0.1" : s_listen, &waker.address.sin_addr) == 1
+                  && pthread_create(&thread, NULL, s_wake_listener, &waker) == 0;
+    mg_stop(ctx);
+    if (waking) {
+        atomic_store(&waker.done, true);
+        pthread_join(thread, NULL);
+    }
+}
+
 static int s_serve(s_server_t *server)
 {
     char ports[128];
@@ -207,7 +249,7 @@ static int s_serve(s_server_t *server)
         }
     }
     kms_info("stopping", "");
-    mg_stop(ctx);
+    s_stop_server(ctx);
     mg_exit_library();
     return 0;
 }

@@ -253,7 +253,7 @@ static void s_node_energy(s_out_t *o, const kms_sim_t *sim, const s_family_t *f,
         int packages = per_package ? KMS_SIM_PACKAGES : 1;
         for (int p = 0; p < packages; p++) {
             const kms_sim_energy_t *e = per_package ? &sim->package[p] : &sim->node;
-            char package[8];
+            char package[12];
             snprintf(package, sizeof package, "%d", p);
             const char *labels[12];
             size_t n = 0;
@@ -271,7 +271,7 @@ static void s_node_energy(s_out_t *o, const kms_sim_t *sim, const s_family_t *f,
 
 /* Processor numbers as Go sorts label values: as strings ("0", "1", "10", "11", ...). */
 typedef struct {
-    char text[8];
+    char text[12];
     int number;
 } s_cpu_t;
 
@@ -413,7 +413,7 @@ static void s_zone_family(s_out_t *o, const kms_sim_t *sim, const char *name, co
 }
 
 typedef struct {
-    char core_id[8], physical_id[8], processor[8];
+    char core_id[12], physical_id[12], processor[12];
 } s_cpu_info_t;
 
 static int s_cmp_cpu_info(const void *a, const void *b)
@@ -734,7 +734,7 @@ static int s_render_03(s_out_t *o, const kms_sim_t *sim)
     s_family(o, "node_package_energy_millijoule", "Current package energy by RAPL in joules.",
              "gauge");
     for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
-        char core[32], dram[32], uncore[32], pkg_id[8];
+        char core[32], dram[32], uncore[32], pkg_id[12];
         const kms_sim_energy_t *e = &sim->package[p];
         s_uint_text(core, sizeof core, s_both_modes(e->last[KMS_SIM_CORE]) * 1000);
         s_uint_text(dram, sizeof dram, s_both_modes(e->last[KMS_SIM_DRAM]) * 1000);
