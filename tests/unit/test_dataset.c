@@ -268,7 +268,7 @@ static char *s_read(const char *path, size_t *len)
 static void test_prometheus_query_range_fixture(void **state)
 {
     (void) state;
-    size_t len;
+    size_t len = 0;
     char *text = s_read(KMS_FIXTURES "/datasets/kepler-0.7-query_range.json", &len);
     assert_non_null(text);
     s_result_t *r = calloc(1, sizeof *r);
@@ -326,7 +326,7 @@ static void test_real_query_range_capture(void **state)
         printf("skipped: %s not present\n", path);
         skip();
     }
-    size_t len;
+    size_t len = 0;
     char *text = s_read(path, &len);
     assert_non_null(text);
     s_result_t *r = calloc(1, sizeof *r);
