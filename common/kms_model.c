@@ -367,16 +367,21 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
     return KMS_LEARN_OK;
 }
 
+/* Through the served weights and Kepler's formula, operation for operation, so that a client
+   holding the document computes the very same double. (Learning uses the equivalent
+   mean_y + sum beta (x - mean), cheaper per sample; the two differ by rounding alone.) */
 int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts)
 {
     assert(self && sample && watts);
-    double z[KMS_SAMPLE_MAX_VALUES];
-    if (!self->has_fit)
+    kms_weights_t weights;
+    if (kms_model_weights(self, &weights) != 0)
         return -1;
-    for (size_t j = 0; j < self->spec.feature_count; j++)
-        if (!kms_values_get(&sample->features, self->spec.features[j], &z[j]) || !isfinite(z[j]))
+    for (size_t j = 0; j < self->spec.feature_count; j++) {
+        double x;
+        if (!kms_values_get(&sample->features, self->spec.features[j], &x) || !isfinite(x))
             return -1;
-    *watts = s_predict_row(self, z, s_arch_find(self, sample->arch));
+    }
+    *watts = kms_weights_predict(&weights, sample);
     return 0;
 }
 

@@ -6,7 +6,7 @@
     after every sample, so after any number of samples its predictions equal a batch (weighted)
     least-squares fit of the same samples with the same ridge, to rounding (~1e-14 relative in
     the tests). Constant features get weight 0; collinear ones share the weight through the ridge.
-    The served weights reproduce the model's own prediction through Kepler's formula.
+    The served weights reproduce the model's own prediction through Kepler's formula, bit for bit.
 
     Fit quality is prequential: each sample is predicted before it is learned, giving R², RMSE
     and MAE overall and over a recent window. A model is ready after spec.min_samples samples
@@ -85,7 +85,9 @@ const kms_model_spec_t *kms_model_spec(const kms_model_t *self);
 kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now);
 
 /* The current fit's prediction; -1 when the sample lacks a feature (or it is not finite) or there
-   is no fit yet. An architecture never learned gets category weight 0. */
+   is no fit yet. An architecture never learned gets category weight 0. Computed from
+   kms_model_weights() with kms_weights_predict(), so a client applying Kepler's formula to the
+   served document gets this very double. */
 int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts);
 
 /* The fit in the contract's standardized form; -1 while no fit exists (fewer than 2 samples). */

@@ -172,11 +172,13 @@ double kms_weights_predict(const kms_weights_t *weights, const kms_sample_t *sam
             watts += weights->category[i].weight;
             break;
         }
+    /* In Kepler's own order (pkg/model/estimator/local/lr.go): normalize, then weigh, and skip
+       weight 0, so that a client's rounding is ours. */
     for (size_t i = 0; i < weights->numeric_count; i++) {
         const kms_weight_numeric_t *n = &weights->numeric[i];
         double x;
-        if (kms_values_get(&sample->features, n->name, &x))
-            watts += n->weight * (x - n->mean) / sqrt(n->variance);
+        if (n->weight != 0 && kms_values_get(&sample->features, n->name, &x))
+            watts += n->weight * ((x - n->mean) / sqrt(n->variance));
     }
     return watts;
 }
