@@ -104,6 +104,16 @@ static inline const char *s_skip_blanks(const char *p, const char *end)
     return p;
 }
 
+/* Past the character `c`, blanks allowed before it; NULL when something else comes first.
+   Pages rarely have blanks between tokens, so the character is looked for first. */
+static inline const char *s_expect(const char *p, const char *end, char c)
+{
+    if (p < end && *p == c)
+        return p + 1;
+    p = s_skip_blanks(p, end);
+    return p < end && *p == c ? p + 1 : NULL;
+}
+
 static inline const char *s_token_end(const char *p, const char *end)
 {
     while (p < end && !s_is_blank(*p))
@@ -312,7 +322,8 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
     const char *p = *pp + 1;  /* past '{' */
     size_t n = 0;
     for (;;) {
-        p = s_skip_blanks(p, end);
+        if (p < end && s_is_blank(*p))
+            p = s_skip_blanks(p, end);
         if (p == end)
             return "unterminated label set";
         if (*p == '}')
@@ -325,13 +336,11 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
             return "invalid label name";
         p = s_skip_class(p + 1, end, C_LABEL);
         label->name = (kms_slice_t){name, (size_t) (p - name)};
-        p = s_skip_blanks(p, end);
-        if (p == end || *p != '=')
+        if (!(p = s_expect(p, end, '=')))
             return "expected '=' after label name";
-        p = s_skip_blanks(p + 1, end);
-        if (p == end || *p != '"')
+        if (!(p = s_expect(p, end, '"')))
             return "expected '\"' to open label value";
-        const char *value = ++p;
+        const char *value = p;
         const char *reason = s_scan_label_value(&p, end, &label->escaped);
         if (reason)
             return reason;
@@ -340,7 +349,12 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
             if (s_slice_same(self->labels[i].name, label->name))
                 return "duplicate label name";
         n++;
-        p = s_skip_blanks(p + 1, end);
+        p++;  /* past the closing quote */
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        p = s_skip_blanks(p, end);
         if (p < end && *p == ',') {
             p++;
             continue;
