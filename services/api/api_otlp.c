@@ -40,24 +40,30 @@ static const char *s_env(const char *name)
     return value && *value ? value : NULL;
 }
 
-/* The signal-specific variable wins over the generic one, as OpenTelemetry specifies. */
-static const char *s_env_pair(const char *specific, const char *generic)
+/* The name of the variable to read: the signal-specific one wins over the generic one (which
+   may be NULL), as OpenTelemetry specifies; NULL when neither is set. */
+static const char *s_env_pick(const char *specific, const char *generic)
 {
-    const char *value = s_env(specific);
-    return value ? value : s_env(generic);
+    return s_env(specific) ? specific : generic && s_env(generic) ? generic : NULL;
 }
 
+static const char *s_env_pair(const char *specific, const char *generic)
+{
+    const char *name = s_env_pick(specific, generic);
+    return name ? s_env(name) : NULL;
+}
+
+/* Milliseconds from the picked variable, or `def` when unset or malformed (logged). */
 static long s_env_ms(const char *specific, const char *generic, long def)
 {
-    const char *name = s_env(specific) ? specific : generic;
-    const char *text = s_env(name);
+    const char *name = s_env_pick(specific, generic);
     long value;
-    if (!text)
+    if (!name)
         return def;
-    if (kms_num_parse_long(text, &value) != 0 || value < S_MIN_INTERVAL_MS) {
+    if (kms_num_parse_long(s_env(name), &value) != 0 || value < S_MIN_INTERVAL_MS) {
         char quoted[128];
         kms_warn("otlp: bad value, using the default", "var=%s value=%s default=%ld", name,
-                 kms_log_quote(text, quoted, sizeof quoted), def);
+                 kms_log_quote(s_env(name), quoted, sizeof quoted), def);
         return def;
     }
     return value;
@@ -164,6 +170,23 @@ static bool s_disabled(void)
     return true;
 }
 
+/* HTTP header names are tokens (RFC 9110): anything else would make a malformed request. */
+static void s_drop_bad_header_names(json_t *headers, const char *var)
+{
+    const char *key;
+    json_t *value;
+    void *tmp;
+    json_object_foreach_safe(headers, tmp, key, value) {
+        if (strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "!#$%&'*+-.^_`|~") != strlen(key)) {
+            char quoted[80];
+            kms_warn("otlp: header name is not a token, skipped", "var=%s key=%s", var,
+                     kms_log_quote(key, quoted, sizeof quoted));
+            json_object_del(headers, key);
+        }
+    }
+}
+
 static char *s_metrics_url(void)
 {
     const char *full = s_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
@@ -208,16 +231,24 @@ int api_otlp_config_from_env(api_otlp_config_t *out)
     memset(out, 0, sizeof *out);
     if (s_disabled())
         return 0;
-    out->url = s_metrics_url();
-    if (!out->url)
-        return s_env("OTEL_EXPORTER_OTLP_ENDPOINT") ? -1 : 0;
+    const char *endpoint = s_env_pick("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT");
+    if (!endpoint)
+        return 0;
+    if (strncasecmp(s_env(endpoint), "http://", 7) != 0 && strncasecmp(s_env(endpoint), "https://", 8) != 0) {
+        char quoted[256];
+        kms_warn("otlp: the endpoint is not an http(s) URL, export off", "var=%s value=%s", endpoint,
+                 kms_log_quote(s_env(endpoint), quoted, sizeof quoted));
+        return 0;
+    }
+    if (!(out->url = s_metrics_url()))
+        return -1;
 
-    const char *headers = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
-    out->headers = api_otlp_parse_pairs(headers, "OTEL_EXPORTER_OTLP_HEADERS");
+    const char *headers = s_env_pick("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
+    out->headers = api_otlp_parse_pairs(headers ? s_env(headers) : NULL, headers);
+    s_drop_bad_header_names(out->headers, headers);
     const char *ca = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
     out->ca_file = ca ? strdup(ca) : NULL;
-    out->interval_ms = s_env_ms("OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_INTERVAL",
-                                S_DEFAULT_INTERVAL_MS);
+    out->interval_ms = s_env_ms("OTEL_METRIC_EXPORT_INTERVAL", NULL, S_DEFAULT_INTERVAL_MS);
     out->timeout_ms = s_env_ms("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT",
                                S_DEFAULT_TIMEOUT_MS);
     if (!out->headers || (ca && !out->ca_file) || s_resource(out) != 0) {
@@ -265,8 +296,8 @@ static const s_metric_def_t s_metrics[M_COUNT] = {
     [M_WINDOW_MAE] = {"kms_model_window_mae", "W", S_GAUGE, "Prequential MAE, recent window"},
     [M_BIAS] = {"kms_model_bias", "W", S_GAUGE, "Bias_Weight of the served weights"},
     [M_WEIGHT] = {"kms_model_weight", "W", S_GAUGE, "Weight of a standardized feature"},
-    [M_MEAN] = {"kms_model_feature_mean", "1", S_GAUGE, "Mean of a feature (its own unit)"},
-    [M_VARIANCE] = {"kms_model_feature_variance", "1", S_GAUGE, "Variance of a feature"},
+    [M_MEAN] = {"kms_model_feature_mean", "", S_GAUGE, "Mean of a feature (its own unit)"},
+    [M_VARIANCE] = {"kms_model_feature_variance", "", S_GAUGE, "Variance of a feature"},
     [M_CATEGORY] = {"kms_model_category_weight", "W", S_GAUGE, "Weight of a category's value"},
     [M_UPTIME] = {"kms_trainer_uptime", "s", S_GAUGE, "Seconds since the trainer started"},
     [M_PUBLISHERS] = {"kms_trainer_publishers", "1", S_GAUGE, "Scrapers the trainer hears"},
@@ -416,10 +447,17 @@ static void s_trainer(s_builder_t *b, const json_t *stats, uint64_t now_ns)
 {
     if (!json_is_object(stats))
         return;
+    /* The counters' start is now minus uptime, rounded to the second: the two clocks are read
+       a few milliseconds apart at each export, and a start time that moved would read as a
+       counter reset to a backend. */
     double uptime = 0;
     uint64_t start_ns = 0;
-    if (s_number(json_object_get(stats, "uptime"), &uptime) && uptime >= 0 && uptime * 1e9 < now_ns)
-        start_ns = now_ns - (uint64_t) (uptime * 1e9);
+    if (s_number(json_object_get(stats, "uptime"), &uptime) && uptime >= 0 && uptime * 1e9 < now_ns) {
+        uint64_t start_s = (uint64_t) llround((double) now_ns / 1e9 - uptime);
+        if (start_s > now_ns / 1000000000ULL)
+            start_s = now_ns / 1000000000ULL;  /* never after the point's own time */
+        start_ns = start_s * 1000000000ULL;
+    }
     static const struct { s_metric_id_t id; const char *key; } fields[] = {
         {M_UPTIME, "uptime"}, {M_PUBLISHERS, "publishers"}, {M_RECEIVED, "samples_received"},
         {M_REJECTED, "samples_rejected"}, {M_MALFORMED, "frames_malformed"}, {M_GAPS, "seq_gaps"},
@@ -561,6 +599,27 @@ static long s_post(api_otlp_t *self, const char *body, long *retry_after_ms)
     return status;
 }
 
+/* A 2xx answer may still say that some points were refused (OTLP's partial success):
+   {"partialSuccess": {"rejectedDataPoints": "3", "errorMessage": "..."}}. Those are logged;
+   sending them again would be refused again. */
+static void s_partial_success(const char *reply)
+{
+    json_t *doc = *reply ? json_loads(reply, 0, NULL) : NULL;
+    const json_t *partial = json_object_get(doc, "partialSuccess");
+    const json_t *rejected = json_object_get(partial, "rejectedDataPoints");
+    /* int64 travels as a JSON string in OTLP/JSON; some servers send a number. */
+    long count = json_is_integer(rejected) ? (long) json_integer_value(rejected) : 0;
+    if (json_is_string(rejected) && kms_num_parse_long(json_string_value(rejected), &count) != 0)
+        count = 0;
+    const char *message = json_string_value(json_object_get(partial, "errorMessage"));
+    if (count > 0 || (message && *message)) {
+        char quoted[S_REPLY_KEEP + 8];
+        kms_warn("otlp: the endpoint refused some points", "rejected=%ld message=%s", count,
+                 kms_log_quote(message ? message : "", quoted, sizeof quoted));
+    }
+    json_decref(doc);
+}
+
 /* One export; returns the delay until the next one (the interval, or a backoff). */
 static long s_export(api_otlp_t *self, long *backoff_ms)
 {
@@ -588,8 +647,7 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
         atomic_store(&self->last_success_ms, (uint64_t) (kms_num_wallclock() * 1e3));
         if (*backoff_ms)
             kms_info("otlp: exports resumed", "url=%s", self->config.url);
-        else if (strstr(self->reply, "rejected"))
-            kms_warn("otlp: partial success", "reply=%.200s", self->reply);
+        s_partial_success(self->reply);
         *backoff_ms = 0;
         return interval;
     }

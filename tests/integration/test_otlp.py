@@ -120,7 +120,7 @@ def value(points, name, **attrs):
 
 class Receiver:
     """An OTLP/HTTP receiver on a free loopback port. `answers` is consumed one per request
-    (then `default`): an int status, ("status", headers), or "hang" (never answers)."""
+    (then `default`): an int status, (status, headers[, body]), or "hang" (never answers)."""
 
     def __init__(self, port=None, answers=(), default=200):
         self.requests = []
@@ -143,8 +143,9 @@ class Receiver:
                 if answer == "hang":
                     receiver.release.wait(60)
                     return
-                status, headers = answer if isinstance(answer, tuple) else (answer, {})
-                reply = b"{}" if status == 200 else b'{"message":"try later"}'
+                status, headers, reply = (answer + (None,))[:3] if isinstance(answer, tuple) else (answer, {}, None)
+                if reply is None:
+                    reply = b"{}" if status == 200 else b'{"message":"try later"}'
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -287,6 +288,20 @@ class TestExporter(OtlpCase):
         wait_for(lambda: r.count() >= 2, timeout=10, what="the retry")
         self.assertGreater(r.requests[1]["time"] - r.requests[0]["time"], 1.9)
         self.stop_driver(p)
+
+    def test_partial_success_is_logged_not_retried(self):
+        body = b'{"partialSuccess":{"rejectedDataPoints":"3","errorMessage":"unit W unknown"}}'
+        r = self.receiver(answers=[(200, {}, body)])
+        p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
+                        OTEL_METRIC_EXPORT_INTERVAL="100")
+        wait_for(lambda: r.count() >= 3, what="three exports")
+        stats = self.stop_driver(p)
+        self.assertIn("rejected=3", p.output())
+        self.assertIn("unit W unknown", p.output())
+        self.assertEqual(p.output().count("refused some points"), 1)
+        self.assertEqual(stats["failures"], 0)
+        gap = r.requests[1]["time"] - r.requests[0]["time"]
+        self.assertLess(gap, 0.5 * SLOWDOWN, "a partial success is no reason to back off")
 
     def test_client_errors_are_dropped_not_retried(self):
         r = self.receiver(default=400)

@@ -163,6 +163,14 @@ static void test_config_off(void **state)
     setenv("OTEL_METRICS_EXPORTER", "prometheus, otlp", 1);
     assert_int_equal(api_otlp_config_from_env(&config), 1);
     api_otlp_config_clear(&config);
+    /* Not an http(s) URL: off, not a request that could never be sent. */
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", 1);
+    assert_int_equal(api_otlp_config_from_env(&config), 0);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317", 1);
+    assert_int_equal(api_otlp_config_from_env(&config), 0);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "HTTPS://collector", 1);
+    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    api_otlp_config_clear(&config);
     /* A NULL start is the "off" answer, not a crash. */
     unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
     assert_null(api_otlp_start_from_env((api_otlp_fetch_fn) NULL, NULL));
@@ -216,6 +224,14 @@ static void test_config_values(void **state)
                         "lab 1");
     assert_non_null(json_object_get(config.resource, "service.version"));
     assert_non_null(json_object_get(config.resource, "service.instance.id"));
+    api_otlp_config_clear(&config);
+
+    /* A header name that is not an HTTP token would make a malformed request. */
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "good-name=1,bad name=2,bad:colon=3,x_ok~=4", 1);
+    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(json_object_size(config.headers), 2);
+    assert_non_null(json_object_get(config.headers, "good-name"));
+    assert_non_null(json_object_get(config.headers, "x_ok~"));
     api_otlp_config_clear(&config);
 
     /* The signal's own headers replace the generic ones; bad numbers fall back to defaults. */
@@ -317,9 +333,9 @@ static void test_build_values(void **state)
 
     const json_t *received = s_point(r, "kms_trainer_samples_received", "sum", NULL, NULL, NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(received, "asInt")), "140");
-    /* The trainer's counters started `uptime` seconds before now. */
+    /* The trainer's counters started `uptime` seconds before now (to the second: stable). */
     assert_string_equal(json_string_value(json_object_get(received, "startTimeUnixNano")),
-                        "1699999900123456789");
+                        "1699999900000000000");
     assert_int_equal(json_array_size(json_object_get(received, "attributes")), 0);
     assert_true(s_double(s_point(r, "kms_trainer_publishers", "gauge", NULL, NULL, NULL, NULL)) == 2.0);
     json_decref(r);
@@ -380,6 +396,14 @@ static void test_build_time_extremes(void **state)
     assert_string_equal(json_string_value(json_object_get(point, "timeUnixNano")),
                         "18446744073709551615");
     json_decref(r);
+    /* A fresh trainer's start is not rounded past the point's own time. */
+    json_t *fresh = s_load("{\"trainer\": {\"uptime\": 0.2, \"checkpoints\": 0}}");
+    r = api_otlp_build(fresh, NULL, 1700000000900000000ULL);
+    point = s_point(r, "kms_trainer_checkpoints", "sum", NULL, NULL, NULL, NULL);
+    assert_string_equal(json_string_value(json_object_get(point, "startTimeUnixNano")),
+                        "1700000000000000000");
+    json_decref(r);
+    json_decref(fresh);
     /* An uptime longer than the clock is no start time at all. */
     r = api_otlp_build(list, NULL, 1000);
     point = s_point(r, "kms_trainer_checkpoints", "sum", NULL, NULL, NULL, NULL);
