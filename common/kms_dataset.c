@@ -251,6 +251,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
                 break;
             }
             /* Broken quoting: drop the row and restart the parser on the next line. */
+            stats->rows++;
             s_bad_row(self, self->row_line ? self->row_line : self->line, "malformed quoting");
             s_row_reset(self);
             csv_free(&parser);
@@ -267,6 +268,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
     }
     if (pos >= len && !self->header_bad && !self->stopped &&
         csv_fini(&parser, s_on_field, s_on_row, self) != 0) {
+        stats->rows++;
         s_bad_row(self, self->row_line ? self->row_line : self->line, "malformed quoting (unterminated quote)");
     }
     csv_free(&parser);
