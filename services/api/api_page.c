@@ -94,7 +94,7 @@ typedef struct {
     double value;
 } s_bar_t;
 
-/* Horizontal bars around a zero line: bias, feature weights, architecture weights. */
+/* Horizontal bars around a zero line: feature weights, architecture weights. */
 static void s_weights_chart(FILE *out, const char *model, const json_t *doc)
 {
     kms_weights_t w;
@@ -102,9 +102,13 @@ static void s_weights_chart(FILE *out, const char *model, const json_t *doc)
         fputs("<p class=\"meta\">No weights yet.</p>", out);
         return;
     }
-    s_bar_t bars[2 * KMS_SAMPLE_MAX_VALUES + 1];
+    /* The bias (watts at the mean usage) dwarfs the per-feature weights (watts per standard
+       deviation), so it is written out and the bars compare the features among themselves. */
+    fputs("<p class=\"meta\">Bias_Weight, the power at the mean usage: <b>", out);
+    s_human(out, w.bias);
+    fputs(" W</b>; each bar is the watts one standard deviation of that feature adds.</p>", out);
+    s_bar_t bars[2 * KMS_SAMPLE_MAX_VALUES];
     size_t n = 0;
-    bars[n++] = (s_bar_t){"bias", w.bias};
     for (size_t i = 0; i < w.numeric_count; i++, n++) {
         snprintf(bars[n].label, sizeof bars[n].label, "%s", w.numeric[i].name);
         bars[n].value = w.numeric[i].weight;

@@ -3,8 +3,8 @@
     offline and under a Content-Security-Policy of default-src 'none').
 
     Per model: readiness (and why not), target and features, samples, fit (R², RMSE, MAE,
-    overall and recent), the weights as a bar chart (bias, each feature's weight, each
-    architecture's weight, all in watts) and the recent fit over time (MODEL.history: R² and
+    overall and recent), the bias and the weights as a bar chart (each feature's weight and
+    each architecture's, in watts) and the recent fit over time (MODEL.history: R² and
     RMSE) as a line chart. The page reloads itself every API_PAGE_REFRESH seconds. */
 #ifndef API_PAGE_H
 #define API_PAGE_H

@@ -265,3 +265,93 @@ def status_of(raw):
     if not raw.startswith(b"HTTP/1."):
         return None
     return int(raw.split(b" ", 2)[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The real pipeline: kepler-sim -> kms-scraper -> kms-trainer -> kms-api, on loopback.
+
+class Pipeline:
+    """Starts the four real programs for a whole test class (training takes seconds, so the
+    tests share one run). stop() returns the problems found: crashes, sanitizer reports."""
+
+    MIN_SAMPLES = 20
+
+    def __init__(self, tmp, api_args=()):
+        from kmstest import Process
+        self.tmp = tmp
+        sim_port, samples_port, control_port, self.api_port = (free_port() for _ in range(4))
+        self.sim_url = f"http://127.0.0.1:{sim_port}"
+        self.control = f"tcp://127.0.0.1:{control_port}"
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        env = {"KMS_LOG_LEVEL": "info"}
+        self.processes = []
+
+        def start(name, *args):
+            p = Process(name, args, env=env, cwd=tmp)
+            self.processes.append(p)
+            return p
+
+        self.sim = start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--format", "0.7",
+                         "--containers", 8, "--noise", 0.01, "--seed", 7)
+        self.trainer = start("kms-trainer", "--samples", f">tcp://127.0.0.1:{samples_port}",
+                             "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir",
+                             os.path.join(tmp, "data"), "--min-samples", self.MIN_SAMPLES,
+                             "--history-interval", 0.5)
+        self.scraper = start("kms-scraper", "--kepler-url", f"{self.sim_url}/metrics", "--interval", 0.2,
+                             "--publish", f"@tcp://127.0.0.1:{samples_port}")
+        self.api = start("kms-api", "--port", self.api_port, "--trainer", ">" + self.control,
+                         "--trainer-timeout", 2000, *api_args)
+        wait_port(self.api_port)
+
+    def wait_ready(self, timeout=60.0):
+        """Until both default models serve weights."""
+        deadline = time.monotonic() + timeout * SLOWDOWN
+        while time.monotonic() < deadline:
+            if all(http(f"{self.base}/model-weights/{m}")[0] == 200 for m in ("core_model", "dram_model")):
+                return
+            for p in self.processes:
+                if not p.alive():
+                    raise AssertionError(f"{p.name} died:\n{p.output()[-3000:]}")
+            time.sleep(0.2)
+        raise AssertionError("models not ready in time:\n" + "\n".join(
+            f"--- {p.name}\n{p.output()[-1500:]}" for p in self.processes))
+
+    def freeze(self):
+        """Stops the scraper: the trainer learns nothing more, so answers stay comparable."""
+        rc = self.scraper.stop()
+        if rc != 0:
+            raise AssertionError(f"kms-scraper exited with {rc}")
+        time.sleep(0.1)  # the cache (50 ms) forgets answers from before
+
+    def truth(self):
+        return json.loads(http(f"{self.sim_url}/truth")[2])
+
+    def stop(self):
+        import signal as _signal
+        problems = []
+        for p in reversed(self.processes):
+            try:
+                rc = p.stop()
+            except AssertionError as e:
+                problems.append(str(e))
+                continue
+            out = p.output()
+            if rc not in (0, -_signal.SIGKILL, None):
+                problems.append(f"{p.name} exited with {rc}:\n{out[-3000:]}")
+            elif "ERROR: AddressSanitizer" in out or "runtime error:" in out or "LeakSanitizer" in out:
+                problems.append(f"{p.name} sanitizer report:\n{out[-5000:]}")
+        return problems
+
+
+def contract_predict(doc, features, arch):
+    """CONTRACT.md's formula on canonical feature names (what the trainer itself predicts)."""
+    w = doc["All_Weights"]
+    power = w["Bias_Weight"] + w["Categorical_Variables"]["cpu_architecture"].get(arch, {}).get("weight", 0.0)
+    for name, v in w["Numerical_Variables"].items():
+        power += v["weight"] * (features.get(name, v["mean"]) - v["mean"]) / math.sqrt(v["variance"])
+    return power
+
+
+def truth_predict(truth, component, features):
+    c = truth["components"][component]
+    return c["bias"] + sum(w * features[f] for f, w in c["weights"].items())

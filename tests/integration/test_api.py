@@ -1,0 +1,232 @@
+"""kms-api over the real pipeline (kepler-sim -> kms-scraper -> kms-trainer -> kms-api): every
+route's happy path as a user and as Kepler see them.
+
+The pipeline trains for a few seconds, then the scraper is stopped so that the models hold
+still and answers from different routes can be compared exactly."""
+import io
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+import zipfile
+
+from kmstest import SLOWDOWN, http, http_json
+from test_api_support import (KEPLER_04_METRICS, Pipeline, canonical, contract_predict, kepler_04_request,
+                              kepler_07_request, kepler_predict, truth_predict)
+
+ARCH = "Sapphire Rapids"  # kepler-sim's default node
+
+
+class RealPipeline(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kms-api-test-")
+        cls.pipeline = Pipeline(cls.tmp)
+        try:
+            cls.pipeline.wait_ready()
+            cls.pipeline.freeze()
+        except BaseException:
+            cls.pipeline.stop()
+            raise
+        cls.base = cls.pipeline.base
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.pipeline.stop()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    def weights(self, model):
+        status, headers, body = http(f"{self.base}/model-weights/{model}")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        return body, json.loads(body)
+
+    def points(self, doc, count=5):
+        """Feature values around the training data: mean + k standard deviations."""
+        numeric = doc["All_Weights"]["Numerical_Variables"]
+        return [{f: max(0.0, v["mean"] + (k - 2) * 0.7 * math.sqrt(v["variance"])) for f, v in numeric.items()}
+                for k in range(count)]
+
+    def post_model(self, body):
+        return http(f"{self.base}/model", method="POST", body=json.dumps(body).encode(),
+                    headers={"Content-Type": "application/json; charset=UTF-8"})
+
+    # --- plain routes ------------------------------------------------------------------------
+
+    def test_health_and_readiness(self):
+        self.assertEqual(http_json(f"{self.base}/healthz"), (200, {"status": "ok"}))
+        self.assertEqual(http_json(f"{self.base}/readyz"), (200, {"status": "ready"}))
+
+    def test_weights_follow_the_truth(self):
+        truth = self.pipeline.truth()
+        for model, component, features in (("core_model", "core", {"cpu_cycles", "cpu_instructions", "cpu_time"}),
+                                           ("dram_model", "dram", {"cache_misses", "resident_memory"})):
+            _, doc = self.weights(model)
+            w = doc["All_Weights"]
+            self.assertEqual(doc["model_name"], model)
+            self.assertEqual(set(w["Numerical_Variables"]), features)
+            self.assertIn(ARCH, w["Categorical_Variables"]["cpu_architecture"])
+            for v in w["Numerical_Variables"].values():
+                self.assertGreater(v["variance"], 0)
+                self.assertTrue(all(math.isfinite(v[k]) for k in ("mean", "variance", "weight")))
+            # The fit passes through the data's mean, where the truth is known: within 5 %.
+            means = {f: v["mean"] for f, v in w["Numerical_Variables"].items()}
+            predicted = contract_predict(doc, means, ARCH)
+            expected = truth_predict(truth, component, means)
+            self.assertAlmostEqual(predicted, expected, delta=0.05 * expected, msg=model)
+        # "/model-weights/" alone is core_model, byte for byte.
+        self.assertEqual(http(f"{self.base}/model-weights/")[2], self.weights("core_model")[0])
+
+    def test_models_list(self):
+        status, models = http_json(f"{self.base}/models")
+        self.assertEqual(status, 200)
+        self.assertIsInstance(models, list)
+        by_name = {m["name"]: m for m in models}
+        self.assertLessEqual({"core_model", "dram_model"}, set(by_name))
+        for name, target in (("core_model", "core"), ("dram_model", "dram")):
+            m = by_name[name]
+            self.assertEqual(m["target"], target)
+            self.assertTrue(m["ready"])
+            self.assertGreaterEqual(m["samples"], Pipeline.MIN_SAMPLES)
+            for key in ("r2", "rmse", "mae", "window_r2", "window_rmse", "window_mae"):
+                self.assertTrue(math.isfinite(m["fit"][key]), key)
+            self.assertGreater(m["fit"]["rmse"], 0)
+            self.assertTrue(m["history"], "the fit's history for the status page")
+            self.assertEqual(set(m["features"]), set(self.weights(name)[1]["All_Weights"]["Numerical_Variables"]))
+
+    def test_zip_download(self):
+        for model in ("core_model", "dram_model"):
+            status, headers, body = http(f"{self.base}/models/{model}")
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["Content-Type"], "application/zip")
+            self.assertEqual(headers["Content-Disposition"], f'attachment; filename="{model}.zip"')
+            self.assertEqual(int(headers["Content-Length"]), len(body))
+            with zipfile.ZipFile(io.BytesIO(body)) as z:
+                self.assertIsNone(z.testzip())
+                self.assertLessEqual({"weights.json", "metadata.json"}, set(z.namelist()))
+                raw_weights, doc = self.weights(model)
+                self.assertEqual(json.loads(z.read("weights.json")), doc)
+                meta = json.loads(z.read("metadata.json"))
+            self.assertEqual(meta["name"], model)
+            self.assertEqual(set(meta["features"]), set(doc["All_Weights"]["Numerical_Variables"]))
+            for key in ("target", "samples", "fit", "created", "updated"):
+                self.assertIn(key, meta, f"{model} metadata.json lacks {key}")
+            self.assertGreaterEqual(meta["samples"], Pipeline.MIN_SAMPLES)
+
+    # --- Kepler's own requests ---------------------------------------------------------------
+
+    def assert_kepler_matches_trainer(self, answer, requested_names):
+        """Kepler reads each component with its own metric names; its prediction must equal
+        the trainer's (the contract formula on the canonical weights)."""
+        for component, model in (("core", "core_model"), ("dram", "dram_model")):
+            _, canonical_doc = self.weights(model)
+            doc = answer[component]
+            names = set(doc["All_Weights"]["Numerical_Variables"])
+            self.assertLessEqual(names, set(requested_names), component)
+            self.assertEqual({canonical(n) for n in names},
+                             set(canonical_doc["All_Weights"]["Numerical_Variables"]))
+            for point in self.points(canonical_doc):
+                usage = {n: point[canonical(n)] for n in requested_names if canonical(n) in point}
+                expected = contract_predict(canonical_doc, point, ARCH)
+                self.assertAlmostEqual(kepler_predict(doc, usage, ARCH), expected, delta=1e-9 * abs(expected))
+
+    def test_kepler_04_component_weights(self):
+        status, headers, body = self.post_model(kepler_04_request("AbsComponentModelWeight"))
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        self.assertEqual(set(answer), {"core", "dram"})
+        self.assertIn("cpu_instr", answer["core"]["All_Weights"]["Numerical_Variables"])
+        self.assertIn("container_memory_working_set_bytes", answer["dram"]["All_Weights"]["Numerical_Variables"])
+        self.assert_kepler_matches_trainer(answer, KEPLER_04_METRICS)
+
+    def test_kepler_07_weight_request(self):
+        request = kepler_07_request("AbsPower")
+        status, _, body = self.post_model(request)
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        self.assertEqual(set(answer), {"core", "dram"})
+        self.assertIn("bpf_cpu_time_us", answer["core"]["All_Weights"]["Numerical_Variables"])
+        self.assertIn("cgroupfs_memory_usage_bytes", answer["dram"]["All_Weights"]["Numerical_Variables"])
+        self.assert_kepler_matches_trainer(answer, request["metrics"])
+
+    def test_kepler_single_model_and_archive(self):
+        status, _, body = self.post_model(kepler_04_request("AbsModelWeight"))
+        self.assertEqual(status, 200, body)
+        doc = json.loads(body)
+        self.assertIn("All_Weights", doc)
+        _, canonical_doc = self.weights(doc["model_name"])
+        point = self.points(canonical_doc)[1]
+        usage = {n: point[canonical(n)] for n in KEPLER_04_METRICS if canonical(n) in point}
+        self.assertAlmostEqual(kepler_predict(doc, usage, ARCH), contract_predict(canonical_doc, point, ARCH),
+                               delta=1e-9 * abs(contract_predict(canonical_doc, point, ARCH)))
+        # *Power without "weight": the model's zip, as GET /models/<model> serves it.
+        body = dict(kepler_04_request("AbsComponentPower"), model_name="dram_model")
+        status, headers, data = self.post_model(body)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/zip")
+        self.assertEqual(data, http(f"{self.base}/models/dram_model")[2])
+
+    def test_kepler_dynamic_power(self):
+        status, _, body = self.post_model(kepler_04_request("DynComponentModelWeight"))
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        for component, model in (("core", "core_model"), ("dram", "dram_model")):
+            doc = answer[component]
+            _, absolute = self.weights(model)
+            names = list(doc["All_Weights"]["Numerical_Variables"])
+            zero = kepler_predict(doc, {n: 0.0 for n in names}, ARCH)
+            scale = abs(contract_predict(absolute, {}, ARCH))
+            self.assertAlmostEqual(zero, 0.0, delta=1e-9 * scale, msg=f"{component}: idle is 0 W of dynamic power")
+            a, b = self.points(absolute)[:2]
+            dyn = [kepler_predict(doc, {n: p[canonical(n)] for n in names}, ARCH) for p in (a, b)]
+            abs_ = [contract_predict(absolute, p, ARCH) for p in (a, b)]
+            self.assertAlmostEqual(dyn[1] - dyn[0], abs_[1] - abs_[0], delta=1e-9 * scale)
+            idle = contract_predict(absolute, {f: 0.0 for f in a}, ARCH)
+            self.assertAlmostEqual(dyn[0], abs_[0] - idle, delta=1e-9 * scale)
+
+    # --- metrics -----------------------------------------------------------------------------
+
+    def test_metrics_pass_promtool_and_match_the_weights(self):
+        status, headers, body = http(f"{self.base}/metrics")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8")
+        check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                               timeout=30 * SLOWDOWN)
+        self.assertEqual((check.returncode, check.stdout + check.stderr), (0, b""))
+        samples = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                series, value = line.rsplit(" ", 1)
+                samples[series] = float(value)
+        for model in ("core_model", "dram_model"):
+            _, doc = self.weights(model)
+            w = doc["All_Weights"]
+            self.assertEqual(samples[f'kms_model_bias_watts{{model="{model}"}}'], w["Bias_Weight"])
+            for f, v in w["Numerical_Variables"].items():
+                labels = f'{{model="{model}",feature="{f}"}}'
+                self.assertEqual(samples["kms_model_weight" + labels], v["weight"])
+                self.assertEqual(samples["kms_model_feature_mean" + labels], v["mean"])
+                self.assertEqual(samples["kms_model_feature_variance" + labels], v["variance"])
+            for arch, c in w["Categorical_Variables"]["cpu_architecture"].items():
+                key = f'kms_model_category_weight{{model="{model}",feature="cpu_architecture",category="{arch}"}}'
+                self.assertEqual(samples[key], c["weight"])
+            self.assertEqual(samples[f'kms_model_ready{{model="{model}"}}'], 1)
+            self.assertGreaterEqual(samples[f'kms_model_samples_total{{model="{model}"}}'], Pipeline.MIN_SAMPLES)
+            for family in ("kms_model_r2", "kms_model_rmse_watts", "kms_model_mae_watts"):
+                self.assertIn(f'{family}{{model="{model}",window="all"}}', samples)
+            self.assertGreater(samples[f'kms_model_last_update_timestamp_seconds{{model="{model}"}}'],
+                               time.time() - 600)
+        self.assertEqual(samples["kms_api_trainer_up"], 1)
+        self.assertGreater(samples['kms_api_requests_total{route="/model-weights/{model}",code="200"}'], 0)
+        self.assertGreater(samples["kms_api_trainer_request_duration_seconds_count"], 0)
+        self.assertEqual(samples['kms_api_trainer_request_duration_seconds_bucket{le="+Inf"}'],
+                         samples["kms_api_trainer_request_duration_seconds_count"])
+        self.assertGreater(samples["kms_trainer_samples_received_total"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
