@@ -350,11 +350,8 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
                 return "duplicate label name";
         n++;
         p++;  /* past the closing quote */
-        if (p < end && *p == ',') {
-            p++;
-            continue;
-        }
-        p = s_skip_blanks(p, end);
+        if (p < end && s_is_blank(*p))
+            p = s_skip_blanks(p, end);
         if (p < end && *p == ',') {
             p++;
             continue;
