@@ -423,6 +423,57 @@ class TestApiExports(OtlpCase):
         self.assertIn("kms_trainer_samples_received", {k[0] for k in points})
         self.assertEqual(api.stop(signal.SIGTERM), 0)
 
+    @unittest.skipUnless(os.path.exists(binary("kms-scraper")) and os.path.exists(binary("kepler-sim")),
+                         "kms-scraper or kepler-sim not built")
+    def test_exported_weights_are_the_served_weights(self):
+        """The whole pipeline: what reaches the OTLP receiver is what Kepler gets from the API."""
+        r = self.receiver()
+        sim_port, samples, control, http_port = free_port(), free_port(), free_port(), free_port()
+        self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--containers", "5")
+        self.start("kms-trainer", "--control", f"@tcp://127.0.0.1:{control}",
+                   "--samples", f"@tcp://127.0.0.1:{samples}", "--data-dir", self.tmp,
+                   "--min-samples", "10")
+        scraper = self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics",
+                             "--interval", "0.5", "--publish", f">tcp://127.0.0.1:{samples}")
+        self.start("kms-api", "--port", http_port, "--trainer", f">tcp://127.0.0.1:{control}",
+                   env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
+                        "OTEL_METRIC_EXPORT_INTERVAL": "300"})
+        base = f"http://127.0.0.1:{http_port}"
+        wait_for(lambda: kmstest.http(f"{base}/model-weights/core_model")[0] == 200, timeout=60,
+                 interval=0.5, what="core_model ready")
+        # Freeze the models, then wait until two exports in a row carry the same sample count.
+        self.assertEqual(scraper.stop(), 0)
+
+        def settled():
+            if r.count() < 2:
+                return None
+            docs = [json.loads(req["body"]) for req in r.requests[-2:]]
+            counts = [value(check_request(self, d, req["now_ns"])[1], "kms_model_samples", model="core_model")
+                      for d, req in zip(docs, r.requests[-2:])]
+            return docs[-1] if counts[0] == counts[1] else None
+
+        first = r.count()
+        wait_for(lambda: r.count() >= first + 2 and settled(), timeout=20, what="settled exports")
+        last = r.requests[-1]
+        _, points = check_request(self, json.loads(last["body"]), last["now_ns"])
+        status, weights = kmstest.http_json(f"{base}/model-weights/core_model")
+        self.assertEqual(status, 200)
+        all_weights = weights["All_Weights"]
+        self.assertAlmostEqual(value(points, "kms_model_bias", model="core_model"),
+                               all_weights["Bias_Weight"], delta=1e-9 * abs(all_weights["Bias_Weight"]))
+        numeric = all_weights["Numerical_Variables"]
+        self.assertEqual({"cpu_cycles", "cpu_instructions", "cpu_time"}, set(numeric))
+        for feature, w in numeric.items():
+            for metric, key in (("kms_model_weight", "weight"), ("kms_model_feature_mean", "mean"),
+                                ("kms_model_feature_variance", "variance")):
+                got = value(points, metric, model="core_model", feature=feature)
+                self.assertAlmostEqual(got, w[key], delta=1e-9 * max(abs(w[key]), 1e-300), msg=f"{metric} {feature}")
+        for arch, w in all_weights["Categorical_Variables"]["cpu_architecture"].items():
+            self.assertAlmostEqual(value(points, "kms_model_category_weight", model="core_model",
+                                         category="cpu_architecture", value=arch), w["weight"], delta=1e-9)
+        self.assertEqual(value(points, "kms_model_ready", model="core_model"), 1)
+        self.assertGreaterEqual(value(points, "kms_model_samples", model="core_model"), 10)
+
 
 if __name__ == "__main__":
     unittest.main()
