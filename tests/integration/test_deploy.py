@@ -211,6 +211,29 @@ class TestCompose(unittest.TestCase, EnvChecks):
             self.assertIn(name, given, f"collector reads {name}, compose does not set it")
 
 
+class TestImageNames(unittest.TestCase):
+    def test_compose_and_kubernetes_use_the_same_images_at_the_project_version(self):
+        with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+            version = re.search(r"project\(\w+ VERSION (\S+)", f.read()).group(1)
+        with open(COMPOSE) as f:
+            compose = yaml.safe_load(f)
+        compose_images = {}
+        for name, svc in compose["services"].items():
+            if "build" in svc:
+                m = re.fullmatch(r"([^:]+):(.+)", svc["image"])
+                image, tag = m.group(1), m.group(2)
+                self.assertEqual(tag, "${KMS_TAG:-%s}" % version, name)
+                compose_images[COMPOSE_PROGRAMS[name]] = image
+        with open(os.path.join(DEPLOY, "k8s", "kustomization.yaml")) as f:
+            kustomization = yaml.safe_load(f)
+        for entry in kustomization["images"]:
+            self.assertEqual(entry["newTag"], version, entry["name"])
+            program = entry["name"].rsplit("/", 1)[1]
+            self.assertEqual(compose_images.get(program), entry["name"], program)
+        self.assertEqual({e["name"].rsplit("/", 1)[1] for e in kustomization["images"]},
+                         {"kms-api", "kms-trainer", "kms-scraper"})
+
+
 class TestCollectorConfig(unittest.TestCase):
     def test_pipelines_are_complete_and_cannot_loop(self):
         with open(os.path.join(DEPLOY, "otel", "collector.yaml")) as f:
