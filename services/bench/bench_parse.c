@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+enum { ROUNDS = 5 };
+
 /* What a consumer would at least do: look at every value. The sum keeps the compiler from
    dropping the work. */
 typedef struct {
@@ -55,8 +57,9 @@ int bench_parse_main(int argc, char **argv)
          0.01, 600},
         {0}};
     static const kms_config_t config = {"kms-bench",
-        "Reads FILE once, parses it with the exposition parser N times, and prints one line:\n"
-        "parse file=... bytes=... iterations=... seconds=... MBps=<MB/s, 10^6 bytes> series=<per parse> rejected=...",
+        "Reads FILE once, parses it with the exposition parser N times in 5 rounds, and prints one line:\n"
+        "parse file=... bytes=... iterations=... seconds=... MBps=<fastest round, 10^6 bytes/s> series=<per parse>\n"
+        "MBps_mean=<all rounds> rejected=... ns_per_series=...",
         "parse FILE [OPTIONS]", options};
     int positional = 0;
     int rc = kms_config_parse(&config, argc, argv, &positional);
@@ -78,11 +81,24 @@ int bench_parse_main(int argc, char **argv)
         kms_warn("page has rejected lines", "rejected=%zu lines=%zu", stats.rejected, stats.lines);
     if (iterations == 0)
         iterations = s_calibrate(page, len, seconds);
-    double elapsed = s_time_parses(page, len, iterations, &tally);
-    double mbps = elapsed > 0 ? (double) len * (double) iterations / elapsed / 1e6 : 0;
-    printf("parse file=%s bytes=%zu iterations=%ld seconds=%.3f MBps=%.1f series=%zu rejected=%zu ns_per_series=%.1f\n",
-           path, len, iterations, elapsed, mbps, stats.series, stats.rejected,
-           stats.series ? elapsed * 1e9 / (double) iterations / (double) stats.series : 0.0);
+    /* The machine is shared: time ROUNDS rounds and report the fastest, which is the parser's
+       own speed (the mean, which includes what other processes took, is printed too). */
+    long rounds = iterations < ROUNDS ? iterations : ROUNDS, done = 0;
+    double elapsed = 0, best = 0;
+    for (long r = 0; r < rounds; r++) {
+        long n = (iterations - done) / (rounds - r);
+        double t = s_time_parses(page, len, n, &tally);
+        double rate = t > 0 ? (double) len * (double) n / t / 1e6 : 0;
+        if (rate > best)
+            best = rate;
+        elapsed += t;
+        done += n;
+    }
+    double mean = elapsed > 0 ? (double) len * (double) iterations / elapsed / 1e6 : 0;
+    printf("parse file=%s bytes=%zu iterations=%ld seconds=%.3f MBps=%.1f series=%zu MBps_mean=%.1f rejected=%zu "
+           "ns_per_series=%.1f\n",
+           path, len, iterations, elapsed, best, stats.series, mean, stats.rejected,
+           stats.series && best > 0 ? (double) len / best * 1e3 / (double) stats.series : 0.0);
     free(page);
     return tally.series > 0 || stats.series == 0 ? 0 : 1;
 }
