@@ -2,6 +2,7 @@
 import os
 import re
 import subprocess
+import tempfile
 import unittest
 
 from kmstest import SHARED_SAMPLES, SOURCE_DIR, binary
@@ -35,6 +36,23 @@ class BenchParseTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.result(r.stdout)[1], 1516)
         self.assertIn("rejected=0", r.stdout)
+
+    def test_generated_kepler_page_parses_whole(self):
+        """scripts/gen-kepler-page, the bench's stand-in for kepler-sim: 28 series per container
+        plus 17 node series, none rejected, the same count as python3-prometheus-client finds."""
+        page = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "scripts/gen-kepler-page"),
+                               "--containers", "5"], capture_output=True, text=True, timeout=60, check=True).stdout
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+            f.write(page)
+            f.flush()
+            r = bench("parse", f.name, "--iterations", "5")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(self.result(r.stdout)[1], 5 * 28 + 17)
+            self.assertIn("rejected=0", r.stdout)
+            py = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "scripts/lib/parse_python.py"), f.name, "0.05"],
+                                capture_output=True, text=True, timeout=60)
+            self.assertEqual(py.returncode, 0, py.stderr)
+            self.assertIn(f"series={5 * 28 + 17} ", py.stdout)
 
     def test_iterations_from_environment(self):
         env = dict(os.environ, KMS_BENCH_ITERATIONS="7")
