@@ -224,8 +224,12 @@ static void s_solve(kms_model_t *self)
     }
     for (size_t a = 0; a < self->arch_count; a++)
         self->arch_offset += self->beta[t + 1 + a] * self->mean[t + 1 + a];
-    if (!isfinite(self->arch_offset))
+    if (!isfinite(self->arch_offset) || !isfinite(self->mean[t] - self->arch_offset))
         self->has_fit = false;
+    /* The served weight, beta sqrt(variance), must be finite too. */
+    for (size_t j = 0; j < t; j++)
+        if (self->beta[j] != 0 && !isfinite(self->beta[j] * sqrt(*s_c(self, j, j) / self->weight_sum)))
+            self->has_fit = false;
 }
 
 /* The fit's prediction for a row z (features in z[0..p), the target slot ignored) and the

@@ -88,12 +88,12 @@ static int s_number(const json_t *value, double *out)
     return 0;
 }
 
-static int s_copy_name(char *dst, const char *src)
+/* A JSON key as a name: not empty, fits, and no NUL inside (which would make two keys one). */
+static int s_copy_name(char *dst, const char *key, size_t key_len)
 {
-    size_t len = strlen(src);
-    if (len == 0 || len >= KMS_NAME_MAX)
+    if (key_len == 0 || key_len >= KMS_NAME_MAX || strlen(key) != key_len)
         return -1;
-    memcpy(dst, src, len + 1);
+    memcpy(dst, key, key_len + 1);
     return 0;
 }
 
@@ -102,10 +102,11 @@ static int s_read_numeric(const json_t *numeric, kms_weights_t *out)
     if (!json_is_object(numeric) || json_object_size(numeric) > KMS_SAMPLE_MAX_VALUES)
         return -1;
     const char *name;
+    size_t name_len;
     const json_t *entry;
-    json_object_foreach((json_t *) numeric, name, entry) {
+    json_object_keylen_foreach((json_t *) numeric, name, name_len, entry) {
         kms_weight_numeric_t *n = &out->numeric[out->numeric_count];
-        if (!json_is_object(entry) || s_copy_name(n->name, name) != 0
+        if (!json_is_object(entry) || s_copy_name(n->name, name, name_len) != 0
             || s_number(json_object_get(entry, "mean"), &n->mean) != 0
             || s_number(json_object_get(entry, "variance"), &n->variance) != 0
             || s_number(json_object_get(entry, "weight"), &n->weight) != 0 || !(n->variance > 0))
@@ -127,10 +128,11 @@ static int s_read_categorical(const json_t *categorical, kms_weights_t *out)
     if (!json_is_object(archs) || json_object_size(archs) > KMS_SAMPLE_MAX_VALUES)
         return -1;
     const char *name;
+    size_t name_len;
     const json_t *entry;
-    json_object_foreach((json_t *) archs, name, entry) {
+    json_object_keylen_foreach((json_t *) archs, name, name_len, entry) {
         kms_weight_category_t *c = &out->category[out->category_count];
-        if (!json_is_object(entry) || s_copy_name(c->name, name) != 0
+        if (!json_is_object(entry) || s_copy_name(c->name, name, name_len) != 0
             || s_number(json_object_get(entry, "weight"), &c->weight) != 0)
             return -1;
         out->category_count++;

@@ -219,7 +219,14 @@ static void test_rejects_malformed_documents(void **state)
     json_t *doc = s_parse(text);
     assert_int_equal(kms_weights_from_json(doc, &w), -1);
     json_decref(doc);
+    /* A key with a NUL inside would read as a shorter name, and two such keys as one. */
+    json_t *entry = json_pack("{s:f,s:f,s:f}", "mean", 0.0, "variance", 1.0, "weight", 1.0);
     json_t *numeric = json_object();
+    json_object_setn_new(numeric, "cpu\0x", 5, entry);
+    doc = json_pack("{s:{s:f,s:o}}", "All_Weights", "Bias_Weight", 1.0, "Numerical_Variables", numeric);
+    assert_int_equal(kms_weights_from_json(doc, &w), -1);
+    json_decref(doc);
+    numeric = json_object();
     for (int i = 0; i < KMS_SAMPLE_MAX_VALUES + 1; i++) {
         char name[16];
         snprintf(name, sizeof name, "f%d", i);
