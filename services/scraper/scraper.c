@@ -41,6 +41,7 @@ typedef struct {
     CURL *easy;
     bool in_flight;
     double started;         /* monotonic */
+    double started_wall;    /* unix seconds */
     char *body;
     size_t len, cap, max;
     bool too_large;
@@ -374,11 +375,24 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
         kms_debug("no sample for this interval", "target=%s node=%s why=%s", url, quoted_node, why);
 }
 
+/* When the target read the counters on its page: somewhere between our request going out and
+   the answer's first byte coming back (the rest of the transfer says nothing about them), so the
+   middle of the two, which halves the worst error of either end. */
+static double s_page_time(const s_target_t *t)
+{
+    curl_off_t sent_us = 0, first_byte_us = 0;
+    if (curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us) != CURLE_OK ||
+        curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK ||
+        first_byte_us <= 0 || sent_us > first_byte_us)
+        return kms_num_wallclock();
+    return t->started_wall + (double) (sent_us + first_byte_us) / 2e6;
+}
+
 static int s_process_page(s_target_t *t, s_outcome_t *o)
 {
     scraper_t *self = t->owner;
     kms_expo_stats_t es = {0};
-    double ts = kms_num_wallclock();
+    double ts = s_page_time(t);
     int rc = kms_kepler_snapshot_parse(t->cur, t->body, t->len, ts, t->host, &es);
     o->rejected_lines += es.rejected;
     o->rejected_series += kms_kepler_snapshot_stats(t->cur)->rejected;
@@ -543,6 +557,7 @@ static void s_start_cycle(scraper_t *self)
         t->too_large = false;
         t->error[0] = '\0';
         t->started = kms_num_monotonic();
+        t->started_wall = kms_num_wallclock();
         if (curl_multi_add_handle(self->multi, t->easy) != CURLM_OK)
             continue;
         t->in_flight = true;

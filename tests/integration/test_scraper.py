@@ -465,7 +465,7 @@ class TestKeplerSim(ScraperTestCase):
                    "--containers", "12", "--seed", "7")
         wait_for(lambda: http(f"http://127.0.0.1:{port}/metrics")[0] == 200, what="kepler-sim up")
         truth = json.loads(http(f"http://127.0.0.1:{port}/truth")[2])["components"]
-        self.scraper("--kepler-url", f"http://127.0.0.1:{port}/metrics", "--interval", "0.4")
+        self.scraper("--kepler-url", f"http://127.0.0.1:{port}/metrics", "--interval", "0.5")
         samples = self.sub.collect(15, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= 3)
         nodes = [s for s in samples if s["topic"] == "kepler.node"]
         self.assertGreaterEqual(len(nodes), 3, fmt)
@@ -477,7 +477,10 @@ class TestKeplerSim(ScraperTestCase):
                 if component not in node["targets"] or not set(law["weights"]) <= set(node["features"]):
                     continue
                 expected = law["bias"] + sum(w * node["features"][f] for f, w in law["weights"].items())
-                self.assertTrue(close(node["targets"][component], expected, 2e-3),
+                # The moment kepler-sim read its counters is known to the scraper only to within
+                # the scheduling of two processes: allow 10 ms of it (30 ms under sanitizers).
+                rel = 2e-3 + 0.01 * SLOWDOWN / node["dt"]
+                self.assertTrue(close(node["targets"][component], expected, rel),
                                 (fmt, component, node["targets"][component], expected, node))
                 checked += 1
         return checked, nodes
