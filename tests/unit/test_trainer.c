@@ -1,0 +1,459 @@
+/* kms-trainer's insides without sockets or processes: the sample gate's rules (seq, dt window,
+   publisher table bound), the model-spec file, the control protocol's answers, and checkpoints
+   on a real temporary folder. */
+#include "kms_test.h"
+
+#include "kms_log.h"
+#include "kms_modelzip.h"
+#include "kms_proto.h"
+#include "trainer.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void s_sample(kms_sample_t *s, const char *node, uint64_t seq, double dt)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->node, sizeof s->node, "%s", node);
+    strcpy(s->arch, "x86_64");
+    s->seq = seq;
+    s->ts = 1.7e9 + (double) seq;
+    s->dt = dt;
+    double c = 1e9 + 1e7 * (double) (seq % 17), i = 2e9 + 3e7 * (double) (seq % 7), t = 1 + 0.1 * (double) (seq % 5);
+    kms_values_set(&s->features, KMS_F_CPU_CYCLES, c);
+    kms_values_set(&s->features, KMS_F_CPU_INSTRUCTIONS, i);
+    kms_values_set(&s->features, KMS_F_CPU_TIME, t);
+    kms_values_set(&s->features, KMS_F_CACHE_MISSES, 1e6 + 1e4 * (double) (seq % 11));
+    kms_values_set(&s->features, KMS_F_RESIDENT_MEMORY, 1e9 + 1e7 * (double) (seq % 13));
+    kms_values_set(&s->targets, "core", 5 + 2e-9 * c + 1e-9 * i + 1.5 * t);
+    kms_values_set(&s->targets, "dram", 2 + 1e-7 * (1e6 + 1e4 * (double) (seq % 11)));
+}
+
+static zmsg_t *s_message(const char *topic, const kms_sample_t *s)
+{
+    unsigned char buf[KMS_SAMPLE_MAX_FRAME];
+    size_t n = kms_sample_encode(s, buf, sizeof buf);
+    assert_true(n > 0);
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, topic);
+    zmsg_addmem(msg, buf, n);
+    return msg;
+}
+
+/* Feeds one node sample through the gate; returns its verdict. */
+static int s_feed(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt)
+{
+    kms_sample_t s, out;
+    s_sample(&s, node, seq, dt);
+    zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
+    int rc = trainer_ingest_message(ingest, msg, &out);
+    zmsg_destroy(&msg);
+    return rc;
+}
+
+static trainer_t *s_trainer(uint64_t min_samples)
+{
+    trainer_specs_t specs;
+    char why[256];
+    assert_int_equal(trainer_specs_load(&specs, NULL, 1.0, min_samples, why, sizeof why), 0);
+    trainer_t *t = trainer_new(&specs, "test");
+    assert_non_null(t);
+    return t;
+}
+
+static void test_seq_gaps_and_restarts(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        assert_int_equal(s_feed(ingest, "a", seq, 5), 0);
+    assert_int_equal(s_feed(ingest, "a", 9, 5), 0);            /* 6, 7, 8 lost */
+    assert_int_equal(stats.seq_gaps, 3);
+    assert_int_equal(s_feed(ingest, "a", 1, 5), 0);            /* restarted scraper */
+    assert_int_equal(stats.publisher_restarts, 1);
+    assert_int_equal(stats.seq_gaps, 3);
+    assert_int_equal(s_feed(ingest, "a", 2, 5), 0);
+    assert_int_equal(s_feed(ingest, "a", 2, 5), 0);            /* a repeat is a session too */
+    assert_int_equal(stats.publisher_restarts, 2);
+    assert_int_equal(s_feed(ingest, "b", UINT64_MAX - 1, 5), 0);  /* first sight: no gap */
+    assert_int_equal(s_feed(ingest, "b", UINT64_MAX, 5), 0);
+    assert_int_equal(s_feed(ingest, "b", 0, 5), 0);            /* wrapped: a new session */
+    assert_int_equal(stats.seq_gaps, 3);
+    assert_int_equal(stats.publishers, 2);
+    assert_int_equal(stats.samples_accepted, stats.samples_received);
+    trainer_ingest_destroy(&ingest);
+    assert_null(ingest);
+}
+
+/* The dt window: 3 to warm up, then [0.5, 3] x the median of the last 15; a reconfigured
+   interval is accepted again once it is the majority of the window (8 of 15). */
+static void test_interval_window(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    uint64_t seq = 1;
+    assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
+    assert_int_equal(s_feed(ingest, "n", seq++, 60), 0);  /* still warming up */
+    assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
+    for (int i = 0; i < 15; i++)
+        assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
+    assert_int_equal(s_feed(ingest, "n", seq++, 2.4), -1);  /* under half */
+    assert_int_equal(s_feed(ingest, "n", seq++, 2.6), 0);
+    assert_int_equal(s_feed(ingest, "n", seq++, 15), 0);    /* a skipped scrape or two */
+    assert_int_equal(s_feed(ingest, "n", seq++, 15.5), -1);
+    assert_int_equal(stats.rejected_interval, 2);
+    /* A restart starts the window over (warm-up again); then the interval is reconfigured. */
+    seq = 1;
+    assert_int_equal(s_feed(ingest, "n", seq++, 1), 0);
+    for (int i = 0; i < 15; i++)
+        assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
+    int rejected = 0;
+    while (s_feed(ingest, "n", seq++, 40) != 0)
+        rejected++;
+    assert_int_equal(rejected, 8);
+    assert_int_equal(stats.publisher_restarts, 1);
+    trainer_ingest_destroy(&ingest);
+}
+
+static void test_what_the_gate_drops(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    kms_sample_t s, out;
+    s_sample(&s, "n", 1, 5);
+    /* a container sample on its topic: counted for seq, not learned, not an error */
+    kms_sample_t c = s;
+    c.is_container = true;
+    strcpy(c.container_id, "abc");
+    zmsg_t *msg = s_message(KMS_TOPIC_CONTAINER, &c);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    assert_int_equal(stats.container_samples, 1);
+    /* the same on the node topic, and a node sample on the container topic: malformed */
+    msg = s_message(KMS_TOPIC_NODE, &c);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    msg = s_message(KMS_TOPIC_CONTAINER, &s);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    /* one frame; three frames; another topic; garbage */
+    msg = zmsg_new();
+    zmsg_addstr(msg, KMS_TOPIC_NODE);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_addstr(msg, "x");
+    zmsg_addstr(msg, "y");
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    msg = s_message("kepler.nodes", &s);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    msg = zmsg_new();
+    zmsg_addstr(msg, KMS_TOPIC_NODE);
+    zmsg_addstr(msg, "\x81\xa1v\xc1");
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    assert_int_equal(stats.frames_malformed, 6);
+    /* negative watts, and a value beyond KMS_MODEL_VALUE_MAX: rejected */
+    kms_values_set(&s.targets, "core", -1);
+    s.seq = 2;
+    msg = s_message(KMS_TOPIC_NODE, &s);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    s_sample(&s, "n", 3, 5);
+    kms_values_set(&s.features, KMS_F_CPU_CYCLES, 1e31);
+    msg = s_message(KMS_TOPIC_NODE, &s);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    assert_int_equal(stats.rejected_values, 2);
+    assert_int_equal(stats.samples_rejected, 2);
+    assert_int_equal(stats.samples_accepted, 0);
+    assert_int_equal(stats.samples_received, 9);
+    assert_int_equal(stats.seq_gaps, 0);
+    trainer_ingest_destroy(&ingest);
+}
+
+/* A publisher inventing node names cannot grow the table without bound. */
+static void test_publisher_table_is_bounded(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    char node[32];
+    for (int i = 0; i < 1100; i++) {
+        snprintf(node, sizeof node, "node-%d", i);
+        assert_int_equal(s_feed(ingest, node, 1, 5), 0);
+    }
+    assert_int_equal(stats.publishers, 1024);
+    /* node-0 was heard from longest ago: forgotten, so it is new again (no restart, no gap) */
+    assert_int_equal(s_feed(ingest, "node-0", 1, 5), 0);
+    assert_int_equal(s_feed(ingest, "node-1099", 2, 5), 0);
+    assert_int_equal(stats.publisher_restarts, 0);
+    assert_int_equal(stats.seq_gaps, 0);
+    trainer_ingest_destroy(&ingest);
+}
+
+static int s_specs_from(const char *text, trainer_specs_t *specs, char *why, size_t cap)
+{
+    char path[] = "/tmp/kms-test-specs-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+    close(fd);
+    int rc = trainer_specs_load(specs, path, 0.99, 7, why, cap);
+    unlink(path);
+    return rc;
+}
+
+static void test_model_spec_file(void **state)
+{
+    (void) state;
+    trainer_specs_t specs;
+    char why[256];
+    assert_int_equal(s_specs_from("[{\"name\":\"package_model\",\"features\":[\"cpu_cycles\",\"cpu_time\"],"
+                                  "\"target\":\"package\"},"
+                                  "{\"name\":\"core_model\",\"features\":[\"cpu_time\"],\"target\":\"core\"}]",
+                                  &specs, why, sizeof why),
+                     0);
+    assert_int_equal(specs.count, 3);
+    assert_string_equal(specs.specs[0].name, "core_model");
+    assert_int_equal(specs.specs[0].feature_count, 1);  /* redefined */
+    assert_string_equal(specs.specs[2].name, "package_model");
+    assert_string_equal(specs.specs[2].target, "package");
+    for (size_t i = 0; i < specs.count; i++) {
+        assert_true(specs.specs[i].forgetting == 0.99);
+        assert_int_equal(specs.specs[i].min_samples, 7);
+    }
+    const char *bad[] = {
+        "{\"name\":\"x\"}",
+        "[{\"name\":\"x\",\"features\":[\"a\"]}]",
+        "[{\"name\":\"../x\",\"features\":[\"a\"],\"target\":\"core\"}]",
+        "[{\"name\":\".hidden\",\"features\":[\"a\"],\"target\":\"core\"}]",
+        "[{\"name\":\"x\",\"features\":[],\"target\":\"core\"}]",
+        "[{\"name\":\"x\",\"features\":[\"a\",\"a\"],\"target\":\"core\"}]",
+        "[{\"name\":\"x\",\"features\":[1],\"target\":\"core\"}]",
+        "[{\"name\":\"x\",\"features\":[\"a\"],\"target\":\"core\"},{\"name\":\"x\",\"features\":[\"b\"],\"target\":\"core\"}]",
+        "[{\"name\":\"core_model\",\"features\":[\"a\"],\"target\":\"core\"},"
+        "{\"name\":\"core_model\",\"features\":[\"b\"],\"target\":\"core\"}]",
+        "[{\"name\":\"x\",\"features\":[\"a\"],\"target\":\"core\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = '\0';
+        assert_int_equal(s_specs_from(bad[i], &specs, why, sizeof why), -1);
+        assert_true(strlen(why) > 0);
+    }
+    assert_true(trainer_specs_name_ok("platform_model-2.v1"));
+    assert_false(trainer_specs_name_ok("a/b"));
+    assert_false(trainer_specs_name_ok(""));
+}
+
+/* Sends frames (NULL-terminated) to the control handler; returns the status, body in *body. */
+static char *s_ask(trainer_t *t, char **body, size_t *len, ...)
+{
+    va_list frames;
+    va_start(frames, len);
+    zmsg_t *request = zmsg_new();
+    for (const char *f = va_arg(frames, const char *); f; f = va_arg(frames, const char *))
+        zmsg_addstr(request, f);
+    va_end(frames);
+    zmsg_t *reply = trainer_control_handle(t, &request);
+    assert_null(request);
+    assert_int_equal(zmsg_size(reply), 2);
+    char *status = zmsg_popstr(reply);
+    zframe_t *frame = zmsg_pop(reply);
+    *len = zframe_size(frame);
+    *body = malloc(*len + 1);
+    memcpy(*body, zframe_data(frame), *len);
+    (*body)[*len] = '\0';
+    zframe_destroy(&frame);
+    zmsg_destroy(&reply);
+    return status;
+}
+
+static void s_expect(trainer_t *t, const char *want, ...)
+{
+    va_list frames;
+    va_start(frames, want);
+    zmsg_t *request = zmsg_new();
+    for (const char *f = va_arg(frames, const char *); f; f = va_arg(frames, const char *))
+        zmsg_addstr(request, f);
+    va_end(frames);
+    zmsg_t *reply = trainer_control_handle(t, &request);
+    char *status = zmsg_popstr(reply);
+    char *body = zmsg_popstr(reply);
+    assert_string_equal(status, want);
+    json_t *doc = json_loads(body, 0, NULL);
+    assert_non_null(json_object_get(doc, "error"));
+    json_decref(doc);
+    free(status);
+    free(body);
+    zmsg_destroy(&reply);
+}
+
+static void test_control_answers(void **state)
+{
+    (void) state;
+    trainer_t *t = s_trainer(20);
+    kms_sample_t s;
+    for (uint64_t i = 1; i <= 10; i++) {
+        s_sample(&s, "n", i, 5);
+        trainer_learn(t, &s, 1.7e9);
+    }
+    s_expect(t, KMS_PROTO_BAD_REQUEST, "NOPE", NULL);
+    s_expect(t, KMS_PROTO_BAD_REQUEST, "PING", "x", NULL);
+    s_expect(t, KMS_PROTO_BAD_REQUEST, "WEIGHTS", NULL);
+    s_expect(t, KMS_PROTO_BAD_REQUEST, "ZIP", "core_model", "more", NULL);
+    s_expect(t, KMS_PROTO_NOT_FOUND, "WEIGHTS", "nope", NULL);
+    s_expect(t, KMS_PROTO_UNAVAILABLE, "ZIP", "core_model", NULL);
+    assert_int_equal(trainer_stats(t)->requests_bad, 4);
+
+    char *body;
+    size_t len;
+    char *status = s_ask(t, &body, &len, "WEIGHTS", "dram_model", NULL);
+    assert_string_equal(status, KMS_PROTO_UNAVAILABLE);
+    json_t *doc = json_loads(body, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(doc, "samples")), 10);
+    assert_int_equal(json_integer_value(json_object_get(doc, "min_samples")), 20);
+    json_decref(doc);
+    free(status);
+    free(body);
+
+    for (uint64_t i = 11; i <= 40; i++) {
+        s_sample(&s, "n", i, 5);
+        trainer_learn(t, &s, 1.7e9);
+    }
+    status = s_ask(t, &body, &len, "WEIGHTS", "core_model", NULL);
+    assert_string_equal(status, KMS_PROTO_OK);
+    char *served = kms_modelzip_weights_text(trainer_model_at(t, (size_t) trainer_model_find(t, "core_model")));
+    assert_string_equal(body, served);
+    free(served);
+    free(status);
+    free(body);
+
+    status = s_ask(t, &body, &len, "ZIP", "core_model", NULL);
+    assert_string_equal(status, KMS_PROTO_OK);
+    kms_model_t *copy = kms_modelzip_read(body, len, NULL, NULL);
+    assert_non_null(copy);
+    kms_model_destroy(&copy);
+    free(status);
+    free(body);
+
+    status = s_ask(t, &body, &len, "LIST", NULL);
+    assert_string_equal(status, KMS_PROTO_OK);
+    doc = json_loads(body, 0, NULL);
+    json_t *models = json_object_get(doc, "models");
+    assert_int_equal(json_array_size(models), 2);
+    json_t *core = json_array_get(models, 0);
+    assert_string_equal(json_string_value(json_object_get(core, "name")), "core_model");
+    assert_true(json_is_true(json_object_get(core, "ready")));
+    assert_true(json_is_object(json_object_get(core, "weights")));
+    assert_true(json_is_array(json_object_get(core, "history")));
+    assert_true(json_is_object(json_object_get(doc, "trainer")));
+    json_decref(doc);
+    free(status);
+    free(body);
+    trainer_destroy(&t);
+    assert_null(t);
+}
+
+static size_t s_count_files(const char *dir, const char *containing)
+{
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strstr(e->d_name, containing) != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_checkpoints_round_trip_and_survive_damage(void **state)
+{
+    (void) state;
+    char dir[] = "/tmp/kms-test-ckpt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    trainer_t *t = s_trainer(20);
+    kms_sample_t s;
+    for (uint64_t i = 1; i <= 30; i++) {
+        s_sample(&s, "n", i, 5);
+        trainer_learn(t, &s, 1.7e9 + (double) i);
+    }
+    trainer_history_tick(t, 1.7e9 + 31);
+    assert_true(trainer_model_dirty(t, 0));
+    assert_int_equal(trainer_checkpoint_save(t, dir, false), 0);
+    assert_false(trainer_model_dirty(t, 0));
+    assert_int_equal(trainer_stats(t)->checkpoints, 2);
+    assert_int_equal(trainer_checkpoint_save(t, dir, false), 0);  /* nothing new: nothing written */
+    assert_int_equal(trainer_stats(t)->checkpoints, 2);
+
+    /* A leftover of a crashed write is removed; the models come back exactly. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/.core_model.zip.tmp", dir);
+    FILE *f = fopen(path, "w");
+    fputs("half a zip", f);
+    fclose(f);
+    trainer_t *back = s_trainer(20);
+    assert_int_equal(trainer_checkpoint_load(back, dir), 2);
+    assert_int_equal(s_count_files(dir, ".tmp"), 0);
+    for (size_t i = 0; i < 2; i++) {
+        char *a = kms_modelzip_weights_text(trainer_model_at(t, i));
+        char *b = kms_modelzip_weights_text(trainer_model_at(back, i));
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+        json_t *ha = trainer_history_json(t, i), *hb = trainer_history_json(back, i);
+        assert_true(json_equal(ha, hb));
+        assert_int_equal(json_array_size(hb), 1);
+        json_decref(ha);
+        json_decref(hb);
+    }
+    trainer_destroy(&back);
+
+    /* A damaged file is moved aside and its model starts fresh; the other one loads. */
+    snprintf(path, sizeof path, "%s/core_model.zip", dir);
+    struct stat st_file;
+    assert_int_equal(stat(path, &st_file), 0);
+    assert_int_equal(truncate(path, st_file.st_size / 2), 0);  /* a write cut short */
+    back = s_trainer(20);
+    assert_int_equal(trainer_checkpoint_load(back, dir), 1);
+    assert_int_equal(s_count_files(dir, "core_model.zip.corrupt-"), 1);
+    kms_model_status_t st;
+    kms_model_status(trainer_model_at(back, (size_t) trainer_model_find(back, "core_model")), &st);
+    assert_int_equal(st.samples, 0);
+    kms_model_status(trainer_model_at(back, (size_t) trainer_model_find(back, "dram_model")), &st);
+    assert_int_equal(st.samples, 30);
+    trainer_destroy(&back);
+
+    /* An unwritable place: the error is counted and the model stays dirty for the next try. */
+    s_sample(&s, "n", 31, 5);
+    trainer_learn(t, &s, 1.7e9 + 31);
+    assert_int_equal(trainer_checkpoint_save(t, "/proc/kms-no-such-dir", false), -1);
+    assert_int_equal(trainer_stats(t)->checkpoint_errors, 2);
+    assert_true(trainer_model_dirty(t, 0));
+    trainer_destroy(&t);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    kms_log_threshold = KMS_LOG_ERROR + 1;  /* the rules under test log; the test need not */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seq_gaps_and_restarts),
+        cmocka_unit_test(test_interval_window),
+        cmocka_unit_test(test_what_the_gate_drops),
+        cmocka_unit_test(test_publisher_table_is_bounded),
+        cmocka_unit_test(test_model_spec_file),
+        cmocka_unit_test(test_control_answers),
+        cmocka_unit_test(test_checkpoints_round_trip_and_survive_damage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
