@@ -357,7 +357,10 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
         strcpy(self->arch[arch], sample->arch[0] ? sample->arch : KMS_ARCH_UNKNOWN);
         self->dim++;
     }
-    if (self->has_fit)
+    /* Scored once the fit is determined, with more samples than coefficients (the features,
+       and the architectures but one, plus the intercept: dim - 1); before that, predictions
+       are the ridge's guesses, and a few wild ones would weigh on the overall figures forever. */
+    if (self->has_fit && self->samples >= self->dim)
         s_prequential(self, y, s_predict_row(self, z, arch));
     z[t] = y;
     for (size_t a = 0; a < self->arch_count; a++)

@@ -9,7 +9,8 @@
     The served weights reproduce the model's own prediction through Kepler's formula, bit for bit.
 
     Fit quality is prequential: each sample is predicted before it is learned, giving R², RMSE
-    and MAE overall and over a recent window. A model is ready after spec.min_samples samples
+    and MAE overall and over a recent window (scored from the moment the fit is determined: more
+    samples than coefficients, i.e. than features plus architectures). A model is ready after spec.min_samples samples
     and a sane fit. Pure: no I/O; state in and out as jansson documents for checkpoints.
     A model is not thread-safe: one owner at a time. About 150 ns per learned sample. */
 #ifndef KMS_MODEL_H
@@ -61,7 +62,8 @@ typedef struct {
 
    Ready means: at least spec.min_samples samples learned, and a sane fit, that is
    - a fit exists (2 samples or more) and every weight, mean and variance is finite, and
-   - at least one sample was predicted before it was learned, so the window RMSE is finite.
+   - at least one sample was scored (predicted before it was learned, from a determined fit),
+     so the window RMSE is finite.
    R² is not required to be finite: a node whose power never changes is fitted exactly, yet its
    R² is 0/0. */
 
@@ -72,7 +74,7 @@ int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
 
 /* A new, empty model, or NULL when the spec is not valid (names empty or too long, 0 or more than
    KMS_SAMPLE_MAX_VALUES features, a feature twice, forgetting outside (0, 1], ridge outside
-   [0, 1)). One allocation, about 16 * (features + 33)^2 bytes. */
+   [0, 1)). One allocation of about 9 kB + 16 (features + 33)^2 bytes (28 kB for core_model). */
 kms_model_t *kms_model_new(const kms_model_spec_t *spec);
 void kms_model_destroy(kms_model_t **self_p);
 
