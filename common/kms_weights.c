@@ -10,11 +10,45 @@ static bool s_numeric_ok(const kms_weight_numeric_t *n)
     return isfinite(n->mean) && isfinite(n->weight) && isfinite(n->variance) && n->variance > 0;
 }
 
-/* json_object_set_new() consumes the value even when it fails, so one check per level is
-   enough; json_real() itself refuses non-finite numbers (NULL). */
-static int s_set(json_t *object, const char *key, json_t *value)
+/* Adds `value` under `key` unless the key is empty or taken (two features renamed alike would
+   silently lose one). Takes `value` over in every case; -1 when not added. */
+static int s_add(json_t *object, const char *key, json_t *value)
 {
-    return value && json_object_set_new(object, key, value) == 0 ? 0 : -1;
+    if (!value || !*key || json_object_get(object, key)) {
+        json_decref(value);
+        return -1;
+    }
+    return json_object_set_new(object, key, value);
+}
+
+/* Every number is checked here: jansson 2.14's json_real() lets infinities through. */
+static json_t *s_numeric_json(const kms_weights_t *weights, const char *const *names)
+{
+    json_t *numeric = json_object();
+    for (size_t i = 0; numeric && i < weights->numeric_count; i++) {
+        const kms_weight_numeric_t *n = &weights->numeric[i];
+        json_t *entry = s_numeric_ok(n) ? json_pack("{s:f, s:f, s:f}", "mean", n->mean, "variance",
+                                                    n->variance, "weight", n->weight) : NULL;
+        if (s_add(numeric, names && names[i] ? names[i] : n->name, entry) != 0) {
+            json_decref(numeric);
+            return NULL;
+        }
+    }
+    return numeric;
+}
+
+static json_t *s_category_json(const kms_weights_t *weights)
+{
+    json_t *archs = json_object();
+    for (size_t i = 0; archs && i < weights->category_count; i++) {
+        const kms_weight_category_t *c = &weights->category[i];
+        json_t *entry = isfinite(c->weight) ? json_pack("{s:f}", "weight", c->weight) : NULL;
+        if (s_add(archs, c->name, entry) != 0) {
+            json_decref(archs);
+            return NULL;
+        }
+    }
+    return archs;
 }
 
 json_t *kms_weights_to_json(const kms_weights_t *weights, const char *const *names)
@@ -23,57 +57,10 @@ json_t *kms_weights_to_json(const kms_weights_t *weights, const char *const *nam
     if (!isfinite(weights->bias) || weights->numeric_count > KMS_SAMPLE_MAX_VALUES
         || weights->category_count > KMS_SAMPLE_MAX_VALUES)
         return NULL;
-    json_t *numeric = json_object();
-    json_t *archs = json_object();
-    json_t *all = json_object();
-    json_t *doc = json_object();
-    json_t *categorical = json_object();
-    int rc = numeric && archs && all && doc && categorical ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < weights->numeric_count; i++) {
-        const kms_weight_numeric_t *n = &weights->numeric[i];
-        const char *name = names && names[i] ? names[i] : n->name;
-        json_t *entry = json_object();
-        if (!s_numeric_ok(n) || !entry || !*name) {
-            json_decref(entry);
-            rc = -1;
-            break;
-        }
-        rc |= s_set(entry, "mean", json_real(n->mean));
-        rc |= s_set(entry, "variance", json_real(n->variance));
-        rc |= s_set(entry, "weight", json_real(n->weight));
-        /* Two features renamed to the same name would silently lose one. */
-        if (json_object_get(numeric, name))
-            rc = -1;
-        rc |= s_set(numeric, name, entry);
-    }
-    for (size_t i = 0; rc == 0 && i < weights->category_count; i++) {
-        const kms_weight_category_t *c = &weights->category[i];
-        json_t *entry = json_object();
-        if (!isfinite(c->weight) || !entry || !*c->name || json_object_get(archs, c->name)) {
-            json_decref(entry);
-            rc = -1;
-            break;
-        }
-        rc |= s_set(entry, "weight", json_real(c->weight));
-        rc |= s_set(archs, c->name, entry);
-    }
-    if (rc == 0) {
-        rc |= s_set(categorical, KMS_WEIGHTS_CATEGORY, json_incref(archs));
-        rc |= s_set(all, "Bias_Weight", json_real(weights->bias));
-        rc |= s_set(all, "Categorical_Variables", json_incref(categorical));
-        rc |= s_set(all, "Numerical_Variables", json_incref(numeric));
-        rc |= s_set(doc, "All_Weights", json_incref(all));
-        rc |= s_set(doc, "model_name", json_string(weights->model_name));
-    }
-    json_decref(numeric);
-    json_decref(archs);
-    json_decref(categorical);
-    json_decref(all);
-    if (rc != 0) {
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
+    /* json_pack() takes every "o" over, even when it fails, and fails on a NULL one. */
+    return json_pack("{s:{s:f, s:{s:o}, s:o}, s:s}", "All_Weights", "Bias_Weight", weights->bias,
+                     "Categorical_Variables", KMS_WEIGHTS_CATEGORY, s_category_json(weights),
+                     "Numerical_Variables", s_numeric_json(weights, names), "model_name", weights->model_name);
 }
 
 /* A finite JSON number (integers too: other writers print 0 for 0.0). */
