@@ -6,6 +6,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ typedef struct {
     int status;
     char *body;
     size_t len;
+    const void *owner;        /* the client that fetched it last: it refreshes it next */
+    bool refreshing;          /* a client is fetching a newer answer */
 } s_entry_t;
 
 struct api_backend_t {
@@ -111,55 +114,71 @@ void api_reply_clear(api_reply_t *reply)
     memset(reply, 0, sizeof *reply);
 }
 
-static int s_cache_get(api_backend_t *self, const char *key, api_reply_t *reply)
+typedef enum { S_HIT, S_FETCH, S_FETCH_CLAIMED } s_lookup_t;
+
+static s_entry_t *s_find(api_backend_t *self, const char *key)
 {
-    int found = 0;
-    double now = kms_num_monotonic();
-    pthread_mutex_lock(&self->lock);
-    for (int i = 0; i < API_CACHE_SLOTS; i++) {
-        s_entry_t *e = &self->entries[i];
-        if (e->key[0] && strcmp(e->key, key) == 0 && now - e->at <= self->cache_ttl) {
-            reply->body = malloc(e->len + 1);
-            if (reply->body) {
-                memcpy(reply->body, e->body, e->len + 1);
-                reply->len = e->len;
-                reply->status = e->status;
-                found = 1;
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&self->lock);
-    return found;
+    for (int i = 0; i < API_CACHE_SLOTS; i++)
+        if (self->entries[i].key[0] && strcmp(self->entries[i].key, key) == 0)
+            return &self->entries[i];
+    return NULL;
 }
 
-/* Replaces the entry for `key`, or the oldest one. */
-static void s_cache_put(api_backend_t *self, const char *key, const api_reply_t *reply, double at)
+/* An answer is fresh for ttl. From ttl to 2 ttl it is still served, while one client fetches
+   a newer one: the client that fetched it last, or anyone after 1.5 ttl. So under load one
+   thread (mostly the same one) asks the trainer each ttl and every other request is answered
+   from memory, and no answer served is older than 2 ttl. Past 2 ttl everyone fetches. */
+static s_lookup_t s_cache_get(api_backend_t *self, const void *client, const char *key, api_reply_t *reply)
 {
-    char *copy = malloc(reply->len + 1);
-    if (!copy)
-        return;
-    memcpy(copy, reply->body, reply->len + 1);
+    s_lookup_t result = S_FETCH;
+    double now = kms_num_monotonic();
     pthread_mutex_lock(&self->lock);
-    s_entry_t *slot = &self->entries[0];
-    for (int i = 0; i < API_CACHE_SLOTS; i++) {
-        s_entry_t *e = &self->entries[i];
-        if (strcmp(e->key, key) == 0) {
-            slot = e;
-            break;
-        }
-        if (e->at < slot->at)
-            slot = e;
+    s_entry_t *e = s_find(self, key);
+    double age = e ? now - e->at : INFINITY;
+    if (e && age > self->cache_ttl && age <= 2 * self->cache_ttl && !e->refreshing
+        && (e->owner == client || age > 1.5 * self->cache_ttl)) {
+        e->refreshing = true;
+        result = S_FETCH_CLAIMED;
+    } else if (e && age <= 2 * self->cache_ttl && (reply->body = malloc(e->len + 1))) {
+        memcpy(reply->body, e->body, e->len + 1);
+        reply->len = e->len;
+        reply->status = e->status;
+        result = S_HIT;
     }
-    if (strcmp(slot->key, key) == 0 && slot->at > at) {
-        free(copy);  /* another thread stored a newer answer meanwhile */
-    } else {
+    pthread_mutex_unlock(&self->lock);
+    return result;
+}
+
+/* Stores a fetched answer in the entry for `key`, or the oldest one; with reply NULL only
+   gives up a claim to refresh (the fetch failed). */
+static void s_cache_put(api_backend_t *self, const void *client, const char *key, const api_reply_t *reply,
+                        double at)
+{
+    char *copy = reply ? malloc(reply->len + 1) : NULL;
+    if (copy)
+        memcpy(copy, reply->body, reply->len + 1);
+    pthread_mutex_lock(&self->lock);
+    s_entry_t *slot = s_find(self, key);
+    if (slot && (!copy || slot->at > at)) {
+        slot->refreshing = false;  /* failed, or another client stored a newer answer meanwhile */
+        free(copy);
+        copy = NULL;
+    }
+    if (copy) {
+        if (!slot) {
+            slot = &self->entries[0];
+            for (int i = 1; i < API_CACHE_SLOTS; i++)
+                if (self->entries[i].at < slot->at)
+                    slot = &self->entries[i];
+        }
         free(slot->body);
         snprintf(slot->key, sizeof slot->key, "%s", key);
         slot->at = at;
         slot->status = reply->status;
         slot->body = copy;
         slot->len = reply->len;
+        slot->owner = client;
+        slot->refreshing = false;
     }
     pthread_mutex_unlock(&self->lock);
 }
@@ -264,17 +283,18 @@ int api_client_call(api_client_t *self, const char *command, const char *arg, do
     char key[API_CACHE_KEY];
     int cacheable = backend->cache_ttl > 0 &&
                     (size_t) snprintf(key, sizeof key, "%s %s", command, arg ? arg : "") < sizeof key;
+    s_lookup_t lookup = S_FETCH;
     if (cacheable) {
-        int hit = s_cache_get(backend, key, reply);
-        api_stats_cache(backend->stats, hit);
-        if (hit)
+        lookup = s_cache_get(backend, self, key, reply);
+        api_stats_cache(backend->stats, lookup == S_HIT);
+        if (lookup == S_HIT)
             return reply->status;
     }
     double sent = kms_num_monotonic();
     int status = s_exchange(self, command, arg, deadline, reply);
     /* Stamped with the send time: the answer reflects the trainer's state from then on. */
-    if (cacheable && status > 0)
-        s_cache_put(backend, key, reply, sent);
+    if (cacheable && (status > 0 || lookup == S_FETCH_CLAIMED))
+        s_cache_put(backend, self, key, status > 0 ? reply : NULL, sent);
     return status;
 }
 

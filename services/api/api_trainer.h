@@ -9,12 +9,15 @@
     fresh one opened (ZeroMQ's "Lazy Pirate" pattern): a REQ socket that lost a reply is stuck
     waiting for it forever, so reopening is the only way to make the next request work.
 
-    The cache: the trainer's answers are kept for `cache_ms` (at most 100 ms) and served to
-    every thread meanwhile. Under load (thousands of GET /model-weights a second) most requests
-    then never leave the process, and the trainer, which learns on the same thread that answers,
-    sees at most one request per command per interval. The price is that an answer may be up to
-    cache_ms older than the trainer's state, far below the scrape interval (seconds) at which
-    the models change. Unreachable-trainer results are never cached. */
+    The cache: an answer of the trainer is fresh for `cache_ms` (at most 50 ms). Then, for as
+    long again, it is still served while one client (mostly the one that fetched it) fetches a
+    newer one; past 2 cache_ms nobody gets it. Under load (tens of thousands of GET
+    /model-weights a second) one request per command per cache_ms reaches the trainer, which
+    learns on the same thread that answers, and one or two worker sockets do all the talking
+    (a ZeroMQ socket that has carried messages holds about 40 kB of queues). The price: an
+    answer may reflect the trainer's state of up to 2 cache_ms (100 ms) before, far less than
+    the scrape interval (seconds) at which the models change. Unreachable-trainer results are
+    never cached. */
 #ifndef API_TRAINER_H
 #define API_TRAINER_H
 
@@ -48,8 +51,8 @@ api_client_t *api_client_new(api_backend_t *backend);
 void api_client_destroy(api_client_t **self_p);
 
 /* Sends `command` (with `arg` as a second frame when not NULL) and waits for the answer until
-   `deadline` (kms_num_monotonic() seconds). Answers from the last cache_ms are served from the
-   cache. Always fills *reply (free with api_reply_clear); returns reply->status. */
+   `deadline` (kms_num_monotonic() seconds). Recent answers are served from the cache (see
+   above). Always fills *reply (free with api_reply_clear); returns reply->status. */
 int api_client_call(api_client_t *self, const char *command, const char *arg, double deadline,
                     api_reply_t *reply);
 

@@ -321,7 +321,7 @@ class Pipeline:
         rc = self.scraper.stop()
         if rc != 0:
             raise AssertionError(f"kms-scraper exited with {rc}")
-        time.sleep(0.1)  # the cache (50 ms) forgets answers from before
+        time.sleep(0.25)  # kms-api's cache serves an answer for at most 100 ms
 
     def truth(self):
         return json.loads(http(f"{self.sim_url}/truth")[2])
