@@ -325,6 +325,7 @@ static int s_publish(const kms_sample_t *sample, void *arg)
 
 typedef struct {
     double duration;
+    double cycle;  /* request to last sample published; 0 for a failed scrape */
     int failure;  /* scraper_failure_t, or -1 */
     double success_ts;
     size_t rejected_lines, rejected_series, no_sample, resets, wraps;
@@ -335,6 +336,10 @@ static void s_apply(scraper_target_stats_t *st, const void *arg)
     const s_outcome_t *o = arg;
     st->duration_sum += o->duration;
     st->duration_count++;
+    if (o->failure < 0) {
+        st->cycle_sum += o->cycle;
+        st->cycle_count++;
+    }
     if (o->failure >= 0)
         st->failures[o->failure]++;
     if (o->success_ts > 0)
@@ -535,6 +540,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
     } else {
         kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, o.duration * 1000, t->len);
     }
+    o.cycle = kms_num_monotonic() - t->started;
     scraper_metrics_update(self->metrics, t->index, s_apply, &o);
     scraper_metrics_add_published(self->metrics, self->published_node, self->published_container, self->dropped);
     self->published_node = self->published_container = self->dropped = 0;

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <civetweb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,8 @@ void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats
             out->rapl_wraps += s->rapl_wraps;
             out->duration_sum += s->duration_sum;
             out->duration_count += s->duration_count;
+            out->cycle_sum += s->cycle_sum;
+            out->cycle_count += s->cycle_count;
             if (s->last_success > out->last_success)
                 out->last_success = s->last_success;
         }
@@ -172,6 +175,27 @@ static double s_f_resets(const scraper_target_stats_t *s) { return (double) s->c
 static double s_f_wraps(const scraper_target_stats_t *s) { return (double) s->rapl_wraps; }
 static double s_f_last(const scraper_target_stats_t *s) { return s->last_success; }
 
+/* A summary without quantiles: its _sum and _count per target, read at the given offsets. */
+static void s_summary(const s_render_t *r, const char *name, const char *help, size_t sum_at, size_t count_at)
+{
+    s_head(r->out, name, "summary", help);
+    for (size_t i = 0; i < r->m->count; i++) {
+        const char *stats = (const char *) &r->m->targets[i].stats;
+        double sum;
+        uint64_t count;
+        memcpy(&sum, stats + sum_at, sizeof sum);
+        memcpy(&count, stats + count_at, sizeof count);
+        fprintf(r->out, "%s_sum{target=\"", name);
+        s_label(r->out, r->m->targets[i].name);
+        fputs("\"}", r->out);
+        s_value(r->out, sum);
+        fprintf(r->out, "%s_count{target=\"", name);
+        s_label(r->out, r->m->targets[i].name);
+        fputs("\"}", r->out);
+        s_value(r->out, (double) count);
+    }
+}
+
 char *scraper_metrics_render(scraper_metrics_t *self)
 {
     char *text = NULL;
@@ -205,17 +229,11 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
     s_per_target(&r, "kms_scraper_last_success_timestamp_seconds", "gauge",
                  "Unix time of the target's last good scrape (0: never).", s_f_last);
-    s_head(out, "kms_scraper_scrape_duration_seconds", "summary", "Time from request to full answer.");
-    for (size_t i = 0; i < self->count; i++) {
-        fputs("kms_scraper_scrape_duration_seconds_sum{target=\"", out);
-        s_label(out, self->targets[i].name);
-        fputs("\"}", out);
-        s_value(out, self->targets[i].stats.duration_sum);
-        fputs("kms_scraper_scrape_duration_seconds_count{target=\"", out);
-        s_label(out, self->targets[i].name);
-        fputs("\"}", out);
-        s_value(out, (double) self->targets[i].stats.duration_count);
-    }
+    s_summary(&r, "kms_scraper_scrape_duration_seconds", "Time from request to full answer, every fetch.",
+              offsetof(scraper_target_stats_t, duration_sum), offsetof(scraper_target_stats_t, duration_count));
+    s_summary(&r, "kms_scraper_cycle_duration_seconds",
+              "Time from request to the last sample published (fetch, parse, convert, encode, send), good scrapes.",
+              offsetof(scraper_target_stats_t, cycle_sum), offsetof(scraper_target_stats_t, cycle_count));
     s_head(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.node\"} %llu\n",
             (unsigned long long) self->published_node);

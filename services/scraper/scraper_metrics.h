@@ -29,6 +29,8 @@ typedef struct {
     uint64_t rapl_wraps;
     double duration_sum;                       /* seconds, successful and failed fetches */
     uint64_t duration_count;
+    double cycle_sum;                          /* seconds from request to samples published */
+    uint64_t cycle_count;                      /* good scrapes */
     double last_success;                       /* unix seconds, 0 = never */
 } scraper_target_stats_t;
 
