@@ -1,0 +1,184 @@
+"""The whole pipeline on loopback, as a user runs it: kepler-sim -> kms-scraper -> kms-trainer
+-> kms-api. What it learns is checked against kepler-sim's known truth, and processes are
+killed under load to check that nothing is lost and nothing hangs."""
+import json
+import math
+import os
+import random
+import threading
+import time
+import unittest
+
+import msgpack
+import zmq
+
+from kmstest import ProcessTestCase, free_port, http, http_json, wait_for, SLOWDOWN
+
+ARCH = "Sapphire Rapids"  # kepler-sim's default
+
+
+def kepler_predict(doc, features, arch):
+    """Kepler's estimator, knowing only the weights document (CONTRACT.md's formula)."""
+    w = doc["All_Weights"]
+    power = w["Bias_Weight"] + w["Categorical_Variables"]["cpu_architecture"].get(arch, {}).get("weight", 0.0)
+    for name, v in w["Numerical_Variables"].items():
+        power += v["weight"] * (features[name] - v["mean"]) / math.sqrt(v["variance"])
+    return power
+
+
+def truth_predict(truth, component, features):
+    c = truth["components"][component]
+    return c["bias"] + sum(w * features[f] for f, w in c["weights"].items())
+
+
+class Pipeline:
+    """Ports and process starters for one pipeline inside a ProcessTestCase."""
+
+    def __init__(self, case, interval=0.25, noise=0.02, checkpoint_interval=30, trainer_timeout=500):
+        self.case = case
+        self.sim_port, self.samples_port, self.control_port, self.api_port = (free_port() for _ in range(4))
+        self.interval = interval
+        self.checkpoint_interval = checkpoint_interval
+        self.data_dir = os.path.join(case.tmp, "data")
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        self.trainer_timeout = trainer_timeout
+        self.sim = case.start("kepler-sim", "--port", self.sim_port, "--listen", "127.0.0.1",
+                              "--noise", noise, "--containers", 20, "--seed", 11)
+        self.trainer = self.start_trainer()
+        self.scraper = self.start_scraper()
+        self.api = case.start("kms-api", "--port", self.api_port, "--trainer", f">tcp://127.0.0.1:{self.control_port}",
+                              "--trainer-timeout", trainer_timeout)
+        wait_for(lambda: http(f"{self.base}/healthz")[0] == 200, what="kms-api up")
+
+    def start_trainer(self):
+        return self.case.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{self.samples_port}",
+                               "--control", f"@tcp://127.0.0.1:{self.control_port}", "--data-dir", self.data_dir,
+                               "--checkpoint-interval", self.checkpoint_interval, "--min-samples", 30)
+
+    def start_scraper(self):
+        return self.case.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{self.sim_port}/metrics",
+                               "--interval", self.interval, "--publish", f"@tcp://127.0.0.1:{self.samples_port}")
+
+    def truth(self):
+        return json.loads(http(f"http://127.0.0.1:{self.sim_port}/truth")[2])
+
+    def weights(self, model):
+        status, doc = http_json(f"{self.base}/model-weights/{model}")
+        return doc if status == 200 else None
+
+    def samples(self, model="core_model"):
+        status, models = http_json(f"{self.base}/models")
+        if status != 200:
+            return None
+        return {m["name"]: m for m in models}[model]["samples"]
+
+    def trainer_stats(self):
+        """STATS straight from the trainer's control socket, as any ZeroMQ client would ask."""
+        ctx = zmq.Context.instance()
+        s = ctx.socket(zmq.REQ)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVTIMEO, int(2000 * SLOWDOWN))
+        s.connect(f"tcp://127.0.0.1:{self.control_port}")
+        try:
+            s.send(b"STATS")
+            code, body = s.recv_multipart()
+            self.case.assertEqual(code, b"200")
+            return json.loads(body)
+        finally:
+            s.close()
+
+
+class TestLearnsTheTruth(ProcessTestCase):
+    def test_sixty_seconds_of_quarter_second_scrapes_predict_the_truth_within_two_percent(self):
+        p = Pipeline(self, interval=0.25, noise=0.02)
+        time.sleep(60)
+        truth = p.truth()
+        docs = {m: p.weights(m) for m in ("core_model", "dram_model")}
+        for model, doc in docs.items():
+            self.assertIsNotNone(doc, f"{model} not ready after 60 s")
+        # Fresh usage vectors: what the node does next, which no model has seen, read from the
+        # scraper's own samples as a third-party subscriber would.
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVTIMEO, int(5000 * SLOWDOWN))
+        sub.setsockopt(zmq.SUBSCRIBE, b"kepler.node")
+        sub.connect(f"tcp://127.0.0.1:{p.samples_port}")
+        fresh = []
+        try:
+            while len(fresh) < 40:
+                topic, body = sub.recv_multipart()
+                fresh.append(msgpack.unpackb(body)["features"])
+        finally:
+            sub.close()
+        for model, component in (("core_model", "core"), ("dram_model", "dram")):
+            errors = [abs(kepler_predict(docs[model], x, ARCH) - truth_predict(truth, component, x))
+                      / truth_predict(truth, component, x) for x in fresh]
+            mean_error = sum(errors) / len(errors)
+            print(f"{model}: relative error over {len(fresh)} fresh vectors: mean {mean_error:.3%}, "
+                  f"max {max(errors):.3%}")
+            # Within 2 % on average. Single vectors far along a direction where the node's
+            # features move together are extrapolations that 60 one-second noise draws pin down
+            # less well (seen up to 2.2 %): no vector may be off by more than 5 %.
+            self.assertLess(mean_error, 0.02, model)
+            self.assertLess(max(errors), 0.05, model)
+
+
+class TestFaults(ProcessTestCase):
+    def test_trainer_kill9_under_load_answers_503_then_resumes_from_its_checkpoint(self):
+        p = Pipeline(self, interval=0.2, noise=0.01, checkpoint_interval=2, trainer_timeout=500)
+        wait_for(lambda: p.weights("core_model"), timeout=60, what="core_model ready")
+        stop = threading.Event()
+        answers = []
+
+        def load():
+            while not stop.is_set():
+                t0 = time.monotonic()
+                status = http(f"{p.base}/model-weights/core_model", timeout=5)[0]
+                answers.append((status, time.monotonic() - t0))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(3)  # at least one checkpoint under load
+            before = p.samples()
+            p.trainer.kill9()
+            answers.clear()
+            time.sleep(2)
+            down = list(answers)
+            p.trainer = p.start_trainer()
+            resumed = wait_for(lambda: p.samples(), timeout=20, what="trainer back")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertTrue(down, "requests were made while the trainer was down")
+        late = [d for s, d in down if d > (0.5 + 0.2) * SLOWDOWN]
+        # While it is down: 503 (cached answers at most 100 ms old may still be 200 right after the kill).
+        self.assertTrue(all(s in (200, 503) for s, _ in down), {s for s, _ in down})
+        self.assertGreater(sum(1 for s, _ in down if s == 503), 0)
+        self.assertEqual(late, [], "answers slower than the timeout + 200 ms")
+        # The restarted trainer resumed from its checkpoint: at most one interval (2 s at 5 samples/s) behind.
+        lost = before - resumed
+        self.assertLessEqual(lost, int(2 / 0.2) + 5, f"before={before} resumed={resumed}")
+        self.assertGreater(resumed, 0)
+        # And it goes on learning.
+        wait_for(lambda: p.samples() > before, timeout=20, what="training resumes")
+        self.assertIsNotNone(p.weights("core_model"))
+
+    def test_scraper_kill9_and_restart_is_a_new_publisher_session_not_a_gap(self):
+        p = Pipeline(self, interval=0.1, noise=0.01)
+        wait_for(lambda: p.trainer_stats()["samples_accepted"] >= 20, timeout=30, what="samples flowing")
+        p.scraper.kill9()
+        before = p.trainer_stats()
+        p.scraper = p.start_scraper()
+        wait_for(lambda: p.trainer_stats()["samples_accepted"] >= before["samples_accepted"] + 20, timeout=30,
+                 what="samples flowing again")
+        after = p.trainer_stats()
+        self.assertEqual(after["publisher_restarts"], before["publisher_restarts"] + 1)
+        # A few messages may be lost in flight at the kill; never a gap of 2^64.
+        self.assertLess(after["seq_gaps"] - before["seq_gaps"], 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
