@@ -527,9 +527,10 @@ struct api_otlp_t {
     api_otlp_fetch_fn fetch;
     void *arg;
     CURL *curl;
+    CURLM *multi;             /* drives curl, so that api_otlp_stop() can wake a transfer up */
     struct curl_slist *headers;
     zactor_t *actor;
-    zsock_t *pipe;            /* the actor's end, for aborting a transfer on $TERM */
+    atomic_bool stopping;     /* set by api_otlp_stop() before it wakes the transfer */
     char reply[S_REPLY_KEEP];
     size_t reply_len;
     _Atomic uint64_t exports, failures, dropped, skipped;
@@ -549,13 +550,29 @@ static size_t s_on_reply(char *data, size_t size, size_t count, void *arg)
     return len;
 }
 
-/* Aborts the transfer as soon as the owner asks the thread to stop. */
-static int s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                         curl_off_t ulnow)
+/* Runs the prepared transfer until it ends or api_otlp_stop() wakes it (then
+   CURLE_ABORTED_BY_CALLBACK): a collector that never answers delays shutdown by nothing. */
+static CURLcode s_perform(api_otlp_t *self)
 {
-    (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
-    api_otlp_t *self = arg;
-    return (zsock_events(self->pipe) & ZMQ_POLLIN) ? 1 : 0;
+    CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
+    if (curl_multi_add_handle(self->multi, self->curl) != CURLM_OK)
+        return CURLE_FAILED_INIT;
+    int running = 1;
+    while (running && !atomic_load(&self->stopping)) {
+        if (curl_multi_perform(self->multi, &running) != CURLM_OK) {
+            rc = CURLE_FAILED_INIT;
+            break;
+        }
+        if (running)
+            curl_multi_poll(self->multi, NULL, 0, 1000, NULL);
+    }
+    int left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(self->multi, &left)))
+        if (msg->msg == CURLMSG_DONE)
+            rc = msg->data.result;
+    curl_multi_remove_handle(self->multi, self->curl);
+    return atomic_load(&self->stopping) ? CURLE_ABORTED_BY_CALLBACK : rc;
 }
 
 /* POSTs body; returns the HTTP status, or 0 after a transport error. *retry_after_ms is the
@@ -576,14 +593,11 @@ static long s_post(api_otlp_t *self, const char *body, long *retry_after_ms)
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_on_reply);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, self);
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, self);
     if (self->config.ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, self->config.ca_file);
 
     *retry_after_ms = 0;
-    CURLcode rc = curl_easy_perform(curl);
+    CURLcode rc = s_perform(self);
     if (rc != CURLE_OK) {
         if (rc != CURLE_ABORTED_BY_CALLBACK)
             kms_warn("otlp: export failed", "url=%s error=\"%s\"", self->config.url,
@@ -651,8 +665,8 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
         *backoff_ms = 0;
         return interval;
     }
-    if (zsock_events(self->pipe) & ZMQ_POLLIN)
-        return 0;  /* aborted for $TERM: the loop reads it next */
+    if (atomic_load(&self->stopping))
+        return 0;  /* aborted: the loop reads $TERM next */
     atomic_fetch_add(&self->failures, 1);
     bool retry = status == 0 || status == 408 || status == 429 || status >= 500;
     if (status) {
@@ -676,7 +690,6 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
 static void s_actor(zsock_t *pipe, void *arg)
 {
     api_otlp_t *self = arg;
-    self->pipe = pipe;
     /* A peer that closes the connection must not kill the API with SIGPIPE (NOSIGNAL is set,
        so curl does not guard against it itself). */
     sigset_t block;
@@ -758,8 +771,9 @@ api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fe
     self->config.timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : S_DEFAULT_TIMEOUT_MS;
     self->headers = s_headers(self->config.headers);
     self->curl = curl_easy_init();
+    self->multi = curl_multi_init();
     if (!self->config.url || !self->config.headers || !self->config.resource || !self->headers ||
-        !self->curl || (config->ca_file && !self->config.ca_file) ||
+        !self->curl || !self->multi || (config->ca_file && !self->config.ca_file) ||
         !(self->actor = zactor_new(s_actor, self))) {
         kms_error("otlp: exporter did not start", "");
         api_otlp_stop(&self);
@@ -794,7 +808,11 @@ void api_otlp_stop(api_otlp_t **self_p)
     api_otlp_t *self = *self_p;
     if (!self)
         return;
+    atomic_store(&self->stopping, true);
+    if (self->multi)
+        curl_multi_wakeup(self->multi);  /* thread-safe: ends a transfer's wait at once */
     zactor_destroy(&self->actor);
+    curl_multi_cleanup(self->multi);
     curl_easy_cleanup(self->curl);
     curl_slist_free_all(self->headers);
     api_otlp_config_clear(&self->config);

@@ -80,8 +80,8 @@ api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fe
 /* api_otlp_config_from_env + api_otlp_start; NULL when not configured (logged once at info)
    or on error (logged). */
 api_otlp_t *api_otlp_start_from_env(api_otlp_fetch_fn fetch, void *arg);
-/* Stops the thread promptly (an export in flight is aborted) and frees; idempotent, NULLs the
-   pointer. */
+/* Stops the thread and frees; idempotent, NULLs the pointer. An export in flight is aborted at
+   once; a fetch() in progress is waited for (it times out by itself). */
 void api_otlp_stop(api_otlp_t **self_p);
 
 typedef struct {

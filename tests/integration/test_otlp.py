@@ -344,7 +344,8 @@ class TestExporter(OtlpCase):
         started = time.monotonic()
         stats = self.stop_driver(p)
         self.assertLess(time.monotonic() - started, 2.0 * SLOWDOWN)
-        self.assertLess(stats["stop_seconds"], 1.0 * SLOWDOWN)
+        # The transfer is woken at once, not at curl's next once-a-second progress call.
+        self.assertLess(stats["stop_seconds"], 0.3 * SLOWDOWN)
         self.assertEqual(r.count(), 1)
 
     def test_timeout_counts_as_a_failure(self):
