@@ -3,12 +3,11 @@ convert, encode, publish to a live subscriber) on a 250-container Kepler 0.7 pag
 
     /usr/bin/python3 scripts/lib/scrape_bench.py BIN_DIR PAGE_FILE SECONDS
 
-The page (kepler-sim --dump) is served from memory by a keep-alive HTTP/1.1 server, so that the
-fetch measures the scraper's side of the loopback and not a page renderer. kms-scraper runs at
+The page (kepler-sim --dump) is served from memory by a minimal keep-alive HTTP/1.1 server, so
+that the fetch measures the scraper's side of the loopback and not a page renderer. kms-scraper runs at
 a 50 ms interval and reports its own timings on --metrics-port; a SUB socket drains every
 sample. Prints one key=value line.
 """
-import http.server
 import os
 import signal
 import socket
@@ -27,23 +26,44 @@ def free_port():
 
 
 def serve(page):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    """A minimal keep-alive HTTP/1.1 server of one page, on raw sockets: http.server's header
+    parsing would cost more than the scraper's whole cycle."""
+    head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+            f"Content-Length: {len(page)}\r\n\r\n").encode()
+    answer = head + page
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
 
-        def log_message(self, *args):
-            pass
+    def client(conn):
+        buf = b""
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    _, buf = buf.split(b"\r\n\r\n", 1)
+                    try:
+                        conn.sendall(answer)
+                    except OSError:
+                        return
 
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
+    def accept():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=client, args=(conn,), daemon=True).start()
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+    threading.Thread(target=accept, daemon=True).start()
+    return listener
 
 
 def metrics(port):
@@ -70,7 +90,7 @@ def main():
     sub.setsockopt(zmq.RCVHWM, 0)
     sub.connect(f"tcp://127.0.0.1:{pub}")
     scraper = subprocess.Popen([os.path.join(bin_dir, "kms-scraper"), "--kepler-url",
-                                f"http://127.0.0.1:{httpd.server_address[1]}/metrics", "--interval", "0.05",
+                                f"http://127.0.0.1:{httpd.getsockname()[1]}/metrics", "--interval", "0.05",
                                 "--publish", f"@tcp://127.0.0.1:{pub}", "--metrics-port", str(mport),
                                 "--stats-interval", "0"], stderr=subprocess.DEVNULL)
     received = 0
@@ -88,7 +108,7 @@ def main():
     finally:
         scraper.send_signal(signal.SIGTERM)
         scraper.wait(timeout=10)
-        httpd.shutdown()
+        httpd.close()
         sub.close(0)
         ctx.term()
     cycles = m["kms_scraper_cycle_duration_seconds_count"]
