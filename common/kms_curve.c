@@ -89,39 +89,30 @@ static int s_binds(const char *endpoints)
     return binds && !connects ? 1 : connects && !binds ? 0 : -1;
 }
 
-zsock_t *kms_curve_socket(kms_curve_t *self, int type, const char *endpoints)
+int kms_curve_apply(kms_curve_t *self, zsock_t *sock, const char *endpoints)
 {
+    if (!self)
+        return 0;
     int binds = s_binds(endpoints);
     if (binds < 0) {
-        kms_error("bad endpoints", "endpoints=%s why=\"mixes binding and connecting, or is empty\"", endpoints);
-        return NULL;
+        kms_error("bad endpoints for curve", "endpoints=%s why=\"mixes binding and connecting, or is empty\"", endpoints);
+        return -1;
     }
-    zsock_t *sock = zsock_new(type);
-    if (!sock)
-        return NULL;
-    if (self) {
-        zcert_apply(self->cert, sock);
-        if (binds && !self->auth) {
+    if (!binds && !self->server_public) {
+        kms_error("curve needs the server's key", "endpoints=%s option=KMS_CURVE_SERVER_KEY_FILE", endpoints);
+        return -1;
+    }
+    zcert_apply(self->cert, sock);
+    if (binds) {
+        if (!self->auth) {
             self->auth = zactor_new(zauth, NULL);
             /* CURVE_ALLOW_ANY admits any client with a valid key pair: encryption, no client list. */
             zstr_sendx(self->auth, "CURVE", self->clients_dir ? self->clients_dir : CURVE_ALLOW_ANY, NULL);
             zsock_wait(self->auth);
         }
-        if (binds) {
-            zsock_set_curve_server(sock, 1);
-            zsock_set_zap_domain(sock, "kms");
-        } else if (self->server_public)
-            zsock_set_curve_serverkey(sock, self->server_public);
-        else {
-            kms_error("curve needs the server's key", "endpoints=%s option=KMS_CURVE_SERVER_KEY_FILE", endpoints);
-            zsock_destroy(&sock);
-            return NULL;
-        }
-    }
-    if (zsock_attach(sock, endpoints, false) != 0) {
-        kms_error("cannot attach socket", "endpoints=%s", endpoints);
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    return sock;
+        zsock_set_curve_server(sock, 1);
+        zsock_set_zap_domain(sock, "kms");
+    } else
+        zsock_set_curve_serverkey(sock, self->server_public);
+    return 0;
 }

@@ -1,7 +1,7 @@
 /*  kms_curve: optional ZeroMQ CURVE security for the sample and control sockets.
 
-    Off unless KMS_CURVE_SECRET_KEY_FILE is set. Then every socket made through
-    kms_curve_socket() is encrypted and authenticated, and the role follows the endpoint:
+    Off unless KMS_CURVE_SECRET_KEY_FILE is set. Then every socket passed through
+    kms_curve_apply() is encrypted and authenticated, and the role follows the endpoint:
     - a socket that binds (@...) is the CURVE server: it presents this process's certificate and,
       through czmq's zauth, admits only clients whose public certificates are in
       KMS_CURVE_CLIENTS_DIR (any client holding a valid key pair when the folder is not set);
@@ -41,8 +41,10 @@ typedef struct kms_curve_t kms_curve_t;
 kms_curve_t *kms_curve_new(const kms_curve_config_t *config, char *err, size_t errcap, const char **why);
 void kms_curve_destroy(kms_curve_t **self_p);
 
-/* A socket of `type` attached to `endpoints` (czmq syntax: @ binds, > connects), secured when
-   `self` is not NULL. All endpoints of one socket must either bind or connect. NULL on error. */
-zsock_t *kms_curve_socket(kms_curve_t *self, int type, const char *endpoints);
+/* Secures `sock` for `endpoints` (czmq syntax: @ binds, > connects) before the caller attaches
+   it; all endpoints of one socket must either bind or connect. With `self` NULL (CURVE off) it
+   does nothing. 0, or -1 (logged) when the endpoints are mixed or a connecting socket has no
+   server key. */
+int kms_curve_apply(kms_curve_t *self, zsock_t *sock, const char *endpoints);
 
 #endif
