@@ -2,6 +2,7 @@
 counters, its stop. Every expected number below is the hand-computed delta written in the
 fixture pages' comments (tests/fixtures/kepler), or computed here from a real capture."""
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import gzip
 import json
 import math
 import os
@@ -77,15 +78,24 @@ class PageServer:
                         self.close_connection = True
                     elif path in server.sequences:
                         pages = server.sequences[path]
-                        self._send(200, pages[min(count, len(pages)) - 1])
+                        page = pages[min(count, len(pages)) - 1]
+                        if path.startswith("/gz"):  # gzip only: a client that cannot take it gets 406
+                            if "gzip" in self.headers.get("Accept-Encoding", ""):
+                                self._send(200, gzip.compress(page), {"Content-Encoding": "gzip"})
+                            else:
+                                self._send(406, b"gzip only\n")
+                        else:
+                            self._send(200, page)
                     else:
                         self._send(404, b"not found\n")
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 
-            def _send(self, status, body):
+            def _send(self, status, body, headers=None):
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -213,6 +223,13 @@ class TestRates(ScraperTestCase):
         self.assertFalse(any(s.get("container_id") in ("c3", "c4") for s in samples[:3]))
         seqs = [s["seq"] for s in samples]
         self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))))
+
+    def test_gzip_pages(self):
+        self.server.sequences["/gz"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
+        self.scraper("--kepler-url", self.server.url("/gz"), "--interval", "0.3")
+        samples = moving(self.sub.collect(10, until=lambda got: len(moving(got)) >= 1))
+        self.assertTrue(samples, "no sample from the gzip-encoded pages")
+        self.assertTrue(close(samples[0]["targets"]["package"] * samples[0]["dt"], 300))
 
     def test_restart_gives_no_sample_and_no_negative_rate(self):
         self.server.sequences["/metrics"] = [fixture("0.9-a.prom")] * 3 + [
