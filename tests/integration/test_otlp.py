@@ -428,6 +428,25 @@ class TestApiExports(OtlpCase):
         self.assertIn("kms_trainer_samples_received", {k[0] for k in points})
         self.assertEqual(api.stop(signal.SIGTERM), 0)
 
+    def test_a_hanging_collector_neither_slows_nor_holds_the_api(self):
+        r = self.receiver(default="hang")
+        control, http_port = free_port(), free_port()
+        self.start("kms-trainer", "--control", f"@tcp://127.0.0.1:{control}",
+                   "--samples", f">tcp://127.0.0.1:{free_port()}", "--data-dir", self.tmp)
+        api = self.start("kms-api", "--port", http_port, "--trainer", f">tcp://127.0.0.1:{control}",
+                         env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
+                              "OTEL_METRIC_EXPORT_INTERVAL": "100", "OTEL_EXPORTER_OTLP_TIMEOUT": "60000"})
+        wait_for(lambda: r.count() >= 1, what="an export in flight")
+        started = time.monotonic()
+        status, _, _ = kmstest.http(f"http://127.0.0.1:{http_port}/models")
+        self.assertEqual(status, 200)
+        self.assertLess(time.monotonic() - started, 1.0 * SLOWDOWN)
+        # The request in flight would hold a blocking exporter for its 60 s timeout; the API's
+        # own shutdown (its HTTP server) takes about 1.5 s.
+        started = time.monotonic()
+        self.assertEqual(api.stop(), 0)
+        self.assertLess(time.monotonic() - started, 5.0 * SLOWDOWN)
+
     @unittest.skipUnless(os.path.exists(binary("kms-scraper")) and os.path.exists(binary("kepler-sim")),
                          "kms-scraper or kepler-sim not built")
     def test_exported_weights_are_the_served_weights(self):
