@@ -464,6 +464,47 @@ class TestCheckpoints(TrainerTestCase):
         self.assertEqual(models["core_model"]["samples"], 0)
         self.assertEqual(models["dram_model"]["samples"], 25)  # unchanged, so kept
 
+    def test_full_disk_logs_keeps_the_old_checkpoint_and_keeps_training(self):
+        os.makedirs(self.data)
+        try:
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "kms-test", self.data], capture_output=True)
+        except FileNotFoundError:
+            r = None
+        if r is None or r.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here (not root?)")
+        self.addCleanup(subprocess.run, ["umount", self.data], capture_output=True)
+        t = self.start_trainer("--checkpoint-interval", "0.3")
+        self.sync(t)
+        self.publish(t, 30)
+        core = os.path.join(self.data, "core_model.zip")
+        wait_for(lambda: self.stats(t)["checkpoints"] >= 2, what="first checkpoints")
+        with open(core, "rb") as f:
+            old = f.read()
+        filler = os.path.join(self.data, "filler")
+        with open(filler, "wb", buffering=0) as f:  # fill the disk to the last byte
+            try:
+                while True:
+                    f.write(b"\0" * 512)
+            except OSError:
+                pass
+        errors = self.stats(t)["checkpoint_errors"]
+        self.publish(t, 10, start_seq=31)
+        wait_for(lambda: self.stats(t)["checkpoint_errors"] > errors, what="a failed checkpoint")
+        self.assertIn("No space left on device", t.output())
+        self.assertEqual(sorted(os.listdir(self.data)), ["core_model.zip", "dram_model.zip", "filler"])
+        with open(core, "rb") as f:
+            self.assertEqual(f.read(), old)
+        self.publish(t, 10, start_seq=41)
+        self.assertEqual(self.models(t)["core_model"]["samples"], 50)
+
+        os.unlink(filler)
+        checkpoints = self.stats(t)["checkpoints"]
+        wait_for(lambda: self.stats(t)["checkpoints"] > checkpoints, what="checkpoints again")
+        self.assertEqual(t.stop(), 0)
+        with zipfile.ZipFile(core) as z:
+            self.assertIsNone(z.testzip())
+            self.assertEqual(json.loads(z.read("metadata.json"))["samples"], 50)
+
     def make_unwritable(self, path):
         """Makes a folder unwritable (root ignores permissions: the immutable attribute then);
         returns the undo, or None when this machine cannot."""
