@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -444,6 +445,36 @@ static json_t *s_json_values(const kms_values_t *values)
     return obj;
 }
 
+/* The fewest significant digits that read back as the same double. */
+static int s_digits(double value)
+{
+    char text[32];
+    for (int precision = 1; precision < 17; precision++) {
+        snprintf(text, sizeof text, "%.*g", precision, value);
+        if (strtod(text, NULL) == value)
+            return precision;
+    }
+    return 17;
+}
+
+/* jansson prints every real with one precision (17 by default: 0.1 becomes
+   0.10000000000000001). The largest precision any value of this sample needs still reads back
+   exactly and keeps the lines readable. */
+static int s_sample_precision(const kms_sample_t *sample)
+{
+    int precision = s_digits(sample->ts);
+    int d = s_digits(sample->dt);
+    precision = d > precision ? d : precision;
+    const kms_values_t *sets[] = {&sample->features, &sample->targets};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < sets[k]->count; i++) {
+            d = s_digits(sets[k]->items[i].value);
+            precision = d > precision ? d : precision;
+        }
+    }
+    return precision;
+}
+
 char *kms_sample_to_json(const kms_sample_t *sample)
 {
     assert(sample);
@@ -466,7 +497,8 @@ char *kms_sample_to_json(const kms_sample_t *sample)
         json_object_set_new(obj, "namespace", s_json_string(sample->namespace_));
         json_object_set_new(obj, "container", s_json_string(sample->container));
     }
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER
+                                     | JSON_REAL_PRECISION(s_sample_precision(sample)));
     json_decref(obj);
     return text;
 }

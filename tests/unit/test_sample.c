@@ -651,6 +651,31 @@ static void test_values_get_set(void **state)
     assert_int_equal(kms_values_set(&v, "", 1), -1);
 }
 
+/* Readable numbers that still read back exactly. */
+static void test_to_json_numbers(void **state)
+{
+    (void) state;
+    kms_sample_t s = s_node_sample();
+    kms_values_set(&s.features, KMS_F_CPU_TIME, 0.1);
+    char *text = kms_sample_to_json(&s);
+    assert_non_null(strstr(text, "\"cpu_time\":0.1,"));
+    assert_null(strstr(text, "0.10000"));
+    free(text);
+    kms_values_set(&s.features, KMS_F_CPU_TIME, 0.1 + 0.2);  /* needs all 17 digits */
+    kms_values_set(&s.targets, "core", 1.0 / 3.0);
+    text = kms_sample_to_json(&s);
+    json_error_t err;
+    json_t *obj = json_loads(text, 0, &err);
+    assert_non_null(obj);
+    json_t *features = json_object_get(obj, "features");
+    assert_true(json_real_value(json_object_get(features, "cpu_time")) == 0.1 + 0.2);
+    assert_true(json_real_value(json_object_get(json_object_get(obj, "targets"), "core"))
+                == 1.0 / 3.0);
+    assert_true(json_real_value(json_object_get(obj, "ts")) == s.ts);
+    json_decref(obj);
+    free(text);
+}
+
 static void test_to_json(void **state)
 {
     (void) state;
@@ -715,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_values_get_set),
         cmocka_unit_test(test_to_json),
+        cmocka_unit_test(test_to_json_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
