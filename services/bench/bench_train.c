@@ -95,10 +95,13 @@ static void s_print_fit(const char *name, const kms_model_t *model)
 
 static int s_throughput(long samples)
 {
-    pool_t pool;
+    pool_t pool = {0};
     kms_model_t *core = NULL, *dram = NULL;
     if (s_pool_fill(&pool) != 0 || s_builtin_models(&core, &dram) != 0) {
         kms_error("cannot prepare the benchmark", "");
+        kms_model_destroy(&core);
+        kms_model_destroy(&dram);
+        free(pool.bytes);
         return 1;
     }
     kms_sample_t s;
@@ -152,32 +155,32 @@ static int s_memory(long *rss_kb, long *hwm_kb)
    its state, then the process's resident memory. */
 static int s_footprint(long count)
 {
-    pool_t pool;
-    long rss0, hwm0, rss, hwm;
-    if (s_pool_fill(&pool) != 0 || s_memory(&rss0, &hwm0) != 0)
-        return 1;
+    pool_t pool = {0};
+    long rss0, hwm0, rss = -1, hwm = -1;
     kms_model_t **models = calloc((size_t) count, sizeof *models);
+    int rc = models && s_pool_fill(&pool) == 0 && s_memory(&rss0, &hwm0) == 0 ? 0 : 1;
     kms_sample_t s;
-    for (long m = 0; models && m < count; m++) {
+    for (long m = 0; rc == 0 && m < count; m++) {
         kms_model_spec_t spec;
         kms_model_spec_builtin(m % 2 ? "dram_model" : "core_model", &spec);
         snprintf(spec.name, sizeof spec.name, "%s_%ld", m % 2 ? "dram" : "core", m);
         if (!(models[m] = kms_model_new(&spec)))
-            return 1;
-        for (size_t i = 0; i < 300; i++) {
+            rc = 1;
+        for (size_t i = 0; rc == 0 && i < 300; i++) {
             kms_sample_decode(pool.bytes + pool.offset[i], pool.offset[i + 1] - pool.offset[i], &s, NULL);
             kms_model_learn(models[m], &s, s.ts);
         }
     }
-    if (!models || s_memory(&rss, &hwm) != 0)
-        return 1;
-    printf("train models=%ld rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
-           count, rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
-    for (long m = 0; m < count; m++)
+    if (rc == 0 && s_memory(&rss, &hwm) == 0)
+        printf("train models=%ld rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
+               count, rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
+    else
+        kms_error("cannot measure the models' memory", "models=%ld", count);
+    for (long m = 0; models && m < count; m++)
         kms_model_destroy(&models[m]);
     free(models);
     free(pool.bytes);
-    return 0;
+    return rc == 0 && rss >= 0 ? 0 : 1;
 }
 
 /* The first `count` frames of the same data, concatenated (msgpack maps delimit themselves),
