@@ -400,6 +400,15 @@ class TestCheckpoints(TrainerTestCase):
             self.assertEqual(self.comparable(after), self.comparable(before))
         self.assertEqual(ask(t2.control, "WEIGHTS", "core_model"), before_weights)
 
+    def test_sigint_checkpoints_and_exits_0(self):
+        t = self.start_trainer("--checkpoint-interval", "3600")
+        self.sync(t)
+        self.publish(t, 25)
+        self.assertFalse(os.path.exists(os.path.join(self.data, "core_model.zip")))  # not yet due
+        self.assertEqual(t.stop(signal.SIGINT), 0)
+        with zipfile.ZipFile(os.path.join(self.data, "core_model.zip")) as z:
+            self.assertEqual(json.loads(z.read("metadata.json"))["samples"], 25)
+
     def test_kill9_loses_at_most_one_checkpoint_interval(self):
         interval = 0.5
         t = self.start_trainer("--checkpoint-interval", str(interval))
