@@ -469,6 +469,29 @@ class TestKubernetes(unittest.TestCase, EnvChecks):
             self.assertEqual(endpoint_parts(tenv[var]), ("@", "*", port))
             self.assertIn(port, container_ports(trainer["spec"]["template"]["spec"]))
 
+    def test_kepler_patches_meet_our_objects(self):
+        """deploy/kepler/ patches Kepler's own objects: its port on the node is the one the
+        scrapers read, and the URL it asks is our Service."""
+        with open(os.path.join(DEPLOY, "kepler", "daemonset-hostport.yaml")) as f:
+            patch = yaml.safe_load(f)
+        kepler = patch["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(kepler["name"], "kepler-exporter")
+        port = kepler["ports"][0]
+        self.assertEqual(port["hostPort"], port["containerPort"])
+        scraper = self.get("DaemonSet", "kms-scraper")["spec"]["template"]["spec"]["containers"][0]
+        url = {e["name"]: e.get("value") for e in scraper["env"]}["KMS_KEPLER_URL"]
+        self.assertEqual(url, f"http://$(NODE_IP):{port['hostPort']}/metrics")
+
+        with open(os.path.join(DEPLOY, "kepler", "configmap-model-server.yaml")) as f:
+            data = yaml.safe_load(f)["data"]
+        self.assertEqual(data["MODEL_SERVER_ENABLE"], "true")  # a string, as ConfigMaps need
+        m = re.fullmatch(r"http://([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local:(\d+)", data["MODEL_SERVER_URL"])
+        self.assertTrue(m, data["MODEL_SERVER_URL"])
+        svc = self.get("Service", m.group(1))
+        self.assertEqual(svc["metadata"]["namespace"], m.group(2))
+        self.assertIn(int(m.group(3)), [p["port"] for p in svc["spec"]["ports"]])
+        self.assertEqual(svc["metadata"]["labels"]["app.kubernetes.io/name"], "kms-api")
+
     def test_pod_monitor_scrapes_every_scraper(self):
         pm = self.get("PodMonitor", "kms-scraper")
         ds = self.get("DaemonSet", "kms-scraper")["spec"]["template"]
