@@ -219,16 +219,6 @@ static void s_move_aside(const char *dir, const char *file, const char *label, c
     }
 }
 
-static bool s_same_definition(const kms_model_spec_t *a, const kms_model_spec_t *b)
-{
-    if (strcmp(a->target, b->target) != 0 || a->feature_count != b->feature_count)
-        return false;
-    for (size_t i = 0; i < a->feature_count; i++)
-        if (strcmp(a->features[i], b->features[i]) != 0)
-            return false;
-    return true;
-}
-
 /* Loads dir/file; returns 1 when a model was loaded. */
 static int s_load_one(trainer_t *self, const char *dir, const char *file)
 {
@@ -244,12 +234,11 @@ static int s_load_one(trainer_t *self, const char *dir, const char *file)
     const kms_model_spec_t *spec = kms_model_spec(model);
     char expected[KMS_NAME_MAX + 8];
     snprintf(expected, sizeof expected, "%s.zip", spec->name);
-    const kms_model_spec_t *configured = trainer_spec_configured(self, spec->name);
     int loaded = 0;
     if (strcmp(expected, file) != 0) {
         kms_warn("checkpoint ignored: its file name is not its model's name", "file=%s model=%s",
                  kms_log_quote(path, quoted, sizeof quoted), spec->name);
-    } else if (configured && !s_same_definition(configured, spec)) {
+    } else if (trainer_spec_conflicts(self, spec)) {
         s_move_aside(dir, file, "stale", "features or target differ from the configured model");
     } else {
         kms_model_status_t status;

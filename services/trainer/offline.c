@@ -211,12 +211,7 @@ int trainer_offline_import(trainer_t *self, char **files, int count, const char 
             continue;
         }
         const kms_model_spec_t *spec = kms_model_spec(model);
-        const kms_model_spec_t *configured = trainer_spec_configured(self, spec->name);
-        bool same = !configured || strcmp(configured->target, spec->target) == 0;
-        for (size_t i = 0; same && configured && i < spec->feature_count; i++)
-            same = configured->feature_count == spec->feature_count
-                   && strcmp(configured->features[i], spec->features[i]) == 0;
-        if (!same) {
+        if (trainer_spec_conflicts(self, spec)) {
             kms_error("model differs from the configured model of that name (features or target), not imported",
                       "file=%s model=%s", quoted, spec->name);
             kms_model_destroy(&model);

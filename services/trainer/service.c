@@ -56,6 +56,13 @@ static void s_seed(trainer_t *self, const char *files)
             kms_error("seed model unusable, ignored", "file=%s reason=\"%s\"", quoted, why);
             continue;
         }
+        if (trainer_spec_conflicts(self, kms_model_spec(model))) {
+            kms_error("seed model ignored: its features or target differ from the configured model",
+                      "file=%s model=%s", quoted, kms_model_spec(model)->name);
+            kms_model_destroy(&model);
+            json_decref(history);
+            continue;
+        }
         const char *name = kms_model_spec(model)->name;
         int index = trainer_model_find(self, name);
         kms_model_status_t mine;

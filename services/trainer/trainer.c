@@ -100,6 +100,19 @@ const kms_model_spec_t *trainer_spec_configured(const trainer_t *self, const cha
     return NULL;
 }
 
+bool trainer_spec_conflicts(const trainer_t *self, const kms_model_spec_t *spec)
+{
+    const kms_model_spec_t *configured = trainer_spec_configured(self, spec->name);
+    if (!configured)
+        return false;
+    if (strcmp(configured->target, spec->target) != 0 || configured->feature_count != spec->feature_count)
+        return true;
+    for (size_t i = 0; i < spec->feature_count; i++)
+        if (strcmp(configured->features[i], spec->features[i]) != 0)
+            return true;
+    return false;
+}
+
 /* The running trainer's --forgetting and --min-samples win over what a checkpoint or an
    imported zip was made with: the operator changed them on purpose. The model has no setter,
    so the state goes round through its saved form (exact). */

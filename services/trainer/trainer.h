@@ -72,6 +72,9 @@ const kms_model_t *trainer_model_at(const trainer_t *self, size_t index);
 int trainer_model_find(const trainer_t *self, const char *name);
 /* The configured spec of that name (built-in or --models), NULL for others. */
 const kms_model_spec_t *trainer_spec_configured(const trainer_t *self, const char *name);
+/* Whether `spec` has the name of a configured model but other features or another target: a
+   checkpoint or zip of a model definition that no longer holds here. */
+bool trainer_spec_conflicts(const trainer_t *self, const kms_model_spec_t *spec);
 
 /* Replaces (or adds) the model of the same name, taking ownership; the configured forgetting
    and min_samples are applied. `history` (borrowed, may be NULL) restores the fit history.
