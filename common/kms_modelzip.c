@@ -12,6 +12,12 @@ static json_t *s_number(double value)
     return isfinite(value) ? json_real(value) : json_null();
 }
 
+/* Unix seconds, or null before the model learned anything. */
+static json_t *s_time(double value)
+{
+    return isfinite(value) && value > 0 ? json_real(value) : json_null();
+}
+
 static json_t *s_features(const kms_model_spec_t *spec)
 {
     json_t *list = json_array();
@@ -67,7 +73,7 @@ json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, con
         (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
         (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
         status.ready, "reason", status.reason, "fit", s_fit(&status), "created",
-        s_number(status.created), "updated", s_number(status.updated), "server_version",
+        s_time(status.created), "updated", s_time(status.updated), "server_version",
         version ? version : "");
     if (doc && json_is_object(extra))
         json_object_update(doc, (json_t *) extra);
