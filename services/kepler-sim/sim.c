@@ -142,7 +142,7 @@ static void s_walk(kms_sim_t *self)
         c->miss_rate = s_clamp(c->miss_rate * exp(0.1 * s_gauss(self)), 3e-4, 1.5e-2);
         c->memory = s_clamp(c->memory * exp(0.004 * s_gauss(self)), 32e6, 4e9);
     }
-    double e = self->options.noise > 0 ? self->options.noise * s_gauss(self) : 0;
+    double e = self->options.noise * s_gauss(self);  /* drawn even without noise: same usage */
     self->error = s_clamp(e, -3 * self->options.noise, 3 * self->options.noise);
 }
 

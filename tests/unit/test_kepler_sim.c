@@ -1,0 +1,256 @@
+/* kepler-sim's core (services/kepler-sim/sim.c, page.c): the truth holds over any interval, the
+   state does not depend on when it is looked at, and restarts, splits and periods add up. */
+#include "kms_test.h"
+
+#include "sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static kms_sim_t *s_new(double noise, size_t containers)
+{
+    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, "node-1", "Zen 4"};
+    kms_sim_t *sim = kms_sim_new(&options, 100.0);
+    assert_non_null(sim);
+    return sim;
+}
+
+static double s_rel(double a, double b)
+{
+    return fabs(a - b) / (fabs(b) > 1e-12 ? fabs(b) : 1.0);
+}
+
+static double s_node_total(const kms_sim_t *sim, int comp)
+{
+    return sim->node.energy[comp][KMS_SIM_DYNAMIC] + sim->node.energy[comp][KMS_SIM_IDLE];
+}
+
+static void s_feature_sums(const kms_sim_t *sim, double out[KMS_SIM_FEATURES])
+{
+    memset(out, 0, sizeof(double) * KMS_SIM_FEATURES);
+    for (size_t i = 0; i < sim->count; i++)
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            out[f] += sim->containers[i].counter[f];
+}
+
+/* Looking at the state often or rarely must not change it: usage draws happen per step. */
+static void test_state_does_not_depend_on_scrape_times(void **state)
+{
+    (void) state;
+    kms_sim_t *once = s_new(0.02, 7), *often = s_new(0.02, 7);
+    kms_sim_advance(once, 131.3);
+    for (double t = 100.0; t < 131.3; t += 0.37)
+        kms_sim_advance(often, t);
+    kms_sim_advance(often, 131.3);
+    for (size_t i = 0; i < once->count; i++)
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            assert_true(s_rel(often->containers[i].counter[f], once->containers[i].counter[f]) < 1e-9);
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
+        assert_true(s_rel(s_node_total(often, comp), s_node_total(once, comp)) < 1e-9);
+    kms_sim_advance(once, 120.0);  /* the past is ignored */
+    assert_true(once->now == 131.3);
+    kms_sim_destroy(&once);
+    kms_sim_destroy(&often);
+    assert_null(once);
+    kms_sim_destroy(&once);  /* idempotent */
+}
+
+/* Without noise, core energy over [t1, t2] is bias * (t2 - t1) + weights . counter increments,
+   for intervals that start and end anywhere within steps. */
+static void test_truth_holds_over_any_interval(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0, 20);
+    kms_sim_truth_t truth[KMS_SIM_COMPONENTS];
+    kms_sim_truth(truth);
+    const double times[] = {100.25, 103.7, 103.71, 109.0, 117.33, 150.999};
+    double before[KMS_SIM_FEATURES], after[KMS_SIM_FEATURES];
+    kms_sim_advance(sim, times[0]);
+    for (size_t k = 1; k < sizeof times / sizeof times[0]; k++) {
+        s_feature_sums(sim, before);
+        double e_before[KMS_SIM_COMPONENTS];
+        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
+            e_before[comp] = s_node_total(sim, comp);
+        kms_sim_advance(sim, times[k]);
+        s_feature_sums(sim, after);
+        double seconds = times[k] - times[k - 1];
+        const int comps[] = {KMS_SIM_CORE, KMS_SIM_UNCORE, KMS_SIM_OTHER};
+        for (size_t j = 0; j < 3; j++) {
+            const kms_sim_truth_t *t = &truth[comps[j]];
+            double expected = t->bias * seconds;
+            for (int f = 0; f < KMS_SIM_RESIDENT_MEMORY; f++)
+                expected += t->weight[f] * (after[f] - before[f]);
+            assert_true(s_rel(s_node_total(sim, comps[j]) - e_before[comps[j]], expected) < 1e-9);
+        }
+    }
+    kms_sim_destroy(&sim);
+}
+
+/* Each step's error is one draw clipped to 3 noise, the same for every component. */
+static void test_noise_is_bounded_and_present(void **state)
+{
+    (void) state;
+    double noise = 0.05;
+    kms_sim_t *noisy = s_new(noise, 10), *clean = s_new(0, 10);
+    double lo = 1, hi = -1;
+    for (int k = 1; k <= 60; k++) {
+        double e_noisy = s_node_total(noisy, KMS_SIM_PLATFORM);
+        double e_clean = s_node_total(clean, KMS_SIM_PLATFORM);
+        kms_sim_advance(noisy, 100.0 + k);
+        kms_sim_advance(clean, 100.0 + k);
+        double error = (s_node_total(noisy, KMS_SIM_PLATFORM) - e_noisy)
+                           / (s_node_total(clean, KMS_SIM_PLATFORM) - e_clean) - 1;
+        assert_true(fabs(error) <= 3 * noise + 1e-9);
+        lo = error < lo ? error : lo;
+        hi = error > hi ? error : hi;
+    }
+    assert_true(hi - lo > noise);  /* it does vary */
+    kms_sim_destroy(&noisy);
+    kms_sim_destroy(&clean);
+}
+
+/* Packages and containers split the node's energy without losing any. */
+static void test_splits_add_up(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0.02, 9);
+    kms_sim_advance(sim, 123.4);
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+        for (int m = 0; m < KMS_SIM_MODES; m++) {
+            double containers = 0, packages = 0;
+            for (size_t i = 0; i < sim->count; i++)
+                containers += sim->containers[i].energy.energy[comp][m];
+            assert_true(s_rel(containers, sim->node.energy[comp][m]) < 1e-9);
+            if (comp == KMS_SIM_OTHER || comp == KMS_SIM_PLATFORM)
+                continue;
+            for (int p = 0; p < KMS_SIM_PACKAGES; p++)
+                packages += sim->package[p].energy[comp][m];
+            assert_true(s_rel(packages, sim->node.energy[comp][m]) < 1e-9);
+        }
+    }
+    /* derived components */
+    assert_true(s_rel(s_node_total(sim, KMS_SIM_PACKAGE),
+                      s_node_total(sim, KMS_SIM_CORE) + s_node_total(sim, KMS_SIM_UNCORE)) < 1e-9);
+    assert_true(s_rel(s_node_total(sim, KMS_SIM_PLATFORM),
+                      s_node_total(sim, KMS_SIM_PACKAGE) + s_node_total(sim, KMS_SIM_DRAM)
+                          + s_node_total(sim, KMS_SIM_OTHER)) < 1e-9);
+    kms_sim_destroy(&sim);
+}
+
+/* A 0.3 page shows the last complete period: [103, 106] when looked at during [106, 109). */
+static void test_periods(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0.02, 4);
+    kms_sim_advance(sim, 103.0);
+    double core3 = s_node_total(sim, KMS_SIM_CORE);
+    double cycles3 = sim->containers[0].counter[KMS_SIM_CPU_CYCLES];
+    kms_sim_advance(sim, 106.0);
+    double core6 = s_node_total(sim, KMS_SIM_CORE);
+    double cycles6 = sim->containers[0].counter[KMS_SIM_CPU_CYCLES];
+    kms_sim_advance(sim, 108.5);
+    const double *last = sim->node.last[KMS_SIM_CORE];
+    assert_true(s_rel(last[0] + last[1], core6 - core3) < 1e-9);
+    assert_true(s_rel(sim->containers[0].last[KMS_SIM_CPU_CYCLES], cycles6 - cycles3) < 1e-9);
+    kms_sim_destroy(&sim);
+}
+
+/* An exporter restart zeroes what Kepler keeps, not the hardware's RAPL counters. */
+static void test_restart(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0.02, 3);
+    kms_sim_advance(sim, 110.0);
+    double rapl = sim->rapl[0][KMS_SIM_PACKAGE];
+    double memory = sim->containers[1].counter[KMS_SIM_RESIDENT_MEMORY];
+    kms_sim_restart(sim);
+    assert_int_equal(sim->restarts, 1);
+    assert_true(s_node_total(sim, KMS_SIM_PLATFORM) == 0);
+    assert_true(sim->containers[1].counter[KMS_SIM_CPU_CYCLES] == 0);
+    assert_true(sim->containers[1].energy.energy[KMS_SIM_DRAM][KMS_SIM_IDLE] == 0);
+    assert_true(sim->containers[1].counter[KMS_SIM_RESIDENT_MEMORY] == memory);  /* a gauge */
+    assert_true(sim->rapl[0][KMS_SIM_PACKAGE] == rapl);
+    kms_sim_advance(sim, 111.0);
+    assert_true(s_node_total(sim, KMS_SIM_PLATFORM) > 0);
+    assert_true(sim->rapl[0][KMS_SIM_PACKAGE] > rapl);
+    kms_sim_destroy(&sim);
+}
+
+/* Cycles, instructions and cpu time must not move in lockstep, or no regression can tell
+   their weights apart. */
+static void test_usage_is_not_collinear(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0, 20);
+    double prev[KMS_SIM_FEATURES], now[KMS_SIM_FEATURES];
+    double ipc_lo = 1e9, ipc_hi = 0, clock_lo = 1e30, clock_hi = 0, cpu_lo = 1e9, cpu_hi = 0;
+    s_feature_sums(sim, prev);
+    for (int k = 1; k <= 120; k++) {
+        kms_sim_advance(sim, 100.0 + k);
+        s_feature_sums(sim, now);
+        double cycles = now[KMS_SIM_CPU_CYCLES] - prev[KMS_SIM_CPU_CYCLES];
+        double ipc = (now[KMS_SIM_CPU_INSTRUCTIONS] - prev[KMS_SIM_CPU_INSTRUCTIONS]) / cycles;
+        double cpu = now[KMS_SIM_CPU_TIME] - prev[KMS_SIM_CPU_TIME];
+        double clock = cycles / cpu;
+        ipc_lo = fmin(ipc_lo, ipc), ipc_hi = fmax(ipc_hi, ipc);
+        clock_lo = fmin(clock_lo, clock), clock_hi = fmax(clock_hi, clock);
+        cpu_lo = fmin(cpu_lo, cpu), cpu_hi = fmax(cpu_hi, cpu);
+        memcpy(prev, now, sizeof prev);
+    }
+    assert_true(ipc_hi / ipc_lo > 1.1);
+    assert_true(clock_hi / clock_lo > 1.2);
+    assert_true(cpu_hi / cpu_lo > 1.2);
+    kms_sim_destroy(&sim);
+}
+
+static void test_render_every_format(void **state)
+{
+    (void) state;
+    const char *formats[] = {"0.3", "0.7", "0.9", "0.10"};
+    kms_sim_t *sim = s_new(0.02, 1);
+    kms_sim_advance(sim, 104.0);
+    for (size_t i = 0; i < 4; i++) {
+        kms_sim_format_t format;
+        assert_int_equal(kms_sim_format_parse(formats[i], &format), 0);
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        assert_int_equal(kms_sim_render(sim, format, &buf, &len, &cap), 0);
+        assert_true(len > 500 && buf[len - 1] == '\n' && strlen(buf) == len);
+        assert_true(strncmp(buf, "# HELP ", 7) == 0);
+        free(buf);
+    }
+    kms_sim_format_t format;
+    assert_int_equal(kms_sim_format_parse("0.8", &format), -1);
+    assert_int_equal(kms_sim_format_parse("", &format), -1);
+    assert_int_equal(kms_sim_format_parse("0.10 ", &format), -1);
+    kms_sim_destroy(&sim);
+}
+
+static void test_truth_json(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0.02, 2);
+    char *json = kms_sim_truth_json(sim);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"cpu_instructions\""));
+    assert_non_null(strstr(json, "\"platform\""));
+    free(json);
+    kms_sim_destroy(&sim);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_does_not_depend_on_scrape_times),
+        cmocka_unit_test(test_truth_holds_over_any_interval),
+        cmocka_unit_test(test_noise_is_bounded_and_present),
+        cmocka_unit_test(test_splits_add_up),
+        cmocka_unit_test(test_periods),
+        cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_usage_is_not_collinear),
+        cmocka_unit_test(test_render_every_format),
+        cmocka_unit_test(test_truth_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
