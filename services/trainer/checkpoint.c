@@ -253,22 +253,22 @@ static int s_load_one(trainer_t *self, const char *dir, const char *file)
     return loaded;
 }
 
-size_t trainer_checkpoint_load(trainer_t *self, const char *dir)
+long trainer_checkpoint_load(trainer_t *self, const char *dir)
 {
     char quoted[512];
     kms_log_quote(dir, quoted, sizeof quoted);
     DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT)
-            kms_info("no data dir yet: starting fresh", "dir=%s", quoted);
-        else {
-            char err[128];
-            kms_error("data dir unreadable: starting fresh", "dir=%s error=%s", quoted,
-                      kms_log_quote(strerror(errno), err, sizeof err));
-        }
+    if (!d && errno == ENOENT) {
+        kms_info("no data dir yet: starting fresh", "dir=%s", quoted);
         return 0;
     }
-    size_t loaded = 0;
+    if (!d) {
+        char err[128];
+        kms_error("data dir cannot be listed: its checkpoints would be overwritten unread", "dir=%s error=%s",
+                  quoted, kms_log_quote(strerror(errno), err, sizeof err));
+        return -1;
+    }
+    long loaded = 0;
     struct dirent *entry;
     while ((entry = readdir(d))) {
         const char *name = entry->d_name;
@@ -279,7 +279,7 @@ size_t trainer_checkpoint_load(trainer_t *self, const char *dir)
             if (unlink(path) == 0)
                 kms_info("removed an unfinished checkpoint write", "file=%s", kms_log_quote(path, quoted, sizeof quoted));
         } else if (name[0] != '.' && s_ends_with(name, ".zip")) {
-            loaded += (size_t) s_load_one(self, dir, name);
+            loaded += s_load_one(self, dir, name);
         }
     }
     closedir(d);

@@ -153,7 +153,10 @@ int trainer_offline_train(trainer_t *self, const char *dataset, const char *data
         kms_error("cannot read the dataset", "file=%s error=%s", quoted, kms_log_quote(strerror(errno), err, sizeof err));
         return 1;
     }
-    trainer_checkpoint_load(self, data_dir);
+    if (trainer_checkpoint_load(self, data_dir) < 0) {
+        free(text);
+        return 1;
+    }
 
     s_train_t *state = calloc(1, sizeof *state);
     if (!state) {

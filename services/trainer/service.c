@@ -112,7 +112,9 @@ static void s_answer_requests(trainer_t *self, zsock_t *rep)
 
 int trainer_service_run(trainer_t *self, const trainer_service_options_t *options)
 {
-    size_t loaded = trainer_checkpoint_load(self, options->data_dir);
+    long loaded = trainer_checkpoint_load(self, options->data_dir);
+    if (loaded < 0)
+        return 1;
     if (options->seed_models && *options->seed_models)
         s_seed(self, options->seed_models);
 
@@ -129,7 +131,7 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     trainer_ingest_t *ingest = trainer_ingest_new(trainer_stats(self));
     zpoller_t *poller = zpoller_new(sub, rep, NULL);
     char q_samples[256], q_control[256], q_dir[512];
-    kms_info("trainer started", "samples=%s control=%s data_dir=%s models=%zu loaded=%zu checkpoint_interval=%g",
+    kms_info("trainer started", "samples=%s control=%s data_dir=%s models=%zu loaded=%ld checkpoint_interval=%g",
              kms_log_quote(options->samples_endpoint, q_samples, sizeof q_samples),
              kms_log_quote(options->control_endpoint, q_control, sizeof q_control),
              kms_log_quote(options->data_dir, q_dir, sizeof q_dir), trainer_model_count(self), loaded,

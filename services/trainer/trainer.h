@@ -116,8 +116,10 @@ int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *ou
 
 /* Loads every checkpoint in `dir` into the trainer (those of configured models must match
    their spec, others are added as they are); corrupt ones are moved aside. Leftover temporary
-   files are removed. Returns the number of models loaded; never fails the process. */
-size_t trainer_checkpoint_load(trainer_t *self, const char *dir);
+   files are removed. Returns the number of models loaded (0 when the folder does not exist
+   yet), or -1 when the folder exists but cannot be listed: starting fresh would then overwrite
+   checkpoints that were never read. */
+long trainer_checkpoint_load(trainer_t *self, const char *dir);
 
 /* Writes every dirty model (all when `all`); returns 0, or -1 when one could not be written
    (logged, counted; the previous file is intact and the model stays dirty for a retry). */

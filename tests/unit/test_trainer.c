@@ -430,6 +430,15 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     assert_int_equal(st.samples, 30);
     trainer_destroy(&back);
 
+    /* A data dir that exists but cannot be listed is refused (its files would be overwritten
+       unread); one that does not exist yet is a fresh start. */
+    char file_path[512];
+    snprintf(file_path, sizeof file_path, "%s/dram_model.zip", dir);
+    back = s_trainer(20);
+    assert_int_equal(trainer_checkpoint_load(back, file_path), -1);
+    assert_int_equal(trainer_checkpoint_load(back, "/tmp/kms-test-no-such-dir/x"), 0);
+    trainer_destroy(&back);
+
     /* An unwritable place: the error is counted and the model stays dirty for the next try. */
     s_sample(&s, "n", 31, 5);
     trainer_learn(t, &s, 1.7e9 + 31);
