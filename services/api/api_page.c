@@ -284,6 +284,7 @@ void api_page_write(const json_t *list, const char *trainer, double now, FILE *o
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             "<meta http-equiv=\"refresh\" content=\"%d\"><title>Kepler Model Server</title>"
+            "<link rel=\"icon\" href=\"data:,\">"
             "<style>%s</style></head><body><header><h1>Kepler Model Server</h1><span class=\"sub\">",
             API_PAGE_REFRESH, s_style);
     const json_t *stats = json_object_get(list, "trainer");
