@@ -239,8 +239,7 @@ static void test_model_spec_file(void **state)
         "[{\"name\":\"x\",\"features\":[\"a\",\"a\"],\"target\":\"core\"}]",
         "[{\"name\":\"x\",\"features\":[1],\"target\":\"core\"}]",
         "[{\"name\":\"x\",\"features\":[\"a\"],\"target\":\"core\"},{\"name\":\"x\",\"features\":[\"b\"],\"target\":\"core\"}]",
-        "[{\"name\":\"core_model\",\"features\":[\"a\"],\"target\":\"core\"},"
-        "{\"name\":\"core_model\",\"features\":[\"b\"],\"target\":\"core\"}]",
+        "[{\"name\":\"core_model\",\"features\":[\"a\"],\"target\":\"core\"},{\"name\":\"core_model\",\"features\":[\"b\"],\"target\":\"core\"}]",
         "[{\"name\":\"x\",\"features\":[\"a\"],\"target\":\"core\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
