@@ -48,6 +48,8 @@ typedef struct {
     char error[CURL_ERROR_SIZE];
     kms_kepler_snapshot_t *prev, *cur;  /* /metrics pages: the last good scrape and the new one */
     bool have_prev;
+    int last_outcome;       /* -1 ok, else the scraper_failure_t of the last scrape */
+    bool skipping;          /* the last cycle found this target still in flight */
 } s_target_t;
 
 struct scraper_t {
@@ -118,6 +120,7 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
 {
     t->owner = self;
     t->max = (size_t) self->config.max_body_bytes;
+    t->last_outcome = -1;
     if (!(t->url = strdup(url)) || !(t->easy = curl_easy_init()) ||
         !(t->prev = kms_kepler_snapshot_new()) || !(t->cur = kms_kepler_snapshot_new()))
         return -1;
@@ -168,7 +171,12 @@ static int s_targets_from_list(scraper_t *self, const char *list)
         if (n == 0)
             continue;
         char host[KMS_ID_MAX];
-        if (s_url_host(tok, host, sizeof host) != 0 || self->ntargets == S_MAX_TARGETS) {
+        if (self->ntargets == S_MAX_TARGETS) {
+            fprintf(stderr, "kms-scraper: invalid value for --kepler-url: more than %d URLs\n", S_MAX_TARGETS);
+            rc = -1;
+            break;
+        }
+        if (s_url_host(tok, host, sizeof host) != 0) {
             fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: not an http(s) URL\n", tok);
             rc = -1;
             break;
@@ -323,6 +331,13 @@ static int s_publish(const kms_sample_t *sample, void *arg)
 
 /* ---------------------------------------------------------------- results */
 
+/* A target that keeps failing the same way is reported once (warn), then at debug level until
+   its outcome changes: the periodic stats line and --metrics-port keep counting. */
+static kms_log_level_t s_level(const s_target_t *t, int outcome)
+{
+    return t->last_outcome == outcome ? KMS_LOG_DEBUG : KMS_LOG_WARN;
+}
+
 typedef struct {
     double duration;
     double cycle;  /* request to last sample published; 0 for a failed scrape */
@@ -463,14 +478,16 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
     char url[512], why[512];
     kms_log_quote(t->url, url, sizeof url);
     if (!root) {
-        kms_warn("Prometheus answer is not JSON", "target=%s status=%ld error=%s", url, status,
+        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld error=%s",
+                   url, status,
                  kms_log_quote(err.text, why, sizeof why));
         return -1;
     }
     int rc = 0;
     if (status != 200) {
         const char *msg = json_string_value(json_object_get(root, "error"));
-        kms_warn("Prometheus error", "target=%s status=%ld error=%s", url, status,
+        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld error=%s", url,
+                   status,
                  kms_log_quote(msg ? msg : "(none)", why, sizeof why));
         rc = -2;
     } else {
@@ -480,7 +497,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
         rc = kms_kepler_prom_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
         o->rejected_lines += ps.rejected;
         if (rc != 0)
-            kms_warn("unusable Prometheus answer", "target=%s error=%s", url,
+            kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s error=%s", url,
                      kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
         else
             o->success_ts = kms_num_wallclock();
@@ -520,7 +537,8 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
     kms_log_quote(t->url, url, sizeof url);
     if (code != CURLE_OK) {
         o.failure = s_classify(code, t->too_large);
-        kms_warn("scrape failed", "target=%s cause=%s error=%s ms=%.1f", url, s_cause_name(o.failure),
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s error=%s ms=%.1f", url,
+                   s_cause_name(o.failure),
                  kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
                                             : (t->error[0] ? t->error : curl_easy_strerror(code)),
                                detail, sizeof detail), o.duration * 1000);
@@ -532,14 +550,18 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
             o.failure = SCRAPER_FAIL_PARSE;
     } else if (status != 200) {
         o.failure = SCRAPER_FAIL_HTTP_STATUS;
-        kms_warn("scrape failed", "target=%s cause=http_status status=%ld ms=%.1f", url, status, o.duration * 1000);
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=http_status status=%ld ms=%.1f", url,
+                   status, o.duration * 1000);
     } else if (s_process_page(t, &o) != 0) {
         o.failure = SCRAPER_FAIL_PARSE;
-        kms_warn("scrape failed", "target=%s cause=parse error=\"no Kepler metrics in the page\" bytes=%zu", url,
-                 t->len);
+        kms_log_at(s_level(t, o.failure), "scrape failed",
+                   "target=%s cause=parse error=\"no Kepler metrics in the page\" bytes=%zu", url, t->len);
     } else {
         kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, o.duration * 1000, t->len);
     }
+    if (o.failure < 0 && t->last_outcome >= 0)
+        kms_info("target recovered", "target=%s after=%s", url, s_cause_name(t->last_outcome));
+    t->last_outcome = o.failure;
     o.cycle = kms_num_monotonic() - t->started;
     scraper_metrics_update(self->metrics, t->index, s_apply, &o);
     scraper_metrics_add_published(self->metrics, self->published_node, self->published_container, self->dropped);
@@ -554,11 +576,13 @@ static void s_start_cycle(scraper_t *self)
         s_target_t *t = &self->targets[i];
         if (t->in_flight) {
             char url[512];
-            kms_warn("target still in flight, skipped this cycle", "target=%s",
-                     kms_log_quote(t->url, url, sizeof url));
+            kms_log_at(t->skipping ? KMS_LOG_DEBUG : KMS_LOG_WARN, "target still in flight, skipped this cycle",
+                       "target=%s", kms_log_quote(t->url, url, sizeof url));
+            t->skipping = true;
             scraper_metrics_update(self->metrics, i, s_count_skipped, NULL);
             continue;
         }
+        t->skipping = false;
         t->len = 0;
         t->too_large = false;
         t->error[0] = '\0';
