@@ -164,7 +164,7 @@ struct kms_kepler_snapshot_t {
 
 /* A word-at-a-time multiplicative hash: container ids are 64 hex digits, hashed for every
    series of every scrape, where a byte-at-a-time hash cost a fifth of the whole conversion. */
-static uint64_t s_fnv(uint64_t h, const char *p, size_t n)
+static uint64_t s_hash(uint64_t h, const char *p, size_t n)
 {
     while (n >= 8) {
         uint64_t w;
@@ -175,11 +175,12 @@ static uint64_t s_fnv(uint64_t h, const char *p, size_t n)
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n)
+        memcpy(&w, p, n);
     h = (h ^ w ^ ((uint64_t) n << 56)) * 0x9e3779b97f4a7c15ull;
     return h ^ (h >> 29);
 }
-#define S_FNV_SEED 14695981039346656037ull
+#define S_HASH_SEED 14695981039346656037ull
 
 /* A final mix so that sums of pair hashes (order-free) still spread over the table. */
 static uint64_t s_mix(uint64_t h)
@@ -428,14 +429,14 @@ static s_cont_t *s_record_new(kms_kepler_snapshot_t *self, uint64_t key, kms_kep
    spells a container the same way from one scrape to the next. */
 static uint64_t s_id_key(kms_kepler_era_t era, kms_slice_t id)
 {
-    return s_fnv(s_fnv(S_FNV_SEED, (const char *) &era, sizeof era), id.ptr, id.len);
+    return s_hash(s_hash(S_HASH_SEED, (const char *) &era, sizeof era), id.ptr, id.len);
 }
 
 static uint64_t s_put_slice(uint64_t h, const kms_expo_label_t *l)
 {
     if (l)
-        h = s_fnv(h, l->value.ptr, l->value.len);
-    return s_fnv(h, "", 1);  /* a separator: ("ab","c") and ("a","bc") differ */
+        h = s_hash(h, l->value.ptr, l->value.len);
+    return s_hash(h, "", 1);  /* a separator: ("ab","c") and ("a","bc") differ */
 }
 
 /* Stores a label's decoded value in the arena; the offset of "" when the label is absent. */
@@ -463,7 +464,7 @@ static s_cont_t *s_cont_get(kms_kepler_snapshot_t *self, const s_labels_t *label
     if (id) {
         key = s_id_key(era, id->value);
     } else {
-        key = s_fnv(S_FNV_SEED, (const char *) &era, sizeof era);
+        key = s_hash(S_HASH_SEED, (const char *) &era, sizeof era);
         key = s_put_slice(s_put_slice(key, ns), pod);
         /* 0.1-0.3's unit is the pod: its energy families carry no container name. */
         if (era != KMS_KEPLER_ERA_GAUGE)
@@ -491,7 +492,7 @@ static s_cont_t *s_proc_get(kms_kepler_snapshot_t *self, const s_labels_t *label
     const kms_expo_label_t *pid = labels->pid, *cid = labels->container_id;
     if (!pid || pid->value.len == 0)
         return NULL;
-    uint64_t key = s_fnv(S_FNV_SEED, "process", 8);
+    uint64_t key = s_hash(S_HASH_SEED, "process", 8);
     key = s_put_slice(s_put_slice(s_put_slice(key, pid), labels->comm), cid);
     s_cont_t *c = s_cont_find(self, key);
     if (c)
@@ -509,13 +510,13 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_expo_series_
                              const s_family_t *fam, int slot, double value)
 {
     /* The key covers every label, in any order (a JSON object need not keep Go's order). */
-    uint64_t key = s_fnv(S_FNV_SEED, series->name.ptr, series->name.len);
+    uint64_t key = s_hash(S_HASH_SEED, series->name.ptr, series->name.len);
     uint64_t sum = 0;
     for (size_t i = 0; i < series->label_count; i++) {
         const kms_expo_label_t *l = &series->labels[i];
-        uint64_t h = s_fnv(S_FNV_SEED, l->name.ptr, l->name.len);
-        h = s_fnv(h, "=", 1);
-        sum += s_mix(s_fnv(h, l->value.ptr, l->value.len));
+        uint64_t h = s_hash(S_HASH_SEED, l->name.ptr, l->name.len);
+        h = s_hash(h, "=", 1);
+        sum += s_mix(s_hash(h, l->value.ptr, l->value.len));
     }
     key = s_mix(key ^ sum);
     void *ns = self->nseries;
