@@ -1,0 +1,88 @@
+/* libFuzzer target for kms_kepler_prom_walk: any bytes as a Prometheus HTTP API answer (what
+   kms-scraper --prometheus-url reads from the network, and kms-trainer train --dataset from a
+   file), parsed by jansson as the scraper does, walked node by node, and every consecutive pair
+   of snapshots turned into samples by kms_kepler_diff, as the scraper does.
+
+   Besides the sanitizers' checks, it asserts what the publisher and the models rely on: every
+   sample has a positive finite dt, finite non-negative features and targets (a counter that
+   went down gives no sample, never a negative rate: CONTRACT.md), bounded counts and terminated
+   names; snapshots of one node come in time order; an interval without a sample says why; a
+   refused answer says why; the walk's counts agree with what the callback saw. */
+#include "kms_kepler.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+
+typedef struct {
+    size_t snapshots;
+    size_t samples;
+} run_t;
+
+static void s_check_values(const kms_values_t *values)
+{
+    CHECK(values->count <= KMS_SAMPLE_MAX_VALUES);
+    for (size_t i = 0; i < values->count; i++) {
+        CHECK(memchr(values->items[i].name, '\0', KMS_NAME_MAX) != NULL);
+        CHECK(isfinite(values->items[i].value) && values->items[i].value >= 0);
+    }
+}
+
+static int s_on_sample(const kms_sample_t *s, void *arg)
+{
+    run_t *run = arg;
+    run->samples++;
+    CHECK(isfinite(s->ts) && isfinite(s->dt) && s->dt > 0);
+    s_check_values(&s->features);
+    s_check_values(&s->targets);
+    CHECK(memchr(s->node, '\0', sizeof s->node) && memchr(s->arch, '\0', sizeof s->arch));
+    CHECK(s->seq == 0);
+    /* What the scraper publishes must be a frame every subscriber accepts. */
+    static uint8_t frame[KMS_SAMPLE_MAX_FRAME];
+    static kms_sample_t decoded;
+    size_t n = kms_sample_encode(s, frame, sizeof frame);
+    CHECK(n > 0);
+    CHECK(kms_sample_decode(frame, n, &decoded, NULL) == 0);
+    return 0;
+}
+
+static int s_on_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+{
+    run_t *run = arg;
+    run->snapshots++;
+    CHECK(cur != NULL);
+    double ts = kms_kepler_snapshot_ts(cur);
+    CHECK(isfinite(ts));
+    CHECK(kms_kepler_snapshot_node(cur) != NULL && kms_kepler_snapshot_arch(cur) != NULL);
+    if (prev)
+        CHECK(kms_kepler_snapshot_ts(prev) < ts);
+    if (!prev && kms_kepler_snapshot_era(cur) != KMS_KEPLER_ERA_GAUGE)
+        return 0;
+    kms_kepler_diff_stats_t stats;
+    size_t before = run->samples;
+    int made = kms_kepler_diff(prev, cur, s_on_sample, run, &stats);
+    CHECK(made >= 0);
+    CHECK((size_t) made == run->samples - before && stats.samples == (size_t) made);
+    CHECK(made > 0 || stats.why != NULL);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_t *root = json_loadb((const char *) data, size, 0, NULL);
+    if (!root)
+        return 0;
+    run_t run = {0, 0};
+    kms_kepler_prom_stats_t stats;
+    memset(&stats, 0xa5, sizeof stats);
+    const char *why = NULL;
+    int rc = kms_kepler_prom_walk(root, s_on_snapshot, &run, &stats, &why);
+    CHECK(rc == 0 || (rc == -1 && why != NULL && *why != '\0'));
+    if (rc == 0)
+        CHECK(stats.snapshots == run.snapshots);
+    json_decref(root);
+    return 0;
+}
