@@ -833,10 +833,19 @@ static void s_sample_init(kms_sample_t *s, const kms_kepler_snapshot_t *cur, dou
     snprintf(s->arch, sizeof s->arch, "%s", cur->arch);
 }
 
+/* Kepler 0.1-0.4 name no container id: the sample then carries namespace/pod[/container], so
+   that subscribers still have one key per container. */
 static void s_sample_identity(kms_sample_t *s, const kms_kepler_snapshot_t *snap, const s_cont_t *c)
 {
     s->is_container = true;
-    snprintf(s->container_id, sizeof s->container_id, "%s", snap->arena + c->id);
+    const char *id = snap->arena + c->id, *ns = snap->arena + c->ns, *pod = snap->arena + c->pod;
+    const char *name = snap->arena + c->name;
+    if (*id)
+        snprintf(s->container_id, sizeof s->container_id, "%s", id);
+    else if (c->era == KMS_KEPLER_ERA_GAUGE || !*name)
+        snprintf(s->container_id, sizeof s->container_id, "%s/%s", ns, pod);
+    else
+        snprintf(s->container_id, sizeof s->container_id, "%s/%s/%s", ns, pod, name);
     snprintf(s->pod, sizeof s->pod, "%s", snap->arena + c->pod);
     snprintf(s->namespace_, sizeof s->namespace_, "%s", snap->arena + c->ns);
     snprintf(s->container, sizeof s->container, "%s", snap->arena + c->name);

@@ -452,6 +452,7 @@ static void test_gauge_03(void **state)
             web = &got->items[i];
     assert_non_null(web);
     assert_string_equal(web->namespace_, "default");
+    assert_string_equal(web->container_id, "default/web-1");  /* 0.3 names no container id */
     s_close(s_get(&web->features, "cpu_cycles"), 5e8);
     s_close(s_get(&web->features, "cpu_instructions"), 1e9);
     s_close(s_get(&web->features, "cache_misses"), 500);
@@ -680,6 +681,17 @@ static void test_capture_text(void **state)
     assert_string_equal(kms_kepler_snapshot_node(s), "kepler-exporter-s7tmt");
     assert_string_equal(kms_kepler_snapshot_arch(s), "unknown");
     assert_int_equal(kms_kepler_snapshot_containers(s), 17);
+    /* The same page 3 s later: 18 samples of nothing, each container with a key of its own. */
+    kms_kepler_snapshot_t *later = kms_kepler_snapshot_new();
+    assert_int_equal(kms_kepler_snapshot_parse(later, page, len, 4, "h", NULL), 0);
+    collected_t *got = calloc(1, sizeof *got);
+    assert_int_equal(kms_kepler_diff(s, later, s_collect, got, NULL), 18);
+    assert_non_null(s_find(got, "monitoring/prometheus-k8s-0/config-reloader"));
+    for (size_t i = 0; i < got->count; i++)
+        for (size_t k = 0; k < got->items[i].targets.count; k++)
+            assert_true(got->items[i].targets.items[k].value == 0);
+    free(got);
+    kms_kepler_snapshot_destroy(&later);
     free(page);
     kms_kepler_snapshot_destroy(&s);
 }
