@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -309,6 +310,16 @@ void scraper_destroy(scraper_t **self_p)
 
 /* ---------------------------------------------------------------- publishing */
 
+/* One frame; a signal landing mid-send (SIGTERM) must not leave a topic without its body. */
+static int s_send(void *socket, const void *data, size_t len, int flags)
+{
+    int rc;
+    do
+        rc = zmq_send(socket, data, len, flags | ZMQ_DONTWAIT);
+    while (rc < 0 && zmq_errno() == EINTR);
+    return rc;
+}
+
 static int s_publish(const kms_sample_t *sample, void *arg)
 {
     scraper_t *self = arg;
@@ -316,8 +327,10 @@ static int s_publish(const kms_sample_t *sample, void *arg)
     numbered.seq = self->seq + 1;
     size_t n = kms_sample_encode(&numbered, self->frame, sizeof self->frame);
     const char *topic = kms_sample_topic(&numbered);
-    if (n == 0 || zmq_send(self->pub_handle, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(self->pub_handle, self->frame, n, ZMQ_DONTWAIT) < 0) {
+    /* PUB never refuses for lack of room (it drops at the high-water mark): a failure here is a
+       closing context, after which nothing more is sent. */
+    if (n == 0 || s_send(self->pub_handle, topic, strlen(topic), ZMQ_SNDMORE) < 0 ||
+        s_send(self->pub_handle, self->frame, n, 0) < 0) {
         self->dropped++;
         return 0;
     }
