@@ -272,7 +272,7 @@ int api_otlp_config_from_env(api_otlp_config_t *out)
 typedef enum { S_GAUGE, S_SUM } s_kind_t;
 
 typedef enum {
-    M_READY, M_SAMPLES, M_R2, M_RMSE, M_MAE, M_WINDOW_R2, M_WINDOW_RMSE, M_WINDOW_MAE,
+    M_READY, M_SAMPLES, M_R2, M_RMSE, M_MAE,
     M_BIAS, M_WEIGHT, M_MEAN, M_VARIANCE, M_CATEGORY,
     M_UPTIME, M_PUBLISHERS, M_RECEIVED, M_REJECTED, M_MALFORMED, M_GAPS, M_CHECKPOINTS,
     M_CHECKPOINT_ERRORS, M_COUNT
@@ -286,21 +286,18 @@ typedef struct {
 } s_metric_def_t;
 
 static const s_metric_def_t s_metrics[M_COUNT] = {
-    [M_READY] = {"kms_model_ready", "1", S_GAUGE, "1 when the model serves weights, else 0"},
+    [M_READY] = {"kms_model_ready", "", S_GAUGE, "1 when the model serves weights, else 0"},
     [M_SAMPLES] = {"kms_model_samples", "{sample}", S_SUM, "Samples the model has learned"},
-    [M_R2] = {"kms_model_r2", "1", S_GAUGE, "Prequential R squared over every sample"},
+    [M_R2] = {"kms_model_r2", "", S_GAUGE, "Prequential R squared of the predictions"},
     [M_RMSE] = {"kms_model_rmse", "W", S_GAUGE, "Prequential root mean squared error"},
     [M_MAE] = {"kms_model_mae", "W", S_GAUGE, "Prequential mean absolute error"},
-    [M_WINDOW_R2] = {"kms_model_window_r2", "1", S_GAUGE, "Prequential R squared, recent window"},
-    [M_WINDOW_RMSE] = {"kms_model_window_rmse", "W", S_GAUGE, "Prequential RMSE, recent window"},
-    [M_WINDOW_MAE] = {"kms_model_window_mae", "W", S_GAUGE, "Prequential MAE, recent window"},
     [M_BIAS] = {"kms_model_bias", "W", S_GAUGE, "Bias_Weight of the served weights"},
-    [M_WEIGHT] = {"kms_model_weight", "W", S_GAUGE, "Weight of a standardized feature"},
+    [M_WEIGHT] = {"kms_model_weight", "", S_GAUGE, "Watts per standard deviation of a feature"},
     [M_MEAN] = {"kms_model_feature_mean", "", S_GAUGE, "Mean of a feature (its own unit)"},
     [M_VARIANCE] = {"kms_model_feature_variance", "", S_GAUGE, "Variance of a feature"},
-    [M_CATEGORY] = {"kms_model_category_weight", "W", S_GAUGE, "Weight of a category's value"},
+    [M_CATEGORY] = {"kms_model_category_weight", "", S_GAUGE, "Watts added for a category's value"},
     [M_UPTIME] = {"kms_trainer_uptime", "s", S_GAUGE, "Seconds since the trainer started"},
-    [M_PUBLISHERS] = {"kms_trainer_publishers", "1", S_GAUGE, "Scrapers the trainer hears"},
+    [M_PUBLISHERS] = {"kms_trainer_publishers", "", S_GAUGE, "Scrapers the trainer hears"},
     [M_RECEIVED] = {"kms_trainer_samples_received", "{sample}", S_SUM, "Samples received"},
     [M_REJECTED] = {"kms_trainer_samples_rejected", "{sample}", S_SUM, "Samples rejected"},
     [M_MALFORMED] = {"kms_trainer_frames_malformed", "{frame}", S_SUM, "Frames not decodable"},
@@ -412,7 +409,7 @@ static void s_model_weights(s_builder_t *b, const char *model, const json_t *wei
     const json_t *values, *entry;
     json_object_foreach((json_t *) json_object_get(all, "Categorical_Variables"), category, values) {
         json_object_foreach((json_t *) values, value, entry)
-            s_point(b, M_CATEGORY, s_attrs("model", model, "category", category, "value", value, NULL),
+            s_point(b, M_CATEGORY, s_attrs("model", model, "feature", category, "category", value, NULL),
                     json_object_get(entry, "weight"), 0);
     }
 }
@@ -433,12 +430,14 @@ static void s_model(s_builder_t *b, const json_t *model)
     s_point(b, M_SAMPLES, s_attrs("model", name, NULL), json_object_get(model, "samples"),
             s_seconds_to_ns(created));
 
-    static const struct { s_metric_id_t id; const char *key; } fits[] = {
-        {M_R2, "r2"}, {M_RMSE, "rmse"}, {M_MAE, "mae"},
-        {M_WINDOW_R2, "window_r2"}, {M_WINDOW_RMSE, "window_rmse"}, {M_WINDOW_MAE, "window_mae"}};
+    static const struct { s_metric_id_t id; const char *key, *window; } fits[] = {
+        {M_R2, "r2", "all"}, {M_RMSE, "rmse", "all"}, {M_MAE, "mae", "all"},
+        {M_R2, "window_r2", "recent"}, {M_RMSE, "window_rmse", "recent"},
+        {M_MAE, "window_mae", "recent"}};
     const json_t *fit = json_object_get(model, "fit");
     for (size_t i = 0; json_is_object(fit) && i < sizeof fits / sizeof fits[0]; i++)
-        s_point(b, fits[i].id, s_attrs("model", name, NULL), json_object_get(fit, fits[i].key), 0);
+        s_point(b, fits[i].id, s_attrs("model", name, "window", fits[i].window, NULL),
+                json_object_get(fit, fits[i].key), 0);
 
     s_model_weights(b, name, json_object_get(model, "weights"));
 }

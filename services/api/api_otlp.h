@@ -24,16 +24,17 @@
     Retry-After); other 4xx answers are dropped (the request itself is bad). Nothing the
     endpoint does can block an HTTP handler: the thread shares nothing with them.
 
-    Metrics (gauges unless noted; attributes in braces; every point also has "model"):
-      kms_model_ready, kms_model_samples (cumulative sum, since the model's "created"),
-      kms_model_r2, kms_model_rmse [W], kms_model_mae [W],
-      kms_model_window_r2, kms_model_window_rmse [W], kms_model_window_mae [W],
-      kms_model_bias [W], kms_model_weight {feature}, kms_model_feature_mean {feature},
-      kms_model_feature_variance {feature}, kms_model_category_weight {category, value}
-      (category "cpu_architecture", value the architecture),
-      kms_trainer_uptime [s], kms_trainer_publishers, and cumulative sums
+    Metrics, named and labelled as kms-api's own /metrics, so that a backend's OTLP-to-Prometheus
+    translation (unit W -> _watts, s -> _seconds, cumulative sums -> _total) gives the very series
+    a Prometheus scrape of the API gives. Gauges unless noted; attributes in braces:
+      kms_model_ready {model}, kms_model_samples {model} (cumulative sum, since "created"),
+      kms_model_r2, kms_model_rmse [W], kms_model_mae [W] {model, window="all"|"recent"},
+      kms_model_bias [W] {model}, kms_model_weight, kms_model_feature_mean,
+      kms_model_feature_variance {model, feature}, kms_model_category_weight {model,
+      feature="cpu_architecture", category=<architecture>},
+      kms_trainer_uptime [s], kms_trainer_publishers, and the cumulative sums
       kms_trainer_samples_received, _samples_rejected, _frames_malformed, _seq_gaps,
-      _checkpoints, _checkpoint_errors (no "model" attribute on the trainer's). */
+      _checkpoints, _checkpoint_errors (no attributes). */
 #ifndef API_OTLP_H
 #define API_OTLP_H
 

@@ -232,8 +232,10 @@ class TestExporter(OtlpCase):
                 self.assertEqual(value(points, "kms_model_feature_variance", model="core_model", feature=feature), w["variance"])
             self.assertEqual(value(points, "kms_model_bias", model="core_model"), 31.5)
             self.assertEqual(value(points, "kms_model_category_weight", model="core_model",
-                                   category="cpu_architecture", value="Broadwell"), 1.25)
-            self.assertEqual(value(points, "kms_model_r2", model="core_model"), 0.985)
+                                   feature="cpu_architecture", category="Broadwell"), 1.25)
+            self.assertEqual(value(points, "kms_model_r2", model="core_model", window="all"), 0.985)
+            self.assertEqual(value(points, "kms_model_r2", model="core_model", window="recent"), 0.97)
+            self.assertEqual(value(points, "kms_model_mae", model="core_model", window="recent"), 0.6)
             self.assertEqual(value(points, "kms_model_samples", model="core_model"), 250)
             self.assertEqual(value(points, "kms_model_samples", model="dram_model"), 3)
             self.assertEqual(value(points, "kms_model_ready", model="dram_model"), 0)
@@ -494,9 +496,28 @@ class TestApiExports(OtlpCase):
                 self.assertAlmostEqual(got, w[key], delta=1e-9 * max(abs(w[key]), 1e-300), msg=f"{metric} {feature}")
         for arch, w in all_weights["Categorical_Variables"]["cpu_architecture"].items():
             self.assertAlmostEqual(value(points, "kms_model_category_weight", model="core_model",
-                                         category="cpu_architecture", value=arch), w["weight"], delta=1e-9)
+                                         feature="cpu_architecture", category=arch), w["weight"], delta=1e-9)
         self.assertEqual(value(points, "kms_model_ready", model="core_model"), 1)
         self.assertGreaterEqual(value(points, "kms_model_samples", model="core_model"), 10)
+
+        # Through a backend's OTLP-to-Prometheus translation every exported series is one that a
+        # scrape of the API's /metrics shows, with the same labels and value.
+        from prometheus_client.parser import text_string_to_metric_families
+        status, _, text = kmstest.http(f"{base}/metrics")
+        self.assertEqual(status, 200)
+        scraped = {(s.name, frozenset(s.labels.items())): s.value
+                   for family in text_string_to_metric_families(text.decode())
+                   for s in family.samples}
+        suffix = {"W": "_watts", "s": "_seconds"}
+        doc = json.loads(last["body"])
+        for m in doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]:
+            name = m["name"] + suffix.get(m["unit"], "") + ("_total" if "sum" in m else "")
+            for p in (m.get("gauge") or m.get("sum"))["dataPoints"]:
+                labels = frozenset((a["key"], a["value"]["stringValue"]) for a in p["attributes"])
+                self.assertIn((name, labels), scraped, f"{name}{dict(labels)} is not in /metrics")
+                if name.startswith(("kms_model_weight", "kms_model_feature_", "kms_model_bias")):
+                    got = p["asDouble"]
+                    self.assertAlmostEqual(got, scraped[(name, labels)], delta=1e-9 * max(abs(got), 1e-300))
 
 
 if __name__ == "__main__":

@@ -309,12 +309,16 @@ static void test_build_values(void **state)
     assert_int_equal(json_array_size(json_object_get(
                          json_object_get(s_metric(r, "kms_model_weight"), "gauge"), "dataPoints")), 3);
     assert_true(s_double(s_point(r, "kms_model_bias", "gauge", "model", "core_model", NULL, NULL)) == 42.5);
+    /* Labelled as the API's /metrics labels them: the category's name is the "feature". */
     const json_t *category = s_point(r, "kms_model_category_weight", "gauge", "model", "core_model",
-                                     "value", "aarch64");
+                                     "category", "aarch64");
     assert_true(s_double(category) == -0.5);
-    assert_string_equal(s_attr(json_object_get(category, "attributes"), "category"), "cpu_architecture");
-    assert_true(s_double(s_point(r, "kms_model_r2", "gauge", "model", "core_model", NULL, NULL)) == 0.97);
-    assert_true(s_double(s_point(r, "kms_model_rmse", "gauge", "model", "core_model", NULL, NULL)) == 1.5);
+    assert_string_equal(s_attr(json_object_get(category, "attributes"), "feature"), "cpu_architecture");
+    assert_true(s_double(s_point(r, "kms_model_r2", "gauge", "model", "core_model", "window", "all")) == 0.97);
+    assert_true(s_double(s_point(r, "kms_model_r2", "gauge", "model", "core_model", "window", "recent")) == 0.95);
+    assert_true(s_double(s_point(r, "kms_model_rmse", "gauge", "model", "core_model", "window", "all")) == 1.5);
+    assert_true(s_double(s_point(r, "kms_model_rmse", "gauge", "model", "core_model", "window", "recent")) == 1.75);
+    assert_true(s_double(s_point(r, "kms_model_mae", "gauge", "model", "core_model", "window", "all")) == 1.25);
     assert_string_equal(json_string_value(json_object_get(s_metric(r, "kms_model_rmse"), "unit")), "W");
     assert_true(s_double(s_point(r, "kms_model_ready", "gauge", "model", "core_model", NULL, NULL)) == 1.0);
     assert_true(s_double(s_point(r, "kms_model_ready", "gauge", "model", "dram_model", NULL, NULL)) == 0.0);
@@ -329,7 +333,7 @@ static void test_build_values(void **state)
     /* A model without a fit or weights has no such points; a null in a fit is left out. */
     assert_null(s_point(r, "kms_model_r2", "gauge", "model", "dram_model", NULL, NULL));
     assert_null(s_point(r, "kms_model_bias", "gauge", "model", "dram_model", NULL, NULL));
-    assert_null(s_metric(r, "kms_model_window_mae"));
+    assert_null(s_point(r, "kms_model_mae", "gauge", "model", "core_model", "window", "recent"));
 
     const json_t *received = s_point(r, "kms_trainer_samples_received", "sum", NULL, NULL, NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(received, "asInt")), "140");
