@@ -459,6 +459,21 @@ class TestRealCapture(ScraperTestCase):
         self.assertGreaterEqual(len(self.replay.queries), 2)
         self.assertIn("/api/v1/query?query=", self.replay.queries[0])
 
+    def test_prometheus_api_two_nodes(self):
+        # The capture twice over, the second copy as another node: each node diffed on its own.
+        other = json.loads(json.dumps(self.dump).replace('"kind-fms-control-plane"', '"other-node"'))
+        self.replay.dump = {name: self.dump[name] + other[name] for name in self.dump}
+        self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.3")
+        n = len(self.steps) - 1
+        samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= 2 * n)
+        nodes = [s for s in samples if s["topic"] == "kepler.node"]
+        self.assertEqual(sorted(s["node"] for s in nodes), ["kind-fms-control-plane"] * n + ["other-node"] * n)
+        for name in ("kind-fms-control-plane", "other-node"):
+            first = next(s for s in nodes if s["node"] == name)
+            self.assertTrue(close(first["targets"]["package"], 132.6032666666666), name)
+            containers = [s for s in samples if s["topic"] == "kepler.container" and s["node"] == name]
+            self.assertGreater(len(containers), 0, name)
+
     def test_prometheus_error_is_logged_with_its_message(self):
         self.replay.error = True
         mport = free_port()
