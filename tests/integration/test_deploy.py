@@ -612,6 +612,19 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
         # One build stage for all: building one image warms the cache for the others.
         self.assertEqual(len(build_texts), 1)
 
+    def test_build_stage_installs_what_the_build_needs(self):
+        """Every package scripts/install-deps lists for the build is in the image's build stage."""
+        with open(os.path.join(SOURCE_DIR, "scripts", "install-deps")) as f:
+            text = f.read()
+        section = re.search(r"# build\n(.*?)\n\s*# ", text, re.S).group(1)
+        needed = set(section.split())
+        self.assertIn("cmake", needed)
+        for name, df in self.files.items():
+            with self.subTest(image=name):
+                installed = set(apt_packages(df.all(0, "RUN")))
+                self.assertLessEqual(needed, installed, f"missing {needed - installed}")
+                self.assertIn("python3", installed, "tests/CMakeLists.txt requires /usr/bin/python3")
+
     def test_runtime_stage_runs_as_a_user_through_an_exec_entrypoint(self):
         for name, df in self.files.items():
             with self.subTest(image=name):
