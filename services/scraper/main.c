@@ -37,6 +37,8 @@ int main(int argc, char **argv)
          "answers larger than this (decoded) are dropped whole", &c.max_body_bytes, 1024, 4294967296.0},
         {"timeout", "KMS_SCRAPER_TIMEOUT", KMS_OPT_DOUBLE, "0",
          "seconds a scrape may take, connection included (0: the interval)", &c.timeout, 0, 3600},
+        {"connect-timeout", "KMS_SCRAPER_CONNECT_TIMEOUT", KMS_OPT_DOUBLE, "3",
+         "seconds the connection to a target may take (at most --timeout)", &c.connect_timeout, 0.001, 3600},
         {"stats-interval", "KMS_SCRAPER_STATS_INTERVAL", KMS_OPT_DOUBLE, "60",
          "seconds between log lines of the scraper's counters (0: only at exit)", &c.stats_interval, 0, 86400},
         {"sndhwm", "KMS_SCRAPER_SNDHWM", KMS_OPT_INT, "10000",

@@ -126,6 +126,7 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
         !(t->prev = kms_kepler_snapshot_new()) || !(t->cur = kms_kepler_snapshot_new()))
         return -1;
     long timeout_ms = lround(self->timeout * 1000);
+    long connect_ms = lround(fmin(self->timeout, self->config.connect_timeout) * 1000);
     curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, s_write);
@@ -134,7 +135,7 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");  /* every encoding libcurl decodes */
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1);
     curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->max);
     curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "kms-scraper/" KMS_VERSION);

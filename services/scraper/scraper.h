@@ -16,6 +16,7 @@ typedef struct {
     long metrics_port;           /* 0: no metrics server */
     long max_body_bytes;         /* an answer larger than this (decoded) is dropped */
     double timeout;              /* seconds a fetch may take in total; 0: the interval */
+    double connect_timeout;      /* seconds the connection may take (capped by timeout) */
     double stats_interval;       /* seconds between info log lines of the counters; 0: never */
     long sndhwm;                 /* PUB send high-water mark, in messages */
 } scraper_config_t;

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -333,6 +334,34 @@ class TestFaults(ScraperTestCase):
         # Each failing target is reported once, not at every cycle: the counters carry the rest.
         self.assertEqual(p.output().count("cause=connect"), 1, p.output())
         self.assertEqual(p.output().count("cause=parse"), 1, p.output())
+
+    def test_connect_timeout(self):
+        # A listener that never accepts, its queue full: connections to it hang in the handshake.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        fillers = []
+        for _ in range(3):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(listener.getsockname())
+            fillers.append(f)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
+        mport = free_port()
+        try:
+            self.scraper("--kepler-url", url, "--interval", "1", "--timeout", "5", "--connect-timeout", "0.3",
+                         metrics_port=mport)
+            key = f'kms_scraper_scrape_failures_total{{target="{url}",cause="timeout"}}'
+            wait_for(lambda: metrics(mport)[0][key] >= 2, what="connect timeouts counted")
+            values, _ = metrics(mport)
+            mean = (values[f'kms_scraper_scrape_duration_seconds_sum{{target="{url}"}}'] /
+                    values[f'kms_scraper_scrape_duration_seconds_count{{target="{url}"}}'])
+            self.assertLess(mean, 1.0 * SLOWDOWN)  # the connect timeout, not the 5 s total one
+            self.assertGreater(mean, 0.25)
+        finally:
+            for f in fillers:
+                f.close()
+            listener.close()
 
     def test_sigterm_abandons_a_slow_scrape(self):
         self.server.sequences["/good"] = [fixture("0.7-a.prom")]
