@@ -72,7 +72,7 @@ class EnvChecks:
             return
         for name in names:
             if name.startswith("KMS_"):
-                self.assertIn(name, text, f"{where}: {program} does not know {name}")
+                self.assertRegex(text, rf"\b{name}\b", f"{where}: {program} does not know {name}")
 
 
 _compose_cache = {}
