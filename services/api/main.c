@@ -9,90 +9,8 @@
 #include <signal.h>
 #include <stdio.h>
 
-#ifdef KMS_API_OTLP_MODULE
-#include "api_otlp.h"
-
-#include <dlfcn.h>
-#include <limits.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-/* The exporter's own trainer socket: it runs on its own thread, and REQ sockets are not
-   shared between threads. Made on the first fetch, destroyed after the exporter stops. */
-typedef struct {
-    api_backend_t *backend;
-    api_client_t *client;
-    long timeout_ms;
-    void *module;  /* dlopen handle */
-    api_otlp_t *otlp;
-    void (*stop)(api_otlp_t **);
-    void (*stats)(api_otlp_t *, api_otlp_stats_t *);
-} s_otlp_t;
-
-static json_t *s_otlp_fetch(void *arg)
-{
-    s_otlp_t *self = arg;
-    if (!self->client && !(self->client = api_client_new(self->backend)))
-        return NULL;
-    int status;
-    return api_client_list(self->client, zclock_mono() / 1000.0 + self->timeout_ms / 1000.0, &status);
-}
-
-static void s_otlp_metrics(void *arg, FILE *out)
-{
-    s_otlp_t *self = arg;
-    api_otlp_stats_t stats;
-    self->stats(self->otlp, &stats);
-    fprintf(out,
-            "# HELP kms_api_otlp_exports_total OTLP metric exports the endpoint accepted.\n"
-            "# TYPE kms_api_otlp_exports_total counter\nkms_api_otlp_exports_total %llu\n"
-            "# HELP kms_api_otlp_failures_total OTLP export attempts that failed.\n"
-            "# TYPE kms_api_otlp_failures_total counter\nkms_api_otlp_failures_total %llu\n"
-            "# HELP kms_api_otlp_dropped_total OTLP exports dropped after a non-retryable answer.\n"
-            "# TYPE kms_api_otlp_dropped_total counter\nkms_api_otlp_dropped_total %llu\n",
-            (unsigned long long) stats.exports, (unsigned long long) stats.failures,
-            (unsigned long long) stats.dropped);
-}
-
-/* Loads the exporter module from beside the executable and starts it, when the environment
-   names an OTLP endpoint; without one the module (and libcurl) is never loaded. */
-static void s_otlp_start(s_otlp_t *self)
-{
-    const char *a = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), *b = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    if (!(a && *a) && !(b && *b)) {
-        kms_info("otlp: export off", "hint=%s", "\"set OTEL_EXPORTER_OTLP_ENDPOINT to push metrics\"");
-        return;
-    }
-    char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    char *slash = n > 0 ? (path[n] = '\0', strrchr(path, '/')) : NULL;
-    if (!slash || (size_t) (slash - path) + sizeof "/" KMS_API_OTLP_MODULE > sizeof path) {
-        kms_warn("otlp: cannot find the exporter module", "");
-        return;
-    }
-    strcpy(slash + 1, KMS_API_OTLP_MODULE);
-    self->module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    api_otlp_t *(*start)(api_otlp_fetch_fn, void *) = self->module ? dlsym(self->module, "api_otlp_start_from_env") : NULL;
-    self->stop = self->module ? dlsym(self->module, "api_otlp_stop") : NULL;
-    self->stats = self->module ? dlsym(self->module, "api_otlp_stats") : NULL;
-    if (!start || !self->stop || !self->stats) {
-        const char *why = dlerror();
-        char quoted[300];
-        kms_warn("otlp: exporter module unusable, export off", "path=%s why=%s", path,
-                 kms_log_quote(why ? why : "missing symbols", quoted, sizeof quoted));
-        return;
-    }
-    self->otlp = start(s_otlp_fetch, self);
-}
-
-static void s_otlp_finish(s_otlp_t *self)
-{
-    if (self->otlp)
-        self->stop(&self->otlp);
-    api_client_destroy(&self->client);
-    if (self->module)
-        dlclose(self->module);
-}
+#ifdef KMS_API_OTLP
+#include "api_otlp_loader.h"
 #endif
 
 int main(int argc, char **argv)
@@ -147,11 +65,8 @@ int main(int argc, char **argv)
     }
     kms_info("listening", "port=%ld trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", port, trainer,
              threads, timeout_ms, cache_ms);
-#ifdef KMS_API_OTLP_MODULE
-    s_otlp_t otlp = {backend, NULL, timeout_ms, NULL, NULL, NULL, NULL};
-    s_otlp_start(&otlp);
-    if (otlp.otlp)
-        api_http_set_metrics_hook(server, s_otlp_metrics, &otlp);
+#ifdef KMS_API_OTLP
+    api_otlp_loader_t *otlp = api_otlp_loader_start(backend, timeout_ms, server);
 #endif
 
     int sig = 0;
@@ -159,8 +74,8 @@ int main(int argc, char **argv)
     kms_info("stopping", "signal=%d", sig);
 
     api_http_stop(&server);  /* first: /metrics may be reading the exporter's counters */
-#ifdef KMS_API_OTLP_MODULE
-    s_otlp_finish(&otlp);
+#ifdef KMS_API_OTLP
+    api_otlp_loader_stop(&otlp);
 #endif
     api_backend_destroy(&backend);
     zsys_shutdown();
