@@ -126,6 +126,8 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all)
 {
     trainer_stats_t *stats = trainer_stats(self);
     int rc = 0;
+    size_t written = 0;
+    double started = kms_num_monotonic();
     for (size_t i = 0; i < trainer_model_count(self); i++) {
         if (!all && !trainer_model_dirty(self, i))
             continue;
@@ -137,7 +139,10 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all)
         trainer_model_saved(self, i);
         stats->checkpoints++;
         stats->last_checkpoint = kms_num_wallclock();
+        written++;
     }
+    if (written > 0)
+        kms_debug("checkpoint round", "models=%zu ms=%.2f", written, (kms_num_monotonic() - started) * 1000);
     return rc;
 }
 
