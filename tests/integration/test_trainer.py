@@ -178,6 +178,25 @@ class TestTraining(TrainerTestCase):
         self.assertEqual(r2, core["fit"]["window_r2"])
         self.assertEqual(rmse, core["fit"]["window_rmse"])
 
+    def test_requests_are_answered_promptly_during_a_flood_of_samples(self):
+        t = self.start_trainer()
+        self.sync(t)
+        frames = [msgpack.packb(make_sample(self.rng, i + 1)) for i in range(20000)]
+        target = self.stats(t)["samples_accepted"] + len(frames)
+        slowest = 0.0
+        for i, frame in enumerate(frames):
+            self.pub.raw(b"kepler.node", frame)
+            if i % 200 == 199:  # ~20k samples/s at most: a flood, within the socket's queue
+                time.sleep(0.01)
+            if i % 2000 == 1999:
+                t0 = time.monotonic()
+                self.assertEqual(ask(t.control, "LIST")[0], "200")
+                slowest = max(slowest, time.monotonic() - t0)
+        wait_for(lambda: self.stats(t)["samples_accepted"] >= target, what="the flood learned")
+        self.assertLess(slowest, 0.5 * SLOWDOWN)
+        self.assertEqual(self.stats(t)["seq_gaps"], 0)
+        self.assertEqual(self.models(t)["core_model"]["samples"], len(frames))
+
     def test_not_ready_is_503_with_counts_and_unknown_is_404(self):
         t = self.start_trainer("--min-samples", "30")
         self.sync(t)
