@@ -5,15 +5,17 @@ The trainer here is a stand-in speaking common/kms_proto.h (test_api_support.Fak
 faults it plays cannot be had from the real trainer on demand."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
-from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, http_json
-from test_api_support import (DEFAULT_MODELS, FakeTrainer, kepler_04_request, kepler_07_request,
+from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, http_json, wait_for
+from test_api_support import (DEFAULT_MODELS, FakeTrainer, Pipeline, kepler_04_request, kepler_07_request,
                               model_doc, raw_request, start_api, status_of, wait_port)
 
 TIMEOUT_MS = 300
@@ -178,6 +180,42 @@ class TrainerFaults(ProcessTestCase):
         status, data = http_json(base + "/model", method="POST", body=json.dumps(body).encode())
         self.assertEqual(status, 400)
         self.assertIn("not ready", data["error"])
+
+
+class RealTrainerDies(unittest.TestCase):
+    """The real pipeline, and its real trainer killed with SIGKILL, then started again."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kms-api-restart-")
+        self.pipeline = Pipeline(self.tmp, api_args=("--trainer-timeout", TIMEOUT_MS))
+        self.addCleanup(self.check_pipeline)
+
+    def check_pipeline(self):
+        problems = self.pipeline.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if problems:
+            self.fail("\n".join(problems))
+
+    def test_trainer_killed_and_restarted(self):
+        base = self.pipeline.base
+        self.pipeline.wait_ready()
+        self.pipeline.kill_trainer()
+        time.sleep(0.25)  # past what the cache may still serve
+        for method, path in TRAINER_ROUTES:
+            body = kepler_body() if method == "POST" else None
+            status, _, data, elapsed = timed(base + path, method, body)
+            self.assertEqual(status, 503, f"{method} {path}")
+            self.assertLess(elapsed, TIMEOUT_MS / 1000 + SLACK_S, f"{method} {path} took {elapsed:.3f}s")
+        self.assertEqual(http(base + "/healthz")[0], 200)
+        self.assertEqual(http_json(base + "/readyz")[0], 503)
+        # Back on the same endpoint, the trainer answers at once (503 "not trained enough" or
+        # 200 from a checkpoint), and with the scraper still running it is soon ready again.
+        self.pipeline.restart_trainer()
+        status = wait_for(lambda: http(base + "/readyz")[0] == 200 and http(base + "/model-weights/")[0],
+                          timeout=20, what="the restarted trainer answering")
+        self.assertIn(status, (200, 503))
+        self.pipeline.wait_ready()
+        self.assertIn("All_Weights", http_json(base + "/model-weights/dram_model")[1])
 
 
 class RequestFaults(ProcessTestCase):

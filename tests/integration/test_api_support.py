@@ -293,10 +293,12 @@ class Pipeline:
 
         self.sim = start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--format", "0.7",
                          "--containers", 8, "--noise", 0.01, "--seed", 7)
-        self.trainer = start("kms-trainer", "--samples", f">tcp://127.0.0.1:{samples_port}",
+        self.trainer_args = ("--samples", f">tcp://127.0.0.1:{samples_port}",
                              "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir",
                              os.path.join(tmp, "data"), "--min-samples", self.MIN_SAMPLES,
                              "--history-interval", 0.5)
+        self._start = start
+        self.trainer = start("kms-trainer", *self.trainer_args)
         self.scraper = start("kms-scraper", "--kepler-url", f"{self.sim_url}/metrics", "--interval", 0.2,
                              "--publish", f"@tcp://127.0.0.1:{samples_port}")
         self.api = start("kms-api", "--port", self.api_port, "--trainer", ">" + self.control,
@@ -322,6 +324,14 @@ class Pipeline:
         if rc != 0:
             raise AssertionError(f"kms-scraper exited with {rc}")
         time.sleep(0.25)  # kms-api's cache serves an answer for at most 100 ms
+
+    def kill_trainer(self):
+        """SIGKILL: no goodbye, no final checkpoint."""
+        self.trainer.kill9()
+        self.processes.remove(self.trainer)
+
+    def restart_trainer(self):
+        self.trainer = self._start("kms-trainer", *self.trainer_args)
 
     def truth(self):
         return json.loads(http(f"{self.sim_url}/truth")[2])
