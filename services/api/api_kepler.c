@@ -248,17 +248,21 @@ static bool s_suitable(const json_t *model, const api_kepler_request_t *req, cha
     return true;
 }
 
-/* Lower is better: whole-node targets first for a single model, then the lowest MAE. */
-static double s_rank(const json_t *model, bool prefer_node)
+/* Whole-node targets first when one model must stand for the node's power. */
+static int s_tier(const json_t *model)
 {
-    double mae = s_fit(model, "mae");
-    double rank = isfinite(mae) ? mae : 1e300;
-    if (prefer_node) {
-        const char *target = json_string_value(json_object_get(model, "target"));
-        double tier = strcmp(target, "platform") == 0 ? 0 : strcmp(target, "package") == 0 ? 1 : 2;
-        rank = tier * 1e301 + rank;
-    }
-    return rank;
+    const char *target = json_string_value(json_object_get(model, "target"));
+    return strcmp(target, "platform") == 0 ? 0 : strcmp(target, "package") == 0 ? 1 : 2;
+}
+
+/* Whether `a` beats `b`: a better tier when prefer_node, then the lower MAE (the 2022 server's
+   criterion); a model without a fit yet loses to one with. */
+static bool s_better(const json_t *a, const json_t *b, bool prefer_node)
+{
+    if (prefer_node && s_tier(a) != s_tier(b))
+        return s_tier(a) < s_tier(b);
+    double mae_a = s_fit(a, "mae"), mae_b = s_fit(b, "mae");
+    return isfinite(mae_a) && (!isfinite(mae_b) || mae_a < mae_b);
 }
 
 /* The model's weights in the request's names, made dynamic when asked. */
@@ -308,7 +312,7 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
             continue;
         const char *target = json_string_value(json_object_get(model, "target"));
         const json_t *current = json_object_get(best, target);
-        if (!current || s_rank(model, false) < s_rank(current, false))
+        if (!current || s_better(model, current, false))
             json_object_set(best, target, (json_t *) model);
     }
     const char *target;
@@ -333,7 +337,7 @@ static const json_t *s_best(const json_t *models, const api_kepler_request_t *re
     const json_t *model;
     json_array_foreach(models, i, model)
         if (json_is_object(model) && s_suitable(model, req, why, cap)
-            && (!best || s_rank(model, true) < s_rank(best, true)))
+            && (!best || s_better(model, best, true)))
             best = model;
     return best;
 }

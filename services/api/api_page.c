@@ -160,9 +160,9 @@ static void s_polyline(FILE *out, const json_t *history, int col, double t0, dou
     size_t i;
     const json_t *point;
     json_array_foreach(history, i, point) {
-        double t = json_number_value(json_array_get(point, 0)), v = json_number_value(json_array_get(point, col));
-        if (!json_is_number(json_array_get(point, col)))
+        if (!json_is_number(json_array_get(point, 0)) || !json_is_number(json_array_get(point, col)))
             continue;
+        double t = json_number_value(json_array_get(point, 0)), v = json_number_value(json_array_get(point, col));
         v = fmin(fmax(v, lo), hi);
         double x = t1 > t0 ? left + (t - t0) / (t1 - t0) * (right - left) : right;
         double y = bottom - (v - lo) / (hi - lo) * (bottom - top);
