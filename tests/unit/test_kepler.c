@@ -26,6 +26,15 @@ static int s_collect(const kms_sample_t *sample, void *arg)
     return 0;
 }
 
+static int s_count_only(const kms_sample_t *sample, void *arg)
+{
+    collected_t *c = arg;
+    if (c->count == 0)
+        c->items[0] = *sample;
+    c->count++;
+    return 0;
+}
+
 static char *s_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -492,6 +501,46 @@ static void test_stop(void **state)
     kms_kepler_snapshot_destroy(&b);
 }
 
+/* Many containers: the table grows, copies keep every one, and each interval's node features
+   are the exact sum over the containers present in both scrapes. */
+static void s_many(kms_kepler_snapshot_t *s, double ts, int first, int count, double step)
+{
+    kms_kepler_snapshot_begin(s, ts, "big");
+    char id[32];
+    for (int i = first; i < first + count; i++) {
+        snprintf(id, sizeof id, "ctr-%05d", i);
+        s_add(s, "kepler_container_cpu_cycles_total", 1e6 * i + step * i, "container_id", id, NULL, NULL);
+        s_add(s, "kepler_container_package_joules_total", 10.0 * i + step, "container_id", id, "mode", "idle");
+    }
+    s_add(s, "kepler_node_package_joules_total", 1e6 + step * 100, "mode", "idle", NULL, NULL);
+}
+
+static void test_many_containers(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
+    kms_kepler_snapshot_t *copy = kms_kepler_snapshot_new();
+    s_many(p, 0, 0, 3000, 0);       /* containers 0..2999 */
+    s_many(c, 2, 500, 3000, 4);     /* containers 500..3499: 2500 in both */
+    assert_int_equal(kms_kepler_snapshot_containers(c), 3000);
+    assert_int_equal(kms_kepler_snapshot_copy(copy, p), 0);
+    kms_kepler_snapshot_destroy(&p);  /* the copy owns all it holds */
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    assert_int_equal(kms_kepler_diff(copy, c, s_count_only, got, &st), 2501);
+    assert_int_equal(st.containers_matched, 2500);
+    assert_int_equal(st.containers_churned, 1000);
+    /* sum over i = 500..2999 of 4 i / 2 s */
+    double expected = 0;
+    for (int i = 500; i < 3000; i++)
+        expected += 4.0 * i / 2;
+    s_close(s_get(&got->items[0].features, "cpu_cycles"), expected);
+    s_close(s_get(&got->items[0].targets, "package"), 200);
+    free(got);
+    kms_kepler_snapshot_destroy(&copy);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* Pages damaged byte by byte (a fixed pseudo-random sequence) never crash the conversion and
    never give a rate that is negative or not finite. */
 static int s_check_finite(const kms_sample_t *sample, void *arg)
@@ -757,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_damaged_pages),
+        cmocka_unit_test(test_many_containers),
         cmocka_unit_test(test_prom_vector),
         cmocka_unit_test(test_prom_matrix),
         cmocka_unit_test(test_prom_errors),
