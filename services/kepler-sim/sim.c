@@ -131,6 +131,10 @@ static void s_walk(kms_sim_t *self)
     self->freq = s_uniform(self) < 0.02 ? 1.2e9 + 2.4e9 * s_uniform(self)
                                         : self->freq * exp(0.03 * s_gauss(self));
     self->freq = s_clamp(self->freq, 1.2e9, 3.6e9);
+    /* node-wide phases (memory-bound, compute-bound) move every container's IPC together, so
+       that instructions do not simply follow cycles */
+    self->phase = s_uniform(self) < 0.03 ? 0.5 + s_uniform(self)
+                                         : s_clamp(self->phase * exp(0.05 * s_gauss(self)), 0.5, 1.5);
     for (size_t i = 0; i < self->count; i++) {
         kms_sim_container_t *c = &self->containers[i];
         double lo = 0.02 * c->usage_max;
@@ -138,9 +142,13 @@ static void s_walk(kms_sim_t *self)
             c->usage = lo + (c->usage_max - lo) * s_uniform(self);
         else
             c->usage = s_clamp(c->usage + 0.08 * c->usage_max * s_gauss(self), lo, c->usage_max);
-        c->ipc = s_clamp(c->ipc * exp(0.08 * s_gauss(self)), 0.3, 3.0);
+        /* a program's phases: its IPC wanders, and changes at once when its phase does */
+        c->ipc = s_uniform(self) < 0.03 ? 0.3 + 2.7 * s_uniform(self)
+                                        : s_clamp(c->ipc * exp(0.08 * s_gauss(self)), 0.3, 3.0);
         c->miss_rate = s_clamp(c->miss_rate * exp(0.1 * s_gauss(self)), 3e-4, 1.5e-2);
-        c->memory = s_clamp(c->memory * exp(0.004 * s_gauss(self)), 32e6, 4e9);
+        /* memory creeps, and now and then a container allocates or frees a lot at once */
+        double creep = s_uniform(self) < 0.01 ? 1.6 * (s_uniform(self) - 0.5) : 0.004 * s_gauss(self);
+        c->memory = s_clamp(c->memory * exp(creep), 32e6, 4e9);
     }
     double e = self->options.noise * s_gauss(self);  /* drawn even without noise: same usage */
     self->error = s_clamp(e, -3 * self->options.noise, 3 * self->options.noise);
@@ -154,7 +162,7 @@ static void s_step_power(kms_sim_t *self)
         kms_sim_container_t *c = &self->containers[i];
         c->rate[KMS_SIM_CPU_TIME] = c->usage;
         c->rate[KMS_SIM_CPU_CYCLES] = c->usage * self->freq * c->freq_factor;
-        c->rate[KMS_SIM_CPU_INSTRUCTIONS] = c->rate[KMS_SIM_CPU_CYCLES] * c->ipc;
+        c->rate[KMS_SIM_CPU_INSTRUCTIONS] = c->rate[KMS_SIM_CPU_CYCLES] * c->ipc * self->phase;
         c->rate[KMS_SIM_CACHE_MISSES] = c->rate[KMS_SIM_CPU_INSTRUCTIONS] * c->miss_rate;
         c->rate[KMS_SIM_RESIDENT_MEMORY] = c->memory;
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
@@ -276,6 +284,7 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
             self->rapl[p][comp] = options->rapl_max * s_uniform(self);
     self->rapl_platform = options->rapl_max * s_uniform(self);
     self->freq = 1.2e9 + 2.4e9 * s_uniform(self);
+    self->phase = 1.0;
     self->now = now;
     self->step_end = now + KMS_SIM_STEP;
     s_walk(self);

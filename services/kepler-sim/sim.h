@@ -15,14 +15,16 @@
     components included, so that a test applies it without knowing these lines.
 
     HOW TIME WORKS. Usage is constant within a step of KMS_SIM_STEP seconds and changes at step
-    boundaries (random walks: per-container cpu usage, IPC and cache-miss rate, resident memory,
-    and a node-wide clock frequency, so that cycles, instructions and cpu time do not move
-    together). kms_sim_advance() integrates the counters step by step up to the given time:
+    boundaries (random walks with occasional jumps: per-container cpu usage, IPC, cache-miss
+    rate and resident memory, a node-wide clock frequency and a node-wide IPC phase, so that
+    cycles, instructions and cpu time do not move together). kms_sim_advance() integrates the counters step by step up to the given time:
     counters += rate * elapsed and energy += power * elapsed, so that over ANY interval the
     energy increment is the truth applied to the counter increments (plus bias * interval), to
     the rounding of the printed counters. Memory is a gauge: the truth integrates its value
-    over time, and it drifts slowly (0.4% per step) so that its value at a scrape is close to
-    its average over the interval.
+    over time. It creeps (0.4% per step) and, once in a hundred steps per container, jumps (a
+    factor of up to e^0.8 either way), so that its weight can be told from the bias; a reader
+    that takes the gauge at the end of an interval errs by weight * jump * (the share of the
+    interval before the jump) on the few intervals that hold one.
 
     NOISE. Each step draws one relative error e ~ N(0, noise), clipped to +-3 noise: the node's
     power in that step is truth * (1 + e), for every component at once. Over an interval of n
@@ -111,6 +113,7 @@ typedef struct {
     uint64_t steps;    /* steps completed */
     uint64_t rng;
     double freq;       /* node clock, Hz */
+    double phase;      /* node-wide factor on every container's IPC */
     double error;      /* this step's relative noise */
     uint64_t restarts;
     size_t count;
