@@ -18,7 +18,8 @@ import unittest
 
 import yaml
 
-from kmstest import SOURCE_DIR, binary
+import kmstest
+from kmstest import SOURCE_DIR, ProcessTestCase, binary, free_port, wait_for
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 COMPOSE = os.path.join(SOURCE_DIR, "docker-compose.yml")
@@ -723,6 +724,99 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                      "tests/unit/test_log.c"):
             self.assertTrue(os.path.exists(os.path.join(SOURCE_DIR, path)), path)
             self.assertFalse(ignored(path), f"{path} is needed to build")
+
+
+PIPELINE = ("kepler-sim", "kms-trainer", "kms-scraper", "kms-api")
+SERVICE_PORTS = ("5555", "5556", "8100", "9102", "9103")
+
+
+@unittest.skipUnless(all(os.path.exists(binary(p)) for p in PIPELINE), "the four programs are not built")
+class TestDeployedSettingsRun(ProcessTestCase):
+    """The settings the deployment files give the programs, run for real on loopback: the
+    containers' host names become 127.0.0.1 and their ports free ports, nothing else changes.
+    A wrong variable name, a bind where a connect belongs or a port that does not match shows
+    up here as a pipeline that does not train."""
+
+    def localize(self, env, hosts, ports):
+        out = {}
+        for name, value in env.items():
+            value = str(value)
+            if value in ports:  # a bare port number
+                value = str(ports[value])
+
+            def repl(m):
+                host, port = m.group(1), m.group(2)
+                if host in hosts or host == "*":
+                    return f"127.0.0.1:{ports[port]}"
+                return m.group(0)
+            value = re.sub(r"([A-Za-z0-9*.-]+):(\d+)", repl, value)
+            out[name] = value
+        return out
+
+    def run_pipeline(self, envs, sim_port, api_port, fast):
+        """envs: program -> environment. Starts the four, checks the pipeline trains."""
+        data = os.path.join(self.tmp, "data")
+        envs["kms-trainer"]["KMS_DATA_DIR"] = data
+        for program in ("kms-trainer", "kms-scraper"):
+            envs[program].update(fast.get(program, {}))
+        envs["kepler-sim"].setdefault("KMS_SIM_PORT", str(sim_port))
+        envs["kepler-sim"]["KMS_SIM_LISTEN"] = "127.0.0.1"
+        # Only the settings under test: no stray KMS_ or OTEL_ variable from the caller.
+        clean = {k: "" for k in os.environ if k.startswith(("KMS_", "OTEL_"))}
+        for program in PIPELINE:
+            self.start(program, env={**clean, **envs[program]})
+        base = f"http://127.0.0.1:{api_port}"
+        wait_for(lambda: kmstest.http(f"{base}/readyz")[0] == 200, timeout=20, what="the API ready")
+        wait_for(lambda: kmstest.http(f"{base}/model-weights/core_model")[0] == 200, timeout=60,
+                 interval=0.5, what="core_model trained through the deployed settings")
+        status, models = kmstest.http_json(f"{base}/models")
+        self.assertEqual(status, 200)
+        return models["models"] if isinstance(models, dict) else models
+
+    def test_compose_settings(self):
+        fast = {"KMS_SCRAPE_INTERVAL": "0.5", "KMS_MIN_SAMPLES": "10"}
+        proc = compose_config(env=fast)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        services = yaml.safe_load(proc.stdout)["services"]
+        ports = {p: free_port() for p in SERVICE_PORTS}
+        envs = {}
+        for name, program in COMPOSE_PROGRAMS.items():
+            folder = next(k for k, v in IMAGES.items() if v[0] == program)
+            image_env = dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", " ".join(
+                Dockerfile(os.path.join(DEPLOY, folder, "Dockerfile")).all(1, "ENV"))))
+            envs[program] = self.localize({**image_env, **services[name].get("environment", {})},
+                                          set(services), ports)
+        models = self.run_pipeline(envs, ports["9102"], ports["8100"], {})
+        self.assertTrue(any(m["name"] == "core_model" and m["samples"] >= 10 for m in models), models)
+        status, _, body = kmstest.http(f"http://127.0.0.1:{ports['9103']}/metrics")
+        self.assertEqual(status, 200, "the scraper's counters, where Prometheus looks for them")
+
+    @unittest.skipUnless(shutil.which("kubectl"), "kubectl is not installed")
+    def test_kubernetes_settings(self):
+        proc = run("kubectl", "kustomize", os.path.join(DEPLOY, "k8s"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        objects = [o for o in yaml.safe_load_all(proc.stdout) if o]
+        services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+        downward = {"status.hostIP": "node-ip", "spec.nodeName": "node-1",
+                    "metadata.name": "pod-1", "metadata.namespace": "kepler"}
+        ports = {p: free_port() for p in SERVICE_PORTS}
+        envs = {"kepler-sim": {}}
+        for o in objects:
+            if o["kind"] not in ("Deployment", "DaemonSet"):
+                continue
+            for c in o["spec"]["template"]["spec"]["containers"]:
+                env = {}
+                for e in c.get("env", []):  # Kubernetes' own $(VAR) expansion
+                    value = e.get("value") or downward[e["valueFrom"]["fieldRef"]["fieldPath"]]
+                    env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], value)
+                envs[c["name"]] = self.localize(env, services | {"node-ip"}, ports)
+        # Kepler, on the node's address, is kepler-sim here; the trainer needs fewer samples and
+        # the scraper scrapes faster, only to keep the test short.
+        fast = {"kms-trainer": {"KMS_MIN_SAMPLES": "10"}, "kms-scraper": {"KMS_SCRAPE_INTERVAL": "0.5"}}
+        models = self.run_pipeline(envs, ports["9102"], ports["8100"], fast)
+        self.assertTrue(any(m["name"] == "core_model" and m["samples"] >= 10 for m in models), models)
+        status, _, _ = kmstest.http(f"http://127.0.0.1:{ports['9103']}/metrics")
+        self.assertEqual(status, 200, "the scraper's counters, where the PodMonitor looks for them")
 
 
 if __name__ == "__main__":
