@@ -6,7 +6,9 @@ object is checked for what the API server and the programs would reject or silen
 (selectors, ports, probes, env references, volumes, security), and every Dockerfile for what
 the images promise (multi-stage, slim runtime with exactly the libraries the binary needs,
 non-root, exec-form entrypoint, health checks where there is HTTP). Settings the files pass to
-the programs are checked against the programs' own --help when they are built.
+the programs are checked against the programs' own --help when they are built, and then run:
+the four programs, started on loopback with exactly the environment compose and Kubernetes
+give them, must train a model.
 """
 import fnmatch
 import json
