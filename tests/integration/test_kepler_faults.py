@@ -1,0 +1,456 @@
+"""kms-scraper in front of a Kepler that misbehaves the way real ones do, beyond the fixture
+faults of test_scraper.py (which covers a target that is always dead, always slow, a 500, a
+Content-Length that lies, huge bodies and one fixture restart).
+
+The Kepler here is a small HTTP server in this file that writes Kepler 0.7-style pages from
+counters it keeps itself: every counter grows at a known rate from the moment "Kepler" started,
+so the true rate of every feature and the true watts of every component are known at any time,
+and every sample the scraper publishes is checked against them. The faults are driven by the
+test while the scraper runs: a restart (counters back to 0, more than once, and one container's
+alone), Kepler gone (connection refused) for 20 s and back, answers slower than the scraper's
+timeout (late headers, or a body that trickles), and pages cut inside a series line.
+
+What a user checks: no published sample is negative or absurd (every node sample is within 25 %
+of the truth), failures are counted by cause on --metrics-port, the scraper resumes by itself,
+and SIGTERM still stops it promptly.
+"""
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import math
+import signal
+import socket
+import threading
+import time
+import unittest
+
+import msgpack
+import zmq
+
+from kmstest import SLOWDOWN, ProcessTestCase, free_port, http, wait_for
+
+NODE = "kepler-fault-node"
+ARCH = "Ice Lake"
+# Per container: cycles/s, instructions/s, cache misses/s, cpu-seconds/s, resident bytes (gauge),
+# package joules/s and dram joules/s (dynamic mode).
+CONTAINERS = {
+    "c1": (2.0e9, 3.0e9, 4.0e6, 0.80, 3.0e8, 9.0, 1.5),
+    "c2": (1.0e9, 0.5e9, 1.0e6, 0.25, 1.2e9, 4.0, 0.5),
+    "c3": (0.5e9, 0.8e9, 2.0e6, 0.10, 6.0e7, 2.0, 0.25),
+}
+# Node counters (joules/s) per package, by mode; two packages.
+NODE_WATTS = {"package": {"dynamic": 15.0, "idle": 20.0}, "dram": {"dynamic": 2.25, "idle": 3.0},
+              "core": {"dynamic": 10.0, "idle": 5.0}, "platform": {"dynamic": 30.0, "idle": 60.0}}
+PACKAGES = ("0", "1")
+# What every node sample must carry, from the rates above.
+TRUE_FEATURES = {
+    "cpu_cycles": sum(c[0] for c in CONTAINERS.values()),
+    "cpu_instructions": sum(c[1] for c in CONTAINERS.values()),
+    "cache_misses": sum(c[2] for c in CONTAINERS.values()),
+    "cpu_time": sum(c[3] for c in CONTAINERS.values()),
+    "resident_memory": sum(c[4] for c in CONTAINERS.values()),
+}
+TRUE_TARGETS = {name: len(PACKAGES) * sum(modes.values()) for name, modes in NODE_WATTS.items()
+                if name != "platform"}
+TRUE_TARGETS["platform"] = sum(NODE_WATTS["platform"].values())
+TOLERANCE = 0.25
+
+
+def go_float(v):
+    """Floats as Kepler (Go's strconv 'g', shortest) prints them: 1e+09, 123.456."""
+    text = repr(float(v))
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        mantissa = mantissa[:-2] if mantissa.endswith(".0") else mantissa
+        return f"{mantissa}e{'+' if int(exp) >= 0 else '-'}{abs(int(exp)):02d}"
+    if float(v) >= 1e21:
+        return f"{float(v):e}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+class Kepler:
+    """A Kepler 0.7 exporter whose counters the test controls. Modes, set by the test:
+    ok, slow (headers after `delay` s), trickle (headers at once, then one byte every 0.2 s),
+    cut (the whole answer, Content-Length honest, ends inside the last series line),
+    close (Content-Length of the whole page, the connection closed inside a series line),
+    chunked-cut (chunked encoding, the connection closed inside a chunk)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.lock = threading.Lock()
+        self.started = time.time()
+        self.container_started = {c: self.started for c in CONTAINERS}
+        self.mode = "ok"
+        self.delay = 10.0
+        self.served = {}  # mode -> answers begun
+        self.connections = set()
+        self.httpd = None
+        self.up()
+
+    def restart(self, container=None):
+        """Counters back to 0: Kepler's (all of them), or one container's (it restarted)."""
+        with self.lock:
+            now = time.time()
+            if container:
+                self.container_started[container] = now
+            else:
+                self.started = now
+                self.container_started = {c: now for c in CONTAINERS}
+
+    def page(self):
+        with self.lock:
+            now = time.time()
+            up = now - self.started
+            ups = {c: now - t for c, t in self.container_started.items()}
+        lines = []
+
+        def family(name, kind, series):
+            lines.append(f"# HELP {name} {name.replace('_', ' ')}")
+            lines.append(f"# TYPE {name} {kind}")
+            for labels, value in series:
+                text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+                lines.append(f"{name}{{{text}}} {go_float(value)}")
+
+        def cl(cid):
+            return {"container_id": cid, "container_name": "app-" + cid, "container_namespace": "default",
+                    "pod_name": "pod-" + cid}
+
+        family("kepler_container_bpf_cpu_time_us_total", "counter",
+               [(cl(c), r[3] * 1e6 * ups[c]) for c, r in CONTAINERS.items()])
+        family("kepler_container_cache_miss_total", "counter", [(cl(c), r[2] * ups[c]) for c, r in CONTAINERS.items()])
+        family("kepler_container_cgroupfs_memory_usage_bytes_total", "counter",
+               [(cl(c), r[4]) for c, r in CONTAINERS.items()])
+        family("kepler_container_cpu_cycles_total", "counter", [(cl(c), r[0] * ups[c]) for c, r in CONTAINERS.items()])
+        family("kepler_container_cpu_instructions_total", "counter",
+               [(cl(c), r[1] * ups[c]) for c, r in CONTAINERS.items()])
+        family("kepler_container_dram_joules_total", "counter",
+               [(dict(cl(c), mode="dynamic"), r[6] * ups[c]) for c, r in CONTAINERS.items()])
+        family("kepler_container_package_joules_total", "counter",
+               [(dict(cl(c), mode="dynamic"), r[5] * ups[c]) for c, r in CONTAINERS.items()])
+        for comp in ("core", "dram", "package"):
+            family(f"kepler_node_{comp}_joules_total", "counter",
+                   [({"instance": NODE, "mode": mode, "package": p, "source": "rapl"}, watts * up)
+                    for p in PACKAGES for mode, watts in NODE_WATTS[comp].items()])
+        family("kepler_node_info", "counter", [({"cpu_architecture": ARCH}, 1)])
+        # Platform last: a cut page loses the end of a node energy counter's line.
+        family("kepler_node_platform_joules_total", "counter",
+               [({"instance": NODE, "mode": mode, "source": "acpi"}, 1e6 + watts * up)
+                for mode, watts in NODE_WATTS["platform"].items()])
+        return ("\n".join(lines) + "\n").encode()
+
+    def up(self):
+        kepler = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                with kepler.lock:
+                    kepler.connections.add(self.connection)
+
+            def finish(self):
+                with kepler.lock:
+                    kepler.connections.discard(self.connection)
+                super().finish()
+
+            def do_GET(self):
+                with kepler.lock:
+                    mode = kepler.mode
+                    kepler.served[mode] = kepler.served.get(mode, 0) + 1
+                try:
+                    self.answer(mode)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = mode != "ok"
+
+            def head(self, length=None, chunked=False):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                if length is not None:
+                    self.send_header("Content-Length", str(length))
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+
+            def answer(self, mode):
+                if mode == "slow":
+                    time.sleep(kepler.delay)
+                page = kepler.page()
+                # Inside the value of the last series line, a few digits in: the rest of the
+                # line, its newline and nothing else is lost.
+                cut = page.rstrip(b"\n").rfind(b" ") + 3
+                if mode in ("ok", "slow"):
+                    self.head(len(page))
+                    self.wfile.write(page)
+                elif mode == "trickle":
+                    self.head(len(page))
+                    for i in range(50):
+                        self.wfile.write(page[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                elif mode == "cut":
+                    self.head(cut)
+                    self.wfile.write(page[:cut])
+                elif mode == "close":
+                    self.head(len(page))
+                    self.wfile.write(page[:cut])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                elif mode == "chunked-cut":
+                    self.head(chunked=True)
+                    self.wfile.write(b"%x\r\n%s" % (len(page), page[:cut]))
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+        class Server(ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.httpd = Server(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def down(self):
+        """Gone: the listening socket is closed and kept-alive connections are cut, so that
+        every new request is refused."""
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+        with self.lock:
+            for conn in self.connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def set_mode(self, mode):
+        with self.lock:
+            self.mode = mode
+
+    def count(self, mode):
+        with self.lock:
+            return self.served.get(mode, 0)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/metrics"
+
+
+class Subscriber(threading.Thread):
+    """A Python SUB on the scraper's PUB socket, collecting every sample in the background."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"kepler.")
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.lock = threading.Lock()
+        self.samples = []
+        self.running = True
+        self.start()
+
+    def run(self):
+        while self.running:
+            if self.sock.poll(50):
+                topic, body = self.sock.recv_multipart()
+                sample = msgpack.unpackb(body, raw=False)
+                sample["topic"] = topic.decode()
+                sample["received"] = time.time()
+                with self.lock:
+                    self.samples.append(sample)
+
+    def nodes(self, since=0.0):
+        with self.lock:
+            return [s for s in self.samples if s["topic"] == "kepler.node" and s["received"] >= since]
+
+    def all(self):
+        with self.lock:
+            return list(self.samples)
+
+    def close(self):
+        self.running = False
+        self.join()
+        self.sock.close(0)
+        self.ctx.term()
+
+
+def scraper_metrics(port):
+    status, _, body = http(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200, status
+    values = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    return values
+
+
+class KeplerFaultCase(ProcessTestCase):
+    interval = 0.3
+
+    def setUp(self):
+        super().setUp()
+        self.kepler = Kepler()
+        self.pub_port, self.metrics_port = free_port(), free_port()
+        self.sub = Subscriber(self.pub_port)
+
+    def tearDown(self):
+        self.sub.close()
+        self.kepler.down()
+        super().tearDown()
+
+    def start_scraper(self, *args):
+        self.scraper = self.start("kms-scraper", "--kepler-url", self.kepler.url, "--interval", self.interval,
+                                  "--publish", f"@tcp://127.0.0.1:{self.pub_port}",
+                                  "--metrics-port", self.metrics_port, *args)
+        return self.scraper
+
+    def counter(self, name, **labels):
+        labels = dict({"target": self.kepler.url}, **labels)
+        key = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+        return scraper_metrics(self.metrics_port).get(key, 0.0)
+
+    def wait_nodes(self, count, since, what):
+        return wait_for(lambda: len(self.sub.nodes(since)) >= count, timeout=15, what=what)
+
+    def assert_sane(self, without=None, during=(0.0, 0.0)):
+        """Every sample published so far: finite, non-negative; node samples within TOLERANCE of
+        the truth (a sample computed across a reset or from a cut number would be far off).
+        Node samples received in `during` may lack container `without`'s usage: a container
+        whose counters went down is left out of the node's features for that interval."""
+        samples = self.sub.all()
+        self.assertTrue(samples, "nothing published")
+        for s in samples:
+            for v in list(s["features"].values()) + list(s["targets"].values()):
+                self.assertTrue(math.isfinite(v) and v >= 0, s)
+            self.assertGreater(s["dt"], 0, s)
+            if s["topic"] != "kepler.node":
+                continue
+            self.assertEqual((s["node"], s["arch"]), (NODE, ARCH))
+            partial = without and during[0] <= s["received"] <= during[1]
+            for i, (name, truth) in enumerate(TRUE_FEATURES.items()):
+                value = s["features"][name]
+                if partial and abs(value - truth) > TOLERANCE * truth:
+                    truth -= CONTAINERS[without][i]
+                self.assertLessEqual(abs(value - truth), TOLERANCE * truth, (name, s))
+            for name, truth in TRUE_TARGETS.items():
+                self.assertLessEqual(abs(s["targets"][name] - truth), TOLERANCE * truth, (name, s))
+        return samples
+
+
+class TestRestarts(KeplerFaultCase):
+    def test_repeated_restarts_and_a_container_restart_never_give_a_bad_sample(self):
+        self.start_scraper()
+        self.wait_nodes(3, 0, "first samples")
+        for _ in range(3):
+            time.sleep(3 * self.interval)  # a few good intervals, then Kepler restarts
+            self.kepler.restart()
+            mark = time.time()
+            self.wait_nodes(3, mark, "samples again after a Kepler restart")
+        # One container restarts alone: its counters go down, the node's do not.
+        self.kepler.restart("c2")
+        mark = time.time()
+        self.wait_nodes(4, mark, "samples after a container restart")
+        samples = self.assert_sane(without="c2", during=(mark, mark + 3 * self.interval * SLOWDOWN))
+        self.assertGreaterEqual(self.counter("kms_scraper_resets_total"), 3)
+        self.assertGreaterEqual(self.counter("kms_scraper_intervals_without_sample_total"), 3)
+        # c2's interval across its own restart is not published; its later ones are, and right.
+        c2 = [s for s in samples if s.get("container_id") == "c2" and s["received"] >= mark]
+        self.assertTrue(c2, "no c2 sample after its restart")
+        for s in c2:
+            self.assertLessEqual(abs(s["features"]["cpu_cycles"] - CONTAINERS["c2"][0]), TOLERANCE * CONTAINERS["c2"][0], s)
+        seqs = [s["seq"] for s in samples]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "a gap in seq: lost messages")
+
+
+class TestKeplerGone(KeplerFaultCase):
+    def test_twenty_seconds_of_connection_refused_then_back(self):
+        self.start_scraper()
+        self.wait_nodes(2, 0, "first samples")
+        self.kepler.down()
+        gone = time.time()
+        wait_for(lambda: self.counter("kms_scraper_scrape_failures_total", cause="connect") >= 3,
+                 what="connect failures counted")
+        before = len(self.sub.nodes())
+        time.sleep(max(0.0, 20 - (time.time() - gone)))
+        # Not a sample while it was gone (one in flight when it went may still arrive).
+        self.assertLessEqual(len(self.sub.nodes()) - before, 1)
+        failures = self.counter("kms_scraper_scrape_failures_total", cause="connect")
+        self.assertGreaterEqual(failures, 20 / self.interval / 2 / SLOWDOWN, "a failure per cycle")
+        for cause in ("timeout", "http_status", "truncated", "parse", "too_large"):
+            self.assertEqual(self.counter("kms_scraper_scrape_failures_total", cause=cause), 0, cause)
+        # Back, the same Kepler (counters went on): scraping resumes by itself.
+        self.kepler.up()
+        back = time.time()
+        self.wait_nodes(3, back, "samples after Kepler came back")
+        self.assert_sane()
+        self.assertGreater(self.counter("kms_scraper_last_success_timestamp_seconds"), back - 1)
+        # The outage was reported once, not at every cycle; and its end too.
+        log = self.scraper.output()
+        self.assertEqual(log.count("cause=connect"), 1, log)
+
+
+class TestSlowKepler(KeplerFaultCase):
+    def test_late_headers_and_a_trickling_body_time_out_without_stalling(self):
+        self.start_scraper("--timeout", "1")
+        self.wait_nodes(2, 0, "first samples")
+        for mode in ("slow", "trickle"):
+            self.kepler.set_mode(mode)
+            wait_for(lambda: self.counter("kms_scraper_scrape_failures_total", cause="timeout") >= 2
+                     and self.kepler.count(mode) >= 2, timeout=20, what=f"{mode} answers timed out")
+            mark = time.time()
+            time.sleep(1.5)
+            # Nothing from an answer that came too late (a sample in flight at the switch aside).
+            self.assertLessEqual(len(self.sub.nodes(mark)), 0, mode)
+            self.kepler.set_mode("ok")
+            self.wait_nodes(2, time.time(), f"samples again after {mode}")
+            timeouts = self.counter("kms_scraper_scrape_failures_total", cause="timeout")
+        self.assertGreaterEqual(timeouts, 4)
+        self.assert_sane()
+        # Slow again: SIGTERM while a request hangs. The scraper itself lets go at once; its
+        # --metrics-port server (civetweb) takes up to its 2 s poll quantum to stop.
+        self.kepler.set_mode("slow")
+        wait_for(lambda: self.kepler.count("slow") >= 3, timeout=30, what="a request hanging")
+        time.sleep(0.2)
+        started = time.monotonic()
+        self.assertEqual(self.scraper.stop(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - started, 2.5 * SLOWDOWN)
+
+
+class TestCutPages(KeplerFaultCase):
+    def check_cut(self, mode, cause):
+        self.start_scraper()
+        self.wait_nodes(2, 0, "first samples")
+        for round_ in range(3):  # a cut page now and then, between good ones
+            self.kepler.set_mode(mode)
+            wait_for(lambda: self.kepler.count(mode) >= round_ + 1, what=f"{mode} page served")
+            self.kepler.set_mode("ok")
+            self.wait_nodes(3, time.time(), f"samples after a {mode} page")
+        self.assert_sane()
+        if cause:
+            self.assertGreaterEqual(self.counter("kms_scraper_scrape_failures_total", cause=cause), 3)
+        return self.scraper.output()
+
+    # KNOWN BUG (reported, not ours to fix): kms-scraper takes a page whose last line lost its
+    # end, so "...platform_joules_total{...} 1.0000541e+06" cut to "... 1." reads as 1 J; the
+    # counter seems to go down (no sample, fine), then the next page's interval publishes
+    # ~3.3 MW of platform power. The exposition format says the last line ends with a newline:
+    # a page without it is cut, and services/scraper/scraper.c s_finish() should count it as
+    # cause="truncated" and drop it whole. Remove this decorator once it does.
+    @unittest.expectedFailure
+    def test_honest_length_body_ending_inside_a_series_line(self):
+        # The body is whole as far as HTTP goes, but the page's last line has lost its end.
+        self.check_cut("cut", "truncated")
+
+    def test_connection_closed_inside_a_series_line(self):
+        self.check_cut("close", "truncated")
+
+    def test_chunked_answer_closed_inside_a_chunk(self):
+        self.check_cut("chunked-cut", "truncated")
+
+
+if __name__ == "__main__":
+    unittest.main()
