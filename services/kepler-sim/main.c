@@ -41,7 +41,7 @@ static const char *s_summary =
 
 static const char *s_format_text, *s_listen, *s_node, *s_arch;
 static long s_port, s_containers, s_seed;
-static double s_noise, s_restart_every, s_rapl_max;
+static double s_noise, s_restart_every, s_rapl_max, s_churn;
 static bool s_print_truth, s_dump;
 
 static kms_option_t s_options[] = {
@@ -63,6 +63,9 @@ static kms_option_t s_options[] = {
      "simulate an exporter restart every this many seconds (0: never)", &s_restart_every, 0, 1e9},
     {"rapl-max", "KMS_SIM_RAPL_MAX", KMS_OPT_DOUBLE, "262143.32885",
      "joules at which the RAPL counter of format 0.10 wraps", &s_rapl_max, 0.001, 1e12},
+    {"churn", "KMS_SIM_CHURN", KMS_OPT_DOUBLE, "0",
+     "mean container lifetime in seconds: containers end and new ones start (0: never)",
+     &s_churn, 0, 1e9},
     {"print-truth", NULL, KMS_OPT_BOOL, "false", "print the truth as JSON and exit", &s_print_truth, 0, 0},
     {"dump", NULL, KMS_OPT_BOOL, "false", "print one page (after 60 simulated seconds) and exit",
      &s_dump, 0, 0},
@@ -267,7 +270,7 @@ int main(int argc, char **argv)
         return 2;
     }
     kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed, s_noise, s_rapl_max,
-                                 s_node, s_arch};
+                                 s_churn, s_node, s_arch};
     bool offline = s_print_truth || s_dump;
     s_server_t server = {.format = format};
     server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());

@@ -90,6 +90,7 @@ static void s_hex(kms_sim_t *self, char *out, size_t digits)
 
 static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t index)
 {
+    memset(c, 0, sizeof *c);
     size_t n_workloads = sizeof s_workloads / sizeof s_workloads[0];
     const char *workload = s_workloads[index % n_workloads];
     char suffix[24] = "";
@@ -149,6 +150,17 @@ static void s_walk(kms_sim_t *self)
         /* memory creeps, and now and then a container allocates or frees a lot at once */
         double creep = s_uniform(self) < 0.01 ? 1.6 * (s_uniform(self) - 0.5) : 0.004 * s_gauss(self);
         c->memory = s_clamp(c->memory * exp(creep), 32e6, 4e9);
+    }
+    if (self->options.churn > 0) {
+        bool replaced = false;
+        for (size_t i = 0; i < self->count; i++) {
+            if (s_uniform(self) < KMS_SIM_STEP / self->options.churn) {
+                s_container_init(self, &self->containers[i], self->count + self->replaced++);
+                replaced = true;
+            }
+        }
+        if (replaced)
+            qsort(self->containers, self->count, sizeof *self->containers, s_by_id);
     }
     double e = self->options.noise * s_gauss(self);  /* drawn even without noise: same usage */
     self->error = s_clamp(e, -3 * self->options.noise, 3 * self->options.noise);
@@ -375,14 +387,14 @@ char *kms_sim_truth_json(const kms_sim_t *self)
         "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
         "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
     json_t *root = json_pack(
-        "{s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i}", "components",
+        "{s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f}", "components",
         components, "units", units, "prediction",
         "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes", "noise",
         self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
         (json_int_t) self->count, "node", self->options.node, "arch", self->options.arch,
         "step_seconds", KMS_SIM_STEP, "period_steps", KMS_SIM_PERIOD_STEPS, "rapl_max_joules",
         self->options.rapl_max, "package_share_0", s_package_share[0], "packages",
-        KMS_SIM_PACKAGES);
+        KMS_SIM_PACKAGES, "churn_seconds", self->options.churn);
     if (!root)
         return NULL;
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

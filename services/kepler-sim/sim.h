@@ -35,7 +35,11 @@
     dynamic energy in proportion to its instructions (dram: its cache misses) in each step, and
     an equal share of the idle energy, as Kepler's ratio model does. Counters Kepler keeps are
     zeroed by kms_sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler
-    0.10's kepler_node_cpu_joules_total is not, and wraps at rapl_max joules. */
+    0.10's kepler_node_cpu_joules_total is not, and wraps at rapl_max joules.
+
+    CHURN (off unless options.churn > 0). Each step a container ends with probability
+    KMS_SIM_STEP / churn; a new one, with a new identity and counters from 0, takes its place,
+    and the old one's series disappear, as they do in Kepler. */
 #ifndef KMS_SIM_H
 #define KMS_SIM_H
 
@@ -78,6 +82,7 @@ typedef struct {
     uint64_t seed;
     double noise;      /* relative, >= 0 */
     double rapl_max;   /* joules at which the 0.10 RAPL counter wraps */
+    double churn;      /* mean container lifetime, seconds; 0: containers never go */
     const char *node;  /* Kepler's instance / node_name */
     const char *arch;  /* cpu_architecture */
 } kms_sim_options_t;
@@ -116,6 +121,7 @@ typedef struct {
     double phase;      /* node-wide factor on every container's IPC */
     double error;      /* this step's relative noise */
     uint64_t restarts;
+    uint64_t replaced;  /* containers that went, each replaced by a new one */
     size_t count;
     kms_sim_container_t *containers;  /* sorted by id, as Kepler's output is */
     kms_sim_energy_t node;

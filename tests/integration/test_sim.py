@@ -396,6 +396,23 @@ class TestCounters(SimTestCase):
             a = b
         self.assertGreaterEqual(drops, 1)
 
+    def test_churn_replaces_containers(self):
+        _, url = self.start_sim("--churn", "2", "--containers", "6")
+        name = "kepler_container_bpf_cpu_time_us_total"
+        def by_id(series):
+            return {dict(l)["container_id"]: float(v) for n, l, v in series if n == name}
+        _, a, ta = self.scrape(url)
+        time.sleep(2.5)
+        _, b, tb = self.scrape(url)
+        ca, cb = by_id(a), by_id(b)
+        self.assertEqual(len(cb), 6)
+        new = set(cb) - set(ca)
+        self.assertTrue(new, "no container ended in 2.5 s with a 2 s mean lifetime")
+        for cid in new:  # a new container's counters start from 0
+            self.assertLessEqual(cb[cid], (tb - ta) * 3.0 * 1e6)
+        for cid in set(ca) & set(cb):
+            self.assertGreaterEqual(cb[cid], ca[cid])
+
     def test_010_rapl_counter_wraps_at_its_range(self):
         rapl_max = 200.0
         _, url = self.start_sim("--format", "0.10", "--rapl-max", str(rapl_max), "--noise", "0")

@@ -10,7 +10,7 @@
 
 static kms_sim_t *s_new(double noise, size_t containers)
 {
-    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, "node-1", "Zen 4"};
+    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, 0, "node-1", "Zen 4"};
     kms_sim_t *sim = kms_sim_new(&options, 100.0);
     assert_non_null(sim);
     return sim;
@@ -204,6 +204,31 @@ static void test_usage_is_not_collinear(void **state)
     kms_sim_destroy(&sim);
 }
 
+/* With churn, containers end and new ones (new ids, counters from 0) take their places. */
+static void test_churn(void **state)
+{
+    (void) state;
+    kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4"};
+    kms_sim_t *sim = kms_sim_new(&options, 0);
+    char first[10][65];
+    for (size_t i = 0; i < 10; i++)
+        strcpy(first[i], sim->containers[i].id);
+    kms_sim_advance(sim, 20.0);
+    assert_true(sim->replaced >= 20 && sim->replaced <= 80);  /* ~50 expected */
+    assert_int_equal(sim->count, 10);
+    size_t kept = 0;
+    for (size_t i = 0; i < 10; i++) {
+        for (size_t j = 0; j < 10; j++)
+            kept += strcmp(sim->containers[i].id, first[j]) == 0;
+        if (i)
+            assert_true(strcmp(sim->containers[i - 1].id, sim->containers[i].id) < 0);
+        /* nobody has run for longer than the simulation */
+        assert_true(sim->containers[i].counter[KMS_SIM_CPU_TIME] <= 20.0 * 3.0);
+    }
+    assert_true(kept < 10);
+    kms_sim_destroy(&sim);
+}
+
 static void test_render_every_format(void **state)
 {
     (void) state;
@@ -249,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_periods),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_usage_is_not_collinear),
+        cmocka_unit_test(test_churn),
         cmocka_unit_test(test_render_every_format),
         cmocka_unit_test(test_truth_json),
     };
