@@ -13,12 +13,18 @@
     - rejected: a negative number (or one beyond KMS_MODEL_VALUE_MAX), or an interval length
       (dt) far from the publisher's usual one.
 
-    Publishers are told apart by node name (a scraper numbers the messages about one node, the
-    node sample and its container samples, in one series). Per publisher:
+    Publishers are told apart by node name: the messages about one node, its node sample and its
+    container samples, carry one rising series. Per publisher:
     - seq: +1 per message. A jump forward by k counts k-1 gaps (messages lost on the way: a slow
       subscriber, a dropped connection). A seq that does not move forward (back to a small
       number, typically) is a new session of the publisher, a restarted scraper, and is counted
       as a restart, not as 2^64 gaps.
+    - A scraper may also number all its messages, about every node it scrapes, with one counter
+      (kms-scraper does): then a node's series skips the numbers of the other nodes' messages.
+      So a message whose seq follows the previous message's, whichever node that was about, is
+      in sequence, and a jump is never counted as more than the distance from the previous
+      message's seq. Both schemes then count exactly what was lost, as long as one scraper
+      feeds the socket at a time.
     - dt (node samples): compared with the median of the publisher's last S_DT_WINDOW
       intervals, once it has S_DT_WARMUP of them; outside [S_DT_LOW, S_DT_HIGH] times the
       median it is rejected. A scrape that was skipped doubles dt honestly, which stays inside;
@@ -51,6 +57,8 @@ typedef struct {
 
 struct trainer_ingest_t {
     trainer_stats_t *stats;
+    bool have_previous;
+    uint64_t previous_seq;          /* of the previous valid message, whichever its node */
     uint64_t gap_events, sessions;  /* for log rate limiting */
     size_t count;
     s_publisher_t publishers[S_MAX_PUBLISHERS];
@@ -136,8 +144,10 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
         if (s_worth_logging(self->stats->publisher_restarts))
             kms_info("publisher restarted (seq went back)", "node=%s seq=%llu previous=%llu", node,
                      (unsigned long long) seq, (unsigned long long) p->last_seq);
-    } else if (seq - p->last_seq > 1) {
+    } else if (seq - p->last_seq > 1 && !(self->have_previous && seq == self->previous_seq + 1)) {
         uint64_t missed = seq - p->last_seq - 1;
+        if (self->have_previous && seq > self->previous_seq && seq - self->previous_seq - 1 < missed)
+            missed = seq - self->previous_seq - 1;
         self->stats->seq_gaps += missed;
         if (s_worth_logging(++self->gap_events))
             kms_warn("samples lost on the way", "node=%s missed=%llu seq=%llu", node, (unsigned long long) missed,
@@ -145,6 +155,8 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
     }
     p->last_seq = seq;
     p->last_heard = self->stats->samples_received;
+    self->previous_seq = seq;
+    self->have_previous = true;
 }
 
 static int s_compare(const void *a, const void *b)

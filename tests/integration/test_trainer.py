@@ -391,6 +391,33 @@ class TestBadInput(TrainerTestCase):
         self.assertEqual(after["samples_accepted"] - before["samples_accepted"], len(messages) - containers - 1)
 
 
+    def test_one_counter_across_nodes_is_not_taken_for_gaps(self):
+        """kms-scraper numbers all its messages, every node's and container's, with one counter."""
+        t = self.start_trainer()
+        self.sync(t)
+        before = self.stats(t)
+        seq, sent, lost = 0, 0, 0
+        for rnd in range(10):
+            for node, containers in (("node-a", 3), ("node-b", 5)):
+                seq += 1
+                self.pub.send(make_sample(self.rng, seq, node=node))
+                sent += 1
+                for c in range(containers):
+                    seq += 1
+                    if rnd == 6 and c == 2:
+                        lost += 1  # never sent: lost on the way
+                        continue
+                    m = dict(make_sample(self.rng, seq, node=node), container_id=f"c{c}", pod="p",
+                             namespace="ns", container="c")
+                    self.pub.send(m, topic=b"kepler.container")
+                    sent += 1
+        self.received(t, sent, before)
+        after = self.stats(t)
+        self.assertEqual(after["seq_gaps"] - before["seq_gaps"], lost)
+        self.assertEqual(after["publisher_restarts"], 0)
+        self.assertEqual(after["samples_accepted"] - before["samples_accepted"], 20)
+
+
 class TestCheckpoints(TrainerTestCase):
     def comparable(self, model):
         return json.dumps(model, sort_keys=True)

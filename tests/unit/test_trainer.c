@@ -90,6 +90,36 @@ static void test_seq_gaps_and_restarts(void **state)
     assert_null(ingest);
 }
 
+/* kms-scraper numbers every message with one counter, whatever node it is about: with two
+   nodes and their containers, no gap is seen, and a lost message counts once. */
+static void test_one_counter_for_several_nodes(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    kms_sample_t s, out;
+    uint64_t seq = 1;
+    for (int round = 0; round < 5; round++) {
+        for (int n = 0; n < 2; n++) {
+            const char *node = n ? "b" : "a";
+            assert_int_equal(s_feed(ingest, node, seq++, 5), 0);
+            for (int c = 0; c < 3 + n; c++) {  /* containers of that node */
+                s_sample(&s, node, seq++, 5);
+                s.is_container = true;
+                strcpy(s.container_id, "c");
+                zmsg_t *msg = s_message(KMS_TOPIC_CONTAINER, &s);
+                if (!(round == 3 && n == 1 && c == 1))  /* one lost on the way */
+                    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+                zmsg_destroy(&msg);
+            }
+        }
+    }
+    assert_int_equal(stats.seq_gaps, 1);
+    assert_int_equal(stats.publisher_restarts, 0);
+    assert_int_equal(stats.samples_accepted, 10);
+    trainer_ingest_destroy(&ingest);
+}
+
 /* The dt window: 3 to warm up, then [0.5, 3] x the median of the last 15; a reconfigured
    interval is accepted again once it is the majority of the window (8 of 15). */
 static void test_interval_window(void **state)
@@ -456,6 +486,7 @@ int main(void)
     kms_log_threshold = KMS_LOG_ERROR + 1;  /* the rules under test log; the test need not */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_gaps_and_restarts),
+        cmocka_unit_test(test_one_counter_for_several_nodes),
         cmocka_unit_test(test_interval_window),
         cmocka_unit_test(test_what_the_gate_drops),
         cmocka_unit_test(test_publisher_table_is_bounded),
