@@ -23,8 +23,10 @@
       (kms-scraper does): then a node's series skips the numbers of the other nodes' messages.
       So a message whose seq follows the previous message's, whichever node that was about, is
       in sequence, and a jump is never counted as more than the distance from the previous
-      message's seq. Both schemes then count exactly what was lost, as long as one scraper
-      feeds the socket at a time.
+      message's seq. The count is then exact when one scraper feeds the socket, whatever its
+      numbering; with one scraper per node it never exceeds what was lost, but a loss can go
+      unseen when another scraper's message happens to carry the very next number. Without a
+      publisher identity in the wire format, that is the best a subscriber can do.
     - dt (node samples): compared with the median of the publisher's last S_DT_WINDOW
       intervals, once it has S_DT_WARMUP of them; outside [S_DT_LOW, S_DT_HIGH] times the
       median it is rejected. A scrape that was skipped doubles dt honestly, which stays inside;
