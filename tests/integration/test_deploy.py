@@ -33,6 +33,8 @@ IMAGES = {
     "scraper": ("kms-scraper", {"9103"}, True),
     "kepler-sim": ("kepler-sim", {"9102"}, True),
 }
+# Shared modules built beside a program and embedded in it (loaded at run time).
+EMBEDDED_MODULES = {"api": ("kms-api-otlp.so",)}
 # compose service -> program
 COMPOSE_PROGRAMS = {"api": "kms-api", "trainer": "kms-trainer", "scraper": "kms-scraper",
                     "kepler-sim": "kepler-sim"}
@@ -689,6 +691,11 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                     continue
                 installed = set(apt_packages(df.all(1, "RUN")))
                 needed = needed_packages(path)
+                # kms-api carries its OTLP exporter inside and loads it only when configured:
+                # the exporter's libraries (libcurl) must be in the image all the same.
+                for module in EMBEDDED_MODULES.get(name, ()):
+                    if os.path.exists(binary(module)):
+                        needed.update(needed_packages(binary(module)))
                 for lib, package in needed.items():
                     if lib.startswith(SANITIZER_RUNTIMES):
                         continue  # a sanitized test build; the images are Release builds
