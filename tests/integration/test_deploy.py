@@ -214,6 +214,17 @@ class TestCompose(unittest.TestCase, EnvChecks):
             self.assertIn(name, given, f"collector reads {name}, compose does not set it")
 
 
+class TestComposeDocs(unittest.TestCase):
+    def test_every_compose_setting_is_documented(self):
+        with open(COMPOSE) as f:
+            names = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", f.read()))
+        with open(os.path.join(SOURCE_DIR, "docs", "deploy.md")) as f:
+            docs = f.read()
+        self.assertTrue(names)
+        for name in sorted(names):
+            self.assertTrue(f"`{name}`" in docs, f"docs/deploy.md does not say what {name} does")
+
+
 class TestImageNames(unittest.TestCase):
     def test_compose_and_kubernetes_use_the_same_images_at_the_project_version(self):
         with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
