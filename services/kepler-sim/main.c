@@ -49,7 +49,7 @@ static kms_option_t s_options[] = {
     {"listen", "KMS_SIM_LISTEN", KMS_OPT_STRING, "0.0.0.0", "address to listen on", &s_listen, 0, 0},
     {"format", "KMS_SIM_FORMAT", KMS_OPT_STRING, "0.7",
      "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10", &s_format_text, 0, 0},
-    {"containers", "KMS_SIM_CONTAINERS", KMS_OPT_INT, "20", "containers on the node",
+    {"containers", "KMS_SIM_CONTAINERS", KMS_OPT_INT, "20", "containers on the node (besides its own processes)",
      &s_containers, 1, 5000},
     {"seed", "KMS_SIM_SEED", KMS_OPT_INT, "1", "random seed: one seed, one node and one usage history",
      &s_seed, 0, 9.2e18},

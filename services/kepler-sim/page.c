@@ -454,7 +454,7 @@ static int s_cmp_pod_id(const void *a, const void *b)
 /* Kepler's comm: the first 15 bytes of the command. */
 static void s_comm(const kms_sim_container_t *c, char out[16])
 {
-    snprintf(out, 16, "%.15s", c->name);
+    snprintf(out, 16, "%.15s", c->system ? "kworker" : c->name);
 }
 
 static int s_cmp_comm(const void *a, const void *b)
@@ -487,6 +487,8 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
         s_family(o, families[watts][0], families[watts][1], watts ? "gauge" : "counter");
         for (size_t k = 0; k < sim->count; k++) {
             const kms_sim_container_t *c = &sim->containers[k];
+            if (c->system)  /* 0.10 shows the node's own processes as processes only */
+                continue;
             for (size_t z = 0; z < 5; z++) {
                 int comp = s_workload_zones[z].comp;
                 /* 0.10 attributes only active energy to workloads */
@@ -532,6 +534,8 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
         s_family(o, pod_families[watts][0], pod_families[watts][1], watts ? "gauge" : "counter");
         for (size_t k = 0; k < sim->count; k++) {
             const kms_sim_container_t *c = order[k];  /* one container per pod */
+            if (c->system)
+                continue;
             for (size_t z = 0; z < 5; z++) {
                 int comp = s_workload_zones[z].comp;
                 double value = watts ? c->energy.power[comp][KMS_SIM_DYNAMIC]
@@ -551,10 +555,11 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
         const kms_sim_container_t *c = order[k];
         char comm[16], exe[80], pid[16];
         s_comm(c, comm);
-        snprintf(exe, sizeof exe, "/usr/bin/%s", c->name);
+        snprintf(exe, sizeof exe, "%s%s", c->system ? "" : "/usr/bin/", c->system ? "" : c->name);
         snprintf(pid, sizeof pid, "%d", c->pid);
-        const char *labels[] = {"comm", comm, "container_id", c->id, "exe", exe, "node_name", node,
-                                "pid", pid, "type", "container", "vm_id", "", NULL};
+        const char *labels[] = {"comm", comm, "container_id", c->system ? "" : c->id, "exe", exe,
+                                "node_name", node, "pid", pid, "type",
+                                c->system ? "regular" : "container", "vm_id", "", NULL};
         s_series(o, name, labels, floor(c->counter[KMS_SIM_CPU_TIME] * 1e6) / 1e6);
     }
     free(order);

@@ -118,6 +118,21 @@ static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t ind
     c->memory = exp(log(64e6) + (log(3e9) - log(64e6)) * s_uniform(self));
 }
 
+/* Kepler <= 0.9 gives the processes outside containers this identity. */
+static void s_system_init(kms_sim_t *self, kms_sim_container_t *c)
+{
+    s_container_init(self, c, 0);
+    c->system = true;
+    strcpy(c->id, "system_processes");
+    strcpy(c->name, "system_processes");
+    strcpy(c->pod, "system_processes");
+    strcpy(c->namespace_, "system");
+    c->pod_id[0] = '\0';
+    c->pid = 1;
+    c->usage_max = 0.25;
+    c->usage = c->usage_max / 2;
+}
+
 static int s_by_id(const void *a, const void *b)
 {
     return strcmp(((const kms_sim_container_t *) a)->id, ((const kms_sim_container_t *) b)->id);
@@ -154,8 +169,10 @@ static void s_walk(kms_sim_t *self)
     if (self->options.churn > 0) {
         bool replaced = false;
         for (size_t i = 0; i < self->count; i++) {
-            if (s_uniform(self) < KMS_SIM_STEP / self->options.churn) {
-                s_container_init(self, &self->containers[i], self->count + self->replaced++);
+            if (s_uniform(self) < KMS_SIM_STEP / self->options.churn
+                && !self->containers[i].system) {
+                s_container_init(self, &self->containers[i],
+                                 self->options.containers + self->replaced++);
                 replaced = true;
             }
         }
@@ -278,17 +295,18 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
     kms_sim_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->containers = calloc(options->containers, sizeof *self->containers);
+    self->containers = calloc(options->containers + 1, sizeof *self->containers);
     if (!self->containers) {
         free(self);
         return NULL;
     }
     self->options = *options;
-    self->count = options->containers;
+    self->count = options->containers + 1;
     self->rng = options->seed;
     kms_sim_truth(self->truth);
-    for (size_t i = 0; i < self->count; i++)
+    for (size_t i = 0; i < options->containers; i++)
         s_container_init(self, &self->containers[i], i);
+    s_system_init(self, &self->containers[options->containers]);
     qsort(self->containers, self->count, sizeof *self->containers, s_by_id);
     /* real RAPL counters start anywhere in their range */
     for (int p = 0; p < KMS_SIM_PACKAGES; p++)
@@ -391,7 +409,7 @@ char *kms_sim_truth_json(const kms_sim_t *self)
         components, "units", units, "prediction",
         "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes", "noise",
         self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
-        (json_int_t) self->count, "node", self->options.node, "arch", self->options.arch,
+        (json_int_t) self->options.containers, "node", self->options.node, "arch", self->options.arch,
         "step_seconds", KMS_SIM_STEP, "period_steps", KMS_SIM_PERIOD_STEPS, "rapl_max_joules",
         self->options.rapl_max, "package_share_0", s_package_share[0], "packages",
         KMS_SIM_PACKAGES, "churn_seconds", self->options.churn);

@@ -37,6 +37,11 @@
     zeroed by kms_sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler
     0.10's kepler_node_cpu_joules_total is not, and wraps at rapl_max joules.
 
+    THE NODE'S OWN PROCESSES. Besides options.containers containers, the node runs processes
+    of its own (a quarter of a cpu at most), shown as Kepler <= 0.9 shows them: a container
+    named system_processes (0.10: processes of type regular). They take their share of usage
+    and energy like any container, so that the node's features are the sum over every entry.
+
     CHURN (off unless options.churn > 0). Each step a container ends with probability
     KMS_SIM_STEP / churn; a new one, with a new identity and counters from 0, takes its place,
     and the old one's series disappear, as they do in Kepler. */
@@ -102,6 +107,7 @@ typedef struct {
     char namespace_[32];  /* container_namespace */
     char pod_id[37];      /* a UUID */
     int pid;
+    bool system;          /* Kepler <= 0.9's system_processes entry: the node's own processes */
     double usage_max, usage, ipc, miss_rate, freq_factor, memory;  /* the random walks */
     double rate[KMS_SIM_FEATURES];         /* in the current step; [MEMORY] = bytes */
     double counter[KMS_SIM_FEATURES];      /* since the exporter started; [MEMORY] = gauge */
@@ -122,8 +128,8 @@ typedef struct {
     double error;      /* this step's relative noise */
     uint64_t restarts;
     uint64_t replaced;  /* containers that went, each replaced by a new one */
-    size_t count;
-    kms_sim_container_t *containers;  /* sorted by id, as Kepler's output is */
+    size_t count;                     /* options.containers + the system_processes entry */
+    kms_sim_container_t *containers;  /* sorted by id, as Kepler's output is: system last */
     kms_sim_energy_t node;
     kms_sim_energy_t package[KMS_SIM_PACKAGES];
     double rapl[KMS_SIM_PACKAGES][KMS_SIM_COMPONENTS];  /* hardware counters, joules, unwrapped */

@@ -210,12 +210,15 @@ static void test_churn(void **state)
     (void) state;
     kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4"};
     kms_sim_t *sim = kms_sim_new(&options, 0);
-    char first[10][65];
-    for (size_t i = 0; i < 10; i++)
+    char first[11][65];
+    for (size_t i = 0; i < 11; i++)
         strcpy(first[i], sim->containers[i].id);
     kms_sim_advance(sim, 20.0);
     assert_true(sim->replaced >= 20 && sim->replaced <= 80);  /* ~50 expected */
-    assert_int_equal(sim->count, 10);
+    assert_int_equal(sim->count, 11);
+    assert_true(sim->containers[10].system);  /* the node's own processes stay, sorted last */
+    assert_string_equal(sim->containers[10].id, "system_processes");
+    assert_string_equal(first[10], "system_processes");
     size_t kept = 0;
     for (size_t i = 0; i < 10; i++) {
         for (size_t j = 0; j < 10; j++)
