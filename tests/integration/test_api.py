@@ -117,6 +117,25 @@ class RealPipeline(unittest.TestCase):
                 self.assertIn(key, meta, f"{model} metadata.json lacks {key}")
             self.assertGreaterEqual(meta["samples"], Pipeline.MIN_SAMPLES)
 
+    def test_keep_alive_does_not_stall(self):
+        """One connection, many requests: with the headers and body in separate writes, Nagle
+        plus delayed ACKs would cost ~40 ms a request."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.pipeline.api_port, timeout=5)
+        _, expected = self.weights("core_model")
+        start = time.monotonic()
+        for _ in range(100):
+            conn.request("GET", "/model-weights/core_model")
+            r = conn.getresponse()
+            self.assertEqual((r.status, r.getheader("Connection")), (200, "keep-alive"))
+            self.assertEqual(json.loads(r.read()), expected)
+        conn.close()
+        self.assertLess(time.monotonic() - start, 1.0 * SLOWDOWN)
+
+    def test_default_model_paths(self):
+        self.assertEqual(http(f"{self.base}/model-weights")[2], self.weights("core_model")[0])
+        self.assertEqual(http(f"{self.base}/models/")[2], http(f"{self.base}/models/core_model")[2])
+
     # --- Kepler's own requests ---------------------------------------------------------------
 
     def assert_kepler_matches_trainer(self, answer, requested_names):
