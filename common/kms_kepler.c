@@ -43,6 +43,7 @@ typedef enum {
     K_CONT_ZONE,     /* 0.10 container energy by zone label */
     K_NODE_ENERGY,   /* node energy counter, one entry per series */
     K_NODE_ZONE,     /* 0.10 node raw RAPL reading by zone label (wraps) */
+    K_NODE_WATTS,    /* 0.10 node power by zone: the check of an unwrapped reading */
     K_NODE_INFO,     /* cpu_architecture label only */
     K_NODE_STAT,     /* 0.1-0.3 node_energy_stat: numbers in label values */
     K_POD_STAT,      /* 0.1-0.3 pod_energy_stat: numbers in label values */
@@ -93,6 +94,7 @@ static const s_family_t s_families[] = {
     {"kepler_node_nodeInfo", K_NODE_INFO, 0, 1, KMS_KEPLER_ERA_UNKNOWN},
     /* 0.10+ */
     {"kepler_node_cpu_joules_total", K_NODE_ZONE, 0, 1, RAPL},
+    {"kepler_node_cpu_watts", K_NODE_WATTS, -1, 1, RAPL},
     {"kepler_container_cpu_joules_total", K_CONT_ZONE, 0, 1, RAPL},
     {"kepler_container_cpu_seconds_total", K_CONT_COUNTER, F_CPU_BPF, 1, RAPL},
     {"kepler_process_cpu_seconds_total", K_PROC_COUNTER, F_CPU_BPF, 1, RAPL},
@@ -126,9 +128,10 @@ typedef struct {
 } s_cont_t;
 
 typedef struct {
-    uint64_t key;  /* the series: name and every label */
+    uint64_t key;     /* the series: name and every label */
+    uint64_t labels;  /* its labels alone: a zone's joules and watts share them */
     kms_kepler_era_t era;
-    int slot;
+    int slot;         /* target slot; -1 for a 0.10 watts gauge, kept to check unwraps */
     bool raw_rapl;
     double value;
 } s_nseries_t;
@@ -523,7 +526,7 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_expo_series_
     if (s_grow(&ns, &self->cap_nseries, self->nnseries + 1, sizeof *self->nseries) != 0)
         return -1;
     self->nseries = ns;
-    self->nseries[self->nnseries++] = (s_nseries_t){key, fam->era, slot, fam->kind == K_NODE_ZONE, value};
+    self->nseries[self->nnseries++] = (s_nseries_t){key, s_mix(sum), fam->era, slot, fam->kind == K_NODE_ZONE, value};
     return 0;
 }
 
@@ -625,14 +628,15 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
         rc = s_add_stat(self, series, &labels, false);
         break;
     case K_NODE_ENERGY:
-    case K_NODE_ZONE: {
-        int slot = fam->kind == K_NODE_ZONE ? s_zone_slot(&labels) : fam->slot;
+    case K_NODE_ZONE:
+    case K_NODE_WATTS: {
+        int slot = fam->kind != K_NODE_ENERGY ? s_zone_slot(&labels) : fam->slot;
         if (slot < 0) {
             self->stats.ignored++;
             return 1;
         }
         s_note_node(self, &labels);
-        rc = s_add_node_series(self, series, fam, slot, value);
+        rc = s_add_node_series(self, series, fam, fam->kind == K_NODE_WATTS ? -1 : slot, value);
         break;
     }
     case K_CONT_COUNTER:
@@ -934,6 +938,32 @@ static int s_pick(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c
     return -1;
 }
 
+/* The largest power Kepler reported for this zone in either scrape; -1 when it reported none. */
+static double s_zone_watts(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c, uint64_t labels)
+{
+    double most = -1;
+    const kms_kepler_snapshot_t *both[2] = {p, c};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < both[k]->nnseries; i++)
+            if (both[k]->nseries[i].slot < 0 && both[k]->nseries[i].labels == labels &&
+                both[k]->nseries[i].value > most)
+                most = both[k]->nseries[i].value;
+    return most;
+}
+
+/* A raw reading that went down is unwrapped with the standard range only when both readings
+   lie within it and, where Kepler also reports the zone's watts, the power it implies is no more
+   than twice the larger of them (plus 1 W): a zone whose range is not the standard one (another
+   energy unit, another vendor) would otherwise give a power of tens of kilowatts. */
+static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c,
+                               const s_nseries_t *cs, const s_nseries_t *ps, double dt)
+{
+    if (ps->value > S_RAPL_RANGE_J || cs->value > S_RAPL_RANGE_J)
+        return false;
+    double watts = s_zone_watts(p, c, cs->labels);
+    return watts < 0 || (S_RAPL_RANGE_J - ps->value + cs->value) / dt <= 2 * watts + 1;
+}
+
 static int s_diff_counters(s_diff_t *d)
 {
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
@@ -944,7 +974,7 @@ static int s_diff_counters(s_diff_t *d)
     /* Node targets: each energy series against itself in the previous scrape. */
     for (size_t i = 0; i < c->nnseries; i++) {
         const s_nseries_t *cs = &c->nseries[i];
-        if (cs->era != c->era)
+        if (cs->era != c->era || cs->slot < 0)
             continue;
         const s_nseries_t *ps = NULL;
         for (size_t j = 0; j < p->nnseries && !ps; j++)
@@ -954,7 +984,7 @@ static int s_diff_counters(s_diff_t *d)
             continue;  /* a series that just appeared (a new GPU...) starts next interval */
         double delta = cs->value - ps->value;
         if (delta < 0) {
-            if (cs->raw_rapl && ps->value <= S_RAPL_RANGE_J && cs->value <= S_RAPL_RANGE_J) {
+            if (cs->raw_rapl && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
                 delta = S_RAPL_RANGE_J - ps->value + cs->value;
                 st->rapl_wraps++;
             } else {

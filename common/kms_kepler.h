@@ -25,7 +25,9 @@
     features are the sum of per-container deltas over the containers present (and not reset) in
     both; node targets are the node's own energy counters, every package and mode summed. A node
     counter that went down (exporter restart) gives no sample for the interval; a raw RAPL
-    reading that went down is unwrapped when its range is known. Memory "_total" families are
+    reading that went down is unwrapped when its range is known (the standard Intel range, and a
+    power that agrees with the zone's kepler_node_cpu_watts when Kepler reports it; otherwise no
+    sample). Memory "_total" families are
     gauges in all but name: their current value is used, summed over the same containers.
 
     cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*),

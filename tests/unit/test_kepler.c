@@ -369,7 +369,20 @@ static void test_rapl_unknown_range(void **state)
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
     assert_non_null(st.why);
     assert_int_equal(got->count, 0);
+    /* A zone whose counter wraps at 1000 J, not at the standard range: the power Kepler reports
+       (3 W) gives the standard unwrap (52 kW) away, and nothing is made of the interval. */
+    kms_kepler_snapshot_begin(p, 1, "h");
+    s_add(p, "kepler_node_cpu_joules_total", 990, "zone", "package", "node_name", "n");
+    s_add(p, "kepler_node_cpu_watts", 3, "zone", "package", "node_name", "n");
+    kms_kepler_snapshot_begin(c, 6, "h");
+    s_add(c, "kepler_node_cpu_joules_total", 5, "zone", "package", "node_name", "n");
+    s_add(c, "kepler_node_cpu_watts", 3, "zone", "package", "node_name", "n");
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
+    assert_non_null(st.why);
+    assert_int_equal(got->count, 0);
     /* Within the known range the same fall is a wrap. */
+    kms_kepler_snapshot_begin(c, 2, "h");
+    s_add(c, "kepler_node_cpu_joules_total", 10, "zone", "package", "node_name", "n");
     kms_kepler_snapshot_begin(p, 1, "h");
     s_add(p, "kepler_node_cpu_joules_total", 262143.32885 - 5, "zone", "package", "node_name", "n");
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 1);
