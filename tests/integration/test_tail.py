@@ -139,6 +139,15 @@ class TestTail(TailTestCase):
         logged = sum("malformed frame dropped" in line for line in proc.output().splitlines())
         self.assertLess(logged, 100)
 
+    def test_sequence_gaps_are_counted(self):
+        proc = self.start_tail()
+        self.connect(proc)  # markers carry seq 0
+        for seq in (1, 2, 5, 6, 10):
+            self.publish("kepler.node", node_sample(seq, node="gappy"))
+        wait_for(lambda: sum(s["node"] == "gappy" for s in self.lines(proc)) == 5, what="five samples")
+        self.assertEqual(proc.stop(signal.SIGTERM), 0)
+        self.assertRegex(proc.output(), r"msg=stopping .*printed=\d+ malformed=0 gaps=5")
+
     def test_count_exits_after_n_samples(self):
         proc = self.start_tail("--count", "3")
         self.connect(proc)  # the marker is the first
