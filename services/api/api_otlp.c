@@ -701,8 +701,11 @@ static void s_actor(zsock_t *pipe, void *arg)
     long backoff_ms = 0;
     int64_t due = zclock_mono() + self->config.interval_ms;
     while (poller) {
+        /* Once stopping, nothing more is fetched or sent: only $TERM is awaited. */
+        bool stopping = atomic_load(&self->stopping);
         int64_t wait = due - zclock_mono();
-        void *which = zpoller_wait(poller, wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int) wait);
+        int timeout = stopping ? -1 : wait < 0 ? 0 : wait > INT32_MAX ? INT32_MAX : (int) wait;
+        void *which = zpoller_wait(poller, timeout);
         if (which == pipe) {
             char *command = zstr_recv(pipe);
             bool term = !command || streq(command, "$TERM");
@@ -712,7 +715,7 @@ static void s_actor(zsock_t *pipe, void *arg)
         }
         else if (zpoller_terminated(poller))
             break;
-        else if (zclock_mono() >= due) {
+        else if (!atomic_load(&self->stopping) && zclock_mono() >= due) {
             long delay = s_export(self, &backoff_ms);
             int64_t now = zclock_mono();
             /* Keep the cadence while on time; after a slow export or a backoff start afresh. */
@@ -763,8 +766,8 @@ api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fe
     self->arg = arg;
     self->config.url = strdup(config->url);
     self->config.ca_file = config->ca_file ? strdup(config->ca_file) : NULL;
-    self->config.headers = json_deep_copy(config->headers ? config->headers : json_object());
-    self->config.resource = json_deep_copy(config->resource ? config->resource : json_object());
+    self->config.headers = config->headers ? json_deep_copy(config->headers) : json_object();
+    self->config.resource = config->resource ? json_deep_copy(config->resource) : json_object();
     self->config.interval_ms = config->interval_ms >= S_MIN_INTERVAL_MS ? config->interval_ms
                                                                           : S_DEFAULT_INTERVAL_MS;
     self->config.timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : S_DEFAULT_TIMEOUT_MS;
