@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_otlp.h"
 
@@ -416,6 +417,34 @@ static void test_build_time_extremes(void **state)
     json_decref(list);
 }
 
+static json_t *s_no_trainer(void *arg)
+{
+    (*(int *) arg)++;
+    return NULL;
+}
+
+/* The thread's life: a config without headers or resource, a trainer that never answers,
+   counters that say so, and a stop that is idempotent (ASan checks that nothing leaks). */
+static void test_start_stop(void **state)
+{
+    (void) state;
+    int calls = 0;
+    api_otlp_config_t config = {.url = "http://127.0.0.1:1/v1/metrics", .interval_ms = 10};
+    api_otlp_t *otlp = api_otlp_start(&config, s_no_trainer, &calls);
+    assert_non_null(otlp);
+    for (int i = 0; i < 200 && calls < 3; i++)
+        usleep(10000);
+    api_otlp_stats_t stats;
+    api_otlp_stats(otlp, &stats);
+    assert_true(stats.skipped >= 3);
+    assert_int_equal(stats.exports + stats.failures + stats.dropped, 0);
+    assert_true(stats.last_success == 0);
+    api_otlp_stop(&otlp);
+    assert_null(otlp);
+    api_otlp_stop(&otlp);
+    assert_true(calls >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_build_values),
         cmocka_unit_test(test_build_bad_input),
         cmocka_unit_test(test_build_time_extremes),
+        cmocka_unit_test(test_start_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
