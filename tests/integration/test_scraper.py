@@ -253,7 +253,12 @@ class TestRates(ScraperTestCase):
         self.assertGreaterEqual(values[f'kms_scraper_intervals_without_sample_total{{target="{target}"}}'], 2)
 
     def test_010_and_03_pages(self):
-        self.server.sequences["/a"] = [fixture("0.10-a.prom")] * 3 + [fixture("0.10-b.prom")]
+        # The pages are 5 s apart in Kepler's time but served 0.3 s apart: their watts gauges
+        # (which vouch for a RAPL unwrap) would not match, so they are left out here.
+        def no_watts(name):
+            return b"".join(line for line in fixture(name).splitlines(True) if b"_watts" not in line)
+
+        self.server.sequences["/a"] = [no_watts("0.10-a.prom")] * 3 + [no_watts("0.10-b.prom")]
         # 0.3-b comes after a few unchanged pages (which give nothing), when the SUB is surely connected.
         self.server.sequences["/g"] = [fixture("0.3-a.prom")] * 4 + [fixture("0.3-b.prom")]
         self.scraper("--kepler-url", f'{self.server.url("/a")}, {self.server.url("/g")}', "--interval", "0.3")
