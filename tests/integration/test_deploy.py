@@ -33,8 +33,9 @@ IMAGES = {
     "scraper": ("kms-scraper", {"9103"}, True),
     "kepler-sim": ("kepler-sim", {"9102"}, True),
 }
-# Shared modules built beside a program and embedded in it (loaded at run time).
-EMBEDDED_MODULES = {"api": ("kms-api-otlp.so",)}
+# Shared modules embedded in a program and loaded at run time, where the build leaves them
+# (relative to the binaries' folder).
+EMBEDDED_MODULES = {"api": ("kms-api-otlp.so", "../services/api/otlp-module/kms-api-otlp.so")}
 # compose service -> program
 COMPOSE_PROGRAMS = {"api": "kms-api", "trainer": "kms-trainer", "scraper": "kms-scraper",
                     "kepler-sim": "kepler-sim"}
@@ -707,6 +708,7 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                 for module in EMBEDDED_MODULES.get(name, ()):
                     if os.path.exists(binary(module)):
                         needed.update(needed_packages(binary(module)))
+                        break
                 for lib, package in needed.items():
                     if lib.startswith(SANITIZER_RUNTIMES):
                         continue  # a sanitized test build; the images are Release builds
