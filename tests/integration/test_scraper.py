@@ -232,6 +232,21 @@ class TestRates(ScraperTestCase):
         self.assertTrue(samples, "no sample from the gzip-encoded pages")
         self.assertTrue(close(samples[0]["targets"]["package"] * samples[0]["dt"], 300))
 
+    def test_configured_by_environment(self):
+        # Every option is also an environment variable; the flag wins over it.
+        self.server.sequences["/env"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
+        mport = free_port()
+        p = self.start("kms-scraper", "--interval", "0.3", env={
+            "KMS_KEPLER_URL": self.server.url("/env"), "KMS_SAMPLES_ENDPOINT": f"@tcp://127.0.0.1:{self.pub_port}",
+            "KMS_SCRAPE_INTERVAL": "60", "KMS_SCRAPER_METRICS_PORT": str(mport),
+            "KMS_SCRAPER_STATS_INTERVAL": "0.5"})
+        samples = moving(self.sub.collect(10, until=lambda got: len(moving(got)) >= 1))
+        self.assertTrue(samples, "no sample with the environment's configuration")
+        self.assertTrue(close(samples[0]["targets"]["package"] * samples[0]["dt"], 300))
+        wait_for(lambda: "scrape stats" in p.output(), what="periodic stats line")
+        status, _, body = http(f"http://127.0.0.1:{mport}/elsewhere")
+        self.assertEqual(status, 404)
+
     def test_restart_gives_no_sample_and_no_negative_rate(self):
         self.server.sequences["/metrics"] = [fixture("0.9-a.prom")] * 3 + [
             fixture("0.9-b.prom"), fixture("0.9-restart.prom"), fixture("0.9-a.prom")]
