@@ -2,6 +2,7 @@
 #include "kms_test.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -417,6 +418,73 @@ static void test_build_time_extremes(void **state)
     json_decref(list);
 }
 
+/* Every point of a request is well formed: a time, attributes, exactly one finite value. */
+static void s_check_request(const json_t *request)
+{
+    size_t i, j;
+    const json_t *metric, *point;
+    assert_non_null(request);
+    json_array_foreach(s_metrics_of(request), i, metric) {
+        const json_t *data = json_object_get(metric, "gauge");
+        if (!data)
+            data = json_object_get(metric, "sum");
+        assert_non_null(data);
+        assert_true(json_array_size(json_object_get(data, "dataPoints")) > 0);
+        json_array_foreach(json_object_get(data, "dataPoints"), j, point) {
+            assert_non_null(json_string_value(json_object_get(point, "timeUnixNano")));
+            assert_true(json_is_array(json_object_get(point, "attributes")));
+            const json_t *d = json_object_get(point, "asDouble");
+            const char *n = json_string_value(json_object_get(point, "asInt"));
+            assert_true((d != NULL) != (n != NULL));
+            if (d)
+                assert_true(json_is_number(d) && isfinite(json_number_value(d)));
+            else
+                assert_true(strspn(n, "0123456789") == strlen(n) && *n);
+        }
+    }
+}
+
+/* Replaces, one at a time, every value anywhere in the LIST document by each of a set of
+   wrong ones; the request built from each must still be well formed. */
+static void s_mutate(json_t *root, json_t *node, int *variants)
+{
+    static const char *wrong[] = {"null", "\"x\"", "-1", "1e308", "-1e308", "[]", "{}", "true",
+                                  "1.8446744073709552e19", "9.3e18", "2.5"};
+    if (json_is_object(node)) {
+        const char *key;
+        json_t *child;
+        void *tmp;
+        json_object_foreach_safe(node, tmp, key, child) {
+            json_t *saved = json_incref(child);
+            for (size_t w = 0; w < sizeof wrong / sizeof wrong[0]; w++) {
+                json_object_set_new(node, key, json_loads(wrong[w], JSON_DECODE_ANY, NULL));
+                json_t *r = api_otlp_build(root, NULL, NOW_NS);
+                s_check_request(r);
+                json_decref(r);
+                (*variants)++;
+            }
+            json_object_set(node, key, saved);
+            s_mutate(root, saved, variants);
+            json_decref(saved);
+        }
+    }
+    else if (json_is_array(node)) {
+        size_t i;
+        json_t *child;
+        json_array_foreach(node, i, child) s_mutate(root, child, variants);
+    }
+}
+
+static void test_build_mutations(void **state)
+{
+    (void) state;
+    json_t *list = s_load(s_list);
+    int variants = 0;
+    s_mutate(list, list, &variants);
+    assert_true(variants > 500);
+    json_decref(list);
+}
+
 static json_t *s_no_trainer(void *arg)
 {
     (*(int *) arg)++;
@@ -456,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_build_values),
         cmocka_unit_test(test_build_bad_input),
         cmocka_unit_test(test_build_time_extremes),
+        cmocka_unit_test(test_build_mutations),
         cmocka_unit_test(test_start_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
