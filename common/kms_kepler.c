@@ -1183,6 +1183,8 @@ typedef struct {
     json_t *single;       /* the vector's own value, when points is NULL */
     size_t node;          /* index into the node keys */
     size_t cursor;        /* next point to look at */
+    kms_expo_label_t *labels;  /* built once per result, when its node is walked */
+    size_t nlabels;
 } s_result_t;
 
 typedef struct {
@@ -1234,9 +1236,9 @@ static int s_walk_add(s_walk_t *w, const char *name, json_t *result)
     if (s_grow(&p, &w->cap_results, w->nresults + 1, sizeof *w->results) != 0)
         return -1;
     w->results = p;
-    w->results[w->nresults++] = (s_result_t){name, strlen(name), metric,
-                                             json_is_array(values) ? values : NULL,
-                                             json_is_array(values) ? NULL : value, n, 0};
+    w->results[w->nresults++] = (s_result_t){.name = name, .name_len = strlen(name), .metric = metric,
+                                             .points = json_is_array(values) ? values : NULL,
+                                             .single = json_is_array(values) ? NULL : value, .node = n};
     w->stats->results++;
     return 0;
 }
@@ -1289,7 +1291,19 @@ static void s_walk_feed(s_result_t *r, int64_t ms, kms_kepler_snapshot_t *snap)
     }
     if (!pair)
         return;
-    kms_expo_label_t labels[KMS_EXPO_MAX_LABELS];
+    kms_expo_series_t series = {.name = {r->name, r->name_len}, .labels = r->labels, .label_count = r->nlabels,
+                                .value = value, .has_timestamp = true, .timestamp_ms = ms,
+                                .type = KMS_EXPO_UNTYPED, .family = {r->name, r->name_len}};
+    kms_kepler_snapshot_add(snap, &series);
+}
+
+static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg,
+                         kms_kepler_snapshot_t **snaps, const char **why);
+
+/* The labels of a result as the series fed to the snapshot carry them (values decoded, as
+   JSON strings are), into `out`; returns how many. */
+static size_t s_result_labels(const s_result_t *r, kms_expo_label_t *out)
+{
     size_t count = 0;
     const char *key;
     json_t *val;
@@ -1298,17 +1312,39 @@ static void s_walk_feed(s_result_t *r, int64_t ms, kms_kepler_snapshot_t *snap)
             continue;
         if (count == KMS_EXPO_MAX_LABELS)
             break;
-        labels[count++] = (kms_expo_label_t){{key, strlen(key)},
-                                             {json_string_value(val), json_string_length(val)}, false};
+        out[count++] = (kms_expo_label_t){{key, strlen(key)}, {json_string_value(val), json_string_length(val)}, false};
     }
-    kms_expo_series_t series = {.name = {r->name, r->name_len}, .labels = labels, .label_count = count,
-                                .value = value, .has_timestamp = true, .timestamp_ms = ms,
-                                .type = KMS_EXPO_UNTYPED, .family = {r->name, r->name_len}};
-    kms_kepler_snapshot_add(snap, &series);
+    return count;
 }
 
 static int s_walk_node(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg,
                        kms_kepler_snapshot_t **snaps, const char **why)
+{
+    /* Each result's labels, built once for all its points. */
+    size_t nlabels = 0;
+    for (size_t i = 0; i < w->nresults; i++)
+        if (w->results[i].node == node)
+            nlabels += json_object_size(w->results[i].metric);
+    kms_expo_label_t *labels = malloc((nlabels ? nlabels : 1) * sizeof *labels);
+    if (!labels) {
+        *why = "out of memory";
+        return -1;
+    }
+    for (size_t i = 0, at = 0; i < w->nresults; i++) {
+        s_result_t *r = &w->results[i];
+        if (r->node != node)
+            continue;
+        r->labels = labels + at;
+        r->nlabels = s_result_labels(r, r->labels);
+        at += r->nlabels;
+    }
+    int rc = s_walk_points(w, node, fn, arg, snaps, why);
+    free(labels);
+    return rc;
+}
+
+static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg,
+                         kms_kepler_snapshot_t **snaps, const char **why)
 {
     size_t npoints = 0;
     for (size_t i = 0; i < w->nresults; i++)
