@@ -277,20 +277,23 @@ static int s_get_values(const msgpack_object *o, kms_values_t *out, const char *
     out->count = 0;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
-        char name[KMS_NAME_MAX];
-        double value;
-        if (s_get_str(&kv->key, name, sizeof name) != 0 || name[0] == '\0') {
+        kms_named_value_t *item = &out->items[out->count];
+        if (s_get_str(&kv->key, item->name, sizeof item->name) != 0 || item->name[0] == '\0') {
             *why = "feature/target name is not a string of fitting length";
             return -1;
         }
-        if (s_get_double(&kv->val, &value) != 0) {
+        if (s_get_double(&kv->val, &item->value) != 0) {
             *why = "feature/target value is not a finite number";
             return -1;
         }
-        if (kms_values_set(out, name, value) != 0) {
-            *why = "too many features/targets";
-            return -1;
-        }
+        /* a name given twice: the later value replaces the earlier, as kms_values_set does */
+        size_t j = 0;
+        while (j < out->count && strcmp(out->items[j].name, item->name) != 0)
+            j++;
+        if (j < out->count)
+            out->items[j].value = item->value;
+        else
+            out->count++;
     }
     return 0;
 }
@@ -378,13 +381,25 @@ static const char *s_missing(unsigned seen)
     return NULL;
 }
 
+/* What an empty sample is, without clearing the whole struct (6 KB, most of it unused value
+   slots) on every frame. */
+static void s_reset(kms_sample_t *out)
+{
+    out->seq = 0;
+    out->ts = out->dt = 0;
+    out->node[0] = out->arch[0] = '\0';
+    out->features.count = out->targets.count = 0;
+    out->is_container = false;
+    out->container_id[0] = out->pod[0] = out->namespace_[0] = out->container[0] = '\0';
+}
+
 int kms_sample_decode(const void *data, size_t len, kms_sample_t *out, const char **why)
 {
     assert(out);
     const char *reason_unused;
     if (!why)
         why = &reason_unused;
-    memset(out, 0, sizeof *out);
+    s_reset(out);
     if (!data || len == 0) {
         *why = "empty frame";
         return -1;
@@ -417,7 +432,7 @@ int kms_sample_decode(const void *data, size_t len, kms_sample_t *out, const cha
     }
     msgpack_unpacked_destroy(&unpacked);
     if (rc != 0)
-        memset(out, 0, sizeof *out);
+        s_reset(out);
     return rc;
 }
 

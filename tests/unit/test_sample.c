@@ -328,6 +328,31 @@ static void s_map_int_values(msgpack_packer *pk)
     msgpack_pack_float(pk, 0.25f);
 }
 
+static void s_map_duplicate_names(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 3);
+    s_str(pk, "cpu_time");
+    msgpack_pack_double(pk, 1.0);
+    s_str(pk, "cpu_cycles");
+    msgpack_pack_double(pk, 2.0);
+    s_str(pk, "cpu_time");
+    msgpack_pack_double(pk, 3.0);
+}
+
+/* A name given twice: the later value stands, as kms_values_set would have it. */
+static void test_duplicate_value_names(void **state)
+{
+    (void) state;
+    msgpack_sbuffer sb;
+    s_build(&sb, "features", s_map_duplicate_names, NULL, NULL);
+    kms_sample_t out;
+    assert_int_equal(s_decode_sb(&sb, &out, NULL), 0);
+    assert_int_equal(out.features.count, 2);
+    double v;
+    assert_true(kms_values_get(&out.features, "cpu_time", &v) && v == 3.0);
+    assert_true(kms_values_get(&out.features, "cpu_cycles", &v) && v == 2.0);
+}
+
 static void test_numbers_cross_typed(void **state)
 {
     (void) state;
@@ -729,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_trailing_bytes_rejected),
         cmocka_unit_test(test_type_confusion),
         cmocka_unit_test(test_numbers_cross_typed),
+        cmocka_unit_test(test_duplicate_value_names),
         cmocka_unit_test(test_unknown_keys_skipped),
         cmocka_unit_test(test_missing_keys),
         cmocka_unit_test(test_version_checked),
