@@ -68,14 +68,14 @@ const char *kms_sample_topic(const kms_sample_t *sample);
 size_t kms_sample_encode(const kms_sample_t *sample, void *buf, size_t cap);
 
 /* Decodes one frame into `out`. Returns 0, or -1 on a frame that is not a valid sample (the
-   reason, static text, in *why when why is not NULL; `out` is then empty: no values, "" strings,
-   zero numbers). Never allocates per
-   key; bounded work. The rules: exactly one msgpack map of at most KMS_SAMPLE_MAX_FRAME bytes;
-   v must be 1; seq an unsigned integer (an integral float is taken too); ts, dt and every
-   feature and target value a finite number, integer or float (dt > 0); node, arch and the
-   container keys strings that fit their fields; at most KMS_SAMPLE_MAX_VALUES features and as
-   many targets; keys it does not know, whatever their values, are skipped. Any container key
-   makes it a container sample (is_container); the others are then "" when absent. */
+   reason, static text, in *why when why is not NULL; `out` is then empty: no values, ""
+   strings, zero numbers). Never allocates per key; bounded work. The rules: exactly one
+   msgpack map of at most KMS_SAMPLE_MAX_FRAME bytes; v must be 1; seq an unsigned integer (an
+   integral float is taken too); ts, dt and every feature and target value a finite number,
+   integer or float (dt > 0); node, arch and the container keys strings that fit their fields;
+   at most KMS_SAMPLE_MAX_VALUES features and as many targets; keys it does not know, whatever
+   their values, are skipped. Any container key makes it a container sample (is_container);
+   the others are then "" when absent. */
 int kms_sample_decode(const void *data, size_t len, kms_sample_t *out, const char **why);
 
 /* One JSON object (topic included), as kms-tail prints it. Caller frees with free(). */
