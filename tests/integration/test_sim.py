@@ -244,6 +244,22 @@ class TestPages(SimTestCase):
                 checked += 1
         self.assertGreater(checked, 100)
 
+    def test_concurrent_scrapes(self):
+        """Several scrapers at once (civetweb's worker threads share one simulated node)."""
+        import concurrent.futures
+        _, url = self.start_sim("--containers", "30")
+        def scrape_many(_):
+            sizes = []
+            for _ in range(10):
+                status, _, body = http(url + "/metrics")
+                self.assertEqual(status, 200)
+                self.assertTrue(body.endswith(b"\n"))
+                sizes.append(len(parse_page(body.decode())[1]))
+            return sizes
+        with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+            counts = [n for sizes in pool.map(scrape_many, range(6)) for n in sizes]
+        self.assertEqual(len(set(counts)), 1)  # every page whole: the same number of series
+
     def test_root_and_methods(self):
         _, url = self.start_sim()
         status, _, body = http(url + "/")
@@ -251,6 +267,9 @@ class TestPages(SimTestCase):
         self.assertIn(b"/metrics", body)
         self.assertEqual(http(url + "/nope")[0], 404)
         self.assertEqual(http(url + "/metrics", method="POST", body=b"x")[0], 405)
+        status, headers, body = http(url + "/metrics", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+        self.assertGreater(int(headers["Content-Length"]), 1000)
 
 
 class TestTruth(SimTestCase):
