@@ -415,7 +415,8 @@ char *kms_sim_truth_json(const kms_sim_t *self)
         KMS_SIM_PACKAGES, "churn_seconds", self->options.churn);
     if (!root)
         return NULL;
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* 15 digits: the weights are short decimals (4e-10, not 4.0000000000000001e-10) */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(root);
     return text;
 }
