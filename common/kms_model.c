@@ -633,7 +633,9 @@ static const char *s_load_header(kms_model_t *self, const json_t *doc)
 }
 
 /* Means, then co-moments: finite, variances not negative, and every covariance within what
-   Cauchy-Schwarz allows (rounding aside), which a corrupted matrix rarely is. */
+   Cauchy-Schwarz allows (rounding aside), which a corrupted matrix rarely is. Underflow is
+   rounding too: deviations under ~1e-154 square to 0 while their products with large ones do
+   not, so a variance may lack up to (samples x DBL_MIN): the 1e-145 slack covers 1e16 samples. */
 static const char *s_load_moments(kms_model_t *self, const json_t *mean, const json_t *comoment)
 {
     size_t t = s_target(self);
@@ -652,7 +654,8 @@ static const char *s_load_moments(kms_model_t *self, const json_t *mean, const j
     for (size_t i = 0; i < self->dim; i++)
         for (size_t j = i; j < self->dim; j++) {
             double cii = *s_c(self, i, i), cjj = *s_c(self, j, j);
-            if (cii < 0 || fabs(*s_c(self, i, j)) > (1 + 1e-6) * sqrt(cii) * sqrt(cjj) + DBL_MIN)
+            if (cii < 0 || fabs(*s_c(self, i, j)) > (1 + 1e-6) * sqrt(cii) * sqrt(cjj)
+                                                     + 1e-145 * (sqrt(cii) + sqrt(cjj)) + DBL_MIN)
                 return "moments: not a co-moment matrix";
         }
     return NULL;
