@@ -13,7 +13,7 @@
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
-static trainer_t *s_fuzz_trainer(void)
+static inline trainer_t *s_fuzz_trainer(void)
 {
     static trainer_t *trainer;
     if (trainer)
