@@ -871,19 +871,29 @@ static double s_proc_cpu(const s_diff_t *d, uint64_t owner)
     return sum;
 }
 
-/* One container's rates over the interval into `out` (features and targets added to what is
-   there). Returns -1 when one of its counters went down: it restarted, it gives nothing. */
+/* One container's rates over the interval into `out`. Returns -1 when its non-zero counters all
+   went down (it restarted: it gives nothing), -2 when some went down and others did not (the
+   page is damaged). */
 static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT],
                         uint32_t *fmask, double t[T_COUNT], uint32_t *tmask)
 {
     uint32_t counters = (p->fmask & c->fmask) & ~F_GAUGES;
-    for (int s = 0; s < F_COUNT; s++)
-        if ((counters & (1u << s)) && c->f[s] < p->f[s])
-            return -1;
     uint32_t targets = p->tmask & c->tmask;
-    for (int s = 0; s < T_COUNT; s++)
-        if ((targets & (1u << s)) && c->t[s] < p->t[s])
-            return -1;
+    size_t down = 0, up = 0;
+    for (int s = 0; s < F_COUNT; s++) {
+        if (counters & (1u << s)) {
+            down += c->f[s] < p->f[s];
+            up += c->f[s] >= p->f[s] && p->f[s] > 0;
+        }
+    }
+    for (int s = 0; s < T_COUNT; s++) {
+        if (targets & (1u << s)) {
+            down += c->t[s] < p->t[s];
+            up += c->t[s] >= p->t[s] && p->t[s] > 0;
+        }
+    }
+    if (down > 0)
+        return up > 0 ? -2 : -1;
     *fmask = *tmask = 0;
     for (int s = F_CYCLES; s <= F_CACHE; s++) {
         if (d->fmask & (1u << s)) {
@@ -972,6 +982,7 @@ static int s_diff_counters(s_diff_t *d)
     uint32_t ntmask = 0;
 
     /* Node targets: each energy series against itself in the previous scrape. */
+    size_t down = 0, up = 0;
     for (size_t i = 0; i < c->nnseries; i++) {
         const s_nseries_t *cs = &c->nseries[i];
         if (cs->era != c->era || cs->slot < 0)
@@ -983,18 +994,23 @@ static int s_diff_counters(s_diff_t *d)
         if (!ps)
             continue;  /* a series that just appeared (a new GPU...) starts next interval */
         double delta = cs->value - ps->value;
-        if (delta < 0) {
-            if (cs->raw_rapl && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
-                delta = S_RAPL_RANGE_J - ps->value + cs->value;
-                st->rapl_wraps++;
-            } else {
-                st->counter_resets++;
-                st->why = "a node counter went down (exporter restart)";
-                return 0;
-            }
+        if (delta < 0 && cs->raw_rapl && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
+            delta = S_RAPL_RANGE_J - ps->value + cs->value;
+            st->rapl_wraps++;
         }
+        if (delta < 0)
+            down++;
+        else if (ps->value > 0)
+            up++;  /* a counter at 0 (no such zone here) says nothing about a restart */
         nt[cs->slot] += delta / d->dt;
         ntmask |= 1u << cs->slot;
+    }
+    if (down > 0) {
+        st->counter_resets += down;
+        st->damaged = up > 0 && c->era != KMS_KEPLER_ERA_RAPL;
+        st->why = st->damaged ? "some node counters went down, others went on: a damaged page"
+                              : "the node's counters went down (exporter restart)";
+        return 0;
     }
 
     d->fmask = p->seen_mask & c->seen_mask & ((1u << F_CYCLES) | (1u << F_INSTR) | (1u << F_CACHE));
@@ -1022,7 +1038,16 @@ static int s_diff_counters(s_diff_t *d)
         matched++;
         double f[F_COUNT], t[T_COUNT];
         uint32_t fm, tm;
-        if (s_cont_rates(d, pc, cc, f, &fm, t, &tm) != 0) {
+        int rc = s_cont_rates(d, pc, cc, f, &fm, t, &tm);
+        if (rc == -2 && c->era != KMS_KEPLER_ERA_RAPL) {
+            /* One counter of a container fell while the others went on: the page is damaged,
+               and taking it as the reference would make the counter's way back up a spike. */
+            st->counter_resets++;
+            st->damaged = true;
+            st->why = "a container's counter went down while its others went on: a damaged page";
+            return 0;
+        }
+        if (rc != 0) {
             st->counter_resets++;
             continue;
         }
@@ -1373,7 +1398,7 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
         }
     }
     qsort(times, nt, sizeof *times, s_cmp_i64);
-    int rc = 0;
+    int rc = 0, kept = 0;
     bool have_prev = false;
     for (size_t k = 0; k < nt && rc == 0; k++) {
         if (k > 0 && times[k] == times[k - 1])
@@ -1384,7 +1409,13 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
             if (w->results[i].node == node)
                 s_walk_feed(&w->results[i], times[k], cur);
         w->stats->snapshots++;
-        if (fn(have_prev ? snaps[0] : NULL, cur, arg) != 0) {
+        int verdict = fn(have_prev ? snaps[0] : NULL, cur, arg);
+        /* cur is damaged: the next snapshot is diffed against the same prev, but not forever (a
+           counter that really fell for good would otherwise stop every sample). */
+        if (verdict == KMS_KEPLER_KEEP_PREV && have_prev && kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+            continue;
+        kept = 0;
+        if (verdict != 0 && verdict != KMS_KEPLER_KEEP_PREV) {
             *why = "stopped by the caller";
             rc = -1;
         }

@@ -112,6 +112,8 @@ typedef struct {
     size_t counter_resets;      /* counters that went down: their owner gave no sample */
     size_t rapl_wraps;          /* raw RAPL readings that wrapped and were unwrapped */
     size_t nonfinite;           /* rates that came out NaN/Inf and were dropped */
+    bool damaged;               /* some node counters went down and others did not: not a restart
+                                   but a damaged page; keep prev as the reference for the next one */
     const char *why;            /* static text: why there was no node sample; NULL when there was */
 } kms_kepler_diff_stats_t;
 
@@ -122,6 +124,9 @@ typedef int (*kms_kepler_sample_fn)(const kms_sample_t *sample, void *arg);
 /* Turns the interval prev -> cur into samples: the node sample first, then one per container.
    Both must be of the same era and node, cur later than prev. In the gauge era prev may be NULL
    (each snapshot covers its own period) and is used only to skip a page Kepler has not updated.
+   An exporter restart takes every non-zero node counter down; when only some went down, cur is
+   a damaged page (stats->damaged): no sample, and the caller should diff the next snapshot
+   against prev, not against cur, lest the counters' way back up be taken for megawatts.
    Returns the number of samples made, 0 with stats->why set when the interval gives none
    (first scrape, restart, era change, no time elapsed...), -1 when the callback stopped it.
    `stats` may be NULL; it is overwritten, not accumulated. */
@@ -136,7 +141,12 @@ int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot
    For each node in turn, its snapshots are built in time order (one per distinct timestamp)
    and handed to `fn` with the previous one of the same node (NULL for the first), so that the
    callback can call kms_kepler_diff(prev, cur, ...) directly. Both are borrowed for the call;
-   copy `cur` (kms_kepler_snapshot_copy) to keep it. Return non-zero from fn to stop. */
+   copy `cur` (kms_kepler_snapshot_copy) to keep it. Return 0 to go on, KMS_KEPLER_KEEP_PREV to go
+   on with `prev` still the previous one for the next snapshot (kms_kepler_diff found cur
+   damaged), anything else to stop. */
+#define KMS_KEPLER_KEEP_PREV 2
+/* How many damaged snapshots in a row may keep the same prev before cur is taken anyway. */
+#define KMS_KEPLER_KEEP_PREV_MAX 3
 typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev,
                                       const kms_kepler_snapshot_t *cur, void *arg);
 

@@ -32,6 +32,7 @@ typedef struct {
     char name[KMS_ID_MAX];
     kms_kepler_snapshot_t *prev;
     double last_ts;
+    int kept;  /* damaged points in a row that left prev as the reference */
 } s_api_node_t;
 
 typedef struct {
@@ -49,6 +50,7 @@ typedef struct {
     char error[CURL_ERROR_SIZE];
     kms_kepler_snapshot_t *prev, *cur;  /* /metrics pages: the last good scrape and the new one */
     bool have_prev;
+    int kept;               /* damaged pages in a row that left prev as the reference */
     int last_outcome;       /* -1 ok, else the scraper_failure_t of the last scrape */
     bool skipping;          /* the last cycle found this target still in flight */
 } s_target_t;
@@ -425,6 +427,10 @@ static double s_page_time(const s_target_t *t)
 static int s_process_page(s_target_t *t, s_outcome_t *o)
 {
     scraper_t *self = t->owner;
+    /* The format ends every line, the last one too, with a newline: a page without it lost its
+       end (an exporter that died mid-write), and its last number may be cut ("1.0e+06" -> "1."). */
+    if (t->len > 0 && t->body[t->len - 1] != '\n')
+        return -2;
     kms_expo_stats_t es = {0};
     double ts = s_page_time(t);
     int rc = kms_kepler_snapshot_parse(t->cur, t->body, t->len, ts, t->host, &es);
@@ -435,6 +441,9 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     kms_kepler_diff_stats_t ds;
     kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
     s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
+    if (ds.damaged && t->kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+        return -3;  /* the next page is diffed against the last good one */
+    t->kept = 0;
     kms_kepler_snapshot_t *swap = t->prev;
     t->prev = t->cur;
     t->cur = swap;
@@ -479,10 +488,11 @@ static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler
     kms_kepler_diff_stats_t ds;
     kms_kepler_diff(node->last_ts > 0 ? node->prev : NULL, cur, s_publish, self, &ds);
     s_note_diff(ctx->target, &ds, ctx->outcome, node->name);
-    if (kms_kepler_snapshot_copy(node->prev, cur) != 0)
-        return -1;
     node->last_ts = kms_kepler_snapshot_ts(cur);
-    return 0;
+    if (ds.damaged && node->kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+        return 0;  /* the next point is diffed against the last good one */
+    node->kept = 0;
+    return kms_kepler_snapshot_copy(node->prev, cur) != 0 ? -1 : 0;
 }
 
 static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
@@ -546,6 +556,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
     o.failure = -1;
     o.duration = kms_num_monotonic() - t->started;
     long status = 0;
+    int rc;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     char url[512], detail[CURL_ERROR_SIZE + 16];
     kms_log_quote(t->url, url, sizeof url);
@@ -557,7 +568,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
                                             : (t->error[0] ? t->error : curl_easy_strerror(code)),
                                detail, sizeof detail), o.duration * 1000);
     } else if (self->api) {
-        int rc = s_process_api(t, &o, status);
+        rc = s_process_api(t, &o, status);
         if (rc == -2)
             o.failure = SCRAPER_FAIL_HTTP_STATUS;
         else if (rc != 0)
@@ -566,10 +577,14 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
         o.failure = SCRAPER_FAIL_HTTP_STATUS;
         kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=http_status status=%ld ms=%.1f", url,
                    status, o.duration * 1000);
-    } else if (s_process_page(t, &o) != 0) {
-        o.failure = SCRAPER_FAIL_PARSE;
-        kms_log_at(s_level(t, o.failure), "scrape failed",
-                   "target=%s cause=parse error=\"no Kepler metrics in the page\" bytes=%zu", url, t->len);
+    } else if ((rc = s_process_page(t, &o)) != 0) {
+        o.failure = rc == -2 ? SCRAPER_FAIL_TRUNCATED : SCRAPER_FAIL_PARSE;
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s error=%s bytes=%zu", url,
+                   s_cause_name(o.failure),
+                   rc == -2 ? "\"the page's last line has no end\""
+                            : rc == -3 ? "\"some node counters went down, others went on: a damaged page\""
+                                       : "\"no Kepler metrics in the page\"",
+                   t->len);
     } else {
         kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, o.duration * 1000, t->len);
     }

@@ -434,13 +434,8 @@ class TestCutPages(KeplerFaultCase):
             self.assertGreaterEqual(self.counter("kms_scraper_scrape_failures_total", cause=cause), 3)
         return self.scraper.output()
 
-    # KNOWN BUG (reported, not ours to fix): kms-scraper takes a page whose last line lost its
-    # end, so "...platform_joules_total{...} 1.0000541e+06" cut to "... 1." reads as 1 J; the
-    # counter seems to go down (no sample, fine), then the next page's interval publishes
-    # ~3.3 MW of platform power. The exposition format says the last line ends with a newline:
-    # a page without it is cut, and services/scraper/scraper.c s_finish() should count it as
-    # cause="truncated" and drop it whole. Remove this decorator once it does.
-    @unittest.expectedFailure
+    # A page whose last line lost its end ("... 1.0000541e+06" cut to "... 1.") has no final
+    # newline: kms-scraper counts it as cause="truncated" and drops it whole.
     def test_honest_length_body_ending_inside_a_series_line(self):
         # The body is whole as far as HTTP goes, but the page's last line has lost its end.
         self.check_cut("cut", "truncated")

@@ -554,6 +554,61 @@ static void test_many_containers(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* One node counter down and the others up is a damaged page, not a restart: no sample, and
+   diffing the next page against the last good one gives the true rate (against the damaged one
+   it would give the counter's way back up). Every non-zero counter down is a restart. */
+static void s_two_counters(kms_kepler_snapshot_t *s, double ts, double dynamic, double idle, double core)
+{
+    kms_kepler_snapshot_begin(s, ts, "h");
+    s_add(s, "kepler_node_package_joules_total", dynamic, "mode", "dynamic", NULL, NULL);
+    s_add(s, "kepler_node_package_joules_total", idle, "mode", "idle", NULL, NULL);
+    s_add(s, "kepler_node_core_joules_total", core, "mode", "idle", NULL, NULL);  /* no core zone: 0 */
+}
+
+static void test_damaged_page(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *good = kms_kepler_snapshot_new(), *cut = kms_kepler_snapshot_new();
+    kms_kepler_snapshot_t *next = kms_kepler_snapshot_new();
+    s_two_counters(good, 10, 1000000, 5000, 0);
+    s_two_counters(cut, 15, 1, 5050, 0);  /* "1000050" lost its end */
+    s_two_counters(next, 20, 1000100, 5100, 0);
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    assert_int_equal(kms_kepler_diff(good, cut, s_collect, got, &st), 0);
+    assert_true(st.damaged);
+    assert_non_null(st.why);
+    assert_int_equal(got->count, 0);
+    assert_int_equal(kms_kepler_diff(good, next, s_collect, got, &st), 1);
+    s_close(s_get(&got->items[0].targets, "package"), 20);  /* (100 + 100) J / 10 s */
+    s_close(s_get(&got->items[0].targets, "core"), 0);
+
+    /* A container's cycles cut short while its cpu time and energy went on: damaged too. */
+    kms_kepler_snapshot_t *a = kms_kepler_snapshot_new(), *b = kms_kepler_snapshot_new();
+    kms_kepler_snapshot_begin(a, 1, "h");
+    kms_kepler_snapshot_begin(b, 2, "h");
+    s_add(a, "kepler_container_cpu_cycles_total", 5e9, "container_id", "x", NULL, NULL);
+    s_add(b, "kepler_container_cpu_cycles_total", 5, "container_id", "x", NULL, NULL);
+    s_add(a, "kepler_container_bpf_cpu_time_us_total", 1e6, "container_id", "x", NULL, NULL);
+    s_add(b, "kepler_container_bpf_cpu_time_us_total", 2e6, "container_id", "x", NULL, NULL);
+    s_add(a, "kepler_node_package_joules_total", 10, "mode", "idle", NULL, NULL);
+    s_add(b, "kepler_node_package_joules_total", 20, "mode", "idle", NULL, NULL);
+    assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 0);
+    assert_true(st.damaged);
+    kms_kepler_snapshot_destroy(&a);
+    kms_kepler_snapshot_destroy(&b);
+
+    /* A restart: both non-zero counters down, the zero one unchanged. */
+    s_two_counters(cut, 15, 3, 2, 0);
+    assert_int_equal(kms_kepler_diff(good, cut, s_collect, got, &st), 0);
+    assert_false(st.damaged);
+    assert_int_equal(st.counter_resets, 2);
+    free(got);
+    kms_kepler_snapshot_destroy(&good);
+    kms_kepler_snapshot_destroy(&cut);
+    kms_kepler_snapshot_destroy(&next);
+}
+
 /* Pages damaged byte by byte (a fixed pseudo-random sequence) never crash the conversion and
    never give a rate that is negative or not finite. */
 static int s_check_finite(const kms_sample_t *sample, void *arg)
@@ -682,6 +737,41 @@ static void test_prom_matrix(void **state)
     s_close(n->dt, 15);
     s_close(s_get(&n->targets, "package"), 20);
     s_close(s_get(&n->features, "cpu_time"), 0.1);
+    json_decref(root);
+    free(w);
+}
+
+/* The walk keeps prev when the callback says the new snapshot was damaged. */
+static int s_keep_damaged(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+{
+    walked_t *w = arg;
+    w->snapshots++;
+    if (!prev)
+        return 0;
+    kms_kepler_diff_stats_t st;
+    kms_kepler_diff(prev, cur, s_collect, &w->samples, &st);
+    return st.damaged ? KMS_KEPLER_KEEP_PREV : 0;
+}
+
+static void test_prom_keep_prev(void **state)
+{
+    (void) state;
+    /* The point at 110 has its dynamic counter cut: 100 -> 130 is diffed against 100. */
+    const char *text =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+        "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\",\"instance\":\"n\",\"mode\":\"dynamic\"},"
+        "\"values\":[[100,\"1000000\"],[110,\"1\"],[130,\"1000300\"]]},"
+        "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\",\"instance\":\"n\",\"mode\":\"idle\"},"
+        "\"values\":[[100,\"5000\"],[110,\"5100\"],[130,\"5300\"]]}"
+        "]}}";
+    json_t *root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    walked_t *w = calloc(1, sizeof *w);
+    assert_int_equal(kms_kepler_prom_walk(root, s_keep_damaged, w, NULL, NULL), 0);
+    assert_int_equal(w->snapshots, 3);
+    assert_int_equal(w->samples.count, 1);
+    s_close(w->samples.items[0].dt, 30);
+    s_close(s_get(&w->samples.items[0].targets, "package"), 20);  /* (300 + 300) J / 30 s */
     json_decref(root);
     free(w);
 }
@@ -819,10 +909,12 @@ int main(void)
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_damaged_pages),
+        cmocka_unit_test(test_damaged_page),
         cmocka_unit_test(test_many_containers),
         cmocka_unit_test(test_prom_vector),
         cmocka_unit_test(test_prom_matrix),
         cmocka_unit_test(test_prom_errors),
+        cmocka_unit_test(test_prom_keep_prev),
         cmocka_unit_test(test_capture_text),
         cmocka_unit_test(test_capture_json),
     };
