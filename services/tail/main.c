@@ -4,6 +4,7 @@
 #include "tail.h"
 
 #include "kms_config.h"
+#include "kms_curve.h"
 #include "kms_log.h"
 #include "kms_sample.h"
 
@@ -23,6 +24,7 @@
 
 static const char *s_endpoint, *s_topic;
 static long s_count;
+static kms_curve_config_t s_curve_config;
 
 static kms_option_t s_options[] = {
     {"endpoint", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5555",
@@ -32,6 +34,7 @@ static kms_option_t s_options[] = {
      "print only topics starting with this (kepler.node, kepler.container)", &s_topic, 0, 0},
     {"count", "KMS_TAIL_COUNT", KMS_OPT_INT, "0", "exit after printing this many samples (0: never)",
      &s_count, 0, 1e15},
+    KMS_CURVE_OPTIONS(s_curve_config),
     {0},
 };
 
@@ -84,16 +87,23 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
 
+    char quoted[256];
+    const char *curve_why = NULL;
+    kms_curve_t *curve = kms_curve_new(&s_curve_config, quoted, sizeof quoted, &curve_why);
+    if (curve_why) {
+        fprintf(stderr, "%s: %s\n", S_PROGRAM, curve_why);
+        return 2;
+    }
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (sub) {
         zsock_set_maxmsgsize(sub, S_MAX_MESSAGE);
         zsock_set_subscribe(sub, s_topic);
     }
-    char quoted[256];
-    if (!sub || zsock_attach(sub, s_endpoint, false) != 0) {
+    if (!sub || kms_curve_apply(curve, sub, s_endpoint) != 0 || zsock_attach(sub, s_endpoint, false) != 0) {
         fprintf(stderr, "%s: invalid value '%s' for --endpoint: cannot bind or connect\n",
                 S_PROGRAM, s_endpoint);
         zsock_destroy(&sub);
+        kms_curve_destroy(&curve);
         return 2;
     }
     kms_info("subscribed", "endpoint=%s topic=%s", kms_log_quote(s_endpoint, quoted, sizeof quoted),
@@ -121,5 +131,6 @@ int main(int argc, char **argv)
              (unsigned long long) stats.malformed, (unsigned long long) stats.gaps);
     zpoller_destroy(&poller);
     zsock_destroy(&sub);
+    kms_curve_destroy(&curve);
     return 0;
 }

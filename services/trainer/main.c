@@ -13,6 +13,7 @@
 static const char *s_samples, *s_control, *s_data_dir, *s_models, *s_seed, *s_dataset;
 static double s_checkpoint_interval, s_history_interval, s_forgetting;
 static long s_min_samples;
+static kms_curve_config_t s_curve_config;
 
 static kms_option_t s_options[] = {
     {"samples", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5555",
@@ -36,6 +37,7 @@ static kms_option_t s_options[] = {
      "model zip(s) to start from, comma separated (a checkpoint of the same model wins)", &s_seed, 0, 0},
     {"dataset", "KMS_DATASET", KMS_OPT_STRING, NULL,
      "train: the CSV or Prometheus query_range JSON file to learn from", &s_dataset, 0, 0},
+    KMS_CURVE_OPTIONS(s_curve_config),
     {0},
 };
 
@@ -108,17 +110,25 @@ int main(int argc, char **argv)
     if (!s_data_dir || !*s_data_dir)
         return s_bad("--data-dir", s_data_dir, "must not be empty");
 
-    trainer_specs_t *specs = malloc(sizeof *specs);
     char why[512];
+    const char *curve_why = NULL;
+    kms_curve_t *curve = command ? NULL : kms_curve_new(&s_curve_config, why, sizeof why, &curve_why);
+    if (curve_why) {
+        fprintf(stderr, "kms-trainer: %s\n", curve_why);
+        return 2;
+    }
+    trainer_specs_t *specs = malloc(sizeof *specs);
     if (!specs
         || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
         free(specs);
+        kms_curve_destroy(&curve);
         return s_bad("--models", s_models, why);
     }
     trainer_t *trainer = trainer_new(specs, KMS_VERSION);
     free(specs);
     if (!trainer) {
         kms_error("out of memory", "");
+        kms_curve_destroy(&curve);
         return 1;
     }
     /* A full disk or a file size limit must fail a write, not kill the process. */
@@ -135,7 +145,9 @@ int main(int argc, char **argv)
                                               .checkpoint_interval = s_checkpoint_interval,
                                               .history_interval = s_history_interval,
                                               .seed_models = s_seed,
+                                              .curve = curve,
                                           });
     trainer_destroy(&trainer);
+    kms_curve_destroy(&curve);
     return rc;
 }

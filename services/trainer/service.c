@@ -17,11 +17,15 @@
 #define S_MAX_MESSAGE (1 << 20)
 #define S_MAX_REQUEST (16 << 20)
 
-static zsock_t *s_samples_socket(const char *endpoints)
+static zsock_t *s_samples_socket(kms_curve_t *curve, const char *endpoints)
 {
     zsock_t *sub = zsock_new(ZMQ_SUB);
     if (!sub)
         return NULL;
+    if (kms_curve_apply(curve, sub, endpoints) != 0) {
+        zsock_destroy(&sub);
+        return NULL;
+    }
     zsock_set_maxmsgsize(sub, S_MAX_MESSAGE);
     /* Container samples too: they share the node samples' seq series (see ingest.c). */
     zsock_set_subscribe(sub, KMS_TOPIC_NODE);
@@ -31,11 +35,15 @@ static zsock_t *s_samples_socket(const char *endpoints)
     return sub;
 }
 
-static zsock_t *s_control_socket(const char *endpoints)
+static zsock_t *s_control_socket(kms_curve_t *curve, const char *endpoints)
 {
     zsock_t *rep = zsock_new(ZMQ_REP);
     if (!rep)
         return NULL;
+    if (kms_curve_apply(curve, rep, endpoints) != 0) {
+        zsock_destroy(&rep);
+        return NULL;
+    }
     /* Requests are a word and a model name: a 1 MB one still gets its 400, a bigger one only
        gets its sender disconnected instead of filling memory. */
     zsock_set_maxmsgsize(rep, S_MAX_REQUEST);
@@ -118,8 +126,8 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     if (options->seed_models && *options->seed_models)
         s_seed(self, options->seed_models);
 
-    zsock_t *sub = s_samples_socket(options->samples_endpoint);
-    zsock_t *rep = sub ? s_control_socket(options->control_endpoint) : NULL;
+    zsock_t *sub = s_samples_socket(options->curve, options->samples_endpoint);
+    zsock_t *rep = sub ? s_control_socket(options->curve, options->control_endpoint) : NULL;
     if (!sub || !rep) {
         char quoted[512];
         kms_error("cannot open socket", "endpoint=%s error=%s",

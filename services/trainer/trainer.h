@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms_curve.h"
 #include "kms_model.h"
 #include "kms_sample.h"
 
@@ -151,6 +152,7 @@ typedef struct {
     double checkpoint_interval;
     double history_interval;
     const char *seed_models;  /* comma-separated zip files, or NULL */
+    kms_curve_t *curve;       /* CURVE on both sockets, or NULL (borrowed) */
 } trainer_service_options_t;
 
 /* Runs until SIGINT/SIGTERM; returns the process exit status: 0, or 1 when a socket could not
