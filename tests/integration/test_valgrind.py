@@ -1,10 +1,11 @@
 """Every service under valgrind's memcheck, on a short real run of the whole pipeline.
 
-kepler-sim serves pages, kms-scraper scrapes it and publishes, kms-trainer learns until its
-models are ready and checkpoints, and kms-api answers every route (weights, zips, the model
-list, Prometheus metrics, the status page, Kepler's POST /model, and the 400/404/405 cases).
-Then each process gets SIGTERM, and each must exit with status 0 and a clean memcheck report:
-no invalid read or write, no use of uninitialised memory, nothing definitely or indirectly lost.
+kepler-sim serves pages, kms-scraper scrapes it and publishes, kms-tail prints the samples,
+kms-trainer learns until its models are ready and checkpoints, and kms-api answers every route
+(weights, zips, the model list, Prometheus metrics, the status page, Kepler's POST /model, and
+the 400/404/405 cases). Then each process gets SIGTERM, and each must exit with status 0 and a
+clean memcheck report: no invalid read or write, no use of uninitialised memory, nothing
+definitely or indirectly lost. The offline commands (kms-trainer train, import) get the same.
 tests/valgrind.supp holds the few suppressions for third-party libraries' noise.
 
 Sanitized builds are skipped (ASan's shadow memory and valgrind do not mix), as are machines
@@ -43,6 +44,15 @@ class ValgrindProcess:
                    binary(name), *map(str, args)]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+    def wait(self, timeout=STOP):
+        """The exit status of a command that ends by itself (None when it had to be killed)."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
 
     def stop(self):
         """SIGTERM, then the exit status (None when it had to be killed)."""
@@ -111,6 +121,9 @@ class TestServicesUnderValgrind(unittest.TestCase):
                              "--metrics-port", scraper_metrics, "--stats-interval", 2)
         api = self.start("kms-api", "--port", api_port, "--trainer", f">tcp://127.0.0.1:{control_port}",
                          "--trainer-timeout", 5000, "--threads", 4)
+        tail = None
+        if os.path.exists(binary("kms-tail")):
+            tail = self.start("kms-tail", "--endpoint", f">tcp://127.0.0.1:{samples_port}")
 
         wait_for(lambda: http(f"{base}/healthz")[0] == 200, timeout=STARTUP, interval=0.5, what="kms-api up")
         # The first model ready means samples flowed from kepler-sim through the scraper.
@@ -161,12 +174,29 @@ class TestServicesUnderValgrind(unittest.TestCase):
             return status == 200 and {m["name"]: m for m in json.loads(payload)}["core_model"]["samples"] >= 30
         wait_for(core_samples, timeout=STARTUP, interval=0.5, what="30 samples learned")
 
+        if tail:
+            wait_for(lambda: '"topic":"kepler.node"' in tail.texts()[0].replace(" ", ""), timeout=STARTUP,
+                     interval=0.5, what="kms-tail printing samples")
+
         # Stop in pipeline order, as Ctrl-C in scripts/run does, and read each report.
-        for p in (api, scraper, trainer, sim):
+        for p in ([tail] if tail else []) + [api, scraper, trainer, sim]:
             started = time.monotonic()
             status = p.stop()
             print(f"{p.name}: exit {status} {time.monotonic() - started:.1f}s after SIGTERM under valgrind")
             self.assert_clean(p, status)
+
+    def test_offline_train_and_import_are_memcheck_clean(self):
+        dataset = os.path.join(SOURCE_DIR, "tests", "fixtures", "datasets", "kepler-0.7-query_range.json")
+        data_dir, other = os.path.join(self.tmp, "data"), os.path.join(self.tmp, "other")
+        train = self.start("kms-trainer", "train", "--dataset", dataset, "--data-dir", data_dir, "--min-samples", 2)
+        status = train.wait()
+        self.assert_clean(train, status)
+        self.assertIn("core_model", train.texts()[0])
+        zips = sorted(os.path.join(data_dir, n) for n in os.listdir(data_dir) if n.endswith(".zip"))
+        self.assertTrue(zips, "train wrote no checkpoint")
+        imported = self.start("kms-trainer", "import", *zips, "--data-dir", other)
+        self.assert_clean(imported, imported.wait())
+        self.assertEqual(sorted(os.listdir(other)), sorted(os.path.basename(z) for z in zips))
 
 
 if __name__ == "__main__":
