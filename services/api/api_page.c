@@ -83,9 +83,9 @@ static void s_duration(FILE *out, double seconds)
 
 static void s_clock(double ts, char *out, size_t cap)
 {
-    time_t t = (time_t) ts;
+    time_t t = isfinite(ts) && ts > 0 && ts < 1e15 ? (time_t) ts : 0;  /* casting NaN or 1e300: UB */
     struct tm tm;
-    if (!isfinite(ts) || ts <= 0 || !gmtime_r(&t, &tm) || !strftime(out, cap, "%H:%M:%S", &tm))
+    if (t == 0 || !gmtime_r(&t, &tm) || !strftime(out, cap, "%H:%M:%S", &tm))
         snprintf(out, cap, "-");
 }
 
