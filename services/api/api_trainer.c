@@ -209,6 +209,23 @@ static int s_decode(zmsg_t *msg, api_reply_t *reply)
     return 0;
 }
 
+/* Whether to log a trainer failure now: at most one line a second, so that a trainer that is
+   down while thousands of requests a second arrive does not flood the log (the counters in
+   /metrics have every one). *suppressed gets how many were skipped since the last line. */
+static bool s_log_now(unsigned long *suppressed)
+{
+    static unsigned long skipped;
+    static int64_t last_ms;  /* monotonic */
+    int64_t now = (int64_t) (kms_num_monotonic() * 1000), last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+    if (now - last < 1000 || !__atomic_compare_exchange_n(&last_ms, &last, now, false, __ATOMIC_RELAXED,
+                                                          __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&skipped, 1, __ATOMIC_RELAXED);
+        return false;
+    }
+    *suppressed = __atomic_exchange_n(&skipped, 0, __ATOMIC_RELAXED);
+    return true;
+}
+
 /* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
 static void s_reopen(api_client_t *self)
 {
@@ -243,14 +260,18 @@ static int s_exchange(api_client_t *self, const char *command, const char *arg, 
     double start = kms_num_monotonic();
     int rc = arg ? zstr_sendx(self->sock, command, arg, NULL) : zstr_send(self->sock, command);
     if (rc != 0) {
-        kms_warn("trainer request not sent", "command=%s errno=%d", command, errno);
+        unsigned long suppressed;
+        if (s_log_now(&suppressed))
+            kms_warn("trainer request not sent", "command=%s errno=%d suppressed=%lu", command, errno, suppressed);
         api_stats_trainer_error(stats, API_TRAINER_SEND);
         s_reopen(self);
         return reply->status = API_TRAINER_UNREACHABLE;
     }
     if (s_wait(self->sock, deadline) != 1) {
-        kms_warn("trainer did not answer", "command=%s timeout_ms=%.0f", command,
-                 (kms_num_monotonic() - start) * 1000);
+        unsigned long suppressed;
+        if (s_log_now(&suppressed))
+            kms_warn("trainer did not answer", "command=%s waited_ms=%.0f suppressed=%lu", command,
+                     (kms_num_monotonic() - start) * 1000, suppressed);
         api_stats_trainer_error(stats, API_TRAINER_TIMEOUT);
         s_reopen(self);
         return reply->status = API_TRAINER_UNREACHABLE;
@@ -263,7 +284,10 @@ static int s_exchange(api_client_t *self, const char *command, const char *arg, 
         return reply->status = API_TRAINER_UNREACHABLE;
     }
     if (s_decode(msg, reply) != 0) {
-        kms_warn("malformed trainer reply", "command=%s frames=%zu", command, zmsg_size(msg));
+        unsigned long suppressed;
+        if (s_log_now(&suppressed))
+            kms_warn("malformed trainer reply", "command=%s frames=%zu suppressed=%lu", command, zmsg_size(msg),
+                     suppressed);
         api_stats_trainer_error(stats, API_TRAINER_BAD_REPLY);
         zmsg_destroy(&msg);
         api_reply_clear(reply);
