@@ -153,6 +153,27 @@ class TrainerFaults(ProcessTestCase):
         self.assertEqual(status, 200)
         self.assertRegex(http(base + "/metrics")[2].decode(), r'kms_api_trainer_errors_total\{kind="bad_reply"\} [1-9]')
 
+    def test_cache_spares_the_trainer_and_stays_fresh(self):
+        models = json.loads(json.dumps(DEFAULT_MODELS))
+        trainer = self.fake(models=models)
+        api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
+        # A burst: far fewer trainer requests than HTTP requests (one per 50 ms at most, give
+        # or take a refresh).
+        start, served = time.monotonic(), 0
+        while time.monotonic() - start < 0.6:
+            self.assertEqual(http(base + "/model-weights/core_model")[0], 200)
+            served += 1
+        elapsed = time.monotonic() - start
+        asked = sum(1 for f in trainer.requests if f[0] == b"WEIGHTS")
+        self.assertLessEqual(asked, 2 + 2 * elapsed / 0.05, f"{asked} trainer requests in {elapsed:.2f}s")
+        self.assertGreater(served, 3 * asked, f"{served} served, {asked} asked")
+        # A change in the trainer shows within twice the cache time (100 ms), never later.
+        models[0]["weights"]["All_Weights"]["Bias_Weight"] = 99.0
+        changed = time.monotonic()
+        while json.loads(http(base + "/model-weights/core_model")[2])["All_Weights"]["Bias_Weight"] != 99.0:
+            self.assertLess(time.monotonic() - changed, 0.1 + SLACK_S, "a stale answer outlived the cache")
+            time.sleep(0.005)
+
     def test_models_not_ready_unknown_and_malformed_names(self):
         models = [model_doc("core_model", "core", {"cpu_cycles": (1, 1, 1)}, ready=False, samples=12),
                   DEFAULT_MODELS[1]]
