@@ -23,19 +23,19 @@
 
     Rates are per second over the real interval between the two snapshots' timestamps. Node
     features are the sum of per-container deltas over the containers present (and not reset) in
-    both; node targets are the node's own energy counters, every package and mode summed. A node
-    counter that went down (exporter restart) gives no sample for the interval; a raw RAPL
-    reading that went down is unwrapped when its range is known (the standard Intel range, and a
-    power that agrees with the zone's kepler_node_cpu_watts when Kepler reports it; otherwise no
-    sample). Memory "_total" families are
-    gauges in all but name: their current value is used, summed over the same containers.
+    both; node targets are the node's own energy counters, every package and mode summed. When
+    every non-zero node counter went down (exporter restart) the interval gives no sample; when
+    only some did, the page is damaged (see kms_kepler_diff). A raw RAPL reading that went down
+    is unwrapped when its range is known: the standard Intel range, and a power that agrees with
+    the zone's kepler_node_cpu_watts when Kepler reports it. Memory "_total" families are gauges
+    in all but name: their current value is used, summed over the same containers.
 
-    cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*),
-    then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps in milliseconds); the
-    eBPF counters measure the container's own tasks, the others its cgroup. resident_memory: cgroupfs memory usage,
-    then the kubelet working set. A source counts as present when at least one of its series is
-    non-zero (Kepler exports all-zero families for collectors that are switched off). One source
-    is chosen per snapshot pair, so that a node's sum never mixes sources.
+    cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*, the
+    container's own tasks), then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps
+    in milliseconds). resident_memory: cgroupfs memory usage, then the kubelet working set. A
+    source counts as present when at least one of its series is non-zero (Kepler exports all-zero
+    families for collectors that are switched off). One source is chosen per snapshot pair, so
+    that a node's sum never mixes sources. docs/scraper.md has the whole story.
 
     Ownership: a snapshot owns every string it holds (copied on add); the series handed to add
     are borrowed for the call only. Samples handed to the diff callback live for the call only.
