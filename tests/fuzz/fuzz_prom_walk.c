@@ -7,7 +7,8 @@
    sample has a positive finite dt, finite non-negative features and targets (a counter that
    went down gives no sample, never a negative rate: CONTRACT.md), bounded counts and terminated
    names; snapshots of one node come in time order; an interval without a sample says why; a
-   refused answer says why; the walk's counts agree with what the callback saw. */
+   refused answer says why; a damaged page gives no sample and walks on with the same prev
+   (KMS_KEPLER_KEEP_PREV); the walk's counts agree with what the callback saw. */
 #include "kms_kepler.h"
 
 #include <jansson.h>
@@ -20,6 +21,7 @@
 typedef struct {
     size_t snapshots;
     size_t samples;
+    int kept;  /* damaged snapshots in a row that kept prev */
 } run_t;
 
 static void s_check_values(const kms_values_t *values)
@@ -67,6 +69,12 @@ static int s_on_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_sna
     CHECK(made >= 0);
     CHECK((size_t) made == run->samples - before && stats.samples == (size_t) made);
     CHECK(made > 0 || stats.why != NULL);
+    CHECK(!stats.damaged || made == 0);
+    /* As the scraper does: a damaged snapshot is skipped, the next one is diffed against prev,
+       a few times in a row at most. */
+    if (stats.damaged && run->kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+        return KMS_KEPLER_KEEP_PREV;
+    run->kept = 0;
     return 0;
 }
 
@@ -75,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *root = json_loadb((const char *) data, size, 0, NULL);
     if (!root)
         return 0;
-    run_t run = {0, 0};
+    run_t run = {0, 0, 0};
     kms_kepler_prom_stats_t stats;
     memset(&stats, 0xa5, sizeof stats);
     const char *why = NULL;
