@@ -83,6 +83,8 @@ class ReplayServer:
         self.error = error
         self.empty_answers = empty_answers  # API answers with no result before the dump
         self.lock = threading.Lock()
+        self._pages = {}
+        self._answer = None
         replay = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -95,7 +97,7 @@ class ReplayServer:
                         step = max(0, replay.served - replay.hold_first + 1)
                         ts = replay.steps[min(step, len(replay.steps) - 1)]
                         replay.served += 1
-                    self._send(200, "text/plain; version=0.0.4", exposition(replay.dump, ts).encode())
+                    self._send(200, "text/plain; version=0.0.4", replay.page(ts))
                 elif self.path.startswith("/api/v1/query"):
                     with replay.lock:
                         replay.queries.append(self.path)
@@ -107,7 +109,7 @@ class ReplayServer:
                         body = {"status": "success", "data": {"resultType": "matrix", "result": []}}
                         self._send(200, "application/json", json.dumps(body).encode())
                     else:
-                        self._send(200, "application/json", json.dumps(matrix_answer(replay.dump)).encode())
+                        self._send(200, "application/json", replay.answer())
                 else:
                     self._send(404, "text/plain", b"not found\n")
 
@@ -118,9 +120,28 @@ class ReplayServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client gone mid-answer (the scraper stopping) is no news
+
+        self.httpd = Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    # Pages and answers are made once: rendering them in Python at every request would make the
+    # server, not the scraper, the slow part of a test.
+    def page(self, ts):
+        key = (id(self.dump), ts)
+        if key not in self._pages:
+            self._pages[key] = exposition(self.dump, ts).encode()
+        return self._pages[key]
+
+    def answer(self):
+        if self._answer is None or self._answer[0] is not self.dump:
+            self._answer = (self.dump, json.dumps(matrix_answer(self.dump)).encode())
+        return self._answer[1]
 
     def start(self):
         self.thread.start()
