@@ -8,7 +8,7 @@ static const char *s_route_names[API_ROUTE_COUNT] = {
     "/", "/healthz", "/readyz", "/metrics", "/models", "/models/{model}",
     "/model-weights/{model}", "/model", "other"};
 
-static const char *s_error_names[API_TRAINER_ERROR_COUNT] = {"timeout", "bad_reply", "send"};
+static const char *s_error_names[API_TRAINER_ERROR_COUNT] = {"timeout", "bad_reply", "send", "retry"};
 
 /* Upper bounds in seconds: a local trainer answers in tens of microseconds, a timeout is a
    second, so the buckets span 100 us to 2.5 s. */
@@ -93,7 +93,8 @@ void api_stats_write(const api_stats_t *stats, FILE *out)
             (unsigned long long) (count > cumulative ? count : cumulative), num,
             (unsigned long long) (count > cumulative ? count : cumulative));
 
-    fprintf(out, "# HELP kms_api_trainer_errors_total Trainer requests that failed, by kind.\n"
+    fprintf(out, "# HELP kms_api_trainer_errors_total Trainer requests that failed (timeout, bad_reply, send) or were "
+                 "asked again (retry).\n"
                  "# TYPE kms_api_trainer_errors_total counter\n");
     for (int e = 0; e < API_TRAINER_ERROR_COUNT; e++)
         fprintf(out, "kms_api_trainer_errors_total{kind=\"%s\"} %llu\n", s_error_names[e],

@@ -26,6 +26,7 @@ typedef enum {
     API_TRAINER_TIMEOUT = 0,  /* no reply within the deadline: the socket was reopened */
     API_TRAINER_BAD_REPLY,    /* a reply that does not follow kms_proto.h */
     API_TRAINER_SEND,         /* the request could not even be queued */
+    API_TRAINER_RETRY,        /* a first try went unanswered; asked again on a fresh socket */
     API_TRAINER_ERROR_COUNT
 } api_trainer_error_t;
 

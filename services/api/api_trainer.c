@@ -249,40 +249,51 @@ static int s_wait(zsock_t *sock, double deadline)
     }
 }
 
+/* Sends the request and waits until `until`: 1 with the reply in *msg, 0 when none came (the
+   socket is then reopened: Lazy Pirate), -1 when the request could not even be queued. */
+static int s_attempt(api_client_t *self, const char *command, const char *arg, double until, zmsg_t **msg)
+{
+    if (!self->sock && !(self->sock = s_open(self->backend->endpoint)))
+        return -1;
+    int rc = arg ? zstr_sendx(self->sock, command, arg, NULL) : zstr_send(self->sock, command);
+    if (rc != 0) {
+        s_reopen(self);
+        return -1;
+    }
+    if (s_wait(self->sock, until) == 1 && (*msg = zmsg_recv(self->sock)))
+        return 1;
+    s_reopen(self);
+    return 0;
+}
+
+/* One request, retried once within the deadline: the first try waits half the time left, and
+   when its reply does not come (a request written into a connection the trainer had just
+   closed is lost without a trace) a fresh socket asks again. The commands only read, so asking
+   twice is harmless; a trainer that is down still gets its 503 by the deadline. */
 static int s_exchange(api_client_t *self, const char *command, const char *arg, double deadline,
                       api_reply_t *reply)
 {
     api_stats_t *stats = self->backend->stats;
-    if (!self->sock && !(self->sock = s_open(self->backend->endpoint))) {
-        api_stats_trainer_error(stats, API_TRAINER_SEND);
-        return reply->status = API_TRAINER_UNREACHABLE;
-    }
     double start = kms_num_monotonic();
-    int rc = arg ? zstr_sendx(self->sock, command, arg, NULL) : zstr_send(self->sock, command);
-    if (rc != 0) {
-        unsigned long suppressed;
-        if (s_log_now(&suppressed))
-            kms_warn("trainer request not sent", "command=%s errno=%d suppressed=%lu", command, errno, suppressed);
-        api_stats_trainer_error(stats, API_TRAINER_SEND);
-        s_reopen(self);
-        return reply->status = API_TRAINER_UNREACHABLE;
+    zmsg_t *msg = NULL;
+    int rc = -1;
+    for (int attempt = 0; attempt < 2 && rc != 1; attempt++) {
+        double left = deadline - kms_num_monotonic();
+        if (left <= 0)
+            break;
+        if (attempt == 1)
+            api_stats_trainer_error(stats, API_TRAINER_RETRY);
+        rc = s_attempt(self, command, arg, attempt == 0 ? deadline - left / 2 : deadline, &msg);
     }
-    if (s_wait(self->sock, deadline) != 1) {
+    if (rc != 1) {
         unsigned long suppressed;
         if (s_log_now(&suppressed))
             kms_warn("trainer did not answer", "command=%s waited_ms=%.0f suppressed=%lu", command,
                      (kms_num_monotonic() - start) * 1000, suppressed);
-        api_stats_trainer_error(stats, API_TRAINER_TIMEOUT);
-        s_reopen(self);
+        api_stats_trainer_error(stats, rc < 0 ? API_TRAINER_SEND : API_TRAINER_TIMEOUT);
         return reply->status = API_TRAINER_UNREACHABLE;
     }
-    zmsg_t *msg = zmsg_recv(self->sock);
     double elapsed = kms_num_monotonic() - start;
-    if (!msg) {
-        api_stats_trainer_error(stats, API_TRAINER_TIMEOUT);
-        s_reopen(self);
-        return reply->status = API_TRAINER_UNREACHABLE;
-    }
     if (s_decode(msg, reply) != 0) {
         unsigned long suppressed;
         if (s_log_now(&suppressed))

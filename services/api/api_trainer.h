@@ -5,9 +5,11 @@
     worker makes its own in init_thread): REQ sockets are not thread-safe, and one socket per
     thread means no lock and no queueing behind a slow request.
 
-    Every request has a deadline. When it passes without a reply the socket is closed and a
-    fresh one opened (ZeroMQ's "Lazy Pirate" pattern): a REQ socket that lost a reply is stuck
-    waiting for it forever, so reopening is the only way to make the next request work.
+    Every request has a deadline. A try that gets no reply closes its socket and opens a fresh
+    one (ZeroMQ's "Lazy Pirate" pattern): a REQ socket that lost a reply is stuck waiting for it
+    forever, so reopening is the only way to make the next request work. The first try waits
+    half the time left and a second one, on the fresh socket, the rest: a request lost in a
+    connection the trainer had just closed (a restart) is then answered all the same.
 
     The cache: an answer of the trainer is fresh for `cache_ms` (at most 50 ms). Then, for as
     long again, it is still served while one client (mostly the one that fetched it) fetches a

@@ -16,11 +16,13 @@ import unittest
 
 from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, http_json, wait_for
 from test_api_support import (DEFAULT_MODELS, FakeTrainer, Pipeline, kepler_04_request, kepler_07_request,
-                              model_doc, raw_request, start_api, status_of, wait_port)
+                              model_doc, raw_request, server_ms, start_api, status_of, wait_port)
 
 TIMEOUT_MS = 300
-# A 503 must come within the timeout plus this much (scheduling, the HTTP round trip).
-SLACK_S = 0.2 * SLOWDOWN
+# A 503 must come within the timeout plus this much. kms-api's own log of each request's
+# duration is held to it strictly; what the client sees may add what any answer costs at the
+# moment (a loaded machine, sanitizers), measured on /healthz just before.
+SLACK_S = 0.2
 
 TRAINER_ROUTES = [("GET", "/model-weights/core_model"), ("GET", "/model-weights/"), ("GET", "/models"),
                   ("GET", "/models/dram_model"), ("GET", "/readyz"), ("GET", "/"),
@@ -31,6 +33,11 @@ def timed(url, method="GET", body=None):
     start = time.monotonic()
     status, headers, data = http(url, method=method, body=body, timeout=10)
     return status, headers, data, time.monotonic() - start
+
+
+def baseline(base):
+    """What an answer that needs no trainer costs right now, in seconds."""
+    return max(timed(base + "/healthz")[3] for _ in range(3))
 
 
 def kepler_body():
@@ -64,21 +71,25 @@ class TrainerFaults(ProcessTestCase):
         self.trainers.append(t)
         return t
 
-    def assert_prompt_503(self, base, method, path):
+    def assert_prompt_503(self, api, base, method, path):
         body = kepler_body() if method == "POST" else None
+        allowance = TIMEOUT_MS / 1000 + SLACK_S + baseline(base)
         status, headers, data, elapsed = timed(base + path, method, body)
         self.assertEqual(status, 503, f"{method} {path}: {data[:200]!r}")
-        self.assertLess(elapsed, TIMEOUT_MS / 1000 + SLACK_S, f"{method} {path} took {elapsed:.3f}s")
+        self.assertLess(elapsed, allowance, f"{method} {path} took {elapsed:.3f}s")
         if path != "/":
             self.assertIn("error", json.loads(data))
+        logged = wait_for(lambda: server_ms(api, method, path, 503), timeout=5, what=f"the log of {path}")
+        self.assertLess(logged[-1], TIMEOUT_MS + SLACK_S * 1000, f"{method} {path}: kms-api took {logged[-1]} ms")
         return headers
 
     def test_trainer_that_never_answers(self):
         trainer = self.fake(mode="silent")
         api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
         for method, path in TRAINER_ROUTES:
-            self.assert_prompt_503(base, method, path)
+            self.assert_prompt_503(api, base, method, path)
         # Several at once: each worker thread times out on its own socket.
+        allowance = TIMEOUT_MS / 1000 + SLACK_S + baseline(base)
         results = []
         threads = [threading.Thread(target=lambda: results.append(timed(base + "/model-weights/")))
                    for _ in range(8)]
@@ -87,7 +98,8 @@ class TrainerFaults(ProcessTestCase):
         for t in threads:
             t.join()
         self.assertEqual([r[0] for r in results], [503] * 8)
-        self.assertLess(max(r[3] for r in results), TIMEOUT_MS / 1000 + SLACK_S)
+        self.assertLess(max(r[3] for r in results), allowance)
+        self.assertLess(max(server_ms(api, "GET", "/model-weights/", 503)), TIMEOUT_MS + SLACK_S * 1000)
         # Liveness does not depend on the trainer; the status page says what is wrong.
         self.assertEqual(http(base + "/healthz")[0], 200)
         status, _, page = http(base + "/")
@@ -119,6 +131,7 @@ class TrainerFaults(ProcessTestCase):
         self.addCleanup(lambda: (trainer.kill(), trainer.wait(), trainer.stdout.close()))
         self.assertEqual(trainer.stdout.readline().strip(), "bound")
         api, base = start_api(self, endpoint, TIMEOUT_MS)
+        allowance = TIMEOUT_MS / 1000 + SLACK_S + baseline(base)
         result = {}
 
         def request():
@@ -132,7 +145,8 @@ class TrainerFaults(ProcessTestCase):
         client.join(10)
         status, headers, data, elapsed = result["answer"]
         self.assertEqual(status, 503, data)
-        self.assertLess(elapsed, TIMEOUT_MS / 1000 + SLACK_S)
+        self.assertLess(elapsed, allowance)
+        self.assertLess(server_ms(api, "GET", "/model-weights/core_model", 503)[-1], TIMEOUT_MS + SLACK_S * 1000)
         self.assertIn("did not answer", json.loads(data)["error"])
         self.assertIn("Retry-After", headers)
         # A new trainer on the same endpoint: the next request is answered.
@@ -157,21 +171,23 @@ class TrainerFaults(ProcessTestCase):
         models = json.loads(json.dumps(DEFAULT_MODELS))
         trainer = self.fake(models=models)
         api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
-        # A burst: far fewer trainer requests than HTTP requests (one per 50 ms at most, give
-        # or take a refresh).
+        # A burst: at most about one trainer request per 50 ms, however many HTTP requests.
         start, served = time.monotonic(), 0
-        while time.monotonic() - start < 0.6:
+        while time.monotonic() - start < 0.6 or served < 100:
             self.assertEqual(http(base + "/model-weights/core_model")[0], 200)
             served += 1
         elapsed = time.monotonic() - start
         asked = sum(1 for f in trainer.requests if f[0] == b"WEIGHTS")
-        self.assertLessEqual(asked, 2 + 2 * elapsed / 0.05, f"{asked} trainer requests in {elapsed:.2f}s")
-        self.assertGreater(served, 3 * asked, f"{served} served, {asked} asked")
-        # A change in the trainer shows within twice the cache time (100 ms), never later.
+        self.assertLessEqual(asked, 2 + 2 * elapsed / 0.05, f"{asked} trainer requests for {served} in {elapsed:.2f}s")
+        # A change in the trainer shows in every answer to a request sent more than twice the
+        # cache time (100 ms) after it.
         models[0]["weights"]["All_Weights"]["Bias_Weight"] = 99.0
         changed = time.monotonic()
-        while json.loads(http(base + "/model-weights/core_model")[2])["All_Weights"]["Bias_Weight"] != 99.0:
-            self.assertLess(time.monotonic() - changed, 0.1 + SLACK_S, "a stale answer outlived the cache")
+        while True:
+            sent = time.monotonic()
+            if json.loads(http(base + "/model-weights/core_model")[2])["All_Weights"]["Bias_Weight"] == 99.0:
+                break
+            self.assertLess(sent - changed, 0.1 + SLACK_S, "a stale answer outlived the cache")
             time.sleep(0.005)
 
     def test_models_not_ready_unknown_and_malformed_names(self):
@@ -222,11 +238,15 @@ class RealTrainerDies(unittest.TestCase):
         self.pipeline.wait_ready()
         self.pipeline.kill_trainer()
         time.sleep(0.25)  # past what the cache may still serve
+        api = self.pipeline.api
         for method, path in TRAINER_ROUTES:
             body = kepler_body() if method == "POST" else None
+            allowance = TIMEOUT_MS / 1000 + SLACK_S + baseline(base)
             status, _, data, elapsed = timed(base + path, method, body)
             self.assertEqual(status, 503, f"{method} {path}")
-            self.assertLess(elapsed, TIMEOUT_MS / 1000 + SLACK_S, f"{method} {path} took {elapsed:.3f}s")
+            self.assertLess(elapsed, allowance, f"{method} {path} took {elapsed:.3f}s")
+            logged = wait_for(lambda: server_ms(api, method, path, 503), timeout=5, what=f"the log of {path}")
+            self.assertLess(logged[-1], TIMEOUT_MS + SLACK_S * 1000, f"{method} {path}: kms-api took {logged[-1]} ms")
         self.assertEqual(http(base + "/healthz")[0], 200)
         self.assertEqual(http_json(base + "/readyz")[0], 503)
         # Back on the same endpoint, the trainer answers at once (503 "not trained enough" or

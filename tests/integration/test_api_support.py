@@ -210,6 +210,13 @@ class FakeTrainer:
         self._thread.join(5)
 
 
+def server_ms(process, method, path, status):
+    """Durations (ms) that kms-api logged for `method path` answered with `status`."""
+    import re
+    pattern = re.compile(rf'msg=request method={method} path="?{re.escape(path)}"? status={status} ms=([0-9.]+)')
+    return [float(m.group(1)) for m in pattern.finditer(process.output())]
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.monotonic() + timeout * SLOWDOWN
     while time.monotonic() < deadline:
@@ -287,7 +294,8 @@ class Pipeline:
         self.processes = []
 
         def start(name, *args):
-            p = Process(name, args, env=env, cwd=tmp)
+            # kms-api logs each request (with its duration) at debug: the fault tests read it.
+            p = Process(name, args, env=dict(env, KMS_LOG_LEVEL="debug") if name == "kms-api" else env, cwd=tmp)
             self.processes.append(p)
             return p
 
