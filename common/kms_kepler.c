@@ -1047,11 +1047,21 @@ static int s_diff_counters(s_diff_t *d)
             st->why = "a container's counter went down while its others went on: a damaged page";
             return 0;
         }
-        if (rc != 0) {
+        if (rc == -1) {
+            /* It restarted alone (the node's counters went on): as Prometheus' rate() does, its
+               increase is what it counted since, its gauges are what they are. It still uses
+               its share of the node's energy, so it stays in the node's features, but gives no
+               sample of its own for this interval. */
             st->counter_resets++;
-            continue;
+            s_cont_t zero = *pc;
+            memset(zero.f, 0, sizeof zero.f);
+            memset(zero.t, 0, sizeof zero.t);
+            rc = s_cont_rates(d, &zero, cc, f, &fm, t, &tm);
+        } else if (rc == 0) {
+            st->containers_matched++;
         }
-        st->containers_matched++;
+        if (rc != 0)
+            continue;
         for (int s = 0; s < F_COUNT; s++)
             nf[s] += f[s] * !!(fm & (1u << s));
         nfmask |= fm;

@@ -22,8 +22,8 @@
                              container (kepler_container_cpu_seconds_total).
 
     Rates are per second over the real interval between the two snapshots' timestamps. Node
-    features are the sum of per-container deltas over the containers present (and not reset) in
-    both; node targets are the node's own energy counters, every package and mode summed. When
+    features are the sum of per-container deltas over the containers present in both (one that
+    restarted alone counts what it counted since, as Prometheus' rate() does); node targets are the node's own energy counters, every package and mode summed. When
     every non-zero node counter went down (exporter restart) the interval gives no sample; when
     only some did, the page is damaged (see kms_kepler_diff). A raw RAPL reading that went down
     is unwrapped when its range is known: the standard Intel range, and a power that agrees with

@@ -326,9 +326,7 @@ class KeplerFaultCase(ProcessTestCase):
 
     def assert_sane(self):
         """Every sample published so far: finite, non-negative; node samples within a factor
-        ABSURD of the truth (a sample computed across a reset or from a cut number is far off).
-        An interval across one container's restart lacks that container's usage (it is left out
-        of the node's features), which stays well within the factor."""
+        ABSURD of the truth (a sample computed across a reset or from a cut number is far off)."""
         samples = self.sub.all()
         self.assertTrue(samples, "nothing published")
         for s in samples:
@@ -363,14 +361,9 @@ class TestRestarts(KeplerFaultCase):
         self.assertGreaterEqual(self.counter("kms_scraper_intervals_without_sample_total"), 3)
         self.assert_seq_contiguous(samples)
 
-    # KNOWN BUG (reported, common/kms_kepler.c, kms_kepler_diff): a container whose counters went
-    # down (it restarted; the node's counters did not) is left out of the node's features for
-    # that interval, gauges included, while the node's energy still holds its share: here the
-    # node sample says 3.6e8 bytes resident instead of 1.56e9 (c2 holds 1.2e9), a dram_model
-    # sample 4x off. Prometheus' convention (after a reset the increase is the new value) for
-    # counters and the current value for gauges, or no node sample for that interval, would
-    # both keep it sane. Remove this decorator once it does.
-    @unittest.expectedFailure
+    # A container that restarted alone (its counters went down, the node's did not) stays in the
+    # node's features: what it counted since its restart (Prometheus' convention), its gauges as
+    # they are. Its own interval across the restart is not published.
     def test_a_container_restart_keeps_the_node_sample_sane(self):
         self.start_scraper()
         self.wait_nodes(3, 0, "first samples")

@@ -275,8 +275,9 @@ static void s_container_page(kms_kepler_snapshot_t *s, double ts, double cpu1, d
     s_add(s, "kepler_node_package_joules_total", pkg, "mode", "dynamic", NULL, NULL);
 }
 
-/* One container restarted (same id, counter down): it gives no sample and adds nothing to the
-   node's features; the node and the other container are unaffected. */
+/* One container restarted alone (same id, counter down): it gives no sample of its own, and
+   adds to the node's features what it counted since its restart (Prometheus' rate() convention);
+   the node and the other container are unaffected. */
 static void test_container_reset(void **state)
 {
     (void) state;
@@ -288,7 +289,7 @@ static void test_container_reset(void **state)
     kms_kepler_diff_stats_t st;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
     assert_int_equal(st.counter_resets, 1);
-    s_close(s_get(&got->items[0].features, "cpu_time"), 0.5);
+    s_close(s_get(&got->items[0].features, "cpu_time"), (1e6 + 10) * 1e-6 / 2);
     s_close(s_get(&got->items[0].targets, "package"), 5);
     assert_non_null(s_find(got, "a"));
     assert_null(s_find(got, "b"));
