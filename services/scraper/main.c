@@ -21,6 +21,7 @@ static void s_on_signal(int sig)
 int main(int argc, char **argv)
 {
     scraper_config_t c = {0};
+    kms_curve_config_t curve_config = {0};
     kms_option_t options[] = {
         {"kepler-url", "KMS_KEPLER_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics",
          "Kepler /metrics URL(s), comma separated: one per node", &c.kepler_urls, 0, 0},
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
          "seconds between log lines of the scraper's counters (0: only at exit)", &c.stats_interval, 0, 86400},
         {"sndhwm", "KMS_SCRAPER_SNDHWM", KMS_OPT_INT, "10000",
          "messages queued per subscriber before the PUB socket drops", &c.sndhwm, 1, 10000000},
+        KMS_CURVE_OPTIONS(curve_config),
         {0}};
     kms_config_t config = {"kms-scraper",
                            "Pulls Kepler's metrics (every generation, 0.1 to 0.10+) from its /metrics pages or "
@@ -68,11 +70,17 @@ int main(int argc, char **argv)
     }
     zsys_init();
 
-    bool bad_config = false;
-    scraper_t *scraper = scraper_new(&c, &bad_config);
+    char why[512];
+    const char *curve_why = NULL;
+    c.curve = kms_curve_new(&curve_config, why, sizeof why, &curve_why);
+    bool bad_config = curve_why != NULL;
+    scraper_t *scraper = bad_config ? NULL : scraper_new(&c, &bad_config);
     if (!scraper) {
-        if (!bad_config)
+        if (curve_why)
+            fprintf(stderr, "kms-scraper: %s\n", curve_why);
+        else if (!bad_config)
             kms_error("cannot start", "");
+        kms_curve_destroy(&c.curve);
         zsys_shutdown();
         curl_global_cleanup();
         return bad_config ? 2 : 1;
@@ -85,6 +93,7 @@ int main(int argc, char **argv)
     rc = scraper_run(scraper, &s_stop);
     kms_info("stopping", "");
     scraper_destroy(&scraper);
+    kms_curve_destroy(&c.curve);
     zsys_shutdown();
     curl_global_cleanup();
     kms_info("stopped", "");

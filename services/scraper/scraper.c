@@ -274,7 +274,8 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     /* Nobody listening, or a slow subscriber: PUB drops at the high-water mark, never blocks. */
     zsock_set_sndhwm(self->pub, (int) config->sndhwm);
     zsock_set_linger(self->pub, 0);
-    if (zsock_attach(self->pub, config->publish, true) != 0) {
+    if (kms_curve_apply(config->curve, self->pub, config->publish) != 0
+        || zsock_attach(self->pub, config->publish, true) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%s' for --publish: cannot bind or connect\n", config->publish);
         *bad_config = true;
         scraper_destroy(&self);

@@ -5,6 +5,7 @@
 #ifndef SCRAPER_H
 #define SCRAPER_H
 
+#include "kms_curve.h"
 #include <signal.h>
 #include <stdbool.h>
 
@@ -19,6 +20,7 @@ typedef struct {
     double connect_timeout;      /* seconds the connection may take (capped by timeout) */
     double stats_interval;       /* seconds between info log lines of the counters; 0: never */
     long sndhwm;                 /* PUB send high-water mark, in messages */
+    kms_curve_t *curve;          /* CURVE on the PUB socket, or NULL (borrowed) */
 } scraper_config_t;
 
 typedef struct scraper_t scraper_t;
