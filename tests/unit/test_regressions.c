@@ -2,9 +2,12 @@
    and written against the module's public interface, so that it keeps guarding after a fix. */
 #include "kms_test.h"
 
+#include "api_page.h"
 #include "kms_model.h"
 
 #include <float.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,10 +68,40 @@ static void test_model_state_with_underflowing_target_variance_loads_back(void *
     kms_model_destroy(&model);
 }
 
+/* fuzz_api_render: a model that has not learned yet has "updated": null in LIST (every fresh
+   trainer's answer), which the status page read as NaN and cast to time_t before checking it:
+   undefined behaviour (UBSan float-cast-overflow; x86 happened to give INT64_MIN). Absurd
+   times (1e300) took the same way. The page must say "-" for them, and the cast must not run. */
+static void test_status_page_with_unknown_or_absurd_update_times(void **state)
+{
+    (void) state;
+    const char *times[] = {"null", "1e300", "-5", "0.5", "1700000000"};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char doc[512];
+        snprintf(doc, sizeof doc,
+                 "{\"models\":[{\"name\":\"core_model\",\"features\":[\"cpu_cycles\"],\"target\":\"core\","
+                 "\"ready\":false,\"reason\":\"0 of 30 samples\",\"samples\":0,\"min_samples\":30,"
+                 "\"updated\":%s,\"fit\":null,\"weights\":null,\"history\":[]}],\"trainer\":{}}",
+                 times[i]);
+        json_t *list = json_loads(doc, 0, NULL);
+        assert_non_null(list);
+        char *page = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&page, &len);
+        api_page_write(list, "tcp://127.0.0.1:5556", 1.7e9, out);
+        assert_int_equal(fclose(out), 0);
+        json_decref(list);
+        bool known = strcmp(times[i], "1700000000") == 0;
+        assert_non_null(strstr(page, known ? "updated 22:13:20 UTC" : "updated - UTC"));
+        free(page);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_state_with_underflowing_target_variance_loads_back),
+        cmocka_unit_test(test_status_page_with_unknown_or_absurd_update_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
