@@ -7,6 +7,7 @@
 #include "kms_num.h"
 #include "kms_proto.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <civetweb.h>
 #include <ctype.h>
@@ -521,6 +522,29 @@ static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *p
     }
 }
 
+bool api_http_acl_valid(const char *acl)
+{
+    char copy[1024];
+    if (!acl || !*acl || snprintf(copy, sizeof copy, "%s", acl) >= (int) sizeof copy || acl[strlen(acl) - 1] == ',')
+        return false;
+    char *save = NULL;
+    for (char *entry = strtok_r(copy, ",", &save); entry; entry = strtok_r(NULL, ",", &save)) {
+        if (*entry != '+' && *entry != '-')
+            return false;
+        char *slash = strchr(++entry, '/');
+        long bits = 32;
+        if (slash) {
+            *slash = '\0';
+            if (kms_num_parse_long(slash + 1, &bits) != 0 || bits < 0 || bits > 32)
+                return false;
+        }
+        struct in_addr address;
+        if (inet_pton(AF_INET, entry, &address) != 1)
+            return false;
+    }
+    return true;
+}
+
 api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats)
 {
     assert(config && backend && stats);
@@ -531,16 +555,30 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     self->backend = backend;
     self->stats = stats;
     char port[16], threads[16], request_timeout[24];
-    snprintf(port, sizeof port, "%ld", config->port);
+    snprintf(port, sizeof port, "%ld%s", config->port, config->tls_pem ? "s" : "");
     snprintf(threads, sizeof threads, "%ld", config->threads);
     snprintf(request_timeout, sizeof request_timeout, "%ld", config->request_timeout_ms);
     /* No document_root: civetweb serves no file, ever. The keep-alive timeout bounds how long
        an idle client holds a worker; the request timeout how long a slow one does. */
-    const char *options[] = {"listening_ports", port, "num_threads", threads,
-                             "request_timeout_ms", request_timeout, "keep_alive_timeout_ms", "2000",
-                             "enable_keep_alive", "yes", "tcp_nodelay", "1",
-                             "max_request_size", "16384", "decode_url", "no", "listen_backlog", "512",
-                             "connection_queue", "512", NULL};
+    const char *options[32] = {"listening_ports", port, "num_threads", threads,
+                               "request_timeout_ms", request_timeout, "keep_alive_timeout_ms", "2000",
+                               "enable_keep_alive", "yes", "tcp_nodelay", "1",
+                               "max_request_size", "16384", "decode_url", "no", "listen_backlog", "512",
+                               "connection_queue", "512", NULL};
+    size_t n = 0;
+    while (options[n])
+        n++;
+    if (config->acl && *config->acl) {
+        options[n++] = "access_control_list";
+        options[n++] = config->acl;
+    }
+    if (config->tls_pem) {
+        options[n++] = "ssl_certificate";
+        options[n++] = config->tls_pem;
+        options[n++] = "ssl_protocol_version";
+        options[n++] = "4"; /* TLS 1.2 and later */
+    }
+    options[n] = NULL;
     struct mg_callbacks callbacks = {0};
     callbacks.begin_request = s_begin_request;
     callbacks.http_error = s_http_error;

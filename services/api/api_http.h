@@ -20,6 +20,7 @@
 #ifndef API_HTTP_H
 #define API_HTTP_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "api_stats.h"
@@ -33,6 +34,8 @@ typedef struct {
     long timeout_ms;          /* per request, for the trainer */
     long request_timeout_ms;  /* for a client to send its request */
     const char *trainer;      /* endpoint, for messages */
+    const char *acl;          /* civetweb access_control_list ("-0.0.0.0/0,+10.0.0.0/8"), or NULL */
+    const char *tls_pem;      /* key + certificate PEM file: serve HTTPS only; NULL: plain HTTP */
 } api_http_config_t;
 
 /* Writes extra families into /metrics (the OTLP exporter's counters, say). */
@@ -46,6 +49,9 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
 
 /* Registers the /metrics extension; call before traffic, or accept a racy first scrape. */
 void api_http_set_metrics_hook(api_http_t *self, api_http_metrics_fn *fn, void *arg);
+
+/* True when `acl` is a civetweb access list: comma-separated [+|-]IPv4[/bits] entries. */
+bool api_http_acl_valid(const char *acl);
 
 /* Stops accepting, waits for the workers to finish and frees; idempotent. */
 void api_http_stop(api_http_t **self_p);

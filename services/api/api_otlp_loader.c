@@ -1,27 +1,19 @@
 #include "api_otlp_loader.h"
 
+#include "api_embed.h"
 #include "api_otlp.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
 #include <assert.h>
 #include <dlfcn.h>
-#include <linux/memfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 /* The module's bytes, placed in the binary at build time (KMS_API_OTLP_MODULE_PATH). They
    stay on disk, untouched, unless the exporter is configured. */
-__asm__(".pushsection .rodata\n"
-        ".balign 64\n"
-        "s_module_start:\n"
-        ".incbin \"" KMS_API_OTLP_MODULE_PATH "\"\n"
-        "s_module_end:\n"
-        ".popsection\n");
-extern const char s_module_start[], s_module_end[];
+API_EMBED(s_module, KMS_API_OTLP_MODULE_PATH);
 
 struct api_otlp_loader_t {
     api_backend_t *backend;
@@ -58,34 +50,6 @@ static void s_metrics(void *arg, FILE *out)
             (unsigned long long) stats.dropped);
 }
 
-/* dlopen of the embedded bytes through an anonymous memory file: nothing is written to disk,
-   which may well be read-only in a container. */
-static void *s_open_module(const char **why)
-{
-    int fd = (int) syscall(SYS_memfd_create, "kms-api-otlp.so", MFD_CLOEXEC);
-    if (fd < 0) {
-        *why = "memfd_create failed";
-        return NULL;
-    }
-    size_t len = (size_t) (s_module_end - s_module_start), done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, s_module_start + done, len - done);
-        if (n <= 0) {
-            close(fd);
-            *why = "cannot write the module";
-            return NULL;
-        }
-        done += (size_t) n;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    void *module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!module)
-        *why = dlerror();
-    close(fd);  /* the mapping keeps the file alive */
-    return module;
-}
-
 api_otlp_loader_t *api_otlp_loader_start(api_backend_t *backend, long timeout_ms, api_http_t *server)
 {
     const char *a = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), *b = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
@@ -100,7 +64,7 @@ api_otlp_loader_t *api_otlp_loader_start(api_backend_t *backend, long timeout_ms
     self->timeout_ms = timeout_ms;
     const char *why = "missing symbols";
     api_otlp_t *(*start)(api_otlp_fetch_fn, void *) = NULL;
-    if ((self->module = s_open_module(&why))) {
+    if ((self->module = api_embed_dlopen("kms-api-otlp.so", s_module_start, s_module_end, RTLD_NOW | RTLD_LOCAL, &why))) {
         start = (api_otlp_t * (*) (api_otlp_fetch_fn, void *)) dlsym(self->module, "api_otlp_start_from_env");
         self->stop = (void (*)(api_otlp_t **)) dlsym(self->module, "api_otlp_stop");
         self->stats = (void (*)(api_otlp_t *, api_otlp_stats_t *)) dlsym(self->module, "api_otlp_stats");

@@ -26,6 +26,7 @@ typedef struct {
 
 struct api_backend_t {
     char *endpoint;
+    kms_curve_t *curve;
     double cache_ttl;  /* seconds */
     api_stats_t *stats;
     pthread_mutex_t lock;  /* guards entries */
@@ -37,24 +38,24 @@ struct api_client_t {
     zsock_t *sock;  /* NULL after a failed reopen: the next call tries again */
 };
 
-static zsock_t *s_open(const char *endpoint)
+static zsock_t *s_open(kms_curve_t *curve, const char *endpoint)
 {
     zsock_t *sock = zsock_new(ZMQ_REQ);
     if (!sock)
         return NULL;
     zsock_set_linger(sock, 0);  /* a request to a dead trainer must not hold up shutdown */
     zsock_set_sndtimeo(sock, 0);
-    if (zsock_attach(sock, endpoint, false) != 0) {
+    if (kms_curve_apply(curve, sock, endpoint) != 0 || zsock_attach(sock, endpoint, false) != 0) {
         zsock_destroy(&sock);
         return NULL;
     }
     return sock;
 }
 
-api_backend_t *api_backend_new(const char *endpoint, double cache_ms, api_stats_t *stats)
+api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats)
 {
     assert(endpoint && stats);
-    zsock_t *probe = s_open(endpoint);
+    zsock_t *probe = s_open(curve, endpoint);
     if (!probe)
         return NULL;
     zsock_destroy(&probe);
@@ -63,6 +64,7 @@ api_backend_t *api_backend_new(const char *endpoint, double cache_ms, api_stats_
         free(self);
         return NULL;
     }
+    self->curve = curve;
     self->cache_ttl = cache_ms / 1000.0;
     self->stats = stats;
     pthread_mutex_init(&self->lock, NULL);
@@ -89,7 +91,7 @@ api_client_t *api_client_new(api_backend_t *backend)
     if (!self)
         return NULL;
     self->backend = backend;
-    self->sock = s_open(backend->endpoint);
+    self->sock = s_open(backend->curve, backend->endpoint);
     if (!self->sock) {
         free(self);
         return NULL;
@@ -230,7 +232,7 @@ static bool s_log_now(unsigned long *suppressed)
 static void s_reopen(api_client_t *self)
 {
     zsock_destroy(&self->sock);
-    self->sock = s_open(self->backend->endpoint);
+    self->sock = s_open(self->backend->curve, self->backend->endpoint);
 }
 
 /* Waits for the reply until the deadline; 1 readable, 0 timed out, -1 error. */
@@ -253,7 +255,7 @@ static int s_wait(zsock_t *sock, double deadline)
    socket is then reopened: Lazy Pirate), -1 when the request could not even be queued. */
 static int s_attempt(api_client_t *self, const char *command, const char *arg, double until, zmsg_t **msg)
 {
-    if (!self->sock && !(self->sock = s_open(self->backend->endpoint)))
+    if (!self->sock && !(self->sock = s_open(self->backend->curve, self->backend->endpoint)))
         return -1;
     int rc = arg ? zstr_sendx(self->sock, command, arg, NULL) : zstr_send(self->sock, command);
     if (rc != 0) {

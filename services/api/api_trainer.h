@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "api_stats.h"
+#include "kms_curve.h"
 
 typedef struct api_backend_t api_backend_t;
 typedef struct api_client_t api_client_t;
@@ -44,8 +45,9 @@ typedef struct {
 #define API_TRAINER_MALFORMED (-1)
 
 /* `endpoint` in czmq syntax (">tcp://host:port"); copied. NULL when it cannot be used (a
-   socket is opened and closed to check it). `stats` is borrowed and must outlive the backend. */
-api_backend_t *api_backend_new(const char *endpoint, double cache_ms, api_stats_t *stats);
+   socket is opened and closed to check it). `curve` (CURVE for every socket, or NULL) and
+   `stats` are borrowed and must outlive the backend. */
+api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats);
 void api_backend_destroy(api_backend_t **self_p);
 
 /* A client (one REQ socket) for the calling thread; NULL on error. */

@@ -1,6 +1,7 @@
 /*  kms-api: the REST API over the trainer (CONTRACT.md, "HTTP API"). Config, signals, wiring;
     the routes live in api_http.c. */
 #include "api_http.h"
+#include "api_tls.h"
 #include "api_trainer.h"
 #include "kms_config.h"
 #include "kms_log.h"
@@ -15,7 +16,8 @@
 
 int main(int argc, char **argv)
 {
-    const char *trainer;
+    const char *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL;
+    kms_curve_config_t curve_config = {0};
     long port, timeout_ms, threads, request_timeout_ms;
     double cache_ms;
     kms_option_t options[] = {
@@ -31,6 +33,13 @@ int main(int argc, char **argv)
         {"cache-ms", "KMS_API_CACHE_MS", KMS_OPT_DOUBLE, "50",
          "milliseconds a trainer answer counts as fresh; it is served for at most twice that (0 = no cache)",
          &cache_ms, 0, 50},
+        {"acl", "KMS_HTTP_ACL", KMS_OPT_STRING, NULL,
+         "who may connect, in civetweb's syntax: -0.0.0.0/0,+10.0.0.0/8 admits 10.x only (default: anyone)", &acl,
+         0, 0},
+        {"tls-cert", "KMS_TLS_CERT", KMS_OPT_STRING, NULL, "PEM certificate (chain): serve HTTPS only", &tls_cert,
+         0, 0},
+        {"tls-key", "KMS_TLS_KEY", KMS_OPT_STRING, NULL, "PEM private key of --tls-cert", &tls_key, 0, 0},
+        KMS_CURVE_OPTIONS(curve_config),
         {0}};
     kms_config_t config = {"kms-api",
                            "Serves the trainer's power models over HTTP: weights JSON for Kepler, zips, "
@@ -39,6 +48,16 @@ int main(int argc, char **argv)
     int rc = kms_config_parse(&config, argc, argv, NULL);
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
+    if (acl && !api_http_acl_valid(acl)) {
+        fprintf(stderr, "kms-api: invalid value '%s' for --acl: expected [+|-]IPv4[/bits],...\n", acl);
+        return 2;
+    }
+    char why[512];
+    api_tls_t tls = {-1, ""};
+    if ((tls_cert || tls_key) && api_tls_prepare(tls_cert, tls_key, &tls, why, sizeof why) != 0) {
+        fprintf(stderr, "kms-api: %s\n", why);
+        return 2;
+    }
 
     /* SIGTERM and SIGINT are blocked in every thread (civetweb's and ZeroMQ's inherit the mask)
        and taken synchronously below: no handler runs in the middle of a request. */
@@ -50,21 +69,33 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     zsys_init();
 
-    api_stats_t stats;
-    api_stats_init(&stats);
-    api_backend_t *backend = api_backend_new(trainer, cache_ms, &stats);
-    if (!backend) {
-        fprintf(stderr, "kms-api: invalid value '%s' for --trainer: not a usable ZeroMQ endpoint\n", trainer);
+    const char *curve_why = NULL;
+    kms_curve_t *curve = kms_curve_new(&curve_config, why, sizeof why, &curve_why);
+    if (curve_why) {
+        fprintf(stderr, "kms-api: %s\n", curve_why);
+        api_tls_release(&tls);
         return 2;
     }
-    api_http_config_t http = {port, threads, timeout_ms, request_timeout_ms, trainer};
+    api_stats_t stats;
+    api_stats_init(&stats);
+    api_backend_t *backend = api_backend_new(trainer, cache_ms, curve, &stats);
+    if (!backend) {
+        fprintf(stderr, "kms-api: invalid value '%s' for --trainer: not a usable ZeroMQ endpoint\n", trainer);
+        kms_curve_destroy(&curve);
+        api_tls_release(&tls);
+        return 2;
+    }
+    api_http_config_t http = {port, threads, timeout_ms, request_timeout_ms, trainer, acl,
+                              tls.fd >= 0 ? tls.pem_path : NULL};
     api_http_t *server = api_http_start(&http, backend, &stats);
+    api_tls_release(&tls); /* civetweb has read the key, or failed */
     if (!server) {
         api_backend_destroy(&backend);
+        kms_curve_destroy(&curve);
         return 1;
     }
-    kms_info("listening", "port=%ld trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", port, trainer,
-             threads, timeout_ms, cache_ms);
+    kms_info("listening", "port=%ld tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", port,
+             http.tls_pem ? "on" : "off", acl ? "on" : "off", trainer, threads, timeout_ms, cache_ms);
 #ifdef KMS_API_OTLP
     api_otlp_loader_t *otlp = api_otlp_loader_start(backend, timeout_ms, server);
 #endif
@@ -78,6 +109,7 @@ int main(int argc, char **argv)
     api_otlp_loader_stop(&otlp);
 #endif
     api_backend_destroy(&backend);
+    kms_curve_destroy(&curve);
     zsys_shutdown();
     kms_info("stopped", "");
     return 0;
