@@ -579,7 +579,11 @@ class TestKeplerSim(ScraperTestCase):
             first = next(iter(ratios.values()))
             self.assertTrue(0.5 < first < 2.0, (fmt, ratios, node))
             for component, ratio in ratios.items():
-                self.assertTrue(close(ratio, first, 3e-3), (fmt, component, ratios, node))
+                # resident_memory is a gauge: read at the end of the interval, while the energy
+                # follows it all along (kepler-sim moves it now and then), so a component that
+                # weighs it agrees only roughly.
+                gauge = "resident_memory" in truth[component]["weights"]
+                self.assertTrue(close(ratio, first, 0.15 if gauge else 3e-3), (fmt, component, ratios, node))
             checked += len(ratios)
         return checked, nodes
 
