@@ -412,17 +412,15 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
         kms_debug("no sample for this interval", "target=%s node=%s why=%s", url, quoted_node, why);
 }
 
-/* When the target read the counters on its page: somewhere between our request going out and
-   the answer's first byte coming back (the rest of the transfer says nothing about them), so the
-   middle of the two, which halves the worst error of either end. */
+/* When the target read the counters on its page: just before the answer's first byte, which a
+   loaded exporter sends only once it has got round to our request (the rest of the transfer says
+   nothing about the counters). */
 static double s_page_time(const s_target_t *t)
 {
-    curl_off_t sent_us = 0, first_byte_us = 0;
-    if (curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_us) != CURLE_OK ||
-        curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK ||
-        first_byte_us <= 0 || sent_us > first_byte_us)
+    curl_off_t first_byte_us = 0;
+    if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK || first_byte_us <= 0)
         return kms_num_wallclock();
-    return t->started_wall + (double) (sent_us + first_byte_us) / 2e6;
+    return t->started_wall + (double) first_byte_us / 1e6;
 }
 
 static int s_process_page(s_target_t *t, s_outcome_t *o)
@@ -439,6 +437,19 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     o->rejected_series += kms_kepler_snapshot_stats(t->cur)->rejected;
     if (rc != 0)
         return -1;
+    /* Two pages are at least an interval apart (a target in flight skips a cycle); when they
+       seem much closer, this process was starved and their times are not to be trusted: a short
+       wrong dt would turn a few joules into kilowatts. The page is dropped, prev stays. */
+    if (t->have_prev && kms_kepler_snapshot_era(t->cur) != KMS_KEPLER_ERA_GAUGE &&
+        kms_kepler_snapshot_ts(t->cur) - kms_kepler_snapshot_ts(t->prev) < 0.5 * self->config.interval) {
+        char url[512];
+        kms_debug("page too close to the previous one, dropped", "target=%s dt=%.4f",
+                  kms_log_quote(t->url, url, sizeof url),
+                  kms_kepler_snapshot_ts(t->cur) - kms_kepler_snapshot_ts(t->prev));
+        o->no_sample++;
+        o->success_ts = ts;
+        return 0;
+    }
     kms_kepler_diff_stats_t ds;
     kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
     s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));

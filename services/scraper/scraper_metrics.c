@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kms_log.h"
-#include "kms_num.h"
+#include "kms_promtext.h"
 
 typedef struct {
     char *name;
@@ -128,41 +128,16 @@ typedef struct {
     const scraper_metrics_t *m;
 } s_render_t;
 
-/* A label value as the text format wants it: \\, \" and \n escaped. */
-static void s_label(FILE *out, const char *value)
-{
-    for (const char *p = value; *p; p++) {
-        if (*p == '\\' || *p == '"')
-            fputc('\\', out), fputc(*p, out);
-        else if (*p == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*p, out);
-    }
-}
-
-static void s_head(FILE *out, const char *name, const char *type, const char *help)
-{
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void s_value(FILE *out, double v)
-{
-    char buf[40];
-    kms_num_format(v, buf, sizeof buf);
-    fprintf(out, " %s\n", buf);
-}
-
 /* One counter or gauge family with one series per target, its value picked by `field`. */
 static void s_per_target(const s_render_t *r, const char *name, const char *type, const char *help,
                          double (*field)(const scraper_target_stats_t *s))
 {
-    s_head(r->out, name, type, help);
+    kms_promtext_family(r->out, name, type, help);
     for (size_t i = 0; i < r->m->count; i++) {
-        fprintf(r->out, "%s{target=\"", name);
-        s_label(r->out, r->m->targets[i].name);
-        fputs("\"}", r->out);
-        s_value(r->out, field(&r->m->targets[i].stats));
+        fprintf(r->out, "%s{target=", name);
+        kms_promtext_label(r->out, r->m->targets[i].name);
+        fputc('}', r->out);
+        kms_promtext_value(r->out, field(&r->m->targets[i].stats));
     }
 }
 
@@ -178,21 +153,21 @@ static double s_f_last(const scraper_target_stats_t *s) { return s->last_success
 /* A summary without quantiles: its _sum and _count per target, read at the given offsets. */
 static void s_summary(const s_render_t *r, const char *name, const char *help, size_t sum_at, size_t count_at)
 {
-    s_head(r->out, name, "summary", help);
+    kms_promtext_family(r->out, name, "summary", help);
     for (size_t i = 0; i < r->m->count; i++) {
         const char *stats = (const char *) &r->m->targets[i].stats;
         double sum;
         uint64_t count;
         memcpy(&sum, stats + sum_at, sizeof sum);
         memcpy(&count, stats + count_at, sizeof count);
-        fprintf(r->out, "%s_sum{target=\"", name);
-        s_label(r->out, r->m->targets[i].name);
-        fputs("\"}", r->out);
-        s_value(r->out, sum);
-        fprintf(r->out, "%s_count{target=\"", name);
-        s_label(r->out, r->m->targets[i].name);
-        fputs("\"}", r->out);
-        s_value(r->out, (double) count);
+        fprintf(r->out, "%s_sum{target=", name);
+        kms_promtext_label(r->out, r->m->targets[i].name);
+        fputc('}', r->out);
+        kms_promtext_value(r->out, sum);
+        fprintf(r->out, "%s_count{target=", name);
+        kms_promtext_label(r->out, r->m->targets[i].name);
+        fputc('}', r->out);
+        kms_promtext_value(r->out, (double) count);
     }
 }
 
@@ -209,13 +184,13 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_per_target(&r, "kms_scraper_scrapes_skipped_total", "counter",
                  "Cycles in which the target was not fetched because its previous fetch was still in flight.",
                  s_f_skipped);
-    s_head(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
+    kms_promtext_family(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
     for (size_t i = 0; i < self->count; i++) {
         for (int c = 0; c < SCRAPER_FAIL_COUNT; c++) {
-            fputs("kms_scraper_scrape_failures_total{target=\"", out);
-            s_label(out, self->targets[i].name);
-            fprintf(out, "\",cause=\"%s\"}", s_causes[c]);
-            s_value(out, (double) self->targets[i].stats.failures[c]);
+            fputs("kms_scraper_scrape_failures_total{target=", out);
+            kms_promtext_label(out, self->targets[i].name);
+            fprintf(out, ",cause=\"%s\"}", s_causes[c]);
+            kms_promtext_value(out, (double) self->targets[i].stats.failures[c]);
         }
     }
     s_per_target(&r, "kms_scraper_rejected_lines_total", "counter",
@@ -234,12 +209,12 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_summary(&r, "kms_scraper_cycle_duration_seconds",
               "Time from request to the last sample published (fetch, parse, convert, encode, send), good scrapes.",
               offsetof(scraper_target_stats_t, cycle_sum), offsetof(scraper_target_stats_t, cycle_count));
-    s_head(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
+    kms_promtext_family(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.node\"} %llu\n",
             (unsigned long long) self->published_node);
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.container\"} %llu\n",
             (unsigned long long) self->published_container);
-    s_head(out, "kms_scraper_samples_dropped_total", "counter",
+    kms_promtext_family(out, "kms_scraper_samples_dropped_total", "counter",
            "Samples not sent: too large to encode, or the PUB socket refused them.");
     fprintf(out, "kms_scraper_samples_dropped_total %llu\n", (unsigned long long) self->publish_dropped);
     pthread_mutex_unlock(&self->lock);
