@@ -1,37 +1,12 @@
 #include "api_metrics.h"
 
 #include "kms_num.h"
+#include "kms_promtext.h"
 #include "kms_weights.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-void api_metrics_label(FILE *out, const char *text)
-{
-    fputc('"', out);
-    for (const char *p = text; *p; p++) {
-        if (*p == '\\' || *p == '"')
-            fputc('\\', out), fputc(*p, out);
-        else if (*p == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*p, out);
-    }
-    fputc('"', out);
-}
-
-static void s_family(FILE *out, const char *name, const char *type, const char *help)
-{
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void s_value(FILE *out, double value)
-{
-    char num[40];
-    kms_num_format_go(value, num, sizeof num);
-    fprintf(out, " %s\n", num);
-}
 
 /* A number or a boolean, as Prometheus wants it; false when absent or of another type. */
 static bool s_number(const json_t *value, double *out)
@@ -50,13 +25,13 @@ static void s_sample(FILE *out, const char *family, const char *model, const cha
                      double value)
 {
     fprintf(out, "%s{model=", family);
-    api_metrics_label(out, model);
+    kms_promtext_label(out, model);
     if (key) {
         fprintf(out, ",%s=", key);
-        api_metrics_label(out, label);
+        kms_promtext_label(out, label);
     }
     fputc('}', out);
-    s_value(out, value);
+    kms_promtext_value(out, value);
 }
 
 static const char *s_name(const json_t *model)
@@ -86,7 +61,7 @@ static const struct {
 
 static void s_write_info(const json_t *models, FILE *out)
 {
-    s_family(out, "kms_model_info", "gauge", "The model's target and features (always 1).");
+    kms_promtext_family(out, "kms_model_info", "gauge", "The model's target and features (always 1).");
     size_t i;
     const json_t *model;
     json_array_foreach(models, i, model) {
@@ -95,9 +70,9 @@ static void s_write_info(const json_t *models, FILE *out)
         if (!s_name(model) || !target || !json_is_array(features))
             continue;
         fputs("kms_model_info{model=", out);
-        api_metrics_label(out, s_name(model));
+        kms_promtext_label(out, s_name(model));
         fputs(",target=", out);
-        api_metrics_label(out, target);
+        kms_promtext_label(out, target);
         char list[KMS_SAMPLE_MAX_VALUES * KMS_NAME_MAX] = "";
         size_t j, len = 0;
         const json_t *feature;
@@ -106,7 +81,7 @@ static void s_write_info(const json_t *models, FILE *out)
                 len += (size_t) snprintf(list + len, sizeof list - len, "%s%s", len ? "," : "",
                                          json_string_value(feature));
         fputs(",features=", out);
-        api_metrics_label(out, list);
+        kms_promtext_label(out, list);
         fputs("} 1\n", out);
     }
 }
@@ -117,12 +92,12 @@ static void s_write_scalars(const json_t *models, FILE *out)
     const json_t *model;
     double v;
     for (size_t f = 0; f < sizeof s_scalars / sizeof s_scalars[0]; f++) {
-        s_family(out, s_scalars[f].family, s_scalars[f].type, s_scalars[f].help);
+        kms_promtext_family(out, s_scalars[f].family, s_scalars[f].type, s_scalars[f].help);
         json_array_foreach(models, i, model)
             if (s_name(model) && s_number(json_object_get(model, s_scalars[f].key), &v))
                 s_sample(out, s_scalars[f].family, s_name(model), NULL, NULL, v);
     }
-    s_family(out, "kms_model_samples_skipped_total", "counter",
+    kms_promtext_family(out, "kms_model_samples_skipped_total", "counter",
              "Samples the model could not learn from: missing (lacked a feature or the target), invalid.");
     json_array_foreach(models, i, model) {
         if (!s_name(model))
@@ -133,7 +108,7 @@ static void s_write_scalars(const json_t *models, FILE *out)
             s_sample(out, "kms_model_samples_skipped_total", s_name(model), "reason", "invalid", v);
     }
     for (size_t f = 0; f < sizeof s_fits / sizeof s_fits[0]; f++) {
-        s_family(out, s_fits[f].family, "gauge", s_fits[f].help);
+        kms_promtext_family(out, s_fits[f].family, "gauge", s_fits[f].help);
         json_array_foreach(models, i, model) {
             const json_t *fit = json_object_get(model, "fit");
             if (!s_name(model) || !json_is_object(fit))
@@ -158,11 +133,11 @@ static void s_write_weight_samples(FILE *out, int family, const char *model, con
     } else if (family == S_CATEGORY) {
         for (size_t n = 0; n < w->category_count; n++) {
             fputs("kms_model_category_weight{model=", out);
-            api_metrics_label(out, model);
+            kms_promtext_label(out, model);
             fprintf(out, ",feature=\"%s\",category=", KMS_WEIGHTS_CATEGORY);
-            api_metrics_label(out, w->category[n].name);
+            kms_promtext_label(out, w->category[n].name);
             fputc('}', out);
-            s_value(out, w->category[n].weight);
+            kms_promtext_value(out, w->category[n].weight);
         }
     } else {
         for (size_t n = 0; n < w->numeric_count; n++) {
@@ -196,7 +171,7 @@ static void s_write_weights(const json_t *models, FILE *out)
         ok[i] = s_name(model) && kms_weights_from_json(json_object_get(model, "weights"), &parsed[i]) == 0;
     }
     for (int f = 0; f < S_WEIGHT_FAMILIES; f++) {
-        s_family(out, families[f].family, "gauge", families[f].help);
+        kms_promtext_family(out, families[f].family, "gauge", families[f].help);
         for (size_t i = 0; i < count; i++)
             if (ok[i])
                 s_write_weight_samples(out, f, s_name(json_array_get(models, i)), &parsed[i]);
@@ -224,15 +199,15 @@ static void s_write_trainer(const json_t *stats, FILE *out)
     double v;
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
         if (s_number(json_object_get(stats, families[f].key), &v)) {
-            s_family(out, families[f].family, families[f].type, families[f].help);
+            kms_promtext_family(out, families[f].family, families[f].type, families[f].help);
             fputs(families[f].family, out);
-            s_value(out, v);
+            kms_promtext_value(out, v);
         }
 }
 
 void api_metrics_write(const json_t *list, FILE *out)
 {
-    s_family(out, "kms_api_trainer_up", "gauge", "1 when the trainer answered this scrape in time, else 0.");
+    kms_promtext_family(out, "kms_api_trainer_up", "gauge", "1 when the trainer answered this scrape in time, else 0.");
     fprintf(out, "kms_api_trainer_up %d\n", list ? 1 : 0);
     if (!list)
         return;

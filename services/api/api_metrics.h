@@ -29,7 +29,4 @@
    unreachable: only kms_api_trainer_up 0 is written). */
 void api_metrics_write(const json_t *list, FILE *out);
 
-/* Writes `text` as a label value, escaped as the format asks (\\, \", \n). */
-void api_metrics_label(FILE *out, const char *text);
-
 #endif

@@ -278,18 +278,6 @@ static void test_metrics_text(void **state)
     free(text);
 }
 
-static void test_metrics_label_escaping(void **state)
-{
-    (void) state;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    api_metrics_label(out, "a\"b\\c\nd");
-    fclose(out);
-    assert_string_equal(text, "\"a\\\"b\\\\c\\nd\"");
-    free(text);
-}
-
 static void test_page(void **state)
 {
     (void) state;
@@ -358,7 +346,6 @@ int main(void)
         cmocka_unit_test(test_dynamic_weights_predict_zero_at_idle),
         cmocka_unit_test(test_single_and_archive_choices),
         cmocka_unit_test(test_metrics_text),
-        cmocka_unit_test(test_metrics_label_escaping),
         cmocka_unit_test(test_page),
         cmocka_unit_test(test_stats),
     };
