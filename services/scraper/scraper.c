@@ -43,7 +43,6 @@ typedef struct {
     CURL *easy;
     bool in_flight;
     double started;         /* monotonic */
-    double started_wall;    /* unix seconds */
     char *body;
     size_t len, cap, max;
     bool too_large;
@@ -413,14 +412,18 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
 }
 
 /* When the target read the counters on its page: just before the answer's first byte, which a
-   loaded exporter sends only once it has got round to our request (the rest of the transfer says
-   nothing about the counters). */
+   loaded exporter sends only once it has got round to our request. Counted back from now (the
+   transfer just ended) by curl's own times, so that a pause of this process between queueing
+   the request and curl starting it does not shift the page's time. */
 static double s_page_time(const s_target_t *t)
 {
-    curl_off_t first_byte_us = 0;
-    if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK || first_byte_us <= 0)
-        return kms_num_wallclock();
-    return t->started_wall + (double) first_byte_us / 1e6;
+    curl_off_t first_byte_us = 0, total_us = 0;
+    double now = kms_num_wallclock();
+    if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK ||
+        curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us) != CURLE_OK || first_byte_us <= 0 ||
+        total_us < first_byte_us)
+        return now;
+    return now - (double) (total_us - first_byte_us) / 1e6;
 }
 
 static int s_process_page(s_target_t *t, s_outcome_t *o)
@@ -628,7 +631,6 @@ static void s_start_cycle(scraper_t *self)
         t->too_large = false;
         t->error[0] = '\0';
         t->started = kms_num_monotonic();
-        t->started_wall = kms_num_wallclock();
         if (curl_multi_add_handle(self->multi, t->easy) != CURLM_OK)
             continue;
         t->in_flight = true;
