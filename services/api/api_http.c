@@ -188,7 +188,9 @@ static int s_models(s_request_t *r)
         return s_trainer_error(r, &reply);
     }
     json_t *models = json_object_get(list, "models");
-    status = s_json(r, 200, NULL, json_is_array(models) ? models : json_array());
+    json_t *none = json_is_array(models) ? NULL : json_array();
+    status = s_json(r, 200, NULL, none ? none : models);
+    json_decref(none);
     json_decref(list);
     return status;
 }
