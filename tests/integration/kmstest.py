@@ -98,6 +98,25 @@ class Process:
             self.proc.wait()
 
 
+def stop_all(processes):
+    """Stops the processes, last started first, with SIGTERM; returns the problems seen: a
+    process that did not stop, exited badly (unless it was expected to) or reported a
+    sanitizer error."""
+    problems = []
+    for p in reversed(processes):
+        try:
+            rc = p.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+            continue
+        out = p.output()
+        if rc not in (0, -signal.SIGKILL, None) and not getattr(p, "expect_failure", False):
+            problems.append(f"{p.name} exited with {rc}:\n{out[-3000:]}")
+        elif "ERROR: AddressSanitizer" in out or "runtime error:" in out or "LeakSanitizer" in out:
+            problems.append(f"{p.name} sanitizer report:\n{out[-5000:]}")
+    return problems
+
+
 class ProcessTestCase(unittest.TestCase):
     """Starts processes with self.start(); stops them all (SIGTERM) after each test and fails
     the test when one of them crashed or reported a sanitizer error."""
@@ -112,17 +131,6 @@ class ProcessTestCase(unittest.TestCase):
         return p
 
     def tearDown(self):
-        problems = []
-        for p in reversed(self.processes):
-            try:
-                rc = p.stop()
-            except AssertionError as e:
-                problems.append(str(e))
-                continue
-            out = p.output()
-            if rc not in (0, -signal.SIGKILL, None) and not getattr(p, "expect_failure", False):
-                problems.append(f"{p.name} exited with {rc}:\n{out[-3000:]}")
-            elif "ERROR: AddressSanitizer" in out or "runtime error:" in out or "LeakSanitizer" in out:
-                problems.append(f"{p.name} sanitizer report:\n{out[-5000:]}")
+        problems = stop_all(self.processes)
         if problems:
             self.fail("\n".join(problems))

@@ -345,20 +345,8 @@ class Pipeline:
         return json.loads(http(f"{self.sim_url}/truth")[2])
 
     def stop(self):
-        import signal as _signal
-        problems = []
-        for p in reversed(self.processes):
-            try:
-                rc = p.stop()
-            except AssertionError as e:
-                problems.append(str(e))
-                continue
-            out = p.output()
-            if rc not in (0, -_signal.SIGKILL, None):
-                problems.append(f"{p.name} exited with {rc}:\n{out[-3000:]}")
-            elif "ERROR: AddressSanitizer" in out or "runtime error:" in out or "LeakSanitizer" in out:
-                problems.append(f"{p.name} sanitizer report:\n{out[-5000:]}")
-        return problems
+        from kmstest import stop_all
+        return stop_all(self.processes)
 
 
 def contract_predict(doc, features, arch):
