@@ -8,37 +8,18 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 import time
 import unittest
 import zipfile
 
 from kmstest import SLOWDOWN, http, http_json
-from test_api_support import (KEPLER_04_METRICS, Pipeline, canonical, contract_predict, kepler_04_request,
+from test_api_support import (KEPLER_04_METRICS, FrozenPipelineCase, Pipeline, canonical, contract_predict, kepler_04_request,
                               kepler_07_request, kepler_predict, truth_predict)
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default node
 
 
-class RealPipeline(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="kms-api-test-")
-        cls.pipeline = Pipeline(cls.tmp)
-        try:
-            cls.pipeline.wait_ready()
-            cls.pipeline.freeze()
-        except BaseException:
-            cls.pipeline.stop()
-            raise
-        cls.base = cls.pipeline.base
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.pipeline.stop()
-        if problems:
-            raise AssertionError("\n".join(problems))
-
+class RealPipeline(FrozenPipelineCase):
     def weights(self, model):
         status, headers, body = http(f"{self.base}/model-weights/{model}")
         self.assertEqual(status, 200, body)

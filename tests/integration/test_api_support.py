@@ -8,10 +8,13 @@ import io
 import json
 import math
 import os
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import time
+import unittest
 import zipfile
 
 import zmq
@@ -347,6 +350,30 @@ class Pipeline:
     def stop(self):
         from kmstest import stop_all
         return stop_all(self.processes)
+
+
+class FrozenPipelineCase(unittest.TestCase):
+    """A test class sharing one real pipeline, trained until both models are ready and then
+    frozen (scraper stopped) so that every answer of the class describes the same models."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kms-api-test-")
+        cls.pipeline = Pipeline(cls.tmp)
+        try:
+            cls.pipeline.wait_ready()
+            cls.pipeline.freeze()
+        except BaseException:
+            cls.pipeline.stop()
+            raise
+        cls.base = cls.pipeline.base
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.pipeline.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        if problems:
+            raise AssertionError("\n".join(problems))
 
 
 def contract_predict(doc, features, arch):

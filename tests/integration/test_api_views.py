@@ -4,7 +4,6 @@ page (the screenshot is kept under the build directory, test-artifacts/)."""
 import html.parser
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -13,7 +12,7 @@ import unittest
 import urllib.parse
 
 from kmstest import BIN_DIR, SLOWDOWN, free_port, http, http_json, wait_for
-from test_api_support import Pipeline
+from test_api_support import FrozenPipelineCase
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.abspath(BIN_DIR)), "test-artifacts")
 CHROMIUM = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -52,26 +51,7 @@ class Dom(html.parser.HTMLParser):
         self.text.append(data)
 
 
-class Views(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="kms-api-views-")
-        cls.pipeline = Pipeline(cls.tmp)
-        try:
-            cls.pipeline.wait_ready()
-            cls.pipeline.freeze()
-        except BaseException:
-            cls.pipeline.stop()
-            raise
-        cls.base = cls.pipeline.base
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.pipeline.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if problems:
-            raise AssertionError("\n".join(problems))
-
+class Views(FrozenPipelineCase):
     def test_prometheus_scrapes_and_answers(self):
         port = free_port()
         config = os.path.join(self.tmp, "prometheus.yml")
