@@ -6,7 +6,6 @@ still and answers from different routes can be compared exactly."""
 import io
 import json
 import math
-import os
 import subprocess
 import time
 import unittest

@@ -16,7 +16,7 @@ import unittest
 
 from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, http_json, wait_for
 from test_api_support import (DEFAULT_MODELS, FakeTrainer, Pipeline, kepler_04_request, kepler_07_request,
-                              model_doc, raw_request, server_ms, start_api, status_of, wait_port)
+                              model_doc, raw_request, server_ms, start_api, status_of)
 
 TIMEOUT_MS = 300
 # A 503 must come within the timeout plus this much. kms-api's own log of each request's

@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 import time

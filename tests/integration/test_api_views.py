@@ -2,12 +2,10 @@
 scrapes /metrics and answers queries about the models, and headless Chromium renders the status
 page (the screenshot is kept under the build directory, test-artifacts/)."""
 import html.parser
-import json
 import os
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 import urllib.parse
 

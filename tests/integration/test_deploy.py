@@ -731,7 +731,7 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
         env = dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", " ".join(trainer.all(1, "ENV"))))
         volumes = json.loads(trainer.all(1, "VOLUME")[0])
         self.assertEqual(volumes, [env["KMS_DATA_DIR"]])
-        self.assertIn(f"install -d -o kms -g kms", " ".join(trainer.all(1, "RUN")))
+        self.assertIn("install -d -o kms -g kms", " ".join(trainer.all(1, "RUN")))
 
     def test_dockerignore_keeps_the_sources(self):
         with open(os.path.join(SOURCE_DIR, ".dockerignore")) as f:

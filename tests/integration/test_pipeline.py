@@ -4,7 +4,6 @@ killed under load to check that nothing is lost and nothing hangs."""
 import json
 import math
 import os
-import random
 import threading
 import time
 import unittest
