@@ -33,7 +33,6 @@ typedef struct {
     struct mg_connection *conn;
     const struct mg_request_info *info;
     api_http_t *server;
-    api_client_t *client;  /* this worker thread's; NULL when it could not be made */
     double deadline;       /* for all of this request's trainer calls */
     bool must_close;       /* a body was left unread: the connection cannot be reused */
 } s_request_t;
@@ -134,22 +133,14 @@ static int s_trainer_error(s_request_t *r, const api_reply_t *reply)
     return reply->status;
 }
 
-/* Calls the trainer through this thread's client. */
 static int s_call(s_request_t *r, const char *command, const char *arg, api_reply_t *reply)
 {
-    memset(reply, 0, sizeof *reply);
-    if (!r->client)
-        return reply->status = API_TRAINER_UNREACHABLE;
-    return api_client_call(r->client, command, arg, r->deadline, reply);
+    return api_backend_call(r->server->backend, command, arg, r->deadline, reply);
 }
 
 static json_t *s_list(s_request_t *r, int *status)
 {
-    if (!r->client) {
-        *status = API_TRAINER_UNREACHABLE;
-        return NULL;
-    }
-    return api_client_list(r->client, r->deadline, status);
+    return api_backend_list(r->server->backend, r->deadline, status);
 }
 
 static int s_weights(s_request_t *r, const char *model)
@@ -439,7 +430,7 @@ static int s_begin_request(struct mg_connection *conn)
 {
     api_http_t *self = mg_get_user_data(mg_get_context(conn));
     double start = kms_num_monotonic();
-    s_request_t r = {conn, mg_get_request_info(conn), self, mg_get_thread_pointer(conn),
+    s_request_t r = {conn, mg_get_request_info(conn), self,
                      start + self->config.timeout_ms / 1000.0, false};
     s_target_t target = {.route = API_ROUTE_OTHER};
     /* local_uri_raw is not normalized, so "/models/../x" stays visible and is refused; it is
@@ -479,7 +470,7 @@ static bool s_method_token(const char *method)
 static int s_http_error(struct mg_connection *conn, int status, const char *message)
 {
     api_http_t *self = mg_get_user_data(mg_get_context(conn));
-    s_request_t r = {conn, mg_get_request_info(conn), self, NULL, 0, true};
+    s_request_t r = {conn, mg_get_request_info(conn), self, 0, true};
     char quoted[160];
     kms_debug("request rejected by civetweb", "status=%d why=%s", status,
               kms_log_quote(message ? message : "", quoted, sizeof quoted));
@@ -502,26 +493,6 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
     char quoted[256];
     kms_debug("civetweb", "message=%s", kms_log_quote(message, quoted, sizeof quoted));
     return 1;
-}
-
-static void *s_init_thread(const struct mg_context *ctx, int thread_type)
-{
-    if (thread_type != 1)
-        return NULL;
-    api_http_t *self = mg_get_user_data(ctx);
-    api_client_t *client = api_client_new(self->backend);
-    if (!client)
-        kms_warn("worker has no trainer socket", "trainer=%s", self->config.trainer);
-    return client;
-}
-
-static void s_exit_thread(const struct mg_context *ctx, int thread_type, void *pointer)
-{
-    (void) ctx;
-    if (thread_type == 1 && pointer) {
-        api_client_t *client = pointer;
-        api_client_destroy(&client);
-    }
 }
 
 bool api_http_acl_valid(const char *acl)
@@ -585,8 +556,6 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     callbacks.begin_request = s_begin_request;
     callbacks.http_error = s_http_error;
     callbacks.log_message = s_log_message;
-    callbacks.init_thread = s_init_thread;
-    callbacks.exit_thread = s_exit_thread;
     char text[256] = "";
     unsigned code = 0;
     struct mg_init_data init = {&callbacks, self, options};

@@ -14,9 +14,8 @@
     ever served (civetweb runs without a document root). Each response is written with one
     write (headers and body in one buffer), so keep-alive clients never wait on Nagle.
 
-    Threads: civetweb's workers each own an api_client_t (one REQ socket), made in init_thread
-    and destroyed in exit_thread. A request's trainer calls share one deadline, so no route
-    takes longer than --trainer-timeout waiting for the trainer. */
+    A request's trainer calls (through the shared api_backend_t) share one deadline, so no
+    route takes longer than --trainer-timeout waiting for the trainer. */
 #ifndef API_HTTP_H
 #define API_HTTP_H
 

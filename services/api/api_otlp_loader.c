@@ -17,7 +17,6 @@ API_EMBED(s_module, KMS_API_OTLP_MODULE_PATH);
 
 struct api_otlp_loader_t {
     api_backend_t *backend;
-    api_client_t *client;  /* the exporter thread's own trainer socket, made on its first fetch */
     long timeout_ms;
     void *module;          /* dlopen handle */
     api_otlp_t *otlp;
@@ -28,10 +27,8 @@ struct api_otlp_loader_t {
 static json_t *s_fetch(void *arg)
 {
     api_otlp_loader_t *self = arg;
-    if (!self->client && !(self->client = api_client_new(self->backend)))
-        return NULL;
     int status;
-    return api_client_list(self->client, kms_num_monotonic() + self->timeout_ms / 1000.0, &status);
+    return api_backend_list(self->backend, kms_num_monotonic() + self->timeout_ms / 1000.0, &status);
 }
 
 static void s_metrics(void *arg, FILE *out)
@@ -92,7 +89,6 @@ void api_otlp_loader_stop(api_otlp_loader_t **self_p)
         return;
     if (self->otlp)
         self->stop(&self->otlp);
-    api_client_destroy(&self->client);
     if (self->module)
         dlclose(self->module);
     free(self);

@@ -7,8 +7,8 @@
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set. The module takes kms_log and kms_num from the
     executable, which exports its symbols.
 
-    The exporter asks the trainer through its own api_client_t (its own thread, its own REQ
-    socket) and its counters join /metrics as kms_api_otlp_*_total. */
+    The exporter asks the trainer through the shared api_backend_t, from its own thread, and its
+    counters join /metrics as kms_api_otlp_*_total. */
 #ifndef API_OTLP_LOADER_H
 #define API_OTLP_LOADER_H
 

@@ -10,18 +10,49 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define API_CACHE_SLOTS 16
 #define API_CACHE_KEY 96
+#define API_POOL_MAX 8  /* idle sockets kept; more concurrent fetches open (and close) their own */
+
+/* An answer's body, shared by the cache and every reply served from it: a cache hit takes a
+   reference instead of copying the body, so serving from the cache allocates nothing. */
+struct api_body_t {
+    int refs;  /* atomic */
+    char text[];  /* NUL-terminated */
+};
+
+static api_body_t *s_body_new(const void *data, size_t len)
+{
+    api_body_t *self = malloc(sizeof *self + len + 1);
+    if (self) {
+        self->refs = 1;
+        memcpy(self->text, data, len);
+        self->text[len] = '\0';
+    }
+    return self;
+}
+
+static api_body_t *s_body_ref(api_body_t *self)
+{
+    __atomic_fetch_add(&self->refs, 1, __ATOMIC_RELAXED);
+    return self;
+}
+
+static void s_body_unref(api_body_t *self)
+{
+    if (self && __atomic_sub_fetch(&self->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(self);
+}
 
 typedef struct {
     char key[API_CACHE_KEY];  /* "COMMAND arg"; "" = empty slot */
     double at;                /* monotonic seconds when fetched */
     int status;
-    char *body;
+    api_body_t *body;
     size_t len;
-    const void *owner;        /* the client that fetched it last: it refreshes it next */
-    bool refreshing;          /* a client is fetching a newer answer */
+    bool refreshing;          /* a request is fetching a newer answer: the only one */
 } s_entry_t;
 
 struct api_backend_t {
@@ -29,13 +60,11 @@ struct api_backend_t {
     kms_curve_t *curve;
     double cache_ttl;  /* seconds */
     api_stats_t *stats;
-    pthread_mutex_t lock;  /* guards entries */
+    pthread_mutex_t lock;      /* guards entries and idle */
+    pthread_cond_t refreshed;  /* an entry's fetch ended */
     s_entry_t entries[API_CACHE_SLOTS];
-};
-
-struct api_client_t {
-    api_backend_t *backend;
-    zsock_t *sock;  /* NULL after a failed reopen: the next call tries again */
+    zsock_t *idle[API_POOL_MAX];  /* a stack: the socket used last is taken first */
+    size_t idle_count;
 };
 
 static zsock_t *s_open(kms_curve_t *curve, const char *endpoint)
@@ -55,12 +84,12 @@ static zsock_t *s_open(kms_curve_t *curve, const char *endpoint)
 api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats)
 {
     assert(endpoint && stats);
-    zsock_t *probe = s_open(curve, endpoint);
-    if (!probe)
+    zsock_t *first = s_open(curve, endpoint);  /* proves the endpoint usable, then serves */
+    if (!first)
         return NULL;
-    zsock_destroy(&probe);
     api_backend_t *self = calloc(1, sizeof *self);
     if (!self || !(self->endpoint = strdup(endpoint))) {
+        zsock_destroy(&first);
         free(self);
         return NULL;
     }
@@ -68,6 +97,12 @@ api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_
     self->cache_ttl = cache_ms / 1000.0;
     self->stats = stats;
     pthread_mutex_init(&self->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);  /* deadlines are kms_num_monotonic() */
+    pthread_cond_init(&self->refreshed, &attr);
+    pthread_condattr_destroy(&attr);
+    self->idle[self->idle_count++] = first;
     return self;
 }
 
@@ -78,45 +113,49 @@ void api_backend_destroy(api_backend_t **self_p)
     if (!self)
         return;
     for (int i = 0; i < API_CACHE_SLOTS; i++)
-        free(self->entries[i].body);
+        s_body_unref(self->entries[i].body);
+    while (self->idle_count)
+        zsock_destroy(&self->idle[--self->idle_count]);
+    pthread_cond_destroy(&self->refreshed);
     pthread_mutex_destroy(&self->lock);
     free(self->endpoint);
     free(self);
     *self_p = NULL;
 }
 
-api_client_t *api_client_new(api_backend_t *backend)
+/* A socket for one exchange: the one used last when one is idle (moving a ZeroMQ socket
+   between threads is allowed behind the full fence the mutex gives), else a new one. */
+static zsock_t *s_take(api_backend_t *self)
 {
-    api_client_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->backend = backend;
-    self->sock = s_open(backend->curve, backend->endpoint);
-    if (!self->sock) {
-        free(self);
-        return NULL;
-    }
-    return self;
+    zsock_t *sock = NULL;
+    pthread_mutex_lock(&self->lock);
+    if (self->idle_count)
+        sock = self->idle[--self->idle_count];
+    pthread_mutex_unlock(&self->lock);
+    return sock ? sock : s_open(self->curve, self->endpoint);
 }
 
-void api_client_destroy(api_client_t **self_p)
+/* Back on top of the stack; closed when API_POOL_MAX are idle already. */
+static void s_give(api_backend_t *self, zsock_t *sock)
 {
-    assert(self_p);
-    api_client_t *self = *self_p;
-    if (!self)
+    if (!sock)
         return;
-    zsock_destroy(&self->sock);
-    free(self);
-    *self_p = NULL;
+    pthread_mutex_lock(&self->lock);
+    if (self->idle_count < API_POOL_MAX) {
+        self->idle[self->idle_count++] = sock;
+        sock = NULL;
+    }
+    pthread_mutex_unlock(&self->lock);
+    zsock_destroy(&sock);
 }
 
 void api_reply_clear(api_reply_t *reply)
 {
-    free(reply->body);
+    s_body_unref(reply->shared);
     memset(reply, 0, sizeof *reply);
 }
 
-typedef enum { S_HIT, S_FETCH, S_FETCH_CLAIMED } s_lookup_t;
+typedef enum { S_HIT, S_FETCH, S_FETCH_CLAIMED, S_GAVE_UP } s_lookup_t;
 
 static s_entry_t *s_find(api_backend_t *self, const char *key)
 {
@@ -126,62 +165,94 @@ static s_entry_t *s_find(api_backend_t *self, const char *key)
     return NULL;
 }
 
-/* An answer is fresh for ttl. From ttl to 2 ttl it is still served, while one client fetches
-   a newer one: the client that fetched it last, or anyone after 1.5 ttl. So under load one
-   thread (mostly the same one) asks the trainer each ttl and every other request is answered
-   from memory, and no answer served is older than 2 ttl. Past 2 ttl everyone fetches. */
-static s_lookup_t s_cache_get(api_backend_t *self, const void *client, const char *key, api_reply_t *reply)
+/* An entry for a key not cached yet, already claimed for fetching: an empty slot, else the
+   oldest one nobody is fetching. NULL when every slot is being fetched. */
+static s_entry_t *s_claim_new(api_backend_t *self, const char *key)
 {
-    s_lookup_t result = S_FETCH;
-    double now = kms_num_monotonic();
+    s_entry_t *slot = NULL;
+    for (int i = 0; i < API_CACHE_SLOTS; i++)
+        if (!self->entries[i].refreshing && (!slot || self->entries[i].at < slot->at))
+            slot = &self->entries[i];
+    if (slot) {
+        s_body_unref(slot->body);
+        *slot = (s_entry_t){.at = -INFINITY, .refreshing = true};
+        snprintf(slot->key, sizeof slot->key, "%s", key);
+    }
+    return slot;
+}
+
+/* Waits for a fetch to end, until `deadline`; false when it has passed. */
+static bool s_wait_refreshed(api_backend_t *self, double deadline)
+{
+    double left = deadline - kms_num_monotonic();
+    if (left <= 0)
+        return false;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    long long ns = until.tv_nsec + (long long) (left * 1e9);
+    until.tv_sec += (time_t) (ns / 1000000000);
+    until.tv_nsec = (long) (ns % 1000000000);
+    return pthread_cond_timedwait(&self->refreshed, &self->lock, &until) != ETIMEDOUT;
+}
+
+/* An answer is fresh for ttl. Then the first request to find it stale fetches a newer one
+   (the only fetch of that key: single flight) and the others are served the old answer while
+   it is at most 2 ttl older than their arrival, else wait for the fetch and take its answer
+   if that one is. So one request per key at a time asks the trainer, one per ttl under load,
+   a slow trainer is never asked the same thing by every worker at once, and no answer served
+   is older than 2 ttl at the request's arrival. S_GAVE_UP: the deadline passed waiting;
+   S_FETCH: every slot is being fetched, fetch uncached. */
+static s_lookup_t s_cache_get(api_backend_t *self, const char *key, double deadline, api_reply_t *reply)
+{
+    double arrived = kms_num_monotonic(), oldest = arrived - 2 * self->cache_ttl;
+    bool waited = false;
+    s_lookup_t result;
     pthread_mutex_lock(&self->lock);
-    s_entry_t *e = s_find(self, key);
-    double age = e ? now - e->at : INFINITY;
-    if (e && age > self->cache_ttl && age <= 2 * self->cache_ttl && !e->refreshing
-        && (e->owner == client || age > 1.5 * self->cache_ttl)) {
-        e->refreshing = true;
-        result = S_FETCH_CLAIMED;
-    } else if (e && age <= 2 * self->cache_ttl && (reply->body = malloc(e->len + 1))) {
-        memcpy(reply->body, e->body, e->len + 1);
-        reply->len = e->len;
-        reply->status = e->status;
-        result = S_HIT;
+    for (;;) {
+        s_entry_t *e = s_find(self, key);
+        if (!e) {
+            result = s_claim_new(self, key) ? S_FETCH_CLAIMED : S_FETCH;
+            break;
+        }
+        bool fresh = kms_num_monotonic() - e->at <= self->cache_ttl;
+        if (e->body && (fresh || ((e->refreshing || waited) && e->at >= oldest))) {
+            reply->shared = s_body_ref(e->body);
+            reply->body = e->body->text;
+            reply->len = e->len;
+            reply->status = e->status;
+            result = S_HIT;
+            break;
+        }
+        if (!e->refreshing) {
+            e->refreshing = true;
+            result = S_FETCH_CLAIMED;
+            break;
+        }
+        if (!s_wait_refreshed(self, deadline)) {
+            result = S_GAVE_UP;
+            break;
+        }
+        waited = true;
     }
     pthread_mutex_unlock(&self->lock);
     return result;
 }
 
-/* Stores a fetched answer in the entry for `key`, or the oldest one; with reply NULL only
-   gives up a claim to refresh (the fetch failed). */
-static void s_cache_put(api_backend_t *self, const void *client, const char *key, const api_reply_t *reply,
-                        double at)
+/* Ends the claimed fetch of `key`: stores the answer (reply NULL: it failed, the old one
+   stays) and wakes the requests waiting for it. */
+static void s_cache_put(api_backend_t *self, const char *key, const api_reply_t *reply, double at)
 {
-    char *copy = reply ? malloc(reply->len + 1) : NULL;
-    if (copy)
-        memcpy(copy, reply->body, reply->len + 1);
     pthread_mutex_lock(&self->lock);
-    s_entry_t *slot = s_find(self, key);
-    if (slot && (!copy || slot->at > at)) {
-        slot->refreshing = false;  /* failed, or another client stored a newer answer meanwhile */
-        free(copy);
-        copy = NULL;
-    }
-    if (copy) {
-        if (!slot) {
-            slot = &self->entries[0];
-            for (int i = 1; i < API_CACHE_SLOTS; i++)
-                if (self->entries[i].at < slot->at)
-                    slot = &self->entries[i];
-        }
-        free(slot->body);
-        snprintf(slot->key, sizeof slot->key, "%s", key);
-        slot->at = at;
-        slot->status = reply->status;
-        slot->body = copy;
+    s_entry_t *slot = s_find(self, key);  /* a claimed entry is never evicted */
+    if (reply) {
+        s_body_unref(slot->body);
+        slot->body = s_body_ref(reply->shared);
         slot->len = reply->len;
-        slot->owner = client;
-        slot->refreshing = false;
+        slot->status = reply->status;
+        slot->at = at;
     }
+    slot->refreshing = false;
+    pthread_cond_broadcast(&self->refreshed);
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -201,11 +272,9 @@ static int s_decode(zmsg_t *msg, api_reply_t *reply)
     if (kms_num_parse_long(text, &status) != 0 ||
         (status != 200 && status != 400 && status != 404 && status != 503))
         return -1;
-    reply->body = malloc(zframe_size(body) + 1);
-    if (!reply->body)
+    if (!(reply->shared = s_body_new(zframe_data(body), zframe_size(body))))
         return -1;
-    memcpy(reply->body, zframe_data(body), zframe_size(body));
-    reply->body[zframe_size(body)] = '\0';
+    reply->body = reply->shared->text;
     reply->len = zframe_size(body);
     reply->status = (int) status;
     return 0;
@@ -229,10 +298,10 @@ static bool s_log_now(unsigned long *suppressed)
 }
 
 /* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
-static void s_reopen(api_client_t *self)
+static void s_reopen(api_backend_t *self, zsock_t **sock)
 {
-    zsock_destroy(&self->sock);
-    self->sock = s_open(self->backend->curve, self->backend->endpoint);
+    zsock_destroy(sock);
+    *sock = s_open(self->curve, self->endpoint);
 }
 
 /* Waits for the reply until the deadline; 1 readable, 0 timed out, -1 error. */
@@ -251,20 +320,22 @@ static int s_wait(zsock_t *sock, double deadline)
     }
 }
 
-/* Sends the request and waits until `until`: 1 with the reply in *msg, 0 when none came (the
-   socket is then reopened: Lazy Pirate), -1 when the request could not even be queued. */
-static int s_attempt(api_client_t *self, const char *command, const char *arg, double until, zmsg_t **msg)
+/* Sends the request on *sock and waits until `until`: 1 with the reply in *msg, 0 when none
+   came (the socket is then reopened: Lazy Pirate), -1 when the request could not even be
+   queued. *sock may be NULL (a reopen failed): a new one is tried. */
+static int s_attempt(api_backend_t *self, zsock_t **sock, const char *command, const char *arg, double until,
+                     zmsg_t **msg)
 {
-    if (!self->sock && !(self->sock = s_open(self->backend->curve, self->backend->endpoint)))
+    if (!*sock && !(*sock = s_open(self->curve, self->endpoint)))
         return -1;
-    int rc = arg ? zstr_sendx(self->sock, command, arg, NULL) : zstr_send(self->sock, command);
+    int rc = arg ? zstr_sendx(*sock, command, arg, NULL) : zstr_send(*sock, command);
     if (rc != 0) {
-        s_reopen(self);
+        s_reopen(self, sock);
         return -1;
     }
-    if (s_wait(self->sock, until) == 1 && (*msg = zmsg_recv(self->sock)))
+    if (s_wait(*sock, until) == 1 && (*msg = zmsg_recv(*sock)))
         return 1;
-    s_reopen(self);
+    s_reopen(self, sock);
     return 0;
 }
 
@@ -272,10 +343,11 @@ static int s_attempt(api_client_t *self, const char *command, const char *arg, d
    when its reply does not come (a request written into a connection the trainer had just
    closed is lost without a trace) a fresh socket asks again. The commands only read, so asking
    twice is harmless; a trainer that is down still gets its 503 by the deadline. */
-static int s_exchange(api_client_t *self, const char *command, const char *arg, double deadline,
+static int s_exchange(api_backend_t *self, const char *command, const char *arg, double deadline,
                       api_reply_t *reply)
 {
-    api_stats_t *stats = self->backend->stats;
+    api_stats_t *stats = self->stats;
+    zsock_t *sock = s_take(self);
     double start = kms_num_monotonic();
     zmsg_t *msg = NULL;
     int rc = -1;
@@ -285,8 +357,9 @@ static int s_exchange(api_client_t *self, const char *command, const char *arg, 
             break;
         if (attempt == 1)
             api_stats_trainer_error(stats, API_TRAINER_RETRY);
-        rc = s_attempt(self, command, arg, attempt == 0 ? deadline - left / 2 : deadline, &msg);
+        rc = s_attempt(self, &sock, command, arg, attempt == 0 ? deadline - left / 2 : deadline, &msg);
     }
+    s_give(self, sock);
     if (rc != 1) {
         unsigned long suppressed;
         if (s_log_now(&suppressed))
@@ -311,34 +384,35 @@ static int s_exchange(api_client_t *self, const char *command, const char *arg, 
     return reply->status;
 }
 
-int api_client_call(api_client_t *self, const char *command, const char *arg, double deadline,
-                    api_reply_t *reply)
+int api_backend_call(api_backend_t *self, const char *command, const char *arg, double deadline,
+                     api_reply_t *reply)
 {
     assert(self && command && reply);
     memset(reply, 0, sizeof *reply);
-    api_backend_t *backend = self->backend;
     char key[API_CACHE_KEY];
-    int cacheable = backend->cache_ttl > 0 &&
+    int cacheable = self->cache_ttl > 0 &&
                     (size_t) snprintf(key, sizeof key, "%s %s", command, arg ? arg : "") < sizeof key;
     s_lookup_t lookup = S_FETCH;
     if (cacheable) {
-        lookup = s_cache_get(backend, self, key, reply);
-        api_stats_cache(backend->stats, lookup == S_HIT);
+        lookup = s_cache_get(self, key, deadline, reply);
+        api_stats_cache(self->stats, lookup == S_HIT);
         if (lookup == S_HIT)
             return reply->status;
+        if (lookup == S_GAVE_UP)  /* the request that fetches it counts and logs the failure */
+            return reply->status = API_TRAINER_UNREACHABLE;
     }
     double sent = kms_num_monotonic();
     int status = s_exchange(self, command, arg, deadline, reply);
     /* Stamped with the send time: the answer reflects the trainer's state from then on. */
-    if (cacheable && (status > 0 || lookup == S_FETCH_CLAIMED))
-        s_cache_put(backend, self, key, status > 0 ? reply : NULL, sent);
+    if (lookup == S_FETCH_CLAIMED)
+        s_cache_put(self, key, status > 0 ? reply : NULL, sent);
     return status;
 }
 
-json_t *api_client_list(api_client_t *self, double deadline, int *status)
+json_t *api_backend_list(api_backend_t *self, double deadline, int *status)
 {
     api_reply_t reply;
-    *status = api_client_call(self, KMS_PROTO_LIST, NULL, deadline, &reply);
+    *status = api_backend_call(self, KMS_PROTO_LIST, NULL, deadline, &reply);
     json_t *doc = NULL;
     if (*status == 200) {
         doc = json_loadb(reply.body, reply.len, 0, NULL);

@@ -88,7 +88,7 @@ class TrainerFaults(ProcessTestCase):
         api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
         for method, path in TRAINER_ROUTES:
             self.assert_prompt_503(api, base, method, path)
-        # Several at once: each worker thread times out on its own socket.
+        # Several at once: one asks the trainer, the others wait for that answer; all time out on time.
         allowance = TIMEOUT_MS / 1000 + SLACK_S + baseline(base)
         results = []
         threads = [threading.Thread(target=lambda: results.append(timed(base + "/model-weights/")))
@@ -189,6 +189,28 @@ class TrainerFaults(ProcessTestCase):
                 break
             self.assertLess(sent - changed, 0.1 + SLACK_S, "a stale answer outlived the cache")
             time.sleep(0.005)
+
+    def test_slow_trainer_is_asked_once_for_a_burst(self):
+        # 16 requests at once for an answer that the trainer takes 300 ms to give: one of them
+        # asks and the others wait for its answer, instead of every worker asking the same.
+        trainer = self.fake(delay=0.3)
+        api, base = start_api(self, trainer.endpoint, 3000)
+        start = threading.Barrier(16)
+        results = []
+
+        def request():
+            start.wait()
+            results.append(http(base + "/model-weights/core_model", timeout=10)[0])
+        threads = [threading.Thread(target=request) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [200] * 16)
+        asked = sum(1 for f in trainer.requests if f[0] == b"WEIGHTS")
+        # One, or two when some requests arrived more than 100 ms after the first asked (the
+        # oldest answer a request may get).
+        self.assertLessEqual(asked, 2, f"the trainer was asked {asked} times for 16 requests")
 
     def test_models_not_ready_unknown_and_malformed_names(self):
         models = [model_doc("core_model", "core", {"cpu_cycles": (1, 1, 1)}, ready=False, samples=12),

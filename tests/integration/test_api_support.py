@@ -129,11 +129,13 @@ class FakeTrainer:
     """A REP socket answering kms_proto.h from a list of MODEL documents.
 
     mode "normal" answers; "silent" receives and never answers (a trainer that hangs);
-    "garbage" answers with one frame that is not a status code."""
+    "garbage" answers with one frame that is not a status code. `delay`: seconds taken to
+    answer each request (a busy trainer)."""
 
-    def __init__(self, models=None, mode="normal", port=None):
+    def __init__(self, models=None, mode="normal", port=None, delay=0.0):
         self.models = models if models is not None else DEFAULT_MODELS
         self.mode = mode
+        self.delay = delay
         self.port = port or free_port()
         self.endpoint = f"tcp://127.0.0.1:{self.port}"
         self.requests = []
@@ -203,6 +205,7 @@ class FakeTrainer:
                 if self.mode == "garbage":
                     sock.send_multipart([b"not a status"])
                     continue
+                time.sleep(self.delay)
                 sock.send_multipart(self._answer(frames))
         finally:
             sock.close()
