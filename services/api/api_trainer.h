@@ -6,8 +6,8 @@
     back afterwards. REQ sockets are not thread-safe: one exchange at a time per socket, no
     queueing behind a slow request. The stack keeps the talking to the fewest sockets: a
     ZeroMQ connection that has carried messages holds about 35 kB of queues at each end, so one
-    socket per worker thread (64) made both processes grow for as long as new workers got
-    their first fetch.
+    socket per worker thread (64) would make both processes grow for as long as new workers
+    got their first fetch.
 
     Every request has a deadline. A try that gets no reply closes its socket and opens a fresh
     one (ZeroMQ's "Lazy Pirate" pattern): a REQ socket that lost a reply is stuck waiting for it
