@@ -1297,6 +1297,14 @@ static int s_cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+bool kms_kepler_keep_prev(bool damaged, int *kept)
+{
+    if (damaged && (*kept)++ < KMS_KEPLER_KEEP_PREV_MAX)
+        return true;
+    *kept = 0;
+    return false;
+}
+
 /* Feeds the point of result r at time ms (if it has one) into the snapshot. */
 static void s_walk_feed(s_result_t *r, int64_t ms, kms_kepler_snapshot_t *snap)
 {
@@ -1420,11 +1428,8 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
                 s_walk_feed(&w->results[i], times[k], cur);
         w->stats->snapshots++;
         int verdict = fn(have_prev ? snaps[0] : NULL, cur, arg);
-        /* cur is damaged: the next snapshot is diffed against the same prev, but not forever (a
-           counter that really fell for good would otherwise stop every sample). */
-        if (verdict == KMS_KEPLER_KEEP_PREV && have_prev && kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+        if (kms_kepler_keep_prev(verdict == KMS_KEPLER_KEEP_PREV && have_prev, &kept))
             continue;
-        kept = 0;
         if (verdict != 0 && verdict != KMS_KEPLER_KEEP_PREV) {
             *why = "stopped by the caller";
             rc = -1;

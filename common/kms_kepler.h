@@ -147,6 +147,12 @@ int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot
 #define KMS_KEPLER_KEEP_PREV 2
 /* How many damaged snapshots in a row may keep the same prev before cur is taken anyway. */
 #define KMS_KEPLER_KEEP_PREV_MAX 3
+
+/* Whether to keep prev as the reference for the next snapshot after one that was `damaged`
+   (kms_kepler_diff_stats_t.damaged): yes up to KMS_KEPLER_KEEP_PREV_MAX times in a row, then
+   cur is taken anyway, so that a counter that really fell for good does not stop every sample.
+   *kept counts the damaged snapshots in a row; 0 to start. */
+bool kms_kepler_keep_prev(bool damaged, int *kept);
 typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev,
                                       const kms_kepler_snapshot_t *cur, void *arg);
 

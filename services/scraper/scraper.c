@@ -456,9 +456,8 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     kms_kepler_diff_stats_t ds;
     kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
     s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
-    if (ds.damaged && t->kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+    if (kms_kepler_keep_prev(ds.damaged, &t->kept))
         return -3;  /* the next page is diffed against the last good one */
-    t->kept = 0;
     kms_kepler_snapshot_t *swap = t->prev;
     t->prev = t->cur;
     t->cur = swap;
@@ -504,9 +503,8 @@ static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler
     kms_kepler_diff(node->last_ts > 0 ? node->prev : NULL, cur, s_publish, self, &ds);
     s_note_diff(ctx->target, &ds, ctx->outcome, node->name);
     node->last_ts = kms_kepler_snapshot_ts(cur);
-    if (ds.damaged && node->kept++ < KMS_KEPLER_KEEP_PREV_MAX)
+    if (kms_kepler_keep_prev(ds.damaged, &node->kept))
         return 0;  /* the next point is diffed against the last good one */
-    node->kept = 0;
     return kms_kepler_snapshot_copy(node->prev, cur) != 0 ? -1 : 0;
 }
 

@@ -9,14 +9,10 @@
    names; snapshots of one node come in time order; an interval without a sample says why; a
    refused answer says why; a damaged page gives no sample and walks on with the same prev
    (KMS_KEPLER_KEEP_PREV); the walk's counts agree with what the callback saw. */
+#include "fuzz_sample_check.h"
 #include "kms_kepler.h"
 
 #include <jansson.h>
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
 typedef struct {
     size_t snapshots;
@@ -24,30 +20,11 @@ typedef struct {
     int kept;  /* damaged snapshots in a row that kept prev */
 } run_t;
 
-static void s_check_values(const kms_values_t *values)
-{
-    CHECK(values->count <= KMS_SAMPLE_MAX_VALUES);
-    for (size_t i = 0; i < values->count; i++) {
-        CHECK(memchr(values->items[i].name, '\0', KMS_NAME_MAX) != NULL);
-        CHECK(isfinite(values->items[i].value) && values->items[i].value >= 0);
-    }
-}
-
 static int s_on_sample(const kms_sample_t *s, void *arg)
 {
     run_t *run = arg;
     run->samples++;
-    CHECK(isfinite(s->ts) && isfinite(s->dt) && s->dt > 0);
-    s_check_values(&s->features);
-    s_check_values(&s->targets);
-    CHECK(memchr(s->node, '\0', sizeof s->node) && memchr(s->arch, '\0', sizeof s->arch));
-    CHECK(s->seq == 0);
-    /* What the scraper publishes must be a frame every subscriber accepts. */
-    static uint8_t frame[KMS_SAMPLE_MAX_FRAME];
-    static kms_sample_t decoded;
-    size_t n = kms_sample_encode(s, frame, sizeof frame);
-    CHECK(n > 0);
-    CHECK(kms_sample_decode(frame, n, &decoded, NULL) == 0);
+    fuzz_check_sample(s);
     return 0;
 }
 
@@ -72,10 +49,7 @@ static int s_on_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_sna
     CHECK(!stats.damaged || made == 0);
     /* As the scraper does: a damaged snapshot is skipped, the next one is diffed against prev,
        a few times in a row at most. */
-    if (stats.damaged && run->kept++ < KMS_KEPLER_KEEP_PREV_MAX)
-        return KMS_KEPLER_KEEP_PREV;
-    run->kept = 0;
-    return 0;
+    return kms_kepler_keep_prev(stats.damaged, &run->kept) ? KMS_KEPLER_KEEP_PREV : 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
