@@ -128,17 +128,22 @@ typedef struct {
     const scraper_metrics_t *m;
 } s_render_t;
 
+/* <name><suffix>{target="..."} <value> */
+static void s_target_line(FILE *out, const char *name, const char *suffix, const char *target, double value)
+{
+    fprintf(out, "%s%s{target=", name, suffix);
+    kms_promtext_label(out, target);
+    fputc('}', out);
+    kms_promtext_value(out, value);
+}
+
 /* One counter or gauge family with one series per target, its value picked by `field`. */
 static void s_per_target(const s_render_t *r, const char *name, const char *type, const char *help,
                          double (*field)(const scraper_target_stats_t *s))
 {
     kms_promtext_family(r->out, name, type, help);
-    for (size_t i = 0; i < r->m->count; i++) {
-        fprintf(r->out, "%s{target=", name);
-        kms_promtext_label(r->out, r->m->targets[i].name);
-        fputc('}', r->out);
-        kms_promtext_value(r->out, field(&r->m->targets[i].stats));
-    }
+    for (size_t i = 0; i < r->m->count; i++)
+        s_target_line(r->out, name, "", r->m->targets[i].name, field(&r->m->targets[i].stats));
 }
 
 static double s_f_scrapes(const scraper_target_stats_t *s) { return (double) s->scrapes; }
@@ -160,14 +165,8 @@ static void s_summary(const s_render_t *r, const char *name, const char *help, s
         uint64_t count;
         memcpy(&sum, stats + sum_at, sizeof sum);
         memcpy(&count, stats + count_at, sizeof count);
-        fprintf(r->out, "%s_sum{target=", name);
-        kms_promtext_label(r->out, r->m->targets[i].name);
-        fputc('}', r->out);
-        kms_promtext_value(r->out, sum);
-        fprintf(r->out, "%s_count{target=", name);
-        kms_promtext_label(r->out, r->m->targets[i].name);
-        fputc('}', r->out);
-        kms_promtext_value(r->out, (double) count);
+        s_target_line(r->out, name, "_sum", r->m->targets[i].name, sum);
+        s_target_line(r->out, name, "_count", r->m->targets[i].name, (double) count);
     }
 }
 
