@@ -1,6 +1,7 @@
 #include "api_tls.h"
 
 #include "api_embed.h"
+#include "kms_file.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -11,25 +12,6 @@
 API_EMBED(s_compat, KMS_API_TLS_COMPAT_PATH);
 
 #define S_MAX_PEM (1 << 20)
-
-/* The whole file, NUL-terminated, in a new buffer (caller frees); NULL when unreadable or
-   larger than S_MAX_PEM. */
-static char *s_read_file(const char *path, size_t *len)
-{
-    FILE *file = fopen(path, "rb");
-    char *text = file ? malloc(S_MAX_PEM + 1) : NULL;
-    if (text) {
-        *len = fread(text, 1, S_MAX_PEM + 1, file);
-        text[*len <= S_MAX_PEM ? *len : 0] = '\0';
-        if (ferror(file) || *len > S_MAX_PEM) {
-            free(text);
-            text = NULL;
-        }
-    }
-    if (file)
-        fclose(file);
-    return text;
-}
 
 static int s_fail(char *why, size_t cap, const char *value, const char *option, const char *reason)
 {
@@ -67,7 +49,7 @@ int api_tls_prepare(const char *cert_file, const char *key_file, api_tls_t *out,
     if (!key_file || !*key_file)
         return s_fail(why, cap, key_file, "--tls-key", "TLS needs both --tls-cert and --tls-key");
     size_t key_len = 0, cert_len = 0;
-    char *key = s_read_file(key_file, &key_len), *cert = s_read_file(cert_file, &cert_len);
+    char *key = kms_file_read(key_file, S_MAX_PEM, &key_len), *cert = kms_file_read(cert_file, S_MAX_PEM, &cert_len);
     const char *reason = NULL;
     int rc = -1;
     if (!key || !strstr(key, "PRIVATE KEY-----"))

@@ -1,9 +1,11 @@
 /* kms-bench: dispatches to the subcommand named by the first argument. */
 #include "bench.h"
 
+#include "kms_file.h"
 #include "kms_log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,23 +31,13 @@ static void s_usage(FILE *out)
 
 char *bench_read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long size = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t) size + 1)) && fread(buf, 1, (size_t) size, f) == (size_t) size) {
-        fclose(f);
-        buf[size] = '\0';
-        *len = (size_t) size;
-        return buf;
+    char *text = kms_file_read(path, SIZE_MAX, len);
+    if (!text) {
+        char quoted[512];
+        kms_error("cannot read file", "path=%s error=\"%s\"", kms_log_quote(path, quoted, sizeof quoted),
+                  strerror(errno));
     }
-    int err = errno;
-    char quoted[512];
-    kms_error("cannot read file", "path=%s error=\"%s\"", kms_log_quote(path, quoted, sizeof quoted), strerror(err));
-    free(buf);
-    if (f)
-        fclose(f);
-    return NULL;
+    return text;
 }
 
 int main(int argc, char **argv)

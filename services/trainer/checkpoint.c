@@ -15,6 +15,7 @@
     model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same way. */
 #include "trainer.h"
 
+#include "kms_file.h"
 #include "kms_log.h"
 #include "kms_modelzip.h"
 #include "kms_num.h"
@@ -146,42 +147,12 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all)
     return rc;
 }
 
-void *trainer_read_file(const char *path, size_t max, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    char *data = NULL;
-    if (fstat(fd, &st) != 0) {
-        /* errno set */
-    } else if (st.st_size < 0 || (size_t) st.st_size > max) {
-        errno = EFBIG;
-    } else if ((data = malloc((size_t) st.st_size + 1))) {
-        size_t got = 0;
-        while (got < (size_t) st.st_size) {
-            ssize_t n = read(fd, data + got, (size_t) st.st_size - got);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            got += (size_t) n;
-        }
-        data[got] = '\0';
-        *len = got;
-    }
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return data;
-}
-
 kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why)
 {
     if (history)
         *history = NULL;
     size_t len = 0;
-    void *data = trainer_read_file(path, S_MAX_FILE, &len);
+    void *data = kms_file_read(path, S_MAX_FILE, &len);
     if (!data) {
         *why = strerror(errno);
         return NULL;

@@ -4,6 +4,7 @@
 #include "trainer.h"
 
 #include "kms_dataset.h"
+#include "kms_file.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
@@ -147,7 +148,7 @@ int trainer_offline_train(trainer_t *self, const char *dataset, const char *data
     char quoted[512];
     kms_log_quote(dataset, quoted, sizeof quoted);
     size_t len = 0;
-    char *text = trainer_read_file(dataset, S_MAX_DATASET, &len);
+    char *text = kms_file_read(dataset, S_MAX_DATASET, &len);
     if (!text) {
         char err[128];
         kms_error("cannot read the dataset", "file=%s error=%s", quoted, kms_log_quote(strerror(errno), err, sizeof err));

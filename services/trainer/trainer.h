@@ -130,9 +130,6 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all);
    `history` (may be NULL) receives the fit history in its metadata (new reference or NULL). */
 kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why);
 
-/* A whole file in memory (NUL-terminated for convenience); NULL with errno set, EFBIG when it
-   is larger than `max`. Caller frees. */
-void *trainer_read_file(const char *path, size_t max, size_t *len);
 
 /* Writes `model` as `<dir>/<name>.zip` atomically (temporary file, fsync, rename, fsync of
    the folder). 0, or -1 with errno kept and the error logged. */

@@ -1,0 +1,37 @@
+#include "kms_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void *kms_file_read(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *data = NULL;
+    if (fstat(fd, &st) != 0) {
+        /* errno set */
+    } else if (st.st_size < 0 || (size_t) st.st_size > max) {
+        errno = EFBIG;
+    } else if ((data = malloc((size_t) st.st_size + 1))) {
+        size_t got = 0;
+        while (got < (size_t) st.st_size) {
+            ssize_t n = read(fd, data + got, (size_t) st.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t) n;
+        }
+        data[got] = '\0';
+        *len = got;
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return data;
+}
