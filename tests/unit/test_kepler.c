@@ -684,6 +684,19 @@ static int s_on_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_sna
     return 0;
 }
 
+/* Parses `text` (a Prometheus API answer) and walks it with fn; the walk must succeed. */
+static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_prom_stats_t *st)
+{
+    json_t *root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    walked_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    const char *why = NULL;
+    assert_int_equal(kms_kepler_prom_walk(root, fn, w, st, &why), 0);
+    json_decref(root);
+    return w;
+}
+
 static void test_prom_vector(void **state)
 {
     (void) state;
@@ -697,20 +710,14 @@ static void test_prom_vector(void **state)
         "\"exported_instance\":\"worker-2\",\"mode\":\"idle\",\"package\":\"0\"},\"value\":[1700000000.5,\"7\"]},"
         "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\"},\"value\":[\"bad\"]}"
         "]}}";
-    json_error_t err;
-    json_t *root = json_loads(text, 0, &err);
-    assert_non_null(root);
-    walked_t *w = calloc(1, sizeof *w);
     kms_kepler_prom_stats_t st;
-    const char *why = NULL;
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, &st, &why), 0);
+    walked_t *w = s_walk(text, s_on_snapshot, &st);
     assert_int_equal(st.nodes, 3);     /* two exporters and one series without any instance */
     assert_int_equal(w->snapshots, 2); /* the third node's only point is malformed */
     assert_int_equal(w->with_prev, 0);
     assert_string_equal(w->nodes[0], "worker-1");
     assert_string_equal(w->nodes[1], "worker-2");
     assert_true(st.rejected >= 1);
-    json_decref(root);
     free(w);
 }
 
@@ -727,10 +734,7 @@ static void test_prom_matrix(void **state)
         "{\"metric\":{\"__name__\":\"kepler_container_bpf_cpu_time_ms_total\",\"instance\":\"n1\",\"container_id\":\"q\"},"
         "\"values\":[[100,\"1000\"],[115,\"2500\"]]}"
         "]}}";
-    json_t *root = json_loads(text, 0, NULL);
-    assert_non_null(root);
-    walked_t *w = calloc(1, sizeof *w);
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, NULL, NULL), 0);
+    walked_t *w = s_walk(text, s_on_snapshot, NULL);
     assert_int_equal(w->snapshots, 2);
     assert_int_equal(w->samples.count, 2);
     const kms_sample_t *n = &w->samples.items[0];
@@ -738,7 +742,6 @@ static void test_prom_matrix(void **state)
     s_close(n->dt, 15);
     s_close(s_get(&n->targets, "package"), 20);
     s_close(s_get(&n->features, "cpu_time"), 0.1);
-    json_decref(root);
     free(w);
 }
 
@@ -765,15 +768,11 @@ static void test_prom_keep_prev(void **state)
         "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\",\"instance\":\"n\",\"mode\":\"idle\"},"
         "\"values\":[[100,\"5000\"],[110,\"5100\"],[130,\"5300\"]]}"
         "]}}";
-    json_t *root = json_loads(text, 0, NULL);
-    assert_non_null(root);
-    walked_t *w = calloc(1, sizeof *w);
-    assert_int_equal(kms_kepler_prom_walk(root, s_keep_damaged, w, NULL, NULL), 0);
+    walked_t *w = s_walk(text, s_keep_damaged, NULL);
     assert_int_equal(w->snapshots, 3);
     assert_int_equal(w->samples.count, 1);
     s_close(w->samples.items[0].dt, 30);
     s_close(s_get(&w->samples.items[0].targets, "package"), 20);  /* (300 + 300) J / 30 s */
-    json_decref(root);
     free(w);
 }
 
