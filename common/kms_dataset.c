@@ -6,6 +6,8 @@
 #include "kms_dataset.h"
 
 #include "kms_kepler.h"
+#include "kms_kepler_diff.h"
+#include "kms_kepler_prom.h"
 #include "kms_num.h"
 
 #include <csv.h>

@@ -7,6 +7,7 @@
 #include "kms_model.h"
 #include "kms_num.h"
 #include "kms_sample.h"
+#include "kms_sample_msgpack.h"
 
 #include <math.h>
 #include <stdio.h>

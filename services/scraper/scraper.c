@@ -18,9 +18,12 @@
 #include <string.h>
 
 #include "kms_kepler.h"
+#include "kms_kepler_diff.h"
+#include "kms_kepler_prom.h"
 #include "kms_log.h"
 #include "kms_num.h"
 #include "kms_sample.h"
+#include "kms_sample_msgpack.h"
 #include "scraper_metrics.h"
 
 #define S_MAX_TARGETS 1024

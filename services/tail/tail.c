@@ -2,6 +2,8 @@
 #include "tail.h"
 
 #include "kms_sample.h"
+#include "kms_sample_json.h"
+#include "kms_sample_msgpack.h"
 
 #include <string.h>
 

@@ -13,7 +13,7 @@
     fresh: a trainer that refuses to start helps nobody, and the bytes are kept for a post
     mortem. One whose features or target differ from the configured model of that name (the
     model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same way. */
-#include "trainer.h"
+#include "checkpoint.h"
 
 #include "kms_file.h"
 #include "kms_log.h"

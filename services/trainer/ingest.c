@@ -35,9 +35,10 @@
       window. A new session starts a new window.
     The table is bounded: past S_MAX_PUBLISHERS the one heard from longest ago is forgotten, so
     a publisher inventing node names cannot exhaust memory. */
-#include "trainer.h"
+#include "ingest.h"
 
 #include "kms_log.h"
+#include "kms_sample_msgpack.h"
 
 #include <math.h>
 #include <stdlib.h>

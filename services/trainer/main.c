@@ -1,5 +1,8 @@
 /*  kms-trainer: subscribes to samples, trains the power models online, answers the control
     protocol and checkpoints the models; `train` and `import` do the same work offline. */
+#include "offline.h"
+#include "service.h"
+#include "specs.h"
 #include "trainer.h"
 
 #include "kms_config.h"

@@ -2,7 +2,11 @@
     and checkpoints. Learning a sample takes microseconds and an answer is built in memory, so
     neither waits for the other; a burst of samples is taken in batches so that a request is
     never queued behind more than S_BATCH of them. */
-#include "trainer.h"
+#include "service.h"
+
+#include "checkpoint.h"
+#include "control.h"
+#include "ingest.h"
 
 #include "kms_log.h"
 #include "kms_num.h"

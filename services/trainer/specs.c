@@ -1,5 +1,5 @@
 /*  Which models the trainer trains: the two built-in ones, and those of the --models file. */
-#include "trainer.h"
+#include "specs.h"
 
 #include <stdio.h>
 #include <string.h>

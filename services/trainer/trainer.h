@@ -1,43 +1,23 @@
-/*  kms-trainer's insides: the model set (trainer.c), the sample gate (ingest.c), checkpoints
-    (checkpoint.c), the control protocol (control.c), the online loop (service.c), the offline
-    commands (offline.c) and the model-spec file (specs.c). main.c only wires them.
+/*  trainer.h: kms-trainer's model set (trainer.c), its fit history and counters. Each of the
+    other modules has its header: the model-spec file (specs.h), the sample gate (ingest.h),
+    checkpoints (checkpoint.h), the control protocol (control.h), the online loop (service.h)
+    and the offline commands (offline.h). main.c only wires them.
 
     One thread does everything: the models are touched by the training loop alone, so nothing
     here locks. */
 #ifndef TRAINER_H
 #define TRAINER_H
 
-#include <czmq.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kms_curve.h"
 #include "kms_model.h"
 #include "kms_sample.h"
+#include "specs.h"
 
-#define TRAINER_MAX_MODELS 64
 #define TRAINER_HISTORY_MAX 120   /* fit history points kept per model */
-
-/* ---- specs.c: which models to train ---------------------------------------------------------- */
-
-typedef struct {
-    size_t count;
-    kms_model_spec_t specs[TRAINER_MAX_MODELS];
-} trainer_specs_t;
-
-/* The built-in core_model and dram_model, then the models of the JSON file at `path` (may be
-   NULL): [{"name":..., "features":[...], "target":...}, ...]. A file entry with a built-in's
-   name replaces it. Every spec gets `forgetting` and `min_samples`. Returns 0, or -1 with a
-   one-line reason in `why`. */
-int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting,
-                       uint64_t min_samples, char *why, size_t why_cap);
-
-/* Whether `name` can name a model: it becomes a file name in the data dir. */
-bool trainer_specs_name_ok(const char *name);
-
-/* ---- trainer.c: the model set, its history and counters -------------------------------------- */
 
 typedef struct {
     uint64_t samples_received;    /* messages on the samples socket */
@@ -100,68 +80,5 @@ void trainer_model_saved(trainer_t *self, size_t index);
 json_t *trainer_describe_model(const trainer_t *self, size_t index);
 json_t *trainer_describe_stats(const trainer_t *self);
 json_t *trainer_history_json(const trainer_t *self, size_t index);
-
-/* ---- ingest.c: frames from the samples socket -> accepted samples ---------------------------- */
-
-typedef struct trainer_ingest_t trainer_ingest_t;
-
-trainer_ingest_t *trainer_ingest_new(trainer_stats_t *stats);
-void trainer_ingest_destroy(trainer_ingest_t **self_p);
-
-/* Checks one message (its frames) and fills `out` when it is a sample to learn: returns 0, or
-   -1 when it is not one (dropped: counted in stats, logged; or a container sample: counted).
-   Pure apart from the log. */
-int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *out);
-
-/* ---- checkpoint.c: models on disk ------------------------------------------------------------ */
-
-/* Loads every checkpoint in `dir` into the trainer (those of configured models must match
-   their spec, others are added as they are); corrupt ones are moved aside. Leftover temporary
-   files are removed. Returns the number of models loaded (0 when the folder does not exist
-   yet), or -1 when the folder exists but cannot be listed: starting fresh would then overwrite
-   checkpoints that were never read. */
-long trainer_checkpoint_load(trainer_t *self, const char *dir);
-
-/* Writes every dirty model (all when `all`); returns 0, or -1 when one could not be written
-   (logged, counted; the previous file is intact and the model stays dirty for a retry). */
-int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all);
-
-/* Reads a model zip from a file; NULL with *why (static text) when it cannot be used.
-   `history` (may be NULL) receives the fit history in its metadata (new reference or NULL). */
-kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why);
-
-
-/* Writes `model` as `<dir>/<name>.zip` atomically (temporary file, fsync, rename, fsync of
-   the folder). 0, or -1 with errno kept and the error logged. */
-int trainer_checkpoint_write(const trainer_t *self, size_t index, const char *dir);
-
-/* ---- control.c: one request -> one reply ----------------------------------------------------- */
-
-/* Answers one control request (kms_proto.h). Takes the request, returns the two-frame reply. */
-zmsg_t *trainer_control_handle(trainer_t *self, zmsg_t **request_p);
-
-/* ---- service.c: the online loop -------------------------------------------------------------- */
-
-typedef struct {
-    const char *samples_endpoint;
-    const char *control_endpoint;
-    const char *data_dir;
-    double checkpoint_interval;
-    double history_interval;
-    const char *seed_models;  /* comma-separated zip files, or NULL */
-    kms_curve_t *curve;       /* CURVE on both sockets, or NULL (borrowed) */
-} trainer_service_options_t;
-
-/* Runs until SIGINT/SIGTERM; returns the process exit status: 0, or 1 when a socket could not
-   be opened or the final checkpoint failed. */
-int trainer_service_run(trainer_t *self, const trainer_service_options_t *options);
-
-/* ---- offline.c: the train and import commands ------------------------------------------------ */
-
-/* `kms-trainer train --dataset FILE`: returns the process exit status. */
-int trainer_offline_train(trainer_t *self, const char *dataset, const char *data_dir);
-
-/* `kms-trainer import FILE...`: each zip becomes the checkpoint of its model in data_dir. */
-int trainer_offline_import(trainer_t *self, char **files, int count, const char *data_dir);
 
 #endif

@@ -14,7 +14,10 @@
    saves to the same document; the WEIGHTS answer is 200 with finite weights or 503, never 500. */
 #include "fuzz_trainer.h"
 
+#include "control.h"
+#include "ingest.h"
 #include "kms_proto.h"
+#include "kms_sample_msgpack.h"
 #include "kms_weights.h"
 
 #include <math.h>

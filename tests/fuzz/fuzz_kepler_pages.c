@@ -9,6 +9,7 @@
    reusing snapshots for the next pair leaves nothing of the last one behind. */
 #include "fuzz_sample_check.h"
 #include "kms_kepler.h"
+#include "kms_kepler_diff.h"
 
 typedef struct {
     double dt;

@@ -11,6 +11,8 @@
    (KMS_KEPLER_KEEP_PREV); the walk's counts agree with what the callback saw. */
 #include "fuzz_sample_check.h"
 #include "kms_kepler.h"
+#include "kms_kepler_diff.h"
+#include "kms_kepler_prom.h"
 
 #include <jansson.h>
 

@@ -5,6 +5,8 @@
    encodes to decodes to the same sample and encodes to the same bytes (the codec is a fixed
    point after one round); its JSON form (kms-tail) is made without trouble. */
 #include "kms_sample.h"
+#include "kms_sample_json.h"
+#include "kms_sample_msgpack.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -4,6 +4,7 @@
 #define FUZZ_SAMPLE_CHECK_H
 
 #include "kms_sample.h"
+#include "kms_sample_msgpack.h"
 
 #include <math.h>
 #include <stdint.h>

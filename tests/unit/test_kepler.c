@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "kms_kepler.h"
+#include "kms_kepler_diff.h"
+#include "kms_kepler_prom.h"
 
 #define MAX_SAMPLES 512
 

@@ -1,6 +1,8 @@
 #include "kms_test.h"
 
 #include "kms_sample.h"
+#include "kms_sample_json.h"
+#include "kms_sample_msgpack.h"
 
 #include <jansson.h>
 #include <math.h>

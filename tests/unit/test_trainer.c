@@ -6,6 +6,11 @@
 #include "kms_log.h"
 #include "kms_modelzip.h"
 #include "kms_proto.h"
+#include "kms_sample_msgpack.h"
+#include "checkpoint.h"
+#include "control.h"
+#include "ingest.h"
+#include "specs.h"
 #include "trainer.h"
 
 #include <dirent.h>

@@ -1,0 +1,439 @@
+/*  kms_kepler_diff: two snapshots of one Kepler target into samples (kms_kepler_diff.h). It reads
+    the snapshots' layout (kms_kepler_internal.h) directly: the diff is the store's other half. */
+#include "kms_kepler_diff.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kms_kepler_internal.h"
+
+static const char *s_target_names[T_COUNT] = {"package", "core", "uncore", "dram", "platform", "other", "gpu"};
+
+/* The standard Intel RAPL range: a 32-bit counter of 2^-14 J units, which sysfs reports as
+   max_energy_range_uj = 262143328850. Kepler 0.10 does not export the range, so this is the
+   only one known; a reading that went down from above it is not unwrapped. */
+#define S_RAPL_RANGE_J 262143.328850
+
+typedef struct {
+    const kms_kepler_snapshot_t *prev, *cur;
+    double dt;
+    int cpu_slot, mem_slot;  /* chosen sources, -1 when none */
+    uint32_t fmask;          /* usage counters (cycles, instructions, misses) seen in both */
+    bool procs;              /* 0.10 cpu time from processes, in both snapshots */
+    kms_kepler_sample_fn fn;
+    void *arg;
+    kms_kepler_diff_stats_t *stats;
+} s_diff_t;
+
+static void s_put(kms_values_t *values, const char *name, double v, kms_kepler_diff_stats_t *stats)
+{
+    if (!isfinite(v)) {
+        stats->nonfinite++;
+        return;
+    }
+    kms_values_set(values, name, v);
+}
+
+static const char *s_feature_name(int slot)
+{
+    switch (slot) {
+    case F_CYCLES: return KMS_F_CPU_CYCLES;
+    case F_INSTR: return KMS_F_CPU_INSTRUCTIONS;
+    case F_CACHE: return KMS_F_CACHE_MISSES;
+    case F_CPU_BPF: case F_CPU_CGROUP: case F_CPU_KUBELET: return KMS_F_CPU_TIME;
+    default: return KMS_F_RESIDENT_MEMORY;
+    }
+}
+
+static void s_sample_init(kms_sample_t *s, const kms_kepler_snapshot_t *cur, double dt)
+{
+    memset(s, 0, sizeof *s);
+    s->ts = cur->ts;
+    s->dt = dt;
+    snprintf(s->node, sizeof s->node, "%s", cur->node);
+    snprintf(s->arch, sizeof s->arch, "%s", cur->arch);
+}
+
+/* Kepler 0.1-0.4 name no container id: the sample then carries namespace/pod[/container], so
+   that subscribers still have one key per container. */
+static void s_sample_identity(kms_sample_t *s, const kms_kepler_snapshot_t *snap, const s_cont_t *c)
+{
+    s->is_container = true;
+    const char *id = snap->arena + c->id, *ns = snap->arena + c->ns, *pod = snap->arena + c->pod;
+    const char *name = snap->arena + c->name;
+    if (*id)
+        snprintf(s->container_id, sizeof s->container_id, "%s", id);
+    else if (c->era == KMS_KEPLER_ERA_GAUGE || !*name)
+        snprintf(s->container_id, sizeof s->container_id, "%s/%s", ns, pod);
+    else
+        snprintf(s->container_id, sizeof s->container_id, "%s/%s/%s", ns, pod, name);
+    snprintf(s->pod, sizeof s->pod, "%s", snap->arena + c->pod);
+    snprintf(s->namespace_, sizeof s->namespace_, "%s", snap->arena + c->ns);
+    snprintf(s->container, sizeof s->container, "%s", snap->arena + c->name);
+}
+
+/* The cpu seconds over the interval of the processes of container `owner` (0: of every
+   process), counting those present and intact in both snapshots. */
+static double s_proc_cpu(const s_diff_t *d, uint64_t owner)
+{
+    double sum = 0;
+    for (size_t i = 0; i < d->cur->nconts; i++) {
+        const s_cont_t *c = &d->cur->conts[i];
+        if (!c->proc || (owner && c->owner != owner))
+            continue;
+        const s_cont_t *p = s_cont_find(d->prev, c->key);
+        if (p && c->f[F_CPU_BPF] >= p->f[F_CPU_BPF])
+            sum += c->f[F_CPU_BPF] - p->f[F_CPU_BPF];
+    }
+    return sum;
+}
+
+/* One container's rates over the interval into `out`. Returns -1 when its non-zero counters all
+   went down (it restarted: it gives nothing), -2 when some went down and others did not (the
+   page is damaged). */
+static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT],
+                        uint32_t *fmask, double t[T_COUNT], uint32_t *tmask)
+{
+    uint32_t counters = (p->fmask & c->fmask) & ~F_GAUGES;
+    uint32_t targets = p->tmask & c->tmask;
+    size_t down = 0, up = 0;
+    for (int s = 0; s < F_COUNT; s++) {
+        if (counters & (1u << s)) {
+            down += c->f[s] < p->f[s];
+            up += c->f[s] >= p->f[s] && p->f[s] > 0;
+        }
+    }
+    for (int s = 0; s < T_COUNT; s++) {
+        if (targets & (1u << s)) {
+            down += c->t[s] < p->t[s];
+            up += c->t[s] >= p->t[s] && p->t[s] > 0;
+        }
+    }
+    if (down > 0)
+        return up > 0 ? -2 : -1;
+    *fmask = *tmask = 0;
+    for (int s = F_CYCLES; s <= F_CACHE; s++) {
+        if (d->fmask & (1u << s)) {
+            f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
+            *fmask |= 1u << s;
+        }
+    }
+    if (d->procs) {
+        f[F_CPU_BPF] = s_proc_cpu(d, c->key) / d->dt;
+        *fmask |= 1u << F_CPU_BPF;
+    } else if (d->cpu_slot >= 0) {
+        int s = d->cpu_slot;
+        f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
+        *fmask |= 1u << s;
+    }
+    if (d->mem_slot >= 0) {
+        f[d->mem_slot] = (c->fmask & (1u << d->mem_slot)) ? c->f[d->mem_slot] : 0;
+        *fmask |= 1u << d->mem_slot;
+    }
+    for (int s = 0; s < T_COUNT; s++) {
+        if (targets & (1u << s)) {
+            t[s] = (c->t[s] - p->t[s]) / d->dt;
+            *tmask |= 1u << s;
+        }
+    }
+    return 0;
+}
+
+static void s_fill(kms_sample_t *s, const double f[F_COUNT], uint32_t fmask, const double t[T_COUNT],
+                   uint32_t tmask, kms_kepler_diff_stats_t *stats)
+{
+    for (int i = 0; i < F_COUNT; i++)
+        if (fmask & (1u << i))
+            s_put(&s->features, s_feature_name(i), f[i], stats);
+    for (int i = 0; i < T_COUNT; i++)
+        if (tmask & (1u << i))
+            s_put(&s->targets, s_target_names[i], t[i], stats);
+}
+
+static int s_emit(s_diff_t *d, const kms_sample_t *s)
+{
+    d->stats->samples++;
+    return d->fn(s, d->arg) != 0 ? -1 : 0;
+}
+
+/* The first source of `first..last` present (some series non-zero) in both snapshots. */
+static int s_pick(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c, int first, int last)
+{
+    for (int s = first; s <= last; s++)
+        if ((p->nonzero_mask & c->nonzero_mask) & (1u << s))
+            return s;
+    return -1;
+}
+
+/* The largest power Kepler reported for this zone in either scrape; -1 when it reported none. */
+static double s_zone_watts(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c, uint64_t labels)
+{
+    double most = -1;
+    const kms_kepler_snapshot_t *both[2] = {p, c};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < both[k]->nnseries; i++)
+            if (both[k]->nseries[i].slot < 0 && both[k]->nseries[i].labels == labels &&
+                both[k]->nseries[i].value > most)
+                most = both[k]->nseries[i].value;
+    return most;
+}
+
+/* A raw reading that went down is unwrapped with the standard range only when both readings
+   lie within it and, where Kepler also reports the zone's watts, the power it implies is no more
+   than twice the larger of them (plus 1 W): a zone whose range is not the standard one (another
+   energy unit, another vendor) would otherwise give a power of tens of kilowatts. */
+static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c,
+                               const s_nseries_t *cs, const s_nseries_t *ps, double dt)
+{
+    if (ps->value > S_RAPL_RANGE_J || cs->value > S_RAPL_RANGE_J)
+        return false;
+    double watts = s_zone_watts(p, c, cs->labels);
+    return watts < 0 || (S_RAPL_RANGE_J - ps->value + cs->value) / dt <= 2 * watts + 1;
+}
+
+static int s_diff_counters(s_diff_t *d)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    kms_kepler_diff_stats_t *st = d->stats;
+    double nt[T_COUNT] = {0};
+    uint32_t ntmask = 0;
+
+    /* Node targets: each energy series against itself in the previous scrape. */
+    size_t down = 0, up = 0;
+    for (size_t i = 0; i < c->nnseries; i++) {
+        const s_nseries_t *cs = &c->nseries[i];
+        if (cs->era != c->era || cs->slot < 0)
+            continue;
+        const s_nseries_t *ps = NULL;
+        for (size_t j = 0; j < p->nnseries && !ps; j++)
+            if (p->nseries[j].key == cs->key)
+                ps = &p->nseries[j];
+        if (!ps)
+            continue;  /* a series that just appeared (a new GPU...) starts next interval */
+        double delta = cs->value - ps->value;
+        if (delta < 0 && cs->raw_rapl && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
+            delta = S_RAPL_RANGE_J - ps->value + cs->value;
+            st->rapl_wraps++;
+        }
+        if (delta < 0)
+            down++;
+        else if (ps->value > 0)
+            up++;  /* a counter at 0 (no such zone here) says nothing about a restart */
+        nt[cs->slot] += delta / d->dt;
+        ntmask |= 1u << cs->slot;
+    }
+    if (down > 0) {
+        st->counter_resets += down;
+        st->damaged = up > 0 && c->era != KMS_KEPLER_ERA_RAPL;
+        st->why = st->damaged ? "some node counters went down, others went on: a damaged page"
+                              : "the node's counters went down (exporter restart)";
+        return 0;
+    }
+
+    d->fmask = p->seen_mask & c->seen_mask & ((1u << F_CYCLES) | (1u << F_INSTR) | (1u << F_CACHE));
+    d->procs = p->nprocs > 0 && c->nprocs > 0;
+    d->cpu_slot = s_pick(p, c, F_CPU_BPF, F_CPU_KUBELET);
+    if (d->cpu_slot < 0 && (p->seen_mask & c->seen_mask & (1u << F_CPU_BPF)))
+        d->cpu_slot = F_CPU_BPF;  /* all sources zero: an idle node, still a measurement */
+    d->mem_slot = s_pick(c, c, F_MEM_CGROUP, F_MEM_KUBELET);
+    if (d->mem_slot < 0 && (c->seen_mask & (1u << F_MEM_KUBELET)))
+        d->mem_slot = F_MEM_KUBELET;
+
+    /* Node features: the containers present, and intact, in both scrapes. */
+    double nf[F_COUNT] = {0};
+    uint32_t nfmask = 0;
+    size_t matched = 0;
+    for (size_t i = 0; i < c->nconts; i++) {
+        const s_cont_t *cc = &c->conts[i];
+        if (cc->era != c->era || cc->proc)
+            continue;
+        const s_cont_t *pc = s_cont_find(p, cc->key);
+        if (!pc) {
+            st->containers_churned++;
+            continue;
+        }
+        matched++;
+        double f[F_COUNT], t[T_COUNT];
+        uint32_t fm, tm;
+        int rc = s_cont_rates(d, pc, cc, f, &fm, t, &tm);
+        if (rc == -2 && c->era != KMS_KEPLER_ERA_RAPL) {
+            /* One counter of a container fell while the others went on: the page is damaged,
+               and taking it as the reference would make the counter's way back up a spike. */
+            st->counter_resets++;
+            st->damaged = true;
+            st->why = "a container's counter went down while its others went on: a damaged page";
+            return 0;
+        }
+        if (rc == -1) {
+            /* It restarted alone (the node's counters went on): as Prometheus' rate() does, its
+               increase is what it counted since, its gauges are what they are. It still uses
+               its share of the node's energy, so it stays in the node's features, but gives no
+               sample of its own for this interval. */
+            st->counter_resets++;
+            s_cont_t zero = *pc;
+            memset(zero.f, 0, sizeof zero.f);
+            memset(zero.t, 0, sizeof zero.t);
+            rc = s_cont_rates(d, &zero, cc, f, &fm, t, &tm);
+        } else if (rc == 0) {
+            st->containers_matched++;
+        }
+        if (rc != 0)
+            continue;
+        for (int s = 0; s < F_COUNT; s++)
+            nf[s] += f[s] * !!(fm & (1u << s));
+        nfmask |= fm;
+    }
+    size_t pconts = 0;
+    for (size_t i = 0; i < p->nconts; i++)
+        pconts += p->conts[i].era == c->era && !p->conts[i].proc;
+    if (d->procs)  /* the node's cpu time is every process's, in a container or not */
+        nf[F_CPU_BPF] = s_proc_cpu(d, 0) / d->dt;
+    st->containers_churned += pconts - matched;
+    /* Features the exporter provides count even when no container matched (they sum to 0). */
+    for (int s = F_CYCLES; s <= F_CACHE; s++)
+        if (d->fmask & (1u << s))
+            nfmask |= 1u << s;
+    if (d->cpu_slot >= 0)
+        nfmask |= 1u << d->cpu_slot;
+    if (d->procs)
+        nfmask |= 1u << F_CPU_BPF;
+    if (d->mem_slot >= 0)
+        nfmask |= 1u << d->mem_slot;
+
+    kms_sample_t sample;
+    s_sample_init(&sample, c, d->dt);
+    s_fill(&sample, nf, nfmask, nt, ntmask, st);
+    if (s_emit(d, &sample) != 0)
+        return -1;
+
+    for (size_t i = 0; i < c->nconts; i++) {
+        const s_cont_t *cc = &c->conts[i];
+        const s_cont_t *pc = cc->era == c->era && !cc->proc ? s_cont_find(p, cc->key) : NULL;
+        double f[F_COUNT], t[T_COUNT];
+        uint32_t fm, tm;
+        if (!pc || s_cont_rates(d, pc, cc, f, &fm, t, &tm) != 0)
+            continue;
+        s_sample_init(&sample, c, d->dt);
+        s_sample_identity(&sample, c, cc);
+        s_fill(&sample, f, fm, t, tm, st);
+        if (s_emit(d, &sample) != 0)
+            return -1;
+    }
+    return (int) st->samples;
+}
+
+/* 0.1-0.3: every value already covers Kepler's own period; no previous scrape is needed. */
+static int s_diff_gauges(s_diff_t *d)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    kms_kepler_diff_stats_t *st = d->stats;
+    double period = KMS_KEPLER_GAUGE_PERIOD;
+    if (p && p->era == c->era && p->nfmask == c->nfmask && p->ntmask == c->ntmask &&
+        memcmp(p->nf, c->nf, sizeof c->nf) == 0 && memcmp(p->nt, c->nt, sizeof c->nt) == 0 &&
+        (c->nfmask | c->ntmask)) {
+        st->why = "Kepler has not updated its page since the previous scrape";
+        return 0;
+    }
+    double nf[F_COUNT] = {0}, nt[T_COUNT] = {0};
+    uint32_t nfmask = 0, ntmask = 0;
+    bool node_stat = (c->nfmask | c->ntmask) != 0;
+    if (node_stat) {
+        nfmask = c->nfmask;
+        ntmask = c->ntmask;
+        memcpy(nt, c->nt, sizeof nt);
+        memcpy(nf, c->nf, sizeof nf);
+    }
+    for (size_t i = 0; i < c->nconts && !node_stat; i++) {
+        const s_cont_t *cc = &c->conts[i];
+        if (cc->era != KMS_KEPLER_ERA_GAUGE)
+            continue;
+        for (int s = 0; s < F_COUNT; s++)
+            nf[s] += cc->f[s];
+        for (int s = 0; s < T_COUNT; s++)
+            nt[s] += cc->t[s];
+        nfmask |= cc->fmask;
+        ntmask |= cc->tmask;
+    }
+    /* Per-interval amounts into per-second rates; memory is a level, kept as is. */
+    for (int s = 0; s < F_COUNT; s++)
+        if (!(F_GAUGES & (1u << s)))
+            nf[s] /= period;
+    for (int s = 0; s < T_COUNT; s++)
+        nt[s] /= period;
+    if (nfmask & (1u << F_MEM_CGROUP))
+        nfmask &= ~(1u << F_MEM_KUBELET);
+
+    kms_sample_t sample;
+    s_sample_init(&sample, c, period);
+    s_fill(&sample, nf, nfmask, nt, ntmask, st);
+    if (s_emit(d, &sample) != 0)
+        return -1;
+    for (size_t i = 0; i < c->nconts; i++) {
+        const s_cont_t *cc = &c->conts[i];
+        if (cc->era != KMS_KEPLER_ERA_GAUGE)
+            continue;
+        double f[F_COUNT], t[T_COUNT];
+        uint32_t fm = cc->fmask;
+        for (int s = 0; s < F_COUNT; s++)
+            f[s] = (F_GAUGES & (1u << s)) ? cc->f[s] : cc->f[s] / period;
+        for (int s = 0; s < T_COUNT; s++)
+            t[s] = cc->t[s] / period;
+        if (fm & (1u << F_MEM_CGROUP))
+            fm &= ~(1u << F_MEM_KUBELET);
+        s_sample_init(&sample, c, period);
+        s_sample_identity(&sample, c, cc);
+        s_fill(&sample, f, fm, t, cc->tmask, st);
+        st->containers_matched++;
+        if (s_emit(d, &sample) != 0)
+            return -1;
+    }
+    return (int) st->samples;
+}
+
+int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur,
+                    kms_kepler_sample_fn fn, void *arg, kms_kepler_diff_stats_t *stats)
+{
+    assert(cur && fn);
+    kms_kepler_diff_stats_t local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    s_diff_t d = {.prev = prev, .cur = cur, .cpu_slot = -1, .mem_slot = -1, .fn = fn, .arg = arg, .stats = stats};
+    if (cur->era == KMS_KEPLER_ERA_UNKNOWN) {
+        stats->why = "no Kepler metrics in the scrape";
+        return 0;
+    }
+    if (cur->era == KMS_KEPLER_ERA_GAUGE)
+        return s_diff_gauges(&d);
+    if (!prev) {
+        stats->why = "first scrape: counters need a previous one";
+        return 0;
+    }
+    if (prev->era != cur->era) {
+        stats->why = "Kepler's generation changed between scrapes";
+        return 0;
+    }
+    if (strcmp(prev->node, cur->node) != 0) {
+        stats->why = "the node changed between scrapes";
+        return 0;
+    }
+    d.dt = cur->ts - prev->ts;
+    if (!(d.dt > 0) || !isfinite(d.dt)) {
+        stats->why = "no time elapsed between the scrapes";
+        return 0;
+    }
+    return s_diff_counters(&d);
+}
+
+bool kms_kepler_keep_prev(bool damaged, int *kept)
+{
+    if (damaged && (*kept)++ < KMS_KEPLER_KEEP_PREV_MAX)
+        return true;
+    *kept = 0;
+    return false;
+}
+

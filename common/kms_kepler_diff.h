@@ -1,0 +1,66 @@
+/*  kms_kepler_diff: two snapshots of one Kepler target (kms_kepler.h) into samples (pure: no I/O,
+    no clock, no globals).
+
+    Rates are per second over the real interval between the two snapshots' timestamps. Node
+    features are the sum of per-container deltas over the containers present in both (one that
+    restarted alone counts what it counted since, as Prometheus' rate() does); node targets are the node's own energy counters, every package and mode summed. When
+    every non-zero node counter went down (exporter restart) the interval gives no sample; when
+    only some did, the page is damaged (see kms_kepler_diff). A raw RAPL reading that went down
+    is unwrapped when its range is known: the standard Intel range, and a power that agrees with
+    the zone's kepler_node_cpu_watts when Kepler reports it. Memory "_total" families are gauges
+    in all but name: their current value is used, summed over the same containers.
+
+    cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*, the
+    container's own tasks), then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps
+    in milliseconds). resident_memory: cgroupfs memory usage, then the kubelet working set. A
+    source counts as present when at least one of its series is non-zero (Kepler exports all-zero
+    families for collectors that are switched off). One source is chosen per snapshot pair, so
+    that a node's sum never mixes sources. docs/scraper.md has the whole story.
+
+    Samples handed to the callback live for the call only. */
+#ifndef KMS_KEPLER_DIFF_H
+#define KMS_KEPLER_DIFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kms_kepler.h"
+#include "kms_sample.h"
+
+typedef struct {
+    size_t samples;             /* samples handed to the callback (node and containers) */
+    size_t containers_matched;  /* containers in both snapshots, counters intact */
+    size_t containers_churned;  /* in only one of the two: they change nothing */
+    size_t counter_resets;      /* counters that went down: their owner gave no sample */
+    size_t rapl_wraps;          /* raw RAPL readings that wrapped and were unwrapped */
+    size_t nonfinite;           /* rates that came out NaN/Inf and were dropped */
+    bool damaged;               /* some node counters went down and others did not: not a restart
+                                   but a damaged page; keep prev as the reference for the next one */
+    const char *why;            /* static text: why there was no node sample; NULL when there was */
+} kms_kepler_diff_stats_t;
+
+/* Called once per sample; return 0 to go on, non-zero to stop (kms_kepler_diff returns -1).
+   The sample's seq is 0: the publisher numbers its messages. */
+typedef int (*kms_kepler_sample_fn)(const kms_sample_t *sample, void *arg);
+
+/* Turns the interval prev -> cur into samples: the node sample first, then one per container.
+   Both must be of the same era and node, cur later than prev. In the gauge era prev may be NULL
+   (each snapshot covers its own period) and is used only to skip a page Kepler has not updated.
+   An exporter restart takes every non-zero node counter down; when only some went down, cur is
+   a damaged page (stats->damaged): no sample, and the caller should diff the next snapshot
+   against prev, not against cur, lest the counters' way back up be taken for megawatts.
+   Returns the number of samples made, 0 with stats->why set when the interval gives none
+   (first scrape, restart, era change, no time elapsed...), -1 when the callback stopped it.
+   `stats` may be NULL; it is overwritten, not accumulated. */
+int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur,
+                    kms_kepler_sample_fn fn, void *arg, kms_kepler_diff_stats_t *stats);
+/* How many damaged snapshots in a row may keep the same prev before cur is taken anyway. */
+#define KMS_KEPLER_KEEP_PREV_MAX 3
+
+/* Whether to keep prev as the reference for the next snapshot after one that was `damaged`
+   (kms_kepler_diff_stats_t.damaged): yes up to KMS_KEPLER_KEEP_PREV_MAX times in a row, then
+   cur is taken anyway, so that a counter that really fell for good does not stop every sample.
+   *kept counts the damaged snapshots in a row; 0 to start. */
+bool kms_kepler_keep_prev(bool damaged, int *kept);
+
+#endif

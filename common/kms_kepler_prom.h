@@ -1,0 +1,42 @@
+/*  kms_kepler_prom: a Prometheus HTTP API answer, or a query_range dump, walked node by node into
+    snapshots (kms_kepler.h), in time order, for kms_kepler_diff (pure: no I/O). */
+#ifndef KMS_KEPLER_PROM_H
+#define KMS_KEPLER_PROM_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "kms_kepler.h"
+#include "kms_kepler_diff.h"
+
+/* A Prometheus HTTP API answer, or a query_range dump:
+     {"status":"success","data":{"resultType":"vector"|"matrix","result":[...]}}
+     {"<metric name>": [{"metric":{labels}, "values":[[ts,"v"],...]}, ...], ...}
+   Results are split by node: the scrape target's `instance` label when present (every series
+   of one Kepler exporter carries the same one), else `exported_instance`, else `node_name`.
+   For each node in turn, its snapshots are built in time order (one per distinct timestamp)
+   and handed to `fn` with the previous one of the same node (NULL for the first), so that the
+   callback can call kms_kepler_diff(prev, cur, ...) directly. Both are borrowed for the call;
+   copy `cur` (kms_kepler_snapshot_copy) to keep it. Return 0 to go on, KMS_KEPLER_KEEP_PREV to go
+   on with `prev` still the previous one for the next snapshot (kms_kepler_diff found cur
+   damaged), anything else to stop. */
+#define KMS_KEPLER_KEEP_PREV 2
+typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev,
+                                      const kms_kepler_snapshot_t *cur, void *arg);
+
+typedef struct {
+    size_t results;     /* result entries read */
+    size_t points;      /* [ts, "value"] pairs read */
+    size_t rejected;    /* malformed results or points, skipped */
+    size_t nodes;       /* distinct nodes */
+    size_t snapshots;   /* snapshots handed to fn */
+} kms_kepler_prom_stats_t;
+
+/* Returns 0, or -1 when the answer is not one of the shapes above, is a Prometheus error
+   (*why then points at its "error" message, borrowed from root), or fn stopped the walk or
+   memory ran out. *why (when why is not NULL) is set on -1, to static text or to root's. */
+int kms_kepler_prom_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
+                         kms_kepler_prom_stats_t *stats, const char **why);
+
+#endif
