@@ -18,7 +18,11 @@
     - seq: +1 per message. A jump forward by k counts k-1 gaps (messages lost on the way: a slow
       subscriber, a dropped connection). A seq that does not move forward (back to a small
       number, typically) is a new session of the publisher, a restarted scraper, and is counted
-      as a restart, not as 2^64 gaps.
+      as a restart, not as 2^64 gaps. So is a leap forward by more than S_SEQ_LEAP_MAX: no
+      subscriber misses that many messages of one publisher and stays connected (the socket's
+      queue holds a thousand), while a publisher that lost its counter, or lies, can send any
+      number. A seq moving back and forth thus counts sessions, never 1e18 gaps, and what one
+      message adds to seq_gaps is bounded.
     - A scraper may also number all its messages, about every node it scrapes, with one counter
       (kms-scraper does): then a node's series skips the numbers of the other nodes' messages.
       So a message whose seq follows the previous message's, whichever node that was about, is
@@ -49,6 +53,7 @@
 #define S_DT_LOW 0.5
 #define S_DT_HIGH 3.0
 #define S_MAX_PUBLISHERS 1024
+#define S_SEQ_LEAP_MAX 100000
 
 typedef struct {
     char node[KMS_ID_MAX];
@@ -141,12 +146,13 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
     if (is_new) {
         if (s_worth_logging(++self->sessions))
             kms_info("new publisher", "node=%s seq=%llu", node, (unsigned long long) seq);
-    } else if (seq <= p->last_seq) {
+    } else if (seq <= p->last_seq || seq - p->last_seq > S_SEQ_LEAP_MAX) {
         self->stats->publisher_restarts++;
         p->dt_count = p->dt_next = 0;
         if (s_worth_logging(self->stats->publisher_restarts))
-            kms_info("publisher restarted (seq went back)", "node=%s seq=%llu previous=%llu", node,
-                     (unsigned long long) seq, (unsigned long long) p->last_seq);
+            kms_info(seq <= p->last_seq ? "publisher restarted (seq went back)" : "publisher restarted (seq leapt)",
+                     "node=%s seq=%llu previous=%llu", node, (unsigned long long) seq,
+                     (unsigned long long) p->last_seq);
     } else if (seq - p->last_seq > 1 && !(self->have_previous && seq == self->previous_seq + 1)) {
         uint64_t missed = seq - p->last_seq - 1;
         if (self->have_previous && seq > self->previous_seq && seq - self->previous_seq - 1 < missed)

@@ -95,6 +95,28 @@ static void test_seq_gaps_and_restarts(void **state)
     assert_null(ingest);
 }
 
+/* A seq that leaps back and forth (a hostile or broken publisher) counts sessions, never 1e18
+   gaps; a real loss of thousands of messages still counts as gaps. */
+static void test_seq_leaps_are_sessions(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    assert_int_equal(s_feed(ingest, "a", 1, 5), 0);
+    for (uint64_t k = 0; k < 1000; k++) {
+        assert_int_equal(s_feed(ingest, "a", 1000000000000000000ULL + k, 5), 0);
+        assert_int_equal(s_feed(ingest, "a", 2 + k, 5), 0);
+    }
+    assert_int_equal(stats.seq_gaps, 0);
+    assert_int_equal(stats.publisher_restarts, 2000);
+    assert_int_equal(s_feed(ingest, "a", 1001 + 50000, 5), 0);   /* 50,000 lost: within reach */
+    assert_int_equal(stats.seq_gaps, 50000 - 1);
+    assert_int_equal(s_feed(ingest, "a", 1001 + 50000 + 1000000, 5), 0);   /* a leap: a session */
+    assert_int_equal(stats.seq_gaps, 50000 - 1);
+    assert_int_equal(stats.publisher_restarts, 2001);
+    trainer_ingest_destroy(&ingest);
+}
+
 /* kms-scraper numbers every message with one counter, whatever node it is about: with two
    nodes and their containers, no gap is seen, and a lost message counts once. */
 static void test_one_counter_for_several_nodes(void **state)
@@ -491,6 +513,7 @@ int main(void)
     kms_log_threshold = KMS_LOG_ERROR + 1;  /* the rules under test log; the test need not */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_gaps_and_restarts),
+        cmocka_unit_test(test_seq_leaps_are_sessions),
         cmocka_unit_test(test_one_counter_for_several_nodes),
         cmocka_unit_test(test_interval_window),
         cmocka_unit_test(test_what_the_gate_drops),
