@@ -158,6 +158,7 @@ static void s_row_reset(s_csv_t *self)
     strcpy(self->sample.arch, "unknown");
     strcpy(self->sample.node, "dataset");
     self->sample.seq = self->stats->rows + 1;
+    self->sample.ts = (double) self->sample.seq;   /* a ts column overrides it */
     self->field = 0;
     self->row_line = 0;
     self->row_error = NULL;

@@ -6,7 +6,8 @@
     is a header of canonical names:
         arch (alias cpu_architecture)   the sample's architecture; "unknown" when absent or empty
         node (alias instance)           the node name; "dataset" when absent
-        ts, dt, seq                     optional: interval end (unix s), length (s), number
+        ts, dt, seq                     optional: interval end (unix s), length (s), number;
+                                        without ts, a row's ts is its number: its own interval
         package core uncore dram platform other gpu    targets: watts, >= 0
         any other name                  a feature: per-second rate or gauge, >= 0
     e.g. `arch,cpu_cycles,cpu_instructions,cpu_time,cache_misses,resident_memory,core,dram`.

@@ -38,6 +38,16 @@ struct kms_model_t {
     size_t arch_count;
     char arch[KMS_MODEL_MAX_ARCH][KMS_NAME_MAX];
 
+    /* Slots are earned and reclaimed on a clock of valid samples (learned or pending). */
+    uint64_t arch_clock, arch_seen[KMS_MODEL_MAX_ARCH];
+    uint64_t pending, reclaimed;
+    size_t candidate_count;
+    struct {
+        char name[KMS_NAME_MAX];
+        uint64_t count, seen;
+        double first_ts, last_ts;
+    } candidate[KMS_MODEL_ARCH_CANDIDATES];
+
     uint64_t samples, missing, invalid;
     char missing_what[KMS_NAME_MAX];
     double created, updated;
@@ -335,6 +345,91 @@ static void s_welford(kms_model_t *self, const double *z)
     }
 }
 
+/* Drops architecture column `a` (means, co-moments, names), keeping the order of the others.
+   In row-major order every entry moves to a place at or before its own, so it is done in place. */
+static void s_arch_drop(kms_model_t *self, size_t a)
+{
+    size_t c = s_target(self) + 1 + a;
+    for (size_t i = 0; i + 1 < self->dim; i++) {
+        size_t oi = i < c ? i : i + 1;
+        self->mean[i] = self->mean[oi];
+        for (size_t j = i; j + 1 < self->dim; j++)
+            self->comoment[i * self->stride + j] = self->comoment[oi * self->stride + (j < c ? j : j + 1)];
+    }
+    memmove(self->arch[a], self->arch[a + 1], (self->arch_count - a - 1) * sizeof self->arch[0]);
+    memmove(&self->arch_seen[a], &self->arch_seen[a + 1], (self->arch_count - a - 1) * sizeof self->arch_seen[0]);
+    self->arch_count--;
+    self->dim--;
+    self->reclaimed++;
+    s_solve(self);
+}
+
+/* A free slot, or the one seen longest ago once it has gone KMS_MODEL_ARCH_IDLE samples
+   unseen (reclaimed); false when every slot is in use. */
+static bool s_arch_slot(kms_model_t *self)
+{
+    if (self->arch_count < KMS_MODEL_MAX_ARCH)
+        return true;
+    size_t oldest = 0;
+    for (size_t a = 1; a < self->arch_count; a++)
+        if (self->arch_seen[a] < self->arch_seen[oldest])
+            oldest = a;
+    if (self->arch_clock - self->arch_seen[oldest] < KMS_MODEL_ARCH_IDLE)
+        return false;
+    s_arch_drop(self, oldest);
+    return true;
+}
+
+/* One more sample of an architecture without a slot: its candidate's evidence grows (a new
+   candidate replaces the one seen longest ago). Returns whether it has now earned a slot and
+   got one; the candidate is then forgotten. */
+static bool s_arch_earn(kms_model_t *self, const char *arch, double ts)
+{
+    size_t k = 0;
+    while (k < self->candidate_count && strcmp(self->candidate[k].name, arch) != 0)
+        k++;
+    if (k == self->candidate_count) {
+        if (self->candidate_count < KMS_MODEL_ARCH_CANDIDATES)
+            self->candidate_count++;
+        else
+            for (size_t i = k = 0; i < self->candidate_count; i++)
+                if (self->candidate[i].seen < self->candidate[k].seen)
+                    k = i;
+        memset(&self->candidate[k], 0, sizeof self->candidate[k]);
+        strcpy(self->candidate[k].name, arch);
+        self->candidate[k].first_ts = self->candidate[k].last_ts = ts;
+    }
+    self->candidate[k].count++;
+    self->candidate[k].seen = self->arch_clock;
+    self->candidate[k].first_ts = fmin(self->candidate[k].first_ts, ts);
+    self->candidate[k].last_ts = fmax(self->candidate[k].last_ts, ts);
+    if (self->candidate[k].count < KMS_MODEL_ARCH_EVIDENCE
+        || self->candidate[k].first_ts == self->candidate[k].last_ts || !s_arch_slot(self))
+        return false;
+    self->candidate[k] = self->candidate[--self->candidate_count];
+    return true;
+}
+
+/* The column of the sample's architecture: found, or newly given (a new column is all zeros so
+   far: mean 0 and co-moments 0 are exact); SIZE_MAX while it is still earning one. */
+static size_t s_arch_column(kms_model_t *self, const kms_sample_t *sample)
+{
+    const char *arch = sample->arch[0] ? sample->arch : KMS_ARCH_UNKNOWN;
+    size_t a = s_arch_find(self, arch);
+    if (a == SIZE_MAX) {
+        if (self->arch_count > 0 && !s_arch_earn(self, arch, isfinite(sample->ts) ? sample->ts : 0))
+            return SIZE_MAX;
+        a = self->arch_count++;
+        strcpy(self->arch[a], arch);
+        size_t c = self->dim++;   /* a reclaimed column may have left numbers there */
+        self->mean[c] = self->beta[c] = 0;
+        for (size_t i = 0; i <= c; i++)
+            self->comoment[i * self->stride + c] = 0;
+    }
+    self->arch_seen[a] = self->arch_clock;
+    return a;
+}
+
 kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now)
 {
     assert(self && sample);
@@ -346,16 +441,15 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
         strcpy(self->missing_what, missing);
         return KMS_LEARN_MISSING;
     }
-    size_t arch = s_arch_find(self, sample->arch);
-    if (!s_valid(self, z, y) || (arch == SIZE_MAX && self->arch_count == KMS_MODEL_MAX_ARCH)) {
+    if (!s_valid(self, z, y)) {
         self->invalid++;
         return KMS_LEARN_INVALID;
     }
+    self->arch_clock++;
+    size_t arch = s_arch_column(self, sample);
     if (arch == SIZE_MAX) {
-        /* A new column, all zeros so far: mean 0 and co-moments 0 are exact. */
-        arch = self->arch_count++;
-        strcpy(self->arch[arch], sample->arch[0] ? sample->arch : KMS_ARCH_UNKNOWN);
-        self->dim++;
+        self->pending++;
+        return KMS_LEARN_PENDING;
     }
     /* Scored once the fit is determined, with more samples than coefficients (the features,
        and the architectures but one, plus the intercept: dim - 1); before that, predictions
@@ -456,6 +550,8 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out)
     out->samples = self->samples;
     out->missing = self->missing;
     out->invalid = self->invalid;
+    out->pending = self->pending;
+    out->archs_reclaimed = self->reclaimed;
     strcpy(out->missing_what, self->missing_what);
     out->created = self->created;
     out->updated = self->updated;
@@ -536,6 +632,26 @@ static json_t *s_window_save(const kms_model_t *self)
     return array;
 }
 
+static json_t *s_slots_save(const kms_model_t *self)
+{
+    json_t *seen = json_array(), *candidates = json_array();
+    for (size_t a = 0; seen && a < self->arch_count; a++)
+        if (json_array_append_new(seen, json_integer((json_int_t) self->arch_seen[a])) != 0) {
+            json_decref(seen);
+            seen = NULL;
+        }
+    for (size_t k = 0; candidates && k < self->candidate_count; k++)
+        if (json_array_append_new(candidates, json_pack("[s, I, o, o, I]", self->candidate[k].name,
+                (json_int_t) self->candidate[k].count, s_real(self->candidate[k].first_ts),
+                s_real(self->candidate[k].last_ts), (json_int_t) self->candidate[k].seen)) != 0) {
+            json_decref(candidates);
+            candidates = NULL;
+        }
+    return json_pack("{s:I, s:o, s:I, s:I, s:o}", "clock", (json_int_t) self->arch_clock, "seen", seen,
+                     "pending", (json_int_t) self->pending, "reclaimed", (json_int_t) self->reclaimed,
+                     "candidates", candidates);
+}
+
 json_t *kms_model_save(const kms_model_t *self)
 {
     assert(self);
@@ -550,14 +666,14 @@ json_t *kms_model_save(const kms_model_t *self)
         "y_mean", s_real(self->y_mean), "y_m2", s_real(self->y_m2), "window", s_window_save(self));
     /* json_pack() takes every "o" over, even when it fails, and a NULL one makes it fail: a
        state with a non-finite number is not written at all. */
-    return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
         "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
         "archs", archs, "samples", (json_int_t) self->samples, "missing", (json_int_t) self->missing,
         "invalid", (json_int_t) self->invalid, "missing_what", self->missing_what,
         "created", s_real(self->created), "updated", s_real(self->updated),
         "weight_sum", s_real(self->weight_sum),
         "mean", s_reals(self->mean, self->dim), "comoment", s_matrix_save(self),
-        "prequential", prequential);
+        "prequential", prequential, "slots", s_slots_save(self));
 }
 
 static bool s_load_real(const json_t *value, double *out)
@@ -685,6 +801,49 @@ static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
     return NULL;
 }
 
+/* The slots' clock and candidates. A state saved before they existed starts them afresh:
+   every slot seen now, no candidate. */
+static const char *s_load_slots(kms_model_t *self, const json_t *doc)
+{
+    if (!doc) {
+        self->arch_clock = self->samples;
+        for (size_t a = 0; a < self->arch_count; a++)
+            self->arch_seen[a] = self->arch_clock;
+        return NULL;
+    }
+    const json_t *seen = json_object_get(doc, "seen"), *candidates = json_object_get(doc, "candidates");
+    if (!json_is_object(doc) || !s_load_count(json_object_get(doc, "clock"), &self->arch_clock)
+        || !s_load_count(json_object_get(doc, "pending"), &self->pending)
+        || !s_load_count(json_object_get(doc, "reclaimed"), &self->reclaimed)
+        || !json_is_array(seen) || json_array_size(seen) != self->arch_count
+        || !json_is_array(candidates) || json_array_size(candidates) > KMS_MODEL_ARCH_CANDIDATES)
+        return "slots: missing or mistyped field";
+    if (self->arch_clock < self->samples || self->pending > self->arch_clock)
+        return "slots: clock behind the counts";
+    for (size_t a = 0; a < self->arch_count; a++)
+        if (!s_load_count(json_array_get(seen, a), &self->arch_seen[a]) || self->arch_seen[a] > self->arch_clock)
+            return "slots: bad sighting";
+    for (size_t k = 0; k < json_array_size(candidates); k++) {
+        const json_t *c = json_array_get(candidates, k);
+        if (!json_is_array(c) || json_array_size(c) != 5
+            || !s_load_name(json_array_get(c, 0), self->candidate[k].name, false)
+            || !s_load_count(json_array_get(c, 1), &self->candidate[k].count)
+            || !s_load_real(json_array_get(c, 2), &self->candidate[k].first_ts)
+            || !s_load_real(json_array_get(c, 3), &self->candidate[k].last_ts)
+            || !s_load_count(json_array_get(c, 4), &self->candidate[k].seen))
+            return "slots: bad candidate";
+        if (self->candidate[k].count == 0 || self->candidate[k].seen > self->arch_clock
+            || !(self->candidate[k].first_ts <= self->candidate[k].last_ts)
+            || s_arch_find(self, self->candidate[k].name) != SIZE_MAX)
+            return "slots: inconsistent candidate";
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(self->candidate[i].name, self->candidate[k].name) == 0)
+                return "slots: repeated candidate";
+        self->candidate_count++;
+    }
+    return NULL;
+}
+
 kms_model_t *kms_model_load(const json_t *state, const char **why)
 {
     kms_model_spec_t spec;
@@ -704,6 +863,8 @@ kms_model_t *kms_model_load(const json_t *state, const char **why)
         reason = s_load_moments(self, json_object_get(state, "mean"), json_object_get(state, "comoment"));
     if (!reason)
         reason = s_load_prequential(self, json_object_get(state, "prequential"));
+    if (!reason)
+        reason = s_load_slots(self, json_object_get(state, "slots"));
     if (reason) {
         kms_model_destroy(&self);
         if (why)

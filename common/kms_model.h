@@ -24,7 +24,10 @@
 #include "kms_sample.h"
 #include "kms_weights.h"
 
-#define KMS_MODEL_MAX_ARCH 32        /* architectures one model tells apart (more: invalid) */
+#define KMS_MODEL_MAX_ARCH 32        /* architectures one model tells apart at a time */
+#define KMS_MODEL_ARCH_EVIDENCE 8    /* samples, from more than one interval, that earn a slot */
+#define KMS_MODEL_ARCH_IDLE 1024     /* samples without a sighting after which a slot is reclaimable */
+#define KMS_MODEL_ARCH_CANDIDATES 8  /* architectures earning a slot, tracked at once */
 #define KMS_MODEL_WINDOW 256         /* samples in the recent prequential window */
 #define KMS_MODEL_VALUE_MAX 1e30     /* larger |feature| or watts is garbage: rejected */
 #define KMS_MODEL_RIDGE 1e-9         /* default ridge, on the correlation scale */
@@ -43,13 +46,16 @@ typedef struct {
 typedef enum {
     KMS_LEARN_OK = 0,
     KMS_LEARN_MISSING,   /* the sample lacks a feature or the target: not this model's sample */
-    KMS_LEARN_INVALID    /* NaN, Inf or negative watts: rejected */
+    KMS_LEARN_INVALID,   /* NaN, Inf or negative watts: rejected */
+    KMS_LEARN_PENDING    /* its architecture is still earning a slot: not learned */
 } kms_learn_result_t;
 
 typedef struct {
     uint64_t samples;         /* learned */
     uint64_t missing;         /* skipped for lack of a feature or the target */
     uint64_t invalid;         /* rejected */
+    uint64_t pending;         /* not learned: their architecture was still earning a slot */
+    uint64_t archs_reclaimed; /* slots taken back from architectures no longer seen */
     char missing_what[KMS_NAME_MAX];  /* the last name that was missing */
     double r2, rmse, mae;     /* prequential, overall */
     double window_r2, window_rmse, window_mae;  /* prequential, recent window */
@@ -82,8 +88,17 @@ const kms_model_spec_t *kms_model_spec(const kms_model_t *self);
 
 /* Predicts (prequential stats), then learns. `now` stamps `updated` (and `created`, the first
    time). MISSING records the absent name in status.missing_what. INVALID: a feature or the
-   target not finite or beyond KMS_MODEL_VALUE_MAX, negative watts, or a 33rd architecture.
-   An empty architecture is KMS_ARCH_UNKNOWN. */
+   target not finite or beyond KMS_MODEL_VALUE_MAX, or negative watts. An empty architecture
+   is KMS_ARCH_UNKNOWN.
+
+   Architectures earn their one-hot column by evidence, so that made-up names cannot squat
+   them: a model's first architecture is taken on sight; any other is a candidate (PENDING, not
+   learned) until KMS_MODEL_ARCH_EVIDENCE of its samples arrived with more than one distinct
+   ts, the last of which is learned. It then takes a free slot or, when all are taken, the one
+   seen longest ago if that one has gone KMS_MODEL_ARCH_IDLE valid samples without a sighting
+   (its column is dropped: its past samples stay in the fit as samples of no architecture);
+   otherwise it stays PENDING. At most KMS_MODEL_ARCH_CANDIDATES candidates are tracked; a new
+   one replaces the one seen longest ago. */
 kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now);
 
 /* The current fit's prediction; -1 when the sample lacks a feature (or it is not finite) or there
@@ -102,6 +117,8 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
    NULL only when out of memory. The document: {"format":"kms-model-state", "version":1,
    "spec":{name, target, features, forgetting, ridge, min_samples}, "archs":[...], "samples",
    "missing", "invalid", "missing_what", "created", "updated", "weight_sum", "mean":[...],
+   "slots":{"clock", "seen":[per arch], "pending", "reclaimed", "candidates":[[name, count,
+   first_ts, last_ts, seen], ...]} (optional: states saved before it get a fresh one),
    "comoment":[upper triangle, row by row], "prequential":{count, sse, sae, y_mean, y_m2,
    "window":[[y, error], ...]}}; columns are the features, the target, then the archs. */
 json_t *kms_model_save(const kms_model_t *self);

@@ -13,7 +13,8 @@
       anything else       -> 400
 
     MODEL = {"name", "features":[...], "target", "ready":bool, "reason", "samples", "missing",
-             "missing_feature", "invalid", "min_samples", "created", "updated",
+             "missing_feature", "invalid", "pending" (samples of an architecture still earning its
+             slot), "archs_reclaimed", "min_samples", "created", "updated",
              "fit":{"r2","rmse","mae","window_r2","window_rmse","window_mae"} (null when unknown),
              "weights": weights document or null,
              "history": [[unix_ts, window_r2, window_rmse], ...] (recent, oldest first)}

@@ -97,16 +97,14 @@ static void s_write_scalars(const json_t *models, FILE *out)
             if (s_name(model) && s_number(json_object_get(model, s_scalars[f].key), &v))
                 s_sample(out, s_scalars[f].family, s_name(model), NULL, NULL, v);
     }
+    static const char *skipped[] = {"missing", "invalid", "pending"};
     kms_promtext_family(out, "kms_model_samples_skipped_total", "counter",
-             "Samples the model could not learn from: missing (lacked a feature or the target), invalid.");
-    json_array_foreach(models, i, model) {
-        if (!s_name(model))
-            continue;
-        if (s_number(json_object_get(model, "missing"), &v))
-            s_sample(out, "kms_model_samples_skipped_total", s_name(model), "reason", "missing", v);
-        if (s_number(json_object_get(model, "invalid"), &v))
-            s_sample(out, "kms_model_samples_skipped_total", s_name(model), "reason", "invalid", v);
-    }
+             "Samples the model did not learn from: missing (lacked a feature or the target), invalid, "
+             "pending (their architecture was still earning a slot).");
+    json_array_foreach(models, i, model)
+        for (size_t r = 0; s_name(model) && r < sizeof skipped / sizeof skipped[0]; r++)
+            if (s_number(json_object_get(model, skipped[r]), &v))
+                s_sample(out, "kms_model_samples_skipped_total", s_name(model), "reason", skipped[r], v);
     for (size_t f = 0; f < sizeof s_fits / sizeof s_fits[0]; f++) {
         kms_promtext_family(out, s_fits[f].family, "gauge", s_fits[f].help);
         json_array_foreach(models, i, model) {

@@ -55,6 +55,12 @@ static void s_make_sample(uint64_t seq, kms_sample_t *s)
     kms_values_set(&s->targets, "package", (core + 15) * s_uniform(0.98, 1.02));
 }
 
+/* Learned, or held while its architecture earns a slot (Broadwell's first few): not rejected. */
+static bool s_taken(kms_learn_result_t result)
+{
+    return result == KMS_LEARN_OK || result == KMS_LEARN_PENDING;
+}
+
 typedef struct {
     unsigned char *bytes;
     size_t offset[S_POOL + 1];
@@ -111,7 +117,7 @@ static int s_throughput(long samples)
     for (long i = 0; i < samples; i++) {
         size_t k = (size_t) i % S_POOL;
         if (kms_sample_decode(pool.bytes + pool.offset[k], pool.offset[k + 1] - pool.offset[k], &s, NULL) != 0
-            || kms_model_learn(core, &s, s.ts) != KMS_LEARN_OK || kms_model_learn(dram, &s, s.ts) != KMS_LEARN_OK)
+            || !s_taken(kms_model_learn(core, &s, s.ts)) || !s_taken(kms_model_learn(dram, &s, s.ts)))
             rejected++;
     }
     double elapsed = kms_num_monotonic() - start;

@@ -134,9 +134,10 @@ static void s_print_summary(const s_train_t *state)
         double r2 = e->n > 1 && e->m2 > 0 ? 1 - e->sse / e->m2 : NAN;
         double rmse = e->n ? sqrt(e->sse / n) : NAN, mae = e->n ? e->sae / n : NAN;
         char t1[32], t2[32], t3[32], t4[32], t5[32];
-        printf("model=%s samples=%llu evaluated=%llu r2=%s rmse=%s mae=%s prequential_r2=%s prequential_rmse=%s "
-               "ready=%s",
-               kms_model_spec(model)->name, (unsigned long long) st.samples, (unsigned long long) e->n,
+        printf("model=%s samples=%llu pending=%llu evaluated=%llu r2=%s rmse=%s mae=%s prequential_r2=%s "
+               "prequential_rmse=%s ready=%s",
+               kms_model_spec(model)->name, (unsigned long long) st.samples, (unsigned long long) st.pending,
+               (unsigned long long) e->n,
                s_num(r2, t1, sizeof t1), s_num(rmse, t2, sizeof t2), s_num(mae, t3, sizeof t3),
                s_num(st.r2, t4, sizeof t4), s_num(st.rmse, t5, sizeof t5), st.ready ? "true" : "false");
         if (!st.ready)

@@ -263,12 +263,13 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
                         "mae", s_number(st.mae), "window_r2", s_number(st.window_r2), "window_rmse",
                         s_number(st.window_rmse), "window_mae", s_number(st.window_mae));
     json_t *weights = st.ready ? kms_modelzip_weights(model) : NULL;
-    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
                      "name", spec->name, "features", features, "target", spec->target, "ready", st.ready,
                      "reason", st.reason, "samples", (json_int_t) st.samples, "missing",
                      (json_int_t) st.missing, "missing_feature",
                      st.missing_what[0] ? json_string(st.missing_what) : json_null(), "invalid",
-                     (json_int_t) st.invalid, "min_samples", (json_int_t) spec->min_samples, "created",
+                     (json_int_t) st.invalid, "pending", (json_int_t) st.pending, "archs_reclaimed",
+                     (json_int_t) st.archs_reclaimed, "min_samples", (json_int_t) spec->min_samples, "created",
                      st.created > 0 ? json_real(st.created) : json_null(), "updated",
                      st.updated > 0 ? json_real(st.updated) : json_null(), "fit", fit, "weights",
                      weights ? weights : json_null(), "history", trainer_history_json(self, index));

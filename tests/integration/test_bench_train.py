@@ -31,7 +31,8 @@ class BenchTrainTest(unittest.TestCase):
         # The generated node follows a linear truth with 2 % noise: both models must find it.
         self.assertGreater(float(f["core_window_r2"]), 0.99)
         self.assertGreater(float(f["dram_window_r2"]), 0.99)
-        self.assertEqual(f["core_samples"], "20000")
+        # Learned: all but the second architecture's first 7, which earn it a slot.
+        self.assertEqual(f["core_samples"], "19993")
 
     def test_hundred_models_fit_in_twenty_megabytes(self):
         r = bench("--models", "100")

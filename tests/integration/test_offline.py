@@ -61,7 +61,10 @@ def summary(stdout):
     for line in stdout.splitlines():
         fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
         if "model" in fields:
+            # "learned": samples learned or waiting for their architecture's slot (pending)
             out[fields["model"]] = {"samples": int(fields["samples"]), "evaluated": int(fields["evaluated"]),
+                                    "learned": int(fields["samples"]) + int(fields["pending"]),
+                                    "pending": int(fields["pending"]),
                                     "r2": float(fields["r2"]), "rmse": float(fields["rmse"]),
                                     "prequential_r2": float(fields["prequential_r2"]),
                                     "ready": fields["ready"] == "true"}
@@ -100,7 +103,8 @@ class TestOfflineTraining(unittest.TestCase):
         self.assertEqual(s["_dataset"]["format"], "csv")
         self.assertEqual(int(s["_dataset"]["samples"]), 200)
         for model, index in (("core_model", 0), ("dram_model", 1)):
-            self.assertEqual(s[model]["samples"], 200)
+            self.assertEqual(s[model]["learned"], 200)
+            self.assertEqual(s[model]["pending"], 7)  # the second architecture's first samples
             self.assertTrue(s[model]["ready"])
             self.assertEqual(s[model]["evaluated"], 200)
             # The final fit on its own training data: the truth is linear and noise-free.
@@ -122,16 +126,16 @@ class TestOfflineTraining(unittest.TestCase):
         write_csv(second, data[100:])
         write_csv(whole, data)
         continued, at_once = os.path.join(self.tmp, "continued"), os.path.join(self.tmp, "at_once")
-        self.assertEqual(summary(self.train(first, continued).stdout)["core_model"]["samples"], 100)
+        self.assertEqual(summary(self.train(first, continued).stdout)["core_model"]["learned"], 100)
         s = summary(self.train(second, continued).stdout)
-        self.assertEqual(s["core_model"]["samples"], 150)
-        self.assertEqual(s["dram_model"]["samples"], 150)
+        self.assertEqual(s["core_model"]["learned"], 150)
+        self.assertEqual(s["dram_model"]["learned"], 150)
         self.train(whole, at_once)
         # Two sittings or one: the same models, bit for bit.
         for model in ("core_model", "dram_model"):
             self.assertEqual(self.zipped(continued, model, "weights.json"), self.zipped(at_once, model, "weights.json"))
         meta = json.loads(self.zipped(continued, "core_model", "metadata.json"))
-        self.assertEqual(meta["samples"], 150)
+        self.assertEqual(meta["samples"], s["core_model"]["samples"])
 
     def test_bad_rows_are_reported_with_their_line_numbers_and_skipped(self):
         good = rows(self.rng, 30)
@@ -152,7 +156,7 @@ class TestOfflineTraining(unittest.TestCase):
         self.assertIn("cpu_cycles", reported[1][1])
         s = summary(r.stdout)
         self.assertEqual(int(s["_dataset"]["bad_rows"]), 4)
-        self.assertEqual(s["core_model"]["samples"], 30)
+        self.assertEqual(s["core_model"]["learned"], 30)
 
     def test_unusable_datasets_fail_and_save_nothing(self):
         out_dir = os.path.join(self.tmp, "models")

@@ -83,10 +83,13 @@ static void s_generate(scenario_t kind, row_t *rows, size_t n)
     }
 }
 
+/* Each sample its own interval (ts), as a publisher's are: a new architecture earns its slot. */
 static kms_sample_t s_sample(const row_t *r)
 {
+    static double clock;
     kms_sample_t s;
     memset(&s, 0, sizeof s);
+    s.ts = ++clock;
     strcpy(s.arch, s_arch_names[r->arch]);
     for (size_t j = 0; j < P; j++)
         assert_int_equal(kms_values_set(&s.features, s_feature_names[j], r->x[j]), 0);
@@ -223,23 +226,31 @@ static bool s_close(double a, double b, double rel)
 
 /* Learns the scenario sample by sample; at checkpoints, every sample of the scenario whose
    architecture has been seen (past and future ones) is predicted by the model and by the batch
-   fit of the samples so far. Also checks that Kepler's formula on the served document (through text) gives the
-   model's prediction. Returns the worst relative difference. */
+   fit of the samples learned so far (an architecture's first samples wait for its slot, one per
+   interval here). Also checks that Kepler's formula on the served document (through text) gives
+   the model's prediction. Returns the worst relative difference. */
 static double s_check_scenario(scenario_t kind, double f, double ridge)
 {
-    row_t rows[N];
+    row_t rows[N], learned[N];
     s_generate(kind, rows, N);
     kms_model_spec_t spec = s_spec(f, ridge);
     kms_model_t *model = kms_model_new(&spec);
     assert_non_null(model);
     double worst = 0;
+    size_t pending = 0;
     for (size_t n = 1; n <= N; n++) {
         kms_sample_t s = s_sample(&rows[n - 1]);
-        assert_int_equal(kms_model_learn(model, &s, 1e9 + (double) n), KMS_LEARN_OK);
+        kms_learn_result_t result = kms_model_learn(model, &s, 1e9 + (double) n);
+        if (result == KMS_LEARN_PENDING) {
+            pending++;
+            continue;
+        }
+        assert_int_equal(result, KMS_LEARN_OK);
+        learned[n - 1 - pending] = rows[n - 1];
         /* Without a ridge, fewer samples than columns have no unique least-squares fit. */
         if (n < (ridge > 0 ? 2 : 10) || (n > 8 && n % 25 != 0))
             continue;
-        batch_t fit = s_batch_fit(rows, n, f, ridge);
+        batch_t fit = s_batch_fit(learned, n - pending, f, ridge);
         kms_weights_t w, served;
         assert_int_equal(kms_model_weights(model, &w), 0);
         json_t *doc = kms_weights_to_json(&w, NULL);
@@ -270,6 +281,10 @@ static double s_check_scenario(scenario_t kind, double f, double ridge)
                 fail_msg("%s n=%zu: Kepler's formula %.17g, model %.17g", s_scenario_names[kind], n, kepler, online);
         }
     }
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_int_equal(st.pending, pending);
+    assert_int_equal(pending, kind == ARCHS ? 3 * (KMS_MODEL_ARCH_EVIDENCE - 1) : 0);
     kms_model_destroy(&model);
     assert_null(model);
     print_message("%-9s forgetting=%-4g ridge=%-5g worst relative difference %.2e\n",
@@ -300,13 +315,18 @@ static void test_long_run_stays_exact(void **state)
             rows[i].arch = i % 7 == 0;
         kms_model_spec_t spec = s_spec(forgetting, KMS_MODEL_RIDGE);
         kms_model_t *model = kms_model_new(&spec);
+        size_t learned = 0;   /* the second architecture's first samples wait for its slot */
         for (size_t i = 0; i < n; i++) {
             kms_sample_t s = s_sample(&rows[i]);
-            assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+            kms_learn_result_t result = kms_model_learn(model, &s, 1);
+            assert_true(result == KMS_LEARN_OK || (result == KMS_LEARN_PENDING && i < 100));
+            if (result == KMS_LEARN_OK)
+                rows[learned++] = rows[i];
         }
-        batch_t fit = s_batch_fit(rows, n, forgetting, KMS_MODEL_RIDGE);
+        assert_int_equal(learned, n - (KMS_MODEL_ARCH_EVIDENCE - 1));
+        batch_t fit = s_batch_fit(rows, learned, forgetting, KMS_MODEL_RIDGE);
         double worst = 0;
-        for (size_t i = n - 1000; i < n; i++) {
+        for (size_t i = learned - 1000; i < learned; i++) {
             kms_sample_t s = s_sample(&rows[i]);
             double online, expect = s_batch_predict(&fit, &rows[i]);
             assert_int_equal(kms_model_predict(model, &s, &online), 0);
@@ -345,7 +365,7 @@ static void test_weights_recover_a_noise_free_truth(void **state)
         row_t r = {{s_uniform(1e9, 4e9), s_uniform(0, 10), s_uniform(0, 1)}, i % 2, 0};
         r.y = 20 + (r.arch ? 4 : 0) + truth[0] * r.x[0] + truth[1] * r.x[1] + truth[2] * r.x[2];
         kms_sample_t s = s_sample(&r);
-        assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+        assert_int_equal(kms_model_learn(model, &s, 1), i < 2 * KMS_MODEL_ARCH_EVIDENCE - 1 && r.arch ? KMS_LEARN_PENDING : KMS_LEARN_OK);
     }
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
@@ -686,22 +706,101 @@ static void test_missing_feature_reported(void **state)
     kms_model_destroy(&model);
 }
 
-/* More architectures than a model tells apart: the extra ones are rejected, not mixed up. */
-static void test_architecture_limit(void **state)
+/* A sample of `arch` at interval `ts` on a linear truth with a per-architecture offset. */
+static kms_learn_result_t s_learn_arch(kms_model_t *model, const char *arch, double ts, double offset)
+{
+    row_t r = {{s_uniform(0, 10), s_uniform(0, 10), s_uniform(0, 10)}, 0, 0};
+    r.y = 20 + offset + 2 * r.x[0] + r.x[1] + 3 * r.x[2];
+    kms_sample_t s = s_sample(&r);
+    strcpy(s.arch, arch);
+    s.ts = ts;
+    return kms_model_learn(model, &s, ts);
+}
+
+static bool s_has_category(const kms_model_t *model, const char *arch)
+{
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    for (size_t a = 0; a < w.category_count; a++)
+        if (strcmp(w.category[a].name, arch) == 0)
+            return true;
+    return false;
+}
+
+/* 10,000 made-up names, each in one sample, squat nothing: a real new architecture then earns
+   its slot with its 8th sample (from more than one interval) and is learned from there on. */
+static void test_architecture_flood_squats_no_slot(void **state)
 {
     (void) state;
     kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
     kms_model_t *model = kms_model_new(&spec);
-    row_t r = {{1, 2, 3}, 0, 10};
-    for (int a = 0; a < KMS_MODEL_MAX_ARCH + 3; a++) {
-        kms_sample_t s = s_sample(&r);
-        snprintf(s.arch, sizeof s.arch, "arch%d", a);
-        r.x[0] += 1, r.y += 2;
-        assert_int_equal(kms_model_learn(model, &s, 1), a < KMS_MODEL_MAX_ARCH ? KMS_LEARN_OK : KMS_LEARN_INVALID);
+    s_rng = 5;
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(s_learn_arch(model, "skylake", i, 0), KMS_LEARN_OK);
+    for (int i = 0; i < 10000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "made-up-%d", i);
+        assert_int_equal(s_learn_arch(model, name, 100 + i, 50), KMS_LEARN_PENDING);
     }
+    /* Evidence from one interval alone is no evidence: a burst in one scrape earns nothing. */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(s_learn_arch(model, "burst", 20000, 50), KMS_LEARN_PENDING);
+    int learned = 0;
+    for (int i = 0; i < 50; i++)
+        learned += s_learn_arch(model, "sapphirerapids", 30000 + i, 7) == KMS_LEARN_OK;
+    assert_int_equal(learned, 50 - (KMS_MODEL_ARCH_EVIDENCE - 1));
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_int_equal(st.pending, 10000 + 20 + KMS_MODEL_ARCH_EVIDENCE - 1);
+    assert_int_equal(st.samples, 100 + learned);
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_int_equal(w.category_count, 2);
+    assert_true(s_close(w.category[1].weight - w.category[0].weight, 7, 1e-6));
+    kms_model_destroy(&model);
+}
+
+/* All 32 slots earned, then architecture 33: it waits while every slot is in use, and takes the
+   slot of the one seen longest ago once that one has gone KMS_MODEL_ARCH_IDLE samples unseen.
+   The fit of the others stays exact. */
+static void test_architecture_slots_are_reclaimed(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    s_rng = 6;
+    double ts = 0;
+    char name[32];
+    for (int a = 0; a < KMS_MODEL_MAX_ARCH; a++) {
+        snprintf(name, sizeof name, "arch%d", a);
+        for (int i = 0; i < KMS_MODEL_ARCH_EVIDENCE + 2; i++)
+            s_learn_arch(model, name, ++ts, a);
+    }
+    assert_int_equal(s_learn_arch(model, "arch0", ++ts, 0), KMS_LEARN_OK);   /* arch1 is now the oldest */
+    kms_model_status_t st;
+    int waited = 0;
+    while (s_learn_arch(model, "newcomer", ++ts, 40) == KMS_LEARN_PENDING) {
+        if (waited++ % 64 == 0)   /* the others stay in use, all but arch1 */
+            for (int a = 0; a < KMS_MODEL_MAX_ARCH; a++)
+                if (a != 1) {
+                    snprintf(name, sizeof name, "arch%d", a);
+                    assert_int_equal(s_learn_arch(model, name, ++ts, a), KMS_LEARN_OK);
+                }
+        assert_true(waited < 10 * KMS_MODEL_ARCH_IDLE);
+    }
+    kms_model_status(model, &st);
+    assert_int_equal(st.archs_reclaimed, 1);
+    assert_true(waited > KMS_MODEL_ARCH_IDLE / 4);   /* the others tick the clock too */
+    assert_true(s_has_category(model, "newcomer") && !s_has_category(model, "arch1") && s_has_category(model, "arch2"));
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(s_learn_arch(model, "newcomer", ++ts, 40), KMS_LEARN_OK);
+    /* arch1's samples stay in the fit as samples of no architecture; the others are exact. */
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
     assert_int_equal(w.category_count, KMS_MODEL_MAX_ARCH);
+    assert_string_equal(w.category[KMS_MODEL_MAX_ARCH - 1].name, "newcomer");
+    assert_true(s_close(w.category[KMS_MODEL_MAX_ARCH - 1].weight - w.category[0].weight, 40, 1e-6));
+    assert_true(s_close(w.category[1].weight - w.category[0].weight, 2, 1e-6));   /* arch2 */
     kms_model_destroy(&model);
 }
 
@@ -782,15 +881,18 @@ static void test_save_load_continues_bit_identically(void **state)
         s_generate(ARCHS, rows, N);
         kms_model_spec_t spec = s_spec(f ? 0.97 : 1, KMS_MODEL_RIDGE);
         kms_model_t *model = kms_model_new(&spec);
-        for (size_t i = 0; i < 300; i++) {   /* past the window's wrap and the third arch */
+        for (size_t i = 0; i < 405; i++) {   /* past the window's wrap, the fourth arch earning its slot */
             kms_sample_t s = s_sample(&rows[i]);
             kms_model_learn(model, &s, (double) i);
         }
         kms_sample_t missing;
         memset(&missing, 0, sizeof missing);
         kms_model_learn(model, &missing, 1);
+        kms_model_status_t earning;
+        kms_model_status(model, &earning);
+        assert_true(earning.pending > 2 * (KMS_MODEL_ARCH_EVIDENCE - 1));
         kms_model_t *copy = s_reload(model);
-        for (size_t i = 300; i < N; i++) {
+        for (size_t i = 405; i < N; i++) {
             kms_sample_t s = s_sample(&rows[i]);
             double a, b;
             assert_int_equal(kms_model_predict(model, &s, &a), 0);
@@ -860,8 +962,8 @@ static void test_load_rejects_bad_documents(void **state)
     (void) state;
     kms_model_t *model = s_trained(300);
     json_t *good = kms_model_save(model);
-    const char *levels[] = {NULL, "spec", "prequential"};
-    for (size_t l = 0; l < 3; l++) {
+    const char *levels[] = {NULL, "spec", "prequential", "slots"};
+    for (size_t l = 0; l < 4; l++) {
         json_t *object = levels[l] ? json_object_get(good, levels[l]) : good;
         const char *key;
         json_t *value;
@@ -887,8 +989,9 @@ static void test_load_rejects_bad_documents(void **state)
                 if (loaded) {
                     kms_model_status_t st;
                     kms_model_status(loaded, &st);
-                    assert_non_null(swaps[k]);   /* every key is required */
-                    if (!json_is_number(swaps[k]) && !json_is_string(swaps[k]))
+                    /* every key is required, but slots: states saved before them load */
+                    assert_true(swaps[k] || (l == 0 && strcmp(key, "slots") == 0));
+                    if (swaps[k] && !json_is_number(swaps[k]) && !json_is_string(swaps[k]))
                         fail_msg("accepted %s = %s", key, json_dumps(swaps[k], JSON_ENCODE_ANY));
                     kms_model_destroy(&loaded);
                 }
@@ -1010,7 +1113,8 @@ int main(void)
         cmocka_unit_test(test_invalid_samples_rejected_and_counted),
         cmocka_unit_test(test_wild_extrapolation_keeps_state_finite),
         cmocka_unit_test(test_missing_feature_reported),
-        cmocka_unit_test(test_architecture_limit),
+        cmocka_unit_test(test_architecture_flood_squats_no_slot),
+        cmocka_unit_test(test_architecture_slots_are_reclaimed),
         cmocka_unit_test(test_builtin_specs),
         cmocka_unit_test(test_bad_specs_refused),
         cmocka_unit_test(test_save_load_continues_bit_identically),

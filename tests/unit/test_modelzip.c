@@ -33,7 +33,9 @@ static kms_model_t *s_trained(unsigned n)
     kms_sample_t s;
     for (unsigned i = 0; i < n; i++) {
         s_sample(&s, i);
-        assert_int_equal(kms_model_learn(model, &s, 1.7e9 + i), KMS_LEARN_OK);
+        kms_learn_result_t result = kms_model_learn(model, &s, 1.7e9 + i);
+        /* x86_64's first samples wait for its slot: arm64 came first */
+        assert_true(result == KMS_LEARN_OK || (result == KMS_LEARN_PENDING && i < 2 * KMS_MODEL_ARCH_EVIDENCE));
     }
     return model;
 }
@@ -103,14 +105,14 @@ static void test_round_trip_continues_exactly(void **state)
     kms_model_status_t a, b;
     kms_model_status(model, &a);
     kms_model_status(copy, &b);
-    assert_int_equal(a.samples, 90);
-    assert_int_equal(b.samples, 90);
+    assert_int_equal(a.samples, 90 - (KMS_MODEL_ARCH_EVIDENCE - 1));
+    assert_int_equal(b.samples, 90 - (KMS_MODEL_ARCH_EVIDENCE - 1));
     assert_true(a.rmse == b.rmse);
 
     assert_string_equal(json_string_value(json_object_get(metadata, "name")), "core_model");
     assert_string_equal(json_string_value(json_object_get(metadata, "target")), "core");
     assert_string_equal(json_string_value(json_object_get(metadata, "server_version")), "9.9.9");
-    assert_int_equal(json_integer_value(json_object_get(metadata, "samples")), 60);
+    assert_int_equal(json_integer_value(json_object_get(metadata, "samples")), 60 - (KMS_MODEL_ARCH_EVIDENCE - 1));
     assert_int_equal(json_array_size(json_object_get(metadata, "features")), 3);
     assert_true(json_is_object(json_object_get(metadata, "fit")));
     json_decref(metadata);
