@@ -37,11 +37,13 @@ static const char *s_summary =
     "Each second the node's power is truth * (1 + e), e ~ N(0, noise) clipped to 3 noise.\n"
     "Counters advance to the time of each scrape, so the energy over any interval is the\n"
     "truth of the counters' increments. --print-truth prints it as JSON; GET /truth too.\n"
-    "SIGUSR1 (or --restart-every) simulates an exporter restart: counters go back to 0.";
+    "SIGUSR1 (or --restart-every) simulates an exporter restart: counters go back to 0.\n"
+    "SIGUSR2 (or --truth-change-at) changes the truth: every weight and bias times\n"
+    "--truth-change (the next SIGUSR2 restores it), from the next second on.";
 
 static const char *s_format_text, *s_listen, *s_node, *s_arch;
 static long s_port, s_containers, s_seed;
-static double s_noise, s_restart_every, s_rapl_max, s_churn;
+static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at;
 static bool s_print_truth, s_dump;
 
 static kms_option_t s_options[] = {
@@ -66,18 +68,25 @@ static kms_option_t s_options[] = {
     {"churn", "KMS_SIM_CHURN", KMS_OPT_DOUBLE, "0",
      "mean container lifetime in seconds: containers end and new ones start (0: never)",
      &s_churn, 0, 1e9},
+    {"truth-change", "KMS_SIM_TRUTH_CHANGE", KMS_OPT_DOUBLE, "1.5",
+     "factor on every weight and bias of the truth when it changes", &s_truth_change, 0.01, 100},
+    {"truth-change-at", "KMS_SIM_TRUTH_CHANGE_AT", KMS_OPT_DOUBLE, "0",
+     "change the truth once, this many seconds after the start (0: only on SIGUSR2)",
+     &s_truth_change_at, 0, 1e9},
     {"print-truth", NULL, KMS_OPT_BOOL, "false", "print the truth as JSON and exit", &s_print_truth, 0, 0},
     {"dump", NULL, KMS_OPT_BOOL, "false", "print one page (after 60 simulated seconds) and exit",
      &s_dump, 0, 0},
     {0},
 };
 
-static volatile sig_atomic_t s_stop, s_restart;
+static volatile sig_atomic_t s_stop, s_restart, s_change;
 
 static void s_on_signal(int sig)
 {
     if (sig == SIGUSR1)
         s_restart = 1;
+    else if (sig == SIGUSR2)
+        s_change = 1;
     else
         s_stop = 1;
 }
@@ -236,7 +245,8 @@ static int s_serve(s_server_t *server)
     kms_info("serving", "address=%s format=%s containers=%ld seed=%ld noise=%g", ports,
              s_format_text, s_containers, s_seed, s_noise);
 
-    double last_restart = kms_num_monotonic();
+    double started = kms_num_monotonic(), last_restart = started;
+    bool changed_on_schedule = false;
     while (!s_stop) {
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
         double now = kms_num_monotonic();
@@ -249,6 +259,17 @@ static int s_serve(s_server_t *server)
             kms_sim_restart(server->sim);
             pthread_mutex_unlock(&server->lock);
             kms_info("exporter restart simulated", "reason=%s", scheduled ? "schedule" : "SIGUSR1");
+        }
+        bool change_due = s_truth_change_at > 0 && !changed_on_schedule && now - started >= s_truth_change_at;
+        if (s_change || change_due) {
+            s_change = 0;
+            changed_on_schedule |= change_due;
+            pthread_mutex_lock(&server->lock);
+            kms_sim_advance(server->sim, now);
+            double factor = server->sim->truth_factor == 1 ? s_truth_change : 1;
+            kms_sim_change_truth(server->sim, factor);
+            pthread_mutex_unlock(&server->lock);
+            kms_info("truth changed", "reason=%s factor=%g", change_due ? "schedule" : "SIGUSR2", factor);
         }
     }
     kms_info("stopping", "");
@@ -298,6 +319,7 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGUSR2, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
         pthread_mutex_init(&server.lock, NULL);
         status = s_serve(&server);

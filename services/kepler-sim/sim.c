@@ -17,7 +17,8 @@ const char *const kms_sim_mode_names[KMS_SIM_MODES] = {"dynamic", "idle"};
 /* Each package's share of the node's core, uncore and dram. */
 static const double s_package_share[KMS_SIM_PACKAGES] = {0.55, 0.45};
 
-void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
+/* The base components times `factor`, then the derived ones. */
+static void s_truth_scaled(kms_sim_truth_t truth[KMS_SIM_COMPONENTS], double factor)
 {
     memset(truth, 0, sizeof(kms_sim_truth_t) * KMS_SIM_COMPONENTS);
     truth[KMS_SIM_CORE].bias = 6.0;
@@ -29,6 +30,11 @@ void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
     truth[KMS_SIM_DRAM].weight[KMS_SIM_CACHE_MISSES] = 2.5e-8;
     truth[KMS_SIM_DRAM].weight[KMS_SIM_RESIDENT_MEMORY] = 2e-10;
     truth[KMS_SIM_OTHER].bias = 18.0;
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+        truth[comp].bias *= factor;
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            truth[comp].weight[f] *= factor;
+    }
     /* derived: package = core + uncore; platform = package + dram + other */
     const int package_parts[] = {KMS_SIM_CORE, KMS_SIM_UNCORE};
     const int platform_parts[] = {KMS_SIM_PACKAGE, KMS_SIM_DRAM, KMS_SIM_OTHER};
@@ -42,6 +48,11 @@ void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
             truth[KMS_SIM_PLATFORM].weight[f] += truth[platform_parts[i]].weight[f];
     }
+}
+
+void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
+{
+    s_truth_scaled(truth, 1);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -304,6 +315,7 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
     self->count = options->containers + 1;
     self->rng = options->seed;
     kms_sim_truth(self->truth);
+    self->truth_factor = 1;
     for (size_t i = 0; i < options->containers; i++)
         s_container_init(self, &self->containers[i], i);
     s_system_init(self, &self->containers[options->containers]);
@@ -356,6 +368,13 @@ static void s_energy_reset(kms_sim_energy_t *e)
     memset(e->last, 0, sizeof e->last);
 }
 
+void kms_sim_change_truth(kms_sim_t *self, double factor)
+{
+    s_truth_scaled(self->truth, factor);
+    self->truth_factor = factor;
+    self->truth_changes++;
+}
+
 void kms_sim_restart(kms_sim_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
@@ -405,14 +424,15 @@ char *kms_sim_truth_json(const kms_sim_t *self)
         "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
         "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
     json_t *root = json_pack(
-        "{s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f}", "components",
+        "{s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:I}", "components",
         components, "units", units, "prediction",
         "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes", "noise",
         self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
         (json_int_t) self->options.containers, "node", self->options.node, "arch", self->options.arch,
         "step_seconds", KMS_SIM_STEP, "period_steps", KMS_SIM_PERIOD_STEPS, "rapl_max_joules",
         self->options.rapl_max, "package_share_0", s_package_share[0], "packages",
-        KMS_SIM_PACKAGES, "churn_seconds", self->options.churn);
+        KMS_SIM_PACKAGES, "churn_seconds", self->options.churn, "truth_factor", self->truth_factor,
+        "truth_changes", (json_int_t) self->truth_changes);
     if (!root)
         return NULL;
     /* 15 digits: the weights are short decimals (4e-10, not 4.0000000000000001e-10) */

@@ -37,6 +37,10 @@
     zeroed by kms_sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler
     0.10's kepler_node_cpu_joules_total is not, and wraps at rapl_max joules.
 
+    A CHANGE OF TRUTH. kms_sim_change_truth() scales the whole truth by a factor from the next
+    step on (kepler-sim: SIGUSR2 or --truth-change-at), for tests that a model follows a
+    genuine step change rather than taking it for a glitch.
+
     THE NODE'S OWN PROCESSES. Besides options.containers containers, the node runs processes
     of its own (a quarter of a cpu at most), shown as Kepler <= 0.9 shows them: a container
     named system_processes (0.10: processes of type regular). They take their share of usage
@@ -127,6 +131,8 @@ typedef struct {
     double phase;      /* node-wide factor on every container's IPC */
     double error;      /* this step's relative noise */
     uint64_t restarts;
+    double truth_factor;     /* the truth is the one above times this (1 until it changes) */
+    uint64_t truth_changes;
     uint64_t replaced;  /* containers that went, each replaced by a new one */
     size_t count;                     /* options.containers + the system_processes entry */
     kms_sim_container_t *containers;  /* sorted by id, as Kepler's output is: system last */
@@ -145,6 +151,11 @@ void kms_sim_destroy(kms_sim_t **self_p);
 
 /* Moves the state to `now` (earlier times are ignored). */
 void kms_sim_advance(kms_sim_t *self, double now);
+
+/* A genuine change of regime (another machine, a new power cap): every weight and bias of the
+   truth becomes the one above times `factor` (derived components follow; 1 restores it), from
+   the next step on. Call kms_sim_advance() to the moment first. */
+void kms_sim_change_truth(kms_sim_t *self, double factor);
 
 /* An exporter restart: every counter Kepler keeps goes back to 0. */
 void kms_sim_restart(kms_sim_t *self);

@@ -113,7 +113,7 @@ class TestCommandLine(SimTestCase):
         r = self.run_sim("--help")
         self.assertEqual(r.returncode, 0)
         for text in ("--format", "--containers", "--seed", "--noise", "--restart-every",
-                     "cpu_cycles", "watts"):
+                     "--truth-change", "--truth-change-at", "SIGUSR2", "cpu_cycles", "watts"):
             self.assertIn(text, r.stdout)
         r = self.run_sim("--version")
         self.assertEqual(r.returncode, 0)
@@ -414,6 +414,28 @@ class TestCounters(SimTestCase):
             drops += total(b, "kepler_node_platform_joules_total") < total(a, "kepler_node_platform_joules_total")
             a = b
         self.assertGreaterEqual(drops, 1)
+
+    def test_truth_changes_on_sigusr2_and_on_schedule(self):
+        proc, url = self.start_sim("--truth-change", "1.5")
+        base = self.truth(url)
+        self.assertEqual(base["truth_factor"], 1)
+        proc.proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: self.truth(url)["truth_changes"] == 1, what="the truth changed")
+        changed = self.truth(url)
+        self.assertEqual(changed["truth_factor"], 1.5)
+        for comp in ("core", "dram", "platform"):
+            self.assertAlmostEqual(changed["components"][comp]["bias"], 1.5 * base["components"][comp]["bias"])
+            for f, w in base["components"][comp]["weights"].items():
+                self.assertAlmostEqual(changed["components"][comp]["weights"][f], 1.5 * w, delta=1e-12 * w)
+        proc.proc.send_signal(signal.SIGUSR2)  # and back
+        wait_for(lambda: self.truth(url)["truth_changes"] == 2, what="the truth restored")
+        self.assertEqual(self.truth(url)["components"], base["components"])
+        self.assertIn("truth changed", proc.output())
+
+        proc, url = self.start_sim("--truth-change-at", "0.5", "--truth-change", "2")
+        wait_for(lambda: self.truth(url)["truth_factor"] == 2, what="the scheduled change")
+        time.sleep(1.0)
+        self.assertEqual(self.truth(url)["truth_changes"], 1)  # once
 
     def test_churn_replaces_containers(self):
         _, url = self.start_sim("--churn", "2", "--containers", "6")

@@ -88,6 +88,48 @@ static void test_truth_holds_over_any_interval(void **state)
 }
 
 /* Each step's error is one draw clipped to 3 noise, the same for every component. */
+/* Core energy over an interval, less what the truth gives it: 0 when the truth holds. */
+static double s_core_misfit(kms_sim_t *sim, const kms_sim_truth_t *t, double from, double to)
+{
+    double before[KMS_SIM_FEATURES], after[KMS_SIM_FEATURES];
+    kms_sim_advance(sim, from);
+    s_feature_sums(sim, before);
+    double e = s_node_total(sim, KMS_SIM_CORE);
+    kms_sim_advance(sim, to);
+    s_feature_sums(sim, after);
+    double want = t->bias * (to - from);
+    for (int f = 0; f < KMS_SIM_FEATURES; f++)
+        if (f != KMS_SIM_RESIDENT_MEMORY)
+            want += t->weight[f] * (after[f] - before[f]);
+    return s_rel(s_node_total(sim, KMS_SIM_CORE) - e, want);
+}
+
+/* A change of truth holds from the next step on, for every component, and 1 restores it. */
+static void test_truth_changes(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new(0, 20);
+    kms_sim_truth_t base[KMS_SIM_COMPONENTS], changed[KMS_SIM_COMPONENTS];
+    kms_sim_truth(base);
+    assert_true(s_core_misfit(sim, &base[KMS_SIM_CORE], 100.5, 110.5) < 1e-9);
+    kms_sim_change_truth(sim, 1.5);
+    memcpy(changed, sim->truth, sizeof changed);
+    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+        assert_true(s_rel(changed[comp].bias, 1.5 * base[comp].bias) < 1e-12);
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            assert_true(s_rel(changed[comp].weight[f], 1.5 * base[comp].weight[f]) < 1e-12);
+    }
+    assert_true(s_core_misfit(sim, &changed[KMS_SIM_CORE], 111, 130) < 1e-9);
+    assert_true(s_core_misfit(sim, &base[KMS_SIM_CORE], 130, 140) > 0.2);
+    kms_sim_change_truth(sim, 1);
+    assert_true(s_core_misfit(sim, &base[KMS_SIM_CORE], 141, 150) < 1e-9);
+    assert_int_equal(sim->truth_changes, 2);
+    char *json = kms_sim_truth_json(sim);
+    assert_non_null(strstr(json, "\"truth_changes\": 2"));
+    free(json);
+    kms_sim_destroy(&sim);
+}
+
 static void test_noise_is_bounded_and_present(void **state)
 {
     (void) state;
@@ -272,6 +314,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_does_not_depend_on_scrape_times),
         cmocka_unit_test(test_truth_holds_over_any_interval),
+        cmocka_unit_test(test_truth_changes),
         cmocka_unit_test(test_noise_is_bounded_and_present),
         cmocka_unit_test(test_splits_add_up),
         cmocka_unit_test(test_periods),
