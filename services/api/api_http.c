@@ -1,8 +1,11 @@
 #include "api_http.h"
 
+#include "api_body.h"
+#include "api_guard.h"
 #include "api_kepler.h"
 #include "api_metrics.h"
 #include "api_page.h"
+#include "kms_json.h"
 #include "kms_log.h"
 #include "kms_num.h"
 #include "kms_proto.h"
@@ -26,13 +29,24 @@ struct api_http_t {
     api_stats_t *stats;
     api_http_metrics_fn *hook;
     void *hook_arg;
+    api_guard_t *guard;
 };
+
+/* The connection this worker serves: civetweb gives a connection to one worker at a time, and
+   calls init_connection, then begin_request or http_error per request, then connection_close,
+   all on that worker. */
+static __thread struct {
+    bool open;      /* between init_connection and connection_close */
+    bool counted;   /* admitted by the guard (at its first request): released at close */
+    bool answered;  /* civetweb answered the last request itself (http_error) */
+} s_connection;
 
 /* One request being answered. */
 typedef struct {
     struct mg_connection *conn;
     const struct mg_request_info *info;
     api_http_t *server;
+    double start;          /* when its headers were in */
     double deadline;       /* for all of this request's trainer calls */
     bool must_close;       /* a body was left unread: the connection cannot be reused */
 } s_request_t;
@@ -120,7 +134,7 @@ static int s_trainer_error(s_request_t *r, const api_reply_t *reply)
         return s_unreachable(r);
     if (reply->status == API_TRAINER_MALFORMED)
         return s_error(r, 502, NULL, "the trainer sent a malformed reply");
-    json_t *doc = json_loadb(reply->body, reply->len, 0, NULL);
+    json_t *doc = kms_json_loadb(reply->body, reply->len, 0, KMS_JSON_MAX_DEPTH, NULL);
     if (!json_is_string(json_object_get(doc, "error"))) {
         json_decref(doc);
         doc = json_pack("{s:s}", "error", reply->status == 404 ? "unknown model" : "the trainer refused the request");
@@ -210,6 +224,7 @@ static int s_render(s_request_t *r, int status, const char *type, const char *he
     } else {
         api_metrics_write(list, out);
         api_stats_write(r->server->stats, out);
+        api_guard_write(r->server->guard, out);
         api_http_metrics_fn *hook = __atomic_load_n(&r->server->hook, __ATOMIC_ACQUIRE);
         if (hook)
             hook(__atomic_load_n(&r->server->hook_arg, __ATOMIC_ACQUIRE), out);
@@ -259,14 +274,19 @@ static int s_read_body(s_request_t *r, char **out, size_t *len)
     char *buf = malloc(API_HTTP_MAX_BODY + 2);
     if (!buf)
         return 500;
+    /* The body has as long as the headers had; mg_read itself would wait for every byte. */
+    api_guard_peer_t peer = {r->info->remote_addr, r->info->remote_port, r->info->server_port};
+    int watch = api_guard_watch(r->server->guard, &peer,
+                                r->start + r->server->config.request_timeout_ms / 1000.0);
     size_t got = 0;
     int n;
     while (got <= API_HTTP_MAX_BODY && (n = mg_read(r->conn, buf + got, API_HTTP_MAX_BODY + 1 - got)) > 0)
         got += (size_t) n;
-    if (got > API_HTTP_MAX_BODY || (declared >= 0 && got != (size_t) declared)) {
+    bool cut = api_guard_unwatch(r->server->guard, watch);
+    if (cut || got > API_HTTP_MAX_BODY || (declared >= 0 && got != (size_t) declared)) {
         r->must_close = true;
         free(buf);
-        return got > API_HTTP_MAX_BODY ? 413 : 400;
+        return cut ? 408 : got > API_HTTP_MAX_BODY ? 413 : 400;
     }
     buf[got] = '\0';
     *out = buf;
@@ -297,18 +317,13 @@ static int s_kepler(s_request_t *r)
     int status = s_read_body(r, &body, &len);
     if (status)
         return s_error(r, status, NULL,
-                       status == 413 ? "the request body is too large" : "the request body could not be read");
-    json_error_t error;
-    json_t *doc = json_loadb(body, len, 0, &error);
-    free(body);
+                       status == 413   ? "the request body is too large"
+                       : status == 408 ? "the request body did not arrive in time"
+                                       : "the request body could not be read");
     char why[512];
     api_kepler_request_t req;
-    if (!doc) {
-        snprintf(why, sizeof why, "malformed JSON: %s", error.text);
-        return s_error(r, 400, NULL, why);
-    }
-    status = api_kepler_parse(doc, &req, why, sizeof why);
-    json_decref(doc);
+    status = api_body_kepler(body, len, &req, why, sizeof why);
+    free(body);
     if (status != 0)
         return s_error(r, 400, NULL, why);
     json_t *list = s_list(r, &status);
@@ -426,19 +441,48 @@ static int s_decode_path(const char *raw, char *out, size_t cap)
     return n < 0 || strlen(out) != (size_t) n ? -1 : 0;
 }
 
+/* What makes a request's framing ambiguous (RFC 9112 6.3, 3.2): a front end and kms-api could
+   disagree on where it ends, and what follows would be read as a second request. NULL when
+   the request is framed one way only and names a path (origin-form). */
+static const char *s_framing_error(const struct mg_request_info *info)
+{
+    int lengths = 0, encodings = 0;
+    for (int i = 0; i < info->num_headers; i++) {
+        lengths += strcasecmp(info->http_headers[i].name, "Content-Length") == 0;
+        encodings += strcasecmp(info->http_headers[i].name, "Transfer-Encoding") == 0;
+    }
+    if (lengths > 1)
+        return "more than one Content-Length";
+    if (lengths && encodings)
+        return "Content-Length together with Transfer-Encoding";
+    if (encodings > 1)
+        return "more than one Transfer-Encoding";
+    if (!info->request_uri || info->request_uri[0] != '/')
+        return "the request target must be a path";
+    return NULL;
+}
+
 static int s_begin_request(struct mg_connection *conn)
 {
     api_http_t *self = mg_get_user_data(mg_get_context(conn));
     double start = kms_num_monotonic();
-    s_request_t r = {conn, mg_get_request_info(conn), self,
+    s_request_t r = {conn, mg_get_request_info(conn), self, start,
                      start + self->config.timeout_ms / 1000.0, false};
     s_target_t target = {.route = API_ROUTE_OTHER};
     /* local_uri_raw is not normalized, so "/models/../x" stays visible and is refused; it is
        NULL for an absolute URI naming another host. */
     const char *raw = r.info->local_uri_raw;
+    const char *framing = s_framing_error(r.info);
     char path[1024];
     int status;
-    if (!raw || s_decode_path(raw, path, sizeof path) != 0) {
+    s_connection.answered = false;
+    if (!s_connection.counted && !(s_connection.counted = api_guard_admit(self->guard, r.info->remote_addr))) {
+        r.must_close = true;
+        status = s_error(&r, 503, "Retry-After: 1\r\n", "too many connections from this address");
+    } else if (framing) {
+        r.must_close = true;
+        status = s_error(&r, 400, NULL, framing);
+    } else if (!raw || s_decode_path(raw, path, sizeof path) != 0) {
         status = s_error(&r, 400, NULL, "malformed request target");
     } else {
         s_resolve(path, &target);
@@ -470,7 +514,8 @@ static bool s_method_token(const char *method)
 static int s_http_error(struct mg_connection *conn, int status, const char *message)
 {
     api_http_t *self = mg_get_user_data(mg_get_context(conn));
-    s_request_t r = {conn, mg_get_request_info(conn), self, 0, true};
+    s_request_t r = {conn, mg_get_request_info(conn), self, 0, 0, true};
+    s_connection.answered = true;
     char quoted[160];
     kms_debug("request rejected by civetweb", "status=%d why=%s", status,
               kms_log_quote(message ? message : "", quoted, sizeof quoted));
@@ -485,6 +530,36 @@ static int s_http_error(struct mg_connection *conn, int status, const char *mess
         s_error(&r, status, NULL, message && *message ? message : "bad request");
     api_stats_request(self->stats, API_ROUTE_OTHER, status);
     return 0;
+}
+
+static int s_init_connection(const struct mg_connection *conn, void **data)
+{
+    (void) conn;
+    (void) data;
+    s_connection.open = true;
+    s_connection.counted = s_connection.answered = false;
+    return 0;
+}
+
+/* civetweb closes a request for "*" or for another host (absolute-form) without a word and
+   without calling begin_request; it gets its 400 here, the connection's last chance. */
+static void s_connection_close(const struct mg_connection *conn)
+{
+    api_http_t *self = mg_get_user_data(mg_get_context(conn));
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    bool open = s_connection.open, counted = s_connection.counted;
+    s_connection.open = s_connection.counted = false;
+    if (!open || !info)
+        return; /* a TLS handshake that failed: no request, nothing counted */
+    if (counted)
+        api_guard_release(self->guard, info->remote_addr);
+    if (s_connection.answered || !info->request_method || info->local_uri)
+        return;
+    /* civetweb hands callbacks a const connection; writing the answer is what it would do. */
+    s_request_t r = {(struct mg_connection *) conn, info, self, 0, 0, true};
+    const char *why = s_framing_error(info);
+    s_error(&r, 400, NULL, why ? why : "bad request");
+    api_stats_request(self->stats, API_ROUTE_OTHER, 400);
 }
 
 static int s_log_message(const struct mg_connection *conn, const char *message)
@@ -527,6 +602,10 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     self->config = *config;
     self->backend = backend;
     self->stats = stats;
+    if (!(self->guard = api_guard_new(config->per_client, config->threads))) {
+        free(self);
+        return NULL;
+    }
     char port[16], threads[16], request_timeout[24];
     snprintf(port, sizeof port, "%ld%s", config->port, config->tls_pem ? "s" : "");
     snprintf(threads, sizeof threads, "%ld", config->threads);
@@ -556,6 +635,8 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     callbacks.begin_request = s_begin_request;
     callbacks.http_error = s_http_error;
     callbacks.log_message = s_log_message;
+    callbacks.init_connection = s_init_connection;
+    callbacks.connection_close = s_connection_close;
     char text[256] = "";
     unsigned code = 0;
     struct mg_init_data init = {&callbacks, self, options};
@@ -565,6 +646,7 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
         char quoted[300];
         kms_error("cannot start the HTTP server", "port=%ld why=%s", config->port,
                   kms_log_quote(text, quoted, sizeof quoted));
+        api_guard_destroy(&self->guard);
         free(self);
         return NULL;
     }
@@ -585,6 +667,7 @@ void api_http_stop(api_http_t **self_p)
     if (!self)
         return;
     mg_stop(self->ctx);
+    api_guard_destroy(&self->guard);
     free(self);
     *self_p = NULL;
 }

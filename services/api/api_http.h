@@ -30,6 +30,7 @@
 typedef struct {
     long port;
     long threads;
+    long per_client;          /* connections one client address may hold */
     long timeout_ms;          /* per request, for the trainer */
     long request_timeout_ms;  /* for a client to send its request */
     const char *trainer;      /* endpoint, for messages */

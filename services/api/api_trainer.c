@@ -1,5 +1,6 @@
 #include "api_trainer.h"
 
+#include "kms_json.h"
 #include "kms_log.h"
 #include "kms_num.h"
 #include "kms_proto.h"
@@ -415,7 +416,7 @@ json_t *api_backend_list(api_backend_t *self, double deadline, int *status)
     *status = api_backend_call(self, KMS_PROTO_LIST, NULL, deadline, &reply);
     json_t *doc = NULL;
     if (*status == 200) {
-        doc = json_loadb(reply.body, reply.len, 0, NULL);
+        doc = kms_json_loadb(reply.body, reply.len, 0, KMS_JSON_MAX_DEPTH, NULL);
         if (!json_is_object(doc)) {
             kms_warn("trainer LIST is not a JSON object", "bytes=%zu", reply.len);
             json_decref(doc);

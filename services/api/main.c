@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 {
     const char *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL;
     kms_curve_config_t curve_config = {0};
-    long port, timeout_ms, threads, request_timeout_ms;
+    long port, timeout_ms, threads, per_client, request_timeout_ms;
     double cache_ms;
     kms_option_t options[] = {
         {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port, on every interface", &port, 1, 65535},
@@ -27,10 +27,13 @@ int main(int argc, char **argv)
          "the trainer's control endpoint (czmq syntax)", &trainer, 0, 0},
         {"trainer-timeout", "KMS_TRAINER_TIMEOUT_MS", KMS_OPT_INT, "1000",
          "milliseconds a request waits for the trainer before answering 503", &timeout_ms, 1, 60000},
-        {"threads", "KMS_HTTP_THREADS", KMS_OPT_INT, "64",
-         "HTTP worker threads; each serves one keep-alive connection at a time", &threads, 1, 1024},
+        {"threads", "KMS_HTTP_THREADS", KMS_OPT_INT, "512",
+         "HTTP worker threads; each serves one connection at a time, slow clients included", &threads, 1, 4096},
+        {"max-connections-per-client", "KMS_HTTP_MAX_PER_CLIENT", KMS_OPT_INT, "64",
+         "connections one client address may hold; the next ones get a 503", &per_client, 1, 4096},
         {"request-timeout", "KMS_HTTP_REQUEST_TIMEOUT_MS", KMS_OPT_INT, "5000",
-         "milliseconds a client has to send its request", &request_timeout_ms, 100, 600000},
+         "milliseconds a client has to send its request headers, and as many for its body", &request_timeout_ms, 100,
+         600000},
         {"cache-ms", "KMS_API_CACHE_MS", KMS_OPT_DOUBLE, "50",
          "milliseconds a trainer answer counts as fresh; it is served for at most twice that (0 = no cache)",
          &cache_ms, 0, 50},
@@ -89,7 +92,7 @@ int main(int argc, char **argv)
         api_tls_release(&tls);
         return 2;
     }
-    api_http_config_t http = {port, threads, timeout_ms, request_timeout_ms, trainer, acl,
+    api_http_config_t http = {port, threads, per_client, timeout_ms, request_timeout_ms, trainer, acl,
                               tls.fd >= 0 ? tls.pem_path : NULL};
     api_http_t *server = api_http_start(&http, backend, &stats);
     api_tls_release(&tls); /* civetweb has read the key, or failed */

@@ -1,0 +1,38 @@
+#include "kms_json.h"
+
+#include <stdio.h>
+
+bool kms_json_too_deep(const char *text, size_t len, int max_depth)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped character cannot close the string */
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return true;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return false;
+}
+
+json_t *kms_json_loadb(const char *text, size_t len, size_t flags, int max_depth, json_error_t *error)
+{
+    if (kms_json_too_deep(text, len, max_depth)) {
+        if (error) {
+            *error = (json_error_t){.line = -1, .column = -1, .position = -1};
+            snprintf(error->text, sizeof error->text, "nested deeper than %d levels", max_depth);
+        }
+        return NULL;
+    }
+    return json_loadb(text, len, flags, error);
+}
