@@ -117,6 +117,12 @@ int kms_model_spec_builtin(const char *name, kms_model_spec_t *out)
     } builtins[] = {
         {"core_model", "core", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
         {"dram_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY, NULL}},
+        /* On cpu time alone, the one usage figure a VM without hardware counters has (kms-meter). */
+        {"vm_package_model", "package", {KMS_F_CPU_TIME, NULL, NULL}},
+        {"vm_core_model", "core", {KMS_F_CPU_TIME, NULL, NULL}},
+        {"vm_uncore_model", "uncore", {KMS_F_CPU_TIME, NULL, NULL}},
+        {"vm_dram_model", "dram", {KMS_F_CPU_TIME, NULL, NULL}},
+        {"vm_platform_model", "platform", {KMS_F_CPU_TIME, NULL, NULL}},
     };
     assert(out);
     for (size_t b = 0; name && b < sizeof builtins / sizeof builtins[0]; b++) {

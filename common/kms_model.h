@@ -75,7 +75,9 @@ typedef struct {
 
 typedef struct kms_model_t kms_model_t;
 
-/* The built-in specs: "core_model" and "dram_model" (CONTRACT.md). Returns -1 for other names. */
+/* The built-in specs: "core_model" and "dram_model" (CONTRACT.md), and the cpu-time-only
+   "vm_package_model", "vm_core_model", "vm_uncore_model", "vm_dram_model", "vm_platform_model"
+   that kms-meter serves to machines without RAPL. Returns -1 for other names. */
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
 
 /* A new, empty model, or NULL when the spec is not valid (names empty or too long, 0 or more than

@@ -15,7 +15,7 @@ typedef struct {
     kms_model_spec_t specs[TRAINER_MAX_MODELS];
 } trainer_specs_t;
 
-/* The built-in core_model and dram_model, then the models of the JSON file at `path` (may be
+/* The built-in models (core_model, dram_model, the vm_* ones), then the models of the JSON file at `path` (may be
    NULL): [{"name":..., "features":[...], "target":...}, ...]. A file entry with a built-in's
    name replaces it. Every spec gets `forgetting` and `min_samples`. Returns 0, or -1 with a
    one-line reason in `why`. */

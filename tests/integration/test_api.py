@@ -137,7 +137,9 @@ class RealPipeline(FrozenPipelineCase):
         status, headers, body = self.post_model(kepler_04_request("AbsComponentModelWeight"))
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
-        self.assertEqual(set(answer), {"core", "dram"})
+        # Every component a ready model's features allow: the vm_* models add package, uncore and
+        # platform on cpu time; no source means no choice between RAPL and platform.
+        self.assertEqual(set(answer), {"package", "core", "uncore", "dram", "platform"})
         self.assertIn("cpu_instr", answer["core"]["All_Weights"]["Numerical_Variables"])
         self.assertIn("container_memory_working_set_bytes", answer["dram"]["All_Weights"]["Numerical_Variables"])
         self.assert_kepler_matches_trainer(answer, KEPLER_04_METRICS)
@@ -147,7 +149,7 @@ class RealPipeline(FrozenPipelineCase):
         status, _, body = self.post_model(request)
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
-        self.assertEqual(set(answer), {"core", "dram"})
+        self.assertEqual(set(answer), {"package", "core", "uncore", "dram"})  # source intel_rapl: no platform
         self.assertIn("bpf_cpu_time_us", answer["core"]["All_Weights"]["Numerical_Variables"])
         self.assertIn("cgroupfs_memory_usage_bytes", answer["dram"]["All_Weights"]["Numerical_Variables"])
         self.assert_kepler_matches_trainer(answer, request["metrics"])

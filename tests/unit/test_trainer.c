@@ -20,6 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The default model set (specs.c); the samples below, with core and dram targets, train four. */
+#define S_BUILTIN_MODELS 7
+#define S_TRAINED_MODELS 4
+
 static void s_sample(kms_sample_t *s, const char *node, uint64_t seq, double dt)
 {
     memset(s, 0, sizeof *s);
@@ -278,11 +282,11 @@ static void test_model_spec_file(void **state)
                                   "{\"name\":\"core_model\",\"features\":[\"cpu_time\"],\"target\":\"core\"}]",
                                   &specs, why, sizeof why),
                      0);
-    assert_int_equal(specs.count, 3);
+    assert_int_equal(specs.count, S_BUILTIN_MODELS + 1);
     assert_string_equal(specs.specs[0].name, "core_model");
     assert_int_equal(specs.specs[0].feature_count, 1);  /* redefined */
-    assert_string_equal(specs.specs[2].name, "package_model");
-    assert_string_equal(specs.specs[2].target, "package");
+    assert_string_equal(specs.specs[S_BUILTIN_MODELS].name, "package_model");
+    assert_string_equal(specs.specs[S_BUILTIN_MODELS].target, "package");
     for (size_t i = 0; i < specs.count; i++) {
         assert_true(specs.specs[i].forgetting == 0.99);
         assert_int_equal(specs.specs[i].min_samples, 7);
@@ -404,7 +408,7 @@ static void test_control_answers(void **state)
     assert_string_equal(status, KMS_PROTO_OK);
     doc = json_loads(body, 0, NULL);
     json_t *models = json_object_get(doc, "models");
-    assert_int_equal(json_array_size(models), 2);
+    assert_int_equal(json_array_size(models), S_BUILTIN_MODELS);
     json_t *core = json_array_get(models, 0);
     assert_string_equal(json_string_value(json_object_get(core, "name")), "core_model");
     assert_true(json_is_true(json_object_get(core, "ready")));
@@ -444,9 +448,9 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     assert_true(trainer_model_dirty(t, 0));
     assert_int_equal(trainer_checkpoint_save(t, dir, false), 0);
     assert_false(trainer_model_dirty(t, 0));
-    assert_int_equal(trainer_stats(t)->checkpoints, 2);
+    assert_int_equal(trainer_stats(t)->checkpoints, S_TRAINED_MODELS);
     assert_int_equal(trainer_checkpoint_save(t, dir, false), 0);  /* nothing new: nothing written */
-    assert_int_equal(trainer_stats(t)->checkpoints, 2);
+    assert_int_equal(trainer_stats(t)->checkpoints, S_TRAINED_MODELS);
 
     /* A leftover of a crashed write is removed; the models come back exactly. */
     char path[512];
@@ -455,7 +459,7 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     fputs("half a zip", f);
     fclose(f);
     trainer_t *back = s_trainer(20);
-    assert_int_equal(trainer_checkpoint_load(back, dir), 2);
+    assert_int_equal(trainer_checkpoint_load(back, dir), S_TRAINED_MODELS);
     assert_int_equal(s_count_files(dir, ".tmp"), 0);
     for (size_t i = 0; i < 2; i++) {
         char *a = kms_modelzip_weights_text(trainer_model_at(t, i));
@@ -477,7 +481,7 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     assert_int_equal(stat(path, &st_file), 0);
     assert_int_equal(truncate(path, st_file.st_size / 2), 0);  /* a write cut short */
     back = s_trainer(20);
-    assert_int_equal(trainer_checkpoint_load(back, dir), 1);
+    assert_int_equal(trainer_checkpoint_load(back, dir), S_TRAINED_MODELS - 1);
     assert_int_equal(s_count_files(dir, "core_model.zip.corrupt-"), 1);
     kms_model_status_t st;
     kms_model_status(trainer_model_at(back, (size_t) trainer_model_find(back, "core_model")), &st);
@@ -499,7 +503,7 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     s_sample(&s, "n", 31, 5);
     trainer_learn(t, &s, 1.7e9 + 31);
     assert_int_equal(trainer_checkpoint_save(t, "/proc/kms-no-such-dir", false), -1);
-    assert_int_equal(trainer_stats(t)->checkpoint_errors, 2);
+    assert_int_equal(trainer_stats(t)->checkpoint_errors, S_TRAINED_MODELS);
     assert_true(trainer_model_dirty(t, 0));
     trainer_destroy(&t);
 
