@@ -1,0 +1,3 @@
+module kmstest/keplerharness
+
+go 1.22
