@@ -593,6 +593,13 @@ bool api_http_acl_valid(const char *acl)
     return true;
 }
 
+/* No ssl_certificate option: the certificate and the key go to OpenSSL from their own files. */
+static int s_init_ssl(void *ssl_ctx, void *user_data)
+{
+    api_http_t *self = user_data;
+    return api_tls_init_ssl(self->config.tls, ssl_ctx);
+}
+
 api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats)
 {
     assert(config && backend && stats);
@@ -607,7 +614,7 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
         return NULL;
     }
     char port[16], threads[16], request_timeout[24];
-    snprintf(port, sizeof port, "%ld%s", config->port, config->tls_pem ? "s" : "");
+    snprintf(port, sizeof port, "%ld%s", config->port, config->tls ? "s" : "");
     snprintf(threads, sizeof threads, "%ld", config->threads);
     snprintf(request_timeout, sizeof request_timeout, "%ld", config->request_timeout_ms);
     /* No document_root: civetweb serves no file, ever. The keep-alive timeout bounds how long
@@ -624,9 +631,7 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
         options[n++] = "access_control_list";
         options[n++] = config->acl;
     }
-    if (config->tls_pem) {
-        options[n++] = "ssl_certificate";
-        options[n++] = config->tls_pem;
+    if (config->tls) {
         options[n++] = "ssl_protocol_version";
         options[n++] = "4"; /* TLS 1.2 and later */
     }
@@ -637,6 +642,8 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     callbacks.log_message = s_log_message;
     callbacks.init_connection = s_init_connection;
     callbacks.connection_close = s_connection_close;
+    if (config->tls)
+        callbacks.init_ssl = s_init_ssl;
     char text[256] = "";
     unsigned code = 0;
     struct mg_init_data init = {&callbacks, self, options};

@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "api_stats.h"
+#include "api_tls.h"
 #include "api_trainer.h"
 
 #define API_HTTP_MAX_BODY 65536
@@ -35,7 +36,7 @@ typedef struct {
     long request_timeout_ms;  /* for a client to send its request */
     const char *trainer;      /* endpoint, for messages */
     const char *acl;          /* civetweb access_control_list ("-0.0.0.0/0,+10.0.0.0/8"), or NULL */
-    const char *tls_pem;      /* key + certificate PEM file: serve HTTPS only; NULL: plain HTTP */
+    const api_tls_t *tls;     /* serve HTTPS only; NULL: plain HTTP (borrowed) */
 } api_http_config_t;
 
 /* Writes extra families into /metrics (the OTLP exporter's counters, say). */

@@ -1,15 +1,17 @@
 #include "api_tls.h"
 
-#include "api_embed.h"
 #include "kms_file.h"
+#include "kms_log.h"
 
 #include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-API_EMBED(s_compat, KMS_API_TLS_COMPAT_PATH);
 
 #define S_MAX_PEM (1 << 20)
 
@@ -19,57 +21,69 @@ static int s_fail(char *why, size_t cap, const char *value, const char *option, 
     return -1;
 }
 
-/* Loads the compatibility library and writes key + certificate into one memory file. */
-static int s_install(const char *key, size_t key_len, const char *cert, size_t cert_len, api_tls_t *out,
-                     const char **reason)
+/* Loads libcrypto.so and libssl.so from lib/kms-api beside the executable's bin/ folder.
+   RTLD_GLOBAL: civetweb's own dlopen() of those names then finds them already loaded. */
+static int s_load_private_libraries(char *why, size_t cap)
 {
-    /* RTLD_GLOBAL and SONAME libssl.so: civetweb's own dlopen("libssl.so") then finds it. */
-    if (!api_embed_dlopen("libkms-tls-compat.so", s_compat_start, s_compat_end, RTLD_NOW | RTLD_GLOBAL, reason))
-        return -1;
-    char *pem = malloc(key_len + cert_len + 1);
-    if (!pem) {
-        *reason = "out of memory";
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(why, cap, "TLS: cannot find kms-api's own path");
         return -1;
     }
-    memcpy(pem, key, key_len);
-    pem[key_len] = '\n';
-    memcpy(pem + key_len + 1, cert, cert_len);
-    out->fd = api_embed_memfd("kms-api-tls.pem", pem, key_len + cert_len + 1, out->pem_path, sizeof out->pem_path,
-                              reason);
-    explicit_bzero(pem, key_len + 1);
-    free(pem);
-    return out->fd < 0 ? -1 : 0;
+    exe[n] = '\0';
+    const char *dir = dirname(exe);
+    static const char *names[] = {"libcrypto.so", "libssl.so"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s/%s", dir, KMS_API_LIBDIR_FROM_BIN, names[i]);
+        if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
+            snprintf(why, cap, "TLS: %s", dlerror());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether `path` holds a PEM block whose BEGIN line contains `marker`. */
+static int s_pem_ok(const char *path, const char *marker)
+{
+    size_t len = 0;
+    char *text = kms_file_read(path, S_MAX_PEM, &len);
+    int ok = text && strstr(text, marker) != NULL;
+    if (text)
+        explicit_bzero(text, len);
+    free(text);
+    return ok;
 }
 
 int api_tls_prepare(const char *cert_file, const char *key_file, api_tls_t *out, char *why, size_t cap)
 {
-    out->fd = -1;
     if (!cert_file || !*cert_file)
         return s_fail(why, cap, cert_file, "--tls-cert", "TLS needs both --tls-cert and --tls-key");
     if (!key_file || !*key_file)
         return s_fail(why, cap, key_file, "--tls-key", "TLS needs both --tls-cert and --tls-key");
-    size_t key_len = 0, cert_len = 0;
-    char *key = kms_file_read(key_file, S_MAX_PEM, &key_len), *cert = kms_file_read(cert_file, S_MAX_PEM, &cert_len);
-    const char *reason = NULL;
-    int rc = -1;
-    if (!key || !strstr(key, "PRIVATE KEY-----"))
-        s_fail(why, cap, key_file, "--tls-key", "not a readable PEM private key");
-    else if (!cert || !strstr(cert, "-----BEGIN CERTIFICATE-----"))
-        s_fail(why, cap, cert_file, "--tls-cert", "not a readable PEM certificate");
-    else if (s_install(key, key_len, cert, cert_len, out, &reason) != 0)
-        s_fail(why, cap, cert_file, "--tls-cert", reason);
-    else
-        rc = 0;
-    if (key)
-        explicit_bzero(key, key_len);
-    free(key);
-    free(cert);
-    return rc;
+    if (!s_pem_ok(key_file, "PRIVATE KEY-----"))
+        return s_fail(why, cap, key_file, "--tls-key", "not a readable PEM private key");
+    if (!s_pem_ok(cert_file, "-----BEGIN CERTIFICATE-----"))
+        return s_fail(why, cap, cert_file, "--tls-cert", "not a readable PEM certificate");
+    if (s_load_private_libraries(why, cap) != 0)
+        return -1;
+    out->cert_file = cert_file;
+    out->key_file = key_file;
+    return 0;
 }
 
-void api_tls_release(api_tls_t *tls)
+int api_tls_init_ssl(const api_tls_t *tls, void *ssl_ctx)
 {
-    if (tls->fd >= 0)
-        close(tls->fd);
-    tls->fd = -1;
+    SSL_CTX *ctx = ssl_ctx;
+    if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) == 1 &&
+        SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) == 1 && SSL_CTX_check_private_key(ctx) == 1)
+        return 0;
+    char reason[256], quoted[300];
+    ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+    char cert[300];
+    kms_error("TLS: cannot use the certificate and key", "cert=%s why=%s",
+              kms_log_quote(tls->cert_file, cert, sizeof cert), kms_log_quote(reason, quoted, sizeof quoted));
+    return -1;
 }

@@ -1,5 +1,6 @@
 /*  kms-api: the REST API over the trainer (CONTRACT.md, "HTTP API"). Config, signals, wiring;
     the routes live in api_http.c. */
+#include "api_export.h"
 #include "api_http.h"
 #include "api_tls.h"
 #include "api_trainer.h"
@@ -10,10 +11,6 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
-
-#ifdef KMS_API_OTLP
-#include "api_otlp_loader.h"
-#endif
 
 int main(int argc, char **argv)
 {
@@ -57,7 +54,7 @@ int main(int argc, char **argv)
         return 2;
     }
     char why[512];
-    api_tls_t tls = {-1, ""};
+    api_tls_t tls = {NULL, NULL};
     if ((tls_cert || tls_key) && api_tls_prepare(tls_cert, tls_key, &tls, why, sizeof why) != 0) {
         fprintf(stderr, "kms-api: %s\n", why);
         return 2;
@@ -80,7 +77,6 @@ int main(int argc, char **argv)
     kms_curve_t *curve = kms_curve_new(&curve_config, why, sizeof why, &curve_why);
     if (curve_why) {
         fprintf(stderr, "kms-api: %s\n", curve_why);
-        api_tls_release(&tls);
         return 2;
     }
     api_stats_t stats;
@@ -89,32 +85,26 @@ int main(int argc, char **argv)
     if (!backend) {
         fprintf(stderr, "kms-api: invalid value '%s' for --trainer: not a usable ZeroMQ endpoint\n", trainer);
         kms_curve_destroy(&curve);
-        api_tls_release(&tls);
         return 2;
     }
     api_http_config_t http = {port, threads, per_client, timeout_ms, request_timeout_ms, trainer, acl,
-                              tls.fd >= 0 ? tls.pem_path : NULL};
+                              tls.cert_file ? &tls : NULL};
     api_http_t *server = api_http_start(&http, backend, &stats);
-    api_tls_release(&tls); /* civetweb has read the key, or failed */
     if (!server) {
         api_backend_destroy(&backend);
         kms_curve_destroy(&curve);
         return 1;
     }
     kms_info("listening", "port=%ld tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", port,
-             http.tls_pem ? "on" : "off", acl ? "on" : "off", trainer, threads, timeout_ms, cache_ms);
-#ifdef KMS_API_OTLP
-    api_otlp_loader_t *otlp = api_otlp_loader_start(backend, timeout_ms, server);
-#endif
+             http.tls ? "on" : "off", acl ? "on" : "off", trainer, threads, timeout_ms, cache_ms);
+    api_export_t *otlp = api_export_start(backend, timeout_ms, server);
 
     int sig = 0;
     sigwait(&stop, &sig);
     kms_info("stopping", "signal=%d", sig);
 
     api_http_stop(&server);  /* first: /metrics may be reading the exporter's counters */
-#ifdef KMS_API_OTLP
-    api_otlp_loader_stop(&otlp);
-#endif
+    api_export_stop(&otlp);
     api_backend_destroy(&backend);
     kms_curve_destroy(&curve);
     zsys_shutdown();

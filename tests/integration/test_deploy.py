@@ -34,9 +34,9 @@ IMAGES = {
     "scraper": ("kms-scraper", {"9103"}, True),
     "kepler-sim": ("kepler-sim", {"9102"}, True),
 }
-# Shared modules embedded in a program and loaded at run time, where the build leaves them
-# (relative to the binaries' folder).
-EMBEDDED_MODULES = {"api": ("kms-api-otlp.so", "../services/api/otlp-module/kms-api-otlp.so")}
+# A program's private library folder (lib/<program> beside bin/, in the build tree as in the image),
+# whose libraries it loads by path at run time.
+PRIVATE_LIBDIRS = {"api": "lib/kms-api"}
 # compose service -> program
 COMPOSE_PROGRAMS = {"api": "kms-api", "trainer": "kms-trainer", "scraper": "kms-scraper",
                     "kepler-sim": "kepler-sim"}
@@ -635,7 +635,11 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                 program = IMAGES[name][0]
                 self.assertIn(program, " ".join(df.all(0, "RUN")), "the build stage builds the program")
                 copies = df.all(1, "COPY")
-                self.assertEqual(copies, [f"--from=build /build/bin/{program} /usr/local/bin/{program}"])
+                expected = [f"--from=build /build/bin/{program} /usr/local/bin/{program}"]
+                if name in PRIVATE_LIBDIRS:
+                    libdir = PRIVATE_LIBDIRS[name]
+                    expected.append(f"--from=build /build/{libdir} /usr/local/{libdir}")
+                self.assertEqual(copies, expected)
         # One build stage for all: building one image warms the cache for the others.
         self.assertEqual(len(build_texts), 1)
 
@@ -715,12 +719,13 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                     continue
                 installed = set(apt_packages(df.all(1, "RUN")))
                 needed = needed_packages(path)
-                # kms-api carries its OTLP exporter inside and loads it only when configured:
-                # the exporter's libraries (libcurl) must be in the image all the same.
-                for module in EMBEDDED_MODULES.get(name, ()):
-                    if os.path.exists(binary(module)):
-                        needed.update(needed_packages(binary(module)))
-                        break
+                # kms-api loads its private libraries (TLS) by path: what they need, the image needs.
+                if name in PRIVATE_LIBDIRS:
+                    libdir = binary(os.path.join("..", PRIVATE_LIBDIRS[name]))
+                    private = sorted(os.listdir(libdir)) if os.path.isdir(libdir) else []
+                    self.assertTrue(private, f"{libdir} is empty or missing")
+                    for lib in private:
+                        needed.update(needed_packages(os.path.join(libdir, lib)))
                 for lib, package in needed.items():
                     if lib.startswith(SANITIZER_RUNTIMES):
                         continue  # a sanitized test build; the images are Release builds
