@@ -1,0 +1,94 @@
+/*  kms-meter: a machine's watts from a served model, written as a powercap (RAPL) tree that
+    Kepler 0.10+ reads through --host.sysfs (CONTRACT.md). Config, signals, wiring; the loop
+    lives in meter.c. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kms_config.h"
+#include "kms_log.h"
+#include "meter.h"
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+    meter_config_t c = {0};
+    double max_energy_uj = 0;
+    kms_option_t options[] = {
+        {"api", "KMS_API_URL", KMS_OPT_STRING, "http://127.0.0.1:8100", "kms-api's base URL (http://host[:port][/path])",
+         &c.api, 0, 0},
+        {"out", "KMS_METER_DIR", KMS_OPT_STRING, NULL,
+         "the tree's root: kms-meter writes OUT/class/powercap/intel-rapl:*; give Kepler --host.sysfs=OUT (required)",
+         &c.out, 0, 0},
+        {"interval", "KMS_METER_INTERVAL", KMS_OPT_DOUBLE, "1", "seconds between energy updates (fractions allowed)",
+         &c.interval, 0.01, 3600},
+        {"refresh", "KMS_METER_REFRESH", KMS_OPT_DOUBLE, "30", "seconds between model requests to kms-api",
+         &c.refresh, 0.1, 86400},
+        {"timeout", "KMS_METER_TIMEOUT", KMS_OPT_DOUBLE, "2", "seconds a model request may take", &c.timeout, 0.01, 60},
+        {"zones", "KMS_METER_ZONES", KMS_OPT_STRING, "package,core,uncore,dram",
+         "zones to write, each once kms-api has a model for it (package, core, uncore, dram, psys)", &c.zones, 0, 0},
+        {"arch", "KMS_METER_ARCH", KMS_OPT_STRING, NULL,
+         "this machine's cpu architecture as the models know it (default: /proc/cpuinfo's model name, as Kepler 0.10+ reports it)",
+         &c.arch, 0, 0},
+        {"cache-dir", "KMS_METER_CACHE_DIR", KMS_OPT_STRING, NULL,
+         "where the last good models are kept (default: OUT/kms-meter)", &c.cache_dir, 0, 0},
+        {"procfs", "KMS_METER_PROCFS", KMS_OPT_STRING, "/proc", "procfs root (/proc/stat, /proc/cpuinfo)", &c.proc, 0, 0},
+        {"max-watts", "KMS_METER_MAX_WATTS", KMS_OPT_DOUBLE, "2000",
+         "a zone's prediction above this is absurd: counted as this, and a model predicting it is refused",
+         &c.max_watts, 1, 1e6},
+        {"max-energy-range-uj", "KMS_METER_MAX_ENERGY_RANGE_UJ", KMS_OPT_DOUBLE, "262143328850",
+         "max_energy_range_uj: energy_uj wraps to 0 there, as RAPL's does", &max_energy_uj, 1000, 9007199254740992.0},
+        {"perf", "KMS_METER_PERF", KMS_OPT_BOOL, "true",
+         "use hardware counters (perf_event_open) where the kernel allows them", &c.perf, 0, 0},
+        {"metrics-address", "KMS_METER_METRICS_ADDRESS", KMS_OPT_STRING, NULL,
+         "address the /metrics port binds (default: every interface)", &c.metrics_address, 0, 0},
+        {"metrics-port", "KMS_METER_METRICS_PORT", KMS_OPT_INT, "9103", "serve kms-meter's own /metrics here (0: off)",
+         &c.metrics_port, 0, 65535},
+        {0}};
+    kms_config_t config = {"kms-meter",
+                           "Predicts this machine's watts (package, core, uncore, dram) from its cpu time, and "
+                           "hardware counters where the kernel allows them, with models served by kms-api, and "
+                           "writes them as a powercap (RAPL) tree that Kepler 0.10+ reads with --host.sysfs.",
+                           NULL, options};
+    int rc = kms_config_parse(&config, argc, argv, NULL);
+    if (rc != KMS_CONFIG_OK)
+        return kms_config_exit_status(rc);
+    if (!c.out || !*c.out) {
+        fprintf(stderr, "kms-meter: --out (KMS_METER_DIR) is required: the root of the tree Kepler reads\n");
+        return 2;
+    }
+    if (max_energy_uj != (double) (uint64_t) max_energy_uj) {
+        fprintf(stderr, "kms-meter: invalid value for --max-energy-range-uj: expected a whole number\n");
+        return 2;
+    }
+    c.max_energy_uj = max_energy_uj;
+    char cache_dir[PATH_MAX];
+    if (!c.cache_dir || !*c.cache_dir) {
+        snprintf(cache_dir, sizeof cache_dir, "%s/kms-meter", c.out);
+        c.cache_dir = cache_dir;
+    }
+
+    /* A handler that only sets a flag; without SA_RESTART it also ends the loop's sleep. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char quoted[3][512];
+    kms_info("metering", "api=%s out=%s interval=%g refresh=%g zones=%s cache=%s",
+             kms_log_quote(c.api, quoted[0], sizeof quoted[0]), kms_log_quote(c.out, quoted[1], sizeof quoted[1]),
+             c.interval, c.refresh, c.zones, kms_log_quote(c.cache_dir, quoted[2], sizeof quoted[2]));
+    rc = meter_run(&c, &s_stop);
+    kms_info("stopped", "");
+    return rc == 0 ? 0 : rc == 2 ? 2 : 1;
+}

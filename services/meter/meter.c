@@ -1,0 +1,403 @@
+/*  The loop: every interval, usage in, watts out, energy into the tree; every refresh, the
+    models from kms-api (the cached ones while it is away). */
+#include "meter.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kms_file.h"
+#include "kms_log.h"
+
+typedef struct {
+    const meter_config_t *config;
+    meter_stats_t stats;
+    bool wanted[METER_ZONES];
+    meter_model_t models[METER_ZONES];
+    char *bodies[METER_ZONES];  /* the answer each model came from: an equal one changes nothing */
+    size_t body_lens[METER_ZONES];
+    meter_counter_t counters[METER_ZONES];
+    kms_sample_t usage;         /* this interval's features */
+    kms_values_t have;          /* the features this machine has (names) */
+    double cpus, ticks_per_second;
+    int stat_fd;
+    meter_cpu_ticks_t ticks;
+    double counts[3];           /* hardware counters at the last interval */
+    meter_perf_t *perf;
+    meter_fetch_t *fetch;
+    meter_metrics_t *metrics;
+} s_meter_t;
+
+static double s_now(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
+}
+
+/* "package,core" into wanted[]; -1 naming the first unknown zone in *bad. */
+static int s_parse_zones(const char *list, bool wanted[METER_ZONES], char *bad, size_t cap)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list ? list : "");
+    int count = 0;
+    for (char *save = NULL, *name = strtok_r(buf, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
+        int z = meter_zone_find(name);
+        if (z < 0) {
+            snprintf(bad, cap, "%s", name);
+            return -1;
+        }
+        wanted[z] = true;
+        count++;
+    }
+    if (count == 0)
+        snprintf(bad, cap, "(empty)");
+    return count > 0 ? 0 : -1;
+}
+
+/* The cpu as Kepler 0.10+ names it (kepler_node_cpu_info's model_name, /proc/cpuinfo's
+   "model name"): the architecture key the trainer learned from such nodes. */
+static void s_detect_arch(const char *proc, char *out, size_t cap)
+{
+    char path[PATH_MAX], text[16384];
+    snprintf(path, sizeof path, "%s/cpuinfo", proc);
+    snprintf(out, cap, "%s", KMS_ARCH_UNKNOWN);
+    /* The first cpu's block holds the name; procfs files have no size to ask for. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return;
+    text[n] = '\0';
+    char *line = strstr(text, "\nmodel name");
+    char *colon = line ? strchr(line + 1, ':') : NULL;
+    char *eol = colon ? strchr(colon, '\n') : NULL;
+    if (!colon || !eol)
+        return;
+    colon++;
+    while (*colon == ' ' || *colon == '\t')
+        colon++;
+    while (eol > colon && (eol[-1] == ' ' || eol[-1] == '\t'))
+        eol--;
+    if (eol > colon)
+        snprintf(out, cap, "%.*s", (int) (eol - colon), colon);
+}
+
+static int s_read_ticks(s_meter_t *m, meter_cpu_ticks_t *out)
+{
+    /* The aggregate line comes first: the first 4 kB hold it whatever the cpu count. */
+    char buf[4096];
+    ssize_t n = pread(m->stat_fd, buf, sizeof buf, 0);
+    return n > 0 && meter_usage_parse_stat(buf, (size_t) n, out) == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- models */
+
+static void s_cache_path(const s_meter_t *m, const char *model, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s.json", m->config->cache_dir, model);
+}
+
+/* Takes `body` over. */
+static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const meter_model_t *model, char *body,
+                    size_t len, double fetched, bool from_cache)
+{
+    meter_zone_stats_t *s = &m->stats.zones[z];
+    bool changed_model = strcmp(s->model, model_name) != 0;
+    m->models[z] = *model;
+    free(m->bodies[z]);
+    m->bodies[z] = body;
+    m->body_lens[z] = len;
+    snprintf(s->model, sizeof s->model, "%s", model_name);
+    snprintf(s->arch_used, sizeof s->arch_used, "%s", model->arch_used);
+    s->match = model->match;
+    s->model_fetched = fetched;
+    s->model_updates++;
+    char arch[160];
+    if (changed_model || from_cache)
+        kms_log_at(model->match == METER_ARCH_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
+                   "zone=%s model=%s source=%s arch_match=%s arch_used=%s", meter_zone_info(z)->zone, model_name,
+                   from_cache ? "cache" : "server", meter_arch_match_name(model->match),
+                   kms_log_quote(model->arch_used[0] ? model->arch_used : "mean of all", arch, sizeof arch));
+    else
+        kms_debug("model updated", "zone=%s model=%s", meter_zone_info(z)->zone, model_name);
+    if (from_cache)
+        return;
+    char path[PATH_MAX];
+    s_cache_path(m, model_name, path, sizeof path);
+    if (meter_tree_replace_file(path, body, len) != 0) {
+        m->stats.cache_errors++;
+        kms_warn("cannot cache the model", "path=%s error=%s", path, strerror(errno));
+    }
+}
+
+static void s_load_cache(s_meter_t *m)
+{
+    for (int z = 0; z < METER_ZONES; z++) {
+        for (int c = 0; m->wanted[z] && c < METER_CANDIDATES && meter_zone_info(z)->models[c]; c++) {
+            const char *name = meter_zone_info(z)->models[c];
+            char path[PATH_MAX];
+            s_cache_path(m, name, path, sizeof path);
+            size_t len;
+            char *body = kms_file_read(path, 1 << 20, &len);
+            struct stat st;
+            meter_model_t model;
+            meter_reject_t why;
+            if (!body || stat(path, &st) != 0
+                || meter_model_parse(body, len, m->stats.arch, &m->have, m->cpus, m->config->max_watts, &model, &why)
+                       != 0) {
+                if (body)
+                    kms_warn("cached model not usable", "path=%s reason=%s", path, meter_reject_name(why));
+                free(body);
+                continue;
+            }
+            s_adopt(m, z, name, &model, body, len, (double) st.st_mtim.tv_sec, true);
+            break;
+        }
+    }
+}
+
+/* Asks for the zone's models, best first; the first usable answer wins. false when the server
+   could not be reached (the rest of this refresh is skipped). */
+static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
+{
+    meter_zone_stats_t *s = &m->stats.zones[z];
+    for (int c = 0; c < METER_CANDIDATES && meter_zone_info(z)->models[c]; c++) {
+        const char *name = meter_zone_info(z)->models[c];
+        char *body = NULL, why[256];
+        size_t len = 0;
+        meter_fetch_error_t error;
+        m->stats.fetches++;
+        meter_got_t got = meter_fetch_model(m->fetch, name, &body, &len, &error, why, sizeof why);
+        if (got == METER_GOT_ERROR) {
+            m->stats.fetch_errors[error]++;
+            if (m->stats.server_up)
+                kms_warn("kms-api not answering: metering on with the models in hand", "url=%s error=\"%s\"",
+                         m->config->api, why);
+            m->stats.server_up = false;
+            return false;
+        }
+        if (!m->stats.server_up)
+            kms_info("kms-api answers", "url=%s", m->config->api);
+        m->stats.server_up = true;
+        if (got == METER_GOT_NONE) {
+            kms_debug("model not available", "model=%s answer=\"%s\"", name, why);
+            continue;
+        }
+        if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
+            s->model_fetched = now;  /* the same answer: confirmed */
+            free(body);
+            return true;
+        }
+        meter_model_t model;
+        meter_reject_t reject;
+        if (meter_model_parse(body, len, m->stats.arch, &m->have, m->cpus, m->config->max_watts, &model, &reject)
+            != 0) {
+            m->stats.models_rejected[reject]++;
+            kms_log_at(reject == METER_REJECT_FEATURES ? KMS_LOG_DEBUG : KMS_LOG_WARN, "model refused",
+                       "model=%s reason=%s kept=%s", name, meter_reject_name(reject), s->model[0] ? s->model : "none");
+            free(body);
+            continue;
+        }
+        s_adopt(m, z, name, &model, body, len, now, false);
+        return true;
+    }
+    return true;
+}
+
+static void s_refresh(s_meter_t *m)
+{
+    double now = s_now(CLOCK_REALTIME);
+    for (int z = 0; z < METER_ZONES; z++)
+        if (m->wanted[z] && !s_refresh_zone(m, z, now))
+            return;
+}
+
+/* ---------------------------------------------------------------- metering */
+
+/* A zone enters the tree with its first model and stays: Kepler lists the zones once. */
+static void s_enter_tree(s_meter_t *m)
+{
+    for (int z = 0; z < METER_ZONES; z++) {
+        meter_zone_stats_t *s = &m->stats.zones[z];
+        if (s->active || !s->model[0])
+            continue;
+        uint64_t previous = 0;
+        uint64_t max_uj = (uint64_t) m->config->max_energy_uj;
+        if (meter_tree_zone_init(m->config->out, z, max_uj, &previous) != 0) {
+            m->stats.tree_errors++;
+            kms_error("cannot write the zone", "zone=%s root=%s error=%s", meter_zone_info(z)->zone, m->config->out,
+                      strerror(errno));
+            continue;
+        }
+        meter_counter_init(&m->counters[z], previous, max_uj);
+        s->active = true;
+        s->energy_uj = m->counters[z].energy_uj;
+        kms_info("zone in the tree", "zone=%s dir=%s energy_uj=%llu max_energy_range_uj=%llu", meter_zone_info(z)->zone,
+                 meter_zone_info(z)->dir, (unsigned long long) s->energy_uj, (unsigned long long) max_uj);
+    }
+}
+
+/* This interval's features into m->usage; -1 when /proc/stat failed (nothing is counted). */
+static int s_usage(s_meter_t *m, double dt)
+{
+    meter_cpu_ticks_t ticks;
+    double cpu_time;
+    if (s_read_ticks(m, &ticks) != 0 || meter_usage_cpu_time(&m->ticks, &ticks, m->ticks_per_second, dt, &cpu_time) != 0) {
+        m->stats.stat_errors++;
+        if (m->stats.stat_errors == 1 || m->stats.stat_errors % 100 == 0)
+            kms_warn("cannot read cpu time: interval not counted", "errors=%llu",
+                     (unsigned long long) m->stats.stat_errors);
+        if (s_read_ticks(m, &ticks) == 0)
+            m->ticks = ticks;  /* start again from a good reading */
+        return -1;
+    }
+    m->ticks = ticks;
+    kms_values_set(&m->usage.features, KMS_F_CPU_TIME, cpu_time);
+    double now[3];
+    if (m->perf && meter_perf_read(m->perf, &now[0], &now[1], &now[2]) == 0) {
+        static const char *const names[3] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CACHE_MISSES};
+        for (int i = 0; i < 3; i++) {
+            kms_values_set(&m->usage.features, names[i], fmax(0, now[i] - m->counts[i]) / dt);
+            m->counts[i] = now[i];
+        }
+    } else if (m->perf) {
+        m->stats.perf_errors++;
+    }
+    return 0;
+}
+
+static void s_count(s_meter_t *m, double dt)
+{
+    for (int z = 0; z < METER_ZONES; z++) {
+        meter_zone_stats_t *s = &m->stats.zones[z];
+        if (!s->active)
+            continue;
+        double watts = meter_model_predict(&m->models[z], &m->usage);
+        meter_watts_check_t check = meter_counter_add(&m->counters[z], watts, dt, m->config->max_watts, &s->watts);
+        s->clamped_negative += check == METER_WATTS_NEGATIVE;
+        s->clamped_absurd += check == METER_WATTS_ABSURD;
+        s->joules = m->counters[z].total_j;
+        s->energy_uj = m->counters[z].energy_uj;
+        if (meter_tree_write_energy(m->config->out, z, s->energy_uj) != 0) {
+            m->stats.tree_errors++;
+            if (m->stats.tree_errors == 1 || m->stats.tree_errors % 100 == 0)
+                kms_error("cannot write energy_uj", "zone=%s error=%s errors=%llu", meter_zone_info(z)->zone,
+                          strerror(errno), (unsigned long long) m->stats.tree_errors);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- run */
+
+static int s_setup(s_meter_t *m, const meter_config_t *config)
+{
+    char path[PATH_MAX];
+    m->config = config;
+    m->stats.start_time = s_now(CLOCK_REALTIME);
+    m->cpus = (double) sysconf(_SC_NPROCESSORS_ONLN);
+    m->ticks_per_second = (double) sysconf(_SC_CLK_TCK);
+    if (config->arch && *config->arch)
+        snprintf(m->stats.arch, sizeof m->stats.arch, "%s", config->arch);
+    else
+        s_detect_arch(config->proc, m->stats.arch, sizeof m->stats.arch);
+    snprintf(path, sizeof path, "%s/stat", config->proc);
+    m->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (m->stat_fd < 0 || s_read_ticks(m, &m->ticks) != 0) {
+        kms_error("cannot read cpu time", "path=%s error=%s", path, m->stat_fd < 0 ? strerror(errno) : "no cpu line");
+        return -1;
+    }
+    kms_values_set(&m->have, KMS_F_CPU_TIME, 0);
+    char why[256] = "off (--no-perf)";
+    if (config->perf && (m->perf = meter_perf_open(why, sizeof why))) {
+        kms_values_set(&m->have, KMS_F_CPU_CYCLES, 0);
+        kms_values_set(&m->have, KMS_F_CPU_INSTRUCTIONS, 0);
+        kms_values_set(&m->have, KMS_F_CACHE_MISSES, 0);
+        meter_perf_read(m->perf, &m->counts[0], &m->counts[1], &m->counts[2]);
+    }
+    m->stats.counters = m->perf != NULL;
+    char arch[160], reason[300];
+    kms_info("machine", "arch=%s cpus=%g counters=%s%s%s", kms_log_quote(m->stats.arch, arch, sizeof arch), m->cpus,
+             m->perf ? "yes" : "no", m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
+    if (meter_tree_mkdirs(config->cache_dir) != 0)
+        kms_warn("cannot make the model cache", "path=%s error=%s", config->cache_dir, strerror(errno));
+    m->fetch = meter_fetch_new(config->api, config->timeout);
+    if (!m->fetch) {
+        fprintf(stderr, "kms-meter: invalid value '%s' for --api: expected http://host[:port][/path]\n", config->api);
+        return 2;
+    }
+    if (config->metrics_port > 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port))) {
+        kms_error("cannot serve metrics", "address=%s port=%ld", config->metrics_address, config->metrics_port);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_teardown(s_meter_t *m)
+{
+    meter_metrics_destroy(&m->metrics);
+    meter_fetch_destroy(&m->fetch);
+    meter_perf_destroy(&m->perf);
+    for (int z = 0; z < METER_ZONES; z++)
+        free(m->bodies[z]);
+    if (m->stat_fd >= 0)
+        close(m->stat_fd);
+}
+
+/* Sleeps until `deadline` (CLOCK_MONOTONIC seconds); a signal ends it early. */
+static void s_sleep_until(double deadline)
+{
+    struct timespec t = {(time_t) deadline, (long) ((deadline - floor(deadline)) * 1e9)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+}
+
+int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
+{
+    static s_meter_t m;  /* large (the models): not on the stack */
+    memset(&m, 0, sizeof m);
+    m.stat_fd = -1;
+    char bad[64];
+    if (s_parse_zones(config->zones, m.wanted, bad, sizeof bad) != 0) {
+        fprintf(stderr, "kms-meter: --zones: unknown zone '%s' (package, core, uncore, dram, psys)\n", bad);
+        return 2;
+    }
+    int rc = s_setup(&m, config);
+    if (rc == 0) {
+        s_load_cache(&m);
+        s_refresh(&m);
+        s_enter_tree(&m);
+        double last = s_now(CLOCK_MONOTONIC), next_refresh = last + config->refresh;
+        double next = last + config->interval;
+        while (!*stop) {
+            s_sleep_until(next);
+            if (*stop)
+                break;
+            double now = s_now(CLOCK_MONOTONIC);
+            if (now < next)
+                continue;  /* woken early by a signal that does not stop us */
+            double dt = now - last;
+            last = now;
+            /* A late wake-up (a pause, a suspended VM) starts a fresh schedule, not a burst. */
+            next = now - next > config->interval ? now + config->interval : next + config->interval;
+            m.stats.intervals++;
+            if (s_usage(&m, dt) == 0)
+                s_count(&m, dt);
+            if (now >= next_refresh) {
+                next_refresh = now + config->refresh;
+                s_refresh(&m);
+                s_enter_tree(&m);
+            }
+            if (m.metrics)
+                meter_metrics_publish(m.metrics, &m.stats);
+        }
+    }
+    s_teardown(&m);
+    return rc;
+}

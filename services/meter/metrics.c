@@ -1,0 +1,210 @@
+/*  kms-meter's own /metrics: what it predicts, with which model, and what went wrong. */
+#include "meter.h"
+
+#include <civetweb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kms_log.h"
+#include "kms_promtext.h"
+
+static void s_zone_value(FILE *out, const char *name, const char *zone, double value)
+{
+    fprintf(out, "%s{zone=", name);
+    kms_promtext_label(out, zone);
+    fputc('}', out);
+    kms_promtext_value(out, value);
+}
+
+static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
+{
+    kms_promtext_family(out, "kms_meter_watts", "gauge", "Watts predicted for the zone over the last interval, as counted.");
+    for (int z = 0; z < METER_ZONES; z++)
+        if (stats->zones[z].active)
+            s_zone_value(out, "kms_meter_watts", meter_zone_info(z)->zone, stats->zones[z].watts);
+    kms_promtext_family(out, "kms_meter_energy_joules_total", "counter", "Joules counted into the zone since start.");
+    for (int z = 0; z < METER_ZONES; z++)
+        if (stats->zones[z].active)
+            s_zone_value(out, "kms_meter_energy_joules_total", meter_zone_info(z)->zone, stats->zones[z].joules);
+    kms_promtext_family(out, "kms_meter_energy_uj", "gauge", "What the zone's energy_uj file says (wraps at max_energy_range_uj).");
+    for (int z = 0; z < METER_ZONES; z++)
+        if (stats->zones[z].active)
+            s_zone_value(out, "kms_meter_energy_uj", meter_zone_info(z)->zone, (double) stats->zones[z].energy_uj);
+    kms_promtext_family(out, "kms_meter_model_info", "gauge",
+                        "The model in use per zone, and the architecture whose weight it applies (match: exact, nearest, generic).");
+    for (int z = 0; z < METER_ZONES; z++) {
+        const meter_zone_stats_t *s = &stats->zones[z];
+        if (!s->active || !s->model[0])
+            continue;
+        fputs("kms_meter_model_info{zone=", out);
+        kms_promtext_label(out, meter_zone_info(z)->zone);
+        fputs(",model=", out);
+        kms_promtext_label(out, s->model);
+        fputs(",arch=", out);
+        kms_promtext_label(out, s->arch_used);
+        fputs(",match=", out);
+        kms_promtext_label(out, meter_arch_match_name(s->match));
+        fputs("} 1\n", out);
+    }
+    kms_promtext_family(out, "kms_meter_model_age_seconds", "gauge",
+                        "Seconds since kms-api last served (or confirmed) the zone's model.");
+    for (int z = 0; z < METER_ZONES; z++)
+        if (stats->zones[z].active && stats->zones[z].model[0])
+            s_zone_value(out, "kms_meter_model_age_seconds", meter_zone_info(z)->zone,
+                         now - stats->zones[z].model_fetched);
+    kms_promtext_family(out, "kms_meter_model_updates_total", "counter", "Models adopted: answers that changed.");
+    for (int z = 0; z < METER_ZONES; z++)
+        if (stats->zones[z].active)
+            s_zone_value(out, "kms_meter_model_updates_total", meter_zone_info(z)->zone,
+                         (double) stats->zones[z].model_updates);
+    kms_promtext_family(out, "kms_meter_watts_clamped_total", "counter",
+                        "Intervals whose prediction was negative (counted as 0) or absurd (counted as --max-watts).");
+    for (int z = 0; z < METER_ZONES; z++) {
+        if (!stats->zones[z].active)
+            continue;
+        const char *zone = meter_zone_info(z)->zone;
+        fputs("kms_meter_watts_clamped_total{zone=", out);
+        kms_promtext_label(out, zone);
+        fprintf(out, ",reason=\"negative\"} %llu\n", (unsigned long long) stats->zones[z].clamped_negative);
+        fputs("kms_meter_watts_clamped_total{zone=", out);
+        kms_promtext_label(out, zone);
+        fprintf(out, ",reason=\"absurd\"} %llu\n", (unsigned long long) stats->zones[z].clamped_absurd);
+    }
+}
+
+static void s_counter(FILE *out, const char *name, const char *help, uint64_t value)
+{
+    kms_promtext_family(out, name, "counter", help);
+    fprintf(out, "%s %llu\n", name, (unsigned long long) value);
+}
+
+void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
+{
+    kms_promtext_family(out, "kms_meter_build_info", "gauge", "kms-meter's version.");
+    fputs("kms_meter_build_info{version=\"" KMS_VERSION "\"} 1\n", out);
+    kms_promtext_family(out, "kms_meter_start_time_seconds", "gauge", "Unix time kms-meter started.");
+    fputs("kms_meter_start_time_seconds", out);
+    kms_promtext_value(out, stats->start_time);
+    kms_promtext_family(out, "kms_meter_machine_info", "gauge",
+                        "This machine: its cpu architecture, and whether hardware counters are in use.");
+    fputs("kms_meter_machine_info{arch=", out);
+    kms_promtext_label(out, stats->arch);
+    fprintf(out, ",counters=\"%s\"} 1\n", stats->counters ? "true" : "false");
+    s_render_zones(out, stats, now);
+    s_counter(out, "kms_meter_intervals_total", "Intervals metered.", stats->intervals);
+    s_counter(out, "kms_meter_stat_errors_total", "Intervals whose /proc/stat could not be read or parsed (nothing counted).",
+              stats->stat_errors);
+    s_counter(out, "kms_meter_perf_errors_total", "Hardware counter reads that failed.", stats->perf_errors);
+    s_counter(out, "kms_meter_tree_errors_total", "Powercap files that could not be written.", stats->tree_errors);
+    s_counter(out, "kms_meter_cache_errors_total", "Model cache files that could not be written.", stats->cache_errors);
+    s_counter(out, "kms_meter_model_requests_total", "Requests sent to kms-api.", stats->fetches);
+    kms_promtext_family(out, "kms_meter_server_errors_total", "counter", "Requests to kms-api without a usable answer, by kind.");
+    static const char *const kinds[] = {"connect", "http", "too_large", "timeout"};
+    for (int k = 0; k < 4; k++)
+        fprintf(out, "kms_meter_server_errors_total{kind=\"%s\"} %llu\n", kinds[k],
+                (unsigned long long) stats->fetch_errors[k]);
+    kms_promtext_family(out, "kms_meter_models_rejected_total", "counter",
+                        "Answers refused, the last good model kept (parse, features, watts).");
+    for (int r = 0; r <= METER_REJECT_WATTS; r++)
+        fprintf(out, "kms_meter_models_rejected_total{reason=\"%s\"} %llu\n", meter_reject_name(r),
+                (unsigned long long) stats->models_rejected[r]);
+    kms_promtext_family(out, "kms_meter_server_up", "gauge", "1 when kms-api answered the last request.");
+    fprintf(out, "kms_meter_server_up %d\n", stats->server_up ? 1 : 0);
+}
+
+/* ---------------------------------------------------------------- serving */
+
+struct meter_metrics_t {
+    pthread_mutex_t lock;
+    meter_stats_t stats;
+    struct mg_context *http;
+};
+
+static int s_handle(struct mg_connection *conn, void *arg)
+{
+    meter_metrics_t *self = arg;
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    if (strcmp(info->local_uri, "/metrics") != 0) {
+        mg_printf(conn, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n"
+                        "Connection: close\r\n\r\nnot found\n");
+        return 404;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return 500;
+    /* Room for the headers first, so that the answer goes out in one write. */
+    fprintf(out, "%-160s", "");
+    size_t head = (size_t) ftell(out);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&self->lock);
+    meter_metrics_render(out, &self->stats, (double) now.tv_sec + (double) now.tv_nsec * 1e-9);
+    pthread_mutex_unlock(&self->lock);
+    if (fclose(out) != 0) {
+        free(text);
+        return 500;
+    }
+    char headers[161];
+    int n = snprintf(headers, sizeof headers,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n", len - head);
+    memcpy(text + head - (size_t) n, headers, (size_t) n);
+    mg_write(conn, text + head - (size_t) n, len - head + (size_t) n);
+    free(text);
+    return 200;
+}
+
+static int s_log_message(const struct mg_connection *conn, const char *message)
+{
+    (void) conn;
+    char quoted[512];
+    kms_warn("metrics server", "error=%s", kms_log_quote(message, quoted, sizeof quoted));
+    return 1;
+}
+
+meter_metrics_t *meter_metrics_serve(const char *address, long port)
+{
+    meter_metrics_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    pthread_mutex_init(&self->lock, NULL);
+    char ports[128];
+    snprintf(ports, sizeof ports, "%s%s%ld", address && *address ? address : "", address && *address ? ":" : "",
+             port);
+    const char *options[] = {"listening_ports", ports, "num_threads", "2", "tcp_nodelay", "1",
+                             "request_timeout_ms", "5000", NULL};
+    struct mg_callbacks callbacks = {0};
+    callbacks.log_message = s_log_message;
+    mg_init_library(0);
+    self->http = mg_start(&callbacks, NULL, options);
+    if (!self->http) {
+        meter_metrics_destroy(&self);
+        return NULL;
+    }
+    mg_set_request_handler(self->http, "/", s_handle, self);
+    return self;
+}
+
+void meter_metrics_destroy(meter_metrics_t **self_p)
+{
+    meter_metrics_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->http) {
+        mg_stop(self->http);
+        mg_exit_library();
+    }
+    pthread_mutex_destroy(&self->lock);
+    free(self);
+    *self_p = NULL;
+}
+
+void meter_metrics_publish(meter_metrics_t *self, const meter_stats_t *stats)
+{
+    pthread_mutex_lock(&self->lock);
+    self->stats = *stats;
+    pthread_mutex_unlock(&self->lock);
+}
