@@ -1,5 +1,5 @@
 /*  Models from kms-api: GET /model-weights/<model> through civetweb's HTTP client. Not libcurl:
-    libcurl and the TLS, LDAP, Kerberos and SSH libraries it brings would be 6 of kms-meter's
+    libcurl and the TLS, LDAP, Kerberos and SSH libraries it brings would be 8 of kms-meter's
     11 MB resident, on every machine of a fleet, for one small request a refresh. Plain HTTP
     only (kms-api inside the cluster); civetweb bounds the connect at 10 s, the answer at
     --timeout. */
