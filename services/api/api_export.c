@@ -3,6 +3,7 @@
 #include "api_otlp.h"
 #include "kms_log.h"
 #include "kms_num.h"
+#include "kms_promtext.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -27,15 +28,18 @@ static void s_metrics(void *arg, FILE *out)
     api_export_t *self = arg;
     api_otlp_stats_t stats;
     api_otlp_stats(self->otlp, &stats);
-    fprintf(out,
-            "# HELP kms_api_otlp_exports_total OTLP metric exports the endpoint accepted.\n"
-            "# TYPE kms_api_otlp_exports_total counter\nkms_api_otlp_exports_total %llu\n"
-            "# HELP kms_api_otlp_failures_total OTLP export attempts that failed.\n"
-            "# TYPE kms_api_otlp_failures_total counter\nkms_api_otlp_failures_total %llu\n"
-            "# HELP kms_api_otlp_dropped_total OTLP exports dropped after a non-retryable answer.\n"
-            "# TYPE kms_api_otlp_dropped_total counter\nkms_api_otlp_dropped_total %llu\n",
-            (unsigned long long) stats.exports, (unsigned long long) stats.failures,
-            (unsigned long long) stats.dropped);
+    static const struct {
+        const char *name, *help;
+    } families[] = {
+        {"kms_api_otlp_exports_total", "OTLP metric exports the endpoint accepted."},
+        {"kms_api_otlp_failures_total", "OTLP export attempts that failed."},
+        {"kms_api_otlp_dropped_total", "OTLP exports dropped after a non-retryable answer."},
+    };
+    const uint64_t values[] = {stats.exports, stats.failures, stats.dropped};
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        kms_promtext_family(out, families[i].name, "counter", families[i].help);
+        fprintf(out, "%s %llu\n", families[i].name, (unsigned long long) values[i]);
+    }
 }
 
 api_export_t *api_export_start(api_backend_t *backend, long timeout_ms, api_http_t *server)

@@ -2,6 +2,7 @@
 
 #include "kms_log.h"
 #include "kms_num.h"
+#include "kms_promtext.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -239,9 +240,9 @@ bool api_guard_unwatch(api_guard_t *self, int slot)
 
 void api_guard_write(const api_guard_t *self, FILE *out)
 {
+    kms_promtext_family(out, "kms_api_connections_cut_total", "counter",
+                        "Connections kms-api closed on a client taking more than its share.");
     fprintf(out,
-            "# HELP kms_api_connections_cut_total Connections kms-api closed on a client taking more than its share.\n"
-            "# TYPE kms_api_connections_cut_total counter\n"
             "kms_api_connections_cut_total{reason=\"per_client\"} %llu\n"
             "kms_api_connections_cut_total{reason=\"slow_body\"} %llu\n",
             (unsigned long long) __atomic_load_n(&self->refused, __ATOMIC_RELAXED),

@@ -1,6 +1,8 @@
 /*  api_otlp: the models' metrics pushed over OTLP/HTTP (JSON). See api_otlp.h. */
 #include "api_otlp.h"
 
+#include "api_families.h"
+
 #include <assert.h>
 #include <czmq.h>
 #include <curl/curl.h>
@@ -269,46 +271,9 @@ int api_otlp_config_from_env(api_otlp_config_t *out)
 /* ------------------------------------------------------------------------------------------ */
 /* LIST document -> ExportMetricsServiceRequest                                                */
 
-typedef enum { S_GAUGE, S_SUM } s_kind_t;
-
-typedef enum {
-    M_READY, M_SAMPLES, M_R2, M_RMSE, M_MAE,
-    M_BIAS, M_WEIGHT, M_MEAN, M_VARIANCE, M_CATEGORY,
-    M_UPTIME, M_PUBLISHERS, M_RECEIVED, M_REJECTED, M_MALFORMED, M_GAPS, M_CHECKPOINTS,
-    M_CHECKPOINT_ERRORS, M_COUNT
-} s_metric_id_t;
-
+/* The families and their OTLP names, units and help: api_families.h, shared with /metrics. */
 typedef struct {
-    const char *name;
-    const char *unit;
-    s_kind_t kind;
-    const char *description;
-} s_metric_def_t;
-
-static const s_metric_def_t s_metrics[M_COUNT] = {
-    [M_READY] = {"kms_model_ready", "", S_GAUGE, "1 when the model serves weights, else 0"},
-    [M_SAMPLES] = {"kms_model_samples", "{sample}", S_SUM, "Samples the model has learned"},
-    [M_R2] = {"kms_model_r2", "", S_GAUGE, "Prequential R squared of the predictions"},
-    [M_RMSE] = {"kms_model_rmse", "W", S_GAUGE, "Prequential root mean squared error"},
-    [M_MAE] = {"kms_model_mae", "W", S_GAUGE, "Prequential mean absolute error"},
-    [M_BIAS] = {"kms_model_bias", "W", S_GAUGE, "Bias_Weight of the served weights"},
-    [M_WEIGHT] = {"kms_model_weight", "", S_GAUGE, "Watts per standard deviation of a feature"},
-    [M_MEAN] = {"kms_model_feature_mean", "", S_GAUGE, "Mean of a feature (its own unit)"},
-    [M_VARIANCE] = {"kms_model_feature_variance", "", S_GAUGE, "Variance of a feature"},
-    [M_CATEGORY] = {"kms_model_category_weight", "", S_GAUGE, "Watts added for a category's value"},
-    [M_UPTIME] = {"kms_trainer_uptime", "s", S_GAUGE, "Seconds since the trainer started"},
-    [M_PUBLISHERS] = {"kms_trainer_publishers", "", S_GAUGE, "Scrapers the trainer hears"},
-    [M_RECEIVED] = {"kms_trainer_samples_received", "{sample}", S_SUM, "Samples received"},
-    [M_REJECTED] = {"kms_trainer_samples_rejected", "{sample}", S_SUM, "Samples rejected"},
-    [M_MALFORMED] = {"kms_trainer_frames_malformed", "{frame}", S_SUM, "Frames not decodable"},
-    [M_GAPS] = {"kms_trainer_seq_gaps", "{sample}", S_SUM, "Samples lost between scrapers and trainer"},
-    [M_CHECKPOINTS] = {"kms_trainer_checkpoints", "{checkpoint}", S_SUM, "Checkpoints written"},
-    [M_CHECKPOINT_ERRORS] = {"kms_trainer_checkpoint_errors", "{checkpoint}", S_SUM,
-                             "Checkpoints that failed"},
-};
-
-typedef struct {
-    json_t *points[M_COUNT];  /* dataPoints arrays, created on first use */
+    json_t *points[API_F_COUNT];  /* dataPoints arrays, created on first use */
     char now[24];             /* timeUnixNano */
     bool failed;              /* out of memory somewhere */
 } s_builder_t;
@@ -356,14 +321,14 @@ static bool s_number(const json_t *value, double *out)
 
 /* Adds a point to metric `id`; takes `attrs`. A value that is not a finite number (or, for a
    sum, not a whole number >= 0) is left out. `start_ns` is for sums (0: unknown). */
-static void s_point(s_builder_t *b, s_metric_id_t id, json_t *attrs, const json_t *value,
+static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const json_t *value,
                     uint64_t start_ns)
 {
     double v;
     json_t *point = NULL;
     if (!attrs || !s_number(value, &v))
         goto done;
-    if (s_metrics[id].kind == S_SUM) {
+    if (api_families[id].type == API_COUNTER) {
         if (v < 0 || v > 9.2e18 || v != floor(v))
             goto done;
         char count[24], start[24];
@@ -393,23 +358,23 @@ static void s_model_weights(s_builder_t *b, const char *model, const json_t *wei
     const json_t *all = json_object_get(weights, "All_Weights");
     if (!json_is_object(all))
         return;
-    s_point(b, M_BIAS, s_attrs("model", model, NULL), json_object_get(all, "Bias_Weight"), 0);
+    s_point(b, API_F_MODEL_BIAS, s_attrs("model", model, NULL), json_object_get(all, "Bias_Weight"), 0);
 
     const char *feature;
     const json_t *numeric;
     json_object_foreach((json_t *) json_object_get(all, "Numerical_Variables"), feature, numeric) {
-        s_point(b, M_WEIGHT, s_attrs("model", model, "feature", feature, NULL),
+        s_point(b, API_F_MODEL_WEIGHT, s_attrs("model", model, "feature", feature, NULL),
                 json_object_get(numeric, "weight"), 0);
-        s_point(b, M_MEAN, s_attrs("model", model, "feature", feature, NULL),
+        s_point(b, API_F_MODEL_MEAN, s_attrs("model", model, "feature", feature, NULL),
                 json_object_get(numeric, "mean"), 0);
-        s_point(b, M_VARIANCE, s_attrs("model", model, "feature", feature, NULL),
+        s_point(b, API_F_MODEL_VARIANCE, s_attrs("model", model, "feature", feature, NULL),
                 json_object_get(numeric, "variance"), 0);
     }
     const char *category, *value;
     const json_t *values, *entry;
     json_object_foreach((json_t *) json_object_get(all, "Categorical_Variables"), category, values) {
         json_object_foreach((json_t *) values, value, entry)
-            s_point(b, M_CATEGORY, s_attrs("model", model, "feature", category, "category", value, NULL),
+            s_point(b, API_F_MODEL_CATEGORY, s_attrs("model", model, "feature", category, "category", value, NULL),
                     json_object_get(entry, "weight"), 0);
     }
 }
@@ -422,22 +387,19 @@ static void s_model(s_builder_t *b, const json_t *model)
     const json_t *ready = json_object_get(model, "ready");
     if (json_is_boolean(ready)) {
         json_t *flag = json_real(json_is_true(ready) ? 1.0 : 0.0);
-        s_point(b, M_READY, s_attrs("model", name, NULL), flag, 0);
+        s_point(b, API_F_MODEL_READY, s_attrs("model", name, NULL), flag, 0);
         json_decref(flag);
     }
     double created = 0;
     s_number(json_object_get(model, "created"), &created);
-    s_point(b, M_SAMPLES, s_attrs("model", name, NULL), json_object_get(model, "samples"),
+    s_point(b, API_F_MODEL_SAMPLES, s_attrs("model", name, NULL), json_object_get(model, "samples"),
             s_seconds_to_ns(created));
 
-    static const struct { s_metric_id_t id; const char *key, *window; } fits[] = {
-        {M_R2, "r2", "all"}, {M_RMSE, "rmse", "all"}, {M_MAE, "mae", "all"},
-        {M_R2, "window_r2", "recent"}, {M_RMSE, "window_rmse", "recent"},
-        {M_MAE, "window_mae", "recent"}};
     const json_t *fit = json_object_get(model, "fit");
-    for (size_t i = 0; json_is_object(fit) && i < sizeof fits / sizeof fits[0]; i++)
-        s_point(b, fits[i].id, s_attrs("model", name, "window", fits[i].window, NULL),
-                json_object_get(fit, fits[i].key), 0);
+    for (int recent = 0; json_is_object(fit) && recent < 2; recent++)
+        for (api_family_id_t f = API_F_MODEL_R2; f <= API_F_MODEL_MAE; f++)
+            s_point(b, f, s_attrs("model", name, "window", recent ? "recent" : "all", NULL),
+                    json_object_get(fit, recent ? api_families[f].window_key : api_families[f].key), 0);
 
     s_model_weights(b, name, json_object_get(model, "weights"));
 }
@@ -457,24 +419,21 @@ static void s_trainer(s_builder_t *b, const json_t *stats, uint64_t now_ns)
             start_s = now_ns / 1000000000ULL;  /* never after the point's own time */
         start_ns = start_s * 1000000000ULL;
     }
-    static const struct { s_metric_id_t id; const char *key; } fields[] = {
-        {M_UPTIME, "uptime"}, {M_PUBLISHERS, "publishers"}, {M_RECEIVED, "samples_received"},
-        {M_REJECTED, "samples_rejected"}, {M_MALFORMED, "frames_malformed"}, {M_GAPS, "seq_gaps"},
-        {M_CHECKPOINTS, "checkpoints"}, {M_CHECKPOINT_ERRORS, "checkpoint_errors"}};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        s_point(b, fields[i].id, json_array(), json_object_get(stats, fields[i].key), start_ns);
+    for (api_family_id_t f = API_F_TRAINER_FIRST; f <= API_F_TRAINER_LAST; f++)
+        if (api_families[f].otlp)
+            s_point(b, f, json_array(), json_object_get(stats, api_families[f].key), start_ns);
 }
 
-static json_t *s_metric(s_metric_id_t id, json_t *points)
+static json_t *s_metric(api_family_id_t id, json_t *points)
 {
-    const s_metric_def_t *def = &s_metrics[id];
-    json_t *data = def->kind == S_SUM
+    const api_family_t *def = &api_families[id];
+    json_t *data = def->type == API_COUNTER
         /* 2 = AGGREGATION_TEMPORALITY_CUMULATIVE: OTLP/JSON writes enums as integers. */
         ? json_pack("{s:o, s:i, s:b}", "dataPoints", points, "aggregationTemporality", 2,
                     "isMonotonic", 1)
         : json_pack("{s:o}", "dataPoints", points);
-    return json_pack("{s:s, s:s, s:s, s:o*}", "name", def->name, "description", def->description,
-                     "unit", def->unit, def->kind == S_SUM ? "sum" : "gauge", data);
+    return json_pack("{s:s, s:s, s:s, s:o*}", "name", def->otlp, "description", def->help,
+                     "unit", def->unit, def->type == API_COUNTER ? "sum" : "gauge", data);
 }
 
 static json_t *s_resource_attrs(const json_t *resource)
@@ -503,7 +462,7 @@ json_t *api_otlp_build(const json_t *list, const json_t *resource, uint64_t now_
     s_trainer(&b, json_object_get(list, "trainer"), now_ns);
 
     json_t *metrics = json_array();
-    for (int id = 0; id < M_COUNT; id++) {
+    for (api_family_id_t id = 0; id < API_F_COUNT; id++) {
         if (b.points[id] && json_array_append_new(metrics, s_metric(id, b.points[id])) != 0)
             b.failed = true;
     }

@@ -2,6 +2,7 @@
    page and the request counters. */
 #include "kms_test.h"
 
+#include "api_families.h"
 #include "api_kepler.h"
 #include "api_metrics.h"
 #include "api_page.h"
@@ -336,10 +337,34 @@ static void test_stats(void **state)
     free(text);
 }
 
+/* Every family exported over OTLP too translates back to its Prometheus name (unit W ->
+   _watts, s -> _seconds, a cumulative sum -> _total), as a backend's translation does. */
+static void test_families_translate_between_otlp_and_prometheus(void **state)
+{
+    (void) state;
+    size_t exported = 0;
+    for (int f = 0; f < API_F_COUNT; f++) {
+        const api_family_t *family = &api_families[f];
+        assert_non_null(family->prom);
+        assert_non_null(family->help);
+        assert_true(strncmp(family->prom, "kms_", 4) == 0);
+        if (!family->otlp)
+            continue;
+        exported++;
+        char expected[128];
+        snprintf(expected, sizeof expected, "%s%s%s", family->otlp,
+                 strcmp(family->unit, "W") == 0 ? "_watts" : strcmp(family->unit, "s") == 0 ? "_seconds" : "",
+                 family->type == API_COUNTER ? "_total" : "");
+        assert_string_equal(family->prom, expected);
+    }
+    assert_int_equal(exported, 18);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_families_translate_between_otlp_and_prometheus),
         cmocka_unit_test(test_parse_requests),
         cmocka_unit_test(test_component_answer_uses_the_requests_names),
         cmocka_unit_test(test_platform_component_with_acpi_source),
