@@ -613,8 +613,8 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
         free(self);
         return NULL;
     }
-    char port[16], threads[16], request_timeout[24];
-    snprintf(port, sizeof port, "%ld%s", config->port, config->tls ? "s" : "");
+    char port[64], threads[16], request_timeout[24];
+    snprintf(port, sizeof port, "%s:%ld%s", config->listen, config->port, config->tls ? "s" : "");
     snprintf(threads, sizeof threads, "%ld", config->threads);
     snprintf(request_timeout, sizeof request_timeout, "%ld", config->request_timeout_ms);
     /* No document_root: civetweb serves no file, ever. The keep-alive timeout bounds how long
@@ -651,7 +651,7 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     self->ctx = mg_start2(&init, &error);
     if (!self->ctx) {
         char quoted[300];
-        kms_error("cannot start the HTTP server", "port=%ld why=%s", config->port,
+        kms_error("cannot start the HTTP server", "address=%s port=%ld why=%s", config->listen, config->port,
                   kms_log_quote(text, quoted, sizeof quoted));
         api_guard_destroy(&self->guard);
         free(self);

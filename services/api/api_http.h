@@ -30,6 +30,7 @@
 
 typedef struct {
     long port;
+    const char *listen;       /* IPv4 address to listen on ("0.0.0.0": every interface) */
     long threads;
     long per_client;          /* connections one client address may hold */
     long timeout_ms;          /* per request, for the trainer */
@@ -44,7 +45,7 @@ typedef void(api_http_metrics_fn)(void *arg, FILE *out);
 
 typedef struct api_http_t api_http_t;
 
-/* Starts listening on config->port (all interfaces). `backend` and `stats` are borrowed and
+/* Starts listening on config->listen:config->port. `backend` and `stats` are borrowed and
    must outlive the server. NULL on error (logged: port in use, ...). */
 api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats);
 

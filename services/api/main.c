@@ -7,6 +7,7 @@
 #include "kms_config.h"
 #include "kms_log.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <malloc.h>
 #include <signal.h>
@@ -14,12 +15,14 @@
 
 int main(int argc, char **argv)
 {
-    const char *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL;
+    const char *address = NULL, *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL;
     kms_curve_config_t curve_config = {0};
     long port, timeout_ms, threads, per_client, request_timeout_ms;
     double cache_ms;
     kms_option_t options[] = {
-        {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port, on every interface", &port, 1, 65535},
+        {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port", &port, 1, 65535},
+        {"listen", "KMS_HTTP_LISTEN", KMS_OPT_STRING, "0.0.0.0",
+         "IPv4 address to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)", &address, 0, 0},
         {"trainer", "KMS_TRAINER_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5556",
          "the trainer's control endpoint (czmq syntax)", &trainer, 0, 0},
         {"trainer-timeout", "KMS_TRAINER_TIMEOUT_MS", KMS_OPT_INT, "1000",
@@ -49,6 +52,11 @@ int main(int argc, char **argv)
     int rc = kms_config_parse(&config, argc, argv, NULL);
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
+    struct in_addr parsed;
+    if (inet_pton(AF_INET, address, &parsed) != 1) {
+        fprintf(stderr, "kms-api: invalid value '%s' for --listen: expected an IPv4 address\n", address);
+        return 2;
+    }
     if (acl && !api_http_acl_valid(acl)) {
         fprintf(stderr, "kms-api: invalid value '%s' for --acl: expected [+|-]IPv4[/bits],...\n", acl);
         return 2;
@@ -87,7 +95,7 @@ int main(int argc, char **argv)
         kms_curve_destroy(&curve);
         return 2;
     }
-    api_http_config_t http = {port, threads, per_client, timeout_ms, request_timeout_ms, trainer, acl,
+    api_http_config_t http = {port, address, threads, per_client, timeout_ms, request_timeout_ms, trainer, acl,
                               tls.cert_file ? &tls : NULL};
     api_http_t *server = api_http_start(&http, backend, &stats);
     if (!server) {
@@ -95,7 +103,8 @@ int main(int argc, char **argv)
         kms_curve_destroy(&curve);
         return 1;
     }
-    kms_info("listening", "port=%ld tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", port,
+    kms_info("listening",
+             "address=%s port=%ld tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", address, port,
              http.tls ? "on" : "off", acl ? "on" : "off", trainer, threads, timeout_ms, cache_ms);
     api_export_t *otlp = api_export_start(backend, timeout_ms, server);
 
