@@ -63,8 +63,13 @@ type Metric struct {
 	Factor    float64
 }
 
+// report is where Print writes: the real stdout. Some releases print debug lines with fmt.Printf
+// (v0.5.4 pkg/collector/metric/node_metric.go CalcDynEnergy), so os.Stdout is pointed at stderr.
+var report = os.Stdout
+
 // Start parses the flags and stdin and starts the relay. The returned URL is the relay's root.
 func Start() (Input, string, *Relay) {
+	os.Stdout = os.Stderr
 	api := flag.String("api", "http://127.0.0.1:8100", "kms-api base URL")
 	flag.Parse()
 	var in Input
@@ -102,7 +107,7 @@ func Deltas(v map[string]float64, names []string, table map[string]Metric, perio
 
 // Print writes the output as one JSON document.
 func Print(out Output) {
-	enc := json.NewEncoder(os.Stdout)
+	enc := json.NewEncoder(report)
 	enc.SetIndent("", " ")
 	if err := enc.Encode(out); err != nil {
 		Fail("writing the output: %v", err)
