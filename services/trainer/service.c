@@ -11,15 +11,41 @@
 #include "kms_log.h"
 #include "kms_num.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S_BATCH 256
-/* Samples are small (KMS_SAMPLE_MAX_FRAME); a peer that sends more than this is disconnected
-   by libzmq before the bytes are buffered. Bigger than a sample so that oversized frames still
-   arrive, get counted and logged. */
-#define S_MAX_MESSAGE (1 << 20)
-#define S_MAX_REQUEST (16 << 20)
+/* What one peer of a bound socket may cost (services/trainer/README.md, "Sockets"). libzmq
+   allocates a message whole as soon as its header announces the size, and disconnects a peer
+   that announces more than ZMQ_MAXMSGSIZE. Samples are at most KMS_SAMPLE_MAX_FRAME: twice
+   that lets oversized frames arrive, be counted and logged. Requests are a word and a model
+   name. */
+#define S_MAX_MESSAGE (2 * KMS_SAMPLE_MAX_FRAME)
+#define S_MAX_REQUEST (64 << 10)
+#define S_SAMPLES_HWM 1000    /* samples queued from one publisher while the loop is busy */
+#define S_CONTROL_HWM 32      /* requests queued from, and replies to, one client */
+/* A connection that has not completed its ZMTP greeting within this is closed: thousands of
+   raw TCP connections cost their buffers for 2 s, not for libzmq's default 30 s. */
+#define S_HANDSHAKE_MS 2000
+/* A peer that vanished without a FIN (a host that died) is found out within 60 + 3 x 10 s. */
+#define S_KEEPALIVE_IDLE_S 60
+/* libzmq frees a closed connection's memory into its I/O thread's heap, where glibc keeps it
+   for good (94 MB after five rounds of 4,000 connections); this often, the free pages go back
+   to the kernel (a fraction of a millisecond). */
+#define S_TRIM_INTERVAL_S 5.0
+
+static void s_bound_peers(zsock_t *sock, int max_message, int rcvhwm, int sndhwm)
+{
+    zsock_set_maxmsgsize(sock, max_message);
+    zsock_set_rcvhwm(sock, rcvhwm);
+    zsock_set_sndhwm(sock, sndhwm);
+    zsock_set_handshake_ivl(sock, S_HANDSHAKE_MS);
+    zsock_set_tcp_keepalive(sock, 1);
+    zsock_set_tcp_keepalive_idle(sock, S_KEEPALIVE_IDLE_S);
+    zsock_set_tcp_keepalive_intvl(sock, 10);
+    zsock_set_tcp_keepalive_cnt(sock, 3);
+}
 
 static zsock_t *s_samples_socket(kms_curve_t *curve, const char *endpoints)
 {
@@ -30,7 +56,7 @@ static zsock_t *s_samples_socket(kms_curve_t *curve, const char *endpoints)
         zsock_destroy(&sub);
         return NULL;
     }
-    zsock_set_maxmsgsize(sub, S_MAX_MESSAGE);
+    s_bound_peers(sub, S_MAX_MESSAGE, S_SAMPLES_HWM, S_SAMPLES_HWM);
     /* Container samples too: they share the node samples' seq series (see ingest.c). */
     zsock_set_subscribe(sub, KMS_TOPIC_NODE);
     zsock_set_subscribe(sub, KMS_TOPIC_CONTAINER);
@@ -48,9 +74,9 @@ static zsock_t *s_control_socket(kms_curve_t *curve, const char *endpoints)
         zsock_destroy(&rep);
         return NULL;
     }
-    /* Requests are a word and a model name: a 1 MB one still gets its 400, a bigger one only
-       gets its sender disconnected instead of filling memory. */
-    zsock_set_maxmsgsize(rep, S_MAX_REQUEST);
+    /* A request under S_MAX_REQUEST that makes no sense gets its 400; a bigger one only gets
+       its sender disconnected instead of filling memory. */
+    s_bound_peers(rep, S_MAX_REQUEST, S_CONTROL_HWM, S_CONTROL_HWM);
     if (zsock_attach(rep, endpoints, true) != 0)
         zsock_destroy(&rep);
     return rep;
@@ -151,9 +177,11 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
 
     double next_checkpoint = kms_num_monotonic() + options->checkpoint_interval;
     double next_history = kms_num_monotonic() + options->history_interval;
+    double next_trim = kms_num_monotonic() + S_TRIM_INTERVAL_S;
     while (!zsys_interrupted) {
         double now = kms_num_monotonic();
         double next = next_checkpoint < next_history ? next_checkpoint : next_history;
+        next = next_trim < next ? next_trim : next;
         int timeout = next > now ? (int) ((next - now) * 1000) + 1 : 0;
         void *which = zpoller_wait(poller, timeout > 1000 ? 1000 : timeout);
         if (!which && zpoller_terminated(poller))
@@ -169,6 +197,10 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
         if (now >= next_checkpoint) {
             trainer_checkpoint_save(self, options->data_dir, false);
             next_checkpoint = kms_num_monotonic() + options->checkpoint_interval;
+        }
+        if (now >= next_trim) {
+            malloc_trim(0);
+            next_trim = now + S_TRIM_INTERVAL_S;
         }
     }
 
