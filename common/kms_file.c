@@ -6,15 +6,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void *kms_file_read(const char *path, size_t max, size_t *len)
+void *kms_file_read_at(int dirfd, const char *name, bool nofollow, size_t max, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0)
         return NULL;
     struct stat st;
     char *data = NULL;
     if (fstat(fd, &st) != 0) {
         /* errno set */
+    } else if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
     } else if (st.st_size < 0 || (size_t) st.st_size > max) {
         errno = EFBIG;
     } else if ((data = malloc((size_t) st.st_size + 1))) {
@@ -34,4 +36,9 @@ void *kms_file_read(const char *path, size_t max, size_t *len)
     close(fd);
     errno = saved;
     return data;
+}
+
+void *kms_file_read(const char *path, size_t max, size_t *len)
+{
+    return kms_file_read_at(AT_FDCWD, path, false, max, len);
 }

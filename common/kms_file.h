@@ -1,12 +1,21 @@
 /*  kms_file: a whole file in memory, bounded. For the files the services read at once: model
-    checkpoints, datasets, TLS keys, benchmark pages. */
+    checkpoints, datasets, TLS keys, benchmark pages.
+
+    Only regular files are read, and opening never blocks: a FIFO or a device put where a file
+    was expected is refused (EINVAL) instead of hanging the reader. */
 #ifndef KMS_FILE_H
 #define KMS_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The file's bytes, NUL-terminated for convenience (*len excludes the NUL); NULL with errno
-   set, EFBIG when the file is larger than `max`. Caller frees. */
+   set, EFBIG when the file is larger than `max`, EINVAL when it is not a regular file. Caller
+   frees. */
 void *kms_file_read(const char *path, size_t max, size_t *len);
+
+/* The same for `name` in the folder open as `dirfd` (or AT_FDCWD); with `nofollow` a symlink
+   is refused too (ELOOP), wherever it points. */
+void *kms_file_read_at(int dirfd, const char *name, bool nofollow, size_t max, size_t *len);
 
 #endif

@@ -8,11 +8,18 @@
     itself survives a power cut. Whatever fails (disk full, read-only folder), the previous file
     is untouched, the error is logged and counted, and the model stays dirty for the next try.
 
+    The data dir is ours alone, and whatever else is put there is never followed: the temporary
+    file is created afresh (O_EXCL | O_NOFOLLOW, a symlink planted in its place is removed, not
+    written through), checkpoints are read relative to the open folder, never through a
+    symlink, and only from regular files opened without blocking (a FIFO would hang the start).
+
     At start every `*.zip` in the folder is loaded. One that cannot be read as a model (cut
     short, bit rot, not a zip) is renamed `<file>.corrupt-<UTC time>` and its model starts
     fresh: a trainer that refuses to start helps nobody, and the bytes are kept for a post
     mortem. One whose features or target differ from the configured model of that name (the
-    model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same way. */
+    model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same way. An unusable
+    file that cannot be renamed (a read-only folder) is kept: its model starts fresh but is not
+    written until the file has been set aside, so the original bytes are never overwritten. */
 #include "checkpoint.h"
 
 #include "kms_file.h"
@@ -53,61 +60,99 @@ static int s_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+/* A new temporary file in the folder: whatever has its name (a crash's leftover, a symlink
+   planted there) is removed first, never opened. */
+static int s_create_tmp(int dfd, const char *tmp)
+{
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dfd, tmp, flags, 0644);
+    if (fd < 0 && errno == EEXIST && unlinkat(dfd, tmp, 0) == 0)
+        fd = openat(dfd, tmp, flags, 0644);
+    return fd;
+}
+
 /* Writes `data` as dir/file through a temporary file; the old file stays whole on any error. */
 static int s_write_atomic(const char *dir, const char *file, const void *data, size_t len)
 {
-    char path[4096], tmp[4096];
-    if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int) sizeof path
-        || snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, file) >= (int) sizeof tmp) {
+    char tmp[KMS_NAME_MAX + 16];
+    if (snprintf(tmp, sizeof tmp, ".%s.tmp", file) >= (int) sizeof tmp) {
         errno = ENAMETOOLONG;
         return -1;
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    int rc = s_write_all(fd, data, len);
-    if (rc == 0)
-        rc = fsync(fd);
-    if (close(fd) != 0)
-        rc = -1;
-    if (rc == 0)
-        rc = rename(tmp, path);
-    if (rc != 0) {
-        int saved = errno;
-        unlink(tmp);
-        errno = saved;
-        return -1;
-    }
-    /* The rename is in the folder's data: without this a power cut may undo it. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -1;
-    rc = fsync(dfd);
+    int fd = s_create_tmp(dfd, tmp);
+    int rc = fd < 0 ? -1 : s_write_all(fd, data, len);
+    if (rc == 0)
+        rc = fsync(fd);
+    if (fd >= 0 && close(fd) != 0)
+        rc = -1;
+    if (rc == 0)
+        rc = renameat(dfd, tmp, dfd, file);  /* replaces a symlink named `file`, never its target */
+    /* The rename is in the folder's data: without this a power cut may undo it. */
+    if (rc == 0)
+        rc = fsync(dfd);
     int saved = errno;
+    if (rc != 0 && fd >= 0)
+        unlinkat(dfd, tmp, 0);
     close(dfd);
     errno = saved;
     return rc;
 }
 
-int trainer_checkpoint_write(const trainer_t *self, size_t index, const char *dir)
+/* Renames a file that cannot be used out of the way, keeping its bytes; 0, or -1 (logged). */
+static int s_move_aside(const char *dir, const char *file, const char *label, const char *why)
+{
+    char from[4096], to[4096], stamp[32], quoted[512], reason[256];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(from, sizeof from, "%s/%s", dir, file);
+    snprintf(to, sizeof to, "%s/%s.%s-%s", dir, file, label, stamp);
+    kms_log_quote(why, reason, sizeof reason);
+    if (rename(from, to) == 0) {
+        char quoted_to[512];
+        kms_error("checkpoint unusable: moved aside, the model starts fresh", "file=%s moved_to=%s reason=%s",
+                  kms_log_quote(from, quoted, sizeof quoted), kms_log_quote(to, quoted_to, sizeof quoted_to), reason);
+        return 0;
+    }
+    char err[128];
+    kms_error("checkpoint unusable and could not be moved aside: kept, and not overwritten until it is",
+              "file=%s reason=%s error=%s", kms_log_quote(from, quoted, sizeof quoted), reason,
+              kms_log_quote(strerror(errno), err, sizeof err));
+    return -1;
+}
+
+int trainer_checkpoint_write(trainer_t *self, size_t index, const char *dir)
 {
     const kms_model_t *model = trainer_model_at(self, index);
     const char *name = kms_model_spec(model)->name;
+    char file[KMS_NAME_MAX + 8];
+    snprintf(file, sizeof file, "%s.zip", name);
+    if (trainer_model_keeps_file(self, index)) {
+        /* The file it would replace is not this model's: set aside first, or not written. */
+        if (s_move_aside(dir, file, "corrupt", "unusable at start, kept until it could be set aside") != 0) {
+            errno = EEXIST;
+            return -1;
+        }
+        trainer_model_keep_file(self, index, false);
+    }
     json_t *extra = json_pack("{s:o}", "history", trainer_history_json(self, index));
     void *data = NULL;
     size_t len = 0;
     const char *why = NULL;
     int rc = kms_modelzip_write(model, trainer_version(self), extra, &data, &len, &why);
     json_decref(extra);
-    char quoted_dir[512], file[KMS_NAME_MAX + 8];
+    char quoted_dir[512];
     kms_log_quote(dir, quoted_dir, sizeof quoted_dir);
     if (rc != 0) {
         kms_error("checkpoint not written: the model could not be zipped", "model=%s reason=\"%s\"", name, why);
         return -1;
     }
-    snprintf(file, sizeof file, "%s.zip", name);
     rc = s_write_atomic(dir, file, data, len);
     int saved = errno;
     free(data);
@@ -147,14 +192,17 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all)
     return rc;
 }
 
-kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why)
+/* A model zip read from `name` in the folder `dirfd`. */
+static kms_model_t *s_read_zip(int dirfd, const char *name, bool nofollow, json_t **history, const char **why)
 {
     if (history)
         *history = NULL;
     size_t len = 0;
-    void *data = kms_file_read(path, S_MAX_FILE, &len);
+    void *data = kms_file_read_at(dirfd, name, nofollow, S_MAX_FILE, &len);
     if (!data) {
-        *why = strerror(errno);
+        *why = errno == ELOOP ? "a symlink (never followed in the data dir)"
+               : errno == EINVAL ? "not a regular file"
+                                 : strerror(errno);
         return NULL;
     }
     json_t *metadata = NULL;
@@ -172,39 +220,34 @@ kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, con
     return model;
 }
 
-/* Renames a file that cannot be used out of the way, keeping its bytes. */
-static void s_move_aside(const char *dir, const char *file, const char *label, const char *why)
+kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why)
 {
-    char from[4096], to[4096], stamp[32], quoted[512], reason[256];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(from, sizeof from, "%s/%s", dir, file);
-    snprintf(to, sizeof to, "%s/%s.%s-%s", dir, file, label, stamp);
-    kms_log_quote(why, reason, sizeof reason);
-    if (rename(from, to) == 0) {
-        char quoted_to[512];
-        kms_error("checkpoint unusable: moved aside, the model starts fresh", "file=%s moved_to=%s reason=%s",
-                  kms_log_quote(from, quoted, sizeof quoted), kms_log_quote(to, quoted_to, sizeof quoted_to), reason);
-    } else {
-        char err[128];
-        kms_error("checkpoint unusable and could not be moved aside; the model starts fresh",
-                  "file=%s reason=%s error=%s", kms_log_quote(from, quoted, sizeof quoted), reason,
-                  kms_log_quote(strerror(errno), err, sizeof err));
-    }
+    return s_read_zip(AT_FDCWD, path, false, history, why);
 }
 
-/* Loads dir/file; returns 1 when a model was loaded. */
-static int s_load_one(trainer_t *self, const char *dir, const char *file)
+/* An unusable file of a configured model that could not be set aside blocks its writes. */
+static void s_keep_unusable(trainer_t *self, const char *file)
+{
+    char name[KMS_NAME_MAX + 8];
+    snprintf(name, sizeof name, "%s", file);
+    if (s_ends_with(name, ".zip"))
+        name[strlen(name) - 4] = '\0';
+    int index = trainer_model_find(self, name);
+    if (index >= 0)
+        trainer_model_keep_file(self, (size_t) index, true);
+}
+
+/* Loads dir/file (dirfd: the folder, open); returns 1 when a model was loaded. */
+static int s_load_one(trainer_t *self, const char *dir, int dirfd, const char *file)
 {
     char path[4096], quoted[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     const char *why = NULL;
     json_t *history = NULL;
-    kms_model_t *model = trainer_checkpoint_read_zip(path, &history, &why);
+    kms_model_t *model = s_read_zip(dirfd, file, true, &history, &why);
     if (!model) {
-        s_move_aside(dir, file, "corrupt", why ? why : "unreadable");
+        if (s_move_aside(dir, file, "corrupt", why ? why : "unreadable") != 0)
+            s_keep_unusable(self, file);
         return 0;
     }
     const kms_model_spec_t *spec = kms_model_spec(model);
@@ -215,7 +258,8 @@ static int s_load_one(trainer_t *self, const char *dir, const char *file)
         kms_warn("checkpoint ignored: its file name is not its model's name", "file=%s model=%s",
                  kms_log_quote(path, quoted, sizeof quoted), spec->name);
     } else if (trainer_spec_conflicts(self, spec)) {
-        s_move_aside(dir, file, "stale", "features or target differ from the configured model");
+        if (s_move_aside(dir, file, "stale", "features or target differ from the configured model") != 0)
+            s_keep_unusable(self, file);
     } else {
         kms_model_status_t status;
         kms_model_status(model, &status);
@@ -255,7 +299,7 @@ long trainer_checkpoint_load(trainer_t *self, const char *dir)
             if (unlink(path) == 0)
                 kms_info("removed an unfinished checkpoint write", "file=%s", kms_log_quote(path, quoted, sizeof quoted));
         } else if (name[0] != '.' && s_ends_with(name, ".zip")) {
-            loaded += s_load_one(self, dir, name);
+            loaded += s_load_one(self, dir, dirfd(d), name);
         }
     }
     closedir(d);

@@ -11,7 +11,8 @@
 
 /* Loads every checkpoint in `dir` into the trainer (those of configured models must match
    their spec, others are added as they are); corrupt ones are moved aside. Leftover temporary
-   files are removed. Returns the number of models loaded (0 when the folder does not exist
+   files are removed. Files are read relative to the folder, never through a symlink, and only
+   when regular (a FIFO is set aside, not waited on). Returns the number of models loaded (0 when the folder does not exist
    yet), or -1 when the folder exists but cannot be listed: starting fresh would then overwrite
    checkpoints that were never read. */
 long trainer_checkpoint_load(trainer_t *self, const char *dir);
@@ -26,7 +27,8 @@ kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, con
 
 
 /* Writes `model` as `<dir>/<name>.zip` atomically (temporary file, fsync, rename, fsync of
-   the folder). 0, or -1 with errno kept and the error logged. */
-int trainer_checkpoint_write(const trainer_t *self, size_t index, const char *dir);
+   the folder). A file there that was unusable at start and could not be set aside is set
+   aside first, or the model is not written. 0, or -1 with errno kept and the error logged. */
+int trainer_checkpoint_write(trainer_t *self, size_t index, const char *dir);
 
 #endif

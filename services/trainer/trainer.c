@@ -12,6 +12,7 @@
 typedef struct {
     kms_model_t *model;
     bool dirty;                  /* learned since the last checkpoint */
+    bool keep_file;              /* an unusable checkpoint of its name is still in its place */
     size_t history_count, history_next;
     double history[TRAINER_HISTORY_MAX][3];  /* ts, window_r2, window_rmse; a ring */
 } s_entry_t;
@@ -217,6 +218,17 @@ void trainer_history_tick(trainer_t *self, double now)
         if (entry->history_count < TRAINER_HISTORY_MAX)
             entry->history_count++;
     }
+}
+
+void trainer_model_keep_file(trainer_t *self, size_t index, bool keep)
+{
+    if (index < self->count)
+        self->entries[index].keep_file = keep;
+}
+
+bool trainer_model_keeps_file(const trainer_t *self, size_t index)
+{
+    return index < self->count && self->entries[index].keep_file;
 }
 
 bool trainer_model_dirty(const trainer_t *self, size_t index)

@@ -75,6 +75,10 @@ void trainer_history_tick(trainer_t *self, double now);
 /* Checkpoint bookkeeping: whether model `index` learned since its last checkpoint. */
 bool trainer_model_dirty(const trainer_t *self, size_t index);
 void trainer_model_saved(trainer_t *self, size_t index);
+/* The model's checkpoint file is not this model's and could not be set aside (checkpoint.h):
+   it must be before the model is written over it. */
+void trainer_model_keep_file(trainer_t *self, size_t index, bool keep);
+bool trainer_model_keeps_file(const trainer_t *self, size_t index);
 
 /* JSON documents of the control protocol (kms_proto.h), new references. */
 json_t *trainer_describe_model(const trainer_t *self, size_t index);

@@ -2,14 +2,18 @@
 clients"): thousands of idle connections on its bound sockets, oversized requests, symlinks and
 FIFOs planted among its checkpoints, a checkpoint that cannot be set aside, samples from the
 future."""
+import glob
 import os
 import socket
+import stat
 import time
+import zipfile
 
 import zmq
 
+import test_trainer
 from kmstest import SLOWDOWN, ProcessTestCase, free_port, wait_for
-from test_trainer import ask
+from test_trainer import TrainerTestCase, ask
 
 
 def rss_mb(pid):
@@ -103,3 +107,82 @@ class IdleConnections(ProcessTestCase):
         finally:
             for d in peers:
                 d.close()
+
+
+class HostileDataDir(TrainerTestCase):
+    """Files planted in the data dir by someone else who can write there."""
+
+    def checkpointed(self, trainer, n=25, start_seq=1):
+        self.sync(trainer)
+        self.publish(trainer, n, start_seq=start_seq)
+
+    def test_a_symlink_planted_as_the_temporary_file_is_not_written_through(self):
+        outside = os.path.join(self.tmp, "outside")
+        with open(outside, "w") as f:
+            f.write("not yours")
+        os.makedirs(self.data)
+        t = self.start_trainer("--checkpoint-interval", "0.3")
+        os.symlink(outside, os.path.join(self.data, ".core_model.zip.tmp"))
+        self.checkpointed(t)
+        core = os.path.join(self.data, "core_model.zip")
+        wait_for(lambda: os.path.isfile(core) and not os.path.islink(core), what="a real checkpoint")
+        self.assertEqual(t.stop(), 0)
+        with open(outside) as f:
+            self.assertEqual(f.read(), "not yours")
+        self.assertFalse(os.path.islink(core))
+        with zipfile.ZipFile(core) as z:
+            self.assertIsNone(z.testzip())
+        self.assertEqual(self.models(self.start_trainer())["core_model"]["samples"], 25)
+
+    def test_a_symlinked_checkpoint_is_set_aside_not_followed(self):
+        t = self.start_trainer()
+        self.checkpointed(t)
+        self.assertEqual(t.stop(), 0)
+        core = os.path.join(self.data, "core_model.zip")
+        elsewhere = os.path.join(self.tmp, "elsewhere.zip")
+        os.rename(core, elsewhere)
+        os.symlink(elsewhere, core)
+        t2 = self.start_trainer()
+        self.assertIn("a symlink", t2.output())
+        self.assertEqual(self.models(t2)["core_model"]["samples"], 0)
+        aside = glob.glob(core + ".corrupt-*")
+        self.assertEqual(len(aside), 1)
+        self.assertTrue(os.path.islink(aside[0]))  # the link itself moved, its target untouched
+        self.assertTrue(zipfile.is_zipfile(elsewhere))
+
+    def test_a_fifo_named_like_a_checkpoint_does_not_hang_the_start(self):
+        os.makedirs(self.data)
+        fifo = os.path.join(self.data, "core_model.zip")
+        os.mkfifo(fifo)
+        start = time.monotonic()
+        t = self.start_trainer()  # answers PING: the start did not hang
+        self.assertLess(time.monotonic() - start, 5 * SLOWDOWN)
+        self.assertIn("not a regular file", t.output())
+        aside = glob.glob(fifo + ".corrupt-*")
+        self.assertEqual(len(aside), 1)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(aside[0]).st_mode))
+        self.checkpointed(t)
+        self.assertEqual(t.stop(), 0)
+        self.assertTrue(zipfile.is_zipfile(fifo))
+
+    def test_a_checkpoint_that_cannot_be_set_aside_is_never_overwritten(self):
+        os.makedirs(self.data)
+        core = os.path.join(self.data, "core_model.zip")
+        with open(core, "wb") as f:
+            f.write(b"PK\x03\x04 the only copy of something")
+        undo = test_trainer.TestCheckpoints.make_unwritable(self, self.data)
+        if undo is None:
+            self.skipTest("cannot make a folder unwritable here")
+        self.addCleanup(undo)
+        t = self.start_trainer("--checkpoint-interval", "0.3")
+        self.assertIn("kept, and not overwritten", t.output())
+        self.checkpointed(t)
+        errors = self.stats(t)["checkpoint_errors"]
+        wait_for(lambda: self.stats(t)["checkpoint_errors"] > errors, what="a checkpoint refused")
+        undo()
+        # Writable again: the original is set aside, the fresh model written beside it.
+        wait_for(lambda: glob.glob(core + ".corrupt-*"), what="the unusable checkpoint set aside")
+        wait_for(lambda: zipfile.is_zipfile(core), what="the fresh model written")
+        with open(glob.glob(core + ".corrupt-*")[0], "rb") as f:
+            self.assertEqual(f.read(), b"PK\x03\x04 the only copy of something")
+        self.assertEqual(t.stop(), 0)
