@@ -492,9 +492,10 @@ int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, doubl
     return 0;
 }
 
-/* Kepler's formula is bias + w[arch] + sum_j w_j (x_j - mean_j) / sqrt(variance_j); with
-   w_j = beta_j sqrt(variance_j) and bias = mean_y - sum_a beta_a mean_a it is the prediction
-   above. A constant feature is written with variance 1 and weight 0, since Kepler divides. */
+/* Kepler's formula is bias + w[arch] + sum_j w_j x_j / scale_j (kms_weights.h); with
+   scale_j = sqrt(variance_j), w_j = beta_j scale_j and bias = mean_y - arch_offset -
+   sum_j beta_j mean_j it is the prediction above. A constant feature is written with scale 1
+   and weight 0, since Kepler divides. */
 int kms_model_weights(const kms_model_t *self, kms_weights_t *out)
 {
     assert(self && out);

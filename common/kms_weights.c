@@ -5,9 +5,10 @@
 #include <math.h>
 #include <string.h>
 
+/* A scale whose square is a finite positive variance, so that both of Kepler's formulas hold. */
 static bool s_numeric_ok(const kms_weight_numeric_t *n)
 {
-    return isfinite(n->mean) && isfinite(n->weight) && isfinite(n->variance) && n->variance > 0;
+    return isfinite(n->weight) && n->scale > 0 && isfinite(n->scale * n->scale) && n->scale * n->scale > 0;
 }
 
 /* Adds `value` under `key` unless the key is empty or taken (two features renamed alike would
@@ -27,8 +28,9 @@ static json_t *s_numeric_json(const kms_weights_t *weights, const char *const *n
     json_t *numeric = json_object();
     for (size_t i = 0; numeric && i < weights->numeric_count; i++) {
         const kms_weight_numeric_t *n = &weights->numeric[i];
-        json_t *entry = s_numeric_ok(n) ? json_pack("{s:f, s:f, s:f}", "mean", n->mean, "variance",
-                                                    n->variance, "weight", n->weight) : NULL;
+        json_t *entry = s_numeric_ok(n) ? json_pack("{s:f, s:f, s:f, s:f}", "mean", 0.0, "variance",
+                                                    n->scale * n->scale, "scale", n->scale, "weight",
+                                                    n->weight) : NULL;
         if (s_add(numeric, names && names[i] ? names[i] : n->name, entry) != 0) {
             json_decref(numeric);
             return NULL;
@@ -84,6 +86,29 @@ static int s_copy_name(char *dst, const char *key, size_t key_len)
     return 0;
 }
 
+/* One numeric entry in either form: {"scale", "weight"} (mean and variance, when given, must say
+   the same), or the 2022 server's {"mean", "variance", "weight"}, whose mean is returned in
+   `mean` to be folded into the bias. */
+static int s_read_entry(const json_t *entry, kms_weight_numeric_t *n, double *mean)
+{
+    const json_t *scale = json_object_get(entry, "scale"), *variance = json_object_get(entry, "variance");
+    const json_t *mean_value = json_object_get(entry, "mean");
+    double v = 0;
+    *mean = 0;
+    if (!json_is_object(entry) || s_number(json_object_get(entry, "weight"), &n->weight) != 0
+        || (mean_value && s_number(mean_value, mean) != 0) || (variance && s_number(variance, &v) != 0))
+        return -1;
+    if (scale) {
+        if (s_number(scale, &n->scale) != 0 || *mean != 0 || (variance && v != n->scale * n->scale))
+            return -1;
+    } else {
+        if (!variance || !(v > 0))
+            return -1;
+        n->scale = sqrt(v);
+    }
+    return s_numeric_ok(n) ? 0 : -1;
+}
+
 static int s_read_numeric(const json_t *numeric, kms_weights_t *out)
 {
     if (!json_is_object(numeric) || json_object_size(numeric) > KMS_SAMPLE_MAX_VALUES)
@@ -93,11 +118,10 @@ static int s_read_numeric(const json_t *numeric, kms_weights_t *out)
     const json_t *entry;
     json_object_keylen_foreach((json_t *) numeric, name, name_len, entry) {
         kms_weight_numeric_t *n = &out->numeric[out->numeric_count];
-        if (!json_is_object(entry) || s_copy_name(n->name, name, name_len) != 0
-            || s_number(json_object_get(entry, "mean"), &n->mean) != 0
-            || s_number(json_object_get(entry, "variance"), &n->variance) != 0
-            || s_number(json_object_get(entry, "weight"), &n->weight) != 0 || !(n->variance > 0))
+        double mean;
+        if (s_copy_name(n->name, name, name_len) != 0 || s_read_entry(entry, n, &mean) != 0)
             return -1;
+        out->bias -= n->weight * (mean / n->scale);
         out->numeric_count++;
     }
     return 0;
@@ -146,6 +170,8 @@ int kms_weights_from_json(const json_t *doc, kms_weights_t *out)
         rc = s_read_numeric(json_object_get(all, "Numerical_Variables"), out);
     if (rc == 0)
         rc = s_read_categorical(json_object_get(all, "Categorical_Variables"), out);
+    if (rc == 0 && !isfinite(out->bias))
+        rc = -1;  /* means folded in */
     if (rc != 0)
         memset(out, 0, sizeof *out);
     return rc;
@@ -161,13 +187,13 @@ double kms_weights_predict(const kms_weights_t *weights, const kms_sample_t *sam
             watts += weights->category[i].weight;
             break;
         }
-    /* In Kepler's own order (pkg/model/estimator/local/lr.go): normalize, then weigh, and skip
-       weight 0, so that a client's rounding is ours. */
+    /* In Kepler's own order (regressor/linear.go and model_weights.go): normalize, then weigh,
+       and skip weight 0, so that a client's rounding is ours. */
     for (size_t i = 0; i < weights->numeric_count; i++) {
         const kms_weight_numeric_t *n = &weights->numeric[i];
         double x;
         if (n->weight != 0 && kms_values_get(&sample->features, n->name, &x))
-            watts += n->weight * ((x - n->mean) / sqrt(n->variance));
+            watts += n->weight * (x / n->scale);
     }
     return watts;
 }

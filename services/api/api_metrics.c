@@ -130,7 +130,10 @@ static void s_write_weight_samples(FILE *out, api_family_id_t family, const char
     } else {
         for (size_t n = 0; n < w->numeric_count; n++) {
             const kms_weight_numeric_t *x = &w->numeric[n];
-            double value = family == API_F_MODEL_WEIGHT ? x->weight : family == API_F_MODEL_MEAN ? x->mean : x->variance;
+            /* The served documents' mean is 0 and their variance scale^2 (kms_weights.h). */
+            double value = family == API_F_MODEL_WEIGHT ? x->weight
+                           : family == API_F_MODEL_MEAN ? 0
+                                                        : x->scale * x->scale;
             s_sample(out, api_families[family].prom, model, "feature", x->name, value);
         }
     }

@@ -102,9 +102,9 @@ static void s_weights_chart(FILE *out, const char *model, const json_t *doc)
         fputs("<p class=\"meta\">No weights yet.</p>", out);
         return;
     }
-    /* The bias (watts at the mean usage) dwarfs the per-feature weights (watts per standard
+    /* The bias (watts at zero usage) dwarfs the per-feature weights (watts per standard
        deviation), so it is written out and the bars compare the features among themselves. */
-    fputs("<p class=\"meta\">Bias_Weight, the power at the mean usage: <b>", out);
+    fputs("<p class=\"meta\">Bias_Weight, the power at zero usage: <b>", out);
     s_human(out, w.bias);
     fputs(" W</b>; each bar is the watts one standard deviation of that feature adds.</p>", out);
     s_bar_t bars[2 * KMS_SAMPLE_MAX_VALUES];

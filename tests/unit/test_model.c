@@ -373,8 +373,8 @@ static void test_weights_recover_a_noise_free_truth(void **state)
     assert_int_equal(w.numeric_count, P);
     for (size_t j = 0; j < P; j++) {
         assert_string_equal(w.numeric[j].name, s_feature_names[j]);
-        assert_true(w.numeric[j].variance > 0);
-        assert_true(s_close(w.numeric[j].weight / sqrt(w.numeric[j].variance), truth[j], 1e-6));
+        assert_true(w.numeric[j].scale > 0);
+        assert_true(s_close(w.numeric[j].weight / w.numeric[j].scale, truth[j], 1e-6));
     }
     assert_int_equal(w.category_count, 2);
     assert_string_equal(w.category[0].name, "broadwell");
@@ -387,7 +387,7 @@ static void test_weights_recover_a_noise_free_truth(void **state)
     kms_model_destroy(&model);
 }
 
-/* An idle node: variance written as 1 and weight 0 for what never moved, never variance 0. */
+/* An idle node: scale written as 1 and weight 0 for what never moved, never scale 0. */
 static void test_constant_feature_is_served_safely(void **state)
 {
     (void) state;
@@ -401,8 +401,8 @@ static void test_constant_feature_is_served_safely(void **state)
     }
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
-    assert_true(w.numeric[1].variance == 1 && w.numeric[1].weight == 0 && w.numeric[1].mean == 0.25);
-    assert_true(w.numeric[0].variance > 1e15 && w.numeric[0].weight != 0);
+    assert_true(w.numeric[1].scale == 1 && w.numeric[1].weight == 0);
+    assert_true(w.numeric[0].scale > 3e7 && w.numeric[0].weight != 0);
     json_t *doc = kms_weights_to_json(&w, NULL);
     assert_non_null(doc);
     json_decref(doc);
@@ -431,7 +431,7 @@ static void test_unseen_architecture_has_weight_zero(void **state)
     assert_int_equal(kms_model_predict(model, &s, &online), 0);
     double by_hand = w.bias;
     for (size_t j = 0; j < P; j++)
-        by_hand += w.numeric[j].weight * (rows[0].x[j] - w.numeric[j].mean) / sqrt(w.numeric[j].variance);
+        by_hand += w.numeric[j].weight * rows[0].x[j] / w.numeric[j].scale;
     assert_true(s_close(online, by_hand, 1e-9));
     assert_true(s_close(kms_weights_predict(&w, &s), online, 1e-9));
     kms_model_destroy(&model);
@@ -579,7 +579,7 @@ static void test_idle_node_is_ready(void **state)
     assert_int_equal(kms_model_weights(model, &w), 0);
     assert_true(w.bias == 42.5);
     for (size_t j = 0; j < P; j++)
-        assert_true(w.numeric[j].weight == 0 && w.numeric[j].variance == 1);
+        assert_true(w.numeric[j].weight == 0 && w.numeric[j].scale == 1);
     kms_model_destroy(&model);
 }
 

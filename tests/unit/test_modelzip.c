@@ -50,8 +50,7 @@ static void s_assert_same_weights(const kms_model_t *a, const kms_model_t *b)
     for (size_t i = 0; i < wa.numeric_count; i++) {
         assert_string_equal(wa.numeric[i].name, wb.numeric[i].name);
         assert_true(wa.numeric[i].weight == wb.numeric[i].weight);
-        assert_true(wa.numeric[i].mean == wb.numeric[i].mean);
-        assert_true(wa.numeric[i].variance == wb.numeric[i].variance);
+        assert_true(wa.numeric[i].scale == wb.numeric[i].scale);
     }
     assert_int_equal(wa.category_count, wb.category_count);
     for (size_t i = 0; i < wa.category_count; i++)

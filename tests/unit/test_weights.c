@@ -13,8 +13,8 @@ static kms_weights_t s_example(void)
     strcpy(w.model_name, "core_model");
     w.bias = 12.5;
     w.numeric_count = 2;
-    w.numeric[0] = (kms_weight_numeric_t) {"cpu_cycles", 2.5e9, 4e17, 3.25};
-    w.numeric[1] = (kms_weight_numeric_t) {"cpu_time", 1.5, 0.25, 0.1};
+    w.numeric[0] = (kms_weight_numeric_t) {"cpu_cycles", 6.3e8, 3.25};
+    w.numeric[1] = (kms_weight_numeric_t) {"cpu_time", 0.5, 0.1};
     w.category_count = 2;
     w.category[0] = (kms_weight_category_t) {"Sandy Bridge", -0.75};
     w.category[1] = (kms_weight_category_t) {"unknown", 0.5};
@@ -41,7 +41,7 @@ static void test_round_trip_through_text(void **state)
 {
     (void) state;
     kms_weights_t w = s_example(), back;
-    w.numeric[0].mean = 0.1 + 0.2;   /* needs all 17 digits */
+    w.numeric[0].scale = 0.1 + 0.2;   /* needs all 17 digits */
     json_t *doc = kms_weights_to_json(&w, NULL);
     assert_non_null(doc);
     char *text = json_dumps(doc, 0);
@@ -56,8 +56,7 @@ static void test_round_trip_through_text(void **state)
     for (size_t i = 0; i < w.numeric_count; i++) {
         const kms_weight_numeric_t *n = s_numeric(&back, w.numeric[i].name);
         assert_non_null(n);
-        assert_true(n->mean == w.numeric[i].mean);
-        assert_true(n->variance == w.numeric[i].variance);
+        assert_true(n->scale == w.numeric[i].scale);
         assert_true(n->weight == w.numeric[i].weight);
     }
     assert_int_equal(back.category_count, 2);
@@ -77,8 +76,10 @@ static void test_every_double_reads_back_exactly(void **state)
         for (int k = 0; k < 5; k++)
             v[k] = round < 10 ? special[(round + k) % 10]
                               : (rand() / (double) RAND_MAX - 0.5) * pow(10, rand() % 600 - 300);
-        w.bias = v[0], w.numeric[0].mean = v[1], w.numeric[1].weight = v[2], w.category[0].weight = v[3];
-        w.numeric[0].variance = fabs(v[4]) > 0 ? fabs(v[4]) : 1;
+        w.bias = v[0], w.numeric[0].weight = v[1], w.numeric[1].weight = v[2], w.category[0].weight = v[3];
+        /* A scale whose square is a finite positive variance (both of Kepler's formulas). */
+        double scale = fabs(v[4]);
+        w.numeric[0].scale = scale > 1e-150 && scale < 1e150 ? scale : 1;
         json_t *doc = kms_weights_to_json(&w, NULL);
         assert_non_null(doc);
         char *text = json_dumps(doc, 0);
@@ -88,14 +89,15 @@ static void test_every_double_reads_back_exactly(void **state)
         assert_int_equal(kms_weights_from_json(doc, &back), 0);
         json_decref(doc);
         assert_memory_equal(&back.bias, &w.bias, sizeof(double));
-        assert_memory_equal(&s_numeric(&back, "cpu_cycles")->mean, &w.numeric[0].mean, sizeof(double));
-        assert_memory_equal(&s_numeric(&back, "cpu_cycles")->variance, &w.numeric[0].variance, sizeof(double));
+        assert_memory_equal(&s_numeric(&back, "cpu_cycles")->weight, &w.numeric[0].weight, sizeof(double));
+        assert_memory_equal(&s_numeric(&back, "cpu_cycles")->scale, &w.numeric[0].scale, sizeof(double));
         assert_memory_equal(&s_numeric(&back, "cpu_time")->weight, &w.numeric[1].weight, sizeof(double));
         assert_memory_equal(&back.category[0].weight, &w.category[0].weight, sizeof(double));
     }
 }
 
-/* The document's shape is the contract's, key for key. */
+/* The document's shape is the contract's, key for key: mean 0 and variance = scale^2, so that
+   Kepler 0.4's (x - mean) / sqrt(variance) and 0.6's x / scale are the same number. */
 static void test_contract_layout(void **state)
 {
     (void) state;
@@ -109,8 +111,10 @@ static void test_contract_layout(void **state)
                                                    "cpu_architecture"), "Sandy Bridge");
     assert_true(json_real_value(json_object_get(arch, "weight")) == -0.75);
     json_t *cycles = json_object_get(json_object_get(all, "Numerical_Variables"), "cpu_cycles");
-    assert_true(json_real_value(json_object_get(cycles, "mean")) == 2.5e9);
-    assert_true(json_real_value(json_object_get(cycles, "variance")) == 4e17);
+    assert_true(json_real_value(json_object_get(cycles, "mean")) == 0);
+    assert_true(json_real_value(json_object_get(cycles, "variance")) == 6.3e8 * 6.3e8);
+    assert_true(sqrt(json_real_value(json_object_get(cycles, "variance"))) == 6.3e8);
+    assert_true(json_real_value(json_object_get(cycles, "scale")) == 6.3e8);
     assert_true(json_real_value(json_object_get(cycles, "weight")) == 3.25);
     json_decref(doc);
 }
@@ -140,22 +144,23 @@ static void test_refuses_what_kepler_cannot_use(void **state)
         w.bias = bad[i];
         assert_null(kms_weights_to_json(&w, NULL));
         w = s_example();
-        w.numeric[1].mean = bad[i];
+        w.numeric[1].scale = bad[i];
         assert_null(kms_weights_to_json(&w, NULL));
         w = s_example();
         w.numeric[0].weight = bad[i];
-        assert_null(kms_weights_to_json(&w, NULL));
-        w = s_example();
-        w.numeric[0].variance = bad[i];
         assert_null(kms_weights_to_json(&w, NULL));
         w = s_example();
         w.category[1].weight = bad[i];
         assert_null(kms_weights_to_json(&w, NULL));
     }
     kms_weights_t w = s_example();
-    w.numeric[0].variance = 0;
+    w.numeric[0].scale = 0;
     assert_null(kms_weights_to_json(&w, NULL));
-    w.numeric[0].variance = -1;
+    w.numeric[0].scale = -1;
+    assert_null(kms_weights_to_json(&w, NULL));
+    w.numeric[0].scale = 1e200;  /* its square, the variance, is not finite */
+    assert_null(kms_weights_to_json(&w, NULL));
+    w.numeric[0].scale = 1e-200; /* its square is 0 */
     assert_null(kms_weights_to_json(&w, NULL));
     w = s_example();
     strcpy(w.category[1].name, w.category[0].name);
@@ -181,6 +186,19 @@ static void test_reads_other_writers(void **state)
     json_decref(doc);
     assert_string_equal(w.category[0].name, "Sandy Bridge");
     assert_string_equal(w.model_name, "core_model");
+    /* The 2022 server's form, a mean and a variance: the same model with the mean in the bias. */
+    doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
+                  "{\"cpu_cycles\":{\"mean\":10,\"variance\":4,\"weight\":2}}}}");
+    assert_int_equal(kms_weights_from_json(doc, &w), 0);
+    json_decref(doc);
+    assert_true(w.bias == 3 - 2 * 10 / 2.0);
+    assert_true(w.numeric[0].scale == 2 && w.numeric[0].weight == 2);
+    /* Kepler 0.6+'s form, a scale alone. */
+    doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
+                  "{\"bpf_cpu_time_ms\":{\"scale\":250,\"weight\":7}}}}");
+    assert_int_equal(kms_weights_from_json(doc, &w), 0);
+    json_decref(doc);
+    assert_true(w.bias == 3 && w.numeric[0].scale == 250 && w.numeric[0].weight == 7);
 }
 
 static void test_rejects_malformed_documents(void **state)
@@ -202,6 +220,14 @@ static void test_rejects_malformed_documents(void **state)
         "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{},\"Categorical_Variables\":{\"cpu_architecture\":{\"a\":{}}}}}",
         "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{},\"Categorical_Variables\":{\"cpu_architecture\":{\"a\":{\"weight\":true}}}}}",
         "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{}},\"model_name\":7}",
+        /* Two readings that differ: 0.4 would subtract the mean, 0.6 would not; a variance that is
+           not the scale squared. */
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"mean\":1,\"variance\":4,\"scale\":2,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"mean\":0,\"variance\":5,\"scale\":2,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"scale\":0,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"scale\":-3,\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"scale\":\"2\",\"weight\":1}}}}",
+        "{\"All_Weights\":{\"Bias_Weight\":1e308,\"Numerical_Variables\":{\"x\":{\"mean\":-1e308,\"variance\":1e-300,\"weight\":1e10}}}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         kms_weights_t w;
@@ -237,7 +263,7 @@ static void test_rejects_malformed_documents(void **state)
     json_decref(doc);
 }
 
-/* The contract's formula, by hand: bias + w[arch] + sum w_i (x_i - mean_i) / sqrt(var_i). */
+/* The contract's formula, by hand: bias + w[arch] + sum w_i x_i / scale_i. */
 static void test_predict_is_the_contract_formula(void **state)
 {
     (void) state;
@@ -248,7 +274,7 @@ static void test_predict_is_the_contract_formula(void **state)
     kms_values_set(&s.features, "cpu_cycles", 3.1e9);
     kms_values_set(&s.features, "cpu_time", 2.0);
     kms_values_set(&s.features, "cache_misses", 1e6);   /* not in the model: ignored */
-    double expect = 12.5 - 0.75 + 3.25 * (3.1e9 - 2.5e9) / sqrt(4e17) + 0.1 * (2.0 - 1.5) / sqrt(0.25);
+    double expect = 12.5 - 0.75 + 3.25 * 3.1e9 / 6.3e8 + 0.1 * 2.0 / 0.5;
     assert_true(fabs(kms_weights_predict(&w, &s) - expect) <= 1e-12 * fabs(expect));
     /* An empty architecture is "unknown"; one never seen adds nothing. */
     s.arch[0] = '\0';
@@ -257,9 +283,9 @@ static void test_predict_is_the_contract_formula(void **state)
     strcpy(s.arch, "Zen 4");
     expect -= 0.5;
     assert_true(fabs(kms_weights_predict(&w, &s) - expect) <= 1e-12 * fabs(expect));
-    /* A feature the sample lacks counts as its mean. */
+    /* A feature the sample lacks counts as 0. */
     memset(&s.features, 0, sizeof s.features);
-    kms_values_set(&s.features, "cpu_time", 1.5);
+    kms_values_set(&s.features, "cpu_time", 0.0);
     assert_true(kms_weights_predict(&w, &s) == 12.5);
 }
 
