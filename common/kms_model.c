@@ -110,29 +110,48 @@ static const char *s_spec_check(const kms_model_spec_t *spec)
     return NULL;
 }
 
+/* The default model set: what every Kepler generation's default request can use. 0.7-0.9 send
+   no memory metric, so dram and platform have models on counters alone beside the contract's
+   dram_model; a node-total request (0.4's *ModelWeight, 0.5.5+'s acpi source) gets
+   platform_model. */
+static const struct {
+    const char *name, *target, *features[4];
+} s_builtins[] = {
+    {"core_model", "core", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
+    {"dram_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY}},
+    {"package_model", "package", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES}},
+    {"uncore_model", "uncore", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES}},
+    {"dram_counters_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
+    {"platform_model", "platform", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES}},
+    /* On cpu time alone, the one usage figure a VM without hardware counters has (kms-meter). */
+    {"vm_package_model", "package", {KMS_F_CPU_TIME}},
+    {"vm_core_model", "core", {KMS_F_CPU_TIME}},
+    {"vm_uncore_model", "uncore", {KMS_F_CPU_TIME}},
+    {"vm_dram_model", "dram", {KMS_F_CPU_TIME}},
+    {"vm_platform_model", "platform", {KMS_F_CPU_TIME}},
+};
+
+size_t kms_model_builtin_count(void)
+{
+    return sizeof s_builtins / sizeof s_builtins[0];
+}
+
+const char *kms_model_builtin_name(size_t index)
+{
+    return index < kms_model_builtin_count() ? s_builtins[index].name : NULL;
+}
+
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out)
 {
-    static const struct {
-        const char *name, *target, *features[3];
-    } builtins[] = {
-        {"core_model", "core", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
-        {"dram_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY, NULL}},
-        /* On cpu time alone, the one usage figure a VM without hardware counters has (kms-meter). */
-        {"vm_package_model", "package", {KMS_F_CPU_TIME, NULL, NULL}},
-        {"vm_core_model", "core", {KMS_F_CPU_TIME, NULL, NULL}},
-        {"vm_uncore_model", "uncore", {KMS_F_CPU_TIME, NULL, NULL}},
-        {"vm_dram_model", "dram", {KMS_F_CPU_TIME, NULL, NULL}},
-        {"vm_platform_model", "platform", {KMS_F_CPU_TIME, NULL, NULL}},
-    };
     assert(out);
-    for (size_t b = 0; name && b < sizeof builtins / sizeof builtins[0]; b++) {
-        if (strcmp(name, builtins[b].name) != 0)
+    for (size_t b = 0; name && b < kms_model_builtin_count(); b++) {
+        if (strcmp(name, s_builtins[b].name) != 0)
             continue;
         memset(out, 0, sizeof *out);
-        strcpy(out->name, builtins[b].name);
-        strcpy(out->target, builtins[b].target);
-        for (size_t i = 0; i < 3 && builtins[b].features[i]; i++)
-            strcpy(out->features[out->feature_count++], builtins[b].features[i]);
+        strcpy(out->name, s_builtins[b].name);
+        strcpy(out->target, s_builtins[b].target);
+        for (size_t i = 0; i < 4 && s_builtins[b].features[i]; i++)
+            strcpy(out->features[out->feature_count++], s_builtins[b].features[i]);
         out->forgetting = 1;
         out->ridge = KMS_MODEL_RIDGE;
         out->min_samples = KMS_MODEL_MIN_SAMPLES;
@@ -509,11 +528,11 @@ int kms_model_weights(const kms_model_t *self, kms_weights_t *out)
     for (size_t j = 0; j < t; j++) {
         kms_weight_numeric_t *n = &out->numeric[j];
         strcpy(n->name, self->spec.features[j]);
-        n->mean = self->mean[j];
-        n->variance = 1;
+        n->scale = 1;
         if (self->beta[j] != 0 && s_active(self, j)) {
-            n->variance = *s_c(self, j, j) / self->weight_sum;
-            n->weight = self->beta[j] * sqrt(n->variance);
+            n->scale = sqrt(*s_c(self, j, j) / self->weight_sum);
+            n->weight = self->beta[j] * n->scale;
+            out->bias -= self->beta[j] * self->mean[j];
         }
     }
     out->category_count = self->arch_count;
@@ -521,7 +540,7 @@ int kms_model_weights(const kms_model_t *self, kms_weights_t *out)
         strcpy(out->category[a].name, self->arch[a]);
         out->category[a].weight = self->beta[t + 1 + a];
     }
-    return 0;
+    return isfinite(out->bias) ? 0 : -1;
 }
 
 static double s_ratio(double num, double den)

@@ -75,10 +75,13 @@ typedef struct {
 
 typedef struct kms_model_t kms_model_t;
 
-/* The built-in specs: "core_model" and "dram_model" (CONTRACT.md), and the cpu-time-only
-   "vm_package_model", "vm_core_model", "vm_uncore_model", "vm_dram_model", "vm_platform_model"
-   that kms-meter serves to machines without RAPL. Returns -1 for other names. */
+/* The built-in specs, the default model set: "core_model" and "dram_model" (CONTRACT.md), the
+   models every Kepler generation's default request needs (package, uncore, dram on counters
+   alone, platform), and the cpu-time-only vm_* models that kms-meter serves to machines without
+   RAPL. Returns -1 for other names. */
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
+size_t kms_model_builtin_count(void);
+const char *kms_model_builtin_name(size_t index);  /* NULL past the count */
 
 /* A new, empty model, or NULL when the spec is not valid (names empty or too long, 0 or more than
    KMS_SAMPLE_MAX_VALUES features, a feature twice, forgetting outside (0, 1], ridge outside

@@ -23,6 +23,10 @@
 #define KMS_F_CACHE_MISSES "cache_misses"
 #define KMS_F_CPU_TIME "cpu_time"
 #define KMS_F_RESIDENT_MEMORY "resident_memory"
+#define KMS_F_PAGE_CACHE_HITS "page_cache_hits"  /* Kepler 0.7-0.9's bpf_page_cache_hit */
+#define KMS_F_IRQ_BLOCK "irq_block"              /* bpf_block_irq */
+#define KMS_F_IRQ_NET_RX "irq_net_rx"            /* bpf_net_rx_irq */
+#define KMS_F_IRQ_NET_TX "irq_net_tx"            /* bpf_net_tx_irq */
 
 typedef struct {
     char name[KMS_NAME_MAX];

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 /* 0 with *req filled, or -1 with `why` saying what is wrong (the 400's message). */
-int api_body_kepler(const char *body, size_t len, api_kepler_request_t *req, char *why, size_t cap);
+int api_body_kepler(const char *body, size_t len, const api_kepler_config_t *config, api_kepler_request_t *req,
+                    char *why, size_t cap);
 
 #endif

@@ -297,17 +297,21 @@ static int s_read_body(s_request_t *r, char **out, size_t *len)
 static int s_kepler_answer(s_request_t *r, const json_t *models, const api_kepler_request_t *req)
 {
     char why[1024], archive[KMS_NAME_MAX];
-    json_t *answer = api_kepler_answer(models, req, archive, why, sizeof why);
+    int status;
+    json_t *answer = api_kepler_answer(models, req, archive, &status, why, sizeof why);
     if (answer) {
-        int status = s_json(r, 200, NULL, answer);
+        status = s_json(r, 200, NULL, answer);
         json_decref(answer);
         return status;
     }
     if (archive[0])
         return s_zip(r, archive);
-    kms_info("no model for Kepler's request", "output_type=%s why=%s", req->output_type,
-             kms_log_quote(why, (char[256]){0}, 256));
-    return s_error(r, 400, NULL, why);
+    kms_info("no model for Kepler's request", "output_type=%s kepler=%s status=%d why=%s", req->output_type,
+             api_kepler_era_name(req->era), status, kms_log_quote(why, (char[256]){0}, 256));
+    char retry[48] = "";
+    if (status == 503)
+        snprintf(retry, sizeof retry, "Retry-After: %d\r\n", S_RETRY_AFTER_S);
+    return s_error(r, status, retry, why);
 }
 
 static int s_kepler(s_request_t *r)
@@ -322,10 +326,39 @@ static int s_kepler(s_request_t *r)
                                        : "the request body could not be read");
     char why[512];
     api_kepler_request_t req;
-    status = api_body_kepler(body, len, &req, why, sizeof why);
+    status = api_body_kepler(body, len, &r->server->config.kepler, &req, why, sizeof why);
     free(body);
     if (status != 0)
         return s_error(r, 400, NULL, why);
+    json_t *list = s_list(r, &status);
+    if (!list) {
+        api_reply_t reply = {.status = status};
+        return s_trainer_error(r, &reply);
+    }
+    status = s_kepler_answer(r, json_object_get(list, "models"), &req);
+    json_decref(list);
+    return status;
+}
+
+/* GET /kepler/init/<source>[?kepler=<release>]: Kepler's default request for that source,
+   answered as POST /model would; 404 when no model suits, so that Kepler falls back. */
+static int s_kepler_init(s_request_t *r, const char *source)
+{
+    api_kepler_config_t config = r->server->config.kepler;
+    char release[32] = "";
+    const char *query = r->info->query_string;
+    if (query && mg_get_var(query, strlen(query), "kepler", release, sizeof release) > 0) {
+        config.era = api_kepler_era_parse(release);
+        if (config.era < API_KEPLER_0_4 || config.era >= API_KEPLER_ERAS)
+            return s_error(r, 400, NULL, "kepler= names a Kepler release from 0.4 to 0.9, like 0.7.12");
+    } else if (config.era == API_KEPLER_ERA_AUTO) {
+        config.era = API_KEPLER_0_7_12;
+    }
+    char why[512];
+    api_kepler_request_t req;
+    if (api_kepler_init_request(source, &config, &req, why, sizeof why) != 0)
+        return s_error(r, 400, NULL, why);
+    int status;
     json_t *list = s_list(r, &status);
     if (!list) {
         api_reply_t reply = {.status = status};
@@ -368,7 +401,9 @@ static void s_resolve(const char *path, s_target_t *t)
     static const struct {
         const char *prefix;
         api_route_t route;
-    } prefixed[] = {{"/models/", API_ROUTE_ZIP}, {"/model-weights/", API_ROUTE_WEIGHTS}};
+    } prefixed[] = {{"/models/", API_ROUTE_ZIP},
+                    {"/model-weights/", API_ROUTE_WEIGHTS},
+                    {"/kepler/init/", API_ROUTE_KEPLER_INIT}};
     memset(t, 0, sizeof *t);
     t->route = API_ROUTE_OTHER;
     t->method = "GET";
@@ -423,6 +458,7 @@ static int s_dispatch(s_request_t *r, const s_target_t *t)
     case API_ROUTE_ZIP: return s_zip(r, t->model);
     case API_ROUTE_WEIGHTS: return s_weights(r, t->model);
     case API_ROUTE_KEPLER: return s_kepler(r);
+    case API_ROUTE_KEPLER_INIT: return s_kepler_init(r, t->model);
     default: return s_error(r, 404, NULL, "no such route");
     }
 }

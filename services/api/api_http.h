@@ -8,6 +8,9 @@
       GET  /models/<model>          the model's zip (attachment)
       GET  /model-weights/<model>   the model's weights JSON; "/model-weights/" = core_model
       POST /model                   Kepler's model request (api_kepler)
+      GET  /kepler/init/<source>    what Kepler 0.7+'s NODE_COMPONENTS_INIT_URL (intel_rapl) or
+                                    NODE_TOTAL_INIT_URL (acpi) loads: the component map of its
+                                    default request; ?kepler=<release> for another generation
 
     Other methods get 405, other paths 404, request bodies anywhere but POST /model 413, and
     a POST /model body over API_HTTP_MAX_BODY 413. Errors are JSON {"error": "..."}. No file is
@@ -22,6 +25,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "api_kepler.h"
 #include "api_stats.h"
 #include "api_tls.h"
 #include "api_trainer.h"
@@ -38,6 +42,7 @@ typedef struct {
     const char *trainer;      /* endpoint, for messages */
     const char *acl;          /* civetweb access_control_list ("-0.0.0.0/0,+10.0.0.0/8"), or NULL */
     const api_tls_t *tls;     /* serve HTTPS only; NULL: plain HTTP (borrowed) */
+    api_kepler_config_t kepler;  /* how Kepler's requests are answered */
 } api_http_config_t;
 
 /* Writes extra families into /metrics (the OTLP exporter's counters, say). */

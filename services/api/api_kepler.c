@@ -9,25 +9,46 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Kepler's metric names for the canonical features, across versions: 0.4 used "cpu_instr" and
-   "cache_miss", 0.7.1 "bpf_cpu_time_us", 0.7.3+ "bpf_cpu_time_ms"; memory is the kubelet's
-   working set or cgroupfs' usage; the 2022 server's node_energy_stat used curr_* labels. */
+/* Kepler's metric names for the canonical features, with their units: how many of Kepler's
+   units make one canonical unit (per second, cpu-seconds, bytes). 0.4-0.5.4 name the cpu time
+   "cpu_time" and 0.5.5-0.7.2 "bpf_cpu_time_us", both counting milliseconds (the eBPF program
+   sums nanoseconds / 1000000); 0.7.3+ "bpf_cpu_time_ms". 0.7.12+ count page-cache hits in
+   millions. Memory is the kubelet's working set
+   or cgroupfs' usage, a level. The curr_* names are the 2022 server's (node_energy_stat
+   labels, cpu time in microseconds). */
 static const struct {
-    const char *alias, *canonical;
-} s_aliases[] = {
-    {"cpu_instr", KMS_F_CPU_INSTRUCTIONS},
-    {"curr_cpu_instr", KMS_F_CPU_INSTRUCTIONS},
-    {"curr_cpu_instructions", KMS_F_CPU_INSTRUCTIONS},
-    {"curr_cpu_cycles", KMS_F_CPU_CYCLES},
-    {"cache_miss", KMS_F_CACHE_MISSES},
-    {"curr_cache_miss", KMS_F_CACHE_MISSES},
-    {"curr_cache_misses", KMS_F_CACHE_MISSES},
-    {"bpf_cpu_time_us", KMS_F_CPU_TIME},
-    {"bpf_cpu_time_ms", KMS_F_CPU_TIME},
-    {"curr_cpu_time", KMS_F_CPU_TIME},
-    {"container_memory_working_set_bytes", KMS_F_RESIDENT_MEMORY},
-    {"cgroupfs_memory_usage_bytes", KMS_F_RESIDENT_MEMORY},
-    {"curr_resident_memory", KMS_F_RESIDENT_MEMORY},
+    const char *name, *canonical;
+    double per_canonical;
+    bool level;  /* a gauge: the same whatever the sample period */
+} s_names[] = {
+    {"cpu_instr", KMS_F_CPU_INSTRUCTIONS, 1, false},
+    {"curr_cpu_instr", KMS_F_CPU_INSTRUCTIONS, 1, false},
+    {"curr_cpu_instructions", KMS_F_CPU_INSTRUCTIONS, 1, false},
+    {"curr_cpu_cycles", KMS_F_CPU_CYCLES, 1, false},
+    {"cache_miss", KMS_F_CACHE_MISSES, 1, false},
+    {"curr_cache_miss", KMS_F_CACHE_MISSES, 1, false},
+    {"curr_cache_misses", KMS_F_CACHE_MISSES, 1, false},
+    {KMS_F_CPU_TIME, KMS_F_CPU_TIME, 1000, false},
+    {"bpf_cpu_time_us", KMS_F_CPU_TIME, 1000, false},
+    {"bpf_cpu_time_ms", KMS_F_CPU_TIME, 1000, false},
+    {"curr_cpu_time", KMS_F_CPU_TIME, 1e6, false},
+    {"bpf_page_cache_hit", KMS_F_PAGE_CACHE_HITS, 1e-6, false},  /* millions (process_bpf_collector.go) */
+    {"bpf_block_irq", KMS_F_IRQ_BLOCK, 1, false},
+    {"bpf_net_rx_irq", KMS_F_IRQ_NET_RX, 1, false},
+    {"bpf_net_tx_irq", KMS_F_IRQ_NET_TX, 1, false},
+    {"container_memory_working_set_bytes", KMS_F_RESIDENT_MEMORY, 1, true},
+    {"cgroupfs_memory_usage_bytes", KMS_F_RESIDENT_MEMORY, 1, true},
+    {"curr_resident_memory", KMS_F_RESIDENT_MEMORY, 1, true},
+    {KMS_F_RESIDENT_MEMORY, KMS_F_RESIDENT_MEMORY, 1, true},
+};
+
+static const struct {
+    const char *name, *releases;
+} s_eras[API_KEPLER_ERAS] = {
+    [API_KEPLER_0_4] = {"0.4", "0.4-0.5.3"},
+    [API_KEPLER_0_5_4] = {"0.5.4", "0.5.4-0.7.2"},
+    [API_KEPLER_0_7_3] = {"0.7.3", "0.7.3-0.7.11"},
+    [API_KEPLER_0_7_12] = {"0.7.12", "0.7.12-0.9"},
 };
 
 static const struct {
@@ -47,12 +68,62 @@ static const struct {
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-const char *api_kepler_canonical(const char *name)
+static size_t s_name_index(const char *name)
 {
-    for (size_t i = 0; i < S_COUNT(s_aliases); i++)
-        if (strcmp(name, s_aliases[i].alias) == 0)
-            return s_aliases[i].canonical;
-    return name;
+    size_t i = 0;
+    while (i < S_COUNT(s_names) && strcmp(name, s_names[i].name) != 0)
+        i++;
+    return i;
+}
+
+const char *api_kepler_canonical(const char *name, double *per_canonical)
+{
+    size_t i = s_name_index(name);
+    if (per_canonical)
+        *per_canonical = i < S_COUNT(s_names) ? s_names[i].per_canonical : 1;
+    return i < S_COUNT(s_names) ? s_names[i].canonical : name;
+}
+
+const char *api_kepler_era_name(api_kepler_era_t era)
+{
+    return era >= 0 && era < API_KEPLER_ERAS ? s_eras[era].name : "auto";
+}
+
+/* "0.6" is inside the era that starts at 0.5.4: releases are compared part by part. */
+static bool s_version(const char *text, long parts[3])
+{
+    char *end;
+    parts[0] = parts[1] = parts[2] = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!isdigit((unsigned char) *text))
+            return false;
+        parts[i] = strtol(text, &end, 10);
+        text = end;
+        if (*text == '\0')
+            return true;
+        if (*text != '.' || i == 2)
+            return false;
+        text++;
+    }
+    return false;
+}
+
+int api_kepler_era_parse(const char *text)
+{
+    if (!text || strcmp(text, "auto") == 0)
+        return API_KEPLER_ERA_AUTO;
+    long v[3], first[3];
+    if (*text == 'v')
+        text++;
+    if (!s_version(text, v) || v[0] != 0 || v[1] < 4 || v[1] > 9)
+        return -2;
+    int era = API_KEPLER_0_4;
+    for (int e = 1; e < API_KEPLER_ERAS; e++) {
+        s_version(s_eras[e].name, first);
+        if (v[1] > first[1] || (v[1] == first[1] && v[2] >= first[2]))
+            era = e;
+    }
+    return era;
 }
 
 static int s_fail(char *why, size_t cap, const char *fmt, const char *arg)
@@ -133,11 +204,37 @@ static int s_parse_metrics(const json_t *body, api_kepler_request_t *out, char *
     return 0;
 }
 
-int api_kepler_parse(const json_t *body, api_kepler_request_t *out, char *why, size_t cap)
+/* The generation that sent the request, by the fields and names only it uses: *ModelWeight
+   types are 0.4-0.5.3's, "machine_spec" is 0.7.12's and later's, bpf_cpu_time_ms 0.7.3's and
+   later's (pkg/config/types.go of each release). */
+static api_kepler_era_t s_era_of(const json_t *body, const api_kepler_request_t *req)
 {
-    assert(out && why && cap);
+    size_t len = strlen(req->output_type);
+    if (len > 11 && strcmp(req->output_type + len - 11, "ModelWeight") == 0)
+        return API_KEPLER_0_4;
+    if (json_object_get(body, "machine_spec"))
+        return API_KEPLER_0_7_12;
+    for (size_t i = 0; i < req->metric_count; i++)
+        if (strcmp(req->metrics[i], "bpf_cpu_time_ms") == 0)
+            return API_KEPLER_0_7_3;
+    return API_KEPLER_0_5_4;
+}
+
+/* Kepler names the trainer whose models it wants (SGDRegressorTrainer by default, 0.7+);
+   this server's models are linear, which is what that trainer's documents are. */
+static bool s_linear_trainer(const char *name)
+{
+    return !name[0] || strcmp(name, "SGDRegressorTrainer") == 0 || strstr(name, "Linear")
+           || strstr(name, "linear");
+}
+
+int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out,
+                     char *why, size_t cap)
+{
+    assert(config && out && why && cap);
     memset(out, 0, sizeof *out);
     out->max_mae = out->max_rmse = out->min_r2 = out->min_samples = NAN;
+    out->sample_period = config->sample_period;
     if (!json_is_object(body))
         return s_fail(why, cap, "%s", "the request must be a JSON object");
     char filter[512];
@@ -145,6 +242,7 @@ int api_kepler_parse(const json_t *body, api_kepler_request_t *out, char *why, s
         || s_string(body, "output_type", out->output_type, sizeof out->output_type, why, cap) != 0
         || s_string(body, "model_name", out->model_name, sizeof out->model_name, why, cap) != 0
         || s_string(body, "source", out->source, sizeof out->source, why, cap) != 0
+        || s_string(body, "trainer_name", out->trainer_name, sizeof out->trainer_name, why, cap) != 0
         || s_string(body, "filter", filter, sizeof filter, why, cap) != 0
         || s_parse_filter(filter, out, why, cap) != 0)
         return -1;
@@ -161,29 +259,66 @@ int api_kepler_parse(const json_t *body, api_kepler_request_t *out, char *why, s
     const json_t *weight = json_object_get(body, "weight");
     if (weight && !json_is_null(weight) && !json_is_boolean(weight))
         return s_fail(why, cap, "%s", "\"weight\" must be true or false");
-    /* Kepler 0.7+ asks for "AbsPower"/"DynPower" with weight=true and reads a component map. */
+    const json_t *node_type = json_object_get(body, "node_type");
+    if (node_type && !json_is_null(node_type) && !json_is_integer(node_type))
+        return s_fail(why, cap, "%s", "\"node_type\" must be an integer");
+    const json_t *spec = json_object_get(body, "machine_spec");
+    if (spec && !json_is_null(spec) && !json_is_object(spec))
+        return s_fail(why, cap, "%s", "\"machine_spec\" must be an object");
+    if (!s_linear_trainer(out->trainer_name))
+        return s_fail(why, cap, "this server trains linear models only (SGDRegressorTrainer's format), not %s",
+                      out->trainer_name);
+    /* Kepler 0.5.4+ asks for "AbsPower"/"DynPower" with weight=true and reads a component map. */
     if (json_is_true(weight) && out->answer == API_ANSWER_ARCHIVE)
         out->answer = API_ANSWER_COMPONENTS;
+    out->era = config->era >= 0 && config->era < API_KEPLER_ERAS ? (api_kepler_era_t) config->era
+                                                                : s_era_of(body, out);
     return 0;
+}
+
+int api_kepler_init_request(const char *source, const api_kepler_config_t *config, api_kepler_request_t *out,
+                            char *why, size_t cap)
+{
+    /* Kepler 0.7.12's default node features (pkg/config/types.go, pkg/bpf: the software and
+       hardware counters its eBPF program reads) and its system feature. */
+    json_t *body = json_pack("{s:[s,s,s,s,s,s,s,s,s], s:s, s:s, s:b, s:{}}", "metrics", "bpf_cpu_time_ms",
+                             "bpf_page_cache_hit", "bpf_net_tx_irq", "bpf_net_rx_irq", "bpf_block_irq",
+                             "cpu_cycles", "cpu_instructions", "cache_miss", "cpu_architecture",
+                             "output_type", "AbsPower", "source", source, "weight", 1, "machine_spec");
+    int rc = body ? api_kepler_parse(body, config, out, why, cap) : s_fail(why, cap, "%s", "out of memory");
+    json_decref(body);
+    return rc;
 }
 
 /* The request's name for a canonical feature, or NULL. */
 static const char *s_requested(const api_kepler_request_t *req, const char *feature)
 {
     for (size_t i = 0; i < req->metric_count; i++)
-        if (strcmp(api_kepler_canonical(req->metrics[i]), feature) == 0)
+        if (strcmp(api_kepler_canonical(req->metrics[i], NULL), feature) == 0)
             return req->metrics[i];
     return NULL;
 }
 
 /* Whole-node power comes from ACPI/Redfish/IPMI; the components from RAPL. */
-static bool s_source_fits(const char *source, const char *target)
+static bool s_platform_source(const char *source)
 {
-    if (!source[0])
-        return true;
-    bool platform = strstr(source, "acpi") || strstr(source, "redfish") || strstr(source, "ipmi")
-                    || strstr(source, "platform");
-    return platform == (strcmp(target, "platform") == 0);
+    return strstr(source, "acpi") || strstr(source, "redfish") || strstr(source, "ipmi")
+           || strstr(source, "platform");
+}
+
+/* The targets a request can be answered with: node total power (platform) for a one-document
+   type or a platform source, RAPL's components otherwise. A node-total request never gets a
+   component model: 0.4 would book a dram model as the node's power. */
+static bool s_target_fits(const api_kepler_request_t *req, const char *target)
+{
+    bool components = req->answer == API_ANSWER_COMPONENTS || strstr(req->output_type, "Component");
+    if (!components || s_platform_source(req->source))
+        return strcmp(target, "platform") == 0;
+    static const char *const rapl[] = {"package", "core", "uncore", "dram"};
+    for (size_t i = 0; i < S_COUNT(rapl); i++)
+        if (strcmp(target, rapl[i]) == 0)
+            return true;
+    return false;
 }
 
 static double s_fit(const json_t *model, const char *key)
@@ -210,20 +345,22 @@ static bool s_within(double value, double bound, bool upper)
     return isfinite(value) && (upper ? value <= bound : value >= bound);
 }
 
-/* Whether the model can answer this request; when not, the reason goes to why. */
-static bool s_suitable(const json_t *model, const api_kepler_request_t *req, char *why, size_t cap)
+typedef enum { S_NO, S_PENDING, S_SUITS } s_suit_t;
+
+/* Whether the model can answer this request (S_PENDING: it will once trained enough); when
+   not, the reason goes to why. */
+static s_suit_t s_suitable(const json_t *model, const api_kepler_request_t *req, char *why, size_t cap)
 {
     const char *name = json_string_value(json_object_get(model, "name"));
     const char *target = json_string_value(json_object_get(model, "target"));
     const json_t *features = json_object_get(model, "features");
     if (!name || !target || !json_is_array(features))
-        return false;
+        return S_NO;
     if (req->model_name[0] && strcmp(req->model_name, name) != 0)
-        return false;
-    if (!json_is_true(json_object_get(model, "ready")) || !json_is_object(json_object_get(model, "weights"))) {
-        const char *reason = json_string_value(json_object_get(model, "reason"));
-        s_reject(why, cap, name, "not ready (%s)", reason ? reason : "not trained enough yet");
-        return false;
+        return S_NO;
+    if (!s_target_fits(req, target)) {
+        s_reject(why, cap, name, "its target (%s) is not what the request asks for", target);
+        return S_NO;
     }
     size_t i;
     const json_t *feature;
@@ -231,88 +368,119 @@ static bool s_suitable(const json_t *model, const api_kepler_request_t *req, cha
         const char *f = json_string_value(feature);
         if (!f || !s_requested(req, f)) {
             s_reject(why, cap, name, "needs %s, which is not among the requested metrics", f ? f : "?");
-            return false;
+            return S_NO;
         }
     }
-    if (!s_source_fits(req->source, target)) {
-        s_reject(why, cap, name, "its target (%s) does not come from the requested source", target);
-        return false;
+    if (!json_is_true(json_object_get(model, "ready")) || !json_is_object(json_object_get(model, "weights"))) {
+        const char *reason = json_string_value(json_object_get(model, "reason"));
+        s_reject(why, cap, name, "not ready (%s)", reason ? reason : "not trained enough yet");
+        return S_PENDING;
     }
     const json_t *samples = json_object_get(model, "samples");
     if (!s_within(s_fit(model, "mae"), req->max_mae, true) || !s_within(s_fit(model, "rmse"), req->max_rmse, true)
         || !s_within(s_fit(model, "r2"), req->min_r2, false)
         || !s_within(json_is_number(samples) ? json_number_value(samples) : NAN, req->min_samples, false)) {
         s_reject(why, cap, name, "%s", "fails the filter");
-        return false;
+        return S_NO;
     }
-    return true;
+    return S_SUITS;
 }
 
-/* Whole-node targets first when one model must stand for the node's power. */
-static int s_tier(const json_t *model)
+/* Whether `a` beats `b`: the lower MAE (the 2022 server's criterion); a model without a fit
+   yet loses to one with. */
+static bool s_better(const json_t *a, const json_t *b)
 {
-    const char *target = json_string_value(json_object_get(model, "target"));
-    return strcmp(target, "platform") == 0 ? 0 : strcmp(target, "package") == 0 ? 1 : 2;
-}
-
-/* Whether `a` beats `b`: a better tier when prefer_node, then the lower MAE (the 2022 server's
-   criterion); a model without a fit yet loses to one with. */
-static bool s_better(const json_t *a, const json_t *b, bool prefer_node)
-{
-    if (prefer_node && s_tier(a) != s_tier(b))
-        return s_tier(a) < s_tier(b);
     double mae_a = s_fit(a, "mae"), mae_b = s_fit(b, "mae");
     return isfinite(mae_a) && (!isfinite(mae_b) || mae_a < mae_b);
 }
 
-/* The model's weights in the request's names, made dynamic when asked. */
+/* What the generation multiplies the predictor's output by before it books watts, so that
+   the document is multiplied by the inverse:
+     0.4-0.5.3    pkg/model/estimator/local/lr.go's output is taken as mJ over a sample period
+                  (watts = output / (1000 * period));
+     0.5.4-0.7.2  pkg/model/node_component_energy.go multiplies power.Core by the period twice
+                  (watts = output * period), node_platform_energy.go books the platform's
+                  output as mJ with no x1000 (watts = output / 1000);
+     0.7.3-0.7.11 node_platform_energy.go: uint64(output) * period as mJ (watts = output / 1000);
+     0.7.12-0.9   utils.GetComponentPower / GetPlatformPower: x1000 to mW, x period to mJ. */
+static double s_output_factor(const api_kepler_request_t *req, const char *target)
+{
+    bool platform = strcmp(target, "platform") == 0;
+    switch (req->era) {
+    case API_KEPLER_0_4:
+        return 1000 * req->sample_period;
+    case API_KEPLER_0_5_4:
+        return platform ? 1000 : strcmp(target, "core") == 0 ? 1 / req->sample_period : 1;
+    case API_KEPLER_0_7_3:
+        return platform ? 1000 : 1;
+    default:
+        return 1;
+    }
+}
+
+/* How many of the request's units make one canonical unit of feature `name`: the name's unit,
+   and for 0.4-0.5.3 the sample period, since those feed counts per period, not per second. */
+static double s_input_factor(const api_kepler_request_t *req, const char *name)
+{
+    size_t i = s_name_index(name);
+    double unit = i < S_COUNT(s_names) ? s_names[i].per_canonical : 1;
+    bool level = i < S_COUNT(s_names) && s_names[i].level;
+    return req->era == API_KEPLER_0_4 && !level ? unit * req->sample_period : unit;
+}
+
+/* The model's weights in the request's names and units, made dynamic when asked: with x in
+   the request's units (x = u * canonical) and c the generation's output factor,
+   c * (bias + w * x / (u * scale)) is c times the model's watts. */
 static json_t *s_document(const json_t *model, const api_kepler_request_t *req, char *why, size_t cap)
 {
     const char *name = json_string_value(json_object_get(model, "name"));
+    const char *target = json_string_value(json_object_get(model, "target"));
     kms_weights_t w;
     const char *names[KMS_SAMPLE_MAX_VALUES] = {0};
     if (kms_weights_from_json(json_object_get(model, "weights"), &w) != 0) {
         s_reject(why, cap, name, "%s", "the trainer's weights are not readable");
         return NULL;
     }
-    double dynamic_bias = 0;
+    double c = s_output_factor(req, target);
     for (size_t i = 0; i < w.numeric_count; i++) {
         names[i] = s_requested(req, w.numeric[i].name);
         if (!names[i]) {
             s_reject(why, cap, name, "needs %s, which is not among the requested metrics", w.numeric[i].name);
             return NULL;
         }
-        if (w.numeric[i].variance > 0)
-            dynamic_bias += w.numeric[i].weight * w.numeric[i].mean / sqrt(w.numeric[i].variance);
+        w.numeric[i].scale *= s_input_factor(req, names[i]);
+        w.numeric[i].weight *= c;
     }
-    if (req->dynamic) {
-        w.bias = dynamic_bias;
-        for (size_t i = 0; i < w.category_count; i++)
-            w.category[i].weight = 0;
-    }
+    w.bias = req->dynamic ? 0 : w.bias * c;
+    for (size_t i = 0; i < w.category_count; i++)
+        w.category[i].weight = req->dynamic ? 0 : w.category[i].weight * c;
     json_t *doc = kms_weights_to_json(&w, names);
     if (!doc) {
         s_reject(why, cap, name, "%s", "the trainer's weights are not finite");
         return NULL;
     }
-    json_object_set_new(doc, "target", json_incref(json_object_get(model, "target")));
+    json_object_set_new(doc, "target", json_string(target));
     json_object_set_new(doc, "power", json_string(req->dynamic ? "dynamic" : "absolute"));
     json_object_set_new(doc, "output_type", json_string(req->output_type));
+    json_object_set_new(doc, "kepler", json_string(s_eras[req->era].releases));
     return doc;
 }
 
-static json_t *s_components(const json_t *models, const api_kepler_request_t *req, char *why, size_t cap)
+static json_t *s_components(const json_t *models, const api_kepler_request_t *req, bool *pending, char *why,
+                            size_t cap)
 {
     json_t *answer = json_object();
     json_t *best = json_object();  /* target -> model (borrowed references, kept by models) */
     size_t i;
     const json_t *model;
     json_array_foreach(models, i, model) {
-        if (!json_is_object(model) || !s_suitable(model, req, why, cap))
+        s_suit_t suit = json_is_object(model) ? s_suitable(model, req, why, cap) : S_NO;
+        *pending |= suit == S_PENDING;
+        if (suit != S_SUITS)
             continue;
         const char *target = json_string_value(json_object_get(model, "target"));
         const json_t *current = json_object_get(best, target);
-        if (!current || s_better(model, current, false))
+        if (!current || s_better(model, current))
             json_object_set(best, target, (json_t *) model);
     }
     const char *target;
@@ -330,47 +498,52 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
     return answer;
 }
 
-static const json_t *s_best(const json_t *models, const api_kepler_request_t *req, char *why, size_t cap)
+static const json_t *s_best(const json_t *models, const api_kepler_request_t *req, bool *pending, char *why,
+                            size_t cap)
 {
     const json_t *best = NULL;
     size_t i;
     const json_t *model;
-    json_array_foreach(models, i, model)
-        if (json_is_object(model) && s_suitable(model, req, why, cap)
-            && (!best || s_better(model, best, true)))
+    json_array_foreach(models, i, model) {
+        s_suit_t suit = json_is_object(model) ? s_suitable(model, req, why, cap) : S_NO;
+        *pending |= suit == S_PENDING;
+        if (suit == S_SUITS && (!best || s_better(model, best)))
             best = model;
+    }
     return best;
 }
 
 json_t *api_kepler_answer(const json_t *models, const api_kepler_request_t *req,
-                          char archive_model[KMS_NAME_MAX], char *why, size_t cap)
+                          char archive_model[KMS_NAME_MAX], int *status, char *why, size_t cap)
 {
-    assert(req && archive_model && why && cap);
+    assert(req && archive_model && status && why && cap);
     archive_model[0] = '\0';
     why[0] = '\0';
+    *status = 404;
     if (!json_is_array(models) || json_array_size(models) == 0) {
         snprintf(why, cap, "the trainer has no models");
         return NULL;
     }
     json_t *answer = NULL;
+    bool pending = false;
     if (req->answer == API_ANSWER_COMPONENTS) {
-        answer = s_components(models, req, why, cap);
-    } else if (req->answer == API_ANSWER_ARCHIVE && req->dynamic) {
-        snprintf(why, cap, "archives hold absolute-power models only: ask for %s with \"weight\": true, "
-                           "or for DynComponentModelWeight", req->output_type);
-        return NULL;
+        answer = s_components(models, req, &pending, why, cap);
     } else {
-        const json_t *best = s_best(models, req, why, cap);
+        const json_t *best = s_best(models, req, &pending, why, cap);
         if (best && req->answer == API_ANSWER_ARCHIVE)
             snprintf(archive_model, KMS_NAME_MAX, "%s", json_string_value(json_object_get(best, "name")));
         else if (best)
             answer = s_document(best, req, why, cap);
     }
-    if ((answer || archive_model[0]))
+    if (answer || archive_model[0]) {
         why[0] = '\0';
-    else if (!why[0] && req->model_name[0])
+        *status = 200;
+        return answer;
+    }
+    *status = pending ? 503 : 404;
+    if (!why[0] && req->model_name[0])
         snprintf(why, cap, "no model is named '%s'", req->model_name);
     else if (!why[0])
         snprintf(why, cap, "no model suits the request");
-    return answer;
+    return NULL;
 }

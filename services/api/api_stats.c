@@ -7,7 +7,7 @@
 
 static const char *s_route_names[API_ROUTE_COUNT] = {
     "/", "/healthz", "/readyz", "/metrics", "/models", "/models/{model}",
-    "/model-weights/{model}", "/model", "other"};
+    "/model-weights/{model}", "/model", "/kepler/init/{source}", "other"};
 
 static const char *s_error_names[API_TRAINER_ERROR_COUNT] = {"timeout", "bad_reply", "send", "retry"};
 

@@ -18,6 +18,7 @@ typedef enum {
     API_ROUTE_ZIP,        /* GET /models/<model> */
     API_ROUTE_WEIGHTS,    /* GET /model-weights/<model> */
     API_ROUTE_KEPLER,     /* POST /model */
+    API_ROUTE_KEPLER_INIT,  /* GET /kepler/init/<source>: what Kepler's *_INIT_URL loads */
     API_ROUTE_OTHER,      /* anything else: 404, 405 */
     API_ROUTE_COUNT
 } api_route_t;

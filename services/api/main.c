@@ -15,10 +15,11 @@
 
 int main(int argc, char **argv)
 {
-    const char *address = NULL, *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL;
+    const char *address = NULL, *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL,
+               *kepler_era = NULL;
     kms_curve_config_t curve_config = {0};
     long port, timeout_ms, threads, per_client, request_timeout_ms;
-    double cache_ms;
+    double cache_ms, kepler_period;
     kms_option_t options[] = {
         {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port", &port, 1, 65535},
         {"listen", "KMS_HTTP_LISTEN", KMS_OPT_STRING, "0.0.0.0",
@@ -43,6 +44,12 @@ int main(int argc, char **argv)
         {"tls-cert", "KMS_TLS_CERT", KMS_OPT_STRING, NULL, "PEM certificate (chain): serve HTTPS only", &tls_cert,
          0, 0},
         {"tls-key", "KMS_TLS_KEY", KMS_OPT_STRING, NULL, "PEM private key of --tls-cert", &tls_key, 0, 0},
+        {"kepler-sample-period", "KMS_KEPLER_SAMPLE_PERIOD", KMS_OPT_DOUBLE, "3",
+         "the requesting Keplers' SAMPLE_PERIOD_SEC (0.4-0.7.2 answers depend on it)", &kepler_period, 1, 3600},
+        {"kepler-era", "KMS_KEPLER_ERA", KMS_OPT_STRING, "auto",
+         "take every POST /model for this Kepler release (0.4, 0.6, 0.7.11, ...) instead of telling it from the "
+         "request",
+         &kepler_era, 0, 0},
         KMS_CURVE_OPTIONS(curve_config),
         {0}};
     kms_config_t config = {"kms-api",
@@ -59,6 +66,12 @@ int main(int argc, char **argv)
     }
     if (acl && !api_http_acl_valid(acl)) {
         fprintf(stderr, "kms-api: invalid value '%s' for --acl: expected [+|-]IPv4[/bits],...\n", acl);
+        return 2;
+    }
+    int era = api_kepler_era_parse(kepler_era);
+    if (era == -2) {
+        fprintf(stderr, "kms-api: invalid value '%s' for --kepler-era: expected auto or a release 0.4 to 0.9\n",
+                kepler_era);
         return 2;
     }
     char why[512];
@@ -96,7 +109,7 @@ int main(int argc, char **argv)
         return 2;
     }
     api_http_config_t http = {port, address, threads, per_client, timeout_ms, request_timeout_ms, trainer, acl,
-                              tls.cert_file ? &tls : NULL};
+                              tls.cert_file ? &tls : NULL, {kepler_period, era}};
     api_http_t *server = api_http_start(&http, backend, &stats);
     if (!server) {
         api_backend_destroy(&backend);

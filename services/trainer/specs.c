@@ -1,4 +1,4 @@
-/*  Which models the trainer trains: the built-in ones, and those of the --models file. */
+/*  Which models the trainer trains: the built-in ones (kms_model.h), and those of the --models file. */
 #include "specs.h"
 
 #include <stdio.h>
@@ -72,10 +72,8 @@ int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting
 {
     memset(out, 0, sizeof *out);
     kms_model_spec_t spec;
-    static const char *const defaults[] = {"core_model", "dram_model", "vm_package_model", "vm_core_model",
-                                           "vm_uncore_model", "vm_dram_model", "vm_platform_model"};
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        kms_model_spec_builtin(defaults[i], &out->specs[out->count++]);
+    for (size_t b = 0; b < kms_model_builtin_count(); b++)
+        kms_model_spec_builtin(kms_model_builtin_name(b), &out->specs[out->count++]);
     size_t builtins = out->count;
     if (path && *path) {
         json_error_t error;

@@ -27,7 +27,8 @@ static void *s_handle(void *arg)
     api_kepler_request_t req;
     char why[512] = "";
     bool deep = kms_json_too_deep(in->body, in->len, KMS_JSON_MAX_DEPTH);
-    if (api_body_kepler(in->body, in->len, &req, why, sizeof why) != 0) {
+    static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+    if (api_body_kepler(in->body, in->len, &config, &req, why, sizeof why) != 0) {
         CHECK(why[0] != '\0');
         CHECK(!deep || strstr(why, "nested deeper") != NULL);
         return NULL;
@@ -36,7 +37,8 @@ static void *s_handle(void *arg)
     CHECK(req.metric_count > 0 && req.output_type[0] != '\0');
     json_t *none = json_array();
     char archive[KMS_NAME_MAX], reason[1024];
-    json_t *answer = api_kepler_answer(none, &req, archive, reason, sizeof reason);
+    int status;
+    json_t *answer = api_kepler_answer(none, &req, archive, &status, reason, sizeof reason);
     CHECK(answer == NULL && (archive[0] || reason[0]));
     json_decref(none);
     return NULL;

@@ -109,7 +109,8 @@ static void s_check_kepler(const json_t *list)
                                   "\"metrics\":[\"cpu_time\",\"cpu_cycles\",\"cpu_instr\",\"cache_miss\","
                                   "\"container_memory_working_set_bytes\",\"cpu_architecture\"]}",
                                   0, NULL);
-        CHECK(api_kepler_parse(body, &req, why, sizeof why) == 0);
+        static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+        CHECK(api_kepler_parse(body, &config, &req, why, sizeof why) == 0);
         json_decref(body);
         parsed = true;
     }
@@ -118,7 +119,8 @@ static void s_check_kepler(const json_t *list)
         return;
     char archive[KMS_NAME_MAX];
     why[0] = '\0';
-    json_t *answer = api_kepler_answer(models, &req, archive, why, sizeof why);
+    int status;
+    json_t *answer = api_kepler_answer(models, &req, archive, &status, why, sizeof why);
     CHECK(answer != NULL || why[0] != '\0');
     if (answer) {
         char *text = json_dumps(answer, JSON_COMPACT);

@@ -1,6 +1,6 @@
 /* Shared by the fuzz targets that need a trainer in a realistic state: the built-in models,
-   core_model trained past its minimum (ready, served), dram_model never given its target (not
-   ready), so that requests can reach every answer: 200, 404 and 503. Made once per process;
+   core_model and platform_model trained past their minimum (ready, served), the dram models
+   never given their target (not ready), so that requests can reach every answer: 200, 404 and 503. Made once per process;
    learning is deterministic, so every run starts from the same state. */
 #ifndef FUZZ_TRAINER_H
 #define FUZZ_TRAINER_H
@@ -41,6 +41,7 @@ static inline trainer_t *s_fuzz_trainer(void)
         kms_values_set(&s.features, KMS_F_CACHE_MISSES, 1e6 + 1e4 * (double) (seq % 11));
         kms_values_set(&s.features, KMS_F_RESIDENT_MEMORY, 1e9 + 1e7 * (double) (seq % 13));
         kms_values_set(&s.targets, "core", 5 + 2e-9 * c + 1e-9 * i + 1.5 * t);
+        kms_values_set(&s.targets, "platform", 40 + 3e-9 * c + 1e-9 * i + 2.5 * t);
         trainer_learn(trainer, &s, s.ts);
         if (seq % 10 == 0)
             trainer_history_tick(trainer, s.ts);

@@ -45,33 +45,97 @@ static json_t *s_json(const char *text)
     return doc;
 }
 
-static int s_parse(const char *body, api_kepler_request_t *req, char *why)
+static const api_kepler_config_t s_auto = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+
+static int s_parse_as(const char *body, const api_kepler_config_t *config, api_kepler_request_t *req, char *why)
 {
     json_t *doc = s_json(body);
-    int rc = api_kepler_parse(doc, req, why, 256);
+    int rc = api_kepler_parse(doc, config, req, why, 256);
     json_decref(doc);
     return rc;
 }
 
-static double s_weight(const json_t *doc, const char *feature)
+static int s_parse(const char *body, api_kepler_request_t *req, char *why)
 {
-    const json_t *entry = json_object_get(
-        json_object_get(json_object_get(doc, "All_Weights"), "Numerical_Variables"), feature);
-    assert_non_null(entry);
-    return json_number_value(json_object_get(entry, "weight"));
+    return s_parse_as(body, &s_auto, req, why);
+}
+
+static json_t *s_answer(const json_t *models, const api_kepler_request_t *req, char *archive, int *status,
+                        char *why, size_t cap)
+{
+    return api_kepler_answer(models, req, archive, status, why, cap);
+}
+
+static double s_number_at(const json_t *object, const char *key)
+{
+    const json_t *value = json_object_get(object, key);
+    assert_true(json_is_number(value));
+    return json_number_value(value);
+}
+
+/* What Kepler computes from a document, both ways: 0.4-0.5.x's
+   bias + w[arch] + sum w (x - mean) / sqrt(variance), and 0.6-0.9's bias + w[arch] + sum w x / scale.
+   `x` maps the request's names to values in its units; both must agree. */
+static double s_kepler_predict(const json_t *doc, const json_t *x, const char *arch)
+{
+    const json_t *all = json_object_get(doc, "All_Weights");
+    double base = s_number_at(all, "Bias_Weight");
+    const json_t *cat = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"),
+                                                        "cpu_architecture"), arch);
+    if (cat)
+        base += s_number_at(cat, "weight");
+    double old = base, now = base;
+    const char *name;
+    const json_t *entry;
+    json_object_foreach(json_object_get(all, "Numerical_Variables"), name, entry) {
+        double v = s_number_at(x, name);
+        old += s_number_at(entry, "weight") * (v - s_number_at(entry, "mean")) / sqrt(s_number_at(entry, "variance"));
+        now += s_number_at(entry, "weight") * v / s_number_at(entry, "scale");
+    }
+    assert_true(fabs(old - now) <= 1e-12 * fmax(1, fabs(now)));
+    return now;
 }
 
 static void test_aliases(void **state)
 {
     (void) state;
-    assert_string_equal(api_kepler_canonical("cpu_instr"), "cpu_instructions");
-    assert_string_equal(api_kepler_canonical("cache_miss"), "cache_misses");
-    assert_string_equal(api_kepler_canonical("bpf_cpu_time_us"), "cpu_time");
-    assert_string_equal(api_kepler_canonical("bpf_cpu_time_ms"), "cpu_time");
-    assert_string_equal(api_kepler_canonical("container_memory_working_set_bytes"), "resident_memory");
-    assert_string_equal(api_kepler_canonical("cgroupfs_memory_usage_bytes"), "resident_memory");
-    assert_string_equal(api_kepler_canonical("cpu_cycles"), "cpu_cycles");
-    assert_string_equal(api_kepler_canonical("something_else"), "something_else");
+    double u;
+    assert_string_equal(api_kepler_canonical("cpu_instr", &u), "cpu_instructions");
+    assert_true(u == 1);
+    assert_string_equal(api_kepler_canonical("cache_miss", &u), "cache_misses");
+    assert_string_equal(api_kepler_canonical("bpf_cpu_time_us", &u), "cpu_time");
+    assert_true(u == 1000);  /* counts milliseconds despite its name (0.5.5-0.7.2) */
+    assert_string_equal(api_kepler_canonical("bpf_cpu_time_ms", &u), "cpu_time");
+    assert_true(u == 1000);
+    assert_string_equal(api_kepler_canonical("cpu_time", &u), "cpu_time");
+    assert_true(u == 1000);  /* Kepler 0.4-0.5.4's name, in ms */
+    assert_string_equal(api_kepler_canonical("bpf_page_cache_hit", &u), "page_cache_hits");
+    assert_string_equal(api_kepler_canonical("bpf_net_tx_irq", &u), "irq_net_tx");
+    assert_string_equal(api_kepler_canonical("container_memory_working_set_bytes", &u), "resident_memory");
+    assert_true(u == 1);
+    assert_string_equal(api_kepler_canonical("cgroupfs_memory_usage_bytes", NULL), "resident_memory");
+    assert_string_equal(api_kepler_canonical("cpu_cycles", NULL), "cpu_cycles");
+    assert_string_equal(api_kepler_canonical("something_else", &u), "something_else");
+    assert_true(u == 1);
+}
+
+static void test_eras(void **state)
+{
+    (void) state;
+    assert_int_equal(api_kepler_era_parse("auto"), API_KEPLER_ERA_AUTO);
+    assert_int_equal(api_kepler_era_parse("0.4"), API_KEPLER_0_4);
+    assert_int_equal(api_kepler_era_parse("0.5.3"), API_KEPLER_0_4);
+    assert_int_equal(api_kepler_era_parse("0.5.4"), API_KEPLER_0_5_4);
+    assert_int_equal(api_kepler_era_parse("v0.6"), API_KEPLER_0_5_4);
+    assert_int_equal(api_kepler_era_parse("0.7.2"), API_KEPLER_0_5_4);
+    assert_int_equal(api_kepler_era_parse("0.7.3"), API_KEPLER_0_7_3);
+    assert_int_equal(api_kepler_era_parse("0.7.11"), API_KEPLER_0_7_3);
+    assert_int_equal(api_kepler_era_parse("0.7.12"), API_KEPLER_0_7_12);
+    assert_int_equal(api_kepler_era_parse("0.9.0"), API_KEPLER_0_7_12);
+    const char *bad[] = {"", "0.3", "0.10", "1.0", "0.7.x", "0.7.12.1", "seven"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(api_kepler_era_parse(bad[i]), -2);
+    assert_string_equal(api_kepler_era_name(API_KEPLER_0_7_3), "0.7.3");
 }
 
 static void test_parse_requests(void **state)
@@ -84,16 +148,33 @@ static void test_parse_requests(void **state)
                              &req, why), 0);
     assert_int_equal(req.answer, API_ANSWER_COMPONENTS);
     assert_true(req.dynamic);
+    assert_int_equal(req.era, API_KEPLER_0_4);
     assert_int_equal(req.metric_count, 2);
     assert_string_equal(req.metrics[0], "cpu_instr");
     assert_true(isnan(req.max_mae));
-    /* 0.7: AbsPower with weight=true is a component-weights request; extra keys ignored. */
-    assert_int_equal(s_parse("{\"metrics\":[],\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\","
-                             "\"node_type\":1,\"weight\":true,\"trainer_name\":\"x\",\"machine_spec\":{}}",
+    /* 0.7.12+: AbsPower with weight=true is a component-weights request; extra keys ignored. */
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\","
+                             "\"node_type\":0,\"weight\":true,\"trainer_name\":\"SGDRegressorTrainer\","
+                             "\"machine_spec\":{\"cores\":8},\"extra\":1}",
                              &req, why), 0);
     assert_int_equal(req.answer, API_ANSWER_COMPONENTS);
     assert_false(req.dynamic);
+    assert_int_equal(req.era, API_KEPLER_0_7_12);
     assert_string_equal(req.source, "intel_rapl");
+    /* 0.7.3-0.7.11: bpf_cpu_time_ms without a machine spec; 0.5.4-0.7.2: without either. */
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                             "\"node_type\":1}", &req, why), 0);
+    assert_int_equal(req.era, API_KEPLER_0_7_3);
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_us\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                             "\"node_type\":1}", &req, why), 0);
+    assert_int_equal(req.era, API_KEPLER_0_5_4);
+    assert_true(req.sample_period == 3);
+    /* --kepler-era takes every request for one generation. */
+    api_kepler_config_t forced = {5, API_KEPLER_0_7_12};
+    assert_int_equal(s_parse_as("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true}",
+                                &forced, &req, why), 0);
+    assert_int_equal(req.era, API_KEPLER_0_7_12);
+    assert_true(req.sample_period == 5);
     assert_int_equal(s_parse("{\"metrics\":[],\"output_type\":\"AbsPower\"}", &req, why), 0);
     assert_int_equal(req.answer, API_ANSWER_ARCHIVE);
     /* The 2022 filter: items of another shape are skipped, unknown attributes ignored. */
@@ -115,6 +196,9 @@ static void test_parse_requests(void **state)
         {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"filter\":\"mae:x\"}", "filter"},
         {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"filter\":\"mae:nan\"}", "filter"},
         {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"model_name\":[]}", "model_name"},
+        {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"node_type\":\"1\"}", "node_type"},
+        {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"machine_spec\":[]}", "machine_spec"},
+        {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"trainer_name\":\"LogisticRegressionTrainer\"}", "linear"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(s_parse(bad[i].body, &req, why), -1);
@@ -123,27 +207,52 @@ static void test_parse_requests(void **state)
     }
 }
 
-static void test_component_answer_uses_the_requests_names(void **state)
+/* The canonical watts of s_models' core_model at 2 cycles, 3 instructions, 0.75 cpu-seconds,
+   arch x86: 20 + 0.5 + 3 * (2 - 2) / 2 - (3 - 1) / 1 + 2 * (0.75 - 0.5) / 0.5. */
+#define S_CORE_WATTS (20 + 0.5 + 0 - 2 + 1.0)
+
+static void test_component_answer_in_each_generations_units(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
     api_kepler_request_t req;
     char why[512], archive[KMS_NAME_MAX];
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"bpf_cpu_time_us\",\"cache_miss\","
-                             "\"container_memory_working_set_bytes\",\"cpu_architecture\"],"
-                             "\"output_type\":\"AbsComponentModelWeight\"}", &req, why), 0);
-    json_t *answer = api_kepler_answer(models, &req, archive, why, sizeof why);
-    assert_non_null(answer);
-    /* core, dram, and without a source also node_model's "platform"; never gpu (not ready). */
-    assert_int_equal(json_object_size(answer), 3);
-    assert_non_null(json_object_get(answer, "platform"));
-    json_t *core = json_object_get(answer, "core");
-    assert_true(s_weight(core, "cpu_instr") == -1.0);
-    assert_true(s_weight(core, "bpf_cpu_time_us") == 2.0);
-    assert_null(json_object_get(json_object_get(json_object_get(core, "All_Weights"), "Numerical_Variables"),
-                                "cpu_time"));
-    assert_true(s_weight(json_object_get(answer, "dram"), "container_memory_working_set_bytes") == 0.3);
-    json_decref(answer);
+    int status;
+    static const struct {
+        const char *body, *cpu_time;
+        double per_second, output;  /* Kepler's inputs per canonical unit; what it multiplies by */
+    } cases[] = {
+        /* 0.4: counts over the 3 s period, cpu time in ms, output taken as mJ per period */
+        {"{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\",\"container_memory_working_set_bytes\","
+         "\"cpu_architecture\"],\"output_type\":\"AbsComponentModelWeight\"}", "cpu_time", 3, 1 / 3000.0},
+        /* 0.5.4-0.7.2: per second, core booked with the period twice */
+        {"{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_us\",\"cache_miss\"],"
+         "\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\",\"weight\":true,\"node_type\":1}",
+         "bpf_cpu_time_us", 1, 3},
+        /* 0.7.12+: per second, watts as predicted */
+        {"{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_ms\",\"cache_miss\"],"
+         "\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":{}}",
+         "bpf_cpu_time_ms", 1, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        assert_int_equal(s_parse(cases[c].body, &req, why), 0);
+        json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+        assert_non_null(answer);
+        assert_int_equal(status, 200);
+        assert_null(json_object_get(answer, "platform"));  /* components only, never the node total */
+        json_t *core = json_object_get(answer, "core");
+        assert_non_null(core);
+        const char *instr = c == 0 ? "cpu_instr" : "cpu_instructions";
+        assert_null(json_object_get(json_object_get(json_object_get(core, "All_Weights"), "Numerical_Variables"),
+                                    c == 0 ? "cpu_instructions" : "cpu_time"));
+        json_t *x = json_pack("{s:f, s:f, s:f}", "cpu_cycles", 2 * cases[c].per_second, instr,
+                              3 * cases[c].per_second, cases[c].cpu_time, 0.75 * 1000 * cases[c].per_second);
+        double watts = s_kepler_predict(core, x, "x86") * cases[c].output;
+        if (fabs(watts - S_CORE_WATTS) > 1e-9 * S_CORE_WATTS)
+            fail_msg("case %zu: Kepler books %.12g W, the model says %.12g W", c, watts, S_CORE_WATTS);
+        json_decref(x);
+        json_decref(answer);
+    }
     json_decref(models);
 }
 
@@ -153,19 +262,25 @@ static void test_platform_component_with_acpi_source(void **state)
     json_t *models = s_json(s_models);
     api_kepler_request_t req;
     char why[512], archive[KMS_NAME_MAX];
+    int status;
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
                              "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
                              "\"source\":\"acpi\"}", &req, why), 0);
-    json_t *answer = api_kepler_answer(models, &req, archive, why, sizeof why);
+    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_non_null(answer);
     assert_int_equal(json_object_size(answer), 1);
-    assert_non_null(json_object_get(answer, "platform"));
+    json_t *platform = json_object_get(answer, "platform");
+    assert_non_null(platform);
+    /* 0.5.4-0.7.2 book the platform's output as mJ without the x1000: the weights carry it. */
+    json_t *x = json_pack("{s:f}", "cpu_time", 750.0);
+    assert_true(fabs(s_kepler_predict(platform, x, "x86") / 1000 - (80 + 9 * (0.75 - 0.5) / 0.5)) < 1e-9);
+    json_decref(x);
     json_decref(answer);
     /* And a RAPL source gets the components, never the platform. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
                              "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
                              "\"source\":\"intel_rapl\"}", &req, why), 0);
-    answer = api_kepler_answer(models, &req, archive, why, sizeof why);
+    answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_null(json_object_get(answer, "platform"));
     assert_non_null(json_object_get(answer, "core"));
     json_decref(answer);
@@ -178,18 +293,24 @@ static void test_dynamic_weights_predict_zero_at_idle(void **state)
     json_t *models = s_json(s_models);
     api_kepler_request_t req;
     char why[512], archive[KMS_NAME_MAX];
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"cpu_time\"],"
-                             "\"model_name\":\"core_model\",\"output_type\":\"DynModelWeight\"}", &req, why), 0);
-    json_t *doc = api_kepler_answer(models, &req, archive, why, sizeof why);
+    int status;
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_ms\"],"
+                             "\"output_type\":\"DynPower\",\"weight\":true,\"machine_spec\":{}}", &req, why), 0);
+    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    json_t *doc = json_object_get(answer, "core");
     assert_non_null(doc);
     const json_t *all = json_object_get(doc, "All_Weights");
-    /* bias = 3*2/2 + (-1)*1/1 + 2*0.5/0.5 = 4; at zero usage: 4 + 3*(0-2)/2 - (0-1) + 2*(0-0.5)/0.5 = 0 */
-    assert_true(fabs(json_number_value(json_object_get(all, "Bias_Weight")) - 4.0) < 1e-12);
+    assert_true(json_number_value(json_object_get(all, "Bias_Weight")) == 0.0);
     const json_t *arch = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"),
                                                          "cpu_architecture"), "x86");
     assert_true(json_number_value(json_object_get(arch, "weight")) == 0.0);
     assert_string_equal(json_string_value(json_object_get(doc, "power")), "dynamic");
-    json_decref(doc);
+    /* The dynamic power is the absolute model's prediction less its prediction at zero usage. */
+    json_t *x = json_pack("{s:f, s:f, s:f}", "cpu_cycles", 2.0, "cpu_instructions", 3.0, "bpf_cpu_time_ms", 750.0);
+    double at_zero = 20 + 0.5 - 3.0 * 2 / 2 + 1.0 * 1 / 1 - 2.0 * 0.5 / 0.5;
+    assert_true(fabs(s_kepler_predict(doc, x, "x86") - (S_CORE_WATTS - at_zero)) < 1e-9);
+    json_decref(x);
+    json_decref(answer);
     json_decref(models);
 }
 
@@ -199,32 +320,47 @@ static void test_single_and_archive_choices(void **state)
     json_t *models = s_json(s_models);
     api_kepler_request_t req;
     char why[512], archive[KMS_NAME_MAX];
-    /* A whole-node model is preferred for one total-power model, even with a larger MAE. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],"
-                             "\"output_type\":\"AbsModelWeight\"}", &req, why), 0);
-    json_t *doc = api_kepler_answer(models, &req, archive, why, sizeof why);
+    int status;
+    /* Node total power is the platform model's alone, even when a component model fits better. */
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
+                             "\"container_memory_working_set_bytes\"],\"output_type\":\"AbsModelWeight\"}",
+                             &req, why), 0);
+    json_t *doc = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_string_equal(json_string_value(json_object_get(doc, "model_name")), "node_model");
     json_decref(doc);
-    /* With cpu_cycles alone no model fits: no answer, and the reason model by model. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsModelWeight\"}", &req, why), 0);
-    assert_null(api_kepler_answer(models, &req, archive, why, sizeof why));
+    /* With cpu_cycles alone no model fits: 404 (Kepler falls back), and the reason model by model. */
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsComponentModelWeight\"}",
+                             &req, why), 0);
+    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
+    assert_int_equal(status, 404);
     assert_non_null(strstr(why, "core_model: needs cpu_instructions"));
-    assert_non_null(strstr(why, "gpu_model: not ready (3 of 30 samples)"));
+    assert_non_null(strstr(why, "node_model: its target (platform) is not what the request asks for"));
     assert_string_equal(archive, "");
+    /* A model that would suit but is still learning: 503, so that Kepler asks again. */
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_time\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                             "\"model_name\":\"gpu_model\"}", &req, why), 0);
+    json_t *pending = s_json("[{\"name\":\"p\",\"features\":[\"cpu_time\"],\"target\":\"core\",\"ready\":false,"
+                             "\"reason\":\"3 of 30 samples\",\"samples\":3,\"fit\":null,\"weights\":null}]");
+    req.model_name[0] = '\0';
+    assert_null(s_answer(pending, &req, archive, &status, why, sizeof why));
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(why, "p: not ready (3 of 30 samples)"));
+    json_decref(pending);
     /* A *Power request names the model whose zip is the answer. */
     assert_int_equal(s_parse("{\"metrics\":[\"cache_miss\",\"cgroupfs_memory_usage_bytes\"],"
                              "\"output_type\":\"AbsComponentPower\"}", &req, why), 0);
-    assert_null(api_kepler_answer(models, &req, archive, why, sizeof why));
+    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
+    assert_int_equal(status, 200);
     assert_string_equal(archive, "dram_model");
     /* The filter applies: core's MAE of 0.8 fails "mae:0.5". */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],\"model_name\":\"core_model\","
-                             "\"output_type\":\"AbsModelWeight\",\"filter\":\"mae:0.5\"}", &req, why), 0);
-    assert_null(api_kepler_answer(models, &req, archive, why, sizeof why));
+                             "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}", &req, why), 0);
+    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_non_null(strstr(why, "filter"));
-    /* Dynamic archives do not exist. */
+    /* A dynamic archive is the absolute model's zip (CONTRACT.md: *Power gets the zip). */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_time\"],\"output_type\":\"DynPower\"}", &req, why), 0);
-    assert_null(api_kepler_answer(models, &req, archive, why, sizeof why));
-    assert_non_null(strstr(why, "absolute"));
+    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
+    assert_string_equal(archive, "node_model");
     json_decref(models);
 }
 
@@ -255,11 +391,14 @@ static void test_metrics_text(void **state)
     s_render_metrics(list, &text);
     assert_non_null(strstr(text, "kms_api_trainer_up 1\n"));
     assert_non_null(strstr(text, "kms_model_weight{model=\"core_model\",feature=\"cpu_instructions\"} -1\n"));
+    /* The served documents' form: mean 0, variance the scale squared. */
     assert_non_null(strstr(text, "kms_model_feature_variance{model=\"dram_model\",feature=\"cache_misses\"} 100\n"));
+    assert_non_null(strstr(text, "kms_model_feature_mean{model=\"dram_model\",feature=\"cache_misses\"} 0\n"));
     assert_non_null(strstr(text, "kms_model_category_weight{model=\"core_model\",feature=\"cpu_architecture\","
                                  "category=\"x86\"} 0.5\n"));
     assert_non_null(strstr(text, "kms_model_ready{model=\"gpu_model\"} 0\n"));
-    assert_non_null(strstr(text, "kms_model_bias_watts{model=\"node_model\"} 80\n"));
+    /* 80 at the mean usage (0.5 cpu-seconds) is 71 at zero usage. */
+    assert_non_null(strstr(text, "kms_model_bias_watts{model=\"node_model\"} 71\n"));
     assert_non_null(strstr(text, "kms_model_r2{model=\"core_model\",window=\"all\"} 0.9\n"));
     assert_non_null(strstr(text, "kms_trainer_samples_received_total 240\n"));
     /* gpu_model has no fit and no weights: nothing is invented for it. */
@@ -366,7 +505,8 @@ int main(void)
         cmocka_unit_test(test_aliases),
         cmocka_unit_test(test_families_translate_between_otlp_and_prometheus),
         cmocka_unit_test(test_parse_requests),
-        cmocka_unit_test(test_component_answer_uses_the_requests_names),
+        cmocka_unit_test(test_eras),
+        cmocka_unit_test(test_component_answer_in_each_generations_units),
         cmocka_unit_test(test_platform_component_with_acpi_source),
         cmocka_unit_test(test_dynamic_weights_predict_zero_at_idle),
         cmocka_unit_test(test_single_and_archive_choices),
