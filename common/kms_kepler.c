@@ -28,6 +28,10 @@ static const s_family_t s_families[] = {
     {"kepler_container_cpu_cycles_total", K_CONT_COUNTER, F_CYCLES, 1, COUNTER},
     {"kepler_container_cpu_instructions_total", K_CONT_COUNTER, F_INSTR, 1, COUNTER},
     {"kepler_container_cache_miss_total", K_CONT_COUNTER, F_CACHE, 1, COUNTER},
+    {"kepler_container_bpf_page_cache_hit_total", K_CONT_COUNTER, F_PAGE_CACHE, 1, COUNTER},
+    {"kepler_container_bpf_block_irq_total", K_CONT_COUNTER, F_IRQ_BLOCK, 1, COUNTER},
+    {"kepler_container_bpf_net_rx_irq_total", K_CONT_COUNTER, F_IRQ_NET_RX, 1, COUNTER},
+    {"kepler_container_bpf_net_tx_irq_total", K_CONT_COUNTER, F_IRQ_NET_TX, 1, COUNTER},
     {"kepler_container_bpf_cpu_time_us_total", K_CONT_COUNTER, F_CPU_BPF, 1e-6, COUNTER},
     {"kepler_container_bpf_cpu_time_ms_total", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},
     {"kepler_container_cpu_cpu_time_us", K_CONT_COUNTER, F_CPU_BPF, 1e-6, COUNTER},  /* 0.4 */

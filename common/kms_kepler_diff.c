@@ -44,6 +44,10 @@ static const char *s_feature_name(int slot)
     case F_CYCLES: return KMS_F_CPU_CYCLES;
     case F_INSTR: return KMS_F_CPU_INSTRUCTIONS;
     case F_CACHE: return KMS_F_CACHE_MISSES;
+    case F_PAGE_CACHE: return KMS_F_PAGE_CACHE_HITS;
+    case F_IRQ_BLOCK: return KMS_F_IRQ_BLOCK;
+    case F_IRQ_NET_RX: return KMS_F_IRQ_NET_RX;
+    case F_IRQ_NET_TX: return KMS_F_IRQ_NET_TX;
     case F_CPU_BPF: case F_CPU_CGROUP: case F_CPU_KUBELET: return KMS_F_CPU_TIME;
     default: return KMS_F_RESIDENT_MEMORY;
     }
@@ -116,7 +120,7 @@ static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, doubl
     if (down > 0)
         return up > 0 ? -2 : -1;
     *fmask = *tmask = 0;
-    for (int s = F_CYCLES; s <= F_CACHE; s++) {
+    for (int s = F_CYCLES; s <= F_PLAIN_LAST; s++) {
         if (d->fmask & (1u << s)) {
             f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
             *fmask |= 1u << s;
@@ -234,7 +238,7 @@ static int s_diff_counters(s_diff_t *d)
         return 0;
     }
 
-    d->fmask = p->seen_mask & c->seen_mask & ((1u << F_CYCLES) | (1u << F_INSTR) | (1u << F_CACHE));
+    d->fmask = p->seen_mask & c->seen_mask & F_PLAIN;
     d->procs = p->nprocs > 0 && c->nprocs > 0;
     d->cpu_slot = s_pick(p, c, F_CPU_BPF, F_CPU_KUBELET);
     if (d->cpu_slot < 0 && (p->seen_mask & c->seen_mask & (1u << F_CPU_BPF)))
@@ -294,7 +298,7 @@ static int s_diff_counters(s_diff_t *d)
         nf[F_CPU_BPF] = s_proc_cpu(d, 0) / d->dt;
     st->containers_churned += pconts - matched;
     /* Features the exporter provides count even when no container matched (they sum to 0). */
-    for (int s = F_CYCLES; s <= F_CACHE; s++)
+    for (int s = F_CYCLES; s <= F_PLAIN_LAST; s++)
         if (d->fmask & (1u << s))
             nfmask |= 1u << s;
     if (d->cpu_slot >= 0)

@@ -13,12 +13,14 @@
 
 /* Feature sources. The cpu time and memory ones are alternatives: one is chosen per pair. */
 enum {
-    F_CYCLES, F_INSTR, F_CACHE,
+    F_CYCLES, F_INSTR, F_CACHE, F_PAGE_CACHE, F_IRQ_BLOCK, F_IRQ_NET_RX, F_IRQ_NET_TX,
     F_CPU_BPF, F_CPU_CGROUP, F_CPU_KUBELET,
     F_MEM_CGROUP, F_MEM_KUBELET,
     F_COUNT
 };
 #define F_GAUGES ((1u << F_MEM_CGROUP) | (1u << F_MEM_KUBELET))
+#define F_PLAIN_LAST F_IRQ_NET_TX  /* F_CYCLES..F_PLAIN_LAST: counters with one source each */
+#define F_PLAIN (((1u << (F_PLAIN_LAST + 1)) - 1) & ~((1u << F_CYCLES) - 1))
 
 enum { T_PACKAGE, T_CORE, T_UNCORE, T_DRAM, T_PLATFORM, T_OTHER, T_GPU, T_COUNT };
 

@@ -543,6 +543,12 @@ int kms_model_weights(const kms_model_t *self, kms_weights_t *out)
     return isfinite(out->bias) ? 0 : -1;
 }
 
+double kms_model_feature_mean(const kms_model_t *self, size_t j)
+{
+    assert(self && j < self->spec.feature_count);
+    return self->mean[j];
+}
+
 static double s_ratio(double num, double den)
 {
     return den > 0 ? num / den : NAN;

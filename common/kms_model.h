@@ -112,7 +112,10 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
    served document gets this very double. */
 int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts);
 
-/* The fit in the contract's standardized form; -1 while no fit exists (fewer than 2 samples). */
+/* The (weighted) mean of feature j over the samples learned: where the model's data lies. */
+double kms_model_feature_mean(const kms_model_t *self, size_t j);
+
+/* The fit in the contract's form (kms_weights.h); -1 while no fit exists (fewer than 2 samples). */
 int kms_model_weights(const kms_model_t *self, kms_weights_t *out);
 
 void kms_model_status(const kms_model_t *self, kms_model_status_t *out);

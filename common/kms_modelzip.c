@@ -26,6 +26,16 @@ static json_t *s_features(const kms_model_spec_t *spec)
     return list;
 }
 
+/* Where the model's data lies, for people and tests: the documents' means are 0 (kms_weights.h). */
+static json_t *s_feature_means(const kms_model_t *model)
+{
+    const kms_model_spec_t *spec = kms_model_spec(model);
+    json_t *means = json_object();
+    for (size_t i = 0; i < spec->feature_count; i++)
+        json_object_set_new(means, spec->features[i], s_number(kms_model_feature_mean(model, i)));
+    return means;
+}
+
 static json_t *s_fit(const kms_model_status_t *status)
 {
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "r2", s_number(status->r2), "rmse",
@@ -47,6 +57,7 @@ json_t *kms_modelzip_weights(const kms_model_t *model)
     kms_model_status(model, &status);
     json_object_set_new(doc, "target", json_string(spec->target));
     json_object_set_new(doc, "features", s_features(spec));
+    json_object_set_new(doc, "feature_means", s_feature_means(model));
     json_object_set_new(doc, "samples", json_integer((json_int_t) status.samples));
     json_object_set_new(doc, "fit", s_fit(&status));
     return doc;

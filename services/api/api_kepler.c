@@ -12,8 +12,9 @@
 /* Kepler's metric names for the canonical features, with their units: how many of Kepler's
    units make one canonical unit (per second, cpu-seconds, bytes). 0.4-0.5.4 name the cpu time
    "cpu_time" and 0.5.5-0.7.2 "bpf_cpu_time_us", both counting milliseconds (the eBPF program
-   sums nanoseconds / 1000000); 0.7.3+ "bpf_cpu_time_ms". 0.7.12+ count page-cache hits in
-   millions. Memory is the kubelet's working set
+   sums nanoseconds / 1000000); 0.7.3+ "bpf_cpu_time_ms". Page-cache hits and irqs are the
+   rates of Kepler's own counters, in whatever unit it counts them (0.7.12: hits in millions),
+   since the scraper publishes those rates as they are. Memory is the kubelet's working set
    or cgroupfs' usage, a level. The curr_* names are the 2022 server's (node_energy_stat
    labels, cpu time in microseconds). */
 static const struct {
@@ -32,7 +33,7 @@ static const struct {
     {"bpf_cpu_time_us", KMS_F_CPU_TIME, 1000, false},
     {"bpf_cpu_time_ms", KMS_F_CPU_TIME, 1000, false},
     {"curr_cpu_time", KMS_F_CPU_TIME, 1e6, false},
-    {"bpf_page_cache_hit", KMS_F_PAGE_CACHE_HITS, 1e-6, false},  /* millions (process_bpf_collector.go) */
+    {"bpf_page_cache_hit", KMS_F_PAGE_CACHE_HITS, 1, false},
     {"bpf_block_irq", KMS_F_IRQ_BLOCK, 1, false},
     {"bpf_net_rx_irq", KMS_F_IRQ_NET_RX, 1, false},
     {"bpf_net_tx_irq", KMS_F_IRQ_NET_TX, 1, false},

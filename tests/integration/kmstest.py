@@ -20,11 +20,12 @@ SHARED_SAMPLES = os.environ.get("KMS_SHARED_SAMPLES", os.path.join(SOURCE_DIR, "
 SANITIZED = os.environ.get("KMS_SANITIZE", "OFF") in ("ON", "1", "TRUE", "true")
 # Sanitized builds run several times slower: scale waits by this.
 SLOWDOWN = 3.0 if SANITIZED else 1.0
-# Every trainer's default model set (services/trainer/specs.c), and the ones that samples with
+# Every trainer's default model set (common/kms_model.c), and the ones that samples with
 # core and dram targets train: the vm_* models need only cpu_time.
-BUILTIN_MODELS = {"core_model", "dram_model", "vm_package_model", "vm_core_model", "vm_uncore_model",
-                  "vm_dram_model", "vm_platform_model"}
-CORE_DRAM_MODELS = ["core_model", "dram_model", "vm_core_model", "vm_dram_model"]
+BUILTIN_MODELS = {"core_model", "dram_model", "package_model", "uncore_model", "dram_counters_model",
+                  "platform_model", "vm_package_model", "vm_core_model", "vm_uncore_model", "vm_dram_model",
+                  "vm_platform_model"}
+CORE_DRAM_MODELS = ["core_model", "dram_counters_model", "dram_model", "vm_core_model", "vm_dram_model"]
 
 
 def binary(name):

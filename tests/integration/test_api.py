@@ -12,8 +12,9 @@ import unittest
 import zipfile
 
 from kmstest import SLOWDOWN, http, http_json
-from test_api_support import (KEPLER_04_METRICS, FrozenPipelineCase, Pipeline, canonical, contract_predict, kepler_04_request,
-                              kepler_07_request, kepler_predict, truth_predict)
+from test_api_support import (KEPLER_04_METRICS, KEPLER_07_METRICS, FrozenPipelineCase, Pipeline, canonical,
+                              contract_predict, kepler_04_request, kepler_07_request, kepler_predict, kepler_usage,
+                              kepler_watts, truth_predict)
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default node
 
@@ -26,9 +27,10 @@ class RealPipeline(FrozenPipelineCase):
         return body, json.loads(body)
 
     def points(self, doc, count=5):
-        """Feature values around the training data: mean + k standard deviations."""
+        """Feature values around the training data: its mean + k standard deviations (the
+        document's scale)."""
         numeric = doc["All_Weights"]["Numerical_Variables"]
-        return [{f: max(0.0, v["mean"] + (k - 2) * 0.7 * math.sqrt(v["variance"])) for f, v in numeric.items()}
+        return [{f: max(0.0, doc["feature_means"][f] + (k - 2) * 0.7 * v["scale"]) for f, v in numeric.items()}
                 for k in range(count)]
 
     def post_model(self, body):
@@ -51,10 +53,13 @@ class RealPipeline(FrozenPipelineCase):
             self.assertEqual(set(w["Numerical_Variables"]), features)
             self.assertIn(ARCH, w["Categorical_Variables"]["cpu_architecture"])
             for v in w["Numerical_Variables"].values():
-                self.assertGreater(v["variance"], 0)
-                self.assertTrue(all(math.isfinite(v[k]) for k in ("mean", "variance", "weight")))
+                # Both of Kepler's formulas read the same model: mean 0, variance = scale^2.
+                self.assertGreater(v["scale"], 0)
+                self.assertEqual((v["mean"], math.sqrt(v["variance"])), (0, v["scale"]))
+                self.assertTrue(all(math.isfinite(v[k]) for k in ("mean", "variance", "scale", "weight")))
             # The fit passes through the data's mean, where the truth is known: within 5 %.
-            means = {f: v["mean"] for f, v in w["Numerical_Variables"].items()}
+            means = doc["feature_means"]
+            self.assertEqual(set(means), features)
             predicted = contract_predict(doc, means, ARCH)
             expected = truth_predict(truth, component, means)
             self.assertAlmostEqual(predicted, expected, delta=0.05 * expected, msg=model)
@@ -118,52 +123,60 @@ class RealPipeline(FrozenPipelineCase):
 
     # --- Kepler's own requests ---------------------------------------------------------------
 
-    def assert_kepler_matches_trainer(self, answer, requested_names):
-        """Kepler reads each component with its own metric names; its prediction must equal
-        the trainer's (the contract formula on the canonical weights)."""
-        for component, model in (("core", "core_model"), ("dram", "dram_model")):
-            _, canonical_doc = self.weights(model)
-            doc = answer[component]
+    def assert_kepler_matches_trainer(self, answer, requested_names, era):
+        """Kepler reads each component with its own metric names and units, and books watts from
+        its predictor's output in its own way; those watts must equal the trainer's prediction
+        (the contract formula on the canonical weights), under both of Kepler's formulas."""
+        for component, doc in answer.items():
+            _, canonical_doc = self.weights(doc["model_name"])
             names = set(doc["All_Weights"]["Numerical_Variables"])
             self.assertLessEqual(names, set(requested_names), component)
             self.assertEqual({canonical(n) for n in names},
                              set(canonical_doc["All_Weights"]["Numerical_Variables"]))
             for point in self.points(canonical_doc):
-                usage = {n: point[canonical(n)] for n in requested_names if canonical(n) in point}
+                usage = kepler_usage(point, requested_names, era)
                 expected = contract_predict(canonical_doc, point, ARCH)
-                self.assertAlmostEqual(kepler_predict(doc, usage, ARCH), expected, delta=1e-9 * abs(expected))
+                for formula in ("0.4", "0.6"):
+                    watts = kepler_watts(kepler_predict(doc, usage, ARCH, formula), era, component)
+                    self.assertAlmostEqual(watts, expected, delta=1e-9 * abs(expected), msg=(component, formula))
+
+    def best_of(self, models):
+        """The model the API should choose among `models` for one target: the lowest MAE."""
+        _, listed = http_json(f"{self.base}/models")
+        return min((m for m in listed if m["name"] in models), key=lambda m: m["fit"]["mae"])["name"]
 
     def test_kepler_04_component_weights(self):
         status, headers, body = self.post_model(kepler_04_request("AbsComponentModelWeight"))
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
-        # Every component a ready model's features allow: the vm_* models add package, uncore and
-        # platform on cpu time; no source means no choice between RAPL and platform.
-        self.assertEqual(set(answer), {"package", "core", "uncore", "dram", "platform"})
+        self.assertEqual(set(answer), {"package", "core", "uncore", "dram"})  # never the node total
         self.assertIn("cpu_instr", answer["core"]["All_Weights"]["Numerical_Variables"])
-        self.assertIn("container_memory_working_set_bytes", answer["dram"]["All_Weights"]["Numerical_Variables"])
-        self.assert_kepler_matches_trainer(answer, KEPLER_04_METRICS)
+        self.assertEqual(answer["dram"]["model_name"], self.best_of({"dram_model", "dram_counters_model"}))
+        self.assert_kepler_matches_trainer(answer, KEPLER_04_METRICS, "0.4")
 
     def test_kepler_07_weight_request(self):
         request = kepler_07_request("AbsPower")
         status, _, body = self.post_model(request)
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
-        self.assertEqual(set(answer), {"package", "core", "uncore", "dram"})  # source intel_rapl: no platform
-        self.assertIn("bpf_cpu_time_us", answer["core"]["All_Weights"]["Numerical_Variables"])
-        self.assertIn("cgroupfs_memory_usage_bytes", answer["dram"]["All_Weights"]["Numerical_Variables"])
-        self.assert_kepler_matches_trainer(answer, request["metrics"])
+        self.assertEqual(set(answer), {"package", "core", "uncore", "dram"})
+        self.assertIn("bpf_cpu_time_ms", answer["core"]["All_Weights"]["Numerical_Variables"])
+        # 0.7.12 sends no memory metric: dram comes from the model on counters alone.
+        self.assertEqual(answer["dram"]["model_name"], "dram_counters_model")
+        self.assert_kepler_matches_trainer(answer, KEPLER_07_METRICS, "0.7.12")
+        # The node total, asked with the acpi source: the platform model alone.
+        status, _, body = self.post_model(kepler_07_request("AbsPower", source="acpi"))
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        self.assertEqual(set(answer), {"platform"})
+        self.assert_kepler_matches_trainer(answer, KEPLER_07_METRICS, "0.7.12")
 
     def test_kepler_single_model_and_archive(self):
         status, _, body = self.post_model(kepler_04_request("AbsModelWeight"))
         self.assertEqual(status, 200, body)
         doc = json.loads(body)
-        self.assertIn("All_Weights", doc)
-        _, canonical_doc = self.weights(doc["model_name"])
-        point = self.points(canonical_doc)[1]
-        usage = {n: point[canonical(n)] for n in KEPLER_04_METRICS if canonical(n) in point}
-        self.assertAlmostEqual(kepler_predict(doc, usage, ARCH), contract_predict(canonical_doc, point, ARCH),
-                               delta=1e-9 * abs(contract_predict(canonical_doc, point, ARCH)))
+        self.assertEqual(doc["model_name"], "platform_model")  # node total power, never a component
+        self.assert_kepler_matches_trainer({"platform": doc}, KEPLER_04_METRICS, "0.4")
         # *Power without "weight": the model's zip, as GET /models/<model> serves it.
         body = dict(kepler_04_request("AbsComponentPower"), model_name="dram_model")
         status, headers, data = self.post_model(body)
@@ -175,19 +188,27 @@ class RealPipeline(FrozenPipelineCase):
         status, _, body = self.post_model(kepler_04_request("DynComponentModelWeight"))
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
-        for component, model in (("core", "core_model"), ("dram", "dram_model")):
+        for component in ("core", "dram"):
             doc = answer[component]
-            _, absolute = self.weights(model)
+            _, absolute = self.weights(doc["model_name"])
             names = list(doc["All_Weights"]["Numerical_Variables"])
             zero = kepler_predict(doc, {n: 0.0 for n in names}, ARCH)
+            self.assertEqual(zero, 0.0, f"{component}: idle is 0 W of dynamic power")
             scale = abs(contract_predict(absolute, {}, ARCH))
-            self.assertAlmostEqual(zero, 0.0, delta=1e-9 * scale, msg=f"{component}: idle is 0 W of dynamic power")
-            a, b = self.points(absolute)[:2]
-            dyn = [kepler_predict(doc, {n: p[canonical(n)] for n in names}, ARCH) for p in (a, b)]
-            abs_ = [contract_predict(absolute, p, ARCH) for p in (a, b)]
-            self.assertAlmostEqual(dyn[1] - dyn[0], abs_[1] - abs_[0], delta=1e-9 * scale)
-            idle = contract_predict(absolute, {f: 0.0 for f in a}, ARCH)
-            self.assertAlmostEqual(dyn[0], abs_[0] - idle, delta=1e-9 * scale)
+            idle = contract_predict(absolute, {}, ARCH)
+            for p in self.points(absolute)[:2]:
+                dyn = kepler_watts(kepler_predict(doc, kepler_usage(p, names, "0.4"), ARCH), "0.4", component)
+                self.assertAlmostEqual(dyn, contract_predict(absolute, p, ARCH) - idle, delta=1e-9 * scale)
+
+    def test_kepler_init_url(self):
+        """What Kepler 0.7+ loads from NODE_COMPONENTS_INIT_URL: the answer to its default request."""
+        status, _, body = http(f"{self.base}/kepler/init/intel_rapl")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body), json.loads(self.post_model(kepler_07_request("AbsPower"))[2]))
+        status, _, body = http(f"{self.base}/kepler/init/acpi?kepler=0.7.3")
+        self.assertEqual(status, 200, body)
+        self.assert_kepler_matches_trainer(json.loads(body), KEPLER_07_METRICS, "0.7.3")
+        self.assertEqual(http(f"{self.base}/kepler/init/acpi?kepler=0.2")[0], 400)
 
     # --- metrics -----------------------------------------------------------------------------
 

@@ -22,23 +22,55 @@ from kmstest import SLOWDOWN, free_port, http
 
 
 # ---------------------------------------------------------------------------------------------
-# What Kepler does with an answer: pkg/model/estimator/local (0.4-0.6) and regressor (0.7-0.9).
+# What Kepler does with an answer (docs/kepler.md has each fact with the Kepler file it is read in).
 
-def kepler_predict(doc, usage, arch):
-    """Kepler's LinearRegressor.predict, line for line: bias, plus the architecture's weight,
-    plus weight * (x - mean) / sqrt(variance) for each of *its own* metric names; a zero
-    weight is skipped and a name missing from the document counts as a zero weight (Go's map
-    lookup). `doc` is one {"All_Weights": ...} document, `usage` Kepler-named values."""
+def kepler_predict(doc, usage, arch, formula="0.6"):
+    """Kepler's predictor, line for line: bias, plus the architecture's weight, plus for each
+    of *its own* metric names weight * (x - mean) / sqrt(variance) (0.4-0.5.x, lr.go) or
+    weight * x / scale (0.6-0.9, lr.go / regressor/model_weights.go); a zero weight is skipped
+    and a name missing from the document counts as nothing (Go's zero value). `doc` is one
+    {"All_Weights": ...} document, `usage` Kepler-named values in Kepler's units."""
     w = doc["All_Weights"]
     power = w["Bias_Weight"]
-    for system_feature, value in (("cpu_architecture", arch),):
-        power += w["Categorical_Variables"].get(system_feature, {}).get(value, {}).get("weight", 0.0)
+    power += w["Categorical_Variables"].get("cpu_architecture", {}).get(arch, {}).get("weight", 0.0)
     for name, x in usage.items():
-        coeff = w["Numerical_Variables"].get(name, {"mean": 0.0, "variance": 1.0, "weight": 0.0})
-        if coeff["weight"] == 0:
+        coeff = w["Numerical_Variables"].get(name)
+        if not coeff or coeff["weight"] == 0:
             continue
-        power += coeff["weight"] * (x - coeff["mean"]) / math.sqrt(coeff["variance"])
+        if formula == "0.4":
+            power += coeff["weight"] * (x - coeff["mean"]) / math.sqrt(coeff["variance"])
+        elif coeff["scale"] != 0:
+            power += coeff["weight"] * x / coeff["scale"]
     return power
+
+
+SAMPLE_PERIOD = 3  # Kepler's SAMPLE_PERIOD_SEC default, every generation
+
+# How many of Kepler's units make one canonical unit (cpu time: ms in every generation).
+KEPLER_UNITS = {"cpu_time": 1000, "bpf_cpu_time_us": 1000, "bpf_cpu_time_ms": 1000}
+
+
+def kepler_usage(point, names, era):
+    """A canonical usage point (per second, cpu-seconds, bytes) as the Kepler of `era` feeds
+    its predictor: its own names and units, counts per sample period before 0.5.4."""
+    usage = {}
+    for n in names:
+        c = canonical(n)
+        if c in point:
+            per_period = SAMPLE_PERIOD if era == "0.4" and c != "resident_memory" else 1
+            usage[n] = point[c] * KEPLER_UNITS.get(n, 1) * per_period
+    return usage
+
+
+def kepler_watts(out, era, component):
+    """The watts that Kepler of `era` books from its predictor's output."""
+    if era == "0.4":
+        return out / (1000 * SAMPLE_PERIOD)  # taken as mJ per sample period
+    if era == "0.5.4" and component == "core":
+        return out * SAMPLE_PERIOD  # power.Core multiplied by the period twice
+    if era in ("0.5.4", "0.7.3") and component == "platform":
+        return out / 1000  # booked as mJ without the x1000
+    return out
 
 
 # Kepler 0.4's request: LinearRegressor.getWeightFromServer marshals ModelRequest
@@ -52,22 +84,24 @@ def kepler_04_request(output_type):
     return {"model_name": "", "metrics": KEPLER_04_METRICS, "filter": "", "output_type": output_type}
 
 
-# Kepler 0.7's request: regressor.Regressor.getWeightFromServer, with weight=true and the
-# float feature names of 0.7.1 (bpf_cpu_time_us; cgroupfs memory), plus machine_spec.
-KEPLER_07_METRICS = ["bpf_cpu_time_us", "cpu_cycles", "cpu_instructions", "cache_miss",
-                     "cgroupfs_memory_usage_bytes", "cgroupfs_cpu_usage_us", "cpu_architecture"]
+# Kepler 0.7.12's request: regressor.Regressor.getWeightFromServer, with weight=true, its
+# default node features (no memory metric) and machine_spec.
+KEPLER_07_METRICS = ["bpf_cpu_time_ms", "bpf_page_cache_hit", "bpf_net_tx_irq", "bpf_net_rx_irq",
+                     "bpf_block_irq", "cpu_cycles", "cpu_instructions", "cache_miss", "cpu_architecture"]
 
 
 def kepler_07_request(output_type="AbsPower", source="intel_rapl"):
     return {"metrics": KEPLER_07_METRICS, "output_type": output_type, "source": source,
-            "node_type": 1, "weight": True, "trainer_name": "SGDRegressorTrainer", "filter": "",
+            "node_type": 0, "weight": True, "trainer_name": "SGDRegressorTrainer", "filter": "",
             "machine_spec": {"vendor": "intel", "processor": "broadwell", "cores": 32, "chips": 2,
-                             "memory": 256, "frequency": 2200}}
+                             "memory": 256, "frequency": 2200, "threads_per_core": 2}}
 
 
 # Kepler's names for the canonical features, as the API must map them.
 KEPLER_NAMES = {
     "cpu_instr": "cpu_instructions", "cache_miss": "cache_misses", "bpf_cpu_time_us": "cpu_time",
+    "bpf_cpu_time_ms": "cpu_time", "bpf_page_cache_hit": "page_cache_hits", "bpf_block_irq": "irq_block",
+    "bpf_net_rx_irq": "irq_net_rx", "bpf_net_tx_irq": "irq_net_tx",
     "container_memory_working_set_bytes": "resident_memory",
     "cgroupfs_memory_usage_bytes": "resident_memory",
 }

@@ -90,6 +90,7 @@ class Views(FrozenPipelineCase):
         stored = query('scrape_samples_post_metric_relabeling{job="kms-api"}')
         self.assertGreater(float(stored[0]["value"][1]), 50)
         ready = query('kms_model_ready')
+        # The default model set, every model trained by kepler-sim's targets.
         self.assertEqual({r["metric"]["model"]: r["value"][1] for r in ready},
                          {m: "1" for m in BUILTIN_MODELS})  # the simulator has every zone
         # kms-api counts Prometheus' own scrapes.

@@ -66,8 +66,10 @@ class TestReadmeSubscriber(ProcessTestCase):
             self.assertGreater(s["dt"], 0)
             self.assertEqual(s["node"], "kepler-sim-node")
             self.assertEqual(s["arch"], "Sapphire Rapids")
+            # Everything Kepler 0.7 exports that a model can use (CONTRACT.md, "Samples").
             self.assertEqual(set(s["features"]),
-                             {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"})
+                             {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory",
+                              "page_cache_hits", "irq_block", "irq_net_rx", "irq_net_tx"})
             self.assertTrue(set(s["targets"]) and set(s["targets"]) <= TARGETS, s["targets"])
             for v in list(s["features"].values()) + list(s["targets"].values()):
                 self.assertIsInstance(v, float)

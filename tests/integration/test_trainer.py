@@ -668,7 +668,8 @@ class TestZip(TrainerTestCase):
     def test_a_model_not_configured_here_is_imported_and_trained_on(self):
         spec = os.path.join(self.tmp, "models.json")
         with open(spec, "w") as f:
-            json.dump([{"name": "platform_model", "features": ["cpu_time", "resident_memory"], "target": "platform"}], f)
+            json.dump([{"name": "site_platform_model", "features": ["cpu_time", "resident_memory"],
+                        "target": "platform"}], f)
         a = self.start_trainer("--models", spec)
         self.sync(a)
         target = self.stats(a)["samples_accepted"] + 30
@@ -677,9 +678,9 @@ class TestZip(TrainerTestCase):
             s["targets"]["platform"] = 50 + 4 * s["features"]["cpu_time"] + 1e-9 * s["features"]["resident_memory"]
             self.pub.send(s)
         wait_for(lambda: self.stats(a)["samples_accepted"] >= target, what="30 samples")
-        status, body = ask(a.control, "ZIP", "platform_model")
+        status, body = ask(a.control, "ZIP", "site_platform_model")
         self.assertEqual(status, "200")
-        exported = os.path.join(self.tmp, "platform_model.zip")
+        exported = os.path.join(self.tmp, "site_platform_model.zip")
         with open(exported, "wb") as f:
             f.write(body)
         b_data = os.path.join(self.tmp, "b")
@@ -688,9 +689,10 @@ class TestZip(TrainerTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         b = self.start_trainer(data=b_data)  # no --models: the checkpoint brings the model along
         models = self.models(b)
-        self.assertEqual(set(models), BUILTIN_MODELS | {"platform_model"})
-        self.assertEqual(models["platform_model"]["samples"], 30)
-        self.assertEqual(ask(b.control, "WEIGHTS", "platform_model"), ask(a.control, "WEIGHTS", "platform_model"))
+        self.assertEqual(set(models), BUILTIN_MODELS | {"site_platform_model"})
+        self.assertEqual(models["site_platform_model"]["samples"], 30)
+        self.assertEqual(ask(b.control, "WEIGHTS", "site_platform_model"),
+                         ask(a.control, "WEIGHTS", "site_platform_model"))
 
     def test_import_refuses_what_is_not_a_model(self):
         junk = os.path.join(self.tmp, "junk.zip")
