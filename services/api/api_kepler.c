@@ -20,7 +20,7 @@
 static const struct {
     const char *name, *canonical;
     double per_canonical;
-    bool level;  /* a gauge: the same whatever the sample period */
+    bool level;  /* a gauge: Kepler feeds its predictor its change, never its level */
 } s_names[] = {
     {"cpu_instr", KMS_F_CPU_INSTRUCTIONS, 1, false},
     {"curr_cpu_instr", KMS_F_CPU_INSTRUCTIONS, 1, false},
@@ -291,12 +291,17 @@ int api_kepler_init_request(const char *source, const api_kepler_config_t *confi
     return rc;
 }
 
-/* The request's name for a canonical feature, or NULL. */
+/* The request's name for a canonical feature, or NULL. A memory metric never counts: every
+   generation feeds its predictor the memory's change over the sample period (0.5.x:
+   cgroup_stats_linux.go's SetAggrStat) or nothing, never the level a model learned from. */
 static const char *s_requested(const api_kepler_request_t *req, const char *feature)
 {
-    for (size_t i = 0; i < req->metric_count; i++)
-        if (strcmp(api_kepler_canonical(req->metrics[i], NULL), feature) == 0)
+    for (size_t i = 0; i < req->metric_count; i++) {
+        size_t n = s_name_index(req->metrics[i]);
+        if (strcmp(api_kepler_canonical(req->metrics[i], NULL), feature) == 0
+            && !(n < S_COUNT(s_names) && s_names[n].level))
             return req->metrics[i];
+    }
     return NULL;
 }
 
@@ -368,7 +373,11 @@ static s_suit_t s_suitable(const json_t *model, const api_kepler_request_t *req,
     json_array_foreach(features, i, feature) {
         const char *f = json_string_value(feature);
         if (!f || !s_requested(req, f)) {
-            s_reject(why, cap, name, "needs %s, which is not among the requested metrics", f ? f : "?");
+            s_reject(why, cap, name,
+                     f && strcmp(f, KMS_F_RESIDENT_MEMORY) == 0
+                         ? "needs %s, whose level no Kepler generation hands its predictor"
+                         : "needs %s, which is not among the requested metrics",
+                     f ? f : "?");
             return S_NO;
         }
     }
@@ -419,14 +428,14 @@ static double s_output_factor(const api_kepler_request_t *req, const char *targe
     }
 }
 
-/* How many of the request's units make one canonical unit of feature `name`: the name's unit,
-   and for 0.4-0.5.3 the sample period, since those feed counts per period, not per second. */
+/* How many of the request's units make one canonical unit of feature `name` (a counter: levels
+   are never served, s_requested): the name's unit, and for 0.4-0.5.3 the sample period, since
+   those feed counts per period, not per second. */
 static double s_input_factor(const api_kepler_request_t *req, const char *name)
 {
-    size_t i = s_name_index(name);
-    double unit = i < S_COUNT(s_names) ? s_names[i].per_canonical : 1;
-    bool level = i < S_COUNT(s_names) && s_names[i].level;
-    return req->era == API_KEPLER_0_4 && !level ? unit * req->sample_period : unit;
+    double unit;
+    api_kepler_canonical(name, &unit);
+    return req->era == API_KEPLER_0_4 ? unit * req->sample_period : unit;
 }
 
 /* The model's weights in the request's names and units, made dynamic when asked: with x in
@@ -490,6 +499,9 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
         json_t *doc = s_document(chosen, req, why, cap);
         if (doc)
             json_object_set_new(answer, target, doc);
+        /* 0.4-0.5.4 look the package up as "pkg" (pkg/collector/metric/node_metric.go). */
+        if (doc && strcmp(target, "package") == 0 && req->era <= API_KEPLER_0_5_4)
+            json_object_set(answer, "pkg", doc);
     }
     json_decref(best);
     if (json_object_size(answer) == 0) {

@@ -230,15 +230,19 @@ class TrainerFaults(ProcessTestCase):
             status, data = http_json(base + path)
             self.assertEqual(status, 400, path)
             self.assertIn("malformed", data["error"])
-        # Kepler asks while core_model is not ready: dram alone is answered for components...
-        status, data = http_json(base + "/model", method="POST", body=kepler_body())
-        self.assertEqual(status, 200)
-        self.assertEqual(list(data), ["dram"])
-        # ... and a model_name it cannot have is refused, saying why.
+        # Kepler asks while core_model is not ready and dram_model needs the memory level, which
+        # Kepler never sends: 503 with Retry-After (a model is on its way), saying why model by model.
+        status, headers, data = http(base + "/model", method="POST", body=kepler_body())
+        self.assertEqual(status, 503)
+        self.assertGreater(int(headers["Retry-After"]), 0)
+        error = json.loads(data)["error"]
+        self.assertIn("core_model: not ready", error)
+        self.assertIn("dram_model: needs resident_memory", error)
+        # ... and a request no model can ever answer is a 404, so that Kepler falls back.
         body = dict(kepler_04_request("AbsModelWeight"), model_name="core_model")
         status, data = http_json(base + "/model", method="POST", body=json.dumps(body).encode())
-        self.assertEqual(status, 400)
-        self.assertIn("not ready", data["error"])
+        self.assertEqual(status, 404)
+        self.assertIn("core_model: its target (core) is not what the request asks for", data["error"])
 
 
 class RealTrainerDies(unittest.TestCase):
@@ -322,7 +326,7 @@ class RequestFaults(ProcessTestCase):
         self.assertEqual(status_of(raw_request(self.port, small)), 200)
 
     def test_kepler_request_errors(self):
-        cases = [
+        malformed = [
             (b"", "malformed JSON"), (b"{bad json", "malformed JSON"), (b"[1, 2]", "JSON object"),
             (b'{"output_type": "AbsPower"}', "metrics"),
             (b'{"metrics": "cpu_cycles", "output_type": "AbsPower"}', "metrics"),
@@ -331,20 +335,25 @@ class RequestFaults(ProcessTestCase):
             (b'{"metrics": ["cpu_cycles"], "output_type": "Watts"}', "output_type"),
             (b'{"metrics": ["cpu_cycles"], "output_type": "AbsPower", "weight": "yes"}', "weight"),
             (b'{"metrics": ["cpu_cycles"], "output_type": "AbsPower", "filter": "mae:lots"}', "filter"),
-            (json.dumps({"metrics": ["cpu_cycles"], "output_type": "AbsComponentModelWeight"}).encode(),
-             "cpu_instructions"),
             (json.dumps({"metrics": ["m%d" % i for i in range(100)], "output_type": "AbsPower"}).encode(),
              "too many"),
-            (json.dumps(kepler_04_request("DynPower")).encode(), "absolute"),
-            (json.dumps(dict(kepler_04_request("AbsModelWeight"), model_name="nope")).encode(), "nope"),
-            (json.dumps(dict(kepler_04_request("AbsModelWeight"), filter="mae:0.1")).encode(), "filter"),
-            (json.dumps(kepler_07_request(source="acpi")).encode(), "source"),
+            (json.dumps(dict(kepler_07_request(), trainer_name="LogisticRegressionTrainer")).encode(), "linear"),
         ]
-        for body, needle in cases:
-            status, data = http_json(self.base + "/model", method="POST", body=body,
-                                     headers={"Content-Type": "application/json"})
-            self.assertEqual(status, 400, body[:80])
-            self.assertIn(needle, data["error"], body[:80])
+        # Well-formed requests that no model suits: 404, so that Kepler falls back, saying why.
+        unanswerable = [
+            (json.dumps({"metrics": ["cpu_cycles"], "output_type": "AbsComponentModelWeight"}).encode(),
+             "cpu_instructions"),
+            (json.dumps(dict(kepler_04_request("AbsModelWeight"), model_name="nope")).encode(), "nope"),
+            (json.dumps(dict(kepler_04_request("AbsComponentModelWeight"), filter="mae:0.0001")).encode(), "filter"),
+            # The node total from a trainer with no platform model: never a component instead.
+            (json.dumps(kepler_07_request(source="acpi")).encode(), "core_model: its target (core) is not"),
+        ]
+        for cases, expected in ((malformed, 400), (unanswerable, 404)):
+            for body, needle in cases:
+                status, data = http_json(self.base + "/model", method="POST", body=body,
+                                         headers={"Content-Type": "application/json"})
+                self.assertEqual(status, expected, body[:80])
+                self.assertIn(needle, data["error"], body[:80])
         # Keys Kepler may add are ignored.
         body = dict(kepler_07_request(), future_key={"x": [1]}, node_type=None)
         self.assertEqual(http(self.base + "/model", method="POST", body=json.dumps(body).encode())[0], 200)

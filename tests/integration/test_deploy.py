@@ -518,6 +518,14 @@ class TestKubernetes(unittest.TestCase, EnvChecks):
         self.assertEqual(svc["metadata"]["namespace"], m.group(2))
         self.assertIn(int(m.group(3)), [p["port"] for p in svc["spec"]["ports"]])
         self.assertEqual(svc["metadata"]["labels"]["app.kubernetes.io/name"], "kms-api")
+        # Kepler 0.7+'s URLs for the same answer, and the init container's, are that Service's.
+        init_urls = dict(line.split("=", 1) for line in data["MODEL_CONFIG"].split())
+        self.assertEqual(init_urls, {"NODE_COMPONENTS_INIT_URL": data["MODEL_SERVER_URL"] + "/kepler/init/intel_rapl",
+                                     "NODE_TOTAL_INIT_URL": data["MODEL_SERVER_URL"] + "/kepler/init/acpi"})
+        with open(os.path.join(DEPLOY, "kepler", "wait-for-model-server.yaml")) as f:
+            wait = yaml.safe_load(f)["spec"]["template"]["spec"]["initContainers"][0]
+        self.assertEqual({e["name"]: e["value"] for e in wait["env"]}["KMS_URL"], data["MODEL_SERVER_URL"])
+        self.assertIn("/kepler/init/$source", wait["command"][-1])
 
     def test_pod_monitor_scrapes_every_scraper(self):
         pm = self.get("PodMonitor", "kms-scraper")

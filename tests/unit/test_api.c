@@ -347,11 +347,17 @@ static void test_single_and_archive_choices(void **state)
     assert_non_null(strstr(why, "p: not ready (3 of 30 samples)"));
     json_decref(pending);
     /* A *Power request names the model whose zip is the answer. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cache_miss\",\"cgroupfs_memory_usage_bytes\"],"
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],"
                              "\"output_type\":\"AbsComponentPower\"}", &req, why), 0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_int_equal(status, 200);
-    assert_string_equal(archive, "dram_model");
+    assert_string_equal(archive, "core_model");
+    /* No generation hands its predictor the memory level: a model on it is never served. */
+    assert_int_equal(s_parse("{\"metrics\":[\"cache_miss\",\"cgroupfs_memory_usage_bytes\"],"
+                             "\"output_type\":\"AbsComponentModelWeight\"}", &req, why), 0);
+    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
+    assert_int_equal(status, 404);
+    assert_non_null(strstr(why, "dram_model: needs resident_memory, whose level no Kepler generation"));
     /* The filter applies: core's MAE of 0.8 fails "mae:0.5". */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],\"model_name\":\"core_model\","
                              "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}", &req, why), 0);
