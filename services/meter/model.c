@@ -94,7 +94,8 @@ double meter_model_predict(const meter_model_t *model, const kms_sample_t *usage
     return kms_weights_predict(&model->weights, usage);
 }
 
-/* Zero usage, and every cpu busy with the other features at their training mean. */
+/* Zero usage, and every cpu busy with the other features at a typical level: one standard
+   deviation of their training data (the document's scale; its means are 0, kms_weights.h). */
 static bool s_watts_sane(const meter_model_t *m, double cpus, double max_watts)
 {
     static kms_sample_t probe;  /* large: not on the stack; one thread parses */
@@ -104,7 +105,7 @@ static bool s_watts_sane(const meter_model_t *m, double cpus, double max_watts)
     double idle = meter_model_predict(m, &probe);
     for (size_t i = 0; i < m->weights.numeric_count; i++) {
         const kms_weight_numeric_t *n = &m->weights.numeric[i];
-        kms_values_set(&probe.features, n->name, strcmp(n->name, KMS_F_CPU_TIME) == 0 ? cpus : n->mean);
+        kms_values_set(&probe.features, n->name, strcmp(n->name, KMS_F_CPU_TIME) == 0 ? cpus : n->scale);
     }
     double busy = meter_model_predict(m, &probe);
     return isfinite(idle) && isfinite(busy) && fabs(idle) <= max_watts && fabs(busy) <= max_watts;

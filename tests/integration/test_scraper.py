@@ -598,7 +598,8 @@ class TestKeplerSim(ScraperTestCase):
     def test_07(self):
         checked, nodes = self.check_format("0.7")
         self.assertEqual(set(nodes[0]["features"]),
-                         {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"})
+                         {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory",
+                          "page_cache_hits", "irq_block", "irq_net_rx", "irq_net_tx"})
         self.assertGreaterEqual(checked, 3 * 5)
 
     def test_09(self):
