@@ -36,6 +36,7 @@ ARCH = "Sapphire Rapids"  # kepler-sim's default
 PERIOD = 3                # every generation's default sample period
 TRAIN_SECONDS = 60
 VECTORS = 20
+INIT_PATH = "/kepler/init/"  # kms-api's answer to Kepler 0.7.12's default request, by source
 
 # generation: (module directory, -modfile or None, tag exported from Kepler's repository or None)
 GENERATIONS = {
@@ -83,10 +84,10 @@ def build(generation):
     return out
 
 
-def run_kepler(program, api, vectors):
+def run_kepler(program, api, vectors, *flags):
     """Kepler's own code asking kms-api; returns the program's JSON report."""
     env = dict(os.environ, SAMPLE_PERIOD_SEC=str(PERIOD))
-    r = subprocess.run([program, "--api", api], input=json.dumps({"period": PERIOD, "arch": ARCH, "vectors": vectors}),
+    r = subprocess.run([program, "--api", api, *flags], input=json.dumps({"period": PERIOD, "arch": ARCH, "vectors": vectors}),
                        capture_output=True, text=True, timeout=120 * SLOWDOWN, env=env)
     if r.returncode != 0:
         raise AssertionError(f"{program} failed ({r.returncode}):\n{r.stderr[-3000:]}")
@@ -119,7 +120,7 @@ def answered_models(report):
         if ex["status"] != 200 or not isinstance(answer, dict):
             continue
         if "All_Weights" in answer:  # a single document (v0.4 node total)
-            if ex["body"].get("output_type") == "AbsModelWeight":
+            if (ex.get("body") or {}).get("output_type") == "AbsModelWeight":
                 models["platform"] = answer.get("model_name")
             continue
         for comp, doc in answer.items():
@@ -135,7 +136,9 @@ def asked(report):
     for ex in report["requests"]:
         body = ex.get("body") or {}
         out = body.get("output_type", "")
-        if "source" in body:  # 0.5.4+: source acpi = platform, rapl / intel_rapl = components
+        if ex["method"] == "GET":  # 0.7+'s *_INIT_URL, named after its source
+            wanted |= {"platform"} if ex["path"].endswith("acpi") else set(COMPONENTS)
+        elif "source" in body:  # 0.5.4+: source acpi = platform, rapl / intel_rapl = components
             wanted |= {"platform"} if body["source"] == "acpi" else set(COMPONENTS)
         elif out == "AbsModelWeight":
             wanted.add("platform")
@@ -178,29 +181,40 @@ class TestKeplerGenerations(ProcessTestCase):
         weights = {}
 
         def served(model):
+            """The trainer's weights right after Kepler asked (training goes on: no older copy)."""
             if model not in weights:
                 status, doc = http_json(f"{api}/model-weights/{model}")
                 weights[model] = doc if status == 200 else None
             return weights[model]
 
         failures, rows = [], []
-        for g in GENERATIONS:
+        # 0.7+ also load a model at start from *_INIT_URL without a model server: GET /kepler/init/<source>
+        runs = [(g, ()) for g in GENERATIONS] + [(g, ("--init-path", INIT_PATH)) for g in ("v0.7.12", "v0.9.0")]
+        for g, flags in runs:
+            name = g + (" (INIT_URL)" if flags else "")
             if g in build_errors:
-                failures.append(f"{g}: {build_errors[g]}")
-                rows.append((g, "not built", "", ""))
+                failures.append(f"{name}: {build_errors[g]}")
+                rows.append((name, "not built", "", "FAIL"))
                 continue
-            report = run_kepler(programs[g], api, vectors)
-            g_fail, result = self.judge(g, report, vectors, sim_truth, served)
+            report = run_kepler(programs[g], api, vectors, *flags)
+            weights.clear()
+            g_fail, result = self.judge(name, report, vectors, sim_truth, served)
             failures += g_fail
-            requests = "; ".join(f"{(e.get('body') or {}).get('source') or (e.get('body') or {}).get('output_type')} "
-                                 f"-> {e['status']}" for e in report["requests"])
-            rows.append((g, requests, result, "ok" if not g_fail else "FAIL"))
+            requests = "; ".join(f"{self.request_name(e)} -> {e['status']}" for e in report["requests"])
+            rows.append((name, requests, result, "ok" if not g_fail else "FAIL"))
 
         print("\n| Kepler | requests at start -> status | median error vs trainer / vs truth | verdict |")
         print("|---|---|---|---|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         self.assertEqual(failures, [], "\n".join(failures))
+
+    @staticmethod
+    def request_name(ex):
+        body = ex.get("body") or {}
+        if ex["method"] == "GET":
+            return "GET " + ex["path"]
+        return f"POST {body.get('source') or body.get('output_type')}"
 
     def fresh_vectors(self, samples_port):
         """Usage the models have not seen, read from the scraper's samples as a subscriber would."""

@@ -63,6 +63,10 @@ type Metric struct {
 	Factor    float64
 }
 
+// InitPath, when set (--init-path), asks a 0.7+ program to configure Kepler without a model
+// server: <KEY>_INIT_URL = relay + InitPath + source, the GET Kepler 0.7+ loads at start.
+var InitPath string
+
 // report is where Print writes: the real stdout. Some releases print debug lines with fmt.Printf
 // (v0.5.4 pkg/collector/metric/node_metric.go CalcDynEnergy), so os.Stdout is pointed at stderr.
 var report = os.Stdout
@@ -71,6 +75,7 @@ var report = os.Stdout
 func Start() (Input, string, *Relay) {
 	os.Stdout = os.Stderr
 	api := flag.String("api", "http://127.0.0.1:8100", "kms-api base URL")
+	flag.StringVar(&InitPath, "init-path", "", "0.7+: no model server, load <path><source> as Kepler's *_INIT_URL")
 	flag.Parse()
 	var in Input
 	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {

@@ -8,7 +8,8 @@
 // kepler_node_<component>_joules_total, dynamic plus idle.
 //
 // Configured as a user configures Kepler: MODEL_SERVER_ENABLE=true, MODEL_SERVER_URL,
-// SAMPLE_PERIOD_SEC and CPU_ARCH_OVERRIDE (the simulated node's architecture).
+// SAMPLE_PERIOD_SEC and CPU_ARCH_OVERRIDE (the simulated node's architecture); with --init-path,
+// MODEL_SERVER_ENABLE=false and MODEL_CONFIG's NODE_COMPONENTS_INIT_URL / NODE_TOTAL_INIT_URL.
 //
 // Stubbed, because eBPF cannot be attached by a test: the bpf.SupportedMetrics that
 // pkg/bpf.NewExporter would report when every probe attaches (pkg/bpf/exporter.go:113-167 at
@@ -50,12 +51,18 @@ var metrics = map[string]h.Metric{
 
 func main() {
 	in, relay, rec := h.Start()
-	for k, v := range map[string]string{
+	env := map[string]string{
 		"MODEL_SERVER_ENABLE": "true",
 		"MODEL_SERVER_URL":    relay,
 		"SAMPLE_PERIOD_SEC":   strconv.FormatUint(in.Period, 10),
 		"CPU_ARCH_OVERRIDE":   in.Arch,
-	} {
+	}
+	if h.InitPath != "" { // no model server: the initial model URLs (model.go:176, regressor.go:94-98)
+		env["MODEL_SERVER_ENABLE"] = "false"
+		env["MODEL_CONFIG"] = "NODE_COMPONENTS_INIT_URL=" + relay + h.InitPath + "intel_rapl" +
+			" NODE_TOTAL_INIT_URL=" + relay + h.InitPath + "acpi"
+	}
+	for k, v := range env {
 		os.Setenv(k, v)
 	}
 	config.GetConfig()

@@ -8,7 +8,8 @@
 // kepler_node_<component>_joules_total, dynamic plus idle.
 //
 // Configured as a user configures Kepler: MODEL_SERVER_ENABLE=true, MODEL_SERVER_URL,
-// SAMPLE_PERIOD_SEC and CPU_ARCH_OVERRIDE (the simulated node's architecture).
+// SAMPLE_PERIOD_SEC and CPU_ARCH_OVERRIDE (the simulated node's architecture); with --init-path,
+// MODEL_SERVER_ENABLE=false and MODEL_CONFIG's NODE_COMPONENTS_INIT_URL / NODE_TOTAL_INIT_URL.
 //
 // v0.9.0 takes its metric list from configuration (pkg/config/config.go:660-666), so no eBPF
 // stand-in is needed; stubbed are only the hardware probes: components.SetIsSystemCollectionSupported
@@ -48,12 +49,18 @@ var metrics = map[string]h.Metric{
 
 func main() {
 	in, relay, rec := h.Start()
-	for k, v := range map[string]string{
+	env := map[string]string{
 		"MODEL_SERVER_ENABLE": "true",
 		"MODEL_SERVER_URL":    relay,
 		"SAMPLE_PERIOD_SEC":   strconv.FormatUint(in.Period, 10),
 		"CPU_ARCH_OVERRIDE":   in.Arch,
-	} {
+	}
+	if h.InitPath != "" { // no model server: the initial model URLs (model.go:176, regressor.go:94-98)
+		env["MODEL_SERVER_ENABLE"] = "false"
+		env["MODEL_CONFIG"] = "NODE_COMPONENTS_INIT_URL=" + relay + h.InitPath + "intel_rapl" +
+			" NODE_TOTAL_INIT_URL=" + relay + h.InitPath + "acpi"
+	}
+	for k, v := range env {
 		os.Setenv(k, v)
 	}
 	if _, err := config.Initialize(os.TempDir()); err != nil { // no config files: defaults and env
