@@ -84,11 +84,9 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    char quoted[3][512];
-    kms_info("metering", "api=%s out=%s interval=%g refresh=%g zones=%s cache=%s",
-             kms_log_quote(c.api, quoted[0], sizeof quoted[0]), kms_log_quote(c.out, quoted[1], sizeof quoted[1]),
-             c.interval, c.refresh, c.zones, kms_log_quote(c.cache_dir, quoted[2], sizeof quoted[2]));
     rc = meter_run(&c, &s_stop);
+    if (rc == 2)
+        return 2;  /* bad configuration, said on stderr */
     kms_info("stopped", "");
-    return rc == 0 ? 0 : rc == 2 ? 2 : 1;
+    return rc == 0 ? 0 : 1;
 }

@@ -26,7 +26,8 @@ typedef struct {
     kms_sample_t usage;         /* this interval's features */
     kms_values_t have;          /* the features this machine has (names) */
     double cpus, ticks_per_second;
-    int stat_fd;
+    char stat_path[PATH_MAX];
+    bool asked;                 /* the server was asked once: its state is known */
     meter_cpu_ticks_t ticks;
     double counts[3];           /* hardware counters at the last interval */
     meter_perf_t *perf;
@@ -92,9 +93,14 @@ static void s_detect_arch(const char *proc, char *out, size_t cap)
 
 static int s_read_ticks(s_meter_t *m, meter_cpu_ticks_t *out)
 {
-    /* The aggregate line comes first: the first 4 kB hold it whatever the cpu count. */
+    /* The aggregate line comes first: the first 4 kB hold it whatever the cpu count. Opened
+       afresh each time (a few microseconds), so that a --procfs whose stat file is replaced
+       is read anew. */
     char buf[4096];
-    ssize_t n = pread(m->stat_fd, buf, sizeof buf, 0);
+    int fd = open(m->stat_path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+    if (fd >= 0)
+        close(fd);
     return n > 0 && meter_usage_parse_stat(buf, (size_t) n, out) == 0 ? 0 : -1;
 }
 
@@ -178,15 +184,17 @@ static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
         meter_got_t got = meter_fetch_model(m->fetch, name, &body, &len, &error, why, sizeof why);
         if (got == METER_GOT_ERROR) {
             m->stats.fetch_errors[error]++;
-            if (m->stats.server_up)
+            if (m->stats.server_up || !m->asked)
                 kms_warn("kms-api not answering: metering on with the models in hand", "url=%s error=\"%s\"",
                          m->config->api, why);
             m->stats.server_up = false;
+            m->asked = true;
             return false;
         }
         if (!m->stats.server_up)
             kms_info("kms-api answers", "url=%s", m->config->api);
         m->stats.server_up = true;
+        m->asked = true;
         if (got == METER_GOT_NONE) {
             kms_debug("model not available", "model=%s answer=\"%s\"", name, why);
             continue;
@@ -271,6 +279,7 @@ static int s_usage(s_meter_t *m, double dt)
     } else if (m->perf) {
         m->stats.perf_errors++;
     }
+    m->stats.usage = m->usage.features;
     return 0;
 }
 
@@ -299,7 +308,6 @@ static void s_count(s_meter_t *m, double dt)
 
 static int s_setup(s_meter_t *m, const meter_config_t *config)
 {
-    char path[PATH_MAX];
     m->config = config;
     m->stats.start_time = s_now(CLOCK_REALTIME);
     m->cpus = (double) sysconf(_SC_NPROCESSORS_ONLN);
@@ -308,10 +316,9 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         snprintf(m->stats.arch, sizeof m->stats.arch, "%s", config->arch);
     else
         s_detect_arch(config->proc, m->stats.arch, sizeof m->stats.arch);
-    snprintf(path, sizeof path, "%s/stat", config->proc);
-    m->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (m->stat_fd < 0 || s_read_ticks(m, &m->ticks) != 0) {
-        kms_error("cannot read cpu time", "path=%s error=%s", path, m->stat_fd < 0 ? strerror(errno) : "no cpu line");
+    snprintf(m->stat_path, sizeof m->stat_path, "%s/stat", config->proc);
+    if (s_read_ticks(m, &m->ticks) != 0) {
+        kms_error("cannot read cpu time", "path=%s", m->stat_path);
         return -1;
     }
     kms_values_set(&m->have, KMS_F_CPU_TIME, 0);
@@ -328,11 +335,6 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
              m->perf ? "yes" : "no", m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
     if (meter_tree_mkdirs(config->cache_dir) != 0)
         kms_warn("cannot make the model cache", "path=%s error=%s", config->cache_dir, strerror(errno));
-    m->fetch = meter_fetch_new(config->api, config->timeout);
-    if (!m->fetch) {
-        fprintf(stderr, "kms-meter: invalid value '%s' for --api: expected http://host[:port][/path]\n", config->api);
-        return 2;
-    }
     if (config->metrics_port > 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port))) {
         kms_error("cannot serve metrics", "address=%s port=%ld", config->metrics_address, config->metrics_port);
         return -1;
@@ -347,8 +349,6 @@ static void s_teardown(s_meter_t *m)
     meter_perf_destroy(&m->perf);
     for (int z = 0; z < METER_ZONES; z++)
         free(m->bodies[z]);
-    if (m->stat_fd >= 0)
-        close(m->stat_fd);
 }
 
 /* Sleeps until `deadline` (CLOCK_MONOTONIC seconds); a signal ends it early. */
@@ -362,17 +362,27 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
 {
     static s_meter_t m;  /* large (the models): not on the stack */
     memset(&m, 0, sizeof m);
-    m.stat_fd = -1;
     char bad[64];
     if (s_parse_zones(config->zones, m.wanted, bad, sizeof bad) != 0) {
         fprintf(stderr, "kms-meter: --zones: unknown zone '%s' (package, core, uncore, dram, psys)\n", bad);
         return 2;
     }
+    m.fetch = meter_fetch_new(config->api, config->timeout);
+    if (!m.fetch) {
+        fprintf(stderr, "kms-meter: invalid value '%s' for --api: expected http://host[:port][/path]\n", config->api);
+        return 2;
+    }
+    char quoted[3][512];
+    kms_info("metering", "api=%s out=%s interval=%g refresh=%g zones=%s cache=%s",
+             kms_log_quote(config->api, quoted[0], sizeof quoted[0]), kms_log_quote(config->out, quoted[1], sizeof quoted[1]),
+             config->interval, config->refresh, config->zones, kms_log_quote(config->cache_dir, quoted[2], sizeof quoted[2]));
     int rc = s_setup(&m, config);
     if (rc == 0) {
         s_load_cache(&m);
         s_refresh(&m);
         s_enter_tree(&m);
+        if (m.metrics)
+            meter_metrics_publish(m.metrics, &m.stats);
         double last = s_now(CLOCK_MONOTONIC), next_refresh = last + config->refresh;
         double next = last + config->interval;
         while (!*stop) {

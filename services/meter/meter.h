@@ -153,6 +153,7 @@ typedef struct {
 typedef struct {
     meter_zone_stats_t zones[METER_ZONES];
     char arch[KMS_NAME_MAX];
+    kms_values_t usage;            /* the last interval's features */
     bool counters;                 /* hardware counters in use */
     uint64_t intervals;
     uint64_t stat_errors;          /* /proc/stat unreadable or not parseable */

@@ -91,6 +91,14 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
     fputs("kms_meter_machine_info{arch=", out);
     kms_promtext_label(out, stats->arch);
     fprintf(out, ",counters=\"%s\"} 1\n", stats->counters ? "true" : "false");
+    kms_promtext_family(out, "kms_meter_usage", "gauge",
+                        "The last interval's features (canonical names: cpu_time in cpu-seconds per second, counters per second).");
+    for (size_t i = 0; i < stats->usage.count; i++) {
+        fputs("kms_meter_usage{feature=", out);
+        kms_promtext_label(out, stats->usage.items[i].name);
+        fputc('}', out);
+        kms_promtext_value(out, stats->usage.items[i].value);
+    }
     s_render_zones(out, stats, now);
     s_counter(out, "kms_meter_intervals_total", "Intervals metered.", stats->intervals);
     s_counter(out, "kms_meter_stat_errors_total", "Intervals whose /proc/stat could not be read or parsed (nothing counted).",

@@ -1,0 +1,137 @@
+"""What the kms-meter tests share: an offline-trained pipeline (kms-trainer train on a dataset
+with a known linear truth, then kms-trainer and kms-api serving it), a procfs whose /proc/stat
+the test drives, and readers of kms-meter's tree and /metrics."""
+import json
+import os
+import random
+import re
+import subprocess
+
+from kmstest import SLOWDOWN, binary, free_port, http, wait_for
+
+ARCH = "Test CPU Model 9000"
+OTHER_ARCH = "Other Vendor Chip"
+HZ = os.sysconf("SC_CLK_TCK")
+ZONE_DIRS = {"package": "intel-rapl:0", "core": "intel-rapl:0:0", "uncore": "intel-rapl:0:1",
+             "dram": "intel-rapl:0:2"}
+TARGETS = ("package", "core", "uncore", "dram")
+
+
+def truth(cpu_time, arch, scale=1.0):
+    """Watts per zone of the training nodes: linear in cpu time, a bump per architecture."""
+    bump = 6.0 if arch == OTHER_ARCH else 0.0
+    return {"package": scale * (20 + bump + 10 * cpu_time), "core": scale * (6 + bump / 2 + 8 * cpu_time),
+            "uncore": scale * (3 + 0.5 * cpu_time), "dram": scale * (4 + cpu_time)}
+
+
+def write_dataset(path, seed, scale=1.0, rows=120):
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        f.write("arch,cpu_time," + ",".join(TARGETS) + "\n")
+        for _ in range(rows):
+            arch = rng.choice([ARCH, OTHER_ARCH])
+            x = rng.uniform(0, 4)
+            t = truth(x, arch, scale)
+            f.write(f"{arch},{x}," + ",".join(repr(t[z]) for z in TARGETS) + "\n")
+
+
+def train(data_dir, dataset):
+    r = subprocess.run([binary("kms-trainer"), "train", "--dataset", dataset, "--data-dir", data_dir],
+                       capture_output=True, text=True, timeout=60 * SLOWDOWN)
+    assert r.returncode == 0, r.stderr
+
+
+class Stat:
+    """A procfs root holding a /proc/stat whose busy ticks the test sets: cpu_time is exactly
+    what the test makes it, whatever else the machine does."""
+
+    def __init__(self, root):
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+        self.busy = 1000
+        self.idle = 100000
+        self.write()
+        with open(os.path.join(root, "cpuinfo"), "w") as f:
+            f.write(f"processor\t: 0\nmodel name\t: {ARCH}\n\n")
+        with open("/proc/meminfo") as src, open(os.path.join(root, "meminfo"), "w") as f:
+            f.write(src.read())
+
+    def write(self, text=None):
+        path = os.path.join(self.root, "stat")
+        with open(path + ".tmp", "w") as f:
+            f.write(text if text is not None else f"cpu  {self.busy} 0 0 {self.idle} 0 0 0 0 0 0\n"
+                    f"cpu0 {self.busy} 0 0 {self.idle} 0 0 0 0 0 0\n")
+        os.replace(path + ".tmp", path)
+
+    def add_busy(self, seconds):
+        self.busy += int(round(seconds * HZ))
+        self.write()
+
+
+def read_tree(out, zone, name):
+    with open(os.path.join(out, "class/powercap", ZONE_DIRS[zone], name)) as f:
+        return f.read()
+
+
+def metrics(port):
+    """kms-meter's /metrics as {series: value}."""
+    status, _, body = http(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert status == 200, status
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
+def predict(doc, cpu_time, arch):
+    """The contract's formula, as any client computes it."""
+    w = doc["All_Weights"]
+    watts = w["Bias_Weight"] + w.get("Categorical_Variables", {}).get("cpu_architecture", {}).get(arch, {}).get(
+        "weight", 0)
+    for name, v in w["Numerical_Variables"].items():
+        x = cpu_time if name == "cpu_time" else v["mean"]
+        watts += v["weight"] * (x - v["mean"]) / v["variance"] ** 0.5
+    return watts
+
+
+class Pipeline:
+    """kms-trainer on a data dir trained offline, and kms-api over it."""
+
+    def __init__(self, case, data_dir):
+        self.case = case
+        self.data_dir = data_dir
+        self.control = free_port()
+        self.api_port = free_port()
+        self.trainer = None
+        self.api = None
+        self.start_trainer()
+        self.start_api()
+
+    def start_trainer(self):
+        self.trainer = self.case.start("kms-trainer", "--data-dir", self.data_dir, "--control",
+                                       f"@tcp://127.0.0.1:{self.control}", "--samples",
+                                       f">tcp://127.0.0.1:{free_port()}", "--checkpoint-interval", "3600")
+
+    def start_api(self):
+        self.api = self.case.start("kms-api", "--port", self.api_port, "--trainer",
+                                   f">tcp://127.0.0.1:{self.control}")
+        wait_for(lambda: self.weights("vm_package_model"), timeout=15, what="kms-api serving vm_package_model")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def weights(self, model):
+        status, _, body = http(f"{self.url}/model-weights/{model}", timeout=5)
+        return json.loads(body) if status == 200 else None
+
+
+def series(name, **labels):
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{inner}}}" if labels else name
+
+
+def log_has(process, pattern):
+    return re.search(pattern, process.output()) is not None

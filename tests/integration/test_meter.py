@@ -1,0 +1,295 @@
+"""kms-meter against a real kms-trainer and kms-api (trained offline from a dataset with a known
+linear truth): the tree it writes, the watts it counts, model refreshes, the server going away,
+restarts, bad answers from a server, a broken /proc/stat, and its configuration."""
+import json
+import os
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, wait_for
+from meter_support import (ARCH, TARGETS, Pipeline, Stat, log_has, metrics, predict, read_tree, series, train,
+                           truth, write_dataset)
+
+
+class MeterCase(ProcessTestCase):
+    def setUp(self):
+        super().setUp()
+        self.stat = Stat(os.path.join(self.tmp, "proc"))
+        self.out = os.path.join(self.tmp, "tree")
+        self.metrics_port = free_port()
+
+    def start_meter(self, api, *extra):
+        return self.start("kms-meter", "--api", api, "--out", self.out, "--procfs", self.stat.root, "--interval",
+                          "0.1", "--refresh", "0.3", "--timeout", "1", "--metrics-address", "127.0.0.1",
+                          "--metrics-port", self.metrics_port, *extra)
+
+    def m(self):
+        return metrics(self.metrics_port)
+
+    def energy(self, zone):
+        return int(read_tree(self.out, zone, "energy_uj"))
+
+
+class TestWithTheTrainer(MeterCase):
+    def setUp(self):
+        super().setUp()
+        data = os.path.join(self.tmp, "data")
+        dataset = os.path.join(self.tmp, "a.csv")
+        write_dataset(dataset, seed=1)
+        train(data, dataset)
+        self.pipeline = Pipeline(self, data)
+
+    def test_tree_is_the_one_kepler_reads_and_grows_at_the_predicted_watts(self):
+        meter = self.start_meter(self.pipeline.url)
+        wait_for(lambda: all(os.path.exists(os.path.join(self.out, "class/powercap", d, "name"))
+                             for d in ("intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1", "intel-rapl:0:2")),
+                 what="the four zones")
+        self.assertEqual(read_tree(self.out, "package", "name"), "package-0\n")
+        self.assertEqual(read_tree(self.out, "core", "name"), "core\n")
+        self.assertEqual(read_tree(self.out, "dram", "name"), "dram\n")
+        self.assertEqual(read_tree(self.out, "package", "max_energy_range_uj"), "262143328850\n")
+        self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=vm_package_model source=server '
+                                       r'arch_match=exact'))
+        # A busy cpu and a half, exactly, for three seconds: energy = the model's watts at 1.5 * 3 s.
+        wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 3, what="metering")
+        before = {z: self.energy(z) for z in TARGETS}
+        m0 = self.m()
+        for _ in range(30):
+            self.stat.add_busy(0.15)
+            time.sleep(0.1)
+        wait_for(lambda: self.m()[series("kms_meter_usage", feature="cpu_time")] == 0, what="usage back to idle")
+        m1 = self.m()
+        docs = {z: self.pipeline.weights(f"vm_{z}_model") for z in TARGETS}
+        idle = {z: predict(docs[z], 0, ARCH) for z in TARGETS}
+        slope = {z: predict(docs[z], 1, ARCH) - idle[z] for z in TARGETS}
+        joules = {z: m1[series("kms_meter_energy_joules_total", zone=z)] - m0[series("kms_meter_energy_joules_total",
+                                                                                     zone=z)] for z in TARGETS}
+        for z in TARGETS:
+            self.assertAlmostEqual(idle[z], truth(0, ARCH)[z], delta=1e-6)
+            self.assertAlmostEqual(m1[series("kms_meter_watts", zone=z)], idle[z], delta=1e-9)
+        # Linear models: each zone's joules are its idle watts times the same time T plus its
+        # slope times the 4.5 busy cpu-seconds. T from the package; every other zone must agree.
+        elapsed = (joules["package"] - 4.5 * slope["package"]) / idle["package"]
+        self.assertGreater(elapsed, 3.0)
+        for z in TARGETS:
+            self.assertAlmostEqual(joules[z], idle[z] * elapsed + 4.5 * slope[z], delta=1e-6 * joules[z], msg=z)
+            # What the tree says grows with the meter's count, in microjoules.
+            self.assertGreater(self.energy(z), before[z])
+        info = [k for k in m1 if k.startswith("kms_meter_model_info")]
+        self.assertIn(series("kms_meter_model_info", zone="package", model="vm_package_model", arch=ARCH,
+                             match="exact"), info)
+        self.assertEqual(m1[series("kms_meter_machine_info", arch=ARCH, counters="false")], 1)
+        _, _, body = http(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def test_refresh_outage_cache_and_restart(self):
+        meter = self.start_meter(self.pipeline.url)
+        wait_for(lambda: self.m()[series("kms_meter_watts", zone="package")] > 0, what="watts")
+        old = self.m()[series("kms_meter_watts", zone="package")]
+        self.assertAlmostEqual(old, truth(0, ARCH)["package"], delta=1e-6)
+
+        # The trainer learns another truth (twice the watts): the changed answer is adopted.
+        self.pipeline.trainer.stop()
+        dataset = os.path.join(self.tmp, "b.csv")
+        write_dataset(dataset, seed=2, scale=2.0, rows=2000)
+        train(self.pipeline.data_dir, dataset)
+        self.pipeline.start_trainer()
+        wait_for(lambda: self.m()[series("kms_meter_model_updates_total", zone="package")] >= 2, timeout=20,
+                 what="a refreshed model")
+        served = predict(self.pipeline.weights("vm_package_model"), 0, ARCH)
+        wait_for(lambda: abs(self.m()[series("kms_meter_watts", zone="package")] - served) < 1e-9,
+                 what="the new model's watts")
+        self.assertGreater(served, 1.5 * old)
+
+        # kms-api goes away: metering goes on with the model in hand, errors counted.
+        self.pipeline.api.stop()
+        wait_for(lambda: self.m()[series("kms_meter_server_up")] == 0, what="server down")
+        e0 = self.energy("package")
+        wait_for(lambda: self.energy("package") > e0 + 1e6, what="energy while the server is away")
+        self.assertGreater(self.m()[series("kms_meter_server_errors_total", kind="connect")], 0)
+        age = self.m()[series("kms_meter_model_age_seconds", zone="package")]
+        wait_for(lambda: self.m()[series("kms_meter_model_age_seconds", zone="package")] > age + 0.5,
+                 what="the model ageing")
+
+        # Restart while the server is still away: the cached model, the counter continues.
+        self.assertEqual(meter.stop(), 0)
+        self.assertIn("msg=stopped", meter.output())
+        before = {z: self.energy(z) for z in TARGETS}
+        self.processes.remove(meter)
+        meter = self.start_meter(self.pipeline.url)
+        wait_for(lambda: log_has(meter, r"zone in the tree\" zone=package .*energy_uj=%d" % before["package"]),
+                 what="the counter read back")
+        self.assertTrue(log_has(meter, r"model in use\" zone=package model=vm_package_model source=cache"))
+        wait_for(lambda: all(self.energy(z) > before[z] for z in TARGETS), what="counting on from the tree")
+        wait_for(lambda: abs(self.m()[series("kms_meter_watts", zone="package")] - served) < 1e-9,
+                 what="the cached model's watts")
+        self.assertEqual(self.m()[series("kms_meter_server_up")], 0)
+
+        # The server is back: confirmed, the age drops.
+        self.pipeline.start_api()
+        wait_for(lambda: self.m()[series("kms_meter_server_up")] == 1, what="server back")
+        wait_for(lambda: self.m()[series("kms_meter_model_age_seconds", zone="package")] < 1, what="confirmed")
+
+    def test_wraps_at_max_energy_range(self):
+        self.start_meter(self.pipeline.url, "--max-energy-range-uj", "30000000")  # 30 J: a wrap per second
+        wait_for(lambda: self.m()[series("kms_meter_energy_joules_total", zone="package")] > 70, timeout=15,
+                 what="two wraps")
+        self.assertEqual(read_tree(self.out, "package", "max_energy_range_uj"), "30000000\n")
+        m = self.m()
+        total = m[series("kms_meter_energy_joules_total", zone="package")]
+        self.assertAlmostEqual(m[series("kms_meter_energy_uj", zone="package")], (total * 1e6) % 30000000,
+                               delta=2)
+        for _ in range(20):
+            self.assertLess(self.energy("package"), 30000000)
+            time.sleep(0.05)
+
+
+class ScriptedApi:
+    """An HTTP server that answers GET /model-weights/<model> from a dict the test changes."""
+
+    def __init__(self):
+        self.answers = {}
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                status, body = outer.answers.get(self.path.rsplit("/", 1)[-1], (404, b'{"error":"unknown"}'))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def doc(bias, weight=2.0, arch_weight=None):
+    d = {"All_Weights": {"Bias_Weight": bias, "Numerical_Variables": {
+        "cpu_time": {"mean": 0.0, "variance": 1.0, "weight": weight}}}, "model_name": "vm_package_model"}
+    if arch_weight is not None:
+        d["All_Weights"]["Categorical_Variables"] = {"cpu_architecture": {"Other": {"weight": arch_weight}}}
+    return json.dumps(d).encode()
+
+
+class TestBadInput(MeterCase):
+    def setUp(self):
+        super().setUp()
+        self.api = ScriptedApi()
+        self.addCleanup(self.api.close)
+
+    def test_bad_answers_keep_the_last_good_model(self):
+        self.api.answers["vm_package_model"] = (200, doc(25.0, arch_weight=4.0))
+        meter = self.start_meter(self.api.url, "--zones", "package")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 29.0, what="the good model")
+        # Not exact, not near: the mean of the categories, said in the log and the metrics.
+        self.assertTrue(log_has(meter, r"level=warn .*model in use.* arch_match=generic"))
+        self.assertIn(series("kms_meter_model_info", zone="package", model="vm_package_model", arch="",
+                             match="generic"), self.m())
+        bad = [(b"not json at all", "parse"),
+               (b'{"All_Weights":{"Bias_Weight":3,"Numerical_Variables":{"cpu_time":{"mean":0,"variance":1}}}}',
+                "parse"),
+               (b'{"All_Weights":{"Bias_Weight":NaN,"Numerical_Variables":{}}}', "parse"),
+               (b'{"All_Weights":{"Bias_Weight":1e999,"Numerical_Variables":{}}}', "parse"),
+               (doc(1e12), "watts"), (doc(-3000.0), "watts"),
+               (b'{"All_Weights":{"Bias_Weight":3,"Numerical_Variables":{"cpu_cycles":'
+                b'{"mean":0,"variance":1,"weight":1}}}}', "features")]
+        for body, reason in bad:
+            before = self.m()[series("kms_meter_models_rejected_total", reason=reason)]
+            self.api.answers["vm_package_model"] = (200, body)
+            wait_for(lambda: self.m()[series("kms_meter_models_rejected_total", reason=reason)] > before,
+                     what=f"{body[:40]!r} refused")
+            self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 29.0)
+        # A server error, and an answer that is far too large: counted, nothing changes.
+        self.api.answers["vm_package_model"] = (500, b"oops")
+        wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="http")] > 0, what="HTTP 500")
+        self.api.answers["vm_package_model"] = (200, b" " * (2 << 20))
+        wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="too_large")] > 0, what="too large")
+        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 29.0)
+        self.assertTrue(log_has(meter, r"msg=\"model refused\" model=vm_package_model reason=watts kept=vm_package_model"))
+        # A model that predicts below zero at idle is allowed but never counted below zero.
+        self.api.answers["vm_package_model"] = (200, doc(-5.0, weight=10.0))
+        wait_for(lambda: self.m()[series("kms_meter_watts_clamped_total", zone="package", reason="negative")] > 0,
+                 what="a negative prediction clamped")
+        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 0)
+        e = self.energy("package")
+        time.sleep(0.5)
+        self.assertEqual(self.energy("package"), e)  # 0 W: the counter stands, it never goes back
+
+    def test_unreadable_proc_stat_counts_nothing_then_recovers(self):
+        self.api.answers["vm_package_model"] = (200, doc(10.0))
+        self.start_meter(self.api.url, "--zones", "package")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 10.0, what="metering")
+        for text in ("cpu  garbage\n", "", "intr 1 2 3\n", "cpu  1 2 3\n"):
+            errors = self.m()[series("kms_meter_stat_errors_total")]
+            self.stat.write(text)
+            wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 2, what=f"{text!r} refused")
+            e = self.energy("package")
+            time.sleep(0.3)
+            self.assertEqual(self.energy("package"), e)
+        # Counters that go back (another file, a broken read) are no usage either: that interval
+        # is not counted, the next ones count from the new reading.
+        errors = self.m()[series("kms_meter_stat_errors_total")]
+        self.stat.busy = 10
+        self.stat.write()
+        wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors, what="going back refused")
+        e = self.energy("package")
+        wait_for(lambda: self.energy("package") > e, what="counting again")
+        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 10.0)
+        self.assertLessEqual(self.m()[series("kms_meter_stat_errors_total")], errors + 1)
+
+    def test_starts_with_no_server_and_waits_for_a_model(self):
+        meter = self.start_meter(f"http://127.0.0.1:{free_port()}", "--zones", "package")
+        wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="connect")] >= 2, what="errors")
+        self.assertFalse(os.path.exists(os.path.join(self.out, "class/powercap/intel-rapl:0/name")))
+        self.assertTrue(log_has(meter, r"kms-api not answering"))
+
+
+class TestConfiguration(ProcessTestCase):
+    def run_meter(self, *args, env=None):
+        full = dict(os.environ)
+        full.update(env or {})
+        return subprocess.run([binary("kms-meter"), *args], capture_output=True, text=True, env=full,
+                              timeout=10 * SLOWDOWN)
+
+    def test_help_version_and_bad_values(self):
+        r = self.run_meter("--help")
+        self.assertEqual(r.returncode, 0)
+        for option in ("--api", "KMS_API_URL", "--out", "KMS_METER_DIR", "--interval", "KMS_METER_INTERVAL"):
+            self.assertIn(option, r.stdout)
+        self.assertEqual(self.run_meter("--version").returncode, 0)
+        cases = [(["--out", self.tmp, "--interval", "0"], "--interval"),
+                 (["--out", self.tmp, "--interval", "abc"], "--interval"),
+                 (["--out", self.tmp], "KMS_METER_INTERVAL", {"KMS_METER_INTERVAL": "-1"}),
+                 ([], "--out"),
+                 (["--out", self.tmp, "--zones", "package,gpu"], "--zones"),
+                 (["--out", self.tmp, "--api", "ftp://x"], "--api"),
+                 (["--out", self.tmp, "--max-energy-range-uj", "1000000.5"], "--max-energy-range-uj"),
+                 (["--out", self.tmp, "--bogus"], "--bogus")]
+        for case in cases:
+            args, option = case[0], case[1]
+            r = self.run_meter(*args, env=case[2] if len(case) > 2 else None)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(option, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_sigterm_stops_cleanly(self):
+        meter = self.start("kms-meter", "--out", self.tmp, "--metrics-port", "0", "--api",
+                           f"http://127.0.0.1:{free_port()}")
+        wait_for(lambda: "msg=machine" in meter.output(), what="start")
+        t = time.monotonic()
+        self.assertEqual(meter.stop(), 0)
+        self.assertLess(time.monotonic() - t, 2 * SLOWDOWN)
+        self.assertIn("msg=stopped", meter.output())
