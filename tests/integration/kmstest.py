@@ -4,6 +4,7 @@ Every test starts the project's real binaries (from $KMS_BIN_DIR) and talks to t
 would. Processes are stopped with SIGTERM at tearDown and their stderr is kept for the report.
 """
 import json
+import math
 import os
 import signal
 import socket
@@ -13,6 +14,9 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+
+import msgpack
+import zmq
 
 BIN_DIR = os.environ.get("KMS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 SOURCE_DIR = os.environ.get("KMS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
@@ -36,6 +40,58 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Subscriber:
+    """A Python SUB on a scraper's PUB socket, as a third party would write it."""
+
+    def __init__(self, port):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"kepler.")
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+
+    def recv(self, timeout):
+        """The next sample (its topic under "topic"), or None after `timeout` seconds."""
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        topic, body = self.sock.recv_multipart()
+        sample = msgpack.unpackb(body, raw=False)
+        sample["topic"] = topic.decode()
+        return sample
+
+    def collect(self, seconds, until=None):
+        """Samples received for `seconds` (scaled), or until until(samples) is true."""
+        got = []
+        deadline = time.monotonic() + seconds * SLOWDOWN
+        while time.monotonic() < deadline:
+            s = self.recv(0.1)
+            if s is not None:
+                got.append(s)
+                if until and until(got):
+                    break
+        return got
+
+    def close(self):
+        self.sock.close(0)
+        self.ctx.term()
+
+
+def contract_predict(doc, features, arch):
+    """CONTRACT.md's formula on canonical feature names, as a client that knows only the weights
+    document computes it (what the trainer itself predicts). A feature missing from `features`
+    contributes nothing (it sits at its mean)."""
+    w = doc["All_Weights"]
+    power = w["Bias_Weight"] + w["Categorical_Variables"]["cpu_architecture"].get(arch, {}).get("weight", 0.0)
+    for name, v in w["Numerical_Variables"].items():
+        power += v["weight"] * (features.get(name, v["mean"]) - v["mean"]) / math.sqrt(v["variance"])
+    return power
+
+
+def truth_predict(truth, component, features):
+    """kepler-sim's truth (its GET /truth document) for one component at `features`."""
+    c = truth["components"][component]
+    return c["bias"] + sum(w * features[f] for f, w in c["weights"].items())
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):

@@ -11,10 +11,9 @@ import time
 import unittest
 import zipfile
 
-from kmstest import SLOWDOWN, http, http_json
+from kmstest import SLOWDOWN, contract_predict, http, http_json, truth_predict
 from test_api_support import (KEPLER_04_METRICS, KEPLER_07_METRICS, FrozenPipelineCase, Pipeline, canonical,
-                              contract_predict, kepler_04_request, kepler_07_request, kepler_predict, kepler_usage,
-                              kepler_watts, truth_predict)
+                              kepler_04_request, kepler_07_request, kepler_predict, kepler_usage, kepler_watts)
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default node
 

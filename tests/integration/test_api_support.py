@@ -412,15 +412,3 @@ class FrozenPipelineCase(unittest.TestCase):
             raise AssertionError("\n".join(problems))
 
 
-def contract_predict(doc, features, arch):
-    """CONTRACT.md's formula on canonical feature names (what the trainer itself predicts)."""
-    w = doc["All_Weights"]
-    power = w["Bias_Weight"] + w["Categorical_Variables"]["cpu_architecture"].get(arch, {}).get("weight", 0.0)
-    for name, v in w["Numerical_Variables"].items():
-        power += v["weight"] * (features.get(name, v["mean"]) - v["mean"]) / math.sqrt(v["variance"])
-    return power
-
-
-def truth_predict(truth, component, features):
-    c = truth["components"][component]
-    return c["bias"] + sum(w * features[f] for f, w in c["weights"].items())

@@ -22,10 +22,7 @@ import threading
 import time
 import unittest
 
-import msgpack
-import zmq
-
-from kmstest import SLOWDOWN, ProcessTestCase, free_port, http, wait_for
+from kmstest import SLOWDOWN, ProcessTestCase, Subscriber, free_port, http, wait_for
 
 NODE = "kepler-fault-node"
 ARCH = "Ice Lake"
@@ -260,15 +257,13 @@ class Kepler:
         return f"http://127.0.0.1:{self.port}/metrics"
 
 
-class Subscriber(threading.Thread):
-    """A Python SUB on the scraper's PUB socket, collecting every sample in the background."""
+class Collector(threading.Thread):
+    """Every sample the scraper publishes, collected in the background (when it arrived under
+    "received")."""
 
     def __init__(self, port):
         super().__init__(daemon=True)
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"kepler.")
-        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.sub = Subscriber(port)
         self.lock = threading.Lock()
         self.samples = []
         self.running = True
@@ -276,10 +271,8 @@ class Subscriber(threading.Thread):
 
     def run(self):
         while self.running:
-            if self.sock.poll(50):
-                topic, body = self.sock.recv_multipart()
-                sample = msgpack.unpackb(body, raw=False)
-                sample["topic"] = topic.decode()
+            sample = self.sub.recv(0.05)
+            if sample is not None:
                 sample["received"] = time.time()
                 with self.lock:
                     self.samples.append(sample)
@@ -295,8 +288,7 @@ class Subscriber(threading.Thread):
     def close(self):
         self.running = False
         self.join()
-        self.sock.close(0)
-        self.ctx.term()
+        self.sub.close()
 
 
 def scraper_metrics(port):
@@ -317,7 +309,7 @@ class KeplerFaultCase(ProcessTestCase):
         super().setUp()
         self.kepler = Kepler()
         self.pub_port, self.metrics_port = free_port(), free_port()
-        self.sub = Subscriber(self.pub_port)
+        self.sub = Collector(self.pub_port)
 
     def tearDown(self):
         self.sub.close()

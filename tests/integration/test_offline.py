@@ -3,7 +3,6 @@ tests.kepler_regression_model_tests did (create, train and save both models, the
 saved ones), against the real binary and real files."""
 import csv
 import json
-import math
 import os
 import pty
 import random
@@ -14,7 +13,7 @@ import tempfile
 import unittest
 import zipfile
 
-from kmstest import CORE_DRAM_MODELS, SANITIZED, SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, binary
+from kmstest import CORE_DRAM_MODELS, SANITIZED, SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, binary, contract_predict as predict
 
 COLUMNS = ["arch", "cpu_cycles", "cpu_instructions", "cpu_time", "cache_misses", "resident_memory", "core", "dram"]
 CAPTURE = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-prometheus-query_range-idle.json")
@@ -45,14 +44,6 @@ def write_csv(path, data, header=COLUMNS):
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(data)
-
-
-def predict(doc, features, arch):
-    w = doc["All_Weights"]
-    watts = w["Bias_Weight"] + w["Categorical_Variables"]["cpu_architecture"].get(arch, {"weight": 0})["weight"]
-    for name, v in w["Numerical_Variables"].items():
-        watts += v["weight"] * (features[name] - v["mean"]) / math.sqrt(v["variance"])
-    return watts
 
 
 def summary(stdout):

@@ -14,11 +14,9 @@ import threading
 import time
 import unittest
 
-import msgpack
-import zmq
 
 import kepler_replay
-from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, binary, free_port, http,
+from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, Subscriber, binary, free_port, http,
                      wait_for)
 
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "kepler")
@@ -116,40 +114,6 @@ class PageServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-class Subscriber:
-    """A Python SUB on the scraper's PUB socket, as a third party would write it."""
-
-    def __init__(self, port):
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"kepler.")
-        self.sock.connect(f"tcp://127.0.0.1:{port}")
-
-    def recv(self, timeout):
-        if not self.sock.poll(int(timeout * 1000)):
-            return None
-        topic, body = self.sock.recv_multipart()
-        sample = msgpack.unpackb(body, raw=False)
-        sample["topic"] = topic.decode()
-        return sample
-
-    def collect(self, seconds, until=None):
-        """Samples received for `seconds` (scaled), or until until(samples) is true."""
-        got = []
-        deadline = time.monotonic() + seconds * SLOWDOWN
-        while time.monotonic() < deadline:
-            s = self.recv(0.1)
-            if s is not None:
-                got.append(s)
-                if until and until(got):
-                    break
-        return got
-
-    def close(self):
-        self.sock.close(0)
-        self.ctx.term()
 
 
 def metrics(port):

@@ -3,7 +3,6 @@
 import glob
 import io
 import json
-import math
 import os
 import random
 import signal
@@ -15,7 +14,8 @@ import zipfile
 import msgpack
 import zmq
 
-from kmstest import BUILTIN_MODELS, CORE_DRAM_MODELS, SLOWDOWN, ProcessTestCase, binary, free_port, wait_for
+from kmstest import (BUILTIN_MODELS, CORE_DRAM_MODELS, SLOWDOWN, ProcessTestCase, binary, free_port, wait_for,
+                     contract_predict as predict)
 
 CTX = zmq.Context.instance()
 ARCHS = ("x86_64", "arm64")
@@ -42,16 +42,6 @@ def make_sample(rng, seq, node="node-1", dt=5.0, arch=None):
             "features": features, "targets": truth(features, arch)}
 
 
-def predict(doc, features, arch):
-    """CONTRACT.md's formula, as a client that knows nothing else computes it."""
-    w = doc["All_Weights"]
-    watts = w["Bias_Weight"]
-    watts += w["Categorical_Variables"]["cpu_architecture"].get(arch, {"weight": 0})["weight"]
-    for name, v in w["Numerical_Variables"].items():
-        watts += v["weight"] * (features[name] - v["mean"]) / math.sqrt(v["variance"])
-    return watts
-
-
 def ask(endpoint, *frames, timeout=5.0):
     """One request on a fresh REQ socket; returns (status, body bytes)."""
     s = CTX.socket(zmq.REQ)
@@ -73,15 +63,32 @@ def ask_json(endpoint, *frames):
 
 
 class Publisher:
-    """A PUB socket that the trainer connects to, as kms-scraper's would be."""
+    """A PUB socket that the trainer connects to, as kms-scraper's would be. An XPUB, so that
+    the test sees each trainer's subscriptions arrive (PUB drops everything sent before)."""
+
+    TOPICS = (b"kepler.node", b"kepler.container")  # what kms-trainer subscribes to
 
     def __init__(self):
         self.port = free_port()
-        self.sock = CTX.socket(zmq.PUB)
+        self.sock = CTX.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every trainer's subscriptions, not only the first's
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 100000)
         self.sock.bind(f"tcp://127.0.0.1:{self.port}")
         self.endpoint = f">tcp://127.0.0.1:{self.port}"
+        self.trainers = 0  # trainers started on this publisher
+        self.subscriptions = {t: 0 for t in self.TOPICS}
+
+    def subscribed(self):
+        """Whether every trainer started on this publisher has subscribed to both topics."""
+        while True:
+            try:
+                message = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if message[:1] == b"\x01" and message[1:] in self.subscriptions:
+                self.subscriptions[message[1:]] += 1
+        return all(n >= self.trainers for n in self.subscriptions.values())
 
     def send(self, sample, topic=b"kepler.node"):
         self.sock.send_multipart([topic, msgpack.packb(sample)])
@@ -104,6 +111,7 @@ class TrainerTestCase(ProcessTestCase):
     def start_trainer(self, *extra, data=None, pub=None):
         port = free_port()
         control = f"tcp://127.0.0.1:{port}"
+        (pub or self.pub).trainers += 1
         p = self.start("kms-trainer", "--samples", (pub or self.pub).endpoint, "--control", f"@{control}",
                        "--data-dir", data or self.data, "--min-samples", "20", *extra)
         p.control = control
@@ -121,16 +129,10 @@ class TrainerTestCase(ProcessTestCase):
         return {m["name"]: m for m in body["models"]}
 
     def sync(self, trainer, pub=None):
-        """Waits until the subscription is through (PUB drops everything before), using
-        one-frame probes the trainer counts as malformed and never learns; returns STATS."""
+        """Waits until the trainers' subscriptions are through (PUB drops everything before);
+        returns STATS, the baseline of exact counter deltas."""
         pub = pub or self.pub
-
-        def through():
-            pub.raw(b"kepler.node")
-            time.sleep(0.02)
-            return self.stats(trainer)["frames_malformed"] > 0
-        wait_for(through, what="subscription through")
-        time.sleep(0.1)  # let the last probes land before the baseline
+        wait_for(pub.subscribed, what="subscription through")
         return self.stats(trainer)
 
     def received(self, trainer, count, baseline):

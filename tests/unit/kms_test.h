@@ -8,4 +8,28 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The whole file at `path`, NUL-terminated (its length in *len); NULL when it cannot be opened.
+   The caller frees it. */
+static inline char *kms_test_read_file(const char *path, size_t *len)
+{
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    assert_true(size >= 0);
+    char *buf = malloc((size_t) size + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t) size, f), (size_t) size);
+    fclose(f);
+    buf[size] = '\0';
+    *len = (size_t) size;
+    return buf;
+}
+
 #endif

@@ -248,28 +248,13 @@ static void test_callback_can_stop(void **state)
     free(r);
 }
 
-static char *s_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t) size + 1);
-    *len = fread(text, 1, (size_t) size, f);
-    text[*len] = '\0';
-    fclose(f);
-    return text;
-}
-
 /* A query_range dump of one Kepler 0.7 node, two containers, four points 15 s apart; every
    counter grows at a constant rate (see the numbers below), so each interval's sample is known. */
 static void test_prometheus_query_range_fixture(void **state)
 {
     (void) state;
     size_t len = 0;
-    char *text = s_read(KMS_FIXTURES "/datasets/kepler-0.7-query_range.json", &len);
+    char *text = kms_test_read_file(KMS_FIXTURES "/datasets/kepler-0.7-query_range.json", &len);
     assert_non_null(text);
     s_result_t *r = calloc(1, sizeof *r);
     kms_dataset_visitor_t visitor = {s_on_sample, s_on_bad_row, s_on_progress, r};
@@ -327,7 +312,7 @@ static void test_real_query_range_capture(void **state)
         skip();
     }
     size_t len = 0;
-    char *text = s_read(path, &len);
+    char *text = kms_test_read_file(path, &len);
     assert_non_null(text);
     s_result_t *r = calloc(1, sizeof *r);
     kms_dataset_visitor_t visitor = {s_on_sample, s_on_bad_row, NULL, r};

@@ -108,23 +108,6 @@ static void s_expect(const char *page, const char *expected)
     free(got);
 }
 
-static char *s_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t) size + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t) size, f), (size_t) size);
-    fclose(f);
-    buf[size] = '\0';
-    *len = (size_t) size;
-    return buf;
-}
-
 /* ---- one test per point of the format ------------------------------------------------------ */
 
 typedef struct {
@@ -496,8 +479,8 @@ static void test_rejects_counted_and_reported(void **state)
 {
     (void) state;
     size_t len, expected_len;
-    char *page = s_read_file(KMS_FIXTURES "/expo/rejected.prom", &len);
-    char *expected = s_read_file(KMS_FIXTURES "/expo/rejected.expected", &expected_len);
+    char *page = kms_test_read_file(KMS_FIXTURES "/expo/rejected.prom", &len);
+    char *expected = kms_test_read_file(KMS_FIXTURES "/expo/rejected.expected", &expected_len);
     assert_non_null(page);
     assert_non_null(expected);
     char *got = s_parse_dump(page, len);
@@ -687,7 +670,7 @@ static int s_on_compare(const kms_expo_series_t *s, void *arg)
 static size_t s_compare_with_reference(const char *path, size_t expected_series, size_t *reference_families)
 {
     size_t len;
-    char *page = s_read_file(path, &len);
+    char *page = kms_test_read_file(path, &len);
     assert_non_null(page);
     json_t *root = s_reference(path);
     reference_t r = {json_object_get(root, "series"), 0, 0, {NULL, 0}, path};
@@ -716,7 +699,7 @@ static void test_valid_fixture_line_end_variants(void **state)
 {
     (void) state;
     size_t len;
-    char *page = s_read_file(KMS_FIXTURES "/expo/valid.prom", &len);
+    char *page = kms_test_read_file(KMS_FIXTURES "/expo/valid.prom", &len);
     assert_non_null(page);
     char *want = s_parse_dump(page, len);
     char *crlf = malloc(len * 2);

@@ -37,29 +37,12 @@ static int s_count_only(const kms_sample_t *sample, void *arg)
     return 0;
 }
 
-static char *s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t) n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t) n, f), (size_t) n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t) n;
-    return buf;
-}
-
 static kms_kepler_snapshot_t *s_fixture(const char *name, double ts)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, name);
     size_t len;
-    char *page = s_slurp(path, &len);
+    char *page = kms_test_read_file(path, &len);
     assert_non_null(page);
     kms_kepler_snapshot_t *snap = kms_kepler_snapshot_new();
     assert_non_null(snap);
@@ -636,9 +619,9 @@ static void test_damaged_pages(void **state)
         char path[512];
         size_t alen, blen;
         snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, pairs[p][0]);
-        char *pa = s_slurp(path, &alen);
+        char *pa = kms_test_read_file(path, &alen);
         snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, pairs[p][1]);
-        char *pb = s_slurp(path, &blen);
+        char *pb = kms_test_read_file(path, &blen);
         assert_non_null(pa);
         assert_non_null(pb);
         for (int round = 0; round < 300; round++) {
@@ -807,7 +790,7 @@ static char *s_shared(const char *name, size_t *len)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", KMS_SHARED_SAMPLES, name);
-    return s_slurp(path, len);
+    return kms_test_read_file(path, len);
 }
 
 static void test_capture_text(void **state)
