@@ -30,6 +30,9 @@
 /* A pivot below this (on the correlation scale, where the diagonal is 1) means the column is a
    combination of the earlier ones to ~1e-6.5 relative: it is left out rather than amplified. */
 #define S_PIVOT_MIN 1e-13
+/* The gate's figures are refreshed every this many scored samples (medians cost ~2 us), the
+   first time before it acts. */
+#define S_GATE_REFRESH KMS_MODEL_GATE_HISTORY
 
 struct kms_model_t {
     kms_model_spec_t spec;
@@ -59,6 +62,16 @@ struct kms_model_t {
     double y_mean, y_m2;        /* Welford over the targets of predicted samples */
     size_t window_len, window_next;
     double window_y[KMS_MODEL_WINDOW], window_err[KMS_MODEL_WINDOW];
+    double sape;                /* sum of |error| / y over the scored samples with y > 0 */
+    uint64_t ape_count;
+
+    /* The residual gate: the window's median error, robust deviation and median watts, as of
+       the last refresh; its recent decisions (-1, 0, +1: out below, in, out above). */
+    double gate_center, gate_scale, gate_level;
+    int8_t gate_recent[KMS_MODEL_GATE_RECENT];
+    size_t gate_recent_len, gate_recent_next;
+    bool drift;
+    uint64_t drifts, outliers, drifted;
 
     /* Where each feature (and, last, the target) sat in the previous sample: a publisher
        writes its keys in the same order every time, so one comparison usually finds it. */
@@ -328,6 +341,92 @@ static bool s_valid(const kms_model_t *self, const double *z, double y)
     return y >= 0 && y <= KMS_MODEL_VALUE_MAX;
 }
 
+/* The k-th smallest of v[0..n) (v is reordered): Hoare's selection, O(n). */
+static double s_select(double *v, size_t n, size_t k)
+{
+    long lo = 0, hi = (long) n - 1, target = (long) k;
+    while (lo < hi) {
+        double pivot = v[lo + (hi - lo) / 2];
+        long i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double tmp = v[i];
+                v[i++] = v[j];
+                v[j--] = tmp;
+            }
+        }
+        if (target <= j)
+            hi = j;
+        else if (target >= i)
+            lo = i;
+        else
+            break;
+    }
+    return v[target];
+}
+
+/* The gate's figures from the prequential window: median error, 1.4826 x the median absolute
+   deviation from it (the standard deviation, were the errors normal), median watts. */
+static void s_gate_refresh(kms_model_t *self)
+{
+    double v[KMS_MODEL_WINDOW];
+    size_t n = self->window_len;
+    memcpy(v, self->window_err, n * sizeof v[0]);
+    self->gate_center = s_select(v, n, n / 2);
+    for (size_t i = 0; i < n; i++)
+        v[i] = fabs(self->window_err[i] - self->gate_center);
+    self->gate_scale = 1.4826 * s_select(v, n, n / 2);
+    memcpy(v, self->window_y, n * sizeof v[0]);
+    self->gate_level = s_select(v, n, n / 2);
+}
+
+/* How many of the recent gate decisions were out above and below. */
+static void s_gate_outs(const kms_model_t *self, int *above, int *below)
+{
+    *above = *below = 0;
+    for (size_t i = 0; i < self->gate_recent_len; i++) {
+        *above += self->gate_recent[i] > 0;
+        *below += self->gate_recent[i] < 0;
+    }
+}
+
+/* Whether a sample whose prequential error is `err` may be learned (KMS_LEARN_OK), and the
+   drift bookkeeping; see kms_model_learn in the header. */
+static kms_learn_result_t s_gate(kms_model_t *self, double err, size_t arch)
+{
+    size_t t = s_target(self);
+    if (self->predicted < KMS_MODEL_GATE_HISTORY
+        || self->mean[t + 1 + arch] * self->weight_sum < KMS_MODEL_GATE_HISTORY / 2)
+        return KMS_LEARN_OK;
+    double limit = KMS_MODEL_GATE_SIGMAS * fmax(self->gate_scale, KMS_MODEL_GATE_FLOOR * self->gate_level);
+    double off = err - self->gate_center;
+    int8_t out = off > limit ? 1 : off < -limit ? -1 : 0;
+    self->gate_recent[self->gate_recent_next] = out;
+    self->gate_recent_next = (self->gate_recent_next + 1) % KMS_MODEL_GATE_RECENT;
+    if (self->gate_recent_len < KMS_MODEL_GATE_RECENT)
+        self->gate_recent_len++;
+    int above, below;
+    s_gate_outs(self, &above, &below);
+    if (!self->drift && (above >= KMS_MODEL_GATE_DRIFT || below >= KMS_MODEL_GATE_DRIFT)) {
+        self->drift = true;
+        self->drifts++;
+    } else if (self->drift && above + below < KMS_MODEL_GATE_RECENT / 4) {
+        self->drift = false;
+    }
+    if (out == 0 || (self->drift && self->spec.forgetting < 1))
+        return KMS_LEARN_OK;
+    if (self->drift) {
+        self->drifted++;
+        return KMS_LEARN_DRIFTED;
+    }
+    self->outliers++;
+    return KMS_LEARN_OUTLIER;
+}
+
 static void s_prequential(kms_model_t *self, double y, double predicted)
 {
     double err = y - predicted;
@@ -346,6 +445,12 @@ static void s_prequential(kms_model_t *self, double y, double predicted)
     self->window_next = (self->window_next + 1) % KMS_MODEL_WINDOW;
     if (self->window_len < KMS_MODEL_WINDOW)
         self->window_len++;
+    if (y > 0) {
+        self->sape += fabs(err) / y;
+        self->ape_count++;
+    }
+    if (self->predicted % S_GATE_REFRESH == 0)
+        s_gate_refresh(self);
 }
 
 static void s_welford(kms_model_t *self, const double *z)
@@ -479,8 +584,13 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
     /* Scored once the fit is determined, with more samples than coefficients (the features,
        and the architectures but one, plus the intercept: dim - 1); before that, predictions
        are the ridge's guesses, and a few wild ones would weigh on the overall figures forever. */
-    if (self->has_fit && self->samples >= self->dim)
-        s_prequential(self, y, s_predict_row(self, z, arch));
+    if (self->has_fit && self->samples >= self->dim) {
+        double predicted = s_predict_row(self, z, arch);
+        kms_learn_result_t gate = s_gate(self, y - predicted, arch);
+        if (gate != KMS_LEARN_OK)
+            return gate;
+        s_prequential(self, y, predicted);
+    }
     z[t] = y;
     for (size_t a = 0; a < self->arch_count; a++)
         z[t + 1 + a] = a == arch ? 1 : 0;
@@ -573,6 +683,15 @@ static void s_window(const kms_model_t *self, kms_model_status_t *out)
     out->window_rmse = sqrt(s_ratio(sse, (double) n));
     out->window_mae = s_ratio(sae, (double) n);
     out->window_r2 = 1 - s_ratio(sse, sst);
+    double sape = 0, positive = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (start + k) % KMS_MODEL_WINDOW;
+        if (self->window_y[i] > 0) {
+            sape += fabs(self->window_err[i]) / self->window_y[i];
+            positive++;
+        }
+    }
+    out->window_mape = s_ratio(sape, positive);
 }
 
 void kms_model_status(const kms_model_t *self, kms_model_status_t *out)
@@ -591,7 +710,13 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out)
     out->rmse = sqrt(s_ratio(self->sse, n));
     out->mae = s_ratio(self->sae, n);
     out->r2 = 1 - s_ratio(self->sse, self->y_m2);
+    out->mape = s_ratio(self->sape, (double) self->ape_count);
     s_window(self, out);
+    out->outliers = self->outliers;
+    out->drifted = self->drifted;
+    out->drifts = self->drifts;
+    out->drift = self->drift || (self->window_len == KMS_MODEL_WINDOW
+                                 && out->window_mae > KMS_MODEL_DRIFT_RATIO * out->mae);
     uint64_t need = self->spec.min_samples;
     if (self->samples < need)
         snprintf(out->reason, sizeof out->reason, "%llu of %llu samples",
@@ -684,6 +809,19 @@ static json_t *s_slots_save(const kms_model_t *self)
                      "candidates", candidates);
 }
 
+static json_t *s_gate_save(const kms_model_t *self)
+{
+    size_t start = (self->gate_recent_next + KMS_MODEL_GATE_RECENT - self->gate_recent_len) % KMS_MODEL_GATE_RECENT;
+    char recent[KMS_MODEL_GATE_RECENT + 1];
+    for (size_t k = 0; k < self->gate_recent_len; k++)
+        recent[k] = "-0+"[self->gate_recent[(start + k) % KMS_MODEL_GATE_RECENT] + 1];
+    recent[self->gate_recent_len] = '\0';
+    return json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:I}", "center", s_real(self->gate_center),
+                     "scale", s_real(self->gate_scale), "level", s_real(self->gate_level), "recent", recent,
+                     "drift", self->drift, "drifts", (json_int_t) self->drifts, "outliers",
+                     (json_int_t) self->outliers, "drifted", (json_int_t) self->drifted);
+}
+
 json_t *kms_model_save(const kms_model_t *self)
 {
     assert(self);
@@ -693,19 +831,20 @@ json_t *kms_model_save(const kms_model_t *self)
             json_decref(archs);
             archs = NULL;
         }
-    json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}",
+    json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
         "count", (json_int_t) self->predicted, "sse", s_real(self->sse), "sae", s_real(self->sae),
-        "y_mean", s_real(self->y_mean), "y_m2", s_real(self->y_m2), "window", s_window_save(self));
+        "y_mean", s_real(self->y_mean), "y_m2", s_real(self->y_m2), "window", s_window_save(self),
+        "sape", s_real(self->sape), "ape_count", (json_int_t) self->ape_count);
     /* json_pack() takes every "o" over, even when it fails, and a NULL one makes it fail: a
        state with a non-finite number is not written at all. */
-    return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
         "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
         "archs", archs, "samples", (json_int_t) self->samples, "missing", (json_int_t) self->missing,
         "invalid", (json_int_t) self->invalid, "missing_what", self->missing_what,
         "created", s_real(self->created), "updated", s_real(self->updated),
         "weight_sum", s_real(self->weight_sum),
         "mean", s_reals(self->mean, self->dim), "comoment", s_matrix_save(self),
-        "prequential", prequential, "slots", s_slots_save(self));
+        "prequential", prequential, "slots", s_slots_save(self), "gate", s_gate_save(self));
 }
 
 static bool s_load_real(const json_t *value, double *out)
@@ -830,6 +969,66 @@ static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
     }
     self->window_len = json_array_size(window);
     self->window_next = self->window_len % KMS_MODEL_WINDOW;
+    const json_t *sape = json_object_get(doc, "sape"), *ape_count = json_object_get(doc, "ape_count");
+    if ((sape || ape_count) && (!s_load_real(sape, &self->sape) || !s_load_count(ape_count, &self->ape_count)
+                                || self->sape < 0 || self->ape_count > self->predicted))
+        return "prequential: bad percentage error sum";
+    return NULL;
+}
+
+/* The gate's figures and recent decisions. A state saved before the gate: figures from its
+   window, no recent decision. */
+static const char *s_load_gate(kms_model_t *self, const json_t *doc)
+{
+    if (!doc) {
+        if (self->window_len > 0)
+            s_gate_refresh(self);
+        return NULL;
+    }
+    const char *recent = json_string_value(json_object_get(doc, "recent"));
+    const json_t *drift = json_object_get(doc, "drift");
+    if (!json_is_object(doc) || !s_load_real(json_object_get(doc, "center"), &self->gate_center)
+        || !s_load_real(json_object_get(doc, "scale"), &self->gate_scale)
+        || !s_load_real(json_object_get(doc, "level"), &self->gate_level) || !json_is_boolean(drift)
+        || !s_load_count(json_object_get(doc, "drifts"), &self->drifts)
+        || !s_load_count(json_object_get(doc, "outliers"), &self->outliers)
+        || !s_load_count(json_object_get(doc, "drifted"), &self->drifted) || !recent
+        || strlen(recent) > KMS_MODEL_GATE_RECENT || self->gate_scale < 0)
+        return "gate: missing or mistyped field";
+    self->drift = json_is_true(drift);
+    for (size_t k = 0; recent[k]; k++) {
+        const char *at = strchr("-0+", recent[k]);
+        if (!at)
+            return "gate: bad recent decision";
+        self->gate_recent[k] = (int8_t) (at - "-0+" - 1);
+    }
+    self->gate_recent_len = strlen(recent);
+    /* The hysteresis s_gate keeps: a drift holds while a quarter are out, starts at 24 on a side. */
+    int above, below;
+    s_gate_outs(self, &above, &below);
+    if (self->drift ? above + below < KMS_MODEL_GATE_RECENT / 4
+                    : above >= KMS_MODEL_GATE_DRIFT || below >= KMS_MODEL_GATE_DRIFT)
+        return "gate: drift does not match the recent decisions";
+    self->gate_recent_next = self->gate_recent_len % KMS_MODEL_GATE_RECENT;
+    return NULL;
+}
+
+/* A state can be consistent and still poisoned (written by hand, or by a version with a bug):
+   what it would serve must be finite and, at the mean of what it learned, not negative. */
+static const char *s_poisoned(const kms_model_t *self)
+{
+    if (self->samples >= 2 && !self->has_fit)
+        return "poisoned: its weights are not finite";
+    kms_weights_t w;
+    if (kms_model_weights(self, &w) != 0)
+        return NULL;
+    double at_mean = w.bias;   /* the features at their means: their terms are 0 */
+    for (size_t a = 0; a < w.category_count; a++)
+        at_mean += w.category[a].weight * self->mean[s_target(self) + 1 + a];
+    if (!isfinite(at_mean))
+        return "poisoned: it predicts non-finite watts at the mean of its samples";
+    if (at_mean < -1e-9 * (1 + fabs(self->mean[s_target(self)])))
+        return "poisoned: it predicts negative watts at the mean of its samples";
     return NULL;
 }
 
@@ -897,12 +1096,17 @@ kms_model_t *kms_model_load(const json_t *state, const char **why)
         reason = s_load_prequential(self, json_object_get(state, "prequential"));
     if (!reason)
         reason = s_load_slots(self, json_object_get(state, "slots"));
+    if (!reason)
+        reason = s_load_gate(self, json_object_get(state, "gate"));
+    if (!reason) {
+        s_solve(self);
+        reason = s_poisoned(self);
+    }
     if (reason) {
         kms_model_destroy(&self);
         if (why)
             *why = reason;
         return NULL;
     }
-    s_solve(self);
     return self;
 }

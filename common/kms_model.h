@@ -31,6 +31,12 @@
 #define KMS_MODEL_WINDOW 256         /* samples in the recent prequential window */
 #define KMS_MODEL_VALUE_MAX 1e30     /* larger |feature| or watts is garbage: rejected */
 #define KMS_MODEL_RIDGE 1e-9         /* default ridge, on the correlation scale */
+#define KMS_MODEL_GATE_SIGMAS 10     /* residual gate: robust standard deviations a sample may be out */
+#define KMS_MODEL_GATE_FLOOR 0.01    /* ... with the deviation at least this share of the usual watts */
+#define KMS_MODEL_GATE_HISTORY 16    /* scored samples (and half as many of the sample's architecture) before it acts */
+#define KMS_MODEL_GATE_RECENT 32     /* recent gate decisions in which a drift is recognised */
+#define KMS_MODEL_GATE_DRIFT 24      /* ... out of the gate on one side: a drift */
+#define KMS_MODEL_DRIFT_RATIO 3      /* window MAE this many times the long-run one: a drift too */
 #define KMS_MODEL_MIN_SAMPLES 30     /* default spec.min_samples */
 
 typedef struct {
@@ -47,7 +53,9 @@ typedef enum {
     KMS_LEARN_OK = 0,
     KMS_LEARN_MISSING,   /* the sample lacks a feature or the target: not this model's sample */
     KMS_LEARN_INVALID,   /* NaN, Inf or negative watts: rejected */
-    KMS_LEARN_PENDING    /* its architecture is still earning a slot: not learned */
+    KMS_LEARN_PENDING,   /* its architecture is still earning a slot: not learned */
+    KMS_LEARN_OUTLIER,   /* held back by the residual gate: far from what the model predicts */
+    KMS_LEARN_DRIFTED    /* held back: out of the gate in a drift, and the model does not forget */
 } kms_learn_result_t;
 
 typedef struct {
@@ -56,9 +64,13 @@ typedef struct {
     uint64_t invalid;         /* rejected */
     uint64_t pending;         /* not learned: their architecture was still earning a slot */
     uint64_t archs_reclaimed; /* slots taken back from architectures no longer seen */
+    uint64_t outliers;        /* held back by the residual gate (KMS_LEARN_OUTLIER) */
+    uint64_t drifted;         /* held back in a drift (KMS_LEARN_DRIFTED) */
+    uint64_t drifts;          /* drifts recognised by the gate */
+    bool drift;               /* now: the gate sees a drift, or window MAE > KMS_MODEL_DRIFT_RATIO x MAE */
     char missing_what[KMS_NAME_MAX];  /* the last name that was missing */
-    double r2, rmse, mae;     /* prequential, overall */
-    double window_r2, window_rmse, window_mae;  /* prequential, recent window */
+    double r2, rmse, mae, mape;  /* prequential, overall (MAPE: a ratio, over targets > 0) */
+    double window_r2, window_rmse, window_mae, window_mape;  /* prequential, recent window */
     bool ready;
     char reason[160];         /* why not ready, for people ("12 of 30 samples"); "" when ready */
     double created, updated;  /* unix seconds of the first and the last learned sample; 0 before */
@@ -103,7 +115,18 @@ const kms_model_spec_t *kms_model_spec(const kms_model_t *self);
    seen longest ago if that one has gone KMS_MODEL_ARCH_IDLE valid samples without a sighting
    (its column is dropped: its past samples stay in the fit as samples of no architecture);
    otherwise it stays PENDING. At most KMS_MODEL_ARCH_CANDIDATES candidates are tracked; a new
-   one replaces the one seen longest ago. */
+   one replaces the one seen longest ago.
+
+   The residual gate keeps glitches out: once KMS_MODEL_GATE_HISTORY samples were scored (and
+   as many of the sample's architecture learned), a sample whose prequential error lies more
+   than KMS_MODEL_GATE_SIGMAS robust standard deviations (1.4826 x the median absolute
+   deviation of the recent window's errors, refreshed every 16 samples, at least
+   KMS_MODEL_GATE_FLOOR x the window's median watts) from the window's median error is not
+   learned (OUTLIER). Glitches are scattered; a real change of regime is not: when
+   KMS_MODEL_GATE_DRIFT of the last KMS_MODEL_GATE_RECENT samples were out on the same side, it
+   is a drift (status.drift, status.drifts). A forgetting model then learns every sample until
+   fewer than a quarter of the recent ones are out, and so follows the new regime; a model
+   that does not forget keeps holding them back (DRIFTED) and reports the drift. */
 kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample, double now);
 
 /* The current fit's prediction; -1 when the sample lacks a feature (or it is not finite) or there
@@ -126,12 +149,16 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
    "spec":{name, target, features, forgetting, ridge, min_samples}, "archs":[...], "samples",
    "missing", "invalid", "missing_what", "created", "updated", "weight_sum", "mean":[...],
    "slots":{"clock", "seen":[per arch], "pending", "reclaimed", "candidates":[[name, count,
-   first_ts, last_ts, seen], ...]} (optional: states saved before it get a fresh one),
+   first_ts, last_ts, seen], ...]}, "gate":{"center", "scale", "level", "recent":"-0+...",
+   "drift", "drifts", "outliers", "drifted"} (both optional: states saved before them start
+   them afresh; so do "sape" and "ape_count" in "prequential"),
    "comoment":[upper triangle, row by row], "prequential":{count, sse, sae, y_mean, y_m2,
    "window":[[y, error], ...]}}; columns are the features, the target, then the archs. */
 json_t *kms_model_save(const kms_model_t *self);
 /* A model from a saved state; NULL (static reason in *why) when the document is not a valid state:
-   every field's type, the dimensions, finiteness and the counts' consistency are checked. */
+   every field's type, the dimensions, finiteness and the counts' consistency are checked; and
+   when it is poisoned (reason "poisoned: ..."): a fit that should exist is not finite, or the
+   served weights predict non-finite or negative watts at the mean of the learned samples. */
 kms_model_t *kms_model_load(const json_t *state, const char **why);
 
 #endif

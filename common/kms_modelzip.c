@@ -254,7 +254,7 @@ kms_model_t *kms_modelzip_read(const void *data, size_t len, json_t **metadata, 
     if (!state)
         *why = "state.json is missing or corrupt";
     else if (!(model = kms_model_load(state, &entry_why)))
-        *why = "state.json is not a valid model state";
+        *why = strncmp(entry_why, "poisoned", 8) == 0 ? entry_why : "state.json is not a valid model state";
     json_decref(state);
     if (model && metadata) {
         *metadata = s_read_json(zip, KMS_MODELZIP_METADATA, &entry_why);

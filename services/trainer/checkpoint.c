@@ -16,10 +16,12 @@
     At start every `*.zip` in the folder is loaded. One that cannot be read as a model (cut
     short, bit rot, not a zip) is renamed `<file>.corrupt-<UTC time>` and its model starts
     fresh: a trainer that refuses to start helps nobody, and the bytes are kept for a post
-    mortem. One whose features or target differ from the configured model of that name (the
-    model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same way. An unusable
-    file that cannot be renamed (a read-only folder) is kept: its model starts fresh but is not
-    written until the file has been set aside, so the original bytes are never overwritten. */
+    mortem. A poisoned one (kms_model_load: it would serve absurd watts) is renamed
+    `<file>.poisoned-<UTC time>`. One whose features or target differ from the configured model
+    of that name (the model-spec file was changed) is renamed `<file>.stale-<UTC time>` the same
+    way. An unusable file that cannot be renamed (a read-only folder) is kept: its model starts
+    fresh but is not written until the file has been set aside, so the original bytes are never
+    overwritten. */
 #include "checkpoint.h"
 
 #include "kms_file.h"
@@ -246,7 +248,9 @@ static int s_load_one(trainer_t *self, const char *dir, int dirfd, const char *f
     json_t *history = NULL;
     kms_model_t *model = s_read_zip(dirfd, file, true, &history, &why);
     if (!model) {
-        if (s_move_aside(dir, file, "corrupt", why ? why : "unreadable") != 0)
+        /* A poisoned model (kms_model_load) would serve absurd watts: told apart from bit rot. */
+        bool poisoned = why && strncmp(why, "poisoned", 8) == 0;
+        if (s_move_aside(dir, file, poisoned ? "poisoned" : "corrupt", why ? why : "unreadable") != 0)
             s_keep_unusable(self, file);
         return 0;
     }

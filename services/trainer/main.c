@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *s_samples, *s_control, *s_data_dir, *s_models, *s_seed, *s_dataset;
+static const char *s_samples, *s_control, *s_data_dir, *s_models, *s_seed, *s_dataset, *s_max_watts;
 static double s_checkpoint_interval, s_history_interval, s_forgetting;
 static long s_min_samples;
 static kms_curve_config_t s_curve_config;
@@ -36,6 +36,9 @@ static kms_option_t s_options[] = {
      &s_forgetting, 0.5, 1},
     {"history-interval", "KMS_HISTORY_INTERVAL", KMS_OPT_DOUBLE, "5",
      "seconds between the fit history points that LIST reports", &s_history_interval, 0.05, 3600},
+    {"max-watts", "KMS_MAX_WATTS", KMS_OPT_STRING, NULL,
+     "physical bounds per target, e.g. core=1500,*=10000 (* = others), replacing the defaults "
+     TRAINER_GATE_DEFAULT_BOUNDS "; a sample beyond one is held back", &s_max_watts, 0, 0},
     {"seed-model", "KMS_SEED_MODELS", KMS_OPT_STRING, NULL,
      "model zip(s) to start from, comma separated (a checkpoint of the same model wins)", &s_seed, 0, 0},
     {"dataset", "KMS_DATASET", KMS_OPT_STRING, NULL,
@@ -120,6 +123,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kms-trainer: %s\n", curve_why);
         return 2;
     }
+    trainer_gate_bounds_t bounds;
+    if (trainer_gate_bounds_parse(&bounds, s_max_watts, why, sizeof why) != 0)
+        return s_bad("--max-watts", s_max_watts, why);
     trainer_specs_t *specs = malloc(sizeof *specs);
     if (!specs
         || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
@@ -134,6 +140,7 @@ int main(int argc, char **argv)
         kms_curve_destroy(&curve);
         return 1;
     }
+    trainer_set_bounds(trainer, &bounds);
     /* A full disk or a file size limit must fail a write, not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
     if (train)

@@ -26,6 +26,8 @@ struct trainer_t {
     size_t count;
     s_entry_t entries[TRAINER_MAX_MODELS];
     trainer_stats_t stats;
+    trainer_gate_bounds_t bounds;
+    trainer_gate_held_t *held;
 };
 
 trainer_t *trainer_new(const trainer_specs_t *specs, const char *version)
@@ -38,6 +40,11 @@ trainer_t *trainer_new(const trainer_specs_t *specs, const char *version)
     self->specs = *specs;
     self->forgetting = specs->count ? specs->specs[0].forgetting : 1;
     self->min_samples = specs->count ? specs->specs[0].min_samples : 30;
+    char why[128];
+    if (!(self->held = trainer_gate_held_new()) || trainer_gate_bounds_parse(&self->bounds, NULL, why, sizeof why) != 0) {
+        trainer_destroy(&self);
+        return NULL;
+    }
     for (size_t i = 0; i < specs->count; i++) {
         kms_model_t *model = kms_model_new(&specs->specs[i]);
         if (!model) {
@@ -56,6 +63,7 @@ void trainer_destroy(trainer_t **self_p)
     trainer_t *self = *self_p;
     for (size_t i = 0; i < self->count; i++)
         kms_model_destroy(&self->entries[i].model);
+    trainer_gate_held_destroy(&self->held);
     free(self);
     *self_p = NULL;
 }
@@ -190,13 +198,33 @@ bool trainer_sample_values_ok(const kms_sample_t *sample)
     return isfinite(sample->ts);
 }
 
+void trainer_set_bounds(trainer_t *self, const trainer_gate_bounds_t *bounds)
+{
+    self->bounds = *bounds;
+}
+
 size_t trainer_learn(trainer_t *self, const kms_sample_t *sample, double now)
 {
+    const char *beyond = trainer_gate_bounds_exceeded(&self->bounds, sample);
+    if (beyond) {
+        double watts = 0;
+        kms_values_get(&sample->targets, beyond, &watts);
+        trainer_gate_held_count(self->held, sample, TRAINER_HELD_BOUNDS, NULL, beyond, watts);
+        return 0;
+    }
     size_t learned = 0;
     for (size_t i = 0; i < self->count; i++) {
-        if (kms_model_learn(self->entries[i].model, sample, now) == KMS_LEARN_OK) {
+        kms_learn_result_t result = kms_model_learn(self->entries[i].model, sample, now);
+        if (result == KMS_LEARN_OK) {
             self->entries[i].dirty = true;
             learned++;
+        } else if (result == KMS_LEARN_OUTLIER || result == KMS_LEARN_DRIFTED) {
+            const kms_model_spec_t *spec = kms_model_spec(self->entries[i].model);
+            double watts = 0;
+            kms_values_get(&sample->targets, spec->target, &watts);
+            trainer_gate_held_count(self->held, sample, result == KMS_LEARN_OUTLIER ? TRAINER_HELD_OUTLIER : TRAINER_HELD_DRIFT,
+                                    spec->name, spec->target, watts);
+            self->entries[i].dirty = true;   /* the gate's state moved */
         }
     }
     return learned;
@@ -271,17 +299,20 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
         json_array_append_new(features, json_string(spec->features[i]));
     json_t *fit = json_null();
     if (isfinite(st.rmse) || isfinite(st.window_rmse))
-        fit = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "r2", s_number(st.r2), "rmse", s_number(st.rmse),
-                        "mae", s_number(st.mae), "window_r2", s_number(st.window_r2), "window_rmse",
-                        s_number(st.window_rmse), "window_mae", s_number(st.window_mae));
+        fit = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "r2", s_number(st.r2), "rmse",
+                        s_number(st.rmse), "mae", s_number(st.mae), "mape", s_number(st.mape), "window_r2",
+                        s_number(st.window_r2), "window_rmse", s_number(st.window_rmse), "window_mae",
+                        s_number(st.window_mae), "window_mape", s_number(st.window_mape));
     json_t *weights = st.ready ? kms_modelzip_weights(model) : NULL;
-    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+    json_t *held = json_pack("{s:I, s:I, s:I}", "outlier", (json_int_t) st.outliers, "drift",
+                             (json_int_t) st.drifted, "drifts", (json_int_t) st.drifts);
+    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o, s:o}",
                      "name", spec->name, "features", features, "target", spec->target, "ready", st.ready,
                      "reason", st.reason, "samples", (json_int_t) st.samples, "missing",
                      (json_int_t) st.missing, "missing_feature",
                      st.missing_what[0] ? json_string(st.missing_what) : json_null(), "invalid",
                      (json_int_t) st.invalid, "pending", (json_int_t) st.pending, "archs_reclaimed",
-                     (json_int_t) st.archs_reclaimed, "min_samples", (json_int_t) spec->min_samples, "created",
+                     (json_int_t) st.archs_reclaimed, "held_back", held, "drift", st.drift, "min_samples", (json_int_t) spec->min_samples, "created",
                      st.created > 0 ? json_real(st.created) : json_null(), "updated",
                      st.updated > 0 ? json_real(st.updated) : json_null(), "fit", fit, "weights",
                      weights ? weights : json_null(), "history", trainer_history_json(self, index));
@@ -290,7 +321,7 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
 json_t *trainer_describe_stats(const trainer_t *self)
 {
     const trainer_stats_t *s = &self->stats;
-    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:s}",
+    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:s, s:o}",
                      "uptime", trainer_uptime(self), "samples_received", (json_int_t) s->samples_received,
                      "samples_accepted", (json_int_t) s->samples_accepted, "samples_rejected",
                      (json_int_t) s->samples_rejected, "rejected_values", (json_int_t) s->rejected_values,
@@ -302,5 +333,5 @@ json_t *trainer_describe_stats(const trainer_t *self)
                      s->last_checkpoint > 0 ? json_real(s->last_checkpoint) : json_null(),
                      "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
                      (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version",
-                     self->version);
+                     self->version, "held_back", trainer_gate_held_json(self->held));
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gate.h"
 #include "kms_model.h"
 #include "kms_sample.h"
 #include "specs.h"
@@ -66,7 +67,12 @@ int trainer_model_put(trainer_t *self, kms_model_t *model, const json_t *history
    ts finite. */
 bool trainer_sample_values_ok(const kms_sample_t *sample);
 
-/* Learns one sample into every model; returns how many models learned it. */
+/* The plausibility gate's physical bounds (gate.h); the defaults until set. */
+void trainer_set_bounds(trainer_t *self, const trainer_gate_bounds_t *bounds);
+
+/* Learns one sample into every model; returns how many models learned it. A target beyond its
+   bound holds the sample back from all of them, a model's residual gate from that model
+   (counted per reason and publisher in STATS' held_back, logged with rate limiting). */
 size_t trainer_learn(trainer_t *self, const kms_sample_t *sample, double now);
 
 /* Appends one fit-history point per model. */

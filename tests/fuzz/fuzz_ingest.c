@@ -9,7 +9,8 @@
    missing) and names the container. Subnormals, negatives, 1e308, zero or huge dt, repeated
    and jumping seqs all come through; NaN and infinities are refused by the encoder already.
 
-   What must hold, whatever was sent: the gate's counters add up; no model ever holds or serves
+   What must hold, whatever was sent: the gate's counters add up; every accepted sample with a
+   target past its physical bound is held back (counted as bounds), none other; no model holds or serves
    a non-finite number (weights, means, variances, bias); a model's saved state loads back and
    saves to the same document; the WEIGHTS answer is 200 with finite weights or 503, never 500. */
 #include "fuzz_trainer.h"
@@ -124,8 +125,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     trainer_ingest_t *ingest = trainer_ingest_new(stats);
     CHECK(ingest != NULL);
     uint64_t seq = 0;
-    size_t sent = 0;
+    size_t sent = 0, beyond = 0;
     static kms_sample_t accepted;
+    trainer_gate_bounds_t bounds;
+    char why[128];
+    CHECK(trainer_gate_bounds_parse(&bounds, NULL, why, sizeof why) == 0);   /* the trainer's defaults */
     for (size_t off = 0; off + RECORD <= size && sent < 256; off += RECORD) {
         zmsg_t *msg = s_message(data + off, &seq);
         if (!msg)
@@ -133,13 +137,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sent++;
         if (trainer_ingest_message(ingest, msg, &accepted) == 0) {
             CHECK(trainer_sample_values_ok(&accepted) && !accepted.is_container);
-            trainer_learn(trainer, &accepted, 1.7e9);
+            const char *over = trainer_gate_bounds_exceeded(&bounds, &accepted);
+            beyond += over != NULL;
+            size_t learned = trainer_learn(trainer, &accepted, 1.7e9);
+            CHECK(!over || learned == 0);
         }
         zmsg_destroy(&msg);
     }
     CHECK(stats->samples_received == sent);
     CHECK(stats->samples_accepted + stats->samples_rejected + stats->container_samples + stats->frames_malformed
           == stats->samples_received);
+    json_t *described = trainer_describe_stats(trainer);
+    CHECK(json_integer_value(json_object_get(json_object_get(described, "held_back"), "bounds")) == (json_int_t) beyond);
+    json_decref(described);
     for (size_t i = 0; i < trainer_model_count(trainer); i++)
         s_check_model(trainer_model_at(trainer, i));
 

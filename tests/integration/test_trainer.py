@@ -509,6 +509,29 @@ class TestCheckpoints(TrainerTestCase):
         self.publish(t2, 25)
         self.assertEqual(ask(t2.control, "WEIGHTS", "core_model")[0], "200")
 
+    def test_poisoned_checkpoint_is_set_aside_not_served(self):
+        t = self.start_trainer()
+        self.sync(t)
+        self.publish(t, 30)
+        self.assertEqual(t.stop(), 0)
+        core = os.path.join(self.data, "core_model.zip")
+        with zipfile.ZipFile(core) as z:
+            entries = {name: z.read(name) for name in z.namelist()}
+        state = json.loads(entries["state.json"])
+        state["mean"][3] = -500.0  # the target's mean: a fit that serves negative watts at the mean
+        entries["state.json"] = json.dumps(state).encode()
+        with zipfile.ZipFile(core, "w") as z:
+            for name, data in entries.items():
+                z.writestr(name, data)
+
+        t2 = self.start_trainer()
+        wait_for(lambda: glob.glob(os.path.join(self.data, "core_model.zip.poisoned-*")), what="set aside")
+        log = t2.output()
+        self.assertIn("poisoned: it predicts negative watts at the mean of its samples", log)
+        self.assertEqual(self.models(t2)["core_model"]["samples"], 0)
+        self.assertEqual(ask(t2.control, "WEIGHTS", "core_model")[0], "503")
+        self.assertGreater(self.models(t2)["dram_model"]["samples"], 0)  # the other model is kept
+
     def test_changed_model_definition_sets_the_old_checkpoint_aside(self):
         t = self.start_trainer()
         self.sync(t)

@@ -641,39 +641,43 @@ static void test_invalid_samples_rejected_and_counted(void **state)
 }
 
 /* A feature with a minute spread gets a steep weight; a later sample far outside it predicts
-   beyond what a double holds. The sample is learned, the figures and the state stay finite. */
+   beyond what a double holds. Before the residual gate acts the sample is learned, and the
+   figures and the state stay finite; once it acts, the sample is held back as an outlier. */
 static void test_wild_extrapolation_keeps_state_finite(void **state)
 {
     (void) state;
-    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
-    kms_model_t *model = kms_model_new(&spec);
-    for (int i = 0; i < 40; i++) {
-        row_t r = {{i % 2 ? 2e-150 : 1e-150, 1, 1}, 0, i % 2 ? 1e29 : 0};
+    for (int history = 10; history <= 40; history += 30) {
+        kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+        kms_model_t *model = kms_model_new(&spec);
+        for (int i = 0; i < history; i++) {
+            row_t r = {{i % 2 ? 2e-150 : 1e-150, 1, 1}, 0, i % 2 ? 1e29 : 0};
+            kms_sample_t s = s_sample(&r);
+            assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+        }
+        row_t r = {{1e30, 1, 1}, 0, 10};
         kms_sample_t s = s_sample(&r);
-        assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+        double p;
+        assert_int_equal(kms_model_predict(model, &s, &p), 0);
+        assert_true(isinf(p) || fabs(p) > 1e150);
+        bool gated = history > KMS_MODEL_GATE_HISTORY + P;
+        assert_int_equal(kms_model_learn(model, &s, 2), gated ? KMS_LEARN_OUTLIER : KMS_LEARN_OK);
+        kms_model_status_t st;
+        kms_model_status(model, &st);
+        assert_int_equal(st.samples, history + !gated);
+        assert_int_equal(st.outliers, gated);
+        assert_true(isfinite(st.rmse) && isfinite(st.window_rmse));
+        json_t *saved = kms_model_save(model);
+        assert_non_null(saved);
+        json_decref(saved);
+        kms_weights_t w;
+        assert_int_equal(kms_model_weights(model, &w), 0);
+        json_t *doc = kms_weights_to_json(&w, NULL);
+        assert_non_null(doc);
+        json_decref(doc);
+        kms_model_destroy(&model);
     }
-    row_t r = {{1e30, 1, 1}, 0, 10};
-    kms_sample_t s = s_sample(&r);
-    double p;
-    assert_int_equal(kms_model_predict(model, &s, &p), 0);
-    assert_true(isinf(p) || fabs(p) > 1e150);
-    assert_int_equal(kms_model_learn(model, &s, 2), KMS_LEARN_OK);
-    kms_model_status_t st;
-    kms_model_status(model, &st);
-    assert_int_equal(st.samples, 41);
-    assert_true(isfinite(st.rmse) && isfinite(st.window_rmse));
-    json_t *saved = kms_model_save(model);
-    assert_non_null(saved);
-    json_decref(saved);
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
-    json_t *doc = kms_weights_to_json(&w, NULL);
-    assert_non_null(doc);
-    json_decref(doc);
-    kms_model_destroy(&model);
 }
 
-/* Kepler 0.10 has no hardware counters: the status names what is missing. */
 static void test_missing_feature_reported(void **state)
 {
     (void) state;
@@ -801,6 +805,150 @@ static void test_architecture_slots_are_reclaimed(void **state)
     assert_string_equal(w.category[KMS_MODEL_MAX_ARCH - 1].name, "newcomer");
     assert_true(s_close(w.category[KMS_MODEL_MAX_ARCH - 1].weight - w.category[0].weight, 40, 1e-6));
     assert_true(s_close(w.category[1].weight - w.category[0].weight, 2, 1e-6));   /* arch2 */
+    kms_model_destroy(&model);
+}
+
+/* ---- the residual gate ------------------------------------------------------------------------- */
+
+static kms_model_t *s_reload(const kms_model_t *model);
+
+/* A node's sample: watts = factor x (20 + 2 x0 + x1 + 3 x2), times (1 + 2 % noise). */
+static kms_sample_t s_node_sample(double factor)
+{
+    row_t r = {{s_uniform(0, 10), s_uniform(0, 10), s_uniform(0, 10)}, 0, 0};
+    r.y = factor * (20 + 2 * r.x[0] + r.x[1] + 3 * r.x[2]) * (1 + s_gauss(0.02));
+    return s_sample(&r);
+}
+
+static double s_worst_weight_difference(const kms_model_t *a, const kms_model_t *b)
+{
+    kms_weights_t wa, wb;
+    assert_int_equal(kms_model_weights(a, &wa), 0);
+    assert_int_equal(kms_model_weights(b, &wb), 0);
+    double worst = fabs(wa.bias - wb.bias) / fabs(wa.bias);
+    for (size_t j = 0; j < P; j++)
+        worst = fmax(worst, fabs(wa.numeric[j].weight - wb.numeric[j].weight) / fabs(wa.numeric[j].weight));
+    return worst;
+}
+
+/* A publisher mixing 1 % absurd watts (10 to 50 times the usual, within any physical bound)
+   into a clean stream: every absurd one is held back, no clean one is, and the weights are
+   those of the clean stream alone, with or without forgetting. */
+static void test_residual_gate_keeps_glitches_out(void **state)
+{
+    (void) state;
+    for (int f = 0; f < 2; f++) {
+        kms_model_spec_t spec = s_spec(f ? 0.995 : 1, KMS_MODEL_RIDGE);
+        kms_model_t *clean = kms_model_new(&spec), *mixed = kms_model_new(&spec);
+        s_rng = 11;
+        int absurd = 0;
+        for (int i = 0; i < 5000; i++) {
+            kms_sample_t s = s_node_sample(1);
+            assert_int_equal(kms_model_learn(clean, &s, 1), KMS_LEARN_OK);
+            assert_int_equal(kms_model_learn(mixed, &s, 1), KMS_LEARN_OK);
+            if (i % 100 == 50) {
+                kms_values_set(&s.targets, "core", s_uniform(1000, 3000));
+                assert_int_equal(kms_model_learn(mixed, &s, 1), KMS_LEARN_OUTLIER);
+                absurd++;
+            }
+        }
+        kms_model_status_t st;
+        kms_model_status(mixed, &st);
+        assert_int_equal(st.outliers, absurd);
+        assert_int_equal(st.samples, 5000);
+        assert_false(st.drift);
+        double worst = s_worst_weight_difference(clean, mixed);
+        print_message("1%% absurd, forgetting=%g: weights within %.2g of the clean stream's\n", spec.forgetting, worst);
+        assert_true(worst < 1e-12);
+        kms_model_destroy(&clean);
+        kms_model_destroy(&mixed);
+    }
+}
+
+/* Samples until the model predicts the new truth within 2 % on average (fresh points). */
+static int s_follow(kms_model_t *model, double factor, int limit, kms_model_t **copy_at_drift)
+{
+    for (int n = 1; n <= limit; n++) {
+        kms_sample_t s = s_node_sample(factor);
+        kms_learn_result_t result = kms_model_learn(model, &s, 1);
+        if (*copy_at_drift)
+            assert_int_equal(kms_model_learn(*copy_at_drift, &s, 1), result);
+        kms_model_status_t st;
+        kms_model_status(model, &st);
+        if (st.drifts == 1 && !*copy_at_drift)
+            *copy_at_drift = s_reload(model);   /* the gate's state is saved too */
+        double error = 0;
+        uint64_t saved = s_rng;
+        for (int k = 0; k < 50; k++) {
+            kms_sample_t probe = s_node_sample(factor);
+            double p, y;
+            assert_int_equal(kms_model_predict(model, &probe, &p), 0);
+            kms_values_get(&probe.targets, "core", &y);
+            error += fabs(p - y) / y / 50;
+        }
+        s_rng = saved;
+        if (error < 0.02 + 0.02)   /* the probes' own noise is 2 % */
+            return n;
+    }
+    return -1;
+}
+
+/* A genuine step change (every weight and bias x 1.5): held back at first, then recognised
+   as a drift; a forgetting model follows it, a model that does not forget keeps its fit and
+   reports the drift. */
+static void test_step_change_is_a_drift(void **state)
+{
+    (void) state;
+    for (int f = 0; f < 2; f++) {
+        kms_model_spec_t spec = s_spec(f ? 0.99 : 1, KMS_MODEL_RIDGE);
+        kms_model_t *model = kms_model_new(&spec), *copy = NULL;
+        s_rng = 12;
+        for (int i = 0; i < 2000; i++) {
+            kms_sample_t s = s_node_sample(1);
+            assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
+        }
+        kms_weights_t before, after;
+        assert_int_equal(kms_model_weights(model, &before), 0);
+        int followed = s_follow(model, 1.5, 1000, &copy);
+        kms_model_status_t st, cst;
+        kms_model_status(model, &st);
+        assert_int_equal(st.drifts, 1);
+        assert_non_null(copy);
+        kms_model_status(copy, &cst);
+        assert_memory_equal(&st, &cst, sizeof st);
+        print_message("step x1.5, forgetting=%g: followed after %d samples (outliers %llu, drifted %llu)\n",
+                      spec.forgetting, followed, (unsigned long long) st.outliers, (unsigned long long) st.drifted);
+        if (f) {
+            assert_true(followed > 0 && followed < 400);
+            assert_true(st.outliers < KMS_MODEL_GATE_DRIFT + 8);
+        } else {
+            assert_int_equal(followed, -1);
+            assert_true(st.drift && st.drifted > 900);
+            assert_int_equal(kms_model_weights(model, &after), 0);
+            assert_memory_equal(&before, &after, sizeof before);
+        }
+        kms_model_destroy(&model);
+        kms_model_destroy(&copy);
+    }
+}
+
+/* A checkpoint that loads but would serve negative watts at the mean is set aside. */
+static void test_poisoned_state_is_refused(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    s_rng = 13;
+    for (int i = 0; i < 100; i++) {
+        kms_sample_t s = s_node_sample(1);
+        kms_model_learn(model, &s, 1);
+    }
+    json_t *doc = kms_model_save(model);
+    json_array_set_new(json_object_get(doc, "mean"), P, json_real(-40));   /* the target's mean */
+    const char *why = NULL;
+    assert_null(kms_model_load(doc, &why));
+    assert_string_equal(why, "poisoned: it predicts negative watts at the mean of its samples");
+    json_decref(doc);
     kms_model_destroy(&model);
 }
 
@@ -962,8 +1110,8 @@ static void test_load_rejects_bad_documents(void **state)
     (void) state;
     kms_model_t *model = s_trained(300);
     json_t *good = kms_model_save(model);
-    const char *levels[] = {NULL, "spec", "prequential", "slots"};
-    for (size_t l = 0; l < 4; l++) {
+    const char *levels[] = {NULL, "spec", "prequential", "slots", "gate"};
+    for (size_t l = 0; l < 5; l++) {
         json_t *object = levels[l] ? json_object_get(good, levels[l]) : good;
         const char *key;
         json_t *value;
@@ -989,8 +1137,8 @@ static void test_load_rejects_bad_documents(void **state)
                 if (loaded) {
                     kms_model_status_t st;
                     kms_model_status(loaded, &st);
-                    /* every key is required, but slots: states saved before them load */
-                    assert_true(swaps[k] || (l == 0 && strcmp(key, "slots") == 0));
+                    /* every key is required, but slots and gate: states saved before them load */
+                    assert_true(swaps[k] || (l == 0 && (strcmp(key, "slots") == 0 || strcmp(key, "gate") == 0)));
                     if (swaps[k] && !json_is_number(swaps[k]) && !json_is_string(swaps[k]))
                         fail_msg("accepted %s = %s", key, json_dumps(swaps[k], JSON_ENCODE_ANY));
                     kms_model_destroy(&loaded);
@@ -1115,6 +1263,9 @@ int main(void)
         cmocka_unit_test(test_missing_feature_reported),
         cmocka_unit_test(test_architecture_flood_squats_no_slot),
         cmocka_unit_test(test_architecture_slots_are_reclaimed),
+        cmocka_unit_test(test_residual_gate_keeps_glitches_out),
+        cmocka_unit_test(test_step_change_is_a_drift),
+        cmocka_unit_test(test_poisoned_state_is_refused),
         cmocka_unit_test(test_builtin_specs),
         cmocka_unit_test(test_bad_specs_refused),
         cmocka_unit_test(test_save_load_continues_bit_identically),

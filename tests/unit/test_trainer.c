@@ -14,6 +14,7 @@
 #include "trainer.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,94 @@ static void test_seq_gaps_and_restarts(void **state)
     assert_int_equal(stats.samples_accepted, stats.samples_received);
     trainer_ingest_destroy(&ingest);
     assert_null(ingest);
+}
+
+static void test_bounds_parse(void **state)
+{
+    (void) state;
+    trainer_gate_bounds_t b;
+    char why[256];
+    assert_int_equal(trainer_gate_bounds_parse(&b, NULL, why, sizeof why), 0);
+    kms_sample_t s;
+    s_sample(&s, "n", 1, 5);
+    assert_null(trainer_gate_bounds_exceeded(&b, &s));
+    kms_values_set(&s.targets, "core", 4001);
+    assert_string_equal(trainer_gate_bounds_exceeded(&b, &s), "core");
+    kms_values_set(&s.targets, "core", 10);
+    kms_values_set(&s.targets, "fpga", 25000);   /* not listed: the "*" bound */
+    assert_string_equal(trainer_gate_bounds_exceeded(&b, &s), "fpga");
+    assert_int_equal(trainer_gate_bounds_parse(&b, "core=5,*=30000,fpga=26000", why, sizeof why), 0);
+    assert_string_equal(trainer_gate_bounds_exceeded(&b, &s), "core");   /* core=10 > 5 */
+    const char *bad[] = {"core", "core=", "core=-1", "core=0", "=5", "core=nan", "core=inf", "core=5x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(trainer_gate_bounds_parse(&b, bad[i], why, sizeof why), -1);
+        assert_non_null(strstr(why, "target=watts"));
+    }
+}
+
+static double s_weight_difference(trainer_t *a, trainer_t *b, const char *model)
+{
+    kms_weights_t wa, wb;
+    assert_int_equal(kms_model_weights(trainer_model_at(a, (size_t) trainer_model_find(a, model)), &wa), 0);
+    assert_int_equal(kms_model_weights(trainer_model_at(b, (size_t) trainer_model_find(b, model)), &wb), 0);
+    double worst = fabs(wa.bias - wb.bias) / fabs(wa.bias);
+    for (size_t j = 0; j < wa.numeric_count; j++)
+        if (wa.numeric[j].weight != 0)
+            worst = fmax(worst, fabs(wa.numeric[j].weight - wb.numeric[j].weight) / fabs(wa.numeric[j].weight));
+    return worst;
+}
+
+/* A publisher mixing 1 % absurd samples into a clean stream, as the issue measured them (3e5 to
+   1e6 W: past the physical bound) and within the bounds (10 x the usual: the residual gate):
+   the served weights are those of the clean stream alone; what was held back is counted per
+   reason and per publisher. */
+static void test_plausibility_gate(void **state)
+{
+    (void) state;
+    trainer_t *clean = s_trainer(30), *mixed = s_trainer(30);
+    kms_sample_t s;
+    int absurd = 0;
+    for (uint64_t seq = 1; seq <= 3000; seq++) {
+        s_sample(&s, "good", seq, 5);
+        assert_int_equal(trainer_learn(clean, &s, 1), 2);
+        assert_int_equal(trainer_learn(mixed, &s, 1), 2);
+        if (seq % 100 == 50) {
+            kms_sample_t bad = s;
+            snprintf(bad.node, sizeof bad.node, "hostile");
+            kms_values_set(&bad.targets, "core", 3e5 + 7e5 * (double) (seq % 7) / 7);
+            assert_int_equal(trainer_learn(mixed, &bad, 1), 0);
+            kms_values_set(&bad.targets, "core", 10 * (5 + 2e-9 * 1e9));
+            assert_int_equal(trainer_learn(mixed, &bad, 1), 1);   /* dram_model learns it: its target is fine */
+            absurd++;
+        }
+    }
+    assert_true(s_weight_difference(clean, mixed, "core_model") == 0);
+    /* dram_model learned the samples with 10 x the core watts (their dram watts are right) */
+    const kms_model_t *dram_clean = trainer_model_at(clean, (size_t) trainer_model_find(clean, "dram_model"));
+    const kms_model_t *dram_mixed = trainer_model_at(mixed, (size_t) trainer_model_find(mixed, "dram_model"));
+    for (uint64_t seq = 0; seq < 11; seq++) {
+        double a, b;
+        s_sample(&s, "probe", seq, 5);
+        assert_int_equal(kms_model_predict(dram_clean, &s, &a), 0);
+        assert_int_equal(kms_model_predict(dram_mixed, &s, &b), 0);
+        assert_true(fabs(a - b) < 1e-9 * a);
+    }
+    json_t *stats = trainer_describe_stats(mixed);
+    json_t *held = json_object_get(stats, "held_back");
+    assert_int_equal(json_integer_value(json_object_get(held, "bounds")), absurd);
+    assert_int_equal(json_integer_value(json_object_get(held, "outlier")), absurd);
+    json_t *first = json_array_get(json_object_get(held, "publishers"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "node")), "hostile");
+    assert_int_equal(json_integer_value(json_object_get(first, "bounds")), absurd);
+    assert_int_equal(json_array_size(json_object_get(held, "publishers")), 1);
+    json_decref(stats);
+    json_t *model = trainer_describe_model(mixed, (size_t) trainer_model_find(mixed, "core_model"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(model, "held_back"), "outlier")), absurd);
+    assert_true(json_is_false(json_object_get(model, "drift")));
+    assert_true(json_is_number(json_object_get(json_object_get(model, "fit"), "window_mape")));
+    json_decref(model);
+    trainer_destroy(&clean);
+    trainer_destroy(&mixed);
 }
 
 /* A seq that leaps back and forth (a hostile or broken publisher) counts sessions, never 1e18
@@ -519,6 +608,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_gaps_and_restarts),
         cmocka_unit_test(test_seq_leaps_are_sessions),
+        cmocka_unit_test(test_bounds_parse),
+        cmocka_unit_test(test_plausibility_gate),
         cmocka_unit_test(test_one_counter_for_several_nodes),
         cmocka_unit_test(test_interval_window),
         cmocka_unit_test(test_what_the_gate_drops),

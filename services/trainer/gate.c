@@ -1,0 +1,184 @@
+/*  The plausibility gate's bounds and the count of what was held back (gate.h). */
+#include "gate.h"
+
+#include "kms_log.h"
+#include "kms_num.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_PUBLISHERS 64
+#define S_REPORTED 16
+
+const char *const trainer_held_reason_names[TRAINER_HELD_REASONS] = {"bounds", "outlier", "drift"};
+
+typedef struct {
+    char node[KMS_ID_MAX];
+    uint64_t held[TRAINER_HELD_REASONS];
+    uint64_t last;   /* the table's count of held samples when this one was last held */
+} s_publisher_t;
+
+struct trainer_gate_held_t {
+    uint64_t total[TRAINER_HELD_REASONS], events;
+    size_t count;
+    s_publisher_t publishers[S_PUBLISHERS];
+};
+
+/* One "target=watts" entry into `out`. */
+static int s_bound_set(trainer_gate_bounds_t *out, const char *entry, char *why, size_t why_cap)
+{
+    const char *eq = strchr(entry, '=');
+    size_t len = eq ? (size_t) (eq - entry) : 0;
+    double watts;
+    if (!eq || len == 0 || len >= KMS_NAME_MAX || kms_num_parse_double(eq + 1, &watts) != 0 || !(watts > 0)
+        || !isfinite(watts)) {
+        snprintf(why, why_cap, "expected target=watts (watts > 0), got '%s'", entry);
+        return -1;
+    }
+    if (len == 1 && entry[0] == '*') {
+        out->other_max = watts;
+        return 0;
+    }
+    size_t i = 0;
+    while (i < out->count && !(strlen(out->target[i]) == len && strncmp(out->target[i], entry, len) == 0))
+        i++;
+    if (i == KMS_SAMPLE_MAX_VALUES) {
+        snprintf(why, why_cap, "more than %d targets", KMS_SAMPLE_MAX_VALUES);
+        return -1;
+    }
+    if (i == out->count) {
+        memcpy(out->target[i], entry, len);
+        out->target[i][len] = '\0';
+        out->count++;
+    }
+    out->max[i] = watts;
+    return 0;
+}
+
+static int s_bounds_add(trainer_gate_bounds_t *out, const char *text, char *why, size_t why_cap)
+{
+    char copy[4096];
+    if (snprintf(copy, sizeof copy, "%s", text) >= (int) sizeof copy) {
+        snprintf(why, why_cap, "too long");
+        return -1;
+    }
+    char *save = NULL;
+    for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save))
+        if (s_bound_set(out, e, why, why_cap) != 0)
+            return -1;
+    return 0;
+}
+
+int trainer_gate_bounds_parse(trainer_gate_bounds_t *out, const char *text, char *why, size_t why_cap)
+{
+    memset(out, 0, sizeof *out);
+    if (s_bounds_add(out, TRAINER_GATE_DEFAULT_BOUNDS, why, why_cap) != 0)
+        return -1;
+    return text && *text ? s_bounds_add(out, text, why, why_cap) : 0;
+}
+
+const char *trainer_gate_bounds_exceeded(const trainer_gate_bounds_t *bounds, const kms_sample_t *sample)
+{
+    for (size_t t = 0; t < sample->targets.count; t++) {
+        const kms_named_value_t *v = &sample->targets.items[t];
+        double max = bounds->other_max;
+        for (size_t i = 0; i < bounds->count; i++)
+            if (strcmp(bounds->target[i], v->name) == 0)
+                max = bounds->max[i];
+        if (!(v->value <= max))
+            return v->name;
+    }
+    return NULL;
+}
+
+trainer_gate_held_t *trainer_gate_held_new(void)
+{
+    return calloc(1, sizeof(trainer_gate_held_t));
+}
+
+void trainer_gate_held_destroy(trainer_gate_held_t **self_p)
+{
+    if (self_p && *self_p) {
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+/* The publisher's entry; a new one replaces the one held back longest ago. */
+static s_publisher_t *s_publisher(trainer_gate_held_t *self, const char *node)
+{
+    s_publisher_t *oldest = NULL;
+    for (size_t i = 0; i < self->count; i++) {
+        if (strcmp(self->publishers[i].node, node) == 0)
+            return &self->publishers[i];
+        if (!oldest || self->publishers[i].last < oldest->last)
+            oldest = &self->publishers[i];
+    }
+    s_publisher_t *p = self->count < S_PUBLISHERS ? &self->publishers[self->count++] : oldest;
+    memset(p, 0, sizeof *p);
+    snprintf(p->node, sizeof p->node, "%s", node);
+    return p;
+}
+
+static bool s_power_of_ten(uint64_t n)
+{
+    while (n >= 10 && n % 10 == 0)
+        n /= 10;
+    return n == 1;
+}
+
+void trainer_gate_held_count(trainer_gate_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
+                             const char *model, const char *what, double watts)
+{
+    s_publisher_t *p = s_publisher(self, sample->node);
+    uint64_t n = ++p->held[reason];
+    self->total[reason]++;
+    p->last = ++self->events;
+    if (!s_power_of_ten(n))
+        return;
+    char node[160], name[160], target[160];
+    kms_warn("sample held back", "reason=%s node=%s model=%s target=%s watts=%.6g seq=%llu count=%llu",
+             trainer_held_reason_names[reason], kms_log_quote(sample->node, node, sizeof node),
+             model ? kms_log_quote(model, name, sizeof name) : "-", kms_log_quote(what, target, sizeof target), watts,
+             (unsigned long long) sample->seq, (unsigned long long) n);
+}
+
+uint64_t trainer_gate_held_total(const trainer_gate_held_t *self, trainer_held_reason_t reason)
+{
+    return self->total[reason];
+}
+
+static uint64_t s_held(const s_publisher_t *p)
+{
+    uint64_t sum = 0;
+    for (int r = 0; r < TRAINER_HELD_REASONS; r++)
+        sum += p->held[r];
+    return sum;
+}
+
+static int s_by_held(const void *a, const void *b)
+{
+    uint64_t x = s_held(*(s_publisher_t *const *) a), y = s_held(*(s_publisher_t *const *) b);
+    return (x < y) - (x > y);
+}
+
+json_t *trainer_gate_held_json(const trainer_gate_held_t *self)
+{
+    const s_publisher_t *order[S_PUBLISHERS];
+    for (size_t i = 0; i < self->count; i++)
+        order[i] = &self->publishers[i];
+    qsort(order, self->count, sizeof order[0], s_by_held);
+    json_t *publishers = json_array(), *doc = json_object();
+    for (size_t i = 0; i < self->count && i < S_REPORTED; i++) {
+        json_t *p = json_pack("{s:s}", "node", order[i]->node);
+        for (int r = 0; r < TRAINER_HELD_REASONS; r++)
+            json_object_set_new(p, trainer_held_reason_names[r], json_integer((json_int_t) order[i]->held[r]));
+        json_array_append_new(publishers, p);
+    }
+    for (int r = 0; r < TRAINER_HELD_REASONS; r++)
+        json_object_set_new(doc, trainer_held_reason_names[r], json_integer((json_int_t) self->total[r]));
+    json_object_set_new(doc, "publishers", publishers);
+    return doc;
+}
