@@ -445,8 +445,10 @@ static void s_prequential(kms_model_t *self, double y, double predicted)
     self->window_next = (self->window_next + 1) % KMS_MODEL_WINDOW;
     if (self->window_len < KMS_MODEL_WINDOW)
         self->window_len++;
-    if (y > 0) {
-        self->sape += fabs(err) / y;
+    /* A target of a few picowatts makes a ratio that would overflow the sum: not counted. */
+    double ape = y > 0 ? fabs(err) / y : NAN;
+    if (isfinite(self->sape + ape)) {
+        self->sape += ape;
         self->ape_count++;
     }
     if (self->predicted % S_GATE_REFRESH == 0)
@@ -686,8 +688,9 @@ static void s_window(const kms_model_t *self, kms_model_status_t *out)
     double sape = 0, positive = 0;
     for (size_t k = 0; k < n; k++) {
         size_t i = (start + k) % KMS_MODEL_WINDOW;
-        if (self->window_y[i] > 0) {
-            sape += fabs(self->window_err[i]) / self->window_y[i];
+        double ape = self->window_y[i] > 0 ? fabs(self->window_err[i]) / self->window_y[i] : NAN;
+        if (isfinite(sape + ape)) {
+            sape += ape;
             positive++;
         }
     }

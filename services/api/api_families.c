@@ -16,6 +16,14 @@ const api_family_t api_families[API_F_COUNT] = {
                              "When the model was created, unix seconds."},
     [API_F_MODEL_UPDATED] = {"kms_model_last_update_timestamp_seconds", G, NULL, "s", "updated", NULL,
                              "When the model last learned, unix seconds."},
+    [API_F_MODEL_DRIFT] = {"kms_model_drift", G, NULL, "", "drift", NULL,
+                           "1 when the model's residual gate sees a drift, or its recent MAE is 3 times its "
+                           "long-run MAE."},
+    [API_F_MODEL_HELD] = {"kms_model_samples_held_back_total", C, NULL, "{sample}", "held_back", NULL,
+                          "Samples the model's residual gate held back: outlier (far from its prediction), drift "
+                          "(out of the gate in a drift, and the model does not forget)."},
+    [API_F_MODEL_DRIFTS] = {"kms_model_drifts_total", C, NULL, "{drift}", NULL, NULL,
+                            "Drifts the model's residual gate recognised."},
     [API_F_MODEL_SKIPPED] = {"kms_model_samples_skipped_total", C, NULL, "{sample}", NULL, NULL,
                              "Samples the model did not learn from: missing (lacked a feature or the target), "
                              "invalid, pending (their architecture was still earning a slot)."},
@@ -25,6 +33,8 @@ const api_family_t api_families[API_F_COUNT] = {
                           "Prequential root mean squared error of the predictions."},
     [API_F_MODEL_MAE] = {"kms_model_mae_watts", G, "kms_model_mae", "W", "mae", "window_mae",
                          "Prequential mean absolute error of the predictions."},
+    [API_F_MODEL_MAPE] = {"kms_model_mape_ratio", G, NULL, "1", "mape", "window_mape",
+                          "Prequential mean absolute percentage error of the predictions, as a ratio (0.02 = 2%)."},
     [API_F_MODEL_BIAS] = {"kms_model_bias_watts", G, "kms_model_bias", "W", NULL, NULL, "The model's Bias_Weight."},
     [API_F_MODEL_WEIGHT] = {"kms_model_weight", G, "kms_model_weight", "", NULL, NULL,
                             "Watts per standard deviation of the feature (Numerical_Variables weight)."},
@@ -52,6 +62,9 @@ const api_family_t api_families[API_F_COUNT] = {
                                          "{checkpoint}", "checkpoint_errors", NULL, "Checkpoints that failed."},
     [API_F_TRAINER_LAST_CHECKPOINT] = {"kms_trainer_last_checkpoint_timestamp_seconds", G, NULL, "s",
                                        "last_checkpoint", NULL, "When the trainer last wrote a checkpoint, unix seconds."},
+    [API_F_TRAINER_HELD] = {"kms_trainer_samples_held_back_total", C, NULL, "{sample}", "held_back", NULL,
+                            "Samples the plausibility gate held back, counted per model that held them: bounds (a "
+                            "target beyond its physical bound: all models), outlier, drift."},
 };
 #undef G
 #undef C

@@ -49,10 +49,26 @@ static void s_family(FILE *out, api_family_id_t id)
 
 /* Families with one value per model, read from a top-level key of MODEL. */
 static const api_family_id_t s_scalars[] = {API_F_MODEL_READY, API_F_MODEL_SAMPLES, API_F_MODEL_MIN_SAMPLES,
-                                            API_F_MODEL_CREATED, API_F_MODEL_UPDATED};
+                                            API_F_MODEL_CREATED, API_F_MODEL_UPDATED, API_F_MODEL_DRIFT};
 
 /* Fit families: overall and recent-window values of MODEL.fit, label window. */
-static const api_family_id_t s_fits[] = {API_F_MODEL_R2, API_F_MODEL_RMSE, API_F_MODEL_MAE};
+static const api_family_id_t s_fits[] = {API_F_MODEL_R2, API_F_MODEL_RMSE, API_F_MODEL_MAE, API_F_MODEL_MAPE};
+
+/* A family of counts by reason, read from MODEL[key] (key NULL: the model itself). */
+static void s_write_reasons(const json_t *models, FILE *out, api_family_id_t id, const char *key,
+                            const char *const *reasons, size_t count)
+{
+    size_t i;
+    const json_t *model;
+    double v;
+    s_family(out, id);
+    json_array_foreach(models, i, model) {
+        const json_t *from = key ? json_object_get(model, key) : model;
+        for (size_t r = 0; s_name(model) && r < count; r++)
+            if (s_number(json_object_get(from, reasons[r]), &v))
+                s_sample(out, api_families[id].prom, s_name(model), "reason", reasons[r], v);
+    }
+}
 
 static void s_write_info(const json_t *models, FILE *out)
 {
@@ -93,12 +109,13 @@ static void s_write_scalars(const json_t *models, FILE *out)
             if (s_name(model) && s_number(json_object_get(model, family->key), &v))
                 s_sample(out, family->prom, s_name(model), NULL, NULL, v);
     }
-    static const char *skipped[] = {"missing", "invalid", "pending"};
-    s_family(out, API_F_MODEL_SKIPPED);
+    static const char *const skipped[] = {"missing", "invalid", "pending"}, *const held[] = {"outlier", "drift"};
+    s_write_reasons(models, out, API_F_MODEL_SKIPPED, NULL, skipped, 3);
+    s_write_reasons(models, out, API_F_MODEL_HELD, "held_back", held, 2);
+    s_family(out, API_F_MODEL_DRIFTS);
     json_array_foreach(models, i, model)
-        for (size_t r = 0; s_name(model) && r < sizeof skipped / sizeof skipped[0]; r++)
-            if (s_number(json_object_get(model, skipped[r]), &v))
-                s_sample(out, "kms_model_samples_skipped_total", s_name(model), "reason", skipped[r], v);
+        if (s_name(model) && s_number(json_object_get(json_object_get(model, "held_back"), "drifts"), &v))
+            s_sample(out, api_families[API_F_MODEL_DRIFTS].prom, s_name(model), NULL, NULL, v);
     for (size_t f = 0; f < sizeof s_fits / sizeof s_fits[0]; f++) {
         const api_family_t *family = &api_families[s_fits[f]];
         s_family(out, s_fits[f]);
@@ -169,6 +186,16 @@ static void s_write_trainer(const json_t *stats, FILE *out)
         if (s_number(json_object_get(stats, api_families[f].key), &v)) {
             s_family(out, f);
             fputs(api_families[f].prom, out);
+            kms_promtext_value(out, v);
+        }
+    static const char *const reasons[] = {"bounds", "outlier", "drift"};
+    const json_t *held = json_object_get(stats, api_families[API_F_TRAINER_HELD].key);
+    if (!json_is_object(held))
+        return;
+    s_family(out, API_F_TRAINER_HELD);
+    for (size_t r = 0; r < sizeof reasons / sizeof reasons[0]; r++)
+        if (s_number(json_object_get(held, reasons[r]), &v)) {
+            fprintf(out, "%s{reason=\"%s\"}", api_families[API_F_TRAINER_HELD].prom, reasons[r]);
             kms_promtext_value(out, v);
         }
 }

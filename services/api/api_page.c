@@ -225,9 +225,9 @@ static void s_history_chart(FILE *out, const char *model, const json_t *history)
 static void s_fit_table(FILE *out, const json_t *fit)
 {
     static const char *rows[][3] = {{"R²", "r2", "window_r2"}, {"RMSE (W)", "rmse", "window_rmse"},
-                                    {"MAE (W)", "mae", "window_mae"}};
+                                    {"MAE (W)", "mae", "window_mae"}, {"MAPE", "mape", "window_mape"}};
     fputs("<table class=\"fit\"><tr><th></th><th>overall</th><th>recent</th></tr>", out);
-    for (size_t r = 0; r < 3; r++) {
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         fprintf(out, "<tr><td>%s</td><td>", rows[r][0]);
         s_human(out, s_num(fit, rows[r][1]));
         fputs("</td><td>", out);
@@ -269,6 +269,17 @@ static void s_card(FILE *out, const json_t *model)
         fputs("</div>", out);
     }
     s_fit_table(out, json_object_get(model, "fit"));
+    const json_t *held = json_object_get(model, "held_back");
+    bool drift = json_is_true(json_object_get(model, "drift"));
+    if (drift || s_num(held, "outlier") > 0 || s_num(held, "drift") > 0) {
+        fprintf(out, "<div class=\"%s\">%s", drift ? "reason" : "meta", drift ? "DRIFT: the recent error is far from the "
+                "long-run one &middot; " : "");
+        fputs("held back: ", out);
+        s_human(out, s_num(held, "outlier"));
+        fputs(" outliers, ", out);
+        s_human(out, s_num(held, "drift"));
+        fputs(" in a drift</div>", out);
+    }
     fputs("<h3>Weights</h3>", out);
     s_weights_chart(out, name, json_object_get(model, "weights"));
     fputs("<h3>Fit over time</h3>", out);

@@ -15,7 +15,8 @@
 /* A LIST "models" array: core (ready), dram (ready), platform (ready), gpu (not ready). */
 static const char s_models[] =
     "[{\"name\":\"core_model\",\"features\":[\"cpu_cycles\",\"cpu_instructions\",\"cpu_time\"],\"target\":\"core\","
-    " \"ready\":true,\"samples\":100,\"fit\":{\"r2\":0.9,\"rmse\":1.0,\"mae\":0.8},"
+    " \"ready\":true,\"samples\":100,\"fit\":{\"r2\":0.9,\"rmse\":1.0,\"mae\":0.8,\"mape\":0.02,\"window_mape\":0.125},"
+    " \"drift\":true,\"held_back\":{\"outlier\":7,\"drift\":3,\"drifts\":1},"
     " \"weights\":{\"All_Weights\":{\"Bias_Weight\":20.0,"
     "   \"Categorical_Variables\":{\"cpu_architecture\":{\"x86\":{\"weight\":0.5}}},"
     "   \"Numerical_Variables\":{\"cpu_cycles\":{\"mean\":2.0,\"variance\":4.0,\"weight\":3.0},"
@@ -391,8 +392,8 @@ static void test_metrics_text(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
-    json_t *list = json_pack("{s:O,s:{s:f,s:i}}", "models", models, "trainer", "uptime", 12.5,
-                             "samples_received", 240);
+    json_t *list = json_pack("{s:O,s:{s:f,s:i,s:{s:i,s:i,s:i}}}", "models", models, "trainer", "uptime", 12.5,
+                             "samples_received", 240, "held_back", "bounds", 5, "outlier", 7, "drift", 3);
     char *text = NULL;
     s_render_metrics(list, &text);
     assert_non_null(strstr(text, "kms_api_trainer_up 1\n"));
@@ -407,6 +408,11 @@ static void test_metrics_text(void **state)
     assert_non_null(strstr(text, "kms_model_bias_watts{model=\"node_model\"} 71\n"));
     assert_non_null(strstr(text, "kms_model_r2{model=\"core_model\",window=\"all\"} 0.9\n"));
     assert_non_null(strstr(text, "kms_trainer_samples_received_total 240\n"));
+    assert_non_null(strstr(text, "kms_model_mape_ratio{model=\"core_model\",window=\"recent\"} 0.125\n"));
+    assert_non_null(strstr(text, "kms_model_drift{model=\"core_model\"} 1\n"));
+    assert_non_null(strstr(text, "kms_model_samples_held_back_total{model=\"core_model\",reason=\"outlier\"} 7\n"));
+    assert_non_null(strstr(text, "kms_model_drifts_total{model=\"core_model\"} 1\n"));
+    assert_non_null(strstr(text, "kms_trainer_samples_held_back_total{reason=\"bounds\"} 5\n"));
     /* gpu_model has no fit and no weights: nothing is invented for it. */
     assert_null(strstr(text, "kms_model_r2{model=\"gpu_model\""));
     assert_null(strstr(text, "kms_model_bias_watts{model=\"gpu_model\""));
@@ -444,6 +450,9 @@ static void test_page(void **state)
     assert_null(strstr(text, "<script>"));
     assert_non_null(strstr(text, "NOT READY"));
     assert_non_null(strstr(text, "3 of 30 samples"));
+    assert_non_null(strstr(text, "<td>MAPE</td><td>0.02</td><td>0.125</td>"));
+    assert_non_null(strstr(text, "DRIFT: the recent error is far from the long-run one"));
+    assert_non_null(strstr(text, "held back: 7 outliers, 3 in a drift"));
     free(text);
     json_decref(list);
     json_decref(models);
