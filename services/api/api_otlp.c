@@ -150,7 +150,7 @@ static bool s_disabled(void)
 {
     const char *disabled = s_env("OTEL_SDK_DISABLED");
     if (disabled && strcasecmp(disabled, "true") == 0) {
-        kms_info("otlp: disabled by OTEL_SDK_DISABLED", "");
+        kms_info("otlp: disabled by OTEL_SDK_DISABLED", NULL);
         return true;
     }
     const char *exporters = s_env("OTEL_METRICS_EXPORTER");
@@ -558,8 +558,8 @@ static long s_post(api_otlp_t *self, const char *body, long *retry_after_ms)
     CURLcode rc = s_perform(self);
     if (rc != CURLE_OK) {
         if (rc != CURLE_ABORTED_BY_CALLBACK)
-            kms_warn("otlp: export failed", "url=%s error=\"%s\"", self->config.url,
-                     curl_easy_strerror(rc));
+            kms_warn("otlp: export failed", "url=%s why=%s", self->config.url,
+                     kms_log_quote(curl_easy_strerror(rc), (char[256]){0}, 256));
         return 0;
     }
     long status = 0;
@@ -599,7 +599,7 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
     json_t *list = self->fetch(self->arg);
     if (!list) {
         atomic_fetch_add(&self->skipped, 1);
-        kms_debug("otlp: trainer unreachable, export skipped", "");
+        kms_debug("otlp: trainer unreachable, export skipped", NULL);
         return interval;
     }
     json_t *request = api_otlp_build(list, self->config.resource,
@@ -608,7 +608,7 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
     char *body = request ? json_dumps(request, JSON_COMPACT) : NULL;
     json_decref(request);
     if (!body) {
-        kms_error("otlp: could not build the request", "");
+        kms_error("otlp: could not build the request", NULL);
         return interval;
     }
     long retry_after_ms;
@@ -713,7 +713,7 @@ api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fe
     /* Not thread-safe in every libcurl build: called here, on the caller's thread, before the
        exporter's thread exists. Reference-counted, paired in api_otlp_stop(). */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        kms_error("otlp: libcurl did not initialise", "");
+        kms_error("otlp: libcurl did not initialise", NULL);
         return NULL;
     }
     api_otlp_t *self = calloc(1, sizeof *self);
@@ -736,7 +736,7 @@ api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fe
     if (!self->config.url || !self->config.headers || !self->config.resource || !self->headers ||
         !self->curl || !self->multi || (config->ca_file && !self->config.ca_file) ||
         !(self->actor = zactor_new(s_actor, self))) {
-        kms_error("otlp: exporter did not start", "");
+        kms_error("otlp: exporter did not start", NULL);
         api_otlp_stop(&self);
         return NULL;
     }
@@ -755,7 +755,7 @@ api_otlp_t *api_otlp_start_from_env(api_otlp_fetch_fn fetch, void *arg)
         if (rc == 0)
             kms_info("otlp: export off", "hint=\"set OTEL_EXPORTER_OTLP_ENDPOINT to push metrics\"");
         else
-            kms_error("otlp: configuration failed", "");
+            kms_error("otlp: configuration failed", NULL);
         return NULL;
     }
     api_otlp_t *self = api_otlp_start(&config, fetch, arg);

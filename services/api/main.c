@@ -130,6 +130,6 @@ int main(int argc, char **argv)
     api_backend_destroy(&backend);
     kms_curve_destroy(&curve);
     zsys_shutdown();
-    kms_info("stopped", "");
+    kms_info("stopped", NULL);
     return 0;
 }

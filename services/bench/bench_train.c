@@ -105,7 +105,7 @@ static int s_throughput(long samples)
     pool_t pool = {0};
     kms_model_t *core = NULL, *dram = NULL;
     if (s_pool_fill(&pool) != 0 || s_builtin_models(&core, &dram) != 0) {
-        kms_error("cannot prepare the benchmark", "");
+        kms_error("cannot prepare the benchmark", NULL);
         kms_model_destroy(&core);
         kms_model_destroy(&dram);
         free(pool.bytes);

@@ -34,8 +34,8 @@ char *bench_read_file(const char *path, size_t *len)
     char *text = kms_file_read(path, SIZE_MAX, len);
     if (!text) {
         char quoted[512];
-        kms_error("cannot read file", "path=%s error=\"%s\"", kms_log_quote(path, quoted, sizeof quoted),
-                  strerror(errno));
+        kms_error("cannot read file", "path=%s why=%s", kms_log_quote(path, quoted, sizeof quoted),
+                  kms_log_quote(strerror(errno), (char[256]){0}, 256));
     }
     return text;
 }

@@ -135,7 +135,7 @@ static int s_on_metrics(struct mg_connection *conn, void *data)
     size_t len;
     if (s_render_now(data, &page, &len) != 0) {
         free(page);
-        kms_error("render failed", "%s", "reason=\"out of memory\"");
+        kms_error("render failed", "why=\"out of memory\"");
         mg_send_http_error(conn, 500, "%s", "out of memory\n");
         return 500;
     }
@@ -272,7 +272,7 @@ static int s_serve(s_server_t *server)
             kms_info("truth changed", "reason=%s factor=%g", change_due ? "schedule" : "SIGUSR2", factor);
         }
     }
-    kms_info("stopping", "");
+    kms_info("stopping", NULL);
     s_stop_server(ctx);
     mg_exit_library();
     return 0;
@@ -296,7 +296,7 @@ int main(int argc, char **argv)
     s_server_t server = {.format = format};
     server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());
     if (!server.sim) {
-        kms_error("out of memory", "");
+        kms_error("out of memory", NULL);
         return 1;
     }
     int status = 0;

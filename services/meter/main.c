@@ -87,6 +87,6 @@ int main(int argc, char **argv)
     rc = meter_run(&c, &s_stop);
     if (rc == 2)
         return 2;  /* bad configuration, said on stderr */
-    kms_info("stopped", "");
+    kms_info("stopped", NULL);
     return rc == 0 ? 0 : 1;
 }

@@ -65,7 +65,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        kms_error("libcurl initialisation failed", "");
+        kms_error("libcurl initialisation failed", NULL);
         return 1;
     }
     zsys_init();
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         if (curve_why)
             fprintf(stderr, "kms-scraper: %s\n", curve_why);
         else if (!bad_config)
-            kms_error("cannot start", "");
+            kms_error("cannot start", NULL);
         kms_curve_destroy(&c.curve);
         zsys_shutdown();
         curl_global_cleanup();
@@ -91,11 +91,11 @@ int main(int argc, char **argv)
                            sizeof urls),
              c.interval, c.publish, c.metrics_port);
     rc = scraper_run(scraper, &s_stop);
-    kms_info("stopping", "");
+    kms_info("stopping", NULL);
     scraper_destroy(&scraper);
     kms_curve_destroy(&c.curve);
     zsys_shutdown();
     curl_global_cleanup();
-    kms_info("stopped", "");
+    kms_info("stopped", NULL);
     return rc == 0 ? 0 : 1;
 }

@@ -686,7 +686,7 @@ int scraper_run(scraper_t *self, volatile sig_atomic_t *stop)
         int running = 0;
         if (curl_multi_poll(self->multi, NULL, 0, wait_ms, NULL) != CURLM_OK ||
             curl_multi_perform(self->multi, &running) != CURLM_OK) {
-            kms_error("libcurl multi failed", "");
+            kms_error("libcurl multi failed", NULL);
             return -1;
         }
         CURLMsg *msg;

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define S_PROGRAM "kms-tail"
 #define S_POLL_MS 200
@@ -42,7 +43,7 @@ static void s_log_malformed(const kms_tail_stats_t *stats, const char *why, size
 {
     if (stats->malformed <= S_LOG_FIRST || stats->malformed % S_LOG_EVERY == 0) {
         char quoted[256];
-        kms_warn("malformed frame dropped", "reason=%s bytes=%zu malformed=%llu",
+        kms_warn("malformed frame dropped", "why=%s bytes=%zu malformed=%llu",
                  kms_log_quote(why, quoted, sizeof quoted), bytes,
                  (unsigned long long) stats->malformed);
     }
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
         int handled = s_handle(&stats, msg);
         zmsg_destroy(&msg);
         if (handled != 0) {
-            kms_info("stdout closed", "errno=%d", errno);
+            kms_info("stdout closed", "why=%s", kms_log_quote(strerror(errno), (char[256]){0}, 256));
             break;
         }
     }

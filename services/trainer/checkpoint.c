@@ -118,14 +118,14 @@ static int s_move_aside(const char *dir, const char *file, const char *label, co
     kms_log_quote(why, reason, sizeof reason);
     if (rename(from, to) == 0) {
         char quoted_to[512];
-        kms_error("checkpoint unusable: moved aside, the model starts fresh", "file=%s moved_to=%s reason=%s",
+        kms_error("checkpoint unusable: moved aside, the model starts fresh", "file=%s moved_to=%s why=%s",
                   kms_log_quote(from, quoted, sizeof quoted), kms_log_quote(to, quoted_to, sizeof quoted_to), reason);
         return 0;
     }
     char err[128];
     kms_error("checkpoint unusable and could not be moved aside: kept, and not overwritten until it is",
-              "file=%s reason=%s error=%s", kms_log_quote(from, quoted, sizeof quoted), reason,
-              kms_log_quote(strerror(errno), err, sizeof err));
+              "file=%s why=%s unusable=%s", kms_log_quote(from, quoted, sizeof quoted),
+              kms_log_quote(strerror(errno), err, sizeof err), reason);
     return -1;
 }
 
@@ -152,7 +152,7 @@ int trainer_checkpoint_write(trainer_t *self, size_t index, const char *dir)
     char quoted_dir[512];
     kms_log_quote(dir, quoted_dir, sizeof quoted_dir);
     if (rc != 0) {
-        kms_error("checkpoint not written: the model could not be zipped", "model=%s reason=\"%s\"", name, why);
+        kms_error("checkpoint not written: the model could not be zipped", "model=%s why=%s", name, kms_log_quote(why, (char[256]){0}, 256));
         return -1;
     }
     rc = s_write_atomic(dir, file, data, len);
@@ -161,7 +161,7 @@ int trainer_checkpoint_write(trainer_t *self, size_t index, const char *dir)
     if (rc != 0) {
         char reason[256];
         kms_error("checkpoint not written; the previous one is intact, retrying next interval",
-                  "model=%s dir=%s error=%s", name, quoted_dir,
+                  "model=%s dir=%s why=%s", name, quoted_dir,
                   kms_log_quote(strerror(saved), reason, sizeof reason));
         errno = saved;
         return -1;
@@ -288,7 +288,7 @@ long trainer_checkpoint_load(trainer_t *self, const char *dir)
     }
     if (!d) {
         char err[128];
-        kms_error("data dir cannot be listed: its checkpoints would be overwritten unread", "dir=%s error=%s",
+        kms_error("data dir cannot be listed: its checkpoints would be overwritten unread", "dir=%s why=%s",
                   quoted, kms_log_quote(strerror(errno), err, sizeof err));
         return -1;
     }

@@ -49,7 +49,7 @@ static zmsg_t *s_error(trainer_t *self, const char *status, const char *message)
 {
     if (strcmp(status, KMS_PROTO_BAD_REQUEST) == 0) {
         trainer_stats(self)->requests_bad++;
-        kms_debug("bad control request", "reason=\"%s\"", message);
+        kms_debug("bad control request", "why=%s", kms_log_quote(message, (char[256]){0}, 256));
     }
     return s_reply_json(status, json_pack("{s:s}", "error", message));
 }
@@ -99,7 +99,7 @@ static zmsg_t *s_model_reply(trainer_t *self, const char *command, const char *n
     int rc = kms_modelzip_write(model, trainer_version(self), extra, &zip, &len, &why);
     json_decref(extra);
     if (rc != 0) {
-        kms_error("model zip failed", "model=%s reason=\"%s\"", name, why);
+        kms_error("model zip failed", "model=%s why=%s", name, kms_log_quote(why, (char[256]){0}, 256));
         return s_reply_json("500", json_pack("{s:s}", "error", why));
     }
     zmsg_t *reply = s_reply(KMS_PROTO_OK, zip, len);

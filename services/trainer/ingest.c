@@ -100,7 +100,7 @@ static int s_malformed(trainer_ingest_t *self, const char *why)
     uint64_t n = ++self->stats->frames_malformed;
     if (s_worth_logging(n)) {
         char quoted[160];
-        kms_warn("malformed sample message dropped", "reason=%s count=%llu", kms_log_quote(why, quoted, sizeof quoted),
+        kms_warn("malformed sample message dropped", "why=%s count=%llu", kms_log_quote(why, quoted, sizeof quoted),
                  (unsigned long long) n);
     }
     return -1;
@@ -112,7 +112,7 @@ static int s_rejected(trainer_ingest_t *self, uint64_t *kind, const kms_sample_t
     uint64_t n = ++self->stats->samples_rejected;
     if (s_worth_logging(n)) {
         char node[160];
-        kms_warn("sample rejected", "reason=\"%s\" node=%s seq=%llu count=%llu", why,
+        kms_warn("sample rejected", "why=%s node=%s seq=%llu count=%llu", kms_log_quote(why, (char[256]){0}, 256),
                  kms_log_quote(sample->node, node, sizeof node), (unsigned long long) sample->seq,
                  (unsigned long long) n);
     }

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
     trainer_t *trainer = trainer_new(specs, KMS_VERSION);
     free(specs);
     if (!trainer) {
-        kms_error("out of memory", "");
+        kms_error("out of memory", NULL);
         kms_curve_destroy(&curve);
         return 1;
     }

@@ -111,7 +111,7 @@ static void s_on_bad_row(size_t line, const char *why, void *arg)
         return;
     s_bar_clear(self);
     char file[512], reason[256];
-    kms_warn("bad row skipped", "file=%s line=%zu reason=%s", kms_log_quote(self->path, file, sizeof file), line,
+    kms_warn("bad row skipped", "file=%s line=%zu why=%s", kms_log_quote(self->path, file, sizeof file), line,
              kms_log_quote(why, reason, sizeof reason));
     if (self->bad_rows == S_BAD_ROWS_SHOWN)
         kms_warn("more bad rows are not shown, only counted", "file=%s", file);
@@ -154,7 +154,7 @@ int trainer_offline_train(trainer_t *self, const char *dataset, const char *data
     char *text = kms_file_read(dataset, S_MAX_DATASET, &len);
     if (!text) {
         char err[128];
-        kms_error("cannot read the dataset", "file=%s error=%s", quoted, kms_log_quote(strerror(errno), err, sizeof err));
+        kms_error("cannot read the dataset", "file=%s why=%s", quoted, kms_log_quote(strerror(errno), err, sizeof err));
         return 1;
     }
     if (trainer_checkpoint_load(self, data_dir) < 0) {
@@ -183,7 +183,7 @@ int trainer_offline_train(trainer_t *self, const char *dataset, const char *data
     free(text);
     if (rc != 0) {
         char reason[300];
-        kms_error("dataset unusable: nothing trained, nothing saved", "file=%s format=%s reason=%s", quoted,
+        kms_error("dataset unusable: nothing trained, nothing saved", "file=%s format=%s why=%s", quoted,
                   kms_dataset_format_name(stats.format), kms_log_quote(why ? why : "?", reason, sizeof reason));
         free(state);
         return 1;
@@ -213,7 +213,7 @@ int trainer_offline_import(trainer_t *self, char **files, int count, const char 
         json_t *history = NULL;
         kms_model_t *model = trainer_checkpoint_read_zip(files[f], &history, &why);
         if (!model) {
-            kms_error("not a model zip, not imported", "file=%s reason=\"%s\"", quoted, why);
+            kms_error("not a model zip, not imported", "file=%s why=%s", quoted, kms_log_quote(why, (char[256]){0}, 256));
             status = 1;
             continue;
         }

@@ -91,7 +91,7 @@ static void s_seed(trainer_t *self, const char *files)
         kms_model_t *model = trainer_checkpoint_read_zip(path, &history, &why);
         kms_log_quote(path, quoted, sizeof quoted);
         if (!model) {
-            kms_error("seed model unusable, ignored", "file=%s reason=\"%s\"", quoted, why);
+            kms_error("seed model unusable, ignored", "file=%s why=%s", quoted, kms_log_quote(why, (char[256]){0}, 256));
             continue;
         }
         if (trainer_spec_conflicts(self, kms_model_spec(model))) {
@@ -160,9 +160,9 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     zsock_t *rep = sub ? s_control_socket(options->curve, options->control_endpoint) : NULL;
     if (!sub || !rep) {
         char quoted[512];
-        kms_error("cannot open socket", "endpoint=%s error=%s",
+        kms_error("cannot open socket", "endpoint=%s why=%s",
                   kms_log_quote(sub ? options->control_endpoint : options->samples_endpoint, quoted, sizeof quoted),
-                  zmq_strerror(zmq_errno()));
+                  kms_log_quote(zmq_strerror(zmq_errno()), (char[256]){0}, 256));
         zsock_destroy(&sub);
         return 1;
     }

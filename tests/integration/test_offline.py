@@ -142,7 +142,7 @@ class TestOfflineTraining(unittest.TestCase):
             for row in good[2:]:                                           # lines 8..35
                 f.write(",".join(row) + "\n")
         r = self.train(path, os.path.join(self.tmp, "models"))
-        reported = re.findall(r'msg="bad row skipped".*line=(\d+) reason=("[^"]*"|\S+)', r.stderr)
+        reported = re.findall(r'msg="bad row skipped".*line=(\d+) why=("[^"]*"|\S+)', r.stderr)
         self.assertEqual([int(line) for line, _ in reported], [3, 5, 6, 7])
         self.assertIn("cpu_cycles", reported[1][1])
         s = summary(r.stdout)

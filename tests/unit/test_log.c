@@ -35,7 +35,7 @@ static void s_write_lines(void)
 {
     kms_info("scrape done", "target=%s ms=%.1f", "node1", 3.25);
     kms_debug("hidden", "n=%d", s_count_evaluation());
-    kms_warn("two words", "");
+    kms_warn("two words", NULL);
 }
 
 static void test_logfmt_line(void **state)
