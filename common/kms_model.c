@@ -18,6 +18,8 @@
     prediction is mean_y + sum_j beta_j (z_j - mean_j), the batch least-squares answer. */
 #include "kms_model.h"
 
+#include "kms_family.h"
+
 #include <assert.h>
 #include <float.h>
 #include <math.h>
@@ -80,6 +82,9 @@ struct kms_model_t {
     /* The current fit, solved after every change of the moments. */
     bool has_fit;
     double arch_offset;  /* sum_a beta_a mean_a, so that bias = mean_y - arch_offset */
+
+    /* A one-feature model also fits the curve families on the samples it learns (kms_family.h). */
+    kms_family_t *family;
 
     /* One allocation: mean[stride], beta[stride], comoment[stride^2] (upper triangle used),
        chol[stride^2] (scratch for the solve, packed to the active columns). */
@@ -189,14 +194,24 @@ kms_model_t *kms_model_new(const kms_model_spec_t *spec)
     self->beta = self->mean + stride;
     self->comoment = self->beta + stride;
     self->chol = self->comoment + stride * stride;
+    if (spec->feature_count == 1 && !(self->family = kms_family_new(spec->forgetting)))
+        kms_model_destroy(&self);
     return self;
 }
 
 void kms_model_destroy(kms_model_t **self_p)
 {
     assert(self_p);
+    if (*self_p)
+        kms_family_destroy(&(*self_p)->family);
     free(*self_p);
     *self_p = NULL;
+}
+
+const kms_family_t *kms_model_family(const kms_model_t *self)
+{
+    assert(self);
+    return self->family;
 }
 
 const kms_model_spec_t *kms_model_spec(const kms_model_t *self)
@@ -597,6 +612,8 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
     for (size_t a = 0; a < self->arch_count; a++)
         z[t + 1 + a] = a == arch ? 1 : 0;
     s_welford(self, z);
+    if (self->family)
+        kms_family_learn(self->family, z[0], y);
     self->samples++;
     if (self->created == 0)
         self->created = now;
@@ -840,7 +857,7 @@ json_t *kms_model_save(const kms_model_t *self)
         "sape", s_real(self->sape), "ape_count", (json_int_t) self->ape_count);
     /* json_pack() takes every "o" over, even when it fails, and a NULL one makes it fail: a
        state with a non-finite number is not written at all. */
-    return json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+    json_t *state = json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
         "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
         "archs", archs, "samples", (json_int_t) self->samples, "missing", (json_int_t) self->missing,
         "invalid", (json_int_t) self->invalid, "missing_what", self->missing_what,
@@ -848,6 +865,14 @@ json_t *kms_model_save(const kms_model_t *self)
         "weight_sum", s_real(self->weight_sum),
         "mean", s_reals(self->mean, self->dim), "comoment", s_matrix_save(self),
         "prequential", prequential, "slots", s_slots_save(self), "gate", s_gate_save(self));
+    if (state && self->family) {
+        json_t *families = kms_family_save(self->family);
+        if (!families || json_object_set_new(state, "families", families) != 0) {
+            json_decref(state);
+            return NULL;
+        }
+    }
+    return state;
 }
 
 static bool s_load_real(const json_t *value, double *out)
@@ -1078,6 +1103,26 @@ static const char *s_load_slots(kms_model_t *self, const json_t *doc)
     return NULL;
 }
 
+/* A one-feature model's curve families; a state saved before them starts them afresh. */
+static const char *s_load_families(kms_model_t *self, const json_t *doc)
+{
+    if (!doc)
+        return NULL;
+    if (!self->family)
+        return "families: only a one-feature model has them";
+    const char *why = NULL;
+    kms_family_t *family = kms_family_load(doc, self->spec.forgetting, &why);
+    if (!family)
+        return why;
+    if (kms_family_samples(family) > self->samples) {
+        kms_family_destroy(&family);
+        return "families: more samples than the model";
+    }
+    kms_family_destroy(&self->family);
+    self->family = family;
+    return NULL;
+}
+
 kms_model_t *kms_model_load(const json_t *state, const char **why)
 {
     kms_model_spec_t spec;
@@ -1101,6 +1146,8 @@ kms_model_t *kms_model_load(const json_t *state, const char **why)
         reason = s_load_slots(self, json_object_get(state, "slots"));
     if (!reason)
         reason = s_load_gate(self, json_object_get(state, "gate"));
+    if (!reason)
+        reason = s_load_families(self, json_object_get(state, "families"));
     if (!reason) {
         s_solve(self);
         reason = s_poisoned(self);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms_family.h"
 #include "kms_sample.h"
 #include "kms_weights.h"
 
@@ -135,6 +136,11 @@ kms_learn_result_t kms_model_learn(kms_model_t *self, const kms_sample_t *sample
    served document gets this very double. */
 int kms_model_predict(const kms_model_t *self, const kms_sample_t *sample, double *watts);
 
+/* A one-feature model's curve families (kms_family.h), fitted on the very samples it learns,
+   the one to serve chosen by their recent error; NULL for a model of several features, for
+   which linear is the family. Borrowed: valid while the model lives. */
+const kms_family_t *kms_model_family(const kms_model_t *self);
+
 /* The (weighted) mean of feature j over the samples learned: where the model's data lies. */
 double kms_model_feature_mean(const kms_model_t *self, size_t j);
 
@@ -153,7 +159,9 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
    "drift", "drifts", "outliers", "drifted"} (both optional: states saved before them start
    them afresh; so do "sape" and "ape_count" in "prequential"),
    "comoment":[upper triangle, row by row], "prequential":{count, sse, sae, y_mean, y_m2,
-   "window":[[y, error], ...]}}; columns are the features, the target, then the archs. */
+   "window":[[y, error], ...]}, "families":{...} (one-feature models: kms_family_save; optional,
+   a state without them starts them afresh)}; columns are the features, the target, then the
+   archs. */
 json_t *kms_model_save(const kms_model_t *self);
 /* A model from a saved state; NULL (static reason in *why) when the document is not a valid state:
    every field's type, the dimensions, finiteness and the counts' consistency are checked; and
