@@ -166,10 +166,12 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
 
         # A model refresh: the trainer learns twice the watts; Kepler follows.
         before = idle
+        # (A new data dir: the trainer's own plausibility gate holds a sudden step back.)
         self.pipeline.trainer.stop()
         dataset = os.path.join(self.tmp, "b.csv")
-        write_dataset(dataset, seed=2, scale=2.0, rows=2000)
-        train(self.data, dataset)
+        write_dataset(dataset, seed=2, scale=2.0)
+        self.pipeline.data_dir = os.path.join(self.tmp, "data-b")
+        train(self.pipeline.data_dir, dataset)
         self.pipeline.start_trainer()
         wait_for(lambda: metrics(self.metrics_port)[series("kms_meter_watts", zone="package")] > 1.5 * before,
                  timeout=20, what="the refreshed model")
