@@ -31,17 +31,23 @@
       numbering; with one scraper per node it never exceeds what was lost, but a loss can go
       unseen when another scraper's message happens to carry the very next number. Without a
       publisher identity in the wire format, that is the best a subscriber can do.
+    - time (node samples, s_time_implausible): a ts more than S_CLOCK_SKEW_S ahead of our own
+      clock, a dt under S_DT_MIN, or a dt longer than S_DT_HIGH times the time since the
+      publisher's previous node sample (by its own ts) is rejected, from the first sample on.
     - dt (node samples): compared with the median of the publisher's last S_DT_WINDOW
       intervals, once it has S_DT_WARMUP of them; outside [S_DT_LOW, S_DT_HIGH] times the
       median it is rejected. A scrape that was skipped doubles dt honestly, which stays inside;
-      a clock jump or a mislabelled interval does not. Every dt enters the window, rejected or
-      not, so that a publisher whose interval was reconfigured is accepted again after half a
-      window. A new session starts a new window.
+      a clock jump or a mislabelled interval does not. An accepted dt enters the window, and so
+      does a rejected one that agrees with the time since the publisher's previous sample: a
+      publisher whose interval was reconfigured (its ts spacing changes with its dt) is
+      accepted again after half a window, one that keeps lying about dt never poisons the
+      median. A new session starts a new window.
     The table is bounded: past S_MAX_PUBLISHERS the one heard from longest ago is forgotten, so
     a publisher inventing node names cannot exhaust memory. */
 #include "ingest.h"
 
 #include "kms_log.h"
+#include "kms_num.h"
 #include "kms_sample_msgpack.h"
 
 #include <math.h>
@@ -52,6 +58,8 @@
 #define S_DT_WARMUP 3
 #define S_DT_LOW 0.5
 #define S_DT_HIGH 3.0
+#define S_DT_MIN 1e-3         /* seconds: shorter than any scrape */
+#define S_CLOCK_SKEW_S 60.0   /* how far ahead of our clock a publisher's may run */
 #define S_MAX_PUBLISHERS 1024
 #define S_SEQ_LEAP_MAX 100000
 
@@ -61,6 +69,7 @@ typedef struct {
     uint64_t last_heard;     /* the ingest's message count when last heard from */
     size_t dt_count, dt_next;
     double dts[S_DT_WINDOW];
+    double last_ts;          /* of its previous node sample in this session; 0: none yet */
 } s_publisher_t;
 
 struct trainer_ingest_t {
@@ -149,6 +158,7 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
     } else if (seq <= p->last_seq || seq - p->last_seq > S_SEQ_LEAP_MAX) {
         self->stats->publisher_restarts++;
         p->dt_count = p->dt_next = 0;
+        p->last_ts = 0;
         if (s_worth_logging(self->stats->publisher_restarts))
             kms_info(seq <= p->last_seq ? "publisher restarted (seq went back)" : "publisher restarted (seq leapt)",
                      "node=%s seq=%llu previous=%llu", node, (unsigned long long) seq,
@@ -174,8 +184,31 @@ static int s_compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Whether dt fits the publisher's usual interval; records it either way. */
-static bool s_dt_usual(s_publisher_t *p, double dt)
+/* Seconds since the publisher's previous node sample by its own clock, 0 when unknown. */
+static double s_elapsed(const s_publisher_t *p, double ts)
+{
+    return p->last_ts > 0 && ts > p->last_ts ? ts - p->last_ts : 0;
+}
+
+/* Why the sample's time cannot be what its publisher measured, or NULL: a ts from the future
+   beyond a clock skew, an interval no scrape has, or one longer than the time that passed
+   since the publisher's previous sample. Holds from a publisher's very first samples, before
+   its usual interval is known. `now`: our wall clock. */
+static const char *s_time_implausible(const s_publisher_t *p, const kms_sample_t *s, double now)
+{
+    if (s->ts > now + S_CLOCK_SKEW_S)
+        return "timestamp in the future";
+    if (s->dt < S_DT_MIN)
+        return "interval (dt) shorter than any scrape";
+    double elapsed = s_elapsed(p, s->ts);
+    if (elapsed > 0 && s->dt > S_DT_HIGH * elapsed)
+        return "interval (dt) longer than the time since the publisher's previous sample";
+    return NULL;
+}
+
+/* Whether dt fits the publisher's usual interval. It is recorded when it does, or when it
+   agrees with the time since the previous sample (a reconfigured interval, not a lie). */
+static bool s_dt_usual(s_publisher_t *p, double dt, double elapsed)
 {
     bool ok = true;
     if (p->dt_count >= S_DT_WARMUP) {
@@ -186,6 +219,8 @@ static bool s_dt_usual(s_publisher_t *p, double dt)
                                         : (sorted[p->dt_count / 2 - 1] + sorted[p->dt_count / 2]) / 2;
         ok = dt >= S_DT_LOW * median && dt <= S_DT_HIGH * median;
     }
+    if (!ok && !(elapsed > 0 && dt >= S_DT_LOW * elapsed && dt <= S_DT_HIGH * elapsed))
+        return false;
     p->dts[p->dt_next] = dt;
     p->dt_next = (p->dt_next + 1) % S_DT_WINDOW;
     if (p->dt_count < S_DT_WINDOW)
@@ -222,7 +257,13 @@ int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *ou
         return s_rejected(self, &self->stats->rejected_values, out, "negative or out-of-range value");
     if (!(isfinite(out->dt) && out->dt > 0))
         return s_rejected(self, &self->stats->rejected_interval, out, "interval (dt) not positive");
-    if (!s_dt_usual(p, out->dt))
+    const char *implausible = s_time_implausible(p, out, kms_num_wallclock());
+    double elapsed = s_elapsed(p, out->ts);
+    if (!implausible && out->ts > p->last_ts)
+        p->last_ts = out->ts;
+    if (implausible)
+        return s_rejected(self, &self->stats->rejected_time, out, implausible);
+    if (!s_dt_usual(p, out->dt, elapsed))
         return s_rejected(self, &self->stats->rejected_interval, out, "interval (dt) far from the publisher's usual");
     self->stats->samples_accepted++;
     return 0;

@@ -14,7 +14,7 @@ void trainer_ingest_destroy(trainer_ingest_t **self_p);
 
 /* Checks one message (its frames) and fills `out` when it is a sample to learn: returns 0, or
    -1 when it is not one (dropped: counted in stats, logged; or a container sample: counted).
-   Pure apart from the log. */
+   Pure apart from the log and a read of the wall clock (a sample from the future is refused). */
 int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *out);
 
 #endif

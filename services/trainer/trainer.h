@@ -23,9 +23,10 @@
 typedef struct {
     uint64_t samples_received;    /* messages on the samples socket */
     uint64_t samples_accepted;    /* handed to the models */
-    uint64_t samples_rejected;    /* valid node samples refused: values or interval */
+    uint64_t samples_rejected;    /* valid node samples refused: values, time or interval */
     uint64_t rejected_values;     /* negative numbers, or beyond KMS_MODEL_VALUE_MAX */
     uint64_t rejected_interval;   /* dt far from the publisher's usual one */
+    uint64_t rejected_time;       /* ts from the future, dt shorter than a scrape or than the time since the previous */
     uint64_t container_samples;   /* valid container samples: counted for seq, never learned */
     uint64_t frames_malformed;    /* frame count, topic, size, undecodable, kind vs topic */
     uint64_t seq_gaps;            /* messages missed, summed over publishers */

@@ -13,7 +13,7 @@ import zmq
 
 import test_trainer
 from kmstest import SLOWDOWN, ProcessTestCase, free_port, wait_for
-from test_trainer import TrainerTestCase, ask
+from test_trainer import TrainerTestCase, ask, make_sample
 
 
 def rss_mb(pid):
@@ -186,3 +186,53 @@ class HostileDataDir(TrainerTestCase):
         with open(glob.glob(core + ".corrupt-*")[0], "rb") as f:
             self.assertEqual(f.read(), b"PK\x03\x04 the only copy of something")
         self.assertEqual(t.stop(), 0)
+
+
+class Timestamps(TrainerTestCase):
+    """Samples whose time no publisher measured: held back and counted (rejected_time,
+    rejected_interval), from a publisher's first sample on, whatever came before."""
+
+    def send(self, trainer, samples):
+        before = self.stats(trainer)
+        for sample in samples:
+            self.pub.send(sample)
+        after = self.received(trainer, len(samples), before)
+        return {k: after[k] - before[k] for k in ("samples_accepted", "rejected_time", "rejected_interval")}
+
+    def sample(self, seq, node="node-1", dt=5.0, ts=None):
+        s = make_sample(self.rng, seq, node=node, dt=5.0)
+        s["dt"] = dt
+        if ts is not None:
+            s["ts"] = ts
+        return s
+
+    def test_samples_from_the_future_or_with_impossible_intervals_are_held_back(self):
+        t = self.start_trainer()
+        self.sync(t)
+        year_3000 = 32503680000.0
+        # A new publisher's very first sample, before any interval of its own is known.
+        self.assertEqual(self.send(t, [self.sample(1, node="fresh", ts=year_3000)]),
+                         {"samples_accepted": 0, "rejected_time": 1, "rejected_interval": 0})
+        self.assertEqual(self.send(t, [self.sample(1, node="fresh2", dt=1e-9)]),
+                         {"samples_accepted": 0, "rejected_time": 1, "rejected_interval": 0})
+        self.publish(t, 10)
+        now = time.time()
+        counts = self.send(t, [self.sample(11, ts=year_3000), self.sample(12, ts=now + 600),
+                               self.sample(13, dt=1e-9), self.sample(14, dt=3600.0)])
+        self.assertEqual(counts, {"samples_accepted": 0, "rejected_time": 4, "rejected_interval": 0})
+        # A clock a little ahead of ours is fine.
+        self.assertEqual(self.send(t, [self.sample(15, ts=now + 5)])["samples_accepted"], 1)
+
+    def test_a_publisher_lying_about_its_interval_never_gets_it_accepted(self):
+        t = self.start_trainer()
+        self.sync(t)
+        self.publish(t, 10)
+        # Every 5 s by its own clock, it claims 0.01 s intervals: once 8 such had filled half of
+        # the median's window they were accepted.
+        counts = self.send(t, [self.sample(seq, dt=0.01) for seq in range(11, 41)])
+        self.assertEqual(counts, {"samples_accepted": 0, "rejected_time": 0, "rejected_interval": 30})
+        # An interval honestly reconfigured (the spacing of ts changes with dt) is learned again.
+        last = 1.7e9 + 40 * 5.0
+        counts = self.send(t, [self.sample(seq, dt=1.0, ts=last + (seq - 40)) for seq in range(41, 61)])
+        self.assertGreaterEqual(counts["samples_accepted"], 10)
+        self.assertEqual(counts["rejected_time"], 0)

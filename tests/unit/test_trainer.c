@@ -55,11 +55,31 @@ static zmsg_t *s_message(const char *topic, const kms_sample_t *s)
     return msg;
 }
 
+/* Each node's clock, as its publisher's: a sample's ts is dt after the node's previous one. */
+static double s_clock(const char *node, double dt)
+{
+    static struct {
+        char node[32];
+        double ts;
+    } clocks[2048];
+    static size_t count;
+    size_t i = 0;
+    while (i < count && strcmp(clocks[i].node, node) != 0)
+        i++;
+    if (i == count) {
+        assert_true(count < sizeof clocks / sizeof clocks[0]);
+        snprintf(clocks[count].node, sizeof clocks[count].node, "%s", node);
+        clocks[count++].ts = 1.7e9;
+    }
+    return clocks[i].ts += dt;
+}
+
 /* Feeds one node sample through the gate; returns its verdict. */
 static int s_feed(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt)
 {
     kms_sample_t s, out;
     s_sample(&s, node, seq, dt);
+    s.ts = s_clock(node, dt);
     zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
     int rc = trainer_ingest_message(ingest, msg, &out);
     zmsg_destroy(&msg);
@@ -360,6 +380,42 @@ static void test_publisher_table_is_bounded(void **state)
     trainer_ingest_destroy(&ingest);
 }
 
+/* Times no publisher measured are held back from the first sample on, and a publisher that
+   keeps lying about its interval never moves the window to its lie. */
+static void test_implausible_times(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    kms_sample_t s, out;
+    s_sample(&s, "t", 1, 5);
+    s.ts = 32503680000.0;  /* the year 3000, on a publisher's first sample */
+    zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    assert_int_equal(s_feed(ingest, "u", 1, 1e-9), -1);      /* no scrape is that short */
+    assert_int_equal(stats.rejected_time, 2);
+    uint64_t seq = 1;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(s_feed(ingest, "v", seq++, 5), 0);
+    s_sample(&s, "v", seq++, 3600);  /* an hour, 5 s after the previous sample */
+    s.ts = s_clock("v", 5);
+    msg = s_message(KMS_TOPIC_NODE, &s);
+    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+    zmsg_destroy(&msg);
+    assert_int_equal(stats.rejected_time, 3);
+    for (int i = 0; i < 30; i++) {  /* 0.05 s claimed, every 5 s */
+        s_sample(&s, "v", seq++, 0.05);
+        s.ts = s_clock("v", 5);
+        msg = s_message(KMS_TOPIC_NODE, &s);
+        assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
+        zmsg_destroy(&msg);
+    }
+    assert_int_equal(stats.rejected_interval, 30);
+    assert_int_equal(stats.samples_accepted, 5);
+    trainer_ingest_destroy(&ingest);
+}
+
 static int s_specs_from(const char *text, trainer_specs_t *specs, char *why, size_t cap)
 {
     char path[] = "/tmp/kms-test-specs-XXXXXX";
@@ -624,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_interval_window),
         cmocka_unit_test(test_what_the_gate_drops),
         cmocka_unit_test(test_publisher_table_is_bounded),
+        cmocka_unit_test(test_implausible_times),
         cmocka_unit_test(test_model_spec_file),
         cmocka_unit_test(test_control_answers),
         cmocka_unit_test(test_checkpoints_round_trip_and_survive_damage),
