@@ -140,7 +140,8 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
     s_cache_path(m, model_name, path, sizeof path);
     if (meter_tree_replace_file(path, body, len) != 0) {
         m->stats.cache_errors++;
-        kms_warn("cannot cache the model", "path=%s error=%s", path, strerror(errno));
+        char why[256];
+        kms_warn("cannot cache the model", "path=%s why=%s", path, kms_log_quote(strerror(errno), why, sizeof why));
     }
 }
 
@@ -160,7 +161,7 @@ static void s_load_cache(s_meter_t *m)
                 || meter_model_parse(body, len, m->stats.arch, &m->have, m->cpus, m->config->max_watts, &model, &why)
                        != 0) {
                 if (body)
-                    kms_warn("cached model not usable", "path=%s reason=%s", path, meter_reject_name(why));
+                    kms_warn("cached model not usable", "path=%s why=%s", path, meter_reject_name(why));
                 free(body);
                 continue;
             }
@@ -177,7 +178,7 @@ static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
     meter_zone_stats_t *s = &m->stats.zones[z];
     for (int c = 0; c < METER_CANDIDATES && meter_zone_info(z)->models[c]; c++) {
         const char *name = meter_zone_info(z)->models[c];
-        char *body = NULL, why[256];
+        char *body = NULL, why[256], quoted[300];
         size_t len = 0;
         meter_fetch_error_t error;
         m->stats.fetches++;
@@ -185,8 +186,8 @@ static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
         if (got == METER_GOT_ERROR) {
             m->stats.fetch_errors[error]++;
             if (m->stats.server_up || !m->asked)
-                kms_warn("kms-api not answering: metering on with the models in hand", "url=%s error=\"%s\"",
-                         m->config->api, why);
+                kms_warn("kms-api not answering: metering on with the models in hand", "url=%s why=%s",
+                         m->config->api, kms_log_quote(why, quoted, sizeof quoted));
             m->stats.server_up = false;
             m->asked = true;
             return false;
@@ -196,7 +197,7 @@ static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
         m->stats.server_up = true;
         m->asked = true;
         if (got == METER_GOT_NONE) {
-            kms_debug("model not available", "model=%s answer=\"%s\"", name, why);
+            kms_debug("model not available", "model=%s why=%s", name, kms_log_quote(why, quoted, sizeof quoted));
             continue;
         }
         if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
@@ -210,7 +211,7 @@ static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
             != 0) {
             m->stats.models_rejected[reject]++;
             kms_log_at(reject == METER_REJECT_FEATURES ? KMS_LOG_DEBUG : KMS_LOG_WARN, "model refused",
-                       "model=%s reason=%s kept=%s", name, meter_reject_name(reject), s->model[0] ? s->model : "none");
+                       "model=%s why=%s kept=%s", name, meter_reject_name(reject), s->model[0] ? s->model : "none");
             free(body);
             continue;
         }
@@ -241,8 +242,9 @@ static void s_enter_tree(s_meter_t *m)
         uint64_t max_uj = (uint64_t) m->config->max_energy_uj;
         if (meter_tree_zone_init(m->config->out, z, max_uj, &previous) != 0) {
             m->stats.tree_errors++;
-            kms_error("cannot write the zone", "zone=%s root=%s error=%s", meter_zone_info(z)->zone, m->config->out,
-                      strerror(errno));
+            char why[256];
+            kms_error("cannot write the zone", "zone=%s root=%s why=%s", meter_zone_info(z)->zone, m->config->out,
+                      kms_log_quote(strerror(errno), why, sizeof why));
             continue;
         }
         meter_counter_init(&m->counters[z], previous, max_uj);
@@ -297,9 +299,10 @@ static void s_count(s_meter_t *m, double dt)
         s->energy_uj = m->counters[z].energy_uj;
         if (meter_tree_write_energy(m->config->out, z, s->energy_uj) != 0) {
             m->stats.tree_errors++;
+            char why[256];
             if (m->stats.tree_errors == 1 || m->stats.tree_errors % 100 == 0)
-                kms_error("cannot write energy_uj", "zone=%s error=%s errors=%llu", meter_zone_info(z)->zone,
-                          strerror(errno), (unsigned long long) m->stats.tree_errors);
+                kms_error("cannot write energy_uj", "zone=%s why=%s errors=%llu", meter_zone_info(z)->zone,
+                          kms_log_quote(strerror(errno), why, sizeof why), (unsigned long long) m->stats.tree_errors);
         }
     }
 }
@@ -334,7 +337,8 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
     kms_info("machine", "arch=%s cpus=%g counters=%s%s%s", kms_log_quote(m->stats.arch, arch, sizeof arch), m->cpus,
              m->perf ? "yes" : "no", m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
     if (meter_tree_mkdirs(config->cache_dir) != 0)
-        kms_warn("cannot make the model cache", "path=%s error=%s", config->cache_dir, strerror(errno));
+        kms_warn("cannot make the model cache", "path=%s why=%s", config->cache_dir,
+                 kms_log_quote(strerror(errno), reason, sizeof reason));
     if (config->metrics_port > 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port))) {
         kms_error("cannot serve metrics", "address=%s port=%ld", config->metrics_address, config->metrics_port);
         return -1;

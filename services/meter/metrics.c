@@ -169,7 +169,7 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
 {
     (void) conn;
     char quoted[512];
-    kms_warn("metrics server", "error=%s", kms_log_quote(message, quoted, sizeof quoted));
+    kms_warn("metrics server", "why=%s", kms_log_quote(message, quoted, sizeof quoted));
     return 1;
 }
 

@@ -220,7 +220,7 @@ class TestBadInput(MeterCase):
         self.api.answers["vm_package_model"] = (200, b" " * (2 << 20))
         wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="too_large")] > 0, what="too large")
         self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 29.0)
-        self.assertTrue(log_has(meter, r"msg=\"model refused\" model=vm_package_model reason=watts kept=vm_package_model"))
+        self.assertTrue(log_has(meter, r"msg=\"model refused\" model=vm_package_model why=watts kept=vm_package_model"))
         # A model that predicts below zero at idle is allowed but never counted below zero.
         self.api.answers["vm_package_model"] = (200, doc(-5.0, weight=10.0))
         wait_for(lambda: self.m()[series("kms_meter_watts_clamped_total", zone="package", reason="negative")] > 0,
