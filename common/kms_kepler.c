@@ -166,6 +166,7 @@ void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const cha
     self->nnseries = 0;
     self->nfmask = self->ntmask = 0;
     self->seen_mask = self->nonzero_mask = 0;
+    self->t_duplicate = self->t_nonfinite = self->f_nonfinite = 0;
     memset(&self->stats, 0, sizeof self->stats);
 }
 
@@ -412,6 +413,13 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_expo_series_
         sum += s_mix(s_hash(h, l->value.ptr, l->value.len));
     }
     key = s_mix(key ^ sum);
+    for (size_t i = 0; i < self->nnseries; i++)
+        if (self->nseries[i].key == key) {
+            /* The same series twice: which value is the counter's? Neither is summed. */
+            if (slot >= 0)
+                self->t_duplicate |= 1u << slot;
+            return 1;
+        }
     void *ns = self->nseries;
     if (s_grow(&ns, &self->cap_nseries, self->nnseries + 1, sizeof *self->nseries) != 0)
         return -1;
@@ -483,6 +491,21 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
     return 0;
 }
 
+/* A series whose value cannot be used: the sums it belongs to would silently miss it (a socket
+   of the node's watts, a container of the node's cycles), so they are marked for the diff. */
+static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_expo_series_t *series, const s_family_t *fam)
+{
+    if (fam->kind == K_NODE_ENERGY || fam->kind == K_NODE_ZONE) {
+        s_labels_t labels;
+        s_labels_scan(series, &labels);
+        int slot = fam->kind == K_NODE_ZONE ? s_zone_slot(&labels) : fam->slot;
+        if (slot >= 0)
+            self->t_nonfinite |= 1u << slot;
+    } else if (fam->kind == K_CONT_COUNTER || fam->kind == K_CONT_GAUGE || fam->kind == K_PROC_COUNTER) {
+        self->f_nonfinite |= 1u << fam->slot;
+    }
+}
+
 int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t *series)
 {
     assert(self);
@@ -495,6 +518,7 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
     double value = series->value;
     if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO &&
         (!isfinite(value) || value < 0)) {
+        s_note_unusable(self, series, fam);
         self->stats.rejected++;
         return -1;
     }
@@ -636,6 +660,9 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     memcpy(dst->nt, src->nt, sizeof dst->nt);
     dst->seen_mask = src->seen_mask;
     dst->nonzero_mask = src->nonzero_mask;
+    dst->t_duplicate = src->t_duplicate;
+    dst->t_nonfinite = src->t_nonfinite;
+    dst->f_nonfinite = src->f_nonfinite;
     dst->stats = src->stats;
     dst->last_family = NULL;
     dst->last_len = 0;

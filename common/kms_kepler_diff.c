@@ -13,6 +13,8 @@
 
 static const char *s_target_names[T_COUNT] = {"package", "core", "uncore", "dram", "platform", "other", "gpu"};
 
+const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate", "nonfinite", "jump"};
+
 /* The standard Intel RAPL range: a 32-bit counter of 2^-14 J units, which sysfs reports as
    max_energy_range_uj = 262143328850. Kepler 0.10 does not export the range, so this is the
    only one known; a reading that went down from above it is not unwrapped. */
@@ -195,8 +197,53 @@ static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_
 {
     if (ps->value > S_RAPL_RANGE_J || cs->value > S_RAPL_RANGE_J)
         return false;
+    double implied = (S_RAPL_RANGE_J - ps->value + cs->value) / dt;
     double watts = s_zone_watts(p, c, cs->labels);
-    return watts < 0 || (S_RAPL_RANGE_J - ps->value + cs->value) / dt <= 2 * watts + 1;
+    return implied <= KMS_KEPLER_ZONE_MAX_WATTS && (watts < 0 || implied <= 2 * watts + 1);
+}
+
+/* The previous reading of a node series, NULL when the previous page had none. */
+static const s_nseries_t *s_previous(const kms_kepler_snapshot_t *p, const s_nseries_t *cs)
+{
+    for (size_t j = 0; j < p->nnseries; j++)
+        if (p->nseries[j].key == cs->key)
+            return &p->nseries[j];
+    return NULL;
+}
+
+/* Whether every raw RAPL zone that was counting went down, and there are two or more: RAPL
+   counting again from 0 (a reboot, an exporter restart), not wraps, which come one at a time. */
+static bool s_rapl_restart(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c)
+{
+    size_t zones = 0, fell = 0;
+    for (size_t i = 0; i < c->nnseries; i++) {
+        const s_nseries_t *cs = &c->nseries[i], *ps;
+        if (!cs->raw_rapl || cs->slot < 0 || !(ps = s_previous(p, cs)) || !(ps->value > 0))
+            continue;
+        zones++;
+        fell += cs->value < ps->value;
+    }
+    return zones >= 2 && fell == zones;
+}
+
+/* Leaves out of the node sample the targets and features this interval cannot give honestly,
+   counted once each by their first reason. */
+static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_t *nfmask)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    uint32_t targets[KMS_KEPLER_SPOIL_COUNT] = {p->t_duplicate | c->t_duplicate, p->t_nonfinite | c->t_nonfinite, jumps};
+    uint32_t done = 0;
+    for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
+        for (int s = 0; s < T_COUNT; s++)
+            if ((targets[r] & ~done) & (1u << s)) {
+                d->stats->spoiled[r]++;
+                done |= 1u << s;
+            }
+    *ntmask &= ~done;
+    uint32_t features = (p->f_nonfinite | c->f_nonfinite) & *nfmask;
+    for (int s = 0; s < F_COUNT; s++)
+        d->stats->spoiled[KMS_KEPLER_SPOIL_NONFINITE] += !!(features & (1u << s));
+    *nfmask &= ~features;
 }
 
 static int s_diff_counters(s_diff_t *d)
@@ -208,18 +255,17 @@ static int s_diff_counters(s_diff_t *d)
 
     /* Node targets: each energy series against itself in the previous scrape. */
     size_t down = 0, up = 0;
+    uint32_t jumps = 0;
+    bool rapl_restart = s_rapl_restart(p, c);
     for (size_t i = 0; i < c->nnseries; i++) {
         const s_nseries_t *cs = &c->nseries[i];
         if (cs->era != c->era || cs->slot < 0)
             continue;
-        const s_nseries_t *ps = NULL;
-        for (size_t j = 0; j < p->nnseries && !ps; j++)
-            if (p->nseries[j].key == cs->key)
-                ps = &p->nseries[j];
+        const s_nseries_t *ps = s_previous(p, cs);
         if (!ps)
             continue;  /* a series that just appeared (a new GPU...) starts next interval */
         double delta = cs->value - ps->value;
-        if (delta < 0 && cs->raw_rapl && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
+        if (delta < 0 && cs->raw_rapl && !rapl_restart && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
             delta = S_RAPL_RANGE_J - ps->value + cs->value;
             st->rapl_wraps++;
         }
@@ -227,6 +273,8 @@ static int s_diff_counters(s_diff_t *d)
             down++;
         else if (ps->value > 0)
             up++;  /* a counter at 0 (no such zone here) says nothing about a restart */
+        if (delta / d->dt > KMS_KEPLER_SERIES_MAX_WATTS)
+            jumps |= 1u << cs->slot;
         nt[cs->slot] += delta / d->dt;
         ntmask |= 1u << cs->slot;
     }
@@ -308,6 +356,7 @@ static int s_diff_counters(s_diff_t *d)
     if (d->mem_slot >= 0)
         nfmask |= 1u << d->mem_slot;
 
+    s_spoil(d, jumps, &ntmask, &nfmask);
     kms_sample_t sample;
     s_sample_init(&sample, c, d->dt);
     s_fill(&sample, nf, nfmask, nt, ntmask, st);

@@ -3,12 +3,24 @@
 
     Rates are per second over the real interval between the two snapshots' timestamps. Node
     features are the sum of per-container deltas over the containers present in both (one that
-    restarted alone counts what it counted since, as Prometheus' rate() does); node targets are the node's own energy counters, every package and mode summed. When
-    every non-zero node counter went down (exporter restart) the interval gives no sample; when
-    only some did, the page is damaged (see kms_kepler_diff). A raw RAPL reading that went down
-    is unwrapped when its range is known: the standard Intel range, and a power that agrees with
-    the zone's kepler_node_cpu_watts when Kepler reports it. Memory "_total" families are gauges
-    in all but name: their current value is used, summed over the same containers.
+    restarted alone counts what it counted since, as Prometheus' rate() does); node targets are
+    the node's own energy counters, every package and mode summed. When every non-zero node
+    counter went down (exporter restart) the interval gives no sample; when only some did, the
+    page is damaged (see kms_kepler_diff).
+
+    Kepler 0.10's raw RAPL readings wrap. One that went down is unwrapped only when it is a wrap:
+    both readings within the standard Intel range, the power it implies no more than
+    KMS_KEPLER_ZONE_MAX_WATTS (nor twice the zone's kepler_node_cpu_watts plus 1 W, when Kepler
+    reports it), and not every zone fell at once. Every zone falling together (two or more) is an
+    exporter restart or a reboot, RAPL counting again from 0: no sample, counted as a reset,
+    whether or not the page has watts gauges.
+
+    A node target whose sum this interval cannot give honestly is left out of the node sample
+    (stats->spoiled, by reason) instead of being published short or absurd: one of its series
+    twice in a page, NaN/Inf/negative in either page, or rising faster than
+    KMS_KEPLER_SERIES_MAX_WATTS. So is a node feature when a container's series of it was not a
+    number. Memory "_total" families are gauges in all but name: their current value is used,
+    summed over the same containers.
 
     cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*, the
     container's own tasks), then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps
@@ -27,6 +39,20 @@
 #include "kms_kepler.h"
 #include "kms_sample.h"
 
+/* Why a node target (or feature) was left out of an interval's node sample, rather than summed
+   short of a socket or past a megawatt. */
+typedef enum {
+    KMS_KEPLER_SPOIL_DUPLICATE,  /* a series of it came twice in one page */
+    KMS_KEPLER_SPOIL_NONFINITE,  /* a series of it was NaN, Inf or negative */
+    KMS_KEPLER_SPOIL_JUMP,       /* a series of it rose faster than KMS_KEPLER_SERIES_MAX_WATTS */
+    KMS_KEPLER_SPOIL_COUNT
+} kms_kepler_spoil_t;
+
+extern const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT];  /* "duplicate", ... */
+
+#define KMS_KEPLER_SERIES_MAX_WATTS 20000.0  /* no energy series of one node rises faster */
+#define KMS_KEPLER_ZONE_MAX_WATTS 2000.0     /* nor does one RAPL zone: a fall beyond is no wrap */
+
 typedef struct {
     size_t samples;             /* samples handed to the callback (node and containers) */
     size_t containers_matched;  /* containers in both snapshots, counters intact */
@@ -34,6 +60,7 @@ typedef struct {
     size_t counter_resets;      /* counters that went down: their owner gave no sample */
     size_t rapl_wraps;          /* raw RAPL readings that wrapped and were unwrapped */
     size_t nonfinite;           /* rates that came out NaN/Inf and were dropped */
+    size_t spoiled[KMS_KEPLER_SPOIL_COUNT];  /* node targets and features left out, by reason */
     bool damaged;               /* some node counters went down and others did not: not a restart
                                    but a damaged page; keep prev as the reference for the next one */
     const char *why;            /* static text: why there was no node sample; NULL when there was */

@@ -88,6 +88,9 @@ struct kms_kepler_snapshot_t {
     double nf[F_COUNT], nt[T_COUNT];
     /* counter/0.10 era: feature slots seen, and seen non-zero, over all containers */
     uint32_t seen_mask, nonzero_mask;
+    /* Node targets whose sum this page cannot give: a series twice, or one whose value is NaN,
+       Inf or negative; features a container's bad series leaves short. The diff spoils them. */
+    uint32_t t_duplicate, t_nonfinite, f_nonfinite;
     kms_kepler_snapshot_stats_t stats;
     const s_family_t *last_family;  /* series of a family come together: skip the lookup */
     char last_name[128];

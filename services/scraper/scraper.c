@@ -362,7 +362,7 @@ typedef struct {
     double cycle;  /* request to last sample published; 0 for a failed scrape */
     int failure;  /* scraper_failure_t, or -1 */
     double success_ts;
-    size_t rejected_lines, rejected_series, no_sample, resets, wraps;
+    size_t rejected_lines, rejected_series, no_sample, resets, wraps, spoiled[KMS_KEPLER_SPOIL_COUNT];
 } s_outcome_t;
 
 static void s_apply(scraper_target_stats_t *st, const void *arg)
@@ -383,6 +383,8 @@ static void s_apply(scraper_target_stats_t *st, const void *arg)
     st->intervals_without_sample += o->no_sample;
     st->counter_resets += o->resets;
     st->rapl_wraps += o->wraps;
+    for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
+        st->spoiled[r] += o->spoiled[r];
 }
 
 static void s_count_started(scraper_target_stats_t *st, const void *arg)
@@ -401,6 +403,13 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
 {
     o->resets += ds->counter_resets;
     o->wraps += ds->rapl_wraps;
+    for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
+        if (ds->spoiled[r]) {
+            o->spoiled[r] += ds->spoiled[r];
+            char url[512];
+            kms_warn("node sample published without a target or feature this page cannot give", "target=%s reason=%s count=%zu",
+                     kms_log_quote(t->url, url, sizeof url), kms_kepler_spoil_names[r], ds->spoiled[r]);
+        }
     if (!ds->why)
         return;
     o->no_sample++;

@@ -101,6 +101,8 @@ void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats
             out->intervals_without_sample += s->intervals_without_sample;
             out->counter_resets += s->counter_resets;
             out->rapl_wraps += s->rapl_wraps;
+            for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
+                out->spoiled[r] += s->spoiled[r];
             out->duration_sum += s->duration_sum;
             out->duration_count += s->duration_count;
             out->cycle_sum += s->cycle_sum;
@@ -201,6 +203,17 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_per_target(&r, "kms_scraper_resets_total", "counter",
                  "Counters seen going down (exporter or container restarts).", s_f_resets);
     s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
+    kms_promtext_family(out, "kms_scraper_spoiled_total", "counter",
+                        "Node targets and features left out of an interval's sample rather than published short or "
+                        "absurd, by reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster "
+                        "than any hardware).");
+    for (size_t i = 0; i < self->count; i++)
+        for (int k = 0; k < KMS_KEPLER_SPOIL_COUNT; k++) {
+            fputs("kms_scraper_spoiled_total{target=", out);
+            kms_promtext_label(out, self->targets[i].name);
+            fprintf(out, ",reason=\"%s\"}", kms_kepler_spoil_names[k]);
+            kms_promtext_value(out, (double) self->targets[i].stats.spoiled[k]);
+        }
     s_per_target(&r, "kms_scraper_last_success_timestamp_seconds", "gauge",
                  "Unix time of the target's last good scrape (0: never).", s_f_last);
     s_summary(&r, "kms_scraper_scrape_duration_seconds", "Time from request to full answer, every fetch.",

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kms_kepler_diff.h"
+
 typedef enum {
     SCRAPER_FAIL_TIMEOUT = 0,
     SCRAPER_FAIL_CONNECT,
@@ -27,6 +29,7 @@ typedef struct {
     uint64_t intervals_without_sample;         /* good scrapes that gave no node sample */
     uint64_t counter_resets;                   /* counters seen going down */
     uint64_t rapl_wraps;
+    uint64_t spoiled[KMS_KEPLER_SPOIL_COUNT];  /* node targets and features left out, by reason */
     double duration_sum;                       /* seconds, successful and failed fetches */
     uint64_t duration_count;
     double cycle_sum;                          /* seconds from request to samples published */

@@ -273,6 +273,55 @@ class TestRates(ScraperTestCase):
         self.assertTrue(close(web["features"]["cpu_time"], 0.4))
 
 
+class TestNothingAbsurd(ScraperTestCase):
+    """Pages that once made the scraper publish megawatts or a socket short."""
+
+    def test_010_restart_without_watts_gauges_is_no_wrap(self):
+        def no_watts(page):
+            return b"".join(line for line in page.splitlines(True) if b"_watts" not in line)
+
+        b = fixture("0.10-b.prom")
+        # Every zone counting again from a few joules: RAPL restarted, it did not wrap three times.
+        restarted = b.replace(b'zone="package"} 56.67115', b'zone="package"} 2.5').replace(
+            b'zone="core"} 1150', b'zone="core"} 1.5').replace(b'zone="dram"} 525', b'zone="dram"} 0.5')
+        self.assertNotEqual(restarted, b)
+        self.server.sequences["/metrics"] = [no_watts(b)] * 3 + [no_watts(restarted)] * 2
+        mport = free_port()
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics_port=mport)
+        target = self.server.url("/metrics")
+        resets = f'kms_scraper_resets_total{{target="{target}"}}'
+        samples = self.sub.collect(10, until=lambda got: metrics(mport)[0].get(resets, 0) >= 3)
+        self.assertGreaterEqual(metrics(mport)[0][resets], 3)  # the three zones fell together
+        self.assertEqual(metrics(mport)[0][f'kms_scraper_rapl_wraps_total{{target="{target}"}}'], 0)
+        for s in samples + self.sub.collect(0.5):
+            for v in s["targets"].values():
+                self.assertLess(v, 1000, s)  # before: ~1,048,000 W taken for RAPL wraps
+
+    def test_07_nan_and_duplicate_series_spoil_their_target(self):
+        a, b = fixture("0.7-a.prom"), fixture("0.7-b.prom")
+        line = b'kepler_node_package_joules_total{instance="node-a",mode="dynamic",package="1",source="rapl"} 260'
+        nan = b.replace(line, line.replace(b"} 260", b"} NaN"))
+        core = b'kepler_node_core_joules_total{instance="node-a",mode="idle",package="0",source="rapl"} 0\n'
+        duplicate = a.replace(core, core + core.replace(b"} 0", b"} 9e6"))
+        self.assertNotEqual(nan, b)
+        self.assertNotEqual(duplicate, a)
+        self.server.sequences["/metrics"] = [a] * 3 + [nan, duplicate, b]
+        mport = free_port()
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics_port=mport)
+        target = self.server.url("/metrics")
+        key = 'kms_scraper_spoiled_total{{target="{}",reason="{}"}}'
+        samples = self.sub.collect(10, until=lambda got: metrics(mport)[0].get(key.format(target, "duplicate"), 0) >= 1
+                                   and metrics(mport)[0].get(key.format(target, "nonfinite"), 0) >= 1)
+        self.assertGreaterEqual(metrics(mport)[0][key.format(target, "duplicate")], 1)
+        self.assertGreaterEqual(metrics(mport)[0][key.format(target, "nonfinite")], 1)
+        nodes = [s for s in samples if s["topic"] == "kepler.node" and s["targets"]]
+        self.assertTrue(any("package" not in s["targets"] for s in nodes), nodes)  # not half of it
+        for s in samples + self.sub.collect(0.5):
+            for v in s["targets"].values():
+                self.assertTrue(math.isfinite(v) and 0 <= v < 1e5, s)  # before: 10,008,763 W
+        self.assertEqual(metrics(mport)[0][key.format(target, "jump")], 0)
+
+
 class TestFaults(ScraperTestCase):
     def test_faulty_targets_are_counted_and_never_delay_the_good_one(self):
         self.server.sequences["/good"] = [fixture("0.7-a.prom"), fixture("0.7-b.prom")]

@@ -294,6 +294,33 @@ class TestTraining(TrainerTestCase):
 
 
 class TestBadInput(TrainerTestCase):
+    def test_absurd_watts_are_held_back_and_the_weights_stay_exact(self):
+        """The issue's hostile publisher: well-formed, finite samples with 3e5-1e6 W (beyond any
+        bound) and 20 times the usual watts (within the bounds: the residual gate), 1 in 20."""
+        t = self.start_trainer("--max-watts", "core=2000")
+        self.sync(t)
+        absurd = 0
+        for i in range(400):
+            self.pub.send(make_sample(self.rng, 2 * i + 1))
+            if i % 20 == 10:
+                bad = make_sample(self.rng, 2 * i + 2, node="hostile")
+                bad["targets"]["core"] = self.rng.uniform(3e5, 1e6) if i % 40 == 10 else 20 * bad["targets"]["core"]
+                self.pub.send(bad)
+                absurd += 1
+        wait_for(lambda: self.stats(t)["samples_accepted"] >= 400 + absurd, what="every sample accepted")
+        held = self.stats(t)["held_back"]
+        self.assertEqual(held["bounds"], absurd // 2)
+        self.assertEqual(self.models(t)["core_model"]["held_back"]["outlier"], absurd - absurd // 2)
+        self.assertEqual(held["publishers"][0]["node"], "hostile")
+        self.assertEqual(self.models(t)["core_model"]["samples"], 400)
+        status, doc = ask_json(t.control, "WEIGHTS", "core_model")
+        self.assertEqual(status, "200")
+        for _ in range(20):  # the noise-free truth, exactly: nothing absurd was learned
+            s = make_sample(self.rng, 0)
+            want = s["targets"]["core"]
+            self.assertAlmostEqual(predict(doc, s["features"], s["arch"]), want, delta=1e-6 * want)
+        self.assertIn('msg="sample held back" reason=bounds node=hostile', t.output())
+
     def test_rogue_publisher_is_dropped_and_counted(self):
         t = self.start_trainer()
         self.sync(t)

@@ -379,6 +379,132 @@ static void test_rapl_unknown_range(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* A 0.10 page of three raw RAPL zones, with or without Kepler's watts gauges. */
+static void s_zones(kms_kepler_snapshot_t *s, double ts, const double joules[3], bool watts)
+{
+    static const char *zones[3] = {"package", "core", "dram"};
+    kms_kepler_snapshot_begin(s, ts, "h");
+    for (int z = 0; z < 3; z++) {
+        s_add(s, "kepler_node_cpu_joules_total", joules[z], "zone", zones[z], "node_name", "n");
+        if (watts)
+            s_add(s, "kepler_node_cpu_watts", 40, "zone", zones[z], "node_name", "n");
+    }
+    s_add(s, "kepler_process_cpu_seconds_total", ts, "pid", "1", NULL, NULL);
+}
+
+/* RAPL counting again from 0 (a reboot, an exporter restart) is no wrap, gauges or not: every
+   zone fell at once. Before, a page without watts gauges gave ~1 MW per zone. A single zone's
+   fall is a wrap only at a power a zone can draw. */
+static void test_rapl_restart_is_not_a_wrap(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    for (int watts = 0; watts < 2; watts++) {
+        s_zones(p, 100, (double[]) {200000, 150000, 50000}, watts);
+        s_zones(c, 105, (double[]) {12, 9, 3}, watts);
+        got->count = 0;
+        assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
+        assert_int_equal(got->count, 0);
+        assert_int_equal(st.rapl_wraps, 0);
+        assert_int_equal(st.counter_resets, 3);
+        assert_string_equal(st.why, "the node's counters went down (exporter restart)");
+        /* One zone wrapping while the others count on: a wrap, unwrapped. */
+        s_zones(c, 105, (double[]) {40, 150100, 50025}, watts);
+        s_zones(p, 100, (double[]) {262143.32885 - 160, 150000, 50000}, watts);
+        got->count = 0;
+        assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 1);
+        assert_int_equal(st.rapl_wraps, 1);
+        s_close(s_get(&got->items[0].targets, "package"), 40);
+        s_close(s_get(&got->items[0].targets, "core"), 20);
+    }
+    /* A lone zone falling from mid-range: 32 kW if it were a wrap, so it is not. */
+    kms_kepler_snapshot_begin(p, 1, "h");
+    s_add(p, "kepler_node_cpu_joules_total", 100000, "zone", "package", "node_name", "n");
+    kms_kepler_snapshot_begin(c, 6, "h");
+    s_add(c, "kepler_node_cpu_joules_total", 10, "zone", "package", "node_name", "n");
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
+    assert_int_equal(st.rapl_wraps, 0);
+    assert_int_equal(st.counter_resets, 1);
+    free(got);
+    kms_kepler_snapshot_destroy(&p);
+    kms_kepler_snapshot_destroy(&c);
+}
+
+/* A counter-era node page (0.7/0.9 names): two packages, their core and package counters, and
+   one container's cpu time. `bad` spoils one series: 1 NaN on package 1's package counter, 2 a
+   duplicate of package 0's core series, 3 package 0's package counter 10 MJ ahead, 4 a NaN cpu
+   time series of a second container. */
+static void s_packages(kms_kepler_snapshot_t *s, double ts, double joules, int bad)
+{
+    kms_kepler_snapshot_begin(s, ts, "host-1");
+    s_add(s, "kepler_container_bpf_cpu_time_us_total", ts * 1e6, "container_id", "a", NULL, NULL);
+    if (bad == 4)
+        s_add(s, "kepler_container_bpf_cpu_time_us_total", NAN, "container_id", "b", NULL, NULL);
+    for (int pkg = 0; pkg < 2; pkg++) {
+        const char *id = pkg ? "1" : "0";
+        double jump = bad == 3 && pkg == 0 ? 1e7 : 0;
+        s_add(s, "kepler_node_package_joules_total", bad == 1 && pkg == 1 ? NAN : 2 * joules + jump, "package", id,
+              "mode", "dynamic");
+        s_add(s, "kepler_node_core_joules_total", joules, "package", id, "mode", "dynamic");
+        if (bad == 2 && pkg == 0)
+            s_add(s, "kepler_node_core_joules_total", joules + 5e6, "package", id, "mode", "dynamic");
+    }
+}
+
+/* A sum that would miss a socket or pass a megawatt is left out of the node sample, counted by
+   reason; the node's other targets are published as usual. Before: a NaN on one package halved
+   the package power, a duplicate series gave ten megawatts, a 10 MJ jump forty. */
+static void test_spoiled_targets(void **state)
+{
+    (void) state;
+    static const struct {
+        int bad;
+        const char *absent;
+        kms_kepler_spoil_t reason;
+    } cases[] = {{1, "package", KMS_KEPLER_SPOIL_NONFINITE}, {2, "core", KMS_KEPLER_SPOIL_DUPLICATE},
+                 {3, "package", KMS_KEPLER_SPOIL_JUMP}, {4, "cpu_time", KMS_KEPLER_SPOIL_NONFINITE}};
+    kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int in_prev = 0; in_prev < 2; in_prev++) {   /* the bad page first or second */
+            s_packages(p, 100, 1000, in_prev ? cases[k].bad : 0);
+            s_packages(c, 105, 1100, in_prev ? 0 : cases[k].bad);
+            if (in_prev && cases[k].bad == 3)
+                continue;   /* the way back down from a jump is a damaged page, tested elsewhere */
+            got->count = 0;
+            assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+            const kms_sample_t *n = &got->items[0];
+            assert_false(n->is_container);
+            for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
+                assert_int_equal(st.spoiled[r], r == (int) cases[k].reason);
+            if (strcmp(cases[k].absent, "cpu_time") == 0) {
+                s_absent(&n->features, "cpu_time");
+                s_close(s_get(&n->targets, "package"), 2 * 2 * 100 / 5.0);
+            } else {
+                s_absent(&n->targets, cases[k].absent);
+                const char *other = strcmp(cases[k].absent, "core") == 0 ? "package" : "core";
+                s_close(s_get(&n->targets, other), (strcmp(other, "core") == 0 ? 2 : 4) * 100 / 5.0);
+                s_close(s_get(&n->features, "cpu_time"), 1);
+            }
+        }
+    /* The same pages without the fault: every target, none spoiled. */
+    s_packages(p, 100, 1000, 0);
+    s_packages(c, 105, 1100, 0);
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    s_close(s_get(&got->items[0].targets, "package"), 80);
+    s_close(s_get(&got->items[0].targets, "core"), 40);
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_DUPLICATE] + st.spoiled[KMS_KEPLER_SPOIL_NONFINITE]
+                     + st.spoiled[KMS_KEPLER_SPOIL_JUMP], 0);
+    free(got);
+    kms_kepler_snapshot_destroy(&p);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* 0.10 as released: cpu time per process (with its container id, or none for the host's own
    processes); the node's cpu time is every process's, a container's is its processes'. */
 static void s_proc(kms_kepler_snapshot_t *s, const char *pid, const char *cid, double seconds)
@@ -890,6 +1016,8 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_rapl_010),
         cmocka_unit_test(test_rapl_unknown_range),
+        cmocka_unit_test(test_rapl_restart_is_not_a_wrap),
+        cmocka_unit_test(test_spoiled_targets),
         cmocka_unit_test(test_rapl_processes),
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_stop),
