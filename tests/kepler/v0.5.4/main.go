@@ -1,9 +1,6 @@
-// Kepler's own LinearRegressor (pkg/model/estimator/local/lr.go) of the 0.5.x-0.6 generation,
-// run against kms-api. One source, three builds: go.mod takes v0.5.4 from the Go module proxy (the
-// only 0.5 release it serves), go.v0.5.5.mod and go.v0.6.mod take those tags' source exported
-// from Kepler's repository (the proxy refuses them). The three share the APIs used here; their
-// metric names (config constants), component keys, weights formula and bookkeeping differ, and
-// each build runs its own.
+// Kepler's own LinearRegressor (pkg/model/estimator/local/lr.go) of v0.5.4, from the Go module
+// proxy (the only release of the 0.5.x-0.7.2 generation it serves: v0.5.5, v0.6.x, v0.7.1 and
+// v0.7.2 are refused), run against kms-api.
 //
 // The program starts Kepler's power models (pkg/model.CreatePowerEstimatorModels: the requests
 // Kepler sends at start), then for each usage vector fills a pkg/collector/metric.NodeMetrics

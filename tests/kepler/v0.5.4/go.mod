@@ -1,11 +1,9 @@
-// Kepler v0.6 is not served by the Go module proxy: its tagged source is exported from the
-// Kepler repository into build-kepler-src/v0.6 (see tests/integration/test_kepler_generations.py).
-module kmstest/kepler-v0.5-v0.6
+module kmstest/kepler-v0.5.4
 
 go 1.22
 
 require (
-	github.com/sustainable-computing-io/kepler v0.6.0
+	github.com/sustainable-computing-io/kepler v0.5.4
 	kmstest/keplerharness v0.0.0-00010101000000-000000000000
 )
 
@@ -16,7 +14,7 @@ require (
 	github.com/cilium/ebpf v0.9.1 // indirect
 	github.com/containerd/cgroups v1.1.0 // indirect
 	github.com/coreos/go-systemd/v22 v22.4.0 // indirect
-	github.com/cyphar/filepath-securejoin v0.2.4 // indirect
+	github.com/cyphar/filepath-securejoin v0.2.3 // indirect
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/ghodss/yaml v1.0.0 // indirect
 	github.com/go-logr/logr v1.2.3 // indirect
@@ -55,7 +53,5 @@ require (
 	sigs.k8s.io/json v0.0.0-20220713155537-f223a00ba0e2 // indirect
 	sigs.k8s.io/structured-merge-diff/v4 v4.2.3 // indirect
 )
-
-replace github.com/sustainable-computing-io/kepler => ../../../build-kepler-src/v0.6
 
 replace kmstest/keplerharness => ../harness
