@@ -33,6 +33,7 @@ IMAGES = {
     "trainer": ("kms-trainer", {"5555", "5556"}, False),
     "scraper": ("kms-scraper", {"9103"}, True),
     "kepler-sim": ("kepler-sim", {"9102"}, True),
+    "meter": ("kms-meter", {"9103"}, True),
 }
 # A program's private library folder (lib/<program> beside bin/, in the build tree as in the image),
 # whose libraries it loads by path at run time.
