@@ -4,7 +4,7 @@
     civetweb gives each connection a worker thread for as long as the connection lasts, and
     cuts a client only while it is sending its headers (request_timeout_ms). So:
       - one address may hold at most `per_client` connections that got past their headers;
-        the next ones get a 503 and are closed (civetweb tells no callback a connection's
+        the next ones are answered once and closed (civetweb tells no callback a connection's
         address before its first request is in);
       - a request body must arrive within its deadline: a client trickling a body byte by byte
         would otherwise hold its worker for as long as it likes (mg_read waits for the whole

@@ -427,11 +427,15 @@ static void s_resolve(const char *path, s_target_t *t)
     }
 }
 
+static bool s_has_body(const s_request_t *r)
+{
+    return r->info->content_length > 0 || (r->info->content_length < 0 && mg_get_header(r->conn, "Transfer-Encoding"));
+}
+
 static int s_dispatch(s_request_t *r, const s_target_t *t)
 {
     const char *method = r->info->request_method;
-    bool has_body = r->info->content_length > 0
-                    || (r->info->content_length < 0 && mg_get_header(r->conn, "Transfer-Encoding"));
+    bool has_body = s_has_body(r);
     if (strcmp(method, t->method) != 0) {
         if (has_body)
             r->must_close = true;
@@ -512,8 +516,12 @@ static int s_begin_request(struct mg_connection *conn)
     char path[1024];
     int status;
     s_connection.answered = false;
-    if (!s_connection.counted && !(s_connection.counted = api_guard_admit(self->guard, r.info->remote_addr))) {
+    /* An address past its share of connections gets each one answered once, then closed; a
+       body is refused outright, since reading it could hold the worker for its whole deadline. */
+    bool over_share = !s_connection.counted && !(s_connection.counted = api_guard_admit(self->guard, r.info->remote_addr));
+    if (over_share)
         r.must_close = true;
+    if (over_share && s_has_body(&r)) {
         status = s_error(&r, 503, "Retry-After: 1\r\n", "too many connections from this address");
     } else if (framing) {
         r.must_close = true;

@@ -241,36 +241,45 @@ class HostileClients(ProcessTestCase):
     def test_connections_per_address_are_bounded(self):
         api, base, port = self.api("--max-connections-per-client", "4")
 
-        def keep_alive(address):
+        def connect(address, request=b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"):
             s = socket.create_connection(("127.0.0.1", port), timeout=3 * SLOWDOWN, source_address=(address, 0))
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(request)
             return s, s.recv(4096)
 
-        held = [keep_alive("127.0.0.2") for _ in range(4)]
+        held = [connect("127.0.0.2") for _ in range(4)]
         try:
             self.assertEqual([status_of(answer) for _, answer in held], [200] * 4)
-            extra, answer = keep_alive("127.0.0.2")
+            self.assertTrue(all(b"Connection: keep-alive" in answer for _, answer in held))
+            # A fifth from that address is answered once, then closed: it holds no worker.
+            extra, answer = connect("127.0.0.2")
+            self.assertEqual(status_of(answer), 200, answer)
+            self.assertIn(b"Connection: close", answer)
+            self.assertEqual(extra.recv(4096), b"")
+            extra.close()
+            # A body on such a connection is refused before it is read.
+            body = json.dumps(kepler_07_request()).encode()
+            extra, answer = connect("127.0.0.2", b"POST /model HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                                    % len(body))
             self.assertEqual(status_of(answer), 503, answer)
             self.assertIn(b"too many connections", answer)
-            self.assertEqual(extra.recv(4096), b"")  # closed
             extra.close()
-            other, answer = keep_alive("127.0.0.3")
-            self.assertEqual(status_of(answer), 200)
+            other, answer = connect("127.0.0.3")
+            self.assertIn(b"Connection: keep-alive", answer)
             other.close()
             # A connection that ends gives its place back.
             held.pop()[0].close()
-            ok = None
+            kept = None
             for _ in range(50):
-                s, answer = keep_alive("127.0.0.2")
+                s, answer = connect("127.0.0.2")
                 s.close()
-                if status_of(answer) == 200:
-                    ok = answer
+                if b"Connection: keep-alive" in answer:
+                    kept = answer
                     break
                 time.sleep(0.05)
-            self.assertIsNotNone(ok)
+            self.assertIsNotNone(kept)
         finally:
             for s, _ in held:
                 s.close()
         metrics = http(base + "/metrics")[2].decode()
         refused = re.search(r'kms_api_connections_cut_total\{reason="per_client"\} (\d+)', metrics)
-        self.assertGreaterEqual(int(refused.group(1)), 1)
+        self.assertGreaterEqual(int(refused.group(1)), 2)

@@ -12,7 +12,7 @@ import zipfile
 import zmq
 
 import test_trainer
-from kmstest import SLOWDOWN, ProcessTestCase, free_port, wait_for
+from kmstest import SANITIZED, SLOWDOWN, ProcessTestCase, free_port, wait_for
 from test_trainer import TrainerTestCase, ask, make_sample
 
 
@@ -70,8 +70,11 @@ class IdleConnections(ProcessTestCase):
                 wait_for(lambda: open_fds(pid) < start_fds + self.DEALERS + 50, timeout=6,
                          what="the raw connections closed by the trainer")
                 held = rss_mb(pid)
-                # About 36 kB per ZeroMQ peer (services/trainer/README.md, "Sockets").
-                self.assertLess(held - start_rss, self.DEALERS * 60 / 1024, f"round {round_}: {held:.1f} MB held")
+                # About 36 kB per ZeroMQ peer (services/trainer/README.md, "Sockets"). ASan's
+                # redzones and its quarantine of freed memory make resident figures meaningless
+                # in a sanitized build: there only the connections are checked.
+                if not SANITIZED:
+                    self.assertLess(held - start_rss, self.DEALERS * 60 / 1024, f"round {round_}: {held:.1f} MB held")
             finally:
                 for s in raws:
                     s.close()
@@ -79,8 +82,9 @@ class IdleConnections(ProcessTestCase):
                     d.close()
             wait_for(lambda: open_fds(pid) <= start_fds + 2, timeout=10, what="every connection released")
             # The memory goes back too (glibc kept it for good: 11 -> 94.5 MB over five rounds).
-            wait_for(lambda: rss_mb(pid) < start_rss + 4, timeout=15,
-                     what=f"round {round_}: resident memory back near {start_rss:.1f} MB")
+            if not SANITIZED:
+                wait_for(lambda: rss_mb(pid) < start_rss + 4, timeout=15,
+                         what=f"round {round_}: resident memory back near {start_rss:.1f} MB")
         self.assertEqual(ask(endpoint, "PING")[0], "200")
 
     def test_oversized_requests_disconnect_their_sender(self):
@@ -101,7 +105,8 @@ class IdleConnections(ProcessTestCase):
         try:
             time.sleep(1)
             self.assertEqual(ask(endpoint, "PING")[0], "200")
-            self.assertLess(rss_mb(trainer.proc.pid), 40)
+            if not SANITIZED:
+                self.assertLess(rss_mb(trainer.proc.pid), 40)
             for d in peers:
                 self.assertEqual(d.poll(100), 0)  # never answered
         finally:
