@@ -450,6 +450,7 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
     };
     uint32_t fmask = 0, tmask = 0;
     double f[F_COUNT] = {0}, t[T_COUNT] = {0};
+    int bad = 0;   /* numbers lost: the series counts as rejected, the others are used */
     for (size_t i = 0; i < series->label_count; i++) {
         const kms_expo_label_t *l = &series->labels[i];
         kms_slice_t name = l->name;
@@ -461,8 +462,15 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
             if (!kms_slice_eq(name, keys[k].name))
                 continue;
             double v;
-            if (kms_num_parse_double_n(l->value.ptr, l->value.len, &v) != 0 || !isfinite(v) || v < 0)
-                return -1;
+            if (kms_num_parse_double_n(l->value.ptr, l->value.len, &v) != 0 || !isfinite(v) || v < 0) {
+                /* That number alone is lost; the node's sum of it would be short: spoiled. */
+                if (keys[k].target)
+                    self->t_nonfinite |= 1u << keys[k].slot;
+                else
+                    self->f_nonfinite |= 1u << keys[k].slot;
+                bad = 1;
+                break;
+            }
             if (keys[k].target) {
                 t[keys[k].slot] = v * keys[k].scale;
                 tmask |= 1u << keys[k].slot;
@@ -474,12 +482,16 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
         }
     }
     if (node) {
+        if (self->nfmask | self->ntmask) {   /* node_energy_stat twice: which one is the node? */
+            self->t_duplicate |= self->ntmask | tmask;
+            self->f_nonfinite |= self->nfmask | fmask;
+        }
         memcpy(self->nf, f, sizeof f);
         memcpy(self->nt, t, sizeof t);
         self->nfmask = fmask;
         self->ntmask = tmask;
         s_note_node(self, labels);
-        return 0;
+        return bad;
     }
     s_cont_t *c = s_cont_get(self, labels, KMS_KEPLER_ERA_GAUGE);
     if (!c)
@@ -488,7 +500,7 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
         if (fmask & (1u << s))
             c->f[s] = f[s];
     c->fmask |= fmask;
-    return 0;
+    return bad;
 }
 
 /* A series whose value cannot be used: the sums it belongs to would silently miss it (a socket
@@ -503,6 +515,8 @@ static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_expo_series_t
             self->t_nonfinite |= 1u << slot;
     } else if (fam->kind == K_CONT_COUNTER || fam->kind == K_CONT_GAUGE || fam->kind == K_PROC_COUNTER) {
         self->f_nonfinite |= 1u << fam->slot;
+    } else if (fam->kind == K_POD_ENERGY) {   /* 0.1-0.3 without node_energy_stat: the node is its pods */
+        self->t_nonfinite |= 1u << fam->slot;
     }
 }
 

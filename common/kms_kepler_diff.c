@@ -227,10 +227,10 @@ static bool s_rapl_restart(const kms_kepler_snapshot_t *p, const kms_kepler_snap
 }
 
 /* Leaves out of the node sample the targets and features this interval cannot give honestly,
-   counted once each by their first reason. */
+   counted once each by their first reason. `p` may be NULL (the gauge era: a page stands alone). */
 static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_t *nfmask)
 {
-    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    const kms_kepler_snapshot_t *c = d->cur, *p = d->prev && c->era != KMS_KEPLER_ERA_GAUGE ? d->prev : c;
     uint32_t targets[KMS_KEPLER_SPOIL_COUNT] = {p->t_duplicate | c->t_duplicate, p->t_nonfinite | c->t_nonfinite, jumps};
     uint32_t done = 0;
     for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
@@ -419,6 +419,7 @@ static int s_diff_gauges(s_diff_t *d)
         nt[s] /= period;
     if (nfmask & (1u << F_MEM_CGROUP))
         nfmask &= ~(1u << F_MEM_KUBELET);
+    s_spoil(d, 0, &ntmask, &nfmask);
 
     kms_sample_t sample;
     s_sample_init(&sample, c, period);

@@ -505,6 +505,45 @@ static void test_spoiled_targets(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* Kepler 0.3's node_energy_stat with one number that is not one, or twice: the node sample
+   leaves out what it cannot give (before: the whole node stat was dropped and the node summed
+   from its pods, half the package). */
+static void test_gauge_03_spoiled(void **state)
+{
+    (void) state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/kepler/0.3-b.prom", KMS_FIXTURES);
+    size_t len;
+    char *page = kms_test_read_file(path, &len);
+    assert_non_null(page);
+    const char *core = "node_curr_energy_in_core_joule=\"72\"";
+    char *at = strstr(page, core);
+    assert_non_null(at);
+    char *nan = malloc(2 * len + 8), *twice = malloc(2 * len + 8);
+    snprintf(nan, 2 * len + 8, "%.*snode_curr_energy_in_core_joule=\"NaN\"%s", (int) (at - page), page, at + strlen(core));
+    char *line = strstr(page, "node_energy_stat{"), *end = strchr(line, '\n');
+    snprintf(twice, 2 * len + 8, "%s%.*s", page, (int) (end - line + 1), line);
+    kms_kepler_snapshot_t *snap = kms_kepler_snapshot_new();
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    assert_int_equal(kms_kepler_snapshot_parse(snap, nan, strlen(nan), 4003, "h", NULL), 0);
+    assert_int_equal(kms_kepler_diff(NULL, snap, s_collect, got, &st), 2);
+    s_absent(&got->items[0].targets, "core");
+    s_close(s_get(&got->items[0].targets, "package"), 30);
+    s_close(s_get(&got->items[0].features, "cpu_cycles"), 2e9);
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_NONFINITE], 1);
+    got->count = 0;
+    assert_int_equal(kms_kepler_snapshot_parse(snap, twice, strlen(twice), 4003, "h", NULL), 0);
+    assert_int_equal(kms_kepler_diff(NULL, snap, s_collect, got, &st), 2);
+    assert_int_equal(got->items[0].targets.count, 0);
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_DUPLICATE], 6);
+    free(got);
+    free(page);
+    free(nan);
+    free(twice);
+    kms_kepler_snapshot_destroy(&snap);
+}
+
 /* 0.10 as released: cpu time per process (with its container id, or none for the host's own
    processes); the node's cpu time is every process's, a container's is its processes'. */
 static void s_proc(kms_kepler_snapshot_t *s, const char *pid, const char *cid, double seconds)
@@ -1020,6 +1059,7 @@ int main(void)
         cmocka_unit_test(test_spoiled_targets),
         cmocka_unit_test(test_rapl_processes),
         cmocka_unit_test(test_gauge_03),
+        cmocka_unit_test(test_gauge_03_spoiled),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_damaged_pages),
         cmocka_unit_test(test_damaged_page),
