@@ -40,7 +40,7 @@ IMAGES = {
 PRIVATE_LIBDIRS = {"api": "lib/kms-api"}
 # compose service -> program
 COMPOSE_PROGRAMS = {"api": "kms-api", "trainer": "kms-trainer", "scraper": "kms-scraper",
-                    "kepler-sim": "kepler-sim"}
+                    "kepler-sim": "kepler-sim", "meter": "kms-meter"}
 # Packages every debian:12-slim image has (essential or required).
 SLIM_BASE = {"libc6", "libgcc-s1", "zlib1g", "libzstd1", "liblzma5", "libbz2-1.0", "libcrypt1"}
 SANITIZER_RUNTIMES = ("libasan.", "libubsan.", "liblsan.", "libtsan.")
@@ -132,11 +132,14 @@ class TestCompose(unittest.TestCase, EnvChecks):
         doc = self.config()
         services = doc["services"]
         self.assertEqual(set(services), {"kepler-sim", "kepler", "trainer", "scraper", "api",
-                                         "prometheus", "otel-collector"})
-        # `docker-compose up` without a profile runs everything but the real Kepler.
+                                         "prometheus", "otel-collector", "meter", "kepler-meter"})
+        # `docker-compose up` without a profile runs everything but the real Kepler and the
+        # meter pair.
         self.assertEqual(services["kepler"].get("profiles"), ["kepler"])
+        self.assertEqual(services["meter"].get("profiles"), ["meter"])
+        self.assertEqual(services["kepler-meter"].get("profiles"), ["meter"])
         for name, svc in services.items():
-            if name != "kepler":
+            if name not in ("kepler", "meter", "kepler-meter"):
                 self.assertFalse(svc.get("profiles"), name)
         kepler = services["kepler"]
         self.assertTrue(kepler["privileged"])
@@ -195,6 +198,28 @@ class TestCompose(unittest.TestCase, EnvChecks):
         self.assertEqual(doc["services"]["scraper"]["environment"]["KMS_KEPLER_URL"],
                          "http://kepler:9102/metrics")
         self.assertIn("9102", [str(p) for p in doc["services"]["kepler"]["expose"]])
+
+    def test_meter_profile_shares_the_tree_with_kepler(self):
+        services = self.config("--profile", "meter")["services"]
+        meter, kepler = services["meter"], services["kepler-meter"]
+        self.assertEqual(meter["environment"]["KMS_API_URL"], "http://api:8100")
+
+        def mounts(svc):  # (source, target, read-only), whichever form compose prints
+            for v in svc["volumes"]:
+                if isinstance(v, dict):
+                    yield v.get("source"), v["target"], bool(v.get("read_only"))
+                else:
+                    parts = v.split(":")
+                    yield parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")
+        tree = meter["environment"]["KMS_METER_DIR"]
+        written = [m for m in mounts(meter) if m[1] == tree]
+        self.assertEqual(len(written), 1)
+        self.assertFalse(written[0][2])
+        read = [m for m in mounts(kepler) if m[0] == written[0][0]]
+        self.assertEqual(len(read), 1)
+        self.assertTrue(read[0][2])
+        self.assertIn(f"--host.sysfs={read[0][1]}", kepler["command"])
+        self.assertRegex(kepler["image"], r"kepler:v0\.1[0-9]")
 
     def test_prometheus_and_collector_reach_services_that_exist(self):
         doc = self.config()
