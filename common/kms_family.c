@@ -293,6 +293,68 @@ int kms_family_fit(const kms_family_t *self, kms_family_kind_t kind, kms_family_
     return isfinite(slope) && isfinite(intercept) ? 0 : -1;
 }
 
+static json_t *s_number(double value)
+{
+    return isfinite(value) ? json_real(value) : json_null();
+}
+
+static json_t *s_fit_json(const kms_family_t *self, kms_family_kind_t kind)
+{
+    kms_family_fit_t fit;
+    if (kms_family_fit(self, kind, &fit) != 0)
+        return json_null();
+    json_t *params = json_array();
+    for (size_t p = 0; params && p < fit.param_count; p++)
+        json_array_append_new(params, json_real(fit.params[p]));
+    return json_pack("{s:f, s:o}", "scale", fit.scale, "params", params);
+}
+
+json_t *kms_family_json(const kms_family_t *self, bool fits)
+{
+    assert(self);
+    json_t *candidates = json_array();
+    for (int k = 0; candidates && k < KMS_FAMILY_COUNT; k++) {
+        kms_family_candidate_t c;
+        kms_family_candidate(self, (kms_family_kind_t) k, &c);
+        json_array_append_new(candidates, json_pack("{s:s, s:s, s:I, s:o, s:b, s:o}", "family", kms_family_name(c.kind),
+                                                    "trainer", kms_family_trainer(c.kind), "scored", (json_int_t) c.scored,
+                                                    "recent_rmse", s_number(c.recent_rmse), "served", c.served, "fit",
+                                                    fits ? s_fit_json(self, c.kind) : json_null()));
+    }
+    return json_pack("{s:s, s:I, s:o}", "served", kms_family_name(self->served), "samples",
+                     (json_int_t) self->samples, "candidates", candidates);
+}
+
+int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out, double *recent_rmse)
+{
+    assert(out && recent_rmse);
+    if (kind < 0 && (kind = kms_family_parse(json_string_value(json_object_get(doc, "served")))) == KMS_FAMILY_LINEAR)
+        return -1;
+    const json_t *candidates = json_object_get(doc, "candidates"), *candidate = NULL, *c;
+    size_t i;
+    json_array_foreach(candidates, i, c)
+        if (kind >= 0 && kms_family_parse(json_string_value(json_object_get(c, "family"))) == kind)
+            candidate = c;
+    const json_t *fit = json_object_get(candidate, "fit"), *params = json_object_get(fit, "params");
+    const json_t *scale = json_object_get(fit, "scale"), *rmse = json_object_get(candidate, "recent_rmse");
+    size_t count = kind == KMS_FAMILY_LOGISTIC ? 4 : kind == KMS_FAMILY_LINEAR ? 2 : 3;
+    if (!candidate || !json_is_number(scale) || !(json_number_value(scale) > 0) || !isfinite(json_number_value(scale))
+        || !json_is_array(params) || json_array_size(params) != count || !json_is_number(rmse))
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->kind = (kms_family_kind_t) kind;
+    out->scale = json_number_value(scale);
+    out->param_count = count;
+    for (size_t p = 0; p < count; p++) {
+        const json_t *v = json_array_get(params, p);
+        if (!json_is_number(v) || !isfinite(json_number_value(v)))
+            return -1;
+        out->params[p] = json_number_value(v);
+    }
+    *recent_rmse = json_number_value(rmse);
+    return isfinite(*recent_rmse) && *recent_rmse >= 0 ? 0 : -1;
+}
+
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
 static json_t *s_real(double value)

@@ -90,6 +90,16 @@ void kms_family_candidate(const kms_family_t *self, kms_family_kind_t kind, kms_
    2 samples, or every point stopped). */
 int kms_family_fit(const kms_family_t *self, kms_family_kind_t kind, kms_family_fit_t *out);
 
+/* For people and for kms-api (the trainer's LIST): {"served": family, "samples",
+   "candidates": [{"family", "trainer", "scored", "recent_rmse" (null before scored), "served",
+   "fit": {"scale", "params": [...]} or null}, ...]} in kms_family_kind_t order, fits only
+   when `fits` (the model is ready). Caller json_decref()s it; NULL when out of memory. */
+json_t *kms_family_json(const kms_family_t *self, bool fits);
+/* The fit and recent RMSE of family `kind` from such a document, or of the served curve with
+   kind -1; -1 when no curve is served (linear goes out as an ordinary weights document), or
+   the fit is missing, not finite or not whole (the document came over the network). */
+int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out, double *recent_rmse);
+
 /* The whole state, exact, for the model's checkpoint: {"scale", "served", "samples",
    "warmup":[[x, y], ...], "points":[[W, mean_g, mean_y, c_gg, c_gy, c_yy, mse, scored], ...]}
    (a stopped point has mse null). Caller json_decref()s it; NULL when out of memory. */

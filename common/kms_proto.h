@@ -17,6 +17,8 @@
              slot), "archs_reclaimed", "min_samples", "created", "updated",
              "fit":{"r2","rmse","mae","window_r2","window_rmse","window_mae"} (null when unknown),
              "weights": weights document or null,
+             "families": one-feature models' curve families, each candidate's recent error and
+                         which is served (kms_family_json), or null,
              "history": [[unix_ts, window_r2, window_rmse], ...] (recent, oldest first)}
     STATS = {"uptime", "samples_received", "samples_rejected", "frames_malformed",
              "seq_gaps", "publishers", "checkpoints", "checkpoint_errors", "last_checkpoint"} */

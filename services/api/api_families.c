@@ -44,6 +44,11 @@ const api_family_t api_families[API_F_COUNT] = {
                           "Numerical_Variables mean of the feature (0: the weights are on the raw scale)."},
     [API_F_MODEL_VARIANCE] = {"kms_model_feature_variance", G, "kms_model_feature_variance", "", NULL, NULL,
                               "Numerical_Variables variance of the feature (its scale squared)."},
+    [API_F_MODEL_FAMILY_RMSE] = {"kms_model_family_rmse_watts", G, NULL, "W", NULL, NULL,
+                                 "Recent prequential RMSE of each model family a one-feature model fits side by "
+                                 "side (linear, logarithmic, logistic, exponential)."},
+    [API_F_MODEL_FAMILY_SERVED] = {"kms_model_family_served", G, NULL, "", NULL, NULL,
+                                   "1 for the family the model serves (to Kepler 0.7.12+), 0 for the others."},
     [API_F_TRAINER_UPTIME] = {"kms_trainer_uptime_seconds", G, "kms_trainer_uptime", "s", "uptime", NULL,
                               "Seconds since the trainer started."},
     [API_F_TRAINER_RECEIVED] = {"kms_trainer_samples_received_total", C, "kms_trainer_samples_received", "{sample}",

@@ -221,8 +221,9 @@ static api_kepler_era_t s_era_of(const json_t *body, const api_kepler_request_t 
     return API_KEPLER_0_5_4;
 }
 
-/* Kepler names the trainer whose models it wants (SGDRegressorTrainer by default, 0.7+);
-   this server's models are linear, which is what that trainer's documents are. */
+/* Kepler names the trainer whose models it wants (SGDRegressorTrainer by default, 0.7+); a
+   request names a linear one: curves go only to 0.7.12+ unasked, which takes the trainer from
+   the answer's model_name (and asks once, at start). */
 static bool s_linear_trainer(const char *name)
 {
     return !name[0] || strcmp(name, "SGDRegressorTrainer") == 0 || strstr(name, "Linear")
@@ -267,7 +268,9 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
     if (spec && !json_is_null(spec) && !json_is_object(spec))
         return s_fail(why, cap, "%s", "\"machine_spec\" must be an object");
     if (!s_linear_trainer(out->trainer_name))
-        return s_fail(why, cap, "this server trains linear models only (SGDRegressorTrainer's format), not %s",
+        return s_fail(why, cap,
+                      "a request may name a linear trainer only (SGDRegressorTrainer's format), not %s; "
+                      "curves go to Kepler 0.7.12+ unasked, named in the answer's model_name",
                       out->trainer_name);
     /* Kepler 0.5.4+ asks for "AbsPower"/"DynPower" with weight=true and reads a component map. */
     if (json_is_true(weight) && out->answer == API_ANSWER_ARCHIVE)
@@ -351,6 +354,21 @@ static bool s_within(double value, double bound, bool upper)
     return isfinite(value) && (upper ? value <= bound : value >= bound);
 }
 
+/* The curve this model answers the request with (its kind), or -1 for its linear weights:
+   see the header. */
+static int s_curve(const json_t *model, const api_kepler_request_t *req, kms_family_fit_t *fit, double *rmse)
+{
+    if (req->answer != API_ANSWER_COMPONENTS || req->era != API_KEPLER_0_7_12 || req->metric_count == 0)
+        return -1;
+    const json_t *features = json_object_get(model, "features");
+    const char *feature = json_string_value(json_array_get(features, 0));
+    if (json_array_size(features) != 1 || !feature || s_requested(req, feature) != req->metrics[0])
+        return -1;
+    if (kms_family_fit_from_json(json_object_get(model, "families"), -1, fit, rmse) != 0)
+        return -1;
+    return (int) fit->kind;
+}
+
 typedef enum { S_NO, S_PENDING, S_SUITS } s_suit_t;
 
 /* Whether the model can answer this request (S_PENDING: it will once trained enough); when
@@ -396,12 +414,21 @@ static s_suit_t s_suitable(const json_t *model, const api_kepler_request_t *req,
     return S_SUITS;
 }
 
-/* Whether `a` beats `b`: the lower MAE (the 2022 server's criterion); a model without a fit
-   yet loses to one with. */
-static bool s_better(const json_t *a, const json_t *b)
+/* Whether `a` beats `b`: the lower MAE (the 2022 server's criterion); the lower recent RMSE
+   when either answers with a curve; a model without a fit yet loses to one with. */
+static bool s_better(const json_t *a, const json_t *b, const api_kepler_request_t *req)
 {
-    double mae_a = s_fit(a, "mae"), mae_b = s_fit(b, "mae");
-    return isfinite(mae_a) && (!isfinite(mae_b) || mae_a < mae_b);
+    kms_family_fit_t fit;
+    double ea, eb;
+    bool curve_a = s_curve(a, req, &fit, &ea) >= 0, curve_b = s_curve(b, req, &fit, &eb) >= 0;
+    if (curve_a || curve_b) {
+        ea = curve_a ? ea : s_fit(a, "window_rmse");
+        eb = curve_b ? eb : s_fit(b, "window_rmse");
+    } else {
+        ea = s_fit(a, "mae");
+        eb = s_fit(b, "mae");
+    }
+    return isfinite(ea) && (!isfinite(eb) || ea < eb);
 }
 
 /* What the generation multiplies the predictor's output by before it books watts, so that
@@ -438,6 +465,53 @@ static double s_input_factor(const api_kepler_request_t *req, const char *name)
     return req->era == API_KEPLER_0_4 ? unit * req->sample_period : unit;
 }
 
+/* The fields every answered document carries besides its weights. */
+static void s_describe(json_t *doc, const char *target, const api_kepler_request_t *req)
+{
+    json_object_set_new(doc, "target", json_string(target));
+    json_object_set_new(doc, "power", json_string(req->dynamic ? "dynamic" : "absolute"));
+    json_object_set_new(doc, "output_type", json_string(req->output_type));
+    json_object_set_new(doc, "kepler", json_string(s_eras[req->era].releases));
+}
+
+/* Kepler reads everything before a model name's last '_' as the trainer: "<trainer>_<name>"
+   with the name's own underscores made dashes. */
+static void s_trainer_model_name(char out[KMS_NAME_MAX], kms_family_kind_t family, const char *name)
+{
+    snprintf(out, KMS_NAME_MAX, "%s_%s", kms_family_trainer(family), name);
+    for (char *p = out + strlen(kms_family_trainer(family)) + 1; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+/* A curve in Kepler's form, in the request's units, made dynamic when asked: the scale in the
+   first metric's units, the outer parameters times the output factor, less the value at zero
+   usage for dynamic power. The first metric's scale is all the predictor reads. */
+static json_t *s_curve_document(const json_t *model, kms_family_fit_t fit, const api_kepler_request_t *req)
+{
+    const char *name = json_string_value(json_object_get(model, "name"));
+    const char *target = json_string_value(json_object_get(model, "target"));
+    double c = s_output_factor(req, target);
+    fit.scale *= s_input_factor(req, req->metrics[0]);
+    fit.params[0] *= c;
+    fit.params[fit.param_count - 1] *= c;
+    if (req->dynamic)
+        fit.params[fit.param_count - 1] -= kms_family_fit_eval(&fit, 0);
+    char model_name[KMS_NAME_MAX];
+    s_trainer_model_name(model_name, fit.kind, name);
+    json_t *params = json_array();
+    for (size_t p = 0; p < fit.param_count; p++)
+        json_array_append_new(params, json_real(fit.params[p]));
+    json_t *doc = json_pack("{s:{s:{s:{}}, s:{s:{s:f, s:f, s:f, s:f}}, s:o}, s:s, s:s}", "All_Weights",
+                            "Categorical_Variables", KMS_WEIGHTS_CATEGORY, "Numerical_Variables", req->metrics[0],
+                            "mean", 0.0, "variance", fit.scale * fit.scale, "scale", fit.scale, "weight", 0.0,
+                            "CurveFit_Weights", params, "model_name", model_name, "family",
+                            kms_family_name(fit.kind));
+    if (doc)
+        s_describe(doc, target, req);
+    return doc;
+}
+
 /* The model's weights in the request's names and units, made dynamic when asked: with x in
    the request's units (x = u * canonical) and c the generation's output factor,
    c * (bias + w * x / (u * scale)) is c times the model's watts. */
@@ -469,10 +543,7 @@ static json_t *s_document(const json_t *model, const api_kepler_request_t *req, 
         s_reject(why, cap, name, "%s", "the trainer's weights are not finite");
         return NULL;
     }
-    json_object_set_new(doc, "target", json_string(target));
-    json_object_set_new(doc, "power", json_string(req->dynamic ? "dynamic" : "absolute"));
-    json_object_set_new(doc, "output_type", json_string(req->output_type));
-    json_object_set_new(doc, "kepler", json_string(s_eras[req->era].releases));
+    s_describe(doc, target, req);
     return doc;
 }
 
@@ -490,13 +561,25 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
             continue;
         const char *target = json_string_value(json_object_get(model, "target"));
         const json_t *current = json_object_get(best, target);
-        if (!current || s_better(model, current))
+        if (!current || s_better(model, current, req))
             json_object_set(best, target, (json_t *) model);
     }
+    /* One trainer for the whole answer (0.7.12 reads it from the top): curves only when every
+       chosen model answers with the same family. */
     const char *target;
     json_t *chosen;
+    int family = -2;
+    kms_family_fit_t fit;
+    double rmse;
+    const char *first = NULL;
     json_object_foreach(best, target, chosen) {
-        json_t *doc = s_document(chosen, req, why, cap);
+        int f = s_curve(chosen, req, &fit, &rmse);
+        family = family == -2 || family == f ? f : -1;
+        first = first ? first : json_string_value(json_object_get(chosen, "name"));
+    }
+    json_object_foreach(best, target, chosen) {
+        json_t *doc = family >= 0 && s_curve(chosen, req, &fit, &rmse) >= 0 ? s_curve_document(chosen, fit, req)
+                                                                             : s_document(chosen, req, why, cap);
         if (doc)
             json_object_set_new(answer, target, doc);
         /* 0.4-0.5.4 look the package up as "pkg" (pkg/collector/metric/node_metric.go). */
@@ -507,6 +590,11 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
     if (json_object_size(answer) == 0) {
         json_decref(answer);
         return NULL;
+    }
+    if (first && family >= 0) {
+        char model_name[KMS_NAME_MAX];
+        s_trainer_model_name(model_name, (kms_family_kind_t) family, first);
+        json_object_set_new(answer, "model_name", json_string(model_name));
     }
     return answer;
 }
@@ -520,7 +608,7 @@ static const json_t *s_best(const json_t *models, const api_kepler_request_t *re
     json_array_foreach(models, i, model) {
         s_suit_t suit = json_is_object(model) ? s_suitable(model, req, why, cap) : S_NO;
         *pending |= suit == S_PENDING;
-        if (suit == S_SUITS && (!best || s_better(model, best)))
+        if (suit == S_SUITS && (!best || s_better(model, best, req)))
             best = model;
     }
     return best;

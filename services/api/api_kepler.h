@@ -18,6 +18,17 @@
                                                 the absolute-power model whatever the type: its
                                                 dynamic power is its prediction less the
                                                 prediction at zero usage
+    A one-feature model that serves a curve (kms_family.h) answers with it where Kepler reads
+    curves, else with its linear weights: to 0.7.12+ in a component answer whose models all
+    serve the same curve family, the family's trainer then named in the answer's top-level
+    "model_name" (from which 0.7.12 picks the predictor for every component). 0.7.8-0.7.11
+    have the curve predictors too but take the trainer from their own configuration, not from
+    the answer: they get linear models. A request that names a curve trainer is refused (400):
+    0.7.12 asks once, at start, with the configured (linear) trainer.
+    Kepler's curve predictors read the first requested metric: the curve is served only when
+    that is the model's feature. Between two models, one of which serves a curve, the lower
+    recent RMSE wins.
+
     A model is suitable when it is ready, every one of its features is among the requested
     metrics (Kepler's names: "cpu_instr" is the canonical "cpu_instructions", ...), it passes
     the filter and its target is what the request asks for. "Best" is the lowest MAE, as the
@@ -36,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kms_family.h"
 #include "kms_sample.h"
 
 #define API_KEPLER_MAX_METRICS 64
@@ -87,8 +99,8 @@ typedef struct {
 const char *api_kepler_canonical(const char *name, double *per_canonical);
 
 /* Reads the request body. 0, or -1 with a message for the client in `why`. Unknown keys are
-   ignored; known keys of the wrong type, unknown output types, bad filters and a trainer
-   other than a linear one are errors. */
+   ignored; known keys of the wrong type, unknown output types, bad filters and a trainer other
+   than a linear one are errors. */
 int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out,
                      char *why, size_t cap);
 

@@ -179,6 +179,25 @@ static void s_write_weights(const json_t *models, FILE *out)
     free(ok);
 }
 
+/* Every candidate family of the one-feature models: its recent error, and which is served. */
+static void s_write_model_families(const json_t *models, FILE *out)
+{
+    for (api_family_id_t id = API_F_MODEL_FAMILY_RMSE; id <= API_F_MODEL_FAMILY_SERVED; id++) {
+        s_family(out, id);
+        size_t i, k;
+        const json_t *model, *candidate;
+        json_array_foreach(models, i, model) {
+            json_array_foreach(json_object_get(json_object_get(model, "families"), "candidates"), k, candidate) {
+                const char *family = json_string_value(json_object_get(candidate, "family"));
+                double v;
+                if (s_name(model) && family
+                    && s_number(json_object_get(candidate, id == API_F_MODEL_FAMILY_RMSE ? "recent_rmse" : "served"), &v))
+                    s_sample(out, api_families[id].prom, s_name(model), "family", family, v);
+            }
+        }
+    }
+}
+
 static void s_write_trainer(const json_t *stats, FILE *out)
 {
     double v;
@@ -211,6 +230,7 @@ void api_metrics_write(const json_t *list, FILE *out)
         s_write_info(models, out);
         s_write_scalars(models, out);
         s_write_weights(models, out);
+        s_write_model_families(models, out);
     }
     s_write_trainer(json_object_get(list, "trainer"), out);
 }

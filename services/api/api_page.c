@@ -1,5 +1,6 @@
 #include "api_page.h"
 
+#include "kms_family.h"
 #include "kms_weights.h"
 
 #include <math.h>
@@ -237,6 +238,79 @@ static void s_fit_table(FILE *out, const json_t *fit)
     fputs("</table>", out);
 }
 
+/* Each candidate family's curve, watts over the feature from 0 to 1.25 times its scale (the
+   largest usage the warm-up saw): the served one solid, the others dashed. */
+static void s_families_chart(FILE *out, const char *model, const json_t *families)
+{
+    enum { STEPS = 40 };
+    static const char *const colors[KMS_FAMILY_COUNT] = {"#6b7280", "var(--r2)", "var(--ok)", "var(--neg)"};
+    kms_family_fit_t fits[KMS_FAMILY_COUNT];
+    bool have[KMS_FAMILY_COUNT] = {0};
+    double lo = INFINITY, hi = -INFINITY, x_hi = 0, rmse;
+    for (int k = 0; k < KMS_FAMILY_COUNT; k++) {
+        have[k] = kms_family_fit_from_json(families, k, &fits[k], &rmse) == 0;
+        for (int s = 0; have[k] && s <= STEPS; s++) {
+            double v = kms_family_fit_eval(&fits[k], 1.25 * fits[k].scale * s / STEPS);
+            lo = isfinite(v) ? fmin(lo, v) : lo;
+            hi = isfinite(v) ? fmax(hi, v) : hi;
+        }
+        x_hi = have[k] ? 1.25 * fits[k].scale : x_hi;
+    }
+    if (!(hi > lo) || !(x_hi > 0))
+        return;
+    const double left = 46, right = S_CHART_WIDTH - 54, top = 10, bottom = S_LINE_HEIGHT - 26;
+    fputs("<svg class=\"chart families\" data-model=\"", out);
+    s_escape(out, model);
+    fprintf(out, "\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"families of ",
+            S_CHART_WIDTH, S_LINE_HEIGHT, S_CHART_WIDTH, S_LINE_HEIGHT);
+    s_escape(out, model);
+    fprintf(out, "\"><rect x=\"46\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"#fafbfd\" stroke=\"#dde2ea\"/>"
+            "<text class=\"muted\" x=\"40\" y=\"16\" text-anchor=\"end\">%.3g W</text>"
+            "<text class=\"muted\" x=\"40\" y=\"%.0f\" text-anchor=\"end\">%.3g W</text>"
+            "<text class=\"muted\" x=\"46\" y=\"%d\">0</text>"
+            "<text class=\"muted\" x=\"%.0f\" y=\"%d\" text-anchor=\"end\">%.3g</text>",
+            S_CHART_WIDTH - 100, S_LINE_HEIGHT - 36, hi, bottom, lo, S_LINE_HEIGHT - 8, right, S_LINE_HEIGHT - 8, x_hi);
+    const char *served = json_string_value(json_object_get(families, "served"));
+    for (int k = 0; k < KMS_FAMILY_COUNT; k++) {
+        if (!have[k])
+            continue;
+        bool solid = served && strcmp(served, kms_family_name(k)) == 0;
+        fprintf(out, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" %s points=\"",
+                kms_family_name(k), colors[k], solid ? "" : "stroke-dasharray=\"5 3\"");
+        for (int s = 0; s <= STEPS; s++) {
+            double v = kms_family_fit_eval(&fits[k], x_hi * s / STEPS);
+            v = isfinite(v) ? fmin(fmax(v, lo), hi) : lo;
+            fprintf(out, "%.1f,%.1f ", left + (right - left) * s / STEPS, bottom - (v - lo) / (hi - lo) * (bottom - top));
+        }
+        fputs("\"/>", out);
+    }
+    fputs("</svg>", out);
+}
+
+/* A one-feature model's candidate families side by side: the served one, and each one's
+   recent prequential error over the samples it scored. */
+static void s_families_table(FILE *out, const char *model, const json_t *families)
+{
+    const json_t *candidates = json_object_get(families, "candidates"), *c;
+    if (!json_is_array(candidates) || json_array_size(candidates) == 0)
+        return;
+    fputs("<h3>Families</h3><table class=\"fit families\"><tr><th>family</th><th>recent RMSE (W)</th>"
+          "<th>scored</th><th></th></tr>", out);
+    size_t i;
+    json_array_foreach(candidates, i, c) {
+        bool served = json_is_true(json_object_get(c, "served"));
+        fputs(served ? "<tr class=\"served\"><td><b>" : "<tr><td>", out);
+        s_escape(out, json_string_value(json_object_get(c, "family")));
+        fputs(served ? "</b></td><td>" : "</td><td>", out);
+        s_human(out, s_num(c, "recent_rmse"));
+        fputs("</td><td>", out);
+        s_human(out, s_num(c, "scored"));
+        fprintf(out, "</td><td>%s</td></tr>", served ? "SERVED" : "");
+    }
+    fputs("</table>", out);
+    s_families_chart(out, model, families);
+}
+
 static void s_card(FILE *out, const json_t *model)
 {
     const char *name = json_string_value(json_object_get(model, "name"));
@@ -269,6 +343,7 @@ static void s_card(FILE *out, const json_t *model)
         fputs("</div>", out);
     }
     s_fit_table(out, json_object_get(model, "fit"));
+    s_families_table(out, name, json_object_get(model, "families"));
     const json_t *held = json_object_get(model, "held_back");
     bool drift = json_is_true(json_object_get(model, "drift"));
     if (drift || s_num(held, "outlier") > 0 || s_num(held, "drift") > 0) {

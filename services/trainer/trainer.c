@@ -306,7 +306,9 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
     json_t *weights = st.ready ? kms_modelzip_weights(model) : NULL;
     json_t *held = json_pack("{s:I, s:I, s:I}", "outlier", (json_int_t) st.outliers, "drift",
                              (json_int_t) st.drifted, "drifts", (json_int_t) st.drifts);
-    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o, s:o}",
+    const kms_family_t *family = kms_model_family(model);
+    json_t *families = family ? kms_family_json(family, st.ready) : json_null();
+    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
                      "name", spec->name, "features", features, "target", spec->target, "ready", st.ready,
                      "reason", st.reason, "samples", (json_int_t) st.samples, "missing",
                      (json_int_t) st.missing, "missing_feature",
@@ -315,7 +317,8 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
                      (json_int_t) st.archs_reclaimed, "held_back", held, "drift", st.drift, "min_samples", (json_int_t) spec->min_samples, "created",
                      st.created > 0 ? json_real(st.created) : json_null(), "updated",
                      st.updated > 0 ? json_real(st.updated) : json_null(), "fit", fit, "weights",
-                     weights ? weights : json_null(), "history", trainer_history_json(self, index));
+                     weights ? weights : json_null(), "families", families, "history",
+                     trainer_history_json(self, index));
 }
 
 json_t *trainer_describe_stats(const trainer_t *self)

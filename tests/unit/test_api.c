@@ -288,6 +288,93 @@ static void test_platform_component_with_acpi_source(void **state)
     json_decref(models);
 }
 
+/* A one-feature platform model serving a logarithmic curve (its families as the trainer's
+   LIST shows them), beside a linear model of four features. */
+static const char s_curve_models[] =
+    "[{\"name\":\"vm_platform_model\",\"features\":[\"cpu_time\"],\"target\":\"platform\",\"ready\":true,"
+    " \"samples\":500,\"fit\":{\"r2\":0.9,\"rmse\":6.0,\"mae\":5.0,\"window_rmse\":6.0},"
+    " \"weights\":{\"All_Weights\":{\"Bias_Weight\":50.0,\"Categorical_Variables\":{\"cpu_architecture\":{}},"
+    "   \"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":4.0,\"scale\":2.0,\"weight\":10.0}}},"
+    "   \"model_name\":\"vm_platform_model\"},"
+    " \"families\":{\"served\":\"logarithmic\",\"samples\":500,\"candidates\":["
+    "  {\"family\":\"linear\",\"trainer\":\"SGDRegressorTrainer\",\"scored\":480,\"recent_rmse\":6.0,\"served\":false,"
+    "   \"fit\":{\"scale\":8.0,\"params\":[40.0,50.0]}},"
+    "  {\"family\":\"logarithmic\",\"trainer\":\"LogarithmicRegressionTrainer\",\"scored\":480,\"recent_rmse\":1.0,"
+    "   \"served\":true,\"fit\":{\"scale\":8.0,\"params\":[25.0,16.0,40.0]}},"
+    "  {\"family\":\"logistic\",\"trainer\":\"LogisticRegressionTrainer\",\"scored\":480,\"recent_rmse\":2.0,"
+    "   \"served\":false,\"fit\":{\"scale\":8.0,\"params\":[60.0,0.0,4.0,10.0]}},"
+    "  {\"family\":\"exponential\",\"trainer\":\"ExponentialRegressionTrainer\",\"scored\":480,\"recent_rmse\":3.0,"
+    "   \"served\":false,\"fit\":{\"scale\":8.0,\"params\":[-60.0,-2.0,100.0]}}]}},"
+    " {\"name\":\"platform_model\",\"features\":[\"cpu_cycles\",\"cpu_time\"],\"target\":\"platform\",\"ready\":true,"
+    " \"samples\":500,\"fit\":{\"r2\":0.9,\"rmse\":5.0,\"mae\":4.0,\"window_rmse\":5.0},"
+    " \"weights\":{\"All_Weights\":{\"Bias_Weight\":50.0,\"Categorical_Variables\":{\"cpu_architecture\":{}},"
+    "   \"Numerical_Variables\":{\"cpu_cycles\":{\"mean\":0,\"variance\":1.0,\"scale\":1.0,\"weight\":0.0},"
+    "   \"cpu_time\":{\"mean\":0,\"variance\":4.0,\"scale\":2.0,\"weight\":9.0}}},\"model_name\":\"platform_model\"}}]";
+
+/* Kepler's logarithmic predictor on a curve document: a log(b x / scale + 1) + c. */
+static double s_kepler_log(const json_t *doc, const char *metric, double x)
+{
+    const json_t *all = json_object_get(doc, "All_Weights"), *w = json_object_get(all, "CurveFit_Weights");
+    assert_int_equal(json_array_size(w), 3);
+    double scale = s_number_at(json_object_get(json_object_get(all, "Numerical_Variables"), metric), "scale");
+    return json_number_value(json_array_get(w, 0)) * log(json_number_value(json_array_get(w, 1)) * x / scale + 1)
+           + json_number_value(json_array_get(w, 2));
+}
+
+/* 0.7.12 gets the curve, its trainer named at the top (everything before the last '_'), in its
+   units (cpu time in ms); 0.7.3-0.7.11 get linear; a request whose first metric is not the
+   curve's feature gets linear; no request may name a curve trainer. */
+static void test_curve_answers_where_kepler_reads_them(void **state)
+{
+    (void) state;
+    json_t *models = s_json(s_curve_models);
+    api_kepler_request_t req;
+    char why[512], archive[KMS_NAME_MAX];
+    int status;
+    double truth = 25 * log(16 * 3.0 / 8 + 1) + 40;   /* the curve at 3 busy cores */
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\",\"cpu_cycles\",\"cpu_architecture\"],"
+                             "\"output_type\":\"AbsPower\",\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}",
+                             &req, why), 0);
+    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    assert_non_null(answer);
+    assert_string_equal(json_string_value(json_object_get(answer, "model_name")),
+                        "LogarithmicRegressionTrainer_vm-platform-model");
+    json_t *platform = json_object_get(answer, "platform");
+    assert_string_equal(json_string_value(json_object_get(platform, "family")), "logarithmic");
+    assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 3000) - truth) < 1e-9);
+    json_decref(answer);
+
+    /* Dynamic power: 0 W at zero usage. */
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"DynPower\",\"weight\":true,"
+                             "\"source\":\"acpi\",\"machine_spec\":{}}", &req, why), 0);
+    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    platform = json_object_get(answer, "platform");
+    assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 0)) < 1e-12);
+    assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 3000) - (truth - 40)) < 1e-9);
+    json_decref(answer);
+
+    /* The curve's feature is not the first metric: Kepler would read cycles; linear, no top name. */
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\","
+                             "\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}", &req, why), 0);
+    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    assert_null(json_object_get(answer, "model_name"));
+    assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
+    json_decref(answer);
+
+    /* 0.7.3-0.7.11 with the default trainer: linear. */
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                             "\"source\":\"acpi\",\"trainer_name\":\"SGDRegressorTrainer\"}", &req, why), 0);
+    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
+    json_decref(answer);
+
+    /* A curve trainer asked by name: refused, whatever the generation. */
+    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                             "\"source\":\"acpi\",\"machine_spec\":{},\"trainer_name\":\"LogarithmicRegressionTrainer\"}",
+                             &req, why), -1);
+    json_decref(models);
+}
+
 static void test_dynamic_weights_predict_zero_at_idle(void **state)
 {
     (void) state;
@@ -464,6 +551,35 @@ static void test_page(void **state)
     free(text);
 }
 
+/* Every candidate family's recent error on /metrics and the status page, the served one marked,
+   and their curves drawn. */
+static void test_families_on_metrics_and_page(void **state)
+{
+    (void) state;
+    json_t *list = json_pack("{s:o,s:{}}", "models", s_json(s_curve_models), "trainer");
+    char *text = NULL;
+    s_render_metrics(list, &text);
+    assert_non_null(strstr(text, "# TYPE kms_model_family_rmse_watts gauge\n"));
+    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"vm_platform_model\",family=\"linear\"} 6\n"));
+    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"vm_platform_model\",family=\"logarithmic\"} 1\n"));
+    assert_non_null(strstr(text, "kms_model_family_served{model=\"vm_platform_model\",family=\"logarithmic\"} 1\n"));
+    assert_non_null(strstr(text, "kms_model_family_served{model=\"vm_platform_model\",family=\"logistic\"} 0\n"));
+    assert_null(strstr(text, "kms_model_family_served{model=\"platform_model\""));
+    free(text);
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    api_page_write(list, ">tcp://127.0.0.1:5556", 1.8e9, out);
+    fclose(out);
+    assert_non_null(strstr(text, "<tr class=\"served\"><td><b>logarithmic</b></td><td>1</td><td>480</td><td>SERVED</td></tr>"));
+    assert_non_null(strstr(text, "<td>exponential</td><td>3</td>"));
+    assert_non_null(strstr(text, "<svg class=\"chart families\" data-model=\"vm_platform_model\""));
+    assert_non_null(strstr(text, "<polyline class=\"logarithmic\" fill=\"none\" stroke=\"var(--r2)\" stroke-width=\"2\"  points="));
+    assert_non_null(strstr(text, "<polyline class=\"linear\" fill=\"none\" stroke=\"#6b7280\" stroke-width=\"2\" stroke-dasharray"));
+    assert_null(strstr(text, "chart families\" data-model=\"platform_model\""));   /* several features: linear only */
+    free(text);
+    json_decref(list);
+}
+
 static void test_stats(void **state)
 {
     (void) state;
@@ -523,10 +639,12 @@ int main(void)
         cmocka_unit_test(test_eras),
         cmocka_unit_test(test_component_answer_in_each_generations_units),
         cmocka_unit_test(test_platform_component_with_acpi_source),
+        cmocka_unit_test(test_curve_answers_where_kepler_reads_them),
         cmocka_unit_test(test_dynamic_weights_predict_zero_at_idle),
         cmocka_unit_test(test_single_and_archive_choices),
         cmocka_unit_test(test_metrics_text),
         cmocka_unit_test(test_page),
+        cmocka_unit_test(test_families_on_metrics_and_page),
         cmocka_unit_test(test_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
