@@ -32,9 +32,11 @@ static const s_family_t s_families[] = {
     {"kepler_container_bpf_block_irq_total", K_CONT_COUNTER, F_IRQ_BLOCK, 1, COUNTER},
     {"kepler_container_bpf_net_rx_irq_total", K_CONT_COUNTER, F_IRQ_NET_RX, 1, COUNTER},
     {"kepler_container_bpf_net_tx_irq_total", K_CONT_COUNTER, F_IRQ_NET_TX, 1, COUNTER},
-    {"kepler_container_bpf_cpu_time_us_total", K_CONT_COUNTER, F_CPU_BPF, 1e-6, COUNTER},
+    /* Milliseconds despite the name, up to 0.7.2 as in 0.4's cpu_cpu_time_us: the eBPF
+       program sums (cur_ts - prev_ts) / 1000000 (v0.7.1 bpfassets/libbpf/src/kepler.bpf.c:65). */
+    {"kepler_container_bpf_cpu_time_us_total", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},
     {"kepler_container_bpf_cpu_time_ms_total", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},
-    {"kepler_container_cpu_cpu_time_us", K_CONT_COUNTER, F_CPU_BPF, 1e-6, COUNTER},  /* 0.4 */
+    {"kepler_container_cpu_cpu_time_us", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},  /* 0.4 */
     {"kepler_container_cgroupfs_cpu_usage_us_total", K_CONT_COUNTER, F_CPU_CGROUP, 1e-6, COUNTER},
     /* Kepler keeps the kubelet's cpu usage in milliseconds. */
     {"kepler_container_kubelet_cpu_usage_total", K_CONT_COUNTER, F_CPU_KUBELET, 1e-3, COUNTER},

@@ -118,7 +118,7 @@ static double s_both_modes(const double energy[KMS_SIM_MODES])
    Kepler 0.7 and 0.9 (0.7.3 and later): the same families, renamed and relabelled */
 
 typedef enum {
-    U_BLOCK_IRQ, U_CPU_TIME_US, U_CPU_TIME_MS, U_TASK_CLOCK_MS, U_NET_RX, U_NET_TX, U_PAGE_CACHE,
+    U_BLOCK_IRQ, U_CPU_TIME_MS, U_TASK_CLOCK_MS, U_NET_RX, U_NET_TX, U_PAGE_CACHE,
     U_CACHE_MISS, U_CG_CPU_US, U_CG_MEM, U_CG_SYS_US, U_CG_USER_US, U_CYCLES, U_INSTR,
     U_KUBELET_CPU, U_KUBELET_MEM
 } s_usage_t;
@@ -130,7 +130,6 @@ static double s_usage(const kms_sim_container_t *c, s_usage_t kind)
     double seconds = c->counter[KMS_SIM_CPU_TIME];
     switch (kind) {
     case U_BLOCK_IRQ: return floor(seconds * 37);
-    case U_CPU_TIME_US: return floor(seconds * 1e6);
     case U_CPU_TIME_MS: return floor(seconds * 1e3);
     case U_TASK_CLOCK_MS: return floor(seconds * 1e3);
     case U_NET_RX: return floor(seconds * 113);
@@ -161,7 +160,8 @@ typedef struct {
 #define C_ "counter"
 static const s_family_t s_families_07[] = {
     {"kepler_container_bpf_block_irq_total", "Aggregated block irq value obtained from BPF", C_, K_USAGE, U_BLOCK_IRQ, NULL},
-    {"kepler_container_bpf_cpu_time_us_total", "Aggregated CPU time obtained from BPF", C_, K_USAGE, U_CPU_TIME_US, NULL},
+    /* Kepler 0.7.1 counts milliseconds under this name (kepler.bpf.c: ns / 1000000). */
+    {"kepler_container_bpf_cpu_time_us_total", "Aggregated CPU time obtained from BPF", C_, K_USAGE, U_CPU_TIME_MS, NULL},
     {"kepler_container_bpf_net_rx_irq_total", "Aggregated network rx irq value obtained from BPF", C_, K_USAGE, U_NET_RX, NULL},
     {"kepler_container_bpf_net_tx_irq_total", "Aggregated network tx irq value obtained from BPF", C_, K_USAGE, U_NET_TX, NULL},
     {"kepler_container_bpf_page_cache_hit_total", "Aggregated Page Cache Hit obtained from BPF", C_, K_USAGE, U_PAGE_CACHE, NULL},

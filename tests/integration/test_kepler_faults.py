@@ -132,8 +132,8 @@ class Kepler:
             return {"container_id": cid, "container_name": "app-" + cid, "container_namespace": "default",
                     "pod_name": "pod-" + cid}
 
-        family("kepler_container_bpf_cpu_time_us_total", "counter",
-               [(cl(c), r[3] * 1e6 * ups[c]) for c, r in CONTAINERS.items()])
+        family("kepler_container_bpf_cpu_time_us_total", "counter",  # milliseconds, as Kepler 0.7.1 counts
+               [(cl(c), r[3] * 1e3 * ups[c]) for c, r in CONTAINERS.items()])
         family("kepler_container_cache_miss_total", "counter", [(cl(c), r[2] * ups[c]) for c, r in CONTAINERS.items()])
         family("kepler_container_cgroupfs_memory_usage_bytes_total", "counter",
                [(cl(c), r[4]) for c, r in CONTAINERS.items()])

@@ -497,7 +497,7 @@ class TestRealCapture(ScraperTestCase):
             self.assertTrue(close(node["features"]["cpu_cycles"] * dt,
                                   self.container_delta("kepler_container_cpu_cycles_total", k), 1e-7), k)
             self.assertTrue(close(node["features"]["cpu_time"] * dt,
-                                  self.container_delta("kepler_container_bpf_cpu_time_us_total", k) * 1e-6, 1e-7), k)
+                                  self.container_delta("kepler_container_bpf_cpu_time_us_total", k) * 1e-3, 1e-7), k)
         # After each node sample, one sample per container present at both steps.
         groups, k = {}, 0
         for s in samples:

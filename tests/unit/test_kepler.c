@@ -267,14 +267,14 @@ static void test_container_reset(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
-    s_container_page(p, 10, 4e6, 1e6, 100);
-    s_container_page(c, 12, 5e6, 10, 110);
+    s_container_page(p, 10, 4e3, 1e3, 100);  /* milliseconds */
+    s_container_page(c, 12, 5e3, 0.01, 110);
     assert_string_equal(kms_kepler_snapshot_node(c), "host-1");  /* no instance label */
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
     assert_int_equal(st.counter_resets, 1);
-    s_close(s_get(&got->items[0].features, "cpu_time"), (1e6 + 10) * 1e-6 / 2);
+    s_close(s_get(&got->items[0].features, "cpu_time"), (1e3 + 0.01) * 1e-3 / 2);
     s_close(s_get(&got->items[0].targets, "package"), 5);
     assert_non_null(s_find(got, "a"));
     assert_null(s_find(got, "b"));
@@ -440,7 +440,7 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
 static void s_packages(kms_kepler_snapshot_t *s, double ts, double joules, int bad)
 {
     kms_kepler_snapshot_begin(s, ts, "host-1");
-    s_add(s, "kepler_container_bpf_cpu_time_us_total", ts * 1e6, "container_id", "a", NULL, NULL);
+    s_add(s, "kepler_container_bpf_cpu_time_us_total", ts * 1e3, "container_id", "a", NULL, NULL);
     if (bad == 4)
         s_add(s, "kepler_container_bpf_cpu_time_us_total", NAN, "container_id", "b", NULL, NULL);
     for (int pkg = 0; pkg < 2; pkg++) {
@@ -740,8 +740,8 @@ static void test_damaged_page(void **state)
     kms_kepler_snapshot_begin(b, 2, "h");
     s_add(a, "kepler_container_cpu_cycles_total", 5e9, "container_id", "x", NULL, NULL);
     s_add(b, "kepler_container_cpu_cycles_total", 5, "container_id", "x", NULL, NULL);
-    s_add(a, "kepler_container_bpf_cpu_time_us_total", 1e6, "container_id", "x", NULL, NULL);
-    s_add(b, "kepler_container_bpf_cpu_time_us_total", 2e6, "container_id", "x", NULL, NULL);
+    s_add(a, "kepler_container_bpf_cpu_time_us_total", 1e3, "container_id", "x", NULL, NULL);
+    s_add(b, "kepler_container_bpf_cpu_time_us_total", 2e3, "container_id", "x", NULL, NULL);
     s_add(a, "kepler_node_package_joules_total", 10, "mode", "idle", NULL, NULL);
     s_add(b, "kepler_node_package_joules_total", 20, "mode", "idle", NULL, NULL);
     assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 0);
