@@ -14,14 +14,17 @@
 
     MODEL = {"name", "features":[...], "target", "ready":bool, "reason", "samples", "missing",
              "missing_feature", "invalid", "pending" (samples of an architecture still earning its
-             slot), "archs_reclaimed", "min_samples", "created", "updated",
-             "fit":{"r2","rmse","mae","window_r2","window_rmse","window_mae"} (null when unknown),
+             slot), "archs_reclaimed", "held_back":{"outlier","drift","drifts"} (the residual gate),
+             "drift":bool, "min_samples", "created", "updated",
+             "fit":{"r2","rmse","mae","mape","window_r2","window_rmse","window_mae","window_mape"}
+             (null when unknown; mape a ratio),
              "weights": weights document or null,
              "families": one-feature models' curve families, each candidate's recent error and
                          which is served (kms_family_json), or null,
              "history": [[unix_ts, window_r2, window_rmse], ...] (recent, oldest first)}
     STATS = {"uptime", "samples_received", "samples_rejected", "frames_malformed",
-             "seq_gaps", "publishers", "checkpoints", "checkpoint_errors", "last_checkpoint"} */
+             "seq_gaps", "publishers", "checkpoints", "checkpoint_errors", "last_checkpoint",
+             "held_back":{"bounds","outlier","drift","publishers":[{"node","bounds","outlier","drift"}]}} */
 #ifndef KMS_PROTO_H
 #define KMS_PROTO_H
 

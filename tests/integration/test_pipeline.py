@@ -3,6 +3,7 @@
 killed under load to check that nothing is lost and nothing hangs."""
 import json
 import os
+import signal
 import threading
 import time
 import unittest
@@ -18,8 +19,9 @@ ARCH = "Sapphire Rapids"  # kepler-sim's default
 class Pipeline:
     """Ports and process starters for one pipeline inside a ProcessTestCase."""
 
-    def __init__(self, case, interval=0.25, noise=0.02, checkpoint_interval=30, trainer_timeout=500):
+    def __init__(self, case, interval=0.25, noise=0.02, checkpoint_interval=30, trainer_timeout=500, trainer_args=()):
         self.case = case
+        self.trainer_args = tuple(trainer_args)
         self.sim_port, self.samples_port, self.control_port, self.api_port = (free_port() for _ in range(4))
         self.interval = interval
         self.checkpoint_interval = checkpoint_interval
@@ -37,7 +39,8 @@ class Pipeline:
     def start_trainer(self):
         return self.case.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{self.samples_port}",
                                "--control", f"@tcp://127.0.0.1:{self.control_port}", "--data-dir", self.data_dir,
-                               "--checkpoint-interval", self.checkpoint_interval, "--min-samples", 30)
+                               "--checkpoint-interval", self.checkpoint_interval, "--min-samples", 30,
+                               *self.trainer_args)
 
     def start_scraper(self):
         return self.case.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{self.sim_port}/metrics",
@@ -50,11 +53,30 @@ class Pipeline:
         status, doc = http_json(f"{self.base}/model-weights/{model}")
         return doc if status == 200 else None
 
-    def samples(self, model="core_model"):
+    def model(self, name="core_model"):
         status, models = http_json(f"{self.base}/models")
-        if status != 200:
-            return None
-        return {m["name"]: m for m in models}[model]["samples"]
+        return {m["name"]: m for m in models}[name] if status == 200 else None
+
+    def samples(self, model="core_model"):
+        m = self.model(model)
+        return m["samples"] if m else None
+
+    def fresh_features(self, count=40):
+        """Usage vectors of what the node does next, read from the scraper's own samples as a
+        third-party subscriber would."""
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVTIMEO, int(5000 * SLOWDOWN))
+        sub.setsockopt(zmq.SUBSCRIBE, b"kepler.node")
+        sub.connect(f"tcp://127.0.0.1:{self.samples_port}")
+        fresh = []
+        try:
+            while len(fresh) < count:
+                topic, body = sub.recv_multipart()
+                fresh.append(msgpack.unpackb(body)["features"])
+        finally:
+            sub.close()
+        return fresh
 
     def trainer_stats(self):
         """STATS straight from the trainer's control socket, as any ZeroMQ client would ask."""
@@ -83,20 +105,8 @@ class TestLearnsTheTruth(ProcessTestCase):
         docs = {m: p.weights(m) for m in ("core_model", "dram_model")}
         for model, doc in docs.items():
             self.assertIsNotNone(doc, f"{model} not ready after {learned} samples")
-        # Fresh usage vectors: what the node does next, which no model has seen, read from the
-        # scraper's own samples as a third-party subscriber would.
-        sub = zmq.Context.instance().socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVTIMEO, int(5000 * SLOWDOWN))
-        sub.setsockopt(zmq.SUBSCRIBE, b"kepler.node")
-        sub.connect(f"tcp://127.0.0.1:{p.samples_port}")
-        fresh = []
-        try:
-            while len(fresh) < 40:
-                topic, body = sub.recv_multipart()
-                fresh.append(msgpack.unpackb(body)["features"])
-        finally:
-            sub.close()
+        # Fresh usage vectors: what the node does next, which no model has seen.
+        fresh = p.fresh_features()
         for model, component in (("core_model", "core"), ("dram_model", "dram")):
             errors = [abs(contract_predict(docs[model], x, ARCH) - truth_predict(truth, component, x))
                       / truth_predict(truth, component, x) for x in fresh]
@@ -108,6 +118,38 @@ class TestLearnsTheTruth(ProcessTestCase):
             # less well (seen up to 2.2 %): no vector may be off by more than 5 %.
             self.assertLess(mean_error, 0.02, model)
             self.assertLess(max(errors), 0.05, model)
+
+
+class TestStepChange(ProcessTestCase):
+    def test_a_forgetting_model_follows_a_step_change_of_the_truth(self):
+        """kepler-sim's truth x1.5 (SIGUSR2): the residual gate first holds the new regime back,
+        recognises it as a drift, and core_model (--forgetting 0.98) then follows it."""
+        p = Pipeline(self, interval=0.1, noise=0.02, trainer_args=("--forgetting", "0.98"))
+        wait_for(lambda: (p.samples() or 0) >= 150, timeout=120, interval=0.5, what="150 samples learned")
+        fresh = p.fresh_features()
+
+        def seen(m):  # every sample the model judged: learned or held back
+            return m["samples"] + m["held_back"]["outlier"] + m["held_back"]["drift"]
+
+        def error():
+            doc, truth = p.weights("core_model"), p.truth()
+            errors = [abs(contract_predict(doc, x, ARCH) - truth_predict(truth, "core", x))
+                      / truth_predict(truth, "core", x) for x in fresh]
+            return sum(errors) / len(errors)
+
+        self.assertLess(error(), 0.03)
+        p.sim.proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: p.truth()["truth_changes"] == 1, what="the truth changed")
+        start = seen(p.model())
+        self.assertGreater(error(), 0.2)
+        wait_for(lambda: error() < 0.03, timeout=120, interval=0.2, what="core_model following the new truth")
+        m = p.model()
+        followed = seen(m) - start
+        print(f"core_model (forgetting 0.98) within 3% of the new truth {followed} samples after a x1.5 step "
+              f"(held back: {m['held_back']['outlier']} outliers; drifts: {m['held_back']['drifts']})")
+        self.assertGreaterEqual(m["held_back"]["drifts"], 1)
+        self.assertGreater(m["held_back"]["outlier"], 0)
+        self.assertLess(followed, 400)
 
 
 class TestFaults(ProcessTestCase):
