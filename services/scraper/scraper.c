@@ -27,6 +27,13 @@
 #include "scraper_metrics.h"
 
 #define S_MAX_TARGETS 1024
+/* A subscriber that vanished without a word (its network cut, or this container back on the
+   network under another address) leaves a TCP connection that retransmits for some 15 minutes
+   while every sample queues behind it. ZMTP heartbeats find it out: no answer to a PING within
+   S_HEARTBEAT_TIMEOUT_MS closes that connection, and a connecting socket connects again (the
+   trainer's name resolved afresh); what was lost in the dead connection shows as a seq gap. */
+#define S_HEARTBEAT_IVL_MS 1000
+#define S_HEARTBEAT_TIMEOUT_MS 5000
 #define S_MAX_API_NODES 4096
 /* The Kepler families, all generations, for the Prometheus API mode. */
 #define S_API_SELECTOR "{__name__=~\"kepler_.+|node_energy_stat|pod_energy_stat|pod_curr_energy_in_.+\"}"
@@ -276,6 +283,8 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     /* Nobody listening, or a slow subscriber: PUB drops at the high-water mark, never blocks. */
     zsock_set_sndhwm(self->pub, (int) config->sndhwm);
     zsock_set_linger(self->pub, 0);
+    zsock_set_heartbeat_ivl(self->pub, S_HEARTBEAT_IVL_MS);
+    zsock_set_heartbeat_timeout(self->pub, S_HEARTBEAT_TIMEOUT_MS);
     if (kms_curve_apply(config->curve, self->pub, config->publish) != 0
         || zsock_attach(self->pub, config->publish, true) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%s' for --publish: cannot bind or connect\n", config->publish);

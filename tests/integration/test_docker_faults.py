@@ -2,9 +2,10 @@
 
 - `docker kill` of the trainer: the API answers 503 within its trainer timeout, and once the
   trainer is started again the model comes back from the volume with its samples.
-- the scraper cut off from the trainer (`docker network disconnect`, then connect): the trainer
-  hears nothing meanwhile, then training resumes, and every message the scraper published
-  since is either received or counted as a gap.
+- the scraper cut off from the trainer (`docker network disconnect`, then connect, under another
+  address: another container took its old one): the trainer hears nothing meanwhile, then
+  training resumes, and every message the scraper published since is either received or
+  counted as a gap.
 - `--scale scraper=3` against three simulators: the trainer hears three nodes, and what it
   received is what the three scrapers published.
 
@@ -69,14 +70,20 @@ class TestFaults(StackTestCase):
         self.assertLess(uptime, time.monotonic() - started + 1, "not a new trainer process")
         s.wait_trained(timeout=15)
 
-    def test_scraper_cut_off_from_the_trainer(self):
+    def test_scraper_cut_off_from_the_trainer_and_back_under_another_address(self):
         s = self.stack
         s.wait_trained()
         scraper = s.container("scraper")
         scraper_metrics = lambda: s.container_metrics(scraper, 9103)  # noqa: E731
+        address = lambda: s.inspect(scraper)["NetworkSettings"]["Networks"][s.network()]["IPAddress"]  # noqa: E731
+        old_address = address()
         published_before, accounted_before = published(scraper_metrics()), accounted(s.api_metrics())
 
         docker("network", "disconnect", s.network(), scraper)
+        # Another container takes the address meanwhile: the scraper comes back under a new one,
+        # and its connection to the trainer from the old one is dead, not merely stalled.
+        taker = f"{s.project}-address-taker"
+        docker("run", "-d", "--rm", "--name", taker, "--network", s.network(), "debian:12-slim", "sleep", "600")
         try:
             at_cut = accounted(s.api_metrics())
             cut_published = published(scraper_metrics())
@@ -86,8 +93,12 @@ class TestFaults(StackTestCase):
             # ...which the trainer does not hear (what was already in flight aside).
             self.assertLessEqual(accounted(s.api_metrics()) - at_cut, 2 * BURST)
             samples_during = self.core_samples()
-        finally:
             docker("network", "connect", s.network(), scraper)
+            self.assertNotEqual(address(), old_address, "the scraper came back under its old address")
+        finally:
+            docker("rm", "-f", taker, check=False)
+            if s.network() not in s.inspect(scraper)["NetworkSettings"]["Networks"]:
+                docker("network", "connect", s.network(), scraper)
 
         wait_for(lambda: (self.core_samples() or 0) >= samples_during + 5, timeout=60, interval=0.5,
                  what="training resumed after the reconnect")
