@@ -28,7 +28,7 @@ int main(int argc, char **argv)
          "the trainer's control endpoint (czmq syntax)", &trainer, 0, 0},
         {"trainer-timeout", "KMS_TRAINER_TIMEOUT_MS", KMS_OPT_INT, "1000",
          "milliseconds a request waits for the trainer before answering 503", &timeout_ms, 1, 60000},
-        {"threads", "KMS_HTTP_THREADS", KMS_OPT_INT, "512",
+        {"threads", "KMS_HTTP_THREADS", KMS_OPT_INT, "320",
          "HTTP worker threads; each serves one connection at a time, slow clients included", &threads, 1, 4096},
         {"max-connections-per-client", "KMS_HTTP_MAX_PER_CLIENT", KMS_OPT_INT, "64",
          "connections one client address may keep open; past that each is answered once, then closed", &per_client, 1,
