@@ -704,6 +704,12 @@ api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backe
     return self;
 }
 
+int api_http_port(const api_http_t *self)
+{
+    struct mg_server_port ports[1];
+    return mg_get_server_ports(self->ctx, 1, ports) == 1 ? ports[0].port : (int) self->config.port;
+}
+
 void api_http_set_metrics_hook(api_http_t *self, api_http_metrics_fn *fn, void *arg)
 {
     /* Workers read the pair while this runs: the argument is published before the function. */

@@ -54,6 +54,9 @@ typedef struct api_http_t api_http_t;
    must outlive the server. NULL on error (logged: port in use, ...). */
 api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats);
 
+/* The port the server listens on: config->port, or the one the system chose for port 0. */
+int api_http_port(const api_http_t *self);
+
 /* Registers the /metrics extension; call before traffic, or accept a racy first scrape. */
 void api_http_set_metrics_hook(api_http_t *self, api_http_metrics_fn *fn, void *arg);
 

@@ -6,11 +6,11 @@
 #include "api_trainer.h"
 #include "kms_config.h"
 #include "kms_log.h"
+#include "kms_signal.h"
 
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <malloc.h>
-#include <signal.h>
 #include <stdio.h>
 
 int main(int argc, char **argv)
@@ -21,7 +21,7 @@ int main(int argc, char **argv)
     long port, timeout_ms, threads, per_client, request_timeout_ms;
     double cache_ms, kepler_period;
     kms_option_t options[] = {
-        {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port", &port, 1, 65535},
+        {"port", "KMS_HTTP_PORT", KMS_OPT_INT, "8100", "HTTP port (0: any free one, logged as listening port=)", &port, 0, 65535},
         {"listen", "KMS_HTTP_LISTEN", KMS_OPT_STRING, "0.0.0.0",
          "IPv4 address to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)", &address, 0, 0},
         {"trainer", "KMS_TRAINER_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5556",
@@ -82,17 +82,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* SIGTERM and SIGINT are blocked in every thread (civetweb's and ZeroMQ's inherit the mask)
-       and taken synchronously below: no handler runs in the middle of a request. */
     /* glibc gives each busy thread its own heap, up to 8 per core: with 64 workers resident
        memory would creep up for as long as workers keep getting their first requests. */
     mallopt(M_ARENA_MAX, 2);
+    /* Blocked in every thread (civetweb's and ZeroMQ's inherit the mask), taken by main alone. */
     zsys_handler_set(NULL);
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    kms_signal_init(true);
     zsys_init();
 
     const char *curve_why = NULL;
@@ -118,12 +113,12 @@ int main(int argc, char **argv)
         return 1;
     }
     kms_info("listening",
-             "address=%s port=%ld tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", address, port,
+             "address=%s port=%d tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g", address,
+             api_http_port(server),
              http.tls ? "on" : "off", acl ? "on" : "off", trainer, threads, timeout_ms, cache_ms);
     api_export_t *otlp = api_export_start(backend, timeout_ms, server);
 
-    int sig = 0;
-    sigwait(&stop, &sig);
+    int sig = kms_signal_wait();
     kms_info("stopping", "signal=%d", sig);
 
     api_http_stop(&server);  /* first: /metrics may be reading the exporter's counters */

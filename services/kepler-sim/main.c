@@ -4,6 +4,7 @@
 
 #include "kms_config.h"
 #include "kms_log.h"
+#include "kms_signal.h"
 #include "kms_num.h"
 
 #include <arpa/inet.h>
@@ -47,7 +48,7 @@ static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_t
 static bool s_print_truth, s_dump;
 
 static kms_option_t s_options[] = {
-    {"port", "KMS_SIM_PORT", KMS_OPT_INT, "9102", "HTTP port of /metrics", &s_port, 1, 65535},
+    {"port", "KMS_SIM_PORT", KMS_OPT_INT, "9102", "HTTP port of /metrics (0: any free one, logged as listening port=)", &s_port, 0, 65535},
     {"listen", "KMS_SIM_LISTEN", KMS_OPT_STRING, "0.0.0.0", "address to listen on", &s_listen, 0, 0},
     {"format", "KMS_SIM_FORMAT", KMS_OPT_STRING, "0.7",
      "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10", &s_format_text, 0, 0},
@@ -79,16 +80,15 @@ static kms_option_t s_options[] = {
     {0},
 };
 
-static volatile sig_atomic_t s_stop, s_restart, s_change;
+/* SIGUSR1 and SIGUSR2 are kepler-sim's own: an exporter restart, a truth change. */
+static volatile sig_atomic_t s_restart, s_change;
 
 static void s_on_signal(int sig)
 {
     if (sig == SIGUSR1)
         s_restart = 1;
-    else if (sig == SIGUSR2)
-        s_change = 1;
     else
-        s_stop = 1;
+        s_change = 1;
 }
 
 typedef struct {
@@ -242,12 +242,14 @@ static int s_serve(s_server_t *server)
     mg_set_request_handler(ctx, "/metrics", s_on_metrics, server);
     mg_set_request_handler(ctx, "/truth", s_on_truth, server);
     mg_set_request_handler(ctx, "/", s_on_root, server);
-    kms_info("serving", "address=%s format=%s containers=%ld seed=%ld noise=%g", ports,
+    struct mg_server_port bound[1];
+    int port = mg_get_server_ports(ctx, 1, bound) == 1 ? bound[0].port : (int) s_port;
+    kms_info("listening", "address=%s port=%d format=%s containers=%ld seed=%ld noise=%g", s_listen, port,
              s_format_text, s_containers, s_seed, s_noise);
 
     double started = kms_num_monotonic(), last_restart = started;
     bool changed_on_schedule = false;
-    while (!s_stop) {
+    while (!kms_signal_stop) {
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
         double now = kms_num_monotonic();
         bool scheduled = s_restart_every > 0 && now - last_restart >= s_restart_every;
@@ -312,15 +314,13 @@ int main(int argc, char **argv)
                          && fwrite(page, 1, len, stdout) == len ? 0 : 1;
         free(page);
     } else {
+        kms_signal_init(false);
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = s_on_signal;
         sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         sigaction(SIGUSR1, &sa, NULL);
         sigaction(SIGUSR2, &sa, NULL);
-        signal(SIGPIPE, SIG_IGN);
         pthread_mutex_init(&server.lock, NULL);
         status = s_serve(&server);
         pthread_mutex_destroy(&server.lock);

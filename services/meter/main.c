@@ -8,15 +8,9 @@
 
 #include "kms_config.h"
 #include "kms_log.h"
+#include "kms_signal.h"
 #include "meter.h"
 
-static volatile sig_atomic_t s_stop = 0;
-
-static void s_on_signal(int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -76,15 +70,9 @@ int main(int argc, char **argv)
         c.cache_dir = cache_dir;
     }
 
-    /* A handler that only sets a flag; without SA_RESTART it also ends the loop's sleep. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = meter_run(&c, &s_stop);
+    /* Without SA_RESTART the signal also ends the loop's sleep. */
+    kms_signal_init(false);
+    rc = meter_run(&c, &kms_signal_stop);
     if (rc == 2)
         return 2;  /* bad configuration, said on stderr */
     kms_info("stopped", NULL);

@@ -8,15 +8,8 @@
 
 #include "kms_config.h"
 #include "kms_log.h"
+#include "kms_signal.h"
 #include "scraper.h"
-
-static volatile sig_atomic_t s_stop = 0;
-
-static void s_on_signal(int sig)
-{
-    (void) sig;
-    s_stop = 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -55,15 +48,9 @@ int main(int argc, char **argv)
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
 
-    /* Our own handler: it only sets a flag, which the loop checks every 100 ms. */
+    /* The loop checks the stop flag every 100 ms. */
     zsys_handler_set(NULL);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    kms_signal_init(false);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         kms_error("libcurl initialisation failed", NULL);
         return 1;
@@ -90,7 +77,7 @@ int main(int argc, char **argv)
              kms_log_quote(c.prometheus_url && *c.prometheus_url ? c.prometheus_url : c.kepler_urls, urls,
                            sizeof urls),
              c.interval, c.publish, c.metrics_port);
-    rc = scraper_run(scraper, &s_stop);
+    rc = scraper_run(scraper, &kms_signal_stop);
     kms_info("stopping", NULL);
     scraper_destroy(&scraper);
     kms_curve_destroy(&c.curve);

@@ -6,6 +6,7 @@
 #include "kms_config.h"
 #include "kms_curve.h"
 #include "kms_log.h"
+#include "kms_signal.h"
 #include "kms_sample.h"
 
 #include <czmq.h>
@@ -83,10 +84,11 @@ int main(int argc, char **argv)
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
     /* stdout carries only JSON lines: czmq's own log goes to stderr too */
+    zsys_handler_set(NULL);
+    kms_signal_init(false);
     zsys_init();
     zsys_set_logstream(stderr);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    signal(SIGPIPE, SIG_IGN);
 
     char quoted[256];
     const char *curve_why = NULL;
@@ -111,7 +113,7 @@ int main(int argc, char **argv)
              s_topic);
     zpoller_t *poller = zpoller_new(sub, NULL);
     kms_tail_stats_t stats = {0};
-    while (!zsys_interrupted && (s_count == 0 || stats.printed < (uint64_t) s_count)) {
+    while (!kms_signal_stop && (s_count == 0 || stats.printed < (uint64_t) s_count)) {
         if (!zpoller_wait(poller, S_POLL_MS)) {
             if (zpoller_terminated(poller))
                 break;

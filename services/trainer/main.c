@@ -7,7 +7,9 @@
 
 #include "kms_config.h"
 #include "kms_log.h"
+#include "kms_signal.h"
 
+#include <czmq.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -118,6 +120,9 @@ int main(int argc, char **argv)
 
     char why[512];
     const char *curve_why = NULL;
+    /* Stopped by the flag (kms_signal.h), checked at least every second by the loop. */
+    zsys_handler_set(NULL);
+    kms_signal_init(false);
     kms_curve_t *curve = command ? NULL : kms_curve_new(&s_curve_config, why, sizeof why, &curve_why);
     if (curve_why) {
         fprintf(stderr, "kms-trainer: %s\n", curve_why);

@@ -9,6 +9,7 @@
 #include "ingest.h"
 
 #include "kms_log.h"
+#include "kms_signal.h"
 #include "kms_num.h"
 
 #include <malloc.h>
@@ -178,7 +179,7 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     double next_checkpoint = kms_num_monotonic() + options->checkpoint_interval;
     double next_history = kms_num_monotonic() + options->history_interval;
     double next_trim = kms_num_monotonic() + S_TRIM_INTERVAL_S;
-    while (!zsys_interrupted) {
+    while (!kms_signal_stop) {
         double now = kms_num_monotonic();
         double next = next_checkpoint < next_history ? next_checkpoint : next_history;
         next = next_trim < next ? next_trim : next;

@@ -6,6 +6,7 @@ would. Processes are stopped with SIGTERM at tearDown and their stderr is kept f
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -141,6 +142,16 @@ class Process:
     def output(self):
         with open(self.log.name, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def logged_port(self, timeout=10.0):
+        """The port a program started with port 0 reports in its `listening` log line: no
+        free_port() race between a port found free and the program binding it."""
+        def find():
+            m = re.search(r"msg=listening .*?\bport=(\d+)", self.output())
+            if not m and not self.alive():
+                raise AssertionError(f"{self.name} exited:\n{self.output()[-2000:]}")
+            return int(m.group(1)) if m else None
+        return wait_for(find, timeout=timeout, what=f"{self.name} listening")
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Sends sig and waits; returns the exit status (kills after timeout)."""

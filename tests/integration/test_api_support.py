@@ -269,10 +269,10 @@ def wait_port(port, timeout=10.0):
 
 def start_api(case, trainer_endpoint, timeout_ms=300, extra=(), env=None):
     """Starts kms-api on a free port (case is a ProcessTestCase); returns (process, base URL)."""
-    port = free_port()
-    proc = case.start("kms-api", "--port", port, "--trainer", ">" + trainer_endpoint,
+    proc = case.start("kms-api", "--port", 0, "--trainer", ">" + trainer_endpoint,
                       "--trainer-timeout", timeout_ms, *extra,
                       env=dict({"KMS_LOG_LEVEL": "debug"}, **(env or {})))
+    port = proc.logged_port()
     wait_port(port)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -325,10 +325,8 @@ class Pipeline:
     def __init__(self, tmp, api_args=()):
         from kmstest import Process
         self.tmp = tmp
-        sim_port, samples_port, control_port, self.api_port = (free_port() for _ in range(4))
-        self.sim_url = f"http://127.0.0.1:{sim_port}"
+        samples_port, control_port = (free_port() for _ in range(2))
         self.control = f"tcp://127.0.0.1:{control_port}"
-        self.base = f"http://127.0.0.1:{self.api_port}"
         env = {"KMS_LOG_LEVEL": "info"}
         self.processes = []
 
@@ -338,8 +336,9 @@ class Pipeline:
             self.processes.append(p)
             return p
 
-        self.sim = start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--format", "0.7",
+        self.sim = start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", "0.7",
                          "--containers", 8, "--noise", 0.01, "--seed", 7)
+        self.sim_url = f"http://127.0.0.1:{self.sim.logged_port()}"
         self.trainer_args = ("--samples", f">tcp://127.0.0.1:{samples_port}",
                              "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir",
                              os.path.join(tmp, "data"), "--min-samples", self.MIN_SAMPLES,
@@ -348,8 +347,10 @@ class Pipeline:
         self.trainer = start("kms-trainer", *self.trainer_args)
         self.scraper = start("kms-scraper", "--kepler-url", f"{self.sim_url}/metrics", "--interval", 0.2,
                              "--publish", f"@tcp://127.0.0.1:{samples_port}")
-        self.api = start("kms-api", "--port", self.api_port, "--trainer", ">" + self.control,
+        self.api = start("kms-api", "--port", 0, "--trainer", ">" + self.control,
                          "--trainer-timeout", 2000, *api_args)
+        self.api_port = self.api.logged_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
         wait_port(self.api_port)
 
     def wait_ready(self, timeout=60.0):

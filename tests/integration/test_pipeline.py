@@ -22,18 +22,20 @@ class Pipeline:
     def __init__(self, case, interval=0.25, noise=0.02, checkpoint_interval=30, trainer_timeout=500, trainer_args=()):
         self.case = case
         self.trainer_args = tuple(trainer_args)
-        self.sim_port, self.samples_port, self.control_port, self.api_port = (free_port() for _ in range(4))
+        self.samples_port, self.control_port = (free_port() for _ in range(2))
         self.interval = interval
         self.checkpoint_interval = checkpoint_interval
         self.data_dir = os.path.join(case.tmp, "data")
-        self.base = f"http://127.0.0.1:{self.api_port}"
         self.trainer_timeout = trainer_timeout
-        self.sim = case.start("kepler-sim", "--port", self.sim_port, "--listen", "127.0.0.1",
+        self.sim = case.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1",
                               "--noise", noise, "--containers", 20, "--seed", 11)
+        self.sim_port = self.sim.logged_port()
         self.trainer = self.start_trainer()
         self.scraper = self.start_scraper()
-        self.api = case.start("kms-api", "--port", self.api_port, "--trainer", f">tcp://127.0.0.1:{self.control_port}",
+        self.api = case.start("kms-api", "--port", 0, "--trainer", f">tcp://127.0.0.1:{self.control_port}",
                               "--trainer-timeout", trainer_timeout)
+        self.api_port = self.api.logged_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
         wait_for(lambda: http(f"{self.base}/healthz")[0] == 200, what="kms-api up")
 
     def start_trainer(self):

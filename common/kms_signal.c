@@ -1,0 +1,45 @@
+#include "kms_signal.h"
+
+#include <string.h>
+
+volatile sig_atomic_t kms_signal_stop = 0;
+
+static void s_on_stop(int sig)
+{
+    kms_signal_stop = sig;
+}
+
+static void s_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
+void kms_signal_init(bool blocked)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (blocked) {
+        sigset_t stop;
+        s_stop_signals(&stop);
+        pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    }
+}
+
+int kms_signal_wait(void)
+{
+    /* The current mask with SIGTERM and SIGINT open, in this thread only, while it waits. */
+    sigset_t open;
+    pthread_sigmask(SIG_BLOCK, NULL, &open);
+    sigdelset(&open, SIGTERM);
+    sigdelset(&open, SIGINT);
+    while (!kms_signal_stop)
+        sigsuspend(&open);
+    return kms_signal_stop;
+}
