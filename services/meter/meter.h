@@ -165,6 +165,8 @@ typedef struct {
     uint64_t cache_errors;
     bool server_up;                /* the last fetch got an answer */
     double start_time;
+    double cpu_seconds;            /* this process's user + system time (getrusage) */
+    double resident_bytes;         /* this process's resident set */
 } meter_stats_t;
 
 typedef enum { METER_FETCH_CONNECT = 0, METER_FETCH_HTTP, METER_FETCH_TOO_LARGE, METER_FETCH_TIMEOUT } meter_fetch_error_t;

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "kms_log.h"
 #include "kms_promtext.h"
@@ -119,6 +121,27 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
                 (unsigned long long) stats->models_rejected[r]);
     kms_promtext_family(out, "kms_meter_server_up", "gauge", "1 when kms-api answered the last request.");
     fprintf(out, "kms_meter_server_up %d\n", stats->server_up ? 1 : 0);
+    kms_promtext_family(out, "process_cpu_seconds_total", "counter", "User and system cpu time spent, in seconds.");
+    fputs("process_cpu_seconds_total", out);
+    kms_promtext_value(out, stats->cpu_seconds);
+    kms_promtext_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    fputs("process_resident_memory_bytes", out);
+    kms_promtext_value(out, stats->resident_bytes);
+}
+
+/* What this process costs: getrusage's times are the scheduler's, to the microsecond. */
+static void s_own_cost(meter_stats_t *stats)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        stats->cpu_seconds = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec * 1e-6
+                             + (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec * 1e-6;
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size, resident;
+    if (f && fscanf(f, "%lu %lu", &size, &resident) == 2)
+        stats->resident_bytes = (double) resident * (double) sysconf(_SC_PAGESIZE);
+    if (f)
+        fclose(f);
 }
 
 /* ---------------------------------------------------------------- serving */
@@ -149,6 +172,7 @@ static int s_handle(struct mg_connection *conn, void *arg)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&self->lock);
+    s_own_cost(&self->stats);
     meter_metrics_render(out, &self->stats, (double) now.tv_sec + (double) now.tv_nsec * 1e-9);
     pthread_mutex_unlock(&self->lock);
     if (fclose(out) != 0) {
