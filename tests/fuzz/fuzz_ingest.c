@@ -85,7 +85,10 @@ static void s_check_model(const kms_model_t *model)
     if (kms_model_weights(model, &w) == 0) {
         CHECK(isfinite(w.bias));
         for (size_t i = 0; i < w.numeric_count; i++)
-            CHECK(isfinite(w.numeric[i].weight) && isfinite(w.numeric[i].mean) && isfinite(w.numeric[i].variance));
+            /* What both of Kepler's formulas need (kms_weights.h): a scale whose square is a
+               finite positive variance. */
+            CHECK(isfinite(w.numeric[i].weight) && isfinite(w.numeric[i].scale * w.numeric[i].scale)
+                  && w.numeric[i].scale * w.numeric[i].scale > 0);
         for (size_t i = 0; i < w.category_count; i++)
             CHECK(isfinite(w.category[i].weight));
     }

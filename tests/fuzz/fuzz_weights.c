@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kms_sample_t sample;
     memset(&sample, 0, sizeof sample);
     for (size_t i = 0; i < w.numeric_count; i++)
-        kms_values_set(&sample.features, w.numeric[i].name, w.numeric[i].mean + 1);
+        kms_values_set(&sample.features, w.numeric[i].name, w.numeric[i].scale + 1);
     if (w.category_count > 0)
         strcpy(sample.arch, w.category[0].name);
     (void) kms_weights_predict(&w, &sample);
