@@ -16,14 +16,19 @@ static void s_stop_signals(sigset_t *set)
     sigaddset(set, SIGINT);
 }
 
-void kms_signal_init(bool blocked)
+void kms_signal_handle(int sig, void (*handler)(int))
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_stop;
+    sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    sigaction(sig, &sa, NULL);
+}
+
+void kms_signal_init(bool blocked)
+{
+    kms_signal_handle(SIGTERM, s_on_stop);
+    kms_signal_handle(SIGINT, s_on_stop);
     signal(SIGPIPE, SIG_IGN);
     if (blocked) {
         sigset_t stop;

@@ -18,6 +18,9 @@ extern volatile sig_atomic_t kms_signal_stop;
    kms_signal_wait() then takes them, and no handler ever runs in the middle of a request. */
 void kms_signal_init(bool blocked);
 
+/* Installs `handler` for `sig` the same way (no SA_RESTART), for a program's own signals. */
+void kms_signal_handle(int sig, void (*handler)(int));
+
 /* For a main whose work runs in other threads (after kms_signal_init(true)): waits until
    SIGTERM or SIGINT arrives and returns its number. */
 int kms_signal_wait(void);

@@ -1,19 +1,30 @@
 #include "api_export.h"
 
+#include "api_libdir.h"
 #include "api_otlp.h"
 #include "kms_log.h"
 #include "kms_num.h"
 #include "kms_promtext.h"
 
 #include <assert.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The exporter and libcurl live in kms-api-otlp.so, in the private library folder: libcurl's
+   TLS, LDAP and Kerberos libraries cost 5 MB of resident memory the moment they are loaded, so
+   they are loaded only when an export is configured. The module carries its own kms_log. */
+#define S_MODULE "kms-api-otlp.so"
+
 struct api_export_t {
     api_backend_t *backend;
     long timeout_ms;
+    void *module;
     api_otlp_t *otlp;
+    api_otlp_t *(*start)(api_otlp_fetch_fn, void *);
+    void (*stop)(api_otlp_t **);
+    void (*stats)(api_otlp_t *, api_otlp_stats_t *);
 };
 
 static json_t *s_fetch(void *arg)
@@ -27,7 +38,7 @@ static void s_metrics(void *arg, FILE *out)
 {
     api_export_t *self = arg;
     api_otlp_stats_t stats;
-    api_otlp_stats(self->otlp, &stats);
+    self->stats(self->otlp, &stats);
     static const struct {
         const char *name, *help;
     } families[] = {
@@ -54,7 +65,22 @@ api_export_t *api_export_start(api_backend_t *backend, long timeout_ms, api_http
         return NULL;
     self->backend = backend;
     self->timeout_ms = timeout_ms;
-    if (!(self->otlp = api_otlp_start_from_env(s_fetch, self))) {
+    char why[512] = "missing symbols";
+    int (*log_init)(const char *) = NULL;
+    if ((self->module = api_libdir_open(S_MODULE, RTLD_NOW | RTLD_LOCAL, why, sizeof why))) {
+        log_init = (int (*)(const char *)) dlsym(self->module, "kms_log_init");
+        self->start = (api_otlp_t * (*) (api_otlp_fetch_fn, void *)) dlsym(self->module, "api_otlp_start_from_env");
+        self->stop = (void (*)(api_otlp_t **)) dlsym(self->module, "api_otlp_stop");
+        self->stats = (void (*)(api_otlp_t *, api_otlp_stats_t *)) dlsym(self->module, "api_otlp_stats");
+    }
+    if (!log_init || !self->start || !self->stop || !self->stats) {
+        kms_warn("otlp: exporter module unusable, export off", "module=%s why=%s", S_MODULE,
+                 kms_log_quote(why, (char[600]){0}, 600));
+        api_export_stop(&self);
+        return NULL;
+    }
+    log_init("kms-api");  /* the module's kms_log reads the same KMS_LOG_LEVEL, checked by main */
+    if (!(self->otlp = self->start(s_fetch, self))) {
         api_export_stop(&self);  /* turned off by OTEL_SDK_DISABLED and such, or failed: logged */
         return NULL;
     }
@@ -68,7 +94,10 @@ void api_export_stop(api_export_t **self_p)
     api_export_t *self = *self_p;
     if (!self)
         return;
-    api_otlp_stop(&self->otlp);
+    if (self->otlp)
+        self->stop(&self->otlp);
+    if (self->module)
+        dlclose(self->module);
     free(self);
     *self_p = NULL;
 }

@@ -1,7 +1,8 @@
 /*  api_export: kms-api's OTLP export, the exporter (api_otlp.h) fed from the trainer through
     the shared api_backend_t, on when OTEL_EXPORTER_OTLP_ENDPOINT or
-    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set. Its counters join /metrics as
-    kms_api_otlp_*_total. */
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set. The exporter is a module of kms-api's private
+    library folder (api_libdir.h), kms-api-otlp.so, loaded by path only then. Its counters join
+    /metrics as kms_api_otlp_*_total. */
 #ifndef API_EXPORT_H
 #define API_EXPORT_H
 

@@ -1,17 +1,15 @@
 #include "api_tls.h"
 
+#include "api_libdir.h"
 #include "kms_file.h"
 #include "kms_log.h"
 
 #include <dlfcn.h>
-#include <libgen.h>
-#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define S_MAX_PEM (1 << 20)
 
@@ -21,27 +19,17 @@ static int s_fail(char *why, size_t cap, const char *value, const char *option, 
     return -1;
 }
 
-/* Loads libcrypto.so and libssl.so from lib/kms-api beside the executable's bin/ folder.
-   RTLD_GLOBAL: civetweb's own dlopen() of those names then finds them already loaded. */
+/* Loads libcrypto.so and libssl.so from the private folder. RTLD_GLOBAL: civetweb's own
+   dlopen() of those names then finds them already loaded. */
 static int s_load_private_libraries(char *why, size_t cap)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        snprintf(why, cap, "TLS: cannot find kms-api's own path");
-        return -1;
-    }
-    exe[n] = '\0';
-    const char *dir = dirname(exe);
     static const char *names[] = {"libcrypto.so", "libssl.so"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/%s/%s", dir, KMS_API_LIBDIR_FROM_BIN, names[i]);
-        if (!dlopen(path, RTLD_NOW | RTLD_GLOBAL)) {
-            snprintf(why, cap, "TLS: %s", dlerror());
+    char reason[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!api_libdir_open(names[i], RTLD_NOW | RTLD_GLOBAL, reason, sizeof reason)) {
+            snprintf(why, cap, "TLS: %s", reason);
             return -1;
         }
-    }
     return 0;
 }
 

@@ -315,12 +315,8 @@ int main(int argc, char **argv)
         free(page);
     } else {
         kms_signal_init(false);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = s_on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGUSR1, &sa, NULL);
-        sigaction(SIGUSR2, &sa, NULL);
+        kms_signal_handle(SIGUSR1, s_on_signal);
+        kms_signal_handle(SIGUSR2, s_on_signal);
         pthread_mutex_init(&server.lock, NULL);
         status = s_serve(&server);
         pthread_mutex_destroy(&server.lock);
