@@ -425,7 +425,7 @@ kms_family_t *kms_family_load(const json_t *state, double forgetting, const char
         reason = "families: missing or mistyped field";
     else if (json_array_size(points) != S_POINTS)
         reason = "families: not this grid";
-    else if (self->scale < 0 || (self->scale > 0) == (json_array_size(warmup) > 0)
+    else if (self->scale < 0 || (self->scale > 0 && json_array_size(warmup) > 0)
              || json_array_size(warmup) >= KMS_FAMILY_WARMUP
              || (self->scale == 0 && json_integer_value(samples) != 0))
         reason = "families: inconsistent warm-up";
