@@ -1050,7 +1050,9 @@ static const char *s_poisoned(const kms_model_t *self)
     kms_weights_t w;
     if (kms_model_weights(self, &w) != 0)
         return NULL;
-    double at_mean = w.bias;   /* the features at their means: their terms are 0 */
+    double at_mean = w.bias;   /* the prediction at zero usage (kms_weights.h), then each feature at its mean */
+    for (size_t j = 0; j < w.numeric_count; j++)
+        at_mean += w.numeric[j].weight * (self->mean[j] / w.numeric[j].scale);
     for (size_t a = 0; a < w.category_count; a++)
         at_mean += w.category[a].weight * self->mean[s_target(self) + 1 + a];
     if (!isfinite(at_mean))
