@@ -34,7 +34,7 @@ static void *s_handle(void *arg)
         return NULL;
     }
     CHECK(!deep);
-    CHECK(req.metric_count > 0 && req.output_type[0] != '\0');
+    CHECK(req.metric_count <= API_KEPLER_MAX_METRICS && req.output_type[0] != '\0');  /* an empty list is read, then answered 404 */
     json_t *none = json_array();
     char archive[KMS_NAME_MAX], reason[1024];
     int status;
