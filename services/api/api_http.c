@@ -294,11 +294,18 @@ static int s_read_body(s_request_t *r, char **out, size_t *len)
     return 0;
 }
 
-static int s_kepler_answer(s_request_t *r, const json_t *models, const api_kepler_request_t *req)
+/* Kepler's request, read: answered from the trainer's LIST (POST /model, GET /kepler/init/). */
+static int s_kepler_answer(s_request_t *r, const api_kepler_request_t *req)
 {
-    char why[1024], archive[KMS_NAME_MAX];
     int status;
-    json_t *answer = api_kepler_answer(models, req, archive, &status, why, sizeof why);
+    json_t *list = s_list(r, &status);
+    if (!list) {
+        api_reply_t reply = {.status = status};
+        return s_trainer_error(r, &reply);
+    }
+    char why[1024], archive[KMS_NAME_MAX];
+    json_t *answer = api_kepler_answer(json_object_get(list, "models"), req, archive, &status, why, sizeof why);
+    json_decref(list);
     if (answer) {
         status = s_json(r, 200, NULL, answer);
         json_decref(answer);
@@ -330,14 +337,7 @@ static int s_kepler(s_request_t *r)
     free(body);
     if (status != 0)
         return s_error(r, 400, NULL, why);
-    json_t *list = s_list(r, &status);
-    if (!list) {
-        api_reply_t reply = {.status = status};
-        return s_trainer_error(r, &reply);
-    }
-    status = s_kepler_answer(r, json_object_get(list, "models"), &req);
-    json_decref(list);
-    return status;
+    return s_kepler_answer(r, &req);
 }
 
 /* GET /kepler/init/<source>[?kepler=<release>]: Kepler's default request for that source,
@@ -358,15 +358,7 @@ static int s_kepler_init(s_request_t *r, const char *source)
     api_kepler_request_t req;
     if (api_kepler_init_request(source, &config, &req, why, sizeof why) != 0)
         return s_error(r, 400, NULL, why);
-    int status;
-    json_t *list = s_list(r, &status);
-    if (!list) {
-        api_reply_t reply = {.status = status};
-        return s_trainer_error(r, &reply);
-    }
-    status = s_kepler_answer(r, json_object_get(list, "models"), &req);
-    json_decref(list);
-    return status;
+    return s_kepler_answer(r, &req);
 }
 
 typedef struct {
