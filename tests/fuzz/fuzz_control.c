@@ -49,14 +49,21 @@ static const char *s_expected(const uint8_t *const *frames, const size_t *lens, 
         return count == 1 ? KMS_PROTO_OK : KMS_PROTO_BAD_REQUEST;
     if (!model || count != 2)
         return KMS_PROTO_BAD_REQUEST;
-    if (s_is(frames[1], lens[1], "core_model"))
-        return KMS_PROTO_OK;
-    if (s_is(frames[1], lens[1], "dram_model"))
-        return KMS_PROTO_UNAVAILABLE;
-    return KMS_PROTO_NOT_FOUND;
+    /* A model of the trainer's set (fuzz_trainer.h): served once ready, 503 before; else 404. */
+    char name[KMS_NAME_MAX];
+    memcpy(name, frames[1], lens[1]);
+    name[lens[1]] = '\0';
+    const trainer_t *trainer = s_fuzz_trainer();
+    int index = trainer_model_find(trainer, name);
+    if (index < 0)
+        return KMS_PROTO_NOT_FOUND;
+    kms_model_status_t status;
+    kms_model_status(trainer_model_at(trainer, (size_t) index), &status);
+    return status.ready ? KMS_PROTO_OK : KMS_PROTO_UNAVAILABLE;
 }
 
-static void s_check_body(const uint8_t *command, size_t command_len, const char *status, zframe_t *body)
+static void s_check_body(const uint8_t *command, size_t command_len, const uint8_t *frames_name,
+                         size_t frames_name_len, const char *status, zframe_t *body)
 {
     const char *data = (const char *) zframe_data(body);
     size_t len = zframe_size(body);
@@ -66,7 +73,7 @@ static void s_check_body(const uint8_t *command, size_t command_len, const char 
         json_t *metadata = NULL;
         kms_model_t *model = kms_modelzip_read(data, len, &metadata, &why);
         CHECK(model != NULL);
-        CHECK(strcmp(kms_model_spec(model)->name, "core_model") == 0);
+        CHECK(s_is(frames_name, frames_name_len, kms_model_spec(model)->name));
         kms_model_destroy(&model);
         json_decref(metadata);
         return;
@@ -113,7 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *status = zmsg_popstr(reply);
     CHECK(status != NULL && strcmp(status, expected) == 0);
     zframe_t *body = zmsg_pop(reply);
-    s_check_body(count ? frames[0] : NULL, count ? lens[0] : 0, status, body);
+    s_check_body(count ? frames[0] : NULL, count ? lens[0] : 0, count > 1 ? frames[1] : NULL, count > 1 ? lens[1] : 0,
+                 status, body);
     zframe_destroy(&body);
     free(status);
     zmsg_destroy(&reply);
