@@ -93,3 +93,12 @@ void kms_log_write(kms_log_level_t level, const char *msg, const char *fields, .
     ssize_t rc = write(STDERR_FILENO, line, (size_t) n);
     (void) rc;
 }
+
+bool kms_log_decade(uint64_t count)
+{
+    if (count == 0)
+        return false;
+    while (count % 10 == 0)
+        count /= 10;
+    return count == 1;
+}

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { KMS_LOG_DEBUG = 0, KMS_LOG_INFO, KMS_LOG_WARN, KMS_LOG_ERROR } kms_log_level_t;
 
@@ -27,6 +28,10 @@ void kms_log_write(kms_log_level_t level, const char *msg, const char *fields, .
 /* Writes `text` as a logfmt value into `out` (quoted and escaped when needed, truncated to fit)
    and returns `out`, for use as a %s argument. */
 const char *kms_log_quote(const char *text, char *out, size_t cap);
+
+/* True for the 1st, 10th, 100th, ... occurrence of an event: a fault that repeats every
+   interval is logged a handful of times, not every time (its counter keeps the exact count). */
+bool kms_log_decade(uint64_t count);
 
 #define kms_log_at(level, msg, ...) \
     do { if ((level) >= kms_log_threshold) kms_log_write((level), (msg), __VA_ARGS__); } while (0)

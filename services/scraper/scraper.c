@@ -62,6 +62,7 @@ typedef struct {
     int kept;               /* damaged pages in a row that left prev as the reference */
     int last_outcome;       /* -1 ok, else the scraper_failure_t of the last scrape */
     bool skipping;          /* the last cycle found this target still in flight */
+    uint64_t spoiled_intervals[KMS_KEPLER_SPOIL_COUNT];  /* for the log's rate (kms_log_decade) */
 } s_target_t;
 
 struct scraper_t {
@@ -415,9 +416,12 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
     for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
         if (ds->spoiled[r]) {
             o->spoiled[r] += ds->spoiled[r];
+            if (!kms_log_decade(++t->spoiled_intervals[r]))
+                continue;
             char url[512];
-            kms_warn("node sample published without a target or feature this page cannot give", "target=%s reason=%s count=%zu",
-                     kms_log_quote(t->url, url, sizeof url), kms_kepler_spoil_names[r], ds->spoiled[r]);
+            kms_warn("node sample published without a target or feature this page cannot give",
+                     "target=%s reason=%s count=%zu intervals=%llu", kms_log_quote(t->url, url, sizeof url),
+                     kms_kepler_spoil_names[r], ds->spoiled[r], (unsigned long long) t->spoiled_intervals[r]);
         }
     if (!ds->why)
         return;
@@ -536,7 +540,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
     char url[512], why[512];
     kms_log_quote(t->url, url, sizeof url);
     if (!root) {
-        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld error=%s",
+        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld why=%s",
                    url, status,
                  kms_log_quote(err.text, why, sizeof why));
         return -1;
@@ -544,7 +548,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
     int rc = 0;
     if (status != 200) {
         const char *msg = json_string_value(json_object_get(root, "error"));
-        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld error=%s", url,
+        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld why=%s", url,
                    status,
                  kms_log_quote(msg ? msg : "(none)", why, sizeof why));
         rc = -2;
@@ -555,7 +559,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
         rc = kms_kepler_prom_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
         o->rejected_lines += ps.rejected;
         if (rc != 0)
-            kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s error=%s", url,
+            kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
                      kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
         else
             o->success_ts = kms_num_wallclock();
@@ -596,7 +600,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
     kms_log_quote(t->url, url, sizeof url);
     if (code != CURLE_OK) {
         o.failure = s_classify(code, t->too_large);
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s error=%s ms=%.1f", url,
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s ms=%.1f", url,
                    s_cause_name(o.failure),
                  kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
                                             : (t->error[0] ? t->error : curl_easy_strerror(code)),
@@ -613,7 +617,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
                    status, o.duration * 1000);
     } else if ((rc = s_process_page(t, &o)) != 0) {
         o.failure = rc == -2 ? SCRAPER_FAIL_TRUNCATED : SCRAPER_FAIL_PARSE;
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s error=%s bytes=%zu", url,
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s bytes=%zu", url,
                    s_cause_name(o.failure),
                    rc == -2 ? "\"the page's last line has no end\""
                             : rc == -3 ? "\"some node counters went down, others went on: a damaged page\""

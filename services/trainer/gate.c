@@ -122,13 +122,6 @@ static s_publisher_t *s_publisher(trainer_gate_held_t *self, const char *node)
     return p;
 }
 
-static bool s_power_of_ten(uint64_t n)
-{
-    while (n >= 10 && n % 10 == 0)
-        n /= 10;
-    return n == 1;
-}
-
 void trainer_gate_held_count(trainer_gate_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
                              const char *model, const char *what, double watts)
 {
@@ -136,7 +129,7 @@ void trainer_gate_held_count(trainer_gate_held_t *self, const kms_sample_t *samp
     uint64_t n = ++p->held[reason];
     self->total[reason]++;
     p->last = ++self->events;
-    if (!s_power_of_ten(n))
+    if (!kms_log_decade(n))
         return;
     char node[160], name[160], target[160];
     kms_warn("sample held back", "reason=%s node=%s model=%s target=%s watts=%.6g seq=%llu count=%llu",

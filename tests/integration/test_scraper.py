@@ -321,6 +321,23 @@ class TestNothingAbsurd(ScraperTestCase):
                 self.assertTrue(math.isfinite(v) and 0 <= v < 1e5, s)  # before: 10,008,763 W
         self.assertEqual(metrics(mport)[0][key.format(target, "jump")], 0)
 
+    def test_08_a_target_spoiled_every_interval_is_counted_each_time_and_logged_on_decades(self):
+        a = fixture("0.7-a.prom")
+        core = b'kepler_node_core_joules_total{instance="node-a",mode="idle",package="0",source="rapl"} 0\n'
+        self.assertIn(core, a)
+        self.server.sequences["/metrics"] = [a] + [a.replace(core, core + core)] * 1000
+        mport = free_port()
+        p = self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.05", metrics_port=mport)
+        key = f'kms_scraper_spoiled_total{{target="{self.server.url("/metrics")}",reason="duplicate"}}'
+        self.sub.collect(30, until=lambda got: metrics(mport)[0].get(key, 0) >= 25)
+        spoiled = metrics(mport)[0][key]
+        self.assertGreaterEqual(spoiled, 25)
+        lines = [l for l in p.output().splitlines() if "cannot give" in l and "reason=duplicate" in l]
+        # Before: one warning per interval. Now the 1st, the 10th, (the 100th) of them.
+        self.assertGreaterEqual(len(lines), 2, lines)
+        self.assertLessEqual(len(lines), 3, lines)
+        self.assertIn("intervals=10 ", lines[1] + " ")
+
 
 class TestFaults(ScraperTestCase):
     def test_faulty_targets_are_counted_and_never_delay_the_good_one(self):

@@ -88,6 +88,22 @@ static void test_quote(void **state)
     assert_true(strlen(small) < sizeof small);
 }
 
+static void test_decade(void **state)
+{
+    (void) state;
+    uint64_t logged = 0, last = 0;
+    for (uint64_t n = 0; n <= 100000; n++)
+        if (kms_log_decade(n)) {
+            logged++;
+            last = n;
+        }
+    assert_int_equal(logged, 6);  /* 1, 10, 100, 1000, 10000, 100000 */
+    assert_int_equal(last, 100000);
+    assert_false(kms_log_decade(0));
+    assert_false(kms_log_decade(20));
+    assert_true(kms_log_decade(UINT64_C(10000000000000000000)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -95,6 +111,7 @@ int main(void)
         cmocka_unit_test(test_debug_level_shows_debug),
         cmocka_unit_test(test_bad_level_is_reported),
         cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_decade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
