@@ -319,7 +319,7 @@ static int s_prom_sample(const kms_sample_t *sample, void *arg)
     return 0;
 }
 
-static int s_prom_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+static int s_prom_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg)
 {
     s_prom_t *self = arg;
     self->stats->rows++;

@@ -426,7 +426,7 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_expo_series_
     if (s_grow(&ns, &self->cap_nseries, self->nnseries + 1, sizeof *self->nseries) != 0)
         return -1;
     self->nseries = ns;
-    self->nseries[self->nnseries++] = (s_nseries_t){key, s_mix(sum), fam->era, slot, fam->kind == K_NODE_ZONE, value};
+    self->nseries[self->nnseries++] = (s_nseries_t){key, s_mix(sum), fam->era, slot, fam->kind == K_NODE_ZONE, value, NAN};
     return 0;
 }
 

@@ -20,8 +20,16 @@ const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate",
    only one known; a reading that went down from above it is not unwrapped. */
 #define S_RAPL_RANGE_J 262143.328850
 
+/* A zone's recent power: the highest of its intervals, each interval 1% forgotten; a fall is a
+   wrap only at no more than S_WRAP_RECENT_FACTOR times it plus S_WRAP_RECENT_FLOOR_W (room for
+   a workload that starts in the very interval of the wrap). */
+#define S_RECENT_DECAY 0.99
+#define S_WRAP_RECENT_FACTOR 4.0
+#define S_WRAP_RECENT_FLOOR_W 10.0
+
 typedef struct {
-    const kms_kepler_snapshot_t *prev, *cur;
+    const kms_kepler_snapshot_t *prev;
+    kms_kepler_snapshot_t *cur;
     double dt;
     int cpu_slot, mem_slot;  /* chosen sources, -1 when none */
     uint32_t fmask;          /* usage counters (cycles, instructions, misses) seen in both */
@@ -189,9 +197,11 @@ static double s_zone_watts(const kms_kepler_snapshot_t *p, const kms_kepler_snap
 }
 
 /* A raw reading that went down is unwrapped with the standard range only when both readings
-   lie within it and, where Kepler also reports the zone's watts, the power it implies is no more
-   than twice the larger of them (plus 1 W): a zone whose range is not the standard one (another
-   energy unit, another vendor) would otherwise give a power of tens of kilowatts. */
+   lie within it and the power it implies is one the zone can draw: no more than twice the
+   larger of Kepler's watts gauges for it (plus 1 W) where the page has them, else than the
+   zone's recent power allows (S_WRAP_RECENT_*) once it has one, and never beyond
+   KMS_KEPLER_ZONE_MAX_WATTS. A zone whose range is not the standard one (another energy unit,
+   another vendor) would otherwise give tens of kilowatts, a restart a megawatt. */
 static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c,
                                const s_nseries_t *cs, const s_nseries_t *ps, double dt)
 {
@@ -199,7 +209,20 @@ static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_
         return false;
     double implied = (S_RAPL_RANGE_J - ps->value + cs->value) / dt;
     double watts = s_zone_watts(p, c, cs->labels);
-    return implied <= KMS_KEPLER_ZONE_MAX_WATTS && (watts < 0 || implied <= 2 * watts + 1);
+    if (watts >= 0)
+        return implied <= KMS_KEPLER_ZONE_MAX_WATTS && implied <= 2 * watts + 1;
+    return implied <= KMS_KEPLER_ZONE_MAX_WATTS &&
+           !(implied > S_WRAP_RECENT_FACTOR * ps->recent_watts + S_WRAP_RECENT_FLOOR_W);
+}
+
+/* The zone's recent power as of cur: this interval's (when it counted up at a power a zone can
+   draw), else the previous one carried, decayed. NAN until one interval was measured. */
+static double s_recent_watts(const s_nseries_t *ps, double delta, double dt)
+{
+    double carried = S_RECENT_DECAY * ps->recent_watts, watts = delta / dt;
+    if (!(delta >= 0) || !(watts <= KMS_KEPLER_ZONE_MAX_WATTS))
+        return carried;
+    return isnan(carried) || watts > carried ? watts : carried;
 }
 
 /* The previous reading of a node series, NULL when the previous page had none. */
@@ -249,6 +272,7 @@ static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_
 static int s_diff_counters(s_diff_t *d)
 {
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    s_nseries_t *recorded = d->cur->nseries;
     kms_kepler_diff_stats_t *st = d->stats;
     double nt[T_COUNT] = {0};
     uint32_t ntmask = 0;
@@ -269,6 +293,8 @@ static int s_diff_counters(s_diff_t *d)
             delta = S_RAPL_RANGE_J - ps->value + cs->value;
             st->rapl_wraps++;
         }
+        if (cs->raw_rapl)
+            recorded[i].recent_watts = s_recent_watts(ps, delta, d->dt);
         if (delta < 0)
             down++;
         else if (ps->value > 0)
@@ -448,7 +474,7 @@ static int s_diff_gauges(s_diff_t *d)
     return (int) st->samples;
 }
 
-int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur,
+int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur,
                     kms_kepler_sample_fn fn, void *arg, kms_kepler_diff_stats_t *stats)
 {
     assert(cur && fn);

@@ -10,8 +10,9 @@
 
     Kepler 0.10's raw RAPL readings wrap. One that went down is unwrapped only when it is a wrap:
     both readings within the standard Intel range, the power it implies no more than
-    KMS_KEPLER_ZONE_MAX_WATTS (nor twice the zone's kepler_node_cpu_watts plus 1 W, when Kepler
-    reports it), and not every zone fell at once. Every zone falling together (two or more) is an
+    KMS_KEPLER_ZONE_MAX_WATTS, nor than twice the zone's kepler_node_cpu_watts plus 1 W when
+    Kepler reports it, else than four times the zone's recent power plus 10 W once it has one
+    (its highest interval of late, forgotten 1% per interval), and not every zone fell at once. Every zone falling together (two or more) is an
     exporter restart or a reboot, RAPL counting again from 0: no sample, counted as a reset,
     whether or not the page has watts gauges.
 
@@ -78,8 +79,10 @@ typedef int (*kms_kepler_sample_fn)(const kms_sample_t *sample, void *arg);
    against prev, not against cur, lest the counters' way back up be taken for megawatts.
    Returns the number of samples made, 0 with stats->why set when the interval gives none
    (first scrape, restart, era change, no time elapsed...), -1 when the callback stopped it.
-   `stats` may be NULL; it is overwritten, not accumulated. */
-int kms_kepler_diff(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur,
+   `stats` may be NULL; it is overwritten, not accumulated. The one thing written to cur is each
+   raw RAPL zone's recent power, the measure by which the next diff (cur as its prev) judges
+   whether a fall is a wrap. */
+int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur,
                     kms_kepler_sample_fn fn, void *arg, kms_kepler_diff_stats_t *stats);
 /* How many damaged snapshots in a row may keep the same prev before cur is taken anyway. */
 #define KMS_KEPLER_KEEP_PREV_MAX 3

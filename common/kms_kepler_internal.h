@@ -65,6 +65,8 @@ typedef struct {
     int slot;         /* target slot; -1 for a 0.10 watts gauge, kept to check unwraps */
     bool raw_rapl;
     double value;
+    double recent_watts;  /* a raw RAPL zone's highest power of late, decaying; NAN until known:
+                             kms_kepler_diff records it in cur and judges the next fall by it */
 } s_nseries_t;
 
 struct kms_kepler_snapshot_t {

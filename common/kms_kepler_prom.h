@@ -22,8 +22,8 @@
    on with `prev` still the previous one for the next snapshot (kms_kepler_diff found cur
    damaged), anything else to stop. */
 #define KMS_KEPLER_KEEP_PREV 2
-typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev,
-                                      const kms_kepler_snapshot_t *cur, void *arg);
+typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur,
+                                      void *arg);
 
 typedef struct {
     size_t results;     /* result entries read */

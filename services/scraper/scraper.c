@@ -515,7 +515,7 @@ static s_api_node_t *s_api_node(scraper_t *self, const char *name)
 
 /* Each node's snapshots come in time order; those already seen in an earlier answer (the
    window overlaps) are skipped, the others diffed against that node's last one. */
-static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg)
 {
     (void) prev;
     s_api_ctx_t *ctx = arg;

@@ -30,7 +30,7 @@ static int s_on_sample(const kms_sample_t *s, void *arg)
     return 0;
 }
 
-static int s_on_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+static int s_on_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg)
 {
     run_t *run = arg;
     run->snapshots++;

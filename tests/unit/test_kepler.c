@@ -433,6 +433,60 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* One raw package zone reading `joules` at `ts`, without watts gauges. */
+static void s_zone(kms_kepler_snapshot_t *s, double ts, double joules)
+{
+    kms_kepler_snapshot_begin(s, ts, "h");
+    s_add(s, "kepler_node_cpu_joules_total", joules, "zone", "package", "node_name", "n");
+}
+
+/* Without watts gauges a fall is judged by the zone's recent power: a zone that drew 40 W can
+   wrap at 101 W (a workload starting), not at 241 W (more likely a restart near the top of the
+   range). With no history yet only KMS_KEPLER_ZONE_MAX_WATTS bounds it. */
+static void test_rapl_wrap_judged_by_recent_power(void **state)
+{
+    (void) state;
+    const double range = 262143.328850;
+    kms_kepler_snapshot_t *a = kms_kepler_snapshot_new(), *b = kms_kepler_snapshot_new(),
+                          *c = kms_kepler_snapshot_new();
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    struct { double before, implied; int wraps; } cases[] = {{500, 101, 1}, {1200, 241, 0}};
+    for (size_t k = 0; k < 2; k++) {
+        s_zone(a, 0, range - cases[k].before - 200);
+        s_zone(b, 5, range - cases[k].before);
+        got->count = 0;
+        assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
+        s_close(s_get(&got->items[0].targets, "package"), 40);
+        s_zone(c, 10, 5);
+        got->count = 0;
+        assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), cases[k].wraps);
+        assert_int_equal(st.rapl_wraps, cases[k].wraps);
+        assert_int_equal(st.counter_resets, 1 - cases[k].wraps);
+        if (cases[k].wraps)
+            s_close(s_get(&got->items[0].targets, "package"), cases[k].implied);
+    }
+    /* The same 241 W fall with no history: a wrap. */
+    s_zone(b, 5, range - 1200);
+    s_zone(c, 10, 5);
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 1);
+    assert_int_equal(st.rapl_wraps, 1);
+    /* The recent power outlives an interval of idling, forgotten 1% an interval. */
+    s_zone(a, 0, range - 1400);
+    s_zone(b, 5, range - 1200);
+    assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
+    s_zone(a, 10, range - 1190);  /* 2 W */
+    assert_int_equal(kms_kepler_diff(b, a, s_collect, got, &st), 1);
+    s_zone(c, 15, 5);             /* 239 W > 4 * 39.6 W + 10 W */
+    assert_int_equal(kms_kepler_diff(a, c, s_collect, got, &st), 0);
+    assert_int_equal(st.rapl_wraps, 0);
+    free(got);
+    kms_kepler_snapshot_destroy(&a);
+    kms_kepler_snapshot_destroy(&b);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* A counter-era node page (0.7/0.9 names): two packages, their core and package counters, and
    one container's cpu time. `bad` spoils one series: 1 NaN on package 1's package counter, 2 a
    duplicate of package 0's core series, 3 package 0's package counter 10 MJ ahead, 4 a NaN cpu
@@ -821,7 +875,7 @@ typedef struct {
     size_t nnodes;
 } walked_t;
 
-static int s_on_snapshot(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+static int s_on_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg)
 {
     walked_t *w = arg;
     w->snapshots++;
@@ -896,7 +950,7 @@ static void test_prom_matrix(void **state)
 }
 
 /* The walk keeps prev when the callback says the new snapshot was damaged. */
-static int s_keep_damaged(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur, void *arg)
+static int s_keep_damaged(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg)
 {
     walked_t *w = arg;
     w->snapshots++;
@@ -1054,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_container_reset),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_rapl_010),
+        cmocka_unit_test(test_rapl_wrap_judged_by_recent_power),
         cmocka_unit_test(test_rapl_unknown_range),
         cmocka_unit_test(test_rapl_restart_is_not_a_wrap),
         cmocka_unit_test(test_spoiled_targets),
