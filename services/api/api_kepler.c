@@ -230,6 +230,103 @@ static bool s_linear_trainer(const char *name)
            || strstr(name, "linear");
 }
 
+/* Kepler's MachineSpec (pkg/config/spec.go): its fields and whether each is a string. */
+static const struct {
+    const char *key;
+    bool text;
+} s_spec_fields[] = {{"vendor", true},  {"processor", true}, {"cores", false},           {"chips", false},
+                     {"memory", false}, {"frequency", false}, {"threads_per_core", false}};
+
+static int s_spec_check(const char *what, const json_t *spec, char *why, size_t cap)
+{
+    if (!json_is_object(spec)) {
+        snprintf(why, cap, "%s must be an object (Kepler's machine_spec)", what);
+        return -1;
+    }
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *) spec, key, value) {
+        size_t f = 0;
+        while (f < sizeof s_spec_fields / sizeof *s_spec_fields && strcmp(s_spec_fields[f].key, key) != 0)
+            f++;
+        if (f == sizeof s_spec_fields / sizeof *s_spec_fields) {
+            snprintf(why, cap, "%s: unknown field \"%.64s\" (vendor, processor, cores, chips, memory, "
+                               "frequency, threads_per_core)", what, key);
+            return -1;
+        }
+        bool ok = s_spec_fields[f].text ? json_is_string(value) || json_is_null(value)
+                                        : json_is_null(value) || (json_is_integer(value) && json_integer_value(value) >= 0);
+        if (!ok) {
+            snprintf(why, cap, "%s: \"%s\" must be %s", what, key,
+                     s_spec_fields[f].text ? "a string" : "a whole number, 0 or more");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int api_kepler_machines_check(const json_t *machines, char *why, size_t cap)
+{
+    if (!json_is_object(machines) || json_object_size(machines) == 0) {
+        snprintf(why, cap, "%s", "the machine specs must be a non-empty object: {\"<cpu_architecture>\": {spec}, ...}");
+        return -1;
+    }
+    const char *arch;
+    const json_t *spec;
+    json_object_foreach((json_t *) machines, arch, spec) {
+        char what[96];
+        snprintf(what, sizeof what, "machine \"%.64s\"", arch);
+        if (strlen(arch) == 0 || strlen(arch) >= KMS_NAME_MAX) {
+            snprintf(why, cap, "a machine's cpu_architecture must be 1 to %d characters", KMS_NAME_MAX - 1);
+            return -1;
+        }
+        if (s_spec_check(what, spec, why, cap) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *s_spec_text(const json_t *spec, const char *key)
+{
+    const char *text = json_string_value(json_object_get(spec, key));
+    return text ? text : "";
+}
+
+static double s_spec_number(const json_t *spec, const char *key)
+{
+    const json_t *value = json_object_get(spec, key);
+    return json_is_integer(value) ? (double) json_integer_value(value) : 0;
+}
+
+/* How far two positive quantities are, as a ratio; 0 when either is unknown (0). */
+static double s_log_distance(double a, double b)
+{
+    return a > 0 && b > 0 ? fabs(log(a / b)) : 0;
+}
+
+/* The known machine the request's spec names (same processor), else the nearest: the same
+   vendor first, then the closest core count and frequency (as ratios). */
+static void s_pick_machine(const json_t *machines, const json_t *spec, api_kepler_request_t *out)
+{
+    const char *processor = s_spec_text(spec, "processor"), *vendor = s_spec_text(spec, "vendor");
+    double best = INFINITY;
+    const char *arch;
+    const json_t *known;
+    json_object_foreach((json_t *) machines, arch, known) {
+        bool exact = processor[0] && strcmp(processor, s_spec_text(known, "processor")) == 0;
+        double distance = exact ? -1
+                                : (strcmp(vendor, s_spec_text(known, "vendor")) != 0 ? 100 : 0) +
+                                      s_log_distance(s_spec_number(spec, "cores"), s_spec_number(known, "cores")) +
+                                      s_log_distance(s_spec_number(spec, "frequency"), s_spec_number(known, "frequency"));
+        if (distance < best) {
+            best = distance;
+            snprintf(out->machine, sizeof out->machine, "%s", arch);
+            out->machine_spec = known;
+            out->machine_exact = exact;
+        }
+    }
+}
+
 int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out,
                      char *why, size_t cap)
 {
@@ -265,8 +362,10 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
     if (node_type && !json_is_null(node_type) && !json_is_integer(node_type))
         return s_fail(why, cap, "%s", "\"node_type\" must be an integer");
     const json_t *spec = json_object_get(body, "machine_spec");
-    if (spec && !json_is_null(spec) && !json_is_object(spec))
-        return s_fail(why, cap, "%s", "\"machine_spec\" must be an object");
+    if (spec && !json_is_null(spec) && s_spec_check("\"machine_spec\"", spec, why, cap) != 0)
+        return -1;
+    if (json_is_object(spec) && config->machines)
+        s_pick_machine(config->machines, spec, out);
     if (!s_linear_trainer(out->trainer_name))
         return s_fail(why, cap,
                       "a request may name a linear trainer only (SGDRegressorTrainer's format), not %s; "
@@ -512,6 +611,19 @@ static json_t *s_curve_document(const json_t *model, kms_family_fit_t fit, const
     return doc;
 }
 
+/* The picked machine's architecture term in the bias, and no other: the document is that
+   machine's model whatever architecture the requesting Kepler reads for itself. An
+   architecture the model never learned has term 0 (the bias is the average of those learned). */
+static void s_fold_machine(kms_weights_t *w, const char *arch)
+{
+    for (size_t i = 0; i < w->category_count; i++)
+        if (strcmp(w->category[i].name, arch) == 0)
+            w->bias += w->category[i].weight;
+    w->category_count = 1;
+    snprintf(w->category[0].name, sizeof w->category[0].name, "%s", arch);
+    w->category[0].weight = 0;
+}
+
 /* The model's weights in the request's names and units, made dynamic when asked: with x in
    the request's units (x = u * canonical) and c the generation's output factor,
    c * (bias + w * x / (u * scale)) is c times the model's watts. */
@@ -538,6 +650,8 @@ static json_t *s_document(const json_t *model, const api_kepler_request_t *req, 
     w.bias = req->dynamic ? 0 : w.bias * c;
     for (size_t i = 0; i < w.category_count; i++)
         w.category[i].weight = req->dynamic ? 0 : w.category[i].weight * c;
+    if (req->machine[0])
+        s_fold_machine(&w, req->machine);
     json_t *doc = kms_weights_to_json(&w, names);
     if (!doc) {
         s_reject(why, cap, name, "%s", "the trainer's weights are not finite");
@@ -595,6 +709,12 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
         char model_name[KMS_NAME_MAX];
         s_trainer_model_name(model_name, (kms_family_kind_t) family, first);
         json_object_set_new(answer, "model_name", json_string(model_name));
+    }
+    if (req->machine[0]) {
+        json_object_set_new(answer, "machine_spec", json_deep_copy(req->machine_spec));
+        json_object_set_new(answer, "machine_match",
+                            json_pack("{s:s, s:s}", "cpu_architecture", req->machine,
+                                      "match", req->machine_exact ? "exact" : "nearest"));
     }
     return answer;
 }

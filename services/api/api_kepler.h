@@ -39,7 +39,16 @@
     sample period for 0.4), and its weights multiplied by what that generation does to the
     predictor's output, so that the watts Kepler finally reports are the model's. A Dyn* type
     asks for dynamic power (total minus idle): the same feature weights with no bias and no
-    architecture terms, 0 W at zero usage. */
+    architecture terms, 0 W at zero usage.
+
+    Kepler 0.7.12+ sends its machine_spec. When the server knows the machines its models learned
+    on (config->machines), the spec picks one: its architecture's term is folded into each
+    document's bias (the answer is that machine's model whatever cpu_architecture Kepler reads
+    for itself), and the component answer carries that machine's spec as "machine_spec", from
+    whose cores Kepler scales idle power on a smaller machine (regressor.go updateCoreRatio), and
+    "machine_match" {"cpu_architecture", "match": "exact" | "nearest"}. Otherwise
+    every architecture learned is served and Kepler applies its own (one it never saw gets the
+    average), as before. */
 #ifndef API_KEPLER_H
 #define API_KEPLER_H
 
@@ -71,7 +80,15 @@ typedef enum {
 typedef struct {
     double sample_period;   /* the requesting Keplers' SAMPLE_PERIOD_SEC */
     int era;                /* API_KEPLER_ERA_AUTO, or the generation every request is taken for */
+    /* The machines the models learned on, per cpu_architecture: {"<architecture>": Kepler's
+       MachineSpec ({"vendor", "processor", "cores", "chips", "memory", "frequency",
+       "threads_per_core"}), ...} (kms-api --machine-specs, checked by api_kepler_machines_check);
+       NULL when none are known. */
+    const json_t *machines;
 } api_kepler_config_t;
+
+/* 0, or -1 with the reason in `why` when `machines` is not such an object. */
+int api_kepler_machines_check(const json_t *machines, char *why, size_t cap);
 
 /* The era named "0.4", "0.5.4", "0.7.3", "0.7.12" (or any release inside one: "0.6", "0.9"),
    or "auto"; -2 when the text names none. */
@@ -92,6 +109,12 @@ typedef struct {
     /* The filter ("mae:5; r2:0.9"): an upper bound on mae and rmse, a lower bound on r2 and
        samples; NAN when absent. */
     double max_mae, max_rmse, min_r2, min_samples;
+    /* The known machine the request's machine_spec picked (config->machines): its architecture,
+       its spec (borrowed from the config), whether it matched exactly (same processor) or is
+       the nearest (vendor, then cores and frequency); machine[0] == 0 when none was picked. */
+    char machine[KMS_NAME_MAX];
+    const json_t *machine_spec;
+    bool machine_exact;
 } api_kepler_request_t;
 
 /* Canonical feature name of a Kepler metric name (itself when it has no alias), and how many

@@ -13,10 +13,26 @@
 #include <malloc.h>
 #include <stdio.h>
 
+/* The --machine-specs file, checked; NULL (said on stderr) when it is not one. */
+static json_t *s_load_machines(const char *path)
+{
+    json_error_t error;
+    char why[512];
+    json_t *machines = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    if (!machines)
+        fprintf(stderr, "kms-api: --machine-specs %s: line %d: %s\n", path, error.line, error.text);
+    else if (api_kepler_machines_check(machines, why, sizeof why) != 0) {
+        fprintf(stderr, "kms-api: --machine-specs %s: %s\n", path, why);
+        json_decref(machines);
+        machines = NULL;
+    }
+    return machines;
+}
+
 int main(int argc, char **argv)
 {
     const char *address = NULL, *trainer = NULL, *acl = NULL, *tls_cert = NULL, *tls_key = NULL,
-               *kepler_era = NULL;
+               *kepler_era = NULL, *machine_specs = NULL;
     kms_curve_config_t curve_config = {0};
     long port, timeout_ms, threads, per_client, request_timeout_ms;
     double cache_ms, kepler_period;
@@ -51,6 +67,10 @@ int main(int argc, char **argv)
          "take every POST /model for this Kepler release (0.4, 0.6, 0.7.11, ...) instead of telling it from the "
          "request",
          &kepler_era, 0, 0},
+        {"machine-specs", "KMS_MACHINE_SPECS", KMS_OPT_STRING, NULL,
+         "JSON file of the machines the models learned on, {\"<cpu_architecture>\": Kepler's machine_spec, ...}: "
+         "Kepler 0.7.12+'s own spec then picks one (docs/kepler.md)",
+         &machine_specs, 0, 0},
         KMS_CURVE_OPTIONS(curve_config),
         {0}};
     kms_config_t config = {"kms-api",
@@ -81,6 +101,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "kms-api: %s\n", why);
         return 2;
     }
+    json_t *machines = machine_specs ? s_load_machines(machine_specs) : NULL;
+    if (machine_specs && !machines)
+        return 2;
 
     /* glibc gives each busy thread its own heap, up to 8 per core: with 64 workers resident
        memory would creep up for as long as workers keep getting their first requests. */
@@ -94,6 +117,7 @@ int main(int argc, char **argv)
     kms_curve_t *curve = kms_curve_new(&curve_config, why, sizeof why, &curve_why);
     if (curve_why) {
         fprintf(stderr, "kms-api: %s\n", curve_why);
+        json_decref(machines);
         return 2;
     }
     api_stats_t stats;
@@ -102,14 +126,16 @@ int main(int argc, char **argv)
     if (!backend) {
         fprintf(stderr, "kms-api: invalid value '%s' for --trainer: not a usable ZeroMQ endpoint\n", trainer);
         kms_curve_destroy(&curve);
+        json_decref(machines);
         return 2;
     }
     api_http_config_t http = {port, address, threads, per_client, timeout_ms, request_timeout_ms, trainer, acl,
-                              tls.cert_file ? &tls : NULL, {kepler_period, era}};
+                              tls.cert_file ? &tls : NULL, {kepler_period, era, machines}};
     api_http_t *server = api_http_start(&http, backend, &stats);
     if (!server) {
         api_backend_destroy(&backend);
         kms_curve_destroy(&curve);
+        json_decref(machines);
         return 1;
     }
     kms_info("listening",
@@ -125,6 +151,7 @@ int main(int argc, char **argv)
     api_export_stop(&otlp);
     api_backend_destroy(&backend);
     kms_curve_destroy(&curve);
+    json_decref(machines);
     zsys_shutdown();
     kms_info("stopped", NULL);
     return 0;

@@ -449,11 +449,24 @@ class Configuration(ProcessTestCase):
                                   (["--trainer", "not an endpoint"], None, "--trainer"),
                                   (["--cache-ms", "500"], None, "--cache-ms"),
                                   (["--no-such-option"], None, "no-such-option"),
-                                  ([], {"KMS_LOG_LEVEL": "chatty"}, "KMS_LOG_LEVEL")]:
+                                  ([], {"KMS_LOG_LEVEL": "chatty"}, "KMS_LOG_LEVEL")] + self.bad_machine_specs():
             r = self.run_api(*args, env=env)
             self.assertEqual(r.returncode, 2, (args, env, r.stderr))
             self.assertIn(needle, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def bad_machine_specs(self):
+        """--machine-specs files that are not one, each with what its error line must name."""
+        cases = []
+        for i, (text, needle) in enumerate([("{", "line 1"), ("[]", "non-empty object"),
+                                             ('{"Zen3": {"cores": "many"}}', "cores"),
+                                             ('{"Zen3": {"sockets": 2}}', "sockets")]):
+            path = os.path.join(self.tmp, f"machines-{i}.json")
+            with open(path, "w") as f:
+                f.write(text)
+            cases.append((["--machine-specs", path], None, needle))
+        cases.append((["--machine-specs", os.path.join(self.tmp, "absent.json")], None, "absent.json"))
+        return cases
 
     def test_sigterm_is_a_clean_exit_and_port_in_use_fails(self):
         trainer = FakeTrainer()

@@ -46,7 +46,7 @@ static json_t *s_json(const char *text)
     return doc;
 }
 
-static const api_kepler_config_t s_auto = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+static const api_kepler_config_t s_auto = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, NULL};
 
 static int s_parse_as(const char *body, const api_kepler_config_t *config, api_kepler_request_t *req, char *why)
 {
@@ -171,7 +171,7 @@ static void test_parse_requests(void **state)
     assert_int_equal(req.era, API_KEPLER_0_5_4);
     assert_true(req.sample_period == 3);
     /* --kepler-era takes every request for one generation. */
-    api_kepler_config_t forced = {5, API_KEPLER_0_7_12};
+    api_kepler_config_t forced = {5, API_KEPLER_0_7_12, NULL};
     assert_int_equal(s_parse_as("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true}",
                                 &forced, &req, why), 0);
     assert_int_equal(req.era, API_KEPLER_0_7_12);
@@ -254,6 +254,85 @@ static void test_component_answer_in_each_generations_units(void **state)
         json_decref(x);
         json_decref(answer);
     }
+    json_decref(models);
+}
+
+/* Kepler 0.7.12's machine_spec picks one of the machines the models learned on: exactly by
+   processor, else the nearest (vendor, cores, frequency); that machine's architecture term goes
+   into the bias, its spec into the answer (Kepler's core ratio). Unknown specs are 400s. */
+static void test_machine_spec_picks_the_machine(void **state)
+{
+    (void) state;
+    json_t *models = s_json(
+        "[{\"name\":\"core_model\",\"features\":[\"cpu_cycles\"],\"target\":\"core\",\"ready\":true,\"samples\":100,"
+        " \"fit\":{\"r2\":0.9,\"rmse\":1.0,\"mae\":0.8},\"weights\":{\"All_Weights\":{\"Bias_Weight\":20.0,"
+        " \"Categorical_Variables\":{\"cpu_architecture\":{\"Sapphire Rapids\":{\"weight\":1.5},"
+        "   \"Graviton3\":{\"weight\":-2.0}}},"
+        " \"Numerical_Variables\":{\"cpu_cycles\":{\"mean\":0.0,\"variance\":4.0,\"scale\":2.0,\"weight\":3.0}}},"
+        " \"model_name\":\"core_model\"}}]");
+    json_t *machines = s_json(
+        "{\"Sapphire Rapids\":{\"vendor\":\"intel\",\"processor\":\"intel_xeon_platinum_8480+\",\"cores\":224,"
+        "  \"chips\":2,\"memory\":1024,\"frequency\":3800,\"threads_per_core\":2},"
+        " \"Graviton3\":{\"vendor\":\"arm\",\"processor\":\"neoverse_v1\",\"cores\":64,\"frequency\":2600}}");
+    char why[512], archive[KMS_NAME_MAX];
+    assert_int_equal(api_kepler_machines_check(machines, why, sizeof why), 0);
+    api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, machines};
+    static const struct {
+        const char *spec, *arch, *match;
+        double watts;  /* at cpu_cycles = 4: 20 + 3 * 4 / 2 + the architecture's term */
+    } cases[] = {
+        {"{\"vendor\":\"intel\",\"processor\":\"intel_xeon_platinum_8480+\",\"cores\":8}", "Sapphire Rapids",
+         "exact", 27.5},
+        {"{\"vendor\":\"intel\",\"processor\":\"intel_xeon_gold_6338\",\"cores\":16,\"frequency\":2000}",
+         "Sapphire Rapids", "nearest", 27.5},
+        {"{\"vendor\":\"arm\",\"processor\":\"\",\"cores\":48}", "Graviton3", "nearest", 24.0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
+                 "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":%s}", cases[c].spec);
+        api_kepler_request_t req;
+        int status;
+        assert_int_equal(s_parse_as(body, &config, &req, why), 0);
+        json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+        assert_non_null(answer);
+        const json_t *match = json_object_get(answer, "machine_match");
+        assert_string_equal(json_string_value(json_object_get(match, "cpu_architecture")), cases[c].arch);
+        assert_string_equal(json_string_value(json_object_get(match, "match")), cases[c].match);
+        assert_true(json_equal(json_object_get(answer, "machine_spec"), json_object_get(machines, cases[c].arch)));
+        json_t *x = json_pack("{s:f}", "cpu_cycles", 4.0);
+        /* Whatever architecture Kepler reads for itself, the picked machine's watts. */
+        assert_true(fabs(s_kepler_predict(json_object_get(answer, "core"), x, "Sky Lake") - cases[c].watts) < 1e-9);
+        assert_true(fabs(s_kepler_predict(json_object_get(answer, "core"), x, cases[c].arch) - cases[c].watts) < 1e-9);
+        json_decref(x);
+        json_decref(answer);
+    }
+    /* No machines known: every architecture served, Kepler applies its own. */
+    api_kepler_request_t req;
+    int status;
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
+                             "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":{\"cores\":8}}", &req, why), 0);
+    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    assert_non_null(answer);
+    assert_null(json_object_get(answer, "machine_spec"));
+    json_t *x = json_pack("{s:f}", "cpu_cycles", 4.0);
+    assert_true(fabs(s_kepler_predict(json_object_get(answer, "core"), x, "Graviton3") - 24.0) < 1e-9);
+    json_decref(x);
+    json_decref(answer);
+    /* A spec Kepler would never send is the client's error, named. */
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                             "\"machine_spec\":{\"cores\":\"many\"}}", &req, why), -1);
+    assert_non_null(strstr(why, "cores"));
+    /* And a machine specs file that is not one is refused, with the reason. */
+    static const char *bad[] = {"[]", "{}", "{\"x\":{\"cores\":-1}}", "{\"x\":{\"color\":\"red\"}}", "{\"x\":3}"};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        json_t *doc = s_json(bad[b]);
+        assert_int_equal(api_kepler_machines_check(doc, why, sizeof why), -1);
+        assert_true(strlen(why) > 0);
+        json_decref(doc);
+    }
+    json_decref(machines);
     json_decref(models);
 }
 
@@ -638,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_parse_requests),
         cmocka_unit_test(test_eras),
         cmocka_unit_test(test_component_answer_in_each_generations_units),
+        cmocka_unit_test(test_machine_spec_picks_the_machine),
         cmocka_unit_test(test_platform_component_with_acpi_source),
         cmocka_unit_test(test_curve_answers_where_kepler_reads_them),
         cmocka_unit_test(test_dynamic_weights_predict_zero_at_idle),
