@@ -215,13 +215,15 @@ static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_
            !(implied > S_WRAP_RECENT_FACTOR * ps->recent_watts + S_WRAP_RECENT_FLOOR_W);
 }
 
-/* The zone's recent power as of cur: this interval's (when it counted up at a power a zone can
-   draw), else the previous one carried, decayed. NAN until one interval was measured. */
+/* The zone's recent power as of cur: the larger of this interval's and the previous one's,
+   decayed, when the zone counted up at a power a zone can draw. An interval in which it did not
+   move measured nothing (an exporter that had not refreshed its readings), nor did a fall: the
+   previous one is carried. NAN until one interval was measured. */
 static double s_recent_watts(const s_nseries_t *ps, double delta, double dt)
 {
     double carried = S_RECENT_DECAY * ps->recent_watts, watts = delta / dt;
-    if (!(delta >= 0) || !(watts <= KMS_KEPLER_ZONE_MAX_WATTS))
-        return carried;
+    if (!(delta > 0) || !(watts <= KMS_KEPLER_ZONE_MAX_WATTS))
+        return ps->recent_watts;
     return isnan(carried) || watts > carried ? watts : carried;
 }
 

@@ -12,7 +12,8 @@
     both readings within the standard Intel range, the power it implies no more than
     KMS_KEPLER_ZONE_MAX_WATTS, nor than twice the zone's kepler_node_cpu_watts plus 1 W when
     Kepler reports it, else than four times the zone's recent power plus 10 W once it has one
-    (its highest interval of late, forgotten 1% per interval), and not every zone fell at once. Every zone falling together (two or more) is an
+    (its highest interval of late, forgotten 1% per interval; one in which the zone did not
+    move measures nothing), and not every zone fell at once. Every zone falling together (two or more) is an
     exporter restart or a reboot, RAPL counting again from 0: no sample, counted as a reset,
     whether or not the page has watts gauges.
 

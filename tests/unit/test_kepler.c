@@ -481,6 +481,14 @@ static void test_rapl_wrap_judged_by_recent_power(void **state)
     s_zone(c, 15, 5);             /* 239 W > 4 * 39.6 W + 10 W */
     assert_int_equal(kms_kepler_diff(a, c, s_collect, got, &st), 0);
     assert_int_equal(st.rapl_wraps, 0);
+    /* An unchanged reading (an exporter that had not refreshed) measures nothing, not 0 W. */
+    s_zone(a, 0, range - 1000);
+    s_zone(b, 5, range - 1000);
+    assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
+    s_zone(c, 10, 5);             /* 201 W, no history: a wrap */
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 1);
+    assert_int_equal(st.rapl_wraps, 1);
     free(got);
     kms_kepler_snapshot_destroy(&a);
     kms_kepler_snapshot_destroy(&b);
