@@ -52,9 +52,9 @@ def build(generation):
     return out
 
 
-def run_kepler(program, api, vectors, *flags):
-    """Kepler's own code asking kms-api; returns the program's JSON report."""
-    env = dict(os.environ, SAMPLE_PERIOD_SEC=str(PERIOD))
+def run_kepler(program, api, vectors, *flags, env=None):
+    """Kepler's own code asking kms-api, configured further by `env`; returns its JSON report."""
+    env = dict(os.environ, SAMPLE_PERIOD_SEC=str(PERIOD), **(env or {}))
     r = subprocess.run([program, "--api", api, *flags], input=json.dumps({"period": PERIOD, "arch": ARCH, "vectors": vectors}),
                        capture_output=True, text=True, timeout=120 * SLOWDOWN, env=env)
     if r.returncode != 0:
@@ -171,6 +171,32 @@ class TestKeplerGenerations(ProcessTestCase):
             requests = "; ".join(f"{self.request_name(e)} -> {e['status']}" for e in report["requests"])
             rows.append((name, requests, result, "ok" if not g_fail else "FAIL"))
 
+        # kms-api told the machine the models learned on (--machine-specs): 0.7.12+'s own spec picks
+        # it, the answer carries its spec, and Kepler scales its idle power by its core ratio
+        # (regressor.go updateCoreRatio, utils.GetCoreRatio), its total staying the model's.
+        specs_api_port = free_port()
+        specs_api = f"http://127.0.0.1:{specs_api_port}"
+        specs = os.path.join(self.tmp, "machines.json")
+        served_cores = 4 * (os.cpu_count() or 1)
+        with open(specs, "w") as f:
+            json.dump({ARCH: {"vendor": "intel", "processor": "intel_xeon_platinum_8480+", "cores": served_cores,
+                              "chips": 2, "frequency": 3800}}, f)
+        self.start("kms-api", "--port", specs_api_port, "--trainer", f">tcp://127.0.0.1:{control_port}",
+                   "--machine-specs", specs)
+        wait_for(lambda: http(f"{specs_api}/healthz")[0] == 200, what="kms-api with machine specs up")
+        for g in ("v0.7.12", "v0.9.0"):
+            name = f"{g} (machine specs)"
+            if g in build_errors:
+                continue  # reported above
+            # Kepler estimates idle power only when asked to expose it (0.9.0: config.IsIdlePowerEnabled).
+            report = run_kepler(programs[g], specs_api, vectors, env={"EXPOSE_ESTIMATED_IDLE_POWER_METRICS": "true"})
+            weights.clear()
+            g_fail, result = self.judge(name, report, vectors, sim_truth, served)
+            g_fail += self.judge_idle(name, report, served, served_cores)
+            failures += g_fail
+            requests = "; ".join(f"{self.request_name(e)} -> {e['status']}" for e in report["requests"])
+            rows.append((name, requests, result + ", idle x core ratio", "ok" if not g_fail else "FAIL"))
+
         print("\n| Kepler | requests at start -> status | median error vs trainer / vs truth | verdict |")
         print("|---|---|---|---|")
         for row in rows:
@@ -199,6 +225,34 @@ class TestKeplerGenerations(ProcessTestCase):
             return out
         finally:
             sub.close()
+
+    def judge_idle(self, g, report, served, served_cores):
+        """Failures: every POST answer names the known machine and carries its spec, and Kepler's
+        idle power is the model's power at zero usage times its core ratio."""
+        fails = []
+        ratio = None
+        for ex in report["requests"]:
+            if ex["method"] != "POST" or ex["status"] != 200:
+                continue
+            match, spec = ex["answer"].get("machine_match") or {}, ex["answer"].get("machine_spec") or {}
+            if match.get("cpu_architecture") != ARCH or spec.get("cores") != served_cores:
+                fails.append(f"{g}: the answer names machine {match} with spec {spec}, not {ARCH}'s")
+            cores = (ex.get("body") or {}).get("machine_spec", {}).get("cores", 0)
+            ratio = min(1.0, cores / served_cores) if cores > 0 else 1.0
+        if ratio is None or not report.get("idle"):
+            return fails + [f"{g}: no answered POST or no idle power to check"]
+        models = answered_models(report)
+        for comp in CHECKED:
+            doc = served(models[comp]) if models.get(comp) else None
+            if doc is None:
+                fails.append(f"{g}: no served weights for {comp}")
+                continue
+            expected = ratio * predict(doc, {}, ARCH)
+            got = [i.get(comp) for i in report["idle"]]
+            print(f"{g} {comp}: idle {got[0]} W, the model's {predict(doc, {}, ARCH):.6g} W x core ratio {ratio:.4g}")
+            if any(v is None or abs(v - expected) > 0.01 * expected + 0.002 for v in got):
+                fails.append(f"{g}: {comp} idle {got[0]} W, expected {expected:.6g} W (core ratio {ratio:.4g})")
+        return fails
 
     def judge(self, g, report, vectors, sim_truth, served):
         """Failures and a one-line summary for one generation."""

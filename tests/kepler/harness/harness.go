@@ -13,7 +13,8 @@
 // sample period in seconds (Kepler's SAMPLE_PERIOD_SEC, default 3).
 //
 // Output (stdout, JSON): {"generation", "requests": [{"method","path","body","status","answer"}],
-// "models": {"components": bool, "platform": bool}, "watts": [{"package": W, ...}, ...]}.
+// "models": {"components": bool, "platform": bool}, "watts": [{"package": W, ...}, ...],
+// "idle": [{"package": W, ...}, ...] (0.7.12+: the idle part, which Kepler scales by its core ratio)}.
 package keplerharness
 
 import (
@@ -54,6 +55,7 @@ type Output struct {
 	Requests   []Exchange           `json:"requests"`
 	Models     map[string]bool      `json:"models"`
 	Watts      []map[string]float64 `json:"watts"`
+	Idle       []map[string]float64 `json:"idle,omitempty"` // the idle part of Watts, where a program reports it
 }
 
 // Metric maps one of Kepler's metric names to a canonical feature and the factor from the
@@ -200,6 +202,15 @@ func (r *Relay) Exchanges() []Exchange {
 // (millijoules, as Kepler books it) as watts. Components of a model Kepler did not get
 // (out.Models false) are left out: Kepler reports nothing for them.
 func (out *Output) AddWatts(millijoules map[string]uint64, period uint64) {
+	out.Watts = append(out.Watts, out.watts(millijoules, period))
+}
+
+// AddIdleWatts appends one vector's idle energy (Kepler's idle_energy_in_*), as AddWatts does.
+func (out *Output) AddIdleWatts(millijoules map[string]uint64, period uint64) {
+	out.Idle = append(out.Idle, out.watts(millijoules, period))
+}
+
+func (out *Output) watts(millijoules map[string]uint64, period uint64) map[string]float64 {
 	watts := map[string]float64{}
 	for comp, mj := range millijoules {
 		enabled := out.Models["components"]
@@ -210,7 +221,7 @@ func (out *Output) AddWatts(millijoules map[string]uint64, period uint64) {
 			watts[comp] = float64(mj) / 1000 / float64(period)
 		}
 	}
-	out.Watts = append(out.Watts, watts)
+	return watts
 }
 
 // KeplerVersion is the version of Kepler's module this program was built with, as its go.mod

@@ -97,6 +97,13 @@ func main() {
 			"dram":     node.EnergyUsage[config.AbsEnergyInDRAM].SumAllDeltaValues(),
 			"platform": node.EnergyUsage[config.AbsEnergyInPlatform].SumAllDeltaValues(),
 		}, in.Period)
+		out.AddIdleWatts(map[string]uint64{
+			"package":  node.EnergyUsage[config.IdleEnergyInPkg].SumAllDeltaValues(),
+			"core":     node.EnergyUsage[config.IdleEnergyInCore].SumAllDeltaValues(),
+			"uncore":   node.EnergyUsage[config.IdleEnergyInUnCore].SumAllDeltaValues(),
+			"dram":     node.EnergyUsage[config.IdleEnergyInDRAM].SumAllDeltaValues(),
+			"platform": node.EnergyUsage[config.IdleEnergyInPlatform].SumAllDeltaValues(),
+		}, in.Period)
 	}
 	out.Requests = rec.Exchanges()
 	h.Print(out)
