@@ -27,7 +27,7 @@ static void *s_handle(void *arg)
     api_kepler_request_t req;
     char why[512] = "";
     bool deep = kms_json_too_deep(in->body, in->len, KMS_JSON_MAX_DEPTH);
-    static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+    static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, NULL};
     if (api_body_kepler(in->body, in->len, &config, &req, why, sizeof why) != 0) {
         CHECK(why[0] != '\0');
         CHECK(!deep || strstr(why, "nested deeper") != NULL);

@@ -109,7 +109,7 @@ static void s_check_kepler(const json_t *list)
                                   "\"metrics\":[\"cpu_time\",\"cpu_cycles\",\"cpu_instr\",\"cache_miss\","
                                   "\"container_memory_working_set_bytes\",\"cpu_architecture\"]}",
                                   0, NULL);
-        static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+        static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, NULL};
         CHECK(api_kepler_parse(body, &config, &req, why, sizeof why) == 0);
         json_decref(body);
         parsed = true;

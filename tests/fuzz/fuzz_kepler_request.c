@@ -8,7 +8,9 @@
    the one ready model or says why not; a weights answer is a document Kepler's side reads back
    (kms_weights_from_json), one per component for a component answer, keyed by the request's
    own metric names, with finite numbers only (it must serialise); a dynamic answer has no
-   architecture terms and predicts 0 W at zero usage. */
+   architecture terms and predicts 0 W at zero usage. The server knows two machines
+   (--machine-specs): a request whose machine_spec picked one gets an answer naming it, with its
+   spec, and documents with that architecture's term alone, folded into the bias. */
 #include "fuzz_trainer.h"
 
 #include "api_kepler.h"
@@ -44,6 +46,19 @@ static bool s_ready(const json_t *models, const char *name)
     return false;
 }
 
+static const json_t *s_machines(void)
+{
+    static json_t *machines;
+    if (!machines) {
+        machines = json_pack("{s:{s:s, s:s, s:i, s:i}, s:{s:s, s:s, s:i}}", "Sapphire Rapids", "vendor", "intel",
+                             "processor", "intel_xeon_platinum_8480+", "cores", 224, "frequency", 3800, "Zen4",
+                             "vendor", "amd", "processor", "amd_epyc_9654", "cores", 384);
+        char why[256];
+        CHECK(machines && api_kepler_machines_check(machines, why, sizeof why) == 0);
+    }
+    return machines;
+}
+
 static bool s_requested(const api_kepler_request_t *req, const char *name)
 {
     for (size_t i = 0; i < req->metric_count; i++)
@@ -61,6 +76,8 @@ static void s_check_doc(const api_kepler_request_t *req, json_t *doc)
         CHECK(s_requested(req, w.numeric[i].name));
         CHECK(isfinite(w.numeric[i].weight) && w.numeric[i].scale > 0);
     }
+    if (req->machine[0])
+        CHECK(w.category_count == 1 && w.category[0].weight == 0 && strcmp(w.category[0].name, req->machine) == 0);
     if (!req->dynamic)
         return;
     /* Dynamic power: the architecture terms are gone (weight 0) and zero usage predicts 0 W. */
@@ -83,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     api_kepler_request_t req;
     char why[512] = "";
-    static const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO};
+    const api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, s_machines()};
     int rc = api_kepler_parse(body, &config, &req, why, sizeof why);
     json_decref(body);
     if (rc != 0) {
@@ -118,10 +135,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_check_doc(&req, answer);
     } else {
         CHECK(json_object_size(answer) > 0);
+        if (req.machine[0]) {
+            const json_t *match = json_object_get(answer, "machine_match");
+            CHECK(json_equal(json_object_get(answer, "machine_spec"), json_object_get(s_machines(), req.machine)));
+            CHECK(strcmp(json_string_value(json_object_get(match, "cpu_architecture")), req.machine) == 0);
+        }
         const char *component;
         json_t *doc;
         json_object_foreach(answer, component, doc)
-            s_check_doc(&req, doc);
+            if (strcmp(component, "model_name") != 0 && strcmp(component, "machine_spec") != 0 &&
+                strcmp(component, "machine_match") != 0)
+                s_check_doc(&req, doc);
     }
     json_decref(answer);
     return 0;
