@@ -536,7 +536,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
     char url[512], why[512];
     kms_log_quote(t->url, url, sizeof url);
     if (!root) {
-        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld error=%s",
+        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld why=%s",
                    url, status,
                  kms_log_quote(err.text, why, sizeof why));
         return -1;
@@ -544,7 +544,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
     int rc = 0;
     if (status != 200) {
         const char *msg = json_string_value(json_object_get(root, "error"));
-        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld error=%s", url,
+        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld why=%s", url,
                    status,
                  kms_log_quote(msg ? msg : "(none)", why, sizeof why));
         rc = -2;
@@ -555,7 +555,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
         rc = kms_kepler_prom_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
         o->rejected_lines += ps.rejected;
         if (rc != 0)
-            kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s error=%s", url,
+            kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
                      kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
         else
             o->success_ts = kms_num_wallclock();
@@ -596,7 +596,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
     kms_log_quote(t->url, url, sizeof url);
     if (code != CURLE_OK) {
         o.failure = s_classify(code, t->too_large);
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s error=%s ms=%.1f", url,
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s ms=%.1f", url,
                    s_cause_name(o.failure),
                  kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
                                             : (t->error[0] ? t->error : curl_easy_strerror(code)),
@@ -613,7 +613,7 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
                    status, o.duration * 1000);
     } else if ((rc = s_process_page(t, &o)) != 0) {
         o.failure = rc == -2 ? SCRAPER_FAIL_TRUNCATED : SCRAPER_FAIL_PARSE;
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s error=%s bytes=%zu", url,
+        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s bytes=%zu", url,
                    s_cause_name(o.failure),
                    rc == -2 ? "\"the page's last line has no end\""
                             : rc == -3 ? "\"some node counters went down, others went on: a damaged page\""
