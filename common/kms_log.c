@@ -93,3 +93,16 @@ void kms_log_write(kms_log_level_t level, const char *msg, const char *fields, .
     ssize_t rc = write(STDERR_FILENO, line, (size_t) n);
     (void) rc;
 }
+
+void kms_log_bound(const char *role, const char *endpoint)
+{
+    if (!endpoint)
+        return;
+    const char *colon = strrchr(endpoint, ':');
+    char quoted[512];
+    kms_log_quote(endpoint, quoted, sizeof quoted);
+    if (strncmp(endpoint, "tcp://", 6) == 0 && colon)
+        kms_info("listening", "socket=%s endpoint=%s port=%s", role, quoted, colon + 1);
+    else
+        kms_info("listening", "socket=%s endpoint=%s", role, quoted);
+}

@@ -28,6 +28,12 @@ void kms_log_write(kms_log_level_t level, const char *msg, const char *fields, .
    and returns `out`, for use as a %s argument. */
 const char *kms_log_quote(const char *text, char *out, size_t cap);
 
+/* Logs `msg=listening socket=<role> endpoint=<endpoint> port=<port>` (port only for tcp://) for
+   the endpoint a ZeroMQ bind got (czmq's zsock_endpoint: a `*` port resolved), so that whoever
+   starts a program on any free port reads the one it took. NULL (a socket that only connects)
+   logs nothing. */
+void kms_log_bound(const char *role, const char *endpoint);
+
 #define kms_log_at(level, msg, ...) \
     do { if ((level) >= kms_log_threshold) kms_log_write((level), (msg), __VA_ARGS__); } while (0)
 #define kms_debug(msg, ...) kms_log_at(KMS_LOG_DEBUG, msg, __VA_ARGS__)

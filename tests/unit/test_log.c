@@ -54,6 +54,24 @@ static void test_logfmt_line(void **state)
     assert_int_equal(text[26], 'Z');
 }
 
+static void s_write_bound(void)
+{
+    kms_log_bound("control", "tcp://127.0.0.1:49153");
+    kms_log_bound("samples", "ipc:///tmp/samples");
+    kms_log_bound("connected", NULL);
+}
+
+static void test_bound_endpoint_names_its_port(void **state)
+{
+    (void) state;
+    setenv("KMS_LOG_LEVEL", "info", 1);
+    assert_int_equal(kms_log_init("kms-test"), 0);
+    char *text = s_capture(s_write_bound);
+    assert_non_null(strstr(text, " msg=listening socket=control endpoint=tcp://127.0.0.1:49153 port=49153\n"));
+    assert_non_null(strstr(text, " msg=listening socket=samples endpoint=ipc:///tmp/samples\n"));
+    assert_null(strstr(text, "connected"));
+}
+
 static void test_debug_level_shows_debug(void **state)
 {
     (void) state;
@@ -93,6 +111,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logfmt_line),
         cmocka_unit_test(test_debug_level_shows_debug),
+        cmocka_unit_test(test_bound_endpoint_names_its_port),
         cmocka_unit_test(test_bad_level_is_reported),
         cmocka_unit_test(test_quote),
     };
