@@ -5,23 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* Runs fn with stderr sent to a temporary file and returns what it wrote. */
-static char *s_capture(void (*fn)(void))
+/* What fn wrote. */
+static char *s_capture(void (*fn)(void *))
 {
     static char text[8192];
-    FILE *tmp = tmpfile();
-    assert_non_null(tmp);
-    int saved = dup(STDERR_FILENO);
-    dup2(fileno(tmp), STDERR_FILENO);
-    fn();
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(text, 1, sizeof text - 1, tmp);
-    text[n] = '\0';
-    fclose(tmp);
+    kms_test_capture(fn, NULL, text, sizeof text);
     return text;
 }
 
@@ -31,8 +20,9 @@ static int s_count_evaluation(void)
     return ++s_evaluated;
 }
 
-static void s_write_lines(void)
+static void s_write_lines(void *unused)
 {
+    (void) unused;
     kms_info("scrape done", "target=%s ms=%.1f", "node1", 3.25);
     kms_debug("hidden", "n=%d", s_count_evaluation());
     kms_warn("two words", NULL);
@@ -54,8 +44,9 @@ static void test_logfmt_line(void **state)
     assert_int_equal(text[26], 'Z');
 }
 
-static void s_write_bound(void)
+static void s_write_bound(void *unused)
 {
+    (void) unused;
     kms_log_bound("control", "tcp://127.0.0.1:49153");
     kms_log_bound("samples", "ipc:///tmp/samples");
     kms_log_bound("connected", NULL);
