@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     }
     trainer_set_bounds(trainer, &bounds);
     /* A full disk or a file size limit must fail a write, not kill the process. */
-    signal(SIGXFSZ, SIG_IGN);
+    kms_signal_handle(SIGXFSZ, SIG_IGN);
     if (train)
         rc = trainer_offline_train(trainer, s_dataset, s_data_dir);
     else if (import)
