@@ -451,7 +451,7 @@ class TestSlowKepler(KeplerFaultCase):
         # --metrics-port server (civetweb) takes up to its 2 s poll quantum to stop.
         self.kepler.set_mode("slow")
         wait_for(lambda: self.kepler.count("slow") >= 3, timeout=30, what="a request hanging")
-        time.sleep(0.2)
+        time.sleep(0.2)  # pacing: SIGTERM comes inside the hanging request, not as it starts
         started = time.monotonic()
         self.assertEqual(self.scraper.stop(signal.SIGTERM), 0)
         self.assertLess(time.monotonic() - started, 2.5 * SLOWDOWN)

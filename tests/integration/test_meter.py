@@ -228,7 +228,7 @@ class TestBadInput(MeterCase):
                  what="a negative prediction clamped")
         self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 0)
         e = self.energy("package")
-        time.sleep(0.5)
+        time.sleep(0.5)  # five intervals at 0 W: that the counter stands cannot be awaited
         self.assertEqual(self.energy("package"), e)  # 0 W: the counter stands, it never goes back
 
     def test_unreadable_proc_stat_counts_nothing_then_recovers(self):
@@ -240,7 +240,7 @@ class TestBadInput(MeterCase):
             self.stat.write(text)
             wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 2, what=f"{text!r} refused")
             e = self.energy("package")
-            time.sleep(0.3)
+            time.sleep(0.3)  # three intervals on the bad file: that nothing is counted cannot be awaited
             self.assertEqual(self.energy("package"), e)
         # Counters that go back (another file, a broken read) are no usage either: that interval
         # is not counted, the next ones count from the new reading.

@@ -328,7 +328,7 @@ class TestExporter(OtlpCase):
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100")
         wait_for(lambda: "export failed" in p.output(), what="a refused export")
-        time.sleep(0.5)
+        time.sleep(0.5)  # pacing: a few more refused exports (one per 100 ms) for it to survive
         self.assertTrue(p.alive())
         r = self.receiver(port=port)
         wait_for(lambda: r.count() >= 2, timeout=15, what="exports after the collector started")
@@ -343,7 +343,7 @@ class TestExporter(OtlpCase):
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100", OTEL_EXPORTER_OTLP_TIMEOUT="30000")
         wait_for(lambda: r.count() >= 1, what="a request in flight")
-        time.sleep(0.3)
+        time.sleep(0.3)  # pacing: the stop comes well inside the hanging request, not at its start
         started = time.monotonic()
         stats = self.stop_driver(p)
         self.assertLess(time.monotonic() - started, 2.0 * SLOWDOWN)
@@ -365,7 +365,7 @@ class TestExporter(OtlpCase):
         r = self.receiver()
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100")
-        time.sleep(0.8)
+        time.sleep(0.8)  # eight export intervals: that none is sent cannot be awaited
         self.assertEqual(r.count(), 0)
         with open(self.list_path, "w") as f:
             json.dump(LIST, f)

@@ -102,7 +102,7 @@ class IdleConnections(ProcessTestCase):
             d.send_multipart([b"", b"X" * (16 << 20)], copy=False)
             peers.append(d)
         try:
-            time.sleep(1)
+            time.sleep(1)  # the 20 announcements arrive; nothing tells that they have been refused
             self.assertEqual(ask(endpoint, "PING")[0], "200")
             if not SANITIZED:
                 self.assertLess(rss_mb(trainer.proc.pid), 40)
