@@ -102,3 +102,16 @@ bool kms_log_decade(uint64_t count)
         count /= 10;
     return count == 1;
 }
+
+void kms_log_bound(const char *role, const char *endpoint)
+{
+    if (!endpoint)
+        return;
+    const char *colon = strrchr(endpoint, ':');
+    char quoted[512];
+    kms_log_quote(endpoint, quoted, sizeof quoted);
+    if (strncmp(endpoint, "tcp://", 6) == 0 && colon)
+        kms_info("listening", "socket=%s endpoint=%s port=%s", role, quoted, colon + 1);
+    else
+        kms_info("listening", "socket=%s endpoint=%s", role, quoted);
+}

@@ -33,6 +33,12 @@ const char *kms_log_quote(const char *text, char *out, size_t cap);
    interval is logged a handful of times, not every time (its counter keeps the exact count). */
 bool kms_log_decade(uint64_t count);
 
+/* Logs `msg=listening socket=<role> endpoint=<endpoint> port=<port>` (port only for tcp://) for
+   the endpoint a ZeroMQ bind got (czmq's zsock_endpoint: a `*` port resolved), so that whoever
+   starts a program on any free port reads the one it took. NULL (a socket that only connects)
+   logs nothing. */
+void kms_log_bound(const char *role, const char *endpoint);
+
 #define kms_log_at(level, msg, ...) \
     do { if ((level) >= kms_log_threshold) kms_log_write((level), (msg), __VA_ARGS__); } while (0)
 #define kms_debug(msg, ...) kms_log_at(KMS_LOG_DEBUG, msg, __VA_ARGS__)

@@ -208,9 +208,10 @@ static void *s_wake_listener(void *arg)
     return NULL;
 }
 
-static void s_stop_server(struct mg_context *ctx)
+/* `port` is the one bound (--port 0 takes any). */
+static void s_stop_server(struct mg_context *ctx, int port)
 {
-    s_waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t) s_port)}};
+    s_waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)}};
     atomic_init(&waker.done, false);
     bool any = strcmp(s_listen, "0.0.0.0") == 0;
     pthread_t thread;
@@ -275,7 +276,7 @@ static int s_serve(s_server_t *server)
         }
     }
     kms_info("stopping", NULL);
-    s_stop_server(ctx);
+    s_stop_server(ctx, port);
     mg_exit_library();
     return 0;
 }

@@ -24,7 +24,8 @@ int main(int argc, char **argv)
         {"interval", "KMS_SCRAPE_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes (fractions allowed)",
          &c.interval, 0.01, 86400},
         {"publish", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5555",
-         "where samples are published (czmq syntax: @ binds, > connects)", &c.publish, 0, 0},
+         "where samples are published (czmq syntax: @ binds, > connects; a bound port * is any free one, "
+         "logged as listening socket=samples port=)", &c.publish, 0, 0},
         {"metrics-port", "KMS_SCRAPER_METRICS_PORT", KMS_OPT_INT, "0",
          "serve the scraper's own counters as Prometheus text on this port (0: off)", &c.metrics_port, 0, 65535},
         {"max-body-bytes", "KMS_SCRAPER_MAX_BODY_BYTES", KMS_OPT_INT, "67108864",

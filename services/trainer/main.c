@@ -22,9 +22,11 @@ static kms_curve_config_t s_curve_config;
 
 static kms_option_t s_options[] = {
     {"samples", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5555",
-     "where samples come from (ZeroMQ SUB, czmq syntax: @ binds, > connects, commas separate)", &s_samples, 0, 0},
+     "where samples come from (ZeroMQ SUB, czmq syntax: @ binds, > connects, commas separate; "
+     "a bound port * is any free one, logged as listening socket=samples port=)", &s_samples, 0, 0},
     {"control", "KMS_TRAINER_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5556",
-     "the control socket kms-api asks (ZeroMQ REP)", &s_control, 0, 0},
+     "the control socket kms-api asks (ZeroMQ REP; @tcp://127.0.0.1:* binds any free port, "
+     "logged as listening socket=control port=)", &s_control, 0, 0},
     {"data-dir", "KMS_DATA_DIR", KMS_OPT_STRING, "./data", "where checkpoints live, one <model>.zip per model",
      &s_data_dir, 0, 0},
     {"checkpoint-interval", "KMS_CHECKPOINT_INTERVAL", KMS_OPT_DOUBLE, "30",
@@ -147,7 +149,7 @@ int main(int argc, char **argv)
     }
     trainer_set_bounds(trainer, &bounds);
     /* A full disk or a file size limit must fail a write, not kill the process. */
-    signal(SIGXFSZ, SIG_IGN);
+    kms_signal_handle(SIGXFSZ, SIG_IGN);
     if (train)
         rc = trainer_offline_train(trainer, s_dataset, s_data_dir);
     else if (import)

@@ -167,6 +167,8 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
         zsock_destroy(&sub);
         return 1;
     }
+    kms_log_bound("samples", zsock_endpoint(sub));
+    kms_log_bound("control", zsock_endpoint(rep));
     trainer_ingest_t *ingest = trainer_ingest_new(trainer_stats(self));
     zpoller_t *poller = zpoller_new(sub, rep, NULL);
     char q_samples[256], q_control[256], q_dir[512];

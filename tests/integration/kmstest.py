@@ -46,10 +46,10 @@ def free_port():
 class Subscriber:
     """A Python SUB on a scraper's PUB socket, as a third party would write it."""
 
-    def __init__(self, port):
+    def __init__(self, port, topic=b"kepler."):
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"kepler.")
+        self.sock.setsockopt(zmq.SUBSCRIBE, topic)
         self.sock.connect(f"tcp://127.0.0.1:{port}")
 
     def recv(self, timeout):
@@ -83,7 +83,8 @@ def contract_predict(doc, features, arch):
     document computes it (what the trainer itself predicts). A feature missing from `features`
     contributes nothing (it sits at its mean)."""
     w = doc["All_Weights"]
-    power = w["Bias_Weight"] + w["Categorical_Variables"]["cpu_architecture"].get(arch, {}).get("weight", 0.0)
+    power = w["Bias_Weight"] + w.get("Categorical_Variables", {}).get("cpu_architecture", {}).get(arch, {}).get(
+        "weight", 0.0)
     for name, v in w["Numerical_Variables"].items():
         power += v["weight"] * (features.get(name, v["mean"]) - v["mean"]) / math.sqrt(v["variance"])
     return power
@@ -125,6 +126,21 @@ def http_json(url, **kw):
     return status, json.loads(body) if body else None
 
 
+def logged_port(process, socket=None, timeout=10.0):
+    """The port a program started with port 0 (HTTP) or `*` (a ZeroMQ bind) reports in its
+    `listening` log line, that of the ZeroMQ socket named when given: no free_port() race
+    between a port found free and the program binding it. `process` has name, output() and
+    alive()."""
+    which = rf"socket={socket} " if socket else ""
+
+    def find():
+        m = re.search(rf"msg=listening {which}.*?\bport=(\d+)", process.output())
+        if not m and not process.alive():
+            raise AssertionError(f"{process.name} exited:\n{process.output()[-2000:]}")
+        return int(m.group(1)) if m else None
+    return wait_for(find, timeout=timeout, what=f"{process.name} listening")
+
+
 class Process:
     """A project binary running in the background, stderr captured to a file."""
 
@@ -143,15 +159,8 @@ class Process:
         with open(self.log.name, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def logged_port(self, timeout=10.0):
-        """The port a program started with port 0 reports in its `listening` log line: no
-        free_port() race between a port found free and the program binding it."""
-        def find():
-            m = re.search(r"msg=listening .*?\bport=(\d+)", self.output())
-            if not m and not self.alive():
-                raise AssertionError(f"{self.name} exited:\n{self.output()[-2000:]}")
-            return int(m.group(1)) if m else None
-        return wait_for(find, timeout=timeout, what=f"{self.name} listening")
+    def logged_port(self, socket=None, timeout=10.0):
+        return logged_port(self, socket, timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Sends sig and waits; returns the exit status (kills after timeout)."""
@@ -207,3 +216,141 @@ class ProcessTestCase(unittest.TestCase):
         problems = stop_all(self.processes)
         if problems:
             self.fail("\n".join(problems))
+
+
+class Pipeline:
+    """The real programs on loopback: kepler-sim -> kms-scraper -> kms-trainer -> kms-api, or
+    (sim=None) only kms-trainer on a data dir trained beforehand and kms-api over it. Each
+    program binds a port of its own choosing (port 0, or `*` for ZeroMQ) and the next one is
+    started on the port the previous one logged: the scraper first, the trainer connecting to
+    it, kms-api to the trainer. A restarted program binds the port it had.
+
+    With `case` (a ProcessTestCase) the programs are the test's; without, the pipeline keeps
+    them (it may outlive a test: a test class sharing one) and stop() returns the problems
+    found. `env`: more environment per program, {"kms-api": {...}} (KMS_LOG_LEVEL is info
+    unless set there: the ports are logged at info)."""
+
+    def __init__(self, case=None, tmp=None, data_dir=None, sim=("--containers", 20, "--seed", 11), interval=0.25,
+                 trainer=(), api=(), min_samples=30, env=None):
+        self.case = case
+        self.processes = []
+        self.tmp = tmp or case.tmp
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.interval = interval
+        self.min_samples = min_samples
+        self.trainer_args = ("--min-samples", min_samples, *trainer)
+        self.api_args = tuple(api)
+        self.env = env or {}
+        self.sim = self.scraper = self.samples_port = self.control_port = None
+        self.api_port = 0
+        if sim is not None:
+            self.sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", *sim)
+            self.sim_port = self.sim.logged_port()
+            self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+            self.start_scraper()
+            self.samples_port = self.scraper.logged_port("samples")
+        self.start_trainer()
+        self.control_port = self.trainer.logged_port("control")
+        self.start_api()
+        self.api_port = self.api.logged_port()
+        self.base = f"http://127.0.0.1:{self.api_port}"
+        wait_for(lambda: http(f"{self.base}/healthz")[0] == 200, what="kms-api up")
+
+    def start(self, name, *args):
+        env = dict({"KMS_LOG_LEVEL": "info"}, **self.env.get(name, {}))
+        if self.case:
+            return self.case.start(name, *args, env=env, cwd=self.tmp)
+        p = Process(name, args, env=env, cwd=self.tmp)
+        self.processes.append(p)
+        return p
+
+    def start_scraper(self):
+        self.scraper = self.start("kms-scraper", "--kepler-url", f"{self.sim_url}/metrics", "--interval",
+                                  self.interval, "--publish", f"@tcp://127.0.0.1:{self.samples_port or '*'}")
+        return self.scraper
+
+    def start_trainer(self):
+        """Without a scraper the samples socket binds a port of its own that nobody publishes on."""
+        samples = f">tcp://127.0.0.1:{self.samples_port}" if self.samples_port else "@tcp://127.0.0.1:*"
+        self.trainer = self.start("kms-trainer", "--samples", samples, "--control",
+                                  f"@tcp://127.0.0.1:{self.control_port or '*'}", "--data-dir", self.data_dir,
+                                  *self.trainer_args)
+        return self.trainer
+
+    def start_api(self):
+        self.api = self.start("kms-api", "--port", self.api_port, "--trainer",
+                              f">tcp://127.0.0.1:{self.control_port}", *self.api_args)
+        return self.api
+
+    def kill_trainer(self):
+        """SIGKILL: no goodbye, no final checkpoint."""
+        self.trainer.kill9()
+
+    def wait_ready(self, models=("core_model", "dram_model"), timeout=60.0):
+        """Until every one of `models` serves weights; a program that died fails at once."""
+        def ready():
+            for p in (self.sim, self.scraper, self.trainer, self.api):
+                if p and not p.alive():
+                    raise AssertionError(f"{p.name} died:\n{p.output()[-3000:]}")
+            return all(self.weights(m) for m in models)
+        try:
+            wait_for(ready, timeout=timeout, interval=0.2, what=f"{', '.join(models)} serving weights")
+        except AssertionError as e:
+            raise AssertionError(f"{e}:\n" + "\n".join(f"--- {p.name}\n{p.output()[-1500:]}"
+                                                      for p in (self.trainer, self.api))) from None
+
+    def freeze(self):
+        """Stops the scraper: the trainer learns nothing more, so answers stay comparable."""
+        rc = self.scraper.stop()
+        if rc != 0:
+            raise AssertionError(f"kms-scraper exited with {rc}")
+        time.sleep(0.25)  # pacing, not a condition: kms-api's cache serves an answer for at most 100 ms
+
+    def truth(self):
+        return json.loads(http(f"{self.sim_url}/truth")[2])
+
+    def weights(self, model):
+        status, doc = http_json(f"{self.base}/model-weights/{model}")
+        return doc if status == 200 else None
+
+    def model(self, name="core_model"):
+        status, models = http_json(f"{self.base}/models")
+        return {m["name"]: m for m in models}[name] if status == 200 else None
+
+    def samples(self, model="core_model"):
+        m = self.model(model)
+        return m["samples"] if m else None
+
+    def fresh_features(self, count=40):
+        """Usage vectors of what the node does next, read from the scraper's own samples as a
+        third-party subscriber would."""
+        sub = Subscriber(self.samples_port, b"kepler.node")
+        try:
+            fresh = []
+            while len(fresh) < count:
+                sample = sub.recv(5 * SLOWDOWN)
+                if sample is None:
+                    raise AssertionError(f"no sample from the scraper in {5 * SLOWDOWN} s")
+                fresh.append(sample["features"])
+            return fresh
+        finally:
+            sub.close()
+
+    def trainer_stats(self):
+        """STATS straight from the trainer's control socket, as any ZeroMQ client would ask."""
+        s = zmq.Context.instance().socket(zmq.REQ)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVTIMEO, int(2000 * SLOWDOWN))
+        s.connect(f"tcp://127.0.0.1:{self.control_port}")
+        try:
+            s.send(b"STATS")
+            code, body = s.recv_multipart()
+            if code != b"200":
+                raise AssertionError(f"STATS answered {code!r}")
+            return json.loads(body)
+        finally:
+            s.close()
+
+    def stop(self):
+        """Stops the pipeline's own programs; returns the problems found (see stop_all)."""
+        return stop_all(self.processes)

@@ -1,13 +1,12 @@
 """What the kms-meter tests share: an offline-trained pipeline (kms-trainer train on a dataset
 with a known linear truth, then kms-trainer and kms-api serving it), a procfs whose /proc/stat
 the test drives, and readers of kms-meter's tree and /metrics."""
-import json
 import os
 import random
 import re
 import subprocess
 
-from kmstest import SLOWDOWN, binary, free_port, http, wait_for
+from kmstest import SLOWDOWN, Pipeline, binary, contract_predict, http
 
 ARCH = "Test CPU Model 9000"
 OTHER_ARCH = "Other Vendor Chip"
@@ -85,47 +84,16 @@ def metrics(port):
     return out
 
 
+def trained_pipeline(case, data_dir):
+    """kms-trainer on a data dir trained offline (train()), and kms-api over it, serving."""
+    pipeline = Pipeline(case, data_dir=data_dir, sim=None, trainer=("--checkpoint-interval", 3600))
+    pipeline.wait_ready(("vm_package_model",), timeout=15)
+    return pipeline
+
+
 def predict(doc, cpu_time, arch):
-    """The contract's formula, as any client computes it."""
-    w = doc["All_Weights"]
-    watts = w["Bias_Weight"] + w.get("Categorical_Variables", {}).get("cpu_architecture", {}).get(arch, {}).get(
-        "weight", 0)
-    for name, v in w["Numerical_Variables"].items():
-        x = cpu_time if name == "cpu_time" else v["mean"]
-        watts += v["weight"] * (x - v["mean"]) / v["variance"] ** 0.5
-    return watts
-
-
-class Pipeline:
-    """kms-trainer on a data dir trained offline, and kms-api over it."""
-
-    def __init__(self, case, data_dir):
-        self.case = case
-        self.data_dir = data_dir
-        self.control = free_port()
-        self.api_port = free_port()
-        self.trainer = None
-        self.api = None
-        self.start_trainer()
-        self.start_api()
-
-    def start_trainer(self):
-        self.trainer = self.case.start("kms-trainer", "--data-dir", self.data_dir, "--control",
-                                       f"@tcp://127.0.0.1:{self.control}", "--samples",
-                                       f">tcp://127.0.0.1:{free_port()}", "--checkpoint-interval", "3600")
-
-    def start_api(self):
-        self.api = self.case.start("kms-api", "--port", self.api_port, "--trainer",
-                                   f">tcp://127.0.0.1:{self.control}")
-        wait_for(lambda: self.weights("vm_package_model"), timeout=15, what="kms-api serving vm_package_model")
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def weights(self, model):
-        status, _, body = http(f"{self.url}/model-weights/{model}", timeout=5)
-        return json.loads(body) if status == 200 else None
+    """The contract's formula at a cpu time, every other feature at its mean."""
+    return contract_predict(doc, {"cpu_time": cpu_time}, arch)
 
 
 def series(name, **labels):

@@ -12,7 +12,7 @@ import unittest
 import zipfile
 
 from kmstest import SLOWDOWN, contract_predict, http, http_json, truth_predict
-from test_api_support import (KEPLER_04_METRICS, KEPLER_07_METRICS, FrozenPipelineCase, Pipeline, canonical,
+from test_api_support import (KEPLER_04_METRICS, KEPLER_07_METRICS, FrozenPipelineCase, canonical,
                               kepler_04_request, kepler_07_request, kepler_predict, kepler_usage, kepler_watts)
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default node
@@ -75,7 +75,7 @@ class RealPipeline(FrozenPipelineCase):
             m = by_name[name]
             self.assertEqual(m["target"], target)
             self.assertTrue(m["ready"])
-            self.assertGreaterEqual(m["samples"], Pipeline.MIN_SAMPLES)
+            self.assertGreaterEqual(m["samples"], self.pipeline.min_samples)
             for key in ("r2", "rmse", "mae", "window_r2", "window_rmse", "window_mae"):
                 self.assertTrue(math.isfinite(m["fit"][key]), key)
             self.assertGreater(m["fit"]["rmse"], 0)
@@ -99,7 +99,7 @@ class RealPipeline(FrozenPipelineCase):
             self.assertEqual(set(meta["features"]), set(doc["All_Weights"]["Numerical_Variables"]))
             for key in ("target", "samples", "fit", "created", "updated"):
                 self.assertIn(key, meta, f"{model} metadata.json lacks {key}")
-            self.assertGreaterEqual(meta["samples"], Pipeline.MIN_SAMPLES)
+            self.assertGreaterEqual(meta["samples"], self.pipeline.min_samples)
 
     def test_keep_alive_does_not_stall(self):
         """One connection, many requests: with the headers and body in separate writes, Nagle
@@ -238,7 +238,7 @@ class RealPipeline(FrozenPipelineCase):
                 key = f'kms_model_category_weight{{model="{model}",feature="cpu_architecture",category="{arch}"}}'
                 self.assertEqual(samples[key], c["weight"])
             self.assertEqual(samples[f'kms_model_ready{{model="{model}"}}'], 1)
-            self.assertGreaterEqual(samples[f'kms_model_samples_total{{model="{model}"}}'], Pipeline.MIN_SAMPLES)
+            self.assertGreaterEqual(samples[f'kms_model_samples_total{{model="{model}"}}'], self.pipeline.min_samples)
             for family in ("kms_model_r2", "kms_model_rmse_watts", "kms_model_mae_watts"):
                 self.assertIn(f'{family}{{model="{model}",window="all"}}', samples)
             self.assertGreater(samples[f'kms_model_last_update_timestamp_seconds{{model="{model}"}}'],

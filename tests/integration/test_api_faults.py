@@ -14,9 +14,9 @@ import threading
 import time
 import unittest
 
-from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, http_json, wait_for
-from test_api_support import (DEFAULT_MODELS, FakeTrainer, Pipeline, kepler_04_request, kepler_07_request,
-                              model_doc, raw_request, server_ms, start_api, status_of)
+from kmstest import SLOWDOWN, ProcessTestCase, binary, http, http_json, wait_for
+from test_api_support import (DEFAULT_MODELS, FakeTrainer, kepler_04_request, kepler_07_request,
+                              model_doc, raw_request, real_pipeline, server_ms, start_api, status_of)
 
 TIMEOUT_MS = 300
 # A 503 must come within the timeout plus this much. kms-api's own log of each request's
@@ -48,11 +48,11 @@ def kepler_body():
 HANGING_TRAINER = r"""
 import sys, time, zmq
 sock = zmq.Context.instance().socket(zmq.REP)
-sock.bind(sys.argv[1])
-print("bound", flush=True)
+sock.bind("tcp://127.0.0.1:*")
+print("bound", sock.last_endpoint.decode(), flush=True)
 sock.recv_multipart()
 print("got", flush=True)
-time.sleep(60)
+time.sleep(60)  # holds the request until the test kills it
 """
 
 
@@ -124,12 +124,11 @@ class TrainerFaults(ProcessTestCase):
         self.assertTrue(healthy.requests)
 
     def test_trainer_killed_mid_request(self):
-        port = free_port()
-        endpoint = f"tcp://127.0.0.1:{port}"
-        trainer = subprocess.Popen([sys.executable, "-c", HANGING_TRAINER, endpoint], stdout=subprocess.PIPE,
-                                   text=True)
+        trainer = subprocess.Popen([sys.executable, "-c", HANGING_TRAINER], stdout=subprocess.PIPE, text=True)
         self.addCleanup(lambda: (trainer.kill(), trainer.wait(), trainer.stdout.close()))
-        self.assertEqual(trainer.stdout.readline().strip(), "bound")
+        said, endpoint = trainer.stdout.readline().split()
+        self.assertEqual(said, "bound")
+        port = int(endpoint.rsplit(":", 1)[1])
         api, base = start_api(self, endpoint, TIMEOUT_MS)
         allowance = TIMEOUT_MS / 1000 + SLACK_S + baseline(base)
         result = {}
@@ -253,7 +252,7 @@ class RealTrainerDies(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="kms-api-restart-")
-        self.pipeline = Pipeline(self.tmp, api_args=("--trainer-timeout", TIMEOUT_MS))
+        self.pipeline = real_pipeline(self.tmp, api=("--trainer-timeout", TIMEOUT_MS))
         self.addCleanup(self.check_pipeline)
 
     def check_pipeline(self):
@@ -280,7 +279,7 @@ class RealTrainerDies(unittest.TestCase):
         self.assertEqual(http_json(base + "/readyz")[0], 503)
         # Back on the same endpoint, the trainer answers at once (503 "not trained enough" or
         # 200 from a checkpoint), and with the scraper still running it is soon ready again.
-        self.pipeline.restart_trainer()
+        self.pipeline.start_trainer()
         status = wait_for(lambda: http(base + "/readyz")[0] == 200 and http(base + "/model-weights/")[0],
                           timeout=20, what="the restarted trainer answering")
         self.assertIn(status, (200, 503))

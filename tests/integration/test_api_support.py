@@ -7,7 +7,6 @@ die in the middle of a request, send a malformed reply. The happy paths run the 
 import io
 import json
 import math
-import os
 import shutil
 import socket
 import tempfile
@@ -18,7 +17,7 @@ import zipfile
 
 import zmq
 
-from kmstest import SLOWDOWN, free_port, http
+from kmstest import SLOWDOWN, Pipeline, http
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,8 +169,8 @@ class FakeTrainer:
         self.models = models if models is not None else DEFAULT_MODELS
         self.mode = mode
         self.delay = delay
-        self.port = port or free_port()
-        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.port = port  # None: any free one, known once bound
+        self.endpoint = f"tcp://127.0.0.1:{port or '*'}"
         self.requests = []
         self._stop = threading.Event()
         self._ctx = zmq.Context.instance()
@@ -213,6 +212,8 @@ class FakeTrainer:
             sock.linger = 0
             try:
                 sock.bind(self.endpoint)
+                self.endpoint = sock.last_endpoint.decode()
+                self.port = int(self.endpoint.rsplit(":", 1)[1])
                 return sock
             except zmq.ZMQError:
                 sock.close()
@@ -316,77 +317,12 @@ def status_of(raw):
 # ---------------------------------------------------------------------------------------------
 # The real pipeline: kepler-sim -> kms-scraper -> kms-trainer -> kms-api, on loopback.
 
-class Pipeline:
-    """Starts the four real programs for a whole test class (training takes seconds, so the
-    tests share one run). stop() returns the problems found: crashes, sanitizer reports."""
-
-    MIN_SAMPLES = 20
-
-    def __init__(self, tmp, api_args=()):
-        from kmstest import Process
-        self.tmp = tmp
-        samples_port, control_port = (free_port() for _ in range(2))
-        self.control = f"tcp://127.0.0.1:{control_port}"
-        env = {"KMS_LOG_LEVEL": "info"}
-        self.processes = []
-
-        def start(name, *args):
-            # kms-api logs each request (with its duration) at debug: the fault tests read it.
-            p = Process(name, args, env=dict(env, KMS_LOG_LEVEL="debug") if name == "kms-api" else env, cwd=tmp)
-            self.processes.append(p)
-            return p
-
-        self.sim = start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", "0.7",
-                         "--containers", 8, "--noise", 0.01, "--seed", 7)
-        self.sim_url = f"http://127.0.0.1:{self.sim.logged_port()}"
-        self.trainer_args = ("--samples", f">tcp://127.0.0.1:{samples_port}",
-                             "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir",
-                             os.path.join(tmp, "data"), "--min-samples", self.MIN_SAMPLES,
-                             "--history-interval", 0.5)
-        self._start = start
-        self.trainer = start("kms-trainer", *self.trainer_args)
-        self.scraper = start("kms-scraper", "--kepler-url", f"{self.sim_url}/metrics", "--interval", 0.2,
-                             "--publish", f"@tcp://127.0.0.1:{samples_port}")
-        self.api = start("kms-api", "--port", 0, "--trainer", ">" + self.control,
-                         "--trainer-timeout", 2000, *api_args)
-        self.api_port = self.api.logged_port()
-        self.base = f"http://127.0.0.1:{self.api_port}"
-        wait_port(self.api_port)
-
-    def wait_ready(self, timeout=60.0):
-        """Until both default models serve weights."""
-        deadline = time.monotonic() + timeout * SLOWDOWN
-        while time.monotonic() < deadline:
-            if all(http(f"{self.base}/model-weights/{m}")[0] == 200 for m in ("core_model", "dram_model")):
-                return
-            for p in self.processes:
-                if not p.alive():
-                    raise AssertionError(f"{p.name} died:\n{p.output()[-3000:]}")
-            time.sleep(0.2)
-        raise AssertionError("models not ready in time:\n" + "\n".join(
-            f"--- {p.name}\n{p.output()[-1500:]}" for p in self.processes))
-
-    def freeze(self):
-        """Stops the scraper: the trainer learns nothing more, so answers stay comparable."""
-        rc = self.scraper.stop()
-        if rc != 0:
-            raise AssertionError(f"kms-scraper exited with {rc}")
-        time.sleep(0.25)  # kms-api's cache serves an answer for at most 100 ms
-
-    def kill_trainer(self):
-        """SIGKILL: no goodbye, no final checkpoint."""
-        self.trainer.kill9()
-        self.processes.remove(self.trainer)
-
-    def restart_trainer(self):
-        self.trainer = self._start("kms-trainer", *self.trainer_args)
-
-    def truth(self):
-        return json.loads(http(f"{self.sim_url}/truth")[2])
-
-    def stop(self):
-        from kmstest import stop_all
-        return stop_all(self.processes)
+def real_pipeline(tmp, api=()):
+    """The real pipeline of kms-api's tests (training takes seconds, so a test class shares
+    one). kms-api logs each request (with its duration) at debug: the fault tests read it."""
+    return Pipeline(tmp=tmp, sim=("--format", "0.7", "--containers", 8, "--noise", 0.01, "--seed", 7), interval=0.2,
+                    trainer=("--history-interval", 0.5), api=("--trainer-timeout", 2000, *api), min_samples=20,
+                    env={"kms-api": {"KMS_LOG_LEVEL": "debug"}})
 
 
 class FrozenPipelineCase(unittest.TestCase):
@@ -396,7 +332,7 @@ class FrozenPipelineCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kms-api-test-")
-        cls.pipeline = Pipeline(cls.tmp)
+        cls.pipeline = real_pipeline(cls.tmp)
         try:
             cls.pipeline.wait_ready()
             cls.pipeline.freeze()

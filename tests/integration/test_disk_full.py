@@ -27,7 +27,7 @@ import zipfile
 import msgpack
 import zmq
 
-from kmstest import SLOWDOWN, ProcessTestCase, free_port, wait_for
+from kmstest import SLOWDOWN, ProcessTestCase, wait_for
 
 MODELS = ("core_model", "dram_model")
 
@@ -48,10 +48,10 @@ class Publisher(threading.Thread):
 
     def __init__(self, ctx):
         super().__init__(daemon=True)
-        self.port = free_port()
         self.sock = ctx.socket(zmq.PUB)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind(f"tcp://127.0.0.1:{self.port}")
+        self.sock.bind("tcp://127.0.0.1:*")
+        self.port = int(self.sock.last_endpoint.rsplit(b":", 1)[1])
         self.running = True
         self.paused = False
         self.start()
@@ -118,10 +118,10 @@ class DiskFullCase(ProcessTestCase):
         self.addCleanup(subprocess.run, ["umount", "-l", self.data], capture_output=True)
 
     def start_trainer(self, interval=0.1):
-        self.control = f"tcp://127.0.0.1:{free_port()}"
         t = self.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{self.pub.port}", "--control",
-                       f"@{self.control}", "--data-dir", self.data, "--min-samples", "10",
+                       "@tcp://127.0.0.1:*", "--data-dir", self.data, "--min-samples", "10",
                        "--checkpoint-interval", interval)
+        self.control = f"tcp://127.0.0.1:{t.logged_port('control')}"
         wait_for(lambda: self.ask("PING")[0] == "200", what="trainer answers PING")
         return t
 

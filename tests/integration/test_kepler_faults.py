@@ -93,7 +93,7 @@ class Kepler:
     chunked-cut (chunked encoding, the connection closed inside a chunk)."""
 
     def __init__(self, port=None):
-        self.port = port or free_port()
+        self.port = port or 0  # 0: any free one at the first up(), kept through restarts
         self.lock = threading.Lock()
         self.started = time.time()
         self.container_started = {c: self.started for c in CONTAINERS}
@@ -228,6 +228,7 @@ class Kepler:
             daemon_threads = True
 
         self.httpd = Server(("127.0.0.1", self.port), Handler)
+        self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def down(self):
@@ -308,11 +309,12 @@ class KeplerFaultCase(ProcessTestCase):
     def setUp(self):
         super().setUp()
         self.kepler = Kepler()
-        self.pub_port, self.metrics_port = free_port(), free_port()
-        self.sub = Collector(self.pub_port)
+        self.metrics_port = free_port()
+        self.sub = None
 
     def tearDown(self):
-        self.sub.close()
+        if self.sub:
+            self.sub.close()
         self.kepler.down()
         super().tearDown()
 
@@ -320,8 +322,9 @@ class KeplerFaultCase(ProcessTestCase):
         if "--timeout" not in args:  # a slow answer from this Python Kepler on a loaded machine is no fault
             args = ("--timeout", "2") + args
         self.scraper = self.start("kms-scraper", "--kepler-url", self.kepler.url, "--interval", self.interval,
-                                  "--publish", f"@tcp://127.0.0.1:{self.pub_port}",
-                                  "--metrics-port", self.metrics_port, *args)
+                                  "--publish", "@tcp://127.0.0.1:*", "--metrics-port", self.metrics_port, *args)
+        # Connected long before the first sample, which takes two scrapes.
+        self.sub = Collector(self.scraper.logged_port("samples"))
         return self.scraper
 
     def counter(self, name, **labels):
@@ -448,7 +451,7 @@ class TestSlowKepler(KeplerFaultCase):
         # --metrics-port server (civetweb) takes up to its 2 s poll quantum to stop.
         self.kepler.set_mode("slow")
         wait_for(lambda: self.kepler.count("slow") >= 3, timeout=30, what="a request hanging")
-        time.sleep(0.2)
+        time.sleep(0.2)  # pacing: SIGTERM comes inside the hanging request, not as it starts
         started = time.monotonic()
         self.assertEqual(self.scraper.stop(signal.SIGTERM), 0)
         self.assertLess(time.monotonic() - started, 2.5 * SLOWDOWN)

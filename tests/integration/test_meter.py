@@ -9,7 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, wait_for
-from meter_support import (ARCH, TARGETS, Pipeline, Stat, log_has, metrics, predict, read_tree, series, train,
+from meter_support import (ARCH, TARGETS, Stat, log_has, metrics, predict, read_tree, series, train, trained_pipeline,
                            truth, write_dataset)
 
 
@@ -39,10 +39,10 @@ class TestWithTheTrainer(MeterCase):
         dataset = os.path.join(self.tmp, "a.csv")
         write_dataset(dataset, seed=1)
         train(data, dataset)
-        self.pipeline = Pipeline(self, data)
+        self.pipeline = trained_pipeline(self, data)
 
     def test_tree_is_the_one_kepler_reads_and_grows_at_the_predicted_watts(self):
-        meter = self.start_meter(self.pipeline.url)
+        meter = self.start_meter(self.pipeline.base)
         wait_for(lambda: all(os.path.exists(os.path.join(self.out, "class/powercap", d, "name"))
                              for d in ("intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1", "intel-rapl:0:2")),
                  what="the four zones")
@@ -86,7 +86,7 @@ class TestWithTheTrainer(MeterCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_refresh_outage_cache_and_restart(self):
-        meter = self.start_meter(self.pipeline.url)
+        meter = self.start_meter(self.pipeline.base)
         wait_for(lambda: self.m()[series("kms_meter_watts", zone="package")] > 0, what="watts")
         old = self.m()[series("kms_meter_watts", zone="package")]
         self.assertAlmostEqual(old, truth(0, ARCH)["package"], delta=1e-6)
@@ -121,7 +121,7 @@ class TestWithTheTrainer(MeterCase):
         self.assertIn("msg=stopped", meter.output())
         before = {z: self.energy(z) for z in TARGETS}
         self.processes.remove(meter)
-        meter = self.start_meter(self.pipeline.url)
+        meter = self.start_meter(self.pipeline.base)
         wait_for(lambda: log_has(meter, r"zone in the tree\" zone=package .*energy_uj=%d" % before["package"]),
                  what="the counter read back")
         self.assertTrue(log_has(meter, r"model in use\" zone=package model=vm_package_model source=cache"))
@@ -132,11 +132,12 @@ class TestWithTheTrainer(MeterCase):
 
         # The server is back: confirmed, the age drops.
         self.pipeline.start_api()
+        self.pipeline.wait_ready(("vm_package_model",), timeout=15)
         wait_for(lambda: self.m()[series("kms_meter_server_up")] == 1, what="server back")
         wait_for(lambda: self.m()[series("kms_meter_model_age_seconds", zone="package")] < 1, what="confirmed")
 
     def test_wraps_at_max_energy_range(self):
-        self.start_meter(self.pipeline.url, "--max-energy-range-uj", "30000000")  # 30 J: a wrap per second
+        self.start_meter(self.pipeline.base, "--max-energy-range-uj", "30000000")  # 30 J: a wrap per second
         wait_for(lambda: self.m()[series("kms_meter_energy_joules_total", zone="package")] > 70, timeout=15,
                  what="two wraps")
         self.assertEqual(read_tree(self.out, "package", "max_energy_range_uj"), "30000000\n")
@@ -227,7 +228,7 @@ class TestBadInput(MeterCase):
                  what="a negative prediction clamped")
         self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 0)
         e = self.energy("package")
-        time.sleep(0.5)
+        time.sleep(0.5)  # five intervals at 0 W: that the counter stands cannot be awaited
         self.assertEqual(self.energy("package"), e)  # 0 W: the counter stands, it never goes back
 
     def test_unreadable_proc_stat_counts_nothing_then_recovers(self):
@@ -239,7 +240,7 @@ class TestBadInput(MeterCase):
             self.stat.write(text)
             wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 2, what=f"{text!r} refused")
             e = self.energy("package")
-            time.sleep(0.3)
+            time.sleep(0.3)  # three intervals on the bad file: that nothing is counted cannot be awaited
             self.assertEqual(self.energy("package"), e)
         # Counters that go back (another file, a broken read) are no usage either: that interval
         # is not counted, the next ones count from the new reading.

@@ -22,7 +22,7 @@ import time
 import unittest
 
 from kmstest import SLOWDOWN, ProcessTestCase, free_port, http, wait_for
-from meter_support import ARCH, TARGETS, Pipeline, Stat, metrics, predict, series, train, write_dataset
+from meter_support import ARCH, TARGETS, Stat, metrics, predict, series, train, trained_pipeline, write_dataset
 
 KEPLER_VERSION = "v0.11.4"
 GO = "/usr/local/go/bin/go"
@@ -97,7 +97,7 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
         dataset = os.path.join(self.tmp, "a.csv")
         write_dataset(dataset, seed=1)
         train(self.data, dataset)
-        self.pipeline = Pipeline(self, self.data)
+        self.pipeline = trained_pipeline(self, self.data)
         self.stat = Stat(os.path.join(self.tmp, "proc"))
         self.kepler_proc = os.path.join(self.tmp, "kepler-proc")
         os.makedirs(self.kepler_proc)
@@ -107,7 +107,7 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
         self.metrics_port = free_port()
 
     def start_meter(self):
-        self.meter = self.start("kms-meter", "--api", self.pipeline.url, "--out", self.out, "--procfs",
+        self.meter = self.start("kms-meter", "--api", self.pipeline.base, "--out", self.out, "--procfs",
                                 self.stat.root, "--interval", "0.05", "--refresh", "0.5", "--timeout", "1",
                                 "--max-energy-range-uj", RANGE_UJ, "--metrics-address", "127.0.0.1",
                                 "--metrics-port", self.metrics_port)

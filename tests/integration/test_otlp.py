@@ -15,7 +15,7 @@ import time
 import unittest
 
 import kmstest
-from kmstest import SLOWDOWN, SOURCE_DIR, ProcessTestCase, binary, free_port, wait_for
+from kmstest import SLOWDOWN, SOURCE_DIR, Pipeline, ProcessTestCase, binary, free_port, wait_for
 
 # The LIST document of kms_proto.h, as a trainer with one ready model answers it.
 LIST = {
@@ -328,7 +328,7 @@ class TestExporter(OtlpCase):
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100")
         wait_for(lambda: "export failed" in p.output(), what="a refused export")
-        time.sleep(0.5)
+        time.sleep(0.5)  # pacing: a few more refused exports (one per 100 ms) for it to survive
         self.assertTrue(p.alive())
         r = self.receiver(port=port)
         wait_for(lambda: r.count() >= 2, timeout=15, what="exports after the collector started")
@@ -343,7 +343,7 @@ class TestExporter(OtlpCase):
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100", OTEL_EXPORTER_OTLP_TIMEOUT="30000")
         wait_for(lambda: r.count() >= 1, what="a request in flight")
-        time.sleep(0.3)
+        time.sleep(0.3)  # pacing: the stop comes well inside the hanging request, not at its start
         started = time.monotonic()
         stats = self.stop_driver(p)
         self.assertLess(time.monotonic() - started, 2.0 * SLOWDOWN)
@@ -365,7 +365,7 @@ class TestExporter(OtlpCase):
         r = self.receiver()
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100")
-        time.sleep(0.8)
+        time.sleep(0.8)  # eight export intervals: that none is sent cannot be awaited
         self.assertEqual(r.count(), 0)
         with open(self.list_path, "w") as f:
             json.dump(LIST, f)
@@ -408,16 +408,11 @@ def api_wires_otlp():
 class TestApiExports(OtlpCase):
     def test_kms_api_pushes_the_trainers_models(self):
         r = self.receiver(answers=[500])
-        control = free_port()
-        samples = free_port()
-        self.start("kms-trainer", "--control", f"@tcp://127.0.0.1:{control}",
-                   "--samples", f">tcp://127.0.0.1:{samples}", "--data-dir", self.tmp)
-        http_port = free_port()
-        api = self.start("kms-api", "--port", http_port, "--trainer", f">tcp://127.0.0.1:{control}",
-                         env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
-                              "OTEL_METRIC_EXPORT_INTERVAL": "200",
-                              "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=abc",
-                              "OTEL_SERVICE_NAME": "kepler-model-server"})
+        p = Pipeline(self, sim=None, env={"kms-api": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
+                                                      "OTEL_METRIC_EXPORT_INTERVAL": "200",
+                                                      "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=abc",
+                                                      "OTEL_SERVICE_NAME": "kepler-model-server"}})
+        api, http_port = p.api, p.api_port
         # The first answer is a 500: the API retries and keeps serving meanwhile.
         wait_for(lambda: r.count() >= 3, timeout=20, what="exports from kms-api")
         status, _, _ = kmstest.http(f"http://127.0.0.1:{http_port}/healthz")
@@ -433,12 +428,10 @@ class TestApiExports(OtlpCase):
 
     def test_a_hanging_collector_neither_slows_nor_holds_the_api(self):
         r = self.receiver(default="hang")
-        control, http_port = free_port(), free_port()
-        self.start("kms-trainer", "--control", f"@tcp://127.0.0.1:{control}",
-                   "--samples", f">tcp://127.0.0.1:{free_port()}", "--data-dir", self.tmp)
-        api = self.start("kms-api", "--port", http_port, "--trainer", f">tcp://127.0.0.1:{control}",
-                         env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
-                              "OTEL_METRIC_EXPORT_INTERVAL": "100", "OTEL_EXPORTER_OTLP_TIMEOUT": "60000"})
+        p = Pipeline(self, sim=None, env={"kms-api": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
+                                                      "OTEL_METRIC_EXPORT_INTERVAL": "100",
+                                                      "OTEL_EXPORTER_OTLP_TIMEOUT": "60000"}})
+        api, http_port = p.api, p.api_port
         wait_for(lambda: r.count() >= 1, what="an export in flight")
         started = time.monotonic()
         status, _, _ = kmstest.http(f"http://127.0.0.1:{http_port}/models")
@@ -455,17 +448,10 @@ class TestApiExports(OtlpCase):
     def test_exported_weights_are_the_served_weights(self):
         """The whole pipeline: what reaches the OTLP receiver is what Kepler gets from the API."""
         r = self.receiver()
-        sim_port, samples, control, http_port = free_port(), free_port(), free_port(), free_port()
-        self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--containers", "5")
-        self.start("kms-trainer", "--control", f"@tcp://127.0.0.1:{control}",
-                   "--samples", f"@tcp://127.0.0.1:{samples}", "--data-dir", self.tmp,
-                   "--min-samples", "10")
-        scraper = self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics",
-                             "--interval", "0.5", "--publish", f">tcp://127.0.0.1:{samples}")
-        self.start("kms-api", "--port", http_port, "--trainer", f">tcp://127.0.0.1:{control}",
-                   env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
-                        "OTEL_METRIC_EXPORT_INTERVAL": "300"})
-        base = f"http://127.0.0.1:{http_port}"
+        p = Pipeline(self, sim=("--containers", "5"), interval=0.5, min_samples=10,
+                     env={"kms-api": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{r.port}",
+                                      "OTEL_METRIC_EXPORT_INTERVAL": "300"}})
+        scraper, base = p.scraper, p.base
         wait_for(lambda: kmstest.http(f"{base}/model-weights/core_model")[0] == 200, timeout=60,
                  interval=0.5, what="core_model ready")
         # Freeze the models, then wait until two exports in a row carry the same sample count.

@@ -1,104 +1,25 @@
 """The whole pipeline on loopback, as a user runs it: kepler-sim -> kms-scraper -> kms-trainer
 -> kms-api. What it learns is checked against kepler-sim's known truth, and processes are
 killed under load to check that nothing is lost and nothing hangs."""
-import json
-import os
 import signal
 import threading
 import time
 import unittest
 
-import msgpack
-import zmq
-
-from kmstest import ProcessTestCase, contract_predict, free_port, http, http_json, truth_predict, wait_for, SLOWDOWN
+from kmstest import ProcessTestCase, Pipeline, contract_predict, http, truth_predict, wait_for, SLOWDOWN
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default
 
 
-class Pipeline:
-    """Ports and process starters for one pipeline inside a ProcessTestCase."""
-
-    def __init__(self, case, interval=0.25, noise=0.02, checkpoint_interval=30, trainer_timeout=500, trainer_args=()):
-        self.case = case
-        self.trainer_args = tuple(trainer_args)
-        self.samples_port, self.control_port = (free_port() for _ in range(2))
-        self.interval = interval
-        self.checkpoint_interval = checkpoint_interval
-        self.data_dir = os.path.join(case.tmp, "data")
-        self.trainer_timeout = trainer_timeout
-        self.sim = case.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1",
-                              "--noise", noise, "--containers", 20, "--seed", 11)
-        self.sim_port = self.sim.logged_port()
-        self.trainer = self.start_trainer()
-        self.scraper = self.start_scraper()
-        self.api = case.start("kms-api", "--port", 0, "--trainer", f">tcp://127.0.0.1:{self.control_port}",
-                              "--trainer-timeout", trainer_timeout)
-        self.api_port = self.api.logged_port()
-        self.base = f"http://127.0.0.1:{self.api_port}"
-        wait_for(lambda: http(f"{self.base}/healthz")[0] == 200, what="kms-api up")
-
-    def start_trainer(self):
-        return self.case.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{self.samples_port}",
-                               "--control", f"@tcp://127.0.0.1:{self.control_port}", "--data-dir", self.data_dir,
-                               "--checkpoint-interval", self.checkpoint_interval, "--min-samples", 30,
-                               *self.trainer_args)
-
-    def start_scraper(self):
-        return self.case.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{self.sim_port}/metrics",
-                               "--interval", self.interval, "--publish", f"@tcp://127.0.0.1:{self.samples_port}")
-
-    def truth(self):
-        return json.loads(http(f"http://127.0.0.1:{self.sim_port}/truth")[2])
-
-    def weights(self, model):
-        status, doc = http_json(f"{self.base}/model-weights/{model}")
-        return doc if status == 200 else None
-
-    def model(self, name="core_model"):
-        status, models = http_json(f"{self.base}/models")
-        return {m["name"]: m for m in models}[name] if status == 200 else None
-
-    def samples(self, model="core_model"):
-        m = self.model(model)
-        return m["samples"] if m else None
-
-    def fresh_features(self, count=40):
-        """Usage vectors of what the node does next, read from the scraper's own samples as a
-        third-party subscriber would."""
-        sub = zmq.Context.instance().socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVTIMEO, int(5000 * SLOWDOWN))
-        sub.setsockopt(zmq.SUBSCRIBE, b"kepler.node")
-        sub.connect(f"tcp://127.0.0.1:{self.samples_port}")
-        fresh = []
-        try:
-            while len(fresh) < count:
-                topic, body = sub.recv_multipart()
-                fresh.append(msgpack.unpackb(body)["features"])
-        finally:
-            sub.close()
-        return fresh
-
-    def trainer_stats(self):
-        """STATS straight from the trainer's control socket, as any ZeroMQ client would ask."""
-        ctx = zmq.Context.instance()
-        s = ctx.socket(zmq.REQ)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVTIMEO, int(2000 * SLOWDOWN))
-        s.connect(f"tcp://127.0.0.1:{self.control_port}")
-        try:
-            s.send(b"STATS")
-            code, body = s.recv_multipart()
-            self.case.assertEqual(code, b"200")
-            return json.loads(body)
-        finally:
-            s.close()
+def pipeline(case, interval=0.25, noise=0.02, checkpoint_interval=30, trainer_timeout=500, trainer_args=()):
+    return Pipeline(case, sim=("--noise", noise, "--containers", 20, "--seed", 11), interval=interval,
+                    trainer=("--checkpoint-interval", checkpoint_interval, *trainer_args),
+                    api=("--trainer-timeout", trainer_timeout))
 
 
 class TestLearnsTheTruth(ProcessTestCase):
     def test_sixty_seconds_of_quarter_second_scrapes_predict_the_truth_within_two_percent(self):
-        p = Pipeline(self, interval=0.25, noise=0.02)
+        p = pipeline(self, interval=0.25, noise=0.02)
         # Sixty seconds' worth of scrapes learned, however long a loaded machine takes to get them.
         learned = 240
         wait_for(lambda: all((p.samples(m) or 0) >= learned for m in ("core_model", "dram_model")),
@@ -126,7 +47,7 @@ class TestStepChange(ProcessTestCase):
     def test_a_forgetting_model_follows_a_step_change_of_the_truth(self):
         """kepler-sim's truth x1.5 (SIGUSR2): the residual gate first holds the new regime back,
         recognises it as a drift, and core_model (--forgetting 0.98) then follows it."""
-        p = Pipeline(self, interval=0.1, noise=0.02, trainer_args=("--forgetting", "0.98"))
+        p = pipeline(self, interval=0.1, noise=0.02, trainer_args=("--forgetting", "0.98"))
         wait_for(lambda: (p.samples() or 0) >= 150, timeout=120, interval=0.5, what="150 samples learned")
         fresh = p.fresh_features()
 
@@ -156,7 +77,7 @@ class TestStepChange(ProcessTestCase):
 
 class TestFaults(ProcessTestCase):
     def test_trainer_kill9_under_load_answers_503_then_resumes_from_its_checkpoint(self):
-        p = Pipeline(self, interval=0.2, noise=0.01, checkpoint_interval=2, trainer_timeout=500)
+        p = pipeline(self, interval=0.2, noise=0.01, checkpoint_interval=2, trainer_timeout=500)
         wait_for(lambda: p.weights("core_model"), timeout=60, what="core_model ready")
         stop = threading.Event()
         answers = []
@@ -177,7 +98,10 @@ class TestFaults(ProcessTestCase):
             before = p.samples()
             p.trainer.kill9()
             answers.clear()
-            time.sleep(2)
+            # While it is down, long enough for every load thread to run into the trainer
+            # timeout a few times.
+            wait_for(lambda: sum(1 for s, _ in answers if s == 503) >= 12, timeout=10,
+                     what="kms-api answering 503 while the trainer is down")
             down = list(answers)
             p.trainer = p.start_trainer()
             resumed = wait_for(lambda: p.samples(), timeout=20, what="trainer back")
@@ -200,7 +124,7 @@ class TestFaults(ProcessTestCase):
         self.assertIsNotNone(p.weights("core_model"))
 
     def test_scraper_kill9_and_restart_is_a_new_publisher_session_not_a_gap(self):
-        p = Pipeline(self, interval=0.1, noise=0.01)
+        p = pipeline(self, interval=0.1, noise=0.01)
         wait_for(lambda: p.trainer_stats()["samples_accepted"] >= 20, timeout=30, what="samples flowing")
         p.scraper.kill9()
         before = p.trainer_stats()

@@ -36,7 +36,6 @@ class PageServer:
         self.sequences = {}
         self.hits = {}
         self.lock = threading.Lock()
-        self.port = free_port()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,7 +104,8 @@ class PageServer:
             def handle_error(self, request, client_address):
                 pass  # faults on purpose: clients give up on them
 
-        self.httpd = Server(("127.0.0.1", self.port), Handler)
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, path):
@@ -144,11 +144,11 @@ class ScraperTestCase(ProcessTestCase):
     def setUp(self):
         super().setUp()
         self.server = PageServer()
-        self.pub_port = free_port()
-        self.sub = Subscriber(self.pub_port)
+        self.sub = None
 
     def tearDown(self):
-        self.sub.close()
+        if self.sub:
+            self.sub.close()
         self.server.stop()
         super().tearDown()
 
@@ -158,7 +158,13 @@ class ScraperTestCase(ProcessTestCase):
         # machine would lose a page of a sequence, so the tests that do not test timeouts wait.
         if "--timeout" not in args:
             extra += ["--timeout", "10"]
-        return self.start("kms-scraper", "--publish", f"@tcp://127.0.0.1:{self.pub_port}", *extra, *args)
+        return self.subscribe(self.start("kms-scraper", "--publish", "@tcp://127.0.0.1:*", *extra, *args))
+
+    def subscribe(self, scraper):
+        """self.sub on the port the scraper bound (any free one), connected as soon as it is
+        logged: before the first scrape, and the first sample takes two."""
+        self.sub = Subscriber(scraper.logged_port("samples"))
+        return scraper
 
 
 class TestRates(ScraperTestCase):
@@ -209,10 +215,10 @@ class TestRates(ScraperTestCase):
         # Every option is also an environment variable; the flag wins over it.
         self.server.sequences["/env"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
         mport = free_port()
-        p = self.start("kms-scraper", "--interval", "0.3", env={
-            "KMS_KEPLER_URL": self.server.url("/env"), "KMS_SAMPLES_ENDPOINT": f"@tcp://127.0.0.1:{self.pub_port}",
+        p = self.subscribe(self.start("kms-scraper", "--interval", "0.3", env={
+            "KMS_KEPLER_URL": self.server.url("/env"), "KMS_SAMPLES_ENDPOINT": "@tcp://127.0.0.1:*",
             "KMS_SCRAPE_INTERVAL": "60", "KMS_SCRAPER_METRICS_PORT": str(mport),
-            "KMS_SCRAPER_STATS_INTERVAL": "0.5"})
+            "KMS_SCRAPER_STATS_INTERVAL": "0.5"}))
         samples = moving(self.sub.collect(10, until=lambda got: len(moving(got)) >= 1))
         self.assertTrue(samples, "no sample with the environment's configuration")
         self.assertTrue(close(samples[0]["targets"]["package"] * samples[0]["dt"], 300))
@@ -428,7 +434,7 @@ class TestFaults(ScraperTestCase):
         p = self.scraper("--kepler-url", f'{self.server.url("/slow")},{self.server.url("/good")}',
                          "--interval", "0.2", "--timeout", "60")
         wait_for(lambda: self.server.hits.get("/slow", 0) >= 1, what="slow request started")
-        time.sleep(0.3)
+        time.sleep(0.3)  # pacing: SIGTERM comes inside the slow request, not as it starts
         started = time.monotonic()
         self.assertEqual(p.stop(signal.SIGTERM), 0)
         self.assertLess(time.monotonic() - started, 1.0 * SLOWDOWN)
@@ -447,7 +453,7 @@ class TestConfig(ProcessTestCase):
                        "--max-body-bytes", "--timeout"):
             self.assertIn(option, r.stdout)
         self.assertEqual(self.run_scraper("--version").returncode, 0)
-        publish = ["--publish", f"@tcp://127.0.0.1:{free_port()}"]
+        publish = ["--publish", "@tcp://127.0.0.1:*"]
         for args, option in ((["--kepler-url", "ftp://x/metrics", *publish], "kepler-url"),
                              (["--kepler-url", " , ", *publish], "kepler-url"),
                              (["--interval", "0", *publish], "interval"),
@@ -471,7 +477,7 @@ class TestRealCapture(ScraperTestCase):
         # The first API answers are empty (Prometheus has not scraped yet): by the time the capture
         # comes, the SUB socket has joined.
         # and the first page is served a few times over (zero rates) for the same reason.
-        self.replay = kepler_replay.ReplayServer(self.dump, free_port(), empty_answers=3, hold_first=3).start()
+        self.replay = kepler_replay.ReplayServer(self.dump, 0, empty_answers=3, hold_first=3).start()
         self.replay_port = self.replay.httpd.server_address[1]
 
     def tearDown(self):
@@ -589,9 +595,8 @@ class TestKeplerSim(ScraperTestCase):
     whatever the machine's load does to the timing, and the ratio must be near 1."""
 
     def check_format(self, fmt, intervals=3):
-        port = free_port()
-        self.start("kepler-sim", "--port", port, "--listen", "127.0.0.1", "--format", fmt, "--noise", "0",
-                   "--containers", "12", "--seed", "7")
+        port = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", fmt, "--noise", "0",
+                          "--containers", "12", "--seed", "7").logged_port()
         wait_for(lambda: http(f"http://127.0.0.1:{port}/metrics")[0] == 200, what="kepler-sim up")
         truth = json.loads(http(f"http://127.0.0.1:{port}/truth")[2])["components"]
         self.scraper("--kepler-url", f"http://127.0.0.1:{port}/metrics", "--interval", "0.5")

@@ -12,7 +12,7 @@ import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kmstest import SHARED_SAMPLES, SLOWDOWN, ProcessTestCase, binary, free_port, http, wait_for
+from kmstest import SHARED_SAMPLES, SLOWDOWN, ProcessTestCase, binary, http, wait_for
 
 CAPTURE_07 = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-metrics-derived.txt")
 FORMATS = ("0.3", "0.7", "0.9", "0.10")
@@ -82,9 +82,8 @@ class GoFormatSelfTest(unittest.TestCase):
 
 class SimTestCase(ProcessTestCase):
     def start_sim(self, *args):
-        port = free_port()
-        proc = self.start("kepler-sim", "--port", port, "--listen", "127.0.0.1", *args)
-        url = f"http://127.0.0.1:{port}"
+        proc = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", *args)
+        url = f"http://127.0.0.1:{proc.logged_port()}"
         wait_for(lambda: http(url + "/metrics")[0] == 200, what="kepler-sim serving")
         return proc, url
 

@@ -7,7 +7,7 @@ import re
 import subprocess
 import unittest
 
-from kmstest import SLOWDOWN, SOURCE_DIR, ProcessTestCase, free_port, http, wait_for
+from kmstest import SLOWDOWN, SOURCE_DIR, ProcessTestCase, http, wait_for
 
 REQUIRED = {"v": int, "seq": int, "ts": float, "dt": float, "node": str, "arch": str,
             "features": dict, "targets": dict}
@@ -44,12 +44,13 @@ class TestReadmeSubscriber(ProcessTestCase):
     def test_readme_snippet_decodes_every_required_key(self):
         snippet = readme_snippet()
         self.assertIn('"tcp://127.0.0.1:5555"', snippet)
-        sim_port, pub_port = free_port(), free_port()
-        self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--format", "0.7",
-                   "--containers", "5")
+        sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", "0.7",
+                         "--containers", "5")
+        sim_port = sim.logged_port()
         wait_for(lambda: http(f"http://127.0.0.1:{sim_port}/metrics")[0] == 200, what="kepler-sim up")
-        self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics", "--interval", "0.2",
-                   "--publish", f"@tcp://127.0.0.1:{pub_port}")
+        scraper = self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics", "--interval",
+                             "0.2", "--publish", "@tcp://127.0.0.1:*")
+        pub_port = scraper.logged_port("samples")
         code = HARNESS % WANTED + snippet.replace("tcp://127.0.0.1:5555", f"tcp://127.0.0.1:{pub_port}")
         run = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
                              timeout=30 * SLOWDOWN)

@@ -11,7 +11,7 @@ import unittest
 import msgpack
 import zmq
 
-from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, wait_for
+from kmstest import SLOWDOWN, ProcessTestCase, binary, wait_for
 
 
 def node_sample(seq, node="node-a", **extra):
@@ -54,8 +54,8 @@ class TailTestCase(ProcessTestCase):
         self.ctx = zmq.Context()
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
-        self.port = free_port()
-        self.pub.bind(f"tcp://127.0.0.1:{self.port}")
+        self.pub.bind("tcp://127.0.0.1:*")
+        self.port = int(self.pub.last_endpoint.rsplit(b":", 1)[1])
 
     def tearDown(self):
         self.pub.close()

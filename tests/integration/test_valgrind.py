@@ -21,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from kmstest import SANITIZED, SOURCE_DIR, binary, free_port, http, wait_for
+from kmstest import SANITIZED, SOURCE_DIR, binary, free_port, http, logged_port, wait_for
 
 VALGRIND = shutil.which("valgrind")
 SUPPRESSIONS = os.path.join(SOURCE_DIR, "tests", "valgrind.supp")
@@ -68,6 +68,12 @@ class ValgrindProcess:
                 return None
         return self.proc.returncode
 
+    def alive(self):
+        return self.proc.poll() is None
+
+    def output(self):
+        return self.texts()[0]
+
     def texts(self):
         def read(path):
             try:
@@ -97,6 +103,9 @@ class TestServicesUnderValgrind(unittest.TestCase):
         self.procs.append(p)
         return p
 
+    def logged_port(self, p, socket=None):
+        return logged_port(p, socket, timeout=STARTUP)
+
     def assert_clean(self, p, status):
         log, report = p.texts()
         where = f"{p.name}: exit status {status}\n--- valgrind ---\n{report[-6000:]}\n--- stderr ---\n{log[-2000:]}"
@@ -111,18 +120,22 @@ class TestServicesUnderValgrind(unittest.TestCase):
         self.assertNotIn("level=error", log, where)
 
     def test_pipeline_routes_and_sigterm_are_memcheck_clean(self):
-        sim_port, samples_port, control_port, api_port, scraper_metrics = (free_port() for _ in range(5))
+        scraper_metrics = free_port()
         data_dir = os.path.join(self.tmp, "data")
-        base = f"http://127.0.0.1:{api_port}"
-        sim = self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--containers", 4, "--seed", 3)
-        trainer = self.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{samples_port}",
-                             "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir", data_dir,
-                             "--checkpoint-interval", 2, "--min-samples", 8, "--history-interval", 1)
+        # Each program on a port of its own choosing, the next one started on the port it logged.
+        sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--containers", 4, "--seed", 3)
+        sim_port = self.logged_port(sim)
         scraper = self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics",
-                             "--interval", 0.3, "--timeout", 5, "--publish", f"@tcp://127.0.0.1:{samples_port}",
+                             "--interval", 0.3, "--timeout", 5, "--publish", "@tcp://127.0.0.1:*",
                              "--metrics-port", scraper_metrics, "--stats-interval", 2)
-        api = self.start("kms-api", "--port", api_port, "--trainer", f">tcp://127.0.0.1:{control_port}",
+        samples_port = self.logged_port(scraper, "samples")
+        trainer = self.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{samples_port}",
+                             "--control", "@tcp://127.0.0.1:*", "--data-dir", data_dir,
+                             "--checkpoint-interval", 2, "--min-samples", 8, "--history-interval", 1)
+        control_port = self.logged_port(trainer, "control")
+        api = self.start("kms-api", "--port", 0, "--trainer", f">tcp://127.0.0.1:{control_port}",
                          "--trainer-timeout", 5000, "--threads", 4)
+        base = f"http://127.0.0.1:{self.logged_port(api)}"
         tail = None
         if os.path.exists(binary("kms-tail")):
             tail = self.start("kms-tail", "--endpoint", f">tcp://127.0.0.1:{samples_port}")

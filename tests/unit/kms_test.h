@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* The whole file at `path`, NUL-terminated (its length in *len); NULL when it cannot be opened.
    The caller frees it. */
@@ -30,6 +31,30 @@ static inline char *kms_test_read_file(const char *path, size_t *len)
     buf[size] = '\0';
     *len = (size_t) size;
     return buf;
+}
+
+/* Runs fn(arg) with stdout and stderr sent to a temporary file; what they got goes to `out`
+   (NUL-terminated, cut to `cap`) when it is not NULL. */
+static inline void kms_test_capture(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stdout);
+    int saved_err = dup(STDERR_FILENO), saved_out = dup(STDOUT_FILENO);
+    dup2(fileno(tmp), STDERR_FILENO);
+    dup2(fileno(tmp), STDOUT_FILENO);
+    fn(arg);
+    fflush(stdout);
+    dup2(saved_err, STDERR_FILENO);
+    dup2(saved_out, STDOUT_FILENO);
+    close(saved_err);
+    close(saved_out);
+    if (out && cap) {
+        rewind(tmp);
+        size_t n = fread(out, 1, cap - 1, tmp);
+        out[n] = '\0';
+    }
+    fclose(tmp);
 }
 
 #endif

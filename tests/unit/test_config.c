@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *s_url;
 static double s_interval;
@@ -21,30 +20,27 @@ static kms_option_t s_options[] = {
 };
 static const kms_config_t s_config = {"kms-test", "A test program.", NULL, s_options};
 
-/* Parses a NULL-terminated argument list; stderr goes to `err` when not NULL. */
+typedef struct {
+    char **args;
+    int argc;
+    int *positional;
+    int rc;
+} s_parse_call_t;
+
+static void s_parse_call(void *arg)
+{
+    s_parse_call_t *call = arg;
+    call->rc = kms_config_parse(&s_config, call->argc, call->args, call->positional);
+}
+
+/* Parses a NULL-terminated argument list; stdout and stderr go to `err` when not NULL. */
 static int s_parse(char **args, int *positional, char *err, size_t cap)
 {
-    int argc = 0;
-    while (args[argc])
-        argc++;
-    FILE *tmp = tmpfile();
-    int saved_err = dup(STDERR_FILENO), saved_out = dup(STDOUT_FILENO);
-    fflush(stdout);
-    dup2(fileno(tmp), STDERR_FILENO);
-    dup2(fileno(tmp), STDOUT_FILENO);
-    int rc = kms_config_parse(&s_config, argc, args, positional);
-    fflush(stdout);
-    dup2(saved_err, STDERR_FILENO);
-    dup2(saved_out, STDOUT_FILENO);
-    close(saved_err);
-    close(saved_out);
-    if (err) {
-        rewind(tmp);
-        size_t n = fread(err, 1, cap - 1, tmp);
-        err[n] = '\0';
-    }
-    fclose(tmp);
-    return rc;
+    s_parse_call_t call = {args, 0, positional, 0};
+    while (args[call.argc])
+        call.argc++;
+    kms_test_capture(s_parse_call, &call, err, cap);
+    return call.rc;
 }
 
 static int s_setup(void **state)

@@ -5,23 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-/* Runs fn with stderr sent to a temporary file and returns what it wrote. */
-static char *s_capture(void (*fn)(void))
+/* What fn wrote. */
+static char *s_capture(void (*fn)(void *))
 {
     static char text[8192];
-    FILE *tmp = tmpfile();
-    assert_non_null(tmp);
-    int saved = dup(STDERR_FILENO);
-    dup2(fileno(tmp), STDERR_FILENO);
-    fn();
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    rewind(tmp);
-    size_t n = fread(text, 1, sizeof text - 1, tmp);
-    text[n] = '\0';
-    fclose(tmp);
+    kms_test_capture(fn, NULL, text, sizeof text);
     return text;
 }
 
@@ -31,8 +20,9 @@ static int s_count_evaluation(void)
     return ++s_evaluated;
 }
 
-static void s_write_lines(void)
+static void s_write_lines(void *unused)
 {
+    (void) unused;
     kms_info("scrape done", "target=%s ms=%.1f", "node1", 3.25);
     kms_debug("hidden", "n=%d", s_count_evaluation());
     kms_warn("two words", NULL);
@@ -52,6 +42,25 @@ static void test_logfmt_line(void **state)
     assert_memory_equal(text, "ts=", 3);
     /* ts=YYYY-MM-DDTHH:MM:SS.mmmZ */
     assert_int_equal(text[26], 'Z');
+}
+
+static void s_write_bound(void *unused)
+{
+    (void) unused;
+    kms_log_bound("control", "tcp://127.0.0.1:49153");
+    kms_log_bound("samples", "ipc:///tmp/samples");
+    kms_log_bound("connected", NULL);
+}
+
+static void test_bound_endpoint_names_its_port(void **state)
+{
+    (void) state;
+    setenv("KMS_LOG_LEVEL", "info", 1);
+    assert_int_equal(kms_log_init("kms-test"), 0);
+    char *text = s_capture(s_write_bound);
+    assert_non_null(strstr(text, " msg=listening socket=control endpoint=tcp://127.0.0.1:49153 port=49153\n"));
+    assert_non_null(strstr(text, " msg=listening socket=samples endpoint=ipc:///tmp/samples\n"));
+    assert_null(strstr(text, "connected"));
 }
 
 static void test_debug_level_shows_debug(void **state)
@@ -109,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logfmt_line),
         cmocka_unit_test(test_debug_level_shows_debug),
+        cmocka_unit_test(test_bound_endpoint_names_its_port),
         cmocka_unit_test(test_bad_level_is_reported),
         cmocka_unit_test(test_quote),
         cmocka_unit_test(test_decade),

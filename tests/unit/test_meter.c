@@ -216,12 +216,12 @@ static char *s_slurp(const char *root, const char *zone_dir, const char *file)
     char path[1024];
     snprintf(path, sizeof path, "%s/class/powercap/%s/%s", root, zone_dir, file);
     static char text[256];
-    FILE *f = fopen(path, "r");
-    if (!f)
+    size_t len;
+    char *whole = kms_test_read_file(path, &len);
+    if (!whole)
         return NULL;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    snprintf(text, sizeof text, "%s", whole);
+    free(whole);
     return text;
 }
 
