@@ -15,17 +15,14 @@ those releases are not run here (their bookkeeping is checked against our readin
 test_api.py, which is not their code). The Go builds use Go's caches (GOCACHE, GOMODCACHE).
 """
 import json
-import math
 import os
 import statistics
 import subprocess
 import time
 import unittest
 
-import msgpack
-import zmq
-
-from kmstest import SOURCE_DIR, ProcessTestCase, free_port, http, http_json, wait_for, SLOWDOWN
+from kmstest import (SOURCE_DIR, Pipeline, ProcessTestCase, Subscriber, contract_predict, http, http_json,
+                     truth_predict, wait_for, SLOWDOWN)
 
 GO = os.environ.get("KMS_GO", "/usr/local/go/bin/go")  # Go 1.21+ (Kepler's dependencies need it)
 KEPLER_DIR = os.path.join(SOURCE_DIR, "tests", "kepler")
@@ -63,21 +60,17 @@ def run_kepler(program, api, vectors, *flags, env=None):
 
 
 def predict(doc, x, arch):
-    """The trainer's own prediction from a served weights document, canonical names and units
-    (CONTRACT.md: both formulas give it; this is the mean/variance one)."""
-    w = doc["All_Weights"]
-    p = w["Bias_Weight"] + w.get("Categorical_Variables", {}).get("cpu_architecture", {}).get(arch, {}).get("weight", 0.0)
-    for name, v in w["Numerical_Variables"].items():
-        if "scale" in v and v.get("mean", 0.0) == 0.0:
-            p += v["weight"] * x.get(name, 0.0) / v["scale"]
-        else:
-            p += v["weight"] * (x.get(name, 0.0) - v["mean"]) / math.sqrt(v["variance"])
-    return p
+    """The trainer's own prediction from a served weights document, canonical names and units."""
+    return contract_predict(doc, x, arch)
+
+
+def at_zero_usage(doc, arch):
+    """The served model's watts with every feature at 0: what Kepler books as idle power."""
+    return contract_predict(doc, {name: 0.0 for name in doc["All_Weights"]["Numerical_Variables"]}, arch)
 
 
 def truth(t, component, x):
-    c = t["components"][component]
-    return c["bias"] + sum(w * x.get(f, 0.0) for f, w in c["weights"].items())
+    return truth_predict(t, component, x)
 
 
 def answered_models(report):
@@ -125,17 +118,9 @@ class TestKeplerGenerations(ProcessTestCase):
             except AssertionError as e:
                 build_errors[g] = str(e)
 
-        sim_port, samples_port, control_port, api_port = (free_port() for _ in range(4))
-        api = f"http://127.0.0.1:{api_port}"
-        self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--format", "0.9",
-                   "--noise", 0.02, "--containers", 20, "--seed", 11, "--arch", ARCH)
-        self.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{samples_port}",
-                   "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir", os.path.join(self.tmp, "data"),
-                   "--min-samples", 30)
-        self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics", "--interval", 0.25,
-                   "--publish", f"@tcp://127.0.0.1:{samples_port}")
-        self.start("kms-api", "--port", api_port, "--trainer", f">tcp://127.0.0.1:{control_port}")
-        wait_for(lambda: http(f"{api}/healthz")[0] == 200, what="kms-api up")
+        pipeline = Pipeline(self, sim=("--format", "0.9", "--noise", 0.02, "--containers", 20, "--seed", 11,
+                                       "--arch", ARCH), interval=0.25, min_samples=30)
+        api = pipeline.base
         started = time.monotonic()
 
         def all_ready():
@@ -144,8 +129,8 @@ class TestKeplerGenerations(ProcessTestCase):
         wait_for(all_ready, timeout=120, interval=0.5, what="every model ready")
         time.sleep(max(0.0, TRAIN_SECONDS * SLOWDOWN - (time.monotonic() - started)))
 
-        vectors = self.fresh_vectors(samples_port)
-        sim_truth = json.loads(http(f"http://127.0.0.1:{sim_port}/truth")[2])
+        vectors = self.fresh_vectors(pipeline.samples_port)
+        sim_truth = json.loads(http(f"{pipeline.sim_url}/truth")[2])
         weights = {}
 
         def served(model):
@@ -174,15 +159,14 @@ class TestKeplerGenerations(ProcessTestCase):
         # kms-api told the machine the models learned on (--machine-specs): 0.7.12+'s own spec picks
         # it, the answer carries its spec, and Kepler scales its idle power by its core ratio
         # (regressor.go updateCoreRatio, utils.GetCoreRatio), its total staying the model's.
-        specs_api_port = free_port()
-        specs_api = f"http://127.0.0.1:{specs_api_port}"
         specs = os.path.join(self.tmp, "machines.json")
         served_cores = 4 * (os.cpu_count() or 1)
         with open(specs, "w") as f:
             json.dump({ARCH: {"vendor": "intel", "processor": "intel_xeon_platinum_8480+", "cores": served_cores,
                               "chips": 2, "frequency": 3800}}, f)
-        self.start("kms-api", "--port", specs_api_port, "--trainer", f">tcp://127.0.0.1:{control_port}",
-                   "--machine-specs", specs)
+        specs_api = "http://127.0.0.1:{}".format(self.start(
+            "kms-api", "--port", 0, "--trainer", f">tcp://127.0.0.1:{pipeline.control_port}", "--machine-specs", specs,
+            env={"KMS_LOG_LEVEL": "info"}).logged_port())
         wait_for(lambda: http(f"{specs_api}/healthz")[0] == 200, what="kms-api with machine specs up")
         for g in ("v0.7.12", "v0.9.0"):
             name = f"{g} (machine specs)"
@@ -212,19 +196,13 @@ class TestKeplerGenerations(ProcessTestCase):
 
     def fresh_vectors(self, samples_port):
         """Usage the models have not seen, read from the scraper's samples as a subscriber would."""
-        sub = zmq.Context.instance().socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVTIMEO, int(5000 * SLOWDOWN))
-        sub.setsockopt(zmq.SUBSCRIBE, b"kepler.node")
-        sub.connect(f"tcp://127.0.0.1:{samples_port}")
+        sub = Subscriber(samples_port, topic=b"kepler.node")
         try:
-            out = []
-            while len(out) < VECTORS:
-                _, body = sub.recv_multipart()
-                out.append(msgpack.unpackb(body)["features"])
-            return out
+            nodes = sub.collect(30, until=lambda got: len(got) >= VECTORS)
         finally:
             sub.close()
+        self.assertGreaterEqual(len(nodes), VECTORS, "the scraper published too few node samples")
+        return [s["features"] for s in nodes[:VECTORS]]
 
     def judge_idle(self, g, report, served, served_cores):
         """Failures: every POST answer names the known machine and carries its spec, and Kepler's
@@ -247,9 +225,9 @@ class TestKeplerGenerations(ProcessTestCase):
             if doc is None:
                 fails.append(f"{g}: no served weights for {comp}")
                 continue
-            expected = ratio * predict(doc, {}, ARCH)
+            expected = ratio * at_zero_usage(doc, ARCH)
             got = [i.get(comp) for i in report["idle"]]
-            print(f"{g} {comp}: idle {got[0]} W, the model's {predict(doc, {}, ARCH):.6g} W x core ratio {ratio:.4g}")
+            print(f"{g} {comp}: idle {got[0]} W, the model's {at_zero_usage(doc, ARCH):.6g} W x core ratio {ratio:.4g}")
             if any(v is None or abs(v - expected) > 0.01 * expected + 0.002 for v in got):
                 fails.append(f"{g}: {comp} idle {got[0]} W, expected {expected:.6g} W (core ratio {ratio:.4g})")
         return fails
