@@ -322,7 +322,7 @@ class Pipeline:
 
     MIN_SAMPLES = 20
 
-    def __init__(self, tmp, api_args=()):
+    def __init__(self, tmp, api_args=(), truth="linear"):
         from kmstest import Process
         self.tmp = tmp
         samples_port, control_port = (free_port() for _ in range(2))
@@ -337,7 +337,7 @@ class Pipeline:
             return p
 
         self.sim = start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", "0.7",
-                         "--containers", 8, "--noise", 0.01, "--seed", 7)
+                         "--containers", 8, "--noise", 0.01, "--seed", 7, "--truth", truth)
         self.sim_url = f"http://127.0.0.1:{self.sim.logged_port()}"
         self.trainer_args = ("--samples", f">tcp://127.0.0.1:{samples_port}",
                              "--control", f"@tcp://127.0.0.1:{control_port}", "--data-dir",
