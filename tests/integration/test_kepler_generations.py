@@ -9,6 +9,10 @@ Pass, per generation, for core, package and platform: within 1 % of the trainer'
 for any vector); every component Kepler asks for is answered; dram is answered and its error
 against the truth is printed (no Kepler generation hands its predictor the memory level).
 
+On kepler-sim's curved truth (issue 17, test_kepler_evaluates_the_served_curve), Kepler 0.7.12's
+own logarithmic predictor books the curve kms-api posts it within 1 % of the trainer's curve;
+0.9.0 and *_INIT_URL cannot read a curve of cpu time and are checked to get linear weights.
+
 Kepler's code comes from its published Go module only, through the Go module proxy, which serves
 v0.5.4, v0.7.12 and v0.9.0 and refuses v0.4.x, v0.5.1-v0.5.3, v0.5.5, v0.6.x, v0.7.1 and v0.7.2:
 those releases are not run here (their bookkeeping is checked against our reading of their code in
