@@ -195,6 +195,31 @@ static void test_state_round_trips_bit_for_bit(void **state)
     }
 }
 
+/* A state saved before the score over every sample was kept (7-field points) loads, each
+   point's recent score standing in for it, and serves what it served. */
+static void test_older_state_loads(void **state)
+{
+    (void) state;
+    kms_family_t *a = s_trained(s_log_truth, 0.02, 2000, NULL, NULL);
+    json_t *doc = kms_family_save(a);
+    size_t i;
+    json_t *point;
+    json_array_foreach(json_object_get(doc, "points"), i, point)
+        assert_int_equal(json_array_remove(point, 7), 0);
+    const char *why = NULL;
+    kms_family_t *b = kms_family_load(doc, 1, &why);
+    assert_non_null(b);
+    assert_int_equal(kms_family_served(b), KMS_FAMILY_LOGARITHMIC);
+    kms_family_learn(b, 4, s_log_truth(4));
+    assert_int_equal(kms_family_served(b), KMS_FAMILY_LOGARITHMIC);
+    json_array_append_new(json_array_get(json_object_get(doc, "points"), 0), json_null());
+    kms_family_t *c = kms_family_load(doc, 1, &why);  /* a stopped score beside a running one */
+    assert_null(c);
+    json_decref(doc);
+    kms_family_destroy(&a);
+    kms_family_destroy(&b);
+}
+
 static void test_bad_states_are_refused(void **state)
 {
     (void) state;
@@ -308,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_drifting_linear_truth_never_flaps),
         cmocka_unit_test(test_lost_lead_goes_back_to_linear),
         cmocka_unit_test(test_state_round_trips_bit_for_bit),
+        cmocka_unit_test(test_older_state_loads),
         cmocka_unit_test(test_bad_states_are_refused),
         cmocka_unit_test(test_wild_usage_stops_overflowing_points_only),
         cmocka_unit_test(test_names),
