@@ -47,6 +47,7 @@ static const struct {
 typedef struct {
     double w, mean_g, mean_y, c_gg, c_gy;  /* weighted count, means, centred co-moments */
     double mse;                            /* recent prequential mean squared error */
+    double mse_all;                        /* the same over every scored sample */
     uint64_t scored;
     bool stopped;
 } s_point_t;
@@ -137,6 +138,7 @@ static void s_point_learn(kms_family_t *self, s_point_t *pt, size_t i, double u,
         pt->scored++;
         double n = pt->scored < KMS_FAMILY_RECENT ? (double) pt->scored : KMS_FAMILY_RECENT;
         pt->mse += (err * err - pt->mse) / n;
+        pt->mse_all += (err * err - pt->mse_all) / (double) pt->scored;
     }
     double f = self->forgetting, kept = f * pt->w;
     pt->w = kept + 1;
@@ -163,22 +165,36 @@ static size_t s_best(const kms_family_t *self, kms_family_kind_t kind)
     return best;
 }
 
-/* A challenger replaces the served family only when clearly better, both well scored; a served
-   family that has lost its fit gives way to linear. */
+/* Whether point a's errors are below b's by `margin` (of the RMSE), both recently and over
+   every scored sample: a recent lead alone can be a stretch of drifting error that one curve
+   of the grid happens to follow. */
+static bool s_leads(const s_point_t *a, const s_point_t *b, double margin)
+{
+    double f = (1 - margin) * (1 - margin);
+    return a->mse < f * b->mse && a->mse_all < f * b->mse_all;
+}
+
+/* Linear is the default and the one a curve must beat: a curve is served only once it and
+   linear are both scored on KMS_FAMILY_MIN_SCORED samples and it leads linear by
+   KMS_FAMILY_MARGIN; it stays served while it keeps a KMS_FAMILY_HOLD lead over linear (the
+   band between the two keeps a near tie from flapping) and linear returns when it loses that,
+   or its fit. Another curve takes over from a served one only with KMS_FAMILY_MARGIN over it. */
 static void s_choose(kms_family_t *self)
 {
-    size_t served = s_best(self, self->served);
-    if (served == SIZE_MAX) {
+    size_t linear = s_best(self, KMS_FAMILY_LINEAR), served = s_best(self, self->served);
+    if (served == SIZE_MAX || linear == SIZE_MAX || self->point[linear].scored < KMS_FAMILY_MIN_SCORED) {
         self->served = KMS_FAMILY_LINEAR;
         return;
     }
-    if (self->point[served].scored < KMS_FAMILY_MIN_SCORED)
-        return;
-    double bar = (1 - KMS_FAMILY_MARGIN) * (1 - KMS_FAMILY_MARGIN) * self->point[served].mse;
-    for (int k = 0; k < KMS_FAMILY_COUNT; k++) {
+    if (self->served != KMS_FAMILY_LINEAR && !s_leads(&self->point[served], &self->point[linear], KMS_FAMILY_HOLD)) {
+        self->served = KMS_FAMILY_LINEAR;
+        served = linear;
+    }
+    for (int k = KMS_FAMILY_LINEAR + 1; k < KMS_FAMILY_COUNT; k++) {
         size_t b = s_best(self, (kms_family_kind_t) k);
-        if (b != SIZE_MAX && self->point[b].scored >= KMS_FAMILY_MIN_SCORED && self->point[b].mse < bar) {
-            bar = self->point[b].mse;
+        if (b != SIZE_MAX && b != served && self->point[b].scored >= KMS_FAMILY_MIN_SCORED
+            && s_leads(&self->point[b], &self->point[served], KMS_FAMILY_MARGIN)) {
+            served = b;
             self->served = (kms_family_kind_t) k;
         }
     }
@@ -374,9 +390,10 @@ json_t *kms_family_save(const kms_family_t *self)
     for (size_t i = 0; points && i < S_POINTS; i++) {
         const s_point_t *pt = &self->point[i];
         json_t *mse = pt->stopped ? json_null() : s_real(pt->mse);
-        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I]", s_real(pt->w), s_real(pt->mean_g),
+        json_t *mse_all = pt->stopped ? json_null() : s_real(pt->mse_all);
+        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I, o]", s_real(pt->w), s_real(pt->mean_g),
                                                     s_real(pt->mean_y), s_real(pt->c_gg), s_real(pt->c_gy), mse,
-                                                    (json_int_t) pt->scored)) != 0) {
+                                                    (json_int_t) pt->scored, mse_all)) != 0) {
             json_decref(points);
             points = NULL;
         }
@@ -394,17 +411,20 @@ static bool s_load_real(const json_t *value, double *out)
     return true;
 }
 
+/* A point saved before the score over every sample was kept (7 fields) takes its recent one. */
 static const char *s_load_point(s_point_t *pt, const json_t *doc, uint64_t samples)
 {
     const json_t *scored = json_array_get(doc, 6), *mse = json_array_get(doc, 5);
-    if (!json_is_array(doc) || json_array_size(doc) != 7 || !s_load_real(json_array_get(doc, 0), &pt->w)
+    const json_t *mse_all = json_array_size(doc) == 8 ? json_array_get(doc, 7) : mse;
+    if (!json_is_array(doc) || json_array_size(doc) < 7 || json_array_size(doc) > 8
+        || json_is_null(mse) != json_is_null(mse_all) || !s_load_real(json_array_get(doc, 0), &pt->w)
         || !s_load_real(json_array_get(doc, 1), &pt->mean_g) || !s_load_real(json_array_get(doc, 2), &pt->mean_y)
         || !s_load_real(json_array_get(doc, 3), &pt->c_gg) || !s_load_real(json_array_get(doc, 4), &pt->c_gy)
-        || !json_is_integer(scored) || json_integer_value(scored) < 0 || (!json_is_null(mse) && !s_load_real(mse, &pt->mse)))
+        || !json_is_integer(scored) || json_integer_value(scored) < 0 || (!json_is_null(mse) && (!s_load_real(mse, &pt->mse) || !s_load_real(mse_all, &pt->mse_all))))
         return "families: bad point";
     pt->stopped = json_is_null(mse);
     pt->scored = (uint64_t) json_integer_value(scored);
-    if (pt->w < 0 || pt->w > (double) samples || pt->c_gg < 0 || pt->mse < 0 || pt->scored > samples
+    if (pt->w < 0 || pt->w > (double) samples || pt->c_gg < 0 || pt->mse < 0 || pt->mse_all < 0 || pt->scored > samples
         || !isfinite(s_slope(pt)))
         return "families: inconsistent point";
     return NULL;

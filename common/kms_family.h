@@ -17,10 +17,16 @@
     kept and then learned, so nothing is lost); the grid is placed relative to it. Every point
     is prequential: each sample is predicted before it is learned, and the recent mean squared
     error (a running mean over the first KMS_FAMILY_RECENT scored samples, an exponential one
-    with that span after) ranks the points. A family's model is its best point; the family
-    served changes only when another one's recent RMSE is below the served one's by
-    KMS_FAMILY_MARGIN, both scored on KMS_FAMILY_MIN_SCORED samples at least (no flapping).
-    Linear is served until then. Pure, no I/O; about 40 transcendental functions per sample. */
+    with that span after) ranks the points; the mean over every scored sample is kept beside
+    it. A family's model is its best point. "a leads b by m" means a's RMSE is m below b's both
+    recently and over every scored sample (a recent lead alone can be a stretch of drifting,
+    unexplained error that one curve of the grid happens to follow). Linear is served until a
+    curve leads it by KMS_FAMILY_MARGIN (20 %), both scored on KMS_FAMILY_MIN_SCORED (128)
+    samples at least; the curve stays served while it leads linear by KMS_FAMILY_HOLD (10 %)
+    and linear is served again as soon as it does not (a curve that only ties is never kept).
+    The band between 10 % and 20 % is the hysteresis that keeps a near tie from flapping.
+    Another curve replaces a served one only when it leads it by KMS_FAMILY_MARGIN. Pure, no I/O;
+    about 40 transcendental functions per sample. */
 #ifndef KMS_FAMILY_H
 #define KMS_FAMILY_H
 
@@ -31,8 +37,9 @@
 
 #define KMS_FAMILY_WARMUP 16         /* samples whose largest |x| fixes the scale */
 #define KMS_FAMILY_RECENT 256        /* span of the recent error */
-#define KMS_FAMILY_MIN_SCORED 64     /* scored samples before a family may be served */
+#define KMS_FAMILY_MIN_SCORED 128    /* scored samples (its and linear's) before a curve may be served */
 #define KMS_FAMILY_MARGIN 0.2        /* a challenger's recent RMSE must be this much lower */
+#define KMS_FAMILY_HOLD 0.1          /* a served curve's lead over linear, below which linear returns */
 #define KMS_FAMILY_MAX_PARAMS 4
 
 typedef enum {
@@ -101,8 +108,8 @@ json_t *kms_family_json(const kms_family_t *self, bool fits);
 int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out, double *recent_rmse);
 
 /* The whole state, exact, for the model's checkpoint: {"scale", "served", "samples",
-   "warmup":[[x, y], ...], "points":[[W, mean_g, mean_y, c_gg, c_gy, c_yy, mse, scored], ...]}
-   (a stopped point has mse null). Caller json_decref()s it; NULL when out of memory. */
+   "warmup":[[x, y], ...], "points":[[W, mean_g, mean_y, c_gg, c_gy, mse, scored, mse_all], ...]}
+   (a stopped point has both mse null; a 7-field point, saved before mse_all, loads too). Caller json_decref()s it; NULL when out of memory. */
 json_t *kms_family_save(const kms_family_t *self);
 /* From a saved state; NULL (static reason in *why) when it is not one: types, the grid's size,
    finiteness and consistency are checked. */

@@ -376,6 +376,7 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
         out->answer = API_ANSWER_COMPONENTS;
     out->era = config->era >= 0 && config->era < API_KEPLER_ERAS ? (api_kepler_era_t) config->era
                                                                 : s_era_of(body, out);
+    out->curves = true;
     return 0;
 }
 
@@ -390,6 +391,7 @@ int api_kepler_init_request(const char *source, const api_kepler_config_t *confi
                              "output_type", "AbsPower", "source", source, "weight", 1, "machine_spec");
     int rc = body ? api_kepler_parse(body, config, out, why, cap) : s_fail(why, cap, "%s", "out of memory");
     json_decref(body);
+    out->curves = false;  /* the order above is 0.7.12's, not every reader's (api_kepler.h) */
     return rc;
 }
 
@@ -457,7 +459,8 @@ static bool s_within(double value, double bound, bool upper)
    see the header. */
 static int s_curve(const json_t *model, const api_kepler_request_t *req, kms_family_fit_t *fit, double *rmse)
 {
-    if (req->answer != API_ANSWER_COMPONENTS || req->era != API_KEPLER_0_7_12 || req->metric_count == 0)
+    if (!req->curves || req->answer != API_ANSWER_COMPONENTS || req->era != API_KEPLER_0_7_12
+        || req->metric_count == 0)
         return -1;
     const json_t *features = json_object_get(model, "features");
     const char *feature = json_string_value(json_array_get(features, 0));

@@ -25,8 +25,11 @@
     have the curve predictors too but take the trainer from their own configuration, not from
     the answer: they get linear models. A request that names a curve trainer is refused (400):
     0.7.12 asks once, at start, with the configured (linear) trainer.
-    Kepler's curve predictors read the first requested metric: the curve is served only when
-    that is the model's feature. Between two models, one of which serves a curve, the lower
+    Kepler's curve predictors read the first of the metrics Kepler predicts with, which are the
+    ones it posts, in that order: the curve is served only when the first requested metric is
+    the model's feature. *_INIT_URL (GET /kepler/init/<source>) gets no curve: no request tells
+    which Kepler reads it, and their orders differ (0.7.12 puts bpf_cpu_time_ms first, 0.9.0
+    cpu_cycles, whose value a curve of cpu time would then be evaluated on). Between two models, one of which serves a curve, the lower
     recent RMSE wins.
 
     A model is suitable when it is ready, every one of its features is among the requested
@@ -106,6 +109,7 @@ typedef struct {
     char trainer_name[KMS_NAME_MAX];
     size_t metric_count;
     char metrics[API_KEPLER_MAX_METRICS][KMS_NAME_MAX];  /* as the request spelled them */
+    bool curves;            /* the metrics are in the order Kepler predicts with (a posted request) */
     /* The filter ("mae:5; r2:0.9"): an upper bound on mae and rmse, a lower bound on r2 and
        samples; NAN when absent. */
     double max_mae, max_rmse, min_r2, min_samples;

@@ -1,8 +1,10 @@
 /* kms-bench train: the trainer's hot path (decode a sample frame, learn it in the two built-in
-   models) on one core, and the resident memory of many models. */
+   models, and with --families in vm_core_model too, whose one feature carries the curve
+   families' grid) on one core, and the resident memory of many models. */
 #include "bench.h"
 
 #include "kms_config.h"
+#include "kms_family.h"
 #include "kms_log.h"
 #include "kms_model.h"
 #include "kms_num.h"
@@ -83,14 +85,25 @@ static int s_pool_fill(pool_t *pool)
     return 0;
 }
 
-static int s_builtin_models(kms_model_t **core, kms_model_t **dram)
+/* The models a sample is learned in: core_model, dram_model, and vm_core_model (the curve
+   families) when `families`. */
+static const char *const s_names[] = {"core_model", "dram_model", "vm_core_model"};
+
+static size_t s_model_count(bool families)
 {
-    kms_model_spec_t spec;
-    kms_model_spec_builtin("core_model", &spec);
-    *core = kms_model_new(&spec);
-    kms_model_spec_builtin("dram_model", &spec);
-    *dram = kms_model_new(&spec);
-    return *core && *dram ? 0 : -1;
+    return families ? 3 : 2;
+}
+
+static int s_builtin_models(kms_model_t *models[3], bool families)
+{
+    int rc = 0;
+    for (size_t m = 0; m < s_model_count(families); m++) {
+        kms_model_spec_t spec;
+        kms_model_spec_builtin(s_names[m], &spec);
+        if (!(models[m] = kms_model_new(&spec)))
+            rc = -1;
+    }
+    return rc;
 }
 
 static void s_print_fit(const char *name, const kms_model_t *model)
@@ -100,14 +113,20 @@ static void s_print_fit(const char *name, const kms_model_t *model)
     printf(" %s_samples=%llu %s_window_r2=%.4f", name, (unsigned long long) st.samples, name, st.window_r2);
 }
 
-static int s_throughput(long samples)
+static void s_destroy_models(kms_model_t *models[3])
+{
+    for (size_t m = 0; m < 3; m++)
+        kms_model_destroy(&models[m]);
+}
+
+static int s_throughput(long samples, bool families)
 {
     pool_t pool = {0};
-    kms_model_t *core = NULL, *dram = NULL;
-    if (s_pool_fill(&pool) != 0 || s_builtin_models(&core, &dram) != 0) {
+    kms_model_t *models[3] = {0};
+    size_t count = s_model_count(families);
+    if (s_pool_fill(&pool) != 0 || s_builtin_models(models, families) != 0) {
         kms_error("cannot prepare the benchmark", NULL);
-        kms_model_destroy(&core);
-        kms_model_destroy(&dram);
+        s_destroy_models(models);
         free(pool.bytes);
         return 1;
     }
@@ -116,9 +135,10 @@ static int s_throughput(long samples)
     double start = kms_num_monotonic();
     for (long i = 0; i < samples; i++) {
         size_t k = (size_t) i % S_POOL;
-        if (kms_sample_decode(pool.bytes + pool.offset[k], pool.offset[k + 1] - pool.offset[k], &s, NULL) != 0
-            || !s_taken(kms_model_learn(core, &s, s.ts)) || !s_taken(kms_model_learn(dram, &s, s.ts)))
-            rejected++;
+        bool taken = kms_sample_decode(pool.bytes + pool.offset[k], pool.offset[k + 1] - pool.offset[k], &s, NULL) == 0;
+        for (size_t m = 0; taken && m < count; m++)
+            taken = s_taken(kms_model_learn(models[m], &s, s.ts));
+        rejected += !taken;
     }
     double elapsed = kms_num_monotonic() - start;
     /* The decoding alone, to tell the two costs apart. */
@@ -128,15 +148,19 @@ static int s_throughput(long samples)
         rejected += kms_sample_decode(pool.bytes + pool.offset[k], pool.offset[k + 1] - pool.offset[k], &s, NULL) != 0;
     }
     double decoding = kms_num_monotonic() - start;
-    printf("train samples=%ld models=2 seconds=%.3f samples_per_s=%.0f ns_per_sample=%.1f decode_ns=%.1f "
-           "frame_bytes=%.1f rejected=%ld",
-           samples, elapsed, elapsed > 0 ? (double) samples / elapsed : 0, elapsed * 1e9 / (double) samples,
-           decoding * 1e9 / (double) samples, (double) pool.offset[S_POOL] / S_POOL, rejected);
-    s_print_fit("core", core);
-    s_print_fit("dram", dram);
+    printf("train samples=%ld models=%zu families=%s seconds=%.3f samples_per_s=%.0f ns_per_sample=%.1f "
+           "decode_ns=%.1f frame_bytes=%.1f rejected=%ld",
+           samples, count, families ? "on" : "off", elapsed, elapsed > 0 ? (double) samples / elapsed : 0,
+           elapsed * 1e9 / (double) samples, decoding * 1e9 / (double) samples,
+           (double) pool.offset[S_POOL] / S_POOL, rejected);
+    s_print_fit("core", models[0]);
+    s_print_fit("dram", models[1]);
+    if (families) {
+        s_print_fit("vm_core", models[2]);
+        printf(" vm_core_family=%s", kms_family_name(kms_family_served(kms_model_family(models[2]))));
+    }
     printf("\n");
-    kms_model_destroy(&core);
-    kms_model_destroy(&dram);
+    s_destroy_models(models);
     free(pool.bytes);
     return rejected == 0 ? 0 : 1;
 }
@@ -158,9 +182,10 @@ static int s_memory(long *rss_kb, long *hwm_kb)
     return *rss_kb >= 0 && *hwm_kb >= 0 ? 0 : -1;
 }
 
-/* `count` models (core and dram alternately), each trained on enough samples to touch all of
-   its state, then the process's resident memory. */
-static int s_footprint(long count)
+/* `count` models (core and dram alternately, and vm_core as every third with `families`),
+   each trained on enough samples to touch all of its state, then the process's resident
+   memory. */
+static int s_footprint(long count, bool families)
 {
     pool_t pool = {0};
     long rss0, hwm0, rss = -1, hwm = -1;
@@ -169,8 +194,9 @@ static int s_footprint(long count)
     kms_sample_t s;
     for (long m = 0; rc == 0 && m < count; m++) {
         kms_model_spec_t spec;
-        kms_model_spec_builtin(m % 2 ? "dram_model" : "core_model", &spec);
-        snprintf(spec.name, sizeof spec.name, "%s_%ld", m % 2 ? "dram" : "core", m);
+        const char *name = s_names[(size_t) m % s_model_count(families)];
+        kms_model_spec_builtin(name, &spec);
+        snprintf(spec.name, sizeof spec.name, "%.40s_%ld", name, m);
         if (!(models[m] = kms_model_new(&spec)))
             rc = 1;
         for (size_t i = 0; rc == 0 && i < 300; i++) {
@@ -179,8 +205,8 @@ static int s_footprint(long count)
         }
     }
     if (rc == 0 && s_memory(&rss, &hwm) == 0)
-        printf("train models=%ld rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
-               count, rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
+        printf("train models=%ld families=%s rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
+               count, families ? "on" : "off", rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
     else
         kms_error("cannot measure the models' memory", "models=%ld", count);
     for (long m = 0; models && m < count; m++)
@@ -216,15 +242,20 @@ int bench_train_main(int argc, char **argv)
 {
     static long samples, models;
     static const char *export_path;
+    static bool families;
     static kms_option_t options[] = {
         {"samples", "KMS_BENCH_SAMPLES", KMS_OPT_INT, "2000000", "samples to decode and learn", &samples, 1, 1e10},
         {"models", "KMS_BENCH_MODELS", KMS_OPT_INT, "0",
          "instead: create this many models and print their resident memory", &models, 0, 100000},
+        {"families", "KMS_BENCH_FAMILIES", KMS_OPT_BOOL, "false",
+         "learn each sample in vm_core_model too (cpu time alone: the curve families' grid); with "
+         "--models, every third model is one", &families, 0, 0},
         {"export", "KMS_BENCH_EXPORT", KMS_OPT_STRING, NULL,
          "instead: write the first --samples frames to this file, concatenated", &export_path, 0, 0},
         {0}};
     static const kms_config_t config = {"kms-bench",
-        "Decodes pre-encoded sample frames and learns each in core_model and dram_model, on one core;\n"
+        "Decodes pre-encoded sample frames and learns each in core_model and dram_model (with\n"
+        "--families in vm_core_model too, whose one feature carries the curve families), on one core;\n"
         "prints: train samples=... samples_per_s=<n> ... With --models M: the resident memory (VmRSS,\n"
         "VmHWM) of M trained models: train models=M rss_kb=... hwm_kb=... With --export FILE: the\n"
         "same samples as frames, for a comparison with another learner.",
@@ -234,5 +265,5 @@ int bench_train_main(int argc, char **argv)
         return kms_config_exit_status(rc);
     if (export_path)
         return s_export(export_path, samples);
-    return models > 0 ? s_footprint(models) : s_throughput(samples);
+    return models > 0 ? s_footprint(models, families) : s_throughput(samples, families);
 }

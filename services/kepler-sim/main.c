@@ -25,16 +25,20 @@
 
 static const char *s_summary =
     "Serves Kepler-format /metrics (as Kepler 0.3, 0.7, 0.9 or 0.10 prints them) for one node\n"
-    "whose containers' usage changes every second and whose energy follows a known linear\n"
-    "truth plus relative noise, so that a model trained on it can be checked.\n"
+    "whose containers' usage changes every second and whose energy follows a known truth\n"
+    "(linear, or curved in cpu time) plus relative noise, so that a model trained on it can\n"
+    "be checked.\n"
     "\n"
-    "The truth, in watts; rates per second (cycles, instructions, cache misses: events/s;\n"
-    "cpu_time: cpu-seconds/s), resident_memory in bytes:\n"
+    "The truth (--truth linear), in watts; rates per second (cycles, instructions, cache\n"
+    "misses: events/s; cpu_time: cpu-seconds/s), resident_memory in bytes:\n"
     "  core     = 6   + 6e-10 cpu_cycles + 4e-10 cpu_instructions + 1.2 cpu_time\n"
     "  uncore   = 3.5\n"
     "  dram     = 2.5 + 2.5e-8 cache_misses + 2e-10 resident_memory\n"
     "  other    = 18\n"
     "  package  = core + uncore;  platform = package + dram + other\n"
+    "--truth log bends core (and so package and platform) in the node's cpu time, saturating,\n"
+    "the rest as above:\n"
+    "  core     = 4   + 20 ln(1 + cpu_time / 0.5)\n"
     "Each second the node's power is truth * (1 + e), e ~ N(0, noise) clipped to 3 noise.\n"
     "Counters advance to the time of each scrape, so the energy over any interval is the\n"
     "truth of the counters' increments. --print-truth prints it as JSON; GET /truth too.\n"
@@ -42,7 +46,7 @@ static const char *s_summary =
     "SIGUSR2 (or --truth-change-at) changes the truth: every weight and bias times\n"
     "--truth-change (the next SIGUSR2 restores it), from the next second on.";
 
-static const char *s_format_text, *s_listen, *s_node, *s_arch;
+static const char *s_format_text, *s_truth_text, *s_listen, *s_node, *s_arch;
 static long s_port, s_containers, s_seed;
 static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at;
 static bool s_print_truth, s_dump;
@@ -52,6 +56,8 @@ static kms_option_t s_options[] = {
     {"listen", "KMS_SIM_LISTEN", KMS_OPT_STRING, "0.0.0.0", "address to listen on", &s_listen, 0, 0},
     {"format", "KMS_SIM_FORMAT", KMS_OPT_STRING, "0.7",
      "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10", &s_format_text, 0, 0},
+    {"truth", "KMS_SIM_TRUTH", KMS_OPT_STRING, "linear",
+     "the truth the energy follows: linear, or log (core saturates in cpu time)", &s_truth_text, 0, 0},
     {"containers", "KMS_SIM_CONTAINERS", KMS_OPT_INT, "20", "containers on the node (besides its own processes)",
      &s_containers, 1, 5000},
     {"seed", "KMS_SIM_SEED", KMS_OPT_INT, "1", "random seed: one seed, one node and one usage history",
@@ -245,8 +251,8 @@ static int s_serve(s_server_t *server)
     mg_set_request_handler(ctx, "/", s_on_root, server);
     struct mg_server_port bound[1];
     int port = mg_get_server_ports(ctx, 1, bound) == 1 ? bound[0].port : (int) s_port;
-    kms_info("listening", "address=%s port=%d format=%s containers=%ld seed=%ld noise=%g", s_listen, port,
-             s_format_text, s_containers, s_seed, s_noise);
+    kms_info("listening", "address=%s port=%d format=%s truth=%s containers=%ld seed=%ld noise=%g", s_listen,
+             port, s_format_text, s_truth_text, s_containers, s_seed, s_noise);
 
     double started = kms_num_monotonic(), last_restart = started;
     bool changed_on_schedule = false;
@@ -293,8 +299,13 @@ int main(int argc, char **argv)
                 S_PROGRAM, s_format_text);
         return 2;
     }
+    kms_sim_truth_kind_t truth;
+    if (kms_sim_truth_parse(s_truth_text, &truth) != 0) {
+        fprintf(stderr, "%s: invalid value '%s' for --truth: expected linear or log\n", S_PROGRAM, s_truth_text);
+        return 2;
+    }
     kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed, s_noise, s_rapl_max,
-                                 s_churn, s_node, s_arch};
+                                 s_churn, s_node, s_arch, truth};
     bool offline = s_print_truth || s_dump;
     s_server_t server = {.format = format};
     server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());

@@ -18,13 +18,18 @@ const char *const kms_sim_mode_names[KMS_SIM_MODES] = {"dynamic", "idle"};
 static const double s_package_share[KMS_SIM_PACKAGES] = {0.55, 0.45};
 
 /* The base components times `factor`, then the derived ones. */
-static void s_truth_scaled(kms_sim_truth_t truth[KMS_SIM_COMPONENTS], double factor)
+static void s_truth_scaled(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_SIM_COMPONENTS], double factor)
 {
     memset(truth, 0, sizeof(kms_sim_truth_t) * KMS_SIM_COMPONENTS);
-    truth[KMS_SIM_CORE].bias = 6.0;
-    truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_CYCLES] = 6e-10;
-    truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_INSTRUCTIONS] = 4e-10;
-    truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] = 1.2;
+    if (kind == KMS_SIM_TRUTH_LOG) {
+        truth[KMS_SIM_CORE].bias = 4.0;
+        truth[KMS_SIM_CORE].log_amplitude = 20.0;
+    } else {
+        truth[KMS_SIM_CORE].bias = 6.0;
+        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_CYCLES] = 6e-10;
+        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_INSTRUCTIONS] = 4e-10;
+        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] = 1.2;
+    }
     truth[KMS_SIM_UNCORE].bias = 3.5;
     truth[KMS_SIM_DRAM].bias = 2.5;
     truth[KMS_SIM_DRAM].weight[KMS_SIM_CACHE_MISSES] = 2.5e-8;
@@ -32,6 +37,7 @@ static void s_truth_scaled(kms_sim_truth_t truth[KMS_SIM_COMPONENTS], double fac
     truth[KMS_SIM_OTHER].bias = 18.0;
     for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
         truth[comp].bias *= factor;
+        truth[comp].log_amplitude *= factor;
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
             truth[comp].weight[f] *= factor;
     }
@@ -40,19 +46,42 @@ static void s_truth_scaled(kms_sim_truth_t truth[KMS_SIM_COMPONENTS], double fac
     const int platform_parts[] = {KMS_SIM_PACKAGE, KMS_SIM_DRAM, KMS_SIM_OTHER};
     for (size_t i = 0; i < 2; i++) {
         truth[KMS_SIM_PACKAGE].bias += truth[package_parts[i]].bias;
+        truth[KMS_SIM_PACKAGE].log_amplitude += truth[package_parts[i]].log_amplitude;
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
             truth[KMS_SIM_PACKAGE].weight[f] += truth[package_parts[i]].weight[f];
     }
     for (size_t i = 0; i < 3; i++) {
         truth[KMS_SIM_PLATFORM].bias += truth[platform_parts[i]].bias;
+        truth[KMS_SIM_PLATFORM].log_amplitude += truth[platform_parts[i]].log_amplitude;
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
             truth[KMS_SIM_PLATFORM].weight[f] += truth[platform_parts[i]].weight[f];
     }
 }
 
-void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
+void kms_sim_truth(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
 {
-    s_truth_scaled(truth, 1);
+    s_truth_scaled(kind, truth, 1);
+}
+
+double kms_sim_truth_watts(const kms_sim_truth_t *truth, const double rate[KMS_SIM_FEATURES])
+{
+    double watts = truth->bias;
+    for (int f = 0; f < KMS_SIM_FEATURES; f++)
+        watts += truth->weight[f] * rate[f];
+    if (truth->log_amplitude != 0)
+        watts += truth->log_amplitude * log1p(rate[KMS_SIM_CPU_TIME] / KMS_SIM_LOG_KNEE);
+    return watts;
+}
+
+int kms_sim_truth_parse(const char *text, kms_sim_truth_kind_t *out)
+{
+    if (strcmp(text, "linear") == 0)
+        *out = KMS_SIM_TRUTH_LINEAR;
+    else if (strcmp(text, "log") == 0)
+        *out = KMS_SIM_TRUTH_LOG;
+    else
+        return -1;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -162,6 +191,10 @@ static void s_walk(kms_sim_t *self)
        that instructions do not simply follow cycles */
     self->phase = s_uniform(self) < 0.03 ? 0.5 + s_uniform(self)
                                          : s_clamp(self->phase * exp(0.05 * s_gauss(self)), 0.5, 1.5);
+    /* the curved truth's load swings: a new level every KMS_SIM_LOAD_STEPS steps */
+    if (self->options.truth == KMS_SIM_TRUTH_LOG)
+        self->load = self->steps % KMS_SIM_LOAD_STEPS == 0 ? 0.1 + 0.9 * s_uniform(self)
+                                                           : s_clamp(self->load * exp(0.05 * s_gauss(self)), 0.1, 1.0);
     for (size_t i = 0; i < self->count; i++) {
         kms_sim_container_t *c = &self->containers[i];
         double lo = 0.02 * c->usage_max;
@@ -200,8 +233,8 @@ static void s_step_power(kms_sim_t *self)
     double total[KMS_SIM_FEATURES] = {0};
     for (size_t i = 0; i < self->count; i++) {
         kms_sim_container_t *c = &self->containers[i];
-        c->rate[KMS_SIM_CPU_TIME] = c->usage;
-        c->rate[KMS_SIM_CPU_CYCLES] = c->usage * self->freq * c->freq_factor;
+        c->rate[KMS_SIM_CPU_TIME] = c->usage * self->load;
+        c->rate[KMS_SIM_CPU_CYCLES] = c->rate[KMS_SIM_CPU_TIME] * self->freq * c->freq_factor;
         c->rate[KMS_SIM_CPU_INSTRUCTIONS] = c->rate[KMS_SIM_CPU_CYCLES] * c->ipc * self->phase;
         c->rate[KMS_SIM_CACHE_MISSES] = c->rate[KMS_SIM_CPU_INSTRUCTIONS] * c->miss_rate;
         c->rate[KMS_SIM_RESIDENT_MEMORY] = c->memory;
@@ -213,9 +246,7 @@ static void s_step_power(kms_sim_t *self)
     memset(node->power, 0, sizeof node->power);
     for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
         const kms_sim_truth_t *t = &self->truth[comp];
-        double watts = t->bias;
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            watts += t->weight[f] * total[f];
+        double watts = kms_sim_truth_watts(t, total);
         node->power[comp][KMS_SIM_IDLE] = t->bias * k;
         node->power[comp][KMS_SIM_DYNAMIC] = (watts - t->bias) * k;
     }
@@ -314,7 +345,7 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
     self->options = *options;
     self->count = options->containers + 1;
     self->rng = options->seed;
-    kms_sim_truth(self->truth);
+    kms_sim_truth(options->truth, self->truth);
     self->truth_factor = 1;
     for (size_t i = 0; i < options->containers; i++)
         s_container_init(self, &self->containers[i], i);
@@ -327,6 +358,7 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
     self->rapl_platform = options->rapl_max * s_uniform(self);
     self->freq = 1.2e9 + 2.4e9 * s_uniform(self);
     self->phase = 1.0;
+    self->load = 1.0;
     self->now = now;
     self->step_end = now + KMS_SIM_STEP;
     s_walk(self);
@@ -370,7 +402,7 @@ static void s_energy_reset(kms_sim_energy_t *e)
 
 void kms_sim_change_truth(kms_sim_t *self, double factor)
 {
-    s_truth_scaled(self->truth, factor);
+    s_truth_scaled(self->options.truth, self->truth, factor);
     self->truth_factor = factor;
     self->truth_changes++;
 }
@@ -415,18 +447,26 @@ char *kms_sim_truth_json(const kms_sim_t *self)
             if (self->truth[comp].weight[f] != 0)
                 json_object_set_new(weights, kms_sim_feature_names[f],
                                     json_real(self->truth[comp].weight[f]));
-        json_object_set_new(components, kms_sim_component_names[comp],
-                            json_pack("{s:f, s:o}", "bias", self->truth[comp].bias, "weights",
-                                      weights));
+        json_t *component = json_pack("{s:f, s:o}", "bias", self->truth[comp].bias, "weights", weights);
+        if (self->truth[comp].log_amplitude != 0)
+            json_object_set_new(component, "log",
+                                json_pack("{s:s, s:f, s:f}", "feature", kms_sim_feature_names[KMS_SIM_CPU_TIME],
+                                          "amplitude", self->truth[comp].log_amplitude, "knee",
+                                          KMS_SIM_LOG_KNEE));
+        json_object_set_new(components, kms_sim_component_names[comp], component);
     }
+    bool curved = self->options.truth == KMS_SIM_TRUTH_LOG;
     json_t *units = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "power", "W", "bias", "W", "cpu_cycles",
         "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
         "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
     json_t *root = json_pack(
-        "{s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:I}", "components",
-        components, "units", units, "prediction",
-        "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes", "noise",
+        "{s:s, s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:I}", "truth",
+        curved ? "log" : "linear", "components", components, "units", units, "prediction",
+        curved ? "watts = bias + sum(weight[f] * rate[f]) + log.amplitude * ln(1 + rate[log.feature] / log.knee),"
+                 " rates per second (the node's), memory in bytes"
+               : "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes",
+        "noise",
         self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
         (json_int_t) self->options.containers, "node", self->options.node, "arch", self->options.arch,
         "step_seconds", KMS_SIM_STEP, "period_steps", KMS_SIM_PERIOD_STEPS, "rapl_max_joules",

@@ -1,7 +1,8 @@
 /*  kepler-sim's core: one node, its containers, their usage over time, and the energy that a
-    known linear truth gives that usage. Pure: the caller passes the time; nothing here does I/O.
+    known truth (linear, or curved in cpu time) gives that usage. Pure: the caller passes the
+    time; nothing here does I/O.
 
-    THE TRUTH (watts; feature rates per second, memory in bytes):
+    THE TRUTH, options.truth = KMS_SIM_TRUTH_LINEAR (watts; rates per second, memory in bytes):
 
         core     = 6    + 6e-10 * cpu_cycles + 4e-10 * cpu_instructions + 1.2 * cpu_time
         uncore   = 3.5
@@ -13,6 +14,25 @@
     cpu_cycles, cpu_instructions and cache_misses are events per second, cpu_time is cpu-seconds
     per second, resident_memory is bytes (a gauge). kms_sim_truth() gives the table, derived
     components included, so that a test applies it without knowing these lines.
+
+    THE CURVED TRUTH, options.truth = KMS_SIM_TRUTH_LOG: core saturates in the node's cpu time
+    (a machine whose frequency and power drop as more cores are busy, turbo's shape), and
+    depends on nothing else; the other components are the linear truth's:
+
+        core     = 4    + 20 * log(1 + cpu_time / 0.5)      (natural log)
+
+    cpu_time is the node's, summed over its containers, in cpu-seconds per second; the term is
+    kms_sim_truth_t's log_amplitude * log(1 + cpu_time / KMS_SIM_LOG_KNEE). The power is the
+    curve of the step's rate, so over an interval within one step the energy is the curve of
+    the counters' increment rate; over several steps it is the mean of the steps' curves
+    (below the curve of the mean rate by Jensen's gap). A container's share stays Kepler's
+    ratio split below, not a curve of its own cpu time. A model that is linear in cpu time
+    misses the bend; Kepler's LogarithmicRegressionTrainer form a log(b x + 1) + c is exact.
+    A curve can only be told from a line on usage that spans it: with this truth the node's
+    load also swings (a node-wide factor on every container's cpu usage, in [0.1, 1], drawn
+    afresh every KMS_SIM_LOAD_STEPS steps and wandering between), so that within a minute the
+    node's cpu time runs from a tenth to the whole of its range. The linear truth's usage is unchanged
+    (the factor stays 1 and draws nothing), so its seeds give the same nodes as before.
 
     HOW TIME WORKS. Usage is constant within a step of KMS_SIM_STEP seconds and changes at step
     boundaries (random walks with occasional jumps: per-container cpu usage, IPC, cache-miss
@@ -37,7 +57,7 @@
     zeroed by kms_sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler
     0.10's kepler_node_cpu_joules_total is not, and wraps at rapl_max joules.
 
-    A CHANGE OF TRUTH. kms_sim_change_truth() scales the whole truth by a factor from the next
+    A CHANGE OF TRUTH. kms_sim_change_truth() scales the whole truth (the curve's amplitude too) by a factor from the next
     step on (kepler-sim: SIGUSR2 or --truth-change-at), for tests that a model follows a
     genuine step change rather than taking it for a glitch.
 
@@ -61,6 +81,10 @@
 #define KMS_SIM_PACKAGES 2
 #define KMS_SIM_CPUS 32
 #define KMS_SIM_RAPL_MAX 262143.328850  /* joules: the usual max_energy_range_uj / 1e6 */
+#define KMS_SIM_LOG_KNEE 0.5            /* cpu-seconds per second: the curved truth's knee */
+#define KMS_SIM_LOAD_STEPS 5            /* the curved truth's load takes a new level this often */
+
+typedef enum { KMS_SIM_TRUTH_LINEAR = 0, KMS_SIM_TRUTH_LOG } kms_sim_truth_kind_t;
 
 typedef enum {
     KMS_SIM_CPU_CYCLES, KMS_SIM_CPU_INSTRUCTIONS, KMS_SIM_CACHE_MISSES, KMS_SIM_CPU_TIME,
@@ -84,6 +108,7 @@ extern const char *const kms_sim_mode_names[KMS_SIM_MODES];
 typedef struct {
     double bias;                      /* watts */
     double weight[KMS_SIM_FEATURES];  /* watts per unit of rate (per byte for memory) */
+    double log_amplitude;             /* watts: + log_amplitude * log(1 + cpu_time / KMS_SIM_LOG_KNEE) */
 } kms_sim_truth_t;
 
 typedef struct {
@@ -94,6 +119,7 @@ typedef struct {
     double churn;      /* mean container lifetime, seconds; 0: containers never go */
     const char *node;  /* Kepler's instance / node_name */
     const char *arch;  /* cpu_architecture */
+    kms_sim_truth_kind_t truth;  /* 0: linear */
 } kms_sim_options_t;
 
 /* Energy that Kepler keeps for a node, a package or a container. */
@@ -129,6 +155,7 @@ typedef struct {
     uint64_t rng;
     double freq;       /* node clock, Hz */
     double phase;      /* node-wide factor on every container's IPC */
+    double load;       /* node-wide factor on every container's cpu usage (1 but for --truth log) */
     double error;      /* this step's relative noise */
     uint64_t restarts;
     double truth_factor;     /* the truth is the one above times this (1 until it changes) */
@@ -142,8 +169,12 @@ typedef struct {
     double rapl_platform;
 } kms_sim_t;
 
-/* The truth, derived components (package, platform) included. */
-void kms_sim_truth(kms_sim_truth_t truth[KMS_SIM_COMPONENTS]);
+/* The truth of `kind`, derived components (package, platform) included. */
+void kms_sim_truth(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_SIM_COMPONENTS]);
+/* One component's watts at the node's rates (memory in bytes). */
+double kms_sim_truth_watts(const kms_sim_truth_t *truth, const double rate[KMS_SIM_FEATURES]);
+/* "linear" or "log" -> kind: 0, or -1. */
+int kms_sim_truth_parse(const char *text, kms_sim_truth_kind_t *out);
 
 /* A node whose state starts at time `now`. Returns NULL when out of memory. */
 kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now);

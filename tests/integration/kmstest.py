@@ -91,9 +91,13 @@ def contract_predict(doc, features, arch):
 
 
 def truth_predict(truth, component, features):
-    """kepler-sim's truth (its GET /truth document) for one component at `features`."""
+    """kepler-sim's truth (its GET /truth document) for one component at `features`, the
+    curved truth's log term included."""
     c = truth["components"][component]
-    return c["bias"] + sum(w * features[f] for f, w in c["weights"].items())
+    watts = c["bias"] + sum(w * features[f] for f, w in c["weights"].items())
+    if "log" in c:
+        watts += c["log"]["amplitude"] * math.log1p(features[c["log"]["feature"]] / c["log"]["knee"])
+    return watts
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):

@@ -317,10 +317,12 @@ def status_of(raw):
 # ---------------------------------------------------------------------------------------------
 # The real pipeline: kepler-sim -> kms-scraper -> kms-trainer -> kms-api, on loopback.
 
-def real_pipeline(tmp, api=()):
+def real_pipeline(tmp, api=(), truth="linear"):
     """The real pipeline of kms-api's tests (training takes seconds, so a test class shares
-    one). kms-api logs each request (with its duration) at debug: the fault tests read it."""
-    return Pipeline(tmp=tmp, sim=("--format", "0.7", "--containers", 8, "--noise", 0.01, "--seed", 7), interval=0.2,
+    one), kepler-sim on `truth` (--truth). kms-api logs each request (with its duration) at
+    debug: the fault tests read it."""
+    return Pipeline(tmp=tmp, sim=("--format", "0.7", "--containers", 8, "--noise", 0.01, "--seed", 7, "--truth", truth),
+                    interval=0.2,
                     trainer=("--history-interval", 0.5), api=("--trainer-timeout", 2000, *api), min_samples=20,
                     env={"kms-api": {"KMS_LOG_LEVEL": "debug"}})
 

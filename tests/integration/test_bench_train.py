@@ -34,8 +34,25 @@ class BenchTrainTest(unittest.TestCase):
         # Learned: all but the second architecture's first 7, which earn it a slot.
         self.assertEqual(f["core_samples"], "19993")
 
+    def test_families_on(self):
+        """--families: vm_core_model (cpu time alone, the curve families' grid) learns too."""
+        r = bench("--samples", "20000", "--families")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        f = fields(r.stdout)
+        self.assertEqual((f["models"], f["families"], f["rejected"]), ("3", "on", "0"))
+        self.assertEqual(f["vm_core_samples"], "19993")
+        self.assertGreater(float(f["samples_per_s"]), 0)
+        # The generated truth is straight in cpu time: linear stays served.
+        self.assertEqual(f["vm_core_family"], "linear")
+        self.assertEqual(fields(bench("--samples", "100").stdout)["families"], "off")
+
     def test_hundred_models_fit_in_twenty_megabytes(self):
-        r = bench("--models", "100")
+        for flags in ((), ("--families",)):
+            with self.subTest(flags=flags):
+                self.check_hundred_models(*flags)
+
+    def check_hundred_models(self, *flags):
+        r = bench("--models", "100", *flags)
         self.assertEqual(r.returncode, 0, r.stderr)
         f = fields(r.stdout)
         self.assertEqual(f["models"], "100")

@@ -112,13 +112,13 @@ class TestCommandLine(SimTestCase):
         r = self.run_sim("--help")
         self.assertEqual(r.returncode, 0)
         for text in ("--format", "--containers", "--seed", "--noise", "--restart-every",
-                     "--truth-change", "--truth-change-at", "SIGUSR2", "cpu_cycles", "watts"):
+                     "--truth-change", "--truth-change-at", "SIGUSR2", "cpu_cycles", "watts", "--truth log"):
             self.assertIn(text, r.stdout)
         r = self.run_sim("--version")
         self.assertEqual(r.returncode, 0)
         self.assertIn("kepler-sim", r.stdout)
         for bad in (["--no-such-option"], ["--format", "0.5"], ["--containers", "0"],
-                    ["--noise", "-1"], ["--port", "70000"], ["--seed", "x"]):
+                    ["--noise", "-1"], ["--port", "70000"], ["--seed", "x"], ["--truth", "cubic"]):
             r = self.run_sim(*bad)
             self.assertEqual(r.returncode, 2, bad)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
@@ -136,6 +136,24 @@ class TestCommandLine(SimTestCase):
                                + c["other"]["bias"])
         for comp in c.values():
             self.assertTrue(all(w > 0 for w in comp["weights"].values()))
+
+    def test_print_log_truth(self):
+        """--truth log (or KMS_SIM_TRUTH=log): core, package and platform bend in cpu time."""
+        for r in (self.run_sim("--print-truth", "--truth", "log"),
+                  subprocess.run([binary("kepler-sim"), "--print-truth"], capture_output=True, text=True,
+                                 timeout=30 * SLOWDOWN, env=dict(os.environ, KMS_SIM_TRUTH="log"))):
+            self.assertEqual(r.returncode, 0, r.stderr)
+            truth = json.loads(r.stdout)
+            self.assertEqual(truth["truth"], "log")
+            c = truth["components"]
+            for comp in ("core", "package", "platform"):
+                self.assertEqual(c[comp]["log"]["feature"], "cpu_time")
+                self.assertGreater(c[comp]["log"]["amplitude"], 0)
+                self.assertGreater(c[comp]["log"]["knee"], 0)
+            self.assertNotIn("log", c["uncore"])
+            self.assertEqual(c["core"]["weights"], {})
+            self.assertIn("log", truth["prediction"])
+        self.assertEqual(json.loads(self.run_sim("--print-truth").stdout)["truth"], "linear")
 
     def test_dump_is_deterministic_per_seed(self):
         a = self.run_sim("--dump", "--seed", "7").stdout

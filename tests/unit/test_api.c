@@ -447,6 +447,14 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
     assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
     json_decref(answer);
 
+    /* *_INIT_URL: which Kepler reads it (and so its metric order) is unknown: linear. */
+    assert_int_equal(api_kepler_init_request("acpi", &s_auto, &req, why, sizeof why), 0);
+    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    assert_non_null(json_object_get(answer, "platform"));
+    assert_null(json_object_get(answer, "model_name"));
+    assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
+    json_decref(answer);
+
     /* A curve trainer asked by name: refused, whatever the generation. */
     assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
                              "\"source\":\"acpi\",\"machine_spec\":{},\"trainer_name\":\"LogarithmicRegressionTrainer\"}",

@@ -8,12 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static kms_sim_t *s_new(double noise, size_t containers)
+static kms_sim_t *s_new_truth(double noise, size_t containers, kms_sim_truth_kind_t truth)
 {
-    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, 0, "node-1", "Zen 4"};
+    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, 0, "node-1", "Zen 4", truth};
     kms_sim_t *sim = kms_sim_new(&options, 100.0);
     assert_non_null(sim);
     return sim;
+}
+
+static kms_sim_t *s_new(double noise, size_t containers)
+{
+    return s_new_truth(noise, containers, KMS_SIM_TRUTH_LINEAR);
 }
 
 static double s_rel(double a, double b)
@@ -63,7 +68,7 @@ static void test_truth_holds_over_any_interval(void **state)
     (void) state;
     kms_sim_t *sim = s_new(0, 20);
     kms_sim_truth_t truth[KMS_SIM_COMPONENTS];
-    kms_sim_truth(truth);
+    kms_sim_truth(KMS_SIM_TRUTH_LINEAR, truth);
     const double times[] = {100.25, 103.7, 103.71, 109.0, 117.33, 150.999};
     double before[KMS_SIM_FEATURES], after[KMS_SIM_FEATURES];
     kms_sim_advance(sim, times[0]);
@@ -84,6 +89,46 @@ static void test_truth_holds_over_any_interval(void **state)
             assert_true(s_rel(s_node_total(sim, comps[j]) - e_before[comps[j]], expected) < 1e-9);
         }
     }
+    kms_sim_destroy(&sim);
+}
+
+/* The curved truth, without noise: within a step, core energy is the curve of the node's cpu
+   time rate times the interval, and no linear function of the counters gives it (two steps at
+   different rates would have to share one slope). */
+static void test_log_truth_holds_within_steps(void **state)
+{
+    (void) state;
+    kms_sim_t *sim = s_new_truth(0, 20, KMS_SIM_TRUTH_LOG);
+    kms_sim_truth_t truth[KMS_SIM_COMPONENTS];
+    kms_sim_truth(KMS_SIM_TRUTH_LOG, truth);
+    assert_true(truth[KMS_SIM_CORE].log_amplitude > 0 && truth[KMS_SIM_PACKAGE].log_amplitude > 0);
+    assert_true(truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] == 0 && truth[KMS_SIM_UNCORE].log_amplitude == 0);
+    double lo = INFINITY, hi = 0;
+    for (double t = 100.2; t < 160; t += 1.0) {
+        double before[KMS_SIM_FEATURES], after[KMS_SIM_FEATURES], rate[KMS_SIM_FEATURES];
+        kms_sim_advance(sim, t);
+        s_feature_sums(sim, before);
+        double e = s_node_total(sim, KMS_SIM_CORE);
+        kms_sim_advance(sim, t + 0.6);  /* within the step that started at t - 0.2 */
+        s_feature_sums(sim, after);
+        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+            rate[f] = (after[f] - before[f]) / 0.6;
+        double want = kms_sim_truth_watts(&truth[KMS_SIM_CORE], rate) * 0.6;
+        assert_true(s_rel(s_node_total(sim, KMS_SIM_CORE) - e, want) < 1e-9);
+        lo = fmin(lo, rate[KMS_SIM_CPU_TIME]);
+        hi = fmax(hi, rate[KMS_SIM_CPU_TIME]);
+    }
+    assert_true(hi > 1.5 * lo);  /* the usage spans the bend */
+    char *json = kms_sim_truth_json(sim);
+    assert_non_null(strstr(json, "\"truth\": \"log\""));
+    assert_non_null(strstr(json, "\"knee\": 0.5"));
+    free(json);
+    kms_sim_truth_kind_t kind;
+    assert_int_equal(kms_sim_truth_parse("log", &kind), 0);
+    assert_int_equal(kind, KMS_SIM_TRUTH_LOG);
+    assert_int_equal(kms_sim_truth_parse("linear", &kind), 0);
+    assert_int_equal(kind, KMS_SIM_TRUTH_LINEAR);
+    assert_int_equal(kms_sim_truth_parse("Log", &kind), -1);
     kms_sim_destroy(&sim);
 }
 
@@ -110,7 +155,7 @@ static void test_truth_changes(void **state)
     (void) state;
     kms_sim_t *sim = s_new(0, 20);
     kms_sim_truth_t base[KMS_SIM_COMPONENTS], changed[KMS_SIM_COMPONENTS];
-    kms_sim_truth(base);
+    kms_sim_truth(KMS_SIM_TRUTH_LINEAR, base);
     assert_true(s_core_misfit(sim, &base[KMS_SIM_CORE], 100.5, 110.5) < 1e-9);
     kms_sim_change_truth(sim, 1.5);
     memcpy(changed, sim->truth, sizeof changed);
@@ -250,7 +295,7 @@ static void test_usage_is_not_collinear(void **state)
 static void test_churn(void **state)
 {
     (void) state;
-    kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4"};
+    kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4", KMS_SIM_TRUTH_LINEAR};
     kms_sim_t *sim = kms_sim_new(&options, 0);
     char first[11][65];
     for (size_t i = 0; i < 11; i++)
@@ -315,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_state_does_not_depend_on_scrape_times),
         cmocka_unit_test(test_truth_holds_over_any_interval),
         cmocka_unit_test(test_truth_changes),
+        cmocka_unit_test(test_log_truth_holds_within_steps),
         cmocka_unit_test(test_noise_is_bounded_and_present),
         cmocka_unit_test(test_splits_add_up),
         cmocka_unit_test(test_periods),
