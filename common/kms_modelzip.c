@@ -60,6 +60,9 @@ json_t *kms_modelzip_weights(const kms_model_t *model)
     json_object_set_new(doc, "feature_means", s_feature_means(model));
     json_object_set_new(doc, "samples", json_integer((json_int_t) status.samples));
     json_object_set_new(doc, "fit", s_fit(&status));
+    const kms_family_t *family = kms_model_family(model);
+    if (family && kms_family_served(family) != KMS_FAMILY_LINEAR)
+        json_object_set_new(doc, "families", kms_family_json(family, true));
     return doc;
 }
 

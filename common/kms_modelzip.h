@@ -28,7 +28,10 @@
 #define KMS_MODELZIP_MAX_ENTRY (16u * 1024 * 1024)
 
 /* The weights document as served: kms_weights_to_json() plus "target", "features",
-   "feature_means" (the data's means: the document's own are 0), "samples" and "fit" keys. NULL while the model has no fit. New reference. */
+   "feature_means" (the data's means: the document's own are 0), "samples" and "fit" keys, and
+   "families" (kms_family_json, fits included) when the model serves a curve: the straight line
+   stays the document's weights, for every client that reads only those. NULL while the model
+   has no fit. New reference. */
 json_t *kms_modelzip_weights(const kms_model_t *model);
 /* The same, as the exact text served and zipped. Caller frees with free(). */
 char *kms_modelzip_weights_text(const kms_model_t *model);

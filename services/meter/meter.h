@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <signal.h>
 
+#include "kms_family.h"
 #include "kms_sample.h"
 #include "kms_weights.h"
 
@@ -68,9 +69,12 @@ typedef enum { METER_ARCH_EXACT = 0, METER_ARCH_NEAREST, METER_ARCH_GENERIC } me
 const char *meter_arch_match_name(meter_arch_match_t match);
 
 /* A served model made ready for one machine: the architecture's weight chosen once and folded
-   into the bias (weights.category_count is 0). */
+   into the bias (weights.category_count is 0); or, when the server serves a curve for it (the
+   document's "families", kms_family.h), that curve on the model's one feature. */
 typedef struct {
     kms_weights_t weights;
+    bool curve;
+    kms_family_fit_t fit;
     char arch_used[KMS_NAME_MAX];  /* the category applied; "" for generic */
     meter_arch_match_t match;
     double arch_weight;
@@ -142,6 +146,7 @@ typedef struct {
     char model[KMS_NAME_MAX];  /* "" while none */
     char arch_used[KMS_NAME_MAX];
     meter_arch_match_t match;
+    kms_family_kind_t family;  /* of the model in use: linear, or the curve the server serves */
     double watts;              /* last counted */
     double joules;             /* since start */
     uint64_t energy_uj;        /* what the tree says */

@@ -34,7 +34,8 @@ static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_energy_uj", meter_zone_info(z)->zone, (double) stats->zones[z].energy_uj);
     kms_promtext_family(out, "kms_meter_model_info", "gauge",
-                        "The model in use per zone, and the architecture whose weight it applies (match: exact, nearest, generic).");
+                        "The model in use per zone, the architecture whose weight it applies (match: exact, nearest, "
+                        "generic) and its family (linear, or the curve the server serves).");
     for (int z = 0; z < METER_ZONES; z++) {
         const meter_zone_stats_t *s = &stats->zones[z];
         if (!s->active || !s->model[0])
@@ -47,6 +48,8 @@ static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
         kms_promtext_label(out, s->arch_used);
         fputs(",match=", out);
         kms_promtext_label(out, meter_arch_match_name(s->match));
+        fputs(",family=", out);
+        kms_promtext_label(out, kms_family_name(s->family));
         fputs("} 1\n", out);
     }
     kms_promtext_family(out, "kms_meter_model_age_seconds", "gauge",

@@ -91,6 +91,10 @@ static void s_choose_arch(meter_model_t *m, const char *arch)
 
 double meter_model_predict(const meter_model_t *model, const kms_sample_t *usage)
 {
+    double x;
+    if (model->curve)
+        return kms_values_get(&usage->features, model->weights.numeric[0].name, &x) ? kms_family_fit_eval(&model->fit, x)
+                                                                                   : NAN;
     return kms_weights_predict(&model->weights, usage);
 }
 
@@ -117,6 +121,9 @@ int meter_model_parse(const char *body, size_t len, const char *arch, const kms_
     memset(out, 0, sizeof *out);
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = doc && kms_weights_from_json(doc, &out->weights) == 0 ? 0 : -1;
+    double rmse;
+    out->curve = rc == 0 && out->weights.numeric_count == 1 &&
+                 kms_family_fit_from_json(json_object_get(doc, "families"), -1, &out->fit, &rmse) == 0;
     json_decref(doc);
     if (rc != 0) {
         *why = METER_REJECT_PARSE;

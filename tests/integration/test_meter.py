@@ -2,7 +2,9 @@
 linear truth): the tree it writes, the watts it counts, model refreshes, the server going away,
 restarts, bad answers from a server, a broken /proc/stat, and its configuration."""
 import json
+import math
 import os
+import random
 import subprocess
 import threading
 import time
@@ -79,7 +81,7 @@ class TestWithTheTrainer(MeterCase):
             self.assertGreater(self.energy(z), before[z])
         info = [k for k in m1 if k.startswith("kms_meter_model_info")]
         self.assertIn(series("kms_meter_model_info", zone="package", model="vm_package_model", arch=ARCH,
-                             match="exact"), info)
+                             match="exact", family="linear"), info)
         self.assertEqual(m1[series("kms_meter_machine_info", arch=ARCH, counters="false")], 1)
         _, _, body = http(f"http://127.0.0.1:{self.metrics_port}/metrics")
         check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
@@ -150,6 +152,55 @@ class TestWithTheTrainer(MeterCase):
             time.sleep(0.05)
 
 
+class TestCurvedTruth(MeterCase):
+    """A package whose power bends with cpu time (20 + 25 ln(1 + cpu_time / 0.5) W): the
+    trainer serves vm_package_model's logarithmic curve (issue 17), and kms-meter counts with
+    the curve, not with the straight line beside it in the same document."""
+
+    def setUp(self):
+        super().setUp()
+        data, dataset = os.path.join(self.tmp, "data"), os.path.join(self.tmp, "curved.csv")
+        rng = random.Random(5)
+        with open(dataset, "w") as f:
+            f.write("arch,cpu_time," + ",".join(TARGETS) + "\n")
+            for _ in range(600):
+                x = rng.uniform(0, 4)
+                t = dict(truth(x, ARCH), package=20 + 25 * math.log(1 + x / 0.5))
+                f.write(f"{ARCH},{x}," + ",".join(repr(t[z]) for z in TARGETS) + "\n")
+        train(data, dataset)
+        self.pipeline = trained_pipeline(self, data)
+
+    def test_the_served_curve_is_what_the_meter_counts(self):
+        doc = self.pipeline.weights("vm_package_model")
+        self.assertEqual(doc["families"]["served"], "logarithmic", doc.get("families"))
+        fit = next(c for c in doc["families"]["candidates"] if c["family"] == "logarithmic")["fit"]
+        a, b, c = fit["params"]
+        meter = self.start_meter(self.pipeline.base, "--zones", "package")
+        wait_for(lambda: self.m().get(series("kms_meter_model_info", zone="package", model="vm_package_model",
+                                             arch=ARCH, match="exact", family="logarithmic")) == 1,
+                 what="the meter on the curve")
+        self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=vm_package_model family=logarithmic'))
+        wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 3, what="metering")
+        self.assertEqual(self.m()[series("kms_meter_usage", feature="cpu_time")], 0)
+        idle = self.m()[series("kms_meter_watts", zone="package")]
+        self.assertAlmostEqual(idle, c, delta=1e-9)  # the curve at 0: a log(1) + c
+        self.assertAlmostEqual(idle, 20, delta=0.5)  # the truth at 0
+        # The straight line of the same document is far off there: the bend it misses.
+        self.assertGreater(abs(predict(doc, 0, ARCH) - 20), 2, doc["All_Weights"])
+        # Busy: in any one scrape, the last interval's watts are the curve at its usage.
+        seen = []
+        for _ in range(40):
+            self.stat.add_busy(0.2)
+            time.sleep(0.1)
+            m = self.m()
+            u, w = m[series("kms_meter_usage", feature="cpu_time")], m[series("kms_meter_watts", zone="package")]
+            if u > 0.5:
+                seen.append((u, w))
+                self.assertAlmostEqual(w, a * math.log(b * u / fit["scale"] + 1) + c, delta=1e-9 * w)
+                self.assertAlmostEqual(w, 20 + 25 * math.log(1 + u / 0.5), delta=0.02 * w)  # and the truth
+        self.assertGreaterEqual(len(seen), 3, "too few busy intervals counted")
+
+
 class ScriptedApi:
     """An HTTP server that answers GET /model-weights/<model> from a dict the test changes."""
 
@@ -200,7 +251,7 @@ class TestBadInput(MeterCase):
         # Not exact, not near: the mean of the categories, said in the log and the metrics.
         self.assertTrue(log_has(meter, r"level=warn .*model in use.* arch_match=generic"))
         self.assertIn(series("kms_meter_model_info", zone="package", model="vm_package_model", arch="",
-                             match="generic"), self.m())
+                             match="generic", family="linear"), self.m())
         bad = [(b"not json at all", "parse"),
                (b'{"All_Weights":{"Bias_Weight":3,"Numerical_Variables":{"cpu_time":{"mean":0,"variance":1}}}}',
                 "parse"),

@@ -197,6 +197,43 @@ static void test_model_refused(void **state)
     }
 }
 
+/* A document whose model serves a curve (its "families", as kms-api serves it): the meter
+   predicts with the curve, Kepler's form a log(b x / scale + 1) + c; absurd curves are refused
+   like absurd lines; "linear" served, or no families, is the line. */
+static void test_model_curve(void **state)
+{
+    (void) state;
+    kms_values_t have;
+    s_have(&have, (const char *[]){KMS_F_CPU_TIME, NULL});
+    meter_model_t m;
+    meter_reject_t why;
+    char doc[1024];
+    const char *line = "{\"All_Weights\":{\"Bias_Weight\":10,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,"
+                       "\"variance\":4,\"scale\":2,\"weight\":5}}},\"model_name\":\"vm_core_model\"";
+    const char *families = ",\"families\":{\"served\":\"%s\",\"samples\":500,\"candidates\":["
+                           "{\"family\":\"linear\",\"recent_rmse\":3.0,\"fit\":{\"scale\":2,\"params\":[5,10]}},"
+                           "{\"family\":\"logarithmic\",\"recent_rmse\":0.5,\"fit\":{\"scale\":2,\"params\":[%g,1.5,4]}}]}}";
+    char tail[512];
+    snprintf(tail, sizeof tail, families, "logarithmic", 20.0);
+    snprintf(doc, sizeof doc, "%s%s", line, tail);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), 0);
+    assert_true(m.curve && m.fit.kind == KMS_FAMILY_LOGARITHMIC);
+    assert_true(fabs(s_watts(&m, 1) - (20 * log(1.5 * 0.5 + 1) + 4)) < 1e-9);
+    assert_true(fabs(s_watts(&m, 0) - 4) < 1e-9);
+    snprintf(tail, sizeof tail, families, "logarithmic", 1e9);
+    snprintf(doc, sizeof doc, "%s%s", line, tail);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), -1);
+    assert_int_equal(why, METER_REJECT_WATTS);
+    snprintf(tail, sizeof tail, families, "linear", 20.0);
+    snprintf(doc, sizeof doc, "%s%s", line, tail);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), 0);
+    assert_false(m.curve);
+    assert_true(fabs(s_watts(&m, 1) - (10 + 5 * 1 / 2.0)) < 1e-9);
+    snprintf(doc, sizeof doc, "%s}", line);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), 0);
+    assert_false(m.curve);
+}
+
 static void test_zones(void **state)
 {
     (void) state;
@@ -291,7 +328,7 @@ static void test_metrics_text(void **state)
     fclose(out);
     assert_non_null(strstr(text, "kms_meter_watts{zone=\"package\"} 41.5\n"));
     assert_non_null(strstr(text, "kms_meter_model_info{zone=\"package\",model=\"vm_package_model\",arch=\"\","
-                                 "match=\"generic\"} 1\n"));
+                                 "match=\"generic\",family=\"linear\"} 1\n"));
     assert_non_null(strstr(text, "kms_meter_model_age_seconds{zone=\"package\"} 60\n"));
     assert_non_null(strstr(text, "kms_meter_machine_info{arch=\"Intel(R) \\\"Xeon\\\"\",counters=\"false\"} 1\n"));
     assert_non_null(strstr(text, "kms_meter_server_errors_total{kind=\"connect\"} 3\n"));
@@ -315,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_counter_never_counts_negative_or_absurd_watts),
         cmocka_unit_test(test_model_architecture_choice),
         cmocka_unit_test(test_model_refused),
+        cmocka_unit_test(test_model_curve),
         cmocka_unit_test(test_zones),
         cmocka_unit_test(test_tree_layout_and_restart),
         cmocka_unit_test(test_metrics_text),
