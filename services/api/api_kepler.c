@@ -305,10 +305,13 @@ static double s_log_distance(double a, double b)
 }
 
 /* The known machine the request's spec names (same processor), else the nearest: the same
-   vendor first, then the closest core count and frequency (as ratios). */
+   vendor first, then the closest core count and frequency (as ratios). A spec that names
+   neither processor nor vendor (the init URL's, which has no requester) picks none. */
 static void s_pick_machine(const json_t *machines, const json_t *spec, api_kepler_request_t *out)
 {
     const char *processor = s_spec_text(spec, "processor"), *vendor = s_spec_text(spec, "vendor");
+    if (!processor[0] && !vendor[0])
+        return;
     double best = INFINITY;
     const char *arch;
     const json_t *known;

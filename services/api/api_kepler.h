@@ -51,7 +51,8 @@
     whose cores Kepler scales idle power on a smaller machine (regressor.go updateCoreRatio), and
     "machine_match" {"cpu_architecture", "match": "exact" | "nearest"}. Otherwise
     every architecture learned is served and Kepler applies its own (one it never saw gets the
-    average), as before. */
+    average), as before; so it is for a spec that names neither processor nor vendor (the init
+    URL's). */
 #ifndef API_KEPLER_H
 #define API_KEPLER_H
 

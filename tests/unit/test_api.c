@@ -320,6 +320,12 @@ static void test_machine_spec_picks_the_machine(void **state)
     assert_true(fabs(s_kepler_predict(json_object_get(answer, "core"), x, "Graviton3") - 24.0) < 1e-9);
     json_decref(x);
     json_decref(answer);
+    /* A spec that names no machine (the init URL's) picks none, even with machines known. */
+    assert_int_equal(api_kepler_init_request("intel_rapl", &config, &req, why, sizeof why), 0);
+    assert_int_equal(req.machine[0], '\0');
+    assert_int_equal(s_parse_as("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                                "\"machine_spec\":{\"vendor\":\"\",\"processor\":\"\",\"cores\":0}}", &config, &req, why), 0);
+    assert_int_equal(req.machine[0], '\0');
     /* A spec Kepler would never send is the client's error, named. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
                              "\"machine_spec\":{\"cores\":\"many\"}}", &req, why), -1);
