@@ -130,10 +130,10 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
     char arch[160];
     if (changed_model || from_cache)
         kms_log_at(model->match == METER_ARCH_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
-                   "zone=%s model=%s family=%s source=%s arch_match=%s arch_used=%s", meter_zone_info(z)->zone,
-                   model_name, kms_family_name(s->family), from_cache ? "cache" : "server",
-                   meter_arch_match_name(model->match),
-                   kms_log_quote(model->arch_used[0] ? model->arch_used : "mean of all", arch, sizeof arch));
+                   "zone=%s model=%s source=%s arch_match=%s arch_used=%s family=%s", meter_zone_info(z)->zone,
+                   model_name, from_cache ? "cache" : "server", meter_arch_match_name(model->match),
+                   kms_log_quote(model->arch_used[0] ? model->arch_used : "mean of all", arch, sizeof arch),
+                   kms_family_name(s->family));
     else
         kms_debug("model updated", "zone=%s model=%s", meter_zone_info(z)->zone, model_name);
     if (from_cache)

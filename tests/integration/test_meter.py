@@ -179,7 +179,7 @@ class TestCurvedTruth(MeterCase):
         wait_for(lambda: self.m().get(series("kms_meter_model_info", zone="package", model="vm_package_model",
                                              arch=ARCH, match="exact", family="logarithmic")) == 1,
                  what="the meter on the curve")
-        self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=vm_package_model family=logarithmic'))
+        self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=vm_package_model .* family=logarithmic'))
         wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 3, what="metering")
         self.assertEqual(self.m()[series("kms_meter_usage", feature="cpu_time")], 0)
         idle = self.m()[series("kms_meter_watts", zone="package")]
