@@ -420,7 +420,8 @@ static const char *s_load_point(s_point_t *pt, const json_t *doc, uint64_t sampl
         || json_is_null(mse) != json_is_null(mse_all) || !s_load_real(json_array_get(doc, 0), &pt->w)
         || !s_load_real(json_array_get(doc, 1), &pt->mean_g) || !s_load_real(json_array_get(doc, 2), &pt->mean_y)
         || !s_load_real(json_array_get(doc, 3), &pt->c_gg) || !s_load_real(json_array_get(doc, 4), &pt->c_gy)
-        || !json_is_integer(scored) || json_integer_value(scored) < 0 || (!json_is_null(mse) && (!s_load_real(mse, &pt->mse) || !s_load_real(mse_all, &pt->mse_all))))
+        || !json_is_integer(scored) || json_integer_value(scored) < 0
+        || (!json_is_null(mse) && (!s_load_real(mse, &pt->mse) || !s_load_real(mse_all, &pt->mse_all))))
         return "families: bad point";
     pt->stopped = json_is_null(mse);
     pt->scored = (uint64_t) json_integer_value(scored);

@@ -254,8 +254,8 @@ static int s_spec_check(const char *what, const json_t *spec, char *why, size_t 
                                "frequency, threads_per_core)", what, key);
             return -1;
         }
-        bool ok = s_spec_fields[f].text ? json_is_string(value) || json_is_null(value)
-                                        : json_is_null(value) || (json_is_integer(value) && json_integer_value(value) >= 0);
+        bool whole = json_is_integer(value) && json_integer_value(value) >= 0;
+        bool ok = json_is_null(value) || (s_spec_fields[f].text ? json_is_string(value) : whole);
         if (!ok) {
             snprintf(why, cap, "%s: \"%s\" must be %s", what, key,
                      s_spec_fields[f].text ? "a string" : "a whole number, 0 or more");
@@ -317,10 +317,11 @@ static void s_pick_machine(const json_t *machines, const json_t *spec, api_keple
     const json_t *known;
     json_object_foreach((json_t *) machines, arch, known) {
         bool exact = processor[0] && strcmp(processor, s_spec_text(known, "processor")) == 0;
+        double other_vendor = strcmp(vendor, s_spec_text(known, "vendor")) != 0 ? 100 : 0;
         double distance = exact ? -1
-                                : (strcmp(vendor, s_spec_text(known, "vendor")) != 0 ? 100 : 0) +
-                                      s_log_distance(s_spec_number(spec, "cores"), s_spec_number(known, "cores")) +
-                                      s_log_distance(s_spec_number(spec, "frequency"), s_spec_number(known, "frequency"));
+                                : other_vendor
+                                      + s_log_distance(s_spec_number(spec, "cores"), s_spec_number(known, "cores"))
+                                      + s_log_distance(s_spec_number(spec, "frequency"), s_spec_number(known, "frequency"));
         if (distance < best) {
             best = distance;
             snprintf(out->machine, sizeof out->machine, "%s", arch);

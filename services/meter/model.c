@@ -91,11 +91,11 @@ static void s_choose_arch(meter_model_t *m, const char *arch)
 
 double meter_model_predict(const meter_model_t *model, const kms_sample_t *usage)
 {
+    if (!model->curve)
+        return kms_weights_predict(&model->weights, usage);
     double x;
-    if (model->curve)
-        return kms_values_get(&usage->features, model->weights.numeric[0].name, &x) ? kms_family_fit_eval(&model->fit, x)
-                                                                                   : NAN;
-    return kms_weights_predict(&model->weights, usage);
+    return kms_values_get(&usage->features, model->weights.numeric[0].name, &x) ? kms_family_fit_eval(&model->fit, x)
+                                                                               : NAN;
 }
 
 /* Zero usage, and every cpu busy with the other features at a typical level: one standard
