@@ -6,6 +6,7 @@ would. Processes are stopped with SIGTERM at tearDown and their stderr is kept f
 import json
 import math
 import os
+import random
 import re
 import signal
 import socket
@@ -41,6 +42,27 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def restartable_port():
+    """A free port below the kernel's ephemeral range, for a program that a test restarts on
+    the port it had. A port the kernel hands out (port 0, `*`) lies in that range, where any
+    outgoing connection may take it while its program is down; a peer reconnecting to it
+    every 100 ms can even connect to itself (TCP self-connect), and the restart then fails
+    with "Address already in use". Below the range only another test's choice can collide:
+    random, and checked by a bind."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 16000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError(f"no free port below {low}")
 
 
 class Subscriber:
@@ -225,9 +247,9 @@ class ProcessTestCase(unittest.TestCase):
 class Pipeline:
     """The real programs on loopback: kepler-sim -> kms-scraper -> kms-trainer -> kms-api, or
     (sim=None) only kms-trainer on a data dir trained beforehand and kms-api over it. Each
-    program binds a port of its own choosing (port 0, or `*` for ZeroMQ) and the next one is
-    started on the port the previous one logged: the scraper first, the trainer connecting to
-    it, kms-api to the trainer. A restarted program binds the port it had.
+    program the tests restart (scraper, trainer, kms-api) binds a restartable_port() and binds it
+    again when restarted; kepler-sim binds port 0. Each next one is started on the port the
+    previous one logged: the scraper first, the trainer connecting to it, kms-api to the trainer.
 
     With `case` (a ProcessTestCase) the programs are the test's; without, the pipeline keeps
     them (it may outlive a test: a test class sharing one) and stop() returns the problems
@@ -245,18 +267,19 @@ class Pipeline:
         self.trainer_args = ("--min-samples", min_samples, *trainer)
         self.api_args = tuple(api)
         self.env = env or {}
-        self.sim = self.scraper = self.samples_port = self.control_port = None
-        self.api_port = 0
+        self.sim = self.scraper = self.samples_port = None
+        self.control_port, self.api_port = restartable_port(), restartable_port()
         if sim is not None:
             self.sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", *sim)
             self.sim_port = self.sim.logged_port()
             self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+            self.samples_port = restartable_port()
             self.start_scraper()
-            self.samples_port = self.scraper.logged_port("samples")
+            assert self.scraper.logged_port("samples") == self.samples_port
         self.start_trainer()
-        self.control_port = self.trainer.logged_port("control")
+        assert self.trainer.logged_port("control") == self.control_port
         self.start_api()
-        self.api_port = self.api.logged_port()
+        assert self.api.logged_port() == self.api_port
         self.base = f"http://127.0.0.1:{self.api_port}"
         wait_for(lambda: http(f"{self.base}/healthz")[0] == 200, what="kms-api up")
 
@@ -270,14 +293,14 @@ class Pipeline:
 
     def start_scraper(self):
         self.scraper = self.start("kms-scraper", "--kepler-url", f"{self.sim_url}/metrics", "--interval",
-                                  self.interval, "--publish", f"@tcp://127.0.0.1:{self.samples_port or '*'}")
+                                  self.interval, "--publish", f"@tcp://127.0.0.1:{self.samples_port}")
         return self.scraper
 
     def start_trainer(self):
         """Without a scraper the samples socket binds a port of its own that nobody publishes on."""
         samples = f">tcp://127.0.0.1:{self.samples_port}" if self.samples_port else "@tcp://127.0.0.1:*"
         self.trainer = self.start("kms-trainer", "--samples", samples, "--control",
-                                  f"@tcp://127.0.0.1:{self.control_port or '*'}", "--data-dir", self.data_dir,
+                                  f"@tcp://127.0.0.1:{self.control_port}", "--data-dir", self.data_dir,
                                   *self.trainer_args)
         return self.trainer
 

@@ -49,6 +49,7 @@ CHECKED = ("package", "core", "platform")
 CURVE_GENERATIONS = ("v0.7.12", "v0.9.0")
 CURVE_TO_TRAINER = 0.01  # Kepler's platform watts against the trainer's own curve, any vector
 CURVE_TO_TRUTH = (0.04, 0.10)  # ... against kepler-sim's log truth: median, worst vector
+V0712_STARTS = 40  # starts of Kepler 0.7.12 to find one listing cpu time first: each does about 1 in 5
 
 
 def build(generation):
@@ -209,7 +210,7 @@ class TestKeplerGenerations(ProcessTestCase):
 
     def test_kepler_evaluates_the_served_curve(self):
         """Issue 17: on kepler-sim's log truth, kms-api answers Kepler 0.7.12's platform request
-        (POST /model, source acpi; its metrics start with bpf_cpu_time_ms) with
+        (POST /model, source acpi), when its metrics start with bpf_cpu_time_ms, with
         vm_platform_model's logarithmic curve (CurveFit_Weights, model_name
         LogarithmicRegressionTrainer_...). Kepler's own regressor creates its logarithmic
         predictor (logarithm.go) for it, and its platform watts equal the trainer's own curve
@@ -239,18 +240,18 @@ class TestKeplerGenerations(ProcessTestCase):
                 return None
             rmse = {c["family"]: c["recent_rmse"] for c in m["families"]["candidates"]}
             return rmse if rmse["logarithmic"] < 0.7 * rmse["linear"] else None
-        rmse = wait_for(clear_lead, timeout=150, interval=0.5, what="vm_platform_model serving the log curve")
-        print(f"\nvm_platform_model recent RMSE: logarithmic {rmse['logarithmic']:.3f} W, linear {rmse['linear']:.3f} W")
         vectors = self.fresh_vectors(pipeline.samples_port)
+        rmse = wait_for(clear_lead, timeout=150, interval=0.5, what="vm_platform_model serving the log curve")
+        # Learning stops here: the family served is the one Kepler gets and the one checked (the
+        # swinging load can otherwise take the lead back in the seconds before Kepler asks).
+        pipeline.freeze()
+        print(f"\nvm_platform_model recent RMSE: logarithmic {rmse['logarithmic']:.3f} W, linear {rmse['linear']:.3f} W")
         sim_truth = json.loads(http(f"{pipeline.sim_url}/truth")[2])
         self.assertEqual(sim_truth["truth"], "log")
 
-        failures, rows = [], []
-        runs = [(g, ()) for g in CURVE_GENERATIONS] + [(g, ("--init-path", INIT_PATH)) for g in CURVE_GENERATIONS]
-        for g, flags in runs:
-            name = g + (" (INIT_URL)" if flags else "")
-            curve_expected = g == "v0.7.12" and not flags
-            report = run_kepler(programs[g], api, vectors, *flags)
+        def judge(name, report, curve_expected):
+            """Failures and a table row for one start of Kepler's program."""
+            fails = []
             platform = [ex for ex in report["requests"] if ex["status"] == 200
                         and ("acpi" in ex["path"] or (ex.get("body") or {}).get("source") == "acpi")]
             answer = platform[0]["answer"] if platform else {}
@@ -258,32 +259,60 @@ class TestKeplerGenerations(ProcessTestCase):
             curve = "CurveFit_Weights" in doc.get("All_Weights", {})
             watts = [w.get("platform") for w in report["watts"]]
             if not report["models"]["platform"] or any(w is None for w in watts) or not doc:
-                failures.append(f"{name}: no platform answer or no platform power")
-                continue
+                return [f"{name}: no platform answer or no platform power"], (name, "none", "", "", "")
             if curve_expected:
                 fit = next(c for c in platform_model()["families"]["candidates"] if c["family"] == "logarithmic")["fit"]
                 a, b, c = fit["params"]
                 ours = [a * math.log(b * x["cpu_time"] / fit["scale"] + 1) + c for x in vectors]
                 if not (curve and str(answer.get("model_name", "")).startswith("LogarithmicRegressionTrainer_")):
-                    failures.append(f"{name}: the platform answer is not the logarithmic curve: {answer}")
+                    fails.append(f"{name}: the platform answer is not the logarithmic curve: {answer}")
                 if ("logarithmic", "LogarithmicRegressionTrainer") not in report["predictors"]:
-                    failures.append(f"{name}: Kepler created no logarithmic predictor ({report['predictors']})")
+                    fails.append(f"{name}: Kepler created no logarithmic predictor ({report['predictors']})")
             else:
                 served = http_json(f"{api}/model-weights/{doc.get('model_name')}")[1]
                 ours = [predict(served, x, ARCH) for x in vectors]
                 if curve or any(p != "linear" for p, _ in report["predictors"]):
-                    failures.append(f"{name}: got a curve it would evaluate on another metric: {answer}")
+                    fails.append(f"{name}: got a curve it would evaluate on another metric: {answer}")
             vs_ours = [abs(w - o) / o for w, o in zip(watts, ours)]
             vs_truth = [abs(w - truth(sim_truth, "platform", x)) / truth(sim_truth, "platform", x)
                         for w, x in zip(watts, vectors)]
             med_s = statistics.median(vs_truth)
-            rows.append((name, doc.get("family", "linear") + " (" + str(doc.get("model_name")) + ")",
-                         ", ".join(sorted({f"{p} ({t or 'none'})" for p, t in report["predictors"]})),
-                         f"{max(vs_ours):.3%}", f"{med_s:.2%} / {max(vs_truth):.2%}"))
             if max(vs_ours) > CURVE_TO_TRAINER:
-                failures.append(f"{name}: platform off the trainer's own prediction by up to {max(vs_ours):.3%}")
+                fails.append(f"{name}: platform off the trainer's own prediction by up to {max(vs_ours):.3%}")
             if curve_expected and (med_s > CURVE_TO_TRUTH[0] or max(vs_truth) > CURVE_TO_TRUTH[1]):
-                failures.append(f"{name}: platform off the log truth by {med_s:.3%} (median), {max(vs_truth):.3%} at worst")
+                fails.append(f"{name}: platform off the log truth by {med_s:.3%} (median), {max(vs_truth):.3%} at worst")
+            return fails, (name, doc.get("family", "linear") + " (" + str(doc.get("model_name")) + ")",
+                           ", ".join(sorted({f"{p} ({t or 'none'})" for p, t in report["predictors"]})),
+                           f"{max(vs_ours):.3%}", f"{med_s:.2%} / {max(vs_truth):.2%}")
+
+        def first_metric(report):
+            posts = [ex for ex in report["requests"] if ex["method"] == "POST" and (ex.get("body") or {}).get("metrics")]
+            return posts[0]["body"]["metrics"][0] if posts else None
+
+        failures, rows = [], []
+        runs = [(g, ()) for g in CURVE_GENERATIONS] + [(g, ("--init-path", INIT_PATH)) for g in CURVE_GENERATIONS]
+        for g, flags in runs:
+            name = g + (" (INIT_URL)" if flags else "")
+            report = run_kepler(programs[g], api, vectors, *flags)
+            if g == "v0.7.12" and not flags:
+                # Kepler 0.7.12 lists its eBPF metrics in Go's map order, new at every start
+                # (pkg/collector/stats/utils.go:27-36), and its curve predictors read the first
+                # one: only a start that lists cpu time first can be given the curve. Kepler is
+                # started again until one does (about one start in five); each start before it
+                # must get linear weights, and right ones.
+                starts = 1
+                while first_metric(report) != "bpf_cpu_time_ms" and starts < V0712_STARTS:
+                    g_fail, _ = judge(f"{name}, start {starts} ({first_metric(report)} first)", report, False)
+                    failures += g_fail
+                    report = run_kepler(programs[g], api, vectors, *flags)
+                    starts += 1
+                name += f", start {starts} (bpf_cpu_time_ms first)"
+                if first_metric(report) != "bpf_cpu_time_ms":
+                    failures.append(f"{g}: none of {starts} starts listed bpf_cpu_time_ms first")
+                    continue
+            g_fail, row = judge(name, report, g == "v0.7.12" and not flags)
+            failures += g_fail
+            rows.append(row)
         print("| Kepler | platform answer | predictors Kepler created (trainer) | platform vs trainer, worst "
               "| vs log truth, median / worst |")
         print("|---|---|---|---|---|")
