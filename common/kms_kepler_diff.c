@@ -274,7 +274,6 @@ static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_
 static int s_diff_counters(s_diff_t *d)
 {
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
-    s_nseries_t *recorded = d->cur->nseries;
     kms_kepler_diff_stats_t *st = d->stats;
     double nt[T_COUNT] = {0};
     uint32_t ntmask = 0;
@@ -296,7 +295,7 @@ static int s_diff_counters(s_diff_t *d)
             st->rapl_wraps++;
         }
         if (cs->raw_rapl)
-            recorded[i].recent_watts = s_recent_watts(ps, delta, d->dt);
+            d->cur->nseries[i].recent_watts = s_recent_watts(ps, delta, d->dt);
         if (delta < 0)
             down++;
         else if (ps->value > 0)

@@ -327,17 +327,22 @@ def real_pipeline(tmp, api=(), truth="linear"):
                     env={"kms-api": {"KMS_LOG_LEVEL": "debug"}})
 
 
-class FrozenPipelineCase(unittest.TestCase):
-    """A test class sharing one real pipeline, trained until both models are ready and then
-    frozen (scraper stopped) so that every answer of the class describes the same models."""
+class SharedPipelineCase(unittest.TestCase):
+    """A test class sharing one real pipeline (real_pipeline, kepler-sim on TRUTH), made ready by
+    prepare() before the first test; a failing prepare() stops it."""
+
+    TRUTH = "linear"
+
+    @classmethod
+    def prepare(cls):
+        pass
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kms-api-test-")
-        cls.pipeline = real_pipeline(cls.tmp)
+        cls.pipeline = real_pipeline(cls.tmp, truth=cls.TRUTH)
         try:
-            cls.pipeline.wait_ready()
-            cls.pipeline.freeze()
+            cls.prepare()
         except BaseException:
             cls.pipeline.stop()
             raise
@@ -349,5 +354,15 @@ class FrozenPipelineCase(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
         if problems:
             raise AssertionError("\n".join(problems))
+
+
+class FrozenPipelineCase(SharedPipelineCase):
+    """Trained until both models are ready and then frozen (scraper stopped), so that every
+    answer of the class describes the same models."""
+
+    @classmethod
+    def prepare(cls):
+        cls.pipeline.wait_ready()
+        cls.pipeline.freeze()
 
 

@@ -18,14 +18,12 @@ scored samples a curve would need, and kms-api answers Kepler 0.7.12 with linear
 """
 import json
 import math
-import shutil
 import statistics
-import tempfile
 import time
 import unittest
 
 from kmstest import Subscriber, contract_predict, http, http_json, truth_predict, wait_for
-from test_api_support import kepler_07_request, real_pipeline
+from test_api_support import SharedPipelineCase, kepler_07_request
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default
 VM_MODELS = ("vm_package_model", "vm_core_model", "vm_uncore_model", "vm_dram_model", "vm_platform_model")
@@ -75,26 +73,10 @@ def median_error(predict, truth, component, vectors):
                              / truth_predict(truth, component, x) for x in vectors)
 
 
-class PipelineCase(unittest.TestCase):
-    TRUTH = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="kms-families-")
-        cls.pipeline = real_pipeline(cls.tmp, truth=cls.TRUTH)
-        cls.base = cls.pipeline.base
-        cls.samples_port = cls.pipeline.samples_port
-
-    @classmethod
-    def tearDownClass(cls):
-        problems = cls.pipeline.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if problems:
-            raise AssertionError("\n".join(problems))
-
+class PipelineCase(SharedPipelineCase):
     def fresh_vectors(self):
         """The next FRESH node samples' features: published after the caller read the models."""
-        sub = Subscriber(self.samples_port)
+        sub = Subscriber(self.pipeline.samples_port)
         try:
             got = sub.collect(30, until=lambda s: sum(x["topic"] == "kepler.node" for x in s) >= FRESH)
         finally:

@@ -76,11 +76,6 @@ def run_kepler(program, api, vectors, *flags, env=None):
     return report
 
 
-def predict(doc, x, arch):
-    """The trainer's own prediction from a served weights document, canonical names and units."""
-    return contract_predict(doc, x, arch)
-
-
 def at_zero_usage(doc, arch):
     """The served model's watts with every feature at 0: what Kepler books as idle power."""
     return contract_predict(doc, {name: 0.0 for name in doc["All_Weights"]["Numerical_Variables"]}, arch)
@@ -270,7 +265,7 @@ class TestKeplerGenerations(ProcessTestCase):
                     fails.append(f"{name}: Kepler created no logarithmic predictor ({report['predictors']})")
             else:
                 served = http_json(f"{api}/model-weights/{doc.get('model_name')}")[1]
-                ours = [predict(served, x, ARCH) for x in vectors]
+                ours = [contract_predict(served, x, ARCH) for x in vectors]
                 if curve or any(p != "linear" for p, _ in report["predictors"]):
                     fails.append(f"{name}: got a curve it would evaluate on another metric: {answer}")
             vs_ours = [abs(w - o) / o for w, o in zip(watts, ours)]
@@ -389,11 +384,12 @@ class TestKeplerGenerations(ProcessTestCase):
             if doc is None or any(v is None for v in got):
                 fails.append(f"{g}: no {comp} watts or no served weights to compare with")
                 continue
-            vs_trainer = [abs(w - predict(doc, x, ARCH)) / abs(predict(doc, x, ARCH)) for w, x in zip(got, vectors)]
+            ours = [contract_predict(doc, x, ARCH) for x in vectors]
+            vs_trainer = [abs(w - o) / abs(o) for w, o in zip(got, ours)]
             vs_truth = [abs(w - truth(sim_truth, comp, x)) / truth(sim_truth, comp, x) for w, x in zip(got, vectors)]
             med_t, med_s = statistics.median(vs_trainer), statistics.median(vs_truth)
             summary.append(f"{comp} {med_t:.2%} / {med_s:.2%}")
-            print(f"{g} {comp}: watts[0] {got[0]:.6g} (trainer {predict(doc, vectors[0], ARCH):.6g}, truth "
+            print(f"{g} {comp}: watts[0] {got[0]:.6g} (trainer {ours[0]:.6g}, truth "
                   f"{truth(sim_truth, comp, vectors[0]):.6g}); error vs trainer max {max(vs_trainer):.3%}, "
                   f"vs truth mean {statistics.mean(vs_truth):.3%} max {max(vs_truth):.3%}")
             if comp == "dram" or comp == "uncore":

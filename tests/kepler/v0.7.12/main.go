@@ -49,6 +49,21 @@ var metrics = map[string]h.Metric{
 	config.IRQBlockLabel:  {Canonical: "irq_block", Factor: 1},
 }
 
+// Kepler's energy counters per component: the absolute ones (idle plus dynamic), and their idle part.
+var absolute = map[string]string{"package": config.AbsEnergyInPkg, "core": config.AbsEnergyInCore,
+	"uncore": config.AbsEnergyInUnCore, "dram": config.AbsEnergyInDRAM, "platform": config.AbsEnergyInPlatform}
+var idle = map[string]string{"package": config.IdleEnergyInPkg, "core": config.IdleEnergyInCore,
+	"uncore": config.IdleEnergyInUnCore, "dram": config.IdleEnergyInDRAM, "platform": config.IdleEnergyInPlatform}
+
+// booked is what Kepler booked for one period in each component's counter of `counters`.
+func booked(node *stats.NodeStats, counters map[string]string) map[string]uint64 {
+	out := make(map[string]uint64, len(counters))
+	for comp, name := range counters {
+		out[comp] = node.EnergyUsage[name].SumAllDeltaValues()
+	}
+	return out
+}
+
 func main() {
 	in, relay, rec := h.Start()
 	env := map[string]string{
@@ -90,20 +105,8 @@ func main() {
 			node.ResourceUsage[name].SetDeltaStat(utils.GenericSocketID, delta)
 		}
 		energy.UpdateNodeEnergyMetrics(node)
-		out.AddWatts(map[string]uint64{
-			"package":  node.EnergyUsage[config.AbsEnergyInPkg].SumAllDeltaValues(),
-			"core":     node.EnergyUsage[config.AbsEnergyInCore].SumAllDeltaValues(),
-			"uncore":   node.EnergyUsage[config.AbsEnergyInUnCore].SumAllDeltaValues(),
-			"dram":     node.EnergyUsage[config.AbsEnergyInDRAM].SumAllDeltaValues(),
-			"platform": node.EnergyUsage[config.AbsEnergyInPlatform].SumAllDeltaValues(),
-		}, in.Period)
-		out.AddIdleWatts(map[string]uint64{
-			"package":  node.EnergyUsage[config.IdleEnergyInPkg].SumAllDeltaValues(),
-			"core":     node.EnergyUsage[config.IdleEnergyInCore].SumAllDeltaValues(),
-			"uncore":   node.EnergyUsage[config.IdleEnergyInUnCore].SumAllDeltaValues(),
-			"dram":     node.EnergyUsage[config.IdleEnergyInDRAM].SumAllDeltaValues(),
-			"platform": node.EnergyUsage[config.IdleEnergyInPlatform].SumAllDeltaValues(),
-		}, in.Period)
+		out.AddWatts(booked(node, absolute), in.Period)
+		out.AddIdleWatts(booked(node, idle), in.Period)
 	}
 	out.Requests = rec.Exchanges()
 	h.Print(out)
