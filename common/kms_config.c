@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *s_type_names[] = {"TEXT", "INT", "NUMBER", "BOOL"};
+static const char *s_type_names[] = {"TEXT", "INT", "NUMBER", "BOOL", "PORT|off"};
 
 static int s_error(const kms_config_t *config, const char *option, const char *text, const char *why)
 {
@@ -48,6 +48,15 @@ static int s_assign(const kms_config_t *config, const kms_option_t *opt, const c
         number = (double) v;
         *(long *) opt->value = v;
         break;
+    }
+    case KMS_OPT_PORT: {
+        long v;
+        if (strcasecmp(text, "off") == 0)
+            v = KMS_PORT_OFF;
+        else if (kms_num_parse_long(text, &v) != 0 || v < 0 || v > 65535)
+            return s_error(config, source, text, "expected a port (0-65535, 0: any free one) or off");
+        *(long *) opt->value = v;
+        return KMS_CONFIG_OK;
     }
     case KMS_OPT_DOUBLE:
         if (kms_num_parse_double(text, &number) != 0 || !isfinite(number))

@@ -22,7 +22,11 @@
 
 #include <stdbool.h>
 
-typedef enum { KMS_OPT_STRING, KMS_OPT_INT, KMS_OPT_DOUBLE, KMS_OPT_BOOL } kms_opt_type_t;
+/* KMS_OPT_PORT is a server's TCP port: 1-65535, 0 for any free one (the program logs the port it
+   got), or "off" for no server at all, stored as KMS_PORT_OFF. Its bounds are fixed. */
+typedef enum { KMS_OPT_STRING, KMS_OPT_INT, KMS_OPT_DOUBLE, KMS_OPT_BOOL, KMS_OPT_PORT } kms_opt_type_t;
+
+#define KMS_PORT_OFF (-1L)
 
 typedef struct {
     const char *name;   /* long flag without the dashes */
@@ -30,7 +34,7 @@ typedef struct {
     kms_opt_type_t type;
     const char *def;    /* default, as text; NULL: unset (strings stay NULL, numbers 0) */
     const char *help;
-    void *value;        /* const char ** | long * | double * | bool * */
+    void *value;        /* const char ** | long * (INT, PORT) | double * | bool * */
     double min, max;    /* inclusive bounds for numbers; none when both are 0 */
 } kms_option_t;
 

@@ -341,10 +341,8 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
     if (meter_tree_mkdirs(config->cache_dir) != 0)
         kms_warn("cannot make the model cache", "path=%s why=%s", config->cache_dir,
                  kms_log_quote(strerror(errno), reason, sizeof reason));
-    if (config->metrics_port > 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port))) {
-        kms_error("cannot serve metrics", "address=%s port=%ld", config->metrics_address, config->metrics_port);
+    if (config->metrics_port >= 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port)))
         return -1;
-    }
     return 0;
 }
 

@@ -181,7 +181,8 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now);
 
 typedef struct meter_metrics_t meter_metrics_t;
 
-/* Serves GET /metrics on `port` of `address` from two civetweb threads; NULL when it cannot. */
+/* Serves GET /metrics on `port` (0: any free one, logged) of `address` from two civetweb
+   threads; NULL, logged, when it cannot. */
 meter_metrics_t *meter_metrics_serve(const char *address, long port);
 void meter_metrics_destroy(meter_metrics_t **self_p);
 /* Copies `stats` in for the server to show (under its lock). */
@@ -220,7 +221,7 @@ typedef struct {
     double max_energy_uj;
     bool perf;                /* try hardware counters */
     const char *metrics_address;
-    long metrics_port;
+    long metrics_port;        /* 0: any free port (logged); KMS_PORT_OFF (< 0): none */
 } meter_config_t;
 
 /* Runs until *stop. 0 after a clean stop, -1 when it cannot start (/proc/stat, the metrics port),

@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "kms_log.h"
+#include "kms_httpd.h"
 #include "kms_promtext.h"
 
 static void s_zone_value(FILE *out, const char *name, const char *zone, double value)
@@ -192,34 +192,14 @@ static int s_handle(struct mg_connection *conn, void *arg)
     return 200;
 }
 
-static int s_log_message(const struct mg_connection *conn, const char *message)
-{
-    (void) conn;
-    char quoted[512];
-    kms_warn("metrics server", "why=%s", kms_log_quote(message, quoted, sizeof quoted));
-    return 1;
-}
-
 meter_metrics_t *meter_metrics_serve(const char *address, long port)
 {
     meter_metrics_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     pthread_mutex_init(&self->lock, NULL);
-    char ports[128];
-    snprintf(ports, sizeof ports, "%s%s%ld", address && *address ? address : "", address && *address ? ":" : "",
-             port);
-    const char *options[] = {"listening_ports", ports, "num_threads", "2", "tcp_nodelay", "1",
-                             "request_timeout_ms", "5000", NULL};
-    struct mg_callbacks callbacks = {0};
-    callbacks.log_message = s_log_message;
-    mg_init_library(0);
-    self->http = mg_start(&callbacks, NULL, options);
-    if (!self->http) {
+    if (!(self->http = kms_httpd_start("metrics", address, port, 2, s_handle, self)))
         meter_metrics_destroy(&self);
-        return NULL;
-    }
-    mg_set_request_handler(self->http, "/", s_handle, self);
     return self;
 }
 
@@ -228,10 +208,7 @@ void meter_metrics_destroy(meter_metrics_t **self_p)
     meter_metrics_t *self = *self_p;
     if (!self)
         return;
-    if (self->http) {
-        mg_stop(self->http);
-        mg_exit_library();
-    }
+    kms_httpd_stop(&self->http);
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;

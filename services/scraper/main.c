@@ -26,8 +26,9 @@ int main(int argc, char **argv)
         {"publish", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5555",
          "where samples are published (czmq syntax: @ binds, > connects; a bound port * is any free one, "
          "logged as listening socket=samples port=)", &c.publish, 0, 0},
-        {"metrics-port", "KMS_SCRAPER_METRICS_PORT", KMS_OPT_INT, "0",
-         "serve the scraper's own counters as Prometheus text on this port (0: off)", &c.metrics_port, 0, 65535},
+        {"metrics-port", "KMS_SCRAPER_METRICS_PORT", KMS_OPT_PORT, "off",
+         "serve the scraper's own counters as Prometheus text on this port (0: any free one, logged as "
+         "listening socket=metrics port=)", &c.metrics_port, 0, 0},
         {"max-body-bytes", "KMS_SCRAPER_MAX_BODY_BYTES", KMS_OPT_INT, "67108864",
          "answers larger than this (decoded) are dropped whole", &c.max_body_bytes, 1024, 4294967296.0},
         {"timeout", "KMS_SCRAPER_TIMEOUT", KMS_OPT_DOUBLE, "0",
@@ -74,10 +75,10 @@ int main(int argc, char **argv)
         return bad_config ? 2 : 1;
     }
     char urls[1024];
-    kms_info("scraping", "source=%s interval=%g publish=%s metrics_port=%ld",
+    kms_info("scraping", "source=%s interval=%g publish=%s",
              kms_log_quote(c.prometheus_url && *c.prometheus_url ? c.prometheus_url : c.kepler_urls, urls,
                            sizeof urls),
-             c.interval, c.publish, c.metrics_port);
+             c.interval, c.publish);
     rc = scraper_run(scraper, &kms_signal_stop);
     kms_info("stopping", NULL);
     scraper_destroy(&scraper);

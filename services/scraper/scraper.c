@@ -295,7 +295,7 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     }
     kms_log_bound("samples", zsock_endpoint(self->pub));
     self->pub_handle = zsock_resolve(self->pub);
-    if (config->metrics_port > 0 && scraper_metrics_serve(self->metrics, config->metrics_port) != 0) {
+    if (config->metrics_port >= 0 && scraper_metrics_serve(self->metrics, config->metrics_port) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%ld' for --metrics-port: cannot listen\n", config->metrics_port);
         *bad_config = true;
         scraper_destroy(&self);

@@ -14,7 +14,7 @@ typedef struct {
     const char *prometheus_url;  /* a Prometheus server's base URL; replaces kepler_urls when set */
     double interval;             /* seconds between cycles */
     const char *publish;         /* czmq endpoint(s) of the PUB socket */
-    long metrics_port;           /* 0: no metrics server */
+    long metrics_port;           /* 0: any free port (logged); KMS_PORT_OFF (< 0): no server */
     long max_body_bytes;         /* an answer larger than this (decoded) is dropped */
     double timeout;              /* seconds a fetch may take in total; 0: the interval */
     double connect_timeout;      /* seconds the connection may take (capped by timeout) */

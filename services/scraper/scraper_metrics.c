@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kms_log.h"
+#include "kms_httpd.h"
 #include "kms_promtext.h"
 
 typedef struct {
@@ -55,8 +55,7 @@ void scraper_metrics_destroy(scraper_metrics_t **self_p)
     scraper_metrics_t *self = *self_p;
     if (!self)
         return;
-    if (self->http)
-        mg_stop(self->http);
+    kms_httpd_stop(&self->http);
     for (size_t i = 0; self->targets && i < self->count; i++)
         free(self->targets[i].name);
     free(self->targets);
@@ -268,28 +267,8 @@ static int s_handle(struct mg_connection *conn, void *arg)
     return status;
 }
 
-static int s_log_message(const struct mg_connection *conn, const char *message)
-{
-    (void) conn;
-    char quoted[512];
-    kms_warn("metrics server", "why=%s", kms_log_quote(message, quoted, sizeof quoted));
-    return 1;
-}
-
 int scraper_metrics_serve(scraper_metrics_t *self, long port)
 {
-    char ports[16];
-    snprintf(ports, sizeof ports, "%ld", port);
-    const char *options[] = {"listening_ports", ports, "num_threads", "2", "tcp_nodelay", "1",
-                             "request_timeout_ms", "5000", NULL};
-    struct mg_callbacks callbacks = {0};
-    callbacks.log_message = s_log_message;
-    mg_init_library(0);
-    self->http = mg_start(&callbacks, NULL, options);
-    if (!self->http) {
-        kms_error("cannot serve metrics", "port=%ld", port);
-        return -1;
-    }
-    mg_set_request_handler(self->http, "/", s_handle, self);
-    return 0;
+    self->http = kms_httpd_start("metrics", NULL, port, 2, s_handle, self);
+    return self->http ? 0 : -1;
 }

@@ -56,7 +56,8 @@ void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint
 /* The whole exposition (text format 0.0.4), malloc'd; NULL when out of memory. */
 char *scraper_metrics_render(scraper_metrics_t *self);
 
-/* Serves GET /metrics on `port` (every interface) from civetweb threads. 0 / -1. */
+/* Serves GET /metrics on `port` (every interface; 0: any free one, logged) from civetweb
+   threads. 0 / -1. */
 int scraper_metrics_serve(scraper_metrics_t *self, long port);
 
 #endif

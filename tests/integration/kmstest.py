@@ -44,6 +44,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+_refusing = []
+
+
+def refused_port():
+    """A port that refuses every connection until the tests end: bound and never listening, so
+    no other program can take it, as it could take a port merely found free."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _refusing.append(s)
+    return s.getsockname()[1]
+
+
 def restartable_port():
     """A free port below the kernel's ephemeral range, for a program that a test restarts on
     the port it had. A port the kernel hands out (port 0, `*`) lies in that range, where any

@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from kmstest import SLOWDOWN, ProcessTestCase, Subscriber, free_port, http, wait_for
+from kmstest import SLOWDOWN, ProcessTestCase, Subscriber, http, wait_for
 
 NODE = "kepler-fault-node"
 ARCH = "Ice Lake"
@@ -309,7 +309,6 @@ class KeplerFaultCase(ProcessTestCase):
     def setUp(self):
         super().setUp()
         self.kepler = Kepler()
-        self.metrics_port = free_port()
         self.sub = None
 
     def tearDown(self):
@@ -322,9 +321,10 @@ class KeplerFaultCase(ProcessTestCase):
         if "--timeout" not in args:  # a slow answer from this Python Kepler on a loaded machine is no fault
             args = ("--timeout", "2") + args
         self.scraper = self.start("kms-scraper", "--kepler-url", self.kepler.url, "--interval", self.interval,
-                                  "--publish", "@tcp://127.0.0.1:*", "--metrics-port", self.metrics_port, *args)
+                                  "--publish", "@tcp://127.0.0.1:*", "--metrics-port", 0, *args)
         # Connected long before the first sample, which takes two scrapes.
         self.sub = Collector(self.scraper.logged_port("samples"))
+        self.metrics_port = self.scraper.logged_port("metrics")
         return self.scraper
 
     def counter(self, name, **labels):

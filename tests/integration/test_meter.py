@@ -5,12 +5,13 @@ import json
 import math
 import os
 import random
+import socket
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, wait_for
+from kmstest import SLOWDOWN, ProcessTestCase, binary, http, refused_port, wait_for
 from meter_support import (ARCH, TARGETS, Stat, log_has, metrics, predict, read_tree, series, train, trained_pipeline,
                            truth, write_dataset)
 
@@ -20,12 +21,14 @@ class MeterCase(ProcessTestCase):
         super().setUp()
         self.stat = Stat(os.path.join(self.tmp, "proc"))
         self.out = os.path.join(self.tmp, "tree")
-        self.metrics_port = free_port()
 
     def start_meter(self, api, *extra):
-        return self.start("kms-meter", "--api", api, "--out", self.out, "--procfs", self.stat.root, "--interval",
-                          "0.1", "--refresh", "0.3", "--timeout", "1", "--metrics-address", "127.0.0.1",
-                          "--metrics-port", self.metrics_port, *extra)
+        """kms-meter with its /metrics on any free port, self.metrics_port (the last started's)."""
+        meter = self.start("kms-meter", "--api", api, "--out", self.out, "--procfs", self.stat.root, "--interval",
+                           "0.1", "--refresh", "0.3", "--timeout", "1", "--metrics-address", "127.0.0.1",
+                           "--metrics-port", "0", *extra)
+        self.metrics_port = meter.logged_port("metrics")
+        return meter
 
     def m(self):
         return metrics(self.metrics_port)
@@ -305,7 +308,7 @@ class TestBadInput(MeterCase):
         self.assertLessEqual(self.m()[series("kms_meter_stat_errors_total")], errors + 1)
 
     def test_starts_with_no_server_and_waits_for_a_model(self):
-        meter = self.start_meter(f"http://127.0.0.1:{free_port()}", "--zones", "package")
+        meter = self.start_meter(f"http://127.0.0.1:{refused_port()}", "--zones", "package")
         wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="connect")] >= 2, what="errors")
         self.assertFalse(os.path.exists(os.path.join(self.out, "class/powercap/intel-rapl:0/name")))
         self.assertTrue(log_has(meter, r"kms-api not answering"))
@@ -331,6 +334,7 @@ class TestConfiguration(ProcessTestCase):
                  (["--out", self.tmp, "--zones", "package,gpu"], "--zones"),
                  (["--out", self.tmp, "--api", "ftp://x"], "--api"),
                  (["--out", self.tmp, "--max-energy-range-uj", "1000000.5"], "--max-energy-range-uj"),
+                 (["--out", self.tmp, "--metrics-port", "-1"], "--metrics-port"),
                  (["--out", self.tmp, "--bogus"], "--bogus")]
         for case in cases:
             args, option = case[0], case[1]
@@ -339,10 +343,24 @@ class TestConfiguration(ProcessTestCase):
             self.assertIn(option, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
+    def test_a_taken_metrics_port_stops_it_with_one_line(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            r = self.run_meter("--out", self.tmp, "--metrics-address", "127.0.0.1", "--metrics-port", str(port),
+                               "--api", f"http://127.0.0.1:{refused_port()}")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        errors = [line for line in r.stderr.splitlines() if "level=error" in line]
+        self.assertEqual(len(errors), 1, r.stderr)
+        self.assertIn('msg="cannot listen" socket=metrics', errors[0])
+        self.assertIn(f"127.0.0.1:{port}", errors[0])
+
     def test_sigterm_stops_cleanly(self):
-        meter = self.start("kms-meter", "--out", self.tmp, "--metrics-port", "0", "--api",
-                           f"http://127.0.0.1:{free_port()}")
+        meter = self.start("kms-meter", "--out", self.tmp, "--metrics-port", "off", "--api",
+                           f"http://127.0.0.1:{refused_port()}")
         wait_for(lambda: "msg=machine" in meter.output(), what="start")
+        self.assertNotIn("socket=metrics", meter.output())  # --metrics-port off: no server
         t = time.monotonic()
         self.assertEqual(meter.stop(), 0)
         self.assertLess(time.monotonic() - t, 2 * SLOWDOWN)

@@ -104,13 +104,13 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
         for name in ("stat", "cpuinfo", "meminfo"):
             os.symlink(os.path.join(self.stat.root, name), os.path.join(self.kepler_proc, name))
         self.out = os.path.join(self.tmp, "tree")
-        self.metrics_port = free_port()
 
     def start_meter(self):
         self.meter = self.start("kms-meter", "--api", self.pipeline.base, "--out", self.out, "--procfs",
                                 self.stat.root, "--interval", "0.05", "--refresh", "0.5", "--timeout", "1",
                                 "--max-energy-range-uj", RANGE_UJ, "--metrics-address", "127.0.0.1",
-                                "--metrics-port", self.metrics_port)
+                                "--metrics-port", 0)
+        self.metrics_port = self.meter.logged_port("metrics")
         wait_for(lambda: metrics(self.metrics_port).get(series("kms_meter_watts", zone="dram")), what="kms-meter up")
 
     def meter_joules(self):

@@ -16,7 +16,7 @@ import unittest
 
 
 import kepler_replay
-from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, Subscriber, binary, free_port, http,
+from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, Subscriber, binary, http, refused_port,
                      wait_for)
 
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "kepler")
@@ -152,13 +152,18 @@ class ScraperTestCase(ProcessTestCase):
         self.server.stop()
         super().tearDown()
 
-    def scraper(self, *args, metrics_port=None):
-        extra = ["--metrics-port", str(metrics_port)] if metrics_port else []
+    def scraper(self, *args, metrics=False):
+        """kms-scraper publishing on any free port; with `metrics`, its own /metrics on any free
+        port too, self.mport."""
+        extra = ["--metrics-port", "0"] if metrics else []
         # Servers here count a page as served when they answer it: a fetch given up on a loaded
         # machine would lose a page of a sequence, so the tests that do not test timeouts wait.
         if "--timeout" not in args:
             extra += ["--timeout", "10"]
-        return self.subscribe(self.start("kms-scraper", "--publish", "@tcp://127.0.0.1:*", *extra, *args))
+        scraper = self.subscribe(self.start("kms-scraper", "--publish", "@tcp://127.0.0.1:*", *extra, *args))
+        if metrics:
+            self.mport = scraper.logged_port("metrics")
+        return scraper
 
     def subscribe(self, scraper):
         """self.sub on the port the scraper bound (any free one), connected as soon as it is
@@ -214,11 +219,11 @@ class TestRates(ScraperTestCase):
     def test_configured_by_environment(self):
         # Every option is also an environment variable; the flag wins over it.
         self.server.sequences["/env"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
-        mport = free_port()
         p = self.subscribe(self.start("kms-scraper", "--interval", "0.3", env={
             "KMS_KEPLER_URL": self.server.url("/env"), "KMS_SAMPLES_ENDPOINT": "@tcp://127.0.0.1:*",
-            "KMS_SCRAPE_INTERVAL": "60", "KMS_SCRAPER_METRICS_PORT": str(mport),
+            "KMS_SCRAPE_INTERVAL": "60", "KMS_SCRAPER_METRICS_PORT": "0",
             "KMS_SCRAPER_STATS_INTERVAL": "0.5"}))
+        mport = p.logged_port("metrics")
         samples = moving(self.sub.collect(10, until=lambda got: len(moving(got)) >= 1))
         self.assertTrue(samples, "no sample with the environment's configuration")
         self.assertTrue(close(samples[0]["targets"]["package"] * samples[0]["dt"], 300))
@@ -229,8 +234,7 @@ class TestRates(ScraperTestCase):
     def test_restart_gives_no_sample_and_no_negative_rate(self):
         self.server.sequences["/metrics"] = [fixture("0.9-a.prom")] * 3 + [
             fixture("0.9-b.prom"), fixture("0.9-restart.prom"), fixture("0.9-a.prom")]
-        mport = free_port()
-        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics_port=mport)
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics=True)
         samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in moving(got)) >= 3)
         nodes = [s for s in moving(samples) if s["topic"] == "kepler.node"]
         self.assertGreaterEqual(len(nodes), 2)
@@ -241,7 +245,7 @@ class TestRates(ScraperTestCase):
         for s in samples:
             for v in list(s["features"].values()) + list(s["targets"].values()):
                 self.assertTrue(math.isfinite(v) and v >= 0, s)
-        values, _ = metrics(mport)
+        values, _ = metrics(self.mport)
         target = self.server.url("/metrics")
         self.assertGreaterEqual(values[f'kms_scraper_resets_total{{target="{target}"}}'], 1)
         self.assertGreaterEqual(values[f'kms_scraper_intervals_without_sample_total{{target="{target}"}}'], 2)
@@ -292,13 +296,12 @@ class TestNothingAbsurd(ScraperTestCase):
             b'zone="core"} 1150', b'zone="core"} 1.5').replace(b'zone="dram"} 525', b'zone="dram"} 0.5')
         self.assertNotEqual(restarted, b)
         self.server.sequences["/metrics"] = [no_watts(b)] * 3 + [no_watts(restarted)] * 2
-        mport = free_port()
-        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics_port=mport)
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics=True)
         target = self.server.url("/metrics")
         resets = f'kms_scraper_resets_total{{target="{target}"}}'
-        samples = self.sub.collect(10, until=lambda got: metrics(mport)[0].get(resets, 0) >= 3)
-        self.assertGreaterEqual(metrics(mport)[0][resets], 3)  # the three zones fell together
-        self.assertEqual(metrics(mport)[0][f'kms_scraper_rapl_wraps_total{{target="{target}"}}'], 0)
+        samples = self.sub.collect(10, until=lambda got: metrics(self.mport)[0].get(resets, 0) >= 3)
+        self.assertGreaterEqual(metrics(self.mport)[0][resets], 3)  # the three zones fell together
+        self.assertEqual(metrics(self.mport)[0][f'kms_scraper_rapl_wraps_total{{target="{target}"}}'], 0)
         for s in samples + self.sub.collect(0.5):
             for v in s["targets"].values():
                 self.assertLess(v, 1000, s)  # before: ~1,048,000 W taken for RAPL wraps
@@ -312,31 +315,29 @@ class TestNothingAbsurd(ScraperTestCase):
         self.assertNotEqual(nan, b)
         self.assertNotEqual(duplicate, a)
         self.server.sequences["/metrics"] = [a] * 3 + [nan, duplicate, b]
-        mport = free_port()
-        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics_port=mport)
+        self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics=True)
         target = self.server.url("/metrics")
         key = 'kms_scraper_spoiled_total{{target="{}",reason="{}"}}'
-        samples = self.sub.collect(10, until=lambda got: metrics(mport)[0].get(key.format(target, "duplicate"), 0) >= 1
-                                   and metrics(mport)[0].get(key.format(target, "nonfinite"), 0) >= 1)
-        self.assertGreaterEqual(metrics(mport)[0][key.format(target, "duplicate")], 1)
-        self.assertGreaterEqual(metrics(mport)[0][key.format(target, "nonfinite")], 1)
+        samples = self.sub.collect(10, until=lambda got: metrics(self.mport)[0].get(key.format(target, "duplicate"), 0) >= 1
+                                   and metrics(self.mport)[0].get(key.format(target, "nonfinite"), 0) >= 1)
+        self.assertGreaterEqual(metrics(self.mport)[0][key.format(target, "duplicate")], 1)
+        self.assertGreaterEqual(metrics(self.mport)[0][key.format(target, "nonfinite")], 1)
         nodes = [s for s in samples if s["topic"] == "kepler.node" and s["targets"]]
         self.assertTrue(any("package" not in s["targets"] for s in nodes), nodes)  # not half of it
         for s in samples + self.sub.collect(0.5):
             for v in s["targets"].values():
                 self.assertTrue(math.isfinite(v) and 0 <= v < 1e5, s)  # before: 10,008,763 W
-        self.assertEqual(metrics(mport)[0][key.format(target, "jump")], 0)
+        self.assertEqual(metrics(self.mport)[0][key.format(target, "jump")], 0)
 
     def test_08_a_target_spoiled_every_interval_is_counted_each_time_and_logged_on_decades(self):
         a = fixture("0.7-a.prom")
         core = b'kepler_node_core_joules_total{instance="node-a",mode="idle",package="0",source="rapl"} 0\n'
         self.assertIn(core, a)
         self.server.sequences["/metrics"] = [a] + [a.replace(core, core + core)] * 1000
-        mport = free_port()
-        p = self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.05", metrics_port=mport)
+        p = self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.05", metrics=True)
         key = f'kms_scraper_spoiled_total{{target="{self.server.url("/metrics")}",reason="duplicate"}}'
-        self.sub.collect(30, until=lambda got: metrics(mport)[0].get(key, 0) >= 25)
-        spoiled = metrics(mport)[0][key]
+        self.sub.collect(30, until=lambda got: metrics(self.mport)[0].get(key, 0) >= 25)
+        spoiled = metrics(self.mport)[0][key]
         self.assertGreaterEqual(spoiled, 25)
         lines = [l for l in p.output().splitlines() if "cannot give" in l and "reason=duplicate" in l]
         # Before: one warning per interval. Now the 1st, the 10th, (the 100th) of them.
@@ -350,10 +351,9 @@ class TestFaults(ScraperTestCase):
         self.server.sequences["/good"] = [fixture("0.7-a.prom"), fixture("0.7-b.prom")]
         paths = ["/good", "/slow", "/500", "/truncated", "/huge", "/huge-chunked", "/missing"]
         urls = ",".join(self.server.url(p) for p in paths)
-        mport = free_port()
         interval = 0.5
         self.scraper("--kepler-url", urls, "--interval", str(interval), "--timeout", "1.2",
-                     "--max-body-bytes", str(8 * 1024 * 1024), metrics_port=mport)
+                     "--max-body-bytes", str(8 * 1024 * 1024), metrics=True)
         window = 4.0
         samples = self.sub.collect(window)
         nodes = [s for s in samples if s["topic"] == "kepler.node"]
@@ -363,7 +363,7 @@ class TestFaults(ScraperTestCase):
         gaps = [b["ts"] - a["ts"] for a, b in zip(nodes, nodes[1:])]
         self.assertLess(max(gaps), interval * 3 * SLOWDOWN, gaps)
         self.assertEqual({s["node"] for s in samples}, {"node-a"})
-        values, text = metrics(mport)
+        values, text = metrics(self.mport)
 
         def failures(path, cause):
             return values[f'kms_scraper_scrape_failures_total{{target="{self.server.url(path)}",cause="{cause}"}}']
@@ -385,13 +385,12 @@ class TestFaults(ScraperTestCase):
 
     def test_dead_target_and_garbage(self):
         self.server.sequences["/garbage"] = [b"<html>not metrics</html>\n"]
-        dead = f"http://127.0.0.1:{free_port()}/metrics"
-        mport = free_port()
+        dead = f"http://127.0.0.1:{refused_port()}/metrics"
         p = self.scraper("--kepler-url", f'{dead},{self.server.url("/garbage")}', "--interval", "0.2",
-                         metrics_port=mport)
+                         metrics=True)
 
         def counted():
-            values, _ = metrics(mport)
+            values, _ = metrics(self.mport)
             return (values[f'kms_scraper_scrape_failures_total{{target="{dead}",cause="connect"}}'] >= 2 and
                     values[f'kms_scraper_scrape_failures_total{{target="{self.server.url("/garbage")}",'
                            f'cause="parse"}}'] >= 2)
@@ -413,13 +412,12 @@ class TestFaults(ScraperTestCase):
             f.connect_ex(listener.getsockname())
             fillers.append(f)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/metrics"
-        mport = free_port()
         try:
             self.scraper("--kepler-url", url, "--interval", "1", "--timeout", "5", "--connect-timeout", "0.3",
-                         metrics_port=mport)
+                         metrics=True)
             key = f'kms_scraper_scrape_failures_total{{target="{url}",cause="timeout"}}'
-            wait_for(lambda: metrics(mport)[0][key] >= 2, what="connect timeouts counted")
-            values, _ = metrics(mport)
+            wait_for(lambda: metrics(self.mport)[0][key] >= 2, what="connect timeouts counted")
+            values, _ = metrics(self.mport)
             mean = (values[f'kms_scraper_scrape_duration_seconds_sum{{target="{url}"}}'] /
                     values[f'kms_scraper_scrape_duration_seconds_count{{target="{url}"}}'])
             self.assertLess(mean, 1.0 * SLOWDOWN)  # the connect timeout, not the 5 s total one
@@ -534,10 +532,9 @@ class TestRealCapture(ScraperTestCase):
             self.assertEqual(sorted(groups.get(k, [])), sorted(ids[0] & ids[1]), k)
 
     def test_prometheus_api_mode(self):
-        mport = free_port()
         self.replay.answer()  # rendered before the scraper asks
         self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}/", "--interval", "0.3",
-                     metrics_port=mport)
+                     metrics=True)
         n = len(self.steps) - 1
         samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= n)
         nodes = [s for s in samples if s["topic"] == "kepler.node"]
@@ -573,11 +570,10 @@ class TestRealCapture(ScraperTestCase):
 
     def test_prometheus_error_is_logged_with_its_message(self):
         self.replay.error = True
-        mport = free_port()
         p = self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.2",
-                         metrics_port=mport)
+                         metrics=True)
         wait_for(lambda: "replay refuses" in p.output(), what="Prometheus error logged")
-        values, _ = metrics(mport)
+        values, _ = metrics(self.mport)
         key = f'kms_scraper_scrape_failures_total{{target="http://127.0.0.1:{self.replay_port}",cause="http_status"}}'
         self.assertGreaterEqual(values[key], 1)
 

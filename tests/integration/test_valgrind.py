@@ -21,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from kmstest import SANITIZED, SOURCE_DIR, binary, free_port, http, logged_port, wait_for
+from kmstest import SANITIZED, SOURCE_DIR, binary, http, logged_port, wait_for
 
 VALGRIND = shutil.which("valgrind")
 SUPPRESSIONS = os.path.join(SOURCE_DIR, "tests", "valgrind.supp")
@@ -120,15 +120,15 @@ class TestServicesUnderValgrind(unittest.TestCase):
         self.assertNotIn("level=error", log, where)
 
     def test_pipeline_routes_and_sigterm_are_memcheck_clean(self):
-        scraper_metrics = free_port()
         data_dir = os.path.join(self.tmp, "data")
         # Each program on a port of its own choosing, the next one started on the port it logged.
         sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--containers", 4, "--seed", 3)
         sim_port = self.logged_port(sim)
         scraper = self.start("kms-scraper", "--kepler-url", f"http://127.0.0.1:{sim_port}/metrics",
                              "--interval", 0.3, "--timeout", 5, "--publish", "@tcp://127.0.0.1:*",
-                             "--metrics-port", scraper_metrics, "--stats-interval", 2)
+                             "--metrics-port", 0, "--stats-interval", 2)
         samples_port = self.logged_port(scraper, "samples")
+        scraper_metrics = self.logged_port(scraper, "metrics")
         trainer = self.start("kms-trainer", "--samples", f">tcp://127.0.0.1:{samples_port}",
                              "--control", "@tcp://127.0.0.1:*", "--data-dir", data_dir,
                              "--checkpoint-interval", 2, "--min-samples", 8, "--history-interval", 1)

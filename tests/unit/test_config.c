@@ -8,13 +8,14 @@
 
 static const char *s_url;
 static double s_interval;
-static long s_port;
+static long s_port, s_metrics_port;
 static bool s_verbose;
 
 static kms_option_t s_options[] = {
     {"url", "KMS_TEST_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics", "where to scrape", &s_url, 0, 0},
     {"interval", "KMS_TEST_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes", &s_interval, 0.01, 3600},
     {"port", "KMS_TEST_PORT", KMS_OPT_INT, "8100", "HTTP port", &s_port, 1, 65535},
+    {"metrics-port", "KMS_TEST_METRICS_PORT", KMS_OPT_PORT, "off", "own /metrics", &s_metrics_port, 0, 0},
     {"verbose", NULL, KMS_OPT_BOOL, "false", "say more", &s_verbose, 0, 0},
     {0},
 };
@@ -49,6 +50,7 @@ static int s_setup(void **state)
     unsetenv("KMS_TEST_URL");
     unsetenv("KMS_TEST_INTERVAL");
     unsetenv("KMS_TEST_PORT");
+    unsetenv("KMS_TEST_METRICS_PORT");
     unsetenv("KMS_LOG_LEVEL");
     return 0;
 }
@@ -118,6 +120,32 @@ static void test_bad_values_name_the_option(void **state)
     assert_int_equal(kms_config_exit_status(KMS_CONFIG_ERROR), 2);
 }
 
+/* A port option: off (no server), 0 (any free port) or a port, and nothing else. */
+static void test_port_is_off_any_or_a_port(void **state)
+{
+    (void) state;
+    char err[512];
+    char *a1[] = {"kms-test", NULL};
+    assert_int_equal(s_parse(a1, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_metrics_port, KMS_PORT_OFF);
+    char *a2[] = {"kms-test", "--metrics-port", "0", NULL};
+    assert_int_equal(s_parse(a2, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_metrics_port, 0);
+    setenv("KMS_TEST_METRICS_PORT", "9103", 1);
+    assert_int_equal(s_parse(a1, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_metrics_port, 9103);
+    char *a3[] = {"kms-test", "--metrics-port=OFF", NULL};
+    assert_int_equal(s_parse(a3, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_metrics_port, KMS_PORT_OFF);
+    const char *bad[] = {"-1", "65536", "none", "", "9103x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *a4[] = {"kms-test", "--metrics-port", (char *) bad[i], NULL};
+        assert_int_equal(s_parse(a4, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+        assert_non_null(strstr(err, "--metrics-port"));
+        assert_non_null(strstr(err, "or off"));
+    }
+}
+
 static void test_help_and_version(void **state)
 {
     (void) state;
@@ -155,6 +183,7 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, s_setup),
         cmocka_unit_test_setup(test_flag_beats_env_beats_default, s_setup),
         cmocka_unit_test_setup(test_bad_values_name_the_option, s_setup),
+        cmocka_unit_test_setup(test_port_is_off_any_or_a_port, s_setup),
         cmocka_unit_test_setup(test_help_and_version, s_setup),
         cmocka_unit_test_setup(test_positional_arguments, s_setup),
     };
