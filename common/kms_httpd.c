@@ -1,8 +1,24 @@
 #include "kms_httpd.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kms_log.h"
+
+struct kms_httpd_t {
+    struct mg_context *ctx;
+    int port;
+    struct sockaddr_in wake;  /* where a connection reaches the listener; port 0: nowhere known */
+};
 
 static int s_log_message(const struct mg_connection *conn, const char *message)
 {
@@ -12,40 +28,87 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
-struct mg_context *kms_httpd_start(const char *role, const char *address, long port, int threads,
-                                   mg_request_handler handler, void *arg)
+kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, int threads,
+                             const kms_httpd_route_t *routes, void *arg)
 {
+    kms_httpd_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        kms_error("out of memory", NULL);
+        return NULL;
+    }
+    bool any = !address || !*address || strcmp(address, "0.0.0.0") == 0;
     char ports[128], nthreads[16];
-    if (address && *address)
-        snprintf(ports, sizeof ports, "%s:%ld", address, port);
-    else
+    if (any)
         snprintf(ports, sizeof ports, "%ld", port);
+    else
+        snprintf(ports, sizeof ports, "%s:%ld", address, port);
     snprintf(nthreads, sizeof nthreads, "%d", threads);
-    /* One write per answer (tcp_nodelay), and a slow client cannot hold a thread for long. */
+    /* One write per answer (tcp_nodelay); a client that stalls frees its thread within 10 s. */
     const char *options[] = {"listening_ports", ports, "num_threads", nthreads, "tcp_nodelay", "1",
-                             "request_timeout_ms", "5000", NULL};
+                             "request_timeout_ms", "10000", NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
     mg_init_library(0);
-    struct mg_context *ctx = mg_start(&callbacks, NULL, options);
-    if (!ctx) {
+    if (!(self->ctx = mg_start(&callbacks, NULL, options))) {
         mg_exit_library();
+        free(self);
         char quoted[160];
         kms_error("cannot listen", "socket=%s address=%s", role, kms_log_quote(ports, quoted, sizeof quoted));
         return NULL;
     }
-    mg_set_request_handler(ctx, "/", handler, arg);
+    for (const kms_httpd_route_t *r = routes; r->uri; r++)
+        mg_set_request_handler(self->ctx, r->uri, r->handler, arg);
     struct mg_server_port bound[1];
-    int got = mg_get_server_ports(ctx, 1, bound) == 1 ? bound[0].port : (int) port;
-    kms_info("listening", "socket=%s port=%d", role, got);
-    return ctx;
+    self->port = mg_get_server_ports(self->ctx, 1, bound) == 1 ? bound[0].port : (int) port;
+    self->wake.sin_family = AF_INET;
+    if (inet_pton(AF_INET, any ? "127.0.0.1" : address, &self->wake.sin_addr) == 1)
+        self->wake.sin_port = htons((uint16_t) self->port);
+    kms_info("listening", "socket=%s port=%d", role, self->port);
+    return self;
 }
 
-void kms_httpd_stop(struct mg_context **ctx_p)
+int kms_httpd_port(const kms_httpd_t *self)
 {
-    if (!*ctx_p)
+    return self->port;
+}
+
+/*  civetweb's listening thread waits for connections in poll() calls of up to 2 s and only then
+    sees that mg_stop() wants it to end. While mg_stop() runs, this thread connects to the port
+    now and then, so that the poll returns at once. */
+typedef struct {
+    atomic_bool done;
+    struct sockaddr_in address;
+} s_waker_t;
+
+static void *s_wake_listener(void *arg)
+{
+    s_waker_t *waker = arg;
+    while (!atomic_load(&waker->done)) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0) {
+            connect(fd, (struct sockaddr *) &waker->address, sizeof waker->address);
+            close(fd);
+        }
+        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+    }
+    return NULL;
+}
+
+void kms_httpd_stop(kms_httpd_t **self_p)
+{
+    kms_httpd_t *self = *self_p;
+    if (!self)
         return;
-    mg_stop(*ctx_p);
+    s_waker_t waker = {.address = self->wake};
+    atomic_init(&waker.done, false);
+    pthread_t thread;
+    bool waking = self->wake.sin_port != 0 && pthread_create(&thread, NULL, s_wake_listener, &waker) == 0;
+    mg_stop(self->ctx);
+    if (waking) {
+        atomic_store(&waker.done, true);
+        pthread_join(thread, NULL);
+    }
     mg_exit_library();
-    *ctx_p = NULL;
+    free(self);
+    *self_p = NULL;
 }

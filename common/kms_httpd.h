@@ -1,21 +1,33 @@
-/*  kms_httpd: a program's own small HTTP server (kms-scraper's and kms-meter's /metrics), on
-    civetweb. One handler answers every path.
+/*  kms_httpd: a program's own small HTTP server (kepler-sim's pages, kms-scraper's and
+    kms-meter's /metrics), on civetweb.
 
     Port 0 is any free port: the server logs the port it got as `msg=listening socket=<role>
-    port=<port>`, the line kms_log_bound writes for a ZeroMQ bind, so a test or a person starts
-    it without guessing a free port first. */
+    port=<port>`, the line kms_log_bound writes for a ZeroMQ bind, so that a test or a person
+    starts it without guessing a free port first. A stop takes milliseconds, not the up to 2 s
+    that civetweb's own waits for its listening thread. */
 #ifndef KMS_HTTPD_H
 #define KMS_HTTPD_H
 
 #include <civetweb.h>
 
-/* Serves `address` (NULL or "": every interface) and `port` from `threads` civetweb threads,
-   each request answered by handler(conn, arg). Logs the listening line; on failure logs why and
-   returns NULL. Stop it with kms_httpd_stop. */
-struct mg_context *kms_httpd_start(const char *role, const char *address, long port, int threads,
-                                   mg_request_handler handler, void *arg);
+typedef struct {
+    const char *uri;  /* civetweb's: "/metrics" also answers /metrics/..., "/" every path */
+    mg_request_handler handler;
+} kms_httpd_route_t;
 
-/* Stops the server (waits for its threads) and sets *ctx_p to NULL; NULL is fine. */
-void kms_httpd_stop(struct mg_context **ctx_p);
+typedef struct kms_httpd_t kms_httpd_t;
+
+/* Serves `address` (NULL, "" or "0.0.0.0": every interface) and `port` from `threads` civetweb
+   threads; `routes` ends with an all-zero entry, and each handler gets `arg`. Logs the
+   listening line; on failure logs why and returns NULL. */
+kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, int threads,
+                             const kms_httpd_route_t *routes, void *arg);
+
+/* The port it listens on: the one the kernel chose for port 0. */
+int kms_httpd_port(const kms_httpd_t *self);
+
+/* Stops the server (its threads have ended when this returns) and sets *self_p to NULL; NULL
+   is fine. */
+void kms_httpd_stop(kms_httpd_t **self_p);
 
 #endif

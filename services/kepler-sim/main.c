@@ -3,22 +3,18 @@
 #include "sim.h"
 
 #include "kms_config.h"
+#include "kms_httpd.h"
 #include "kms_log.h"
 #include "kms_signal.h"
 #include "kms_num.h"
 
-#include <arpa/inet.h>
 #include <civetweb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define S_PROGRAM "kepler-sim"
 #define S_DUMP_SECONDS 60.0  /* simulated time before --dump prints its page */
@@ -184,75 +180,15 @@ static int s_on_root(struct mg_connection *conn, void *data)
     return s_reply(conn, "text/html; charset=utf-8", page, sizeof page - 1);
 }
 
-static int s_log_message(const struct mg_connection *conn, const char *message)
-{
-    (void) conn;
-    char quoted[512];
-    kms_warn("http server", "detail=%s", kms_log_quote(message, quoted, sizeof quoted));
-    return 1;
-}
-
-/*  civetweb's master thread waits for connections in poll() calls of up to 2 s and only then
-    sees that mg_stop() wants it to end, so a stop takes up to 2 s. While mg_stop() runs, this
-    thread connects to our own port now and then so that the poll returns at once. */
-typedef struct {
-    atomic_bool done;
-    struct sockaddr_in address;
-} s_waker_t;
-
-static void *s_wake_listener(void *arg)
-{
-    s_waker_t *waker = arg;
-    while (!atomic_load(&waker->done)) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd >= 0) {
-            connect(fd, (struct sockaddr *) &waker->address, sizeof waker->address);
-            close(fd);
-        }
-        nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
-    }
-    return NULL;
-}
-
-/* `port` is the one bound (--port 0 takes any). */
-static void s_stop_server(struct mg_context *ctx, int port)
-{
-    s_waker_t waker = {.address = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)}};
-    atomic_init(&waker.done, false);
-    bool any = strcmp(s_listen, "0.0.0.0") == 0;
-    pthread_t thread;
-    bool waking = inet_pton(AF_INET, any ? "127.0.0.1" : s_listen, &waker.address.sin_addr) == 1
-                  && pthread_create(&thread, NULL, s_wake_listener, &waker) == 0;
-    mg_stop(ctx);
-    if (waking) {
-        atomic_store(&waker.done, true);
-        pthread_join(thread, NULL);
-    }
-}
-
 static int s_serve(s_server_t *server)
 {
-    char ports[128];
-    snprintf(ports, sizeof ports, "%s:%ld", s_listen, s_port);
-    const char *options[] = {"listening_ports", ports, "num_threads", "4", "tcp_nodelay", "1",
-                             "request_timeout_ms", "10000", NULL};
-    struct mg_callbacks callbacks;
-    memset(&callbacks, 0, sizeof callbacks);
-    callbacks.log_message = s_log_message;
-    mg_init_library(0);
-    struct mg_context *ctx = mg_start(&callbacks, NULL, options);
-    if (!ctx) {
-        kms_error("cannot listen", "address=%s", ports);
-        mg_exit_library();
+    static const kms_httpd_route_t routes[] = {
+        {"/metrics", s_on_metrics}, {"/truth", s_on_truth}, {"/", s_on_root}, {0}};
+    kms_httpd_t *http = kms_httpd_start("metrics", s_listen, s_port, 4, routes, server);
+    if (!http)
         return 1;
-    }
-    mg_set_request_handler(ctx, "/metrics", s_on_metrics, server);
-    mg_set_request_handler(ctx, "/truth", s_on_truth, server);
-    mg_set_request_handler(ctx, "/", s_on_root, server);
-    struct mg_server_port bound[1];
-    int port = mg_get_server_ports(ctx, 1, bound) == 1 ? bound[0].port : (int) s_port;
-    kms_info("listening", "address=%s port=%d format=%s truth=%s containers=%ld seed=%ld noise=%g", s_listen,
-             port, s_format_text, s_truth_text, s_containers, s_seed, s_noise);
+    kms_info("serving", "format=%s truth=%s containers=%ld seed=%ld noise=%g", s_format_text, s_truth_text,
+             s_containers, s_seed, s_noise);
 
     double started = kms_num_monotonic(), last_restart = started;
     bool changed_on_schedule = false;
@@ -282,8 +218,7 @@ static int s_serve(s_server_t *server)
         }
     }
     kms_info("stopping", NULL);
-    s_stop_server(ctx, port);
-    mg_exit_library();
+    kms_httpd_stop(&http);
     return 0;
 }
 

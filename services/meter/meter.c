@@ -14,6 +14,13 @@
 
 #include "kms_file.h"
 #include "kms_log.h"
+#include "meter_energy.h"
+#include "meter_fetch.h"
+#include "meter_metrics.h"
+#include "meter_model.h"
+#include "meter_perf.h"
+#include "meter_tree.h"
+#include "meter_usage.h"
 
 typedef struct {
     const meter_config_t *config;

@@ -22,7 +22,7 @@ struct scraper_metrics_t {
     size_t count;
     s_target_t *targets;
     uint64_t published_node, published_container, publish_dropped;
-    struct mg_context *http;
+    kms_httpd_t *http;
 };
 
 static const char *s_causes[SCRAPER_FAIL_COUNT] = {"timeout", "connect", "http_status", "too_large",
@@ -269,6 +269,7 @@ static int s_handle(struct mg_connection *conn, void *arg)
 
 int scraper_metrics_serve(scraper_metrics_t *self, long port)
 {
-    self->http = kms_httpd_start("metrics", NULL, port, 2, s_handle, self);
+    static const kms_httpd_route_t routes[] = {{"/", s_handle}, {0}};
+    self->http = kms_httpd_start("metrics", NULL, port, 2, routes, self);
     return self->http ? 0 : -1;
 }

@@ -447,14 +447,14 @@ class TestSlowKepler(KeplerFaultCase):
             timeouts = self.counter("kms_scraper_scrape_failures_total", cause="timeout")
         self.assertGreaterEqual(timeouts, 4)
         self.assert_sane()
-        # Slow again: SIGTERM while a request hangs. The scraper itself lets go at once; its
-        # --metrics-port server (civetweb) takes up to its 2 s poll quantum to stop.
+        # Slow again: SIGTERM while a request hangs. The scraper lets go at once, and so does its
+        # --metrics-port server (civetweb's listener is woken, not waited for: kms_httpd).
         self.kepler.set_mode("slow")
         wait_for(lambda: self.kepler.count("slow") >= 3, timeout=30, what="a request hanging")
         time.sleep(0.2)  # pacing: SIGTERM comes inside the hanging request, not as it starts
         started = time.monotonic()
         self.assertEqual(self.scraper.stop(signal.SIGTERM), 0)
-        self.assertLess(time.monotonic() - started, 2.5 * SLOWDOWN)
+        self.assertLess(time.monotonic() - started, 1.0 * SLOWDOWN)
 
 
 class TestCutPages(KeplerFaultCase):

@@ -9,7 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "meter.h"
+#include "meter_energy.h"
+#include "meter_fetch.h"
+#include "meter_metrics.h"
+#include "meter_model.h"
+#include "meter_tree.h"
+#include "meter_usage.h"
 
 /* ---------------------------------------------------------------- /proc/stat */
 

@@ -1,5 +1,5 @@
 /*  kms-meter's own /metrics: what it predicts, with which model, and what went wrong. */
-#include "meter.h"
+#include "meter_metrics.h"
 
 #include <civetweb.h>
 #include <pthread.h>
@@ -152,7 +152,7 @@ static void s_own_cost(meter_stats_t *stats)
 struct meter_metrics_t {
     pthread_mutex_t lock;
     meter_stats_t stats;
-    struct mg_context *http;
+    kms_httpd_t *http;
 };
 
 static int s_handle(struct mg_connection *conn, void *arg)
@@ -198,7 +198,8 @@ meter_metrics_t *meter_metrics_serve(const char *address, long port)
     if (!self)
         return NULL;
     pthread_mutex_init(&self->lock, NULL);
-    if (!(self->http = kms_httpd_start("metrics", address, port, 2, s_handle, self)))
+    static const kms_httpd_route_t routes[] = {{"/", s_handle}, {0}};
+    if (!(self->http = kms_httpd_start("metrics", address, port, 2, routes, self)))
         meter_metrics_destroy(&self);
     return self;
 }

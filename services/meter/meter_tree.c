@@ -2,7 +2,7 @@
     max_energy_range_uj, enabled}. Kepler (through prometheus/procfs) lists class/powercap and
     takes every entry with a name file, so the sub-zones sit beside the package as they do in
     Linux's class directory. */
-#include "meter.h"
+#include "meter_tree.h"
 
 #include <errno.h>
 #include <fcntl.h>

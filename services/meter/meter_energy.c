@@ -1,5 +1,5 @@
 /*  RAPL-like energy counters: microjoules that wrap at max_energy_range_uj. */
-#include "meter.h"
+#include "meter_energy.h"
 
 #include <assert.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*  What the machine did: /proc/stat's aggregate cpu line, read without allocating. */
-#include "meter.h"
+#include "meter_usage.h"
 
 #include <string.h>
 

@@ -2,10 +2,12 @@
     have no PMU (no /sys/bus/event_source/devices/cpu) and the call fails with ENOENT; a kernel
     with perf_event_paranoid above 0 refuses system-wide events to a process without
     CAP_PERFMON (EACCES). Either way the meter runs on cpu time alone. */
-#include "meter.h"
+#include "meter_perf.h"
 
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>

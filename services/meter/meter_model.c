@@ -1,5 +1,5 @@
 /*  A served model per powercap zone, made ready for this machine. */
-#include "meter.h"
+#include "meter_model.h"
 
 #include <ctype.h>
 #include <jansson.h>

@@ -3,9 +3,11 @@
     11 MB resident, on every machine of a fleet, for one small request a refresh. Plain HTTP
     only (kms-api inside the cluster); civetweb bounds the connect at 10 s, the answer at
     --timeout. */
-#include "meter.h"
+#include "meter_fetch.h"
 
 #include <civetweb.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
