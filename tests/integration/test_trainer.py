@@ -42,6 +42,16 @@ def make_sample(rng, seq, node="node-1", dt=5.0, arch=None):
             "features": features, "targets": truth(features, arch)}
 
 
+def checkpointed_samples(path):
+    """The sample count of the checkpoint at `path`; None while there is none (or it is being
+    replaced)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return json.loads(z.read("metadata.json"))["samples"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def ask(endpoint, *frames, timeout=5.0):
     """One request on a fresh REQ socket; returns (status, body bytes)."""
     s = CTX.socket(zmq.REQ)
@@ -640,8 +650,8 @@ class TestCheckpoints(TrainerTestCase):
         t = self.start_trainer("--checkpoint-interval", "0.3")
         self.sync(t)
         self.publish(t, 30)
-        wait_for(lambda: os.path.exists(os.path.join(self.data, "core_model.zip")), what="first checkpoint")
-        time.sleep(0.5)
+        wait_for(lambda: checkpointed_samples(os.path.join(self.data, "core_model.zip")) == 30,
+                 what="a checkpoint of every sample")
         undo = self.make_unwritable(self.data)
         if undo is None:
             self.skipTest("cannot make a folder unwritable here")
