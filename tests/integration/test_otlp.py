@@ -15,7 +15,7 @@ import time
 import unittest
 
 import kmstest
-from kmstest import SLOWDOWN, SOURCE_DIR, Pipeline, ProcessTestCase, binary, free_port, wait_for
+from kmstest import SLOWDOWN, SOURCE_DIR, Pipeline, ProcessTestCase, binary, wait_for
 
 # The LIST document of kms_proto.h, as a trainer with one ready model answers it.
 LIST = {
@@ -120,9 +120,10 @@ def value(points, name, **attrs):
 
 class Receiver:
     """An OTLP/HTTP receiver on a free loopback port. `answers` is consumed one per request
-    (then `default`): an int status, (status, headers[, body]), or "hang" (never answers)."""
+    (then `default`): an int status, (status, headers[, body]), or "hang" (never answers).
+    Without `listening` the port is held but refuses connections until listen()."""
 
-    def __init__(self, port=None, answers=(), default=200):
+    def __init__(self, answers=(), default=200, listening=True):
         self.requests = []
         self.answers = list(answers)
         self.default = default
@@ -157,9 +158,16 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self.server.daemon_threads = True
+        self.server.server_bind()
         self.port = self.server.server_address[1]
+        self.thread = None
+        if listening:
+            self.listen()
+
+    def listen(self):
+        self.server.server_activate()
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -169,7 +177,8 @@ class Receiver:
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
+        if self.thread:
+            self.server.shutdown()
         self.server.server_close()
 
 
@@ -324,13 +333,13 @@ class TestExporter(OtlpCase):
         self.assertNotIn("will retry", p.output())
 
     def test_connection_refused_then_the_collector_comes_up(self):
-        port = free_port()
-        p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        r = self.receiver(listening=False)
+        p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
                         OTEL_METRIC_EXPORT_INTERVAL="100")
         wait_for(lambda: "export failed" in p.output(), what="a refused export")
         time.sleep(0.5)  # pacing: a few more refused exports (one per 100 ms) for it to survive
         self.assertTrue(p.alive())
-        r = self.receiver(port=port)
+        r.listen()
         wait_for(lambda: r.count() >= 2, timeout=15, what="exports after the collector started")
         check_request(self, json.loads(r.requests[0]["body"]), r.requests[0]["now_ns"])
         stats = self.stop_driver(p)
