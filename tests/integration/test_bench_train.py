@@ -59,9 +59,8 @@ class BenchTrainTest(unittest.TestCase):
         rss, hwm = int(f["rss_kb"]), int(f["hwm_kb"])
         self.assertGreater(rss, 0)
         self.assertGreaterEqual(hwm, rss)
-        if SANITIZED:
-            self.skipTest("AddressSanitizer's allocator inflates resident memory")
-        self.assertLess(hwm, 20 * 1024)
+        if not SANITIZED:  # AddressSanitizer's allocator and shadow memory inflate resident memory
+            self.assertLess(hwm, 20 * 1024)
 
     def test_export_writes_contract_frames(self):
         with tempfile.TemporaryDirectory() as tmp:

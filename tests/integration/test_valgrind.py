@@ -21,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from kmstest import SANITIZED, SOURCE_DIR, binary, http, logged_port, wait_for
+from kmstest import SOURCE_DIR, binary, http, logged_port, wait_for
 
 VALGRIND = shutil.which("valgrind")
 SUPPRESSIONS = os.path.join(SOURCE_DIR, "tests", "valgrind.supp")
@@ -84,7 +84,6 @@ class ValgrindProcess:
         return read(self.log), read(self.report)
 
 
-@unittest.skipIf(SANITIZED, "valgrind cannot run ASan/UBSan binaries: this test runs in the plain build only")
 @unittest.skipIf(VALGRIND is None, "valgrind is not installed (scripts/install-deps installs it)")
 class TestServicesUnderValgrind(unittest.TestCase):
     def setUp(self):
