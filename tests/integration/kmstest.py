@@ -149,6 +149,23 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out waiting for {what} (last error: {last_error})")
 
 
+def prom_values(text):
+    """Prometheus text exposition as {series: value}, the series as written (name and labels)."""
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            values[series] = float(value)
+    return values
+
+
+def prom_scrape(port, timeout=5.0):
+    """GET /metrics on a loopback port: ({series: value}, the body)."""
+    status, _, body = http(f"http://127.0.0.1:{port}/metrics", timeout=timeout)
+    assert status == 200, status
+    return prom_values(body.decode()), body
+
+
 def http(url, method="GET", body=None, headers=None, timeout=5.0):
     """Returns (status, headers, body bytes); HTTP errors are answers, not exceptions."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})

@@ -6,7 +6,7 @@ import random
 import re
 import subprocess
 
-from kmstest import SLOWDOWN, Pipeline, binary, contract_predict, http
+from kmstest import SLOWDOWN, Pipeline, binary, contract_predict, prom_scrape
 
 ARCH = "Test CPU Model 9000"
 OTHER_ARCH = "Other Vendor Chip"
@@ -38,6 +38,18 @@ def train(data_dir, dataset):
     r = subprocess.run([binary("kms-trainer"), "train", "--dataset", dataset, "--data-dir", data_dir],
                        capture_output=True, text=True, timeout=60 * SLOWDOWN)
     assert r.returncode == 0, r.stderr
+
+
+def retrain(pipeline, tmp, scale):
+    """The pipeline's trainer restarted on models trained afresh on a truth `scale` times the
+    first, in a new data dir: fed the step as samples, its own plausibility gate would hold it
+    back."""
+    pipeline.trainer.stop()
+    dataset = os.path.join(tmp, f"x{scale:g}.csv")
+    write_dataset(dataset, seed=2, scale=scale)
+    pipeline.data_dir = os.path.join(tmp, f"data-x{scale:g}")
+    train(pipeline.data_dir, dataset)
+    pipeline.start_trainer()
 
 
 class Stat:
@@ -74,14 +86,7 @@ def read_tree(out, zone, name):
 
 def metrics(port):
     """kms-meter's /metrics as {series: value}."""
-    status, _, body = http(f"http://127.0.0.1:{port}/metrics", timeout=5)
-    assert status == 200, status
-    out = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            out[series] = float(value)
-    return out
+    return prom_scrape(port)[0]
 
 
 def trained_pipeline(case, data_dir):

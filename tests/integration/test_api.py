@@ -11,7 +11,7 @@ import time
 import unittest
 import zipfile
 
-from kmstest import SLOWDOWN, contract_predict, http, http_json, truth_predict
+from kmstest import SLOWDOWN, contract_predict, http, http_json, prom_values, truth_predict
 from test_api_support import (KEPLER_04_METRICS, KEPLER_07_METRICS, FrozenPipelineCase, canonical,
                               kepler_04_request, kepler_07_request, kepler_predict, kepler_usage, kepler_watts)
 
@@ -220,11 +220,7 @@ class RealPipeline(FrozenPipelineCase):
         check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
                                timeout=30 * SLOWDOWN)
         self.assertEqual((check.returncode, check.stdout + check.stderr), (0, b""))
-        samples = {}
-        for line in body.decode().splitlines():
-            if line and not line.startswith("#"):
-                series, value = line.rsplit(" ", 1)
-                samples[series] = float(value)
+        samples = prom_values(body.decode())
         for model in ("core_model", "dram_model"):
             _, doc = self.weights(model)
             w = doc["All_Weights"]

@@ -17,7 +17,7 @@ import zipfile
 
 import zmq
 
-from kmstest import SLOWDOWN, Pipeline, http
+from kmstest import SLOWDOWN, Pipeline
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from kmstest import SLOWDOWN, ProcessTestCase, Subscriber, http, wait_for
+from kmstest import SLOWDOWN, ProcessTestCase, Subscriber, prom_scrape, wait_for
 
 NODE = "kepler-fault-node"
 ARCH = "Ice Lake"
@@ -292,17 +292,6 @@ class Collector(threading.Thread):
         self.sub.close()
 
 
-def scraper_metrics(port):
-    status, _, body = http(f"http://127.0.0.1:{port}/metrics")
-    assert status == 200, status
-    values = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            values[key] = float(value)
-    return values
-
-
 class KeplerFaultCase(ProcessTestCase):
     interval = 0.3
 
@@ -330,7 +319,7 @@ class KeplerFaultCase(ProcessTestCase):
     def counter(self, name, **labels):
         labels = dict({"target": self.kepler.url}, **labels)
         key = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
-        return scraper_metrics(self.metrics_port).get(key, 0.0)
+        return prom_scrape(self.metrics_port)[0].get(key, 0.0)
 
     def wait_nodes(self, count, since, what):
         return wait_for(lambda: len(self.sub.nodes(since)) >= count, timeout=15, what=what)

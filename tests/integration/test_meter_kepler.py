@@ -22,7 +22,8 @@ import time
 import unittest
 
 from kmstest import SLOWDOWN, ProcessTestCase, free_port, http, wait_for
-from meter_support import ARCH, TARGETS, Stat, metrics, predict, series, train, trained_pipeline, write_dataset
+from meter_support import (ARCH, TARGETS, Stat, metrics, predict, retrain, series, train, trained_pipeline,
+                           write_dataset)
 
 KEPLER_VERSION = "v0.11.4"
 GO = "/usr/local/go/bin/go"
@@ -166,13 +167,7 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
 
         # A model refresh: the trainer learns twice the watts; Kepler follows.
         before = idle
-        # (A new data dir: the trainer's own plausibility gate holds a sudden step back.)
-        self.pipeline.trainer.stop()
-        dataset = os.path.join(self.tmp, "b.csv")
-        write_dataset(dataset, seed=2, scale=2.0)
-        self.pipeline.data_dir = os.path.join(self.tmp, "data-b")
-        train(self.pipeline.data_dir, dataset)
-        self.pipeline.start_trainer()
+        retrain(self.pipeline, self.tmp, 2.0)
         wait_for(lambda: metrics(self.metrics_port)[series("kms_meter_watts", zone="package")] > 1.5 * before,
                  timeout=20, what="the refreshed model")
         self.window("after a model refresh")

@@ -16,8 +16,8 @@ import unittest
 
 
 import kepler_replay
-from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, Subscriber, binary, http, refused_port,
-                     wait_for)
+from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, Subscriber, binary, http, prom_scrape,
+                     refused_port, wait_for)
 
 FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "kepler")
 DUMP = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-prometheus-query_range-idle.json")
@@ -114,17 +114,6 @@ class PageServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def metrics(port):
-    status, _, body = http(f"http://127.0.0.1:{port}/metrics")
-    assert status == 200, status
-    values = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            values[key] = float(value)
-    return values, body
 
 
 def moving(samples):
@@ -245,7 +234,7 @@ class TestRates(ScraperTestCase):
         for s in samples:
             for v in list(s["features"].values()) + list(s["targets"].values()):
                 self.assertTrue(math.isfinite(v) and v >= 0, s)
-        values, _ = metrics(self.mport)
+        values, _ = prom_scrape(self.mport)
         target = self.server.url("/metrics")
         self.assertGreaterEqual(values[f'kms_scraper_resets_total{{target="{target}"}}'], 1)
         self.assertGreaterEqual(values[f'kms_scraper_intervals_without_sample_total{{target="{target}"}}'], 2)
@@ -299,9 +288,9 @@ class TestNothingAbsurd(ScraperTestCase):
         self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics=True)
         target = self.server.url("/metrics")
         resets = f'kms_scraper_resets_total{{target="{target}"}}'
-        samples = self.sub.collect(10, until=lambda got: metrics(self.mport)[0].get(resets, 0) >= 3)
-        self.assertGreaterEqual(metrics(self.mport)[0][resets], 3)  # the three zones fell together
-        self.assertEqual(metrics(self.mport)[0][f'kms_scraper_rapl_wraps_total{{target="{target}"}}'], 0)
+        samples = self.sub.collect(10, until=lambda got: prom_scrape(self.mport)[0].get(resets, 0) >= 3)
+        self.assertGreaterEqual(prom_scrape(self.mport)[0][resets], 3)  # the three zones fell together
+        self.assertEqual(prom_scrape(self.mport)[0][f'kms_scraper_rapl_wraps_total{{target="{target}"}}'], 0)
         for s in samples + self.sub.collect(0.5):
             for v in s["targets"].values():
                 self.assertLess(v, 1000, s)  # before: ~1,048,000 W taken for RAPL wraps
@@ -318,16 +307,16 @@ class TestNothingAbsurd(ScraperTestCase):
         self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.3", metrics=True)
         target = self.server.url("/metrics")
         key = 'kms_scraper_spoiled_total{{target="{}",reason="{}"}}'
-        samples = self.sub.collect(10, until=lambda got: metrics(self.mport)[0].get(key.format(target, "duplicate"), 0) >= 1
-                                   and metrics(self.mport)[0].get(key.format(target, "nonfinite"), 0) >= 1)
-        self.assertGreaterEqual(metrics(self.mport)[0][key.format(target, "duplicate")], 1)
-        self.assertGreaterEqual(metrics(self.mport)[0][key.format(target, "nonfinite")], 1)
+        samples = self.sub.collect(10, until=lambda got: prom_scrape(self.mport)[0].get(key.format(target, "duplicate"), 0) >= 1
+                                   and prom_scrape(self.mport)[0].get(key.format(target, "nonfinite"), 0) >= 1)
+        self.assertGreaterEqual(prom_scrape(self.mport)[0][key.format(target, "duplicate")], 1)
+        self.assertGreaterEqual(prom_scrape(self.mport)[0][key.format(target, "nonfinite")], 1)
         nodes = [s for s in samples if s["topic"] == "kepler.node" and s["targets"]]
         self.assertTrue(any("package" not in s["targets"] for s in nodes), nodes)  # not half of it
         for s in samples + self.sub.collect(0.5):
             for v in s["targets"].values():
                 self.assertTrue(math.isfinite(v) and 0 <= v < 1e5, s)  # before: 10,008,763 W
-        self.assertEqual(metrics(self.mport)[0][key.format(target, "jump")], 0)
+        self.assertEqual(prom_scrape(self.mport)[0][key.format(target, "jump")], 0)
 
     def test_08_a_target_spoiled_every_interval_is_counted_each_time_and_logged_on_decades(self):
         a = fixture("0.7-a.prom")
@@ -336,8 +325,8 @@ class TestNothingAbsurd(ScraperTestCase):
         self.server.sequences["/metrics"] = [a] + [a.replace(core, core + core)] * 1000
         p = self.scraper("--kepler-url", self.server.url("/metrics"), "--interval", "0.05", metrics=True)
         key = f'kms_scraper_spoiled_total{{target="{self.server.url("/metrics")}",reason="duplicate"}}'
-        self.sub.collect(30, until=lambda got: metrics(self.mport)[0].get(key, 0) >= 25)
-        spoiled = metrics(self.mport)[0][key]
+        self.sub.collect(30, until=lambda got: prom_scrape(self.mport)[0].get(key, 0) >= 25)
+        spoiled = prom_scrape(self.mport)[0][key]
         self.assertGreaterEqual(spoiled, 25)
         lines = [l for l in p.output().splitlines() if "cannot give" in l and "reason=duplicate" in l]
         # Before: one warning per interval. Now the 1st, the 10th, (the 100th) of them.
@@ -363,7 +352,7 @@ class TestFaults(ScraperTestCase):
         gaps = [b["ts"] - a["ts"] for a, b in zip(nodes, nodes[1:])]
         self.assertLess(max(gaps), interval * 3 * SLOWDOWN, gaps)
         self.assertEqual({s["node"] for s in samples}, {"node-a"})
-        values, text = metrics(self.mport)
+        values, text = prom_scrape(self.mport)
 
         def failures(path, cause):
             return values[f'kms_scraper_scrape_failures_total{{target="{self.server.url(path)}",cause="{cause}"}}']
@@ -390,7 +379,7 @@ class TestFaults(ScraperTestCase):
                          metrics=True)
 
         def counted():
-            values, _ = metrics(self.mport)
+            values, _ = prom_scrape(self.mport)
             return (values[f'kms_scraper_scrape_failures_total{{target="{dead}",cause="connect"}}'] >= 2 and
                     values[f'kms_scraper_scrape_failures_total{{target="{self.server.url("/garbage")}",'
                            f'cause="parse"}}'] >= 2)
@@ -416,8 +405,8 @@ class TestFaults(ScraperTestCase):
             self.scraper("--kepler-url", url, "--interval", "1", "--timeout", "5", "--connect-timeout", "0.3",
                          metrics=True)
             key = f'kms_scraper_scrape_failures_total{{target="{url}",cause="timeout"}}'
-            wait_for(lambda: metrics(self.mport)[0][key] >= 2, what="connect timeouts counted")
-            values, _ = metrics(self.mport)
+            wait_for(lambda: prom_scrape(self.mport)[0][key] >= 2, what="connect timeouts counted")
+            values, _ = prom_scrape(self.mport)
             mean = (values[f'kms_scraper_scrape_duration_seconds_sum{{target="{url}"}}'] /
                     values[f'kms_scraper_scrape_duration_seconds_count{{target="{url}"}}'])
             self.assertLess(mean, 1.0 * SLOWDOWN)  # the connect timeout, not the 5 s total one
@@ -573,7 +562,7 @@ class TestRealCapture(ScraperTestCase):
         p = self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.2",
                          metrics=True)
         wait_for(lambda: "replay refuses" in p.output(), what="Prometheus error logged")
-        values, _ = metrics(self.mport)
+        values, _ = prom_scrape(self.mport)
         key = f'kms_scraper_scrape_failures_total{{target="http://127.0.0.1:{self.replay_port}",cause="http_status"}}'
         self.assertGreaterEqual(values[key], 1)
 
