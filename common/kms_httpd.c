@@ -28,7 +28,7 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
-kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, int threads,
+kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, int threads, int timeout_ms,
                              const kms_httpd_route_t *routes, void *arg)
 {
     kms_httpd_t *self = calloc(1, sizeof *self);
@@ -37,15 +37,16 @@ kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, i
         return NULL;
     }
     bool any = !address || !*address || strcmp(address, "0.0.0.0") == 0;
-    char ports[128], nthreads[16];
+    char ports[128], nthreads[16], timeout[16];
     if (any)
         snprintf(ports, sizeof ports, "%ld", port);
     else
         snprintf(ports, sizeof ports, "%s:%ld", address, port);
     snprintf(nthreads, sizeof nthreads, "%d", threads);
-    /* One write per answer (tcp_nodelay); a client that stalls frees its thread within 10 s. */
+    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
+    /* One write per answer (tcp_nodelay: two writes plus Nagle cost 40 ms). */
     const char *options[] = {"listening_ports", ports, "num_threads", nthreads, "tcp_nodelay", "1",
-                             "request_timeout_ms", "10000", NULL};
+                             "request_timeout_ms", timeout, NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;
     mg_init_library(0);

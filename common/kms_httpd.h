@@ -18,9 +18,10 @@ typedef struct {
 typedef struct kms_httpd_t kms_httpd_t;
 
 /* Serves `address` (NULL, "" or "0.0.0.0": every interface) and `port` from `threads` civetweb
-   threads; `routes` ends with an all-zero entry, and each handler gets `arg`. Logs the
-   listening line; on failure logs why and returns NULL. */
-kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, int threads,
+   threads; a client that stalls frees its thread after `timeout_ms`. `routes` ends with an
+   all-zero entry, and each handler gets `arg`. Logs the listening line; on failure logs why
+   and returns NULL. */
+kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, int threads, int timeout_ms,
                              const kms_httpd_route_t *routes, void *arg);
 
 /* The port it listens on: the one the kernel chose for port 0. */

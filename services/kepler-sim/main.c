@@ -184,7 +184,7 @@ static int s_serve(s_server_t *server)
 {
     static const kms_httpd_route_t routes[] = {
         {"/metrics", s_on_metrics}, {"/truth", s_on_truth}, {"/", s_on_root}, {0}};
-    kms_httpd_t *http = kms_httpd_start("metrics", s_listen, s_port, 4, routes, server);
+    kms_httpd_t *http = kms_httpd_start("metrics", s_listen, s_port, 4, 10000, routes, server);
     if (!http)
         return 1;
     kms_info("serving", "format=%s truth=%s containers=%ld seed=%ld noise=%g", s_format_text, s_truth_text,

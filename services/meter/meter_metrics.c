@@ -199,7 +199,7 @@ meter_metrics_t *meter_metrics_serve(const char *address, long port)
         return NULL;
     pthread_mutex_init(&self->lock, NULL);
     static const kms_httpd_route_t routes[] = {{"/", s_handle}, {0}};
-    if (!(self->http = kms_httpd_start("metrics", address, port, 2, routes, self)))
+    if (!(self->http = kms_httpd_start("metrics", address, port, 2, 5000, routes, self)))
         meter_metrics_destroy(&self);
     return self;
 }

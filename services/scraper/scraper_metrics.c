@@ -270,6 +270,6 @@ static int s_handle(struct mg_connection *conn, void *arg)
 int scraper_metrics_serve(scraper_metrics_t *self, long port)
 {
     static const kms_httpd_route_t routes[] = {{"/", s_handle}, {0}};
-    self->http = kms_httpd_start("metrics", NULL, port, 2, routes, self);
+    self->http = kms_httpd_start("metrics", NULL, port, 2, 5000, routes, self);
     return self->http ? 0 : -1;
 }
