@@ -152,8 +152,8 @@ class TestRun(ProcessTestCase):
         self.assertTrue(os.path.exists(os.path.join(self.tmp, "data", "core_model.zip")))
 
     def test_kepler_url_replaces_the_simulator(self):
-        sim_port = free_port()
-        self.start("kepler-sim", "--port", sim_port, "--listen", "127.0.0.1", "--node-name", "outside-node")
+        sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--node-name", "outside-node")
+        sim_port = sim.logged_port()
         url = f"http://127.0.0.1:{sim_port}/metrics"
         r = self.run_script(KEPLER_URL=url)
         base = self.wait_up(r)
