@@ -153,8 +153,7 @@ class TestRun(ProcessTestCase):
 
     def test_kepler_url_replaces_the_simulator(self):
         sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--node-name", "outside-node")
-        sim_port = sim.logged_port()
-        url = f"http://127.0.0.1:{sim_port}/metrics"
+        url = f"http://127.0.0.1:{sim.logged_port()}/metrics"
         r = self.run_script(KEPLER_URL=url)
         base = self.wait_up(r)
         wait_for(lambda: kmstest.http(f"{base}/model-weights/core_model")[0] == 200, timeout=90, interval=0.5,
