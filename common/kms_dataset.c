@@ -24,9 +24,9 @@ static _Thread_local char s_why[256];
 /* ---------------------------------------------------------------------------------------------
    CSV */
 
-typedef enum { S_COL_FEATURE, S_COL_TARGET, S_COL_ARCH, S_COL_NODE, S_COL_TS, S_COL_DT, S_COL_SEQ } s_col_kind_t;
+typedef enum { S_COL_FEATURE, S_COL_TARGET, S_COL_ARCH, S_COL_NODE, S_COL_TS, S_COL_DT, S_COL_SEQ, S_COL_CPUS } s_col_kind_t;
 
-#define S_MAX_COLUMNS (2 * KMS_SAMPLE_MAX_VALUES + 5)
+#define S_MAX_COLUMNS (2 * KMS_SAMPLE_MAX_VALUES + 6)
 
 typedef struct {
     s_col_kind_t kind;
@@ -58,7 +58,7 @@ static s_col_kind_t s_column_kind(const char *name)
         const char *name;
         s_col_kind_t kind;
     } meta[] = {{"arch", S_COL_ARCH}, {"cpu_architecture", S_COL_ARCH}, {"node", S_COL_NODE},
-                {"instance", S_COL_NODE}, {"ts", S_COL_TS}, {"dt", S_COL_DT}, {"seq", S_COL_SEQ}};
+                {"instance", S_COL_NODE}, {"ts", S_COL_TS}, {"dt", S_COL_DT}, {"seq", S_COL_SEQ}, {"cpus", S_COL_CPUS}};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
         if (strcmp(name, meta[i].name) == 0)
             return meta[i].kind;
@@ -146,6 +146,13 @@ static void s_data_field(s_csv_t *self, const char *text, size_t len)
         break;
     case S_COL_SEQ:
         self->sample.seq = value < 1.8e19 ? (uint64_t) value : 0;
+        break;
+    case S_COL_CPUS:
+        if (value < 1 || value > KMS_SAMPLE_MAX_CPUS || value != floor(value)) {
+            self->row_error = "column cpus: not a whole number from 1 to 4096";
+            return;
+        }
+        self->sample.cpus = (uint32_t) value;
         break;
     default:
         break;

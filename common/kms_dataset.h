@@ -8,6 +8,8 @@
         node (alias instance)           the node name; "dataset" when absent
         ts, dt, seq                     optional: interval end (unix s), length (s), number;
                                         without ts, a row's ts is its number: its own interval
+        cpus                            optional: the node's logical cpus (1 to 4096), which the
+                                        per-cpu models need
         package core uncore dram platform other gpu    targets: watts, >= 0
         any other name                  a feature: per-second rate or gauge, >= 0
     e.g. `arch,cpu_cycles,cpu_instructions,cpu_time,cache_misses,resident_memory,core,dram`.

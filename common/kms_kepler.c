@@ -66,7 +66,7 @@ static const s_family_t s_families[] = {
     {"kepler_container_cpu_joules_total", K_CONT_ZONE, 0, 1, RAPL},
     {"kepler_container_cpu_seconds_total", K_CONT_COUNTER, F_CPU_BPF, 1, RAPL},
     {"kepler_process_cpu_seconds_total", K_PROC_COUNTER, F_CPU_BPF, 1, RAPL},
-    {"kepler_node_cpu_info", K_NODE_INFO, 0, 1, KMS_KEPLER_ERA_UNKNOWN},
+    {"kepler_node_cpu_info", K_NODE_CPU, 0, 1, KMS_KEPLER_ERA_UNKNOWN},
     /* 0.1 - 0.3 (node_energy_stat lingered into 0.4, beside the counters, which win) */
     {"node_energy_stat", K_NODE_STAT, 0, 1, GAUGE},
     {"kepler_node_energy_stat", K_NODE_STAT, 0, 1, GAUGE},
@@ -158,6 +158,7 @@ void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const cha
     self->era = KMS_KEPLER_ERA_UNKNOWN;
     self->node_rank = 0;
     self->arch_rank = 0;
+    self->cpus = 0;
     self->nprocs = 0;
     snprintf(self->node, sizeof self->node, "%s", host && *host ? host : "unknown");
     snprintf(self->arch, sizeof self->arch, "unknown");
@@ -532,7 +533,7 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
         return 1;
     }
     double value = series->value;
-    if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO &&
+    if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO && fam->kind != K_NODE_CPU &&
         (!isfinite(value) || value < 0)) {
         s_note_unusable(self, series, fam);
         self->stats.rejected++;
@@ -549,6 +550,10 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
     switch (fam->kind) {
     case K_NODE_INFO:
         s_note_arch(self, &labels);
+        break;
+    case K_NODE_CPU:  /* one series per logical cpu (v0.11.4 internal/exporter/prometheus/collector/cpuinfo.go) */
+        s_note_arch(self, &labels);
+        self->cpus += self->cpus <= KMS_SAMPLE_MAX_CPUS;
         break;
     case K_NODE_STAT:
         s_note_arch(self, &labels);
@@ -668,6 +673,7 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     dst->node_rank = src->node_rank;
     dst->arch_rank = src->arch_rank;
     dst->nprocs = src->nprocs;
+    dst->cpus = src->cpus;
     memcpy(dst->node, src->node, sizeof dst->node);
     memcpy(dst->arch, src->arch, sizeof dst->arch);
     dst->nfmask = src->nfmask;

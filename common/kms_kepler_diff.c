@@ -70,6 +70,7 @@ static void s_sample_init(kms_sample_t *s, const kms_kepler_snapshot_t *cur, dou
     s->dt = dt;
     snprintf(s->node, sizeof s->node, "%s", cur->node);
     snprintf(s->arch, sizeof s->arch, "%s", cur->arch);
+    s->cpus = cur->cpus;  /* over KMS_SAMPLE_MAX_CPUS: not encoded, the sample is dropped */
 }
 
 /* Kepler 0.1-0.4 name no container id: the sample then carries namespace/pod[/container], so

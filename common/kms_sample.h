@@ -16,6 +16,7 @@
 #define KMS_NAME_MAX 64           /* feature, target and architecture names, with the NUL */
 #define KMS_ID_MAX 256            /* node and container identity strings, with the NUL */
 #define KMS_SAMPLE_MAX_FRAME 65536
+#define KMS_SAMPLE_MAX_CPUS 4096  /* more logical cpus than this on one node is not believed */
 
 /* Canonical feature names. */
 #define KMS_F_CPU_CYCLES "cpu_cycles"
@@ -27,6 +28,8 @@
 #define KMS_F_IRQ_BLOCK "irq_block"              /* bpf_block_irq */
 #define KMS_F_IRQ_NET_RX "irq_net_rx"            /* bpf_net_rx_irq */
 #define KMS_F_IRQ_NET_TX "irq_net_tx"            /* bpf_net_tx_irq */
+/* A per-cpu model's feature (kms_model.h): cpu_time / cpus, the node's busy share, 0 to 1. */
+#define KMS_F_CPU_UTILIZATION "cpu_utilization"
 
 typedef struct {
     char name[KMS_NAME_MAX];
@@ -44,6 +47,7 @@ typedef struct {
     double dt;  /* length of the interval, seconds */
     char node[KMS_ID_MAX];
     char arch[KMS_NAME_MAX];
+    uint32_t cpus;          /* the node's logical cpus where the exporter states them; 0: not said */
     kms_values_t features;  /* per-second rates (and gauges), canonical names */
     kms_values_t targets;   /* watts per component */
     bool is_container;      /* container identity below is set */

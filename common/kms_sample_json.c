@@ -73,6 +73,8 @@ char *kms_sample_to_json(const kms_sample_t *sample)
     json_object_set_new(obj, "dt", s_json_number(sample->dt));
     json_object_set_new(obj, "node", s_json_string(sample->node));
     json_object_set_new(obj, "arch", s_json_string(sample->arch));
+    if (sample->cpus > 0)
+        json_object_set_new(obj, "cpus", json_integer(sample->cpus));
     json_object_set_new(obj, "features", s_json_values(&sample->features));
     json_object_set_new(obj, "targets", s_json_values(&sample->targets));
     if (sample->is_container) {

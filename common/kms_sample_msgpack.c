@@ -65,12 +65,12 @@ size_t kms_sample_encode(const kms_sample_t *sample, void *buf, size_t cap)
     /* A frame that every decoder would reject is not sent at all. */
     if (!isfinite(sample->ts) || !isfinite(sample->dt) || !s_values_finite(&sample->features)
         || !s_values_finite(&sample->targets) || sample->features.count > KMS_SAMPLE_MAX_VALUES
-        || sample->targets.count > KMS_SAMPLE_MAX_VALUES)
+        || sample->targets.count > KMS_SAMPLE_MAX_VALUES || sample->cpus > KMS_SAMPLE_MAX_CPUS)
         return 0;
     s_writer_t w = {buf, cap < KMS_SAMPLE_MAX_FRAME ? cap : KMS_SAMPLE_MAX_FRAME, 0, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &w, s_write);
-    msgpack_pack_map(&pk, sample->is_container ? 12 : 8);
+    msgpack_pack_map(&pk, (sample->is_container ? 12 : 8) + (sample->cpus > 0));
     s_pack_str(&pk, "v");
     msgpack_pack_int(&pk, KMS_SAMPLE_VERSION);
     s_pack_str(&pk, "seq");
@@ -83,6 +83,10 @@ size_t kms_sample_encode(const kms_sample_t *sample, void *buf, size_t cap)
     s_pack_str(&pk, sample->node);
     s_pack_str(&pk, "arch");
     s_pack_str(&pk, sample->arch);
+    if (sample->cpus > 0) {
+        s_pack_str(&pk, "cpus");
+        msgpack_pack_uint32(&pk, sample->cpus);
+    }
     s_pack_str(&pk, "features");
     s_pack_values(&pk, &sample->features);
     s_pack_str(&pk, "targets");
@@ -309,6 +313,13 @@ static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned
             return -1;
         }
         *seen |= S_ARCH;
+    } else if (s_key_is(key, "cpus")) {
+        uint64_t cpus;
+        if (s_get_uint(val, &cpus) != 0 || cpus < 1 || cpus > KMS_SAMPLE_MAX_CPUS) {
+            *why = "cpus is not a whole number from 1 to 4096";
+            return -1;
+        }
+        out->cpus = (uint32_t) cpus;
     } else if (s_key_is(key, "features")) {
         if (s_get_values(val, &out->features, why) != 0)
             return -1;
@@ -351,6 +362,7 @@ static void s_reset(kms_sample_t *out)
     out->seq = 0;
     out->ts = out->dt = 0;
     out->node[0] = out->arch[0] = '\0';
+    out->cpus = 0;
     out->features.count = out->targets.count = 0;
     out->is_container = false;
     out->container_id[0] = out->pod[0] = out->namespace_[0] = out->container[0] = '\0';

@@ -1106,6 +1106,26 @@ static void test_capture_json(void **state)
     free(w);
 }
 
+/* Kepler v0.11.4's own page (tests/fixtures/kepler/README.md): one kepler_node_cpu_info series
+   per logical cpu makes the node's size, and its model_name the architecture. The same page
+   taken twice 5 s apart makes the node sample (nothing moved, so its rates are 0). */
+static void test_kepler_011_node_sample_states_its_cpus(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *a = s_fixture("kepler-0.11.4-metrics-synthetic-host.txt", 5000);
+    kms_kepler_snapshot_t *b = s_fixture("kepler-0.11.4-metrics-synthetic-host.txt", 5005);
+    assert_int_equal(kms_kepler_snapshot_era(b), KMS_KEPLER_ERA_RAPL);
+    collected_t *got = calloc(1, sizeof *got);
+    assert_true(kms_kepler_diff(a, b, s_collect, got, NULL) >= 1);
+    const kms_sample_t *node = &got->items[0];
+    assert_false(node->is_container);
+    assert_int_equal(node->cpus, 8);
+    assert_string_equal(node->arch, "Intel(R) Xeon(R) Gold 6138 CPU @ 2.00GHz");
+    free(got);
+    kms_kepler_snapshot_destroy(&a);
+    kms_kepler_snapshot_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1133,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_prom_keep_prev),
         cmocka_unit_test(test_capture_text),
         cmocka_unit_test(test_capture_json),
+        cmocka_unit_test(test_kepler_011_node_sample_states_its_cpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,7 @@ static void s_assert_samples_equal(const kms_sample_t *a, const kms_sample_t *b)
     assert_true(a->dt == b->dt);
     assert_string_equal(a->node, b->node);
     assert_string_equal(a->arch, b->arch);
+    assert_int_equal(a->cpus, b->cpus);
     s_assert_values_equal(&a->features, &b->features);
     s_assert_values_equal(&a->targets, &b->targets);
     assert_int_equal(a->is_container, b->is_container);
@@ -745,6 +746,78 @@ static void test_to_json(void **state)
     free(text);
 }
 
+/* Whether the frame's top-level map has the key `name`, read by msgpack-c itself. */
+static bool s_frame_has_key(const char *buf, size_t len, const char *name)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, buf, len, NULL), MSGPACK_UNPACK_SUCCESS);
+    bool found = false;
+    for (size_t i = 0; i < u.data.via.map.size; i++) {
+        const msgpack_object_str *key = &u.data.via.map.ptr[i].key.via.str;
+        found |= key->size == strlen(name) && memcmp(key->ptr, name, key->size) == 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    return found;
+}
+
+static void test_cpus_round_trip_and_json(void **state)
+{
+    (void) state;
+    kms_sample_t s = s_node_sample();
+    s.cpus = 8;
+    char buf[KMS_SAMPLE_MAX_FRAME];
+    size_t len = kms_sample_encode(&s, buf, sizeof buf);
+    assert_true(len > 0);
+    assert_true(s_frame_has_key(buf, len, "cpus"));
+    kms_sample_t out;
+    assert_int_equal(kms_sample_decode(buf, len, &out, NULL), 0);
+    assert_int_equal(out.cpus, 8);
+    char *text = kms_sample_to_json(&s);
+    json_t *obj = json_loads(text, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(obj, "cpus")), 8);
+    json_decref(obj);
+    free(text);
+}
+
+/* 0 means "not stated": no key on the wire or in JSON, and a frame without it reads as 0. */
+static void test_cpus_unstated_is_not_encoded(void **state)
+{
+    (void) state;
+    kms_sample_t s = s_node_sample();
+    char buf[KMS_SAMPLE_MAX_FRAME];
+    size_t len = kms_sample_encode(&s, buf, sizeof buf);
+    assert_false(s_frame_has_key(buf, len, "cpus"));
+    kms_sample_t out;
+    memset(&out, 0xff, sizeof out);
+    assert_int_equal(kms_sample_decode(buf, len, &out, NULL), 0);
+    assert_int_equal(out.cpus, 0);
+    char *text = kms_sample_to_json(&s);
+    assert_null(strstr(text, "\"cpus\""));
+    free(text);
+}
+
+static void s_cpus_zero(msgpack_packer *pk) { s_str(pk, "cpus"); msgpack_pack_uint32(pk, 0); }
+static void s_cpus_5000(msgpack_packer *pk) { s_str(pk, "cpus"); msgpack_pack_uint32(pk, 5000); }
+
+static void test_cpus_out_of_range_refused(void **state)
+{
+    (void) state;
+    s_packer_fn bad[] = {s_cpus_zero, s_cpus_5000};
+    for (size_t i = 0; i < 2; i++) {
+        msgpack_sbuffer sb;
+        s_build(&sb, NULL, NULL, bad[i], NULL);
+        kms_sample_t out;
+        const char *why = NULL;
+        assert_int_equal(s_decode_sb(&sb, &out, &why), -1);
+        assert_non_null(strstr(why, "cpus"));
+    }
+    kms_sample_t s = s_node_sample();
+    s.cpus = 5000;
+    char buf[KMS_SAMPLE_MAX_FRAME];
+    assert_int_equal(kms_sample_encode(&s, buf, sizeof buf), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +842,9 @@ int main(void)
         cmocka_unit_test(test_values_get_set),
         cmocka_unit_test(test_to_json),
         cmocka_unit_test(test_to_json_numbers),
+        cmocka_unit_test(test_cpus_round_trip_and_json),
+        cmocka_unit_test(test_cpus_unstated_is_not_encoded),
+        cmocka_unit_test(test_cpus_out_of_range_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
