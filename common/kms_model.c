@@ -134,19 +134,30 @@ static const char *s_spec_check(const kms_model_spec_t *spec)
    platform_model. */
 static const struct {
     const char *name, *target, *features[4];
+    bool per_cpu;
 } s_builtins[] = {
-    {"core_model", "core", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
-    {"dram_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY}},
-    {"package_model", "package", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES}},
-    {"uncore_model", "uncore", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES}},
-    {"dram_counters_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}},
-    {"platform_model", "platform", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES}},
-    /* On cpu time alone, the one usage figure a VM without hardware counters has (kms-meter). */
-    {"vm_package_model", "package", {KMS_F_CPU_TIME}},
-    {"vm_core_model", "core", {KMS_F_CPU_TIME}},
-    {"vm_uncore_model", "uncore", {KMS_F_CPU_TIME}},
-    {"vm_dram_model", "dram", {KMS_F_CPU_TIME}},
-    {"vm_platform_model", "platform", {KMS_F_CPU_TIME}},
+    {"core_model", "core", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}, false},
+    {"dram_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY}, false},
+    {"package_model", "package", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES},
+     false},
+    {"uncore_model", "uncore", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES},
+     false},
+    {"dram_counters_model", "dram", {KMS_F_CACHE_MISSES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME}, false},
+    {"platform_model", "platform", {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES},
+     false},
+    /* On the node's cpu time alone: Kepler 0.7.12+ evaluates curves of one feature. */
+    {"cpu_time_package_model", "package", {KMS_F_CPU_TIME}, false},
+    {"cpu_time_core_model", "core", {KMS_F_CPU_TIME}, false},
+    {"cpu_time_uncore_model", "uncore", {KMS_F_CPU_TIME}, false},
+    {"cpu_time_dram_model", "dram", {KMS_F_CPU_TIME}, false},
+    {"cpu_time_platform_model", "platform", {KMS_F_CPU_TIME}, false},
+    /* Per logical cpu, on utilization, the one usage figure every VM has (/proc/stat): what
+       kms-meter multiplies by a VM's vCPUs. */
+    {"vm_package_model", "package", {KMS_F_CPU_UTILIZATION}, true},
+    {"vm_core_model", "core", {KMS_F_CPU_UTILIZATION}, true},
+    {"vm_uncore_model", "uncore", {KMS_F_CPU_UTILIZATION}, true},
+    {"vm_dram_model", "dram", {KMS_F_CPU_UTILIZATION}, true},
+    {"vm_platform_model", "platform", {KMS_F_CPU_UTILIZATION}, true},
 };
 
 size_t kms_model_builtin_count(void)
@@ -170,6 +181,7 @@ int kms_model_spec_builtin(const char *name, kms_model_spec_t *out)
         strcpy(out->target, s_builtins[b].target);
         for (size_t i = 0; i < 4 && s_builtins[b].features[i]; i++)
             strcpy(out->features[out->feature_count++], s_builtins[b].features[i]);
+        out->per_cpu = s_builtins[b].per_cpu;
         out->forgetting = 1;
         out->ridge = KMS_MODEL_RIDGE;
         out->min_samples = KMS_MODEL_MIN_SAMPLES;
@@ -335,11 +347,35 @@ static bool s_lookup(const kms_values_t *values, const char *name, uint8_t *hint
     return false;
 }
 
+/* A per-cpu model's view of a node sample: each feature and the target over the node's cpus,
+   cpu_utilization from cpu_time. The first missing name, or NULL. */
+static const char *s_gather_per_cpu(const kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
+{
+    if (sample->cpus == 0)
+        return "cpus";
+    double cpus = (double) sample->cpus;
+    size_t t = s_target(self);
+    for (size_t j = 0; j < t; j++) {
+        const char *name = self->spec.features[j];
+        if (strcmp(name, KMS_F_CPU_UTILIZATION) == 0)
+            name = KMS_F_CPU_TIME;
+        if (!kms_values_get(&sample->features, name, &z[j]))
+            return self->spec.features[j];
+        z[j] /= cpus;
+    }
+    if (!kms_values_get(&sample->targets, self->spec.target, y))
+        return self->spec.target;
+    *y /= cpus;
+    return NULL;
+}
+
 /* Reads the model's features and target from the sample into z and *y. Returns the first
    missing name, or NULL. */
 static const char *s_gather(kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
 {
     size_t t = s_target(self);
+    if (self->spec.per_cpu)
+        return s_gather_per_cpu(self, sample, z, y);
     for (size_t j = 0; j < t; j++)
         if (!s_lookup(&sample->features, self->spec.features[j], &self->hint[j], &z[j]))
             return self->spec.features[j];
@@ -777,9 +813,9 @@ static json_t *s_spec_save(const kms_model_spec_t *spec)
             json_decref(features);
             return NULL;
         }
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}", "name", spec->name, "target", spec->target,
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I, s:b}", "name", spec->name, "target", spec->target,
                      "features", features, "forgetting", s_real(spec->forgetting), "ridge", s_real(spec->ridge),
-                     "min_samples", (json_int_t) spec->min_samples);
+                     "min_samples", (json_int_t) spec->min_samples, "per_cpu", spec->per_cpu);
 }
 
 /* The upper triangle of C, row by row, then the prequential window oldest first. */
@@ -913,6 +949,10 @@ static const char *s_load_spec(const json_t *doc, kms_model_spec_t *spec)
         || !s_load_count(json_object_get(doc, "min_samples"), &spec->min_samples)
         || !json_is_array(features) || json_array_size(features) > KMS_SAMPLE_MAX_VALUES)
         return "spec: missing or mistyped field";
+    const json_t *per_cpu = json_object_get(doc, "per_cpu");  /* absent in states before it */
+    if (per_cpu && !json_is_boolean(per_cpu))
+        return "spec: per_cpu is not true or false";
+    spec->per_cpu = json_is_true(per_cpu);
     spec->feature_count = json_array_size(features);
     for (size_t i = 0; i < spec->feature_count; i++)
         if (!s_load_name(json_array_get(features, i), spec->features[i], false))

@@ -48,6 +48,10 @@ typedef struct {
     double forgetting;   /* weight kept per sample, in (0, 1]; 1 = none */
     double ridge;        /* on the standardized scale */
     uint64_t min_samples;
+    bool per_cpu;        /* learns watts / cpus against features / cpus (cpu_utilization: cpu_time
+                            / cpus) from samples that state their node's cpus: hosts of one
+                            processor pool whatever their size, and a machine of N cpus draws N
+                            times the prediction at its own utilization */
 } kms_model_spec_t;
 
 typedef enum {
@@ -90,8 +94,9 @@ typedef struct kms_model_t kms_model_t;
 
 /* The built-in specs, the default model set: "core_model" and "dram_model" (CONTRACT.md), the
    models every Kepler generation's default request needs (package, uncore, dram on counters
-   alone, platform), and the cpu-time-only vm_* models that kms-meter serves to machines without
-   RAPL. Returns -1 for other names. */
+   alone, platform), the cpu_time_* models on cpu time alone (Kepler 0.7.12+ may be served their
+   curves), and the per-cpu vm_* models on cpu_utilization that kms-meter serves to machines
+   without RAPL. Returns -1 for other names. */
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
 size_t kms_model_builtin_count(void);
 const char *kms_model_builtin_name(size_t index);  /* NULL past the count */

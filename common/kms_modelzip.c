@@ -56,6 +56,9 @@ json_t *kms_modelzip_weights(const kms_model_t *model)
     kms_model_status_t status;
     kms_model_status(model, &status);
     json_object_set_new(doc, "target", json_string(spec->target));
+    /* Every document says whether its watts are a node's or one logical cpu's, so that no
+       client takes one for the other (kms-meter takes only the second). */
+    json_object_set_new(doc, "per_logical_cpu", json_boolean(spec->per_cpu));
     json_object_set_new(doc, "features", s_features(spec));
     json_object_set_new(doc, "feature_means", s_feature_means(model));
     json_object_set_new(doc, "samples", json_integer((json_int_t) status.samples));
@@ -82,8 +85,13 @@ json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, con
     json_t *doc = json_pack(
         "{s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:I, s:I, s:I, s:I, s:b, s:s, s:o, s:o, s:o, s:s}",
         "format", KMS_MODELZIP_FORMAT, "name", spec->name, "features", s_features(spec), "target",
-        spec->target, "units", "target", "watts (average over each sample's interval)", "features",
-        "per-second rates of the usage counters; resident_memory in bytes", "samples",
+        spec->target, "units", "target",
+        spec->per_cpu ? "watts per logical cpu (average over each sample's interval)"
+                      : "watts (average over each sample's interval)",
+        "features",
+        spec->per_cpu ? "per logical cpu: cpu_utilization = cpu_time / cpus, 0 to 1"
+                      : "per-second rates of the usage counters; resident_memory in bytes",
+        "samples",
         (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
         (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
         status.ready, "reason", status.reason, "fit", s_fit(&status), "created",

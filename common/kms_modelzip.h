@@ -27,7 +27,8 @@
 /* Entries larger than this are refused when reading: a zip bomb must not exhaust memory. */
 #define KMS_MODELZIP_MAX_ENTRY (16u * 1024 * 1024)
 
-/* The weights document as served: kms_weights_to_json() plus "target", "features",
+/* The weights document as served: kms_weights_to_json() plus "target", "per_logical_cpu"
+   (true for a per-cpu model: watts per logical cpu at cpu_utilization), "features",
    "feature_means" (the data's means: the document's own are 0), "samples" and "fit" keys, and
    "families" (kms_family_json, fits included) when the model serves a curve: the straight line
    stays the document's weights, for every client that reads only those. NULL while the model

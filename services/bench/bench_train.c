@@ -1,5 +1,5 @@
 /* kms-bench train: the trainer's hot path (decode a sample frame, learn it in the two built-in
-   models, and with --families in vm_core_model too, whose one feature carries the curve
+   models, and with --families in cpu_time_core_model too, whose one feature carries the curve
    families' grid) on one core, and the resident memory of many models. */
 #include "bench.h"
 
@@ -85,9 +85,9 @@ static int s_pool_fill(pool_t *pool)
     return 0;
 }
 
-/* The models a sample is learned in: core_model, dram_model, and vm_core_model (the curve
+/* The models a sample is learned in: core_model, dram_model, and cpu_time_core_model (the curve
    families) when `families`. */
-static const char *const s_names[] = {"core_model", "dram_model", "vm_core_model"};
+static const char *const s_names[] = {"core_model", "dram_model", "cpu_time_core_model"};
 
 static size_t s_model_count(bool families)
 {
@@ -156,8 +156,8 @@ static int s_throughput(long samples, bool families)
     s_print_fit("core", models[0]);
     s_print_fit("dram", models[1]);
     if (families) {
-        s_print_fit("vm_core", models[2]);
-        printf(" vm_core_family=%s", kms_family_name(kms_family_served(kms_model_family(models[2]))));
+        s_print_fit("cpu_time_core", models[2]);
+        printf(" cpu_time_core_family=%s", kms_family_name(kms_family_served(kms_model_family(models[2]))));
     }
     printf("\n");
     s_destroy_models(models);
@@ -182,7 +182,7 @@ static int s_memory(long *rss_kb, long *hwm_kb)
     return *rss_kb >= 0 && *hwm_kb >= 0 ? 0 : -1;
 }
 
-/* `count` models (core and dram alternately, and vm_core as every third with `families`),
+/* `count` models (core and dram alternately, and cpu_time_core as every third with `families`),
    each trained on enough samples to touch all of its state, then the process's resident
    memory. */
 static int s_footprint(long count, bool families)
@@ -248,14 +248,14 @@ int bench_train_main(int argc, char **argv)
         {"models", "KMS_BENCH_MODELS", KMS_OPT_INT, "0",
          "instead: create this many models and print their resident memory", &models, 0, 100000},
         {"families", "KMS_BENCH_FAMILIES", KMS_OPT_BOOL, "false",
-         "learn each sample in vm_core_model too (cpu time alone: the curve families' grid); with "
+         "learn each sample in cpu_time_core_model too (cpu time alone: the curve families' grid); with "
          "--models, every third model is one", &families, 0, 0},
         {"export", "KMS_BENCH_EXPORT", KMS_OPT_STRING, NULL,
          "instead: write the first --samples frames to this file, concatenated", &export_path, 0, 0},
         {0}};
     static const kms_config_t config = {"kms-bench",
         "Decodes pre-encoded sample frames and learns each in core_model and dram_model (with\n"
-        "--families in vm_core_model too, whose one feature carries the curve families), on one core;\n"
+        "--families in cpu_time_core_model too, whose one feature carries the curve families), on one core;\n"
         "prints: train samples=... samples_per_s=<n> ... With --models M: the resident memory (VmRSS,\n"
         "VmHWM) of M trained models: train models=M rss_kb=... hwm_kb=... With --export FILE: the\n"
         "same samples as frames, for a comparison with another learner.",

@@ -10,8 +10,9 @@
     - malformed: not two frames, another topic, a body over KMS_SAMPLE_MAX_FRAME, a body that
       kms_sample_decode refuses (truncated, type-confused, NaN/Inf, dt <= 0...), or a sample
       whose kind (node or container) is not its topic's.
-    - rejected: a negative number (or one beyond KMS_MODEL_VALUE_MAX), or an interval length
-      (dt) far from the publisher's usual one.
+    - rejected: a negative number (or one beyond KMS_MODEL_VALUE_MAX), an interval length (dt)
+      far from the publisher's usual one, or a logical cpu count (cpus) other than the one the
+      publisher's previous node sample stated (the one after is learned again).
 
     Publishers are told apart by node name: the messages about one node, its node sample and its
     container samples, carry one rising series. Per publisher:
@@ -70,6 +71,7 @@ typedef struct {
     size_t dt_count, dt_next;
     double dts[S_DT_WINDOW];
     double last_ts;          /* of its previous node sample in this session; 0: none yet */
+    uint32_t cpus;           /* the logical cpus its last node sample stated; 0: none */
 } s_publisher_t;
 
 struct trainer_ingest_t {
@@ -265,6 +267,12 @@ int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *ou
         return s_rejected(self, &self->stats->rejected_time, out, implausible);
     if (!s_dt_usual(p, out->dt, elapsed))
         return s_rejected(self, &self->stats->rejected_interval, out, "interval (dt) far from the publisher's usual");
+    /* A node whose size changes (cpus taken offline, a resized VM) straddles two sizes in that
+       interval: held back, and the new size holds from the next. */
+    uint32_t cpus_before = p->cpus;
+    p->cpus = out->cpus;
+    if (out->cpus > 0 && cpus_before > 0 && out->cpus != cpus_before)
+        return s_rejected(self, &self->stats->rejected_values, out, "logical cpu count changed (cpus)");
     self->stats->samples_accepted++;
     return 0;
 }

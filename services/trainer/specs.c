@@ -48,6 +48,10 @@ static int s_entry(const json_t *entry, size_t index, kms_model_spec_t *spec, ch
             return s_fail(why, cap, "entry %zu", index, "features must be names of 1-63 characters");
         snprintf(spec->features[i], sizeof spec->features[i], "%s", feature);
     }
+    const json_t *per_cpu = json_object_get(entry, "per_cpu");
+    if (per_cpu && !json_is_boolean(per_cpu))
+        return s_fail(why, cap, "entry %zu", index, "per_cpu must be true or false");
+    spec->per_cpu = json_is_true(per_cpu);
     return 0;
 }
 

@@ -114,7 +114,8 @@ bool trainer_spec_conflicts(const trainer_t *self, const kms_model_spec_t *spec)
     const kms_model_spec_t *configured = trainer_spec_configured(self, spec->name);
     if (!configured)
         return false;
-    if (strcmp(configured->target, spec->target) != 0 || configured->feature_count != spec->feature_count)
+    if (strcmp(configured->target, spec->target) != 0 || configured->feature_count != spec->feature_count
+        || configured->per_cpu != spec->per_cpu)
         return true;
     for (size_t i = 0; i < spec->feature_count; i++)
         if (strcmp(configured->features[i], spec->features[i]) != 0)

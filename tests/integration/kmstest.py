@@ -27,11 +27,13 @@ SANITIZED = os.environ.get("KMS_SANITIZE", "OFF") in ("ON", "1", "TRUE", "true")
 # Sanitized builds run several times slower: scale waits by this.
 SLOWDOWN = 3.0 if SANITIZED else 1.0
 # Every trainer's default model set (common/kms_model.c), and the ones that samples with
-# core and dram targets train: the vm_* models need only cpu_time.
+# core and dram targets train: the cpu_time_* models need only cpu_time (the per-cpu vm_* ones
+# need the node's cpus too, which only Kepler 0.10+ states).
 BUILTIN_MODELS = {"core_model", "dram_model", "package_model", "uncore_model", "dram_counters_model",
-                  "platform_model", "vm_package_model", "vm_core_model", "vm_uncore_model", "vm_dram_model",
-                  "vm_platform_model"}
-CORE_DRAM_MODELS = ["core_model", "dram_counters_model", "dram_model", "vm_core_model", "vm_dram_model"]
+                  "platform_model", "cpu_time_package_model", "cpu_time_core_model", "cpu_time_uncore_model",
+                  "cpu_time_dram_model", "cpu_time_platform_model", "vm_package_model", "vm_core_model",
+                  "vm_uncore_model", "vm_dram_model", "vm_platform_model"}
+CORE_DRAM_MODELS = ["core_model", "cpu_time_core_model", "cpu_time_dram_model", "dram_counters_model", "dram_model"]
 
 
 def binary(name):

@@ -2,16 +2,16 @@
 -> kms-api on loopback, once with kepler-sim's curved truth (--truth log) and once with its
 linear one.
 
-Log truth: the one-feature vm_* models serve the logarithmic family (the trainer's choice, by
+Log truth: the one-feature cpu_time_* models serve the logarithmic family (the trainer's choice, by
 measured error), and on fresh usage (node samples published after the models were read, so
 unseen by them) the curve's median relative error against the truth is at most a third of the
-best linear model's for the same target: core and package (vm_core_model's curve against
-core_model and vm_core_model's straight line; the same for package). Platform, the curve
+best linear model's for the same target: core and package (cpu_time_core_model's curve against
+core_model and cpu_time_core_model's straight line; the same for package). Platform, the curve
 kms-api answers Kepler 0.7.12's platform request with (CurveFit_Weights, evaluated as Kepler's
 LogarithmicRegressor does), is the curve plus dram's straight lines, which no single curve
 fits exactly: there the served curve must be at most 3/4 of the best straight line's error.
 
-Linear truth: every vm_* model serves the linear family, at every look, once well past the
+Linear truth: every cpu_time_* model serves the linear family, at every look, once well past the
 scored samples a curve would need, and kms-api answers Kepler 0.7.12 with linear weights.
 
 `ctest -L families` runs this alone; about a minute and a half.
@@ -26,7 +26,8 @@ from kmstest import Subscriber, contract_predict, http, http_json, truth_predict
 from test_api_support import SharedPipelineCase, kepler_07_request
 
 ARCH = "Sapphire Rapids"  # kepler-sim's default
-VM_MODELS = ("vm_package_model", "vm_core_model", "vm_uncore_model", "vm_dram_model", "vm_platform_model")
+CPU_TIME_MODELS = ("cpu_time_package_model", "cpu_time_core_model", "cpu_time_uncore_model", "cpu_time_dram_model",
+                   "cpu_time_platform_model")
 FRESH = 40        # node samples to judge on
 MIN_SCORED = 128  # common/kms_family.h: KMS_FAMILY_MIN_SCORED
 
@@ -98,13 +99,13 @@ class TestLogTruth(PipelineCase):
         def curved():
             listed = models(self.base)
             return all(served_family(listed[m]) == "logarithmic"
-                       for m in ("vm_core_model", "vm_package_model", "vm_platform_model")) and listed
-        listed = wait_for(curved, timeout=90, interval=0.5, what="vm_core, vm_package and vm_platform serving the log")
+                       for m in ("cpu_time_core_model", "cpu_time_package_model", "cpu_time_platform_model")) and listed
+        listed = wait_for(curved, timeout=90, interval=0.5, what="cpu_time_core, cpu_time_package and cpu_time_platform serving the log")
         truth = self.pipeline.truth()
         self.assertEqual(truth["truth"], "log")
         linear_docs = {m: http_json(f"{self.base}/model-weights/{m}")[1]
-                       for m in ("core_model", "vm_core_model", "package_model", "vm_package_model", "platform_model",
-                  "vm_platform_model")}
+                       for m in ("core_model", "cpu_time_core_model", "package_model", "cpu_time_package_model", "platform_model",
+                  "cpu_time_platform_model")}
         status, answer = self.post_model(kepler_07_request(source="acpi"))
         self.assertEqual(status, 200, answer)
         vectors = self.fresh_vectors()
@@ -112,12 +113,12 @@ class TestLogTruth(PipelineCase):
         # core and package are the curve plus a constant: the curve's error is the grid's and
         # the noise's, a straight line's is the bend it misses.
         for component in ("core", "package"):
-            fit = candidate(listed[f"vm_{component}_model"], "logarithmic")["fit"]
+            fit = candidate(listed[f"cpu_time_{component}_model"], "logarithmic")["fit"]
             curve = median_error(lambda x: curve_eval(fit["params"], fit["scale"], "logarithmic", x["cpu_time"]),
                                  truth, component, vectors)
             lines = {m: median_error(lambda x, d=linear_docs[m]: contract_predict(d, x, ARCH), truth, component, vectors)
-                     for m in (f"{component}_model", f"vm_{component}_model")}
-            print(f"\n{component}, median error against the truth: vm_{component}_model's curve {curve:.3%}; "
+                     for m in (f"{component}_model", f"cpu_time_{component}_model")}
+            print(f"\n{component}, median error against the truth: cpu_time_{component}_model's curve {curve:.3%}; "
                   + ", ".join(f"{m} linear {e:.3%}" for m, e in lines.items()))
             self.assertLessEqual(curve, min(lines.values()) / 3, component)
 
@@ -130,7 +131,7 @@ class TestLogTruth(PipelineCase):
         self.assertTrue(answer["model_name"].startswith("LogarithmicRegressionTrainer_"), answer["model_name"])
         served = median_error(lambda x: kepler_curve_watts(doc, x["cpu_time"]), truth, "platform", vectors)
         lines = {m: median_error(lambda x, d=linear_docs[m]: contract_predict(d, x, ARCH), truth, "platform", vectors)
-                 for m in ("platform_model", "vm_platform_model")}
+                 for m in ("platform_model", "cpu_time_platform_model")}
         print(f"platform, median error against the truth: served curve {served:.3%}; "
               + ", ".join(f"{m} linear {e:.3%}" for m, e in lines.items()))
         self.assertLessEqual(served, 0.75 * min(lines.values()))
@@ -144,14 +145,14 @@ class TestLinearTruth(PipelineCase):
 
         def scored():
             listed = models(self.base)
-            curves.extend((m, listed[m]["families"]) for m in VM_MODELS if served_family(listed[m]) != "linear")
-            return all(candidate(listed[m], "linear")["scored"] >= MIN_SCORED + 60 for m in VM_MODELS)
-        wait_for(scored, timeout=90, interval=0.5, what="the vm_* models well scored")
+            curves.extend((m, listed[m]["families"]) for m in CPU_TIME_MODELS if served_family(listed[m]) != "linear")
+            return all(candidate(listed[m], "linear")["scored"] >= MIN_SCORED + 60 for m in CPU_TIME_MODELS)
+        wait_for(scored, timeout=90, interval=0.5, what="the cpu_time_* models well scored")
         self.assertEqual(curves, [])
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             listed = models(self.base)
-            self.assertEqual({m: served_family(listed[m]) for m in VM_MODELS}, {m: "linear" for m in VM_MODELS})
+            self.assertEqual({m: served_family(listed[m]) for m in CPU_TIME_MODELS}, {m: "linear" for m in CPU_TIME_MODELS})
             time.sleep(0.5)
         for source in ("acpi", "intel_rapl"):
             status, answer = self.post_model(kepler_07_request(source=source))

@@ -206,7 +206,7 @@ class TestKeplerGenerations(ProcessTestCase):
     def test_kepler_evaluates_the_served_curve(self):
         """Issue 17: on kepler-sim's log truth, kms-api answers Kepler 0.7.12's platform request
         (POST /model, source acpi), when its metrics start with bpf_cpu_time_ms, with
-        vm_platform_model's logarithmic curve (CurveFit_Weights, model_name
+        cpu_time_platform_model's logarithmic curve (CurveFit_Weights, model_name
         LogarithmicRegressionTrainer_...). Kepler's own regressor creates its logarithmic
         predictor (logarithm.go) for it, and its platform watts equal the trainer's own curve
         within 1 % for every vector; against the truth the bound is CURVE_TO_TRUTH, looser than
@@ -227,7 +227,7 @@ class TestKeplerGenerations(ProcessTestCase):
 
         def platform_model():
             status, models = http_json(f"{api}/models")
-            return next(m for m in models if m["name"] == "vm_platform_model") if status == 200 else None
+            return next(m for m in models if m["name"] == "cpu_time_platform_model") if status == 200 else None
 
         def clear_lead():
             m = platform_model()
@@ -236,11 +236,11 @@ class TestKeplerGenerations(ProcessTestCase):
             rmse = {c["family"]: c["recent_rmse"] for c in m["families"]["candidates"]}
             return rmse if rmse["logarithmic"] < 0.7 * rmse["linear"] else None
         vectors = self.fresh_vectors(pipeline.samples_port)
-        rmse = wait_for(clear_lead, timeout=150, interval=0.5, what="vm_platform_model serving the log curve")
+        rmse = wait_for(clear_lead, timeout=150, interval=0.5, what="cpu_time_platform_model serving the log curve")
         # Learning stops here: the family served is the one Kepler gets and the one checked (the
         # swinging load can otherwise take the lead back in the seconds before Kepler asks).
         pipeline.freeze()
-        print(f"\nvm_platform_model recent RMSE: logarithmic {rmse['logarithmic']:.3f} W, linear {rmse['linear']:.3f} W")
+        print(f"\ncpu_time_platform_model recent RMSE: logarithmic {rmse['logarithmic']:.3f} W, linear {rmse['linear']:.3f} W")
         sim_truth = json.loads(http(f"{pipeline.sim_url}/truth")[2])
         self.assertEqual(sim_truth["truth"], "log")
 

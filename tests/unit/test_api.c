@@ -376,11 +376,11 @@ static void test_platform_component_with_acpi_source(void **state)
 /* A one-feature platform model serving a logarithmic curve (its families as the trainer's
    LIST shows them), beside a linear model of four features. */
 static const char s_curve_models[] =
-    "[{\"name\":\"vm_platform_model\",\"features\":[\"cpu_time\"],\"target\":\"platform\",\"ready\":true,"
+    "[{\"name\":\"cpu_time_platform_model\",\"features\":[\"cpu_time\"],\"target\":\"platform\",\"ready\":true,"
     " \"samples\":500,\"fit\":{\"r2\":0.9,\"rmse\":6.0,\"mae\":5.0,\"window_rmse\":6.0},"
     " \"weights\":{\"All_Weights\":{\"Bias_Weight\":50.0,\"Categorical_Variables\":{\"cpu_architecture\":{}},"
     "   \"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":4.0,\"scale\":2.0,\"weight\":10.0}}},"
-    "   \"model_name\":\"vm_platform_model\"},"
+    "   \"model_name\":\"cpu_time_platform_model\"},"
     " \"families\":{\"served\":\"logarithmic\",\"samples\":500,\"candidates\":["
     "  {\"family\":\"linear\",\"trainer\":\"SGDRegressorTrainer\",\"scored\":480,\"recent_rmse\":6.0,\"served\":false,"
     "   \"fit\":{\"scale\":8.0,\"params\":[40.0,50.0]}},"
@@ -423,7 +423,7 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
     json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_non_null(answer);
     assert_string_equal(json_string_value(json_object_get(answer, "model_name")),
-                        "LogarithmicRegressionTrainer_vm-platform-model");
+                        "LogarithmicRegressionTrainer_cpu-time-platform-model");
     json_t *platform = json_object_get(answer, "platform");
     assert_string_equal(json_string_value(json_object_get(platform, "family")), "logarithmic");
     assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 3000) - truth) < 1e-9);
@@ -653,10 +653,10 @@ static void test_families_on_metrics_and_page(void **state)
     char *text = NULL;
     s_render_metrics(list, &text);
     assert_non_null(strstr(text, "# TYPE kms_model_family_rmse_watts gauge\n"));
-    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"vm_platform_model\",family=\"linear\"} 6\n"));
-    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"vm_platform_model\",family=\"logarithmic\"} 1\n"));
-    assert_non_null(strstr(text, "kms_model_family_served{model=\"vm_platform_model\",family=\"logarithmic\"} 1\n"));
-    assert_non_null(strstr(text, "kms_model_family_served{model=\"vm_platform_model\",family=\"logistic\"} 0\n"));
+    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"cpu_time_platform_model\",family=\"linear\"} 6\n"));
+    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"cpu_time_platform_model\",family=\"logarithmic\"} 1\n"));
+    assert_non_null(strstr(text, "kms_model_family_served{model=\"cpu_time_platform_model\",family=\"logarithmic\"} 1\n"));
+    assert_non_null(strstr(text, "kms_model_family_served{model=\"cpu_time_platform_model\",family=\"logistic\"} 0\n"));
     assert_null(strstr(text, "kms_model_family_served{model=\"platform_model\""));
     free(text);
     size_t len = 0;
@@ -665,7 +665,7 @@ static void test_families_on_metrics_and_page(void **state)
     fclose(out);
     assert_non_null(strstr(text, "<tr class=\"served\"><td><b>logarithmic</b></td><td>1</td><td>480</td><td>SERVED</td></tr>"));
     assert_non_null(strstr(text, "<td>exponential</td><td>3</td>"));
-    assert_non_null(strstr(text, "<svg class=\"chart families\" data-model=\"vm_platform_model\""));
+    assert_non_null(strstr(text, "<svg class=\"chart families\" data-model=\"cpu_time_platform_model\""));
     assert_non_null(strstr(text, "<polyline class=\"logarithmic\" fill=\"none\" stroke=\"var(--r2)\" stroke-width=\"2\"  points="));
     assert_non_null(strstr(text, "<polyline class=\"linear\" fill=\"none\" stroke=\"#6b7280\" stroke-width=\"2\" stroke-dasharray"));
     assert_null(strstr(text, "chart families\" data-model=\"platform_model\""));   /* several features: linear only */

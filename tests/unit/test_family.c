@@ -290,7 +290,7 @@ static void test_model_checkpoint_carries_families(void **state)
 {
     (void) state;
     kms_model_spec_t spec;
-    assert_int_equal(kms_model_spec_builtin("vm_platform_model", &spec), 0);
+    assert_int_equal(kms_model_spec_builtin("cpu_time_platform_model", &spec), 0);
     kms_model_t *model = kms_model_new(&spec);
     uint64_t rng = 3;
     for (int i = 0; i < 2000; i++) {

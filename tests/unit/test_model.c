@@ -952,6 +952,63 @@ static void test_poisoned_state_is_refused(void **state)
     kms_model_destroy(&model);
 }
 
+/* ---- per logical cpu ---------------------------------------------------------------------------------- */
+
+/* A node of `cpus` logical cpus at utilization u, drawing cpus x (2.5 + 10 u) on its package. */
+static kms_sample_t s_host_sample(uint32_t cpus, double u, double ts)
+{
+    kms_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.ts = ts;
+    s.cpus = cpus;
+    strcpy(s.arch, "Intel(R) Xeon(R) Gold 6138 CPU @ 2.00GHz");
+    assert_int_equal(kms_values_set(&s.features, KMS_F_CPU_TIME, u * cpus), 0);
+    assert_int_equal(kms_values_set(&s.targets, "package", cpus * (2.5 + 10 * u)), 0);
+    return s;
+}
+
+/* Hosts of 4 and 16 cpus of one processor make one per-cpu model: 2.5 W idle and 10 W per busy
+   cpu-second per cpu, whatever the host's size; a checkpoint keeps it per-cpu. */
+static void test_per_cpu_model_pools_hosts_of_any_size(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec;
+    assert_int_equal(kms_model_spec_builtin("vm_package_model", &spec), 0);
+    spec.ridge = 0;  /* the default ridge shrinks by 1e-9 relative: exactly the tolerance */
+    kms_model_t *model = kms_model_new(&spec);
+    s_rng = 77;
+    for (int i = 0; i < 200; i++) {
+        kms_sample_t s = s_host_sample(i % 2 ? 16 : 4, s_uniform(0, 1), i + 1);
+        assert_int_equal(kms_model_learn(model, &s, i + 1), KMS_LEARN_OK);
+    }
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    assert_int_equal(w.numeric_count, 1);
+    assert_string_equal(w.numeric[0].name, KMS_F_CPU_UTILIZATION);
+    double arch_weight = w.category_count ? w.category[0].weight : 0;
+    assert_true(s_close(w.bias + arch_weight, 2.5, 1e-9));
+    assert_true(s_close(w.numeric[0].weight / w.numeric[0].scale, 10, 1e-9));
+    kms_model_t *copy = s_reload(model);
+    assert_true(kms_model_spec(copy)->per_cpu);
+    kms_model_destroy(&copy);
+    kms_model_destroy(&model);
+}
+
+static void test_per_cpu_sample_without_cpus_is_missing(void **state)
+{
+    (void) state;
+    kms_model_spec_t spec;
+    assert_int_equal(kms_model_spec_builtin("vm_package_model", &spec), 0);
+    kms_model_t *model = kms_model_new(&spec);
+    kms_sample_t s = s_host_sample(4, 0.5, 1);
+    s.cpus = 0;
+    assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_MISSING);
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    assert_string_equal(st.missing_what, "cpus");
+    kms_model_destroy(&model);
+}
+
 /* ---- specs --------------------------------------------------------------------------------------------- */
 
 static void test_builtin_specs(void **state)
@@ -972,8 +1029,19 @@ static void test_builtin_specs(void **state)
     assert_int_equal(spec.feature_count, 2);
     assert_string_equal(spec.features[0], KMS_F_CACHE_MISSES);
     assert_string_equal(spec.features[1], KMS_F_RESIDENT_MEMORY);
+    assert_false(spec.per_cpu);
+    assert_int_equal(kms_model_spec_builtin("cpu_time_package_model", &spec), 0);
+    assert_int_equal(spec.feature_count, 1);
+    assert_string_equal(spec.features[0], KMS_F_CPU_TIME);
+    assert_false(spec.per_cpu);
+    assert_int_equal(kms_model_spec_builtin("vm_core_model", &spec), 0);
+    assert_string_equal(spec.target, "core");
+    assert_int_equal(spec.feature_count, 1);
+    assert_string_equal(spec.features[0], KMS_F_CPU_UTILIZATION);
+    assert_true(spec.per_cpu);
     assert_int_equal(kms_model_spec_builtin("gpu_model", &spec), -1);
     assert_int_equal(kms_model_spec_builtin(NULL, &spec), -1);
+    assert_int_equal(kms_model_spec_builtin("dram_model", &spec), 0);
 
     kms_model_t *model = kms_model_new(&spec);
     assert_string_equal(kms_model_spec(model)->name, "dram_model");
@@ -1137,9 +1205,13 @@ static void test_load_rejects_bad_documents(void **state)
                 if (loaded) {
                     kms_model_status_t st;
                     kms_model_status(loaded, &st);
-                    /* every key is required, but slots and gate: states saved before them load */
-                    assert_true(swaps[k] || (l == 0 && (strcmp(key, "slots") == 0 || strcmp(key, "gate") == 0)));
-                    if (swaps[k] && !json_is_number(swaps[k]) && !json_is_string(swaps[k]))
+                    /* every key is required, but slots, gate and spec.per_cpu: states saved
+                       before them load; per_cpu is either boolean */
+                    bool per_cpu = l == 1 && strcmp(key, "per_cpu") == 0;
+                    assert_true(swaps[k] || per_cpu
+                                || (l == 0 && (strcmp(key, "slots") == 0 || strcmp(key, "gate") == 0)));
+                    if (swaps[k] && !json_is_number(swaps[k]) && !json_is_string(swaps[k])
+                        && !(per_cpu && json_is_boolean(swaps[k])))
                         fail_msg("accepted %s = %s", key, json_dumps(swaps[k], JSON_ENCODE_ANY));
                     kms_model_destroy(&loaded);
                 }
@@ -1266,6 +1338,8 @@ int main(void)
         cmocka_unit_test(test_residual_gate_keeps_glitches_out),
         cmocka_unit_test(test_step_change_is_a_drift),
         cmocka_unit_test(test_poisoned_state_is_refused),
+        cmocka_unit_test(test_per_cpu_model_pools_hosts_of_any_size),
+        cmocka_unit_test(test_per_cpu_sample_without_cpus_is_missing),
         cmocka_unit_test(test_builtin_specs),
         cmocka_unit_test(test_bad_specs_refused),
         cmocka_unit_test(test_save_load_continues_bit_identically),

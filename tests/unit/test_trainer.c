@@ -21,9 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The default model set (kms_model.c); the samples below, with core and dram targets, train
-   core_model, dram_model, dram_counters_model, vm_core_model and vm_dram_model. */
-#define S_BUILTIN_MODELS 11
+/* The default model set (kms_model.c); the samples below, with core and dram targets and no
+   cpus, train core_model, dram_model, dram_counters_model, cpu_time_core_model and
+   cpu_time_dram_model (not the per-cpu vm_* ones). */
+#define S_BUILTIN_MODELS 16
 #define S_TRAINED_MODELS 5
 
 static void s_sample(kms_sample_t *s, const char *node, uint64_t seq, double dt)
@@ -164,7 +165,8 @@ static size_t s_models_of(const trainer_t *t, const char *target)
 {
     size_t n = 0;
     for (size_t i = 0; i < trainer_model_count(t); i++)
-        n += strcmp(kms_model_spec(trainer_model_at(t, i))->target, target) == 0;
+        n += strcmp(kms_model_spec(trainer_model_at(t, i))->target, target) == 0
+             && !kms_model_spec(trainer_model_at(t, i))->per_cpu;
     return n;
 }
 
