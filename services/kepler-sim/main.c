@@ -43,7 +43,7 @@ static const char *s_summary =
     "--truth-change (the next SIGUSR2 restores it), from the next second on.";
 
 static const char *s_format_text, *s_truth_text, *s_listen, *s_node, *s_arch;
-static long s_port, s_containers, s_seed;
+static long s_port, s_containers, s_seed, s_cpus;
 static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at;
 static bool s_print_truth, s_dump;
 
@@ -53,7 +53,11 @@ static kms_option_t s_options[] = {
     {"format", "KMS_SIM_FORMAT", KMS_OPT_STRING, "0.7",
      "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10", &s_format_text, 0, 0},
     {"truth", "KMS_SIM_TRUTH", KMS_OPT_STRING, "linear",
-     "the truth the energy follows: linear, or log (core saturates in cpu time)", &s_truth_text, 0, 0},
+     "the truth the energy follows: linear, log (core saturates in cpu time) or cpu (linear in cpu time alone)",
+     &s_truth_text, 0, 0},
+    {"cpus", "KMS_SIM_CPUS", KMS_OPT_INT, "32",
+     "the node's logical cpus (0.10: kepler_node_cpu_info series); usage scales with them", &s_cpus, 1,
+     KMS_SIM_MAX_CPUS},
     {"containers", "KMS_SIM_CONTAINERS", KMS_OPT_INT, "20", "containers on the node (besides its own processes)",
      &s_containers, 1, 5000},
     {"seed", "KMS_SIM_SEED", KMS_OPT_INT, "1", "random seed: one seed, one node and one usage history",
@@ -236,11 +240,11 @@ int main(int argc, char **argv)
     }
     kms_sim_truth_kind_t truth;
     if (kms_sim_truth_parse(s_truth_text, &truth) != 0) {
-        fprintf(stderr, "%s: invalid value '%s' for --truth: expected linear or log\n", S_PROGRAM, s_truth_text);
+        fprintf(stderr, "%s: invalid value '%s' for --truth: expected linear, log or cpu\n", S_PROGRAM, s_truth_text);
         return 2;
     }
     kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed, s_noise, s_rapl_max,
-                                 s_churn, s_node, s_arch, truth};
+                                 s_churn, s_node, s_arch, truth, (size_t) s_cpus};
     bool offline = s_print_truth || s_dump;
     s_server_t server = {.format = format};
     server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());

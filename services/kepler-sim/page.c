@@ -280,21 +280,22 @@ static int s_cmp_cpu(const void *a, const void *b)
     return strcmp(((const s_cpu_t *) a)->text, ((const s_cpu_t *) b)->text);
 }
 
-static void s_cpus_sorted(s_cpu_t cpus[KMS_SIM_CPUS])
+static void s_cpus_sorted(s_cpu_t cpus[KMS_SIM_MAX_CPUS], int count)
 {
-    for (int i = 0; i < KMS_SIM_CPUS; i++) {
+    for (int i = 0; i < count; i++) {
         snprintf(cpus[i].text, sizeof cpus[i].text, "%d", i);
         cpus[i].number = i;
     }
-    qsort(cpus, KMS_SIM_CPUS, sizeof cpus[0], s_cmp_cpu);
+    qsort(cpus, (size_t) count, sizeof cpus[0], s_cmp_cpu);
 }
 
 /* In kHz, as scaling_cur_freq holds it; each cpu a little off the node's clock. */
 static void s_cpu_frequencies(s_out_t *o, const kms_sim_t *sim, const char *name)
 {
-    s_cpu_t cpus[KMS_SIM_CPUS];
-    s_cpus_sorted(cpus);
-    for (int i = 0; i < KMS_SIM_CPUS; i++) {
+    s_cpu_t cpus[KMS_SIM_MAX_CPUS];
+    int count = (int) sim->options.cpus;
+    s_cpus_sorted(cpus, count);
+    for (int i = 0; i < count; i++) {
         double khz = floor(sim->freq / 1000.0 * (0.97 + 0.002 * (cpus[i].number % 16)));
         const char *labels[] = {"cpu", cpus[i].text, "instance", sim->options.node, NULL};
         s_series(o, name, labels, khz);
@@ -425,19 +426,21 @@ static int s_cmp_cpu_info(const void *a, const void *b)
     return c ? c : strcmp(x->processor, y->processor);
 }
 
-/* Two sockets of 8 cores with 2 threads each: processor p is thread p % 2 of core (p % 16) / 2. */
+/* Two threads per core, 16 threads per socket: processor p is thread p % 2 of core (p % 16) / 2
+   of socket p / 16 (the default 32: two sockets of 8 cores). */
 static void s_cpu_info(s_out_t *o, const kms_sim_t *sim)
 {
-    s_cpu_info_t cpus[KMS_SIM_CPUS];
-    for (int p = 0; p < KMS_SIM_CPUS; p++) {
+    s_cpu_info_t cpus[KMS_SIM_MAX_CPUS];
+    int count = (int) sim->options.cpus;
+    for (int p = 0; p < count; p++) {
         snprintf(cpus[p].core_id, sizeof cpus[p].core_id, "%d", (p % 16) / 2);
         snprintf(cpus[p].physical_id, sizeof cpus[p].physical_id, "%d", p / 16);
         snprintf(cpus[p].processor, sizeof cpus[p].processor, "%d", p);
     }
-    qsort(cpus, KMS_SIM_CPUS, sizeof cpus[0], s_cmp_cpu_info);
+    qsort(cpus, (size_t) count, sizeof cpus[0], s_cmp_cpu_info);
     const char *name = "kepler_node_cpu_info";
     s_family(o, name, "CPU information from procfs", "gauge");
-    for (int p = 0; p < KMS_SIM_CPUS; p++) {
+    for (int p = 0; p < count; p++) {
         const char *labels[] = {"core_id", cpus[p].core_id, "model_name", sim->options.arch,
                                 "physical_id", cpus[p].physical_id, "processor",
                                 cpus[p].processor, "vendor_id", "GenuineIntel", NULL};
@@ -520,7 +523,7 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
              "CPU usage ratio of a node (value between 0.0 and 1.0)", "gauge");
     const char *node_labels[] = {"node_name", node, NULL};
     s_series(o, "kepler_node_cpu_usage_ratio", node_labels,
-             busy / KMS_SIM_CPUS < 1 ? busy / KMS_SIM_CPUS : 1);
+             busy / (double) sim->options.cpus < 1 ? busy / (double) sim->options.cpus : 1);
     s_zone_family(o, sim, "kepler_node_cpu_watts",
                   "Power consumption of cpu at node level in watts", true, N_TOTAL);
 

@@ -24,6 +24,10 @@ static void s_truth_scaled(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_
     if (kind == KMS_SIM_TRUTH_LOG) {
         truth[KMS_SIM_CORE].bias = 4.0;
         truth[KMS_SIM_CORE].log_amplitude = 20.0;
+    } else if (kind == KMS_SIM_TRUTH_CPU) {
+        truth[KMS_SIM_CORE].bias = 6.0;
+        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] = 4.0;
+        truth[KMS_SIM_UNCORE].weight[KMS_SIM_CPU_TIME] = 0.5;
     } else {
         truth[KMS_SIM_CORE].bias = 6.0;
         truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_CYCLES] = 6e-10;
@@ -32,8 +36,12 @@ static void s_truth_scaled(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_
     }
     truth[KMS_SIM_UNCORE].bias = 3.5;
     truth[KMS_SIM_DRAM].bias = 2.5;
-    truth[KMS_SIM_DRAM].weight[KMS_SIM_CACHE_MISSES] = 2.5e-8;
-    truth[KMS_SIM_DRAM].weight[KMS_SIM_RESIDENT_MEMORY] = 2e-10;
+    if (kind == KMS_SIM_TRUTH_CPU) {
+        truth[KMS_SIM_DRAM].weight[KMS_SIM_CPU_TIME] = 0.5;
+    } else {
+        truth[KMS_SIM_DRAM].weight[KMS_SIM_CACHE_MISSES] = 2.5e-8;
+        truth[KMS_SIM_DRAM].weight[KMS_SIM_RESIDENT_MEMORY] = 2e-10;
+    }
     truth[KMS_SIM_OTHER].bias = 18.0;
     for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
         truth[comp].bias *= factor;
@@ -79,6 +87,8 @@ int kms_sim_truth_parse(const char *text, kms_sim_truth_kind_t *out)
         *out = KMS_SIM_TRUTH_LINEAR;
     else if (strcmp(text, "log") == 0)
         *out = KMS_SIM_TRUTH_LOG;
+    else if (strcmp(text, "cpu") == 0)
+        *out = KMS_SIM_TRUTH_CPU;
     else
         return -1;
     return 0;
@@ -150,7 +160,7 @@ static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t ind
              u + 20);
     c->pid = 1000 + 17 * (int) index;
     static const double maxima[] = {0.25, 0.5, 1.0, 2.0, 3.0};
-    c->usage_max = maxima[s_next(self) % 5];
+    c->usage_max = maxima[s_next(self) % 5] * (double) self->options.cpus / KMS_SIM_CPUS;
     c->usage = c->usage_max * (0.05 + 0.9 * s_uniform(self));
     c->ipc = 0.4 + 2.2 * s_uniform(self);
     c->miss_rate = 1e-3 + 6e-3 * s_uniform(self);
@@ -169,7 +179,7 @@ static void s_system_init(kms_sim_t *self, kms_sim_container_t *c)
     strcpy(c->namespace_, "system");
     c->pod_id[0] = '\0';
     c->pid = 1;
-    c->usage_max = 0.25;
+    c->usage_max = 0.25 * (double) self->options.cpus / KMS_SIM_CPUS;
     c->usage = c->usage_max / 2;
 }
 
@@ -343,6 +353,8 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
         return NULL;
     }
     self->options = *options;
+    if (self->options.cpus == 0 || self->options.cpus > KMS_SIM_MAX_CPUS)
+        self->options.cpus = KMS_SIM_CPUS;
     self->count = options->containers + 1;
     self->rng = options->seed;
     kms_sim_truth(options->truth, self->truth);
@@ -462,7 +474,8 @@ char *kms_sim_truth_json(const kms_sim_t *self)
         "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
     json_t *root = json_pack(
         "{s:s, s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:I}", "truth",
-        curved ? "log" : "linear", "components", components, "units", units, "prediction",
+        curved ? "log" : self->options.truth == KMS_SIM_TRUTH_CPU ? "cpu" : "linear", "components", components,
+        "units", units, "prediction",
         curved ? "watts = bias + sum(weight[f] * rate[f]) + log.amplitude * ln(1 + rate[log.feature] / log.knee),"
                  " rates per second (the node's), memory in bytes"
                : "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes",

@@ -61,6 +61,13 @@
     step on (kepler-sim: SIGUSR2 or --truth-change-at), for tests that a model follows a
     genuine step change rather than taking it for a glitch.
 
+    THE CPU TRUTH, options.truth = KMS_SIM_TRUTH_CPU: linear in cpu time alone, what a VM can
+    know of itself, so that a per-cpu model of it is exact (kms-meter's fair share is checked on
+    it): core = 6 + 4 * cpu_time, uncore = 3.5 + 0.5 * cpu_time, dram = 2.5 + 0.5 * cpu_time,
+    other = 18. Per logical cpu of a node of N: (core bias)/N + 4 * utilization, and so on.
+    THE NODE'S SIZE. options.cpus logical cpus (Kepler 0.10+'s kepler_node_cpu_info, one series
+    each); every container's usage scales with cpus / KMS_SIM_CPUS, so that a small node is not
+    asked for more cpu time than it has.
     THE NODE'S OWN PROCESSES. Besides options.containers containers, the node runs processes
     of its own (a quarter of a cpu at most), shown as Kepler <= 0.9 shows them: a container
     named system_processes (0.10: processes of type regular). They take their share of usage
@@ -79,12 +86,13 @@
 #define KMS_SIM_STEP 1.0        /* seconds of constant usage */
 #define KMS_SIM_PERIOD_STEPS 3  /* Kepler 0.3's SAMPLE_PERIOD_SEC, in steps */
 #define KMS_SIM_PACKAGES 2
-#define KMS_SIM_CPUS 32
+#define KMS_SIM_CPUS 32       /* logical cpus of the node unless options.cpus says otherwise */
+#define KMS_SIM_MAX_CPUS 256
 #define KMS_SIM_RAPL_MAX 262143.328850  /* joules: the usual max_energy_range_uj / 1e6 */
 #define KMS_SIM_LOG_KNEE 0.5            /* cpu-seconds per second: the curved truth's knee */
 #define KMS_SIM_LOAD_STEPS 5            /* the curved truth's load takes a new level this often */
 
-typedef enum { KMS_SIM_TRUTH_LINEAR = 0, KMS_SIM_TRUTH_LOG } kms_sim_truth_kind_t;
+typedef enum { KMS_SIM_TRUTH_LINEAR = 0, KMS_SIM_TRUTH_LOG, KMS_SIM_TRUTH_CPU } kms_sim_truth_kind_t;
 
 typedef enum {
     KMS_SIM_CPU_CYCLES, KMS_SIM_CPU_INSTRUCTIONS, KMS_SIM_CACHE_MISSES, KMS_SIM_CPU_TIME,
@@ -120,6 +128,7 @@ typedef struct {
     const char *node;  /* Kepler's instance / node_name */
     const char *arch;  /* cpu_architecture */
     kms_sim_truth_kind_t truth;  /* 0: linear */
+    size_t cpus;       /* logical cpus (0: KMS_SIM_CPUS); the containers' usage scales with them */
 } kms_sim_options_t;
 
 /* Energy that Kepler keeps for a node, a package or a container. */

@@ -10,7 +10,7 @@
 
 static kms_sim_t *s_new_truth(double noise, size_t containers, kms_sim_truth_kind_t truth)
 {
-    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, 0, "node-1", "Zen 4", truth};
+    kms_sim_options_t options = {containers, 42, noise, KMS_SIM_RAPL_MAX, 0, "node-1", "Zen 4", truth, 0};
     kms_sim_t *sim = kms_sim_new(&options, 100.0);
     assert_non_null(sim);
     return sim;
@@ -295,7 +295,7 @@ static void test_usage_is_not_collinear(void **state)
 static void test_churn(void **state)
 {
     (void) state;
-    kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4", KMS_SIM_TRUTH_LINEAR};
+    kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4", KMS_SIM_TRUTH_LINEAR, 0};
     kms_sim_t *sim = kms_sim_new(&options, 0);
     char first[11][65];
     for (size_t i = 0; i < 11; i++)
