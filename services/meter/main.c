@@ -16,6 +16,7 @@ int main(int argc, char **argv)
 {
     meter_config_t c = {0};
     double max_energy_uj = 0;
+    const char *share = NULL;
     kms_option_t options[] = {
         {"api", "KMS_API_URL", KMS_OPT_STRING, "http://127.0.0.1:8100", "kms-api's base URL (http://host[:port][/path])",
          &c.api, 0, 0},
@@ -40,6 +41,10 @@ int main(int argc, char **argv)
          &c.max_watts, 1, 1e6},
         {"max-energy-range-uj", "KMS_METER_MAX_ENERGY_RANGE_UJ", KMS_OPT_DOUBLE, "262143328850",
          "max_energy_range_uj: energy_uj wraps to 0 there, as RAPL's does", &max_energy_uj, 1000, 9007199254740992.0},
+        {"vm-share", "KMS_METER_VM_SHARE", KMS_OPT_STRING, "fair",
+         "fair: the vCPUs' share of the host's idle power plus the dynamic power of their use; active: "
+         "Kepler 0.11's attribution on the host, the active share only (no idle) (docs/meter.md)",
+         &share, 0, 0},
         {"perf", "KMS_METER_PERF", KMS_OPT_BOOL, "true",
          "use hardware counters (perf_event_open) where the kernel allows them", &c.perf, 0, 0},
         {"metrics-address", "KMS_METER_METRICS_ADDRESS", KMS_OPT_STRING, NULL,
@@ -65,6 +70,11 @@ int main(int argc, char **argv)
         return 2;
     }
     c.max_energy_uj = max_energy_uj;
+    if (strcmp(share, "fair") != 0 && strcmp(share, "active") != 0) {
+        fprintf(stderr, "kms-meter: invalid value '%s' for --vm-share: expected fair or active\n", share);
+        return 2;
+    }
+    c.share = strcmp(share, "active") == 0 ? METER_SHARE_ACTIVE : METER_SHARE_FAIR;
     char cache_dir[PATH_MAX];
     if (!c.cache_dir || !*c.cache_dir) {
         snprintf(cache_dir, sizeof cache_dir, "%s/kms-meter", c.out);

@@ -19,6 +19,7 @@
 #include "meter_metrics.h"
 #include "meter_model.h"
 #include "meter_perf.h"
+#include "meter_prior.h"
 #include "meter_tree.h"
 #include "meter_usage.h"
 
@@ -31,8 +32,11 @@ typedef struct {
     size_t body_lens[METER_ZONES];
     meter_counter_t counters[METER_ZONES];
     kms_sample_t usage;         /* this interval's features */
-    kms_values_t have;          /* the features this machine has (names) */
+    double utilization;         /* this interval's cpu_time / cpus, 0 to 1 */
     double cpus, ticks_per_second;
+    meter_prior_t prior;        /* the coefficient prior of this processor */
+    meter_model_t prior_model;  /* ... as a package model */
+    bool has_prior;             /* false when the prior is absurd for this machine (--max-watts) */
     char stat_path[PATH_MAX];
     bool asked;                 /* the server was asked once: its state is known */
     meter_cpu_ticks_t ticks;
@@ -111,6 +115,23 @@ static int s_read_ticks(s_meter_t *m, meter_cpu_ticks_t *out)
     return n > 0 && meter_usage_parse_stat(buf, (size_t) n, out) == 0 ? 0 : -1;
 }
 
+/* The logical cpus /proc/stat lists, read whole (a line per cpu: 4096 cpus are ~300 kB). */
+static double s_count_cpus(const s_meter_t *m)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *text = malloc(cap);
+    int fd = text ? open(m->stat_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        for (ssize_t n; len < cap && (n = read(fd, text + len, cap - len)) > 0;)
+            len += (size_t) n;
+    if (fd >= 0)
+        close(fd);
+    double cpus = text ? (double) meter_usage_count_cpus(text, len) : 0;
+    free(text);
+    return cpus;
+}
+
 /* ---------------------------------------------------------------- models */
 
 static void s_cache_path(const s_meter_t *m, const char *model, char *out, size_t cap)
@@ -154,79 +175,114 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
     }
 }
 
+/* The package zone counts with the coefficient prior until a model knows this processor (a
+   model that knows only others, `generic`, is the average of other machines: the prior of
+   this one's micro-architecture is the better guess). */
+static bool s_prior_wins(const s_meter_t *m, meter_zone_t z, const meter_model_t *model)
+{
+    return z == METER_PACKAGE && model->match == METER_ARCH_GENERIC && m->prior.match == METER_PRIOR_EXACT;
+}
+
+static void s_use_prior(s_meter_t *m)
+{
+    meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
+    if (!m->has_prior || !m->wanted[METER_PACKAGE] || s->match == METER_ARCH_PRIOR || (s->model[0] && s->match != METER_ARCH_GENERIC))
+        return;
+    if (s->model[0] && m->prior.match != METER_PRIOR_EXACT)
+        return;
+    m->models[METER_PACKAGE] = m->prior_model;
+    free(m->bodies[METER_PACKAGE]);
+    m->bodies[METER_PACKAGE] = NULL;
+    m->body_lens[METER_PACKAGE] = 0;
+    snprintf(s->model, sizeof s->model, "prior");
+    snprintf(s->arch_used, sizeof s->arch_used, "%s", m->prior.arch);
+    s->match = METER_ARCH_PRIOR;
+    s->family = KMS_FAMILY_LINEAR;
+    s->model_fetched = s_now(CLOCK_REALTIME);
+    s->model_updates++;
+    char arch[96];
+    kms_log_at(m->prior.match == METER_PRIOR_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
+               "zone=package model=prior source=prior arch_match=%s arch_used=%s min_watts_per_cpu=%.17g "
+               "max_watts_per_cpu=%.17g", meter_prior_match_name(m->prior.match),
+               kms_log_quote(m->prior.arch, arch, sizeof arch), m->prior.min_watts, m->prior.max_watts);
+}
+
 static void s_load_cache(s_meter_t *m)
 {
     for (int z = 0; z < METER_ZONES; z++) {
-        for (int c = 0; m->wanted[z] && c < METER_CANDIDATES && meter_zone_info(z)->models[c]; c++) {
-            const char *name = meter_zone_info(z)->models[c];
-            char path[PATH_MAX];
-            s_cache_path(m, name, path, sizeof path);
-            size_t len;
-            char *body = kms_file_read(path, 1 << 20, &len);
-            struct stat st;
-            meter_model_t model;
-            meter_reject_t why;
-            if (!body || stat(path, &st) != 0
-                || meter_model_parse(body, len, m->stats.arch, &m->have, m->cpus, m->config->max_watts, &model, &why)
-                       != 0) {
-                if (body)
-                    kms_warn("cached model not usable", "path=%s why=%s", path, meter_reject_name(why));
-                free(body);
-                continue;
-            }
-            s_adopt(m, z, name, &model, body, len, (double) st.st_mtim.tv_sec, true);
-            break;
+        if (!m->wanted[z])
+            continue;
+        const char *name = meter_zone_info(z)->model;
+        char path[PATH_MAX];
+        s_cache_path(m, name, path, sizeof path);
+        size_t len;
+        char *body = kms_file_read(path, 1 << 20, &len);
+        struct stat st;
+        meter_model_t model;
+        meter_reject_t why;
+        if (!body || stat(path, &st) != 0
+            || meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &why) != 0) {
+            if (body)
+                kms_warn("cached model not usable", "path=%s why=%s", path, meter_reject_name(why));
+            free(body);
+            continue;
         }
+        if (s_prior_wins(m, z, &model)) {
+            free(body);
+            continue;
+        }
+        s_adopt(m, z, name, &model, body, len, (double) st.st_mtim.tv_sec, true);
     }
 }
 
-/* Asks for the zone's models, best first; the first usable answer wins. false when the server
-   could not be reached (the rest of this refresh is skipped). */
+/* Asks for the zone's model. false when the server could not be reached (the rest of this
+   refresh is skipped). */
 static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
 {
     meter_zone_stats_t *s = &m->stats.zones[z];
-    for (int c = 0; c < METER_CANDIDATES && meter_zone_info(z)->models[c]; c++) {
-        const char *name = meter_zone_info(z)->models[c];
-        char *body = NULL, why[256], quoted[300];
-        size_t len = 0;
-        meter_fetch_error_t error;
-        m->stats.fetches++;
-        meter_got_t got = meter_fetch_model(m->fetch, name, &body, &len, &error, why, sizeof why);
-        if (got == METER_GOT_ERROR) {
-            m->stats.fetch_errors[error]++;
-            if (m->stats.server_up || !m->asked)
-                kms_warn("kms-api not answering: metering on with the models in hand", "url=%s why=%s",
-                         m->config->api, kms_log_quote(why, quoted, sizeof quoted));
-            m->stats.server_up = false;
-            m->asked = true;
-            return false;
-        }
-        if (!m->stats.server_up)
-            kms_info("kms-api answers", "url=%s", m->config->api);
-        m->stats.server_up = true;
+    const char *name = meter_zone_info(z)->model;
+    char *body = NULL, why[256], quoted[300];
+    size_t len = 0;
+    meter_fetch_error_t error;
+    m->stats.fetches++;
+    meter_got_t got = meter_fetch_model(m->fetch, name, &body, &len, &error, why, sizeof why);
+    if (got == METER_GOT_ERROR) {
+        m->stats.fetch_errors[error]++;
+        if (m->stats.server_up || !m->asked)
+            kms_warn("kms-api not answering: metering on with the models in hand", "url=%s why=%s", m->config->api,
+                     kms_log_quote(why, quoted, sizeof quoted));
+        m->stats.server_up = false;
         m->asked = true;
-        if (got == METER_GOT_NONE) {
-            kms_debug("model not available", "model=%s why=%s", name, kms_log_quote(why, quoted, sizeof quoted));
-            continue;
-        }
-        if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
-            s->model_fetched = now;  /* the same answer: confirmed */
-            free(body);
-            return true;
-        }
-        meter_model_t model;
-        meter_reject_t reject;
-        if (meter_model_parse(body, len, m->stats.arch, &m->have, m->cpus, m->config->max_watts, &model, &reject)
-            != 0) {
-            m->stats.models_rejected[reject]++;
-            kms_log_at(reject == METER_REJECT_FEATURES ? KMS_LOG_DEBUG : KMS_LOG_WARN, "model refused",
-                       "model=%s why=%s kept=%s", name, meter_reject_name(reject), s->model[0] ? s->model : "none");
-            free(body);
-            continue;
-        }
-        s_adopt(m, z, name, &model, body, len, now, false);
+        return false;
+    }
+    if (!m->stats.server_up)
+        kms_info("kms-api answers", "url=%s", m->config->api);
+    m->stats.server_up = true;
+    m->asked = true;
+    if (got == METER_GOT_NONE) {
+        kms_debug("model not available", "model=%s why=%s", name, kms_log_quote(why, quoted, sizeof quoted));
         return true;
     }
+    if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
+        s->model_fetched = now;  /* the same answer: confirmed */
+        free(body);
+        return true;
+    }
+    meter_model_t model;
+    meter_reject_t reject;
+    if (meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &reject) != 0) {
+        m->stats.models_rejected[reject]++;
+        kms_warn("model refused", "model=%s why=%s kept=%s", name, meter_reject_name(reject),
+                 s->model[0] ? s->model : "none");
+        free(body);
+        return true;
+    }
+    if (s_prior_wins(m, z, &model)) {
+        kms_debug("model knows other processors only: the prior stays", "model=%s", name);
+        free(body);
+        return true;
+    }
+    s_adopt(m, z, name, &model, body, len, now, false);
     return true;
 }
 
@@ -280,6 +336,15 @@ static int s_usage(s_meter_t *m, double dt)
     }
     m->ticks = ticks;
     kms_values_set(&m->usage.features, KMS_F_CPU_TIME, cpu_time);
+    /* More busy time than the cpus can give is a broken /proc/stat, not work: bounded. */
+    m->stats.utilization = m->utilization = cpu_time / m->cpus;
+    if (m->utilization > 1) {
+        m->stats.utilization = m->utilization = 1;
+        m->stats.usage_clamped++;
+        if (kms_log_decade(m->stats.usage_clamped))
+            kms_warn("more busy time than the cpus have: counted as every cpu busy", "cpu_time=%g cpus=%g count=%llu",
+                     cpu_time, m->cpus, (unsigned long long) m->stats.usage_clamped);
+    }
     double now[3];
     if (m->perf && meter_perf_read(m->perf, &now[0], &now[1], &now[2]) == 0) {
         static const char *const names[3] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CACHE_MISSES};
@@ -300,7 +365,7 @@ static void s_count(s_meter_t *m, double dt)
         meter_zone_stats_t *s = &m->stats.zones[z];
         if (!s->active)
             continue;
-        double watts = meter_model_predict(&m->models[z], &m->usage);
+        double watts = meter_model_machine_watts(&m->models[z], m->utilization, m->cpus, m->config->share);
         meter_watts_check_t check = meter_counter_add(&m->counters[z], watts, dt, m->config->max_watts, &s->watts);
         s->clamped_negative += check == METER_WATTS_NEGATIVE;
         s->clamped_absurd += check == METER_WATTS_ABSURD;
@@ -322,7 +387,6 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
 {
     m->config = config;
     m->stats.start_time = s_now(CLOCK_REALTIME);
-    m->cpus = (double) sysconf(_SC_NPROCESSORS_ONLN);
     m->ticks_per_second = (double) sysconf(_SC_CLK_TCK);
     if (config->arch && *config->arch)
         snprintf(m->stats.arch, sizeof m->stats.arch, "%s", config->arch);
@@ -333,18 +397,28 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         kms_error("cannot read cpu time", "path=%s", m->stat_path);
         return -1;
     }
-    kms_values_set(&m->have, KMS_F_CPU_TIME, 0);
-    char why[256] = "off (--no-perf)";
-    if (config->perf && (m->perf = meter_perf_open(why, sizeof why))) {
-        kms_values_set(&m->have, KMS_F_CPU_CYCLES, 0);
-        kms_values_set(&m->have, KMS_F_CPU_INSTRUCTIONS, 0);
-        kms_values_set(&m->have, KMS_F_CACHE_MISSES, 0);
-        meter_perf_read(m->perf, &m->counts[0], &m->counts[1], &m->counts[2]);
+    if ((m->cpus = s_count_cpus(m)) == 0) {
+        kms_error("no cpu listed: nothing to meter (every model is per logical cpu)", "path=%s", m->stat_path);
+        return -1;
     }
+    meter_prior_find(m->stats.arch, &m->prior);
+    if (meter_model_from_prior(&m->prior, m->cpus, config->max_watts, &m->prior_model) != 0)
+        m->has_prior = false;
+    else
+        m->has_prior = true;
+    char why[256] = "off (--no-perf)";
+    if (config->perf && (m->perf = meter_perf_open(why, sizeof why)))
+        meter_perf_read(m->perf, &m->counts[0], &m->counts[1], &m->counts[2]);
     m->stats.counters = m->perf != NULL;
-    char arch[160], reason[300];
-    kms_info("machine", "arch=%s cpus=%g counters=%s%s%s", kms_log_quote(m->stats.arch, arch, sizeof arch), m->cpus,
-             m->perf ? "yes" : "no", m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
+    m->stats.cpus = m->cpus;
+    m->stats.share = config->share;
+    m->stats.prior = m->prior;
+    char arch[160], prior[96], reason[300];
+    kms_info("machine", "arch=%s cpus=%g share=%s prior=%s prior_match=%s counters=%s%s%s",
+             kms_log_quote(m->stats.arch, arch, sizeof arch), m->cpus,
+             config->share == METER_SHARE_ACTIVE ? "active" : "fair", kms_log_quote(m->prior.arch, prior, sizeof prior),
+             meter_prior_match_name(m->prior.match), m->perf ? "yes" : "no", m->perf ? "" : " why=",
+             m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
     if (meter_tree_mkdirs(config->cache_dir) != 0)
         kms_warn("cannot make the model cache", "path=%s why=%s", config->cache_dir,
                  kms_log_quote(strerror(errno), reason, sizeof reason));
@@ -391,6 +465,7 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
     if (rc == 0) {
         s_load_cache(&m);
         s_refresh(&m);
+        s_use_prior(&m);
         s_enter_tree(&m);
         if (m.metrics)
             meter_metrics_publish(m.metrics, &m.stats);
@@ -413,6 +488,7 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
             if (now >= next_refresh) {
                 next_refresh = now + config->refresh;
                 s_refresh(&m);
+                s_use_prior(&m);
                 s_enter_tree(&m);
             }
             if (m.metrics)

@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#include "meter_model.h"
+
 typedef struct {
     const char *api;
     const char *out;          /* the tree's root: DIR of DIR/class/powercap */
@@ -22,6 +24,7 @@ typedef struct {
     const char *arch;         /* "" or NULL: /proc/cpuinfo's model name */
     const char *proc;         /* procfs root */
     double max_watts;         /* per zone */
+    meter_share_t share;      /* how the VM is charged (meter_model.h) */
     double max_energy_uj;
     bool perf;                /* try hardware counters */
     const char *metrics_address;

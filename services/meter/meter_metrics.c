@@ -95,7 +95,19 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
                         "This machine: its cpu architecture, and whether hardware counters are in use.");
     fputs("kms_meter_machine_info{arch=", out);
     kms_promtext_label(out, stats->arch);
-    fprintf(out, ",counters=\"%s\"} 1\n", stats->counters ? "true" : "false");
+    fprintf(out, ",counters=\"%s\",cpus=\"%g\",share=\"%s\"} 1\n", stats->counters ? "true" : "false", stats->cpus,
+            stats->share == METER_SHARE_ACTIVE ? "active" : "fair");
+    kms_promtext_family(out, "kms_meter_utilization", "gauge",
+                        "The last interval's busy share of this machine's cpus, 0 to 1: what the per-cpu models read.");
+    fputs("kms_meter_utilization", out);
+    kms_promtext_value(out, stats->utilization);
+    kms_promtext_family(out, "kms_meter_prior_info", "gauge",
+                        "The coefficient prior of this processor (Cloud Carbon Footprint): its micro-architecture, how it "
+                        "was found, and one vCPU's watts idle and at full load.");
+    fputs("kms_meter_prior_info{arch=", out);
+    kms_promtext_label(out, stats->prior.arch);
+    fprintf(out, ",match=\"%s\",min_watts=\"%.17g\",max_watts=\"%.17g\"} 1\n", meter_prior_match_name(stats->prior.match),
+            stats->prior.min_watts, stats->prior.max_watts);
     kms_promtext_family(out, "kms_meter_usage", "gauge",
                         "The last interval's features (canonical names: cpu_time in cpu-seconds per second, counters per second).");
     for (size_t i = 0; i < stats->usage.count; i++) {
@@ -109,6 +121,9 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
     s_counter(out, "kms_meter_stat_errors_total", "Intervals whose /proc/stat could not be read or parsed (nothing counted).",
               stats->stat_errors);
     s_counter(out, "kms_meter_perf_errors_total", "Hardware counter reads that failed.", stats->perf_errors);
+    s_counter(out, "kms_meter_usage_clamped_total",
+              "Intervals whose /proc/stat claimed more busy time than the cpus have (counted as every cpu busy).",
+              stats->usage_clamped);
     s_counter(out, "kms_meter_tree_errors_total", "Powercap files that could not be written.", stats->tree_errors);
     s_counter(out, "kms_meter_cache_errors_total", "Model cache files that could not be written.", stats->cache_errors);
     s_counter(out, "kms_meter_model_requests_total", "Requests sent to kms-api.", stats->fetches);
@@ -118,7 +133,7 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
         fprintf(out, "kms_meter_server_errors_total{kind=\"%s\"} %llu\n", kinds[k],
                 (unsigned long long) stats->fetch_errors[k]);
     kms_promtext_family(out, "kms_meter_models_rejected_total", "counter",
-                        "Answers refused, the last good model kept (parse, features, watts).");
+                        "Answers refused, the last good model kept (parse, node_model, features, watts).");
     for (int r = 0; r <= METER_REJECT_WATTS; r++)
         fprintf(out, "kms_meter_models_rejected_total{reason=\"%s\"} %llu\n", meter_reject_name(r),
                 (unsigned long long) stats->models_rejected[r]);

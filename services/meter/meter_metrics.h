@@ -36,7 +36,12 @@ typedef struct {
     uint64_t tree_errors;          /* files that could not be written */
     uint64_t fetches;              /* model requests sent */
     uint64_t fetch_errors[4];      /* by meter_fetch_error_t (meter_fetch.h) */
-    uint64_t models_rejected[3];   /* answers refused, by meter_reject_t */
+    uint64_t models_rejected[METER_REJECT_WATTS + 1];  /* answers refused, by meter_reject_t */
+    double cpus;                   /* this machine's logical cpus (vCPUs) */
+    double utilization;            /* the last interval's cpu_time / cpus */
+    meter_share_t share;
+    meter_prior_t prior;           /* this processor's coefficient prior */
+    uint64_t usage_clamped;        /* intervals whose busy time exceeded the cpus */
     uint64_t cache_errors;
     bool server_up;                /* the last fetch got an answer */
     double start_time;

@@ -4,17 +4,18 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Linux's names and numbering on a one-socket server: the package is intel-rapl:0, its
-   sub-zones intel-rapl:0:N, the platform (psys) intel-rapl:1. Models with hardware counters
-   come first: they see what cpu time cannot. */
+   sub-zones intel-rapl:0:N, the platform (psys) intel-rapl:1. Each zone's model is a per-cpu
+   one: a node model (core_model...) charges a VM its training host's whole idle power. */
 static const meter_zone_info_t s_zones[METER_ZONES] = {
-    [METER_PACKAGE] = {"package", "intel-rapl:0", "package-0", {"vm_package_model", NULL}},
-    [METER_CORE] = {"core", "intel-rapl:0:0", "core", {"core_model", "vm_core_model"}},
-    [METER_UNCORE] = {"uncore", "intel-rapl:0:1", "uncore", {"vm_uncore_model", NULL}},
-    [METER_DRAM] = {"dram", "intel-rapl:0:2", "dram", {"dram_model", "vm_dram_model"}},
-    [METER_PSYS] = {"psys", "intel-rapl:1", "psys", {"vm_platform_model", NULL}},
+    [METER_PACKAGE] = {"package", "intel-rapl:0", "package-0", "vm_package_model"},
+    [METER_CORE] = {"core", "intel-rapl:0:0", "core", "vm_core_model"},
+    [METER_UNCORE] = {"uncore", "intel-rapl:0:1", "uncore", "vm_uncore_model"},
+    [METER_DRAM] = {"dram", "intel-rapl:0:2", "dram", "vm_dram_model"},
+    [METER_PSYS] = {"psys", "intel-rapl:1", "psys", "vm_platform_model"},
 };
 
 const meter_zone_info_t *meter_zone_info(meter_zone_t zone)
@@ -32,13 +33,13 @@ int meter_zone_find(const char *name)
 
 const char *meter_arch_match_name(meter_arch_match_t match)
 {
-    static const char *const names[] = {"exact", "nearest", "generic"};
-    return match <= METER_ARCH_GENERIC ? names[match] : "?";
+    static const char *const names[] = {"exact", "nearest", "generic", "prior"};
+    return match <= METER_ARCH_PRIOR ? names[match] : "?";
 }
 
 const char *meter_reject_name(meter_reject_t reason)
 {
-    static const char *const names[] = {"parse", "features", "watts"};
+    static const char *const names[] = {"parse", "node_model", "features", "watts"};
     return reason <= METER_REJECT_WATTS ? names[reason] : "?";
 }
 
@@ -89,52 +90,43 @@ static void s_choose_arch(meter_model_t *m, const char *arch)
     m->arch_used[0] = '\0';
 }
 
-double meter_model_predict(const meter_model_t *model, const kms_sample_t *usage)
+double meter_model_cpu_watts(const meter_model_t *model, double utilization)
 {
-    if (!model->curve)
-        return kms_weights_predict(&model->weights, usage);
-    double x;
-    return kms_values_get(&usage->features, model->weights.numeric[0].name, &x) ? kms_family_fit_eval(&model->fit, x)
-                                                                               : NAN;
+    const kms_weights_t *w = &model->weights;  /* one feature, the architecture folded in */
+    return model->curve ? kms_family_fit_eval(&model->fit, utilization)
+                        : w->bias + w->numeric[0].weight * (utilization / w->numeric[0].scale);
 }
 
-/* Zero usage, and every cpu busy with the other features at a typical level: one standard
-   deviation of their training data (the document's scale; its means are 0, kms_weights.h). */
+/* One cpu idle and one cpu busy: finite, not negative, and the machine's `cpus` of them within
+   max_watts. */
 static bool s_watts_sane(const meter_model_t *m, double cpus, double max_watts)
 {
-    static kms_sample_t probe;  /* large: not on the stack; one thread parses */
-    memset(&probe, 0, sizeof probe);
-    for (size_t i = 0; i < m->weights.numeric_count; i++)
-        kms_values_set(&probe.features, m->weights.numeric[i].name, 0);
-    double idle = meter_model_predict(m, &probe);
-    for (size_t i = 0; i < m->weights.numeric_count; i++) {
-        const kms_weight_numeric_t *n = &m->weights.numeric[i];
-        kms_values_set(&probe.features, n->name, strcmp(n->name, KMS_F_CPU_TIME) == 0 ? cpus : n->scale);
-    }
-    double busy = meter_model_predict(m, &probe);
-    return isfinite(idle) && isfinite(busy) && fabs(idle) <= max_watts && fabs(busy) <= max_watts;
+    double idle = meter_model_cpu_watts(m, 0), busy = meter_model_cpu_watts(m, 1);
+    return isfinite(idle) && isfinite(busy) && idle >= 0 && busy >= 0 && cpus * idle <= max_watts
+           && cpus * busy <= max_watts;
 }
 
-int meter_model_parse(const char *body, size_t len, const char *arch, const kms_values_t *have, double cpus,
-                      double max_watts, meter_model_t *out, meter_reject_t *why)
+/* The one feature a per-cpu model may have: what a VM knows of itself. */
+static bool s_features_ok(const kms_weights_t *w)
+{
+    return w->numeric_count == 1 && strcmp(w->numeric[0].name, KMS_F_CPU_UTILIZATION) == 0;
+}
+
+int meter_model_parse(const char *body, size_t len, const char *arch, double cpus, double max_watts,
+                      meter_model_t *out, meter_reject_t *why)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = doc && kms_weights_from_json(doc, &out->weights) == 0 ? 0 : -1;
+    bool per_cpu = json_is_true(json_object_get(doc, "per_logical_cpu"));
     double rmse;
     out->curve = rc == 0 && out->weights.numeric_count == 1 &&
                  kms_family_fit_from_json(json_object_get(doc, "families"), -1, &out->fit, &rmse) == 0;
     json_decref(doc);
-    if (rc != 0) {
-        *why = METER_REJECT_PARSE;
+    *why = rc != 0 ? METER_REJECT_PARSE : !per_cpu ? METER_REJECT_NODE : !s_features_ok(&out->weights)
+                                                                        ? METER_REJECT_FEATURES : *why;
+    if (rc != 0 || !per_cpu || !s_features_ok(&out->weights))
         return -1;
-    }
-    double unused;
-    for (size_t i = 0; i < out->weights.numeric_count; i++)
-        if (!kms_values_get(have, out->weights.numeric[i].name, &unused)) {
-            *why = METER_REJECT_FEATURES;
-            return -1;
-        }
     s_choose_arch(out, arch);
     out->weights.bias += out->arch_weight;
     out->weights.category_count = 0;
@@ -143,4 +135,22 @@ int meter_model_parse(const char *body, size_t len, const char *arch, const kms_
         return -1;
     }
     return 0;
+}
+
+int meter_model_from_prior(const meter_prior_t *prior, double cpus, double max_watts, meter_model_t *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->weights.model_name, sizeof out->weights.model_name, "prior");
+    out->weights.bias = prior->min_watts;
+    out->weights.numeric_count = 1;
+    out->weights.numeric[0] = (kms_weight_numeric_t){KMS_F_CPU_UTILIZATION, 1, prior->max_watts - prior->min_watts};
+    snprintf(out->arch_used, sizeof out->arch_used, "%s", prior->arch);
+    out->match = METER_ARCH_PRIOR;
+    return s_watts_sane(out, cpus, max_watts) ? 0 : -1;
+}
+
+double meter_model_machine_watts(const meter_model_t *model, double utilization, double cpus, meter_share_t share)
+{
+    double per_cpu = meter_model_cpu_watts(model, utilization);
+    return share == METER_SHARE_ACTIVE ? cpus * utilization * per_cpu : cpus * per_cpu;
 }

@@ -51,6 +51,19 @@ int meter_usage_parse_stat(const char *text, size_t len, meter_cpu_ticks_t *out)
     return -1;
 }
 
+unsigned meter_usage_count_cpus(const char *text, size_t len)
+{
+    unsigned cpus = 0;
+    const char *end = text + len;
+    for (const char *line = text; line && line < end;) {
+        const char *eol = memchr(line, '\n', (size_t) (end - line));
+        if (end - line > 3 && memcmp(line, "cpu", 3) == 0 && line[3] >= '0' && line[3] <= '9')
+            cpus++;
+        line = eol ? eol + 1 : NULL;
+    }
+    return cpus;
+}
+
 int meter_usage_cpu_time(const meter_cpu_ticks_t *before, const meter_cpu_ticks_t *after, double ticks_per_second,
                          double dt, double *out)
 {

@@ -16,6 +16,10 @@ typedef struct {
    not a line of at least eight unsigned numbers. */
 int meter_usage_parse_stat(const char *text, size_t len, meter_cpu_ticks_t *out);
 
+/* The machine's logical cpus: the "cpuN" lines of /proc/stat's text (the online ones, the
+   count Kepler's procfs reader sees too). 0 when there are none. */
+unsigned meter_usage_count_cpus(const char *text, size_t len);
+
 /* The cpu_time feature (cpu-seconds per second) between two readings `dt` seconds apart; -1
    when the counters went back (a different machine, a broken read) or dt is not positive. */
 int meter_usage_cpu_time(const meter_cpu_ticks_t *before, const meter_cpu_ticks_t *after, double ticks_per_second,

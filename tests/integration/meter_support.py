@@ -10,6 +10,8 @@ from kmstest import SLOWDOWN, Pipeline, binary, contract_predict, prom_scrape
 
 ARCH = "Test CPU Model 9000"
 OTHER_ARCH = "Other Vendor Chip"
+HOST_CPUS = 8  # the training nodes' logical cpus
+VM_CPUS = 2    # the metered machine's, unless a test says otherwise
 HZ = os.sysconf("SC_CLK_TCK")
 ZONE_DIRS = {"package": "intel-rapl:0", "core": "intel-rapl:0:0", "uncore": "intel-rapl:0:1",
              "dram": "intel-rapl:0:2"}
@@ -17,21 +19,29 @@ TARGETS = ("package", "core", "uncore", "dram")
 
 
 def truth(cpu_time, arch, scale=1.0):
-    """Watts per zone of the training nodes: linear in cpu time, a bump per architecture."""
+    """Watts per zone of a training node (HOST_CPUS cpus): linear in cpu time, a bump per
+    architecture."""
     bump = 6.0 if arch == OTHER_ARCH else 0.0
     return {"package": scale * (20 + bump + 10 * cpu_time), "core": scale * (6 + bump / 2 + 8 * cpu_time),
             "uncore": scale * (3 + 0.5 * cpu_time), "dram": scale * (4 + cpu_time)}
 
 
+def fair_share(cpu_time, cpus, arch=ARCH, scale=1.0):
+    """A machine of `cpus` logical cpus of the training nodes' processor, `cpu_time` of them
+    busy: its cpus' share of a node's idle watts plus the dynamic watts of its busy time."""
+    idle, busy = truth(0, arch, scale), truth(1, arch, scale)
+    return {z: cpus / HOST_CPUS * idle[z] + cpu_time * (busy[z] - idle[z]) for z in TARGETS}
+
+
 def write_dataset(path, seed, scale=1.0, rows=120):
     rng = random.Random(seed)
     with open(path, "w") as f:
-        f.write("arch,cpu_time," + ",".join(TARGETS) + "\n")
+        f.write("arch,cpus,cpu_time," + ",".join(TARGETS) + "\n")
         for _ in range(rows):
             arch = rng.choice([ARCH, OTHER_ARCH])
-            x = rng.uniform(0, 4)
+            x = rng.uniform(0, HOST_CPUS)
             t = truth(x, arch, scale)
-            f.write(f"{arch},{x}," + ",".join(repr(t[z]) for z in TARGETS) + "\n")
+            f.write(f"{arch},{HOST_CPUS},{x}," + ",".join(repr(t[z]) for z in TARGETS) + "\n")
 
 
 def train(data_dir, dataset):
@@ -56,22 +66,23 @@ class Stat:
     """A procfs root holding a /proc/stat whose busy ticks the test sets: cpu_time is exactly
     what the test makes it, whatever else the machine does."""
 
-    def __init__(self, root):
+    def __init__(self, root, cpus=VM_CPUS, model_name=ARCH):
         self.root = root
+        self.cpus = cpus
         os.makedirs(root, exist_ok=True)
         self.busy = 1000
         self.idle = 100000
         self.write()
         with open(os.path.join(root, "cpuinfo"), "w") as f:
-            f.write(f"processor\t: 0\nmodel name\t: {ARCH}\n\n")
+            f.write("".join(f"processor\t: {i}\nmodel name\t: {model_name}\n\n" for i in range(cpus)))
         with open("/proc/meminfo") as src, open(os.path.join(root, "meminfo"), "w") as f:
             f.write(src.read())
 
     def write(self, text=None):
         path = os.path.join(self.root, "stat")
         with open(path + ".tmp", "w") as f:
-            f.write(text if text is not None else f"cpu  {self.busy} 0 0 {self.idle} 0 0 0 0 0 0\n"
-                    f"cpu0 {self.busy} 0 0 {self.idle} 0 0 0 0 0 0\n")
+            f.write(text if text is not None else f"cpu  {self.busy} 0 0 {self.idle} 0 0 0 0 0 0\n" + "".join(
+                f"cpu{i} {self.busy // self.cpus} 0 0 {self.idle // self.cpus} 0 0 0 0 0 0\n" for i in range(self.cpus)))
         os.replace(path + ".tmp", path)
 
     def add_busy(self, seconds):
@@ -96,9 +107,10 @@ def trained_pipeline(case, data_dir):
     return pipeline
 
 
-def predict(doc, cpu_time, arch):
-    """The contract's formula at a cpu time, every other feature at its mean."""
-    return contract_predict(doc, {"cpu_time": cpu_time}, arch)
+def predict(doc, cpu_time, arch, cpus=VM_CPUS):
+    """A machine's watts by a per-cpu document (the contract's formula at the utilization,
+    times the cpus): what kms-meter counts with --vm-share fair."""
+    return cpus * contract_predict(doc, {"cpu_utilization": cpu_time / cpus}, arch)
 
 
 def series(name, **labels):

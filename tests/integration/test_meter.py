@@ -11,9 +11,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kmstest import SLOWDOWN, ProcessTestCase, binary, http, refused_port, wait_for
-from meter_support import (ARCH, TARGETS, Stat, log_has, metrics, predict, read_tree, retrain, series, train,
-                           trained_pipeline, truth, write_dataset)
+from kmstest import SLOWDOWN, Pipeline, ProcessTestCase, binary, http, http_json, refused_port, wait_for
+from meter_support import (ARCH, HOST_CPUS, TARGETS, VM_CPUS, Stat, fair_share, log_has, metrics, predict,
+                           read_tree, retrain, series, train, trained_pipeline, truth, write_dataset)
 
 
 class MeterCase(ProcessTestCase):
@@ -57,12 +57,14 @@ class TestWithTheTrainer(MeterCase):
         self.assertEqual(read_tree(self.out, "package", "max_energy_range_uj"), "262143328850\n")
         self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=vm_package_model source=server '
                                        r'arch_match=exact'))
-        # A busy cpu and a half, exactly, for three seconds: energy = the model's watts at 1.5 * 3 s.
+        # Half a busy cpu (of the VM's two), exactly, for three seconds: energy = the model's
+        # watts at 0.5 * 3 s. (A step of the test's /proc/stat may land in the meter's next
+        # interval beside the next step: a quarter of the cpus leaves room for that.)
         wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 3, what="metering")
         before = {z: self.energy(z) for z in TARGETS}
         m0 = self.m()
         for _ in range(30):
-            self.stat.add_busy(0.15)
+            self.stat.add_busy(0.05)
             time.sleep(0.1)
         wait_for(lambda: self.m()[series("kms_meter_usage", feature="cpu_time")] == 0, what="usage back to idle")
         m1 = self.m()
@@ -72,20 +74,22 @@ class TestWithTheTrainer(MeterCase):
         joules = {z: m1[series("kms_meter_energy_joules_total", zone=z)] - m0[series("kms_meter_energy_joules_total",
                                                                                      zone=z)] for z in TARGETS}
         for z in TARGETS:
-            self.assertAlmostEqual(idle[z], truth(0, ARCH)[z], delta=1e-6)
+            # The VM's two cpus' share of the 8-cpu training node's idle watts, not all of them.
+            self.assertAlmostEqual(idle[z], truth(0, ARCH)[z] * VM_CPUS / HOST_CPUS, delta=1e-6)
+            self.assertAlmostEqual(slope[z], fair_share(1, VM_CPUS)[z] - fair_share(0, VM_CPUS)[z], delta=1e-6)
             self.assertAlmostEqual(m1[series("kms_meter_watts", zone=z)], idle[z], delta=1e-9)
         # Linear models: each zone's joules are its idle watts times the same time T plus its
-        # slope times the 4.5 busy cpu-seconds. T from the package; every other zone must agree.
-        elapsed = (joules["package"] - 4.5 * slope["package"]) / idle["package"]
+        # slope times the 1.5 busy cpu-seconds. T from the package; every other zone must agree.
+        elapsed = (joules["package"] - 1.5 * slope["package"]) / idle["package"]
         self.assertGreater(elapsed, 3.0)
         for z in TARGETS:
-            self.assertAlmostEqual(joules[z], idle[z] * elapsed + 4.5 * slope[z], delta=1e-6 * joules[z], msg=z)
+            self.assertAlmostEqual(joules[z], idle[z] * elapsed + 1.5 * slope[z], delta=1e-6 * joules[z], msg=z)
             # What the tree says grows with the meter's count, in microjoules.
             self.assertGreater(self.energy(z), before[z])
         info = [k for k in m1 if k.startswith("kms_meter_model_info")]
         self.assertIn(series("kms_meter_model_info", zone="package", model="vm_package_model", arch=ARCH,
                              match="exact", family="linear"), info)
-        self.assertEqual(m1[series("kms_meter_machine_info", arch=ARCH, counters="false")], 1)
+        self.assertEqual(m1[series("kms_meter_machine_info", arch=ARCH, counters="false", cpus="2", share="fair")], 1)
         _, _, body = http(f"http://127.0.0.1:{self.metrics_port}/metrics")
         check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
@@ -94,7 +98,7 @@ class TestWithTheTrainer(MeterCase):
         meter = self.start_meter(self.pipeline.base)
         wait_for(lambda: self.m()[series("kms_meter_watts", zone="package")] > 0, what="watts")
         old = self.m()[series("kms_meter_watts", zone="package")]
-        self.assertAlmostEqual(old, truth(0, ARCH)["package"], delta=1e-6)
+        self.assertAlmostEqual(old, fair_share(0, VM_CPUS)["package"], delta=1e-6)
 
         # The trainer learns another truth (twice the watts): the changed answer is adopted.
         retrain(self.pipeline, self.tmp, 2.0)
@@ -150,25 +154,27 @@ class TestWithTheTrainer(MeterCase):
 
 
 class TestCurvedTruth(MeterCase):
-    """A package whose power bends with cpu time (20 + 25 ln(1 + cpu_time / 0.5) W): the
-    trainer serves vm_package_model's logarithmic curve (issue 17), and kms-meter counts with
-    the curve, not with the straight line beside it in the same document."""
+    """A package whose power bends with utilization (per cpu of the 8-cpu training nodes:
+    2.5 + 3.125 ln(1 + 16 u) W, the node's 20 + 25 ln(1 + cpu_time / 0.5)): the trainer serves
+    vm_package_model's logarithmic curve (issue 17), in utilization, and kms-meter counts with the
+    curve, not with the straight line beside it in the same document."""
 
     def setUp(self):
         super().setUp()
         data, dataset = os.path.join(self.tmp, "data"), os.path.join(self.tmp, "curved.csv")
         rng = random.Random(5)
         with open(dataset, "w") as f:
-            f.write("arch,cpu_time," + ",".join(TARGETS) + "\n")
+            f.write("arch,cpus,cpu_time," + ",".join(TARGETS) + "\n")
             for _ in range(600):
-                x = rng.uniform(0, 4)
+                x = rng.uniform(0, HOST_CPUS)
                 t = dict(truth(x, ARCH), package=20 + 25 * math.log(1 + x / 0.5))
-                f.write(f"{ARCH},{x}," + ",".join(repr(t[z]) for z in TARGETS) + "\n")
+                f.write(f"{ARCH},{HOST_CPUS},{x}," + ",".join(repr(t[z]) for z in TARGETS) + "\n")
         train(data, dataset)
         self.pipeline = trained_pipeline(self, data)
 
     def test_the_served_curve_is_what_the_meter_counts(self):
         doc = self.pipeline.weights("vm_package_model")
+        self.assertIs(doc["per_logical_cpu"], True)
         self.assertEqual(doc["families"]["served"], "logarithmic", doc.get("families"))
         fit = next(c for c in doc["families"]["candidates"] if c["family"] == "logarithmic")["fit"]
         a, b, c = fit["params"]
@@ -178,23 +184,23 @@ class TestCurvedTruth(MeterCase):
                  what="the meter on the curve")
         self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=vm_package_model .* family=logarithmic'))
         wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 3, what="metering")
-        self.assertEqual(self.m()[series("kms_meter_usage", feature="cpu_time")], 0)
+        self.assertEqual(self.m()[series("kms_meter_utilization")], 0)
         idle = self.m()[series("kms_meter_watts", zone="package")]
-        self.assertAlmostEqual(idle, c, delta=1e-9)  # the curve at 0: a log(1) + c
-        self.assertAlmostEqual(idle, 20, delta=0.5)  # the truth at 0
+        self.assertAlmostEqual(idle, VM_CPUS * c, delta=1e-9)  # the curve at 0: a log(1) + c, per cpu
+        self.assertAlmostEqual(idle, VM_CPUS * 2.5, delta=0.03 * VM_CPUS * 2.5)  # the truth: 2 of the node's 8 cpus
         # The straight line of the same document is far off there: the bend it misses.
-        self.assertGreater(abs(predict(doc, 0, ARCH) - 20), 2, doc["All_Weights"])
-        # Busy: in any one scrape, the last interval's watts are the curve at its usage.
+        self.assertGreater(abs(predict(doc, 0, ARCH) - VM_CPUS * 2.5), 0.5, doc["All_Weights"])
+        # Busy: in any one scrape, the last interval's watts are the curve at its utilization.
         seen = []
         for _ in range(40):
-            self.stat.add_busy(0.2)
+            self.stat.add_busy(0.1)
             time.sleep(0.1)
             m = self.m()
-            u, w = m[series("kms_meter_usage", feature="cpu_time")], m[series("kms_meter_watts", zone="package")]
-            if u > 0.5:
+            u, w = m[series("kms_meter_utilization")], m[series("kms_meter_watts", zone="package")]
+            if u > 0.25:
                 seen.append((u, w))
-                self.assertAlmostEqual(w, a * math.log(b * u / fit["scale"] + 1) + c, delta=1e-9 * w)
-                self.assertAlmostEqual(w, 20 + 25 * math.log(1 + u / 0.5), delta=0.02 * w)  # and the truth
+                self.assertAlmostEqual(w, VM_CPUS * (a * math.log(b * u / fit["scale"] + 1) + c), delta=1e-9 * w)
+                self.assertAlmostEqual(w, VM_CPUS * (2.5 + 3.125 * math.log(1 + 16 * u)), delta=0.02 * w)  # the truth
         self.assertGreaterEqual(len(seen), 3, "too few busy intervals counted")
 
 
@@ -227,9 +233,11 @@ class ScriptedApi:
         self.server.server_close()
 
 
-def doc(bias, weight=2.0, arch_weight=None):
+def doc(bias, weight=2.0, arch_weight=None, per_cpu=True, feature="cpu_utilization"):
+    """A weights document of one logical cpu (bias W idle, + weight W at every cpu busy)."""
     d = {"All_Weights": {"Bias_Weight": bias, "Numerical_Variables": {
-        "cpu_time": {"mean": 0.0, "variance": 1.0, "weight": weight}}}, "model_name": "vm_package_model"}
+        feature: {"mean": 0.0, "variance": 1.0, "weight": weight}}}, "model_name": "vm_package_model",
+        "per_logical_cpu": per_cpu}
     if arch_weight is not None:
         d["All_Weights"]["Categorical_Variables"] = {"cpu_architecture": {"Other": {"weight": arch_weight}}}
     return json.dumps(d).encode()
@@ -244,7 +252,7 @@ class TestBadInput(MeterCase):
     def test_bad_answers_keep_the_last_good_model(self):
         self.api.answers["vm_package_model"] = (200, doc(25.0, arch_weight=4.0))
         meter = self.start_meter(self.api.url, "--zones", "package")
-        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 29.0, what="the good model")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 58.0, what="the good model")
         # Not exact, not near: the mean of the categories, said in the log and the metrics.
         self.assertTrue(log_has(meter, r"level=warn .*model in use.* arch_match=generic"))
         self.assertIn(series("kms_meter_model_info", zone="package", model="vm_package_model", arch="",
@@ -255,34 +263,33 @@ class TestBadInput(MeterCase):
                (b'{"All_Weights":{"Bias_Weight":NaN,"Numerical_Variables":{}}}', "parse"),
                (b'{"All_Weights":{"Bias_Weight":1e999,"Numerical_Variables":{}}}', "parse"),
                (doc(1e12), "watts"), (doc(-3000.0), "watts"),
+               # Below zero at idle (-490 W per cpu): refused, never adopted and clamped.
+               (doc(-490.0, weight=600.0), "watts"),
+               # A node model (core_model's kind, or a per-node document on cpu time): it would
+               # charge the VM a whole host's idle watts.
+               (doc(25.0, per_cpu=False), "node_model"), (doc(25.0, feature="cpu_time"), "features"),
                (b'{"All_Weights":{"Bias_Weight":3,"Numerical_Variables":{"cpu_cycles":'
-                b'{"mean":0,"variance":1,"weight":1}}}}', "features")]
+                b'{"mean":0,"variance":1,"weight":1}}},"per_logical_cpu":true}', "features")]
         for body, reason in bad:
             before = self.m()[series("kms_meter_models_rejected_total", reason=reason)]
             self.api.answers["vm_package_model"] = (200, body)
             wait_for(lambda: self.m()[series("kms_meter_models_rejected_total", reason=reason)] > before,
                      what=f"{body[:40]!r} refused")
-            self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 29.0)
+            self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 58.0)
         # A server error, and an answer that is far too large: counted, nothing changes.
         self.api.answers["vm_package_model"] = (500, b"oops")
         wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="http")] > 0, what="HTTP 500")
         self.api.answers["vm_package_model"] = (200, b" " * (2 << 20))
         wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="too_large")] > 0, what="too large")
-        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 29.0)
+        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 58.0)
         self.assertTrue(log_has(meter, r"msg=\"model refused\" model=vm_package_model why=watts kept=vm_package_model"))
-        # A model that predicts below zero at idle is allowed but never counted below zero.
-        self.api.answers["vm_package_model"] = (200, doc(-5.0, weight=10.0))
-        wait_for(lambda: self.m()[series("kms_meter_watts_clamped_total", zone="package", reason="negative")] > 0,
-                 what="a negative prediction clamped")
-        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 0)
-        e = self.energy("package")
-        time.sleep(0.5)  # five intervals at 0 W: that the counter stands cannot be awaited
-        self.assertEqual(self.energy("package"), e)  # 0 W: the counter stands, it never goes back
+        self.assertTrue(log_has(meter, r"msg=\"model refused\" model=vm_package_model why=node_model"))
+        self.assertEqual(self.m()[series("kms_meter_watts_clamped_total", zone="package", reason="negative")], 0)
 
     def test_unreadable_proc_stat_counts_nothing_then_recovers(self):
         self.api.answers["vm_package_model"] = (200, doc(10.0))
         self.start_meter(self.api.url, "--zones", "package")
-        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 10.0, what="metering")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 20.0, what="metering")
         for text in ("cpu  garbage\n", "", "intr 1 2 3\n", "cpu  1 2 3\n"):
             errors = self.m()[series("kms_meter_stat_errors_total")]
             self.stat.write(text)
@@ -298,7 +305,7 @@ class TestBadInput(MeterCase):
         wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors, what="going back refused")
         e = self.energy("package")
         wait_for(lambda: self.energy("package") > e, what="counting again")
-        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 10.0)
+        self.assertEqual(self.m()[series("kms_meter_watts", zone="package")], 20.0)
         # The good readings are errors no more (the count read above may lag the bad file by an
         # interval, so it is taken again here).
         errors = self.m()[series("kms_meter_stat_errors_total")]
@@ -306,11 +313,91 @@ class TestBadInput(MeterCase):
         wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= counted + 3, what="three more intervals")
         self.assertEqual(self.m()[series("kms_meter_stat_errors_total")], errors)
 
-    def test_starts_with_no_server_and_waits_for_a_model(self):
+    def test_more_busy_time_than_the_cpus_have_is_bounded(self):
+        self.api.answers["vm_package_model"] = (200, doc(10.0, weight=5.0))
+        meter = self.start_meter(self.api.url, "--zones", "package")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 20.0, what="metering")
+        for _ in range(10):  # 62 cpu-seconds a second claimed by a 2-cpu machine
+            self.stat.add_busy(6.2)
+            time.sleep(0.1)
+        wait_for(lambda: self.m()[series("kms_meter_usage_clamped_total")] > 0, what="the clamp")
+        self.assertLessEqual(max(self.m()[series("kms_meter_watts", zone="package")], 30.0), 30.0)  # 2 x (10 + 5)
+        self.assertTrue(log_has(meter, r"level=warn .*more busy time than the cpus have"))
+
+    def test_no_cpu_listed_meters_nothing_and_says_why(self):
+        self.stat.write("cpu  1000 0 0 100000 0 0 0 0 0 0\n")  # the aggregate line, no cpuN
+        r = subprocess.run([binary("kms-meter"), "--api", self.api.url, "--out", self.out, "--procfs", self.stat.root,
+                            "--metrics-port", "off"], capture_output=True, text=True, timeout=10 * SLOWDOWN)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("no cpu listed", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "class")))
+
+
+# Cloud Carbon Footprint's published Cascade Lake row, per vCPU (ccf-coefficients
+# b0032d928c787cf76cecd7d1d611c5b46f366e29, output/coefficients-aws-use.csv line 3).
+CASCADE_LAKE = (0.6902978319127387, 4.063193520161689)
+CASCADE_LAKE_NAME = "Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz"
+
+
+class TestPrior(MeterCase):
+    """A cold start: no model knows this processor, or no server at all; the coefficient prior
+    meters from the first interval, until a model that learned the processor is served."""
+
+    def setUp(self):
+        super().setUp()
+        self.stat = Stat(os.path.join(self.tmp, "proc"), cpus=4, model_name=CASCADE_LAKE_NAME)
+        self.api = ScriptedApi()
+        self.addCleanup(self.api.close)
+
+    def test_prior_from_the_first_minute_then_the_learned_processor(self):
+        meter = self.start_meter(self.api.url, "--zones", "package")
+        wait_for(lambda: os.path.exists(os.path.join(self.out, "class/powercap/intel-rapl:0/name")), what="the zone")
+        self.assertTrue(log_has(meter, r'msg="model in use" zone=package model=prior source=prior arch_match=exact '
+                                       r'arch_used="Cascade Lake"'))
+        wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 2, what="metering")
+        self.assertAlmostEqual(self.m()[series("kms_meter_watts", zone="package")], 4 * CASCADE_LAKE[0], delta=1e-9)
+        for _ in range(10):  # two of the four cpus busy: utilization 0.5
+            self.stat.add_busy(0.2)
+            time.sleep(0.1)
+            m = self.m()
+            if m[series("kms_meter_utilization")] == 0.5:
+                self.assertAlmostEqual(m[series("kms_meter_watts", zone="package")],
+                                       4 * (CASCADE_LAKE[0] + 0.5 * (CASCADE_LAKE[1] - CASCADE_LAKE[0])), delta=1e-9)
+        self.assertIn(series("kms_meter_model_info", zone="package", model="prior", arch="Cascade Lake", match="prior",
+                             family="linear"), self.m())
+        # A model that learned other processors only: the prior of this one stays.
+        self.api.answers["vm_package_model"] = (200, doc(25.0, arch_weight=4.0))
+        before = self.api.requests
+        wait_for(lambda: self.api.requests > before + 2, what="the model asked for")
+        self.assertEqual(self.m()[series("kms_meter_model_info", zone="package", model="prior", arch="Cascade Lake",
+                                         match="prior", family="linear")], 1)
+        # The trainer learned this processor: its model replaces the prior.
+        learned = json.loads(doc(3.0, weight=9.0))
+        learned["All_Weights"]["Categorical_Variables"] = {"cpu_architecture": {CASCADE_LAKE_NAME: {"weight": 0.5}}}
+        self.api.answers["vm_package_model"] = (200, json.dumps(learned).encode())
+        wait_for(lambda: self.m().get(series("kms_meter_model_info", zone="package", model="vm_package_model",
+                                             arch=CASCADE_LAKE_NAME, match="exact", family="linear")) == 1,
+                 what="the learned model")
+        wait_for(lambda: abs(self.m()[series("kms_meter_watts", zone="package")] - 4 * 3.5) < 1e-9,
+                 what="the learned model's watts at idle: 4 cpus of 3.5 W")
+
+    def test_no_server_at_all_meters_the_prior(self):
         meter = self.start_meter(f"http://127.0.0.1:{refused_port()}", "--zones", "package")
         wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="connect")] >= 2, what="errors")
-        self.assertFalse(os.path.exists(os.path.join(self.out, "class/powercap/intel-rapl:0/name")))
         self.assertTrue(log_has(meter, r"kms-api not answering"))
+        self.assertEqual(read_tree(self.out, "package", "name"), "package-0\n")
+        e = self.energy("package")
+        wait_for(lambda: self.energy("package") > e, what="energy from the prior")
+
+    def test_an_unknown_processor_gets_its_vendor_average_said_so(self):
+        self.stat = Stat(os.path.join(self.tmp, "proc2"), cpus=2, model_name="AMD Opteron(tm) Processor 6134")
+        meter = self.start_meter(f"http://127.0.0.1:{refused_port()}", "--zones", "package")
+        wait_for(lambda: log_has(meter, r"model=prior source=prior"), what="the prior")
+        self.assertTrue(log_has(meter, r'level=warn .*model=prior source=prior arch_match=vendor_average '
+                                       r'arch_used="AMD average"'))
+        info = [k for k in self.m() if k.startswith("kms_meter_prior_info")]
+        self.assertEqual(len(info), 1)
+        self.assertIn('arch="AMD average",match="vendor_average"', info[0])
 
 
 class TestConfiguration(ProcessTestCase):
@@ -333,6 +420,7 @@ class TestConfiguration(ProcessTestCase):
                  (["--out", self.tmp, "--zones", "package,gpu"], "--zones"),
                  (["--out", self.tmp, "--api", "ftp://x"], "--api"),
                  (["--out", self.tmp, "--max-energy-range-uj", "1000000.5"], "--max-energy-range-uj"),
+                 (["--out", self.tmp, "--vm-share", "half"], "--vm-share"),
                  (["--out", self.tmp, "--metrics-port", "-1"], "--metrics-port"),
                  (["--out", self.tmp, "--bogus"], "--bogus")]
         for case in cases:
@@ -364,3 +452,70 @@ class TestConfiguration(ProcessTestCase):
         self.assertEqual(meter.stop(), 0)
         self.assertLess(time.monotonic() - t, 2 * SLOWDOWN)
         self.assertIn("msg=stopped", meter.output())
+
+
+class TestFairShare(ProcessTestCase):
+    """Kepler 0.10's page of an 8-cpu node (kepler-sim --format 0.10 --cpus 8, a truth linear in
+    cpu time) -> kms-scraper -> kms-trainer learns vm_package_model per logical cpu -> three
+    kms-meters on VMs of 2, 2 and 4 vCPUs of the same processor, which fill the host. Each meters
+    its fair share (its vCPUs' part of the host's idle watts, and the dynamic watts of its busy
+    time) within 3 %, and the three add up to the host's truth within 3 %, idle and busy."""
+    SIZES = (2, 2, 4)
+
+    def setUp(self):
+        super().setUp()
+        self.pipeline = Pipeline(self, sim=("--format", "0.10", "--cpus", 8, "--truth", "cpu", "--noise", 0,
+                                            "--containers", 6, "--seed", 3, "--arch", ARCH))
+        self.pipeline.wait_ready(("vm_package_model",), timeout=60)
+        self.truth = http_json(f"{self.pipeline.sim_url}/truth")[1]["components"]["package"]
+        self.vms = []
+        for i, cpus in enumerate(self.SIZES):
+            stat = Stat(os.path.join(self.tmp, f"proc{i}"), cpus=cpus)
+            meter = self.start("kms-meter", "--api", self.pipeline.base, "--out", os.path.join(self.tmp, f"tree{i}"),
+                               "--procfs", stat.root, "--interval", "0.2", "--refresh", "0.5", "--zones", "package",
+                               "--metrics-address", "127.0.0.1", "--metrics-port", "0")
+            self.vms.append((cpus, stat, meter.logged_port("metrics")))
+
+    def host(self, cpu_time):
+        return self.truth["bias"] + self.truth["weights"]["cpu_time"] * cpu_time
+
+    def fair(self, cpus, utilization):
+        return cpus / 8 * self.truth["bias"] + self.truth["weights"]["cpu_time"] * cpus * utilization
+
+    def readings(self):
+        """(cpus, utilization, watts) of each VM, once each has metered with the served model."""
+        out = []
+        for cpus, _, port in self.vms:
+            m = metrics(port)
+            out.append((cpus, m[series("kms_meter_utilization")], m[series("kms_meter_watts", zone="package")]))
+        return out
+
+    def check(self, readings):
+        for cpus, u, watts in readings:
+            self.assertAlmostEqual(watts, self.fair(cpus, u), delta=0.03 * self.fair(cpus, u), msg=(cpus, u))
+        total = sum(w for _, _, w in readings)
+        busy = sum(c * u for c, u, _ in readings)
+        self.assertAlmostEqual(total, self.host(busy), delta=0.03 * self.host(busy))
+        return total, busy
+
+    def test_vms_that_fill_the_host_add_up_to_it(self):
+        for _, _, port in self.vms:
+            wait_for(lambda: metrics(port).get(series("kms_meter_model_info", zone="package", model="vm_package_model",
+                                                      arch=ARCH, match="exact", family="linear")) == 1,
+                     timeout=20, what="each meter on the learned model")
+        wait_for(lambda: all(u == 0 and w > 0 for _, u, w in self.readings()), what="idle, metered")
+        total, _ = self.check(self.readings())
+        print(f"\nidle: VMs {total:.3f} W, host {self.host(0):.3f} W")
+        # Busy: the 2-vCPU VMs at a quarter and at half, the 4-vCPU one at three quarters.
+        shares = (0.25, 0.5, 0.75)
+        checked = 0
+        for _ in range(40):
+            for (cpus, stat, _), share in zip(self.vms, shares):
+                stat.add_busy(0.1 * cpus * share)
+            time.sleep(0.1)
+            readings = self.readings()
+            if all(u > 0 for _, u, _ in readings):
+                total, busy = self.check(readings)
+                checked += 1
+        self.assertGreaterEqual(checked, 5, "too few intervals with every VM busy")
+        print(f"busy: VMs {total:.3f} W at {busy:.2f} busy cpus, host {self.host(busy):.3f} W")

@@ -13,6 +13,7 @@
 #include "meter_fetch.h"
 #include "meter_metrics.h"
 #include "meter_model.h"
+#include "meter_prior.h"
 #include "meter_tree.h"
 #include "meter_usage.h"
 
@@ -58,6 +59,16 @@ static void test_cpu_time(void **state)
     assert_int_equal(meter_usage_cpu_time(&b, &a, 100, 1.0, &x), -1);  /* went back */
     assert_int_equal(meter_usage_cpu_time(&a, &b, 100, 0, &x), -1);
     assert_int_equal(meter_usage_cpu_time(&a, &b, 100, NAN, &x), -1);
+}
+
+static void test_count_cpus(void **state)
+{
+    (void) state;
+    const char *text = "cpu  40 0 20 400 0 0 0 0 0 0\ncpu0 10 0 5 100 0 0 0 0 0 0\ncpu1 10 0 5 100 0 0 0 0 0 0\n"
+                       "cpu2 10 0 5 100 0 0 0 0 0 0\ncpu3 10 0 5 100 0 0 0 0 0 0\nintr 1 2 3\nctxt 9\n";
+    assert_int_equal(meter_usage_count_cpus(text, strlen(text)), 4);
+    const char *none = "cpu  1 2 3 4 5 6 7 8\nintr 1\n";
+    assert_int_equal(meter_usage_count_cpus(none, strlen(none)), 0);
 }
 
 /* ---------------------------------------------------------------- energy */
@@ -111,68 +122,57 @@ static void test_counter_never_counts_negative_or_absurd_watts(void **state)
 
 /* ---------------------------------------------------------------- models */
 
+/* A served per-cpu document: one cpu draws 3 + arch + 2 u / 0.5 watts at utilization u. */
 static const char *s_doc =
-    "{\"All_Weights\":{\"Bias_Weight\":30,"
-    "\"Categorical_Variables\":{\"cpu_architecture\":{\"Intel(R) Xeon(R) Gold 6338\":{\"weight\":-2},"
-    "\"AMD EPYC 7B13\":{\"weight\":4}}},"
-    "\"Numerical_Variables\":{\"cpu_time\":{\"mean\":1,\"variance\":0.25,\"weight\":5}}},"
-    "\"model_name\":\"vm_package_model\"}";
+    "{\"All_Weights\":{\"Bias_Weight\":3,"
+    "\"Categorical_Variables\":{\"cpu_architecture\":{\"Intel(R) Xeon(R) Gold 6338\":{\"weight\":-0.5},"
+    "\"AMD EPYC 7B13\":{\"weight\":1}}},"
+    "\"Numerical_Variables\":{\"cpu_utilization\":{\"mean\":0,\"variance\":0.25,\"scale\":0.5,\"weight\":2}}},"
+    "\"model_name\":\"vm_package_model\",\"per_logical_cpu\":true}";
 
-static void s_have(kms_values_t *have, const char *const *names)
+/* The per-cpu document of one cpu drawing `bias` + `weight` u, parsed for `cpus` cpus. */
+static int s_line(double bias, double weight, double cpus, meter_model_t *m, meter_reject_t *why)
 {
-    memset(have, 0, sizeof *have);
-    for (; *names; names++)
-        kms_values_set(have, *names, 0);
-}
-
-static double s_watts(const meter_model_t *m, double cpu_time)
-{
-    static kms_sample_t usage;
-    memset(&usage, 0, sizeof usage);
-    kms_values_set(&usage.features, KMS_F_CPU_TIME, cpu_time);
-    return meter_model_predict(m, &usage);
+    char doc[512];
+    snprintf(doc, sizeof doc,
+             "{\"All_Weights\":{\"Bias_Weight\":%.17g,\"Numerical_Variables\":{\"cpu_utilization\":{\"mean\":0,"
+             "\"variance\":1,\"scale\":1,\"weight\":%.17g}}},\"model_name\":\"vm_package_model\","
+             "\"per_logical_cpu\":true}",
+             bias, weight);
+    return meter_model_parse(doc, strlen(doc), "x", cpus, 1000, m, why);
 }
 
 static void test_model_architecture_choice(void **state)
 {
     (void) state;
-    kms_values_t have;
-    s_have(&have, (const char *[]){KMS_F_CPU_TIME, NULL});
     meter_model_t m;
     meter_reject_t why;
-    /* The contract's formula: 30 + arch + 5 (x - 1) / 0.5. */
-    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "AMD EPYC 7B13", &have, 2, 1000, &m, &why), 0);
+    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "AMD EPYC 7B13", 2, 1000, &m, &why), 0);
     assert_int_equal(m.match, METER_ARCH_EXACT);
     assert_string_equal(m.arch_used, "AMD EPYC 7B13");
-    assert_true(fabs(s_watts(&m, 2) - (30 + 4 + 10)) < 1e-9);
+    assert_true(fabs(meter_model_cpu_watts(&m, 0.5) - (3 + 1 + 2)) < 1e-9);
     /* Same vendor and family, another model number: nearest. */
-    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "Intel(R) Xeon(R) Gold 6348", &have, 2, 1000, &m, &why), 0);
+    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "Intel(R) Xeon(R) Gold 6348", 2, 1000, &m, &why), 0);
     assert_int_equal(m.match, METER_ARCH_NEAREST);
     assert_string_equal(m.arch_used, "Intel(R) Xeon(R) Gold 6338");
-    assert_true(fabs(s_watts(&m, 1) - 28) < 1e-9);
+    assert_true(fabs(meter_model_cpu_watts(&m, 1) - (3 - 0.5 + 4)) < 1e-9);
     /* One word in common is not near: the mean of all (generic). */
-    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "Intel(R) Core(TM) i7", &have, 2, 1000, &m, &why), 0);
+    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "Intel(R) Core(TM) i7", 2, 1000, &m, &why), 0);
     assert_int_equal(m.match, METER_ARCH_GENERIC);
     assert_string_equal(m.arch_used, "");
-    assert_true(fabs(s_watts(&m, 1) - 31) < 1e-9);
-    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "unknown", &have, 2, 1000, &m, &why), 0);
+    assert_true(fabs(meter_model_cpu_watts(&m, 0) - 3.25) < 1e-9);
+    assert_int_equal(meter_model_parse(s_doc, strlen(s_doc), "unknown", 2, 1000, &m, &why), 0);
     assert_int_equal(m.match, METER_ARCH_GENERIC);
 }
+
+#define UTILIZATION(weight) "\"cpu_utilization\":{\"mean\":0,\"variance\":1,\"scale\":1,\"weight\":" #weight "}"
+#define PER_CPU ",\"per_logical_cpu\":true}"
 
 static void test_model_refused(void **state)
 {
     (void) state;
-    kms_values_t cpu_only, counters;
-    s_have(&cpu_only, (const char *[]){KMS_F_CPU_TIME, NULL});
-    s_have(&counters, (const char *[]){KMS_F_CPU_TIME, KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, NULL});
     meter_model_t m;
     meter_reject_t why;
-    const char *core = "{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{"
-                       "\"cpu_cycles\":{\"mean\":0,\"variance\":1e18,\"weight\":2},"
-                       "\"cpu_time\":{\"mean\":0,\"variance\":1,\"weight\":1}}},\"model_name\":\"core_model\"}";
-    assert_int_equal(meter_model_parse(core, strlen(core), "x", &cpu_only, 2, 1000, &m, &why), -1);
-    assert_int_equal(why, METER_REJECT_FEATURES);  /* a VM without counters */
-    assert_int_equal(meter_model_parse(core, strlen(core), "x", &counters, 2, 1000, &m, &why), 0);
     const struct {
         const char *body;
         meter_reject_t why;
@@ -182,61 +182,191 @@ static void test_model_refused(void **state)
         {"<html>503</html>", METER_REJECT_PARSE},
         {"{\"error\":\"not ready\"}", METER_REJECT_PARSE},
         /* A weight missing, a variance of 0, a number that is not one. */
-        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":1}}}}",
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_utilization\":{\"mean\":0,"
+         "\"variance\":1}}}" PER_CPU, METER_REJECT_PARSE},
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_utilization\":{\"mean\":0,"
+         "\"variance\":0,\"weight\":1}}}" PER_CPU, METER_REJECT_PARSE},
+        {"{\"All_Weights\":{\"Bias_Weight\":NaN,\"Numerical_Variables\":{" UTILIZATION(1) "}}" PER_CPU,
          METER_REJECT_PARSE},
-        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":0,"
-         "\"weight\":1}}}}", METER_REJECT_PARSE},
-        {"{\"All_Weights\":{\"Bias_Weight\":NaN,\"Numerical_Variables\":{}}}", METER_REJECT_PARSE},
-        {"{\"All_Weights\":{\"Bias_Weight\":\"3\",\"Numerical_Variables\":{}}}", METER_REJECT_PARSE},
-        {"{\"All_Weights\":{\"Bias_Weight\":1e400,\"Numerical_Variables\":{}}}", METER_REJECT_PARSE},
-        /* Finite, but absurd watts over 0..2 busy cpus. */
-        {"{\"All_Weights\":{\"Bias_Weight\":1e300,\"Numerical_Variables\":{}}}", METER_REJECT_WATTS},
-        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":1,"
-         "\"weight\":1e6}}}}", METER_REJECT_WATTS},
-        {"{\"All_Weights\":{\"Bias_Weight\":-5000,\"Numerical_Variables\":{}}}", METER_REJECT_WATTS},
+        {"{\"All_Weights\":{\"Bias_Weight\":\"3\",\"Numerical_Variables\":{" UTILIZATION(1) "}}" PER_CPU,
+         METER_REJECT_PARSE},
+        {"{\"All_Weights\":{\"Bias_Weight\":1e400,\"Numerical_Variables\":{" UTILIZATION(1) "}}" PER_CPU,
+         METER_REJECT_PARSE},
+        /* No feature, or one a VM cannot give. */
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{}}" PER_CPU, METER_REJECT_FEATURES},
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{" UTILIZATION(1) ","
+         "\"cpu_cycles\":{\"mean\":0,\"variance\":1e18,\"scale\":1e9,\"weight\":2}}}" PER_CPU,
+         METER_REJECT_FEATURES},
+        /* Finite, but absurd watts for 2 cpus within 1000 W. */
+        {"{\"All_Weights\":{\"Bias_Weight\":1e300,\"Numerical_Variables\":{" UTILIZATION(1) "}}" PER_CPU,
+         METER_REJECT_WATTS},
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{" UTILIZATION(1e6) "}}" PER_CPU,
+         METER_REJECT_WATTS},
+        {"{\"All_Weights\":{\"Bias_Weight\":-5000,\"Numerical_Variables\":{" UTILIZATION(1) "}}" PER_CPU,
+         METER_REJECT_WATTS},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = (meter_reject_t) -1;
-        assert_int_equal(meter_model_parse(bad[i].body, strlen(bad[i].body), "x", &cpu_only, 2, 1000, &m, &why), -1);
-        assert_int_equal(why, bad[i].why);
+        assert_int_equal(meter_model_parse(bad[i].body, strlen(bad[i].body), "x", 2, 1000, &m, &why), -1);
+        if (why != bad[i].why)
+            fail_msg("case %zu refused as %s, not %s", i, meter_reject_name(why), meter_reject_name(bad[i].why));
     }
 }
 
+/* A node model charges a VM its training host's whole idle power: refused, however it is said. */
+static void test_node_model_is_refused(void **state)
+{
+    (void) state;
+    meter_model_t m;
+    meter_reject_t why;
+    const struct {
+        const char *body;
+        meter_reject_t why;
+    } node[] = {
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{" UTILIZATION(1) "}},"
+         "\"per_logical_cpu\":false}", METER_REJECT_NODE},
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{" UTILIZATION(1) "}}}", METER_REJECT_NODE},
+        {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":1,"
+         "\"scale\":1,\"weight\":1}}}" PER_CPU, METER_REJECT_FEATURES},
+    };
+    for (size_t i = 0; i < sizeof node / sizeof node[0]; i++) {
+        assert_int_equal(meter_model_parse(node[i].body, strlen(node[i].body), "x", 2, 1000, &m, &why), -1);
+        assert_int_equal(why, node[i].why);
+    }
+}
+
+/* A line that dips below zero when idle (a node's intercept read per cpu) is never counted. */
+static void test_negative_idle_watts_refused(void **state)
+{
+    (void) state;
+    meter_model_t m;
+    meter_reject_t why;
+    assert_int_equal(s_line(-490, 500, 2, &m, &why), -1);
+    assert_int_equal(why, METER_REJECT_WATTS);
+}
+
 /* A document whose model serves a curve (its "families", as kms-api serves it): the meter
-   predicts with the curve, Kepler's form a log(b x / scale + 1) + c; absurd curves are refused
-   like absurd lines; "linear" served, or no families, is the line. */
+   evaluates the curve in utilization, Kepler's form a log(b u / scale + 1) + c; absurd curves
+   are refused like absurd lines; "linear" served, or no families, is the line. */
 static void test_model_curve(void **state)
 {
     (void) state;
-    kms_values_t have;
-    s_have(&have, (const char *[]){KMS_F_CPU_TIME, NULL});
     meter_model_t m;
     meter_reject_t why;
     char doc[1024];
-    const char *line = "{\"All_Weights\":{\"Bias_Weight\":10,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,"
-                       "\"variance\":4,\"scale\":2,\"weight\":5}}},\"model_name\":\"vm_core_model\"";
+    const char *line = "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{" UTILIZATION(4) "}},"
+                       "\"model_name\":\"vm_core_model\",\"per_logical_cpu\":true";
     const char *families = ",\"families\":{\"served\":\"%s\",\"samples\":500,\"candidates\":["
-                           "{\"family\":\"linear\",\"recent_rmse\":3.0,\"fit\":{\"scale\":2,\"params\":[5,10]}},"
-                           "{\"family\":\"logarithmic\",\"recent_rmse\":0.5,\"fit\":{\"scale\":2,\"params\":[%g,1.5,4]}}]}}";
+                           "{\"family\":\"linear\",\"recent_rmse\":3.0,\"fit\":{\"scale\":1,\"params\":[4,1]}},"
+                           "{\"family\":\"logarithmic\",\"recent_rmse\":0.5,\"fit\":{\"scale\":1,\"params\":[%g,1.5,0.5]}}]}}";
     char tail[512];
-    snprintf(tail, sizeof tail, families, "logarithmic", 20.0);
+    snprintf(tail, sizeof tail, families, "logarithmic", 3.0);
     snprintf(doc, sizeof doc, "%s%s", line, tail);
-    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), 0);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", 2, 1000, &m, &why), 0);
     assert_true(m.curve && m.fit.kind == KMS_FAMILY_LOGARITHMIC);
-    assert_true(fabs(s_watts(&m, 1) - (20 * log(1.5 * 0.5 + 1) + 4)) < 1e-9);
-    assert_true(fabs(s_watts(&m, 0) - 4) < 1e-9);
+    assert_true(fabs(meter_model_cpu_watts(&m, 1) - (3 * log(1.5 + 1) + 0.5)) < 1e-9);
+    assert_true(fabs(meter_model_cpu_watts(&m, 0.5) - (3 * log(1.5 * 0.5 + 1) + 0.5)) < 1e-9);
+    assert_true(fabs(meter_model_cpu_watts(&m, 0) - 0.5) < 1e-9);
     snprintf(tail, sizeof tail, families, "logarithmic", 1e9);
     snprintf(doc, sizeof doc, "%s%s", line, tail);
-    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), -1);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", 2, 1000, &m, &why), -1);
     assert_int_equal(why, METER_REJECT_WATTS);
-    snprintf(tail, sizeof tail, families, "linear", 20.0);
+    snprintf(tail, sizeof tail, families, "linear", 3.0);
     snprintf(doc, sizeof doc, "%s%s", line, tail);
-    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), 0);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", 2, 1000, &m, &why), 0);
     assert_false(m.curve);
-    assert_true(fabs(s_watts(&m, 1) - (10 + 5 * 1 / 2.0)) < 1e-9);
+    assert_true(fabs(meter_model_cpu_watts(&m, 1) - 5) < 1e-9);
     snprintf(doc, sizeof doc, "%s}", line);
-    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", &have, 2, 1000, &m, &why), 0);
+    assert_int_equal(meter_model_parse(doc, strlen(doc), "x", 2, 1000, &m, &why), 0);
     assert_false(m.curve);
+}
+
+/* One cpu: 1.25 W idle and 4 W per busy cpu-second. A 2-vCPU VM at half load is charged its
+   vCPUs' idle and its use (fair), or its busy cpu-seconds alone (Kepler's active share). */
+static void test_vm_watts_scale_with_its_vcpus(void **state)
+{
+    (void) state;
+    meter_model_t m;
+    meter_reject_t why;
+    assert_int_equal(s_line(1.25, 4, 8, &m, &why), 0);
+    assert_true(fabs(meter_model_machine_watts(&m, 0.5, 2, METER_SHARE_FAIR) - 2 * (1.25 + 4 * 0.5)) < 1e-12);
+    assert_true(fabs(meter_model_machine_watts(&m, 0.5, 2, METER_SHARE_ACTIVE) - 2 * 0.5 * (1.25 + 4 * 0.5)) < 1e-12);
+}
+
+/* The VMs that fill a host add up to the host: 2, 2 and 4 vCPUs on 8 cpus. */
+static void test_fair_shares_add_up_to_the_host(void **state)
+{
+    (void) state;
+    meter_model_t m;
+    meter_reject_t why;
+    assert_int_equal(s_line(1.25, 4, 8, &m, &why), 0);
+    const double vcpus[3] = {2, 2, 4}, u[3] = {0.1, 0.7, 0.35};
+    double sum = 0, busy = 0;
+    for (int i = 0; i < 3; i++) {
+        sum += meter_model_machine_watts(&m, u[i], vcpus[i], METER_SHARE_FAIR);
+        busy += vcpus[i] * u[i];
+    }
+    assert_true(fabs(sum - (8 * 1.25 + 4 * busy)) < 1e-12);
+    assert_true(fabs(sum - meter_model_machine_watts(&m, busy / 8, 8, METER_SHARE_FAIR)) < 1e-12);
+}
+
+/* ---------------------------------------------------------------- the coefficient prior */
+
+static const meter_prior_arch_t *s_prior_row(const char *arch)
+{
+    for (size_t i = 0; i < meter_prior_arch_count; i++)
+        if (strcmp(meter_prior_archs[i].arch, arch) == 0)
+            return &meter_prior_archs[i];
+    fail_msg("no row %s", arch);
+    return NULL;
+}
+
+static void test_prior_finds_the_microarchitecture(void **state)
+{
+    (void) state;
+    meter_prior_t p;
+    meter_prior_find("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", &p);
+    assert_string_equal(p.arch, "Cascade Lake");
+    assert_int_equal(p.match, METER_PRIOR_EXACT);
+    assert_true(p.min_watts == s_prior_row("Cascade Lake")->min_watts);
+    assert_true(p.max_watts == s_prior_row("Cascade Lake")->max_watts);
+    meter_prior_find("AMD EPYC 7R13 Processor", &p);
+    assert_string_equal(p.arch, "EPYC 3rd Gen");
+    assert_int_equal(p.match, METER_PRIOR_EXACT);
+    /* The longest fragment wins: "E5-2680 v2" (Ivy Bridge) over "E5-2680" (Sandy Bridge). */
+    meter_prior_find("Intel(R) Xeon(R) CPU E5-2680 v2 @ 2.80GHz", &p);
+    assert_string_equal(p.arch, "Ivy Bridge");
+}
+
+static void test_prior_falls_back_to_averages(void **state)
+{
+    (void) state;
+    meter_prior_t p;
+    meter_prior_find("AMD Opteron(tm) Processor 6134", &p);
+    assert_int_equal(p.match, METER_PRIOR_VENDOR);
+    assert_string_equal(p.arch, "AMD average");
+    double min = 0;
+    size_t amd = 0;
+    for (size_t i = 0; i < meter_prior_arch_count; i++)
+        if (strcmp(meter_prior_archs[i].vendor, "AMD") == 0)
+            min += meter_prior_archs[i].min_watts, amd++;
+    assert_true(amd > 0);
+    assert_true(fabs(p.min_watts - min / (double) amd) < 1e-12);
+    meter_prior_find("Some Chip", &p);
+    assert_int_equal(p.match, METER_PRIOR_ALL);
+}
+
+/* The prior as a model: one cpu draws min idle and max at full load. */
+static void test_prior_model_spans_min_to_max(void **state)
+{
+    (void) state;
+    meter_prior_t p;
+    meter_prior_find("Intel(R) Xeon(R) Gold 6138 CPU @ 2.00GHz", &p);
+    meter_model_t m;
+    assert_int_equal(meter_model_from_prior(&p, 8, 1000, &m), 0);
+    assert_int_equal(m.match, METER_ARCH_PRIOR);
+    assert_true(fabs(meter_model_cpu_watts(&m, 0) - p.min_watts) < 1e-12);
+    assert_true(fabs(meter_model_cpu_watts(&m, 1) - p.max_watts) < 1e-12);
 }
 
 static void test_zones(void **state)
@@ -248,7 +378,7 @@ static void test_zones(void **state)
     assert_string_equal(meter_zone_info(METER_PACKAGE)->dir, "intel-rapl:0");
     assert_string_equal(meter_zone_info(METER_PACKAGE)->file_name, "package-0");
     assert_string_equal(meter_zone_info(METER_CORE)->dir, "intel-rapl:0:0");
-    assert_string_equal(meter_zone_info(METER_CORE)->models[1], "vm_core_model");
+    assert_string_equal(meter_zone_info(METER_CORE)->model, "vm_core_model");
 }
 
 /* ---------------------------------------------------------------- tree */
@@ -319,6 +449,10 @@ static void test_metrics_text(void **state)
     memset(&s, 0, sizeof s);
     snprintf(s.arch, sizeof s.arch, "Intel(R) \"Xeon\"");
     s.start_time = 1.7e9;
+    s.cpus = 4;
+    s.share = METER_SHARE_ACTIVE;
+    s.utilization = 0.25;
+    meter_prior_find("Intel(R) Xeon(R) Gold 6138 CPU @ 2.00GHz", &s.prior);
     s.zones[METER_PACKAGE].active = true;
     snprintf(s.zones[METER_PACKAGE].model, KMS_NAME_MAX, "vm_package_model");
     s.zones[METER_PACKAGE].match = METER_ARCH_GENERIC;
@@ -335,7 +469,10 @@ static void test_metrics_text(void **state)
     assert_non_null(strstr(text, "kms_meter_model_info{zone=\"package\",model=\"vm_package_model\",arch=\"\","
                                  "match=\"generic\",family=\"linear\"} 1\n"));
     assert_non_null(strstr(text, "kms_meter_model_age_seconds{zone=\"package\"} 60\n"));
-    assert_non_null(strstr(text, "kms_meter_machine_info{arch=\"Intel(R) \\\"Xeon\\\"\",counters=\"false\"} 1\n"));
+    assert_non_null(strstr(text, "kms_meter_machine_info{arch=\"Intel(R) \\\"Xeon\\\"\",counters=\"false\",cpus=\"4\","
+                                 "share=\"active\"} 1\n"));
+    assert_non_null(strstr(text, "kms_meter_utilization 0.25\n"));
+    assert_non_null(strstr(text, "kms_meter_prior_info{arch=\"Skylake\",match=\"exact\","));
     assert_non_null(strstr(text, "kms_meter_server_errors_total{kind=\"connect\"} 3\n"));
     assert_non_null(strstr(text, "kms_meter_models_rejected_total{reason=\"watts\"} 2\n"));
     assert_null(strstr(text, "zone=\"core\""));  /* not in the tree: not shown */
@@ -353,11 +490,19 @@ int main(void)
         cmocka_unit_test(test_stat_line),
         cmocka_unit_test(test_stat_line_refused),
         cmocka_unit_test(test_cpu_time),
+        cmocka_unit_test(test_count_cpus),
         cmocka_unit_test(test_counter_is_exact_and_wraps),
         cmocka_unit_test(test_counter_never_counts_negative_or_absurd_watts),
         cmocka_unit_test(test_model_architecture_choice),
         cmocka_unit_test(test_model_refused),
         cmocka_unit_test(test_model_curve),
+        cmocka_unit_test(test_node_model_is_refused),
+        cmocka_unit_test(test_negative_idle_watts_refused),
+        cmocka_unit_test(test_vm_watts_scale_with_its_vcpus),
+        cmocka_unit_test(test_fair_shares_add_up_to_the_host),
+        cmocka_unit_test(test_prior_finds_the_microarchitecture),
+        cmocka_unit_test(test_prior_falls_back_to_averages),
+        cmocka_unit_test(test_prior_model_spans_min_to_max),
         cmocka_unit_test(test_zones),
         cmocka_unit_test(test_tree_layout_and_restart),
         cmocka_unit_test(test_metrics_text),
