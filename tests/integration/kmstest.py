@@ -263,6 +263,8 @@ class ProcessTestCase(unittest.TestCase):
     def setUp(self):
         self.processes = []
         self.tmp = tempfile.mkdtemp(prefix="kms-test-")
+        # tearDown does not run when setUp fails: what a failed setUp started is stopped all the same.
+        self.addCleanup(stop_all, self.processes)
 
     def start(self, name, *args, env=None, cwd=None):
         p = Process(name, args, env=env, cwd=cwd)
