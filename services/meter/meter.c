@@ -33,6 +33,8 @@ typedef struct {
     meter_counter_t counters[METER_ZONES];
     kms_sample_t usage;         /* this interval's features */
     double utilization;         /* this interval's cpu_time / cpus, 0 to 1 */
+    double busy_carry;          /* busy cpu-seconds beyond an interval's capacity, for the next */
+    double ticks_time;          /* CLOCK_MONOTONIC seconds of the last good /proc/stat reading */
     double cpus, ticks_per_second;
     meter_prior_t prior;        /* the coefficient prior of this processor */
     meter_model_t prior_model;  /* ... as a package model */
@@ -320,37 +322,45 @@ static void s_enter_tree(s_meter_t *m)
     }
 }
 
-/* This interval's features into m->usage; -1 when /proc/stat failed (nothing is counted). */
-static int s_usage(s_meter_t *m, double dt)
+/* This interval's features into m->usage, and the seconds they cover into *span: since the last
+   good reading of /proc/stat, so that an interval whose reading failed (nothing counted then) is
+   counted with the next good one, at the usage the two readings show. -1 when it failed. */
+static int s_usage(s_meter_t *m, double now, double *span)
 {
     meter_cpu_ticks_t ticks;
     double cpu_time;
-    if (s_read_ticks(m, &ticks) != 0 || meter_usage_cpu_time(&m->ticks, &ticks, m->ticks_per_second, dt, &cpu_time) != 0) {
+    *span = now - m->ticks_time;
+    if (s_read_ticks(m, &ticks) != 0
+        || meter_usage_cpu_time(&m->ticks, &ticks, m->ticks_per_second, *span, &cpu_time) != 0) {
         m->stats.stat_errors++;
-        if (m->stats.stat_errors == 1 || m->stats.stat_errors % 100 == 0)
-            kms_warn("cannot read cpu time: interval not counted", "errors=%llu",
+        if (kms_log_decade(m->stats.stat_errors))
+            kms_warn("cannot read cpu time: counted with the next good reading", "errors=%llu",
                      (unsigned long long) m->stats.stat_errors);
-        if (s_read_ticks(m, &ticks) == 0)
-            m->ticks = ticks;  /* start again from a good reading */
+        if (s_read_ticks(m, &ticks) != 0)
+            return -1;
+        /* Counters that went back (another machine's file, a broken read): this span is lost,
+           the count starts again from here. */
+        m->ticks = ticks;
+        m->ticks_time = now;
         return -1;
     }
     m->ticks = ticks;
+    m->ticks_time = now;
     kms_values_set(&m->usage.features, KMS_F_CPU_TIME, cpu_time);
-    /* More busy time than the cpus can give is a broken /proc/stat, not work: bounded. */
-    m->stats.utilization = m->utilization = cpu_time / m->cpus;
-    if (m->utilization > 1) {
-        m->stats.utilization = m->utilization = 1;
+    double dropped = meter_usage_utilization(cpu_time * *span, *span, m->cpus, &m->busy_carry, &m->utilization);
+    m->stats.utilization = m->utilization;
+    if (dropped > 0) {
         m->stats.usage_clamped++;
         if (kms_log_decade(m->stats.usage_clamped))
             kms_warn("more busy time than the cpus have: counted as every cpu busy", "cpu_time=%g cpus=%g count=%llu",
                      cpu_time, m->cpus, (unsigned long long) m->stats.usage_clamped);
     }
-    double now[3];
-    if (m->perf && meter_perf_read(m->perf, &now[0], &now[1], &now[2]) == 0) {
+    double counts[3];
+    if (m->perf && meter_perf_read(m->perf, &counts[0], &counts[1], &counts[2]) == 0) {
         static const char *const names[3] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CACHE_MISSES};
         for (int i = 0; i < 3; i++) {
-            kms_values_set(&m->usage.features, names[i], fmax(0, now[i] - m->counts[i]) / dt);
-            m->counts[i] = now[i];
+            kms_values_set(&m->usage.features, names[i], fmax(0, counts[i] - m->counts[i]) / *span);
+            m->counts[i] = counts[i];
         }
     } else if (m->perf) {
         m->stats.perf_errors++;
@@ -397,6 +407,7 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         kms_error("cannot read cpu time", "path=%s", m->stat_path);
         return -1;
     }
+    m->ticks_time = s_now(CLOCK_MONOTONIC);
     if ((m->cpus = s_count_cpus(m)) == 0) {
         kms_error("no cpu listed: nothing to meter (every model is per logical cpu)", "path=%s", m->stat_path);
         return -1;
@@ -469,8 +480,8 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
         s_enter_tree(&m);
         if (m.metrics)
             meter_metrics_publish(m.metrics, &m.stats);
-        double last = s_now(CLOCK_MONOTONIC), next_refresh = last + config->refresh;
-        double next = last + config->interval;
+        double start = s_now(CLOCK_MONOTONIC), next_refresh = start + config->refresh;
+        double next = start + config->interval;
         while (!*stop) {
             s_sleep_until(next);
             if (*stop)
@@ -478,13 +489,12 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
             double now = s_now(CLOCK_MONOTONIC);
             if (now < next)
                 continue;  /* woken early by a signal that does not stop us */
-            double dt = now - last;
-            last = now;
             /* A late wake-up (a pause, a suspended VM) starts a fresh schedule, not a burst. */
             next = now - next > config->interval ? now + config->interval : next + config->interval;
             m.stats.intervals++;
-            if (s_usage(&m, dt) == 0)
-                s_count(&m, dt);
+            double span;
+            if (s_usage(&m, now, &span) == 0)
+                s_count(&m, span);
             if (now >= next_refresh) {
                 next_refresh = now + config->refresh;
                 s_refresh(&m);

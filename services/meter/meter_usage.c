@@ -72,3 +72,13 @@ int meter_usage_cpu_time(const meter_cpu_ticks_t *before, const meter_cpu_ticks_
     *out = (double) (after->busy - before->busy) / ticks_per_second / dt;
     return 0;
 }
+
+double meter_usage_utilization(double busy, double span, double cpus, double *carry, double *utilization)
+{
+    double capacity = cpus * span, total = busy + *carry;
+    double used = total < capacity ? total : capacity;
+    double over = total - used;
+    *carry = over < capacity ? over : capacity;
+    *utilization = capacity > 0 ? used / capacity : 0;
+    return over - *carry;
+}

@@ -25,4 +25,11 @@ unsigned meter_usage_count_cpus(const char *text, size_t len);
 int meter_usage_cpu_time(const meter_cpu_ticks_t *before, const meter_cpu_ticks_t *after, double ticks_per_second,
                          double dt, double *out);
 
+/* `busy` cpu-seconds over `span` seconds on `cpus` logical cpus as a utilization in [0, 1].
+   Busy time beyond what the cpus could give in the span (a tick counted early, a reading taken
+   late) is carried into the next interval through *carry, up to one span of every cpu busy;
+   more than that is no work but a broken /proc/stat: dropped, and returned (cpu-seconds; 0 when
+   nothing was). */
+double meter_usage_utilization(double busy, double span, double cpus, double *carry, double *utilization);
+
 #endif

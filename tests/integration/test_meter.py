@@ -324,6 +324,23 @@ class TestBadInput(MeterCase):
         self.assertLessEqual(max(self.m()[series("kms_meter_watts", zone="package")], 30.0), 30.0)  # 2 x (10 + 5)
         self.assertTrue(log_has(meter, r"level=warn .*more busy time than the cpus have"))
 
+    def test_a_gap_in_proc_stat_is_spread_over_the_time_it_covers(self):
+        self.api.answers["vm_package_model"] = (200, doc(10.0, weight=5.0))
+        self.start_meter(self.api.url, "--zones", "package")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 20.0, what="metering")
+        errors = self.m()[series("kms_meter_stat_errors_total")]
+        self.stat.write("cpu  garbage\n")
+        wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 3, what="the gap")
+        # One of the two cpus was busy through the gap, seen only when /proc/stat is back: that
+        # busy time covers the whole gap (utilization about 1/2), not the one interval after it.
+        gap = (self.m()[series("kms_meter_stat_errors_total")] - errors + 1) * 0.1
+        self.stat.add_busy(gap)
+        wait_for(lambda: self.m()[series("kms_meter_utilization")] > 0, what="the gap counted")
+        m = self.m()
+        self.assertLess(m[series("kms_meter_utilization")], 0.75, m)
+        self.assertEqual(m[series("kms_meter_usage_clamped_total")], 0)
+        self.assertLess(m[series("kms_meter_watts", zone="package")], 2 * (10 + 5 * 0.75))
+
     def test_no_cpu_listed_meters_nothing_and_says_why(self):
         self.stat.write("cpu  1000 0 0 100000 0 0 0 0 0 0\n")  # the aggregate line, no cpuN
         r = subprocess.run([binary("kms-meter"), "--api", self.api.url, "--out", self.out, "--procfs", self.stat.root,

@@ -29,7 +29,7 @@ KEPLER_VERSION = "v0.11.4"
 GO = "/usr/local/go/bin/go"
 CACHE = os.environ.get("KMS_KEPLER_CACHE", os.path.expanduser(f"~/.cache/kms-kepler/{KEPLER_VERSION}"))
 WINDOW = 10.0  # seconds per comparison
-RANGE_UJ = 60000000  # 60 J: the package counter wraps every 3 s or less, Kepler reads every second
+RANGE_UJ = 30000000  # 30 J: the 2-vCPU package counter wraps every 6 s or less, Kepler reads every second
 JOULES = re.compile(r'^kepler_node_cpu_(|active_|idle_)joules_total\{[^}]*zone="([a-z]+)"[^}]*\} (\S+)$', re.M)
 
 
