@@ -71,6 +71,19 @@ static void test_count_cpus(void **state)
     assert_int_equal(meter_usage_count_cpus(none, strlen(none)), 0);
 }
 
+/* Busy time past the cpus' capacity in one interval (a tick counted early) is carried into the
+   next, none lost; past one interval of every cpu it is a broken /proc/stat: dropped. */
+static void test_utilization_carries_then_drops(void **state)
+{
+    (void) state;
+    double carry = 0, u;
+    assert_true(meter_usage_utilization(0.5, 1, 2, &carry, &u) == 0 && u == 0.25 && carry == 0);
+    assert_true(meter_usage_utilization(2.5, 1, 2, &carry, &u) == 0 && u == 1 && carry == 0.5);
+    assert_true(meter_usage_utilization(0.5, 1, 2, &carry, &u) == 0 && u == 0.5 && carry == 0);
+    /* 62 cpu-seconds in a second on 2 cpus: 2 used, 2 carried, 58 dropped. */
+    assert_true(meter_usage_utilization(62, 1, 2, &carry, &u) == 58 && u == 1 && carry == 2);
+}
+
 /* ---------------------------------------------------------------- energy */
 
 static void test_counter_is_exact_and_wraps(void **state)
@@ -491,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_stat_line_refused),
         cmocka_unit_test(test_cpu_time),
         cmocka_unit_test(test_count_cpus),
+        cmocka_unit_test(test_utilization_carries_then_drops),
         cmocka_unit_test(test_counter_is_exact_and_wraps),
         cmocka_unit_test(test_counter_never_counts_negative_or_absurd_watts),
         cmocka_unit_test(test_model_architecture_choice),
