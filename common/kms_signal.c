@@ -30,6 +30,9 @@ void kms_signal_init(bool blocked)
     kms_signal_handle(SIGTERM, s_on_stop);
     kms_signal_handle(SIGINT, s_on_stop);
     kms_signal_handle(SIGPIPE, SIG_IGN);
+    kms_signal_handle(SIGHUP, SIG_IGN);
+    kms_signal_handle(SIGUSR1, SIG_IGN);
+    kms_signal_handle(SIGUSR2, SIG_IGN);
     if (blocked) {
         sigset_t stop;
         s_stop_signals(&stop);

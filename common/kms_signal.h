@@ -1,6 +1,9 @@
 /*  kms_signal: how every program is stopped. SIGTERM and SIGINT only set kms_signal_stop (to
     the signal's number), which the program's loop checks at least every second; SIGPIPE is
-    ignored, so a peer that went away is an error code, never a death.
+    ignored, so a peer that went away is an error code, never a death. SIGHUP, SIGUSR1 and
+    SIGUSR2 are ignored too: every program logs to stderr (no file to reopen) and rereads no
+    configuration, and a stray signal (a closed terminal, a tool's habit) must not kill a
+    trainer before its checkpoint. kepler-sim takes SIGUSR1 and SIGUSR2 back for its own use.
 
     The handler is installed without SA_RESTART, so a sleep or poll it interrupts returns at
     once. A program that uses czmq calls zsys_handler_set(NULL) before its first socket, or
