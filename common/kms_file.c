@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,4 +42,16 @@ void *kms_file_read_at(int dirfd, const char *name, bool nofollow, size_t max, s
 void *kms_file_read(const char *path, size_t max, size_t *len)
 {
     return kms_file_read_at(AT_FDCWD, path, false, max, len);
+}
+
+int kms_file_lock_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int saved = errno == EAGAIN ? EWOULDBLOCK : errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }

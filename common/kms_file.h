@@ -18,4 +18,9 @@ void *kms_file_read(const char *path, size_t max, size_t *len);
    is refused too (ELOOP), wherever it points. */
 void *kms_file_read_at(int dirfd, const char *name, bool nofollow, size_t max, size_t *len);
 
+/* Locks the folder `dir` itself (flock on it: no file is left in it) for as long as the returned
+   descriptor stays open, the process's life (the kernel releases it at any exit). -1 with errno
+   EWOULDBLOCK when another process holds it, another errno when `dir` cannot be opened. */
+int kms_file_lock_dir(const char *dir);
+
 #endif

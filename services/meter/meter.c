@@ -468,6 +468,13 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
         fprintf(stderr, "kms-meter: invalid value '%s' for --api: expected http://host[:port][/path]\n", config->api);
         return 2;
     }
+    /* One kms-meter per tree: two would step energy_uj back and forth, which Kepler books as
+       wraps (3.4 MJ in 30 s for a 12.6 W zone). The lock is held until exit. */
+    if (meter_tree_mkdirs(config->out) == 0 && kms_file_lock_dir(config->out) < 0 && errno == EWOULDBLOCK) {
+        fprintf(stderr, "kms-meter: another kms-meter writes the tree %s: one kms-meter per tree\n", config->out);
+        meter_fetch_destroy(&m.fetch);
+        return 2;
+    }
     char quoted[3][512];
     kms_info("metering", "api=%s out=%s interval=%g refresh=%g zones=%s cache=%s",
              kms_log_quote(config->api, quoted[0], sizeof quoted[0]), kms_log_quote(config->out, quoted[1], sizeof quoted[1]),

@@ -6,14 +6,17 @@
 #include "trainer.h"
 
 #include "kms_config.h"
+#include "kms_file.h"
 #include "kms_log.h"
 #include "kms_signal.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *s_samples, *s_control, *s_data_dir, *s_models, *s_seed, *s_dataset, *s_max_watts;
 static double s_checkpoint_interval, s_history_interval, s_forgetting;
@@ -148,6 +151,16 @@ int main(int argc, char **argv)
         return 1;
     }
     trainer_set_bounds(trainer, &bounds);
+    /* One trainer per data dir: two would overwrite each other's checkpoints (the last writer
+       wins, the other's samples lost). The lock is held until exit. */
+    bool made = mkdir(s_data_dir, 0755) == 0 || errno == EEXIST;  /* not: the checkpoints will say why */
+    if (made && kms_file_lock_dir(s_data_dir) < 0 && errno == EWOULDBLOCK) {
+        fprintf(stderr, "kms-trainer: another kms-trainer uses the data dir %s: one trainer per data dir\n",
+                s_data_dir);
+        trainer_destroy(&trainer);
+        kms_curve_destroy(&curve);
+        return 2;
+    }
     /* A full disk or a file size limit must fail a write, not kill the process. */
     kms_signal_handle(SIGXFSZ, SIG_IGN);
     if (train)

@@ -460,6 +460,17 @@ class TestConfiguration(ProcessTestCase):
         self.assertIn('msg="cannot listen" socket=metrics', errors[0])
         self.assertIn(f"127.0.0.1:{port}", errors[0])
 
+    def test_a_second_meter_on_the_tree_says_why_and_exits_2(self):
+        stat = Stat(os.path.join(self.tmp, "proc"))
+        args = ("--out", os.path.join(self.tmp, "tree"), "--procfs", stat.root, "--api",
+                f"http://127.0.0.1:{refused_port()}")
+        first = self.start("kms-meter", *args, "--metrics-port", "off")
+        wait_for(lambda: "msg=machine" in first.output(), what="the first kms-meter")
+        r = self.run_meter(*args, "--metrics-port", "off")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("another kms-meter writes the tree", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
     def test_sigterm_stops_cleanly(self):
         meter = self.start("kms-meter", "--out", self.tmp, "--metrics-port", "off", "--api",
                            f"http://127.0.0.1:{refused_port()}")

@@ -486,6 +486,20 @@ class TestCheckpoints(TrainerTestCase):
             self.assertEqual(self.comparable(after), self.comparable(before))
         self.assertEqual(ask(t2.control, "WEIGHTS", "core_model"), before_weights)
 
+    def test_a_second_trainer_on_the_data_dir_says_why_and_exits_2(self):
+        first = self.start_trainer()
+        r = subprocess.run([binary("kms-trainer"), "--samples", self.pub.endpoint, "--control", "@tcp://127.0.0.1:*",
+                            "--data-dir", self.data], capture_output=True, text=True, timeout=10 * SLOWDOWN)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("another kms-trainer uses the data dir", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        r = subprocess.run([binary("kms-trainer"), "import", os.path.join(self.tmp, "none.zip"), "--data-dir", self.data],
+                           capture_output=True, text=True, timeout=10 * SLOWDOWN)
+        self.assertEqual(r.returncode, 2, r.stderr)  # an offline command too
+        self.assertEqual(first.stop(), 0)
+        self.processes.remove(first)
+        self.start_trainer()  # the lock goes with the process
+
     def test_sigint_checkpoints_and_exits_0(self):
         t = self.start_trainer("--checkpoint-interval", "3600")
         self.sync(t)
