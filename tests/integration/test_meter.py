@@ -140,9 +140,14 @@ class TestWithTheTrainer(MeterCase):
         wait_for(lambda: self.m()[series("kms_meter_model_age_seconds", zone="package")] < 1, what="confirmed")
 
     def test_wraps_at_max_energy_range(self):
-        self.start_meter(self.pipeline.base, "--max-energy-range-uj", "30000000")  # 30 J: a wrap per second
-        wait_for(lambda: self.m()[series("kms_meter_energy_joules_total", zone="package")] > 70, timeout=15,
-                 what="two wraps")
+        # 30 J (10 intervals at --max-watts 30 fit in it): a wrap every 1.2 s with both cpus busy.
+        self.start_meter(self.pipeline.base, "--max-energy-range-uj", "30000000", "--max-watts", "30")
+
+        def busy_past(joules):
+            self.stat.add_busy(2 * 0.1)
+            return self.m()[series("kms_meter_energy_joules_total", zone="package")] > joules
+
+        wait_for(lambda: busy_past(70), timeout=15, interval=0.1, what="two wraps")
         self.assertEqual(read_tree(self.out, "package", "max_energy_range_uj"), "30000000\n")
         m = self.m()
         total = m[series("kms_meter_energy_joules_total", zone="package")]
@@ -437,6 +442,9 @@ class TestConfiguration(ProcessTestCase):
                  (["--out", self.tmp, "--zones", "package,gpu"], "--zones"),
                  (["--out", self.tmp, "--api", "ftp://x"], "--api"),
                  (["--out", self.tmp, "--max-energy-range-uj", "1000000.5"], "--max-energy-range-uj"),
+                 # 1 J: less than 10 intervals at --max-watts (2000 W x 1 s x 10): Kepler could
+                 # not tell one wrap from several.
+                 (["--out", self.tmp, "--max-energy-range-uj", "1000000"], "--max-energy-range-uj"),
                  (["--out", self.tmp, "--vm-share", "half"], "--vm-share"),
                  (["--out", self.tmp, "--metrics-port", "-1"], "--metrics-port"),
                  (["--out", self.tmp, "--bogus"], "--bogus")]

@@ -109,7 +109,7 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
     def start_meter(self):
         self.meter = self.start("kms-meter", "--api", self.pipeline.base, "--out", self.out, "--procfs",
                                 self.stat.root, "--interval", "0.05", "--refresh", "0.5", "--timeout", "1",
-                                "--max-energy-range-uj", RANGE_UJ, "--metrics-address", "127.0.0.1",
+                                "--max-energy-range-uj", RANGE_UJ, "--max-watts", 60, "--metrics-address", "127.0.0.1",
                                 "--metrics-port", 0)
         self.metrics_port = self.meter.logged_port("metrics")
         wait_for(lambda: metrics(self.metrics_port).get(series("kms_meter_watts", zone="dram")), what="kms-meter up")
