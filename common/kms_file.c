@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -42,6 +43,59 @@ void *kms_file_read_at(int dirfd, const char *name, bool nofollow, size_t max, s
 void *kms_file_read(const char *path, size_t max, size_t *len)
 {
     return kms_file_read_at(AT_FDCWD, path, false, max, len);
+}
+
+static int s_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t) n;
+    }
+    return 0;
+}
+
+int kms_file_replace_at(int dirfd, const char *name, const void *data, size_t len, bool durable)
+{
+    char tmp[256];
+    if (snprintf(tmp, sizeof tmp, ".%s.tmp", name) >= (int) sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dirfd, tmp, flags, 0644);
+    if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp, 0) == 0)
+        fd = openat(dirfd, tmp, flags, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = s_write_all(fd, data, len);
+    if (rc == 0 && durable)
+        rc = fsync(fd);
+    if (close(fd) != 0)
+        rc = -1;
+    if (rc == 0)
+        rc = renameat(dirfd, tmp, dirfd, name);
+    /* The rename is in the folder's data: without this a power cut may undo it. */
+    if (rc == 0 && durable)
+        rc = fsync(dirfd);
+    if (rc != 0) {
+        int saved = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = saved;
+    }
+    return rc;
+}
+
+int kms_file_subdir_at(int dirfd, const char *name)
+{
+    if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
 int kms_file_lock_dir(const char *dir)

@@ -83,11 +83,8 @@ int main(int argc, char **argv)
         return 2;
     }
     c.share = strcmp(share, "active") == 0 ? METER_SHARE_ACTIVE : METER_SHARE_FAIR;
-    char cache_dir[PATH_MAX];
-    if (!c.cache_dir || !*c.cache_dir) {
-        snprintf(cache_dir, sizeof cache_dir, "%s/kms-meter", c.out);
-        c.cache_dir = cache_dir;
-    }
+    if (c.cache_dir && !*c.cache_dir)
+        c.cache_dir = NULL;  /* OUT/kms-meter */
 
     /* Without SA_RESTART the signal also ends the loop's sleep. */
     kms_signal_init(false);

@@ -46,6 +46,8 @@ typedef struct {
     meter_perf_t *perf;
     meter_fetch_t *fetch;
     meter_metrics_t *metrics;
+    meter_tree_t *tree;         /* --out */
+    int cache;                  /* the model cache's folder; -1 when it cannot be opened */
 } s_meter_t;
 
 static double s_now(clockid_t clock)
@@ -75,6 +77,24 @@ static int s_parse_zones(const char *list, bool wanted[METER_ZONES], char *bad, 
     return count > 0 ? 0 : -1;
 }
 
+/* Up to `cap` bytes of a procfs file (which has no size to ask for). Never through a symlink,
+   never blocking, only a regular file: a FIFO put at --procfs/stat blocked the meter and
+   swallowed its first SIGTERM. The bytes read, or -1. */
+static ssize_t s_read_proc(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    ssize_t len = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? 0 : -1;
+    for (ssize_t n; len >= 0 && (size_t) len < cap && (n = read(fd, buf + len, cap - (size_t) len)) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        len = n < 0 ? -1 : len + n;
+    }
+    if (fd >= 0)
+        close(fd);
+    return len;
+}
+
 /* The cpu as Kepler 0.10+ names it (kepler_node_cpu_info's model_name, /proc/cpuinfo's
    "model name"): the architecture key the trainer learned from such nodes. */
 static void s_detect_arch(const char *proc, char *out, size_t cap)
@@ -82,11 +102,8 @@ static void s_detect_arch(const char *proc, char *out, size_t cap)
     char path[PATH_MAX], text[16384];
     snprintf(path, sizeof path, "%s/cpuinfo", proc);
     snprintf(out, cap, "%s", KMS_ARCH_UNKNOWN);
-    /* The first cpu's block holds the name; procfs files have no size to ask for. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-    if (fd >= 0)
-        close(fd);
+    /* The first cpu's block holds the name. */
+    ssize_t n = s_read_proc(path, text, sizeof text - 1);
     if (n <= 0)
         return;
     text[n] = '\0';
@@ -110,35 +127,27 @@ static int s_read_ticks(s_meter_t *m, meter_cpu_ticks_t *out)
        afresh each time (a few microseconds), so that a --procfs whose stat file is replaced
        is read anew. */
     char buf[4096];
-    int fd = open(m->stat_path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
-    if (fd >= 0)
-        close(fd);
+    ssize_t n = s_read_proc(m->stat_path, buf, sizeof buf);
     return n > 0 && meter_usage_parse_stat(buf, (size_t) n, out) == 0 ? 0 : -1;
 }
 
 /* The logical cpus /proc/stat lists, read whole (a line per cpu: 4096 cpus are ~300 kB). */
 static double s_count_cpus(const s_meter_t *m)
 {
-    size_t cap = 1 << 20, len = 0;
+    size_t cap = 1 << 20;
     char *text = malloc(cap);
-    int fd = text ? open(m->stat_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-        for (ssize_t n; len < cap && (n = read(fd, text + len, cap - len)) > 0;)
-            len += (size_t) n;
-    if (fd >= 0)
-        close(fd);
-    double cpus = text ? (double) meter_usage_count_cpus(text, len) : 0;
+    ssize_t len = text ? s_read_proc(m->stat_path, text, cap) : -1;
+    double cpus = len > 0 ? (double) meter_usage_count_cpus(text, (size_t) len) : 0;
     free(text);
     return cpus;
 }
 
 /* ---------------------------------------------------------------- models */
 
-static void s_cache_path(const s_meter_t *m, const char *model, char *out, size_t cap)
+/* "<model>.json": the cache's file of a model. */
+static void s_cache_name(const char *model, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s.json", m->config->cache_dir, model);
+    snprintf(out, cap, "%s.json", model);
 }
 
 /* Takes `body` over. */
@@ -168,12 +177,13 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
         kms_debug("model updated", "zone=%s model=%s", meter_zone_info(z)->zone, model_name);
     if (from_cache)
         return;
-    char path[PATH_MAX];
-    s_cache_path(m, model_name, path, sizeof path);
-    if (meter_tree_replace_file(path, body, len) != 0) {
+    char name[KMS_NAME_MAX + 8];
+    s_cache_name(model_name, name, sizeof name);
+    if (m->cache < 0 || kms_file_replace_at(m->cache, name, body, len, false) != 0) {
         m->stats.cache_errors++;
         char why[256];
-        kms_warn("cannot cache the model", "path=%s why=%s", path, kms_log_quote(strerror(errno), why, sizeof why));
+        kms_warn("cannot cache the model", "file=%s why=%s", name,
+                 kms_log_quote(strerror(m->cache < 0 ? EBADF : errno), why, sizeof why));
     }
 }
 
@@ -215,17 +225,17 @@ static void s_load_cache(s_meter_t *m)
         if (!m->wanted[z])
             continue;
         const char *name = meter_zone_info(z)->model;
-        char path[PATH_MAX];
-        s_cache_path(m, name, path, sizeof path);
+        char file[KMS_NAME_MAX + 8];
+        s_cache_name(name, file, sizeof file);
         size_t len;
-        char *body = kms_file_read(path, 1 << 20, &len);
+        char *body = m->cache >= 0 ? kms_file_read_at(m->cache, file, true, 1 << 20, &len) : NULL;
         struct stat st;
         meter_model_t model;
         meter_reject_t why;
-        if (!body || stat(path, &st) != 0
+        if (!body || fstatat(m->cache, file, &st, AT_SYMLINK_NOFOLLOW) != 0
             || meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &why) != 0) {
             if (body)
-                kms_warn("cached model not usable", "path=%s why=%s", path, meter_reject_name(why));
+                kms_warn("cached model not usable", "file=%s why=%s", file, meter_reject_name(why));
             free(body);
             continue;
         }
@@ -237,38 +247,36 @@ static void s_load_cache(s_meter_t *m)
     }
 }
 
-/* Asks for the zone's model. false when the server could not be reached (the rest of this
-   refresh is skipped). */
-static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
+/* The zone's answer from kms-api (meter_fetch.h), taken over. */
+static void s_take_answer(s_meter_t *m, meter_zone_t z, meter_fetch_result_t *r, double now)
 {
     meter_zone_stats_t *s = &m->stats.zones[z];
     const char *name = meter_zone_info(z)->model;
-    char *body = NULL, why[256], quoted[300];
-    size_t len = 0;
-    meter_fetch_error_t error;
-    m->stats.fetches++;
-    meter_got_t got = meter_fetch_model(m->fetch, name, &body, &len, &error, why, sizeof why);
-    if (got == METER_GOT_ERROR) {
-        m->stats.fetch_errors[error]++;
+    char quoted[300];
+    if (r->got == METER_GOT_ERROR) {
+        m->stats.fetch_errors[r->error]++;
         if (m->stats.server_up || !m->asked)
             kms_warn("kms-api not answering: metering on with the models in hand", "url=%s why=%s", m->config->api,
-                     kms_log_quote(why, quoted, sizeof quoted));
+                     kms_log_quote(r->why, quoted, sizeof quoted));
         m->stats.server_up = false;
         m->asked = true;
-        return false;
+        return;
     }
     if (!m->stats.server_up)
         kms_info("kms-api answers", "url=%s", m->config->api);
     m->stats.server_up = true;
     m->asked = true;
-    if (got == METER_GOT_NONE) {
-        kms_debug("model not available", "model=%s why=%s", name, kms_log_quote(why, quoted, sizeof quoted));
-        return true;
+    char *body = r->body;
+    size_t len = r->len;
+    r->body = NULL;
+    if (r->got == METER_GOT_NONE) {
+        kms_debug("model not available", "model=%s why=%s", name, kms_log_quote(r->why, quoted, sizeof quoted));
+        return;
     }
     if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
         s->model_fetched = now;  /* the same answer: confirmed */
         free(body);
-        return true;
+        return;
     }
     meter_model_t model;
     meter_reject_t reject;
@@ -277,23 +285,44 @@ static bool s_refresh_zone(s_meter_t *m, meter_zone_t z, double now)
         kms_warn("model refused", "model=%s why=%s kept=%s", name, meter_reject_name(reject),
                  s->model[0] ? s->model : "none");
         free(body);
-        return true;
+        return;
     }
     if (s_prior_wins(m, z, &model)) {
         kms_debug("model knows other processors only: the prior stays", "model=%s", name);
         free(body);
-        return true;
+        return;
     }
     s_adopt(m, z, name, &model, body, len, now, false);
+}
+
+/* Asks for every wanted zone's model, on the fetcher's thread; false while a batch is under way. */
+static bool s_ask(s_meter_t *m)
+{
+    const char *models[METER_ZONES];
+    size_t count = 0;
+    for (int z = 0; z < METER_ZONES; z++)
+        if (m->wanted[z])
+            models[count++] = meter_zone_info(z)->model;
+    if (!meter_fetch_begin(m->fetch, models, count))
+        return false;
+    m->stats.fetches += count;
     return true;
 }
 
-static void s_refresh(s_meter_t *m)
+/* The answers of the last batch, once it is over: true when there were. */
+static bool s_collect(s_meter_t *m)
 {
+    meter_fetch_result_t results[METER_ZONES];
+    if (!meter_fetch_collect(m->fetch, results))
+        return false;
     double now = s_now(CLOCK_REALTIME);
+    size_t i = 0;
     for (int z = 0; z < METER_ZONES; z++)
-        if (m->wanted[z] && !s_refresh_zone(m, z, now))
-            return;
+        if (m->wanted[z])
+            s_take_answer(m, z, &results[i++], now);
+    for (size_t j = 0; j < i; j++)
+        free(results[j].body);
+    return true;
 }
 
 /* ---------------------------------------------------------------- metering */
@@ -307,7 +336,7 @@ static void s_enter_tree(s_meter_t *m)
             continue;
         uint64_t previous = 0;
         uint64_t max_uj = (uint64_t) m->config->max_energy_uj;
-        if (meter_tree_zone_init(m->config->out, z, max_uj, &previous) != 0) {
+        if (meter_tree_zone_init(m->tree, z, max_uj, &previous) != 0) {
             m->stats.tree_errors++;
             char why[256];
             kms_error("cannot write the zone", "zone=%s root=%s why=%s", meter_zone_info(z)->zone, m->config->out,
@@ -381,7 +410,7 @@ static void s_count(s_meter_t *m, double dt)
         s->clamped_absurd += check == METER_WATTS_ABSURD;
         s->joules = m->counters[z].total_j;
         s->energy_uj = m->counters[z].energy_uj;
-        if (meter_tree_write_energy(m->config->out, z, s->energy_uj) != 0) {
+        if (meter_tree_write_energy(m->tree, z, s->energy_uj) != 0) {
             m->stats.tree_errors++;
             char why[256];
             if (m->stats.tree_errors == 1 || m->stats.tree_errors % 100 == 0)
@@ -430,8 +459,12 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
              config->share == METER_SHARE_ACTIVE ? "active" : "fair", kms_log_quote(m->prior.arch, prior, sizeof prior),
              meter_prior_match_name(m->prior.match), m->perf ? "yes" : "no", m->perf ? "" : " why=",
              m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
-    if (meter_tree_mkdirs(config->cache_dir) != 0)
-        kms_warn("cannot make the model cache", "path=%s why=%s", config->cache_dir,
+    /* The default cache is OUT/kms-meter, opened from the tree's root without following links. */
+    m->cache = config->cache_dir ? (meter_tree_mkdirs(config->cache_dir) == 0
+                                        ? open(config->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1)
+                                 : kms_file_subdir_at(meter_tree_root_fd(m->tree), "kms-meter");
+    if (m->cache < 0)
+        kms_warn("cannot open the model cache", "path=%s why=%s", config->cache_dir ? config->cache_dir : "OUT/kms-meter",
                  kms_log_quote(strerror(errno), reason, sizeof reason));
     if (config->metrics_port >= 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port)))
         return -1;
@@ -443,6 +476,9 @@ static void s_teardown(s_meter_t *m)
     meter_metrics_destroy(&m->metrics);
     meter_fetch_destroy(&m->fetch);
     meter_perf_destroy(&m->perf);
+    meter_tree_close(&m->tree);
+    if (m->cache >= 0)
+        close(m->cache);
     for (int z = 0; z < METER_ZONES; z++)
         free(m->bodies[z]);
 }
@@ -470,21 +506,30 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
     }
     /* One kms-meter per tree: two would step energy_uj back and forth, which Kepler books as
        wraps (3.4 MJ in 30 s for a 12.6 W zone). The lock is held until exit. */
-    if (meter_tree_mkdirs(config->out) == 0 && kms_file_lock_dir(config->out) < 0 && errno == EWOULDBLOCK) {
+    m.cache = -1;
+    if (!(m.tree = meter_tree_open(config->out))) {
+        fprintf(stderr, "kms-meter: cannot open --out %s: %s\n", config->out, strerror(errno));
+        meter_fetch_destroy(&m.fetch);
+        return 2;
+    }
+    if (kms_file_lock_dir(config->out) < 0 && errno == EWOULDBLOCK) {
         fprintf(stderr, "kms-meter: another kms-meter writes the tree %s: one kms-meter per tree\n", config->out);
+        meter_tree_close(&m.tree);
         meter_fetch_destroy(&m.fetch);
         return 2;
     }
     char quoted[3][512];
     kms_info("metering", "api=%s out=%s interval=%g refresh=%g zones=%s cache=%s",
              kms_log_quote(config->api, quoted[0], sizeof quoted[0]), kms_log_quote(config->out, quoted[1], sizeof quoted[1]),
-             config->interval, config->refresh, config->zones, kms_log_quote(config->cache_dir, quoted[2], sizeof quoted[2]));
+             config->interval, config->refresh, config->zones,
+             kms_log_quote(config->cache_dir ? config->cache_dir : "OUT/kms-meter", quoted[2], sizeof quoted[2]));
     int rc = s_setup(&m, config);
     if (rc == 0) {
+        /* The tree from the cache or the prior at once; kms-api's answers when they come. */
         s_load_cache(&m);
-        s_refresh(&m);
         s_use_prior(&m);
         s_enter_tree(&m);
+        s_ask(&m);
         if (m.metrics)
             meter_metrics_publish(m.metrics, &m.stats);
         double start = s_now(CLOCK_MONOTONIC), next_refresh = start + config->refresh;
@@ -498,16 +543,17 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
                 continue;  /* woken early by a signal that does not stop us */
             /* A late wake-up (a pause, a suspended VM) starts a fresh schedule, not a burst. */
             next = now - next > config->interval ? now + config->interval : next + config->interval;
+            /* kms-api's answers first: the interval is counted, and shown, with the models in use. */
+            if (s_collect(&m)) {
+                s_use_prior(&m);
+                s_enter_tree(&m);
+            }
             m.stats.intervals++;
             double span;
             if (s_usage(&m, now, &span) == 0)
                 s_count(&m, span);
-            if (now >= next_refresh) {
+            if (now >= next_refresh && s_ask(&m))
                 next_refresh = now + config->refresh;
-                s_refresh(&m);
-                s_use_prior(&m);
-                s_enter_tree(&m);
-            }
             if (m.metrics)
                 meter_metrics_publish(m.metrics, &m.stats);
         }

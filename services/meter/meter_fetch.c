@@ -1,15 +1,21 @@
 /*  Models from kms-api: GET /model-weights/<model> through civetweb's HTTP client. Not libcurl:
     libcurl and the TLS, LDAP, Kerberos and SSH libraries it brings would be 8 of kms-meter's
     11 MB resident, on every machine of a fleet, for one small request a refresh. Plain HTTP
-    only (kms-api inside the cluster); civetweb bounds the connect at 10 s, the answer at
-    --timeout. */
+    only (kms-api inside the cluster). civetweb bounds the connect at 10 s and the headers at
+    --timeout, but not the body; the batch's deadline bounds everything, by cancelling the
+    thread (its cleanup handlers close the connection and free the body). */
+#define _GNU_SOURCE  /* pthread_tryjoin_np */
 #include "meter_fetch.h"
 
 #include <civetweb.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_MAX_BODY (1 << 20)  /* a weights document is a few kB */
 
@@ -18,7 +24,22 @@ struct meter_fetch_t {
     int port;
     char prefix[512];  /* the URL's path, without the trailing slash */
     int timeout_ms;
+    /* The batch: written by its thread until it ends, read by the collector after the join. */
+    const char *models[METER_FETCH_MAX];
+    size_t count, answered;
+    meter_fetch_result_t results[METER_FETCH_MAX];
+    pthread_t thread;
+    bool running, cancelled;
+    atomic_bool done;
+    double deadline;  /* CLOCK_MONOTONIC seconds */
 };
+
+static double s_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
+}
 
 /* "http://host[:port][/prefix]"; -1 for anything else. */
 static int s_parse_url(meter_fetch_t *self, const char *url)
@@ -59,73 +80,169 @@ meter_fetch_t *meter_fetch_new(const char *api, double timeout)
     return self;
 }
 
-void meter_fetch_destroy(meter_fetch_t **self_p)
+static meter_got_t s_error(meter_fetch_result_t *r, meter_fetch_error_t kind, const char *text)
 {
-    free(*self_p);
-    *self_p = NULL;
-}
-
-static meter_got_t s_error(meter_fetch_error_t kind, meter_fetch_error_t *error, char *why, size_t cap,
-                           const char *text)
-{
-    *error = kind;
-    snprintf(why, cap, "%s", text);
+    r->error = kind;
+    snprintf(r->why, sizeof r->why, "%s", text);
     return METER_GOT_ERROR;
 }
 
-/* The body, up to S_MAX_BODY; -1 when longer or cut short. */
-static char *s_read_body(struct mg_connection *conn, size_t *len, bool *too_large)
+static void s_free_cleanup(void *p)
 {
-    size_t cap = 16384, got = 0;
-    char *buf = malloc(cap);
-    for (int n; buf && (n = mg_read(conn, buf + got, cap - got - 1)) > 0;) {
-        got += (size_t) n;
-        if (got + 1 == cap) {
-            char *bigger = cap < S_MAX_BODY ? realloc(buf, cap * 2) : NULL;
-            if (!bigger) {
-                *too_large = cap >= S_MAX_BODY;
-                free(buf);
-                return NULL;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    if (buf) {
-        buf[got] = '\0';
-        *len = got;
-    }
-    return buf;
+    free(*(char **) p);
 }
 
-meter_got_t meter_fetch_model(meter_fetch_t *self, const char *model, char **body, size_t *len,
-                              meter_fetch_error_t *error, char *why, size_t cap)
+static void s_close_cleanup(void *conn)
 {
-    char ebuf[256] = "";
-    struct mg_connection *conn = mg_connect_client(self->host, self->port, 0, ebuf, sizeof ebuf);
-    if (!conn)
-        return s_error(METER_FETCH_CONNECT, error, why, cap, ebuf[0] ? ebuf : "cannot connect");
-    mg_printf(conn, "GET %s/model-weights/%s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", self->prefix,
-              model, self->host, self->port);
-    meter_got_t got;
-    if (mg_get_response(conn, ebuf, sizeof ebuf, self->timeout_ms) < 0) {
-        got = s_error(METER_FETCH_TIMEOUT, error, why, cap, ebuf[0] ? ebuf : "no answer in time");
-    } else {
-        int status = mg_get_response_info(conn)->status_code;
-        snprintf(why, cap, "HTTP %d", status);
-        bool too_large = false;
-        if (status == 404 || status == 503) {
-            got = METER_GOT_NONE;
-        } else if (status != 200) {
-            *error = METER_FETCH_HTTP;  /* why says the status */
-            got = METER_GOT_ERROR;
-        } else if (!(*body = s_read_body(conn, len, &too_large))) {
-            got = s_error(too_large ? METER_FETCH_TOO_LARGE : METER_FETCH_HTTP, error, why, cap,
-                          too_large ? "answer over 1 MiB" : "out of memory");
-        } else {
-            got = METER_GOT_BODY;
+    mg_close_connection(conn);
+}
+
+/* The body, up to S_MAX_BODY; NULL when longer (too_large) or out of memory. Its state is in
+   memory (a struct whose address the cleanup holds), which a cancel's unwinding leaves intact. */
+static char *s_read_body(struct mg_connection *conn, size_t *len, bool *too_large)
+{
+    struct {
+        char *buf, *out;
+        size_t cap, got;
+    } b = {malloc(16384), NULL, 16384, 0};
+    pthread_cleanup_push(s_free_cleanup, &b.buf);
+    for (int n; b.buf && (n = mg_read(conn, b.buf + b.got, b.cap - b.got - 1)) > 0;) {
+        b.got += (size_t) n;
+        if (b.got + 1 == b.cap) {
+            char *bigger = b.cap < S_MAX_BODY ? realloc(b.buf, b.cap * 2) : NULL;
+            if (!bigger) {
+                *too_large = b.cap >= S_MAX_BODY;
+                break;
+            }
+            b.buf = bigger;
+            b.cap *= 2;
         }
     }
-    mg_close_connection(conn);
-    return got;
+    if (b.buf && !*too_large) {
+        b.buf[b.got] = '\0';
+        *len = b.got;
+        b.out = b.buf;
+        b.buf = NULL;
+    }
+    pthread_cleanup_pop(1);
+    return b.out;
+}
+
+/* GET /model-weights/<model> into *r. Cancellable but for the connect (civetweb bounds it at
+   10 s), so that a cancel never leaves a half-made connection behind. */
+static void s_fetch(meter_fetch_t *self, const char *model, meter_fetch_result_t *r)
+{
+    char ebuf[256] = "";
+    int state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+    struct mg_connection *conn = mg_connect_client(self->host, self->port, 0, ebuf, sizeof ebuf);
+    pthread_setcancelstate(state, NULL);
+    if (!conn) {
+        r->got = s_error(r, METER_FETCH_CONNECT, ebuf[0] ? ebuf : "cannot connect");
+        return;
+    }
+    pthread_cleanup_push(s_close_cleanup, conn);
+    mg_printf(conn, "GET %s/model-weights/%s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", self->prefix,
+              model, self->host, self->port);
+    if (mg_get_response(conn, ebuf, sizeof ebuf, self->timeout_ms) < 0) {
+        r->got = s_error(r, METER_FETCH_TIMEOUT, ebuf[0] ? ebuf : "no answer in time");
+    } else {
+        int status = mg_get_response_info(conn)->status_code;
+        snprintf(r->why, sizeof r->why, "HTTP %d", status);
+        bool too_large = false;
+        if (status == 404 || status == 503) {
+            r->got = METER_GOT_NONE;
+        } else if (status != 200) {
+            r->error = METER_FETCH_HTTP;  /* why says the status */
+            r->got = METER_GOT_ERROR;
+        } else if (!(r->body = s_read_body(conn, &r->len, &too_large))) {
+            r->got = s_error(r, too_large ? METER_FETCH_TOO_LARGE : METER_FETCH_HTTP,
+                             too_large ? "answer over 1 MiB" : "out of memory");
+        } else {
+            r->got = METER_GOT_BODY;
+        }
+    }
+    pthread_cleanup_pop(1);
+}
+
+static void *s_batch(void *arg)
+{
+    meter_fetch_t *self = arg;
+    for (size_t i = 0; i < self->count; i++) {
+        s_fetch(self, self->models[i], &self->results[i]);
+        self->answered = i + 1;
+    }
+    atomic_store(&self->done, true);
+    return NULL;
+}
+
+bool meter_fetch_begin(meter_fetch_t *self, const char *const *models, size_t count)
+{
+    if (self->running || count == 0 || count > METER_FETCH_MAX)
+        return false;
+    memset(self->results, 0, sizeof self->results);
+    memcpy(self->models, models, count * sizeof *models);
+    self->count = count;
+    self->answered = 0;
+    self->cancelled = false;
+    atomic_store(&self->done, false);
+    self->deadline = s_now() + (double) count * self->timeout_ms / 1000.0;
+    if (pthread_create(&self->thread, NULL, s_batch, self) != 0) {
+        for (size_t i = 0; i < count; i++)
+            self->results[i].got = s_error(&self->results[i], METER_FETCH_CONNECT, strerror(errno));
+        self->answered = count;
+        atomic_store(&self->done, true);
+        self->running = false;
+        return true;  /* collected at once, as failures */
+    }
+    self->running = true;
+    return true;
+}
+
+bool meter_fetch_collect(meter_fetch_t *self, meter_fetch_result_t *results)
+{
+    if (!self->running && !atomic_load(&self->done))
+        return false;
+    if (self->running) {
+        if (!atomic_load(&self->done) && !self->cancelled && s_now() > self->deadline) {
+            pthread_cancel(self->thread);
+            self->cancelled = true;
+        }
+        if (!atomic_load(&self->done) && !self->cancelled)
+            return false;
+        if (pthread_tryjoin_np(self->thread, NULL) != 0)
+            return false;  /* cancelled, still in a connect: the next interval will see */
+        self->running = false;
+    }
+    for (size_t i = self->answered; i < self->count; i++) {
+        free(self->results[i].body);
+        self->results[i] = (meter_fetch_result_t){.got = METER_GOT_ERROR, .error = METER_FETCH_TIMEOUT};
+        snprintf(self->results[i].why, sizeof self->results[i].why, "no whole answer within %g s",
+                 self->timeout_ms / 1000.0);
+    }
+    memcpy(results, self->results, self->count * sizeof *results);
+    memset(self->results, 0, sizeof self->results);
+    atomic_store(&self->done, false);
+    return true;
+}
+
+void meter_fetch_destroy(meter_fetch_t **self_p)
+{
+    meter_fetch_t *self = *self_p;
+    if (!self)
+        return;
+    *self_p = NULL;
+    if (self->running) {
+        pthread_cancel(self->thread);
+        bool joined = false;
+        for (int i = 0; i < 50 && !(joined = pthread_tryjoin_np(self->thread, NULL) == 0); i++)
+            nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        if (!joined) {
+            pthread_detach(self->thread);  /* in a connect: it ends with the process; self stays its */
+            return;
+        }
+    }
+    for (size_t i = 0; i < self->count; i++)
+        free(self->results[i].body);
+    free(self);
 }

@@ -47,59 +47,16 @@ static bool s_ends_with(const char *text, const char *suffix)
     return tl >= sl && strcmp(text + tl - sl, suffix) == 0;
 }
 
-static int s_write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
-/* A new temporary file in the folder: whatever has its name (a crash's leftover, a symlink
-   planted there) is removed first, never opened. */
-static int s_create_tmp(int dfd, const char *tmp)
-{
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = openat(dfd, tmp, flags, 0644);
-    if (fd < 0 && errno == EEXIST && unlinkat(dfd, tmp, 0) == 0)
-        fd = openat(dfd, tmp, flags, 0644);
-    return fd;
-}
-
 /* Writes `data` as dir/file through a temporary file; the old file stays whole on any error. */
 static int s_write_atomic(const char *dir, const char *file, const void *data, size_t len)
 {
-    char tmp[KMS_NAME_MAX + 16];
-    if (snprintf(tmp, sizeof tmp, ".%s.tmp", file) >= (int) sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -1;
-    int fd = s_create_tmp(dfd, tmp);
-    int rc = fd < 0 ? -1 : s_write_all(fd, data, len);
-    if (rc == 0)
-        rc = fsync(fd);
-    if (fd >= 0 && close(fd) != 0)
-        rc = -1;
-    if (rc == 0)
-        rc = renameat(dfd, tmp, dfd, file);  /* replaces a symlink named `file`, never its target */
-    /* The rename is in the folder's data: without this a power cut may undo it. */
-    if (rc == 0)
-        rc = fsync(dfd);
+    int rc = kms_file_replace_at(dfd, file, data, len, true);
     int saved = errno;
-    if (rc != 0 && fd >= 0)
-        unlinkat(dfd, tmp, 0);
     close(dfd);
     errno = saved;
     return rc;

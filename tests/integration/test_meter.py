@@ -96,7 +96,8 @@ class TestWithTheTrainer(MeterCase):
 
     def test_refresh_outage_cache_and_restart(self):
         meter = self.start_meter(self.pipeline.base)
-        wait_for(lambda: self.m()[series("kms_meter_watts", zone="package")] > 0, what="watts")
+        wait_for(lambda: self.m().get(series("kms_meter_model_info", zone="package", model="vm_package_model", arch=ARCH,
+                                             match="exact", family="linear")) == 1, what="the served model")
         old = self.m()[series("kms_meter_watts", zone="package")]
         self.assertAlmostEqual(old, fair_share(0, VM_CPUS)["package"], delta=1e-6)
 
@@ -317,6 +318,68 @@ class TestBadInput(MeterCase):
         counted = self.m()[series("kms_meter_intervals_total")]
         wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= counted + 3, what="three more intervals")
         self.assertEqual(self.m()[series("kms_meter_stat_errors_total")], errors)
+
+    def test_a_server_that_stalls_its_body_never_stops_metering(self):
+        # Headers, then nothing: the connection held open for as long as the test runs.
+        stall = socket.socket()
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(16)
+        self.addCleanup(stall.close)
+        held = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = stall.accept()
+                except OSError:
+                    return
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{\"All_Weights\"")
+                held.append(conn)
+
+        threading.Thread(target=serve, daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        meter = self.start_meter(f"http://127.0.0.1:{stall.getsockname()[1]}", "--zones", "package")
+        # The tree from the first interval (the prior: no cache, no answer), and metering goes on.
+        wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 5, what="metering")
+        self.assertEqual(read_tree(self.out, "package", "name"), "package-0\n")
+        e = self.energy("package")
+        wait_for(lambda: self.m()[series("kms_meter_server_errors_total", kind="timeout")] >= 2, timeout=10,
+                 what="the stalled answers timed out (--timeout 1)")
+        self.assertGreater(self.energy("package"), e)
+        self.assertGreaterEqual(len(held), 2)  # asked again after each timeout
+        t = time.monotonic()
+        self.assertEqual(meter.stop(), 0)
+        self.assertLess(time.monotonic() - t, 1.0 * SLOWDOWN)
+
+    def test_planted_links_and_fifos_are_never_followed(self):
+        decoy = os.path.join(self.tmp, "passwd")
+        with open(decoy, "w") as f:
+            f.write("root:x:0:0\n")
+        os.makedirs(os.path.join(self.out, "kms-meter"))
+        os.symlink(decoy, os.path.join(self.out, "kms-meter", ".vm_package_model.json.tmp"))
+        os.makedirs(os.path.join(self.out, "class/powercap/intel-rapl:0"))
+        os.symlink(decoy, os.path.join(self.out, "class/powercap/intel-rapl:0/.energy_uj.tmp"))
+        os.symlink(decoy, os.path.join(self.out, "class/powercap/intel-rapl:0/.name.tmp"))
+        os.symlink(self.tmp, os.path.join(self.out, "class/powercap/intel-rapl:0:0"))  # core, a folder elsewhere
+        self.api.answers["vm_package_model"] = (200, doc(10.0))
+        self.api.answers["vm_core_model"] = (200, doc(5.0))
+        meter = self.start_meter(self.api.url, "--zones", "package,core")
+        wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 20.0, what="metering")
+        wait_for(lambda: os.path.exists(os.path.join(self.out, "kms-meter", "vm_package_model.json")), what="cached")
+        wait_for(lambda: self.m()[series("kms_meter_tree_errors_total")] > 0, what="the symlinked zone refused")
+        with open(decoy) as f:
+            self.assertEqual(f.read(), "root:x:0:0\n")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "name")))  # nothing made through the link
+        self.assertEqual(read_tree(self.out, "package", "name"), "package-0\n")
+        # /proc/stat turned into a FIFO: counted as unreadable, never blocking; SIGTERM stops it at once.
+        errors = self.m()[series("kms_meter_stat_errors_total")]
+        os.unlink(os.path.join(self.stat.root, "stat"))
+        os.mkfifo(os.path.join(self.stat.root, "stat"))
+        wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 2, what="the FIFO refused")
+        t = time.monotonic()
+        self.assertEqual(meter.stop(), 0)
+        self.assertLess(time.monotonic() - t, 1.0 * SLOWDOWN)
 
     def test_more_busy_time_than_the_cpus_have_is_bounded(self):
         self.api.answers["vm_package_model"] = (200, doc(10.0, weight=5.0))

@@ -2,6 +2,7 @@
 #include "kms_test.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kms_file.h"
 #include "meter_energy.h"
 #include "meter_fetch.h"
 #include "meter_metrics.h"
@@ -415,15 +417,17 @@ static void test_tree_layout_and_restart(void **state)
     (void) state;
     char root[] = "/tmp/kms-test-meter-XXXXXX";
     assert_non_null(mkdtemp(root));
+    meter_tree_t *tree = meter_tree_open(root);
+    assert_non_null(tree);
     uint64_t previous = 7;
-    assert_int_equal(meter_tree_zone_init(root, METER_PACKAGE, 1000000, &previous), 0);
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 1000000, &previous), 0);
     assert_int_equal(previous, 0);
     assert_string_equal(s_slurp(root, "intel-rapl:0", "name"), "package-0\n");
     assert_string_equal(s_slurp(root, "intel-rapl:0", "max_energy_range_uj"), "1000000\n");
     assert_string_equal(s_slurp(root, "intel-rapl:0", "energy_uj"), "0\n");
-    assert_int_equal(meter_tree_zone_init(root, METER_DRAM, 1000000, &previous), 0);
+    assert_int_equal(meter_tree_zone_init(tree, METER_DRAM, 1000000, &previous), 0);
     assert_string_equal(s_slurp(root, "intel-rapl:0:2", "name"), "dram\n");
-    assert_int_equal(meter_tree_write_energy(root, METER_PACKAGE, 123456), 0);
+    assert_int_equal(meter_tree_write_energy(tree, METER_PACKAGE, 123456), 0);
     assert_string_equal(s_slurp(root, "intel-rapl:0", "energy_uj"), "123456\n");
     /* No temporary file is left beside the replaced one. */
     char dir[1024];
@@ -437,19 +441,81 @@ static void test_tree_layout_and_restart(void **state)
         }
     closedir(d);
     assert_int_equal(files, 4);
+    meter_tree_close(&tree);
     /* A new kms-meter continues from what the tree says (reduced to a smaller range). */
-    assert_int_equal(meter_tree_zone_init(root, METER_PACKAGE, 100000, &previous), 0);
+    tree = meter_tree_open(root);
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 100000, &previous), 0);
     assert_int_equal(previous, 123456);
     assert_string_equal(s_slurp(root, "intel-rapl:0", "energy_uj"), "23456\n");
     /* A damaged energy_uj starts at 0, never at garbage. */
-    snprintf(dir, sizeof dir, "%s/class/powercap/intel-rapl:0/energy_uj", root);
-    assert_int_equal(meter_tree_replace_file(dir, "-5\n", 3), 0);
-    assert_int_equal(meter_tree_zone_init(root, METER_PACKAGE, 100000, &previous), 0);
+    int zone = open(dir, O_RDONLY | O_DIRECTORY);
+    assert_int_equal(kms_file_replace_at(zone, "energy_uj", "-5\n", 3, false), 0);
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 100000, &previous), 0);
     assert_int_equal(previous, 0);
-    /* An unwritable root fails with errno, and nothing crashes. */
-    assert_int_equal(meter_tree_write_energy("/proc/kms-no-such-dir", METER_PACKAGE, 1), -1);
+    meter_tree_close(&tree);
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+    close(zone);
+    /* An unwritable root fails with errno, and nothing crashes. */
+    assert_null(meter_tree_open("/proc/kms-no-such-dir"));
+}
+
+/* kms-meter runs as root: a symlink or a FIFO planted in its tree is never written through,
+   never blocks it, and no folder of the tree is made through a symlink. */
+static void test_tree_refuses_planted_links_and_fifos(void **state)
+{
+    (void) state;
+    char root[] = "/tmp/kms-test-meter-XXXXXX", outside[] = "/tmp/kms-test-outside-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    assert_non_null(mkdtemp(outside));
+    char decoy[1100], path[1100];
+    snprintf(decoy, sizeof decoy, "%s/passwd", outside);
+    FILE *f = fopen(decoy, "w");
+    fputs("root:x:0:0\n", f);
+    fclose(f);
+    meter_tree_t *tree = meter_tree_open(root);
+    uint64_t previous;
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 1000000, &previous), 0);
+    /* A symlink at the temporary file's name, and at the file itself: replaced, not followed. */
+    snprintf(path, sizeof path, "%s/class/powercap/intel-rapl:0/.energy_uj.tmp", root);
+    assert_int_equal(symlink(decoy, path), 0);
+    assert_int_equal(meter_tree_write_energy(tree, METER_PACKAGE, 42), 0);
+    snprintf(path, sizeof path, "%s/class/powercap/intel-rapl:0/name", root);
+    unlink(path);
+    assert_int_equal(symlink(decoy, path), 0);
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 1000000, &previous), 0);
+    size_t len;
+    char *text = kms_test_read_file(decoy, &len);
+    assert_string_equal(text, "root:x:0:0\n");
+    free(text);
+    assert_string_equal(s_slurp(root, "intel-rapl:0", "name"), "package-0\n");
+    /* A FIFO at energy_uj: read back without blocking (as 0), then replaced. */
+    snprintf(path, sizeof path, "%s/class/powercap/intel-rapl:0/energy_uj", root);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    meter_tree_close(&tree);
+    tree = meter_tree_open(root);
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 1000000, &previous), 0);
+    assert_int_equal(previous, 0);
+    assert_string_equal(s_slurp(root, "intel-rapl:0", "energy_uj"), "0\n");
+    /* A zone folder that is a symlink: refused, nothing made outside. */
+    snprintf(path, sizeof path, "%s/class/powercap/intel-rapl:0:0", root);
+    assert_int_equal(symlink(outside, path), 0);
+    assert_int_equal(meter_tree_zone_init(tree, METER_CORE, 1000000, &previous), -1);
+    snprintf(path, sizeof path, "%s/name", outside);
+    assert_int_equal(access(path, F_OK), -1);
+    meter_tree_close(&tree);
+    /* class/ itself a symlink: no zone at all. */
+    char cmd[2300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/class' && ln -s '%s' '%s/class'", root, outside, root);
+    assert_int_equal(system(cmd), 0);
+    tree = meter_tree_open(root);
+    assert_int_equal(meter_tree_zone_init(tree, METER_PACKAGE, 1000000, &previous), -1);
+    meter_tree_close(&tree);
+    snprintf(path, sizeof path, "%s/powercap", outside);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", root, outside);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -519,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_prior_model_spans_min_to_max),
         cmocka_unit_test(test_zones),
         cmocka_unit_test(test_tree_layout_and_restart),
+        cmocka_unit_test(test_tree_refuses_planted_links_and_fifos),
         cmocka_unit_test(test_metrics_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
