@@ -406,8 +406,11 @@ static void s_count(s_meter_t *m, double dt)
             continue;
         double watts = meter_model_machine_watts(&m->models[z], m->utilization, m->cpus, m->config->share);
         meter_watts_check_t check = meter_counter_add(&m->counters[z], watts, dt, m->config->max_watts, &s->watts);
-        s->clamped_negative += check == METER_WATTS_NEGATIVE;
-        s->clamped_absurd += check == METER_WATTS_ABSURD;
+        uint64_t *clamps = check == METER_WATTS_NEGATIVE ? &s->clamped_negative
+                           : check == METER_WATTS_ABSURD ? &s->clamped_absurd : NULL;
+        if (clamps && kms_log_decade(++*clamps))
+            kms_warn("watts out of range: clamped", "zone=%s model=%s watts=%g counted=%g count=%llu",
+                     meter_zone_info(z)->zone, s->model, watts, s->watts, (unsigned long long) *clamps);
         s->joules = m->counters[z].total_j;
         s->energy_uj = m->counters[z].energy_uj;
         if (meter_tree_write_energy(m->tree, z, s->energy_uj) != 0) {
