@@ -22,7 +22,8 @@ import zmq
 
 BIN_DIR = os.environ.get("KMS_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 SOURCE_DIR = os.environ.get("KMS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
-SHARED_SAMPLES = os.environ.get("KMS_SHARED_SAMPLES", os.path.join(SOURCE_DIR, "../shared/kepler-samples"))
+# Kepler pages: hand-written pairs and real captures (tests/fixtures/kepler/README.md).
+KEPLER_FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "kepler")
 SANITIZED = os.environ.get("KMS_SANITIZE", "OFF") in ("ON", "1", "TRUE", "true")
 # Sanitized builds run several times slower: scale waits by this.
 SLOWDOWN = 3.0 if SANITIZED else 1.0

@@ -5,7 +5,7 @@ import subprocess
 import tempfile
 import unittest
 
-from kmstest import SHARED_SAMPLES, SOURCE_DIR, binary
+from kmstest import KEPLER_FIXTURES, SOURCE_DIR, binary
 
 VALID = os.path.join(SOURCE_DIR, "tests/fixtures/expo/valid.prom")
 
@@ -29,9 +29,7 @@ class BenchParseTest(unittest.TestCase):
         self.assertIn("iterations=50 ", r.stdout)
 
     def test_parse_capture_counts_every_sample(self):
-        path = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-metrics-derived.txt")
-        if not os.path.exists(path):
-            self.skipTest(f"Kepler capture not found: {path}")
+        path = os.path.join(KEPLER_FIXTURES, "kepler-0.7.1-metrics-derived.txt")
         r = bench("parse", path, "--seconds", "0.2")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.result(r.stdout)[1], 1516)

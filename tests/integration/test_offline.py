@@ -13,10 +13,10 @@ import tempfile
 import unittest
 import zipfile
 
-from kmstest import CORE_DRAM_MODELS, SANITIZED, SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, binary, contract_predict as predict
+from kmstest import CORE_DRAM_MODELS, KEPLER_FIXTURES, SANITIZED, SLOWDOWN, SOURCE_DIR, binary, contract_predict as predict
 
 COLUMNS = ["arch", "cpu_cycles", "cpu_instructions", "cpu_time", "cache_misses", "resident_memory", "core", "dram"]
-CAPTURE = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-prometheus-query_range-idle.json")
+CAPTURE = os.path.join(KEPLER_FIXTURES, "kepler-0.7.1-prometheus-query_range-idle.json")
 FIXTURE = os.path.join(SOURCE_DIR, "tests/fixtures/datasets/kepler-0.7-query_range.json")
 
 
@@ -171,8 +171,6 @@ class TestOfflineTraining(unittest.TestCase):
         self.assertEqual(s["dram_model"]["samples"], 3)
 
     def test_real_query_range_capture_trains(self):
-        if not os.path.exists(CAPTURE):
-            self.skipTest(f"{CAPTURE} not present (shared Kepler samples live beside the repository)")
         out_dir = os.path.join(self.tmp, "models")
         s = summary(self.train(CAPTURE, out_dir).stdout)
         self.assertEqual(s["_dataset"]["format"], "prometheus")

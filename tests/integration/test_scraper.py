@@ -16,15 +16,14 @@ import unittest
 
 
 import kepler_replay
-from kmstest import (SHARED_SAMPLES, SLOWDOWN, SOURCE_DIR, ProcessTestCase, Subscriber, binary, http, prom_scrape,
+from kmstest import (KEPLER_FIXTURES, SLOWDOWN, ProcessTestCase, Subscriber, binary, http, prom_scrape,
                      refused_port, wait_for)
 
-FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures", "kepler")
-DUMP = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-prometheus-query_range-idle.json")
+DUMP = os.path.join(KEPLER_FIXTURES, "kepler-0.7.1-prometheus-query_range-idle.json")
 
 
 def fixture(name):
-    with open(os.path.join(FIXTURES, name), "rb") as f:
+    with open(os.path.join(KEPLER_FIXTURES, name), "rb") as f:
         return f.read()
 
 
@@ -453,7 +452,6 @@ class TestConfig(ProcessTestCase):
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
 
-@unittest.skipUnless(os.path.exists(DUMP), f"real capture absent ({DUMP}): replay tests skipped")
 class TestRealCapture(ScraperTestCase):
     """The 0.7.1 capture, replayed page by page, and as a Prometheus API answer."""
 

@@ -1,5 +1,5 @@
-"""kepler-sim: Kepler-looking pages (checked against the real 0.7.1 capture, Prometheus' own parser
-and promtool) whose energy follows the truth the simulator prints."""
+"""kepler-sim: Kepler-looking pages (checked against the real 0.7.1 capture and Kepler v0.11.4's
+own page, Prometheus' own parser and promtool) whose energy follows the truth the simulator prints."""
 import decimal
 import json
 import os
@@ -12,9 +12,10 @@ import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kmstest import SHARED_SAMPLES, SLOWDOWN, ProcessTestCase, binary, http, wait_for
+from kmstest import KEPLER_FIXTURES, SLOWDOWN, ProcessTestCase, binary, http, wait_for
 
-CAPTURE_07 = os.path.join(SHARED_SAMPLES, "kepler-0.7.1-metrics-derived.txt")
+CAPTURE_07 = os.path.join(KEPLER_FIXTURES, "kepler-0.7.1-metrics-derived.txt")
+PAGE_0114 = os.path.join(KEPLER_FIXTURES, "kepler-0.11.4-metrics-synthetic-host.txt")
 FORMATS = ("0.3", "0.7", "0.9", "0.10")
 SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
@@ -240,17 +241,18 @@ class TestPages(SimTestCase):
             if fmt == "0.7":  # large counters, e.g. cycles, as 1.234e+09
                 self.assertGreater(exponent_forms, 0)
 
-    @unittest.skipUnless(os.path.exists(CAPTURE_07), f"real capture not found at {CAPTURE_07}")
-    def test_label_order_help_and_type_match_the_real_071_capture(self):
-        with open(CAPTURE_07) as f:
+    def assert_matches_real_page(self, fmt, path, min_families, min_series):
+        """HELP, TYPE and label order of every family that kepler-sim's `fmt` shares with a
+        page that real Kepler printed."""
+        with open(path) as f:
             real_families, real_series = parse_page(f.read())
         real_labels = {}
         for n, labels, _ in real_series:
             real_labels.setdefault(n, [k for k, _ in labels])
-        _, url = self.start_sim("--format", "0.7")
+        _, url = self.start_sim("--format", fmt)
         families, series, _ = self.scrape(url)
         common = set(families) & set(real_families)
-        self.assertGreaterEqual(len(common), 25)
+        self.assertGreaterEqual(len(common), min_families, sorted(common))
         for name in common:
             self.assertEqual(families[name]["help"], real_families[name]["help"], name)
             self.assertEqual(families[name]["type"], real_families[name]["type"], name)
@@ -259,7 +261,15 @@ class TestPages(SimTestCase):
             if n in real_labels:
                 self.assertEqual([k for k, _ in labels], real_labels[n], n)
                 checked += 1
-        self.assertGreater(checked, 100)
+        self.assertGreater(checked, min_series)
+
+    def test_label_order_help_and_type_match_the_real_071_capture(self):
+        self.assert_matches_real_page("0.7", CAPTURE_07, 25, 100)
+
+    def test_label_order_help_and_type_match_the_real_0114_page(self):
+        # The node's families (the page has no containers, kepler-sim no VMs): cpu info,
+        # usage ratio, joules and watts per zone, active and idle, build info, process seconds.
+        self.assert_matches_real_page("0.10", PAGE_0114, 10, 40)
 
     def test_concurrent_scrapes(self):
         """Several scrapers at once (civetweb's worker threads share one simulated node)."""

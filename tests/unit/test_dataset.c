@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define S_MAX_SEEN 64
 
@@ -301,18 +300,13 @@ static void test_prometheus_rejects(void **state)
     free(r);
 }
 
-/* The real capture (Kepler 0.7.1, one node, 7 points): it gives node samples with the node's
-   cpu architecture. Skipped when the shared samples are not beside the repository. */
+/* The real capture (Kepler 0.7.1, one node, 7 points; tests/fixtures/kepler/README.md): it gives
+   node samples with the node's cpu architecture. */
 static void test_real_query_range_capture(void **state)
 {
     (void) state;
-    const char *path = KMS_SHARED_SAMPLES "/kepler-0.7.1-prometheus-query_range-idle.json";
-    if (access(path, R_OK) != 0) {
-        printf("skipped: %s not present\n", path);
-        skip();
-    }
     size_t len = 0;
-    char *text = kms_test_read_file(path, &len);
+    char *text = kms_test_read_file(KMS_FIXTURES "/kepler/kepler-0.7.1-prometheus-query_range-idle.json", &len);
     assert_non_null(text);
     s_result_t *r = calloc(1, sizeof *r);
     kms_dataset_visitor_t visitor = {s_on_sample, s_on_bad_row, NULL, r};

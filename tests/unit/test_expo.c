@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* ---- helpers: collect what the parser hands out as text ------------------------------------ */
 
@@ -727,12 +726,8 @@ static void test_valid_fixture_line_end_variants(void **state)
 static void test_kepler_captures_match_reference(void **state)
 {
     (void) state;
-    const char *v071 = KMS_SHARED_SAMPLES "/kepler-0.7.1-metrics-derived.txt";
-    const char *v04 = KMS_SHARED_SAMPLES "/kepler-0.4.x-dev-2023-02-metrics-derived.txt";
-    if (access(v071, R_OK) != 0 || access(v04, R_OK) != 0) {
-        print_message("SKIP: Kepler captures not found in %s\n", KMS_SHARED_SAMPLES);
-        skip();
-    }
+    const char *v071 = KMS_FIXTURES "/kepler/kepler-0.7.1-metrics-derived.txt";
+    const char *v04 = KMS_FIXTURES "/kepler/kepler-0.4.x-dev-2023-02-metrics-derived.txt";
     size_t families;
     assert_int_equal(s_compare_with_reference(v071, 1516, &families), 31);
     assert_int_equal(families, 31);

@@ -1,7 +1,7 @@
 /* kms_kepler: each Kepler generation from hand-written page pairs whose expected rates and watts
    were computed by hand (the numbers are in the fixtures' comments), plus the edge cases:
    restarts, churn, RAPL wraps, memory gauges, the Prometheus API shapes, and the real captures
-   (skipped when ../shared/kepler-samples is absent). */
+   (tests/fixtures/kepler/README.md). */
 #include "kms_test.h"
 
 #include <math.h>
@@ -1013,22 +1013,20 @@ static void test_prom_errors(void **state)
 
 /* ---------------------------------------------------------------- the real captures */
 
-static char *s_shared(const char *name, size_t *len)
+static char *s_capture_file(const char *name, size_t *len)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", KMS_SHARED_SAMPLES, name);
-    return kms_test_read_file(path, len);
+    snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, name);
+    char *text = kms_test_read_file(path, len);
+    assert_non_null(text);
+    return text;
 }
 
 static void test_capture_text(void **state)
 {
     (void) state;
     size_t len;
-    char *page = s_shared("kepler-0.7.1-metrics-derived.txt", &len);
-    if (!page) {
-        print_message("SKIP: %s absent, real capture not checked\n", KMS_SHARED_SAMPLES);
-        skip();
-    }
+    char *page = s_capture_file("kepler-0.7.1-metrics-derived.txt", &len);
     kms_kepler_snapshot_t *s = kms_kepler_snapshot_new();
     assert_int_equal(kms_kepler_snapshot_parse(s, page, len, 1, "h", NULL), 0);
     assert_int_equal(kms_kepler_snapshot_era(s), KMS_KEPLER_ERA_COUNTER);
@@ -1038,8 +1036,7 @@ static void test_capture_text(void **state)
     assert_int_equal(kms_kepler_snapshot_stats(s)->rejected, 0);
     free(page);
 
-    page = s_shared("kepler-0.4.x-dev-2023-02-metrics-derived.txt", &len);
-    assert_non_null(page);
+    page = s_capture_file("kepler-0.4.x-dev-2023-02-metrics-derived.txt", &len);
     assert_int_equal(kms_kepler_snapshot_parse(s, page, len, 1, "h", NULL), 0);
     assert_int_equal(kms_kepler_snapshot_era(s), KMS_KEPLER_ERA_COUNTER);
     assert_string_equal(kms_kepler_snapshot_node(s), "kepler-exporter-s7tmt");
@@ -1066,11 +1063,7 @@ static void test_capture_json(void **state)
 {
     (void) state;
     size_t len;
-    char *text = s_shared("kepler-0.7.1-prometheus-query_range-idle.json", &len);
-    if (!text) {
-        print_message("SKIP: %s absent, real capture not checked\n", KMS_SHARED_SAMPLES);
-        skip();
-    }
+    char *text = s_capture_file("kepler-0.7.1-prometheus-query_range-idle.json", &len);
     json_t *root = json_loadb(text, len, 0, NULL);
     free(text);
     assert_non_null(root);
