@@ -92,7 +92,7 @@ typedef struct {
 
 typedef struct kms_model_t kms_model_t;
 
-/* The built-in specs, the default model set: "core_model" and "dram_model" (CONTRACT.md), the
+/* The built-in specs, the default model set (docs/contract.md): "core_model" and "dram_model", the
    models every Kepler generation's default request needs (package, uncore, dram on counters
    alone, platform), the cpu_time_* models on cpu time alone (Kepler 0.7.12+ may be served their
    curves), and the per-cpu vm_* models on cpu_utilization that kms-meter serves to machines

@@ -1,6 +1,6 @@
-/*  kms_sample: the sample that the scraper publishes and the trainer learns from (CONTRACT.md,
-    "Samples"), and its named values. Its msgpack wire form is kms_sample_msgpack.h, its JSON
-    form (kms-tail's) kms_sample_json.h. */
+/*  kms_sample: the sample that the scraper publishes and the trainer learns from
+    (docs/contract.md, "Samples"), and its named values. Its msgpack wire form is
+    kms_sample_msgpack.h, its JSON form (kms-tail's) kms_sample_json.h. */
 #ifndef KMS_SAMPLE_H
 #define KMS_SAMPLE_H
 

@@ -1,4 +1,4 @@
-/*  kms_sample_msgpack: the msgpack wire form of a sample (kms_sample.h; CONTRACT.md, "Samples").
+/*  kms_sample_msgpack: the msgpack wire form of a sample (kms_sample.h; docs/contract.md).
 
     On the wire: two frames, the topic (KMS_TOPIC_NODE or KMS_TOPIC_CONTAINER) and one msgpack
     map with v, seq, ts, dt, node, arch, features, targets, and for container samples

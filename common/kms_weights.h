@@ -1,4 +1,4 @@
-/*  kms_weights: the weights document Kepler's estimator reads (CONTRACT.md, "Weights JSON").
+/*  kms_weights: the weights document Kepler's estimator reads (docs/contract.md).
 
     {"All_Weights": {"Bias_Weight": b,
                      "Categorical_Variables": {"cpu_architecture": {"<arch>": {"weight": w}}},

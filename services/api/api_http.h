@@ -1,4 +1,4 @@
-/*  api_http: kms-api's HTTP server (civetweb) and its routes (CONTRACT.md, "HTTP API").
+/*  api_http: kms-api's HTTP server (civetweb) and its routes (docs/contract.md, "HTTP routes").
 
       GET  /                        status page (api_page)
       GET  /healthz                 200 while the process serves

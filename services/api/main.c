@@ -1,4 +1,4 @@
-/*  kms-api: the REST API over the trainer (CONTRACT.md, "HTTP API"). Config, signals, wiring;
+/*  kms-api: the REST API over the trainer (docs/contract.md, "HTTP routes"). Config, signals, wiring;
     the routes live in api_http.c. */
 #include "api_export.h"
 #include "api_http.h"

@@ -108,7 +108,7 @@ enum { KMS_SIM_DYNAMIC = 0, KMS_SIM_IDLE = 1, KMS_SIM_MODES = 2 };
 
 typedef enum { KMS_SIM_FORMAT_03, KMS_SIM_FORMAT_07, KMS_SIM_FORMAT_09, KMS_SIM_FORMAT_010 } kms_sim_format_t;
 
-/* Canonical names (CONTRACT.md), indexed by the enums above. */
+/* Canonical names (docs/contract.md), indexed by the enums above. */
 extern const char *const kms_sim_feature_names[KMS_SIM_FEATURES];
 extern const char *const kms_sim_component_names[KMS_SIM_COMPONENTS];
 extern const char *const kms_sim_mode_names[KMS_SIM_MODES];

@@ -5,7 +5,7 @@
 
    Besides the sanitizers' checks, it asserts what the publisher and the models rely on: every
    sample has a positive finite dt, finite non-negative features and targets (a counter that
-   went down gives no sample, never a negative rate: CONTRACT.md), bounded counts and terminated
+   went down gives no sample, never a negative rate: docs/contract.md), bounded counts and terminated
    names; snapshots of one node come in time order; an interval without a sample says why; a
    refused answer says why; a damaged page gives no sample and walks on with the same prev
    (KMS_KEPLER_KEEP_PREV); the walk's counts agree with what the callback saw. */

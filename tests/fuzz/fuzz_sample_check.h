@@ -23,7 +23,7 @@ static inline void fuzz_check_values(const kms_values_t *values)
 
 /* A finite time and a positive interval; bounded value sets with terminated names and finite,
    non-negative values (a counter that went down gives no sample, never a negative rate:
-   CONTRACT.md); terminated node and arch; no seq yet (the publisher numbers them); and a frame
+   docs/contract.md); terminated node and arch; no seq yet (the publisher numbers them); and a frame
    that every subscriber accepts. */
 static inline void fuzz_check_sample(const kms_sample_t *s)
 {

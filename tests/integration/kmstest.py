@@ -116,7 +116,7 @@ class Subscriber:
 
 
 def contract_predict(doc, features, arch):
-    """CONTRACT.md's formula on canonical feature names, as a client that knows only the weights
+    """docs/contract.md's formula on canonical feature names, as a client that knows only the weights
     document computes it (what the trainer itself predicts). A feature missing from `features`
     contributes nothing (it sits at its mean)."""
     w = doc["All_Weights"]

@@ -180,7 +180,7 @@ class RealPipeline(FrozenPipelineCase):
         self.assertEqual(status, 200)
         self.assertEqual(headers["Content-Type"], "application/zip")
         self.assertEqual(data, http(f"{self.base}/models/core_model")[2])
-        # A dynamic archive is the absolute model's zip (CONTRACT.md: *Power gets the zip).
+        # A dynamic archive is the absolute model's zip (docs/contract.md: *Power gets the zip).
         status, headers, data = self.post_model(dict(kepler_04_request("DynPower"), model_name="platform_model"))
         self.assertEqual((status, headers["Content-Type"]), (200, "application/zip"))
         self.assertEqual(data, http(f"{self.base}/models/platform_model")[2])

@@ -12,7 +12,7 @@ full-disk test (one fill to the last byte, one failed round, one recovery). Here
 
 In each, training goes on while the disk is full (LIST's sample counts grow), and the first
 checkpoint after space comes back succeeds. Samples come from a Python publisher (python3-zmq,
-python3-msgpack; CONTRACT.md "Samples"); questions go through a Python REQ (kms_proto.h).
+python3-msgpack; docs/contract.md "Samples"); questions go through a Python REQ (kms_proto.h).
 The tmpfs needs root; without it the tests are skipped.
 """
 import json

@@ -1,6 +1,6 @@
-"""The README's Python subscriber, run as written (only its endpoint changed), against the real
-kms-scraper scraping kepler-sim: it must receive and decode samples carrying every key the
-contract requires."""
+"""The contract's Python subscriber (docs/contract.md), run as written (only its endpoint changed),
+against the real kms-scraper scraping kepler-sim: it must receive and decode samples carrying every
+key the contract requires."""
 import json
 import os
 import re
@@ -31,18 +31,18 @@ def print(*args, **kwargs):
 """
 
 
-def readme_snippet():
-    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+def contract_snippet():
+    with open(os.path.join(SOURCE_DIR, "docs", "contract.md")) as f:
         text = f.read()
     section = text.split("## Subscribing from Python", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "no python block in the README's 'Subscribing from Python' section"
+    assert match, "no python block in docs/contract.md's 'Subscribing from Python' section"
     return match.group(1)
 
 
-class TestReadmeSubscriber(ProcessTestCase):
-    def test_readme_snippet_decodes_every_required_key(self):
-        snippet = readme_snippet()
+class TestContractSubscriber(ProcessTestCase):
+    def test_contract_snippet_decodes_every_required_key(self):
+        snippet = contract_snippet()
         self.assertIn('"tcp://127.0.0.1:5555"', snippet)
         sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", "0.7",
                          "--containers", "5")
@@ -67,7 +67,7 @@ class TestReadmeSubscriber(ProcessTestCase):
             self.assertGreater(s["dt"], 0)
             self.assertEqual(s["node"], "kepler-sim-node")
             self.assertEqual(s["arch"], "Sapphire Rapids")
-            # Everything Kepler 0.7 exports that a model can use (CONTRACT.md, "Samples").
+            # Everything Kepler 0.7 exports that a model can use (docs/contract.md, "Samples").
             self.assertEqual(set(s["features"]),
                              {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory",
                               "page_cache_hits", "irq_block", "irq_net_rx", "irq_net_tx"})

@@ -1,4 +1,4 @@
-"""kms-trainer as a real process: samples from a Python publisher (the wire of CONTRACT.md,
+"""kms-trainer as a real process: samples from a Python publisher (the wire of docs/contract.md,
 "Samples"), requests over its control socket (kms_proto.h), checkpoints on a real disk."""
 import glob
 import io

@@ -544,7 +544,7 @@ static void test_single_and_archive_choices(void **state)
                              "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}", &req, why), 0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_non_null(strstr(why, "filter"));
-    /* A dynamic archive is the absolute model's zip (CONTRACT.md: *Power gets the zip). */
+    /* A dynamic archive is the absolute model's zip (docs/contract.md: *Power gets the zip). */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_time\"],\"output_type\":\"DynPower\"}", &req, why), 0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_string_equal(archive, "node_model");
