@@ -5,20 +5,36 @@
 #include "api_tls.h"
 #include "api_trainer.h"
 #include "kms_config.h"
+#include "kms_file.h"
 #include "kms_log.h"
 #include "kms_signal.h"
 
 #include <arpa/inet.h>
 #include <czmq.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-/* The --machine-specs file, checked; NULL (said on stderr) when it is not one. */
+#define S_MAX_MACHINE_SPECS (1 << 20)  /* a few hundred bytes per architecture */
+
+/* The --machine-specs file, checked; NULL (said on stderr) when it is not one. Read through
+   kms_file_read: a FIFO or a device is refused at once, where opening it to read blocked the
+   start with nothing said. */
 static json_t *s_load_machines(const char *path)
 {
     json_error_t error;
     char why[512];
-    json_t *machines = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
+    size_t len;
+    char *text = kms_file_read(path, S_MAX_MACHINE_SPECS, &len);
+    if (!text) {
+        fprintf(stderr, "kms-api: --machine-specs %s: %s\n", path,
+                errno == EINVAL ? "not a regular file" : errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+        return NULL;
+    }
+    json_t *machines = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    free(text);
     if (!machines)
         fprintf(stderr, "kms-api: --machine-specs %s: line %d: %s\n", path, error.line, error.text);
     else if (api_kepler_machines_check(machines, why, sizeof why) != 0) {

@@ -449,7 +449,9 @@ class Configuration(ProcessTestCase):
                                   (["--cache-ms", "500"], None, "--cache-ms"),
                                   (["--no-such-option"], None, "no-such-option"),
                                   ([], {"KMS_LOG_LEVEL": "chatty"}, "KMS_LOG_LEVEL")] + self.bad_machine_specs():
+            started = time.monotonic()
             r = self.run_api(*args, env=env)
+            self.assertLess(time.monotonic() - started, 5 * SLOWDOWN, args)  # refused at once, never blocked
             self.assertEqual(r.returncode, 2, (args, env, r.stderr))
             self.assertIn(needle, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
@@ -465,6 +467,10 @@ class Configuration(ProcessTestCase):
                 f.write(text)
             cases.append((["--machine-specs", path], None, needle))
         cases.append((["--machine-specs", os.path.join(self.tmp, "absent.json")], None, "absent.json"))
+        # A FIFO (issue #16): before, kms-api blocked opening it, silent, until a writer came.
+        fifo = os.path.join(self.tmp, "machines.fifo")
+        os.mkfifo(fifo)
+        cases.append((["--machine-specs", fifo], None, "machines.fifo: not a regular file"))
         return cases
 
     def test_sigterm_is_a_clean_exit_and_port_in_use_fails(self):
