@@ -13,7 +13,8 @@
 
 static const char *s_target_names[T_COUNT] = {"package", "core", "uncore", "dram", "platform", "other", "gpu"};
 
-const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate", "nonfinite", "jump"};
+const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate", "nonfinite", "jump",
+                                                                    "series_changed"};
 
 /* The standard Intel RAPL range: a 32-bit counter of 2^-14 J units, which sysfs reports as
    max_energy_range_uj = 262143328850. Kepler 0.10 does not export the range, so this is the
@@ -252,12 +253,40 @@ static bool s_rapl_restart(const kms_kepler_snapshot_t *p, const kms_kepler_snap
     return zones >= 2 && fell == zones;
 }
 
+/* Whether a node series counts in the comparison of the two pages' series. A target already
+   left out (a series of it NaN, and so missing from its page, or twice) is not compared. */
+static bool s_compared(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c, const s_nseries_t *s)
+{
+    uint32_t spoiled = p->t_duplicate | c->t_duplicate | p->t_nonfinite | c->t_nonfinite;
+    return s->era == c->era && s->slot >= 0 && !(spoiled & (1u << s->slot));
+}
+
+/* The node targets with an energy series in one page and not in the other; *lost when one of
+   prev's is missing from cur. Each target is a sum over its series (packages, modes, zones):
+   with a series gone or new, the two sums do not cover the same hardware, and their difference
+   would be the power of part of the node (a package lost from every other page gave half). */
+static uint32_t s_series_changed(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c, bool *lost)
+{
+    uint32_t changed = 0;
+    *lost = false;
+    for (size_t i = 0; i < c->nnseries; i++)
+        if (s_compared(p, c, &c->nseries[i]) && !s_previous(p, &c->nseries[i]))
+            changed |= 1u << c->nseries[i].slot;
+    for (size_t i = 0; i < p->nnseries; i++)
+        if (s_compared(p, c, &p->nseries[i]) && !s_previous(c, &p->nseries[i])) {
+            changed |= 1u << p->nseries[i].slot;
+            *lost = true;
+        }
+    return changed;
+}
+
 /* Leaves out of the node sample the targets and features this interval cannot give honestly,
    counted once each by their first reason. `p` may be NULL (the gauge era: a page stands alone). */
 static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_t *nfmask)
 {
     const kms_kepler_snapshot_t *c = d->cur, *p = d->prev && c->era != KMS_KEPLER_ERA_GAUGE ? d->prev : c;
-    uint32_t targets[KMS_KEPLER_SPOIL_COUNT] = {p->t_duplicate | c->t_duplicate, p->t_nonfinite | c->t_nonfinite, jumps};
+    uint32_t targets[KMS_KEPLER_SPOIL_COUNT] = {p->t_duplicate | c->t_duplicate, p->t_nonfinite | c->t_nonfinite, jumps,
+                                                0 /* series_changed: no node sample at all */};
     uint32_t done = 0;
     for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
         for (int s = 0; s < T_COUNT; s++)
@@ -289,7 +318,7 @@ static int s_diff_counters(s_diff_t *d)
             continue;
         const s_nseries_t *ps = s_previous(p, cs);
         if (!ps)
-            continue;  /* a series that just appeared (a new GPU...) starts next interval */
+            continue;  /* a series that just appeared (a new GPU...): s_series_changed */
         double delta = cs->value - ps->value;
         if (delta < 0 && cs->raw_rapl && !rapl_restart && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
             delta = S_RAPL_RANGE_J - ps->value + cs->value;
@@ -311,6 +340,15 @@ static int s_diff_counters(s_diff_t *d)
         st->damaged = up > 0 && c->era != KMS_KEPLER_ERA_RAPL;
         st->why = st->damaged ? "some node counters went down, others went on: a damaged page"
                               : "the node's counters went down (exporter restart)";
+        return 0;
+    }
+    bool lost;
+    uint32_t changed = s_series_changed(p, c, &lost);
+    if (changed) {
+        for (int s = 0; s < T_COUNT; s++)
+            st->spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED] += !!(changed & (1u << s));
+        st->damaged = lost;  /* back with the series, the next page matches prev */
+        st->why = "a node energy series is in one page only: the node's sums are not comparable";
         return 0;
     }
 

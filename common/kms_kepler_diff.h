@@ -21,8 +21,12 @@
     (stats->spoiled, by reason) instead of being published short or absurd: one of its series
     twice in a page, NaN/Inf/negative in either page, or rising faster than
     KMS_KEPLER_SERIES_MAX_WATTS. So is a node feature when a container's series of it was not a
-    number. Memory "_total" families are gauges in all but name: their current value is used,
-    summed over the same containers.
+    number. A node energy series in one page and not in the other (a package's zones lost from a
+    page, or back) makes the sums over series incomparable: the interval gives no sample at all,
+    counted as spoiled by series_changed per target it touched; when cur lost the series, it is
+    a damaged page (stats->damaged), and the next page is diffed against prev. Memory "_total"
+    families are gauges in all but name: their current value is used, summed over the same
+    containers.
 
     cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*, the
     container's own tasks), then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps
@@ -47,6 +51,7 @@ typedef enum {
     KMS_KEPLER_SPOIL_DUPLICATE,  /* a series of it came twice in one page */
     KMS_KEPLER_SPOIL_NONFINITE,  /* a series of it was NaN, Inf or negative */
     KMS_KEPLER_SPOIL_JUMP,       /* a series of it rose faster than KMS_KEPLER_SERIES_MAX_WATTS */
+    KMS_KEPLER_SPOIL_SERIES_CHANGED,  /* a series of it in one page only: no node sample at all */
     KMS_KEPLER_SPOIL_COUNT
 } kms_kepler_spoil_t;
 
@@ -63,8 +68,9 @@ typedef struct {
     size_t rapl_wraps;          /* raw RAPL readings that wrapped and were unwrapped */
     size_t nonfinite;           /* rates that came out NaN/Inf and were dropped */
     size_t spoiled[KMS_KEPLER_SPOIL_COUNT];  /* node targets and features left out, by reason */
-    bool damaged;               /* some node counters went down and others did not: not a restart
-                                   but a damaged page; keep prev as the reference for the next one */
+    bool damaged;               /* some node counters went down and others did not (not a restart
+                                   but a damaged page), or a node series of prev is missing from
+                                   cur: keep prev as the reference for the next one */
     const char *why;            /* static text: why there was no node sample; NULL when there was */
 } kms_kepler_diff_stats_t;
 

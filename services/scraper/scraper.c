@@ -420,7 +420,8 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
             if (!kms_log_decade(++t->spoiled_intervals[r]))
                 continue;
             char url[512];
-            kms_warn("node sample published without a target or feature this page cannot give",
+            kms_warn(ds->why ? "no node sample: the pages cannot give the node's sums"
+                             : "node sample published without a target or feature this page cannot give",
                      "target=%s reason=%s count=%zu intervals=%llu", kms_log_quote(t->url, url, sizeof url),
                      kms_kepler_spoil_names[r], ds->spoiled[r], (unsigned long long) t->spoiled_intervals[r]);
         }
@@ -482,12 +483,18 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     kms_kepler_diff_stats_t ds;
     kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
     s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
-    if (kms_kepler_keep_prev(ds.damaged, &t->kept))
-        return -3;  /* the next page is diffed against the last good one */
-    kms_kepler_snapshot_t *swap = t->prev;
-    t->prev = t->cur;
-    t->cur = swap;
-    t->have_prev = true;
+    /* Kept, the next page is diffed against the last good one. Counters that went down make a
+       failed scrape; a page that lost a node series is counted and logged as spoiled above (one
+       lost every other page would otherwise log a failure and a recovery at every interval). */
+    bool keep = kms_kepler_keep_prev(ds.damaged, &t->kept);
+    if (keep && !ds.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED])
+        return -3;
+    if (!keep) {
+        kms_kepler_snapshot_t *swap = t->prev;
+        t->prev = t->cur;
+        t->cur = swap;
+        t->have_prev = true;
+    }
     o->success_ts = ts;
     return 0;
 }

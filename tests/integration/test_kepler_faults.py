@@ -8,7 +8,8 @@ so the true rate of every feature and the true watts of every component are know
 and every sample the scraper publishes is checked against them. The faults are driven by the
 test while the scraper runs: a restart (counters back to 0, more than once, and one container's
 alone), Kepler gone (connection refused) for 20 s and back, answers slower than the scraper's
-timeout (late headers, or a body that trickles), and pages cut inside a series line.
+timeout (late headers, or a body that trickles), pages cut inside a series line, and one
+package's node series missing from every other page.
 
 What a user checks: no published sample is negative or absurd (in every node sample, all rates
 the truth times one common factor: see COUNTERS), failures are counted by cause on
@@ -90,7 +91,8 @@ class Kepler:
     ok, slow (headers after `delay` s), trickle (headers at once, then one byte every 0.2 s),
     cut (the whole answer, Content-Length honest, ends inside the last series line),
     close (Content-Length of the whole page, the connection closed inside a series line),
-    chunked-cut (chunked encoding, the connection closed inside a chunk)."""
+    chunked-cut (chunked encoding, the connection closed inside a chunk),
+    lose (every other page lacks package 1's node series)."""
 
     def __init__(self, port=None):
         self.port = port or 0  # 0: any free one at the first up(), kept through restarts
@@ -114,7 +116,7 @@ class Kepler:
                 self.started = now
                 self.container_started = {c: now for c in CONTAINERS}
 
-    def page(self):
+    def page(self, lose=False):
         with self.lock:
             now = time.time()
             up = now - self.started
@@ -147,7 +149,7 @@ class Kepler:
         for comp in ("core", "dram", "package"):
             family(f"kepler_node_{comp}_joules_total", "counter",
                    [({"instance": NODE, "mode": mode, "package": p, "source": "rapl"}, watts * up)
-                    for p in PACKAGES for mode, watts in NODE_WATTS[comp].items()])
+                    for p in PACKAGES if not (lose and p == "1") for mode, watts in NODE_WATTS[comp].items()])
         family("kepler_node_info", "counter", [({"cpu_architecture": ARCH}, 1)])
         # Platform last: a cut page loses the end of a node energy counter's line.
         family("kepler_node_platform_joules_total", "counter",
@@ -179,10 +181,10 @@ class Kepler:
                     mode = kepler.mode
                     kepler.served[mode] = kepler.served.get(mode, 0) + 1
                 try:
-                    self.answer(mode)
+                    self.answer(mode, kepler.count(mode))
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                self.close_connection = mode != "ok"
+                self.close_connection = mode not in ("ok", "lose")
 
             def head(self, length=None, chunked=False):
                 self.send_response(200)
@@ -193,14 +195,14 @@ class Kepler:
                     self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
 
-            def answer(self, mode):
+            def answer(self, mode, served):
                 if mode == "slow":
                     time.sleep(kepler.delay)
-                page = kepler.page()
+                page = kepler.page(lose=mode == "lose" and served % 2 == 1)
                 # Inside the value of the last series line, a few digits in: the rest of the
                 # line, its newline and nothing else is lost.
                 cut = page.rstrip(b"\n").rfind(b" ") + 3
-                if mode in ("ok", "slow"):
+                if mode in ("ok", "slow", "lose"):
                     self.head(len(page))
                     self.wfile.write(page)
                 elif mode == "trickle":
@@ -444,6 +446,24 @@ class TestSlowKepler(KeplerFaultCase):
         started = time.monotonic()
         self.assertEqual(self.scraper.stop(signal.SIGTERM), 0)
         self.assertLess(time.monotonic() - started, 1.0 * SLOWDOWN)
+
+
+class TestLostPackage(KeplerFaultCase):
+    # Issue #11: package 1's node series missing from every other page. Before, every interval
+    # was published with the package, core and dram watts of package 0 alone, about half.
+    # Now no sample spans a page that lacks them: a page that lost them is skipped (counted as
+    # series_changed, logged on decades, no failed scrape) and the next whole page is diffed
+    # against the last whole one.
+    def test_a_package_missing_from_every_other_page_never_halves_the_node(self):
+        self.start_scraper()
+        self.wait_nodes(2, 0, "first samples")
+        self.kepler.set_mode("lose")
+        self.wait_nodes(10, time.time(), "samples while package 1 comes and goes")
+        self.assert_sane()
+        self.assertGreaterEqual(self.counter("kms_scraper_spoiled_total", reason="series_changed"), 10)
+        self.assertEqual(self.counter("kms_scraper_scrape_failures_total", cause="parse"), 0)
+        lines = [l for l in self.scraper.output().splitlines() if "reason=series_changed" in l]
+        self.assertTrue(1 <= len(lines) <= 3, lines)  # the 1st and the 10th skipped interval
 
 
 class TestCutPages(KeplerFaultCase):

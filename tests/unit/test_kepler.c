@@ -657,6 +657,61 @@ static void test_rapl_processes(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* A Kepler 0.10+ page of a two-package node: each package's package and dram zones (their
+   paths tell the packages apart) at `joules` and a quarter of it, package 1's left out when
+   `lost`, and one container. */
+static void s_two_packages(kms_kepler_snapshot_t *s, double ts, double joules, bool lost)
+{
+    char page[2048];
+    size_t n = 0;
+    for (int pkg = 0; pkg < (lost ? 1 : 2); pkg++)
+        n += (size_t) snprintf(page + n, sizeof page - n,
+                               "kepler_node_cpu_joules_total{node_name=\"n\",path=\"/sys/class/powercap/intel-rapl/"
+                               "intel-rapl:%d\",zone=\"package\"} %.17g\n"
+                               "kepler_node_cpu_joules_total{node_name=\"n\",path=\"/sys/class/powercap/intel-rapl/"
+                               "intel-rapl:%d/intel-rapl:%d:0\",zone=\"dram\"} %.17g\n",
+                               pkg, joules, pkg, pkg, joules / 4);
+    n += (size_t) snprintf(page + n, sizeof page - n,
+                           "kepler_container_cpu_joules_total{container_id=\"k1\",zone=\"package\"} %.17g\n", joules / 2);
+    assert_int_equal(kms_kepler_snapshot_parse(s, page, n, ts, "h", NULL), 0);
+}
+
+/* Issue #11: package 1's zones missing from every other page. Its interval gives no sample at
+   all (before: the node at half its watts, 20 W of package for 40), counted by target as
+   series_changed; the next page is diffed against the last whole one, and the interval in which
+   the zones come back (from a page that lacked them) gives nothing either. */
+static void test_rapl_package_lost_from_a_page(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *a = kms_kepler_snapshot_new(), *b = kms_kepler_snapshot_new(),
+                          *c = kms_kepler_snapshot_new();
+    s_two_packages(a, 100, 1000, false);
+    s_two_packages(b, 105, 1100, true);
+    s_two_packages(c, 110, 1200, false);
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 0);
+    assert_int_equal(got->count, 0);
+    assert_non_null(st.why);
+    assert_true(st.damaged);
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 2);  /* package and dram */
+    int kept = 0;
+    assert_true(kms_kepler_keep_prev(st.damaged, &kept));
+    assert_int_equal(kms_kepler_diff(a, c, s_collect, got, &st), 2);
+    s_close(s_get(&got->items[0].targets, "package"), 2 * 200 / 10.0);
+    s_close(s_get(&got->items[0].targets, "dram"), 2 * 50 / 10.0);
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 0);
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 0);
+    assert_int_equal(got->count, 0);
+    assert_false(st.damaged);  /* appeared: c is the reference from now on */
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 2);
+    free(got);
+    kms_kepler_snapshot_destroy(&a);
+    kms_kepler_snapshot_destroy(&b);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* 0.3: every value covers Kepler's 3 s period; a page not updated since gives nothing. */
 static void test_gauge_03(void **state)
 {
@@ -1134,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_rapl_restart_is_not_a_wrap),
         cmocka_unit_test(test_spoiled_targets),
         cmocka_unit_test(test_rapl_processes),
+        cmocka_unit_test(test_rapl_package_lost_from_a_page),
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_gauge_03_spoiled),
         cmocka_unit_test(test_stop),
