@@ -398,10 +398,10 @@ static void s_zone_family(s_out_t *o, const kms_sim_t *sim, const char *name, co
     for (size_t z = 0; z < S_ZONES; z++) {
         int p = s_zones[z].package, comp = s_zones[z].comp;
         const kms_sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
-        const double *source = watts ? e->power[comp] : e->energy[comp];
-        double value = part == N_ACTIVE ? source[KMS_SIM_DYNAMIC]
-                       : part == N_IDLE ? source[KMS_SIM_IDLE]
-                                        : s_both_modes(source);
+        /* Kepler 0.10+'s split: active = total x the node's usage ratio, idle = the rest. */
+        double total = s_both_modes(watts ? e->power[comp] : e->energy[comp]);
+        double active = watts ? total * sim->usage_ratio : e->active[comp];
+        double value = part == N_ACTIVE ? active : part == N_IDLE ? total - active : total;
         if (!watts && part == N_TOTAL) /* the hardware counter itself: never reset, wraps */
             value = fmod(p >= 0 ? sim->rapl[p][comp] : sim->rapl_platform,
                          sim->options.rapl_max);
@@ -516,14 +516,10 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
     s_cpu_info(o, sim);
     s_zone_family(o, sim, "kepler_node_cpu_joules_total",
                   "Energy consumption of cpu at node level in joules", false, N_TOTAL);
-    double busy = 0;
-    for (size_t k = 0; k < sim->count; k++)
-        busy += sim->containers[k].rate[KMS_SIM_CPU_TIME];
     s_family(o, "kepler_node_cpu_usage_ratio",
              "CPU usage ratio of a node (value between 0.0 and 1.0)", "gauge");
     const char *node_labels[] = {"node_name", node, NULL};
-    s_series(o, "kepler_node_cpu_usage_ratio", node_labels,
-             busy / (double) sim->options.cpus < 1 ? busy / (double) sim->options.cpus : 1);
+    s_series(o, "kepler_node_cpu_usage_ratio", node_labels, sim->usage_ratio);
     s_zone_family(o, sim, "kepler_node_cpu_watts",
                   "Power consumption of cpu at node level in watts", true, N_TOTAL);
 

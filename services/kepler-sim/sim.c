@@ -251,6 +251,7 @@ static void s_step_power(kms_sim_t *self)
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
             total[f] += c->rate[f];
     }
+    self->usage_ratio = fmin(total[KMS_SIM_CPU_TIME] / (double) self->options.cpus, 1.0);
     double k = 1.0 + self->error;
     kms_sim_energy_t *node = &self->node;
     memset(node->power, 0, sizeof node->power);
@@ -285,13 +286,14 @@ static void s_step_power(kms_sim_t *self)
     }
 }
 
-static void s_energy_add(kms_sim_energy_t *e, double dt)
+static void s_energy_add(kms_sim_energy_t *e, double dt, double usage_ratio)
 {
     for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
         for (int m = 0; m < KMS_SIM_MODES; m++) {
             e->energy[comp][m] += e->power[comp][m] * dt;
             e->period[comp][m] += e->power[comp][m] * dt;
         }
+        e->active[comp] += (e->power[comp][KMS_SIM_DYNAMIC] + e->power[comp][KMS_SIM_IDLE]) * usage_ratio * dt;
     }
 }
 
@@ -313,11 +315,11 @@ static void s_integrate(kms_sim_t *self, double dt)
                 c->period[f] += c->rate[f] * dt;
             }
         }
-        s_energy_add(&c->energy, dt);
+        s_energy_add(&c->energy, dt, self->usage_ratio);
     }
-    s_energy_add(&self->node, dt);
+    s_energy_add(&self->node, dt, self->usage_ratio);
     for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
-        s_energy_add(&self->package[p], dt);
+        s_energy_add(&self->package[p], dt, self->usage_ratio);
         for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
             self->rapl[p][comp] += (self->package[p].power[comp][KMS_SIM_DYNAMIC]
                                     + self->package[p].power[comp][KMS_SIM_IDLE]) * dt;

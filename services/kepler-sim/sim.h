@@ -51,7 +51,9 @@
     steps the relative error is an average of n draws, never beyond 3 noise.
 
     HOW KEPLER SPLITS IT. Node energy is kept per package (55% / 45% of core, uncore, dram) and
-    per mode: idle = bias * (1 + e), dynamic = the rest. A container gets a share of the node's
+    per mode: idle = bias * (1 + e), dynamic = the rest (Kepler <= 0.9). Kepler 0.10+ splits each
+    zone's energy by the node's usage ratio instead (active = total x busy / cpus, idle = the
+    rest: v0.11.4 internal/monitor/node.go:131-141), which the 0.10 format prints. A container gets a share of the node's
     dynamic energy in proportion to its instructions (dram: its cache misses) in each step, and
     an equal share of the idle energy, as Kepler's ratio model does. Counters Kepler keeps are
     zeroed by kms_sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler
@@ -134,6 +136,7 @@ typedef struct {
 /* Energy that Kepler keeps for a node, a package or a container. */
 typedef struct {
     double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES];  /* joules since the exporter started */
+    double active[KMS_SIM_COMPONENTS];  /* Kepler 0.10+'s active joules: each step's total x usage ratio */
     double power[KMS_SIM_COMPONENTS][KMS_SIM_MODES];   /* watts in the current step */
     double period[KMS_SIM_COMPONENTS][KMS_SIM_MODES];  /* joules in the open 0.3 period */
     double last[KMS_SIM_COMPONENTS][KMS_SIM_MODES];    /* joules in the last complete period */
@@ -165,6 +168,7 @@ typedef struct {
     double freq;       /* node clock, Hz */
     double phase;      /* node-wide factor on every container's IPC */
     double load;       /* node-wide factor on every container's cpu usage (1 but for --truth log) */
+    double usage_ratio;  /* the step's busy cpu time / cpus, at most 1 (Kepler 0.10+'s usage ratio) */
     double error;      /* this step's relative noise */
     uint64_t restarts;
     double truth_factor;     /* the truth is the one above times this (1 until it changes) */
