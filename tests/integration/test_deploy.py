@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import unittest
 
 import yaml
@@ -800,6 +801,69 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
 
 
 PIPELINE = ("kepler-sim", "kms-trainer", "kms-scraper", "kms-api")
+class TestDockerBase(unittest.TestCase):
+    """scripts/lib/docker-base takes the Debian archive from apt's own sources files and names
+    none itself. Run with a docker that has no image, a debootstrap that only says what it was
+    given and an id that says root, against apt configurations made here (APT_CONFIG)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kms-docker-base-test.")
+        self.addCleanup(shutil.rmtree, self.tmp)
+        fake = os.path.join(self.tmp, "bin")
+        os.mkdir(fake)
+        for name, body in (("docker", "exit 1"), ("id", "echo 0"),
+                           ("debootstrap", 'echo "debootstrap from $5"; exit 1')):
+            path = os.path.join(fake, name)
+            with open(path, "w") as f:
+                f.write(f"#!/bin/sh\n{body}\n")
+            os.chmod(path, 0o755)
+        self.path = fake + os.pathsep + os.environ["PATH"]
+
+    def docker_base(self, sources_list="", parts=None, *args):
+        apt = os.path.join(self.tmp, "apt")
+        shutil.rmtree(apt, ignore_errors=True)
+        os.makedirs(os.path.join(apt, "sources.list.d"))
+        with open(os.path.join(apt, "sources.list"), "w") as f:
+            f.write(sources_list)
+        for name, text in (parts or {}).items():
+            with open(os.path.join(apt, "sources.list.d", name), "w") as f:
+                f.write(text)
+        with open(os.path.join(apt, "apt.conf"), "w") as f:
+            f.write(f'Dir::Etc::sourcelist "{apt}/sources.list";\nDir::Etc::sourceparts "{apt}/sources.list.d";\n')
+        return run(os.path.join(SOURCE_DIR, "scripts", "lib", "docker-base"), *args,
+                   env={"PATH": self.path, "APT_CONFIG": os.path.join(apt, "apt.conf")})
+
+    def test_no_archive_host_is_written_in_the_script(self):
+        with open(os.path.join(SOURCE_DIR, "scripts", "lib", "docker-base")) as f:
+            self.assertNotRegex(f.read(), r"(?i)https?://[a-z0-9]")
+
+    def test_the_archive_is_apts_own(self):
+        deb822 = ("Types: deb\nURIs: http://off.example/debian\nSuites: bookworm\nComponents: main\nEnabled: no\n\n"
+                  "# the archive\ntypes: deb-src deb\nuris:\n  http://mirror.example/debian\n  http://second.example/debian\n"
+                  "suites: bookworm bookworm-updates\ncomponents: main\n")
+        third_party = "Types: deb\nURIs: https://repo.example/node\nSuites: nodistro\nComponents: main\n"
+        r = self.docker_base("", {"a-node.sources": third_party, "debian.sources": deb822, "off.list.disabled":
+                                  "deb http://disabled.example/debian bookworm main\n"})
+        self.assertIn("debootstrap from http://mirror.example/debian\n", r.stderr)
+        one_line = ("deb-src http://src.example/debian bookworm main\n"
+                    "deb [arch=amd64 signed-by=/usr/share/keyrings/k.gpg] http://line.example/debian bookworm main # x\n"
+                    "deb http://line.example/debian-security bookworm-security main\n")
+        r = self.docker_base(one_line)
+        self.assertIn("debootstrap from http://line.example/debian\n", r.stderr)
+        self.assertNotIn("bookworm-security", r.stderr)  # found, so nothing to say
+        r = self.docker_base(one_line, None, "http://given.example/debian")
+        self.assertIn("debootstrap from http://given.example/debian\n", r.stderr)
+
+    def test_no_archive_configured_is_said_clearly(self):
+        r = self.docker_base("deb http://repo.example/cloud cloud-sdk-bookworm main\n",
+                             {"debian.sources": "Types: deb\nURIs: http://x.example/debian\nSuites: bookworm\n"
+                                                "Components: main\nEnabled: no\n"})
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("apt has no Debian archive for bookworm", r.stderr)
+        self.assertIn("scripts/lib/docker-base ARCHIVE", r.stderr)
+        self.assertNotIn("debootstrap from", r.stderr)
+
+
 SERVICE_PORTS = ("5555", "5556", "8100", "9102", "9103")
 
 
