@@ -1,6 +1,6 @@
 /*  kms-meter: a machine's watts from a served model, written as a powercap (RAPL) tree that
-    Kepler 0.10+ reads through --host.sysfs (CONTRACT.md). Config, signals, wiring; the loop
-    lives in meter.c. */
+    Kepler 0.10+ reads through --host.sysfs (docs/contract.md). Config, signals, wiring; the
+    loop lives in meter.c. */
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>

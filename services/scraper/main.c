@@ -1,5 +1,5 @@
-/*  kms-scraper: pulls Kepler's metrics and publishes samples (CONTRACT.md). Config, signals,
-    wiring; the loop lives in scraper.c, the conversion in common/kms_kepler*.c. */
+/*  kms-scraper: pulls Kepler's metrics and publishes samples (docs/contract.md). Config,
+    signals, wiring; the loop lives in scraper.c, the conversion in common/kms_kepler*.c. */
 #include <curl/curl.h>
 #include <czmq.h>
 #include <signal.h>
