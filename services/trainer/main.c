@@ -56,8 +56,10 @@ static kms_option_t s_options[] = {
 
 static const kms_config_t s_config = {
     "kms-trainer",
-    "Learns linear power models (core_model, dram_model and those of --models) from the samples that "
-    "kms-scraper publishes, answers kms-api's requests, and checkpoints every model to --data-dir.\n\n"
+    "Learns linear power models (sixteen built in: node models such as core_model and dram_model, and the "
+    "per-logical-cpu vm_* models kms-meter uses; more with --models) from the samples that kms-scraper "
+    "publishes, answers kms-api's requests, and checkpoints every model to --data-dir (one trainer per data "
+    "dir).\n\n"
     "Commands:\n"
     "  (none)                   run the online trainer until SIGTERM/SIGINT\n"
     "  train --dataset FILE     learn from a CSV or Prometheus JSON file, print each model's fit, save\n"
