@@ -155,6 +155,7 @@ void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const cha
 {
     assert(self);
     self->ts = ts;
+    self->monotonic = NAN;
     self->era = KMS_KEPLER_ERA_UNKNOWN;
     self->node_rank = 0;
     self->arch_rank = 0;
@@ -669,6 +670,7 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     dst->arena_len = src->arena_len;
     dst->nnseries = src->nnseries;
     dst->ts = src->ts;
+    dst->monotonic = src->monotonic;
     dst->era = src->era;
     dst->node_rank = src->node_rank;
     dst->arch_rank = src->arch_rank;
@@ -699,6 +701,18 @@ kms_kepler_era_t kms_kepler_snapshot_era(const kms_kepler_snapshot_t *self)
 double kms_kepler_snapshot_ts(const kms_kepler_snapshot_t *self)
 {
     return self->ts;
+}
+
+void kms_kepler_snapshot_set_monotonic(kms_kepler_snapshot_t *self, double monotonic)
+{
+    self->monotonic = monotonic;
+}
+
+double kms_kepler_snapshot_interval(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur)
+{
+    if (isfinite(prev->monotonic) && isfinite(cur->monotonic))
+        return cur->monotonic - prev->monotonic;
+    return cur->ts - prev->ts;
 }
 
 const char *kms_kepler_snapshot_node(const kms_kepler_snapshot_t *self)

@@ -62,6 +62,15 @@ void kms_kepler_snapshot_destroy(kms_kepler_snapshot_t **self_p);
    Memory is kept for reuse: steady-state scrapes allocate nothing. */
 void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const char *host);
 
+/* The same moment as begin's `ts` on a monotonic clock (CLOCK_MONOTONIC seconds), by which the
+   interval to another snapshot is measured: `ts` stays the wall clock's, a sample's end, but a
+   wall clock stepped by NTP would stretch an interval or turn it back. begin forgets it. */
+void kms_kepler_snapshot_set_monotonic(kms_kepler_snapshot_t *self, double monotonic);
+
+/* Seconds from `prev` to `cur`: their monotonic times' difference when both have one, else
+   their ts' (Prometheus' scrape times, a dataset's). */
+double kms_kepler_snapshot_interval(const kms_kepler_snapshot_t *prev, const kms_kepler_snapshot_t *cur);
+
 /* Feeds one series. Returns 0 when used, 1 when ignored (not a family this module reads),
    -1 when rejected (bad value or identity; counted) or out of memory. */
 int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t *series);

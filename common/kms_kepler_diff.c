@@ -541,7 +541,7 @@ int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cu
         stats->why = "the node changed between scrapes";
         return 0;
     }
-    d.dt = cur->ts - prev->ts;
+    d.dt = kms_kepler_snapshot_interval(prev, cur);
     if (!(d.dt > 0) || !isfinite(d.dt)) {
         stats->why = "no time elapsed between the scrapes";
         return 0;

@@ -1,7 +1,8 @@
 /*  kms_kepler_diff: two snapshots of one Kepler target (kms_kepler.h) into samples (pure: no I/O,
     no clock, no globals).
 
-    Rates are per second over the real interval between the two snapshots' timestamps. Node
+    Rates are per second over the real interval between the two snapshots
+    (kms_kepler_snapshot_interval: their monotonic times, else their timestamps). Node
     features are the sum of per-container deltas over the containers present in both (one that
     restarted alone counts what it counted since, as Prometheus' rate() does); node targets are
     the node's own energy counters, every package and mode summed. When every non-zero node

@@ -72,6 +72,7 @@ typedef struct {
 
 struct kms_kepler_snapshot_t {
     double ts;
+    double monotonic;  /* NAN unless set: kms_kepler_snapshot_interval */
     kms_kepler_era_t era;
     int node_rank;  /* how good the node name's source is (exported_instance best) */
     int arch_rank;  /* 0: none, 1: a CPU model name, 2: Kepler's cpu_architecture */

@@ -439,13 +439,14 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
 }
 
 /* When the target read the counters on its page: just before the answer's first byte, which a
-   loaded exporter sends only once it has got round to our request. Counted back from now (the
+   loaded exporter sends only once it has got round to our request. Counted back from `now` (the
    transfer just ended) by curl's own times, so that a pause of this process between queueing
-   the request and curl starting it does not shift the page's time. */
-static double s_page_time(const s_target_t *t)
+   the request and curl starting it does not shift the page's time. `now` is the wall clock's
+   for the samples' ts, the monotonic clock's for the intervals (a stepped wall clock would
+   stretch or reverse them). */
+static double s_page_time(const s_target_t *t, double now)
 {
     curl_off_t first_byte_us = 0, total_us = 0;
-    double now = kms_num_wallclock();
     if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK ||
         curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us) != CURLE_OK || first_byte_us <= 0 ||
         total_us < first_byte_us)
@@ -461,8 +462,9 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     if (t->len > 0 && t->body[t->len - 1] != '\n')
         return -2;
     kms_expo_stats_t es = {0};
-    double ts = s_page_time(t);
+    double ts = s_page_time(t, kms_num_wallclock());
     int rc = kms_kepler_snapshot_parse(t->cur, t->body, t->len, ts, t->host, &es);
+    kms_kepler_snapshot_set_monotonic(t->cur, s_page_time(t, kms_num_monotonic()));
     o->rejected_lines += es.rejected;
     o->rejected_series += kms_kepler_snapshot_stats(t->cur)->rejected;
     if (rc != 0)
@@ -471,11 +473,10 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
        seem much closer, this process was starved and their times are not to be trusted: a short
        wrong dt would turn a few joules into kilowatts. The page is dropped, prev stays. */
     if (t->have_prev && kms_kepler_snapshot_era(t->cur) != KMS_KEPLER_ERA_GAUGE &&
-        kms_kepler_snapshot_ts(t->cur) - kms_kepler_snapshot_ts(t->prev) < 0.5 * self->config.interval) {
+        kms_kepler_snapshot_interval(t->prev, t->cur) < 0.5 * self->config.interval) {
         char url[512];
         kms_debug("page too close to the previous one, dropped", "target=%s dt=%.4f",
-                  kms_log_quote(t->url, url, sizeof url),
-                  kms_kepler_snapshot_ts(t->cur) - kms_kepler_snapshot_ts(t->prev));
+                  kms_log_quote(t->url, url, sizeof url), kms_kepler_snapshot_interval(t->prev, t->cur));
         o->no_sample++;
         o->success_ts = ts;
         return 0;

@@ -712,6 +712,42 @@ static void test_rapl_package_lost_from_a_page(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* Issue #13: the interval is measured on the monotonic clock when both snapshots have its time;
+   ts stays the wall clock's. A wall clock stepped back 60 s (NTP) between two pages 5 s apart
+   gave no sample at all ("no time elapsed"); now dt is 5 s and the sample ends at the page's
+   wall time. Without monotonic times (Prometheus' points, a dataset) dt is the ts' difference. */
+static void test_interval_on_the_monotonic_clock(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    s_container_page(p, 1000, 1e3, 2e3, 100);
+    kms_kepler_snapshot_set_monotonic(p, 50);
+    s_container_page(c, 945, 2e3, 2.5e3, 150);
+    kms_kepler_snapshot_set_monotonic(c, 55);
+    s_close(kms_kepler_snapshot_interval(p, c), 5);
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 3);
+    const kms_sample_t *n = &got->items[0];
+    s_close(n->dt, 5);
+    s_close(n->ts, 945);
+    s_close(s_get(&n->targets, "package"), 10);
+    s_close(s_get(&n->features, "cpu_time"), 0.3);
+    /* A copy keeps its monotonic time; a snapshot begun again forgets it. */
+    kms_kepler_snapshot_t *copy = kms_kepler_snapshot_new();
+    assert_int_equal(kms_kepler_snapshot_copy(copy, p), 0);
+    s_close(kms_kepler_snapshot_interval(copy, c), 5);
+    s_container_page(c, 1004, 2e3, 2.5e3, 150);
+    s_close(kms_kepler_snapshot_interval(copy, c), 4);
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(copy, c, s_collect, got, &st), 3);
+    s_close(got->items[0].dt, 4);
+    free(got);
+    kms_kepler_snapshot_destroy(&copy);
+    kms_kepler_snapshot_destroy(&p);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* 0.3: every value covers Kepler's 3 s period; a page not updated since gives nothing. */
 static void test_gauge_03(void **state)
 {
@@ -1190,6 +1226,7 @@ int main(void)
         cmocka_unit_test(test_spoiled_targets),
         cmocka_unit_test(test_rapl_processes),
         cmocka_unit_test(test_rapl_package_lost_from_a_page),
+        cmocka_unit_test(test_interval_on_the_monotonic_clock),
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_gauge_03_spoiled),
         cmocka_unit_test(test_stop),
