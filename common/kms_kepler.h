@@ -20,7 +20,9 @@
                              that terminates stays the same container), cpu time in seconds
                              per process (kepler_process_cpu_seconds_total, summed by
                              container_id, and over every process for the node) or per
-                             container (kepler_container_cpu_seconds_total).
+                             container (kepler_container_cpu_seconds_total); the node's own
+                             kepler_node_cpu_usage_ratio times its cpus, when the page has
+                             both, is the node's cpu time instead (kms_kepler_diff.h).
 
     Ownership: a snapshot owns every string it holds (copied on add); the series handed to add
     are borrowed for the call only. Nothing here is thread-safe; use one snapshot per thread. */

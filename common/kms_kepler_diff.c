@@ -28,12 +28,15 @@ const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate",
 #define S_WRAP_RECENT_FACTOR 4.0
 #define S_WRAP_RECENT_FLOOR_W 10.0
 
+#define S_CPU_SOURCES ((1u << F_CPU_BPF) | (1u << F_CPU_CGROUP) | (1u << F_CPU_KUBELET))
+
 typedef struct {
     const kms_kepler_snapshot_t *prev;
     kms_kepler_snapshot_t *cur;
     double dt;
     int cpu_slot, mem_slot;  /* chosen sources, -1 when none */
     uint32_t fmask;          /* usage counters (cycles, instructions, misses) seen in both */
+    uint32_t fown;           /* node features from the node's own figure: no container spoils them */
     bool procs;              /* 0.10 cpu time from processes, in both snapshots */
     kms_kepler_sample_fn fn;
     void *arg;
@@ -295,10 +298,29 @@ static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_
                 done |= 1u << s;
             }
     *ntmask &= ~done;
-    uint32_t features = (p->f_nonfinite | c->f_nonfinite) & *nfmask;
+    uint32_t features = (p->f_nonfinite | c->f_nonfinite) & *nfmask & ~d->fown;
     for (int s = 0; s < F_COUNT; s++)
         d->stats->spoiled[KMS_KEPLER_SPOIL_NONFINITE] += !!(features & (1u << s));
     *nfmask &= ~features;
+}
+
+/* Kepler 0.10+'s own figure of the node's cpu time: its usage ratio times the node's logical
+   cpus (the snapshot's cpus), in cpu-seconds per second. The ratio is active / total jiffies of
+   /proc/stat, active = total - idle - iowait (Kepler v0.11.4
+   internal/resource/procfs_reader.go:104-141), exported as kepler_node_cpu_usage_ratio
+   (internal/exporter/prometheus/collector/power_collector.go:137-140, 309-313). It is the
+   current page's: Kepler's figure over its own last interval, which is not exactly ours, but it
+   is the node's whole, where the sum over processes misses every process that started or ended
+   within the interval (on a node whose pids churn, nearly all of it). Containers keep their
+   processes' sums. Without the ratio or the cpus, the node keeps the sum too. */
+static void s_node_cpu(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
+{
+    const kms_kepler_snapshot_t *c = d->cur;
+    if (c->era != KMS_KEPLER_ERA_RAPL || isnan(c->usage) || c->cpus == 0)
+        return;
+    nf[F_CPU_BPF] = c->usage * c->cpus;
+    *nfmask = (*nfmask & ~S_CPU_SOURCES) | 1u << F_CPU_BPF;
+    d->fown = 1u << F_CPU_BPF;
 }
 
 static int s_diff_counters(s_diff_t *d)
@@ -421,6 +443,7 @@ static int s_diff_counters(s_diff_t *d)
         nfmask |= 1u << F_CPU_BPF;
     if (d->mem_slot >= 0)
         nfmask |= 1u << d->mem_slot;
+    s_node_cpu(d, nf, &nfmask);
 
     s_spoil(d, jumps, &ntmask, &nfmask);
     kms_sample_t sample;

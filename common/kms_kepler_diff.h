@@ -31,7 +31,9 @@
 
     cpu_time source, in order of preference: eBPF cpu time (kepler_container_bpf_cpu_time_*, the
     container's own tasks), then cgroupfs cpu usage, then kubelet cpu usage (which Kepler keeps
-    in milliseconds). resident_memory: cgroupfs memory usage, then the kubelet working set. A
+    in milliseconds); for a Kepler 0.10+ node whose page states its usage ratio and its cpus,
+    the node's cpu_time is their product (kms_kepler_diff.c: s_node_cpu), its containers' still
+    their processes' sums. resident_memory: cgroupfs memory usage, then the kubelet working set. A
     source counts as present when at least one of its series is non-zero (Kepler exports all-zero
     families for collectors that are switched off). One source is chosen per snapshot pair, so
     that a node's sum never mixes sources. docs/scraper.md has the whole story.

@@ -35,6 +35,7 @@ typedef enum {
     K_NODE_WATTS,    /* 0.10 node power by zone: the check of an unwrapped reading */
     K_NODE_INFO,     /* cpu_architecture label only */
     K_NODE_CPU,      /* 0.10 kepler_node_cpu_info: one series per logical cpu, its model_name */
+    K_NODE_USAGE,    /* 0.10 kepler_node_cpu_usage_ratio: the node's busy share of its cpus */
     K_NODE_STAT,     /* 0.1-0.3 node_energy_stat: numbers in label values */
     K_POD_STAT,      /* 0.1-0.3 pod_energy_stat: numbers in label values */
     K_POD_ENERGY     /* 0.1-0.3 pod_curr_energy_in_*_millijoule */
@@ -78,6 +79,8 @@ struct kms_kepler_snapshot_t {
     int arch_rank;  /* 0: none, 1: a CPU model name, 2: Kepler's cpu_architecture */
     size_t nprocs;  /* 0.10 process records among conts */
     uint32_t cpus;  /* 0.10 kepler_node_cpu_info series: the node's logical cpus; 0 unknown */
+    double usage;   /* 0.10 kepler_node_cpu_usage_ratio; NAN when absent or not one series */
+    size_t nusage;  /* its series on the page */
     char node[KMS_ID_MAX];
     char arch[KMS_NAME_MAX];
     s_cont_t *conts;

@@ -712,6 +712,71 @@ static void test_rapl_package_lost_from_a_page(void **state)
     kms_kepler_snapshot_destroy(&c);
 }
 
+/* A 0.10+ page of a 4-cpu node whose processes are all new (pids churn): one process of the
+   container and one of the host, ids from `round`; `ratio` < 0 leaves the usage ratio out,
+   `cpus` 0 the cpu info. */
+static void s_churn_page(kms_kepler_snapshot_t *s, double ts, int round, double ratio, int cpus, bool nan)
+{
+    kms_kepler_snapshot_begin(s, ts, "h");
+    for (int i = 0; i < cpus; i++)
+        s_add(s, "kepler_node_cpu_info", 1, "model_name", "Xeon 8480+", "processor", (const char *[]){"0", "1", "2", "3"}[i]);
+    if (ratio >= 0)
+        s_add(s, "kepler_node_cpu_usage_ratio", ratio, "node_name", "n10", NULL, NULL);
+    s_add(s, "kepler_node_cpu_joules_total", ts * 10, "zone", "package", "node_name", "n10");
+    s_add(s, "kepler_container_cpu_joules_total", ts * 5, "container_id", "ctr", "zone", "package");
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", 100 + 2 * round);
+    s_proc(s, pid, "ctr", 3.0);
+    snprintf(pid, sizeof pid, "%d", 101 + 2 * round);
+    s_proc(s, pid, "", 2.0);
+    if (nan)
+        s_add(s, "kepler_process_cpu_seconds_total", NAN, "pid", "7", "container_id", "ctr");
+}
+
+/* Issue #12: the node's cpu time is Kepler's own figure, kepler_node_cpu_usage_ratio x the
+   node's logical cpus, not the sum over processes present in both pages: with pids that churn
+   every page that sum is 0 (before: cpu_time 0 on a node busy at 1.5 cpus). The container keeps
+   its processes' sum. Without the ratio or the cpus the node falls back to that sum. */
+static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
+{
+    (void) state;
+    kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
+    collected_t *got = calloc(1, sizeof *got);
+    kms_kepler_diff_stats_t st;
+    s_churn_page(p, 100, 0, 0.5, 4, false);
+    s_churn_page(c, 105, 1, 0.375, 4, false);
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(got->items[0].cpus, 4);
+    s_close(s_get(&got->items[0].features, "cpu_time"), 0.375 * 4);  /* the current page's ratio */
+    s_close(s_get(&got->items[0].targets, "package"), 10);
+    const kms_sample_t *ctr = s_find(got, "ctr");
+    assert_non_null(ctr);
+    s_close(s_get(&ctr->features, "cpu_time"), 0);
+    /* A process series that is not a number spoils the sums, not the node's own figure. */
+    s_churn_page(c, 105, 1, 0.375, 4, true);
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    s_close(s_get(&got->items[0].features, "cpu_time"), 1.5);
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_NONFINITE], 0);
+    /* No ratio, no cpus, or a ratio that is not one (above 1): the sum, as before. */
+    const struct { double ratio; int cpus; } fallback[] = {{-1, 4}, {0.375, 0}, {1.5, 4}};
+    for (size_t k = 0; k < sizeof fallback / sizeof fallback[0]; k++) {
+        s_churn_page(c, 105, 1, fallback[k].ratio, fallback[k].cpus, false);
+        got->count = 0;
+        assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+        s_close(s_get(&got->items[0].features, "cpu_time"), 0);
+    }
+    /* Twice on a page: which one is the node's? The sum. */
+    s_churn_page(c, 105, 1, 0.375, 4, false);
+    s_add(c, "kepler_node_cpu_usage_ratio", 0.9, "node_name", "n10", "x", "y");
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    s_close(s_get(&got->items[0].features, "cpu_time"), 0);
+    free(got);
+    kms_kepler_snapshot_destroy(&p);
+    kms_kepler_snapshot_destroy(&c);
+}
+
 /* Issue #13: the interval is measured on the monotonic clock when both snapshots have its time;
    ts stays the wall clock's. A wall clock stepped back 60 s (NTP) between two pages 5 s apart
    gave no sample at all ("no time elapsed"); now dt is 5 s and the sample ends at the page's
@@ -1205,6 +1270,8 @@ static void test_kepler_011_node_sample_states_its_cpus(void **state)
     assert_false(node->is_container);
     assert_int_equal(node->cpus, 8);
     assert_string_equal(node->arch, "Intel(R) Xeon(R) Gold 6138 CPU @ 2.00GHz");
+    /* Its cpu time is Kepler's own: kepler_node_cpu_usage_ratio x 8 cpus. */
+    s_close(s_get(&node->features, "cpu_time"), 0.28483353884093693 * 8);
     free(got);
     kms_kepler_snapshot_destroy(&a);
     kms_kepler_snapshot_destroy(&b);
@@ -1226,6 +1293,7 @@ int main(void)
         cmocka_unit_test(test_spoiled_targets),
         cmocka_unit_test(test_rapl_processes),
         cmocka_unit_test(test_rapl_package_lost_from_a_page),
+        cmocka_unit_test(test_rapl_node_cpu_time_from_usage_ratio),
         cmocka_unit_test(test_interval_on_the_monotonic_clock),
         cmocka_unit_test(test_gauge_03),
         cmocka_unit_test(test_gauge_03_spoiled),
