@@ -68,6 +68,8 @@ static const s_family_t s_families[] = {
     {"kepler_process_cpu_seconds_total", K_PROC_COUNTER, F_CPU_BPF, 1, RAPL},
     {"kepler_node_cpu_info", K_NODE_CPU, 0, 1, KMS_KEPLER_ERA_UNKNOWN},
     {"kepler_node_cpu_usage_ratio", K_NODE_USAGE, 0, 1, RAPL},
+    {"kepler_node_cpu_active_joules_total", K_NODE_SPLIT, 0, 1, RAPL},
+    {"kepler_node_cpu_idle_joules_total", K_NODE_SPLIT, 1, 1, RAPL},
     /* 0.1 - 0.3 (node_energy_stat lingered into 0.4, beside the counters, which win) */
     {"node_energy_stat", K_NODE_STAT, 0, 1, GAUGE},
     {"kepler_node_energy_stat", K_NODE_STAT, 0, 1, GAUGE},
@@ -163,6 +165,8 @@ void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const cha
     self->cpus = 0;
     self->usage = NAN;
     self->nusage = 0;
+    self->split[0] = self->split[1] = 0;
+    self->nsplit[0] = self->nsplit[1] = 0;
     self->nprocs = 0;
     snprintf(self->node, sizeof self->node, "%s", host && *host ? host : "unknown");
     snprintf(self->arch, sizeof self->arch, "unknown");
@@ -567,6 +571,10 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
         self->usage = ++self->nusage == 1 ? value : NAN;  /* twice: which one is the node's? */
         s_note_node(self, &labels);
         break;
+    case K_NODE_SPLIT:
+        self->split[fam->slot] += value;
+        self->nsplit[fam->slot]++;
+        break;
     case K_NODE_STAT:
         s_note_arch(self, &labels);
         rc = s_add_stat(self, series, &labels, true);
@@ -689,6 +697,8 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     dst->cpus = src->cpus;
     dst->usage = src->usage;
     dst->nusage = src->nusage;
+    memcpy(dst->split, src->split, sizeof dst->split);
+    memcpy(dst->nsplit, src->nsplit, sizeof dst->nsplit);
     memcpy(dst->node, src->node, sizeof dst->node);
     memcpy(dst->arch, src->arch, sizeof dst->arch);
     dst->nfmask = src->nfmask;

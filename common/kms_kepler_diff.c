@@ -304,21 +304,38 @@ static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_
     *nfmask &= ~features;
 }
 
-/* Kepler 0.10+'s own figure of the node's cpu time: its usage ratio times the node's logical
-   cpus (the snapshot's cpus), in cpu-seconds per second. The ratio is active / total jiffies of
-   /proc/stat, active = total - idle - iowait (Kepler v0.11.4
-   internal/resource/procfs_reader.go:104-141), exported as kepler_node_cpu_usage_ratio
-   (internal/exporter/prometheus/collector/power_collector.go:137-140, 309-313). It is the
-   current page's: Kepler's figure over its own last interval, which is not exactly ours, but it
-   is the node's whole, where the sum over processes misses every process that started or ended
-   within the interval (on a node whose pids churn, nearly all of it). Containers keep their
-   processes' sums. Without the ratio or the cpus, the node keeps the sum too. */
+/* The node's usage ratio over this very interval, from Kepler 0.10+'s own split of the zones'
+   energy: each of its refreshes books active = energy x the usage ratio of that refresh, idle =
+   the rest (v0.11.4 internal/monitor/node.go:131-141), so the increase of the active joules over
+   that of active + idle is the interval's ratio, each refresh weighed by its energy. NAN when a
+   page lacks them or they went back (Kepler restarted: its own counters start again at 0). */
+static double s_split_ratio(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c)
+{
+    if (!p->nsplit[0] || !p->nsplit[1] || p->nsplit[0] != c->nsplit[0] || p->nsplit[1] != c->nsplit[1])
+        return NAN;
+    double active = c->split[0] - p->split[0], idle = c->split[1] - p->split[1];
+    return active >= 0 && idle >= 0 && active + idle > 0 ? active / (active + idle) : NAN;
+}
+
+/* Kepler 0.10+'s own figure of the node's cpu time: its usage ratio (active / total jiffies of
+   /proc/stat, active = total - idle - iowait: Kepler v0.11.4
+   internal/resource/procfs_reader.go:104-141) times the node's logical cpus (the snapshot's
+   cpus), in cpu-seconds per second. The ratio over the interval comes from the active and idle
+   joules (s_split_ratio); without them, the current page's kepler_node_cpu_usage_ratio
+   (internal/exporter/prometheus/collector/power_collector.go:137-140, 309-313), Kepler's figure
+   over its own last refresh only. Either is the node's whole, where the sum over processes
+   misses every process that started or ended within the interval (on a node whose pids churn,
+   nearly all of it). Containers keep their processes' sums. Without a ratio or the cpus, the
+   node keeps the sum too. */
 static void s_node_cpu(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
 {
     const kms_kepler_snapshot_t *c = d->cur;
-    if (c->era != KMS_KEPLER_ERA_RAPL || isnan(c->usage) || c->cpus == 0)
+    double ratio = s_split_ratio(d->prev, c);
+    if (isnan(ratio))
+        ratio = c->usage;
+    if (c->era != KMS_KEPLER_ERA_RAPL || isnan(ratio) || c->cpus == 0)
         return;
-    nf[F_CPU_BPF] = c->usage * c->cpus;
+    nf[F_CPU_BPF] = ratio * c->cpus;
     *nfmask = (*nfmask & ~S_CPU_SOURCES) | 1u << F_CPU_BPF;
     d->fown = 1u << F_CPU_BPF;
 }

@@ -36,6 +36,7 @@ typedef enum {
     K_NODE_INFO,     /* cpu_architecture label only */
     K_NODE_CPU,      /* 0.10 kepler_node_cpu_info: one series per logical cpu, its model_name */
     K_NODE_USAGE,    /* 0.10 kepler_node_cpu_usage_ratio: the node's busy share of its cpus */
+    K_NODE_SPLIT,    /* 0.10 kepler_node_cpu_{active,idle}_joules_total: slot 0 active, 1 idle */
     K_NODE_STAT,     /* 0.1-0.3 node_energy_stat: numbers in label values */
     K_POD_STAT,      /* 0.1-0.3 pod_energy_stat: numbers in label values */
     K_POD_ENERGY     /* 0.1-0.3 pod_curr_energy_in_*_millijoule */
@@ -81,6 +82,8 @@ struct kms_kepler_snapshot_t {
     uint32_t cpus;  /* 0.10 kepler_node_cpu_info series: the node's logical cpus; 0 unknown */
     double usage;   /* 0.10 kepler_node_cpu_usage_ratio; NAN when absent or not one series */
     size_t nusage;  /* its series on the page */
+    double split[2];  /* 0.10 active and idle joules, summed over zones (Kepler's own counters) */
+    uint32_t nsplit[2];  /* their series on the page */
     char node[KMS_ID_MAX];
     char arch[KMS_NAME_MAX];
     s_cont_t *conts;

@@ -772,6 +772,24 @@ static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
     got->count = 0;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
     s_close(s_get(&got->items[0].features, "cpu_time"), 0);
+    /* Kepler's active and idle joules give the ratio over the interval itself (here 6 of 10 J
+       active: 0.6), which the page's gauge (its last refresh's, 0.375) only samples; a Kepler
+       restart (its counters back at 0) falls back to the gauge. */
+    s_churn_page(p, 100, 0, 0.5, 4, false);
+    s_add(p, "kepler_node_cpu_active_joules_total", 100, "node_name", "n10", "zone", "package");
+    s_add(p, "kepler_node_cpu_idle_joules_total", 200, "node_name", "n10", "zone", "package");
+    s_churn_page(c, 105, 1, 0.375, 4, false);
+    s_add(c, "kepler_node_cpu_active_joules_total", 106, "node_name", "n10", "zone", "package");
+    s_add(c, "kepler_node_cpu_idle_joules_total", 204, "node_name", "n10", "zone", "package");
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    s_close(s_get(&got->items[0].features, "cpu_time"), 0.6 * 4);
+    s_churn_page(c, 105, 1, 0.375, 4, false);
+    s_add(c, "kepler_node_cpu_active_joules_total", 1, "node_name", "n10", "zone", "package");
+    s_add(c, "kepler_node_cpu_idle_joules_total", 2, "node_name", "n10", "zone", "package");
+    got->count = 0;
+    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    s_close(s_get(&got->items[0].features, "cpu_time"), 0.375 * 4);
     free(got);
     kms_kepler_snapshot_destroy(&p);
     kms_kepler_snapshot_destroy(&c);
