@@ -123,10 +123,10 @@ int meter_model_parse(const char *body, size_t len, const char *arch, double cpu
     out->curve = rc == 0 && out->weights.numeric_count == 1 &&
                  kms_family_fit_from_json(json_object_get(doc, "families"), -1, &out->fit, &rmse) == 0;
     json_decref(doc);
-    *why = rc != 0 ? METER_REJECT_PARSE : !per_cpu ? METER_REJECT_NODE : !s_features_ok(&out->weights)
-                                                                        ? METER_REJECT_FEATURES : *why;
-    if (rc != 0 || !per_cpu || !s_features_ok(&out->weights))
+    if (rc != 0 || !per_cpu || !s_features_ok(&out->weights)) {
+        *why = rc != 0 ? METER_REJECT_PARSE : !per_cpu ? METER_REJECT_NODE : METER_REJECT_FEATURES;
         return -1;
+    }
     s_choose_arch(out, arch);
     out->weights.bias += out->arch_weight;
     out->weights.category_count = 0;
