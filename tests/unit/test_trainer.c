@@ -75,16 +75,22 @@ static double s_clock(const char *node, double dt)
     return clocks[i].ts += dt;
 }
 
-/* Feeds one node sample through the gate; returns its verdict. */
-static int s_feed(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt)
+/* Feeds one node sample (stating `cpus` logical cpus, 0: none) through the gate; its verdict. */
+static int s_feed_cpus(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt, uint32_t cpus)
 {
     kms_sample_t s, out;
     s_sample(&s, node, seq, dt);
+    s.cpus = cpus;
     s.ts = s_clock(node, dt);
     zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
     int rc = trainer_ingest_message(ingest, msg, &out);
     zmsg_destroy(&msg);
     return rc;
+}
+
+static int s_feed(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt)
+{
+    return s_feed_cpus(ingest, node, seq, dt, 0);
 }
 
 static trainer_t *s_trainer(uint64_t min_samples)
@@ -120,6 +126,24 @@ static void test_seq_gaps_and_restarts(void **state)
     assert_int_equal(stats.samples_accepted, stats.samples_received);
     trainer_ingest_destroy(&ingest);
     assert_null(ingest);
+}
+
+/* A node whose cpu count changes: the sample that straddles two sizes is held back (never a
+   model learned per the wrong cpus), the new size holds from the next; another node is its own. */
+static void test_a_changed_cpu_count_is_held_back_once(void **state)
+{
+    (void) state;
+    trainer_stats_t stats = {0};
+    trainer_ingest_t *ingest = trainer_ingest_new(&stats);
+    assert_int_equal(s_feed_cpus(ingest, "a", 1, 5, 8), 0);
+    assert_int_equal(s_feed_cpus(ingest, "a", 2, 5, 8), 0);
+    assert_int_equal(s_feed_cpus(ingest, "a", 3, 5, 16), -1);
+    assert_int_equal(stats.rejected_values, 1);
+    assert_int_equal(s_feed_cpus(ingest, "a", 4, 5, 16), 0);
+    assert_int_equal(s_feed_cpus(ingest, "b", 5, 5, 4), 0);
+    assert_int_equal(s_feed_cpus(ingest, "a", 6, 5, 0), 0);  /* not stated: nothing to compare */
+    assert_int_equal(stats.rejected_values, 1);
+    trainer_ingest_destroy(&ingest);
 }
 
 static void test_bounds_parse(void **state)
@@ -675,6 +699,7 @@ int main(void)
     kms_log_threshold = KMS_LOG_ERROR + 1;  /* the rules under test log; the test need not */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_gaps_and_restarts),
+        cmocka_unit_test(test_a_changed_cpu_count_is_held_back_once),
         cmocka_unit_test(test_seq_leaps_are_sessions),
         cmocka_unit_test(test_bounds_parse),
         cmocka_unit_test(test_plausibility_gate),
