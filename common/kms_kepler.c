@@ -449,7 +449,9 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
         {"curr_cpu_instructions", false, F_INSTR, 1},
         {"curr_cache_miss", false, F_CACHE, 1},
         {"curr_cache_misses", false, F_CACHE, 1},
-        {"curr_cpu_time", false, F_CPU_BPF, 1e-6},
+        /* Milliseconds: the eBPF program's (now - then) / 1000000 ns, "milisecond" (v0.3
+           bpfassets/perf_event/perf_event.c:108, summed at :167 and :181). */
+        {"curr_cpu_time", false, F_CPU_BPF, 1e-3},
         {"curr_resident_memory", false, F_MEM_CGROUP, 1},
         {"curr_container_memory_working_set_bytes", false, F_MEM_KUBELET, 1},
         {"curr_energy_in_pkg_joule", true, T_PACKAGE, 1},

@@ -615,14 +615,14 @@ static void s_node_stat_03(s_out_t *o, const kms_sim_t *sim)
     double sum[KMS_SIM_FEATURES] = {0};
     for (size_t k = 0; k < sim->count; k++)
         for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            sum[f] += floor(f == KMS_SIM_CPU_TIME ? sim->containers[k].last[f] * 1e6
+            sum[f] += floor(f == KMS_SIM_CPU_TIME ? sim->containers[k].last[f] * 1e3  /* ms, as Kepler 0.3 */
                                                   : sim->containers[k].last[f]);
-    char cycles[32], instr[32], misses[32], cpu_us[32], cpu_s[32], memory[32];
+    char cycles[32], instr[32], misses[32], cpu_ms[32], cpu_s[32], memory[32];
     s_uint_text(cycles, sizeof cycles, sum[KMS_SIM_CPU_CYCLES]);
     s_uint_text(instr, sizeof instr, sum[KMS_SIM_CPU_INSTRUCTIONS]);
     s_uint_text(misses, sizeof misses, sum[KMS_SIM_CACHE_MISSES]);
-    s_uint_text(cpu_us, sizeof cpu_us, sum[KMS_SIM_CPU_TIME]);
-    s_uint_text(cpu_s, sizeof cpu_s, sum[KMS_SIM_CPU_TIME] / 1e6);
+    s_uint_text(cpu_ms, sizeof cpu_ms, sum[KMS_SIM_CPU_TIME]);
+    s_uint_text(cpu_s, sizeof cpu_s, sum[KMS_SIM_CPU_TIME] / 1e3);
     s_uint_text(memory, sizeof memory, sum[KMS_SIM_RESIDENT_MEMORY]);
     char energy[S_KEYS_03][32];
     for (size_t j = 0; j < S_KEYS_03; j++)  /* Go's %f */
@@ -632,7 +632,7 @@ static void s_node_stat_03(s_out_t *o, const kms_sim_t *sim)
         "node_curr_bytes_read", "0", "node_curr_bytes_writes", "0", "node_curr_cache_miss", misses,
         "node_curr_container_cpu_usage_seconds_total", cpu_s,
         "node_curr_container_memory_working_set_bytes", memory, "node_curr_cpu_cycles", cycles,
-        "node_curr_cpu_instr", instr, "node_curr_cpu_time", cpu_us,
+        "node_curr_cpu_instr", instr, "node_curr_cpu_time", cpu_ms,
         "node_curr_energy_in_core_joule", energy[0], "node_curr_energy_in_dram_joule", energy[1],
         "node_curr_energy_in_gpu_joule", energy[2], "node_curr_energy_in_other_joule", energy[3],
         "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
@@ -650,13 +650,13 @@ static void s_pod_stat_03(s_out_t *o, const kms_sim_container_t *c, const char *
     s_uint_text(text[2], 32, curr[KMS_SIM_RESIDENT_MEMORY]);
     s_uint_text(text[3], 32, curr[KMS_SIM_CPU_CYCLES]);
     s_uint_text(text[4], 32, curr[KMS_SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[5], 32, curr[KMS_SIM_CPU_TIME] * 1e6);
+    s_uint_text(text[5], 32, curr[KMS_SIM_CPU_TIME] * 1e3);  /* milliseconds (v0.3 perf_event.c:108) */
     s_uint_text(text[6], 32, total[KMS_SIM_CACHE_MISSES]);
     s_uint_text(text[7], 32, total[KMS_SIM_CPU_TIME]);
     s_uint_text(text[8], 32, total[KMS_SIM_RESIDENT_MEMORY]);
     s_uint_text(text[9], 32, total[KMS_SIM_CPU_CYCLES]);
     s_uint_text(text[10], 32, total[KMS_SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[11], 32, total[KMS_SIM_CPU_TIME] * 1e6);
+    s_uint_text(text[11], 32, total[KMS_SIM_CPU_TIME] * 1e3);
     const char *labels[] = {
         "block_devices_used", "0", "command", command, "curr_bytes_read", "0",
         "curr_bytes_writes", "0", "curr_cache_miss", text[0],
