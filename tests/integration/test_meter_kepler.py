@@ -15,9 +15,11 @@ test's stat and cpuinfo, and no processes (node metrics need none). Its ports ar
 Run alone: ctest -L slow."""
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -106,8 +108,8 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
             os.symlink(os.path.join(self.stat.root, name), os.path.join(self.kepler_proc, name))
         self.out = os.path.join(self.tmp, "tree")
 
-    def start_meter(self):
-        self.meter = self.start("kms-meter", "--api", self.pipeline.base, "--out", self.out, "--procfs",
+    def start_meter(self, api=None):
+        self.meter = self.start("kms-meter", "--api", api or self.pipeline.base, "--out", self.out, "--procfs",
                                 self.stat.root, "--interval", "0.05", "--refresh", "0.5", "--timeout", "1",
                                 "--max-energy-range-uj", RANGE_UJ, "--max-watts", 60, "--metrics-address", "127.0.0.1",
                                 "--metrics-port", 0)
@@ -199,5 +201,33 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
             self.assertGreaterEqual(after[z][1], stopped[z][1], z)
             self.assertLess(after[z][1] - stopped[z][1], 0.5 * RANGE_UJ / 1e6, z)
         self.window("after a kms-meter restart")
+
+        # A kms-api that sends its headers and stalls every body (issue 24: metering froze, Kepler
+        # saw 0 W for 33 s, then 563.8 W in one interval): the cached models meter on, and Kepler
+        # books the same watts as before, interval by interval.
+        watts = metrics(self.metrics_port)[series("kms_meter_watts", zone="package")]
+        stall = socket.socket()
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(16)
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held + [stall]])
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = stall.accept()
+                except OSError:
+                    return
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{")
+                held.append(conn)
+
+        threading.Thread(target=serve, daemon=True).start()
+        self.assertEqual(self.meter.stop(), 0)
+        self.processes.remove(self.meter)
+        self.start_meter(f"http://127.0.0.1:{stall.getsockname()[1]}")
+        wait_for(lambda: held, what="a request held")
+        _, counted, elapsed, _ = self.window("kms-api stalling its bodies")
+        self.assertAlmostEqual(counted / elapsed, watts, delta=0.03 * watts)
         self.assertNotIn("level=ERROR", self.kepler.output())
 
