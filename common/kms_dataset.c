@@ -24,7 +24,9 @@ static _Thread_local char s_why[256];
 /* ---------------------------------------------------------------------------------------------
    CSV */
 
-typedef enum { S_COL_FEATURE, S_COL_TARGET, S_COL_ARCH, S_COL_NODE, S_COL_TS, S_COL_DT, S_COL_SEQ, S_COL_CPUS } s_col_kind_t;
+typedef enum {
+    S_COL_FEATURE, S_COL_TARGET, S_COL_ARCH, S_COL_NODE, S_COL_TS, S_COL_DT, S_COL_SEQ, S_COL_CPUS
+} s_col_kind_t;
 
 #define S_MAX_COLUMNS (2 * KMS_SAMPLE_MAX_VALUES + 6)
 

@@ -195,12 +195,20 @@ static bool s_prior_wins(const s_meter_t *m, meter_zone_t z, const meter_model_t
     return z == METER_PACKAGE && model->match == METER_ARCH_GENERIC && m->prior.match == METER_PRIOR_EXACT;
 }
 
+/* Whether the package zone is to count with the prior now: it has no model yet, or one that
+   knows only other processors while the prior knows this one. */
+static bool s_prior_due(const s_meter_t *m)
+{
+    const meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
+    if (!m->has_prior || !m->wanted[METER_PACKAGE] || s->match == METER_ARCH_PRIOR)
+        return false;
+    return !s->model[0] || (s->match == METER_ARCH_GENERIC && m->prior.match == METER_PRIOR_EXACT);
+}
+
 static void s_use_prior(s_meter_t *m)
 {
     meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
-    if (!m->has_prior || !m->wanted[METER_PACKAGE] || s->match == METER_ARCH_PRIOR || (s->model[0] && s->match != METER_ARCH_GENERIC))
-        return;
-    if (s->model[0] && m->prior.match != METER_PRIOR_EXACT)
+    if (!s_prior_due(m))
         return;
     m->models[METER_PACKAGE] = m->prior_model;
     free(m->bodies[METER_PACKAGE]);
@@ -467,8 +475,8 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
                                         ? open(config->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1)
                                  : kms_file_subdir_at(meter_tree_root_fd(m->tree), "kms-meter");
     if (m->cache < 0)
-        kms_warn("cannot open the model cache", "path=%s why=%s", config->cache_dir ? config->cache_dir : "OUT/kms-meter",
-                 kms_log_quote(strerror(errno), reason, sizeof reason));
+        kms_warn("cannot open the model cache", "path=%s why=%s",
+                 config->cache_dir ? config->cache_dir : "OUT/kms-meter", kms_log_quote(strerror(errno), reason, sizeof reason));
     if (config->metrics_port >= 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port)))
         return -1;
     return 0;

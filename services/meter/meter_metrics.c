@@ -106,8 +106,8 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
                         "was found, and one vCPU's watts idle and at full load.");
     fputs("kms_meter_prior_info{arch=", out);
     kms_promtext_label(out, stats->prior.arch);
-    fprintf(out, ",match=\"%s\",min_watts=\"%.17g\",max_watts=\"%.17g\"} 1\n", meter_prior_match_name(stats->prior.match),
-            stats->prior.min_watts, stats->prior.max_watts);
+    fprintf(out, ",match=\"%s\",min_watts=\"%.17g\",max_watts=\"%.17g\"} 1\n",
+            meter_prior_match_name(stats->prior.match), stats->prior.min_watts, stats->prior.max_watts);
     kms_promtext_family(out, "kms_meter_usage", "gauge",
                         "The last interval's features (canonical names: cpu_time in cpu-seconds per second, counters per second).");
     for (size_t i = 0; i < stats->usage.count; i++) {

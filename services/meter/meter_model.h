@@ -28,9 +28,10 @@ int meter_zone_find(const char *name);
 typedef enum { METER_ARCH_EXACT = 0, METER_ARCH_NEAREST, METER_ARCH_GENERIC, METER_ARCH_PRIOR } meter_arch_match_t;
 const char *meter_arch_match_name(meter_arch_match_t match);
 
-/* A served per-cpu model (watts of one logical cpu at cpu_utilization) made ready for one machine: the architecture's weight chosen once and folded
-   into the bias (weights.category_count is 0); or, when the server serves a curve for it (the
-   document's "families", kms_family.h), that curve on the model's one feature. */
+/* A served per-cpu model (watts of one logical cpu at cpu_utilization) made ready for one
+   machine: the architecture's weight chosen once and folded into the bias
+   (weights.category_count is 0); or, when the server serves a curve for it (the document's
+   "families", kms_family.h), that curve on the model's one feature. */
 typedef struct {
     kms_weights_t weights;
     bool curve;
