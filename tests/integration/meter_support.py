@@ -4,7 +4,9 @@ the test drives, and readers of kms-meter's tree and /metrics."""
 import os
 import random
 import re
+import socket
 import subprocess
+import threading
 
 from kmstest import SLOWDOWN, Pipeline, binary, contract_predict, prom_scrape
 
@@ -120,3 +122,26 @@ def series(name, **labels):
 
 def log_has(process, pattern):
     return re.search(pattern, process.output()) is not None
+
+
+def stalling_api(case):
+    """A kms-api that answers every request with its headers and the start of a body, then holds
+    the connection for as long as the test runs. Its URL, and the list of connections held."""
+    stall = socket.socket()
+    stall.bind(("127.0.0.1", 0))
+    stall.listen(16)
+    held = []
+    case.addCleanup(lambda: [c.close() for c in held + [stall]])
+
+    def serve():
+        while True:
+            try:
+                conn, _ = stall.accept()
+            except OSError:
+                return
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{\"All_Weights\"")
+            held.append(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{stall.getsockname()[1]}", held

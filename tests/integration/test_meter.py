@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kmstest import SLOWDOWN, Pipeline, ProcessTestCase, binary, http, http_json, refused_port, wait_for
 from meter_support import (ARCH, HOST_CPUS, TARGETS, VM_CPUS, Stat, fair_share, log_has, metrics, predict,
-                           read_tree, retrain, series, train, trained_pipeline, truth, write_dataset)
+                           read_tree, retrain, series, stalling_api, train, trained_pipeline, truth,
+                           write_dataset)
 
 
 class MeterCase(ProcessTestCase):
@@ -321,25 +322,8 @@ class TestBadInput(MeterCase):
 
     def test_a_server_that_stalls_its_body_never_stops_metering(self):
         # Headers, then nothing: the connection held open for as long as the test runs.
-        stall = socket.socket()
-        stall.bind(("127.0.0.1", 0))
-        stall.listen(16)
-        self.addCleanup(stall.close)
-        held = []
-
-        def serve():
-            while True:
-                try:
-                    conn, _ = stall.accept()
-                except OSError:
-                    return
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{\"All_Weights\"")
-                held.append(conn)
-
-        threading.Thread(target=serve, daemon=True).start()
-        self.addCleanup(lambda: [c.close() for c in held])
-        meter = self.start_meter(f"http://127.0.0.1:{stall.getsockname()[1]}", "--zones", "package")
+        url, held = stalling_api(self)
+        meter = self.start_meter(url, "--zones", "package")
         # The tree from the first interval (the prior: no cache, no answer), and metering goes on.
         wait_for(lambda: self.m()[series("kms_meter_intervals_total")] >= 5, what="metering")
         self.assertEqual(read_tree(self.out, "package", "name"), "package-0\n")

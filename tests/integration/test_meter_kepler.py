@@ -15,17 +15,15 @@ test's stat and cpuinfo, and no processes (node metrics need none). Its ports ar
 Run alone: ctest -L slow."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
 from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, wait_for
 from meter_support import (ARCH, HOST_CPUS, TARGETS, VM_CPUS, Stat, fair_share, metrics, predict, retrain, series,
-                           train, trained_pipeline, write_dataset)
+                           stalling_api, train, trained_pipeline, write_dataset)
 
 KEPLER_VERSION = "v0.11.4"
 GO = "/usr/local/go/bin/go"
@@ -214,26 +212,10 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
         # saw 0 W for 33 s, then 563.8 W in one interval): the cached models meter on, and Kepler
         # books the same watts as before, interval by interval.
         watts = metrics(self.metrics_port)[series("kms_meter_watts", zone="package")]
-        stall = socket.socket()
-        stall.bind(("127.0.0.1", 0))
-        stall.listen(16)
-        held = []
-        self.addCleanup(lambda: [c.close() for c in held + [stall]])
-
-        def serve():
-            while True:
-                try:
-                    conn, _ = stall.accept()
-                except OSError:
-                    return
-                conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{")
-                held.append(conn)
-
-        threading.Thread(target=serve, daemon=True).start()
+        url, held = stalling_api(self)
         self.assertEqual(self.meter.stop(), 0)
         self.processes.remove(self.meter)
-        self.start_meter(f"http://127.0.0.1:{stall.getsockname()[1]}")
+        self.start_meter(url)
         wait_for(lambda: held, what="a request held")
         _, counted, elapsed, _ = self.window("kms-api stalling its bodies")
         self.assertAlmostEqual(counted / elapsed, watts, delta=0.03 * watts)
