@@ -202,7 +202,7 @@ static bool s_prior_due(const s_meter_t *m)
     const meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
     if (!m->has_prior || !m->wanted[METER_PACKAGE] || s->match == METER_ARCH_PRIOR)
         return false;
-    return !s->model[0] || (s->match == METER_ARCH_GENERIC && m->prior.match == METER_PRIOR_EXACT);
+    return !s->model[0] || s_prior_wins(m, METER_PACKAGE, &m->models[METER_PACKAGE]);
 }
 
 static void s_use_prior(s_meter_t *m)
@@ -453,10 +453,7 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         return -1;
     }
     meter_prior_find(m->stats.arch, &m->prior);
-    if (meter_model_from_prior(&m->prior, m->cpus, config->max_watts, &m->prior_model) != 0)
-        m->has_prior = false;
-    else
-        m->has_prior = true;
+    m->has_prior = meter_model_from_prior(&m->prior, m->cpus, config->max_watts, &m->prior_model) == 0;
     char why[256] = "off (--no-perf)";
     if (config->perf && (m->perf = meter_perf_open(why, sizeof why)))
         meter_perf_read(m->perf, &m->counts[0], &m->counts[1], &m->counts[2]);
