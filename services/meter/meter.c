@@ -35,6 +35,7 @@ typedef struct {
     double utilization;         /* this interval's cpu_time / cpus, 0 to 1 */
     double busy_carry;          /* busy cpu-seconds beyond an interval's capacity, for the next */
     double ticks_time;          /* CLOCK_MONOTONIC seconds of the last good /proc/stat reading */
+    double written_time;        /* ... and of the last write of the tree's counters */
     double cpus, ticks_per_second;
     meter_prior_t prior;        /* the coefficient prior of this processor */
     meter_model_t prior_model;  /* ... as a package model */
@@ -359,10 +360,16 @@ static void s_enter_tree(s_meter_t *m)
     }
 }
 
+typedef enum {
+    S_USAGE_KNOWN,    /* this interval's usage, and a gap's before it */
+    S_USAGE_PENDING,  /* not read now: counted with the next good reading */
+    S_USAGE_LOST      /* the counters went back: the usage since the last good reading is lost */
+} s_usage_t;
+
 /* This interval's features into m->usage, and the seconds they cover into *span: since the last
-   good reading of /proc/stat, so that an interval whose reading failed (nothing counted then) is
-   counted with the next good one, at the usage the two readings show. -1 when it failed. */
-static int s_usage(s_meter_t *m, double now, double *span)
+   good reading of /proc/stat, so that an interval whose reading failed is counted with the next
+   good one, at the usage the two readings show. */
+static s_usage_t s_usage(s_meter_t *m, double now, double *span)
 {
     meter_cpu_ticks_t ticks;
     double cpu_time;
@@ -374,12 +381,12 @@ static int s_usage(s_meter_t *m, double now, double *span)
             kms_warn("cannot read cpu time: counted with the next good reading", "errors=%llu",
                      (unsigned long long) m->stats.stat_errors);
         if (s_read_ticks(m, &ticks) != 0)
-            return -1;
-        /* Counters that went back (another machine's file, a broken read): this span is lost,
-           the count starts again from here. */
+            return S_USAGE_PENDING;
+        /* Counters that went back (another machine's file, a broken read): the count starts again
+           from here. */
         m->ticks = ticks;
         m->ticks_time = now;
-        return -1;
+        return S_USAGE_LOST;
     }
     m->ticks = ticks;
     m->ticks_time = now;
@@ -403,24 +410,37 @@ static int s_usage(s_meter_t *m, double now, double *span)
         m->stats.perf_errors++;
     }
     m->stats.usage = m->usage.features;
-    return 0;
+    return S_USAGE_KNOWN;
 }
 
-static void s_count(s_meter_t *m, double dt)
+/* Every zone's counter forward to `now`: the watts at the usage of the last `span` seconds when
+   it is known, else a guess at the last known usage, replaced when it is (the tree never stalls,
+   and what it adds up to is what was known). */
+static void s_count(s_meter_t *m, s_usage_t usage, double span, double now)
 {
+    double elapsed = now - m->written_time;
+    m->written_time = now;
     for (int z = 0; z < METER_ZONES; z++) {
         meter_zone_stats_t *s = &m->stats.zones[z];
         if (!s->active)
             continue;
         double watts = meter_model_machine_watts(&m->models[z], m->utilization, m->cpus, m->config->share);
-        meter_watts_check_t check = meter_counter_add(&m->counters[z], watts, dt, m->config->max_watts, &s->watts);
+        meter_counter_t *counter = &m->counters[z];
+        meter_watts_check_t check;
+        if (usage == S_USAGE_KNOWN) {
+            check = meter_counter_add(counter, watts, span, elapsed, m->config->max_watts, &s->watts);
+        } else {
+            check = meter_counter_guess(counter, watts, elapsed, m->config->max_watts);
+            if (usage == S_USAGE_LOST)
+                meter_counter_keep_guesses(counter);
+        }
         uint64_t *clamps = check == METER_WATTS_NEGATIVE ? &s->clamped_negative
                            : check == METER_WATTS_ABSURD ? &s->clamped_absurd : NULL;
         if (clamps && kms_log_decade(++*clamps))
             kms_warn("watts out of range: clamped", "zone=%s model=%s watts=%g counted=%g count=%llu",
                      meter_zone_info(z)->zone, s->model, watts, s->watts, (unsigned long long) *clamps);
-        s->joules = m->counters[z].total_j;
-        s->energy_uj = m->counters[z].energy_uj;
+        s->joules = counter->total_j;
+        s->energy_uj = counter->energy_uj;
         if (meter_tree_write_energy(m->tree, z, s->energy_uj) != 0) {
             m->stats.tree_errors++;
             char why[256];
@@ -447,7 +467,7 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         kms_error("cannot read cpu time", "path=%s", m->stat_path);
         return -1;
     }
-    m->ticks_time = s_now(CLOCK_MONOTONIC);
+    m->ticks_time = m->written_time = s_now(CLOCK_MONOTONIC);
     if ((m->cpus = s_count_cpus(m)) == 0) {
         kms_error("no cpu listed: nothing to meter (every model is per logical cpu)", "path=%s", m->stat_path);
         return -1;
@@ -558,8 +578,8 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
             }
             m.stats.intervals++;
             double span;
-            if (s_usage(&m, now, &span) == 0)
-                s_count(&m, span);
+            s_usage_t usage = s_usage(&m, now, &span);
+            s_count(&m, usage, span, now);
             if (now >= next_refresh && s_ask(&m))
                 next_refresh = now + config->refresh;
             if (m.metrics)

@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -293,7 +294,7 @@ class TestBadInput(MeterCase):
         self.assertTrue(log_has(meter, r"msg=\"model refused\" model=vm_package_model why=node_model"))
         self.assertEqual(self.m()[series("kms_meter_watts_clamped_total", zone="package", reason="negative")], 0)
 
-    def test_unreadable_proc_stat_counts_nothing_then_recovers(self):
+    def test_unreadable_proc_stat_is_never_usage_and_the_tree_goes_on(self):
         self.api.answers["vm_package_model"] = (200, doc(10.0))
         self.start_meter(self.api.url, "--zones", "package")
         wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 20.0, what="metering")
@@ -301,11 +302,14 @@ class TestBadInput(MeterCase):
             errors = self.m()[series("kms_meter_stat_errors_total")]
             self.stat.write(text)
             wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 2, what=f"{text!r} refused")
-            e = self.energy("package")
-            time.sleep(0.3)  # three intervals on the bad file: that nothing is counted cannot be awaited
-            self.assertEqual(self.energy("package"), e)
-        # Counters that go back (another file, a broken read) are no usage either: that interval
-        # is not counted, the next ones count from the new reading.
+            # The tree goes on at the last usage read (20 W), as a guess that the next good
+            # reading replaces, and no faster.
+            e, t = self.energy("package"), time.monotonic()
+            wait_for(lambda: self.energy("package") > e + 2e6, what="the tree going on")  # 2 J: 0.1 s at 20 W
+            self.assertLessEqual(self.energy("package") - e, 20e6 * (time.monotonic() - t + 0.1))
+        # Counters that go back (another file, a broken read) are no usage either: the usage of
+        # the gap is never known and its guesses stand; the next intervals count from the new
+        # reading.
         errors = self.m()[series("kms_meter_stat_errors_total")]
         self.stat.busy = 10
         self.stat.write()
@@ -376,22 +380,38 @@ class TestBadInput(MeterCase):
         self.assertLessEqual(max(self.m()[series("kms_meter_watts", zone="package")], 30.0), 30.0)  # 2 x (10 + 5)
         self.assertTrue(log_has(meter, r"level=warn .*more busy time than the cpus have"))
 
-    def test_a_gap_in_proc_stat_is_spread_over_the_time_it_covers(self):
+    def test_a_gap_in_proc_stat_is_guessed_then_counted_over_the_time_it_covers(self):
         self.api.answers["vm_package_model"] = (200, doc(10.0, weight=5.0))
-        self.start_meter(self.api.url, "--zones", "package")
+        self.start_meter(self.api.url, "--zones", "package", "--max-watts", "60")
+        joules = series("kms_meter_energy_joules_total", zone="package")
         wait_for(lambda: self.m().get(series("kms_meter_watts", zone="package")) == 20.0, what="metering")
-        errors = self.m()[series("kms_meter_stat_errors_total")]
+        m, t0 = self.m(), time.monotonic()
+        errors, before = m[series("kms_meter_stat_errors_total")], m[joules]
         self.stat.write("cpu  garbage\n")
-        wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 3, what="the gap")
+        wait_for(lambda: self.m()[series("kms_meter_stat_errors_total")] > errors + 20, what="the gap")
+        # Through the gap the tree goes on at the last usage's 20 W (before: it stood still, and
+        # the next good interval took the whole gap's energy at once).
+        m = self.m()
+        guessed = m[joules] - before
+        self.assertGreater(guessed, 20 * (m[series("kms_meter_stat_errors_total")] - errors) * 0.1 * 0.8)
         # One of the two cpus was busy through the gap, seen only when /proc/stat is back: that
         # busy time covers the whole gap (utilization about 1/2), not the one interval after it.
-        gap = (self.m()[series("kms_meter_stat_errors_total")] - errors + 1) * 0.1
-        self.stat.add_busy(gap)
+        busy = time.monotonic() - t0
+        self.stat.add_busy(busy)
         wait_for(lambda: self.m()[series("kms_meter_utilization")] > 0, what="the gap counted")
         m = self.m()
         self.assertLess(m[series("kms_meter_utilization")], 0.75, m)
         self.assertEqual(m[series("kms_meter_usage_clamped_total")], 0)
         self.assertLess(m[series("kms_meter_watts", zone="package")], 2 * (10 + 5 * 0.75))
+        # And once the 5 W more of the busy cpu are caught up (at --max-watts 60), the tree holds
+        # 20 W for the whole time and 5 J per busy second: the guesses were replaced by what was
+        # known. The test's clock frames the window to an interval or two (20 W x 0.2 s).
+        wait_for(lambda: self.m()[series("kms_meter_watts", zone="package")] == 20.0, what="idle again")
+        time.sleep(1.0)  # the catch-up, unseen outside: 5 W x the gap at 40 W a second, under 0.5 s
+        m, elapsed = self.m(), time.monotonic() - t0
+        print(f"gap of {busy:.2f} s: {guessed:.2f} J guessed in it; {m[joules] - before:.2f} J counted over "
+              f"{elapsed:.2f} s, {20 * elapsed + 5 * busy:.2f} J true", file=sys.stderr)
+        self.assertAlmostEqual(m[joules] - before, 20 * elapsed + 5 * busy, delta=4.5)
 
     def test_no_cpu_listed_meters_nothing_and_says_why(self):
         self.stat.write("cpu  1000 0 0 100000 0 0 0 0 0 0\n")  # the aggregate line, no cpuN

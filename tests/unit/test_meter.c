@@ -96,18 +96,18 @@ static void test_counter_is_exact_and_wraps(void **state)
     double counted;
     /* 0.3 W for 1 s, 10 times: 3 J, 3 wraps, the counter at exactly 0 again. */
     for (int i = 0; i < 10; i++)
-        assert_int_equal(meter_counter_add(&c, 0.3, 1.0, 1000, &counted), METER_WATTS_OK);
+        assert_int_equal(meter_counter_add(&c, 0.3, 1.0, 1.0, 1000, &counted), METER_WATTS_OK);
     assert_true(c.energy_uj == 0 || c.energy_uj == 999999);  /* 3e6 in doubles: to the microjoule */
     assert_true(fabs(c.total_j - 3.0) < 1e-9);
     /* 1 uW for 0.5 s a million times: half a joule, made of fractions of a microjoule. */
     meter_counter_init(&c, 0, 262143328850ull);
     for (int i = 0; i < 1000000; i++)
-        meter_counter_add(&c, 1e-6, 0.5, 1000, NULL);
+        meter_counter_add(&c, 1e-6, 0.5, 0.5, 1000, NULL);
     assert_true(c.energy_uj >= 499999 && c.energy_uj <= 500000);
     /* A restart continues from the tree's value, reduced to the range. */
     meter_counter_init(&c, 2500000, 1000000);
     assert_int_equal(c.energy_uj, 500000);
-    meter_counter_add(&c, 0.75, 1.0, 1000, NULL);
+    meter_counter_add(&c, 0.75, 1.0, 1.0, 1000, NULL);
     assert_int_equal(c.energy_uj, 250000);
 }
 
@@ -117,22 +117,70 @@ static void test_counter_never_counts_negative_or_absurd_watts(void **state)
     meter_counter_t c;
     meter_counter_init(&c, 100, 1000000000);
     double counted = -1;
-    assert_int_equal(meter_counter_add(&c, -5, 1.0, 300, &counted), METER_WATTS_NEGATIVE);
+    assert_int_equal(meter_counter_add(&c, -5, 1.0, 1.0, 300, &counted), METER_WATTS_NEGATIVE);
     assert_true(counted == 0);
     assert_int_equal(c.energy_uj, 100);
-    assert_int_equal(meter_counter_add(&c, 1e9, 1.0, 300, &counted), METER_WATTS_ABSURD);
+    assert_int_equal(meter_counter_add(&c, 1e9, 1.0, 1.0, 300, &counted), METER_WATTS_ABSURD);
     assert_true(counted == 300);
     assert_int_equal(c.energy_uj, 100 + 300000000);
-    assert_int_equal(meter_counter_add(&c, NAN, 1.0, 300, &counted), METER_WATTS_ABSURD);
-    assert_int_equal(meter_counter_add(&c, INFINITY, 1.0, 300, &counted), METER_WATTS_ABSURD);
+    assert_int_equal(meter_counter_add(&c, NAN, 1.0, 1.0, 300, &counted), METER_WATTS_ABSURD);
+    assert_int_equal(meter_counter_add(&c, INFINITY, 1.0, 1.0, 300, &counted), METER_WATTS_ABSURD);
     assert_true(counted == 300);
     uint64_t before = c.energy_uj;
-    assert_int_equal(meter_counter_add(&c, 10, NAN, 300, NULL), METER_WATTS_OK);
-    assert_int_equal(meter_counter_add(&c, 10, -1, 300, NULL), METER_WATTS_OK);
+    assert_int_equal(meter_counter_add(&c, 10, NAN, NAN, 300, NULL), METER_WATTS_OK);
+    assert_int_equal(meter_counter_add(&c, 10, -1, -1, 300, NULL), METER_WATTS_OK);
     assert_int_equal(c.energy_uj, before);
     /* A pause of a year at the cap: the counter stays in range. */
-    meter_counter_add(&c, 300, 3.15e7, 300, NULL);
+    meter_counter_add(&c, 300, 3.15e7, 3.15e7, 300, NULL);
     assert_true(c.energy_uj < c.max_uj);
+}
+
+/* A gap in usage: each interval of it is written as a guess at the last known watts, then the
+   usage known after it replaces the guesses, and what is owed is written at no more than
+   max_watts, so that no read of the counter sees more than max_watts since the last. */
+static void test_counter_guesses_a_gap_and_paces_the_catch_up(void **state)
+{
+    (void) state;
+    meter_counter_t c;
+    meter_counter_init(&c, 0, 30000000);  /* 30 J: 3 s at --max-watts 10 */
+    meter_counter_add(&c, 4, 1, 1, 10, NULL);
+    /* Five intervals unknown, guessed at 4 W: the counter goes on. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(meter_counter_guess(&c, 4, 1, 10), METER_WATTS_OK);
+    assert_true(fabs(c.total_j - 24) < 1e-9);
+    /* Known now: 8 W over the six seconds (48 J, 20 J guessed): 28 J owed, 10 J a second at most. */
+    double last = c.total_j;
+    assert_int_equal(meter_counter_add(&c, 8, 6, 1, 10, NULL), METER_WATTS_OK);
+    assert_true(fabs(c.total_j - last - 10) < 1e-9);
+    for (int i = 0; i < 9; i++) {  /* 2 J a second caught up */
+        last = c.total_j;
+        meter_counter_add(&c, 8, 1, 1, 10, NULL);
+        assert_true(c.total_j - last <= 10 + 1e-9);
+    }
+    /* 4 + 48 + 9 x 8 = 124 J in all, every joule written by now. */
+    assert_true(fabs(c.total_j - 124) < 1e-9 && fabs(c.owed_j) < 1e-9);
+    assert_int_equal(c.energy_uj, 124000000 % 30000000);
+
+    /* Guesses above what was known: the counter holds until it is caught up, never goes back. */
+    meter_counter_init(&c, 0, 30000000);
+    for (int i = 0; i < 3; i++)
+        meter_counter_guess(&c, 9, 1, 10);
+    uint64_t held = c.energy_uj;
+    meter_counter_add(&c, 1, 4, 1, 10, NULL);  /* 4 J known for 27 J guessed */
+    for (int i = 0; i < 20; i++) {
+        meter_counter_add(&c, 1, 1, 1, 10, NULL);
+        assert_true(c.energy_uj == held);
+    }
+    meter_counter_add(&c, 1, 4, 1, 10, NULL);  /* 28 J known: 1 J past the guesses */
+    assert_true(c.energy_uj > held);
+
+    /* The usage of the guessed intervals is lost: they stand. */
+    meter_counter_init(&c, 0, 30000000);
+    meter_counter_guess(&c, 5, 1, 10);
+    meter_counter_guess(&c, 5, 1, 10);
+    meter_counter_keep_guesses(&c);
+    meter_counter_add(&c, 5, 1, 1, 10, NULL);
+    assert_true(fabs(c.total_j - 15) < 1e-9 && fabs(c.owed_j) < 1e-9);
 }
 
 /* ---------------------------------------------------------------- models */
@@ -573,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_utilization_carries_then_drops),
         cmocka_unit_test(test_counter_is_exact_and_wraps),
         cmocka_unit_test(test_counter_never_counts_negative_or_absurd_watts),
+        cmocka_unit_test(test_counter_guesses_a_gap_and_paces_the_catch_up),
         cmocka_unit_test(test_model_architecture_choice),
         cmocka_unit_test(test_model_refused),
         cmocka_unit_test(test_model_curve),
