@@ -362,7 +362,7 @@ static void s_enter_tree(s_meter_t *m)
 
 typedef enum {
     S_USAGE_KNOWN,    /* this interval's usage, and a gap's before it */
-    S_USAGE_PENDING,  /* not read now: counted with the next good reading */
+    S_USAGE_PENDING,  /* not read now: guessed, replaced by the next good reading */
     S_USAGE_LOST      /* the counters went back: the usage since the last good reading is lost */
 } s_usage_t;
 
@@ -378,7 +378,7 @@ static s_usage_t s_usage(s_meter_t *m, double now, double *span)
         || meter_usage_cpu_time(&m->ticks, &ticks, m->ticks_per_second, *span, &cpu_time) != 0) {
         m->stats.stat_errors++;
         if (kms_log_decade(m->stats.stat_errors))
-            kms_warn("cannot read cpu time: counted with the next good reading", "errors=%llu",
+            kms_warn("cannot read cpu time: the last usage guessed until the next good reading", "errors=%llu",
                      (unsigned long long) m->stats.stat_errors);
         if (s_read_ticks(m, &ticks) != 0)
             return S_USAGE_PENDING;

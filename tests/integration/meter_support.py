@@ -1,12 +1,15 @@
 """What the kms-meter tests share: an offline-trained pipeline (kms-trainer train on a dataset
 with a known linear truth, then kms-trainer and kms-api serving it), a procfs whose /proc/stat
-the test drives, and readers of kms-meter's tree and /metrics."""
+the test drives, readers of kms-meter's tree and /metrics, and kms-api stand-ins that stall or
+answer what the test scripts."""
+import json
 import os
 import random
 import re
 import socket
 import subprocess
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kmstest import SLOWDOWN, Pipeline, binary, contract_predict, prom_scrape
 
@@ -145,3 +148,42 @@ def stalling_api(case):
 
     threading.Thread(target=serve, daemon=True).start()
     return f"http://127.0.0.1:{stall.getsockname()[1]}", held
+
+
+class ScriptedApi:
+    """An HTTP server that answers GET /model-weights/<model> from a dict the test changes."""
+
+    def __init__(self):
+        self.answers = {}
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                status, body = outer.answers.get(self.path.rsplit("/", 1)[-1], (404, b'{"error":"unknown"}'))
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def doc(bias, weight=2.0, arch_weight=None, per_cpu=True, feature="cpu_utilization"):
+    """A weights document of one logical cpu (bias W idle, + weight W at every cpu busy)."""
+    d = {"All_Weights": {"Bias_Weight": bias, "Numerical_Variables": {
+        feature: {"mean": 0.0, "variance": 1.0, "weight": weight}}}, "model_name": "vm_package_model",
+        "per_logical_cpu": per_cpu}
+    if arch_weight is not None:
+        d["All_Weights"]["Categorical_Variables"] = {"cpu_architecture": {"Other": {"weight": arch_weight}}}
+    return json.dumps(d).encode()

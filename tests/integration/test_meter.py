@@ -8,13 +8,11 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kmstest import SLOWDOWN, Pipeline, ProcessTestCase, binary, http, http_json, refused_port, wait_for
-from meter_support import (ARCH, HOST_CPUS, TARGETS, VM_CPUS, Stat, fair_share, log_has, metrics, predict,
-                           read_tree, retrain, series, stalling_api, train, trained_pipeline, truth,
+from meter_support import (ARCH, HOST_CPUS, TARGETS, VM_CPUS, ScriptedApi, Stat, doc, fair_share, log_has, metrics,
+                           predict, read_tree, retrain, series, stalling_api, train, trained_pipeline, truth,
                            write_dataset)
 
 
@@ -210,45 +208,6 @@ class TestCurvedTruth(MeterCase):
                 self.assertAlmostEqual(w, VM_CPUS * (a * math.log(b * u / fit["scale"] + 1) + c), delta=1e-9 * w)
                 self.assertAlmostEqual(w, VM_CPUS * (2.5 + 3.125 * math.log(1 + 16 * u)), delta=0.02 * w)  # the truth
         self.assertGreaterEqual(len(seen), 3, "too few busy intervals counted")
-
-
-class ScriptedApi:
-    """An HTTP server that answers GET /model-weights/<model> from a dict the test changes."""
-
-    def __init__(self):
-        self.answers = {}
-        self.requests = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests += 1
-                status, body = outer.answers.get(self.path.rsplit("/", 1)[-1], (404, b'{"error":"unknown"}'))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def doc(bias, weight=2.0, arch_weight=None, per_cpu=True, feature="cpu_utilization"):
-    """A weights document of one logical cpu (bias W idle, + weight W at every cpu busy)."""
-    d = {"All_Weights": {"Bias_Weight": bias, "Numerical_Variables": {
-        feature: {"mean": 0.0, "variance": 1.0, "weight": weight}}}, "model_name": "vm_package_model",
-        "per_logical_cpu": per_cpu}
-    if arch_weight is not None:
-        d["All_Weights"]["Categorical_Variables"] = {"cpu_architecture": {"Other": {"weight": arch_weight}}}
-    return json.dumps(d).encode()
 
 
 class TestBadInput(MeterCase):

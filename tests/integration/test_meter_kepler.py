@@ -24,8 +24,8 @@ import time
 import unittest
 
 from kmstest import SLOWDOWN, ProcessTestCase, binary, free_port, http, wait_for
-from meter_support import (ARCH, HOST_CPUS, HZ, TARGETS, VM_CPUS, Stat, fair_share, metrics, predict, retrain, series,
-                           stalling_api, train, trained_pipeline, write_dataset)
+from meter_support import (ARCH, HOST_CPUS, HZ, TARGETS, VM_CPUS, ScriptedApi, Stat, doc, fair_share, metrics,
+                           predict, retrain, series, stalling_api, train, trained_pipeline, write_dataset)
 
 KEPLER_VERSION = "v0.11.4"
 GO = "/usr/local/go/bin/go"
@@ -178,8 +178,8 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
         self.assertGreater(counted, 2 * RANGE_UJ / 1e6)  # two wraps at least
         # And what kms-meter counted is the served model's watts at that work (the test's clock
         # frames the window only to a few hundredths of a second: 3 %).
-        doc = self.pipeline.weights("vm_package_model")
-        idle, slope = predict(doc, 0, ARCH), predict(doc, 1, ARCH) - predict(doc, 0, ARCH)
+        served = self.pipeline.weights("vm_package_model")
+        idle, slope = predict(served, 0, ARCH), predict(served, 1, ARCH) - predict(served, 0, ARCH)
         self.assertAlmostEqual(counted, idle * elapsed + slope * busy, delta=0.03 * counted)
         # That is the VM's fair share of the 8-cpu training host, as Kepler books it (booked =
         # counted within 1 %, above): its 2 cpus' quarter of the host's idle watts, and the
@@ -243,6 +243,21 @@ class TestKeplerReadsTheMeter(ProcessTestCase):
         self.start_meter(url)
         wait_for(lambda: held, what="a request held")
         _, counted, elapsed, _ = self.window("kms-api stalling its bodies")
+        self.assertAlmostEqual(counted / elapsed, watts, delta=0.03 * watts)
+
+        # A kms-api serving a package model of -490 W at idle and a core model of 1.985 kW (issue
+        # 24: adopted, every interval clamped to 0 W, or about 7.9 kW booked): refused, logged,
+        # and Kepler books the cached models' watts as before.
+        api = ScriptedApi()
+        self.addCleanup(api.close)
+        api.answers["vm_package_model"] = (200, doc(-490.0))
+        api.answers["vm_core_model"] = (200, doc(1985.0))
+        self.assertEqual(self.meter.stop(), 0)
+        self.processes.remove(self.meter)
+        self.start_meter(api.url)
+        wait_for(lambda: all(f"model={m} why=watts" in self.meter.output() for m in ("vm_package_model", "vm_core_model")),
+                 what="the models refused")
+        _, counted, elapsed, _ = self.window("a kms-api serving absurd models")
         self.assertAlmostEqual(counted / elapsed, watts, delta=0.03 * watts)
 
         # A /proc/stat claiming 15 times the busy time its cpus have (issue 24: 288.9 W per zone):
