@@ -2,6 +2,8 @@
     transform of the feature, scored prequentially. See kms_family.h. */
 #include "kms_family.h"
 
+#include "kms_json.h"
+
 #include <assert.h>
 #include <float.h>
 #include <math.h>
@@ -309,11 +311,6 @@ int kms_family_fit(const kms_family_t *self, kms_family_kind_t kind, kms_family_
     return isfinite(slope) && isfinite(intercept) ? 0 : -1;
 }
 
-static json_t *s_number(double value)
-{
-    return isfinite(value) ? json_real(value) : json_null();
-}
-
 static json_t *s_fit_json(const kms_family_t *self, kms_family_kind_t kind)
 {
     kms_family_fit_t fit;
@@ -334,7 +331,7 @@ json_t *kms_family_json(const kms_family_t *self, bool fits)
         kms_family_candidate(self, (kms_family_kind_t) k, &c);
         json_array_append_new(candidates, json_pack("{s:s, s:s, s:I, s:o, s:b, s:o}", "family", kms_family_name(c.kind),
                                                     "trainer", kms_family_trainer(c.kind), "scored", (json_int_t) c.scored,
-                                                    "recent_rmse", s_number(c.recent_rmse), "served", c.served, "fit",
+                                                    "recent_rmse", kms_json_number(c.recent_rmse), "served", c.served, "fit",
                                                     fits ? s_fit_json(self, c.kind) : json_null()));
     }
     return json_pack("{s:s, s:I, s:o}", "served", kms_family_name(self->served), "samples",
@@ -361,38 +358,30 @@ int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out,
     out->kind = (kms_family_kind_t) kind;
     out->scale = json_number_value(scale);
     out->param_count = count;
-    for (size_t p = 0; p < count; p++) {
-        const json_t *v = json_array_get(params, p);
-        if (!json_is_number(v) || !isfinite(json_number_value(v)))
+    for (size_t p = 0; p < count; p++)
+        if (!kms_json_get_real(json_array_get(params, p), &out->params[p]))
             return -1;
-        out->params[p] = json_number_value(v);
-    }
     *recent_rmse = json_number_value(rmse);
     return isfinite(*recent_rmse) && *recent_rmse >= 0 ? 0 : -1;
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
-static json_t *s_real(double value)
-{
-    return isfinite(value) ? json_real(value) : NULL;
-}
-
 json_t *kms_family_save(const kms_family_t *self)
 {
     assert(self);
     json_t *warmup = json_array(), *points = json_array();
     for (size_t k = 0; warmup && k < self->warmup_len; k++)
-        if (json_array_append_new(warmup, json_pack("[o, o]", s_real(self->warmup[k][0]), s_real(self->warmup[k][1]))) != 0) {
+        if (json_array_append_new(warmup, json_pack("[o, o]", kms_json_finite(self->warmup[k][0]), kms_json_finite(self->warmup[k][1]))) != 0) {
             json_decref(warmup);
             warmup = NULL;
         }
     for (size_t i = 0; points && i < S_POINTS; i++) {
         const s_point_t *pt = &self->point[i];
-        json_t *mse = pt->stopped ? json_null() : s_real(pt->mse);
-        json_t *mse_all = pt->stopped ? json_null() : s_real(pt->mse_all);
-        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I, o]", s_real(pt->w), s_real(pt->mean_g),
-                                                    s_real(pt->mean_y), s_real(pt->c_gg), s_real(pt->c_gy), mse,
+        json_t *mse = pt->stopped ? json_null() : kms_json_finite(pt->mse);
+        json_t *mse_all = pt->stopped ? json_null() : kms_json_finite(pt->mse_all);
+        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I, o]", kms_json_finite(pt->w), kms_json_finite(pt->mean_g),
+                                                    kms_json_finite(pt->mean_y), kms_json_finite(pt->c_gg), kms_json_finite(pt->c_gy), mse,
                                                     (json_int_t) pt->scored, mse_all)) != 0) {
             json_decref(points);
             points = NULL;
@@ -403,25 +392,17 @@ json_t *kms_family_save(const kms_family_t *self)
                      "points", points);
 }
 
-static bool s_load_real(const json_t *value, double *out)
-{
-    if (!json_is_number(value) || !isfinite(json_number_value(value)))
-        return false;
-    *out = json_number_value(value);
-    return true;
-}
-
 /* A point saved before the score over every sample was kept (7 fields) takes its recent one. */
 static const char *s_load_point(s_point_t *pt, const json_t *doc, uint64_t samples)
 {
     const json_t *scored = json_array_get(doc, 6), *mse = json_array_get(doc, 5);
     const json_t *mse_all = json_array_size(doc) == 8 ? json_array_get(doc, 7) : mse;
     if (!json_is_array(doc) || json_array_size(doc) < 7 || json_array_size(doc) > 8
-        || json_is_null(mse) != json_is_null(mse_all) || !s_load_real(json_array_get(doc, 0), &pt->w)
-        || !s_load_real(json_array_get(doc, 1), &pt->mean_g) || !s_load_real(json_array_get(doc, 2), &pt->mean_y)
-        || !s_load_real(json_array_get(doc, 3), &pt->c_gg) || !s_load_real(json_array_get(doc, 4), &pt->c_gy)
+        || json_is_null(mse) != json_is_null(mse_all) || !kms_json_get_real(json_array_get(doc, 0), &pt->w)
+        || !kms_json_get_real(json_array_get(doc, 1), &pt->mean_g) || !kms_json_get_real(json_array_get(doc, 2), &pt->mean_y)
+        || !kms_json_get_real(json_array_get(doc, 3), &pt->c_gg) || !kms_json_get_real(json_array_get(doc, 4), &pt->c_gy)
         || !json_is_integer(scored) || json_integer_value(scored) < 0
-        || (!json_is_null(mse) && (!s_load_real(mse, &pt->mse) || !s_load_real(mse_all, &pt->mse_all))))
+        || (!json_is_null(mse) && (!kms_json_get_real(mse, &pt->mse) || !kms_json_get_real(mse_all, &pt->mse_all))))
         return "families: bad point";
     pt->stopped = json_is_null(mse);
     pt->scored = (uint64_t) json_integer_value(scored);
@@ -440,7 +421,7 @@ kms_family_t *kms_family_load(const json_t *state, double forgetting, const char
     int served = kms_family_parse(json_string_value(json_object_get(state, "served")));
     if (!self)
         reason = "out of memory";
-    else if (!json_is_object(state) || !s_load_real(json_object_get(state, "scale"), &self->scale) || served < 0
+    else if (!json_is_object(state) || !kms_json_get_real(json_object_get(state, "scale"), &self->scale) || served < 0
              || !json_is_integer(samples) || json_integer_value(samples) < 0 || !json_is_array(warmup)
              || !json_is_array(points))
         reason = "families: missing or mistyped field";
@@ -456,8 +437,8 @@ kms_family_t *kms_family_load(const json_t *state, double forgetting, const char
         self->warmup_len = json_array_size(warmup);
         for (size_t k = 0; !reason && k < self->warmup_len; k++) {
             const json_t *pair = json_array_get(warmup, k);
-            if (!json_is_array(pair) || json_array_size(pair) != 2 || !s_load_real(json_array_get(pair, 0), &self->warmup[k][0])
-                || !s_load_real(json_array_get(pair, 1), &self->warmup[k][1]))
+            if (!json_is_array(pair) || json_array_size(pair) != 2 || !kms_json_get_real(json_array_get(pair, 0), &self->warmup[k][0])
+                || !kms_json_get_real(json_array_get(pair, 1), &self->warmup[k][1]))
                 reason = "families: bad warm-up sample";
         }
         for (size_t i = 0; !reason && i < S_POINTS; i++)

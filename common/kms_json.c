@@ -1,5 +1,6 @@
 #include "kms_json.h"
 
+#include <math.h>
 #include <stdio.h>
 
 bool kms_json_too_deep(const char *text, size_t len, int max_depth)
@@ -35,4 +36,27 @@ json_t *kms_json_loadb(const char *text, size_t len, size_t flags, int max_depth
         return NULL;
     }
     return json_loadb(text, len, flags, error);
+}
+
+json_t *kms_json_number(double value)
+{
+    return isfinite(value) ? json_real(value) : json_null();
+}
+
+json_t *kms_json_positive(double value)
+{
+    return isfinite(value) && value > 0 ? json_real(value) : json_null();
+}
+
+json_t *kms_json_finite(double value)
+{
+    return isfinite(value) ? json_real(value) : NULL;
+}
+
+bool kms_json_get_real(const json_t *value, double *out)
+{
+    if (!json_is_number(value) || !isfinite(json_number_value(value)))
+        return false;
+    *out = json_number_value(value);
+    return true;
 }

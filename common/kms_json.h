@@ -1,4 +1,5 @@
-/*  kms_json: JSON from the network, parsed with a bound on nesting.
+/*  kms_json: JSON helpers: documents from the network parsed with a bound on nesting, and
+    numbers written and read back finite.
 
     jansson parses (and frees, and serialises) nested arrays and objects by recursion, up to
     2048 levels: about 110 bytes of stack per level, more than a civetweb worker's 100 KB stack
@@ -21,5 +22,23 @@ bool kms_json_too_deep(const char *text, size_t len, int max_depth);
 /* json_loadb after the depth scan; a document nested too deep is NULL with error->text saying
    so (error may be NULL). */
 json_t *kms_json_loadb(const char *text, size_t len, size_t flags, int max_depth, json_error_t *error);
+
+/* JSON has no NaN nor infinities, and json_real() answers NULL for them. Each writer below
+   returns a new reference, the caller's to free. */
+
+/* A finite value as a real, anything else as null: an unknown figure is not zero. */
+json_t *kms_json_number(double value);
+
+/* A finite value above 0 as a real, anything else as null: a time not known yet. */
+json_t *kms_json_positive(double value);
+
+/* A finite value as a real, anything else as NULL: json_pack() fails on a NULL "o" (and
+   json_array_append_new() refuses it), so a checkpoint holding a non-finite number is not
+   written at all rather than written with a hole that would not load. */
+json_t *kms_json_finite(double value);
+
+/* True, with *out set, when value is a finite number; false, *out untouched, otherwise
+   (NULL, null, not a number). value is borrowed. */
+bool kms_json_get_real(const json_t *value, double *out);
 
 #endif

@@ -19,6 +19,7 @@
 #include "kms_model.h"
 
 #include "kms_family.h"
+#include "kms_json.h"
 
 #include <assert.h>
 #include <float.h>
@@ -788,17 +789,11 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out)
 
 /* ---- checkpoints: the whole state as JSON, every double written with 17 digits ----------- */
 
-/* jansson 2.14's json_real() lets infinities through, and they would not read back. */
-static json_t *s_real(double value)
-{
-    return isfinite(value) ? json_real(value) : NULL;
-}
-
 static json_t *s_reals(const double *values, size_t count)
 {
     json_t *array = json_array();
     for (size_t i = 0; array && i < count; i++)
-        if (json_array_append_new(array, s_real(values[i])) != 0) {
+        if (json_array_append_new(array, kms_json_finite(values[i])) != 0) {
             json_decref(array);
             return NULL;
         }
@@ -814,7 +809,7 @@ static json_t *s_spec_save(const kms_model_spec_t *spec)
             return NULL;
         }
     return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I, s:b}", "name", spec->name, "target", spec->target,
-                     "features", features, "forgetting", s_real(spec->forgetting), "ridge", s_real(spec->ridge),
+                     "features", features, "forgetting", kms_json_finite(spec->forgetting), "ridge", kms_json_finite(spec->ridge),
                      "min_samples", (json_int_t) spec->min_samples, "per_cpu", spec->per_cpu);
 }
 
@@ -824,7 +819,7 @@ static json_t *s_matrix_save(const kms_model_t *self)
     json_t *array = json_array();
     for (size_t i = 0; array && i < self->dim; i++)
         for (size_t j = i; j < self->dim; j++)
-            if (json_array_append_new(array, s_real(*s_c(self, i, j))) != 0) {
+            if (json_array_append_new(array, kms_json_finite(*s_c(self, i, j))) != 0) {
                 json_decref(array);
                 return NULL;
             }
@@ -837,7 +832,7 @@ static json_t *s_window_save(const kms_model_t *self)
     json_t *array = json_array();
     for (size_t k = 0; array && k < self->window_len; k++) {
         size_t i = (start + k) % KMS_MODEL_WINDOW;
-        if (json_array_append_new(array, json_pack("[o, o]", s_real(self->window_y[i]), s_real(self->window_err[i]))) != 0) {
+        if (json_array_append_new(array, json_pack("[o, o]", kms_json_finite(self->window_y[i]), kms_json_finite(self->window_err[i]))) != 0) {
             json_decref(array);
             return NULL;
         }
@@ -855,8 +850,8 @@ static json_t *s_slots_save(const kms_model_t *self)
         }
     for (size_t k = 0; candidates && k < self->candidate_count; k++)
         if (json_array_append_new(candidates, json_pack("[s, I, o, o, I]", self->candidate[k].name,
-                (json_int_t) self->candidate[k].count, s_real(self->candidate[k].first_ts),
-                s_real(self->candidate[k].last_ts), (json_int_t) self->candidate[k].seen)) != 0) {
+                (json_int_t) self->candidate[k].count, kms_json_finite(self->candidate[k].first_ts),
+                kms_json_finite(self->candidate[k].last_ts), (json_int_t) self->candidate[k].seen)) != 0) {
             json_decref(candidates);
             candidates = NULL;
         }
@@ -872,8 +867,8 @@ static json_t *s_gate_save(const kms_model_t *self)
     for (size_t k = 0; k < self->gate_recent_len; k++)
         recent[k] = "-0+"[self->gate_recent[(start + k) % KMS_MODEL_GATE_RECENT] + 1];
     recent[self->gate_recent_len] = '\0';
-    return json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:I}", "center", s_real(self->gate_center),
-                     "scale", s_real(self->gate_scale), "level", s_real(self->gate_level), "recent", recent,
+    return json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:I}", "center", kms_json_finite(self->gate_center),
+                     "scale", kms_json_finite(self->gate_scale), "level", kms_json_finite(self->gate_level), "recent", recent,
                      "drift", self->drift, "drifts", (json_int_t) self->drifts, "outliers",
                      (json_int_t) self->outliers, "drifted", (json_int_t) self->drifted);
 }
@@ -888,17 +883,17 @@ json_t *kms_model_save(const kms_model_t *self)
             archs = NULL;
         }
     json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
-        "count", (json_int_t) self->predicted, "sse", s_real(self->sse), "sae", s_real(self->sae),
-        "y_mean", s_real(self->y_mean), "y_m2", s_real(self->y_m2), "window", s_window_save(self),
-        "sape", s_real(self->sape), "ape_count", (json_int_t) self->ape_count);
+        "count", (json_int_t) self->predicted, "sse", kms_json_finite(self->sse), "sae", kms_json_finite(self->sae),
+        "y_mean", kms_json_finite(self->y_mean), "y_m2", kms_json_finite(self->y_m2), "window", s_window_save(self),
+        "sape", kms_json_finite(self->sape), "ape_count", (json_int_t) self->ape_count);
     /* json_pack() takes every "o" over, even when it fails, and a NULL one makes it fail: a
        state with a non-finite number is not written at all. */
     json_t *state = json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
         "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
         "archs", archs, "samples", (json_int_t) self->samples, "missing", (json_int_t) self->missing,
         "invalid", (json_int_t) self->invalid, "missing_what", self->missing_what,
-        "created", s_real(self->created), "updated", s_real(self->updated),
-        "weight_sum", s_real(self->weight_sum),
+        "created", kms_json_finite(self->created), "updated", kms_json_finite(self->updated),
+        "weight_sum", kms_json_finite(self->weight_sum),
         "mean", s_reals(self->mean, self->dim), "comoment", s_matrix_save(self),
         "prequential", prequential, "slots", s_slots_save(self), "gate", s_gate_save(self));
     if (state && self->family) {
@@ -911,13 +906,6 @@ json_t *kms_model_save(const kms_model_t *self)
     return state;
 }
 
-static bool s_load_real(const json_t *value, double *out)
-{
-    if (!json_is_number(value) || !isfinite(json_number_value(value)))
-        return false;
-    *out = json_number_value(value);
-    return true;
-}
 
 static bool s_load_count(const json_t *value, uint64_t *out)
 {
@@ -944,8 +932,8 @@ static const char *s_load_spec(const json_t *doc, kms_model_spec_t *spec)
     memset(spec, 0, sizeof *spec);
     if (!json_is_object(doc) || !s_load_name(json_object_get(doc, "name"), spec->name, false)
         || !s_load_name(json_object_get(doc, "target"), spec->target, false)
-        || !s_load_real(json_object_get(doc, "forgetting"), &spec->forgetting)
-        || !s_load_real(json_object_get(doc, "ridge"), &spec->ridge)
+        || !kms_json_get_real(json_object_get(doc, "forgetting"), &spec->forgetting)
+        || !kms_json_get_real(json_object_get(doc, "ridge"), &spec->ridge)
         || !s_load_count(json_object_get(doc, "min_samples"), &spec->min_samples)
         || !json_is_array(features) || json_array_size(features) > KMS_SAMPLE_MAX_VALUES)
         return "spec: missing or mistyped field";
@@ -967,9 +955,9 @@ static const char *s_load_header(kms_model_t *self, const json_t *doc)
         || !s_load_count(json_object_get(doc, "missing"), &self->missing)
         || !s_load_count(json_object_get(doc, "invalid"), &self->invalid)
         || !s_load_name(json_object_get(doc, "missing_what"), self->missing_what, true)
-        || !s_load_real(json_object_get(doc, "created"), &self->created)
-        || !s_load_real(json_object_get(doc, "updated"), &self->updated)
-        || !s_load_real(json_object_get(doc, "weight_sum"), &self->weight_sum))
+        || !kms_json_get_real(json_object_get(doc, "created"), &self->created)
+        || !kms_json_get_real(json_object_get(doc, "updated"), &self->updated)
+        || !kms_json_get_real(json_object_get(doc, "weight_sum"), &self->weight_sum))
         return "missing or mistyped counter";
     if (self->samples == 0 ? self->weight_sum != 0
                            : !(self->weight_sum >= 1 && self->weight_sum <= (double) self->samples))
@@ -998,13 +986,13 @@ static const char *s_load_moments(kms_model_t *self, const json_t *mean, const j
         || json_array_size(comoment) != self->dim * (self->dim + 1) / 2)
         return "moments: wrong dimensions";
     for (size_t i = 0; i < self->dim; i++)
-        if (!s_load_real(json_array_get(mean, i), &self->mean[i])
+        if (!kms_json_get_real(json_array_get(mean, i), &self->mean[i])
             || (i > t && !(self->mean[i] >= -1e-9 && self->mean[i] <= 1 + 1e-9)))
             return "moments: bad mean";
     size_t k = 0;
     for (size_t i = 0; i < self->dim; i++)
         for (size_t j = i; j < self->dim; j++)
-            if (!s_load_real(json_array_get(comoment, k++), s_c(self, i, j)))
+            if (!kms_json_get_real(json_array_get(comoment, k++), s_c(self, i, j)))
                 return "moments: bad co-moment";
     for (size_t i = 0; i < self->dim; i++)
         for (size_t j = i; j < self->dim; j++) {
@@ -1020,10 +1008,10 @@ static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
 {
     const json_t *window = json_object_get(doc, "window");
     if (!json_is_object(doc) || !s_load_count(json_object_get(doc, "count"), &self->predicted)
-        || !s_load_real(json_object_get(doc, "sse"), &self->sse)
-        || !s_load_real(json_object_get(doc, "sae"), &self->sae)
-        || !s_load_real(json_object_get(doc, "y_mean"), &self->y_mean)
-        || !s_load_real(json_object_get(doc, "y_m2"), &self->y_m2) || !json_is_array(window))
+        || !kms_json_get_real(json_object_get(doc, "sse"), &self->sse)
+        || !kms_json_get_real(json_object_get(doc, "sae"), &self->sae)
+        || !kms_json_get_real(json_object_get(doc, "y_mean"), &self->y_mean)
+        || !kms_json_get_real(json_object_get(doc, "y_m2"), &self->y_m2) || !json_is_array(window))
         return "prequential: missing or mistyped field";
     if (self->predicted > self->samples || self->sse < 0 || self->sae < 0 || self->y_m2 < 0
         || json_array_size(window) != (self->predicted < KMS_MODEL_WINDOW ? self->predicted : KMS_MODEL_WINDOW))
@@ -1031,14 +1019,14 @@ static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
     for (size_t k = 0; k < json_array_size(window); k++) {
         const json_t *pair = json_array_get(window, k);
         if (!json_is_array(pair) || json_array_size(pair) != 2
-            || !s_load_real(json_array_get(pair, 0), &self->window_y[k])
-            || !s_load_real(json_array_get(pair, 1), &self->window_err[k]))
+            || !kms_json_get_real(json_array_get(pair, 0), &self->window_y[k])
+            || !kms_json_get_real(json_array_get(pair, 1), &self->window_err[k]))
             return "prequential: bad window entry";
     }
     self->window_len = json_array_size(window);
     self->window_next = self->window_len % KMS_MODEL_WINDOW;
     const json_t *sape = json_object_get(doc, "sape"), *ape_count = json_object_get(doc, "ape_count");
-    if ((sape || ape_count) && (!s_load_real(sape, &self->sape) || !s_load_count(ape_count, &self->ape_count)
+    if ((sape || ape_count) && (!kms_json_get_real(sape, &self->sape) || !s_load_count(ape_count, &self->ape_count)
                                 || self->sape < 0 || self->ape_count > self->predicted))
         return "prequential: bad percentage error sum";
     return NULL;
@@ -1055,9 +1043,9 @@ static const char *s_load_gate(kms_model_t *self, const json_t *doc)
     }
     const char *recent = json_string_value(json_object_get(doc, "recent"));
     const json_t *drift = json_object_get(doc, "drift");
-    if (!json_is_object(doc) || !s_load_real(json_object_get(doc, "center"), &self->gate_center)
-        || !s_load_real(json_object_get(doc, "scale"), &self->gate_scale)
-        || !s_load_real(json_object_get(doc, "level"), &self->gate_level) || !json_is_boolean(drift)
+    if (!json_is_object(doc) || !kms_json_get_real(json_object_get(doc, "center"), &self->gate_center)
+        || !kms_json_get_real(json_object_get(doc, "scale"), &self->gate_scale)
+        || !kms_json_get_real(json_object_get(doc, "level"), &self->gate_level) || !json_is_boolean(drift)
         || !s_load_count(json_object_get(doc, "drifts"), &self->drifts)
         || !s_load_count(json_object_get(doc, "outliers"), &self->outliers)
         || !s_load_count(json_object_get(doc, "drifted"), &self->drifted) || !recent
@@ -1129,8 +1117,8 @@ static const char *s_load_slots(kms_model_t *self, const json_t *doc)
         if (!json_is_array(c) || json_array_size(c) != 5
             || !s_load_name(json_array_get(c, 0), self->candidate[k].name, false)
             || !s_load_count(json_array_get(c, 1), &self->candidate[k].count)
-            || !s_load_real(json_array_get(c, 2), &self->candidate[k].first_ts)
-            || !s_load_real(json_array_get(c, 3), &self->candidate[k].last_ts)
+            || !kms_json_get_real(json_array_get(c, 2), &self->candidate[k].first_ts)
+            || !kms_json_get_real(json_array_get(c, 3), &self->candidate[k].last_ts)
             || !s_load_count(json_array_get(c, 4), &self->candidate[k].seen))
             return "slots: bad candidate";
         if (self->candidate[k].count == 0 || self->candidate[k].seen > self->arch_clock

@@ -1,22 +1,12 @@
 #include "kms_modelzip.h"
 
+#include "kms_json.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <zip.h>
-
-/* A finite number, or null: JSON has no NaN, and an unknown fit is not zero. */
-static json_t *s_number(double value)
-{
-    return isfinite(value) ? json_real(value) : json_null();
-}
-
-/* Unix seconds, or null before the model learned anything. */
-static json_t *s_time(double value)
-{
-    return isfinite(value) && value > 0 ? json_real(value) : json_null();
-}
 
 static json_t *s_features(const kms_model_spec_t *spec)
 {
@@ -32,16 +22,16 @@ static json_t *s_feature_means(const kms_model_t *model)
     const kms_model_spec_t *spec = kms_model_spec(model);
     json_t *means = json_object();
     for (size_t i = 0; i < spec->feature_count; i++)
-        json_object_set_new(means, spec->features[i], s_number(kms_model_feature_mean(model, i)));
+        json_object_set_new(means, spec->features[i], kms_json_number(kms_model_feature_mean(model, i)));
     return means;
 }
 
 static json_t *s_fit(const kms_model_status_t *status)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "r2", s_number(status->r2), "rmse",
-                     s_number(status->rmse), "mae", s_number(status->mae), "window_r2",
-                     s_number(status->window_r2), "window_rmse", s_number(status->window_rmse),
-                     "window_mae", s_number(status->window_mae));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "r2", kms_json_number(status->r2), "rmse",
+                     kms_json_number(status->rmse), "mae", kms_json_number(status->mae), "window_r2",
+                     kms_json_number(status->window_r2), "window_rmse", kms_json_number(status->window_rmse),
+                     "window_mae", kms_json_number(status->window_mae));
 }
 
 json_t *kms_modelzip_weights(const kms_model_t *model)
@@ -95,7 +85,7 @@ json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, con
         (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
         (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
         status.ready, "reason", status.reason, "fit", s_fit(&status), "created",
-        s_time(status.created), "updated", s_time(status.updated), "server_version",
+        kms_json_positive(status.created), "updated", kms_json_positive(status.updated), "server_version",
         version ? version : "");
     if (doc && json_is_object(extra))
         json_object_update(doc, (json_t *) extra);

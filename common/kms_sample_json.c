@@ -1,18 +1,14 @@
 /*  kms_sample_json: a sample as one JSON object. See kms_sample_json.h. */
 #include "kms_sample_json.h"
 
+#include "kms_json.h"
+
 #include <assert.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* jansson refuses NaN and infinities; they become null (decoded samples never hold them). */
-static json_t *s_json_number(double value)
-{
-    return isfinite(value) ? json_real(value) : json_null();
-}
 
 /* json_string refuses invalid UTF-8 (msgpack does not check it): such text becomes null. */
 static json_t *s_json_string(const char *text)
@@ -25,7 +21,7 @@ static json_t *s_json_values(const kms_values_t *values)
 {
     json_t *obj = json_object();
     for (size_t i = 0; obj && i < values->count; i++)
-        json_object_set_new(obj, values->items[i].name, s_json_number(values->items[i].value));
+        json_object_set_new(obj, values->items[i].name, kms_json_number(values->items[i].value));
     return obj;
 }
 
@@ -69,8 +65,8 @@ char *kms_sample_to_json(const kms_sample_t *sample)
     json_object_set_new(obj, "v", json_integer(KMS_SAMPLE_VERSION));
     /* json_int_t is signed; sequence numbers past 2^63 do not happen in practice */
     json_object_set_new(obj, "seq", json_integer((json_int_t) (sample->seq & INT64_MAX)));
-    json_object_set_new(obj, "ts", s_json_number(sample->ts));
-    json_object_set_new(obj, "dt", s_json_number(sample->dt));
+    json_object_set_new(obj, "ts", kms_json_number(sample->ts));
+    json_object_set_new(obj, "dt", kms_json_number(sample->dt));
     json_object_set_new(obj, "node", s_json_string(sample->node));
     json_object_set_new(obj, "arch", s_json_string(sample->arch));
     if (sample->cpus > 0)

@@ -3,6 +3,7 @@
 #include "trainer.h"
 
 #include "kms_modelzip.h"
+#include "kms_json.h"
 #include "kms_num.h"
 
 #include <math.h>
@@ -271,12 +272,6 @@ void trainer_model_saved(trainer_t *self, size_t index)
         self->entries[index].dirty = false;
 }
 
-/* JSON has no NaN: an unknown figure is null. */
-static json_t *s_number(double value)
-{
-    return isfinite(value) ? json_real(value) : json_null();
-}
-
 json_t *trainer_history_json(const trainer_t *self, size_t index)
 {
     const s_entry_t *entry = &self->entries[index];
@@ -284,7 +279,7 @@ json_t *trainer_history_json(const trainer_t *self, size_t index)
     size_t first = (entry->history_next + TRAINER_HISTORY_MAX - entry->history_count) % TRAINER_HISTORY_MAX;
     for (size_t k = 0; k < entry->history_count; k++) {
         const double *p = entry->history[(first + k) % TRAINER_HISTORY_MAX];
-        json_array_append_new(list, json_pack("[o, o, o]", s_number(p[0]), s_number(p[1]), s_number(p[2])));
+        json_array_append_new(list, json_pack("[o, o, o]", kms_json_number(p[0]), kms_json_number(p[1]), kms_json_number(p[2])));
     }
     return list;
 }
@@ -300,10 +295,10 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
         json_array_append_new(features, json_string(spec->features[i]));
     json_t *fit = json_null();
     if (isfinite(st.rmse) || isfinite(st.window_rmse))
-        fit = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "r2", s_number(st.r2), "rmse",
-                        s_number(st.rmse), "mae", s_number(st.mae), "mape", s_number(st.mape), "window_r2",
-                        s_number(st.window_r2), "window_rmse", s_number(st.window_rmse), "window_mae",
-                        s_number(st.window_mae), "window_mape", s_number(st.window_mape));
+        fit = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "r2", kms_json_number(st.r2), "rmse",
+                        kms_json_number(st.rmse), "mae", kms_json_number(st.mae), "mape", kms_json_number(st.mape), "window_r2",
+                        kms_json_number(st.window_r2), "window_rmse", kms_json_number(st.window_rmse), "window_mae",
+                        kms_json_number(st.window_mae), "window_mape", kms_json_number(st.window_mape));
     json_t *weights = st.ready ? kms_modelzip_weights(model) : NULL;
     json_t *held = json_pack("{s:I, s:I, s:I}", "outlier", (json_int_t) st.outliers, "drift",
                              (json_int_t) st.drifted, "drifts", (json_int_t) st.drifts);
@@ -316,8 +311,8 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
                      st.missing_what[0] ? json_string(st.missing_what) : json_null(), "invalid",
                      (json_int_t) st.invalid, "pending", (json_int_t) st.pending, "archs_reclaimed",
                      (json_int_t) st.archs_reclaimed, "held_back", held, "drift", st.drift, "min_samples", (json_int_t) spec->min_samples, "created",
-                     st.created > 0 ? json_real(st.created) : json_null(), "updated",
-                     st.updated > 0 ? json_real(st.updated) : json_null(), "fit", fit, "weights",
+                     kms_json_positive(st.created), "updated",
+                     kms_json_positive(st.updated), "fit", fit, "weights",
                      weights ? weights : json_null(), "families", families, "history",
                      trainer_history_json(self, index));
 }
@@ -335,7 +330,7 @@ json_t *trainer_describe_stats(const trainer_t *self)
                      "seq_gaps", (json_int_t) s->seq_gaps, "publisher_restarts",
                      (json_int_t) s->publisher_restarts, "publishers", (json_int_t) s->publishers,
                      "checkpoints", (json_int_t) s->checkpoints, "last_checkpoint",
-                     s->last_checkpoint > 0 ? json_real(s->last_checkpoint) : json_null(),
+                     kms_json_positive(s->last_checkpoint),
                      "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
                      (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version",
                      self->version, "held_back", trainer_gate_held_json(self->held));
