@@ -97,7 +97,7 @@ static double s_kepler_predict(const json_t *doc, const json_t *x, const char *a
     return now;
 }
 
-static void test_aliases(void **state)
+static void test_kepler_metric_aliases_map_to_canonical_names_and_units(void **state)
 {
     (void) state;
     double u;
@@ -120,7 +120,7 @@ static void test_aliases(void **state)
     assert_true(u == 1);
 }
 
-static void test_eras(void **state)
+static void test_kepler_versions_parse_to_their_eras_and_others_are_refused(void **state)
 {
     (void) state;
     assert_int_equal(api_kepler_era_parse("auto"), API_KEPLER_ERA_AUTO);
@@ -139,7 +139,7 @@ static void test_eras(void **state)
     assert_string_equal(api_kepler_era_name(API_KEPLER_0_7_3), "0.7.3");
 }
 
-static void test_parse_requests(void **state)
+static void test_requests_are_read_by_generation_and_malformed_ones_refused(void **state)
 {
     (void) state;
     api_kepler_request_t req;
@@ -568,7 +568,7 @@ static void s_render_metrics(const json_t *list, char **text)
     fclose(out);
 }
 
-static void test_metrics_text(void **state)
+static void test_metrics_show_fits_once_per_family_and_trainer_down_if_silent(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
@@ -610,7 +610,7 @@ static void test_metrics_text(void **state)
     free(text);
 }
 
-static void test_page(void **state)
+static void test_status_page_escapes_names_and_says_when_the_trainer_is_silent(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
@@ -673,7 +673,7 @@ static void test_families_on_metrics_and_page(void **state)
     json_decref(list);
 }
 
-static void test_stats(void **state)
+static void test_request_stats_count_codes_and_bucket_trainer_latency(void **state)
 {
     (void) state;
     static api_stats_t stats;
@@ -726,20 +726,20 @@ static void test_families_translate_between_otlp_and_prometheus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_kepler_metric_aliases_map_to_canonical_names_and_units),
         cmocka_unit_test(test_families_translate_between_otlp_and_prometheus),
-        cmocka_unit_test(test_parse_requests),
-        cmocka_unit_test(test_eras),
+        cmocka_unit_test(test_requests_are_read_by_generation_and_malformed_ones_refused),
+        cmocka_unit_test(test_kepler_versions_parse_to_their_eras_and_others_are_refused),
         cmocka_unit_test(test_component_answer_in_each_generations_units),
         cmocka_unit_test(test_machine_spec_picks_the_machine),
         cmocka_unit_test(test_platform_component_with_acpi_source),
         cmocka_unit_test(test_curve_answers_where_kepler_reads_them),
         cmocka_unit_test(test_dynamic_weights_predict_zero_at_idle),
         cmocka_unit_test(test_single_and_archive_choices),
-        cmocka_unit_test(test_metrics_text),
-        cmocka_unit_test(test_page),
+        cmocka_unit_test(test_metrics_show_fits_once_per_family_and_trainer_down_if_silent),
+        cmocka_unit_test(test_status_page_escapes_names_and_says_when_the_trainer_is_silent),
         cmocka_unit_test(test_families_on_metrics_and_page),
-        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_request_stats_count_codes_and_bucket_trainer_latency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
