@@ -84,7 +84,7 @@ static const kms_sample_t *s_find(const collected_t *c, const char *container_id
     return NULL;
 }
 
-static void test_eras(void **state)
+static void test_each_kepler_page_is_told_its_era_and_a_foreign_page_none(void **state)
 {
     (void) state;
     struct { const char *file; kms_kepler_era_t era; } cases[] = {
@@ -106,7 +106,7 @@ static void test_eras(void **state)
 }
 
 /* 0.7: us cpu time, two packages, both modes, churn (c3 went, c4 came), memory that fell. */
-static void test_counter_07(void **state)
+static void test_kepler_07_counters_give_node_and_container_rates_across_churn(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *a = s_fixture("0.7-a.prom", 1000), *b = s_fixture("0.7-b.prom", 1005);
@@ -188,7 +188,7 @@ static void test_counter_07(void **state)
 }
 
 /* 0.9: ms cpu time, the source label, all-zero cgroupfs memory (kubelet used), escapes, CRLF. */
-static void test_counter_09(void **state)
+static void test_kepler_09_ms_cpu_time_kubelet_memory_and_escaped_labels_read(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *a = s_fixture("0.9-a.prom", 2000), *b = s_fixture("0.9-b.prom", 2002);
@@ -218,7 +218,7 @@ static void test_counter_09(void **state)
 }
 
 /* An exporter restart: every counter went down. No sample, never a negative rate. */
-static void test_restart(void **state)
+static void test_an_exporter_restart_gives_no_sample_and_the_next_interval_does(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *b = s_fixture("0.9-b.prom", 2002), *r = s_fixture("0.9-restart.prom", 2007);
@@ -263,7 +263,7 @@ static void s_container_page(kms_kepler_snapshot_t *s, double ts, double cpu1, d
 /* One container restarted alone (same id, counter down): it gives no sample of its own, and
    adds to the node's features what it counted since its restart (Prometheus' rate() convention);
    the node and the other container are unaffected. */
-static void test_container_reset(void **state)
+static void test_a_restarted_container_gives_no_sample_and_adds_to_the_node(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
@@ -284,7 +284,7 @@ static void test_container_reset(void **state)
 }
 
 /* Bad values are rejected one by one and never reach a sample. */
-static void test_rejects(void **state)
+static void test_bad_values_are_rejected_one_by_one_and_reach_no_sample(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *s = kms_kepler_snapshot_new();
@@ -307,7 +307,7 @@ static void test_rejects(void **state)
 
 /* 0.10: the package zone's raw RAPL reading wrapped; a workload went from running to
    terminated (same container); one appeared. */
-static void test_rapl_010(void **state)
+static void test_kepler_010_raw_rapl_wrap_is_unwrapped_into_node_and_container_watts(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *a = s_fixture("0.10-a.prom", 3000), *b = s_fixture("0.10-b.prom", 3005);
@@ -342,7 +342,7 @@ static void test_rapl_010(void **state)
 }
 
 /* A raw reading that went down from above any known range cannot be unwrapped: no sample. */
-static void test_rapl_unknown_range(void **state)
+static void test_a_rapl_fall_beyond_any_known_range_is_no_wrap_and_no_sample(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
@@ -519,7 +519,7 @@ static void s_packages(kms_kepler_snapshot_t *s, double ts, double joules, int b
 /* A sum that would miss a socket or pass a megawatt is left out of the node sample, counted by
    reason; the node's other targets are published as usual. Before: a NaN on one package halved
    the package power, a duplicate series gave ten megawatts, a 10 MJ jump forty. */
-static void test_spoiled_targets(void **state)
+static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void **state)
 {
     (void) state;
     static const struct {
@@ -570,7 +570,7 @@ static void test_spoiled_targets(void **state)
 /* Kepler 0.3's node_energy_stat with one number that is not one, or twice: the node sample
    leaves out what it cannot give (before: the whole node stat was dropped and the node summed
    from its pods, half the package). */
-static void test_gauge_03_spoiled(void **state)
+static void test_kepler_03_node_stat_leaves_out_only_what_is_spoiled(void **state)
 {
     (void) state;
     char path[512];
@@ -633,7 +633,7 @@ static void s_proc_page(kms_kepler_snapshot_t *s, double ts, double p1, double p
         s_proc(s, "12", "ctr", p4);  /* started during the interval */
 }
 
-static void test_rapl_processes(void **state)
+static void test_node_and_container_cpu_time_sum_their_processes_over_the_interval(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
@@ -832,7 +832,7 @@ static void test_interval_on_the_monotonic_clock(void **state)
 }
 
 /* 0.3: every value covers Kepler's 3 s period; a page not updated since gives nothing. */
-static void test_gauge_03(void **state)
+static void test_kepler_03_gauges_cover_3_s_and_an_unchanged_page_gives_nothing(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *a = s_fixture("0.3-a.prom", 4000);
@@ -890,7 +890,7 @@ static int s_stop(const kms_sample_t *sample, void *arg)
     return 1;
 }
 
-static void test_stop(void **state)
+static void test_the_sample_callback_can_stop_the_diff(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *a = s_fixture("0.7-a.prom", 1000), *b = s_fixture("0.7-b.prom", 1005);
@@ -915,7 +915,7 @@ static void s_many(kms_kepler_snapshot_t *s, double ts, int first, int count, do
     s_add(s, "kepler_node_package_joules_total", 1e6 + step * 100, "mode", "idle", NULL, NULL);
 }
 
-static void test_many_containers(void **state)
+static void test_3000_containers_are_copied_whole_and_node_sums_exact(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
@@ -952,7 +952,7 @@ static void s_two_counters(kms_kepler_snapshot_t *s, double ts, double dynamic, 
     s_add(s, "kepler_node_core_joules_total", core, "mode", "idle", NULL, NULL);  /* no core zone: 0 */
 }
 
-static void test_damaged_page(void **state)
+static void test_one_counter_down_is_a_damaged_page_and_all_down_a_restart(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *good = kms_kepler_snapshot_new(), *cut = kms_kepler_snapshot_new();
@@ -1008,7 +1008,7 @@ static int s_check_finite(const kms_sample_t *sample, void *arg)
     return 0;
 }
 
-static void test_damaged_pages(void **state)
+static void test_randomly_damaged_pages_never_give_a_negative_or_nonfinite_rate(void **state)
 {
     (void) state;
     static const char *pairs[][2] = {{"0.7-a.prom", "0.7-b.prom"}, {"0.9-a.prom", "0.9-b.prom"},
@@ -1083,7 +1083,7 @@ static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_
     return w;
 }
 
-static void test_prom_vector(void **state)
+static void test_a_prometheus_vector_gives_a_snapshot_per_exporter_and_skips_bad(void **state)
 {
     (void) state;
     const char *text =
@@ -1107,7 +1107,7 @@ static void test_prom_vector(void **state)
     free(w);
 }
 
-static void test_prom_matrix(void **state)
+static void test_a_prometheus_matrix_gives_rates_between_its_points(void **state)
 {
     (void) state;
     /* Two points 15 s apart; package +300 J, one container +1.5 cpu-s: 20 W and 0.1. */
@@ -1143,7 +1143,7 @@ static int s_keep_damaged(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot
     return st.damaged ? KMS_KEPLER_KEEP_PREV : 0;
 }
 
-static void test_prom_keep_prev(void **state)
+static void test_the_prometheus_walk_keeps_prev_past_a_damaged_point(void **state)
 {
     (void) state;
     /* The point at 110 has its dynamic counter cut: 100 -> 130 is diffed against 100. */
@@ -1162,7 +1162,7 @@ static void test_prom_keep_prev(void **state)
     free(w);
 }
 
-static void test_prom_errors(void **state)
+static void test_a_prometheus_error_or_unknown_answer_fails_the_walk(void **state)
 {
     (void) state;
     walked_t *w = calloc(1, sizeof *w);
@@ -1196,7 +1196,7 @@ static char *s_capture_file(const char *name, size_t *len)
     return text;
 }
 
-static void test_capture_text(void **state)
+static void test_real_kepler_pages_parse_with_every_container_and_none_rejected(void **state)
 {
     (void) state;
     size_t len;
@@ -1233,7 +1233,7 @@ static void test_capture_text(void **state)
 
 /* The verbatim query_range dump: one node, 7 points, 6 intervals. The first interval's package
    watts (132.6032666666666) were computed from the JSON with Python, independently. */
-static void test_capture_json(void **state)
+static void test_a_real_query_range_dump_gives_the_rates_computed_independently(void **state)
 {
     (void) state;
     size_t len;
@@ -1298,33 +1298,33 @@ static void test_kepler_011_node_sample_states_its_cpus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eras),
-        cmocka_unit_test(test_counter_07),
-        cmocka_unit_test(test_counter_09),
-        cmocka_unit_test(test_restart),
-        cmocka_unit_test(test_container_reset),
-        cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_rapl_010),
+        cmocka_unit_test(test_each_kepler_page_is_told_its_era_and_a_foreign_page_none),
+        cmocka_unit_test(test_kepler_07_counters_give_node_and_container_rates_across_churn),
+        cmocka_unit_test(test_kepler_09_ms_cpu_time_kubelet_memory_and_escaped_labels_read),
+        cmocka_unit_test(test_an_exporter_restart_gives_no_sample_and_the_next_interval_does),
+        cmocka_unit_test(test_a_restarted_container_gives_no_sample_and_adds_to_the_node),
+        cmocka_unit_test(test_bad_values_are_rejected_one_by_one_and_reach_no_sample),
+        cmocka_unit_test(test_kepler_010_raw_rapl_wrap_is_unwrapped_into_node_and_container_watts),
         cmocka_unit_test(test_rapl_wrap_judged_by_recent_power),
-        cmocka_unit_test(test_rapl_unknown_range),
+        cmocka_unit_test(test_a_rapl_fall_beyond_any_known_range_is_no_wrap_and_no_sample),
         cmocka_unit_test(test_rapl_restart_is_not_a_wrap),
-        cmocka_unit_test(test_spoiled_targets),
-        cmocka_unit_test(test_rapl_processes),
+        cmocka_unit_test(test_a_spoiled_target_sum_is_left_out_and_the_others_published),
+        cmocka_unit_test(test_node_and_container_cpu_time_sum_their_processes_over_the_interval),
         cmocka_unit_test(test_rapl_package_lost_from_a_page),
         cmocka_unit_test(test_rapl_node_cpu_time_from_usage_ratio),
         cmocka_unit_test(test_interval_on_the_monotonic_clock),
-        cmocka_unit_test(test_gauge_03),
-        cmocka_unit_test(test_gauge_03_spoiled),
-        cmocka_unit_test(test_stop),
-        cmocka_unit_test(test_damaged_pages),
-        cmocka_unit_test(test_damaged_page),
-        cmocka_unit_test(test_many_containers),
-        cmocka_unit_test(test_prom_vector),
-        cmocka_unit_test(test_prom_matrix),
-        cmocka_unit_test(test_prom_errors),
-        cmocka_unit_test(test_prom_keep_prev),
-        cmocka_unit_test(test_capture_text),
-        cmocka_unit_test(test_capture_json),
+        cmocka_unit_test(test_kepler_03_gauges_cover_3_s_and_an_unchanged_page_gives_nothing),
+        cmocka_unit_test(test_kepler_03_node_stat_leaves_out_only_what_is_spoiled),
+        cmocka_unit_test(test_the_sample_callback_can_stop_the_diff),
+        cmocka_unit_test(test_randomly_damaged_pages_never_give_a_negative_or_nonfinite_rate),
+        cmocka_unit_test(test_one_counter_down_is_a_damaged_page_and_all_down_a_restart),
+        cmocka_unit_test(test_3000_containers_are_copied_whole_and_node_sums_exact),
+        cmocka_unit_test(test_a_prometheus_vector_gives_a_snapshot_per_exporter_and_skips_bad),
+        cmocka_unit_test(test_a_prometheus_matrix_gives_rates_between_its_points),
+        cmocka_unit_test(test_a_prometheus_error_or_unknown_answer_fails_the_walk),
+        cmocka_unit_test(test_the_prometheus_walk_keeps_prev_past_a_damaged_point),
+        cmocka_unit_test(test_real_kepler_pages_parse_with_every_container_and_none_rejected),
+        cmocka_unit_test(test_a_real_query_range_dump_gives_the_rates_computed_independently),
         cmocka_unit_test(test_kepler_011_node_sample_states_its_cpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
