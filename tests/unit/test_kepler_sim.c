@@ -150,7 +150,7 @@ static double s_core_misfit(kms_sim_t *sim, const kms_sim_truth_t *t, double fro
 }
 
 /* A change of truth holds from the next step on, for every component, and 1 restores it. */
-static void test_truth_changes(void **state)
+static void test_a_truth_change_holds_from_the_next_step_and_1_restores_it(void **state)
 {
     (void) state;
     kms_sim_t *sim = s_new(0, 20);
@@ -226,7 +226,7 @@ static void test_splits_add_up(void **state)
 }
 
 /* A 0.3 page shows the last complete period: [103, 106] when looked at during [106, 109). */
-static void test_periods(void **state)
+static void test_a_03_page_shows_the_last_complete_period(void **state)
 {
     (void) state;
     kms_sim_t *sim = s_new(0.02, 4);
@@ -244,7 +244,7 @@ static void test_periods(void **state)
 }
 
 /* An exporter restart zeroes what Kepler keeps, not the hardware's RAPL counters. */
-static void test_restart(void **state)
+static void test_a_restart_zeroes_keplers_counters_but_not_rapl_or_gauges(void **state)
 {
     (void) state;
     kms_sim_t *sim = s_new(0.02, 3);
@@ -292,7 +292,7 @@ static void test_usage_is_not_collinear(void **state)
 }
 
 /* With churn, containers end and new ones (new ids, counters from 0) take their places. */
-static void test_churn(void **state)
+static void test_churn_replaces_containers_with_new_ids_and_keeps_system_last(void **state)
 {
     (void) state;
     kms_sim_options_t options = {10, 5, 0.02, KMS_SIM_RAPL_MAX, 4.0, "node-1", "Zen 4", KMS_SIM_TRUTH_LINEAR, 0};
@@ -319,7 +319,7 @@ static void test_churn(void **state)
     kms_sim_destroy(&sim);
 }
 
-static void test_render_every_format(void **state)
+static void test_every_format_renders_and_unknown_formats_are_refused(void **state)
 {
     (void) state;
     const char *formats[] = {"0.3", "0.7", "0.9", "0.10"};
@@ -342,7 +342,7 @@ static void test_render_every_format(void **state)
     kms_sim_destroy(&sim);
 }
 
-static void test_truth_json(void **state)
+static void test_the_truth_json_names_features_and_components(void **state)
 {
     (void) state;
     kms_sim_t *sim = s_new(0.02, 2);
@@ -359,16 +359,16 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_does_not_depend_on_scrape_times),
         cmocka_unit_test(test_truth_holds_over_any_interval),
-        cmocka_unit_test(test_truth_changes),
+        cmocka_unit_test(test_a_truth_change_holds_from_the_next_step_and_1_restores_it),
         cmocka_unit_test(test_log_truth_holds_within_steps),
         cmocka_unit_test(test_noise_is_bounded_and_present),
         cmocka_unit_test(test_splits_add_up),
-        cmocka_unit_test(test_periods),
-        cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_a_03_page_shows_the_last_complete_period),
+        cmocka_unit_test(test_a_restart_zeroes_keplers_counters_but_not_rapl_or_gauges),
         cmocka_unit_test(test_usage_is_not_collinear),
-        cmocka_unit_test(test_churn),
-        cmocka_unit_test(test_render_every_format),
-        cmocka_unit_test(test_truth_json),
+        cmocka_unit_test(test_churn_replaces_containers_with_new_ids_and_keeps_system_last),
+        cmocka_unit_test(test_every_format_renders_and_unknown_formats_are_refused),
+        cmocka_unit_test(test_the_truth_json_names_features_and_components),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
