@@ -21,7 +21,7 @@
 
 /* ---------------------------------------------------------------- /proc/stat */
 
-static void test_stat_line(void **state)
+static void test_the_proc_stat_cpu_line_gives_busy_and_total_ticks_in_any_form(void **state)
 {
     (void) state;
     meter_cpu_ticks_t t;
@@ -39,7 +39,7 @@ static void test_stat_line(void **state)
     assert_int_equal(t.busy, 2);
 }
 
-static void test_stat_line_refused(void **state)
+static void test_a_malformed_proc_stat_cpu_line_is_refused_and_ticks_untouched(void **state)
 {
     (void) state;
     meter_cpu_ticks_t t = {7, 7};
@@ -51,7 +51,7 @@ static void test_stat_line_refused(void **state)
     assert_int_equal(t.busy, 7);  /* untouched */
 }
 
-static void test_cpu_time(void **state)
+static void test_cpu_time_is_busy_ticks_over_hz_and_refused_when_time_goes_back(void **state)
 {
     (void) state;
     meter_cpu_ticks_t a = {1000, 5000}, b = {1150, 5200};
@@ -63,7 +63,7 @@ static void test_cpu_time(void **state)
     assert_int_equal(meter_usage_cpu_time(&a, &b, 100, NAN, &x), -1);
 }
 
-static void test_count_cpus(void **state)
+static void test_cpus_are_counted_from_the_per_cpu_lines_of_proc_stat(void **state)
 {
     (void) state;
     const char *text = "cpu  40 0 20 400 0 0 0 0 0 0\ncpu0 10 0 5 100 0 0 0 0 0 0\ncpu1 10 0 5 100 0 0 0 0 0 0\n"
@@ -205,7 +205,7 @@ static int s_line(double bias, double weight, double cpus, meter_model_t *m, met
     return meter_model_parse(doc, strlen(doc), "x", cpus, 1000, m, why);
 }
 
-static void test_model_architecture_choice(void **state)
+static void test_the_model_is_chosen_by_exact_then_nearest_then_generic_arch(void **state)
 {
     (void) state;
     meter_model_t m;
@@ -231,7 +231,7 @@ static void test_model_architecture_choice(void **state)
 #define UTILIZATION(weight) "\"cpu_utilization\":{\"mean\":0,\"variance\":1,\"scale\":1,\"weight\":" #weight "}"
 #define PER_CPU ",\"per_logical_cpu\":true}"
 
-static void test_model_refused(void **state)
+static void test_malformed_featureless_or_absurd_models_are_refused_with_why(void **state)
 {
     (void) state;
     meter_model_t m;
@@ -311,7 +311,7 @@ static void test_negative_idle_watts_refused(void **state)
 /* A document whose model serves a curve (its "families", as kms-api serves it): the meter
    evaluates the curve in utilization, Kepler's form a log(b u / scale + 1) + c; absurd curves
    are refused like absurd lines; "linear" served, or no families, is the line. */
-static void test_model_curve(void **state)
+static void test_a_served_curve_family_is_used_and_a_linear_one_is_not_a_curve(void **state)
 {
     (void) state;
     meter_model_t m;
@@ -432,7 +432,7 @@ static void test_prior_model_spans_min_to_max(void **state)
     assert_true(fabs(meter_model_cpu_watts(&m, 1) - p.max_watts) < 1e-12);
 }
 
-static void test_zones(void **state)
+static void test_rapl_zones_are_found_by_name_with_their_dirs_and_models(void **state)
 {
     (void) state;
     assert_int_equal(meter_zone_find("package"), METER_PACKAGE);
@@ -569,7 +569,7 @@ static void test_tree_refuses_planted_links_and_fifos(void **state)
 
 /* ---------------------------------------------------------------- metrics */
 
-static void test_metrics_text(void **state)
+static void test_metrics_show_watts_models_and_errors_in_a_form_promtool_accepts(void **state)
 {
     (void) state;
     static meter_stats_t s;
@@ -614,17 +614,17 @@ static void test_metrics_text(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stat_line),
-        cmocka_unit_test(test_stat_line_refused),
-        cmocka_unit_test(test_cpu_time),
-        cmocka_unit_test(test_count_cpus),
+        cmocka_unit_test(test_the_proc_stat_cpu_line_gives_busy_and_total_ticks_in_any_form),
+        cmocka_unit_test(test_a_malformed_proc_stat_cpu_line_is_refused_and_ticks_untouched),
+        cmocka_unit_test(test_cpu_time_is_busy_ticks_over_hz_and_refused_when_time_goes_back),
+        cmocka_unit_test(test_cpus_are_counted_from_the_per_cpu_lines_of_proc_stat),
         cmocka_unit_test(test_utilization_carries_then_drops),
         cmocka_unit_test(test_counter_is_exact_and_wraps),
         cmocka_unit_test(test_counter_never_counts_negative_or_absurd_watts),
         cmocka_unit_test(test_counter_guesses_a_gap_and_paces_the_catch_up),
-        cmocka_unit_test(test_model_architecture_choice),
-        cmocka_unit_test(test_model_refused),
-        cmocka_unit_test(test_model_curve),
+        cmocka_unit_test(test_the_model_is_chosen_by_exact_then_nearest_then_generic_arch),
+        cmocka_unit_test(test_malformed_featureless_or_absurd_models_are_refused_with_why),
+        cmocka_unit_test(test_a_served_curve_family_is_used_and_a_linear_one_is_not_a_curve),
         cmocka_unit_test(test_node_model_is_refused),
         cmocka_unit_test(test_negative_idle_watts_refused),
         cmocka_unit_test(test_vm_watts_scale_with_its_vcpus),
@@ -632,10 +632,10 @@ int main(void)
         cmocka_unit_test(test_prior_finds_the_microarchitecture),
         cmocka_unit_test(test_prior_falls_back_to_averages),
         cmocka_unit_test(test_prior_model_spans_min_to_max),
-        cmocka_unit_test(test_zones),
+        cmocka_unit_test(test_rapl_zones_are_found_by_name_with_their_dirs_and_models),
         cmocka_unit_test(test_tree_layout_and_restart),
         cmocka_unit_test(test_tree_refuses_planted_links_and_fifos),
-        cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_metrics_show_watts_models_and_errors_in_a_form_promtool_accepts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
