@@ -181,7 +181,7 @@ static void s_capture(const char *page, size_t len, capture_t *c, kms_expo_stats
     assert_int_equal(kms_expo_parse(c->page, len, &(kms_expo_handler_t){s_on_capture, NULL, c}, st), 0);
 }
 
-static void test_label_escapes(void **state)
+static void test_label_escapes_are_handed_out_raw_and_unescape_exactly(void **state)
 {
     (void) state;
     const char *page = "m{a=\"back\\\\slash\",b=\"say \\\"hi\\\"\",c=\"two\\nlines\",d=\"plain\"} 1\n";
@@ -205,7 +205,7 @@ static void test_label_escapes(void **state)
     s_expect("a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\n", "a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\nstats lines=2 series=2 rejected=0\n");
 }
 
-static void test_nan_and_infinities(void **state)
+static void test_nan_and_infinities_in_any_case_are_read_as_values(void **state)
 {
     (void) state;
     s_expect("a NaN\nb +Inf\nc -Inf\nd Inf\ne nan\nf -inf\ng +Infinity\n",
@@ -215,7 +215,7 @@ static void test_nan_and_infinities(void **state)
     assert_true(isinf(c.first.value) && c.first.value < 0);
 }
 
-static void test_optional_timestamps(void **state)
+static void test_timestamps_are_optional_and_must_be_int64(void **state)
 {
     (void) state;
     s_expect("a 1 1395066363000\nb{x=\"y\"} 2 -5\nc 3\nd 4   \ne 5 9223372036854775807\nf 6 -9223372036854775808\n"
@@ -230,7 +230,7 @@ static void test_optional_timestamps(void **state)
     assert_false(c.first.has_timestamp);
 }
 
-static void test_trailing_comma(void **state)
+static void test_one_trailing_comma_in_labels_is_allowed_and_an_empty_one_not(void **state)
 {
     (void) state;
     s_expect("a{x=\"1\",} 1\nb{x=\"1\", y=\"2\" , } 2\nc{,} 3\nd{x=\"1\",,} 4\n",
@@ -238,7 +238,7 @@ static void test_trailing_comma(void **state)
              "stats lines=4 series=2 rejected=2\n");
 }
 
-static void test_empty_braces(void **state)
+static void test_empty_braces_are_a_series_without_labels(void **state)
 {
     (void) state;
     s_expect("a{} 1\nb { } 2\nc{}3\n", "a 1\nb 2\nc 3\nstats lines=3 series=3 rejected=0\n");
@@ -248,7 +248,7 @@ static void test_empty_braces(void **state)
     assert_true(kms_slice_eq(c.first.name, "a"));
 }
 
-static void test_crlf_line_ends(void **state)
+static void test_crlf_line_ends_parse_like_lf(void **state)
 {
     (void) state;
     s_expect("# TYPE a gauge\r\na{x=\"1\"} 1 5\r\n\r\nb 2\r\nc 3\r",
@@ -259,7 +259,7 @@ static void test_crlf_line_ends(void **state)
     assert_int_equal(c.first.type, KMS_EXPO_UNTYPED);
 }
 
-static void test_blank_lines(void **state)
+static void test_blank_lines_are_counted_and_skipped(void **state)
 {
     (void) state;
     s_expect("\n\n  \n\t\na 1\n\n", "a 1\nstats lines=6 series=1 rejected=0\n");
@@ -296,7 +296,7 @@ static void test_duplicate_series_pass_through(void **state)
     s_expect("a{x=\"1\"} 1\na{x=\"1\"} 2\nb 3\nb 3\n", "a{x=\"1\"} 1\na{x=\"1\"} 2\nb 3\nb 3\nstats lines=4 series=4 rejected=0\n");
 }
 
-static void test_names_validated(void **state)
+static void test_metric_and_label_names_are_validated_by_character(void **state)
 {
     (void) state;
     s_expect("a:b_c9 1\n_x 2\n:x 3\nA{_l=\"\",L9=\"v\"} 4\n",
@@ -321,7 +321,7 @@ static void test_value_not_a_number_rejects_line(void **state)
              "a 0.5\nb 1\nc -0\nd 3\ne 1000\nf 0.001\ng 7\nh 0\nstats lines=8 series=8 rejected=0\n");
 }
 
-static void test_no_trailing_newline(void **state)
+static void test_a_last_line_without_newline_parses_and_stays_in_its_buffer(void **state)
 {
     (void) state;
     s_expect("a 1\nb{x=\"y\"} 2", "a 1\nb{x=\"y\"} 2\nstats lines=2 series=2 rejected=0\n");
@@ -365,7 +365,7 @@ static void test_known_crash_shapes_rejected(void **state)
     }
 }
 
-static void test_long_lines_bounded(void **state)
+static void test_a_line_over_the_bound_is_rejected_and_the_next_parses(void **state)
 {
     (void) state;
     size_t big = KMS_EXPO_MAX_LINE;
@@ -434,7 +434,7 @@ static void test_one_megabyte_label_value(void **state)
     free(page);
 }
 
-static void test_label_count_bounded(void **state)
+static void test_labels_beyond_the_bound_or_duplicated_reject_the_line(void **state)
 {
     (void) state;
     char page[4096];
@@ -737,7 +737,7 @@ static void test_kepler_captures_match_reference(void **state)
 
 /* Names and values of every length around the 16-byte steps of the SIMD scans, with each kind
    of special byte at each position: the scans must stop exactly where the byte loop does. */
-static void test_scan_boundaries(void **state)
+static void test_simd_scans_stop_where_the_byte_loop_does_at_every_length(void **state)
 {
     (void) state;
     char page[256], name[64], label[64], value[64];
@@ -817,22 +817,22 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_type_and_comments),
         cmocka_unit_test(test_lone_hash_is_a_comment),
-        cmocka_unit_test(test_label_escapes),
-        cmocka_unit_test(test_nan_and_infinities),
-        cmocka_unit_test(test_optional_timestamps),
-        cmocka_unit_test(test_trailing_comma),
-        cmocka_unit_test(test_empty_braces),
-        cmocka_unit_test(test_crlf_line_ends),
-        cmocka_unit_test(test_blank_lines),
+        cmocka_unit_test(test_label_escapes_are_handed_out_raw_and_unescape_exactly),
+        cmocka_unit_test(test_nan_and_infinities_in_any_case_are_read_as_values),
+        cmocka_unit_test(test_timestamps_are_optional_and_must_be_int64),
+        cmocka_unit_test(test_one_trailing_comma_in_labels_is_allowed_and_an_empty_one_not),
+        cmocka_unit_test(test_empty_braces_are_a_series_without_labels),
+        cmocka_unit_test(test_crlf_line_ends_parse_like_lf),
+        cmocka_unit_test(test_blank_lines_are_counted_and_skipped),
         cmocka_unit_test(test_histograms_and_summaries_pass_through),
         cmocka_unit_test(test_duplicate_series_pass_through),
-        cmocka_unit_test(test_names_validated),
+        cmocka_unit_test(test_metric_and_label_names_are_validated_by_character),
         cmocka_unit_test(test_value_not_a_number_rejects_line),
-        cmocka_unit_test(test_no_trailing_newline),
+        cmocka_unit_test(test_a_last_line_without_newline_parses_and_stays_in_its_buffer),
         cmocka_unit_test(test_known_crash_shapes_rejected),
-        cmocka_unit_test(test_long_lines_bounded),
+        cmocka_unit_test(test_a_line_over_the_bound_is_rejected_and_the_next_parses),
         cmocka_unit_test(test_one_megabyte_label_value),
-        cmocka_unit_test(test_label_count_bounded),
+        cmocka_unit_test(test_labels_beyond_the_bound_or_duplicated_reject_the_line),
         cmocka_unit_test(test_label_values_must_be_utf8),
         cmocka_unit_test(test_rejects_counted_and_reported),
         cmocka_unit_test(test_stop_on_nonzero_callback),
@@ -841,7 +841,7 @@ int main(void)
         cmocka_unit_test(test_valid_fixture_matches_reference),
         cmocka_unit_test(test_valid_fixture_line_end_variants),
         cmocka_unit_test(test_kepler_captures_match_reference),
-        cmocka_unit_test(test_scan_boundaries),
+        cmocka_unit_test(test_simd_scans_stop_where_the_byte_loop_does_at_every_length),
     };
     return cmocka_run_group_tests(tests, NULL, s_teardown);
 }
