@@ -104,7 +104,7 @@ static double s_double(const json_t *point)
     return json_number_value(value);
 }
 
-static void test_pairs(void **state)
+static void test_key_value_pairs_are_unescaped_and_bad_ones_dropped(void **state)
 {
     (void) state;
     json_t *pairs = api_otlp_parse_pairs(
@@ -145,7 +145,7 @@ static int s_clear_env(void **state)
     return 0;
 }
 
-static void test_config_off(void **state)
+static void test_export_is_off_unless_an_http_endpoint_and_otlp_exporter_are_set(void **state)
 {
     (void) state;
     api_otlp_config_t config;
@@ -178,7 +178,7 @@ static void test_config_off(void **state)
     assert_null(api_otlp_start_from_env((api_otlp_fetch_fn) NULL, NULL));
 }
 
-static void test_config_endpoint(void **state)
+static void test_the_endpoint_gets_v1_metrics_unless_the_signals_own_is_set(void **state)
 {
     (void) state;
     api_otlp_config_t config;
@@ -203,7 +203,7 @@ static void test_config_endpoint(void **state)
     api_otlp_config_clear(&config);
 }
 
-static void test_config_values(void **state)
+static void test_headers_interval_timeout_and_resource_are_read_with_fallbacks(void **state)
 {
     (void) state;
     api_otlp_config_t config;
@@ -252,7 +252,7 @@ static void test_config_values(void **state)
     api_otlp_config_clear(&config);  /* idempotent */
 }
 
-static void test_build_shape(void **state)
+static void test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now(void **state)
 {
     (void) state;
     json_t *list = s_load(s_list), *resource = s_resource();
@@ -295,7 +295,7 @@ static void test_build_shape(void **state)
     json_decref(resource);
 }
 
-static void test_build_values(void **state)
+static void test_built_points_carry_the_lists_values_and_leave_out_the_absent(void **state)
 {
     (void) state;
     json_t *list = s_load(s_list), *resource = s_resource();
@@ -350,7 +350,7 @@ static void test_build_values(void **state)
 }
 
 /* What a confused or hostile trainer could answer: left out, never invented, never a crash. */
-static void test_build_bad_input(void **state)
+static void test_a_hostile_list_is_left_out_never_invented_or_crashed_on(void **state)
 {
     (void) state;
     json_t *resource = s_resource();
@@ -393,7 +393,7 @@ static void test_build_bad_input(void **state)
     json_decref(resource);
 }
 
-static void test_build_time_extremes(void **state)
+static void test_extreme_times_print_whole_and_give_no_impossible_start_time(void **state)
 {
     (void) state;
     json_t *list = s_load("{\"trainer\": {\"uptime\": 5, \"checkpoints\": 1}}");
@@ -475,7 +475,7 @@ static void s_mutate(json_t *root, json_t *node, int *variants)
     }
 }
 
-static void test_build_mutations(void **state)
+static void test_a_request_stays_well_formed_whatever_value_is_mutated(void **state)
 {
     (void) state;
     json_t *list = s_load(s_list);
@@ -493,7 +493,7 @@ static json_t *s_no_trainer(void *arg)
 
 /* The thread's life: a config without headers or resource, a trainer that never answers,
    counters that say so, and a stop that is idempotent (ASan checks that nothing leaks). */
-static void test_start_stop(void **state)
+static void test_the_exporter_skips_a_silent_trainer_and_stops_idempotently(void **state)
 {
     (void) state;
     int calls = 0;
@@ -516,16 +516,16 @@ static void test_start_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pairs),
-        cmocka_unit_test_setup_teardown(test_config_off, s_clear_env, s_clear_env),
-        cmocka_unit_test_setup_teardown(test_config_endpoint, s_clear_env, s_clear_env),
-        cmocka_unit_test_setup_teardown(test_config_values, s_clear_env, s_clear_env),
-        cmocka_unit_test(test_build_shape),
-        cmocka_unit_test(test_build_values),
-        cmocka_unit_test(test_build_bad_input),
-        cmocka_unit_test(test_build_time_extremes),
-        cmocka_unit_test(test_build_mutations),
-        cmocka_unit_test(test_start_stop),
+        cmocka_unit_test(test_key_value_pairs_are_unescaped_and_bad_ones_dropped),
+        cmocka_unit_test_setup_teardown(test_export_is_off_unless_an_http_endpoint_and_otlp_exporter_are_set, s_clear_env, s_clear_env),
+        cmocka_unit_test_setup_teardown(test_the_endpoint_gets_v1_metrics_unless_the_signals_own_is_set, s_clear_env, s_clear_env),
+        cmocka_unit_test_setup_teardown(test_headers_interval_timeout_and_resource_are_read_with_fallbacks, s_clear_env, s_clear_env),
+        cmocka_unit_test(test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now),
+        cmocka_unit_test(test_built_points_carry_the_lists_values_and_leave_out_the_absent),
+        cmocka_unit_test(test_a_hostile_list_is_left_out_never_invented_or_crashed_on),
+        cmocka_unit_test(test_extreme_times_print_whole_and_give_no_impossible_start_time),
+        cmocka_unit_test(test_a_request_stays_well_formed_whatever_value_is_mutated),
+        cmocka_unit_test(test_the_exporter_skips_a_silent_trainer_and_stops_idempotently),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
