@@ -65,7 +65,7 @@ static double s_get(const kms_values_t *values, const char *name)
     return v;
 }
 
-static void test_canonical_header(void **state)
+static void test_a_csv_with_the_canonical_header_gives_every_row_as_a_sample(void **state)
 {
     (void) state;
     kms_dataset_stats_t stats;
@@ -285,7 +285,7 @@ static void test_prometheus_query_range_fixture(void **state)
     free(text);
 }
 
-static void test_prometheus_rejects(void **state)
+static void test_broken_json_or_a_prometheus_error_answer_is_refused_with_why(void **state)
 {
     (void) state;
     const char *why = NULL;
@@ -330,7 +330,7 @@ static void test_real_query_range_capture(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canonical_header),
+        cmocka_unit_test(test_a_csv_with_the_canonical_header_gives_every_row_as_a_sample),
         cmocka_unit_test(test_meta_columns_and_aliases),
         cmocka_unit_test(test_quoted_fields_crlf_bom_and_blank_lines),
         cmocka_unit_test(test_empty_cells_are_not_measured),
@@ -339,7 +339,7 @@ int main(void)
         cmocka_unit_test(test_bad_headers_reject_the_file),
         cmocka_unit_test(test_callback_can_stop),
         cmocka_unit_test(test_prometheus_query_range_fixture),
-        cmocka_unit_test(test_prometheus_rejects),
+        cmocka_unit_test(test_broken_json_or_a_prometheus_error_answer_is_refused_with_why),
         cmocka_unit_test(test_real_query_range_capture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,7 +197,7 @@ static void test_state_round_trips_bit_for_bit(void **state)
 
 /* A state saved before the score over every sample was kept (7-field points) loads, each
    point's recent score standing in for it, and serves what it served. */
-static void test_older_state_loads(void **state)
+static void test_an_older_state_loads_and_serves_what_it_served(void **state)
 {
     (void) state;
     kms_family_t *a = s_trained(s_log_truth, 0.02, 2000, NULL, NULL);
@@ -271,7 +271,7 @@ static void test_wild_usage_stops_overflowing_points_only(void **state)
     kms_family_destroy(&family);
 }
 
-static void test_names(void **state)
+static void test_families_map_to_keplers_trainer_names_and_back(void **state)
 {
     (void) state;
     assert_string_equal(kms_family_trainer(KMS_FAMILY_LOGARITHMIC), "LogarithmicRegressionTrainer");
@@ -333,10 +333,10 @@ int main(void)
         cmocka_unit_test(test_drifting_linear_truth_never_flaps),
         cmocka_unit_test(test_lost_lead_goes_back_to_linear),
         cmocka_unit_test(test_state_round_trips_bit_for_bit),
-        cmocka_unit_test(test_older_state_loads),
+        cmocka_unit_test(test_an_older_state_loads_and_serves_what_it_served),
         cmocka_unit_test(test_bad_states_are_refused),
         cmocka_unit_test(test_wild_usage_stops_overflowing_points_only),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_families_map_to_keplers_trainer_names_and_back),
         cmocka_unit_test(test_model_checkpoint_carries_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,7 +84,7 @@ static void test_format_like_go(void **state)
     }
 }
 
-static void test_clocks(void **state)
+static void test_the_monotonic_clock_never_goes_back_and_wallclock_is_recent(void **state)
 {
     (void) state;
     double a = kms_num_monotonic(), b = kms_num_monotonic();
@@ -99,7 +99,7 @@ int main(void)
         cmocka_unit_test(test_parse_long_strict),
         cmocka_unit_test(test_format_round_trips),
         cmocka_unit_test(test_format_like_go),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_the_monotonic_clock_never_goes_back_and_wallclock_is_recent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@ static char *s_write(const char *label, double value)
     return text;
 }
 
-static void test_text(void **state)
+static void test_help_type_escaped_labels_and_special_values_are_written(void **state)
 {
     (void) state;
     char *text = s_write("a\"b\\c\nd", 1234567);
@@ -78,7 +78,7 @@ static void test_round_trip_through_the_parser(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_help_type_escaped_labels_and_special_values_are_written),
         cmocka_unit_test(test_round_trip_through_the_parser),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
