@@ -11,7 +11,8 @@
     Fit quality is prequential: each sample is predicted before it is learned, giving R², RMSE
     and MAE overall and over a recent window (scored from the moment the fit is determined: more
     samples than coefficients, i.e. than features plus architectures). A model is ready after spec.min_samples samples
-    and a sane fit. Pure: no I/O; state in and out as jansson documents for checkpoints.
+    and a sane fit. Pure: no I/O; state in and out as jansson documents for checkpoints
+    (kms_model_state.h).
     A model is not thread-safe: one owner at a time. About 150 ns per learned sample. */
 #ifndef KMS_MODEL_H
 #define KMS_MODEL_H
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "kms_family.h"
+#include "kms_model_state.h"  /* kms_model_save, kms_model_load */
 #include "kms_sample.h"
 #include "kms_weights.h"
 
@@ -153,25 +155,5 @@ double kms_model_feature_mean(const kms_model_t *self, size_t j);
 int kms_model_weights(const kms_model_t *self, kms_weights_t *out);
 
 void kms_model_status(const kms_model_t *self, kms_model_status_t *out);
-
-/* The whole training state, exact (doubles round-trip), for checkpoints and model zips: a model
-   loaded from it continues bit for bit as if it had never stopped. Caller json_decref()s it;
-   NULL only when out of memory. The document: {"format":"kms-model-state", "version":1,
-   "spec":{name, target, features, forgetting, ridge, min_samples}, "archs":[...], "samples",
-   "missing", "invalid", "missing_what", "created", "updated", "weight_sum", "mean":[...],
-   "slots":{"clock", "seen":[per arch], "pending", "reclaimed", "candidates":[[name, count,
-   first_ts, last_ts, seen], ...]}, "gate":{"center", "scale", "level", "recent":"-0+...",
-   "drift", "drifts", "outliers", "drifted"} (both optional: states saved before them start
-   them afresh; so do "sape" and "ape_count" in "prequential"),
-   "comoment":[upper triangle, row by row], "prequential":{count, sse, sae, y_mean, y_m2,
-   "window":[[y, error], ...]}, "families":{...} (one-feature models: kms_family_save; optional,
-   a state without them starts them afresh)}; columns are the features, the target, then the
-   archs. */
-json_t *kms_model_save(const kms_model_t *self);
-/* A model from a saved state; NULL (static reason in *why) when the document is not a valid state:
-   every field's type, the dimensions, finiteness and the counts' consistency are checked; and
-   when it is poisoned (reason "poisoned: ..."): a fit that should exist is not finite, or the
-   served weights predict non-finite or negative watts at the mean of the learned samples. */
-kms_model_t *kms_model_load(const json_t *state, const char **why);
 
 #endif
