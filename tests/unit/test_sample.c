@@ -178,7 +178,7 @@ static void s_map_empty_name(msgpack_packer *pk)
     msgpack_pack_double(pk, 1.0);
 }
 
-static void test_round_trip(void **state)
+static void test_node_and_container_samples_round_trip_exactly_with_their_topic(void **state)
 {
     (void) state;
     kms_sample_t samples[2] = {s_node_sample(), s_container_sample()};
@@ -196,7 +196,7 @@ static void test_round_trip(void **state)
 }
 
 /* The wire keys are exactly the contract's, read here by msgpack-c itself. */
-static void test_wire_keys(void **state)
+static void test_the_wire_keys_are_exactly_the_contracts_in_order(void **state)
 {
     (void) state;
     kms_sample_t s = s_container_sample();
@@ -222,7 +222,7 @@ static void test_wire_keys(void **state)
     msgpack_unpacked_destroy(&u);
 }
 
-static void test_encode_small_buffer(void **state)
+static void test_encoding_into_too_small_a_buffer_fails_and_an_exact_one_fits(void **state)
 {
     (void) state;
     kms_sample_t s = s_container_sample();
@@ -285,7 +285,7 @@ static void test_trailing_bytes_rejected(void **state)
 }
 
 /* Each key with values of the wrong type; and the cross-typed numbers that must be accepted. */
-static void test_type_confusion(void **state)
+static void test_each_key_with_a_value_of_the_wrong_type_is_refused(void **state)
 {
     (void) state;
     static const struct {
@@ -343,7 +343,7 @@ static void s_map_duplicate_names(msgpack_packer *pk)
 }
 
 /* A name given twice: the later value stands, as kms_values_set would have it. */
-static void test_duplicate_value_names(void **state)
+static void test_a_value_named_twice_keeps_the_later_one(void **state)
 {
     (void) state;
     msgpack_sbuffer sb;
@@ -356,7 +356,7 @@ static void test_duplicate_value_names(void **state)
     assert_true(kms_values_get(&out.features, "cpu_cycles", &v) && v == 2.0);
 }
 
-static void test_numbers_cross_typed(void **state)
+static void test_integers_and_floats_are_accepted_for_each_other(void **state)
 {
     (void) state;
     msgpack_sbuffer sb;
@@ -423,7 +423,7 @@ static void test_unknown_keys_skipped(void **state)
     }
 }
 
-static void test_missing_keys(void **state)
+static void test_each_missing_required_key_is_named_and_container_id_is_optional(void **state)
 {
     (void) state;
     static const char *const required[] = {"v", "seq", "ts", "dt", "node", "arch", "features",
@@ -449,7 +449,7 @@ static void test_missing_keys(void **state)
 static void s_v2(msgpack_packer *pk) { msgpack_pack_int(pk, 2); }
 static void s_v0(msgpack_packer *pk) { msgpack_pack_int(pk, 0); }
 
-static void test_version_checked(void **state)
+static void test_a_version_other_than_1_is_refused(void **state)
 {
     (void) state;
     s_packer_fn versions[] = {s_v2, s_v0};
@@ -463,7 +463,7 @@ static void test_version_checked(void **state)
     }
 }
 
-static void test_string_limits(void **state)
+static void test_the_longest_strings_round_trip_and_one_byte_more_is_refused(void **state)
 {
     (void) state;
     char buf[KMS_SAMPLE_MAX_FRAME];
@@ -509,7 +509,7 @@ static void test_string_limits(void **state)
     }
 }
 
-static void test_value_count_limits(void **state)
+static void test_the_most_values_round_trip_and_one_more_is_refused(void **state)
 {
     (void) state;
     char buf[KMS_SAMPLE_MAX_FRAME];
@@ -558,7 +558,7 @@ static void s_huge_unknown(msgpack_packer *pk)
     msgpack_pack_str_body(pk, big, sizeof big);
 }
 
-static void test_oversized_frame(void **state)
+static void test_a_frame_over_the_size_bound_is_refused(void **state)
 {
     (void) state;
     msgpack_sbuffer sb;
@@ -571,7 +571,7 @@ static void test_oversized_frame(void **state)
 }
 
 /* Headers that claim far more elements than the frame holds must not make anything allocate. */
-static void test_lying_headers(void **state)
+static void test_headers_claiming_more_than_the_frame_holds_are_refused(void **state)
 {
     (void) state;
     static const uint8_t frames[][12] = {
@@ -593,7 +593,7 @@ static void test_lying_headers(void **state)
     }
 }
 
-static void test_not_a_map(void **state)
+static void test_a_frame_that_is_not_a_map_is_refused(void **state)
 {
     (void) state;
     static const uint8_t array[] = {0x91, 0x01}, number[] = {0x01}, nil[] = {0xc0};
@@ -608,7 +608,7 @@ static void test_not_a_map(void **state)
 }
 
 /* Random bytes and randomly damaged valid frames: never a crash, never a half-filled sample. */
-static void test_garbage(void **state)
+static void test_random_and_damaged_frames_never_crash_or_half_fill_a_sample(void **state)
 {
     (void) state;
     uint64_t x = 0x9e3779b97f4a7c15ULL;
@@ -657,7 +657,7 @@ static void test_garbage(void **state)
     assert_true(accepted > 0);
 }
 
-static void test_values_get_set(void **state)
+static void test_values_set_replaces_by_name_and_refuses_bad_names(void **state)
 {
     (void) state;
     kms_values_t v;
@@ -680,7 +680,7 @@ static void test_values_get_set(void **state)
 }
 
 /* Readable numbers that still read back exactly. */
-static void test_to_json_numbers(void **state)
+static void test_json_numbers_are_shortest_and_read_back_exactly(void **state)
 {
     (void) state;
     kms_sample_t s = s_node_sample();
@@ -704,7 +704,7 @@ static void test_to_json_numbers(void **state)
     free(text);
 }
 
-static void test_to_json(void **state)
+static void test_json_has_every_field_on_one_line_and_null_for_bad_utf8(void **state)
 {
     (void) state;
     kms_sample_t s = s_container_sample();
@@ -821,27 +821,27 @@ static void test_cpus_out_of_range_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_wire_keys),
-        cmocka_unit_test(test_encode_small_buffer),
+        cmocka_unit_test(test_node_and_container_samples_round_trip_exactly_with_their_topic),
+        cmocka_unit_test(test_the_wire_keys_are_exactly_the_contracts_in_order),
+        cmocka_unit_test(test_encoding_into_too_small_a_buffer_fails_and_an_exact_one_fits),
         cmocka_unit_test(test_encode_refuses_non_finite),
         cmocka_unit_test(test_every_truncation_fails),
         cmocka_unit_test(test_trailing_bytes_rejected),
-        cmocka_unit_test(test_type_confusion),
-        cmocka_unit_test(test_numbers_cross_typed),
-        cmocka_unit_test(test_duplicate_value_names),
+        cmocka_unit_test(test_each_key_with_a_value_of_the_wrong_type_is_refused),
+        cmocka_unit_test(test_integers_and_floats_are_accepted_for_each_other),
+        cmocka_unit_test(test_a_value_named_twice_keeps_the_later_one),
         cmocka_unit_test(test_unknown_keys_skipped),
-        cmocka_unit_test(test_missing_keys),
-        cmocka_unit_test(test_version_checked),
-        cmocka_unit_test(test_string_limits),
-        cmocka_unit_test(test_value_count_limits),
-        cmocka_unit_test(test_oversized_frame),
-        cmocka_unit_test(test_lying_headers),
-        cmocka_unit_test(test_not_a_map),
-        cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_values_get_set),
-        cmocka_unit_test(test_to_json),
-        cmocka_unit_test(test_to_json_numbers),
+        cmocka_unit_test(test_each_missing_required_key_is_named_and_container_id_is_optional),
+        cmocka_unit_test(test_a_version_other_than_1_is_refused),
+        cmocka_unit_test(test_the_longest_strings_round_trip_and_one_byte_more_is_refused),
+        cmocka_unit_test(test_the_most_values_round_trip_and_one_more_is_refused),
+        cmocka_unit_test(test_a_frame_over_the_size_bound_is_refused),
+        cmocka_unit_test(test_headers_claiming_more_than_the_frame_holds_are_refused),
+        cmocka_unit_test(test_a_frame_that_is_not_a_map_is_refused),
+        cmocka_unit_test(test_random_and_damaged_frames_never_crash_or_half_fill_a_sample),
+        cmocka_unit_test(test_values_set_replaces_by_name_and_refuses_bad_names),
+        cmocka_unit_test(test_json_has_every_field_on_one_line_and_null_for_bad_utf8),
+        cmocka_unit_test(test_json_numbers_are_shortest_and_read_back_exactly),
         cmocka_unit_test(test_cpus_round_trip_and_json),
         cmocka_unit_test(test_cpus_unstated_is_not_encoded),
         cmocka_unit_test(test_cpus_out_of_range_refused),
