@@ -146,7 +146,7 @@ static void test_a_changed_cpu_count_is_held_back_once(void **state)
     trainer_ingest_destroy(&ingest);
 }
 
-static void test_bounds_parse(void **state)
+static void test_target_bounds_parse_with_a_default_and_refuse_bad_forms(void **state)
 {
     (void) state;
     trainer_gate_bounds_t b;
@@ -194,7 +194,7 @@ static size_t s_models_of(const trainer_t *t, const char *target)
     return n;
 }
 
-static void test_plausibility_gate(void **state)
+static void test_absurd_watts_are_held_back_and_leave_the_models_untouched(void **state)
 {
     (void) state;
     trainer_t *clean = s_trainer(30), *mixed = s_trainer(30);
@@ -299,7 +299,7 @@ static void test_one_counter_for_several_nodes(void **state)
 
 /* The dt window: 3 to warm up, then [0.5, 3] x the median of the last 15; a reconfigured
    interval is accepted again once it is the majority of the window (8 of 15). */
-static void test_interval_window(void **state)
+static void test_an_interval_outside_the_median_window_is_refused_until_majority(void **state)
 {
     (void) state;
     trainer_stats_t stats = {0};
@@ -408,7 +408,7 @@ static void test_publisher_table_is_bounded(void **state)
 
 /* Times no publisher measured are held back from the first sample on, and a publisher that
    keeps lying about its interval never moves the window to its lie. */
-static void test_implausible_times(void **state)
+static void test_implausible_times_are_held_back_and_never_move_the_window(void **state)
 {
     (void) state;
     trainer_stats_t stats = {0};
@@ -454,7 +454,7 @@ static int s_specs_from(const char *text, trainer_specs_t *specs, char *why, siz
     return rc;
 }
 
-static void test_model_spec_file(void **state)
+static void test_a_spec_file_redefines_built_in_models_and_bad_specs_are_refused(void **state)
 {
     (void) state;
     trainer_specs_t specs;
@@ -538,7 +538,7 @@ static void s_expect(trainer_t *t, const char *want, ...)
     zmsg_destroy(&reply);
 }
 
-static void test_control_answers(void **state)
+static void test_control_requests_get_bad_not_found_unavailable_or_the_model(void **state)
 {
     (void) state;
     trainer_t *t = s_trainer(20);
@@ -701,15 +701,15 @@ int main(void)
         cmocka_unit_test(test_seq_gaps_and_restarts),
         cmocka_unit_test(test_a_changed_cpu_count_is_held_back_once),
         cmocka_unit_test(test_seq_leaps_are_sessions),
-        cmocka_unit_test(test_bounds_parse),
-        cmocka_unit_test(test_plausibility_gate),
+        cmocka_unit_test(test_target_bounds_parse_with_a_default_and_refuse_bad_forms),
+        cmocka_unit_test(test_absurd_watts_are_held_back_and_leave_the_models_untouched),
         cmocka_unit_test(test_one_counter_for_several_nodes),
-        cmocka_unit_test(test_interval_window),
+        cmocka_unit_test(test_an_interval_outside_the_median_window_is_refused_until_majority),
         cmocka_unit_test(test_what_the_gate_drops),
         cmocka_unit_test(test_publisher_table_is_bounded),
-        cmocka_unit_test(test_implausible_times),
-        cmocka_unit_test(test_model_spec_file),
-        cmocka_unit_test(test_control_answers),
+        cmocka_unit_test(test_implausible_times_are_held_back_and_never_move_the_window),
+        cmocka_unit_test(test_a_spec_file_redefines_built_in_models_and_bad_specs_are_refused),
+        cmocka_unit_test(test_control_requests_get_bad_not_found_unavailable_or_the_model),
         cmocka_unit_test(test_checkpoints_round_trip_and_survive_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
