@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void test_parse_double_strict(void **state)
+static void test_a_double_parses_only_whole_and_in_range_else_v_is_untouched(void **state)
 {
     (void) state;
     double v = 0;
@@ -29,7 +29,7 @@ static void test_parse_double_strict(void **state)
     assert_true(v == 12.5);
 }
 
-static void test_parse_long_strict(void **state)
+static void test_a_long_parses_only_whole_and_in_range(void **state)
 {
     (void) state;
     long v = 0;
@@ -67,7 +67,7 @@ static void test_format_round_trips(void **state)
 
 /* Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints; the same layout
    appears in the real Kepler captures (e.g. 6.463799742e+09, 3.261699e+06). */
-static void test_format_like_go(void **state)
+static void test_numbers_are_formatted_as_go_formats_them(void **state)
 {
     (void) state;
     struct { double v; const char *go; } cases[] = {
@@ -95,10 +95,10 @@ static void test_the_monotonic_clock_never_goes_back_and_wallclock_is_recent(voi
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_double_strict),
-        cmocka_unit_test(test_parse_long_strict),
+        cmocka_unit_test(test_a_double_parses_only_whole_and_in_range_else_v_is_untouched),
+        cmocka_unit_test(test_a_long_parses_only_whole_and_in_range),
         cmocka_unit_test(test_format_round_trips),
-        cmocka_unit_test(test_format_like_go),
+        cmocka_unit_test(test_numbers_are_formatted_as_go_formats_them),
         cmocka_unit_test(test_the_monotonic_clock_never_goes_back_and_wallclock_is_recent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,7 +98,7 @@ static void test_every_double_reads_back_exactly(void **state)
 
 /* The document's shape is the contract's, key for key: mean 0 and variance = scale^2, so that
    Kepler 0.4's (x - mean) / sqrt(variance) and 0.6's x / scale are the same number. */
-static void test_contract_layout(void **state)
+static void test_the_document_has_the_contracts_keys_with_variance_scale_squared(void **state)
 {
     (void) state;
     kms_weights_t w = s_example();
@@ -294,7 +294,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_through_text),
         cmocka_unit_test(test_every_double_reads_back_exactly),
-        cmocka_unit_test(test_contract_layout),
+        cmocka_unit_test(test_the_document_has_the_contracts_keys_with_variance_scale_squared),
         cmocka_unit_test(test_renames_numeric_features),
         cmocka_unit_test(test_refuses_what_kepler_cannot_use),
         cmocka_unit_test(test_reads_other_writers),
