@@ -109,7 +109,7 @@ static void test_known_client_admitted_stranger_refused(void **state)
     assert_null(server_curve);
 }
 
-static void test_off_and_bad_config(void **state)
+static void test_no_keys_is_off_and_a_bad_key_or_dir_fails_naming_its_option(void **state)
 {
     (void) state;
     char err[256];
@@ -152,7 +152,7 @@ int main(void)
     zsys_set_logstream(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_client_admitted_stranger_refused),
-        cmocka_unit_test(test_off_and_bad_config),
+        cmocka_unit_test(test_no_keys_is_off_and_a_bad_key_or_dir_fails_naming_its_option),
     };
     int rc = cmocka_run_group_tests(tests, s_setup, s_teardown);
     zsys_shutdown();

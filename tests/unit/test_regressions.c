@@ -73,7 +73,7 @@ static void test_model_state_with_underflowing_target_variance_loads_back(void *
    trainer's answer), which the status page read as NaN and cast to time_t before checking it:
    undefined behaviour (UBSan float-cast-overflow; x86 happened to give INT64_MIN). Absurd
    times (1e300) took the same way. The page must say "-" for them, and the cast must not run. */
-static void test_status_page_with_unknown_or_absurd_update_times(void **state)
+static void test_status_page_shows_a_dash_for_unknown_or_absurd_update_times(void **state)
 {
     (void) state;
     const char *times[] = {"null", "1e300", "-5", "0.5", "1700000000"};
@@ -132,7 +132,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_state_with_underflowing_target_variance_loads_back),
-        cmocka_unit_test(test_status_page_with_unknown_or_absurd_update_times),
+        cmocka_unit_test(test_status_page_shows_a_dash_for_unknown_or_absurd_update_times),
         cmocka_unit_test(test_mape_with_subnormal_targets_keeps_the_state_savable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
