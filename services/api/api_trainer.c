@@ -281,21 +281,13 @@ static int s_decode(zmsg_t *msg, api_reply_t *reply)
     return 0;
 }
 
-/* Whether to log a trainer failure now: at most one line a second, so that a trainer that is
-   down while thousands of requests a second arrive does not flood the log (the counters in
-   /metrics have every one). *suppressed gets how many were skipped since the last line. */
-static bool s_log_now(unsigned long *suppressed)
+/* Counts a trainer failure of one kind and tells whether to log it (kms_log_decade): a trainer
+   that is down while thousands of requests a second arrive does not flood the log (the counters
+   in /metrics have every one). Returns the count to log, 0 for none. */
+static uint64_t s_log_due(uint64_t *failures)
 {
-    static unsigned long skipped;
-    static int64_t last_ms;  /* monotonic */
-    int64_t now = (int64_t) (kms_num_monotonic() * 1000), last = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
-    if (now - last < 1000 || !__atomic_compare_exchange_n(&last_ms, &last, now, false, __ATOMIC_RELAXED,
-                                                          __ATOMIC_RELAXED)) {
-        __atomic_fetch_add(&skipped, 1, __ATOMIC_RELAXED);
-        return false;
-    }
-    *suppressed = __atomic_exchange_n(&skipped, 0, __ATOMIC_RELAXED);
-    return true;
+    uint64_t n = __atomic_add_fetch(failures, 1, __ATOMIC_RELAXED);
+    return kms_log_decade(n) ? n : 0;
 }
 
 /* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
@@ -362,19 +354,21 @@ static int s_exchange(api_backend_t *self, const char *command, const char *arg,
     }
     s_give(self, sock);
     if (rc != 1) {
-        unsigned long suppressed;
-        if (s_log_now(&suppressed))
-            kms_warn("trainer did not answer", "command=%s waited_ms=%.0f suppressed=%lu", command,
-                     (kms_num_monotonic() - start) * 1000, suppressed);
+        static uint64_t unanswered;
+        uint64_t n = s_log_due(&unanswered);
+        if (n)
+            kms_warn("trainer did not answer", "command=%s waited_ms=%.0f count=%llu", command,
+                     (kms_num_monotonic() - start) * 1000, (unsigned long long) n);
         api_stats_trainer_error(stats, rc < 0 ? API_TRAINER_SEND : API_TRAINER_TIMEOUT);
         return reply->status = API_TRAINER_UNREACHABLE;
     }
     double elapsed = kms_num_monotonic() - start;
     if (s_decode(msg, reply) != 0) {
-        unsigned long suppressed;
-        if (s_log_now(&suppressed))
-            kms_warn("malformed trainer reply", "command=%s frames=%zu suppressed=%lu", command, zmsg_size(msg),
-                     suppressed);
+        static uint64_t malformed;
+        uint64_t n = s_log_due(&malformed);
+        if (n)
+            kms_warn("malformed trainer reply", "command=%s frames=%zu count=%llu", command, zmsg_size(msg),
+                     (unsigned long long) n);
         api_stats_trainer_error(stats, API_TRAINER_BAD_REPLY);
         zmsg_destroy(&msg);
         api_reply_clear(reply);

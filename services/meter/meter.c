@@ -444,7 +444,7 @@ static void s_count(s_meter_t *m, s_usage_t usage, double span, double now)
         if (meter_tree_write_energy(m->tree, z, s->energy_uj) != 0) {
             m->stats.tree_errors++;
             char why[256];
-            if (m->stats.tree_errors == 1 || m->stats.tree_errors % 100 == 0)
+            if (kms_log_decade(m->stats.tree_errors))
                 kms_error("cannot write energy_uj", "zone=%s why=%s errors=%llu", meter_zone_info(z)->zone,
                           kms_log_quote(strerror(errno), why, sizeof why), (unsigned long long) m->stats.tree_errors);
         }

@@ -99,17 +99,10 @@ void trainer_ingest_destroy(trainer_ingest_t **self_p)
     }
 }
 
-/* A flood of bad frames must not become a flood of log lines: the first ten of a kind, then
-   one per thousand. */
-static bool s_worth_logging(uint64_t count)
-{
-    return count <= 10 || count % 1000 == 0;
-}
-
 static int s_malformed(trainer_ingest_t *self, const char *why)
 {
     uint64_t n = ++self->stats->frames_malformed;
-    if (s_worth_logging(n)) {
+    if (kms_log_decade(n)) {
         char quoted[160];
         kms_warn("malformed sample message dropped", "why=%s count=%llu", kms_log_quote(why, quoted, sizeof quoted),
                  (unsigned long long) n);
@@ -121,7 +114,7 @@ static int s_rejected(trainer_ingest_t *self, uint64_t *kind, const kms_sample_t
 {
     (*kind)++;
     uint64_t n = ++self->stats->samples_rejected;
-    if (s_worth_logging(n)) {
+    if (kms_log_decade(n)) {
         char node[160];
         kms_warn("sample rejected", "why=%s node=%s seq=%llu count=%llu", kms_log_quote(why, (char[256]){0}, 256),
                  kms_log_quote(sample->node, node, sizeof node), (unsigned long long) sample->seq,
@@ -155,13 +148,13 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
     char node[160];
     kms_log_quote(p->node, node, sizeof node);
     if (is_new) {
-        if (s_worth_logging(++self->sessions))
+        if (kms_log_decade(++self->sessions))
             kms_info("new publisher", "node=%s seq=%llu", node, (unsigned long long) seq);
     } else if (seq <= p->last_seq || seq - p->last_seq > S_SEQ_LEAP_MAX) {
         self->stats->publisher_restarts++;
         p->dt_count = p->dt_next = 0;
         p->last_ts = 0;
-        if (s_worth_logging(self->stats->publisher_restarts))
+        if (kms_log_decade(self->stats->publisher_restarts))
             kms_info(seq <= p->last_seq ? "publisher restarted (seq went back)" : "publisher restarted (seq leapt)",
                      "node=%s seq=%llu previous=%llu", node, (unsigned long long) seq,
                      (unsigned long long) p->last_seq);
@@ -170,7 +163,7 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
         if (self->have_previous && seq > self->previous_seq && seq - self->previous_seq - 1 < missed)
             missed = seq - self->previous_seq - 1;
         self->stats->seq_gaps += missed;
-        if (s_worth_logging(++self->gap_events))
+        if (kms_log_decade(++self->gap_events))
             kms_warn("samples lost on the way", "node=%s missed=%llu seq=%llu", node, (unsigned long long) missed,
                      (unsigned long long) seq);
     }
