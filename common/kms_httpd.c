@@ -68,11 +68,6 @@ kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, i
     return self;
 }
 
-int kms_httpd_port(const kms_httpd_t *self)
-{
-    return self->port;
-}
-
 /*  civetweb's listening thread waits for connections in poll() calls of up to 2 s and only then
     sees that mg_stop() wants it to end. While mg_stop() runs, this thread connects to the port
     now and then, so that the poll returns at once. */
@@ -112,4 +107,35 @@ void kms_httpd_stop(kms_httpd_t **self_p)
     mg_exit_library();
     free(self);
     *self_p = NULL;
+}
+
+int kms_httpd_reply(struct mg_connection *conn, int status, const char *type, const char *headers, bool keep_alive,
+                    const void *body, size_t len)
+{
+    static const char format[] = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                                 "Connection: %s\r\n%s\r\n";
+    /* Content-Length says what a GET gets; a HEAD gets no body. */
+    const struct mg_request_info *info = mg_get_request_info(conn);
+    size_t sent = info && info->request_method && strcmp(info->request_method, "HEAD") == 0 ? 0 : len;
+    const char *reason = mg_get_response_code_text(conn, status);
+    const char *connection = keep_alive ? "keep-alive" : "close";
+    headers = headers ? headers : "";
+    /* A small answer, the common case, from the stack. */
+    char stack[4096];
+    int n = snprintf(stack, sizeof stack, format, status, reason, type, len, connection, headers);
+    if (n < 0)
+        return status;
+    char *buf = stack;
+    if ((size_t) n + sent > sizeof stack) {
+        if (!(buf = malloc((size_t) n + sent + 1)))
+            return status;
+        snprintf(buf, (size_t) n + 1, format, status, reason, type, len, connection, headers);
+    }
+    if (sent)
+        memcpy(buf + n, body, sent);
+    mg_write(conn, buf, (size_t) n + sent);
+    if (buf != stack)
+        free(buf);
+    return status;
 }

@@ -6,6 +6,7 @@
 #include "api_metrics.h"
 #include "api_page.h"
 #include "kms_json.h"
+#include "kms_httpd.h"
 #include "kms_log.h"
 #include "kms_num.h"
 #include "kms_proto.h"
@@ -68,35 +69,12 @@ static bool s_keep_alive(const s_request_t *r)
     return r->info->http_version && strcmp(r->info->http_version, "1.1") == 0;
 }
 
-/* Writes the whole response with one mg_write: headers and body in one buffer (a small
-   response, the common case, from the stack). */
 static int s_send(s_request_t *r, int status, const char *type, const char *headers, const void *body, size_t len)
 {
-    static const char format[] = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                                 "Connection: %s\r\n%s\r\n";
     bool keep = s_keep_alive(r);
     if (!keep)
         mg_disable_connection_keep_alive(r->conn);
-    const char *reason = mg_get_response_code_text(r->conn, status);
-    const char *connection = keep ? "keep-alive" : "close";
-    headers = headers ? headers : "";
-    char stack[4096];
-    int n = snprintf(stack, sizeof stack, format, status, reason, type, len, connection, headers);
-    if (n < 0)
-        return status;
-    char *buf = stack;
-    if ((size_t) n + len > sizeof stack) {
-        if (!(buf = malloc((size_t) n + len + 1)))
-            return status;
-        snprintf(buf, (size_t) n + 1, format, status, reason, type, len, connection, headers);
-    }
-    if (len)
-        memcpy(buf + n, body, len);
-    mg_write(r->conn, buf, (size_t) n + len);
-    if (buf != stack)
-        free(buf);
-    return status;
+    return kms_httpd_reply(r->conn, status, type, headers, keep, body, len);
 }
 
 static int s_json(s_request_t *r, int status, const char *headers, const json_t *doc)

@@ -20,11 +20,6 @@ static const double s_bounds[API_LATENCY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.
 #define s_add(counter, n) __atomic_fetch_add(&(counter), (n), __ATOMIC_RELAXED)
 #define s_load(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
 
-const char *api_stats_route_name(api_route_t route)
-{
-    return route < API_ROUTE_COUNT ? s_route_names[route] : "other";
-}
-
 void api_stats_init(api_stats_t *stats)
 {
     memset(stats, 0, sizeof *stats);

@@ -45,9 +45,6 @@ typedef struct {
     double started;  /* unix seconds */
 } api_stats_t;
 
-/* Route label for /metrics and logs ("/models/{model}", ...). */
-const char *api_stats_route_name(api_route_t route);
-
 void api_stats_init(api_stats_t *stats);
 void api_stats_request(api_stats_t *stats, api_route_t route, int status);
 /* A completed trainer round trip of `seconds`. */

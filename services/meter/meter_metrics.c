@@ -174,37 +174,24 @@ static int s_handle(struct mg_connection *conn, void *arg)
 {
     meter_metrics_t *self = arg;
     const struct mg_request_info *info = mg_get_request_info(conn);
-    if (strcmp(info->local_uri, "/metrics") != 0) {
-        mg_printf(conn, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n"
-                        "Connection: close\r\n\r\nnot found\n");
-        return 404;
-    }
+    if (strcmp(info->local_uri, "/metrics") != 0)
+        return kms_httpd_reply(conn, 404, "text/plain", NULL, false, "not found\n", 10);
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     if (!out)
-        return 500;
-    /* Room for the headers first, so that the answer goes out in one write. */
-    fprintf(out, "%-160s", "");
-    size_t head = (size_t) ftell(out);
+        return kms_httpd_reply(conn, 500, "text/plain", NULL, false, "out of memory\n", 14);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     pthread_mutex_lock(&self->lock);
     s_own_cost(&self->stats);
     meter_metrics_render(out, &self->stats, (double) now.tv_sec + (double) now.tv_nsec * 1e-9);
     pthread_mutex_unlock(&self->lock);
-    if (fclose(out) != 0) {
-        free(text);
-        return 500;
-    }
-    char headers[161];
-    int n = snprintf(headers, sizeof headers,
-                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n", len - head);
-    memcpy(text + head - (size_t) n, headers, (size_t) n);
-    mg_write(conn, text + head - (size_t) n, len - head + (size_t) n);
+    int status = fclose(out) == 0
+                     ? kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text, len)
+                     : kms_httpd_reply(conn, 500, "text/plain", NULL, false, "out of memory\n", 14);
     free(text);
-    return 200;
+    return status;
 }
 
 meter_metrics_t *meter_metrics_serve(const char *address, long port)

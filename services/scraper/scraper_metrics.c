@@ -238,31 +238,16 @@ char *scraper_metrics_render(scraper_metrics_t *self)
 
 /* ---------------------------------------------------------------- serving */
 
-static int s_write_all(struct mg_connection *conn, int status, const char *type, const char *body, size_t len)
-{
-    char *buf = malloc(len + 256);
-    if (!buf)
-        return 500;
-    int head = snprintf(buf, 256,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "Connection: close\r\n\r\n",
-                        status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Error", type, len);
-    memcpy(buf + head, body, len);
-    mg_write(conn, buf, (size_t) head + len);
-    free(buf);
-    return status;
-}
-
 static int s_handle(struct mg_connection *conn, void *arg)
 {
     scraper_metrics_t *self = arg;
     const struct mg_request_info *info = mg_get_request_info(conn);
     if (strcmp(info->local_uri, "/metrics") != 0)
-        return s_write_all(conn, 404, "text/plain", "not found\n", 10);
+        return kms_httpd_reply(conn, 404, "text/plain", NULL, false, "not found\n", 10);
     char *text = scraper_metrics_render(self);
     if (!text)
-        return s_write_all(conn, 500, "text/plain", "out of memory\n", 14);
-    int status = s_write_all(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+        return kms_httpd_reply(conn, 500, "text/plain", NULL, false, "out of memory\n", 14);
+    int status = kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text, strlen(text));
     free(text);
     return status;
 }
