@@ -178,3 +178,27 @@ int kms_config_parse(const kms_config_t *config, int argc, char **argv, int *pos
     }
     return s_parse_args(config, argc, argv, positional);
 }
+
+int kms_config_split(const char *list, kms_config_item_fn each, void *arg)
+{
+    char *copy = strdup(list ? list : "");
+    if (!copy)
+        return -1;
+    int count = 0;
+    for (char *item = copy, *next; item; item = next) {
+        char *comma = strchr(item, ',');
+        next = comma ? comma + 1 : NULL;
+        if (comma)
+            *comma = '\0';
+        item += strspn(item, " \t");
+        size_t len = strlen(item);
+        while (len > 0 && (item[len - 1] == ' ' || item[len - 1] == '\t'))
+            item[--len] = '\0';
+        if (len > 0 && each(item, count++, arg) != 0) {
+            count = -1;
+            break;
+        }
+    }
+    free(copy);
+    return count;
+}

@@ -59,4 +59,12 @@ int kms_config_exit_status(int rc);
 /* Prints the --help text to stdout. */
 void kms_config_usage(const kms_config_t *config);
 
+/* The one comma-list parser: calls `each` on every item of `list` in order, with the blanks
+   (spaces, tabs) around it trimmed and empty items skipped, so "a, b,,c " gives a, b, c; `index`
+   counts the items given so far. The item is NUL-terminated and lives until `each` returns.
+   Stops at the first non-zero return of `each`. Returns the number of items (0 for an empty or
+   NULL list), or -1 when `each` failed or memory ran out. */
+typedef int (*kms_config_item_fn)(const char *item, int index, void *arg);
+int kms_config_split(const char *list, kms_config_item_fn each, void *arg);
+
 #endif

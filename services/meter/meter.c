@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kms_config.h"
 #include "kms_file.h"
 #include "kms_log.h"
 #include "meter_energy.h"
@@ -58,24 +59,30 @@ static double s_now(clockid_t clock)
     return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
 }
 
+typedef struct {
+    bool *wanted;
+    char *bad;
+    size_t cap;
+} s_zones_t;
+
+static int s_zone_add(const char *name, int index, void *arg)
+{
+    s_zones_t *zones = arg;
+    (void) index;
+    int z = meter_zone_find(name);
+    if (z < 0) {
+        snprintf(zones->bad, zones->cap, "%s", name);
+        return -1;
+    }
+    zones->wanted[z] = true;
+    return 0;
+}
+
 /* "package,core" into wanted[]; -1 naming the first unknown zone in *bad. */
 static int s_parse_zones(const char *list, bool wanted[METER_ZONES], char *bad, size_t cap)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list ? list : "");
-    int count = 0;
-    for (char *save = NULL, *name = strtok_r(buf, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
-        int z = meter_zone_find(name);
-        if (z < 0) {
-            snprintf(bad, cap, "%s", name);
-            return -1;
-        }
-        wanted[z] = true;
-        count++;
-    }
-    if (count == 0)
-        snprintf(bad, cap, "(empty)");
-    return count > 0 ? 0 : -1;
+    snprintf(bad, cap, "(empty)");
+    return kms_config_split(list, s_zone_add, &(s_zones_t){wanted, bad, cap}) > 0 ? 0 : -1;
 }
 
 /* Up to `cap` bytes of a procfs file (which has no size to ask for). Never through a symlink,

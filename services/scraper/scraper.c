@@ -7,6 +7,8 @@
     slow target delays nobody and a stop request is seen quickly. */
 #include "scraper.h"
 
+#include "kms_config.h"
+
 #include <assert.h>
 #include <czmq.h>
 #include <curl/curl.h>
@@ -168,45 +170,33 @@ static void s_target_fini(scraper_t *self, s_target_t *t)
     free(t->url);
 }
 
-/* Splits the comma list into targets; -1 (logged) on a URL that is not http(s). */
+/* One URL of --kepler-url into a target; -1 (reported) on a URL that is not http(s). */
+static int s_target_add(const char *url, int index, void *arg)
+{
+    scraper_t *self = arg;
+    (void) index;
+    char host[KMS_ID_MAX];
+    if (self->ntargets == S_MAX_TARGETS) {
+        fprintf(stderr, "kms-scraper: invalid value for --kepler-url: more than %d URLs\n", S_MAX_TARGETS);
+        return -1;
+    }
+    if (s_url_host(url, host, sizeof host) != 0) {
+        fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: not an http(s) URL\n", url);
+        return -1;
+    }
+    s_target_t *t = &self->targets[self->ntargets++];
+    snprintf(t->host, sizeof t->host, "%s", host);
+    t->index = self->ntargets - 1;
+    return s_target_init(self, t, url);
+}
+
+/* Splits the comma list into targets; -1 (reported) on a bad list. */
 static int s_targets_from_list(scraper_t *self, const char *list)
 {
-    char *copy = strdup(list);
-    if (!copy)
-        return -1;
-    int rc = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        size_t n = strlen(tok);
-        while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
-            tok[--n] = '\0';
-        if (n == 0)
-            continue;
-        char host[KMS_ID_MAX];
-        if (self->ntargets == S_MAX_TARGETS) {
-            fprintf(stderr, "kms-scraper: invalid value for --kepler-url: more than %d URLs\n", S_MAX_TARGETS);
-            rc = -1;
-            break;
-        }
-        if (s_url_host(tok, host, sizeof host) != 0) {
-            fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: not an http(s) URL\n", tok);
-            rc = -1;
-            break;
-        }
-        s_target_t *t = &self->targets[self->ntargets++];
-        snprintf(t->host, sizeof t->host, "%s", host);
-        t->index = self->ntargets - 1;
-        if (s_target_init(self, t, tok) != 0)
-            rc = -1;
-    }
-    free(copy);
-    if (rc == 0 && self->ntargets == 0) {
+    int n = kms_config_split(list, s_target_add, self);
+    if (n == 0)
         fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: no URL\n", list);
-        rc = -1;
-    }
-    return rc;
+    return n > 0 ? 0 : -1;
 }
 
 static int s_api_target(scraper_t *self, const char *base)

@@ -1,6 +1,7 @@
 /*  The plausibility gate's bounds and the count of what was held back (gate.h). */
 #include "gate.h"
 
+#include "kms_config.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
@@ -57,23 +58,35 @@ static int s_bound_set(trainer_gate_bounds_t *out, const char *entry, char *why,
     return 0;
 }
 
+typedef struct {
+    trainer_gate_bounds_t *out;
+    char *why;
+    size_t why_cap;
+} s_bounds_add_t;
+
+static int s_bound_item(const char *entry, int index, void *arg)
+{
+    s_bounds_add_t *add = arg;
+    (void) index;
+    return s_bound_set(add->out, entry, add->why, add->why_cap);
+}
+
 static int s_bounds_add(trainer_gate_bounds_t *out, const char *text, char *why, size_t why_cap)
 {
-    char copy[4096];
-    if (snprintf(copy, sizeof copy, "%s", text) >= (int) sizeof copy) {
-        snprintf(why, why_cap, "too long");
+    s_bounds_add_t add = {out, why, why_cap};
+    if (kms_config_split(text, s_bound_item, &add) < 0) {
+        if (!*why)
+            snprintf(why, why_cap, "out of memory");
         return -1;
     }
-    char *save = NULL;
-    for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save))
-        if (s_bound_set(out, e, why, why_cap) != 0)
-            return -1;
     return 0;
 }
 
 int trainer_gate_bounds_parse(trainer_gate_bounds_t *out, const char *text, char *why, size_t why_cap)
 {
     memset(out, 0, sizeof *out);
+    if (why_cap)
+        *why = '\0';
     if (s_bounds_add(out, TRAINER_GATE_DEFAULT_BOUNDS, why, why_cap) != 0)
         return -1;
     return text && *text ? s_bounds_add(out, text, why, why_cap) : 0;

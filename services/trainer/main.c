@@ -74,23 +74,19 @@ static int s_bad(const char *option, const char *value, const char *why)
     return 2;
 }
 
-/* czmq endpoints: [@|>]transport://address, comma separated. */
+/* A czmq endpoint: [@|>]transport://address. */
+static int s_endpoint_ok(const char *endpoint, int index, void *arg)
+{
+    (void) index, (void) arg;
+    if (*endpoint == '@' || *endpoint == '>')
+        endpoint++;
+    const char *sep = strstr(endpoint, "://");
+    return sep && sep != endpoint && sep[3] != '\0' ? 0 : -1;
+}
+
 static bool s_endpoints_ok(const char *text)
 {
-    if (!text || !*text)
-        return false;
-    char copy[1024];
-    if (snprintf(copy, sizeof copy, "%s", text) >= (int) sizeof copy)
-        return false;
-    char *save = NULL;
-    for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
-        if (*e == '@' || *e == '>')
-            e++;
-        const char *sep = strstr(e, "://");
-        if (!sep || sep == e || sep[3] == '\0')
-            return false;
-    }
-    return text[strlen(text) - 1] != ',';
+    return kms_config_split(text, s_endpoint_ok, NULL) > 0;
 }
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include "control.h"
 #include "ingest.h"
 
+#include "kms_config.h"
 #include "kms_log.h"
 #include "kms_signal.h"
 #include "kms_num.h"
@@ -83,44 +84,45 @@ static zsock_t *s_control_socket(kms_curve_t *curve, const char *endpoints)
     return rep;
 }
 
-static void s_seed(trainer_t *self, const char *files)
+/* One --seed-model file; never fails (an unusable one is logged and ignored). */
+static int s_seed(const char *path, int nth, void *arg)
 {
-    char *list = strdup(files), *save = NULL, quoted[512];
-    for (char *path = strtok_r(list, ",", &save); path; path = strtok_r(NULL, ",", &save)) {
-        const char *why = NULL;
-        json_t *history = NULL;
-        kms_model_t *model = trainer_checkpoint_read_zip(path, &history, &why);
-        kms_log_quote(path, quoted, sizeof quoted);
-        if (!model) {
-            kms_error("seed model unusable, ignored", "file=%s why=%s", quoted, kms_log_quote(why, (char[256]){0}, 256));
-            continue;
-        }
-        if (trainer_spec_conflicts(self, kms_model_spec(model))) {
-            kms_error("seed model ignored: its features or target differ from the configured model",
-                      "file=%s model=%s", quoted, kms_model_spec(model)->name);
-            kms_model_destroy(&model);
-            json_decref(history);
-            continue;
-        }
-        const char *name = kms_model_spec(model)->name;
-        int index = trainer_model_find(self, name);
-        kms_model_status_t mine;
-        if (index >= 0)
-            kms_model_status(trainer_model_at(self, (size_t) index), &mine);
-        if (index >= 0 && mine.samples > 0) {
-            /* The checkpoint is this trainer's own continuation of whatever it was seeded with. */
-            kms_info("seed model ignored: a checkpoint of that model exists", "model=%s file=%s", name, quoted);
-            kms_model_destroy(&model);
-        } else {
-            kms_model_status_t status;
-            kms_model_status(model, &status);
-            kms_info("seed model loaded", "model=%s samples=%llu file=%s", name,
-                     (unsigned long long) status.samples, quoted);
-            trainer_model_put(self, model, history, true);
-        }
-        json_decref(history);
+    trainer_t *self = arg;
+    (void) nth;
+    char quoted[512];
+    const char *why = NULL;
+    json_t *history = NULL;
+    kms_model_t *model = trainer_checkpoint_read_zip(path, &history, &why);
+    kms_log_quote(path, quoted, sizeof quoted);
+    if (!model) {
+        kms_error("seed model unusable, ignored", "file=%s why=%s", quoted, kms_log_quote(why, (char[256]){0}, 256));
+        return 0;
     }
-    free(list);
+    if (trainer_spec_conflicts(self, kms_model_spec(model))) {
+        kms_error("seed model ignored: its features or target differ from the configured model",
+                  "file=%s model=%s", quoted, kms_model_spec(model)->name);
+        kms_model_destroy(&model);
+        json_decref(history);
+        return 0;
+    }
+    const char *name = kms_model_spec(model)->name;
+    int index = trainer_model_find(self, name);
+    kms_model_status_t mine;
+    if (index >= 0)
+        kms_model_status(trainer_model_at(self, (size_t) index), &mine);
+    if (index >= 0 && mine.samples > 0) {
+        /* The checkpoint is this trainer's own continuation of whatever it was seeded with. */
+        kms_info("seed model ignored: a checkpoint of that model exists", "model=%s file=%s", name, quoted);
+        kms_model_destroy(&model);
+    } else {
+        kms_model_status_t status;
+        kms_model_status(model, &status);
+        kms_info("seed model loaded", "model=%s samples=%llu file=%s", name,
+                 (unsigned long long) status.samples, quoted);
+        trainer_model_put(self, model, history, true);
+    }
+    json_decref(history);
+    return 0;
 }
 
 static void s_drain_samples(trainer_t *self, trainer_ingest_t *ingest, zsock_t *sub)
@@ -155,7 +157,7 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     if (loaded < 0)
         return 1;
     if (options->seed_models && *options->seed_models)
-        s_seed(self, options->seed_models);
+        kms_config_split(options->seed_models, s_seed, self);
 
     zsock_t *sub = s_samples_socket(options->curve, options->samples_endpoint);
     zsock_t *rep = sub ? s_control_socket(options->curve, options->control_endpoint) : NULL;

@@ -177,6 +177,29 @@ static void test_positional_arguments(void **state)
     assert_int_equal(s_parse(no, NULL, NULL, 0), KMS_CONFIG_ERROR);
 }
 
+static int s_collect(const char *item, int index, void *arg)
+{
+    char *out = arg;
+    if (strcmp(item, "stop") == 0)
+        return -1;
+    snprintf(out + strlen(out), 64 - strlen(out), "%d:%s;", index, item);
+    return 0;
+}
+
+static void test_split_trims_and_skips_empty_items(void **state)
+{
+    (void) state;
+    char out[64] = "";
+    assert_int_equal(kms_config_split(" a, b c\t,,c ,", s_collect, out), 3);
+    assert_string_equal(out, "0:a;1:b c;2:c;");
+    out[0] = '\0';
+    assert_int_equal(kms_config_split(NULL, s_collect, out), 0);
+    assert_int_equal(kms_config_split(" , ,", s_collect, out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(kms_config_split("x,stop,y", s_collect, out), -1);
+    assert_string_equal(out, "0:x;");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +209,7 @@ int main(void)
         cmocka_unit_test_setup(test_port_is_off_any_or_a_port, s_setup),
         cmocka_unit_test_setup(test_help_and_version, s_setup),
         cmocka_unit_test_setup(test_positional_arguments, s_setup),
+        cmocka_unit_test(test_split_trims_and_skips_empty_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
