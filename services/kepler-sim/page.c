@@ -8,6 +8,7 @@
 #include "sim.h"
 
 #include "kms_num.h"
+#include "kms_promtext.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -15,87 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char **buf;
-    size_t *len, *cap;
-    bool failed;
-} s_out_t;
-
-static void s_put(s_out_t *o, const char *text, size_t n)
-{
-    if (o->failed)
-        return;
-    if (*o->len + n + 1 > *o->cap) {
-        size_t cap = *o->cap ? *o->cap : 65536;
-        while (*o->len + n + 1 > cap)
-            cap *= 2;
-        char *grown = realloc(*o->buf, cap);
-        if (!grown) {
-            o->failed = true;
-            return;
-        }
-        *o->buf = grown;
-        *o->cap = cap;
-    }
-    memcpy(*o->buf + *o->len, text, n);
-    *o->len += n;
-    (*o->buf)[*o->len] = '\0';
-}
-
-static void s_puts(s_out_t *o, const char *text)
-{
-    s_put(o, text, strlen(text));
-}
-
-static void s_family(s_out_t *o, const char *name, const char *help, const char *type)
-{
-    s_puts(o, "# HELP ");
-    s_puts(o, name);
-    s_puts(o, " ");
-    s_puts(o, help);
-    s_puts(o, "\n# TYPE ");
-    s_puts(o, name);
-    s_puts(o, " ");
-    s_puts(o, type);
-    s_puts(o, "\n");
-}
-
-/* Label values are escaped as the text format requires (\\, \", \n). */
-static void s_label_value(s_out_t *o, const char *value)
-{
-    for (const char *p = value; *p; p++) {
-        if (*p == '\\')
-            s_puts(o, "\\\\");
-        else if (*p == '"')
-            s_puts(o, "\\\"");
-        else if (*p == '\n')
-            s_puts(o, "\\n");
-        else
-            s_put(o, p, 1);
-    }
-}
-
 /* One sample. `labels` holds name, value pairs, already sorted by name, ending with NULL. */
-static void s_series(s_out_t *o, const char *name, const char *const *labels, double value)
+static void s_series(FILE *o, const char *name, const char *const *labels, double value)
 {
-    s_puts(o, name);
-    if (labels[0]) {
-        s_puts(o, "{");
-        for (size_t i = 0; labels[i]; i += 2) {
-            if (i)
-                s_puts(o, ",");
-            s_puts(o, labels[i]);
-            s_puts(o, "=\"");
-            s_label_value(o, labels[i + 1]);
-            s_puts(o, "\"");
-        }
-        s_puts(o, "}");
+    fputs(name, o);
+    for (size_t i = 0; labels[i]; i += 2) {
+        fprintf(o, "%s%s=", i ? "," : "{", labels[i]);
+        kms_promtext_label(o, labels[i + 1]);
     }
-    char number[40];
-    size_t n = kms_num_format_go(value, number, sizeof number);
-    s_puts(o, " ");
-    s_put(o, number, n);
-    s_puts(o, "\n");
+    if (labels[0])
+        fputc('}', o);
+    kms_promtext_value(o, value);
 }
 
 /* Kepler keeps energy as integers: millijoules up to 0.9, microjoules from 0.10. */
@@ -226,7 +157,7 @@ static const s_family_t s_families_09[] = {
 #undef C_
 
 /* container_id, container_name, container_namespace, [mode], pod_name, [source] */
-static void s_container_series(s_out_t *o, const s_family_t *f, const kms_sim_container_t *c,
+static void s_container_series(FILE *o, const s_family_t *f, const kms_sim_container_t *c,
                                const char *mode, double value)
 {
     const char *labels[16];
@@ -245,7 +176,7 @@ static void s_container_series(s_out_t *o, const s_family_t *f, const kms_sim_co
 
 /* Per package for the RAPL components; 0.7 prints other and platform once per node without a
    package label, 0.9 gives every node family the same labels. */
-static void s_node_energy(s_out_t *o, const kms_sim_t *sim, const s_family_t *f, bool all_labels)
+static void s_node_energy(FILE *o, const kms_sim_t *sim, const s_family_t *f, bool all_labels)
 {
     int comp = f->arg;
     bool per_package = comp != KMS_SIM_OTHER && comp != KMS_SIM_PLATFORM;
@@ -290,7 +221,7 @@ static void s_cpus_sorted(s_cpu_t cpus[KMS_SIM_MAX_CPUS], int count)
 }
 
 /* In kHz, as scaling_cur_freq holds it; each cpu a little off the node's clock. */
-static void s_cpu_frequencies(s_out_t *o, const kms_sim_t *sim, const char *name)
+static void s_cpu_frequencies(FILE *o, const kms_sim_t *sim, const char *name)
 {
     s_cpu_t cpus[KMS_SIM_MAX_CPUS];
     int count = (int) sim->options.cpus;
@@ -302,7 +233,7 @@ static void s_cpu_frequencies(s_out_t *o, const kms_sim_t *sim, const char *name
     }
 }
 
-static void s_render_07_09(s_out_t *o, const kms_sim_t *sim, kms_sim_format_t format)
+static void s_render_07_09(FILE *o, const kms_sim_t *sim, kms_sim_format_t format)
 {
     bool v09 = format == KMS_SIM_FORMAT_09;
     const s_family_t *families = v09 ? s_families_09 : s_families_07;
@@ -310,7 +241,7 @@ static void s_render_07_09(s_out_t *o, const kms_sim_t *sim, kms_sim_format_t fo
                        : sizeof s_families_07 / sizeof s_families_07[0];
     for (size_t i = 0; i < count; i++) {
         const s_family_t *f = &families[i];
-        s_family(o, f->name, f->help, f->type);
+        kms_promtext_family(o, f->name, f->type, f->help);
         switch (f->kind) {
         case K_USAGE:
             for (size_t k = 0; k < sim->count; k++)
@@ -391,10 +322,10 @@ static const struct {
 
 typedef enum { N_TOTAL, N_ACTIVE, N_IDLE } s_node_part_t;
 
-static void s_zone_family(s_out_t *o, const kms_sim_t *sim, const char *name, const char *help,
+static void s_zone_family(FILE *o, const kms_sim_t *sim, const char *name, const char *help,
                           bool watts, s_node_part_t part)
 {
-    s_family(o, name, help, watts ? "gauge" : "counter");
+    kms_promtext_family(o, name, watts ? "gauge" : "counter", help);
     for (size_t z = 0; z < S_ZONES; z++) {
         int p = s_zones[z].package, comp = s_zones[z].comp;
         const kms_sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
@@ -428,7 +359,7 @@ static int s_cmp_cpu_info(const void *a, const void *b)
 
 /* Two threads per core, 16 threads per socket: processor p is thread p % 2 of core (p % 16) / 2
    of socket p / 16 (the default 32: two sockets of 8 cores). */
-static void s_cpu_info(s_out_t *o, const kms_sim_t *sim)
+static void s_cpu_info(FILE *o, const kms_sim_t *sim)
 {
     s_cpu_info_t cpus[KMS_SIM_MAX_CPUS];
     int count = (int) sim->options.cpus;
@@ -439,7 +370,7 @@ static void s_cpu_info(s_out_t *o, const kms_sim_t *sim)
     }
     qsort(cpus, (size_t) count, sizeof cpus[0], s_cmp_cpu_info);
     const char *name = "kepler_node_cpu_info";
-    s_family(o, name, "CPU information from procfs", "gauge");
+    kms_promtext_family(o, name, "gauge", "CPU information from procfs");
     for (int p = 0; p < count; p++) {
         const char *labels[] = {"core_id", cpus[p].core_id, "model_name", sim->options.arch,
                                 "physical_id", cpus[p].physical_id, "processor",
@@ -471,14 +402,14 @@ static int s_cmp_comm(const void *a, const void *b)
     return c ? c : strcmp(x->id, y->id);
 }
 
-static int s_render_010(s_out_t *o, const kms_sim_t *sim)
+static int s_render_010(FILE *o, const kms_sim_t *sim)
 {
     const kms_sim_container_t **order = malloc(sim->count * sizeof *order);
     if (!order)
         return -1;
     const char *node = sim->options.node;
-    s_family(o, "kepler_build_info",
-             "A metric with a constant '1' value labeled with version information", "gauge");
+    kms_promtext_family(o, "kepler_build_info", "gauge",
+                        "A metric with a constant '1' value labeled with version information");
     const char *build[] = {"arch", "amd64", "branch", "", "goversion", "go1.24.2", "revision",
                            "kepler-sim", "version", "v0.10.0", NULL};
     s_series(o, "kepler_build_info", build, 1);
@@ -487,7 +418,7 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
         {"kepler_container_cpu_joules_total", "Energy consumption of cpu at container level in joules"},
         {"kepler_container_cpu_watts", "Power consumption of cpu at container level in watts"}};
     for (int watts = 0; watts < 2; watts++) {
-        s_family(o, families[watts][0], families[watts][1], watts ? "gauge" : "counter");
+        kms_promtext_family(o, families[watts][0], watts ? "gauge" : "counter", families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
             const kms_sim_container_t *c = &sim->containers[k];
             if (c->system)  /* 0.10 shows the node's own processes as processes only */
@@ -516,8 +447,8 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
     s_cpu_info(o, sim);
     s_zone_family(o, sim, "kepler_node_cpu_joules_total",
                   "Energy consumption of cpu at node level in joules", false, N_TOTAL);
-    s_family(o, "kepler_node_cpu_usage_ratio",
-             "CPU usage ratio of a node (value between 0.0 and 1.0)", "gauge");
+    kms_promtext_family(o, "kepler_node_cpu_usage_ratio", "gauge",
+                        "CPU usage ratio of a node (value between 0.0 and 1.0)");
     const char *node_labels[] = {"node_name", node, NULL};
     s_series(o, "kepler_node_cpu_usage_ratio", node_labels, sim->usage_ratio);
     s_zone_family(o, sim, "kepler_node_cpu_watts",
@@ -530,7 +461,7 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
         order[k] = &sim->containers[k];
     qsort(order, sim->count, sizeof *order, s_cmp_pod_id);
     for (int watts = 0; watts < 2; watts++) {
-        s_family(o, pod_families[watts][0], pod_families[watts][1], watts ? "gauge" : "counter");
+        kms_promtext_family(o, pod_families[watts][0], watts ? "gauge" : "counter", pod_families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
             const kms_sim_container_t *c = order[k];  /* one container per pod */
             if (c->system)
@@ -549,7 +480,7 @@ static int s_render_010(s_out_t *o, const kms_sim_t *sim)
 
     qsort(order, sim->count, sizeof *order, s_cmp_comm);
     const char *name = "kepler_process_cpu_seconds_total";
-    s_family(o, name, "Total user and system time of cpu at process level in seconds", "counter");
+    kms_promtext_family(o, name, "counter", "Total user and system time of cpu at process level in seconds");
     for (size_t k = 0; k < sim->count; k++) {
         const kms_sim_container_t *c = order[k];
         char comm[16], exe[80], pid[16];
@@ -610,7 +541,7 @@ static void s_uint_text(char *out, size_t cap, double value)
     snprintf(out, cap, "%.0f", floor(value));
 }
 
-static void s_node_stat_03(s_out_t *o, const kms_sim_t *sim)
+static void s_node_stat_03(FILE *o, const kms_sim_t *sim)
 {
     double sum[KMS_SIM_FEATURES] = {0};
     for (size_t k = 0; k < sim->count; k++)
@@ -637,11 +568,11 @@ static void s_node_stat_03(s_out_t *o, const kms_sim_t *sim)
         "node_curr_energy_in_gpu_joule", energy[2], "node_curr_energy_in_other_joule", energy[3],
         "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
         "node_name", sim->options.node, NULL};
-    s_family(o, "node_energy_stat", "Node energy consumption latest stats", "gauge");
+    kms_promtext_family(o, "node_energy_stat", "gauge", "Node energy consumption latest stats");
     s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, KMS_SIM_PLATFORM));
 }
 
-static void s_pod_stat_03(s_out_t *o, const kms_sim_container_t *c, const char *command)
+static void s_pod_stat_03(FILE *o, const kms_sim_container_t *c, const char *command)
 {
     char text[12][32];
     const double *curr = c->last, *total = c->counter;
@@ -673,7 +604,7 @@ static void s_pod_stat_03(s_out_t *o, const kms_sim_container_t *c, const char *
 typedef enum { P_CURR, P_TOTAL } s_pod_when_t;
 
 /* pod_{curr,total}_{dynamic_energy,energy_in_<key>,energy}_millijoule, in name order. */
-static void s_pod_energy_03(s_out_t *o, const kms_sim_container_t *const *order, size_t count,
+static void s_pod_energy_03(FILE *o, const kms_sim_container_t *const *order, size_t count,
                             s_pod_when_t when)
 {
     const char *prefix = when == P_CURR ? "pod_curr_" : "pod_total_";
@@ -695,7 +626,7 @@ static void s_pod_energy_03(s_out_t *o, const kms_sim_container_t *const *order,
             snprintf(name, sizeof name, "%senergy_millijoule", prefix);
             snprintf(help, sizeof help, "pod_ %s energy consumption (millijoule)", word);
         }
-        s_family(o, name, help, type);
+        kms_promtext_family(o, name, type, help);
         for (size_t k = 0; k < count; k++) {
             const kms_sim_container_t *c = order[k];
             const double(*energy)[KMS_SIM_MODES] =
@@ -711,7 +642,7 @@ static void s_pod_energy_03(s_out_t *o, const kms_sim_container_t *const *order,
     }
 }
 
-static int s_render_03(s_out_t *o, const kms_sim_t *sim)
+static int s_render_03(FILE *o, const kms_sim_t *sim)
 {
     const kms_sim_container_t **order = malloc(sim->count * sizeof *order);
     if (!order)
@@ -720,8 +651,8 @@ static int s_render_03(s_out_t *o, const kms_sim_t *sim)
         order[k] = &sim->containers[k];
     qsort(order, sim->count, sizeof *order, s_cmp_command);
 
-    s_family(o, "node_cpu_scaling_frequency_hertz", "Current scaled cpu thread frequency in hertz.",
-             "gauge");
+    kms_promtext_family(o, "node_cpu_scaling_frequency_hertz", "gauge",
+                        "Current scaled cpu thread frequency in hertz.");
     s_cpu_frequencies(o, sim, "node_cpu_scaling_frequency_hertz");
     const char *instance[] = {"instance", sim->options.node, NULL};
     char name[64], help[96];
@@ -729,14 +660,13 @@ static int s_render_03(s_out_t *o, const kms_sim_t *sim)
         snprintf(name, sizeof name, "node_curr_energy_in_%s_joule", s_keys_03[j].key);
         snprintf(help, sizeof help, "node_ current energy consumption in %s (joule)",
                  s_keys_03[j].key);
-        s_family(o, name, help, "gauge");
+        kms_promtext_family(o, name, "gauge", help);
         s_series(o, name, instance, s_period_joules(&sim->node, s_keys_03[j].comp));
     }
-    s_family(o, "node_curr_energy_joule", "node_ current energy consumption (joule)", "gauge");
+    kms_promtext_family(o, "node_curr_energy_joule", "gauge", "node_ current energy consumption (joule)");
     s_series(o, "node_curr_energy_joule", instance, s_pod_sum_mj(sim->node.last, -1) / 1000);
     s_node_stat_03(o, sim);
-    s_family(o, "node_package_energy_millijoule", "Current package energy by RAPL in joules.",
-             "gauge");
+    kms_promtext_family(o, "node_package_energy_millijoule", "gauge", "Current package energy by RAPL in joules.");
     for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
         char core[32], dram[32], uncore[32], pkg_id[12];
         const kms_sim_energy_t *e = &sim->package[p];
@@ -750,7 +680,7 @@ static int s_render_03(s_out_t *o, const kms_sim_t *sim)
                  floor(s_both_modes(e->last[KMS_SIM_PACKAGE]) * 1000));
     }
     s_pod_energy_03(o, order, sim->count, P_CURR);
-    s_family(o, "pod_energy_stat", "Pod energy consumption status", "gauge");
+    kms_promtext_family(o, "pod_energy_stat", "gauge", "Pod energy consumption status");
     for (size_t k = 0; k < sim->count; k++) {
         char command[11];
         snprintf(command, sizeof command, "%.10s", order[k]->name);
@@ -764,13 +694,34 @@ static int s_render_03(s_out_t *o, const kms_sim_t *sim)
 int kms_sim_render(const kms_sim_t *self, kms_sim_format_t format, char **buf, size_t *len,
                    size_t *cap)
 {
-    s_out_t o = {buf, len, cap, false};
+    char *text = NULL;
+    size_t size = 0;
+    FILE *o = open_memstream(&text, &size);
+    if (!o)
+        return -1;
     int rc = 0;
     switch (format) {
-    case KMS_SIM_FORMAT_03: rc = s_render_03(&o, self); break;
+    case KMS_SIM_FORMAT_03: rc = s_render_03(o, self); break;
     case KMS_SIM_FORMAT_07:
-    case KMS_SIM_FORMAT_09: s_render_07_09(&o, self, format); break;
-    case KMS_SIM_FORMAT_010: rc = s_render_010(&o, self); break;
+    case KMS_SIM_FORMAT_09: s_render_07_09(o, self, format); break;
+    case KMS_SIM_FORMAT_010: rc = s_render_010(o, self); break;
     }
-    return rc == 0 && !o.failed ? 0 : -1;
+    if (fclose(o) != 0 || rc != 0) {
+        free(text);
+        return -1;
+    }
+    /* Appended to the caller's buffer, which is kept from page to page. */
+    if (*len + size + 1 > *cap) {
+        char *grown = realloc(*buf, *len + size + 1);
+        if (!grown) {
+            free(text);
+            return -1;
+        }
+        *buf = grown;
+        *cap = *len + size + 1;
+    }
+    memcpy(*buf + *len, text, size + 1);
+    *len += size;
+    free(text);
+    return 0;
 }

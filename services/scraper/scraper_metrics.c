@@ -247,7 +247,8 @@ static int s_handle(struct mg_connection *conn, void *arg)
     char *text = scraper_metrics_render(self);
     if (!text)
         return kms_httpd_reply(conn, 500, "text/plain", NULL, false, "out of memory\n", 14);
-    int status = kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text, strlen(text));
+    int status =
+        kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text, strlen(text));
     free(text);
     return status;
 }
