@@ -20,9 +20,6 @@
 #define S_POLL_MS 200
 /* Past this size ZeroMQ drops the message (and the connection) before we see it. */
 #define S_MAX_MESSAGE (16 * KMS_SAMPLE_MAX_FRAME)
-/* Every malformed frame is counted; only the first ones, then one in S_LOG_EVERY, are logged. */
-#define S_LOG_FIRST 20
-#define S_LOG_EVERY 1000
 
 static const char *s_endpoint, *s_topic;
 static long s_count;
@@ -42,7 +39,7 @@ static kms_option_t s_options[] = {
 
 static void s_log_malformed(const kms_tail_stats_t *stats, const char *why, size_t bytes)
 {
-    if (stats->malformed <= S_LOG_FIRST || stats->malformed % S_LOG_EVERY == 0) {
+    if (kms_log_decade(stats->malformed)) {
         char quoted[256];
         kms_warn("malformed frame dropped", "why=%s bytes=%zu malformed=%llu",
                  kms_log_quote(why, quoted, sizeof quoted), bytes,
