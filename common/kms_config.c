@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *s_type_names[] = {"TEXT", "INT", "NUMBER", "BOOL", "PORT|off"};
+static const char *s_type_names[] = {"TEXT", "INT", "NUMBER", "BOOL", "PORT", "PORT|off", "NAME", "LIST", "TEXT"};
 
 static int s_error(const kms_config_t *config, const char *option, const char *text, const char *why)
 {
@@ -29,13 +29,83 @@ static int s_parse_bool(const char *text, bool *out)
     return -1;
 }
 
+/* "a, b or c" (sep ", ") or "a|b|c" (sep "|") into out. */
+static const char *s_names(const kms_opt_name_t *names, const char *sep, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const kms_opt_name_t *p = names; p->name && n < cap; p++) {
+        const char *before = p == names ? "" : !p[1].name && *sep == ',' ? " or " : sep;
+        n += (size_t) snprintf(out + n, cap - n, "%s%s", before, p->name);
+    }
+    return out;
+}
+
+static const kms_opt_name_t *s_name_find(const kms_opt_name_t *names, const char *text)
+{
+    for (; names && names->name; names++)
+        if (strcmp(names->name, text) == 0)
+            return names;
+    return NULL;
+}
+
+typedef struct {
+    const kms_opt_text_t *rules;
+    char *why;
+    size_t cap;
+} s_item_check_t;
+
+static int s_item_ok(const char *item, int index, void *arg)
+{
+    s_item_check_t *c = arg;
+    (void) index;
+    if (c->rules->names && !s_name_find(c->rules->names, item)) {
+        char names[256];
+        snprintf(c->why, c->cap, "unknown item '%s': expected %s", item,
+                 s_names(c->rules->names, ", ", names, sizeof names));
+        return -1;
+    }
+    return c->rules->check ? c->rules->check(item, c->why, c->cap) : 0;
+}
+
+/* Checks and stores the text of an ENUM, LIST or CHECKED option; -1 with why. */
+static int s_assign_text(const kms_option_t *opt, const char *text, char *why, size_t cap)
+{
+    const kms_opt_text_t *rules = opt->value;
+    if (opt->type == KMS_OPT_ENUM) {
+        const kms_opt_name_t *found = s_name_find(rules->names, text);
+        if (!found) {
+            char names[256];
+            snprintf(why, cap, "expected %s", s_names(rules->names, ", ", names, sizeof names));
+            return -1;
+        }
+        *(int *) rules->value = found->value;
+        return 0;
+    }
+    if (opt->type == KMS_OPT_LIST) {
+        snprintf(why, cap, "expected a comma-separated list");
+        if (kms_config_split(text, s_item_ok, &(s_item_check_t){rules, why, cap}) <= 0)
+            return -1;
+    } else if (rules->check && rules->check(text, why, cap) != 0)
+        return -1;
+    *(const char **) rules->value = text;
+    return 0;
+}
+
 /* Stores `text` into the option; `source` names where it came from, for the error line. */
 static int s_assign(const kms_config_t *config, const kms_option_t *opt, const char *text, const char *source)
 {
     double number = 0;
+    char why[512];
     switch (opt->type) {
     case KMS_OPT_STRING:
         *(const char **) opt->value = text;
+        return KMS_CONFIG_OK;
+    case KMS_OPT_ENUM:
+    case KMS_OPT_LIST:
+    case KMS_OPT_CHECKED:
+        if (s_assign_text(opt, text, why, sizeof why) != 0)
+            return s_error(config, source, text, why);
         return KMS_CONFIG_OK;
     case KMS_OPT_BOOL:
         if (s_parse_bool(text, (bool *) opt->value) != 0)
@@ -49,12 +119,16 @@ static int s_assign(const kms_config_t *config, const kms_option_t *opt, const c
         *(long *) opt->value = v;
         break;
     }
-    case KMS_OPT_PORT: {
+    case KMS_OPT_PORT:
+    case KMS_OPT_PORT_OFF: {
         long v;
-        if (strcasecmp(text, "off") == 0)
+        bool off = opt->type == KMS_OPT_PORT_OFF;
+        if (off && strcasecmp(text, "off") == 0)
             v = KMS_PORT_OFF;
         else if (kms_num_parse_long(text, &v) != 0 || v < 0 || v > 65535)
-            return s_error(config, source, text, "expected a port (0-65535, 0: any free one) or off");
+            return s_error(config, source, text,
+                           off ? "expected a port (0-65535, 0: any free one) or off"
+                               : "expected a port (0-65535, 0: any free one)");
         *(long *) opt->value = v;
         return KMS_CONFIG_OK;
     }
@@ -65,7 +139,6 @@ static int s_assign(const kms_config_t *config, const kms_option_t *opt, const c
         break;
     }
     if ((opt->min != 0 || opt->max != 0) && (number < opt->min || number > opt->max)) {
-        char why[96];
         snprintf(why, sizeof why, "must be between %g and %g", opt->min, opt->max);
         return s_error(config, source, text, why);
     }
@@ -77,7 +150,12 @@ void kms_config_usage(const kms_config_t *config)
     printf("Usage: %s %s\n\n%s\n\nOptions (flag, environment variable, default):\n", config->program,
            config->usage ? config->usage : "[OPTIONS]", config->summary);
     for (const kms_option_t *opt = config->options; opt->name; opt++) {
-        printf("  --%s %s\n      %s", opt->name, opt->type == KMS_OPT_BOOL ? "[true|false]" : s_type_names[opt->type],
+        char names[256];
+        printf("  --%s %s\n      %s", opt->name,
+               opt->type == KMS_OPT_BOOL                ? "[true|false]"
+               : opt->type == KMS_OPT_ENUM ? s_names(((const kms_opt_text_t *) opt->value)->names, "|", names,
+                                                     sizeof names)
+                                           : s_type_names[opt->type],
                opt->help);
         if (opt->env)
             printf(" (env %s)", opt->env);

@@ -21,12 +21,35 @@
 #define KMS_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-/* KMS_OPT_PORT is a server's TCP port: 1-65535, 0 for any free one (the program logs the port it
-   got), or "off" for no server at all, stored as KMS_PORT_OFF. Its bounds are fixed. */
-typedef enum { KMS_OPT_STRING, KMS_OPT_INT, KMS_OPT_DOUBLE, KMS_OPT_BOOL, KMS_OPT_PORT } kms_opt_type_t;
+/* KMS_OPT_PORT is a server's TCP port: 1-65535, or 0 for any free one (the program logs the port
+   it got). KMS_OPT_PORT_OFF also takes "off" for no server at all, stored as KMS_PORT_OFF. Their
+   bounds are fixed. KMS_OPT_ENUM, KMS_OPT_LIST and KMS_OPT_CHECKED point `value` at a
+   kms_opt_text_t: ENUM takes one of its names and stores the name's value; LIST is a comma list
+   (kms_config_split) of at least one item, kept as the text; CHECKED is one text. */
+typedef enum {
+    KMS_OPT_STRING, KMS_OPT_INT, KMS_OPT_DOUBLE, KMS_OPT_BOOL, KMS_OPT_PORT, KMS_OPT_PORT_OFF, KMS_OPT_ENUM,
+    KMS_OPT_LIST, KMS_OPT_CHECKED
+} kms_opt_type_t;
 
 #define KMS_PORT_OFF (-1L)
+
+/* An allowed name and its value; a table of them ends with {NULL}. */
+typedef struct {
+    const char *name;
+    int value;
+} kms_opt_name_t;
+
+/* A validator of a text (of each item, for a list), run after the type's own checks: 0, or -1
+   with why it is refused (printed after "invalid value '<text>' for <option>: "). */
+typedef int (*kms_opt_check_fn)(const char *text, char *why, size_t cap);
+
+typedef struct {
+    void *value;                  /* int * (ENUM) | const char ** (LIST, CHECKED) */
+    const kms_opt_name_t *names;  /* ENUM: the names; LIST: each item one of them (NULL: any) */
+    kms_opt_check_fn check;       /* NULL or a validator */
+} kms_opt_text_t;
 
 typedef struct {
     const char *name;   /* long flag without the dashes */
@@ -34,7 +57,7 @@ typedef struct {
     kms_opt_type_t type;
     const char *def;    /* default, as text; NULL: unset (strings stay NULL, numbers 0) */
     const char *help;
-    void *value;        /* const char ** | long * (INT, PORT) | double * | bool * */
+    void *value;        /* const char ** | long * (INT, PORT*) | double * | bool * | kms_opt_text_t * */
     double min, max;    /* inclusive bounds for numbers; none when both are 0 */
 } kms_option_t;
 

@@ -49,7 +49,7 @@ int main(int argc, char **argv)
          "use hardware counters (perf_event_open) where the kernel allows them", &c.perf, 0, 0},
         {"metrics-address", "KMS_METER_METRICS_ADDRESS", KMS_OPT_STRING, NULL,
          "address the /metrics port binds (default: every interface)", &c.metrics_address, 0, 0},
-        {"metrics-port", "KMS_METER_METRICS_PORT", KMS_OPT_PORT, "9103",
+        {"metrics-port", "KMS_METER_METRICS_PORT", KMS_OPT_PORT_OFF, "9103",
          "serve kms-meter's own /metrics here (0: any free one, logged as listening socket=metrics port=)",
          &c.metrics_port, 0, 0},
         {0}};

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
         {"publish", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5555",
          "where samples are published (czmq syntax: @ binds, > connects; a bound port * is any free one, "
          "logged as listening socket=samples port=)", &c.publish, 0, 0},
-        {"metrics-port", "KMS_SCRAPER_METRICS_PORT", KMS_OPT_PORT, "off",
+        {"metrics-port", "KMS_SCRAPER_METRICS_PORT", KMS_OPT_PORT_OFF, "off",
          "serve the scraper's own counters as Prometheus text on this port (0: any free one, logged as "
          "listening socket=metrics port=)", &c.metrics_port, 0, 0},
         {"max-body-bytes", "KMS_SCRAPER_MAX_BODY_BYTES", KMS_OPT_INT, "67108864",

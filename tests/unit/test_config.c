@@ -8,15 +8,33 @@
 
 static const char *s_url;
 static double s_interval;
-static long s_port, s_metrics_port;
+static long s_port, s_metrics_port, s_http_port;
 static bool s_verbose;
+static int s_mode;
+static const char *s_zones, *s_name;
+
+static const kms_opt_name_t s_modes[] = {{"slow", 1}, {"fast", 2}, {"0.10", 10}, {NULL}};
+static const kms_opt_name_t s_zone_names[] = {{"package", 0}, {"core", 1}, {"dram", 2}, {NULL}};
+
+static int s_no_slash(const char *text, char *why, size_t cap)
+{
+    if (!strchr(text, '/'))
+        return 0;
+    snprintf(why, cap, "no '/' allowed");
+    return -1;
+}
 
 static kms_option_t s_options[] = {
     {"url", "KMS_TEST_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics", "where to scrape", &s_url, 0, 0},
     {"interval", "KMS_TEST_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes", &s_interval, 0.01, 3600},
     {"port", "KMS_TEST_PORT", KMS_OPT_INT, "8100", "HTTP port", &s_port, 1, 65535},
-    {"metrics-port", "KMS_TEST_METRICS_PORT", KMS_OPT_PORT, "off", "own /metrics", &s_metrics_port, 0, 0},
+    {"metrics-port", "KMS_TEST_METRICS_PORT", KMS_OPT_PORT_OFF, "off", "own /metrics", &s_metrics_port, 0, 0},
+    {"http-port", NULL, KMS_OPT_PORT, "0", "serve here", &s_http_port, 0, 0},
     {"verbose", NULL, KMS_OPT_BOOL, "false", "say more", &s_verbose, 0, 0},
+    {"mode", "KMS_TEST_MODE", KMS_OPT_ENUM, "fast", "how", &(kms_opt_text_t){&s_mode, s_modes, NULL}, 0, 0},
+    {"zones", NULL, KMS_OPT_LIST, "package, core", "which zones", &(kms_opt_text_t){&s_zones, s_zone_names, NULL},
+     0, 0},
+    {"name", NULL, KMS_OPT_CHECKED, NULL, "who", &(kms_opt_text_t){&s_name, NULL, s_no_slash}, 0, 0},
     {0},
 };
 static const kms_config_t s_config = {"kms-test", "A test program.", NULL, s_options};
@@ -52,6 +70,7 @@ static int s_setup(void **state)
     unsetenv("KMS_TEST_PORT");
     unsetenv("KMS_TEST_METRICS_PORT");
     unsetenv("KMS_LOG_LEVEL");
+    unsetenv("KMS_TEST_MODE");
     return 0;
 }
 
@@ -146,6 +165,62 @@ static void test_port_is_off_any_or_a_port(void **state)
     }
 }
 
+static void test_a_port_without_off_refuses_it(void **state)
+{
+    (void) state;
+    char err[512];
+    char *a1[] = {"kms-test", "--http-port", "8080", NULL};
+    assert_int_equal(s_parse(a1, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_http_port, 8080);
+    char *a2[] = {"kms-test", "--http-port", "off", NULL};
+    assert_int_equal(s_parse(a2, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "--http-port"));
+    assert_null(strstr(err, "or off"));
+}
+
+static void test_enum_takes_a_name_and_lists_them_when_wrong(void **state)
+{
+    (void) state;
+    char err[512];
+    char *a1[] = {"kms-test", NULL};
+    assert_int_equal(s_parse(a1, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_mode, 2);
+    char *a2[] = {"kms-test", "--mode=0.10", NULL};
+    assert_int_equal(s_parse(a2, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_int_equal(s_mode, 10);
+    char *a3[] = {"kms-test", "--mode", "0.1", NULL};
+    assert_int_equal(s_parse(a3, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_string_equal(err, "kms-test: invalid value '0.1' for --mode: expected slow, fast or 0.10\n");
+    setenv("KMS_TEST_MODE", "Slow", 1);
+    assert_int_equal(s_parse(a1, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "KMS_TEST_MODE"));
+    char help[4096];
+    char *a4[] = {"kms-test", "--help", NULL};
+    unsetenv("KMS_TEST_MODE");
+    assert_int_equal(s_parse(a4, NULL, help, sizeof help), KMS_CONFIG_EXIT);
+    assert_non_null(strstr(help, "--mode slow|fast|0.10"));
+}
+
+static void test_list_items_and_validators(void **state)
+{
+    (void) state;
+    char err[512];
+    char *a1[] = {"kms-test", "--zones", " dram,core ", "--name", "node1", NULL};
+    assert_int_equal(s_parse(a1, NULL, NULL, 0), KMS_CONFIG_OK);
+    assert_string_equal(s_zones, " dram,core ");
+    assert_string_equal(s_name, "node1");
+    char *a2[] = {"kms-test", "--zones", "package,gpu", NULL};
+    assert_int_equal(s_parse(a2, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_string_equal(err, "kms-test: invalid value 'package,gpu' for --zones: unknown item 'gpu': "
+                             "expected package, core or dram\n");
+    char *a3[] = {"kms-test", "--zones", " , ", NULL};
+    assert_int_equal(s_parse(a3, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_non_null(strstr(err, "--zones"));
+    char *a4[] = {"kms-test", "--name", "a/b", NULL};
+    assert_int_equal(s_parse(a4, NULL, err, sizeof err), KMS_CONFIG_ERROR);
+    assert_string_equal(err, "kms-test: invalid value 'a/b' for --name: no '/' allowed\n");
+}
+
 static void test_help_and_version(void **state)
 {
     (void) state;
@@ -207,6 +282,9 @@ int main(void)
         cmocka_unit_test_setup(test_flag_beats_env_beats_default, s_setup),
         cmocka_unit_test_setup(test_bad_values_name_the_option, s_setup),
         cmocka_unit_test_setup(test_port_is_off_any_or_a_port, s_setup),
+        cmocka_unit_test_setup(test_a_port_without_off_refuses_it, s_setup),
+        cmocka_unit_test_setup(test_enum_takes_a_name_and_lists_them_when_wrong, s_setup),
+        cmocka_unit_test_setup(test_list_items_and_validators, s_setup),
         cmocka_unit_test_setup(test_help_and_version, s_setup),
         cmocka_unit_test_setup(test_positional_arguments, s_setup),
         cmocka_unit_test(test_split_trims_and_skips_empty_items),
