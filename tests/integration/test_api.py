@@ -38,7 +38,7 @@ class RealPipeline(FrozenPipelineCase):
 
     # --- plain routes ------------------------------------------------------------------------
 
-    def test_health_and_readiness(self):
+    def test_healthz_says_ok_and_readyz_says_ready(self):
         self.assertEqual(http_json(f"{self.base}/healthz"), (200, {"status": "ok"}))
         self.assertEqual(http_json(f"{self.base}/readyz"), (200, {"status": "ready"}))
 
@@ -65,7 +65,7 @@ class RealPipeline(FrozenPipelineCase):
         # "/model-weights/" alone is core_model, byte for byte.
         self.assertEqual(http(f"{self.base}/model-weights/")[2], self.weights("core_model")[0])
 
-    def test_models_list(self):
+    def test_models_lists_each_ready_model_with_its_fit_and_features(self):
         status, models = http_json(f"{self.base}/models")
         self.assertEqual(status, 200)
         self.assertIsInstance(models, list)
@@ -82,7 +82,7 @@ class RealPipeline(FrozenPipelineCase):
             self.assertTrue(m["history"], "the fit's history for the status page")
             self.assertEqual(set(m["features"]), set(self.weights(name)[1]["All_Weights"]["Numerical_Variables"]))
 
-    def test_zip_download(self):
+    def test_a_models_zip_holds_its_served_weights_and_metadata(self):
         for model in ("core_model", "dram_model"):
             status, headers, body = http(f"{self.base}/models/{model}")
             self.assertEqual(status, 200)
@@ -116,7 +116,7 @@ class RealPipeline(FrozenPipelineCase):
         conn.close()
         self.assertLess(time.monotonic() - start, 1.0 * SLOWDOWN)
 
-    def test_default_model_paths(self):
+    def test_bare_weights_and_zip_paths_serve_the_core_model(self):
         self.assertEqual(http(f"{self.base}/model-weights")[2], self.weights("core_model")[0])
         self.assertEqual(http(f"{self.base}/models/")[2], http(f"{self.base}/models/core_model")[2])
 
@@ -139,7 +139,7 @@ class RealPipeline(FrozenPipelineCase):
                     watts = kepler_watts(kepler_predict(doc, usage, ARCH, formula), era, component)
                     self.assertAlmostEqual(watts, expected, delta=1e-9 * abs(expected), msg=(component, formula))
 
-    def test_kepler_04_component_weights(self):
+    def test_kepler_04_gets_component_weights_as_pkg_too_and_dram_on_counters(self):
         status, headers, body = self.post_model(kepler_04_request("AbsComponentModelWeight"))
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
@@ -151,7 +151,7 @@ class RealPipeline(FrozenPipelineCase):
         self.assertNotIn("resident_memory", self.weights(answer["dram"]["model_name"])[1]["features"])
         self.assert_kepler_matches_trainer(answer, KEPLER_04_METRICS, "0.4")
 
-    def test_kepler_07_weight_request(self):
+    def test_kepler_07_gets_component_weights_and_acpi_the_platform_model(self):
         request = kepler_07_request("AbsPower")
         status, _, body = self.post_model(request)
         self.assertEqual(status, 200, body)
@@ -185,7 +185,7 @@ class RealPipeline(FrozenPipelineCase):
         self.assertEqual((status, headers["Content-Type"]), (200, "application/zip"))
         self.assertEqual(data, http(f"{self.base}/models/platform_model")[2])
 
-    def test_kepler_dynamic_power(self):
+    def test_kepler_04_dynamic_weights_give_0_w_at_idle_and_the_rest_above(self):
         status, _, body = self.post_model(kepler_04_request("DynComponentModelWeight"))
         self.assertEqual(status, 200, body)
         answer = json.loads(body)
@@ -201,7 +201,7 @@ class RealPipeline(FrozenPipelineCase):
                 dyn = kepler_watts(kepler_predict(doc, kepler_usage(p, names, "0.4"), ARCH), "0.4", component)
                 self.assertAlmostEqual(dyn, contract_predict(absolute, p, ARCH) - idle, delta=1e-9 * scale)
 
-    def test_kepler_init_url(self):
+    def test_kepler_init_url_answers_as_keplers_default_request_would(self):
         """What Kepler 0.7+ loads from NODE_COMPONENTS_INIT_URL: the answer to its default request."""
         status, _, body = http(f"{self.base}/kepler/init/intel_rapl")
         self.assertEqual(status, 200, body)

@@ -83,7 +83,7 @@ class TrainerFaults(ProcessTestCase):
         self.assertLess(logged[-1], TIMEOUT_MS + SLACK_S * 1000, f"{method} {path}: kms-api took {logged[-1]} ms")
         return headers
 
-    def test_trainer_that_never_answers(self):
+    def test_a_silent_trainer_gives_prompt_503s_until_it_comes_back(self):
         trainer = self.fake(mode="silent")
         api, base = start_api(self, trainer.endpoint, TIMEOUT_MS)
         for method, path in TRAINER_ROUTES:
@@ -123,7 +123,7 @@ class TrainerFaults(ProcessTestCase):
             self.assertEqual(http(base + path, method=method, body=body)[0], 200, path)
         self.assertTrue(healthy.requests)
 
-    def test_trainer_killed_mid_request(self):
+    def test_a_trainer_killed_mid_request_gives_a_prompt_503_then_200(self):
         trainer = subprocess.Popen([sys.executable, "-c", HANGING_TRAINER], stdout=subprocess.PIPE, text=True)
         self.addCleanup(lambda: (trainer.kill(), trainer.wait(), trainer.stdout.close()))
         said, endpoint = trainer.stdout.readline().split()
@@ -158,7 +158,7 @@ class TrainerFaults(ProcessTestCase):
         self.assertIn("All_Weights", json.loads(data))
         self.assertTrue(api.alive())
 
-    def test_malformed_reply_then_recovery(self):
+    def test_a_malformed_trainer_reply_is_502_and_the_next_good_one_200(self):
         trainer = self.fake(mode="garbage")
         api, base = start_api(self, trainer.endpoint, TIMEOUT_MS, extra=("--cache-ms", "0"))
         status, data = http_json(base + "/model-weights/core_model")
@@ -261,7 +261,7 @@ class RealTrainerDies(unittest.TestCase):
         if problems:
             self.fail("\n".join(problems))
 
-    def test_trainer_killed_and_restarted(self):
+    def test_a_killed_trainer_gives_prompt_503s_and_once_restarted_is_ready(self):
         base = self.pipeline.base
         self.pipeline.wait_ready()
         self.pipeline.kill_trainer()
@@ -298,7 +298,7 @@ class RequestFaults(ProcessTestCase):
         self.trainer.stop()
         super().tearDown()
 
-    def test_methods(self):
+    def test_wrong_methods_get_405_with_allow_and_unknown_routes_404(self):
         for method in ("PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "POST"):
             for path in ("/", "/models", "/models/core_model", "/model-weights/core_model", "/metrics",
                          "/healthz", "/readyz"):
@@ -311,7 +311,7 @@ class RequestFaults(ProcessTestCase):
         self.assertEqual(http(self.base + "/no/such/route")[0], 404)
         self.assertEqual(http(self.base + "/no/such/route", method="DELETE")[0], 405)
 
-    def test_bodies(self):
+    def test_bodies_are_refused_off_post_model_and_capped_at_413_on_it(self):
         # Bodies only on POST /model, and capped there.
         status, headers, _ = http(self.base + "/models", method="GET", body=b"x" * 10)
         self.assertEqual(status, 413)
@@ -327,7 +327,7 @@ class RequestFaults(ProcessTestCase):
                  + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
         self.assertEqual(status_of(raw_request(self.port, small)), 200)
 
-    def test_kepler_request_errors(self):
+    def test_malformed_kepler_requests_get_400_and_unanswerable_ones_404(self):
         malformed = [
             (b"", "malformed JSON"), (b"{bad json", "malformed JSON"), (b"[1, 2]", "JSON object"),
             (b'{"output_type": "AbsPower"}', "metrics"),
@@ -387,7 +387,7 @@ class RequestFaults(ProcessTestCase):
         b"GET /models/core_model.zip/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
     ]
 
-    def test_flood_of_malformed_requests(self):
+    def test_a_flood_of_malformed_requests_gets_4xx_and_leaves_it_serving(self):
         for round_ in range(3):
             for raw in self.MALFORMED:
                 answer = raw_request(self.port, raw, timeout=3 * SLOWDOWN)
@@ -433,7 +433,7 @@ class Configuration(ProcessTestCase):
         return subprocess.run([binary("kms-api"), *args], capture_output=True, text=True, timeout=10 * SLOWDOWN,
                               env=dict(os.environ, **(env or {})))
 
-    def test_help_version_and_bad_config(self):
+    def test_help_names_every_option_and_a_bad_value_exits_2_at_once(self):
         r = self.run_api("--help")
         self.assertEqual(r.returncode, 0)
         for option in ("--port", "KMS_HTTP_PORT", "--trainer", "KMS_TRAINER_ENDPOINT", "--trainer-timeout",
