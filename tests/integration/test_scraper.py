@@ -197,14 +197,14 @@ class TestRates(ScraperTestCase):
         seqs = [s["seq"] for s in samples]
         self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))))
 
-    def test_gzip_pages(self):
+    def test_gzip_encoded_pages_give_the_same_rates(self):
         self.server.sequences["/gz"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
         self.scraper("--kepler-url", self.server.url("/gz"), "--interval", "0.3")
         samples = moving(self.sub.collect(10, until=lambda got: len(moving(got)) >= 1))
         self.assertTrue(samples, "no sample from the gzip-encoded pages")
         self.assertTrue(close(samples[0]["targets"]["package"] * samples[0]["dt"], 300))
 
-    def test_configured_by_environment(self):
+    def test_every_option_is_read_from_the_environment_and_flags_win(self):
         # Every option is also an environment variable; the flag wins over it.
         self.server.sequences["/env"] = [fixture("0.7-a.prom")] * 3 + [fixture("0.7-b.prom")]
         p = self.subscribe(self.start("kms-scraper", "--interval", "0.3", env={
@@ -238,7 +238,7 @@ class TestRates(ScraperTestCase):
         self.assertGreaterEqual(values[f'kms_scraper_resets_total{{target="{target}"}}'], 1)
         self.assertGreaterEqual(values[f'kms_scraper_intervals_without_sample_total{{target="{target}"}}'], 2)
 
-    def test_010_and_03_pages(self):
+    def test_010_pages_unwrap_rapl_and_03_pages_count_keplers_3_s_period(self):
         # The pages are 5 s apart in Kepler's time but served 0.3 s apart: their watts gauges
         # (which vouch for a RAPL unwrap) would not match, so they are left out here.
         def no_watts(name):
@@ -371,7 +371,7 @@ class TestFaults(ScraperTestCase):
             check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True)
             self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
-    def test_dead_target_and_garbage(self):
+    def test_dead_and_garbage_targets_are_counted_and_logged_once(self):
         self.server.sequences["/garbage"] = [b"<html>not metrics</html>\n"]
         dead = f"http://127.0.0.1:{refused_port()}/metrics"
         p = self.scraper("--kepler-url", f'{dead},{self.server.url("/garbage")}', "--interval", "0.2",
@@ -388,7 +388,7 @@ class TestFaults(ScraperTestCase):
         self.assertEqual(p.output().count("cause=connect"), 1, p.output())
         self.assertEqual(p.output().count("cause=parse"), 1, p.output())
 
-    def test_connect_timeout(self):
+    def test_a_hanging_connect_times_out_at_connect_timeout_not_timeout(self):
         # A listener that never accepts, its queue full: connections to it hang in the handshake.
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -432,7 +432,7 @@ class TestConfig(ProcessTestCase):
         return subprocess.run([binary("kms-scraper"), *args], capture_output=True, text=True,
                               timeout=20 * SLOWDOWN)
 
-    def test_help_version_and_bad_config(self):
+    def test_help_names_every_option_and_a_bad_value_exits_2_in_one_line(self):
         r = self.run_scraper("--help")
         self.assertEqual(r.returncode, 0)
         for option in ("--kepler-url", "--prometheus-url", "--interval", "--publish", "--metrics-port",
@@ -486,7 +486,7 @@ class TestRealCapture(ScraperTestCase):
                 total += float(v[self.steps[k]]) - float(v[self.steps[k - 1]])
         return total
 
-    def test_pages_replayed_step_by_step(self):
+    def test_a_replayed_capture_gives_its_own_rates_step_by_step(self):
         self.scraper("--kepler-url", f"http://127.0.0.1:{self.replay_port}/metrics", "--interval", "0.3")
         n = len(self.steps) - 1
         # n intervals, and the (unchanged) one after, so that the n-th's containers are all in.
@@ -518,7 +518,7 @@ class TestRealCapture(ScraperTestCase):
                     if step in dict(r["values"])} for step in (self.steps[k - 1], self.steps[k])]
             self.assertEqual(sorted(groups.get(k, [])), sorted(ids[0] & ids[1]), k)
 
-    def test_prometheus_api_mode(self):
+    def test_prometheus_api_mode_gives_the_captures_rates_at_its_timestamps(self):
         self.replay.answer()  # rendered before the scraper asks
         self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}/", "--interval", "0.3",
                      metrics=True)
@@ -539,7 +539,7 @@ class TestRealCapture(ScraperTestCase):
         self.assertGreaterEqual(len(self.replay.queries), 2)
         self.assertIn("/api/v1/query?query=", self.replay.queries[0])
 
-    def test_prometheus_api_two_nodes(self):
+    def test_prometheus_api_mode_diffs_each_node_on_its_own(self):
         # The capture twice over, the second copy as another node: each node diffed on its own.
         other = json.loads(json.dumps(self.dump).replace('"kind-fms-control-plane"', '"other-node"'))
         self.replay.dump = {name: self.dump[name] + other[name] for name in self.dump}
@@ -613,23 +613,23 @@ class TestKeplerSim(ScraperTestCase):
             checked += len(ratios)
         return checked, nodes
 
-    def test_07(self):
+    def test_07_rates_and_watts_agree_with_kepler_sims_truth(self):
         checked, nodes = self.check_format("0.7")
         self.assertEqual(set(nodes[0]["features"]),
                          {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory",
                           "page_cache_hits", "irq_block", "irq_net_rx", "irq_net_tx"})
         self.assertGreaterEqual(checked, 3 * 5)
 
-    def test_09(self):
+    def test_09_rates_and_watts_agree_with_kepler_sims_truth(self):
         checked, _ = self.check_format("0.9")
         self.assertGreaterEqual(checked, 3 * 5)
 
-    def test_010(self):
+    def test_010_rates_and_watts_agree_with_kepler_sims_truth(self):
         checked, nodes = self.check_format("0.10")
         self.assertIn("cpu_time", nodes[0]["features"])
         self.assertGreaterEqual(checked, 3)
 
-    def test_03(self):
+    def test_03_rates_and_watts_agree_with_kepler_sims_truth_every_3_s(self):
         checked, nodes = self.check_format("0.3", intervals=2)  # Kepler 0.3's pages change every 3 s
         self.assertTrue(all(n["dt"] == 3.0 for n in nodes))
         self.assertGreaterEqual(checked, 2 * 4)
