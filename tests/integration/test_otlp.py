@@ -369,7 +369,7 @@ class TestExporter(OtlpCase):
         self.assertGreaterEqual(stats["failures"], 1)
         self.assertIn("Timeout", p.output())
 
-    def test_no_trainer_no_export(self):
+    def test_nothing_is_exported_until_the_trainer_answers(self):
         os.unlink(self.list_path)
         r = self.receiver()
         p = self.driver(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{r.port}",
@@ -382,7 +382,7 @@ class TestExporter(OtlpCase):
         stats = self.stop_driver(p)
         self.assertGreaterEqual(stats["skipped"], 3)
 
-    def test_off_unless_configured(self):
+    def test_export_is_off_unless_configured_and_the_driver_says_so(self):
         for env in ({}, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_SDK_DISABLED": "true"},
                     {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_METRICS_EXPORTER": "none"}):
             p = self.driver(**env)

@@ -106,7 +106,7 @@ class TestCurve(ProcessTestCase):
         # Nor can a plain ZeroMQ client without CURVE.
         self.assertIsNone(trainer_stats(self.control_port, timeout_ms=int(1000 * SLOWDOWN)))
 
-    def test_keygen_and_bad_key_configuration(self):
+    def test_keygen_writes_a_private_secret_and_a_missing_key_exits_2(self):
         key = os.path.join(self.tmp, "keys", "trainer")
         with open(key) as f:
             self.assertIn("public-key", f.read())
@@ -168,7 +168,7 @@ class TestAccessList(ProcessTestCase):
         port = self.start("kms-api", "--port", 0, "--trainer", ">tcp://127.0.0.1:1", "--acl", acl).logged_port()
         return f"http://127.0.0.1:{port}"
 
-    def test_admitted_and_refused(self):
+    def test_the_access_list_admits_loopback_and_refuses_the_rest(self):
         admitted = self.api("-0.0.0.0/0,+127.0.0.0/8")
         self.assertEqual(wait_for(lambda: http(f"{admitted}/healthz")[0], what="admitted"), 200)
         refused = self.api("-0.0.0.0/0,+10.0.0.0/8")
@@ -186,7 +186,7 @@ class TestAccessList(ProcessTestCase):
 
 
 class TestStatusPageHeaders(ProcessTestCase):
-    def test_security_headers(self):
+    def test_the_status_page_sends_csp_nosniff_frame_and_referrer_headers(self):
         port = self.start("kms-api", "--port", 0, "--trainer", ">tcp://127.0.0.1:1", "--trainer-timeout",
                           200).logged_port()
         status, headers, _ = wait_for(lambda: http(f"http://127.0.0.1:{port}/"), what="status page")

@@ -73,7 +73,7 @@ def go_format(x):
 class GoFormatSelfTest(unittest.TestCase):
     """The reference formatter above, against values Go is known to print this way."""
 
-    def test_known_values(self):
+    def test_go_format_writes_known_values_as_go_does(self):
         for value, text in [(441, "441"), (42828, "42828"), (9.56416e+06, "9.56416e+06"),
                             (3996.259, "3996.259"), (4.4010285464e+10, "4.4010285464e+10"),
                             (0.519, "0.519"), (1e-05, "1e-05"), (0.0001, "0.0001"),
@@ -109,7 +109,7 @@ class TestCommandLine(SimTestCase):
         return subprocess.run([binary("kepler-sim"), *args], capture_output=True, text=True,
                               timeout=30 * SLOWDOWN)
 
-    def test_help_version_and_bad_options(self):
+    def test_help_names_every_option_and_a_bad_one_exits_2_in_one_line(self):
         r = self.run_sim("--help")
         self.assertEqual(r.returncode, 0)
         for text in ("--format", "--containers", "--seed", "--noise", "--restart-every",
@@ -124,7 +124,7 @@ class TestCommandLine(SimTestCase):
             self.assertEqual(r.returncode, 2, bad)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
-    def test_print_truth(self):
+    def test_print_truth_gives_every_component_with_derived_biases_summed(self):
         r = self.run_sim("--print-truth")
         self.assertEqual(r.returncode, 0)
         truth = json.loads(r.stdout)
@@ -138,7 +138,7 @@ class TestCommandLine(SimTestCase):
         for comp in c.values():
             self.assertTrue(all(w > 0 for w in comp["weights"].values()))
 
-    def test_print_log_truth(self):
+    def test_log_truth_bends_core_package_and_platform_in_cpu_time(self):
         """--truth log (or KMS_SIM_TRUTH=log): core, package and platform bend in cpu time."""
         for r in (self.run_sim("--print-truth", "--truth", "log"),
                   subprocess.run([binary("kepler-sim"), "--print-truth"], capture_output=True, text=True,
@@ -166,7 +166,7 @@ class TestCommandLine(SimTestCase):
 
 
 class TestPages(SimTestCase):
-    def test_every_format_parses(self):
+    def test_every_format_parses_whole_sorted_with_its_own_families(self):
         expected = {
             "0.3": ["node_energy_stat", "pod_curr_energy_in_pkg_millijoule", "pod_energy_stat"],
             "0.7": ["kepler_container_bpf_cpu_time_us_total", "kepler_node_info",
@@ -212,7 +212,7 @@ class TestPages(SimTestCase):
                     self.assertFalse(any("cycles" in n or "instructions" in n for n in names))
 
     @unittest.skipUnless(shutil.which("promtool"), "promtool not installed (Debian package prometheus)")
-    def test_promtool_check_metrics(self):
+    def test_promtool_finds_nothing_but_keplers_own_name_lints(self):
         # promtool 2.42 lints names too; Kepler's own names (_us_total, counters without _total)
         # fail that lint in the real capture as well, so only lint findings are tolerated.
         lint_only = re.compile(r'(abbreviated units|should have "_total" suffix|'
@@ -271,7 +271,7 @@ class TestPages(SimTestCase):
         # usage ratio, joules and watts per zone, active and idle, build info, process seconds.
         self.assert_matches_real_page("0.10", PAGE_0114, 10, 40)
 
-    def test_concurrent_scrapes(self):
+    def test_concurrent_scrapes_each_get_a_whole_page(self):
         """Several scrapers at once (civetweb's worker threads share one simulated node)."""
         import concurrent.futures
         _, url = self.start_sim("--containers", "30")
@@ -287,7 +287,7 @@ class TestPages(SimTestCase):
             counts = [n for sizes in pool.map(scrape_many, range(6)) for n in sizes]
         self.assertEqual(len(set(counts)), 1)  # every page whole: the same number of series
 
-    def test_root_and_methods(self):
+    def test_root_links_metrics_unknown_is_404_post_405_and_head_empty(self):
         _, url = self.start_sim()
         status, _, body = http(url + "/")
         self.assertEqual(status, 200)

@@ -111,7 +111,7 @@ class TestTail(TailTestCase):
         self.assertTrue(proc.alive())
         self.assertIn("malformed frame dropped", proc.output())
 
-    def test_topic_filter(self):
+    def test_topic_prints_only_that_topics_samples(self):
         proc = self.start_tail("--topic", "kepler.container")
         self.connect(proc, topic="kepler.container")
         for seq in range(1, 7):
@@ -172,7 +172,7 @@ class TestCommandLine(unittest.TestCase):
         return subprocess.run([binary("kms-tail"), *args], capture_output=True, text=True,
                               timeout=20 * SLOWDOWN)
 
-    def test_help_version_bad_options(self):
+    def test_help_names_every_option_and_a_bad_one_exits_2_printing_nothing(self):
         r = self.run_tail("--help")
         self.assertEqual(r.returncode, 0)
         for text in ("--endpoint", "KMS_SAMPLES_ENDPOINT", "--topic", ">tcp://127.0.0.1:5555"):
