@@ -149,7 +149,7 @@ class TestCompose(unittest.TestCase, EnvChecks):
         self.assertLessEqual({"/proc", "/sys", "/lib/modules"}, mounts)
         self.assertIn("quay.io/sustainable_computing_io/kepler", kepler["image"])
 
-    def test_pipeline_wiring(self):
+    def test_compose_wires_scraper_trainer_and_api_to_each_others_ports(self):
         services = self.config()["services"]
         env = {name: svc.get("environment", {}) for name, svc in services.items()}
         # The scraper reads kepler-sim by default, on the port kepler-sim exposes.
@@ -171,7 +171,7 @@ class TestCompose(unittest.TestCase, EnvChecks):
         for name, program in COMPOSE_PROGRAMS.items():
             self.check_program_env(program, env[name], f"compose service {name}")
 
-    def test_trainer_data_survives(self):
+    def test_the_trainers_data_dir_is_a_named_volume_with_30_s_to_stop(self):
         doc = self.config()
         trainer = doc["services"]["trainer"]
         data_dir = trainer["environment"]["KMS_DATA_DIR"]
@@ -194,7 +194,7 @@ class TestCompose(unittest.TestCase, EnvChecks):
             dockerfile = os.path.join(SOURCE_DIR, svc["build"]["dockerfile"])
             self.assertTrue(os.path.exists(dockerfile), dockerfile)
 
-    def test_real_kepler_profile(self):
+    def test_the_kepler_profile_points_the_scraper_at_the_real_kepler(self):
         doc = self.config("--profile", "kepler", env={"KEPLER_URL": "http://kepler:9102/metrics"})
         self.assertEqual(doc["services"]["scraper"]["environment"]["KMS_KEPLER_URL"],
                          "http://kepler:9102/metrics")
@@ -326,7 +326,7 @@ class TestCollectorConfig(unittest.TestCase):
 
 @unittest.skipUnless(shutil.which("yamllint"), "yamllint is not installed")
 class TestYamllint(unittest.TestCase):
-    def test_every_yaml_file(self):
+    def test_every_yaml_file_passes_yamllint_strict(self):
         files = []
         for root, dirs, names in os.walk(SOURCE_DIR):
             rel = os.path.relpath(root, SOURCE_DIR)
@@ -341,7 +341,7 @@ class TestYamllint(unittest.TestCase):
 
 @unittest.skipUnless(shutil.which("promtool"), "promtool is not installed")
 class TestPrometheusConfig(unittest.TestCase):
-    def test_promtool_accepts_it(self):
+    def test_promtool_accepts_the_prometheus_config(self):
         proc = run("promtool", "check", "config", os.path.join(DEPLOY, "prometheus", "prometheus.yml"))
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
 
@@ -706,7 +706,7 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                 self.assertEqual(entry, [f"/usr/local/bin/{IMAGES[name][0]}"])
                 self.assertNotIn("CMD", instrs, "arguments come from the environment or compose")
 
-    def test_ports_and_health_checks(self):
+    def test_images_expose_their_ports_and_curl_their_own_health_checks(self):
         for name, df in self.files.items():
             with self.subTest(image=name):
                 _, ports, has_http = IMAGES[name]
@@ -910,7 +910,7 @@ class TestDeployedSettingsRun(ProcessTestCase):
         self.assertEqual(status, 200)
         return models["models"] if isinstance(models, dict) else models
 
-    def test_compose_settings(self):
+    def test_compose_settings_run_a_pipeline_that_trains(self):
         fast = {"KMS_SCRAPE_INTERVAL": "0.5", "KMS_MIN_SAMPLES": "10"}
         proc = compose_config(env=fast)
         self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -928,7 +928,7 @@ class TestDeployedSettingsRun(ProcessTestCase):
         status, _, body = kmstest.http(f"http://127.0.0.1:{ports['9103']}/metrics")
         self.assertEqual(status, 200, "the scraper's counters, where Prometheus looks for them")
 
-    def test_kubernetes_settings(self):
+    def test_kubernetes_settings_run_a_pipeline_that_trains(self):
         objects = render_k8s()
         services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
         downward = {"status.hostIP": "node-ip", "spec.nodeName": "node-1",

@@ -39,7 +39,7 @@ class TestImages(unittest.TestCase):
         out = docker("run", "--rm", "debian:12-slim", "sh", "-c", "ls /usr/share/man | wc -l").stdout
         self.assertEqual(out.strip(), "0")
 
-    def test_sizes(self):
+    def test_every_program_image_is_under_the_size_bound(self):
         sizes = {}
         for service, image in IMAGES.items():
             sizes[service] = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout) / 1e6
