@@ -52,13 +52,13 @@ class BenchParseTest(unittest.TestCase):
             self.assertEqual(py.returncode, 0, py.stderr)
             self.assertIn(f"series={5 * 28 + 17} ", py.stdout)
 
-    def test_iterations_from_environment(self):
+    def test_kms_bench_iterations_sets_the_iteration_count(self):
         env = dict(os.environ, KMS_BENCH_ITERATIONS="7")
         r = subprocess.run([binary("kms-bench"), "parse", VALID], capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("iterations=7 ", r.stdout)
 
-    def test_help_and_version(self):
+    def test_help_and_version_exit_0_naming_parse_and_its_iterations(self):
         for args in (["--help"], ["parse", "--help"], ["--version"]):
             r = bench(*args)
             self.assertEqual(r.returncode, 0, args)
@@ -71,7 +71,7 @@ class BenchParseTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.strip(), args)
 
-    def test_missing_file_fails(self):
+    def test_a_missing_file_fails_with_exit_1_saying_so(self):
         r = bench("parse", "/nonexistent/page.txt")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot read file", r.stderr)

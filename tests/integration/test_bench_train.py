@@ -21,7 +21,7 @@ def fields(line):
 
 
 class BenchTrainTest(unittest.TestCase):
-    def test_throughput_line_and_fit(self):
+    def test_20000_samples_report_throughput_and_both_models_fit_r2_99(self):
         r = bench("--samples", "20000")
         self.assertEqual(r.returncode, 0, r.stderr)
         f = fields(r.stdout)
@@ -34,7 +34,7 @@ class BenchTrainTest(unittest.TestCase):
         # Learned: all but the second architecture's first 7, which earn it a slot.
         self.assertEqual(f["core_samples"], "19993")
 
-    def test_families_on(self):
+    def test_families_on_learns_the_cpu_time_model_and_keeps_linear_served(self):
         """--families: cpu_time_core_model (cpu time alone, the curve families' grid) learns too."""
         r = bench("--samples", "20000", "--families")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -86,7 +86,7 @@ class BenchTrainTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.strip(), args)
 
-    def test_help(self):
+    def test_help_lists_models_and_export(self):
         r = bench("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("--models", r.stdout)

@@ -140,7 +140,7 @@ class TestLogTruth(PipelineCase):
 class TestLinearTruth(PipelineCase):
     TRUTH = "linear"
 
-    def test_linear_is_served(self):
+    def test_a_straight_truth_keeps_linear_served_and_no_curve_to_kepler(self):
         curves = []  # every look on the way must see linear, as must the looks after
 
         def scored():

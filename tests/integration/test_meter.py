@@ -94,7 +94,7 @@ class TestWithTheTrainer(MeterCase):
         check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
-    def test_refresh_outage_cache_and_restart(self):
+    def test_a_new_model_is_adopted_and_an_outage_or_restart_meters_from_cache(self):
         meter = self.start_meter(self.pipeline.base)
         wait_for(lambda: self.m().get(series("kms_meter_model_info", zone="package", model="vm_package_model", arch=ARCH,
                                              match="exact", family="linear")) == 1, what="the served model")
@@ -455,7 +455,7 @@ class TestConfiguration(ProcessTestCase):
         return subprocess.run([binary("kms-meter"), *args], capture_output=True, text=True, env=full,
                               timeout=10 * SLOWDOWN)
 
-    def test_help_version_and_bad_values(self):
+    def test_help_names_every_option_and_a_bad_value_exits_2_naming_it(self):
         r = self.run_meter("--help")
         self.assertEqual(r.returncode, 0)
         for option in ("--api", "KMS_API_URL", "--out", "KMS_METER_DIR", "--interval", "KMS_METER_INTERVAL"):
@@ -505,7 +505,7 @@ class TestConfiguration(ProcessTestCase):
         self.assertIn("another kms-meter writes the tree", r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
-    def test_sigterm_stops_cleanly(self):
+    def test_sigterm_exits_0_promptly_and_metrics_port_off_serves_nothing(self):
         meter = self.start("kms-meter", "--out", self.tmp, "--metrics-port", "off", "--api",
                            f"http://127.0.0.1:{refused_port()}")
         wait_for(lambda: "msg=machine" in meter.output(), what="start")

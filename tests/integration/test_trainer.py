@@ -783,7 +783,7 @@ class TestCommandLine(unittest.TestCase):
         return subprocess.run([binary("kms-trainer"), *args], capture_output=True, text=True,
                               timeout=30 * SLOWDOWN, env=dict(os.environ, **(env or {})))
 
-    def test_help_and_version(self):
+    def test_help_names_every_option_and_version_names_the_program(self):
         r = self.run_trainer("--help")
         self.assertEqual(r.returncode, 0)
         for option in ("--samples", "--control", "--data-dir", "--checkpoint-interval", "--min-samples",
