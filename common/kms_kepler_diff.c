@@ -340,16 +340,19 @@ static void s_node_cpu(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
     d->fown = 1u << F_CPU_BPF;
 }
 
-static int s_diff_counters(s_diff_t *d)
+/* The node's targets over the interval, and what their counters did. */
+typedef struct {
+    double watts[T_COUNT];
+    uint32_t mask;    /* targets measured */
+    uint32_t jumps;   /* targets beyond KMS_KEPLER_SERIES_MAX_WATTS */
+    size_t down, up;  /* series that went down; series that went on from above 0 */
+} s_node_targets_t;
+
+/* Each energy series against itself in the previous scrape, RAPL wraps unwrapped. */
+static void s_node_targets(s_diff_t *d, s_node_targets_t *out)
 {
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
-    kms_kepler_diff_stats_t *st = d->stats;
-    double nt[T_COUNT] = {0};
-    uint32_t ntmask = 0;
-
-    /* Node targets: each energy series against itself in the previous scrape. */
-    size_t down = 0, up = 0;
-    uint32_t jumps = 0;
+    memset(out, 0, sizeof *out);
     bool rapl_restart = s_rapl_restart(p, c);
     for (size_t i = 0; i < c->nnseries; i++) {
         const s_nseries_t *cs = &c->nseries[i];
@@ -361,25 +364,33 @@ static int s_diff_counters(s_diff_t *d)
         double delta = cs->value - ps->value;
         if (delta < 0 && cs->raw_rapl && !rapl_restart && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
             delta = S_RAPL_RANGE_J - ps->value + cs->value;
-            st->rapl_wraps++;
+            d->stats->rapl_wraps++;
         }
         if (cs->raw_rapl)
             d->cur->nseries[i].recent_watts = s_recent_watts(ps, delta, d->dt);
         if (delta < 0)
-            down++;
+            out->down++;
         else if (ps->value > 0)
-            up++;  /* a counter at 0 (no such zone here) says nothing about a restart */
+            out->up++;  /* a counter at 0 (no such zone here) says nothing about a restart */
         if (delta / d->dt > KMS_KEPLER_SERIES_MAX_WATTS)
-            jumps |= 1u << cs->slot;
-        nt[cs->slot] += delta / d->dt;
-        ntmask |= 1u << cs->slot;
+            out->jumps |= 1u << cs->slot;
+        out->watts[cs->slot] += delta / d->dt;
+        out->mask |= 1u << cs->slot;
     }
-    if (down > 0) {
-        st->counter_resets += down;
-        st->damaged = up > 0 && c->era != KMS_KEPLER_ERA_RAPL;
+}
+
+/* Whether the node's sums are comparable: no energy counter went down (the exporter restarted,
+   or the page is damaged) and every series is in both pages. If not, says why in the stats. */
+static bool s_node_comparable(s_diff_t *d, const s_node_targets_t *nt)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    kms_kepler_diff_stats_t *st = d->stats;
+    if (nt->down > 0) {
+        st->counter_resets += nt->down;
+        st->damaged = nt->up > 0 && c->era != KMS_KEPLER_ERA_RAPL;
         st->why = st->damaged ? "some node counters went down, others went on: a damaged page"
                               : "the node's counters went down (exporter restart)";
-        return 0;
+        return false;
     }
     bool lost;
     uint32_t changed = s_series_changed(p, c, &lost);
@@ -388,9 +399,15 @@ static int s_diff_counters(s_diff_t *d)
             st->spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED] += !!(changed & (1u << s));
         st->damaged = lost;  /* back with the series, the next page matches prev */
         st->why = "a node energy series is in one page only: the node's sums are not comparable";
-        return 0;
+        return false;
     }
+    return true;
+}
 
+/* The usage counters both pages have, and the source of cpu time and of memory. */
+static void s_choose_sources(s_diff_t *d)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
     d->fmask = p->seen_mask & c->seen_mask & F_PLAIN;
     d->procs = p->nprocs > 0 && c->nprocs > 0;
     d->cpu_slot = s_pick(p, c, F_CPU_BPF, F_CPU_KUBELET);
@@ -399,10 +416,14 @@ static int s_diff_counters(s_diff_t *d)
     d->mem_slot = s_pick(c, c, F_MEM_CGROUP, F_MEM_KUBELET);
     if (d->mem_slot < 0 && (c->seen_mask & (1u << F_MEM_KUBELET)))
         d->mem_slot = F_MEM_KUBELET;
+}
 
-    /* Node features: the containers present, and intact, in both scrapes. */
-    double nf[F_COUNT] = {0};
-    uint32_t nfmask = 0;
+/* The node's features: the sums over the containers present, and intact, in both scrapes.
+   False (why in the stats) when a container's counters show the page is damaged. */
+static bool s_node_features(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
+    kms_kepler_diff_stats_t *st = d->stats;
     size_t matched = 0;
     for (size_t i = 0; i < c->nconts; i++) {
         const s_cont_t *cc = &c->conts[i];
@@ -423,7 +444,7 @@ static int s_diff_counters(s_diff_t *d)
             st->counter_resets++;
             st->damaged = true;
             st->why = "a container's counter went down while its others went on: a damaged page";
-            return 0;
+            return false;
         }
         if (rc == -1) {
             /* It restarted alone (the node's counters went on): as Prometheus' rate() does, its
@@ -442,7 +463,7 @@ static int s_diff_counters(s_diff_t *d)
             continue;
         for (int s = 0; s < F_COUNT; s++)
             nf[s] += f[s] * !!(fm & (1u << s));
-        nfmask |= fm;
+        *nfmask |= fm;
     }
     size_t pconts = 0;
     for (size_t i = 0; i < p->nconts; i++)
@@ -453,22 +474,32 @@ static int s_diff_counters(s_diff_t *d)
     /* Features the exporter provides count even when no container matched (they sum to 0). */
     for (int s = F_CYCLES; s <= F_PLAIN_LAST; s++)
         if (d->fmask & (1u << s))
-            nfmask |= 1u << s;
+            *nfmask |= 1u << s;
     if (d->cpu_slot >= 0)
-        nfmask |= 1u << d->cpu_slot;
+        *nfmask |= 1u << d->cpu_slot;
     if (d->procs)
-        nfmask |= 1u << F_CPU_BPF;
+        *nfmask |= 1u << F_CPU_BPF;
     if (d->mem_slot >= 0)
-        nfmask |= 1u << d->mem_slot;
-    s_node_cpu(d, nf, &nfmask);
+        *nfmask |= 1u << d->mem_slot;
+    s_node_cpu(d, nf, nfmask);
+    return true;
+}
 
-    s_spoil(d, jumps, &ntmask, &nfmask);
+/* The node's sample, less what this interval cannot give honestly (s_spoil). */
+static int s_node_sample(s_diff_t *d, const s_node_targets_t *nt, const double nf[F_COUNT], uint32_t nfmask)
+{
+    uint32_t ntmask = nt->mask;
+    s_spoil(d, nt->jumps, &ntmask, &nfmask);
     kms_sample_t sample;
-    s_sample_init(&sample, c, d->dt);
-    s_fill(&sample, nf, nfmask, nt, ntmask, st);
-    if (s_emit(d, &sample) != 0)
-        return -1;
+    s_sample_init(&sample, d->cur, d->dt);
+    s_fill(&sample, nf, nfmask, nt->watts, ntmask, d->stats);
+    return s_emit(d, &sample);
+}
 
+/* A sample of each container present, and intact, in both scrapes. */
+static int s_container_samples(s_diff_t *d)
+{
+    const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
     for (size_t i = 0; i < c->nconts; i++) {
         const s_cont_t *cc = &c->conts[i];
         const s_cont_t *pc = cc->era == c->era && !cc->proc ? s_cont_find(p, cc->key) : NULL;
@@ -476,13 +507,30 @@ static int s_diff_counters(s_diff_t *d)
         uint32_t fm, tm;
         if (!pc || s_cont_rates(d, pc, cc, f, &fm, t, &tm) != 0)
             continue;
+        kms_sample_t sample;
         s_sample_init(&sample, c, d->dt);
         s_sample_identity(&sample, c, cc);
-        s_fill(&sample, f, fm, t, tm, st);
+        s_fill(&sample, f, fm, t, tm, d->stats);
         if (s_emit(d, &sample) != 0)
             return -1;
     }
-    return (int) st->samples;
+    return 0;
+}
+
+static int s_diff_counters(s_diff_t *d)
+{
+    s_node_targets_t nt;
+    double nf[F_COUNT] = {0};
+    uint32_t nfmask = 0;
+    s_node_targets(d, &nt);
+    if (!s_node_comparable(d, &nt))
+        return 0;
+    s_choose_sources(d);
+    if (!s_node_features(d, nf, &nfmask))
+        return 0;
+    if (s_node_sample(d, &nt, nf, nfmask) != 0 || s_container_samples(d) != 0)
+        return -1;
+    return (int) d->stats->samples;
 }
 
 /* 0.1-0.3: every value already covers Kepler's own period; no previous scrape is needed. */
