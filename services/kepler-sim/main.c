@@ -42,19 +42,29 @@ static const char *s_summary =
     "SIGUSR2 (or --truth-change-at) changes the truth: every weight and bias times\n"
     "--truth-change (the next SIGUSR2 restores it), from the next second on.";
 
-static const char *s_format_text, *s_truth_text, *s_listen, *s_node, *s_arch;
+/* In the order of the enums, so that s_formats[format].name names a format. */
+static const kms_opt_name_t s_formats[] = {
+    {"0.3", KMS_SIM_FORMAT_03}, {"0.7", KMS_SIM_FORMAT_07}, {"0.9", KMS_SIM_FORMAT_09}, {"0.10", KMS_SIM_FORMAT_010},
+    {NULL}};
+static const kms_opt_name_t s_truths[] = {
+    {"linear", KMS_SIM_TRUTH_LINEAR}, {"log", KMS_SIM_TRUTH_LOG}, {"cpu", KMS_SIM_TRUTH_CPU}, {NULL}};
+
+static const char *s_listen, *s_node, *s_arch;
+static int s_format, s_truth;
 static long s_port, s_containers, s_seed, s_cpus;
 static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at;
 static bool s_print_truth, s_dump;
 
 static kms_option_t s_options[] = {
-    {"port", "KMS_SIM_PORT", KMS_OPT_INT, "9102", "HTTP port of /metrics (0: any free one, logged as listening port=)", &s_port, 0, 65535},
+    {"port", "KMS_SIM_PORT", KMS_OPT_PORT, "9102", "HTTP port of /metrics (0: any free one, logged as listening port=)",
+     &s_port, 0, 0},
     {"listen", "KMS_SIM_LISTEN", KMS_OPT_STRING, "0.0.0.0", "address to listen on", &s_listen, 0, 0},
-    {"format", "KMS_SIM_FORMAT", KMS_OPT_STRING, "0.7",
-     "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10", &s_format_text, 0, 0},
-    {"truth", "KMS_SIM_TRUTH", KMS_OPT_STRING, "linear",
+    {"format", "KMS_SIM_FORMAT", KMS_OPT_ENUM, "0.7",
+     "Kepler version to imitate: 0.3, 0.7 (0.7.1), 0.9 (0.7.3+ naming) or 0.10",
+     &(kms_opt_text_t){&s_format, s_formats, NULL}, 0, 0},
+    {"truth", "KMS_SIM_TRUTH", KMS_OPT_ENUM, "linear",
      "the truth the energy follows: linear, log (core saturates in cpu time) or cpu (linear in cpu time alone)",
-     &s_truth_text, 0, 0},
+     &(kms_opt_text_t){&s_truth, s_truths, NULL}, 0, 0},
     {"cpus", "KMS_SIM_CPUS", KMS_OPT_INT, "32",
      "the node's logical cpus (0.10: kepler_node_cpu_info series); usage scales with them", &s_cpus, 1,
      KMS_SIM_MAX_CPUS},
@@ -191,8 +201,8 @@ static int s_serve(s_server_t *server)
     kms_httpd_t *http = kms_httpd_start("metrics", s_listen, s_port, 4, 10000, routes, server);
     if (!http)
         return 1;
-    kms_info("serving", "format=%s truth=%s containers=%ld seed=%ld noise=%g", s_format_text, s_truth_text,
-             s_containers, s_seed, s_noise);
+    kms_info("serving", "format=%s truth=%s containers=%ld seed=%ld noise=%g", s_formats[s_format].name,
+             s_truths[s_truth].name, s_containers, s_seed, s_noise);
 
     double started = kms_num_monotonic(), last_restart = started;
     bool changed_on_schedule = false;
@@ -232,19 +242,9 @@ int main(int argc, char **argv)
     int rc = kms_config_parse(&config, argc, argv, NULL);
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
-    kms_sim_format_t format;
-    if (kms_sim_format_parse(s_format_text, &format) != 0) {
-        fprintf(stderr, "%s: invalid value '%s' for --format: expected 0.3, 0.7, 0.9 or 0.10\n",
-                S_PROGRAM, s_format_text);
-        return 2;
-    }
-    kms_sim_truth_kind_t truth;
-    if (kms_sim_truth_parse(s_truth_text, &truth) != 0) {
-        fprintf(stderr, "%s: invalid value '%s' for --truth: expected linear, log or cpu\n", S_PROGRAM, s_truth_text);
-        return 2;
-    }
+    kms_sim_format_t format = (kms_sim_format_t) s_format;
     kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed, s_noise, s_rapl_max,
-                                 s_churn, s_node, s_arch, truth, (size_t) s_cpus};
+                                 s_churn, s_node, s_arch, (kms_sim_truth_kind_t) s_truth, (size_t) s_cpus};
     bool offline = s_print_truth || s_dump;
     s_server_t server = {.format = format};
     server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());
