@@ -98,7 +98,7 @@ class Views(FrozenPipelineCase):
         wait_for(lambda: query('kms_api_requests_total{route="/metrics",code="200"} >= 1'), timeout=30,
                  interval=0.5, what="the scrapes counted")
 
-    def test_status_page_in_chromium(self):
+    def test_chromium_draws_each_models_charts_from_a_self_contained_page(self):
         status, headers, page = http(self.base + "/")
         self.assertEqual(status, 200)
         self.assertEqual(headers["Content-Type"], "text/html; charset=utf-8")

@@ -38,7 +38,7 @@ class TestComposeUp(StackTestCase):
         self.wait_scraped("kms_model_ready in Prometheus", 'kms_model_ready{job="kepler-model-server",model="core_model"}')
         self.wait_scraped("Prometheus scraping the scraper", 'up{job="kms-scraper"}')
 
-    def test_api_restarted_while_prometheus_scrapes(self):
+    def test_prometheus_scrapes_a_restarted_api_again_at_its_new_start_time(self):
         self.stack.wait_trained()
         before = self.wait_scraped("the API's start time in Prometheus",
                                    'kms_api_start_time_seconds{job="kepler-model-server"}', lambda v: v > 0)

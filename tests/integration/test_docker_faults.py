@@ -41,7 +41,7 @@ class TestFaults(StackTestCase):
         models = self.stack.models()
         return models["core_model"]["samples"] if models else None
 
-    def test_trainer_killed_then_started_again(self):
+    def test_a_killed_trainer_gives_prompt_503s_and_restarts_from_its_volume(self):
         s = self.stack
         s.wait_trained()
         samples = self.core_samples()

@@ -393,7 +393,7 @@ class TestRestarts(KeplerFaultCase):
 
 
 class TestKeplerGone(KeplerFaultCase):
-    def test_twenty_seconds_of_connection_refused_then_back(self):
+    def test_20_s_of_refused_connections_give_no_sample_and_resume_by_itself(self):
         self.start_scraper()
         self.wait_nodes(2, 0, "first samples")
         self.kepler.down()
@@ -482,14 +482,14 @@ class TestCutPages(KeplerFaultCase):
 
     # A page whose last line lost its end ("... 1.0000541e+06" cut to "... 1.") has no final
     # newline: kms-scraper counts it as cause="truncated" and drops it whole.
-    def test_honest_length_body_ending_inside_a_series_line(self):
+    def test_a_whole_body_cut_inside_its_last_line_is_dropped_as_truncated(self):
         # The body is whole as far as HTTP goes, but the page's last line has lost its end.
         self.check_cut("cut", "truncated")
 
-    def test_connection_closed_inside_a_series_line(self):
+    def test_a_connection_closed_inside_a_line_is_dropped_as_truncated(self):
         self.check_cut("close", "truncated")
 
-    def test_chunked_answer_closed_inside_a_chunk(self):
+    def test_a_chunked_answer_closed_inside_a_chunk_is_dropped_as_truncated(self):
         self.check_cut("chunked-cut", "truncated")
 
 
