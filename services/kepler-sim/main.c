@@ -52,7 +52,7 @@ static const kms_opt_name_t s_truths[] = {
 static const char *s_listen, *s_node, *s_arch;
 static int s_format, s_truth;
 static long s_port, s_containers, s_seed, s_cpus;
-static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at;
+static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at, s_step;
 static bool s_print_truth, s_dump;
 
 static kms_option_t s_options[] = {
@@ -90,6 +90,10 @@ static kms_option_t s_options[] = {
     {"truth-change-at", "KMS_SIM_TRUTH_CHANGE_AT", KMS_OPT_DOUBLE, "0",
      "change the truth once, this many seconds after the start (0: only on SIGUSR2)",
      &s_truth_change_at, 0, 1e9},
+    {"step", "KMS_SIM_STEP", KMS_OPT_DOUBLE, "0",
+     "each /metrics page advances the simulation by this many seconds, whatever the time that passed "
+     "(0: the time that passed); a test drives the simulation with it",
+     &s_step, 0, 1e6},
     {"print-truth", NULL, KMS_OPT_BOOL, "false", "print the truth as JSON and exit", &s_print_truth, 0, 0},
     {"dump", NULL, KMS_OPT_BOOL, "false", "print one page (after 60 simulated seconds) and exit",
      &s_dump, 0, 0},
@@ -111,16 +115,17 @@ typedef struct {
     pthread_mutex_t lock;
     kms_sim_t *sim;
     kms_sim_format_t format;
+    double stepped;  /* with --step: the simulation's time, moved by the pages */
 } s_server_t;
 
-/* A page reflects the state at the moment of the request. */
+/* A page reflects the state at the moment of the request, or --step seconds after the last. */
 static int s_render_now(s_server_t *server, char **buf, size_t *len)
 {
     size_t cap = 0;
     *buf = NULL;
     *len = 0;
     pthread_mutex_lock(&server->lock);
-    kms_sim_advance(server->sim, kms_num_monotonic());
+    kms_sim_advance(server->sim, s_step > 0 ? (server->stepped += s_step) : kms_num_monotonic());
     int rc = kms_sim_render(server->sim, server->format, buf, len, &cap);
     pthread_mutex_unlock(&server->lock);
     return rc;
@@ -128,10 +133,12 @@ static int s_render_now(s_server_t *server, char **buf, size_t *len)
 
 static int s_reply(struct mg_connection *conn, const char *type, const char *body, size_t len)
 {
-    mg_send_http_ok(conn, type, (long long) len);
-    if (strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0)
-        mg_write(conn, body, len);
-    return 200;
+    return kms_httpd_reply(conn, 200, type, NULL, false, body, len);
+}
+
+static int s_error(struct mg_connection *conn, int status, const char *headers, const char *text)
+{
+    return kms_httpd_reply(conn, status, "text/plain", headers, false, text, strlen(text));
 }
 
 static bool s_method_ok(struct mg_connection *conn)
@@ -139,7 +146,7 @@ static bool s_method_ok(struct mg_connection *conn)
     const char *method = mg_get_request_info(conn)->request_method;
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
         return true;
-    mg_send_http_error(conn, 405, "%s", "method not allowed\n");
+    s_error(conn, 405, "Allow: GET, HEAD\r\n", "method not allowed\n");
     return false;
 }
 
@@ -152,8 +159,7 @@ static int s_on_metrics(struct mg_connection *conn, void *data)
     if (s_render_now(data, &page, &len) != 0) {
         free(page);
         kms_error("render failed", "why=\"out of memory\"");
-        mg_send_http_error(conn, 500, "%s", "out of memory\n");
-        return 500;
+        return s_error(conn, 500, NULL, "out of memory\n");
     }
     int status = s_reply(conn, "text/plain; version=0.0.4; charset=utf-8", page, len);
     free(page);
@@ -169,8 +175,7 @@ static int s_on_truth(struct mg_connection *conn, void *data)
     char *json = kms_sim_truth_json(server->sim);
     pthread_mutex_unlock(&server->lock);
     if (!json) {
-        mg_send_http_error(conn, 500, "%s", "out of memory\n");
-        return 500;
+        return s_error(conn, 500, NULL, "out of memory\n");
     }
     int status = s_reply(conn, "application/json", json, strlen(json));
     free(json);
@@ -182,8 +187,7 @@ static int s_on_root(struct mg_connection *conn, void *data)
 {
     (void) data;
     if (strcmp(mg_get_request_info(conn)->local_uri, "/") != 0) {
-        mg_send_http_error(conn, 404, "%s", "not found\n");
-        return 404;
+        return s_error(conn, 404, NULL, "not found\n");
     }
     if (!s_method_ok(conn))
         return 405;
@@ -247,7 +251,8 @@ int main(int argc, char **argv)
                                  s_churn, s_node, s_arch, (kms_sim_truth_kind_t) s_truth, (size_t) s_cpus};
     bool offline = s_print_truth || s_dump;
     s_server_t server = {.format = format};
-    server.sim = kms_sim_new(&options, offline ? 0.0 : kms_num_monotonic());
+    server.stepped = offline ? 0.0 : kms_num_monotonic();
+    server.sim = kms_sim_new(&options, server.stepped);
     if (!server.sim) {
         kms_error("out of memory", NULL);
         return 1;

@@ -82,20 +82,32 @@ class GoFormatSelfTest(unittest.TestCase):
 
 
 class SimTestCase(ProcessTestCase):
-    def start_sim(self, *args):
-        proc = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", *args)
+    def start_sim(self, *args, step=None):
+        """kepler-sim on a free port. With `step`, each page advances the simulation by that
+        many seconds (--step): the test drives its clock, and waits for nothing."""
+        step_args = ("--step", step) if step else ()
+        proc = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", *step_args, *args)
         url = f"http://127.0.0.1:{proc.logged_port()}"
-        wait_for(lambda: http(url + "/metrics")[0] == 200, what="kepler-sim serving")
+        if step:
+            self.clocks = getattr(self, "clocks", {})
+            self.clocks[url] = [0.0, step]
+        else:
+            wait_for(lambda: http(url + "/metrics")[0] == 200, what="kepler-sim serving")
         return proc, url
 
     def scrape(self, url):
-        """Returns (families, series, monotonic time of the scrape)."""
+        """Returns (families, series, time of the page): the simulation's with --step, else
+        the monotonic clock's."""
         before = time.monotonic()
         status, headers, body = http(url + "/metrics")
         after = time.monotonic()
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
         families, series = parse_page(body.decode())
+        clock = getattr(self, "clocks", {}).get(url)
+        if clock:
+            clock[0] += clock[1]
+            return families, series, clock[0]
         return families, series, (before + after) / 2
 
     def truth(self, url):
@@ -231,8 +243,7 @@ class TestPages(SimTestCase):
 
     def test_floats_are_formatted_as_go_does(self):
         for fmt in FORMATS:
-            _, url = self.start_sim("--format", fmt)
-            time.sleep(1.2)
+            _, url = self.start_sim("--format", fmt, step=1.2)
             _, series, _ = self.scrape(url)
             exponent_forms = 0
             for name, _, value in series:
@@ -323,12 +334,11 @@ class TestTruth(SimTestCase):
                 joules += weight * (total(b, name) - total(a, name)) * scale
         return joules
 
-    def relative_errors(self, url, intervals, seconds):
+    def relative_errors(self, url, intervals):
         truth = self.truth(url)
         errors = []
         _, a, ta = self.scrape(url)
         for _ in range(intervals):
-            time.sleep(seconds)
             _, b, tb = self.scrape(url)
             for comp in ("core", "dram", "package", "platform"):
                 measured = self.node_energy(b, comp) - self.node_energy(a, comp)
@@ -338,22 +348,20 @@ class TestTruth(SimTestCase):
         return errors
 
     def test_energy_follows_the_printed_truth_without_noise(self):
-        _, url = self.start_sim("--noise", "0", "--seed", "3")
-        time.sleep(0.5)
-        for comp, error in self.relative_errors(url, 2, 1.6):
+        _, url = self.start_sim("--noise", "0", "--seed", "3", step=1.6)
+        for comp, error in self.relative_errors(url, 2):
             self.assertLess(abs(error), 0.01, comp)
 
     def test_noise_stays_within_three_sigma(self):
         noise = 0.05
-        _, url = self.start_sim("--noise", str(noise), "--seed", "11")
-        errors = self.relative_errors(url, 3, 1.1)
+        _, url = self.start_sim("--noise", str(noise), "--seed", "11", step=1.1)
+        errors = self.relative_errors(url, 3)
         for comp, error in errors:
             self.assertLess(abs(error), 3 * noise + 0.01, comp)
         self.assertGreater(max(abs(e) for _, e in errors), 0.002, "no noise at all")
 
     def test_containers_split_the_node_energy(self):
-        _, url = self.start_sim("--noise", "0.02")
-        time.sleep(1.5)
+        _, url = self.start_sim("--noise", "0.02", step=1.5)
         _, s, _ = self.scrape(url)
         for comp in ("package", "dram", "core"):
             for mode in ("dynamic", "idle"):
@@ -363,11 +371,10 @@ class TestTruth(SimTestCase):
 
     def test_usage_varies_and_is_not_collinear(self):
         """The regression needs cycles, instructions and cpu time to move independently."""
-        _, url = self.start_sim("--noise", "0")
+        _, url = self.start_sim("--noise", "0", step=1.0)
         rows = []
         _, a, _ = self.scrape(url)
         for _ in range(6):
-            time.sleep(1.0)
             _, b, _ = self.scrape(url)
             rows.append([total(b, n) - total(a, n) for n, _ in self.FEATURES_07.values()])
             a = b
@@ -379,10 +386,9 @@ class TestTruth(SimTestCase):
         self.assertGreater(max(cpu) / min(cpu), 1.01)
 
     def test_format_03_periods_follow_the_truth(self):
-        _, url = self.start_sim("--format", "0.3", "--noise", "0")
+        _, url = self.start_sim("--format", "0.3", "--noise", "0", step=3.5)
         truth = self.truth(url)
-        time.sleep(3.5)  # the first 3-second period is complete
-        _, s, _ = self.scrape(url)
+        _, s, _ = self.scrape(url)  # 3.5 s on: the first 3-second period is complete
         stat = dict(next(labels for n, labels, _ in s if n == "node_energy_stat"))
         period = truth["step_seconds"] * truth["period_steps"]
         counts = {"cpu_cycles": float(stat["node_curr_cpu_cycles"]),
@@ -406,9 +412,8 @@ class TestCounters(SimTestCase):
 
     def test_counters_are_monotonic(self):
         for fmt in ("0.7", "0.9", "0.10"):
-            _, url = self.start_sim("--format", fmt)
+            _, url = self.start_sim("--format", fmt, step=1.2)
             fam, a, _ = self.scrape(url)
-            time.sleep(1.2)
             _, b, _ = self.scrape(url)
             ca, cb = self.counters(fam, a), self.counters(fam, b)
             self.assertEqual(set(ca), set(cb))
@@ -419,11 +424,11 @@ class TestCounters(SimTestCase):
             self.assertGreater(grew, len(ca) // 2, fmt)
 
     def test_restart_on_sigusr1_and_on_schedule(self):
-        proc, url = self.start_sim()
-        time.sleep(1.0)
-        _, a, _ = self.scrape(url)
+        proc, url = self.start_sim(step=1.0)
+        self.scrape(url)
+        _, a, _ = self.scrape(url)  # 2 s of counts, the page after the restart 1 s
         proc.proc.send_signal(signal.SIGUSR1)
-        time.sleep(0.3)
+        wait_for(lambda: "reason=SIGUSR1" in proc.output(), what="the restart")
         _, b, _ = self.scrape(url)
         before = total(a, "kepler_node_platform_joules_total")
         after = total(b, "kepler_node_platform_joules_total")
@@ -432,15 +437,17 @@ class TestCounters(SimTestCase):
                         total(a, "kepler_container_cpu_cycles_total"))
         self.assertIn("restart", proc.output())
 
-        proc, url = self.start_sim("--restart-every", "1")
-        drops = 0
-        _, a, _ = self.scrape(url)
-        for _ in range(5):
-            time.sleep(0.5)
-            _, b, _ = self.scrape(url)
-            drops += total(b, "kepler_node_platform_joules_total") < total(a, "kepler_node_platform_joules_total")
-            a = b
-        self.assertGreaterEqual(drops, 1)
+        # The schedule is in real seconds, the pages 5 simulated seconds apart: the page after a
+        # restart holds one step's energy, the one before it several.
+        proc, url = self.start_sim("--restart-every", "1", step=5.0)
+        last = []
+        def went_back():
+            joules = total(self.scrape(url)[1], "kepler_node_platform_joules_total")
+            back = bool(last) and joules < last[-1]
+            last.append(joules)
+            return back
+        wait_for(went_back, what="a page after a scheduled restart")
+        self.assertIn("reason=schedule", proc.output())
 
     def test_truth_changes_on_sigusr2_and_on_schedule(self):
         proc, url = self.start_sim("--truth-change", "1.5")
@@ -461,23 +468,26 @@ class TestCounters(SimTestCase):
 
         proc, url = self.start_sim("--truth-change-at", "0.5", "--truth-change", "2")
         wait_for(lambda: self.truth(url)["truth_factor"] == 2, what="the scheduled change")
-        time.sleep(1.0)
+        time.sleep(1.0)  # that it changes no more cannot be awaited
         self.assertEqual(self.truth(url)["truth_changes"], 1)  # once
 
     def test_churn_replaces_containers(self):
-        _, url = self.start_sim("--churn", "2", "--containers", "6")
+        _, url = self.start_sim("--churn", "2", "--containers", "6", step=0.5)
         name = "kepler_container_bpf_cpu_time_us_total"
         def by_id(series):
             return {dict(l)["container_id"]: float(v) for n, l, v in series if n == name}
         _, a, ta = self.scrape(url)
-        time.sleep(2.5)
-        _, b, tb = self.scrape(url)
-        ca, cb = by_id(a), by_id(b)
+        ca = by_id(a)
+        for _ in range(20):  # 10 simulated seconds: 6 containers of a 2 s mean lifetime end
+            _, b, tb = self.scrape(url)
+            cb = by_id(b)
+            if set(cb) - set(ca):
+                break
         self.assertEqual(len(cb), 7)  # and the node's own processes
         self.assertIn("system_processes", ca)
         self.assertIn("system_processes", cb)
         new = set(cb) - set(ca)
-        self.assertTrue(new, "no container ended in 2.5 s with a 2 s mean lifetime")
+        self.assertTrue(new, "no container ended in 10 s with a 2 s mean lifetime")
         for cid in new:  # a new container's counters start from 0
             self.assertLessEqual(cb[cid], (tb - ta) * 3.0 * 1e3)  # ms
         for cid in set(ca) & set(cb):
@@ -485,14 +495,13 @@ class TestCounters(SimTestCase):
 
     def test_010_rapl_counter_wraps_at_its_range(self):
         rapl_max = 200.0
-        _, url = self.start_sim("--format", "0.10", "--rapl-max", str(rapl_max), "--noise", "0")
+        _, url = self.start_sim("--format", "0.10", "--rapl-max", str(rapl_max), "--noise", "0", step=0.5)
         zone_key = lambda labels: dict(labels)["path"]
         def zones(series, name):
             return {zone_key(l): float(v) for n, l, v in series if n == name}
         _, a, _ = self.scrape(url)
         wraps = 0
         for _ in range(8):
-            time.sleep(0.5)
             _, b, _ = self.scrape(url)
             raw_a, raw_b = zones(a, "kepler_node_cpu_joules_total"), zones(b, "kepler_node_cpu_joules_total")
             for path in raw_a:
