@@ -584,6 +584,8 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+/* civetweb's own grammar, checked as civetweb reads it: no blanks and no empty entries, which
+   kms_config_split would forgive and civetweb would not. */
 bool api_http_acl_valid(const char *acl)
 {
     char copy[1024];
