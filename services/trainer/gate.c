@@ -4,6 +4,7 @@
 #include "kms_config.h"
 #include "kms_log.h"
 #include "kms_num.h"
+#include "kms_recent.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,15 +17,12 @@
 const char *const trainer_held_reason_names[TRAINER_HELD_REASONS] = {"bounds", "outlier", "drift"};
 
 typedef struct {
-    char node[KMS_ID_MAX];
     uint64_t held[TRAINER_HELD_REASONS];
-    uint64_t last;   /* the table's count of held samples when this one was last held */
 } s_publisher_t;
 
 struct trainer_gate_held_t {
-    uint64_t total[TRAINER_HELD_REASONS], events;
-    size_t count;
-    s_publisher_t publishers[S_PUBLISHERS];
+    uint64_t total[TRAINER_HELD_REASONS];
+    kms_recent_t *publishers;  /* the one held back longest ago makes room */
 };
 
 /* One "target=watts" entry into `out`. */
@@ -108,40 +106,27 @@ const char *trainer_gate_bounds_exceeded(const trainer_gate_bounds_t *bounds, co
 
 trainer_gate_held_t *trainer_gate_held_new(void)
 {
-    return calloc(1, sizeof(trainer_gate_held_t));
+    trainer_gate_held_t *self = calloc(1, sizeof *self);
+    if (self && !(self->publishers = kms_recent_new(S_PUBLISHERS, sizeof(s_publisher_t))))
+        trainer_gate_held_destroy(&self);
+    return self;
 }
 
 void trainer_gate_held_destroy(trainer_gate_held_t **self_p)
 {
     if (self_p && *self_p) {
+        kms_recent_destroy(&(*self_p)->publishers);
         free(*self_p);
         *self_p = NULL;
     }
 }
 
-/* The publisher's entry; a new one replaces the one held back longest ago. */
-static s_publisher_t *s_publisher(trainer_gate_held_t *self, const char *node)
-{
-    s_publisher_t *oldest = NULL;
-    for (size_t i = 0; i < self->count; i++) {
-        if (strcmp(self->publishers[i].node, node) == 0)
-            return &self->publishers[i];
-        if (!oldest || self->publishers[i].last < oldest->last)
-            oldest = &self->publishers[i];
-    }
-    s_publisher_t *p = self->count < S_PUBLISHERS ? &self->publishers[self->count++] : oldest;
-    memset(p, 0, sizeof *p);
-    snprintf(p->node, sizeof p->node, "%s", node);
-    return p;
-}
-
 void trainer_gate_held_count(trainer_gate_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
                              const char *model, const char *what, double watts)
 {
-    s_publisher_t *p = s_publisher(self, sample->node);
-    uint64_t n = ++p->held[reason];
     self->total[reason]++;
-    p->last = ++self->events;
+    s_publisher_t *p = kms_recent_use(self->publishers, sample->node, NULL, NULL);
+    uint64_t n = p ? ++p->held[reason] : self->total[reason];
     if (!kms_log_decade(n))
         return;
     char node[160], name[160], target[160];
@@ -173,12 +158,13 @@ static int s_by_held(const void *a, const void *b)
 json_t *trainer_gate_held_json(const trainer_gate_held_t *self)
 {
     const s_publisher_t *order[S_PUBLISHERS];
-    for (size_t i = 0; i < self->count; i++)
-        order[i] = &self->publishers[i];
-    qsort(order, self->count, sizeof order[0], s_by_held);
+    size_t count = kms_recent_count(self->publishers);
+    for (size_t i = 0; i < count; i++)
+        order[i] = kms_recent_at(self->publishers, i);
+    qsort(order, count, sizeof order[0], s_by_held);
     json_t *publishers = json_array(), *doc = json_object();
-    for (size_t i = 0; i < self->count && i < S_REPORTED; i++) {
-        json_t *p = json_pack("{s:s}", "node", order[i]->node);
+    for (size_t i = 0; i < count && i < S_REPORTED; i++) {
+        json_t *p = json_pack("{s:s}", "node", kms_recent_name(self->publishers, order[i]));
         for (int r = 0; r < TRAINER_HELD_REASONS; r++)
             json_object_set_new(p, trainer_held_reason_names[r], json_integer((json_int_t) order[i]->held[r]));
         json_array_append_new(publishers, p);

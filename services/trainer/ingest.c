@@ -43,12 +43,14 @@
       publisher whose interval was reconfigured (its ts spacing changes with its dt) is
       accepted again after half a window, one that keeps lying about dt never poisons the
       median. A new session starts a new window.
-    The table is bounded: past S_MAX_PUBLISHERS the one heard from longest ago is forgotten, so
-    a publisher inventing node names cannot exhaust memory. */
+    The table is bounded (kms_recent): past S_MAX_PUBLISHERS the one heard from longest ago is
+    forgotten, so a publisher inventing node names cannot exhaust memory; that is counted and
+    logged (its next sample is a new session, its seq and dt checks start afresh). */
 #include "ingest.h"
 
 #include "kms_log.h"
 #include "kms_num.h"
+#include "kms_recent.h"
 #include "kms_sample_msgpack.h"
 
 #include <math.h>
@@ -65,9 +67,7 @@
 #define S_SEQ_LEAP_MAX 100000
 
 typedef struct {
-    char node[KMS_ID_MAX];
     uint64_t last_seq;
-    uint64_t last_heard;     /* the ingest's message count when last heard from */
     size_t dt_count, dt_next;
     double dts[S_DT_WINDOW];
     double last_ts;          /* of its previous node sample in this session; 0: none yet */
@@ -79,21 +79,24 @@ struct trainer_ingest_t {
     bool have_previous;
     uint64_t previous_seq;          /* of the previous valid message, whichever its node */
     uint64_t gap_events, sessions;  /* for log rate limiting */
-    size_t count;
-    s_publisher_t publishers[S_MAX_PUBLISHERS];
+    kms_recent_t *publishers;
 };
 
 trainer_ingest_t *trainer_ingest_new(trainer_stats_t *stats)
 {
     trainer_ingest_t *self = calloc(1, sizeof *self);
-    if (self)
-        self->stats = stats;
+    if (!self)
+        return NULL;
+    self->stats = stats;
+    if (!(self->publishers = kms_recent_new(S_MAX_PUBLISHERS, sizeof(s_publisher_t))))
+        trainer_ingest_destroy(&self);
     return self;
 }
 
 void trainer_ingest_destroy(trainer_ingest_t **self_p)
 {
     if (self_p && *self_p) {
+        kms_recent_destroy(&(*self_p)->publishers);
         free(*self_p);
         *self_p = NULL;
     }
@@ -125,28 +128,19 @@ static int s_rejected(trainer_ingest_t *self, uint64_t *kind, const kms_sample_t
 
 static s_publisher_t *s_publisher(trainer_ingest_t *self, const char *node, bool *is_new)
 {
-    s_publisher_t *oldest = NULL;
-    for (size_t i = 0; i < self->count; i++) {
-        s_publisher_t *p = &self->publishers[i];
-        if (strcmp(p->node, node) == 0) {
-            *is_new = false;
-            return p;
-        }
-        if (!oldest || p->last_heard < oldest->last_heard)
-            oldest = p;
-    }
-    s_publisher_t *p = self->count < S_MAX_PUBLISHERS ? &self->publishers[self->count++] : oldest;
-    memset(p, 0, sizeof *p);
-    snprintf(p->node, sizeof p->node, "%s", node);
-    self->stats->publishers = self->count;
-    *is_new = true;
+    bool evicted;
+    s_publisher_t *p = kms_recent_use(self->publishers, node, is_new, &evicted);
+    if (evicted && kms_log_decade(++self->stats->publishers_forgotten))
+        kms_warn("more publishers than the table holds: the one heard from longest ago is forgotten",
+                 "capacity=%d count=%llu", S_MAX_PUBLISHERS, (unsigned long long) self->stats->publishers_forgotten);
+    self->stats->publishers = kms_recent_count(self->publishers);
     return p;
 }
 
 static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, uint64_t seq)
 {
     char node[160];
-    kms_log_quote(p->node, node, sizeof node);
+    kms_log_quote(kms_recent_name(self->publishers, p), node, sizeof node);
     if (is_new) {
         if (kms_log_decade(++self->sessions))
             kms_info("new publisher", "node=%s seq=%llu", node, (unsigned long long) seq);
@@ -168,7 +162,6 @@ static void s_track_seq(trainer_ingest_t *self, s_publisher_t *p, bool is_new, u
                      (unsigned long long) seq);
     }
     p->last_seq = seq;
-    p->last_heard = self->stats->samples_received;
     self->previous_seq = seq;
     self->have_previous = true;
 }
@@ -243,6 +236,10 @@ int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *ou
 
     bool is_new;
     s_publisher_t *p = s_publisher(self, out->node, &is_new);
+    if (!p) {
+        kms_error("out of memory", "node=%s", kms_log_quote(out->node, (char[160]){0}, 160));
+        return -1;
+    }
     s_track_seq(self, p, is_new, out->seq);
     if (container_topic) {
         self->stats->container_samples++;

@@ -320,7 +320,8 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
 json_t *trainer_describe_stats(const trainer_t *self)
 {
     const trainer_stats_t *s = &self->stats;
-    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:s, s:o}",
+    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o,"
+                     " s:I, s:I, s:I, s:s, s:o}",
                      "uptime", trainer_uptime(self), "samples_received", (json_int_t) s->samples_received,
                      "samples_accepted", (json_int_t) s->samples_accepted, "samples_rejected",
                      (json_int_t) s->samples_rejected, "rejected_values", (json_int_t) s->rejected_values,
@@ -329,7 +330,7 @@ json_t *trainer_describe_stats(const trainer_t *self)
                      (json_int_t) s->container_samples, "frames_malformed", (json_int_t) s->frames_malformed,
                      "seq_gaps", (json_int_t) s->seq_gaps, "publisher_restarts",
                      (json_int_t) s->publisher_restarts, "publishers", (json_int_t) s->publishers,
-                     "checkpoints", (json_int_t) s->checkpoints, "last_checkpoint",
+                     "publishers_forgotten", (json_int_t) s->publishers_forgotten, "checkpoints", (json_int_t) s->checkpoints, "last_checkpoint",
                      kms_json_positive(s->last_checkpoint),
                      "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
                      (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version",

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t seq_gaps;            /* messages missed, summed over publishers */
     uint64_t publisher_restarts;  /* seq went back: a publisher's new session */
     uint64_t publishers;          /* publishers seen (currently tracked) */
+    uint64_t publishers_forgotten;  /* ... forgotten to make room for new ones (ingest.c) */
     uint64_t checkpoints;         /* model checkpoints written */
     uint64_t checkpoint_errors;   /* failed checkpoint writes */
     double last_checkpoint;       /* unix seconds of the last good one, 0 = never */

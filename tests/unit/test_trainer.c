@@ -398,8 +398,10 @@ static void test_publisher_table_is_bounded(void **state)
         assert_int_equal(s_feed(ingest, node, 1, 5), 0);
     }
     assert_int_equal(stats.publishers, 1024);
+    assert_int_equal(stats.publishers_forgotten, 1100 - 1024);
     /* node-0 was heard from longest ago: forgotten, so it is new again (no restart, no gap) */
     assert_int_equal(s_feed(ingest, "node-0", 1, 5), 0);
+    assert_int_equal(stats.publishers_forgotten, 1100 - 1024 + 1);
     assert_int_equal(s_feed(ingest, "node-1099", 2, 5), 0);
     assert_int_equal(stats.publisher_restarts, 0);
     assert_int_equal(stats.seq_gaps, 0);
