@@ -9,6 +9,7 @@
 #include "kms_num.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 
 #define S_PROGRAM "kepler-sim"
 #define S_DUMP_SECONDS 60.0  /* simulated time before --dump prints its page */
+#define S_MACHINE_TYPES 4     /* a fleet's nodes come in this many sizes of truth */
+#define S_MACHINE_STEP 0.25   /* each type's truth is the first's times 1 + this * type */
 
 static const char *s_summary =
     "Serves Kepler-format /metrics (as Kepler 0.3, 0.7, 0.9 or 0.10 prints them) for one node\n"
@@ -40,7 +43,12 @@ static const char *s_summary =
     "truth of the counters' increments. --print-truth prints it as JSON; GET /truth too.\n"
     "SIGUSR1 (or --restart-every) simulates an exporter restart: counters go back to 0.\n"
     "SIGUSR2 (or --truth-change-at) changes the truth: every weight and bias times\n"
-    "--truth-change (the next SIGUSR2 restores it), from the next second on.";
+    "--truth-change (the next SIGUSR2 restores it), from the next second on.\n"
+    "\n"
+    "--nodes N serves a fleet: node i (0..N-1) at /node/<i>/metrics and /node/<i>/truth, named\n"
+    "<node-name>-<i>, seeded seed + i, on machine type i mod 4 (its whole truth times\n"
+    "1 + 0.25 (i mod 4)); /metrics and /truth are node 0's. A node moves only when its page\n"
+    "is asked for; signals and schedules act on every node.";
 
 /* In the order of the enums, so that s_formats[format].name names a format. */
 static const kms_opt_name_t s_formats[] = {
@@ -51,7 +59,7 @@ static const kms_opt_name_t s_truths[] = {
 
 static const char *s_listen, *s_node, *s_arch;
 static int s_format, s_truth;
-static long s_port, s_containers, s_seed, s_cpus;
+static long s_port, s_containers, s_seed, s_cpus, s_nodes;
 static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at, s_step;
 static bool s_print_truth, s_dump;
 
@@ -94,6 +102,8 @@ static kms_option_t s_options[] = {
      "each /metrics page advances the simulation by this many seconds, whatever the time that passed "
      "(0: the time that passed); a test drives the simulation with it",
      &s_step, 0, 1e6},
+    {"nodes", "KMS_SIM_NODES", KMS_OPT_INT, "1",
+     "simulated nodes, each at /node/<i>/metrics (1: one node, named --node-name)", &s_nodes, 1, 100000},
     {"print-truth", NULL, KMS_OPT_BOOL, "false", "print the truth as JSON and exit", &s_print_truth, 0, 0},
     {"dump", NULL, KMS_OPT_BOOL, "false", "print one page (after 60 simulated seconds) and exit",
      &s_dump, 0, 0},
@@ -111,23 +121,32 @@ static void s_on_signal(int sig)
         s_change = 1;
 }
 
+/* One simulated node. Each has its own lock, so that scrapes of different nodes run at once,
+   and moves only when its page is asked for: a fleet of 1,000 costs nothing until scraped. */
 typedef struct {
     pthread_mutex_t lock;
     kms_sim_t *sim;
-    kms_sim_format_t format;
     double stepped;  /* with --step: the simulation's time, moved by the pages */
+    double machine;  /* the node's own truth factor (its machine type); SIGUSR2 scales from it */
+    char name[128];
+} s_node_t;
+
+typedef struct {
+    kms_sim_format_t format;
+    size_t count;
+    s_node_t *nodes;
 } s_server_t;
 
 /* A page reflects the state at the moment of the request, or --step seconds after the last. */
-static int s_render_now(s_server_t *server, char **buf, size_t *len)
+static int s_render_now(s_node_t *node, kms_sim_format_t format, char **buf, size_t *len)
 {
     size_t cap = 0;
     *buf = NULL;
     *len = 0;
-    pthread_mutex_lock(&server->lock);
-    kms_sim_advance(server->sim, s_step > 0 ? (server->stepped += s_step) : kms_num_monotonic());
-    int rc = kms_sim_render(server->sim, server->format, buf, len, &cap);
-    pthread_mutex_unlock(&server->lock);
+    pthread_mutex_lock(&node->lock);
+    kms_sim_advance(node->sim, s_step > 0 ? (node->stepped += s_step) : kms_num_monotonic());
+    int rc = kms_sim_render(node->sim, format, buf, len, &cap);
+    pthread_mutex_unlock(&node->lock);
     return rc;
 }
 
@@ -150,15 +169,15 @@ static bool s_method_ok(struct mg_connection *conn)
     return false;
 }
 
-static int s_on_metrics(struct mg_connection *conn, void *data)
+static int s_metrics(struct mg_connection *conn, const s_server_t *server, s_node_t *node)
 {
     if (!s_method_ok(conn))
         return 405;
     char *page;
     size_t len;
-    if (s_render_now(data, &page, &len) != 0) {
+    if (s_render_now(node, server->format, &page, &len) != 0) {
         free(page);
-        kms_error("render failed", "why=\"out of memory\"");
+        kms_error("render failed", "why=\"out of memory\" node=%s", node->name);
         return s_error(conn, 500, NULL, "out of memory\n");
     }
     int status = s_reply(conn, "text/plain; version=0.0.4; charset=utf-8", page, len);
@@ -166,20 +185,51 @@ static int s_on_metrics(struct mg_connection *conn, void *data)
     return status;
 }
 
-static int s_on_truth(struct mg_connection *conn, void *data)
+static int s_truth_page(struct mg_connection *conn, s_node_t *node)
 {
     if (!s_method_ok(conn))
         return 405;
-    s_server_t *server = data;
-    pthread_mutex_lock(&server->lock);
-    char *json = kms_sim_truth_json(server->sim);
-    pthread_mutex_unlock(&server->lock);
-    if (!json) {
+    pthread_mutex_lock(&node->lock);
+    char *json = kms_sim_truth_json(node->sim);
+    pthread_mutex_unlock(&node->lock);
+    if (!json)
         return s_error(conn, 500, NULL, "out of memory\n");
-    }
     int status = s_reply(conn, "application/json", json, strlen(json));
     free(json);
     return status;
+}
+
+static int s_on_metrics(struct mg_connection *conn, void *data)
+{
+    s_server_t *server = data;
+    return s_metrics(conn, server, &server->nodes[0]);
+}
+
+static int s_on_truth(struct mg_connection *conn, void *data)
+{
+    s_server_t *server = data;
+    return s_truth_page(conn, &server->nodes[0]);
+}
+
+/* /node/<i>/metrics and /node/<i>/truth, i a plain decimal below --nodes; anything else 404. */
+static int s_on_node(struct mg_connection *conn, void *data)
+{
+    s_server_t *server = data;
+    static const char prefix[] = "/node/";
+    const char *uri = mg_get_request_info(conn)->local_uri;
+    if (strncmp(uri, prefix, sizeof prefix - 1) != 0 || uri[sizeof prefix - 1] < '0'
+        || uri[sizeof prefix - 1] > '9')
+        return s_error(conn, 404, NULL, "not found\n");
+    char *end;
+    errno = 0;
+    unsigned long i = strtoul(uri + sizeof prefix - 1, &end, 10);
+    if (errno != 0 || i >= server->count)
+        return s_error(conn, 404, NULL, "not found\n");
+    if (strcmp(end, "/metrics") == 0)
+        return s_metrics(conn, server, &server->nodes[i]);
+    if (strcmp(end, "/truth") == 0)
+        return s_truth_page(conn, &server->nodes[i]);
+    return s_error(conn, 404, NULL, "not found\n");
 }
 
 /* Kepler answers / with a small page that links to /metrics. */
@@ -198,15 +248,41 @@ static int s_on_root(struct mg_connection *conn, void *data)
     return s_reply(conn, "text/html; charset=utf-8", page, sizeof page - 1);
 }
 
+/* SIGUSR1 / --restart-every and SIGUSR2 / --truth-change-at reach every node at the same
+   moment. A truth change toggles each node between its machine's truth and that times
+   --truth-change. */
+static void s_restart_all(s_server_t *server, double now)
+{
+    for (size_t i = 0; i < server->count; i++) {
+        s_node_t *node = &server->nodes[i];
+        pthread_mutex_lock(&node->lock);
+        kms_sim_advance(node->sim, now);
+        kms_sim_restart(node->sim);
+        pthread_mutex_unlock(&node->lock);
+    }
+}
+
+static void s_change_all(s_server_t *server, double now)
+{
+    for (size_t i = 0; i < server->count; i++) {
+        s_node_t *node = &server->nodes[i];
+        pthread_mutex_lock(&node->lock);
+        kms_sim_advance(node->sim, now);
+        bool at_base = node->sim->truth_factor == node->machine;
+        kms_sim_change_truth(node->sim, at_base ? node->machine * s_truth_change : node->machine);
+        pthread_mutex_unlock(&node->lock);
+    }
+}
+
 static int s_serve(s_server_t *server)
 {
     static const kms_httpd_route_t routes[] = {
-        {"/metrics", s_on_metrics}, {"/truth", s_on_truth}, {"/", s_on_root}, {0}};
+        {"/metrics", s_on_metrics}, {"/truth", s_on_truth}, {"/node", s_on_node}, {"/", s_on_root}, {0}};
     kms_httpd_t *http = kms_httpd_start("metrics", s_listen, s_port, 4, 10000, routes, server);
     if (!http)
         return 1;
-    kms_info("serving", "format=%s truth=%s containers=%ld seed=%ld noise=%g", s_formats[s_format].name,
-             s_truths[s_truth].name, s_containers, s_seed, s_noise);
+    kms_info("serving", "format=%s truth=%s nodes=%zu containers=%ld seed=%ld noise=%g",
+             s_formats[s_format].name, s_truths[s_truth].name, server->count, s_containers, s_seed, s_noise);
 
     double started = kms_num_monotonic(), last_restart = started;
     bool changed_on_schedule = false;
@@ -217,27 +293,55 @@ static int s_serve(s_server_t *server)
         if (s_restart || scheduled) {
             s_restart = 0;
             last_restart = now;
-            pthread_mutex_lock(&server->lock);
-            kms_sim_advance(server->sim, now);
-            kms_sim_restart(server->sim);
-            pthread_mutex_unlock(&server->lock);
+            s_restart_all(server, now);
             kms_info("exporter restart simulated", "reason=%s", scheduled ? "schedule" : "SIGUSR1");
         }
         bool change_due = s_truth_change_at > 0 && !changed_on_schedule && now - started >= s_truth_change_at;
         if (s_change || change_due) {
             s_change = 0;
             changed_on_schedule |= change_due;
-            pthread_mutex_lock(&server->lock);
-            kms_sim_advance(server->sim, now);
-            double factor = server->sim->truth_factor == 1 ? s_truth_change : 1;
-            kms_sim_change_truth(server->sim, factor);
-            pthread_mutex_unlock(&server->lock);
-            kms_info("truth changed", "reason=%s factor=%g", change_due ? "schedule" : "SIGUSR2", factor);
+            s_change_all(server, now);
+            kms_info("truth changed", "reason=%s factor=%g",
+                     change_due ? "schedule" : "SIGUSR2", server->nodes[0].sim->truth_factor);
         }
     }
     kms_info("stopping", NULL);
     kms_httpd_stop(&http);
     return 0;
+}
+
+/* Node i of a fleet: its own name, seed and machine type; a single node is the one the
+   options describe. */
+static int s_node_init(s_node_t *node, size_t i, size_t count, double now)
+{
+    if (count == 1)
+        snprintf(node->name, sizeof node->name, "%s", s_node);
+    else
+        snprintf(node->name, sizeof node->name, "%s-%zu", s_node, i);
+    kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed + i, s_noise, s_rapl_max,
+                                 s_churn, node->name, s_arch, (kms_sim_truth_kind_t) s_truth, (size_t) s_cpus};
+    node->stepped = now;
+    node->machine = 1 + S_MACHINE_STEP * (double) (i % S_MACHINE_TYPES);
+    node->sim = kms_sim_new(&options, now);
+    if (!node->sim)
+        return -1;
+    if (node->machine != 1) {
+        kms_sim_change_truth(node->sim, node->machine);
+        node->sim->truth_changes = 0;  /* the machine it is, not a change of regime */
+    }
+    pthread_mutex_init(&node->lock, NULL);
+    return 0;
+}
+
+static void s_nodes_destroy(s_server_t *server)
+{
+    for (size_t i = 0; server->nodes && i < server->count; i++) {
+        if (server->nodes[i].sim)
+            pthread_mutex_destroy(&server->nodes[i].lock);
+        kms_sim_destroy(&server->nodes[i].sim);
+    }
+    free(server->nodes);
+    server->nodes = NULL;
 }
 
 int main(int argc, char **argv)
@@ -246,37 +350,37 @@ int main(int argc, char **argv)
     int rc = kms_config_parse(&config, argc, argv, NULL);
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
-    kms_sim_format_t format = (kms_sim_format_t) s_format;
-    kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed, s_noise, s_rapl_max,
-                                 s_churn, s_node, s_arch, (kms_sim_truth_kind_t) s_truth, (size_t) s_cpus};
     bool offline = s_print_truth || s_dump;
-    s_server_t server = {.format = format};
-    server.stepped = offline ? 0.0 : kms_num_monotonic();
-    server.sim = kms_sim_new(&options, server.stepped);
-    if (!server.sim) {
-        kms_error("out of memory", NULL);
+    s_server_t server = {.format = (kms_sim_format_t) s_format, .count = offline ? 1 : (size_t) s_nodes};
+    double now = offline ? 0.0 : kms_num_monotonic();
+    server.nodes = calloc(server.count, sizeof *server.nodes);
+    for (size_t i = 0; server.nodes && i < server.count; i++)
+        if (s_node_init(&server.nodes[i], i, server.count, now) != 0)
+            break;
+    if (!server.nodes || !server.nodes[server.count - 1].sim) {
+        kms_error("out of memory", "nodes=%zu", server.count);
+        s_nodes_destroy(&server);
         return 1;
     }
+    kms_sim_t *first = server.nodes[0].sim;
     int status = 0;
     if (s_print_truth) {
-        char *json = kms_sim_truth_json(server.sim);
+        char *json = kms_sim_truth_json(first);
         status = json && printf("%s\n", json) > 0 ? 0 : 1;
         free(json);
     } else if (s_dump) {
         char *page = NULL;
         size_t len = 0, cap = 0;
-        kms_sim_advance(server.sim, S_DUMP_SECONDS);
-        status = kms_sim_render(server.sim, format, &page, &len, &cap) == 0
+        kms_sim_advance(first, S_DUMP_SECONDS);
+        status = kms_sim_render(first, server.format, &page, &len, &cap) == 0
                          && fwrite(page, 1, len, stdout) == len ? 0 : 1;
         free(page);
     } else {
         kms_signal_init(false);
         kms_signal_handle(SIGUSR1, s_on_signal);
         kms_signal_handle(SIGUSR2, s_on_signal);
-        pthread_mutex_init(&server.lock, NULL);
         status = s_serve(&server);
-        pthread_mutex_destroy(&server.lock);
     }
-    kms_sim_destroy(&server.sim);
+    s_nodes_destroy(&server);
     return status;
 }

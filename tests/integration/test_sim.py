@@ -401,6 +401,36 @@ class TestTruth(SimTestCase):
         self.assertAlmostEqual(total(s, "node_curr_energy_in_core_joule"), measured, delta=0.001)
 
 
+    def test_a_fleet_serves_each_node_its_own_name_page_and_truth(self):
+        nodes = 3
+        _, base = self.start_sim("--nodes", nodes, "--noise", "0", "--node-name", "rack", step=1.6)
+        urls = [f"{base}/node/{i}" for i in range(nodes)]
+        for url in urls:
+            self.clocks[url] = [0.0, 1.6]
+        pages = [self.scrape(url)[1] for url in urls]
+        names = [{dict(labels)["instance"] for n, labels, _ in page if n == "kepler_node_core_joules_total"}
+                 for page in pages]
+        self.assertEqual(names, [{"rack-0"}, {"rack-1"}, {"rack-2"}])
+        self.assertEqual(len({repr(page) for page in pages}), nodes)  # seed + i: other usage
+        for path in (f"/node/{nodes}/metrics", "/node/x/metrics", "/node/1/", "/node/1/metricsx"):
+            self.assertEqual(http(base + path)[0], 404, path)
+        self.assertEqual(self.truth(base)["node"], "rack-0")  # /truth is node 0's
+        bias = [self.truth(url)["components"]["core"]["bias"] for url in urls]
+        self.assertEqual([b / bias[0] for b in bias], [1, 1.25, 1.5])  # machine types
+        self.assertEqual([self.truth(url)["truth_changes"] for url in urls], [0, 0, 0])
+        for url in urls[1:]:
+            for comp, error in self.relative_errors(url, 2):
+                self.assertLess(abs(error), 0.01, (url, comp))
+
+    def test_a_fleet_names_its_nodes_in_every_format(self):
+        for fmt in FORMATS:
+            _, base = self.start_sim("--nodes", 2, "--format", fmt, "--node-name", "rack", step=1)
+            status, _, body = http(base + "/node/1/metrics")
+            self.assertEqual(status, 200, fmt)
+            self.assertIn(b'"rack-1"', body, fmt)
+            self.assertNotIn(b'"rack-0"', body, fmt)
+
+
 class TestCounters(SimTestCase):
     GAUGES_IN_ALL_BUT_NAME = ("memory",)
 
