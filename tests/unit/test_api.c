@@ -720,7 +720,7 @@ static void test_families_translate_between_otlp_and_prometheus(void **state)
                  family->type == API_COUNTER ? "_total" : "");
         assert_string_equal(family->prom, expected);
     }
-    assert_int_equal(exported, 18);
+    assert_int_equal(exported, 19);
 }
 
 int main(void)
