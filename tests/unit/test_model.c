@@ -466,7 +466,7 @@ static void test_forgetting_tracks_drift(void **state)
 
 /* ---- prequential fit figures -------------------------------------------------------------------- */
 
-static void test_prequential_figures(void **state)
+static void test_prequential_r2_rmse_mae_match_a_recomputation(void **state)
 {
     (void) state;
     row_t rows[N];
@@ -515,7 +515,7 @@ static void test_prequential_figures(void **state)
 
 /* ---- ready and reason ------------------------------------------------------------------------------ */
 
-static void test_ready_transitions(void **state)
+static void test_a_model_is_ready_at_min_samples_and_says_how_far_before(void **state)
 {
     (void) state;
     row_t rows[40];
@@ -678,7 +678,7 @@ static void test_wild_extrapolation_keeps_state_finite(void **state)
     }
 }
 
-static void test_missing_feature_reported(void **state)
+static void test_a_missing_feature_is_reported(void **state)
 {
     (void) state;
     kms_model_spec_t spec;
@@ -1011,7 +1011,7 @@ static void test_per_cpu_sample_without_cpus_is_missing(void **state)
 
 /* ---- specs --------------------------------------------------------------------------------------------- */
 
-static void test_builtin_specs(void **state)
+static void test_builtin_models_name_their_target_and_features(void **state)
 {
     (void) state;
     kms_model_spec_t spec;
@@ -1327,12 +1327,12 @@ int main(void)
         cmocka_unit_test(test_constant_feature_is_served_safely),
         cmocka_unit_test(test_unseen_architecture_has_weight_zero),
         cmocka_unit_test(test_forgetting_tracks_drift),
-        cmocka_unit_test(test_prequential_figures),
-        cmocka_unit_test(test_ready_transitions),
+        cmocka_unit_test(test_prequential_r2_rmse_mae_match_a_recomputation),
+        cmocka_unit_test(test_a_model_is_ready_at_min_samples_and_says_how_far_before),
         cmocka_unit_test(test_idle_node_is_ready),
         cmocka_unit_test(test_invalid_samples_rejected_and_counted),
         cmocka_unit_test(test_wild_extrapolation_keeps_state_finite),
-        cmocka_unit_test(test_missing_feature_reported),
+        cmocka_unit_test(test_a_missing_feature_is_reported),
         cmocka_unit_test(test_architecture_flood_squats_no_slot),
         cmocka_unit_test(test_architecture_slots_are_reclaimed),
         cmocka_unit_test(test_residual_gate_keeps_glitches_out),
@@ -1340,7 +1340,7 @@ int main(void)
         cmocka_unit_test(test_poisoned_state_is_refused),
         cmocka_unit_test(test_per_cpu_model_pools_hosts_of_any_size),
         cmocka_unit_test(test_per_cpu_sample_without_cpus_is_missing),
-        cmocka_unit_test(test_builtin_specs),
+        cmocka_unit_test(test_builtin_models_name_their_target_and_features),
         cmocka_unit_test(test_bad_specs_refused),
         cmocka_unit_test(test_save_load_continues_bit_identically),
         cmocka_unit_test(test_empty_model_round_trips),
