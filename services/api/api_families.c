@@ -63,7 +63,7 @@ const api_family_t api_families[API_F_COUNT] = {
                                   "Publishers the trainer has heard from."},
     [API_F_TRAINER_PUBLISHERS_FORGOTTEN] = {"kms_trainer_publishers_forgotten_total", C,
                                             "kms_trainer_publishers_forgotten", "{publisher}", "publishers_forgotten",
-                                            NULL, "Publishers forgotten to make room in the trainer's table of 1024."},
+                                            NULL, "Publishers forgotten to make room in the trainer's table of 16,384."},
     [API_F_TRAINER_CHECKPOINTS] = {"kms_trainer_checkpoints_total", C, "kms_trainer_checkpoints", "{checkpoint}",
                                    "checkpoints", NULL, "Checkpoints the trainer wrote."},
     [API_F_TRAINER_CHECKPOINT_ERRORS] = {"kms_trainer_checkpoint_errors_total", C, "kms_trainer_checkpoint_errors",

@@ -63,7 +63,7 @@
 #define S_DT_HIGH 3.0
 #define S_DT_MIN 1e-3         /* seconds: shorter than any scrape */
 #define S_CLOCK_SKEW_S 60.0   /* how far ahead of our clock a publisher's may run */
-#define S_MAX_PUBLISHERS 1024
+#define S_MAX_PUBLISHERS 16384  /* a fleet of 10,000 nodes, each its own publisher (a DaemonSet) */
 #define S_SEQ_LEAP_MAX 100000
 
 typedef struct {

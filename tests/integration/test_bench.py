@@ -1,4 +1,5 @@
-"""kms-bench as a user runs it: the parse subcommand's result line, its options and errors."""
+"""kms-bench as a user runs it: the parse subcommand's result line, its options and errors, and
+the publish subcommand into a real kms-trainer, as scripts/bench's publishers section runs it."""
 import os
 import re
 import subprocess
@@ -75,6 +76,22 @@ class BenchParseTest(unittest.TestCase):
         r = bench("parse", "/nonexistent/page.txt")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot read file", r.stderr)
+
+
+class BenchPublishTest(unittest.TestCase):
+    def test_a_fleet_of_publishers_into_one_trainer_is_kept_whole(self):
+        """300 nodes, each its own publisher, 3 rounds: the trainer accepts every sample, tracks
+        every publisher, and sees no gap, restart or forgotten publisher."""
+        r = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "scripts/lib/publishers_bench.py"),
+                            os.path.dirname(binary("kms-trainer")), "300", "3", "0.2"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = dict(p.split("=", 1) for p in r.stdout.split())
+        self.assertEqual(int(got["published"]), 900, got)
+        self.assertEqual(int(got["accepted"]), 900, got)
+        self.assertEqual(int(got["publishers"]), 300, got)
+        for key in ("seq_gaps", "restarts", "forgotten"):
+            self.assertEqual(int(got[key]), 0, (key, got))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ static double s_clock(const char *node, double dt)
     static struct {
         char node[32];
         double ts;
-    } clocks[2048];
+    } clocks[20000];
     static size_t count;
     size_t i = 0;
     while (i < count && strcmp(clocks[i].node, node) != 0)
@@ -393,16 +393,16 @@ static void test_publisher_table_is_bounded(void **state)
     trainer_stats_t stats = {0};
     trainer_ingest_t *ingest = trainer_ingest_new(&stats);
     char node[32];
-    for (int i = 0; i < 1100; i++) {
+    for (int i = 0; i < 16400; i++) {
         snprintf(node, sizeof node, "node-%d", i);
         assert_int_equal(s_feed(ingest, node, 1, 5), 0);
     }
-    assert_int_equal(stats.publishers, 1024);
-    assert_int_equal(stats.publishers_forgotten, 1100 - 1024);
+    assert_int_equal(stats.publishers, 16384);
+    assert_int_equal(stats.publishers_forgotten, 16400 - 16384);
     /* node-0 was heard from longest ago: forgotten, so it is new again (no restart, no gap) */
     assert_int_equal(s_feed(ingest, "node-0", 1, 5), 0);
-    assert_int_equal(stats.publishers_forgotten, 1100 - 1024 + 1);
-    assert_int_equal(s_feed(ingest, "node-1099", 2, 5), 0);
+    assert_int_equal(stats.publishers_forgotten, 16400 - 16384 + 1);
+    assert_int_equal(s_feed(ingest, "node-16399", 2, 5), 0);
     assert_int_equal(stats.publisher_restarts, 0);
     assert_int_equal(stats.seq_gaps, 0);
     trainer_ingest_destroy(&ingest);
