@@ -11,12 +11,13 @@
 #include "kms_signal.h"
 #include "meter.h"
 
+static const kms_opt_name_t s_shares[] = {{"fair", METER_SHARE_FAIR}, {"active", METER_SHARE_ACTIVE}, {NULL}};
 
 int main(int argc, char **argv)
 {
     meter_config_t c = {0};
-    double max_energy_uj = 0;
-    const char *share = NULL;
+    long max_energy_uj = 0;
+    int share = 0;
     kms_option_t options[] = {
         {"api", "KMS_API_URL", KMS_OPT_STRING, "http://127.0.0.1:8100", "kms-api's base URL (http://host[:port][/path])",
          &c.api, 0, 0},
@@ -39,12 +40,12 @@ int main(int argc, char **argv)
         {"max-watts", "KMS_METER_MAX_WATTS", KMS_OPT_DOUBLE, "2000",
          "a zone's prediction above this is absurd: counted as this, and a model predicting it is refused",
          &c.max_watts, 1, 1e6},
-        {"max-energy-range-uj", "KMS_METER_MAX_ENERGY_RANGE_UJ", KMS_OPT_DOUBLE, "262143328850",
+        {"max-energy-range-uj", "KMS_METER_MAX_ENERGY_RANGE_UJ", KMS_OPT_INT, "262143328850",
          "max_energy_range_uj: energy_uj wraps to 0 there, as RAPL's does", &max_energy_uj, 1000, 9007199254740992.0},
-        {"vm-share", "KMS_METER_VM_SHARE", KMS_OPT_STRING, "fair",
+        {"vm-share", "KMS_METER_VM_SHARE", KMS_OPT_ENUM, "fair",
          "fair: the vCPUs' share of the host's idle power plus the dynamic power of their use; active: "
          "Kepler 0.11's attribution on the host, the active share only (no idle) (docs/meter.md)",
-         &share, 0, 0},
+         &(kms_opt_text_t){&share, s_shares, NULL}, 0, 0},
         {"perf", "KMS_METER_PERF", KMS_OPT_BOOL, "true",
          "use hardware counters (perf_event_open) where the kernel allows them", &c.perf, 0, 0},
         {"metrics-address", "KMS_METER_METRICS_ADDRESS", KMS_OPT_STRING, NULL,
@@ -65,24 +66,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "kms-meter: --out (KMS_METER_DIR) is required: the root of the tree Kepler reads\n");
         return 2;
     }
-    if (max_energy_uj != (double) (uint64_t) max_energy_uj) {
-        fprintf(stderr, "kms-meter: invalid value for --max-energy-range-uj: expected a whole number\n");
-        return 2;
-    }
     /* Kepler undoes one wrap between two readings; a range that a few intervals at --max-watts
        can fill would let it miss some (it booked 4.4 J of 93.8 J on a 1 J range). */
     double fill_uj = 10 * c.max_watts * c.interval * 1e6;
-    if (max_energy_uj < fill_uj) {
-        fprintf(stderr, "kms-meter: invalid value for --max-energy-range-uj: %.0f is less than 10 intervals at "
+    c.max_energy_uj = (double) max_energy_uj;
+    if (c.max_energy_uj < fill_uj) {
+        fprintf(stderr, "kms-meter: invalid value for --max-energy-range-uj: %ld is less than 10 intervals at "
                         "--max-watts (%.0f uJ): Kepler could not tell one wrap from several\n", max_energy_uj, fill_uj);
         return 2;
     }
-    c.max_energy_uj = max_energy_uj;
-    if (strcmp(share, "fair") != 0 && strcmp(share, "active") != 0) {
-        fprintf(stderr, "kms-meter: invalid value '%s' for --vm-share: expected fair or active\n", share);
-        return 2;
-    }
-    c.share = strcmp(share, "active") == 0 ? METER_SHARE_ACTIVE : METER_SHARE_FAIR;
+    c.share = (meter_share_t) share;
     if (c.cache_dir && !*c.cache_dir)
         c.cache_dir = NULL;  /* OUT/kms-meter */
 
