@@ -21,6 +21,13 @@ int main(int argc, char **argv)
         {"prometheus-url", "KMS_PROMETHEUS_URL", KMS_OPT_STRING, NULL,
          "query this Prometheus server's HTTP API for Kepler's metrics instead (e.g. http://prometheus:9090)",
          &c.prometheus_url, 0, 0},
+        {"prometheus-selector", "KMS_PROMETHEUS_SELECTOR", KMS_OPT_STRING, NULL,
+         "the series selector asked of Prometheus, replacing the default one of the families the node samples "
+         "need (docs/scraper.md): for relabelled names", &c.prometheus_selector, 0, 0},
+        {"prometheus-containers", "KMS_PROMETHEUS_CONTAINERS", KMS_OPT_BOOL, "false",
+         "also ask Prometheus for the containers' series and publish kepler.container samples (many times "
+         "the bytes: every container's energy, and on 0.10+ every process's cpu seconds)",
+         &c.prometheus_containers, 0, 0},
         {"interval", "KMS_SCRAPE_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes (fractions allowed)",
          &c.interval, 0.01, 86400},
         {"publish", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5555",

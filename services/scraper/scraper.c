@@ -37,8 +37,28 @@
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
 #define S_MAX_API_NODES 4096
-/* The Kepler families, all generations, for the Prometheus API mode. */
-#define S_API_SELECTOR "{__name__=~\"kepler_.+|node_energy_stat|pod_energy_stat|pod_curr_energy_in_.+\"}"
+/* What the Prometheus API mode asks for: the families kms_kepler_diff reads for a node sample,
+   per era (common/kms_kepler.c's table), not every Kepler series. 0.4-0.9: the node's energy,
+   and its features, which are sums of its containers' usage counters; 0.10+: node families
+   alone (the node's cpu time is its usage ratio times its cpus, kms_kepler_diff.c's s_node_cpu,
+   so the seven series per process are not needed); 0.1-0.3: all of their few families (without
+   node_energy_stat the node is the sum of its pods). Containers' energy, 0.10's container and
+   process cpu seconds come only with --prometheus-containers. docs/scraper.md has the table. */
+#define S_API_NODE_FAMILIES                                                                          \
+    "kepler_node_(package|core|uncore|dram|platform|other|other_host_components|gpu)_joules_total" \
+    "|kepler_node_info|kepler_node_nodeInfo"                                                        \
+    "|kepler_node_cpu_(joules_total|watts|info|usage_ratio|active_joules_total|idle_joules_total)"  \
+    "|kepler_container_(cpu_cycles|cpu_instructions|cache_miss|bpf_page_cache_hit|bpf_block_irq"   \
+    "|bpf_net_rx_irq|bpf_net_tx_irq|bpf_cpu_time_us|bpf_cpu_time_ms|cgroupfs_cpu_usage_us"          \
+    "|kubelet_cpu_usage|cgroupfs_memory_usage_bytes|kubelet_memory_bytes)_total"                    \
+    "|kepler_container_cpu_cpu_time_us"                                                             \
+    "|node_energy_stat|kepler_node_energy_stat|pod_energy_stat|kepler_pod_energy_stat"              \
+    "|pod_curr_energy_in_.+"
+#define S_API_CONTAINER_FAMILIES                                                                      \
+    "|kepler_container_(package|core|uncore|dram|platform|other|other_host_components|gpu|cpu)"     \
+    "_joules_total|kepler_container_cpu_seconds_total|kepler_process_cpu_seconds_total"
+#define S_API_SELECTOR_NODES "{__name__=~\"" S_API_NODE_FAMILIES "\"}"
+#define S_API_SELECTOR_CONTAINERS "{__name__=~\"" S_API_NODE_FAMILIES S_API_CONTAINER_FAMILIES "\"}"
 
 typedef struct {
     char name[KMS_ID_MAX];
@@ -209,14 +229,18 @@ static int s_api_target(scraper_t *self, const char *base)
     /* A range selector as an instant query: the raw samples with the times Prometheus scraped
        them, so that rates use Kepler's real intervals and not our query times. */
     long window = lround(ceil(fmax(60.0, 3 * self->config.interval)));
-    char query[256];
-    snprintf(query, sizeof query, "%s[%lds]", S_API_SELECTOR, window);
-    char *escaped = curl_easy_escape(NULL, query, 0);
+    const char *selector = scraper_selector(&self->config);
+    size_t qcap = strlen(selector) + 32;
+    char *query = malloc(qcap), *escaped = NULL, *url = NULL;
+    if (query) {
+        snprintf(query, qcap, "%s[%lds]", selector, window);
+        escaped = curl_easy_escape(NULL, query, 0);
+    }
     size_t blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
-    size_t cap = blen + strlen(escaped) + 32;
-    char *url = malloc(cap);
+    size_t cap = blen + (escaped ? strlen(escaped) : 0) + 32;
+    url = escaped ? malloc(cap) : NULL;
     int rc = -1;
     if (escaped && url) {
         snprintf(url, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
@@ -230,8 +254,16 @@ static int s_api_target(scraper_t *self, const char *base)
             rc = -1;
     }
     curl_free(escaped);
+    free(query);
     free(url);
     return rc;
+}
+
+const char *scraper_selector(const scraper_config_t *config)
+{
+    if (config->prometheus_selector && *config->prometheus_selector)
+        return config->prometheus_selector;
+    return config->prometheus_containers ? S_API_SELECTOR_CONTAINERS : S_API_SELECTOR_NODES;
 }
 
 scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
@@ -347,6 +379,14 @@ static int s_publish(const kms_sample_t *sample, void *arg)
     else
         self->published_node++;
     return 0;
+}
+
+/* Without --prometheus-containers the API mode publishes node samples only: what containers
+   an answer still holds (the usage counters 0.4-0.9 nodes are summed from, or a selector of the
+   user's) would give samples without energy, or samples nobody asked for. */
+static int s_publish_node(const kms_sample_t *sample, void *arg)
+{
+    return sample->is_container ? 0 : s_publish(sample, arg);
 }
 
 /* ---------------------------------------------------------------- results */
@@ -524,7 +564,8 @@ static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snaps
         return 0;
     ctx->outcome->rejected_series += kms_kepler_snapshot_stats(cur)->rejected;
     kms_kepler_diff_stats_t ds;
-    kms_kepler_diff(node->last_ts > 0 ? node->prev : NULL, cur, s_publish, self, &ds);
+    kms_kepler_sample_fn publish = self->config.prometheus_containers ? s_publish : s_publish_node;
+    kms_kepler_diff(node->last_ts > 0 ? node->prev : NULL, cur, publish, self, &ds);
     s_note_diff(ctx->target, &ds, ctx->outcome, node->name);
     node->last_ts = kms_kepler_snapshot_ts(cur);
     if (kms_kepler_keep_prev(ds.damaged, &node->kept))

@@ -16,10 +16,13 @@ import unittest
 
 
 import kepler_replay
-from kmstest import (KEPLER_FIXTURES, SLOWDOWN, ProcessTestCase, Subscriber, binary, http, prom_scrape,
-                     refused_port, wait_for)
+from kmstest import (KEPLER_FIXTURES, SLOWDOWN, ProcessTestCase, Subscriber, binary, free_port, http,
+                     prom_scrape, refused_port, wait_for)
 
 DUMP = os.path.join(KEPLER_FIXTURES, "kepler-0.7.1-prometheus-query_range-idle.json")
+PROMETHEUS = "/usr/bin/prometheus"  # Debian's
+# The selector kms-scraper asked Prometheus for before it asked for what the models need.
+EVERY_KEPLER_SERIES = '{__name__=~"kepler_.+|node_energy_stat|pod_energy_stat|pod_curr_energy_in_.+"}'
 
 
 def fixture(name):
@@ -544,7 +547,8 @@ class TestRealCapture(ScraperTestCase):
         other = json.loads(json.dumps(self.dump).replace('"kind-fms-control-plane"', '"other-node"'))
         self.replay.dump = {name: self.dump[name] + other[name] for name in self.dump}
         self.replay.answer()  # rendered before the scraper asks
-        self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.3")
+        self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.3",
+                     "--prometheus-containers")
         n = len(self.steps) - 1
         samples = self.sub.collect(20, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= 2 * n)
         nodes = [s for s in samples if s["topic"] == "kepler.node"]
@@ -555,6 +559,13 @@ class TestRealCapture(ScraperTestCase):
             containers = [s for s in samples if s["topic"] == "kepler.container" and s["node"] == name]
             self.assertGreater(len(containers), 0, name)
 
+    def test_prometheus_api_mode_publishes_node_samples_only_unless_asked_for_containers(self):
+        self.replay.answer()
+        self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.3")
+        n = len(self.steps) - 1
+        samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= n)
+        self.assertEqual({s["topic"] for s in samples}, {"kepler.node"})
+
     def test_prometheus_error_is_logged_with_its_message(self):
         self.replay.error = True
         p = self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.2",
@@ -564,9 +575,6 @@ class TestRealCapture(ScraperTestCase):
         key = f'kms_scraper_scrape_failures_total{{target="http://127.0.0.1:{self.replay_port}",cause="http_status"}}'
         self.assertGreaterEqual(values[key], 1)
 
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class TestKeplerSim(ScraperTestCase):
@@ -633,3 +641,89 @@ class TestKeplerSim(ScraperTestCase):
         checked, nodes = self.check_format("0.3", intervals=2)  # Kepler 0.3's pages change every 3 s
         self.assertTrue(all(n["dt"] == 3.0 for n in nodes))
         self.assertGreaterEqual(checked, 2 * 4)
+
+
+@unittest.skipUnless(os.access(PROMETHEUS, os.X_OK), "needs Debian's prometheus")
+class TestRealPrometheus(ScraperTestCase):
+    """Debian's Prometheus scraping a kepler-sim fleet: the default selector (the families the
+    node samples need) gives the very node samples that asking for every Kepler series gave, and
+    with --prometheus-containers the very container samples too."""
+
+    NODES = 2
+
+    def start_prometheus(self, sim_port):
+        targets = [{"targets": [f"127.0.0.1:{sim_port}"],
+                    "labels": {"__metrics_path__": f"/node/{i}/metrics", "instance": f"kepler-sim-node-{i}"}}
+                   for i in range(self.NODES)]
+        config = os.path.join(self.tmp, "prometheus.yml")
+        with open(config, "w") as f:  # JSON is YAML
+            json.dump({"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                       "scrape_configs": [{"job_name": "kepler", "static_configs": targets}]}, f)
+        port = free_port()
+        log = open(os.path.join(self.tmp, "prometheus.log"), "wb")
+        proc = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                                 f"--storage.tsdb.path={os.path.join(self.tmp, 'tsdb')}"],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+        def stop():
+            proc.terminate()
+            proc.wait(timeout=30)
+            log.close()
+        self.addCleanup(stop)
+        return f"http://127.0.0.1:{port}"
+
+    def points(self, url, family):
+        """Per node, how many points Prometheus holds of `family` in the last minute."""
+        status, _, body = http(f"{url}/api/v1/query?query=count_over_time({family}[60s])")
+        if status != 200:
+            return {}
+        result = json.loads(body)["data"]["result"]
+        return {r["metric"]["instance"]: int(r["value"][1]) for r in result}
+
+    def check_fleet(self, fmt, family, containers):
+        sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", "--format", fmt, "--noise", "0",
+                         "--nodes", self.NODES, "--containers", containers)
+        url = self.start_prometheus(sim.logged_port())
+        wait_for(lambda: len(self.points(url, family)) == self.NODES and min(self.points(url, family).values()) >= 2,
+                 timeout=30, what="Prometheus holding 2 scrapes of every node")
+        # Three scrapers at once read the same points, each at its own pace: a point's sample
+        # (its node, Prometheus' timestamp, its container) must be the same in all that have it.
+        runs = {"lean": (), "every": ("--prometheus-selector", EVERY_KEPLER_SERIES, "--prometheus-containers"),
+                "lean_containers": ("--prometheus-containers",)}
+        subs = {}
+        for name, args in runs.items():
+            scraper = self.start("kms-scraper", "--publish", "@tcp://127.0.0.1:*", "--prometheus-url", url,
+                                 "--interval", "0.5", "--timeout", "10", *args)
+            subs[name] = Subscriber(scraper.logged_port("samples"))
+            self.addCleanup(subs[name].close)
+        time.sleep(4 * SLOWDOWN)
+        got = {name: sub.collect(1.0) for name, sub in subs.items()}
+
+        def by_key(samples, topic):
+            return {(s["node"], s["ts"], s.get("container_id")): (s["features"], s["targets"])
+                    for s in samples if s["topic"] == topic}
+
+        def common(a, b):
+            keys = a.keys() & b.keys()
+            return {k: a[k] for k in keys}, {k: b[k] for k in keys}
+        lean, every = by_key(got["lean"], "kepler.node"), by_key(got["every"], "kepler.node")
+        self.assertEqual({node for node, _, _ in lean}, {f"kepler-sim-node-{i}" for i in range(self.NODES)}, fmt)
+        a, b = common(lean, every)
+        self.assertGreaterEqual(len(a), 2 * self.NODES, fmt)
+        self.assertEqual(a, b, fmt)
+        self.assertTrue(all(f and t for f, t in a.values()), fmt)
+        self.assertEqual(by_key(got["lean"], "kepler.container"), {}, fmt)
+        a, b = common(by_key(got["lean_containers"], "kepler.container"), by_key(got["every"], "kepler.container"))
+        self.assertGreaterEqual(len(a), 2 * self.NODES * containers, fmt)
+        self.assertEqual(a, b, fmt)
+
+    def test_lean_query_gives_the_same_samples_of_a_kepler_010_fleet(self):
+        self.check_fleet("0.10", "kepler_node_cpu_usage_ratio", 4)
+
+    def test_lean_query_gives_the_same_samples_of_a_kepler_07_fleet(self):
+        # 0.4-0.9: the node's features are its containers' usage counters, asked for in any case
+        self.check_fleet("0.7", "kepler_node_core_joules_total", 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
