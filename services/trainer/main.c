@@ -23,15 +23,42 @@ static double s_checkpoint_interval, s_history_interval, s_forgetting;
 static long s_min_samples;
 static kms_curve_config_t s_curve_config;
 
+/* A czmq endpoint: [@|>]transport://address. */
+static int s_endpoint(const char *endpoint, char *why, size_t cap)
+{
+    if (*endpoint == '@' || *endpoint == '>')
+        endpoint++;
+    const char *sep = strstr(endpoint, "://");
+    if (sep && sep != endpoint && sep[3] != '\0')
+        return 0;
+    snprintf(why, cap, "expected [@|>]transport://address[,...]");
+    return -1;
+}
+
+static int s_not_empty(const char *text, char *why, size_t cap)
+{
+    if (*text)
+        return 0;
+    snprintf(why, cap, "must not be empty");
+    return -1;
+}
+
+static int s_bounds(const char *text, char *why, size_t cap)
+{
+    trainer_gate_bounds_t bounds;
+    return trainer_gate_bounds_parse(&bounds, text, why, cap);
+}
+
 static kms_option_t s_options[] = {
-    {"samples", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5555",
+    {"samples", "KMS_SAMPLES_ENDPOINT", KMS_OPT_LIST, ">tcp://127.0.0.1:5555",
      "where samples come from (ZeroMQ SUB, czmq syntax: @ binds, > connects, commas separate; "
-     "a bound port * is any free one, logged as listening socket=samples port=)", &s_samples, 0, 0},
-    {"control", "KMS_TRAINER_ENDPOINT", KMS_OPT_STRING, "@tcp://*:5556",
+     "a bound port * is any free one, logged as listening socket=samples port=)",
+     &(kms_opt_text_t){&s_samples, NULL, s_endpoint}, 0, 0},
+    {"control", "KMS_TRAINER_ENDPOINT", KMS_OPT_LIST, "@tcp://*:5556",
      "the control socket kms-api asks (ZeroMQ REP; @tcp://127.0.0.1:* binds any free port, "
-     "logged as listening socket=control port=)", &s_control, 0, 0},
-    {"data-dir", "KMS_DATA_DIR", KMS_OPT_STRING, "./data", "where checkpoints live, one <model>.zip per model",
-     &s_data_dir, 0, 0},
+     "logged as listening socket=control port=)", &(kms_opt_text_t){&s_control, NULL, s_endpoint}, 0, 0},
+    {"data-dir", "KMS_DATA_DIR", KMS_OPT_CHECKED, "./data", "where checkpoints live, one <model>.zip per model",
+     &(kms_opt_text_t){&s_data_dir, NULL, s_not_empty}, 0, 0},
     {"checkpoint-interval", "KMS_CHECKPOINT_INTERVAL", KMS_OPT_DOUBLE, "30",
      "seconds between checkpoints (and one at SIGTERM)", &s_checkpoint_interval, 0.05, 86400},
     {"min-samples", "KMS_MIN_SAMPLES", KMS_OPT_INT, "30",
@@ -43,9 +70,10 @@ static kms_option_t s_options[] = {
      &s_forgetting, 0.5, 1},
     {"history-interval", "KMS_HISTORY_INTERVAL", KMS_OPT_DOUBLE, "5",
      "seconds between the fit history points that LIST reports", &s_history_interval, 0.05, 3600},
-    {"max-watts", "KMS_MAX_WATTS", KMS_OPT_STRING, NULL,
+    {"max-watts", "KMS_MAX_WATTS", KMS_OPT_CHECKED, NULL,
      "physical bounds per target, e.g. core=1500,*=10000 (* = others), replacing the defaults "
-     TRAINER_GATE_DEFAULT_BOUNDS "; a sample beyond one is held back", &s_max_watts, 0, 0},
+     TRAINER_GATE_DEFAULT_BOUNDS "; a sample beyond one is held back",
+     &(kms_opt_text_t){&s_max_watts, NULL, s_bounds}, 0, 0},
     {"seed-model", "KMS_SEED_MODELS", KMS_OPT_STRING, NULL,
      "model zip(s) to start from, comma separated (a checkpoint of the same model wins)", &s_seed, 0, 0},
     {"dataset", "KMS_DATASET", KMS_OPT_STRING, NULL,
@@ -74,21 +102,6 @@ static int s_bad(const char *option, const char *value, const char *why)
     return 2;
 }
 
-/* A czmq endpoint: [@|>]transport://address. */
-static int s_endpoint_ok(const char *endpoint, int index, void *arg)
-{
-    (void) index, (void) arg;
-    if (*endpoint == '@' || *endpoint == '>')
-        endpoint++;
-    const char *sep = strstr(endpoint, "://");
-    return sep && sep != endpoint && sep[3] != '\0' ? 0 : -1;
-}
-
-static bool s_endpoints_ok(const char *text)
-{
-    return kms_config_split(text, s_endpoint_ok, NULL) > 0;
-}
-
 int main(int argc, char **argv)
 {
     int positional = 0;
@@ -114,12 +127,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "kms-trainer: import needs at least one model zip (see --help)\n");
         return 2;
     }
-    if (!command && !s_endpoints_ok(s_samples))
-        return s_bad("--samples", s_samples, "expected [@|>]transport://address[,...]");
-    if (!command && !s_endpoints_ok(s_control))
-        return s_bad("--control", s_control, "expected [@|>]transport://address[,...]");
-    if (!s_data_dir || !*s_data_dir)
-        return s_bad("--data-dir", s_data_dir, "must not be empty");
 
     char why[512];
     const char *curve_why = NULL;
@@ -132,8 +139,7 @@ int main(int argc, char **argv)
         return 2;
     }
     trainer_gate_bounds_t bounds;
-    if (trainer_gate_bounds_parse(&bounds, s_max_watts, why, sizeof why) != 0)
-        return s_bad("--max-watts", s_max_watts, why);
+    trainer_gate_bounds_parse(&bounds, s_max_watts, why, sizeof why);  /* checked by s_bounds */
     trainer_specs_t *specs = malloc(sizeof *specs);
     if (!specs
         || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
