@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "kms_config.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
@@ -107,31 +108,36 @@ static char *s_decode(const char *start, const char *end)
     return out;
 }
 
+typedef struct {
+    json_t *pairs;
+    const char *what;
+} s_pairs_t;
+
+static int s_pair(const char *item, int index, void *arg)
+{
+    s_pairs_t *to = arg;
+    const char *eq = strchr(item, '=');
+    char *key = eq ? s_decode(item, eq) : NULL;
+    char *value = eq ? s_decode(eq + 1, item + strlen(item)) : NULL;
+    if (key && value && *key) {
+        json_object_set_new(to->pairs, key, json_string(value));
+    } else {
+        /* Only the key is logged: a value may be a secret (an API key in a header). */
+        char name[64], quoted[80];
+        snprintf(name, sizeof name, "%.*s", eq ? (int) (eq - item) : 0, item);
+        kms_warn("otlp: malformed pair skipped", "var=%s index=%d key=%s", to->what, index,
+                 kms_log_quote(name, quoted, sizeof quoted));
+    }
+    free(key);
+    free(value);
+    return 0;
+}
+
 json_t *api_otlp_parse_pairs(const char *text, const char *what)
 {
     json_t *pairs = json_object();
-    if (!pairs || !text)
-        return pairs;
-    const char *p = text;
-    for (int index = 0; *p; index++) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *eq = memchr(p, '=', (size_t) (end - p));
-        char *key = eq ? s_decode(p, eq) : NULL;
-        char *value = eq ? s_decode(eq + 1, end) : NULL;
-        if (key && value && *key)
-            json_object_set_new(pairs, key, json_string(value));
-        else if (end > p) {
-            /* Only the key is logged: a value may be a secret (an API key in a header). */
-            char item[64], quoted[80];
-            snprintf(item, sizeof item, "%.*s", eq ? (int) (eq - p) : 0, p);
-            kms_warn("otlp: malformed pair skipped", "var=%s index=%d key=%s", what, index,
-                     kms_log_quote(item, quoted, sizeof quoted));
-        }
-        free(key);
-        free(value);
-        p = comma ? comma + 1 : end;
-    }
+    if (pairs && text)
+        kms_config_split(text, s_pair, &(s_pairs_t){pairs, what});
     return pairs;
 }
 
@@ -145,6 +151,12 @@ void api_otlp_config_clear(api_otlp_config_t *config)
     memset(config, 0, sizeof *config);
 }
 
+static int s_names_otlp(const char *item, int index, void *arg)
+{
+    (void) index, (void) arg;
+    return strcasecmp(item, "otlp") == 0 ? -1 : 0;  /* found: the split stops */
+}
+
 /* Off when the SDK is disabled or the metrics exporter list does not name otlp. */
 static bool s_disabled(void)
 {
@@ -156,18 +168,8 @@ static bool s_disabled(void)
     const char *exporters = s_env("OTEL_METRICS_EXPORTER");
     if (!exporters)
         return false;
-    for (const char *p = exporters; *p;) {
-        size_t len = strcspn(p, ",");
-        char name[32];
-        char *start = name;
-        snprintf(name, sizeof name, "%.*s", (int) len, p);
-        while (isspace((unsigned char) *start)) start++;
-        for (char *e = start + strlen(start); e > start && isspace((unsigned char) e[-1]);)
-            *--e = '\0';
-        if (strcasecmp(start, "otlp") == 0)
-            return false;
-        p += len + (p[len] == ',');
-    }
+    if (kms_config_split(exporters, s_names_otlp, NULL) < 0)
+        return false;  /* it named otlp */
     kms_info("otlp: OTEL_METRICS_EXPORTER does not name otlp", "value=%s", exporters);
     return true;
 }
