@@ -1,0 +1,185 @@
+"""scripts/bench's 'fleet' section: what kms-scraper's --prometheus-url query costs when Debian's
+Prometheus holds a fleet of Kepler 0.11-like nodes, with the selector of every Kepler series
+(before) and the default one of the families the node samples need (docs/scraper.md).
+
+    /usr/bin/python3 scripts/lib/fleet_bench.py BIN_DIR NODES PROCESSES [SCRAPER_SECONDS]
+
+One kepler-sim --nodes NODES --format 0.10 --containers PROCESSES serves every node; Prometheus
+scrapes each at /node/<i>/metrics every 5 s (static targets, __metrics_path__ and instance set
+per target) until its 60 s window is full. Then the very query the scraper sends,
+<selector>[60s] as an instant query on /api/v1/query, is asked three times per selector with
+curl: bytes, seconds (the median), series. With SCRAPER_SECONDS > 0, kms-scraper then runs that
+long at a 5 s interval per selector: its cpu (percent of one core) and peak resident memory.
+Prints one key=value line per selector.
+"""
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+INTERVAL = 5       # seconds between Prometheus' scrapes, and the scraper's cycles
+WINDOW = 60        # the scraper's range: the larger of 60 s and three intervals
+EVERY = '{__name__=~"kepler_.+|node_energy_stat|pod_energy_stat|pod_curr_energy_in_.+"}'
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args, log):
+    return subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+
+def logged_port(path, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(path) as f:
+            for line in f:
+                if "msg=listening" in line and " port=" in line:
+                    return int(line.rsplit(" port=", 1)[1].split()[0])
+        time.sleep(0.05)
+    raise SystemExit(f"fleet_bench: no listening line in {path}")
+
+
+def get(url, timeout=120):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def default_selector(bin_dir):
+    """The scraper's own default, as it asks: read from its first query to a stand-in server."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    import threading
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append(self.path)
+            body = b'{"status":"success","data":{"resultType":"matrix","result":[]}}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    scraper = subprocess.Popen([os.path.join(bin_dir, "kms-scraper"), "--prometheus-url",
+                                f"http://127.0.0.1:{server.server_address[1]}", "--publish", "@tcp://127.0.0.1:*",
+                                "--interval", "0.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    scraper.terminate()
+    scraper.wait()
+    server.shutdown()
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(seen[0]).query)["query"][0]
+    return query.rsplit("[", 1)[0]
+
+
+def measure_query(base, selector, answer):
+    url = f"{base}/api/v1/query?query={urllib.parse.quote(f'{selector}[{WINDOW}s]')}"
+    times, size = [], 0
+    for _ in range(3):
+        out = subprocess.run(["curl", "-sS", "-o", answer, "-w", "%{size_download} %{time_total}",
+                              url], capture_output=True, text=True, check=True).stdout.split()
+        size, seconds = int(out[0]), float(out[1])
+        times.append(seconds)
+    with open(answer, "rb") as f:
+        result = json.load(f)["data"]["result"]
+    os.unlink(answer)
+    points = sum(len(r.get("values", [])) for r in result)
+    return size, statistics.median(times), len(result), points
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
+    log = open(os.path.join(tmp, "scraper.log"), "w")
+    scraper = start([os.path.join(bin_dir, "kms-scraper"), "--prometheus-url", base, "--prometheus-selector", selector,
+                     "--publish", "@tcp://127.0.0.1:*", "--interval", str(INTERVAL), "--stats-interval", "0", *extra], log)
+    time.sleep(seconds)
+    cpu, rss = cpu_seconds(scraper.pid), peak_rss_kb(scraper.pid)
+    scraper.terminate()
+    scraper.wait()
+    log.close()
+    with open(log.name) as f:
+        stats = [line for line in f if "scrape stats" in line]
+    def stat(key):
+        return stats[-1].split(f" {key}=")[1].split()[0] if stats else "?"
+    return 100 * cpu / seconds, rss, stat("node_samples"), stat("failures")
+
+
+def main():
+    bin_dir, nodes, processes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    scraper_seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 0
+    tmp = tempfile.mkdtemp(prefix="kms-fleet-")
+    procs = []
+    try:
+        sim_log = os.path.join(tmp, "sim.log")
+        procs.append(start([os.path.join(bin_dir, "kepler-sim"), "--port", "0", "--listen", "127.0.0.1",
+                            "--format", "0.10", "--nodes", str(nodes), "--containers", str(processes)],
+                           open(sim_log, "w")))
+        sim_port = logged_port(sim_log)
+        targets = [{"targets": [f"127.0.0.1:{sim_port}"],
+                    "labels": {"__metrics_path__": f"/node/{i}/metrics", "instance": f"kepler-sim-node-{i}"}}
+                   for i in range(nodes)]
+        config = os.path.join(tmp, "prometheus.yml")
+        with open(config, "w") as f:  # JSON is YAML
+            json.dump({"global": {"scrape_interval": f"{INTERVAL}s", "scrape_timeout": f"{INTERVAL}s"},
+                       "scrape_configs": [{"job_name": "kepler", "static_configs": targets}]}, f)
+        prom_port = free_port()
+        base = f"http://127.0.0.1:{prom_port}"
+        procs.append(start([PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{prom_port}",
+                            f"--storage.tsdb.path={os.path.join(tmp, 'tsdb')}"],
+                           open(os.path.join(tmp, "prometheus.log"), "w")))
+        # The window full: every node scraped for WINDOW seconds.
+        time.sleep(WINDOW + INTERVAL)
+        up = json.loads(get(f"{base}/api/v1/query?query=" + urllib.parse.quote("sum(up)")))["data"]["result"]
+        nodes_up = int(float(up[0]["value"][1])) if up else 0
+        new = default_selector(bin_dir)
+        # Before: every Kepler series, and container samples published; now: the default.
+        # (4 GiB answers allowed: every Kepler series of 100 such nodes is past the 64 MiB default.)
+        for name, selector, extra in (("every_kepler_series", EVERY, ["--prometheus-containers",
+                                                                       "--max-body-bytes", "4294967296"]),
+                                      ("node_families", new, [])):
+            size, seconds, series, points = measure_query(base, selector, os.path.join(tmp, "answer.json"))
+            line = (f"selector={name} nodes={nodes} nodes_up={nodes_up} processes={processes} bytes={size} "
+                    f"seconds={seconds:.3f} series={series} points={points}")
+            if scraper_seconds > 0:
+                cpu, rss, samples, failures = measure_scraper(bin_dir, base, selector, extra, scraper_seconds, tmp)
+                line += (f" scraper_core_percent={cpu:.1f} scraper_peak_rss_kb={rss} scraper_node_samples={samples}"
+                         f" scraper_failures={failures}")
+            print(line, flush=True)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
