@@ -1,8 +1,8 @@
 /*  kms-trainer: subscribes to samples, trains the power models online, answers the control
     protocol and checkpoints the models; `train` and `import` do the same work offline. */
-#include "offline.h"
-#include "service.h"
-#include "specs.h"
+#include "trainer_offline.h"
+#include "trainer_service.h"
+#include "trainer_specs.h"
 #include "trainer.h"
 
 #include "kms_config.h"
@@ -45,8 +45,8 @@ static int s_not_empty(const char *text, char *why, size_t cap)
 
 static int s_bounds(const char *text, char *why, size_t cap)
 {
-    trainer_gate_bounds_t bounds;
-    return trainer_gate_bounds_parse(&bounds, text, why, cap);
+    trainer_bounds_t bounds;
+    return trainer_bounds_parse(&bounds, text, why, cap);
 }
 
 static kms_option_t s_options[] = {
@@ -72,7 +72,7 @@ static kms_option_t s_options[] = {
      "seconds between the fit history points that LIST reports", &s_history_interval, 0.05, 3600},
     {"max-watts", "KMS_MAX_WATTS", KMS_OPT_CHECKED, NULL,
      "physical bounds per target, e.g. core=1500,*=10000 (* = others), replacing the defaults "
-     TRAINER_GATE_DEFAULT_BOUNDS "; a sample beyond one is held back",
+     TRAINER_BOUNDS_DEFAULT "; a sample beyond one is held back",
      &(kms_opt_text_t){&s_max_watts, NULL, s_bounds}, 0, 0},
     {"seed-model", "KMS_SEED_MODELS", KMS_OPT_STRING, NULL,
      "model zip(s) to start from, comma separated (a checkpoint of the same model wins)", &s_seed, 0, 0},
@@ -138,8 +138,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "kms-trainer: %s\n", curve_why);
         return 2;
     }
-    trainer_gate_bounds_t bounds;
-    trainer_gate_bounds_parse(&bounds, s_max_watts, why, sizeof why);  /* checked by s_bounds */
+    trainer_bounds_t bounds;
+    trainer_bounds_parse(&bounds, s_max_watts, why, sizeof why);  /* checked by s_bounds */
     trainer_specs_t *specs = malloc(sizeof *specs);
     if (!specs
         || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {

@@ -27,8 +27,8 @@ struct trainer_t {
     size_t count;
     s_entry_t entries[TRAINER_MAX_MODELS];
     trainer_stats_t stats;
-    trainer_gate_bounds_t bounds;
-    trainer_gate_held_t *held;
+    trainer_bounds_t bounds;
+    trainer_held_t *held;
 };
 
 trainer_t *trainer_new(const trainer_specs_t *specs, const char *version)
@@ -42,7 +42,7 @@ trainer_t *trainer_new(const trainer_specs_t *specs, const char *version)
     self->forgetting = specs->count ? specs->specs[0].forgetting : 1;
     self->min_samples = specs->count ? specs->specs[0].min_samples : 30;
     char why[128];
-    if (!(self->held = trainer_gate_held_new()) || trainer_gate_bounds_parse(&self->bounds, NULL, why, sizeof why) != 0) {
+    if (!(self->held = trainer_held_new()) || trainer_bounds_parse(&self->bounds, NULL, why, sizeof why) != 0) {
         trainer_destroy(&self);
         return NULL;
     }
@@ -64,7 +64,7 @@ void trainer_destroy(trainer_t **self_p)
     trainer_t *self = *self_p;
     for (size_t i = 0; i < self->count; i++)
         kms_model_destroy(&self->entries[i].model);
-    trainer_gate_held_destroy(&self->held);
+    trainer_held_destroy(&self->held);
     free(self);
     *self_p = NULL;
 }
@@ -200,18 +200,18 @@ bool trainer_sample_values_ok(const kms_sample_t *sample)
     return isfinite(sample->ts);
 }
 
-void trainer_set_bounds(trainer_t *self, const trainer_gate_bounds_t *bounds)
+void trainer_set_bounds(trainer_t *self, const trainer_bounds_t *bounds)
 {
     self->bounds = *bounds;
 }
 
 size_t trainer_learn(trainer_t *self, const kms_sample_t *sample, double now)
 {
-    const char *beyond = trainer_gate_bounds_exceeded(&self->bounds, sample);
+    const char *beyond = trainer_bounds_exceeded(&self->bounds, sample);
     if (beyond) {
         double watts = 0;
         kms_values_get(&sample->targets, beyond, &watts);
-        trainer_gate_held_count(self->held, sample, TRAINER_HELD_BOUNDS, NULL, beyond, watts);
+        trainer_held_count(self->held, sample, TRAINER_HELD_BOUNDS, NULL, beyond, watts);
         return 0;
     }
     size_t learned = 0;
@@ -224,7 +224,7 @@ size_t trainer_learn(trainer_t *self, const kms_sample_t *sample, double now)
             const kms_model_spec_t *spec = kms_model_spec(self->entries[i].model);
             double watts = 0;
             kms_values_get(&sample->targets, spec->target, &watts);
-            trainer_gate_held_count(self->held, sample, result == KMS_LEARN_OUTLIER ? TRAINER_HELD_OUTLIER : TRAINER_HELD_DRIFT,
+            trainer_held_count(self->held, sample, result == KMS_LEARN_OUTLIER ? TRAINER_HELD_OUTLIER : TRAINER_HELD_DRIFT,
                                     spec->name, spec->target, watts);
             self->entries[i].dirty = true;   /* the gate's state moved */
         }
@@ -334,5 +334,5 @@ json_t *trainer_describe_stats(const trainer_t *self)
                      kms_json_positive(s->last_checkpoint),
                      "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
                      (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version",
-                     self->version, "held_back", trainer_gate_held_json(self->held));
+                     self->version, "held_back", trainer_held_json(self->held));
 }

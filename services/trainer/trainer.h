@@ -1,7 +1,7 @@
 /*  trainer.h: kms-trainer's model set (trainer.c), its fit history and counters. Each of the
-    other modules has its header: the model-spec file (specs.h), the sample gate (ingest.h),
-    checkpoints (checkpoint.h), the control protocol (control.h), the online loop (service.h)
-    and the offline commands (offline.h). main.c only wires them.
+    other modules has its header: the model-spec file (trainer_specs.h), the ingest checks (trainer_ingest.h),
+    checkpoints (trainer_checkpoint.h), the control protocol (trainer_control.h), the online loop (trainer_service.h)
+    and the offline commands (trainer_offline.h). main.c only wires them.
 
     One thread does everything: the models are touched by the training loop alone, so nothing
     here locks. */
@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gate.h"
+#include "trainer_bounds.h"
 #include "kms_model.h"
 #include "kms_sample.h"
-#include "specs.h"
+#include "trainer_specs.h"
 
 #define TRAINER_HISTORY_MAX 120   /* fit history points kept per model */
 
@@ -32,7 +32,7 @@ typedef struct {
     uint64_t seq_gaps;            /* messages missed, summed over publishers */
     uint64_t publisher_restarts;  /* seq went back: a publisher's new session */
     uint64_t publishers;          /* publishers seen (currently tracked) */
-    uint64_t publishers_forgotten;  /* ... forgotten to make room for new ones (ingest.c) */
+    uint64_t publishers_forgotten;  /* ... forgotten to make room for new ones (trainer_ingest.c) */
     uint64_t checkpoints;         /* model checkpoints written */
     uint64_t checkpoint_errors;   /* failed checkpoint writes */
     double last_checkpoint;       /* unix seconds of the last good one, 0 = never */
@@ -69,8 +69,8 @@ int trainer_model_put(trainer_t *self, kms_model_t *model, const json_t *history
    ts finite. */
 bool trainer_sample_values_ok(const kms_sample_t *sample);
 
-/* The plausibility gate's physical bounds (gate.h); the defaults until set. */
-void trainer_set_bounds(trainer_t *self, const trainer_gate_bounds_t *bounds);
+/* The plausibility gate's physical bounds (trainer_bounds.h); the defaults until set. */
+void trainer_set_bounds(trainer_t *self, const trainer_bounds_t *bounds);
 
 /* Learns one sample into every model; returns how many models learned it. A target beyond its
    bound holds the sample back from all of them, a model's residual gate from that model
@@ -83,7 +83,7 @@ void trainer_history_tick(trainer_t *self, double now);
 /* Checkpoint bookkeeping: whether model `index` learned since its last checkpoint. */
 bool trainer_model_dirty(const trainer_t *self, size_t index);
 void trainer_model_saved(trainer_t *self, size_t index);
-/* The model's checkpoint file is not this model's and could not be set aside (checkpoint.h):
+/* The model's checkpoint file is not this model's and could not be set aside (trainer_checkpoint.h):
    it must be before the model is written over it. */
 void trainer_model_keep_file(trainer_t *self, size_t index, bool keep);
 bool trainer_model_keeps_file(const trainer_t *self, size_t index);

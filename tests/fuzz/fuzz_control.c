@@ -1,5 +1,5 @@
 /* libFuzzer target for kms-trainer's control-request decoder (trainer_control_handle, through
-   services/trainer/control.h): any bytes as a request, split into frames at '\n' (the empty
+   services/trainer/trainer_control.h): any bytes as a request, split into frames at '\n' (the empty
    input is a message without frames), answered by a trainer with one ready model (core_model)
    and one that is not (dram_model).
 
@@ -11,7 +11,7 @@
    WEIGHTS, a zip that reads back into the same model for ZIP. */
 #include "fuzz_trainer.h"
 
-#include "control.h"
+#include "trainer_control.h"
 #include "kms_modelzip.h"
 #include "kms_proto.h"
 #include "kms_weights.h"

@@ -1,6 +1,6 @@
 /* libFuzzer target for kms-trainer's way from the samples socket to the models: any bytes as a
    run of well-formed sample messages carrying adversarial numbers (the byte-level decoder has
-   its own target, fuzz_sample), each through the sample gate (trainer_ingest_message) and, when
+   its own target, fuzz_sample), each through the ingest checks (trainer_ingest_message) and, when
    accepted, into every model (trainer_learn), exactly as the online loop does.
 
    Each 76-byte record is one message: a flags byte (topic: node, container, a wrong one or
@@ -15,8 +15,8 @@
    saves to the same document; the WEIGHTS answer is 200 with finite weights or 503, never 500. */
 #include "fuzz_trainer.h"
 
-#include "control.h"
-#include "ingest.h"
+#include "trainer_control.h"
+#include "trainer_ingest.h"
 #include "kms_proto.h"
 #include "kms_sample_msgpack.h"
 #include "kms_weights.h"
@@ -130,9 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t seq = 0;
     size_t sent = 0, beyond = 0;
     static kms_sample_t accepted;
-    trainer_gate_bounds_t bounds;
+    trainer_bounds_t bounds;
     char why[128];
-    CHECK(trainer_gate_bounds_parse(&bounds, NULL, why, sizeof why) == 0);   /* the trainer's defaults */
+    CHECK(trainer_bounds_parse(&bounds, NULL, why, sizeof why) == 0);   /* the trainer's defaults */
     for (size_t off = 0; off + RECORD <= size && sent < 256; off += RECORD) {
         zmsg_t *msg = s_message(data + off, &seq);
         if (!msg)
@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sent++;
         if (trainer_ingest_message(ingest, msg, &accepted) == 0) {
             CHECK(trainer_sample_values_ok(&accepted) && !accepted.is_container);
-            const char *over = trainer_gate_bounds_exceeded(&bounds, &accepted);
+            const char *over = trainer_bounds_exceeded(&bounds, &accepted);
             beyond += over != NULL;
             size_t learned = trainer_learn(trainer, &accepted, 1.7e9);
             CHECK(!over || learned == 0);

@@ -6,7 +6,7 @@
 #define FUZZ_TRAINER_H
 
 #include "kms_log.h"
-#include "specs.h"
+#include "trainer_specs.h"
 #include "trainer.h"
 
 #include <stdio.h>

@@ -36,7 +36,7 @@ static char *s_dump(const kms_model_t *model)
 }
 
 /* fuzz_ingest: two accepted samples whose core watts are subnormal (0 and 3.6e-310, both finite
-   and not negative, so the sample gate lets them through). The target's deviations square to 0
+   and not negative, so the ingest checks let them through). The target's deviations square to 0
    (underflow) while their products with 1e9-sized feature deviations do not, so the saved
    co-moment matrix broke the loader's Cauchy-Schwarz check ("moments: not a co-moment
    matrix"): the trainer's checkpoint of that model would be set aside as corrupt at the next

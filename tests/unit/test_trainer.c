@@ -1,4 +1,4 @@
-/* kms-trainer's insides without sockets or processes: the sample gate's rules (seq, dt window,
+/* kms-trainer's insides without sockets or processes: the ingest checks' rules (seq, dt window,
    publisher table bound), the model-spec file, the control protocol's answers, and checkpoints
    on a real temporary folder. */
 #include "kms_test.h"
@@ -7,10 +7,10 @@
 #include "kms_modelzip.h"
 #include "kms_proto.h"
 #include "kms_sample_msgpack.h"
-#include "checkpoint.h"
-#include "control.h"
-#include "ingest.h"
-#include "specs.h"
+#include "trainer_checkpoint.h"
+#include "trainer_control.h"
+#include "trainer_ingest.h"
+#include "trainer_specs.h"
 #include "trainer.h"
 
 #include <dirent.h>
@@ -149,22 +149,22 @@ static void test_a_changed_cpu_count_is_held_back_once(void **state)
 static void test_target_bounds_parse_with_a_default_and_refuse_bad_forms(void **state)
 {
     (void) state;
-    trainer_gate_bounds_t b;
+    trainer_bounds_t b;
     char why[256];
-    assert_int_equal(trainer_gate_bounds_parse(&b, NULL, why, sizeof why), 0);
+    assert_int_equal(trainer_bounds_parse(&b, NULL, why, sizeof why), 0);
     kms_sample_t s;
     s_sample(&s, "n", 1, 5);
-    assert_null(trainer_gate_bounds_exceeded(&b, &s));
+    assert_null(trainer_bounds_exceeded(&b, &s));
     kms_values_set(&s.targets, "core", 4001);
-    assert_string_equal(trainer_gate_bounds_exceeded(&b, &s), "core");
+    assert_string_equal(trainer_bounds_exceeded(&b, &s), "core");
     kms_values_set(&s.targets, "core", 10);
     kms_values_set(&s.targets, "fpga", 25000);   /* not listed: the "*" bound */
-    assert_string_equal(trainer_gate_bounds_exceeded(&b, &s), "fpga");
-    assert_int_equal(trainer_gate_bounds_parse(&b, "core=5,*=30000,fpga=26000", why, sizeof why), 0);
-    assert_string_equal(trainer_gate_bounds_exceeded(&b, &s), "core");   /* core=10 > 5 */
+    assert_string_equal(trainer_bounds_exceeded(&b, &s), "fpga");
+    assert_int_equal(trainer_bounds_parse(&b, "core=5,*=30000,fpga=26000", why, sizeof why), 0);
+    assert_string_equal(trainer_bounds_exceeded(&b, &s), "core");   /* core=10 > 5 */
     const char *bad[] = {"core", "core=", "core=-1", "core=0", "=5", "core=nan", "core=inf", "core=5x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(trainer_gate_bounds_parse(&b, bad[i], why, sizeof why), -1);
+        assert_int_equal(trainer_bounds_parse(&b, bad[i], why, sizeof why), -1);
         assert_non_null(strstr(why, "target=watts"));
     }
 }

@@ -1,4 +1,4 @@
-/*  ingest.h: kms-trainer's sample gate, frames from the samples socket -> accepted samples. */
+/*  trainer_ingest.h: kms-trainer's ingest checks, frames from the samples socket -> accepted samples. */
 #ifndef TRAINER_INGEST_H
 #define TRAINER_INGEST_H
 

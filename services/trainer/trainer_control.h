@@ -1,4 +1,4 @@
-/*  control.h: kms-trainer's control protocol (kms_proto.h), one request -> one reply. */
+/*  trainer_control.h: kms-trainer's control protocol (kms_proto.h), one request -> one reply. */
 #ifndef TRAINER_CONTROL_H
 #define TRAINER_CONTROL_H
 

@@ -1,4 +1,4 @@
-/*  specs.h: which models kms-trainer trains (the built-ins and the --models file). */
+/*  trainer_specs.h: which models kms-trainer trains (the built-ins and the --models file). */
 #ifndef TRAINER_SPECS_H
 #define TRAINER_SPECS_H
 

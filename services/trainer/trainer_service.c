@@ -2,11 +2,11 @@
     and checkpoints. Learning a sample takes microseconds and an answer is built in memory, so
     neither waits for the other; a burst of samples is taken in batches so that a request is
     never queued behind more than S_BATCH of them. */
-#include "service.h"
+#include "trainer_service.h"
 
-#include "checkpoint.h"
-#include "control.h"
-#include "ingest.h"
+#include "trainer_checkpoint.h"
+#include "trainer_control.h"
+#include "trainer_ingest.h"
 
 #include "kms_config.h"
 #include "kms_log.h"
@@ -59,7 +59,7 @@ static zsock_t *s_samples_socket(kms_curve_t *curve, const char *endpoints)
         return NULL;
     }
     s_bound_peers(sub, S_MAX_MESSAGE, S_SAMPLES_HWM, S_SAMPLES_HWM);
-    /* Container samples too: they share the node samples' seq series (see ingest.c). */
+    /* Container samples too: they share the node samples' seq series (see trainer_ingest.c). */
     zsock_set_subscribe(sub, KMS_TOPIC_NODE);
     zsock_set_subscribe(sub, KMS_TOPIC_CONTAINER);
     if (zsock_attach(sub, endpoints, false) != 0)

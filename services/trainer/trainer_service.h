@@ -1,4 +1,4 @@
-/*  service.h: kms-trainer's online loop (the samples and control sockets, checkpoints). */
+/*  trainer_service.h: kms-trainer's online loop (the samples and control sockets, checkpoints). */
 #ifndef TRAINER_SERVICE_H
 #define TRAINER_SERVICE_H
 

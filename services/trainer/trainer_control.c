@@ -1,7 +1,7 @@
 /*  The control protocol (kms_proto.h): one request in, one two-frame reply out, always. A
     request that is not exactly right gets a 400 that says why, never silence: the REP socket
     must answer every request or the client's REQ socket is stuck for good. */
-#include "control.h"
+#include "trainer_control.h"
 
 #include "kms_log.h"
 #include "kms_modelzip.h"

@@ -1,4 +1,4 @@
-/*  The gate between the samples socket and the models.
+/*  The ingest checks between the samples socket and the models.
 
     The trainer subscribes to both topics. Node samples (kepler.node) are what the models learn.
     Container samples (kepler.container) are never learned: the models are node models, and a
@@ -46,7 +46,7 @@
     The table is bounded (kms_recent): past S_MAX_PUBLISHERS the one heard from longest ago is
     forgotten, so a publisher inventing node names cannot exhaust memory; that is counted and
     logged (its next sample is a new session, its seq and dt checks start afresh). */
-#include "ingest.h"
+#include "trainer_ingest.h"
 
 #include "kms_log.h"
 #include "kms_num.h"

@@ -1,9 +1,9 @@
 /*  The offline commands: `train` (a dataset file into the models, then a checkpoint) and
     `import` (model zips into the data dir). Both start from the data dir's checkpoints, so that
     running `train` twice continues the models rather than starting over. */
-#include "offline.h"
+#include "trainer_offline.h"
 
-#include "checkpoint.h"
+#include "trainer_checkpoint.h"
 
 #include "kms_dataset.h"
 #include "kms_file.h"

@@ -22,7 +22,7 @@
     way. An unusable file that cannot be renamed (a read-only folder) is kept: its model starts
     fresh but is not written until the file has been set aside, so the original bytes are never
     overwritten. */
-#include "checkpoint.h"
+#include "trainer_checkpoint.h"
 
 #include "kms_file.h"
 #include "kms_log.h"

@@ -1,5 +1,5 @@
 /*  Which models the trainer trains: the built-in ones (kms_model.h), and those of the --models file. */
-#include "specs.h"
+#include "trainer_specs.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/*  checkpoint.h: kms-trainer's models on disk, one zip per model in the data dir. */
+/*  trainer_checkpoint.h: kms-trainer's models on disk, one zip per model in the data dir. */
 #ifndef TRAINER_CHECKPOINT_H
 #define TRAINER_CHECKPOINT_H
 

@@ -1,5 +1,5 @@
-/*  The plausibility gate's bounds and the count of what was held back (gate.h). */
-#include "gate.h"
+/*  The plausibility gate's bounds and the count of what was held back (trainer_bounds.h). */
+#include "trainer_bounds.h"
 
 #include "kms_config.h"
 #include "kms_log.h"
@@ -20,13 +20,13 @@ typedef struct {
     uint64_t held[TRAINER_HELD_REASONS];
 } s_publisher_t;
 
-struct trainer_gate_held_t {
+struct trainer_held_t {
     uint64_t total[TRAINER_HELD_REASONS];
     kms_recent_t *publishers;  /* the one held back longest ago makes room */
 };
 
 /* One "target=watts" entry into `out`. */
-static int s_bound_set(trainer_gate_bounds_t *out, const char *entry, char *why, size_t why_cap)
+static int s_bound_set(trainer_bounds_t *out, const char *entry, char *why, size_t why_cap)
 {
     const char *eq = strchr(entry, '=');
     size_t len = eq ? (size_t) (eq - entry) : 0;
@@ -57,7 +57,7 @@ static int s_bound_set(trainer_gate_bounds_t *out, const char *entry, char *why,
 }
 
 typedef struct {
-    trainer_gate_bounds_t *out;
+    trainer_bounds_t *out;
     char *why;
     size_t why_cap;
 } s_bounds_add_t;
@@ -69,7 +69,7 @@ static int s_bound_item(const char *entry, int index, void *arg)
     return s_bound_set(add->out, entry, add->why, add->why_cap);
 }
 
-static int s_bounds_add(trainer_gate_bounds_t *out, const char *text, char *why, size_t why_cap)
+static int s_bounds_add(trainer_bounds_t *out, const char *text, char *why, size_t why_cap)
 {
     s_bounds_add_t add = {out, why, why_cap};
     if (kms_config_split(text, s_bound_item, &add) < 0) {
@@ -80,17 +80,17 @@ static int s_bounds_add(trainer_gate_bounds_t *out, const char *text, char *why,
     return 0;
 }
 
-int trainer_gate_bounds_parse(trainer_gate_bounds_t *out, const char *text, char *why, size_t why_cap)
+int trainer_bounds_parse(trainer_bounds_t *out, const char *text, char *why, size_t why_cap)
 {
     memset(out, 0, sizeof *out);
     if (why_cap)
         *why = '\0';
-    if (s_bounds_add(out, TRAINER_GATE_DEFAULT_BOUNDS, why, why_cap) != 0)
+    if (s_bounds_add(out, TRAINER_BOUNDS_DEFAULT, why, why_cap) != 0)
         return -1;
     return text && *text ? s_bounds_add(out, text, why, why_cap) : 0;
 }
 
-const char *trainer_gate_bounds_exceeded(const trainer_gate_bounds_t *bounds, const kms_sample_t *sample)
+const char *trainer_bounds_exceeded(const trainer_bounds_t *bounds, const kms_sample_t *sample)
 {
     for (size_t t = 0; t < sample->targets.count; t++) {
         const kms_named_value_t *v = &sample->targets.items[t];
@@ -104,15 +104,15 @@ const char *trainer_gate_bounds_exceeded(const trainer_gate_bounds_t *bounds, co
     return NULL;
 }
 
-trainer_gate_held_t *trainer_gate_held_new(void)
+trainer_held_t *trainer_held_new(void)
 {
-    trainer_gate_held_t *self = calloc(1, sizeof *self);
+    trainer_held_t *self = calloc(1, sizeof *self);
     if (self && !(self->publishers = kms_recent_new(S_PUBLISHERS, sizeof(s_publisher_t))))
-        trainer_gate_held_destroy(&self);
+        trainer_held_destroy(&self);
     return self;
 }
 
-void trainer_gate_held_destroy(trainer_gate_held_t **self_p)
+void trainer_held_destroy(trainer_held_t **self_p)
 {
     if (self_p && *self_p) {
         kms_recent_destroy(&(*self_p)->publishers);
@@ -121,7 +121,7 @@ void trainer_gate_held_destroy(trainer_gate_held_t **self_p)
     }
 }
 
-void trainer_gate_held_count(trainer_gate_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
+void trainer_held_count(trainer_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
                              const char *model, const char *what, double watts)
 {
     self->total[reason]++;
@@ -136,7 +136,7 @@ void trainer_gate_held_count(trainer_gate_held_t *self, const kms_sample_t *samp
              (unsigned long long) sample->seq, (unsigned long long) n);
 }
 
-uint64_t trainer_gate_held_total(const trainer_gate_held_t *self, trainer_held_reason_t reason)
+uint64_t trainer_held_total(const trainer_held_t *self, trainer_held_reason_t reason)
 {
     return self->total[reason];
 }
@@ -155,7 +155,7 @@ static int s_by_held(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-json_t *trainer_gate_held_json(const trainer_gate_held_t *self)
+json_t *trainer_held_json(const trainer_held_t *self)
 {
     const s_publisher_t *order[S_PUBLISHERS];
     size_t count = kms_recent_count(self->publishers);

@@ -1,4 +1,4 @@
-/*  offline.h: kms-trainer's offline commands, train and import. */
+/*  trainer_offline.h: kms-trainer's offline commands, train and import. */
 #ifndef TRAINER_OFFLINE_H
 #define TRAINER_OFFLINE_H
 
