@@ -244,6 +244,10 @@ static int s_api_target(scraper_t *self, const char *base)
     int rc = -1;
     if (escaped && url) {
         snprintf(url, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
+        char quoted[1024];
+        kms_info("Prometheus query", "selector=%s window=%ld containers=%s",
+                 kms_log_quote(selector, quoted, sizeof quoted), window,
+                 self->config.prometheus_containers ? "true" : "false");
         s_target_t *t = &self->targets[self->ntargets++];
         snprintf(t->host, sizeof t->host, "%s", host);
         rc = s_target_init(self, t, url);

@@ -438,8 +438,8 @@ class TestConfig(ProcessTestCase):
     def test_help_names_every_option_and_a_bad_value_exits_2_in_one_line(self):
         r = self.run_scraper("--help")
         self.assertEqual(r.returncode, 0)
-        for option in ("--kepler-url", "--prometheus-url", "--interval", "--publish", "--metrics-port",
-                       "--max-body-bytes", "--timeout"):
+        for option in ("--kepler-url", "--prometheus-url", "--prometheus-selector", "--prometheus-containers",
+                       "--interval", "--publish", "--metrics-port", "--max-body-bytes", "--timeout"):
             self.assertIn(option, r.stdout)
         self.assertEqual(self.run_scraper("--version").returncode, 0)
         publish = ["--publish", "@tcp://127.0.0.1:*"]

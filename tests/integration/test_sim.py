@@ -501,6 +501,22 @@ class TestCounters(SimTestCase):
         time.sleep(1.0)  # that it changes no more cannot be awaited
         self.assertEqual(self.truth(url)["truth_changes"], 1)  # once
 
+    def test_a_fleets_nodes_all_restart_and_change_truth_on_signals(self):
+        proc, base = self.start_sim("--nodes", 2, "--truth-change", "2")
+        urls = [f"{base}/node/{i}" for i in range(2)]
+        wait_for(lambda: http(urls[1] + "/metrics")[0] == 200, what="the fleet serving")
+        proc.proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: all(self.truth(url)["truth_changes"] == 1 for url in urls), what="every node's truth changed")
+        self.assertEqual([self.truth(url)["truth_factor"] for url in urls], [2, 2.5])  # its machine's, doubled
+        proc.proc.send_signal(signal.SIGUSR2)  # and back to each machine's own
+        wait_for(lambda: all(self.truth(url)["truth_changes"] == 2 for url in urls), what="every node's truth back")
+        self.assertEqual([self.truth(url)["truth_factor"] for url in urls], [1, 1.25])
+        before = [total(self.scrape(url)[1], "kepler_node_platform_joules_total") for url in urls]
+        proc.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "exporter restart simulated" in proc.output(), what="the restart")
+        after = [total(self.scrape(url)[1], "kepler_node_platform_joules_total") for url in urls]
+        self.assertTrue(all(a < b for a, b in zip(after, before)), (before, after))
+
     def test_churn_replaces_containers(self):
         _, url = self.start_sim("--churn", "2", "--containers", "6", step=0.5)
         name = "kepler_container_bpf_cpu_time_us_total"
