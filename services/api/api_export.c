@@ -18,7 +18,7 @@
 #define S_MODULE "kms-api-otlp.so"
 
 struct api_export_t {
-    api_backend_t *backend;
+    api_trainer_t *trainer;
     long timeout_ms;
     void *module;
     api_otlp_t *otlp;
@@ -31,7 +31,7 @@ static json_t *s_fetch(void *arg)
 {
     api_export_t *self = arg;
     int status;
-    return api_backend_list(self->backend, kms_num_monotonic() + self->timeout_ms / 1000.0, &status);
+    return api_trainer_list(self->trainer, kms_num_monotonic() + self->timeout_ms / 1000.0, &status);
 }
 
 static void s_metrics(void *arg, FILE *out)
@@ -53,7 +53,7 @@ static void s_metrics(void *arg, FILE *out)
     }
 }
 
-api_export_t *api_export_start(api_backend_t *backend, long timeout_ms, api_http_t *server)
+api_export_t *api_export_start(api_trainer_t *trainer, long timeout_ms, api_http_t *server)
 {
     const char *a = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), *b = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
     if (!(a && *a) && !(b && *b)) {
@@ -63,7 +63,7 @@ api_export_t *api_export_start(api_backend_t *backend, long timeout_ms, api_http
     api_export_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->backend = backend;
+    self->trainer = trainer;
     self->timeout_ms = timeout_ms;
     char why[512] = "missing symbols";
     int (*log_init)(const char *) = NULL;

@@ -26,7 +26,7 @@
 struct api_http_t {
     struct mg_context *ctx;
     api_http_config_t config;
-    api_backend_t *backend;
+    api_trainer_t *trainer;
     api_stats_t *stats;
     api_http_metrics_fn *hook;
     void *hook_arg;
@@ -127,12 +127,12 @@ static int s_trainer_error(s_request_t *r, const api_reply_t *reply)
 
 static int s_call(s_request_t *r, const char *command, const char *arg, api_reply_t *reply)
 {
-    return api_backend_call(r->server->backend, command, arg, r->deadline, reply);
+    return api_trainer_call(r->server->trainer, command, arg, r->deadline, reply);
 }
 
 static json_t *s_list(s_request_t *r, int *status)
 {
-    return api_backend_list(r->server->backend, r->deadline, status);
+    return api_trainer_list(r->server->trainer, r->deadline, status);
 }
 
 static int s_weights(s_request_t *r, const char *model)
@@ -616,14 +616,14 @@ static int s_init_ssl(void *ssl_ctx, void *user_data)
     return api_tls_init_ssl(self->config.tls, ssl_ctx);
 }
 
-api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats)
+api_http_t *api_http_start(const api_http_config_t *config, api_trainer_t *trainer, api_stats_t *stats)
 {
-    assert(config && backend && stats);
+    assert(config && trainer && stats);
     api_http_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->config = *config;
-    self->backend = backend;
+    self->trainer = trainer;
     self->stats = stats;
     if (!(self->guard = api_guard_new(config->per_client, config->threads))) {
         free(self);

@@ -17,7 +17,7 @@
     ever served (civetweb runs without a document root). Each response is written with one
     write (headers and body in one buffer), so keep-alive clients never wait on Nagle.
 
-    A request's trainer calls (through the shared api_backend_t) share one deadline, so no
+    A request's trainer calls (through the shared api_trainer_t) share one deadline, so no
     route takes longer than --trainer-timeout waiting for the trainer. */
 #ifndef API_HTTP_H
 #define API_HTTP_H
@@ -50,9 +50,9 @@ typedef void(api_http_metrics_fn)(void *arg, FILE *out);
 
 typedef struct api_http_t api_http_t;
 
-/* Starts listening on config->listen:config->port. `backend` and `stats` are borrowed and
+/* Starts listening on config->listen:config->port. `trainer` and `stats` are borrowed and
    must outlive the server. NULL on error (logged: port in use, ...). */
-api_http_t *api_http_start(const api_http_config_t *config, api_backend_t *backend, api_stats_t *stats);
+api_http_t *api_http_start(const api_http_config_t *config, api_trainer_t *trainer, api_stats_t *stats);
 
 /* The port the server listens on: config->port, or the one the system chose for port 0. */
 int api_http_port(const api_http_t *self);

@@ -56,7 +56,7 @@ typedef struct {
     bool refreshing;          /* a request is fetching a newer answer: the only one */
 } s_entry_t;
 
-struct api_backend_t {
+struct api_trainer_t {
     char *endpoint;
     kms_curve_t *curve;
     double cache_ttl;  /* seconds */
@@ -82,13 +82,13 @@ static zsock_t *s_open(kms_curve_t *curve, const char *endpoint)
     return sock;
 }
 
-api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats)
+api_trainer_t *api_trainer_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats)
 {
     assert(endpoint && stats);
     zsock_t *first = s_open(curve, endpoint);  /* proves the endpoint usable, then serves */
     if (!first)
         return NULL;
-    api_backend_t *self = calloc(1, sizeof *self);
+    api_trainer_t *self = calloc(1, sizeof *self);
     if (!self || !(self->endpoint = strdup(endpoint))) {
         zsock_destroy(&first);
         free(self);
@@ -107,10 +107,10 @@ api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_
     return self;
 }
 
-void api_backend_destroy(api_backend_t **self_p)
+void api_trainer_destroy(api_trainer_t **self_p)
 {
     assert(self_p);
-    api_backend_t *self = *self_p;
+    api_trainer_t *self = *self_p;
     if (!self)
         return;
     for (int i = 0; i < API_CACHE_SLOTS; i++)
@@ -126,7 +126,7 @@ void api_backend_destroy(api_backend_t **self_p)
 
 /* A socket for one exchange: the one used last when one is idle (moving a ZeroMQ socket
    between threads is allowed behind the full fence the mutex gives), else a new one. */
-static zsock_t *s_take(api_backend_t *self)
+static zsock_t *s_take(api_trainer_t *self)
 {
     zsock_t *sock = NULL;
     pthread_mutex_lock(&self->lock);
@@ -137,7 +137,7 @@ static zsock_t *s_take(api_backend_t *self)
 }
 
 /* Back on top of the stack; closed when API_POOL_MAX are idle already. */
-static void s_give(api_backend_t *self, zsock_t *sock)
+static void s_give(api_trainer_t *self, zsock_t *sock)
 {
     if (!sock)
         return;
@@ -158,7 +158,7 @@ void api_reply_clear(api_reply_t *reply)
 
 typedef enum { S_HIT, S_FETCH, S_FETCH_CLAIMED, S_GAVE_UP } s_lookup_t;
 
-static s_entry_t *s_find(api_backend_t *self, const char *key)
+static s_entry_t *s_find(api_trainer_t *self, const char *key)
 {
     for (int i = 0; i < API_CACHE_SLOTS; i++)
         if (self->entries[i].key[0] && strcmp(self->entries[i].key, key) == 0)
@@ -168,7 +168,7 @@ static s_entry_t *s_find(api_backend_t *self, const char *key)
 
 /* An entry for a key not cached yet, already claimed for fetching: an empty slot, else the
    oldest one nobody is fetching. NULL when every slot is being fetched. */
-static s_entry_t *s_claim_new(api_backend_t *self, const char *key)
+static s_entry_t *s_claim_new(api_trainer_t *self, const char *key)
 {
     s_entry_t *slot = NULL;
     for (int i = 0; i < API_CACHE_SLOTS; i++)
@@ -183,7 +183,7 @@ static s_entry_t *s_claim_new(api_backend_t *self, const char *key)
 }
 
 /* Waits for a fetch to end, until `deadline`; false when it has passed. */
-static bool s_wait_refreshed(api_backend_t *self, double deadline)
+static bool s_wait_refreshed(api_trainer_t *self, double deadline)
 {
     double left = deadline - kms_num_monotonic();
     if (left <= 0)
@@ -203,7 +203,7 @@ static bool s_wait_refreshed(api_backend_t *self, double deadline)
    a slow trainer is never asked the same thing by every worker at once, and no answer served
    is older than 2 ttl at the request's arrival. S_GAVE_UP: the deadline passed waiting;
    S_FETCH: every slot is being fetched, fetch uncached. */
-static s_lookup_t s_cache_get(api_backend_t *self, const char *key, double deadline, api_reply_t *reply)
+static s_lookup_t s_cache_get(api_trainer_t *self, const char *key, double deadline, api_reply_t *reply)
 {
     double arrived = kms_num_monotonic(), oldest = arrived - 2 * self->cache_ttl;
     bool waited = false;
@@ -241,7 +241,7 @@ static s_lookup_t s_cache_get(api_backend_t *self, const char *key, double deadl
 
 /* Ends the claimed fetch of `key`: stores the answer (reply NULL: it failed, the old one
    stays) and wakes the requests waiting for it. */
-static void s_cache_put(api_backend_t *self, const char *key, const api_reply_t *reply, double at)
+static void s_cache_put(api_trainer_t *self, const char *key, const api_reply_t *reply, double at)
 {
     pthread_mutex_lock(&self->lock);
     s_entry_t *slot = s_find(self, key);  /* a claimed entry is never evicted */
@@ -291,7 +291,7 @@ static uint64_t s_log_due(uint64_t *failures)
 }
 
 /* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
-static void s_reopen(api_backend_t *self, zsock_t **sock)
+static void s_reopen(api_trainer_t *self, zsock_t **sock)
 {
     zsock_destroy(sock);
     *sock = s_open(self->curve, self->endpoint);
@@ -316,7 +316,7 @@ static int s_wait(zsock_t *sock, double deadline)
 /* Sends the request on *sock and waits until `until`: 1 with the reply in *msg, 0 when none
    came (the socket is then reopened: Lazy Pirate), -1 when the request could not even be
    queued. *sock may be NULL (a reopen failed): a new one is tried. */
-static int s_attempt(api_backend_t *self, zsock_t **sock, const char *command, const char *arg, double until,
+static int s_attempt(api_trainer_t *self, zsock_t **sock, const char *command, const char *arg, double until,
                      zmsg_t **msg)
 {
     if (!*sock && !(*sock = s_open(self->curve, self->endpoint)))
@@ -336,7 +336,7 @@ static int s_attempt(api_backend_t *self, zsock_t **sock, const char *command, c
    when its reply does not come (a request written into a connection the trainer had just
    closed is lost without a trace) a fresh socket asks again. The commands only read, so asking
    twice is harmless; a trainer that is down still gets its 503 by the deadline. */
-static int s_exchange(api_backend_t *self, const char *command, const char *arg, double deadline,
+static int s_exchange(api_trainer_t *self, const char *command, const char *arg, double deadline,
                       api_reply_t *reply)
 {
     api_stats_t *stats = self->stats;
@@ -379,7 +379,7 @@ static int s_exchange(api_backend_t *self, const char *command, const char *arg,
     return reply->status;
 }
 
-int api_backend_call(api_backend_t *self, const char *command, const char *arg, double deadline,
+int api_trainer_call(api_trainer_t *self, const char *command, const char *arg, double deadline,
                      api_reply_t *reply)
 {
     assert(self && command && reply);
@@ -404,10 +404,10 @@ int api_backend_call(api_backend_t *self, const char *command, const char *arg, 
     return status;
 }
 
-json_t *api_backend_list(api_backend_t *self, double deadline, int *status)
+json_t *api_trainer_list(api_trainer_t *self, double deadline, int *status)
 {
     api_reply_t reply;
-    *status = api_backend_call(self, KMS_PROTO_LIST, NULL, deadline, &reply);
+    *status = api_trainer_call(self, KMS_PROTO_LIST, NULL, deadline, &reply);
     json_t *doc = NULL;
     if (*status == 200) {
         doc = kms_json_loadb(reply.body, reply.len, 0, KMS_JSON_MAX_DEPTH, NULL);

@@ -1,6 +1,6 @@
 /*  api_trainer: kms-api's side of the trainer's control protocol (kms_proto.h).
 
-    An api_backend_t is shared by every thread: the endpoint, the statistics, a small cache of
+    An api_trainer_t is shared by every thread: the endpoint, the statistics, a small cache of
     recent answers and a pool of ZeroMQ REQ sockets. A request that must ask the trainer takes
     an idle socket (the one used last: a stack), or opens one when none is idle, and gives it
     back afterwards. REQ sockets are not thread-safe: one exchange at a time per socket, no
@@ -34,7 +34,7 @@
 #include "api_stats.h"
 #include "kms_curve.h"
 
-typedef struct api_backend_t api_backend_t;
+typedef struct api_trainer_t api_trainer_t;
 
 /* The outcome of one request. status: the trainer's code (200, 400, 404, 503), or
    API_TRAINER_UNREACHABLE (no reply in time), or API_TRAINER_MALFORMED (a reply that does not
@@ -53,19 +53,19 @@ typedef struct {
 
 /* `endpoint` in czmq syntax (">tcp://host:port"); copied. NULL when it cannot be used (a
    socket is opened and closed to check it). `curve` (CURVE for every socket, or NULL) and
-   `stats` are borrowed and must outlive the backend. */
-api_backend_t *api_backend_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats);
-void api_backend_destroy(api_backend_t **self_p);
+   `stats` are borrowed and must outlive it. */
+api_trainer_t *api_trainer_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats);
+void api_trainer_destroy(api_trainer_t **self_p);
 
 /* Sends `command` (with `arg` as a second frame when not NULL) and waits for the answer until
    `deadline` (kms_num_monotonic() seconds). Recent answers are served from the cache (see
    above). Any thread. Always fills *reply (free with api_reply_clear); returns reply->status. */
-int api_backend_call(api_backend_t *self, const char *command, const char *arg, double deadline,
+int api_trainer_call(api_trainer_t *self, const char *command, const char *arg, double deadline,
                      api_reply_t *reply);
 
 /* LIST, parsed: a new reference, or NULL with *status set to why (the reply's status when it
    was not 200, API_TRAINER_MALFORMED when its body is not a JSON object). */
-json_t *api_backend_list(api_backend_t *self, double deadline, int *status);
+json_t *api_trainer_list(api_trainer_t *self, double deadline, int *status);
 
 void api_reply_clear(api_reply_t *reply);
 

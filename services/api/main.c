@@ -83,25 +83,25 @@ static int s_serve(api_http_config_t *http, const kms_curve_config_t *curve_conf
     }
     api_stats_t stats;
     api_stats_init(&stats);
-    api_backend_t *backend = api_backend_new(http->trainer, cache_ms, curve, &stats);
-    if (!backend) {
+    api_trainer_t *trainer = api_trainer_new(http->trainer, cache_ms, curve, &stats);
+    if (!trainer) {
         fprintf(stderr, "kms-api: invalid value '%s' for --trainer: not a usable ZeroMQ endpoint\n", http->trainer);
         kms_curve_destroy(&curve);
         return 2;
     }
-    api_http_t *server = api_http_start(http, backend, &stats);
+    api_http_t *server = api_http_start(http, trainer, &stats);
     int status = server ? 0 : 1;
     if (server) {
         kms_info("listening",
                  "address=%s port=%d tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g",
                  http->listen, api_http_port(server), http->tls ? "on" : "off", http->acl ? "on" : "off",
                  http->trainer, http->threads, http->timeout_ms, cache_ms);
-        api_export_t *otlp = api_export_start(backend, http->timeout_ms, server);
+        api_export_t *otlp = api_export_start(trainer, http->timeout_ms, server);
         kms_info("stopping", "signal=%d", kms_signal_wait());
         api_http_stop(&server);  /* first: /metrics may be reading the exporter's counters */
         api_export_stop(&otlp);
     }
-    api_backend_destroy(&backend);
+    api_trainer_destroy(&trainer);
     kms_curve_destroy(&curve);
     return status;
 }
