@@ -37,7 +37,7 @@ static kms_option_t s_options[] = {
     {0},
 };
 
-static void s_log_malformed(const kms_tail_stats_t *stats, const char *why, size_t bytes)
+static void s_log_malformed(const tail_stats_t *stats, const char *why, size_t bytes)
 {
     if (kms_log_decade(stats->malformed)) {
         char quoted[256];
@@ -48,17 +48,17 @@ static void s_log_malformed(const kms_tail_stats_t *stats, const char *why, size
 }
 
 /* Prints one message's line. Returns -1 when stdout is gone (e.g. `kms-tail | head`). */
-static int s_handle(kms_tail_stats_t *stats, zmsg_t *msg)
+static int s_handle(tail_stats_t *stats, zmsg_t *msg)
 {
     if (zmsg_size(msg) != 2) {
-        kms_tail_count_malformed(stats);
+        tail_count_malformed(stats);
         s_log_malformed(stats, "expected two frames (topic, sample)", zmsg_content_size(msg));
         return 0;
     }
     zframe_t *topic = zmsg_first(msg);
     zframe_t *body = zmsg_next(msg);
     const char *why = NULL;
-    char *line = kms_tail_line(stats, zframe_data(topic), zframe_size(topic), zframe_data(body),
+    char *line = tail_line(stats, zframe_data(topic), zframe_size(topic), zframe_data(body),
                                zframe_size(body), &why);
     if (!line) {
         s_log_malformed(stats, why, zframe_size(body));
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
     kms_info("subscribed", "endpoint=%s topic=%s", kms_log_quote(s_endpoint, quoted, sizeof quoted),
              s_topic);
     zpoller_t *poller = zpoller_new(sub, NULL);
-    kms_tail_stats_t stats = {0};
+    tail_stats_t stats = {0};
     while (!kms_signal_stop && (s_count == 0 || stats.printed < (uint64_t) s_count)) {
         if (!zpoller_wait(poller, S_POLL_MS)) {
             if (zpoller_terminated(poller))

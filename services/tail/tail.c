@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-void kms_tail_count_malformed(kms_tail_stats_t *stats)
+void tail_count_malformed(tail_stats_t *stats)
 {
     stats->received++;
     stats->malformed++;
@@ -15,7 +15,7 @@ void kms_tail_count_malformed(kms_tail_stats_t *stats)
 
 /* A seq that did not follow the last one by 1: the messages in between were lost (or the
    publisher restarted and began again, which counts as no gap). */
-static void s_count_gap(kms_tail_stats_t *stats, uint64_t seq)
+static void s_count_gap(tail_stats_t *stats, uint64_t seq)
 {
     if (stats->have_seq && seq > stats->last_seq + 1)
         stats->gaps += seq - stats->last_seq - 1;
@@ -23,7 +23,7 @@ static void s_count_gap(kms_tail_stats_t *stats, uint64_t seq)
     stats->have_seq = true;
 }
 
-char *kms_tail_line(kms_tail_stats_t *stats, const void *topic, size_t topic_len,
+char *tail_line(tail_stats_t *stats, const void *topic, size_t topic_len,
                     const void *body, size_t body_len, const char **why)
 {
     stats->received++;
