@@ -2,7 +2,7 @@
 Prometheus holds a fleet of Kepler 0.11-like nodes, with the selector of every Kepler series
 (before) and the default one of the families the node samples need (docs/scraper.md).
 
-    /usr/bin/python3 scripts/lib/fleet_bench.py BIN_DIR NODES PROCESSES [SCRAPER_SECONDS]
+    /usr/bin/python3 scripts/lib/fleet_bench.py BIN_DIR NODES PROCESSES [SCRAPER_SECONDS [SELECTORS]]
 
 One kepler-sim --nodes NODES --format 0.10 --containers PROCESSES serves every node; Prometheus
 scrapes each at /node/<i>/metrics every 5 s (static targets, __metrics_path__ and instance set
@@ -10,7 +10,8 @@ per target) until its 60 s window is full. Then the very query the scraper sends
 <selector>[60s] as an instant query on /api/v1/query, is asked three times per selector with
 curl: bytes, seconds (the median), series. With SCRAPER_SECONDS > 0, kms-scraper then runs that
 long at a 5 s interval per selector: its cpu (percent of one core) and peak resident memory.
-Prints one key=value line per selector.
+SELECTORS (comma separated, default both): every_kepler_series, node_families; at 1,000 nodes the
+scraper on every series would hold gigabytes. Prints one key=value line per selector.
 """
 import json
 import os
@@ -136,6 +137,7 @@ def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
 def main():
     bin_dir, nodes, processes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     scraper_seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 0
+    wanted = sys.argv[5].split(",") if len(sys.argv) > 5 else ["every_kepler_series", "node_families"]
     tmp = tempfile.mkdtemp(prefix="kms-fleet-")
     procs = []
     try:
@@ -166,6 +168,8 @@ def main():
         for name, selector, extra in (("every_kepler_series", EVERY, ["--prometheus-containers",
                                                                        "--max-body-bytes", "4294967296"]),
                                       ("node_families", new, [])):
+            if name not in wanted:
+                continue
             size, seconds, series, points = measure_query(base, selector, os.path.join(tmp, "answer.json"))
             line = (f"selector={name} nodes={nodes} nodes_up={nodes_up} processes={processes} bytes={size} "
                     f"seconds={seconds:.3f} series={series} points={points}")
