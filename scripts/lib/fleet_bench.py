@@ -10,8 +10,8 @@ per target) until its 60 s window is full. Then the very query the scraper sends
 <selector>[60s] as an instant query on /api/v1/query, is asked three times per selector with
 curl: bytes, seconds (the median), series. With SCRAPER_SECONDS > 0, kms-scraper then runs that
 long at a 5 s interval per selector: its cpu (percent of one core) and peak resident memory.
-SELECTORS (comma separated, default both): every_kepler_series, node_families; at 1,000 nodes the
-scraper on every series would hold gigabytes. Prints one key=value line per selector.
+SELECTORS (comma separated, default both: every_kepler_series, node_families) are those the
+scraper runs on; at 1,000 nodes the scraper on every series would hold gigabytes. Prints one key=value line per selector.
 """
 import json
 import os
@@ -168,12 +168,10 @@ def main():
         for name, selector, extra in (("every_kepler_series", EVERY, ["--prometheus-containers",
                                                                        "--max-body-bytes", "4294967296"]),
                                       ("node_families", new, [])):
-            if name not in wanted:
-                continue
             size, seconds, series, points = measure_query(base, selector, os.path.join(tmp, "answer.json"))
             line = (f"selector={name} nodes={nodes} nodes_up={nodes_up} processes={processes} bytes={size} "
                     f"seconds={seconds:.3f} series={series} points={points}")
-            if scraper_seconds > 0:
+            if scraper_seconds > 0 and name in wanted:
                 cpu, rss, samples, failures = measure_scraper(bin_dir, base, selector, extra, scraper_seconds, tmp)
                 line += (f" scraper_core_percent={cpu:.1f} scraper_peak_rss_kb={rss} scraper_node_samples={samples}"
                          f" scraper_failures={failures}")
