@@ -202,10 +202,10 @@ static int s_table_rehash(kms_kepler_snapshot_t *self, size_t cap)
 /* ---------------------------------------------------------------- feeding series */
 
 /* Copies a label's value, decoded, into out (NUL-terminated, cut to fit). */
-static size_t s_label_value(const kms_expo_label_t *label, char *out, size_t cap)
+static size_t s_label_value(const kms_promtext_label_t *label, char *out, size_t cap)
 {
     if (label->escaped) {
-        long n = kms_expo_label_unescape(label, out, cap);
+        long n = kms_promtext_label_unescape(label, out, cap);
         if (n >= 0)
             return (size_t) n;
     }
@@ -217,12 +217,12 @@ static size_t s_label_value(const kms_expo_label_t *label, char *out, size_t cap
 
 /* The labels this module reads, found in one pass over a series' labels. */
 typedef struct {
-    const kms_expo_label_t *container_id, *pod_name, *pod_id, *container_namespace, *pod_namespace,
+    const kms_promtext_label_t *container_id, *pod_name, *pod_id, *container_namespace, *pod_namespace,
         *container_name, *zone, *pid, *comm, *exported_instance, *node_name, *instance,
         *cpu_architecture, *model_name;
 } s_labels_t;
 
-static void s_labels_scan(const kms_expo_series_t *series, s_labels_t *out)
+static void s_labels_scan(const kms_promtext_series_t *series, s_labels_t *out)
 {
     static const struct {
         const char *name;
@@ -237,7 +237,7 @@ static void s_labels_scan(const kms_expo_series_t *series, s_labels_t *out)
     };
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < series->label_count; i++) {
-        const kms_expo_label_t *l = &series->labels[i];
+        const kms_promtext_label_t *l = &series->labels[i];
         for (size_t k = 0; k < sizeof wanted / sizeof wanted[0]; k++) {
             if (l->name.len == wanted[k].len && memcmp(l->name.ptr, wanted[k].name, wanted[k].len) == 0) {
                 memcpy((char *) out + wanted[k].at, &l, sizeof l);
@@ -271,9 +271,9 @@ static const s_family_t *s_family(kms_kepler_snapshot_t *self, kms_slice_t name)
    exported_instance, 0.10 calls it node_name, a plain page calls it instance. */
 static void s_note_node(kms_kepler_snapshot_t *self, const s_labels_t *labels)
 {
-    const kms_expo_label_t *by_rank[] = {NULL, labels->instance, labels->node_name, labels->exported_instance};
+    const kms_promtext_label_t *by_rank[] = {NULL, labels->instance, labels->node_name, labels->exported_instance};
     for (int rank = 3; rank > self->node_rank; rank--) {
-        const kms_expo_label_t *l = by_rank[rank];
+        const kms_promtext_label_t *l = by_rank[rank];
         if (l && l->value.len > 0) {
             s_label_value(l, self->node, sizeof self->node);
             self->node_rank = rank;
@@ -286,7 +286,7 @@ static void s_note_node(kms_kepler_snapshot_t *self, const s_labels_t *labels)
    (kepler_node_cpu_info), taken when nothing better is on the page. */
 static void s_note_arch(kms_kepler_snapshot_t *self, const s_labels_t *labels)
 {
-    const kms_expo_label_t *l = labels->cpu_architecture;
+    const kms_promtext_label_t *l = labels->cpu_architecture;
     if (l && l->value.len > 0) {
         s_label_value(l, self->arch, sizeof self->arch);
         self->arch_rank = 2;
@@ -298,7 +298,7 @@ static void s_note_arch(kms_kepler_snapshot_t *self, const s_labels_t *labels)
 
 static int s_zone_slot(const s_labels_t *labels)
 {
-    const kms_expo_label_t *z = labels->zone;
+    const kms_promtext_label_t *z = labels->zone;
     if (!z)
         return -1;
     static const struct { const char *zone; int slot; } zones[] = {
@@ -337,7 +337,7 @@ static uint64_t s_id_key(kms_kepler_era_t era, kms_slice_t id)
     return s_hash(s_hash(S_HASH_SEED, (const char *) &era, sizeof era), id.ptr, id.len);
 }
 
-static uint64_t s_put_slice(uint64_t h, const kms_expo_label_t *l)
+static uint64_t s_put_slice(uint64_t h, const kms_promtext_label_t *l)
 {
     if (l)
         h = s_hash(h, l->value.ptr, l->value.len);
@@ -345,7 +345,7 @@ static uint64_t s_put_slice(uint64_t h, const kms_expo_label_t *l)
 }
 
 /* Stores a label's decoded value in the arena; the offset of "" when the label is absent. */
-static uint32_t s_arena_label(kms_kepler_snapshot_t *self, const kms_expo_label_t *l)
+static uint32_t s_arena_label(kms_kepler_snapshot_t *self, const kms_promtext_label_t *l)
 {
     char text[KMS_ID_MAX];
     size_t n = l ? s_label_value(l, text, sizeof text) : 0;
@@ -356,10 +356,10 @@ static uint32_t s_arena_label(kms_kepler_snapshot_t *self, const kms_expo_label_
    container id when Kepler gives one, else namespace, pod and container name. */
 static s_cont_t *s_cont_get(kms_kepler_snapshot_t *self, const s_labels_t *labels, kms_kepler_era_t era)
 {
-    const kms_expo_label_t *id = labels->container_id;
-    const kms_expo_label_t *pod = labels->pod_name ? labels->pod_name : labels->pod_id;
-    const kms_expo_label_t *ns = labels->container_namespace ? labels->container_namespace : labels->pod_namespace;
-    const kms_expo_label_t *name = labels->container_name;
+    const kms_promtext_label_t *id = labels->container_id;
+    const kms_promtext_label_t *pod = labels->pod_name ? labels->pod_name : labels->pod_id;
+    const kms_promtext_label_t *ns = labels->container_namespace ? labels->container_namespace : labels->pod_namespace;
+    const kms_promtext_label_t *name = labels->container_name;
     if (id && id->value.len == 0)
         id = NULL;
     if (!id && !(pod && pod->value.len) && !(name && name->value.len))
@@ -394,7 +394,7 @@ static s_cont_t *s_cont_get(kms_kepler_snapshot_t *self, const s_labels_t *label
    the node and to its container. */
 static s_cont_t *s_proc_get(kms_kepler_snapshot_t *self, const s_labels_t *labels)
 {
-    const kms_expo_label_t *pid = labels->pid, *cid = labels->container_id;
+    const kms_promtext_label_t *pid = labels->pid, *cid = labels->container_id;
     if (!pid || pid->value.len == 0)
         return NULL;
     uint64_t key = s_hash(S_HASH_SEED, "process", 8);
@@ -411,14 +411,14 @@ static s_cont_t *s_proc_get(kms_kepler_snapshot_t *self, const s_labels_t *label
     return c;
 }
 
-static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_expo_series_t *series,
+static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series,
                              const s_family_t *fam, int slot, double value)
 {
     /* The key covers every label, in any order (a JSON object need not keep Go's order). */
     uint64_t key = s_hash(S_HASH_SEED, series->name.ptr, series->name.len);
     uint64_t sum = 0;
     for (size_t i = 0; i < series->label_count; i++) {
-        const kms_expo_label_t *l = &series->labels[i];
+        const kms_promtext_label_t *l = &series->labels[i];
         uint64_t h = s_hash(S_HASH_SEED, l->name.ptr, l->name.len);
         h = s_hash(h, "=", 1);
         sum += s_mix(s_hash(h, l->value.ptr, l->value.len));
@@ -440,7 +440,7 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_expo_series_
 }
 
 /* 0.1-0.3: the numbers are label values (curr_cpu_cycles="123"; node_curr_... in 0.3). */
-static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *series, const s_labels_t *labels,
+static int s_add_stat(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series, const s_labels_t *labels,
                       bool node)
 {
     static const struct { const char *name; bool target; int slot; double scale; } keys[] = {
@@ -465,7 +465,7 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
     double f[F_COUNT] = {0}, t[T_COUNT] = {0};
     int bad = 0;   /* numbers lost: the series counts as rejected, the others are used */
     for (size_t i = 0; i < series->label_count; i++) {
-        const kms_expo_label_t *l = &series->labels[i];
+        const kms_promtext_label_t *l = &series->labels[i];
         kms_slice_t name = l->name;
         if (name.len > 5 && memcmp(name.ptr, "node_", 5) == 0) {
             name.ptr += 5;
@@ -518,7 +518,7 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_expo_series_t *seri
 
 /* A series whose value cannot be used: the sums it belongs to would silently miss it (a socket
    of the node's watts, a container of the node's cycles), so they are marked for the diff. */
-static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_expo_series_t *series, const s_family_t *fam)
+static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series, const s_family_t *fam)
 {
     if (fam->kind == K_NODE_ENERGY || fam->kind == K_NODE_ZONE) {
         s_labels_t labels;
@@ -533,7 +533,7 @@ static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_expo_series_t
     }
 }
 
-int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t *series)
+int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series)
 {
     assert(self);
     assert(series);
@@ -637,19 +637,19 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t
     return 0;
 }
 
-static int s_on_series(const kms_expo_series_t *series, void *arg)
+static int s_on_series(const kms_promtext_series_t *series, void *arg)
 {
     kms_kepler_snapshot_add(arg, series);
     return 0;
 }
 
 int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts,
-                              const char *host, kms_expo_stats_t *expo_stats)
+                              const char *host, kms_promtext_stats_t *expo_stats)
 {
     assert(self);
     kms_kepler_snapshot_begin(self, ts, host);
-    kms_expo_handler_t handler = {s_on_series, NULL, self};
-    kms_expo_parse(page, len, &handler, expo_stats);
+    kms_promtext_handler_t handler = {s_on_series, NULL, self};
+    kms_promtext_parse(page, len, &handler, expo_stats);
     return self->era == KMS_KEPLER_ERA_UNKNOWN ? -1 : 0;
 }
 

@@ -3,8 +3,8 @@
 
     A snapshot holds one scrape of one Kepler target: per container and for the node, the
     counters and gauges that matter, already mapped to canonical names. It is fed series by
-    series (kms_kepler_snapshot_add), so the same code serves a /metrics page (through kms_expo)
-    and a Prometheus HTTP API answer (kms_kepler_prom.h walks its results into series).
+    series (kms_kepler_snapshot_add), so the same code serves a /metrics page (through kms_promtext_read)
+    and a Prometheus HTTP API answer (kms_kepler_query.h walks its results into series).
     kms_kepler_diff.h then turns two snapshots of the same target into one kepler.node sample and
     one kepler.container sample per container seen in both.
 
@@ -33,7 +33,7 @@
 #include <stddef.h>
 
 
-#include "kms_expo.h"
+#include "kms_promtext_read.h"
 #include "kms_sample.h"
 
 /* Kepler 0.1-0.3's SAMPLE_PERIOD_SEC default: the interval each per-interval gauge covers. */
@@ -75,13 +75,13 @@ double kms_kepler_snapshot_interval(const kms_kepler_snapshot_t *prev, const kms
 
 /* Feeds one series. Returns 0 when used, 1 when ignored (not a family this module reads),
    -1 when rejected (bad value or identity; counted) or out of memory. */
-int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_expo_series_t *series);
+int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series);
 
-/* begin + kms_expo_parse of a whole page + add of every series. `expo_stats` (may be NULL)
+/* begin + kms_promtext_parse of a whole page + add of every series. `expo_stats` (may be NULL)
    receives the parser's counts (rejected lines). Returns 0, or -1 when the page holds no Kepler
    family at all (era unknown). */
 int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts,
-                              const char *host, kms_expo_stats_t *expo_stats);
+                              const char *host, kms_promtext_stats_t *expo_stats);
 
 /* Makes `dst` an exact copy of `src` (reusing dst's memory). Returns 0, -1 when out of memory. */
 int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapshot_t *src);

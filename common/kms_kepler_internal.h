@@ -1,6 +1,6 @@
 /*  kms_kepler_internal: the snapshot's layout, shared by the snapshot store (kms_kepler.c) and
     the diff (kms_kepler_diff.c), and the growth helper the Prometheus walker uses too. Not a
-    public header: other modules go through kms_kepler.h, kms_kepler_diff.h, kms_kepler_prom.h. */
+    public header: other modules go through kms_kepler.h, kms_kepler_diff.h, kms_kepler_query.h. */
 #ifndef KMS_KEPLER_INTERNAL_H
 #define KMS_KEPLER_INTERNAL_H
 

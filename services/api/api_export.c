@@ -4,7 +4,7 @@
 #include "api_otlp.h"
 #include "kms_log.h"
 #include "kms_num.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 
 #include <assert.h>
 #include <dlfcn.h>
@@ -48,7 +48,7 @@ static void s_metrics(void *arg, FILE *out)
     };
     const uint64_t values[] = {stats.exports, stats.failures, stats.dropped};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
-        kms_promtext_family(out, families[i].name, "counter", families[i].help);
+        kms_promtext_write_family(out, families[i].name, "counter", families[i].help);
         fprintf(out, "%s %llu\n", families[i].name, (unsigned long long) values[i]);
     }
 }

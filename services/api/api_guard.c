@@ -2,7 +2,7 @@
 
 #include "kms_log.h"
 #include "kms_num.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -240,7 +240,7 @@ bool api_guard_unwatch(api_guard_t *self, int slot)
 
 void api_guard_write(const api_guard_t *self, FILE *out)
 {
-    kms_promtext_family(out, "kms_api_connections_cut_total", "counter",
+    kms_promtext_write_family(out, "kms_api_connections_cut_total", "counter",
                         "Connections kms-api closed on a client taking more than its share.");
     fprintf(out,
             "kms_api_connections_cut_total{reason=\"per_client\"} %llu\n"

@@ -2,7 +2,7 @@
 
 #include "api_families.h"
 #include "kms_num.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 #include "kms_weights.h"
 
 #include <stdbool.h>
@@ -26,13 +26,13 @@ static void s_sample(FILE *out, const char *family, const char *model, const cha
                      double value)
 {
     fprintf(out, "%s{model=", family);
-    kms_promtext_label(out, model);
+    kms_promtext_write_label(out, model);
     if (key) {
         fprintf(out, ",%s=", key);
-        kms_promtext_label(out, label);
+        kms_promtext_write_label(out, label);
     }
     fputc('}', out);
-    kms_promtext_value(out, value);
+    kms_promtext_write_value(out, value);
 }
 
 static const char *s_name(const json_t *model)
@@ -44,7 +44,7 @@ static const char *s_name(const json_t *model)
 static void s_family(FILE *out, api_family_id_t id)
 {
     const api_family_t *f = &api_families[id];
-    kms_promtext_family(out, f->prom, f->type == API_COUNTER ? "counter" : "gauge", f->help);
+    kms_promtext_write_family(out, f->prom, f->type == API_COUNTER ? "counter" : "gauge", f->help);
 }
 
 /* Families with one value per model, read from a top-level key of MODEL. */
@@ -81,9 +81,9 @@ static void s_write_info(const json_t *models, FILE *out)
         if (!s_name(model) || !target || !json_is_array(features))
             continue;
         fputs("kms_model_info{model=", out);
-        kms_promtext_label(out, s_name(model));
+        kms_promtext_write_label(out, s_name(model));
         fputs(",target=", out);
-        kms_promtext_label(out, target);
+        kms_promtext_write_label(out, target);
         char list[KMS_SAMPLE_MAX_VALUES * KMS_NAME_MAX] = "";
         size_t j, len = 0;
         const json_t *feature;
@@ -92,7 +92,7 @@ static void s_write_info(const json_t *models, FILE *out)
                 len += (size_t) snprintf(list + len, sizeof list - len, "%s%s", len ? "," : "",
                                          json_string_value(feature));
         fputs(",features=", out);
-        kms_promtext_label(out, list);
+        kms_promtext_write_label(out, list);
         fputs("} 1\n", out);
     }
 }
@@ -138,11 +138,11 @@ static void s_write_weight_samples(FILE *out, api_family_id_t family, const char
     } else if (family == API_F_MODEL_CATEGORY) {
         for (size_t n = 0; n < w->category_count; n++) {
             fputs("kms_model_category_weight{model=", out);
-            kms_promtext_label(out, model);
+            kms_promtext_write_label(out, model);
             fprintf(out, ",feature=\"%s\",category=", KMS_WEIGHTS_CATEGORY);
-            kms_promtext_label(out, w->category[n].name);
+            kms_promtext_write_label(out, w->category[n].name);
             fputc('}', out);
-            kms_promtext_value(out, w->category[n].weight);
+            kms_promtext_write_value(out, w->category[n].weight);
         }
     } else {
         for (size_t n = 0; n < w->numeric_count; n++) {
@@ -205,7 +205,7 @@ static void s_write_trainer(const json_t *stats, FILE *out)
         if (s_number(json_object_get(stats, api_families[f].key), &v)) {
             s_family(out, f);
             fputs(api_families[f].prom, out);
-            kms_promtext_value(out, v);
+            kms_promtext_write_value(out, v);
         }
     static const char *const reasons[] = {"bounds", "outlier", "drift"};
     const json_t *held = json_object_get(stats, api_families[API_F_TRAINER_HELD].key);
@@ -215,13 +215,13 @@ static void s_write_trainer(const json_t *stats, FILE *out)
     for (size_t r = 0; r < sizeof reasons / sizeof reasons[0]; r++)
         if (s_number(json_object_get(held, reasons[r]), &v)) {
             fprintf(out, "%s{reason=\"%s\"}", api_families[API_F_TRAINER_HELD].prom, reasons[r]);
-            kms_promtext_value(out, v);
+            kms_promtext_write_value(out, v);
         }
 }
 
 void api_metrics_write(const json_t *list, FILE *out)
 {
-    kms_promtext_family(out, "kms_api_trainer_up", "gauge", "1 when the trainer answered this scrape in time, else 0.");
+    kms_promtext_write_family(out, "kms_api_trainer_up", "gauge", "1 when the trainer answered this scrape in time, else 0.");
     fprintf(out, "kms_api_trainer_up %d\n", list ? 1 : 0);
     if (!list)
         return;

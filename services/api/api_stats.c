@@ -1,7 +1,7 @@
 #include "api_stats.h"
 
 #include "kms_num.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 
 #include <string.h>
 
@@ -61,7 +61,7 @@ void api_stats_cache(api_stats_t *stats, int hit)
 void api_stats_write(const api_stats_t *stats, FILE *out)
 {
     char num[40];
-    kms_promtext_family(out, "kms_api_requests_total", "counter", "HTTP requests answered, by route and status code.");
+    kms_promtext_write_family(out, "kms_api_requests_total", "counter", "HTTP requests answered, by route and status code.");
     for (int r = 0; r < API_ROUTE_COUNT; r++)
         for (int c = 0; c <= API_STATUS_MAX - API_STATUS_MIN; c++) {
             uint64_t n = s_load(stats->requests[r][c]);
@@ -70,7 +70,7 @@ void api_stats_write(const api_stats_t *stats, FILE *out)
                         c + API_STATUS_MIN, (unsigned long long) n);
         }
 
-    kms_promtext_family(out, "kms_api_trainer_request_duration_seconds", "histogram",
+    kms_promtext_write_family(out, "kms_api_trainer_request_duration_seconds", "histogram",
                         "Round trip of the requests that the trainer answered.");
     uint64_t cumulative = 0;
     for (int i = 0; i < API_LATENCY_BUCKETS; i++) {
@@ -88,13 +88,13 @@ void api_stats_write(const api_stats_t *stats, FILE *out)
             (unsigned long long) (count > cumulative ? count : cumulative), num,
             (unsigned long long) (count > cumulative ? count : cumulative));
 
-    kms_promtext_family(out, "kms_api_trainer_errors_total", "counter",
+    kms_promtext_write_family(out, "kms_api_trainer_errors_total", "counter",
                         "Trainer requests that failed (timeout, bad_reply, send) or were asked again (retry).");
     for (int e = 0; e < API_TRAINER_ERROR_COUNT; e++)
         fprintf(out, "kms_api_trainer_errors_total{kind=\"%s\"} %llu\n", s_error_names[e],
                 (unsigned long long) s_load(stats->trainer_errors[e]));
 
-    kms_promtext_family(out, "kms_api_cache_requests_total", "counter",
+    kms_promtext_write_family(out, "kms_api_cache_requests_total", "counter",
                         "Trainer answers looked up in the short-lived cache, by result.");
     fprintf(out,
             "kms_api_cache_requests_total{result=\"hit\"} %llu\n"
@@ -102,8 +102,8 @@ void api_stats_write(const api_stats_t *stats, FILE *out)
             (unsigned long long) s_load(stats->cache_hits), (unsigned long long) s_load(stats->cache_misses));
 
     kms_num_format_go(stats->started, num, sizeof num);
-    kms_promtext_family(out, "kms_api_start_time_seconds", "gauge", "When kms-api started, unix seconds.");
+    kms_promtext_write_family(out, "kms_api_start_time_seconds", "gauge", "When kms-api started, unix seconds.");
     fprintf(out, "kms_api_start_time_seconds %s\n", num);
-    kms_promtext_family(out, "kms_api_build_info", "gauge", "kms-api's version.");
+    kms_promtext_write_family(out, "kms_api_build_info", "gauge", "kms-api's version.");
     fprintf(out, "kms_api_build_info{version=\"%s\"} 1\n", KMS_VERSION);
 }

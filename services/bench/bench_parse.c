@@ -2,7 +2,7 @@
 #include "bench.h"
 
 #include "kms_config.h"
-#include "kms_expo.h"
+#include "kms_promtext_read.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
@@ -18,7 +18,7 @@ typedef struct {
     double sum;
 } tally_t;
 
-static int s_on_series(const kms_expo_series_t *series, void *arg)
+static int s_on_series(const kms_promtext_series_t *series, void *arg)
 {
     tally_t *t = arg;
     t->series++;
@@ -28,10 +28,10 @@ static int s_on_series(const kms_expo_series_t *series, void *arg)
 
 static double s_time_parses(const char *page, size_t len, long iterations, tally_t *tally)
 {
-    kms_expo_handler_t handler = {s_on_series, NULL, tally};
+    kms_promtext_handler_t handler = {s_on_series, NULL, tally};
     double start = kms_num_monotonic();
     for (long i = 0; i < iterations; i++)
-        kms_expo_parse(page, len, &handler, NULL);
+        kms_promtext_parse(page, len, &handler, NULL);
     return kms_num_monotonic() - start;
 }
 
@@ -75,8 +75,8 @@ int bench_parse_main(int argc, char **argv)
     if (!page)
         return 1;
     tally_t tally = {0};
-    kms_expo_stats_t stats;
-    kms_expo_parse(page, len, &(kms_expo_handler_t){s_on_series, NULL, &tally}, &stats);
+    kms_promtext_stats_t stats;
+    kms_promtext_parse(page, len, &(kms_promtext_handler_t){s_on_series, NULL, &tally}, &stats);
     if (stats.rejected > 0)
         kms_warn("page has rejected lines", "rejected=%zu lines=%zu", stats.rejected, stats.lines);
     if (iterations == 0)

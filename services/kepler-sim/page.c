@@ -8,7 +8,7 @@
 #include "sim.h"
 
 #include "kms_num.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -22,11 +22,11 @@ static void s_series(FILE *o, const char *name, const char *const *labels, doubl
     fputs(name, o);
     for (size_t i = 0; labels[i]; i += 2) {
         fprintf(o, "%s%s=", i ? "," : "{", labels[i]);
-        kms_promtext_label(o, labels[i + 1]);
+        kms_promtext_write_label(o, labels[i + 1]);
     }
     if (labels[0])
         fputc('}', o);
-    kms_promtext_value(o, value);
+    kms_promtext_write_value(o, value);
 }
 
 /* Kepler keeps energy as integers: millijoules up to 0.9, microjoules from 0.10. */
@@ -241,7 +241,7 @@ static void s_render_07_09(FILE *o, const kms_sim_t *sim, kms_sim_format_t forma
                        : sizeof s_families_07 / sizeof s_families_07[0];
     for (size_t i = 0; i < count; i++) {
         const s_family_t *f = &families[i];
-        kms_promtext_family(o, f->name, f->type, f->help);
+        kms_promtext_write_family(o, f->name, f->type, f->help);
         switch (f->kind) {
         case K_USAGE:
             for (size_t k = 0; k < sim->count; k++)
@@ -325,7 +325,7 @@ typedef enum { N_TOTAL, N_ACTIVE, N_IDLE } s_node_part_t;
 static void s_zone_family(FILE *o, const kms_sim_t *sim, const char *name, const char *help,
                           bool watts, s_node_part_t part)
 {
-    kms_promtext_family(o, name, watts ? "gauge" : "counter", help);
+    kms_promtext_write_family(o, name, watts ? "gauge" : "counter", help);
     for (size_t z = 0; z < S_ZONES; z++) {
         int p = s_zones[z].package, comp = s_zones[z].comp;
         const kms_sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
@@ -370,7 +370,7 @@ static void s_cpu_info(FILE *o, const kms_sim_t *sim)
     }
     qsort(cpus, (size_t) count, sizeof cpus[0], s_cmp_cpu_info);
     const char *name = "kepler_node_cpu_info";
-    kms_promtext_family(o, name, "gauge", "CPU information from procfs");
+    kms_promtext_write_family(o, name, "gauge", "CPU information from procfs");
     for (int p = 0; p < count; p++) {
         const char *labels[] = {"core_id", cpus[p].core_id, "model_name", sim->options.arch,
                                 "physical_id", cpus[p].physical_id, "processor",
@@ -408,7 +408,7 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
     if (!order)
         return -1;
     const char *node = sim->options.node;
-    kms_promtext_family(o, "kepler_build_info", "gauge",
+    kms_promtext_write_family(o, "kepler_build_info", "gauge",
                         "A metric with a constant '1' value labeled with version information");
     const char *build[] = {"arch", "amd64", "branch", "", "goversion", "go1.24.2", "revision",
                            "kepler-sim", "version", "v0.10.0", NULL};
@@ -418,7 +418,7 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
         {"kepler_container_cpu_joules_total", "Energy consumption of cpu at container level in joules"},
         {"kepler_container_cpu_watts", "Power consumption of cpu at container level in watts"}};
     for (int watts = 0; watts < 2; watts++) {
-        kms_promtext_family(o, families[watts][0], watts ? "gauge" : "counter", families[watts][1]);
+        kms_promtext_write_family(o, families[watts][0], watts ? "gauge" : "counter", families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
             const kms_sim_container_t *c = &sim->containers[k];
             if (c->system)  /* 0.10 shows the node's own processes as processes only */
@@ -447,7 +447,7 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
     s_cpu_info(o, sim);
     s_zone_family(o, sim, "kepler_node_cpu_joules_total",
                   "Energy consumption of cpu at node level in joules", false, N_TOTAL);
-    kms_promtext_family(o, "kepler_node_cpu_usage_ratio", "gauge",
+    kms_promtext_write_family(o, "kepler_node_cpu_usage_ratio", "gauge",
                         "CPU usage ratio of a node (value between 0.0 and 1.0)");
     const char *node_labels[] = {"node_name", node, NULL};
     s_series(o, "kepler_node_cpu_usage_ratio", node_labels, sim->usage_ratio);
@@ -461,7 +461,7 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
         order[k] = &sim->containers[k];
     qsort(order, sim->count, sizeof *order, s_cmp_pod_id);
     for (int watts = 0; watts < 2; watts++) {
-        kms_promtext_family(o, pod_families[watts][0], watts ? "gauge" : "counter", pod_families[watts][1]);
+        kms_promtext_write_family(o, pod_families[watts][0], watts ? "gauge" : "counter", pod_families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
             const kms_sim_container_t *c = order[k];  /* one container per pod */
             if (c->system)
@@ -480,7 +480,7 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
 
     qsort(order, sim->count, sizeof *order, s_cmp_comm);
     const char *name = "kepler_process_cpu_seconds_total";
-    kms_promtext_family(o, name, "counter", "Total user and system time of cpu at process level in seconds");
+    kms_promtext_write_family(o, name, "counter", "Total user and system time of cpu at process level in seconds");
     for (size_t k = 0; k < sim->count; k++) {
         const kms_sim_container_t *c = order[k];
         char comm[16], exe[80], pid[16];
@@ -568,7 +568,7 @@ static void s_node_stat_03(FILE *o, const kms_sim_t *sim)
         "node_curr_energy_in_gpu_joule", energy[2], "node_curr_energy_in_other_joule", energy[3],
         "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
         "node_name", sim->options.node, NULL};
-    kms_promtext_family(o, "node_energy_stat", "gauge", "Node energy consumption latest stats");
+    kms_promtext_write_family(o, "node_energy_stat", "gauge", "Node energy consumption latest stats");
     s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, KMS_SIM_PLATFORM));
 }
 
@@ -626,7 +626,7 @@ static void s_pod_energy_03(FILE *o, const kms_sim_container_t *const *order, si
             snprintf(name, sizeof name, "%senergy_millijoule", prefix);
             snprintf(help, sizeof help, "pod_ %s energy consumption (millijoule)", word);
         }
-        kms_promtext_family(o, name, type, help);
+        kms_promtext_write_family(o, name, type, help);
         for (size_t k = 0; k < count; k++) {
             const kms_sim_container_t *c = order[k];
             const double(*energy)[KMS_SIM_MODES] =
@@ -651,7 +651,7 @@ static int s_render_03(FILE *o, const kms_sim_t *sim)
         order[k] = &sim->containers[k];
     qsort(order, sim->count, sizeof *order, s_cmp_command);
 
-    kms_promtext_family(o, "node_cpu_scaling_frequency_hertz", "gauge",
+    kms_promtext_write_family(o, "node_cpu_scaling_frequency_hertz", "gauge",
                         "Current scaled cpu thread frequency in hertz.");
     s_cpu_frequencies(o, sim, "node_cpu_scaling_frequency_hertz");
     const char *instance[] = {"instance", sim->options.node, NULL};
@@ -660,13 +660,13 @@ static int s_render_03(FILE *o, const kms_sim_t *sim)
         snprintf(name, sizeof name, "node_curr_energy_in_%s_joule", s_keys_03[j].key);
         snprintf(help, sizeof help, "node_ current energy consumption in %s (joule)",
                  s_keys_03[j].key);
-        kms_promtext_family(o, name, "gauge", help);
+        kms_promtext_write_family(o, name, "gauge", help);
         s_series(o, name, instance, s_period_joules(&sim->node, s_keys_03[j].comp));
     }
-    kms_promtext_family(o, "node_curr_energy_joule", "gauge", "node_ current energy consumption (joule)");
+    kms_promtext_write_family(o, "node_curr_energy_joule", "gauge", "node_ current energy consumption (joule)");
     s_series(o, "node_curr_energy_joule", instance, s_pod_sum_mj(sim->node.last, -1) / 1000);
     s_node_stat_03(o, sim);
-    kms_promtext_family(o, "node_package_energy_millijoule", "gauge", "Current package energy by RAPL in joules.");
+    kms_promtext_write_family(o, "node_package_energy_millijoule", "gauge", "Current package energy by RAPL in joules.");
     for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
         char core[32], dram[32], uncore[32], pkg_id[12];
         const kms_sim_energy_t *e = &sim->package[p];
@@ -680,7 +680,7 @@ static int s_render_03(FILE *o, const kms_sim_t *sim)
                  floor(s_both_modes(e->last[KMS_SIM_PACKAGE]) * 1000));
     }
     s_pod_energy_03(o, order, sim->count, P_CURR);
-    kms_promtext_family(o, "pod_energy_stat", "gauge", "Pod energy consumption status");
+    kms_promtext_write_family(o, "pod_energy_stat", "gauge", "Pod energy consumption status");
     for (size_t k = 0; k < sim->count; k++) {
         char command[11];
         snprintf(command, sizeof command, "%.10s", order[k]->name);

@@ -9,31 +9,31 @@
 #include <unistd.h>
 
 #include "kms_httpd.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 
 static void s_zone_value(FILE *out, const char *name, const char *zone, double value)
 {
     fprintf(out, "%s{zone=", name);
-    kms_promtext_label(out, zone);
+    kms_promtext_write_label(out, zone);
     fputc('}', out);
-    kms_promtext_value(out, value);
+    kms_promtext_write_value(out, value);
 }
 
 static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
 {
-    kms_promtext_family(out, "kms_meter_watts", "gauge", "Watts predicted for the zone over the last interval, as counted.");
+    kms_promtext_write_family(out, "kms_meter_watts", "gauge", "Watts predicted for the zone over the last interval, as counted.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_watts", meter_zone_info(z)->zone, stats->zones[z].watts);
-    kms_promtext_family(out, "kms_meter_energy_joules_total", "counter", "Joules counted into the zone since start.");
+    kms_promtext_write_family(out, "kms_meter_energy_joules_total", "counter", "Joules counted into the zone since start.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_energy_joules_total", meter_zone_info(z)->zone, stats->zones[z].joules);
-    kms_promtext_family(out, "kms_meter_energy_uj", "gauge", "What the zone's energy_uj file says (wraps at max_energy_range_uj).");
+    kms_promtext_write_family(out, "kms_meter_energy_uj", "gauge", "What the zone's energy_uj file says (wraps at max_energy_range_uj).");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_energy_uj", meter_zone_info(z)->zone, (double) stats->zones[z].energy_uj);
-    kms_promtext_family(out, "kms_meter_model_info", "gauge",
+    kms_promtext_write_family(out, "kms_meter_model_info", "gauge",
                         "The model in use per zone, the architecture whose weight it applies (match: exact, nearest, "
                         "generic) and its family (linear, or the curve the server serves).");
     for (int z = 0; z < METER_ZONES; z++) {
@@ -41,80 +41,80 @@ static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
         if (!s->active || !s->model[0])
             continue;
         fputs("kms_meter_model_info{zone=", out);
-        kms_promtext_label(out, meter_zone_info(z)->zone);
+        kms_promtext_write_label(out, meter_zone_info(z)->zone);
         fputs(",model=", out);
-        kms_promtext_label(out, s->model);
+        kms_promtext_write_label(out, s->model);
         fputs(",arch=", out);
-        kms_promtext_label(out, s->arch_used);
+        kms_promtext_write_label(out, s->arch_used);
         fputs(",match=", out);
-        kms_promtext_label(out, meter_arch_match_name(s->match));
+        kms_promtext_write_label(out, meter_arch_match_name(s->match));
         fputs(",family=", out);
-        kms_promtext_label(out, kms_family_name(s->family));
+        kms_promtext_write_label(out, kms_family_name(s->family));
         fputs("} 1\n", out);
     }
-    kms_promtext_family(out, "kms_meter_model_age_seconds", "gauge",
+    kms_promtext_write_family(out, "kms_meter_model_age_seconds", "gauge",
                         "Seconds since kms-api last served (or confirmed) the zone's model.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active && stats->zones[z].model[0])
             s_zone_value(out, "kms_meter_model_age_seconds", meter_zone_info(z)->zone,
                          now - stats->zones[z].model_fetched);
-    kms_promtext_family(out, "kms_meter_model_updates_total", "counter", "Models adopted: answers that changed.");
+    kms_promtext_write_family(out, "kms_meter_model_updates_total", "counter", "Models adopted: answers that changed.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_model_updates_total", meter_zone_info(z)->zone,
                          (double) stats->zones[z].model_updates);
-    kms_promtext_family(out, "kms_meter_watts_clamped_total", "counter",
+    kms_promtext_write_family(out, "kms_meter_watts_clamped_total", "counter",
                         "Intervals whose prediction was negative (counted as 0) or absurd (counted as --max-watts).");
     for (int z = 0; z < METER_ZONES; z++) {
         if (!stats->zones[z].active)
             continue;
         const char *zone = meter_zone_info(z)->zone;
         fputs("kms_meter_watts_clamped_total{zone=", out);
-        kms_promtext_label(out, zone);
+        kms_promtext_write_label(out, zone);
         fprintf(out, ",reason=\"negative\"} %llu\n", (unsigned long long) stats->zones[z].clamped_negative);
         fputs("kms_meter_watts_clamped_total{zone=", out);
-        kms_promtext_label(out, zone);
+        kms_promtext_write_label(out, zone);
         fprintf(out, ",reason=\"absurd\"} %llu\n", (unsigned long long) stats->zones[z].clamped_absurd);
     }
 }
 
 static void s_counter(FILE *out, const char *name, const char *help, uint64_t value)
 {
-    kms_promtext_family(out, name, "counter", help);
+    kms_promtext_write_family(out, name, "counter", help);
     fprintf(out, "%s %llu\n", name, (unsigned long long) value);
 }
 
 void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
 {
-    kms_promtext_family(out, "kms_meter_build_info", "gauge", "kms-meter's version.");
+    kms_promtext_write_family(out, "kms_meter_build_info", "gauge", "kms-meter's version.");
     fputs("kms_meter_build_info{version=\"" KMS_VERSION "\"} 1\n", out);
-    kms_promtext_family(out, "kms_meter_start_time_seconds", "gauge", "Unix time kms-meter started.");
+    kms_promtext_write_family(out, "kms_meter_start_time_seconds", "gauge", "Unix time kms-meter started.");
     fputs("kms_meter_start_time_seconds", out);
-    kms_promtext_value(out, stats->start_time);
-    kms_promtext_family(out, "kms_meter_machine_info", "gauge",
+    kms_promtext_write_value(out, stats->start_time);
+    kms_promtext_write_family(out, "kms_meter_machine_info", "gauge",
                         "This machine: its cpu architecture, and whether hardware counters are in use.");
     fputs("kms_meter_machine_info{arch=", out);
-    kms_promtext_label(out, stats->arch);
+    kms_promtext_write_label(out, stats->arch);
     fprintf(out, ",counters=\"%s\",cpus=\"%g\",share=\"%s\"} 1\n", stats->counters ? "true" : "false", stats->cpus,
             stats->share == METER_SHARE_ACTIVE ? "active" : "fair");
-    kms_promtext_family(out, "kms_meter_utilization", "gauge",
+    kms_promtext_write_family(out, "kms_meter_utilization", "gauge",
                         "The last interval's busy share of this machine's cpus, 0 to 1: what the per-cpu models read.");
     fputs("kms_meter_utilization", out);
-    kms_promtext_value(out, stats->utilization);
-    kms_promtext_family(out, "kms_meter_prior_info", "gauge",
+    kms_promtext_write_value(out, stats->utilization);
+    kms_promtext_write_family(out, "kms_meter_prior_info", "gauge",
                         "The coefficient prior of this processor (Cloud Carbon Footprint): its micro-architecture, how it "
                         "was found, and one vCPU's watts idle and at full load.");
     fputs("kms_meter_prior_info{arch=", out);
-    kms_promtext_label(out, stats->prior.arch);
+    kms_promtext_write_label(out, stats->prior.arch);
     fprintf(out, ",match=\"%s\",min_watts=\"%.17g\",max_watts=\"%.17g\"} 1\n",
             meter_prior_match_name(stats->prior.match), stats->prior.min_watts, stats->prior.max_watts);
-    kms_promtext_family(out, "kms_meter_usage", "gauge",
+    kms_promtext_write_family(out, "kms_meter_usage", "gauge",
                         "The last interval's features (canonical names: cpu_time in cpu-seconds per second, counters per second).");
     for (size_t i = 0; i < stats->usage.count; i++) {
         fputs("kms_meter_usage{feature=", out);
-        kms_promtext_label(out, stats->usage.items[i].name);
+        kms_promtext_write_label(out, stats->usage.items[i].name);
         fputc('}', out);
-        kms_promtext_value(out, stats->usage.items[i].value);
+        kms_promtext_write_value(out, stats->usage.items[i].value);
     }
     s_render_zones(out, stats, now);
     s_counter(out, "kms_meter_intervals_total", "Intervals metered.", stats->intervals);
@@ -127,24 +127,24 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
     s_counter(out, "kms_meter_tree_errors_total", "Powercap files that could not be written.", stats->tree_errors);
     s_counter(out, "kms_meter_cache_errors_total", "Model cache files that could not be written.", stats->cache_errors);
     s_counter(out, "kms_meter_model_requests_total", "Requests sent to kms-api.", stats->fetches);
-    kms_promtext_family(out, "kms_meter_server_errors_total", "counter", "Requests to kms-api without a usable answer, by kind.");
+    kms_promtext_write_family(out, "kms_meter_server_errors_total", "counter", "Requests to kms-api without a usable answer, by kind.");
     static const char *const kinds[] = {"connect", "http", "too_large", "timeout"};
     for (int k = 0; k < 4; k++)
         fprintf(out, "kms_meter_server_errors_total{kind=\"%s\"} %llu\n", kinds[k],
                 (unsigned long long) stats->fetch_errors[k]);
-    kms_promtext_family(out, "kms_meter_models_rejected_total", "counter",
+    kms_promtext_write_family(out, "kms_meter_models_rejected_total", "counter",
                         "Answers refused, the last good model kept (parse, node_model, features, watts).");
     for (int r = 0; r <= METER_REJECT_WATTS; r++)
         fprintf(out, "kms_meter_models_rejected_total{reason=\"%s\"} %llu\n", meter_reject_name(r),
                 (unsigned long long) stats->models_rejected[r]);
-    kms_promtext_family(out, "kms_meter_server_up", "gauge", "1 when kms-api answered the last request.");
+    kms_promtext_write_family(out, "kms_meter_server_up", "gauge", "1 when kms-api answered the last request.");
     fprintf(out, "kms_meter_server_up %d\n", stats->server_up ? 1 : 0);
-    kms_promtext_family(out, "process_cpu_seconds_total", "counter", "User and system cpu time spent, in seconds.");
+    kms_promtext_write_family(out, "process_cpu_seconds_total", "counter", "User and system cpu time spent, in seconds.");
     fputs("process_cpu_seconds_total", out);
-    kms_promtext_value(out, stats->cpu_seconds);
-    kms_promtext_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    kms_promtext_write_value(out, stats->cpu_seconds);
+    kms_promtext_write_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     fputs("process_resident_memory_bytes", out);
-    kms_promtext_value(out, stats->resident_bytes);
+    kms_promtext_write_value(out, stats->resident_bytes);
 }
 
 /* What this process costs: getrusage's times are the scheduler's, to the microsecond. */

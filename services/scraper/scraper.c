@@ -21,7 +21,7 @@
 
 #include "kms_kepler.h"
 #include "kms_kepler_diff.h"
-#include "kms_kepler_prom.h"
+#include "kms_kepler_query.h"
 #include "kms_log.h"
 #include "kms_num.h"
 #include "kms_sample.h"
@@ -495,7 +495,7 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
        end (an exporter that died mid-write), and its last number may be cut ("1.0e+06" -> "1."). */
     if (t->len > 0 && t->body[t->len - 1] != '\n')
         return -2;
-    kms_expo_stats_t es = {0};
+    kms_promtext_stats_t es = {0};
     double ts = s_page_time(t, kms_num_wallclock());
     int rc = kms_kepler_snapshot_parse(t->cur, t->body, t->len, ts, t->host, &es);
     kms_kepler_snapshot_set_monotonic(t->cur, s_page_time(t, kms_num_monotonic()));
@@ -598,9 +598,9 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
         rc = -2;
     } else {
         s_api_ctx_t ctx = {t, o};
-        kms_kepler_prom_stats_t ps;
+        kms_kepler_query_stats_t ps;
         const char *walk_why = NULL;
-        rc = kms_kepler_prom_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
+        rc = kms_kepler_query_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
         o->rejected_lines += ps.rejected;
         if (rc != 0)
             kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kms_httpd.h"
-#include "kms_promtext.h"
+#include "kms_promtext_write.h"
 
 typedef struct {
     char *name;
@@ -133,16 +133,16 @@ typedef struct {
 static void s_target_line(FILE *out, const char *name, const char *suffix, const char *target, double value)
 {
     fprintf(out, "%s%s{target=", name, suffix);
-    kms_promtext_label(out, target);
+    kms_promtext_write_label(out, target);
     fputc('}', out);
-    kms_promtext_value(out, value);
+    kms_promtext_write_value(out, value);
 }
 
 /* One counter or gauge family with one series per target, its value picked by `field`. */
 static void s_per_target(const s_render_t *r, const char *name, const char *type, const char *help,
                          double (*field)(const scraper_target_stats_t *s))
 {
-    kms_promtext_family(r->out, name, type, help);
+    kms_promtext_write_family(r->out, name, type, help);
     for (size_t i = 0; i < r->m->count; i++)
         s_target_line(r->out, name, "", r->m->targets[i].name, field(&r->m->targets[i].stats));
 }
@@ -159,7 +159,7 @@ static double s_f_last(const scraper_target_stats_t *s) { return s->last_success
 /* A summary without quantiles: its _sum and _count per target, read at the given offsets. */
 static void s_summary(const s_render_t *r, const char *name, const char *help, size_t sum_at, size_t count_at)
 {
-    kms_promtext_family(r->out, name, "summary", help);
+    kms_promtext_write_family(r->out, name, "summary", help);
     for (size_t i = 0; i < r->m->count; i++) {
         const char *stats = (const char *) &r->m->targets[i].stats;
         double sum;
@@ -184,13 +184,13 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_per_target(&r, "kms_scraper_scrapes_skipped_total", "counter",
                  "Cycles in which the target was not fetched because its previous fetch was still in flight.",
                  s_f_skipped);
-    kms_promtext_family(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
+    kms_promtext_write_family(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
     for (size_t i = 0; i < self->count; i++) {
         for (int c = 0; c < SCRAPER_FAIL_COUNT; c++) {
             fputs("kms_scraper_scrape_failures_total{target=", out);
-            kms_promtext_label(out, self->targets[i].name);
+            kms_promtext_write_label(out, self->targets[i].name);
             fprintf(out, ",cause=\"%s\"}", s_causes[c]);
-            kms_promtext_value(out, (double) self->targets[i].stats.failures[c]);
+            kms_promtext_write_value(out, (double) self->targets[i].stats.failures[c]);
         }
     }
     s_per_target(&r, "kms_scraper_rejected_lines_total", "counter",
@@ -202,16 +202,16 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_per_target(&r, "kms_scraper_resets_total", "counter",
                  "Counters seen going down (exporter or container restarts).", s_f_resets);
     s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
-    kms_promtext_family(out, "kms_scraper_spoiled_total", "counter",
+    kms_promtext_write_family(out, "kms_scraper_spoiled_total", "counter",
                         "Node targets and features left out of an interval's sample rather than published short or "
                         "absurd, by reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster "
                         "than any hardware).");
     for (size_t i = 0; i < self->count; i++)
         for (int k = 0; k < KMS_KEPLER_SPOIL_COUNT; k++) {
             fputs("kms_scraper_spoiled_total{target=", out);
-            kms_promtext_label(out, self->targets[i].name);
+            kms_promtext_write_label(out, self->targets[i].name);
             fprintf(out, ",reason=\"%s\"}", kms_kepler_spoil_names[k]);
-            kms_promtext_value(out, (double) self->targets[i].stats.spoiled[k]);
+            kms_promtext_write_value(out, (double) self->targets[i].stats.spoiled[k]);
         }
     s_per_target(&r, "kms_scraper_last_success_timestamp_seconds", "gauge",
                  "Unix time of the target's last good scrape (0: never).", s_f_last);
@@ -220,12 +220,12 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_summary(&r, "kms_scraper_cycle_duration_seconds",
               "Time from request to the last sample published (fetch, parse, convert, encode, send), good scrapes.",
               offsetof(scraper_target_stats_t, cycle_sum), offsetof(scraper_target_stats_t, cycle_count));
-    kms_promtext_family(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
+    kms_promtext_write_family(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.node\"} %llu\n",
             (unsigned long long) self->published_node);
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.container\"} %llu\n",
             (unsigned long long) self->published_container);
-    kms_promtext_family(out, "kms_scraper_samples_dropped_total", "counter",
+    kms_promtext_write_family(out, "kms_scraper_samples_dropped_total", "counter",
            "Samples not sent: too large to encode, or the PUB socket refused them.");
     fprintf(out, "kms_scraper_samples_dropped_total %llu\n", (unsigned long long) self->publish_dropped);
     pthread_mutex_unlock(&self->lock);

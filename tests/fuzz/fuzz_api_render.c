@@ -4,7 +4,7 @@
    its content: a trainer of another version, or a garbage one, must not break the API's output.
 
    Besides the sanitizers' checks, it asserts what the API's clients rely on:
-   - /metrics is Prometheus text that the project's strict exposition parser (kms_expo) reads
+   - /metrics is Prometheus text that the project's strict exposition parser (kms_promtext_read) reads
      without rejecting a single line, with at most one TYPE line per family (promtool's rule);
    - the status page is one whole HTML document without any script, whatever names the models
      carry (the page promises a Content-Security-Policy of default-src 'none');
@@ -12,7 +12,7 @@
 #include "api_kepler.h"
 #include "api_metrics.h"
 #include "api_page.h"
-#include "kms_expo.h"
+#include "kms_promtext_read.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -29,7 +29,7 @@ typedef struct {
     size_t rejected;
 } s_metrics_run_t;
 
-static int s_on_series(const kms_expo_series_t *series, void *arg)
+static int s_on_series(const kms_promtext_series_t *series, void *arg)
 {
     (void) series;
     (void) arg;
@@ -75,9 +75,9 @@ static void s_check_metrics(const json_t *list)
     CHECK(fclose(out) == 0);
     static s_metrics_run_t run;
     memset(&run, 0, sizeof run);
-    kms_expo_handler_t handler = {s_on_series, s_on_reject, &run};
-    kms_expo_stats_t stats;
-    kms_expo_parse(text, len, &handler, &stats);
+    kms_promtext_handler_t handler = {s_on_series, s_on_reject, &run};
+    kms_promtext_stats_t stats;
+    kms_promtext_parse(text, len, &handler, &stats);
     CHECK(run.rejected == 0 && stats.rejected == 0);
     CHECK(len == 0 || text[len - 1] == '\n');
     s_check_types(text, len, &run);

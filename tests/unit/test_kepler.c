@@ -11,7 +11,7 @@
 
 #include "kms_kepler.h"
 #include "kms_kepler_diff.h"
-#include "kms_kepler_prom.h"
+#include "kms_kepler_query.h"
 
 #define MAX_SAMPLES 512
 
@@ -46,7 +46,7 @@ static kms_kepler_snapshot_t *s_fixture(const char *name, double ts)
     assert_non_null(page);
     kms_kepler_snapshot_t *snap = kms_kepler_snapshot_new();
     assert_non_null(snap);
-    kms_expo_stats_t stats;
+    kms_promtext_stats_t stats;
     assert_int_equal(kms_kepler_snapshot_parse(snap, page, len, ts, "fallback-host", &stats), 0);
     assert_int_equal(stats.rejected, 0);
     free(page);
@@ -241,13 +241,13 @@ static void test_an_exporter_restart_gives_no_sample_and_the_next_interval_does(
 static void s_add(kms_kepler_snapshot_t *s, const char *name, double value, const char *l1, const char *v1,
                   const char *l2, const char *v2)
 {
-    kms_expo_label_t labels[2];
+    kms_promtext_label_t labels[2];
     size_t n = 0;
     if (l1)
-        labels[n++] = (kms_expo_label_t){{l1, strlen(l1)}, {v1, strlen(v1)}, false};
+        labels[n++] = (kms_promtext_label_t){{l1, strlen(l1)}, {v1, strlen(v1)}, false};
     if (l2)
-        labels[n++] = (kms_expo_label_t){{l2, strlen(l2)}, {v2, strlen(v2)}, false};
-    kms_expo_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = n,
+        labels[n++] = (kms_promtext_label_t){{l2, strlen(l2)}, {v2, strlen(v2)}, false};
+    kms_promtext_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = n,
                                 .value = value, .family = {name, strlen(name)}};
     kms_kepler_snapshot_add(s, &series);
 }
@@ -610,11 +610,11 @@ static void test_kepler_03_node_stat_leaves_out_only_what_is_spoiled(void **stat
    processes); the node's cpu time is every process's, a container's is its processes'. */
 static void s_proc(kms_kepler_snapshot_t *s, const char *pid, const char *cid, double seconds)
 {
-    kms_expo_label_t labels[3] = {{{"pid", 3}, {pid, strlen(pid)}, false},
+    kms_promtext_label_t labels[3] = {{{"pid", 3}, {pid, strlen(pid)}, false},
                                   {{"comm", 4}, {"worker", 6}, false},
                                   {{"container_id", 12}, {cid, strlen(cid)}, false}};
     const char *name = "kepler_process_cpu_seconds_total";
-    kms_expo_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = 3,
+    kms_promtext_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = 3,
                                 .value = seconds, .family = {name, strlen(name)}};
     assert_int_equal(kms_kepler_snapshot_add(s, &series), 0);
 }
@@ -1071,14 +1071,14 @@ static int s_on_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_
 }
 
 /* Parses `text` (a Prometheus API answer) and walks it with fn; the walk must succeed. */
-static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_prom_stats_t *st)
+static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_query_stats_t *st)
 {
     json_t *root = json_loads(text, 0, NULL);
     assert_non_null(root);
     walked_t *w = calloc(1, sizeof *w);
     assert_non_null(w);
     const char *why = NULL;
-    assert_int_equal(kms_kepler_prom_walk(root, fn, w, st, &why), 0);
+    assert_int_equal(kms_kepler_query_walk(root, fn, w, st, &why), 0);
     json_decref(root);
     return w;
 }
@@ -1096,7 +1096,7 @@ static void test_a_prometheus_vector_gives_a_snapshot_per_exporter_and_skips_bad
         "\"exported_instance\":\"worker-2\",\"mode\":\"idle\",\"package\":\"0\"},\"value\":[1700000000.5,\"7\"]},"
         "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\"},\"value\":[\"bad\"]}"
         "]}}";
-    kms_kepler_prom_stats_t st;
+    kms_kepler_query_stats_t st;
     walked_t *w = s_walk(text, s_on_snapshot, &st);
     assert_int_equal(st.nodes, 3);     /* two exporters and one series without any instance */
     assert_int_equal(w->snapshots, 2); /* the third node's only point is malformed */
@@ -1168,18 +1168,18 @@ static void test_a_prometheus_error_or_unknown_answer_fails_the_walk(void **stat
     walked_t *w = calloc(1, sizeof *w);
     const char *why = NULL;
     json_t *root = json_loads("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error at char 3\"}", 0, NULL);
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
     assert_string_equal(why, "parse error at char 3");
     json_decref(root);
     root = json_loads("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"2\"]}}", 0, NULL);
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
     assert_non_null(why);
     json_decref(root);
     root = json_loads("{\"kepler_node_info\": 3}", 0, NULL);
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
     json_decref(root);
     root = json_loads("[1,2]", 0, NULL);
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
     json_decref(root);
     assert_int_equal(w->snapshots, 0);
     free(w);
@@ -1242,8 +1242,8 @@ static void test_a_real_query_range_dump_gives_the_rates_computed_independently(
     free(text);
     assert_non_null(root);
     walked_t *w = calloc(1, sizeof *w);
-    kms_kepler_prom_stats_t st;
-    assert_int_equal(kms_kepler_prom_walk(root, s_on_snapshot, w, &st, NULL), 0);
+    kms_kepler_query_stats_t st;
+    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, &st, NULL), 0);
     assert_int_equal(st.nodes, 1);
     assert_int_equal(w->snapshots, 7);
     assert_int_equal(st.rejected, 0);

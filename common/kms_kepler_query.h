@@ -1,7 +1,7 @@
-/*  kms_kepler_prom: a Prometheus HTTP API answer, or a query_range dump, walked node by node into
+/*  kms_kepler_query: a Prometheus HTTP API answer, or a query_range dump, walked node by node into
     snapshots (kms_kepler.h), in time order, for kms_kepler_diff (pure: no I/O). */
-#ifndef KMS_KEPLER_PROM_H
-#define KMS_KEPLER_PROM_H
+#ifndef KMS_KEPLER_QUERY_H
+#define KMS_KEPLER_QUERY_H
 
 #include <stddef.h>
 
@@ -31,12 +31,12 @@ typedef struct {
     size_t rejected;    /* malformed results or points, skipped */
     size_t nodes;       /* distinct nodes */
     size_t snapshots;   /* snapshots handed to fn */
-} kms_kepler_prom_stats_t;
+} kms_kepler_query_stats_t;
 
 /* Returns 0, or -1 when the answer is not one of the shapes above, is a Prometheus error
    (*why then points at its "error" message, borrowed from root), or fn stopped the walk or
    memory ran out. *why (when why is not NULL) is set on -1, to static text or to root's. */
-int kms_kepler_prom_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
-                         kms_kepler_prom_stats_t *stats, const char **why);
+int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
+                         kms_kepler_query_stats_t *stats, const char **why);
 
 #endif

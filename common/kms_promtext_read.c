@@ -1,4 +1,4 @@
-#include "kms_expo.h"
+#include "kms_promtext_read.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -8,17 +8,17 @@
 
 /* SSE2 is part of x86-64; elsewhere (or with -DKMS_EXPO_NO_SIMD, which the tests also build)
    the same scans run a byte at a time. */
-#if defined(__SSE2__) && !defined(KMS_EXPO_NO_SIMD)
+#if defined(__SSE2__) && !defined(KMS_PROMTEXT_NO_SIMD)
 #include <emmintrin.h>
-#define KMS_EXPO_SIMD 1
+#define KMS_PROMTEXT_SIMD 1
 #endif
 
 /* The walk keeps only what outlives one line: where we are, and the family the last # TYPE line
    declared, so that its samples (a histogram's _bucket lines too) carry its type. */
 typedef struct {
     kms_slice_t family;
-    kms_expo_type_t family_type;
-    kms_expo_label_t labels[KMS_EXPO_MAX_LABELS];
+    kms_promtext_type_t family_type;
+    kms_promtext_label_t labels[KMS_PROMTEXT_MAX_LABELS];
 } parser_t;
 
 /* Byte classes, one table load per byte on the hot path. */
@@ -50,7 +50,7 @@ static inline bool s_is(char c, unsigned cls)
    never match). */
 static inline const char *s_skip_class(const char *p, const char *end, unsigned cls)
 {
-#ifdef KMS_EXPO_SIMD
+#ifdef KMS_PROMTEXT_SIMD
     const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
     const __m128i before_0 = _mm_set1_epi8('0' - 1), after_9 = _mm_set1_epi8('9' + 1);
     const __m128i case_bit = _mm_set1_epi8(0x20), underscore = _mm_set1_epi8('_');
@@ -76,7 +76,7 @@ static inline const char *s_skip_class(const char *p, const char *end, unsigned 
    value ends, its escapes and the bytes that need a UTF-8 check. */
 static inline const char *s_find_special(const char *p, const char *end)
 {
-#ifdef KMS_EXPO_SIMD
+#ifdef KMS_PROMTEXT_SIMD
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *) p);
@@ -227,7 +227,7 @@ static int s_parse_decimal(const char *text, size_t len, double *out)
     return 0;
 }
 
-int kms_expo_parse_value(const char *text, size_t len, double *out)
+int kms_promtext_parse_value(const char *text, size_t len, double *out)
 {
     if (s_parse_decimal(text, len, out) == 0)
         return 0;
@@ -328,9 +328,9 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
             return "unterminated label set";
         if (*p == '}')
             break;
-        if (n == KMS_EXPO_MAX_LABELS)
+        if (n == KMS_PROMTEXT_MAX_LABELS)
             return "too many labels";
-        kms_expo_label_t *label = &self->labels[n];
+        kms_promtext_label_t *label = &self->labels[n];
         const char *name = p;
         if (!s_is(*p, C_LABEL_START))
             return "invalid label name";
@@ -368,18 +368,18 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
 /* ---- lines --------------------------------------------------------------------------------- */
 
 /* A histogram's or summary's samples carry suffixes after the family name. */
-static void s_assign_family(const parser_t *self, kms_expo_series_t *series)
+static void s_assign_family(const parser_t *self, kms_promtext_series_t *series)
 {
-    series->type = KMS_EXPO_UNTYPED;
+    series->type = KMS_PROMTEXT_UNTYPED;
     series->family = series->name;
     kms_slice_t name = series->name, family = self->family;
     if (family.len == 0 || name.len < family.len || memcmp(name.ptr, family.ptr, family.len) != 0)
         return;
     kms_slice_t suffix = {name.ptr + family.len, name.len - family.len};
     bool member = suffix.len == 0;
-    if (self->family_type == KMS_EXPO_HISTOGRAM)
+    if (self->family_type == KMS_PROMTEXT_HISTOGRAM)
         member |= kms_slice_eq(suffix, "_bucket") || kms_slice_eq(suffix, "_sum") || kms_slice_eq(suffix, "_count");
-    if (self->family_type == KMS_EXPO_SUMMARY)
+    if (self->family_type == KMS_PROMTEXT_SUMMARY)
         member |= kms_slice_eq(suffix, "_sum") || kms_slice_eq(suffix, "_count");
     if (member) {
         series->type = self->family_type;
@@ -387,7 +387,7 @@ static void s_assign_family(const parser_t *self, kms_expo_series_t *series)
     }
 }
 
-static const char *s_parse_series(parser_t *self, const char *p, const char *end, kms_expo_series_t *series)
+static const char *s_parse_series(parser_t *self, const char *p, const char *end, kms_promtext_series_t *series)
 {
     const char *name = p;
     if (!s_is(*p, C_NAME_START))
@@ -410,7 +410,7 @@ static const char *s_parse_series(parser_t *self, const char *p, const char *end
         return "missing value";
     const char *value = p;
     p = s_token_end(p, end);
-    if (kms_expo_parse_value(value, (size_t) (p - value), &series->value) != 0)
+    if (kms_promtext_parse_value(value, (size_t) (p - value), &series->value) != 0)
         return "invalid value";
     p = s_skip_blanks(p, end);
     series->has_timestamp = p < end;
@@ -450,9 +450,9 @@ static const char *s_parse_comment(parser_t *self, const char *p, const char *en
     p = s_token_end(p, end);
     if (s_skip_blanks(p, end) != end)
         return "unexpected text after type";
-    static const struct { const char *word; kms_expo_type_t type; } types[] = {
-        {"counter", KMS_EXPO_COUNTER}, {"gauge", KMS_EXPO_GAUGE}, {"histogram", KMS_EXPO_HISTOGRAM},
-        {"summary", KMS_EXPO_SUMMARY}, {"untyped", KMS_EXPO_UNTYPED},
+    static const struct { const char *word; kms_promtext_type_t type; } types[] = {
+        {"counter", KMS_PROMTEXT_COUNTER}, {"gauge", KMS_PROMTEXT_GAUGE}, {"histogram", KMS_PROMTEXT_HISTOGRAM},
+        {"summary", KMS_PROMTEXT_SUMMARY}, {"untyped", KMS_PROMTEXT_UNTYPED},
     };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (kms_slice_eq((kms_slice_t){word, (size_t) (p - word)}, types[i].word)) {
@@ -464,14 +464,14 @@ static const char *s_parse_comment(parser_t *self, const char *p, const char *en
     return "unknown metric type";
 }
 
-int kms_expo_parse(const char *buf, size_t len, const kms_expo_handler_t *handler, kms_expo_stats_t *stats)
+int kms_promtext_parse(const char *buf, size_t len, const kms_promtext_handler_t *handler, kms_promtext_stats_t *stats)
 {
     assert(handler && handler->on_series);
     assert(buf || len == 0);
-    kms_expo_stats_t local;
+    kms_promtext_stats_t local;
     if (!stats)
         stats = &local;
-    *stats = (kms_expo_stats_t){0};
+    *stats = (kms_promtext_stats_t){0};
     parser_t self = {0};
     const char *p = buf, *end = buf + len;
     while (p < end) {
@@ -483,14 +483,14 @@ int kms_expo_parse(const char *buf, size_t len, const kms_expo_handler_t *handle
         stats->lines++;
         const char *reason = NULL;
         const char *q = s_skip_blanks(p, line_end);
-        if ((size_t) (line_end - p) > KMS_EXPO_MAX_LINE) {
+        if ((size_t) (line_end - p) > KMS_PROMTEXT_MAX_LINE) {
             reason = "line too long";
         } else if (q == line_end) {
             /* blank line */
         } else if (*q == '#') {
             reason = s_parse_comment(&self, q, line_end);
         } else {
-            kms_expo_series_t series;
+            kms_promtext_series_t series;
             reason = s_parse_series(&self, q, line_end, &series);
             if (!reason) {
                 stats->series++;
@@ -509,7 +509,7 @@ int kms_expo_parse(const char *buf, size_t len, const kms_expo_handler_t *handle
     return 0;
 }
 
-long kms_expo_label_unescape(const kms_expo_label_t *label, char *out, size_t cap)
+long kms_promtext_label_unescape(const kms_promtext_label_t *label, char *out, size_t cap)
 {
     const char *p = label->value.ptr, *end = p + label->value.len;
     size_t n = 0;
@@ -536,7 +536,7 @@ long kms_expo_label_unescape(const kms_expo_label_t *label, char *out, size_t ca
     return (long) n;
 }
 
-const kms_expo_label_t *kms_expo_label_find(const kms_expo_series_t *series, const char *name)
+const kms_promtext_label_t *kms_promtext_label_find(const kms_promtext_series_t *series, const char *name)
 {
     for (size_t i = 0; i < series->label_count; i++)
         if (kms_slice_eq(series->labels[i].name, name))

@@ -1,4 +1,4 @@
-/* libFuzzer target for kms_kepler_prom_walk: any bytes as a Prometheus HTTP API answer (what
+/* libFuzzer target for kms_kepler_query_walk: any bytes as a Prometheus HTTP API answer (what
    kms-scraper --prometheus-url reads from the network, and kms-trainer train --dataset from a
    file), parsed by jansson as the scraper does, walked node by node, and every consecutive pair
    of snapshots turned into samples by kms_kepler_diff, as the scraper does.
@@ -12,7 +12,7 @@
 #include "fuzz_sample_check.h"
 #include "kms_kepler.h"
 #include "kms_kepler_diff.h"
-#include "kms_kepler_prom.h"
+#include "kms_kepler_query.h"
 
 #include <jansson.h>
 
@@ -60,10 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!root)
         return 0;
     run_t run = {0, 0, 0};
-    kms_kepler_prom_stats_t stats;
+    kms_kepler_query_stats_t stats;
     memset(&stats, 0xa5, sizeof stats);
     const char *why = NULL;
-    int rc = kms_kepler_prom_walk(root, s_on_snapshot, &run, &stats, &why);
+    int rc = kms_kepler_query_walk(root, s_on_snapshot, &run, &stats, &why);
     CHECK(rc == 0 || (rc == -1 && why != NULL && *why != '\0'));
     if (rc == 0)
         CHECK(stats.snapshots == run.snapshots);

@@ -1,7 +1,7 @@
 #include "kms_test.h"
 
-#include "kms_expo.h"
-#include "kms_promtext.h"
+#include "kms_promtext_read.h"
+#include "kms_promtext_write.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,11 +14,11 @@ static char *s_write(const char *label, double value)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    kms_promtext_family(out, "kms_test_total", "counter", "Things counted.");
+    kms_promtext_write_family(out, "kms_test_total", "counter", "Things counted.");
     fputs("kms_test_total{who=", out);
-    kms_promtext_label(out, label);
+    kms_promtext_write_label(out, label);
     fputc('}', out);
-    kms_promtext_value(out, value);
+    kms_promtext_write_value(out, value);
     fclose(out);
     return text;
 }
@@ -44,13 +44,13 @@ typedef struct {
     size_t series;
 } s_seen_t;
 
-static int s_on_series(const kms_expo_series_t *series, void *arg)
+static int s_on_series(const kms_promtext_series_t *series, void *arg)
 {
     s_seen_t *seen = arg;
     seen->series++;
     seen->value = series->value;
     assert_int_equal(series->label_count, 1);
-    assert_true(kms_expo_label_unescape(&series->labels[0], seen->label, sizeof seen->label) >= 0);
+    assert_true(kms_promtext_label_unescape(&series->labels[0], seen->label, sizeof seen->label) >= 0);
     return 0;
 }
 
@@ -64,9 +64,9 @@ static void test_round_trip_through_the_parser(void **state)
         for (size_t v = 0; v < sizeof values / sizeof *values; v++) {
             char *text = s_write(labels[l], values[v]);
             s_seen_t seen = {0};
-            kms_expo_stats_t stats;
-            kms_expo_handler_t handler = {s_on_series, NULL, &seen};
-            assert_int_equal(kms_expo_parse(text, strlen(text), &handler, &stats), 0);
+            kms_promtext_stats_t stats;
+            kms_promtext_handler_t handler = {s_on_series, NULL, &seen};
+            assert_int_equal(kms_promtext_parse(text, strlen(text), &handler, &stats), 0);
             assert_int_equal(stats.rejected, 0);
             assert_int_equal(seen.series, 1);
             assert_string_equal(seen.label, labels[l]);

@@ -1,6 +1,6 @@
 #include "kms_test.h"
 
-#include "kms_expo.h"
+#include "kms_promtext_read.h"
 #include "kms_num.h"
 
 #include <jansson.h>
@@ -43,14 +43,14 @@ static void s_appendf(dump_t *d, const char *fmt, ...)
 }
 
 /* Writes a series as the format would (unescaped, then escaped again: a round trip). */
-static int s_on_series(const kms_expo_series_t *s, void *arg)
+static int s_on_series(const kms_promtext_series_t *s, void *arg)
 {
     dump_t *d = arg;
     d->calls++;
     s_append(d, s->name.ptr, s->name.len);
     for (size_t i = 0; i < s->label_count; i++) {
         static char value[1 << 21];
-        long n = kms_expo_label_unescape(&s->labels[i], value, sizeof value);
+        long n = kms_promtext_label_unescape(&s->labels[i], value, sizeof value);
         assert_true(n >= 0);
         s_appendf(d, "%s%.*s=\"", i == 0 ? "{" : ",", (int) s->labels[i].name.len, s->labels[i].name.ptr);
         for (long k = 0; k < n; k++) {
@@ -74,7 +74,7 @@ static void s_on_reject(size_t line_no, const char *reason, kms_slice_t line, vo
     s_appendf(arg, "reject %zu %s\n", line_no, reason);
 }
 
-static const kms_expo_handler_t s_dumper = {s_on_series, s_on_reject, NULL};
+static const kms_promtext_handler_t s_dumper = {s_on_series, s_on_reject, NULL};
 
 /* The page in a heap block of exactly its size, no NUL after it: AddressSanitizer then reports
    any read past the end (the SIMD scans read 16 bytes at a time). */
@@ -90,11 +90,11 @@ static char *s_exact_copy(const char *text, size_t len)
 static char *s_parse_dump(const char *text, size_t len)
 {
     dump_t d = {0};
-    kms_expo_handler_t h = s_dumper;
+    kms_promtext_handler_t h = s_dumper;
     h.arg = &d;
-    kms_expo_stats_t st;
+    kms_promtext_stats_t st;
     char *exact = s_exact_copy(text, len);
-    assert_int_equal(kms_expo_parse(exact, len, &h, &st), 0);
+    assert_int_equal(kms_promtext_parse(exact, len, &h, &st), 0);
     free(exact);
     s_appendf(&d, "stats lines=%zu series=%zu rejected=%zu\n", st.lines, st.series, st.rejected);
     return d.text;
@@ -110,12 +110,12 @@ static void s_expect(const char *page, const char *expected)
 /* ---- one test per point of the format ------------------------------------------------------ */
 
 typedef struct {
-    kms_expo_type_t types[16];
+    kms_promtext_type_t types[16];
     char families[16][48];
     size_t n;
 } types_t;
 
-static int s_on_type(const kms_expo_series_t *s, void *arg)
+static int s_on_type(const kms_promtext_series_t *s, void *arg)
 {
     types_t *t = arg;
     if (t->n < 16) {
@@ -134,13 +134,13 @@ static void test_help_type_and_comments(void **state)
              "a_total 1\nb 2\nc 3\nstats lines=9 series=3 rejected=0\n");
     const char *page = "# TYPE a_total counter\na_total 1\n# TYPE b gauge\nb 2\nc 3\n# TYPE d untyped\nd 4\n";
     types_t t = {0};
-    kms_expo_parse(page, strlen(page), &(kms_expo_handler_t){s_on_type, NULL, &t}, NULL);
+    kms_promtext_parse(page, strlen(page), &(kms_promtext_handler_t){s_on_type, NULL, &t}, NULL);
     assert_int_equal(t.n, 4);
-    assert_int_equal(t.types[0], KMS_EXPO_COUNTER);
-    assert_int_equal(t.types[1], KMS_EXPO_GAUGE);
-    assert_int_equal(t.types[2], KMS_EXPO_UNTYPED);  /* b's TYPE does not carry over to c */
+    assert_int_equal(t.types[0], KMS_PROMTEXT_COUNTER);
+    assert_int_equal(t.types[1], KMS_PROMTEXT_GAUGE);
+    assert_int_equal(t.types[2], KMS_PROMTEXT_UNTYPED);  /* b's TYPE does not carry over to c */
     assert_string_equal(t.families[2], "c");
-    assert_int_equal(t.types[3], KMS_EXPO_UNTYPED);
+    assert_int_equal(t.types[3], KMS_PROMTEXT_UNTYPED);
 }
 
 static void test_lone_hash_is_a_comment(void **state)
@@ -154,12 +154,12 @@ static void test_lone_hash_is_a_comment(void **state)
 /* Keeps the first series (its slices point into the page, which the test keeps alive). */
 typedef struct {
     size_t count;
-    kms_expo_series_t first;
-    kms_expo_label_t labels[KMS_EXPO_MAX_LABELS];
+    kms_promtext_series_t first;
+    kms_promtext_label_t labels[KMS_PROMTEXT_MAX_LABELS];
     char *page;  /* the exact-size copy the slices point into */
 } capture_t;
 
-static int s_on_capture(const kms_expo_series_t *s, void *arg)
+static int s_on_capture(const kms_promtext_series_t *s, void *arg)
 {
     capture_t *c = arg;
     if (c->count++ == 0) {
@@ -173,12 +173,12 @@ static int s_on_capture(const kms_expo_series_t *s, void *arg)
 /* Parses from an exact-size copy, kept until the next capture (or the group's teardown). */
 static char *s_captured_page;
 
-static void s_capture(const char *page, size_t len, capture_t *c, kms_expo_stats_t *st)
+static void s_capture(const char *page, size_t len, capture_t *c, kms_promtext_stats_t *st)
 {
     free(s_captured_page);
     memset(c, 0, sizeof *c);
     c->page = s_captured_page = s_exact_copy(page, len);
-    assert_int_equal(kms_expo_parse(c->page, len, &(kms_expo_handler_t){s_on_capture, NULL, c}, st), 0);
+    assert_int_equal(kms_promtext_parse(c->page, len, &(kms_promtext_handler_t){s_on_capture, NULL, c}, st), 0);
 }
 
 static void test_label_escapes_are_handed_out_raw_and_unescape_exactly(void **state)
@@ -195,11 +195,11 @@ static void test_label_escapes_are_handed_out_raw_and_unescape_exactly(void **st
     assert_true(c.labels[0].escaped && c.labels[1].escaped && c.labels[2].escaped);
     assert_false(c.labels[3].escaped);
     char out[32];
-    assert_int_equal(kms_expo_label_unescape(&c.labels[0], out, sizeof out), 10);
+    assert_int_equal(kms_promtext_label_unescape(&c.labels[0], out, sizeof out), 10);
     assert_string_equal(out, "back\\slash");
-    assert_int_equal(kms_expo_label_unescape(&c.labels[1], out, sizeof out), 8);
+    assert_int_equal(kms_promtext_label_unescape(&c.labels[1], out, sizeof out), 8);
     assert_string_equal(out, "say \"hi\"");
-    assert_int_equal(kms_expo_label_unescape(&c.labels[2], out, sizeof out), 9);
+    assert_int_equal(kms_promtext_label_unescape(&c.labels[2], out, sizeof out), 9);
     assert_string_equal(out, "two\nlines");
     /* an escaped quote does not end the value; a backslash before the end quote is escaped */
     s_expect("a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\n", "a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\nstats lines=2 series=2 rejected=0\n");
@@ -256,7 +256,7 @@ static void test_crlf_line_ends_parse_like_lf(void **state)
     capture_t c;
     s_capture("a{x=\"1\"} 1\r\n", 13, &c, NULL);
     assert_true(kms_slice_eq(c.labels[0].value, "1"));
-    assert_int_equal(c.first.type, KMS_EXPO_UNTYPED);
+    assert_int_equal(c.first.type, KMS_PROMTEXT_UNTYPED);
 }
 
 static void test_blank_lines_are_counted_and_skipped(void **state)
@@ -275,19 +275,19 @@ static void test_histograms_and_summaries_pass_through(void **state)
     s_expect(page, "h_bucket{le=\"0.1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.3\nh_count 2\nh_other 9\n"
                    "s{quantile=\"0.5\"} 4\ns_sum 8\ns_count 2\ns_bucket 1\nstats lines=11 series=9 rejected=0\n");
     types_t t = {0};
-    kms_expo_parse(page, strlen(page), &(kms_expo_handler_t){s_on_type, NULL, &t}, NULL);
+    kms_promtext_parse(page, strlen(page), &(kms_promtext_handler_t){s_on_type, NULL, &t}, NULL);
     assert_int_equal(t.n, 9);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(t.types[i], KMS_EXPO_HISTOGRAM);
+        assert_int_equal(t.types[i], KMS_PROMTEXT_HISTOGRAM);
         assert_string_equal(t.families[i], "h");
     }
-    assert_int_equal(t.types[4], KMS_EXPO_UNTYPED);  /* not one of the histogram's suffixes */
+    assert_int_equal(t.types[4], KMS_PROMTEXT_UNTYPED);  /* not one of the histogram's suffixes */
     assert_string_equal(t.families[4], "h_other");
     for (int i = 5; i < 8; i++) {
-        assert_int_equal(t.types[i], KMS_EXPO_SUMMARY);
+        assert_int_equal(t.types[i], KMS_PROMTEXT_SUMMARY);
         assert_string_equal(t.families[i], "s");
     }
-    assert_int_equal(t.types[8], KMS_EXPO_UNTYPED);  /* summaries have no buckets */
+    assert_int_equal(t.types[8], KMS_PROMTEXT_UNTYPED);  /* summaries have no buckets */
 }
 
 static void test_duplicate_series_pass_through(void **state)
@@ -356,7 +356,7 @@ static void test_known_crash_shapes_rejected(void **state)
                 len = n + 6;
             }
             capture_t c;
-            kms_expo_stats_t st;
+            kms_promtext_stats_t st;
             s_capture(page, len, &c, &st);
             if (st.rejected != 1 || st.series != 1)
                 fail_msg("shape %zu '%s' (at end: %d): rejected=%zu series=%zu", i, shapes[i], at_end, st.rejected, st.series);
@@ -368,7 +368,7 @@ static void test_known_crash_shapes_rejected(void **state)
 static void test_a_line_over_the_bound_is_rejected_and_the_next_parses(void **state)
 {
     (void) state;
-    size_t big = KMS_EXPO_MAX_LINE;
+    size_t big = KMS_PROMTEXT_MAX_LINE;
     char *page = malloc(big + 64);
     assert_non_null(page);
     size_t n = 0;
@@ -400,7 +400,7 @@ static void test_one_megabyte_label_value(void **state)
         page[5 + i] = i % 1000 == 998 ? '\\' : i % 1000 == 999 ? 'n' : 'v';
     memcpy(page + 5 + mb, "\"} 1\nb 2\n", 9);
     capture_t c;
-    kms_expo_stats_t st;
+    kms_promtext_stats_t st;
     s_capture(page, 5 + mb + 9, &c, &st);
     assert_int_equal(st.series, 2);
     assert_int_equal(st.rejected, 0);
@@ -408,9 +408,9 @@ static void test_one_megabyte_label_value(void **state)
     assert_true(c.labels[0].escaped);
     char *out = malloc(mb + 1);
     assert_non_null(out);
-    assert_int_equal(kms_expo_label_unescape(&c.labels[0], out, mb + 1), (long) (mb - 1000));
+    assert_int_equal(kms_promtext_label_unescape(&c.labels[0], out, mb + 1), (long) (mb - 1000));
     assert_true(out[998] == '\n' && out[999] == 'v');
-    assert_int_equal(kms_expo_label_unescape(&c.labels[0], out, mb - 1000), -1);
+    assert_int_equal(kms_promtext_label_unescape(&c.labels[0], out, mb - 1000), -1);
     free(out);
 
     size_t mib = 1u << 20;
@@ -438,18 +438,18 @@ static void test_labels_beyond_the_bound_or_duplicated_reject_the_line(void **st
 {
     (void) state;
     char page[4096];
-    for (int count = KMS_EXPO_MAX_LABELS; count <= KMS_EXPO_MAX_LABELS + 1; count++) {
+    for (int count = KMS_PROMTEXT_MAX_LABELS; count <= KMS_PROMTEXT_MAX_LABELS + 1; count++) {
         size_t n = (size_t) snprintf(page, sizeof page, "m{");
         for (int i = 0; i < count; i++)
             n += (size_t) snprintf(page + n, sizeof page - n, "l%d=\"%d\",", i, i);
         n += (size_t) snprintf(page + n, sizeof page - n, "} 1\nok 2\n");
         capture_t c;
-        kms_expo_stats_t st;
+        kms_promtext_stats_t st;
         s_capture(page, n, &c, &st);
-        if (count == KMS_EXPO_MAX_LABELS) {
+        if (count == KMS_PROMTEXT_MAX_LABELS) {
             assert_int_equal(st.rejected, 0);
-            assert_int_equal(c.first.label_count, KMS_EXPO_MAX_LABELS);
-            assert_true(kms_slice_eq(c.labels[KMS_EXPO_MAX_LABELS - 1].value, "63"));
+            assert_int_equal(c.first.label_count, KMS_PROMTEXT_MAX_LABELS);
+            assert_true(kms_slice_eq(c.labels[KMS_PROMTEXT_MAX_LABELS - 1].value, "63"));
         } else {
             assert_int_equal(st.rejected, 1);
             assert_true(kms_slice_eq(c.first.name, "ok"));
@@ -488,8 +488,8 @@ static void test_rejects_counted_and_reported(void **state)
     free(page);
     free(expected);
     /* without on_reject the count is still kept */
-    kms_expo_stats_t st;
-    kms_expo_parse("x\ny 1\n", 6, &(kms_expo_handler_t){s_on_capture, NULL, &(capture_t){0}}, &st);
+    kms_promtext_stats_t st;
+    kms_promtext_parse("x\ny 1\n", 6, &(kms_promtext_handler_t){s_on_capture, NULL, &(capture_t){0}}, &st);
     assert_int_equal(st.rejected, 1);
     assert_int_equal(st.series, 1);
 }
@@ -498,9 +498,9 @@ static void test_stop_on_nonzero_callback(void **state)
 {
     (void) state;
     dump_t d = {.stop_after = 2};
-    kms_expo_handler_t h = {s_on_series, NULL, &d};
-    kms_expo_stats_t st;
-    assert_int_equal(kms_expo_parse("a 1\nb 2\nc 3\nd 4\n", 16, &h, &st), 7);
+    kms_promtext_handler_t h = {s_on_series, NULL, &d};
+    kms_promtext_stats_t st;
+    assert_int_equal(kms_promtext_parse("a 1\nb 2\nc 3\nd 4\n", 16, &h, &st), 7);
     assert_int_equal(d.calls, 2);
     assert_int_equal(st.series, 2);
     assert_int_equal(st.lines, 2);
@@ -508,7 +508,7 @@ static void test_stop_on_nonzero_callback(void **state)
     free(d.text);
     /* a NULL stats pointer is fine */
     d = (dump_t){.stop_after = 1};
-    assert_int_equal(kms_expo_parse("a 1\nb 2\n", 8, &h, NULL), 7);
+    assert_int_equal(kms_promtext_parse("a 1\nb 2\n", 8, &h, NULL), 7);
     free(d.text);
 }
 
@@ -516,26 +516,26 @@ static void test_label_unescape_and_find(void **state)
 {
     (void) state;
     const char *raw = "a\\\\b\\\"c\\nd";
-    kms_expo_label_t label = {{"x", 1}, {raw, strlen(raw)}, true};
+    kms_promtext_label_t label = {{"x", 1}, {raw, strlen(raw)}, true};
     char out[16];
-    assert_int_equal(kms_expo_label_unescape(&label, out, 8), 7);
+    assert_int_equal(kms_promtext_label_unescape(&label, out, 8), 7);
     assert_string_equal(out, "a\\b\"c\nd");
-    assert_int_equal(kms_expo_label_unescape(&label, out, 7), -1);  /* no room for the NUL */
-    assert_int_equal(kms_expo_label_unescape(&label, out, 0), -1);
-    kms_expo_label_t plain = {{"y", 1}, {"hello", 5}, false};
-    assert_int_equal(kms_expo_label_unescape(&plain, out, 6), 5);
+    assert_int_equal(kms_promtext_label_unescape(&label, out, 7), -1);  /* no room for the NUL */
+    assert_int_equal(kms_promtext_label_unescape(&label, out, 0), -1);
+    kms_promtext_label_t plain = {{"y", 1}, {"hello", 5}, false};
+    assert_int_equal(kms_promtext_label_unescape(&plain, out, 6), 5);
     assert_string_equal(out, "hello");
-    assert_int_equal(kms_expo_label_unescape(&plain, out, 5), -1);
-    kms_expo_label_t empty = {{"z", 1}, {"", 0}, false};
-    assert_int_equal(kms_expo_label_unescape(&empty, out, 1), 0);
+    assert_int_equal(kms_promtext_label_unescape(&plain, out, 5), -1);
+    kms_promtext_label_t empty = {{"z", 1}, {"", 0}, false};
+    assert_int_equal(kms_promtext_label_unescape(&empty, out, 1), 0);
     assert_string_equal(out, "");
 
-    kms_expo_label_t labels[] = {label, plain, empty};
-    kms_expo_series_t s = {.name = {"m", 1}, .labels = labels, .label_count = 3};
-    assert_ptr_equal(kms_expo_label_find(&s, "y"), &labels[1]);
-    assert_ptr_equal(kms_expo_label_find(&s, "z"), &labels[2]);
-    assert_null(kms_expo_label_find(&s, "w"));
-    assert_null(kms_expo_label_find(&s, ""));
+    kms_promtext_label_t labels[] = {label, plain, empty};
+    kms_promtext_series_t s = {.name = {"m", 1}, .labels = labels, .label_count = 3};
+    assert_ptr_equal(kms_promtext_label_find(&s, "y"), &labels[1]);
+    assert_ptr_equal(kms_promtext_label_find(&s, "z"), &labels[2]);
+    assert_null(kms_promtext_label_find(&s, "w"));
+    assert_null(kms_promtext_label_find(&s, ""));
     assert_true(kms_slice_eq((kms_slice_t){"abc", 3}, "abc"));
     assert_false(kms_slice_eq((kms_slice_t){"abc", 2}, "abc"));
     assert_false(kms_slice_eq((kms_slice_t){"abc", 3}, "abd"));
@@ -547,7 +547,7 @@ static void s_check_exact(const char *token)
 {
     char *end;
     double want = strtod(token, &end), got = 0;
-    int rc = kms_expo_parse_value(token, strlen(token), &got);
+    int rc = kms_promtext_parse_value(token, strlen(token), &got);
     if (isinf(want)) {  /* overflow: rejected */
         if (rc != -1)
             fail_msg("'%s' overflows but was accepted", token);
@@ -628,7 +628,7 @@ static json_t *s_reference(const char *path)
     return root;
 }
 
-static int s_on_compare(const kms_expo_series_t *s, void *arg)
+static int s_on_compare(const kms_promtext_series_t *s, void *arg)
 {
     reference_t *r = arg;
     json_t *want = json_array_get(r->series, r->index);
@@ -642,7 +642,7 @@ static int s_on_compare(const kms_expo_series_t *s, void *arg)
     for (size_t i = 0; i < s->label_count; i++) {
         json_t *pair = json_array_get(labels, i);
         static char value[1 << 16];
-        long n = kms_expo_label_unescape(&s->labels[i], value, sizeof value);
+        long n = kms_promtext_label_unescape(&s->labels[i], value, sizeof value);
         assert_true(n >= 0);
         assert_true(kms_slice_eq(s->labels[i].name, json_string_value(json_array_get(pair, 0))));
         if ((size_t) n != json_string_length(json_array_get(pair, 1)) || strcmp(value, json_string_value(json_array_get(pair, 1))) != 0)
@@ -673,8 +673,8 @@ static size_t s_compare_with_reference(const char *path, size_t expected_series,
     assert_non_null(page);
     json_t *root = s_reference(path);
     reference_t r = {json_object_get(root, "series"), 0, 0, {NULL, 0}, path};
-    kms_expo_stats_t st;
-    assert_int_equal(kms_expo_parse(page, len, &(kms_expo_handler_t){s_on_compare, NULL, &r}, &st), 0);
+    kms_promtext_stats_t st;
+    assert_int_equal(kms_promtext_parse(page, len, &(kms_promtext_handler_t){s_on_compare, NULL, &r}, &st), 0);
     assert_int_equal(st.rejected, 0);
     assert_int_equal(r.index, json_array_size(r.series));
     assert_int_equal(st.series, expected_series);
@@ -751,7 +751,7 @@ static void test_simd_scans_stop_where_the_byte_loop_does_at_every_length(void *
         for (int at_end = 0; at_end < 2; at_end++) {
             int n = snprintf(page, sizeof page, "%s{%s=\"%s\"} %zu%s", name, label, value, len, at_end ? "" : "\n");
             capture_t c;
-            kms_expo_stats_t st;
+            kms_promtext_stats_t st;
             s_capture(page, (size_t) n, &c, &st);
             assert_int_equal(st.series, 1);
             assert_int_equal(c.first.name.len, len);

@@ -1,8 +1,8 @@
-/* libFuzzer target for kms_expo: any bytes as a page. Besides the sanitizers' checks, it asserts
+/* libFuzzer target for kms_promtext_read: any bytes as a page. Besides the sanitizers' checks, it asserts
    what callers rely on: every handed-out slice lies inside the page, names are valid, every
    label value unescapes into at most its raw length, the counts add up. The first bytes are
    also a value token, checked against strtod (differential: same acceptance, same bits). */
-#include "kms_expo.h"
+#include "kms_promtext_read.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,19 +23,19 @@ static bool s_inside(const run_t *run, kms_slice_t s)
     return s.ptr >= run->page && s.len <= run->len && (size_t) (s.ptr - run->page) <= run->len - s.len;
 }
 
-static int s_on_series(const kms_expo_series_t *s, void *arg)
+static int s_on_series(const kms_promtext_series_t *s, void *arg)
 {
-    static char out[KMS_EXPO_MAX_LINE + 1];
+    static char out[KMS_PROMTEXT_MAX_LINE + 1];
     run_t *run = arg;
     run->series++;
     CHECK(s->name.len > 0 && s_inside(run, s->name) && s_inside(run, s->family));
-    CHECK(s->label_count <= KMS_EXPO_MAX_LABELS);
-    CHECK(s->type >= KMS_EXPO_UNTYPED && s->type <= KMS_EXPO_SUMMARY);
+    CHECK(s->label_count <= KMS_PROMTEXT_MAX_LABELS);
+    CHECK(s->type >= KMS_PROMTEXT_UNTYPED && s->type <= KMS_PROMTEXT_SUMMARY);
     for (size_t i = 0; i < s->label_count; i++) {
-        const kms_expo_label_t *label = &s->labels[i];
+        const kms_promtext_label_t *label = &s->labels[i];
         CHECK(label->name.len > 0 && s_inside(run, label->name) && s_inside(run, label->value));
-        CHECK(kms_expo_label_find(s, "") == NULL);
-        long n = kms_expo_label_unescape(label, out, sizeof out);
+        CHECK(kms_promtext_label_find(s, "") == NULL);
+        long n = kms_promtext_label_unescape(label, out, sizeof out);
         CHECK(n >= 0 && (size_t) n <= label->value.len && out[n] == '\0');
         CHECK(label->escaped || (size_t) n == label->value.len);
         for (size_t j = 0; j < i; j++)  /* duplicate names are rejected */
@@ -52,7 +52,7 @@ static void s_on_reject(size_t line_no, const char *reason, kms_slice_t line, vo
     CHECK(line_no > 0 && reason && *reason && s_inside(run, line));
 }
 
-/* kms_expo_parse_value must agree with strtod: what it accepts, strtod reads whole to the same
+/* kms_promtext_parse_value must agree with strtod: what it accepts, strtod reads whole to the same
    bits; a plain decimal that strtod reads whole to a finite value, it accepts. */
 static void s_check_value(const uint8_t *data, size_t size)
 {
@@ -63,7 +63,7 @@ static void s_check_value(const uint8_t *data, size_t size)
     if (strlen(token) != len)
         return;
     double got;
-    int rc = kms_expo_parse_value(token, len, &got);
+    int rc = kms_promtext_parse_value(token, len, &got);
     char *end;
     errno = 0;
     double want = strtod(token, &end);
@@ -79,9 +79,9 @@ static void s_check_value(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run_t run = {(const char *) data, size, 0, 0};
-    kms_expo_stats_t st;
-    kms_expo_handler_t handler = {s_on_series, s_on_reject, &run};
-    CHECK(kms_expo_parse(run.page, size, &handler, &st) == 0);
+    kms_promtext_stats_t st;
+    kms_promtext_handler_t handler = {s_on_series, s_on_reject, &run};
+    CHECK(kms_promtext_parse(run.page, size, &handler, &st) == 0);
     CHECK(st.series == run.series && st.rejected == run.rejected);
     CHECK(st.series + st.rejected <= st.lines);
     size_t newlines = 0;

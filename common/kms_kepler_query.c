@@ -1,6 +1,6 @@
-/*  kms_kepler_prom: a Prometheus HTTP API answer, or a query_range dump, walked node by node into
-    snapshots (kms_kepler_prom.h). */
-#include "kms_kepler_prom.h"
+/*  kms_kepler_query: a Prometheus HTTP API answer, or a query_range dump, walked node by node into
+    snapshots (kms_kepler_query.h). */
+#include "kms_kepler_query.h"
 
 #include <assert.h>
 #include <math.h>
@@ -20,7 +20,7 @@ typedef struct {
     json_t *single;       /* the vector's own value, when points is NULL */
     size_t node;          /* index into the node keys */
     size_t cursor;        /* next point to look at */
-    kms_expo_label_t *labels;  /* built once per result, when its node is walked */
+    kms_promtext_label_t *labels;  /* built once per result, when its node is walked */
     size_t nlabels;
 } s_result_t;
 
@@ -29,7 +29,7 @@ typedef struct {
     size_t nresults, cap_results;
     const char **nodes;
     size_t nnodes, cap_nodes;
-    kms_kepler_prom_stats_t *stats;
+    kms_kepler_query_stats_t *stats;
 } s_walk_t;
 
 static const char *s_node_key(json_t *metric)
@@ -126,9 +126,9 @@ static void s_walk_feed(s_result_t *r, int64_t ms, kms_kepler_snapshot_t *snap)
     }
     if (!pair)
         return;
-    kms_expo_series_t series = {.name = {r->name, r->name_len}, .labels = r->labels, .label_count = r->nlabels,
+    kms_promtext_series_t series = {.name = {r->name, r->name_len}, .labels = r->labels, .label_count = r->nlabels,
                                 .value = value, .has_timestamp = true, .timestamp_ms = ms,
-                                .type = KMS_EXPO_UNTYPED, .family = {r->name, r->name_len}};
+                                .type = KMS_PROMTEXT_UNTYPED, .family = {r->name, r->name_len}};
     kms_kepler_snapshot_add(snap, &series);
 }
 
@@ -137,7 +137,7 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
 
 /* The labels of a result as the series fed to the snapshot carry them (values decoded, as
    JSON strings are), into `out`; returns how many. */
-static size_t s_result_labels(const s_result_t *r, kms_expo_label_t *out)
+static size_t s_result_labels(const s_result_t *r, kms_promtext_label_t *out)
 {
     size_t count = 0;
     const char *key;
@@ -145,9 +145,9 @@ static size_t s_result_labels(const s_result_t *r, kms_expo_label_t *out)
     json_object_foreach(r->metric, key, val) {
         if (!json_is_string(val) || strcmp(key, "__name__") == 0)
             continue;
-        if (count == KMS_EXPO_MAX_LABELS)
+        if (count == KMS_PROMTEXT_MAX_LABELS)
             break;
-        out[count++] = (kms_expo_label_t){{key, strlen(key)}, {json_string_value(val), json_string_length(val)}, false};
+        out[count++] = (kms_promtext_label_t){{key, strlen(key)}, {json_string_value(val), json_string_length(val)}, false};
     }
     return count;
 }
@@ -160,7 +160,7 @@ static int s_walk_node(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void
     for (size_t i = 0; i < w->nresults; i++)
         if (w->results[i].node == node)
             nlabels += json_object_size(w->results[i].metric);
-    kms_expo_label_t *labels = malloc((nlabels ? nlabels : 1) * sizeof *labels);
+    kms_promtext_label_t *labels = malloc((nlabels ? nlabels : 1) * sizeof *labels);
     if (!labels) {
         *why = "out of memory";
         return -1;
@@ -234,11 +234,11 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
     return rc;
 }
 
-int kms_kepler_prom_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
-                         kms_kepler_prom_stats_t *stats, const char **why)
+int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
+                         kms_kepler_query_stats_t *stats, const char **why)
 {
     assert(fn);
-    kms_kepler_prom_stats_t local;
+    kms_kepler_query_stats_t local;
     const char *local_why;
     if (!stats)
         stats = &local;
