@@ -52,10 +52,10 @@ static const char *s_summary =
 
 /* In the order of the enums, so that s_formats[format].name names a format. */
 static const kms_opt_name_t s_formats[] = {
-    {"0.3", KMS_SIM_FORMAT_03}, {"0.7", KMS_SIM_FORMAT_07}, {"0.9", KMS_SIM_FORMAT_09}, {"0.10", KMS_SIM_FORMAT_010},
+    {"0.3", SIM_FORMAT_03}, {"0.7", SIM_FORMAT_07}, {"0.9", SIM_FORMAT_09}, {"0.10", SIM_FORMAT_010},
     {NULL}};
 static const kms_opt_name_t s_truths[] = {
-    {"linear", KMS_SIM_TRUTH_LINEAR}, {"log", KMS_SIM_TRUTH_LOG}, {"cpu", KMS_SIM_TRUTH_CPU}, {NULL}};
+    {"linear", SIM_TRUTH_LINEAR}, {"log", SIM_TRUTH_LOG}, {"cpu", SIM_TRUTH_CPU}, {NULL}};
 
 static const char *s_listen, *s_node, *s_arch;
 static int s_format, s_truth;
@@ -75,7 +75,7 @@ static kms_option_t s_options[] = {
      &(kms_opt_text_t){&s_truth, s_truths, NULL}, 0, 0},
     {"cpus", "KMS_SIM_CPUS", KMS_OPT_INT, "32",
      "the node's logical cpus (0.10: kepler_node_cpu_info series); usage scales with them", &s_cpus, 1,
-     KMS_SIM_MAX_CPUS},
+     SIM_MAX_CPUS},
     {"containers", "KMS_SIM_CONTAINERS", KMS_OPT_INT, "20", "containers on the node (besides its own processes)",
      &s_containers, 1, 5000},
     {"seed", "KMS_SIM_SEED", KMS_OPT_INT, "1", "random seed: one seed, one node and one usage history",
@@ -125,27 +125,27 @@ static void s_on_signal(int sig)
    and moves only when its page is asked for: a fleet of 1,000 costs nothing until scraped. */
 typedef struct {
     pthread_mutex_t lock;
-    kms_sim_t *sim;
+    sim_t *sim;
     double stepped;  /* with --step: the simulation's time, moved by the pages */
     double machine;  /* the node's own truth factor (its machine type); SIGUSR2 scales from it */
     char name[128];
 } s_node_t;
 
 typedef struct {
-    kms_sim_format_t format;
+    sim_format_t format;
     size_t count;
     s_node_t *nodes;
 } s_server_t;
 
 /* A page reflects the state at the moment of the request, or --step seconds after the last. */
-static int s_render_now(s_node_t *node, kms_sim_format_t format, char **buf, size_t *len)
+static int s_render_now(s_node_t *node, sim_format_t format, char **buf, size_t *len)
 {
     size_t cap = 0;
     *buf = NULL;
     *len = 0;
     pthread_mutex_lock(&node->lock);
-    kms_sim_advance(node->sim, s_step > 0 ? (node->stepped += s_step) : kms_num_monotonic());
-    int rc = kms_sim_render(node->sim, format, buf, len, &cap);
+    sim_advance(node->sim, s_step > 0 ? (node->stepped += s_step) : kms_num_monotonic());
+    int rc = sim_render(node->sim, format, buf, len, &cap);
     pthread_mutex_unlock(&node->lock);
     return rc;
 }
@@ -190,7 +190,7 @@ static int s_truth_page(struct mg_connection *conn, s_node_t *node)
     if (!s_method_ok(conn))
         return 405;
     pthread_mutex_lock(&node->lock);
-    char *json = kms_sim_truth_json(node->sim);
+    char *json = sim_truth_json(node->sim);
     pthread_mutex_unlock(&node->lock);
     if (!json)
         return s_error(conn, 500, NULL, "out of memory\n");
@@ -256,8 +256,8 @@ static void s_restart_all(s_server_t *server, double now)
     for (size_t i = 0; i < server->count; i++) {
         s_node_t *node = &server->nodes[i];
         pthread_mutex_lock(&node->lock);
-        kms_sim_advance(node->sim, now);
-        kms_sim_restart(node->sim);
+        sim_advance(node->sim, now);
+        sim_restart(node->sim);
         pthread_mutex_unlock(&node->lock);
     }
 }
@@ -267,9 +267,9 @@ static void s_change_all(s_server_t *server, double now)
     for (size_t i = 0; i < server->count; i++) {
         s_node_t *node = &server->nodes[i];
         pthread_mutex_lock(&node->lock);
-        kms_sim_advance(node->sim, now);
+        sim_advance(node->sim, now);
         bool at_base = node->sim->truth_factor == node->machine;
-        kms_sim_change_truth(node->sim, at_base ? node->machine * s_truth_change : node->machine);
+        sim_change_truth(node->sim, at_base ? node->machine * s_truth_change : node->machine);
         pthread_mutex_unlock(&node->lock);
     }
 }
@@ -318,15 +318,15 @@ static int s_node_init(s_node_t *node, size_t i, size_t count, double now)
         snprintf(node->name, sizeof node->name, "%s", s_node);
     else
         snprintf(node->name, sizeof node->name, "%s-%zu", s_node, i);
-    kms_sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed + i, s_noise, s_rapl_max,
-                                 s_churn, node->name, s_arch, (kms_sim_truth_kind_t) s_truth, (size_t) s_cpus};
+    sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed + i, s_noise, s_rapl_max,
+                                 s_churn, node->name, s_arch, (sim_truth_kind_t) s_truth, (size_t) s_cpus};
     node->stepped = now;
     node->machine = 1 + S_MACHINE_STEP * (double) (i % S_MACHINE_TYPES);
-    node->sim = kms_sim_new(&options, now);
+    node->sim = sim_new(&options, now);
     if (!node->sim)
         return -1;
     if (node->machine != 1) {
-        kms_sim_change_truth(node->sim, node->machine);
+        sim_change_truth(node->sim, node->machine);
         node->sim->truth_changes = 0;  /* the machine it is, not a change of regime */
     }
     pthread_mutex_init(&node->lock, NULL);
@@ -338,7 +338,7 @@ static void s_nodes_destroy(s_server_t *server)
     for (size_t i = 0; server->nodes && i < server->count; i++) {
         if (server->nodes[i].sim)
             pthread_mutex_destroy(&server->nodes[i].lock);
-        kms_sim_destroy(&server->nodes[i].sim);
+        sim_destroy(&server->nodes[i].sim);
     }
     free(server->nodes);
     server->nodes = NULL;
@@ -351,7 +351,7 @@ int main(int argc, char **argv)
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
     bool offline = s_print_truth || s_dump;
-    s_server_t server = {.format = (kms_sim_format_t) s_format, .count = offline ? 1 : (size_t) s_nodes};
+    s_server_t server = {.format = (sim_format_t) s_format, .count = offline ? 1 : (size_t) s_nodes};
     double now = offline ? 0.0 : kms_num_monotonic();
     server.nodes = calloc(server.count, sizeof *server.nodes);
     for (size_t i = 0; server.nodes && i < server.count; i++)
@@ -362,17 +362,17 @@ int main(int argc, char **argv)
         s_nodes_destroy(&server);
         return 1;
     }
-    kms_sim_t *first = server.nodes[0].sim;
+    sim_t *first = server.nodes[0].sim;
     int status = 0;
     if (s_print_truth) {
-        char *json = kms_sim_truth_json(first);
+        char *json = sim_truth_json(first);
         status = json && printf("%s\n", json) > 0 ? 0 : 1;
         free(json);
     } else if (s_dump) {
         char *page = NULL;
         size_t len = 0, cap = 0;
-        kms_sim_advance(first, S_DUMP_SECONDS);
-        status = kms_sim_render(first, server.format, &page, &len, &cap) == 0
+        sim_advance(first, S_DUMP_SECONDS);
+        status = sim_render(first, server.format, &page, &len, &cap) == 0
                          && fwrite(page, 1, len, stdout) == len ? 0 : 1;
         free(page);
     } else {

@@ -40,9 +40,9 @@ static double s_microjoules(double joules)
     return floor(joules * 1e6) / 1e6;
 }
 
-static double s_both_modes(const double energy[KMS_SIM_MODES])
+static double s_both_modes(const double energy[SIM_MODES])
 {
-    return energy[KMS_SIM_DYNAMIC] + energy[KMS_SIM_IDLE];
+    return energy[SIM_DYNAMIC] + energy[SIM_IDLE];
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -56,9 +56,9 @@ typedef enum {
 
 /* The interrupt and page-cache counters are not part of the truth; they only have to look
    alive (monotonic, proportional to cpu time). */
-static double s_usage(const kms_sim_container_t *c, s_usage_t kind)
+static double s_usage(const sim_container_t *c, s_usage_t kind)
 {
-    double seconds = c->counter[KMS_SIM_CPU_TIME];
+    double seconds = c->counter[SIM_CPU_TIME];
     switch (kind) {
     case U_BLOCK_IRQ: return floor(seconds * 37);
     case U_CPU_TIME_MS: return floor(seconds * 1e3);
@@ -66,15 +66,15 @@ static double s_usage(const kms_sim_container_t *c, s_usage_t kind)
     case U_NET_RX: return floor(seconds * 113);
     case U_NET_TX: return floor(seconds * 97);
     case U_PAGE_CACHE: return floor(seconds * 5100);
-    case U_CACHE_MISS: return floor(c->counter[KMS_SIM_CACHE_MISSES]);
+    case U_CACHE_MISS: return floor(c->counter[SIM_CACHE_MISSES]);
     case U_CG_CPU_US: return floor(seconds * 1e6);
-    case U_CG_MEM: return floor(c->counter[KMS_SIM_RESIDENT_MEMORY]);
+    case U_CG_MEM: return floor(c->counter[SIM_RESIDENT_MEMORY]);
     case U_CG_SYS_US: return floor(seconds * 0.2e6);
     case U_CG_USER_US: return floor(seconds * 1e6) - floor(seconds * 0.2e6);
-    case U_CYCLES: return floor(c->counter[KMS_SIM_CPU_CYCLES]);
-    case U_INSTR: return floor(c->counter[KMS_SIM_CPU_INSTRUCTIONS]);
+    case U_CYCLES: return floor(c->counter[SIM_CPU_CYCLES]);
+    case U_INSTR: return floor(c->counter[SIM_CPU_INSTRUCTIONS]);
     case U_KUBELET_CPU: return floor(seconds);
-    case U_KUBELET_MEM: return floor(c->counter[KMS_SIM_RESIDENT_MEMORY]);
+    case U_KUBELET_MEM: return floor(c->counter[SIM_RESIDENT_MEMORY]);
     }
     return 0;
 }
@@ -84,7 +84,7 @@ typedef enum { K_USAGE, K_ENERGY, K_TOTAL, K_BUILD, K_NODE_ENERGY, K_FREQ, K_NOD
 typedef struct {
     const char *name, *help, *type;
     s_kind_t kind;
-    int arg;             /* s_usage_t or kms_sim_component_t */
+    int arg;             /* s_usage_t or sim_component_t */
     const char *source;  /* the constant source label, or NULL */
 } s_family_t;
 
@@ -101,25 +101,25 @@ static const s_family_t s_families_07[] = {
     {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated memory bytes obtained from cGroups", C_, K_USAGE, U_CG_MEM, NULL},
     {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated system cpu usage obtained from cGroups", C_, K_USAGE, U_CG_SYS_US, NULL},
     {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated user cpu usage obtained from cGroups", C_, K_USAGE, U_CG_USER_US, NULL},
-    {"kepler_container_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_ENERGY, KMS_SIM_CORE, NULL},
+    {"kepler_container_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_ENERGY, SIM_CORE, NULL},
     {"kepler_container_cpu_cycles_total", "Aggregated CPU cycle value", C_, K_USAGE, U_CYCLES, NULL},
     {"kepler_container_cpu_instructions_total", "Aggregated CPU instruction value", C_, K_USAGE, U_INSTR, NULL},
-    {"kepler_container_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_ENERGY, KMS_SIM_DRAM, NULL},
+    {"kepler_container_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_ENERGY, SIM_DRAM, NULL},
     {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, NULL},
     {"kepler_container_kubelet_cpu_usage_total", "Aggregated cpu usage obtained from kubelet", C_, K_USAGE, U_KUBELET_CPU, NULL},
     {"kepler_container_kubelet_memory_bytes_total", "Aggregated memory bytes obtained from kubelet", C_, K_USAGE, U_KUBELET_MEM, NULL},
-    {"kepler_container_other_joules_total", "Aggregated value in other host components (platform - package - dram) in joules", C_, K_ENERGY, KMS_SIM_OTHER, NULL},
-    {"kepler_container_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_ENERGY, KMS_SIM_PACKAGE, NULL},
-    {"kepler_container_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_ENERGY, KMS_SIM_UNCORE, NULL},
+    {"kepler_container_other_joules_total", "Aggregated value in other host components (platform - package - dram) in joules", C_, K_ENERGY, SIM_OTHER, NULL},
+    {"kepler_container_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_ENERGY, SIM_PACKAGE, NULL},
+    {"kepler_container_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_ENERGY, SIM_UNCORE, NULL},
     {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL},
-    {"kepler_node_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_NODE_ENERGY, KMS_SIM_CORE, "rapl"},
+    {"kepler_node_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_NODE_ENERGY, SIM_CORE, "rapl"},
     {"kepler_node_cpu_scaling_frequency_hertz", "Current average cpu frequency in hertz", "gauge", K_FREQ, 0, NULL},
-    {"kepler_node_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_NODE_ENERGY, KMS_SIM_DRAM, "rapl"},
+    {"kepler_node_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_NODE_ENERGY, SIM_DRAM, "rapl"},
     {"kepler_node_info", "Labeled node information", C_, K_NODE_INFO, 0, NULL},
-    {"kepler_node_other_joules_total", "Aggregated RAPL value in other components (platform - package - dram) in joules", C_, K_NODE_ENERGY, KMS_SIM_OTHER, NULL},
-    {"kepler_node_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_NODE_ENERGY, KMS_SIM_PACKAGE, "rapl"},
-    {"kepler_node_platform_joules_total", "Aggregated RAPL value in platform (entire node) in joules", C_, K_NODE_ENERGY, KMS_SIM_PLATFORM, "acpi"},
-    {"kepler_node_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_NODE_ENERGY, KMS_SIM_UNCORE, "rapl"},
+    {"kepler_node_other_joules_total", "Aggregated RAPL value in other components (platform - package - dram) in joules", C_, K_NODE_ENERGY, SIM_OTHER, NULL},
+    {"kepler_node_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_NODE_ENERGY, SIM_PACKAGE, "rapl"},
+    {"kepler_node_platform_joules_total", "Aggregated RAPL value in platform (entire node) in joules", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi"},
+    {"kepler_node_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl"},
 };
 
 /* 0.7.3+ builds every description with metricfactory.MetricsPromDesc: help "Aggregated value in
@@ -135,29 +135,29 @@ static const s_family_t s_families_09[] = {
     {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated value in cgroupfs_memory_usage_bytes value from cgroup", C_, K_USAGE, U_CG_MEM, "cgroup"},
     {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated value in cgroupfs_system_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_SYS_US, "cgroup"},
     {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated value in cgroupfs_user_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_USER_US, "cgroup"},
-    {"kepler_container_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_CORE, "rapl-sysfs"},
+    {"kepler_container_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_ENERGY, SIM_CORE, "rapl-sysfs"},
     {"kepler_container_cpu_cycles_total", "Aggregated value in cpu_cycles value from bpf", C_, K_USAGE, U_CYCLES, "bpf"},
     {"kepler_container_cpu_instructions_total", "Aggregated value in cpu_instructions value from bpf", C_, K_USAGE, U_INSTR, "bpf"},
-    {"kepler_container_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_DRAM, "rapl-sysfs"},
+    {"kepler_container_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_ENERGY, SIM_DRAM, "rapl-sysfs"},
     {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, "rapl-sysfs"},
-    {"kepler_container_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_OTHER, "rapl-sysfs"},
-    {"kepler_container_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_PACKAGE, "rapl-sysfs"},
-    {"kepler_container_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_ENERGY, KMS_SIM_PLATFORM, "acpi"},
+    {"kepler_container_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_ENERGY, SIM_OTHER, "rapl-sysfs"},
+    {"kepler_container_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_ENERGY, SIM_PACKAGE, "rapl-sysfs"},
+    {"kepler_container_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_ENERGY, SIM_PLATFORM, "acpi"},
     {"kepler_container_task_clock_ms_total", "Aggregated value in task_clock_ms value from bpf", C_, K_USAGE, U_TASK_CLOCK_MS, "bpf"},
-    {"kepler_container_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_ENERGY, KMS_SIM_UNCORE, "rapl-sysfs"},
+    {"kepler_container_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_ENERGY, SIM_UNCORE, "rapl-sysfs"},
     {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL},
-    {"kepler_node_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_CORE, "rapl-sysfs"},
-    {"kepler_node_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_DRAM, "rapl-sysfs"},
+    {"kepler_node_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_CORE, "rapl-sysfs"},
+    {"kepler_node_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_DRAM, "rapl-sysfs"},
     {"kepler_node_info", "Aggregated value in  value from os", C_, K_NODE_INFO, 0, "os"},
-    {"kepler_node_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_OTHER, "rapl-sysfs"},
-    {"kepler_node_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_PACKAGE, "rapl-sysfs"},
-    {"kepler_node_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_NODE_ENERGY, KMS_SIM_PLATFORM, "acpi"},
-    {"kepler_node_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_NODE_ENERGY, KMS_SIM_UNCORE, "rapl-sysfs"},
+    {"kepler_node_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_OTHER, "rapl-sysfs"},
+    {"kepler_node_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_PACKAGE, "rapl-sysfs"},
+    {"kepler_node_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi"},
+    {"kepler_node_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl-sysfs"},
 };
 #undef C_
 
 /* container_id, container_name, container_namespace, [mode], pod_name, [source] */
-static void s_container_series(FILE *o, const s_family_t *f, const kms_sim_container_t *c,
+static void s_container_series(FILE *o, const s_family_t *f, const sim_container_t *c,
                                const char *mode, double value)
 {
     const char *labels[16];
@@ -176,20 +176,20 @@ static void s_container_series(FILE *o, const s_family_t *f, const kms_sim_conta
 
 /* Per package for the RAPL components; 0.7 prints other and platform once per node without a
    package label, 0.9 gives every node family the same labels. */
-static void s_node_energy(FILE *o, const kms_sim_t *sim, const s_family_t *f, bool all_labels)
+static void s_node_energy(FILE *o, const sim_t *sim, const s_family_t *f, bool all_labels)
 {
     int comp = f->arg;
-    bool per_package = comp != KMS_SIM_OTHER && comp != KMS_SIM_PLATFORM;
-    for (int m = 0; m < KMS_SIM_MODES; m++) {
-        int packages = per_package ? KMS_SIM_PACKAGES : 1;
+    bool per_package = comp != SIM_OTHER && comp != SIM_PLATFORM;
+    for (int m = 0; m < SIM_MODES; m++) {
+        int packages = per_package ? SIM_PACKAGES : 1;
         for (int p = 0; p < packages; p++) {
-            const kms_sim_energy_t *e = per_package ? &sim->package[p] : &sim->node;
+            const sim_energy_t *e = per_package ? &sim->package[p] : &sim->node;
             char package[12];
             snprintf(package, sizeof package, "%d", p);
             const char *labels[12];
             size_t n = 0;
             labels[n++] = "instance", labels[n++] = sim->options.node;
-            labels[n++] = "mode", labels[n++] = kms_sim_mode_names[m];
+            labels[n++] = "mode", labels[n++] = sim_mode_names[m];
             if (per_package || all_labels)
                 labels[n++] = "package", labels[n++] = package;
             if (f->source)
@@ -211,7 +211,7 @@ static int s_cmp_cpu(const void *a, const void *b)
     return strcmp(((const s_cpu_t *) a)->text, ((const s_cpu_t *) b)->text);
 }
 
-static void s_cpus_sorted(s_cpu_t cpus[KMS_SIM_MAX_CPUS], int count)
+static void s_cpus_sorted(s_cpu_t cpus[SIM_MAX_CPUS], int count)
 {
     for (int i = 0; i < count; i++) {
         snprintf(cpus[i].text, sizeof cpus[i].text, "%d", i);
@@ -221,9 +221,9 @@ static void s_cpus_sorted(s_cpu_t cpus[KMS_SIM_MAX_CPUS], int count)
 }
 
 /* In kHz, as scaling_cur_freq holds it; each cpu a little off the node's clock. */
-static void s_cpu_frequencies(FILE *o, const kms_sim_t *sim, const char *name)
+static void s_cpu_frequencies(FILE *o, const sim_t *sim, const char *name)
 {
-    s_cpu_t cpus[KMS_SIM_MAX_CPUS];
+    s_cpu_t cpus[SIM_MAX_CPUS];
     int count = (int) sim->options.cpus;
     s_cpus_sorted(cpus, count);
     for (int i = 0; i < count; i++) {
@@ -233,9 +233,9 @@ static void s_cpu_frequencies(FILE *o, const kms_sim_t *sim, const char *name)
     }
 }
 
-static void s_render_07_09(FILE *o, const kms_sim_t *sim, kms_sim_format_t format)
+static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
 {
-    bool v09 = format == KMS_SIM_FORMAT_09;
+    bool v09 = format == SIM_FORMAT_09;
     const s_family_t *families = v09 ? s_families_09 : s_families_07;
     size_t count = v09 ? sizeof s_families_09 / sizeof s_families_09[0]
                        : sizeof s_families_07 / sizeof s_families_07[0];
@@ -251,15 +251,15 @@ static void s_render_07_09(FILE *o, const kms_sim_t *sim, kms_sim_format_t forma
         case K_ENERGY:
         case K_TOTAL:
             for (size_t k = 0; k < sim->count; k++) {
-                const kms_sim_energy_t *e = &sim->containers[k].energy;
-                for (int m = 0; m < KMS_SIM_MODES; m++) {
+                const sim_energy_t *e = &sim->containers[k].energy;
+                for (int m = 0; m < SIM_MODES; m++) {
                     /* Kepler sums whole millijoules, then divides */
                     double joules = f->kind == K_ENERGY
                                         ? s_millijoules(e->energy[f->arg][m])
-                                        : (floor(e->energy[KMS_SIM_PACKAGE][m] * 1000)
-                                           + floor(e->energy[KMS_SIM_DRAM][m] * 1000)
-                                           + floor(e->energy[KMS_SIM_OTHER][m] * 1000)) / 1000;
-                    s_container_series(o, f, &sim->containers[k], kms_sim_mode_names[m], joules);
+                                        : (floor(e->energy[SIM_PACKAGE][m] * 1000)
+                                           + floor(e->energy[SIM_DRAM][m] * 1000)
+                                           + floor(e->energy[SIM_OTHER][m] * 1000)) / 1000;
+                    s_container_series(o, f, &sim->containers[k], sim_mode_names[m], joules);
                 }
             }
             break;
@@ -300,15 +300,15 @@ static const struct {
     int package;  /* -1: the platform (psys) zone */
     int comp;
 } s_zones[] = {  /* in path order, as the series are sorted */
-    {"package", "/sys/class/powercap/intel-rapl:0", 0, KMS_SIM_PACKAGE},
-    {"core", "/sys/class/powercap/intel-rapl:0:0", 0, KMS_SIM_CORE},
-    {"uncore", "/sys/class/powercap/intel-rapl:0:1", 0, KMS_SIM_UNCORE},
-    {"dram", "/sys/class/powercap/intel-rapl:0:2", 0, KMS_SIM_DRAM},
-    {"package", "/sys/class/powercap/intel-rapl:1", 1, KMS_SIM_PACKAGE},
-    {"core", "/sys/class/powercap/intel-rapl:1:0", 1, KMS_SIM_CORE},
-    {"uncore", "/sys/class/powercap/intel-rapl:1:1", 1, KMS_SIM_UNCORE},
-    {"dram", "/sys/class/powercap/intel-rapl:1:2", 1, KMS_SIM_DRAM},
-    {"psys", "/sys/class/powercap/intel-rapl:2", -1, KMS_SIM_PLATFORM},
+    {"package", "/sys/class/powercap/intel-rapl:0", 0, SIM_PACKAGE},
+    {"core", "/sys/class/powercap/intel-rapl:0:0", 0, SIM_CORE},
+    {"uncore", "/sys/class/powercap/intel-rapl:0:1", 0, SIM_UNCORE},
+    {"dram", "/sys/class/powercap/intel-rapl:0:2", 0, SIM_DRAM},
+    {"package", "/sys/class/powercap/intel-rapl:1", 1, SIM_PACKAGE},
+    {"core", "/sys/class/powercap/intel-rapl:1:0", 1, SIM_CORE},
+    {"uncore", "/sys/class/powercap/intel-rapl:1:1", 1, SIM_UNCORE},
+    {"dram", "/sys/class/powercap/intel-rapl:1:2", 1, SIM_DRAM},
+    {"psys", "/sys/class/powercap/intel-rapl:2", -1, SIM_PLATFORM},
 };
 #define S_ZONES (sizeof s_zones / sizeof s_zones[0])
 
@@ -316,19 +316,19 @@ static const struct {
 static const struct {
     const char *zone;
     int comp;
-} s_workload_zones[] = {{"core", KMS_SIM_CORE}, {"dram", KMS_SIM_DRAM},
-                        {"package", KMS_SIM_PACKAGE}, {"psys", KMS_SIM_PLATFORM},
-                        {"uncore", KMS_SIM_UNCORE}};
+} s_workload_zones[] = {{"core", SIM_CORE}, {"dram", SIM_DRAM},
+                        {"package", SIM_PACKAGE}, {"psys", SIM_PLATFORM},
+                        {"uncore", SIM_UNCORE}};
 
 typedef enum { N_TOTAL, N_ACTIVE, N_IDLE } s_node_part_t;
 
-static void s_zone_family(FILE *o, const kms_sim_t *sim, const char *name, const char *help,
+static void s_zone_family(FILE *o, const sim_t *sim, const char *name, const char *help,
                           bool watts, s_node_part_t part)
 {
     kms_promtext_write_family(o, name, watts ? "gauge" : "counter", help);
     for (size_t z = 0; z < S_ZONES; z++) {
         int p = s_zones[z].package, comp = s_zones[z].comp;
-        const kms_sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
+        const sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
         /* Kepler 0.10+'s split: active = total x the node's usage ratio, idle = the rest. */
         double total = s_both_modes(watts ? e->power[comp] : e->energy[comp]);
         double active = watts ? total * sim->usage_ratio : e->active[comp];
@@ -359,9 +359,9 @@ static int s_cmp_cpu_info(const void *a, const void *b)
 
 /* Two threads per core, 16 threads per socket: processor p is thread p % 2 of core (p % 16) / 2
    of socket p / 16 (the default 32: two sockets of 8 cores). */
-static void s_cpu_info(FILE *o, const kms_sim_t *sim)
+static void s_cpu_info(FILE *o, const sim_t *sim)
 {
-    s_cpu_info_t cpus[KMS_SIM_MAX_CPUS];
+    s_cpu_info_t cpus[SIM_MAX_CPUS];
     int count = (int) sim->options.cpus;
     for (int p = 0; p < count; p++) {
         snprintf(cpus[p].core_id, sizeof cpus[p].core_id, "%d", (p % 16) / 2);
@@ -381,20 +381,20 @@ static void s_cpu_info(FILE *o, const kms_sim_t *sim)
 
 static int s_cmp_pod_id(const void *a, const void *b)
 {
-    return strcmp((*(const kms_sim_container_t *const *) a)->pod_id,
-                  (*(const kms_sim_container_t *const *) b)->pod_id);
+    return strcmp((*(const sim_container_t *const *) a)->pod_id,
+                  (*(const sim_container_t *const *) b)->pod_id);
 }
 
 /* Kepler's comm: the first 15 bytes of the command. */
-static void s_comm(const kms_sim_container_t *c, char out[16])
+static void s_comm(const sim_container_t *c, char out[16])
 {
     snprintf(out, 16, "%.15s", c->system ? "kworker" : c->name);
 }
 
 static int s_cmp_comm(const void *a, const void *b)
 {
-    const kms_sim_container_t *x = *(const kms_sim_container_t *const *) a;
-    const kms_sim_container_t *y = *(const kms_sim_container_t *const *) b;
+    const sim_container_t *x = *(const sim_container_t *const *) a;
+    const sim_container_t *y = *(const sim_container_t *const *) b;
     char cx[16], cy[16];
     s_comm(x, cx);
     s_comm(y, cy);
@@ -402,9 +402,9 @@ static int s_cmp_comm(const void *a, const void *b)
     return c ? c : strcmp(x->id, y->id);
 }
 
-static int s_render_010(FILE *o, const kms_sim_t *sim)
+static int s_render_010(FILE *o, const sim_t *sim)
 {
-    const kms_sim_container_t **order = malloc(sim->count * sizeof *order);
+    const sim_container_t **order = malloc(sim->count * sizeof *order);
     if (!order)
         return -1;
     const char *node = sim->options.node;
@@ -420,14 +420,14 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
     for (int watts = 0; watts < 2; watts++) {
         kms_promtext_write_family(o, families[watts][0], watts ? "gauge" : "counter", families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
-            const kms_sim_container_t *c = &sim->containers[k];
+            const sim_container_t *c = &sim->containers[k];
             if (c->system)  /* 0.10 shows the node's own processes as processes only */
                 continue;
             for (size_t z = 0; z < 5; z++) {
                 int comp = s_workload_zones[z].comp;
                 /* 0.10 attributes only active energy to workloads */
-                double value = watts ? c->energy.power[comp][KMS_SIM_DYNAMIC]
-                                     : s_microjoules(c->energy.energy[comp][KMS_SIM_DYNAMIC]);
+                double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
+                                     : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
                 const char *labels[] = {"container_id", c->id, "container_name", c->name,
                                         "node_name", node, "pod_id", c->pod_id, "runtime",
                                         "containerd", "state", "running", "zone",
@@ -463,13 +463,13 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
     for (int watts = 0; watts < 2; watts++) {
         kms_promtext_write_family(o, pod_families[watts][0], watts ? "gauge" : "counter", pod_families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
-            const kms_sim_container_t *c = order[k];  /* one container per pod */
+            const sim_container_t *c = order[k];  /* one container per pod */
             if (c->system)
                 continue;
             for (size_t z = 0; z < 5; z++) {
                 int comp = s_workload_zones[z].comp;
-                double value = watts ? c->energy.power[comp][KMS_SIM_DYNAMIC]
-                                     : s_microjoules(c->energy.energy[comp][KMS_SIM_DYNAMIC]);
+                double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
+                                     : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
                 const char *labels[] = {"node_name", node, "pod_id", c->pod_id, "pod_name", c->pod,
                                         "pod_namespace", c->namespace_, "state", "running",
                                         "zone", s_workload_zones[z].zone, NULL};
@@ -482,7 +482,7 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
     const char *name = "kepler_process_cpu_seconds_total";
     kms_promtext_write_family(o, name, "counter", "Total user and system time of cpu at process level in seconds");
     for (size_t k = 0; k < sim->count; k++) {
-        const kms_sim_container_t *c = order[k];
+        const sim_container_t *c = order[k];
         char comm[16], exe[80], pid[16];
         s_comm(c, comm);
         snprintf(exe, sizeof exe, "%s%s", c->system ? "" : "/usr/bin/", c->system ? "" : c->name);
@@ -490,30 +490,30 @@ static int s_render_010(FILE *o, const kms_sim_t *sim)
         const char *labels[] = {"comm", comm, "container_id", c->system ? "" : c->id, "exe", exe,
                                 "node_name", node, "pid", pid, "type",
                                 c->system ? "regular" : "container", "vm_id", "", NULL};
-        s_series(o, name, labels, floor(c->counter[KMS_SIM_CPU_TIME] * 1e6) / 1e6);
+        s_series(o, name, labels, floor(c->counter[SIM_CPU_TIME] * 1e6) / 1e6);
     }
     free(order);
     return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
-   Kepler 0.3: per-period gauges (the last complete KMS_SIM_PERIOD_STEPS), numbers in labels */
+   Kepler 0.3: per-period gauges (the last complete SIM_PERIOD_STEPS), numbers in labels */
 
 /* The 0.3 energy keys in sorted order, and what each one sums. */
 static const struct {
     const char *key;
     int comp;  /* -1: gpu, which the simulated node does not have */
-} s_keys_03[] = {{"core", KMS_SIM_CORE}, {"dram", KMS_SIM_DRAM}, {"gpu", -1},
-                 {"other", KMS_SIM_OTHER}, {"pkg", KMS_SIM_PACKAGE}, {"uncore", KMS_SIM_UNCORE}};
+} s_keys_03[] = {{"core", SIM_CORE}, {"dram", SIM_DRAM}, {"gpu", -1},
+                 {"other", SIM_OTHER}, {"pkg", SIM_PACKAGE}, {"uncore", SIM_UNCORE}};
 #define S_KEYS_03 (sizeof s_keys_03 / sizeof s_keys_03[0])
 
-static double s_period_joules(const kms_sim_energy_t *e, int comp)
+static double s_period_joules(const sim_energy_t *e, int comp)
 {
     return comp < 0 ? 0 : s_millijoules(s_both_modes(e->last[comp]));
 }
 
 /* A pod's energy in whole millijoules: Kepler 0.3 keeps uint64 mJ. */
-static double s_pod_mj(const double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES], int comp,
+static double s_pod_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp,
                        int mode /* -1: both */)
 {
     if (comp < 0)
@@ -522,16 +522,16 @@ static double s_pod_mj(const double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES], i
     return floor(joules * 1000.0);
 }
 
-static double s_pod_sum_mj(const double energy[KMS_SIM_COMPONENTS][KMS_SIM_MODES], int mode)
+static double s_pod_sum_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int mode)
 {
-    return s_pod_mj(energy, KMS_SIM_PACKAGE, mode) + s_pod_mj(energy, KMS_SIM_DRAM, mode)
-           + s_pod_mj(energy, KMS_SIM_OTHER, mode);
+    return s_pod_mj(energy, SIM_PACKAGE, mode) + s_pod_mj(energy, SIM_DRAM, mode)
+           + s_pod_mj(energy, SIM_OTHER, mode);
 }
 
 static int s_cmp_command(const void *a, const void *b)
 {
-    const kms_sim_container_t *x = *(const kms_sim_container_t *const *) a;
-    const kms_sim_container_t *y = *(const kms_sim_container_t *const *) b;
+    const sim_container_t *x = *(const sim_container_t *const *) a;
+    const sim_container_t *y = *(const sim_container_t *const *) b;
     int c = strncmp(x->name, y->name, 10);
     return c ? c : strcmp(x->pod, y->pod);
 }
@@ -541,20 +541,20 @@ static void s_uint_text(char *out, size_t cap, double value)
     snprintf(out, cap, "%.0f", floor(value));
 }
 
-static void s_node_stat_03(FILE *o, const kms_sim_t *sim)
+static void s_node_stat_03(FILE *o, const sim_t *sim)
 {
-    double sum[KMS_SIM_FEATURES] = {0};
+    double sum[SIM_FEATURES] = {0};
     for (size_t k = 0; k < sim->count; k++)
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            sum[f] += floor(f == KMS_SIM_CPU_TIME ? sim->containers[k].last[f] * 1e3  /* ms, as Kepler 0.3 */
+        for (int f = 0; f < SIM_FEATURES; f++)
+            sum[f] += floor(f == SIM_CPU_TIME ? sim->containers[k].last[f] * 1e3  /* ms, as Kepler 0.3 */
                                                   : sim->containers[k].last[f]);
     char cycles[32], instr[32], misses[32], cpu_ms[32], cpu_s[32], memory[32];
-    s_uint_text(cycles, sizeof cycles, sum[KMS_SIM_CPU_CYCLES]);
-    s_uint_text(instr, sizeof instr, sum[KMS_SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(misses, sizeof misses, sum[KMS_SIM_CACHE_MISSES]);
-    s_uint_text(cpu_ms, sizeof cpu_ms, sum[KMS_SIM_CPU_TIME]);
-    s_uint_text(cpu_s, sizeof cpu_s, sum[KMS_SIM_CPU_TIME] / 1e3);
-    s_uint_text(memory, sizeof memory, sum[KMS_SIM_RESIDENT_MEMORY]);
+    s_uint_text(cycles, sizeof cycles, sum[SIM_CPU_CYCLES]);
+    s_uint_text(instr, sizeof instr, sum[SIM_CPU_INSTRUCTIONS]);
+    s_uint_text(misses, sizeof misses, sum[SIM_CACHE_MISSES]);
+    s_uint_text(cpu_ms, sizeof cpu_ms, sum[SIM_CPU_TIME]);
+    s_uint_text(cpu_s, sizeof cpu_s, sum[SIM_CPU_TIME] / 1e3);
+    s_uint_text(memory, sizeof memory, sum[SIM_RESIDENT_MEMORY]);
     char energy[S_KEYS_03][32];
     for (size_t j = 0; j < S_KEYS_03; j++)  /* Go's %f */
         snprintf(energy[j], sizeof energy[j], "%f", s_period_joules(&sim->node, s_keys_03[j].comp));
@@ -569,25 +569,25 @@ static void s_node_stat_03(FILE *o, const kms_sim_t *sim)
         "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
         "node_name", sim->options.node, NULL};
     kms_promtext_write_family(o, "node_energy_stat", "gauge", "Node energy consumption latest stats");
-    s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, KMS_SIM_PLATFORM));
+    s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, SIM_PLATFORM));
 }
 
-static void s_pod_stat_03(FILE *o, const kms_sim_container_t *c, const char *command)
+static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command)
 {
     char text[12][32];
     const double *curr = c->last, *total = c->counter;
-    s_uint_text(text[0], 32, curr[KMS_SIM_CACHE_MISSES]);
-    s_uint_text(text[1], 32, curr[KMS_SIM_CPU_TIME]);
-    s_uint_text(text[2], 32, curr[KMS_SIM_RESIDENT_MEMORY]);
-    s_uint_text(text[3], 32, curr[KMS_SIM_CPU_CYCLES]);
-    s_uint_text(text[4], 32, curr[KMS_SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[5], 32, curr[KMS_SIM_CPU_TIME] * 1e3);  /* milliseconds (v0.3 perf_event.c:108) */
-    s_uint_text(text[6], 32, total[KMS_SIM_CACHE_MISSES]);
-    s_uint_text(text[7], 32, total[KMS_SIM_CPU_TIME]);
-    s_uint_text(text[8], 32, total[KMS_SIM_RESIDENT_MEMORY]);
-    s_uint_text(text[9], 32, total[KMS_SIM_CPU_CYCLES]);
-    s_uint_text(text[10], 32, total[KMS_SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[11], 32, total[KMS_SIM_CPU_TIME] * 1e3);
+    s_uint_text(text[0], 32, curr[SIM_CACHE_MISSES]);
+    s_uint_text(text[1], 32, curr[SIM_CPU_TIME]);
+    s_uint_text(text[2], 32, curr[SIM_RESIDENT_MEMORY]);
+    s_uint_text(text[3], 32, curr[SIM_CPU_CYCLES]);
+    s_uint_text(text[4], 32, curr[SIM_CPU_INSTRUCTIONS]);
+    s_uint_text(text[5], 32, curr[SIM_CPU_TIME] * 1e3);  /* milliseconds (v0.3 perf_event.c:108) */
+    s_uint_text(text[6], 32, total[SIM_CACHE_MISSES]);
+    s_uint_text(text[7], 32, total[SIM_CPU_TIME]);
+    s_uint_text(text[8], 32, total[SIM_RESIDENT_MEMORY]);
+    s_uint_text(text[9], 32, total[SIM_CPU_CYCLES]);
+    s_uint_text(text[10], 32, total[SIM_CPU_INSTRUCTIONS]);
+    s_uint_text(text[11], 32, total[SIM_CPU_TIME] * 1e3);
     const char *labels[] = {
         "block_devices_used", "0", "command", command, "curr_bytes_read", "0",
         "curr_bytes_writes", "0", "curr_cache_miss", text[0],
@@ -604,7 +604,7 @@ static void s_pod_stat_03(FILE *o, const kms_sim_container_t *c, const char *com
 typedef enum { P_CURR, P_TOTAL } s_pod_when_t;
 
 /* pod_{curr,total}_{dynamic_energy,energy_in_<key>,energy}_millijoule, in name order. */
-static void s_pod_energy_03(FILE *o, const kms_sim_container_t *const *order, size_t count,
+static void s_pod_energy_03(FILE *o, const sim_container_t *const *order, size_t count,
                             s_pod_when_t when)
 {
     const char *prefix = when == P_CURR ? "pod_curr_" : "pod_total_";
@@ -628,10 +628,10 @@ static void s_pod_energy_03(FILE *o, const kms_sim_container_t *const *order, si
         }
         kms_promtext_write_family(o, name, type, help);
         for (size_t k = 0; k < count; k++) {
-            const kms_sim_container_t *c = order[k];
-            const double(*energy)[KMS_SIM_MODES] =
+            const sim_container_t *c = order[k];
+            const double(*energy)[SIM_MODES] =
                 when == P_CURR ? c->energy.last : c->energy.energy;
-            double value = which == -2                 ? s_pod_sum_mj(energy, KMS_SIM_DYNAMIC)
+            double value = which == -2                 ? s_pod_sum_mj(energy, SIM_DYNAMIC)
                            : which < (int) S_KEYS_03 ? s_pod_mj(energy, s_keys_03[which].comp, -1)
                                                      : s_pod_sum_mj(energy, -1);
             snprintf(command, sizeof command, "%.10s", c->name);
@@ -642,9 +642,9 @@ static void s_pod_energy_03(FILE *o, const kms_sim_container_t *const *order, si
     }
 }
 
-static int s_render_03(FILE *o, const kms_sim_t *sim)
+static int s_render_03(FILE *o, const sim_t *sim)
 {
-    const kms_sim_container_t **order = malloc(sim->count * sizeof *order);
+    const sim_container_t **order = malloc(sim->count * sizeof *order);
     if (!order)
         return -1;
     for (size_t k = 0; k < sim->count; k++)
@@ -667,17 +667,17 @@ static int s_render_03(FILE *o, const kms_sim_t *sim)
     s_series(o, "node_curr_energy_joule", instance, s_pod_sum_mj(sim->node.last, -1) / 1000);
     s_node_stat_03(o, sim);
     kms_promtext_write_family(o, "node_package_energy_millijoule", "gauge", "Current package energy by RAPL in joules.");
-    for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
+    for (int p = 0; p < SIM_PACKAGES; p++) {
         char core[32], dram[32], uncore[32], pkg_id[12];
-        const kms_sim_energy_t *e = &sim->package[p];
-        s_uint_text(core, sizeof core, s_both_modes(e->last[KMS_SIM_CORE]) * 1000);
-        s_uint_text(dram, sizeof dram, s_both_modes(e->last[KMS_SIM_DRAM]) * 1000);
-        s_uint_text(uncore, sizeof uncore, s_both_modes(e->last[KMS_SIM_UNCORE]) * 1000);
+        const sim_energy_t *e = &sim->package[p];
+        s_uint_text(core, sizeof core, s_both_modes(e->last[SIM_CORE]) * 1000);
+        s_uint_text(dram, sizeof dram, s_both_modes(e->last[SIM_DRAM]) * 1000);
+        s_uint_text(uncore, sizeof uncore, s_both_modes(e->last[SIM_UNCORE]) * 1000);
         snprintf(pkg_id, sizeof pkg_id, "%d", p);
         const char *labels[] = {"core", core, "dram", dram, "instance", sim->options.node,
                                 "pkg_id", pkg_id, "uncore", uncore, NULL};
         s_series(o, "node_package_energy_millijoule", labels,
-                 floor(s_both_modes(e->last[KMS_SIM_PACKAGE]) * 1000));
+                 floor(s_both_modes(e->last[SIM_PACKAGE]) * 1000));
     }
     s_pod_energy_03(o, order, sim->count, P_CURR);
     kms_promtext_write_family(o, "pod_energy_stat", "gauge", "Pod energy consumption status");
@@ -691,7 +691,7 @@ static int s_render_03(FILE *o, const kms_sim_t *sim)
     return 0;
 }
 
-int kms_sim_render(const kms_sim_t *self, kms_sim_format_t format, char **buf, size_t *len,
+int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len,
                    size_t *cap)
 {
     char *text = NULL;
@@ -701,10 +701,10 @@ int kms_sim_render(const kms_sim_t *self, kms_sim_format_t format, char **buf, s
         return -1;
     int rc = 0;
     switch (format) {
-    case KMS_SIM_FORMAT_03: rc = s_render_03(o, self); break;
-    case KMS_SIM_FORMAT_07:
-    case KMS_SIM_FORMAT_09: s_render_07_09(o, self, format); break;
-    case KMS_SIM_FORMAT_010: rc = s_render_010(o, self); break;
+    case SIM_FORMAT_03: rc = s_render_03(o, self); break;
+    case SIM_FORMAT_07:
+    case SIM_FORMAT_09: s_render_07_09(o, self, format); break;
+    case SIM_FORMAT_010: rc = s_render_010(o, self); break;
     }
     if (fclose(o) != 0 || rc != 0) {
         free(text);

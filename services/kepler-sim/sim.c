@@ -8,96 +8,83 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const kms_sim_feature_names[KMS_SIM_FEATURES] = {
+const char *const sim_feature_names[SIM_FEATURES] = {
     "cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"};
-const char *const kms_sim_component_names[KMS_SIM_COMPONENTS] = {
+const char *const sim_component_names[SIM_COMPONENTS] = {
     "core", "uncore", "package", "dram", "other", "platform"};
-const char *const kms_sim_mode_names[KMS_SIM_MODES] = {"dynamic", "idle"};
+const char *const sim_mode_names[SIM_MODES] = {"dynamic", "idle"};
 
 /* Each package's share of the node's core, uncore and dram. */
-static const double s_package_share[KMS_SIM_PACKAGES] = {0.55, 0.45};
+static const double s_package_share[SIM_PACKAGES] = {0.55, 0.45};
 
 /* The base components times `factor`, then the derived ones. */
-static void s_truth_scaled(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_SIM_COMPONENTS], double factor)
+static void s_truth_scaled(sim_truth_kind_t kind, sim_truth_t truth[SIM_COMPONENTS], double factor)
 {
-    memset(truth, 0, sizeof(kms_sim_truth_t) * KMS_SIM_COMPONENTS);
-    if (kind == KMS_SIM_TRUTH_LOG) {
-        truth[KMS_SIM_CORE].bias = 4.0;
-        truth[KMS_SIM_CORE].log_amplitude = 20.0;
-    } else if (kind == KMS_SIM_TRUTH_CPU) {
-        truth[KMS_SIM_CORE].bias = 6.0;
-        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] = 4.0;
-        truth[KMS_SIM_UNCORE].weight[KMS_SIM_CPU_TIME] = 0.5;
+    memset(truth, 0, sizeof(sim_truth_t) * SIM_COMPONENTS);
+    if (kind == SIM_TRUTH_LOG) {
+        truth[SIM_CORE].bias = 4.0;
+        truth[SIM_CORE].log_amplitude = 20.0;
+    } else if (kind == SIM_TRUTH_CPU) {
+        truth[SIM_CORE].bias = 6.0;
+        truth[SIM_CORE].weight[SIM_CPU_TIME] = 4.0;
+        truth[SIM_UNCORE].weight[SIM_CPU_TIME] = 0.5;
     } else {
-        truth[KMS_SIM_CORE].bias = 6.0;
-        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_CYCLES] = 6e-10;
-        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_INSTRUCTIONS] = 4e-10;
-        truth[KMS_SIM_CORE].weight[KMS_SIM_CPU_TIME] = 1.2;
+        truth[SIM_CORE].bias = 6.0;
+        truth[SIM_CORE].weight[SIM_CPU_CYCLES] = 6e-10;
+        truth[SIM_CORE].weight[SIM_CPU_INSTRUCTIONS] = 4e-10;
+        truth[SIM_CORE].weight[SIM_CPU_TIME] = 1.2;
     }
-    truth[KMS_SIM_UNCORE].bias = 3.5;
-    truth[KMS_SIM_DRAM].bias = 2.5;
-    if (kind == KMS_SIM_TRUTH_CPU) {
-        truth[KMS_SIM_DRAM].weight[KMS_SIM_CPU_TIME] = 0.5;
+    truth[SIM_UNCORE].bias = 3.5;
+    truth[SIM_DRAM].bias = 2.5;
+    if (kind == SIM_TRUTH_CPU) {
+        truth[SIM_DRAM].weight[SIM_CPU_TIME] = 0.5;
     } else {
-        truth[KMS_SIM_DRAM].weight[KMS_SIM_CACHE_MISSES] = 2.5e-8;
-        truth[KMS_SIM_DRAM].weight[KMS_SIM_RESIDENT_MEMORY] = 2e-10;
+        truth[SIM_DRAM].weight[SIM_CACHE_MISSES] = 2.5e-8;
+        truth[SIM_DRAM].weight[SIM_RESIDENT_MEMORY] = 2e-10;
     }
-    truth[KMS_SIM_OTHER].bias = 18.0;
-    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+    truth[SIM_OTHER].bias = 18.0;
+    for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
         truth[comp].bias *= factor;
         truth[comp].log_amplitude *= factor;
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+        for (int f = 0; f < SIM_FEATURES; f++)
             truth[comp].weight[f] *= factor;
     }
     /* derived: package = core + uncore; platform = package + dram + other */
-    const int package_parts[] = {KMS_SIM_CORE, KMS_SIM_UNCORE};
-    const int platform_parts[] = {KMS_SIM_PACKAGE, KMS_SIM_DRAM, KMS_SIM_OTHER};
+    const int package_parts[] = {SIM_CORE, SIM_UNCORE};
+    const int platform_parts[] = {SIM_PACKAGE, SIM_DRAM, SIM_OTHER};
     for (size_t i = 0; i < 2; i++) {
-        truth[KMS_SIM_PACKAGE].bias += truth[package_parts[i]].bias;
-        truth[KMS_SIM_PACKAGE].log_amplitude += truth[package_parts[i]].log_amplitude;
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            truth[KMS_SIM_PACKAGE].weight[f] += truth[package_parts[i]].weight[f];
+        truth[SIM_PACKAGE].bias += truth[package_parts[i]].bias;
+        truth[SIM_PACKAGE].log_amplitude += truth[package_parts[i]].log_amplitude;
+        for (int f = 0; f < SIM_FEATURES; f++)
+            truth[SIM_PACKAGE].weight[f] += truth[package_parts[i]].weight[f];
     }
     for (size_t i = 0; i < 3; i++) {
-        truth[KMS_SIM_PLATFORM].bias += truth[platform_parts[i]].bias;
-        truth[KMS_SIM_PLATFORM].log_amplitude += truth[platform_parts[i]].log_amplitude;
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            truth[KMS_SIM_PLATFORM].weight[f] += truth[platform_parts[i]].weight[f];
+        truth[SIM_PLATFORM].bias += truth[platform_parts[i]].bias;
+        truth[SIM_PLATFORM].log_amplitude += truth[platform_parts[i]].log_amplitude;
+        for (int f = 0; f < SIM_FEATURES; f++)
+            truth[SIM_PLATFORM].weight[f] += truth[platform_parts[i]].weight[f];
     }
 }
 
-void kms_sim_truth(kms_sim_truth_kind_t kind, kms_sim_truth_t truth[KMS_SIM_COMPONENTS])
+void sim_truth(sim_truth_kind_t kind, sim_truth_t truth[SIM_COMPONENTS])
 {
     s_truth_scaled(kind, truth, 1);
 }
 
-double kms_sim_truth_watts(const kms_sim_truth_t *truth, const double rate[KMS_SIM_FEATURES])
+double sim_truth_watts(const sim_truth_t *truth, const double rate[SIM_FEATURES])
 {
     double watts = truth->bias;
-    for (int f = 0; f < KMS_SIM_FEATURES; f++)
+    for (int f = 0; f < SIM_FEATURES; f++)
         watts += truth->weight[f] * rate[f];
     if (truth->log_amplitude != 0)
-        watts += truth->log_amplitude * log1p(rate[KMS_SIM_CPU_TIME] / KMS_SIM_LOG_KNEE);
+        watts += truth->log_amplitude * log1p(rate[SIM_CPU_TIME] / SIM_LOG_KNEE);
     return watts;
-}
-
-int kms_sim_truth_parse(const char *text, kms_sim_truth_kind_t *out)
-{
-    if (strcmp(text, "linear") == 0)
-        *out = KMS_SIM_TRUTH_LINEAR;
-    else if (strcmp(text, "log") == 0)
-        *out = KMS_SIM_TRUTH_LOG;
-    else if (strcmp(text, "cpu") == 0)
-        *out = KMS_SIM_TRUTH_CPU;
-    else
-        return -1;
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
    Randomness: splitmix64, so that a seed gives the same node on every machine. */
 
-static uint64_t s_next(kms_sim_t *self)
+static uint64_t s_next(sim_t *self)
 {
     uint64_t z = (self->rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -105,12 +92,12 @@ static uint64_t s_next(kms_sim_t *self)
     return z ^ (z >> 31);
 }
 
-static double s_uniform(kms_sim_t *self)
+static double s_uniform(sim_t *self)
 {
     return (double) (s_next(self) >> 11) * 0x1.0p-53;
 }
 
-static double s_gauss(kms_sim_t *self)
+static double s_gauss(sim_t *self)
 {
     double u1 = s_uniform(self), u2 = s_uniform(self);
     return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
@@ -130,7 +117,7 @@ static const char *const s_workloads[] = {
     "mongodb", "haproxy", "fluent-bit", "jaeger", "minio"};
 static const char *const s_namespaces[] = {"default", "kube-system", "monitoring", "data", "web"};
 
-static void s_hex(kms_sim_t *self, char *out, size_t digits)
+static void s_hex(sim_t *self, char *out, size_t digits)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < digits; i++)
@@ -138,7 +125,7 @@ static void s_hex(kms_sim_t *self, char *out, size_t digits)
     out[digits] = '\0';
 }
 
-static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t index)
+static void s_container_init(sim_t *self, sim_container_t *c, size_t index)
 {
     memset(c, 0, sizeof *c);
     size_t n_workloads = sizeof s_workloads / sizeof s_workloads[0];
@@ -160,7 +147,7 @@ static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t ind
              u + 20);
     c->pid = 1000 + 17 * (int) index;
     static const double maxima[] = {0.25, 0.5, 1.0, 2.0, 3.0};
-    c->usage_max = maxima[s_next(self) % 5] * (double) self->options.cpus / KMS_SIM_CPUS;
+    c->usage_max = maxima[s_next(self) % 5] * (double) self->options.cpus / SIM_CPUS;
     c->usage = c->usage_max * (0.05 + 0.9 * s_uniform(self));
     c->ipc = 0.4 + 2.2 * s_uniform(self);
     c->miss_rate = 1e-3 + 6e-3 * s_uniform(self);
@@ -169,7 +156,7 @@ static void s_container_init(kms_sim_t *self, kms_sim_container_t *c, size_t ind
 }
 
 /* Kepler <= 0.9 gives the processes outside containers this identity. */
-static void s_system_init(kms_sim_t *self, kms_sim_container_t *c)
+static void s_system_init(sim_t *self, sim_container_t *c)
 {
     s_container_init(self, c, 0);
     c->system = true;
@@ -179,20 +166,20 @@ static void s_system_init(kms_sim_t *self, kms_sim_container_t *c)
     strcpy(c->namespace_, "system");
     c->pod_id[0] = '\0';
     c->pid = 1;
-    c->usage_max = 0.25 * (double) self->options.cpus / KMS_SIM_CPUS;
+    c->usage_max = 0.25 * (double) self->options.cpus / SIM_CPUS;
     c->usage = c->usage_max / 2;
 }
 
 static int s_by_id(const void *a, const void *b)
 {
-    return strcmp(((const kms_sim_container_t *) a)->id, ((const kms_sim_container_t *) b)->id);
+    return strcmp(((const sim_container_t *) a)->id, ((const sim_container_t *) b)->id);
 }
 
 /* ---------------------------------------------------------------------------------------------
    Steps */
 
 /* The random walks move once per step; jumps model workloads starting and stopping. */
-static void s_walk(kms_sim_t *self)
+static void s_walk(sim_t *self)
 {
     self->freq = s_uniform(self) < 0.02 ? 1.2e9 + 2.4e9 * s_uniform(self)
                                         : self->freq * exp(0.03 * s_gauss(self));
@@ -201,12 +188,12 @@ static void s_walk(kms_sim_t *self)
        that instructions do not simply follow cycles */
     self->phase = s_uniform(self) < 0.03 ? 0.5 + s_uniform(self)
                                          : s_clamp(self->phase * exp(0.05 * s_gauss(self)), 0.5, 1.5);
-    /* the curved truth's load swings: a new level every KMS_SIM_LOAD_STEPS steps */
-    if (self->options.truth == KMS_SIM_TRUTH_LOG)
-        self->load = self->steps % KMS_SIM_LOAD_STEPS == 0 ? 0.1 + 0.9 * s_uniform(self)
+    /* the curved truth's load swings: a new level every SIM_LOAD_STEPS steps */
+    if (self->options.truth == SIM_TRUTH_LOG)
+        self->load = self->steps % SIM_LOAD_STEPS == 0 ? 0.1 + 0.9 * s_uniform(self)
                                                            : s_clamp(self->load * exp(0.05 * s_gauss(self)), 0.1, 1.0);
     for (size_t i = 0; i < self->count; i++) {
-        kms_sim_container_t *c = &self->containers[i];
+        sim_container_t *c = &self->containers[i];
         double lo = 0.02 * c->usage_max;
         if (s_uniform(self) < 0.03)
             c->usage = lo + (c->usage_max - lo) * s_uniform(self);
@@ -223,7 +210,7 @@ static void s_walk(kms_sim_t *self)
     if (self->options.churn > 0) {
         bool replaced = false;
         for (size_t i = 0; i < self->count; i++) {
-            if (s_uniform(self) < KMS_SIM_STEP / self->options.churn
+            if (s_uniform(self) < SIM_STEP / self->options.churn
                 && !self->containers[i].system) {
                 s_container_init(self, &self->containers[i],
                                  self->options.containers + self->replaced++);
@@ -238,77 +225,77 @@ static void s_walk(kms_sim_t *self)
 }
 
 /* Rates and powers for the step that starts now. */
-static void s_step_power(kms_sim_t *self)
+static void s_step_power(sim_t *self)
 {
-    double total[KMS_SIM_FEATURES] = {0};
+    double total[SIM_FEATURES] = {0};
     for (size_t i = 0; i < self->count; i++) {
-        kms_sim_container_t *c = &self->containers[i];
-        c->rate[KMS_SIM_CPU_TIME] = c->usage * self->load;
-        c->rate[KMS_SIM_CPU_CYCLES] = c->rate[KMS_SIM_CPU_TIME] * self->freq * c->freq_factor;
-        c->rate[KMS_SIM_CPU_INSTRUCTIONS] = c->rate[KMS_SIM_CPU_CYCLES] * c->ipc * self->phase;
-        c->rate[KMS_SIM_CACHE_MISSES] = c->rate[KMS_SIM_CPU_INSTRUCTIONS] * c->miss_rate;
-        c->rate[KMS_SIM_RESIDENT_MEMORY] = c->memory;
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+        sim_container_t *c = &self->containers[i];
+        c->rate[SIM_CPU_TIME] = c->usage * self->load;
+        c->rate[SIM_CPU_CYCLES] = c->rate[SIM_CPU_TIME] * self->freq * c->freq_factor;
+        c->rate[SIM_CPU_INSTRUCTIONS] = c->rate[SIM_CPU_CYCLES] * c->ipc * self->phase;
+        c->rate[SIM_CACHE_MISSES] = c->rate[SIM_CPU_INSTRUCTIONS] * c->miss_rate;
+        c->rate[SIM_RESIDENT_MEMORY] = c->memory;
+        for (int f = 0; f < SIM_FEATURES; f++)
             total[f] += c->rate[f];
     }
-    self->usage_ratio = fmin(total[KMS_SIM_CPU_TIME] / (double) self->options.cpus, 1.0);
+    self->usage_ratio = fmin(total[SIM_CPU_TIME] / (double) self->options.cpus, 1.0);
     double k = 1.0 + self->error;
-    kms_sim_energy_t *node = &self->node;
+    sim_energy_t *node = &self->node;
     memset(node->power, 0, sizeof node->power);
-    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
-        const kms_sim_truth_t *t = &self->truth[comp];
-        double watts = kms_sim_truth_watts(t, total);
-        node->power[comp][KMS_SIM_IDLE] = t->bias * k;
-        node->power[comp][KMS_SIM_DYNAMIC] = (watts - t->bias) * k;
+    for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
+        const sim_truth_t *t = &self->truth[comp];
+        double watts = sim_truth_watts(t, total);
+        node->power[comp][SIM_IDLE] = t->bias * k;
+        node->power[comp][SIM_DYNAMIC] = (watts - t->bias) * k;
     }
-    for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
+    for (int p = 0; p < SIM_PACKAGES; p++) {
         memset(self->package[p].power, 0, sizeof self->package[p].power);
-        const int split[] = {KMS_SIM_CORE, KMS_SIM_UNCORE, KMS_SIM_PACKAGE, KMS_SIM_DRAM};
+        const int split[] = {SIM_CORE, SIM_UNCORE, SIM_PACKAGE, SIM_DRAM};
         for (size_t j = 0; j < 4; j++)
-            for (int m = 0; m < KMS_SIM_MODES; m++)
+            for (int m = 0; m < SIM_MODES; m++)
                 self->package[p].power[split[j]][m] = node->power[split[j]][m] * s_package_share[p];
     }
     /* Kepler's ratio model: dynamic energy by instructions (dram: cache misses), idle evenly */
     for (size_t i = 0; i < self->count; i++) {
-        kms_sim_container_t *c = &self->containers[i];
-        double by_instr = total[KMS_SIM_CPU_INSTRUCTIONS] > 0
-                              ? c->rate[KMS_SIM_CPU_INSTRUCTIONS] / total[KMS_SIM_CPU_INSTRUCTIONS]
+        sim_container_t *c = &self->containers[i];
+        double by_instr = total[SIM_CPU_INSTRUCTIONS] > 0
+                              ? c->rate[SIM_CPU_INSTRUCTIONS] / total[SIM_CPU_INSTRUCTIONS]
                               : 1.0 / (double) self->count;
-        double by_miss = total[KMS_SIM_CACHE_MISSES] > 0
-                             ? c->rate[KMS_SIM_CACHE_MISSES] / total[KMS_SIM_CACHE_MISSES]
+        double by_miss = total[SIM_CACHE_MISSES] > 0
+                             ? c->rate[SIM_CACHE_MISSES] / total[SIM_CACHE_MISSES]
                              : 1.0 / (double) self->count;
-        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
-            double share = comp == KMS_SIM_DRAM ? by_miss : by_instr;
-            c->energy.power[comp][KMS_SIM_DYNAMIC] = node->power[comp][KMS_SIM_DYNAMIC] * share;
-            c->energy.power[comp][KMS_SIM_IDLE] =
-                node->power[comp][KMS_SIM_IDLE] / (double) self->count;
+        for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
+            double share = comp == SIM_DRAM ? by_miss : by_instr;
+            c->energy.power[comp][SIM_DYNAMIC] = node->power[comp][SIM_DYNAMIC] * share;
+            c->energy.power[comp][SIM_IDLE] =
+                node->power[comp][SIM_IDLE] / (double) self->count;
         }
     }
 }
 
-static void s_energy_add(kms_sim_energy_t *e, double dt, double usage_ratio)
+static void s_energy_add(sim_energy_t *e, double dt, double usage_ratio)
 {
-    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
-        for (int m = 0; m < KMS_SIM_MODES; m++) {
+    for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
+        for (int m = 0; m < SIM_MODES; m++) {
             e->energy[comp][m] += e->power[comp][m] * dt;
             e->period[comp][m] += e->power[comp][m] * dt;
         }
-        e->active[comp] += (e->power[comp][KMS_SIM_DYNAMIC] + e->power[comp][KMS_SIM_IDLE]) * usage_ratio * dt;
+        e->active[comp] += (e->power[comp][SIM_DYNAMIC] + e->power[comp][SIM_IDLE]) * usage_ratio * dt;
     }
 }
 
-static void s_energy_close_period(kms_sim_energy_t *e)
+static void s_energy_close_period(sim_energy_t *e)
 {
     memcpy(e->last, e->period, sizeof e->last);
     memset(e->period, 0, sizeof e->period);
 }
 
-static void s_integrate(kms_sim_t *self, double dt)
+static void s_integrate(sim_t *self, double dt)
 {
     for (size_t i = 0; i < self->count; i++) {
-        kms_sim_container_t *c = &self->containers[i];
-        for (int f = 0; f < KMS_SIM_FEATURES; f++) {
-            if (f == KMS_SIM_RESIDENT_MEMORY) {
+        sim_container_t *c = &self->containers[i];
+        for (int f = 0; f < SIM_FEATURES; f++) {
+            if (f == SIM_RESIDENT_MEMORY) {
                 c->counter[f] = c->period[f] = c->rate[f];
             } else {
                 c->counter[f] += c->rate[f] * dt;
@@ -318,35 +305,35 @@ static void s_integrate(kms_sim_t *self, double dt)
         s_energy_add(&c->energy, dt, self->usage_ratio);
     }
     s_energy_add(&self->node, dt, self->usage_ratio);
-    for (int p = 0; p < KMS_SIM_PACKAGES; p++) {
+    for (int p = 0; p < SIM_PACKAGES; p++) {
         s_energy_add(&self->package[p], dt, self->usage_ratio);
-        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
-            self->rapl[p][comp] += (self->package[p].power[comp][KMS_SIM_DYNAMIC]
-                                    + self->package[p].power[comp][KMS_SIM_IDLE]) * dt;
+        for (int comp = 0; comp < SIM_COMPONENTS; comp++)
+            self->rapl[p][comp] += (self->package[p].power[comp][SIM_DYNAMIC]
+                                    + self->package[p].power[comp][SIM_IDLE]) * dt;
     }
-    self->rapl_platform += (self->node.power[KMS_SIM_PLATFORM][KMS_SIM_DYNAMIC]
-                            + self->node.power[KMS_SIM_PLATFORM][KMS_SIM_IDLE]) * dt;
+    self->rapl_platform += (self->node.power[SIM_PLATFORM][SIM_DYNAMIC]
+                            + self->node.power[SIM_PLATFORM][SIM_IDLE]) * dt;
 }
 
-static void s_close_period(kms_sim_t *self)
+static void s_close_period(sim_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
-        kms_sim_container_t *c = &self->containers[i];
+        sim_container_t *c = &self->containers[i];
         memcpy(c->last, c->period, sizeof c->last);
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            if (f != KMS_SIM_RESIDENT_MEMORY)
+        for (int f = 0; f < SIM_FEATURES; f++)
+            if (f != SIM_RESIDENT_MEMORY)
                 c->period[f] = 0;
         s_energy_close_period(&c->energy);
     }
     s_energy_close_period(&self->node);
-    for (int p = 0; p < KMS_SIM_PACKAGES; p++)
+    for (int p = 0; p < SIM_PACKAGES; p++)
         s_energy_close_period(&self->package[p]);
 }
 
-kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
+sim_t *sim_new(const sim_options_t *options, double now)
 {
     assert(options && options->containers > 0);
-    kms_sim_t *self = calloc(1, sizeof *self);
+    sim_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->containers = calloc(options->containers + 1, sizeof *self->containers);
@@ -355,32 +342,32 @@ kms_sim_t *kms_sim_new(const kms_sim_options_t *options, double now)
         return NULL;
     }
     self->options = *options;
-    if (self->options.cpus == 0 || self->options.cpus > KMS_SIM_MAX_CPUS)
-        self->options.cpus = KMS_SIM_CPUS;
+    if (self->options.cpus == 0 || self->options.cpus > SIM_MAX_CPUS)
+        self->options.cpus = SIM_CPUS;
     self->count = options->containers + 1;
     self->rng = options->seed;
-    kms_sim_truth(options->truth, self->truth);
+    sim_truth(options->truth, self->truth);
     self->truth_factor = 1;
     for (size_t i = 0; i < options->containers; i++)
         s_container_init(self, &self->containers[i], i);
     s_system_init(self, &self->containers[options->containers]);
     qsort(self->containers, self->count, sizeof *self->containers, s_by_id);
     /* real RAPL counters start anywhere in their range */
-    for (int p = 0; p < KMS_SIM_PACKAGES; p++)
-        for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++)
+    for (int p = 0; p < SIM_PACKAGES; p++)
+        for (int comp = 0; comp < SIM_COMPONENTS; comp++)
             self->rapl[p][comp] = options->rapl_max * s_uniform(self);
     self->rapl_platform = options->rapl_max * s_uniform(self);
     self->freq = 1.2e9 + 2.4e9 * s_uniform(self);
     self->phase = 1.0;
     self->load = 1.0;
     self->now = now;
-    self->step_end = now + KMS_SIM_STEP;
+    self->step_end = now + SIM_STEP;
     s_walk(self);
     s_step_power(self);
     return self;
 }
 
-void kms_sim_destroy(kms_sim_t **self_p)
+void sim_destroy(sim_t **self_p)
 {
     assert(self_p);
     if (*self_p) {
@@ -390,7 +377,7 @@ void kms_sim_destroy(kms_sim_t **self_p)
     }
 }
 
-void kms_sim_advance(kms_sim_t *self, double now)
+void sim_advance(sim_t *self, double now)
 {
     while (self->now < now) {
         double end = now < self->step_end ? now : self->step_end;
@@ -398,8 +385,8 @@ void kms_sim_advance(kms_sim_t *self, double now)
         self->now = end;
         if (end >= self->step_end) {
             self->steps++;
-            self->step_end += KMS_SIM_STEP;
-            if (self->steps % KMS_SIM_PERIOD_STEPS == 0)
+            self->step_end += SIM_STEP;
+            if (self->steps % SIM_PERIOD_STEPS == 0)
                 s_close_period(self);
             s_walk(self);
             s_step_power(self);
@@ -407,76 +394,60 @@ void kms_sim_advance(kms_sim_t *self, double now)
     }
 }
 
-static void s_energy_reset(kms_sim_energy_t *e)
+static void s_energy_reset(sim_energy_t *e)
 {
     memset(e->energy, 0, sizeof e->energy);
     memset(e->period, 0, sizeof e->period);
     memset(e->last, 0, sizeof e->last);
 }
 
-void kms_sim_change_truth(kms_sim_t *self, double factor)
+void sim_change_truth(sim_t *self, double factor)
 {
     s_truth_scaled(self->options.truth, self->truth, factor);
     self->truth_factor = factor;
     self->truth_changes++;
 }
 
-void kms_sim_restart(kms_sim_t *self)
+void sim_restart(sim_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
-        kms_sim_container_t *c = &self->containers[i];
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
-            if (f != KMS_SIM_RESIDENT_MEMORY)
+        sim_container_t *c = &self->containers[i];
+        for (int f = 0; f < SIM_FEATURES; f++)
+            if (f != SIM_RESIDENT_MEMORY)
                 c->counter[f] = c->period[f] = c->last[f] = 0;
         s_energy_reset(&c->energy);
     }
     s_energy_reset(&self->node);
-    for (int p = 0; p < KMS_SIM_PACKAGES; p++)
+    for (int p = 0; p < SIM_PACKAGES; p++)
         s_energy_reset(&self->package[p]);
     self->restarts++;
 }
 
-int kms_sim_format_parse(const char *text, kms_sim_format_t *out)
-{
-    static const struct {
-        const char *name;
-        kms_sim_format_t format;
-    } formats[] = {{"0.3", KMS_SIM_FORMAT_03}, {"0.7", KMS_SIM_FORMAT_07},
-                   {"0.9", KMS_SIM_FORMAT_09}, {"0.10", KMS_SIM_FORMAT_010}};
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
-        if (strcmp(text, formats[i].name) == 0) {
-            *out = formats[i].format;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-char *kms_sim_truth_json(const kms_sim_t *self)
+char *sim_truth_json(const sim_t *self)
 {
     json_t *components = json_object();
-    for (int comp = 0; comp < KMS_SIM_COMPONENTS; comp++) {
+    for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
         json_t *weights = json_object();
-        for (int f = 0; f < KMS_SIM_FEATURES; f++)
+        for (int f = 0; f < SIM_FEATURES; f++)
             if (self->truth[comp].weight[f] != 0)
-                json_object_set_new(weights, kms_sim_feature_names[f],
+                json_object_set_new(weights, sim_feature_names[f],
                                     json_real(self->truth[comp].weight[f]));
         json_t *component = json_pack("{s:f, s:o}", "bias", self->truth[comp].bias, "weights", weights);
         if (self->truth[comp].log_amplitude != 0)
             json_object_set_new(component, "log",
-                                json_pack("{s:s, s:f, s:f}", "feature", kms_sim_feature_names[KMS_SIM_CPU_TIME],
+                                json_pack("{s:s, s:f, s:f}", "feature", sim_feature_names[SIM_CPU_TIME],
                                           "amplitude", self->truth[comp].log_amplitude, "knee",
-                                          KMS_SIM_LOG_KNEE));
-        json_object_set_new(components, kms_sim_component_names[comp], component);
+                                          SIM_LOG_KNEE));
+        json_object_set_new(components, sim_component_names[comp], component);
     }
-    bool curved = self->options.truth == KMS_SIM_TRUTH_LOG;
+    bool curved = self->options.truth == SIM_TRUTH_LOG;
     json_t *units = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "power", "W", "bias", "W", "cpu_cycles",
         "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
         "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
     json_t *root = json_pack(
         "{s:s, s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:I}", "truth",
-        curved ? "log" : self->options.truth == KMS_SIM_TRUTH_CPU ? "cpu" : "linear", "components", components,
+        curved ? "log" : self->options.truth == SIM_TRUTH_CPU ? "cpu" : "linear", "components", components,
         "units", units, "prediction",
         curved ? "watts = bias + sum(weight[f] * rate[f]) + log.amplitude * ln(1 + rate[log.feature] / log.knee),"
                  " rates per second (the node's), memory in bytes"
@@ -484,9 +455,9 @@ char *kms_sim_truth_json(const kms_sim_t *self)
         "noise",
         self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
         (json_int_t) self->options.containers, "node", self->options.node, "arch", self->options.arch,
-        "step_seconds", KMS_SIM_STEP, "period_steps", KMS_SIM_PERIOD_STEPS, "rapl_max_joules",
+        "step_seconds", SIM_STEP, "period_steps", SIM_PERIOD_STEPS, "rapl_max_joules",
         self->options.rapl_max, "package_share_0", s_package_share[0], "packages",
-        KMS_SIM_PACKAGES, "churn_seconds", self->options.churn, "truth_factor", self->truth_factor,
+        SIM_PACKAGES, "churn_seconds", self->options.churn, "truth_factor", self->truth_factor,
         "truth_changes", (json_int_t) self->truth_changes);
     if (!root)
         return NULL;
