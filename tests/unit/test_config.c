@@ -74,7 +74,7 @@ static int s_setup(void **state)
     return 0;
 }
 
-static void test_defaults(void **state)
+static void test_no_flag_no_env_gives_the_defaults(void **state)
 {
     (void) state;
     char *args[] = {"kms-test", NULL};
@@ -201,7 +201,7 @@ static void test_enum_takes_a_name_and_lists_them_when_wrong(void **state)
     assert_non_null(strstr(help, "--mode slow|fast|0.10"));
 }
 
-static void test_list_items_and_validators(void **state)
+static void test_a_list_checks_each_item_and_a_validator_says_why(void **state)
 {
     (void) state;
     char err[512];
@@ -221,7 +221,7 @@ static void test_list_items_and_validators(void **state)
     assert_string_equal(err, "kms-test: invalid value 'a/b' for --name: no '/' allowed\n");
 }
 
-static void test_help_and_version(void **state)
+static void test_help_lists_flags_envs_defaults_and_version_exits_0(void **state)
 {
     (void) state;
     char out[4096];
@@ -236,7 +236,7 @@ static void test_help_and_version(void **state)
     assert_int_equal(kms_config_exit_status(KMS_CONFIG_EXIT), 0);
 }
 
-static void test_positional_arguments(void **state)
+static void test_positional_arguments_are_kept_in_order_and_strays_refused(void **state)
 {
     (void) state;
     int n = -1;
@@ -278,15 +278,15 @@ static void test_split_trims_and_skips_empty_items(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_defaults, s_setup),
+        cmocka_unit_test_setup(test_no_flag_no_env_gives_the_defaults, s_setup),
         cmocka_unit_test_setup(test_flag_beats_env_beats_default, s_setup),
         cmocka_unit_test_setup(test_bad_values_name_the_option, s_setup),
         cmocka_unit_test_setup(test_port_is_off_any_or_a_port, s_setup),
         cmocka_unit_test_setup(test_a_port_without_off_refuses_it, s_setup),
         cmocka_unit_test_setup(test_enum_takes_a_name_and_lists_them_when_wrong, s_setup),
-        cmocka_unit_test_setup(test_list_items_and_validators, s_setup),
-        cmocka_unit_test_setup(test_help_and_version, s_setup),
-        cmocka_unit_test_setup(test_positional_arguments, s_setup),
+        cmocka_unit_test_setup(test_a_list_checks_each_item_and_a_validator_says_why, s_setup),
+        cmocka_unit_test_setup(test_help_lists_flags_envs_defaults_and_version_exits_0, s_setup),
+        cmocka_unit_test_setup(test_positional_arguments_are_kept_in_order_and_strays_refused, s_setup),
         cmocka_unit_test(test_split_trims_and_skips_empty_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,7 @@ static void s_write_lines(void *unused)
     kms_warn("two words", NULL);
 }
 
-static void test_logfmt_line(void **state)
+static void test_a_line_is_logfmt_and_hidden_levels_cost_nothing(void **state)
 {
     (void) state;
     setenv("KMS_LOG_LEVEL", "info", 1);
@@ -83,7 +83,7 @@ static void test_bad_level_is_reported(void **state)
     kms_log_threshold = KMS_LOG_INFO;
 }
 
-static void test_quote(void **state)
+static void test_quote_escapes_what_logfmt_needs_and_fits_its_buffer(void **state)
 {
     (void) state;
     char out[64];
@@ -97,7 +97,7 @@ static void test_quote(void **state)
     assert_true(strlen(small) < sizeof small);
 }
 
-static void test_decade(void **state)
+static void test_decade_logs_on_1_10_100_and_never_on_0(void **state)
 {
     (void) state;
     uint64_t logged = 0, last = 0;
@@ -116,12 +116,12 @@ static void test_decade(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logfmt_line),
+        cmocka_unit_test(test_a_line_is_logfmt_and_hidden_levels_cost_nothing),
         cmocka_unit_test(test_debug_level_shows_debug),
         cmocka_unit_test(test_bound_endpoint_names_its_port),
         cmocka_unit_test(test_bad_level_is_reported),
-        cmocka_unit_test(test_quote),
-        cmocka_unit_test(test_decade),
+        cmocka_unit_test(test_quote_escapes_what_logfmt_needs_and_fits_its_buffer),
+        cmocka_unit_test(test_decade_logs_on_1_10_100_and_never_on_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
