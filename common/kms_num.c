@@ -128,3 +128,9 @@ double kms_num_wallclock(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
+
+void kms_num_sleep_until(double deadline)
+{
+    struct timespec t = {(time_t) deadline, (long) ((deadline - floor(deadline)) * 1e9)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+}

@@ -29,4 +29,7 @@ size_t kms_num_format_go(double value, char *out, size_t cap);
 double kms_num_monotonic(void);
 double kms_num_wallclock(void);
 
+/* Sleeps until `deadline`, a kms_num_monotonic() time; a signal ends it early. */
+void kms_num_sleep_until(double deadline);
+
 #endif

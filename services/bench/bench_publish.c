@@ -15,7 +15,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* Node i's sample of round r: a linear truth in cpu time that differs per node, as a fleet's
    machines do. */
@@ -30,13 +29,6 @@ static void s_make_sample(long node, long round, double interval, kms_sample_t *
     double busy = 4 + 28 * fabs(sin(0.37 * (double) round + (double) node));
     kms_values_set(&s->features, KMS_F_CPU_TIME, busy);
     kms_values_set(&s->targets, "package", 60 + 5 * (double) (node % 4) + 3.2 * busy);
-}
-
-static void s_sleep_until(double when)
-{
-    double left = when - kms_num_monotonic();
-    if (left > 0)
-        nanosleep(&(struct timespec){(time_t) left, (long) ((left - floor(left)) * 1e9)}, NULL);
 }
 
 int bench_publish_main(int argc, char **argv)
@@ -73,13 +65,13 @@ int bench_publish_main(int argc, char **argv)
         return 1;
     }
     kms_log_bound("samples", zsock_endpoint(pub));
-    s_sleep_until(kms_num_monotonic() + settle);
+    kms_num_sleep_until(kms_num_monotonic() + settle);
     static uint8_t buf[KMS_SAMPLE_MAX_FRAME];
     uint64_t published = 0, late = 0;
     double start = kms_num_monotonic();
     for (long r = 0; r < rounds && !kms_signal_stop; r++) {
         double due = start + (double) r * interval;
-        s_sleep_until(due);
+        kms_num_sleep_until(due);
         for (long n = 0; n < nodes; n++) {
             kms_sample_t sample;
             s_make_sample(n, r, interval, &sample);

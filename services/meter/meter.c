@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kms_config.h"
 #include "kms_file.h"
 #include "kms_log.h"
+#include "kms_num.h"
 #include "meter_energy.h"
 #include "meter_fetch.h"
 #include "meter_metrics.h"
@@ -51,13 +51,6 @@ typedef struct {
     meter_tree_t *tree;         /* --out */
     int cache;                  /* the model cache's folder; -1 when it cannot be opened */
 } s_meter_t;
-
-static double s_now(clockid_t clock)
-{
-    struct timespec t;
-    clock_gettime(clock, &t);
-    return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
-}
 
 typedef struct {
     bool *wanted;
@@ -226,7 +219,7 @@ static void s_use_prior(s_meter_t *m)
     snprintf(s->arch_used, sizeof s->arch_used, "%s", m->prior.arch);
     s->match = METER_ARCH_PRIOR;
     s->family = KMS_FAMILY_LINEAR;
-    s->model_fetched = s_now(CLOCK_REALTIME);
+    s->model_fetched = kms_num_wallclock();
     s->model_updates++;
     char arch[96];
     kms_log_at(m->prior.match == METER_PRIOR_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
@@ -331,7 +324,7 @@ static bool s_collect(s_meter_t *m)
     meter_fetch_result_t results[METER_ZONES];
     if (!meter_fetch_collect(m->fetch, results))
         return false;
-    double now = s_now(CLOCK_REALTIME);
+    double now = kms_num_wallclock();
     size_t i = 0;
     for (int z = 0; z < METER_ZONES; z++)
         if (m->wanted[z])
@@ -463,7 +456,7 @@ static void s_count(s_meter_t *m, s_usage_t usage, double span, double now)
 static int s_setup(s_meter_t *m, const meter_config_t *config)
 {
     m->config = config;
-    m->stats.start_time = s_now(CLOCK_REALTIME);
+    m->stats.start_time = kms_num_wallclock();
     m->ticks_per_second = (double) sysconf(_SC_CLK_TCK);
     if (config->arch && *config->arch)
         snprintf(m->stats.arch, sizeof m->stats.arch, "%s", config->arch);
@@ -474,7 +467,7 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         kms_error("cannot read cpu time", "path=%s", m->stat_path);
         return -1;
     }
-    m->ticks_time = m->written_time = s_now(CLOCK_MONOTONIC);
+    m->ticks_time = m->written_time = kms_num_monotonic();
     if ((m->cpus = s_count_cpus(m)) == 0) {
         kms_error("no cpu listed: nothing to meter (every model is per logical cpu)", "path=%s", m->stat_path);
         return -1;
@@ -516,13 +509,6 @@ static void s_teardown(s_meter_t *m)
         close(m->cache);
     for (int z = 0; z < METER_ZONES; z++)
         free(m->bodies[z]);
-}
-
-/* Sleeps until `deadline` (CLOCK_MONOTONIC seconds); a signal ends it early. */
-static void s_sleep_until(double deadline)
-{
-    struct timespec t = {(time_t) deadline, (long) ((deadline - floor(deadline)) * 1e9)};
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
 }
 
 int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
@@ -567,13 +553,13 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
         s_ask(&m);
         if (m.metrics)
             meter_metrics_publish(m.metrics, &m.stats);
-        double start = s_now(CLOCK_MONOTONIC), next_refresh = start + config->refresh;
+        double start = kms_num_monotonic(), next_refresh = start + config->refresh;
         double next = start + config->interval;
         while (!*stop) {
-            s_sleep_until(next);
+            kms_num_sleep_until(next);
             if (*stop)
                 break;
-            double now = s_now(CLOCK_MONOTONIC);
+            double now = kms_num_monotonic();
             if (now < next)
                 continue;  /* woken early by a signal that does not stop us */
             /* A late wake-up (a pause, a suspended VM) starts a fresh schedule, not a burst. */
