@@ -87,6 +87,29 @@ static const s_family_t s_families[] = {
 #undef GAUGE
 #define S_FAMILY_COUNT (sizeof s_families / sizeof s_families[0])
 
+/* Container energy, and 0.10's per-container and per-process series: container samples only. */
+static bool s_container_only(const s_family_t *f)
+{
+    return f->kind == K_CONT_ENERGY || f->kind == K_CONT_ZONE || f->kind == K_PROC_COUNTER
+           || (f->kind == K_CONT_COUNTER && f->era == KMS_KEPLER_ERA_RAPL);
+}
+
+char *kms_kepler_selector(bool containers)
+{
+    size_t cap = sizeof "{__name__=~\"\"}";
+    for (size_t i = 0; i < S_FAMILY_COUNT; i++)
+        cap += strlen(s_families[i].name) + 1;
+    char *out = malloc(cap), *end = out;
+    if (!out)
+        return NULL;
+    end += sprintf(end, "{__name__=~\"");
+    for (size_t i = 0; i < S_FAMILY_COUNT; i++)
+        if (containers || !s_container_only(&s_families[i]))
+            end += sprintf(end, "%s%s", end[-1] == '"' ? "" : "|", s_families[i].name);
+    strcpy(end, "\"}");
+    return out;
+}
+
 /* ---------------------------------------------------------------- hashing and storage */
 
 /* A word-at-a-time multiplicative hash: container ids are 64 hex digits, hashed for every
@@ -644,12 +667,12 @@ static int s_on_series(const kms_promtext_series_t *series, void *arg)
 }
 
 int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts,
-                              const char *host, kms_promtext_stats_t *expo_stats)
+                              const char *host, kms_promtext_stats_t *text_stats)
 {
     assert(self);
     kms_kepler_snapshot_begin(self, ts, host);
     kms_promtext_handler_t handler = {s_on_series, NULL, self};
-    kms_promtext_parse(page, len, &handler, expo_stats);
+    kms_promtext_parse(page, len, &handler, text_stats);
     return self->era == KMS_KEPLER_ERA_UNKNOWN ? -1 : 0;
 }
 

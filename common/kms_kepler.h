@@ -77,14 +77,20 @@ double kms_kepler_snapshot_interval(const kms_kepler_snapshot_t *prev, const kms
    -1 when rejected (bad value or identity; counted) or out of memory. */
 int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series);
 
-/* begin + kms_promtext_parse of a whole page + add of every series. `expo_stats` (may be NULL)
+/* begin + kms_promtext_parse of a whole page + add of every series. `text_stats` (may be NULL)
    receives the parser's counts (rejected lines). Returns 0, or -1 when the page holds no Kepler
    family at all (era unknown). */
 int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts,
-                              const char *host, kms_promtext_stats_t *expo_stats);
+                              const char *host, kms_promtext_stats_t *text_stats);
 
 /* Makes `dst` an exact copy of `src` (reusing dst's memory). Returns 0, -1 when out of memory. */
 int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapshot_t *src);
+
+/* A Prometheus selector, {__name__=~"a|b|..."}, of the families above that a node sample needs
+   (every era's node families, and the 0.4-0.9 container usage counters the node's features are
+   summed from); with `containers`, also those of container samples (containers' energy, 0.10's
+   container and process cpu seconds). Malloc'd; NULL when out of memory. */
+char *kms_kepler_selector(bool containers);
 
 kms_kepler_era_t kms_kepler_snapshot_era(const kms_kepler_snapshot_t *self);
 double kms_kepler_snapshot_ts(const kms_kepler_snapshot_t *self);

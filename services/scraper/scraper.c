@@ -37,28 +37,6 @@
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
 #define S_MAX_API_NODES 4096
-/* What the Prometheus API mode asks for: the families kms_kepler_diff reads for a node sample,
-   per era (common/kms_kepler.c's table), not every Kepler series. 0.4-0.9: the node's energy,
-   and its features, which are sums of its containers' usage counters; 0.10+: node families
-   alone (the node's cpu time is its usage ratio times its cpus, kms_kepler_diff.c's s_node_cpu,
-   so the seven series per process are not needed); 0.1-0.3: all of their few families (without
-   node_energy_stat the node is the sum of its pods). Containers' energy, 0.10's container and
-   process cpu seconds come only with --prometheus-containers. docs/scraper.md has the table. */
-#define S_API_NODE_FAMILIES                                                                          \
-    "kepler_node_(package|core|uncore|dram|platform|other|other_host_components|gpu)_joules_total" \
-    "|kepler_node_info|kepler_node_nodeInfo"                                                        \
-    "|kepler_node_cpu_(joules_total|watts|info|usage_ratio|active_joules_total|idle_joules_total)"  \
-    "|kepler_container_(cpu_cycles|cpu_instructions|cache_miss|bpf_page_cache_hit|bpf_block_irq"   \
-    "|bpf_net_rx_irq|bpf_net_tx_irq|bpf_cpu_time_us|bpf_cpu_time_ms|cgroupfs_cpu_usage_us"          \
-    "|kubelet_cpu_usage|cgroupfs_memory_usage_bytes|kubelet_memory_bytes)_total"                    \
-    "|kepler_container_cpu_cpu_time_us"                                                             \
-    "|node_energy_stat|kepler_node_energy_stat|pod_energy_stat|kepler_pod_energy_stat"              \
-    "|pod_curr_energy_in_.+"
-#define S_API_CONTAINER_FAMILIES                                                                      \
-    "|kepler_container_(package|core|uncore|dram|platform|other|other_host_components|gpu|cpu)"     \
-    "_joules_total|kepler_container_cpu_seconds_total|kepler_process_cpu_seconds_total"
-#define S_API_SELECTOR_NODES "{__name__=~\"" S_API_NODE_FAMILIES "\"}"
-#define S_API_SELECTOR_CONTAINERS "{__name__=~\"" S_API_NODE_FAMILIES S_API_CONTAINER_FAMILIES "\"}"
 
 typedef struct {
     char name[KMS_ID_MAX];
@@ -261,8 +239,12 @@ static int s_api_target(scraper_t *self, const char *base)
     }
     /* A range selector as an instant query: the raw samples with the times Prometheus scraped
        them, so that rates use Kepler's real intervals and not our query times. */
-    const char *selector = scraper_selector(&self->config);
-    char *escaped = curl_easy_escape(NULL, selector, 0);
+    /* What the Prometheus API mode asks for: the families the samples need, from kms_kepler's own
+       table (docs/scraper.md), unless --prometheus-selector names them for relabelled series. */
+    const char *given = self->config.prometheus_selector;
+    char *own = given && *given ? NULL : kms_kepler_selector(self->config.prometheus_containers);
+    const char *selector = given && *given ? given : own;
+    char *escaped = selector ? curl_easy_escape(NULL, selector, 0) : NULL;
     size_t blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
@@ -270,27 +252,23 @@ static int s_api_target(scraper_t *self, const char *base)
     int rc = -1;
     if (escaped && (self->api_query = malloc(cap))) {
         snprintf(self->api_query, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
-        char quoted[1024];
+        char quoted[2048];
+        long window = s_api_window(self);
         kms_info("Prometheus query", "selector=%s window=%ld containers=%s",
-                 kms_log_quote(selector, quoted, sizeof quoted), s_api_window(self),
+                 kms_log_quote(selector, quoted, sizeof quoted), window,
                  self->config.prometheus_containers ? "true" : "false");
         s_target_t *t = &self->targets[self->ntargets++];
         snprintf(t->host, sizeof t->host, "%s", host);
         /* The metrics name the target by the URL the user gave; the query is set per cycle. */
         rc = s_target_init(self, t, base);
         if (rc == 0)
-            rc = s_api_set_window(self, t, s_api_window(self));
+            rc = s_api_set_window(self, t, window);
     }
     curl_free(escaped);
+    free(own);
     return rc;
 }
 
-const char *scraper_selector(const scraper_config_t *config)
-{
-    if (config->prometheus_selector && *config->prometheus_selector)
-        return config->prometheus_selector;
-    return config->prometheus_containers ? S_API_SELECTOR_CONTAINERS : S_API_SELECTOR_NODES;
-}
 
 scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
 {

@@ -12,7 +12,7 @@
 typedef struct {
     const char *kepler_urls;     /* comma separated /metrics URLs */
     const char *prometheus_url;  /* a Prometheus server's base URL; replaces kepler_urls when set */
-    const char *prometheus_selector;  /* replaces scraper_selector()'s default when set (relabelled names) */
+    const char *prometheus_selector;  /* replaces kms_kepler_selector()'s default when set (relabelled names) */
     bool prometheus_containers;  /* API mode: ask for containers' series and publish their samples */
     double interval;             /* seconds between cycles */
     const char *publish;         /* czmq endpoint(s) of the PUB socket */
@@ -31,11 +31,6 @@ typedef struct scraper_t scraper_t;
    when something is wrong; *bad_config is then true when the config itself was at fault. */
 scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config);
 void scraper_destroy(scraper_t **self_p);
-
-/* The series selector of the --prometheus-url mode: config->prometheus_selector when set, else
-   the families the node samples need (docs/scraper.md), with the containers' when
-   config->prometheus_containers. Static or borrowed from config. */
-const char *scraper_selector(const scraper_config_t *config);
 
 /* Runs cycles until *stop becomes non-zero (checked at least every 100 ms). 0 / -1. */
 int scraper_run(scraper_t *self, volatile sig_atomic_t *stop);

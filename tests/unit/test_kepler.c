@@ -1295,6 +1295,33 @@ static void test_kepler_011_node_sample_states_its_cpus(void **state)
     kms_kepler_snapshot_destroy(&b);
 }
 
+/* The Prometheus selector names every family a node sample reads and, unless containers are
+   asked for, none of those only container samples read. */
+static void test_the_selector_asks_for_what_the_samples_read(void **state)
+{
+    (void) state;
+    char *nodes = kms_kepler_selector(false), *all = kms_kepler_selector(true);
+    assert_non_null(nodes);
+    assert_non_null(all);
+    assert_int_equal(strncmp(nodes, "{__name__=~\"", 12), 0);
+    assert_string_equal(nodes + strlen(nodes) - 2, "\"}");
+    const char *node_families[] = {"|kepler_node_cpu_active_joules_total|", "|kepler_node_cpu_usage_ratio|",
+                                   "|kepler_node_package_joules_total|", "kepler_container_cpu_cycles_total|",
+                                   "|node_energy_stat|", "|pod_curr_energy_in_pkg_millijoule|"};
+    for (size_t i = 0; i < sizeof node_families / sizeof node_families[0]; i++) {
+        assert_non_null(strstr(nodes, node_families[i]));
+        assert_non_null(strstr(all, node_families[i]));
+    }
+    const char *container_only[] = {"kepler_container_package_joules_total", "kepler_container_cpu_joules_total",
+                                    "kepler_container_cpu_seconds_total", "kepler_process_cpu_seconds_total"};
+    for (size_t i = 0; i < sizeof container_only / sizeof container_only[0]; i++) {
+        assert_null(strstr(nodes, container_only[i]));
+        assert_non_null(strstr(all, container_only[i]));
+    }
+    free(nodes);
+    free(all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1326,6 +1353,7 @@ int main(void)
         cmocka_unit_test(test_real_kepler_pages_parse_with_every_container_and_none_rejected),
         cmocka_unit_test(test_a_real_query_range_dump_gives_the_rates_computed_independently),
         cmocka_unit_test(test_kepler_011_node_sample_states_its_cpus),
+        cmocka_unit_test(test_the_selector_asks_for_what_the_samples_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
