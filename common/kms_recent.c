@@ -13,7 +13,7 @@ struct kms_recent_t {
     char **names;        /* the name of each entry */
     uint64_t *used;      /* when each entry was used last (a count of uses) */
     uint64_t uses;
-    zhashx_t *index;     /* name -> entry number + 1 */
+    zhashx_t *index;     /* name -> entry number + 1, keyed by names[] itself (no copy) */
 };
 
 kms_recent_t *kms_recent_new(size_t capacity, size_t entry_size)
@@ -27,8 +27,12 @@ kms_recent_t *kms_recent_new(size_t capacity, size_t entry_size)
     self->names = calloc(capacity, sizeof *self->names);
     self->used = calloc(capacity, sizeof *self->used);
     self->index = zhashx_new();
-    if (!self->entries || !self->names || !self->used || !self->index)
+    if (!self->entries || !self->names || !self->used || !self->index) {
         kms_recent_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_key_duplicator(self->index, NULL);
+    zhashx_set_key_destructor(self->index, NULL);
     return self;
 }
 
@@ -37,9 +41,9 @@ void kms_recent_destroy(kms_recent_t **self_p)
     if (!self_p || !*self_p)
         return;
     kms_recent_t *self = *self_p;
+    zhashx_destroy(&self->index);  /* before the names it is keyed by */
     for (size_t i = 0; self->names && i < self->count; i++)
         free(self->names[i]);
-    zhashx_destroy(&self->index);
     free(self->entries);
     free(self->names);
     free(self->used);
