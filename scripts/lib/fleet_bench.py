@@ -16,7 +16,6 @@ scraper runs on; at 1,000 nodes the scraper on every series would hold gigabytes
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,16 +24,12 @@ import time
 import urllib.parse
 import urllib.request
 
+from procstat import cpu_seconds, free_port, peak_rss_kb
+
 INTERVAL = 5       # seconds between Prometheus' scrapes, and the scraper's cycles
 WINDOW = 60        # the scraper's range: the larger of 60 s and three intervals
 EVERY = '{__name__=~"kepler_.+|node_energy_stat|pod_energy_stat|pod_curr_energy_in_.+"}'
 PROMETHEUS = "/usr/bin/prometheus"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args, log):
@@ -102,20 +97,6 @@ def measure_query(base, selector, answer):
     os.unlink(answer)
     points = sum(len(r.get("values", [])) for r in result)
     return size, statistics.median(times), len(result), points
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
 
 
 def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):

@@ -13,7 +13,6 @@ key=value line.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,24 +20,7 @@ import time
 
 import zmq
 
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def peak_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+from procstat import cpu_seconds, free_port, peak_rss_kb
 
 
 def stats(control):
@@ -81,7 +63,7 @@ def main():
               f"samples_per_s={sent['samples_per_s']} received={s['samples_received']} "
               f"accepted={s['samples_accepted']} seq_gaps={s['seq_gaps']} restarts={s['publisher_restarts']} "
               f"publishers={s['publishers']} forgotten={s['publishers_forgotten']} trainer_cpu_s={cpu:.2f} "
-              f"trainer_core_percent={100 * cpu / float(sent['seconds']):.2f} trainer_hwm_kb={peak_kb(trainer.pid)}")
+              f"trainer_core_percent={100 * cpu / float(sent['seconds']):.2f} trainer_hwm_kb={peak_rss_kb(trainer.pid)}")
     finally:
         trainer.terminate()
         trainer.wait()

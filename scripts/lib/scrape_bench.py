@@ -18,11 +18,7 @@ import time
 
 import zmq
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from procstat import free_port
 
 
 def serve(page):
