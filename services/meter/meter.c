@@ -132,15 +132,17 @@ static int s_read_ticks(s_meter_t *m, meter_cpu_ticks_t *out)
     return n > 0 && meter_usage_parse_stat(buf, (size_t) n, out) == 0 ? 0 : -1;
 }
 
-/* The logical cpus /proc/stat lists, read whole (a line per cpu: 4096 cpus are ~300 kB). */
-static double s_count_cpus(const s_meter_t *m)
+/* At start, /proc/stat read whole once (a line per cpu: 4096 cpus are ~300 kB): the first ticks
+   into m->ticks, and the logical cpus it lists into m->cpus. -1 when it cannot be read or parsed. */
+static int s_read_stat_at_start(s_meter_t *m)
 {
     size_t cap = 1 << 20;
     char *text = malloc(cap);
     ssize_t len = text ? s_read_proc(m->stat_path, text, cap) : -1;
-    double cpus = len > 0 ? (double) meter_usage_count_cpus(text, (size_t) len) : 0;
+    int rc = len > 0 && meter_usage_parse_stat(text, (size_t) len, &m->ticks) == 0 ? 0 : -1;
+    m->cpus = rc == 0 ? (double) meter_usage_count_cpus(text, (size_t) len) : 0;
     free(text);
-    return cpus;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- models */
@@ -463,12 +465,12 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
     else
         s_detect_arch(config->proc, m->stats.arch, sizeof m->stats.arch);
     snprintf(m->stat_path, sizeof m->stat_path, "%s/stat", config->proc);
-    if (s_read_ticks(m, &m->ticks) != 0) {
+    if (s_read_stat_at_start(m) != 0) {
         kms_error("cannot read cpu time", "path=%s", m->stat_path);
         return -1;
     }
     m->ticks_time = m->written_time = kms_num_monotonic();
-    if ((m->cpus = s_count_cpus(m)) == 0) {
+    if (m->cpus == 0) {
         kms_error("no cpu listed: nothing to meter (every model is per logical cpu)", "path=%s", m->stat_path);
         return -1;
     }
