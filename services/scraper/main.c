@@ -18,6 +18,10 @@ int main(int argc, char **argv)
     kms_option_t options[] = {
         {"kepler-url", "KMS_KEPLER_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics",
          "Kepler /metrics URL(s), comma separated: one per node", &c.kepler_urls, 0, 0},
+        {"resolve-interval", "KMS_RESOLVE_INTERVAL", KMS_OPT_DOUBLE, "0",
+         "look up the host name of each --kepler-url every this many seconds and scrape every address it "
+         "resolves to as its own target, as the pods behind a Kubernetes headless Service (0: off, a name is "
+         "one target)", &c.resolve_interval, 0, 86400},
         {"prometheus-url", "KMS_PROMETHEUS_URL", KMS_OPT_STRING, NULL,
          "query this Prometheus server's HTTP API for Kepler's metrics instead (e.g. http://prometheus:9090)",
          &c.prometheus_url, 0, 0},

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,10 @@
 #include "kms_num.h"
 #include "kms_sample.h"
 #include "kms_sample_msgpack.h"
+#include "scraper_discovery.h"
 #include "scraper_metrics.h"
 
+/* Targets at most: the URLs given and the addresses their names resolve to, together. */
 #define S_MAX_TARGETS 1024
 /* A subscriber that vanished without a word (its network cut, or this container back on the
    network under another address) leaves a TCP connection that retransmits for some 15 minutes
@@ -47,8 +50,9 @@ typedef struct {
 
 typedef struct {
     struct scraper_t *owner;
-    size_t index;
-    char *url;
+    size_t index;           /* its slot, here and in scraper_metrics */
+    char *url;              /* NULL: a free slot */
+    int source;             /* the --kepler-url name it was resolved from, or -1 */
     char host[KMS_ID_MAX];
     CURL *easy;
     bool in_flight;
@@ -65,12 +69,23 @@ typedef struct {
     uint64_t spoiled_intervals[KMS_KEPLER_SPOIL_COUNT];  /* for the log's rate (kms_log_decade) */
 } s_target_t;
 
+/* A --kepler-url whose host is a name looked up every --resolve-interval. */
+typedef struct {
+    char *url;
+    char *name;
+    int last_outcome;        /* scraper_lookup_outcome_t of the last lookup, or -1 */
+    size_t last_found;       /* and its count of addresses: a change is logged at info or warn */
+} s_source_t;
+
 struct scraper_t {
     scraper_config_t config;
     double timeout;
     bool api;                /* --prometheus-url mode: one target, many nodes */
-    s_target_t *targets;
-    size_t ntargets;
+    s_target_t *targets;     /* S_MAX_TARGETS slots */
+    size_t ntargets;         /* slots in use or used before: [0, ntargets) is walked */
+    s_source_t *sources;
+    size_t nsources;
+    scraper_discovery_t *discovery;
     CURLM *multi;
     struct curl_slist *headers;
     zsock_t *pub;
@@ -135,6 +150,8 @@ static int s_url_host(const char *url, char *host, size_t cap)
 static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
 {
     t->owner = self;
+    t->index = (size_t) (t - self->targets);
+    t->source = -1;
     t->max = (size_t) self->config.max_body_bytes;
     t->last_outcome = -1;
     if (!(t->url = strdup(url)) || !(t->easy = curl_easy_init()) ||
@@ -169,26 +186,46 @@ static void s_target_fini(scraper_t *self, s_target_t *t)
     kms_kepler_snapshot_destroy(&t->cur);
     free(t->body);
     free(t->url);
+    memset(t, 0, sizeof *t);
 }
 
-/* One URL of --kepler-url into a target; -1 (reported) on a URL that is not http(s). */
+/* A free slot for a new target, or NULL when all S_MAX_TARGETS are taken. */
+static s_target_t *s_free_slot(scraper_t *self)
+{
+    for (size_t i = 0; i < self->ntargets; i++)
+        if (!self->targets[i].url)
+            return &self->targets[i];
+    return self->ntargets < S_MAX_TARGETS ? &self->targets[self->ntargets++] : NULL;
+}
+
+/* One URL of --kepler-url into a target; with --resolve-interval, a URL whose host is a name
+   into a source, whose targets come with its lookups. -1 (reported) on a URL that is not http(s). */
 static int s_target_add(const char *url, int index, void *arg)
 {
     scraper_t *self = arg;
     (void) index;
     char host[KMS_ID_MAX];
-    if (self->ntargets == S_MAX_TARGETS) {
-        fprintf(stderr, "kms-scraper: invalid value for --kepler-url: more than %d URLs\n", S_MAX_TARGETS);
-        return -1;
-    }
     if (s_url_host(url, host, sizeof host) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: not an http(s) URL\n", url);
         return -1;
     }
-    s_target_t *t = &self->targets[self->ntargets++];
+    if (self->config.resolve_interval > 0 && scraper_discovery_is_name(host)) {
+        s_source_t *grown = realloc(self->sources, (self->nsources + 1) * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->sources = grown;
+        s_source_t *src = &self->sources[self->nsources++];
+        *src = (s_source_t) {strdup(url), strdup(host), -1, 0};
+        return src->url && src->name ? 0 : -1;
+    }
+    s_target_t *t = s_free_slot(self);
+    if (!t) {
+        fprintf(stderr, "kms-scraper: invalid value for --kepler-url: more than %d URLs\n", S_MAX_TARGETS);
+        return -1;
+    }
     snprintf(t->host, sizeof t->host, "%s", host);
-    t->index = self->ntargets - 1;
-    return s_target_init(self, t, url);
+    return s_target_init(self, t, url) == 0 && scraper_metrics_name_target(self->metrics, t->index, url) == 0
+         ? 0 : -1;
 }
 
 /* Splits the comma list into targets; -1 (reported) on a bad list. */
@@ -197,7 +234,104 @@ static int s_targets_from_list(scraper_t *self, const char *list)
     int n = kms_config_split(list, s_target_add, self);
     if (n == 0)
         fprintf(stderr, "kms-scraper: invalid value '%s' for --kepler-url: no URL\n", list);
-    return n > 0 ? 0 : -1;
+    if (n <= 0)
+        return -1;
+    if (self->nsources == 0)
+        return 0;
+    const char **names = calloc(self->nsources, sizeof *names);
+    for (size_t i = 0; names && i < self->nsources; i++)
+        names[i] = self->sources[i].name;
+    if (names)
+        self->discovery = scraper_discovery_new(names, self->nsources, self->config.resolve_interval, S_MAX_TARGETS);
+    free(names);
+    return self->discovery ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- discovery */
+
+static s_target_t *s_find_target(scraper_t *self, int source, const char *address)
+{
+    for (size_t i = 0; i < self->ntargets; i++) {
+        s_target_t *t = &self->targets[i];
+        if (t->url && t->source == source && strcmp(t->host, address) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+static int s_compare_address(const void *key, const void *item)
+{
+    return strcmp(key, *(const char *const *) item);
+}
+
+static void s_target_join(scraper_t *self, int source, const char *address)
+{
+    char url[2048], quoted[512];
+    s_target_t *t = s_free_slot(self);
+    kms_log_quote(self->sources[source].name, quoted, sizeof quoted);
+    if (!t) {
+        kms_warn("no room for another target", "name=%s address=%s limit=%d", quoted, address, S_MAX_TARGETS);
+        scraper_metrics_add_lookup(self->metrics, SCRAPER_LOOKUP_OVER_LIMIT);
+        return;
+    }
+    if (scraper_discovery_url(self->sources[source].url, address, url, sizeof url) != 0 ||
+        s_target_init(self, t, url) != 0 || scraper_metrics_name_target(self->metrics, t->index, url) != 0) {
+        kms_error("cannot add a target", "name=%s address=%s", quoted, address);
+        s_target_fini(self, t);
+        return;
+    }
+    t->source = source;
+    snprintf(t->host, sizeof t->host, "%s", address);  /* the node's name when its page gives none */
+    kms_info("target joined", "name=%s target=%s", quoted, url);
+}
+
+static void s_target_leave(scraper_t *self, s_target_t *t)
+{
+    char url[512], quoted[512];
+    kms_info("target left", "name=%s target=%s",
+             kms_log_quote(self->sources[t->source].name, quoted, sizeof quoted),
+             kms_log_quote(t->url, url, sizeof url));
+    scraper_metrics_name_target(self->metrics, t->index, NULL);
+    s_target_fini(self, t);
+}
+
+/* A finished lookup of a --kepler-url name: its addresses are its targets. An address that left
+   the answer leaves (a pod no longer ready leaves its headless Service's records); a new one
+   joins. A failed or empty lookup keeps the last good targets: a resolver outage must not stop
+   the scrapes, and the targets that are really gone only fail theirs, which publishes nothing. */
+static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
+{
+    scraper_t *self = arg;
+    s_source_t *src = &self->sources[lookup->source];
+    int outcome = lookup->status != 0 ? SCRAPER_LOOKUP_FAILED
+                : lookup->count == 0 ? SCRAPER_LOOKUP_EMPTY
+                : lookup->found > lookup->count ? SCRAPER_LOOKUP_OVER_LIMIT : SCRAPER_LOOKUP_OK;
+    scraper_metrics_add_lookup(self->metrics, outcome);
+    char quoted[512];
+    kms_log_quote(src->name, quoted, sizeof quoted);
+    bool same = src->last_outcome == outcome && src->last_found == lookup->found;
+    kms_log_level_t level = same ? KMS_LOG_DEBUG : outcome ? KMS_LOG_WARN : KMS_LOG_INFO;
+    src->last_outcome = outcome;
+    src->last_found = lookup->found;
+    if (outcome == SCRAPER_LOOKUP_FAILED || outcome == SCRAPER_LOOKUP_EMPTY) {
+        kms_log_at(level, "lookup gave no address, the last targets stay", "name=%s why=\"%s\"", quoted,
+                   lookup->status ? gai_strerror(lookup->status) : "no address");
+        return;
+    }
+    if (outcome == SCRAPER_LOOKUP_OVER_LIMIT)
+        kms_log_at(level, "name resolves to more addresses than there can be targets, the first ones kept",
+                   "name=%s addresses=%zu kept=%zu", quoted, lookup->found, lookup->count);
+    else
+        kms_log_at(level, "name resolved", "name=%s addresses=%zu", quoted, lookup->count);
+    for (size_t i = 0; i < self->ntargets; i++) {
+        s_target_t *t = &self->targets[i];
+        if (t->url && t->source == (int) lookup->source &&
+            !bsearch(t->host, lookup->addresses, lookup->count, sizeof *lookup->addresses, s_compare_address))
+            s_target_leave(self, t);
+    }
+    for (size_t i = 0; i < lookup->count; i++)
+        if (!s_find_target(self, (int) lookup->source, lookup->addresses[i]))
+            s_target_join(self, (int) lookup->source, lookup->addresses[i]);
 }
 
 /* The first query reaches back a minute (or 3 intervals), so that the first answer already holds
@@ -257,10 +391,12 @@ static int s_api_target(scraper_t *self, const char *base)
         kms_info("Prometheus query", "selector=%s window=%ld containers=%s",
                  kms_log_quote(selector, quoted, sizeof quoted), window,
                  self->config.prometheus_containers ? "true" : "false");
-        s_target_t *t = &self->targets[self->ntargets++];
+        s_target_t *t = s_free_slot(self);
         snprintf(t->host, sizeof t->host, "%s", host);
         /* The metrics name the target by the URL the user gave; the query is set per cycle. */
         rc = s_target_init(self, t, base);
+        if (rc == 0)
+            rc = scraper_metrics_name_target(self->metrics, t->index, base);
         if (rc == 0)
             rc = s_api_set_window(self, t, window);
     }
@@ -281,10 +417,11 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     self->timeout = config->timeout > 0 ? config->timeout : config->interval;
     self->api = config->prometheus_url && *config->prometheus_url;
     self->targets = calloc(S_MAX_TARGETS, sizeof *self->targets);
+    self->metrics = scraper_metrics_new(S_MAX_TARGETS);
     self->multi = curl_multi_init();
     self->headers = curl_slist_append(NULL, self->api ? "Accept: application/json"
                                                       : "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
-    if (!self->targets || !self->multi || !self->headers) {
+    if (!self->targets || !self->metrics || !self->multi || !self->headers) {
         scraper_destroy(&self);
         return NULL;
     }
@@ -294,14 +431,6 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
         scraper_destroy(&self);
         return NULL;
     }
-    const char *names[S_MAX_TARGETS];
-    for (size_t i = 0; i < self->ntargets; i++)
-        names[i] = self->targets[i].url;
-    if (!(self->metrics = scraper_metrics_new(self->ntargets, names))) {
-        scraper_destroy(&self);
-        return NULL;
-    }
-
     self->pub = zsock_new(ZMQ_PUB);
     if (!self->pub) {
         scraper_destroy(&self);
@@ -336,6 +465,12 @@ void scraper_destroy(scraper_t **self_p)
     scraper_t *self = *self_p;
     if (!self)
         return;
+    scraper_discovery_destroy(&self->discovery);
+    for (size_t i = 0; i < self->nsources; i++) {
+        free(self->sources[i].url);
+        free(self->sources[i].name);
+    }
+    free(self->sources);
     for (size_t i = 0; self->targets && i < self->ntargets; i++)
         s_target_fini(self, &self->targets[i]);
     free(self->targets);
@@ -688,6 +823,8 @@ static void s_start_cycle(scraper_t *self)
 {
     for (size_t i = 0; i < self->ntargets; i++) {
         s_target_t *t = &self->targets[i];
+        if (!t->url)
+            continue;
         if (t->in_flight) {
             char url[512];
             kms_log_at(t->skipping ? KMS_LOG_DEBUG : KMS_LOG_WARN, "target still in flight, skipped this cycle",
@@ -742,6 +879,8 @@ int scraper_run(scraper_t *self, volatile sig_atomic_t *stop)
     double next = kms_num_monotonic();
     double next_stats = next + self->config.stats_interval;
     while (!*stop) {
+        if (self->discovery)
+            scraper_discovery_poll(self->discovery, s_on_lookup, self);
         double now = kms_num_monotonic();
         if (now >= next) {
             s_start_cycle(self);

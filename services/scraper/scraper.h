@@ -11,6 +11,8 @@
 
 typedef struct {
     const char *kepler_urls;     /* comma separated /metrics URLs */
+    double resolve_interval;     /* > 0: seconds between lookups of the URLs' host names, each address
+                                    its own target (scraper_discovery); 0: a name is one target */
     const char *prometheus_url;  /* a Prometheus server's base URL; replaces kepler_urls when set */
     const char *prometheus_selector;  /* replaces kms_kepler_selector()'s default when set (relabelled names) */
     bool prometheus_containers;  /* API mode: ask for containers' series and publish their samples */

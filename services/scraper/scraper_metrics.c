@@ -20,32 +20,49 @@ typedef struct {
 struct scraper_metrics_t {
     pthread_mutex_t lock;
     size_t count;
-    s_target_t *targets;
+    s_target_t *targets;                  /* slots; a slot without a name holds no target */
+    scraper_target_stats_t departed;      /* the sums of the targets that left */
+    uint64_t lookups[SCRAPER_LOOKUP_COUNT];
     uint64_t published_node, published_container, publish_dropped;
     kms_httpd_t *http;
 };
 
 static const char *s_causes[SCRAPER_FAIL_COUNT] = {"timeout", "connect", "http_status", "too_large",
                                                    "truncated", "parse"};
+static const char *s_lookup_outcomes[SCRAPER_LOOKUP_COUNT] = {"ok", "failed", "empty", "over_limit"};
 
-scraper_metrics_t *scraper_metrics_new(size_t count, const char *const *targets)
+static void s_add_stats(scraper_target_stats_t *sum, const scraper_target_stats_t *s)
+{
+    sum->scrapes += s->scrapes;
+    sum->skipped += s->skipped;
+    for (int c = 0; c < SCRAPER_FAIL_COUNT; c++)
+        sum->failures[c] += s->failures[c];
+    sum->rejected_lines += s->rejected_lines;
+    sum->rejected_series += s->rejected_series;
+    sum->intervals_without_sample += s->intervals_without_sample;
+    sum->counter_resets += s->counter_resets;
+    sum->rapl_wraps += s->rapl_wraps;
+    for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
+        sum->spoiled[r] += s->spoiled[r];
+    sum->duration_sum += s->duration_sum;
+    sum->duration_count += s->duration_count;
+    sum->cycle_sum += s->cycle_sum;
+    sum->cycle_count += s->cycle_count;
+    if (s->last_success > sum->last_success)
+        sum->last_success = s->last_success;
+}
+
+scraper_metrics_t *scraper_metrics_new(size_t capacity)
 {
     scraper_metrics_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     pthread_mutex_init(&self->lock, NULL);
-    self->targets = calloc(count ? count : 1, sizeof *self->targets);
-    if (!self->targets) {
+    if (!(self->targets = calloc(capacity ? capacity : 1, sizeof *self->targets))) {
         scraper_metrics_destroy(&self);
         return NULL;
     }
-    self->count = count;
-    for (size_t i = 0; i < count; i++) {
-        if (!(self->targets[i].name = strdup(targets[i]))) {
-            scraper_metrics_destroy(&self);
-            return NULL;
-        }
-    }
+    self->count = capacity;
     return self;
 }
 
@@ -88,28 +105,33 @@ void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats
     if (i != SIZE_MAX) {
         *out = self->targets[i].stats;
     } else {
-        memset(out, 0, sizeof *out);
-        for (size_t k = 0; k < self->count; k++) {
-            const scraper_target_stats_t *s = &self->targets[k].stats;
-            out->scrapes += s->scrapes;
-            out->skipped += s->skipped;
-            for (int c = 0; c < SCRAPER_FAIL_COUNT; c++)
-                out->failures[c] += s->failures[c];
-            out->rejected_lines += s->rejected_lines;
-            out->rejected_series += s->rejected_series;
-            out->intervals_without_sample += s->intervals_without_sample;
-            out->counter_resets += s->counter_resets;
-            out->rapl_wraps += s->rapl_wraps;
-            for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
-                out->spoiled[r] += s->spoiled[r];
-            out->duration_sum += s->duration_sum;
-            out->duration_count += s->duration_count;
-            out->cycle_sum += s->cycle_sum;
-            out->cycle_count += s->cycle_count;
-            if (s->last_success > out->last_success)
-                out->last_success = s->last_success;
-        }
+        *out = self->departed;
+        for (size_t k = 0; k < self->count; k++)
+            s_add_stats(out, &self->targets[k].stats);
     }
+    pthread_mutex_unlock(&self->lock);
+}
+
+int scraper_metrics_name_target(scraper_metrics_t *self, size_t i, const char *name)
+{
+    assert(i < self->count);
+    char *copy = name ? strdup(name) : NULL;
+    if (name && !copy)
+        return -1;
+    pthread_mutex_lock(&self->lock);
+    s_target_t *t = &self->targets[i];
+    s_add_stats(&self->departed, &t->stats);
+    memset(&t->stats, 0, sizeof t->stats);
+    free(t->name);
+    t->name = copy;
+    pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
+void scraper_metrics_add_lookup(scraper_metrics_t *self, scraper_lookup_outcome_t outcome)
+{
+    pthread_mutex_lock(&self->lock);
+    self->lookups[outcome]++;
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -144,7 +166,8 @@ static void s_per_target(const s_render_t *r, const char *name, const char *type
 {
     kms_promtext_write_family(r->out, name, type, help);
     for (size_t i = 0; i < r->m->count; i++)
-        s_target_line(r->out, name, "", r->m->targets[i].name, field(&r->m->targets[i].stats));
+        if (r->m->targets[i].name)
+            s_target_line(r->out, name, "", r->m->targets[i].name, field(&r->m->targets[i].stats));
 }
 
 static double s_f_scrapes(const scraper_target_stats_t *s) { return (double) s->scrapes; }
@@ -161,6 +184,8 @@ static void s_summary(const s_render_t *r, const char *name, const char *help, s
 {
     kms_promtext_write_family(r->out, name, "summary", help);
     for (size_t i = 0; i < r->m->count; i++) {
+        if (!r->m->targets[i].name)
+            continue;
         const char *stats = (const char *) &r->m->targets[i].stats;
         double sum;
         uint64_t count;
@@ -180,13 +205,25 @@ char *scraper_metrics_render(scraper_metrics_t *self)
         return NULL;
     pthread_mutex_lock(&self->lock);
     s_render_t r = {out, self};
+    size_t named = 0;
+    for (size_t i = 0; i < self->count; i++)
+        named += self->targets[i].name != NULL;
+    kms_promtext_write_family(out, "kms_scraper_targets", "gauge",
+                              "Targets scraped: the URLs given, and the addresses their names resolve to.");
+    fprintf(out, "kms_scraper_targets %zu\n", named);
+    kms_promtext_write_family(out, "kms_scraper_lookups_total", "counter",
+                              "Lookups of --kepler-url names (--resolve-interval), by outcome: failed and empty ones "
+                              "keep the last good targets; over_limit ones were cut to the targets' bound.");
+    for (int k = 0; k < SCRAPER_LOOKUP_COUNT; k++)
+        fprintf(out, "kms_scraper_lookups_total{outcome=\"%s\"} %llu\n", s_lookup_outcomes[k],
+                (unsigned long long) self->lookups[k]);
     s_per_target(&r, "kms_scraper_scrapes_total", "counter", "Fetches of the target started.", s_f_scrapes);
     s_per_target(&r, "kms_scraper_scrapes_skipped_total", "counter",
                  "Cycles in which the target was not fetched because its previous fetch was still in flight.",
                  s_f_skipped);
     kms_promtext_write_family(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
     for (size_t i = 0; i < self->count; i++) {
-        for (int c = 0; c < SCRAPER_FAIL_COUNT; c++) {
+        for (int c = 0; c < SCRAPER_FAIL_COUNT && self->targets[i].name; c++) {
             fputs("kms_scraper_scrape_failures_total{target=", out);
             kms_promtext_write_label(out, self->targets[i].name);
             fprintf(out, ",cause=\"%s\"}", s_causes[c]);
@@ -207,7 +244,7 @@ char *scraper_metrics_render(scraper_metrics_t *self)
                         "absurd, by reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster "
                         "than any hardware).");
     for (size_t i = 0; i < self->count; i++)
-        for (int k = 0; k < KMS_KEPLER_SPOIL_COUNT; k++) {
+        for (int k = 0; k < KMS_KEPLER_SPOIL_COUNT && self->targets[i].name; k++) {
             fputs("kms_scraper_spoiled_total{target=", out);
             kms_promtext_write_label(out, self->targets[i].name);
             fprintf(out, ",reason=\"%s\"}", kms_kepler_spoil_names[k]);

@@ -20,6 +20,15 @@ typedef enum {
     SCRAPER_FAIL_COUNT
 } scraper_failure_t;
 
+/* What a lookup of a --kepler-url name came to (scraper_discovery). */
+typedef enum {
+    SCRAPER_LOOKUP_OK = 0,
+    SCRAPER_LOOKUP_FAILED,      /* the resolver failed: the last good targets stay */
+    SCRAPER_LOOKUP_EMPTY,       /* no address: the last good targets stay */
+    SCRAPER_LOOKUP_OVER_LIMIT,  /* more addresses than targets can be: the first ones (sorted) kept */
+    SCRAPER_LOOKUP_COUNT
+} scraper_lookup_outcome_t;
+
 typedef struct {
     uint64_t scrapes;                          /* fetches started */
     uint64_t skipped;                          /* cycles skipped: the previous fetch was in flight */
@@ -39,8 +48,8 @@ typedef struct {
 
 typedef struct scraper_metrics_t scraper_metrics_t;
 
-/* `targets` names each target (its URL); copied. NULL when out of memory. */
-scraper_metrics_t *scraper_metrics_new(size_t count, const char *const *targets);
+/* Room for `capacity` targets, each slot empty until named. NULL when out of memory. */
+scraper_metrics_t *scraper_metrics_new(size_t capacity);
 void scraper_metrics_destroy(scraper_metrics_t **self_p);
 
 /* Applies `update` to target i's counters under the lock. */
@@ -48,6 +57,10 @@ void scraper_metrics_update(scraper_metrics_t *self, size_t i,
                             void (*update)(scraper_target_stats_t *stats, const void *arg), const void *arg);
 void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint64_t container,
                                    uint64_t dropped);
+/* Gives slot i to a target named `name` (its URL; copied), with counters at zero; NULL empties
+   the slot. What the slot counted before stays in the sums over all targets. 0 / -1. */
+int scraper_metrics_name_target(scraper_metrics_t *self, size_t i, const char *name);
+void scraper_metrics_add_lookup(scraper_metrics_t *self, scraper_lookup_outcome_t outcome);
 /* Copies target i's counters (or the sum over all targets when i == SIZE_MAX). */
 void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats_t *out);
 void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container,
