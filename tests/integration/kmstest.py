@@ -202,12 +202,12 @@ def logged_port(process, socket=None, timeout=10.0):
 class Process:
     """A project binary running in the background, stderr captured to a file."""
 
-    def __init__(self, name, args=(), env=None, cwd=None):
+    def __init__(self, name, args=(), env=None, cwd=None, wrapper=()):
         self.name = name
         self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", delete=False)
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen([binary(name), *map(str, args)], stdout=self.log, stderr=self.log,
+        self.proc = subprocess.Popen([*wrapper, binary(name), *map(str, args)], stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL, env=full_env, cwd=cwd)
 
     def alive(self):
@@ -267,8 +267,9 @@ class ProcessTestCase(unittest.TestCase):
         # tearDown does not run when setUp fails: what a failed setUp started is stopped all the same.
         self.addCleanup(stop_all, self.processes)
 
-    def start(self, name, *args, env=None, cwd=None):
-        p = Process(name, args, env=env, cwd=cwd)
+    def start(self, name, *args, env=None, cwd=None, wrapper=()):
+        """`wrapper`: a command the binary runs under (e.g. `ip netns exec NAME`), which execs it."""
+        p = Process(name, args, env=env, cwd=cwd, wrapper=wrapper)
         self.processes.append(p)
         return p
 
