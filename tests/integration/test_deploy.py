@@ -60,13 +60,13 @@ def run(*cmd, env=None, cwd=SOURCE_DIR):
 KUSTOMIZE = "/usr/local/bin/kustomize"
 
 
-def render_k8s():
-    """The objects deploy/k8s renders to."""
+def render_k8s(folder="k8s"):
+    """The objects deploy/<folder> renders to."""
     if not os.access(KUSTOMIZE, os.X_OK):
         raise AssertionError(f"{KUSTOMIZE} missing: run scripts/install-deps")
-    proc = run(KUSTOMIZE, "build", os.path.join(DEPLOY, "k8s"))
+    proc = run(KUSTOMIZE, "build", os.path.join(DEPLOY, folder))
     if proc.returncode != 0:
-        raise AssertionError(f"kustomize build deploy/k8s failed: {proc.stderr}")
+        raise AssertionError(f"kustomize build deploy/{folder} failed: {proc.stderr}")
     return [o for o in yaml.safe_load_all(proc.stdout) if o]
 
 
@@ -361,9 +361,14 @@ def selects(selector, labels):
 
 
 class TestKubernetes(unittest.TestCase, EnvChecks):
+    """deploy/k8s: a scraper per node (a DaemonSet) reading its own node's Kepler."""
+    FOLDER = "k8s"
+    SCRAPER_KIND = "DaemonSet"
+    KEPLER_URL = "http://$(NODE_IP):9102/metrics"
+
     @classmethod
     def setUpClass(cls):
-        cls.objects = render_k8s()
+        cls.objects = render_k8s(cls.FOLDER)
         cls.by_kind = {}
         for o in cls.objects:
             cls.by_kind.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
@@ -507,11 +512,12 @@ class TestKubernetes(unittest.TestCase, EnvChecks):
         self.assertEqual(self.get("PersistentVolumeClaim", "kms-trainer-data")["spec"]["accessModes"],
                          ["ReadWriteOnce"])
 
-        scraper = self.get("DaemonSet", "kms-scraper")
+        scraper = self.get(self.SCRAPER_KIND, "kms-scraper")
         sc = scraper["spec"]["template"]["spec"]["containers"][0]
         senv = {e["name"]: e for e in sc["env"]}
-        self.assertEqual(senv["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP")
-        self.assertEqual(senv["KMS_KEPLER_URL"]["value"], "http://$(NODE_IP):9102/metrics")
+        if "NODE_IP" in self.KEPLER_URL:
+            self.assertEqual(senv["NODE_IP"]["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP")
+        self.assertEqual(senv["KMS_KEPLER_URL"]["value"], self.KEPLER_URL)
 
         # Every connecting endpoint reaches a Service port whose pods bind that port.
         trainer_svc = self.get("Service", "kms-trainer")
@@ -532,9 +538,7 @@ class TestKubernetes(unittest.TestCase, EnvChecks):
         self.assertEqual(kepler["name"], "kepler-exporter")
         port = kepler["ports"][0]
         self.assertEqual(port["hostPort"], port["containerPort"])
-        scraper = self.get("DaemonSet", "kms-scraper")["spec"]["template"]["spec"]["containers"][0]
-        url = {e["name"]: e.get("value") for e in scraper["env"]}["KMS_KEPLER_URL"]
-        self.assertEqual(url, f"http://$(NODE_IP):{port['hostPort']}/metrics")
+        self.assertEqual(TestKubernetes.KEPLER_URL, f"http://$(NODE_IP):{port['hostPort']}/metrics")
 
         with open(os.path.join(DEPLOY, "kepler", "configmap-model-server.yaml")) as f:
             data = yaml.safe_load(f)["data"]
@@ -556,7 +560,7 @@ class TestKubernetes(unittest.TestCase, EnvChecks):
 
     def test_pod_monitor_scrapes_every_scraper(self):
         pm = self.get("PodMonitor", "kms-scraper")
-        ds = self.get("DaemonSet", "kms-scraper")["spec"]["template"]
+        ds = self.get(self.SCRAPER_KIND, "kms-scraper")["spec"]["template"]
         self.assertTrue(selects(pm["spec"]["selector"]["matchLabels"], ds["metadata"]["labels"]))
         ports = container_ports(ds["spec"])
         for ep in pm["spec"]["podMetricsEndpoints"]:
@@ -574,11 +578,35 @@ class TestKubernetes(unittest.TestCase, EnvChecks):
                 for p in rule["ports"]:
                     self.assertIn(p["port"], ports)
                     admitted.setdefault(ports[p["port"]]["containerPort"], []).append(src["podSelector"]["matchLabels"])
-        scraper = self.get("DaemonSet", "kms-scraper")["spec"]["template"]["metadata"]["labels"]
+        scraper = self.get(self.SCRAPER_KIND, "kms-scraper")["spec"]["template"]["metadata"]["labels"]
         api = self.get("Deployment", "kms-api")["spec"]["template"]["metadata"]["labels"]
         self.assertTrue(any(selects(s, scraper) for s in admitted[5555]))
         self.assertTrue(any(selects(s, api) for s in admitted[5556]))
 
+
+
+class TestKubernetesHeadless(TestKubernetes):
+    """deploy/k8s-headless: deploy/k8s with one scraper (a Deployment) following Kepler's headless
+    Service. Every check of deploy/k8s holds, and these."""
+    FOLDER = "k8s-headless"
+    SCRAPER_KIND = "Deployment"
+    # Kepler's own Service: kepler-exporter, clusterIP None, port 9102, in the namespace its
+    # manifests use (kepler manifests/config/exporter/exporter.yaml, commit d826b6c).
+    KEPLER_URL = "http://kepler-exporter.kepler.svc:9102/metrics"
+
+    def test_one_scraper_follows_keplers_headless_service(self):
+        self.assertNotIn("kms-scraper", self.by_kind.get("DaemonSet", {}))
+        scraper = self.get("Deployment", "kms-scraper")
+        self.assertEqual(scraper["spec"]["replicas"], 1, "two scrapers would publish every sample twice")
+        env = {e["name"]: e.get("value") for e in scraper["spec"]["template"]["spec"]["containers"][0]["env"]}
+        self.assertGreater(float(env["KMS_RESOLVE_INTERVAL"]), 0)
+        self.assertLessEqual(float(env["KMS_RESOLVE_INTERVAL"]), 60, "a new node waits at most this")
+
+    def test_the_scraper_image_is_the_bases(self):
+        base = {c["name"]: c["image"] for o in render_k8s() if o["kind"] in ("Deployment", "DaemonSet")
+                for c in o["spec"]["template"]["spec"]["containers"]}
+        mine = {c["name"]: c["image"] for _, _, w in self.workloads() for c in w["spec"]["template"]["spec"]["containers"]}
+        self.assertEqual(mine, base)
 
 class Dockerfile:
     """A Dockerfile as stages of (instruction, argument) pairs, continuation lines joined."""
