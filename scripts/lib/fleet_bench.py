@@ -115,6 +115,22 @@ def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
     return 100 * cpu / seconds, rss, stat("node_samples"), stat("failures")
 
 
+def start_prometheus(tmp, sim_port, nodes):
+    """Debian's Prometheus scraping kepler-sim's nodes 0..nodes-1 every INTERVAL: (process, base URL)."""
+    targets = [{"targets": [f"127.0.0.1:{sim_port}"],
+                "labels": {"__metrics_path__": f"/node/{i}/metrics", "instance": f"kepler-sim-node-{i}"}}
+               for i in range(nodes)]
+    config = os.path.join(tmp, "prometheus.yml")
+    with open(config, "w") as f:  # JSON is YAML
+        json.dump({"global": {"scrape_interval": f"{INTERVAL}s", "scrape_timeout": f"{INTERVAL}s"},
+                   "scrape_configs": [{"job_name": "kepler", "static_configs": targets}]}, f)
+    port = free_port()
+    process = start([PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                     f"--storage.tsdb.path={os.path.join(tmp, 'tsdb')}"],
+                    open(os.path.join(tmp, "prometheus.log"), "w"))
+    return process, f"http://127.0.0.1:{port}"
+
+
 def main():
     bin_dir, nodes, processes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     scraper_seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 0
@@ -127,18 +143,8 @@ def main():
                             "--format", "0.10", "--nodes", str(nodes), "--containers", str(processes)],
                            open(sim_log, "w")))
         sim_port = logged_port(sim_log)
-        targets = [{"targets": [f"127.0.0.1:{sim_port}"],
-                    "labels": {"__metrics_path__": f"/node/{i}/metrics", "instance": f"kepler-sim-node-{i}"}}
-                   for i in range(nodes)]
-        config = os.path.join(tmp, "prometheus.yml")
-        with open(config, "w") as f:  # JSON is YAML
-            json.dump({"global": {"scrape_interval": f"{INTERVAL}s", "scrape_timeout": f"{INTERVAL}s"},
-                       "scrape_configs": [{"job_name": "kepler", "static_configs": targets}]}, f)
-        prom_port = free_port()
-        base = f"http://127.0.0.1:{prom_port}"
-        procs.append(start([PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{prom_port}",
-                            f"--storage.tsdb.path={os.path.join(tmp, 'tsdb')}"],
-                           open(os.path.join(tmp, "prometheus.log"), "w")))
+        prometheus, base = start_prometheus(tmp, sim_port, nodes)
+        procs.append(prometheus)
         # The window full: every node scraped for WINDOW seconds.
         time.sleep(WINDOW + INTERVAL)
         up = json.loads(get(f"{base}/api/v1/query?query=" + urllib.parse.quote("sum(up)")))["data"]["result"]
