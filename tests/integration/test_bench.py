@@ -94,5 +94,22 @@ class BenchPublishTest(unittest.TestCase):
             self.assertEqual(int(got[key]), 0, (key, got))
 
 
+class BenchTargetsTest(unittest.TestCase):
+    def test_slow_and_dead_targets_delay_no_live_one(self):
+        """scripts/bench targets, small: 30 live pages beside 3 that never answer and 3 that refuse,
+        12 s: every live node's sample in every whole cycle, and the peer measured."""
+        r = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "scripts/lib/targets_bench.py"),
+                            os.path.dirname(binary("kms-scraper")), "30", "3", "12"],
+                           capture_output=True, text=True, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = {dict(p.split("=", 1) for p in line.split())["program"]: dict(p.split("=", 1) for p in line.split())
+                 for line in r.stdout.splitlines()}
+        scraper = lines["kms-scraper"]
+        self.assertGreaterEqual(int(scraper["cycles"]), 1, scraper)
+        self.assertEqual(int(scraper["nodes_min"]), 30, scraper)
+        self.assertLess(float(scraper["spread_max_s"]), 5, "a cycle's samples within the interval")
+        self.assertEqual(int(lines["prometheus"]["up"]), 30, lines["prometheus"])
+
+
 if __name__ == "__main__":
     unittest.main()
