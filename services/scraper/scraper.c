@@ -66,6 +66,7 @@ typedef struct {
     int kept;               /* damaged pages in a row that left prev as the reference */
     int last_outcome;       /* -1 ok, else the scraper_failure_t of the last scrape */
     bool skipping;          /* the last cycle found this target still in flight */
+    bool claimed;           /* its last page named a node that another target's pages give */
     uint64_t spoiled_intervals[KMS_KEPLER_SPOIL_COUNT];  /* for the log's rate (kms_log_decade) */
 } s_target_t;
 
@@ -86,6 +87,7 @@ struct scraper_t {
     s_source_t *sources;
     size_t nsources;
     scraper_discovery_t *discovery;
+    zhashx_t *claims;        /* node name -> 1 + the slot of the target whose pages give it */
     CURLM *multi;
     struct curl_slist *headers;
     zsock_t *pub;
@@ -418,10 +420,11 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     self->api = config->prometheus_url && *config->prometheus_url;
     self->targets = calloc(S_MAX_TARGETS, sizeof *self->targets);
     self->metrics = scraper_metrics_new(S_MAX_TARGETS);
+    self->claims = zhashx_new();
     self->multi = curl_multi_init();
     self->headers = curl_slist_append(NULL, self->api ? "Accept: application/json"
                                                       : "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
-    if (!self->targets || !self->metrics || !self->multi || !self->headers) {
+    if (!self->targets || !self->metrics || !self->claims || !self->multi || !self->headers) {
         scraper_destroy(&self);
         return NULL;
     }
@@ -474,6 +477,7 @@ void scraper_destroy(scraper_t **self_p)
     for (size_t i = 0; self->targets && i < self->ntargets; i++)
         s_target_fini(self, &self->targets[i]);
     free(self->targets);
+    zhashx_destroy(&self->claims);
     for (size_t i = 0; i < self->nnodes; i++)
         kms_kepler_snapshot_destroy(&self->nodes[i].prev);
     free(self->nodes);
@@ -544,6 +548,7 @@ typedef struct {
     int failure;  /* scraper_failure_t, or -1 */
     double success_ts;
     size_t rejected_lines, rejected_series, no_sample, resets, wraps, spoiled[KMS_KEPLER_SPOIL_COUNT];
+    size_t claimed;  /* the page's node was another target's */
 } s_outcome_t;
 
 static void s_apply(scraper_target_stats_t *st, const void *arg)
@@ -562,6 +567,7 @@ static void s_apply(scraper_target_stats_t *st, const void *arg)
     st->rejected_lines += o->rejected_lines;
     st->rejected_series += o->rejected_series;
     st->intervals_without_sample += o->no_sample;
+    st->node_claimed += o->claimed;
     st->counter_resets += o->resets;
     st->rapl_wraps += o->wraps;
     for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
@@ -624,6 +630,44 @@ static double s_page_time(const s_target_t *t, double now)
     return now - (double) (total_us - first_byte_us) / 1e6;
 }
 
+/* The new page becomes the one the next is diffed against. */
+static void s_keep_page(s_target_t *t)
+{
+    kms_kepler_snapshot_t *swap = t->prev;
+    t->prev = t->cur;
+    t->cur = swap;
+    t->have_prev = true;
+}
+
+/* Two targets whose pages name one node (two Keplers given one node name, or one Kepler
+   reached at two addresses) would publish that node's samples twice, interleaved, and the
+   trainer tells publishers apart by node name. The first target to give a name keeps it while
+   its pages still give it; another one's pages are counted, logged and publish nothing. The
+   table forgets everything past twice the targets' bound (names invented by pages) and is
+   rebuilt by the next pages. */
+static bool s_claim_node(scraper_t *self, s_target_t *t)
+{
+    const char *node = kms_kepler_snapshot_node(t->cur);
+    uintptr_t owner = (uintptr_t) zhashx_lookup(self->claims, node);
+    if (owner && owner - 1 != t->index) {
+        const s_target_t *o = &self->targets[owner - 1];
+        if (o->url && o->have_prev && o->last_outcome < 0 && strcmp(kms_kepler_snapshot_node(o->prev), node) == 0) {
+            char url[512], other[512], quoted[KMS_ID_MAX + 8];
+            kms_log_at(t->claimed ? KMS_LOG_DEBUG : KMS_LOG_WARN,
+                       "node named by another target's pages too, no sample", "target=%s node=%s other=%s",
+                       kms_log_quote(t->url, url, sizeof url), kms_log_quote(node, quoted, sizeof quoted),
+                       kms_log_quote(o->url, other, sizeof other));
+            return false;
+        }
+    }
+    if (owner != t->index + 1) {
+        if (zhashx_size(self->claims) >= 2 * S_MAX_TARGETS)
+            zhashx_purge(self->claims);
+        zhashx_update(self->claims, node, (void *) (uintptr_t) (t->index + 1));
+    }
+    return true;
+}
+
 static int s_process_page(s_target_t *t, s_outcome_t *o)
 {
     scraper_t *self = t->owner;
@@ -651,6 +695,13 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
         o->success_ts = ts;
         return 0;
     }
+    t->claimed = !s_claim_node(self, t);
+    if (t->claimed) {
+        o->claimed = 1;  /* its page stays the reference, for when the name is its own again */
+        s_keep_page(t);
+        o->success_ts = ts;
+        return 0;
+    }
     kms_kepler_diff_stats_t ds;
     kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
     s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
@@ -660,12 +711,8 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     bool keep = kms_kepler_keep_prev(ds.damaged, &t->kept);
     if (keep && !ds.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED])
         return -3;
-    if (!keep) {
-        kms_kepler_snapshot_t *swap = t->prev;
-        t->prev = t->cur;
-        t->cur = swap;
-        t->have_prev = true;
-    }
+    if (!keep)
+        s_keep_page(t);
     o->success_ts = ts;
     return 0;
 }

@@ -40,6 +40,7 @@ static void s_add_stats(scraper_target_stats_t *sum, const scraper_target_stats_
     sum->rejected_lines += s->rejected_lines;
     sum->rejected_series += s->rejected_series;
     sum->intervals_without_sample += s->intervals_without_sample;
+    sum->node_claimed += s->node_claimed;
     sum->counter_resets += s->counter_resets;
     sum->rapl_wraps += s->rapl_wraps;
     for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
@@ -175,6 +176,7 @@ static double s_f_skipped(const scraper_target_stats_t *s) { return (double) s->
 static double s_f_lines(const scraper_target_stats_t *s) { return (double) s->rejected_lines; }
 static double s_f_series(const scraper_target_stats_t *s) { return (double) s->rejected_series; }
 static double s_f_nosample(const scraper_target_stats_t *s) { return (double) s->intervals_without_sample; }
+static double s_f_claimed(const scraper_target_stats_t *s) { return (double) s->node_claimed; }
 static double s_f_resets(const scraper_target_stats_t *s) { return (double) s->counter_resets; }
 static double s_f_wraps(const scraper_target_stats_t *s) { return (double) s->rapl_wraps; }
 static double s_f_last(const scraper_target_stats_t *s) { return s->last_success; }
@@ -236,6 +238,9 @@ char *scraper_metrics_render(scraper_metrics_t *self)
                  "Kepler series skipped for a bad value or a missing identity.", s_f_series);
     s_per_target(&r, "kms_scraper_intervals_without_sample_total", "counter",
                  "Good scrapes that gave no node sample (first scrape, restart, page not updated).", s_f_nosample);
+    s_per_target(&r, "kms_scraper_node_claimed_total", "counter",
+                 "Good pages that gave no sample: their node is named by another target's pages, which came first.",
+                 s_f_claimed);
     s_per_target(&r, "kms_scraper_resets_total", "counter",
                  "Counters seen going down (exporter or container restarts).", s_f_resets);
     s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);

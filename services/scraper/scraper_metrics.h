@@ -36,6 +36,7 @@ typedef struct {
     uint64_t rejected_lines;                   /* malformed exposition lines, or API points */
     uint64_t rejected_series;                  /* Kepler series with bad values or identity */
     uint64_t intervals_without_sample;         /* good scrapes that gave no node sample */
+    uint64_t node_claimed;                     /* good pages whose node another target's pages give */
     uint64_t counter_resets;                   /* counters seen going down */
     uint64_t rapl_wraps;
     uint64_t spoiled[KMS_KEPLER_SPOIL_COUNT];  /* node targets and features left out, by reason */

@@ -96,11 +96,11 @@ class TestHeadlessService(ProcessTestCase):
             self.dns.send_signal(signal.SIGHUP)
             wait_for(lambda: self.dns_log().count("read ") > reads, what="dnsmasq reading its hosts file again")
 
-    def serve(self, *addresses):
-        """A kepler-sim at each address, all on one port, each its own node."""
+    def serve(self, *addresses, node=None):
+        """A kepler-sim at each address, all on one port, each its own node (or all `node`)."""
         for a in addresses:
-            self.sims[a] = self.start("kepler-sim", "--listen", a, "--port", self.port, "--node-name", f"node-{a}",
-                                      "--seed", a.rsplit(".", 1)[1], "--containers", 2)
+            self.sims[a] = self.start("kepler-sim", "--listen", a, "--port", self.port, "--node-name",
+                                      node or f"node-{a}", "--seed", a.rsplit(".", 1)[1], "--containers", 2)
             self.sims[a].logged_port()
 
     def url(self, address):
@@ -215,6 +215,33 @@ class TestHeadlessService(ProcessTestCase):
     def addresses(count):
         """`count` loopback addresses where nothing listens (127.1.0.0 on)."""
         return [f"127.{1 + i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(count)]
+
+    def test_two_targets_that_name_one_node_publish_it_once(self):
+        # Two Keplers given one node name: the trainer tells publishers apart by node name, so
+        # both publishing would interleave two machines as one node.
+        self.serve("127.0.0.2", "127.0.0.3", node="twin")
+        self.answer(["127.0.0.2", "127.0.0.3"])
+        self.wait_targets(["127.0.0.2", "127.0.0.3"])
+        claimed = 'kms_scraper_node_claimed_total{{target="{}"}}'
+        wait_for(lambda: max(self.metrics()[claimed.format(self.url(a))] for a in ("127.0.0.2", "127.0.0.3")) >= 4,
+                 timeout=10 * SLOWDOWN, what="pages of a node another target gives, counted")
+        counts = {a: self.metrics()[claimed.format(self.url(a))] for a in ("127.0.0.2", "127.0.0.3")}
+        first, second = sorted(counts, key=counts.get)
+        self.assertEqual(counts[first], 0, counts)
+        self.sub.collect(0.3)
+        twins = [s for s in self.sub.collect(3) if s["node"] == "twin"]
+        self.assertGreaterEqual(len(twins), 4)
+        gaps = [b["ts"] - a["ts"] for a, b in zip(twins, twins[1:])]
+        self.assertGreater(min(gaps), 0.125, f"one sample per cycle, not two: {gaps}")
+        self.assertIn('msg="node named by another target\'s pages too, no sample"', self.scraper.output())
+        # The one that gave the name leaves: the other's pages give it from then on.
+        self.answer([second])
+        self.sims[first].stop()
+        self.wait_targets([second])
+        before = self.metrics()[claimed.format(self.url(second))]
+        self.sub.collect(0.5)
+        self.assertTrue([s for s in self.sub.collect(3) if s["node"] == "twin"], "the twin goes on")
+        self.assertEqual(self.metrics()[claimed.format(self.url(second))], before)
 
     def test_a_flapping_answer_settles_on_the_last_one(self):
         self.serve("127.0.0.2", "127.0.0.3", "127.0.0.4")
