@@ -24,6 +24,7 @@ typedef struct {
 } kms_curve_config_t;
 
 /* The three options, to put in a program's option table. */
+/* clang-format off */
 #define KMS_CURVE_OPTIONS(cfg)                                                                         \
     {"curve-secret-key-file", "KMS_CURVE_SECRET_KEY_FILE", KMS_OPT_STRING, NULL,                       \
      "this process's CURVE certificate (secret file from kms-keygen); turns CURVE on",                 \
@@ -32,6 +33,7 @@ typedef struct {
      "public certificate of the server that connecting sockets talk to", &(cfg).server_key_file, 0, 0}, \
     {"curve-clients-dir", "KMS_CURVE_CLIENTS_DIR", KMS_OPT_STRING, NULL,                               \
      "folder of public certificates of the clients that binding sockets admit", &(cfg).clients_dir, 0, 0}
+/* clang-format on */
 
 typedef struct kms_curve_t kms_curve_t;
 

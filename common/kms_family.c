@@ -16,6 +16,7 @@
 /* The grid, relative to the scale (u = x / scale is mostly in [0, 1]): logarithms from nearly
    straight (b = 1/4) to bending hard near zero (b = 256); logistics centred across the data's
    lower range, from gentle to steep; exponentials rising or saturating (b < 0, with a < 0). */
+/* clang-format off */
 static const struct {
     kms_family_kind_t kind;
     double p, q;  /* logarithmic, exponential: b; logistic: x0, k */
@@ -34,6 +35,7 @@ static const struct {
     {KMS_FAMILY_EXPONENTIAL, -0.5, 0}, {KMS_FAMILY_EXPONENTIAL, -0.25, 0}, {KMS_FAMILY_EXPONENTIAL, 0.25, 0},
     {KMS_FAMILY_EXPONENTIAL, 0.5, 0}, {KMS_FAMILY_EXPONENTIAL, 1, 0}, {KMS_FAMILY_EXPONENTIAL, 2, 0},
 };
+/* clang-format on */
 
 #define S_POINTS (sizeof s_grid / sizeof s_grid[0])
 

@@ -247,6 +247,7 @@ typedef struct {
 
 static void s_labels_scan(const kms_promtext_series_t *series, s_labels_t *out)
 {
+    /* clang-format off */
     static const struct {
         const char *name;
         size_t len;
@@ -258,6 +259,7 @@ static void s_labels_scan(const kms_promtext_series_t *series, s_labels_t *out)
         W(cpu_architecture), W(model_name)
 #undef W
     };
+    /* clang-format on */
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < series->label_count; i++) {
         const kms_promtext_label_t *l = &series->labels[i];

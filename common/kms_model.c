@@ -65,6 +65,7 @@ const char *kms_model_spec_check(const kms_model_spec_t *spec)
    no memory metric, so dram and platform have models on counters alone beside the contract's
    dram_model; a node-total request (0.4's *ModelWeight, 0.5.5+'s acpi source) gets
    platform_model. */
+/* clang-format off */
 static const struct {
     const char *name, *target, *features[4];
     bool per_cpu;
@@ -92,6 +93,7 @@ static const struct {
     {"vm_dram_model", "dram", {KMS_F_CPU_UTILIZATION}, true},
     {"vm_platform_model", "platform", {KMS_F_CPU_UTILIZATION}, true},
 };
+/* clang-format on */
 
 size_t kms_model_builtin_count(void)
 {

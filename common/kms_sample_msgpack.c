@@ -132,6 +132,7 @@ static int s_check_sizes(const uint8_t *p, size_t len)
             payload = b & 0x1f;
         } else {
             switch (b) {
+            /* clang-format off */
             case 0xc4: case 0xd9: width = 1; break;                     /* bin8, str8 */
             case 0xc5: case 0xda: width = 2; break;                     /* bin16, str16 */
             case 0xc6: case 0xdb: width = 4; break;                     /* bin32, str32 */
@@ -149,6 +150,7 @@ static int s_check_sizes(const uint8_t *p, size_t len)
             case 0xd8: payload = 17; break;
             case 0xdc: case 0xdd: case 0xde: case 0xdf: break;          /* array/map 16/32 */
             default: return -1;                                         /* 0xc1: never used */
+            /* clang-format on */
             }
             if (b >= 0xdc) {
                 size_t n_width = (b == 0xdc || b == 0xde) ? 2 : 4;

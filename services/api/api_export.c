@@ -69,7 +69,9 @@ api_export_t *api_export_start(api_trainer_t *trainer, long timeout_ms, api_http
     int (*log_init)(const char *) = NULL;
     if ((self->module = api_libdir_open(S_MODULE, RTLD_NOW | RTLD_LOCAL, why, sizeof why))) {
         log_init = (int (*)(const char *)) dlsym(self->module, "kms_log_init");
+        /* clang-format off */
         self->start = (api_otlp_t * (*) (api_otlp_fetch_fn, void *)) dlsym(self->module, "api_otlp_start_from_env");
+        /* clang-format on */
         self->stop = (void (*)(api_otlp_t **)) dlsym(self->module, "api_otlp_stop");
         self->stats = (void (*)(api_otlp_t *, api_otlp_stats_t *)) dlsym(self->module, "api_otlp_stats");
     }

@@ -360,6 +360,7 @@ static bool s_valid_name(const char *name)
 
 static void s_resolve(const char *path, s_target_t *t)
 {
+    /* clang-format off */
     static const struct {
         const char *path;
         api_route_t route;
@@ -368,6 +369,7 @@ static void s_resolve(const char *path, s_target_t *t)
                  {"/readyz", API_ROUTE_READYZ, "GET"},   {"/metrics", API_ROUTE_METRICS, "GET"},
                  {"/models", API_ROUTE_MODELS, "GET"},   {"/model", API_ROUTE_KEPLER, "POST"},
                  {"/model-weights", API_ROUTE_WEIGHTS, "GET"}};
+    /* clang-format on */
     static const struct {
         const char *prefix;
         api_route_t route;
@@ -635,11 +637,13 @@ api_http_t *api_http_start(const api_http_config_t *config, api_trainer_t *train
     snprintf(request_timeout, sizeof request_timeout, "%ld", config->request_timeout_ms);
     /* No document_root: civetweb serves no file, ever. The keep-alive timeout bounds how long
        an idle client holds a worker; the request timeout how long a slow one does. */
+    /* clang-format off */
     const char *options[32] = {"listening_ports", port, "num_threads", threads,
                                "request_timeout_ms", request_timeout, "keep_alive_timeout_ms", "2000",
                                "enable_keep_alive", "yes", "tcp_nodelay", "1",
                                "max_request_size", "16384", "decode_url", "no", "listen_backlog", "512",
                                "connection_queue", "512", NULL};
+    /* clang-format on */
     size_t n = 0;
     while (options[n])
         n++;

@@ -52,6 +52,7 @@ static const struct {
     [API_KEPLER_0_7_12] = {"0.7.12", "0.7.12-0.9"},
 };
 
+/* clang-format off */
 static const struct {
     const char *name;
     api_answer_t answer;
@@ -66,6 +67,7 @@ static const struct {
     {"DynComponentPower", API_ANSWER_ARCHIVE, true},
     {"DynComponentModelWeight", API_ANSWER_COMPONENTS, true},
 };
+/* clang-format on */
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

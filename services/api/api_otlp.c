@@ -429,11 +429,13 @@ static void s_trainer(s_builder_t *b, const json_t *stats, uint64_t now_ns)
 static json_t *s_metric(api_family_id_t id, json_t *points)
 {
     const api_family_t *def = &api_families[id];
+    /* clang-format off */
     json_t *data = def->type == API_COUNTER
         /* 2 = AGGREGATION_TEMPORALITY_CUMULATIVE: OTLP/JSON writes enums as integers. */
         ? json_pack("{s:o, s:i, s:b}", "dataPoints", points, "aggregationTemporality", 2,
                     "isMonotonic", 1)
         : json_pack("{s:o}", "dataPoints", points);
+    /* clang-format on */
     return json_pack("{s:s, s:s, s:s, s:o*}", "name", def->otlp, "description", def->help,
                      "unit", def->unit, def->type == API_COUNTER ? "sum" : "gauge", data);
 }

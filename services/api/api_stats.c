@@ -5,9 +5,11 @@
 
 #include <string.h>
 
+/* clang-format off */
 static const char *s_route_names[API_ROUTE_COUNT] = {
     "/", "/healthz", "/readyz", "/metrics", "/models", "/models/{model}",
     "/model-weights/{model}", "/model", "/kepler/init/{source}", "other"};
+/* clang-format on */
 
 static const char *s_error_names[API_TRAINER_ERROR_COUNT] = {"timeout", "bad_reply", "send", "retry"};
 

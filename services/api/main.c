@@ -112,6 +112,7 @@ int main(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *kepler_era = NULL, *machine_specs = NULL;
     kms_curve_config_t curve_config = {0};
     double cache_ms;
+    /* clang-format off */
     kms_option_t options[] = {
         {"port", "KMS_HTTP_PORT", KMS_OPT_PORT, "8100", "HTTP port (0: any free one, logged as listening port=)",
          &http.port, 0, 0},
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
          &machine_specs, 0, 0},
         KMS_CURVE_OPTIONS(curve_config),
         {0}};
+    /* clang-format on */
     kms_config_t config = {"kms-api",
                            "Serves the trainer's power models over HTTP: weights JSON for Kepler, zips, "
                            "Prometheus metrics and a status page.",

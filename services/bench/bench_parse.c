@@ -50,12 +50,14 @@ int bench_parse_main(int argc, char **argv)
 {
     static long iterations;
     static double seconds;
+    /* clang-format off */
     static kms_option_t options[] = {
         {"iterations", "KMS_BENCH_ITERATIONS", KMS_OPT_INT, "0", "parses to time; 0: as many as fit in --seconds",
          &iterations, 0, 1e9},
         {"seconds", "KMS_BENCH_SECONDS", KMS_OPT_DOUBLE, "1", "target duration when --iterations is 0", &seconds,
          0.01, 600},
         {0}};
+    /* clang-format on */
     static const kms_config_t config = {"kms-bench",
         "Reads FILE once, parses it with the exposition parser N times in 5 rounds, and prints one line:\n"
         "parse file=... bytes=... iterations=... seconds=... MBps=<fastest round, 10^6 bytes/s> series=<per parse>\n"

@@ -36,6 +36,7 @@ int bench_publish_main(int argc, char **argv)
     static const char *endpoint;
     static long nodes, rounds;
     static double interval, settle;
+    /* clang-format off */
     static kms_option_t options[] = {
         {"endpoint", "KMS_BENCH_ENDPOINT", KMS_OPT_STRING, "@tcp://127.0.0.1:5555",
          "where to publish (czmq syntax: @ binds, > connects)", &endpoint, 0, 0},
@@ -48,6 +49,7 @@ int bench_publish_main(int argc, char **argv)
          "seconds to wait after binding, so that the subscriber is connected before the first round", &settle, 0,
          60},
         {0}};
+    /* clang-format on */
     static const kms_config_t config = {"kms-bench",
         "Publishes --rounds node samples for each of --nodes node names, one round every --interval\n"
         "seconds, on a ZeroMQ PUB socket (a kms-trainer subscribes); prints: publish nodes=N\n"

@@ -243,6 +243,7 @@ int bench_train_main(int argc, char **argv)
     static long samples, models;
     static const char *export_path;
     static bool families;
+    /* clang-format off */
     static kms_option_t options[] = {
         {"samples", "KMS_BENCH_SAMPLES", KMS_OPT_INT, "2000000", "samples to decode and learn", &samples, 1, 1e10},
         {"models", "KMS_BENCH_MODELS", KMS_OPT_INT, "0",
@@ -253,6 +254,7 @@ int bench_train_main(int argc, char **argv)
         {"export", "KMS_BENCH_EXPORT", KMS_OPT_STRING, NULL,
          "instead: write the first --samples frames to this file, concatenated", &export_path, 0, 0},
         {0}};
+    /* clang-format on */
     static const kms_config_t config = {"kms-bench",
         "Decodes pre-encoded sample frames and learns each in core_model and dram_model (with\n"
         "--families in cpu_time_core_model too, whose one feature carries the curve families), on one core;\n"

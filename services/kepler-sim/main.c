@@ -63,6 +63,7 @@ static long s_port, s_containers, s_seed, s_cpus, s_nodes;
 static double s_noise, s_restart_every, s_rapl_max, s_churn, s_truth_change, s_truth_change_at, s_step;
 static bool s_print_truth, s_dump;
 
+/* clang-format off */
 static kms_option_t s_options[] = {
     {"port", "KMS_SIM_PORT", KMS_OPT_PORT, "9102", "HTTP port of /metrics (0: any free one, logged as listening port=)",
      &s_port, 0, 0},
@@ -109,6 +110,7 @@ static kms_option_t s_options[] = {
      &s_dump, 0, 0},
     {0},
 };
+/* clang-format on */
 
 /* SIGUSR1 and SIGUSR2 are kepler-sim's own: an exporter restart, a truth change. */
 static volatile sig_atomic_t s_restart, s_change;
@@ -372,8 +374,10 @@ int main(int argc, char **argv)
         char *page = NULL;
         size_t len = 0, cap = 0;
         sim_advance(first, S_DUMP_SECONDS);
+        /* clang-format off */
         status = sim_render(first, server.format, &page, &len, &cap) == 0
                          && fwrite(page, 1, len, stdout) == len ? 0 : 1;
+        /* clang-format on */
         free(page);
     } else {
         kms_signal_init(false);

@@ -89,6 +89,7 @@ typedef struct {
 } s_family_t;
 
 #define C_ "counter"
+/* clang-format off */
 static const s_family_t s_families_07[] = {
     {"kepler_container_bpf_block_irq_total", "Aggregated block irq value obtained from BPF", C_, K_USAGE, U_BLOCK_IRQ, NULL},
     /* Kepler 0.7.1 counts milliseconds under this name (kepler.bpf.c: ns / 1000000). */
@@ -154,6 +155,7 @@ static const s_family_t s_families_09[] = {
     {"kepler_node_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi"},
     {"kepler_node_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl-sysfs"},
 };
+/* clang-format on */
 #undef C_
 
 /* container_id, container_name, container_namespace, [mode], pod_name, [source] */
@@ -264,10 +266,12 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
             }
             break;
         case K_BUILD: {
+            /* clang-format off */
             const char *labels[] = {"branch", "", "goarch", "amd64", "goos", "linux",
                                     "goversion", v09 ? "go1.21.6" : "go1.18.10", "revision",
                                     "kepler-sim", "tags", "kepler_sim", "version",
                                     v09 ? "0.7.10" : "0.7.1", NULL};
+            /* clang-format on */
             s_series(o, f->name, labels, 1);
             break;
         }
@@ -279,9 +283,11 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
             break;
         case K_NODE_INFO:
             if (v09) {
+                /* clang-format off */
                 const char *labels[] = {"components_power_source", "rapl-sysfs",
                                         "cpu_architecture", sim->options.arch,
                                         "platform_power_source", "acpi", "source", "os", NULL};
+                /* clang-format on */
                 s_series(o, f->name, labels, 1);
             } else {
                 const char *labels[] = {"cpu_architecture", sim->options.arch, NULL};
@@ -428,10 +434,12 @@ static int s_render_010(FILE *o, const sim_t *sim)
                 /* 0.10 attributes only active energy to workloads */
                 double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
                                      : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
+                /* clang-format off */
                 const char *labels[] = {"container_id", c->id, "container_name", c->name,
                                         "node_name", node, "pod_id", c->pod_id, "runtime",
                                         "containerd", "state", "running", "zone",
                                         s_workload_zones[z].zone, NULL};
+                /* clang-format on */
                 s_series(o, families[watts][0], labels, value);
             }
         }
@@ -487,9 +495,11 @@ static int s_render_010(FILE *o, const sim_t *sim)
         s_comm(c, comm);
         snprintf(exe, sizeof exe, "%s%s", c->system ? "" : "/usr/bin/", c->system ? "" : c->name);
         snprintf(pid, sizeof pid, "%d", c->pid);
+        /* clang-format off */
         const char *labels[] = {"comm", comm, "container_id", c->system ? "" : c->id, "exe", exe,
                                 "node_name", node, "pid", pid, "type",
                                 c->system ? "regular" : "container", "vm_id", "", NULL};
+        /* clang-format on */
         s_series(o, name, labels, floor(c->counter[SIM_CPU_TIME] * 1e6) / 1e6);
     }
     free(order);
@@ -558,6 +568,7 @@ static void s_node_stat_03(FILE *o, const sim_t *sim)
     char energy[S_KEYS_03][32];
     for (size_t j = 0; j < S_KEYS_03; j++)  /* Go's %f */
         snprintf(energy[j], sizeof energy[j], "%f", s_period_joules(&sim->node, s_keys_03[j].comp));
+    /* clang-format off */
     const char *labels[] = {
         "cpu_architecture", sim->options.arch, "node_block_devices_used", "0",
         "node_curr_bytes_read", "0", "node_curr_bytes_writes", "0", "node_curr_cache_miss", misses,
@@ -568,6 +579,7 @@ static void s_node_stat_03(FILE *o, const sim_t *sim)
         "node_curr_energy_in_gpu_joule", energy[2], "node_curr_energy_in_other_joule", energy[3],
         "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
         "node_name", sim->options.node, NULL};
+    /* clang-format on */
     kms_promtext_write_family(o, "node_energy_stat", "gauge", "Node energy consumption latest stats");
     s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, SIM_PLATFORM));
 }
@@ -588,6 +600,7 @@ static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command
     s_uint_text(text[9], 32, total[SIM_CPU_CYCLES]);
     s_uint_text(text[10], 32, total[SIM_CPU_INSTRUCTIONS]);
     s_uint_text(text[11], 32, total[SIM_CPU_TIME] * 1e3);
+    /* clang-format off */
     const char *labels[] = {
         "block_devices_used", "0", "command", command, "curr_bytes_read", "0",
         "curr_bytes_writes", "0", "curr_cache_miss", text[0],
@@ -598,6 +611,7 @@ static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command
         "total_cache_miss", text[6], "total_container_cpu_usage_seconds_total", text[7],
         "total_container_memory_working_set_bytes", text[8], "total_cpu_cycles", text[9],
         "total_cpu_instr", text[10], "total_cpu_time", text[11], NULL};
+    /* clang-format on */
     s_series(o, "pod_energy_stat", labels, s_pod_sum_mj(c->energy.last, -1));
 }
 

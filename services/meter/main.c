@@ -18,6 +18,7 @@ int main(int argc, char **argv)
     meter_config_t c = {0};
     long max_energy_uj = 0;
     int share = 0;
+    /* clang-format off */
     kms_option_t options[] = {
         {"api", "KMS_API_URL", KMS_OPT_STRING, "http://127.0.0.1:8100", "kms-api's base URL (http://host[:port][/path])",
          &c.api, 0, 0},
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
          "serve kms-meter's own /metrics here (0: any free one, logged as listening socket=metrics port=)",
          &c.metrics_port, 0, 0},
         {0}};
+    /* clang-format on */
     kms_config_t config = {"kms-meter",
                            "Predicts this machine's watts (package, core, uncore, dram) from its cpu time, and "
                            "hardware counters where the kernel allows them, with models served by kms-api, and "

@@ -28,6 +28,7 @@
     "E5-2680", Sandy Bridge). */
 #include "meter_prior.h"
 
+/* clang-format off */
 const meter_prior_arch_t meter_prior_archs[] = {
     {"Broadwell", "Intel", 0.7128342245989305, 3.685327540106952},             /*  0: coefficients-aws-use.csv:2 */
     {"Cascade Lake", "Intel", 0.6902978319127387, 4.063193520161689},          /*  1: coefficients-aws-use.csv:3 */
@@ -227,4 +228,5 @@ const meter_prior_name_t meter_prior_names[] = {
     /* 14: Skylake, from data/gcp-instances-latest-2026.csv */
     {"Platinum 8173M", 14},
 };
+/* clang-format on */
 const size_t meter_prior_name_count = sizeof meter_prior_names / sizeof meter_prior_names[0];

@@ -15,6 +15,7 @@ int main(int argc, char **argv)
 {
     scraper_config_t c = {0};
     kms_curve_config_t curve_config = {0};
+    /* clang-format off */
     kms_option_t options[] = {
         {"kepler-url", "KMS_KEPLER_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics",
          "Kepler /metrics URL(s), comma separated: one per node", &c.kepler_urls, 0, 0},
@@ -52,6 +53,7 @@ int main(int argc, char **argv)
          "messages queued per subscriber before the PUB socket drops", &c.sndhwm, 1, 10000000},
         KMS_CURVE_OPTIONS(curve_config),
         {0}};
+    /* clang-format on */
     kms_config_t config = {"kms-scraper",
                            "Pulls Kepler's metrics (every generation, 0.1 to 0.10+) from its /metrics pages or "
                            "from Prometheus, turns counters into per-second rates and watts, and publishes "

@@ -171,6 +171,7 @@ static void s_per_target(const s_render_t *r, const char *name, const char *type
             s_target_line(r->out, name, "", r->m->targets[i].name, field(&r->m->targets[i].stats));
 }
 
+/* clang-format off */
 static double s_f_scrapes(const scraper_target_stats_t *s) { return (double) s->scrapes; }
 static double s_f_skipped(const scraper_target_stats_t *s) { return (double) s->skipped; }
 static double s_f_lines(const scraper_target_stats_t *s) { return (double) s->rejected_lines; }
@@ -180,6 +181,7 @@ static double s_f_claimed(const scraper_target_stats_t *s) { return (double) s->
 static double s_f_resets(const scraper_target_stats_t *s) { return (double) s->counter_resets; }
 static double s_f_wraps(const scraper_target_stats_t *s) { return (double) s->rapl_wraps; }
 static double s_f_last(const scraper_target_stats_t *s) { return s->last_success; }
+/* clang-format on */
 
 /* A summary without quantiles: its _sum and _count per target, read at the given offsets. */
 static void s_summary(const s_render_t *r, const char *name, const char *help, size_t sum_at, size_t count_at)

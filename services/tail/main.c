@@ -25,6 +25,7 @@ static const char *s_endpoint, *s_topic;
 static long s_count;
 static kms_curve_config_t s_curve_config;
 
+/* clang-format off */
 static kms_option_t s_options[] = {
     {"endpoint", "KMS_SAMPLES_ENDPOINT", KMS_OPT_STRING, ">tcp://127.0.0.1:5555",
      "where the samples are published (czmq syntax: '>' connects, '@' binds, commas separate)",
@@ -36,6 +37,7 @@ static kms_option_t s_options[] = {
     KMS_CURVE_OPTIONS(s_curve_config),
     {0},
 };
+/* clang-format on */
 
 static void s_log_malformed(const tail_stats_t *stats, const char *why, size_t bytes)
 {

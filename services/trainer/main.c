@@ -49,6 +49,7 @@ static int s_bounds(const char *text, char *why, size_t cap)
     return trainer_bounds_parse(&bounds, text, why, cap);
 }
 
+/* clang-format off */
 static kms_option_t s_options[] = {
     {"samples", "KMS_SAMPLES_ENDPOINT", KMS_OPT_LIST, ">tcp://127.0.0.1:5555",
      "where samples come from (ZeroMQ SUB, czmq syntax: @ binds, > connects, commas separate; "
@@ -81,6 +82,7 @@ static kms_option_t s_options[] = {
     KMS_CURVE_OPTIONS(s_curve_config),
     {0},
 };
+/* clang-format on */
 
 static const kms_config_t s_config = {
     "kms-trainer",

@@ -24,6 +24,7 @@ static int s_no_slash(const char *text, char *why, size_t cap)
     return -1;
 }
 
+/* clang-format off */
 static kms_option_t s_options[] = {
     {"url", "KMS_TEST_URL", KMS_OPT_STRING, "http://127.0.0.1:9102/metrics", "where to scrape", &s_url, 0, 0},
     {"interval", "KMS_TEST_INTERVAL", KMS_OPT_DOUBLE, "5", "seconds between scrapes", &s_interval, 0.01, 3600},
@@ -37,6 +38,7 @@ static kms_option_t s_options[] = {
     {"name", NULL, KMS_OPT_CHECKED, NULL, "who", &(kms_opt_text_t){&s_name, NULL, s_no_slash}, 0, 0},
     {0},
 };
+/* clang-format on */
 static const kms_config_t s_config = {"kms-test", "A test program.", NULL, s_options};
 
 typedef struct {

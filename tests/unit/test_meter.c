@@ -236,6 +236,7 @@ static void test_malformed_featureless_or_absurd_models_are_refused_with_why(voi
     (void) state;
     meter_model_t m;
     meter_reject_t why;
+    /* clang-format off */
     const struct {
         const char *body;
         meter_reject_t why;
@@ -268,6 +269,7 @@ static void test_malformed_featureless_or_absurd_models_are_refused_with_why(voi
         {"{\"All_Weights\":{\"Bias_Weight\":-5000,\"Numerical_Variables\":{" UTILIZATION(1) "}}" PER_CPU,
          METER_REJECT_WATTS},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = (meter_reject_t) -1;
         assert_int_equal(meter_model_parse(bad[i].body, strlen(bad[i].body), "x", 2, 1000, &m, &why), -1);
@@ -282,6 +284,7 @@ static void test_node_model_is_refused(void **state)
     (void) state;
     meter_model_t m;
     meter_reject_t why;
+    /* clang-format off */
     const struct {
         const char *body;
         meter_reject_t why;
@@ -292,6 +295,7 @@ static void test_node_model_is_refused(void **state)
         {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{\"cpu_time\":{\"mean\":0,\"variance\":1,"
          "\"scale\":1,\"weight\":1}}}" PER_CPU, METER_REJECT_FEATURES},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof node / sizeof node[0]; i++) {
         assert_int_equal(meter_model_parse(node[i].body, strlen(node[i].body), "x", 2, 1000, &m, &why), -1);
         assert_int_equal(why, node[i].why);
@@ -317,11 +321,13 @@ static void test_a_served_curve_family_is_used_and_a_linear_one_is_not_a_curve(v
     meter_model_t m;
     meter_reject_t why;
     char doc[1024];
+    /* clang-format off */
     const char *line = "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{" UTILIZATION(4) "}},"
                        "\"model_name\":\"vm_core_model\",\"per_logical_cpu\":true";
     const char *families = ",\"families\":{\"served\":\"%s\",\"samples\":500,\"candidates\":["
                            "{\"family\":\"linear\",\"recent_rmse\":3.0,\"fit\":{\"scale\":1,\"params\":[4,1]}},"
                            "{\"family\":\"logarithmic\",\"recent_rmse\":0.5,\"fit\":{\"scale\":1,\"params\":[%g,1.5,0.5]}}]}}";
+    /* clang-format on */
     char tail[512];
     snprintf(tail, sizeof tail, families, "logarithmic", 3.0);
     snprintf(doc, sizeof doc, "%s%s", line, tail);

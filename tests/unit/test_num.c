@@ -70,6 +70,7 @@ static void test_format_round_trips(void **state)
 static void test_numbers_are_formatted_as_go_formats_them(void **state)
 {
     (void) state;
+    /* clang-format off */
     struct { double v; const char *go; } cases[] = {
         {0, "0"}, {1, "1"}, {-1, "-1"}, {123456, "123456"}, {1e6, "1e+06"},
         {3261699, "3.261699e+06"}, {6463799742.0, "6.463799742e+09"}, {44010285464.0, "4.4010285464e+10"},
@@ -77,6 +78,7 @@ static void test_numbers_are_formatted_as_go_formats_them(void **state)
         {12.345, "12.345"}, {999999, "999999"}, {1e21, "1e+21"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
         {-0.25, "-0.25"}, {100, "100"}, {INFINITY, "+Inf"}, {NAN, "NaN"},
     };
+    /* clang-format on */
     char out[40];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kms_num_format_go(cases[i].v, out, sizeof out);

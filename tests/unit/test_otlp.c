@@ -130,12 +130,14 @@ static void test_key_value_pairs_are_unescaped_and_bad_ones_dropped(void **state
     json_decref(pairs);
 }
 
+/* clang-format off */
 static const char *s_vars[] = {
     "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
     "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_METRIC_EXPORT_INTERVAL", "OTEL_EXPORTER_OTLP_TIMEOUT",
     "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
     "OTEL_SDK_DISABLED", "OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_OTLP_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_PROTOCOL", NULL};
+/* clang-format on */
 
 static int s_clear_env(void **state)
 {

@@ -336,11 +336,13 @@ static void test_a_last_line_without_newline_parses_and_stays_in_its_buffer(void
 static void test_known_crash_shapes_rejected(void **state)
 {
     (void) state;
+    /* clang-format off */
     const char *shapes[] = {
         "o{=\"foo\"} 0", "{}", "{A}0", "a{b=\"unterminated", "a{b=\"x} 1", "a{b=\"x\\\"} 1", "a{b=\"x\\",
         "a{b=\"\\", "a{", "a{b", "a{b=", "a{b=\"c\"", "a{b=\"c\",", "a{b=\"c\"} ", "a{b=\"c\"}", "}", "\"", "=", "\\",
         "a\x01 1", "a{b=\"c\"} 1 2 3", "a 1 2\x00",
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         size_t n = strlen(shapes[i]) + (i == sizeof shapes / sizeof shapes[0] - 1);  /* last one keeps its NUL */
         for (int at_end = 0; at_end < 2; at_end++) {
@@ -560,11 +562,13 @@ static void s_check_exact(const char *token)
 static void test_values_exact_like_strtod(void **state)
 {
     (void) state;
+    /* clang-format off */
     const char *fixed[] = {"0", "-0", "0.0", "1", "9007199254740992", "9007199254740993", "18446744073709551615",
                            "18446744073709551616", "1e22", "1e23", "9e22", "0.1", "0.3", "1.7976931348623157e308",
                            "2.2250738585072014e-308", "4.9e-324", "2e-324", "1e-400", "123456789012345678901234567890",
                            "0.000000000000000000000000000001", "3.14159265358979323846264338327950288", "1e308", "1.5e308",
                            "6.463799742e+09", "4.4010285464e+10", "3.261699e+06", "00000000000000000000001.5", "1e0000022"};
+    /* clang-format on */
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         s_check_exact(fixed[i]);
     srand(7);
@@ -764,11 +768,13 @@ static void test_simd_scans_stop_where_the_byte_loop_does_at_every_length(void *
             assert_int_equal(c.first.name.len, len);
         }
     }
+    /* clang-format off */
     static const struct { const char *insert; const char *reason; } specials[] = {
         {"\\n", NULL}, {"\\\\", NULL}, {"\\\"", NULL}, {"\xc3\xa9", NULL}, {"\xe2\x82\xac", NULL},
         {"\xf0\x9f\x94\xa5", NULL}, {"\xff", "label value is not UTF-8"}, {"\xc3", "label value is not UTF-8"},
         {"\\t", "invalid escape in label value"}, {"\"", "expected ',' or '}' after label value"},
     };
+    /* clang-format on */
     for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
         for (size_t pos = 0; pos <= 34; pos++) {
             memset(value, 'v', 34);

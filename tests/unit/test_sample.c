@@ -130,6 +130,7 @@ static int s_decode_sb(msgpack_sbuffer *sb, kms_sample_t *out, const char **why)
     return rc;
 }
 
+/* clang-format off */
 static void s_nil(msgpack_packer *pk) { msgpack_pack_nil(pk); }
 static void s_true(msgpack_packer *pk) { msgpack_pack_true(pk); }
 static void s_string(msgpack_packer *pk) { s_str(pk, "12"); }
@@ -141,6 +142,7 @@ static void s_inf(msgpack_packer *pk) { msgpack_pack_float(pk, INFINITY); }
 static void s_array(msgpack_packer *pk) { msgpack_pack_array(pk, 1); msgpack_pack_int(pk, 1); }
 static void s_bin(msgpack_packer *pk) { msgpack_pack_bin(pk, 2); msgpack_pack_bin_body(pk, "ab", 2); }
 static void s_empty_map(msgpack_packer *pk) { msgpack_pack_map(pk, 0); }
+/* clang-format on */
 static void s_map_int_key(msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 1);
@@ -288,6 +290,7 @@ static void test_trailing_bytes_rejected(void **state)
 static void test_each_key_with_a_value_of_the_wrong_type_is_refused(void **state)
 {
     (void) state;
+    /* clang-format off */
     static const struct {
         const char *key;
         s_packer_fn bad;
@@ -307,6 +310,7 @@ static void test_each_key_with_a_value_of_the_wrong_type_is_refused(void **state
         {"targets", s_map_nested},
         {"container_id", s_int}, {"pod", s_nil}, {"namespace", s_array}, {"container", s_float},
     };
+    /* clang-format on */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         msgpack_sbuffer sb;
         s_build(&sb, cases[i].key, cases[i].bad, NULL, NULL);
@@ -319,9 +323,11 @@ static void test_each_key_with_a_value_of_the_wrong_type_is_refused(void **state
     }
 }
 
+/* clang-format off */
 static void s_int_ts(msgpack_packer *pk) { msgpack_pack_int64(pk, 1700000000); }
 static void s_float_seq(msgpack_packer *pk) { msgpack_pack_double(pk, 9.0); }
 static void s_float_v(msgpack_packer *pk) { msgpack_pack_double(pk, 1.0); }
+/* clang-format on */
 static void s_map_int_values(msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 2);
@@ -446,8 +452,10 @@ static void test_each_missing_required_key_is_named_and_container_id_is_optional
     assert_string_equal(out.container_id, "");
 }
 
+/* clang-format off */
 static void s_v2(msgpack_packer *pk) { msgpack_pack_int(pk, 2); }
 static void s_v0(msgpack_packer *pk) { msgpack_pack_int(pk, 0); }
+/* clang-format on */
 
 static void test_a_version_other_than_1_is_refused(void **state)
 {
@@ -797,8 +805,10 @@ static void test_cpus_unstated_is_not_encoded(void **state)
     free(text);
 }
 
+/* clang-format off */
 static void s_cpus_zero(msgpack_packer *pk) { s_str(pk, "cpus"); msgpack_pack_uint32(pk, 0); }
 static void s_cpus_5000(msgpack_packer *pk) { s_str(pk, "cpus"); msgpack_pack_uint32(pk, 5000); }
+/* clang-format on */
 
 static void test_cpus_out_of_range_refused(void **state)
 {

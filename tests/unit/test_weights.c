@@ -67,8 +67,10 @@ static void test_round_trip_through_text(void **state)
 static void test_every_double_reads_back_exactly(void **state)
 {
     (void) state;
+    /* clang-format off */
     const double special[] = {0.1, 1.0 / 3, -0.0, 4.9e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
                               -1.7976931348623157e308, 123456789012345678.0, 1e-3, 1e12};
+    /* clang-format on */
     srand(7);
     for (int round = 0; round < 2000; round++) {
         kms_weights_t w = s_example(), back;
