@@ -98,9 +98,7 @@ static int s_assign(const kms_config_t *config, const kms_option_t *opt, const c
     double number = 0;
     char why[512];
     switch (opt->type) {
-    case KMS_OPT_STRING:
-        *(const char **) opt->value = text;
-        return KMS_CONFIG_OK;
+    case KMS_OPT_STRING: *(const char **) opt->value = text; return KMS_CONFIG_OK;
     case KMS_OPT_ENUM:
     case KMS_OPT_LIST:
     case KMS_OPT_CHECKED:
@@ -152,10 +150,10 @@ void kms_config_usage(const kms_config_t *config)
     for (const kms_option_t *opt = config->options; opt->name; opt++) {
         char names[256];
         printf("  --%s %s\n      %s", opt->name,
-               opt->type == KMS_OPT_BOOL                ? "[true|false]"
-               : opt->type == KMS_OPT_ENUM ? s_names(((const kms_opt_text_t *) opt->value)->names, "|", names,
-                                                     sizeof names)
-                                           : s_type_names[opt->type],
+               opt->type == KMS_OPT_BOOL ? "[true|false]"
+               : opt->type == KMS_OPT_ENUM
+                   ? s_names(((const kms_opt_text_t *) opt->value)->names, "|", names, sizeof names)
+                   : s_type_names[opt->type],
                opt->help);
         if (opt->env)
             printf(" (env %s)", opt->env);

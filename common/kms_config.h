@@ -29,8 +29,15 @@
    kms_opt_text_t: ENUM takes one of its names and stores the name's value; LIST is a comma list
    (kms_config_split) of at least one item, kept as the text; CHECKED is one text. */
 typedef enum {
-    KMS_OPT_STRING, KMS_OPT_INT, KMS_OPT_DOUBLE, KMS_OPT_BOOL, KMS_OPT_PORT, KMS_OPT_PORT_OFF, KMS_OPT_ENUM,
-    KMS_OPT_LIST, KMS_OPT_CHECKED
+    KMS_OPT_STRING,
+    KMS_OPT_INT,
+    KMS_OPT_DOUBLE,
+    KMS_OPT_BOOL,
+    KMS_OPT_PORT,
+    KMS_OPT_PORT_OFF,
+    KMS_OPT_ENUM,
+    KMS_OPT_LIST,
+    KMS_OPT_CHECKED
 } kms_opt_type_t;
 
 #define KMS_PORT_OFF (-1L)
@@ -46,26 +53,26 @@ typedef struct {
 typedef int (*kms_opt_check_fn)(const char *text, char *why, size_t cap);
 
 typedef struct {
-    void *value;                  /* int * (ENUM) | const char ** (LIST, CHECKED) */
-    const kms_opt_name_t *names;  /* ENUM: the names; LIST: each item one of them (NULL: any) */
-    kms_opt_check_fn check;       /* NULL or a validator */
+    void *value;                 /* int * (ENUM) | const char ** (LIST, CHECKED) */
+    const kms_opt_name_t *names; /* ENUM: the names; LIST: each item one of them (NULL: any) */
+    kms_opt_check_fn check;      /* NULL or a validator */
 } kms_opt_text_t;
 
 typedef struct {
-    const char *name;   /* long flag without the dashes */
-    const char *env;    /* environment variable, or NULL */
+    const char *name; /* long flag without the dashes */
+    const char *env;  /* environment variable, or NULL */
     kms_opt_type_t type;
-    const char *def;    /* default, as text; NULL: unset (strings stay NULL, numbers 0) */
+    const char *def; /* default, as text; NULL: unset (strings stay NULL, numbers 0) */
     const char *help;
-    void *value;        /* const char ** | long * (INT, PORT*) | double * | bool * | kms_opt_text_t * */
-    double min, max;    /* inclusive bounds for numbers; none when both are 0 */
+    void *value;     /* const char ** | long * (INT, PORT*) | double * | bool * | kms_opt_text_t * */
+    double min, max; /* inclusive bounds for numbers; none when both are 0 */
 } kms_option_t;
 
 typedef struct {
     const char *program;
-    const char *summary;  /* one paragraph for --help */
-    const char *usage;    /* after the program name; NULL: "[OPTIONS]" */
-    kms_option_t *options;  /* ends with an all-zero entry */
+    const char *summary;   /* one paragraph for --help */
+    const char *usage;     /* after the program name; NULL: "[OPTIONS]" */
+    kms_option_t *options; /* ends with an all-zero entry */
 } kms_config_t;
 
 enum { KMS_CONFIG_OK = 0, KMS_CONFIG_EXIT = 1, KMS_CONFIG_ERROR = 2 };

@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 
 struct kms_curve_t {
-    zcert_t *cert;          /* ours */
-    char *server_public;    /* Z85 text, for connecting sockets; NULL when not configured */
-    char *clients_dir;      /* NULL: any client with a valid key pair */
-    zactor_t *auth;         /* zauth, started with the first binding socket (one per process) */
+    zcert_t *cert;       /* ours */
+    char *server_public; /* Z85 text, for connecting sockets; NULL when not configured */
+    char *clients_dir;   /* NULL: any client with a valid key pair */
+    zactor_t *auth;      /* zauth, started with the first binding socket (one per process) */
 };
 
 static kms_curve_t *s_fail(kms_curve_t **self_p, char *err, size_t errcap, const char **why, const char *option,
@@ -54,8 +54,7 @@ kms_curve_t *kms_curve_new(const kms_curve_config_t *config, char *err, size_t e
     if (clients && (stat(clients, &st) != 0 || !S_ISDIR(st.st_mode)))
         return s_fail(&self, err, errcap, why, "--curve-clients-dir", clients, "not a folder");
     self->clients_dir = clients ? strdup(clients) : NULL;
-    kms_info("curve on", "clients=%s server_key=%s", clients ? clients : "any",
-             self->server_public ? "set" : "unset");
+    kms_info("curve on", "clients=%s server_key=%s", clients ? clients : "any", self->server_public ? "set" : "unset");
     return self;
 }
 
@@ -95,7 +94,8 @@ int kms_curve_apply(kms_curve_t *self, zsock_t *sock, const char *endpoints)
         return 0;
     int binds = s_binds(endpoints);
     if (binds < 0) {
-        kms_error("bad endpoints for curve", "endpoints=%s why=\"mixes binding and connecting, or is empty\"", endpoints);
+        kms_error("bad endpoints for curve", "endpoints=%s why=\"mixes binding and connecting, or is empty\"",
+                  endpoints);
         return -1;
     }
     if (!binds && !self->server_public) {

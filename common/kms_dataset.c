@@ -25,7 +25,14 @@ static _Thread_local char s_why[256];
    CSV */
 
 typedef enum {
-    S_COL_FEATURE, S_COL_TARGET, S_COL_ARCH, S_COL_NODE, S_COL_TS, S_COL_DT, S_COL_SEQ, S_COL_CPUS
+    S_COL_FEATURE,
+    S_COL_TARGET,
+    S_COL_ARCH,
+    S_COL_NODE,
+    S_COL_TS,
+    S_COL_DT,
+    S_COL_SEQ,
+    S_COL_CPUS
 } s_col_kind_t;
 
 #define S_MAX_COLUMNS (2 * KMS_SAMPLE_MAX_VALUES + 6)
@@ -44,12 +51,12 @@ typedef struct {
     size_t column_count;
     s_column_t columns[S_MAX_COLUMNS];
     /* the row being read */
-    size_t line;        /* physical line being fed, 1-based */
-    size_t row_line;    /* the line the current row started on; 0 before its first field */
-    size_t field;       /* fields seen in the current row */
-    const char *row_error;  /* first problem found in the row, NULL when none */
+    size_t line;           /* physical line being fed, 1-based */
+    size_t row_line;       /* the line the current row started on; 0 before its first field */
+    size_t field;          /* fields seen in the current row */
+    const char *row_error; /* first problem found in the row, NULL when none */
     kms_sample_t sample;
-    bool stopped;       /* on_sample asked to stop */
+    bool stopped; /* on_sample asked to stop */
 } s_csv_t;
 
 static const char *s_targets[] = {"package", "core", "uncore", "dram", "platform", "other", "gpu"};
@@ -59,8 +66,10 @@ static s_col_kind_t s_column_kind(const char *name)
     static const struct {
         const char *name;
         s_col_kind_t kind;
-    } meta[] = {{"arch", S_COL_ARCH}, {"cpu_architecture", S_COL_ARCH}, {"node", S_COL_NODE},
-                {"instance", S_COL_NODE}, {"ts", S_COL_TS}, {"dt", S_COL_DT}, {"seq", S_COL_SEQ}, {"cpus", S_COL_CPUS}};
+    } meta[] = {{"arch", S_COL_ARCH}, {"cpu_architecture", S_COL_ARCH},
+                {"node", S_COL_NODE}, {"instance", S_COL_NODE},
+                {"ts", S_COL_TS},     {"dt", S_COL_DT},
+                {"seq", S_COL_SEQ},   {"cpus", S_COL_CPUS}};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
         if (strcmp(name, meta[i].name) == 0)
             return meta[i].kind;
@@ -76,7 +85,9 @@ static void s_header_field(s_csv_t *self, const char *text, size_t len)
         return;
     if (len == 0 || len >= KMS_NAME_MAX || self->column_count >= S_MAX_COLUMNS) {
         snprintf(s_why, sizeof s_why, "line %zu: header column %zu is %s", self->line, self->column_count + 1,
-                 len == 0 ? "empty" : len >= KMS_NAME_MAX ? "a name too long" : "one too many");
+                 len == 0              ? "empty"
+                 : len >= KMS_NAME_MAX ? "a name too long"
+                                       : "one too many");
         self->header_bad = true;
         return;
     }
@@ -121,10 +132,11 @@ static void s_data_field(s_csv_t *self, const char *text, size_t len)
         return;
     }
     if (len == 0)
-        return;  /* not measured */
+        return; /* not measured */
     double value;
     if (kms_num_parse_double_n(text, len, &value) != 0) {
-        snprintf(s_why, sizeof s_why, "column %s: '%.*s' is not a number", col->name, (int) (len > 40 ? 40 : len), text);
+        snprintf(s_why, sizeof s_why, "column %s: '%.*s' is not a number", col->name, (int) (len > 40 ? 40 : len),
+                 text);
         self->row_error = s_why;
         return;
     }
@@ -134,21 +146,11 @@ static void s_data_field(s_csv_t *self, const char *text, size_t len)
         return;
     }
     switch (col->kind) {
-    case S_COL_FEATURE:
-        kms_values_set(&self->sample.features, col->name, value);
-        break;
-    case S_COL_TARGET:
-        kms_values_set(&self->sample.targets, col->name, value);
-        break;
-    case S_COL_TS:
-        self->sample.ts = value;
-        break;
-    case S_COL_DT:
-        self->sample.dt = value;
-        break;
-    case S_COL_SEQ:
-        self->sample.seq = value < 1.8e19 ? (uint64_t) value : 0;
-        break;
+    case S_COL_FEATURE: kms_values_set(&self->sample.features, col->name, value); break;
+    case S_COL_TARGET: kms_values_set(&self->sample.targets, col->name, value); break;
+    case S_COL_TS: self->sample.ts = value; break;
+    case S_COL_DT: self->sample.dt = value; break;
+    case S_COL_SEQ: self->sample.seq = value < 1.8e19 ? (uint64_t) value : 0; break;
     case S_COL_CPUS:
         if (value < 1 || value > KMS_SAMPLE_MAX_CPUS || value != floor(value)) {
             self->row_error = "column cpus: not a whole number from 1 to 4096";
@@ -156,8 +158,7 @@ static void s_data_field(s_csv_t *self, const char *text, size_t len)
         }
         self->sample.cpus = (uint32_t) value;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -167,7 +168,7 @@ static void s_row_reset(s_csv_t *self)
     strcpy(self->sample.arch, "unknown");
     strcpy(self->sample.node, "dataset");
     self->sample.seq = self->stats->rows + 1;
-    self->sample.ts = (double) self->sample.seq;   /* a ts column overrides it */
+    self->sample.ts = (double) self->sample.seq; /* a ts column overrides it */
     self->field = 0;
     self->row_line = 0;
     self->row_error = NULL;
@@ -226,8 +227,8 @@ static void s_on_row(int terminator, void *arg)
     s_row_reset(self);
 }
 
-static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t *visitor,
-                       kms_dataset_stats_t *stats, const char **why)
+static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t *visitor, kms_dataset_stats_t *stats,
+                       const char **why)
 {
     const unsigned char options = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
     struct csv_parser parser;
@@ -235,7 +236,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
         *why = "out of memory";
         return -1;
     }
-    s_csv_t *self = calloc(1, sizeof *self);  /* holds a whole sample: keep it off the stack */
+    s_csv_t *self = calloc(1, sizeof *self); /* holds a whole sample: keep it off the stack */
     if (!self) {
         csv_free(&parser);
         *why = "out of memory";
@@ -246,7 +247,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
     s_row_reset(self);
     size_t pos = 0;
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        pos = 3;  /* a UTF-8 byte order mark, as spreadsheets write */
+        pos = 3; /* a UTF-8 byte order mark, as spreadsheets write */
     size_t progress_step = len / 100 + 1, next_progress = progress_step;
     while (pos < len && !self->header_bad && !self->stopped) {
         const char *nl = memchr(text + pos, '\n', len - pos);
@@ -278,8 +279,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
             next_progress = pos + progress_step;
         }
     }
-    if (pos >= len && !self->header_bad && !self->stopped &&
-        csv_fini(&parser, s_on_field, s_on_row, self) != 0) {
+    if (pos >= len && !self->header_bad && !self->stopped && csv_fini(&parser, s_on_field, s_on_row, self) != 0) {
         stats->rows++;
         s_bad_row(self, self->row_line ? self->row_line : self->line, "malformed quoting (unterminated quote)");
     }
@@ -297,7 +297,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
         *why = "stopped";
         rc = -1;
     } else if (pos < len) {
-        rc = -1;  /* out of memory, *why set above */
+        rc = -1; /* out of memory, *why set above */
     }
     free(self);
     return rc;
@@ -333,8 +333,8 @@ static int s_prom_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapsho
     s_prom_t *self = arg;
     self->stats->rows++;
     kms_kepler_era_t era = kms_kepler_snapshot_era(cur);
-    bool usable = era != KMS_KEPLER_ERA_UNKNOWN &&
-                  (prev ? kms_kepler_snapshot_era(prev) == era : era == KMS_KEPLER_ERA_GAUGE);
+    bool usable = era != KMS_KEPLER_ERA_UNKNOWN
+                  && (prev ? kms_kepler_snapshot_era(prev) == era : era == KMS_KEPLER_ERA_GAUGE);
     if (!usable) {
         self->stats->skipped++;
         return 0;
@@ -389,9 +389,8 @@ static kms_dataset_format_t s_detect(const char *text, size_t len)
     return KMS_DATASET_CSV;
 }
 
-int kms_dataset_parse(const char *text, size_t len, kms_dataset_format_t format,
-                      const kms_dataset_visitor_t *visitor, kms_dataset_stats_t *stats,
-                      const char **why)
+int kms_dataset_parse(const char *text, size_t len, kms_dataset_format_t format, const kms_dataset_visitor_t *visitor,
+                      kms_dataset_stats_t *stats, const char **why)
 {
     kms_dataset_stats_t unused_stats;
     const char *unused_why;

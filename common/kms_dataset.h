@@ -44,20 +44,19 @@ typedef struct {
 } kms_dataset_visitor_t;
 
 typedef struct {
-    kms_dataset_format_t format;  /* what was parsed */
-    size_t rows;       /* CSV data rows, or Prometheus snapshots */
-    size_t samples;    /* samples handed to on_sample */
-    size_t bad_rows;   /* rows reported to on_bad_row */
-    size_t skipped;    /* intervals that gave no node sample (first point, counter reset...) */
+    kms_dataset_format_t format; /* what was parsed */
+    size_t rows;                 /* CSV data rows, or Prometheus snapshots */
+    size_t samples;              /* samples handed to on_sample */
+    size_t bad_rows;             /* rows reported to on_bad_row */
+    size_t skipped;              /* intervals that gave no node sample (first point, counter reset...) */
 } kms_dataset_stats_t;
 
 /* Parses `len` bytes of `text` (need not be NUL-terminated). Returns 0 when the input was read
    to its end (bad rows do not fail it), -1 when it cannot be used at all (bad header, not JSON,
    not a Prometheus dump, out of memory) or on_sample stopped it, with the reason in *why
    (static text, or borrowed until the next call). `stats` may be NULL. */
-int kms_dataset_parse(const char *text, size_t len, kms_dataset_format_t format,
-                      const kms_dataset_visitor_t *visitor, kms_dataset_stats_t *stats,
-                      const char **why);
+int kms_dataset_parse(const char *text, size_t len, kms_dataset_format_t format, const kms_dataset_visitor_t *visitor,
+                      kms_dataset_stats_t *stats, const char **why);
 
 /* "csv", "prometheus" or "auto". */
 const char *kms_dataset_format_name(kms_dataset_format_t format);

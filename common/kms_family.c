@@ -49,16 +49,16 @@ static const struct {
 };
 
 typedef struct {
-    double w, mean_g, mean_y, c_gg, c_gy;  /* weighted count, means, centred co-moments */
-    double mse;                            /* recent prequential mean squared error */
-    double mse_all;                        /* the same over every scored sample */
+    double w, mean_g, mean_y, c_gg, c_gy; /* weighted count, means, centred co-moments */
+    double mse;                           /* recent prequential mean squared error */
+    double mse_all;                       /* the same over every scored sample */
     uint64_t scored;
     bool stopped;
 } s_point_t;
 
 struct kms_family_t {
     double forgetting;
-    double scale;          /* 0 while warming up */
+    double scale; /* 0 while warming up */
     uint64_t samples;
     size_t warmup_len;
     double warmup[KMS_FAMILY_WARMUP][2];
@@ -91,28 +91,20 @@ double kms_family_fit_eval(const kms_family_fit_t *fit, double x)
     double u = x / fit->scale;
     const double *p = fit->params;
     switch (fit->kind) {
-    case KMS_FAMILY_LOGARITHMIC:
-        return p[0] * log(p[1] * u + 1) + p[2];
-    case KMS_FAMILY_LOGISTIC:
-        return p[0] / (1 + exp(-p[2] * (u - p[1]))) + p[3];
-    case KMS_FAMILY_EXPONENTIAL:
-        return p[0] * exp(p[1] * u) + p[2];
-    default:
-        return p[0] * u + p[1];
+    case KMS_FAMILY_LOGARITHMIC: return p[0] * log(p[1] * u + 1) + p[2];
+    case KMS_FAMILY_LOGISTIC: return p[0] / (1 + exp(-p[2] * (u - p[1]))) + p[3];
+    case KMS_FAMILY_EXPONENTIAL: return p[0] * exp(p[1] * u) + p[2];
+    default: return p[0] * u + p[1];
     }
 }
 
 static double s_transform(size_t i, double u)
 {
     switch (s_grid[i].kind) {
-    case KMS_FAMILY_LOGARITHMIC:
-        return log1p(s_grid[i].p * u);
-    case KMS_FAMILY_LOGISTIC:
-        return 1 / (1 + exp(-s_grid[i].q * (u - s_grid[i].p)));
-    case KMS_FAMILY_EXPONENTIAL:
-        return exp(s_grid[i].p * u);
-    default:
-        return u;
+    case KMS_FAMILY_LOGARITHMIC: return log1p(s_grid[i].p * u);
+    case KMS_FAMILY_LOGISTIC: return 1 / (1 + exp(-s_grid[i].q * (u - s_grid[i].p)));
+    case KMS_FAMILY_EXPONENTIAL: return exp(s_grid[i].p * u);
+    default: return u;
     }
 }
 
@@ -331,13 +323,14 @@ json_t *kms_family_json(const kms_family_t *self, bool fits)
     for (int k = 0; candidates && k < KMS_FAMILY_COUNT; k++) {
         kms_family_candidate_t c;
         kms_family_candidate(self, (kms_family_kind_t) k, &c);
-        json_array_append_new(candidates, json_pack("{s:s, s:s, s:I, s:o, s:b, s:o}", "family", kms_family_name(c.kind),
-                                                    "trainer", kms_family_trainer(c.kind), "scored", (json_int_t) c.scored,
-                                                    "recent_rmse", kms_json_number(c.recent_rmse), "served", c.served, "fit",
-                                                    fits ? s_fit_json(self, c.kind) : json_null()));
+        json_array_append_new(candidates,
+                              json_pack("{s:s, s:s, s:I, s:o, s:b, s:o}", "family", kms_family_name(c.kind), "trainer",
+                                        kms_family_trainer(c.kind), "scored", (json_int_t) c.scored, "recent_rmse",
+                                        kms_json_number(c.recent_rmse), "served", c.served, "fit",
+                                        fits ? s_fit_json(self, c.kind) : json_null()));
     }
-    return json_pack("{s:s, s:I, s:o}", "served", kms_family_name(self->served), "samples",
-                     (json_int_t) self->samples, "candidates", candidates);
+    return json_pack("{s:s, s:I, s:o}", "served", kms_family_name(self->served), "samples", (json_int_t) self->samples,
+                     "candidates", candidates);
 }
 
 int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out, double *recent_rmse)
@@ -374,7 +367,9 @@ json_t *kms_family_save(const kms_family_t *self)
     assert(self);
     json_t *warmup = json_array(), *points = json_array();
     for (size_t k = 0; warmup && k < self->warmup_len; k++)
-        if (json_array_append_new(warmup, json_pack("[o, o]", kms_json_finite(self->warmup[k][0]), kms_json_finite(self->warmup[k][1]))) != 0) {
+        if (json_array_append_new(
+                warmup, json_pack("[o, o]", kms_json_finite(self->warmup[k][0]), kms_json_finite(self->warmup[k][1])))
+            != 0) {
             json_decref(warmup);
             warmup = NULL;
         }
@@ -382,16 +377,18 @@ json_t *kms_family_save(const kms_family_t *self)
         const s_point_t *pt = &self->point[i];
         json_t *mse = pt->stopped ? json_null() : kms_json_finite(pt->mse);
         json_t *mse_all = pt->stopped ? json_null() : kms_json_finite(pt->mse_all);
-        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I, o]", kms_json_finite(pt->w), kms_json_finite(pt->mean_g),
-                                                    kms_json_finite(pt->mean_y), kms_json_finite(pt->c_gg), kms_json_finite(pt->c_gy), mse,
-                                                    (json_int_t) pt->scored, mse_all)) != 0) {
+        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I, o]", kms_json_finite(pt->w),
+                                                    kms_json_finite(pt->mean_g), kms_json_finite(pt->mean_y),
+                                                    kms_json_finite(pt->c_gg), kms_json_finite(pt->c_gy), mse,
+                                                    (json_int_t) pt->scored, mse_all))
+            != 0) {
             json_decref(points);
             points = NULL;
         }
     }
     return json_pack("{s:o, s:s, s:I, s:o, s:o}", "scale", json_real(self->scale), "served",
-                     kms_family_name(self->served), "samples", (json_int_t) self->samples, "warmup", warmup,
-                     "points", points);
+                     kms_family_name(self->served), "samples", (json_int_t) self->samples, "warmup", warmup, "points",
+                     points);
 }
 
 /* A point saved before the score over every sample was kept (7 fields) takes its recent one. */
@@ -401,9 +398,11 @@ static const char *s_load_point(s_point_t *pt, const json_t *doc, uint64_t sampl
     const json_t *mse_all = json_array_size(doc) == 8 ? json_array_get(doc, 7) : mse;
     if (!json_is_array(doc) || json_array_size(doc) < 7 || json_array_size(doc) > 8
         || json_is_null(mse) != json_is_null(mse_all) || !kms_json_get_real(json_array_get(doc, 0), &pt->w)
-        || !kms_json_get_real(json_array_get(doc, 1), &pt->mean_g) || !kms_json_get_real(json_array_get(doc, 2), &pt->mean_y)
-        || !kms_json_get_real(json_array_get(doc, 3), &pt->c_gg) || !kms_json_get_real(json_array_get(doc, 4), &pt->c_gy)
-        || !json_is_integer(scored) || json_integer_value(scored) < 0
+        || !kms_json_get_real(json_array_get(doc, 1), &pt->mean_g)
+        || !kms_json_get_real(json_array_get(doc, 2), &pt->mean_y)
+        || !kms_json_get_real(json_array_get(doc, 3), &pt->c_gg)
+        || !kms_json_get_real(json_array_get(doc, 4), &pt->c_gy) || !json_is_integer(scored)
+        || json_integer_value(scored) < 0
         || (!json_is_null(mse) && (!kms_json_get_real(mse, &pt->mse) || !kms_json_get_real(mse_all, &pt->mse_all))))
         return "families: bad point";
     pt->stopped = json_is_null(mse);
@@ -430,8 +429,7 @@ kms_family_t *kms_family_load(const json_t *state, double forgetting, const char
     else if (json_array_size(points) != S_POINTS)
         reason = "families: not this grid";
     else if (self->scale < 0 || (self->scale > 0 && json_array_size(warmup) > 0)
-             || json_array_size(warmup) >= KMS_FAMILY_WARMUP
-             || (self->scale == 0 && json_integer_value(samples) != 0))
+             || json_array_size(warmup) >= KMS_FAMILY_WARMUP || (self->scale == 0 && json_integer_value(samples) != 0))
         reason = "families: inconsistent warm-up";
     if (!reason) {
         self->served = (kms_family_kind_t) served;
@@ -439,7 +437,8 @@ kms_family_t *kms_family_load(const json_t *state, double forgetting, const char
         self->warmup_len = json_array_size(warmup);
         for (size_t k = 0; !reason && k < self->warmup_len; k++) {
             const json_t *pair = json_array_get(warmup, k);
-            if (!json_is_array(pair) || json_array_size(pair) != 2 || !kms_json_get_real(json_array_get(pair, 0), &self->warmup[k][0])
+            if (!json_is_array(pair) || json_array_size(pair) != 2
+                || !kms_json_get_real(json_array_get(pair, 0), &self->warmup[k][0])
                 || !kms_json_get_real(json_array_get(pair, 1), &self->warmup[k][1]))
                 reason = "families: bad warm-up sample";
         }

@@ -35,11 +35,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KMS_FAMILY_WARMUP 16         /* samples whose largest |x| fixes the scale */
-#define KMS_FAMILY_RECENT 256        /* span of the recent error */
-#define KMS_FAMILY_MIN_SCORED 128    /* scored samples (its and linear's) before a curve may be served */
-#define KMS_FAMILY_MARGIN 0.2        /* a challenger's recent RMSE must be this much lower */
-#define KMS_FAMILY_HOLD 0.1          /* a served curve's lead over linear, below which linear returns */
+#define KMS_FAMILY_WARMUP 16      /* samples whose largest |x| fixes the scale */
+#define KMS_FAMILY_RECENT 256     /* span of the recent error */
+#define KMS_FAMILY_MIN_SCORED 128 /* scored samples (its and linear's) before a curve may be served */
+#define KMS_FAMILY_MARGIN 0.2     /* a challenger's recent RMSE must be this much lower */
+#define KMS_FAMILY_HOLD 0.1       /* a served curve's lead over linear, below which linear returns */
 #define KMS_FAMILY_MAX_PARAMS 4
 
 typedef enum {
@@ -72,8 +72,8 @@ double kms_family_fit_eval(const kms_family_fit_t *fit, double x);
 
 typedef struct {
     kms_family_kind_t kind;
-    uint64_t scored;      /* samples its best point predicted before learning them */
-    double recent_rmse;   /* its best point's recent prequential RMSE; NAN before scored */
+    uint64_t scored;    /* samples its best point predicted before learning them */
+    double recent_rmse; /* its best point's recent prequential RMSE; NAN before scored */
     bool served;
 } kms_family_candidate_t;
 

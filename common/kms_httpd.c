@@ -17,7 +17,7 @@
 struct kms_httpd_t {
     struct mg_context *ctx;
     int port;
-    struct sockaddr_in wake;  /* where a connection reaches the listener; port 0: nowhere known */
+    struct sockaddr_in wake; /* where a connection reaches the listener; port 0: nowhere known */
 };
 
 static int s_log_message(const struct mg_connection *conn, const char *message)
@@ -45,7 +45,7 @@ kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, i
     snprintf(nthreads, sizeof nthreads, "%d", threads);
     snprintf(timeout, sizeof timeout, "%d", timeout_ms);
     /* One write per answer (tcp_nodelay: two writes plus Nagle cost 40 ms). */
-    const char *options[] = {"listening_ports", ports, "num_threads", nthreads, "tcp_nodelay", "1",
+    const char *options[] = {"listening_ports",    ports,   "num_threads", nthreads, "tcp_nodelay", "1",
                              "request_timeout_ms", timeout, NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = s_log_message;

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *uri;  /* civetweb's: "/metrics" also answers /metrics/..., "/" every path */
+    const char *uri; /* civetweb's: "/metrics" also answers /metrics/..., "/" every path */
     mg_request_handler handler;
 } kms_httpd_route_t;
 

@@ -36,7 +36,7 @@ static const s_family_t s_families[] = {
        program sums (cur_ts - prev_ts) / 1000000 (v0.7.1 bpfassets/libbpf/src/kepler.bpf.c:65). */
     {"kepler_container_bpf_cpu_time_us_total", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},
     {"kepler_container_bpf_cpu_time_ms_total", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},
-    {"kepler_container_cpu_cpu_time_us", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER},  /* 0.4 */
+    {"kepler_container_cpu_cpu_time_us", K_CONT_COUNTER, F_CPU_BPF, 1e-3, COUNTER}, /* 0.4 */
     {"kepler_container_cgroupfs_cpu_usage_us_total", K_CONT_COUNTER, F_CPU_CGROUP, 1e-6, COUNTER},
     /* Kepler keeps the kubelet's cpu usage in milliseconds. */
     {"kepler_container_kubelet_cpu_usage_total", K_CONT_COUNTER, F_CPU_KUBELET, 1e-3, COUNTER},
@@ -240,9 +240,8 @@ static size_t s_label_value(const kms_promtext_label_t *label, char *out, size_t
 
 /* The labels this module reads, found in one pass over a series' labels. */
 typedef struct {
-    const kms_promtext_label_t *container_id, *pod_name, *pod_id, *container_namespace, *pod_namespace,
-        *container_name, *zone, *pid, *comm, *exported_instance, *node_name, *instance,
-        *cpu_architecture, *model_name;
+    const kms_promtext_label_t *container_id, *pod_name, *pod_id, *container_namespace, *pod_namespace, *container_name,
+        *zone, *pid, *comm, *exported_instance, *node_name, *instance, *cpu_architecture, *model_name;
 } s_labels_t;
 
 static void s_labels_scan(const kms_promtext_series_t *series, s_labels_t *out)
@@ -274,8 +273,8 @@ static void s_labels_scan(const kms_promtext_series_t *series, s_labels_t *out)
 
 static const s_family_t *s_family(kms_kepler_snapshot_t *self, kms_slice_t name)
 {
-    if (self->last_len == name.len && name.len < sizeof self->last_name &&
-        memcmp(self->last_name, name.ptr, name.len) == 0)
+    if (self->last_len == name.len && name.len < sizeof self->last_name
+        && memcmp(self->last_name, name.ptr, name.len) == 0)
         return self->last_family;
     const s_family_t *found = NULL;
     for (size_t i = 0; i < S_FAMILY_COUNT; i++) {
@@ -326,9 +325,11 @@ static int s_zone_slot(const s_labels_t *labels)
     const kms_promtext_label_t *z = labels->zone;
     if (!z)
         return -1;
-    static const struct { const char *zone; int slot; } zones[] = {
-        {"package", T_PACKAGE}, {"core", T_CORE}, {"uncore", T_UNCORE}, {"dram", T_DRAM},
-        {"psys", T_PLATFORM}, {"platform", T_PLATFORM}};
+    static const struct {
+        const char *zone;
+        int slot;
+    } zones[] = {{"package", T_PACKAGE}, {"core", T_CORE},     {"uncore", T_UNCORE},
+                 {"dram", T_DRAM},       {"psys", T_PLATFORM}, {"platform", T_PLATFORM}};
     for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++)
         if (kms_slice_eq(z->value, zones[i].zone))
             return zones[i].slot;
@@ -341,8 +342,8 @@ static s_cont_t *s_record_new(kms_kepler_snapshot_t *self, uint64_t key, kms_kep
     if (s_grow(&conts, &self->cap_conts, self->nconts + 1, sizeof *self->conts) != 0)
         return NULL;
     self->conts = conts;
-    if ((self->nconts + 1) * 2 > self->table_cap &&
-        s_table_rehash(self, self->table_cap ? self->table_cap * 2 : 64) != 0)
+    if ((self->nconts + 1) * 2 > self->table_cap
+        && s_table_rehash(self, self->table_cap ? self->table_cap * 2 : 64) != 0)
         return NULL;
     s_cont_t *c = &self->conts[self->nconts];
     memset(c, 0, sizeof *c);
@@ -366,7 +367,7 @@ static uint64_t s_put_slice(uint64_t h, const kms_promtext_label_t *l)
 {
     if (l)
         h = s_hash(h, l->value.ptr, l->value.len);
-    return s_hash(h, "", 1);  /* a separator: ("ab","c") and ("a","bc") differ */
+    return s_hash(h, "", 1); /* a separator: ("ab","c") and ("a","bc") differ */
 }
 
 /* Stores a label's decoded value in the arena; the offset of "" when the label is absent. */
@@ -436,8 +437,8 @@ static s_cont_t *s_proc_get(kms_kepler_snapshot_t *self, const s_labels_t *label
     return c;
 }
 
-static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series,
-                             const s_family_t *fam, int slot, double value)
+static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series, const s_family_t *fam,
+                             int slot, double value)
 {
     /* The key covers every label, in any order (a JSON object need not keep Go's order). */
     uint64_t key = s_hash(S_HASH_SEED, series->name.ptr, series->name.len);
@@ -460,7 +461,8 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_promtext_ser
     if (s_grow(&ns, &self->cap_nseries, self->nnseries + 1, sizeof *self->nseries) != 0)
         return -1;
     self->nseries = ns;
-    self->nseries[self->nnseries++] = (s_nseries_t){key, s_mix(sum), fam->era, slot, fam->kind == K_NODE_ZONE, value, NAN};
+    self->nseries[self->nnseries++] = (s_nseries_t){key,   s_mix(sum), fam->era, slot, fam->kind == K_NODE_ZONE,
+                                                    value, NAN};
     return 0;
 }
 
@@ -468,7 +470,12 @@ static int s_add_node_series(kms_kepler_snapshot_t *self, const kms_promtext_ser
 static int s_add_stat(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series, const s_labels_t *labels,
                       bool node)
 {
-    static const struct { const char *name; bool target; int slot; double scale; } keys[] = {
+    static const struct {
+        const char *name;
+        bool target;
+        int slot;
+        double scale;
+    } keys[] = {
         {"curr_cpu_cycles", false, F_CYCLES, 1},
         {"curr_cpu_instr", false, F_INSTR, 1},
         {"curr_cpu_instructions", false, F_INSTR, 1},
@@ -488,7 +495,7 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_promtext_series_t *
     };
     uint32_t fmask = 0, tmask = 0;
     double f[F_COUNT] = {0}, t[T_COUNT] = {0};
-    int bad = 0;   /* numbers lost: the series counts as rejected, the others are used */
+    int bad = 0; /* numbers lost: the series counts as rejected, the others are used */
     for (size_t i = 0; i < series->label_count; i++) {
         const kms_promtext_label_t *l = &series->labels[i];
         kms_slice_t name = l->name;
@@ -520,7 +527,7 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_promtext_series_t *
         }
     }
     if (node) {
-        if (self->nfmask | self->ntmask) {   /* node_energy_stat twice: which one is the node? */
+        if (self->nfmask | self->ntmask) { /* node_energy_stat twice: which one is the node? */
             self->t_duplicate |= self->ntmask | tmask;
             self->f_nonfinite |= self->nfmask | fmask;
         }
@@ -553,7 +560,7 @@ static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_promtext_seri
             self->t_nonfinite |= 1u << slot;
     } else if (fam->kind == K_CONT_COUNTER || fam->kind == K_CONT_GAUGE || fam->kind == K_PROC_COUNTER) {
         self->f_nonfinite |= 1u << fam->slot;
-    } else if (fam->kind == K_POD_ENERGY) {   /* 0.1-0.3 without node_energy_stat: the node is its pods */
+    } else if (fam->kind == K_POD_ENERGY) { /* 0.1-0.3 without node_energy_stat: the node is its pods */
         self->t_nonfinite |= 1u << fam->slot;
     }
 }
@@ -568,8 +575,8 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
         return 1;
     }
     double value = series->value;
-    if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO && fam->kind != K_NODE_CPU &&
-        (!isfinite(value) || value < 0)) {
+    if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO && fam->kind != K_NODE_CPU
+        && (!isfinite(value) || value < 0)) {
         s_note_unusable(self, series, fam);
         self->stats.rejected++;
         return -1;
@@ -583,19 +590,17 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     int rc = 0;
     s_cont_t *c;
     switch (fam->kind) {
-    case K_NODE_INFO:
-        s_note_arch(self, &labels);
-        break;
-    case K_NODE_CPU:  /* one series per logical cpu (v0.11.4 internal/exporter/prometheus/collector/cpuinfo.go) */
+    case K_NODE_INFO: s_note_arch(self, &labels); break;
+    case K_NODE_CPU: /* one series per logical cpu (v0.11.4 internal/exporter/prometheus/collector/cpuinfo.go) */
         s_note_arch(self, &labels);
         self->cpus += self->cpus <= KMS_SAMPLE_MAX_CPUS;
         break;
-    case K_NODE_USAGE:  /* active / total jiffies of /proc/stat: above 1 it is not one */
+    case K_NODE_USAGE: /* active / total jiffies of /proc/stat: above 1 it is not one */
         if (value > 1) {
             rc = -1;
             break;
         }
-        self->usage = ++self->nusage == 1 ? value : NAN;  /* twice: which one is the node's? */
+        self->usage = ++self->nusage == 1 ? value : NAN; /* twice: which one is the node's? */
         s_note_node(self, &labels);
         break;
     case K_NODE_SPLIT:
@@ -606,9 +611,7 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
         s_note_arch(self, &labels);
         rc = s_add_stat(self, series, &labels, true);
         break;
-    case K_POD_STAT:
-        rc = s_add_stat(self, series, &labels, false);
-        break;
+    case K_POD_STAT: rc = s_add_stat(self, series, &labels, false); break;
     case K_NODE_ENERGY:
     case K_NODE_ZONE:
     case K_NODE_WATTS: {
@@ -649,7 +652,7 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
             rc = -1;
             break;
         }
-        c->t[slot] += value;  /* dynamic + idle */
+        c->t[slot] += value; /* dynamic + idle */
         c->tmask |= 1u << slot;
         break;
     }
@@ -668,8 +671,8 @@ static int s_on_series(const kms_promtext_series_t *series, void *arg)
     return 0;
 }
 
-int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts,
-                              const char *host, kms_promtext_stats_t *text_stats)
+int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts, const char *host,
+                              kms_promtext_stats_t *text_stats)
 {
     assert(self);
     kms_kepler_snapshot_begin(self, ts, host);

@@ -32,7 +32,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-
 #include "kms_promtext_read.h"
 #include "kms_sample.h"
 
@@ -40,18 +39,18 @@
 #define KMS_KEPLER_GAUGE_PERIOD 3.0
 
 typedef enum {
-    KMS_KEPLER_ERA_UNKNOWN = 0,  /* no Kepler family seen (yet) */
-    KMS_KEPLER_ERA_GAUGE,        /* 0.1 - 0.3 */
-    KMS_KEPLER_ERA_COUNTER,      /* 0.4 - 0.9 */
-    KMS_KEPLER_ERA_RAPL          /* 0.10 and later */
+    KMS_KEPLER_ERA_UNKNOWN = 0, /* no Kepler family seen (yet) */
+    KMS_KEPLER_ERA_GAUGE,       /* 0.1 - 0.3 */
+    KMS_KEPLER_ERA_COUNTER,     /* 0.4 - 0.9 */
+    KMS_KEPLER_ERA_RAPL         /* 0.10 and later */
 } kms_kepler_era_t;
 
 typedef struct kms_kepler_snapshot_t kms_kepler_snapshot_t;
 
 typedef struct {
-    size_t used;      /* series that fed a feature, a target or the node's identity */
-    size_t ignored;   /* series of families this module does not use */
-    size_t rejected;  /* series with a non-finite or negative value, or no container identity */
+    size_t used;     /* series that fed a feature, a target or the node's identity */
+    size_t ignored;  /* series of families this module does not use */
+    size_t rejected; /* series with a non-finite or negative value, or no container identity */
 } kms_kepler_snapshot_stats_t;
 
 /* Creates an empty snapshot. Returns NULL when out of memory. */
@@ -80,8 +79,8 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
 /* begin + kms_promtext_parse of a whole page + add of every series. `text_stats` (may be NULL)
    receives the parser's counts (rejected lines). Returns 0, or -1 when the page holds no Kepler
    family at all (era unknown). */
-int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts,
-                              const char *host, kms_promtext_stats_t *text_stats);
+int kms_kepler_snapshot_parse(kms_kepler_snapshot_t *self, const char *page, size_t len, double ts, const char *host,
+                              kms_promtext_stats_t *text_stats);
 
 /* Makes `dst` an exact copy of `src` (reusing dst's memory). Returns 0, -1 when out of memory. */
 int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapshot_t *src);

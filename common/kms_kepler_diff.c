@@ -13,8 +13,7 @@
 
 static const char *s_target_names[T_COUNT] = {"package", "core", "uncore", "dram", "platform", "other", "gpu"};
 
-const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate", "nonfinite", "jump",
-                                                                    "series_changed"};
+const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT] = {"duplicate", "nonfinite", "jump", "series_changed"};
 
 /* The standard Intel RAPL range: a 32-bit counter of 2^-14 J units, which sysfs reports as
    max_energy_range_uj = 262143328850. Kepler 0.10 does not export the range, so this is the
@@ -34,10 +33,10 @@ typedef struct {
     const kms_kepler_snapshot_t *prev;
     kms_kepler_snapshot_t *cur;
     double dt;
-    int cpu_slot, mem_slot;  /* chosen sources, -1 when none */
-    uint32_t fmask;          /* usage counters (cycles, instructions, misses) seen in both */
-    uint32_t fown;           /* node features from the node's own figure: no container spoils them */
-    bool procs;              /* 0.10 cpu time from processes, in both snapshots */
+    int cpu_slot, mem_slot; /* chosen sources, -1 when none */
+    uint32_t fmask;         /* usage counters (cycles, instructions, misses) seen in both */
+    uint32_t fown;          /* node features from the node's own figure: no container spoils them */
+    bool procs;             /* 0.10 cpu time from processes, in both snapshots */
     kms_kepler_sample_fn fn;
     void *arg;
     kms_kepler_diff_stats_t *stats;
@@ -62,7 +61,9 @@ static const char *s_feature_name(int slot)
     case F_IRQ_BLOCK: return KMS_F_IRQ_BLOCK;
     case F_IRQ_NET_RX: return KMS_F_IRQ_NET_RX;
     case F_IRQ_NET_TX: return KMS_F_IRQ_NET_TX;
-    case F_CPU_BPF: case F_CPU_CGROUP: case F_CPU_KUBELET: return KMS_F_CPU_TIME;
+    case F_CPU_BPF:
+    case F_CPU_CGROUP:
+    case F_CPU_KUBELET: return KMS_F_CPU_TIME;
     default: return KMS_F_RESIDENT_MEMORY;
     }
 }
@@ -74,7 +75,7 @@ static void s_sample_init(kms_sample_t *s, const kms_kepler_snapshot_t *cur, dou
     s->dt = dt;
     snprintf(s->node, sizeof s->node, "%s", cur->node);
     snprintf(s->arch, sizeof s->arch, "%s", cur->arch);
-    s->cpus = cur->cpus;  /* over KMS_SAMPLE_MAX_CPUS: not encoded, the sample is dropped */
+    s->cpus = cur->cpus; /* over KMS_SAMPLE_MAX_CPUS: not encoded, the sample is dropped */
 }
 
 /* Kepler 0.1-0.4 name no container id: the sample then carries namespace/pod[/container], so
@@ -114,8 +115,8 @@ static double s_proc_cpu(const s_diff_t *d, uint64_t owner)
 /* One container's rates over the interval into `out`. Returns -1 when its non-zero counters all
    went down (it restarted: it gives nothing), -2 when some went down and others did not (the
    page is damaged). */
-static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT],
-                        uint32_t *fmask, double t[T_COUNT], uint32_t *tmask)
+static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT], uint32_t *fmask,
+                        double t[T_COUNT], uint32_t *tmask)
 {
     uint32_t counters = (p->fmask & c->fmask) & ~F_GAUGES;
     uint32_t targets = p->tmask & c->tmask;
@@ -162,8 +163,8 @@ static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, doubl
     return 0;
 }
 
-static void s_fill(kms_sample_t *s, const double f[F_COUNT], uint32_t fmask, const double t[T_COUNT],
-                   uint32_t tmask, kms_kepler_diff_stats_t *stats)
+static void s_fill(kms_sample_t *s, const double f[F_COUNT], uint32_t fmask, const double t[T_COUNT], uint32_t tmask,
+                   kms_kepler_diff_stats_t *stats)
 {
     for (int i = 0; i < F_COUNT; i++)
         if (fmask & (1u << i))
@@ -195,8 +196,8 @@ static double s_zone_watts(const kms_kepler_snapshot_t *p, const kms_kepler_snap
     const kms_kepler_snapshot_t *both[2] = {p, c};
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < both[k]->nnseries; i++)
-            if (both[k]->nseries[i].slot < 0 && both[k]->nseries[i].labels == labels &&
-                both[k]->nseries[i].value > most)
+            if (both[k]->nseries[i].slot < 0 && both[k]->nseries[i].labels == labels
+                && both[k]->nseries[i].value > most)
                 most = both[k]->nseries[i].value;
     return most;
 }
@@ -207,8 +208,8 @@ static double s_zone_watts(const kms_kepler_snapshot_t *p, const kms_kepler_snap
    zone's recent power allows (S_WRAP_RECENT_*) once it has one, and never beyond
    KMS_KEPLER_ZONE_MAX_WATTS. A zone whose range is not the standard one (another energy unit,
    another vendor) would otherwise give tens of kilowatts, a restart a megawatt. */
-static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c,
-                               const s_nseries_t *cs, const s_nseries_t *ps, double dt)
+static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_snapshot_t *c, const s_nseries_t *cs,
+                               const s_nseries_t *ps, double dt)
 {
     if (ps->value > S_RAPL_RANGE_J || cs->value > S_RAPL_RANGE_J)
         return false;
@@ -216,8 +217,8 @@ static bool s_unwrap_plausible(const kms_kepler_snapshot_t *p, const kms_kepler_
     double watts = s_zone_watts(p, c, cs->labels);
     if (watts >= 0)
         return implied <= KMS_KEPLER_ZONE_MAX_WATTS && implied <= 2 * watts + 1;
-    return implied <= KMS_KEPLER_ZONE_MAX_WATTS &&
-           !(implied > S_WRAP_RECENT_FACTOR * ps->recent_watts + S_WRAP_RECENT_FLOOR_W);
+    return implied <= KMS_KEPLER_ZONE_MAX_WATTS
+           && !(implied > S_WRAP_RECENT_FACTOR * ps->recent_watts + S_WRAP_RECENT_FLOOR_W);
 }
 
 /* The zone's recent power as of cur: the larger of this interval's and the previous one's,
@@ -343,9 +344,9 @@ static void s_node_cpu(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
 /* The node's targets over the interval, and what their counters did. */
 typedef struct {
     double watts[T_COUNT];
-    uint32_t mask;    /* targets measured */
-    uint32_t jumps;   /* targets beyond KMS_KEPLER_SERIES_MAX_WATTS */
-    size_t down, up;  /* series that went down; series that went on from above 0 */
+    uint32_t mask;   /* targets measured */
+    uint32_t jumps;  /* targets beyond KMS_KEPLER_SERIES_MAX_WATTS */
+    size_t down, up; /* series that went down; series that went on from above 0 */
 } s_node_targets_t;
 
 /* Each energy series against itself in the previous scrape, RAPL wraps unwrapped. */
@@ -360,7 +361,7 @@ static void s_node_targets(s_diff_t *d, s_node_targets_t *out)
             continue;
         const s_nseries_t *ps = s_previous(p, cs);
         if (!ps)
-            continue;  /* a series that just appeared (a new GPU...): s_series_changed */
+            continue; /* a series that just appeared (a new GPU...): s_series_changed */
         double delta = cs->value - ps->value;
         if (delta < 0 && cs->raw_rapl && !rapl_restart && s_unwrap_plausible(p, c, cs, ps, d->dt)) {
             delta = S_RAPL_RANGE_J - ps->value + cs->value;
@@ -371,7 +372,7 @@ static void s_node_targets(s_diff_t *d, s_node_targets_t *out)
         if (delta < 0)
             out->down++;
         else if (ps->value > 0)
-            out->up++;  /* a counter at 0 (no such zone here) says nothing about a restart */
+            out->up++; /* a counter at 0 (no such zone here) says nothing about a restart */
         if (delta / d->dt > KMS_KEPLER_SERIES_MAX_WATTS)
             out->jumps |= 1u << cs->slot;
         out->watts[cs->slot] += delta / d->dt;
@@ -397,7 +398,7 @@ static bool s_node_comparable(s_diff_t *d, const s_node_targets_t *nt)
     if (changed) {
         for (int s = 0; s < T_COUNT; s++)
             st->spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED] += !!(changed & (1u << s));
-        st->damaged = lost;  /* back with the series, the next page matches prev */
+        st->damaged = lost; /* back with the series, the next page matches prev */
         st->why = "a node energy series is in one page only: the node's sums are not comparable";
         return false;
     }
@@ -412,7 +413,7 @@ static void s_choose_sources(s_diff_t *d)
     d->procs = p->nprocs > 0 && c->nprocs > 0;
     d->cpu_slot = s_pick(p, c, F_CPU_BPF, F_CPU_KUBELET);
     if (d->cpu_slot < 0 && (p->seen_mask & c->seen_mask & (1u << F_CPU_BPF)))
-        d->cpu_slot = F_CPU_BPF;  /* all sources zero: an idle node, still a measurement */
+        d->cpu_slot = F_CPU_BPF; /* all sources zero: an idle node, still a measurement */
     d->mem_slot = s_pick(c, c, F_MEM_CGROUP, F_MEM_KUBELET);
     if (d->mem_slot < 0 && (c->seen_mask & (1u << F_MEM_KUBELET)))
         d->mem_slot = F_MEM_KUBELET;
@@ -468,7 +469,7 @@ static bool s_node_features(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
     size_t pconts = 0;
     for (size_t i = 0; i < p->nconts; i++)
         pconts += p->conts[i].era == c->era && !p->conts[i].proc;
-    if (d->procs)  /* the node's cpu time is every process's, in a container or not */
+    if (d->procs) /* the node's cpu time is every process's, in a container or not */
         nf[F_CPU_BPF] = s_proc_cpu(d, 0) / d->dt;
     st->containers_churned += pconts - matched;
     /* Features the exporter provides count even when no container matched (they sum to 0). */
@@ -539,9 +540,9 @@ static int s_diff_gauges(s_diff_t *d)
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
     kms_kepler_diff_stats_t *st = d->stats;
     double period = KMS_KEPLER_GAUGE_PERIOD;
-    if (p && p->era == c->era && p->nfmask == c->nfmask && p->ntmask == c->ntmask &&
-        memcmp(p->nf, c->nf, sizeof c->nf) == 0 && memcmp(p->nt, c->nt, sizeof c->nt) == 0 &&
-        (c->nfmask | c->ntmask)) {
+    if (p && p->era == c->era && p->nfmask == c->nfmask && p->ntmask == c->ntmask
+        && memcmp(p->nf, c->nf, sizeof c->nf) == 0 && memcmp(p->nt, c->nt, sizeof c->nt) == 0
+        && (c->nfmask | c->ntmask)) {
         st->why = "Kepler has not updated its page since the previous scrape";
         return 0;
     }
@@ -602,8 +603,8 @@ static int s_diff_gauges(s_diff_t *d)
     return (int) st->samples;
 }
 
-int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur,
-                    kms_kepler_sample_fn fn, void *arg, kms_kepler_diff_stats_t *stats)
+int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, kms_kepler_sample_fn fn, void *arg,
+                    kms_kepler_diff_stats_t *stats)
 {
     assert(cur && fn);
     kms_kepler_diff_stats_t local;
@@ -644,4 +645,3 @@ bool kms_kepler_keep_prev(bool damaged, int *kept)
     *kept = 0;
     return false;
 }
-

@@ -51,30 +51,30 @@
 /* Why a node target (or feature) was left out of an interval's node sample, rather than summed
    short of a socket or past a megawatt. */
 typedef enum {
-    KMS_KEPLER_SPOIL_DUPLICATE,  /* a series of it came twice in one page */
-    KMS_KEPLER_SPOIL_NONFINITE,  /* a series of it was NaN, Inf or negative */
-    KMS_KEPLER_SPOIL_JUMP,       /* a series of it rose faster than KMS_KEPLER_SERIES_MAX_WATTS */
-    KMS_KEPLER_SPOIL_SERIES_CHANGED,  /* a series of it in one page only: no node sample at all */
+    KMS_KEPLER_SPOIL_DUPLICATE,      /* a series of it came twice in one page */
+    KMS_KEPLER_SPOIL_NONFINITE,      /* a series of it was NaN, Inf or negative */
+    KMS_KEPLER_SPOIL_JUMP,           /* a series of it rose faster than KMS_KEPLER_SERIES_MAX_WATTS */
+    KMS_KEPLER_SPOIL_SERIES_CHANGED, /* a series of it in one page only: no node sample at all */
     KMS_KEPLER_SPOIL_COUNT
 } kms_kepler_spoil_t;
 
-extern const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT];  /* "duplicate", ... */
+extern const char *const kms_kepler_spoil_names[KMS_KEPLER_SPOIL_COUNT]; /* "duplicate", ... */
 
-#define KMS_KEPLER_SERIES_MAX_WATTS 20000.0  /* no energy series of one node rises faster */
-#define KMS_KEPLER_ZONE_MAX_WATTS 2000.0     /* nor does one RAPL zone: a fall beyond is no wrap */
+#define KMS_KEPLER_SERIES_MAX_WATTS 20000.0 /* no energy series of one node rises faster */
+#define KMS_KEPLER_ZONE_MAX_WATTS 2000.0    /* nor does one RAPL zone: a fall beyond is no wrap */
 
 typedef struct {
-    size_t samples;             /* samples handed to the callback (node and containers) */
-    size_t containers_matched;  /* containers in both snapshots, counters intact */
-    size_t containers_churned;  /* in only one of the two: they change nothing */
-    size_t counter_resets;      /* counters that went down: their owner gave no sample */
-    size_t rapl_wraps;          /* raw RAPL readings that wrapped and were unwrapped */
-    size_t nonfinite;           /* rates that came out NaN/Inf and were dropped */
-    size_t spoiled[KMS_KEPLER_SPOIL_COUNT];  /* node targets and features left out, by reason */
-    bool damaged;               /* some node counters went down and others did not (not a restart
+    size_t samples;                         /* samples handed to the callback (node and containers) */
+    size_t containers_matched;              /* containers in both snapshots, counters intact */
+    size_t containers_churned;              /* in only one of the two: they change nothing */
+    size_t counter_resets;                  /* counters that went down: their owner gave no sample */
+    size_t rapl_wraps;                      /* raw RAPL readings that wrapped and were unwrapped */
+    size_t nonfinite;                       /* rates that came out NaN/Inf and were dropped */
+    size_t spoiled[KMS_KEPLER_SPOIL_COUNT]; /* node targets and features left out, by reason */
+    bool damaged;                           /* some node counters went down and others did not (not a restart
                                    but a damaged page), or a node series of prev is missing from
                                    cur: keep prev as the reference for the next one */
-    const char *why;            /* static text: why there was no node sample; NULL when there was */
+    const char *why;                        /* static text: why there was no node sample; NULL when there was */
 } kms_kepler_diff_stats_t;
 
 /* Called once per sample; return 0 to go on, non-zero to stop (kms_kepler_diff returns -1).
@@ -92,8 +92,8 @@ typedef int (*kms_kepler_sample_fn)(const kms_sample_t *sample, void *arg);
    `stats` may be NULL; it is overwritten, not accumulated. The one thing written to cur is each
    raw RAPL zone's recent power, the measure by which the next diff (cur as its prev) judges
    whether a fall is a wrap. */
-int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur,
-                    kms_kepler_sample_fn fn, void *arg, kms_kepler_diff_stats_t *stats);
+int kms_kepler_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, kms_kepler_sample_fn fn, void *arg,
+                    kms_kepler_diff_stats_t *stats);
 /* How many damaged snapshots in a row may keep the same prev before cur is taken anyway. */
 #define KMS_KEPLER_KEEP_PREV_MAX 3
 

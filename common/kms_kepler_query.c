@@ -9,18 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kms_kepler_internal.h"  /* s_grow */
+#include "kms_kepler_internal.h" /* s_grow */
 #include "kms_num.h"
 
 typedef struct {
-    const char *name;     /* metric name, borrowed from the JSON */
+    const char *name; /* metric name, borrowed from the JSON */
     size_t name_len;
-    json_t *metric;       /* label object */
-    json_t *points;       /* array of [ts, "v"] (a vector's single value is wrapped) */
-    json_t *single;       /* the vector's own value, when points is NULL */
-    size_t node;          /* index into the node keys */
-    size_t cursor;        /* next point to look at */
-    kms_promtext_label_t *labels;  /* built once per result, when its node is walked */
+    json_t *metric;               /* label object */
+    json_t *points;               /* array of [ts, "v"] (a vector's single value is wrapped) */
+    json_t *single;               /* the vector's own value, when points is NULL */
+    size_t node;                  /* index into the node keys */
+    size_t cursor;                /* next point to look at */
+    kms_promtext_label_t *labels; /* built once per result, when its node is walked */
     size_t nlabels;
 } s_result_t;
 
@@ -73,9 +73,12 @@ static int s_walk_add(s_walk_t *w, const char *name, json_t *result)
     if (s_grow(&p, &w->cap_results, w->nresults + 1, sizeof *w->results) != 0)
         return -1;
     w->results = p;
-    w->results[w->nresults++] = (s_result_t){.name = name, .name_len = strlen(name), .metric = metric,
+    w->results[w->nresults++] = (s_result_t){.name = name,
+                                             .name_len = strlen(name),
+                                             .metric = metric,
                                              .points = json_is_array(values) ? values : NULL,
-                                             .single = json_is_array(values) ? NULL : value, .node = n};
+                                             .single = json_is_array(values) ? NULL : value,
+                                             .node = n};
     w->stats->results++;
     return 0;
 }
@@ -126,14 +129,19 @@ static void s_walk_feed(s_result_t *r, int64_t ms, kms_kepler_snapshot_t *snap)
     }
     if (!pair)
         return;
-    kms_promtext_series_t series = {.name = {r->name, r->name_len}, .labels = r->labels, .label_count = r->nlabels,
-                                .value = value, .has_timestamp = true, .timestamp_ms = ms,
-                                .type = KMS_PROMTEXT_UNTYPED, .family = {r->name, r->name_len}};
+    kms_promtext_series_t series = {.name = {r->name, r->name_len},
+                                    .labels = r->labels,
+                                    .label_count = r->nlabels,
+                                    .value = value,
+                                    .has_timestamp = true,
+                                    .timestamp_ms = ms,
+                                    .type = KMS_PROMTEXT_UNTYPED,
+                                    .family = {r->name, r->name_len}};
     kms_kepler_snapshot_add(snap, &series);
 }
 
-static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg,
-                         kms_kepler_snapshot_t **snaps, const char **why);
+static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_snapshot_t **snaps,
+                         const char **why);
 
 /* The labels of a result as the series fed to the snapshot carry them (values decoded, as
    JSON strings are), into `out`; returns how many. */
@@ -147,13 +155,14 @@ static size_t s_result_labels(const s_result_t *r, kms_promtext_label_t *out)
             continue;
         if (count == KMS_PROMTEXT_MAX_LABELS)
             break;
-        out[count++] = (kms_promtext_label_t){{key, strlen(key)}, {json_string_value(val), json_string_length(val)}, false};
+        out[count++] = (kms_promtext_label_t){
+            {key, strlen(key)}, {json_string_value(val), json_string_length(val)}, false};
     }
     return count;
 }
 
-static int s_walk_node(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg,
-                       kms_kepler_snapshot_t **snaps, const char **why)
+static int s_walk_node(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_snapshot_t **snaps,
+                       const char **why)
 {
     /* Each result's labels, built once for all its points. */
     size_t nlabels = 0;
@@ -178,8 +187,8 @@ static int s_walk_node(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void
     return rc;
 }
 
-static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg,
-                         kms_kepler_snapshot_t **snaps, const char **why)
+static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_snapshot_t **snaps,
+                         const char **why)
 {
     size_t npoints = 0;
     for (size_t i = 0; i < w->nresults; i++)
@@ -234,8 +243,8 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
     return rc;
 }
 
-int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
-                         kms_kepler_query_stats_t *stats, const char **why)
+int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_query_stats_t *stats,
+                          const char **why)
 {
     assert(fn);
     kms_kepler_query_stats_t local;
@@ -250,7 +259,7 @@ int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *a
         *why = "not a JSON object";
         return -1;
     }
-    json_t *obj = (json_t *) root;  /* jansson's getters take non-const; nothing is modified */
+    json_t *obj = (json_t *) root; /* jansson's getters take non-const; nothing is modified */
     s_walk_t w = {0};
     w.stats = stats;
     int rc = 0;

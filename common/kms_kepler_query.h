@@ -22,21 +22,20 @@
    on with `prev` still the previous one for the next snapshot (kms_kepler_diff found cur
    damaged), anything else to stop. */
 #define KMS_KEPLER_KEEP_PREV 2
-typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur,
-                                      void *arg);
+typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg);
 
 typedef struct {
-    size_t results;     /* result entries read */
-    size_t points;      /* [ts, "value"] pairs read */
-    size_t rejected;    /* malformed results or points, skipped */
-    size_t nodes;       /* distinct nodes */
-    size_t snapshots;   /* snapshots handed to fn */
+    size_t results;   /* result entries read */
+    size_t points;    /* [ts, "value"] pairs read */
+    size_t rejected;  /* malformed results or points, skipped */
+    size_t nodes;     /* distinct nodes */
+    size_t snapshots; /* snapshots handed to fn */
 } kms_kepler_query_stats_t;
 
 /* Returns 0, or -1 when the answer is not one of the shapes above, is a Prometheus error
    (*why then points at its "error" message, borrowed from root), or fn stopped the walk or
    memory ran out. *why (when why is not NULL) is set on -1, to static text or to root's. */
-int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg,
-                         kms_kepler_query_stats_t *stats, const char **why);
+int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_query_stats_t *stats,
+                          const char **why);
 
 #endif

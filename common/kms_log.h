@@ -40,10 +40,13 @@ bool kms_log_decade(uint64_t count);
 void kms_log_bound(const char *role, const char *endpoint);
 
 #define kms_log_at(level, msg, ...) \
-    do { if ((level) >= kms_log_threshold) kms_log_write((level), (msg), __VA_ARGS__); } while (0)
+    do { \
+        if ((level) >= kms_log_threshold) \
+            kms_log_write((level), (msg), __VA_ARGS__); \
+    } while (0)
 #define kms_debug(msg, ...) kms_log_at(KMS_LOG_DEBUG, msg, __VA_ARGS__)
-#define kms_info(msg, ...)  kms_log_at(KMS_LOG_INFO, msg, __VA_ARGS__)
-#define kms_warn(msg, ...)  kms_log_at(KMS_LOG_WARN, msg, __VA_ARGS__)
+#define kms_info(msg, ...) kms_log_at(KMS_LOG_INFO, msg, __VA_ARGS__)
+#define kms_warn(msg, ...) kms_log_at(KMS_LOG_WARN, msg, __VA_ARGS__)
 #define kms_error(msg, ...) kms_log_at(KMS_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

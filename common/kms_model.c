@@ -322,7 +322,7 @@ static const char *s_gather(kms_model_t *self, const kms_sample_t *sample, doubl
 static bool s_valid(const kms_model_t *self, const double *z, double y)
 {
     for (size_t j = 0; j < self->spec.feature_count; j++)
-        if (!(fabs(z[j]) <= KMS_MODEL_VALUE_MAX))   /* false for NaN too */
+        if (!(fabs(z[j]) <= KMS_MODEL_VALUE_MAX)) /* false for NaN too */
             return false;
     return y >= 0 && y <= KMS_MODEL_VALUE_MAX;
 }
@@ -521,8 +521,8 @@ static bool s_arch_earn(kms_model_t *self, const char *arch, double ts)
     self->candidate[k].seen = self->arch_clock;
     self->candidate[k].first_ts = fmin(self->candidate[k].first_ts, ts);
     self->candidate[k].last_ts = fmax(self->candidate[k].last_ts, ts);
-    if (self->candidate[k].count < KMS_MODEL_ARCH_EVIDENCE
-        || self->candidate[k].first_ts == self->candidate[k].last_ts || !s_arch_slot(self))
+    if (self->candidate[k].count < KMS_MODEL_ARCH_EVIDENCE || self->candidate[k].first_ts == self->candidate[k].last_ts
+        || !s_arch_slot(self))
         return false;
     self->candidate[k] = self->candidate[--self->candidate_count];
     return true;
@@ -539,7 +539,7 @@ static size_t s_arch_column(kms_model_t *self, const kms_sample_t *sample)
             return SIZE_MAX;
         a = self->arch_count++;
         strcpy(self->arch[a], arch);
-        size_t c = self->dim++;   /* a reclaimed column may have left numbers there */
+        size_t c = self->dim++; /* a reclaimed column may have left numbers there */
         self->mean[c] = self->beta[c] = 0;
         for (size_t i = 0; i <= c; i++)
             self->comoment[i * self->stride + c] = 0;
@@ -706,12 +706,12 @@ void kms_model_status(const kms_model_t *self, kms_model_status_t *out)
     out->outliers = self->outliers;
     out->drifted = self->drifted;
     out->drifts = self->drifts;
-    out->drift = self->drift || (self->window_len == KMS_MODEL_WINDOW
-                                 && out->window_mae > KMS_MODEL_DRIFT_RATIO * out->mae);
+    out->drift = self->drift
+                 || (self->window_len == KMS_MODEL_WINDOW && out->window_mae > KMS_MODEL_DRIFT_RATIO * out->mae);
     uint64_t need = self->spec.min_samples;
     if (self->samples < need)
-        snprintf(out->reason, sizeof out->reason, "%llu of %llu samples",
-                 (unsigned long long) self->samples, (unsigned long long) need);
+        snprintf(out->reason, sizeof out->reason, "%llu of %llu samples", (unsigned long long) self->samples,
+                 (unsigned long long) need);
     else if (!self->has_fit)
         snprintf(out->reason, sizeof out->reason, "no finite fit yet (%llu samples)",
                  (unsigned long long) self->samples);

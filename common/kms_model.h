@@ -23,34 +23,34 @@
 #include <stdint.h>
 
 #include "kms_family.h"
-#include "kms_model_state.h"  /* kms_model_save, kms_model_load */
+#include "kms_model_state.h" /* kms_model_save, kms_model_load */
 #include "kms_sample.h"
 #include "kms_weights.h"
 
-#define KMS_MODEL_MAX_ARCH 32        /* architectures one model tells apart at a time */
-#define KMS_MODEL_ARCH_EVIDENCE 8    /* samples, from more than one interval, that earn a slot */
-#define KMS_MODEL_ARCH_IDLE 1024     /* samples without a sighting after which a slot is reclaimable */
-#define KMS_MODEL_ARCH_CANDIDATES 8  /* architectures earning a slot, tracked at once */
-#define KMS_MODEL_WINDOW 256         /* samples in the recent prequential window */
-#define KMS_MODEL_VALUE_MAX 1e30     /* larger |feature| or watts is garbage: rejected */
-#define KMS_MODEL_RIDGE 1e-9         /* default ridge, on the correlation scale */
-#define KMS_MODEL_GATE_SIGMAS 10     /* residual gate: robust standard deviations a sample may be out */
-#define KMS_MODEL_GATE_FLOOR 0.01    /* ... with the deviation at least this share of the usual watts */
-#define KMS_MODEL_GATE_HISTORY 16    /* scored samples (and half as many of the sample's architecture) before it acts */
-#define KMS_MODEL_GATE_RECENT 32     /* recent gate decisions in which a drift is recognised */
-#define KMS_MODEL_GATE_DRIFT 24      /* ... out of the gate on one side: a drift */
-#define KMS_MODEL_DRIFT_RATIO 3      /* window MAE this many times the long-run one: a drift too */
-#define KMS_MODEL_MIN_SAMPLES 30     /* default spec.min_samples */
+#define KMS_MODEL_MAX_ARCH 32       /* architectures one model tells apart at a time */
+#define KMS_MODEL_ARCH_EVIDENCE 8   /* samples, from more than one interval, that earn a slot */
+#define KMS_MODEL_ARCH_IDLE 1024    /* samples without a sighting after which a slot is reclaimable */
+#define KMS_MODEL_ARCH_CANDIDATES 8 /* architectures earning a slot, tracked at once */
+#define KMS_MODEL_WINDOW 256        /* samples in the recent prequential window */
+#define KMS_MODEL_VALUE_MAX 1e30    /* larger |feature| or watts is garbage: rejected */
+#define KMS_MODEL_RIDGE 1e-9        /* default ridge, on the correlation scale */
+#define KMS_MODEL_GATE_SIGMAS 10    /* residual gate: robust standard deviations a sample may be out */
+#define KMS_MODEL_GATE_FLOOR 0.01   /* ... with the deviation at least this share of the usual watts */
+#define KMS_MODEL_GATE_HISTORY 16   /* scored samples (and half as many of the sample's architecture) before it acts */
+#define KMS_MODEL_GATE_RECENT 32    /* recent gate decisions in which a drift is recognised */
+#define KMS_MODEL_GATE_DRIFT 24     /* ... out of the gate on one side: a drift */
+#define KMS_MODEL_DRIFT_RATIO 3     /* window MAE this many times the long-run one: a drift too */
+#define KMS_MODEL_MIN_SAMPLES 30    /* default spec.min_samples */
 
 typedef struct {
     char name[KMS_NAME_MAX];
     char target[KMS_NAME_MAX];
     size_t feature_count;
     char features[KMS_SAMPLE_MAX_VALUES][KMS_NAME_MAX];
-    double forgetting;   /* weight kept per sample, in (0, 1]; 1 = none */
-    double ridge;        /* on the standardized scale */
+    double forgetting; /* weight kept per sample, in (0, 1]; 1 = none */
+    double ridge;      /* on the standardized scale */
     uint64_t min_samples;
-    bool per_cpu;        /* learns watts / cpus against features / cpus (cpu_utilization: cpu_time
+    bool per_cpu; /* learns watts / cpus against features / cpus (cpu_utilization: cpu_time
                             / cpus) from samples that state their node's cpus: hosts of one
                             processor pool whatever their size, and a machine of N cpus draws N
                             times the prediction at its own utilization */
@@ -58,29 +58,29 @@ typedef struct {
 
 typedef enum {
     KMS_LEARN_OK = 0,
-    KMS_LEARN_MISSING,   /* the sample lacks a feature or the target: not this model's sample */
-    KMS_LEARN_INVALID,   /* NaN, Inf or negative watts: rejected */
-    KMS_LEARN_PENDING,   /* its architecture is still earning a slot: not learned */
-    KMS_LEARN_OUTLIER,   /* held back by the residual gate: far from what the model predicts */
-    KMS_LEARN_DRIFTED    /* held back: out of the gate in a drift, and the model does not forget */
+    KMS_LEARN_MISSING, /* the sample lacks a feature or the target: not this model's sample */
+    KMS_LEARN_INVALID, /* NaN, Inf or negative watts: rejected */
+    KMS_LEARN_PENDING, /* its architecture is still earning a slot: not learned */
+    KMS_LEARN_OUTLIER, /* held back by the residual gate: far from what the model predicts */
+    KMS_LEARN_DRIFTED  /* held back: out of the gate in a drift, and the model does not forget */
 } kms_learn_result_t;
 
 typedef struct {
-    uint64_t samples;         /* learned */
-    uint64_t missing;         /* skipped for lack of a feature or the target */
-    uint64_t invalid;         /* rejected */
-    uint64_t pending;         /* not learned: their architecture was still earning a slot */
-    uint64_t archs_reclaimed; /* slots taken back from architectures no longer seen */
-    uint64_t outliers;        /* held back by the residual gate (KMS_LEARN_OUTLIER) */
-    uint64_t drifted;         /* held back in a drift (KMS_LEARN_DRIFTED) */
-    uint64_t drifts;          /* drifts recognised by the gate */
-    bool drift;               /* now: the gate sees a drift, or window MAE > KMS_MODEL_DRIFT_RATIO x MAE */
-    char missing_what[KMS_NAME_MAX];  /* the last name that was missing */
-    double r2, rmse, mae, mape;  /* prequential, overall (MAPE: a ratio, over targets > 0) */
-    double window_r2, window_rmse, window_mae, window_mape;  /* prequential, recent window */
+    uint64_t samples;                /* learned */
+    uint64_t missing;                /* skipped for lack of a feature or the target */
+    uint64_t invalid;                /* rejected */
+    uint64_t pending;                /* not learned: their architecture was still earning a slot */
+    uint64_t archs_reclaimed;        /* slots taken back from architectures no longer seen */
+    uint64_t outliers;               /* held back by the residual gate (KMS_LEARN_OUTLIER) */
+    uint64_t drifted;                /* held back in a drift (KMS_LEARN_DRIFTED) */
+    uint64_t drifts;                 /* drifts recognised by the gate */
+    bool drift;                      /* now: the gate sees a drift, or window MAE > KMS_MODEL_DRIFT_RATIO x MAE */
+    char missing_what[KMS_NAME_MAX]; /* the last name that was missing */
+    double r2, rmse, mae, mape;      /* prequential, overall (MAPE: a ratio, over targets > 0) */
+    double window_r2, window_rmse, window_mae, window_mape; /* prequential, recent window */
     bool ready;
-    char reason[160];         /* why not ready, for people ("12 of 30 samples"); "" when ready */
-    double created, updated;  /* unix seconds of the first and the last learned sample; 0 before */
+    char reason[160];        /* why not ready, for people ("12 of 30 samples"); "" when ready */
+    double created, updated; /* unix seconds of the first and the last learned sample; 0 before */
 } kms_model_status_t;
 
 /* Figures that cannot be known yet (no prediction checked, targets all equal) are NaN.
@@ -101,7 +101,7 @@ typedef struct kms_model_t kms_model_t;
    without RAPL. Returns -1 for other names. */
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
 size_t kms_model_builtin_count(void);
-const char *kms_model_builtin_name(size_t index);  /* NULL past the count */
+const char *kms_model_builtin_name(size_t index); /* NULL past the count */
 
 /* A new, empty model, or NULL when the spec is not valid (names empty or too long, 0 or more than
    KMS_SAMPLE_MAX_VALUES features, a feature twice, forgetting outside (0, 1], ridge outside

@@ -8,8 +8,8 @@
 
 struct kms_model_t {
     kms_model_spec_t spec;
-    size_t stride;       /* row length of the matrices: features + target + KMS_MODEL_MAX_ARCH */
-    size_t dim;          /* columns in use: features, target, then the architectures seen */
+    size_t stride; /* row length of the matrices: features + target + KMS_MODEL_MAX_ARCH */
+    size_t dim;    /* columns in use: features, target, then the architectures seen */
     size_t arch_count;
     char arch[KMS_MODEL_MAX_ARCH][KMS_NAME_MAX];
 
@@ -26,15 +26,15 @@ struct kms_model_t {
     uint64_t samples, missing, invalid;
     char missing_what[KMS_NAME_MAX];
     double created, updated;
-    double weight_sum;   /* W */
+    double weight_sum; /* W */
 
     /* Prequential fit: each sample predicted before it is learned. */
     uint64_t predicted;
-    double sse, sae;            /* sums of squared and absolute errors */
-    double y_mean, y_m2;        /* Welford over the targets of predicted samples */
+    double sse, sae;     /* sums of squared and absolute errors */
+    double y_mean, y_m2; /* Welford over the targets of predicted samples */
     size_t window_len, window_next;
     double window_y[KMS_MODEL_WINDOW], window_err[KMS_MODEL_WINDOW];
-    double sape;                /* sum of |error| / y over the scored samples with y > 0 */
+    double sape; /* sum of |error| / y over the scored samples with y > 0 */
     uint64_t ape_count;
 
     /* The residual gate: the window's median error, robust deviation and median watts, as of
@@ -51,7 +51,7 @@ struct kms_model_t {
 
     /* The current fit, solved after every change of the moments. */
     bool has_fit;
-    double arch_offset;  /* sum_a beta_a mean_a, so that bias = mean_y - arch_offset */
+    double arch_offset; /* sum_a beta_a mean_a, so that bias = mean_y - arch_offset */
 
     /* A one-feature model also fits the curve families on the samples it learns (kms_family.h). */
     kms_family_t *family;
@@ -74,8 +74,8 @@ static inline double *s_c(const kms_model_t *self, size_t i, size_t j)
 }
 
 /* The regression's own steps that a state loaded from JSON goes through too (kms_model.c). */
-const char *kms_model_spec_check(const kms_model_spec_t *spec);   /* NULL when valid, else why */
-size_t kms_model_arch_find(const kms_model_t *self, const char *arch);  /* SIZE_MAX: not a slot */
+const char *kms_model_spec_check(const kms_model_spec_t *spec);        /* NULL when valid, else why */
+size_t kms_model_arch_find(const kms_model_t *self, const char *arch); /* SIZE_MAX: not a slot */
 void kms_model_gate_refresh(kms_model_t *self);
 void kms_model_gate_outs(const kms_model_t *self, int *above, int *below);
 void kms_model_solve(kms_model_t *self);

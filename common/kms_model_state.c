@@ -34,8 +34,8 @@ static json_t *s_spec_save(const kms_model_spec_t *spec)
             json_decref(features);
             return NULL;
         }
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I, s:b}", "name", spec->name, "target", spec->target,
-                     "features", features, "forgetting", kms_json_finite(spec->forgetting), "ridge", kms_json_finite(spec->ridge),
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I, s:b}", "name", spec->name, "target", spec->target, "features",
+                     features, "forgetting", kms_json_finite(spec->forgetting), "ridge", kms_json_finite(spec->ridge),
                      "min_samples", (json_int_t) spec->min_samples, "per_cpu", spec->per_cpu);
 }
 
@@ -58,7 +58,9 @@ static json_t *s_window_save(const kms_model_t *self)
     json_t *array = json_array();
     for (size_t k = 0; array && k < self->window_len; k++) {
         size_t i = (start + k) % KMS_MODEL_WINDOW;
-        if (json_array_append_new(array, json_pack("[o, o]", kms_json_finite(self->window_y[i]), kms_json_finite(self->window_err[i]))) != 0) {
+        if (json_array_append_new(
+                array, json_pack("[o, o]", kms_json_finite(self->window_y[i]), kms_json_finite(self->window_err[i])))
+            != 0) {
             json_decref(array);
             return NULL;
         }
@@ -76,14 +78,16 @@ static json_t *s_slots_save(const kms_model_t *self)
         }
     for (size_t k = 0; candidates && k < self->candidate_count; k++)
         if (json_array_append_new(candidates, json_pack("[s, I, o, o, I]", self->candidate[k].name,
-                (json_int_t) self->candidate[k].count, kms_json_finite(self->candidate[k].first_ts),
-                kms_json_finite(self->candidate[k].last_ts), (json_int_t) self->candidate[k].seen)) != 0) {
+                                                        (json_int_t) self->candidate[k].count,
+                                                        kms_json_finite(self->candidate[k].first_ts),
+                                                        kms_json_finite(self->candidate[k].last_ts),
+                                                        (json_int_t) self->candidate[k].seen))
+            != 0) {
             json_decref(candidates);
             candidates = NULL;
         }
-    return json_pack("{s:I, s:o, s:I, s:I, s:o}", "clock", (json_int_t) self->arch_clock, "seen", seen,
-                     "pending", (json_int_t) self->pending, "reclaimed", (json_int_t) self->reclaimed,
-                     "candidates", candidates);
+    return json_pack("{s:I, s:o, s:I, s:I, s:o}", "clock", (json_int_t) self->arch_clock, "seen", seen, "pending",
+                     (json_int_t) self->pending, "reclaimed", (json_int_t) self->reclaimed, "candidates", candidates);
 }
 
 static json_t *s_gate_save(const kms_model_t *self)
@@ -93,10 +97,10 @@ static json_t *s_gate_save(const kms_model_t *self)
     for (size_t k = 0; k < self->gate_recent_len; k++)
         recent[k] = "-0+"[self->gate_recent[(start + k) % KMS_MODEL_GATE_RECENT] + 1];
     recent[self->gate_recent_len] = '\0';
-    return json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:I}", "center", kms_json_finite(self->gate_center),
-                     "scale", kms_json_finite(self->gate_scale), "level", kms_json_finite(self->gate_level), "recent", recent,
-                     "drift", self->drift, "drifts", (json_int_t) self->drifts, "outliers",
-                     (json_int_t) self->outliers, "drifted", (json_int_t) self->drifted);
+    return json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:I}", "center", kms_json_finite(self->gate_center), "scale",
+                     kms_json_finite(self->gate_scale), "level", kms_json_finite(self->gate_level), "recent", recent,
+                     "drift", self->drift, "drifts", (json_int_t) self->drifts, "outliers", (json_int_t) self->outliers,
+                     "drifted", (json_int_t) self->drifted);
 }
 
 json_t *kms_model_save(const kms_model_t *self)
@@ -108,20 +112,21 @@ json_t *kms_model_save(const kms_model_t *self)
             json_decref(archs);
             archs = NULL;
         }
-    json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
-        "count", (json_int_t) self->predicted, "sse", kms_json_finite(self->sse), "sae", kms_json_finite(self->sae),
-        "y_mean", kms_json_finite(self->y_mean), "y_m2", kms_json_finite(self->y_m2), "window", s_window_save(self),
-        "sape", kms_json_finite(self->sape), "ape_count", (json_int_t) self->ape_count);
+    json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "count", (json_int_t) self->predicted,
+                                    "sse", kms_json_finite(self->sse), "sae", kms_json_finite(self->sae), "y_mean",
+                                    kms_json_finite(self->y_mean), "y_m2", kms_json_finite(self->y_m2), "window",
+                                    s_window_save(self), "sape", kms_json_finite(self->sape), "ape_count",
+                                    (json_int_t) self->ape_count);
     /* json_pack() takes every "o" over, even when it fails, and a NULL one makes it fail: a
        state with a non-finite number is not written at all. */
     json_t *state = json_pack("{s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-        "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
-        "archs", archs, "samples", (json_int_t) self->samples, "missing", (json_int_t) self->missing,
-        "invalid", (json_int_t) self->invalid, "missing_what", self->missing_what,
-        "created", kms_json_finite(self->created), "updated", kms_json_finite(self->updated),
-        "weight_sum", kms_json_finite(self->weight_sum),
-        "mean", s_reals(self->mean, self->dim), "comoment", s_matrix_save(self),
-        "prequential", prequential, "slots", s_slots_save(self), "gate", s_gate_save(self));
+                              "format", S_STATE_FORMAT, "version", S_STATE_VERSION, "spec", s_spec_save(&self->spec),
+                              "archs", archs, "samples", (json_int_t) self->samples, "missing",
+                              (json_int_t) self->missing, "invalid", (json_int_t) self->invalid, "missing_what",
+                              self->missing_what, "created", kms_json_finite(self->created), "updated",
+                              kms_json_finite(self->updated), "weight_sum", kms_json_finite(self->weight_sum), "mean",
+                              s_reals(self->mean, self->dim), "comoment", s_matrix_save(self), "prequential",
+                              prequential, "slots", s_slots_save(self), "gate", s_gate_save(self));
     if (state && self->family) {
         json_t *families = kms_family_save(self->family);
         if (!families || json_object_set_new(state, "families", families) != 0) {
@@ -144,8 +149,7 @@ static bool s_load_count(const json_t *value, uint64_t *out)
 static bool s_load_name(const json_t *value, char *out, bool empty_ok)
 {
     const char *text = json_string_value(value);
-    if (!text || strlen(text) != json_string_length(value) || strlen(text) >= KMS_NAME_MAX
-        || (!empty_ok && !text[0]))
+    if (!text || strlen(text) != json_string_length(value) || strlen(text) >= KMS_NAME_MAX || (!empty_ok && !text[0]))
         return false;
     strcpy(out, text);
     return true;
@@ -159,10 +163,10 @@ static const char *s_load_spec(const json_t *doc, kms_model_spec_t *spec)
         || !s_load_name(json_object_get(doc, "target"), spec->target, false)
         || !kms_json_get_real(json_object_get(doc, "forgetting"), &spec->forgetting)
         || !kms_json_get_real(json_object_get(doc, "ridge"), &spec->ridge)
-        || !s_load_count(json_object_get(doc, "min_samples"), &spec->min_samples)
-        || !json_is_array(features) || json_array_size(features) > KMS_SAMPLE_MAX_VALUES)
+        || !s_load_count(json_object_get(doc, "min_samples"), &spec->min_samples) || !json_is_array(features)
+        || json_array_size(features) > KMS_SAMPLE_MAX_VALUES)
         return "spec: missing or mistyped field";
-    const json_t *per_cpu = json_object_get(doc, "per_cpu");  /* absent in states before it */
+    const json_t *per_cpu = json_object_get(doc, "per_cpu"); /* absent in states before it */
     if (per_cpu && !json_is_boolean(per_cpu))
         return "spec: per_cpu is not true or false";
     spec->per_cpu = json_is_true(per_cpu);
@@ -187,8 +191,7 @@ static const char *s_load_header(kms_model_t *self, const json_t *doc)
     if (self->samples == 0 ? self->weight_sum != 0
                            : !(self->weight_sum >= 1 && self->weight_sum <= (double) self->samples))
         return "weight_sum does not match samples";
-    if (!json_is_array(archs) || json_array_size(archs) > KMS_MODEL_MAX_ARCH
-        || json_array_size(archs) > self->samples)
+    if (!json_is_array(archs) || json_array_size(archs) > KMS_MODEL_MAX_ARCH || json_array_size(archs) > self->samples)
         return "archs: not an array of at most 32 names";
     for (size_t a = 0; a < json_array_size(archs); a++) {
         if (!s_load_name(json_array_get(archs, a), self->arch[a], false)
@@ -222,8 +225,9 @@ static const char *s_load_moments(kms_model_t *self, const json_t *mean, const j
     for (size_t i = 0; i < self->dim; i++)
         for (size_t j = i; j < self->dim; j++) {
             double cii = *s_c(self, i, i), cjj = *s_c(self, j, j);
-            if (cii < 0 || fabs(*s_c(self, i, j)) > (1 + 1e-6) * sqrt(cii) * sqrt(cjj)
-                                                     + 1e-145 * (sqrt(cii) + sqrt(cjj)) + DBL_MIN)
+            if (cii < 0
+                || fabs(*s_c(self, i, j))
+                       > (1 + 1e-6) * sqrt(cii) * sqrt(cjj) + 1e-145 * (sqrt(cii) + sqrt(cjj)) + DBL_MIN)
                 return "moments: not a co-moment matrix";
         }
     return NULL;
@@ -251,8 +255,9 @@ static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
     self->window_len = json_array_size(window);
     self->window_next = self->window_len % KMS_MODEL_WINDOW;
     const json_t *sape = json_object_get(doc, "sape"), *ape_count = json_object_get(doc, "ape_count");
-    if ((sape || ape_count) && (!kms_json_get_real(sape, &self->sape) || !s_load_count(ape_count, &self->ape_count)
-                                || self->sape < 0 || self->ape_count > self->predicted))
+    if ((sape || ape_count)
+        && (!kms_json_get_real(sape, &self->sape) || !s_load_count(ape_count, &self->ape_count) || self->sape < 0
+            || self->ape_count > self->predicted))
         return "prequential: bad percentage error sum";
     return NULL;
 }
@@ -303,7 +308,7 @@ static const char *s_poisoned(const kms_model_t *self)
     kms_weights_t w;
     if (kms_model_weights(self, &w) != 0)
         return NULL;
-    double at_mean = w.bias;   /* the prediction at zero usage (kms_weights.h), then each feature at its mean */
+    double at_mean = w.bias; /* the prediction at zero usage (kms_weights.h), then each feature at its mean */
     for (size_t j = 0; j < w.numeric_count; j++)
         at_mean += w.numeric[j].weight * (self->mean[j] / w.numeric[j].scale);
     for (size_t a = 0; a < w.category_count; a++)
@@ -328,9 +333,9 @@ static const char *s_load_slots(kms_model_t *self, const json_t *doc)
     const json_t *seen = json_object_get(doc, "seen"), *candidates = json_object_get(doc, "candidates");
     if (!json_is_object(doc) || !s_load_count(json_object_get(doc, "clock"), &self->arch_clock)
         || !s_load_count(json_object_get(doc, "pending"), &self->pending)
-        || !s_load_count(json_object_get(doc, "reclaimed"), &self->reclaimed)
-        || !json_is_array(seen) || json_array_size(seen) != self->arch_count
-        || !json_is_array(candidates) || json_array_size(candidates) > KMS_MODEL_ARCH_CANDIDATES)
+        || !s_load_count(json_object_get(doc, "reclaimed"), &self->reclaimed) || !json_is_array(seen)
+        || json_array_size(seen) != self->arch_count || !json_is_array(candidates)
+        || json_array_size(candidates) > KMS_MODEL_ARCH_CANDIDATES)
         return "slots: missing or mistyped field";
     if (self->arch_clock < self->samples || self->pending > self->arch_clock)
         return "slots: clock behind the counts";

@@ -72,21 +72,19 @@ json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, con
     const kms_model_spec_t *spec = kms_model_spec(model);
     kms_model_status_t status;
     kms_model_status(model, &status);
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:I, s:I, s:I, s:I, s:b, s:s, s:o, s:o, s:o, s:s}",
-        "format", KMS_MODELZIP_FORMAT, "name", spec->name, "features", s_features(spec), "target",
-        spec->target, "units", "target",
-        spec->per_cpu ? "watts per logical cpu (average over each sample's interval)"
-                      : "watts (average over each sample's interval)",
-        "features",
-        spec->per_cpu ? "per logical cpu: cpu_utilization = cpu_time / cpus, 0 to 1"
-                      : "per-second rates of the usage counters; resident_memory in bytes",
-        "samples",
-        (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
-        (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
-        status.ready, "reason", status.reason, "fit", s_fit(&status), "created",
-        kms_json_positive(status.created), "updated", kms_json_positive(status.updated), "server_version",
-        version ? version : "");
+    json_t *doc = json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:I, s:I, s:I, s:I, s:b, s:s, s:o, s:o, s:o, s:s}",
+                            "format", KMS_MODELZIP_FORMAT, "name", spec->name, "features", s_features(spec), "target",
+                            spec->target, "units", "target",
+                            spec->per_cpu ? "watts per logical cpu (average over each sample's interval)"
+                                          : "watts (average over each sample's interval)",
+                            "features",
+                            spec->per_cpu ? "per logical cpu: cpu_utilization = cpu_time / cpus, 0 to 1"
+                                          : "per-second rates of the usage counters; resident_memory in bytes",
+                            "samples", (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
+                            (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
+                            status.ready, "reason", status.reason, "fit", s_fit(&status), "created",
+                            kms_json_positive(status.created), "updated", kms_json_positive(status.updated),
+                            "server_version", version ? version : "");
     if (doc && json_is_object(extra))
         json_object_update(doc, (json_t *) extra);
     return doc;
@@ -128,8 +126,8 @@ static int s_take_bytes(zip_source_t *src, void **data, size_t *len)
     return 0;
 }
 
-int kms_modelzip_write(const kms_model_t *model, const char *version, const json_t *extra,
-                       void **data, size_t *len, const char **why)
+int kms_modelzip_write(const kms_model_t *model, const char *version, const json_t *extra, void **data, size_t *len,
+                       const char **why)
 {
     const char *unused;
     why = why ? why : &unused;

@@ -43,8 +43,8 @@ json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, con
 
 /* Builds the zip. 0 with *data (caller frees with free()) and *len, or -1 with the reason
    (static text) in *why. */
-int kms_modelzip_write(const kms_model_t *model, const char *version, const json_t *extra,
-                       void **data, size_t *len, const char **why);
+int kms_modelzip_write(const kms_model_t *model, const char *version, const json_t *extra, void **data, size_t *len,
+                       const char **why);
 
 /* Reads a zip made by kms_modelzip_write: the model from state.json (caller destroys it). When
    `metadata` is not NULL it receives metadata.json's document (caller json_decref()s it; an

@@ -89,8 +89,8 @@ size_t kms_num_format_go(double value, char *out, size_t cap)
             digits[nd++] = *p;
     digits[nd] = '\0';
     if (exponent < -4 || exponent >= 6) {
-        int n = snprintf(out, cap, "%s%c%s%se%c%02d", negative ? "-" : "", digits[0],
-                         nd > 1 ? "." : "", digits + 1, exponent < 0 ? '-' : '+', abs(exponent));
+        int n = snprintf(out, cap, "%s%c%s%se%c%02d", negative ? "-" : "", digits[0], nd > 1 ? "." : "", digits + 1,
+                         exponent < 0 ? '-' : '+', abs(exponent));
         return (size_t) n;
     }
     char body[48];

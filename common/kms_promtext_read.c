@@ -27,14 +27,13 @@ enum { C_NAME = 1, C_NAME_START = 2, C_LABEL = 4, C_LABEL_START = 8 };
 #define D (C_NAME | C_LABEL)                                /* digits */
 #define C (C_NAME | C_NAME_START)                           /* ':' */
 static const unsigned char s_class[256] = {
-    ['0'] = D, ['1'] = D, ['2'] = D, ['3'] = D, ['4'] = D, ['5'] = D, ['6'] = D,
-    ['7'] = D, ['8'] = D, ['9'] = D, [':'] = C, ['A'] = W, ['B'] = W, ['C'] = W, ['D'] = W, ['E'] = W,
-    ['F'] = W, ['G'] = W, ['H'] = W, ['I'] = W, ['J'] = W, ['K'] = W, ['L'] = W, ['M'] = W, ['N'] = W,
-    ['O'] = W, ['P'] = W, ['Q'] = W, ['R'] = W, ['S'] = W, ['T'] = W, ['U'] = W, ['V'] = W, ['W'] = W,
-    ['X'] = W, ['Y'] = W, ['Z'] = W, ['_'] = W, ['a'] = W, ['b'] = W, ['c'] = W, ['d'] = W, ['e'] = W,
-    ['f'] = W, ['g'] = W, ['h'] = W, ['i'] = W, ['j'] = W, ['k'] = W, ['l'] = W, ['m'] = W, ['n'] = W,
-    ['o'] = W, ['p'] = W, ['q'] = W, ['r'] = W, ['s'] = W, ['t'] = W, ['u'] = W, ['v'] = W, ['w'] = W,
-    ['x'] = W, ['y'] = W, ['z'] = W,
+    ['0'] = D, ['1'] = D, ['2'] = D, ['3'] = D, ['4'] = D, ['5'] = D, ['6'] = D, ['7'] = D, ['8'] = D, ['9'] = D,
+    [':'] = C, ['A'] = W, ['B'] = W, ['C'] = W, ['D'] = W, ['E'] = W, ['F'] = W, ['G'] = W, ['H'] = W, ['I'] = W,
+    ['J'] = W, ['K'] = W, ['L'] = W, ['M'] = W, ['N'] = W, ['O'] = W, ['P'] = W, ['Q'] = W, ['R'] = W, ['S'] = W,
+    ['T'] = W, ['U'] = W, ['V'] = W, ['W'] = W, ['X'] = W, ['Y'] = W, ['Z'] = W, ['_'] = W, ['a'] = W, ['b'] = W,
+    ['c'] = W, ['d'] = W, ['e'] = W, ['f'] = W, ['g'] = W, ['h'] = W, ['i'] = W, ['j'] = W, ['k'] = W, ['l'] = W,
+    ['m'] = W, ['n'] = W, ['o'] = W, ['p'] = W, ['q'] = W, ['r'] = W, ['s'] = W, ['t'] = W, ['u'] = W, ['v'] = W,
+    ['w'] = W, ['x'] = W, ['y'] = W, ['z'] = W,
 };
 #undef W
 #undef D
@@ -148,7 +147,7 @@ static bool s_word_eq(const char *p, size_t len, const char *word)
 
 /* Every power of ten up to 1e22 is exactly representable as a double. */
 static const double s_pow10[] = {
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
@@ -196,7 +195,7 @@ static int s_parse_decimal(const char *text, size_t len, double *out)
             return -1;
         int exponent = 0;
         for (; p < end && (unsigned char) (*p - '0') < 10u; p++)
-            if (exponent < 100000)  /* far beyond any double; strtod below sorts it out */
+            if (exponent < 100000) /* far beyond any double; strtod below sorts it out */
                 exponent = exponent * 10 + (*p - '0');
         exp10 += exp_negative ? -exponent : exponent;
     }
@@ -281,8 +280,8 @@ static size_t s_utf8_sequence(const char *text, const char *end)
     for (size_t k = 1; k < n; k++)
         if ((p[k] & 0xc0) != 0x80)
             return 0;
-    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) || (c == 0xf0 && p[1] < 0x90) ||
-        (c == 0xf4 && p[1] >= 0x90))
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) || (c == 0xf0 && p[1] < 0x90)
+        || (c == 0xf4 && p[1] >= 0x90))
         return 0;
     return n;
 }
@@ -319,7 +318,7 @@ static const char *s_scan_label_value(const char **pp, const char *end, bool *es
 
 static const char *s_parse_labels(parser_t *self, const char **pp, const char *end, size_t *count)
 {
-    const char *p = *pp + 1;  /* past '{' */
+    const char *p = *pp + 1; /* past '{' */
     size_t n = 0;
     for (;;) {
         if (p < end && s_is_blank(*p))
@@ -349,7 +348,7 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
             if (s_slice_same(self->labels[i].name, label->name))
                 return "duplicate label name";
         n++;
-        p++;  /* past the closing quote */
+        p++; /* past the closing quote */
         if (p < end && s_is_blank(*p))
             p = s_skip_blanks(p, end);
         if (p < end && *p == ',') {
@@ -450,8 +449,11 @@ static const char *s_parse_comment(parser_t *self, const char *p, const char *en
     p = s_token_end(p, end);
     if (s_skip_blanks(p, end) != end)
         return "unexpected text after type";
-    static const struct { const char *word; kms_promtext_type_t type; } types[] = {
-        {"counter", KMS_PROMTEXT_COUNTER}, {"gauge", KMS_PROMTEXT_GAUGE}, {"histogram", KMS_PROMTEXT_HISTOGRAM},
+    static const struct {
+        const char *word;
+        kms_promtext_type_t type;
+    } types[] = {
+        {"counter", KMS_PROMTEXT_COUNTER}, {"gauge", KMS_PROMTEXT_GAUGE},     {"histogram", KMS_PROMTEXT_HISTOGRAM},
         {"summary", KMS_PROMTEXT_SUMMARY}, {"untyped", KMS_PROMTEXT_UNTYPED},
     };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {

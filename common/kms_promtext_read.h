@@ -31,7 +31,11 @@
 #define KMS_PROMTEXT_MAX_LINE (1u << 20)
 
 typedef enum {
-    KMS_PROMTEXT_UNTYPED = 0, KMS_PROMTEXT_COUNTER, KMS_PROMTEXT_GAUGE, KMS_PROMTEXT_HISTOGRAM, KMS_PROMTEXT_SUMMARY
+    KMS_PROMTEXT_UNTYPED = 0,
+    KMS_PROMTEXT_COUNTER,
+    KMS_PROMTEXT_GAUGE,
+    KMS_PROMTEXT_HISTOGRAM,
+    KMS_PROMTEXT_SUMMARY
 } kms_promtext_type_t;
 
 typedef struct {
@@ -41,18 +45,18 @@ typedef struct {
 
 typedef struct {
     kms_slice_t name;
-    kms_slice_t value;  /* raw, between the quotes; escapes not decoded */
-    bool escaped;       /* value holds at least one backslash */
+    kms_slice_t value; /* raw, between the quotes; escapes not decoded */
+    bool escaped;      /* value holds at least one backslash */
 } kms_promtext_label_t;
 
 typedef struct {
     kms_slice_t name;
-    const kms_promtext_label_t *labels;  /* in page order; valid only during the callback */
+    const kms_promtext_label_t *labels; /* in page order; valid only during the callback */
     size_t label_count;
     double value;
     bool has_timestamp;
     int64_t timestamp_ms;
-    kms_promtext_type_t type;  /* from the # TYPE line of this family, UNTYPED when none */
+    kms_promtext_type_t type; /* from the # TYPE line of this family, UNTYPED when none */
     /* The family the series belongs to: the name of the # TYPE line when the series is that
        family's (a histogram's name_bucket/_sum/_count, a summary's name_sum/_count), else the
        series' own name. */
@@ -68,9 +72,9 @@ typedef struct {
 } kms_promtext_handler_t;
 
 typedef struct {
-    size_t lines;     /* every line, blank and comment lines included */
-    size_t series;    /* sample lines handed to on_series */
-    size_t rejected;  /* malformed lines skipped */
+    size_t lines;    /* every line, blank and comment lines included */
+    size_t series;   /* sample lines handed to on_series */
+    size_t rejected; /* malformed lines skipped */
 } kms_promtext_stats_t;
 
 /* Parses `len` bytes (need not be NUL-terminated). Returns 0, or what on_series returned when

@@ -9,11 +9,11 @@
 
 struct kms_recent_t {
     size_t capacity, entry_size, count;
-    char *entries;       /* capacity x entry_size */
-    char **names;        /* the name of each entry */
-    uint64_t *used;      /* when each entry was used last (a count of uses) */
+    char *entries;  /* capacity x entry_size */
+    char **names;   /* the name of each entry */
+    uint64_t *used; /* when each entry was used last (a count of uses) */
     uint64_t uses;
-    zhashx_t *index;     /* name -> entry number + 1, keyed by names[] itself (no copy) */
+    zhashx_t *index; /* name -> entry number + 1, keyed by names[] itself (no copy) */
 };
 
 kms_recent_t *kms_recent_new(size_t capacity, size_t entry_size)
@@ -41,7 +41,7 @@ void kms_recent_destroy(kms_recent_t **self_p)
     if (!self_p || !*self_p)
         return;
     kms_recent_t *self = *self_p;
-    zhashx_destroy(&self->index);  /* before the names it is keyed by */
+    zhashx_destroy(&self->index); /* before the names it is keyed by */
     for (size_t i = 0; self->names && i < self->count; i++)
         free(self->names[i]);
     free(self->entries);

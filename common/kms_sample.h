@@ -12,11 +12,11 @@
 #define KMS_TOPIC_NODE "kepler.node"
 #define KMS_TOPIC_CONTAINER "kepler.container"
 
-#define KMS_SAMPLE_MAX_VALUES 32  /* features, and targets, per sample */
-#define KMS_NAME_MAX 64           /* feature, target and architecture names, with the NUL */
-#define KMS_ID_MAX 256            /* node and container identity strings, with the NUL */
+#define KMS_SAMPLE_MAX_VALUES 32 /* features, and targets, per sample */
+#define KMS_NAME_MAX 64          /* feature, target and architecture names, with the NUL */
+#define KMS_ID_MAX 256           /* node and container identity strings, with the NUL */
 #define KMS_SAMPLE_MAX_FRAME 65536
-#define KMS_SAMPLE_MAX_CPUS 4096  /* more logical cpus than this on one node is not believed */
+#define KMS_SAMPLE_MAX_CPUS 4096 /* more logical cpus than this on one node is not believed */
 
 /* Canonical feature names. */
 #define KMS_F_CPU_CYCLES "cpu_cycles"
@@ -24,10 +24,10 @@
 #define KMS_F_CACHE_MISSES "cache_misses"
 #define KMS_F_CPU_TIME "cpu_time"
 #define KMS_F_RESIDENT_MEMORY "resident_memory"
-#define KMS_F_PAGE_CACHE_HITS "page_cache_hits"  /* Kepler 0.7-0.9's bpf_page_cache_hit */
-#define KMS_F_IRQ_BLOCK "irq_block"              /* bpf_block_irq */
-#define KMS_F_IRQ_NET_RX "irq_net_rx"            /* bpf_net_rx_irq */
-#define KMS_F_IRQ_NET_TX "irq_net_tx"            /* bpf_net_tx_irq */
+#define KMS_F_PAGE_CACHE_HITS "page_cache_hits" /* Kepler 0.7-0.9's bpf_page_cache_hit */
+#define KMS_F_IRQ_BLOCK "irq_block"             /* bpf_block_irq */
+#define KMS_F_IRQ_NET_RX "irq_net_rx"           /* bpf_net_rx_irq */
+#define KMS_F_IRQ_NET_TX "irq_net_tx"           /* bpf_net_tx_irq */
 /* A per-cpu model's feature (kms_model.h): cpu_time / cpus, the node's busy share, 0 to 1. */
 #define KMS_F_CPU_UTILIZATION "cpu_utilization"
 
@@ -43,14 +43,14 @@ typedef struct {
 
 typedef struct {
     uint64_t seq;
-    double ts;  /* end of the interval, unix seconds */
-    double dt;  /* length of the interval, seconds */
+    double ts; /* end of the interval, unix seconds */
+    double dt; /* length of the interval, seconds */
     char node[KMS_ID_MAX];
     char arch[KMS_NAME_MAX];
-    uint32_t cpus;          /* the node's logical cpus where the exporter states them; 0: not said */
-    kms_values_t features;  /* per-second rates (and gauges), canonical names */
-    kms_values_t targets;   /* watts per component */
-    bool is_container;      /* container identity below is set */
+    uint32_t cpus;         /* the node's logical cpus where the exporter states them; 0: not said */
+    kms_values_t features; /* per-second rates (and gauges), canonical names */
+    kms_values_t targets;  /* watts per component */
+    bool is_container;     /* container identity below is set */
     char container_id[KMS_ID_MAX];
     char pod[KMS_ID_MAX];
     char namespace_[KMS_ID_MAX];

@@ -79,8 +79,7 @@ char *kms_sample_to_json(const kms_sample_t *sample)
         json_object_set_new(obj, "namespace", s_json_string(sample->namespace_));
         json_object_set_new(obj, "container", s_json_string(sample->container));
     }
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER
-                                     | JSON_REAL_PRECISION(s_sample_precision(sample)));
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(s_sample_precision(sample)));
     json_decref(obj);
     return text;
 }

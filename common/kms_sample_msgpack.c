@@ -116,7 +116,7 @@ size_t kms_sample_encode(const kms_sample_t *sample, void *buf, size_t cap)
 static int s_check_sizes(const uint8_t *p, size_t len)
 {
     size_t pos = 0;
-    size_t pending = 1;  /* elements still to read */
+    size_t pending = 1; /* elements still to read */
     while (pending > 0) {
         if (pos >= len)
             return -1;
@@ -150,7 +150,7 @@ static int s_check_sizes(const uint8_t *p, size_t len)
             case 0xd8: payload = 17; break;
             case 0xdc: case 0xdd: case 0xde: case 0xdf: break;          /* array/map 16/32 */
             default: return -1;                                         /* 0xc1: never used */
-            /* clang-format on */
+                /* clang-format on */
             }
             if (b >= 0xdc) {
                 size_t n_width = (b == 0xdc || b == 0xde) ? 2 : 4;
@@ -189,8 +189,7 @@ static int s_check_sizes(const uint8_t *p, size_t len)
 static bool s_key_is(const msgpack_object *key, const char *name)
 {
     size_t n = strlen(name);
-    return key->type == MSGPACK_OBJECT_STR && key->via.str.size == n
-           && memcmp(key->via.str.ptr, name, n) == 0;
+    return key->type == MSGPACK_OBJECT_STR && key->via.str.size == n && memcmp(key->via.str.ptr, name, n) == 0;
 }
 
 /* Numbers are accepted in whichever msgpack form the publisher chose: Python writes 3 for 3.0. */
@@ -225,8 +224,7 @@ static int s_get_uint(const msgpack_object *o, uint64_t *out)
 
 static int s_get_str(const msgpack_object *o, char *out, size_t cap)
 {
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap
-        || memchr(o->via.str.ptr, '\0', o->via.str.size))
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap || memchr(o->via.str.ptr, '\0', o->via.str.size))
         return -1;
     memcpy(out, o->via.str.ptr, o->via.str.size);
     out[o->via.str.size] = '\0';
@@ -268,14 +266,19 @@ static int s_get_values(const msgpack_object *o, kms_values_t *out, const char *
 }
 
 enum {
-    S_V = 1 << 0, S_SEQ = 1 << 1, S_TS = 1 << 2, S_DT = 1 << 3, S_NODE = 1 << 4,
-    S_ARCH = 1 << 5, S_FEATURES = 1 << 6, S_TARGETS = 1 << 7,
+    S_V = 1 << 0,
+    S_SEQ = 1 << 1,
+    S_TS = 1 << 2,
+    S_DT = 1 << 3,
+    S_NODE = 1 << 4,
+    S_ARCH = 1 << 5,
+    S_FEATURES = 1 << 6,
+    S_TARGETS = 1 << 7,
     S_REQUIRED = (1 << 8) - 1
 };
 
 /* Reads one key of the top-level map; unknown keys are skipped. Returns -1 with *why set. */
-static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned *seen,
-                        const char **why)
+static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned *seen, const char **why)
 {
     const msgpack_object *key = &kv->key, *val = &kv->val;
     if (s_key_is(key, "v")) {
@@ -348,9 +351,9 @@ static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned
 
 static const char *s_missing(unsigned seen)
 {
-    static const char *const reasons[] = {
-        "missing key v", "missing key seq", "missing key ts", "missing key dt",
-        "missing key node", "missing key arch", "missing key features", "missing key targets"};
+    static const char *const reasons[] = {"missing key v",        "missing key seq",    "missing key ts",
+                                          "missing key dt",       "missing key node",   "missing key arch",
+                                          "missing key features", "missing key targets"};
     for (unsigned i = 0; i < 8; i++)
         if (!(seen & (1u << i)))
             return reasons[i];

@@ -29,8 +29,8 @@ static json_t *s_numeric_json(const kms_weights_t *weights, const char *const *n
     for (size_t i = 0; numeric && i < weights->numeric_count; i++) {
         const kms_weight_numeric_t *n = &weights->numeric[i];
         json_t *entry = s_numeric_ok(n) ? json_pack("{s:f, s:f, s:f, s:f}", "mean", 0.0, "variance",
-                                                    n->scale * n->scale, "scale", n->scale, "weight",
-                                                    n->weight) : NULL;
+                                                    n->scale * n->scale, "scale", n->scale, "weight", n->weight)
+                                        : NULL;
         if (s_add(numeric, names && names[i] ? names[i] : n->name, entry) != 0) {
             json_decref(numeric);
             return NULL;
@@ -61,8 +61,8 @@ json_t *kms_weights_to_json(const kms_weights_t *weights, const char *const *nam
         return NULL;
     /* json_pack() takes every "o" over, even when it fails, and fails on a NULL one. */
     return json_pack("{s:{s:f, s:{s:o}, s:o}, s:s}", "All_Weights", "Bias_Weight", weights->bias,
-                     "Categorical_Variables", KMS_WEIGHTS_CATEGORY, s_category_json(weights),
-                     "Numerical_Variables", s_numeric_json(weights, names), "model_name", weights->model_name);
+                     "Categorical_Variables", KMS_WEIGHTS_CATEGORY, s_category_json(weights), "Numerical_Variables",
+                     s_numeric_json(weights, names), "model_name", weights->model_name);
 }
 
 /* A finite JSON number (integers too: other writers print 0 for 0.0). */
@@ -130,7 +130,7 @@ static int s_read_numeric(const json_t *numeric, kms_weights_t *out)
 static int s_read_categorical(const json_t *categorical, kms_weights_t *out)
 {
     if (!categorical)
-        return 0;   /* a model without categories */
+        return 0; /* a model without categories */
     if (!json_is_object(categorical))
         return -1;
     const json_t *archs = json_object_get(categorical, KMS_WEIGHTS_CATEGORY);
@@ -171,7 +171,7 @@ int kms_weights_from_json(const json_t *doc, kms_weights_t *out)
     if (rc == 0)
         rc = s_read_categorical(json_object_get(all, "Categorical_Variables"), out);
     if (rc == 0 && !isfinite(out->bias))
-        rc = -1;  /* means folded in */
+        rc = -1; /* means folded in */
     if (rc != 0)
         memset(out, 0, sizeof *out);
     return rc;

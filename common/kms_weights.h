@@ -22,16 +22,16 @@
 
 #include "kms_sample.h"
 
-#define KMS_WEIGHTS_CATEGORY "cpu_architecture"  /* the one categorical variable */
-#define KMS_ARCH_UNKNOWN "unknown"               /* the architecture of a sample that has none */
+#define KMS_WEIGHTS_CATEGORY "cpu_architecture" /* the one categorical variable */
+#define KMS_ARCH_UNKNOWN "unknown"              /* the architecture of a sample that has none */
 
 typedef struct {
     char name[KMS_NAME_MAX];
-    double scale, weight;  /* the feature adds weight * x / scale */
+    double scale, weight; /* the feature adds weight * x / scale */
 } kms_weight_numeric_t;
 
 typedef struct {
-    char name[KMS_NAME_MAX];  /* cpu architecture */
+    char name[KMS_NAME_MAX]; /* cpu architecture */
     double weight;
 } kms_weight_category_t;
 

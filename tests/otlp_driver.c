@@ -25,7 +25,7 @@ int main(int argc, char **argv)
         return 1;
     }
     kms_log_init("otlp-driver");
-    zsys_init();  /* czmq's SIGINT/SIGTERM handler sets zsys_interrupted */
+    zsys_init(); /* czmq's SIGINT/SIGTERM handler sets zsys_interrupted */
     api_otlp_t *otlp = api_otlp_start_from_env(s_fetch, argv[1]);
     if (!otlp)
         return 3;
@@ -38,8 +38,7 @@ int main(int argc, char **argv)
     api_otlp_stop(&otlp);
     printf("{\"exports\":%llu,\"failures\":%llu,\"dropped\":%llu,\"skipped\":%llu,"
            "\"last_success\":%.3f,\"stop_seconds\":%.3f}\n",
-           (unsigned long long) stats.exports, (unsigned long long) stats.failures,
-           (unsigned long long) stats.dropped, (unsigned long long) stats.skipped,
-           stats.last_success, zclock_mono() / 1e3 - started);
+           (unsigned long long) stats.exports, (unsigned long long) stats.failures, (unsigned long long) stats.dropped,
+           (unsigned long long) stats.skipped, stats.last_success, zclock_mono() / 1e3 - started);
     return 0;
 }

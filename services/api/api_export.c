@@ -81,9 +81,9 @@ api_export_t *api_export_start(api_trainer_t *trainer, long timeout_ms, api_http
         api_export_stop(&self);
         return NULL;
     }
-    log_init("kms-api");  /* the module's kms_log reads the same KMS_LOG_LEVEL, checked by main */
+    log_init("kms-api"); /* the module's kms_log reads the same KMS_LOG_LEVEL, checked by main */
     if (!(self->otlp = self->start(s_fetch, self))) {
-        api_export_stop(&self);  /* turned off by OTEL_SDK_DISABLED and such, or failed: logged */
+        api_export_stop(&self); /* turned off by OTEL_SDK_DISABLED and such, or failed: logged */
         return NULL;
     }
     api_http_set_metrics_hook(server, s_metrics, self);

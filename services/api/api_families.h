@@ -13,29 +13,52 @@ typedef enum { API_GAUGE, API_COUNTER } api_family_type_t;
 
 typedef enum {
     /* per model */
-    API_F_MODEL_INFO, API_F_MODEL_READY, API_F_MODEL_SAMPLES, API_F_MODEL_MIN_SAMPLES,
-    API_F_MODEL_CREATED, API_F_MODEL_UPDATED, API_F_MODEL_DRIFT, API_F_MODEL_SKIPPED, API_F_MODEL_HELD,
+    API_F_MODEL_INFO,
+    API_F_MODEL_READY,
+    API_F_MODEL_SAMPLES,
+    API_F_MODEL_MIN_SAMPLES,
+    API_F_MODEL_CREATED,
+    API_F_MODEL_UPDATED,
+    API_F_MODEL_DRIFT,
+    API_F_MODEL_SKIPPED,
+    API_F_MODEL_HELD,
     API_F_MODEL_DRIFTS,
     /* per model, from its fit */
-    API_F_MODEL_R2, API_F_MODEL_RMSE, API_F_MODEL_MAE, API_F_MODEL_MAPE,
+    API_F_MODEL_R2,
+    API_F_MODEL_RMSE,
+    API_F_MODEL_MAE,
+    API_F_MODEL_MAPE,
     /* per model, from its weights */
-    API_F_MODEL_BIAS, API_F_MODEL_WEIGHT, API_F_MODEL_CATEGORY, API_F_MODEL_MEAN, API_F_MODEL_VARIANCE,
+    API_F_MODEL_BIAS,
+    API_F_MODEL_WEIGHT,
+    API_F_MODEL_CATEGORY,
+    API_F_MODEL_MEAN,
+    API_F_MODEL_VARIANCE,
     /* per model and curve family (one-feature models), from its "families" */
-    API_F_MODEL_FAMILY_RMSE, API_F_MODEL_FAMILY_SERVED,
+    API_F_MODEL_FAMILY_RMSE,
+    API_F_MODEL_FAMILY_SERVED,
     /* the trainer */
-    API_F_TRAINER_UPTIME, API_F_TRAINER_RECEIVED, API_F_TRAINER_REJECTED, API_F_TRAINER_MALFORMED,
-    API_F_TRAINER_GAPS, API_F_TRAINER_PUBLISHERS, API_F_TRAINER_PUBLISHERS_FORGOTTEN, API_F_TRAINER_CHECKPOINTS,
-    API_F_TRAINER_CHECKPOINT_ERRORS, API_F_TRAINER_LAST_CHECKPOINT, API_F_TRAINER_HELD,
+    API_F_TRAINER_UPTIME,
+    API_F_TRAINER_RECEIVED,
+    API_F_TRAINER_REJECTED,
+    API_F_TRAINER_MALFORMED,
+    API_F_TRAINER_GAPS,
+    API_F_TRAINER_PUBLISHERS,
+    API_F_TRAINER_PUBLISHERS_FORGOTTEN,
+    API_F_TRAINER_CHECKPOINTS,
+    API_F_TRAINER_CHECKPOINT_ERRORS,
+    API_F_TRAINER_LAST_CHECKPOINT,
+    API_F_TRAINER_HELD,
     API_F_COUNT
 } api_family_id_t;
 
 typedef struct {
-    const char *prom;        /* Prometheus name */
+    const char *prom; /* Prometheus name */
     api_family_type_t type;
-    const char *otlp;        /* OTLP name; NULL: not exported over OTLP */
-    const char *unit;        /* OTLP unit (UCUM) */
-    const char *key;         /* LIST field; NULL for the families read from the weights or built */
-    const char *window_key;  /* fit families: the recent window's field */
+    const char *otlp;       /* OTLP name; NULL: not exported over OTLP */
+    const char *unit;       /* OTLP unit (UCUM) */
+    const char *key;        /* LIST field; NULL for the families read from the weights or built */
+    const char *window_key; /* fit families: the recent window's field */
     const char *help;
 } api_family_t;
 

@@ -14,13 +14,13 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define S_ADDR_MAX 48          /* mg_request_info.remote_addr */
+#define S_ADDR_MAX 48 /* mg_request_info.remote_addr */
 
-#define S_WATCH_PERIOD_MS 50   /* how late past its deadline a body may be cut */
+#define S_WATCH_PERIOD_MS 50 /* how late past its deadline a body may be cut */
 
 typedef struct {
     char addr[S_ADDR_MAX];
-    long count;                /* 0: free */
+    long count; /* 0: free */
 } s_client_t;
 
 typedef struct {
@@ -36,8 +36,8 @@ struct api_guard_t {
     pthread_t watchdog;
     bool stopping;
     long per_client, workers;
-    s_client_t *clients;       /* open addressing, `workers` entries: never more addresses at once */
-    s_watch_t *watches;        /* `workers` entries */
+    s_client_t *clients; /* open addressing, `workers` entries: never more addresses at once */
+    s_watch_t *watches;  /* `workers` entries */
     uint64_t refused, cut;
 };
 
@@ -218,8 +218,8 @@ int api_guard_watch(api_guard_t *self, const api_guard_peer_t *peer, double dead
     for (long i = 0; i < self->workers && slot < 0; i++)
         if (!self->watches[i].used) {
             s_watch_t *w = &self->watches[i];
-            *w = (s_watch_t){.used = true, .remote_port = peer->remote_port, .server_port = peer->server_port,
-                             .deadline = deadline};
+            *w = (s_watch_t){
+                .used = true, .remote_port = peer->remote_port, .server_port = peer->server_port, .deadline = deadline};
             snprintf(w->addr, sizeof w->addr, "%s", peer->remote_addr);
             slot = (int) i;
         }
@@ -241,7 +241,7 @@ bool api_guard_unwatch(api_guard_t *self, int slot)
 void api_guard_write(const api_guard_t *self, FILE *out)
 {
     kms_promtext_write_family(out, "kms_api_connections_cut_total", "counter",
-                        "Connections kms-api closed on a client taking more than its share.");
+                              "Connections kms-api closed on a client taking more than its share.");
     fprintf(out,
             "kms_api_connections_cut_total{reason=\"per_client\"} %llu\n"
             "kms_api_connections_cut_total{reason=\"slow_body\"} %llu\n",

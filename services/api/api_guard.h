@@ -24,7 +24,7 @@ typedef struct api_guard_t api_guard_t;
 
 /* A connection as civetweb describes it (mg_request_info's fields). */
 typedef struct {
-    const char *remote_addr;  /* "127.0.0.1", "::1" */
+    const char *remote_addr; /* "127.0.0.1", "::1" */
     int remote_port;
     int server_port;
 } api_guard_peer_t;

@@ -21,7 +21,7 @@
 #include <strings.h>
 
 #define S_DEFAULT_MODEL "core_model"
-#define S_RETRY_AFTER_S 5  /* the scraper's default interval: a sample or so later */
+#define S_RETRY_AFTER_S 5 /* the scraper's default interval: a sample or so later */
 
 struct api_http_t {
     struct mg_context *ctx;
@@ -37,9 +37,9 @@ struct api_http_t {
    calls init_connection, then begin_request or http_error per request, then connection_close,
    all on that worker. */
 static __thread struct {
-    bool open;      /* between init_connection and connection_close */
-    bool counted;   /* admitted by the guard (at its first request): released at close */
-    bool answered;  /* civetweb answered the last request itself (http_error) */
+    bool open;     /* between init_connection and connection_close */
+    bool counted;  /* admitted by the guard (at its first request): released at close */
+    bool answered; /* civetweb answered the last request itself (http_error) */
 } s_connection;
 
 /* One request being answered. */
@@ -47,9 +47,9 @@ typedef struct {
     struct mg_connection *conn;
     const struct mg_request_info *info;
     api_http_t *server;
-    double start;          /* when its headers were in */
-    double deadline;       /* for all of this request's trainer calls */
-    bool must_close;       /* a body was left unread: the connection cannot be reused */
+    double start;    /* when its headers were in */
+    double deadline; /* for all of this request's trainer calls */
+    bool must_close; /* a body was left unread: the connection cannot be reused */
 } s_request_t;
 
 /* Mirrors civetweb's own decision, so the header we write matches what it does next. */
@@ -189,8 +189,7 @@ static int s_readyz(s_request_t *r)
 }
 
 /* Renders through a memory stream; 500 when memory runs out. */
-static int s_render(s_request_t *r, int status, const char *type, const char *headers, const json_t *list,
-                    bool page)
+static int s_render(s_request_t *r, int status, const char *type, const char *headers, const json_t *list, bool page)
 {
     char *text = NULL;
     size_t len = 0;
@@ -254,8 +253,7 @@ static int s_read_body(s_request_t *r, char **out, size_t *len)
         return 500;
     /* The body has as long as the headers had; mg_read itself would wait for every byte. */
     api_guard_peer_t peer = {r->info->remote_addr, r->info->remote_port, r->info->server_port};
-    int watch = api_guard_watch(r->server->guard, &peer,
-                                r->start + r->server->config.request_timeout_ms / 1000.0);
+    int watch = api_guard_watch(r->server->guard, &peer, r->start + r->server->config.request_timeout_ms / 1000.0);
     size_t got = 0;
     int n;
     while (got <= API_HTTP_MAX_BODY && (n = mg_read(r->conn, buf + got, API_HTTP_MAX_BODY + 1 - got)) > 0)
@@ -341,7 +339,7 @@ static int s_kepler_init(s_request_t *r, const char *source)
 
 typedef struct {
     api_route_t route;
-    const char *method;   /* the one method the route takes */
+    const char *method; /* the one method the route takes */
     char model[KMS_NAME_MAX];
     bool bad_name;
 } s_target_t;
@@ -373,9 +371,8 @@ static void s_resolve(const char *path, s_target_t *t)
     static const struct {
         const char *prefix;
         api_route_t route;
-    } prefixed[] = {{"/models/", API_ROUTE_ZIP},
-                    {"/model-weights/", API_ROUTE_WEIGHTS},
-                    {"/kepler/init/", API_ROUTE_KEPLER_INIT}};
+    } prefixed[] = {
+        {"/models/", API_ROUTE_ZIP}, {"/model-weights/", API_ROUTE_WEIGHTS}, {"/kepler/init/", API_ROUTE_KEPLER_INIT}};
     memset(t, 0, sizeof *t);
     t->route = API_ROUTE_OTHER;
     t->method = "GET";
@@ -478,8 +475,7 @@ static int s_begin_request(struct mg_connection *conn)
 {
     api_http_t *self = mg_get_user_data(mg_get_context(conn));
     double start = kms_num_monotonic();
-    s_request_t r = {conn, mg_get_request_info(conn), self, start,
-                     start + self->config.timeout_ms / 1000.0, false};
+    s_request_t r = {conn, mg_get_request_info(conn), self, start, start + self->config.timeout_ms / 1000.0, false};
     s_target_t target = {.route = API_ROUTE_OTHER};
     /* local_uri_raw is not normalized, so "/models/../x" stays visible and is refused; it is
        NULL for an absolute URI naming another host. */
@@ -490,7 +486,8 @@ static int s_begin_request(struct mg_connection *conn)
     s_connection.answered = false;
     /* An address past its share of connections gets each one answered once, then closed; a
        body is refused outright, since reading it could hold the worker for its whole deadline. */
-    bool over_share = !s_connection.counted && !(s_connection.counted = api_guard_admit(self->guard, r.info->remote_addr));
+    bool over_share = !s_connection.counted
+                      && !(s_connection.counted = api_guard_admit(self->guard, r.info->remote_addr));
     if (over_share)
         r.must_close = true;
     if (over_share && s_has_body(&r)) {
@@ -508,8 +505,7 @@ static int s_begin_request(struct mg_connection *conn)
     if (kms_log_threshold <= KMS_LOG_DEBUG) {
         char quoted[256];
         kms_debug("request", "method=%s path=%s status=%d ms=%.3f", r.info->request_method,
-                  kms_log_quote(raw ? raw : "-", quoted, sizeof quoted), status,
-                  (kms_num_monotonic() - start) * 1000);
+                  kms_log_quote(raw ? raw : "-", quoted, sizeof quoted), status, (kms_num_monotonic() - start) * 1000);
     }
     return status;
 }
@@ -537,10 +533,10 @@ static int s_http_error(struct mg_connection *conn, int status, const char *mess
               kms_log_quote(message ? message : "", quoted, sizeof quoted));
     /* civetweb refuses methods it does not know with 400; for a well-formed method name the
        truthful answer is 405, as for every method but GET and POST here. */
-    if (status == 400 && r.info && s_method_token(r.info->request_method)
-        && strcmp(r.info->request_method, "GET") != 0 && strcmp(r.info->request_method, "POST") != 0)
+    if (status == 400 && r.info && s_method_token(r.info->request_method) && strcmp(r.info->request_method, "GET") != 0
+        && strcmp(r.info->request_method, "POST") != 0)
         s_error(&r, status = 405, "Allow: GET, POST\r\n", "method not allowed");
-    else if (status == 505)  /* "HTTP/9.9": the client's mistake, answered as one */
+    else if (status == 505) /* "HTTP/9.9": the client's mistake, answered as one */
         s_error(&r, status = 400, NULL, "unsupported HTTP version");
     else
         s_error(&r, status, NULL, message && *message ? message : "bad request");

@@ -34,15 +34,15 @@
 
 typedef struct {
     long port;
-    const char *listen;       /* IPv4 address to listen on ("0.0.0.0": every interface) */
+    const char *listen; /* IPv4 address to listen on ("0.0.0.0": every interface) */
     long threads;
-    long per_client;          /* connections one client address may hold */
-    long timeout_ms;          /* per request, for the trainer */
-    long request_timeout_ms;  /* for a client to send its request */
-    const char *trainer;      /* endpoint, for messages */
-    const char *acl;          /* civetweb access_control_list ("-0.0.0.0/0,+10.0.0.0/8"), or NULL */
-    const api_tls_t *tls;     /* serve HTTPS only; NULL: plain HTTP (borrowed) */
-    api_kepler_config_t kepler;  /* how Kepler's requests are answered */
+    long per_client;            /* connections one client address may hold */
+    long timeout_ms;            /* per request, for the trainer */
+    long request_timeout_ms;    /* for a client to send its request */
+    const char *trainer;        /* endpoint, for messages */
+    const char *acl;            /* civetweb access_control_list ("-0.0.0.0/0,+10.0.0.0/8"), or NULL */
+    const api_tls_t *tls;       /* serve HTTPS only; NULL: plain HTTP (borrowed) */
+    api_kepler_config_t kepler; /* how Kepler's requests are answered */
 } api_http_config_t;
 
 /* Writes extra families into /metrics (the OTLP exporter's counters, say). */

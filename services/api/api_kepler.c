@@ -20,7 +20,7 @@
 static const struct {
     const char *name, *canonical;
     double per_canonical;
-    bool level;  /* a gauge: Kepler feeds its predictor its change, never its level */
+    bool level; /* a gauge: Kepler feeds its predictor its change, never its level */
 } s_names[] = {
     {"cpu_instr", KMS_F_CPU_INSTRUCTIONS, 1, false},
     {"curr_cpu_instr", KMS_F_CPU_INSTRUCTIONS, 1, false},
@@ -171,9 +171,9 @@ static int s_parse_filter(char *filter, api_kepler_request_t *out, char *why, si
             continue;
         *colon = '\0';
         char *key = s_trim(item), *text = s_trim(colon + 1);
-        double *bound = strcmp(key, "mae") == 0 ? &out->max_mae
-                        : strcmp(key, "rmse") == 0 ? &out->max_rmse
-                        : strcmp(key, "r2") == 0 ? &out->min_r2
+        double *bound = strcmp(key, "mae") == 0       ? &out->max_mae
+                        : strcmp(key, "rmse") == 0    ? &out->max_rmse
+                        : strcmp(key, "r2") == 0      ? &out->min_r2
                         : strcmp(key, "samples") == 0 ? &out->min_samples
                                                       : NULL;
         if (!bound)
@@ -228,15 +228,14 @@ static api_kepler_era_t s_era_of(const json_t *body, const api_kepler_request_t 
    the answer's model_name (and asks once, at start). */
 static bool s_linear_trainer(const char *name)
 {
-    return !name[0] || strcmp(name, "SGDRegressorTrainer") == 0 || strstr(name, "Linear")
-           || strstr(name, "linear");
+    return !name[0] || strcmp(name, "SGDRegressorTrainer") == 0 || strstr(name, "Linear") || strstr(name, "linear");
 }
 
 /* Kepler's MachineSpec (pkg/config/spec.go): its fields and whether each is a string. */
 static const struct {
     const char *key;
     bool text;
-} s_spec_fields[] = {{"vendor", true},  {"processor", true}, {"cores", false},           {"chips", false},
+} s_spec_fields[] = {{"vendor", true},  {"processor", true},  {"cores", false},           {"chips", false},
                      {"memory", false}, {"frequency", false}, {"threads_per_core", false}};
 
 static int s_spec_check(const char *what, const json_t *spec, char *why, size_t cap)
@@ -252,8 +251,10 @@ static int s_spec_check(const char *what, const json_t *spec, char *why, size_t 
         while (f < sizeof s_spec_fields / sizeof *s_spec_fields && strcmp(s_spec_fields[f].key, key) != 0)
             f++;
         if (f == sizeof s_spec_fields / sizeof *s_spec_fields) {
-            snprintf(why, cap, "%s: unknown field \"%.64s\" (vendor, processor, cores, chips, memory, "
-                               "frequency, threads_per_core)", what, key);
+            snprintf(why, cap,
+                     "%s: unknown field \"%.64s\" (vendor, processor, cores, chips, memory, "
+                     "frequency, threads_per_core)",
+                     what, key);
             return -1;
         }
         bool whole = json_is_integer(value) && json_integer_value(value) >= 0;
@@ -323,7 +324,8 @@ static void s_pick_machine(const json_t *machines, const json_t *spec, api_keple
         double distance = exact ? -1
                                 : other_vendor
                                       + s_log_distance(s_spec_number(spec, "cores"), s_spec_number(known, "cores"))
-                                      + s_log_distance(s_spec_number(spec, "frequency"), s_spec_number(known, "frequency"));
+                                      + s_log_distance(s_spec_number(spec, "frequency"),
+                                                       s_spec_number(known, "frequency"));
         if (distance < best) {
             best = distance;
             snprintf(out->machine, sizeof out->machine, "%s", arch);
@@ -333,8 +335,8 @@ static void s_pick_machine(const json_t *machines, const json_t *spec, api_keple
     }
 }
 
-int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out,
-                     char *why, size_t cap)
+int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out, char *why,
+                     size_t cap)
 {
     assert(config && out && why && cap);
     memset(out, 0, sizeof *out);
@@ -348,8 +350,7 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
         || s_string(body, "model_name", out->model_name, sizeof out->model_name, why, cap) != 0
         || s_string(body, "source", out->source, sizeof out->source, why, cap) != 0
         || s_string(body, "trainer_name", out->trainer_name, sizeof out->trainer_name, why, cap) != 0
-        || s_string(body, "filter", filter, sizeof filter, why, cap) != 0
-        || s_parse_filter(filter, out, why, cap) != 0)
+        || s_string(body, "filter", filter, sizeof filter, why, cap) != 0 || s_parse_filter(filter, out, why, cap) != 0)
         return -1;
     size_t t = 0;
     while (t < S_COUNT(s_output_types) && strcmp(out->output_type, s_output_types[t].name) != 0)
@@ -380,24 +381,23 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
     /* Kepler 0.5.4+ asks for "AbsPower"/"DynPower" with weight=true and reads a component map. */
     if (json_is_true(weight) && out->answer == API_ANSWER_ARCHIVE)
         out->answer = API_ANSWER_COMPONENTS;
-    out->era = config->era >= 0 && config->era < API_KEPLER_ERAS ? (api_kepler_era_t) config->era
-                                                                : s_era_of(body, out);
+    out->era = config->era >= 0 && config->era < API_KEPLER_ERAS ? (api_kepler_era_t) config->era : s_era_of(body, out);
     out->curves = true;
     return 0;
 }
 
-int api_kepler_init_request(const char *source, const api_kepler_config_t *config, api_kepler_request_t *out,
-                            char *why, size_t cap)
+int api_kepler_init_request(const char *source, const api_kepler_config_t *config, api_kepler_request_t *out, char *why,
+                            size_t cap)
 {
     /* Kepler 0.7.12's default node features (pkg/config/types.go, pkg/bpf: the software and
        hardware counters its eBPF program reads) and its system feature. */
     json_t *body = json_pack("{s:[s,s,s,s,s,s,s,s,s], s:s, s:s, s:b, s:{}}", "metrics", "bpf_cpu_time_ms",
-                             "bpf_page_cache_hit", "bpf_net_tx_irq", "bpf_net_rx_irq", "bpf_block_irq",
-                             "cpu_cycles", "cpu_instructions", "cache_miss", "cpu_architecture",
-                             "output_type", "AbsPower", "source", source, "weight", 1, "machine_spec");
+                             "bpf_page_cache_hit", "bpf_net_tx_irq", "bpf_net_rx_irq", "bpf_block_irq", "cpu_cycles",
+                             "cpu_instructions", "cache_miss", "cpu_architecture", "output_type", "AbsPower", "source",
+                             source, "weight", 1, "machine_spec");
     int rc = body ? api_kepler_parse(body, config, out, why, cap) : s_fail(why, cap, "%s", "out of memory");
     json_decref(body);
-    out->curves = false;  /* the order above is 0.7.12's, not every reader's (api_kepler.h) */
+    out->curves = false; /* the order above is 0.7.12's, not every reader's (api_kepler.h) */
     return rc;
 }
 
@@ -418,8 +418,7 @@ static const char *s_requested(const api_kepler_request_t *req, const char *feat
 /* Whole-node power comes from ACPI/Redfish/IPMI; the components from RAPL. */
 static bool s_platform_source(const char *source)
 {
-    return strstr(source, "acpi") || strstr(source, "redfish") || strstr(source, "ipmi")
-           || strstr(source, "platform");
+    return strstr(source, "acpi") || strstr(source, "redfish") || strstr(source, "ipmi") || strstr(source, "platform");
 }
 
 /* The targets a request can be answered with: node total power (platform) for a one-document
@@ -465,8 +464,7 @@ static bool s_within(double value, double bound, bool upper)
    see the header. */
 static int s_curve(const json_t *model, const api_kepler_request_t *req, kms_family_fit_t *fit, double *rmse)
 {
-    if (!req->curves || req->answer != API_ANSWER_COMPONENTS || req->era != API_KEPLER_0_7_12
-        || req->metric_count == 0)
+    if (!req->curves || req->answer != API_ANSWER_COMPONENTS || req->era != API_KEPLER_0_7_12 || req->metric_count == 0)
         return -1;
     const json_t *features = json_object_get(model, "features");
     const char *feature = json_string_value(json_array_get(features, 0));
@@ -552,14 +550,10 @@ static double s_output_factor(const api_kepler_request_t *req, const char *targe
 {
     bool platform = strcmp(target, "platform") == 0;
     switch (req->era) {
-    case API_KEPLER_0_4:
-        return 1000 * req->sample_period;
-    case API_KEPLER_0_5_4:
-        return platform ? 1000 : strcmp(target, "core") == 0 ? 1 / req->sample_period : 1;
-    case API_KEPLER_0_7_3:
-        return platform ? 1000 : 1;
-    default:
-        return 1;
+    case API_KEPLER_0_4: return 1000 * req->sample_period;
+    case API_KEPLER_0_5_4: return platform ? 1000 : strcmp(target, "core") == 0 ? 1 / req->sample_period : 1;
+    case API_KEPLER_0_7_3: return platform ? 1000 : 1;
+    default: return 1;
     }
 }
 
@@ -613,8 +607,7 @@ static json_t *s_curve_document(const json_t *model, kms_family_fit_t fit, const
     json_t *doc = json_pack("{s:{s:{s:{}}, s:{s:{s:f, s:f, s:f, s:f}}, s:o}, s:s, s:s}", "All_Weights",
                             "Categorical_Variables", KMS_WEIGHTS_CATEGORY, "Numerical_Variables", req->metrics[0],
                             "mean", 0.0, "variance", fit.scale * fit.scale, "scale", fit.scale, "weight", 0.0,
-                            "CurveFit_Weights", params, "model_name", model_name, "family",
-                            kms_family_name(fit.kind));
+                            "CurveFit_Weights", params, "model_name", model_name, "family", kms_family_name(fit.kind));
     if (doc)
         s_describe(doc, target, req);
     return doc;
@@ -670,11 +663,10 @@ static json_t *s_document(const json_t *model, const api_kepler_request_t *req, 
     return doc;
 }
 
-static json_t *s_components(const json_t *models, const api_kepler_request_t *req, bool *pending, char *why,
-                            size_t cap)
+static json_t *s_components(const json_t *models, const api_kepler_request_t *req, bool *pending, char *why, size_t cap)
 {
     json_t *answer = json_object();
-    json_t *best = json_object();  /* target -> model (borrowed references, kept by models) */
+    json_t *best = json_object(); /* target -> model (borrowed references, kept by models) */
     size_t i;
     const json_t *model;
     json_array_foreach(models, i, model) {
@@ -702,7 +694,7 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
     }
     json_object_foreach(best, target, chosen) {
         json_t *doc = family >= 0 && s_curve(chosen, req, &fit, &rmse) >= 0 ? s_curve_document(chosen, fit, req)
-                                                                             : s_document(chosen, req, why, cap);
+                                                                            : s_document(chosen, req, why, cap);
         if (doc)
             json_object_set_new(answer, target, doc);
         /* 0.4-0.5.4 look the package up as "pkg" (pkg/collector/metric/node_metric.go). */
@@ -722,14 +714,13 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
     if (req->machine[0]) {
         json_object_set_new(answer, "machine_spec", json_deep_copy(req->machine_spec));
         json_object_set_new(answer, "machine_match",
-                            json_pack("{s:s, s:s}", "cpu_architecture", req->machine,
-                                      "match", req->machine_exact ? "exact" : "nearest"));
+                            json_pack("{s:s, s:s}", "cpu_architecture", req->machine, "match",
+                                      req->machine_exact ? "exact" : "nearest"));
     }
     return answer;
 }
 
-static const json_t *s_best(const json_t *models, const api_kepler_request_t *req, bool *pending, char *why,
-                            size_t cap)
+static const json_t *s_best(const json_t *models, const api_kepler_request_t *req, bool *pending, char *why, size_t cap)
 {
     const json_t *best = NULL;
     size_t i;
@@ -743,8 +734,8 @@ static const json_t *s_best(const json_t *models, const api_kepler_request_t *re
     return best;
 }
 
-json_t *api_kepler_answer(const json_t *models, const api_kepler_request_t *req,
-                          char archive_model[KMS_NAME_MAX], int *status, char *why, size_t cap)
+json_t *api_kepler_answer(const json_t *models, const api_kepler_request_t *req, char archive_model[KMS_NAME_MAX],
+                          int *status, char *why, size_t cap)
 {
     assert(req && archive_model && status && why && cap);
     archive_model[0] = '\0';

@@ -64,26 +64,26 @@
 #include "kms_sample.h"
 
 #define API_KEPLER_MAX_METRICS 64
-#define API_KEPLER_SAMPLE_PERIOD 3.0  /* Kepler's default SAMPLE_PERIOD_SEC, every generation */
+#define API_KEPLER_SAMPLE_PERIOD 3.0 /* Kepler's default SAMPLE_PERIOD_SEC, every generation */
 
 typedef enum { API_ANSWER_WEIGHTS, API_ANSWER_COMPONENTS, API_ANSWER_ARCHIVE } api_answer_t;
 
 /* Kepler's generations, as their requests tell them apart, by what they do with a document. */
 typedef enum {
-    API_KEPLER_0_4,     /* 0.4-0.5.3: *ModelWeight types; inputs are counts per sample period,
+    API_KEPLER_0_4,    /* 0.4-0.5.3: *ModelWeight types; inputs are counts per sample period,
                            the output is booked as mJ per period */
-    API_KEPLER_0_5_4,   /* 0.5.4-0.7.2: "weight": true, no bpf_cpu_time_ms; per second; core
+    API_KEPLER_0_5_4,  /* 0.5.4-0.7.2: "weight": true, no bpf_cpu_time_ms; per second; core
                            booked with the period twice, platform without the mW factor */
-    API_KEPLER_0_7_3,   /* 0.7.3-0.7.11: bpf_cpu_time_ms, no machine_spec; platform booked
+    API_KEPLER_0_7_3,  /* 0.7.3-0.7.11: bpf_cpu_time_ms, no machine_spec; platform booked
                            without the mW factor (fixed in 0.7.11: run it with --kepler-era 0.7.12) */
-    API_KEPLER_0_7_12,  /* 0.7.12-0.9: machine_spec in the request; watts = output */
+    API_KEPLER_0_7_12, /* 0.7.12-0.9: machine_spec in the request; watts = output */
     API_KEPLER_ERAS,
-    API_KEPLER_ERA_AUTO = -1  /* told from each request */
+    API_KEPLER_ERA_AUTO = -1 /* told from each request */
 } api_kepler_era_t;
 
 typedef struct {
-    double sample_period;   /* the requesting Keplers' SAMPLE_PERIOD_SEC */
-    int era;                /* API_KEPLER_ERA_AUTO, or the generation every request is taken for */
+    double sample_period; /* the requesting Keplers' SAMPLE_PERIOD_SEC */
+    int era;              /* API_KEPLER_ERA_AUTO, or the generation every request is taken for */
     /* The machines the models learned on, per cpu_architecture: {"<architecture>": Kepler's
        MachineSpec ({"vendor", "processor", "cores", "chips", "memory", "frequency",
        "threads_per_core"}), ...} (kms-api --machine-specs, checked by api_kepler_machines_check);
@@ -105,12 +105,12 @@ typedef struct {
     bool dynamic;
     api_kepler_era_t era;
     double sample_period;
-    char model_name[KMS_NAME_MAX];  /* "" = any */
-    char source[64];                /* Kepler's energy source; "" = any */
+    char model_name[KMS_NAME_MAX]; /* "" = any */
+    char source[64];               /* Kepler's energy source; "" = any */
     char trainer_name[KMS_NAME_MAX];
     size_t metric_count;
-    char metrics[API_KEPLER_MAX_METRICS][KMS_NAME_MAX];  /* as the request spelled them */
-    bool curves;            /* the metrics are in the order Kepler predicts with (a posted request) */
+    char metrics[API_KEPLER_MAX_METRICS][KMS_NAME_MAX]; /* as the request spelled them */
+    bool curves; /* the metrics are in the order Kepler predicts with (a posted request) */
     /* The filter ("mae:5; r2:0.9"): an upper bound on mae and rmse, a lower bound on r2 and
        samples; NAN when absent. */
     double max_mae, max_rmse, min_r2, min_samples;
@@ -129,20 +129,20 @@ const char *api_kepler_canonical(const char *name, double *per_canonical);
 /* Reads the request body. 0, or -1 with a message for the client in `why`. Unknown keys are
    ignored; known keys of the wrong type, unknown output types, bad filters and a trainer other
    than a linear one are errors. */
-int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out,
-                     char *why, size_t cap);
+int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_kepler_request_t *out, char *why,
+                     size_t cap);
 
 /* The request a Kepler 0.7.12+ of the given era would post for `source` (intel_rapl or acpi)
    with its default metrics: what *_INIT_URL serves (GET /kepler/init/<source>). */
-int api_kepler_init_request(const char *source, const api_kepler_config_t *config, api_kepler_request_t *out,
-                            char *why, size_t cap);
+int api_kepler_init_request(const char *source, const api_kepler_config_t *config, api_kepler_request_t *out, char *why,
+                            size_t cap);
 
 /* The answer for a weights request (API_ANSWER_WEIGHTS or API_ANSWER_COMPONENTS), a new
    reference; or, for an archive request, NULL with the chosen model's name in `archive_model`;
    *status 200 in both cases. `models` is the trainer's LIST "models" array. When nothing
    suits, NULL with `why` saying why, model by model, archive_model[0] == 0 and *status 503
    when a model that would suit is still learning, else 404 (Kepler falls back on either). */
-json_t *api_kepler_answer(const json_t *models, const api_kepler_request_t *req,
-                          char archive_model[KMS_NAME_MAX], int *status, char *why, size_t cap);
+json_t *api_kepler_answer(const json_t *models, const api_kepler_request_t *req, char archive_model[KMS_NAME_MAX],
+                          int *status, char *why, size_t cap);
 
 #endif

@@ -22,8 +22,7 @@ static bool s_number(const json_t *value, double *out)
 }
 
 /* name{model="m"[,key="value"]} value */
-static void s_sample(FILE *out, const char *family, const char *model, const char *key, const char *label,
-                     double value)
+static void s_sample(FILE *out, const char *family, const char *model, const char *key, const char *label, double value)
 {
     fprintf(out, "%s{model=", family);
     kms_promtext_write_label(out, model);
@@ -48,7 +47,7 @@ static void s_family(FILE *out, api_family_id_t id)
 }
 
 /* Families with one value per model, read from a top-level key of MODEL. */
-static const api_family_id_t s_scalars[] = {API_F_MODEL_READY, API_F_MODEL_SAMPLES, API_F_MODEL_MIN_SAMPLES,
+static const api_family_id_t s_scalars[] = {API_F_MODEL_READY,   API_F_MODEL_SAMPLES, API_F_MODEL_MIN_SAMPLES,
                                             API_F_MODEL_CREATED, API_F_MODEL_UPDATED, API_F_MODEL_DRIFT};
 
 /* Fit families: overall and recent-window values of MODEL.fit, label window. */
@@ -191,7 +190,8 @@ static void s_write_model_families(const json_t *models, FILE *out)
                 const char *family = json_string_value(json_object_get(candidate, "family"));
                 double v;
                 if (s_name(model) && family
-                    && s_number(json_object_get(candidate, id == API_F_MODEL_FAMILY_RMSE ? "recent_rmse" : "served"), &v))
+                    && s_number(json_object_get(candidate, id == API_F_MODEL_FAMILY_RMSE ? "recent_rmse" : "served"),
+                                &v))
                     s_sample(out, api_families[id].prom, s_name(model), "family", family, v);
             }
         }
@@ -221,7 +221,8 @@ static void s_write_trainer(const json_t *stats, FILE *out)
 
 void api_metrics_write(const json_t *list, FILE *out)
 {
-    kms_promtext_write_family(out, "kms_api_trainer_up", "gauge", "1 when the trainer answered this scrape in time, else 0.");
+    kms_promtext_write_family(out, "kms_api_trainer_up", "gauge",
+                              "1 when the trainer answered this scrape in time, else 0.");
     fprintf(out, "kms_api_trainer_up %d\n", list ? 1 : 0);
     if (!list)
         return;

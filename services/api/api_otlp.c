@@ -29,10 +29,10 @@
 
 #define S_DEFAULT_INTERVAL_MS 60000
 #define S_DEFAULT_TIMEOUT_MS 10000
-#define S_MIN_INTERVAL_MS 10       /* below this the thread would only spin */
+#define S_MIN_INTERVAL_MS 10 /* below this the thread would only spin */
 #define S_BACKOFF_FIRST_MS 1000
 #define S_BACKOFF_MAX_MS 60000
-#define S_REPLY_KEEP 512           /* bytes of an error answer kept for the log */
+#define S_REPLY_KEEP 512 /* bytes of an error answer kept for the log */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration                                                                               */
@@ -74,9 +74,11 @@ static long s_env_ms(const char *specific, const char *generic, long def)
 
 static int s_hex(int c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= '0' && c <= '9')
+        return c - '0';
     c = tolower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
     return -1;
 }
 
@@ -84,8 +86,10 @@ static int s_hex(int c)
    or the result holds a control character (which could split an HTTP header). */
 static char *s_decode(const char *start, const char *end)
 {
-    while (start < end && isspace((unsigned char) *start)) start++;
-    while (end > start && isspace((unsigned char) end[-1])) end--;
+    while (start < end && isspace((unsigned char) *start))
+        start++;
+    while (end > start && isspace((unsigned char) end[-1]))
+        end--;
     char *out = malloc((size_t) (end - start) + 1);
     if (!out)
         return NULL;
@@ -154,7 +158,7 @@ void api_otlp_config_clear(api_otlp_config_t *config)
 static int s_names_otlp(const char *item, int index, void *arg)
 {
     (void) index, (void) arg;
-    return strcasecmp(item, "otlp") == 0 ? -1 : 0;  /* found: the split stops */
+    return strcasecmp(item, "otlp") == 0 ? -1 : 0; /* found: the split stops */
 }
 
 /* Off when the SDK is disabled or the metrics exporter list does not name otlp. */
@@ -169,7 +173,7 @@ static bool s_disabled(void)
     if (!exporters)
         return false;
     if (kms_config_split(exporters, s_names_otlp, NULL) < 0)
-        return false;  /* it named otlp */
+        return false; /* it named otlp */
     kms_info("otlp: OTEL_METRICS_EXPORTER does not name otlp", "value=%s", exporters);
     return true;
 }
@@ -182,7 +186,8 @@ static void s_drop_bad_header_names(json_t *headers, const char *var)
     void *tmp;
     json_object_foreach_safe(headers, tmp, key, value) {
         if (strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                        "!#$%&'*+-.^_`|~") != strlen(key)) {
+                        "!#$%&'*+-.^_`|~")
+            != strlen(key)) {
             char quoted[80];
             kms_warn("otlp: header name is not a token, skipped", "var=%s key=%s", var,
                      kms_log_quote(key, quoted, sizeof quoted));
@@ -210,8 +215,7 @@ static char *s_metrics_url(void)
 
 static int s_resource(api_otlp_config_t *out)
 {
-    out->resource = api_otlp_parse_pairs(s_env("OTEL_RESOURCE_ATTRIBUTES"),
-                                         "OTEL_RESOURCE_ATTRIBUTES");
+    out->resource = api_otlp_parse_pairs(s_env("OTEL_RESOURCE_ATTRIBUTES"), "OTEL_RESOURCE_ATTRIBUTES");
     if (!out->resource)
         return -1;
     const char *service = s_env("OTEL_SERVICE_NAME");
@@ -221,8 +225,7 @@ static int s_resource(api_otlp_config_t *out)
         json_object_set_new(out->resource, "service.version", json_string(KMS_VERSION));
     /* API replicas push the same models: the host (a pod's name) keeps their series apart. */
     char host[256];
-    if (!json_object_get(out->resource, "service.instance.id") &&
-        gethostname(host, sizeof host) == 0) {
+    if (!json_object_get(out->resource, "service.instance.id") && gethostname(host, sizeof host) == 0) {
         host[sizeof host - 1] = '\0';
         json_object_set_new(out->resource, "service.instance.id", json_string(host));
     }
@@ -262,11 +265,9 @@ int api_otlp_config_from_env(api_otlp_config_t *out)
     const char *protocol = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
     if (protocol && strcmp(protocol, "http/json") != 0)
         kms_warn("otlp: only http/json is spoken, sending JSON", "protocol=%s", protocol);
-    const char *compression = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-                                         "OTEL_EXPORTER_OTLP_COMPRESSION");
+    const char *compression = s_env_pair("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION");
     if (compression && strcmp(compression, "none") != 0)
-        kms_warn("otlp: compression is not supported, sending uncompressed", "compression=%s",
-                 compression);
+        kms_warn("otlp: compression is not supported, sending uncompressed", "compression=%s", compression);
     return 1;
 }
 
@@ -275,9 +276,9 @@ int api_otlp_config_from_env(api_otlp_config_t *out)
 
 /* The families and their OTLP names, units and help: api_families.h, shared with /metrics. */
 typedef struct {
-    json_t *points[API_F_COUNT];  /* dataPoints arrays, created on first use */
-    char now[24];             /* timeUnixNano */
-    bool failed;              /* out of memory somewhere */
+    json_t *points[API_F_COUNT]; /* dataPoints arrays, created on first use */
+    char now[24];                /* timeUnixNano */
+    bool failed;                 /* out of memory somewhere */
 } s_builder_t;
 
 static void s_nanos(uint64_t ns, char *out, size_t cap)
@@ -323,8 +324,7 @@ static bool s_number(const json_t *value, double *out)
 
 /* Adds a point to metric `id`; takes `attrs`. A value that is not a finite number (or, for a
    sum, not a whole number >= 0) is left out. `start_ns` is for sums (0: unknown). */
-static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const json_t *value,
-                    uint64_t start_ns)
+static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const json_t *value, uint64_t start_ns)
 {
     double v;
     json_t *point = NULL;
@@ -335,16 +335,13 @@ static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const jso
             goto done;
         char count[24], start[24];
         snprintf(count, sizeof count, "%" PRId64, (int64_t) v);
-        point = json_pack("{s:o, s:s, s:s}", "attributes", json_incref(attrs), "timeUnixNano",
-                          b->now, "asInt", count);
+        point = json_pack("{s:o, s:s, s:s}", "attributes", json_incref(attrs), "timeUnixNano", b->now, "asInt", count);
         if (point && start_ns) {
             s_nanos(start_ns, start, sizeof start);
             json_object_set_new(point, "startTimeUnixNano", json_string(start));
         }
-    }
-    else
-        point = json_pack("{s:o, s:s, s:f}", "attributes", json_incref(attrs), "timeUnixNano",
-                          b->now, "asDouble", v);
+    } else
+        point = json_pack("{s:o, s:s, s:f}", "attributes", json_incref(attrs), "timeUnixNano", b->now, "asDouble", v);
     if (!b->points[id])
         b->points[id] = json_array();
     if (!point || json_array_append_new(b->points[id], point) != 0)
@@ -418,7 +415,7 @@ static void s_trainer(s_builder_t *b, const json_t *stats, uint64_t now_ns)
     if (s_number(json_object_get(stats, "uptime"), &uptime) && uptime >= 0 && uptime * 1e9 < now_ns) {
         uint64_t start_s = (uint64_t) llround((double) now_ns / 1e9 - uptime);
         if (start_s > now_ns / 1000000000ULL)
-            start_s = now_ns / 1000000000ULL;  /* never after the point's own time */
+            start_s = now_ns / 1000000000ULL; /* never after the point's own time */
         start_ns = start_s * 1000000000ULL;
     }
     for (api_family_id_t f = API_F_TRAINER_FIRST; f <= API_F_TRAINER_LAST; f++)
@@ -436,8 +433,8 @@ static json_t *s_metric(api_family_id_t id, json_t *points)
                     "isMonotonic", 1)
         : json_pack("{s:o}", "dataPoints", points);
     /* clang-format on */
-    return json_pack("{s:s, s:s, s:s, s:o*}", "name", def->otlp, "description", def->help,
-                     "unit", def->unit, def->type == API_COUNTER ? "sum" : "gauge", data);
+    return json_pack("{s:s, s:s, s:s, s:o*}", "name", def->otlp, "description", def->help, "unit", def->unit,
+                     def->type == API_COUNTER ? "sum" : "gauge", data);
 }
 
 static json_t *s_resource_attrs(const json_t *resource)
@@ -470,10 +467,9 @@ json_t *api_otlp_build(const json_t *list, const json_t *resource, uint64_t now_
         if (b.points[id] && json_array_append_new(metrics, s_metric(id, b.points[id])) != 0)
             b.failed = true;
     }
-    json_t *request = json_pack(
-        "{s:[{s:{s:o}, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceMetrics", "resource", "attributes",
-        s_resource_attrs(resource), "scopeMetrics", "scope", "name", "kepler-model-server",
-        "version", KMS_VERSION, "metrics", metrics);
+    json_t *request = json_pack("{s:[{s:{s:o}, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceMetrics", "resource", "attributes",
+                                s_resource_attrs(resource), "scopeMetrics", "scope", "name", "kepler-model-server",
+                                "version", KMS_VERSION, "metrics", metrics);
     if (request && b.failed) {
         json_decref(request);
         request = NULL;
@@ -489,10 +485,10 @@ struct api_otlp_t {
     api_otlp_fetch_fn fetch;
     void *arg;
     CURL *curl;
-    CURLM *multi;             /* drives curl, so that api_otlp_stop() can wake a transfer up */
+    CURLM *multi; /* drives curl, so that api_otlp_stop() can wake a transfer up */
     struct curl_slist *headers;
     zactor_t *actor;
-    atomic_bool stopping;     /* set by api_otlp_stop() before it wakes the transfer */
+    atomic_bool stopping; /* set by api_otlp_stop() before it wakes the transfer */
     char reply[S_REPLY_KEEP];
     size_t reply_len;
     _Atomic uint64_t exports, failures, dropped, skipped;
@@ -570,8 +566,7 @@ static long s_post(api_otlp_t *self, const char *body, long *retry_after_ms)
     curl_off_t retry_after = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
-        *retry_after_ms = retry_after > S_BACKOFF_MAX_MS / 1000 ? S_BACKOFF_MAX_MS
-                                                                : (long) retry_after * 1000;
+        *retry_after_ms = retry_after > S_BACKOFF_MAX_MS / 1000 ? S_BACKOFF_MAX_MS : (long) retry_after * 1000;
     return status;
 }
 
@@ -606,8 +601,7 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
         kms_debug("otlp: trainer unreachable, export skipped", NULL);
         return interval;
     }
-    json_t *request = api_otlp_build(list, self->config.resource,
-                                     (uint64_t) (kms_num_wallclock() * 1e9));
+    json_t *request = api_otlp_build(list, self->config.resource, (uint64_t) (kms_num_wallclock() * 1e9));
     json_decref(list);
     char *body = request ? json_dumps(request, JSON_COMPACT) : NULL;
     json_decref(request);
@@ -628,7 +622,7 @@ static long s_export(api_otlp_t *self, long *backoff_ms)
         return interval;
     }
     if (atomic_load(&self->stopping))
-        return 0;  /* aborted: the loop reads $TERM next */
+        return 0; /* aborted: the loop reads $TERM next */
     atomic_fetch_add(&self->failures, 1);
     bool retry = status == 0 || status == 408 || status == 429 || status >= 500;
     if (status) {
@@ -675,8 +669,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             zstr_free(&command);
             if (term)
                 break;
-        }
-        else if (zpoller_terminated(poller))
+        } else if (zpoller_terminated(poller))
             break;
         else if (!atomic_load(&self->stopping) && zclock_mono() >= due) {
             long delay = s_export(self, &backoff_ms);
@@ -731,23 +724,20 @@ api_otlp_t *api_otlp_start(const api_otlp_config_t *config, api_otlp_fetch_fn fe
     self->config.ca_file = config->ca_file ? strdup(config->ca_file) : NULL;
     self->config.headers = config->headers ? json_deep_copy(config->headers) : json_object();
     self->config.resource = config->resource ? json_deep_copy(config->resource) : json_object();
-    self->config.interval_ms = config->interval_ms >= S_MIN_INTERVAL_MS ? config->interval_ms
-                                                                          : S_DEFAULT_INTERVAL_MS;
+    self->config.interval_ms = config->interval_ms >= S_MIN_INTERVAL_MS ? config->interval_ms : S_DEFAULT_INTERVAL_MS;
     self->config.timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : S_DEFAULT_TIMEOUT_MS;
     self->headers = s_headers(self->config.headers);
     self->curl = curl_easy_init();
     self->multi = curl_multi_init();
-    if (!self->config.url || !self->config.headers || !self->config.resource || !self->headers ||
-        !self->curl || !self->multi || (config->ca_file && !self->config.ca_file) ||
-        !(self->actor = zactor_new(s_actor, self))) {
+    if (!self->config.url || !self->config.headers || !self->config.resource || !self->headers || !self->curl
+        || !self->multi || (config->ca_file && !self->config.ca_file) || !(self->actor = zactor_new(s_actor, self))) {
         kms_error("otlp: exporter did not start", NULL);
         api_otlp_stop(&self);
         return NULL;
     }
     const char *service = json_string_value(json_object_get(self->config.resource, "service.name"));
-    kms_info("otlp: exporting metrics", "url=%s interval_ms=%ld headers=%zu service=%s",
-             self->config.url, self->config.interval_ms, json_object_size(self->config.headers),
-             service ? service : "");
+    kms_info("otlp: exporting metrics", "url=%s interval_ms=%ld headers=%zu service=%s", self->config.url,
+             self->config.interval_ms, json_object_size(self->config.headers), service ? service : "");
     return self;
 }
 
@@ -775,7 +765,7 @@ void api_otlp_stop(api_otlp_t **self_p)
         return;
     atomic_store(&self->stopping, true);
     if (self->multi)
-        curl_multi_wakeup(self->multi);  /* thread-safe: ends a transfer's wait at once */
+        curl_multi_wakeup(self->multi); /* thread-safe: ends a transfer's wait at once */
     zactor_destroy(&self->actor);
     curl_multi_cleanup(self->multi);
     curl_easy_cleanup(self->curl);

@@ -51,12 +51,12 @@ typedef struct api_otlp_t api_otlp_t;
 typedef json_t *(*api_otlp_fetch_fn)(void *arg);
 
 typedef struct {
-    char *url;           /* where requests are POSTed */
-    json_t *headers;     /* object: header name -> string value */
-    json_t *resource;    /* object: attribute -> string value; has service.name */
+    char *url;        /* where requests are POSTed */
+    json_t *headers;  /* object: header name -> string value */
+    json_t *resource; /* object: attribute -> string value; has service.name */
     long interval_ms;
     long timeout_ms;
-    char *ca_file;       /* NULL: the system's CA bundle */
+    char *ca_file; /* NULL: the system's CA bundle */
 } api_otlp_config_t;
 
 /* Reads the environment into *out (owned by *out: api_otlp_config_clear() frees it).

@@ -84,7 +84,7 @@ static void s_duration(FILE *out, double seconds)
 
 static void s_clock(double ts, char *out, size_t cap)
 {
-    time_t t = isfinite(ts) && ts > 0 && ts < 1e15 ? (time_t) ts : 0;  /* casting NaN or 1e300: UB */
+    time_t t = isfinite(ts) && ts > 0 && ts < 1e15 ? (time_t) ts : 0; /* casting NaN or 1e300: UB */
     struct tm tm;
     if (t == 0 || !gmtime_r(&t, &tm) || !strftime(out, cap, "%H:%M:%S", &tm))
         snprintf(out, cap, "-");
@@ -225,8 +225,10 @@ static void s_history_chart(FILE *out, const char *model, const json_t *history)
 
 static void s_fit_table(FILE *out, const json_t *fit)
 {
-    static const char *rows[][3] = {{"R²", "r2", "window_r2"}, {"RMSE (W)", "rmse", "window_rmse"},
-                                    {"MAE (W)", "mae", "window_mae"}, {"MAPE", "mape", "window_mape"}};
+    static const char *rows[][3] = {{"R²", "r2", "window_r2"},
+                                    {"RMSE (W)", "rmse", "window_rmse"},
+                                    {"MAE (W)", "mae", "window_mae"},
+                                    {"MAPE", "mape", "window_mape"}};
     fputs("<table class=\"fit\"><tr><th></th><th>overall</th><th>recent</th></tr>", out);
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         fprintf(out, "<tr><td>%s</td><td>", rows[r][0]);
@@ -264,7 +266,8 @@ static void s_families_chart(FILE *out, const char *model, const json_t *familie
     fprintf(out, "\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"families of ",
             S_CHART_WIDTH, S_LINE_HEIGHT, S_CHART_WIDTH, S_LINE_HEIGHT);
     s_escape(out, model);
-    fprintf(out, "\"><rect x=\"46\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"#fafbfd\" stroke=\"#dde2ea\"/>"
+    fprintf(out,
+            "\"><rect x=\"46\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"#fafbfd\" stroke=\"#dde2ea\"/>"
             "<text class=\"muted\" x=\"40\" y=\"16\" text-anchor=\"end\">%.3g W</text>"
             "<text class=\"muted\" x=\"40\" y=\"%.0f\" text-anchor=\"end\">%.3g W</text>"
             "<text class=\"muted\" x=\"46\" y=\"%d\">0</text>"
@@ -280,7 +283,8 @@ static void s_families_chart(FILE *out, const char *model, const json_t *familie
         for (int s = 0; s <= STEPS; s++) {
             double v = kms_family_fit_eval(&fits[k], x_hi * s / STEPS);
             v = isfinite(v) ? fmin(fmax(v, lo), hi) : lo;
-            fprintf(out, "%.1f,%.1f ", left + (right - left) * s / STEPS, bottom - (v - lo) / (hi - lo) * (bottom - top));
+            fprintf(out, "%.1f,%.1f ", left + (right - left) * s / STEPS,
+                    bottom - (v - lo) / (hi - lo) * (bottom - top));
         }
         fputs("\"/>", out);
     }
@@ -295,7 +299,8 @@ static void s_families_table(FILE *out, const char *model, const json_t *familie
     if (!json_is_array(candidates) || json_array_size(candidates) == 0)
         return;
     fputs("<h3>Families</h3><table class=\"fit families\"><tr><th>family</th><th>recent RMSE (W)</th>"
-          "<th>scored</th><th></th></tr>", out);
+          "<th>scored</th><th></th></tr>",
+          out);
     size_t i;
     json_array_foreach(candidates, i, c) {
         bool served = json_is_true(json_object_get(c, "served"));
@@ -319,8 +324,8 @@ static void s_card(FILE *out, const json_t *model)
     s_escape(out, name);
     fputs("\"><h2>", out);
     s_escape(out, name);
-    fprintf(out, " <span class=\"badge %s\">%s</span></h2><div class=\"meta\">predicts <b>", ready ? "ready" : "notready",
-            ready ? "READY" : "NOT READY");
+    fprintf(out, " <span class=\"badge %s\">%s</span></h2><div class=\"meta\">predicts <b>",
+            ready ? "ready" : "notready", ready ? "READY" : "NOT READY");
     s_escape(out, json_string_value(json_object_get(model, "target")));
     fputs("</b> watts from ", out);
     size_t i;
@@ -347,8 +352,10 @@ static void s_card(FILE *out, const json_t *model)
     const json_t *held = json_object_get(model, "held_back");
     bool drift = json_is_true(json_object_get(model, "drift"));
     if (drift || s_num(held, "outlier") > 0 || s_num(held, "drift") > 0) {
-        fprintf(out, "<div class=\"%s\">%s", drift ? "reason" : "meta", drift ? "DRIFT: the recent error is far from the "
-                "long-run one &middot; " : "");
+        fprintf(out, "<div class=\"%s\">%s", drift ? "reason" : "meta",
+                drift ? "DRIFT: the recent error is far from the "
+                        "long-run one &middot; "
+                      : "");
         fputs("held back: ", out);
         s_human(out, s_num(held, "outlier"));
         fputs(" outliers, ", out);

@@ -15,9 +15,8 @@ static const char *s_error_names[API_TRAINER_ERROR_COUNT] = {"timeout", "bad_rep
 
 /* Upper bounds in seconds: a local trainer answers in tens of microseconds, a timeout is a
    second, so the buckets span 100 us to 2.5 s. */
-static const double s_bounds[API_LATENCY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                     0.005,  0.01,    0.025,  0.05,  0.1,
-                                                     0.25,   0.5,     1,      2.5};
+static const double s_bounds[API_LATENCY_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                     0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 
 #define s_add(counter, n) __atomic_fetch_add(&(counter), (n), __ATOMIC_RELAXED)
 #define s_load(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
@@ -63,7 +62,8 @@ void api_stats_cache(api_stats_t *stats, int hit)
 void api_stats_write(const api_stats_t *stats, FILE *out)
 {
     char num[40];
-    kms_promtext_write_family(out, "kms_api_requests_total", "counter", "HTTP requests answered, by route and status code.");
+    kms_promtext_write_family(out, "kms_api_requests_total", "counter",
+                              "HTTP requests answered, by route and status code.");
     for (int r = 0; r < API_ROUTE_COUNT; r++)
         for (int c = 0; c <= API_STATUS_MAX - API_STATUS_MIN; c++) {
             uint64_t n = s_load(stats->requests[r][c]);
@@ -73,7 +73,7 @@ void api_stats_write(const api_stats_t *stats, FILE *out)
         }
 
     kms_promtext_write_family(out, "kms_api_trainer_request_duration_seconds", "histogram",
-                        "Round trip of the requests that the trainer answered.");
+                              "Round trip of the requests that the trainer answered.");
     uint64_t cumulative = 0;
     for (int i = 0; i < API_LATENCY_BUCKETS; i++) {
         cumulative += s_load(stats->latency_buckets[i]);
@@ -91,13 +91,13 @@ void api_stats_write(const api_stats_t *stats, FILE *out)
             (unsigned long long) (count > cumulative ? count : cumulative));
 
     kms_promtext_write_family(out, "kms_api_trainer_errors_total", "counter",
-                        "Trainer requests that failed (timeout, bad_reply, send) or were asked again (retry).");
+                              "Trainer requests that failed (timeout, bad_reply, send) or were asked again (retry).");
     for (int e = 0; e < API_TRAINER_ERROR_COUNT; e++)
         fprintf(out, "kms_api_trainer_errors_total{kind=\"%s\"} %llu\n", s_error_names[e],
                 (unsigned long long) s_load(stats->trainer_errors[e]));
 
     kms_promtext_write_family(out, "kms_api_cache_requests_total", "counter",
-                        "Trainer answers looked up in the short-lived cache, by result.");
+                              "Trainer answers looked up in the short-lived cache, by result.");
     fprintf(out,
             "kms_api_cache_requests_total{result=\"hit\"} %llu\n"
             "kms_api_cache_requests_total{result=\"miss\"} %llu\n",

@@ -65,8 +65,9 @@ int api_tls_prepare(const char *cert_file, const char *key_file, api_tls_t *out,
 int api_tls_init_ssl(const api_tls_t *tls, void *ssl_ctx)
 {
     SSL_CTX *ctx = ssl_ctx;
-    if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) == 1 &&
-        SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) == 1 && SSL_CTX_check_private_key(ctx) == 1)
+    if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) == 1
+        && SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) == 1
+        && SSL_CTX_check_private_key(ctx) == 1)
         return 0;
     char reason[256], quoted[300];
     ERR_error_string_n(ERR_get_error(), reason, sizeof reason);

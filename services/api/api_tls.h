@@ -12,8 +12,8 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *cert_file;  /* PEM certificate (chain); borrowed */
-    const char *key_file;   /* its PEM private key; borrowed */
+    const char *cert_file; /* PEM certificate (chain); borrowed */
+    const char *key_file;  /* its PEM private key; borrowed */
 } api_tls_t;
 
 /* Checks the two files and loads the private libraries. 0, or -1 with a one-line reason

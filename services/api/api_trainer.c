@@ -15,13 +15,13 @@
 
 #define API_CACHE_SLOTS 16
 #define API_CACHE_KEY 96
-#define API_POOL_MAX 8  /* idle sockets kept; more concurrent fetches open (and close) their own */
+#define API_POOL_MAX 8 /* idle sockets kept; more concurrent fetches open (and close) their own */
 
 /* An answer's body, shared by the cache and every reply served from it: a cache hit takes a
    reference instead of copying the body, so serving from the cache allocates nothing. */
 struct api_body_t {
-    int refs;  /* atomic */
-    char text[];  /* NUL-terminated */
+    int refs;    /* atomic */
+    char text[]; /* NUL-terminated */
 };
 
 static api_body_t *s_body_new(const void *data, size_t len)
@@ -48,23 +48,23 @@ static void s_body_unref(api_body_t *self)
 }
 
 typedef struct {
-    char key[API_CACHE_KEY];  /* "COMMAND arg"; "" = empty slot */
-    double at;                /* monotonic seconds when fetched */
+    char key[API_CACHE_KEY]; /* "COMMAND arg"; "" = empty slot */
+    double at;               /* monotonic seconds when fetched */
     int status;
     api_body_t *body;
     size_t len;
-    bool refreshing;          /* a request is fetching a newer answer: the only one */
+    bool refreshing; /* a request is fetching a newer answer: the only one */
 } s_entry_t;
 
 struct api_trainer_t {
     char *endpoint;
     kms_curve_t *curve;
-    double cache_ttl;  /* seconds */
+    double cache_ttl; /* seconds */
     api_stats_t *stats;
-    pthread_mutex_t lock;      /* guards entries and idle */
-    pthread_cond_t refreshed;  /* an entry's fetch ended */
+    pthread_mutex_t lock;     /* guards entries and idle */
+    pthread_cond_t refreshed; /* an entry's fetch ended */
     s_entry_t entries[API_CACHE_SLOTS];
-    zsock_t *idle[API_POOL_MAX];  /* a stack: the socket used last is taken first */
+    zsock_t *idle[API_POOL_MAX]; /* a stack: the socket used last is taken first */
     size_t idle_count;
 };
 
@@ -73,7 +73,7 @@ static zsock_t *s_open(kms_curve_t *curve, const char *endpoint)
     zsock_t *sock = zsock_new(ZMQ_REQ);
     if (!sock)
         return NULL;
-    zsock_set_linger(sock, 0);  /* a request to a dead trainer must not hold up shutdown */
+    zsock_set_linger(sock, 0); /* a request to a dead trainer must not hold up shutdown */
     zsock_set_sndtimeo(sock, 0);
     if (kms_curve_apply(curve, sock, endpoint) != 0 || zsock_attach(sock, endpoint, false) != 0) {
         zsock_destroy(&sock);
@@ -85,7 +85,7 @@ static zsock_t *s_open(kms_curve_t *curve, const char *endpoint)
 api_trainer_t *api_trainer_new(const char *endpoint, double cache_ms, kms_curve_t *curve, api_stats_t *stats)
 {
     assert(endpoint && stats);
-    zsock_t *first = s_open(curve, endpoint);  /* proves the endpoint usable, then serves */
+    zsock_t *first = s_open(curve, endpoint); /* proves the endpoint usable, then serves */
     if (!first)
         return NULL;
     api_trainer_t *self = calloc(1, sizeof *self);
@@ -100,7 +100,7 @@ api_trainer_t *api_trainer_new(const char *endpoint, double cache_ms, kms_curve_
     pthread_mutex_init(&self->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);  /* deadlines are kms_num_monotonic() */
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* deadlines are kms_num_monotonic() */
     pthread_cond_init(&self->refreshed, &attr);
     pthread_condattr_destroy(&attr);
     self->idle[self->idle_count++] = first;
@@ -244,7 +244,7 @@ static s_lookup_t s_cache_get(api_trainer_t *self, const char *key, double deadl
 static void s_cache_put(api_trainer_t *self, const char *key, const api_reply_t *reply, double at)
 {
     pthread_mutex_lock(&self->lock);
-    s_entry_t *slot = s_find(self, key);  /* a claimed entry is never evicted */
+    s_entry_t *slot = s_find(self, key); /* a claimed entry is never evicted */
     if (reply) {
         s_body_unref(slot->body);
         slot->body = s_body_ref(reply->shared);
@@ -270,8 +270,7 @@ static int s_decode(zmsg_t *msg, api_reply_t *reply)
         return -1;
     memcpy(text, zframe_data(code), zframe_size(code));
     text[zframe_size(code)] = '\0';
-    if (kms_num_parse_long(text, &status) != 0 ||
-        (status != 200 && status != 400 && status != 404 && status != 503))
+    if (kms_num_parse_long(text, &status) != 0 || (status != 200 && status != 400 && status != 404 && status != 503))
         return -1;
     if (!(reply->shared = s_body_new(zframe_data(body), zframe_size(body))))
         return -1;
@@ -336,8 +335,7 @@ static int s_attempt(api_trainer_t *self, zsock_t **sock, const char *command, c
    when its reply does not come (a request written into a connection the trainer had just
    closed is lost without a trace) a fresh socket asks again. The commands only read, so asking
    twice is harmless; a trainer that is down still gets its 503 by the deadline. */
-static int s_exchange(api_trainer_t *self, const char *command, const char *arg, double deadline,
-                      api_reply_t *reply)
+static int s_exchange(api_trainer_t *self, const char *command, const char *arg, double deadline, api_reply_t *reply)
 {
     api_stats_t *stats = self->stats;
     zsock_t *sock = s_take(self);
@@ -379,21 +377,20 @@ static int s_exchange(api_trainer_t *self, const char *command, const char *arg,
     return reply->status;
 }
 
-int api_trainer_call(api_trainer_t *self, const char *command, const char *arg, double deadline,
-                     api_reply_t *reply)
+int api_trainer_call(api_trainer_t *self, const char *command, const char *arg, double deadline, api_reply_t *reply)
 {
     assert(self && command && reply);
     memset(reply, 0, sizeof *reply);
     char key[API_CACHE_KEY];
-    int cacheable = self->cache_ttl > 0 &&
-                    (size_t) snprintf(key, sizeof key, "%s %s", command, arg ? arg : "") < sizeof key;
+    int cacheable = self->cache_ttl > 0
+                    && (size_t) snprintf(key, sizeof key, "%s %s", command, arg ? arg : "") < sizeof key;
     s_lookup_t lookup = S_FETCH;
     if (cacheable) {
         lookup = s_cache_get(self, key, deadline, reply);
         api_stats_cache(self->stats, lookup == S_HIT);
         if (lookup == S_HIT)
             return reply->status;
-        if (lookup == S_GAVE_UP)  /* the request that fetches it counts and logs the failure */
+        if (lookup == S_GAVE_UP) /* the request that fetches it counts and logs the failure */
             return reply->status = API_TRAINER_UNREACHABLE;
     }
     double sent = kms_num_monotonic();

@@ -60,8 +60,7 @@ void api_trainer_destroy(api_trainer_t **self_p);
 /* Sends `command` (with `arg` as a second frame when not NULL) and waits for the answer until
    `deadline` (kms_num_monotonic() seconds). Recent answers are served from the cache (see
    above). Any thread. Always fills *reply (free with api_reply_clear); returns reply->status. */
-int api_trainer_call(api_trainer_t *self, const char *command, const char *arg, double deadline,
-                     api_reply_t *reply);
+int api_trainer_call(api_trainer_t *self, const char *command, const char *arg, double deadline, api_reply_t *reply);
 
 /* LIST, parsed: a new reference, or NULL with *status set to why (the reply's status when it
    was not 200, API_TRAINER_MALFORMED when its body is not a JSON object). */

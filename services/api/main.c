@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_MACHINE_SPECS (1 << 20)  /* a few hundred bytes per architecture */
+#define S_MAX_MACHINE_SPECS (1 << 20) /* a few hundred bytes per architecture */
 
 /* The --machine-specs file, checked; NULL (said on stderr) when it is not one. Read through
    kms_file_read: a FIFO or a device is refused at once, where opening it to read blocked the
@@ -30,7 +30,9 @@ static json_t *s_load_machines(const char *path)
     char *text = kms_file_read(path, S_MAX_MACHINE_SPECS, &len);
     if (!text) {
         fprintf(stderr, "kms-api: --machine-specs %s: %s\n", path,
-                errno == EINVAL ? "not a regular file" : errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+                errno == EINVAL  ? "not a regular file"
+                : errno == EFBIG ? "larger than 1 MiB"
+                                 : strerror(errno));
         return NULL;
     }
     json_t *machines = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
@@ -94,11 +96,11 @@ static int s_serve(api_http_config_t *http, const kms_curve_config_t *curve_conf
     if (server) {
         kms_info("listening",
                  "address=%s port=%d tls=%s acl=%s trainer=%s threads=%ld trainer_timeout_ms=%ld cache_ms=%g",
-                 http->listen, api_http_port(server), http->tls ? "on" : "off", http->acl ? "on" : "off",
-                 http->trainer, http->threads, http->timeout_ms, cache_ms);
+                 http->listen, api_http_port(server), http->tls ? "on" : "off", http->acl ? "on" : "off", http->trainer,
+                 http->threads, http->timeout_ms, cache_ms);
         api_export_t *otlp = api_export_start(trainer, http->timeout_ms, server);
         kms_info("stopping", "signal=%d", kms_signal_wait());
-        api_http_stop(&server);  /* first: /metrics may be reading the exporter's counters */
+        api_http_stop(&server); /* first: /metrics may be reading the exporter's counters */
         api_export_stop(&otlp);
     }
     api_trainer_destroy(&trainer);

@@ -58,7 +58,8 @@ int bench_parse_main(int argc, char **argv)
          0.01, 600},
         {0}};
     /* clang-format on */
-    static const kms_config_t config = {"kms-bench",
+    static const kms_config_t config = {
+        "kms-bench",
         "Reads FILE once, parses it with the exposition parser N times in 5 rounds, and prints one line:\n"
         "parse file=... bytes=... iterations=... seconds=... MBps=<fastest round, 10^6 bytes/s> series=<per parse>\n"
         "MBps_mean=<all rounds> rejected=... ns_per_series=...",

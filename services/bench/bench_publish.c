@@ -50,7 +50,8 @@ int bench_publish_main(int argc, char **argv)
          60},
         {0}};
     /* clang-format on */
-    static const kms_config_t config = {"kms-bench",
+    static const kms_config_t config = {
+        "kms-bench",
         "Publishes --rounds node samples for each of --nodes node names, one round every --interval\n"
         "seconds, on a ZeroMQ PUB socket (a kms-trainer subscribes); prints: publish nodes=N\n"
         "published=<n> seconds=<s> samples_per_s=<n> late_rounds=<n> (rounds that took longer than\n"
@@ -86,7 +87,7 @@ int bench_publish_main(int argc, char **argv)
     double seconds = kms_num_monotonic() - start;
     printf("publish nodes=%ld published=%llu seconds=%.3f samples_per_s=%.0f late_rounds=%llu\n", nodes,
            (unsigned long long) published, seconds, (double) published / seconds, (unsigned long long) late);
-    zsock_set_linger(pub, 5000);  /* what is queued goes out before the socket closes */
+    zsock_set_linger(pub, 5000); /* what is queued goes out before the socket closes */
     zsock_destroy(&pub);
     return 0;
 }

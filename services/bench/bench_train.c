@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_POOL 4096   /* distinct pre-encoded frames, cycled through */
+#define S_POOL 4096 /* distinct pre-encoded frames, cycled through */
 
 static uint64_t s_rng = 42;
 
 static double s_uniform(double lo, double hi)
 {
-    s_rng += 0x9e3779b97f4a7c15ULL;   /* splitmix64 */
+    s_rng += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
     uint64_t z = s_rng;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -151,8 +151,8 @@ static int s_throughput(long samples, bool families)
     printf("train samples=%ld models=%zu families=%s seconds=%.3f samples_per_s=%.0f ns_per_sample=%.1f "
            "decode_ns=%.1f frame_bytes=%.1f rejected=%ld",
            samples, count, families ? "on" : "off", elapsed, elapsed > 0 ? (double) samples / elapsed : 0,
-           elapsed * 1e9 / (double) samples, decoding * 1e9 / (double) samples,
-           (double) pool.offset[S_POOL] / S_POOL, rejected);
+           elapsed * 1e9 / (double) samples, decoding * 1e9 / (double) samples, (double) pool.offset[S_POOL] / S_POOL,
+           rejected);
     s_print_fit("core", models[0]);
     s_print_fit("dram", models[1]);
     if (families) {
@@ -205,8 +205,9 @@ static int s_footprint(long count, bool families)
         }
     }
     if (rc == 0 && s_memory(&rss, &hwm) == 0)
-        printf("train models=%ld families=%s rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
-               count, families ? "on" : "off", rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
+        printf(
+            "train models=%ld families=%s rss_kb=%ld hwm_kb=%ld baseline_rss_kb=%ld models_kb=%ld kb_per_model=%.1f\n",
+            count, families ? "on" : "off", rss, hwm, rss0, rss - rss0, (double) (rss - rss0) / (double) count);
     else
         kms_error("cannot measure the models' memory", "models=%ld", count);
     for (long m = 0; models && m < count; m++)
@@ -255,7 +256,8 @@ int bench_train_main(int argc, char **argv)
          "instead: write the first --samples frames to this file, concatenated", &export_path, 0, 0},
         {0}};
     /* clang-format on */
-    static const kms_config_t config = {"kms-bench",
+    static const kms_config_t config = {
+        "kms-bench",
         "Decodes pre-encoded sample frames and learns each in core_model and dram_model (with\n"
         "--families in cpu_time_core_model too, whose one feature carries the curve families), on one core;\n"
         "prints: train samples=... samples_per_s=<n> ... With --models M: the resident memory (VmRSS,\n"

@@ -18,9 +18,9 @@
 #include <time.h>
 
 #define S_PROGRAM "kepler-sim"
-#define S_DUMP_SECONDS 60.0  /* simulated time before --dump prints its page */
-#define S_MACHINE_TYPES 4     /* a fleet's nodes come in this many sizes of truth */
-#define S_MACHINE_STEP 0.25   /* each type's truth is the first's times 1 + this * type */
+#define S_DUMP_SECONDS 60.0 /* simulated time before --dump prints its page */
+#define S_MACHINE_TYPES 4   /* a fleet's nodes come in this many sizes of truth */
+#define S_MACHINE_STEP 0.25 /* each type's truth is the first's times 1 + this * type */
 
 static const char *s_summary =
     "Serves Kepler-format /metrics (as Kepler 0.3, 0.7, 0.9 or 0.10 prints them) for one node\n"
@@ -52,8 +52,7 @@ static const char *s_summary =
 
 /* In the order of the enums, so that s_formats[format].name names a format. */
 static const kms_opt_name_t s_formats[] = {
-    {"0.3", SIM_FORMAT_03}, {"0.7", SIM_FORMAT_07}, {"0.9", SIM_FORMAT_09}, {"0.10", SIM_FORMAT_010},
-    {NULL}};
+    {"0.3", SIM_FORMAT_03}, {"0.7", SIM_FORMAT_07}, {"0.9", SIM_FORMAT_09}, {"0.10", SIM_FORMAT_010}, {NULL}};
 static const kms_opt_name_t s_truths[] = {
     {"linear", SIM_TRUTH_LINEAR}, {"log", SIM_TRUTH_LOG}, {"cpu", SIM_TRUTH_CPU}, {NULL}};
 
@@ -128,8 +127,8 @@ static void s_on_signal(int sig)
 typedef struct {
     pthread_mutex_t lock;
     sim_t *sim;
-    double stepped;  /* with --step: the simulation's time, moved by the pages */
-    double machine;  /* the node's own truth factor (its machine type); SIGUSR2 scales from it */
+    double stepped; /* with --step: the simulation's time, moved by the pages */
+    double machine; /* the node's own truth factor (its machine type); SIGUSR2 scales from it */
     char name[128];
 } s_node_t;
 
@@ -219,8 +218,7 @@ static int s_on_node(struct mg_connection *conn, void *data)
     s_server_t *server = data;
     static const char prefix[] = "/node/";
     const char *uri = mg_get_request_info(conn)->local_uri;
-    if (strncmp(uri, prefix, sizeof prefix - 1) != 0 || uri[sizeof prefix - 1] < '0'
-        || uri[sizeof prefix - 1] > '9')
+    if (strncmp(uri, prefix, sizeof prefix - 1) != 0 || uri[sizeof prefix - 1] < '0' || uri[sizeof prefix - 1] > '9')
         return s_error(conn, 404, NULL, "not found\n");
     char *end;
     errno = 0;
@@ -243,10 +241,9 @@ static int s_on_root(struct mg_connection *conn, void *data)
     }
     if (!s_method_ok(conn))
         return 405;
-    static const char page[] =
-        "<html>\n<head><title>Energy Stats Exporter</title></head>\n<body>\n"
-        "<h1>Energy Stats Exporter (kepler-sim)</h1>\n<p><a href=\"/metrics\">Metrics</a></p>\n"
-        "<p><a href=\"/truth\">Truth</a></p>\n</body>\n</html>\n";
+    static const char page[] = "<html>\n<head><title>Energy Stats Exporter</title></head>\n<body>\n"
+                               "<h1>Energy Stats Exporter (kepler-sim)</h1>\n<p><a href=\"/metrics\">Metrics</a></p>\n"
+                               "<p><a href=\"/truth\">Truth</a></p>\n</body>\n</html>\n";
     return s_reply(conn, "text/html; charset=utf-8", page, sizeof page - 1);
 }
 
@@ -283,8 +280,8 @@ static int s_serve(s_server_t *server)
     kms_httpd_t *http = kms_httpd_start("metrics", s_listen, s_port, 4, 10000, routes, server);
     if (!http)
         return 1;
-    kms_info("serving", "format=%s truth=%s nodes=%zu containers=%ld seed=%ld noise=%g",
-             s_formats[s_format].name, s_truths[s_truth].name, server->count, s_containers, s_seed, s_noise);
+    kms_info("serving", "format=%s truth=%s nodes=%zu containers=%ld seed=%ld noise=%g", s_formats[s_format].name,
+             s_truths[s_truth].name, server->count, s_containers, s_seed, s_noise);
 
     double started = kms_num_monotonic(), last_restart = started;
     bool changed_on_schedule = false;
@@ -303,8 +300,8 @@ static int s_serve(s_server_t *server)
             s_change = 0;
             changed_on_schedule |= change_due;
             s_change_all(server, now);
-            kms_info("truth changed", "reason=%s factor=%g",
-                     change_due ? "schedule" : "SIGUSR2", server->nodes[0].sim->truth_factor);
+            kms_info("truth changed", "reason=%s factor=%g", change_due ? "schedule" : "SIGUSR2",
+                     server->nodes[0].sim->truth_factor);
         }
     }
     kms_info("stopping", NULL);
@@ -320,8 +317,9 @@ static int s_node_init(s_node_t *node, size_t i, size_t count, double now)
         snprintf(node->name, sizeof node->name, "%s", s_node);
     else
         snprintf(node->name, sizeof node->name, "%s-%zu", s_node, i);
-    sim_options_t options = {(size_t) s_containers, (uint64_t) s_seed + i, s_noise, s_rapl_max,
-                                 s_churn, node->name, s_arch, (sim_truth_kind_t) s_truth, (size_t) s_cpus};
+    sim_options_t options = {
+        (size_t) s_containers,      (uint64_t) s_seed + i, s_noise, s_rapl_max, s_churn, node->name, s_arch,
+        (sim_truth_kind_t) s_truth, (size_t) s_cpus};
     node->stepped = now;
     node->machine = 1 + S_MACHINE_STEP * (double) (i % S_MACHINE_TYPES);
     node->sim = sim_new(&options, now);
@@ -329,7 +327,7 @@ static int s_node_init(s_node_t *node, size_t i, size_t count, double now)
         return -1;
     if (node->machine != 1) {
         sim_change_truth(node->sim, node->machine);
-        node->sim->truth_changes = 0;  /* the machine it is, not a change of regime */
+        node->sim->truth_changes = 0; /* the machine it is, not a change of regime */
     }
     pthread_mutex_init(&node->lock, NULL);
     return 0;

@@ -49,9 +49,21 @@ static double s_both_modes(const double energy[SIM_MODES])
    Kepler 0.7 and 0.9 (0.7.3 and later): the same families, renamed and relabelled */
 
 typedef enum {
-    U_BLOCK_IRQ, U_CPU_TIME_MS, U_TASK_CLOCK_MS, U_NET_RX, U_NET_TX, U_PAGE_CACHE,
-    U_CACHE_MISS, U_CG_CPU_US, U_CG_MEM, U_CG_SYS_US, U_CG_USER_US, U_CYCLES, U_INSTR,
-    U_KUBELET_CPU, U_KUBELET_MEM
+    U_BLOCK_IRQ,
+    U_CPU_TIME_MS,
+    U_TASK_CLOCK_MS,
+    U_NET_RX,
+    U_NET_TX,
+    U_PAGE_CACHE,
+    U_CACHE_MISS,
+    U_CG_CPU_US,
+    U_CG_MEM,
+    U_CG_SYS_US,
+    U_CG_USER_US,
+    U_CYCLES,
+    U_INSTR,
+    U_KUBELET_CPU,
+    U_KUBELET_MEM
 } s_usage_t;
 
 /* The interrupt and page-cache counters are not part of the truth; they only have to look
@@ -84,8 +96,8 @@ typedef enum { K_USAGE, K_ENERGY, K_TOTAL, K_BUILD, K_NODE_ENERGY, K_FREQ, K_NOD
 typedef struct {
     const char *name, *help, *type;
     s_kind_t kind;
-    int arg;             /* s_usage_t or sim_component_t */
-    const char *source;  /* the constant source label, or NULL */
+    int arg;            /* s_usage_t or sim_component_t */
+    const char *source; /* the constant source label, or NULL */
 } s_family_t;
 
 #define C_ "counter"
@@ -159,8 +171,7 @@ static const s_family_t s_families_09[] = {
 #undef C_
 
 /* container_id, container_name, container_namespace, [mode], pod_name, [source] */
-static void s_container_series(FILE *o, const s_family_t *f, const sim_container_t *c,
-                               const char *mode, double value)
+static void s_container_series(FILE *o, const s_family_t *f, const sim_container_t *c, const char *mode, double value)
 {
     const char *labels[16];
     size_t n = 0;
@@ -247,8 +258,7 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
         switch (f->kind) {
         case K_USAGE:
             for (size_t k = 0; k < sim->count; k++)
-                s_container_series(o, f, &sim->containers[k], NULL,
-                                   s_usage(&sim->containers[k], (s_usage_t) f->arg));
+                s_container_series(o, f, &sim->containers[k], NULL, s_usage(&sim->containers[k], (s_usage_t) f->arg));
             break;
         case K_ENERGY:
         case K_TOTAL:
@@ -256,11 +266,11 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
                 const sim_energy_t *e = &sim->containers[k].energy;
                 for (int m = 0; m < SIM_MODES; m++) {
                     /* Kepler sums whole millijoules, then divides */
-                    double joules = f->kind == K_ENERGY
-                                        ? s_millijoules(e->energy[f->arg][m])
-                                        : (floor(e->energy[SIM_PACKAGE][m] * 1000)
-                                           + floor(e->energy[SIM_DRAM][m] * 1000)
-                                           + floor(e->energy[SIM_OTHER][m] * 1000)) / 1000;
+                    double joules = f->kind == K_ENERGY ? s_millijoules(e->energy[f->arg][m])
+                                                        : (floor(e->energy[SIM_PACKAGE][m] * 1000)
+                                                           + floor(e->energy[SIM_DRAM][m] * 1000)
+                                                           + floor(e->energy[SIM_OTHER][m] * 1000))
+                                                              / 1000;
                     s_container_series(o, f, &sim->containers[k], sim_mode_names[m], joules);
                 }
             }
@@ -275,12 +285,8 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
             s_series(o, f->name, labels, 1);
             break;
         }
-        case K_NODE_ENERGY:
-            s_node_energy(o, sim, f, v09);
-            break;
-        case K_FREQ:
-            s_cpu_frequencies(o, sim, f->name);
-            break;
+        case K_NODE_ENERGY: s_node_energy(o, sim, f, v09); break;
+        case K_FREQ: s_cpu_frequencies(o, sim, f->name); break;
         case K_NODE_INFO:
             if (v09) {
                 /* clang-format off */
@@ -303,9 +309,10 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
 
 static const struct {
     const char *zone, *path;
-    int package;  /* -1: the platform (psys) zone */
+    int package; /* -1: the platform (psys) zone */
     int comp;
-} s_zones[] = {  /* in path order, as the series are sorted */
+} s_zones[] = {
+    /* in path order, as the series are sorted */
     {"package", "/sys/class/powercap/intel-rapl:0", 0, SIM_PACKAGE},
     {"core", "/sys/class/powercap/intel-rapl:0:0", 0, SIM_CORE},
     {"uncore", "/sys/class/powercap/intel-rapl:0:1", 0, SIM_UNCORE},
@@ -322,14 +329,12 @@ static const struct {
 static const struct {
     const char *zone;
     int comp;
-} s_workload_zones[] = {{"core", SIM_CORE}, {"dram", SIM_DRAM},
-                        {"package", SIM_PACKAGE}, {"psys", SIM_PLATFORM},
-                        {"uncore", SIM_UNCORE}};
+} s_workload_zones[] = {
+    {"core", SIM_CORE}, {"dram", SIM_DRAM}, {"package", SIM_PACKAGE}, {"psys", SIM_PLATFORM}, {"uncore", SIM_UNCORE}};
 
 typedef enum { N_TOTAL, N_ACTIVE, N_IDLE } s_node_part_t;
 
-static void s_zone_family(FILE *o, const sim_t *sim, const char *name, const char *help,
-                          bool watts, s_node_part_t part)
+static void s_zone_family(FILE *o, const sim_t *sim, const char *name, const char *help, bool watts, s_node_part_t part)
 {
     kms_promtext_write_family(o, name, watts ? "gauge" : "counter", help);
     for (size_t z = 0; z < S_ZONES; z++) {
@@ -340,12 +345,10 @@ static void s_zone_family(FILE *o, const sim_t *sim, const char *name, const cha
         double active = watts ? total * sim->usage_ratio : e->active[comp];
         double value = part == N_ACTIVE ? active : part == N_IDLE ? total - active : total;
         if (!watts && part == N_TOTAL) /* the hardware counter itself: never reset, wraps */
-            value = fmod(p >= 0 ? sim->rapl[p][comp] : sim->rapl_platform,
-                         sim->options.rapl_max);
+            value = fmod(p >= 0 ? sim->rapl[p][comp] : sim->rapl_platform, sim->options.rapl_max);
         if (!watts)
             value = s_microjoules(value);
-        const char *labels[] = {"node_name", sim->options.node, "path", s_zones[z].path, "zone",
-                                s_zones[z].zone, NULL};
+        const char *labels[] = {"node_name", sim->options.node, "path", s_zones[z].path, "zone", s_zones[z].zone, NULL};
         s_series(o, name, labels, value);
     }
 }
@@ -378,17 +381,16 @@ static void s_cpu_info(FILE *o, const sim_t *sim)
     const char *name = "kepler_node_cpu_info";
     kms_promtext_write_family(o, name, "gauge", "CPU information from procfs");
     for (int p = 0; p < count; p++) {
-        const char *labels[] = {"core_id", cpus[p].core_id, "model_name", sim->options.arch,
-                                "physical_id", cpus[p].physical_id, "processor",
-                                cpus[p].processor, "vendor_id", "GenuineIntel", NULL};
+        const char *labels[] = {"core_id",     cpus[p].core_id,     "model_name", sim->options.arch,
+                                "physical_id", cpus[p].physical_id, "processor",  cpus[p].processor,
+                                "vendor_id",   "GenuineIntel",      NULL};
         s_series(o, name, labels, 1);
     }
 }
 
 static int s_cmp_pod_id(const void *a, const void *b)
 {
-    return strcmp((*(const sim_container_t *const *) a)->pod_id,
-                  (*(const sim_container_t *const *) b)->pod_id);
+    return strcmp((*(const sim_container_t *const *) a)->pod_id, (*(const sim_container_t *const *) b)->pod_id);
 }
 
 /* Kepler's comm: the first 15 bytes of the command. */
@@ -415,9 +417,9 @@ static int s_render_010(FILE *o, const sim_t *sim)
         return -1;
     const char *node = sim->options.node;
     kms_promtext_write_family(o, "kepler_build_info", "gauge",
-                        "A metric with a constant '1' value labeled with version information");
-    const char *build[] = {"arch", "amd64", "branch", "", "goversion", "go1.24.2", "revision",
-                           "kepler-sim", "version", "v0.10.0", NULL};
+                              "A metric with a constant '1' value labeled with version information");
+    const char *build[] = {"arch",     "amd64",      "branch",  "",        "goversion", "go1.24.2",
+                           "revision", "kepler-sim", "version", "v0.10.0", NULL};
     s_series(o, "kepler_build_info", build, 1);
 
     static const char *const families[2][2] = {
@@ -427,7 +429,7 @@ static int s_render_010(FILE *o, const sim_t *sim)
         kms_promtext_write_family(o, families[watts][0], watts ? "gauge" : "counter", families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
             const sim_container_t *c = &sim->containers[k];
-            if (c->system)  /* 0.10 shows the node's own processes as processes only */
+            if (c->system) /* 0.10 shows the node's own processes as processes only */
                 continue;
             for (size_t z = 0; z < 5; z++) {
                 int comp = s_workload_zones[z].comp;
@@ -450,17 +452,16 @@ static int s_render_010(FILE *o, const sim_t *sim)
                   "Power consumption of cpu in active state at node level in watts", true, N_ACTIVE);
     s_zone_family(o, sim, "kepler_node_cpu_idle_joules_total",
                   "Energy consumption of cpu in idle state at node level in joules", false, N_IDLE);
-    s_zone_family(o, sim, "kepler_node_cpu_idle_watts",
-                  "Power consumption of cpu in idle state at node level in watts", true, N_IDLE);
+    s_zone_family(o, sim, "kepler_node_cpu_idle_watts", "Power consumption of cpu in idle state at node level in watts",
+                  true, N_IDLE);
     s_cpu_info(o, sim);
-    s_zone_family(o, sim, "kepler_node_cpu_joules_total",
-                  "Energy consumption of cpu at node level in joules", false, N_TOTAL);
+    s_zone_family(o, sim, "kepler_node_cpu_joules_total", "Energy consumption of cpu at node level in joules", false,
+                  N_TOTAL);
     kms_promtext_write_family(o, "kepler_node_cpu_usage_ratio", "gauge",
-                        "CPU usage ratio of a node (value between 0.0 and 1.0)");
+                              "CPU usage ratio of a node (value between 0.0 and 1.0)");
     const char *node_labels[] = {"node_name", node, NULL};
     s_series(o, "kepler_node_cpu_usage_ratio", node_labels, sim->usage_ratio);
-    s_zone_family(o, sim, "kepler_node_cpu_watts",
-                  "Power consumption of cpu at node level in watts", true, N_TOTAL);
+    s_zone_family(o, sim, "kepler_node_cpu_watts", "Power consumption of cpu at node level in watts", true, N_TOTAL);
 
     static const char *const pod_families[2][2] = {
         {"kepler_pod_cpu_joules_total", "Energy consumption of cpu at pod level in joules"},
@@ -471,16 +472,17 @@ static int s_render_010(FILE *o, const sim_t *sim)
     for (int watts = 0; watts < 2; watts++) {
         kms_promtext_write_family(o, pod_families[watts][0], watts ? "gauge" : "counter", pod_families[watts][1]);
         for (size_t k = 0; k < sim->count; k++) {
-            const sim_container_t *c = order[k];  /* one container per pod */
+            const sim_container_t *c = order[k]; /* one container per pod */
             if (c->system)
                 continue;
             for (size_t z = 0; z < 5; z++) {
                 int comp = s_workload_zones[z].comp;
                 double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
                                      : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
-                const char *labels[] = {"node_name", node, "pod_id", c->pod_id, "pod_name", c->pod,
-                                        "pod_namespace", c->namespace_, "state", "running",
-                                        "zone", s_workload_zones[z].zone, NULL};
+                const char *labels[] = {"node_name", node,      "pod_id",        c->pod_id,
+                                        "pod_name",  c->pod,    "pod_namespace", c->namespace_,
+                                        "state",     "running", "zone",          s_workload_zones[z].zone,
+                                        NULL};
                 s_series(o, pod_families[watts][0], labels, value);
             }
         }
@@ -512,8 +514,8 @@ static int s_render_010(FILE *o, const sim_t *sim)
 /* The 0.3 energy keys in sorted order, and what each one sums. */
 static const struct {
     const char *key;
-    int comp;  /* -1: gpu, which the simulated node does not have */
-} s_keys_03[] = {{"core", SIM_CORE}, {"dram", SIM_DRAM}, {"gpu", -1},
+    int comp; /* -1: gpu, which the simulated node does not have */
+} s_keys_03[] = {{"core", SIM_CORE},   {"dram", SIM_DRAM},   {"gpu", -1},
                  {"other", SIM_OTHER}, {"pkg", SIM_PACKAGE}, {"uncore", SIM_UNCORE}};
 #define S_KEYS_03 (sizeof s_keys_03 / sizeof s_keys_03[0])
 
@@ -523,8 +525,7 @@ static double s_period_joules(const sim_energy_t *e, int comp)
 }
 
 /* A pod's energy in whole millijoules: Kepler 0.3 keeps uint64 mJ. */
-static double s_pod_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp,
-                       int mode /* -1: both */)
+static double s_pod_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp, int mode /* -1: both */)
 {
     if (comp < 0)
         return 0;
@@ -534,8 +535,7 @@ static double s_pod_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp,
 
 static double s_pod_sum_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int mode)
 {
-    return s_pod_mj(energy, SIM_PACKAGE, mode) + s_pod_mj(energy, SIM_DRAM, mode)
-           + s_pod_mj(energy, SIM_OTHER, mode);
+    return s_pod_mj(energy, SIM_PACKAGE, mode) + s_pod_mj(energy, SIM_DRAM, mode) + s_pod_mj(energy, SIM_OTHER, mode);
 }
 
 static int s_cmp_command(const void *a, const void *b)
@@ -556,8 +556,8 @@ static void s_node_stat_03(FILE *o, const sim_t *sim)
     double sum[SIM_FEATURES] = {0};
     for (size_t k = 0; k < sim->count; k++)
         for (int f = 0; f < SIM_FEATURES; f++)
-            sum[f] += floor(f == SIM_CPU_TIME ? sim->containers[k].last[f] * 1e3  /* ms, as Kepler 0.3 */
-                                                  : sim->containers[k].last[f]);
+            sum[f] += floor(f == SIM_CPU_TIME ? sim->containers[k].last[f] * 1e3 /* ms, as Kepler 0.3 */
+                                              : sim->containers[k].last[f]);
     char cycles[32], instr[32], misses[32], cpu_ms[32], cpu_s[32], memory[32];
     s_uint_text(cycles, sizeof cycles, sum[SIM_CPU_CYCLES]);
     s_uint_text(instr, sizeof instr, sum[SIM_CPU_INSTRUCTIONS]);
@@ -566,7 +566,7 @@ static void s_node_stat_03(FILE *o, const sim_t *sim)
     s_uint_text(cpu_s, sizeof cpu_s, sum[SIM_CPU_TIME] / 1e3);
     s_uint_text(memory, sizeof memory, sum[SIM_RESIDENT_MEMORY]);
     char energy[S_KEYS_03][32];
-    for (size_t j = 0; j < S_KEYS_03; j++)  /* Go's %f */
+    for (size_t j = 0; j < S_KEYS_03; j++) /* Go's %f */
         snprintf(energy[j], sizeof energy[j], "%f", s_period_joules(&sim->node, s_keys_03[j].comp));
     /* clang-format off */
     const char *labels[] = {
@@ -593,7 +593,7 @@ static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command
     s_uint_text(text[2], 32, curr[SIM_RESIDENT_MEMORY]);
     s_uint_text(text[3], 32, curr[SIM_CPU_CYCLES]);
     s_uint_text(text[4], 32, curr[SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[5], 32, curr[SIM_CPU_TIME] * 1e3);  /* milliseconds (v0.3 perf_event.c:108) */
+    s_uint_text(text[5], 32, curr[SIM_CPU_TIME] * 1e3); /* milliseconds (v0.3 perf_event.c:108) */
     s_uint_text(text[6], 32, total[SIM_CACHE_MISSES]);
     s_uint_text(text[7], 32, total[SIM_CPU_TIME]);
     s_uint_text(text[8], 32, total[SIM_RESIDENT_MEMORY]);
@@ -618,8 +618,7 @@ static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command
 typedef enum { P_CURR, P_TOTAL } s_pod_when_t;
 
 /* pod_{curr,total}_{dynamic_energy,energy_in_<key>,energy}_millijoule, in name order. */
-static void s_pod_energy_03(FILE *o, const sim_container_t *const *order, size_t count,
-                            s_pod_when_t when)
+static void s_pod_energy_03(FILE *o, const sim_container_t *const *order, size_t count, s_pod_when_t when)
 {
     const char *prefix = when == P_CURR ? "pod_curr_" : "pod_total_";
     const char *word = when == P_CURR ? "current" : "total";
@@ -634,8 +633,7 @@ static void s_pod_energy_03(FILE *o, const sim_container_t *const *order, size_t
             snprintf(help, sizeof help, "pod_ %s dynamic energy consumption (millijoule)", word);
         } else if (which < (int) S_KEYS_03) {
             snprintf(name, sizeof name, "%senergy_in_%s_millijoule", prefix, s_keys_03[which].key);
-            snprintf(help, sizeof help, "pod_ %s energy consumption in %s (millijoule)", word,
-                     s_keys_03[which].key);
+            snprintf(help, sizeof help, "pod_ %s energy consumption in %s (millijoule)", word, s_keys_03[which].key);
         } else {
             snprintf(name, sizeof name, "%senergy_millijoule", prefix);
             snprintf(help, sizeof help, "pod_ %s energy consumption (millijoule)", word);
@@ -643,14 +641,12 @@ static void s_pod_energy_03(FILE *o, const sim_container_t *const *order, size_t
         kms_promtext_write_family(o, name, type, help);
         for (size_t k = 0; k < count; k++) {
             const sim_container_t *c = order[k];
-            const double(*energy)[SIM_MODES] =
-                when == P_CURR ? c->energy.last : c->energy.energy;
-            double value = which == -2                 ? s_pod_sum_mj(energy, SIM_DYNAMIC)
+            const double(*energy)[SIM_MODES] = when == P_CURR ? c->energy.last : c->energy.energy;
+            double value = which == -2               ? s_pod_sum_mj(energy, SIM_DYNAMIC)
                            : which < (int) S_KEYS_03 ? s_pod_mj(energy, s_keys_03[which].comp, -1)
                                                      : s_pod_sum_mj(energy, -1);
             snprintf(command, sizeof command, "%.10s", c->name);
-            const char *labels[] = {"command", command, "pod_name", c->pod, "pod_namespace",
-                                    c->namespace_, NULL};
+            const char *labels[] = {"command", command, "pod_name", c->pod, "pod_namespace", c->namespace_, NULL};
             s_series(o, name, labels, value);
         }
     }
@@ -666,21 +662,21 @@ static int s_render_03(FILE *o, const sim_t *sim)
     qsort(order, sim->count, sizeof *order, s_cmp_command);
 
     kms_promtext_write_family(o, "node_cpu_scaling_frequency_hertz", "gauge",
-                        "Current scaled cpu thread frequency in hertz.");
+                              "Current scaled cpu thread frequency in hertz.");
     s_cpu_frequencies(o, sim, "node_cpu_scaling_frequency_hertz");
     const char *instance[] = {"instance", sim->options.node, NULL};
     char name[64], help[96];
     for (size_t j = 0; j < S_KEYS_03; j++) {
         snprintf(name, sizeof name, "node_curr_energy_in_%s_joule", s_keys_03[j].key);
-        snprintf(help, sizeof help, "node_ current energy consumption in %s (joule)",
-                 s_keys_03[j].key);
+        snprintf(help, sizeof help, "node_ current energy consumption in %s (joule)", s_keys_03[j].key);
         kms_promtext_write_family(o, name, "gauge", help);
         s_series(o, name, instance, s_period_joules(&sim->node, s_keys_03[j].comp));
     }
     kms_promtext_write_family(o, "node_curr_energy_joule", "gauge", "node_ current energy consumption (joule)");
     s_series(o, "node_curr_energy_joule", instance, s_pod_sum_mj(sim->node.last, -1) / 1000);
     s_node_stat_03(o, sim);
-    kms_promtext_write_family(o, "node_package_energy_millijoule", "gauge", "Current package energy by RAPL in joules.");
+    kms_promtext_write_family(o, "node_package_energy_millijoule", "gauge",
+                              "Current package energy by RAPL in joules.");
     for (int p = 0; p < SIM_PACKAGES; p++) {
         char core[32], dram[32], uncore[32], pkg_id[12];
         const sim_energy_t *e = &sim->package[p];
@@ -688,10 +684,9 @@ static int s_render_03(FILE *o, const sim_t *sim)
         s_uint_text(dram, sizeof dram, s_both_modes(e->last[SIM_DRAM]) * 1000);
         s_uint_text(uncore, sizeof uncore, s_both_modes(e->last[SIM_UNCORE]) * 1000);
         snprintf(pkg_id, sizeof pkg_id, "%d", p);
-        const char *labels[] = {"core", core, "dram", dram, "instance", sim->options.node,
+        const char *labels[] = {"core",   core,   "dram",   dram,   "instance", sim->options.node,
                                 "pkg_id", pkg_id, "uncore", uncore, NULL};
-        s_series(o, "node_package_energy_millijoule", labels,
-                 floor(s_both_modes(e->last[SIM_PACKAGE]) * 1000));
+        s_series(o, "node_package_energy_millijoule", labels, floor(s_both_modes(e->last[SIM_PACKAGE]) * 1000));
     }
     s_pod_energy_03(o, order, sim->count, P_CURR);
     kms_promtext_write_family(o, "pod_energy_stat", "gauge", "Pod energy consumption status");
@@ -705,8 +700,7 @@ static int s_render_03(FILE *o, const sim_t *sim)
     return 0;
 }
 
-int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len,
-                   size_t *cap)
+int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len, size_t *cap)
 {
     char *text = NULL;
     size_t size = 0;

@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sim_feature_names[SIM_FEATURES] = {
-    "cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time", "resident_memory"};
-const char *const sim_component_names[SIM_COMPONENTS] = {
-    "core", "uncore", "package", "dram", "other", "platform"};
+const char *const sim_feature_names[SIM_FEATURES] = {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time",
+                                                     "resident_memory"};
+const char *const sim_component_names[SIM_COMPONENTS] = {"core", "uncore", "package", "dram", "other", "platform"};
 const char *const sim_mode_names[SIM_MODES] = {"dynamic", "idle"};
 
 /* Each package's share of the node's core, uncore and dram. */
@@ -111,10 +110,10 @@ static double s_clamp(double v, double lo, double hi)
 /* ---------------------------------------------------------------------------------------------
    The node's containers */
 
-static const char *const s_workloads[] = {
-    "nginx", "redis", "postgres", "prometheus", "coredns", "etcd", "kube-apiserver", "envoy",
-    "kafka", "elasticsearch", "mysql", "memcached", "node-exporter", "grafana", "rabbitmq",
-    "mongodb", "haproxy", "fluent-bit", "jaeger", "minio"};
+static const char *const s_workloads[] = {"nginx",   "redis",          "postgres",      "prometheus", "coredns",
+                                          "etcd",    "kube-apiserver", "envoy",         "kafka",      "elasticsearch",
+                                          "mysql",   "memcached",      "node-exporter", "grafana",    "rabbitmq",
+                                          "mongodb", "haproxy",        "fluent-bit",    "jaeger",     "minio"};
 static const char *const s_namespaces[] = {"default", "kube-system", "monitoring", "data", "web"};
 
 static void s_hex(sim_t *self, char *out, size_t digits)
@@ -143,8 +142,7 @@ static void s_container_init(sim_t *self, sim_container_t *c, size_t index)
              s_namespaces[s_next(self) % (sizeof s_namespaces / sizeof s_namespaces[0])]);
     char u[33];
     s_hex(self, u, 32);
-    snprintf(c->pod_id, sizeof c->pod_id, "%.8s-%.4s-%.4s-%.4s-%.12s", u, u + 8, u + 12, u + 16,
-             u + 20);
+    snprintf(c->pod_id, sizeof c->pod_id, "%.8s-%.4s-%.4s-%.4s-%.12s", u, u + 8, u + 12, u + 16, u + 20);
     c->pid = 1000 + 17 * (int) index;
     static const double maxima[] = {0.25, 0.5, 1.0, 2.0, 3.0};
     c->usage_max = maxima[s_next(self) % 5] * (double) self->options.cpus / SIM_CPUS;
@@ -181,8 +179,7 @@ static int s_by_id(const void *a, const void *b)
 /* The random walks move once per step; jumps model workloads starting and stopping. */
 static void s_walk(sim_t *self)
 {
-    self->freq = s_uniform(self) < 0.02 ? 1.2e9 + 2.4e9 * s_uniform(self)
-                                        : self->freq * exp(0.03 * s_gauss(self));
+    self->freq = s_uniform(self) < 0.02 ? 1.2e9 + 2.4e9 * s_uniform(self) : self->freq * exp(0.03 * s_gauss(self));
     self->freq = s_clamp(self->freq, 1.2e9, 3.6e9);
     /* node-wide phases (memory-bound, compute-bound) move every container's IPC together, so
        that instructions do not simply follow cycles */
@@ -191,7 +188,7 @@ static void s_walk(sim_t *self)
     /* the curved truth's load swings: a new level every SIM_LOAD_STEPS steps */
     if (self->options.truth == SIM_TRUTH_LOG)
         self->load = self->steps % SIM_LOAD_STEPS == 0 ? 0.1 + 0.9 * s_uniform(self)
-                                                           : s_clamp(self->load * exp(0.05 * s_gauss(self)), 0.1, 1.0);
+                                                       : s_clamp(self->load * exp(0.05 * s_gauss(self)), 0.1, 1.0);
     for (size_t i = 0; i < self->count; i++) {
         sim_container_t *c = &self->containers[i];
         double lo = 0.02 * c->usage_max;
@@ -210,17 +207,15 @@ static void s_walk(sim_t *self)
     if (self->options.churn > 0) {
         bool replaced = false;
         for (size_t i = 0; i < self->count; i++) {
-            if (s_uniform(self) < SIM_STEP / self->options.churn
-                && !self->containers[i].system) {
-                s_container_init(self, &self->containers[i],
-                                 self->options.containers + self->replaced++);
+            if (s_uniform(self) < SIM_STEP / self->options.churn && !self->containers[i].system) {
+                s_container_init(self, &self->containers[i], self->options.containers + self->replaced++);
                 replaced = true;
             }
         }
         if (replaced)
             qsort(self->containers, self->count, sizeof *self->containers, s_by_id);
     }
-    double e = self->options.noise * s_gauss(self);  /* drawn even without noise: same usage */
+    double e = self->options.noise * s_gauss(self); /* drawn even without noise: same usage */
     self->error = s_clamp(e, -3 * self->options.noise, 3 * self->options.noise);
 }
 
@@ -258,17 +253,14 @@ static void s_step_power(sim_t *self)
     /* Kepler's ratio model: dynamic energy by instructions (dram: cache misses), idle evenly */
     for (size_t i = 0; i < self->count; i++) {
         sim_container_t *c = &self->containers[i];
-        double by_instr = total[SIM_CPU_INSTRUCTIONS] > 0
-                              ? c->rate[SIM_CPU_INSTRUCTIONS] / total[SIM_CPU_INSTRUCTIONS]
-                              : 1.0 / (double) self->count;
-        double by_miss = total[SIM_CACHE_MISSES] > 0
-                             ? c->rate[SIM_CACHE_MISSES] / total[SIM_CACHE_MISSES]
-                             : 1.0 / (double) self->count;
+        double by_instr = total[SIM_CPU_INSTRUCTIONS] > 0 ? c->rate[SIM_CPU_INSTRUCTIONS] / total[SIM_CPU_INSTRUCTIONS]
+                                                          : 1.0 / (double) self->count;
+        double by_miss = total[SIM_CACHE_MISSES] > 0 ? c->rate[SIM_CACHE_MISSES] / total[SIM_CACHE_MISSES]
+                                                     : 1.0 / (double) self->count;
         for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
             double share = comp == SIM_DRAM ? by_miss : by_instr;
             c->energy.power[comp][SIM_DYNAMIC] = node->power[comp][SIM_DYNAMIC] * share;
-            c->energy.power[comp][SIM_IDLE] =
-                node->power[comp][SIM_IDLE] / (double) self->count;
+            c->energy.power[comp][SIM_IDLE] = node->power[comp][SIM_IDLE] / (double) self->count;
         }
     }
 }
@@ -308,11 +300,11 @@ static void s_integrate(sim_t *self, double dt)
     for (int p = 0; p < SIM_PACKAGES; p++) {
         s_energy_add(&self->package[p], dt, self->usage_ratio);
         for (int comp = 0; comp < SIM_COMPONENTS; comp++)
-            self->rapl[p][comp] += (self->package[p].power[comp][SIM_DYNAMIC]
-                                    + self->package[p].power[comp][SIM_IDLE]) * dt;
+            self->rapl[p][comp] += (self->package[p].power[comp][SIM_DYNAMIC] + self->package[p].power[comp][SIM_IDLE])
+                                   * dt;
     }
-    self->rapl_platform += (self->node.power[SIM_PLATFORM][SIM_DYNAMIC]
-                            + self->node.power[SIM_PLATFORM][SIM_IDLE]) * dt;
+    self->rapl_platform += (self->node.power[SIM_PLATFORM][SIM_DYNAMIC] + self->node.power[SIM_PLATFORM][SIM_IDLE])
+                           * dt;
 }
 
 static void s_close_period(sim_t *self)
@@ -430,35 +422,32 @@ char *sim_truth_json(const sim_t *self)
         json_t *weights = json_object();
         for (int f = 0; f < SIM_FEATURES; f++)
             if (self->truth[comp].weight[f] != 0)
-                json_object_set_new(weights, sim_feature_names[f],
-                                    json_real(self->truth[comp].weight[f]));
+                json_object_set_new(weights, sim_feature_names[f], json_real(self->truth[comp].weight[f]));
         json_t *component = json_pack("{s:f, s:o}", "bias", self->truth[comp].bias, "weights", weights);
         if (self->truth[comp].log_amplitude != 0)
             json_object_set_new(component, "log",
-                                json_pack("{s:s, s:f, s:f}", "feature", sim_feature_names[SIM_CPU_TIME],
-                                          "amplitude", self->truth[comp].log_amplitude, "knee",
-                                          SIM_LOG_KNEE));
+                                json_pack("{s:s, s:f, s:f}", "feature", sim_feature_names[SIM_CPU_TIME], "amplitude",
+                                          self->truth[comp].log_amplitude, "knee", SIM_LOG_KNEE));
         json_object_set_new(components, sim_component_names[comp], component);
     }
     bool curved = self->options.truth == SIM_TRUTH_LOG;
-    json_t *units = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "power", "W", "bias", "W", "cpu_cycles",
-        "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
-        "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
+    json_t *units = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "power", "W", "bias", "W", "cpu_cycles",
+                              "W per (cycle/s)", "cpu_instructions", "W per (instruction/s)", "cache_misses",
+                              "W per (miss/s)", "cpu_time", "W per (cpu-second/s)", "resident_memory", "W per byte");
     json_t *root = json_pack(
         "{s:s, s:o, s:o, s:s, s:f, s:I, s:I, s:s, s:s, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:I}", "truth",
-        curved ? "log" : self->options.truth == SIM_TRUTH_CPU ? "cpu" : "linear", "components", components,
-        "units", units, "prediction",
+        curved                                 ? "log"
+        : self->options.truth == SIM_TRUTH_CPU ? "cpu"
+                                               : "linear",
+        "components", components, "units", units, "prediction",
         curved ? "watts = bias + sum(weight[f] * rate[f]) + log.amplitude * ln(1 + rate[log.feature] / log.knee),"
                  " rates per second (the node's), memory in bytes"
                : "watts = bias + sum(weight[f] * rate[f]), rates per second, memory in bytes",
-        "noise",
-        self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
-        (json_int_t) self->options.containers, "node", self->options.node, "arch", self->options.arch,
-        "step_seconds", SIM_STEP, "period_steps", SIM_PERIOD_STEPS, "rapl_max_joules",
-        self->options.rapl_max, "package_share_0", s_package_share[0], "packages",
-        SIM_PACKAGES, "churn_seconds", self->options.churn, "truth_factor", self->truth_factor,
-        "truth_changes", (json_int_t) self->truth_changes);
+        "noise", self->options.noise, "seed", (json_int_t) self->options.seed, "containers",
+        (json_int_t) self->options.containers, "node", self->options.node, "arch", self->options.arch, "step_seconds",
+        SIM_STEP, "period_steps", SIM_PERIOD_STEPS, "rapl_max_joules", self->options.rapl_max, "package_share_0",
+        s_package_share[0], "packages", SIM_PACKAGES, "churn_seconds", self->options.churn, "truth_factor",
+        self->truth_factor, "truth_changes", (json_int_t) self->truth_changes);
     if (!root)
         return NULL;
     /* 15 digits: the weights are short decimals (4e-10, not 4.0000000000000001e-10) */

@@ -85,26 +85,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_STEP 1.0        /* seconds of constant usage */
-#define SIM_PERIOD_STEPS 3  /* Kepler 0.3's SAMPLE_PERIOD_SEC, in steps */
+#define SIM_STEP 1.0       /* seconds of constant usage */
+#define SIM_PERIOD_STEPS 3 /* Kepler 0.3's SAMPLE_PERIOD_SEC, in steps */
 #define SIM_PACKAGES 2
-#define SIM_CPUS 32       /* logical cpus of the node unless options.cpus says otherwise */
+#define SIM_CPUS 32 /* logical cpus of the node unless options.cpus says otherwise */
 #define SIM_MAX_CPUS 256
-#define SIM_RAPL_MAX 262143.328850  /* joules: the usual max_energy_range_uj / 1e6 */
-#define SIM_LOG_KNEE 0.5            /* cpu-seconds per second: the curved truth's knee */
-#define SIM_LOAD_STEPS 5            /* the curved truth's load takes a new level this often */
+#define SIM_RAPL_MAX 262143.328850 /* joules: the usual max_energy_range_uj / 1e6 */
+#define SIM_LOG_KNEE 0.5           /* cpu-seconds per second: the curved truth's knee */
+#define SIM_LOAD_STEPS 5           /* the curved truth's load takes a new level this often */
 
 typedef enum { SIM_TRUTH_LINEAR = 0, SIM_TRUTH_LOG, SIM_TRUTH_CPU } sim_truth_kind_t;
 
 typedef enum {
-    SIM_CPU_CYCLES, SIM_CPU_INSTRUCTIONS, SIM_CACHE_MISSES, SIM_CPU_TIME,
-    SIM_RESIDENT_MEMORY, SIM_FEATURES
+    SIM_CPU_CYCLES,
+    SIM_CPU_INSTRUCTIONS,
+    SIM_CACHE_MISSES,
+    SIM_CPU_TIME,
+    SIM_RESIDENT_MEMORY,
+    SIM_FEATURES
 } sim_feature_t;
 
-typedef enum {
-    SIM_CORE, SIM_UNCORE, SIM_PACKAGE, SIM_DRAM, SIM_OTHER, SIM_PLATFORM,
-    SIM_COMPONENTS
-} sim_component_t;
+typedef enum { SIM_CORE, SIM_UNCORE, SIM_PACKAGE, SIM_DRAM, SIM_OTHER, SIM_PLATFORM, SIM_COMPONENTS } sim_component_t;
 
 enum { SIM_DYNAMIC = 0, SIM_IDLE = 1, SIM_MODES = 2 };
 
@@ -116,69 +117,69 @@ extern const char *const sim_component_names[SIM_COMPONENTS];
 extern const char *const sim_mode_names[SIM_MODES];
 
 typedef struct {
-    double bias;                      /* watts */
-    double weight[SIM_FEATURES];  /* watts per unit of rate (per byte for memory) */
-    double log_amplitude;             /* watts: + log_amplitude * log(1 + cpu_time / SIM_LOG_KNEE) */
+    double bias;                 /* watts */
+    double weight[SIM_FEATURES]; /* watts per unit of rate (per byte for memory) */
+    double log_amplitude;        /* watts: + log_amplitude * log(1 + cpu_time / SIM_LOG_KNEE) */
 } sim_truth_t;
 
 typedef struct {
     size_t containers;
     uint64_t seed;
-    double noise;      /* relative, >= 0 */
-    double rapl_max;   /* joules at which the 0.10 RAPL counter wraps */
-    double churn;      /* mean container lifetime, seconds; 0: containers never go */
-    const char *node;  /* Kepler's instance / node_name */
-    const char *arch;  /* cpu_architecture */
-    sim_truth_kind_t truth;  /* 0: linear */
-    size_t cpus;       /* logical cpus (0: SIM_CPUS); the containers' usage scales with them */
+    double noise;           /* relative, >= 0 */
+    double rapl_max;        /* joules at which the 0.10 RAPL counter wraps */
+    double churn;           /* mean container lifetime, seconds; 0: containers never go */
+    const char *node;       /* Kepler's instance / node_name */
+    const char *arch;       /* cpu_architecture */
+    sim_truth_kind_t truth; /* 0: linear */
+    size_t cpus;            /* logical cpus (0: SIM_CPUS); the containers' usage scales with them */
 } sim_options_t;
 
 /* Energy that Kepler keeps for a node, a package or a container. */
 typedef struct {
-    double energy[SIM_COMPONENTS][SIM_MODES];  /* joules since the exporter started */
-    double active[SIM_COMPONENTS];  /* Kepler 0.10+'s active joules: each step's total x usage ratio */
-    double power[SIM_COMPONENTS][SIM_MODES];   /* watts in the current step */
-    double period[SIM_COMPONENTS][SIM_MODES];  /* joules in the open 0.3 period */
-    double last[SIM_COMPONENTS][SIM_MODES];    /* joules in the last complete period */
+    double energy[SIM_COMPONENTS][SIM_MODES]; /* joules since the exporter started */
+    double active[SIM_COMPONENTS];            /* Kepler 0.10+'s active joules: each step's total x usage ratio */
+    double power[SIM_COMPONENTS][SIM_MODES];  /* watts in the current step */
+    double period[SIM_COMPONENTS][SIM_MODES]; /* joules in the open 0.3 period */
+    double last[SIM_COMPONENTS][SIM_MODES];   /* joules in the last complete period */
 } sim_energy_t;
 
 typedef struct {
-    char id[65];          /* container_id: 64 hex digits */
-    char name[48];        /* container_name */
-    char pod[80];         /* pod_name */
-    char namespace_[32];  /* container_namespace */
-    char pod_id[37];      /* a UUID */
+    char id[65];         /* container_id: 64 hex digits */
+    char name[48];       /* container_name */
+    char pod[80];        /* pod_name */
+    char namespace_[32]; /* container_namespace */
+    char pod_id[37];     /* a UUID */
     int pid;
-    bool system;          /* Kepler <= 0.9's system_processes entry: the node's own processes */
-    double usage_max, usage, ipc, miss_rate, freq_factor, memory;  /* the random walks */
-    double rate[SIM_FEATURES];         /* in the current step; [MEMORY] = bytes */
-    double counter[SIM_FEATURES];      /* since the exporter started; [MEMORY] = gauge */
-    double period[SIM_FEATURES];       /* in the open 0.3 period */
-    double last[SIM_FEATURES];         /* in the last complete period */
+    bool system; /* Kepler <= 0.9's system_processes entry: the node's own processes */
+    double usage_max, usage, ipc, miss_rate, freq_factor, memory; /* the random walks */
+    double rate[SIM_FEATURES];                                    /* in the current step; [MEMORY] = bytes */
+    double counter[SIM_FEATURES];                                 /* since the exporter started; [MEMORY] = gauge */
+    double period[SIM_FEATURES];                                  /* in the open 0.3 period */
+    double last[SIM_FEATURES];                                    /* in the last complete period */
     sim_energy_t energy;
 } sim_container_t;
 
 typedef struct {
     sim_options_t options;
     sim_truth_t truth[SIM_COMPONENTS];
-    double now;        /* time of the state, seconds (the caller's clock) */
-    double step_end;   /* when the current step ends */
-    uint64_t steps;    /* steps completed */
+    double now;      /* time of the state, seconds (the caller's clock) */
+    double step_end; /* when the current step ends */
+    uint64_t steps;  /* steps completed */
     uint64_t rng;
-    double freq;       /* node clock, Hz */
-    double phase;      /* node-wide factor on every container's IPC */
-    double load;       /* node-wide factor on every container's cpu usage (1 but for --truth log) */
-    double usage_ratio;  /* the step's busy cpu time / cpus, at most 1 (Kepler 0.10+'s usage ratio) */
-    double error;      /* this step's relative noise */
+    double freq;        /* node clock, Hz */
+    double phase;       /* node-wide factor on every container's IPC */
+    double load;        /* node-wide factor on every container's cpu usage (1 but for --truth log) */
+    double usage_ratio; /* the step's busy cpu time / cpus, at most 1 (Kepler 0.10+'s usage ratio) */
+    double error;       /* this step's relative noise */
     uint64_t restarts;
-    double truth_factor;     /* the truth is the one above times this (1 until it changes) */
+    double truth_factor; /* the truth is the one above times this (1 until it changes) */
     uint64_t truth_changes;
-    uint64_t replaced;  /* containers that went, each replaced by a new one */
-    size_t count;                     /* options.containers + the system_processes entry */
-    sim_container_t *containers;  /* sorted by id, as Kepler's output is: system last */
+    uint64_t replaced;           /* containers that went, each replaced by a new one */
+    size_t count;                /* options.containers + the system_processes entry */
+    sim_container_t *containers; /* sorted by id, as Kepler's output is: system last */
     sim_energy_t node;
     sim_energy_t package[SIM_PACKAGES];
-    double rapl[SIM_PACKAGES][SIM_COMPONENTS];  /* hardware counters, joules, unwrapped */
+    double rapl[SIM_PACKAGES][SIM_COMPONENTS]; /* hardware counters, joules, unwrapped */
     double rapl_platform;
 } sim_t;
 
@@ -205,11 +206,9 @@ void sim_restart(sim_t *self);
 /* The truth as JSON (components, units, options). Caller frees. */
 char *sim_truth_json(const sim_t *self);
 
-
 /* The exposition page of `format`: Kepler's families, label order and float formatting.
    Appends to a malloc'd buffer (*buf, *len, *cap; start with NULL, 0, 0). Returns 0, or -1
    when out of memory. */
-int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len,
-                   size_t *cap);
+int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len, size_t *cap);
 
 #endif

@@ -73,19 +73,21 @@ int main(int argc, char **argv)
     double fill_uj = 10 * c.max_watts * c.interval * 1e6;
     c.max_energy_uj = (double) max_energy_uj;
     if (c.max_energy_uj < fill_uj) {
-        fprintf(stderr, "kms-meter: invalid value for --max-energy-range-uj: %ld is less than 10 intervals at "
-                        "--max-watts (%.0f uJ): Kepler could not tell one wrap from several\n", max_energy_uj, fill_uj);
+        fprintf(stderr,
+                "kms-meter: invalid value for --max-energy-range-uj: %ld is less than 10 intervals at "
+                "--max-watts (%.0f uJ): Kepler could not tell one wrap from several\n",
+                max_energy_uj, fill_uj);
         return 2;
     }
     c.share = (meter_share_t) share;
     if (c.cache_dir && !*c.cache_dir)
-        c.cache_dir = NULL;  /* OUT/kms-meter */
+        c.cache_dir = NULL; /* OUT/kms-meter */
 
     /* Without SA_RESTART the signal also ends the loop's sleep. */
     kms_signal_init(false);
     rc = meter_run(&c, &kms_signal_stop);
     if (rc == 2)
-        return 2;  /* bad configuration, said on stderr */
+        return 2; /* bad configuration, said on stderr */
     kms_info("stopped", NULL);
     return rc == 0 ? 0 : 1;
 }

@@ -29,27 +29,27 @@ typedef struct {
     meter_stats_t stats;
     bool wanted[METER_ZONES];
     meter_model_t models[METER_ZONES];
-    char *bodies[METER_ZONES];  /* the answer each model came from: an equal one changes nothing */
+    char *bodies[METER_ZONES]; /* the answer each model came from: an equal one changes nothing */
     size_t body_lens[METER_ZONES];
     meter_counter_t counters[METER_ZONES];
-    kms_sample_t usage;         /* this interval's features */
-    double utilization;         /* this interval's cpu_time / cpus, 0 to 1 */
-    double busy_carry;          /* busy cpu-seconds beyond an interval's capacity, for the next */
-    double ticks_time;          /* CLOCK_MONOTONIC seconds of the last good /proc/stat reading */
-    double written_time;        /* ... and of the last write of the tree's counters */
+    kms_sample_t usage;  /* this interval's features */
+    double utilization;  /* this interval's cpu_time / cpus, 0 to 1 */
+    double busy_carry;   /* busy cpu-seconds beyond an interval's capacity, for the next */
+    double ticks_time;   /* CLOCK_MONOTONIC seconds of the last good /proc/stat reading */
+    double written_time; /* ... and of the last write of the tree's counters */
     double cpus, ticks_per_second;
-    meter_prior_t prior;        /* the coefficient prior of this processor */
-    meter_model_t prior_model;  /* ... as a package model */
-    bool has_prior;             /* false when the prior is absurd for this machine (--max-watts) */
+    meter_prior_t prior;       /* the coefficient prior of this processor */
+    meter_model_t prior_model; /* ... as a package model */
+    bool has_prior;            /* false when the prior is absurd for this machine (--max-watts) */
     char stat_path[PATH_MAX];
-    bool asked;                 /* the server was asked once: its state is known */
+    bool asked; /* the server was asked once: its state is known */
     meter_cpu_ticks_t ticks;
-    double counts[3];           /* hardware counters at the last interval */
+    double counts[3]; /* hardware counters at the last interval */
     meter_perf_t *perf;
     meter_fetch_t *fetch;
     meter_metrics_t *metrics;
-    meter_tree_t *tree;         /* --out */
-    int cache;                  /* the model cache's folder; -1 when it cannot be opened */
+    meter_tree_t *tree; /* --out */
+    int cache;          /* the model cache's folder; -1 when it cannot be opened */
 } s_meter_t;
 
 typedef struct {
@@ -226,8 +226,9 @@ static void s_use_prior(s_meter_t *m)
     char arch[96];
     kms_log_at(m->prior.match == METER_PRIOR_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
                "zone=package model=prior source=prior arch_match=%s arch_used=%s min_watts_per_cpu=%.17g "
-               "max_watts_per_cpu=%.17g", meter_prior_match_name(m->prior.match),
-               kms_log_quote(m->prior.arch, arch, sizeof arch), m->prior.min_watts, m->prior.max_watts);
+               "max_watts_per_cpu=%.17g",
+               meter_prior_match_name(m->prior.match), kms_log_quote(m->prior.arch, arch, sizeof arch),
+               m->prior.min_watts, m->prior.max_watts);
 }
 
 static void s_load_cache(s_meter_t *m)
@@ -285,7 +286,7 @@ static void s_take_answer(s_meter_t *m, meter_zone_t z, meter_fetch_result_t *r,
         return;
     }
     if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
-        s->model_fetched = now;  /* the same answer: confirmed */
+        s->model_fetched = now; /* the same answer: confirmed */
         free(body);
         return;
     }
@@ -363,9 +364,9 @@ static void s_enter_tree(s_meter_t *m)
 }
 
 typedef enum {
-    S_USAGE_KNOWN,    /* this interval's usage, and a gap's before it */
-    S_USAGE_PENDING,  /* not read now: guessed, replaced by the next good reading */
-    S_USAGE_LOST      /* the counters went back: the usage since the last good reading is lost */
+    S_USAGE_KNOWN,   /* this interval's usage, and a gap's before it */
+    S_USAGE_PENDING, /* not read now: guessed, replaced by the next good reading */
+    S_USAGE_LOST     /* the counters went back: the usage since the last good reading is lost */
 } s_usage_t;
 
 /* This interval's features into m->usage, and the seconds they cover into *span: since the last
@@ -437,7 +438,8 @@ static void s_count(s_meter_t *m, s_usage_t usage, double span, double now)
                 meter_counter_keep_guesses(counter);
         }
         uint64_t *clamps = check == METER_WATTS_NEGATIVE ? &s->clamped_negative
-                           : check == METER_WATTS_ABSURD ? &s->clamped_absurd : NULL;
+                           : check == METER_WATTS_ABSURD ? &s->clamped_absurd
+                                                         : NULL;
         if (clamps && kms_log_decade(++*clamps))
             kms_warn("watts out of range: clamped", "zone=%s model=%s watts=%g counted=%g count=%llu",
                      meter_zone_info(z)->zone, s->model, watts, s->watts, (unsigned long long) *clamps);
@@ -487,15 +489,17 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
     kms_info("machine", "arch=%s cpus=%g share=%s prior=%s prior_match=%s counters=%s%s%s",
              kms_log_quote(m->stats.arch, arch, sizeof arch), m->cpus,
              config->share == METER_SHARE_ACTIVE ? "active" : "fair", kms_log_quote(m->prior.arch, prior, sizeof prior),
-             meter_prior_match_name(m->prior.match), m->perf ? "yes" : "no", m->perf ? "" : " why=",
-             m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
+             meter_prior_match_name(m->prior.match), m->perf ? "yes" : "no",
+             m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
     /* The default cache is OUT/kms-meter, opened from the tree's root without following links. */
     m->cache = config->cache_dir ? (meter_tree_mkdirs(config->cache_dir) == 0
-                                        ? open(config->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1)
+                                        ? open(config->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                                        : -1)
                                  : kms_file_subdir_at(meter_tree_root_fd(m->tree), "kms-meter");
     if (m->cache < 0)
         kms_warn("cannot open the model cache", "path=%s why=%s",
-                 config->cache_dir ? config->cache_dir : "OUT/kms-meter", kms_log_quote(strerror(errno), reason, sizeof reason));
+                 config->cache_dir ? config->cache_dir : "OUT/kms-meter",
+                 kms_log_quote(strerror(errno), reason, sizeof reason));
     if (config->metrics_port >= 0 && !(m->metrics = meter_metrics_serve(config->metrics_address, config->metrics_port)))
         return -1;
     return 0;
@@ -515,7 +519,7 @@ static void s_teardown(s_meter_t *m)
 
 int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
 {
-    static s_meter_t m;  /* large (the models): not on the stack */
+    static s_meter_t m; /* large (the models): not on the stack */
     memset(&m, 0, sizeof m);
     char bad[64];
     if (s_parse_zones(config->zones, m.wanted, bad, sizeof bad) != 0) {
@@ -543,8 +547,8 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
     }
     char quoted[3][512];
     kms_info("metering", "api=%s out=%s interval=%g refresh=%g zones=%s cache=%s",
-             kms_log_quote(config->api, quoted[0], sizeof quoted[0]), kms_log_quote(config->out, quoted[1], sizeof quoted[1]),
-             config->interval, config->refresh, config->zones,
+             kms_log_quote(config->api, quoted[0], sizeof quoted[0]),
+             kms_log_quote(config->out, quoted[1], sizeof quoted[1]), config->interval, config->refresh, config->zones,
              kms_log_quote(config->cache_dir ? config->cache_dir : "OUT/kms-meter", quoted[2], sizeof quoted[2]));
     int rc = s_setup(&m, config);
     if (rc == 0) {
@@ -563,7 +567,7 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
                 break;
             double now = kms_num_monotonic();
             if (now < next)
-                continue;  /* woken early by a signal that does not stop us */
+                continue; /* woken early by a signal that does not stop us */
             /* A late wake-up (a pause, a suspended VM) starts a fresh schedule, not a burst. */
             next = now - next > config->interval ? now + config->interval : next + config->interval;
             /* kms-api's answers first: the interval is counted, and shown, with the models in use. */

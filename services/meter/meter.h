@@ -15,20 +15,20 @@
 
 typedef struct {
     const char *api;
-    const char *out;          /* the tree's root: DIR of DIR/class/powercap */
-    const char *cache_dir;    /* last good models */
+    const char *out;       /* the tree's root: DIR of DIR/class/powercap */
+    const char *cache_dir; /* last good models */
     double interval;
-    double refresh;           /* seconds between model requests */
+    double refresh; /* seconds between model requests */
     double timeout;
-    const char *zones;        /* comma list of zone names */
-    const char *arch;         /* "" or NULL: /proc/cpuinfo's model name */
-    const char *proc;         /* procfs root */
-    double max_watts;         /* per zone */
-    meter_share_t share;      /* how the VM is charged (meter_model.h) */
+    const char *zones;   /* comma list of zone names */
+    const char *arch;    /* "" or NULL: /proc/cpuinfo's model name */
+    const char *proc;    /* procfs root */
+    double max_watts;    /* per zone */
+    meter_share_t share; /* how the VM is charged (meter_model.h) */
     double max_energy_uj;
-    bool perf;                /* try hardware counters */
+    bool perf; /* try hardware counters */
     const char *metrics_address;
-    long metrics_port;        /* 0: any free port (logged); KMS_PORT_OFF (< 0): none */
+    long metrics_port; /* 0: any free port (logged); KMS_PORT_OFF (< 0): none */
 } meter_config_t;
 
 /* Runs until *stop. 0 after a clean stop, -1 when it cannot start (/proc/stat, the metrics port),

@@ -7,7 +7,7 @@
 void meter_counter_init(meter_counter_t *self, uint64_t energy_uj, uint64_t max_uj)
 {
     assert(self && max_uj > 0);
-    *self = (meter_counter_t) {.max_uj = max_uj, .energy_uj = energy_uj % max_uj};
+    *self = (meter_counter_t){.max_uj = max_uj, .energy_uj = energy_uj % max_uj};
 }
 
 static meter_watts_check_t s_check(double *watts, double max_watts)
@@ -45,8 +45,8 @@ static void s_write(meter_counter_t *self, double due, double elapsed, double ma
     self->energy_uj = add < room ? self->energy_uj + add : add - room;
 }
 
-meter_watts_check_t meter_counter_add(meter_counter_t *self, double watts, double dt, double elapsed,
-                                      double max_watts, double *counted)
+meter_watts_check_t meter_counter_add(meter_counter_t *self, double watts, double dt, double elapsed, double max_watts,
+                                      double *counted)
 {
     meter_watts_check_t check = s_check(&watts, max_watts);
     if (counted)

@@ -4,7 +4,7 @@
     only (kms-api inside the cluster). civetweb bounds the connect at 10 s and the headers at
     --timeout, but not the body; the batch's deadline bounds everything, by cancelling the
     thread (its cleanup handlers close the connection and free the body). */
-#define _GNU_SOURCE  /* pthread_tryjoin_np */
+#define _GNU_SOURCE /* pthread_tryjoin_np */
 #include "meter_fetch.h"
 
 #include <civetweb.h>
@@ -17,12 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define S_MAX_BODY (1 << 20)  /* a weights document is a few kB */
+#define S_MAX_BODY (1 << 20) /* a weights document is a few kB */
 
 struct meter_fetch_t {
     char host[256];
     int port;
-    char prefix[512];  /* the URL's path, without the trailing slash */
+    char prefix[512]; /* the URL's path, without the trailing slash */
     int timeout_ms;
     /* The batch: written by its thread until it ends, read by the collector after the join. */
     const char *models[METER_FETCH_MAX];
@@ -31,7 +31,7 @@ struct meter_fetch_t {
     pthread_t thread;
     bool running, cancelled;
     atomic_bool done;
-    double deadline;  /* CLOCK_MONOTONIC seconds */
+    double deadline; /* CLOCK_MONOTONIC seconds */
 };
 
 static double s_now(void)
@@ -142,8 +142,8 @@ static void s_fetch(meter_fetch_t *self, const char *model, meter_fetch_result_t
         return;
     }
     pthread_cleanup_push(s_close_cleanup, conn);
-    mg_printf(conn, "GET %s/model-weights/%s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", self->prefix,
-              model, self->host, self->port);
+    mg_printf(conn, "GET %s/model-weights/%s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n", self->prefix, model,
+              self->host, self->port);
     if (mg_get_response(conn, ebuf, sizeof ebuf, self->timeout_ms) < 0) {
         r->got = s_error(r, METER_FETCH_TIMEOUT, ebuf[0] ? ebuf : "no answer in time");
     } else {
@@ -153,7 +153,7 @@ static void s_fetch(meter_fetch_t *self, const char *model, meter_fetch_result_t
         if (status == 404 || status == 503) {
             r->got = METER_GOT_NONE;
         } else if (status != 200) {
-            r->error = METER_FETCH_HTTP;  /* why says the status */
+            r->error = METER_FETCH_HTTP; /* why says the status */
             r->got = METER_GOT_ERROR;
         } else if (!(r->body = s_read_body(conn, &r->len, &too_large))) {
             r->got = s_error(r, too_large ? METER_FETCH_TOO_LARGE : METER_FETCH_HTTP,
@@ -193,7 +193,7 @@ bool meter_fetch_begin(meter_fetch_t *self, const char *const *models, size_t co
         self->answered = count;
         atomic_store(&self->done, true);
         self->running = false;
-        return true;  /* collected at once, as failures */
+        return true; /* collected at once, as failures */
     }
     self->running = true;
     return true;
@@ -211,7 +211,7 @@ bool meter_fetch_collect(meter_fetch_t *self, meter_fetch_result_t *results)
         if (!atomic_load(&self->done) && !self->cancelled)
             return false;
         if (pthread_tryjoin_np(self->thread, NULL) != 0)
-            return false;  /* cancelled, still in a connect: the next interval will see */
+            return false; /* cancelled, still in a connect: the next interval will see */
         self->running = false;
     }
     for (size_t i = self->answered; i < self->count; i++) {
@@ -238,7 +238,7 @@ void meter_fetch_destroy(meter_fetch_t **self_p)
         for (int i = 0; i < 50 && !(joined = pthread_tryjoin_np(self->thread, NULL) == 0); i++)
             nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         if (!joined) {
-            pthread_detach(self->thread);  /* in a connect: it ends with the process; self stays its */
+            pthread_detach(self->thread); /* in a connect: it ends with the process; self stays its */
             return;
         }
     }

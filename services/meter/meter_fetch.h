@@ -11,11 +11,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define METER_FETCH_MAX 8  /* models in one batch */
+#define METER_FETCH_MAX 8 /* models in one batch */
 
 typedef struct meter_fetch_t meter_fetch_t;
 
-typedef enum { METER_FETCH_CONNECT = 0, METER_FETCH_HTTP, METER_FETCH_TOO_LARGE, METER_FETCH_TIMEOUT } meter_fetch_error_t;
+typedef enum {
+    METER_FETCH_CONNECT = 0,
+    METER_FETCH_HTTP,
+    METER_FETCH_TOO_LARGE,
+    METER_FETCH_TIMEOUT
+} meter_fetch_error_t;
 typedef enum { METER_GOT_BODY = 0, METER_GOT_NONE, METER_GOT_ERROR } meter_got_t;
 
 /* One model's answer. BODY: 200, the body in `body` (malloc'd, NUL-terminated; the collector

@@ -21,21 +21,25 @@ static void s_zone_value(FILE *out, const char *name, const char *zone, double v
 
 static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
 {
-    kms_promtext_write_family(out, "kms_meter_watts", "gauge", "Watts predicted for the zone over the last interval, as counted.");
+    kms_promtext_write_family(out, "kms_meter_watts", "gauge",
+                              "Watts predicted for the zone over the last interval, as counted.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_watts", meter_zone_info(z)->zone, stats->zones[z].watts);
-    kms_promtext_write_family(out, "kms_meter_energy_joules_total", "counter", "Joules counted into the zone since start.");
+    kms_promtext_write_family(out, "kms_meter_energy_joules_total", "counter",
+                              "Joules counted into the zone since start.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_energy_joules_total", meter_zone_info(z)->zone, stats->zones[z].joules);
-    kms_promtext_write_family(out, "kms_meter_energy_uj", "gauge", "What the zone's energy_uj file says (wraps at max_energy_range_uj).");
+    kms_promtext_write_family(out, "kms_meter_energy_uj", "gauge",
+                              "What the zone's energy_uj file says (wraps at max_energy_range_uj).");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_energy_uj", meter_zone_info(z)->zone, (double) stats->zones[z].energy_uj);
-    kms_promtext_write_family(out, "kms_meter_model_info", "gauge",
-                        "The model in use per zone, the architecture whose weight it applies (match: exact, nearest, "
-                        "generic) and its family (linear, or the curve the server serves).");
+    kms_promtext_write_family(
+        out, "kms_meter_model_info", "gauge",
+        "The model in use per zone, the architecture whose weight it applies (match: exact, nearest, "
+        "generic) and its family (linear, or the curve the server serves).");
     for (int z = 0; z < METER_ZONES; z++) {
         const meter_zone_stats_t *s = &stats->zones[z];
         if (!s->active || !s->model[0])
@@ -53,7 +57,7 @@ static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
         fputs("} 1\n", out);
     }
     kms_promtext_write_family(out, "kms_meter_model_age_seconds", "gauge",
-                        "Seconds since kms-api last served (or confirmed) the zone's model.");
+                              "Seconds since kms-api last served (or confirmed) the zone's model.");
     for (int z = 0; z < METER_ZONES; z++)
         if (stats->zones[z].active && stats->zones[z].model[0])
             s_zone_value(out, "kms_meter_model_age_seconds", meter_zone_info(z)->zone,
@@ -63,8 +67,9 @@ static void s_render_zones(FILE *out, const meter_stats_t *stats, double now)
         if (stats->zones[z].active)
             s_zone_value(out, "kms_meter_model_updates_total", meter_zone_info(z)->zone,
                          (double) stats->zones[z].model_updates);
-    kms_promtext_write_family(out, "kms_meter_watts_clamped_total", "counter",
-                        "Intervals whose prediction was negative (counted as 0) or absurd (counted as --max-watts).");
+    kms_promtext_write_family(
+        out, "kms_meter_watts_clamped_total", "counter",
+        "Intervals whose prediction was negative (counted as 0) or absurd (counted as --max-watts).");
     for (int z = 0; z < METER_ZONES; z++) {
         if (!stats->zones[z].active)
             continue;
@@ -92,24 +97,27 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
     fputs("kms_meter_start_time_seconds", out);
     kms_promtext_write_value(out, stats->start_time);
     kms_promtext_write_family(out, "kms_meter_machine_info", "gauge",
-                        "This machine: its cpu architecture, and whether hardware counters are in use.");
+                              "This machine: its cpu architecture, and whether hardware counters are in use.");
     fputs("kms_meter_machine_info{arch=", out);
     kms_promtext_write_label(out, stats->arch);
     fprintf(out, ",counters=\"%s\",cpus=\"%g\",share=\"%s\"} 1\n", stats->counters ? "true" : "false", stats->cpus,
             stats->share == METER_SHARE_ACTIVE ? "active" : "fair");
-    kms_promtext_write_family(out, "kms_meter_utilization", "gauge",
-                        "The last interval's busy share of this machine's cpus, 0 to 1: what the per-cpu models read.");
+    kms_promtext_write_family(
+        out, "kms_meter_utilization", "gauge",
+        "The last interval's busy share of this machine's cpus, 0 to 1: what the per-cpu models read.");
     fputs("kms_meter_utilization", out);
     kms_promtext_write_value(out, stats->utilization);
-    kms_promtext_write_family(out, "kms_meter_prior_info", "gauge",
-                        "The coefficient prior of this processor (Cloud Carbon Footprint): its micro-architecture, how it "
-                        "was found, and one vCPU's watts idle and at full load.");
+    kms_promtext_write_family(
+        out, "kms_meter_prior_info", "gauge",
+        "The coefficient prior of this processor (Cloud Carbon Footprint): its micro-architecture, how it "
+        "was found, and one vCPU's watts idle and at full load.");
     fputs("kms_meter_prior_info{arch=", out);
     kms_promtext_write_label(out, stats->prior.arch);
     fprintf(out, ",match=\"%s\",min_watts=\"%.17g\",max_watts=\"%.17g\"} 1\n",
             meter_prior_match_name(stats->prior.match), stats->prior.min_watts, stats->prior.max_watts);
-    kms_promtext_write_family(out, "kms_meter_usage", "gauge",
-                        "The last interval's features (canonical names: cpu_time in cpu-seconds per second, counters per second).");
+    kms_promtext_write_family(
+        out, "kms_meter_usage", "gauge",
+        "The last interval's features (canonical names: cpu_time in cpu-seconds per second, counters per second).");
     for (size_t i = 0; i < stats->usage.count; i++) {
         fputs("kms_meter_usage{feature=", out);
         kms_promtext_write_label(out, stats->usage.items[i].name);
@@ -118,8 +126,8 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
     }
     s_render_zones(out, stats, now);
     s_counter(out, "kms_meter_intervals_total", "Intervals metered.", stats->intervals);
-    s_counter(out, "kms_meter_stat_errors_total", "Intervals whose /proc/stat could not be read or parsed (nothing counted).",
-              stats->stat_errors);
+    s_counter(out, "kms_meter_stat_errors_total",
+              "Intervals whose /proc/stat could not be read or parsed (nothing counted).", stats->stat_errors);
     s_counter(out, "kms_meter_perf_errors_total", "Hardware counter reads that failed.", stats->perf_errors);
     s_counter(out, "kms_meter_usage_clamped_total",
               "Intervals whose /proc/stat claimed more busy time than the cpus have (counted as every cpu busy).",
@@ -127,19 +135,21 @@ void meter_metrics_render(FILE *out, const meter_stats_t *stats, double now)
     s_counter(out, "kms_meter_tree_errors_total", "Powercap files that could not be written.", stats->tree_errors);
     s_counter(out, "kms_meter_cache_errors_total", "Model cache files that could not be written.", stats->cache_errors);
     s_counter(out, "kms_meter_model_requests_total", "Requests sent to kms-api.", stats->fetches);
-    kms_promtext_write_family(out, "kms_meter_server_errors_total", "counter", "Requests to kms-api without a usable answer, by kind.");
+    kms_promtext_write_family(out, "kms_meter_server_errors_total", "counter",
+                              "Requests to kms-api without a usable answer, by kind.");
     static const char *const kinds[] = {"connect", "http", "too_large", "timeout"};
     for (int k = 0; k < 4; k++)
         fprintf(out, "kms_meter_server_errors_total{kind=\"%s\"} %llu\n", kinds[k],
                 (unsigned long long) stats->fetch_errors[k]);
     kms_promtext_write_family(out, "kms_meter_models_rejected_total", "counter",
-                        "Answers refused, the last good model kept (parse, node_model, features, watts).");
+                              "Answers refused, the last good model kept (parse, node_model, features, watts).");
     for (int r = 0; r <= METER_REJECT_WATTS; r++)
         fprintf(out, "kms_meter_models_rejected_total{reason=\"%s\"} %llu\n", meter_reject_name(r),
                 (unsigned long long) stats->models_rejected[r]);
     kms_promtext_write_family(out, "kms_meter_server_up", "gauge", "1 when kms-api answered the last request.");
     fprintf(out, "kms_meter_server_up %d\n", stats->server_up ? 1 : 0);
-    kms_promtext_write_family(out, "process_cpu_seconds_total", "counter", "User and system cpu time spent, in seconds.");
+    kms_promtext_write_family(out, "process_cpu_seconds_total", "counter",
+                              "User and system cpu time spent, in seconds.");
     fputs("process_cpu_seconds_total", out);
     kms_promtext_write_value(out, stats->cpu_seconds);
     kms_promtext_write_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");

@@ -92,7 +92,7 @@ static void s_choose_arch(meter_model_t *m, const char *arch)
 
 double meter_model_cpu_watts(const meter_model_t *model, double utilization)
 {
-    const kms_weights_t *w = &model->weights;  /* one feature, the architecture folded in */
+    const kms_weights_t *w = &model->weights; /* one feature, the architecture folded in */
     return model->curve ? kms_family_fit_eval(&model->fit, utilization)
                         : w->bias + w->numeric[0].weight * (utilization / w->numeric[0].scale);
 }
@@ -112,16 +112,16 @@ static bool s_features_ok(const kms_weights_t *w)
     return w->numeric_count == 1 && strcmp(w->numeric[0].name, KMS_F_CPU_UTILIZATION) == 0;
 }
 
-int meter_model_parse(const char *body, size_t len, const char *arch, double cpus, double max_watts,
-                      meter_model_t *out, meter_reject_t *why)
+int meter_model_parse(const char *body, size_t len, const char *arch, double cpus, double max_watts, meter_model_t *out,
+                      meter_reject_t *why)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     int rc = doc && kms_weights_from_json(doc, &out->weights) == 0 ? 0 : -1;
     bool per_cpu = json_is_true(json_object_get(doc, "per_logical_cpu"));
     double rmse;
-    out->curve = rc == 0 && out->weights.numeric_count == 1 &&
-                 kms_family_fit_from_json(json_object_get(doc, "families"), -1, &out->fit, &rmse) == 0;
+    out->curve = rc == 0 && out->weights.numeric_count == 1
+                 && kms_family_fit_from_json(json_object_get(doc, "families"), -1, &out->fit, &rmse) == 0;
     json_decref(doc);
     if (rc != 0 || !per_cpu || !s_features_ok(&out->weights)) {
         *why = rc != 0 ? METER_REJECT_PARSE : !per_cpu ? METER_REJECT_NODE : METER_REJECT_FEATURES;

@@ -13,10 +13,10 @@
 typedef enum { METER_PACKAGE = 0, METER_CORE, METER_UNCORE, METER_DRAM, METER_PSYS, METER_ZONES } meter_zone_t;
 
 typedef struct {
-    const char *zone;       /* "package": the --zones name and the metrics label */
-    const char *dir;        /* "intel-rapl:0": the directory under class/powercap */
-    const char *file_name;  /* "package-0": what its name file says, as Linux writes it */
-    const char *model;      /* the served per-cpu model */
+    const char *zone;      /* "package": the --zones name and the metrics label */
+    const char *dir;       /* "intel-rapl:0": the directory under class/powercap */
+    const char *file_name; /* "package-0": what its name file says, as Linux writes it */
+    const char *model;     /* the served per-cpu model */
 } meter_zone_info_t;
 
 const meter_zone_info_t *meter_zone_info(meter_zone_t zone);
@@ -36,17 +36,17 @@ typedef struct {
     kms_weights_t weights;
     bool curve;
     kms_family_fit_t fit;
-    char arch_used[KMS_NAME_MAX];  /* the category applied; "" for generic */
+    char arch_used[KMS_NAME_MAX]; /* the category applied; "" for generic */
     meter_arch_match_t match;
     double arch_weight;
 } meter_model_t;
 
 /* What a model may be refused for: counted and logged by the caller. */
 typedef enum {
-    METER_REJECT_PARSE = 0,  /* not JSON, or not a weights document (a missing or non-finite number) */
-    METER_REJECT_NODE,       /* a node model, not one per logical cpu ("per_logical_cpu") */
-    METER_REJECT_FEATURES,   /* a feature other than cpu_utilization */
-    METER_REJECT_WATTS       /* negative or absurd watts for this machine */
+    METER_REJECT_PARSE = 0, /* not JSON, or not a weights document (a missing or non-finite number) */
+    METER_REJECT_NODE,      /* a node model, not one per logical cpu ("per_logical_cpu") */
+    METER_REJECT_FEATURES,  /* a feature other than cpu_utilization */
+    METER_REJECT_WATTS      /* negative or absurd watts for this machine */
 } meter_reject_t;
 const char *meter_reject_name(meter_reject_t reason);
 
@@ -57,8 +57,8 @@ const char *meter_reject_name(meter_reject_t reason);
    average machine it learned). Refused unless it says per_logical_cpu, its one feature is
    cpu_utilization, and one cpu's watts idle and busy are finite, not negative, and `cpus` times
    them within max_watts. 0, or -1 with the reason in *why. */
-int meter_model_parse(const char *body, size_t len, const char *arch, double cpus, double max_watts,
-                      meter_model_t *out, meter_reject_t *why);
+int meter_model_parse(const char *body, size_t len, const char *arch, double cpus, double max_watts, meter_model_t *out,
+                      meter_reject_t *why);
 
 /* The prior as a model: one cpu draws min + u (max - min). -1 when absurd for `cpus`. */
 int meter_model_from_prior(const meter_prior_t *prior, double cpus, double max_watts, meter_model_t *out);

@@ -17,7 +17,7 @@ enum { P_CYCLES = 0, P_INSTRUCTIONS, P_CACHE_MISSES, P_KINDS };
 
 struct meter_perf_t {
     long cpus;
-    int *fds;  /* cpus * P_KINDS */
+    int *fds; /* cpus * P_KINDS */
 };
 
 static int s_open(int cpu, uint64_t config)
@@ -55,8 +55,10 @@ meter_perf_t *meter_perf_open(char *why, size_t cap)
                 continue;
             if (fd < 0) {
                 snprintf(why, cap, "perf_event_open(%s, cpu %ld): %s",
-                         k == P_CYCLES ? "cycles" : k == P_INSTRUCTIONS ? "instructions" : "cache-misses", cpu,
-                         strerror(errno));
+                         k == P_CYCLES         ? "cycles"
+                         : k == P_INSTRUCTIONS ? "instructions"
+                                               : "cache-misses",
+                         cpu, strerror(errno));
                 meter_perf_destroy(&self);
                 return NULL;
             }

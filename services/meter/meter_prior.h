@@ -10,14 +10,14 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *arch;    /* "Cascade Lake" */
-    const char *vendor;  /* "Intel" or "AMD" */
-    double min_watts, max_watts;  /* per vCPU: active idle, 100 % load */
+    const char *arch;            /* "Cascade Lake" */
+    const char *vendor;          /* "Intel" or "AMD" */
+    double min_watts, max_watts; /* per vCPU: active idle, 100 % load */
 } meter_prior_arch_t;
 
 typedef struct {
-    const char *fragment;  /* a model number as /proc/cpuinfo writes it, "(R)" and "(TM)" removed */
-    unsigned char arch;    /* index into meter_prior_archs */
+    const char *fragment; /* a model number as /proc/cpuinfo writes it, "(R)" and "(TM)" removed */
+    unsigned char arch;   /* index into meter_prior_archs */
 } meter_prior_name_t;
 
 extern const meter_prior_arch_t meter_prior_archs[];
@@ -26,13 +26,13 @@ extern const meter_prior_name_t meter_prior_names[];
 extern const size_t meter_prior_name_count;
 
 typedef enum {
-    METER_PRIOR_EXACT = 0,  /* the processor's micro-architecture */
-    METER_PRIOR_VENDOR,     /* not in the table: the mean of its vendor's micro-architectures */
-    METER_PRIOR_ALL         /* not even the vendor is known: the mean of every row */
+    METER_PRIOR_EXACT = 0, /* the processor's micro-architecture */
+    METER_PRIOR_VENDOR,    /* not in the table: the mean of its vendor's micro-architectures */
+    METER_PRIOR_ALL        /* not even the vendor is known: the mean of every row */
 } meter_prior_match_t;
 
 typedef struct {
-    char arch[64];  /* the micro-architecture, or "Intel average", "AMD average", "average" */
+    char arch[64]; /* the micro-architecture, or "Intel average", "AMD average", "average" */
     meter_prior_match_t match;
     double min_watts, max_watts;
 } meter_prior_t;

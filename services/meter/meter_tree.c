@@ -18,7 +18,7 @@
 
 struct meter_tree_t {
     int root, powercap;     /* -1 until opened */
-    int zones[METER_ZONES];  /* each zone's folder, -1 until made */
+    int zones[METER_ZONES]; /* each zone's folder, -1 until made */
 };
 
 int meter_tree_mkdirs(const char *path)

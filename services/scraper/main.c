@@ -89,8 +89,7 @@ int main(int argc, char **argv)
     }
     char urls[1024];
     kms_info("scraping", "source=%s interval=%g publish=%s",
-             kms_log_quote(c.prometheus_url && *c.prometheus_url ? c.prometheus_url : c.kepler_urls, urls,
-                           sizeof urls),
+             kms_log_quote(c.prometheus_url && *c.prometheus_url ? c.prometheus_url : c.kepler_urls, urls, sizeof urls),
              c.interval, c.publish);
     rc = scraper_run(scraper, &kms_signal_stop);
     kms_info("stopping", NULL);

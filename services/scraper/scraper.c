@@ -45,49 +45,49 @@ typedef struct {
     char name[KMS_ID_MAX];
     kms_kepler_snapshot_t *prev;
     double last_ts;
-    int kept;  /* damaged points in a row that left prev as the reference */
+    int kept; /* damaged points in a row that left prev as the reference */
 } s_api_node_t;
 
 typedef struct {
     struct scraper_t *owner;
-    size_t index;           /* its slot, here and in scraper_metrics */
-    char *url;              /* NULL: a free slot */
-    int source;             /* the --kepler-url name it was resolved from, or -1 */
+    size_t index; /* its slot, here and in scraper_metrics */
+    char *url;    /* NULL: a free slot */
+    int source;   /* the --kepler-url name it was resolved from, or -1 */
     char host[KMS_ID_MAX];
     CURL *easy;
     bool in_flight;
-    double started;         /* monotonic */
+    double started; /* monotonic */
     char *body;
     size_t len, cap, max;
     bool too_large;
     char error[CURL_ERROR_SIZE];
-    kms_kepler_snapshot_t *prev, *cur;  /* /metrics pages: the last good scrape and the new one */
+    kms_kepler_snapshot_t *prev, *cur; /* /metrics pages: the last good scrape and the new one */
     bool have_prev;
-    int kept;               /* damaged pages in a row that left prev as the reference */
-    int last_outcome;       /* -1 ok, else the scraper_failure_t of the last scrape */
-    bool skipping;          /* the last cycle found this target still in flight */
-    bool claimed;           /* its last page named a node that another target's pages give */
-    uint64_t spoiled_intervals[KMS_KEPLER_SPOIL_COUNT];  /* for the log's rate (kms_log_decade) */
+    int kept;         /* damaged pages in a row that left prev as the reference */
+    int last_outcome; /* -1 ok, else the scraper_failure_t of the last scrape */
+    bool skipping;    /* the last cycle found this target still in flight */
+    bool claimed;     /* its last page named a node that another target's pages give */
+    uint64_t spoiled_intervals[KMS_KEPLER_SPOIL_COUNT]; /* for the log's rate (kms_log_decade) */
 } s_target_t;
 
 /* A --kepler-url whose host is a name looked up every --resolve-interval. */
 typedef struct {
     char *url;
     char *name;
-    int last_outcome;        /* scraper_lookup_outcome_t of the last lookup, or -1 */
-    size_t last_found;       /* and its count of addresses: a change is logged at info or warn */
+    int last_outcome;  /* scraper_lookup_outcome_t of the last lookup, or -1 */
+    size_t last_found; /* and its count of addresses: a change is logged at info or warn */
 } s_source_t;
 
 struct scraper_t {
     scraper_config_t config;
     double timeout;
-    bool api;                /* --prometheus-url mode: one target, many nodes */
-    s_target_t *targets;     /* S_MAX_TARGETS slots */
-    size_t ntargets;         /* slots in use or used before: [0, ntargets) is walked */
+    bool api;            /* --prometheus-url mode: one target, many nodes */
+    s_target_t *targets; /* S_MAX_TARGETS slots */
+    size_t ntargets;     /* slots in use or used before: [0, ntargets) is walked */
     s_source_t *sources;
     size_t nsources;
     scraper_discovery_t *discovery;
-    zhashx_t *claims;        /* node name -> 1 + the slot of the target whose pages give it */
+    zhashx_t *claims; /* node name -> 1 + the slot of the target whose pages give it */
     CURLM *multi;
     struct curl_slist *headers;
     zsock_t *pub;
@@ -96,11 +96,11 @@ struct scraper_t {
     scraper_metrics_t *metrics;
     s_api_node_t *nodes;
     size_t nnodes;
-    char *api_query;         /* "<base>/api/v1/query?query=" and the escaped selector, without the window */
-    double api_answered;     /* monotonic time of the last usable answer; 0: none yet */
-    long api_window;         /* seconds the query in use reaches back */
+    char *api_query;     /* "<base>/api/v1/query?query=" and the escaped selector, without the window */
+    double api_answered; /* monotonic time of the last usable answer; 0: none yet */
+    long api_window;     /* seconds the query in use reaches back */
     unsigned char frame[KMS_SAMPLE_MAX_FRAME];
-    uint64_t published_node, published_container, dropped;  /* since the last flush to metrics */
+    uint64_t published_node, published_container, dropped; /* since the last flush to metrics */
 };
 
 /* ---------------------------------------------------------------- set-up */
@@ -111,7 +111,7 @@ static size_t s_write(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb;
     if (t->len + n > t->max) {
         t->too_large = true;
-        return 0;  /* makes curl stop with CURLE_WRITE_ERROR */
+        return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
     if (t->len + n > t->cap) {
         size_t cap = t->cap ? t->cap : 65536;
@@ -136,10 +136,10 @@ static int s_url_host(const char *url, char *host, size_t cap)
     CURLU *u = curl_url();
     char *scheme = NULL, *h = NULL;
     int rc = -1;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) &&
-        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && *h) {
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
+        && (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)
+        && curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && *h) {
         snprintf(host, cap, "%s", h);
         rc = 0;
     }
@@ -156,8 +156,8 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
     t->source = -1;
     t->max = (size_t) self->config.max_body_bytes;
     t->last_outcome = -1;
-    if (!(t->url = strdup(url)) || !(t->easy = curl_easy_init()) ||
-        !(t->prev = kms_kepler_snapshot_new()) || !(t->cur = kms_kepler_snapshot_new()))
+    if (!(t->url = strdup(url)) || !(t->easy = curl_easy_init()) || !(t->prev = kms_kepler_snapshot_new())
+        || !(t->cur = kms_kepler_snapshot_new()))
         return -1;
     long timeout_ms = lround(self->timeout * 1000);
     long connect_ms = lround(fmin(self->timeout, self->config.connect_timeout) * 1000);
@@ -167,7 +167,7 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");  /* every encoding libcurl decodes */
+    curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding libcurl decodes */
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1);
     curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
@@ -217,7 +217,7 @@ static int s_target_add(const char *url, int index, void *arg)
             return -1;
         self->sources = grown;
         s_source_t *src = &self->sources[self->nsources++];
-        *src = (s_source_t) {strdup(url), strdup(host), -1, 0};
+        *src = (s_source_t){strdup(url), strdup(host), -1, 0};
         return src->url && src->name ? 0 : -1;
     }
     s_target_t *t = s_free_slot(self);
@@ -226,8 +226,7 @@ static int s_target_add(const char *url, int index, void *arg)
         return -1;
     }
     snprintf(t->host, sizeof t->host, "%s", host);
-    return s_target_init(self, t, url) == 0 && scraper_metrics_name_target(self->metrics, t->index, url) == 0
-         ? 0 : -1;
+    return s_target_init(self, t, url) == 0 && scraper_metrics_name_target(self->metrics, t->index, url) == 0 ? 0 : -1;
 }
 
 /* Splits the comma list into targets; -1 (reported) on a bad list. */
@@ -276,22 +275,21 @@ static void s_target_join(scraper_t *self, int source, const char *address)
         scraper_metrics_add_lookup(self->metrics, SCRAPER_LOOKUP_OVER_LIMIT);
         return;
     }
-    if (scraper_discovery_url(self->sources[source].url, address, url, sizeof url) != 0 ||
-        s_target_init(self, t, url) != 0 || scraper_metrics_name_target(self->metrics, t->index, url) != 0) {
+    if (scraper_discovery_url(self->sources[source].url, address, url, sizeof url) != 0
+        || s_target_init(self, t, url) != 0 || scraper_metrics_name_target(self->metrics, t->index, url) != 0) {
         kms_error("cannot add a target", "name=%s address=%s", quoted, address);
         s_target_fini(self, t);
         return;
     }
     t->source = source;
-    snprintf(t->host, sizeof t->host, "%s", address);  /* the node's name when its page gives none */
+    snprintf(t->host, sizeof t->host, "%s", address); /* the node's name when its page gives none */
     kms_info("target joined", "name=%s target=%s", quoted, url);
 }
 
 static void s_target_leave(scraper_t *self, s_target_t *t)
 {
     char url[512], quoted[512];
-    kms_info("target left", "name=%s target=%s",
-             kms_log_quote(self->sources[t->source].name, quoted, sizeof quoted),
+    kms_info("target left", "name=%s target=%s", kms_log_quote(self->sources[t->source].name, quoted, sizeof quoted),
              kms_log_quote(t->url, url, sizeof url));
     scraper_metrics_name_target(self->metrics, t->index, NULL);
     s_target_fini(self, t);
@@ -305,9 +303,10 @@ static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
 {
     scraper_t *self = arg;
     s_source_t *src = &self->sources[lookup->source];
-    int outcome = lookup->status != 0 ? SCRAPER_LOOKUP_FAILED
-                : lookup->count == 0 ? SCRAPER_LOOKUP_EMPTY
-                : lookup->found > lookup->count ? SCRAPER_LOOKUP_OVER_LIMIT : SCRAPER_LOOKUP_OK;
+    int outcome = lookup->status != 0             ? SCRAPER_LOOKUP_FAILED
+                  : lookup->count == 0            ? SCRAPER_LOOKUP_EMPTY
+                  : lookup->found > lookup->count ? SCRAPER_LOOKUP_OVER_LIMIT
+                                                  : SCRAPER_LOOKUP_OK;
     scraper_metrics_add_lookup(self->metrics, outcome);
     char quoted[512];
     kms_log_quote(src->name, quoted, sizeof quoted);
@@ -327,8 +326,8 @@ static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
         kms_log_at(level, "name resolved", "name=%s addresses=%zu", quoted, lookup->count);
     for (size_t i = 0; i < self->ntargets; i++) {
         s_target_t *t = &self->targets[i];
-        if (t->url && t->source == (int) lookup->source &&
-            !bsearch(t->host, lookup->addresses, lookup->count, sizeof *lookup->addresses, s_compare_address))
+        if (t->url && t->source == (int) lookup->source
+            && !bsearch(t->host, lookup->addresses, lookup->count, sizeof *lookup->addresses, s_compare_address))
             s_target_leave(self, t);
     }
     for (size_t i = 0; i < lookup->count; i++)
@@ -357,7 +356,7 @@ static int s_api_set_window(scraper_t *self, s_target_t *t, long window)
     char *url = malloc(cap);
     if (!url)
         return -1;
-    snprintf(url, cap, "%s%%5B%lds%%5D", self->api_query, window);  /* [<window>s], escaped */
+    snprintf(url, cap, "%s%%5B%lds%%5D", self->api_query, window); /* [<window>s], escaped */
     CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
     free(url);
     if (rc != CURLE_OK)
@@ -406,7 +405,6 @@ static int s_api_target(scraper_t *self, const char *base)
     free(own);
     return rc;
 }
-
 
 scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
 {
@@ -512,8 +510,8 @@ static int s_publish(const kms_sample_t *sample, void *arg)
     const char *topic = kms_sample_topic(&numbered);
     /* PUB never refuses for lack of room (it drops at the high-water mark): a failure here is a
        closing context, after which nothing more is sent. */
-    if (n == 0 || s_send(self->pub_handle, topic, strlen(topic), ZMQ_SNDMORE) < 0 ||
-        s_send(self->pub_handle, self->frame, n, 0) < 0) {
+    if (n == 0 || s_send(self->pub_handle, topic, strlen(topic), ZMQ_SNDMORE) < 0
+        || s_send(self->pub_handle, self->frame, n, 0) < 0) {
         self->dropped++;
         return 0;
     }
@@ -544,11 +542,11 @@ static kms_log_level_t s_level(const s_target_t *t, int outcome)
 
 typedef struct {
     double duration;
-    double cycle;  /* request to last sample published; 0 for a failed scrape */
+    double cycle; /* request to last sample published; 0 for a failed scrape */
     int failure;  /* scraper_failure_t, or -1 */
     double success_ts;
     size_t rejected_lines, rejected_series, no_sample, resets, wraps, spoiled[KMS_KEPLER_SPOIL_COUNT];
-    size_t claimed;  /* the page's node was another target's */
+    size_t claimed; /* the page's node was another target's */
 } s_outcome_t;
 
 static void s_apply(scraper_target_stats_t *st, const void *arg)
@@ -623,9 +621,9 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
 static double s_page_time(const s_target_t *t, double now)
 {
     curl_off_t first_byte_us = 0, total_us = 0;
-    if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK ||
-        curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us) != CURLE_OK || first_byte_us <= 0 ||
-        total_us < first_byte_us)
+    if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) != CURLE_OK
+        || curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us) != CURLE_OK || first_byte_us <= 0
+        || total_us < first_byte_us)
         return now;
     return now - (double) (total_us - first_byte_us) / 1e6;
 }
@@ -653,10 +651,9 @@ static bool s_claim_node(scraper_t *self, s_target_t *t)
         const s_target_t *o = &self->targets[owner - 1];
         if (o->url && o->have_prev && o->last_outcome < 0 && strcmp(kms_kepler_snapshot_node(o->prev), node) == 0) {
             char url[512], other[512], quoted[KMS_ID_MAX + 8];
-            kms_log_at(t->claimed ? KMS_LOG_DEBUG : KMS_LOG_WARN,
-                       "node named by another target's pages too, no sample", "target=%s node=%s other=%s",
-                       kms_log_quote(t->url, url, sizeof url), kms_log_quote(node, quoted, sizeof quoted),
-                       kms_log_quote(o->url, other, sizeof other));
+            kms_log_at(t->claimed ? KMS_LOG_DEBUG : KMS_LOG_WARN, "node named by another target's pages too, no sample",
+                       "target=%s node=%s other=%s", kms_log_quote(t->url, url, sizeof url),
+                       kms_log_quote(node, quoted, sizeof quoted), kms_log_quote(o->url, other, sizeof other));
             return false;
         }
     }
@@ -686,8 +683,8 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     /* Two pages are at least an interval apart (a target in flight skips a cycle); when they
        seem much closer, this process was starved and their times are not to be trusted: a short
        wrong dt would turn a few joules into kilowatts. The page is dropped, prev stays. */
-    if (t->have_prev && kms_kepler_snapshot_era(t->cur) != KMS_KEPLER_ERA_GAUGE &&
-        kms_kepler_snapshot_interval(t->prev, t->cur) < 0.5 * self->config.interval) {
+    if (t->have_prev && kms_kepler_snapshot_era(t->cur) != KMS_KEPLER_ERA_GAUGE
+        && kms_kepler_snapshot_interval(t->prev, t->cur) < 0.5 * self->config.interval) {
         char url[512];
         kms_debug("page too close to the previous one, dropped", "target=%s dt=%.4f",
                   kms_log_quote(t->url, url, sizeof url), kms_kepler_snapshot_interval(t->prev, t->cur));
@@ -697,7 +694,7 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
     }
     t->claimed = !s_claim_node(self, t);
     if (t->claimed) {
-        o->claimed = 1;  /* its page stays the reference, for when the name is its own again */
+        o->claimed = 1; /* its page stays the reference, for when the name is its own again */
         s_keep_page(t);
         o->success_ts = ts;
         return 0;
@@ -756,7 +753,7 @@ static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snaps
     s_note_diff(ctx->target, &ds, ctx->outcome, node->name);
     node->last_ts = kms_kepler_snapshot_ts(cur);
     if (kms_kepler_keep_prev(ds.damaged, &node->kept))
-        return 0;  /* the next point is diffed against the last good one */
+        return 0; /* the next point is diffed against the last good one */
     return kms_kepler_snapshot_copy(node->prev, cur) != 0 ? -1 : 0;
 }
 
@@ -767,17 +764,15 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
     char url[512], why[512];
     kms_log_quote(t->url, url, sizeof url);
     if (!root) {
-        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld why=%s",
-                   url, status,
-                 kms_log_quote(err.text, why, sizeof why));
+        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld why=%s", url,
+                   status, kms_log_quote(err.text, why, sizeof why));
         return -1;
     }
     int rc = 0;
     if (status != 200) {
         const char *msg = json_string_value(json_object_get(root, "error"));
-        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld why=%s", url,
-                   status,
-                 kms_log_quote(msg ? msg : "(none)", why, sizeof why));
+        kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld why=%s", url, status,
+                   kms_log_quote(msg ? msg : "(none)", why, sizeof why));
         rc = -2;
     } else {
         s_api_ctx_t ctx = {t, o};
@@ -787,10 +782,10 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
         o->rejected_lines += ps.rejected;
         if (rc != 0)
             kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
-                     kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
+                       kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
         else {
             o->success_ts = kms_num_wallclock();
-            t->owner->api_answered = t->started;  /* what it holds was in Prometheus by then */
+            t->owner->api_answered = t->started; /* what it holds was in Prometheus by then */
         }
     }
     json_decref(root);
@@ -811,8 +806,8 @@ static int s_classify(CURLcode code, bool too_large)
 
 static const char *s_cause_name(int failure)
 {
-    static const char *names[SCRAPER_FAIL_COUNT] = {"timeout", "connect", "http_status", "too_large",
-                                                    "truncated", "parse"};
+    static const char *names[SCRAPER_FAIL_COUNT] = {"timeout",   "connect",   "http_status",
+                                                    "too_large", "truncated", "parse"};
     return names[failure];
 }
 
@@ -831,9 +826,10 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
         o.failure = s_classify(code, t->too_large);
         kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s ms=%.1f", url,
                    s_cause_name(o.failure),
-                 kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
-                                            : (t->error[0] ? t->error : curl_easy_strerror(code)),
-                               detail, sizeof detail), o.duration * 1000);
+                   kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
+                                              : (t->error[0] ? t->error : curl_easy_strerror(code)),
+                                 detail, sizeof detail),
+                   o.duration * 1000);
     } else if (self->api) {
         rc = s_process_api(t, &o, status);
         if (rc == -2)
@@ -848,9 +844,9 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
         o.failure = rc == -2 ? SCRAPER_FAIL_TRUNCATED : SCRAPER_FAIL_PARSE;
         kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s bytes=%zu", url,
                    s_cause_name(o.failure),
-                   rc == -2 ? "\"the page's last line has no end\""
-                            : rc == -3 ? "\"some node counters went down, others went on: a damaged page\""
-                                       : "\"no Kepler metrics in the page\"",
+                   rc == -2   ? "\"the page's last line has no end\""
+                   : rc == -3 ? "\"some node counters went down, others went on: a damaged page\""
+                              : "\"no Kepler metrics in the page\"",
                    t->len);
     } else {
         kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, o.duration * 1000, t->len);
@@ -932,7 +928,7 @@ int scraper_run(scraper_t *self, volatile sig_atomic_t *stop)
         if (now >= next) {
             s_start_cycle(self);
             next += self->config.interval;
-            if (next <= now)  /* fell behind (a stopped clock, a long pause): no burst to catch up */
+            if (next <= now) /* fell behind (a stopped clock, a long pause): no burst to catch up */
                 next = now + self->config.interval;
         }
         if (self->config.stats_interval > 0 && now >= next_stats) {
@@ -942,8 +938,8 @@ int scraper_run(scraper_t *self, volatile sig_atomic_t *stop)
         double wait = (next - kms_num_monotonic()) * 1000;
         int wait_ms = wait < 0 ? 0 : wait > 100 ? 100 : (int) wait;
         int running = 0;
-        if (curl_multi_poll(self->multi, NULL, 0, wait_ms, NULL) != CURLM_OK ||
-            curl_multi_perform(self->multi, &running) != CURLM_OK) {
+        if (curl_multi_poll(self->multi, NULL, 0, wait_ms, NULL) != CURLM_OK
+            || curl_multi_perform(self->multi, &running) != CURLM_OK) {
             kms_error("libcurl multi failed", NULL);
             return -1;
         }

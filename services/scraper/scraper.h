@@ -10,21 +10,21 @@
 #include <stdbool.h>
 
 typedef struct {
-    const char *kepler_urls;     /* comma separated /metrics URLs */
-    double resolve_interval;     /* > 0: seconds between lookups of the URLs' host names, each address
+    const char *kepler_urls;         /* comma separated /metrics URLs */
+    double resolve_interval;         /* > 0: seconds between lookups of the URLs' host names, each address
                                     its own target (scraper_discovery); 0: a name is one target */
-    const char *prometheus_url;  /* a Prometheus server's base URL; replaces kepler_urls when set */
-    const char *prometheus_selector;  /* replaces kms_kepler_selector()'s default when set (relabelled names) */
-    bool prometheus_containers;  /* API mode: ask for containers' series and publish their samples */
-    double interval;             /* seconds between cycles */
-    const char *publish;         /* czmq endpoint(s) of the PUB socket */
-    long metrics_port;           /* 0: any free port (logged); KMS_PORT_OFF (< 0): no server */
-    long max_body_bytes;         /* an answer larger than this (decoded) is dropped */
-    double timeout;              /* seconds a fetch may take in total; 0: the interval */
-    double connect_timeout;      /* seconds the connection may take (capped by timeout) */
-    double stats_interval;       /* seconds between info log lines of the counters; 0: never */
-    long sndhwm;                 /* PUB send high-water mark, in messages */
-    kms_curve_t *curve;          /* CURVE on the PUB socket, or NULL (borrowed) */
+    const char *prometheus_url;      /* a Prometheus server's base URL; replaces kepler_urls when set */
+    const char *prometheus_selector; /* replaces kms_kepler_selector()'s default when set (relabelled names) */
+    bool prometheus_containers;      /* API mode: ask for containers' series and publish their samples */
+    double interval;                 /* seconds between cycles */
+    const char *publish;             /* czmq endpoint(s) of the PUB socket */
+    long metrics_port;               /* 0: any free port (logged); KMS_PORT_OFF (< 0): no server */
+    long max_body_bytes;             /* an answer larger than this (decoded) is dropped */
+    double timeout;                  /* seconds a fetch may take in total; 0: the interval */
+    double connect_timeout;          /* seconds the connection may take (capped by timeout) */
+    double stats_interval;           /* seconds between info log lines of the counters; 0: never */
+    long sndhwm;                     /* PUB send high-water mark, in messages */
+    kms_curve_t *curve;              /* CURVE on the PUB socket, or NULL (borrowed) */
 } scraper_config_t;
 
 typedef struct scraper_t scraper_t;

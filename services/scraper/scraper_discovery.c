@@ -43,9 +43,9 @@ int scraper_discovery_url(const char *url, const char *address, char *out, size_
     CURLU *u = curl_url();
     char *full = NULL;
     int rc = -1;
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK && strlen(full) < cap) {
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK
+        && curl_url_set(u, CURLUPART_HOST, host, 0) == CURLUE_OK
+        && curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK && strlen(full) < cap) {
         memcpy(out, full, strlen(full) + 1);
         rc = 0;
     }
@@ -73,9 +73,9 @@ static void s_lookup(scraper_discovery_t *self, zsock_t *pipe, size_t source)
     char **found = NULL;
     for (struct addrinfo *a = status == 0 ? list : NULL; a; a = a->ai_next) {
         char text[INET6_ADDRSTRLEN];
-        const void *raw = a->ai_family == AF_INET ? (const void *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
-                        : a->ai_family == AF_INET6 ? (const void *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr
-                                                   : NULL;
+        const void *raw = a->ai_family == AF_INET    ? (const void *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
+                          : a->ai_family == AF_INET6 ? (const void *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr
+                                                     : NULL;
         if (!raw || !inet_ntop(a->ai_family, raw, text, sizeof text))
             continue;
         if (n == cap) {
@@ -104,7 +104,7 @@ static void s_lookup(scraper_discovery_t *self, zsock_t *pipe, size_t source)
     zmsg_addmem(msg, header, sizeof header);
     for (size_t i = 0; i < distinct; i++) {
         if (i < self->max_addresses)
-            zmsg_addmem(msg, found[i], strlen(found[i]) + 1);  /* with its NUL: read in place */
+            zmsg_addmem(msg, found[i], strlen(found[i]) + 1); /* with its NUL: read in place */
         free(found[i]);
     }
     free(found);
@@ -188,8 +188,8 @@ void scraper_discovery_poll(scraper_discovery_t *self, void (*each)(const scrape
             memcpy(header, zframe_data(head), sizeof header);
             for (size_t i = 0; i < count; i++)
                 addresses[i] = (const char *) zframe_data(zmsg_next(msg));
-            scraper_lookup_t lookup = {(size_t) header[0], (int) (int64_t) header[1], (size_t) header[2],
-                                       addresses, count};
+            scraper_lookup_t lookup = {(size_t) header[0], (int) (int64_t) header[1], (size_t) header[2], addresses,
+                                       count};
             each(&lookup, arg);
         }
         free(addresses);

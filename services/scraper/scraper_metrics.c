@@ -20,15 +20,15 @@ typedef struct {
 struct scraper_metrics_t {
     pthread_mutex_t lock;
     size_t count;
-    s_target_t *targets;                  /* slots; a slot without a name holds no target */
-    scraper_target_stats_t departed;      /* the sums of the targets that left */
+    s_target_t *targets;             /* slots; a slot without a name holds no target */
+    scraper_target_stats_t departed; /* the sums of the targets that left */
     uint64_t lookups[SCRAPER_LOOKUP_COUNT];
     uint64_t published_node, published_container, publish_dropped;
     kms_httpd_t *http;
 };
 
-static const char *s_causes[SCRAPER_FAIL_COUNT] = {"timeout", "connect", "http_status", "too_large",
-                                                   "truncated", "parse"};
+static const char *s_causes[SCRAPER_FAIL_COUNT] = {"timeout",   "connect",   "http_status",
+                                                   "too_large", "truncated", "parse"};
 static const char *s_lookup_outcomes[SCRAPER_LOOKUP_COUNT] = {"ok", "failed", "empty", "over_limit"};
 
 static void s_add_stats(scraper_target_stats_t *sum, const scraper_target_stats_t *s)
@@ -246,10 +246,11 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_per_target(&r, "kms_scraper_resets_total", "counter",
                  "Counters seen going down (exporter or container restarts).", s_f_resets);
     s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
-    kms_promtext_write_family(out, "kms_scraper_spoiled_total", "counter",
-                        "Node targets and features left out of an interval's sample rather than published short or "
-                        "absurd, by reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster "
-                        "than any hardware).");
+    kms_promtext_write_family(
+        out, "kms_scraper_spoiled_total", "counter",
+        "Node targets and features left out of an interval's sample rather than published short or "
+        "absurd, by reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster "
+        "than any hardware).");
     for (size_t i = 0; i < self->count; i++)
         for (int k = 0; k < KMS_KEPLER_SPOIL_COUNT && self->targets[i].name; k++) {
             fputs("kms_scraper_spoiled_total{target=", out);
@@ -264,13 +265,14 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     s_summary(&r, "kms_scraper_cycle_duration_seconds",
               "Time from request to the last sample published (fetch, parse, convert, encode, send), good scrapes.",
               offsetof(scraper_target_stats_t, cycle_sum), offsetof(scraper_target_stats_t, cycle_count));
-    kms_promtext_write_family(out, "kms_scraper_samples_published_total", "counter", "Samples sent on the PUB socket, by topic.");
+    kms_promtext_write_family(out, "kms_scraper_samples_published_total", "counter",
+                              "Samples sent on the PUB socket, by topic.");
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.node\"} %llu\n",
             (unsigned long long) self->published_node);
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.container\"} %llu\n",
             (unsigned long long) self->published_container);
     kms_promtext_write_family(out, "kms_scraper_samples_dropped_total", "counter",
-           "Samples not sent: too large to encode, or the PUB socket refused them.");
+                              "Samples not sent: too large to encode, or the PUB socket refused them.");
     fprintf(out, "kms_scraper_samples_dropped_total %llu\n", (unsigned long long) self->publish_dropped);
     pthread_mutex_unlock(&self->lock);
     if (fclose(out) != 0) {
@@ -291,8 +293,8 @@ static int s_handle(struct mg_connection *conn, void *arg)
     char *text = scraper_metrics_render(self);
     if (!text)
         return kms_httpd_reply(conn, 500, "text/plain", NULL, false, "out of memory\n", 14);
-    int status =
-        kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text, strlen(text));
+    int status = kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text,
+                                 strlen(text));
     free(text);
     return status;
 }

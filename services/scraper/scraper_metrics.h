@@ -23,28 +23,28 @@ typedef enum {
 /* What a lookup of a --kepler-url name came to (scraper_discovery). */
 typedef enum {
     SCRAPER_LOOKUP_OK = 0,
-    SCRAPER_LOOKUP_FAILED,      /* the resolver failed: the last good targets stay */
-    SCRAPER_LOOKUP_EMPTY,       /* no address: the last good targets stay */
-    SCRAPER_LOOKUP_OVER_LIMIT,  /* more addresses than targets can be: the first ones (sorted) kept */
+    SCRAPER_LOOKUP_FAILED,     /* the resolver failed: the last good targets stay */
+    SCRAPER_LOOKUP_EMPTY,      /* no address: the last good targets stay */
+    SCRAPER_LOOKUP_OVER_LIMIT, /* more addresses than targets can be: the first ones (sorted) kept */
     SCRAPER_LOOKUP_COUNT
 } scraper_lookup_outcome_t;
 
 typedef struct {
-    uint64_t scrapes;                          /* fetches started */
-    uint64_t skipped;                          /* cycles skipped: the previous fetch was in flight */
+    uint64_t scrapes; /* fetches started */
+    uint64_t skipped; /* cycles skipped: the previous fetch was in flight */
     uint64_t failures[SCRAPER_FAIL_COUNT];
-    uint64_t rejected_lines;                   /* malformed exposition lines, or API points */
-    uint64_t rejected_series;                  /* Kepler series with bad values or identity */
-    uint64_t intervals_without_sample;         /* good scrapes that gave no node sample */
-    uint64_t node_claimed;                     /* good pages whose node another target's pages give */
-    uint64_t counter_resets;                   /* counters seen going down */
+    uint64_t rejected_lines;           /* malformed exposition lines, or API points */
+    uint64_t rejected_series;          /* Kepler series with bad values or identity */
+    uint64_t intervals_without_sample; /* good scrapes that gave no node sample */
+    uint64_t node_claimed;             /* good pages whose node another target's pages give */
+    uint64_t counter_resets;           /* counters seen going down */
     uint64_t rapl_wraps;
-    uint64_t spoiled[KMS_KEPLER_SPOIL_COUNT];  /* node targets and features left out, by reason */
-    double duration_sum;                       /* seconds, successful and failed fetches */
+    uint64_t spoiled[KMS_KEPLER_SPOIL_COUNT]; /* node targets and features left out, by reason */
+    double duration_sum;                      /* seconds, successful and failed fetches */
     uint64_t duration_count;
-    double cycle_sum;                          /* seconds from request to samples published */
-    uint64_t cycle_count;                      /* good scrapes */
-    double last_success;                       /* unix seconds, 0 = never */
+    double cycle_sum;     /* seconds from request to samples published */
+    uint64_t cycle_count; /* good scrapes */
+    double last_success;  /* unix seconds, 0 = never */
 } scraper_target_stats_t;
 
 typedef struct scraper_metrics_t scraper_metrics_t;
@@ -56,16 +56,14 @@ void scraper_metrics_destroy(scraper_metrics_t **self_p);
 /* Applies `update` to target i's counters under the lock. */
 void scraper_metrics_update(scraper_metrics_t *self, size_t i,
                             void (*update)(scraper_target_stats_t *stats, const void *arg), const void *arg);
-void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint64_t container,
-                                   uint64_t dropped);
+void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint64_t container, uint64_t dropped);
 /* Gives slot i to a target named `name` (its URL; copied), with counters at zero; NULL empties
    the slot. What the slot counted before stays in the sums over all targets. 0 / -1. */
 int scraper_metrics_name_target(scraper_metrics_t *self, size_t i, const char *name);
 void scraper_metrics_add_lookup(scraper_metrics_t *self, scraper_lookup_outcome_t outcome);
 /* Copies target i's counters (or the sum over all targets when i == SIZE_MAX). */
 void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats_t *out);
-void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container,
-                                   uint64_t *dropped);
+void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container, uint64_t *dropped);
 
 /* The whole exposition (text format 0.0.4), malloc'd; NULL when out of memory. */
 char *scraper_metrics_render(scraper_metrics_t *self);

@@ -44,8 +44,7 @@ static void s_log_malformed(const tail_stats_t *stats, const char *why, size_t b
     if (kms_log_decade(stats->malformed)) {
         char quoted[256];
         kms_warn("malformed frame dropped", "why=%s bytes=%zu malformed=%llu",
-                 kms_log_quote(why, quoted, sizeof quoted), bytes,
-                 (unsigned long long) stats->malformed);
+                 kms_log_quote(why, quoted, sizeof quoted), bytes, (unsigned long long) stats->malformed);
     }
 }
 
@@ -60,8 +59,7 @@ static int s_handle(tail_stats_t *stats, zmsg_t *msg)
     zframe_t *topic = zmsg_first(msg);
     zframe_t *body = zmsg_next(msg);
     const char *why = NULL;
-    char *line = tail_line(stats, zframe_data(topic), zframe_size(topic), zframe_data(body),
-                               zframe_size(body), &why);
+    char *line = tail_line(stats, zframe_data(topic), zframe_size(topic), zframe_data(body), zframe_size(body), &why);
     if (!line) {
         s_log_malformed(stats, why, zframe_size(body));
         return 0;
@@ -102,14 +100,12 @@ int main(int argc, char **argv)
         zsock_set_subscribe(sub, s_topic);
     }
     if (!sub || kms_curve_apply(curve, sub, s_endpoint) != 0 || zsock_attach(sub, s_endpoint, false) != 0) {
-        fprintf(stderr, "%s: invalid value '%s' for --endpoint: cannot bind or connect\n",
-                S_PROGRAM, s_endpoint);
+        fprintf(stderr, "%s: invalid value '%s' for --endpoint: cannot bind or connect\n", S_PROGRAM, s_endpoint);
         zsock_destroy(&sub);
         kms_curve_destroy(&curve);
         return 2;
     }
-    kms_info("subscribed", "endpoint=%s topic=%s", kms_log_quote(s_endpoint, quoted, sizeof quoted),
-             s_topic);
+    kms_info("subscribed", "endpoint=%s topic=%s", kms_log_quote(s_endpoint, quoted, sizeof quoted), s_topic);
     zpoller_t *poller = zpoller_new(sub, NULL);
     tail_stats_t stats = {0};
     while (!kms_signal_stop && (s_count == 0 || stats.printed < (uint64_t) s_count)) {
@@ -128,9 +124,8 @@ int main(int argc, char **argv)
             break;
         }
     }
-    kms_info("stopping", "received=%llu printed=%llu malformed=%llu gaps=%llu",
-             (unsigned long long) stats.received, (unsigned long long) stats.printed,
-             (unsigned long long) stats.malformed, (unsigned long long) stats.gaps);
+    kms_info("stopping", "received=%llu printed=%llu malformed=%llu gaps=%llu", (unsigned long long) stats.received,
+             (unsigned long long) stats.printed, (unsigned long long) stats.malformed, (unsigned long long) stats.gaps);
     zpoller_destroy(&poller);
     zsock_destroy(&sub);
     kms_curve_destroy(&curve);

@@ -23,8 +23,8 @@ static void s_count_gap(tail_stats_t *stats, uint64_t seq)
     stats->have_seq = true;
 }
 
-char *tail_line(tail_stats_t *stats, const void *topic, size_t topic_len,
-                    const void *body, size_t body_len, const char **why)
+char *tail_line(tail_stats_t *stats, const void *topic, size_t topic_len, const void *body, size_t body_len,
+                const char **why)
 {
     stats->received++;
     kms_sample_t sample;

@@ -141,10 +141,9 @@ int main(int argc, char **argv)
         return 2;
     }
     trainer_bounds_t bounds;
-    trainer_bounds_parse(&bounds, s_max_watts, why, sizeof why);  /* checked by s_bounds */
+    trainer_bounds_parse(&bounds, s_max_watts, why, sizeof why); /* checked by s_bounds */
     trainer_specs_t *specs = malloc(sizeof *specs);
-    if (!specs
-        || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
+    if (!specs || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
         free(specs);
         kms_curve_destroy(&curve);
         return s_bad("--models", s_models, why);
@@ -159,7 +158,7 @@ int main(int argc, char **argv)
     trainer_set_bounds(trainer, &bounds);
     /* One trainer per data dir: two would overwrite each other's checkpoints (the last writer
        wins, the other's samples lost). The lock is held until exit. */
-    bool made = mkdir(s_data_dir, 0755) == 0 || errno == EEXIST;  /* not: the checkpoints will say why */
+    bool made = mkdir(s_data_dir, 0755) == 0 || errno == EEXIST; /* not: the checkpoints will say why */
     if (made && kms_file_lock_dir(s_data_dir) < 0 && errno == EWOULDBLOCK) {
         fprintf(stderr, "kms-trainer: another kms-trainer uses the data dir %s: one trainer per data dir\n",
                 s_data_dir);

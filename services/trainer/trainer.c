@@ -12,18 +12,18 @@
 
 typedef struct {
     kms_model_t *model;
-    bool dirty;                  /* learned since the last checkpoint */
-    bool keep_file;              /* an unusable checkpoint of its name is still in its place */
+    bool dirty;     /* learned since the last checkpoint */
+    bool keep_file; /* an unusable checkpoint of its name is still in its place */
     size_t history_count, history_next;
-    double history[TRAINER_HISTORY_MAX][3];  /* ts, window_r2, window_rmse; a ring */
+    double history[TRAINER_HISTORY_MAX][3]; /* ts, window_r2, window_rmse; a ring */
 } s_entry_t;
 
 struct trainer_t {
     const char *version;
-    double started;              /* monotonic */
+    double started; /* monotonic */
     double forgetting;
     uint64_t min_samples;
-    trainer_specs_t specs;       /* as configured */
+    trainer_specs_t specs; /* as configured */
     size_t count;
     s_entry_t entries[TRAINER_MAX_MODELS];
     trainer_stats_t stats;
@@ -142,7 +142,7 @@ static kms_model_t *s_apply_options(const trainer_t *self, kms_model_t *model)
     }
     json_decref(state);
     if (!updated)
-        return model;  /* keep it as it was rather than lose it */
+        return model; /* keep it as it was rather than lose it */
     kms_model_destroy(&model);
     return updated;
 }
@@ -150,8 +150,8 @@ static kms_model_t *s_apply_options(const trainer_t *self, kms_model_t *model)
 static void s_history_restore(s_entry_t *entry, const json_t *history)
 {
     entry->history_count = entry->history_next = 0;
-    size_t index, skip = json_array_size(history) > TRAINER_HISTORY_MAX
-                             ? json_array_size(history) - TRAINER_HISTORY_MAX : 0;
+    size_t index,
+        skip = json_array_size(history) > TRAINER_HISTORY_MAX ? json_array_size(history) - TRAINER_HISTORY_MAX : 0;
     json_t *point;
     json_array_foreach(history, index, point) {
         if (index < skip || json_array_size(point) != 3 || !json_is_number(json_array_get(point, 0)))
@@ -224,9 +224,10 @@ size_t trainer_learn(trainer_t *self, const kms_sample_t *sample, double now)
             const kms_model_spec_t *spec = kms_model_spec(self->entries[i].model);
             double watts = 0;
             kms_values_get(&sample->targets, spec->target, &watts);
-            trainer_held_count(self->held, sample, result == KMS_LEARN_OUTLIER ? TRAINER_HELD_OUTLIER : TRAINER_HELD_DRIFT,
-                                    spec->name, spec->target, watts);
-            self->entries[i].dirty = true;   /* the gate's state moved */
+            trainer_held_count(self->held, sample,
+                               result == KMS_LEARN_OUTLIER ? TRAINER_HELD_OUTLIER : TRAINER_HELD_DRIFT, spec->name,
+                               spec->target, watts);
+            self->entries[i].dirty = true; /* the gate's state moved */
         }
     }
     return learned;
@@ -239,7 +240,7 @@ void trainer_history_tick(trainer_t *self, double now)
         kms_model_status_t status;
         kms_model_status(entry->model, &status);
         if (status.samples == 0)
-            continue;  /* nothing to draw yet */
+            continue; /* nothing to draw yet */
         double *slot = entry->history[entry->history_next];
         slot[0] = now;
         slot[1] = status.window_r2;
@@ -279,7 +280,8 @@ json_t *trainer_history_json(const trainer_t *self, size_t index)
     size_t first = (entry->history_next + TRAINER_HISTORY_MAX - entry->history_count) % TRAINER_HISTORY_MAX;
     for (size_t k = 0; k < entry->history_count; k++) {
         const double *p = entry->history[(first + k) % TRAINER_HISTORY_MAX];
-        json_array_append_new(list, json_pack("[o, o, o]", kms_json_number(p[0]), kms_json_number(p[1]), kms_json_number(p[2])));
+        json_array_append_new(
+            list, json_pack("[o, o, o]", kms_json_number(p[0]), kms_json_number(p[1]), kms_json_number(p[2])));
     }
     return list;
 }
@@ -296,43 +298,39 @@ json_t *trainer_describe_model(const trainer_t *self, size_t index)
     json_t *fit = json_null();
     if (isfinite(st.rmse) || isfinite(st.window_rmse))
         fit = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "r2", kms_json_number(st.r2), "rmse",
-                        kms_json_number(st.rmse), "mae", kms_json_number(st.mae), "mape", kms_json_number(st.mape), "window_r2",
-                        kms_json_number(st.window_r2), "window_rmse", kms_json_number(st.window_rmse), "window_mae",
-                        kms_json_number(st.window_mae), "window_mape", kms_json_number(st.window_mape));
+                        kms_json_number(st.rmse), "mae", kms_json_number(st.mae), "mape", kms_json_number(st.mape),
+                        "window_r2", kms_json_number(st.window_r2), "window_rmse", kms_json_number(st.window_rmse),
+                        "window_mae", kms_json_number(st.window_mae), "window_mape", kms_json_number(st.window_mape));
     json_t *weights = st.ready ? kms_modelzip_weights(model) : NULL;
-    json_t *held = json_pack("{s:I, s:I, s:I}", "outlier", (json_int_t) st.outliers, "drift",
-                             (json_int_t) st.drifted, "drifts", (json_int_t) st.drifts);
+    json_t *held = json_pack("{s:I, s:I, s:I}", "outlier", (json_int_t) st.outliers, "drift", (json_int_t) st.drifted,
+                             "drifts", (json_int_t) st.drifts);
     const kms_family_t *family = kms_model_family(model);
     json_t *families = family ? kms_family_json(family, st.ready) : json_null();
-    return json_pack("{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "name", spec->name, "features", features, "target", spec->target, "ready", st.ready,
-                     "reason", st.reason, "samples", (json_int_t) st.samples, "missing",
-                     (json_int_t) st.missing, "missing_feature",
-                     st.missing_what[0] ? json_string(st.missing_what) : json_null(), "invalid",
-                     (json_int_t) st.invalid, "pending", (json_int_t) st.pending, "archs_reclaimed",
-                     (json_int_t) st.archs_reclaimed, "held_back", held, "drift", st.drift, "min_samples", (json_int_t) spec->min_samples, "created",
-                     kms_json_positive(st.created), "updated",
-                     kms_json_positive(st.updated), "fit", fit, "weights",
-                     weights ? weights : json_null(), "families", families, "history",
-                     trainer_history_json(self, index));
+    return json_pack(
+        "{s:s, s:o, s:s, s:b, s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:o, s:b, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "name",
+        spec->name, "features", features, "target", spec->target, "ready", st.ready, "reason", st.reason, "samples",
+        (json_int_t) st.samples, "missing", (json_int_t) st.missing, "missing_feature",
+        st.missing_what[0] ? json_string(st.missing_what) : json_null(), "invalid", (json_int_t) st.invalid, "pending",
+        (json_int_t) st.pending, "archs_reclaimed", (json_int_t) st.archs_reclaimed, "held_back", held, "drift",
+        st.drift, "min_samples", (json_int_t) spec->min_samples, "created", kms_json_positive(st.created), "updated",
+        kms_json_positive(st.updated), "fit", fit, "weights", weights ? weights : json_null(), "families", families,
+        "history", trainer_history_json(self, index));
 }
 
 json_t *trainer_describe_stats(const trainer_t *self)
 {
     const trainer_stats_t *s = &self->stats;
-    return json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o,"
-                     " s:I, s:I, s:I, s:s, s:o}",
-                     "uptime", trainer_uptime(self), "samples_received", (json_int_t) s->samples_received,
-                     "samples_accepted", (json_int_t) s->samples_accepted, "samples_rejected",
-                     (json_int_t) s->samples_rejected, "rejected_values", (json_int_t) s->rejected_values,
-                     "rejected_interval", (json_int_t) s->rejected_interval, "rejected_time",
-                     (json_int_t) s->rejected_time, "container_samples",
-                     (json_int_t) s->container_samples, "frames_malformed", (json_int_t) s->frames_malformed,
-                     "seq_gaps", (json_int_t) s->seq_gaps, "publisher_restarts",
-                     (json_int_t) s->publisher_restarts, "publishers", (json_int_t) s->publishers,
-                     "publishers_forgotten", (json_int_t) s->publishers_forgotten, "checkpoints", (json_int_t) s->checkpoints, "last_checkpoint",
-                     kms_json_positive(s->last_checkpoint),
-                     "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
-                     (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version",
-                     self->version, "held_back", trainer_held_json(self->held));
+    return json_pack(
+        "{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o,"
+        " s:I, s:I, s:I, s:s, s:o}",
+        "uptime", trainer_uptime(self), "samples_received", (json_int_t) s->samples_received, "samples_accepted",
+        (json_int_t) s->samples_accepted, "samples_rejected", (json_int_t) s->samples_rejected, "rejected_values",
+        (json_int_t) s->rejected_values, "rejected_interval", (json_int_t) s->rejected_interval, "rejected_time",
+        (json_int_t) s->rejected_time, "container_samples", (json_int_t) s->container_samples, "frames_malformed",
+        (json_int_t) s->frames_malformed, "seq_gaps", (json_int_t) s->seq_gaps, "publisher_restarts",
+        (json_int_t) s->publisher_restarts, "publishers", (json_int_t) s->publishers, "publishers_forgotten",
+        (json_int_t) s->publishers_forgotten, "checkpoints", (json_int_t) s->checkpoints, "last_checkpoint",
+        kms_json_positive(s->last_checkpoint), "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
+        (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version", self->version, "held_back",
+        trainer_held_json(self->held));
 }

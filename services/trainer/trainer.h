@@ -18,26 +18,26 @@
 #include "kms_sample.h"
 #include "trainer_specs.h"
 
-#define TRAINER_HISTORY_MAX 120   /* fit history points kept per model */
+#define TRAINER_HISTORY_MAX 120 /* fit history points kept per model */
 
 typedef struct {
-    uint64_t samples_received;    /* messages on the samples socket */
-    uint64_t samples_accepted;    /* handed to the models */
-    uint64_t samples_rejected;    /* valid node samples refused: values, time or interval */
-    uint64_t rejected_values;     /* negative numbers, or beyond KMS_MODEL_VALUE_MAX */
-    uint64_t rejected_interval;   /* dt far from the publisher's usual one */
-    uint64_t rejected_time;       /* ts from the future, dt shorter than a scrape or than the time since the previous */
-    uint64_t container_samples;   /* valid container samples: counted for seq, never learned */
-    uint64_t frames_malformed;    /* frame count, topic, size, undecodable, kind vs topic */
-    uint64_t seq_gaps;            /* messages missed, summed over publishers */
-    uint64_t publisher_restarts;  /* seq went back: a publisher's new session */
-    uint64_t publishers;          /* publishers seen (currently tracked) */
-    uint64_t publishers_forgotten;  /* ... forgotten to make room for new ones (trainer_ingest.c) */
-    uint64_t checkpoints;         /* model checkpoints written */
-    uint64_t checkpoint_errors;   /* failed checkpoint writes */
-    double last_checkpoint;       /* unix seconds of the last good one, 0 = never */
-    uint64_t requests;            /* control requests answered */
-    uint64_t requests_bad;        /* ... with 400 */
+    uint64_t samples_received;   /* messages on the samples socket */
+    uint64_t samples_accepted;   /* handed to the models */
+    uint64_t samples_rejected;   /* valid node samples refused: values, time or interval */
+    uint64_t rejected_values;    /* negative numbers, or beyond KMS_MODEL_VALUE_MAX */
+    uint64_t rejected_interval;  /* dt far from the publisher's usual one */
+    uint64_t rejected_time;      /* ts from the future, dt shorter than a scrape or than the time since the previous */
+    uint64_t container_samples;  /* valid container samples: counted for seq, never learned */
+    uint64_t frames_malformed;   /* frame count, topic, size, undecodable, kind vs topic */
+    uint64_t seq_gaps;           /* messages missed, summed over publishers */
+    uint64_t publisher_restarts; /* seq went back: a publisher's new session */
+    uint64_t publishers;         /* publishers seen (currently tracked) */
+    uint64_t publishers_forgotten; /* ... forgotten to make room for new ones (trainer_ingest.c) */
+    uint64_t checkpoints;          /* model checkpoints written */
+    uint64_t checkpoint_errors;    /* failed checkpoint writes */
+    double last_checkpoint;        /* unix seconds of the last good one, 0 = never */
+    uint64_t requests;             /* control requests answered */
+    uint64_t requests_bad;         /* ... with 400 */
 } trainer_stats_t;
 
 typedef struct trainer_t trainer_t;

@@ -22,7 +22,7 @@ typedef struct {
 
 struct trainer_held_t {
     uint64_t total[TRAINER_HELD_REASONS];
-    kms_recent_t *publishers;  /* the one held back longest ago makes room */
+    kms_recent_t *publishers; /* the one held back longest ago makes room */
 };
 
 /* One "target=watts" entry into `out`. */
@@ -122,7 +122,7 @@ void trainer_held_destroy(trainer_held_t **self_p)
 }
 
 void trainer_held_count(trainer_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
-                             const char *model, const char *what, double watts)
+                        const char *model, const char *what, double watts)
 {
     self->total[reason]++;
     s_publisher_t *p = kms_recent_use(self->publishers, sample->node, NULL, NULL);

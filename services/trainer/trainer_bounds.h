@@ -15,13 +15,13 @@
 #include "kms_sample.h"
 
 typedef enum {
-    TRAINER_HELD_BOUNDS,    /* a target beyond its physical bound */
-    TRAINER_HELD_OUTLIER,   /* a model's residual gate: far from its prediction */
-    TRAINER_HELD_DRIFT,     /* out of the gate in a drift, in a model that does not forget */
+    TRAINER_HELD_BOUNDS,  /* a target beyond its physical bound */
+    TRAINER_HELD_OUTLIER, /* a model's residual gate: far from its prediction */
+    TRAINER_HELD_DRIFT,   /* out of the gate in a drift, in a model that does not forget */
     TRAINER_HELD_REASONS
 } trainer_held_reason_t;
 
-extern const char *const trainer_held_reason_names[TRAINER_HELD_REASONS];  /* "bounds", ... */
+extern const char *const trainer_held_reason_names[TRAINER_HELD_REASONS]; /* "bounds", ... */
 
 #define TRAINER_BOUNDS_DEFAULT \
     "core=4000,uncore=2000,package=5000,dram=2000,gpu=10000,other=20000,platform=20000,*=20000"
@@ -29,8 +29,8 @@ extern const char *const trainer_held_reason_names[TRAINER_HELD_REASONS];  /* "b
 typedef struct {
     size_t count;
     char target[KMS_SAMPLE_MAX_VALUES][KMS_NAME_MAX];
-    double max[KMS_SAMPLE_MAX_VALUES];   /* watts */
-    double other_max;                    /* the bound of targets not listed ("*") */
+    double max[KMS_SAMPLE_MAX_VALUES]; /* watts */
+    double other_max;                  /* the bound of targets not listed ("*") */
 } trainer_bounds_t;
 
 /* The defaults (TRAINER_BOUNDS_DEFAULT: generous for the largest nodes, 8 sockets or 8
@@ -51,7 +51,7 @@ void trainer_held_destroy(trainer_held_t **self_p);
 /* Counts one held-back sample and logs it: a publisher's 1st, 10th, 100th... of each reason.
    `model` names the model that held it (NULL for the bounds); `what` and `watts` the target. */
 void trainer_held_count(trainer_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
-                             const char *model, const char *what, double watts);
+                        const char *model, const char *what, double watts);
 
 uint64_t trainer_held_total(const trainer_held_t *self, trainer_held_reason_t reason);
 

@@ -109,7 +109,8 @@ int trainer_checkpoint_write(trainer_t *self, size_t index, const char *dir)
     char quoted_dir[512];
     kms_log_quote(dir, quoted_dir, sizeof quoted_dir);
     if (rc != 0) {
-        kms_error("checkpoint not written: the model could not be zipped", "model=%s why=%s", name, kms_log_quote(why, (char[256]){0}, 256));
+        kms_error("checkpoint not written: the model could not be zipped", "model=%s why=%s", name,
+                  kms_log_quote(why, (char[256]){0}, 256));
         return -1;
     }
     rc = s_write_atomic(dir, file, data, len);
@@ -118,8 +119,7 @@ int trainer_checkpoint_write(trainer_t *self, size_t index, const char *dir)
     if (rc != 0) {
         char reason[256];
         kms_error("checkpoint not written; the previous one is intact, retrying next interval",
-                  "model=%s dir=%s why=%s", name, quoted_dir,
-                  kms_log_quote(strerror(saved), reason, sizeof reason));
+                  "model=%s dir=%s why=%s", name, quoted_dir, kms_log_quote(strerror(saved), reason, sizeof reason));
         errno = saved;
         return -1;
     }
@@ -159,7 +159,7 @@ static kms_model_t *s_read_zip(int dirfd, const char *name, bool nofollow, json_
     size_t len = 0;
     void *data = kms_file_read_at(dirfd, name, nofollow, S_MAX_FILE, &len);
     if (!data) {
-        *why = errno == ELOOP ? "a symlink (never followed in the data dir)"
+        *why = errno == ELOOP    ? "a symlink (never followed in the data dir)"
                : errno == EINVAL ? "not a regular file"
                                  : strerror(errno);
         return NULL;
@@ -224,8 +224,8 @@ static int s_load_one(trainer_t *self, const char *dir, int dirfd, const char *f
     } else {
         kms_model_status_t status;
         kms_model_status(model, &status);
-        kms_info("checkpoint loaded", "model=%s samples=%llu file=%s", spec->name,
-                 (unsigned long long) status.samples, kms_log_quote(path, quoted, sizeof quoted));
+        kms_info("checkpoint loaded", "model=%s samples=%llu file=%s", spec->name, (unsigned long long) status.samples,
+                 kms_log_quote(path, quoted, sizeof quoted));
         loaded = trainer_model_put(self, model, history, false) == 0;
         model = NULL;
     }
@@ -245,8 +245,8 @@ long trainer_checkpoint_load(trainer_t *self, const char *dir)
     }
     if (!d) {
         char err[128];
-        kms_error("data dir cannot be listed: its checkpoints would be overwritten unread", "dir=%s why=%s",
-                  quoted, kms_log_quote(strerror(errno), err, sizeof err));
+        kms_error("data dir cannot be listed: its checkpoints would be overwritten unread", "dir=%s why=%s", quoted,
+                  kms_log_quote(strerror(errno), err, sizeof err));
         return -1;
     }
     long loaded = 0;
@@ -258,7 +258,8 @@ long trainer_checkpoint_load(trainer_t *self, const char *dir)
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, name);
             if (unlink(path) == 0)
-                kms_info("removed an unfinished checkpoint write", "file=%s", kms_log_quote(path, quoted, sizeof quoted));
+                kms_info("removed an unfinished checkpoint write", "file=%s",
+                         kms_log_quote(path, quoted, sizeof quoted));
         } else if (name[0] != '.' && s_ends_with(name, ".zip")) {
             loaded += s_load_one(self, dir, dirfd(d), name);
         }

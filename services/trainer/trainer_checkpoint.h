@@ -25,7 +25,6 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all);
    `history` (may be NULL) receives the fit history in its metadata (new reference or NULL). */
 kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why);
 
-
 /* Writes `model` as `<dir>/<name>.zip` atomically (temporary file, fsync, rename, fsync of
    the folder). A file there that was unusable at start and could not be set aside is set
    aside first, or the model is not written. 0, or -1 with errno kept and the error logged. */

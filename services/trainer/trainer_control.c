@@ -21,7 +21,7 @@ typedef struct {
 } s_command_t;
 
 static const s_command_t s_commands[] = {
-    {KMS_PROTO_PING, false}, {KMS_PROTO_LIST, false}, {KMS_PROTO_STATS, false},
+    {KMS_PROTO_PING, false},   {KMS_PROTO_LIST, false}, {KMS_PROTO_STATS, false},
     {KMS_PROTO_WEIGHTS, true}, {KMS_PROTO_ZIP, true},
 };
 
@@ -112,7 +112,8 @@ static zmsg_t *s_list(trainer_t *self)
     json_t *models = json_array();
     for (size_t i = 0; i < trainer_model_count(self); i++)
         json_array_append_new(models, trainer_describe_model(self, i));
-    return s_reply_json(KMS_PROTO_OK, json_pack("{s:o, s:o}", "models", models, "trainer", trainer_describe_stats(self)));
+    return s_reply_json(KMS_PROTO_OK,
+                        json_pack("{s:o, s:o}", "models", models, "trainer", trainer_describe_stats(self)));
 }
 
 static zmsg_t *s_answer(trainer_t *self, zmsg_t *request)

@@ -61,24 +61,24 @@
 #define S_DT_WARMUP 3
 #define S_DT_LOW 0.5
 #define S_DT_HIGH 3.0
-#define S_DT_MIN 1e-3         /* seconds: shorter than any scrape */
-#define S_CLOCK_SKEW_S 60.0   /* how far ahead of our clock a publisher's may run */
-#define S_MAX_PUBLISHERS 16384  /* a fleet of 10,000 nodes, each its own publisher (a DaemonSet) */
+#define S_DT_MIN 1e-3          /* seconds: shorter than any scrape */
+#define S_CLOCK_SKEW_S 60.0    /* how far ahead of our clock a publisher's may run */
+#define S_MAX_PUBLISHERS 16384 /* a fleet of 10,000 nodes, each its own publisher (a DaemonSet) */
 #define S_SEQ_LEAP_MAX 100000
 
 typedef struct {
     uint64_t last_seq;
     size_t dt_count, dt_next;
     double dts[S_DT_WINDOW];
-    double last_ts;          /* of its previous node sample in this session; 0: none yet */
-    uint32_t cpus;           /* the logical cpus its last node sample stated; 0: none */
+    double last_ts; /* of its previous node sample in this session; 0: none yet */
+    uint32_t cpus;  /* the logical cpus its last node sample stated; 0: none */
 } s_publisher_t;
 
 struct trainer_ingest_t {
     trainer_stats_t *stats;
     bool have_previous;
-    uint64_t previous_seq;          /* of the previous valid message, whichever its node */
-    uint64_t gap_events, sessions;  /* for log rate limiting */
+    uint64_t previous_seq;         /* of the previous valid message, whichever its node */
+    uint64_t gap_events, sessions; /* for log rate limiting */
     kms_recent_t *publishers;
 };
 
@@ -243,7 +243,7 @@ int trainer_ingest_message(trainer_ingest_t *self, zmsg_t *msg, kms_sample_t *ou
     s_track_seq(self, p, is_new, out->seq);
     if (container_topic) {
         self->stats->container_samples++;
-        return -1;  /* counted for seq, never learned */
+        return -1; /* counted for seq, never learned */
     }
     if (!trainer_sample_values_ok(out))
         return s_rejected(self, &self->stats->rejected_values, out, "negative or out-of-range value");

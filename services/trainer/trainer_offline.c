@@ -27,18 +27,18 @@
    honest about the cold start, and so are poor for small datasets however good the fit. */
 typedef struct {
     uint64_t n;
-    double mean, m2;   /* of the target, Welford */
+    double mean, m2; /* of the target, Welford */
     double sse, sae;
 } s_eval_t;
 
 typedef struct {
     trainer_t *trainer;
     const char *path;
-    bool tty;          /* draw a progress bar on stderr */
-    int percent;       /* last drawn */
-    bool evaluating;   /* second pass */
-    size_t refused;    /* samples whose numbers may not reach a model */
-    size_t unused;     /* samples no model could use (missing features or target) */
+    bool tty;        /* draw a progress bar on stderr */
+    int percent;     /* last drawn */
+    bool evaluating; /* second pass */
+    size_t refused;  /* samples whose numbers may not reach a model */
+    size_t unused;   /* samples no model could use (missing features or target) */
     size_t bad_rows;
     s_eval_t eval[TRAINER_MAX_MODELS];
 } s_train_t;
@@ -137,9 +137,9 @@ static void s_print_summary(const s_train_t *state)
         printf("model=%s samples=%llu pending=%llu evaluated=%llu r2=%s rmse=%s mae=%s prequential_r2=%s "
                "prequential_rmse=%s ready=%s",
                kms_model_spec(model)->name, (unsigned long long) st.samples, (unsigned long long) st.pending,
-               (unsigned long long) e->n,
-               s_num(r2, t1, sizeof t1), s_num(rmse, t2, sizeof t2), s_num(mae, t3, sizeof t3),
-               s_num(st.r2, t4, sizeof t4), s_num(st.rmse, t5, sizeof t5), st.ready ? "true" : "false");
+               (unsigned long long) e->n, s_num(r2, t1, sizeof t1), s_num(rmse, t2, sizeof t2),
+               s_num(mae, t3, sizeof t3), s_num(st.r2, t4, sizeof t4), s_num(st.rmse, t5, sizeof t5),
+               st.ready ? "true" : "false");
         if (!st.ready)
             printf(" reason=\"%s\"", st.reason);
         printf("\n");
@@ -213,7 +213,8 @@ int trainer_offline_import(trainer_t *self, char **files, int count, const char 
         json_t *history = NULL;
         kms_model_t *model = trainer_checkpoint_read_zip(files[f], &history, &why);
         if (!model) {
-            kms_error("not a model zip, not imported", "file=%s why=%s", quoted, kms_log_quote(why, (char[256]){0}, 256));
+            kms_error("not a model zip, not imported", "file=%s why=%s", quoted,
+                      kms_log_quote(why, (char[256]){0}, 256));
             status = 1;
             continue;
         }
@@ -238,8 +239,8 @@ int trainer_offline_import(trainer_t *self, char **files, int count, const char 
             continue;
         }
         char q_dir[512];
-        kms_info("model imported", "model=%s samples=%llu file=%s data_dir=%s", name,
-                 (unsigned long long) st.samples, quoted, kms_log_quote(data_dir, q_dir, sizeof q_dir));
+        kms_info("model imported", "model=%s samples=%llu file=%s data_dir=%s", name, (unsigned long long) st.samples,
+                 quoted, kms_log_quote(data_dir, q_dir, sizeof q_dir));
         printf("model=%s samples=%llu imported into %s\n", name, (unsigned long long) st.samples, data_dir);
     }
     return status;

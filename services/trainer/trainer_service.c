@@ -25,8 +25,8 @@
    name. */
 #define S_MAX_MESSAGE (2 * KMS_SAMPLE_MAX_FRAME)
 #define S_MAX_REQUEST (64 << 10)
-#define S_SAMPLES_HWM 1000    /* samples queued from one publisher while the loop is busy */
-#define S_CONTROL_HWM 32      /* requests queued from, and replies to, one client */
+#define S_SAMPLES_HWM 1000 /* samples queued from one publisher while the loop is busy */
+#define S_CONTROL_HWM 32   /* requests queued from, and replies to, one client */
 /* A connection that has not completed its ZMTP greeting within this is closed: thousands of
    raw TCP connections cost their buffers for 2 s, not for libzmq's default 30 s. */
 #define S_HANDSHAKE_MS 2000
@@ -99,8 +99,8 @@ static int s_seed(const char *path, int nth, void *arg)
         return 0;
     }
     if (trainer_spec_conflicts(self, kms_model_spec(model))) {
-        kms_error("seed model ignored: its features or target differ from the configured model",
-                  "file=%s model=%s", quoted, kms_model_spec(model)->name);
+        kms_error("seed model ignored: its features or target differ from the configured model", "file=%s model=%s",
+                  quoted, kms_model_spec(model)->name);
         kms_model_destroy(&model);
         json_decref(history);
         return 0;
@@ -117,8 +117,8 @@ static int s_seed(const char *path, int nth, void *arg)
     } else {
         kms_model_status_t status;
         kms_model_status(model, &status);
-        kms_info("seed model loaded", "model=%s samples=%llu file=%s", name,
-                 (unsigned long long) status.samples, quoted);
+        kms_info("seed model loaded", "model=%s samples=%llu file=%s", name, (unsigned long long) status.samples,
+                 quoted);
         trainer_model_put(self, model, history, true);
     }
     json_decref(history);

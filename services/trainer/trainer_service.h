@@ -11,8 +11,8 @@ typedef struct {
     const char *data_dir;
     double checkpoint_interval;
     double history_interval;
-    const char *seed_models;  /* comma-separated zip files, or NULL */
-    kms_curve_t *curve;       /* CURVE on both sockets, or NULL (borrowed) */
+    const char *seed_models; /* comma-separated zip files, or NULL */
+    kms_curve_t *curve;      /* CURVE on both sockets, or NULL (borrowed) */
 } trainer_service_options_t;
 
 /* Runs until SIGINT/SIGTERM; returns the process exit status: 0, or 1 when a socket could not

@@ -71,8 +71,8 @@ static int s_put(trainer_specs_t *out, const kms_model_spec_t *spec, bool replac
     return 0;
 }
 
-int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting,
-                       uint64_t min_samples, char *why, size_t why_cap)
+int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting, uint64_t min_samples, char *why,
+                       size_t why_cap)
 {
     memset(out, 0, sizeof *out);
     kms_model_spec_t spec;

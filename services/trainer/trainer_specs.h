@@ -19,8 +19,8 @@ typedef struct {
    NULL): [{"name":..., "features":[...], "target":...}, ...]. A file entry with a built-in's
    name replaces it. Every spec gets `forgetting` and `min_samples`. Returns 0, or -1 with a
    one-line reason in `why`. */
-int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting,
-                       uint64_t min_samples, char *why, size_t why_cap);
+int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting, uint64_t min_samples, char *why,
+                       size_t why_cap);
 
 /* Whether `name` can name a model: it becomes a file name in the data dir. */
 bool trainer_specs_name_ok(const char *name);

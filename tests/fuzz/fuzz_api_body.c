@@ -13,8 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
-#define S_CIVETWEB_STACK 102400  /* USE_STACK_SIZE of Debian 12's libcivetweb1 */
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
+#define S_CIVETWEB_STACK 102400 /* USE_STACK_SIZE of Debian 12's libcivetweb1 */
 
 typedef struct {
     const char *body;
@@ -34,7 +38,8 @@ static void *s_handle(void *arg)
         return NULL;
     }
     CHECK(!deep);
-    CHECK(req.metric_count <= API_KEPLER_MAX_METRICS && req.output_type[0] != '\0');  /* an empty list is read, then answered 404 */
+    CHECK(req.metric_count <= API_KEPLER_MAX_METRICS
+          && req.output_type[0] != '\0'); /* an empty list is read, then answered 404 */
     json_t *none = json_array();
     char archive[KMS_NAME_MAX], reason[1024];
     int status;

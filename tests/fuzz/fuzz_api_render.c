@@ -21,10 +21,14 @@
 #include <string.h>
 #include <strings.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 typedef struct {
-    char types[256][128];  /* families with a TYPE line seen so far */
+    char types[256][128]; /* families with a TYPE line seen so far */
     size_t ntypes;
     size_t rejected;
 } s_metrics_run_t;
@@ -92,7 +96,7 @@ static void s_check_page(const json_t *list)
     CHECK(out != NULL);
     api_page_write(list, "tcp://127.0.0.1:5556", 1.7e9, out);
     CHECK(fclose(out) == 0);
-    CHECK(strlen(text) == len);  /* no NUL inside the page */
+    CHECK(strlen(text) == len); /* no NUL inside the page */
     for (const char *p = text; (p = strchr(p, '<')) != NULL; p++)
         CHECK(strncasecmp(p, "<script", 7) != 0);
     CHECK(strstr(text, "</html>") != NULL);

@@ -62,8 +62,8 @@ static const char *s_expected(const uint8_t *const *frames, const size_t *lens, 
     return status.ready ? KMS_PROTO_OK : KMS_PROTO_UNAVAILABLE;
 }
 
-static void s_check_body(const uint8_t *command, size_t command_len, const uint8_t *frames_name,
-                         size_t frames_name_len, const char *status, zframe_t *body)
+static void s_check_body(const uint8_t *command, size_t command_len, const uint8_t *frames_name, size_t frames_name_len,
+                         const char *status, zframe_t *body)
 {
     const char *data = (const char *) zframe_data(body);
     size_t len = zframe_size(body);

@@ -8,10 +8,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 typedef struct {
-    size_t lines;      /* newlines in the input, +1 */
+    size_t lines; /* newlines in the input, +1 */
     size_t samples, bad;
     double progress;
 } run_t;

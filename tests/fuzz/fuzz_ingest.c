@@ -29,8 +29,8 @@
 
 enum { RECORD = 1 + 2 + 8 * 2 + 8 * 7 + 1 };
 
-static const char *const s_features[] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME,
-                                          KMS_F_CACHE_MISSES, KMS_F_RESIDENT_MEMORY};
+static const char *const s_features[] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CPU_TIME, KMS_F_CACHE_MISSES,
+                                         KMS_F_RESIDENT_MEMORY};
 
 static double s_double(const uint8_t *p)
 {
@@ -72,8 +72,8 @@ static zmsg_t *s_message(const uint8_t *p, uint64_t *seq)
     if (n == 0)
         return NULL;
     zmsg_t *msg = zmsg_new();
-    const char *topic = (flags & 3) == 2 ? KMS_TOPIC_CONTAINER : kms_sample_topic(&s);  /* 2: wrong topic */
-    if ((flags & 3) != 3)  /* 3: the topic frame is missing */
+    const char *topic = (flags & 3) == 2 ? KMS_TOPIC_CONTAINER : kms_sample_topic(&s); /* 2: wrong topic */
+    if ((flags & 3) != 3) /* 3: the topic frame is missing */
         zmsg_addstr(msg, topic);
     zmsg_addmem(msg, frame, n);
     return msg;
@@ -98,7 +98,7 @@ static void s_check_model(const kms_model_t *model)
     CHECK(text != NULL);
     const char *why = NULL;
     kms_model_t *back = kms_model_load(state, &why);
-    if (!back) {  /* a checkpoint the trainer would set aside as corrupt at its next start */
+    if (!back) { /* a checkpoint the trainer would set aside as corrupt at its next start */
         fprintf(stderr, "saved state does not load back (%s): %s\n", why, text);
         __builtin_trap();
     }
@@ -132,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static kms_sample_t accepted;
     trainer_bounds_t bounds;
     char why[128];
-    CHECK(trainer_bounds_parse(&bounds, NULL, why, sizeof why) == 0);   /* the trainer's defaults */
+    CHECK(trainer_bounds_parse(&bounds, NULL, why, sizeof why) == 0); /* the trainer's defaults */
     for (size_t off = 0; off + RECORD <= size && sent < 256; off += RECORD) {
         zmsg_t *msg = s_message(data + off, &seq);
         if (!msg)
@@ -151,7 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(stats->samples_accepted + stats->samples_rejected + stats->container_samples + stats->frames_malformed
           == stats->samples_received);
     json_t *described = trainer_describe_stats(trainer);
-    CHECK(json_integer_value(json_object_get(json_object_get(described, "held_back"), "bounds")) == (json_int_t) beyond);
+    CHECK(json_integer_value(json_object_get(json_object_get(described, "held_back"), "bounds"))
+          == (json_int_t) beyond);
     json_decref(described);
     for (size_t i = 0; i < trainer_model_count(trainer); i++)
         s_check_model(trainer_model_at(trainer, i));

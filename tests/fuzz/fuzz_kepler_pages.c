@@ -14,7 +14,7 @@
 typedef struct {
     double dt;
     size_t samples;
-    double sum;  /* of every value, to compare two runs */
+    double sum; /* of every value, to compare two runs */
 } run_t;
 
 static int s_on_sample(const kms_sample_t *s, void *arg)

@@ -19,7 +19,7 @@
 typedef struct {
     size_t snapshots;
     size_t samples;
-    int kept;  /* damaged snapshots in a row that kept prev */
+    int kept; /* damaged snapshots in a row that kept prev */
 } run_t;
 
 static int s_on_sample(const kms_sample_t *s, void *arg)

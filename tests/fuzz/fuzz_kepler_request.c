@@ -143,8 +143,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *component;
         json_t *doc;
         json_object_foreach(answer, component, doc)
-            if (strcmp(component, "model_name") != 0 && strcmp(component, "machine_spec") != 0 &&
-                strcmp(component, "machine_match") != 0)
+            if (strcmp(component, "model_name") != 0 && strcmp(component, "machine_spec") != 0
+                && strcmp(component, "machine_match") != 0)
                 s_check_doc(&req, doc);
     }
     json_decref(answer);

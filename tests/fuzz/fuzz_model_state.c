@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 static char *s_dump(const kms_model_t *model)
 {

@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 typedef struct {
     const char *page;
@@ -38,9 +42,9 @@ static int s_on_series(const kms_promtext_series_t *s, void *arg)
         long n = kms_promtext_label_unescape(label, out, sizeof out);
         CHECK(n >= 0 && (size_t) n <= label->value.len && out[n] == '\0');
         CHECK(label->escaped || (size_t) n == label->value.len);
-        for (size_t j = 0; j < i; j++)  /* duplicate names are rejected */
-            CHECK(!(label->name.len == s->labels[j].name.len &&
-                    memcmp(label->name.ptr, s->labels[j].name.ptr, label->name.len) == 0));
+        for (size_t j = 0; j < i; j++) /* duplicate names are rejected */
+            CHECK(!(label->name.len == s->labels[j].name.len
+                    && memcmp(label->name.ptr, s->labels[j].name.ptr, label->name.len) == 0));
     }
     return 0;
 }

@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 static void s_check_values(const kms_values_t *values)
 {
@@ -23,7 +27,7 @@ static void s_check_values(const kms_values_t *values)
         CHECK(memchr(item->name, '\0', KMS_NAME_MAX) != NULL && item->name[0] != '\0');
         CHECK(isfinite(item->value));
         for (size_t j = 0; j < i; j++)
-            CHECK(strcmp(values->items[j].name, item->name) != 0);  /* a repeated key replaces */
+            CHECK(strcmp(values->items[j].name, item->name) != 0); /* a repeated key replaces */
     }
 }
 

@@ -10,7 +10,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 static inline void fuzz_check_values(const kms_values_t *values)
 {

@@ -12,14 +12,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+#define CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            __builtin_trap(); \
+    } while (0)
 
 static inline trainer_t *s_fuzz_trainer(void)
 {
     static trainer_t *trainer;
     if (trainer)
         return trainer;
-    kms_log_threshold = KMS_LOG_ERROR;  /* 400s are logged at debug; keep the fuzzer's output readable */
+    kms_log_threshold = KMS_LOG_ERROR; /* 400s are logged at debug; keep the fuzzer's output readable */
     trainer_specs_t specs;
     char why[256];
     CHECK(trainer_specs_load(&specs, NULL, 1.0, 10, why, sizeof why) == 0);

@@ -61,8 +61,8 @@ static int s_parse(const char *body, api_kepler_request_t *req, char *why)
     return s_parse_as(body, &s_auto, req, why);
 }
 
-static json_t *s_answer(const json_t *models, const api_kepler_request_t *req, char *archive, int *status,
-                        char *why, size_t cap)
+static json_t *s_answer(const json_t *models, const api_kepler_request_t *req, char *archive, int *status, char *why,
+                        size_t cap)
 {
     return api_kepler_answer(models, req, archive, status, why, cap);
 }
@@ -81,8 +81,8 @@ static double s_kepler_predict(const json_t *doc, const json_t *x, const char *a
 {
     const json_t *all = json_object_get(doc, "All_Weights");
     double base = s_number_at(all, "Bias_Weight");
-    const json_t *cat = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"),
-                                                        "cpu_architecture"), arch);
+    const json_t *cat = json_object_get(
+        json_object_get(json_object_get(all, "Categorical_Variables"), "cpu_architecture"), arch);
     if (cat)
         base += s_number_at(cat, "weight");
     double old = base, now = base;
@@ -105,11 +105,11 @@ static void test_kepler_metric_aliases_map_to_canonical_names_and_units(void **s
     assert_true(u == 1);
     assert_string_equal(api_kepler_canonical("cache_miss", &u), "cache_misses");
     assert_string_equal(api_kepler_canonical("bpf_cpu_time_us", &u), "cpu_time");
-    assert_true(u == 1000);  /* counts milliseconds despite its name (0.5.5-0.7.2) */
+    assert_true(u == 1000); /* counts milliseconds despite its name (0.5.5-0.7.2) */
     assert_string_equal(api_kepler_canonical("bpf_cpu_time_ms", &u), "cpu_time");
     assert_true(u == 1000);
     assert_string_equal(api_kepler_canonical("cpu_time", &u), "cpu_time");
-    assert_true(u == 1000);  /* Kepler 0.4-0.5.4's name, in ms */
+    assert_true(u == 1000); /* Kepler 0.4-0.5.4's name, in ms */
     assert_string_equal(api_kepler_canonical("bpf_page_cache_hit", &u), "page_cache_hits");
     assert_string_equal(api_kepler_canonical("bpf_net_tx_irq", &u), "irq_net_tx");
     assert_string_equal(api_kepler_canonical("container_memory_working_set_bytes", &u), "resident_memory");
@@ -146,7 +146,8 @@ static void test_requests_are_read_by_generation_and_malformed_ones_refused(void
     char why[256];
     assert_int_equal(s_parse("{\"model_name\":\"\",\"metrics\":[\"cpu_instr\",\"cpu_architecture\"],"
                              "\"filter\":\"\",\"output_type\":\"DynComponentModelWeight\"}",
-                             &req, why), 0);
+                             &req, why),
+                     0);
     assert_int_equal(req.answer, API_ANSWER_COMPONENTS);
     assert_true(req.dynamic);
     assert_int_equal(req.era, API_KEPLER_0_4);
@@ -154,26 +155,33 @@ static void test_requests_are_read_by_generation_and_malformed_ones_refused(void
     assert_string_equal(req.metrics[0], "cpu_instr");
     assert_true(isnan(req.max_mae));
     /* 0.7.12+: AbsPower with weight=true is a component-weights request; extra keys ignored. */
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\","
-                             "\"node_type\":0,\"weight\":true,\"trainer_name\":\"SGDRegressorTrainer\","
-                             "\"machine_spec\":{\"cores\":8},\"extra\":1}",
-                             &req, why), 0);
+    assert_int_equal(
+        s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\","
+                "\"node_type\":0,\"weight\":true,\"trainer_name\":\"SGDRegressorTrainer\","
+                "\"machine_spec\":{\"cores\":8},\"extra\":1}",
+                &req, why),
+        0);
     assert_int_equal(req.answer, API_ANSWER_COMPONENTS);
     assert_false(req.dynamic);
     assert_int_equal(req.era, API_KEPLER_0_7_12);
     assert_string_equal(req.source, "intel_rapl");
     /* 0.7.3-0.7.11: bpf_cpu_time_ms without a machine spec; 0.5.4-0.7.2: without either. */
     assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"node_type\":1}", &req, why), 0);
+                             "\"node_type\":1}",
+                             &req, why),
+                     0);
     assert_int_equal(req.era, API_KEPLER_0_7_3);
     assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_us\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"node_type\":1}", &req, why), 0);
+                             "\"node_type\":1}",
+                             &req, why),
+                     0);
     assert_int_equal(req.era, API_KEPLER_0_5_4);
     assert_true(req.sample_period == 3);
     /* --kepler-era takes every request for one generation. */
     api_kepler_config_t forced = {5, API_KEPLER_0_7_12, NULL};
     assert_int_equal(s_parse_as("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true}",
-                                &forced, &req, why), 0);
+                                &forced, &req, why),
+                     0);
     assert_int_equal(req.era, API_KEPLER_0_7_12);
     assert_true(req.sample_period == 5);
     assert_int_equal(s_parse("{\"metrics\":[],\"output_type\":\"AbsPower\"}", &req, why), 0);
@@ -181,7 +189,8 @@ static void test_requests_are_read_by_generation_and_malformed_ones_refused(void
     /* The 2022 filter: items of another shape are skipped, unknown attributes ignored. */
     assert_int_equal(s_parse("{\"metrics\":[],\"output_type\":\"AbsModelWeight\","
                              "\"filter\":\" mae : 2.5; r2:0.9;junk;a:b:c;abs_max_corr:0.1;samples:50\"}",
-                             &req, why), 0);
+                             &req, why),
+                     0);
     assert_true(req.max_mae == 2.5 && req.min_r2 == 0.9 && req.min_samples == 50 && isnan(req.max_rmse));
 
     static const struct {
@@ -221,11 +230,12 @@ static void test_component_answer_in_each_generations_units(void **state)
     int status;
     static const struct {
         const char *body, *cpu_time;
-        double per_second, output;  /* Kepler's inputs per canonical unit; what it multiplies by */
+        double per_second, output; /* Kepler's inputs per canonical unit; what it multiplies by */
     } cases[] = {
         /* 0.4: counts over the 3 s period, cpu time in ms, output taken as mJ per period */
         {"{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\",\"container_memory_working_set_bytes\","
-         "\"cpu_architecture\"],\"output_type\":\"AbsComponentModelWeight\"}", "cpu_time", 3, 1 / 3000.0},
+         "\"cpu_architecture\"],\"output_type\":\"AbsComponentModelWeight\"}",
+         "cpu_time", 3, 1 / 3000.0},
         /* 0.5.4-0.7.2: per second, core booked with the period twice */
         {"{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_us\",\"cache_miss\"],"
          "\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\",\"weight\":true,\"node_type\":1}",
@@ -240,14 +250,14 @@ static void test_component_answer_in_each_generations_units(void **state)
         json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
         assert_non_null(answer);
         assert_int_equal(status, 200);
-        assert_null(json_object_get(answer, "platform"));  /* components only, never the node total */
+        assert_null(json_object_get(answer, "platform")); /* components only, never the node total */
         json_t *core = json_object_get(answer, "core");
         assert_non_null(core);
         const char *instr = c == 0 ? "cpu_instr" : "cpu_instructions";
         assert_null(json_object_get(json_object_get(json_object_get(core, "All_Weights"), "Numerical_Variables"),
                                     c == 0 ? "cpu_instructions" : "cpu_time"));
-        json_t *x = json_pack("{s:f, s:f, s:f}", "cpu_cycles", 2 * cases[c].per_second, instr,
-                              3 * cases[c].per_second, cases[c].cpu_time, 0.75 * 1000 * cases[c].per_second);
+        json_t *x = json_pack("{s:f, s:f, s:f}", "cpu_cycles", 2 * cases[c].per_second, instr, 3 * cases[c].per_second,
+                              cases[c].cpu_time, 0.75 * 1000 * cases[c].per_second);
         double watts = s_kepler_predict(core, x, "x86") * cases[c].output;
         if (fabs(watts - S_CORE_WATTS) > 1e-9 * S_CORE_WATTS)
             fail_msg("case %zu: Kepler books %.12g W, the model says %.12g W", c, watts, S_CORE_WATTS);
@@ -279,10 +289,10 @@ static void test_machine_spec_picks_the_machine(void **state)
     api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, machines};
     static const struct {
         const char *spec, *arch, *match;
-        double watts;  /* at cpu_cycles = 4: 20 + 3 * 4 / 2 + the architecture's term */
+        double watts; /* at cpu_cycles = 4: 20 + 3 * 4 / 2 + the architecture's term */
     } cases[] = {
-        {"{\"vendor\":\"intel\",\"processor\":\"intel_xeon_platinum_8480+\",\"cores\":8}", "Sapphire Rapids",
-         "exact", 27.5},
+        {"{\"vendor\":\"intel\",\"processor\":\"intel_xeon_platinum_8480+\",\"cores\":8}", "Sapphire Rapids", "exact",
+         27.5},
         {"{\"vendor\":\"intel\",\"processor\":\"intel_xeon_gold_6338\",\"cores\":16,\"frequency\":2000}",
          "Sapphire Rapids", "nearest", 27.5},
         {"{\"vendor\":\"arm\",\"processor\":\"\",\"cores\":48}", "Graviton3", "nearest", 24.0},
@@ -291,7 +301,8 @@ static void test_machine_spec_picks_the_machine(void **state)
         char body[512];
         snprintf(body, sizeof body,
                  "{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
-                 "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":%s}", cases[c].spec);
+                 "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":%s}",
+                 cases[c].spec);
         api_kepler_request_t req;
         int status;
         assert_int_equal(s_parse_as(body, &config, &req, why), 0);
@@ -312,7 +323,9 @@ static void test_machine_spec_picks_the_machine(void **state)
     api_kepler_request_t req;
     int status;
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
-                             "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":{\"cores\":8}}", &req, why), 0);
+                             "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":{\"cores\":8}}",
+                             &req, why),
+                     0);
     json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_non_null(answer);
     assert_null(json_object_get(answer, "machine_spec"));
@@ -324,11 +337,15 @@ static void test_machine_spec_picks_the_machine(void **state)
     assert_int_equal(api_kepler_init_request("intel_rapl", &config, &req, why, sizeof why), 0);
     assert_int_equal(req.machine[0], '\0');
     assert_int_equal(s_parse_as("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                                "\"machine_spec\":{\"vendor\":\"\",\"processor\":\"\",\"cores\":0}}", &config, &req, why), 0);
+                                "\"machine_spec\":{\"vendor\":\"\",\"processor\":\"\",\"cores\":0}}",
+                                &config, &req, why),
+                     0);
     assert_int_equal(req.machine[0], '\0');
     /* A spec Kepler would never send is the client's error, named. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"machine_spec\":{\"cores\":\"many\"}}", &req, why), -1);
+                             "\"machine_spec\":{\"cores\":\"many\"}}",
+                             &req, why),
+                     -1);
     assert_non_null(strstr(why, "cores"));
     /* And a machine specs file that is not one is refused, with the reason. */
     static const char *bad[] = {"[]", "{}", "{\"x\":{\"cores\":-1}}", "{\"x\":{\"color\":\"red\"}}", "{\"x\":3}"};
@@ -351,7 +368,9 @@ static void test_platform_component_with_acpi_source(void **state)
     int status;
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
                              "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"acpi\"}", &req, why), 0);
+                             "\"source\":\"acpi\"}",
+                             &req, why),
+                     0);
     json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_non_null(answer);
     assert_int_equal(json_object_size(answer), 1);
@@ -365,7 +384,9 @@ static void test_platform_component_with_acpi_source(void **state)
     /* And a RAPL source gets the components, never the platform. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
                              "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"intel_rapl\"}", &req, why), 0);
+                             "\"source\":\"intel_rapl\"}",
+                             &req, why),
+                     0);
     answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_null(json_object_get(answer, "platform"));
     assert_non_null(json_object_get(answer, "core"));
@@ -416,10 +437,11 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
     api_kepler_request_t req;
     char why[512], archive[KMS_NAME_MAX];
     int status;
-    double truth = 25 * log(16 * 3.0 / 8 + 1) + 40;   /* the curve at 3 busy cores */
+    double truth = 25 * log(16 * 3.0 / 8 + 1) + 40; /* the curve at 3 busy cores */
     assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\",\"cpu_cycles\",\"cpu_architecture\"],"
                              "\"output_type\":\"AbsPower\",\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}",
-                             &req, why), 0);
+                             &req, why),
+                     0);
     json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_non_null(answer);
     assert_string_equal(json_string_value(json_object_get(answer, "model_name")),
@@ -431,7 +453,9 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
 
     /* Dynamic power: 0 W at zero usage. */
     assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"DynPower\",\"weight\":true,"
-                             "\"source\":\"acpi\",\"machine_spec\":{}}", &req, why), 0);
+                             "\"source\":\"acpi\",\"machine_spec\":{}}",
+                             &req, why),
+                     0);
     answer = s_answer(models, &req, archive, &status, why, sizeof why);
     platform = json_object_get(answer, "platform");
     assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 0)) < 1e-12);
@@ -440,17 +464,23 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
 
     /* The curve's feature is not the first metric: Kepler would read cycles; linear, no top name. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\","
-                             "\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}", &req, why), 0);
+                             "\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}",
+                             &req, why),
+                     0);
     answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_null(json_object_get(answer, "model_name"));
-    assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
+    assert_null(
+        json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
     json_decref(answer);
 
     /* 0.7.3-0.7.11 with the default trainer: linear. */
     assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"acpi\",\"trainer_name\":\"SGDRegressorTrainer\"}", &req, why), 0);
+                             "\"source\":\"acpi\",\"trainer_name\":\"SGDRegressorTrainer\"}",
+                             &req, why),
+                     0);
     answer = s_answer(models, &req, archive, &status, why, sizeof why);
-    assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
+    assert_null(
+        json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
     json_decref(answer);
 
     /* *_INIT_URL: which Kepler reads it (and so its metric order) is unknown: linear. */
@@ -458,13 +488,16 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
     answer = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_non_null(json_object_get(answer, "platform"));
     assert_null(json_object_get(answer, "model_name"));
-    assert_null(json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
+    assert_null(
+        json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
     json_decref(answer);
 
     /* A curve trainer asked by name: refused, whatever the generation. */
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"acpi\",\"machine_spec\":{},\"trainer_name\":\"LogarithmicRegressionTrainer\"}",
-                             &req, why), -1);
+    assert_int_equal(
+        s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                "\"source\":\"acpi\",\"machine_spec\":{},\"trainer_name\":\"LogarithmicRegressionTrainer\"}",
+                &req, why),
+        -1);
     json_decref(models);
 }
 
@@ -476,14 +509,16 @@ static void test_dynamic_weights_predict_zero_at_idle(void **state)
     char why[512], archive[KMS_NAME_MAX];
     int status;
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_ms\"],"
-                             "\"output_type\":\"DynPower\",\"weight\":true,\"machine_spec\":{}}", &req, why), 0);
+                             "\"output_type\":\"DynPower\",\"weight\":true,\"machine_spec\":{}}",
+                             &req, why),
+                     0);
     json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
     json_t *doc = json_object_get(answer, "core");
     assert_non_null(doc);
     const json_t *all = json_object_get(doc, "All_Weights");
     assert_true(json_number_value(json_object_get(all, "Bias_Weight")) == 0.0);
-    const json_t *arch = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"),
-                                                         "cpu_architecture"), "x86");
+    const json_t *arch = json_object_get(
+        json_object_get(json_object_get(all, "Categorical_Variables"), "cpu_architecture"), "x86");
     assert_true(json_number_value(json_object_get(arch, "weight")) == 0.0);
     assert_string_equal(json_string_value(json_object_get(doc, "power")), "dynamic");
     /* The dynamic power is the absolute model's prediction less its prediction at zero usage. */
@@ -505,13 +540,14 @@ static void test_single_and_archive_choices(void **state)
     /* Node total power is the platform model's alone, even when a component model fits better. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
                              "\"container_memory_working_set_bytes\"],\"output_type\":\"AbsModelWeight\"}",
-                             &req, why), 0);
+                             &req, why),
+                     0);
     json_t *doc = s_answer(models, &req, archive, &status, why, sizeof why);
     assert_string_equal(json_string_value(json_object_get(doc, "model_name")), "node_model");
     json_decref(doc);
     /* With cpu_cycles alone no model fits: 404 (Kepler falls back), and the reason model by model. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsComponentModelWeight\"}",
-                             &req, why), 0);
+    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsComponentModelWeight\"}", &req, why),
+                     0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_int_equal(status, 404);
     assert_non_null(strstr(why, "core_model: needs cpu_instructions"));
@@ -519,7 +555,9 @@ static void test_single_and_archive_choices(void **state)
     assert_string_equal(archive, "");
     /* A model that would suit but is still learning: 503, so that Kepler asks again. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_time\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"model_name\":\"gpu_model\"}", &req, why), 0);
+                             "\"model_name\":\"gpu_model\"}",
+                             &req, why),
+                     0);
     json_t *pending = s_json("[{\"name\":\"p\",\"features\":[\"cpu_time\"],\"target\":\"core\",\"ready\":false,"
                              "\"reason\":\"3 of 30 samples\",\"samples\":3,\"fit\":null,\"weights\":null}]");
     req.model_name[0] = '\0';
@@ -529,19 +567,25 @@ static void test_single_and_archive_choices(void **state)
     json_decref(pending);
     /* A *Power request names the model whose zip is the answer. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],"
-                             "\"output_type\":\"AbsComponentPower\"}", &req, why), 0);
+                             "\"output_type\":\"AbsComponentPower\"}",
+                             &req, why),
+                     0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_int_equal(status, 200);
     assert_string_equal(archive, "core_model");
     /* No generation hands its predictor the memory level: a model on it is never served. */
     assert_int_equal(s_parse("{\"metrics\":[\"cache_miss\",\"cgroupfs_memory_usage_bytes\"],"
-                             "\"output_type\":\"AbsComponentModelWeight\"}", &req, why), 0);
+                             "\"output_type\":\"AbsComponentModelWeight\"}",
+                             &req, why),
+                     0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_int_equal(status, 404);
     assert_non_null(strstr(why, "dram_model: needs resident_memory, whose level no Kepler generation"));
     /* The filter applies: core's MAE of 0.8 fails "mae:0.5". */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],\"model_name\":\"core_model\","
-                             "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}", &req, why), 0);
+                             "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}",
+                             &req, why),
+                     0);
     assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
     assert_non_null(strstr(why, "filter"));
     /* A dynamic archive is the absolute model's zip (docs/contract.md: *Power gets the zip). */
@@ -653,9 +697,12 @@ static void test_families_on_metrics_and_page(void **state)
     char *text = NULL;
     s_render_metrics(list, &text);
     assert_non_null(strstr(text, "# TYPE kms_model_family_rmse_watts gauge\n"));
-    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"cpu_time_platform_model\",family=\"linear\"} 6\n"));
-    assert_non_null(strstr(text, "kms_model_family_rmse_watts{model=\"cpu_time_platform_model\",family=\"logarithmic\"} 1\n"));
-    assert_non_null(strstr(text, "kms_model_family_served{model=\"cpu_time_platform_model\",family=\"logarithmic\"} 1\n"));
+    assert_non_null(
+        strstr(text, "kms_model_family_rmse_watts{model=\"cpu_time_platform_model\",family=\"linear\"} 6\n"));
+    assert_non_null(
+        strstr(text, "kms_model_family_rmse_watts{model=\"cpu_time_platform_model\",family=\"logarithmic\"} 1\n"));
+    assert_non_null(
+        strstr(text, "kms_model_family_served{model=\"cpu_time_platform_model\",family=\"logarithmic\"} 1\n"));
     assert_non_null(strstr(text, "kms_model_family_served{model=\"cpu_time_platform_model\",family=\"logistic\"} 0\n"));
     assert_null(strstr(text, "kms_model_family_served{model=\"platform_model\""));
     free(text);
@@ -663,12 +710,15 @@ static void test_families_on_metrics_and_page(void **state)
     FILE *out = open_memstream(&text, &len);
     api_page_write(list, ">tcp://127.0.0.1:5556", 1.8e9, out);
     fclose(out);
-    assert_non_null(strstr(text, "<tr class=\"served\"><td><b>logarithmic</b></td><td>1</td><td>480</td><td>SERVED</td></tr>"));
+    assert_non_null(
+        strstr(text, "<tr class=\"served\"><td><b>logarithmic</b></td><td>1</td><td>480</td><td>SERVED</td></tr>"));
     assert_non_null(strstr(text, "<td>exponential</td><td>3</td>"));
     assert_non_null(strstr(text, "<svg class=\"chart families\" data-model=\"cpu_time_platform_model\""));
-    assert_non_null(strstr(text, "<polyline class=\"logarithmic\" fill=\"none\" stroke=\"var(--r2)\" stroke-width=\"2\"  points="));
-    assert_non_null(strstr(text, "<polyline class=\"linear\" fill=\"none\" stroke=\"#6b7280\" stroke-width=\"2\" stroke-dasharray"));
-    assert_null(strstr(text, "chart families\" data-model=\"platform_model\""));   /* several features: linear only */
+    assert_non_null(
+        strstr(text, "<polyline class=\"logarithmic\" fill=\"none\" stroke=\"var(--r2)\" stroke-width=\"2\"  points="));
+    assert_non_null(strstr(
+        text, "<polyline class=\"linear\" fill=\"none\" stroke=\"#6b7280\" stroke-width=\"2\" stroke-dasharray"));
+    assert_null(strstr(text, "chart families\" data-model=\"platform_model\"")); /* several features: linear only */
     free(text);
     json_decref(list);
 }
@@ -681,9 +731,9 @@ static void test_request_stats_count_codes_and_bucket_trainer_latency(void **sta
     api_stats_request(&stats, API_ROUTE_WEIGHTS, 200);
     api_stats_request(&stats, API_ROUTE_WEIGHTS, 200);
     api_stats_request(&stats, API_ROUTE_OTHER, 404);
-    api_stats_request(&stats, API_ROUTE_OTHER, 99);   /* not a status: ignored */
+    api_stats_request(&stats, API_ROUTE_OTHER, 99); /* not a status: ignored */
     api_stats_trainer_latency(&stats, 0.0002);
-    api_stats_trainer_latency(&stats, 7.0);           /* beyond the last bucket */
+    api_stats_trainer_latency(&stats, 7.0); /* beyond the last bucket */
     api_stats_trainer_error(&stats, API_TRAINER_TIMEOUT);
     char *text = NULL;
     size_t len = 0;
@@ -716,7 +766,9 @@ static void test_families_translate_between_otlp_and_prometheus(void **state)
         exported++;
         char expected[128];
         snprintf(expected, sizeof expected, "%s%s%s", family->otlp,
-                 strcmp(family->unit, "W") == 0 ? "_watts" : strcmp(family->unit, "s") == 0 ? "_seconds" : "",
+                 strcmp(family->unit, "W") == 0   ? "_watts"
+                 : strcmp(family->unit, "s") == 0 ? "_seconds"
+                                                  : "",
                  family->type == API_COUNTER ? "_total" : "");
         assert_string_equal(family->prom, expected);
     }

@@ -17,7 +17,7 @@ typedef struct {
     size_t bad_lines[S_MAX_SEEN];
     char bad_why[S_MAX_SEEN][160];
     double last_progress;
-    size_t stop_after;  /* 0: never */
+    size_t stop_after; /* 0: never */
 } s_result_t;
 
 static int s_on_sample(const kms_sample_t *sample, void *arg)
@@ -122,7 +122,7 @@ static void test_quoted_fields_crlf_bom_and_blank_lines(void **state)
                             "\r\n"
                             "\"x86,64 \"\"special\"\"\",\"7\",1\r\n"
                             "\n"
-                            "  plain  , 8 ,2",  /* no final newline; spaces around unquoted fields */
+                            "  plain  , 8 ,2", /* no final newline; spaces around unquoted fields */
                             0, NULL, NULL);
     assert_int_equal(r->bad, 0);
     assert_int_equal(r->samples, 2);
@@ -155,21 +155,21 @@ static void test_bad_rows_are_reported_with_line_numbers(void **state)
 {
     (void) state;
     kms_dataset_stats_t stats;
-    s_result_t *r = s_parse("arch,cpu_cycles,core\n"   /* 1 */
-                            "x86_64,1,1\n"              /* 2 ok */
-                            "x86_64,2\n"                /* 3 missing column */
-                            "x86_64,3,3,3\n"            /* 4 extra column */
-                            "x86_64,abc,4\n"            /* 5 not a number */
-                            "x86_64,1.2.3,5\n"          /* 6 not a number */
-                            "x86_64,12x,6\n"            /* 7 trailing garbage */
-                            "x86_64,NaN,7\n"            /* 8 NaN */
-                            "x86_64,1,+Inf\n"           /* 9 Inf */
-                            "x86_64,-Inf,9\n"           /* 10 -Inf */
-                            "x86_64,1,-0.5\n"           /* 11 negative watts */
-                            "x86_64,-1,1\n"             /* 12 negative rate */
-                            "x86_64,1,\n"               /* 13 no target at all */
-                            "\n"                        /* 14 blank: not a row */
-                            "x86_64,14,14\n",           /* 15 ok */
+    s_result_t *r = s_parse("arch,cpu_cycles,core\n" /* 1 */
+                            "x86_64,1,1\n"           /* 2 ok */
+                            "x86_64,2\n"             /* 3 missing column */
+                            "x86_64,3,3,3\n"         /* 4 extra column */
+                            "x86_64,abc,4\n"         /* 5 not a number */
+                            "x86_64,1.2.3,5\n"       /* 6 not a number */
+                            "x86_64,12x,6\n"         /* 7 trailing garbage */
+                            "x86_64,NaN,7\n"         /* 8 NaN */
+                            "x86_64,1,+Inf\n"        /* 9 Inf */
+                            "x86_64,-Inf,9\n"        /* 10 -Inf */
+                            "x86_64,1,-0.5\n"        /* 11 negative watts */
+                            "x86_64,-1,1\n"          /* 12 negative rate */
+                            "x86_64,1,\n"            /* 13 no target at all */
+                            "\n"                     /* 14 blank: not a row */
+                            "x86_64,14,14\n",        /* 15 ok */
                             0, &stats, NULL);
     assert_int_equal(r->samples, 2);
     assert_true(s_get(&r->seen[1].features, "cpu_cycles") == 14);
@@ -261,7 +261,7 @@ static void test_prometheus_query_range_fixture(void **state)
     const char *why = NULL;
     assert_int_equal(kms_dataset_parse(text, len, KMS_DATASET_AUTO, &visitor, &stats, &why), 0);
     assert_int_equal(stats.format, KMS_DATASET_PROMETHEUS);
-    assert_int_equal(r->samples, 3);  /* four points, three intervals */
+    assert_int_equal(r->samples, 3); /* four points, three intervals */
     for (size_t i = 0; i < 3; i++) {
         const kms_sample_t *s = &r->seen[i];
         assert_false(s->is_container);

@@ -154,7 +154,7 @@ static void test_lost_lead_goes_back_to_linear(void **state)
         kms_family_learn(family, x, s_log_truth(x) * (1 + 0.2 * (s_uniform(&rng) - 0.5)));
     }
     assert_int_equal(kms_family_served(family), KMS_FAMILY_LINEAR);
-    assert_true(i > 100);  /* not at once: the recent error takes its span to tell */
+    assert_true(i > 100); /* not at once: the recent error takes its span to tell */
     kms_family_destroy(&family);
 }
 
@@ -213,7 +213,7 @@ static void test_an_older_state_loads_and_serves_what_it_served(void **state)
     kms_family_learn(b, 4, s_log_truth(4));
     assert_int_equal(kms_family_served(b), KMS_FAMILY_LOGARITHMIC);
     json_array_append_new(json_array_get(json_object_get(doc, "points"), 0), json_null());
-    kms_family_t *c = kms_family_load(doc, 1, &why);  /* a stopped score beside a running one */
+    kms_family_t *c = kms_family_load(doc, 1, &why); /* a stopped score beside a running one */
     assert_null(c);
     json_decref(doc);
     kms_family_destroy(&a);
@@ -225,8 +225,8 @@ static void test_bad_states_are_refused(void **state)
     (void) state;
     kms_family_t *good = s_trained(s_log_truth, 0.02, 100, NULL, NULL);
     json_t *saved = kms_family_save(good);
-    const char *edits[] = {"{\"scale\": -1}", "{\"served\": \"cubic\"}", "{\"points\": []}", "{\"samples\": -3}",
-                           "{\"warmup\": [[1, 2]]}", "{\"scale\": \"big\"}"};
+    const char *edits[] = {"{\"scale\": -1}",   "{\"served\": \"cubic\"}", "{\"points\": []}",
+                           "{\"samples\": -3}", "{\"warmup\": [[1, 2]]}",  "{\"scale\": \"big\"}"};
     for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
         json_t *doc = json_deep_copy(saved), *edit = json_loads(edits[e], 0, NULL);
         json_object_update(doc, edit);
@@ -263,7 +263,7 @@ static void test_wild_usage_stops_overflowing_points_only(void **state)
     assert_int_equal(kms_family_fit(family, KMS_FAMILY_LINEAR, &fit), 0);
     assert_true(isfinite(kms_family_fit_eval(&fit, 4)));
     json_t *doc = kms_family_save(family);
-    assert_non_null(doc);   /* a stopped point saves too */
+    assert_non_null(doc); /* a stopped point saves too */
     kms_family_t *back = kms_family_load(doc, 1, NULL);
     assert_non_null(back);
     json_decref(doc);

@@ -87,9 +87,13 @@ static const kms_sample_t *s_find(const collected_t *c, const char *container_id
 static void test_each_kepler_page_is_told_its_era_and_a_foreign_page_none(void **state)
 {
     (void) state;
-    struct { const char *file; kms_kepler_era_t era; } cases[] = {
-        {"0.3-a.prom", KMS_KEPLER_ERA_GAUGE}, {"0.7-a.prom", KMS_KEPLER_ERA_COUNTER},
-        {"0.9-a.prom", KMS_KEPLER_ERA_COUNTER}, {"0.10-a.prom", KMS_KEPLER_ERA_RAPL}};
+    struct {
+        const char *file;
+        kms_kepler_era_t era;
+    } cases[] = {{"0.3-a.prom", KMS_KEPLER_ERA_GAUGE},
+                 {"0.7-a.prom", KMS_KEPLER_ERA_COUNTER},
+                 {"0.9-a.prom", KMS_KEPLER_ERA_COUNTER},
+                 {"0.10-a.prom", KMS_KEPLER_ERA_RAPL}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kms_kepler_snapshot_t *s = s_fixture(cases[i].file, 1000);
         assert_int_equal(kms_kepler_snapshot_era(s), cases[i].era);
@@ -102,7 +106,7 @@ static void test_each_kepler_page_is_told_its_era_and_a_foreign_page_none(void *
     assert_int_equal(kms_kepler_snapshot_era(s), KMS_KEPLER_ERA_UNKNOWN);
     assert_string_equal(kms_kepler_era_name(KMS_KEPLER_ERA_RAPL), "0.10+");
     kms_kepler_snapshot_destroy(&s);
-    kms_kepler_snapshot_destroy(&s);  /* idempotent */
+    kms_kepler_snapshot_destroy(&s); /* idempotent */
 }
 
 /* 0.7: us cpu time, two packages, both modes, churn (c3 went, c4 came), memory that fell. */
@@ -133,7 +137,7 @@ static void test_kepler_07_counters_give_node_and_container_rates_across_churn(v
     s_close(s_get(&n->features, "cpu_instructions"), 9e7);
     s_close(s_get(&n->features, "cache_misses"), 1.5e5);
     s_close(s_get(&n->features, "cpu_time"), 0.15);
-    s_close(s_get(&n->features, "resident_memory"), 4e8);  /* cgroupfs, not kubelet (3.8e8) */
+    s_close(s_get(&n->features, "resident_memory"), 4e8); /* cgroupfs, not kubelet (3.8e8) */
     assert_int_equal(n->features.count, 5);
     s_close(s_get(&n->targets, "package"), 60);
     s_close(s_get(&n->targets, "core"), 0);
@@ -157,7 +161,7 @@ static void test_kepler_07_counters_give_node_and_container_rates_across_churn(v
     s_close(s_get(&c1->targets, "dram"), 0.2);
     const kms_sample_t *c2 = s_find(got, "c2");
     assert_non_null(c2);
-    s_close(s_get(&c2->features, "resident_memory"), 2.8e8);  /* a gauge may go down */
+    s_close(s_get(&c2->features, "resident_memory"), 2.8e8); /* a gauge may go down */
     s_close(s_get(&c2->features, "cpu_time"), 0.05);
     s_close(s_get(&c2->targets, "package"), 4);
     assert_null(s_find(got, "c3"));
@@ -247,8 +251,11 @@ static void s_add(kms_kepler_snapshot_t *s, const char *name, double value, cons
         labels[n++] = (kms_promtext_label_t){{l1, strlen(l1)}, {v1, strlen(v1)}, false};
     if (l2)
         labels[n++] = (kms_promtext_label_t){{l2, strlen(l2)}, {v2, strlen(v2)}, false};
-    kms_promtext_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = n,
-                                .value = value, .family = {name, strlen(name)}};
+    kms_promtext_series_t series = {.name = {name, strlen(name)},
+                                    .labels = labels,
+                                    .label_count = n,
+                                    .value = value,
+                                    .family = {name, strlen(name)}};
     kms_kepler_snapshot_add(s, &series);
 }
 
@@ -267,9 +274,9 @@ static void test_a_restarted_container_gives_no_sample_and_adds_to_the_node(void
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
-    s_container_page(p, 10, 4e3, 1e3, 100);  /* milliseconds */
+    s_container_page(p, 10, 4e3, 1e3, 100); /* milliseconds */
     s_container_page(c, 12, 5e3, 0.01, 110);
-    assert_string_equal(kms_kepler_snapshot_node(c), "host-1");  /* no instance label */
+    assert_string_equal(kms_kepler_snapshot_node(c), "host-1"); /* no instance label */
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
@@ -293,7 +300,7 @@ static void test_bad_values_are_rejected_one_by_one_and_reach_no_sample(void **s
     s_add(s, "kepler_container_cpu_cycles_total", NAN, "container_id", "a", NULL, NULL);
     s_add(s, "kepler_container_cpu_cycles_total", INFINITY, "container_id", "b", NULL, NULL);
     s_add(s, "kepler_container_cpu_cycles_total", -1, "container_id", "c", NULL, NULL);
-    s_add(s, "kepler_container_cpu_cycles_total", 5, "job", "x", NULL, NULL);  /* no identity */
+    s_add(s, "kepler_container_cpu_cycles_total", 5, "job", "x", NULL, NULL); /* no identity */
     s_add(s, "kepler_node_cpu_joules_total", 5, "zone", "mystery", NULL, NULL);
     s_add(s, "go_goroutines", 5, NULL, NULL, NULL, NULL);
     s_add(s, "node_energy_stat", 1, "node_curr_cpu_cycles", "NaN", NULL, NULL);
@@ -402,8 +409,8 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     for (int watts = 0; watts < 2; watts++) {
-        s_zones(p, 100, (double[]) {200000, 150000, 50000}, watts);
-        s_zones(c, 105, (double[]) {12, 9, 3}, watts);
+        s_zones(p, 100, (double[]){200000, 150000, 50000}, watts);
+        s_zones(c, 105, (double[]){12, 9, 3}, watts);
         got->count = 0;
         assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
         assert_int_equal(got->count, 0);
@@ -411,8 +418,8 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
         assert_int_equal(st.counter_resets, 3);
         assert_string_equal(st.why, "the node's counters went down (exporter restart)");
         /* One zone wrapping while the others count on: a wrap, unwrapped. */
-        s_zones(c, 105, (double[]) {40, 150100, 50025}, watts);
-        s_zones(p, 100, (double[]) {262143.32885 - 160, 150000, 50000}, watts);
+        s_zones(c, 105, (double[]){40, 150100, 50025}, watts);
+        s_zones(p, 100, (double[]){262143.32885 - 160, 150000, 50000}, watts);
         got->count = 0;
         assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 1);
         assert_int_equal(st.rapl_wraps, 1);
@@ -451,7 +458,10 @@ static void test_rapl_wrap_judged_by_recent_power(void **state)
                           *c = kms_kepler_snapshot_new();
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
-    struct { double before, implied; int wraps; } cases[] = {{500, 101, 1}, {1200, 241, 0}};
+    struct {
+        double before, implied;
+        int wraps;
+    } cases[] = {{500, 101, 1}, {1200, 241, 0}};
     for (size_t k = 0; k < 2; k++) {
         s_zone(a, 0, range - cases[k].before - 200);
         s_zone(b, 5, range - cases[k].before);
@@ -476,16 +486,16 @@ static void test_rapl_wrap_judged_by_recent_power(void **state)
     s_zone(a, 0, range - 1400);
     s_zone(b, 5, range - 1200);
     assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
-    s_zone(a, 10, range - 1190);  /* 2 W */
+    s_zone(a, 10, range - 1190); /* 2 W */
     assert_int_equal(kms_kepler_diff(b, a, s_collect, got, &st), 1);
-    s_zone(c, 15, 5);             /* 239 W > 4 * 39.6 W + 10 W */
+    s_zone(c, 15, 5); /* 239 W > 4 * 39.6 W + 10 W */
     assert_int_equal(kms_kepler_diff(a, c, s_collect, got, &st), 0);
     assert_int_equal(st.rapl_wraps, 0);
     /* An unchanged reading (an exporter that had not refreshed) measures nothing, not 0 W. */
     s_zone(a, 0, range - 1000);
     s_zone(b, 5, range - 1000);
     assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
-    s_zone(c, 10, 5);             /* 201 W, no history: a wrap */
+    s_zone(c, 10, 5); /* 201 W, no history: a wrap */
     got->count = 0;
     assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 1);
     assert_int_equal(st.rapl_wraps, 1);
@@ -526,17 +536,19 @@ static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void 
         int bad;
         const char *absent;
         kms_kepler_spoil_t reason;
-    } cases[] = {{1, "package", KMS_KEPLER_SPOIL_NONFINITE}, {2, "core", KMS_KEPLER_SPOIL_DUPLICATE},
-                 {3, "package", KMS_KEPLER_SPOIL_JUMP}, {4, "cpu_time", KMS_KEPLER_SPOIL_NONFINITE}};
+    } cases[] = {{1, "package", KMS_KEPLER_SPOIL_NONFINITE},
+                 {2, "core", KMS_KEPLER_SPOIL_DUPLICATE},
+                 {3, "package", KMS_KEPLER_SPOIL_JUMP},
+                 {4, "cpu_time", KMS_KEPLER_SPOIL_NONFINITE}};
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int in_prev = 0; in_prev < 2; in_prev++) {   /* the bad page first or second */
+        for (int in_prev = 0; in_prev < 2; in_prev++) { /* the bad page first or second */
             s_packages(p, 100, 1000, in_prev ? cases[k].bad : 0);
             s_packages(c, 105, 1100, in_prev ? 0 : cases[k].bad);
             if (in_prev && cases[k].bad == 3)
-                continue;   /* the way back down from a jump is a damaged page, tested elsewhere */
+                continue; /* the way back down from a jump is a damaged page, tested elsewhere */
             got->count = 0;
             assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
             const kms_sample_t *n = &got->items[0];
@@ -561,7 +573,8 @@ static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void 
     s_close(s_get(&got->items[0].targets, "package"), 80);
     s_close(s_get(&got->items[0].targets, "core"), 40);
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_DUPLICATE] + st.spoiled[KMS_KEPLER_SPOIL_NONFINITE]
-                     + st.spoiled[KMS_KEPLER_SPOIL_JUMP], 0);
+                         + st.spoiled[KMS_KEPLER_SPOIL_JUMP],
+                     0);
     free(got);
     kms_kepler_snapshot_destroy(&p);
     kms_kepler_snapshot_destroy(&c);
@@ -582,7 +595,8 @@ static void test_kepler_03_node_stat_leaves_out_only_what_is_spoiled(void **stat
     char *at = strstr(page, core);
     assert_non_null(at);
     char *nan = malloc(2 * len + 8), *twice = malloc(2 * len + 8);
-    snprintf(nan, 2 * len + 8, "%.*snode_curr_energy_in_core_joule=\"NaN\"%s", (int) (at - page), page, at + strlen(core));
+    snprintf(nan, 2 * len + 8, "%.*snode_curr_energy_in_core_joule=\"NaN\"%s", (int) (at - page), page,
+             at + strlen(core));
     char *line = strstr(page, "node_energy_stat{"), *end = strchr(line, '\n');
     snprintf(twice, 2 * len + 8, "%s%.*s", page, (int) (end - line + 1), line);
     kms_kepler_snapshot_t *snap = kms_kepler_snapshot_new();
@@ -611,16 +625,18 @@ static void test_kepler_03_node_stat_leaves_out_only_what_is_spoiled(void **stat
 static void s_proc(kms_kepler_snapshot_t *s, const char *pid, const char *cid, double seconds)
 {
     kms_promtext_label_t labels[3] = {{{"pid", 3}, {pid, strlen(pid)}, false},
-                                  {{"comm", 4}, {"worker", 6}, false},
-                                  {{"container_id", 12}, {cid, strlen(cid)}, false}};
+                                      {{"comm", 4}, {"worker", 6}, false},
+                                      {{"container_id", 12}, {cid, strlen(cid)}, false}};
     const char *name = "kepler_process_cpu_seconds_total";
-    kms_promtext_series_t series = {.name = {name, strlen(name)}, .labels = labels, .label_count = 3,
-                                .value = seconds, .family = {name, strlen(name)}};
+    kms_promtext_series_t series = {.name = {name, strlen(name)},
+                                    .labels = labels,
+                                    .label_count = 3,
+                                    .value = seconds,
+                                    .family = {name, strlen(name)}};
     assert_int_equal(kms_kepler_snapshot_add(s, &series), 0);
 }
 
-static void s_proc_page(kms_kepler_snapshot_t *s, double ts, double p1, double p2, double p3, double p4,
-                        double joules)
+static void s_proc_page(kms_kepler_snapshot_t *s, double ts, double p1, double p2, double p3, double p4, double joules)
 {
     kms_kepler_snapshot_begin(s, ts, "h");
     s_add(s, "kepler_node_cpu_info", 1, "model_name", "Xeon 8480+", "processor", "0");
@@ -628,9 +644,9 @@ static void s_proc_page(kms_kepler_snapshot_t *s, double ts, double p1, double p
     s_add(s, "kepler_container_cpu_joules_total", joules / 2, "container_id", "ctr", "zone", "package");
     s_proc(s, "10", "ctr", p1);
     s_proc(s, "11", "ctr", p2);
-    s_proc(s, "1", "", p3);  /* the host's own process */
+    s_proc(s, "1", "", p3); /* the host's own process */
     if (p4 >= 0)
-        s_proc(s, "12", "ctr", p4);  /* started during the interval */
+        s_proc(s, "12", "ctr", p4); /* started during the interval */
 }
 
 static void test_node_and_container_cpu_time_sum_their_processes_over_the_interval(void **state)
@@ -640,7 +656,7 @@ static void test_node_and_container_cpu_time_sum_their_processes_over_the_interv
     s_proc_page(p, 100, 1.0, 2.0, 10.0, -1, 1000);
     s_proc_page(c, 104, 1.5, 3.0, 10.5, 7.0, 1100);
     assert_string_equal(kms_kepler_snapshot_arch(c), "Xeon 8480+");
-    assert_int_equal(kms_kepler_snapshot_containers(c), 1);  /* processes are not containers */
+    assert_int_equal(kms_kepler_snapshot_containers(c), 1); /* processes are not containers */
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
@@ -672,7 +688,8 @@ static void s_two_packages(kms_kepler_snapshot_t *s, double ts, double joules, b
                                "intel-rapl:%d/intel-rapl:%d:0\",zone=\"dram\"} %.17g\n",
                                pkg, joules, pkg, pkg, joules / 4);
     n += (size_t) snprintf(page + n, sizeof page - n,
-                           "kepler_container_cpu_joules_total{container_id=\"k1\",zone=\"package\"} %.17g\n", joules / 2);
+                           "kepler_container_cpu_joules_total{container_id=\"k1\",zone=\"package\"} %.17g\n",
+                           joules / 2);
     assert_int_equal(kms_kepler_snapshot_parse(s, page, n, ts, "h", NULL), 0);
 }
 
@@ -694,7 +711,7 @@ static void test_rapl_package_lost_from_a_page(void **state)
     assert_int_equal(got->count, 0);
     assert_non_null(st.why);
     assert_true(st.damaged);
-    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 2);  /* package and dram */
+    assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 2); /* package and dram */
     int kept = 0;
     assert_true(kms_kepler_keep_prev(st.damaged, &kept));
     assert_int_equal(kms_kepler_diff(a, c, s_collect, got, &st), 2);
@@ -704,7 +721,7 @@ static void test_rapl_package_lost_from_a_page(void **state)
     got->count = 0;
     assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 0);
     assert_int_equal(got->count, 0);
-    assert_false(st.damaged);  /* appeared: c is the reference from now on */
+    assert_false(st.damaged); /* appeared: c is the reference from now on */
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 2);
     free(got);
     kms_kepler_snapshot_destroy(&a);
@@ -719,7 +736,8 @@ static void s_churn_page(kms_kepler_snapshot_t *s, double ts, int round, double 
 {
     kms_kepler_snapshot_begin(s, ts, "h");
     for (int i = 0; i < cpus; i++)
-        s_add(s, "kepler_node_cpu_info", 1, "model_name", "Xeon 8480+", "processor", (const char *[]){"0", "1", "2", "3"}[i]);
+        s_add(s, "kepler_node_cpu_info", 1, "model_name", "Xeon 8480+", "processor",
+              (const char *[]){"0", "1", "2", "3"}[i]);
     if (ratio >= 0)
         s_add(s, "kepler_node_cpu_usage_ratio", ratio, "node_name", "n10", NULL, NULL);
     s_add(s, "kepler_node_cpu_joules_total", ts * 10, "zone", "package", "node_name", "n10");
@@ -747,7 +765,7 @@ static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
     s_churn_page(c, 105, 1, 0.375, 4, false);
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
     assert_int_equal(got->items[0].cpus, 4);
-    s_close(s_get(&got->items[0].features, "cpu_time"), 0.375 * 4);  /* the current page's ratio */
+    s_close(s_get(&got->items[0].features, "cpu_time"), 0.375 * 4); /* the current page's ratio */
     s_close(s_get(&got->items[0].targets, "package"), 10);
     const kms_sample_t *ctr = s_find(got, "ctr");
     assert_non_null(ctr);
@@ -759,7 +777,10 @@ static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
     s_close(s_get(&got->items[0].features, "cpu_time"), 1.5);
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_NONFINITE], 0);
     /* No ratio, no cpus, or a ratio that is not one (above 1): the sum, as before. */
-    const struct { double ratio; int cpus; } fallback[] = {{-1, 4}, {0.375, 0}, {1.5, 4}};
+    const struct {
+        double ratio;
+        int cpus;
+    } fallback[] = {{-1, 4}, {0.375, 0}, {1.5, 4}};
     for (size_t k = 0; k < sizeof fallback / sizeof fallback[0]; k++) {
         s_churn_page(c, 105, 1, fallback[k].ratio, fallback[k].cpus, false);
         got->count = 0;
@@ -861,7 +882,7 @@ static void test_kepler_03_gauges_cover_3_s_and_an_unchanged_page_gives_nothing(
             web = &got->items[i];
     assert_non_null(web);
     assert_string_equal(web->namespace_, "default");
-    assert_string_equal(web->container_id, "default/web-1");  /* 0.3 names no container id */
+    assert_string_equal(web->container_id, "default/web-1"); /* 0.3 names no container id */
     s_close(s_get(&web->features, "cpu_cycles"), 5e8);
     s_close(s_get(&web->features, "cpu_instructions"), 1e9);
     s_close(s_get(&web->features, "cache_misses"), 500);
@@ -920,11 +941,11 @@ static void test_3000_containers_are_copied_whole_and_node_sums_exact(void **sta
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
     kms_kepler_snapshot_t *copy = kms_kepler_snapshot_new();
-    s_many(p, 0, 0, 3000, 0);       /* containers 0..2999 */
-    s_many(c, 2, 500, 3000, 4);     /* containers 500..3499: 2500 in both */
+    s_many(p, 0, 0, 3000, 0);   /* containers 0..2999 */
+    s_many(c, 2, 500, 3000, 4); /* containers 500..3499: 2500 in both */
     assert_int_equal(kms_kepler_snapshot_containers(c), 3000);
     assert_int_equal(kms_kepler_snapshot_copy(copy, p), 0);
-    kms_kepler_snapshot_destroy(&p);  /* the copy owns all it holds */
+    kms_kepler_snapshot_destroy(&p); /* the copy owns all it holds */
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     assert_int_equal(kms_kepler_diff(copy, c, s_count_only, got, &st), 2501);
@@ -949,7 +970,7 @@ static void s_two_counters(kms_kepler_snapshot_t *s, double ts, double dynamic, 
     kms_kepler_snapshot_begin(s, ts, "h");
     s_add(s, "kepler_node_package_joules_total", dynamic, "mode", "dynamic", NULL, NULL);
     s_add(s, "kepler_node_package_joules_total", idle, "mode", "idle", NULL, NULL);
-    s_add(s, "kepler_node_core_joules_total", core, "mode", "idle", NULL, NULL);  /* no core zone: 0 */
+    s_add(s, "kepler_node_core_joules_total", core, "mode", "idle", NULL, NULL); /* no core zone: 0 */
 }
 
 static void test_one_counter_down_is_a_damaged_page_and_all_down_a_restart(void **state)
@@ -958,7 +979,7 @@ static void test_one_counter_down_is_a_damaged_page_and_all_down_a_restart(void 
     kms_kepler_snapshot_t *good = kms_kepler_snapshot_new(), *cut = kms_kepler_snapshot_new();
     kms_kepler_snapshot_t *next = kms_kepler_snapshot_new();
     s_two_counters(good, 10, 1000000, 5000, 0);
-    s_two_counters(cut, 15, 1, 5050, 0);  /* "1000050" lost its end */
+    s_two_counters(cut, 15, 1, 5050, 0); /* "1000050" lost its end */
     s_two_counters(next, 20, 1000100, 5100, 0);
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
@@ -967,7 +988,7 @@ static void test_one_counter_down_is_a_damaged_page_and_all_down_a_restart(void 
     assert_non_null(st.why);
     assert_int_equal(got->count, 0);
     assert_int_equal(kms_kepler_diff(good, next, s_collect, got, &st), 1);
-    s_close(s_get(&got->items[0].targets, "package"), 20);  /* (100 + 100) J / 10 s */
+    s_close(s_get(&got->items[0].targets, "package"), 20); /* (100 + 100) J / 10 s */
     s_close(s_get(&got->items[0].targets, "core"), 0);
 
     /* A container's cycles cut short while its cpu time and energy went on: damaged too. */
@@ -1011,8 +1032,10 @@ static int s_check_finite(const kms_sample_t *sample, void *arg)
 static void test_randomly_damaged_pages_never_give_a_negative_or_nonfinite_rate(void **state)
 {
     (void) state;
-    static const char *pairs[][2] = {{"0.7-a.prom", "0.7-b.prom"}, {"0.9-a.prom", "0.9-b.prom"},
-                                     {"0.10-a.prom", "0.10-b.prom"}, {"0.3-a.prom", "0.3-b.prom"}};
+    static const char *pairs[][2] = {{"0.7-a.prom", "0.7-b.prom"},
+                                     {"0.9-a.prom", "0.9-b.prom"},
+                                     {"0.10-a.prom", "0.10-b.prom"},
+                                     {"0.3-a.prom", "0.3-b.prom"}};
     static const char noise[] = "0123456789.eE+-,{}\"\\\n =#_aNIf";
     uint64_t rng = 88172645463325252ull;
     kms_kepler_snapshot_t *a = kms_kepler_snapshot_new(), *b = kms_kepler_snapshot_new();
@@ -1158,7 +1181,7 @@ static void test_the_prometheus_walk_keeps_prev_past_a_damaged_point(void **stat
     assert_int_equal(w->snapshots, 3);
     assert_int_equal(w->samples.count, 1);
     s_close(w->samples.items[0].dt, 30);
-    s_close(s_get(&w->samples.items[0].targets, "package"), 20);  /* (300 + 300) J / 30 s */
+    s_close(s_get(&w->samples.items[0].targets, "package"), 20); /* (300 + 300) J / 30 s */
     free(w);
 }
 
@@ -1167,7 +1190,8 @@ static void test_a_prometheus_error_or_unknown_answer_fails_the_walk(void **stat
     (void) state;
     walked_t *w = calloc(1, sizeof *w);
     const char *why = NULL;
-    json_t *root = json_loads("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error at char 3\"}", 0, NULL);
+    json_t *root = json_loads("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error at char 3\"}",
+                              0, NULL);
     assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
     assert_string_equal(why, "parse error at char 3");
     json_decref(root);
@@ -1305,9 +1329,12 @@ static void test_the_selector_asks_for_what_the_samples_read(void **state)
     assert_non_null(all);
     assert_int_equal(strncmp(nodes, "{__name__=~\"", 12), 0);
     assert_string_equal(nodes + strlen(nodes) - 2, "\"}");
-    const char *node_families[] = {"|kepler_node_cpu_active_joules_total|", "|kepler_node_cpu_usage_ratio|",
-                                   "|kepler_node_package_joules_total|", "kepler_container_cpu_cycles_total|",
-                                   "|node_energy_stat|", "|pod_curr_energy_in_pkg_millijoule|"};
+    const char *node_families[] = {"|kepler_node_cpu_active_joules_total|",
+                                   "|kepler_node_cpu_usage_ratio|",
+                                   "|kepler_node_package_joules_total|",
+                                   "kepler_container_cpu_cycles_total|",
+                                   "|node_energy_stat|",
+                                   "|pod_curr_energy_in_pkg_millijoule|"};
     for (size_t i = 0; i < sizeof node_families / sizeof node_families[0]; i++) {
         assert_non_null(strstr(nodes, node_families[i]));
         assert_non_null(strstr(all, node_families[i]));

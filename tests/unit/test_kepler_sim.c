@@ -53,12 +53,12 @@ static void test_state_does_not_depend_on_scrape_times(void **state)
             assert_true(s_rel(often->containers[i].counter[f], once->containers[i].counter[f]) < 1e-9);
     for (int comp = 0; comp < SIM_COMPONENTS; comp++)
         assert_true(s_rel(s_node_total(often, comp), s_node_total(once, comp)) < 1e-9);
-    sim_advance(once, 120.0);  /* the past is ignored */
+    sim_advance(once, 120.0); /* the past is ignored */
     assert_true(once->now == 131.3);
     sim_destroy(&once);
     sim_destroy(&often);
     assert_null(once);
-    sim_destroy(&once);  /* idempotent */
+    sim_destroy(&once); /* idempotent */
 }
 
 /* Without noise, core energy over [t1, t2] is bias * (t2 - t1) + weights . counter increments,
@@ -109,7 +109,7 @@ static void test_log_truth_holds_within_steps(void **state)
         sim_advance(sim, t);
         s_feature_sums(sim, before);
         double e = s_node_total(sim, SIM_CORE);
-        sim_advance(sim, t + 0.6);  /* within the step that started at t - 0.2 */
+        sim_advance(sim, t + 0.6); /* within the step that started at t - 0.2 */
         s_feature_sums(sim, after);
         for (int f = 0; f < SIM_FEATURES; f++)
             rate[f] = (after[f] - before[f]) / 0.6;
@@ -118,7 +118,7 @@ static void test_log_truth_holds_within_steps(void **state)
         lo = fmin(lo, rate[SIM_CPU_TIME]);
         hi = fmax(hi, rate[SIM_CPU_TIME]);
     }
-    assert_true(hi > 1.5 * lo);  /* the usage spans the bend */
+    assert_true(hi > 1.5 * lo); /* the usage spans the bend */
     char *json = sim_truth_json(sim);
     assert_non_null(strstr(json, "\"truth\": \"log\""));
     assert_non_null(strstr(json, "\"knee\": 0.5"));
@@ -180,13 +180,13 @@ static void test_noise_is_bounded_and_present(void **state)
         double e_clean = s_node_total(clean, SIM_PLATFORM);
         sim_advance(noisy, 100.0 + k);
         sim_advance(clean, 100.0 + k);
-        double error = (s_node_total(noisy, SIM_PLATFORM) - e_noisy)
-                           / (s_node_total(clean, SIM_PLATFORM) - e_clean) - 1;
+        double error = (s_node_total(noisy, SIM_PLATFORM) - e_noisy) / (s_node_total(clean, SIM_PLATFORM) - e_clean)
+                       - 1;
         assert_true(fabs(error) <= 3 * noise + 1e-9);
         lo = error < lo ? error : lo;
         hi = error > hi ? error : hi;
     }
-    assert_true(hi - lo > noise);  /* it does vary */
+    assert_true(hi - lo > noise); /* it does vary */
     sim_destroy(&noisy);
     sim_destroy(&clean);
 }
@@ -211,11 +211,11 @@ static void test_splits_add_up(void **state)
         }
     }
     /* derived components */
-    assert_true(s_rel(s_node_total(sim, SIM_PACKAGE),
-                      s_node_total(sim, SIM_CORE) + s_node_total(sim, SIM_UNCORE)) < 1e-9);
+    assert_true(s_rel(s_node_total(sim, SIM_PACKAGE), s_node_total(sim, SIM_CORE) + s_node_total(sim, SIM_UNCORE))
+                < 1e-9);
     assert_true(s_rel(s_node_total(sim, SIM_PLATFORM),
-                      s_node_total(sim, SIM_PACKAGE) + s_node_total(sim, SIM_DRAM)
-                          + s_node_total(sim, SIM_OTHER)) < 1e-9);
+                      s_node_total(sim, SIM_PACKAGE) + s_node_total(sim, SIM_DRAM) + s_node_total(sim, SIM_OTHER))
+                < 1e-9);
     sim_destroy(&sim);
 }
 
@@ -250,7 +250,7 @@ static void test_a_restart_zeroes_keplers_counters_but_not_rapl_or_gauges(void *
     assert_true(s_node_total(sim, SIM_PLATFORM) == 0);
     assert_true(sim->containers[1].counter[SIM_CPU_CYCLES] == 0);
     assert_true(sim->containers[1].energy.energy[SIM_DRAM][SIM_IDLE] == 0);
-    assert_true(sim->containers[1].counter[SIM_RESIDENT_MEMORY] == memory);  /* a gauge */
+    assert_true(sim->containers[1].counter[SIM_RESIDENT_MEMORY] == memory); /* a gauge */
     assert_true(sim->rapl[0][SIM_PACKAGE] == rapl);
     sim_advance(sim, 111.0);
     assert_true(s_node_total(sim, SIM_PLATFORM) > 0);
@@ -295,9 +295,9 @@ static void test_churn_replaces_containers_with_new_ids_and_keeps_system_last(vo
     for (size_t i = 0; i < 11; i++)
         strcpy(first[i], sim->containers[i].id);
     sim_advance(sim, 20.0);
-    assert_true(sim->replaced >= 20 && sim->replaced <= 80);  /* ~50 expected */
+    assert_true(sim->replaced >= 20 && sim->replaced <= 80); /* ~50 expected */
     assert_int_equal(sim->count, 11);
-    assert_true(sim->containers[10].system);  /* the node's own processes stay, sorted last */
+    assert_true(sim->containers[10].system); /* the node's own processes stay, sorted last */
     assert_string_equal(sim->containers[10].id, "system_processes");
     assert_string_equal(first[10], "system_processes");
     size_t kept = 0;

@@ -106,7 +106,7 @@ static void test_decade_logs_on_1_10_100_and_never_on_0(void **state)
             logged++;
             last = n;
         }
-    assert_int_equal(logged, 6);  /* 1, 10, 100, 1000, 10000, 100000 */
+    assert_int_equal(logged, 6); /* 1, 10, 100, 1000, 10000, 100000 */
     assert_int_equal(last, 100000);
     assert_false(kms_log_decade(0));
     assert_false(kms_log_decade(20));

@@ -43,12 +43,17 @@ static void test_a_malformed_proc_stat_cpu_line_is_refused_and_ticks_untouched(v
 {
     (void) state;
     meter_cpu_ticks_t t = {7, 7};
-    const char *bad[] = {"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu  1 2 3 4 5 6 7\n", "cpu  1 2 3 x 5 6 7 8\n",
-                         "cpu  1 2 3 4 5 6 7 8 9 10 11\n", "cpu  -1 2 3 4 5 6 7 8\n",
-                         "cpu  99999999999999999999 2 3 4 5 6 7 8\n", "cpu 1 2 3 4 5 6 7 8 junk\n"};
+    const char *bad[] = {"",
+                         "cpu0 1 2 3 4 5 6 7 8\n",
+                         "cpu  1 2 3 4 5 6 7\n",
+                         "cpu  1 2 3 x 5 6 7 8\n",
+                         "cpu  1 2 3 4 5 6 7 8 9 10 11\n",
+                         "cpu  -1 2 3 4 5 6 7 8\n",
+                         "cpu  99999999999999999999 2 3 4 5 6 7 8\n",
+                         "cpu 1 2 3 4 5 6 7 8 junk\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(meter_usage_parse_stat(bad[i], strlen(bad[i]), &t), -1);
-    assert_int_equal(t.busy, 7);  /* untouched */
+    assert_int_equal(t.busy, 7); /* untouched */
 }
 
 static void test_cpu_time_is_busy_ticks_over_hz_and_refused_when_time_goes_back(void **state)
@@ -58,7 +63,7 @@ static void test_cpu_time_is_busy_ticks_over_hz_and_refused_when_time_goes_back(
     double x;
     assert_int_equal(meter_usage_cpu_time(&a, &b, 100, 1.0, &x), 0);
     assert_true(fabs(x - 1.5) < 1e-12);
-    assert_int_equal(meter_usage_cpu_time(&b, &a, 100, 1.0, &x), -1);  /* went back */
+    assert_int_equal(meter_usage_cpu_time(&b, &a, 100, 1.0, &x), -1); /* went back */
     assert_int_equal(meter_usage_cpu_time(&a, &b, 100, 0, &x), -1);
     assert_int_equal(meter_usage_cpu_time(&a, &b, 100, NAN, &x), -1);
 }
@@ -92,12 +97,12 @@ static void test_counter_is_exact_and_wraps(void **state)
 {
     (void) state;
     meter_counter_t c;
-    meter_counter_init(&c, 0, 1000000);  /* 1 J */
+    meter_counter_init(&c, 0, 1000000); /* 1 J */
     double counted;
     /* 0.3 W for 1 s, 10 times: 3 J, 3 wraps, the counter at exactly 0 again. */
     for (int i = 0; i < 10; i++)
         assert_int_equal(meter_counter_add(&c, 0.3, 1.0, 1.0, 1000, &counted), METER_WATTS_OK);
-    assert_true(c.energy_uj == 0 || c.energy_uj == 999999);  /* 3e6 in doubles: to the microjoule */
+    assert_true(c.energy_uj == 0 || c.energy_uj == 999999); /* 3e6 in doubles: to the microjoule */
     assert_true(fabs(c.total_j - 3.0) < 1e-9);
     /* 1 uW for 0.5 s a million times: half a joule, made of fractions of a microjoule. */
     meter_counter_init(&c, 0, 262143328850ull);
@@ -142,7 +147,7 @@ static void test_counter_guesses_a_gap_and_paces_the_catch_up(void **state)
 {
     (void) state;
     meter_counter_t c;
-    meter_counter_init(&c, 0, 30000000);  /* 30 J: 3 s at --max-watts 10 */
+    meter_counter_init(&c, 0, 30000000); /* 30 J: 3 s at --max-watts 10 */
     meter_counter_add(&c, 4, 1, 1, 10, NULL);
     /* Five intervals unknown, guessed at 4 W: the counter goes on. */
     for (int i = 0; i < 5; i++)
@@ -152,7 +157,7 @@ static void test_counter_guesses_a_gap_and_paces_the_catch_up(void **state)
     double last = c.total_j;
     assert_int_equal(meter_counter_add(&c, 8, 6, 1, 10, NULL), METER_WATTS_OK);
     assert_true(fabs(c.total_j - last - 10) < 1e-9);
-    for (int i = 0; i < 9; i++) {  /* 2 J a second caught up */
+    for (int i = 0; i < 9; i++) { /* 2 J a second caught up */
         last = c.total_j;
         meter_counter_add(&c, 8, 1, 1, 10, NULL);
         assert_true(c.total_j - last <= 10 + 1e-9);
@@ -166,12 +171,12 @@ static void test_counter_guesses_a_gap_and_paces_the_catch_up(void **state)
     for (int i = 0; i < 3; i++)
         meter_counter_guess(&c, 9, 1, 10);
     uint64_t held = c.energy_uj;
-    meter_counter_add(&c, 1, 4, 1, 10, NULL);  /* 4 J known for 27 J guessed */
+    meter_counter_add(&c, 1, 4, 1, 10, NULL); /* 4 J known for 27 J guessed */
     for (int i = 0; i < 20; i++) {
         meter_counter_add(&c, 1, 1, 1, 10, NULL);
         assert_true(c.energy_uj == held);
     }
-    meter_counter_add(&c, 1, 4, 1, 10, NULL);  /* 28 J known: 1 J past the guesses */
+    meter_counter_add(&c, 1, 4, 1, 10, NULL); /* 28 J known: 1 J past the guesses */
     assert_true(c.energy_uj > held);
 
     /* The usage of the guessed intervals is lost: they stand. */
@@ -608,7 +613,7 @@ static void test_metrics_show_watts_models_and_errors_in_a_form_promtool_accepts
     assert_non_null(strstr(text, "kms_meter_prior_info{arch=\"Skylake\",match=\"exact\","));
     assert_non_null(strstr(text, "kms_meter_server_errors_total{kind=\"connect\"} 3\n"));
     assert_non_null(strstr(text, "kms_meter_models_rejected_total{reason=\"watts\"} 2\n"));
-    assert_null(strstr(text, "zone=\"core\""));  /* not in the tree: not shown */
+    assert_null(strstr(text, "zone=\"core\"")); /* not in the tree: not shown */
     /* The format is what Prometheus' own checker accepts. */
     FILE *check = popen("promtool check metrics >/dev/null 2>&1", "w");
     assert_non_null(check);

@@ -10,13 +10,13 @@
 
 /* ---- data: a seeded generator per scenario --------------------------------------------------- */
 
-#define P 3          /* features in the test models */
-#define N 500        /* samples per scenario */
+#define P 3   /* features in the test models */
+#define N 500 /* samples per scenario */
 #define MAX_ARCHS 4
 
 typedef struct {
     double x[P];
-    int arch;        /* index into s_arch_names */
+    int arch; /* index into s_arch_names */
     double y;
 } row_t;
 
@@ -27,7 +27,7 @@ static uint64_t s_rng;
 
 static double s_uniform(double lo, double hi)
 {
-    s_rng += 0x9e3779b97f4a7c15ULL;   /* splitmix64 */
+    s_rng += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
     uint64_t z = s_rng;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -55,30 +55,28 @@ static void s_generate(scenario_t kind, row_t *rows, size_t n)
             r->x[0] = s_uniform(0, 10), r->x[1] = s_uniform(0, 5), r->x[2] = s_uniform(0, 1);
             r->y = 9 + 2 * r->x[0] - r->x[1] + 4 * r->x[2] + s_gauss(0.5);
             break;
-        case SCALED:   /* 1e-3 to 1e12, as cpu_time, resident_memory and cache_misses are */
+        case SCALED: /* 1e-3 to 1e12, as cpu_time, resident_memory and cache_misses are */
             r->x[0] = s_uniform(1e-4, 1e-3), r->x[1] = s_uniform(5e11, 1.5e12), r->x[2] = s_uniform(0, 1e6);
             r->y = 10 + 5000 * r->x[0] + 2e-11 * r->x[1] + 3e-6 * r->x[2] + s_gauss(0.1);
             break;
-        case OFFSET:   /* memory that barely moves on a large base: naive sums lose it */
+        case OFFSET: /* memory that barely moves on a large base: naive sums lose it */
             r->x[0] = s_uniform(0, 1e-3), r->x[1] = 5e10 + s_uniform(0, 1e6), r->x[2] = s_uniform(0, 1e9);
             r->y = 5 + 2000 * r->x[0] + 1e-5 * (r->x[1] - 5e10) + 1e-8 * r->x[2] + s_gauss(0.05);
             break;
-        case COLLINEAR:   /* instructions = 2 cycles, exactly */
+        case COLLINEAR: /* instructions = 2 cycles, exactly */
             r->x[0] = s_uniform(1e9, 3e9), r->x[1] = 2 * r->x[0], r->x[2] = s_uniform(0, 1);
             r->y = 1 + 1e-9 * r->x[0] + 2 * r->x[2] + s_gauss(0.2);
             break;
-        case CONSTANT:   /* an idle node: cpu_time never moves */
+        case CONSTANT: /* an idle node: cpu_time never moves */
             r->x[0] = s_uniform(0, 1e9), r->x[1] = 0.25, r->x[2] = s_uniform(0, 100);
             r->y = 7 + 3e-9 * r->x[0] + 0.05 * r->x[2] + s_gauss(0.3);
             break;
-        case ARCHS:   /* a second, third and fourth architecture join late */
+        case ARCHS: /* a second, third and fourth architecture join late */
             r->x[0] = s_uniform(0, 10), r->x[1] = s_uniform(0, 5), r->x[2] = s_uniform(0, 1);
             r->arch = (int) (i < 100 ? 0 : i < 250 ? i % 2 : i < 400 ? i % 3 : i % 4);
-            r->y = 9 + 2 * r->x[0] - r->x[1] + 4 * r->x[2] + (double[]) {0, 5, -3, 1.5}[r->arch] + s_gauss(0.5);
+            r->y = 9 + 2 * r->x[0] - r->x[1] + 4 * r->x[2] + (double[]){0, 5, -3, 1.5}[r->arch] + s_gauss(0.5);
             break;
-        case IDLE:   /* nothing moves at all */
-            r->x[0] = 1e6, r->x[1] = 3e9, r->x[2] = 0.5, r->y = 42.5;
-            break;
+        case IDLE: /* nothing moves at all */ r->x[0] = 1e6, r->x[1] = 3e9, r->x[2] = 0.5, r->y = 42.5; break;
         }
     }
 }
@@ -137,7 +135,7 @@ static void s_qr_solve(double *a, size_t rows, size_t cols, double *b, double *o
         double vv = 0;
         for (size_t i = k; i < rows; i++)
             v[i] = a[i * cols + k] - (i == k ? alpha : 0), vv += v[i] * v[i];
-        for (size_t j = k; j <= cols; j++) {   /* j == cols: the right-hand side */
+        for (size_t j = k; j <= cols; j++) { /* j == cols: the right-hand side */
             double s = 0;
             for (size_t i = k; i < rows; i++)
                 s += v[i] * (j < cols ? a[i * cols + j] : b[i]);
@@ -182,7 +180,7 @@ static batch_t s_batch_fit(const row_t *rows, size_t n, double f, double ridge)
         if (fit.seen[a] && reference < 0)
             reference = (int) a;
     col[q++] = 0;
-    for (size_t c = 1; c < all; c++)   /* constant columns (and the reference) stay out */
+    for (size_t c = 1; c < all; c++) /* constant columns (and the reference) stay out */
         if (sqrt(ss[c] / weight_sum) > 1e-12 * top[c] && !(c > P && (int) (c - 1 - P) == reference))
             col[q++] = c;
     size_t m = n + q - 1;
@@ -272,8 +270,8 @@ static double s_check_scenario(scenario_t kind, double f, double ridge)
             double diff = fabs(online - expect) / fmax(1, fabs(expect));
             worst = fmax(worst, diff);
             if (diff > 1e-6)
-                fail_msg("%s f=%g ridge=%g n=%zu probe %zu: online %.17g batch %.17g",
-                         s_scenario_names[kind], f, ridge, n, i, online, expect);
+                fail_msg("%s f=%g ridge=%g n=%zu probe %zu: online %.17g batch %.17g", s_scenario_names[kind], f, ridge,
+                         n, i, online, expect);
             /* Kepler's formula on the served document: the model's own prediction, to the bit
                (the contract asks for 1e-9). */
             double kepler = kms_weights_predict(&served, &probe);
@@ -287,8 +285,8 @@ static double s_check_scenario(scenario_t kind, double f, double ridge)
     assert_int_equal(pending, kind == ARCHS ? 3 * (KMS_MODEL_ARCH_EVIDENCE - 1) : 0);
     kms_model_destroy(&model);
     assert_null(model);
-    print_message("%-9s forgetting=%-4g ridge=%-5g worst relative difference %.2e\n",
-                  s_scenario_names[kind], f, ridge, worst);
+    print_message("%-9s forgetting=%-4g ridge=%-5g worst relative difference %.2e\n", s_scenario_names[kind], f, ridge,
+                  worst);
     return worst;
 }
 
@@ -315,7 +313,7 @@ static void test_long_run_stays_exact(void **state)
             rows[i].arch = i % 7 == 0;
         kms_model_spec_t spec = s_spec(forgetting, KMS_MODEL_RIDGE);
         kms_model_t *model = kms_model_new(&spec);
-        size_t learned = 0;   /* the second architecture's first samples wait for its slot */
+        size_t learned = 0; /* the second architecture's first samples wait for its slot */
         for (size_t i = 0; i < n; i++) {
             kms_sample_t s = s_sample(&rows[i]);
             kms_learn_result_t result = kms_model_learn(model, &s, 1);
@@ -361,11 +359,12 @@ static void test_weights_recover_a_noise_free_truth(void **state)
     kms_model_t *model = kms_model_new(&spec);
     s_rng = 99;
     double truth[P] = {2e-9, 0.5, -3};
-    for (int i = 0; i < 600; i++) {   /* the window then holds only well-determined fits */
+    for (int i = 0; i < 600; i++) { /* the window then holds only well-determined fits */
         row_t r = {{s_uniform(1e9, 4e9), s_uniform(0, 10), s_uniform(0, 1)}, i % 2, 0};
         r.y = 20 + (r.arch ? 4 : 0) + truth[0] * r.x[0] + truth[1] * r.x[1] + truth[2] * r.x[2];
         kms_sample_t s = s_sample(&r);
-        assert_int_equal(kms_model_learn(model, &s, 1), i < 2 * KMS_MODEL_ARCH_EVIDENCE - 1 && r.arch ? KMS_LEARN_PENDING : KMS_LEARN_OK);
+        assert_int_equal(kms_model_learn(model, &s, 1),
+                         i < 2 * KMS_MODEL_ARCH_EVIDENCE - 1 && r.arch ? KMS_LEARN_PENDING : KMS_LEARN_OK);
     }
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
@@ -424,7 +423,7 @@ static void test_unseen_architecture_has_weight_zero(void **state)
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
     assert_int_equal(w.category_count, 3);
-    assert_string_equal(w.category[2].name, KMS_ARCH_UNKNOWN);   /* the empty architecture */
+    assert_string_equal(w.category[2].name, KMS_ARCH_UNKNOWN); /* the empty architecture */
     kms_sample_t s = s_sample(&rows[0]);
     strcpy(s.arch, "power10");
     double online;
@@ -486,7 +485,7 @@ static void test_prequential_r2_rmse_mae_match_a_recomputation(void **state)
         kms_model_learn(model, &s, 100 + (double) i);
     }
     assert_int_equal(k, N - (P + 2));
-    double figures[2][3];   /* overall, window: r2, rmse, mae */
+    double figures[2][3]; /* overall, window: r2, rmse, mae */
     for (int part = 0; part < 2; part++) {
         size_t from = part ? k - KMS_MODEL_WINDOW : 0, count = k - from;
         double mean = 0, sse = 0, sae = 0, sst = 0;
@@ -505,7 +504,8 @@ static void test_prequential_r2_rmse_mae_match_a_recomputation(void **state)
     assert_true(s_close(st.window_r2, figures[1][0], 1e-9) && s_close(st.window_rmse, figures[1][1], 1e-9)
                 && s_close(st.window_mae, figures[1][2], 1e-9));
     /* Noise sigma 0.5: with the underdetermined start left out, the overall figures see it too. */
-    print_message("prequential: r2 %.4f rmse %.4f, window r2 %.4f rmse %.4f\n", st.r2, st.rmse, st.window_r2, st.window_rmse);
+    print_message("prequential: r2 %.4f rmse %.4f, window r2 %.4f rmse %.4f\n", st.r2, st.rmse, st.window_r2,
+                  st.window_rmse);
     assert_true(st.r2 > 0.98 && st.window_r2 > 0.98);
     assert_true(st.rmse > 0.4 && st.rmse < 0.6 && st.window_rmse > 0.4 && st.window_rmse < 0.6);
     assert_true(st.created == 100 && st.updated == 100 + N - 1);
@@ -552,8 +552,9 @@ static void test_a_model_is_ready_at_min_samples_and_says_how_far_before(void **
         s = s_sample(&rows[i]);
         kms_model_learn(model, &s, 1);
         kms_model_status(model, &st);
-        assert_string_equal(st.reason, i == 0 ? "no finite fit yet (1 samples)"
-                                       : i < P + 2 ? "no prediction checked yet" : "");
+        assert_string_equal(st.reason, i == 0      ? "no finite fit yet (1 samples)"
+                                       : i < P + 2 ? "no prediction checked yet"
+                                                   : "");
         assert_int_equal(st.ready, i == P + 2);
     }
     kms_model_destroy(&model);
@@ -606,7 +607,10 @@ static void test_invalid_samples_rejected_and_counted(void **state)
         kms_model_learn(model, &s, 1);
     }
     json_t *before_state = kms_model_save(model);
-    const struct { size_t column; double value; } bad[] = {
+    const struct {
+        size_t column;
+        double value;
+    } bad[] = {
         {0, NAN}, {1, INFINITY}, {2, -INFINITY}, {0, 1e31}, {1, -1e300},
         {P, NAN}, {P, INFINITY}, {P, -INFINITY}, {P, -0.5}, {P, 1e31},
     };
@@ -780,11 +784,11 @@ static void test_architecture_slots_are_reclaimed(void **state)
         for (int i = 0; i < KMS_MODEL_ARCH_EVIDENCE + 2; i++)
             s_learn_arch(model, name, ++ts, a);
     }
-    assert_int_equal(s_learn_arch(model, "arch0", ++ts, 0), KMS_LEARN_OK);   /* arch1 is now the oldest */
+    assert_int_equal(s_learn_arch(model, "arch0", ++ts, 0), KMS_LEARN_OK); /* arch1 is now the oldest */
     kms_model_status_t st;
     int waited = 0;
     while (s_learn_arch(model, "newcomer", ++ts, 40) == KMS_LEARN_PENDING) {
-        if (waited++ % 64 == 0)   /* the others stay in use, all but arch1 */
+        if (waited++ % 64 == 0) /* the others stay in use, all but arch1 */
             for (int a = 0; a < KMS_MODEL_MAX_ARCH; a++)
                 if (a != 1) {
                     snprintf(name, sizeof name, "arch%d", a);
@@ -794,7 +798,7 @@ static void test_architecture_slots_are_reclaimed(void **state)
     }
     kms_model_status(model, &st);
     assert_int_equal(st.archs_reclaimed, 1);
-    assert_true(waited > KMS_MODEL_ARCH_IDLE / 4);   /* the others tick the clock too */
+    assert_true(waited > KMS_MODEL_ARCH_IDLE / 4); /* the others tick the clock too */
     assert_true(s_has_category(model, "newcomer") && !s_has_category(model, "arch1") && s_has_category(model, "arch2"));
     for (int i = 0; i < 200; i++)
         assert_int_equal(s_learn_arch(model, "newcomer", ++ts, 40), KMS_LEARN_OK);
@@ -804,7 +808,7 @@ static void test_architecture_slots_are_reclaimed(void **state)
     assert_int_equal(w.category_count, KMS_MODEL_MAX_ARCH);
     assert_string_equal(w.category[KMS_MODEL_MAX_ARCH - 1].name, "newcomer");
     assert_true(s_close(w.category[KMS_MODEL_MAX_ARCH - 1].weight - w.category[0].weight, 40, 1e-6));
-    assert_true(s_close(w.category[1].weight - w.category[0].weight, 2, 1e-6));   /* arch2 */
+    assert_true(s_close(w.category[1].weight - w.category[0].weight, 2, 1e-6)); /* arch2 */
     kms_model_destroy(&model);
 }
 
@@ -876,7 +880,7 @@ static int s_follow(kms_model_t *model, double factor, int limit, kms_model_t **
         kms_model_status_t st;
         kms_model_status(model, &st);
         if (st.drifts == 1 && !*copy_at_drift)
-            *copy_at_drift = s_reload(model);   /* the gate's state is saved too */
+            *copy_at_drift = s_reload(model); /* the gate's state is saved too */
         double error = 0;
         uint64_t saved = s_rng;
         for (int k = 0; k < 50; k++) {
@@ -887,7 +891,7 @@ static int s_follow(kms_model_t *model, double factor, int limit, kms_model_t **
             error += fabs(p - y) / y / 50;
         }
         s_rng = saved;
-        if (error < 0.02 + 0.02)   /* the probes' own noise is 2 % */
+        if (error < 0.02 + 0.02) /* the probes' own noise is 2 % */
             return n;
     }
     return -1;
@@ -944,7 +948,7 @@ static void test_poisoned_state_is_refused(void **state)
         kms_model_learn(model, &s, 1);
     }
     json_t *doc = kms_model_save(model);
-    json_array_set_new(json_object_get(doc, "mean"), P, json_real(-40));   /* the target's mean */
+    json_array_set_new(json_object_get(doc, "mean"), P, json_real(-40)); /* the target's mean */
     const char *why = NULL;
     assert_null(kms_model_load(doc, &why));
     assert_string_equal(why, "poisoned: it predicts negative watts at the mean of its samples");
@@ -974,7 +978,7 @@ static void test_per_cpu_model_pools_hosts_of_any_size(void **state)
     (void) state;
     kms_model_spec_t spec;
     assert_int_equal(kms_model_spec_builtin("vm_package_model", &spec), 0);
-    spec.ridge = 0;  /* the default ridge shrinks by 1e-9 relative: exactly the tolerance */
+    spec.ridge = 0; /* the default ridge shrinks by 1e-9 relative: exactly the tolerance */
     kms_model_t *model = kms_model_new(&spec);
     s_rng = 77;
     for (int i = 0; i < 200; i++) {
@@ -1046,7 +1050,7 @@ static void test_builtin_models_name_their_target_and_features(void **state)
     kms_model_t *model = kms_model_new(&spec);
     assert_string_equal(kms_model_spec(model)->name, "dram_model");
     kms_model_destroy(&model);
-    kms_model_destroy(&model);   /* idempotent */
+    kms_model_destroy(&model); /* idempotent */
 }
 
 static void test_bad_specs_refused(void **state)
@@ -1097,7 +1101,7 @@ static void test_save_load_continues_bit_identically(void **state)
         s_generate(ARCHS, rows, N);
         kms_model_spec_t spec = s_spec(f ? 0.97 : 1, KMS_MODEL_RIDGE);
         kms_model_t *model = kms_model_new(&spec);
-        for (size_t i = 0; i < 405; i++) {   /* past the window's wrap, the fourth arch earning its slot */
+        for (size_t i = 0; i < 405; i++) { /* past the window's wrap, the fourth arch earning its slot */
             kms_sample_t s = s_sample(&rows[i]);
             kms_model_learn(model, &s, (double) i);
         }
@@ -1184,8 +1188,8 @@ static void test_load_rejects_bad_documents(void **state)
         const char *key;
         json_t *value;
         json_object_foreach(object, key, value) {
-            json_t *swaps[] = {json_null(), json_true(), json_string("x"), json_integer(-1),
-                               json_real(0.5), json_array(), json_object(), NULL};
+            json_t *swaps[] = {json_null(),    json_true(),  json_string("x"), json_integer(-1),
+                               json_real(0.5), json_array(), json_object(),    NULL};
             for (size_t k = 0; k < sizeof swaps / sizeof swaps[0]; k++) {
                 json_t *doc = json_deep_copy(good);
                 json_t *parent = levels[l] ? json_object_get(doc, levels[l]) : doc;
@@ -1223,7 +1227,10 @@ static void test_load_rejects_bad_documents(void **state)
     s_expect_rejected(json_array(), "array");
     s_expect_rejected(json_pack("{s:s}", "format", "kms-model-state"), "no version");
 
-    struct { const char *path; json_t *value; } edits[] = {
+    struct {
+        const char *path;
+        json_t *value;
+    } edits[] = {
         {"version", json_integer(2)},
         {"format", json_string("something else")},
         {"samples", json_integer(0)},
@@ -1234,7 +1241,7 @@ static void test_load_rejects_bad_documents(void **state)
         {"spec.features", json_pack("[s,s,s]", "f0", "f0", "f2")},
         {"spec.name", json_string("")},
         {"archs", json_pack("[s,s,s]", "a", "a", "b")},
-        {"archs", json_pack("[s,s]", "a", "b")},   /* one fewer than the moments */
+        {"archs", json_pack("[s,s]", "a", "b")}, /* one fewer than the moments */
         {"mean", json_pack("[f]", 1.0)},
         {"comoment", json_pack("[f,f]", 1.0, 2.0)},
         {"prequential.count", json_integer(1000000)},
@@ -1285,7 +1292,7 @@ static void test_load_survives_corrupt_text(void **state)
     for (size_t cut = 0; cut < len; cut += 7) {
         json_t *doc = json_loadb(text, cut, 0, NULL);
         kms_model_t *m = kms_model_load(doc, NULL);
-        assert_null(m);   /* a prefix of a JSON object never parses */
+        assert_null(m); /* a prefix of a JSON object never parses */
         json_decref(doc);
     }
     s_rng = 5;

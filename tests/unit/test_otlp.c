@@ -79,8 +79,8 @@ static const char *s_attr(const json_t *attrs, const char *key)
 }
 
 /* The data point of `metric` whose attributes match the given pairs (NULL-terminated). */
-static const json_t *s_point(const json_t *request, const char *metric, const char *kind,
-                             const char *k1, const char *v1, const char *k2, const char *v2)
+static const json_t *s_point(const json_t *request, const char *metric, const char *kind, const char *k1,
+                             const char *v1, const char *k2, const char *v2)
 {
     const json_t *m = s_metric(request, metric);
     if (!m)
@@ -107,8 +107,8 @@ static double s_double(const json_t *point)
 static void test_key_value_pairs_are_unescaped_and_bad_ones_dropped(void **state)
 {
     (void) state;
-    json_t *pairs = api_otlp_parse_pairs(
-        "a=1, b = x%20y ,bad,=e,f=%zz,g=%0d%0aX: y,h=%3D%2c,api-key=k=v,empty=", "test");
+    json_t *pairs = api_otlp_parse_pairs("a=1, b = x%20y ,bad,=e,f=%zz,g=%0d%0aX: y,h=%3D%2c,api-key=k=v,empty=",
+                                         "test");
     assert_non_null(pairs);
     assert_string_equal(json_string_value(json_object_get(pairs, "a")), "1");
     assert_string_equal(json_string_value(json_object_get(pairs, "b")), "x y");
@@ -117,8 +117,8 @@ static void test_key_value_pairs_are_unescaped_and_bad_ones_dropped(void **state
     assert_string_equal(json_string_value(json_object_get(pairs, "api-key")), "k=v");
     assert_string_equal(json_string_value(json_object_get(pairs, "empty")), "");
     assert_null(json_object_get(pairs, "bad"));
-    assert_null(json_object_get(pairs, "f"));   /* malformed escape */
-    assert_null(json_object_get(pairs, "g"));   /* CR LF would split the HTTP header */
+    assert_null(json_object_get(pairs, "f")); /* malformed escape */
+    assert_null(json_object_get(pairs, "g")); /* CR LF would split the HTTP header */
     assert_int_equal(json_object_size(pairs), 5);
     json_decref(pairs);
 
@@ -153,7 +153,7 @@ static void test_export_is_off_unless_an_http_endpoint_and_otlp_exporter_are_set
     api_otlp_config_t config;
     assert_int_equal(api_otlp_config_from_env(&config), 0);
     assert_null(config.url);
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "", 1);  /* empty is unset */
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "", 1); /* empty is unset */
     assert_int_equal(api_otlp_config_from_env(&config), 0);
 
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
@@ -222,10 +222,8 @@ static void test_headers_interval_timeout_and_resource_are_read_with_fallbacks(v
     assert_string_equal(config.ca_file, "/etc/ssl/ca.pem");
     assert_string_equal(json_string_value(json_object_get(config.headers, "x-honeycomb-team")), "secret");
     assert_int_equal(json_object_size(config.headers), 2);
-    assert_string_equal(json_string_value(json_object_get(config.resource, "service.name")),
-                        "model-server");
-    assert_string_equal(json_string_value(json_object_get(config.resource, "k8s.cluster.name")),
-                        "lab 1");
+    assert_string_equal(json_string_value(json_object_get(config.resource, "service.name")), "model-server");
+    assert_string_equal(json_string_value(json_object_get(config.resource, "k8s.cluster.name")), "lab 1");
     assert_non_null(json_object_get(config.resource, "service.version"));
     assert_non_null(json_object_get(config.resource, "service.instance.id"));
     api_otlp_config_clear(&config);
@@ -251,7 +249,7 @@ static void test_headers_interval_timeout_and_resource_are_read_with_fallbacks(v
     /* Without OTEL_SERVICE_NAME the attribute list's service.name stands. */
     assert_string_equal(json_string_value(json_object_get(config.resource, "service.name")), "ignored");
     api_otlp_config_clear(&config);
-    api_otlp_config_clear(&config);  /* idempotent */
+    api_otlp_config_clear(&config); /* idempotent */
 }
 
 static void test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now(void **state)
@@ -285,8 +283,7 @@ static void test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now(v
         const json_t *points = json_object_get(gauge ? gauge : sum, "dataPoints");
         assert_true(json_array_size(points) > 0);
         json_array_foreach(points, j, point) {
-            assert_string_equal(json_string_value(json_object_get(point, "timeUnixNano")),
-                                "1700000000123456789");
+            assert_string_equal(json_string_value(json_object_get(point, "timeUnixNano")), "1700000000123456789");
             assert_true(json_is_array(json_object_get(point, "attributes")));
             assert_true(gauge ? json_is_real(json_object_get(point, "asDouble"))
                               : json_is_string(json_object_get(point, "asInt")));
@@ -304,18 +301,20 @@ static void test_built_points_carry_the_lists_values_and_leave_out_the_absent(vo
     json_t *r = api_otlp_build(list, resource, NOW_NS);
     assert_non_null(r);
 
-    assert_true(s_double(s_point(r, "kms_model_weight", "gauge", "model", "core_model", "feature",
-                                 "cpu_cycles")) == 3.25);
-    assert_true(s_double(s_point(r, "kms_model_feature_mean", "gauge", "model", "core_model",
-                                 "feature", "cpu_instructions")) == 2e9);
-    assert_true(s_double(s_point(r, "kms_model_feature_variance", "gauge", "model", "core_model",
-                                 "feature", "cpu_time")) == 0.25);
-    assert_int_equal(json_array_size(json_object_get(
-                         json_object_get(s_metric(r, "kms_model_weight"), "gauge"), "dataPoints")), 3);
+    assert_true(s_double(s_point(r, "kms_model_weight", "gauge", "model", "core_model", "feature", "cpu_cycles"))
+                == 3.25);
+    assert_true(
+        s_double(s_point(r, "kms_model_feature_mean", "gauge", "model", "core_model", "feature", "cpu_instructions"))
+        == 2e9);
+    assert_true(
+        s_double(s_point(r, "kms_model_feature_variance", "gauge", "model", "core_model", "feature", "cpu_time"))
+        == 0.25);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(s_metric(r, "kms_model_weight"), "gauge"), "dataPoints")), 3);
     assert_true(s_double(s_point(r, "kms_model_bias", "gauge", "model", "core_model", NULL, NULL)) == 42.5);
     /* Labelled as the API's /metrics labels them: the category's name is the "feature". */
-    const json_t *category = s_point(r, "kms_model_category_weight", "gauge", "model", "core_model",
-                                     "category", "aarch64");
+    const json_t *category = s_point(r, "kms_model_category_weight", "gauge", "model", "core_model", "category",
+                                     "aarch64");
     assert_true(s_double(category) == -0.5);
     assert_string_equal(s_attr(json_object_get(category, "attributes"), "feature"), "cpu_architecture");
     assert_true(s_double(s_point(r, "kms_model_r2", "gauge", "model", "core_model", "window", "all")) == 0.97);
@@ -329,8 +328,7 @@ static void test_built_points_carry_the_lists_values_and_leave_out_the_absent(vo
 
     const json_t *samples = s_point(r, "kms_model_samples", "sum", "model", "core_model", NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(samples, "asInt")), "123");
-    assert_string_equal(json_string_value(json_object_get(samples, "startTimeUnixNano")),
-                        "1699999000500000000");
+    assert_string_equal(json_string_value(json_object_get(samples, "startTimeUnixNano")), "1699999000500000000");
     samples = s_point(r, "kms_model_samples", "sum", "model", "dram_model", NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(samples, "asInt")), "12");
 
@@ -342,8 +340,7 @@ static void test_built_points_carry_the_lists_values_and_leave_out_the_absent(vo
     const json_t *received = s_point(r, "kms_trainer_samples_received", "sum", NULL, NULL, NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(received, "asInt")), "140");
     /* The trainer's counters started `uptime` seconds before now (to the second: stable). */
-    assert_string_equal(json_string_value(json_object_get(received, "startTimeUnixNano")),
-                        "1699999900000000000");
+    assert_string_equal(json_string_value(json_object_get(received, "startTimeUnixNano")), "1699999900000000000");
     assert_int_equal(json_array_size(json_object_get(received, "attributes")), 0);
     assert_true(s_double(s_point(r, "kms_trainer_publishers", "gauge", NULL, NULL, NULL, NULL)) == 2.0);
     json_decref(r);
@@ -401,15 +398,13 @@ static void test_extreme_times_print_whole_and_give_no_impossible_start_time(voi
     json_t *list = s_load("{\"trainer\": {\"uptime\": 5, \"checkpoints\": 1}}");
     json_t *r = api_otlp_build(list, NULL, UINT64_MAX);
     const json_t *point = s_point(r, "kms_trainer_checkpoints", "sum", NULL, NULL, NULL, NULL);
-    assert_string_equal(json_string_value(json_object_get(point, "timeUnixNano")),
-                        "18446744073709551615");
+    assert_string_equal(json_string_value(json_object_get(point, "timeUnixNano")), "18446744073709551615");
     json_decref(r);
     /* A fresh trainer's start is not rounded past the point's own time. */
     json_t *fresh = s_load("{\"trainer\": {\"uptime\": 0.2, \"checkpoints\": 0}}");
     r = api_otlp_build(fresh, NULL, 1700000000900000000ULL);
     point = s_point(r, "kms_trainer_checkpoints", "sum", NULL, NULL, NULL, NULL);
-    assert_string_equal(json_string_value(json_object_get(point, "startTimeUnixNano")),
-                        "1700000000000000000");
+    assert_string_equal(json_string_value(json_object_get(point, "startTimeUnixNano")), "1700000000000000000");
     json_decref(r);
     json_decref(fresh);
     /* An uptime longer than the clock is no start time at all. */
@@ -450,8 +445,8 @@ static void s_check_request(const json_t *request)
    wrong ones; the request built from each must still be well formed. */
 static void s_mutate(json_t *root, json_t *node, int *variants)
 {
-    static const char *wrong[] = {"null", "\"x\"", "-1", "1e308", "-1e308", "[]", "{}", "true",
-                                  "1.8446744073709552e19", "9.3e18", "2.5"};
+    static const char *wrong[] = {
+        "null", "\"x\"", "-1", "1e308", "-1e308", "[]", "{}", "true", "1.8446744073709552e19", "9.3e18", "2.5"};
     if (json_is_object(node)) {
         const char *key;
         json_t *child;
@@ -469,11 +464,11 @@ static void s_mutate(json_t *root, json_t *node, int *variants)
             s_mutate(root, saved, variants);
             json_decref(saved);
         }
-    }
-    else if (json_is_array(node)) {
+    } else if (json_is_array(node)) {
         size_t i;
         json_t *child;
-        json_array_foreach(node, i, child) s_mutate(root, child, variants);
+        json_array_foreach(node, i, child)
+            s_mutate(root, child, variants);
     }
 }
 
@@ -519,9 +514,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_value_pairs_are_unescaped_and_bad_ones_dropped),
-        cmocka_unit_test_setup_teardown(test_export_is_off_unless_an_http_endpoint_and_otlp_exporter_are_set, s_clear_env, s_clear_env),
-        cmocka_unit_test_setup_teardown(test_the_endpoint_gets_v1_metrics_unless_the_signals_own_is_set, s_clear_env, s_clear_env),
-        cmocka_unit_test_setup_teardown(test_headers_interval_timeout_and_resource_are_read_with_fallbacks, s_clear_env, s_clear_env),
+        cmocka_unit_test_setup_teardown(test_export_is_off_unless_an_http_endpoint_and_otlp_exporter_are_set,
+                                        s_clear_env, s_clear_env),
+        cmocka_unit_test_setup_teardown(test_the_endpoint_gets_v1_metrics_unless_the_signals_own_is_set, s_clear_env,
+                                        s_clear_env),
+        cmocka_unit_test_setup_teardown(test_headers_interval_timeout_and_resource_are_read_with_fallbacks, s_clear_env,
+                                        s_clear_env),
         cmocka_unit_test(test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now),
         cmocka_unit_test(test_built_points_carry_the_lists_values_and_leave_out_the_absent),
         cmocka_unit_test(test_a_hostile_list_is_left_out_never_invented_or_crashed_on),

@@ -14,7 +14,7 @@
 typedef struct {
     char *text;
     size_t len, cap;
-    int stop_after;  /* > 0: on_series returns 7 at this series */
+    int stop_after; /* > 0: on_series returns 7 at this series */
     size_t calls;
 } dump_t;
 
@@ -55,7 +55,12 @@ static int s_on_series(const kms_promtext_series_t *s, void *arg)
         s_appendf(d, "%s%.*s=\"", i == 0 ? "{" : ",", (int) s->labels[i].name.len, s->labels[i].name.ptr);
         for (long k = 0; k < n; k++) {
             char c = value[k];
-            s_append(d, c == '\n' ? "\\n" : c == '\\' ? "\\\\" : c == '"' ? "\\\"" : &c, c == '\n' || c == '\\' || c == '"' ? 2 : 1);
+            s_append(d,
+                     c == '\n'   ? "\\n"
+                     : c == '\\' ? "\\\\"
+                     : c == '"'  ? "\\\""
+                                 : &c,
+                     c == '\n' || c == '\\' || c == '"' ? 2 : 1);
         }
         s_append(d, "\"", 1);
     }
@@ -138,7 +143,7 @@ static void test_help_type_and_comments(void **state)
     assert_int_equal(t.n, 4);
     assert_int_equal(t.types[0], KMS_PROMTEXT_COUNTER);
     assert_int_equal(t.types[1], KMS_PROMTEXT_GAUGE);
-    assert_int_equal(t.types[2], KMS_PROMTEXT_UNTYPED);  /* b's TYPE does not carry over to c */
+    assert_int_equal(t.types[2], KMS_PROMTEXT_UNTYPED); /* b's TYPE does not carry over to c */
     assert_string_equal(t.families[2], "c");
     assert_int_equal(t.types[3], KMS_PROMTEXT_UNTYPED);
 }
@@ -156,7 +161,7 @@ typedef struct {
     size_t count;
     kms_promtext_series_t first;
     kms_promtext_label_t labels[KMS_PROMTEXT_MAX_LABELS];
-    char *page;  /* the exact-size copy the slices point into */
+    char *page; /* the exact-size copy the slices point into */
 } capture_t;
 
 static int s_on_capture(const kms_promtext_series_t *s, void *arg)
@@ -202,7 +207,8 @@ static void test_label_escapes_are_handed_out_raw_and_unescape_exactly(void **st
     assert_int_equal(kms_promtext_label_unescape(&c.labels[2], out, sizeof out), 9);
     assert_string_equal(out, "two\nlines");
     /* an escaped quote does not end the value; a backslash before the end quote is escaped */
-    s_expect("a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\n", "a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\nstats lines=2 series=2 rejected=0\n");
+    s_expect("a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\n",
+             "a{b=\"\\\"\"} 1\nc{d=\"x\\\\\"} 2\nstats lines=2 series=2 rejected=0\n");
 }
 
 static void test_nan_and_infinities_in_any_case_are_read_as_values(void **state)
@@ -281,19 +287,20 @@ static void test_histograms_and_summaries_pass_through(void **state)
         assert_int_equal(t.types[i], KMS_PROMTEXT_HISTOGRAM);
         assert_string_equal(t.families[i], "h");
     }
-    assert_int_equal(t.types[4], KMS_PROMTEXT_UNTYPED);  /* not one of the histogram's suffixes */
+    assert_int_equal(t.types[4], KMS_PROMTEXT_UNTYPED); /* not one of the histogram's suffixes */
     assert_string_equal(t.families[4], "h_other");
     for (int i = 5; i < 8; i++) {
         assert_int_equal(t.types[i], KMS_PROMTEXT_SUMMARY);
         assert_string_equal(t.families[i], "s");
     }
-    assert_int_equal(t.types[8], KMS_PROMTEXT_UNTYPED);  /* summaries have no buckets */
+    assert_int_equal(t.types[8], KMS_PROMTEXT_UNTYPED); /* summaries have no buckets */
 }
 
 static void test_duplicate_series_pass_through(void **state)
 {
     (void) state;
-    s_expect("a{x=\"1\"} 1\na{x=\"1\"} 2\nb 3\nb 3\n", "a{x=\"1\"} 1\na{x=\"1\"} 2\nb 3\nb 3\nstats lines=4 series=4 rejected=0\n");
+    s_expect("a{x=\"1\"} 1\na{x=\"1\"} 2\nb 3\nb 3\n",
+             "a{x=\"1\"} 1\na{x=\"1\"} 2\nb 3\nb 3\nstats lines=4 series=4 rejected=0\n");
 }
 
 static void test_metric_and_label_names_are_validated_by_character(void **state)
@@ -344,7 +351,7 @@ static void test_known_crash_shapes_rejected(void **state)
     };
     /* clang-format on */
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        size_t n = strlen(shapes[i]) + (i == sizeof shapes / sizeof shapes[0] - 1);  /* last one keeps its NUL */
+        size_t n = strlen(shapes[i]) + (i == sizeof shapes / sizeof shapes[0] - 1); /* last one keeps its NUL */
         for (int at_end = 0; at_end < 2; at_end++) {
             char page[128];
             size_t len;
@@ -361,7 +368,8 @@ static void test_known_crash_shapes_rejected(void **state)
             kms_promtext_stats_t st;
             s_capture(page, len, &c, &st);
             if (st.rejected != 1 || st.series != 1)
-                fail_msg("shape %zu '%s' (at end: %d): rejected=%zu series=%zu", i, shapes[i], at_end, st.rejected, st.series);
+                fail_msg("shape %zu '%s' (at end: %d): rejected=%zu series=%zu", i, shapes[i], at_end, st.rejected,
+                         st.series);
             assert_true(kms_slice_eq(c.first.name, "ok"));
         }
     }
@@ -430,7 +438,7 @@ static void test_one_megabyte_label_value(void **state)
     s_capture(page, 5 + mb + 5, &c, &st);
     assert_int_equal(st.series, 1);
     assert_int_equal(c.labels[0].value.len, mb);
-    page[5 + mb - 1] = 'q';  /* odd number of backslashes before 'q': "\q" is no escape */
+    page[5 + mb - 1] = 'q'; /* odd number of backslashes before 'q': "\q" is no escape */
     s_capture(page, 5 + mb + 5, &c, &st);
     assert_int_equal(st.rejected, 1);
     free(page);
@@ -465,8 +473,9 @@ static void test_label_values_must_be_utf8(void **state)
     (void) state;
     s_expect("a{x=\"caf\xc3\xa9 \xe6\xb8\xa9 \xf0\x9f\x94\xa5\"} 1\n",
              "a{x=\"caf\xc3\xa9 \xe6\xb8\xa9 \xf0\x9f\x94\xa5\"} 1\nstats lines=1 series=1 rejected=0\n");
-    const char *bad[] = {"\xff", "abcdefgh\xc3", "\xc3(", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                         "\xc0\xaf", "\xe2\x82", "0123456789abcdef\x80"};
+    const char *bad[] = {"\xff",         "abcdefgh\xc3", "\xc3(",
+                         "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                         "\xc0\xaf",     "\xe2\x82",     "0123456789abcdef\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char page[64];
         int n = snprintf(page, sizeof page, "a{x=\"%s\"} 1\n", bad[i]);
@@ -522,7 +531,7 @@ static void test_label_unescape_and_find(void **state)
     char out[16];
     assert_int_equal(kms_promtext_label_unescape(&label, out, 8), 7);
     assert_string_equal(out, "a\\b\"c\nd");
-    assert_int_equal(kms_promtext_label_unescape(&label, out, 7), -1);  /* no room for the NUL */
+    assert_int_equal(kms_promtext_label_unescape(&label, out, 7), -1); /* no room for the NUL */
     assert_int_equal(kms_promtext_label_unescape(&label, out, 0), -1);
     kms_promtext_label_t plain = {{"y", 1}, {"hello", 5}, false};
     assert_int_equal(kms_promtext_label_unescape(&plain, out, 6), 5);
@@ -550,7 +559,7 @@ static void s_check_exact(const char *token)
     char *end;
     double want = strtod(token, &end), got = 0;
     int rc = kms_promtext_parse_value(token, strlen(token), &got);
-    if (isinf(want)) {  /* overflow: rejected */
+    if (isinf(want)) { /* overflow: rejected */
         if (rc != -1)
             fail_msg("'%s' overflows but was accepted", token);
         return;
@@ -578,17 +587,17 @@ static void test_values_exact_like_strtod(void **state)
         double v;
         memcpy(&v, &bits, sizeof v);
         switch (i % 4) {
-        case 0:  /* any double, as Go and the shortest printers write it */
+        case 0: /* any double, as Go and the shortest printers write it */
             if (!isfinite(v))
                 continue;
             kms_num_format_go(v, token, sizeof token);
             break;
-        case 1:  /* 17 significant digits, the longest round-trip form */
+        case 1: /* 17 significant digits, the longest round-trip form */
             if (!isfinite(v))
                 continue;
             snprintf(token, sizeof token, "%.17g", v);
             break;
-        case 2: {  /* random digits with a random point and exponent */
+        case 2: { /* random digits with a random point and exponent */
             int digits = 1 + rand() % 24, point = rand() % (digits + 1), n = 0;
             if (rand() % 2)
                 token[n++] = '-';
@@ -600,8 +609,9 @@ static void test_values_exact_like_strtod(void **state)
             snprintf(token + n, sizeof token - (size_t) n, "e%d", rand() % 80 - 40);
             break;
         }
-        default:  /* exporter-shaped: counters and short fractions */
-            snprintf(token, sizeof token, "%u.%0*u", (unsigned) rand() % 100000000, 1 + rand() % 6, (unsigned) rand() % 1000);
+        default: /* exporter-shaped: counters and short fractions */
+            snprintf(token, sizeof token, "%u.%0*u", (unsigned) rand() % 100000000, 1 + rand() % 6,
+                     (unsigned) rand() % 1000);
             break;
         }
         s_check_exact(token);
@@ -649,8 +659,10 @@ static int s_on_compare(const kms_promtext_series_t *s, void *arg)
         long n = kms_promtext_label_unescape(&s->labels[i], value, sizeof value);
         assert_true(n >= 0);
         assert_true(kms_slice_eq(s->labels[i].name, json_string_value(json_array_get(pair, 0))));
-        if ((size_t) n != json_string_length(json_array_get(pair, 1)) || strcmp(value, json_string_value(json_array_get(pair, 1))) != 0)
-            fail_msg("%s #%zu: label %zu is '%s', reference '%s'", r->file, r->index, i, value, json_string_value(json_array_get(pair, 1)));
+        if ((size_t) n != json_string_length(json_array_get(pair, 1))
+            || strcmp(value, json_string_value(json_array_get(pair, 1))) != 0)
+            fail_msg("%s #%zu: label %zu is '%s', reference '%s'", r->file, r->index, i, value,
+                     json_string_value(json_array_get(pair, 1)));
     }
     double expected = strtod(json_string_value(json_array_get(want, 2)), NULL);
     if (!(isnan(expected) && isnan(s->value)) && memcmp(&expected, &s->value, sizeof expected) != 0)
@@ -661,7 +673,8 @@ static int s_on_compare(const kms_promtext_series_t *s, void *arg)
         assert_int_equal(s->timestamp_ms, json_integer_value(ts));
     static const char *types[] = {"unknown", "counter", "gauge", "histogram", "summary"};
     assert_string_equal(types[s->type], json_string_value(json_array_get(want, 4)));
-    if (r->families == 0 || s->family.len != r->last_family.len || memcmp(s->family.ptr, r->last_family.ptr, s->family.len) != 0)
+    if (r->families == 0 || s->family.len != r->last_family.len
+        || memcmp(s->family.ptr, r->last_family.ptr, s->family.len) != 0)
         r->families++;
     r->last_family = s->family;
     r->index++;
@@ -747,7 +760,7 @@ static void test_simd_scans_stop_where_the_byte_loop_does_at_every_length(void *
     char page[256], name[64], label[64], value[64];
     for (size_t len = 1; len <= 40; len++) {
         memset(name, 'n', len), name[len] = '\0';
-        if (len > 1)  /* a name may not start with a digit */
+        if (len > 1) /* a name may not start with a digit */
             name[len - 1] = len % 3 == 0 ? ':' : len % 3 == 1 ? '9' : 'Z';
         memset(label, 'l', len), label[len] = '\0';
         label[len - 1] = len % 2 ? '_' : '7';

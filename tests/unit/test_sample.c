@@ -81,12 +81,10 @@ static void s_str(msgpack_packer *pk, const char *text)
     msgpack_pack_str_body(pk, text, strlen(text));
 }
 
-static void s_build(msgpack_sbuffer *sb, const char *bad_key, s_packer_fn bad, s_packer_fn extra,
-                    const char *omit)
+static void s_build(msgpack_sbuffer *sb, const char *bad_key, s_packer_fn bad, s_packer_fn extra, const char *omit)
 {
-    static const char *const keys[] = {"v", "seq", "ts", "dt", "node", "arch", "features",
-                                       "targets", "container_id", "pod", "namespace",
-                                       "container"};
+    static const char *const keys[] = {"v",        "seq",     "ts",           "dt",  "node",      "arch",
+                                       "features", "targets", "container_id", "pod", "namespace", "container"};
     msgpack_sbuffer_init(sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -118,7 +116,7 @@ static void s_build(msgpack_sbuffer *sb, const char *bad_key, s_packer_fn bad, s
             s_str(&pk, "core");
             msgpack_pack_double(&pk, 12.0);
         } else {
-            s_str(&pk, key);  /* strings: the key's own name as value */
+            s_str(&pk, key); /* strings: the key's own name as value */
         }
     }
 }
@@ -208,9 +206,8 @@ static void test_the_wire_keys_are_exactly_the_contracts_in_order(void **state)
     msgpack_unpacked_init(&u);
     assert_int_equal(msgpack_unpack_next(&u, buf, len, NULL), MSGPACK_UNPACK_SUCCESS);
     assert_int_equal(u.data.type, MSGPACK_OBJECT_MAP);
-    static const char *const keys[] = {"v", "seq", "ts", "dt", "node", "arch", "features",
-                                       "targets", "container_id", "pod", "namespace",
-                                       "container"};
+    static const char *const keys[] = {"v",        "seq",     "ts",           "dt",  "node",      "arch",
+                                       "features", "targets", "container_id", "pod", "namespace", "container"};
     assert_int_equal(u.data.via.map.size, 12);
     for (size_t i = 0; i < 12; i++) {
         msgpack_object_kv *kv = &u.data.via.map.ptr[i];
@@ -407,7 +404,7 @@ static void s_unknown_nested(msgpack_packer *pk)
 static void s_unknown_int_key(msgpack_packer *pk)
 {
     msgpack_pack_int(pk, 99);
-    msgpack_pack_double(pk, NAN);  /* unknown, so not checked */
+    msgpack_pack_double(pk, NAN); /* unknown, so not checked */
 }
 
 static void test_unknown_keys_skipped(void **state)
@@ -432,8 +429,7 @@ static void test_unknown_keys_skipped(void **state)
 static void test_each_missing_required_key_is_named_and_container_id_is_optional(void **state)
 {
     (void) state;
-    static const char *const required[] = {"v", "seq", "ts", "dt", "node", "arch", "features",
-                                           "targets"};
+    static const char *const required[] = {"v", "seq", "ts", "dt", "node", "arch", "features", "targets"};
     for (size_t i = 0; i < 8; i++) {
         msgpack_sbuffer sb;
         s_build(&sb, NULL, NULL, NULL, required[i]);
@@ -502,7 +498,7 @@ static void test_the_longest_strings_round_trip_and_one_byte_more_is_refused(voi
         kms_sample_t base = s_node_sample();
         size_t blen = kms_sample_encode(&base, buf, sizeof buf);
         assert_true((uint8_t) buf[0] == 0x88);
-        buf[0] = (char) 0x89;  /* fixmap of 9 */
+        buf[0] = (char) 0x89; /* fixmap of 9 */
         msgpack_sbuffer_write(&sb, buf, blen);
         if (i < 5) {
             s_str(&pk, id_keys[i]);
@@ -583,14 +579,14 @@ static void test_headers_claiming_more_than_the_frame_holds_are_refused(void **s
 {
     (void) state;
     static const uint8_t frames[][12] = {
-        {0xdf, 0xff, 0xff, 0xff, 0xff},             /* map32 of 4G pairs */
-        {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0},       /* array32 */
-        {0x81, 0xa1, 'x', 0xdd, 0x7f, 0xff, 0xff, 0xff},  /* nested */
-        {0xdb, 0xff, 0xff, 0xff, 0xf0, 'a'},        /* str32 */
-        {0xc6, 0x10, 0x00, 0x00, 0x00},             /* bin32 */
-        {0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01},       /* ext32 */
-        {0xc1},                                     /* never used */
-        {0xde, 0x00, 0x02, 0xa1, 'v', 0x01},        /* map16 of 2 holding 1 */
+        {0xdf, 0xff, 0xff, 0xff, 0xff},                  /* map32 of 4G pairs */
+        {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0},            /* array32 */
+        {0x81, 0xa1, 'x', 0xdd, 0x7f, 0xff, 0xff, 0xff}, /* nested */
+        {0xdb, 0xff, 0xff, 0xff, 0xf0, 'a'},             /* str32 */
+        {0xc6, 0x10, 0x00, 0x00, 0x00},                  /* bin32 */
+        {0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01},            /* ext32 */
+        {0xc1},                                          /* never used */
+        {0xde, 0x00, 0x02, 0xa1, 'v', 0x01},             /* map16 of 2 holding 1 */
     };
     static const size_t lens[] = {5, 6, 8, 6, 5, 6, 1, 6};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
@@ -631,14 +627,20 @@ static void test_random_and_damaged_frames_never_crash_or_half_fill_a_sample(voi
             len = vlen;
             memcpy(frame, valid, vlen);
             for (int k = 0; k < 3; k++) {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
                 frame[x % vlen] = (uint8_t) (x >> 32);
             }
         } else {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
             len = 1 + x % sizeof frame;
             for (size_t k = 0; k < len; k++) {
-                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
                 frame[k] = (uint8_t) x;
             }
         }
@@ -697,7 +699,7 @@ static void test_json_numbers_are_shortest_and_read_back_exactly(void **state)
     assert_non_null(strstr(text, "\"cpu_time\":0.1,"));
     assert_null(strstr(text, "0.10000"));
     free(text);
-    kms_values_set(&s.features, KMS_F_CPU_TIME, 0.1 + 0.2);  /* needs all 17 digits */
+    kms_values_set(&s.features, KMS_F_CPU_TIME, 0.1 + 0.2); /* needs all 17 digits */
     kms_values_set(&s.targets, "core", 1.0 / 3.0);
     text = kms_sample_to_json(&s);
     json_error_t err;
@@ -705,8 +707,7 @@ static void test_json_numbers_are_shortest_and_read_back_exactly(void **state)
     assert_non_null(obj);
     json_t *features = json_object_get(obj, "features");
     assert_true(json_real_value(json_object_get(features, "cpu_time")) == 0.1 + 0.2);
-    assert_true(json_real_value(json_object_get(json_object_get(obj, "targets"), "core"))
-                == 1.0 / 3.0);
+    assert_true(json_real_value(json_object_get(json_object_get(obj, "targets"), "core")) == 1.0 / 3.0);
     assert_true(json_real_value(json_object_get(obj, "ts")) == s.ts);
     json_decref(obj);
     free(text);
@@ -732,13 +733,11 @@ static void test_json_has_every_field_on_one_line_and_null_for_bad_utf8(void **s
     assert_string_equal(json_string_value(json_object_get(obj, "pod")), "nginx-7d9c");
     assert_string_equal(json_string_value(json_object_get(obj, "namespace")), "default");
     assert_string_equal(json_string_value(json_object_get(obj, "container")), "nginx");
-    assert_string_equal(json_string_value(json_object_get(obj, "container_id")),
-                        "0123456789abcdef");
+    assert_string_equal(json_string_value(json_object_get(obj, "container_id")), "0123456789abcdef");
     json_t *features = json_object_get(obj, "features");
     assert_int_equal(json_object_size(features), 4);
     assert_true(json_number_value(json_object_get(features, "cpu_cycles")) == 2.5e9);
-    assert_true(json_number_value(json_object_get(json_object_get(obj, "targets"), "dram"))
-                == 4.25);
+    assert_true(json_number_value(json_object_get(json_object_get(obj, "targets"), "dram")) == 4.25);
     json_decref(obj);
     free(text);
 

@@ -110,17 +110,17 @@ static void test_seq_gaps_and_restarts(void **state)
     trainer_ingest_t *ingest = trainer_ingest_new(&stats);
     for (uint64_t seq = 1; seq <= 5; seq++)
         assert_int_equal(s_feed(ingest, "a", seq, 5), 0);
-    assert_int_equal(s_feed(ingest, "a", 9, 5), 0);            /* 6, 7, 8 lost */
+    assert_int_equal(s_feed(ingest, "a", 9, 5), 0); /* 6, 7, 8 lost */
     assert_int_equal(stats.seq_gaps, 3);
-    assert_int_equal(s_feed(ingest, "a", 1, 5), 0);            /* restarted scraper */
+    assert_int_equal(s_feed(ingest, "a", 1, 5), 0); /* restarted scraper */
     assert_int_equal(stats.publisher_restarts, 1);
     assert_int_equal(stats.seq_gaps, 3);
     assert_int_equal(s_feed(ingest, "a", 2, 5), 0);
-    assert_int_equal(s_feed(ingest, "a", 2, 5), 0);            /* a repeat is a session too */
+    assert_int_equal(s_feed(ingest, "a", 2, 5), 0); /* a repeat is a session too */
     assert_int_equal(stats.publisher_restarts, 2);
-    assert_int_equal(s_feed(ingest, "b", UINT64_MAX - 1, 5), 0);  /* first sight: no gap */
+    assert_int_equal(s_feed(ingest, "b", UINT64_MAX - 1, 5), 0); /* first sight: no gap */
     assert_int_equal(s_feed(ingest, "b", UINT64_MAX, 5), 0);
-    assert_int_equal(s_feed(ingest, "b", 0, 5), 0);            /* wrapped: a new session */
+    assert_int_equal(s_feed(ingest, "b", 0, 5), 0); /* wrapped: a new session */
     assert_int_equal(stats.seq_gaps, 3);
     assert_int_equal(stats.publishers, 2);
     assert_int_equal(stats.samples_accepted, stats.samples_received);
@@ -141,7 +141,7 @@ static void test_a_changed_cpu_count_is_held_back_once(void **state)
     assert_int_equal(stats.rejected_values, 1);
     assert_int_equal(s_feed_cpus(ingest, "a", 4, 5, 16), 0);
     assert_int_equal(s_feed_cpus(ingest, "b", 5, 5, 4), 0);
-    assert_int_equal(s_feed_cpus(ingest, "a", 6, 5, 0), 0);  /* not stated: nothing to compare */
+    assert_int_equal(s_feed_cpus(ingest, "a", 6, 5, 0), 0); /* not stated: nothing to compare */
     assert_int_equal(stats.rejected_values, 1);
     trainer_ingest_destroy(&ingest);
 }
@@ -158,10 +158,10 @@ static void test_target_bounds_parse_with_a_default_and_refuse_bad_forms(void **
     kms_values_set(&s.targets, "core", 4001);
     assert_string_equal(trainer_bounds_exceeded(&b, &s), "core");
     kms_values_set(&s.targets, "core", 10);
-    kms_values_set(&s.targets, "fpga", 25000);   /* not listed: the "*" bound */
+    kms_values_set(&s.targets, "fpga", 25000); /* not listed: the "*" bound */
     assert_string_equal(trainer_bounds_exceeded(&b, &s), "fpga");
     assert_int_equal(trainer_bounds_parse(&b, "core=5,*=30000,fpga=26000", why, sizeof why), 0);
-    assert_string_equal(trainer_bounds_exceeded(&b, &s), "core");   /* core=10 > 5 */
+    assert_string_equal(trainer_bounds_exceeded(&b, &s), "core"); /* core=10 > 5 */
     const char *bad[] = {"core", "core=", "core=-1", "core=0", "=5", "core=nan", "core=inf", "core=5x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(trainer_bounds_parse(&b, bad[i], why, sizeof why), -1);
@@ -212,7 +212,7 @@ static void test_absurd_watts_are_held_back_and_leave_the_models_untouched(void 
             kms_values_set(&bad.targets, "core", 3e5 + 7e5 * (double) (seq % 7) / 7);
             assert_int_equal(trainer_learn(mixed, &bad, 1), 0);
             kms_values_set(&bad.targets, "core", 10 * (5 + 2e-9 * 1e9));
-            assert_int_equal(trainer_learn(mixed, &bad, 1), dram_models);   /* its dram watts are fine */
+            assert_int_equal(trainer_learn(mixed, &bad, 1), dram_models); /* its dram watts are fine */
             absurd++;
         }
     }
@@ -259,9 +259,9 @@ static void test_seq_leaps_are_sessions(void **state)
     }
     assert_int_equal(stats.seq_gaps, 0);
     assert_int_equal(stats.publisher_restarts, 2000);
-    assert_int_equal(s_feed(ingest, "a", 1001 + 50000, 5), 0);   /* 50,000 lost: within reach */
+    assert_int_equal(s_feed(ingest, "a", 1001 + 50000, 5), 0); /* 50,000 lost: within reach */
     assert_int_equal(stats.seq_gaps, 50000 - 1);
-    assert_int_equal(s_feed(ingest, "a", 1001 + 50000 + 1000000, 5), 0);   /* a leap: a session */
+    assert_int_equal(s_feed(ingest, "a", 1001 + 50000 + 1000000, 5), 0); /* a leap: a session */
     assert_int_equal(stats.seq_gaps, 50000 - 1);
     assert_int_equal(stats.publisher_restarts, 2001);
     trainer_ingest_destroy(&ingest);
@@ -280,12 +280,12 @@ static void test_one_counter_for_several_nodes(void **state)
         for (int n = 0; n < 2; n++) {
             const char *node = n ? "b" : "a";
             assert_int_equal(s_feed(ingest, node, seq++, 5), 0);
-            for (int c = 0; c < 3 + n; c++) {  /* containers of that node */
+            for (int c = 0; c < 3 + n; c++) { /* containers of that node */
                 s_sample(&s, node, seq++, 5);
                 s.is_container = true;
                 strcpy(s.container_id, "c");
                 zmsg_t *msg = s_message(KMS_TOPIC_CONTAINER, &s);
-                if (!(round == 3 && n == 1 && c == 1))  /* one lost on the way */
+                if (!(round == 3 && n == 1 && c == 1)) /* one lost on the way */
                     assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
                 zmsg_destroy(&msg);
             }
@@ -306,13 +306,13 @@ static void test_an_interval_outside_the_median_window_is_refused_until_majority
     trainer_ingest_t *ingest = trainer_ingest_new(&stats);
     uint64_t seq = 1;
     assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
-    assert_int_equal(s_feed(ingest, "n", seq++, 60), 0);  /* still warming up */
+    assert_int_equal(s_feed(ingest, "n", seq++, 60), 0); /* still warming up */
     assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
     for (int i = 0; i < 15; i++)
         assert_int_equal(s_feed(ingest, "n", seq++, 5), 0);
-    assert_int_equal(s_feed(ingest, "n", seq++, 2.4), -1);  /* under half */
+    assert_int_equal(s_feed(ingest, "n", seq++, 2.4), -1); /* under half */
     assert_int_equal(s_feed(ingest, "n", seq++, 2.6), 0);
-    assert_int_equal(s_feed(ingest, "n", seq++, 15), 0);    /* a skipped scrape or two */
+    assert_int_equal(s_feed(ingest, "n", seq++, 15), 0); /* a skipped scrape or two */
     assert_int_equal(s_feed(ingest, "n", seq++, 15.5), -1);
     assert_int_equal(stats.rejected_interval, 2);
     /* A restart starts the window over (warm-up again); then the interval is reconfigured. */
@@ -417,22 +417,22 @@ static void test_implausible_times_are_held_back_and_never_move_the_window(void 
     trainer_ingest_t *ingest = trainer_ingest_new(&stats);
     kms_sample_t s, out;
     s_sample(&s, "t", 1, 5);
-    s.ts = 32503680000.0;  /* the year 3000, on a publisher's first sample */
+    s.ts = 32503680000.0; /* the year 3000, on a publisher's first sample */
     zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
     assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
     zmsg_destroy(&msg);
-    assert_int_equal(s_feed(ingest, "u", 1, 1e-9), -1);      /* no scrape is that short */
+    assert_int_equal(s_feed(ingest, "u", 1, 1e-9), -1); /* no scrape is that short */
     assert_int_equal(stats.rejected_time, 2);
     uint64_t seq = 1;
     for (int i = 0; i < 5; i++)
         assert_int_equal(s_feed(ingest, "v", seq++, 5), 0);
-    s_sample(&s, "v", seq++, 3600);  /* an hour, 5 s after the previous sample */
+    s_sample(&s, "v", seq++, 3600); /* an hour, 5 s after the previous sample */
     s.ts = s_clock("v", 5);
     msg = s_message(KMS_TOPIC_NODE, &s);
     assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
     zmsg_destroy(&msg);
     assert_int_equal(stats.rejected_time, 3);
-    for (int i = 0; i < 30; i++) {  /* 0.05 s claimed, every 5 s */
+    for (int i = 0; i < 30; i++) { /* 0.05 s claimed, every 5 s */
         s_sample(&s, "v", seq++, 0.05);
         s.ts = s_clock("v", 5);
         msg = s_message(KMS_TOPIC_NODE, &s);
@@ -466,9 +466,9 @@ static void test_a_spec_file_redefines_built_in_models_and_bad_specs_are_refused
                                   "{\"name\":\"core_model\",\"features\":[\"cpu_time\"],\"target\":\"core\"}]",
                                   &specs, why, sizeof why),
                      0);
-    assert_int_equal(specs.count, S_BUILTIN_MODELS);  /* both redefine built-in models */
+    assert_int_equal(specs.count, S_BUILTIN_MODELS); /* both redefine built-in models */
     assert_string_equal(specs.specs[0].name, "core_model");
-    assert_int_equal(specs.specs[0].feature_count, 1);  /* redefined */
+    assert_int_equal(specs.specs[0].feature_count, 1); /* redefined */
     assert_string_equal(specs.specs[2].name, "package_model");
     assert_string_equal(specs.specs[2].target, "package");
     for (size_t i = 0; i < specs.count; i++) {
@@ -633,7 +633,7 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     assert_int_equal(trainer_checkpoint_save(t, dir, false), 0);
     assert_false(trainer_model_dirty(t, 0));
     assert_int_equal(trainer_stats(t)->checkpoints, S_TRAINED_MODELS);
-    assert_int_equal(trainer_checkpoint_save(t, dir, false), 0);  /* nothing new: nothing written */
+    assert_int_equal(trainer_checkpoint_save(t, dir, false), 0); /* nothing new: nothing written */
     assert_int_equal(trainer_stats(t)->checkpoints, S_TRAINED_MODELS);
 
     /* A leftover of a crashed write is removed; the models come back exactly. */
@@ -663,7 +663,7 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
     snprintf(path, sizeof path, "%s/core_model.zip", dir);
     struct stat st_file;
     assert_int_equal(stat(path, &st_file), 0);
-    assert_int_equal(truncate(path, st_file.st_size / 2), 0);  /* a write cut short */
+    assert_int_equal(truncate(path, st_file.st_size / 2), 0); /* a write cut short */
     back = s_trainer(20);
     assert_int_equal(trainer_checkpoint_load(back, dir), S_TRAINED_MODELS - 1);
     assert_int_equal(s_count_files(dir, "core_model.zip.corrupt-"), 1);
@@ -698,7 +698,7 @@ static void test_checkpoints_round_trip_and_survive_damage(void **state)
 
 int main(void)
 {
-    kms_log_threshold = KMS_LOG_ERROR + 1;  /* the rules under test log; the test need not */
+    kms_log_threshold = KMS_LOG_ERROR + 1; /* the rules under test log; the test need not */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_gaps_and_restarts),
         cmocka_unit_test(test_a_changed_cpu_count_is_held_back_once),

@@ -13,11 +13,11 @@ static kms_weights_t s_example(void)
     strcpy(w.model_name, "core_model");
     w.bias = 12.5;
     w.numeric_count = 2;
-    w.numeric[0] = (kms_weight_numeric_t) {"cpu_cycles", 6.3e8, 3.25};
-    w.numeric[1] = (kms_weight_numeric_t) {"cpu_time", 0.5, 0.1};
+    w.numeric[0] = (kms_weight_numeric_t){"cpu_cycles", 6.3e8, 3.25};
+    w.numeric[1] = (kms_weight_numeric_t){"cpu_time", 0.5, 0.1};
     w.category_count = 2;
-    w.category[0] = (kms_weight_category_t) {"Sandy Bridge", -0.75};
-    w.category[1] = (kms_weight_category_t) {"unknown", 0.5};
+    w.category[0] = (kms_weight_category_t){"Sandy Bridge", -0.75};
+    w.category[1] = (kms_weight_category_t){"unknown", 0.5};
     return w;
 }
 
@@ -41,7 +41,7 @@ static void test_round_trip_through_text(void **state)
 {
     (void) state;
     kms_weights_t w = s_example(), back;
-    w.numeric[0].scale = 0.1 + 0.2;   /* needs all 17 digits */
+    w.numeric[0].scale = 0.1 + 0.2; /* needs all 17 digits */
     json_t *doc = kms_weights_to_json(&w, NULL);
     assert_non_null(doc);
     char *text = json_dumps(doc, 0);
@@ -109,8 +109,8 @@ static void test_the_document_has_the_contracts_keys_with_variance_scale_squared
     assert_string_equal(json_string_value(json_object_get(doc, "model_name")), "core_model");
     json_t *all = json_object_get(doc, "All_Weights");
     assert_true(json_real_value(json_object_get(all, "Bias_Weight")) == 12.5);
-    json_t *arch = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"),
-                                                   "cpu_architecture"), "Sandy Bridge");
+    json_t *arch = json_object_get(json_object_get(json_object_get(all, "Categorical_Variables"), "cpu_architecture"),
+                                   "Sandy Bridge");
     assert_true(json_real_value(json_object_get(arch, "weight")) == -0.75);
     json_t *cycles = json_object_get(json_object_get(all, "Numerical_Variables"), "cpu_cycles");
     assert_true(json_real_value(json_object_get(cycles, "mean")) == 0);
@@ -125,7 +125,7 @@ static void test_renames_numeric_features(void **state)
 {
     (void) state;
     kms_weights_t w = s_example();
-    const char *names[] = {"cpu_instr", NULL};   /* NULL keeps the canonical name */
+    const char *names[] = {"cpu_instr", NULL}; /* NULL keeps the canonical name */
     json_t *doc = kms_weights_to_json(&w, names);
     assert_non_null(doc);
     json_t *numeric = json_object_get(json_object_get(doc, "All_Weights"), "Numerical_Variables");
@@ -160,7 +160,7 @@ static void test_refuses_what_kepler_cannot_use(void **state)
     assert_null(kms_weights_to_json(&w, NULL));
     w.numeric[0].scale = -1;
     assert_null(kms_weights_to_json(&w, NULL));
-    w.numeric[0].scale = 1e200;  /* its square, the variance, is not finite */
+    w.numeric[0].scale = 1e200; /* its square, the variance, is not finite */
     assert_null(kms_weights_to_json(&w, NULL));
     w.numeric[0].scale = 1e-200; /* its square is 0 */
     assert_null(kms_weights_to_json(&w, NULL));
@@ -207,7 +207,9 @@ static void test_rejects_malformed_documents(void **state)
 {
     (void) state;
     const char *bad[] = {
-        "[]", "{}", "{\"All_Weights\":[]}",
+        "[]",
+        "{}",
+        "{\"All_Weights\":[]}",
         "{\"All_Weights\":{\"Numerical_Variables\":{}}}",
         "{\"All_Weights\":{\"Bias_Weight\":\"1\",\"Numerical_Variables\":{}}}",
         "{\"All_Weights\":{\"Bias_Weight\":1}}",
@@ -241,8 +243,10 @@ static void test_rejects_malformed_documents(void **state)
     assert_int_equal(kms_weights_from_json(NULL, &w), -1);
     /* A name longer than the buffer, and more features than a model may have. */
     char text[8192];
-    int len = snprintf(text, sizeof text, "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"%0100d\":"
-                       "{\"mean\":0,\"variance\":1,\"weight\":1}}}}", 0);
+    int len = snprintf(text, sizeof text,
+                       "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"%0100d\":"
+                       "{\"mean\":0,\"variance\":1,\"weight\":1}}}}",
+                       0);
     assert_true(len > 0 && (size_t) len < sizeof text);
     json_t *doc = s_parse(text);
     assert_int_equal(kms_weights_from_json(doc, &w), -1);
@@ -275,7 +279,7 @@ static void test_predict_is_the_contract_formula(void **state)
     strcpy(s.arch, "Sandy Bridge");
     kms_values_set(&s.features, "cpu_cycles", 3.1e9);
     kms_values_set(&s.features, "cpu_time", 2.0);
-    kms_values_set(&s.features, "cache_misses", 1e6);   /* not in the model: ignored */
+    kms_values_set(&s.features, "cache_misses", 1e6); /* not in the model: ignored */
     double expect = 12.5 - 0.75 + 3.25 * 3.1e9 / 6.3e8 + 0.1 * 2.0 / 0.5;
     assert_true(fabs(kms_weights_predict(&w, &s) - expect) <= 1e-12 * fabs(expect));
     /* An empty architecture is "unknown"; one never seen adds nothing. */
