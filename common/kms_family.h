@@ -109,7 +109,8 @@ int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out,
 
 /* The whole state, exact, for the model's checkpoint: {"scale", "served", "samples",
    "warmup":[[x, y], ...], "points":[[W, mean_g, mean_y, c_gg, c_gy, mse, scored, mse_all], ...]}
-   (a stopped point has both mse null; a 7-field point, saved before mse_all, loads too). Caller json_decref()s it; NULL when out of memory. */
+   (a stopped point has both mse null; a 7-field point, saved before mse_all, loads too). Caller
+   json_decref()s it; NULL when out of memory. */
 json_t *kms_family_save(const kms_family_t *self);
 /* From a saved state; NULL (static reason in *why) when it is not one: types, the grid's size,
    finiteness and consistency are checked. */

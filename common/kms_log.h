@@ -5,7 +5,8 @@
     The level comes from KMS_LOG_LEVEL (debug, info, warn, error; default info). The macros test
     the level before they evaluate their arguments, so a debug line costs nothing when off.
     Fields are a printf format of key=value pairs, NULL for an event without fields; quote
-    values with kms_log_quote() (errors go under the one key why=, always quoted). Thread-safe: each line is written with one call. */
+    values with kms_log_quote() (errors go under the one key why=, always quoted). Thread-safe:
+    each line is written with one call. */
 #ifndef KMS_LOG_H
 #define KMS_LOG_H
 

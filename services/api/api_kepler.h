@@ -29,7 +29,8 @@
     ones it posts, in that order: the curve is served only when the first requested metric is
     the model's feature. *_INIT_URL (GET /kepler/init/<source>) gets no curve: no request tells
     which Kepler reads it, and their orders differ (0.7.12 puts bpf_cpu_time_ms first, 0.9.0
-    cpu_cycles, whose value a curve of cpu time would then be evaluated on). Between two models, one of which serves a curve, the lower
+    cpu_cycles, whose value a curve of cpu time would then be evaluated on). Between two models,
+    one of which serves a curve, the lower
     recent RMSE wins.
 
     A model is suitable when it is ready, every one of its features is among the requested

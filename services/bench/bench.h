@@ -13,8 +13,10 @@
 /* clang-format off */
 #define KMS_BENCH_COMMANDS(X) \
     X(parse, "FILE [--iterations N]", "parses a Prometheus text page N times; prints MBps= and series=") \
-    X(train, "[--samples N] [--models M]", "decodes and learns samples in the built-in models; prints samples_per_s= (or the memory of M models)") \
-    X(publish, "[--nodes N] [--rounds R] [--interval S]", "publishes node samples as N nodes into a kms-trainer; prints samples_per_s=")
+    X(train, "[--samples N] [--models M]", \
+      "decodes and learns samples in the built-in models; prints samples_per_s= (or the memory of M models)") \
+    X(publish, "[--nodes N] [--rounds R] [--interval S]", \
+      "publishes node samples as N nodes into a kms-trainer; prints samples_per_s=")
 /* clang-format on */
 
 #define KMS_BENCH_DECLARE(name, usage, summary) int bench_##name##_main(int argc, char **argv);

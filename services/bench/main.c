@@ -23,9 +23,9 @@ static const command_t s_commands[] = {KMS_BENCH_COMMANDS(KMS_BENCH_ENTRY)};
 
 static void s_usage(FILE *out)
 {
-    fprintf(
-        out,
-        "Usage: kms-bench COMMAND [ARGS] [OPTIONS]\n\nMeasures the hot paths of the Kepler Model Server.\n\nCommands:\n");
+    fputs("Usage: kms-bench COMMAND [ARGS] [OPTIONS]\n\n"
+          "Measures the hot paths of the Kepler Model Server.\n\nCommands:\n",
+          out);
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %s %s\n      %s\n", s_commands[i].name, s_commands[i].usage, s_commands[i].summary);
     fprintf(out, "\n'kms-bench COMMAND --help' lists a command's options.\n");

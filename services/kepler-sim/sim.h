@@ -37,7 +37,8 @@
     HOW TIME WORKS. Usage is constant within a step of SIM_STEP seconds and changes at step
     boundaries (random walks with occasional jumps: per-container cpu usage, IPC, cache-miss
     rate and resident memory, a node-wide clock frequency and a node-wide IPC phase, so that
-    cycles, instructions and cpu time do not move together). sim_advance() integrates the counters step by step up to the given time:
+    cycles, instructions and cpu time do not move together). sim_advance() integrates the counters
+    step by step up to the given time:
     counters += rate * elapsed and energy += power * elapsed, so that over ANY interval the
     energy increment is the truth applied to the counter increments (plus bias * interval), to
     the rounding of the printed counters. Memory is a gauge: the truth integrates its value
@@ -53,7 +54,8 @@
     HOW KEPLER SPLITS IT. Node energy is kept per package (55% / 45% of core, uncore, dram) and
     per mode: idle = bias * (1 + e), dynamic = the rest (Kepler <= 0.9). Kepler 0.10+ splits each
     zone's energy by the node's usage ratio instead (active = total x busy / cpus, idle = the
-    rest: v0.11.4 internal/monitor/node.go:131-141), which the 0.10 format prints. A container gets a share of the node's
+    rest: v0.11.4 internal/monitor/node.go:131-141), which the 0.10 format prints. A container gets
+    a share of the node's
     dynamic energy in proportion to its instructions (dram: its cache misses) in each step, and
     an equal share of the idle energy, as Kepler's ratio model does. Counters Kepler keeps are
     zeroed by sim_restart() (an exporter restart); the RAPL hardware counter behind Kepler

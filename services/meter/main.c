@@ -20,8 +20,8 @@ int main(int argc, char **argv)
     int share = 0;
     /* clang-format off */
     kms_option_t options[] = {
-        {"api", "KMS_API_URL", KMS_OPT_STRING, "http://127.0.0.1:8100", "kms-api's base URL (http://host[:port][/path])",
-         &c.api, 0, 0},
+        {"api", "KMS_API_URL", KMS_OPT_STRING, "http://127.0.0.1:8100",
+         "kms-api's base URL (http://host[:port][/path])", &c.api, 0, 0},
         {"out", "KMS_METER_DIR", KMS_OPT_STRING, NULL,
          "the tree's root: kms-meter writes OUT/class/powercap/intel-rapl:*; give Kepler --host.sysfs=OUT (required)",
          &c.out, 0, 0},
@@ -33,11 +33,12 @@ int main(int argc, char **argv)
         {"zones", "KMS_METER_ZONES", KMS_OPT_STRING, "package,core,uncore,dram",
          "zones to write, each once kms-api has a model for it (package, core, uncore, dram, psys)", &c.zones, 0, 0},
         {"arch", "KMS_METER_ARCH", KMS_OPT_STRING, NULL,
-         "this machine's cpu architecture as the models know it (default: /proc/cpuinfo's model name, as Kepler 0.10+ reports it)",
-         &c.arch, 0, 0},
+         "this machine's cpu architecture as the models know it (default: /proc/cpuinfo's model name, as "
+         "Kepler 0.10+ reports it)", &c.arch, 0, 0},
         {"cache-dir", "KMS_METER_CACHE_DIR", KMS_OPT_STRING, NULL,
          "where the last good models are kept (default: OUT/kms-meter)", &c.cache_dir, 0, 0},
-        {"procfs", "KMS_METER_PROCFS", KMS_OPT_STRING, "/proc", "procfs root (/proc/stat, /proc/cpuinfo)", &c.proc, 0, 0},
+        {"procfs", "KMS_METER_PROCFS", KMS_OPT_STRING, "/proc", "procfs root (/proc/stat, /proc/cpuinfo)",
+         &c.proc, 0, 0},
         {"max-watts", "KMS_METER_MAX_WATTS", KMS_OPT_DOUBLE, "2000",
          "a zone's prediction above this is absurd: counted as this, and a model predicting it is refused",
          &c.max_watts, 1, 1e6},

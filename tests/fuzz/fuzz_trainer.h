@@ -1,6 +1,7 @@
 /* Shared by the fuzz targets that need a trainer in a realistic state: the built-in models,
    core_model and platform_model trained past their minimum (ready, served), the dram models
-   never given their target (not ready), so that requests can reach every answer: 200, 404 and 503. Made once per process;
+   never given their target (not ready), so that requests can reach every answer: 200, 404 and 503.
+   Made once per process;
    learning is deterministic, so every run starts from the same state. */
 #ifndef FUZZ_TRAINER_H
 #define FUZZ_TRAINER_H
