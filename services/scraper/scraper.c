@@ -335,18 +335,18 @@ static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
             s_target_join(self, (int) lookup->source, lookup->addresses[i]);
 }
 
-/* The first query reaches back a minute (or 3 intervals), so that the first answer already holds
-   two points of every node; the next ones only to the last usable answer, less two intervals and
-   5 s for the scrapes Prometheus had not finished then, as points already seen are skipped
-   (s_on_api_snapshot). With 1,000 nodes at a 5 s interval that is 3 or 4 points per series
-   instead of 12: that much fewer bytes to send, parse and walk. */
+/* Each query reaches back to the last usable answer (the first one to nothing), plus two
+   intervals and 5 s for the scrapes Prometheus had not finished then; at most a minute (or 3
+   intervals) after failed answers. Points already seen are skipped (s_on_api_snapshot), and a
+   node with one point in an answer is diffed when its next point comes. With 1,000 nodes at a
+   5 s interval that is 3 or 4 points per series instead of 12: that much fewer bytes to send,
+   parse and walk. (A first query of a whole minute gave every node's first sample one answer
+   sooner, but was four times the size of the others and set the scraper's peak memory.) */
 static long s_api_window(const scraper_t *self)
 {
     double full = ceil(fmax(60.0, 3 * self->config.interval));
-    if (self->api_answered <= 0)
-        return lround(full);
-    double since = kms_num_monotonic() - self->api_answered + 2 * self->config.interval + 5;
-    return lround(fmin(full, ceil(since)));
+    double since = self->api_answered > 0 ? kms_num_monotonic() - self->api_answered : 0;
+    return lround(fmin(full, ceil(since + 2 * self->config.interval + 5)));
 }
 
 /* The query URL for `window` seconds into the target (curl keeps its own copy). */
