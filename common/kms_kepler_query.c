@@ -18,7 +18,7 @@ typedef struct {
     json_t *metric;               /* label object */
     json_t *points;               /* array of [ts, "v"] (a vector's single value is wrapped) */
     json_t *single;               /* the vector's own value, when points is NULL */
-    size_t node;                  /* index into the node keys */
+    const char *node;             /* its node's key, borrowed from the JSON */
     size_t cursor;                /* next point to look at */
     kms_promtext_label_t *labels; /* built once per result, when its node is walked */
     size_t nlabels;
@@ -27,8 +27,11 @@ typedef struct {
 typedef struct {
     s_result_t *results;
     size_t nresults, cap_results;
+    /* The results grouped by node, nodes in the order they first appear, each node's results in
+       answer order: node n's are results[order[first[n]]] .. results[order[first[n + 1] - 1]]. */
+    size_t *order, *first;
     const char **nodes;
-    size_t nnodes, cap_nodes;
+    size_t nnodes;
     kms_kepler_query_stats_t *stats;
 } s_walk_t;
 
@@ -58,17 +61,6 @@ static int s_walk_add(s_walk_t *w, const char *name, json_t *result)
         w->stats->rejected++;
         return 0;
     }
-    const char *node = s_node_key(metric);
-    size_t n = 0;
-    while (n < w->nnodes && strcmp(w->nodes[n], node) != 0)
-        n++;
-    if (n == w->nnodes) {
-        void *p = w->nodes;
-        if (s_grow(&p, &w->cap_nodes, w->nnodes + 1, sizeof *w->nodes) != 0)
-            return -1;
-        w->nodes = p;
-        w->nodes[w->nnodes++] = node;
-    }
     void *p = w->results;
     if (s_grow(&p, &w->cap_results, w->nresults + 1, sizeof *w->results) != 0)
         return -1;
@@ -78,9 +70,63 @@ static int s_walk_add(s_walk_t *w, const char *name, json_t *result)
                                              .metric = metric,
                                              .points = json_is_array(values) ? values : NULL,
                                              .single = json_is_array(values) ? NULL : value,
-                                             .node = n};
+                                             .node = s_node_key(metric)};
     w->stats->results++;
     return 0;
+}
+
+typedef struct {
+    const char *key;
+    size_t at;  /* a result's index; for a node, its first result's */
+    size_t run; /* for a node: where its results start in the sorted list */
+} s_keyed_t;
+
+static int s_by_at(const void *a, const void *b)
+{
+    size_t x = ((const s_keyed_t *) a)->at, y = ((const s_keyed_t *) b)->at;
+    return (x > y) - (x < y);
+}
+
+static int s_by_key(const void *a, const void *b)
+{
+    int c = strcmp(((const s_keyed_t *) a)->key, ((const s_keyed_t *) b)->key);
+    return c ? c : s_by_at(a, b);
+}
+
+/* Groups the results by node (s_walk_t's order, first and nodes) by sorting them on their node
+   key: a thousand nodes' answer holds some 70,000 results, and finding each one's node in a
+   list of the nodes, then each node's results among all of them, was quadratic. */
+static int s_group(s_walk_t *w)
+{
+    size_t n = w->nresults, size = n ? n : 1;
+    s_keyed_t *sorted = malloc(size * sizeof *sorted), *nodes = malloc(size * sizeof *nodes);
+    w->order = malloc(size * sizeof *w->order);
+    w->first = malloc((n + 1) * sizeof *w->first);
+    w->nodes = malloc(size * sizeof *w->nodes);
+    int rc = -1;
+    if (sorted && nodes && w->order && w->first && w->nodes) {
+        for (size_t i = 0; i < n; i++)
+            sorted[i] = (s_keyed_t){w->results[i].node, i, 0};
+        qsort(sorted, n, sizeof *sorted, s_by_key);
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i == 0 || strcmp(sorted[i].key, sorted[i - 1].key) != 0)
+                nodes[count++] = (s_keyed_t){sorted[i].key, sorted[i].at, i};
+        qsort(nodes, count, sizeof *nodes, s_by_at); /* in the order they first appear */
+        size_t at = 0;
+        for (size_t k = 0; k < count; k++) {
+            w->nodes[k] = nodes[k].key;
+            w->first[k] = at;
+            for (size_t i = nodes[k].run; i < n && strcmp(sorted[i].key, nodes[k].key) == 0; i++)
+                w->order[at++] = sorted[i].at;
+        }
+        w->first[count] = at;
+        w->nnodes = count;
+        rc = 0;
+    }
+    free(sorted);
+    free(nodes);
+    return rc;
 }
 
 /* Reads [ts, "value"]; -1 when malformed. */
@@ -166,18 +212,15 @@ static int s_walk_node(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, void
 {
     /* Each result's labels, built once for all its points. */
     size_t nlabels = 0;
-    for (size_t i = 0; i < w->nresults; i++)
-        if (w->results[i].node == node)
-            nlabels += json_object_size(w->results[i].metric);
+    for (size_t k = w->first[node]; k < w->first[node + 1]; k++)
+        nlabels += json_object_size(w->results[w->order[k]].metric);
     kms_promtext_label_t *labels = malloc((nlabels ? nlabels : 1) * sizeof *labels);
     if (!labels) {
         *why = "out of memory";
         return -1;
     }
-    for (size_t i = 0, at = 0; i < w->nresults; i++) {
-        s_result_t *r = &w->results[i];
-        if (r->node != node)
-            continue;
+    for (size_t k = w->first[node], at = 0; k < w->first[node + 1]; k++) {
+        s_result_t *r = &w->results[w->order[k]];
         r->labels = labels + at;
         r->nlabels = s_result_labels(r, r->labels);
         at += r->nlabels;
@@ -191,19 +234,18 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
                          const char **why)
 {
     size_t npoints = 0;
-    for (size_t i = 0; i < w->nresults; i++)
-        if (w->results[i].node == node)
-            npoints += w->results[i].points ? json_array_size(w->results[i].points) : 1;
+    for (size_t k = w->first[node]; k < w->first[node + 1]; k++) {
+        const s_result_t *r = &w->results[w->order[k]];
+        npoints += r->points ? json_array_size(r->points) : 1;
+    }
     int64_t *times = malloc((npoints ? npoints : 1) * sizeof *times);
     if (!times) {
         *why = "out of memory";
         return -1;
     }
     size_t nt = 0;
-    for (size_t i = 0; i < w->nresults; i++) {
-        s_result_t *r = &w->results[i];
-        if (r->node != node)
-            continue;
+    for (size_t j = w->first[node]; j < w->first[node + 1]; j++) {
+        s_result_t *r = &w->results[w->order[j]];
         size_t n = r->points ? json_array_size(r->points) : 1;
         for (size_t k = 0; k < n; k++) {
             double v;
@@ -224,9 +266,8 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
             continue;
         kms_kepler_snapshot_t *cur = snaps[1];
         kms_kepler_snapshot_begin(cur, (double) times[k] / 1000.0, w->nodes[node]);
-        for (size_t i = 0; i < w->nresults; i++)
-            if (w->results[i].node == node)
-                s_walk_feed(&w->results[i], times[k], cur);
+        for (size_t j = w->first[node]; j < w->first[node + 1]; j++)
+            s_walk_feed(&w->results[w->order[j]], times[k], cur);
         w->stats->snapshots++;
         int verdict = fn(have_prev ? snaps[0] : NULL, cur, arg);
         if (kms_kepler_keep_prev(verdict == KMS_KEPLER_KEEP_PREV && have_prev, &kept))
@@ -306,6 +347,8 @@ int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *a
                 break;
         }
     }
+    if (rc == 0)
+        rc = s_group(&w);
     if (rc != 0 && !*why)
         *why = "out of memory";
     stats->nodes = w.nnodes;
@@ -319,6 +362,8 @@ int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *a
     kms_kepler_snapshot_destroy(&snaps[0]);
     kms_kepler_snapshot_destroy(&snaps[1]);
     free(w.results);
+    free(w.order);
+    free(w.first);
     free(w.nodes);
     return rc;
 }

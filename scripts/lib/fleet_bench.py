@@ -9,7 +9,8 @@ scrapes each at /node/<i>/metrics every 5 s (static targets, __metrics_path__ an
 per target) until its 60 s window is full. Then the very query the scraper sends,
 <selector>[60s] as an instant query on /api/v1/query, is asked three times per selector with
 curl: bytes, seconds (the median), series. With SCRAPER_SECONDS > 0, kms-scraper then runs that
-long at a 5 s interval per selector: its cpu (percent of one core) and peak resident memory.
+long at a 5 s interval per selector, with a kms-trainer learning what it publishes: the cpu
+(percent of one core) and peak resident memory of each, and the samples the trainer accepted.
 SELECTORS (comma separated, default both: every_kepler_series, node_families) are those the
 scraper runs on; at 1,000 nodes the scraper on every series would hold gigabytes. Prints one key=value line per selector.
 """
@@ -25,6 +26,7 @@ import urllib.parse
 import urllib.request
 
 from procstat import cpu_seconds, free_port, peak_rss_kb
+from publishers_bench import stats
 
 INTERVAL = 5       # seconds between Prometheus' scrapes, and the scraper's cycles
 WINDOW = 60        # the scraper's range: the larger of 60 s and three intervals
@@ -100,19 +102,34 @@ def measure_query(base, selector, answer):
 
 
 def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
+    """kms-scraper on the query, and a kms-trainer learning what it publishes, for `seconds`:
+    each one's cpu (percent of one core) and peak memory, the node samples published, failures,
+    and the node samples the trainer accepted."""
     log = open(os.path.join(tmp, "scraper.log"), "w")
     scraper = start([os.path.join(bin_dir, "kms-scraper"), "--prometheus-url", base, "--prometheus-selector", selector,
                      "--publish", "@tcp://127.0.0.1:*", "--interval", str(INTERVAL), "--stats-interval", "0", *extra], log)
+    control = f"tcp://127.0.0.1:{free_port()}"
+    trainer = start([os.path.join(bin_dir, "kms-trainer"), "--samples", f">tcp://127.0.0.1:{logged_port(log.name)}",
+                     "--control", "@" + control, "--data-dir", os.path.join(tmp, "trainer-data")],
+                    subprocess.DEVNULL)
     time.sleep(seconds)
     cpu, rss = cpu_seconds(scraper.pid), peak_rss_kb(scraper.pid)
-    scraper.terminate()
-    scraper.wait()
+    trainer_cpu, trainer_rss = cpu_seconds(trainer.pid), peak_rss_kb(trainer.pid)
+    accepted = stats(control)["samples_accepted"]
+    for p in (scraper, trainer):
+        p.terminate()
+        p.wait()
     log.close()
-    with open(log.name) as f:
-        stats = [line for line in f if "scrape stats" in line]
-    def stat(key):
-        return stats[-1].split(f" {key}=")[1].split()[0] if stats else "?"
-    return 100 * cpu / seconds, rss, stat("node_samples"), stat("failures")
+
+    def last(path, what, key):
+        with open(path) as f:
+            lines = [line for line in f if what in line]
+        return lines[-1].split(f" {key}=")[1].split()[0] if lines and f" {key}=" in lines[-1] else "?"
+    return (f" scraper_core_percent={100 * cpu / seconds:.1f} scraper_peak_rss_kb={rss}"
+            f" scraper_node_samples={last(log.name, 'scrape stats', 'node_samples')}"
+            f" scraper_failures={last(log.name, 'scrape stats', 'failures')}"
+            f" trainer_core_percent={100 * trainer_cpu / seconds:.1f} trainer_peak_rss_kb={trainer_rss}"
+            f" trainer_samples_accepted={accepted}")
 
 
 def start_prometheus(tmp, sim_port, nodes):
@@ -159,9 +176,7 @@ def main():
             line = (f"selector={name} nodes={nodes} nodes_up={nodes_up} processes={processes} bytes={size} "
                     f"seconds={seconds:.3f} series={series} points={points}")
             if scraper_seconds > 0 and name in wanted:
-                cpu, rss, samples, failures = measure_scraper(bin_dir, base, selector, extra, scraper_seconds, tmp)
-                line += (f" scraper_core_percent={cpu:.1f} scraper_peak_rss_kb={rss} scraper_node_samples={samples}"
-                         f" scraper_failures={failures}")
+                line += measure_scraper(bin_dir, base, selector, extra, scraper_seconds, tmp)
             print(line, flush=True)
     finally:
         for p in reversed(procs):
