@@ -115,7 +115,7 @@ def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
     time.sleep(seconds)
     cpu, rss = cpu_seconds(scraper.pid), peak_rss_kb(scraper.pid)
     trainer_cpu, trainer_rss = cpu_seconds(trainer.pid), peak_rss_kb(trainer.pid)
-    accepted = stats(control)["samples_accepted"]
+    got = stats(control)
     for p in (scraper, trainer):
         p.terminate()
         p.wait()
@@ -129,7 +129,10 @@ def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
             f" scraper_node_samples={last(log.name, 'scrape stats', 'node_samples')}"
             f" scraper_failures={last(log.name, 'scrape stats', 'failures')}"
             f" trainer_core_percent={100 * trainer_cpu / seconds:.1f} trainer_peak_rss_kb={trainer_rss}"
-            f" trainer_samples_accepted={accepted}")
+            f" trainer_received={got['samples_received'] - got['container_samples']}"
+            f" trainer_accepted={got['samples_accepted']} trainer_rejected_values={got['rejected_values']}"
+            f" trainer_rejected_interval={got['rejected_interval']} trainer_rejected_time={got['rejected_time']}"
+            f" trainer_seq_gaps={got['seq_gaps']}")
 
 
 def start_prometheus(tmp, sim_port, nodes):
