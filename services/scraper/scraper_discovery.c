@@ -80,12 +80,16 @@ static void s_lookup(scraper_discovery_t *self, zsock_t *pipe, size_t source)
             continue;
         if (n == cap) {
             char **grown = realloc(found, (cap = cap ? 2 * cap : 64) * sizeof *found);
-            if (!grown)
+            if (!grown) {
+                status = EAI_MEMORY; /* a part of the answer is no answer: the last targets stay */
                 break;
+            }
             found = grown;
         }
-        if (!(found[n] = strdup(text)))
+        if (!(found[n] = strdup(text))) {
+            status = EAI_MEMORY;
             break;
+        }
         n++;
     }
     if (list)
@@ -94,7 +98,7 @@ static void s_lookup(scraper_discovery_t *self, zsock_t *pipe, size_t source)
         qsort(found, n, sizeof *found, s_compare);
     size_t distinct = 0;
     for (size_t i = 0; i < n; i++) {
-        if (distinct > 0 && strcmp(found[distinct - 1], found[i]) == 0)
+        if (status != 0 || (distinct > 0 && strcmp(found[distinct - 1], found[i]) == 0))
             free(found[i]);
         else
             found[distinct++] = found[i];
