@@ -250,16 +250,6 @@ static int s_targets_from_list(scraper_t *self, const char *list)
 
 /* ---------------------------------------------------------------- discovery */
 
-static s_target_t *s_find_target(scraper_t *self, int source, const char *address)
-{
-    for (size_t i = 0; i < self->ntargets; i++) {
-        s_target_t *t = &self->targets[i];
-        if (t->url && t->source == source && strcmp(t->host, address) == 0)
-            return t;
-    }
-    return NULL;
-}
-
 static int s_compare_address(const void *key, const void *item)
 {
     return strcmp(key, *(const char *const *) item);
@@ -324,15 +314,26 @@ static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
                    "name=%s addresses=%zu kept=%zu", quoted, lookup->found, lookup->count);
     else
         kms_log_at(level, "name resolved", "name=%s addresses=%zu", quoted, lookup->count);
+    bool *kept = calloc(lookup->count, sizeof *kept); /* the addresses that already are targets */
+    if (!kept) {
+        kms_error("out of memory, the last targets stay", "name=%s", quoted);
+        return;
+    }
     for (size_t i = 0; i < self->ntargets; i++) {
         s_target_t *t = &self->targets[i];
-        if (t->url && t->source == (int) lookup->source
-            && !bsearch(t->host, lookup->addresses, lookup->count, sizeof *lookup->addresses, s_compare_address))
+        if (!t->url || t->source != (int) lookup->source)
+            continue;
+        const char *const *at = bsearch(t->host, lookup->addresses, lookup->count, sizeof *lookup->addresses,
+                                        s_compare_address);
+        if (at)
+            kept[at - lookup->addresses] = true;
+        else
             s_target_leave(self, t);
     }
     for (size_t i = 0; i < lookup->count; i++)
-        if (!s_find_target(self, (int) lookup->source, lookup->addresses[i]))
+        if (!kept[i])
             s_target_join(self, (int) lookup->source, lookup->addresses[i]);
+    free(kept);
 }
 
 /* Each query reaches back to the last usable answer (the first one to nothing), plus two
