@@ -149,6 +149,7 @@ static int s_url_host(const char *url, char *host, size_t cap)
     return rc;
 }
 
+/* A target in its slot, named by `url` in the metrics too. */
 static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
 {
     t->owner = self;
@@ -174,7 +175,7 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
     curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->max);
     curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "kms-scraper/" KMS_VERSION);
     curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, self->headers);
-    return 0;
+    return scraper_metrics_name_target(self->metrics, t->index, url);
 }
 
 static void s_target_fini(scraper_t *self, s_target_t *t)
@@ -226,7 +227,7 @@ static int s_target_add(const char *url, int index, void *arg)
         return -1;
     }
     snprintf(t->host, sizeof t->host, "%s", host);
-    return s_target_init(self, t, url) == 0 && scraper_metrics_name_target(self->metrics, t->index, url) == 0 ? 0 : -1;
+    return s_target_init(self, t, url);
 }
 
 /* Splits the comma list into targets; -1 (reported) on a bad list. */
@@ -266,7 +267,7 @@ static void s_target_join(scraper_t *self, int source, const char *address)
         return;
     }
     if (scraper_discovery_url(self->sources[source].url, address, url, sizeof url) != 0
-        || s_target_init(self, t, url) != 0 || scraper_metrics_name_target(self->metrics, t->index, url) != 0) {
+        || s_target_init(self, t, url) != 0) {
         kms_error("cannot add a target", "name=%s address=%s", quoted, address);
         s_target_fini(self, t);
         return;
@@ -397,8 +398,6 @@ static int s_api_target(scraper_t *self, const char *base)
         snprintf(t->host, sizeof t->host, "%s", host);
         /* The metrics name the target by the URL the user gave; the query is set per cycle. */
         rc = s_target_init(self, t, base);
-        if (rc == 0)
-            rc = scraper_metrics_name_target(self->metrics, t->index, base);
         if (rc == 0)
             rc = s_api_set_window(self, t, window);
     }
