@@ -256,25 +256,24 @@ static int s_compare_address(const void *key, const void *item)
     return strcmp(key, *(const char *const *) item);
 }
 
-static void s_target_join(scraper_t *self, int source, const char *address)
+/* A target for `address` of source `source`; false when every slot is taken. */
+static bool s_target_join(scraper_t *self, int source, const char *address)
 {
     char url[2048], quoted[512];
     s_target_t *t = s_free_slot(self);
+    if (!t)
+        return false;
     kms_log_quote(self->sources[source].name, quoted, sizeof quoted);
-    if (!t) {
-        kms_warn("no room for another target", "name=%s address=%s limit=%d", quoted, address, S_MAX_TARGETS);
-        scraper_metrics_add_lookup(self->metrics, SCRAPER_LOOKUP_OVER_LIMIT);
-        return;
-    }
     if (scraper_discovery_url(self->sources[source].url, address, url, sizeof url) != 0
         || s_target_init(self, t, url) != 0) {
         kms_error("cannot add a target", "name=%s address=%s", quoted, address);
         s_target_fini(self, t);
-        return;
+        return true;
     }
     t->source = source;
     snprintf(t->host, sizeof t->host, "%s", address); /* the node's name when its page gives none */
     kms_info("target joined", "name=%s target=%s", quoted, url);
+    return true;
 }
 
 static void s_target_leave(scraper_t *self, s_target_t *t)
@@ -286,40 +285,15 @@ static void s_target_leave(scraper_t *self, s_target_t *t)
     s_target_fini(self, t);
 }
 
-/* A finished lookup of a --kepler-url name: its addresses are its targets. An address that left
-   the answer leaves (a pod no longer ready leaves its headless Service's records); a new one
-   joins. A failed or empty lookup keeps the last good targets: a resolver outage must not stop
-   the scrapes, and the targets that are really gone only fail theirs, which publishes nothing. */
-static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
+/* The targets of `source` become its lookup's addresses: an address that left the answer leaves
+   (a pod no longer ready leaves its headless Service's records), a new one joins. Returns how
+   many addresses found no free slot (the URLs given and other names hold the rest), or -1 when
+   out of memory, which leaves the targets as they were. */
+static long s_follow(scraper_t *self, const scraper_lookup_t *lookup)
 {
-    scraper_t *self = arg;
-    s_source_t *src = &self->sources[lookup->source];
-    int outcome = lookup->status != 0             ? SCRAPER_LOOKUP_FAILED
-                  : lookup->count == 0            ? SCRAPER_LOOKUP_EMPTY
-                  : lookup->found > lookup->count ? SCRAPER_LOOKUP_OVER_LIMIT
-                                                  : SCRAPER_LOOKUP_OK;
-    scraper_metrics_add_lookup(self->metrics, outcome);
-    char quoted[512];
-    kms_log_quote(src->name, quoted, sizeof quoted);
-    bool same = src->last_outcome == outcome && src->last_found == lookup->found;
-    kms_log_level_t level = same ? KMS_LOG_DEBUG : outcome ? KMS_LOG_WARN : KMS_LOG_INFO;
-    src->last_outcome = outcome;
-    src->last_found = lookup->found;
-    if (outcome == SCRAPER_LOOKUP_FAILED || outcome == SCRAPER_LOOKUP_EMPTY) {
-        kms_log_at(level, "lookup gave no address, the last targets stay", "name=%s why=\"%s\"", quoted,
-                   lookup->status ? gai_strerror(lookup->status) : "no address");
-        return;
-    }
-    if (outcome == SCRAPER_LOOKUP_OVER_LIMIT)
-        kms_log_at(level, "name resolves to more addresses than there can be targets, the first ones kept",
-                   "name=%s addresses=%zu kept=%zu", quoted, lookup->found, lookup->count);
-    else
-        kms_log_at(level, "name resolved", "name=%s addresses=%zu", quoted, lookup->count);
     bool *kept = calloc(lookup->count, sizeof *kept); /* the addresses that already are targets */
-    if (!kept) {
-        kms_error("out of memory, the last targets stay", "name=%s", quoted);
-        return;
-    }
+    if (!kept)
+        return -1;
     for (size_t i = 0; i < self->ntargets; i++) {
         s_target_t *t = &self->targets[i];
         if (!t->url || t->source != (int) lookup->source)
@@ -331,10 +305,47 @@ static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
         else
             s_target_leave(self, t);
     }
+    long no_room = 0;
     for (size_t i = 0; i < lookup->count; i++)
-        if (!kept[i])
-            s_target_join(self, (int) lookup->source, lookup->addresses[i]);
+        if (!kept[i] && !s_target_join(self, (int) lookup->source, lookup->addresses[i]))
+            no_room++;
     free(kept);
+    return no_room;
+}
+
+/* A finished lookup of a --kepler-url name: its addresses become its targets (s_follow). A
+   failed or empty lookup keeps the last good targets: a resolver outage must not stop the
+   scrapes, and the targets that are really gone only fail theirs, which publishes nothing. One
+   log line a lookup, at debug while nothing changes. */
+static void s_on_lookup(const scraper_lookup_t *lookup, void *arg)
+{
+    scraper_t *self = arg;
+    s_source_t *src = &self->sources[lookup->source];
+    char quoted[512];
+    kms_log_quote(src->name, quoted, sizeof quoted);
+    long no_room = lookup->status == 0 && lookup->count > 0 ? s_follow(self, lookup) : 0;
+    if (no_room < 0) {
+        kms_error("out of memory, the last targets stay", "name=%s", quoted);
+        return;
+    }
+    size_t kept = lookup->count - (size_t) no_room;
+    int outcome = lookup->status != 0    ? SCRAPER_LOOKUP_FAILED
+                  : lookup->count == 0   ? SCRAPER_LOOKUP_EMPTY
+                  : lookup->found > kept ? SCRAPER_LOOKUP_OVER_LIMIT
+                                         : SCRAPER_LOOKUP_OK;
+    scraper_metrics_add_lookup(self->metrics, outcome);
+    bool same = src->last_outcome == outcome && src->last_found == lookup->found;
+    kms_log_level_t level = same ? KMS_LOG_DEBUG : outcome ? KMS_LOG_WARN : KMS_LOG_INFO;
+    src->last_outcome = outcome;
+    src->last_found = lookup->found;
+    if (outcome == SCRAPER_LOOKUP_FAILED || outcome == SCRAPER_LOOKUP_EMPTY)
+        kms_log_at(level, "lookup gave no address, the last targets stay", "name=%s why=\"%s\"", quoted,
+                   lookup->status ? gai_strerror(lookup->status) : "no address");
+    else if (outcome == SCRAPER_LOOKUP_OVER_LIMIT)
+        kms_log_at(level, "name resolves to more addresses than there can be targets, the first ones kept",
+                   "name=%s addresses=%zu kept=%zu limit=%d", quoted, lookup->found, kept, S_MAX_TARGETS);
+    else
+        kms_log_at(level, "name resolved", "name=%s addresses=%zu", quoted, lookup->count);
 }
 
 /* Each query reaches back to the last usable answer (the first one to nothing), plus two
