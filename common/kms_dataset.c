@@ -360,7 +360,7 @@ static int s_parse_prometheus(const char *text, size_t len, const kms_dataset_vi
     }
     s_prom_t self = {.visitor = visitor, .stats = stats};
     const char *walk_why = NULL;
-    int rc = kms_kepler_query_walk(root, s_prom_snapshot, &self, NULL, &walk_why);
+    int rc = kms_kepler_query_walk(root, NULL, s_prom_snapshot, &self, NULL, &walk_why);
     if (rc != 0) {
         snprintf(s_why, sizeof s_why, "%s", self.stopped ? "stopped" : walk_why ? walk_why : "not a Prometheus answer");
         *why = s_why;

@@ -104,7 +104,7 @@ char *kms_kepler_selector(bool containers)
         return NULL;
     end += sprintf(end, "{__name__=~\"");
     for (size_t i = 0; i < S_FAMILY_COUNT; i++)
-        if (containers || !s_container_only(&s_families[i]))
+        if ((containers || !s_container_only(&s_families[i])) && s_families[i].kind != K_NODE_CPU)
             end += sprintf(end, "%s%s", end[-1] == '"' ? "" : "|", s_families[i].name);
     strcpy(end, "\"}");
     return out;
@@ -591,9 +591,13 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     s_cont_t *c;
     switch (fam->kind) {
     case K_NODE_INFO: s_note_arch(self, &labels); break;
-    case K_NODE_CPU: /* one series per logical cpu (v0.11.4 internal/exporter/prometheus/collector/cpuinfo.go) */
+    case K_NODE_CPU: /* one series per logical cpu, of value 1 (v0.11.4 collector/cpuinfo.go), or their count */
+        if (!(value >= 1 && value == floor(value))) {
+            self->stats.rejected++;
+            return -1;
+        }
         s_note_arch(self, &labels);
-        self->cpus += self->cpus <= KMS_SAMPLE_MAX_CPUS;
+        self->cpus = (uint32_t) fmin(self->cpus + value, KMS_SAMPLE_MAX_CPUS + 1);
         break;
     case K_NODE_USAGE: /* active / total jiffies of /proc/stat: above 1 it is not one */
         if (value > 1) {

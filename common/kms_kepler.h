@@ -88,8 +88,19 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
 /* A Prometheus selector, {__name__=~"a|b|..."}, of the families above that a node sample needs
    (every era's node families, and the 0.4-0.9 container usage counters the node's features are
    summed from); with `containers`, also those of container samples (containers' energy, 0.10's
-   container and process cpu seconds). Malloc'd; NULL when out of memory. */
+   container and process cpu seconds). Malloc'd; NULL when out of memory. kepler_node_cpu_info is
+   not in it: its one series per logical cpu is half of a 0.10+ node's series, and what it says is
+   asked for apart, as KMS_KEPLER_CPUS_QUERY. */
 char *kms_kepler_selector(bool containers);
+
+/* PromQL for each node's kepler_node_cpu_info series counted, under that name: one series per node
+   and model_name, whose value is its cpus (a series of the family stands for as many logical
+   cpus as its value; 1 on Kepler's page). Its answer, walked as held results
+   (kms_kepler_query_walk), gives each snapshot the cpus and model_name that the range answer
+   leaves out. */
+#define KMS_KEPLER_CPUS_QUERY \
+    "label_replace(count by (instance, exported_instance, node_name, model_name) (kepler_node_cpu_info), " \
+    "\"__name__\", \"kepler_node_cpu_info\", \"\", \"\")"
 
 kms_kepler_era_t kms_kepler_snapshot_era(const kms_kepler_snapshot_t *self);
 double kms_kepler_snapshot_ts(const kms_kepler_snapshot_t *self);

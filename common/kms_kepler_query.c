@@ -19,6 +19,7 @@ typedef struct {
     json_t *points;               /* array of [ts, "v"] (a vector's single value is wrapped) */
     json_t *single;               /* the vector's own value, when points is NULL */
     const char *node;             /* its node's key, borrowed from the JSON */
+    bool held;                    /* from the held answer: fed at every time of its node */
     size_t cursor;                /* next point to look at */
     kms_promtext_label_t *labels; /* built once per result, when its node is walked */
     size_t nlabels;
@@ -46,12 +47,12 @@ static const char *s_node_key(json_t *metric)
     return "";
 }
 
-static int s_walk_add(s_walk_t *w, const char *name, json_t *result)
+static int s_walk_add(s_walk_t *w, const char *name, json_t *result, bool held)
 {
     json_t *metric = json_object_get(result, "metric");
     json_t *values = json_object_get(result, "values");
     json_t *value = json_object_get(result, "value");
-    if (!json_is_object(metric) || !(json_is_array(values) || json_is_array(value))) {
+    if (!json_is_object(metric) || !(held ? json_is_array(value) : json_is_array(values) || json_is_array(value))) {
         w->stats->rejected++;
         return 0;
     }
@@ -68,9 +69,10 @@ static int s_walk_add(s_walk_t *w, const char *name, json_t *result)
     w->results[w->nresults++] = (s_result_t){.name = name,
                                              .name_len = strlen(name),
                                              .metric = metric,
-                                             .points = json_is_array(values) ? values : NULL,
-                                             .single = json_is_array(values) ? NULL : value,
-                                             .node = s_node_key(metric)};
+                                             .points = json_is_array(values) && !held ? values : NULL,
+                                             .single = json_is_array(values) && !held ? NULL : value,
+                                             .node = s_node_key(metric),
+                                             .held = held};
     w->stats->results++;
     return 0;
 }
@@ -170,7 +172,7 @@ static void s_walk_feed(s_result_t *r, int64_t ms, kms_kepler_snapshot_t *snap)
             }
             break;
         }
-    } else if (s_point(r->single, &at, &value) == 0 && at == ms) {
+    } else if (s_point(r->single, &at, &value) == 0 && (at == ms || r->held)) {
         pair = r->single;
     }
     if (!pair)
@@ -246,7 +248,7 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
     size_t nt = 0;
     for (size_t j = w->first[node]; j < w->first[node + 1]; j++) {
         s_result_t *r = &w->results[w->order[j]];
-        size_t n = r->points ? json_array_size(r->points) : 1;
+        size_t n = r->held ? 0 : r->points ? json_array_size(r->points) : 1;
         for (size_t k = 0; k < n; k++) {
             double v;
             int64_t ms;
@@ -284,26 +286,13 @@ static int s_walk_points(s_walk_t *w, size_t node, kms_kepler_snapshot_fn fn, vo
     return rc;
 }
 
-int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_query_stats_t *stats,
-                          const char **why)
+/* Adds the results of one answer (either shape) to the walk; -1 with *why set. */
+static int s_walk_answer(s_walk_t *w, json_t *obj, bool held, const char **why)
 {
-    assert(fn);
-    kms_kepler_query_stats_t local;
-    const char *local_why;
-    if (!stats)
-        stats = &local;
-    if (!why)
-        why = &local_why;
-    memset(stats, 0, sizeof *stats);
-    *why = NULL;
-    if (!json_is_object(root)) {
+    if (!json_is_object(obj)) {
         *why = "not a JSON object";
         return -1;
     }
-    json_t *obj = (json_t *) root; /* jansson's getters take non-const; nothing is modified */
-    s_walk_t w = {0};
-    w.stats = stats;
-    int rc = 0;
     json_t *status = json_object_get(obj, "status");
     if (status) {
         if (!json_is_string(status) || strcmp(json_string_value(status), "success") != 0) {
@@ -321,32 +310,46 @@ int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *a
         size_t i;
         json_t *r;
         json_array_foreach(result, i, r) {
-            if (s_walk_add(&w, NULL, r) != 0) {
-                rc = -1;
-                break;
-            }
+            if (s_walk_add(w, NULL, r, held) != 0)
+                return -1;
         }
-    } else {
-        const char *name;
-        json_t *list;
-        json_object_foreach(obj, name, list) {
-            if (!json_is_array(list)) {
-                *why = "not a Prometheus answer nor a query_range dump";
-                rc = -1;
-                break;
-            }
-            size_t i;
-            json_t *r;
-            json_array_foreach(list, i, r) {
-                if (s_walk_add(&w, name, r) != 0) {
-                    rc = -1;
-                    break;
-                }
-            }
-            if (rc != 0)
-                break;
+        return 0;
+    }
+    const char *name;
+    json_t *list;
+    json_object_foreach(obj, name, list) {
+        if (!json_is_array(list)) {
+            *why = "not a Prometheus answer nor a query_range dump";
+            return -1;
+        }
+        size_t i;
+        json_t *r;
+        json_array_foreach(list, i, r) {
+            if (s_walk_add(w, name, r, held) != 0)
+                return -1;
         }
     }
+    return 0;
+}
+
+int kms_kepler_query_walk(const json_t *root, const json_t *held, kms_kepler_snapshot_fn fn, void *arg,
+                          kms_kepler_query_stats_t *stats, const char **why)
+{
+    assert(fn);
+    kms_kepler_query_stats_t local;
+    const char *local_why;
+    if (!stats)
+        stats = &local;
+    if (!why)
+        why = &local_why;
+    memset(stats, 0, sizeof *stats);
+    *why = NULL;
+    s_walk_t w = {0};
+    w.stats = stats;
+    /* jansson's getters take non-const; nothing is modified */
+    int rc = s_walk_answer(&w, (json_t *) root, false, why);
+    if (rc == 0 && held)
+        rc = s_walk_answer(&w, (json_t *) held, true, why);
     if (rc == 0)
         rc = s_group(&w);
     if (rc != 0 && !*why)

@@ -20,7 +20,10 @@
    callback can call kms_kepler_diff(prev, cur, ...) directly. Both are borrowed for the call;
    copy `cur` (kms_kepler_snapshot_copy) to keep it. Return 0 to go on, KMS_KEPLER_KEEP_PREV to go
    on with `prev` still the previous one for the next snapshot (kms_kepler_diff found cur
-   damaged), anything else to stop. */
+   damaged), anything else to stop.
+   `held` (NULL for none) is a second answer of the first shape, whose results hold at every time:
+   each is added to every snapshot of its node, with its value (KMS_KEPLER_CPUS_QUERY's answer).
+   A node it alone names has no snapshot. */
 #define KMS_KEPLER_KEEP_PREV 2
 typedef int (*kms_kepler_snapshot_fn)(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, void *arg);
 
@@ -32,10 +35,10 @@ typedef struct {
     size_t snapshots; /* snapshots handed to fn */
 } kms_kepler_query_stats_t;
 
-/* Returns 0, or -1 when the answer is not one of the shapes above, is a Prometheus error
+/* Returns 0, or -1 when an answer is not one of the shapes above, is a Prometheus error
    (*why then points at its "error" message, borrowed from root), or fn stopped the walk or
    memory ran out. *why (when why is not NULL) is set on -1, to static text or to root's. */
-int kms_kepler_query_walk(const json_t *root, kms_kepler_snapshot_fn fn, void *arg, kms_kepler_query_stats_t *stats,
-                          const char **why);
+int kms_kepler_query_walk(const json_t *root, const json_t *held, kms_kepler_snapshot_fn fn, void *arg,
+                          kms_kepler_query_stats_t *stats, const char **why);
 
 #endif

@@ -54,8 +54,9 @@ def get(url, timeout=120):
         return r.read()
 
 
-def default_selector(bin_dir):
-    """The scraper's own default, as it asks: read from its first query to a stand-in server."""
+def default_queries(bin_dir):
+    """The scraper's own default queries, as it asks them of a stand-in server: its range selector
+    (without the [window]) and the query of each node's cpus that goes with it."""
     from http.server import BaseHTTPRequestHandler, HTTPServer
     import threading
     seen = []
@@ -77,17 +78,21 @@ def default_selector(bin_dir):
                                 f"http://127.0.0.1:{server.server_address[1]}", "--publish", "@tcp://127.0.0.1:*",
                                 "--interval", "0.2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
-    while not seen and time.monotonic() < deadline:
+    while len(seen) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     scraper.terminate()
     scraper.wait()
     server.shutdown()
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(seen[0]).query)["query"][0]
-    return query.rsplit("[", 1)[0]
+    queries = [urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["query"][0] for path in seen[:2]]
+    ranged = [q for q in queries if q.endswith("s]")]
+    cpus = [q for q in queries if not q.endswith("s]")]
+    if len(ranged) != 1 or len(cpus) != 1:
+        raise SystemExit(f"fleet_bench: expected a range query and a cpus query, the scraper asked {queries}")
+    return ranged[0].rsplit("[", 1)[0], cpus[0]
 
 
-def measure_query(base, selector, answer):
-    url = f"{base}/api/v1/query?query={urllib.parse.quote(f'{selector}[{WINDOW}s]')}"
+def measure_query(base, query, answer):
+    url = f"{base}/api/v1/query?query={urllib.parse.quote(query)}"
     times, size = [], 0
     for _ in range(3):
         out = subprocess.run(["curl", "-sS", "-o", answer, "-w", "%{size_download} %{time_total}",
@@ -101,12 +106,12 @@ def measure_query(base, selector, answer):
     return size, statistics.median(times), len(result), points
 
 
-def measure_scraper(bin_dir, base, selector, extra, seconds, tmp):
+def measure_scraper(bin_dir, base, extra, seconds, tmp):
     """kms-scraper on the query, and a kms-trainer learning what it publishes, for `seconds`:
     each one's cpu (percent of one core) and peak memory, the node samples published, failures,
     and the node samples the trainer accepted."""
     log = open(os.path.join(tmp, "scraper.log"), "w")
-    scraper = start([os.path.join(bin_dir, "kms-scraper"), "--prometheus-url", base, "--prometheus-selector", selector,
+    scraper = start([os.path.join(bin_dir, "kms-scraper"), "--prometheus-url", base,
                      "--publish", "@tcp://127.0.0.1:*", "--interval", str(INTERVAL), "--stats-interval", "0", *extra], log)
     control = f"tcp://127.0.0.1:{free_port()}"
     trainer = start([os.path.join(bin_dir, "kms-trainer"), "--samples", f">tcp://127.0.0.1:{logged_port(log.name)}",
@@ -169,17 +174,24 @@ def main():
         time.sleep(WINDOW + INTERVAL)
         up = json.loads(get(f"{base}/api/v1/query?query=" + urllib.parse.quote("sum(up)")))["data"]["result"]
         nodes_up = int(float(up[0]["value"][1])) if up else 0
-        new = default_selector(bin_dir)
-        # Before: every Kepler series, and container samples published; now: the default.
-        # (4 GiB answers allowed: every Kepler series of 100 such nodes is past the 64 MiB default.)
-        for name, selector, extra in (("every_kepler_series", EVERY, ["--prometheus-containers",
+        new, cpus = default_queries(bin_dir)
+        # Before: every Kepler series, and container samples published; now: the default, with
+        # its query of the nodes' cpus. (4 GiB answers allowed: every Kepler series of 100 such
+        # nodes is past the 64 MiB default.)
+        for name, selector, extra in (("every_kepler_series", EVERY, ["--prometheus-selector", EVERY,
+                                                                       "--prometheus-containers",
                                                                        "--max-body-bytes", "4294967296"]),
                                       ("node_families", new, [])):
-            size, seconds, series, points = measure_query(base, selector, os.path.join(tmp, "answer.json"))
-            line = (f"selector={name} nodes={nodes} nodes_up={nodes_up} processes={processes} bytes={size} "
-                    f"seconds={seconds:.3f} series={series} points={points}")
+            answer = os.path.join(tmp, "answer.json")
+            size, seconds, series, points = measure_query(base, f"{selector}[{WINDOW}s]", answer)
+            line = f"selector={name} nodes={nodes} nodes_up={nodes_up} processes={processes}"
+            if name == "node_families":
+                cpus_size, cpus_seconds, cpus_series, _ = measure_query(base, cpus, answer)
+                line += f" cpus_query_bytes={cpus_size} cpus_query_seconds={cpus_seconds:.3f} cpus_series={cpus_series}"
+                size, seconds = size + cpus_size, seconds + cpus_seconds
+            line += f" bytes={size} seconds={seconds:.3f} series={series} points={points}"
             if scraper_seconds > 0 and name in wanted:
-                line += measure_scraper(bin_dir, base, selector, extra, scraper_seconds, tmp)
+                line += measure_scraper(bin_dir, base, extra, scraper_seconds, tmp)
             print(line, flush=True)
     finally:
         for p in reversed(procs):

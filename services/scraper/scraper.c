@@ -96,9 +96,11 @@ struct scraper_t {
     scraper_metrics_t *metrics;
     s_api_node_t *nodes;
     size_t nnodes;
-    char *api_query;     /* "<base>/api/v1/query?query=" and the escaped selector, without the window */
-    double api_answered; /* monotonic time of the last usable answer; 0: none yet */
-    long api_window;     /* seconds the query in use reaches back */
+    char *api_query;      /* "<base>/api/v1/query?query=" and the escaped selector, without the window */
+    char *api_cpus_url;   /* KMS_KEPLER_CPUS_QUERY's URL with the default selector, else NULL */
+    bool api_asking_cpus; /* the transfer in flight asks for api_cpus_url, the range comes next */
+    json_t *api_cpus;     /* its last answer, walked as held results with each range answer */
+    double api_answered;  /* monotonic time of the last usable answer; 0: none yet */
     unsigned char frame[KMS_SAMPLE_MAX_FRAME];
     uint64_t published_node, published_container, dropped; /* since the last flush to metrics */
 };
@@ -362,20 +364,20 @@ static long s_api_window(const scraper_t *self)
     return lround(fmin(full, ceil(since + 2 * self->config.interval + 5)));
 }
 
-/* The query URL for `window` seconds into the target (curl keeps its own copy). */
-static int s_api_set_window(scraper_t *self, s_target_t *t, long window)
+/* Each cycle asks for the nodes' cpus first (with the default selector), then for the range
+   reaching back s_api_window seconds: sets the target's URL for the one asked now (curl keeps
+   its own copy). */
+static int s_api_ask(scraper_t *self, s_target_t *t, bool cpus)
 {
     size_t cap = strlen(self->api_query) + 32;
     char *url = malloc(cap);
     if (!url)
         return -1;
-    snprintf(url, cap, "%s%%5B%lds%%5D", self->api_query, window); /* [<window>s], escaped */
-    CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
+    snprintf(url, cap, "%s%%5B%lds%%5D", self->api_query, s_api_window(self)); /* [<window>s], escaped */
+    CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_URL, cpus ? self->api_cpus_url : url);
     free(url);
-    if (rc != CURLE_OK)
-        return -1;
-    self->api_window = window;
-    return 0;
+    self->api_asking_cpus = cpus;
+    return rc == CURLE_OK ? 0 : -1;
 }
 
 static int s_api_target(scraper_t *self, const char *base)
@@ -396,23 +398,24 @@ static int s_api_target(scraper_t *self, const char *base)
     size_t blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
-    size_t cap = blen + (escaped ? strlen(escaped) : 0) + 32;
+    char *cpus = own ? curl_easy_escape(NULL, KMS_KEPLER_CPUS_QUERY, 0) : NULL;
+    size_t cap = blen + (escaped ? strlen(escaped) : 0) + (cpus ? strlen(cpus) : 0) + 32;
     int rc = -1;
-    if (escaped && (self->api_query = malloc(cap))) {
+    if (escaped && (!own || cpus) && (self->api_query = malloc(cap)) && (!cpus || (self->api_cpus_url = malloc(cap)))) {
         snprintf(self->api_query, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
+        if (cpus)
+            snprintf(self->api_cpus_url, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, cpus);
         char quoted[2048];
-        long window = s_api_window(self);
-        kms_info("Prometheus query", "selector=%s window=%ld containers=%s",
-                 kms_log_quote(selector, quoted, sizeof quoted), window,
-                 self->config.prometheus_containers ? "true" : "false");
+        kms_info("Prometheus query", "selector=%s window=%ld containers=%s cpus_query=%s",
+                 kms_log_quote(selector, quoted, sizeof quoted), s_api_window(self),
+                 self->config.prometheus_containers ? "true" : "false", cpus ? "true" : "false");
         s_target_t *t = s_free_slot(self);
         snprintf(t->host, sizeof t->host, "%s", host);
         /* The metrics name the target by the URL the user gave; the query is set per cycle. */
         rc = s_target_init(self, t, base);
-        if (rc == 0)
-            rc = s_api_set_window(self, t, window);
     }
     curl_free(escaped);
+    curl_free(cpus);
     free(own);
     return rc;
 }
@@ -491,6 +494,8 @@ void scraper_destroy(scraper_t **self_p)
         kms_kepler_snapshot_destroy(&self->nodes[i].prev);
     free(self->nodes);
     free(self->api_query);
+    free(self->api_cpus_url);
+    json_decref(self->api_cpus);
     if (self->multi)
         curl_multi_cleanup(self->multi);
     curl_slist_free_all(self->headers);
@@ -768,28 +773,59 @@ static int s_on_api_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snaps
     return kms_kepler_snapshot_copy(node->prev, cur) != 0 ? -1 : 0;
 }
 
-static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
+/* The answer as JSON: 0, -1 when it is not JSON, -2 when its status is not 200 (logged). */
+static int s_api_answer(s_target_t *t, long status, json_t **root)
 {
     json_error_t err;
-    json_t *root = json_loadb(t->body, t->len, 0, &err);
+    *root = json_loadb(t->body, t->len, 0, &err);
     char url[512], why[512];
     kms_log_quote(t->url, url, sizeof url);
-    if (!root) {
+    if (!*root) {
         kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "Prometheus answer is not JSON", "target=%s status=%ld why=%s", url,
                    status, kms_log_quote(err.text, why, sizeof why));
         return -1;
     }
-    int rc = 0;
     if (status != 200) {
-        const char *msg = json_string_value(json_object_get(root, "error"));
+        const char *msg = json_string_value(json_object_get(*root, "error"));
         kms_log_at(s_level(t, SCRAPER_FAIL_HTTP_STATUS), "Prometheus error", "target=%s status=%ld why=%s", url, status,
                    kms_log_quote(msg ? msg : "(none)", why, sizeof why));
-        rc = -2;
-    } else {
+        return -2;
+    }
+    return 0;
+}
+
+/* The cpus answer, kept for the range answer that comes next; the range asked for. 0, or as
+   s_api_answer. */
+static int s_process_api_cpus(s_target_t *t, long status)
+{
+    scraper_t *self = t->owner;
+    json_t *root;
+    int rc = s_api_answer(t, status, &root);
+    if (rc == 0) {
+        json_decref(self->api_cpus);
+        self->api_cpus = json_incref(root);
+        t->len = 0;
+        t->error[0] = '\0';
+        if (s_api_ask(self, t, false) != 0 || curl_multi_add_handle(self->multi, t->easy) != CURLM_OK)
+            rc = -1;
+        else
+            t->in_flight = true;
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
+{
+    json_t *root;
+    int rc = s_api_answer(t, status, &root);
+    char url[512], why[512];
+    kms_log_quote(t->url, url, sizeof url);
+    if (rc == 0) {
         s_api_ctx_t ctx = {t, o};
         kms_kepler_query_stats_t ps;
         const char *walk_why = NULL;
-        rc = kms_kepler_query_walk(root, s_on_api_snapshot, &ctx, &ps, &walk_why);
+        rc = kms_kepler_query_walk(root, t->owner->api_cpus, s_on_api_snapshot, &ctx, &ps, &walk_why);
         o->rejected_lines += ps.rejected;
         if (rc != 0)
             kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
@@ -841,8 +877,11 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
                                               : (t->error[0] ? t->error : curl_easy_strerror(code)),
                                  detail, sizeof detail),
                    o.duration * 1000);
+    } else if (self->api && self->api_asking_cpus && (rc = s_process_api_cpus(t, status)) == 0) {
+        return; /* the range is asked for next: the cycle goes on */
     } else if (self->api) {
-        rc = s_process_api(t, &o, status);
+        if (!self->api_asking_cpus)
+            rc = s_process_api(t, &o, status);
         if (rc == -2)
             o.failure = SCRAPER_FAIL_HTTP_STATUS;
         else if (rc != 0)
@@ -892,8 +931,7 @@ static void s_start_cycle(scraper_t *self)
         t->too_large = false;
         t->error[0] = '\0';
         t->started = kms_num_monotonic();
-        long window = self->api ? s_api_window(self) : 0;
-        if (window != self->api_window && s_api_set_window(self, t, window) != 0)
+        if (self->api && s_api_ask(self, t, self->api_cpus_url != NULL) != 0)
             continue;
         if (curl_multi_add_handle(self->multi, t->easy) != CURLM_OK)
             continue;

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kms_kepler_query_stats_t stats;
     memset(&stats, 0xa5, sizeof stats);
     const char *why = NULL;
-    int rc = kms_kepler_query_walk(root, s_on_snapshot, &run, &stats, &why);
+    int rc = kms_kepler_query_walk(root, NULL, s_on_snapshot, &run, &stats, &why);
     CHECK(rc == 0 || (rc == -1 && why != NULL && *why != '\0'));
     if (rc == 0)
         CHECK(stats.snapshots == run.snapshots);

@@ -6,7 +6,9 @@
                       renamed back to instance, the values' own text kept
     /api/v1/query     the whole dump as a Prometheus API matrix answer (what a range-selector
                       instant query returns), after `empty_answers` empty ones; or, with
-                      error=True, a Prometheus error answer
+                      error=True, a Prometheus error answer. The scraper's query of each node's
+                      cpus (a count of kepler_node_cpu_info by node and model) is answered with
+                      that count over the dump's last step.
 
 The dump is {metric_name: [{"metric": {labels}, "values": [[ts, "v"], ...]}, ...]}.
 Standalone: /usr/bin/python3 kepler_replay.py DUMP.json PORT
@@ -15,6 +17,7 @@ import http.server
 import json
 import sys
 import threading
+import urllib.parse
 
 # Labels Prometheus adds at scrape time (README of the captures).
 SCRAPE_LABELS = {"container", "endpoint", "job", "namespace", "pod", "service", "instance"}
@@ -71,6 +74,23 @@ def matrix_answer(dump):
     return {"status": "success", "data": {"resultType": "matrix", "result": result}}
 
 
+CPUS_LABELS = ("instance", "exported_instance", "node_name", "model_name")
+
+
+def cpus_answer(dump):
+    """count by (instance, exported_instance, node_name, model_name) (kepler_node_cpu_info), named
+    kepler_node_cpu_info, at the dump's last step: what Prometheus answers the scraper's cpus query."""
+    last = max(steps(dump), default=None)
+    counts = {}
+    for r in dump.get("kepler_node_cpu_info", []):
+        if any(t == last for t, _ in r["values"]):
+            key = tuple((k, r["metric"][k]) for k in CPUS_LABELS if k in r["metric"])
+            counts[key] = counts.get(key, 0) + 1
+    result = [{"metric": {"__name__": "kepler_node_cpu_info", **dict(key)}, "value": [last, str(n)]}
+              for key, n in counts.items()]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
 class ReplayServer:
     """Serves the dump on 127.0.0.1:port from a background thread."""
 
@@ -79,7 +99,8 @@ class ReplayServer:
         self.steps = steps(dump)
         self.served = 0          # /metrics pages served
         self.hold_first = hold_first  # how many times the first step is served
-        self.queries = []        # /api/v1/query request paths
+        self.queries = []        # /api/v1/query request paths of range selectors
+        self.cpus_queries = []   # and of the cpus query
         self.error = error
         self.empty_answers = empty_answers  # API answers with no result before the dump
         self.lock = threading.Lock()
@@ -99,12 +120,16 @@ class ReplayServer:
                         replay.served += 1
                     self._send(200, "text/plain; version=0.0.4", replay.page(ts))
                 elif self.path.startswith("/api/v1/query"):
+                    query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("query", [""])[0]
+                    cpus = query.startswith("label_replace(count by")
                     with replay.lock:
-                        replay.queries.append(self.path)
+                        (replay.cpus_queries if cpus else replay.queries).append(self.path)
                     if replay.error:
                         body = {"status": "error", "errorType": "bad_data",
                                 "error": "invalid parameter \"query\": replay refuses"}
                         self._send(400, "application/json", json.dumps(body).encode())
+                    elif cpus:
+                        self._send(200, "application/json", json.dumps(cpus_answer(replay.dump)).encode())
                     elif len(replay.queries) <= replay.empty_answers:
                         body = {"status": "success", "data": {"resultType": "matrix", "result": []}}
                         self._send(200, "application/json", json.dumps(body).encode())

@@ -548,6 +548,8 @@ class TestRealCapture(ScraperTestCase):
         self.assertEqual(len(windows), len(self.replay.queries), self.replay.queries[:2])
         self.assertEqual(windows[0], 6)
         self.assertLessEqual(max(windows), 8, windows)
+        # Each range is asked for after the nodes' cpus (kepler_node_cpu_info counted apart).
+        self.assertGreaterEqual(len(self.replay.cpus_queries), len(self.replay.queries))
 
     def test_prometheus_api_mode_diffs_each_node_on_its_own(self):
         # The capture twice over, the second copy as another node: each node diffed on its own.

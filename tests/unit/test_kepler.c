@@ -1101,7 +1101,7 @@ static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_
     walked_t *w = calloc(1, sizeof *w);
     assert_non_null(w);
     const char *why = NULL;
-    assert_int_equal(kms_kepler_query_walk(root, fn, w, st, &why), 0);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, fn, w, st, &why), 0);
     json_decref(root);
     return w;
 }
@@ -1192,18 +1192,18 @@ static void test_a_prometheus_error_or_unknown_answer_fails_the_walk(void **stat
     const char *why = NULL;
     json_t *root = json_loads("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"parse error at char 3\"}",
                               0, NULL);
-    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
     assert_string_equal(why, "parse error at char 3");
     json_decref(root);
     root = json_loads("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"2\"]}}", 0, NULL);
-    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
     assert_non_null(why);
     json_decref(root);
     root = json_loads("{\"kepler_node_info\": 3}", 0, NULL);
-    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
     json_decref(root);
     root = json_loads("[1,2]", 0, NULL);
-    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, NULL, &why), -1);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
     json_decref(root);
     assert_int_equal(w->snapshots, 0);
     free(w);
@@ -1255,6 +1255,54 @@ static void test_real_kepler_pages_parse_with_every_container_and_none_rejected(
     kms_kepler_snapshot_destroy(&s);
 }
 
+/* KMS_KEPLER_CPUS_QUERY's answer, walked as held results: each node's count of
+   kepler_node_cpu_info series (and its model_name) joins every snapshot of that node, as its
+   series would have; a node it alone names has no snapshot; a matrix or a count that is not a
+   whole number of cpus is rejected. */
+static void test_held_cpu_counts_give_each_node_its_cpus(void **state)
+{
+    (void) state;
+    const char *range =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":["
+        "{\"metric\":{\"__name__\":\"kepler_node_cpu_joules_total\",\"instance\":\"n1\",\"zone\":\"package\"},"
+        "\"values\":[[100,\"1000\"],[105,\"1100\"],[110,\"1200\"]]},"
+        "{\"metric\":{\"__name__\":\"kepler_node_cpu_usage_ratio\",\"instance\":\"n1\"},"
+        "\"values\":[[100,\"0.5\"],[105,\"0.25\"],[110,\"0.25\"]]}]}}";
+    const char *held =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+        "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"n1\",\"model_name\":\"Xeon 8480+\"},"
+        "\"value\":[111,\"6\"]},"
+        "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"ghost\"},\"value\":[111,\"4\"]},"
+        "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"n1\"},\"values\":[[111,\"9\"]]},"
+        "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"n1\"},\"value\":[111,\"2.5\"]}]}}";
+    json_t *root = json_loads(range, 0, NULL), *counts = json_loads(held, 0, NULL);
+    assert_non_null(root);
+    assert_non_null(counts);
+    walked_t *w = calloc(1, sizeof *w);
+    kms_kepler_query_stats_t st;
+    const char *why = NULL;
+    assert_int_equal(kms_kepler_query_walk(root, counts, s_on_snapshot, w, &st, &why), 0);
+    assert_int_equal(w->snapshots, 3); /* n1's three times; none for ghost */
+    assert_string_equal(w->nodes[0], "n1");
+    assert_int_equal(st.rejected, 1); /* the matrix */
+    assert_int_equal(w->samples.count, 2);
+    for (size_t i = 0; i < w->samples.count; i++) {
+        const kms_sample_t *s = &w->samples.items[i];
+        assert_int_equal(s->cpus, 6); /* 2.5 cpus are no count: rejected by the snapshot */
+        assert_string_equal(s->arch, "Xeon 8480+");
+        s_close(s_get(&s->features, "cpu_time"), 0.25 * 6);
+        s_close(s_get(&s->targets, "package"), 20);
+    }
+    /* Without the held answer the range alone states no cpus: the samples carry none. */
+    w->samples.count = 0;
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, &st, &why), 0);
+    assert_int_equal(w->samples.count, 2);
+    assert_int_equal(w->samples.items[0].cpus, 0);
+    json_decref(root);
+    json_decref(counts);
+    free(w);
+}
+
 /* The verbatim query_range dump: one node, 7 points, 6 intervals. The first interval's package
    watts (132.6032666666666) were computed from the JSON with Python, independently. */
 static void test_a_real_query_range_dump_gives_the_rates_computed_independently(void **state)
@@ -1267,7 +1315,7 @@ static void test_a_real_query_range_dump_gives_the_rates_computed_independently(
     assert_non_null(root);
     walked_t *w = calloc(1, sizeof *w);
     kms_kepler_query_stats_t st;
-    assert_int_equal(kms_kepler_query_walk(root, s_on_snapshot, w, &st, NULL), 0);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, &st, NULL), 0);
     assert_int_equal(st.nodes, 1);
     assert_int_equal(w->snapshots, 7);
     assert_int_equal(st.rejected, 0);
@@ -1378,6 +1426,7 @@ int main(void)
         cmocka_unit_test(test_a_prometheus_error_or_unknown_answer_fails_the_walk),
         cmocka_unit_test(test_the_prometheus_walk_keeps_prev_past_a_damaged_point),
         cmocka_unit_test(test_real_kepler_pages_parse_with_every_container_and_none_rejected),
+        cmocka_unit_test(test_held_cpu_counts_give_each_node_its_cpus),
         cmocka_unit_test(test_a_real_query_range_dump_gives_the_rates_computed_independently),
         cmocka_unit_test(test_kepler_011_node_sample_states_its_cpus),
         cmocka_unit_test(test_the_selector_asks_for_what_the_samples_read),
