@@ -815,27 +815,31 @@ static int s_process_api_cpus(s_target_t *t, long status)
     return rc;
 }
 
+/* A range answer, walked as text (one result at a time: kms_kepler_query_walk_text) with the
+   cpus answer held; an answer of another status is loaded whole for its error. 0, -1 when
+   unusable, -2 for a status that is not 200. */
 static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
 {
-    json_t *root;
-    int rc = s_api_answer(t, status, &root);
+    if (status != 200) {
+        json_t *root;
+        int rc = s_api_answer(t, status, &root);
+        json_decref(root);
+        return rc;
+    }
     char url[512], why[512];
     kms_log_quote(t->url, url, sizeof url);
-    if (rc == 0) {
-        s_api_ctx_t ctx = {t, o};
-        kms_kepler_query_stats_t ps;
-        const char *walk_why = NULL;
-        rc = kms_kepler_query_walk(root, t->owner->api_cpus, s_on_api_snapshot, &ctx, &ps, &walk_why);
-        o->rejected_lines += ps.rejected;
-        if (rc != 0)
-            kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
-                       kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
-        else {
-            o->success_ts = kms_num_wallclock();
-            t->owner->api_answered = t->started; /* what it holds was in Prometheus by then */
-        }
+    s_api_ctx_t ctx = {t, o};
+    kms_kepler_query_stats_t ps;
+    const char *walk_why = NULL;
+    int rc = kms_kepler_query_walk_text(t->body, t->len, t->owner->api_cpus, s_on_api_snapshot, &ctx, &ps, &walk_why);
+    o->rejected_lines += ps.rejected;
+    if (rc != 0)
+        kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
+                   kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
+    else {
+        o->success_ts = kms_num_wallclock();
+        t->owner->api_answered = t->started; /* what it holds was in Prometheus by then */
     }
-    json_decref(root);
     return rc;
 }
 

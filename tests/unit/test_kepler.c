@@ -1093,16 +1093,42 @@ static int s_on_snapshot(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_
     return 0;
 }
 
-/* Parses `text` (a Prometheus API answer) and walks it with fn; the walk must succeed. */
+static void s_same_values(const kms_values_t *a, const kms_values_t *b)
+{
+    assert_int_equal(a->count, b->count);
+    for (size_t k = 0; k < a->count; k++) {
+        assert_string_equal(a->items[k].name, b->items[k].name);
+        assert_true(a->items[k].value == b->items[k].value);
+    }
+}
+
+/* Parses `text` (a Prometheus API answer) and walks it with fn, loaded whole and as text one
+   result at a time: both walks must succeed and give the same samples and counts. */
 static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_query_stats_t *st)
 {
     json_t *root = json_loads(text, 0, NULL);
     assert_non_null(root);
-    walked_t *w = calloc(1, sizeof *w);
+    walked_t *w = calloc(1, sizeof *w), *by_text = calloc(1, sizeof *by_text);
     assert_non_null(w);
+    assert_non_null(by_text);
     const char *why = NULL;
-    assert_int_equal(kms_kepler_query_walk(root, NULL, fn, w, st, &why), 0);
+    kms_kepler_query_stats_t tree_stats, text_stats;
+    assert_int_equal(kms_kepler_query_walk(root, NULL, fn, w, &tree_stats, &why), 0);
+    assert_int_equal(kms_kepler_query_walk_text(text, strlen(text), NULL, fn, by_text, &text_stats, &why), 0);
+    assert_memory_equal(&tree_stats, &text_stats, sizeof tree_stats);
+    assert_int_equal(w->snapshots, by_text->snapshots);
+    assert_int_equal(w->samples.count, by_text->samples.count);
+    for (size_t i = 0; i < w->samples.count; i++) {
+        const kms_sample_t *a = &w->samples.items[i], *b = &by_text->samples.items[i];
+        assert_string_equal(a->node, b->node);
+        assert_true(a->ts == b->ts && a->dt == b->dt && a->cpus == b->cpus);
+        s_same_values(&a->targets, &b->targets);
+        s_same_values(&a->features, &b->features);
+    }
+    if (st)
+        *st = tree_stats;
     json_decref(root);
+    free(by_text);
     return w;
 }
 
@@ -1207,6 +1233,52 @@ static void test_a_prometheus_error_or_unknown_answer_fails_the_walk(void **stat
     json_decref(root);
     assert_int_equal(w->snapshots, 0);
     free(w);
+}
+
+/* The text walk reads Prometheus' own layout one result at a time, whatever its spaces; any
+   other layout is loaded whole, to the same snapshots; text that is not JSON fails the walk. */
+static void test_an_answer_walked_as_text_gives_what_it_says(void **state)
+{
+    (void) state;
+    const char *texts[] = {
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[%s]}}",
+        " { \"status\" : \"success\" ,\n \"data\": {\"resultType\": \"matrix\", \"result\": [ %s ] } , \"warnings\":[]}",
+        "{\"data\":{\"result\":[%s],\"resultType\":\"matrix\"},\"status\":\"success\"}", /* loaded whole */
+    };
+    const char *results = "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\",\"instance\":\"n1\"},"
+                          "\"values\":[[100,\"1000\"],[115,\"1300\"],[\"bad\"]]}, 7 ,"
+                          "{\"metric\":{\"__name__\":\"kepler_node_package_joules_total\",\"instance\":\"n2\"},"
+                          "\"values\":[[100,\"10\"],[105,\"20\"]]}";
+    char text[1024];
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        snprintf(text, sizeof text, texts[i], results);
+        kms_kepler_query_stats_t st;
+        walked_t *w = s_walk(text, s_on_snapshot, &st);
+        assert_int_equal(st.nodes, 2);
+        assert_int_equal(st.rejected, 2); /* the bad point and the 7 */
+        assert_int_equal(w->samples.count, 2);
+        s_close(s_get(&w->samples.items[0].targets, "package"), 20);
+        s_close(s_get(&w->samples.items[1].targets, "package"), 2);
+        free(w);
+    }
+    /* Cut short, or not closed as a Prometheus answer is: nothing is walked. */
+    const char *broken[] = {
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[[1",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[]} ",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]]",
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]",
+        "<html>",
+        "",
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        walked_t *w = calloc(1, sizeof *w);
+        const char *why = NULL;
+        assert_int_equal(kms_kepler_query_walk_text(broken[i], strlen(broken[i]), NULL, s_on_snapshot, w, NULL, &why),
+                         -1);
+        assert_string_equal(why, "not JSON");
+        assert_int_equal(w->snapshots, 0);
+        free(w);
+    }
 }
 
 /* ---------------------------------------------------------------- the real captures */
@@ -1427,6 +1499,7 @@ int main(void)
         cmocka_unit_test(test_the_prometheus_walk_keeps_prev_past_a_damaged_point),
         cmocka_unit_test(test_real_kepler_pages_parse_with_every_container_and_none_rejected),
         cmocka_unit_test(test_held_cpu_counts_give_each_node_its_cpus),
+        cmocka_unit_test(test_an_answer_walked_as_text_gives_what_it_says),
         cmocka_unit_test(test_a_real_query_range_dump_gives_the_rates_computed_independently),
         cmocka_unit_test(test_kepler_011_node_sample_states_its_cpus),
         cmocka_unit_test(test_the_selector_asks_for_what_the_samples_read),
