@@ -134,6 +134,17 @@ static int s_walk_add(s_walk_t *w, const char *name, json_t *result, bool held)
     return 0;
 }
 
+static int s_walk_list(s_walk_t *w, const char *name, json_t *list, bool held)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(list, i, r) {
+        if (s_walk_add(w, name, r, held) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Adds the results of one answer, loaded whole (either shape), to the walk; -1 with *why set. */
 static int s_walk_answer(s_walk_t *w, json_t *obj, bool held, const char **why)
 {
@@ -154,13 +165,7 @@ static int s_walk_answer(s_walk_t *w, json_t *obj, bool held, const char **why)
             *why = "Prometheus answer is neither a vector nor a matrix";
             return -1;
         }
-        size_t i;
-        json_t *r;
-        json_array_foreach(result, i, r) {
-            if (s_walk_add(w, NULL, r, held) != 0)
-                return -1;
-        }
-        return 0;
+        return s_walk_list(w, NULL, result, held);
     }
     const char *name;
     json_t *list;
@@ -169,12 +174,8 @@ static int s_walk_answer(s_walk_t *w, json_t *obj, bool held, const char **why)
             *why = "not a Prometheus answer nor a query_range dump";
             return -1;
         }
-        size_t i;
-        json_t *r;
-        json_array_foreach(list, i, r) {
-            if (s_walk_add(w, name, r, held) != 0)
-                return -1;
-        }
+        if (s_walk_list(w, name, list, held) != 0)
+            return -1;
     }
     return 0;
 }

@@ -5,8 +5,10 @@
                       rebuilt as Kepler served it: scrape-time labels dropped, exported_instance
                       renamed back to instance, the values' own text kept
     /api/v1/query     the whole dump as a Prometheus API matrix answer (what a range-selector
-                      instant query returns), after `empty_answers` empty ones; or, with
-                      error=True, a Prometheus error answer. The scraper's query of each node's
+                      instant query returns), after `empty_answers` empty ones and then
+                      `huge_answers` of a gigabyte each (one result over and over, sent without a
+                      length until the client hangs up); or, with error=True, a Prometheus error
+                      answer. The scraper's query of each node's
                       cpus (a count of kepler_node_cpu_info by node and model) is answered with
                       that count over the dump's last step.
 
@@ -94,7 +96,7 @@ def cpus_answer(dump):
 class ReplayServer:
     """Serves the dump on 127.0.0.1:port from a background thread."""
 
-    def __init__(self, dump, port, error=False, empty_answers=0, hold_first=1):
+    def __init__(self, dump, port, error=False, empty_answers=0, hold_first=1, huge_answers=0):
         self.dump = dump
         self.steps = steps(dump)
         self.served = 0          # /metrics pages served
@@ -103,6 +105,7 @@ class ReplayServer:
         self.cpus_queries = []   # and of the cpus query
         self.error = error
         self.empty_answers = empty_answers  # API answers with no result before the dump
+        self.huge_answers = huge_answers    # then API answers of a gigabyte
         self.lock = threading.Lock()
         self._pages = {}
         self._answer = None
@@ -133,10 +136,26 @@ class ReplayServer:
                     elif len(replay.queries) <= replay.empty_answers:
                         body = {"status": "success", "data": {"resultType": "matrix", "result": []}}
                         self._send(200, "application/json", json.dumps(body).encode())
+                    elif len(replay.queries) <= replay.empty_answers + replay.huge_answers:
+                        self._send_huge(2 ** 30)
                     else:
                         self._send(200, "application/json", replay.answer())
                 else:
                     self._send(404, "text/plain", b"not found\n")
+
+            def _send_huge(self, size):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()  # no length: the answer runs until the connection closes
+                result = json.dumps(matrix_answer(replay.dump)["data"]["result"][0]).encode() + b","
+                chunk = result * max(1, 65536 // len(result))
+                self.wfile.write(b'{"status":"success","data":{"resultType":"matrix","result":[')
+                try:
+                    for _ in range(size // len(chunk)):
+                        self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
 
             def _send(self, status, ctype, body):
                 self.send_response(status)

@@ -17,7 +17,7 @@ import unittest
 
 
 import kepler_replay
-from kmstest import (KEPLER_FIXTURES, SLOWDOWN, ProcessTestCase, Subscriber, binary, free_port, http,
+from kmstest import (KEPLER_FIXTURES, SANITIZED, SLOWDOWN, ProcessTestCase, Subscriber, binary, free_port, http,
                      prom_scrape, refused_port, wait_for)
 
 DUMP = os.path.join(KEPLER_FIXTURES, "kepler-0.7.1-prometheus-query_range-idle.json")
@@ -574,6 +574,29 @@ class TestRealCapture(ScraperTestCase):
         n = len(self.steps) - 1
         samples = self.sub.collect(10, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= n)
         self.assertEqual({s["topic"] for s in samples}, {"kepler.node"})
+
+    def test_prometheus_answer_of_a_gigabyte_is_cut_and_the_next_ones_read(self):
+        # Two answers of a gigabyte, then the capture: each cut at --max-body-bytes (64 MiB by
+        # default), counted, nothing published from them; then every rate of the capture.
+        self.replay.huge_answers = 2
+        self.replay.answer()
+        p = self.scraper("--prometheus-url", f"http://127.0.0.1:{self.replay_port}", "--interval", "0.3",
+                         metrics=True)
+        n = len(self.steps) - 1
+        samples = self.sub.collect(60, until=lambda got: sum(s["topic"] == "kepler.node" for s in got) >= n)
+        nodes = [s for s in samples if s["topic"] == "kepler.node"]
+        self.assertEqual([s["ts"] for s in nodes], self.steps[1:])
+        for k, node in enumerate(nodes, start=1):
+            self.assertTrue(close(node["targets"]["package"] * node["dt"],
+                                  self.node_delta("kepler_node_package_joules_total", k)))
+        values, _ = prom_scrape(self.mport)
+        key = f'kms_scraper_scrape_failures_total{{target="http://127.0.0.1:{self.replay_port}",cause="too_large"}}'
+        self.assertEqual(values[key], 2)
+        self.assertIn("body larger than --max-body-bytes", p.output())
+        if not SANITIZED:  # AddressSanitizer's quarantine keeps the body's freed buffers resident
+            with open(f"/proc/{p.proc.pid}/status") as f:
+                peak_kb = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+            self.assertLess(peak_kb, 128 * 1024, "a 64 MiB body, and little else")
 
     def test_prometheus_error_is_logged_with_its_message(self):
         self.replay.error = True
