@@ -8,8 +8,10 @@ One kepler-sim --nodes NODES --format 0.10 --containers PROCESSES serves every n
 scrapes each at /node/<i>/metrics every 5 s (static targets, __metrics_path__ and instance set
 per target) until its 60 s window is full. Then the very query the scraper sends,
 <selector>[60s] as an instant query on /api/v1/query, is asked three times per selector with
-curl: bytes, seconds (the median), series. With SCRAPER_SECONDS > 0, kms-scraper then runs that
-long at a 5 s interval per selector, with a kms-trainer learning what it publishes: the cpu
+curl: bytes, seconds (the median), series; with the default selector, the query of each node's
+cpus that the scraper asks with it too (counted in bytes and seconds). With SCRAPER_SECONDS > 0,
+kms-scraper then runs that long at a 5 s interval per selector (its own default, or every Kepler
+series with --prometheus-selector), with a kms-trainer learning what it publishes: the cpu
 (percent of one core) and peak resident memory of each, and the samples the trainer accepted.
 SELECTORS (comma separated, default both: every_kepler_series, node_families) are those the
 scraper runs on; at 1,000 nodes the scraper on every series would hold gigabytes. Prints one key=value line per selector.

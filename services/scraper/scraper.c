@@ -369,14 +369,16 @@ static long s_api_window(const scraper_t *self)
    its own copy). */
 static int s_api_ask(scraper_t *self, s_target_t *t, bool cpus)
 {
+    self->api_asking_cpus = cpus;
+    if (cpus)
+        return curl_easy_setopt(t->easy, CURLOPT_URL, self->api_cpus_url) == CURLE_OK ? 0 : -1;
     size_t cap = strlen(self->api_query) + 32;
     char *url = malloc(cap);
     if (!url)
         return -1;
     snprintf(url, cap, "%s%%5B%lds%%5D", self->api_query, s_api_window(self)); /* [<window>s], escaped */
-    CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_URL, cpus ? self->api_cpus_url : url);
+    CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
     free(url);
-    self->api_asking_cpus = cpus;
     return rc == CURLE_OK ? 0 : -1;
 }
 
