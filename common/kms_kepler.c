@@ -592,7 +592,7 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     switch (fam->kind) {
     case K_NODE_INFO: s_note_arch(self, &labels); break;
     case K_NODE_CPU: /* one series per logical cpu, of value 1 (v0.11.4 collector/cpuinfo.go), or their count */
-        if (!(value >= 1 && value == floor(value))) {
+        if (!(isfinite(value) && value >= 1 && value == floor(value))) {
             self->stats.rejected++;
             return -1;
         }
