@@ -591,7 +591,7 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     s_cont_t *c;
     switch (fam->kind) {
     case K_NODE_INFO: s_note_arch(self, &labels); break;
-    case K_NODE_CPU: /* one series per logical cpu, of value 1 (v0.11.4 collector/cpuinfo.go), or their count */
+    case K_NODE_CPU: /* one series per logical cpu, of value 1 (v0.11.4 collector/cpuinfo.go:77-87), or their count */
         if (!(isfinite(value) && value >= 1 && value == floor(value))) {
             self->stats.rejected++;
             return -1;
@@ -719,32 +719,16 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
         memcpy(dst->arena, src->arena, src->arena_len);
     if (src->nnseries)
         memcpy(dst->nseries, src->nseries, src->nnseries * sizeof *src->nseries);
-    dst->nconts = src->nconts;
-    dst->arena_len = src->arena_len;
-    dst->nnseries = src->nnseries;
-    dst->ts = src->ts;
-    dst->monotonic = src->monotonic;
-    dst->era = src->era;
-    dst->node_rank = src->node_rank;
-    dst->arch_rank = src->arch_rank;
-    dst->nprocs = src->nprocs;
-    dst->cpus = src->cpus;
-    dst->usage = src->usage;
-    dst->nusage = src->nusage;
-    memcpy(dst->split, src->split, sizeof dst->split);
-    memcpy(dst->nsplit, src->nsplit, sizeof dst->nsplit);
-    memcpy(dst->node, src->node, sizeof dst->node);
-    memcpy(dst->arch, src->arch, sizeof dst->arch);
-    dst->nfmask = src->nfmask;
-    dst->ntmask = src->ntmask;
-    memcpy(dst->nf, src->nf, sizeof dst->nf);
-    memcpy(dst->nt, src->nt, sizeof dst->nt);
-    dst->seen_mask = src->seen_mask;
-    dst->nonzero_mask = src->nonzero_mask;
-    dst->t_duplicate = src->t_duplicate;
-    dst->t_nonfinite = src->t_nonfinite;
-    dst->f_nonfinite = src->f_nonfinite;
-    dst->stats = src->stats;
+    /* Every other field as src's; dst keeps its own buffers, which now hold copies of src's. */
+    kms_kepler_snapshot_t own = *dst;
+    *dst = *src;
+    dst->conts = own.conts;
+    dst->cap_conts = own.cap_conts;
+    dst->table = own.table;
+    dst->arena = own.arena;
+    dst->arena_cap = own.arena_cap;
+    dst->nseries = own.nseries;
+    dst->cap_nseries = own.cap_nseries;
     dst->last_family = NULL;
     dst->last_len = 0;
     return 0;

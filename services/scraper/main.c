@@ -28,7 +28,8 @@ int main(int argc, char **argv)
          &c.prometheus_url, 0, 0},
         {"prometheus-selector", "KMS_PROMETHEUS_SELECTOR", KMS_OPT_STRING, NULL,
          "the series selector asked of Prometheus, replacing the default one of the families the node samples "
-         "need (docs/scraper.md): for relabelled names", &c.prometheus_selector, 0, 0},
+         "need and its separate count of each node's kepler_node_cpu_info (docs/scraper.md): for relabelled "
+         "names", &c.prometheus_selector, 0, 0},
         {"prometheus-containers", "KMS_PROMETHEUS_CONTAINERS", KMS_OPT_BOOL, "false",
          "also ask Prometheus for the containers' series and publish kepler.container samples (many times "
          "the bytes: every container's energy, and on 0.10+ every process's cpu seconds)",
