@@ -8,9 +8,9 @@
                       instant query returns), after `empty_answers` empty ones and then
                       `huge_answers` of a gigabyte each (one result over and over, sent without a
                       length until the client hangs up); or, with error=True, a Prometheus error
-                      answer. The scraper's query of each node's
-                      cpus (a count of kepler_node_cpu_info by node and model) is answered with
-                      that count over the dump's last step.
+                      answer. The scraper's query of each node's cpus (a count of
+                      kepler_node_cpu_info by node and model) is answered with that count over
+                      the dump's last step.
 
 The dump is {metric_name: [{"metric": {labels}, "values": [[ts, "v"], ...]}, ...]}.
 Standalone: /usr/bin/python3 kepler_replay.py DUMP.json PORT
