@@ -883,11 +883,11 @@ static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
                                               : (t->error[0] ? t->error : curl_easy_strerror(code)),
                                  detail, sizeof detail),
                    o.duration * 1000);
-    } else if (self->api && self->api_asking_cpus && (rc = s_process_api_cpus(t, status)) == 0) {
-        return; /* the range is asked for next: the cycle goes on */
     } else if (self->api) {
-        if (!self->api_asking_cpus)
-            rc = s_process_api(t, &o, status);
+        bool cpus = self->api_asking_cpus; /* s_process_api_cpus turns it off as it asks for the range */
+        rc = cpus ? s_process_api_cpus(t, status) : s_process_api(t, &o, status);
+        if (cpus && rc == 0)
+            return; /* the range is asked for next: the cycle goes on */
         if (rc == -2)
             o.failure = SCRAPER_FAIL_HTTP_STATUS;
         else if (rc != 0)
