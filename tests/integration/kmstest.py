@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -303,20 +304,35 @@ class Pipeline:
         self.api_args = tuple(api)
         self.env = env or {}
         self.sim = self.scraper = self.samples_port = None
-        self.control_port, self.api_port = restartable_port(), restartable_port()
         if sim is not None:
             self.sim = self.start("kepler-sim", "--port", 0, "--listen", "127.0.0.1", *sim)
             self.sim_port = self.sim.logged_port()
             self.sim_url = f"http://127.0.0.1:{self.sim_port}"
-            self.samples_port = restartable_port()
-            self.start_scraper()
-            assert self.scraper.logged_port("samples") == self.samples_port
-        self.start_trainer()
-        assert self.trainer.logged_port("control") == self.control_port
-        self.start_api()
-        assert self.api.logged_port() == self.api_port
+            self.first_start("samples_port", self.start_scraper, "samples")
+        self.first_start("control_port", self.start_trainer, "control")
+        self.first_start("api_port", self.start_api)
         self.base = f"http://127.0.0.1:{self.api_port}"
         wait_for(lambda: http(f"{self.base}/healthz")[0] == 200, what="kms-api up")
+
+    def first_start(self, port_name, start, socket=None):
+        """Starts a program on a new restartable_port() kept as `port_name`, and on another one
+        when it could not bind it: a port is only checked free, so another test running at the
+        same time may take it first (seen once in CI: kms-api "Failed to setup server ports")."""
+        for attempt in range(3):
+            setattr(self, port_name, restartable_port())
+            process = start()
+            try:
+                port = process.logged_port(socket)
+            except AssertionError:
+                out = process.output()
+                taken = "Address already in use" in out or "Failed to setup server ports" in out
+                if process.alive() or not taken or attempt == 2:
+                    raise
+                process.expect_failure = True
+                print(f"{process.name}: port {getattr(self, port_name)} was taken; another", file=sys.stderr)
+                continue
+            assert port == getattr(self, port_name), f"{process.name} logged port {port}"
+            return
 
     def start(self, name, *args):
         env = dict({"KMS_LOG_LEVEL": "info"}, **self.env.get(name, {}))
