@@ -36,7 +36,9 @@
    network under another address) leaves a TCP connection that retransmits for some 15 minutes
    while every sample queues behind it. ZMTP heartbeats find it out: no answer to a PING within
    S_HEARTBEAT_TIMEOUT_MS closes that connection, and a connecting socket connects again (the
-   trainer's name resolved afresh); what was lost in the dead connection shows as a seq gap. */
+   trainer's name resolved afresh); what was lost in the dead connection shows as a seq gap.
+   A connection attempt whose SYN goes unanswered (the trainer's network out of reach) would
+   wait out the kernel's SYN retries, some two minutes, before the next: it gives up as soon. */
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
 #define S_MAX_API_NODES 4096
@@ -458,6 +460,7 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     zsock_set_linger(self->pub, 0);
     zsock_set_heartbeat_ivl(self->pub, S_HEARTBEAT_IVL_MS);
     zsock_set_heartbeat_timeout(self->pub, S_HEARTBEAT_TIMEOUT_MS);
+    zsock_set_connect_timeout(self->pub, S_HEARTBEAT_TIMEOUT_MS);
     if (kms_curve_apply(config->curve, self->pub, config->publish) != 0
         || zsock_attach(self->pub, config->publish, true) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%s' for --publish: cannot bind or connect\n", config->publish);
