@@ -134,3 +134,16 @@ void kms_num_sleep_until(double deadline)
     struct timespec t = {(time_t) deadline, (long) ((deadline - floor(deadline)) * 1e9)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
 }
+
+uint64_t kms_num_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+double kms_num_uniform(uint64_t *state, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double) (kms_num_splitmix64(state) >> 11) * 0x1.0p-53);
+}

@@ -32,4 +32,10 @@ double kms_num_wallclock(void);
 /* Sleeps until `deadline`, a kms_num_monotonic() time; a signal ends it early. */
 void kms_num_sleep_until(double deadline);
 
+/* Seeded pseudo-random numbers, the same sequence on every machine: splitmix64 (Steele, Lea
+   and Flood, OOPSLA 2014) advances *state and returns its next number; kms_num_uniform is
+   uniform in [lo, hi) from that number's 53 high bits. */
+uint64_t kms_num_splitmix64(uint64_t *state);
+double kms_num_uniform(uint64_t *state, double lo, double hi);
+
 #endif

@@ -22,12 +22,7 @@ static uint64_t s_rng = 42;
 
 static double s_uniform(double lo, double hi)
 {
-    s_rng += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
-    uint64_t z = s_rng;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return lo + (hi - lo) * ((double) (z >> 11) / 9007199254740992.0);
+    return kms_num_uniform(&s_rng, lo, hi);
 }
 
 /* A node sample as the scraper publishes it: a known linear truth with 2 % noise, two

@@ -1,6 +1,8 @@
 /*  kepler-sim's core. See sim.h for the truth and how time, noise and the split work. */
 #include "sim.h"
 
+#include "kms_num.h"
+
 #include <assert.h>
 #include <jansson.h>
 #include <math.h>
@@ -85,15 +87,12 @@ double sim_truth_watts(const sim_truth_t *truth, const double rate[SIM_FEATURES]
 
 static uint64_t s_next(sim_t *self)
 {
-    uint64_t z = (self->rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return kms_num_splitmix64(&self->rng);
 }
 
 static double s_uniform(sim_t *self)
 {
-    return (double) (s_next(self) >> 11) * 0x1.0p-53;
+    return kms_num_uniform(&self->rng, 0, 1);
 }
 
 static double s_gauss(sim_t *self)
