@@ -4,7 +4,7 @@ docker-compose (Debian's 1.29) must accept the compose file, yamllint every YAML
 the Prometheus configuration, kustomize (the one scripts/install-deps pins) the Kubernetes
 manifests; then every rendered
 object is checked for what the API server and the programs would reject or silently get wrong
-(selectors, ports, probes, env references, volumes, security), and every Dockerfile for what
+(selectors, ports, probes, env references, volumes, security), and each Dockerfile target for what
 the images promise (multi-stage, slim runtime with exactly the libraries the binary needs,
 non-root, exec-form entrypoint, health checks where there is HTTP). Settings the files pass to
 the programs are checked against the programs' own --help when they are built, and then run:
@@ -28,17 +28,19 @@ from kmstest import SOURCE_DIR, ProcessTestCase, binary, free_port, wait_for
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 COMPOSE = os.path.join(SOURCE_DIR, "docker-compose.yml")
 
-# Dockerfile folder -> (program, ports it exposes, whether it serves HTTP)
+# The one Dockerfile, whose targets are the programs.
+DOCKERFILE = os.path.join(DEPLOY, "Dockerfile")
+# program (the Dockerfile's target) -> (ports it exposes, whether it serves HTTP)
 IMAGES = {
-    "api": ("kms-api", {"8100"}, True),
-    "trainer": ("kms-trainer", {"5555", "5556"}, False),
-    "scraper": ("kms-scraper", {"9103"}, True),
-    "kepler-sim": ("kepler-sim", {"9102"}, True),
-    "meter": ("kms-meter", {"9103"}, True),
+    "kms-api": ({"8100"}, True),
+    "kms-trainer": ({"5555", "5556"}, False),
+    "kms-scraper": ({"9103"}, True),
+    "kepler-sim": ({"9102"}, True),
+    "kms-meter": ({"9103"}, True),
 }
 # A program's private library folder (lib/<program> beside bin/, in the build tree as in the image),
 # whose libraries it loads by path at run time.
-PRIVATE_LIBDIRS = {"api": "lib/kms-api"}
+PRIVATE_LIBDIRS = {"kms-api": "lib/kms-api"}
 # compose service -> program
 COMPOSE_PROGRAMS = {"api": "kms-api", "trainer": "kms-trainer", "scraper": "kms-scraper",
                     "kepler-sim": "kepler-sim", "meter": "kms-meter"}
@@ -190,9 +192,8 @@ class TestCompose(unittest.TestCase, EnvChecks):
             svc = services[name]
             self.assertTrue(svc.get("read_only"), name)
             self.assertIn("ALL", svc.get("cap_drop", []), name)
-            self.assertIn("dockerfile", svc["build"], name)
-            dockerfile = os.path.join(SOURCE_DIR, svc["build"]["dockerfile"])
-            self.assertTrue(os.path.exists(dockerfile), dockerfile)
+            self.assertEqual(os.path.join(SOURCE_DIR, svc["build"]["dockerfile"]), DOCKERFILE, name)
+            self.assertEqual(svc["build"]["target"], COMPOSE_PROGRAMS[name])
 
     def test_the_kepler_profile_points_the_scraper_at_the_real_kepler(self):
         doc = self.config("--profile", "kepler", env={"KEPLER_URL": "http://kepler:9102/metrics"})
@@ -609,7 +610,7 @@ class TestKubernetesHeadless(TestKubernetes):
         self.assertEqual(mine, base)
 
 class Dockerfile:
-    """A Dockerfile as stages of (instruction, argument) pairs, continuation lines joined."""
+    """A Dockerfile as named stages of (instruction, argument) pairs, continuation lines joined."""
 
     def __init__(self, path):
         with open(path) as f:
@@ -623,19 +624,22 @@ class Dockerfile:
                 continue
             logical.append(current + line)
             current = ""
-        self.stages = []
+        self.stages, self.bases = {}, {}
         for line in logical:
             instr, _, arg = line.strip().partition(" ")
             if instr.upper() == "FROM":
-                self.stages.append([])
-            self.stages[-1].append((instr.upper(), arg.strip()))
+                base, _, name = arg.partition(" AS ")
+                stage = self.stages[name.strip()] = []
+                self.bases[name.strip()] = base.strip()
+            stage.append((instr.upper(), arg.strip()))
 
     def all(self, stage, instr):
         return [arg for i, arg in self.stages[stage] if i == instr]
 
-    def build_stage_text(self):
-        start = self.text.index("\nFROM ")
-        return self.text[start:self.text.index("\nFROM ", start + 1)]
+    def image(self, target):
+        """The instructions of target and of the stages it is built FROM, the first first."""
+        base = self.bases[target]
+        return (self.image(base) if base in self.stages else []) + self.stages[target]
 
 
 def apt_packages(run_args):
@@ -685,26 +689,23 @@ def needed_packages(path):
 class TestDockerfiles(unittest.TestCase, EnvChecks):
     @classmethod
     def setUpClass(cls):
-        cls.files = {name: Dockerfile(os.path.join(DEPLOY, name, "Dockerfile")) for name in IMAGES}
+        cls.df = Dockerfile(DOCKERFILE)
 
-    def test_multi_stage_build_on_debian_run_on_slim(self):
-        build_texts = set()
-        for name, df in self.files.items():
-            with self.subTest(image=name):
-                self.assertEqual(len(df.stages), 2)
-                self.assertRegex(df.stages[0][0][1], r"^debian:12 AS build$")
-                self.assertEqual(df.stages[1][0][1], "debian:12-slim")
-                build_texts.add(df.build_stage_text())
-                program = IMAGES[name][0]
-                self.assertIn(program, " ".join(df.all(0, "RUN")), "the build stage builds the program")
-                copies = df.all(1, "COPY")
-                expected = [f"--from=build /build/bin/{program} /usr/local/bin/{program}"]
-                if name in PRIVATE_LIBDIRS:
-                    libdir = PRIVATE_LIBDIRS[name]
-                    expected.append(f"--from=build /build/{libdir} /usr/local/{libdir}")
-                self.assertEqual(copies, expected)
+    def test_one_build_on_debian_and_a_slim_target_per_program(self):
+        df = self.df
         # One build stage for all: building one image warms the cache for the others.
-        self.assertEqual(len(build_texts), 1)
+        self.assertEqual(list(df.stages), ["build", "runtime", *IMAGES])
+        self.assertEqual(df.bases["build"], "debian:12")
+        self.assertEqual(df.bases["runtime"], "debian:12-slim")
+        for program in IMAGES:
+            with self.subTest(image=program):
+                self.assertEqual(df.bases[program], "runtime")
+                self.assertIn(program, " ".join(df.all("build", "RUN")), "the build stage builds the program")
+                expected = [f"--from=build /build/bin/{program} /usr/local/bin/{program}"]
+                if program in PRIVATE_LIBDIRS:
+                    libdir = PRIVATE_LIBDIRS[program]
+                    expected.append(f"--from=build /build/{libdir} /usr/local/{libdir}")
+                self.assertEqual([arg for i, arg in df.image(program) if i == "COPY"], expected)
 
     def test_build_stage_installs_what_the_build_needs(self):
         """Every package scripts/install-deps lists for the build is in the image's build stage."""
@@ -713,34 +714,31 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
         section = re.search(r"# build\n(.*?)\n\s*# ", text, re.S).group(1)
         needed = set(section.split())
         self.assertIn("cmake", needed)
-        for name, df in self.files.items():
-            with self.subTest(image=name):
-                installed = set(apt_packages(df.all(0, "RUN")))
-                self.assertLessEqual(needed, installed, f"missing {needed - installed}")
-                self.assertIn("python3", installed, "tests/CMakeLists.txt requires /usr/bin/python3")
+        installed = set(apt_packages(self.df.all("build", "RUN")))
+        self.assertLessEqual(needed, installed, f"missing {needed - installed}")
+        self.assertIn("python3", installed, "tests/CMakeLists.txt requires /usr/bin/python3")
 
     def test_runtime_stage_runs_as_a_user_through_an_exec_entrypoint(self):
-        for name, df in self.files.items():
-            with self.subTest(image=name):
-                stage = df.stages[1]
-                instrs = [i for i, _ in stage]
-                users = df.all(1, "USER")
+        for program in IMAGES:
+            with self.subTest(image=program):
+                image = self.df.image(program)
+                instrs = [i for i, _ in image]
+                users = [arg for i, arg in image if i == "USER"]
                 self.assertEqual(len(users), 1)
                 user = users[0].split(":")[0]
                 self.assertNotIn(user, ("root", "0"))
                 # Nothing after USER needs root.
                 self.assertNotIn("RUN", instrs[instrs.index("USER"):])
-                entry = json.loads(df.all(1, "ENTRYPOINT")[0])  # exec form: a JSON array
-                self.assertEqual(entry, [f"/usr/local/bin/{IMAGES[name][0]}"])
+                entry = json.loads(self.df.all(program, "ENTRYPOINT")[0])  # exec form: a JSON array
+                self.assertEqual(entry, [f"/usr/local/bin/{program}"])
                 self.assertNotIn("CMD", instrs, "arguments come from the environment or compose")
 
     def test_images_expose_their_ports_and_curl_their_own_health_checks(self):
-        for name, df in self.files.items():
-            with self.subTest(image=name):
-                _, ports, has_http = IMAGES[name]
-                exposed = set(" ".join(df.all(1, "EXPOSE")).split())
+        for program, (ports, has_http) in IMAGES.items():
+            with self.subTest(image=program):
+                exposed = set(" ".join(self.df.all(program, "EXPOSE")).split())
                 self.assertEqual(exposed, ports)
-                checks = df.all(1, "HEALTHCHECK")
+                checks = self.df.all(program, "HEALTHCHECK")
                 if not has_http:
                     self.assertEqual(checks, [])
                     continue
@@ -748,19 +746,19 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                 cmd = json.loads(checks[0][checks[0].index("CMD") + 3:].strip())
                 joined = " ".join(cmd)
                 self.assertIn("curl", joined)
-                self.assertIn("curl", apt_packages(df.all(1, "RUN")), "the check's curl is installed")
+                self.assertIn("curl", apt_packages(self.df.all(program, "RUN")), "the check's curl is installed")
                 port = next(iter(ports))
                 # The port the program listens on: its variable (with the EXPOSEd default) or that.
                 self.assertTrue(re.search(rf"127\.0\.0\.1:(\$\{{KMS_\w+:-{port}\}}|{port})/", joined), joined)
                 var = re.search(r"\$\{(KMS_\w+):-", joined)
                 if var:
-                    self.check_program_env(IMAGES[name][0], [var.group(1)], f"deploy/{name}/Dockerfile")
+                    self.check_program_env(program, [var.group(1)], f"deploy/Dockerfile {program}")
                 self.assertIn("--max-time", cmd[-1] if len(cmd) == 3 else joined)
 
     def test_runtime_packages_are_debian_12_runtime_libraries(self):
-        for name, df in self.files.items():
-            with self.subTest(image=name):
-                runs = df.all(1, "RUN")
+        for program in IMAGES:
+            with self.subTest(image=program):
+                runs = self.df.all(program, "RUN")
                 packages = apt_packages(runs)
                 self.assertTrue(packages)
                 joined = " ".join(runs)
@@ -775,16 +773,16 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
         if not shutil.which("readelf") or not shutil.which("dpkg"):
             self.skipTest("readelf or dpkg missing")
         checked = 0
-        for name, df in self.files.items():
-            with self.subTest(image=name):
-                path = binary(IMAGES[name][0])
+        for program in IMAGES:
+            with self.subTest(image=program):
+                path = binary(program)
                 if not os.path.exists(path):
                     continue
-                installed = set(apt_packages(df.all(1, "RUN")))
+                installed = set(apt_packages(self.df.all(program, "RUN")))
                 needed = needed_packages(path)
                 # kms-api loads its private libraries (TLS) by path: what they need, the image needs.
-                if name in PRIVATE_LIBDIRS:
-                    libdir = binary(os.path.join("..", PRIVATE_LIBDIRS[name]))
+                if program in PRIVATE_LIBDIRS:
+                    libdir = binary(os.path.join("..", PRIVATE_LIBDIRS[program]))
                     private = sorted(os.listdir(libdir)) if os.path.isdir(libdir) else []
                     self.assertTrue(private, f"{libdir} is empty or missing")
                     for lib in private:
@@ -793,25 +791,24 @@ class TestDockerfiles(unittest.TestCase, EnvChecks):
                     if lib.startswith(SANITIZER_RUNTIMES):
                         continue  # a sanitized test build; the images are Release builds
                     self.assertIsNotNone(package, f"{lib} is not from a Debian package")
-                    self.assertIn(package, installed | SLIM_BASE, f"{IMAGES[name][0]} needs {lib}")
+                    self.assertIn(package, installed | SLIM_BASE, f"{program} needs {lib}")
                 checked += 1
         if not checked:
             self.skipTest("no program built yet")
 
     def test_configuration_is_the_contracts_environment(self):
-        for name, df in self.files.items():
-            with self.subTest(image=name):
+        for program in IMAGES:
+            with self.subTest(image=program):
                 names = []
-                for arg in df.all(1, "ENV"):
+                for arg in self.df.all(program, "ENV"):
                     names += re.findall(r"(?:^|\s)([A-Z_][A-Z0-9_]*)=", arg)
                 for n in names:
                     self.assertTrue(n.startswith("KMS_"), n)
-                self.check_program_env(IMAGES[name][0], names, f"deploy/{name}/Dockerfile")
-        trainer = self.files["trainer"]
-        env = dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", " ".join(trainer.all(1, "ENV"))))
-        volumes = json.loads(trainer.all(1, "VOLUME")[0])
+                self.check_program_env(program, names, f"deploy/Dockerfile {program}")
+        env = dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", " ".join(self.df.all("kms-trainer", "ENV"))))
+        volumes = json.loads(self.df.all("kms-trainer", "VOLUME")[0])
         self.assertEqual(volumes, [env["KMS_DATA_DIR"]])
-        self.assertIn("install -d -o kms -g kms", " ".join(trainer.all(1, "RUN")))
+        self.assertIn("install -d -o kms -g kms", " ".join(self.df.all("kms-trainer", "RUN")))
 
     def test_dockerignore_keeps_the_sources(self):
         with open(os.path.join(SOURCE_DIR, ".dockerignore")) as f:
@@ -946,9 +943,8 @@ class TestDeployedSettingsRun(ProcessTestCase):
         ports = {p: free_port() for p in SERVICE_PORTS}
         envs = {}
         for name, program in COMPOSE_PROGRAMS.items():
-            folder = next(k for k, v in IMAGES.items() if v[0] == program)
             image_env = dict(re.findall(r"([A-Z_][A-Z0-9_]*)=(\S+)", " ".join(
-                Dockerfile(os.path.join(DEPLOY, folder, "Dockerfile")).all(1, "ENV"))))
+                Dockerfile(DOCKERFILE).all(program, "ENV"))))
             envs[program] = self.localize({**image_env, **services[name].get("environment", {})},
                                           set(services), ports)
         models = self.run_pipeline(envs, ports["9102"], ports["8100"], {})

@@ -1,6 +1,6 @@
 """The images, built once per run for every docker test (the ctest fixture docker_images).
 
-The Dockerfiles name debian:12 and debian:12-slim; where no registry can be reached,
+deploy/Dockerfile names debian:12 and debian:12-slim; where no registry can be reached,
 scripts/lib/docker-base makes them from Debian's packages first (a tag already present is
 kept). Then `docker-compose build` builds the four images of docker-compose.yml and the
 test-only Prometheus exactly as `docker-compose up --build` does. Each image is then checked
