@@ -94,6 +94,24 @@ static void test_the_monotonic_clock_never_goes_back_and_wallclock_is_recent(voi
     assert_true(kms_num_wallclock() > 1.6e9);
 }
 
+/* splitmix64 seeded with 0 starts 0xe220a8397b1dcdaf as in its authors' reference code
+   (Vigna, prng.di.unimi.it/splitmix64.c); uniform draws stay in [lo, hi) and average midway. */
+static void test_splitmix64_gives_the_reference_sequence_and_uniform_stays_in_range(void **state)
+{
+    (void) state;
+    uint64_t seed = 0;
+    assert_true(kms_num_splitmix64(&seed) == 0xe220a8397b1dcdafULL);
+    assert_true(kms_num_splitmix64(&seed) == 0x6e789e6aa1b965f4ULL);
+    seed = 42;
+    double sum = 0;
+    for (int i = 0; i < 100000; i++) {
+        double u = kms_num_uniform(&seed, 2, 5);
+        assert_true(u >= 2 && u < 5);
+        sum += u;
+    }
+    assert_true(fabs(sum / 100000 - 3.5) < 0.01);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +120,7 @@ int main(void)
         cmocka_unit_test(test_format_round_trips),
         cmocka_unit_test(test_numbers_are_formatted_as_go_formats_them),
         cmocka_unit_test(test_the_monotonic_clock_never_goes_back_and_wallclock_is_recent),
+        cmocka_unit_test(test_splitmix64_gives_the_reference_sequence_and_uniform_stays_in_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
