@@ -38,7 +38,8 @@
    S_HEARTBEAT_TIMEOUT_MS closes that connection, and a connecting socket connects again (the
    trainer's name resolved afresh); what was lost in the dead connection shows as a seq gap.
    A connection attempt whose SYN goes unanswered (the trainer's network out of reach) would
-   wait out the kernel's SYN retries, some two minutes, before the next: it gives up as soon. */
+   wait out the kernel's SYN retries, some two minutes, before the next; it gives up after
+   S_HEARTBEAT_TIMEOUT_MS instead. */
 #define S_HEARTBEAT_IVL_MS 1000
 #define S_HEARTBEAT_TIMEOUT_MS 5000
 #define S_MAX_API_NODES 4096
