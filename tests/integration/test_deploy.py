@@ -614,9 +614,9 @@ class Dockerfile:
 
     def __init__(self, path):
         with open(path) as f:
-            self.text = f.read()
+            text = f.read()
         logical, current = [], ""
-        for line in self.text.splitlines():
+        for line in text.splitlines():
             if not current and (not line.strip() or line.lstrip().startswith("#")):
                 continue
             if line.rstrip().endswith("\\"):
