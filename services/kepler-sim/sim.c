@@ -18,6 +18,14 @@ const char *const sim_mode_names[SIM_MODES] = {"dynamic", "idle"};
 /* Each package's share of the node's core, uncore and dram. */
 static const double s_package_share[SIM_PACKAGES] = {0.55, 0.45};
 
+static void s_truth_add(sim_truth_t *sum, const sim_truth_t *part)
+{
+    sum->bias += part->bias;
+    sum->log_amplitude += part->log_amplitude;
+    for (int f = 0; f < SIM_FEATURES; f++)
+        sum->weight[f] += part->weight[f];
+}
+
 /* The base components times `factor`, then the derived ones. */
 static void s_truth_scaled(sim_truth_kind_t kind, sim_truth_t truth[SIM_COMPONENTS], double factor)
 {
@@ -51,20 +59,11 @@ static void s_truth_scaled(sim_truth_kind_t kind, sim_truth_t truth[SIM_COMPONEN
             truth[comp].weight[f] *= factor;
     }
     /* derived: package = core + uncore; platform = package + dram + other */
-    const int package_parts[] = {SIM_CORE, SIM_UNCORE};
-    const int platform_parts[] = {SIM_PACKAGE, SIM_DRAM, SIM_OTHER};
-    for (size_t i = 0; i < 2; i++) {
-        truth[SIM_PACKAGE].bias += truth[package_parts[i]].bias;
-        truth[SIM_PACKAGE].log_amplitude += truth[package_parts[i]].log_amplitude;
-        for (int f = 0; f < SIM_FEATURES; f++)
-            truth[SIM_PACKAGE].weight[f] += truth[package_parts[i]].weight[f];
-    }
-    for (size_t i = 0; i < 3; i++) {
-        truth[SIM_PLATFORM].bias += truth[platform_parts[i]].bias;
-        truth[SIM_PLATFORM].log_amplitude += truth[platform_parts[i]].log_amplitude;
-        for (int f = 0; f < SIM_FEATURES; f++)
-            truth[SIM_PLATFORM].weight[f] += truth[platform_parts[i]].weight[f];
-    }
+    s_truth_add(&truth[SIM_PACKAGE], &truth[SIM_CORE]);
+    s_truth_add(&truth[SIM_PACKAGE], &truth[SIM_UNCORE]);
+    s_truth_add(&truth[SIM_PLATFORM], &truth[SIM_PACKAGE]);
+    s_truth_add(&truth[SIM_PLATFORM], &truth[SIM_DRAM]);
+    s_truth_add(&truth[SIM_PLATFORM], &truth[SIM_OTHER]);
 }
 
 void sim_truth(sim_truth_kind_t kind, sim_truth_t truth[SIM_COMPONENTS])
