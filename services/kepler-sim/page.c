@@ -48,124 +48,92 @@ static double s_both_modes(const double energy[SIM_MODES])
 /* ---------------------------------------------------------------------------------------------
    Kepler 0.7 and 0.9 (0.7.3 and later): the same families, renamed and relabelled */
 
-typedef enum {
-    U_BLOCK_IRQ,
-    U_CPU_TIME_MS,
-    U_TASK_CLOCK_MS,
-    U_NET_RX,
-    U_NET_TX,
-    U_PAGE_CACHE,
-    U_CACHE_MISS,
-    U_CG_CPU_US,
-    U_CG_MEM,
-    U_CG_SYS_US,
-    U_CG_USER_US,
-    U_CYCLES,
-    U_INSTR,
-    U_KUBELET_CPU,
-    U_KUBELET_MEM
-} s_usage_t;
-
-/* The interrupt and page-cache counters are not part of the truth; they only have to look
-   alive (monotonic, proportional to cpu time). */
-static double s_usage(const sim_container_t *c, s_usage_t kind)
-{
-    double seconds = c->counter[SIM_CPU_TIME];
-    switch (kind) {
-    case U_BLOCK_IRQ: return floor(seconds * 37);
-    case U_CPU_TIME_MS: return floor(seconds * 1e3);
-    case U_TASK_CLOCK_MS: return floor(seconds * 1e3);
-    case U_NET_RX: return floor(seconds * 113);
-    case U_NET_TX: return floor(seconds * 97);
-    case U_PAGE_CACHE: return floor(seconds * 5100);
-    case U_CACHE_MISS: return floor(c->counter[SIM_CACHE_MISSES]);
-    case U_CG_CPU_US: return floor(seconds * 1e6);
-    case U_CG_MEM: return floor(c->counter[SIM_RESIDENT_MEMORY]);
-    case U_CG_SYS_US: return floor(seconds * 0.2e6);
-    case U_CG_USER_US: return floor(seconds * 1e6) - floor(seconds * 0.2e6);
-    case U_CYCLES: return floor(c->counter[SIM_CPU_CYCLES]);
-    case U_INSTR: return floor(c->counter[SIM_CPU_INSTRUCTIONS]);
-    case U_KUBELET_CPU: return floor(seconds);
-    case U_KUBELET_MEM: return floor(c->counter[SIM_RESIDENT_MEMORY]);
-    }
-    return 0;
-}
-
-typedef enum { K_USAGE, K_ENERGY, K_TOTAL, K_BUILD, K_NODE_ENERGY, K_FREQ, K_NODE_INFO } s_kind_t;
+typedef enum { K_USAGE, K_USER_US, K_ENERGY, K_TOTAL, K_BUILD, K_NODE_ENERGY, K_FREQ, K_NODE_INFO } s_kind_t;
 
 typedef struct {
     const char *name, *help, *type;
     s_kind_t kind;
-    int arg;            /* s_usage_t or sim_component_t */
+    int arg;            /* sim_feature_t (usage) or sim_component_t (energy) */
     const char *source; /* the constant source label, or NULL */
+    double scale;       /* usage: the counter is floor(counter[arg] * scale) */
 } s_family_t;
+
+/* The interrupt and page-cache counters are not part of the truth; they only have to look
+   alive (monotonic, proportional to cpu time). User cpu time is all but the system's fifth. */
+static double s_usage(const sim_container_t *c, const s_family_t *f)
+{
+    double seconds = c->counter[SIM_CPU_TIME];
+    if (f->kind == K_USER_US)
+        return floor(seconds * 1e6) - floor(seconds * 0.2e6);
+    return floor(c->counter[f->arg] * f->scale);
+}
 
 #define C_ "counter"
 /* clang-format off */
 static const s_family_t s_families_07[] = {
-    {"kepler_container_bpf_block_irq_total", "Aggregated block irq value obtained from BPF", C_, K_USAGE, U_BLOCK_IRQ, NULL},
+    {"kepler_container_bpf_block_irq_total", "Aggregated block irq value obtained from BPF", C_, K_USAGE, SIM_CPU_TIME, NULL, 37},
     /* Kepler 0.7.1 counts milliseconds under this name (kepler.bpf.c: ns / 1000000). */
-    {"kepler_container_bpf_cpu_time_us_total", "Aggregated CPU time obtained from BPF", C_, K_USAGE, U_CPU_TIME_MS, NULL},
-    {"kepler_container_bpf_net_rx_irq_total", "Aggregated network rx irq value obtained from BPF", C_, K_USAGE, U_NET_RX, NULL},
-    {"kepler_container_bpf_net_tx_irq_total", "Aggregated network tx irq value obtained from BPF", C_, K_USAGE, U_NET_TX, NULL},
-    {"kepler_container_bpf_page_cache_hit_total", "Aggregated Page Cache Hit obtained from BPF", C_, K_USAGE, U_PAGE_CACHE, NULL},
-    {"kepler_container_cache_miss_total", "Aggregated cache miss value", C_, K_USAGE, U_CACHE_MISS, NULL},
-    {"kepler_container_cgroupfs_cpu_usage_us_total", "Aggregated cpu usage obtained from cGroups", C_, K_USAGE, U_CG_CPU_US, NULL},
-    {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated memory bytes obtained from cGroups", C_, K_USAGE, U_CG_MEM, NULL},
-    {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated system cpu usage obtained from cGroups", C_, K_USAGE, U_CG_SYS_US, NULL},
-    {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated user cpu usage obtained from cGroups", C_, K_USAGE, U_CG_USER_US, NULL},
-    {"kepler_container_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_ENERGY, SIM_CORE, NULL},
-    {"kepler_container_cpu_cycles_total", "Aggregated CPU cycle value", C_, K_USAGE, U_CYCLES, NULL},
-    {"kepler_container_cpu_instructions_total", "Aggregated CPU instruction value", C_, K_USAGE, U_INSTR, NULL},
-    {"kepler_container_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_ENERGY, SIM_DRAM, NULL},
-    {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, NULL},
-    {"kepler_container_kubelet_cpu_usage_total", "Aggregated cpu usage obtained from kubelet", C_, K_USAGE, U_KUBELET_CPU, NULL},
-    {"kepler_container_kubelet_memory_bytes_total", "Aggregated memory bytes obtained from kubelet", C_, K_USAGE, U_KUBELET_MEM, NULL},
-    {"kepler_container_other_joules_total", "Aggregated value in other host components (platform - package - dram) in joules", C_, K_ENERGY, SIM_OTHER, NULL},
-    {"kepler_container_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_ENERGY, SIM_PACKAGE, NULL},
-    {"kepler_container_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_ENERGY, SIM_UNCORE, NULL},
-    {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL},
-    {"kepler_node_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_NODE_ENERGY, SIM_CORE, "rapl"},
-    {"kepler_node_cpu_scaling_frequency_hertz", "Current average cpu frequency in hertz", "gauge", K_FREQ, 0, NULL},
-    {"kepler_node_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_NODE_ENERGY, SIM_DRAM, "rapl"},
-    {"kepler_node_info", "Labeled node information", C_, K_NODE_INFO, 0, NULL},
-    {"kepler_node_other_joules_total", "Aggregated RAPL value in other components (platform - package - dram) in joules", C_, K_NODE_ENERGY, SIM_OTHER, NULL},
-    {"kepler_node_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_NODE_ENERGY, SIM_PACKAGE, "rapl"},
-    {"kepler_node_platform_joules_total", "Aggregated RAPL value in platform (entire node) in joules", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi"},
-    {"kepler_node_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl"},
+    {"kepler_container_bpf_cpu_time_us_total", "Aggregated CPU time obtained from BPF", C_, K_USAGE, SIM_CPU_TIME, NULL, 1e3},
+    {"kepler_container_bpf_net_rx_irq_total", "Aggregated network rx irq value obtained from BPF", C_, K_USAGE, SIM_CPU_TIME, NULL, 113},
+    {"kepler_container_bpf_net_tx_irq_total", "Aggregated network tx irq value obtained from BPF", C_, K_USAGE, SIM_CPU_TIME, NULL, 97},
+    {"kepler_container_bpf_page_cache_hit_total", "Aggregated Page Cache Hit obtained from BPF", C_, K_USAGE, SIM_CPU_TIME, NULL, 5100},
+    {"kepler_container_cache_miss_total", "Aggregated cache miss value", C_, K_USAGE, SIM_CACHE_MISSES, NULL, 1},
+    {"kepler_container_cgroupfs_cpu_usage_us_total", "Aggregated cpu usage obtained from cGroups", C_, K_USAGE, SIM_CPU_TIME, NULL, 1e6},
+    {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated memory bytes obtained from cGroups", C_, K_USAGE, SIM_RESIDENT_MEMORY, NULL, 1},
+    {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated system cpu usage obtained from cGroups", C_, K_USAGE, SIM_CPU_TIME, NULL, 0.2e6},
+    {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated user cpu usage obtained from cGroups", C_, K_USER_US, SIM_CPU_TIME, NULL, 0},
+    {"kepler_container_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_ENERGY, SIM_CORE, NULL, 0},
+    {"kepler_container_cpu_cycles_total", "Aggregated CPU cycle value", C_, K_USAGE, SIM_CPU_CYCLES, NULL, 1},
+    {"kepler_container_cpu_instructions_total", "Aggregated CPU instruction value", C_, K_USAGE, SIM_CPU_INSTRUCTIONS, NULL, 1},
+    {"kepler_container_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_ENERGY, SIM_DRAM, NULL, 0},
+    {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, NULL, 0},
+    {"kepler_container_kubelet_cpu_usage_total", "Aggregated cpu usage obtained from kubelet", C_, K_USAGE, SIM_CPU_TIME, NULL, 1},
+    {"kepler_container_kubelet_memory_bytes_total", "Aggregated memory bytes obtained from kubelet", C_, K_USAGE, SIM_RESIDENT_MEMORY, NULL, 1},
+    {"kepler_container_other_joules_total", "Aggregated value in other host components (platform - package - dram) in joules", C_, K_ENERGY, SIM_OTHER, NULL, 0},
+    {"kepler_container_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_ENERGY, SIM_PACKAGE, NULL, 0},
+    {"kepler_container_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_ENERGY, SIM_UNCORE, NULL, 0},
+    {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL, 0},
+    {"kepler_node_core_joules_total", "Aggregated RAPL value in core in joules", C_, K_NODE_ENERGY, SIM_CORE, "rapl", 0},
+    {"kepler_node_cpu_scaling_frequency_hertz", "Current average cpu frequency in hertz", "gauge", K_FREQ, 0, NULL, 0},
+    {"kepler_node_dram_joules_total", "Aggregated RAPL value in dram in joules", C_, K_NODE_ENERGY, SIM_DRAM, "rapl", 0},
+    {"kepler_node_info", "Labeled node information", C_, K_NODE_INFO, 0, NULL, 0},
+    {"kepler_node_other_joules_total", "Aggregated RAPL value in other components (platform - package - dram) in joules", C_, K_NODE_ENERGY, SIM_OTHER, NULL, 0},
+    {"kepler_node_package_joules_total", "Aggregated RAPL value in package (socket) in joules", C_, K_NODE_ENERGY, SIM_PACKAGE, "rapl", 0},
+    {"kepler_node_platform_joules_total", "Aggregated RAPL value in platform (entire node) in joules", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi", 0},
+    {"kepler_node_uncore_joules_total", "Aggregated RAPL value in uncore in joules", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl", 0},
 };
 
 /* 0.7.3+ builds every description with metricfactory.MetricsPromDesc: help "Aggregated value in
    <name> value from <source>" and a constant source label (kubelet metrics are gone). */
 static const s_family_t s_families_09[] = {
-    {"kepler_container_bpf_block_irq_total", "Aggregated value in bpf_block_irq value from bpf", C_, K_USAGE, U_BLOCK_IRQ, "bpf"},
-    {"kepler_container_bpf_cpu_time_ms_total", "Aggregated value in bpf_cpu_time_ms value from bpf", C_, K_USAGE, U_CPU_TIME_MS, "bpf"},
-    {"kepler_container_bpf_net_rx_irq_total", "Aggregated value in bpf_net_rx_irq value from bpf", C_, K_USAGE, U_NET_RX, "bpf"},
-    {"kepler_container_bpf_net_tx_irq_total", "Aggregated value in bpf_net_tx_irq value from bpf", C_, K_USAGE, U_NET_TX, "bpf"},
-    {"kepler_container_bpf_page_cache_hit_total", "Aggregated value in bpf_page_cache_hit value from bpf", C_, K_USAGE, U_PAGE_CACHE, "bpf"},
-    {"kepler_container_cache_miss_total", "Aggregated value in cache_miss value from bpf", C_, K_USAGE, U_CACHE_MISS, "bpf"},
-    {"kepler_container_cgroupfs_cpu_usage_us_total", "Aggregated value in cgroupfs_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_CPU_US, "cgroup"},
-    {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated value in cgroupfs_memory_usage_bytes value from cgroup", C_, K_USAGE, U_CG_MEM, "cgroup"},
-    {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated value in cgroupfs_system_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_SYS_US, "cgroup"},
-    {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated value in cgroupfs_user_cpu_usage_us value from cgroup", C_, K_USAGE, U_CG_USER_US, "cgroup"},
-    {"kepler_container_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_ENERGY, SIM_CORE, "rapl-sysfs"},
-    {"kepler_container_cpu_cycles_total", "Aggregated value in cpu_cycles value from bpf", C_, K_USAGE, U_CYCLES, "bpf"},
-    {"kepler_container_cpu_instructions_total", "Aggregated value in cpu_instructions value from bpf", C_, K_USAGE, U_INSTR, "bpf"},
-    {"kepler_container_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_ENERGY, SIM_DRAM, "rapl-sysfs"},
-    {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, "rapl-sysfs"},
-    {"kepler_container_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_ENERGY, SIM_OTHER, "rapl-sysfs"},
-    {"kepler_container_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_ENERGY, SIM_PACKAGE, "rapl-sysfs"},
-    {"kepler_container_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_ENERGY, SIM_PLATFORM, "acpi"},
-    {"kepler_container_task_clock_ms_total", "Aggregated value in task_clock_ms value from bpf", C_, K_USAGE, U_TASK_CLOCK_MS, "bpf"},
-    {"kepler_container_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_ENERGY, SIM_UNCORE, "rapl-sysfs"},
-    {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL},
-    {"kepler_node_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_CORE, "rapl-sysfs"},
-    {"kepler_node_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_DRAM, "rapl-sysfs"},
-    {"kepler_node_info", "Aggregated value in  value from os", C_, K_NODE_INFO, 0, "os"},
-    {"kepler_node_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_OTHER, "rapl-sysfs"},
-    {"kepler_node_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_PACKAGE, "rapl-sysfs"},
-    {"kepler_node_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi"},
-    {"kepler_node_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl-sysfs"},
+    {"kepler_container_bpf_block_irq_total", "Aggregated value in bpf_block_irq value from bpf", C_, K_USAGE, SIM_CPU_TIME, "bpf", 37},
+    {"kepler_container_bpf_cpu_time_ms_total", "Aggregated value in bpf_cpu_time_ms value from bpf", C_, K_USAGE, SIM_CPU_TIME, "bpf", 1e3},
+    {"kepler_container_bpf_net_rx_irq_total", "Aggregated value in bpf_net_rx_irq value from bpf", C_, K_USAGE, SIM_CPU_TIME, "bpf", 113},
+    {"kepler_container_bpf_net_tx_irq_total", "Aggregated value in bpf_net_tx_irq value from bpf", C_, K_USAGE, SIM_CPU_TIME, "bpf", 97},
+    {"kepler_container_bpf_page_cache_hit_total", "Aggregated value in bpf_page_cache_hit value from bpf", C_, K_USAGE, SIM_CPU_TIME, "bpf", 5100},
+    {"kepler_container_cache_miss_total", "Aggregated value in cache_miss value from bpf", C_, K_USAGE, SIM_CACHE_MISSES, "bpf", 1},
+    {"kepler_container_cgroupfs_cpu_usage_us_total", "Aggregated value in cgroupfs_cpu_usage_us value from cgroup", C_, K_USAGE, SIM_CPU_TIME, "cgroup", 1e6},
+    {"kepler_container_cgroupfs_memory_usage_bytes_total", "Aggregated value in cgroupfs_memory_usage_bytes value from cgroup", C_, K_USAGE, SIM_RESIDENT_MEMORY, "cgroup", 1},
+    {"kepler_container_cgroupfs_system_cpu_usage_us_total", "Aggregated value in cgroupfs_system_cpu_usage_us value from cgroup", C_, K_USAGE, SIM_CPU_TIME, "cgroup", 0.2e6},
+    {"kepler_container_cgroupfs_user_cpu_usage_us_total", "Aggregated value in cgroupfs_user_cpu_usage_us value from cgroup", C_, K_USER_US, SIM_CPU_TIME, "cgroup", 0},
+    {"kepler_container_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_ENERGY, SIM_CORE, "rapl-sysfs", 0},
+    {"kepler_container_cpu_cycles_total", "Aggregated value in cpu_cycles value from bpf", C_, K_USAGE, SIM_CPU_CYCLES, "bpf", 1},
+    {"kepler_container_cpu_instructions_total", "Aggregated value in cpu_instructions value from bpf", C_, K_USAGE, SIM_CPU_INSTRUCTIONS, "bpf", 1},
+    {"kepler_container_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_ENERGY, SIM_DRAM, "rapl-sysfs", 0},
+    {"kepler_container_joules_total", "Aggregated RAPL Package + Uncore + DRAM + GPU + other host components (platform - package - dram) in joules", C_, K_TOTAL, 0, "rapl-sysfs", 0},
+    {"kepler_container_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_ENERGY, SIM_OTHER, "rapl-sysfs", 0},
+    {"kepler_container_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_ENERGY, SIM_PACKAGE, "rapl-sysfs", 0},
+    {"kepler_container_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_ENERGY, SIM_PLATFORM, "acpi", 0},
+    {"kepler_container_task_clock_ms_total", "Aggregated value in task_clock_ms value from bpf", C_, K_USAGE, SIM_CPU_TIME, "bpf", 1e3},
+    {"kepler_container_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_ENERGY, SIM_UNCORE, "rapl-sysfs", 0},
+    {"kepler_exporter_build_info", "A metric with a constant '1' value labeled by version, revision, branch, goversion from which kepler_exporter was built, and the goos and goarch for the build.", "gauge", K_BUILD, 0, NULL, 0},
+    {"kepler_node_core_joules_total", "Aggregated value in core value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_CORE, "rapl-sysfs", 0},
+    {"kepler_node_dram_joules_total", "Aggregated value in dram value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_DRAM, "rapl-sysfs", 0},
+    {"kepler_node_info", "Aggregated value in  value from os", C_, K_NODE_INFO, 0, "os", 0},
+    {"kepler_node_other_joules_total", "Aggregated value in other value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_OTHER, "rapl-sysfs", 0},
+    {"kepler_node_package_joules_total", "Aggregated value in package value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_PACKAGE, "rapl-sysfs", 0},
+    {"kepler_node_platform_joules_total", "Aggregated value in platform value from acpi", C_, K_NODE_ENERGY, SIM_PLATFORM, "acpi", 0},
+    {"kepler_node_uncore_joules_total", "Aggregated value in uncore value from rapl-sysfs", C_, K_NODE_ENERGY, SIM_UNCORE, "rapl-sysfs", 0},
 };
 /* clang-format on */
 #undef C_
@@ -257,8 +225,9 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
         kms_promtext_write_family(o, f->name, f->type, f->help);
         switch (f->kind) {
         case K_USAGE:
+        case K_USER_US:
             for (size_t k = 0; k < sim->count; k++)
-                s_container_series(o, f, &sim->containers[k], NULL, s_usage(&sim->containers[k], (s_usage_t) f->arg));
+                s_container_series(o, f, &sim->containers[k], NULL, s_usage(&sim->containers[k], f));
             break;
         case K_ENERGY:
         case K_TOTAL:
