@@ -303,8 +303,15 @@ static const struct {
 
 typedef enum { N_TOTAL, N_ACTIVE, N_IDLE } s_node_part_t;
 
-static void s_zone_family(FILE *o, const sim_t *sim, const char *name, const char *help, bool watts, s_node_part_t part)
+/* kepler_node_cpu[_active|_idle]_{joules_total,watts}: a series per RAPL zone. */
+static void s_zone_family(FILE *o, const sim_t *sim, s_node_part_t part, bool watts)
 {
+    static const char *const infix[] = {"", "_active", "_idle"}, *const state[] = {"", "in active state ",
+                                                                                   "in idle state "};
+    char name[64], help[96];
+    snprintf(name, sizeof name, "kepler_node_cpu%s_%s", infix[part], watts ? "watts" : "joules_total");
+    snprintf(help, sizeof help, "%s consumption of cpu %sat node level in %s", watts ? "Power" : "Energy", state[part],
+             watts ? "watts" : "joules");
     kms_promtext_write_family(o, name, watts ? "gauge" : "counter", help);
     for (size_t z = 0; z < S_ZONES; z++) {
         int p = s_zones[z].package, comp = s_zones[z].comp;
@@ -379,6 +386,40 @@ static int s_cmp_comm(const void *a, const void *b)
     return c ? c : strcmp(x->id, y->id);
 }
 
+/* kepler_{container,pod}_cpu_{joules_total,watts}, the containers (or their pods, one each) in
+   `order`: 0.10 attributes only active energy to workloads, and shows the node's own processes
+   as processes only. */
+static void s_workload_families(FILE *o, const sim_t *sim, const sim_container_t **order, bool pod)
+{
+    const char *level = pod ? "pod" : "container";
+    char name[64], help[96];
+    for (int watts = 0; watts < 2; watts++) {
+        snprintf(name, sizeof name, "kepler_%s_cpu_%s", level, watts ? "watts" : "joules_total");
+        snprintf(help, sizeof help, "%s consumption of cpu at %s level in %s", watts ? "Power" : "Energy", level,
+                 watts ? "watts" : "joules");
+        kms_promtext_write_family(o, name, watts ? "gauge" : "counter", help);
+        for (size_t k = 0; k < sim->count; k++) {
+            const sim_container_t *c = order[k];
+            if (c->system)
+                continue;
+            for (size_t z = 0; z < 5; z++) {
+                int comp = s_workload_zones[z].comp;
+                double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
+                                     : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
+                const char *zone = s_workload_zones[z].zone, *node = sim->options.node;
+                /* clang-format off */
+                const char *by_container[] = {"container_id", c->id, "container_name", c->name, "node_name", node,
+                                              "pod_id", c->pod_id, "runtime", "containerd", "state", "running",
+                                              "zone", zone, NULL};
+                const char *by_pod[] = {"node_name", node, "pod_id", c->pod_id, "pod_name", c->pod,
+                                        "pod_namespace", c->namespace_, "state", "running", "zone", zone, NULL};
+                /* clang-format on */
+                s_series(o, name, pod ? by_pod : by_container, value);
+            }
+        }
+    }
+}
+
 static int s_render_010(FILE *o, const sim_t *sim)
 {
     const sim_container_t **order = malloc(sim->count * sizeof *order);
@@ -390,72 +431,22 @@ static int s_render_010(FILE *o, const sim_t *sim)
     const char *build[] = {"arch",     "amd64",      "branch",  "",        "goversion", "go1.24.2",
                            "revision", "kepler-sim", "version", "v0.10.0", NULL};
     s_series(o, "kepler_build_info", build, 1);
-
-    static const char *const families[2][2] = {
-        {"kepler_container_cpu_joules_total", "Energy consumption of cpu at container level in joules"},
-        {"kepler_container_cpu_watts", "Power consumption of cpu at container level in watts"}};
-    for (int watts = 0; watts < 2; watts++) {
-        kms_promtext_write_family(o, families[watts][0], watts ? "gauge" : "counter", families[watts][1]);
-        for (size_t k = 0; k < sim->count; k++) {
-            const sim_container_t *c = &sim->containers[k];
-            if (c->system) /* 0.10 shows the node's own processes as processes only */
-                continue;
-            for (size_t z = 0; z < 5; z++) {
-                int comp = s_workload_zones[z].comp;
-                /* 0.10 attributes only active energy to workloads */
-                double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
-                                     : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
-                /* clang-format off */
-                const char *labels[] = {"container_id", c->id, "container_name", c->name,
-                                        "node_name", node, "pod_id", c->pod_id, "runtime",
-                                        "containerd", "state", "running", "zone",
-                                        s_workload_zones[z].zone, NULL};
-                /* clang-format on */
-                s_series(o, families[watts][0], labels, value);
-            }
-        }
+    for (size_t k = 0; k < sim->count; k++)
+        order[k] = &sim->containers[k];
+    s_workload_families(o, sim, order, false);
+    for (s_node_part_t part = N_ACTIVE; part <= N_IDLE; part++) {
+        s_zone_family(o, sim, part, false);
+        s_zone_family(o, sim, part, true);
     }
-    s_zone_family(o, sim, "kepler_node_cpu_active_joules_total",
-                  "Energy consumption of cpu in active state at node level in joules", false, N_ACTIVE);
-    s_zone_family(o, sim, "kepler_node_cpu_active_watts",
-                  "Power consumption of cpu in active state at node level in watts", true, N_ACTIVE);
-    s_zone_family(o, sim, "kepler_node_cpu_idle_joules_total",
-                  "Energy consumption of cpu in idle state at node level in joules", false, N_IDLE);
-    s_zone_family(o, sim, "kepler_node_cpu_idle_watts", "Power consumption of cpu in idle state at node level in watts",
-                  true, N_IDLE);
     s_cpu_info(o, sim);
-    s_zone_family(o, sim, "kepler_node_cpu_joules_total", "Energy consumption of cpu at node level in joules", false,
-                  N_TOTAL);
+    s_zone_family(o, sim, N_TOTAL, false);
     kms_promtext_write_family(o, "kepler_node_cpu_usage_ratio", "gauge",
                               "CPU usage ratio of a node (value between 0.0 and 1.0)");
     const char *node_labels[] = {"node_name", node, NULL};
     s_series(o, "kepler_node_cpu_usage_ratio", node_labels, sim->usage_ratio);
-    s_zone_family(o, sim, "kepler_node_cpu_watts", "Power consumption of cpu at node level in watts", true, N_TOTAL);
-
-    static const char *const pod_families[2][2] = {
-        {"kepler_pod_cpu_joules_total", "Energy consumption of cpu at pod level in joules"},
-        {"kepler_pod_cpu_watts", "Power consumption of cpu at pod level in watts"}};
-    for (size_t k = 0; k < sim->count; k++)
-        order[k] = &sim->containers[k];
+    s_zone_family(o, sim, N_TOTAL, true);
     qsort(order, sim->count, sizeof *order, s_cmp_pod_id);
-    for (int watts = 0; watts < 2; watts++) {
-        kms_promtext_write_family(o, pod_families[watts][0], watts ? "gauge" : "counter", pod_families[watts][1]);
-        for (size_t k = 0; k < sim->count; k++) {
-            const sim_container_t *c = order[k]; /* one container per pod */
-            if (c->system)
-                continue;
-            for (size_t z = 0; z < 5; z++) {
-                int comp = s_workload_zones[z].comp;
-                double value = watts ? c->energy.power[comp][SIM_DYNAMIC]
-                                     : s_microjoules(c->energy.energy[comp][SIM_DYNAMIC]);
-                const char *labels[] = {"node_name", node,      "pod_id",        c->pod_id,
-                                        "pod_name",  c->pod,    "pod_namespace", c->namespace_,
-                                        "state",     "running", "zone",          s_workload_zones[z].zone,
-                                        NULL};
-                s_series(o, pod_families[watts][0], labels, value);
-            }
-        }
-    }
+    s_workload_families(o, sim, order, true);
 
     qsort(order, sim->count, sizeof *order, s_cmp_comm);
     const char *name = "kepler_process_cpu_seconds_total";
