@@ -30,11 +30,6 @@ static void s_series(FILE *o, const char *name, const char *const *labels, doubl
 }
 
 /* Kepler keeps energy as integers: millijoules up to 0.9, microjoules from 0.10. */
-static double s_millijoules(double joules)
-{
-    return floor(joules * 1000.0) / 1000.0;
-}
-
 static double s_microjoules(double joules)
 {
     return floor(joules * 1e6) / 1e6;
@@ -43,6 +38,22 @@ static double s_microjoules(double joules)
 static double s_both_modes(const double energy[SIM_MODES])
 {
     return energy[SIM_DYNAMIC] + energy[SIM_IDLE];
+}
+
+/* A component's energy in whole millijoules, in one mode or both (-1); comp -1 is the gpu,
+   which the simulated node does not have. */
+static double s_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp, int mode)
+{
+    if (comp < 0)
+        return 0;
+    double joules = mode < 0 ? s_both_modes(energy[comp]) : energy[comp][mode];
+    return floor(joules * 1000.0);
+}
+
+/* Kepler's total (package + dram + other), summed in whole millijoules. */
+static double s_total_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int mode)
+{
+    return s_mj(energy, SIM_PACKAGE, mode) + s_mj(energy, SIM_DRAM, mode) + s_mj(energy, SIM_OTHER, mode);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -176,7 +187,7 @@ static void s_node_energy(FILE *o, const sim_t *sim, const s_family_t *f, bool a
             if (f->source)
                 labels[n++] = "source", labels[n++] = f->source;
             labels[n] = NULL;
-            s_series(o, f->name, labels, s_millijoules(e->energy[comp][m]));
+            s_series(o, f->name, labels, s_mj(e->energy, comp, m) / 1000);
         }
     }
 }
@@ -234,13 +245,8 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
             for (size_t k = 0; k < sim->count; k++) {
                 const sim_energy_t *e = &sim->containers[k].energy;
                 for (int m = 0; m < SIM_MODES; m++) {
-                    /* Kepler sums whole millijoules, then divides */
-                    double joules = f->kind == K_ENERGY ? s_millijoules(e->energy[f->arg][m])
-                                                        : (floor(e->energy[SIM_PACKAGE][m] * 1000)
-                                                           + floor(e->energy[SIM_DRAM][m] * 1000)
-                                                           + floor(e->energy[SIM_OTHER][m] * 1000))
-                                                              / 1000;
-                    s_container_series(o, f, &sim->containers[k], sim_mode_names[m], joules);
+                    double mj = f->kind == K_ENERGY ? s_mj(e->energy, f->arg, m) : s_total_mj(e->energy, m);
+                    s_container_series(o, f, &sim->containers[k], sim_mode_names[m], mj / 1000);
                 }
             }
             break;
@@ -479,25 +485,6 @@ static const struct {
                  {"other", SIM_OTHER}, {"pkg", SIM_PACKAGE}, {"uncore", SIM_UNCORE}};
 #define S_KEYS_03 (sizeof s_keys_03 / sizeof s_keys_03[0])
 
-static double s_period_joules(const sim_energy_t *e, int comp)
-{
-    return comp < 0 ? 0 : s_millijoules(s_both_modes(e->last[comp]));
-}
-
-/* A pod's energy in whole millijoules: Kepler 0.3 keeps uint64 mJ. */
-static double s_pod_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp, int mode /* -1: both */)
-{
-    if (comp < 0)
-        return 0;
-    double joules = mode < 0 ? s_both_modes(energy[comp]) : energy[comp][mode];
-    return floor(joules * 1000.0);
-}
-
-static double s_pod_sum_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int mode)
-{
-    return s_pod_mj(energy, SIM_PACKAGE, mode) + s_pod_mj(energy, SIM_DRAM, mode) + s_pod_mj(energy, SIM_OTHER, mode);
-}
-
 static int s_cmp_command(const void *a, const void *b)
 {
     const sim_container_t *x = *(const sim_container_t *const *) a;
@@ -518,48 +505,41 @@ static void s_node_stat_03(FILE *o, const sim_t *sim)
         for (int f = 0; f < SIM_FEATURES; f++)
             sum[f] += floor(f == SIM_CPU_TIME ? sim->containers[k].last[f] * 1e3 /* ms, as Kepler 0.3 */
                                               : sim->containers[k].last[f]);
-    char cycles[32], instr[32], misses[32], cpu_ms[32], cpu_s[32], memory[32];
-    s_uint_text(cycles, sizeof cycles, sum[SIM_CPU_CYCLES]);
-    s_uint_text(instr, sizeof instr, sum[SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(misses, sizeof misses, sum[SIM_CACHE_MISSES]);
-    s_uint_text(cpu_ms, sizeof cpu_ms, sum[SIM_CPU_TIME]);
-    s_uint_text(cpu_s, sizeof cpu_s, sum[SIM_CPU_TIME] / 1e3);
-    s_uint_text(memory, sizeof memory, sum[SIM_RESIDENT_MEMORY]);
+    /* in the labels' order, as s_pod_stat_03's */
+    const double values[] = {sum[SIM_CACHE_MISSES], sum[SIM_CPU_TIME] / 1e3,   sum[SIM_RESIDENT_MEMORY],
+                             sum[SIM_CPU_CYCLES],   sum[SIM_CPU_INSTRUCTIONS], sum[SIM_CPU_TIME]};
+    char text[6][32];
+    for (size_t i = 0; i < 6; i++)
+        s_uint_text(text[i], sizeof text[i], values[i]);
     char energy[S_KEYS_03][32];
     for (size_t j = 0; j < S_KEYS_03; j++) /* Go's %f */
-        snprintf(energy[j], sizeof energy[j], "%f", s_period_joules(&sim->node, s_keys_03[j].comp));
+        snprintf(energy[j], sizeof energy[j], "%f", s_mj(sim->node.last, s_keys_03[j].comp, -1) / 1000);
     /* clang-format off */
     const char *labels[] = {
         "cpu_architecture", sim->options.arch, "node_block_devices_used", "0",
-        "node_curr_bytes_read", "0", "node_curr_bytes_writes", "0", "node_curr_cache_miss", misses,
-        "node_curr_container_cpu_usage_seconds_total", cpu_s,
-        "node_curr_container_memory_working_set_bytes", memory, "node_curr_cpu_cycles", cycles,
-        "node_curr_cpu_instr", instr, "node_curr_cpu_time", cpu_ms,
+        "node_curr_bytes_read", "0", "node_curr_bytes_writes", "0", "node_curr_cache_miss", text[0],
+        "node_curr_container_cpu_usage_seconds_total", text[1],
+        "node_curr_container_memory_working_set_bytes", text[2], "node_curr_cpu_cycles", text[3],
+        "node_curr_cpu_instr", text[4], "node_curr_cpu_time", text[5],
         "node_curr_energy_in_core_joule", energy[0], "node_curr_energy_in_dram_joule", energy[1],
         "node_curr_energy_in_gpu_joule", energy[2], "node_curr_energy_in_other_joule", energy[3],
         "node_curr_energy_in_pkg_joule", energy[4], "node_curr_energy_in_uncore_joule", energy[5],
         "node_name", sim->options.node, NULL};
     /* clang-format on */
     kms_promtext_write_family(o, "node_energy_stat", "gauge", "Node energy consumption latest stats");
-    s_series(o, "node_energy_stat", labels, s_period_joules(&sim->node, SIM_PLATFORM));
+    s_series(o, "node_energy_stat", labels, s_mj(sim->node.last, SIM_PLATFORM, -1) / 1000);
 }
 
-static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command)
+static void s_pod_stat_03(FILE *o, const sim_container_t *c)
 {
-    char text[12][32];
-    const double *curr = c->last, *total = c->counter;
-    s_uint_text(text[0], 32, curr[SIM_CACHE_MISSES]);
-    s_uint_text(text[1], 32, curr[SIM_CPU_TIME]);
-    s_uint_text(text[2], 32, curr[SIM_RESIDENT_MEMORY]);
-    s_uint_text(text[3], 32, curr[SIM_CPU_CYCLES]);
-    s_uint_text(text[4], 32, curr[SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[5], 32, curr[SIM_CPU_TIME] * 1e3); /* milliseconds (v0.3 perf_event.c:108) */
-    s_uint_text(text[6], 32, total[SIM_CACHE_MISSES]);
-    s_uint_text(text[7], 32, total[SIM_CPU_TIME]);
-    s_uint_text(text[8], 32, total[SIM_RESIDENT_MEMORY]);
-    s_uint_text(text[9], 32, total[SIM_CPU_CYCLES]);
-    s_uint_text(text[10], 32, total[SIM_CPU_INSTRUCTIONS]);
-    s_uint_text(text[11], 32, total[SIM_CPU_TIME] * 1e3);
+    /* as the labels below sort: cache misses, cpu seconds, memory, cycles, instructions, cpu
+       milliseconds (v0.3 perf_event.c:108); the last period's, then the totals */
+    static const int features[] = {SIM_CACHE_MISSES, SIM_CPU_TIME,         SIM_RESIDENT_MEMORY,
+                                   SIM_CPU_CYCLES,   SIM_CPU_INSTRUCTIONS, SIM_CPU_TIME};
+    char text[12][32], command[11];
+    for (size_t i = 0; i < 12; i++)
+        s_uint_text(text[i], 32, (i < 6 ? c->last : c->counter)[features[i % 6]] * (i % 6 == 5 ? 1e3 : 1));
+    snprintf(command, sizeof command, "%.10s", c->name);
     /* clang-format off */
     const char *labels[] = {
         "block_devices_used", "0", "command", command, "curr_bytes_read", "0",
@@ -572,7 +552,7 @@ static void s_pod_stat_03(FILE *o, const sim_container_t *c, const char *command
         "total_container_memory_working_set_bytes", text[8], "total_cpu_cycles", text[9],
         "total_cpu_instr", text[10], "total_cpu_time", text[11], NULL};
     /* clang-format on */
-    s_series(o, "pod_energy_stat", labels, s_pod_sum_mj(c->energy.last, -1));
+    s_series(o, "pod_energy_stat", labels, s_total_mj(c->energy.last, -1));
 }
 
 typedef enum { P_CURR, P_TOTAL } s_pod_when_t;
@@ -584,27 +564,20 @@ static void s_pod_energy_03(FILE *o, const sim_container_t *const *order, size_t
     const char *word = when == P_CURR ? "current" : "total";
     const char *type = when == P_CURR ? "gauge" : "counter";
     char name[80], help[128], command[11];
-    /* -2: dynamic; 0..S_KEYS_03-1: a key; S_KEYS_03: all */
-    for (int which = -2; which <= (int) S_KEYS_03; which++) {
-        if (which == -1)
-            continue;
-        if (which == -2) {
-            snprintf(name, sizeof name, "%sdynamic_energy_millijoule", prefix);
-            snprintf(help, sizeof help, "pod_ %s dynamic energy consumption (millijoule)", word);
-        } else if (which < (int) S_KEYS_03) {
-            snprintf(name, sizeof name, "%senergy_in_%s_millijoule", prefix, s_keys_03[which].key);
-            snprintf(help, sizeof help, "pod_ %s energy consumption in %s (millijoule)", word, s_keys_03[which].key);
-        } else {
-            snprintf(name, sizeof name, "%senergy_millijoule", prefix);
-            snprintf(help, sizeof help, "pod_ %s energy consumption (millijoule)", word);
-        }
+    /* -1: dynamic; 0..S_KEYS_03-1: a key; S_KEYS_03: all */
+    for (int which = -1; which <= (int) S_KEYS_03; which++) {
+        const char *key = which >= 0 && which < (int) S_KEYS_03 ? s_keys_03[which].key : NULL;
+        snprintf(name, sizeof name, "%s%senergy%s%s_millijoule", prefix, which < 0 ? "dynamic_" : "", key ? "_in_" : "",
+                 key ? key : "");
+        snprintf(help, sizeof help, "pod_ %s %senergy consumption%s%s (millijoule)", word, which < 0 ? "dynamic " : "",
+                 key ? " in " : "", key ? key : "");
         kms_promtext_write_family(o, name, type, help);
         for (size_t k = 0; k < count; k++) {
             const sim_container_t *c = order[k];
             const double(*energy)[SIM_MODES] = when == P_CURR ? c->energy.last : c->energy.energy;
-            double value = which == -2               ? s_pod_sum_mj(energy, SIM_DYNAMIC)
-                           : which < (int) S_KEYS_03 ? s_pod_mj(energy, s_keys_03[which].comp, -1)
-                                                     : s_pod_sum_mj(energy, -1);
+            double value = which < 0 ? s_total_mj(energy, SIM_DYNAMIC)
+                           : key     ? s_mj(energy, s_keys_03[which].comp, -1)
+                                     : s_total_mj(energy, -1);
             snprintf(command, sizeof command, "%.10s", c->name);
             const char *labels[] = {"command", command, "pod_name", c->pod, "pod_namespace", c->namespace_, NULL};
             s_series(o, name, labels, value);
@@ -630,31 +603,28 @@ static int s_render_03(FILE *o, const sim_t *sim)
         snprintf(name, sizeof name, "node_curr_energy_in_%s_joule", s_keys_03[j].key);
         snprintf(help, sizeof help, "node_ current energy consumption in %s (joule)", s_keys_03[j].key);
         kms_promtext_write_family(o, name, "gauge", help);
-        s_series(o, name, instance, s_period_joules(&sim->node, s_keys_03[j].comp));
+        s_series(o, name, instance, s_mj(sim->node.last, s_keys_03[j].comp, -1) / 1000);
     }
     kms_promtext_write_family(o, "node_curr_energy_joule", "gauge", "node_ current energy consumption (joule)");
-    s_series(o, "node_curr_energy_joule", instance, s_pod_sum_mj(sim->node.last, -1) / 1000);
+    s_series(o, "node_curr_energy_joule", instance, s_total_mj(sim->node.last, -1) / 1000);
     s_node_stat_03(o, sim);
     kms_promtext_write_family(o, "node_package_energy_millijoule", "gauge",
                               "Current package energy by RAPL in joules.");
     for (int p = 0; p < SIM_PACKAGES; p++) {
         char core[32], dram[32], uncore[32], pkg_id[12];
         const sim_energy_t *e = &sim->package[p];
-        s_uint_text(core, sizeof core, s_both_modes(e->last[SIM_CORE]) * 1000);
-        s_uint_text(dram, sizeof dram, s_both_modes(e->last[SIM_DRAM]) * 1000);
-        s_uint_text(uncore, sizeof uncore, s_both_modes(e->last[SIM_UNCORE]) * 1000);
+        s_uint_text(core, sizeof core, s_mj(e->last, SIM_CORE, -1));
+        s_uint_text(dram, sizeof dram, s_mj(e->last, SIM_DRAM, -1));
+        s_uint_text(uncore, sizeof uncore, s_mj(e->last, SIM_UNCORE, -1));
         snprintf(pkg_id, sizeof pkg_id, "%d", p);
         const char *labels[] = {"core",   core,   "dram",   dram,   "instance", sim->options.node,
                                 "pkg_id", pkg_id, "uncore", uncore, NULL};
-        s_series(o, "node_package_energy_millijoule", labels, floor(s_both_modes(e->last[SIM_PACKAGE]) * 1000));
+        s_series(o, "node_package_energy_millijoule", labels, s_mj(e->last, SIM_PACKAGE, -1));
     }
     s_pod_energy_03(o, order, sim->count, P_CURR);
     kms_promtext_write_family(o, "pod_energy_stat", "gauge", "Pod energy consumption status");
-    for (size_t k = 0; k < sim->count; k++) {
-        char command[11];
-        snprintf(command, sizeof command, "%.10s", order[k]->name);
-        s_pod_stat_03(o, order[k], command);
-    }
+    for (size_t k = 0; k < sim->count; k++)
+        s_pod_stat_03(o, order[k]);
     s_pod_energy_03(o, order, sim->count, P_TOTAL);
     free(order);
     return 0;
