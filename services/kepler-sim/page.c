@@ -192,35 +192,41 @@ static void s_node_energy(FILE *o, const sim_t *sim, const s_family_t *f, bool a
     }
 }
 
-/* Processor numbers as Go sorts label values: as strings ("0", "1", "10", "11", ...). */
+/* The node's logical cpus, their numbers as label values, sorted by `cmp` as Go sorts label
+   values: as strings ("0", "1", "10", "11", ...). Two threads per core, 16 threads per socket:
+   processor p is thread p % 2 of core (p % 16) / 2 of socket p / 16 (the default 32: two
+   sockets of 8 cores). */
 typedef struct {
-    char text[12];
+    char core_id[12], physical_id[12], processor[12];
     int number;
 } s_cpu_t;
 
-static int s_cmp_cpu(const void *a, const void *b)
+static int s_cpus(const sim_t *sim, s_cpu_t cpus[SIM_MAX_CPUS], int (*cmp)(const void *, const void *))
 {
-    return strcmp(((const s_cpu_t *) a)->text, ((const s_cpu_t *) b)->text);
+    int count = (int) sim->options.cpus;
+    for (int p = 0; p < count; p++) {
+        snprintf(cpus[p].core_id, sizeof cpus[p].core_id, "%d", (p % 16) / 2);
+        snprintf(cpus[p].physical_id, sizeof cpus[p].physical_id, "%d", p / 16);
+        snprintf(cpus[p].processor, sizeof cpus[p].processor, "%d", p);
+        cpus[p].number = p;
+    }
+    qsort(cpus, (size_t) count, sizeof cpus[0], cmp);
+    return count;
 }
 
-static void s_cpus_sorted(s_cpu_t cpus[SIM_MAX_CPUS], int count)
+static int s_cmp_processor(const void *a, const void *b)
 {
-    for (int i = 0; i < count; i++) {
-        snprintf(cpus[i].text, sizeof cpus[i].text, "%d", i);
-        cpus[i].number = i;
-    }
-    qsort(cpus, (size_t) count, sizeof cpus[0], s_cmp_cpu);
+    return strcmp(((const s_cpu_t *) a)->processor, ((const s_cpu_t *) b)->processor);
 }
 
 /* In kHz, as scaling_cur_freq holds it; each cpu a little off the node's clock. */
 static void s_cpu_frequencies(FILE *o, const sim_t *sim, const char *name)
 {
     s_cpu_t cpus[SIM_MAX_CPUS];
-    int count = (int) sim->options.cpus;
-    s_cpus_sorted(cpus, count);
+    int count = s_cpus(sim, cpus, s_cmp_processor);
     for (int i = 0; i < count; i++) {
         double khz = floor(sim->freq / 1000.0 * (0.97 + 0.002 * (cpus[i].number % 16)));
-        const char *labels[] = {"cpu", cpus[i].text, "instance", sim->options.node, NULL};
+        const char *labels[] = {"cpu", cpus[i].processor, "instance", sim->options.node, NULL};
         s_series(o, name, labels, khz);
     }
 }
@@ -335,31 +341,19 @@ static void s_zone_family(FILE *o, const sim_t *sim, s_node_part_t part, bool wa
     }
 }
 
-typedef struct {
-    char core_id[12], physical_id[12], processor[12];
-} s_cpu_info_t;
-
 static int s_cmp_cpu_info(const void *a, const void *b)
 {
-    const s_cpu_info_t *x = a, *y = b;
+    const s_cpu_t *x = a, *y = b;
     int c = strcmp(x->core_id, y->core_id);
     if (!c)
         c = strcmp(x->physical_id, y->physical_id);
     return c ? c : strcmp(x->processor, y->processor);
 }
 
-/* Two threads per core, 16 threads per socket: processor p is thread p % 2 of core (p % 16) / 2
-   of socket p / 16 (the default 32: two sockets of 8 cores). */
 static void s_cpu_info(FILE *o, const sim_t *sim)
 {
-    s_cpu_info_t cpus[SIM_MAX_CPUS];
-    int count = (int) sim->options.cpus;
-    for (int p = 0; p < count; p++) {
-        snprintf(cpus[p].core_id, sizeof cpus[p].core_id, "%d", (p % 16) / 2);
-        snprintf(cpus[p].physical_id, sizeof cpus[p].physical_id, "%d", p / 16);
-        snprintf(cpus[p].processor, sizeof cpus[p].processor, "%d", p);
-    }
-    qsort(cpus, (size_t) count, sizeof cpus[0], s_cmp_cpu_info);
+    s_cpu_t cpus[SIM_MAX_CPUS];
+    int count = s_cpus(sim, cpus, s_cmp_cpu_info);
     const char *name = "kepler_node_cpu_info";
     kms_promtext_write_family(o, name, "gauge", "CPU information from procfs");
     for (int p = 0; p < count; p++) {
