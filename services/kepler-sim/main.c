@@ -133,28 +133,9 @@ typedef struct {
 } s_node_t;
 
 typedef struct {
-    sim_format_t format;
     size_t count;
     s_node_t *nodes;
 } s_server_t;
-
-/* A page reflects the state at the moment of the request, or --step seconds after the last. */
-static int s_render_now(s_node_t *node, sim_format_t format, char **buf, size_t *len)
-{
-    size_t cap = 0;
-    *buf = NULL;
-    *len = 0;
-    pthread_mutex_lock(&node->lock);
-    sim_advance(node->sim, s_step > 0 ? (node->stepped += s_step) : kms_num_monotonic());
-    int rc = sim_render(node->sim, format, buf, len, &cap);
-    pthread_mutex_unlock(&node->lock);
-    return rc;
-}
-
-static int s_reply(struct mg_connection *conn, const char *type, const char *body, size_t len)
-{
-    return kms_httpd_reply(conn, 200, type, NULL, false, body, len);
-}
 
 static int s_error(struct mg_connection *conn, int status, const char *headers, const char *text)
 {
@@ -170,46 +151,43 @@ static bool s_method_ok(struct mg_connection *conn)
     return false;
 }
 
-static int s_metrics(struct mg_connection *conn, const s_server_t *server, s_node_t *node)
+/* A node's /metrics or its /truth. A page reflects the state at the moment of the request, or
+   --step seconds after the last. */
+static int s_page(struct mg_connection *conn, s_node_t *node, bool truth)
 {
     if (!s_method_ok(conn))
         return 405;
-    char *page;
-    size_t len;
-    if (s_render_now(node, server->format, &page, &len) != 0) {
-        free(page);
-        kms_error("render failed", "why=\"out of memory\" node=%s", node->name);
-        return s_error(conn, 500, NULL, "out of memory\n");
-    }
-    int status = s_reply(conn, "text/plain; version=0.0.4; charset=utf-8", page, len);
-    free(page);
-    return status;
-}
-
-static int s_truth_page(struct mg_connection *conn, s_node_t *node)
-{
-    if (!s_method_ok(conn))
-        return 405;
+    char *body = NULL;
+    size_t len = 0, cap = 0;
     pthread_mutex_lock(&node->lock);
-    char *json = sim_truth_json(node->sim);
+    if (truth) {
+        body = sim_truth_json(node->sim);
+        len = body ? strlen(body) : 0;
+    } else {
+        sim_advance(node->sim, s_step > 0 ? (node->stepped += s_step) : kms_num_monotonic());
+        if (sim_render(node->sim, (sim_format_t) s_format, &body, &len, &cap) != 0) {
+            free(body);
+            body = NULL;
+            kms_error("render failed", "why=\"out of memory\" node=%s", node->name);
+        }
+    }
     pthread_mutex_unlock(&node->lock);
-    if (!json)
+    if (!body)
         return s_error(conn, 500, NULL, "out of memory\n");
-    int status = s_reply(conn, "application/json", json, strlen(json));
-    free(json);
+    const char *type = truth ? "application/json" : "text/plain; version=0.0.4; charset=utf-8";
+    int status = kms_httpd_reply(conn, 200, type, NULL, false, body, len);
+    free(body);
     return status;
 }
 
 static int s_on_metrics(struct mg_connection *conn, void *data)
 {
-    s_server_t *server = data;
-    return s_metrics(conn, server, &server->nodes[0]);
+    return s_page(conn, &((s_server_t *) data)->nodes[0], false);
 }
 
 static int s_on_truth(struct mg_connection *conn, void *data)
 {
-    s_server_t *server = data;
-    return s_truth_page(conn, &server->nodes[0]);
+    return s_page(conn, &((s_server_t *) data)->nodes[0], true);
 }
 
 /* /node/<i>/metrics and /node/<i>/truth, i a plain decimal below --nodes; anything else 404. */
@@ -225,10 +203,9 @@ static int s_on_node(struct mg_connection *conn, void *data)
     unsigned long i = strtoul(uri + sizeof prefix - 1, &end, 10);
     if (errno != 0 || i >= server->count)
         return s_error(conn, 404, NULL, "not found\n");
-    if (strcmp(end, "/metrics") == 0)
-        return s_metrics(conn, server, &server->nodes[i]);
-    if (strcmp(end, "/truth") == 0)
-        return s_truth_page(conn, &server->nodes[i]);
+    bool truth = strcmp(end, "/truth") == 0;
+    if (truth || strcmp(end, "/metrics") == 0)
+        return s_page(conn, &server->nodes[i], truth);
     return s_error(conn, 404, NULL, "not found\n");
 }
 
@@ -244,31 +221,23 @@ static int s_on_root(struct mg_connection *conn, void *data)
     static const char page[] = "<html>\n<head><title>Energy Stats Exporter</title></head>\n<body>\n"
                                "<h1>Energy Stats Exporter (kepler-sim)</h1>\n<p><a href=\"/metrics\">Metrics</a></p>\n"
                                "<p><a href=\"/truth\">Truth</a></p>\n</body>\n</html>\n";
-    return s_reply(conn, "text/html; charset=utf-8", page, sizeof page - 1);
+    return kms_httpd_reply(conn, 200, "text/html; charset=utf-8", NULL, false, page, sizeof page - 1);
 }
 
-/* SIGUSR1 / --restart-every and SIGUSR2 / --truth-change-at reach every node at the same
-   moment. A truth change toggles each node between its machine's truth and that times
+/* SIGUSR1 / --restart-every (`restart`) and SIGUSR2 / --truth-change-at reach every node at the
+   same moment. A truth change toggles each node between its machine's truth and that times
    --truth-change. */
-static void s_restart_all(s_server_t *server, double now)
+static void s_all_nodes(s_server_t *server, double now, bool restart)
 {
     for (size_t i = 0; i < server->count; i++) {
         s_node_t *node = &server->nodes[i];
         pthread_mutex_lock(&node->lock);
         sim_advance(node->sim, now);
-        sim_restart(node->sim);
-        pthread_mutex_unlock(&node->lock);
-    }
-}
-
-static void s_change_all(s_server_t *server, double now)
-{
-    for (size_t i = 0; i < server->count; i++) {
-        s_node_t *node = &server->nodes[i];
-        pthread_mutex_lock(&node->lock);
-        sim_advance(node->sim, now);
-        bool at_base = node->sim->truth_factor == node->machine;
-        sim_change_truth(node->sim, at_base ? node->machine * s_truth_change : node->machine);
+        if (restart)
+            sim_restart(node->sim);
+        else
+            sim_change_truth(node->sim,
+                             node->sim->truth_factor == node->machine ? node->machine * s_truth_change : node->machine);
         pthread_mutex_unlock(&node->lock);
     }
 }
@@ -292,14 +261,14 @@ static int s_serve(s_server_t *server)
         if (s_restart || scheduled) {
             s_restart = 0;
             last_restart = now;
-            s_restart_all(server, now);
+            s_all_nodes(server, now, true);
             kms_info("exporter restart simulated", "reason=%s", scheduled ? "schedule" : "SIGUSR1");
         }
         bool change_due = s_truth_change_at > 0 && !changed_on_schedule && now - started >= s_truth_change_at;
         if (s_change || change_due) {
             s_change = 0;
             changed_on_schedule |= change_due;
-            s_change_all(server, now);
+            s_all_nodes(server, now, false);
             kms_info("truth changed", "reason=%s factor=%g", change_due ? "schedule" : "SIGUSR2",
                      server->nodes[0].sim->truth_factor);
         }
@@ -351,7 +320,7 @@ int main(int argc, char **argv)
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
     bool offline = s_print_truth || s_dump;
-    s_server_t server = {.format = (sim_format_t) s_format, .count = offline ? 1 : (size_t) s_nodes};
+    s_server_t server = {.count = offline ? 1 : (size_t) s_nodes};
     double now = offline ? 0.0 : kms_num_monotonic();
     server.nodes = calloc(server.count, sizeof *server.nodes);
     for (size_t i = 0; server.nodes && i < server.count; i++)
@@ -373,7 +342,7 @@ int main(int argc, char **argv)
         size_t len = 0, cap = 0;
         sim_advance(first, S_DUMP_SECONDS);
         /* clang-format off */
-        status = sim_render(first, server.format, &page, &len, &cap) == 0
+        status = sim_render(first, (sim_format_t) s_format, &page, &len, &cap) == 0
                          && fwrite(page, 1, len, stdout) == len ? 0 : 1;
         /* clang-format on */
         free(page);
