@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A container sample's identity, in the order it is sent. */
+static const char *const s_identity_keys[] = {"container_id", "pod", "namespace", "container"};
+
 /* ---------------------------------------------------------------------------------------------
    Encoding */
 
@@ -91,15 +94,10 @@ size_t kms_sample_encode(const kms_sample_t *sample, void *buf, size_t cap)
     s_pack_values(&pk, &sample->features);
     s_pack_str(&pk, "targets");
     s_pack_values(&pk, &sample->targets);
-    if (sample->is_container) {
-        s_pack_str(&pk, "container_id");
-        s_pack_str(&pk, sample->container_id);
-        s_pack_str(&pk, "pod");
-        s_pack_str(&pk, sample->pod);
-        s_pack_str(&pk, "namespace");
-        s_pack_str(&pk, sample->namespace_);
-        s_pack_str(&pk, "container");
-        s_pack_str(&pk, sample->container);
+    const char *const identity[] = {sample->container_id, sample->pod, sample->namespace_, sample->container};
+    for (size_t i = 0; sample->is_container && i < 4; i++) {
+        s_pack_str(&pk, s_identity_keys[i]);
+        s_pack_str(&pk, identity[i]);
     }
     return w.overflow ? 0 : w.len;
 }
@@ -121,7 +119,8 @@ static int s_check_sizes(const uint8_t *p, size_t len)
         if (pos >= len)
             return -1;
         uint8_t b = p[pos++];
-        size_t payload = 0, count = 0, width = 0;
+        size_t payload = 0, count = 0, width = 0; /* width: bytes of a big-endian length */
+        bool counted = false;                     /* the length counts elements, not bytes */
         if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
             /* fixint, nil, bool: no more bytes */
         } else if ((b & 0xf0) == 0x80) {
@@ -148,19 +147,10 @@ static int s_check_sizes(const uint8_t *p, size_t len)
             case 0xd6: payload = 5; break;
             case 0xd7: payload = 9; break;
             case 0xd8: payload = 17; break;
-            case 0xdc: case 0xdd: case 0xde: case 0xdf: break;          /* array/map 16/32 */
+            case 0xdc: case 0xde: width = 2; counted = true; break;     /* array16, map16 */
+            case 0xdd: case 0xdf: width = 4; counted = true; break;     /* array32, map32 */
             default: return -1;                                         /* 0xc1: never used */
                 /* clang-format on */
-            }
-            if (b >= 0xdc) {
-                size_t n_width = (b == 0xdc || b == 0xde) ? 2 : 4;
-                if (len - pos < n_width)
-                    return -1;
-                size_t n = 0;
-                for (size_t i = 0; i < n_width; i++)
-                    n = (n << 8) | p[pos + i];
-                pos += n_width;
-                count = b >= 0xde ? 2 * n : n;
             }
         }
         if (width) {
@@ -170,7 +160,10 @@ static int s_check_sizes(const uint8_t *p, size_t len)
             for (size_t i = 0; i < width; i++)
                 n = (n << 8) | p[pos + i];
             pos += width;
-            payload += n;
+            if (!counted)
+                payload += n;
+            else
+                count = b >= 0xde ? 2 * n : n;
         }
         if (payload > len - pos)
             return -1;
@@ -334,11 +327,10 @@ static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned
             return -1;
         *seen |= S_TARGETS;
     } else {
-        static const char *const names[] = {"container_id", "pod", "namespace", "container"};
-        char *const fields[] = {out->container_id, out->pod, out->namespace_, out->container};
+        char *const identity[] = {out->container_id, out->pod, out->namespace_, out->container};
         for (size_t i = 0; i < 4; i++) {
-            if (s_key_is(key, names[i])) {
-                if (s_get_str(val, fields[i], KMS_ID_MAX) != 0) {
+            if (s_key_is(key, s_identity_keys[i])) {
+                if (s_get_str(val, identity[i], KMS_ID_MAX) != 0) {
                     *why = "container identity is not a string of fitting length";
                     return -1;
                 }
