@@ -3,16 +3,21 @@
 
 #include <string.h>
 
+/* Where `name` is, or values->count when it is not there. */
+static size_t s_index(const kms_values_t *values, const char *name)
+{
+    size_t i = 0;
+    while (i < values->count && strcmp(values->items[i].name, name) != 0)
+        i++;
+    return i;
+}
+
 bool kms_values_get(const kms_values_t *values, const char *name, double *out)
 {
-    for (size_t i = 0; i < values->count; i++) {
-        if (strcmp(values->items[i].name, name) == 0) {
-            if (out)
-                *out = values->items[i].value;
-            return true;
-        }
-    }
-    return false;
+    size_t i = s_index(values, name);
+    if (i < values->count && out)
+        *out = values->items[i].value;
+    return i < values->count;
 }
 
 int kms_values_set(kms_values_t *values, const char *name, double value)
@@ -20,17 +25,13 @@ int kms_values_set(kms_values_t *values, const char *name, double value)
     size_t len = strlen(name);
     if (len == 0 || len >= KMS_NAME_MAX)
         return -1;
-    for (size_t i = 0; i < values->count; i++) {
-        if (strcmp(values->items[i].name, name) == 0) {
-            values->items[i].value = value;
-            return 0;
-        }
+    size_t i = s_index(values, name);
+    if (i == values->count) {
+        if (i >= KMS_SAMPLE_MAX_VALUES)
+            return -1;
+        memcpy(values->items[values->count++].name, name, len + 1);
     }
-    if (values->count >= KMS_SAMPLE_MAX_VALUES)
-        return -1;
-    kms_named_value_t *item = &values->items[values->count++];
-    memcpy(item->name, name, len + 1);
-    item->value = value;
+    values->items[i].value = value;
     return 0;
 }
 

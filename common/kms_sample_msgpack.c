@@ -237,23 +237,17 @@ static int s_get_values(const msgpack_object *o, kms_values_t *out, const char *
     out->count = 0;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
-        kms_named_value_t *item = &out->items[out->count];
-        if (s_get_str(&kv->key, item->name, sizeof item->name) != 0 || item->name[0] == '\0') {
+        char name[KMS_NAME_MAX];
+        double value;
+        if (s_get_str(&kv->key, name, sizeof name) != 0 || name[0] == '\0') {
             *why = "feature/target name is not a string of fitting length";
             return -1;
         }
-        if (s_get_double(&kv->val, &item->value) != 0) {
+        if (s_get_double(&kv->val, &value) != 0) {
             *why = "feature/target value is not a finite number";
             return -1;
         }
-        /* a name given twice: the later value replaces the earlier, as kms_values_set does */
-        size_t j = 0;
-        while (j < out->count && strcmp(out->items[j].name, item->name) != 0)
-            j++;
-        if (j < out->count)
-            out->items[j].value = item->value;
-        else
-            out->count++;
+        kms_values_set(out, name, value); /* a name given twice: the later value replaces the earlier */
     }
     return 0;
 }
