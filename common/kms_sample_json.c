@@ -25,11 +25,12 @@ static json_t *s_json_values(const kms_values_t *values)
     return obj;
 }
 
-/* The fewest significant digits that read back as the same double. */
-static int s_digits(double value)
+/* The fewest significant digits, `least` or more, that read back as the same double (a value
+   that reads back at some precision also does at any larger one). */
+static int s_digits(double value, int least)
 {
     char text[32];
-    for (int precision = 1; precision < 17; precision++) {
+    for (int precision = least; precision < 17; precision++) {
         snprintf(text, sizeof text, "%.*g", precision, value);
         if (strtod(text, NULL) == value)
             return precision;
@@ -42,43 +43,36 @@ static int s_digits(double value)
    exactly and keeps the lines readable. */
 static int s_sample_precision(const kms_sample_t *sample)
 {
-    int precision = s_digits(sample->ts);
-    int d = s_digits(sample->dt);
-    precision = d > precision ? d : precision;
+    int precision = s_digits(sample->dt, s_digits(sample->ts, 1));
     const kms_values_t *sets[] = {&sample->features, &sample->targets};
-    for (size_t k = 0; k < 2; k++) {
-        for (size_t i = 0; i < sets[k]->count; i++) {
-            d = s_digits(sets[k]->items[i].value);
-            precision = d > precision ? d : precision;
-        }
-    }
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < sets[k]->count; i++)
+            precision = s_digits(sets[k]->items[i].value, precision);
     return precision;
 }
 
 char *kms_sample_to_json(const kms_sample_t *sample)
 {
     assert(sample);
-    json_t *obj = json_object();
+    bool c = sample->is_container;
+    /* json_int_t is signed; sequence numbers past 2^63 do not happen in practice. o*: left out
+       when NULL (cpus when not said, the identity of a node sample). */
+    /* clang-format off */
+    json_t *obj = json_pack("{s:s, s:i, s:I, s:o, s:o, s:o, s:o, s:o*, s:o, s:o, s:o*, s:o*, s:o*, s:o*}",
+                            "topic", kms_sample_topic(sample), "v", KMS_SAMPLE_VERSION,
+                            "seq", (json_int_t) (sample->seq & INT64_MAX),
+                            "ts", kms_json_number(sample->ts), "dt", kms_json_number(sample->dt),
+                            "node", s_json_string(sample->node), "arch", s_json_string(sample->arch),
+                            "cpus", sample->cpus > 0 ? json_integer(sample->cpus) : NULL,
+                            "features", s_json_values(&sample->features),
+                            "targets", s_json_values(&sample->targets),
+                            "container_id", c ? s_json_string(sample->container_id) : NULL,
+                            "pod", c ? s_json_string(sample->pod) : NULL,
+                            "namespace", c ? s_json_string(sample->namespace_) : NULL,
+                            "container", c ? s_json_string(sample->container) : NULL);
+    /* clang-format on */
     if (!obj)
         return NULL;
-    json_object_set_new(obj, "topic", json_string(kms_sample_topic(sample)));
-    json_object_set_new(obj, "v", json_integer(KMS_SAMPLE_VERSION));
-    /* json_int_t is signed; sequence numbers past 2^63 do not happen in practice */
-    json_object_set_new(obj, "seq", json_integer((json_int_t) (sample->seq & INT64_MAX)));
-    json_object_set_new(obj, "ts", kms_json_number(sample->ts));
-    json_object_set_new(obj, "dt", kms_json_number(sample->dt));
-    json_object_set_new(obj, "node", s_json_string(sample->node));
-    json_object_set_new(obj, "arch", s_json_string(sample->arch));
-    if (sample->cpus > 0)
-        json_object_set_new(obj, "cpus", json_integer(sample->cpus));
-    json_object_set_new(obj, "features", s_json_values(&sample->features));
-    json_object_set_new(obj, "targets", s_json_values(&sample->targets));
-    if (sample->is_container) {
-        json_object_set_new(obj, "container_id", s_json_string(sample->container_id));
-        json_object_set_new(obj, "pod", s_json_string(sample->pod));
-        json_object_set_new(obj, "namespace", s_json_string(sample->namespace_));
-        json_object_set_new(obj, "container", s_json_string(sample->container));
-    }
     char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(s_sample_precision(sample)));
     json_decref(obj);
     return text;
