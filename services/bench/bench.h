@@ -7,8 +7,6 @@
 #ifndef KMS_BENCH_H
 #define KMS_BENCH_H
 
-#include <stddef.h>
-
 /*  X(name, usage, summary) */
 /* clang-format off */
 #define KMS_BENCH_COMMANDS(X) \
@@ -21,9 +19,5 @@
 
 #define KMS_BENCH_DECLARE(name, usage, summary) int bench_##name##_main(int argc, char **argv);
 KMS_BENCH_COMMANDS(KMS_BENCH_DECLARE)
-
-/* Reads a whole file into a malloc'ed buffer (NUL-terminated); the caller frees it. NULL and a
-   logged error when it cannot be read. */
-char *bench_read_file(const char *path, size_t *len);
 
 #endif

@@ -2,12 +2,16 @@
 #include "bench.h"
 
 #include "kms_config.h"
+#include "kms_file.h"
 #include "kms_promtext_read.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { ROUNDS = 5 };
 
@@ -74,9 +78,13 @@ int bench_parse_main(int argc, char **argv)
     }
     const char *path = argv[1];
     size_t len;
-    char *page = bench_read_file(path, &len);
-    if (!page)
+    char *page = kms_file_read(path, SIZE_MAX, &len);
+    if (!page) {
+        char quoted[512];
+        kms_error("cannot read file", "path=%s why=%s", kms_log_quote(path, quoted, sizeof quoted),
+                  kms_log_quote(strerror(errno), (char[256]){0}, 256));
         return 1;
+    }
     tally_t tally = {0};
     kms_promtext_stats_t stats;
     kms_promtext_parse(page, len, &(kms_promtext_handler_t){s_on_series, NULL, &tally}, &stats);

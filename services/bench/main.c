@@ -1,13 +1,7 @@
 /* kms-bench: dispatches to the subcommand named by the first argument. */
 #include "bench.h"
 
-#include "kms_file.h"
-#include "kms_log.h"
-
-#include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -29,17 +23,6 @@ static void s_usage(FILE *out)
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %s %s\n      %s\n", s_commands[i].name, s_commands[i].usage, s_commands[i].summary);
     fprintf(out, "\n'kms-bench COMMAND --help' lists a command's options.\n");
-}
-
-char *bench_read_file(const char *path, size_t *len)
-{
-    char *text = kms_file_read(path, SIZE_MAX, len);
-    if (!text) {
-        char quoted[512];
-        kms_error("cannot read file", "path=%s why=%s", kms_log_quote(path, quoted, sizeof quoted),
-                  kms_log_quote(strerror(errno), (char[256]){0}, 256));
-    }
-    return text;
 }
 
 int main(int argc, char **argv)
