@@ -28,23 +28,22 @@ char *tail_line(tail_stats_t *stats, const void *topic, size_t topic_len, const 
 {
     stats->received++;
     kms_sample_t sample;
-    if (kms_sample_decode(body, body_len, &sample, why) != 0) {
-        stats->malformed++;
-        return NULL;
-    }
+    if (kms_sample_decode(body, body_len, &sample, why) != 0)
+        goto malformed;
     const char *expected = kms_sample_topic(&sample);
     if (topic_len != strlen(expected) || memcmp(topic, expected, topic_len) != 0) {
         *why = "topic does not match the sample (container keys decide kepler.container)";
-        stats->malformed++;
-        return NULL;
+        goto malformed;
     }
     char *line = kms_sample_to_json(&sample);
     if (!line) {
         *why = "out of memory";
-        stats->malformed++;
-        return NULL;
+        goto malformed;
     }
     s_count_gap(stats, sample.seq);
     stats->printed++;
     return line;
+malformed:
+    stats->malformed++;
+    return NULL;
 }
