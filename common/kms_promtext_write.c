@@ -11,10 +11,9 @@ void kms_promtext_write_label(FILE *out, const char *value)
 {
     fputc('"', out);
     for (const char *p = value; *p; p++) {
-        if (*p == '\\' || *p == '"') {
+        if (*p == '\\' || *p == '"')
             fputc('\\', out);
-            fputc(*p, out);
-        } else if (*p == '\n')
+        if (*p == '\n')
             fputs("\\n", out);
         else
             fputc(*p, out);
