@@ -7,24 +7,27 @@
     microjoules (0.10) as Kepler keeps them; event counters as whole numbers. */
 #include "sim.h"
 
-#include "kms_num.h"
 #include "kms_promtext_write.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One sample. `labels` holds name, value pairs, already sorted by name, ending with NULL. */
+/* One sample. `labels` holds name, value pairs, already sorted by name, ending with NULL; a
+   pair whose value is NULL is left out. */
 static void s_series(FILE *o, const char *name, const char *const *labels, double value)
 {
+    const char *sep = "{";
     fputs(name, o);
     for (size_t i = 0; labels[i]; i += 2) {
-        fprintf(o, "%s%s=", i ? "," : "{", labels[i]);
-        kms_promtext_write_label(o, labels[i + 1]);
+        if (labels[i + 1]) {
+            fprintf(o, "%s%s=", sep, labels[i]);
+            kms_promtext_write_label(o, labels[i + 1]);
+            sep = ",";
+        }
     }
-    if (labels[0])
+    if (*sep == ',')
         fputc('}', o);
     kms_promtext_write_value(o, value);
 }
@@ -149,20 +152,13 @@ static const s_family_t s_families_09[] = {
 /* clang-format on */
 #undef C_
 
-/* container_id, container_name, container_namespace, [mode], pod_name, [source] */
+/* The 0.7/0.9 container labels; mode and source when not NULL. */
 static void s_container_series(FILE *o, const s_family_t *f, const sim_container_t *c, const char *mode, double value)
 {
-    const char *labels[16];
-    size_t n = 0;
-    labels[n++] = "container_id", labels[n++] = c->id;
-    labels[n++] = "container_name", labels[n++] = c->name;
-    labels[n++] = "container_namespace", labels[n++] = c->namespace_;
-    if (mode)
-        labels[n++] = "mode", labels[n++] = mode;
-    labels[n++] = "pod_name", labels[n++] = c->pod;
-    if (f->source)
-        labels[n++] = "source", labels[n++] = f->source;
-    labels[n] = NULL;
+    /* clang-format off */
+    const char *labels[] = {"container_id", c->id, "container_name", c->name, "container_namespace", c->namespace_,
+                            "mode", mode, "pod_name", c->pod, "source", f->source, NULL};
+    /* clang-format on */
     s_series(o, f->name, labels, value);
 }
 
@@ -178,15 +174,10 @@ static void s_node_energy(FILE *o, const sim_t *sim, const s_family_t *f, bool a
             const sim_energy_t *e = per_package ? &sim->package[p] : &sim->node;
             char package[12];
             snprintf(package, sizeof package, "%d", p);
-            const char *labels[12];
-            size_t n = 0;
-            labels[n++] = "instance", labels[n++] = sim->options.node;
-            labels[n++] = "mode", labels[n++] = sim_mode_names[m];
-            if (per_package || all_labels)
-                labels[n++] = "package", labels[n++] = package;
-            if (f->source)
-                labels[n++] = "source", labels[n++] = f->source;
-            labels[n] = NULL;
+            /* clang-format off */
+            const char *labels[] = {"instance", sim->options.node, "mode", sim_mode_names[m],
+                                    "package", per_package || all_labels ? package : NULL, "source", f->source, NULL};
+            /* clang-format on */
             s_series(o, f->name, labels, s_mj(e->energy, comp, m) / 1000);
         }
     }
@@ -268,19 +259,15 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
         }
         case K_NODE_ENERGY: s_node_energy(o, sim, f, v09); break;
         case K_FREQ: s_cpu_frequencies(o, sim, f->name); break;
-        case K_NODE_INFO:
-            if (v09) {
-                /* clang-format off */
-                const char *labels[] = {"components_power_source", "rapl-sysfs",
-                                        "cpu_architecture", sim->options.arch,
-                                        "platform_power_source", "acpi", "source", "os", NULL};
-                /* clang-format on */
-                s_series(o, f->name, labels, 1);
-            } else {
-                const char *labels[] = {"cpu_architecture", sim->options.arch, NULL};
-                s_series(o, f->name, labels, 1);
-            }
+        case K_NODE_INFO: {
+            /* clang-format off */
+            const char *labels[] = {"components_power_source", v09 ? "rapl-sysfs" : NULL,
+                                    "cpu_architecture", sim->options.arch,
+                                    "platform_power_source", v09 ? "acpi" : NULL, "source", f->source, NULL};
+            /* clang-format on */
+            s_series(o, f->name, labels, 1);
             break;
+        }
         }
     }
 }
