@@ -32,6 +32,8 @@ static void s_series(FILE *o, const char *name, const char *const *labels, doubl
     kms_promtext_write_value(o, value);
 }
 
+static const char *const s_mode_names[SIM_MODES] = {"dynamic", "idle"};
+
 /* Kepler keeps energy as integers: millijoules up to 0.9, microjoules from 0.10. */
 static double s_microjoules(double joules)
 {
@@ -175,7 +177,7 @@ static void s_node_energy(FILE *o, const sim_t *sim, const s_family_t *f, bool a
             char package[12];
             snprintf(package, sizeof package, "%d", p);
             /* clang-format off */
-            const char *labels[] = {"instance", sim->options.node, "mode", sim_mode_names[m],
+            const char *labels[] = {"instance", sim->options.node, "mode", s_mode_names[m],
                                     "package", per_package || all_labels ? package : NULL, "source", f->source, NULL};
             /* clang-format on */
             s_series(o, f->name, labels, s_mj(e->energy, comp, m) / 1000);
@@ -243,7 +245,7 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
                 const sim_energy_t *e = &sim->containers[k].energy;
                 for (int m = 0; m < SIM_MODES; m++) {
                     double mj = f->kind == K_ENERGY ? s_mj(e->energy, f->arg, m) : s_total_mj(e->energy, m);
-                    s_container_series(o, f, &sim->containers[k], sim_mode_names[m], mj / 1000);
+                    s_container_series(o, f, &sim->containers[k], s_mode_names[m], mj / 1000);
                 }
             }
             break;

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sim_feature_names[SIM_FEATURES] = {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time",
-                                                     "resident_memory"};
-const char *const sim_component_names[SIM_COMPONENTS] = {"core", "uncore", "package", "dram", "other", "platform"};
-const char *const sim_mode_names[SIM_MODES] = {"dynamic", "idle"};
+/* Canonical names (docs/contract.md), indexed by the enums of sim.h. */
+static const char *const s_feature_names[SIM_FEATURES] = {"cpu_cycles", "cpu_instructions", "cache_misses", "cpu_time",
+                                                          "resident_memory"};
+static const char *const s_component_names[SIM_COMPONENTS] = {"core", "uncore", "package", "dram", "other", "platform"};
 
 /* Each package's share of the node's core, uncore and dram. */
 static const double s_package_share[SIM_PACKAGES] = {0.55, 0.45};
@@ -420,13 +420,13 @@ char *sim_truth_json(const sim_t *self)
         json_t *weights = json_object();
         for (int f = 0; f < SIM_FEATURES; f++)
             if (self->truth[comp].weight[f] != 0)
-                json_object_set_new(weights, sim_feature_names[f], json_real(self->truth[comp].weight[f]));
+                json_object_set_new(weights, s_feature_names[f], json_real(self->truth[comp].weight[f]));
         json_t *component = json_pack("{s:f, s:o}", "bias", self->truth[comp].bias, "weights", weights);
         if (self->truth[comp].log_amplitude != 0)
             json_object_set_new(component, "log",
-                                json_pack("{s:s, s:f, s:f}", "feature", sim_feature_names[SIM_CPU_TIME], "amplitude",
+                                json_pack("{s:s, s:f, s:f}", "feature", s_feature_names[SIM_CPU_TIME], "amplitude",
                                           self->truth[comp].log_amplitude, "knee", SIM_LOG_KNEE));
-        json_object_set_new(components, sim_component_names[comp], component);
+        json_object_set_new(components, s_component_names[comp], component);
     }
     bool curved = self->options.truth == SIM_TRUTH_LOG;
     json_t *units = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "power", "W", "bias", "W", "cpu_cycles",

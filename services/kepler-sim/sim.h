@@ -113,11 +113,6 @@ enum { SIM_DYNAMIC = 0, SIM_IDLE = 1, SIM_MODES = 2 };
 
 typedef enum { SIM_FORMAT_03, SIM_FORMAT_07, SIM_FORMAT_09, SIM_FORMAT_010 } sim_format_t;
 
-/* Canonical names (docs/contract.md), indexed by the enums above. */
-extern const char *const sim_feature_names[SIM_FEATURES];
-extern const char *const sim_component_names[SIM_COMPONENTS];
-extern const char *const sim_mode_names[SIM_MODES];
-
 typedef struct {
     double bias;                 /* watts */
     double weight[SIM_FEATURES]; /* watts per unit of rate (per byte for memory) */
