@@ -179,6 +179,13 @@ static int s_check_sizes(const uint8_t *p, size_t len)
     return pos == len ? 0 : -1;
 }
 
+/* Sets the reason a frame is rejected; returns -1. */
+static int s_fail(const char **why, const char *reason)
+{
+    *why = reason;
+    return -1;
+}
+
 static bool s_key_is(const msgpack_object *key, const char *name)
 {
     size_t n = strlen(name);
@@ -226,27 +233,19 @@ static int s_get_str(const msgpack_object *o, char *out, size_t cap)
 
 static int s_get_values(const msgpack_object *o, kms_values_t *out, const char **why)
 {
-    if (o->type != MSGPACK_OBJECT_MAP) {
-        *why = "features/targets is not a map";
-        return -1;
-    }
-    if (o->via.map.size > KMS_SAMPLE_MAX_VALUES) {
-        *why = "too many features/targets";
-        return -1;
-    }
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return s_fail(why, "features/targets is not a map");
+    if (o->via.map.size > KMS_SAMPLE_MAX_VALUES)
+        return s_fail(why, "too many features/targets");
     out->count = 0;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object_kv *kv = &o->via.map.ptr[i];
         char name[KMS_NAME_MAX];
         double value;
-        if (s_get_str(&kv->key, name, sizeof name) != 0 || name[0] == '\0') {
-            *why = "feature/target name is not a string of fitting length";
-            return -1;
-        }
-        if (s_get_double(&kv->val, &value) != 0) {
-            *why = "feature/target value is not a finite number";
-            return -1;
-        }
+        if (s_get_str(&kv->key, name, sizeof name) != 0 || name[0] == '\0')
+            return s_fail(why, "feature/target name is not a string of fitting length");
+        if (s_get_double(&kv->val, &value) != 0)
+            return s_fail(why, "feature/target value is not a finite number");
         kms_values_set(out, name, value); /* a name given twice: the later value replaces the earlier */
     }
     return 0;
@@ -270,47 +269,33 @@ static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned
     const msgpack_object *key = &kv->key, *val = &kv->val;
     if (s_key_is(key, "v")) {
         uint64_t v;
-        if (s_get_uint(val, &v) != 0 || v != KMS_SAMPLE_VERSION) {
-            *why = "unsupported schema version (v)";
-            return -1;
-        }
+        if (s_get_uint(val, &v) != 0 || v != KMS_SAMPLE_VERSION)
+            return s_fail(why, "unsupported schema version (v)");
         *seen |= S_V;
     } else if (s_key_is(key, "seq")) {
-        if (s_get_uint(val, &out->seq) != 0) {
-            *why = "seq is not an unsigned integer";
-            return -1;
-        }
+        if (s_get_uint(val, &out->seq) != 0)
+            return s_fail(why, "seq is not an unsigned integer");
         *seen |= S_SEQ;
     } else if (s_key_is(key, "ts")) {
-        if (s_get_double(val, &out->ts) != 0) {
-            *why = "ts is not a finite number";
-            return -1;
-        }
+        if (s_get_double(val, &out->ts) != 0)
+            return s_fail(why, "ts is not a finite number");
         *seen |= S_TS;
     } else if (s_key_is(key, "dt")) {
-        if (s_get_double(val, &out->dt) != 0 || out->dt <= 0) {
-            *why = "dt is not a positive finite number";
-            return -1;
-        }
+        if (s_get_double(val, &out->dt) != 0 || out->dt <= 0)
+            return s_fail(why, "dt is not a positive finite number");
         *seen |= S_DT;
     } else if (s_key_is(key, "node")) {
-        if (s_get_str(val, out->node, sizeof out->node) != 0) {
-            *why = "node is not a string of fitting length";
-            return -1;
-        }
+        if (s_get_str(val, out->node, sizeof out->node) != 0)
+            return s_fail(why, "node is not a string of fitting length");
         *seen |= S_NODE;
     } else if (s_key_is(key, "arch")) {
-        if (s_get_str(val, out->arch, sizeof out->arch) != 0) {
-            *why = "arch is not a string of fitting length";
-            return -1;
-        }
+        if (s_get_str(val, out->arch, sizeof out->arch) != 0)
+            return s_fail(why, "arch is not a string of fitting length");
         *seen |= S_ARCH;
     } else if (s_key_is(key, "cpus")) {
         uint64_t cpus;
-        if (s_get_uint(val, &cpus) != 0 || cpus < 1 || cpus > KMS_SAMPLE_MAX_CPUS) {
-            *why = "cpus is not a whole number from 1 to 4096";
-            return -1;
-        }
+        if (s_get_uint(val, &cpus) != 0 || cpus < 1 || cpus > KMS_SAMPLE_MAX_CPUS)
+            return s_fail(why, "cpus is not a whole number from 1 to 4096");
         out->cpus = (uint32_t) cpus;
     } else if (s_key_is(key, "features")) {
         if (s_get_values(val, &out->features, why) != 0)
@@ -324,10 +309,8 @@ static int s_decode_key(const msgpack_object_kv *kv, kms_sample_t *out, unsigned
         char *const identity[] = {out->container_id, out->pod, out->namespace_, out->container};
         for (size_t i = 0; i < 4; i++) {
             if (s_key_is(key, s_identity_keys[i])) {
-                if (s_get_str(val, identity[i], KMS_ID_MAX) != 0) {
-                    *why = "container identity is not a string of fitting length";
-                    return -1;
-                }
+                if (s_get_str(val, identity[i], KMS_ID_MAX) != 0)
+                    return s_fail(why, "container identity is not a string of fitting length");
                 out->is_container = true;
             }
         }
@@ -366,18 +349,12 @@ int kms_sample_decode(const void *data, size_t len, kms_sample_t *out, const cha
     if (!why)
         why = &reason_unused;
     s_reset(out);
-    if (!data || len == 0) {
-        *why = "empty frame";
-        return -1;
-    }
-    if (len > KMS_SAMPLE_MAX_FRAME) {
-        *why = "frame too large";
-        return -1;
-    }
-    if (s_check_sizes(data, len) != 0) {
-        *why = "not one well-formed msgpack object";
-        return -1;
-    }
+    if (!data || len == 0)
+        return s_fail(why, "empty frame");
+    if (len > KMS_SAMPLE_MAX_FRAME)
+        return s_fail(why, "frame too large");
+    if (s_check_sizes(data, len) != 0)
+        return s_fail(why, "not one well-formed msgpack object");
     msgpack_unpacked unpacked;
     msgpack_unpacked_init(&unpacked);
     size_t off = 0;
