@@ -234,7 +234,6 @@ static void s_step_power(sim_t *self)
     self->usage_ratio = fmin(total[SIM_CPU_TIME] / (double) self->options.cpus, 1.0);
     double k = 1.0 + self->error;
     sim_energy_t *node = &self->node;
-    memset(node->power, 0, sizeof node->power);
     for (int comp = 0; comp < SIM_COMPONENTS; comp++) {
         const sim_truth_t *t = &self->truth[comp];
         double watts = sim_truth_watts(t, total);
