@@ -158,18 +158,15 @@ static int s_page(struct mg_connection *conn, s_node_t *node, bool truth)
     if (!s_method_ok(conn))
         return 405;
     char *body = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     pthread_mutex_lock(&node->lock);
     if (truth) {
         body = sim_truth_json(node->sim);
         len = body ? strlen(body) : 0;
     } else {
         sim_advance(node->sim, s_step > 0 ? (node->stepped += s_step) : kms_num_monotonic());
-        if (sim_render(node->sim, (sim_format_t) s_format, &body, &len, &cap) != 0) {
-            free(body);
-            body = NULL;
+        if (sim_render(node->sim, (sim_format_t) s_format, &body, &len) != 0)
             kms_error("render failed", "why=\"out of memory\" node=%s", node->name);
-        }
     }
     pthread_mutex_unlock(&node->lock);
     if (!body)
@@ -338,13 +335,10 @@ int main(int argc, char **argv)
         status = json && printf("%s\n", json) > 0 ? 0 : 1;
         free(json);
     } else if (s_dump) {
-        char *page = NULL;
-        size_t len = 0, cap = 0;
+        char *page;
+        size_t len;
         sim_advance(first, S_DUMP_SECONDS);
-        /* clang-format off */
-        status = sim_render(first, (sim_format_t) s_format, &page, &len, &cap) == 0
-                         && fwrite(page, 1, len, stdout) == len ? 0 : 1;
-        /* clang-format on */
+        status = sim_render(first, (sim_format_t) s_format, &page, &len) != 0 || fwrite(page, 1, len, stdout) != len;
         free(page);
     } else {
         kms_signal_init(false);

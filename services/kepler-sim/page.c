@@ -613,11 +613,10 @@ static int s_render_03(FILE *o, const sim_t *sim)
     return 0;
 }
 
-int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len, size_t *cap)
+int sim_render(const sim_t *self, sim_format_t format, char **page, size_t *len)
 {
-    char *text = NULL;
-    size_t size = 0;
-    FILE *o = open_memstream(&text, &size);
+    *page = NULL;
+    FILE *o = open_memstream(page, len);
     if (!o)
         return -1;
     int rc = 0;
@@ -628,21 +627,9 @@ int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len, 
     case SIM_FORMAT_010: rc = s_render_010(o, self); break;
     }
     if (fclose(o) != 0 || rc != 0) {
-        free(text);
+        free(*page);
+        *page = NULL;
         return -1;
     }
-    /* Appended to the caller's buffer, which is kept from page to page. */
-    if (*len + size + 1 > *cap) {
-        char *grown = realloc(*buf, *len + size + 1);
-        if (!grown) {
-            free(text);
-            return -1;
-        }
-        *buf = grown;
-        *cap = *len + size + 1;
-    }
-    memcpy(*buf + *len, text, size + 1);
-    *len += size;
-    free(text);
     return 0;
 }

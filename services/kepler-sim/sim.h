@@ -203,9 +203,9 @@ void sim_restart(sim_t *self);
 /* The truth as JSON (components, units, options). Caller frees. */
 char *sim_truth_json(const sim_t *self);
 
-/* The exposition page of `format`: Kepler's families, label order and float formatting.
-   Appends to a malloc'd buffer (*buf, *len, *cap; start with NULL, 0, 0). Returns 0, or -1
-   when out of memory. */
-int sim_render(const sim_t *self, sim_format_t format, char **buf, size_t *len, size_t *cap);
+/* The exposition page of `format`: Kepler's families, label order and float formatting, as
+   *len bytes in *page, NUL-terminated (caller frees). Returns 0, or -1 and *page NULL when out
+   of memory. */
+int sim_render(const sim_t *self, sim_format_t format, char **page, size_t *len);
 
 #endif
