@@ -244,6 +244,7 @@ static void s_render_07_09(FILE *o, const sim_t *sim, sim_format_t format)
             for (size_t k = 0; k < sim->count; k++) {
                 const sim_energy_t *e = &sim->containers[k].energy;
                 for (int m = 0; m < SIM_MODES; m++) {
+                    /* Kepler sums whole millijoules, then divides */
                     double mj = f->kind == K_ENERGY ? s_mj(e->energy, f->arg, m) : s_total_mj(e->energy, m);
                     s_container_series(o, f, &sim->containers[k], s_mode_names[m], mj / 1000);
                 }
