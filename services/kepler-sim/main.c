@@ -210,9 +210,8 @@ static int s_on_node(struct mg_connection *conn, void *data)
 static int s_on_root(struct mg_connection *conn, void *data)
 {
     (void) data;
-    if (strcmp(mg_get_request_info(conn)->local_uri, "/") != 0) {
+    if (strcmp(mg_get_request_info(conn)->local_uri, "/") != 0)
         return s_error(conn, 404, NULL, "not found\n");
-    }
     if (!s_method_ok(conn))
         return 405;
     static const char page[] = "<html>\n<head><title>Energy Stats Exporter</title></head>\n<body>\n"
