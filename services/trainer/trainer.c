@@ -79,11 +79,6 @@ const char *trainer_version(const trainer_t *self)
     return self->version;
 }
 
-double trainer_uptime(const trainer_t *self)
-{
-    return kms_num_monotonic() - self->started;
-}
-
 size_t trainer_model_count(const trainer_t *self)
 {
     return self->count;
@@ -102,17 +97,12 @@ int trainer_model_find(const trainer_t *self, const char *name)
     return -1;
 }
 
-const kms_model_spec_t *trainer_spec_configured(const trainer_t *self, const char *name)
-{
-    for (size_t i = 0; i < self->specs.count; i++)
-        if (strcmp(self->specs.specs[i].name, name) == 0)
-            return &self->specs.specs[i];
-    return NULL;
-}
-
 bool trainer_spec_conflicts(const trainer_t *self, const kms_model_spec_t *spec)
 {
-    const kms_model_spec_t *configured = trainer_spec_configured(self, spec->name);
+    const kms_model_spec_t *configured = NULL;
+    for (size_t i = 0; !configured && i < self->specs.count; i++)
+        if (strcmp(self->specs.specs[i].name, spec->name) == 0)
+            configured = &self->specs.specs[i];
     if (!configured)
         return false;
     if (strcmp(configured->target, spec->target) != 0 || configured->feature_count != spec->feature_count
@@ -323,14 +313,14 @@ json_t *trainer_describe_stats(const trainer_t *self)
     return json_pack(
         "{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o,"
         " s:I, s:I, s:I, s:s, s:o}",
-        "uptime", trainer_uptime(self), "samples_received", (json_int_t) s->samples_received, "samples_accepted",
-        (json_int_t) s->samples_accepted, "samples_rejected", (json_int_t) s->samples_rejected, "rejected_values",
-        (json_int_t) s->rejected_values, "rejected_interval", (json_int_t) s->rejected_interval, "rejected_time",
-        (json_int_t) s->rejected_time, "container_samples", (json_int_t) s->container_samples, "frames_malformed",
-        (json_int_t) s->frames_malformed, "seq_gaps", (json_int_t) s->seq_gaps, "publisher_restarts",
-        (json_int_t) s->publisher_restarts, "publishers", (json_int_t) s->publishers, "publishers_forgotten",
-        (json_int_t) s->publishers_forgotten, "checkpoints", (json_int_t) s->checkpoints, "last_checkpoint",
-        kms_json_positive(s->last_checkpoint), "checkpoint_errors", (json_int_t) s->checkpoint_errors, "requests",
-        (json_int_t) s->requests, "requests_bad", (json_int_t) s->requests_bad, "version", self->version, "held_back",
-        trainer_held_json(self->held));
+        "uptime", kms_num_monotonic() - self->started, "samples_received", (json_int_t) s->samples_received,
+        "samples_accepted", (json_int_t) s->samples_accepted, "samples_rejected", (json_int_t) s->samples_rejected,
+        "rejected_values", (json_int_t) s->rejected_values, "rejected_interval", (json_int_t) s->rejected_interval,
+        "rejected_time", (json_int_t) s->rejected_time, "container_samples", (json_int_t) s->container_samples,
+        "frames_malformed", (json_int_t) s->frames_malformed, "seq_gaps", (json_int_t) s->seq_gaps,
+        "publisher_restarts", (json_int_t) s->publisher_restarts, "publishers", (json_int_t) s->publishers,
+        "publishers_forgotten", (json_int_t) s->publishers_forgotten, "checkpoints", (json_int_t) s->checkpoints,
+        "last_checkpoint", kms_json_positive(s->last_checkpoint), "checkpoint_errors",
+        (json_int_t) s->checkpoint_errors, "requests", (json_int_t) s->requests, "requests_bad",
+        (json_int_t) s->requests_bad, "version", self->version, "held_back", trainer_held_json(self->held));
 }

@@ -48,14 +48,11 @@ void trainer_destroy(trainer_t **self_p);
 
 trainer_stats_t *trainer_stats(trainer_t *self);
 const char *trainer_version(const trainer_t *self);
-double trainer_uptime(const trainer_t *self);
 
 size_t trainer_model_count(const trainer_t *self);
 const kms_model_t *trainer_model_at(const trainer_t *self, size_t index);
 /* -1 when no model has that name. */
 int trainer_model_find(const trainer_t *self, const char *name);
-/* The configured spec of that name (built-in or --models), NULL for others. */
-const kms_model_spec_t *trainer_spec_configured(const trainer_t *self, const char *name);
 /* Whether `spec` has the name of a configured model but other features or another target: a
    checkpoint or zip of a model definition that no longer holds here. */
 bool trainer_spec_conflicts(const trainer_t *self, const kms_model_spec_t *spec);

@@ -14,7 +14,7 @@
 #define S_PUBLISHERS 64
 #define S_REPORTED 16
 
-const char *const trainer_held_reason_names[TRAINER_HELD_REASONS] = {"bounds", "outlier", "drift"};
+static const char *const s_reason_names[TRAINER_HELD_REASONS] = {"bounds", "outlier", "drift"};
 
 typedef struct {
     uint64_t held[TRAINER_HELD_REASONS];
@@ -25,15 +25,24 @@ struct trainer_held_t {
     kms_recent_t *publishers; /* the one held back longest ago makes room */
 };
 
-/* One "target=watts" entry into `out`. */
-static int s_bound_set(trainer_bounds_t *out, const char *entry, char *why, size_t why_cap)
+typedef struct {
+    trainer_bounds_t *out;
+    char *why;
+    size_t why_cap;
+} s_bounds_add_t;
+
+/* One "target=watts" entry into add->out (a kms_config_split item). */
+static int s_bound_set(const char *entry, int index, void *arg)
 {
+    s_bounds_add_t *add = arg;
+    trainer_bounds_t *out = add->out;
+    (void) index;
     const char *eq = strchr(entry, '=');
     size_t len = eq ? (size_t) (eq - entry) : 0;
     double watts;
     if (!eq || len == 0 || len >= KMS_NAME_MAX || kms_num_parse_double(eq + 1, &watts) != 0 || !(watts > 0)
         || !isfinite(watts)) {
-        snprintf(why, why_cap, "expected target=watts (watts > 0), got '%s'", entry);
+        snprintf(add->why, add->why_cap, "expected target=watts (watts > 0), got '%s'", entry);
         return -1;
     }
     if (len == 1 && entry[0] == '*') {
@@ -44,7 +53,7 @@ static int s_bound_set(trainer_bounds_t *out, const char *entry, char *why, size
     while (i < out->count && !(strlen(out->target[i]) == len && strncmp(out->target[i], entry, len) == 0))
         i++;
     if (i == KMS_SAMPLE_MAX_VALUES) {
-        snprintf(why, why_cap, "more than %d targets", KMS_SAMPLE_MAX_VALUES);
+        snprintf(add->why, add->why_cap, "more than %d targets", KMS_SAMPLE_MAX_VALUES);
         return -1;
     }
     if (i == out->count) {
@@ -56,23 +65,9 @@ static int s_bound_set(trainer_bounds_t *out, const char *entry, char *why, size
     return 0;
 }
 
-typedef struct {
-    trainer_bounds_t *out;
-    char *why;
-    size_t why_cap;
-} s_bounds_add_t;
-
-static int s_bound_item(const char *entry, int index, void *arg)
-{
-    s_bounds_add_t *add = arg;
-    (void) index;
-    return s_bound_set(add->out, entry, add->why, add->why_cap);
-}
-
 static int s_bounds_add(trainer_bounds_t *out, const char *text, char *why, size_t why_cap)
 {
-    s_bounds_add_t add = {out, why, why_cap};
-    if (kms_config_split(text, s_bound_item, &add) < 0) {
+    if (kms_config_split(text, s_bound_set, &(s_bounds_add_t){out, why, why_cap}) < 0) {
         if (!*why)
             snprintf(why, why_cap, "out of memory");
         return -1;
@@ -131,14 +126,9 @@ void trainer_held_count(trainer_held_t *self, const kms_sample_t *sample, traine
         return;
     char node[160], name[160], target[160];
     kms_warn("sample held back", "reason=%s node=%s model=%s target=%s watts=%.6g seq=%llu count=%llu",
-             trainer_held_reason_names[reason], kms_log_quote(sample->node, node, sizeof node),
+             s_reason_names[reason], kms_log_quote(sample->node, node, sizeof node),
              model ? kms_log_quote(model, name, sizeof name) : "-", kms_log_quote(what, target, sizeof target), watts,
              (unsigned long long) sample->seq, (unsigned long long) n);
-}
-
-uint64_t trainer_held_total(const trainer_held_t *self, trainer_held_reason_t reason)
-{
-    return self->total[reason];
 }
 
 static uint64_t s_held(const s_publisher_t *p)
@@ -166,11 +156,11 @@ json_t *trainer_held_json(const trainer_held_t *self)
     for (size_t i = 0; i < count && i < S_REPORTED; i++) {
         json_t *p = json_pack("{s:s}", "node", kms_recent_name(self->publishers, order[i]));
         for (int r = 0; r < TRAINER_HELD_REASONS; r++)
-            json_object_set_new(p, trainer_held_reason_names[r], json_integer((json_int_t) order[i]->held[r]));
+            json_object_set_new(p, s_reason_names[r], json_integer((json_int_t) order[i]->held[r]));
         json_array_append_new(publishers, p);
     }
     for (int r = 0; r < TRAINER_HELD_REASONS; r++)
-        json_object_set_new(doc, trainer_held_reason_names[r], json_integer((json_int_t) self->total[r]));
+        json_object_set_new(doc, s_reason_names[r], json_integer((json_int_t) self->total[r]));
     json_object_set_new(doc, "publishers", publishers);
     return doc;
 }

@@ -3,8 +3,7 @@
     Physical bounds per target: watts that no node draws (a counter read across a restart as a
     wrap, a mis-scaled unit) are held back before any model sees them. The residual gate is the
     model's own (kms_model.h: it knows the prediction); what either held back is counted here per
-    reason and per publisher, and logged with rate limiting. Named trainer_gate_* so that other
-    gates of the ingest (the sample's interval and time) sit beside it. */
+    reason and per publisher, and logged with rate limiting. */
 #ifndef TRAINER_BOUNDS_H
 #define TRAINER_BOUNDS_H
 
@@ -20,8 +19,6 @@ typedef enum {
     TRAINER_HELD_DRIFT,   /* out of the gate in a drift, in a model that does not forget */
     TRAINER_HELD_REASONS
 } trainer_held_reason_t;
-
-extern const char *const trainer_held_reason_names[TRAINER_HELD_REASONS]; /* "bounds", ... */
 
 #define TRAINER_BOUNDS_DEFAULT \
     "core=4000,uncore=2000,package=5000,dram=2000,gpu=10000,other=20000,platform=20000,*=20000"
@@ -52,8 +49,6 @@ void trainer_held_destroy(trainer_held_t **self_p);
    `model` names the model that held it (NULL for the bounds); `what` and `watts` the target. */
 void trainer_held_count(trainer_held_t *self, const kms_sample_t *sample, trainer_held_reason_t reason,
                         const char *model, const char *what, double watts);
-
-uint64_t trainer_held_total(const trainer_held_t *self, trainer_held_reason_t reason);
 
 /* {"bounds": n, "outlier": n, "drift": n, "publishers": [{"node", "bounds", "outlier", "drift"},
    ...]} (the publishers that had most held back first, at most 16). New reference. */
