@@ -659,29 +659,25 @@ static void s_window(const kms_model_t *self, kms_model_status_t *out)
 {
     size_t n = self->window_len;
     size_t start = (self->window_next + KMS_MODEL_WINDOW - n) % KMS_MODEL_WINDOW;
-    double y_sum = 0, sse = 0, sae = 0, sst = 0;
+    double y_sum = 0, sse = 0, sae = 0, sst = 0, sape = 0, positive = 0;
     for (size_t k = 0; k < n; k++)
         y_sum += self->window_y[(start + k) % KMS_MODEL_WINDOW];
     double y_mean = s_ratio(y_sum, (double) n);
     for (size_t k = 0; k < n; k++) {
         size_t i = (start + k) % KMS_MODEL_WINDOW;
         double e = self->window_err[i], d = self->window_y[i] - y_mean;
+        double ape = self->window_y[i] > 0 ? fabs(e) / self->window_y[i] : NAN;
         sse += e * e;
         sae += fabs(e);
         sst += d * d;
-    }
-    out->window_rmse = sqrt(s_ratio(sse, (double) n));
-    out->window_mae = s_ratio(sae, (double) n);
-    out->window_r2 = 1 - s_ratio(sse, sst);
-    double sape = 0, positive = 0;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = (start + k) % KMS_MODEL_WINDOW;
-        double ape = self->window_y[i] > 0 ? fabs(self->window_err[i]) / self->window_y[i] : NAN;
         if (isfinite(sape + ape)) {
             sape += ape;
             positive++;
         }
     }
+    out->window_rmse = sqrt(s_ratio(sse, (double) n));
+    out->window_mae = s_ratio(sae, (double) n);
+    out->window_r2 = 1 - s_ratio(sse, sst);
     out->window_mape = s_ratio(sape, positive);
 }
 
