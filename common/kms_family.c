@@ -98,6 +98,12 @@ double kms_family_fit_eval(const kms_family_fit_t *fit, double x)
     }
 }
 
+/* Linear: slope, intercept; logarithmic and exponential: a, b, c; logistic: a, x0, k, c. */
+static size_t s_param_count(int kind)
+{
+    return kind == KMS_FAMILY_LOGISTIC ? 4 : kind == KMS_FAMILY_LINEAR ? 2 : 3;
+}
+
 static double s_transform(size_t i, double u)
 {
     switch (s_grid[i].kind) {
@@ -282,26 +288,12 @@ int kms_family_fit(const kms_family_t *self, kms_family_kind_t kind, kms_family_
     memset(out, 0, sizeof *out);
     out->kind = kind;
     out->scale = self->scale;
-    switch (kind) {
-    case KMS_FAMILY_LOGISTIC:
-        out->param_count = 4;
-        out->params[0] = slope;
-        out->params[1] = s_grid[b].p;
-        out->params[2] = s_grid[b].q;
-        out->params[3] = intercept;
-        break;
-    case KMS_FAMILY_LOGARITHMIC:
-    case KMS_FAMILY_EXPONENTIAL:
-        out->param_count = 3;
-        out->params[0] = slope;
-        out->params[1] = s_grid[b].p;
-        out->params[2] = intercept;
-        break;
-    default:
-        out->param_count = 2;
-        out->params[0] = slope;
-        out->params[1] = intercept;
-    }
+    out->param_count = s_param_count(kind);
+    /* The slope, the point's p and q, then the intercept last, over those the family lacks. */
+    out->params[0] = slope;
+    out->params[1] = s_grid[b].p;
+    out->params[2] = s_grid[b].q;
+    out->params[out->param_count - 1] = intercept;
     return isfinite(slope) && isfinite(intercept) ? 0 : -1;
 }
 
@@ -345,7 +337,7 @@ int kms_family_fit_from_json(const json_t *doc, int kind, kms_family_fit_t *out,
             candidate = c;
     const json_t *fit = json_object_get(candidate, "fit"), *params = json_object_get(fit, "params");
     const json_t *scale = json_object_get(fit, "scale"), *rmse = json_object_get(candidate, "recent_rmse");
-    size_t count = kind == KMS_FAMILY_LOGISTIC ? 4 : kind == KMS_FAMILY_LINEAR ? 2 : 3;
+    size_t count = s_param_count(kind);
     if (!candidate || !json_is_number(scale) || !(json_number_value(scale) > 0) || !isfinite(json_number_value(scale))
         || !json_is_array(params) || json_array_size(params) != count || !json_is_number(rmse))
         return -1;
