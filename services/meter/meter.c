@@ -147,18 +147,11 @@ static int s_read_stat_at_start(s_meter_t *m)
 
 /* ---------------------------------------------------------------- models */
 
-/* "<model>.json": the cache's file of a model. */
-static void s_cache_name(const char *model, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s.json", model);
-}
-
-/* Takes `body` over. */
-static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const meter_model_t *model, char *body,
-                    size_t len, double fetched, bool from_cache)
+/* The zone's model from now on, and the answer it came from (taken over; NULL for the prior). */
+static void s_install(s_meter_t *m, meter_zone_t z, const char *model_name, const meter_model_t *model, char *body,
+                      size_t len, double fetched)
 {
     meter_zone_stats_t *s = &m->stats.zones[z];
-    bool changed_model = strcmp(s->model, model_name) != 0;
     m->models[z] = *model;
     free(m->bodies[z]);
     m->bodies[z] = body;
@@ -169,6 +162,15 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
     s->family = model->curve ? model->fit.kind : KMS_FAMILY_LINEAR;
     s->model_fetched = fetched;
     s->model_updates++;
+}
+
+/* Takes `body` over; one from the server is cached as "<model>.json". */
+static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const meter_model_t *model, char *body,
+                    size_t len, double fetched, bool from_cache)
+{
+    meter_zone_stats_t *s = &m->stats.zones[z];
+    bool changed_model = strcmp(s->model, model_name) != 0;
+    s_install(m, z, model_name, model, body, len, fetched);
     char arch[160];
     if (changed_model || from_cache)
         kms_log_at(model->match == METER_ARCH_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
@@ -181,7 +183,7 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
     if (from_cache)
         return;
     char name[KMS_NAME_MAX + 8];
-    s_cache_name(model_name, name, sizeof name);
+    snprintf(name, sizeof name, "%s.json", model_name);
     if (m->cache < 0 || kms_file_replace_at(m->cache, name, body, len, false) != 0) {
         m->stats.cache_errors++;
         char why[256];
@@ -210,19 +212,9 @@ static bool s_prior_due(const s_meter_t *m)
 
 static void s_use_prior(s_meter_t *m)
 {
-    meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
     if (!s_prior_due(m))
         return;
-    m->models[METER_PACKAGE] = m->prior_model;
-    free(m->bodies[METER_PACKAGE]);
-    m->bodies[METER_PACKAGE] = NULL;
-    m->body_lens[METER_PACKAGE] = 0;
-    snprintf(s->model, sizeof s->model, "prior");
-    snprintf(s->arch_used, sizeof s->arch_used, "%s", m->prior.arch);
-    s->match = METER_ARCH_PRIOR;
-    s->family = KMS_FAMILY_LINEAR;
-    s->model_fetched = kms_num_wallclock();
-    s->model_updates++;
+    s_install(m, METER_PACKAGE, "prior", &m->prior_model, NULL, 0, kms_num_wallclock());
     char arch[96];
     kms_log_at(m->prior.match == METER_PRIOR_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
                "zone=package model=prior source=prior arch_match=%s arch_used=%s min_watts_per_cpu=%.17g "
@@ -238,7 +230,7 @@ static void s_load_cache(s_meter_t *m)
             continue;
         const char *name = meter_zone_info(z)->model;
         char file[KMS_NAME_MAX + 8];
-        s_cache_name(name, file, sizeof file);
+        snprintf(file, sizeof file, "%s.json", name);
         size_t len;
         char *body = m->cache >= 0 ? kms_file_read_at(m->cache, file, true, 1 << 20, &len) : NULL;
         struct stat st;

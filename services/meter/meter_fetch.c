@@ -17,6 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "kms_num.h"
+
 #define S_MAX_BODY (1 << 20) /* a weights document is a few kB */
 
 struct meter_fetch_t {
@@ -33,13 +35,6 @@ struct meter_fetch_t {
     atomic_bool done;
     double deadline; /* CLOCK_MONOTONIC seconds */
 };
-
-static double s_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double) t.tv_sec + (double) t.tv_nsec * 1e-9;
-}
 
 /* "http://host[:port][/prefix]"; -1 for anything else. */
 static int s_parse_url(meter_fetch_t *self, const char *url)
@@ -186,16 +181,14 @@ bool meter_fetch_begin(meter_fetch_t *self, const char *const *models, size_t co
     self->answered = 0;
     self->cancelled = false;
     atomic_store(&self->done, false);
-    self->deadline = s_now() + (double) count * self->timeout_ms / 1000.0;
-    if (pthread_create(&self->thread, NULL, s_batch, self) != 0) {
+    self->deadline = kms_num_monotonic() + (double) count * self->timeout_ms / 1000.0;
+    self->running = pthread_create(&self->thread, NULL, s_batch, self) == 0;
+    if (!self->running) {
         for (size_t i = 0; i < count; i++)
             self->results[i].got = s_error(&self->results[i], METER_FETCH_CONNECT, strerror(errno));
         self->answered = count;
-        atomic_store(&self->done, true);
-        self->running = false;
-        return true; /* collected at once, as failures */
+        atomic_store(&self->done, true); /* collected at once, as failures */
     }
-    self->running = true;
     return true;
 }
 
@@ -204,7 +197,7 @@ bool meter_fetch_collect(meter_fetch_t *self, meter_fetch_result_t *results)
     if (!self->running && !atomic_load(&self->done))
         return false;
     if (self->running) {
-        if (!atomic_load(&self->done) && !self->cancelled && s_now() > self->deadline) {
+        if (!atomic_load(&self->done) && !self->cancelled && kms_num_monotonic() > self->deadline) {
             pthread_cancel(self->thread);
             self->cancelled = true;
         }

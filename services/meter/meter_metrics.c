@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kms_httpd.h"
+#include "kms_num.h"
 #include "kms_promtext_write.h"
 
 static void s_zone_value(FILE *out, const char *name, const char *zone, double value)
@@ -191,11 +192,10 @@ static int s_handle(struct mg_connection *conn, void *arg)
     FILE *out = open_memstream(&text, &len);
     if (!out)
         return kms_httpd_reply(conn, 500, "text/plain", NULL, false, "out of memory\n", 14);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    double now = kms_num_wallclock();
     pthread_mutex_lock(&self->lock);
     s_own_cost(&self->stats);
-    meter_metrics_render(out, &self->stats, (double) now.tv_sec + (double) now.tv_nsec * 1e-9);
+    meter_metrics_render(out, &self->stats, now);
     pthread_mutex_unlock(&self->lock);
     int status = fclose(out) == 0
                      ? kms_httpd_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, false, text, len)

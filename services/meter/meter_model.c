@@ -63,15 +63,9 @@ static size_t s_common_words(const char *a, const char *b)
 static void s_choose_arch(meter_model_t *m, const char *arch)
 {
     const kms_weights_t *w = &m->weights;
-    size_t best = 0, best_words = 0;
+    size_t best = 0, best_words = 0, i = 0;
     double sum = 0;
-    for (size_t i = 0; i < w->category_count; i++) {
-        if (strcmp(w->category[i].name, arch) == 0) {
-            m->match = METER_ARCH_EXACT;
-            m->arch_weight = w->category[i].weight;
-            snprintf(m->arch_used, sizeof m->arch_used, "%s", w->category[i].name);
-            return;
-        }
+    for (; i < w->category_count && strcmp(w->category[i].name, arch) != 0; i++) {
         size_t words = s_common_words(w->category[i].name, arch);
         if (words > best_words) {
             best_words = words;
@@ -79,15 +73,15 @@ static void s_choose_arch(meter_model_t *m, const char *arch)
         }
         sum += w->category[i].weight;
     }
-    if (best_words >= 2) {
-        m->match = METER_ARCH_NEAREST;
-        m->arch_weight = w->category[best].weight;
-        snprintf(m->arch_used, sizeof m->arch_used, "%s", w->category[best].name);
+    m->match = i < w->category_count ? METER_ARCH_EXACT : best_words >= 2 ? METER_ARCH_NEAREST : METER_ARCH_GENERIC;
+    if (m->match == METER_ARCH_GENERIC) {
+        m->arch_weight = w->category_count ? sum / (double) w->category_count : 0;
+        m->arch_used[0] = '\0';
         return;
     }
-    m->match = METER_ARCH_GENERIC;
-    m->arch_weight = w->category_count ? sum / (double) w->category_count : 0;
-    m->arch_used[0] = '\0';
+    best = m->match == METER_ARCH_EXACT ? i : best;
+    m->arch_weight = w->category[best].weight;
+    snprintf(m->arch_used, sizeof m->arch_used, "%s", w->category[best].name);
 }
 
 double meter_model_cpu_watts(const meter_model_t *model, double utilization)
