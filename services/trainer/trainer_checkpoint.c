@@ -184,13 +184,12 @@ kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, con
     return s_read_zip(AT_FDCWD, path, false, history, why);
 }
 
-/* An unusable file of a configured model that could not be set aside blocks its writes. */
+/* An unusable file (`<model>.zip`) of a configured model that could not be set aside blocks
+   its writes. */
 static void s_keep_unusable(trainer_t *self, const char *file)
 {
     char name[KMS_NAME_MAX + 8];
-    snprintf(name, sizeof name, "%s", file);
-    if (s_ends_with(name, ".zip"))
-        name[strlen(name) - 4] = '\0';
+    snprintf(name, sizeof name, "%.*s", (int) strlen(file) - 4, file);
     int index = trainer_model_find(self, name);
     if (index >= 0)
         trainer_model_keep_file(self, (size_t) index, true);

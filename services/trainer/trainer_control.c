@@ -127,13 +127,12 @@ static zmsg_t *s_answer(trainer_t *self, zmsg_t *request)
         return s_error(self, KMS_PROTO_BAD_REQUEST, "oversized request frame");
     if (!s_printable(command_frame) || (arg_frame && !s_printable(arg_frame)))
         return s_error(self, KMS_PROTO_BAD_REQUEST, "request frames must be printable text");
+    /* Printable: no NUL in the text, which is copied whole (the sizes were checked). */
     char command[S_MAX_COMMAND + 1], arg[KMS_NAME_MAX] = "";
-    memcpy(command, zframe_data(command_frame), zframe_size(command_frame));
-    command[zframe_size(command_frame)] = '\0';
-    if (arg_frame) {
-        memcpy(arg, zframe_data(arg_frame), zframe_size(arg_frame));
-        arg[zframe_size(arg_frame)] = '\0';
-    }
+    snprintf(command, sizeof command, "%.*s", (int) zframe_size(command_frame),
+             (const char *) zframe_data(command_frame));
+    if (arg_frame)
+        snprintf(arg, sizeof arg, "%.*s", (int) zframe_size(arg_frame), (const char *) zframe_data(arg_frame));
     const s_command_t *found = NULL;
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
         if (strcmp(command, s_commands[i].name) == 0)

@@ -37,51 +37,35 @@
    to the kernel (a fraction of a millisecond). */
 #define S_TRIM_INTERVAL_S 5.0
 
-static void s_bound_peers(zsock_t *sock, int max_message, int rcvhwm, int sndhwm)
+/* A socket bound or connected as `endpoints` say, with CURVE when configured, and the limits of
+   what one peer may cost. SUB: container samples too, they share the node samples' seq series
+   (see trainer_ingest.c). REP: a request under S_MAX_REQUEST that makes no sense gets its 400;
+   a bigger one only gets its sender disconnected instead of filling memory. */
+static zsock_t *s_socket(int type, kms_curve_t *curve, const char *endpoints)
 {
-    zsock_set_maxmsgsize(sock, max_message);
-    zsock_set_rcvhwm(sock, rcvhwm);
-    zsock_set_sndhwm(sock, sndhwm);
+    zsock_t *sock = zsock_new(type);
+    if (!sock)
+        return NULL;
+    if (kms_curve_apply(curve, sock, endpoints) != 0) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    bool sub = type == ZMQ_SUB;
+    zsock_set_maxmsgsize(sock, sub ? S_MAX_MESSAGE : S_MAX_REQUEST);
+    zsock_set_rcvhwm(sock, sub ? S_SAMPLES_HWM : S_CONTROL_HWM);
+    zsock_set_sndhwm(sock, sub ? S_SAMPLES_HWM : S_CONTROL_HWM);
     zsock_set_handshake_ivl(sock, S_HANDSHAKE_MS);
     zsock_set_tcp_keepalive(sock, 1);
     zsock_set_tcp_keepalive_idle(sock, S_KEEPALIVE_IDLE_S);
     zsock_set_tcp_keepalive_intvl(sock, 10);
     zsock_set_tcp_keepalive_cnt(sock, 3);
-}
-
-static zsock_t *s_samples_socket(kms_curve_t *curve, const char *endpoints)
-{
-    zsock_t *sub = zsock_new(ZMQ_SUB);
-    if (!sub)
-        return NULL;
-    if (kms_curve_apply(curve, sub, endpoints) != 0) {
-        zsock_destroy(&sub);
-        return NULL;
+    if (sub) {
+        zsock_set_subscribe(sock, KMS_TOPIC_NODE);
+        zsock_set_subscribe(sock, KMS_TOPIC_CONTAINER);
     }
-    s_bound_peers(sub, S_MAX_MESSAGE, S_SAMPLES_HWM, S_SAMPLES_HWM);
-    /* Container samples too: they share the node samples' seq series (see trainer_ingest.c). */
-    zsock_set_subscribe(sub, KMS_TOPIC_NODE);
-    zsock_set_subscribe(sub, KMS_TOPIC_CONTAINER);
-    if (zsock_attach(sub, endpoints, false) != 0)
-        zsock_destroy(&sub);
-    return sub;
-}
-
-static zsock_t *s_control_socket(kms_curve_t *curve, const char *endpoints)
-{
-    zsock_t *rep = zsock_new(ZMQ_REP);
-    if (!rep)
-        return NULL;
-    if (kms_curve_apply(curve, rep, endpoints) != 0) {
-        zsock_destroy(&rep);
-        return NULL;
-    }
-    /* A request under S_MAX_REQUEST that makes no sense gets its 400; a bigger one only gets
-       its sender disconnected instead of filling memory. */
-    s_bound_peers(rep, S_MAX_REQUEST, S_CONTROL_HWM, S_CONTROL_HWM);
-    if (zsock_attach(rep, endpoints, true) != 0)
-        zsock_destroy(&rep);
-    return rep;
+    if (zsock_attach(sock, endpoints, !sub) != 0)
+        zsock_destroy(&sock);
+    return sock;
 }
 
 /* One --seed-model file; never fails (an unusable one is logged and ignored). */
@@ -159,8 +143,8 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     if (options->seed_models && *options->seed_models)
         kms_config_split(options->seed_models, s_seed, self);
 
-    zsock_t *sub = s_samples_socket(options->curve, options->samples_endpoint);
-    zsock_t *rep = sub ? s_control_socket(options->curve, options->control_endpoint) : NULL;
+    zsock_t *sub = s_socket(ZMQ_SUB, options->curve, options->samples_endpoint);
+    zsock_t *rep = sub ? s_socket(ZMQ_REP, options->curve, options->control_endpoint) : NULL;
     if (!sub || !rep) {
         char quoted[512];
         kms_error("cannot open socket", "endpoint=%s why=%s",

@@ -55,19 +55,19 @@ static int s_entry(const json_t *entry, size_t index, kms_model_spec_t *spec, ch
     return 0;
 }
 
-static int s_put(trainer_specs_t *out, const kms_model_spec_t *spec, bool replace)
+/* A file's spec, added or in place of the built-in of its name (a file may redefine a built-in
+   model); -1 when the file named that model already, or when full. */
+static int s_put(trainer_specs_t *out, const kms_model_spec_t *spec, bool from_file[TRAINER_MAX_MODELS])
 {
-    for (size_t i = 0; i < out->count; i++) {
-        if (strcmp(out->specs[i].name, spec->name) == 0) {
-            if (!replace)
-                return -1;
-            out->specs[i] = *spec;
-            return 0;
-        }
-    }
-    if (out->count >= TRAINER_MAX_MODELS)
+    size_t i = 0;
+    while (i < out->count && strcmp(out->specs[i].name, spec->name) != 0)
+        i++;
+    if (i < out->count ? from_file[i] : i >= TRAINER_MAX_MODELS)
         return -1;
-    out->specs[out->count++] = *spec;
+    if (i == out->count)
+        out->count++;
+    out->specs[i] = *spec;
+    from_file[i] = true;
     return 0;
 }
 
@@ -78,7 +78,7 @@ int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting
     kms_model_spec_t spec;
     for (size_t b = 0; b < kms_model_builtin_count(); b++)
         kms_model_spec_builtin(kms_model_builtin_name(b), &out->specs[out->count++]);
-    size_t builtins = out->count;
+    bool from_file[TRAINER_MAX_MODELS] = {false};
     if (path && *path) {
         json_error_t error;
         json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
@@ -101,15 +101,7 @@ int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting
                 break;
             char detail[256];
             rc = s_entry(entry, index + 1, &spec, detail, sizeof detail);
-            /* A file may redefine a built-in model, but not name one model twice. */
-            bool builtin = false;
-            for (size_t b = 0; rc == 0 && b < builtins; b++)
-                builtin |= strcmp(out->specs[b].name, spec.name) == 0;
-            for (size_t e = 0; rc == 0 && builtin && e < index; e++) {
-                const char *earlier = json_string_value(json_object_get(json_array_get(doc, e), "name"));
-                builtin = !(earlier && strcmp(earlier, spec.name) == 0);
-            }
-            if (rc == 0 && s_put(out, &spec, builtin) != 0) {
+            if (rc == 0 && s_put(out, &spec, from_file) != 0) {
                 snprintf(detail, sizeof detail, "entry %zu: model '%s' is listed twice, or more than %d models",
                          index + 1, spec.name, TRAINER_MAX_MODELS);
                 rc = -1;
