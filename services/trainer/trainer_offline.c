@@ -43,8 +43,10 @@ typedef struct {
     s_eval_t eval[TRAINER_MAX_MODELS];
 } s_train_t;
 
-static void s_bar(s_train_t *self, double done)
+/* The dataset parser's progress callback. */
+static void s_on_progress(double done, void *arg)
 {
+    s_train_t *self = arg;
     /* Learning is the first half of the bar, evaluating the second. */
     int percent = (int) ((self->evaluating ? 50 : 0) + done * 50);
     if (!self->tty || percent == self->percent)
@@ -65,11 +67,6 @@ static void s_bar_clear(s_train_t *self)
         fprintf(stderr, "\r%*s\r", S_BAR_WIDTH + 20, "");
         self->percent = -1;
     }
-}
-
-static void s_on_progress(double done, void *arg)
-{
-    s_bar(arg, done);
 }
 
 static int s_on_sample(const kms_sample_t *sample, void *arg)
