@@ -105,14 +105,6 @@ static void s_header_field(s_csv_t *self, const char *text, size_t len)
     self->column_count++;
 }
 
-static void s_copy_text(char *dst, size_t cap, const char *text, size_t len)
-{
-    if (len >= cap)
-        len = cap - 1;
-    memcpy(dst, text, len);
-    dst[len] = '\0';
-}
-
 /* Stores one data cell into the sample; the first problem of a row is kept in row_error. */
 static void s_data_field(s_csv_t *self, const char *text, size_t len)
 {
@@ -121,18 +113,14 @@ static void s_data_field(s_csv_t *self, const char *text, size_t len)
         return;
     }
     const s_column_t *col = &self->columns[self->field];
-    if (col->kind == S_COL_ARCH) {
-        if (len > 0)
-            s_copy_text(self->sample.arch, sizeof self->sample.arch, text, len);
-        return;
-    }
-    if (col->kind == S_COL_NODE) {
-        if (len > 0)
-            s_copy_text(self->sample.node, sizeof self->sample.node, text, len);
-        return;
-    }
     if (len == 0)
-        return; /* not measured */
+        return; /* not measured, or the default arch or node */
+    if (col->kind == S_COL_ARCH || col->kind == S_COL_NODE) {
+        bool arch = col->kind == S_COL_ARCH;
+        snprintf(arch ? self->sample.arch : self->sample.node,
+                 arch ? sizeof self->sample.arch : sizeof self->sample.node, "%.*s", (int) len, text);
+        return;
+    }
     double value;
     if (kms_num_parse_double_n(text, len, &value) != 0) {
         snprintf(s_why, sizeof s_why, "column %s: '%.*s' is not a number", col->name, (int) (len > 40 ? 40 : len),
@@ -286,19 +274,14 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
     csv_free(&parser);
     if (pos >= len && visitor->on_progress)
         visitor->on_progress(1.0, visitor->arg);
-    int rc = 0;
-    if (self->header_bad) {
+    if (self->header_bad)
         *why = s_why;
-        rc = -1;
-    } else if (!self->have_header) {
+    else if (!self->have_header)
         *why = "the file has no header row";
-        rc = -1;
-    } else if (self->stopped) {
+    else if (self->stopped)
         *why = "stopped";
-        rc = -1;
-    } else if (pos < len) {
-        rc = -1; /* out of memory, *why set above */
-    }
+    /* pos < len otherwise: out of memory, *why set above */
+    int rc = self->header_bad || !self->have_header || self->stopped || pos < len ? -1 : 0;
     free(self);
     return rc;
 }
