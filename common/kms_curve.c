@@ -25,10 +25,8 @@ kms_curve_t *kms_curve_new(const kms_curve_config_t *config, char *err, size_t e
 {
     *why = NULL;
     if (!config->secret_key_file || !*config->secret_key_file) {
-        if ((config->server_key_file && *config->server_key_file) || (config->clients_dir && *config->clients_dir)) {
+        if ((config->server_key_file && *config->server_key_file) || (config->clients_dir && *config->clients_dir))
             *why = "KMS_CURVE_SERVER_KEY_FILE and KMS_CURVE_CLIENTS_DIR need KMS_CURVE_SECRET_KEY_FILE";
-            return NULL;
-        }
         return NULL;
     }
     kms_curve_t *self = zmalloc(sizeof *self);
