@@ -236,18 +236,14 @@ static void s_load_cache(s_meter_t *m)
         struct stat st;
         meter_model_t model;
         meter_reject_t why;
-        if (!body || fstatat(m->cache, file, &st, AT_SYMLINK_NOFOLLOW) != 0
-            || meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &why) != 0) {
-            if (body)
-                kms_warn("cached model not usable", "file=%s why=%s", file, meter_reject_name(why));
+        bool usable = body && fstatat(m->cache, file, &st, AT_SYMLINK_NOFOLLOW) == 0
+                      && meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &why) == 0;
+        if (body && !usable)
+            kms_warn("cached model not usable", "file=%s why=%s", file, meter_reject_name(why));
+        if (usable && !s_prior_wins(m, z, &model))
+            s_adopt(m, z, name, &model, body, len, (double) st.st_mtim.tv_sec, true);
+        else
             free(body);
-            continue;
-        }
-        if (s_prior_wins(m, z, &model)) {
-            free(body);
-            continue;
-        }
-        s_adopt(m, z, name, &model, body, len, (double) st.st_mtim.tv_sec, true);
     }
 }
 
@@ -526,15 +522,13 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
     /* One kms-meter per tree: two would step energy_uj back and forth, which Kepler books as
        wraps (3.4 MJ in 30 s for a 12.6 W zone). The lock is held until exit. */
     m.cache = -1;
-    if (!(m.tree = meter_tree_open(config->out))) {
+    bool locked_out = false;
+    if (!(m.tree = meter_tree_open(config->out)))
         fprintf(stderr, "kms-meter: cannot open --out %s: %s\n", config->out, strerror(errno));
-        meter_fetch_destroy(&m.fetch);
-        return 2;
-    }
-    if (kms_file_lock_dir(config->out) < 0 && errno == EWOULDBLOCK) {
+    else if ((locked_out = kms_file_lock_dir(config->out) < 0 && errno == EWOULDBLOCK))
         fprintf(stderr, "kms-meter: another kms-meter writes the tree %s: one kms-meter per tree\n", config->out);
-        meter_tree_close(&m.tree);
-        meter_fetch_destroy(&m.fetch);
+    if (!m.tree || locked_out) {
+        s_teardown(&m);
         return 2;
     }
     char quoted[3][512];

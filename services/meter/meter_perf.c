@@ -34,6 +34,7 @@ meter_perf_t *meter_perf_open(char *why, size_t cap)
 {
     static const uint64_t configs[P_KINDS] = {PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS,
                                               PERF_COUNT_HW_CACHE_MISSES};
+    static const char *const names[P_KINDS] = {"cycles", "instructions", "cache-misses"};
     long cpus = sysconf(_SC_NPROCESSORS_CONF);
     meter_perf_t *self = calloc(1, sizeof *self);
     int *fds = cpus > 0 ? malloc((size_t) cpus * P_KINDS * sizeof *fds) : NULL;
@@ -54,11 +55,7 @@ meter_perf_t *meter_perf_open(char *why, size_t cap)
             if (fd < 0 && errno == ENODEV)
                 continue;
             if (fd < 0) {
-                snprintf(why, cap, "perf_event_open(%s, cpu %ld): %s",
-                         k == P_CYCLES         ? "cycles"
-                         : k == P_INSTRUCTIONS ? "instructions"
-                                               : "cache-misses",
-                         cpu, strerror(errno));
+                snprintf(why, cap, "perf_event_open(%s, cpu %ld): %s", names[k], cpu, strerror(errno));
                 meter_perf_destroy(&self);
                 return NULL;
             }
