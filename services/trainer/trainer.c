@@ -42,18 +42,11 @@ trainer_t *trainer_new(const trainer_specs_t *specs, const char *version)
     self->forgetting = specs->count ? specs->specs[0].forgetting : 1;
     self->min_samples = specs->count ? specs->specs[0].min_samples : 30;
     char why[128];
-    if (!(self->held = trainer_held_new()) || trainer_bounds_parse(&self->bounds, NULL, why, sizeof why) != 0) {
+    bool ok = (self->held = trainer_held_new()) && trainer_bounds_parse(&self->bounds, NULL, why, sizeof why) == 0;
+    for (size_t i = 0; ok && i < specs->count; i++)
+        ok = (self->entries[self->count++].model = kms_model_new(&specs->specs[i])) != NULL;
+    if (!ok)
         trainer_destroy(&self);
-        return NULL;
-    }
-    for (size_t i = 0; i < specs->count; i++) {
-        kms_model_t *model = kms_model_new(&specs->specs[i]);
-        if (!model) {
-            trainer_destroy(&self);
-            return NULL;
-        }
-        self->entries[self->count++].model = model;
-    }
     return self;
 }
 

@@ -14,6 +14,7 @@
 #include "kms_num.h"
 
 #include <malloc.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,8 +170,7 @@ int trainer_service_run(trainer_t *self, const trainer_service_options_t *option
     double next_trim = kms_num_monotonic() + S_TRIM_INTERVAL_S;
     while (!kms_signal_stop) {
         double now = kms_num_monotonic();
-        double next = next_checkpoint < next_history ? next_checkpoint : next_history;
-        next = next_trim < next ? next_trim : next;
+        double next = fmin(fmin(next_checkpoint, next_history), next_trim);
         int timeout = next > now ? (int) ((next - now) * 1000) + 1 : 0;
         void *which = zpoller_wait(poller, timeout > 1000 ? 1000 : timeout);
         if (!which && zpoller_terminated(poller))
