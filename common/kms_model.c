@@ -282,40 +282,26 @@ static bool s_lookup(const kms_values_t *values, const char *name, uint8_t *hint
     return false;
 }
 
-/* A per-cpu model's view of a node sample: each feature and the target over the node's cpus,
-   cpu_utilization from cpu_time. The first missing name, or NULL. */
-static const char *s_gather_per_cpu(const kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
-{
-    if (sample->cpus == 0)
-        return "cpus";
-    double cpus = (double) sample->cpus;
-    size_t t = s_target(self);
-    for (size_t j = 0; j < t; j++) {
-        const char *name = self->spec.features[j];
-        if (strcmp(name, KMS_F_CPU_UTILIZATION) == 0)
-            name = KMS_F_CPU_TIME;
-        if (!kms_values_get(&sample->features, name, &z[j]))
-            return self->spec.features[j];
-        z[j] /= cpus;
-    }
-    if (!kms_values_get(&sample->targets, self->spec.target, y))
-        return self->spec.target;
-    *y /= cpus;
-    return NULL;
-}
-
-/* Reads the model's features and target from the sample into z and *y. Returns the first
-   missing name, or NULL. */
+/* Reads the model's features and target from the sample into z and *y; a per-cpu model takes
+   each over the node's cpus, cpu_utilization from cpu_time. Returns the first missing name, or
+   NULL. */
 static const char *s_gather(kms_model_t *self, const kms_sample_t *sample, double *z, double *y)
 {
     size_t t = s_target(self);
-    if (self->spec.per_cpu)
-        return s_gather_per_cpu(self, sample, z, y);
-    for (size_t j = 0; j < t; j++)
-        if (!s_lookup(&sample->features, self->spec.features[j], &self->hint[j], &z[j]))
+    double cpus = self->spec.per_cpu ? (double) sample->cpus : 1;
+    if (cpus == 0)
+        return "cpus";
+    for (size_t j = 0; j < t; j++) {
+        const char *name = self->spec.features[j];
+        if (self->spec.per_cpu && strcmp(name, KMS_F_CPU_UTILIZATION) == 0)
+            name = KMS_F_CPU_TIME;
+        if (!s_lookup(&sample->features, name, &self->hint[j], &z[j]))
             return self->spec.features[j];
+        z[j] /= cpus;
+    }
     if (!s_lookup(&sample->targets, self->spec.target, &self->hint[t], y))
         return self->spec.target;
+    *y /= cpus;
     return NULL;
 }
 
