@@ -427,13 +427,10 @@ kms_family_t *kms_family_load(const json_t *state, double forgetting, const char
         self->served = (kms_family_kind_t) served;
         self->samples = (uint64_t) json_integer_value(samples);
         self->warmup_len = json_array_size(warmup);
-        for (size_t k = 0; !reason && k < self->warmup_len; k++) {
-            const json_t *pair = json_array_get(warmup, k);
-            if (!json_is_array(pair) || json_array_size(pair) != 2
-                || !kms_json_get_real(json_array_get(pair, 0), &self->warmup[k][0])
-                || !kms_json_get_real(json_array_get(pair, 1), &self->warmup[k][1]))
+        /* Each sample exactly two numbers ("F": jansson holds no NaN or Inf). */
+        for (size_t k = 0; !reason && k < self->warmup_len; k++)
+            if (json_unpack(json_array_get(warmup, k), "[FF!]", &self->warmup[k][0], &self->warmup[k][1]) != 0)
                 reason = "families: bad warm-up sample";
-        }
         for (size_t i = 0; !reason && i < S_POINTS; i++)
             reason = s_load_point(&self->point[i], json_array_get(points, i), self->samples);
     }

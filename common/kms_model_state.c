@@ -230,13 +230,10 @@ static const char *s_load_prequential(kms_model_t *self, const json_t *doc)
     if (self->predicted > self->samples || self->sse < 0 || self->sae < 0 || self->y_m2 < 0
         || json_array_size(window) != (self->predicted < KMS_MODEL_WINDOW ? self->predicted : KMS_MODEL_WINDOW))
         return "prequential: inconsistent counts";
-    for (size_t k = 0; k < json_array_size(window); k++) {
-        const json_t *pair = json_array_get(window, k);
-        if (!json_is_array(pair) || json_array_size(pair) != 2
-            || !kms_json_get_real(json_array_get(pair, 0), &self->window_y[k])
-            || !kms_json_get_real(json_array_get(pair, 1), &self->window_err[k]))
+    /* Each entry exactly two numbers ("F": jansson holds no NaN or Inf, so they are finite). */
+    for (size_t k = 0; k < json_array_size(window); k++)
+        if (json_unpack(json_array_get(window, k), "[FF!]", &self->window_y[k], &self->window_err[k]) != 0)
             return "prequential: bad window entry";
-    }
     self->window_len = json_array_size(window);
     self->window_next = self->window_len % KMS_MODEL_WINDOW;
     const json_t *sape = json_object_get(doc, "sape"), *ape_count = json_object_get(doc, "ape_count");
