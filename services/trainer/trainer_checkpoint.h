@@ -13,9 +13,8 @@
    their spec, others are added as they are); corrupt ones are moved aside. Leftover temporary
    files are removed. Files are read relative to the folder, never through a symlink, and only
    when regular (a FIFO is set aside, not waited on). Returns the number of models loaded (0 when
-   the folder does not exist
-   yet), or -1 when the folder exists but cannot be listed: starting fresh would then overwrite
-   checkpoints that were never read. */
+   the folder does not exist yet), or -1 when the folder exists but cannot be listed: starting
+   fresh would then overwrite checkpoints that were never read. */
 long trainer_checkpoint_load(trainer_t *self, const char *dir);
 
 /* Writes every dirty model (all when `all`); returns 0, or -1 when one could not be written
