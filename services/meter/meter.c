@@ -235,7 +235,7 @@ static void s_load_cache(s_meter_t *m)
         char *body = m->cache >= 0 ? kms_file_read_at(m->cache, file, true, 1 << 20, &len) : NULL;
         struct stat st;
         meter_model_t model;
-        meter_reject_t why;
+        meter_reject_t why = METER_REJECT_PARSE; /* also for a file gone between its read and stat */
         bool usable = body && fstatat(m->cache, file, &st, AT_SYMLINK_NOFOLLOW) == 0
                       && meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &why) == 0;
         if (body && !usable)

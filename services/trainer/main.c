@@ -144,9 +144,10 @@ int main(int argc, char **argv)
     trainer_bounds_parse(&bounds, s_max_watts, why, sizeof why); /* checked by s_bounds */
     trainer_specs_t *specs = malloc(sizeof *specs);
     if (!specs || trainer_specs_load(specs, s_models, s_forgetting, (uint64_t) s_min_samples, why, sizeof why) != 0) {
+        const char *reason = specs ? why : "out of memory";
         free(specs);
         kms_curve_destroy(&curve);
-        return s_bad("--models", s_models, why);
+        return s_bad("--models", s_models, reason);
     }
     trainer_t *trainer = trainer_new(specs, KMS_VERSION);
     free(specs);
