@@ -359,24 +359,16 @@ json_t *kms_family_save(const kms_family_t *self)
     assert(self);
     json_t *warmup = json_array(), *points = json_array();
     for (size_t k = 0; warmup && k < self->warmup_len; k++)
-        if (json_array_append_new(
-                warmup, json_pack("[o, o]", kms_json_finite(self->warmup[k][0]), kms_json_finite(self->warmup[k][1])))
-            != 0) {
-            json_decref(warmup);
-            warmup = NULL;
-        }
+        kms_json_append(&warmup,
+                        json_pack("[o, o]", kms_json_finite(self->warmup[k][0]), kms_json_finite(self->warmup[k][1])));
     for (size_t i = 0; points && i < S_POINTS; i++) {
         const s_point_t *pt = &self->point[i];
         json_t *mse = pt->stopped ? json_null() : kms_json_finite(pt->mse);
         json_t *mse_all = pt->stopped ? json_null() : kms_json_finite(pt->mse_all);
-        if (json_array_append_new(points, json_pack("[o, o, o, o, o, o, I, o]", kms_json_finite(pt->w),
-                                                    kms_json_finite(pt->mean_g), kms_json_finite(pt->mean_y),
-                                                    kms_json_finite(pt->c_gg), kms_json_finite(pt->c_gy), mse,
-                                                    (json_int_t) pt->scored, mse_all))
-            != 0) {
-            json_decref(points);
-            points = NULL;
-        }
+        kms_json_append(&points,
+                        json_pack("[o, o, o, o, o, o, I, o]", kms_json_finite(pt->w), kms_json_finite(pt->mean_g),
+                                  kms_json_finite(pt->mean_y), kms_json_finite(pt->c_gg), kms_json_finite(pt->c_gy),
+                                  mse, (json_int_t) pt->scored, mse_all));
     }
     return json_pack("{s:o, s:s, s:I, s:o, s:o}", "scale", json_real(self->scale), "served",
                      kms_family_name(self->served), "samples", (json_int_t) self->samples, "warmup", warmup, "points",

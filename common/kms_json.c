@@ -60,3 +60,11 @@ bool kms_json_get_real(const json_t *value, double *out)
     *out = json_number_value(value);
     return true;
 }
+
+void kms_json_append(json_t **array, json_t *value)
+{
+    if (json_array_append_new(*array, value) != 0) {
+        json_decref(*array);
+        *array = NULL;
+    }
+}

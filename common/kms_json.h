@@ -37,6 +37,10 @@ json_t *kms_json_positive(double value);
    written at all rather than written with a hole that would not load. */
 json_t *kms_json_finite(double value);
 
+/* Appends `value` (taken over, may be NULL) to *array; when that fails the whole array goes and
+   *array is NULL, which makes the json_pack() that takes it fail too. */
+void kms_json_append(json_t **array, json_t *value);
+
 /* True, with *out set, when value is a finite number; false, *out untouched, otherwise
    (NULL, null, not a number). value is borrowed. */
 bool kms_json_get_real(const json_t *value, double *out);

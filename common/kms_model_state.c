@@ -15,21 +15,11 @@
 
 /* ---- checkpoints: the whole state as JSON, every double written with 17 digits ----------- */
 
-/* Appends `value` (taken over, may be NULL) to *array; when that fails the whole array goes and
-   *array is NULL, which makes the json_pack() that takes it fail too. */
-static void s_append(json_t **array, json_t *value)
-{
-    if (json_array_append_new(*array, value) != 0) {
-        json_decref(*array);
-        *array = NULL;
-    }
-}
-
 static json_t *s_reals(const double *values, size_t count)
 {
     json_t *array = json_array();
     for (size_t i = 0; i < count; i++)
-        s_append(&array, kms_json_finite(values[i]));
+        kms_json_append(&array, kms_json_finite(values[i]));
     return array;
 }
 
@@ -37,7 +27,7 @@ static json_t *s_spec_save(const kms_model_spec_t *spec)
 {
     json_t *features = json_array();
     for (size_t i = 0; i < spec->feature_count; i++)
-        s_append(&features, json_string(spec->features[i]));
+        kms_json_append(&features, json_string(spec->features[i]));
     return json_pack("{s:s, s:s, s:o, s:o, s:o, s:I, s:b}", "name", spec->name, "target", spec->target, "features",
                      features, "forgetting", kms_json_finite(spec->forgetting), "ridge", kms_json_finite(spec->ridge),
                      "min_samples", (json_int_t) spec->min_samples, "per_cpu", spec->per_cpu);
@@ -49,7 +39,7 @@ static json_t *s_matrix_save(const kms_model_t *self)
     json_t *array = json_array();
     for (size_t i = 0; i < self->dim; i++)
         for (size_t j = i; j < self->dim; j++)
-            s_append(&array, kms_json_finite(*s_c(self, i, j)));
+            kms_json_append(&array, kms_json_finite(*s_c(self, i, j)));
     return array;
 }
 
@@ -59,7 +49,8 @@ static json_t *s_window_save(const kms_model_t *self)
     json_t *array = json_array();
     for (size_t k = 0; k < self->window_len; k++) {
         size_t i = (start + k) % KMS_MODEL_WINDOW;
-        s_append(&array, json_pack("[o, o]", kms_json_finite(self->window_y[i]), kms_json_finite(self->window_err[i])));
+        kms_json_append(&array,
+                        json_pack("[o, o]", kms_json_finite(self->window_y[i]), kms_json_finite(self->window_err[i])));
     }
     return array;
 }
@@ -68,12 +59,12 @@ static json_t *s_slots_save(const kms_model_t *self)
 {
     json_t *seen = json_array(), *candidates = json_array();
     for (size_t a = 0; a < self->arch_count; a++)
-        s_append(&seen, json_integer((json_int_t) self->arch_seen[a]));
+        kms_json_append(&seen, json_integer((json_int_t) self->arch_seen[a]));
     for (size_t k = 0; k < self->candidate_count; k++)
-        s_append(&candidates,
-                 json_pack("[s, I, o, o, I]", self->candidate[k].name, (json_int_t) self->candidate[k].count,
-                           kms_json_finite(self->candidate[k].first_ts), kms_json_finite(self->candidate[k].last_ts),
-                           (json_int_t) self->candidate[k].seen));
+        kms_json_append(&candidates,
+                        json_pack("[s, I, o, o, I]", self->candidate[k].name, (json_int_t) self->candidate[k].count,
+                                  kms_json_finite(self->candidate[k].first_ts),
+                                  kms_json_finite(self->candidate[k].last_ts), (json_int_t) self->candidate[k].seen));
     return json_pack("{s:I, s:o, s:I, s:I, s:o}", "clock", (json_int_t) self->arch_clock, "seen", seen, "pending",
                      (json_int_t) self->pending, "reclaimed", (json_int_t) self->reclaimed, "candidates", candidates);
 }
@@ -96,7 +87,7 @@ json_t *kms_model_save(const kms_model_t *self)
     assert(self);
     json_t *archs = json_array();
     for (size_t a = 0; a < self->arch_count; a++)
-        s_append(&archs, json_string(self->arch[a]));
+        kms_json_append(&archs, json_string(self->arch[a]));
     json_t *prequential = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "count", (json_int_t) self->predicted,
                                     "sse", kms_json_finite(self->sse), "sae", kms_json_finite(self->sae), "y_mean",
                                     kms_json_finite(self->y_mean), "y_m2", kms_json_finite(self->y_m2), "window",
