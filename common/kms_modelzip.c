@@ -67,7 +67,8 @@ char *kms_modelzip_weights_text(const kms_model_t *model)
     return text;
 }
 
-json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, const json_t *extra)
+/* metadata.json's document, with `extra`'s keys (kms_modelzip_write). */
+static json_t *s_metadata(const kms_model_t *model, const char *version, const json_t *extra)
 {
     const kms_model_spec_t *spec = kms_model_spec(model);
     kms_model_status_t status;
@@ -136,57 +137,45 @@ int kms_modelzip_write(const kms_model_t *model, const char *version, const json
     time_t mtime = isfinite(status.updated) && status.updated > 0 ? (time_t) status.updated : 0;
 
     json_t *state = kms_model_save(model);
-    json_t *metadata = kms_modelzip_metadata(model, version, extra);
+    json_t *metadata = s_metadata(model, version, extra);
     char *state_text = state ? json_dumps(state, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     char *metadata_text = metadata ? json_dumps(metadata, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
     char *weights_text = kms_modelzip_weights_text(model);
     json_decref(state);
     json_decref(metadata);
+    zip_source_t *src = NULL;
+    int rc = -1;
     if (!state_text || !metadata_text) {
-        free(state_text);
-        free(metadata_text);
-        free(weights_text);
         *why = "the model state could not be serialized";
-        return -1;
+        goto done;
     }
-
     zip_error_t error;
     zip_error_init(&error);
-    zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &error);
+    src = zip_source_buffer_create(NULL, 0, 0, &error);
     zip_t *zip = src ? zip_open_from_source(src, ZIP_TRUNCATE, &error) : NULL;
     zip_error_fini(&error);
     if (!zip) {
-        if (src)
-            zip_source_free(src);
-        free(state_text);
-        free(metadata_text);
-        free(weights_text);
         *why = "libzip could not create an archive in memory";
-        return -1;
+        goto done;
     }
     /* The source must outlive zip_close(), which writes the archive into it. */
     zip_source_keep(src);
-    int rc = 0;
-    if (weights_text)
-        rc |= s_add(zip, KMS_MODELZIP_WEIGHTS, weights_text, mtime);
+    rc = weights_text ? s_add(zip, KMS_MODELZIP_WEIGHTS, weights_text, mtime) : 0;
     rc |= s_add(zip, KMS_MODELZIP_METADATA, metadata_text, mtime);
     rc |= s_add(zip, KMS_MODELZIP_STATE, state_text, mtime);
-    if (rc != 0) {
+    state_text = metadata_text = weights_text = NULL; /* libzip's now */
+    if (rc != 0 || zip_close(zip) != 0) {
+        *why = rc != 0 ? "libzip could not add an entry" : "libzip could not write the archive";
         zip_discard(zip);
-        zip_source_free(src);
-        *why = "libzip could not add an entry";
-        return -1;
-    }
-    if (zip_close(zip) != 0) {
-        zip_discard(zip);
-        zip_source_free(src);
-        *why = "libzip could not write the archive";
-        return -1;
-    }
-    rc = s_take_bytes(src, data, len);
-    zip_source_free(src);
-    if (rc != 0)
+        rc = -1;
+    } else if ((rc = s_take_bytes(src, data, len)) != 0) {
         *why = "the archive could not be read back from memory";
+    }
+done:
+    free(state_text);
+    free(metadata_text);
+    free(weights_text);
+    zip_source_free(src);
     return rc;
 }
 

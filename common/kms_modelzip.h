@@ -37,12 +37,9 @@ json_t *kms_modelzip_weights(const kms_model_t *model);
 /* The same, as the exact text served and zipped. Caller frees with free(). */
 char *kms_modelzip_weights_text(const kms_model_t *model);
 
-/* The metadata document (new reference). `extra` (borrowed, may be NULL) is an object whose
-   keys are added, e.g. the trainer's fit history. */
-json_t *kms_modelzip_metadata(const kms_model_t *model, const char *version, const json_t *extra);
-
-/* Builds the zip. 0 with *data (caller frees with free()) and *len, or -1 with the reason
-   (static text) in *why. */
+/* Builds the zip; `extra` (borrowed, may be NULL) is an object whose keys metadata.json gets
+   too, e.g. the trainer's fit history. 0 with *data (caller frees with free()) and *len, or
+   -1 with the reason (static text) in *why. */
 int kms_modelzip_write(const kms_model_t *model, const char *version, const json_t *extra, void **data, size_t *len,
                        const char **why);
 
