@@ -90,6 +90,25 @@ static void s_clock(double ts, char *out, size_t cap)
         snprintf(out, cap, "-");
 }
 
+/* A chart's <svg> tag, labelled "<label> of <model><tail>". */
+static void s_svg(FILE *out, const char *kind, const char *label, const char *tail, const char *model, int height)
+{
+    fprintf(out, "<svg class=\"chart %s\" data-model=\"", kind);
+    s_escape(out, model);
+    fprintf(out, "\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"%s of ", S_CHART_WIDTH,
+            height, S_CHART_WIDTH, height, label);
+    s_escape(out, model);
+    fprintf(out, "%s\">", tail);
+}
+
+/* A line chart's <svg> tag and its plot's frame. */
+static void s_line_chart(FILE *out, const char *kind, const char *label, const char *model)
+{
+    s_svg(out, kind, label, "", model, S_LINE_HEIGHT);
+    fprintf(out, "<rect x=\"46\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"#fafbfd\" stroke=\"#dde2ea\"/>",
+            S_CHART_WIDTH - 100, S_LINE_HEIGHT - 36);
+}
+
 typedef struct {
     char label[KMS_NAME_MAX + 16];
     double value;
@@ -129,13 +148,8 @@ static void s_weights_chart(FILE *out, const char *model, const json_t *doc)
     const double left = S_LABEL_WIDTH + (neg > 0 ? 60 : 0), plot = S_CHART_WIDTH - left - 70;
     const double span = neg + pos, zero = left + plot * neg / span;
     int height = (int) n * (S_BAR_HEIGHT + S_BAR_GAP) + 10;
-    fprintf(out, "<svg class=\"chart weights\" data-model=\"");
-    s_escape(out, model);
-    fprintf(out, "\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"weights of ",
-            S_CHART_WIDTH, height, S_CHART_WIDTH, height);
-    s_escape(out, model);
-    fprintf(out, " in watts\"><line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%d\" stroke=\"#9aa5b5\"/>", zero, zero,
-            height);
+    s_svg(out, "weights", "weights", " in watts", model, height);
+    fprintf(out, "<line x1=\"%.1f\" y1=\"0\" x2=\"%.1f\" y2=\"%d\" stroke=\"#9aa5b5\"/>", zero, zero, height);
     for (size_t i = 0; i < n; i++) {
         double len = fabs(bars[i].value) / span * plot;
         double x = bars[i].value < 0 ? zero - len : zero;
@@ -189,15 +203,7 @@ static void s_history_chart(FILE *out, const char *model, const json_t *history)
             rmse_hi = fmax(rmse_hi, json_number_value(json_array_get(point, 2)));
         points++;
     }
-    fprintf(out, "<svg class=\"chart history\" data-model=\"");
-    s_escape(out, model);
-    fprintf(out, "\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"fit over time of ",
-            S_CHART_WIDTH, S_LINE_HEIGHT, S_CHART_WIDTH, S_LINE_HEIGHT);
-    s_escape(out, model);
-    fputs("\">", out);
-    const int bottom = S_LINE_HEIGHT - 26;
-    fprintf(out, "<rect x=\"46\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"#fafbfd\" stroke=\"#dde2ea\"/>",
-            S_CHART_WIDTH - 100, bottom - 10);
+    s_line_chart(out, "history", "fit over time", model);
     if (points < 2) {
         fprintf(out, "<text class=\"muted\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">no history yet</text></svg>",
                 S_CHART_WIDTH / 2, S_LINE_HEIGHT / 2);
@@ -205,6 +211,7 @@ static void s_history_chart(FILE *out, const char *model, const json_t *history)
     }
     if (rmse_hi <= 0)
         rmse_hi = 1;
+    const int bottom = S_LINE_HEIGHT - 26;
     char a[16], b[16];
     s_clock(t0, a, sizeof a);
     s_clock(t1, b, sizeof b);
@@ -261,18 +268,13 @@ static void s_families_chart(FILE *out, const char *model, const json_t *familie
     if (!(hi > lo) || !(x_hi > 0))
         return;
     const double left = 46, right = S_CHART_WIDTH - 54, top = 10, bottom = S_LINE_HEIGHT - 26;
-    fputs("<svg class=\"chart families\" data-model=\"", out);
-    s_escape(out, model);
-    fprintf(out, "\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"families of ",
-            S_CHART_WIDTH, S_LINE_HEIGHT, S_CHART_WIDTH, S_LINE_HEIGHT);
-    s_escape(out, model);
+    s_line_chart(out, "families", "families", model);
     fprintf(out,
-            "\"><rect x=\"46\" y=\"10\" width=\"%d\" height=\"%d\" fill=\"#fafbfd\" stroke=\"#dde2ea\"/>"
             "<text class=\"muted\" x=\"40\" y=\"16\" text-anchor=\"end\">%.3g W</text>"
             "<text class=\"muted\" x=\"40\" y=\"%.0f\" text-anchor=\"end\">%.3g W</text>"
             "<text class=\"muted\" x=\"46\" y=\"%d\">0</text>"
             "<text class=\"muted\" x=\"%.0f\" y=\"%d\" text-anchor=\"end\">%.3g</text>",
-            S_CHART_WIDTH - 100, S_LINE_HEIGHT - 36, hi, bottom, lo, S_LINE_HEIGHT - 8, right, S_LINE_HEIGHT - 8, x_hi);
+            hi, bottom, lo, S_LINE_HEIGHT - 8, right, S_LINE_HEIGHT - 8, x_hi);
     const char *served = json_string_value(json_object_get(families, "served"));
     for (int k = 0; k < KMS_FAMILY_COUNT; k++) {
         if (!have[k])
