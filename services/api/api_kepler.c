@@ -475,22 +475,20 @@ static int s_curve(const json_t *model, const api_kepler_request_t *req, kms_fam
     return (int) fit->kind;
 }
 
-typedef enum { S_NO, S_PENDING, S_SUITS } s_suit_t;
-
-/* Whether the model can answer this request (S_PENDING: it will once trained enough); when
-   not, the reason goes to why. */
-static s_suit_t s_suitable(const json_t *model, const api_kepler_request_t *req, char *why, size_t cap)
+/* Whether the model can answer this request; when not, the reason goes to why, and *pending
+   is set when it will once trained enough. */
+static bool s_suitable(const json_t *model, const api_kepler_request_t *req, bool *pending, char *why, size_t cap)
 {
     const char *name = json_string_value(json_object_get(model, "name"));
     const char *target = json_string_value(json_object_get(model, "target"));
     const json_t *features = json_object_get(model, "features");
     if (!name || !target || !json_is_array(features))
-        return S_NO;
+        return false;
     if (req->model_name[0] && strcmp(req->model_name, name) != 0)
-        return S_NO;
+        return false;
     if (!s_target_fits(req, target)) {
         s_reject(why, cap, name, "its target (%s) is not what the request asks for", target);
-        return S_NO;
+        return false;
     }
     size_t i;
     const json_t *feature;
@@ -502,22 +500,23 @@ static s_suit_t s_suitable(const json_t *model, const api_kepler_request_t *req,
                          ? "needs %s, whose level no Kepler generation hands its predictor"
                          : "needs %s, which is not among the requested metrics",
                      f ? f : "?");
-            return S_NO;
+            return false;
         }
     }
     if (!json_is_true(json_object_get(model, "ready")) || !json_is_object(json_object_get(model, "weights"))) {
         const char *reason = json_string_value(json_object_get(model, "reason"));
         s_reject(why, cap, name, "not ready (%s)", reason ? reason : "not trained enough yet");
-        return S_PENDING;
+        *pending = true;
+        return false;
     }
     const json_t *samples = json_object_get(model, "samples");
     if (!s_within(s_fit(model, "mae"), req->max_mae, true) || !s_within(s_fit(model, "rmse"), req->max_rmse, true)
         || !s_within(s_fit(model, "r2"), req->min_r2, false)
         || !s_within(json_is_number(samples) ? json_number_value(samples) : NAN, req->min_samples, false)) {
         s_reject(why, cap, name, "%s", "fails the filter");
-        return S_NO;
+        return false;
     }
-    return S_SUITS;
+    return true;
 }
 
 /* Whether `a` beats `b`: the lower MAE (the 2022 server's criterion); the lower recent RMSE
@@ -570,10 +569,9 @@ static double s_input_factor(const api_kepler_request_t *req, const char *name)
 /* The fields every answered document carries besides its weights. */
 static void s_describe(json_t *doc, const char *target, const api_kepler_request_t *req)
 {
-    json_object_set_new(doc, "target", json_string(target));
-    json_object_set_new(doc, "power", json_string(req->dynamic ? "dynamic" : "absolute"));
-    json_object_set_new(doc, "output_type", json_string(req->output_type));
-    json_object_set_new(doc, "kepler", json_string(s_eras[req->era].releases));
+    json_object_update_new(doc, json_pack("{s:s, s:s, s:s, s:s}", "target", target, "power",
+                                          req->dynamic ? "dynamic" : "absolute", "output_type", req->output_type,
+                                          "kepler", s_eras[req->era].releases));
 }
 
 /* Kepler reads everything before a model name's last '_' as the trainer: "<trainer>_<name>"
@@ -670,9 +668,7 @@ static json_t *s_components(const json_t *models, const api_kepler_request_t *re
     size_t i;
     const json_t *model;
     json_array_foreach(models, i, model) {
-        s_suit_t suit = json_is_object(model) ? s_suitable(model, req, why, cap) : S_NO;
-        *pending |= suit == S_PENDING;
-        if (suit != S_SUITS)
+        if (!s_suitable(model, req, pending, why, cap))
             continue;
         const char *target = json_string_value(json_object_get(model, "target"));
         const json_t *current = json_object_get(best, target);
@@ -726,9 +722,7 @@ static const json_t *s_best(const json_t *models, const api_kepler_request_t *re
     size_t i;
     const json_t *model;
     json_array_foreach(models, i, model) {
-        s_suit_t suit = json_is_object(model) ? s_suitable(model, req, why, cap) : S_NO;
-        *pending |= suit == S_PENDING;
-        if (suit == S_SUITS && (!best || s_better(model, best, req)))
+        if (s_suitable(model, req, pending, why, cap) && (!best || s_better(model, best, req)))
             best = model;
     }
     return best;
