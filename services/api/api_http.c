@@ -21,7 +21,7 @@
 #include <strings.h>
 
 #define S_DEFAULT_MODEL "core_model"
-#define S_RETRY_AFTER_S 5 /* the scraper's default interval: a sample or so later */
+#define S_RETRY_AFTER "Retry-After: 5\r\n" /* the scraper's default interval: a sample or so later */
 
 struct api_http_t {
     struct mg_context *ctx;
@@ -100,9 +100,7 @@ static int s_unreachable(s_request_t *r)
     char why[256];
     snprintf(why, sizeof why, "the trainer (%s) did not answer within %ld ms", r->server->config.trainer,
              r->server->config.timeout_ms);
-    char retry[48];
-    snprintf(retry, sizeof retry, "Retry-After: %d\r\n", S_RETRY_AFTER_S);
-    return s_error(r, 503, retry, why);
+    return s_error(r, 503, S_RETRY_AFTER, why);
 }
 
 /* An answer that is not a 200: the trainer's own error document when it sent one. */
@@ -117,10 +115,7 @@ static int s_trainer_error(s_request_t *r, const api_reply_t *reply)
         json_decref(doc);
         doc = json_pack("{s:s}", "error", reply->status == 404 ? "unknown model" : "the trainer refused the request");
     }
-    char retry[48] = "";
-    if (reply->status == 503)
-        snprintf(retry, sizeof retry, "Retry-After: %d\r\n", S_RETRY_AFTER_S);
-    s_json(r, reply->status, retry, doc);
+    s_json(r, reply->status, reply->status == 503 ? S_RETRY_AFTER : NULL, doc);
     json_decref(doc);
     return reply->status;
 }
@@ -135,29 +130,16 @@ static json_t *s_list(s_request_t *r, int *status)
     return api_trainer_list(r->server->trainer, r->deadline, status);
 }
 
-static int s_weights(s_request_t *r, const char *model)
+/* The model's weights JSON, or its zip as an attachment, passed on as the trainer sent it. */
+static int s_model_file(s_request_t *r, const char *model, bool zip)
 {
-    api_reply_t reply;
-    int status;
-    if (s_call(r, KMS_PROTO_WEIGHTS, model, &reply) == 200)
-        status = s_send(r, 200, "application/json", NULL, reply.body, reply.len);
-    else
-        status = s_trainer_error(r, &reply);
-    api_reply_clear(&reply);
-    return status;
-}
-
-static int s_zip(s_request_t *r, const char *model)
-{
-    api_reply_t reply;
-    int status;
-    if (s_call(r, KMS_PROTO_ZIP, model, &reply) == 200) {
-        char headers[160];
+    char headers[160] = "";
+    if (zip)
         snprintf(headers, sizeof headers, "Content-Disposition: attachment; filename=\"%s.zip\"\r\n", model);
-        status = s_send(r, 200, "application/zip", headers, reply.body, reply.len);
-    } else {
-        status = s_trainer_error(r, &reply);
-    }
+    api_reply_t reply;
+    int status = s_call(r, zip ? KMS_PROTO_ZIP : KMS_PROTO_WEIGHTS, model, &reply) == 200
+                     ? s_send(r, 200, zip ? "application/zip" : "application/json", headers, reply.body, reply.len)
+                     : s_trainer_error(r, &reply);
     api_reply_clear(&reply);
     return status;
 }
@@ -166,10 +148,8 @@ static int s_models(s_request_t *r)
 {
     int status;
     json_t *list = s_list(r, &status);
-    if (!list) {
-        api_reply_t reply = {.status = status};
-        return s_trainer_error(r, &reply);
-    }
+    if (!list)
+        return s_trainer_error(r, &(api_reply_t){.status = status});
     json_t *models = json_object_get(list, "models");
     json_t *none = json_is_array(models) ? NULL : json_array();
     status = s_json(r, 200, NULL, none ? none : models);
@@ -275,10 +255,8 @@ static int s_kepler_answer(s_request_t *r, const api_kepler_request_t *req)
 {
     int status;
     json_t *list = s_list(r, &status);
-    if (!list) {
-        api_reply_t reply = {.status = status};
-        return s_trainer_error(r, &reply);
-    }
+    if (!list)
+        return s_trainer_error(r, &(api_reply_t){.status = status});
     char why[1024], archive[KMS_NAME_MAX];
     json_t *answer = api_kepler_answer(json_object_get(list, "models"), req, archive, &status, why, sizeof why);
     json_decref(list);
@@ -288,13 +266,10 @@ static int s_kepler_answer(s_request_t *r, const api_kepler_request_t *req)
         return status;
     }
     if (archive[0])
-        return s_zip(r, archive);
+        return s_model_file(r, archive, true);
     kms_info("no model for Kepler's request", "output_type=%s kepler=%s status=%d why=%s", req->output_type,
              api_kepler_era_name(req->era), status, kms_log_quote(why, (char[256]){0}, 256));
-    char retry[48] = "";
-    if (status == 503)
-        snprintf(retry, sizeof retry, "Retry-After: %d\r\n", S_RETRY_AFTER_S);
-    return s_error(r, status, retry, why);
+    return s_error(r, status, status == 503 ? S_RETRY_AFTER : NULL, why);
 }
 
 static int s_kepler(s_request_t *r)
@@ -373,9 +348,7 @@ static void s_resolve(const char *path, s_target_t *t)
         api_route_t route;
     } prefixed[] = {
         {"/models/", API_ROUTE_ZIP}, {"/model-weights/", API_ROUTE_WEIGHTS}, {"/kepler/init/", API_ROUTE_KEPLER_INIT}};
-    memset(t, 0, sizeof *t);
-    t->route = API_ROUTE_OTHER;
-    t->method = "GET";
+    *t = (s_target_t){.route = API_ROUTE_OTHER, .method = "GET"};
     for (size_t i = 0; path && i < sizeof exact / sizeof exact[0]; i++)
         if (strcmp(path, exact[i].path) == 0) {
             t->route = exact[i].route;
@@ -428,8 +401,8 @@ static int s_dispatch(s_request_t *r, const s_target_t *t)
     case API_ROUTE_READYZ: return s_readyz(r);
     case API_ROUTE_METRICS: return s_metrics(r);
     case API_ROUTE_MODELS: return s_models(r);
-    case API_ROUTE_ZIP: return s_zip(r, t->model);
-    case API_ROUTE_WEIGHTS: return s_weights(r, t->model);
+    case API_ROUTE_ZIP: return s_model_file(r, t->model, true);
+    case API_ROUTE_WEIGHTS: return s_model_file(r, t->model, false);
     case API_ROUTE_KEPLER: return s_kepler(r);
     case API_ROUTE_KEPLER_INIT: return s_kepler_init(r, t->model);
     default: return s_error(r, 404, NULL, "no such route");
@@ -651,15 +624,12 @@ api_http_t *api_http_start(const api_http_config_t *config, api_trainer_t *train
         options[n++] = "ssl_protocol_version";
         options[n++] = "4"; /* TLS 1.2 and later */
     }
-    options[n] = NULL;
-    struct mg_callbacks callbacks = {0};
-    callbacks.begin_request = s_begin_request;
-    callbacks.http_error = s_http_error;
-    callbacks.log_message = s_log_message;
-    callbacks.init_connection = s_init_connection;
-    callbacks.connection_close = s_connection_close;
-    if (config->tls)
-        callbacks.init_ssl = s_init_ssl;
+    struct mg_callbacks callbacks = {.begin_request = s_begin_request,
+                                     .http_error = s_http_error,
+                                     .log_message = s_log_message,
+                                     .init_connection = s_init_connection,
+                                     .connection_close = s_connection_close,
+                                     .init_ssl = config->tls ? s_init_ssl : NULL};
     char text[256] = "";
     unsigned code = 0;
     struct mg_init_data init = {&callbacks, self, options};
