@@ -207,10 +207,7 @@ static char *s_metrics_url(void)
     size_t len = strlen(base);
     while (len > 0 && base[len - 1] == '/')
         len--;
-    char *url = malloc(len + sizeof "/v1/metrics");
-    if (url)
-        sprintf(url, "%.*s/v1/metrics", (int) len, base);
-    return url;
+    return zsys_sprintf("%.*s/v1/metrics", (int) len, base);
 }
 
 static int s_resource(api_otlp_config_t *out)
@@ -689,10 +686,7 @@ static struct curl_slist *s_headers(const json_t *headers)
     json_object_foreach((json_t *) headers, key, value) {
         /* "Name;" is how curl sends a header with an empty value ("Name:" would remove it). */
         const char *text = json_string_value(value);
-        size_t cap = strlen(key) + strlen(text) + 3;
-        char *line = malloc(cap);
-        if (line)
-            snprintf(line, cap, "%s%s%s", key, *text ? ": " : ";", text);
+        char *line = zsys_sprintf("%s%s%s", key, *text ? ": " : ";", text);
         struct curl_slist *longer = list && line ? curl_slist_append(list, line) : NULL;
         free(line);
         if (!longer) {
