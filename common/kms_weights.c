@@ -129,13 +129,11 @@ static int s_read_numeric(const json_t *numeric, kms_weights_t *out)
 
 static int s_read_categorical(const json_t *categorical, kms_weights_t *out)
 {
-    if (!categorical)
-        return 0; /* a model without categories */
-    if (!json_is_object(categorical))
+    if (categorical && !json_is_object(categorical))
         return -1;
     const json_t *archs = json_object_get(categorical, KMS_WEIGHTS_CATEGORY);
     if (!archs)
-        return 0;
+        return 0; /* a model without categories */
     if (!json_is_object(archs) || json_object_size(archs) > KMS_SAMPLE_MAX_VALUES)
         return -1;
     const char *name;
@@ -157,24 +155,17 @@ int kms_weights_from_json(const json_t *doc, kms_weights_t *out)
     memset(out, 0, sizeof *out);
     const json_t *all = json_object_get(doc, "All_Weights");
     const json_t *model_name = json_object_get(doc, "model_name");
-    int rc = json_is_object(all) ? 0 : -1;
-    if (rc == 0 && model_name) {
-        const char *text = json_string_value(model_name);
-        rc = text && strlen(text) < KMS_NAME_MAX ? 0 : -1;
-        if (rc == 0)
-            strcpy(out->model_name, text);
-    }
-    if (rc == 0)
-        rc = s_number(json_object_get(all, "Bias_Weight"), &out->bias);
-    if (rc == 0)
-        rc = s_read_numeric(json_object_get(all, "Numerical_Variables"), out);
-    if (rc == 0)
-        rc = s_read_categorical(json_object_get(all, "Categorical_Variables"), out);
-    if (rc == 0 && !isfinite(out->bias))
-        rc = -1; /* means folded in */
-    if (rc != 0)
+    const char *name = model_name ? json_string_value(model_name) : "";
+    if (!json_is_object(all) || !name || strlen(name) >= KMS_NAME_MAX
+        || s_number(json_object_get(all, "Bias_Weight"), &out->bias) != 0
+        || s_read_numeric(json_object_get(all, "Numerical_Variables"), out) != 0
+        || s_read_categorical(json_object_get(all, "Categorical_Variables"), out) != 0
+        || !isfinite(out->bias) /* means folded in */) {
         memset(out, 0, sizeof *out);
-    return rc;
+        return -1;
+    }
+    strcpy(out->model_name, name);
+    return 0;
 }
 
 double kms_weights_predict(const kms_weights_t *weights, const kms_sample_t *sample)
