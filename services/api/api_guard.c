@@ -83,21 +83,15 @@ static int s_find_socket(const char *addr, int remote_port, int server_port)
         if (getsockname((int) fd, (struct sockaddr *) &local, &local_len) != 0
             || getpeername((int) fd, (struct sockaddr *) &remote, &remote_len) != 0)
             continue;
-        char text[S_ADDR_MAX] = "";
-        int lport, rport;
-        if (remote.ss_family == AF_INET) {
-            const struct sockaddr_in *r = (const struct sockaddr_in *) &remote;
-            lport = ntohs(((const struct sockaddr_in *) &local)->sin_port);
-            rport = ntohs(r->sin_port);
-            inet_ntop(AF_INET, &r->sin_addr, text, sizeof text);
-        } else if (remote.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *r = (const struct sockaddr_in6 *) &remote;
-            lport = ntohs(((const struct sockaddr_in6 *) &local)->sin6_port);
-            rport = ntohs(r->sin6_port);
-            inet_ntop(AF_INET6, &r->sin6_addr, text, sizeof text);
-        } else {
+        bool v4 = remote.ss_family == AF_INET;
+        if (!v4 && remote.ss_family != AF_INET6)
             continue;
-        }
+        const struct sockaddr_in *l4 = (const void *) &local, *r4 = (const void *) &remote;
+        const struct sockaddr_in6 *l6 = (const void *) &local, *r6 = (const void *) &remote;
+        int lport = ntohs(v4 ? l4->sin_port : l6->sin6_port), rport = ntohs(v4 ? r4->sin_port : r6->sin6_port);
+        char text[S_ADDR_MAX] = "";
+        inet_ntop(remote.ss_family, v4 ? (const void *) &r4->sin_addr : (const void *) &r6->sin6_addr, text,
+                  sizeof text);
         if (lport == server_port && rport == remote_port && strcmp(text, addr) == 0)
             found = (int) fd;
     }
