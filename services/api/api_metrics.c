@@ -160,22 +160,23 @@ static void s_write_weights(const json_t *models, FILE *out)
     /* Parsed once per model, then written family by family (a family's samples must be
        together). A document that does not parse is left out. */
     size_t count = json_array_size(models);
-    kms_weights_t *parsed = calloc(count + 1, sizeof *parsed);
-    bool *ok = calloc(count + 1, sizeof *ok);
-    if (!parsed || !ok)
+    struct {
+        kms_weights_t w;
+        bool ok;
+    } *parsed = calloc(count + 1, sizeof *parsed);
+    if (!parsed)
         count = 0;
     for (size_t i = 0; i < count; i++) {
         const json_t *model = json_array_get(models, i);
-        ok[i] = s_name(model) && kms_weights_from_json(json_object_get(model, "weights"), &parsed[i]) == 0;
+        parsed[i].ok = s_name(model) && kms_weights_from_json(json_object_get(model, "weights"), &parsed[i].w) == 0;
     }
     for (api_family_id_t f = API_F_MODEL_BIAS; f <= API_F_MODEL_VARIANCE; f++) {
         s_family(out, f);
         for (size_t i = 0; i < count; i++)
-            if (ok[i])
-                s_write_weight_samples(out, f, s_name(json_array_get(models, i)), &parsed[i]);
+            if (parsed[i].ok)
+                s_write_weight_samples(out, f, s_name(json_array_get(models, i)), &parsed[i].w);
     }
     free(parsed);
-    free(ok);
 }
 
 /* Every candidate family of the one-feature models: its recent error, and which is served. */
