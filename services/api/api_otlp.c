@@ -324,7 +324,7 @@ static bool s_number(const json_t *value, double *out)
 static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const json_t *value, uint64_t start_ns)
 {
     double v;
-    json_t *point = NULL;
+    json_t *point;
     if (!attrs || !s_number(value, &v))
         goto done;
     if (api_families[id].type == API_COUNTER) {
@@ -343,9 +343,7 @@ static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const jso
         b->points[id] = json_array();
     if (!point || json_array_append_new(b->points[id], point) != 0)
         b->failed = true;
-    point = NULL;
 done:
-    json_decref(point);
     json_decref(attrs);
 }
 
@@ -467,11 +465,9 @@ json_t *api_otlp_build(const json_t *list, const json_t *resource, uint64_t now_
     json_t *request = json_pack("{s:[{s:{s:o}, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceMetrics", "resource", "attributes",
                                 s_resource_attrs(resource), "scopeMetrics", "scope", "name", "kepler-model-server",
                                 "version", KMS_VERSION, "metrics", metrics);
-    if (request && b.failed) {
+    if (b.failed)
         json_decref(request);
-        request = NULL;
-    }
-    return request;
+    return b.failed ? NULL : request;
 }
 
 /* ------------------------------------------------------------------------------------------ */
