@@ -196,13 +196,10 @@ static bool s_wait_refreshed(api_trainer_t *self, double deadline)
     return pthread_cond_timedwait(&self->refreshed, &self->lock, &until) != ETIMEDOUT;
 }
 
-/* An answer is fresh for ttl. Then the first request to find it stale fetches a newer one
-   (the only fetch of that key: single flight) and the others are served the old answer while
-   it is at most 2 ttl older than their arrival, else wait for the fetch and take its answer
-   if that one is. So one request per key at a time asks the trainer, one per ttl under load,
-   a slow trainer is never asked the same thing by every worker at once, and no answer served
-   is older than 2 ttl at the request's arrival. S_GAVE_UP: the deadline passed waiting;
-   S_FETCH: every slot is being fetched, fetch uncached. */
+/* The cache's rule (api_trainer.h): while one request fetches a stale key, the others are
+   served the old answer if it is at most 2 ttl older than their arrival, else wait for the
+   fetch and take its answer if that one is. S_GAVE_UP: the deadline passed waiting; S_FETCH:
+   every slot is being fetched, fetch uncached. */
 static s_lookup_t s_cache_get(api_trainer_t *self, const char *key, double deadline, api_reply_t *reply)
 {
     double arrived = kms_num_monotonic(), oldest = arrived - 2 * self->cache_ttl;
