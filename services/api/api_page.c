@@ -354,11 +354,8 @@ static void s_card(FILE *out, const json_t *model)
     const json_t *held = json_object_get(model, "held_back");
     bool drift = json_is_true(json_object_get(model, "drift"));
     if (drift || s_num(held, "outlier") > 0 || s_num(held, "drift") > 0) {
-        fprintf(out, "<div class=\"%s\">%s", drift ? "reason" : "meta",
-                drift ? "DRIFT: the recent error is far from the "
-                        "long-run one &middot; "
-                      : "");
-        fputs("held back: ", out);
+        fprintf(out, "<div class=\"%s\">%sheld back: ", drift ? "reason" : "meta",
+                drift ? "DRIFT: the recent error is far from the long-run one &middot; " : "");
         s_human(out, s_num(held, "outlier"));
         fputs(" outliers, ", out);
         s_human(out, s_num(held, "drift"));
