@@ -196,20 +196,6 @@ static void s_drop_bad_header_names(json_t *headers, const char *var)
     }
 }
 
-static char *s_metrics_url(void)
-{
-    const char *full = s_env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    if (full)
-        return strdup(full);
-    const char *base = s_env("OTEL_EXPORTER_OTLP_ENDPOINT");
-    if (!base)
-        return NULL;
-    size_t len = strlen(base);
-    while (len > 0 && base[len - 1] == '/')
-        len--;
-    return zsys_sprintf("%.*s/v1/metrics", (int) len, base);
-}
-
 static int s_resource(api_otlp_config_t *out)
 {
     out->resource = api_otlp_parse_pairs(s_env("OTEL_RESOURCE_ATTRIBUTES"), "OTEL_RESOURCE_ATTRIBUTES");
@@ -238,13 +224,18 @@ int api_otlp_config_from_env(api_otlp_config_t *out)
     const char *endpoint = s_env_pick("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT");
     if (!endpoint)
         return 0;
-    if (strncasecmp(s_env(endpoint), "http://", 7) != 0 && strncasecmp(s_env(endpoint), "https://", 8) != 0) {
+    const char *url = s_env(endpoint);
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
         char quoted[256];
         kms_warn("otlp: the endpoint is not an http(s) URL, export off", "var=%s value=%s", endpoint,
-                 kms_log_quote(s_env(endpoint), quoted, sizeof quoted));
+                 kms_log_quote(url, quoted, sizeof quoted));
         return 0;
     }
-    if (!(out->url = s_metrics_url()))
+    size_t len = strlen(url);
+    bool base = strcmp(endpoint, "OTEL_EXPORTER_OTLP_ENDPOINT") == 0; /* the metrics one is used as is */
+    while (base && len > 0 && url[len - 1] == '/')
+        len--;
+    if (!(out->url = base ? zsys_sprintf("%.*s/v1/metrics", (int) len, url) : strdup(url)))
         return -1;
 
     const char *headers = s_env_pick("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
