@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,9 +130,12 @@ int api_kepler_era_parse(const char *text)
     return era;
 }
 
-static int s_fail(char *why, size_t cap, const char *fmt, const char *arg)
+__attribute__((format(printf, 3, 4))) static int s_fail(char *why, size_t cap, const char *fmt, ...)
 {
-    snprintf(why, cap, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -190,16 +194,16 @@ static int s_parse_metrics(const json_t *body, api_kepler_request_t *out, char *
 {
     const json_t *metrics = json_object_get(body, "metrics");
     if (!json_is_array(metrics))
-        return s_fail(why, cap, "%s", "\"metrics\" must be a list of metric names");
+        return s_fail(why, cap, "\"metrics\" must be a list of metric names");
     if (json_array_size(metrics) > API_KEPLER_MAX_METRICS)
-        return s_fail(why, cap, "%s", "\"metrics\" has too many names");
+        return s_fail(why, cap, "\"metrics\" has too many names");
     size_t i;
     const json_t *name;
     json_array_foreach(metrics, i, name) {
         if (!json_is_string(name))
-            return s_fail(why, cap, "%s", "\"metrics\" must be a list of metric names");
+            return s_fail(why, cap, "\"metrics\" must be a list of metric names");
         if (json_string_length(name) >= KMS_NAME_MAX)
-            return s_fail(why, cap, "%s", "a name in \"metrics\" is too long");
+            return s_fail(why, cap, "a name in \"metrics\" is too long");
         if (json_string_length(name) == 0)
             continue;
         memcpy(out->metrics[out->metric_count++], json_string_value(name), json_string_length(name) + 1);
@@ -240,49 +244,38 @@ static const struct {
 
 static int s_spec_check(const char *what, const json_t *spec, char *why, size_t cap)
 {
-    if (!json_is_object(spec)) {
-        snprintf(why, cap, "%s must be an object (Kepler's machine_spec)", what);
-        return -1;
-    }
+    if (!json_is_object(spec))
+        return s_fail(why, cap, "%s must be an object (Kepler's machine_spec)", what);
     const char *key;
     const json_t *value;
     json_object_foreach((json_t *) spec, key, value) {
         size_t f = 0;
-        while (f < sizeof s_spec_fields / sizeof *s_spec_fields && strcmp(s_spec_fields[f].key, key) != 0)
+        while (f < S_COUNT(s_spec_fields) && strcmp(s_spec_fields[f].key, key) != 0)
             f++;
-        if (f == sizeof s_spec_fields / sizeof *s_spec_fields) {
-            snprintf(why, cap,
-                     "%s: unknown field \"%.64s\" (vendor, processor, cores, chips, memory, "
-                     "frequency, threads_per_core)",
-                     what, key);
-            return -1;
-        }
+        if (f == S_COUNT(s_spec_fields))
+            return s_fail(why, cap,
+                          "%s: unknown field \"%.64s\" (vendor, processor, cores, chips, memory, "
+                          "frequency, threads_per_core)",
+                          what, key);
         bool whole = json_is_integer(value) && json_integer_value(value) >= 0;
-        bool ok = json_is_null(value) || (s_spec_fields[f].text ? json_is_string(value) : whole);
-        if (!ok) {
-            snprintf(why, cap, "%s: \"%s\" must be %s", what, key,
-                     s_spec_fields[f].text ? "a string" : "a whole number, 0 or more");
-            return -1;
-        }
+        if (!json_is_null(value) && !(s_spec_fields[f].text ? json_is_string(value) : whole))
+            return s_fail(why, cap, "%s: \"%s\" must be %s", what, key,
+                          s_spec_fields[f].text ? "a string" : "a whole number, 0 or more");
     }
     return 0;
 }
 
 int api_kepler_machines_check(const json_t *machines, char *why, size_t cap)
 {
-    if (!json_is_object(machines) || json_object_size(machines) == 0) {
-        snprintf(why, cap, "%s", "the machine specs must be a non-empty object: {\"<cpu_architecture>\": {spec}, ...}");
-        return -1;
-    }
+    if (!json_is_object(machines) || json_object_size(machines) == 0)
+        return s_fail(why, cap, "the machine specs must be a non-empty object: {\"<cpu_architecture>\": {spec}, ...}");
     const char *arch;
     const json_t *spec;
     json_object_foreach((json_t *) machines, arch, spec) {
         char what[96];
         snprintf(what, sizeof what, "machine \"%.64s\"", arch);
-        if (strlen(arch) == 0 || strlen(arch) >= KMS_NAME_MAX) {
-            snprintf(why, cap, "a machine's cpu_architecture must be 1 to %d characters", KMS_NAME_MAX - 1);
-            return -1;
-        }
+        if (strlen(arch) == 0 || strlen(arch) >= KMS_NAME_MAX)
+            return s_fail(why, cap, "a machine's cpu_architecture must be 1 to %d characters", KMS_NAME_MAX - 1);
         if (s_spec_check(what, spec, why, cap) != 0)
             return -1;
     }
@@ -343,7 +336,7 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
     out->max_mae = out->max_rmse = out->min_r2 = out->min_samples = NAN;
     out->sample_period = config->sample_period;
     if (!json_is_object(body))
-        return s_fail(why, cap, "%s", "the request must be a JSON object");
+        return s_fail(why, cap, "the request must be a JSON object");
     char filter[512];
     if (s_parse_metrics(body, out, why, cap) != 0
         || s_string(body, "output_type", out->output_type, sizeof out->output_type, why, cap) != 0
@@ -364,10 +357,10 @@ int api_kepler_parse(const json_t *body, const api_kepler_config_t *config, api_
     out->dynamic = s_output_types[t].dynamic;
     const json_t *weight = json_object_get(body, "weight");
     if (weight && !json_is_null(weight) && !json_is_boolean(weight))
-        return s_fail(why, cap, "%s", "\"weight\" must be true or false");
+        return s_fail(why, cap, "\"weight\" must be true or false");
     const json_t *node_type = json_object_get(body, "node_type");
     if (node_type && !json_is_null(node_type) && !json_is_integer(node_type))
-        return s_fail(why, cap, "%s", "\"node_type\" must be an integer");
+        return s_fail(why, cap, "\"node_type\" must be an integer");
     const json_t *spec = json_object_get(body, "machine_spec");
     if (spec && !json_is_null(spec) && s_spec_check("\"machine_spec\"", spec, why, cap) != 0)
         return -1;
@@ -395,7 +388,7 @@ int api_kepler_init_request(const char *source, const api_kepler_config_t *confi
                              "bpf_page_cache_hit", "bpf_net_tx_irq", "bpf_net_rx_irq", "bpf_block_irq", "cpu_cycles",
                              "cpu_instructions", "cache_miss", "cpu_architecture", "output_type", "AbsPower", "source",
                              source, "weight", 1, "machine_spec");
-    int rc = body ? api_kepler_parse(body, config, out, why, cap) : s_fail(why, cap, "%s", "out of memory");
+    int rc = body ? api_kepler_parse(body, config, out, why, cap) : s_fail(why, cap, "out of memory");
     json_decref(body);
     out->curves = false; /* the order above is 0.7.12's, not every reader's (api_kepler.h) */
     return rc;
