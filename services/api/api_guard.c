@@ -99,14 +99,6 @@ static int s_find_socket(const char *addr, int remote_port, int server_port)
     return found;
 }
 
-/* Shuts the connection down (civetweb still owns the descriptor and closes it). */
-static void s_shut(const char *addr, int remote_port, int server_port)
-{
-    int fd = s_find_socket(addr, remote_port, server_port);
-    if (fd >= 0)
-        shutdown(fd, SHUT_RDWR);
-}
-
 static void *s_watchdog(void *arg)
 {
     api_guard_t *self = arg;
@@ -130,7 +122,9 @@ static void *s_watchdog(void *arg)
             char quoted[64];
             kms_info("request body too slow: connection cut", "client=%s",
                      kms_log_quote(w->addr, quoted, sizeof quoted));
-            s_shut(w->addr, w->remote_port, w->server_port);
+            int fd = s_find_socket(w->addr, w->remote_port, w->server_port);
+            if (fd >= 0)
+                shutdown(fd, SHUT_RDWR); /* civetweb still owns the descriptor and closes it */
         }
     }
     pthread_mutex_unlock(&self->lock);
