@@ -1,13 +1,11 @@
 #include "api_metrics.h"
 
 #include "api_families.h"
-#include "kms_num.h"
 #include "kms_promtext_write.h"
 #include "kms_weights.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* A number or a boolean, as Prometheus wants it; false when absent or of another type. */
 static bool s_number(const json_t *value, double *out)
