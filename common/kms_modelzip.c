@@ -179,39 +179,25 @@ done:
     return rc;
 }
 
-/* Reads one entry as a JSON document; NULL with *why when missing, too big, corrupt or not JSON. */
-static json_t *s_read_json(zip_t *zip, const char *name, const char **why)
+/* Reads one entry as a JSON document; NULL when missing, too big, corrupt or not JSON (the
+   caller says which entry failed, not how). */
+static json_t *s_read_json(zip_t *zip, const char *name)
 {
     zip_stat_t st;
-    if (zip_stat(zip, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE)) {
-        *why = "entry missing";
+    zip_file_t *file = NULL;
+    if (zip_stat(zip, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) || st.size > KMS_MODELZIP_MAX_ENTRY
+        || !(file = zip_fopen(zip, name, 0)))
         return NULL;
-    }
-    if (st.size > KMS_MODELZIP_MAX_ENTRY) {
-        *why = "entry too large";
-        return NULL;
-    }
-    zip_file_t *file = zip_fopen(zip, name, 0);
-    if (!file) {
-        *why = "entry unreadable";
-        return NULL;
-    }
     char *text = malloc(st.size + 1);
     zip_int64_t got = text ? zip_fread(file, text, st.size) : -1;
     /* Reading to the end lets libzip check the CRC; one more byte must not exist. */
     char extra;
     zip_int64_t more = got >= 0 ? zip_fread(file, &extra, 1) : -1;
     zip_fclose(file);
-    if (got < 0 || (zip_uint64_t) got != st.size || more != 0) {
-        free(text);
-        *why = "entry corrupt (bad data or CRC)";
-        return NULL;
-    }
-    json_error_t error;
-    json_t *doc = json_loadb(text, (size_t) st.size, JSON_REJECT_DUPLICATES, &error);
+    json_t *doc = got >= 0 && (zip_uint64_t) got == st.size && more == 0
+                      ? json_loadb(text, (size_t) st.size, JSON_REJECT_DUPLICATES, NULL)
+                      : NULL;
     free(text);
-    if (!doc)
-        *why = "entry is not valid JSON";
     return doc;
 }
 
@@ -231,13 +217,12 @@ kms_model_t *kms_modelzip_read(const void *data, size_t len, json_t **metadata, 
     zip_t *zip = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &error) : NULL;
     zip_error_fini(&error);
     if (!zip) {
-        if (src)
-            zip_source_free(src);
+        zip_source_free(src);
         *why = "not a zip archive, or a truncated one";
         return NULL;
     }
     const char *entry_why = NULL;
-    json_t *state = s_read_json(zip, KMS_MODELZIP_STATE, &entry_why);
+    json_t *state = s_read_json(zip, KMS_MODELZIP_STATE);
     kms_model_t *model = NULL;
     if (!state)
         *why = "state.json is missing or corrupt";
@@ -245,7 +230,7 @@ kms_model_t *kms_modelzip_read(const void *data, size_t len, json_t **metadata, 
         *why = strncmp(entry_why, "poisoned", 8) == 0 ? entry_why : "state.json is not a valid model state";
     json_decref(state);
     if (model && metadata) {
-        *metadata = s_read_json(zip, KMS_MODELZIP_METADATA, &entry_why);
+        *metadata = s_read_json(zip, KMS_MODELZIP_METADATA);
         if (!json_is_object(*metadata)) {
             json_decref(*metadata);
             *metadata = json_object();
