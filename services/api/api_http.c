@@ -168,17 +168,21 @@ static int s_readyz(s_request_t *r)
     return s_send(r, 200, "application/json", NULL, "{\"status\":\"ready\"}", 18);
 }
 
-/* Renders through a memory stream; 500 when memory runs out. */
-static int s_render(s_request_t *r, int status, const char *type, const char *headers, const json_t *list, bool page)
+/* GET / (the page) or GET /metrics: the trainer's LIST rendered through a memory stream; 500
+   when memory runs out. Prometheus must still get the API's own counters (and
+   kms_api_trainer_up 0) when the trainer is away, so /metrics answers 200 regardless. */
+static int s_render(s_request_t *r, bool page)
 {
+    static const char page_headers[] = "Content-Security-Policy: " API_PAGE_CSP "\r\n"
+                                       "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n";
+    int status;
+    json_t *list = s_list(r, &status);
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    if (!out)
-        return s_error(r, 500, NULL, "out of memory");
-    if (page) {
+    if (out && page) {
         api_page_write(list, r->server->config.trainer, kms_num_wallclock(), out);
-    } else {
+    } else if (out) {
         api_metrics_write(list, out);
         api_stats_write(r->server->stats, out);
         api_guard_write(r->server->guard, out);
@@ -186,33 +190,18 @@ static int s_render(s_request_t *r, int status, const char *type, const char *he
         if (hook)
             hook(__atomic_load_n(&r->server->hook_arg, __ATOMIC_ACQUIRE), out);
     }
-    bool failed = ferror(out) != 0;
-    fclose(out);
-    status = failed ? s_error(r, 500, NULL, "out of memory") : s_send(r, status, type, headers, text, len);
+    bool failed = !out || ferror(out) != 0;
+    if (out)
+        fclose(out);
+    if (failed)
+        status = s_error(r, 500, NULL, "out of memory");
+    else if (page)
+        status = s_send(r, list ? 200 : 503, "text/html; charset=utf-8", page_headers, text, len);
+    else
+        s_send(r, 200, API_METRICS_CONTENT_TYPE, NULL, text, len);
+    json_decref(list);
     free(text);
-    return status;
-}
-
-/* Prometheus must still get the API's own counters (and kms_api_trainer_up 0) when the
-   trainer is away, so /metrics answers 200 regardless. */
-static int s_metrics(s_request_t *r)
-{
-    int status;
-    json_t *list = s_list(r, &status);
-    s_render(r, 200, API_METRICS_CONTENT_TYPE, NULL, list, false);
-    json_decref(list);
-    return 200;
-}
-
-static int s_index(s_request_t *r)
-{
-    int status;
-    json_t *list = s_list(r, &status);
-    static const char headers[] = "Content-Security-Policy: " API_PAGE_CSP "\r\n"
-                                  "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n";
-    status = s_render(r, list ? 200 : 503, "text/html; charset=utf-8", headers, list, true);
-    json_decref(list);
-    return status;
+    return page ? status : 200;
 }
 
 /* Reads the body of POST /model into *out (NUL-terminated). 0, or the status to answer. */
@@ -396,10 +385,10 @@ static int s_dispatch(s_request_t *r, const s_target_t *t)
     if (t->bad_name)
         return s_error(r, 400, NULL, "malformed model name");
     switch (t->route) {
-    case API_ROUTE_INDEX: return s_index(r);
+    case API_ROUTE_INDEX: return s_render(r, true);
     case API_ROUTE_HEALTHZ: return s_send(r, 200, "application/json", NULL, "{\"status\":\"ok\"}", 15);
     case API_ROUTE_READYZ: return s_readyz(r);
-    case API_ROUTE_METRICS: return s_metrics(r);
+    case API_ROUTE_METRICS: return s_render(r, false);
     case API_ROUTE_MODELS: return s_models(r);
     case API_ROUTE_ZIP: return s_model_file(r, t->model, true);
     case API_ROUTE_WEIGHTS: return s_model_file(r, t->model, false);
