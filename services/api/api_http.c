@@ -322,35 +322,28 @@ static bool s_valid_name(const char *name)
 
 static void s_resolve(const char *path, s_target_t *t)
 {
+    /* A route with `model` takes the rest of the path as the model's name ("" = the default). */
     /* clang-format off */
     static const struct {
         const char *path;
         api_route_t route;
         const char *method;
-    } exact[] = {{"/", API_ROUTE_INDEX, "GET"},          {"/healthz", API_ROUTE_HEALTHZ, "GET"},
-                 {"/readyz", API_ROUTE_READYZ, "GET"},   {"/metrics", API_ROUTE_METRICS, "GET"},
-                 {"/models", API_ROUTE_MODELS, "GET"},   {"/model", API_ROUTE_KEPLER, "POST"},
-                 {"/model-weights", API_ROUTE_WEIGHTS, "GET"}};
+        bool model;
+    } routes[] = {{"/", API_ROUTE_INDEX, "GET", false},          {"/healthz", API_ROUTE_HEALTHZ, "GET", false},
+                  {"/readyz", API_ROUTE_READYZ, "GET", false},   {"/metrics", API_ROUTE_METRICS, "GET", false},
+                  {"/models", API_ROUTE_MODELS, "GET", false},   {"/model", API_ROUTE_KEPLER, "POST", false},
+                  {"/model-weights", API_ROUTE_WEIGHTS, "GET", false},
+                  {"/models/", API_ROUTE_ZIP, "GET", true},      {"/model-weights/", API_ROUTE_WEIGHTS, "GET", true},
+                  {"/kepler/init/", API_ROUTE_KEPLER_INIT, "GET", true}};
     /* clang-format on */
-    static const struct {
-        const char *prefix;
-        api_route_t route;
-    } prefixed[] = {
-        {"/models/", API_ROUTE_ZIP}, {"/model-weights/", API_ROUTE_WEIGHTS}, {"/kepler/init/", API_ROUTE_KEPLER_INIT}};
     *t = (s_target_t){.route = API_ROUTE_OTHER, .method = "GET"};
-    for (size_t i = 0; path && i < sizeof exact / sizeof exact[0]; i++)
-        if (strcmp(path, exact[i].path) == 0) {
-            t->route = exact[i].route;
-            t->method = exact[i].method;
-            snprintf(t->model, sizeof t->model, S_DEFAULT_MODEL);
-            return;
-        }
-    for (size_t i = 0; path && i < sizeof prefixed / sizeof prefixed[0]; i++) {
-        size_t n = strlen(prefixed[i].prefix);
-        if (strncmp(path, prefixed[i].prefix, n) != 0)
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        size_t n = strlen(routes[i].path);
+        if (routes[i].model ? strncmp(path, routes[i].path, n) != 0 : strcmp(path, routes[i].path) != 0)
             continue;
-        t->route = prefixed[i].route;
-        const char *name = path[n] ? path + n : S_DEFAULT_MODEL;
+        t->route = routes[i].route;
+        t->method = routes[i].method;
+        const char *name = routes[i].model && path[n] ? path + n : S_DEFAULT_MODEL;
         t->bad_name = !s_valid_name(name);
         if (!t->bad_name)
             snprintf(t->model, sizeof t->model, "%s", name);
