@@ -312,12 +312,8 @@ typedef struct {
 static bool s_valid_name(const char *name)
 {
     size_t len = strlen(name);
-    if (len == 0 || len >= KMS_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-' && *p != '.')
-            return false;
-    return true;
+    return len > 0 && len < KMS_NAME_MAX && strcmp(name, ".") != 0 && strcmp(name, "..") != 0
+           && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == len;
 }
 
 static void s_resolve(const char *path, s_target_t *t)
@@ -468,12 +464,8 @@ static int s_begin_request(struct mg_connection *conn)
 /* An HTTP method token (RFC 9110: letters here) that civetweb does not know, like TRACE. */
 static bool s_method_token(const char *method)
 {
-    if (!method || !*method || strlen(method) > 16)
-        return false;
-    for (const char *p = method; *p; p++)
-        if (!isupper((unsigned char) *p))
-            return false;
-    return true;
+    size_t len = method ? strlen(method) : 0;
+    return len > 0 && len <= 16 && strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == len;
 }
 
 /* civetweb's own rejections (a malformed request line, headers over max_request_size, ...)
