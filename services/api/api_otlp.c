@@ -726,15 +726,12 @@ api_otlp_t *api_otlp_start_from_env(api_otlp_fetch_fn fetch, void *arg)
 {
     api_otlp_config_t config;
     int rc = api_otlp_config_from_env(&config);
-    if (rc <= 0) {
-        if (rc == 0)
-            kms_info("otlp: export off", "hint=\"set OTEL_EXPORTER_OTLP_ENDPOINT to push metrics\"");
-        else
-            kms_error("otlp: configuration failed", NULL);
-        return NULL;
-    }
-    api_otlp_t *self = api_otlp_start(&config, fetch, arg);
-    api_otlp_config_clear(&config);
+    if (rc == 0)
+        kms_info("otlp: export off", "hint=\"set OTEL_EXPORTER_OTLP_ENDPOINT to push metrics\"");
+    else if (rc < 0)
+        kms_error("otlp: configuration failed", NULL);
+    api_otlp_t *self = rc > 0 ? api_otlp_start(&config, fetch, arg) : NULL;
+    api_otlp_config_clear(&config); /* cleared already unless rc > 0: harmless */
     return self;
 }
 
