@@ -163,9 +163,7 @@ static int s_readyz(s_request_t *r)
     api_reply_t reply;
     int status = s_call(r, KMS_PROTO_PING, NULL, &reply);
     api_reply_clear(&reply);
-    if (status != 200)
-        return s_unreachable(r);
-    return s_send(r, 200, "application/json", NULL, "{\"status\":\"ready\"}", 18);
+    return status == 200 ? s_send(r, 200, "application/json", NULL, "{\"status\":\"ready\"}", 18) : s_unreachable(r);
 }
 
 /* GET / (the page) or GET /metrics: the trainer's LIST rendered through a memory stream; 500
