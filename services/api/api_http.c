@@ -529,27 +529,30 @@ static int s_log_message(const struct mg_connection *conn, const char *message)
 
 /* civetweb's own grammar, checked as civetweb reads it: no blanks and no empty entries, which
    kms_config_split would forgive and civetweb would not. */
-bool api_http_acl_valid(const char *acl)
+int api_http_acl_check(const char *acl, char *why, size_t cap)
 {
     char copy[1024];
     if (!acl || !*acl || snprintf(copy, sizeof copy, "%s", acl) >= (int) sizeof copy || acl[strlen(acl) - 1] == ',')
-        return false;
+        goto bad;
     char *save = NULL;
     for (char *entry = strtok_r(copy, ",", &save); entry; entry = strtok_r(NULL, ",", &save)) {
         if (*entry != '+' && *entry != '-')
-            return false;
+            goto bad;
         char *slash = strchr(++entry, '/');
         long bits = 32;
         if (slash) {
             *slash = '\0';
             if (kms_num_parse_long(slash + 1, &bits) != 0 || bits < 0 || bits > 32)
-                return false;
+                goto bad;
         }
         struct in_addr address;
         if (inet_pton(AF_INET, entry, &address) != 1)
-            return false;
+            goto bad;
     }
-    return true;
+    return 0;
+bad:
+    snprintf(why, cap, "expected [+|-]IPv4[/bits],...");
+    return -1;
 }
 
 /* No ssl_certificate option: the certificate and the key go to OpenSSL from their own files. */

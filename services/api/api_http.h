@@ -22,7 +22,6 @@
 #ifndef API_HTTP_H
 #define API_HTTP_H
 
-#include <stdbool.h>
 #include <stdio.h>
 
 #include "api_kepler.h"
@@ -60,8 +59,9 @@ int api_http_port(const api_http_t *self);
 /* Registers the /metrics extension; call before traffic, or accept a racy first scrape. */
 void api_http_set_metrics_hook(api_http_t *self, api_http_metrics_fn *fn, void *arg);
 
-/* True when `acl` is a civetweb access list: comma-separated [+|-]IPv4[/bits] entries. */
-bool api_http_acl_valid(const char *acl);
+/* --acl's validator (kms_opt_check_fn): 0 when `acl` is a civetweb access list, comma-separated
+   [+|-]IPv4[/bits] entries, else -1 with what is expected in `why`. */
+int api_http_acl_check(const char *acl, char *why, size_t cap);
 
 /* Stops accepting, waits for the workers to finish and frees; idempotent. */
 void api_http_stop(api_http_t **self_p);

@@ -56,14 +56,6 @@ static int s_ipv4(const char *text, char *why, size_t cap)
     return -1;
 }
 
-static int s_acl(const char *text, char *why, size_t cap)
-{
-    if (api_http_acl_valid(text))
-        return 0;
-    snprintf(why, cap, "expected [+|-]IPv4[/bits],...");
-    return -1;
-}
-
 static int s_era(const char *text, char *why, size_t cap)
 {
     if (api_kepler_era_parse(text) != -2)
@@ -139,7 +131,7 @@ int main(int argc, char **argv)
          &cache_ms, 0, 50},
         {"acl", "KMS_HTTP_ACL", KMS_OPT_CHECKED, NULL,
          "who may connect, in civetweb's syntax: -0.0.0.0/0,+10.0.0.0/8 admits 10.x only (default: anyone)",
-         &(kms_opt_text_t){&http.acl, NULL, s_acl}, 0, 0},
+         &(kms_opt_text_t){&http.acl, NULL, api_http_acl_check}, 0, 0},
         {"tls-cert", "KMS_TLS_CERT", KMS_OPT_STRING, NULL, "PEM certificate (chain): serve HTTPS only", &tls_cert,
          0, 0},
         {"tls-key", "KMS_TLS_KEY", KMS_OPT_STRING, NULL, "PEM private key of --tls-cert", &tls_key, 0, 0},
