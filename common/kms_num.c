@@ -129,9 +129,14 @@ double kms_num_wallclock(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
+struct timespec kms_num_timespec(double seconds)
+{
+    return (struct timespec){(time_t) seconds, (long) ((seconds - floor(seconds)) * 1e9)};
+}
+
 void kms_num_sleep_until(double deadline)
 {
-    struct timespec t = {(time_t) deadline, (long) ((deadline - floor(deadline)) * 1e9)};
+    struct timespec t = kms_num_timespec(deadline);
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
 }
 

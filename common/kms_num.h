@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Whole-string parses; 0 on success, -1 (output untouched) otherwise. kms_num_parse_double
    accepts what strtod does, including "NaN", "+Inf" and "-Inf"; callers that need a finite
@@ -28,6 +29,10 @@ size_t kms_num_format_go(double value, char *out, size_t cap);
 /* Monotonic and wall clocks in seconds. */
 double kms_num_monotonic(void);
 double kms_num_wallclock(void);
+
+/* A time in seconds (kms_num_monotonic()'s, for a pthread condition on CLOCK_MONOTONIC) as a
+   timespec. */
+struct timespec kms_num_timespec(double seconds);
 
 /* Sleeps until `deadline`, a kms_num_monotonic() time; a signal ends it early. */
 void kms_num_sleep_until(double deadline);

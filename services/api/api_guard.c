@@ -103,13 +103,7 @@ static void *s_watchdog(void *arg)
     api_guard_t *self = arg;
     pthread_mutex_lock(&self->lock);
     while (!self->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += S_WATCH_PERIOD_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = kms_num_timespec(kms_num_monotonic() + S_WATCH_PERIOD_MS / 1000.0);
         pthread_cond_timedwait(&self->wake, &self->lock, &until);
         double now = kms_num_monotonic();
         for (long i = 0; i < self->workers; i++) {

@@ -185,14 +185,9 @@ static s_entry_t *s_claim_new(api_trainer_t *self, const char *key)
 /* Waits for a fetch to end, until `deadline`; false when it has passed. */
 static bool s_wait_refreshed(api_trainer_t *self, double deadline)
 {
-    double left = deadline - kms_num_monotonic();
-    if (left <= 0)
+    if (deadline <= kms_num_monotonic())
         return false;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    long long ns = until.tv_nsec + (long long) (left * 1e9);
-    until.tv_sec += (time_t) (ns / 1000000000);
-    until.tv_nsec = (long) (ns % 1000000000);
+    struct timespec until = kms_num_timespec(deadline);
     return pthread_cond_timedwait(&self->refreshed, &self->lock, &until) != ETIMEDOUT;
 }
 
