@@ -154,10 +154,12 @@ static int s_url_host(const char *url, char *host, size_t cap)
     return rc;
 }
 
-/* A target in its slot, named by `url` in the metrics too. */
-static int s_target_init(scraper_t *self, s_target_t *t, const char *url)
+/* A target in its slot, named by `url` in the metrics too; `host` names its node when its pages
+   give none. */
+static int s_target_init(scraper_t *self, s_target_t *t, const char *url, const char *host)
 {
     t->owner = self;
+    snprintf(t->host, sizeof t->host, "%s", host);
     t->index = (size_t) (t - self->targets);
     t->source = -1;
     t->max = (size_t) self->config.max_body_bytes;
@@ -231,8 +233,7 @@ static int s_target_add(const char *url, int index, void *arg)
         fprintf(stderr, "kms-scraper: invalid value for --kepler-url: more than %d URLs\n", S_MAX_TARGETS);
         return -1;
     }
-    snprintf(t->host, sizeof t->host, "%s", host);
-    return s_target_init(self, t, url);
+    return s_target_init(self, t, url, host);
 }
 
 /* Splits the comma list into targets; -1 (reported) on a bad list. */
@@ -270,13 +271,12 @@ static bool s_target_join(scraper_t *self, int source, const char *address)
         return false;
     kms_log_quote(self->sources[source].name, quoted, sizeof quoted);
     if (scraper_discovery_url(self->sources[source].url, address, url, sizeof url) != 0
-        || s_target_init(self, t, url) != 0) {
+        || s_target_init(self, t, url, address) != 0) {
         kms_error("cannot add a target", "name=%s address=%s", quoted, address);
         s_target_fini(self, t);
         return true;
     }
     t->source = source;
-    snprintf(t->host, sizeof t->host, "%s", address); /* the node's name when its page gives none */
     kms_info("target joined", "name=%s target=%s", quoted, url);
     return true;
 }
@@ -414,10 +414,8 @@ static int s_api_target(scraper_t *self, const char *base)
         kms_info("Prometheus query", "selector=%s window=%ld containers=%s cpus_query=%s",
                  kms_log_quote(selector, quoted, sizeof quoted), s_api_window(self),
                  self->config.prometheus_containers ? "true" : "false", cpus ? "true" : "false");
-        s_target_t *t = s_free_slot(self);
-        snprintf(t->host, sizeof t->host, "%s", host);
         /* The metrics name the target by the URL the user gave; the query is set per cycle. */
-        rc = s_target_init(self, t, base);
+        rc = s_target_init(self, s_free_slot(self), base, host);
     }
     curl_free(escaped);
     curl_free(cpus);
@@ -441,21 +439,12 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     self->multi = curl_multi_init();
     self->headers = curl_slist_append(NULL, self->api ? "Accept: application/json"
                                                       : "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
-    if (!self->targets || !self->metrics || !self->claims || !self->multi || !self->headers) {
-        scraper_destroy(&self);
-        return NULL;
-    }
-    int rc = self->api ? s_api_target(self, config->prometheus_url) : s_targets_from_list(self, config->kepler_urls);
-    if (rc != 0) {
-        *bad_config = true;
-        scraper_destroy(&self);
-        return NULL;
-    }
-    self->pub = zsock_new(ZMQ_PUB);
-    if (!self->pub) {
-        scraper_destroy(&self);
-        return NULL;
-    }
+    if (!self->targets || !self->metrics || !self->claims || !self->multi || !self->headers)
+        goto fail;
+    if ((self->api ? s_api_target(self, config->prometheus_url) : s_targets_from_list(self, config->kepler_urls)) != 0)
+        goto bad;
+    if (!(self->pub = zsock_new(ZMQ_PUB)))
+        goto fail;
     /* Nobody listening, or a slow subscriber: PUB drops at the high-water mark, never blocks. */
     zsock_set_sndhwm(self->pub, (int) config->sndhwm);
     zsock_set_linger(self->pub, 0);
@@ -465,19 +454,20 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     if (kms_curve_apply(config->curve, self->pub, config->publish) != 0
         || zsock_attach(self->pub, config->publish, true) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%s' for --publish: cannot bind or connect\n", config->publish);
-        *bad_config = true;
-        scraper_destroy(&self);
-        return NULL;
+        goto bad;
     }
     kms_log_bound("samples", zsock_endpoint(self->pub));
     self->pub_handle = zsock_resolve(self->pub);
     if (config->metrics_port >= 0 && scraper_metrics_serve(self->metrics, config->metrics_port) != 0) {
         fprintf(stderr, "kms-scraper: invalid value '%ld' for --metrics-port: cannot listen\n", config->metrics_port);
-        *bad_config = true;
-        scraper_destroy(&self);
-        return NULL;
+        goto bad;
     }
     return self;
+bad:
+    *bad_config = true;
+fail:
+    scraper_destroy(&self);
+    return NULL;
 }
 
 void scraper_destroy(scraper_t **self_p)
@@ -562,54 +552,11 @@ static kms_log_level_t s_level(const s_target_t *t, int outcome)
     return t->last_outcome == outcome ? KMS_LOG_DEBUG : KMS_LOG_WARN;
 }
 
-typedef struct {
-    double duration;
-    double cycle; /* request to last sample published; 0 for a failed scrape */
-    int failure;  /* scraper_failure_t, or -1 */
-    double success_ts;
-    size_t rejected_lines, rejected_series, no_sample, resets, wraps, spoiled[KMS_KEPLER_SPOIL_COUNT];
-    size_t claimed; /* the page's node was another target's */
-} s_outcome_t;
-
-static void s_apply(scraper_target_stats_t *st, const void *arg)
+/* What one scrape adds to its target's counters (scraper_metrics_add) is gathered in `o`. */
+static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, scraper_target_stats_t *o, const char *node)
 {
-    const s_outcome_t *o = arg;
-    st->duration_sum += o->duration;
-    st->duration_count++;
-    if (o->failure < 0) {
-        st->cycle_sum += o->cycle;
-        st->cycle_count++;
-    }
-    if (o->failure >= 0)
-        st->failures[o->failure]++;
-    if (o->success_ts > 0)
-        st->last_success = o->success_ts;
-    st->rejected_lines += o->rejected_lines;
-    st->rejected_series += o->rejected_series;
-    st->intervals_without_sample += o->no_sample;
-    st->node_claimed += o->claimed;
-    st->counter_resets += o->resets;
-    st->rapl_wraps += o->wraps;
-    for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
-        st->spoiled[r] += o->spoiled[r];
-}
-
-static void s_count_started(scraper_target_stats_t *st, const void *arg)
-{
-    (void) arg;
-    st->scrapes++;
-}
-
-static void s_count_skipped(scraper_target_stats_t *st, const void *arg)
-{
-    (void) arg;
-    st->skipped++;
-}
-
-static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outcome_t *o, const char *node)
-{
-    o->resets += ds->counter_resets;
-    o->wraps += ds->rapl_wraps;
+    o->counter_resets += ds->counter_resets;
+    o->rapl_wraps += ds->rapl_wraps;
     for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
         if (ds->spoiled[r]) {
             o->spoiled[r] += ds->spoiled[r];
@@ -623,7 +570,7 @@ static void s_note_diff(s_target_t *t, const kms_kepler_diff_stats_t *ds, s_outc
         }
     if (!ds->why)
         return;
-    o->no_sample++;
+    o->intervals_without_sample++;
     char url[512], why[256], quoted_node[KMS_ID_MAX + 8];
     kms_log_quote(t->url, url, sizeof url);
     kms_log_quote(ds->why, why, sizeof why);
@@ -687,7 +634,7 @@ static bool s_claim_node(scraper_t *self, s_target_t *t)
     return true;
 }
 
-static int s_process_page(s_target_t *t, s_outcome_t *o)
+static int s_process_page(s_target_t *t, scraper_target_stats_t *o)
 {
     scraper_t *self = t->owner;
     /* The format ends every line, the last one too, with a newline: a page without it lost its
@@ -710,15 +657,15 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
         char url[512];
         kms_debug("page too close to the previous one, dropped", "target=%s dt=%.4f",
                   kms_log_quote(t->url, url, sizeof url), kms_kepler_snapshot_interval(t->prev, t->cur));
-        o->no_sample++;
-        o->success_ts = ts;
+        o->intervals_without_sample++;
+        o->last_success = ts;
         return 0;
     }
     t->claimed = !s_claim_node(self, t);
     if (t->claimed) {
-        o->claimed = 1; /* its page stays the reference, for when the name is its own again */
+        o->node_claimed = 1; /* its page stays the reference, for when the name is its own again */
         s_keep_page(t);
-        o->success_ts = ts;
+        o->last_success = ts;
         return 0;
     }
     kms_kepler_diff_stats_t ds;
@@ -732,13 +679,13 @@ static int s_process_page(s_target_t *t, s_outcome_t *o)
         return -3;
     if (!keep)
         s_keep_page(t);
-    o->success_ts = ts;
+    o->last_success = ts;
     return 0;
 }
 
 typedef struct {
     s_target_t *target;
-    s_outcome_t *outcome;
+    scraper_target_stats_t *outcome;
 } s_api_ctx_t;
 
 static s_api_node_t *s_api_node(scraper_t *self, const char *name)
@@ -824,7 +771,7 @@ static int s_process_api_cpus(s_target_t *t, long status)
 /* A range answer, walked as text (one result at a time: kms_kepler_query_walk_text) with the
    cpus answer held; an answer of another status is loaded whole for its error. 0, -1 when
    unusable, -2 for a status that is not 200. */
-static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
+static int s_process_api(s_target_t *t, scraper_target_stats_t *o, long status)
 {
     if (status != 200) {
         json_t *root;
@@ -843,7 +790,7 @@ static int s_process_api(s_target_t *t, s_outcome_t *o, long status)
         kms_log_at(s_level(t, SCRAPER_FAIL_PARSE), "unusable Prometheus answer", "target=%s why=%s", url,
                    kms_log_quote(walk_why ? walk_why : "?", why, sizeof why));
     else {
-        o->success_ts = kms_num_wallclock();
+        o->last_success = kms_num_wallclock();
         t->owner->api_answered = t->started; /* what it holds was in Prometheus by then */
     }
     return rc;
@@ -861,61 +808,61 @@ static int s_classify(CURLcode code, bool too_large)
     }
 }
 
-static const char *s_cause_name(int failure)
-{
-    static const char *names[SCRAPER_FAIL_COUNT] = {"timeout",   "connect",   "http_status",
-                                                    "too_large", "truncated", "parse"};
-    return names[failure];
-}
-
 static void s_finish(scraper_t *self, s_target_t *t, CURLcode code)
 {
     t->in_flight = false;
-    s_outcome_t o = {0};
-    o.failure = -1;
-    o.duration = kms_num_monotonic() - t->started;
+    scraper_target_stats_t o = {0};
+    int failure = -1;
+    double duration = kms_num_monotonic() - t->started;
     long status = 0;
     int rc;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     char url[512], detail[CURL_ERROR_SIZE + 16];
     kms_log_quote(t->url, url, sizeof url);
     if (code != CURLE_OK) {
-        o.failure = s_classify(code, t->too_large);
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s ms=%.1f", url,
-                   s_cause_name(o.failure),
+        failure = s_classify(code, t->too_large);
+        kms_log_at(s_level(t, failure), "scrape failed", "target=%s cause=%s why=%s ms=%.1f", url,
+                   scraper_failure_names[failure],
                    kms_log_quote(t->too_large ? "body larger than --max-body-bytes"
                                               : (t->error[0] ? t->error : curl_easy_strerror(code)),
                                  detail, sizeof detail),
-                   o.duration * 1000);
+                   duration * 1000);
     } else if (self->api) {
         bool cpus = self->api_asking_cpus; /* s_process_api_cpus turns it off as it asks for the range */
         rc = cpus ? s_process_api_cpus(t, status) : s_process_api(t, &o, status);
         if (cpus && rc == 0)
             return; /* the range is asked for next: the cycle goes on */
         if (rc == -2)
-            o.failure = SCRAPER_FAIL_HTTP_STATUS;
+            failure = SCRAPER_FAIL_HTTP_STATUS;
         else if (rc != 0)
-            o.failure = SCRAPER_FAIL_PARSE;
+            failure = SCRAPER_FAIL_PARSE;
     } else if (status != 200) {
-        o.failure = SCRAPER_FAIL_HTTP_STATUS;
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=http_status status=%ld ms=%.1f", url,
-                   status, o.duration * 1000);
+        failure = SCRAPER_FAIL_HTTP_STATUS;
+        kms_log_at(s_level(t, failure), "scrape failed", "target=%s cause=http_status status=%ld ms=%.1f", url, status,
+                   duration * 1000);
     } else if ((rc = s_process_page(t, &o)) != 0) {
-        o.failure = rc == -2 ? SCRAPER_FAIL_TRUNCATED : SCRAPER_FAIL_PARSE;
-        kms_log_at(s_level(t, o.failure), "scrape failed", "target=%s cause=%s why=%s bytes=%zu", url,
-                   s_cause_name(o.failure),
+        failure = rc == -2 ? SCRAPER_FAIL_TRUNCATED : SCRAPER_FAIL_PARSE;
+        kms_log_at(s_level(t, failure), "scrape failed", "target=%s cause=%s why=%s bytes=%zu", url,
+                   scraper_failure_names[failure],
                    rc == -2   ? "\"the page's last line has no end\""
                    : rc == -3 ? "\"some node counters went down, others went on: a damaged page\""
                               : "\"no Kepler metrics in the page\"",
                    t->len);
     } else {
-        kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, o.duration * 1000, t->len);
+        kms_debug("scraped", "target=%s ms=%.2f bytes=%zu", url, duration * 1000, t->len);
     }
-    if (o.failure < 0 && t->last_outcome >= 0)
-        kms_info("target recovered", "target=%s after=%s", url, s_cause_name(t->last_outcome));
-    t->last_outcome = o.failure;
-    o.cycle = kms_num_monotonic() - t->started;
-    scraper_metrics_update(self->metrics, t->index, s_apply, &o);
+    if (failure < 0 && t->last_outcome >= 0)
+        kms_info("target recovered", "target=%s after=%s", url, scraper_failure_names[t->last_outcome]);
+    t->last_outcome = failure;
+    o.duration_sum = duration;
+    o.duration_count = 1;
+    if (failure >= 0) {
+        o.failures[failure] = 1;
+    } else {
+        o.cycle_sum = kms_num_monotonic() - t->started; /* request to the last sample published */
+        o.cycle_count = 1;
+    }
+    scraper_metrics_add(self->metrics, t->index, &o);
     scraper_metrics_add_published(self->metrics, self->published_node, self->published_container, self->dropped);
     self->published_node = self->published_container = self->dropped = 0;
 }
@@ -933,7 +880,7 @@ static void s_start_cycle(scraper_t *self)
             kms_log_at(t->skipping ? KMS_LOG_DEBUG : KMS_LOG_WARN, "target still in flight, skipped this cycle",
                        "target=%s", kms_log_quote(t->url, url, sizeof url));
             t->skipping = true;
-            scraper_metrics_update(self->metrics, i, s_count_skipped, NULL);
+            scraper_metrics_add(self->metrics, i, &(scraper_target_stats_t){.skipped = 1});
             continue;
         }
         t->skipping = false;
@@ -946,30 +893,27 @@ static void s_start_cycle(scraper_t *self)
         if (curl_multi_add_handle(self->multi, t->easy) != CURLM_OK)
             continue;
         t->in_flight = true;
-        scraper_metrics_update(self->metrics, i, s_count_started, NULL);
+        scraper_metrics_add(self->metrics, i, &(scraper_target_stats_t){.scrapes = 1});
     }
 }
 
 static void s_log_stats(scraper_t *self)
 {
     scraper_target_stats_t all;
-    uint64_t node, container, dropped;
+    uint64_t node, container, dropped, failures = 0;
     scraper_metrics_get(self->metrics, SIZE_MAX, &all);
     scraper_metrics_get_published(self->metrics, &node, &container, &dropped);
-    uint64_t failures = 0;
-    for (int c = 0; c < SCRAPER_FAIL_COUNT; c++)
+    char causes[256]; /* "timeout=1 connect=0 ... parse=0 " */
+    size_t len = 0;
+    for (int c = 0; c < SCRAPER_FAIL_COUNT; c++) {
         failures += all.failures[c];
+        len += (size_t) snprintf(causes + len, sizeof causes - len, "%s=%llu ", scraper_failure_names[c],
+                                 (unsigned long long) all.failures[c]);
+    }
     kms_info("scrape stats",
-             "scrapes=%llu failures=%llu timeout=%llu connect=%llu http_status=%llu too_large=%llu "
-             "truncated=%llu parse=%llu skipped=%llu rejected_lines=%llu node_samples=%llu "
+             "scrapes=%llu failures=%llu %sskipped=%llu rejected_lines=%llu node_samples=%llu "
              "container_samples=%llu dropped=%llu mean_ms=%.2f",
-             (unsigned long long) all.scrapes, (unsigned long long) failures,
-             (unsigned long long) all.failures[SCRAPER_FAIL_TIMEOUT],
-             (unsigned long long) all.failures[SCRAPER_FAIL_CONNECT],
-             (unsigned long long) all.failures[SCRAPER_FAIL_HTTP_STATUS],
-             (unsigned long long) all.failures[SCRAPER_FAIL_TOO_LARGE],
-             (unsigned long long) all.failures[SCRAPER_FAIL_TRUNCATED],
-             (unsigned long long) all.failures[SCRAPER_FAIL_PARSE], (unsigned long long) all.skipped,
+             (unsigned long long) all.scrapes, (unsigned long long) failures, causes, (unsigned long long) all.skipped,
              (unsigned long long) all.rejected_lines, (unsigned long long) node, (unsigned long long) container,
              (unsigned long long) dropped,
              all.duration_count ? all.duration_sum / (double) all.duration_count * 1000 : 0.0);

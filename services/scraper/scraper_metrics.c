@@ -27,8 +27,8 @@ struct scraper_metrics_t {
     kms_httpd_t *http;
 };
 
-static const char *s_causes[SCRAPER_FAIL_COUNT] = {"timeout",   "connect",   "http_status",
-                                                   "too_large", "truncated", "parse"};
+const char *const scraper_failure_names[SCRAPER_FAIL_COUNT] = {"timeout",   "connect",   "http_status",
+                                                               "too_large", "truncated", "parse"};
 static const char *s_lookup_outcomes[SCRAPER_LOOKUP_COUNT] = {"ok", "failed", "empty", "over_limit"};
 
 static void s_add_stats(scraper_target_stats_t *sum, const scraper_target_stats_t *s)
@@ -82,12 +82,14 @@ void scraper_metrics_destroy(scraper_metrics_t **self_p)
     *self_p = NULL;
 }
 
-void scraper_metrics_update(scraper_metrics_t *self, size_t i,
-                            void (*update)(scraper_target_stats_t *stats, const void *arg), const void *arg)
+void scraper_metrics_add(scraper_metrics_t *self, size_t i, const scraper_target_stats_t *delta)
 {
     assert(i < self->count);
     pthread_mutex_lock(&self->lock);
-    update(&self->targets[i].stats, arg);
+    scraper_target_stats_t *st = &self->targets[i].stats;
+    double last = delta->last_success > 0 ? delta->last_success : st->last_success;
+    s_add_stats(st, delta);
+    st->last_success = last; /* the latest good scrape's, even when the wall clock went back */
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -147,57 +149,75 @@ void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint
 
 /* ---------------------------------------------------------------- rendering */
 
-typedef struct {
-    FILE *out;
-    const scraper_metrics_t *m;
-} s_render_t;
+/* The families with a series per target, in the order rendered. `at` is the counter's offset in
+   scraper_target_stats_t (a double for the gauge and a summary's _sum, whose _count is at
+   `count_at`); with `label`, a series per name of `names`, counters in an array at `at`. */
+static const struct {
+    const char *name, *type, *help;
+    size_t at, count_at;
+    const char *label;
+    const char *const *names;
+    int count;
+} s_families[] = {
+/* clang-format off */
+#define S_AT(field) offsetof(scraper_target_stats_t, field)
+#define S_COUNTER(name, help, field) {name, "counter", help, S_AT(field), 0, NULL, NULL, 0}
+#define S_BY(name, help, field, label, names, count) {name, "counter", help, S_AT(field), 0, label, names, count}
+#define S_SUMMARY(name, help, sum, count) {name, "summary", help, S_AT(sum), S_AT(count), NULL, NULL, 0}
+    /* clang-format on */
+    S_COUNTER("kms_scraper_scrapes_total", "Fetches of the target started.", scrapes),
+    S_COUNTER("kms_scraper_scrapes_skipped_total",
+              "Cycles in which the target was not fetched because its previous fetch was still in flight.", skipped),
+    S_BY("kms_scraper_scrape_failures_total", "Fetches that failed, by cause.", failures, "cause",
+         scraper_failure_names, SCRAPER_FAIL_COUNT),
+    S_COUNTER("kms_scraper_rejected_lines_total", "Malformed exposition lines (or Prometheus API points) skipped.",
+              rejected_lines),
+    S_COUNTER("kms_scraper_rejected_series_total", "Kepler series skipped for a bad value or a missing identity.",
+              rejected_series),
+    S_COUNTER("kms_scraper_intervals_without_sample_total",
+              "Good scrapes that gave no node sample (first scrape, restart, page not updated).",
+              intervals_without_sample),
+    S_COUNTER("kms_scraper_node_claimed_total",
+              "Good pages that gave no sample: their node is named by another target's pages, which came first.",
+              node_claimed),
+    S_COUNTER("kms_scraper_resets_total", "Counters seen going down (exporter or container restarts).", counter_resets),
+    S_COUNTER("kms_scraper_rapl_wraps_total", "Raw RAPL readings unwrapped.", rapl_wraps),
+    S_BY("kms_scraper_spoiled_total",
+         "Node targets and features left out of an interval's sample rather than published short or absurd, by "
+         "reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster than any hardware).",
+         spoiled, "reason", kms_kepler_spoil_names, KMS_KEPLER_SPOIL_COUNT),
+    {"kms_scraper_last_success_timestamp_seconds", "gauge", "Unix time of the target's last good scrape (0: never).",
+     S_AT(last_success), 0, NULL, NULL, 0},
+    S_SUMMARY("kms_scraper_scrape_duration_seconds", "Time from request to full answer, every fetch.", duration_sum,
+              duration_count),
+    S_SUMMARY("kms_scraper_cycle_duration_seconds",
+              "Time from request to the last sample published (fetch, parse, convert, encode, send), good scrapes.",
+              cycle_sum, cycle_count),
+#undef S_AT
+#undef S_COUNTER
+#undef S_BY
+#undef S_SUMMARY
+};
 
-/* <name><suffix>{target="..."} <value> */
-static void s_target_line(FILE *out, const char *name, const char *suffix, const char *target, double value)
+/* The uint64_t counter, or with `real` the double, at offset `at` of a target's stats. */
+static double s_field(const scraper_target_stats_t *stats, size_t at, bool real)
+{
+    double d;
+    uint64_t u;
+    memcpy(real ? (void *) &d : (void *) &u, (const char *) stats + at, 8);
+    return real ? d : (double) u;
+}
+
+/* <name><suffix>{target="..."[,<label>="<value>"]} <value> */
+static void s_target_line(FILE *out, const char *name, const char *suffix, const char *target, const char *label,
+                          const char *label_value, double value)
 {
     fprintf(out, "%s%s{target=", name, suffix);
     kms_promtext_write_label(out, target);
+    if (label)
+        fprintf(out, ",%s=\"%s\"", label, label_value);
     fputc('}', out);
     kms_promtext_write_value(out, value);
-}
-
-/* One counter or gauge family with one series per target, its value picked by `field`. */
-static void s_per_target(const s_render_t *r, const char *name, const char *type, const char *help,
-                         double (*field)(const scraper_target_stats_t *s))
-{
-    kms_promtext_write_family(r->out, name, type, help);
-    for (size_t i = 0; i < r->m->count; i++)
-        if (r->m->targets[i].name)
-            s_target_line(r->out, name, "", r->m->targets[i].name, field(&r->m->targets[i].stats));
-}
-
-/* clang-format off */
-static double s_f_scrapes(const scraper_target_stats_t *s) { return (double) s->scrapes; }
-static double s_f_skipped(const scraper_target_stats_t *s) { return (double) s->skipped; }
-static double s_f_lines(const scraper_target_stats_t *s) { return (double) s->rejected_lines; }
-static double s_f_series(const scraper_target_stats_t *s) { return (double) s->rejected_series; }
-static double s_f_nosample(const scraper_target_stats_t *s) { return (double) s->intervals_without_sample; }
-static double s_f_claimed(const scraper_target_stats_t *s) { return (double) s->node_claimed; }
-static double s_f_resets(const scraper_target_stats_t *s) { return (double) s->counter_resets; }
-static double s_f_wraps(const scraper_target_stats_t *s) { return (double) s->rapl_wraps; }
-static double s_f_last(const scraper_target_stats_t *s) { return s->last_success; }
-/* clang-format on */
-
-/* A summary without quantiles: its _sum and _count per target, read at the given offsets. */
-static void s_summary(const s_render_t *r, const char *name, const char *help, size_t sum_at, size_t count_at)
-{
-    kms_promtext_write_family(r->out, name, "summary", help);
-    for (size_t i = 0; i < r->m->count; i++) {
-        if (!r->m->targets[i].name)
-            continue;
-        const char *stats = (const char *) &r->m->targets[i].stats;
-        double sum;
-        uint64_t count;
-        memcpy(&sum, stats + sum_at, sizeof sum);
-        memcpy(&count, stats + count_at, sizeof count);
-        s_target_line(r->out, name, "_sum", r->m->targets[i].name, sum);
-        s_target_line(r->out, name, "_count", r->m->targets[i].name, (double) count);
-    }
 }
 
 char *scraper_metrics_render(scraper_metrics_t *self)
@@ -208,7 +228,6 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     if (!out)
         return NULL;
     pthread_mutex_lock(&self->lock);
-    s_render_t r = {out, self};
     size_t named = 0;
     for (size_t i = 0; i < self->count; i++)
         named += self->targets[i].name != NULL;
@@ -221,50 +240,26 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     for (int k = 0; k < SCRAPER_LOOKUP_COUNT; k++)
         fprintf(out, "kms_scraper_lookups_total{outcome=\"%s\"} %llu\n", s_lookup_outcomes[k],
                 (unsigned long long) self->lookups[k]);
-    s_per_target(&r, "kms_scraper_scrapes_total", "counter", "Fetches of the target started.", s_f_scrapes);
-    s_per_target(&r, "kms_scraper_scrapes_skipped_total", "counter",
-                 "Cycles in which the target was not fetched because its previous fetch was still in flight.",
-                 s_f_skipped);
-    kms_promtext_write_family(out, "kms_scraper_scrape_failures_total", "counter", "Fetches that failed, by cause.");
-    for (size_t i = 0; i < self->count; i++) {
-        for (int c = 0; c < SCRAPER_FAIL_COUNT && self->targets[i].name; c++) {
-            fputs("kms_scraper_scrape_failures_total{target=", out);
-            kms_promtext_write_label(out, self->targets[i].name);
-            fprintf(out, ",cause=\"%s\"}", s_causes[c]);
-            kms_promtext_write_value(out, (double) self->targets[i].stats.failures[c]);
+    for (size_t f = 0; f < sizeof s_families / sizeof s_families[0]; f++) {
+        const char *name = s_families[f].name;
+        bool summary = s_families[f].count_at != 0, gauge = strcmp(s_families[f].type, "gauge") == 0;
+        kms_promtext_write_family(out, name, s_families[f].type, s_families[f].help);
+        for (size_t i = 0; i < self->count; i++) {
+            const char *target = self->targets[i].name;
+            const scraper_target_stats_t *st = &self->targets[i].stats;
+            if (!target)
+                continue;
+            if (summary) {
+                s_target_line(out, name, "_sum", target, NULL, NULL, s_field(st, s_families[f].at, true));
+                s_target_line(out, name, "_count", target, NULL, NULL, s_field(st, s_families[f].count_at, false));
+            } else if (!s_families[f].label) {
+                s_target_line(out, name, "", target, NULL, NULL, s_field(st, s_families[f].at, gauge));
+            }
+            for (int k = 0; k < s_families[f].count; k++)
+                s_target_line(out, name, "", target, s_families[f].label, s_families[f].names[k],
+                              s_field(st, s_families[f].at + (size_t) k * sizeof(uint64_t), false));
         }
     }
-    s_per_target(&r, "kms_scraper_rejected_lines_total", "counter",
-                 "Malformed exposition lines (or Prometheus API points) skipped.", s_f_lines);
-    s_per_target(&r, "kms_scraper_rejected_series_total", "counter",
-                 "Kepler series skipped for a bad value or a missing identity.", s_f_series);
-    s_per_target(&r, "kms_scraper_intervals_without_sample_total", "counter",
-                 "Good scrapes that gave no node sample (first scrape, restart, page not updated).", s_f_nosample);
-    s_per_target(&r, "kms_scraper_node_claimed_total", "counter",
-                 "Good pages that gave no sample: their node is named by another target's pages, which came first.",
-                 s_f_claimed);
-    s_per_target(&r, "kms_scraper_resets_total", "counter",
-                 "Counters seen going down (exporter or container restarts).", s_f_resets);
-    s_per_target(&r, "kms_scraper_rapl_wraps_total", "counter", "Raw RAPL readings unwrapped.", s_f_wraps);
-    kms_promtext_write_family(
-        out, "kms_scraper_spoiled_total", "counter",
-        "Node targets and features left out of an interval's sample rather than published short or "
-        "absurd, by reason: duplicate series, nonfinite (NaN, Inf, negative) series, jump (faster "
-        "than any hardware).");
-    for (size_t i = 0; i < self->count; i++)
-        for (int k = 0; k < KMS_KEPLER_SPOIL_COUNT && self->targets[i].name; k++) {
-            fputs("kms_scraper_spoiled_total{target=", out);
-            kms_promtext_write_label(out, self->targets[i].name);
-            fprintf(out, ",reason=\"%s\"}", kms_kepler_spoil_names[k]);
-            kms_promtext_write_value(out, (double) self->targets[i].stats.spoiled[k]);
-        }
-    s_per_target(&r, "kms_scraper_last_success_timestamp_seconds", "gauge",
-                 "Unix time of the target's last good scrape (0: never).", s_f_last);
-    s_summary(&r, "kms_scraper_scrape_duration_seconds", "Time from request to full answer, every fetch.",
-              offsetof(scraper_target_stats_t, duration_sum), offsetof(scraper_target_stats_t, duration_count));
-    s_summary(&r, "kms_scraper_cycle_duration_seconds",
-              "Time from request to the last sample published (fetch, parse, convert, encode, send), good scrapes.",
-              offsetof(scraper_target_stats_t, cycle_sum), offsetof(scraper_target_stats_t, cycle_count));
     kms_promtext_write_family(out, "kms_scraper_samples_published_total", "counter",
                               "Samples sent on the PUB socket, by topic.");
     fprintf(out, "kms_scraper_samples_published_total{topic=\"kepler.node\"} %llu\n",

@@ -20,6 +20,8 @@ typedef enum {
     SCRAPER_FAIL_COUNT
 } scraper_failure_t;
 
+extern const char *const scraper_failure_names[SCRAPER_FAIL_COUNT]; /* "timeout", ... */
+
 /* What a lookup of a --kepler-url name came to (scraper_discovery). */
 typedef enum {
     SCRAPER_LOOKUP_OK = 0,
@@ -53,9 +55,8 @@ typedef struct scraper_metrics_t scraper_metrics_t;
 scraper_metrics_t *scraper_metrics_new(size_t capacity);
 void scraper_metrics_destroy(scraper_metrics_t **self_p);
 
-/* Applies `update` to target i's counters under the lock. */
-void scraper_metrics_update(scraper_metrics_t *self, size_t i,
-                            void (*update)(scraper_target_stats_t *stats, const void *arg), const void *arg);
+/* Adds `delta` to target i's counters; its last_success, when not 0, replaces the target's. */
+void scraper_metrics_add(scraper_metrics_t *self, size_t i, const scraper_target_stats_t *delta);
 void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint64_t container, uint64_t dropped);
 /* Gives slot i to a target named `name` (its URL; copied), with counters at zero; NULL empties
    the slot. What the slot counted before stays in the sums over all targets. 0 / -1. */
