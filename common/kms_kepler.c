@@ -177,31 +177,29 @@ void kms_kepler_snapshot_destroy(kms_kepler_snapshot_t **self_p)
     *self_p = NULL;
 }
 
+/* `self`'s buffers become those of `owner`, which keeps none. */
+static void s_take_buffers(kms_kepler_snapshot_t *self, const kms_kepler_snapshot_t *owner)
+{
+    self->conts = owner->conts;
+    self->cap_conts = owner->cap_conts;
+    self->table = owner->table;
+    self->table_cap = owner->table_cap;
+    self->arena = owner->arena;
+    self->arena_cap = owner->arena_cap;
+    self->nseries = owner->nseries;
+    self->cap_nseries = owner->cap_nseries;
+}
+
 void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const char *host)
 {
     assert(self);
-    self->ts = ts;
-    self->monotonic = NAN;
-    self->era = KMS_KEPLER_ERA_UNKNOWN;
-    self->node_rank = 0;
-    self->arch_rank = 0;
-    self->cpus = 0;
-    self->usage = NAN;
-    self->nusage = 0;
-    self->split[0] = self->split[1] = 0;
-    self->nsplit[0] = self->nsplit[1] = 0;
-    self->nprocs = 0;
+    kms_kepler_snapshot_t old = *self;
+    *self = (kms_kepler_snapshot_t){.ts = ts, .monotonic = NAN, .usage = NAN};
+    s_take_buffers(self, &old);
     snprintf(self->node, sizeof self->node, "%s", host && *host ? host : "unknown");
     snprintf(self->arch, sizeof self->arch, "unknown");
-    self->nconts = 0;
     if (self->table)
         memset(self->table, 0xff, self->table_cap * sizeof *self->table);
-    self->arena_len = 0;
-    self->nnseries = 0;
-    self->nfmask = self->ntmask = 0;
-    self->seen_mask = self->nonzero_mask = 0;
-    self->t_duplicate = self->t_nonfinite = self->f_nonfinite = 0;
-    memset(&self->stats, 0, sizeof self->stats);
 }
 
 static int s_table_rehash(kms_kepler_snapshot_t *self, size_t cap)
@@ -507,21 +505,14 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_promtext_series_t *
             if (!kms_slice_eq(name, keys[k].name))
                 continue;
             double v;
+            uint32_t bit = 1u << keys[k].slot;
             if (kms_num_parse_double_n(l->value.ptr, l->value.len, &v) != 0 || !isfinite(v) || v < 0) {
                 /* That number alone is lost; the node's sum of it would be short: spoiled. */
-                if (keys[k].target)
-                    self->t_nonfinite |= 1u << keys[k].slot;
-                else
-                    self->f_nonfinite |= 1u << keys[k].slot;
+                *(keys[k].target ? &self->t_nonfinite : &self->f_nonfinite) |= bit;
                 bad = 1;
-                break;
-            }
-            if (keys[k].target) {
-                t[keys[k].slot] = v * keys[k].scale;
-                tmask |= 1u << keys[k].slot;
             } else {
-                f[keys[k].slot] = v * keys[k].scale;
-                fmask |= 1u << keys[k].slot;
+                (keys[k].target ? t : f)[keys[k].slot] = v * keys[k].scale;
+                *(keys[k].target ? &tmask : &fmask) |= bit;
             }
             break;
         }
@@ -722,15 +713,7 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     /* Every other field as src's; dst keeps its own buffers, which now hold copies of src's. */
     kms_kepler_snapshot_t own = *dst;
     *dst = *src;
-    dst->conts = own.conts;
-    dst->cap_conts = own.cap_conts;
-    dst->table = own.table;
-    dst->arena = own.arena;
-    dst->arena_cap = own.arena_cap;
-    dst->nseries = own.nseries;
-    dst->cap_nseries = own.cap_nseries;
-    dst->last_family = NULL;
-    dst->last_len = 0;
+    s_take_buffers(dst, &own);
     return 0;
 }
 
