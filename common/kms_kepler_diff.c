@@ -68,16 +68,6 @@ static const char *s_feature_name(int slot)
     }
 }
 
-static void s_sample_init(kms_sample_t *s, const kms_kepler_snapshot_t *cur, double dt)
-{
-    memset(s, 0, sizeof *s);
-    s->ts = cur->ts;
-    s->dt = dt;
-    snprintf(s->node, sizeof s->node, "%s", cur->node);
-    snprintf(s->arch, sizeof s->arch, "%s", cur->arch);
-    s->cpus = cur->cpus; /* over KMS_SAMPLE_MAX_CPUS: not encoded, the sample is dropped */
-}
-
 /* Kepler 0.1-0.4 name no container id: the sample then carries namespace/pod[/container], so
    that subscribers still have one key per container. */
 static void s_sample_identity(kms_sample_t *s, const kms_kepler_snapshot_t *snap, const s_cont_t *c)
@@ -163,21 +153,29 @@ static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, doubl
     return 0;
 }
 
-static void s_fill(kms_sample_t *s, const double f[F_COUNT], uint32_t fmask, const double t[T_COUNT], uint32_t tmask,
-                   kms_kepler_diff_stats_t *stats)
+/* Hands the callback one sample over `dt` of cur's node, or of its container `c` (NULL: the
+   node's): the features and targets of the masks. */
+static int s_emit(s_diff_t *d, const s_cont_t *c, double dt, const double f[F_COUNT], uint32_t fmask,
+                  const double t[T_COUNT], uint32_t tmask)
 {
+    const kms_kepler_snapshot_t *cur = d->cur;
+    kms_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.ts = cur->ts;
+    s.dt = dt;
+    snprintf(s.node, sizeof s.node, "%s", cur->node);
+    snprintf(s.arch, sizeof s.arch, "%s", cur->arch);
+    s.cpus = cur->cpus; /* over KMS_SAMPLE_MAX_CPUS: not encoded, the sample is dropped */
+    if (c)
+        s_sample_identity(&s, cur, c);
     for (int i = 0; i < F_COUNT; i++)
         if (fmask & (1u << i))
-            s_put(&s->features, s_feature_name(i), f[i], stats);
+            s_put(&s.features, s_feature_name(i), f[i], d->stats);
     for (int i = 0; i < T_COUNT; i++)
         if (tmask & (1u << i))
-            s_put(&s->targets, s_target_names[i], t[i], stats);
-}
-
-static int s_emit(s_diff_t *d, const kms_sample_t *s)
-{
+            s_put(&s.targets, s_target_names[i], t[i], d->stats);
     d->stats->samples++;
-    return d->fn(s, d->arg) != 0 ? -1 : 0;
+    return d->fn(&s, d->arg) != 0 ? -1 : 0;
 }
 
 /* The first source of `first..last` present (some series non-zero) in both snapshots. */
@@ -491,10 +489,7 @@ static int s_node_sample(s_diff_t *d, const s_node_targets_t *nt, const double n
 {
     uint32_t ntmask = nt->mask;
     s_spoil(d, nt->jumps, &ntmask, &nfmask);
-    kms_sample_t sample;
-    s_sample_init(&sample, d->cur, d->dt);
-    s_fill(&sample, nf, nfmask, nt->watts, ntmask, d->stats);
-    return s_emit(d, &sample);
+    return s_emit(d, NULL, d->dt, nf, nfmask, nt->watts, ntmask);
 }
 
 /* A sample of each container present, and intact, in both scrapes. */
@@ -508,11 +503,7 @@ static int s_container_samples(s_diff_t *d)
         uint32_t fm, tm;
         if (!pc || s_cont_rates(d, pc, cc, f, &fm, t, &tm) != 0)
             continue;
-        kms_sample_t sample;
-        s_sample_init(&sample, c, d->dt);
-        s_sample_identity(&sample, c, cc);
-        s_fill(&sample, f, fm, t, tm, d->stats);
-        if (s_emit(d, &sample) != 0)
+        if (s_emit(d, cc, d->dt, f, fm, t, tm) != 0)
             return -1;
     }
     return 0;
@@ -534,12 +525,24 @@ static int s_diff_counters(s_diff_t *d)
     return (int) d->stats->samples;
 }
 
+/* 0.1-0.3's amounts per Kepler's period into per-second rates (memory is a level, kept as is);
+   cgroup memory, when there, over the kubelet's. */
+static void s_per_second(double f[F_COUNT], uint32_t *fmask, double t[T_COUNT])
+{
+    for (int s = 0; s < F_COUNT; s++)
+        if (!(F_GAUGES & (1u << s)))
+            f[s] /= KMS_KEPLER_GAUGE_PERIOD;
+    for (int s = 0; s < T_COUNT; s++)
+        t[s] /= KMS_KEPLER_GAUGE_PERIOD;
+    if (*fmask & (1u << F_MEM_CGROUP))
+        *fmask &= ~(1u << F_MEM_KUBELET);
+}
+
 /* 0.1-0.3: every value already covers Kepler's own period; no previous scrape is needed. */
 static int s_diff_gauges(s_diff_t *d)
 {
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
     kms_kepler_diff_stats_t *st = d->stats;
-    double period = KMS_KEPLER_GAUGE_PERIOD;
     if (p && p->era == c->era && p->nfmask == c->nfmask && p->ntmask == c->ntmask
         && memcmp(p->nf, c->nf, sizeof c->nf) == 0 && memcmp(p->nt, c->nt, sizeof c->nt) == 0
         && (c->nfmask | c->ntmask)) {
@@ -566,20 +569,9 @@ static int s_diff_gauges(s_diff_t *d)
         nfmask |= cc->fmask;
         ntmask |= cc->tmask;
     }
-    /* Per-interval amounts into per-second rates; memory is a level, kept as is. */
-    for (int s = 0; s < F_COUNT; s++)
-        if (!(F_GAUGES & (1u << s)))
-            nf[s] /= period;
-    for (int s = 0; s < T_COUNT; s++)
-        nt[s] /= period;
-    if (nfmask & (1u << F_MEM_CGROUP))
-        nfmask &= ~(1u << F_MEM_KUBELET);
+    s_per_second(nf, &nfmask, nt);
     s_spoil(d, 0, &ntmask, &nfmask);
-
-    kms_sample_t sample;
-    s_sample_init(&sample, c, period);
-    s_fill(&sample, nf, nfmask, nt, ntmask, st);
-    if (s_emit(d, &sample) != 0)
+    if (s_emit(d, NULL, KMS_KEPLER_GAUGE_PERIOD, nf, nfmask, nt, ntmask) != 0)
         return -1;
     for (size_t i = 0; i < c->nconts; i++) {
         const s_cont_t *cc = &c->conts[i];
@@ -587,17 +579,11 @@ static int s_diff_gauges(s_diff_t *d)
             continue;
         double f[F_COUNT], t[T_COUNT];
         uint32_t fm = cc->fmask;
-        for (int s = 0; s < F_COUNT; s++)
-            f[s] = (F_GAUGES & (1u << s)) ? cc->f[s] : cc->f[s] / period;
-        for (int s = 0; s < T_COUNT; s++)
-            t[s] = cc->t[s] / period;
-        if (fm & (1u << F_MEM_CGROUP))
-            fm &= ~(1u << F_MEM_KUBELET);
-        s_sample_init(&sample, c, period);
-        s_sample_identity(&sample, c, cc);
-        s_fill(&sample, f, fm, t, cc->tmask, st);
+        memcpy(f, cc->f, sizeof f);
+        memcpy(t, cc->t, sizeof t);
+        s_per_second(f, &fm, t);
         st->containers_matched++;
-        if (s_emit(d, &sample) != 0)
+        if (s_emit(d, cc, KMS_KEPLER_GAUGE_PERIOD, f, fm, t, cc->tmask) != 0)
             return -1;
     }
     return (int) st->samples;
