@@ -415,24 +415,18 @@ static int s_walk_run(s_walk_t *w, int rc, kms_kepler_snapshot_fn fn, void *arg,
     return rc;
 }
 
-/* Readies a walk: stats and why point somewhere, zeroed. */
-static s_walk_t s_walk_begin(kms_kepler_query_stats_t *stats, const char **why)
+/* Either walk: of `text` when it is not NULL, else of `root`; then of `held`. */
+static int s_walk(const json_t *root, const char *text, size_t len, const json_t *held, kms_kepler_snapshot_fn fn,
+                  void *arg, kms_kepler_query_stats_t *stats, const char **why)
 {
-    memset(stats, 0, sizeof *stats);
-    *why = NULL;
-    return (s_walk_t){.stats = stats};
-}
-
-int kms_kepler_query_walk(const json_t *root, const json_t *held, kms_kepler_snapshot_fn fn, void *arg,
-                          kms_kepler_query_stats_t *stats, const char **why)
-{
-    assert(fn);
     kms_kepler_query_stats_t local_stats;
     const char *local_why;
-    s_walk_t w = s_walk_begin(stats ? stats : &local_stats, why ? why : &local_why);
     why = why ? why : &local_why;
+    *why = NULL;
+    s_walk_t w = {.stats = stats ? stats : &local_stats};
+    memset(w.stats, 0, sizeof *w.stats);
     /* jansson's getters take non-const; nothing is modified */
-    int rc = s_walk_answer(&w, (json_t *) root, false, why);
+    int rc = text ? s_walk_text(&w, text, len, why) : s_walk_answer(&w, (json_t *) root, false, why);
     const char *message = json_string_value(json_object_get((json_t *) root, "error"));
     if (rc != 0 && message) /* a Prometheus error answer's own word, borrowed from root */
         *why = message;
@@ -441,16 +435,16 @@ int kms_kepler_query_walk(const json_t *root, const json_t *held, kms_kepler_sna
     return s_walk_run(&w, rc, fn, arg, why);
 }
 
+int kms_kepler_query_walk(const json_t *root, const json_t *held, kms_kepler_snapshot_fn fn, void *arg,
+                          kms_kepler_query_stats_t *stats, const char **why)
+{
+    assert(fn);
+    return s_walk(root, NULL, 0, held, fn, arg, stats, why);
+}
+
 int kms_kepler_query_walk_text(const char *text, size_t len, const json_t *held, kms_kepler_snapshot_fn fn, void *arg,
                                kms_kepler_query_stats_t *stats, const char **why)
 {
     assert(text && fn);
-    kms_kepler_query_stats_t local_stats;
-    const char *local_why;
-    s_walk_t w = s_walk_begin(stats ? stats : &local_stats, why ? why : &local_why);
-    why = why ? why : &local_why;
-    int rc = s_walk_text(&w, text, len, why);
-    if (rc == 0 && held)
-        rc = s_walk_answer(&w, (json_t *) held, true, why);
-    return s_walk_run(&w, rc, fn, arg, why);
+    return s_walk(NULL, text, len, held, fn, arg, stats, why);
 }

@@ -321,8 +321,7 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
     const char *p = *pp + 1; /* past '{' */
     size_t n = 0;
     for (;;) {
-        if (p < end && s_is_blank(*p))
-            p = s_skip_blanks(p, end);
+        p = s_skip_blanks(p, end);
         if (p == end)
             return "unterminated label set";
         if (*p == '}')
@@ -349,8 +348,7 @@ static const char *s_parse_labels(parser_t *self, const char **pp, const char *e
                 return "duplicate label name";
         n++;
         p++; /* past the closing quote */
-        if (p < end && s_is_blank(*p))
-            p = s_skip_blanks(p, end);
+        p = s_skip_blanks(p, end);
         if (p < end && *p == ',') {
             p++;
             continue;
