@@ -125,31 +125,23 @@ static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, doubl
     }
     if (down > 0)
         return up > 0 ? -2 : -1;
-    *fmask = *tmask = 0;
-    for (int s = F_CYCLES; s <= F_PLAIN_LAST; s++) {
-        if (d->fmask & (1u << s)) {
+    /* the usage counters, and the cpu time unless it is the processes' */
+    *fmask = d->fmask | (!d->procs && d->cpu_slot >= 0 ? 1u << d->cpu_slot : 0);
+    for (int s = 0; s < F_COUNT; s++)
+        if (*fmask & (1u << s))
             f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
-            *fmask |= 1u << s;
-        }
-    }
     if (d->procs) {
         f[F_CPU_BPF] = s_proc_cpu(d, c->key) / d->dt;
         *fmask |= 1u << F_CPU_BPF;
-    } else if (d->cpu_slot >= 0) {
-        int s = d->cpu_slot;
-        f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
-        *fmask |= 1u << s;
     }
     if (d->mem_slot >= 0) {
         f[d->mem_slot] = (c->fmask & (1u << d->mem_slot)) ? c->f[d->mem_slot] : 0;
         *fmask |= 1u << d->mem_slot;
     }
-    for (int s = 0; s < T_COUNT; s++) {
-        if (targets & (1u << s)) {
+    *tmask = targets;
+    for (int s = 0; s < T_COUNT; s++)
+        if (targets & (1u << s))
             t[s] = (c->t[s] - p->t[s]) / d->dt;
-            *tmask |= 1u << s;
-        }
-    }
     return 0;
 }
 
@@ -464,16 +456,11 @@ static bool s_node_features(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
             nf[s] += f[s] * !!(fm & (1u << s));
         *nfmask |= fm;
     }
-    size_t pconts = 0;
-    for (size_t i = 0; i < p->nconts; i++)
-        pconts += p->conts[i].era == c->era && !p->conts[i].proc;
     if (d->procs) /* the node's cpu time is every process's, in a container or not */
         nf[F_CPU_BPF] = s_proc_cpu(d, 0) / d->dt;
-    st->containers_churned += pconts - matched;
+    st->containers_churned += kms_kepler_snapshot_containers(p) - matched; /* p's era is c's */
     /* Features the exporter provides count even when no container matched (they sum to 0). */
-    for (int s = F_CYCLES; s <= F_PLAIN_LAST; s++)
-        if (d->fmask & (1u << s))
-            *nfmask |= 1u << s;
+    *nfmask |= d->fmask;
     if (d->cpu_slot >= 0)
         *nfmask |= 1u << d->cpu_slot;
     if (d->procs)

@@ -28,8 +28,7 @@ enum {
     F_COUNT
 };
 #define F_GAUGES ((1u << F_MEM_CGROUP) | (1u << F_MEM_KUBELET))
-#define F_PLAIN_LAST F_IRQ_NET_TX /* F_CYCLES..F_PLAIN_LAST: counters with one source each */
-#define F_PLAIN (((1u << (F_PLAIN_LAST + 1)) - 1) & ~((1u << F_CYCLES) - 1))
+#define F_PLAIN ((1u << (F_IRQ_NET_TX + 1)) - 1) /* F_CYCLES (0) .. F_IRQ_NET_TX: one source each */
 
 enum { T_PACKAGE, T_CORE, T_UNCORE, T_DRAM, T_PLATFORM, T_OTHER, T_GPU, T_COUNT };
 
