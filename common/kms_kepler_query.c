@@ -216,47 +216,35 @@ static int s_walk_text(s_walk_t *w, const char *text, size_t len, const char **w
     size_t at = s_results_start(text, len);
     if (at == 0) {
         json_t *root = json_loadb(text, len, 0, &err);
-        if (!root) {
-            *why = "not JSON";
-            return -1;
-        }
+        if (!root)
+            goto not_json;
         int rc = s_walk_answer(w, root, false, why);
         json_decref(root);
         return rc;
     }
     at = s_skip_space(text, len, at);
-    if (at < len && text[at] == ']')
-        at++;
-    else
-        for (;;) {
-            json_t *r = json_loadb(text + at, len - at, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &err);
-            if (!r) {
-                *why = "not JSON";
-                return -1;
-            }
-            at += (size_t) err.position;
-            int rc = s_walk_add(w, NULL, r, false);
-            json_decref(r);
-            if (rc != 0)
-                return -1;
-            at = s_skip_space(text, len, at);
-            if (at < len && text[at] == ',') {
-                at++;
-                continue;
-            }
-            if (at < len && text[at] == ']') {
-                at++;
-                break;
-            }
-            *why = "not JSON";
+    bool more = at == len || text[at] != ']';
+    at += !more;
+    while (more) {
+        json_t *r = json_loadb(text + at, len - at, JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &err);
+        if (!r)
+            goto not_json;
+        at += (size_t) err.position;
+        int rc = s_walk_add(w, NULL, r, false);
+        json_decref(r);
+        if (rc != 0)
             return -1;
-        }
-    at = s_skip_space(text, len, at);
-    if (at == len || text[at] != '}') { /* the end of "data" */
-        *why = "not JSON";
-        return -1;
+        at = s_skip_space(text, len, at);
+        if (at == len || (text[at] != ',' && text[at] != ']'))
+            goto not_json;
+        more = text[at++] == ',';
     }
-    return 0;
+    at = s_skip_space(text, len, at);
+    if (at < len && text[at] == '}') /* the end of "data" */
+        return 0;
+not_json:
+    *why = "not JSON";
+    return -1;
 }
 
 typedef struct {
