@@ -375,13 +375,9 @@ static int s_api_ask(scraper_t *self, s_target_t *t, bool cpus)
     self->api_asking_cpus = cpus;
     if (cpus)
         return curl_easy_setopt(t->easy, CURLOPT_URL, self->api_cpus_url) == CURLE_OK ? 0 : -1;
-    size_t cap = strlen(self->api_query) + 32;
-    char *url = malloc(cap);
-    if (!url)
-        return -1;
-    snprintf(url, cap, "%s%%5B%lds%%5D", self->api_query, s_api_window(self)); /* [<window>s], escaped */
-    CURLcode rc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
-    free(url);
+    char *url = zsys_sprintf("%s%%5B%lds%%5D", self->api_query, s_api_window(self)); /* [<window>s], escaped */
+    CURLcode rc = url ? curl_easy_setopt(t->easy, CURLOPT_URL, url) : CURLE_OUT_OF_MEMORY;
+    zstr_free(&url);
     return rc == CURLE_OK ? 0 : -1;
 }
 
@@ -404,12 +400,12 @@ static int s_api_target(scraper_t *self, const char *base)
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
     char *cpus = own ? curl_easy_escape(NULL, KMS_KEPLER_CPUS_QUERY, 0) : NULL;
-    size_t cap = blen + (escaped ? strlen(escaped) : 0) + (cpus ? strlen(cpus) : 0) + 32;
     int rc = -1;
-    if (escaped && (!own || cpus) && (self->api_query = malloc(cap)) && (!cpus || (self->api_cpus_url = malloc(cap)))) {
-        snprintf(self->api_query, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
-        if (cpus)
-            snprintf(self->api_cpus_url, cap, "%.*s/api/v1/query?query=%s", (int) blen, base, cpus);
+    if (escaped && (!own || cpus)) {
+        self->api_query = zsys_sprintf("%.*s/api/v1/query?query=%s", (int) blen, base, escaped);
+        self->api_cpus_url = cpus ? zsys_sprintf("%.*s/api/v1/query?query=%s", (int) blen, base, cpus) : NULL;
+    }
+    if (self->api_query && (!cpus || self->api_cpus_url)) {
         char quoted[2048];
         kms_info("Prometheus query", "selector=%s window=%ld containers=%s cpus_query=%s",
                  kms_log_quote(selector, quoted, sizeof quoted), s_api_window(self),
@@ -901,8 +897,7 @@ static void s_log_stats(scraper_t *self)
 {
     scraper_target_stats_t all;
     uint64_t node, container, dropped, failures = 0;
-    scraper_metrics_get(self->metrics, SIZE_MAX, &all);
-    scraper_metrics_get_published(self->metrics, &node, &container, &dropped);
+    scraper_metrics_totals(self->metrics, &all, &node, &container, &dropped);
     char causes[256]; /* "timeout=1 connect=0 ... parse=0 " */
     size_t len = 0;
     for (int c = 0; c < SCRAPER_FAIL_COUNT; c++) {

@@ -56,7 +56,7 @@ int scraper_discovery_url(const char *url, const char *address, char *out, size_
 
 static int s_compare(const void *a, const void *b)
 {
-    return strcmp(*(char *const *) a, *(char *const *) b);
+    return strcmp(a, b);
 }
 
 /* ---------------------------------------------------------------- the resolver thread */
@@ -69,48 +69,32 @@ static void s_lookup(scraper_discovery_t *self, zsock_t *pipe, size_t source)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *list = NULL;
     int status = getaddrinfo(self->names[source], NULL, &hints, &list);
-    size_t n = 0, cap = 0;
-    char **found = NULL;
-    for (struct addrinfo *a = status == 0 ? list : NULL; a; a = a->ai_next) {
-        char text[INET6_ADDRSTRLEN];
+    size_t n = 0, count = 0;
+    for (struct addrinfo *a = status == 0 ? list : NULL; a; a = a->ai_next)
+        count++;
+    char(*found)[INET6_ADDRSTRLEN] = count ? calloc(count, sizeof *found) : NULL;
+    if (count && !found)
+        status = EAI_MEMORY; /* no room for the answer is no answer: the last targets stay */
+    for (struct addrinfo *a = found ? list : NULL; a; a = a->ai_next) {
         const void *raw = a->ai_family == AF_INET    ? (const void *) &((struct sockaddr_in *) a->ai_addr)->sin_addr
                           : a->ai_family == AF_INET6 ? (const void *) &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr
                                                      : NULL;
-        if (!raw || !inet_ntop(a->ai_family, raw, text, sizeof text))
-            continue;
-        if (n == cap) {
-            char **grown = realloc(found, (cap = cap ? 2 * cap : 64) * sizeof *found);
-            if (!grown) {
-                status = EAI_MEMORY; /* a part of the answer is no answer: the last targets stay */
-                break;
-            }
-            found = grown;
-        }
-        if (!(found[n] = strdup(text))) {
-            status = EAI_MEMORY;
-            break;
-        }
-        n++;
+        if (raw && inet_ntop(a->ai_family, raw, found[n], sizeof found[n]))
+            n++;
     }
     if (list)
         freeaddrinfo(list);
     if (n > 0)
         qsort(found, n, sizeof *found, s_compare);
     size_t distinct = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (status != 0 || (distinct > 0 && strcmp(found[distinct - 1], found[i]) == 0))
-            free(found[i]);
-        else
-            found[distinct++] = found[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        if (distinct == 0 || strcmp(found[distinct - 1], found[i]) != 0)
+            memmove(found[distinct++], found[i], sizeof *found);
     uint64_t header[3] = {source, (uint64_t) (int64_t) status, distinct};
     zmsg_t *msg = zmsg_new();
     zmsg_addmem(msg, header, sizeof header);
-    for (size_t i = 0; i < distinct; i++) {
-        if (i < self->max_addresses)
-            zmsg_addmem(msg, found[i], strlen(found[i]) + 1); /* with its NUL: read in place */
-        free(found[i]);
-    }
+    for (size_t i = 0; i < distinct && i < self->max_addresses; i++)
+        zmsg_addmem(msg, found[i], strlen(found[i]) + 1); /* with its NUL: read in place */
     free(found);
     zmsg_send(&msg, pipe);
 }

@@ -102,16 +102,16 @@ void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint6
     pthread_mutex_unlock(&self->lock);
 }
 
-void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats_t *out)
+void scraper_metrics_totals(scraper_metrics_t *self, scraper_target_stats_t *all, uint64_t *node, uint64_t *container,
+                            uint64_t *dropped)
 {
     pthread_mutex_lock(&self->lock);
-    if (i != SIZE_MAX) {
-        *out = self->targets[i].stats;
-    } else {
-        *out = self->departed;
-        for (size_t k = 0; k < self->count; k++)
-            s_add_stats(out, &self->targets[k].stats);
-    }
+    *all = self->departed;
+    for (size_t k = 0; k < self->count; k++)
+        s_add_stats(all, &self->targets[k].stats);
+    *node = self->published_node;
+    *container = self->published_container;
+    *dropped = self->publish_dropped;
     pthread_mutex_unlock(&self->lock);
 }
 
@@ -138,27 +138,20 @@ void scraper_metrics_add_lookup(scraper_metrics_t *self, scraper_lookup_outcome_
     pthread_mutex_unlock(&self->lock);
 }
 
-void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container, uint64_t *dropped)
-{
-    pthread_mutex_lock(&self->lock);
-    *node = self->published_node;
-    *container = self->published_container;
-    *dropped = self->publish_dropped;
-    pthread_mutex_unlock(&self->lock);
-}
-
 /* ---------------------------------------------------------------- rendering */
 
 /* The families with a series per target, in the order rendered. `at` is the counter's offset in
    scraper_target_stats_t (a double for the gauge and a summary's _sum, whose _count is at
    `count_at`); with `label`, a series per name of `names`, counters in an array at `at`. */
-static const struct {
+typedef struct {
     const char *name, *type, *help;
     size_t at, count_at;
     const char *label;
     const char *const *names;
     int count;
-} s_families[] = {
+} s_family_t;
+
+static const s_family_t s_families[] = {
 /* clang-format off */
 #define S_AT(field) offsetof(scraper_target_stats_t, field)
 #define S_COUNTER(name, help, field) {name, "counter", help, S_AT(field), 0, NULL, NULL, 0}
@@ -204,7 +197,7 @@ static double s_field(const scraper_target_stats_t *stats, size_t at, bool real)
 {
     double d;
     uint64_t u;
-    memcpy(real ? (void *) &d : (void *) &u, (const char *) stats + at, 8);
+    memcpy(real ? (void *) &d : (void *) &u, (const char *) stats + at, sizeof u); /* a double's size too */
     return real ? d : (double) u;
 }
 
@@ -240,24 +233,23 @@ char *scraper_metrics_render(scraper_metrics_t *self)
     for (int k = 0; k < SCRAPER_LOOKUP_COUNT; k++)
         fprintf(out, "kms_scraper_lookups_total{outcome=\"%s\"} %llu\n", s_lookup_outcomes[k],
                 (unsigned long long) self->lookups[k]);
-    for (size_t f = 0; f < sizeof s_families / sizeof s_families[0]; f++) {
-        const char *name = s_families[f].name;
-        bool summary = s_families[f].count_at != 0, gauge = strcmp(s_families[f].type, "gauge") == 0;
-        kms_promtext_write_family(out, name, s_families[f].type, s_families[f].help);
+    for (const s_family_t *fam = s_families; fam < s_families + sizeof s_families / sizeof *fam; fam++) {
+        bool gauge = strcmp(fam->type, "gauge") == 0;
+        kms_promtext_write_family(out, fam->name, fam->type, fam->help);
         for (size_t i = 0; i < self->count; i++) {
             const char *target = self->targets[i].name;
             const scraper_target_stats_t *st = &self->targets[i].stats;
             if (!target)
                 continue;
-            if (summary) {
-                s_target_line(out, name, "_sum", target, NULL, NULL, s_field(st, s_families[f].at, true));
-                s_target_line(out, name, "_count", target, NULL, NULL, s_field(st, s_families[f].count_at, false));
-            } else if (!s_families[f].label) {
-                s_target_line(out, name, "", target, NULL, NULL, s_field(st, s_families[f].at, gauge));
+            if (fam->count_at) { /* a summary */
+                s_target_line(out, fam->name, "_sum", target, NULL, NULL, s_field(st, fam->at, true));
+                s_target_line(out, fam->name, "_count", target, NULL, NULL, s_field(st, fam->count_at, false));
+            } else if (!fam->label) {
+                s_target_line(out, fam->name, "", target, NULL, NULL, s_field(st, fam->at, gauge));
             }
-            for (int k = 0; k < s_families[f].count; k++)
-                s_target_line(out, name, "", target, s_families[f].label, s_families[f].names[k],
-                              s_field(st, s_families[f].at + (size_t) k * sizeof(uint64_t), false));
+            for (int k = 0; k < fam->count; k++)
+                s_target_line(out, fam->name, "", target, fam->label, fam->names[k],
+                              s_field(st, fam->at + (size_t) k * sizeof(uint64_t), false));
         }
     }
     kms_promtext_write_family(out, "kms_scraper_samples_published_total", "counter",

@@ -62,9 +62,10 @@ void scraper_metrics_add_published(scraper_metrics_t *self, uint64_t node, uint6
    the slot. What the slot counted before stays in the sums over all targets. 0 / -1. */
 int scraper_metrics_name_target(scraper_metrics_t *self, size_t i, const char *name);
 void scraper_metrics_add_lookup(scraper_metrics_t *self, scraper_lookup_outcome_t outcome);
-/* Copies target i's counters (or the sum over all targets when i == SIZE_MAX). */
-void scraper_metrics_get(scraper_metrics_t *self, size_t i, scraper_target_stats_t *out);
-void scraper_metrics_get_published(scraper_metrics_t *self, uint64_t *node, uint64_t *container, uint64_t *dropped);
+/* The sums of every target's counters, those that left included, and the samples published and
+   dropped. */
+void scraper_metrics_totals(scraper_metrics_t *self, scraper_target_stats_t *all, uint64_t *node, uint64_t *container,
+                            uint64_t *dropped);
 
 /* The whole exposition (text format 0.0.4), malloc'd; NULL when out of memory. */
 char *scraper_metrics_render(scraper_metrics_t *self);
