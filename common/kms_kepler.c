@@ -193,7 +193,7 @@ static void s_take_buffers(kms_kepler_snapshot_t *self, const kms_kepler_snapsho
 void kms_kepler_snapshot_begin(kms_kepler_snapshot_t *self, double ts, const char *host)
 {
     assert(self);
-    kms_kepler_snapshot_t old = *self;
+    kms_kepler_snapshot_t old = *self; /* all starts again but the buffers, which are reused */
     *self = (kms_kepler_snapshot_t){.ts = ts, .monotonic = NAN, .usage = NAN};
     s_take_buffers(self, &old);
     snprintf(self->node, sizeof self->node, "%s", host && *host ? host : "unknown");
