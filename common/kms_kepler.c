@@ -561,16 +561,13 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     assert(self);
     assert(series);
     const s_family_t *fam = s_family(self, series->name);
-    if (!fam) {
-        self->stats.ignored++;
-        return 1;
-    }
+    if (!fam)
+        goto ignored;
     double value = series->value;
     if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO && fam->kind != K_NODE_CPU
         && (!isfinite(value) || value < 0)) {
         s_note_unusable(self, series, fam);
-        self->stats.rejected++;
-        return -1;
+        goto rejected;
     }
     if (fam->era > self->era)
         self->era = fam->era;
@@ -583,18 +580,14 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     switch (fam->kind) {
     case K_NODE_INFO: s_note_arch(self, &labels); break;
     case K_NODE_CPU: /* one series per logical cpu, of value 1 (v0.11.4 collector/cpuinfo.go:77-87), or their count */
-        if (!(isfinite(value) && value >= 1 && value == floor(value))) {
-            self->stats.rejected++;
-            return -1;
-        }
+        if (!(isfinite(value) && value >= 1 && value == floor(value)))
+            goto rejected;
         s_note_arch(self, &labels);
         self->cpus = (uint32_t) fmin(self->cpus + value, KMS_SAMPLE_MAX_CPUS + 1);
         break;
     case K_NODE_USAGE: /* active / total jiffies of /proc/stat: above 1 it is not one */
-        if (value > 1) {
-            rc = -1;
-            break;
-        }
+        if (value > 1)
+            goto rejected;
         self->usage = ++self->nusage == 1 ? value : NAN; /* twice: which one is the node's? */
         s_note_node(self, &labels);
         break;
@@ -611,10 +604,8 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     case K_NODE_ZONE:
     case K_NODE_WATTS: {
         int slot = fam->kind != K_NODE_ENERGY ? s_zone_slot(&labels) : fam->slot;
-        if (slot < 0) {
-            self->stats.ignored++;
-            return 1;
-        }
+        if (slot < 0)
+            goto ignored;
         s_note_node(self, &labels);
         rc = s_add_node_series(self, series, fam, fam->kind == K_NODE_WATTS ? -1 : slot, value);
         break;
@@ -623,10 +614,8 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     case K_CONT_GAUGE:
     case K_PROC_COUNTER:
         c = fam->kind == K_PROC_COUNTER ? s_proc_get(self, &labels) : s_cont_get(self, &labels, fam->era);
-        if (!c) {
-            rc = -1;
-            break;
-        }
+        if (!c)
+            goto rejected;
         c->f[fam->slot] += value;
         c->fmask |= 1u << fam->slot;
         self->seen_mask |= 1u << fam->slot;
@@ -639,25 +628,25 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     case K_CONT_ZONE:
     case K_POD_ENERGY: {
         int slot = fam->kind == K_CONT_ZONE ? s_zone_slot(&labels) : fam->slot;
-        if (slot < 0) {
-            self->stats.ignored++;
-            return 1;
-        }
-        if (!(c = s_cont_get(self, &labels, fam->era))) {
-            rc = -1;
-            break;
-        }
+        if (slot < 0)
+            goto ignored;
+        if (!(c = s_cont_get(self, &labels, fam->era)))
+            goto rejected;
         c->t[slot] += value; /* dynamic + idle */
         c->tmask |= 1u << slot;
         break;
     }
     }
-    if (rc != 0) {
-        self->stats.rejected++;
-        return -1;
-    }
+    if (rc != 0)
+        goto rejected;
     self->stats.used++;
     return 0;
+rejected:
+    self->stats.rejected++;
+    return -1;
+ignored:
+    self->stats.ignored++;
+    return 1;
 }
 
 static int s_on_series(const kms_promtext_series_t *series, void *arg)
