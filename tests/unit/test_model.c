@@ -106,6 +106,24 @@ static kms_model_spec_t s_spec(double forgetting, double ridge)
     return spec;
 }
 
+/* A model (forgetting f, the default ridge) that has learned the first `learn` of the scenario's
+   N rows, each at time 1; the rows go to `rows` when it is not NULL. */
+static kms_model_t *s_learned(scenario_t kind, double f, size_t learn, row_t *rows)
+{
+    row_t own[N];
+    if (!rows)
+        rows = own;
+    s_generate(kind, rows, N);
+    kms_model_spec_t spec = s_spec(f, KMS_MODEL_RIDGE);
+    kms_model_t *model = kms_model_new(&spec);
+    assert_non_null(model);
+    for (size_t i = 0; i < learn; i++) {
+        kms_sample_t s = s_sample(&rows[i]);
+        kms_model_learn(model, &s, 1);
+    }
+    return model;
+}
+
 /* ---- the reference: batch weighted ridge least squares by Householder QR ----------------------
 
    Independent of the model: raw design matrix [1, x, one-hot...] with row weights f^(n-1-i),
@@ -386,14 +404,7 @@ static void test_weights_recover_a_noise_free_truth(void **state)
 static void test_constant_feature_is_served_safely(void **state)
 {
     (void) state;
-    row_t rows[60];
-    s_generate(CONSTANT, rows, 60);
-    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
-    kms_model_t *model = kms_model_new(&spec);
-    for (size_t i = 0; i < 60; i++) {
-        kms_sample_t s = s_sample(&rows[i]);
-        kms_model_learn(model, &s, 1);
-    }
+    kms_model_t *model = s_learned(CONSTANT, 1, 60, NULL);
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
     assert_true(w.numeric[1].scale == 1 && w.numeric[1].weight == 0);
@@ -409,13 +420,7 @@ static void test_unseen_architecture_has_weight_zero(void **state)
 {
     (void) state;
     row_t rows[N];
-    s_generate(ARCHS, rows, N);
-    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
-    kms_model_t *model = kms_model_new(&spec);
-    for (size_t i = 0; i < 300; i++) {
-        kms_sample_t s = s_sample(&rows[i]);
-        kms_model_learn(model, &s, 1);
-    }
+    kms_model_t *model = s_learned(ARCHS, 1, 300, rows);
     kms_weights_t w;
     assert_int_equal(kms_model_weights(model, &w), 0);
     assert_int_equal(w.category_count, 3);
@@ -560,14 +565,7 @@ static void test_a_model_is_ready_at_min_samples_and_says_how_far_before(void **
 static void test_idle_node_is_ready(void **state)
 {
     (void) state;
-    row_t rows[40];
-    s_generate(IDLE, rows, 40);
-    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
-    kms_model_t *model = kms_model_new(&spec);
-    for (size_t i = 0; i < 40; i++) {
-        kms_sample_t s = s_sample(&rows[i]);
-        kms_model_learn(model, &s, 1);
-    }
+    kms_model_t *model = s_learned(IDLE, 1, 40, NULL);
     kms_model_status_t st;
     kms_model_status(model, &st);
     assert_true(st.ready);
@@ -594,14 +592,8 @@ static char *s_dump_state(const kms_model_t *model)
 static void test_invalid_samples_rejected_and_counted(void **state)
 {
     (void) state;
-    row_t rows[50];
-    s_generate(RANDOM, rows, 50);
-    kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
-    kms_model_t *model = kms_model_new(&spec);
-    for (size_t i = 0; i < 50; i++) {
-        kms_sample_t s = s_sample(&rows[i]);
-        kms_model_learn(model, &s, 1);
-    }
+    row_t rows[N];
+    kms_model_t *model = s_learned(RANDOM, 1, 50, rows);
     json_t *before_state = kms_model_save(model);
     const struct {
         size_t column;
@@ -1149,19 +1141,6 @@ static void test_empty_model_round_trips(void **state)
     kms_model_destroy(&copy);
 }
 
-static kms_model_t *s_trained(size_t n)
-{
-    row_t rows[N];
-    s_generate(ARCHS, rows, N);
-    kms_model_spec_t spec = s_spec(0.99, KMS_MODEL_RIDGE);
-    kms_model_t *model = kms_model_new(&spec);
-    for (size_t i = 0; i < n; i++) {
-        kms_sample_t s = s_sample(&rows[i]);
-        kms_model_learn(model, &s, 1);
-    }
-    return model;
-}
-
 static void s_expect_rejected(json_t *doc, const char *what)
 {
     const char *why = NULL;
@@ -1176,7 +1155,7 @@ static void s_expect_rejected(json_t *doc, const char *what)
 static void test_load_rejects_bad_documents(void **state)
 {
     (void) state;
-    kms_model_t *model = s_trained(300);
+    kms_model_t *model = s_learned(ARCHS, 0.99, 300, NULL);
     json_t *good = kms_model_save(model);
     const char *levels[] = {NULL, "spec", "prequential", "slots", "gate"};
     for (size_t l = 0; l < 5; l++) {
@@ -1281,7 +1260,7 @@ static void test_load_rejects_bad_documents(void **state)
 static void test_load_survives_corrupt_text(void **state)
 {
     (void) state;
-    kms_model_t *model = s_trained(60);
+    kms_model_t *model = s_learned(ARCHS, 0.99, 60, NULL);
     char *text = s_dump_state(model);
     size_t len = strlen(text);
     size_t loaded = 0, tried = 0;
