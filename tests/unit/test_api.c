@@ -61,10 +61,25 @@ static int s_parse(const char *body, api_kepler_request_t *req, char *why)
     return s_parse_as(body, &s_auto, req, why);
 }
 
-static json_t *s_answer(const json_t *models, const api_kepler_request_t *req, char *archive, int *status, char *why,
-                        size_t cap)
+/* One exchange with the Kepler core: the request, and its answer's status, archive and reason. */
+typedef struct {
+    api_kepler_request_t req;
+    char why[512], archive[KMS_NAME_MAX];
+    int status;
+} ask_t;
+
+/* Kepler's request `body`, which must parse under `config` (NULL: the default), into ask->req. */
+static void s_request(ask_t *ask, const api_kepler_config_t *config, const char *body)
 {
-    return api_kepler_answer(models, req, archive, status, why, cap);
+    if (s_parse_as(body, config ? config : &s_auto, &ask->req, ask->why) != 0)
+        fail_msg("'%s' refused: %s", body, ask->why);
+}
+
+/* The same request answered from `models`. */
+static json_t *s_ask(ask_t *ask, const json_t *models, const api_kepler_config_t *config, const char *body)
+{
+    s_request(ask, config, body);
+    return api_kepler_answer(models, &ask->req, ask->archive, &ask->status, ask->why, sizeof ask->why);
 }
 
 static double s_number_at(const json_t *object, const char *key)
@@ -142,56 +157,47 @@ static void test_kepler_versions_parse_to_their_eras_and_others_are_refused(void
 static void test_requests_are_read_by_generation_and_malformed_ones_refused(void **state)
 {
     (void) state;
-    api_kepler_request_t req;
-    char why[256];
-    assert_int_equal(s_parse("{\"model_name\":\"\",\"metrics\":[\"cpu_instr\",\"cpu_architecture\"],"
-                             "\"filter\":\"\",\"output_type\":\"DynComponentModelWeight\"}",
-                             &req, why),
-                     0);
-    assert_int_equal(req.answer, API_ANSWER_COMPONENTS);
-    assert_true(req.dynamic);
-    assert_int_equal(req.era, API_KEPLER_0_4);
-    assert_int_equal(req.metric_count, 2);
-    assert_string_equal(req.metrics[0], "cpu_instr");
-    assert_true(isnan(req.max_mae));
+    ask_t k;
+    s_request(&k, NULL,
+              "{\"model_name\":\"\",\"metrics\":[\"cpu_instr\",\"cpu_architecture\"],"
+              "\"filter\":\"\",\"output_type\":\"DynComponentModelWeight\"}");
+    assert_int_equal(k.req.answer, API_ANSWER_COMPONENTS);
+    assert_true(k.req.dynamic);
+    assert_int_equal(k.req.era, API_KEPLER_0_4);
+    assert_int_equal(k.req.metric_count, 2);
+    assert_string_equal(k.req.metrics[0], "cpu_instr");
+    assert_true(isnan(k.req.max_mae));
     /* 0.7.12+: AbsPower with weight=true is a component-weights request; extra keys ignored. */
-    assert_int_equal(
-        s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\","
-                "\"node_type\":0,\"weight\":true,\"trainer_name\":\"SGDRegressorTrainer\","
-                "\"machine_spec\":{\"cores\":8},\"extra\":1}",
-                &req, why),
-        0);
-    assert_int_equal(req.answer, API_ANSWER_COMPONENTS);
-    assert_false(req.dynamic);
-    assert_int_equal(req.era, API_KEPLER_0_7_12);
-    assert_string_equal(req.source, "intel_rapl");
+    s_request(&k, NULL,
+              "{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"source\":\"intel_rapl\","
+              "\"node_type\":0,\"weight\":true,\"trainer_name\":\"SGDRegressorTrainer\","
+              "\"machine_spec\":{\"cores\":8},\"extra\":1}");
+    assert_int_equal(k.req.answer, API_ANSWER_COMPONENTS);
+    assert_false(k.req.dynamic);
+    assert_int_equal(k.req.era, API_KEPLER_0_7_12);
+    assert_string_equal(k.req.source, "intel_rapl");
     /* 0.7.3-0.7.11: bpf_cpu_time_ms without a machine spec; 0.5.4-0.7.2: without either. */
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"node_type\":1}",
-                             &req, why),
-                     0);
-    assert_int_equal(req.era, API_KEPLER_0_7_3);
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_us\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"node_type\":1}",
-                             &req, why),
-                     0);
-    assert_int_equal(req.era, API_KEPLER_0_5_4);
-    assert_true(req.sample_period == 3);
+    s_request(&k, NULL,
+              "{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+              "\"node_type\":1}");
+    assert_int_equal(k.req.era, API_KEPLER_0_7_3);
+    s_request(&k, NULL,
+              "{\"metrics\":[\"bpf_cpu_time_us\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+              "\"node_type\":1}");
+    assert_int_equal(k.req.era, API_KEPLER_0_5_4);
+    assert_true(k.req.sample_period == 3);
     /* --kepler-era takes every request for one generation. */
     api_kepler_config_t forced = {5, API_KEPLER_0_7_12, NULL};
-    assert_int_equal(s_parse_as("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true}",
-                                &forced, &req, why),
-                     0);
-    assert_int_equal(req.era, API_KEPLER_0_7_12);
-    assert_true(req.sample_period == 5);
-    assert_int_equal(s_parse("{\"metrics\":[],\"output_type\":\"AbsPower\"}", &req, why), 0);
-    assert_int_equal(req.answer, API_ANSWER_ARCHIVE);
+    s_request(&k, &forced, "{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true}");
+    assert_int_equal(k.req.era, API_KEPLER_0_7_12);
+    assert_true(k.req.sample_period == 5);
+    s_request(&k, NULL, "{\"metrics\":[],\"output_type\":\"AbsPower\"}");
+    assert_int_equal(k.req.answer, API_ANSWER_ARCHIVE);
     /* The 2022 filter: items of another shape are skipped, unknown attributes ignored. */
-    assert_int_equal(s_parse("{\"metrics\":[],\"output_type\":\"AbsModelWeight\","
-                             "\"filter\":\" mae : 2.5; r2:0.9;junk;a:b:c;abs_max_corr:0.1;samples:50\"}",
-                             &req, why),
-                     0);
-    assert_true(req.max_mae == 2.5 && req.min_r2 == 0.9 && req.min_samples == 50 && isnan(req.max_rmse));
+    s_request(&k, NULL,
+              "{\"metrics\":[],\"output_type\":\"AbsModelWeight\","
+              "\"filter\":\" mae : 2.5; r2:0.9;junk;a:b:c;abs_max_corr:0.1;samples:50\"}");
+    assert_true(k.req.max_mae == 2.5 && k.req.min_r2 == 0.9 && k.req.min_samples == 50 && isnan(k.req.max_rmse));
 
     static const struct {
         const char *body, *needle;
@@ -211,9 +217,9 @@ static void test_requests_are_read_by_generation_and_malformed_ones_refused(void
         {"{\"metrics\":[],\"output_type\":\"AbsPower\",\"trainer_name\":\"LogisticRegressionTrainer\"}", "linear"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(s_parse(bad[i].body, &req, why), -1);
-        if (!strstr(why, bad[i].needle))
-            fail_msg("'%s': '%s' lacks '%s'", bad[i].body, why, bad[i].needle);
+        assert_int_equal(s_parse(bad[i].body, &k.req, k.why), -1);
+        if (!strstr(k.why, bad[i].needle))
+            fail_msg("'%s': '%s' lacks '%s'", bad[i].body, k.why, bad[i].needle);
     }
 }
 
@@ -225,9 +231,7 @@ static void test_component_answer_in_each_generations_units(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
-    api_kepler_request_t req;
-    char why[512], archive[KMS_NAME_MAX];
-    int status;
+    ask_t k;
     static const struct {
         const char *body, *cpu_time;
         double per_second, output; /* Kepler's inputs per canonical unit; what it multiplies by */
@@ -246,10 +250,9 @@ static void test_component_answer_in_each_generations_units(void **state)
          "bpf_cpu_time_ms", 1, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        assert_int_equal(s_parse(cases[c].body, &req, why), 0);
-        json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+        json_t *answer = s_ask(&k, models, NULL, cases[c].body);
         assert_non_null(answer);
-        assert_int_equal(status, 200);
+        assert_int_equal(k.status, 200);
         assert_null(json_object_get(answer, "platform")); /* components only, never the node total */
         json_t *core = json_object_get(answer, "core");
         assert_non_null(core);
@@ -284,8 +287,8 @@ static void test_machine_spec_picks_the_machine(void **state)
         "{\"Sapphire Rapids\":{\"vendor\":\"intel\",\"processor\":\"intel_xeon_platinum_8480+\",\"cores\":224,"
         "  \"chips\":2,\"memory\":1024,\"frequency\":3800,\"threads_per_core\":2},"
         " \"Graviton3\":{\"vendor\":\"arm\",\"processor\":\"neoverse_v1\",\"cores\":64,\"frequency\":2600}}");
-    char why[512], archive[KMS_NAME_MAX];
-    assert_int_equal(api_kepler_machines_check(machines, why, sizeof why), 0);
+    ask_t k;
+    assert_int_equal(api_kepler_machines_check(machines, k.why, sizeof k.why), 0);
     api_kepler_config_t config = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, machines};
     static const struct {
         const char *spec, *arch, *match;
@@ -303,10 +306,7 @@ static void test_machine_spec_picks_the_machine(void **state)
                  "{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
                  "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":%s}",
                  cases[c].spec);
-        api_kepler_request_t req;
-        int status;
-        assert_int_equal(s_parse_as(body, &config, &req, why), 0);
-        json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+        json_t *answer = s_ask(&k, models, &config, body);
         assert_non_null(answer);
         const json_t *match = json_object_get(answer, "machine_match");
         assert_string_equal(json_string_value(json_object_get(match, "cpu_architecture")), cases[c].arch);
@@ -320,13 +320,9 @@ static void test_machine_spec_picks_the_machine(void **state)
         json_decref(answer);
     }
     /* No machines known: every architecture served, Kepler applies its own. */
-    api_kepler_request_t req;
-    int status;
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
-                             "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":{\"cores\":8}}",
-                             &req, why),
-                     0);
-    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    json_t *answer = s_ask(&k, models, NULL,
+                           "{\"metrics\":[\"cpu_cycles\",\"cpu_architecture\"],\"output_type\":\"AbsPower\","
+                           "\"source\":\"intel_rapl\",\"weight\":true,\"machine_spec\":{\"cores\":8}}");
     assert_non_null(answer);
     assert_null(json_object_get(answer, "machine_spec"));
     json_t *x = json_pack("{s:f}", "cpu_cycles", 4.0);
@@ -334,25 +330,24 @@ static void test_machine_spec_picks_the_machine(void **state)
     json_decref(x);
     json_decref(answer);
     /* A spec that names no machine (the init URL's) picks none, even with machines known. */
-    assert_int_equal(api_kepler_init_request("intel_rapl", &config, &req, why, sizeof why), 0);
-    assert_int_equal(req.machine[0], '\0');
-    assert_int_equal(s_parse_as("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                                "\"machine_spec\":{\"vendor\":\"\",\"processor\":\"\",\"cores\":0}}",
-                                &config, &req, why),
-                     0);
-    assert_int_equal(req.machine[0], '\0');
+    assert_int_equal(api_kepler_init_request("intel_rapl", &config, &k.req, k.why, sizeof k.why), 0);
+    assert_int_equal(k.req.machine[0], '\0');
+    s_request(&k, &config,
+              "{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+              "\"machine_spec\":{\"vendor\":\"\",\"processor\":\"\",\"cores\":0}}");
+    assert_int_equal(k.req.machine[0], '\0');
     /* A spec Kepler would never send is the client's error, named. */
     assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsPower\",\"weight\":true,"
                              "\"machine_spec\":{\"cores\":\"many\"}}",
-                             &req, why),
+                             &k.req, k.why),
                      -1);
-    assert_non_null(strstr(why, "cores"));
+    assert_non_null(strstr(k.why, "cores"));
     /* And a machine specs file that is not one is refused, with the reason. */
     static const char *bad[] = {"[]", "{}", "{\"x\":{\"cores\":-1}}", "{\"x\":{\"color\":\"red\"}}", "{\"x\":3}"};
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
         json_t *doc = s_json(bad[b]);
-        assert_int_equal(api_kepler_machines_check(doc, why, sizeof why), -1);
-        assert_true(strlen(why) > 0);
+        assert_int_equal(api_kepler_machines_check(doc, k.why, sizeof k.why), -1);
+        assert_true(strlen(k.why) > 0);
         json_decref(doc);
     }
     json_decref(machines);
@@ -363,15 +358,11 @@ static void test_platform_component_with_acpi_source(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
-    api_kepler_request_t req;
-    char why[512], archive[KMS_NAME_MAX];
-    int status;
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
-                             "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"acpi\"}",
-                             &req, why),
-                     0);
-    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    ask_t k;
+    json_t *answer = s_ask(&k, models, NULL,
+                           "{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
+                           "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                           "\"source\":\"acpi\"}");
     assert_non_null(answer);
     assert_int_equal(json_object_size(answer), 1);
     json_t *platform = json_object_get(answer, "platform");
@@ -382,12 +373,10 @@ static void test_platform_component_with_acpi_source(void **state)
     json_decref(x);
     json_decref(answer);
     /* And a RAPL source gets the components, never the platform. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
-                             "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"intel_rapl\"}",
-                             &req, why),
-                     0);
-    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    answer = s_ask(&k, models, NULL,
+                   "{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
+                   "\"cgroupfs_memory_usage_bytes\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                   "\"source\":\"intel_rapl\"}");
     assert_null(json_object_get(answer, "platform"));
     assert_non_null(json_object_get(answer, "core"));
     json_decref(answer);
@@ -434,15 +423,11 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
 {
     (void) state;
     json_t *models = s_json(s_curve_models);
-    api_kepler_request_t req;
-    char why[512], archive[KMS_NAME_MAX];
-    int status;
+    ask_t k;
     double truth = 25 * log(16 * 3.0 / 8 + 1) + 40; /* the curve at 3 busy cores */
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\",\"cpu_cycles\",\"cpu_architecture\"],"
-                             "\"output_type\":\"AbsPower\",\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}",
-                             &req, why),
-                     0);
-    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    json_t *answer = s_ask(&k, models, NULL,
+                           "{\"metrics\":[\"bpf_cpu_time_ms\",\"cpu_cycles\",\"cpu_architecture\"],"
+                           "\"output_type\":\"AbsPower\",\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}");
     assert_non_null(answer);
     assert_string_equal(json_string_value(json_object_get(answer, "model_name")),
                         "LogarithmicRegressionTrainer_cpu-time-platform-model");
@@ -452,40 +437,34 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
     json_decref(answer);
 
     /* Dynamic power: 0 W at zero usage. */
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"DynPower\",\"weight\":true,"
-                             "\"source\":\"acpi\",\"machine_spec\":{}}",
-                             &req, why),
-                     0);
-    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    answer = s_ask(&k, models, NULL,
+                   "{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"DynPower\",\"weight\":true,"
+                   "\"source\":\"acpi\",\"machine_spec\":{}}");
     platform = json_object_get(answer, "platform");
     assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 0)) < 1e-12);
     assert_true(fabs(s_kepler_log(platform, "bpf_cpu_time_ms", 3000) - (truth - 40)) < 1e-9);
     json_decref(answer);
 
     /* The curve's feature is not the first metric: Kepler would read cycles; linear, no top name. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\","
-                             "\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}",
-                             &req, why),
-                     0);
-    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    answer = s_ask(&k, models, NULL,
+                   "{\"metrics\":[\"cpu_cycles\",\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\","
+                   "\"weight\":true,\"source\":\"acpi\",\"machine_spec\":{}}");
     assert_null(json_object_get(answer, "model_name"));
     assert_null(
         json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
     json_decref(answer);
 
     /* 0.7.3-0.7.11 with the default trainer: linear. */
-    assert_int_equal(s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"source\":\"acpi\",\"trainer_name\":\"SGDRegressorTrainer\"}",
-                             &req, why),
-                     0);
-    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    answer = s_ask(&k, models, NULL,
+                   "{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+                   "\"source\":\"acpi\",\"trainer_name\":\"SGDRegressorTrainer\"}");
     assert_null(
         json_object_get(json_object_get(json_object_get(answer, "platform"), "All_Weights"), "CurveFit_Weights"));
     json_decref(answer);
 
     /* *_INIT_URL: which Kepler reads it (and so its metric order) is unknown: linear. */
-    assert_int_equal(api_kepler_init_request("acpi", &s_auto, &req, why, sizeof why), 0);
-    answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    assert_int_equal(api_kepler_init_request("acpi", &s_auto, &k.req, k.why, sizeof k.why), 0);
+    answer = api_kepler_answer(models, &k.req, k.archive, &k.status, k.why, sizeof k.why);
     assert_non_null(json_object_get(answer, "platform"));
     assert_null(json_object_get(answer, "model_name"));
     assert_null(
@@ -496,7 +475,7 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
     assert_int_equal(
         s_parse("{\"metrics\":[\"bpf_cpu_time_ms\"],\"output_type\":\"AbsPower\",\"weight\":true,"
                 "\"source\":\"acpi\",\"machine_spec\":{},\"trainer_name\":\"LogarithmicRegressionTrainer\"}",
-                &req, why),
+                &k.req, k.why),
         -1);
     json_decref(models);
 }
@@ -505,14 +484,10 @@ static void test_dynamic_weights_predict_zero_at_idle(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
-    api_kepler_request_t req;
-    char why[512], archive[KMS_NAME_MAX];
-    int status;
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_ms\"],"
-                             "\"output_type\":\"DynPower\",\"weight\":true,\"machine_spec\":{}}",
-                             &req, why),
-                     0);
-    json_t *answer = s_answer(models, &req, archive, &status, why, sizeof why);
+    ask_t k;
+    json_t *answer = s_ask(&k, models, NULL,
+                           "{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_ms\"],"
+                           "\"output_type\":\"DynPower\",\"weight\":true,\"machine_spec\":{}}");
     json_t *doc = json_object_get(answer, "core");
     assert_non_null(doc);
     const json_t *all = json_object_get(doc, "All_Weights");
@@ -534,64 +509,50 @@ static void test_single_and_archive_choices(void **state)
 {
     (void) state;
     json_t *models = s_json(s_models);
-    api_kepler_request_t req;
-    char why[512], archive[KMS_NAME_MAX];
-    int status;
+    ask_t k;
     /* Node total power is the platform model's alone, even when a component model fits better. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
-                             "\"container_memory_working_set_bytes\"],\"output_type\":\"AbsModelWeight\"}",
-                             &req, why),
-                     0);
-    json_t *doc = s_answer(models, &req, archive, &status, why, sizeof why);
+    json_t *doc = s_ask(&k, models, NULL,
+                        "{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
+                        "\"container_memory_working_set_bytes\"],\"output_type\":\"AbsModelWeight\"}");
     assert_string_equal(json_string_value(json_object_get(doc, "model_name")), "node_model");
     json_decref(doc);
     /* With cpu_cycles alone no model fits: 404 (Kepler falls back), and the reason model by model. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsComponentModelWeight\"}", &req, why),
-                     0);
-    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
-    assert_int_equal(status, 404);
-    assert_non_null(strstr(why, "core_model: needs cpu_instructions"));
-    assert_non_null(strstr(why, "node_model: its target (platform) is not what the request asks for"));
-    assert_string_equal(archive, "");
+    assert_null(s_ask(&k, models, NULL, "{\"metrics\":[\"cpu_cycles\"],\"output_type\":\"AbsComponentModelWeight\"}"));
+    assert_int_equal(k.status, 404);
+    assert_non_null(strstr(k.why, "core_model: needs cpu_instructions"));
+    assert_non_null(strstr(k.why, "node_model: its target (platform) is not what the request asks for"));
+    assert_string_equal(k.archive, "");
     /* A model that would suit but is still learning: 503, so that Kepler asks again. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_time\"],\"output_type\":\"AbsPower\",\"weight\":true,"
-                             "\"model_name\":\"gpu_model\"}",
-                             &req, why),
-                     0);
+    s_request(&k, NULL,
+              "{\"metrics\":[\"cpu_time\"],\"output_type\":\"AbsPower\",\"weight\":true,"
+              "\"model_name\":\"gpu_model\"}");
     json_t *pending = s_json("[{\"name\":\"p\",\"features\":[\"cpu_time\"],\"target\":\"core\",\"ready\":false,"
                              "\"reason\":\"3 of 30 samples\",\"samples\":3,\"fit\":null,\"weights\":null}]");
-    req.model_name[0] = '\0';
-    assert_null(s_answer(pending, &req, archive, &status, why, sizeof why));
-    assert_int_equal(status, 503);
-    assert_non_null(strstr(why, "p: not ready (3 of 30 samples)"));
+    k.req.model_name[0] = '\0';
+    assert_null(api_kepler_answer(pending, &k.req, k.archive, &k.status, k.why, sizeof k.why));
+    assert_int_equal(k.status, 503);
+    assert_non_null(strstr(k.why, "p: not ready (3 of 30 samples)"));
     json_decref(pending);
     /* A *Power request names the model whose zip is the answer. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],"
-                             "\"output_type\":\"AbsComponentPower\"}",
-                             &req, why),
-                     0);
-    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
-    assert_int_equal(status, 200);
-    assert_string_equal(archive, "core_model");
+    assert_null(s_ask(&k, models, NULL,
+                      "{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],"
+                      "\"output_type\":\"AbsComponentPower\"}"));
+    assert_int_equal(k.status, 200);
+    assert_string_equal(k.archive, "core_model");
     /* No generation hands its predictor the memory level: a model on it is never served. */
-    assert_int_equal(s_parse("{\"metrics\":[\"cache_miss\",\"cgroupfs_memory_usage_bytes\"],"
-                             "\"output_type\":\"AbsComponentModelWeight\"}",
-                             &req, why),
-                     0);
-    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
-    assert_int_equal(status, 404);
-    assert_non_null(strstr(why, "dram_model: needs resident_memory, whose level no Kepler generation"));
+    assert_null(s_ask(&k, models, NULL,
+                      "{\"metrics\":[\"cache_miss\",\"cgroupfs_memory_usage_bytes\"],"
+                      "\"output_type\":\"AbsComponentModelWeight\"}"));
+    assert_int_equal(k.status, 404);
+    assert_non_null(strstr(k.why, "dram_model: needs resident_memory, whose level no Kepler generation"));
     /* The filter applies: core's MAE of 0.8 fails "mae:0.5". */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],\"model_name\":\"core_model\","
-                             "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}",
-                             &req, why),
-                     0);
-    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
-    assert_non_null(strstr(why, "filter"));
+    assert_null(s_ask(&k, models, NULL,
+                      "{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\"],\"model_name\":\"core_model\","
+                      "\"output_type\":\"AbsComponentModelWeight\",\"filter\":\"mae:0.5\"}"));
+    assert_non_null(strstr(k.why, "filter"));
     /* A dynamic archive is the absolute model's zip (docs/contract.md: *Power gets the zip). */
-    assert_int_equal(s_parse("{\"metrics\":[\"cpu_time\"],\"output_type\":\"DynPower\"}", &req, why), 0);
-    assert_null(s_answer(models, &req, archive, &status, why, sizeof why));
-    assert_string_equal(archive, "node_model");
+    assert_null(s_ask(&k, models, NULL, "{\"metrics\":[\"cpu_time\"],\"output_type\":\"DynPower\"}"));
+    assert_string_equal(k.archive, "node_model");
     json_decref(models);
 }
 
