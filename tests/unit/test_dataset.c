@@ -58,6 +58,19 @@ static s_result_t *s_parse(const char *text, int expect_rc, kms_dataset_stats_t 
     return r;
 }
 
+/* The dataset in tests/fixtures/`path`, which must parse. */
+static s_result_t *s_parse_fixture(const char *path, kms_dataset_stats_t *stats)
+{
+    char file[512];
+    snprintf(file, sizeof file, KMS_FIXTURES "/%s", path);
+    size_t len = 0;
+    char *text = kms_test_read_file(file, &len);
+    assert_non_null(text);
+    s_result_t *r = s_parse(text, 0, stats, NULL);
+    free(text);
+    return r;
+}
+
 static double s_get(const kms_values_t *values, const char *name)
 {
     double v = NAN;
@@ -252,14 +265,8 @@ static void test_callback_can_stop(void **state)
 static void test_prometheus_query_range_fixture(void **state)
 {
     (void) state;
-    size_t len = 0;
-    char *text = kms_test_read_file(KMS_FIXTURES "/datasets/kepler-0.7-query_range.json", &len);
-    assert_non_null(text);
-    s_result_t *r = calloc(1, sizeof *r);
-    kms_dataset_visitor_t visitor = {s_on_sample, s_on_bad_row, s_on_progress, r};
     kms_dataset_stats_t stats;
-    const char *why = NULL;
-    assert_int_equal(kms_dataset_parse(text, len, KMS_DATASET_AUTO, &visitor, &stats, &why), 0);
+    s_result_t *r = s_parse_fixture("datasets/kepler-0.7-query_range.json", &stats);
     assert_int_equal(stats.format, KMS_DATASET_PROMETHEUS);
     assert_int_equal(r->samples, 3); /* four points, three intervals */
     for (size_t i = 0; i < 3; i++) {
@@ -282,7 +289,6 @@ static void test_prometheus_query_range_fixture(void **state)
     assert_string_equal(r->seen[0].node, r->seen[2].node);
     assert_true(r->seen[1].seq == r->seen[0].seq + 1);
     free(r);
-    free(text);
 }
 
 static void test_broken_json_or_a_prometheus_error_answer_is_refused_with_why(void **state)
@@ -305,14 +311,8 @@ static void test_broken_json_or_a_prometheus_error_answer_is_refused_with_why(vo
 static void test_real_query_range_capture(void **state)
 {
     (void) state;
-    size_t len = 0;
-    char *text = kms_test_read_file(KMS_FIXTURES "/kepler/kepler-0.7.1-prometheus-query_range-idle.json", &len);
-    assert_non_null(text);
-    s_result_t *r = calloc(1, sizeof *r);
-    kms_dataset_visitor_t visitor = {s_on_sample, s_on_bad_row, NULL, r};
     kms_dataset_stats_t stats;
-    const char *why = NULL;
-    assert_int_equal(kms_dataset_parse(text, len, KMS_DATASET_AUTO, &visitor, &stats, &why), 0);
+    s_result_t *r = s_parse_fixture("kepler/kepler-0.7.1-prometheus-query_range-idle.json", &stats);
     assert_true(r->samples >= 1);
     for (size_t i = 0; i < r->samples && i < S_MAX_SEEN; i++) {
         const kms_sample_t *s = &r->seen[i];
@@ -324,7 +324,6 @@ static void test_real_query_range_capture(void **state)
     }
     printf("real capture: %zu node samples from %zu snapshots (%zu skipped)\n", r->samples, stats.rows, stats.skipped);
     free(r);
-    free(text);
 }
 
 int main(void)
