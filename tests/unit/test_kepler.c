@@ -69,6 +69,19 @@ static double s_get(const kms_values_t *values, const char *name)
     return v;
 }
 
+/* Each `name=value` of `wanted` (space-separated) is present and within s_close's tolerance. */
+static void s_want(const kms_values_t *values, const char *wanted)
+{
+    char name[64];
+    double value;
+    for (int used; sscanf(wanted, " %63[^=]=%lf%n", name, &value, &used) == 2; wanted += used) {
+        double v = s_get(values, name);
+        if (fabs(v - value) > fmax(fabs(value) * 1e-9, 1e-12))
+            fail_msg("%s: got %.17g, expected %.17g", name, v, value);
+    }
+    assert_int_equal(*wanted, '\0'); /* every pair read */
+}
+
 static void s_absent(const kms_values_t *values, const char *name)
 {
     double v;
@@ -133,18 +146,10 @@ static void test_kepler_07_counters_give_node_and_container_rates_across_churn(v
     assert_string_equal(n->arch, "Sapphire Rapids");
     s_close(n->ts, 1005);
     s_close(n->dt, 5);
-    s_close(s_get(&n->features, "cpu_cycles"), 1.2e8);
-    s_close(s_get(&n->features, "cpu_instructions"), 9e7);
-    s_close(s_get(&n->features, "cache_misses"), 1.5e5);
-    s_close(s_get(&n->features, "cpu_time"), 0.15);
+    s_want(&n->features, "cpu_cycles=1.2e8 cpu_instructions=9e7 cache_misses=1.5e5 cpu_time=0.15");
     s_close(s_get(&n->features, "resident_memory"), 4e8); /* cgroupfs, not kubelet (3.8e8) */
     assert_int_equal(n->features.count, 5);
-    s_close(s_get(&n->targets, "package"), 60);
-    s_close(s_get(&n->targets, "core"), 0);
-    s_close(s_get(&n->targets, "dram"), 2);
-    s_close(s_get(&n->targets, "platform"), 20);
-    s_close(s_get(&n->targets, "gpu"), 1);
-    s_close(s_get(&n->targets, "other"), 0.2);
+    s_want(&n->targets, "package=60 core=0 dram=2 platform=20 gpu=1 other=0.2");
     s_absent(&n->targets, "uncore");
 
     const kms_sample_t *c1 = s_find(got, "c1");
@@ -152,13 +157,8 @@ static void test_kepler_07_counters_give_node_and_container_rates_across_churn(v
     assert_string_equal(c1->pod, "app-1");
     assert_string_equal(c1->namespace_, "default");
     assert_string_equal(c1->container, "app");
-    s_close(s_get(&c1->features, "cpu_cycles"), 1e8);
-    s_close(s_get(&c1->features, "cpu_instructions"), 8e7);
-    s_close(s_get(&c1->features, "cache_misses"), 1e5);
-    s_close(s_get(&c1->features, "cpu_time"), 0.1);
-    s_close(s_get(&c1->features, "resident_memory"), 1.2e8);
-    s_close(s_get(&c1->targets, "package"), 2);
-    s_close(s_get(&c1->targets, "dram"), 0.2);
+    s_want(&c1->features, "cpu_cycles=1e8 cpu_instructions=8e7 cache_misses=1e5 cpu_time=0.1 resident_memory=1.2e8");
+    s_want(&c1->targets, "package=2 dram=0.2");
     const kms_sample_t *c2 = s_find(got, "c2");
     assert_non_null(c2);
     s_close(s_get(&c2->features, "resident_memory"), 2.8e8); /* a gauge may go down */
@@ -202,20 +202,15 @@ static void test_kepler_09_ms_cpu_time_kubelet_memory_and_escaped_labels_read(vo
     const kms_sample_t *n = &got->items[0];
     assert_string_equal(n->node, "node-b");
     s_close(n->dt, 2);
-    s_close(s_get(&n->features, "cpu_time"), 0.5);
-    s_close(s_get(&n->features, "resident_memory"), 2e8);
+    s_want(&n->features, "cpu_time=0.5 resident_memory=2e8");
     s_absent(&n->features, "cpu_cycles");
     s_absent(&n->features, "cache_misses");
-    s_close(s_get(&n->targets, "package"), 20);
-    s_close(s_get(&n->targets, "core"), 8);
-    s_close(s_get(&n->targets, "uncore"), 0.5);
+    s_want(&n->targets, "package=20 core=8 uncore=0.5");
     const kms_sample_t *x1 = s_find(got, "x1");
     assert_non_null(x1);
     assert_string_equal(x1->pod, "web \"blue\"\\1");
-    s_close(s_get(&x1->features, "cpu_time"), 0.2);
-    s_close(s_get(&x1->features, "resident_memory"), 6e7);
-    s_close(s_get(&x1->targets, "package"), 2);
-    s_close(s_get(&x1->targets, "core"), 1);
+    s_want(&x1->features, "cpu_time=0.2 resident_memory=6e7");
+    s_want(&x1->targets, "package=2 core=1");
     free(got);
     kms_kepler_snapshot_destroy(&a);
     kms_kepler_snapshot_destroy(&b);
@@ -327,20 +322,16 @@ static void test_kepler_010_raw_rapl_wrap_is_unwrapped_into_node_and_container_w
     assert_int_equal(st.counter_resets, 0);
     assert_int_equal(st.containers_churned, 1);
     const kms_sample_t *n = &got->items[0];
-    s_close(s_get(&n->targets, "package"), 40);
-    s_close(s_get(&n->targets, "core"), 30);
-    s_close(s_get(&n->targets, "dram"), 5);
+    s_want(&n->targets, "package=40 core=30 dram=5");
     s_close(s_get(&n->features, "cpu_time"), 0.6);
     assert_int_equal(n->features.count, 1);
     const kms_sample_t *k1 = s_find(got, "k1"), *k2 = s_find(got, "k2");
     assert_non_null(k1);
     assert_non_null(k2);
     assert_string_equal(k1->pod, "p1");
-    s_close(s_get(&k1->targets, "package"), 20);
-    s_close(s_get(&k1->targets, "dram"), 1);
+    s_want(&k1->targets, "package=20 dram=1");
     s_close(s_get(&k1->features, "cpu_time"), 0.5);
-    s_close(s_get(&k2->targets, "package"), 2);
-    s_close(s_get(&k2->targets, "dram"), 0.2);
+    s_want(&k2->targets, "package=2 dram=0.2");
     s_close(s_get(&k2->features, "cpu_time"), 0.1);
     assert_null(s_find(got, "k3"));
     free(got);
@@ -423,8 +414,7 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
         got->count = 0;
         assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 1);
         assert_int_equal(st.rapl_wraps, 1);
-        s_close(s_get(&got->items[0].targets, "package"), 40);
-        s_close(s_get(&got->items[0].targets, "core"), 20);
+        s_want(&got->items[0].targets, "package=40 core=20");
     }
     /* A lone zone falling from mid-range: 32 kW if it were a wrap, so it is not. */
     kms_kepler_snapshot_begin(p, 1, "h");
@@ -570,8 +560,7 @@ static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void 
     s_packages(c, 105, 1100, 0);
     got->count = 0;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
-    s_close(s_get(&got->items[0].targets, "package"), 80);
-    s_close(s_get(&got->items[0].targets, "core"), 40);
+    s_want(&got->items[0].targets, "package=80 core=40");
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_DUPLICATE] + st.spoiled[KMS_KEPLER_SPOIL_NONFINITE]
                          + st.spoiled[KMS_KEPLER_SPOIL_JUMP],
                      0);
@@ -865,17 +854,8 @@ static void test_kepler_03_gauges_cover_3_s_and_an_unchanged_page_gives_nothing(
     const kms_sample_t *n = &got->items[0];
     s_close(n->dt, 3);
     s_close(n->ts, 4000);
-    s_close(s_get(&n->features, "cpu_cycles"), 1e9);
-    s_close(s_get(&n->features, "cpu_instructions"), 2e9);
-    s_close(s_get(&n->features, "cache_misses"), 1000);
-    s_close(s_get(&n->features, "cpu_time"), 0.5);
-    s_close(s_get(&n->features, "resident_memory"), 6e8);
-    s_close(s_get(&n->targets, "package"), 20);
-    s_close(s_get(&n->targets, "core"), 15);
-    s_close(s_get(&n->targets, "uncore"), 0);
-    s_close(s_get(&n->targets, "dram"), 3);
-    s_close(s_get(&n->targets, "gpu"), 0);
-    s_close(s_get(&n->targets, "other"), 1);
+    s_want(&n->features, "cpu_cycles=1e9 cpu_instructions=2e9 cache_misses=1000 cpu_time=0.5 resident_memory=6e8");
+    s_want(&n->targets, "package=20 core=15 uncore=0 dram=3 gpu=0 other=1");
     const kms_sample_t *web = NULL;
     for (size_t i = 1; i < got->count; i++)
         if (strcmp(got->items[i].pod, "web-1") == 0)
@@ -883,14 +863,8 @@ static void test_kepler_03_gauges_cover_3_s_and_an_unchanged_page_gives_nothing(
     assert_non_null(web);
     assert_string_equal(web->namespace_, "default");
     assert_string_equal(web->container_id, "default/web-1"); /* 0.3 names no container id */
-    s_close(s_get(&web->features, "cpu_cycles"), 5e8);
-    s_close(s_get(&web->features, "cpu_instructions"), 1e9);
-    s_close(s_get(&web->features, "cache_misses"), 500);
-    s_close(s_get(&web->features, "cpu_time"), 0.2);
-    s_close(s_get(&web->features, "resident_memory"), 2e8);
-    s_close(s_get(&web->targets, "package"), 10);
-    s_close(s_get(&web->targets, "core"), 8);
-    s_close(s_get(&web->targets, "dram"), 1);
+    s_want(&web->features, "cpu_cycles=5e8 cpu_instructions=1e9 cache_misses=500 cpu_time=0.2 resident_memory=2e8");
+    s_want(&web->targets, "package=10 core=8 dram=1");
 
     kms_kepler_snapshot_t *same = s_fixture("0.3-a.prom", 4001);
     kms_kepler_diff_stats_t st;
@@ -1410,9 +1384,7 @@ static void test_a_real_query_range_dump_gives_the_rates_computed_independently(
     assert_int_equal(nodes, 6);
     assert_non_null(first);
     s_close(first->dt, 15);
-    s_close(s_get(&first->targets, "package"), 132.6032666666666);
-    s_close(s_get(&first->targets, "dram"), 55.939333333333344);
-    s_close(s_get(&first->targets, "platform"), 114.6);
+    s_want(&first->targets, "package=132.6032666666666 dram=55.939333333333344 platform=114.6");
     json_decref(root);
     free(w);
 }
