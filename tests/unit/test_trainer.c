@@ -45,7 +45,8 @@ static void s_sample(kms_sample_t *s, const char *node, uint64_t seq, double dt)
     kms_values_set(&s->targets, "dram", 2 + 1e-7 * (1e6 + 1e4 * (double) (seq % 11)));
 }
 
-static zmsg_t *s_message(const char *topic, const kms_sample_t *s)
+/* Sends `s` on `topic` through the gate; its verdict. */
+static int s_ingest(trainer_ingest_t *ingest, const char *topic, const kms_sample_t *s)
 {
     unsigned char buf[KMS_SAMPLE_MAX_FRAME];
     size_t n = kms_sample_encode(s, buf, sizeof buf);
@@ -53,7 +54,10 @@ static zmsg_t *s_message(const char *topic, const kms_sample_t *s)
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, topic);
     zmsg_addmem(msg, buf, n);
-    return msg;
+    kms_sample_t out;
+    int rc = trainer_ingest_message(ingest, msg, &out);
+    zmsg_destroy(&msg);
+    return rc;
 }
 
 /* Each node's clock, as its publisher's: a sample's ts is dt after the node's previous one. */
@@ -78,14 +82,11 @@ static double s_clock(const char *node, double dt)
 /* Feeds one node sample (stating `cpus` logical cpus, 0: none) through the gate; its verdict. */
 static int s_feed_cpus(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt, uint32_t cpus)
 {
-    kms_sample_t s, out;
+    kms_sample_t s;
     s_sample(&s, node, seq, dt);
     s.cpus = cpus;
     s.ts = s_clock(node, dt);
-    zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
-    int rc = trainer_ingest_message(ingest, msg, &out);
-    zmsg_destroy(&msg);
-    return rc;
+    return s_ingest(ingest, KMS_TOPIC_NODE, &s);
 }
 
 static int s_feed(trainer_ingest_t *ingest, const char *node, uint64_t seq, double dt)
@@ -274,7 +275,7 @@ static void test_one_counter_for_several_nodes(void **state)
     (void) state;
     trainer_stats_t stats = {0};
     trainer_ingest_t *ingest = trainer_ingest_new(&stats);
-    kms_sample_t s, out;
+    kms_sample_t s;
     uint64_t seq = 1;
     for (int round = 0; round < 5; round++) {
         for (int n = 0; n < 2; n++) {
@@ -284,10 +285,8 @@ static void test_one_counter_for_several_nodes(void **state)
                 s_sample(&s, node, seq++, 5);
                 s.is_container = true;
                 strcpy(s.container_id, "c");
-                zmsg_t *msg = s_message(KMS_TOPIC_CONTAINER, &s);
                 if (!(round == 3 && n == 1 && c == 1)) /* one lost on the way */
-                    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-                zmsg_destroy(&msg);
+                    assert_int_equal(s_ingest(ingest, KMS_TOPIC_CONTAINER, &s), -1);
             }
         }
     }
@@ -339,28 +338,20 @@ static void test_what_the_gate_drops(void **state)
     kms_sample_t c = s;
     c.is_container = true;
     strcpy(c.container_id, "abc");
-    zmsg_t *msg = s_message(KMS_TOPIC_CONTAINER, &c);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_CONTAINER, &c), -1);
     assert_int_equal(stats.container_samples, 1);
     /* the same on the node topic, and a node sample on the container topic: malformed */
-    msg = s_message(KMS_TOPIC_NODE, &c);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
-    msg = s_message(KMS_TOPIC_CONTAINER, &s);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_NODE, &c), -1);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_CONTAINER, &s), -1);
     /* one frame; three frames; another topic; garbage */
-    msg = zmsg_new();
+    zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, KMS_TOPIC_NODE);
     assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
     zmsg_addstr(msg, "x");
     zmsg_addstr(msg, "y");
     assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
     zmsg_destroy(&msg);
-    msg = s_message("kepler.nodes", &s);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, "kepler.nodes", &s), -1);
     msg = zmsg_new();
     zmsg_addstr(msg, KMS_TOPIC_NODE);
     zmsg_addstr(msg, "\x81\xa1v\xc1");
@@ -370,14 +361,10 @@ static void test_what_the_gate_drops(void **state)
     /* negative watts, and a value beyond KMS_MODEL_VALUE_MAX: rejected */
     kms_values_set(&s.targets, "core", -1);
     s.seq = 2;
-    msg = s_message(KMS_TOPIC_NODE, &s);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_NODE, &s), -1);
     s_sample(&s, "n", 3, 5);
     kms_values_set(&s.features, KMS_F_CPU_CYCLES, 1e31);
-    msg = s_message(KMS_TOPIC_NODE, &s);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_NODE, &s), -1);
     assert_int_equal(stats.rejected_values, 2);
     assert_int_equal(stats.samples_rejected, 2);
     assert_int_equal(stats.samples_accepted, 0);
@@ -415,12 +402,10 @@ static void test_implausible_times_are_held_back_and_never_move_the_window(void 
     (void) state;
     trainer_stats_t stats = {0};
     trainer_ingest_t *ingest = trainer_ingest_new(&stats);
-    kms_sample_t s, out;
+    kms_sample_t s;
     s_sample(&s, "t", 1, 5);
     s.ts = 32503680000.0; /* the year 3000, on a publisher's first sample */
-    zmsg_t *msg = s_message(KMS_TOPIC_NODE, &s);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_NODE, &s), -1);
     assert_int_equal(s_feed(ingest, "u", 1, 1e-9), -1); /* no scrape is that short */
     assert_int_equal(stats.rejected_time, 2);
     uint64_t seq = 1;
@@ -428,16 +413,12 @@ static void test_implausible_times_are_held_back_and_never_move_the_window(void 
         assert_int_equal(s_feed(ingest, "v", seq++, 5), 0);
     s_sample(&s, "v", seq++, 3600); /* an hour, 5 s after the previous sample */
     s.ts = s_clock("v", 5);
-    msg = s_message(KMS_TOPIC_NODE, &s);
-    assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-    zmsg_destroy(&msg);
+    assert_int_equal(s_ingest(ingest, KMS_TOPIC_NODE, &s), -1);
     assert_int_equal(stats.rejected_time, 3);
     for (int i = 0; i < 30; i++) { /* 0.05 s claimed, every 5 s */
         s_sample(&s, "v", seq++, 0.05);
         s.ts = s_clock("v", 5);
-        msg = s_message(KMS_TOPIC_NODE, &s);
-        assert_int_equal(trainer_ingest_message(ingest, msg, &out), -1);
-        zmsg_destroy(&msg);
+        assert_int_equal(s_ingest(ingest, KMS_TOPIC_NODE, &s), -1);
     }
     assert_int_equal(stats.rejected_interval, 30);
     assert_int_equal(stats.samples_accepted, 5);
