@@ -6,15 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What fn wrote. */
-static char *s_capture(void (*fn)(void *))
+static int s_evaluated;
+
+/* What fn wrote with KMS_LOG_LEVEL at `level`, counting the evaluations from 0. */
+static char *s_capture_at(const char *level, void (*fn)(void *))
 {
     static char text[8192];
+    setenv("KMS_LOG_LEVEL", level, 1);
+    assert_int_equal(kms_log_init("kms-test"), 0);
+    s_evaluated = 0;
     kms_test_capture(fn, NULL, text, sizeof text);
     return text;
 }
 
-static int s_evaluated;
 static int s_count_evaluation(void)
 {
     return ++s_evaluated;
@@ -31,10 +35,7 @@ static void s_write_lines(void *unused)
 static void test_a_line_is_logfmt_and_hidden_levels_cost_nothing(void **state)
 {
     (void) state;
-    setenv("KMS_LOG_LEVEL", "info", 1);
-    assert_int_equal(kms_log_init("kms-test"), 0);
-    s_evaluated = 0;
-    char *text = s_capture(s_write_lines);
+    char *text = s_capture_at("info", s_write_lines);
     assert_non_null(strstr(text, " level=info prog=kms-test msg=\"scrape done\" target=node1 ms=3.2\n"));
     assert_non_null(strstr(text, "level=warn prog=kms-test msg=\"two words\"\n"));
     assert_null(strstr(text, "hidden"));
@@ -55,9 +56,7 @@ static void s_write_bound(void *unused)
 static void test_bound_endpoint_names_its_port(void **state)
 {
     (void) state;
-    setenv("KMS_LOG_LEVEL", "info", 1);
-    assert_int_equal(kms_log_init("kms-test"), 0);
-    char *text = s_capture(s_write_bound);
+    char *text = s_capture_at("info", s_write_bound);
     assert_non_null(strstr(text, " msg=listening socket=control endpoint=tcp://127.0.0.1:49153 port=49153\n"));
     assert_non_null(strstr(text, " msg=listening socket=samples endpoint=ipc:///tmp/samples\n"));
     assert_null(strstr(text, "connected"));
@@ -66,10 +65,7 @@ static void test_bound_endpoint_names_its_port(void **state)
 static void test_debug_level_shows_debug(void **state)
 {
     (void) state;
-    setenv("KMS_LOG_LEVEL", "debug", 1);
-    assert_int_equal(kms_log_init("kms-test"), 0);
-    s_evaluated = 0;
-    char *text = s_capture(s_write_lines);
+    char *text = s_capture_at("debug", s_write_lines);
     assert_non_null(strstr(text, "level=debug prog=kms-test msg=hidden n=1\n"));
     assert_int_equal(s_evaluated, 1);
 }
