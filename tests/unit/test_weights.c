@@ -1,6 +1,4 @@
-#include "kms_test.h"
-
-#include "kms_weights.h"
+#include "kms_test_weights.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,11 +27,14 @@ static const kms_weight_numeric_t *s_numeric(const kms_weights_t *w, const char 
     return NULL;
 }
 
-static json_t *s_parse(const char *text)
+/* The document `text` (which must be JSON) read into *w: kms_weights_from_json's verdict. */
+static int s_read(kms_weights_t *w, const char *text)
 {
     json_t *doc = json_loads(text, 0, NULL);
     assert_non_null(doc);
-    return doc;
+    int rc = kms_weights_from_json(doc, w);
+    json_decref(doc);
+    return rc;
 }
 
 /* Written, dumped as text, read back: every number identical, names as written. */
@@ -42,14 +43,7 @@ static void test_round_trip_through_text(void **state)
     (void) state;
     kms_weights_t w = s_example(), back;
     w.numeric[0].scale = 0.1 + 0.2; /* needs all 17 digits */
-    json_t *doc = kms_weights_to_json(&w, NULL);
-    assert_non_null(doc);
-    char *text = json_dumps(doc, 0);
-    json_decref(doc);
-    doc = s_parse(text);
-    free(text);
-    assert_int_equal(kms_weights_from_json(doc, &back), 0);
-    json_decref(doc);
+    kms_test_weights_through_text(&w, &back);
     assert_string_equal(back.model_name, "core_model");
     assert_true(back.bias == w.bias);
     assert_int_equal(back.numeric_count, 2);
@@ -82,14 +76,7 @@ static void test_every_double_reads_back_exactly(void **state)
         /* A scale whose square is a finite positive variance (both of Kepler's formulas). */
         double scale = fabs(v[4]);
         w.numeric[0].scale = scale > 1e-150 && scale < 1e150 ? scale : 1;
-        json_t *doc = kms_weights_to_json(&w, NULL);
-        assert_non_null(doc);
-        char *text = json_dumps(doc, 0);
-        json_decref(doc);
-        doc = s_parse(text);
-        free(text);
-        assert_int_equal(kms_weights_from_json(doc, &back), 0);
-        json_decref(doc);
+        kms_test_weights_through_text(&w, &back);
         assert_memory_equal(&back.bias, &w.bias, sizeof(double));
         assert_memory_equal(&s_numeric(&back, "cpu_cycles")->weight, &w.numeric[0].weight, sizeof(double));
         assert_memory_equal(&s_numeric(&back, "cpu_cycles")->scale, &w.numeric[0].scale, sizeof(double));
@@ -174,32 +161,28 @@ static void test_reads_other_writers(void **state)
 {
     (void) state;
     kms_weights_t w;
-    json_t *doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
-                          "{\"cpu_cycles\":{\"mean\":0,\"variance\":1,\"weight\":2}}}}");
-    assert_int_equal(kms_weights_from_json(doc, &w), 0);
-    json_decref(doc);
+    assert_int_equal(s_read(&w, "{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
+                                "{\"cpu_cycles\":{\"mean\":0,\"variance\":1,\"weight\":2}}}}"),
+                     0);
     assert_true(w.bias == 3);
     assert_int_equal(w.category_count, 0);
     assert_string_equal(w.model_name, "");
-    doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":1.0,\"Categorical_Variables\":{\"cpu_architecture\":"
-                  "{\"Sandy Bridge\":{\"weight\":1.0}}},\"Numerical_Variables\":{\"cpu_cycles\":"
-                  "{\"mean\":0,\"variance\":1.0,\"weight\":1.0}}},\"model_name\":\"core_model\"}");
-    assert_int_equal(kms_weights_from_json(doc, &w), 0);
-    json_decref(doc);
+    assert_int_equal(s_read(&w, "{\"All_Weights\":{\"Bias_Weight\":1.0,\"Categorical_Variables\":{\"cpu_architecture\":"
+                                "{\"Sandy Bridge\":{\"weight\":1.0}}},\"Numerical_Variables\":{\"cpu_cycles\":"
+                                "{\"mean\":0,\"variance\":1.0,\"weight\":1.0}}},\"model_name\":\"core_model\"}"),
+                     0);
     assert_string_equal(w.category[0].name, "Sandy Bridge");
     assert_string_equal(w.model_name, "core_model");
     /* The 2022 server's form, a mean and a variance: the same model with the mean in the bias. */
-    doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
-                  "{\"cpu_cycles\":{\"mean\":10,\"variance\":4,\"weight\":2}}}}");
-    assert_int_equal(kms_weights_from_json(doc, &w), 0);
-    json_decref(doc);
+    assert_int_equal(s_read(&w, "{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
+                                "{\"cpu_cycles\":{\"mean\":10,\"variance\":4,\"weight\":2}}}}"),
+                     0);
     assert_true(w.bias == 3 - 2 * 10 / 2.0);
     assert_true(w.numeric[0].scale == 2 && w.numeric[0].weight == 2);
     /* Kepler 0.6+'s form, a scale alone. */
-    doc = s_parse("{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
-                  "{\"bpf_cpu_time_ms\":{\"scale\":250,\"weight\":7}}}}");
-    assert_int_equal(kms_weights_from_json(doc, &w), 0);
-    json_decref(doc);
+    assert_int_equal(s_read(&w, "{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":"
+                                "{\"bpf_cpu_time_ms\":{\"scale\":250,\"weight\":7}}}}"),
+                     0);
     assert_true(w.bias == 3 && w.numeric[0].scale == 250 && w.numeric[0].weight == 7);
 }
 
@@ -233,13 +216,9 @@ static void test_rejects_malformed_documents(void **state)
         "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{\"x\":{\"scale\":\"2\",\"weight\":1}}}}",
         "{\"All_Weights\":{\"Bias_Weight\":1e308,\"Numerical_Variables\":{\"x\":{\"mean\":-1e308,\"variance\":1e-300,\"weight\":1e10}}}}",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        kms_weights_t w;
-        json_t *doc = s_parse(bad[i]);
-        assert_int_equal(kms_weights_from_json(doc, &w), -1);
-        json_decref(doc);
-    }
     kms_weights_t w;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(s_read(&w, bad[i]), -1);
     assert_int_equal(kms_weights_from_json(NULL, &w), -1);
     /* A name longer than the buffer, and more features than a model may have. */
     char text[8192];
@@ -248,14 +227,12 @@ static void test_rejects_malformed_documents(void **state)
                        "{\"mean\":0,\"variance\":1,\"weight\":1}}}}",
                        0);
     assert_true(len > 0 && (size_t) len < sizeof text);
-    json_t *doc = s_parse(text);
-    assert_int_equal(kms_weights_from_json(doc, &w), -1);
-    json_decref(doc);
+    assert_int_equal(s_read(&w, text), -1);
     /* A key with a NUL inside would read as a shorter name, and two such keys as one. */
     json_t *entry = json_pack("{s:f,s:f,s:f}", "mean", 0.0, "variance", 1.0, "weight", 1.0);
     json_t *numeric = json_object();
     json_object_setn_new(numeric, "cpu\0x", 5, entry);
-    doc = json_pack("{s:{s:f,s:o}}", "All_Weights", "Bias_Weight", 1.0, "Numerical_Variables", numeric);
+    json_t *doc = json_pack("{s:{s:f,s:o}}", "All_Weights", "Bias_Weight", 1.0, "Numerical_Variables", numeric);
     assert_int_equal(kms_weights_from_json(doc, &w), -1);
     json_decref(doc);
     numeric = json_object();
