@@ -1,6 +1,6 @@
 /* kms-api's pure cores (services/api): Kepler's requests, the Prometheus text, the status
    page and the request counters. */
-#include "kms_test.h"
+#include "kms_test_json.h"
 
 #include "api_families.h"
 #include "api_kepler.h"
@@ -37,20 +37,11 @@ static const char s_models[] =
     " {\"name\":\"gpu_model\",\"features\":[\"cpu_time\"],\"target\":\"gpu\",\"ready\":false,"
     " \"reason\":\"3 of 30 samples\",\"samples\":3,\"fit\":null,\"weights\":null}]";
 
-static json_t *s_json(const char *text)
-{
-    json_error_t error;
-    json_t *doc = json_loads(text, 0, &error);
-    if (!doc)
-        fail_msg("bad test JSON: %s at %d", error.text, error.position);
-    return doc;
-}
-
 static const api_kepler_config_t s_auto = {API_KEPLER_SAMPLE_PERIOD, API_KEPLER_ERA_AUTO, NULL};
 
 static int s_parse_as(const char *body, const api_kepler_config_t *config, api_kepler_request_t *req, char *why)
 {
-    json_t *doc = s_json(body);
+    json_t *doc = kms_test_json(body);
     int rc = api_kepler_parse(doc, config, req, why, 256);
     json_decref(doc);
     return rc;
@@ -230,7 +221,7 @@ static void test_requests_are_read_by_generation_and_malformed_ones_refused(void
 static void test_component_answer_in_each_generations_units(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_models);
+    json_t *models = kms_test_json(s_models);
     ask_t k;
     static const struct {
         const char *body, *cpu_time;
@@ -276,14 +267,14 @@ static void test_component_answer_in_each_generations_units(void **state)
 static void test_machine_spec_picks_the_machine(void **state)
 {
     (void) state;
-    json_t *models = s_json(
+    json_t *models = kms_test_json(
         "[{\"name\":\"core_model\",\"features\":[\"cpu_cycles\"],\"target\":\"core\",\"ready\":true,\"samples\":100,"
         " \"fit\":{\"r2\":0.9,\"rmse\":1.0,\"mae\":0.8},\"weights\":{\"All_Weights\":{\"Bias_Weight\":20.0,"
         " \"Categorical_Variables\":{\"cpu_architecture\":{\"Sapphire Rapids\":{\"weight\":1.5},"
         "   \"Graviton3\":{\"weight\":-2.0}}},"
         " \"Numerical_Variables\":{\"cpu_cycles\":{\"mean\":0.0,\"variance\":4.0,\"scale\":2.0,\"weight\":3.0}}},"
         " \"model_name\":\"core_model\"}}]");
-    json_t *machines = s_json(
+    json_t *machines = kms_test_json(
         "{\"Sapphire Rapids\":{\"vendor\":\"intel\",\"processor\":\"intel_xeon_platinum_8480+\",\"cores\":224,"
         "  \"chips\":2,\"memory\":1024,\"frequency\":3800,\"threads_per_core\":2},"
         " \"Graviton3\":{\"vendor\":\"arm\",\"processor\":\"neoverse_v1\",\"cores\":64,\"frequency\":2600}}");
@@ -345,7 +336,7 @@ static void test_machine_spec_picks_the_machine(void **state)
     /* And a machine specs file that is not one is refused, with the reason. */
     static const char *bad[] = {"[]", "{}", "{\"x\":{\"cores\":-1}}", "{\"x\":{\"color\":\"red\"}}", "{\"x\":3}"};
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
-        json_t *doc = s_json(bad[b]);
+        json_t *doc = kms_test_json(bad[b]);
         assert_int_equal(api_kepler_machines_check(doc, k.why, sizeof k.why), -1);
         assert_true(strlen(k.why) > 0);
         json_decref(doc);
@@ -357,7 +348,7 @@ static void test_machine_spec_picks_the_machine(void **state)
 static void test_platform_component_with_acpi_source(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_models);
+    json_t *models = kms_test_json(s_models);
     ask_t k;
     json_t *answer = s_ask(&k, models, NULL,
                            "{\"metrics\":[\"cpu_cycles\",\"cpu_instr\",\"cpu_time\",\"cache_miss\","
@@ -422,7 +413,7 @@ static double s_kepler_log(const json_t *doc, const char *metric, double x)
 static void test_curve_answers_where_kepler_reads_them(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_curve_models);
+    json_t *models = kms_test_json(s_curve_models);
     ask_t k;
     double truth = 25 * log(16 * 3.0 / 8 + 1) + 40; /* the curve at 3 busy cores */
     json_t *answer = s_ask(&k, models, NULL,
@@ -483,7 +474,7 @@ static void test_curve_answers_where_kepler_reads_them(void **state)
 static void test_dynamic_weights_predict_zero_at_idle(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_models);
+    json_t *models = kms_test_json(s_models);
     ask_t k;
     json_t *answer = s_ask(&k, models, NULL,
                            "{\"metrics\":[\"cpu_cycles\",\"cpu_instructions\",\"bpf_cpu_time_ms\"],"
@@ -508,7 +499,7 @@ static void test_dynamic_weights_predict_zero_at_idle(void **state)
 static void test_single_and_archive_choices(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_models);
+    json_t *models = kms_test_json(s_models);
     ask_t k;
     /* Node total power is the platform model's alone, even when a component model fits better. */
     json_t *doc = s_ask(&k, models, NULL,
@@ -526,8 +517,8 @@ static void test_single_and_archive_choices(void **state)
     s_request(&k, NULL,
               "{\"metrics\":[\"cpu_time\"],\"output_type\":\"AbsPower\",\"weight\":true,"
               "\"model_name\":\"gpu_model\"}");
-    json_t *pending = s_json("[{\"name\":\"p\",\"features\":[\"cpu_time\"],\"target\":\"core\",\"ready\":false,"
-                             "\"reason\":\"3 of 30 samples\",\"samples\":3,\"fit\":null,\"weights\":null}]");
+    json_t *pending = kms_test_json("[{\"name\":\"p\",\"features\":[\"cpu_time\"],\"target\":\"core\",\"ready\":false,"
+                                    "\"reason\":\"3 of 30 samples\",\"samples\":3,\"fit\":null,\"weights\":null}]");
     k.req.model_name[0] = '\0';
     assert_null(api_kepler_answer(pending, &k.req, k.archive, &k.status, k.why, sizeof k.why));
     assert_int_equal(k.status, 503);
@@ -576,7 +567,7 @@ static void s_render_metrics(const json_t *list, char **text)
 static void test_metrics_show_fits_once_per_family_and_trainer_down_if_silent(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_models);
+    json_t *models = kms_test_json(s_models);
     json_t *list = json_pack("{s:O,s:{s:f,s:i,s:{s:i,s:i,s:i}}}", "models", models, "trainer", "uptime", 12.5,
                              "samples_received", 240, "held_back", "bounds", 5, "outlier", 7, "drift", 3);
     char *text = NULL;
@@ -618,7 +609,7 @@ static void test_metrics_show_fits_once_per_family_and_trainer_down_if_silent(vo
 static void test_status_page_escapes_names_and_says_when_the_trainer_is_silent(void **state)
 {
     (void) state;
-    json_t *models = s_json(s_models);
+    json_t *models = kms_test_json(s_models);
     /* A model name that tries to be markup is written as text. */
     json_object_set_new(json_array_get(models, 3), "name", json_string("<script>x</script>"));
     json_t *list = json_pack("{s:O,s:{}}", "models", models, "trainer");
@@ -654,7 +645,7 @@ static void test_status_page_escapes_names_and_says_when_the_trainer_is_silent(v
 static void test_families_on_metrics_and_page(void **state)
 {
     (void) state;
-    json_t *list = json_pack("{s:o,s:{}}", "models", s_json(s_curve_models), "trainer");
+    json_t *list = json_pack("{s:o,s:{}}", "models", kms_test_json(s_curve_models), "trainer");
     char *text = NULL;
     s_render_metrics(list, &text);
     assert_non_null(strstr(text, "# TYPE kms_model_family_rmse_watts gauge\n"));

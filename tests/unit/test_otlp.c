@@ -1,7 +1,6 @@
 /* api_otlp: the OTEL environment, the k=v lists, and LIST document -> OTLP JSON. */
-#include "kms_test.h"
+#include "kms_test_json.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,18 +34,9 @@ static const char *s_list =
     "             \"frames_malformed\": 1, \"seq_gaps\": 0, \"publishers\": 2, \"checkpoints\": 4,"
     "             \"checkpoint_errors\": 0, \"last_checkpoint\": 1699999990.0}}";
 
-static json_t *s_load(const char *text)
-{
-    json_error_t error;
-    json_t *doc = json_loads(text, 0, &error);
-    if (!doc)
-        fail_msg("bad test JSON: %s at %d", error.text, error.position);
-    return doc;
-}
-
 static json_t *s_resource(void)
 {
-    return s_load("{\"service.name\": \"kms-api\", \"deployment.environment\": \"test\"}");
+    return kms_test_json("{\"service.name\": \"kms-api\", \"deployment.environment\": \"test\"}");
 }
 
 static const json_t *s_metrics_of(const json_t *request)
@@ -255,7 +245,7 @@ static void test_headers_interval_timeout_and_resource_are_read_with_fallbacks(v
 static void test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now(void **state)
 {
     (void) state;
-    json_t *list = s_load(s_list), *resource = s_resource();
+    json_t *list = kms_test_json(s_list), *resource = s_resource();
     json_t *request = api_otlp_build(list, resource, NOW_NS);
     assert_non_null(request);
 
@@ -297,7 +287,7 @@ static void test_every_built_metric_has_a_unit_one_kind_and_points_stamped_now(v
 static void test_built_points_carry_the_lists_values_and_leave_out_the_absent(void **state)
 {
     (void) state;
-    json_t *list = s_load(s_list), *resource = s_resource();
+    json_t *list = kms_test_json(s_list), *resource = s_resource();
     json_t *r = api_otlp_build(list, resource, NOW_NS);
     assert_non_null(r);
 
@@ -365,7 +355,7 @@ static void test_a_hostile_list_is_left_out_never_invented_or_crashed_on(void **
     json_decref(r);
     json_decref(empty);
 
-    json_t *list = s_load(
+    json_t *list = kms_test_json(
         "{\"models\": ["
         "  {\"features\": [], \"samples\": 5, \"ready\": true},"
         "  {\"name\": 7, \"samples\": 5},"
@@ -395,13 +385,13 @@ static void test_a_hostile_list_is_left_out_never_invented_or_crashed_on(void **
 static void test_extreme_times_print_whole_and_give_no_impossible_start_time(void **state)
 {
     (void) state;
-    json_t *list = s_load("{\"trainer\": {\"uptime\": 5, \"checkpoints\": 1}}");
+    json_t *list = kms_test_json("{\"trainer\": {\"uptime\": 5, \"checkpoints\": 1}}");
     json_t *r = api_otlp_build(list, NULL, UINT64_MAX);
     const json_t *point = s_point(r, "kms_trainer_checkpoints", "sum", NULL, NULL, NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(point, "timeUnixNano")), "18446744073709551615");
     json_decref(r);
     /* A fresh trainer's start is not rounded past the point's own time. */
-    json_t *fresh = s_load("{\"trainer\": {\"uptime\": 0.2, \"checkpoints\": 0}}");
+    json_t *fresh = kms_test_json("{\"trainer\": {\"uptime\": 0.2, \"checkpoints\": 0}}");
     r = api_otlp_build(fresh, NULL, 1700000000900000000ULL);
     point = s_point(r, "kms_trainer_checkpoints", "sum", NULL, NULL, NULL, NULL);
     assert_string_equal(json_string_value(json_object_get(point, "startTimeUnixNano")), "1700000000000000000");
@@ -475,7 +465,7 @@ static void s_mutate(json_t *root, json_t *node, int *variants)
 static void test_a_request_stays_well_formed_whatever_value_is_mutated(void **state)
 {
     (void) state;
-    json_t *list = s_load(s_list);
+    json_t *list = kms_test_json(s_list);
     int variants = 0;
     s_mutate(list, list, &variants);
     assert_true(variants > 500);

@@ -30,8 +30,7 @@ static const kms_weight_numeric_t *s_numeric(const kms_weights_t *w, const char 
 /* The document `text` (which must be JSON) read into *w: kms_weights_from_json's verdict. */
 static int s_read(kms_weights_t *w, const char *text)
 {
-    json_t *doc = json_loads(text, 0, NULL);
-    assert_non_null(doc);
+    json_t *doc = kms_test_json(text);
     int rc = kms_weights_from_json(doc, w);
     json_decref(doc);
     return rc;

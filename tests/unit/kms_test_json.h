@@ -1,0 +1,19 @@
+/* JSON in the tests that read or write it (jansson). */
+#ifndef KMS_TEST_JSON_H
+#define KMS_TEST_JSON_H
+
+#include "kms_test.h"
+
+#include <jansson.h>
+
+/* The document `text`, which the test wrote and so must parse: a failure names where not. */
+static inline json_t *kms_test_json(const char *text)
+{
+    json_error_t error;
+    json_t *doc = json_loads(text, 0, &error);
+    if (!doc)
+        fail_msg("bad test JSON: %s at %d", error.text, error.position);
+    return doc;
+}
+
+#endif
