@@ -236,16 +236,28 @@ static void test_the_model_is_chosen_by_exact_then_nearest_then_generic_arch(voi
 #define UTILIZATION(weight) "\"cpu_utilization\":{\"mean\":0,\"variance\":1,\"scale\":1,\"weight\":" #weight "}"
 #define PER_CPU ",\"per_logical_cpu\":true}"
 
+typedef struct {
+    const char *body;
+    meter_reject_t why;
+} refusal_t;
+
+/* Each document refused (for 2 cpus within 1000 W), for its own reason. */
+static void s_expect_refused(const refusal_t *cases, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        meter_model_t m;
+        meter_reject_t why = (meter_reject_t) -1;
+        assert_int_equal(meter_model_parse(cases[i].body, strlen(cases[i].body), "x", 2, 1000, &m, &why), -1);
+        if (why != cases[i].why)
+            fail_msg("case %zu refused as %s, not %s", i, meter_reject_name(why), meter_reject_name(cases[i].why));
+    }
+}
+
 static void test_malformed_featureless_or_absurd_models_are_refused_with_why(void **state)
 {
     (void) state;
-    meter_model_t m;
-    meter_reject_t why;
     /* clang-format off */
-    const struct {
-        const char *body;
-        meter_reject_t why;
-    } bad[] = {
+    const refusal_t bad[] = {
         {"", METER_REJECT_PARSE},
         {"{\"All_Weights\":", METER_REJECT_PARSE},
         {"<html>503</html>", METER_REJECT_PARSE},
@@ -275,25 +287,15 @@ static void test_malformed_featureless_or_absurd_models_are_refused_with_why(voi
          METER_REJECT_WATTS},
     };
     /* clang-format on */
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        why = (meter_reject_t) -1;
-        assert_int_equal(meter_model_parse(bad[i].body, strlen(bad[i].body), "x", 2, 1000, &m, &why), -1);
-        if (why != bad[i].why)
-            fail_msg("case %zu refused as %s, not %s", i, meter_reject_name(why), meter_reject_name(bad[i].why));
-    }
+    s_expect_refused(bad, sizeof bad / sizeof bad[0]);
 }
 
 /* A node model charges a VM its training host's whole idle power: refused, however it is said. */
 static void test_node_model_is_refused(void **state)
 {
     (void) state;
-    meter_model_t m;
-    meter_reject_t why;
     /* clang-format off */
-    const struct {
-        const char *body;
-        meter_reject_t why;
-    } node[] = {
+    const refusal_t node[] = {
         {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{" UTILIZATION(1) "}},"
          "\"per_logical_cpu\":false}", METER_REJECT_NODE},
         {"{\"All_Weights\":{\"Bias_Weight\":3,\"Numerical_Variables\":{" UTILIZATION(1) "}}}", METER_REJECT_NODE},
@@ -301,10 +303,7 @@ static void test_node_model_is_refused(void **state)
          "\"scale\":1,\"weight\":1}}}" PER_CPU, METER_REJECT_FEATURES},
     };
     /* clang-format on */
-    for (size_t i = 0; i < sizeof node / sizeof node[0]; i++) {
-        assert_int_equal(meter_model_parse(node[i].body, strlen(node[i].body), "x", 2, 1000, &m, &why), -1);
-        assert_int_equal(why, node[i].why);
-    }
+    s_expect_refused(node, sizeof node / sizeof node[0]);
 }
 
 /* A line that dips below zero when idle (a node's intercept read per cpu) is never counted. */
