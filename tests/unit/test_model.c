@@ -229,6 +229,21 @@ static double s_batch_predict(const batch_t *fit, const row_t *r)
     return y + fit->coef[1 + P + r->arch];
 }
 
+/* The model's status, and its weights (which it must have). */
+static kms_model_status_t s_status(const kms_model_t *model)
+{
+    kms_model_status_t st;
+    kms_model_status(model, &st);
+    return st;
+}
+
+static kms_weights_t s_weights(const kms_model_t *model)
+{
+    kms_weights_t w;
+    assert_int_equal(kms_model_weights(model, &w), 0);
+    return w;
+}
+
 static bool s_close(double a, double b, double rel)
 {
     return fabs(a - b) <= rel * fmax(1, fmax(fabs(a), fabs(b)));
@@ -263,8 +278,7 @@ static double s_check_scenario(scenario_t kind, double f, double ridge)
         if (n < (ridge > 0 ? 2 : 10) || (n > 8 && n % 25 != 0))
             continue;
         batch_t fit = s_batch_fit(learned, n - pending, f, ridge);
-        kms_weights_t w, served;
-        assert_int_equal(kms_model_weights(model, &w), 0);
+        kms_weights_t w = s_weights(model), served;
         kms_test_weights_through_text(&w, &served);
         /* With fewer samples than columns only the ridge decides the fit away from the samples'
            span, where rounding (~1e-16 / ridge) shows: compare there once the fit is determined. */
@@ -286,8 +300,7 @@ static double s_check_scenario(scenario_t kind, double f, double ridge)
                 fail_msg("%s n=%zu: Kepler's formula %.17g, model %.17g", s_scenario_names[kind], n, kepler, online);
         }
     }
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_int_equal(st.pending, pending);
     assert_int_equal(pending, kind == ARCHS ? 3 * (KMS_MODEL_ARCH_EVIDENCE - 1) : 0);
     kms_model_destroy(&model);
@@ -373,8 +386,7 @@ static void test_weights_recover_a_noise_free_truth(void **state)
         assert_int_equal(kms_model_learn(model, &s, 1),
                          i < 2 * KMS_MODEL_ARCH_EVIDENCE - 1 && r.arch ? KMS_LEARN_PENDING : KMS_LEARN_OK);
     }
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_string_equal(w.model_name, "test_model");
     assert_int_equal(w.numeric_count, P);
     for (size_t j = 0; j < P; j++) {
@@ -386,8 +398,7 @@ static void test_weights_recover_a_noise_free_truth(void **state)
     assert_string_equal(w.category[0].name, "broadwell");
     assert_string_equal(w.category[1].name, "zen3");
     assert_true(s_close(w.category[1].weight - w.category[0].weight, 4, 1e-6));
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_true(st.r2 > 0.9 && st.window_r2 > 0.999999);
     assert_true(st.window_rmse < 1e-6);
     kms_model_destroy(&model);
@@ -398,8 +409,7 @@ static void test_constant_feature_is_served_safely(void **state)
 {
     (void) state;
     kms_model_t *model = s_learned(CONSTANT, 1, 60, NULL);
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_true(w.numeric[1].scale == 1 && w.numeric[1].weight == 0);
     assert_true(w.numeric[0].scale > 3e7 && w.numeric[0].weight != 0);
     json_t *doc = kms_weights_to_json(&w, NULL);
@@ -414,8 +424,7 @@ static void test_unseen_architecture_has_weight_zero(void **state)
     (void) state;
     row_t rows[N];
     kms_model_t *model = s_learned(ARCHS, 1, 300, rows);
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_int_equal(w.category_count, 3);
     assert_string_equal(w.category[2].name, KMS_ARCH_UNKNOWN); /* the empty architecture */
     kms_sample_t s = s_sample(&rows[0]);
@@ -491,8 +500,7 @@ static void test_prequential_r2_rmse_mae_match_a_recomputation(void **state)
         figures[part][1] = sqrt(sse / (double) count);
         figures[part][2] = sae / (double) count;
     }
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_true(s_close(st.r2, figures[0][0], 1e-9) && s_close(st.rmse, figures[0][1], 1e-9)
                 && s_close(st.mae, figures[0][2], 1e-9));
     assert_true(s_close(st.window_r2, figures[1][0], 1e-9) && s_close(st.window_rmse, figures[1][1], 1e-9)
@@ -516,8 +524,7 @@ static void test_a_model_is_ready_at_min_samples_and_says_how_far_before(void **
     s_generate(RANDOM, rows, 40);
     kms_model_spec_t spec = s_spec(1, KMS_MODEL_RIDGE);
     kms_model_t *model = kms_model_new(&spec);
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_false(st.ready);
     assert_string_equal(st.reason, "0 of 30 samples");
     assert_true(isnan(st.r2) && isnan(st.window_rmse));
@@ -559,12 +566,10 @@ static void test_idle_node_is_ready(void **state)
 {
     (void) state;
     kms_model_t *model = s_learned(IDLE, 1, 40, NULL);
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_true(st.ready);
     assert_true(st.rmse == 0 && st.window_mae == 0 && isnan(st.r2));
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_true(w.bias == 42.5);
     for (size_t j = 0; j < P; j++)
         assert_true(w.numeric[j].weight == 0 && w.numeric[j].scale == 1);
@@ -605,8 +610,7 @@ static void test_invalid_samples_rejected_and_counted(void **state)
         kms_sample_t s = s_sample(&r);
         assert_int_equal(kms_model_learn(model, &s, 2), KMS_LEARN_INVALID);
     }
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_int_equal(st.invalid, count);
     assert_int_equal(st.samples, 50);
     assert_true(st.updated == 1);
@@ -646,16 +650,14 @@ static void test_wild_extrapolation_keeps_state_finite(void **state)
         assert_true(isinf(p) || fabs(p) > 1e150);
         bool gated = history > KMS_MODEL_GATE_HISTORY + P;
         assert_int_equal(kms_model_learn(model, &s, 2), gated ? KMS_LEARN_OUTLIER : KMS_LEARN_OK);
-        kms_model_status_t st;
-        kms_model_status(model, &st);
+        kms_model_status_t st = s_status(model);
         assert_int_equal(st.samples, history + !gated);
         assert_int_equal(st.outliers, gated);
         assert_true(isfinite(st.rmse) && isfinite(st.window_rmse));
         json_t *saved = kms_model_save(model);
         assert_non_null(saved);
         json_decref(saved);
-        kms_weights_t w;
-        assert_int_equal(kms_model_weights(model, &w), 0);
+        kms_weights_t w = s_weights(model);
         json_t *doc = kms_weights_to_json(&w, NULL);
         assert_non_null(doc);
         json_decref(doc);
@@ -676,8 +678,7 @@ static void test_a_missing_feature_is_reported(void **state)
     kms_values_set(&s.targets, "core", 20);
     kms_values_set(&s.targets, "package", 30);
     assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_MISSING);
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_int_equal(st.missing, 1);
     assert_int_equal(st.samples, 0);
     assert_string_equal(st.missing_what, KMS_F_CPU_CYCLES);
@@ -708,8 +709,7 @@ static kms_learn_result_t s_learn_arch(kms_model_t *model, const char *arch, dou
 
 static bool s_has_category(const kms_model_t *model, const char *arch)
 {
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     for (size_t a = 0; a < w.category_count; a++)
         if (strcmp(w.category[a].name, arch) == 0)
             return true;
@@ -738,12 +738,10 @@ static void test_architecture_flood_squats_no_slot(void **state)
     for (int i = 0; i < 50; i++)
         learned += s_learn_arch(model, "sapphirerapids", 30000 + i, 7) == KMS_LEARN_OK;
     assert_int_equal(learned, 50 - (KMS_MODEL_ARCH_EVIDENCE - 1));
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_int_equal(st.pending, 10000 + 20 + KMS_MODEL_ARCH_EVIDENCE - 1);
     assert_int_equal(st.samples, 100 + learned);
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_int_equal(w.category_count, 2);
     assert_true(s_close(w.category[1].weight - w.category[0].weight, 7, 1e-6));
     kms_model_destroy(&model);
@@ -784,8 +782,7 @@ static void test_architecture_slots_are_reclaimed(void **state)
     for (int i = 0; i < 200; i++)
         assert_int_equal(s_learn_arch(model, "newcomer", ++ts, 40), KMS_LEARN_OK);
     /* arch1's samples stay in the fit as samples of no architecture; the others are exact. */
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_int_equal(w.category_count, KMS_MODEL_MAX_ARCH);
     assert_string_equal(w.category[KMS_MODEL_MAX_ARCH - 1].name, "newcomer");
     assert_true(s_close(w.category[KMS_MODEL_MAX_ARCH - 1].weight - w.category[0].weight, 40, 1e-6));
@@ -807,9 +804,7 @@ static kms_sample_t s_node_sample(double factor)
 
 static double s_worst_weight_difference(const kms_model_t *a, const kms_model_t *b)
 {
-    kms_weights_t wa, wb;
-    assert_int_equal(kms_model_weights(a, &wa), 0);
-    assert_int_equal(kms_model_weights(b, &wb), 0);
+    kms_weights_t wa = s_weights(a), wb = s_weights(b);
     double worst = fabs(wa.bias - wb.bias) / fabs(wa.bias);
     for (size_t j = 0; j < P; j++)
         worst = fmax(worst, fabs(wa.numeric[j].weight - wb.numeric[j].weight) / fabs(wa.numeric[j].weight));
@@ -837,8 +832,7 @@ static void test_residual_gate_keeps_glitches_out(void **state)
                 absurd++;
             }
         }
-        kms_model_status_t st;
-        kms_model_status(mixed, &st);
+        kms_model_status_t st = s_status(mixed);
         assert_int_equal(st.outliers, absurd);
         assert_int_equal(st.samples, 5000);
         assert_false(st.drift);
@@ -858,8 +852,7 @@ static int s_follow(kms_model_t *model, double factor, int limit, kms_model_t **
         kms_learn_result_t result = kms_model_learn(model, &s, 1);
         if (*copy_at_drift)
             assert_int_equal(kms_model_learn(*copy_at_drift, &s, 1), result);
-        kms_model_status_t st;
-        kms_model_status(model, &st);
+        kms_model_status_t st = s_status(model);
         if (st.drifts == 1 && !*copy_at_drift)
             *copy_at_drift = s_reload(model); /* the gate's state is saved too */
         double error = 0;
@@ -892,8 +885,7 @@ static void test_step_change_is_a_drift(void **state)
             kms_sample_t s = s_node_sample(1);
             assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_OK);
         }
-        kms_weights_t before, after;
-        assert_int_equal(kms_model_weights(model, &before), 0);
+        kms_weights_t before = s_weights(model);
         int followed = s_follow(model, 1.5, 1000, &copy);
         kms_model_status_t st, cst;
         kms_model_status(model, &st);
@@ -909,7 +901,7 @@ static void test_step_change_is_a_drift(void **state)
         } else {
             assert_int_equal(followed, -1);
             assert_true(st.drift && st.drifted > 900);
-            assert_int_equal(kms_model_weights(model, &after), 0);
+            kms_weights_t after = s_weights(model);
             assert_memory_equal(&before, &after, sizeof before);
         }
         kms_model_destroy(&model);
@@ -966,8 +958,7 @@ static void test_per_cpu_model_pools_hosts_of_any_size(void **state)
         kms_sample_t s = s_host_sample(i % 2 ? 16 : 4, s_uniform(0, 1), i + 1);
         assert_int_equal(kms_model_learn(model, &s, i + 1), KMS_LEARN_OK);
     }
-    kms_weights_t w;
-    assert_int_equal(kms_model_weights(model, &w), 0);
+    kms_weights_t w = s_weights(model);
     assert_int_equal(w.numeric_count, 1);
     assert_string_equal(w.numeric[0].name, KMS_F_CPU_UTILIZATION);
     double arch_weight = w.category_count ? w.category[0].weight : 0;
@@ -988,8 +979,7 @@ static void test_per_cpu_sample_without_cpus_is_missing(void **state)
     kms_sample_t s = s_host_sample(4, 0.5, 1);
     s.cpus = 0;
     assert_int_equal(kms_model_learn(model, &s, 1), KMS_LEARN_MISSING);
-    kms_model_status_t st;
-    kms_model_status(model, &st);
+    kms_model_status_t st = s_status(model);
     assert_string_equal(st.missing_what, "cpus");
     kms_model_destroy(&model);
 }
@@ -1089,8 +1079,7 @@ static void test_save_load_continues_bit_identically(void **state)
         kms_sample_t missing;
         memset(&missing, 0, sizeof missing);
         kms_model_learn(model, &missing, 1);
-        kms_model_status_t earning;
-        kms_model_status(model, &earning);
+        kms_model_status_t earning = s_status(model);
         assert_true(earning.pending > 2 * (KMS_MODEL_ARCH_EVIDENCE - 1));
         kms_model_t *copy = s_reload(model);
         for (size_t i = 405; i < N; i++) {
@@ -1105,9 +1094,7 @@ static void test_save_load_continues_bit_identically(void **state)
         kms_model_status(model, &sa);
         kms_model_status(copy, &sb);
         assert_memory_equal(&sa, &sb, sizeof sa);
-        kms_weights_t wa, wb;
-        assert_int_equal(kms_model_weights(model, &wa), 0);
-        assert_int_equal(kms_model_weights(copy, &wb), 0);
+        kms_weights_t wa = s_weights(model), wb = s_weights(copy);
         assert_memory_equal(&wa, &wb, sizeof wa);
         char *ta = s_dump_state(model), *tb = s_dump_state(copy);
         assert_string_equal(ta, tb);
@@ -1126,8 +1113,7 @@ static void test_empty_model_round_trips(void **state)
     kms_model_spec_builtin("dram_model", &spec);
     kms_model_t *model = kms_model_new(&spec);
     kms_model_t *copy = s_reload(model);
-    kms_model_status_t st;
-    kms_model_status(copy, &st);
+    kms_model_status_t st = s_status(copy);
     assert_int_equal(st.samples, 0);
     assert_string_equal(kms_model_spec(copy)->features[1], KMS_F_RESIDENT_MEMORY);
     kms_model_destroy(&model);
