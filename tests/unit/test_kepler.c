@@ -89,6 +89,14 @@ static void s_absent(const kms_values_t *values, const char *name)
         fail_msg("%s present (%g) but should not be", name, v);
 }
 
+/* The samples of the interval from `prev` to `cur`, into `got` emptied first: the diff's count. */
+static int s_diff(const kms_kepler_snapshot_t *prev, kms_kepler_snapshot_t *cur, collected_t *got,
+                  kms_kepler_diff_stats_t *st)
+{
+    got->count = 0;
+    return kms_kepler_diff(prev, cur, s_collect, got, st);
+}
+
 static const kms_sample_t *s_find(const collected_t *c, const char *container_id)
 {
     for (size_t i = 0; i < c->count; i++)
@@ -402,8 +410,7 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
     for (int watts = 0; watts < 2; watts++) {
         s_zones(p, 100, (double[]){200000, 150000, 50000}, watts);
         s_zones(c, 105, (double[]){12, 9, 3}, watts);
-        got->count = 0;
-        assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
+        assert_int_equal(s_diff(p, c, got, &st), 0);
         assert_int_equal(got->count, 0);
         assert_int_equal(st.rapl_wraps, 0);
         assert_int_equal(st.counter_resets, 3);
@@ -411,8 +418,7 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
         /* One zone wrapping while the others count on: a wrap, unwrapped. */
         s_zones(c, 105, (double[]){40, 150100, 50025}, watts);
         s_zones(p, 100, (double[]){262143.32885 - 160, 150000, 50000}, watts);
-        got->count = 0;
-        assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 1);
+        assert_int_equal(s_diff(p, c, got, &st), 1);
         assert_int_equal(st.rapl_wraps, 1);
         s_want(&got->items[0].targets, "package=40 core=20");
     }
@@ -421,8 +427,7 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
     s_add(p, "kepler_node_cpu_joules_total", 100000, "zone", "package", "node_name", "n");
     kms_kepler_snapshot_begin(c, 6, "h");
     s_add(c, "kepler_node_cpu_joules_total", 10, "zone", "package", "node_name", "n");
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
+    assert_int_equal(s_diff(p, c, got, &st), 0);
     assert_int_equal(st.rapl_wraps, 0);
     assert_int_equal(st.counter_resets, 1);
     free(got);
@@ -455,12 +460,10 @@ static void test_rapl_wrap_judged_by_recent_power(void **state)
     for (size_t k = 0; k < 2; k++) {
         s_zone(a, 0, range - cases[k].before - 200);
         s_zone(b, 5, range - cases[k].before);
-        got->count = 0;
-        assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
+        assert_int_equal(s_diff(a, b, got, &st), 1);
         s_close(s_get(&got->items[0].targets, "package"), 40);
         s_zone(c, 10, 5);
-        got->count = 0;
-        assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), cases[k].wraps);
+        assert_int_equal(s_diff(b, c, got, &st), cases[k].wraps);
         assert_int_equal(st.rapl_wraps, cases[k].wraps);
         assert_int_equal(st.counter_resets, 1 - cases[k].wraps);
         if (cases[k].wraps)
@@ -469,8 +472,7 @@ static void test_rapl_wrap_judged_by_recent_power(void **state)
     /* The same 241 W fall with no history: a wrap. */
     s_zone(b, 5, range - 1200);
     s_zone(c, 10, 5);
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 1);
+    assert_int_equal(s_diff(b, c, got, &st), 1);
     assert_int_equal(st.rapl_wraps, 1);
     /* The recent power outlives an interval of idling, forgotten 1% an interval. */
     s_zone(a, 0, range - 1400);
@@ -486,8 +488,7 @@ static void test_rapl_wrap_judged_by_recent_power(void **state)
     s_zone(b, 5, range - 1000);
     assert_int_equal(kms_kepler_diff(a, b, s_collect, got, &st), 1);
     s_zone(c, 10, 5); /* 201 W, no history: a wrap */
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 1);
+    assert_int_equal(s_diff(b, c, got, &st), 1);
     assert_int_equal(st.rapl_wraps, 1);
     free(got);
     kms_kepler_snapshot_destroy(&a);
@@ -539,8 +540,7 @@ static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void 
             s_packages(c, 105, 1100, in_prev ? 0 : cases[k].bad);
             if (in_prev && cases[k].bad == 3)
                 continue; /* the way back down from a jump is a damaged page, tested elsewhere */
-            got->count = 0;
-            assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+            assert_int_equal(s_diff(p, c, got, &st), 2);
             const kms_sample_t *n = &got->items[0];
             assert_false(n->is_container);
             for (int r = 0; r < KMS_KEPLER_SPOIL_COUNT; r++)
@@ -558,8 +558,7 @@ static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void 
     /* The same pages without the fault: every target, none spoiled. */
     s_packages(p, 100, 1000, 0);
     s_packages(c, 105, 1100, 0);
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(s_diff(p, c, got, &st), 2);
     s_want(&got->items[0].targets, "package=80 core=40");
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_DUPLICATE] + st.spoiled[KMS_KEPLER_SPOIL_NONFINITE]
                          + st.spoiled[KMS_KEPLER_SPOIL_JUMP],
@@ -707,8 +706,7 @@ static void test_rapl_package_lost_from_a_page(void **state)
     s_close(s_get(&got->items[0].targets, "package"), 2 * 200 / 10.0);
     s_close(s_get(&got->items[0].targets, "dram"), 2 * 50 / 10.0);
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 0);
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(b, c, s_collect, got, &st), 0);
+    assert_int_equal(s_diff(b, c, got, &st), 0);
     assert_int_equal(got->count, 0);
     assert_false(st.damaged); /* appeared: c is the reference from now on */
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED], 2);
@@ -761,8 +759,7 @@ static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
     s_close(s_get(&ctr->features, "cpu_time"), 0);
     /* A process series that is not a number spoils the sums, not the node's own figure. */
     s_churn_page(c, 105, 1, 0.375, 4, true);
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(s_diff(p, c, got, &st), 2);
     s_close(s_get(&got->items[0].features, "cpu_time"), 1.5);
     assert_int_equal(st.spoiled[KMS_KEPLER_SPOIL_NONFINITE], 0);
     /* No ratio, no cpus, or a ratio that is not one (above 1): the sum, as before. */
@@ -772,15 +769,13 @@ static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
     } fallback[] = {{-1, 4}, {0.375, 0}, {1.5, 4}};
     for (size_t k = 0; k < sizeof fallback / sizeof fallback[0]; k++) {
         s_churn_page(c, 105, 1, fallback[k].ratio, fallback[k].cpus, false);
-        got->count = 0;
-        assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+        assert_int_equal(s_diff(p, c, got, &st), 2);
         s_close(s_get(&got->items[0].features, "cpu_time"), 0);
     }
     /* Twice on a page: which one is the node's? The sum. */
     s_churn_page(c, 105, 1, 0.375, 4, false);
     s_add(c, "kepler_node_cpu_usage_ratio", 0.9, "node_name", "n10", "x", "y");
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(s_diff(p, c, got, &st), 2);
     s_close(s_get(&got->items[0].features, "cpu_time"), 0);
     /* Kepler's active and idle joules give the ratio over the interval itself (here 6 of 10 J
        active: 0.6), which the page's gauge (its last refresh's, 0.375) only samples; a Kepler
@@ -791,14 +786,12 @@ static void test_rapl_node_cpu_time_from_usage_ratio(void **state)
     s_churn_page(c, 105, 1, 0.375, 4, false);
     s_add(c, "kepler_node_cpu_active_joules_total", 106, "node_name", "n10", "zone", "package");
     s_add(c, "kepler_node_cpu_idle_joules_total", 204, "node_name", "n10", "zone", "package");
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(s_diff(p, c, got, &st), 2);
     s_close(s_get(&got->items[0].features, "cpu_time"), 0.6 * 4);
     s_churn_page(c, 105, 1, 0.375, 4, false);
     s_add(c, "kepler_node_cpu_active_joules_total", 1, "node_name", "n10", "zone", "package");
     s_add(c, "kepler_node_cpu_idle_joules_total", 2, "node_name", "n10", "zone", "package");
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 2);
+    assert_int_equal(s_diff(p, c, got, &st), 2);
     s_close(s_get(&got->items[0].features, "cpu_time"), 0.375 * 4);
     free(got);
     kms_kepler_snapshot_destroy(&p);
@@ -832,8 +825,7 @@ static void test_interval_on_the_monotonic_clock(void **state)
     s_close(kms_kepler_snapshot_interval(copy, c), 5);
     s_container_page(c, 1004, 2e3, 2.5e3, 150);
     s_close(kms_kepler_snapshot_interval(copy, c), 4);
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(copy, c, s_collect, got, &st), 3);
+    assert_int_equal(s_diff(copy, c, got, &st), 3);
     s_close(got->items[0].dt, 4);
     free(got);
     kms_kepler_snapshot_destroy(&copy);
@@ -868,8 +860,7 @@ static void test_kepler_03_gauges_cover_3_s_and_an_unchanged_page_gives_nothing(
 
     kms_kepler_snapshot_t *same = s_fixture("0.3-a.prom", 4001);
     kms_kepler_diff_stats_t st;
-    got->count = 0;
-    assert_int_equal(kms_kepler_diff(a, same, s_collect, got, &st), 0);
+    assert_int_equal(s_diff(a, same, got, &st), 0);
     assert_non_null(st.why);
     assert_int_equal(got->count, 0);
     free(got);
