@@ -37,13 +37,20 @@ static int s_count_only(const kms_sample_t *sample, void *arg)
     return 0;
 }
 
+/* tests/fixtures/kepler/`name` whole, its length in *len; the caller frees it. */
+static char *s_kepler_file(const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, name);
+    char *text = kms_test_read_file(path, len);
+    assert_non_null(text);
+    return text;
+}
+
 static kms_kepler_snapshot_t *s_fixture(const char *name, double ts)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, name);
     size_t len;
-    char *page = kms_test_read_file(path, &len);
-    assert_non_null(page);
+    char *page = s_kepler_file(name, &len);
     kms_kepler_snapshot_t *snap = kms_kepler_snapshot_new();
     assert_non_null(snap);
     kms_promtext_stats_t stats;
@@ -347,15 +354,20 @@ static void test_kepler_010_raw_rapl_wrap_is_unwrapped_into_node_and_container_w
     kms_kepler_snapshot_destroy(&b);
 }
 
+/* One raw package zone reading `joules` at `ts`, without watts gauges. */
+static void s_zone(kms_kepler_snapshot_t *s, double ts, double joules)
+{
+    kms_kepler_snapshot_begin(s, ts, "h");
+    s_add(s, "kepler_node_cpu_joules_total", joules, "zone", "package", "node_name", "n");
+}
+
 /* A raw reading that went down from above any known range cannot be unwrapped: no sample. */
 static void test_a_rapl_fall_beyond_any_known_range_is_no_wrap_and_no_sample(void **state)
 {
     (void) state;
     kms_kepler_snapshot_t *p = kms_kepler_snapshot_new(), *c = kms_kepler_snapshot_new();
-    kms_kepler_snapshot_begin(p, 1, "h");
-    s_add(p, "kepler_node_cpu_joules_total", 900000, "zone", "package", "node_name", "n");
-    kms_kepler_snapshot_begin(c, 2, "h");
-    s_add(c, "kepler_node_cpu_joules_total", 10, "zone", "package", "node_name", "n");
+    s_zone(p, 1, 900000);
+    s_zone(c, 2, 10);
     collected_t *got = calloc(1, sizeof *got);
     kms_kepler_diff_stats_t st;
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
@@ -363,20 +375,16 @@ static void test_a_rapl_fall_beyond_any_known_range_is_no_wrap_and_no_sample(voi
     assert_int_equal(got->count, 0);
     /* A zone whose counter wraps at 1000 J, not at the standard range: the power Kepler reports
        (3 W) gives the standard unwrap (52 kW) away, and nothing is made of the interval. */
-    kms_kepler_snapshot_begin(p, 1, "h");
-    s_add(p, "kepler_node_cpu_joules_total", 990, "zone", "package", "node_name", "n");
+    s_zone(p, 1, 990);
     s_add(p, "kepler_node_cpu_watts", 3, "zone", "package", "node_name", "n");
-    kms_kepler_snapshot_begin(c, 6, "h");
-    s_add(c, "kepler_node_cpu_joules_total", 5, "zone", "package", "node_name", "n");
+    s_zone(c, 6, 5);
     s_add(c, "kepler_node_cpu_watts", 3, "zone", "package", "node_name", "n");
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 0);
     assert_non_null(st.why);
     assert_int_equal(got->count, 0);
     /* Within the known range the same fall is a wrap. */
-    kms_kepler_snapshot_begin(c, 2, "h");
-    s_add(c, "kepler_node_cpu_joules_total", 10, "zone", "package", "node_name", "n");
-    kms_kepler_snapshot_begin(p, 1, "h");
-    s_add(p, "kepler_node_cpu_joules_total", 262143.32885 - 5, "zone", "package", "node_name", "n");
+    s_zone(c, 2, 10);
+    s_zone(p, 1, 262143.32885 - 5);
     assert_int_equal(kms_kepler_diff(p, c, s_collect, got, &st), 1);
     assert_int_equal(st.rapl_wraps, 1);
     s_close(s_get(&got->items[0].targets, "package"), 15);
@@ -423,23 +431,14 @@ static void test_rapl_restart_is_not_a_wrap(void **state)
         s_want(&got->items[0].targets, "package=40 core=20");
     }
     /* A lone zone falling from mid-range: 32 kW if it were a wrap, so it is not. */
-    kms_kepler_snapshot_begin(p, 1, "h");
-    s_add(p, "kepler_node_cpu_joules_total", 100000, "zone", "package", "node_name", "n");
-    kms_kepler_snapshot_begin(c, 6, "h");
-    s_add(c, "kepler_node_cpu_joules_total", 10, "zone", "package", "node_name", "n");
+    s_zone(p, 1, 100000);
+    s_zone(c, 6, 10);
     assert_int_equal(s_diff(p, c, got, &st), 0);
     assert_int_equal(st.rapl_wraps, 0);
     assert_int_equal(st.counter_resets, 1);
     free(got);
     kms_kepler_snapshot_destroy(&p);
     kms_kepler_snapshot_destroy(&c);
-}
-
-/* One raw package zone reading `joules` at `ts`, without watts gauges. */
-static void s_zone(kms_kepler_snapshot_t *s, double ts, double joules)
-{
-    kms_kepler_snapshot_begin(s, ts, "h");
-    s_add(s, "kepler_node_cpu_joules_total", joules, "zone", "package", "node_name", "n");
 }
 
 /* Without watts gauges a fall is judged by the zone's recent power: a zone that drew 40 W can
@@ -574,11 +573,8 @@ static void test_a_spoiled_target_sum_is_left_out_and_the_others_published(void 
 static void test_kepler_03_node_stat_leaves_out_only_what_is_spoiled(void **state)
 {
     (void) state;
-    char path[512];
-    snprintf(path, sizeof path, "%s/kepler/0.3-b.prom", KMS_FIXTURES);
     size_t len;
-    char *page = kms_test_read_file(path, &len);
-    assert_non_null(page);
+    char *page = s_kepler_file("0.3-b.prom", &len);
     const char *core = "node_curr_energy_in_core_joule=\"72\"";
     char *at = strstr(page, core);
     assert_non_null(at);
@@ -1005,14 +1001,8 @@ static void test_randomly_damaged_pages_never_give_a_negative_or_nonfinite_rate(
     uint64_t rng = 88172645463325252ull;
     kms_kepler_snapshot_t *a = kms_kepler_snapshot_new(), *b = kms_kepler_snapshot_new();
     for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
-        char path[512];
         size_t alen, blen;
-        snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, pairs[p][0]);
-        char *pa = kms_test_read_file(path, &alen);
-        snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, pairs[p][1]);
-        char *pb = kms_test_read_file(path, &blen);
-        assert_non_null(pa);
-        assert_non_null(pb);
+        char *pa = s_kepler_file(pairs[p][0], &alen), *pb = s_kepler_file(pairs[p][1], &blen);
         for (int round = 0; round < 300; round++) {
             char *da = malloc(alen), *db = malloc(blen);
             memcpy(da, pa, alen);
@@ -1248,20 +1238,11 @@ static void test_an_answer_walked_as_text_gives_what_it_says(void **state)
 
 /* ---------------------------------------------------------------- the real captures */
 
-static char *s_capture_file(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/kepler/%s", KMS_FIXTURES, name);
-    char *text = kms_test_read_file(path, len);
-    assert_non_null(text);
-    return text;
-}
-
 static void test_real_kepler_pages_parse_with_every_container_and_none_rejected(void **state)
 {
     (void) state;
     size_t len;
-    char *page = s_capture_file("kepler-0.7.1-metrics-derived.txt", &len);
+    char *page = s_kepler_file("kepler-0.7.1-metrics-derived.txt", &len);
     kms_kepler_snapshot_t *s = kms_kepler_snapshot_new();
     assert_int_equal(kms_kepler_snapshot_parse(s, page, len, 1, "h", NULL), 0);
     assert_int_equal(kms_kepler_snapshot_era(s), KMS_KEPLER_ERA_COUNTER);
@@ -1271,7 +1252,7 @@ static void test_real_kepler_pages_parse_with_every_container_and_none_rejected(
     assert_int_equal(kms_kepler_snapshot_stats(s)->rejected, 0);
     free(page);
 
-    page = s_capture_file("kepler-0.4.x-dev-2023-02-metrics-derived.txt", &len);
+    page = s_kepler_file("kepler-0.4.x-dev-2023-02-metrics-derived.txt", &len);
     assert_int_equal(kms_kepler_snapshot_parse(s, page, len, 1, "h", NULL), 0);
     assert_int_equal(kms_kepler_snapshot_era(s), KMS_KEPLER_ERA_COUNTER);
     assert_string_equal(kms_kepler_snapshot_node(s), "kepler-exporter-s7tmt");
@@ -1346,7 +1327,7 @@ static void test_a_real_query_range_dump_gives_the_rates_computed_independently(
 {
     (void) state;
     size_t len;
-    char *text = s_capture_file("kepler-0.7.1-prometheus-query_range-idle.json", &len);
+    char *text = s_kepler_file("kepler-0.7.1-prometheus-query_range-idle.json", &len);
     json_t *root = json_loadb(text, len, 0, NULL);
     free(text);
     assert_non_null(root);
