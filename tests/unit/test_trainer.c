@@ -478,47 +478,50 @@ static void test_a_spec_file_redefines_built_in_models_and_bad_specs_are_refused
     assert_false(trainer_specs_name_ok(""));
 }
 
-/* Sends frames (NULL-terminated) to the control handler; returns the status, body in *body. */
-static char *s_ask(trainer_t *t, char **body, size_t *len, ...)
+/* Sends `frames` (NULL-terminated) to the control handler, whose reply must have the status
+   `want`; returns the body (NUL-terminated; the caller frees it), its length in *len. */
+static char *s_vask(trainer_t *t, const char *want, size_t *len, va_list frames)
 {
-    va_list frames;
-    va_start(frames, len);
     zmsg_t *request = zmsg_new();
     for (const char *f = va_arg(frames, const char *); f; f = va_arg(frames, const char *))
         zmsg_addstr(request, f);
-    va_end(frames);
     zmsg_t *reply = trainer_control_handle(t, &request);
     assert_null(request);
     assert_int_equal(zmsg_size(reply), 2);
     char *status = zmsg_popstr(reply);
+    assert_string_equal(status, want);
+    free(status);
     zframe_t *frame = zmsg_pop(reply);
     *len = zframe_size(frame);
-    *body = malloc(*len + 1);
-    memcpy(*body, zframe_data(frame), *len);
-    (*body)[*len] = '\0';
+    char *body = malloc(*len + 1);
+    memcpy(body, zframe_data(frame), *len);
+    body[*len] = '\0';
     zframe_destroy(&frame);
     zmsg_destroy(&reply);
-    return status;
+    return body;
 }
 
+static char *s_ask(trainer_t *t, const char *want, size_t *len, ...)
+{
+    va_list frames;
+    va_start(frames, len);
+    char *body = s_vask(t, want, len, frames);
+    va_end(frames);
+    return body;
+}
+
+/* An error reply of status `want`: its body is a JSON object naming the error. */
 static void s_expect(trainer_t *t, const char *want, ...)
 {
     va_list frames;
     va_start(frames, want);
-    zmsg_t *request = zmsg_new();
-    for (const char *f = va_arg(frames, const char *); f; f = va_arg(frames, const char *))
-        zmsg_addstr(request, f);
+    size_t len;
+    char *body = s_vask(t, want, &len, frames);
     va_end(frames);
-    zmsg_t *reply = trainer_control_handle(t, &request);
-    char *status = zmsg_popstr(reply);
-    char *body = zmsg_popstr(reply);
-    assert_string_equal(status, want);
     json_t *doc = json_loads(body, 0, NULL);
     assert_non_null(json_object_get(doc, "error"));
     json_decref(doc);
-    free(status);
     free(body);
-    zmsg_destroy(&reply);
 }
 
 static void test_control_requests_get_bad_not_found_unavailable_or_the_model(void **state)
@@ -538,39 +541,31 @@ static void test_control_requests_get_bad_not_found_unavailable_or_the_model(voi
     s_expect(t, KMS_PROTO_UNAVAILABLE, "ZIP", "core_model", NULL);
     assert_int_equal(trainer_stats(t)->requests_bad, 4);
 
-    char *body;
     size_t len;
-    char *status = s_ask(t, &body, &len, "WEIGHTS", "dram_model", NULL);
-    assert_string_equal(status, KMS_PROTO_UNAVAILABLE);
+    char *body = s_ask(t, KMS_PROTO_UNAVAILABLE, &len, "WEIGHTS", "dram_model", NULL);
     json_t *doc = json_loads(body, 0, NULL);
     assert_int_equal(json_integer_value(json_object_get(doc, "samples")), 10);
     assert_int_equal(json_integer_value(json_object_get(doc, "min_samples")), 20);
     json_decref(doc);
-    free(status);
     free(body);
 
     for (uint64_t i = 11; i <= 40; i++) {
         s_sample(&s, "n", i, 5);
         trainer_learn(t, &s, 1.7e9);
     }
-    status = s_ask(t, &body, &len, "WEIGHTS", "core_model", NULL);
-    assert_string_equal(status, KMS_PROTO_OK);
+    body = s_ask(t, KMS_PROTO_OK, &len, "WEIGHTS", "core_model", NULL);
     char *served = kms_modelzip_weights_text(trainer_model_at(t, (size_t) trainer_model_find(t, "core_model")));
     assert_string_equal(body, served);
     free(served);
-    free(status);
     free(body);
 
-    status = s_ask(t, &body, &len, "ZIP", "core_model", NULL);
-    assert_string_equal(status, KMS_PROTO_OK);
+    body = s_ask(t, KMS_PROTO_OK, &len, "ZIP", "core_model", NULL);
     kms_model_t *copy = kms_modelzip_read(body, len, NULL, NULL);
     assert_non_null(copy);
     kms_model_destroy(&copy);
-    free(status);
     free(body);
 
-    status = s_ask(t, &body, &len, "LIST", NULL);
-    assert_string_equal(status, KMS_PROTO_OK);
+    body = s_ask(t, KMS_PROTO_OK, &len, "LIST", NULL);
     doc = json_loads(body, 0, NULL);
     json_t *models = json_object_get(doc, "models");
     assert_int_equal(json_array_size(models), S_BUILTIN_MODELS);
@@ -581,7 +576,6 @@ static void test_control_requests_get_bad_not_found_unavailable_or_the_model(voi
     assert_true(json_is_array(json_object_get(core, "history")));
     assert_true(json_is_object(json_object_get(doc, "trainer")));
     json_decref(doc);
-    free(status);
     free(body);
     trainer_destroy(&t);
     assert_null(t);
