@@ -137,33 +137,32 @@ static int s_clear_env(void **state)
     return 0;
 }
 
+/* The configuration read again with `name` set to `value`. */
+static int s_config_with(api_otlp_config_t *config, const char *name, const char *value)
+{
+    setenv(name, value, 1);
+    return api_otlp_config_from_env(config);
+}
+
 static void test_export_is_off_unless_an_http_endpoint_and_otlp_exporter_are_set(void **state)
 {
     (void) state;
     api_otlp_config_t config;
     assert_int_equal(api_otlp_config_from_env(&config), 0);
     assert_null(config.url);
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "", 1); /* empty is unset */
-    assert_int_equal(api_otlp_config_from_env(&config), 0);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_ENDPOINT", ""), 0); /* empty is unset */
 
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318", 1);
-    setenv("OTEL_SDK_DISABLED", "TRUE", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 0);
+    assert_int_equal(s_config_with(&config, "OTEL_SDK_DISABLED", "TRUE"), 0);
     unsetenv("OTEL_SDK_DISABLED");
-    setenv("OTEL_METRICS_EXPORTER", "none", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 0);
-    setenv("OTEL_METRICS_EXPORTER", "prometheus", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 0);
-    setenv("OTEL_METRICS_EXPORTER", "prometheus, otlp", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(s_config_with(&config, "OTEL_METRICS_EXPORTER", "none"), 0);
+    assert_int_equal(s_config_with(&config, "OTEL_METRICS_EXPORTER", "prometheus"), 0);
+    assert_int_equal(s_config_with(&config, "OTEL_METRICS_EXPORTER", "prometheus, otlp"), 1);
     api_otlp_config_clear(&config);
     /* Not an http(s) URL: off, not a request that could never be sent. */
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 0);
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 0);
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "HTTPS://collector", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"), 0);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317"), 0);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_ENDPOINT", "HTTPS://collector"), 1);
     api_otlp_config_clear(&config);
     /* A NULL start is the "off" answer, not a crash. */
     unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -174,8 +173,7 @@ static void test_the_endpoint_gets_v1_metrics_unless_the_signals_own_is_set(void
 {
     (void) state;
     api_otlp_config_t config;
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io/", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io/"), 1);
     assert_string_equal(config.url, "https://api.honeycomb.io/v1/metrics");
     assert_int_equal(config.interval_ms, 60000);
     assert_int_equal(config.timeout_ms, 10000);
@@ -183,14 +181,12 @@ static void test_the_endpoint_gets_v1_metrics_unless_the_signals_own_is_set(void
     assert_int_equal(json_object_size(config.headers), 0);
     api_otlp_config_clear(&config);
 
-    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base"), 1);
     assert_string_equal(config.url, "http://collector:4318/base/v1/metrics");
     api_otlp_config_clear(&config);
 
     /* The signal's own endpoint is used as is, and wins. */
-    setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://other:9000/custom/path", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://other:9000/custom/path"), 1);
     assert_string_equal(config.url, "http://other:9000/custom/path");
     api_otlp_config_clear(&config);
 }
@@ -219,8 +215,8 @@ static void test_headers_interval_timeout_and_resource_are_read_with_fallbacks(v
     api_otlp_config_clear(&config);
 
     /* A header name that is not an HTTP token would make a malformed request. */
-    setenv("OTEL_EXPORTER_OTLP_HEADERS", "good-name=1,bad name=2,bad:colon=3,x_ok~=4", 1);
-    assert_int_equal(api_otlp_config_from_env(&config), 1);
+    assert_int_equal(s_config_with(&config, "OTEL_EXPORTER_OTLP_HEADERS", "good-name=1,bad name=2,bad:colon=3,x_ok~=4"),
+                     1);
     assert_int_equal(json_object_size(config.headers), 2);
     assert_non_null(json_object_get(config.headers, "good-name"));
     assert_non_null(json_object_get(config.headers, "x_ok~"));
