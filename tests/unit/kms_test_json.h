@@ -6,13 +6,13 @@
 
 #include <jansson.h>
 
-/* The document `text`, which the test wrote and so must parse: a failure names where not. */
+/* The document `text`, which must parse: a failure says where it does not. */
 static inline json_t *kms_test_json(const char *text)
 {
     json_error_t error;
     json_t *doc = json_loads(text, 0, &error);
     if (!doc)
-        fail_msg("bad test JSON: %s at %d", error.text, error.position);
+        fail_msg("not JSON: %s at %d", error.text, error.position);
     return doc;
 }
 

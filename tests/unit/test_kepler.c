@@ -2,7 +2,7 @@
    were computed by hand (the numbers are in the fixtures' comments), plus the edge cases:
    restarts, churn, RAPL wraps, memory gauges, the Prometheus API shapes, and the real captures
    (tests/fixtures/kepler/README.md). */
-#include "kms_test.h"
+#include "kms_test_json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1061,8 +1061,7 @@ static void s_same_values(const kms_values_t *a, const kms_values_t *b)
    result at a time: both walks must succeed and give the same samples and counts. */
 static walked_t *s_walk(const char *text, kms_kepler_snapshot_fn fn, kms_kepler_query_stats_t *st)
 {
-    json_t *root = json_loads(text, 0, NULL);
-    assert_non_null(root);
+    json_t *root = kms_test_json(text);
     walked_t *w = calloc(1, sizeof *w), *by_text = calloc(1, sizeof *by_text);
     assert_non_null(w);
     assert_non_null(by_text);
@@ -1293,9 +1292,7 @@ static void test_held_cpu_counts_give_each_node_its_cpus(void **state)
         "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"ghost\"},\"value\":[111,\"4\"]},"
         "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"n1\"},\"values\":[[111,\"9\"]]},"
         "{\"metric\":{\"__name__\":\"kepler_node_cpu_info\",\"instance\":\"n1\"},\"value\":[111,\"2.5\"]}]}}";
-    json_t *root = json_loads(range, 0, NULL), *counts = json_loads(held, 0, NULL);
-    assert_non_null(root);
-    assert_non_null(counts);
+    json_t *root = kms_test_json(range), *counts = kms_test_json(held);
     walked_t *w = calloc(1, sizeof *w);
     kms_kepler_query_stats_t st;
     const char *why = NULL;

@@ -1,10 +1,9 @@
-#include "kms_test.h"
+#include "kms_test_json.h"
 
 #include "kms_sample.h"
 #include "kms_sample_json.h"
 #include "kms_sample_msgpack.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -688,9 +687,7 @@ static void test_json_numbers_are_shortest_and_read_back_exactly(void **state)
     kms_values_set(&s.features, KMS_F_CPU_TIME, 0.1 + 0.2); /* needs all 17 digits */
     kms_values_set(&s.targets, "core", 1.0 / 3.0);
     text = kms_sample_to_json(&s);
-    json_error_t err;
-    json_t *obj = json_loads(text, 0, &err);
-    assert_non_null(obj);
+    json_t *obj = kms_test_json(text);
     json_t *features = json_object_get(obj, "features");
     assert_true(json_real_value(json_object_get(features, "cpu_time")) == 0.1 + 0.2);
     assert_true(json_real_value(json_object_get(json_object_get(obj, "targets"), "core")) == 1.0 / 3.0);
@@ -706,9 +703,7 @@ static void test_json_has_every_field_on_one_line_and_null_for_bad_utf8(void **s
     char *text = kms_sample_to_json(&s);
     assert_non_null(text);
     assert_null(strchr(text, '\n'));
-    json_error_t err;
-    json_t *obj = json_loads(text, 0, &err);
-    assert_non_null(obj);
+    json_t *obj = kms_test_json(text);
     assert_string_equal(json_string_value(json_object_get(obj, "topic")), KMS_TOPIC_CONTAINER);
     assert_int_equal(json_integer_value(json_object_get(obj, "v")), 1);
     assert_int_equal(json_integer_value(json_object_get(obj, "seq")), 42);
@@ -730,8 +725,7 @@ static void test_json_has_every_field_on_one_line_and_null_for_bad_utf8(void **s
     s = s_node_sample();
     strcpy(s.node, "bad\xff utf8");
     text = kms_sample_to_json(&s);
-    obj = json_loads(text, 0, &err);
-    assert_non_null(obj);
+    obj = kms_test_json(text);
     assert_string_equal(json_string_value(json_object_get(obj, "topic")), KMS_TOPIC_NODE);
     assert_true(json_is_null(json_object_get(obj, "node")));
     assert_null(json_object_get(obj, "pod"));
