@@ -227,6 +227,14 @@ static void test_rejects_malformed_documents(void **state)
                        0);
     assert_true(len > 0 && (size_t) len < sizeof text);
     assert_int_equal(s_read(&w, text), -1);
+    /* A model name that fills the buffer is read; one byte more is refused, not cut. */
+    for (int n = KMS_NAME_MAX - 1; n <= KMS_NAME_MAX; n++) {
+        len = snprintf(text, sizeof text,
+                       "{\"All_Weights\":{\"Bias_Weight\":1,\"Numerical_Variables\":{}},\"model_name\":\"%0*d\"}", n,
+                       0);
+        assert_true(len > 0 && (size_t) len < sizeof text);
+        assert_int_equal(s_read(&w, text), n < KMS_NAME_MAX ? 0 : -1);
+    }
     /* A key with a NUL inside would read as a shorter name, and two such keys as one. */
     json_t *entry = json_pack("{s:f,s:f,s:f}", "mean", 0.0, "variance", 1.0, "weight", 1.0);
     json_t *numeric = json_object();
