@@ -45,14 +45,12 @@ json_t *kms_modelzip_weights(const kms_model_t *model)
     const kms_model_spec_t *spec = kms_model_spec(model);
     kms_model_status_t status;
     kms_model_status(model, &status);
-    json_object_set_new(doc, "target", json_string(spec->target));
     /* Every document says whether its watts are a node's or one logical cpu's, so that no
        client takes one for the other (kms-meter takes only the second). */
-    json_object_set_new(doc, "per_logical_cpu", json_boolean(spec->per_cpu));
-    json_object_set_new(doc, "features", s_features(spec));
-    json_object_set_new(doc, "feature_means", s_feature_means(model));
-    json_object_set_new(doc, "samples", json_integer((json_int_t) status.samples));
-    json_object_set_new(doc, "fit", s_fit(&status));
+    json_object_update_new(doc, json_pack("{s:s, s:b, s:o, s:o, s:I, s:o}", "target", spec->target, "per_logical_cpu",
+                                          spec->per_cpu, "features", s_features(spec), "feature_means",
+                                          s_feature_means(model), "samples", (json_int_t) status.samples, "fit",
+                                          s_fit(&status)));
     const kms_family_t *family = kms_model_family(model);
     if (family && kms_family_served(family) != KMS_FAMILY_LINEAR)
         json_object_set_new(doc, "families", kms_family_json(family, true));
