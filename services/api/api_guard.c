@@ -192,7 +192,7 @@ void api_guard_release(api_guard_t *self, const char *remote_addr)
     pthread_mutex_unlock(&self->lock);
 }
 
-int api_guard_watch(api_guard_t *self, const api_guard_peer_t *peer, double deadline)
+int api_guard_watch(api_guard_t *self, const char *remote_addr, int remote_port, int server_port, double deadline)
 {
     int slot = -1;
     pthread_mutex_lock(&self->lock);
@@ -200,8 +200,8 @@ int api_guard_watch(api_guard_t *self, const api_guard_peer_t *peer, double dead
         if (!self->watches[i].used) {
             s_watch_t *w = &self->watches[i];
             *w = (s_watch_t){
-                .used = true, .remote_port = peer->remote_port, .server_port = peer->server_port, .deadline = deadline};
-            snprintf(w->addr, sizeof w->addr, "%s", peer->remote_addr);
+                .used = true, .remote_port = remote_port, .server_port = server_port, .deadline = deadline};
+            snprintf(w->addr, sizeof w->addr, "%s", remote_addr);
             slot = (int) i;
         }
     pthread_mutex_unlock(&self->lock);

@@ -22,13 +22,6 @@
 
 typedef struct api_guard_t api_guard_t;
 
-/* A connection as civetweb describes it (mg_request_info's fields). */
-typedef struct {
-    const char *remote_addr; /* "127.0.0.1", "::1" */
-    int remote_port;
-    int server_port;
-} api_guard_peer_t;
-
 /* `per_client` connections per address at most; `workers` = civetweb's num_threads (no more
    connections than that are ever counted or watched at once). NULL when out of memory. */
 api_guard_t *api_guard_new(long per_client, long workers);
@@ -39,10 +32,11 @@ void api_guard_destroy(api_guard_t **self_p);
 bool api_guard_admit(api_guard_t *self, const char *remote_addr);
 void api_guard_release(api_guard_t *self, const char *remote_addr);
 
-/* Watches the connection until api_guard_unwatch: past `deadline` (kms_num_monotonic seconds)
-   its socket is shut down, so a read blocked on it returns. -1 when every slot is taken
-   (cannot happen with one body per worker). */
-int api_guard_watch(api_guard_t *self, const api_guard_peer_t *peer, double deadline);
+/* Watches the connection (as mg_request_info describes it: remote_addr "127.0.0.1" or "::1")
+   until api_guard_unwatch: past `deadline` (kms_num_monotonic seconds) its socket is shut
+   down, so a read blocked on it returns. -1 when every slot is taken (cannot happen with one
+   body per worker). */
+int api_guard_watch(api_guard_t *self, const char *remote_addr, int remote_port, int server_port, double deadline);
 /* Stops watching; true when the watchdog had cut the connection. */
 bool api_guard_unwatch(api_guard_t *self, int slot);
 

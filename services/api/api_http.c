@@ -219,8 +219,8 @@ static int s_read_body(s_request_t *r, char **out, size_t *len)
     if (!buf)
         return 500;
     /* The body has as long as the headers had; mg_read itself would wait for every byte. */
-    api_guard_peer_t peer = {r->info->remote_addr, r->info->remote_port, r->info->server_port};
-    int watch = api_guard_watch(r->server->guard, &peer, r->start + r->server->config.request_timeout_ms / 1000.0);
+    int watch = api_guard_watch(r->server->guard, r->info->remote_addr, r->info->remote_port, r->info->server_port,
+                                r->start + r->server->config.request_timeout_ms / 1000.0);
     size_t got = 0;
     int n;
     while (got <= API_HTTP_MAX_BODY && (n = mg_read(r->conn, buf + got, API_HTTP_MAX_BODY + 1 - got)) > 0)
