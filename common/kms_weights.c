@@ -11,15 +11,18 @@ static bool s_numeric_ok(const kms_weight_numeric_t *n)
     return isfinite(n->weight) && n->scale > 0 && isfinite(n->scale * n->scale) && n->scale * n->scale > 0;
 }
 
-/* Adds `value` under `key` unless the key is empty or taken (two features renamed alike would
-   silently lose one). Takes `value` over in every case; -1 when not added. */
-static int s_add(json_t *object, const char *key, json_t *value)
+/* Adds `value` (taken over, may be NULL) under `key` of *object; when the key is empty or taken
+   (two features renamed alike would silently lose one) or the value is NULL, the whole object
+   goes and *object is NULL, which makes the json_pack() that takes it fail. */
+static void s_add(json_t **object, const char *key, json_t *value)
 {
-    if (!value || !*key || json_object_get(object, key)) {
+    bool refused = !value || !*key || json_object_get(*object, key);
+    if (refused)
         json_decref(value);
-        return -1;
+    if (refused || json_object_set_new(*object, key, value) != 0) {
+        json_decref(*object);
+        *object = NULL;
     }
-    return json_object_set_new(object, key, value);
 }
 
 /* Every number is checked here: jansson 2.14's json_real() lets infinities through. */
@@ -28,13 +31,10 @@ static json_t *s_numeric_json(const kms_weights_t *weights, const char *const *n
     json_t *numeric = json_object();
     for (size_t i = 0; numeric && i < weights->numeric_count; i++) {
         const kms_weight_numeric_t *n = &weights->numeric[i];
-        json_t *entry = s_numeric_ok(n) ? json_pack("{s:f, s:f, s:f, s:f}", "mean", 0.0, "variance",
-                                                    n->scale * n->scale, "scale", n->scale, "weight", n->weight)
-                                        : NULL;
-        if (s_add(numeric, names && names[i] ? names[i] : n->name, entry) != 0) {
-            json_decref(numeric);
-            return NULL;
-        }
+        s_add(&numeric, names && names[i] ? names[i] : n->name,
+              s_numeric_ok(n) ? json_pack("{s:f, s:f, s:f, s:f}", "mean", 0.0, "variance", n->scale * n->scale, "scale",
+                                          n->scale, "weight", n->weight)
+                              : NULL);
     }
     return numeric;
 }
@@ -44,11 +44,7 @@ static json_t *s_category_json(const kms_weights_t *weights)
     json_t *archs = json_object();
     for (size_t i = 0; archs && i < weights->category_count; i++) {
         const kms_weight_category_t *c = &weights->category[i];
-        json_t *entry = isfinite(c->weight) ? json_pack("{s:f}", "weight", c->weight) : NULL;
-        if (s_add(archs, c->name, entry) != 0) {
-            json_decref(archs);
-            return NULL;
-        }
+        s_add(&archs, c->name, isfinite(c->weight) ? json_pack("{s:f}", "weight", c->weight) : NULL);
     }
     return archs;
 }
