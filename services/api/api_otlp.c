@@ -269,11 +269,6 @@ typedef struct {
     bool failed;                 /* out of memory somewhere */
 } s_builder_t;
 
-static void s_nanos(uint64_t ns, char *out, size_t cap)
-{
-    snprintf(out, cap, "%" PRIu64, ns);
-}
-
 /* Seconds since the epoch as nanoseconds; 0 when not a plausible time. */
 static uint64_t s_seconds_to_ns(double seconds)
 {
@@ -325,7 +320,7 @@ static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const jso
         snprintf(count, sizeof count, "%" PRId64, (int64_t) v);
         point = json_pack("{s:o, s:s, s:s}", "attributes", json_incref(attrs), "timeUnixNano", b->now, "asInt", count);
         if (point && start_ns) {
-            s_nanos(start_ns, start, sizeof start);
+            snprintf(start, sizeof start, "%" PRIu64, start_ns);
             json_object_set_new(point, "startTimeUnixNano", json_string(start));
         }
     } else
@@ -370,11 +365,9 @@ static void s_model(s_builder_t *b, const json_t *model)
     if (!name)
         return;
     const json_t *ready = json_object_get(model, "ready");
-    if (json_is_boolean(ready)) {
-        json_t *flag = json_real(json_is_true(ready) ? 1.0 : 0.0);
-        s_point(b, API_F_MODEL_READY, s_attrs("model", name, NULL), flag, 0);
-        json_decref(flag);
-    }
+    json_t *flag = json_is_boolean(ready) ? json_real(json_is_true(ready) ? 1.0 : 0.0) : NULL;
+    s_point(b, API_F_MODEL_READY, s_attrs("model", name, NULL), flag, 0); /* no point without a flag */
+    json_decref(flag);
     double created = 0;
     s_number(json_object_get(model, "created"), &created);
     s_point(b, API_F_MODEL_SAMPLES, s_attrs("model", name, NULL), json_object_get(model, "samples"),
@@ -440,7 +433,7 @@ json_t *api_otlp_build(const json_t *list, const json_t *resource, uint64_t now_
     if (!json_is_object(list))
         return NULL;
     s_builder_t b = {.failed = false};
-    s_nanos(now_ns, b.now, sizeof b.now);
+    snprintf(b.now, sizeof b.now, "%" PRIu64, now_ns);
 
     size_t i;
     const json_t *model;
