@@ -281,13 +281,6 @@ static uint64_t s_log_due(uint64_t *failures)
     return kms_log_decade(n) ? n : 0;
 }
 
-/* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
-static void s_reopen(api_trainer_t *self, zsock_t **sock)
-{
-    zsock_destroy(sock);
-    *sock = s_open(self->curve, self->endpoint);
-}
-
 /* Waits for the reply until the deadline; 1 readable, 0 timed out, -1 error. */
 static int s_wait(zsock_t *sock, double deadline)
 {
@@ -312,15 +305,13 @@ static int s_attempt(api_trainer_t *self, zsock_t **sock, const char *command, c
 {
     if (!*sock && !(*sock = s_open(self->curve, self->endpoint)))
         return -1;
-    int rc = arg ? zstr_sendx(*sock, command, arg, NULL) : zstr_send(*sock, command);
-    if (rc != 0) {
-        s_reopen(self, sock);
-        return -1;
-    }
-    if (s_wait(*sock, until) == 1 && (*msg = zmsg_recv(*sock)))
+    bool sent = (arg ? zstr_sendx(*sock, command, arg, NULL) : zstr_send(*sock, command)) == 0;
+    if (sent && s_wait(*sock, until) == 1 && (*msg = zmsg_recv(*sock)))
         return 1;
-    s_reopen(self, sock);
-    return 0;
+    /* The Lazy Pirate step: a REQ socket whose reply never came cannot send again. */
+    zsock_destroy(sock);
+    *sock = s_open(self->curve, self->endpoint);
+    return sent ? 0 : -1;
 }
 
 /* One request, retried once within the deadline: the first try waits half the time left, and
