@@ -66,11 +66,10 @@ char *kms_modelzip_weights_text(const kms_model_t *model)
 }
 
 /* metadata.json's document, with `extra`'s keys (kms_modelzip_write). */
-static json_t *s_metadata(const kms_model_t *model, const char *version, const json_t *extra)
+static json_t *s_metadata(const kms_model_t *model, const kms_model_status_t *status, const char *version,
+                          const json_t *extra)
 {
     const kms_model_spec_t *spec = kms_model_spec(model);
-    kms_model_status_t status;
-    kms_model_status(model, &status);
     json_t *doc = json_pack("{s:s, s:s, s:o, s:s, s:{s:s, s:s}, s:I, s:I, s:I, s:I, s:b, s:s, s:o, s:o, s:o, s:s}",
                             "format", KMS_MODELZIP_FORMAT, "name", spec->name, "features", s_features(spec), "target",
                             spec->target, "units", "target",
@@ -79,10 +78,10 @@ static json_t *s_metadata(const kms_model_t *model, const char *version, const j
                             "features",
                             spec->per_cpu ? "per logical cpu: cpu_utilization = cpu_time / cpus, 0 to 1"
                                           : "per-second rates of the usage counters; resident_memory in bytes",
-                            "samples", (json_int_t) status.samples, "missing", (json_int_t) status.missing, "invalid",
-                            (json_int_t) status.invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
-                            status.ready, "reason", status.reason, "fit", s_fit(&status), "created",
-                            kms_json_positive(status.created), "updated", kms_json_positive(status.updated),
+                            "samples", (json_int_t) status->samples, "missing", (json_int_t) status->missing, "invalid",
+                            (json_int_t) status->invalid, "min_samples", (json_int_t) spec->min_samples, "ready",
+                            status->ready, "reason", status->reason, "fit", s_fit(status), "created",
+                            kms_json_positive(status->created), "updated", kms_json_positive(status->updated),
                             "server_version", version ? version : "");
     if (doc && json_is_object(extra))
         json_object_update(doc, (json_t *) extra);
@@ -135,7 +134,7 @@ int kms_modelzip_write(const kms_model_t *model, const char *version, const json
     time_t mtime = isfinite(status.updated) && status.updated > 0 ? (time_t) status.updated : 0;
 
     json_t *state = kms_model_save(model);
-    json_t *metadata = s_metadata(model, version, extra);
+    json_t *metadata = s_metadata(model, &status, version, extra);
     char *state_text = state ? json_dumps(state, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     char *metadata_text = metadata ? json_dumps(metadata, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
     char *weights_text = kms_modelzip_weights_text(model);
