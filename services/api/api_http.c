@@ -357,8 +357,6 @@ static int s_dispatch(s_request_t *r, const s_target_t *t)
     if (strcmp(method, t->method) != 0) {
         if (has_body)
             r->must_close = true;
-        if (t->route == API_ROUTE_OTHER && strcmp(method, "GET") == 0)
-            return s_error(r, 404, NULL, "no such route");
         char allow[32];
         snprintf(allow, sizeof allow, "Allow: %s\r\n", t->method);
         return s_error(r, 405, allow, "method not allowed");
