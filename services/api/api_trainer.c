@@ -249,7 +249,7 @@ static void s_cache_put(api_trainer_t *self, const char *key, const api_reply_t 
     pthread_mutex_unlock(&self->lock);
 }
 
-/* Reads a two-frame reply: a known status code, then the body. */
+/* Reads a two-frame reply: a known status code, then the body; -1 leaves reply as it was. */
 static int s_decode(zmsg_t *msg, api_reply_t *reply)
 {
     if (zmsg_size(msg) != 2)
@@ -352,8 +352,7 @@ static int s_exchange(api_trainer_t *self, const char *command, const char *arg,
                      (unsigned long long) n);
         api_stats_trainer_error(stats, API_TRAINER_BAD_REPLY);
         zmsg_destroy(&msg);
-        api_reply_clear(reply);
-        return reply->status = API_TRAINER_MALFORMED;
+        return reply->status = API_TRAINER_MALFORMED; /* s_decode filled nothing */
     }
     zmsg_destroy(&msg);
     api_stats_trainer_latency(stats, elapsed);
