@@ -1,6 +1,8 @@
 /*  kms_weights: Kepler's weights document, written and read through jansson. */
 #include "kms_weights.h"
 
+#include "kms_json.h"
+
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -62,17 +64,6 @@ json_t *kms_weights_to_json(const kms_weights_t *weights, const char *const *nam
 }
 
 /* A finite JSON number (integers too: other writers print 0 for 0.0). */
-static int s_number(const json_t *value, double *out)
-{
-    if (!json_is_number(value))
-        return -1;
-    double v = json_number_value(value);
-    if (!isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* A JSON key as a name: not empty, fits, and no NUL inside (which would make two keys one). */
 static int s_copy_name(char *dst, const char *key, size_t key_len)
 {
@@ -91,11 +82,11 @@ static int s_read_entry(const json_t *entry, kms_weight_numeric_t *n, double *me
     const json_t *mean_value = json_object_get(entry, "mean");
     double v = 0;
     *mean = 0;
-    if (!json_is_object(entry) || s_number(json_object_get(entry, "weight"), &n->weight) != 0
-        || (mean_value && s_number(mean_value, mean) != 0) || (variance && s_number(variance, &v) != 0))
+    if (!json_is_object(entry) || !kms_json_get_real(json_object_get(entry, "weight"), &n->weight)
+        || (mean_value && !kms_json_get_real(mean_value, mean)) || (variance && !kms_json_get_real(variance, &v)))
         return -1;
     if (scale) {
-        if (s_number(scale, &n->scale) != 0 || *mean != 0 || (variance && v != n->scale * n->scale))
+        if (!kms_json_get_real(scale, &n->scale) || *mean != 0 || (variance && v != n->scale * n->scale))
             return -1;
     } else {
         if (!variance || !(v > 0))
@@ -138,7 +129,7 @@ static int s_read_categorical(const json_t *categorical, kms_weights_t *out)
     json_object_keylen_foreach((json_t *) archs, name, name_len, entry) {
         kms_weight_category_t *c = &out->category[out->category_count];
         if (!json_is_object(entry) || s_copy_name(c->name, name, name_len) != 0
-            || s_number(json_object_get(entry, "weight"), &c->weight) != 0)
+            || !kms_json_get_real(json_object_get(entry, "weight"), &c->weight))
             return -1;
         out->category_count++;
     }
@@ -153,7 +144,7 @@ int kms_weights_from_json(const json_t *doc, kms_weights_t *out)
     const json_t *model_name = json_object_get(doc, "model_name");
     const char *name = model_name ? json_string_value(model_name) : "";
     if (!json_is_object(all) || !name || strlen(name) >= KMS_NAME_MAX
-        || s_number(json_object_get(all, "Bias_Weight"), &out->bias) != 0
+        || !kms_json_get_real(json_object_get(all, "Bias_Weight"), &out->bias)
         || s_read_numeric(json_object_get(all, "Numerical_Variables"), out) != 0
         || s_read_categorical(json_object_get(all, "Categorical_Variables"), out) != 0
         || !isfinite(out->bias) /* means folded in */) {

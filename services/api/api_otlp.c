@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kms_config.h"
+#include "kms_json.h"
 #include "kms_log.h"
 #include "kms_num.h"
 
@@ -297,21 +298,13 @@ static json_t *s_attrs(const char *key, ...)
     return attrs;
 }
 
-static bool s_number(const json_t *value, double *out)
-{
-    if (!json_is_number(value))
-        return false;
-    *out = json_number_value(value);
-    return isfinite(*out);
-}
-
 /* Adds a point to metric `id`; takes `attrs`. A value that is not a finite number (or, for a
    sum, not a whole number >= 0) is left out. `start_ns` is for sums (0: unknown). */
 static void s_point(s_builder_t *b, api_family_id_t id, json_t *attrs, const json_t *value, uint64_t start_ns)
 {
     double v;
     json_t *point;
-    if (!attrs || !s_number(value, &v))
+    if (!attrs || !kms_json_get_real(value, &v))
         goto done;
     if (api_families[id].type == API_COUNTER) {
         if (v < 0 || v > 9.2e18 || v != floor(v))
@@ -369,7 +362,7 @@ static void s_model(s_builder_t *b, const json_t *model)
     s_point(b, API_F_MODEL_READY, s_attrs("model", name, NULL), flag, 0); /* no point without a flag */
     json_decref(flag);
     double created = 0;
-    s_number(json_object_get(model, "created"), &created);
+    kms_json_get_real(json_object_get(model, "created"), &created);
     s_point(b, API_F_MODEL_SAMPLES, s_attrs("model", name, NULL), json_object_get(model, "samples"),
             s_seconds_to_ns(created));
 
@@ -391,7 +384,7 @@ static void s_trainer(s_builder_t *b, const json_t *stats, uint64_t now_ns)
        counter reset to a backend. */
     double uptime = 0;
     uint64_t start_ns = 0;
-    if (s_number(json_object_get(stats, "uptime"), &uptime) && uptime >= 0 && uptime * 1e9 < now_ns) {
+    if (kms_json_get_real(json_object_get(stats, "uptime"), &uptime) && uptime >= 0 && uptime * 1e9 < now_ns) {
         uint64_t start_s = (uint64_t) llround((double) now_ns / 1e9 - uptime);
         if (start_s > now_ns / 1000000000ULL)
             start_s = now_ns / 1000000000ULL; /* never after the point's own time */
