@@ -80,39 +80,23 @@ size_t kms_num_format_go(double value, char *out, size_t cap)
     }
     char *e = strchr(sci, 'e');
     int exponent = (int) strtol(e + 1, NULL, 10); /* our own %e output: always valid */
-    *e = '\0';
+    if (exponent < -4 || exponent >= 6)           /* %e's mantissa, Go's two-digit exponent at least */
+        return (size_t) snprintf(out, cap, "%.*se%c%02d", (int) (e - sci), sci, exponent < 0 ? '-' : '+',
+                                 abs(exponent));
     char digits[24];
     size_t nd = 0;
     bool negative = sci[0] == '-';
-    for (const char *p = sci + negative; *p; p++)
+    for (const char *p = sci + negative; p < e; p++)
         if (*p != '.')
             digits[nd++] = *p;
     digits[nd] = '\0';
-    if (exponent < -4 || exponent >= 6) {
-        int n = snprintf(out, cap, "%s%c%s%se%c%02d", negative ? "-" : "", digits[0], nd > 1 ? "." : "", digits + 1,
-                         exponent < 0 ? '-' : '+', abs(exponent));
-        return (size_t) n;
-    }
-    char body[48];
-    size_t b = 0;
-    if (exponent < 0) {
-        body[b++] = '0';
-        body[b++] = '.';
-        for (int i = -1; i > exponent; i--)
-            body[b++] = '0';
-        memcpy(body + b, digits, nd);
-        b += nd;
-    } else {
-        for (int i = 0; i <= exponent; i++)
-            body[b++] = (size_t) i < nd ? digits[i] : '0';
-        if (nd > (size_t) exponent + 1) {
-            body[b++] = '.';
-            memcpy(body + b, digits + exponent + 1, nd - (size_t) exponent - 1);
-            b += nd - (size_t) exponent - 1;
-        }
-    }
-    body[b] = '\0';
-    return (size_t) snprintf(out, cap, "%s%s", negative ? "-" : "", body);
+    /* Plain notation: the point after `exponent + 1` digits, zeros filling either side. */
+    const char *sign = negative ? "-" : "";
+    if (exponent < 0)
+        return (size_t) snprintf(out, cap, "%s0.%.*s%s", sign, -exponent - 1, "000", digits);
+    int whole = (int) nd < exponent + 1 ? (int) nd : exponent + 1;
+    return (size_t) snprintf(out, cap, "%s%.*s%.*s%s%s", sign, whole, digits, exponent + 1 - whole, "00000",
+                             digits[whole] ? "." : "", digits + whole);
 }
 
 double kms_num_monotonic(void)
