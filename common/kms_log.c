@@ -12,27 +12,18 @@ kms_log_level_t kms_log_threshold = KMS_LOG_INFO;
 static const char *s_program = "kms";
 static const char *s_level_names[] = {"debug", "info", "warn", "error"};
 
-int kms_log_level_parse(const char *text, kms_log_level_t *level)
-{
-    for (int i = 0; i < 4; i++)
-        if (strcmp(text, s_level_names[i]) == 0) {
-            *level = (kms_log_level_t) i;
-            return 0;
-        }
-    if (strcmp(text, "warning") == 0) {
-        *level = KMS_LOG_WARN;
-        return 0;
-    }
-    return -1;
-}
-
 int kms_log_init(const char *program)
 {
     s_program = program;
     const char *env = getenv("KMS_LOG_LEVEL");
-    if (env && *env)
-        return kms_log_level_parse(env, &kms_log_threshold);
-    return 0;
+    if (!env || !*env)
+        return 0;
+    if (strcmp(env, "warning") == 0)
+        env = "warn";
+    for (int i = 0; i < 4; i++)
+        if (strcmp(env, s_level_names[i]) == 0)
+            return kms_log_threshold = (kms_log_level_t) i, 0;
+    return -1;
 }
 
 const char *kms_log_quote(const char *text, char *out, size_t cap)

@@ -21,7 +21,6 @@ extern kms_log_level_t kms_log_threshold;
 /* Sets the program name and reads KMS_LOG_LEVEL. Returns -1 (and keeps info) when the variable
    holds an unknown level, so that main can report it as bad configuration. */
 int kms_log_init(const char *program);
-int kms_log_level_parse(const char *text, kms_log_level_t *level);
 
 void kms_log_write(kms_log_level_t level, const char *msg, const char *fields, ...)
     __attribute__((format(printf, 3, 4)));
