@@ -143,7 +143,8 @@ static int s_assign(const kms_config_t *config, const kms_option_t *opt, const c
     return KMS_CONFIG_OK;
 }
 
-void kms_config_usage(const kms_config_t *config)
+/* The --help text, on stdout. */
+static void s_usage(const kms_config_t *config)
 {
     printf("Usage: %s %s\n\n%s\n\nOptions (flag, environment variable, default):\n", config->program,
            config->usage ? config->usage : "[OPTIONS]", config->summary);
@@ -200,7 +201,7 @@ static int s_parse_args(const kms_config_t *config, int argc, char **argv, int *
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t) (eq - name) : strlen(name);
         if (!eq && strcmp(name, "help") == 0) {
-            kms_config_usage(config);
+            s_usage(config);
             return KMS_CONFIG_EXIT;
         }
         if (!eq && strcmp(name, "version") == 0) {

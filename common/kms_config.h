@@ -86,9 +86,6 @@ int kms_config_parse(const kms_config_t *config, int argc, char **argv, int *pos
 /* The process exit status for a non-OK result: 0 after --help/--version, 2 for bad config. */
 int kms_config_exit_status(int rc);
 
-/* Prints the --help text to stdout. */
-void kms_config_usage(const kms_config_t *config);
-
 /* The one comma-list parser: calls `each` on every item of `list` in order, with the blanks
    (spaces, tabs) around it trimmed and empty items skipped, so "a, b,,c " gives a, b, c; `index`
    counts the items given so far. The item is NUL-terminated and lives until `each` returns.
