@@ -39,29 +39,17 @@ static kms_option_t s_options[] = {
 };
 /* clang-format on */
 
-static void s_log_malformed(const tail_stats_t *stats, const char *why, size_t bytes)
-{
-    if (kms_log_decade(stats->malformed)) {
-        char quoted[256];
-        kms_warn("malformed frame dropped", "why=%s bytes=%zu malformed=%llu",
-                 kms_log_quote(why, quoted, sizeof quoted), bytes, (unsigned long long) stats->malformed);
-    }
-}
-
 /* Prints one message's line. Returns -1 when stdout is gone (e.g. `kms-tail | head`). */
 static int s_handle(tail_stats_t *stats, zmsg_t *msg)
 {
-    if (zmsg_size(msg) != 2) {
-        tail_count_malformed(stats);
-        s_log_malformed(stats, "expected two frames (topic, sample)", zmsg_content_size(msg));
-        return 0;
-    }
-    zframe_t *topic = zmsg_first(msg);
-    zframe_t *body = zmsg_next(msg);
     const char *why = NULL;
-    char *line = tail_line(stats, zframe_data(topic), zframe_size(topic), zframe_data(body), zframe_size(body), &why);
+    char *line = tail_line(stats, msg, &why);
     if (!line) {
-        s_log_malformed(stats, why, zframe_size(body));
+        size_t bytes = zmsg_size(msg) == 2 ? zframe_size(zmsg_last(msg)) : zmsg_content_size(msg);
+        char quoted[256];
+        if (kms_log_decade(stats->malformed))
+            kms_warn("malformed frame dropped", "why=%s bytes=%zu malformed=%llu",
+                     kms_log_quote(why, quoted, sizeof quoted), bytes, (unsigned long long) stats->malformed);
         return 0;
     }
     int rc = puts(line) == EOF ? -1 : 0;

@@ -3,8 +3,8 @@
 #ifndef TAIL_H
 #define TAIL_H
 
+#include <czmq.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -16,12 +16,9 @@ typedef struct {
     bool have_seq;
 } tail_stats_t;
 
-/* Returns the JSON line (no newline; caller frees), or NULL with the reason (static text) in
-   *why when the message is not a valid sample or its topic does not match its content. */
-char *tail_line(tail_stats_t *stats, const void *topic, size_t topic_len, const void *body, size_t body_len,
-                const char **why);
-
-/* Counts a message that never reached tail_line (wrong number of frames). */
-void tail_count_malformed(tail_stats_t *stats);
+/* One message's JSON line (no newline; caller frees), or NULL with the reason (static text) in
+   *why when it is not two frames (topic, sample), not a valid sample, or its topic does not
+   match its content. */
+char *tail_line(tail_stats_t *stats, zmsg_t *msg, const char **why);
 
 #endif
