@@ -1,6 +1,6 @@
 #include "kms_signal.h"
 
-#include <string.h>
+#include <stddef.h>
 
 volatile sig_atomic_t kms_signal_stop = 0;
 
@@ -9,18 +9,9 @@ static void s_on_stop(int sig)
     kms_signal_stop = sig;
 }
 
-static void s_stop_signals(sigset_t *set)
-{
-    sigemptyset(set);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGINT);
-}
-
 void kms_signal_handle(int sig, void (*handler)(int))
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
+    struct sigaction sa = {.sa_handler = handler};
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, NULL);
 }
@@ -35,7 +26,9 @@ void kms_signal_init(bool blocked)
     kms_signal_handle(SIGUSR2, SIG_IGN);
     if (blocked) {
         sigset_t stop;
-        s_stop_signals(&stop);
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
         pthread_sigmask(SIG_BLOCK, &stop, NULL);
     }
 }
