@@ -5,10 +5,8 @@
 
 #include <assert.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* json_string refuses invalid UTF-8 (msgpack does not check it): such text becomes null. */
 static json_t *s_json_string(const char *text)
