@@ -16,7 +16,6 @@
 
 struct kms_httpd_t {
     struct mg_context *ctx;
-    int port;
     struct sockaddr_in wake; /* where a connection reaches the listener; port 0: nowhere known */
 };
 
@@ -38,10 +37,7 @@ kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, i
     }
     bool any = !address || !*address || strcmp(address, "0.0.0.0") == 0;
     char ports[128], nthreads[16], timeout[16];
-    if (any)
-        snprintf(ports, sizeof ports, "%ld", port);
-    else
-        snprintf(ports, sizeof ports, "%s:%ld", address, port);
+    snprintf(ports, sizeof ports, "%s%s%ld", any ? "" : address, any ? "" : ":", port);
     snprintf(nthreads, sizeof nthreads, "%d", threads);
     snprintf(timeout, sizeof timeout, "%d", timeout_ms);
     /* One write per answer (tcp_nodelay: two writes plus Nagle cost 40 ms). */
@@ -60,11 +56,11 @@ kms_httpd_t *kms_httpd_start(const char *role, const char *address, long port, i
     for (const kms_httpd_route_t *r = routes; r->uri; r++)
         mg_set_request_handler(self->ctx, r->uri, r->handler, arg);
     struct mg_server_port bound[1];
-    self->port = mg_get_server_ports(self->ctx, 1, bound) == 1 ? bound[0].port : (int) port;
+    int got = mg_get_server_ports(self->ctx, 1, bound) == 1 ? bound[0].port : (int) port;
     self->wake.sin_family = AF_INET;
     if (inet_pton(AF_INET, any ? "127.0.0.1" : address, &self->wake.sin_addr) == 1)
-        self->wake.sin_port = htons((uint16_t) self->port);
-    kms_info("listening", "socket=%s port=%d", role, self->port);
+        self->wake.sin_port = htons((uint16_t) got);
+    kms_info("listening", "socket=%s port=%d", role, got);
     return self;
 }
 
