@@ -262,11 +262,9 @@ int kms_config_split(const char *list, kms_config_item_fn each, void *arg)
     if (!copy)
         return -1;
     int count = 0;
-    for (char *item = copy, *next; item; item = next) {
-        char *comma = strchr(item, ',');
-        next = comma ? comma + 1 : NULL;
-        if (comma)
-            *comma = '\0';
+    char *save = NULL;
+    /* strtok_r skips empty items between commas; an item of blanks alone is skipped below */
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         item += strspn(item, " \t");
         size_t len = strlen(item);
         while (len > 0 && (item[len - 1] == ' ' || item[len - 1] == '\t'))
