@@ -241,17 +241,12 @@ int kms_config_parse(const kms_config_t *config, int argc, char **argv, int *pos
     if (kms_log_init(config->program) != 0)
         return s_error(config, "KMS_LOG_LEVEL", getenv("KMS_LOG_LEVEL"), "expected debug, info, warn or error");
     for (const kms_option_t *opt = config->options; opt->name; opt++) {
-        if (opt->def) {
-            int rc = s_assign(config, opt, opt->def, opt->name);
-            if (rc != KMS_CONFIG_OK)
-                return rc;
-        }
         const char *env = opt->env ? getenv(opt->env) : NULL;
-        if (env && *env) {
-            int rc = s_assign(config, opt, env, opt->env);
-            if (rc != KMS_CONFIG_OK)
-                return rc;
-        }
+        int rc = opt->def ? s_assign(config, opt, opt->def, opt->name) : KMS_CONFIG_OK;
+        if (rc == KMS_CONFIG_OK && env && *env)
+            rc = s_assign(config, opt, env, opt->env);
+        if (rc != KMS_CONFIG_OK)
+            return rc;
     }
     return s_parse_args(config, argc, argv, positional);
 }
