@@ -40,18 +40,13 @@ static double s_microjoules(double joules)
     return floor(joules * 1e6) / 1e6;
 }
 
-static double s_both_modes(const double energy[SIM_MODES])
-{
-    return energy[SIM_DYNAMIC] + energy[SIM_IDLE];
-}
-
 /* A component's energy in whole millijoules, in one mode or both (-1); comp -1 is the gpu,
    which the simulated node does not have. */
 static double s_mj(const double energy[SIM_COMPONENTS][SIM_MODES], int comp, int mode)
 {
     if (comp < 0)
         return 0;
-    double joules = mode < 0 ? s_both_modes(energy[comp]) : energy[comp][mode];
+    double joules = mode < 0 ? sim_both_modes(energy[comp]) : energy[comp][mode];
     return floor(joules * 1000.0);
 }
 
@@ -319,7 +314,7 @@ static void s_zone_family(FILE *o, const sim_t *sim, s_node_part_t part, bool wa
         int p = s_zones[z].package, comp = s_zones[z].comp;
         const sim_energy_t *e = p >= 0 ? &sim->package[p] : &sim->node;
         /* Kepler 0.10+'s split: active = total x the node's usage ratio, idle = the rest. */
-        double total = s_both_modes(watts ? e->power[comp] : e->energy[comp]);
+        double total = sim_both_modes(watts ? e->power[comp] : e->energy[comp]);
         double active = watts ? total * sim->usage_ratio : e->active[comp];
         double value = part == N_ACTIVE ? active : part == N_IDLE ? total - active : total;
         if (!watts && part == N_TOTAL) /* the hardware counter itself: never reset, wraps */

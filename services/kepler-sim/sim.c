@@ -269,7 +269,7 @@ static void s_energy_add(sim_energy_t *e, double dt, double usage_ratio)
             e->energy[comp][m] += e->power[comp][m] * dt;
             e->period[comp][m] += e->power[comp][m] * dt;
         }
-        e->active[comp] += (e->power[comp][SIM_DYNAMIC] + e->power[comp][SIM_IDLE]) * usage_ratio * dt;
+        e->active[comp] += sim_both_modes(e->power[comp]) * usage_ratio * dt;
     }
 }
 
@@ -297,11 +297,9 @@ static void s_integrate(sim_t *self, double dt)
     for (int p = 0; p < SIM_PACKAGES; p++) {
         s_energy_add(&self->package[p], dt, self->usage_ratio);
         for (int comp = 0; comp < SIM_COMPONENTS; comp++)
-            self->rapl[p][comp] += (self->package[p].power[comp][SIM_DYNAMIC] + self->package[p].power[comp][SIM_IDLE])
-                                   * dt;
+            self->rapl[p][comp] += sim_both_modes(self->package[p].power[comp]) * dt;
     }
-    self->rapl_platform += (self->node.power[SIM_PLATFORM][SIM_DYNAMIC] + self->node.power[SIM_PLATFORM][SIM_IDLE])
-                           * dt;
+    self->rapl_platform += sim_both_modes(self->node.power[SIM_PLATFORM]) * dt;
 }
 
 static void s_close_period(sim_t *self)

@@ -180,6 +180,12 @@ typedef struct {
     double rapl_platform;
 } sim_t;
 
+/* Joules (or watts) in both modes. */
+static inline double sim_both_modes(const double modes[SIM_MODES])
+{
+    return modes[SIM_DYNAMIC] + modes[SIM_IDLE];
+}
+
 /* The truth of `kind`, derived components (package, platform) included. */
 void sim_truth(sim_truth_kind_t kind, sim_truth_t truth[SIM_COMPONENTS]);
 /* One component's watts at the node's rates (memory in bytes). */
