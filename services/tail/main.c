@@ -11,7 +11,6 @@
 
 #include <czmq.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
