@@ -89,18 +89,6 @@ static size_t s_model_count(bool families)
     return families ? 3 : 2;
 }
 
-static int s_builtin_models(kms_model_t *models[3], bool families)
-{
-    int rc = 0;
-    for (size_t m = 0; m < s_model_count(families); m++) {
-        kms_model_spec_t spec;
-        kms_model_spec_builtin(s_names[m], &spec);
-        if (!(models[m] = kms_model_new(&spec)))
-            rc = -1;
-    }
-    return rc;
-}
-
 static void s_print_fit(const char *name, const kms_model_t *model)
 {
     kms_model_status_t st;
@@ -119,7 +107,14 @@ static int s_throughput(long samples, bool families)
     pool_t pool = {0};
     kms_model_t *models[3] = {0};
     size_t count = s_model_count(families);
-    if (s_pool_fill(&pool) != 0 || s_builtin_models(models, families) != 0) {
+    int rc = s_pool_fill(&pool);
+    for (size_t m = 0; m < count; m++) {
+        kms_model_spec_t spec;
+        kms_model_spec_builtin(s_names[m], &spec);
+        if (!(models[m] = kms_model_new(&spec)))
+            rc = -1;
+    }
+    if (rc != 0) {
         kms_error("cannot prepare the benchmark", NULL);
         s_destroy_models(models);
         free(pool.bytes);
