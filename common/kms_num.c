@@ -50,17 +50,22 @@ static size_t s_format_nonfinite(double value, char *out, size_t cap)
     return (size_t) snprintf(out, cap, "%s", text);
 }
 
+int kms_num_digits(double value, int least)
+{
+    char text[32];
+    for (int precision = least; precision < 17; precision++) {
+        snprintf(text, sizeof text, "%.*g", precision, value);
+        if (strtod(text, NULL) == value)
+            return precision;
+    }
+    return 17;
+}
+
 size_t kms_num_format(double value, char *out, size_t cap)
 {
     if (!isfinite(value))
         return s_format_nonfinite(value, out, cap);
-    int n = 0;
-    for (int precision = 1; precision <= 17; precision++) {
-        n = snprintf(out, cap, "%.*g", precision, value);
-        if (strtod(out, NULL) == value)
-            break;
-    }
-    return (size_t) n;
+    return (size_t) snprintf(out, cap, "%.*g", kms_num_digits(value, 1), value);
 }
 
 size_t kms_num_format_go(double value, char *out, size_t cap)
@@ -72,12 +77,7 @@ size_t kms_num_format_go(double value, char *out, size_t cap)
     /* Find the shortest round-trip digits in %e form, then lay them out as Go's 'g' does:
        exponent notation when the decimal exponent is below -4 or at least 6. */
     char sci[40];
-    int precision;
-    for (precision = 0; precision <= 16; precision++) {
-        snprintf(sci, sizeof sci, "%.*e", precision, value);
-        if (strtod(sci, NULL) == value)
-            break;
-    }
+    snprintf(sci, sizeof sci, "%.*e", kms_num_digits(value, 1) - 1, value);
     char *e = strchr(sci, 'e');
     int exponent = (int) strtol(e + 1, NULL, 10); /* our own %e output: always valid */
     if (exponent < -4 || exponent >= 6)           /* %e's mantissa, Go's two-digit exponent at least */

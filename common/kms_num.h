@@ -18,6 +18,10 @@ int kms_num_parse_double(const char *text, double *out);
 int kms_num_parse_long(const char *text, long *out);
 int kms_num_parse_double_n(const char *text, size_t len, double *out);
 
+/* The fewest significant digits, `least` or more (17 at most), with which value reads back as
+   the same double from "%.*g". */
+int kms_num_digits(double value, int least);
+
 /* Shortest text that reads back as the same double ("%.17g" at most). Non-finite values are
    written as Prometheus spells them: NaN, +Inf, -Inf. Returns the length. cap >= 32. */
 size_t kms_num_format(double value, char *out, size_t cap);

@@ -2,6 +2,7 @@
 #include "kms_sample_json.h"
 
 #include "kms_json.h"
+#include "kms_num.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -23,29 +24,17 @@ static json_t *s_json_values(const kms_values_t *values)
     return obj;
 }
 
-/* The fewest significant digits, `least` or more, that read back as the same double (a value
-   that reads back at some precision also does at any larger one). */
-static int s_digits(double value, int least)
-{
-    char text[32];
-    for (int precision = least; precision < 17; precision++) {
-        snprintf(text, sizeof text, "%.*g", precision, value);
-        if (strtod(text, NULL) == value)
-            return precision;
-    }
-    return 17;
-}
-
 /* jansson prints every real with one precision (17 by default: 0.1 becomes
    0.10000000000000001). The largest precision any value of this sample needs still reads back
-   exactly and keeps the lines readable. */
+   exactly and keeps the lines readable (a value that reads back at some precision also does at
+   any larger one). */
 static int s_sample_precision(const kms_sample_t *sample)
 {
-    int precision = s_digits(sample->dt, s_digits(sample->ts, 1));
+    int precision = kms_num_digits(sample->dt, kms_num_digits(sample->ts, 1));
     const kms_values_t *sets[] = {&sample->features, &sample->targets};
     for (size_t k = 0; k < 2; k++)
         for (size_t i = 0; i < sets[k]->count; i++)
-            precision = s_digits(sets[k]->items[i].value, precision);
+            precision = kms_num_digits(sets[k]->items[i].value, precision);
     return precision;
 }
 
