@@ -32,14 +32,11 @@ typedef struct {
     char *bodies[METER_ZONES]; /* the answer each model came from: an equal one changes nothing */
     size_t body_lens[METER_ZONES];
     meter_counter_t counters[METER_ZONES];
-    kms_sample_t usage;  /* this interval's features */
-    double utilization;  /* this interval's cpu_time / cpus, 0 to 1 */
     double busy_carry;   /* busy cpu-seconds beyond an interval's capacity, for the next */
     double ticks_time;   /* CLOCK_MONOTONIC seconds of the last good /proc/stat reading */
     double written_time; /* ... and of the last write of the tree's counters */
-    double cpus, ticks_per_second;
-    meter_prior_t prior;       /* the coefficient prior of this processor */
-    meter_model_t prior_model; /* ... as a package model */
+    double ticks_per_second;
+    meter_model_t prior_model; /* stats.prior as a package model */
     bool has_prior;            /* false when the prior is absurd for this machine (--max-watts) */
     char stat_path[PATH_MAX];
     bool asked; /* the server was asked once: its state is known */
@@ -133,14 +130,14 @@ static int s_read_ticks(s_meter_t *m, meter_cpu_ticks_t *out)
 }
 
 /* At start, /proc/stat read whole once (a line per cpu: 4096 cpus are ~300 kB): the first ticks
-   into m->ticks, and the logical cpus it lists into m->cpus. -1 when it cannot be read or parsed. */
+   into m->ticks, and the logical cpus it lists into m->stats.cpus. -1 when it cannot be read or parsed. */
 static int s_read_stat_at_start(s_meter_t *m)
 {
     size_t cap = 1 << 20;
     char *text = malloc(cap);
     ssize_t len = text ? s_read_proc(m->stat_path, text, cap) : -1;
     int rc = len > 0 && meter_usage_parse_stat(text, (size_t) len, &m->ticks) == 0 ? 0 : -1;
-    m->cpus = rc == 0 ? (double) meter_usage_count_cpus(text, (size_t) len) : 0;
+    m->stats.cpus = rc == 0 ? (double) meter_usage_count_cpus(text, (size_t) len) : 0;
     free(text);
     return rc;
 }
@@ -197,7 +194,7 @@ static void s_adopt(s_meter_t *m, meter_zone_t z, const char *model_name, const 
    this one's micro-architecture is the better guess). */
 static bool s_prior_wins(const s_meter_t *m, meter_zone_t z, const meter_model_t *model)
 {
-    return z == METER_PACKAGE && model->match == METER_ARCH_GENERIC && m->prior.match == METER_PRIOR_EXACT;
+    return z == METER_PACKAGE && model->match == METER_ARCH_GENERIC && m->stats.prior.match == METER_PRIOR_EXACT;
 }
 
 /* Whether the package zone is to count with the prior now: it has no model yet, or one that
@@ -216,11 +213,11 @@ static void s_use_prior(s_meter_t *m)
         return;
     s_install(m, METER_PACKAGE, "prior", &m->prior_model, NULL, 0, kms_num_wallclock());
     char arch[96];
-    kms_log_at(m->prior.match == METER_PRIOR_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
+    kms_log_at(m->stats.prior.match == METER_PRIOR_EXACT ? KMS_LOG_INFO : KMS_LOG_WARN, "model in use",
                "zone=package model=prior source=prior arch_match=%s arch_used=%s min_watts_per_cpu=%.17g "
                "max_watts_per_cpu=%.17g",
-               meter_prior_match_name(m->prior.match), kms_log_quote(m->prior.arch, arch, sizeof arch),
-               m->prior.min_watts, m->prior.max_watts);
+               meter_prior_match_name(m->stats.prior.match), kms_log_quote(m->stats.prior.arch, arch, sizeof arch),
+               m->stats.prior.min_watts, m->stats.prior.max_watts);
 }
 
 static void s_load_cache(s_meter_t *m)
@@ -237,7 +234,8 @@ static void s_load_cache(s_meter_t *m)
         meter_model_t model;
         meter_reject_t why = METER_REJECT_PARSE; /* also for a file gone between its read and stat */
         bool usable = body && fstatat(m->cache, file, &st, AT_SYMLINK_NOFOLLOW) == 0
-                      && meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &why) == 0;
+                      && meter_model_parse(body, len, m->stats.arch, m->stats.cpus, m->config->max_watts, &model, &why)
+                             == 0;
         if (body && !usable)
             kms_warn("cached model not usable", "file=%s why=%s", file, meter_reject_name(why));
         if (usable && !s_prior_wins(m, z, &model))
@@ -280,7 +278,7 @@ static void s_take_answer(s_meter_t *m, meter_zone_t z, meter_fetch_result_t *r,
     }
     meter_model_t model;
     meter_reject_t reject;
-    if (meter_model_parse(body, len, m->stats.arch, m->cpus, m->config->max_watts, &model, &reject) != 0) {
+    if (meter_model_parse(body, len, m->stats.arch, m->stats.cpus, m->config->max_watts, &model, &reject) != 0) {
         m->stats.models_rejected[reject]++;
         kms_warn("model refused", "model=%s why=%s kept=%s", name, meter_reject_name(reject),
                  s->model[0] ? s->model : "none");
@@ -381,26 +379,25 @@ static s_usage_t s_usage(s_meter_t *m, double now, double *span)
     }
     m->ticks = ticks;
     m->ticks_time = now;
-    kms_values_set(&m->usage.features, KMS_F_CPU_TIME, cpu_time);
-    double dropped = meter_usage_utilization(cpu_time * *span, *span, m->cpus, &m->busy_carry, &m->utilization);
-    m->stats.utilization = m->utilization;
+    kms_values_set(&m->stats.usage, KMS_F_CPU_TIME, cpu_time);
+    double dropped = meter_usage_utilization(cpu_time * *span, *span, m->stats.cpus, &m->busy_carry,
+                                             &m->stats.utilization);
     if (dropped > 0) {
         m->stats.usage_clamped++;
         if (kms_log_decade(m->stats.usage_clamped))
             kms_warn("more busy time than the cpus have: counted as every cpu busy", "cpu_time=%g cpus=%g count=%llu",
-                     cpu_time, m->cpus, (unsigned long long) m->stats.usage_clamped);
+                     cpu_time, m->stats.cpus, (unsigned long long) m->stats.usage_clamped);
     }
     double counts[3];
     if (m->perf && meter_perf_read(m->perf, &counts[0], &counts[1], &counts[2]) == 0) {
         static const char *const names[3] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CACHE_MISSES};
         for (int i = 0; i < 3; i++) {
-            kms_values_set(&m->usage.features, names[i], fmax(0, counts[i] - m->counts[i]) / *span);
+            kms_values_set(&m->stats.usage, names[i], fmax(0, counts[i] - m->counts[i]) / *span);
             m->counts[i] = counts[i];
         }
     } else if (m->perf) {
         m->stats.perf_errors++;
     }
-    m->stats.usage = m->usage.features;
     return S_USAGE_KNOWN;
 }
 
@@ -415,7 +412,7 @@ static void s_count(s_meter_t *m, s_usage_t usage, double span, double now)
         meter_zone_stats_t *s = &m->stats.zones[z];
         if (!s->active)
             continue;
-        double watts = meter_model_machine_watts(&m->models[z], m->utilization, m->cpus, m->config->share);
+        double watts = meter_model_machine_watts(&m->models[z], m->stats.utilization, m->stats.cpus, m->config->share);
         meter_counter_t *counter = &m->counters[z];
         meter_watts_check_t check;
         if (usage == S_USAGE_KNOWN) {
@@ -460,25 +457,23 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
         return -1;
     }
     m->ticks_time = m->written_time = kms_num_monotonic();
-    if (m->cpus == 0) {
+    if (m->stats.cpus == 0) {
         kms_error("no cpu listed: nothing to meter (every model is per logical cpu)", "path=%s", m->stat_path);
         return -1;
     }
-    meter_prior_find(m->stats.arch, &m->prior);
-    m->has_prior = meter_model_from_prior(&m->prior, m->cpus, config->max_watts, &m->prior_model) == 0;
+    meter_prior_find(m->stats.arch, &m->stats.prior);
+    m->has_prior = meter_model_from_prior(&m->stats.prior, m->stats.cpus, config->max_watts, &m->prior_model) == 0;
     char why[256] = "off (--no-perf)";
     if (config->perf && (m->perf = meter_perf_open(why, sizeof why)))
         meter_perf_read(m->perf, &m->counts[0], &m->counts[1], &m->counts[2]);
     m->stats.counters = m->perf != NULL;
-    m->stats.cpus = m->cpus;
     m->stats.share = config->share;
-    m->stats.prior = m->prior;
     char arch[160], prior[96], reason[300];
     kms_info("machine", "arch=%s cpus=%g share=%s prior=%s prior_match=%s counters=%s%s%s",
-             kms_log_quote(m->stats.arch, arch, sizeof arch), m->cpus,
-             config->share == METER_SHARE_ACTIVE ? "active" : "fair", kms_log_quote(m->prior.arch, prior, sizeof prior),
-             meter_prior_match_name(m->prior.match), m->perf ? "yes" : "no",
-             m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
+             kms_log_quote(m->stats.arch, arch, sizeof arch), m->stats.cpus,
+             config->share == METER_SHARE_ACTIVE ? "active" : "fair",
+             kms_log_quote(m->stats.prior.arch, prior, sizeof prior), meter_prior_match_name(m->stats.prior.match),
+             m->perf ? "yes" : "no", m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
     /* The default cache is OUT/kms-meter, opened from the tree's root without following links. */
     m->cache = config->cache_dir ? (meter_tree_mkdirs(config->cache_dir) == 0
                                         ? open(config->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
