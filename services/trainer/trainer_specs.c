@@ -13,11 +13,9 @@ bool trainer_specs_name_ok(const char *name)
     return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
 }
 
-static int s_fail(char *why, size_t cap, const char *format, size_t index, const char *detail)
+static int s_fail(char *why, size_t cap, size_t index, const char *detail)
 {
-    char what[128];
-    snprintf(what, sizeof what, format, index);
-    snprintf(why, cap, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+    snprintf(why, cap, "entry %zu: %s", index, detail);
     return -1;
 }
 
@@ -28,14 +26,14 @@ static int s_entry(const json_t *entry, size_t index, kms_model_spec_t *spec, ch
     const char *target = json_string_value(json_object_get(entry, "target"));
     const json_t *features = json_object_get(entry, "features");
     if (!json_is_object(entry) || !name || !target || !json_is_array(features))
-        return s_fail(why, cap, "entry %zu", index, "needs \"name\", \"features\" (a list) and \"target\"");
+        return s_fail(why, cap, index, "needs \"name\", \"features\" (a list) and \"target\"");
     if (!trainer_specs_name_ok(name))
-        return s_fail(why, cap, "entry %zu", index, "name must be 1-63 of [A-Za-z0-9_.-], not starting with '.'");
+        return s_fail(why, cap, index, "name must be 1-63 of [A-Za-z0-9_.-], not starting with '.'");
     if (strlen(target) == 0 || strlen(target) >= KMS_NAME_MAX)
-        return s_fail(why, cap, "entry %zu", index, "target must be 1-63 characters");
+        return s_fail(why, cap, index, "target must be 1-63 characters");
     size_t count = json_array_size(features);
     if (count == 0 || count > KMS_SAMPLE_MAX_VALUES)
-        return s_fail(why, cap, "entry %zu", index, "needs 1 to 32 features");
+        return s_fail(why, cap, index, "needs 1 to 32 features");
     memset(spec, 0, sizeof *spec);
     /* Everything but the names comes from a built-in spec, so that defaults live in one place. */
     kms_model_spec_builtin("core_model", spec);
@@ -45,12 +43,12 @@ static int s_entry(const json_t *entry, size_t index, kms_model_spec_t *spec, ch
     for (size_t i = 0; i < count; i++) {
         const char *feature = json_string_value(json_array_get(features, i));
         if (!feature || strlen(feature) == 0 || strlen(feature) >= KMS_NAME_MAX)
-            return s_fail(why, cap, "entry %zu", index, "features must be names of 1-63 characters");
+            return s_fail(why, cap, index, "features must be names of 1-63 characters");
         snprintf(spec->features[i], sizeof spec->features[i], "%s", feature);
     }
     const json_t *per_cpu = json_object_get(entry, "per_cpu");
     if (per_cpu && !json_is_boolean(per_cpu))
-        return s_fail(why, cap, "entry %zu", index, "per_cpu must be true or false");
+        return s_fail(why, cap, index, "per_cpu must be true or false");
     spec->per_cpu = json_is_true(per_cpu);
     return 0;
 }
