@@ -130,23 +130,29 @@ static kms_model_t *s_apply_options(const trainer_t *self, kms_model_t *model)
     return updated;
 }
 
+/* One more fit-history point into the entry's ring, over the oldest once it is full. */
+static void s_history_push(s_entry_t *entry, const double point[3])
+{
+    memcpy(entry->history[entry->history_next], point, sizeof entry->history[0]);
+    entry->history_next = (entry->history_next + 1) % TRAINER_HISTORY_MAX;
+    if (entry->history_count < TRAINER_HISTORY_MAX)
+        entry->history_count++;
+}
+
 static void s_history_restore(s_entry_t *entry, const json_t *history)
 {
-    entry->history_count = entry->history_next = 0;
     size_t index,
         skip = json_array_size(history) > TRAINER_HISTORY_MAX ? json_array_size(history) - TRAINER_HISTORY_MAX : 0;
     json_t *point;
     json_array_foreach(history, index, point) {
         if (index < skip || json_array_size(point) != 3 || !json_is_number(json_array_get(point, 0)))
             continue;
-        double *slot = entry->history[entry->history_next];
+        double values[3];
         for (size_t k = 0; k < 3; k++) {
             const json_t *v = json_array_get(point, k);
-            slot[k] = json_is_number(v) ? json_number_value(v) : NAN;
+            values[k] = json_is_number(v) ? json_number_value(v) : NAN;
         }
-        entry->history_next = (entry->history_next + 1) % TRAINER_HISTORY_MAX;
-        if (entry->history_count < TRAINER_HISTORY_MAX)
-            entry->history_count++;
+        s_history_push(entry, values);
     }
 }
 
@@ -219,18 +225,10 @@ size_t trainer_learn(trainer_t *self, const kms_sample_t *sample, double now)
 void trainer_history_tick(trainer_t *self, double now)
 {
     for (size_t i = 0; i < self->count; i++) {
-        s_entry_t *entry = &self->entries[i];
         kms_model_status_t status;
-        kms_model_status(entry->model, &status);
-        if (status.samples == 0)
-            continue; /* nothing to draw yet */
-        double *slot = entry->history[entry->history_next];
-        slot[0] = now;
-        slot[1] = status.window_r2;
-        slot[2] = status.window_rmse;
-        entry->history_next = (entry->history_next + 1) % TRAINER_HISTORY_MAX;
-        if (entry->history_count < TRAINER_HISTORY_MAX)
-            entry->history_count++;
+        kms_model_status(self->entries[i].model, &status);
+        if (status.samples > 0) /* else nothing to draw yet */
+            s_history_push(&self->entries[i], (double[3]){now, status.window_r2, status.window_rmse});
     }
 }
 
