@@ -475,9 +475,7 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
              kms_log_quote(m->stats.prior.arch, prior, sizeof prior), meter_prior_match_name(m->stats.prior.match),
              m->perf ? "yes" : "no", m->perf ? "" : " why=", m->perf ? "" : kms_log_quote(why, reason, sizeof reason));
     /* The default cache is OUT/kms-meter, opened from the tree's root without following links. */
-    m->cache = config->cache_dir ? (meter_tree_mkdirs(config->cache_dir) == 0
-                                        ? open(config->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                                        : -1)
+    m->cache = config->cache_dir ? meter_tree_open_dir(config->cache_dir)
                                  : kms_file_subdir_at(meter_tree_root_fd(m->tree), "kms-meter");
     if (m->cache < 0)
         kms_warn("cannot open the model cache", "path=%s why=%s",

@@ -21,7 +21,7 @@ struct meter_tree_t {
     int zones[METER_ZONES]; /* each zone's folder, -1 until made */
 };
 
-int meter_tree_mkdirs(const char *path)
+int meter_tree_open_dir(const char *path)
 {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf) {
@@ -36,7 +36,7 @@ int meter_tree_mkdirs(const char *path)
             return -1;
         *p = '/';
     }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 meter_tree_t *meter_tree_open(const char *root)
@@ -47,7 +47,7 @@ meter_tree_t *meter_tree_open(const char *root)
     self->powercap = -1;
     for (int z = 0; z < METER_ZONES; z++)
         self->zones[z] = -1;
-    self->root = meter_tree_mkdirs(root) == 0 ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    self->root = meter_tree_open_dir(root);
     if (self->root < 0) {
         int saved = errno;
         free(self);

@@ -31,7 +31,7 @@ int meter_tree_zone_init(meter_tree_t *self, meter_zone_t zone, uint64_t max_uj,
    part. 0, or -1 with errno. */
 int meter_tree_write_energy(meter_tree_t *self, meter_zone_t zone, uint64_t energy_uj);
 
-/* mkdir -p. 0, or -1 with errno. */
-int meter_tree_mkdirs(const char *path);
+/* mkdir -p, then the folder opened: its descriptor, or -1 with errno. */
+int meter_tree_open_dir(const char *path);
 
 #endif
