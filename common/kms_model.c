@@ -95,33 +95,28 @@ static const struct {
 };
 /* clang-format on */
 
-size_t kms_model_builtin_count(void)
+int kms_model_spec_builtin_at(size_t index, kms_model_spec_t *out)
 {
-    return sizeof s_builtins / sizeof s_builtins[0];
-}
-
-const char *kms_model_builtin_name(size_t index)
-{
-    return index < kms_model_builtin_count() ? s_builtins[index].name : NULL;
+    assert(out);
+    if (index >= sizeof s_builtins / sizeof s_builtins[0])
+        return -1;
+    memset(out, 0, sizeof *out);
+    strcpy(out->name, s_builtins[index].name);
+    strcpy(out->target, s_builtins[index].target);
+    for (size_t i = 0; i < 4 && s_builtins[index].features[i]; i++)
+        strcpy(out->features[out->feature_count++], s_builtins[index].features[i]);
+    out->per_cpu = s_builtins[index].per_cpu;
+    out->forgetting = 1;
+    out->ridge = KMS_MODEL_RIDGE;
+    out->min_samples = KMS_MODEL_MIN_SAMPLES;
+    return 0;
 }
 
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out)
 {
-    assert(out);
-    for (size_t b = 0; name && b < kms_model_builtin_count(); b++) {
-        if (strcmp(name, s_builtins[b].name) != 0)
-            continue;
-        memset(out, 0, sizeof *out);
-        strcpy(out->name, s_builtins[b].name);
-        strcpy(out->target, s_builtins[b].target);
-        for (size_t i = 0; i < 4 && s_builtins[b].features[i]; i++)
-            strcpy(out->features[out->feature_count++], s_builtins[b].features[i]);
-        out->per_cpu = s_builtins[b].per_cpu;
-        out->forgetting = 1;
-        out->ridge = KMS_MODEL_RIDGE;
-        out->min_samples = KMS_MODEL_MIN_SAMPLES;
-        return 0;
-    }
+    for (size_t b = 0; name && b < sizeof s_builtins / sizeof s_builtins[0]; b++)
+        if (strcmp(name, s_builtins[b].name) == 0)
+            return kms_model_spec_builtin_at(b, out);
     return -1;
 }
 

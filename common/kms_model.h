@@ -100,8 +100,7 @@ typedef struct kms_model_t kms_model_t;
    curves), and the per-cpu vm_* models on cpu_utilization that kms-meter serves to machines
    without RAPL. Returns -1 for other names. */
 int kms_model_spec_builtin(const char *name, kms_model_spec_t *out);
-size_t kms_model_builtin_count(void);
-const char *kms_model_builtin_name(size_t index); /* NULL past the count */
+int kms_model_spec_builtin_at(size_t index, kms_model_spec_t *out); /* -1 past the last */
 
 /* A new, empty model, or NULL when the spec is not valid (names empty or too long, 0 or more than
    KMS_SAMPLE_MAX_VALUES features, a feature twice, forgetting outside (0, 1], ridge outside

@@ -74,8 +74,8 @@ int trainer_specs_load(trainer_specs_t *out, const char *path, double forgetting
 {
     memset(out, 0, sizeof *out);
     kms_model_spec_t spec;
-    for (size_t b = 0; b < kms_model_builtin_count(); b++)
-        kms_model_spec_builtin(kms_model_builtin_name(b), &out->specs[out->count++]);
+    while (kms_model_spec_builtin_at(out->count, &out->specs[out->count]) == 0)
+        out->count++;
     bool from_file[TRAINER_MAX_MODELS] = {false};
     if (path && *path) {
         json_error_t error;
