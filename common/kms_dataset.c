@@ -162,11 +162,12 @@ static void s_row_reset(s_csv_t *self)
     self->row_error = NULL;
 }
 
-static void s_bad_row(s_csv_t *self, size_t line, const char *why)
+/* The current row is bad: counted, and reported with the line it started on. */
+static void s_bad_row(s_csv_t *self, const char *why)
 {
     self->stats->bad_rows++;
     if (self->visitor->on_bad_row)
-        self->visitor->on_bad_row(line, why, self->visitor->arg);
+        self->visitor->on_bad_row(self->row_line ? self->row_line : self->line, why, self->visitor->arg);
 }
 
 /* libcsv's field callback. */
@@ -199,7 +200,6 @@ static void s_on_row(int terminator, void *arg)
     if (self->stopped)
         return;
     self->stats->rows++;
-    size_t line = self->row_line ? self->row_line : self->line;
     if (!self->row_error && self->field < self->column_count) {
         snprintf(s_why, sizeof s_why, "%zu fields where the header has %zu", self->field, self->column_count);
         self->row_error = s_why;
@@ -207,7 +207,7 @@ static void s_on_row(int terminator, void *arg)
     if (!self->row_error && self->sample.targets.count == 0)
         self->row_error = "no target (watts) value";
     if (self->row_error)
-        s_bad_row(self, line, self->row_error);
+        s_bad_row(self, self->row_error);
     else if (self->visitor->on_sample(&self->sample, self->visitor->arg) != 0)
         self->stopped = true;
     else
@@ -220,13 +220,9 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
 {
     const unsigned char options = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
     struct csv_parser parser;
-    if (csv_init(&parser, options) != 0) {
-        *why = "out of memory";
-        return -1;
-    }
     s_csv_t *self = calloc(1, sizeof *self); /* holds a whole sample: keep it off the stack */
-    if (!self) {
-        csv_free(&parser);
+    if (!self || csv_init(&parser, options) != 0) {
+        free(self);
         *why = "out of memory";
         return -1;
     }
@@ -253,7 +249,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
             }
             /* Broken quoting: drop the row and restart the parser on the next line. */
             stats->rows++;
-            s_bad_row(self, self->row_line ? self->row_line : self->line, "malformed quoting");
+            s_bad_row(self, "malformed quoting");
             s_row_reset(self);
             csv_free(&parser);
             if (csv_init(&parser, options) != 0) {
@@ -269,7 +265,7 @@ static int s_parse_csv(const char *text, size_t len, const kms_dataset_visitor_t
     }
     if (pos >= len && !self->header_bad && !self->stopped && csv_fini(&parser, s_on_field, s_on_row, self) != 0) {
         stats->rows++;
-        s_bad_row(self, self->row_line ? self->row_line : self->line, "malformed quoting (unterminated quote)");
+        s_bad_row(self, "malformed quoting (unterminated quote)");
     }
     csv_free(&parser);
     if (pos >= len && visitor->on_progress)
