@@ -60,9 +60,10 @@ static size_t s_common_words(const char *a, const char *b)
     }
 }
 
+/* The architecture's weight, folded into the bias, and how it was found (out is zeroed). */
 static void s_choose_arch(meter_model_t *m, const char *arch)
 {
-    const kms_weights_t *w = &m->weights;
+    kms_weights_t *w = &m->weights;
     size_t best = 0, best_words = 0, i = 0;
     double sum = 0;
     for (; i < w->category_count && strcmp(w->category[i].name, arch) != 0; i++) {
@@ -75,12 +76,11 @@ static void s_choose_arch(meter_model_t *m, const char *arch)
     }
     m->match = i < w->category_count ? METER_ARCH_EXACT : best_words >= 2 ? METER_ARCH_NEAREST : METER_ARCH_GENERIC;
     if (m->match == METER_ARCH_GENERIC) {
-        m->arch_weight = w->category_count ? sum / (double) w->category_count : 0;
-        m->arch_used[0] = '\0';
+        w->bias += w->category_count ? sum / (double) w->category_count : 0;
         return;
     }
     best = m->match == METER_ARCH_EXACT ? i : best;
-    m->arch_weight = w->category[best].weight;
+    w->bias += w->category[best].weight;
     snprintf(m->arch_used, sizeof m->arch_used, "%s", w->category[best].name);
 }
 
@@ -122,7 +122,6 @@ int meter_model_parse(const char *body, size_t len, const char *arch, double cpu
         return -1;
     }
     s_choose_arch(out, arch);
-    out->weights.bias += out->arch_weight;
     out->weights.category_count = 0;
     if (!isfinite(out->weights.bias) || !s_watts_sane(out, cpus, max_watts)) {
         *why = METER_REJECT_WATTS;

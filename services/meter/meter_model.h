@@ -38,7 +38,6 @@ typedef struct {
     kms_family_fit_t fit;
     char arch_used[KMS_NAME_MAX]; /* the category applied; "" for generic */
     meter_arch_match_t match;
-    double arch_weight;
 } meter_model_t;
 
 /* What a model may be refused for: counted and logged by the caller. */
