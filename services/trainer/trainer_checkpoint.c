@@ -154,8 +154,7 @@ int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all)
 /* A model zip read from `name` in the folder `dirfd`. */
 static kms_model_t *s_read_zip(int dirfd, const char *name, bool nofollow, json_t **history, const char **why)
 {
-    if (history)
-        *history = NULL;
+    *history = NULL;
     size_t len = 0;
     void *data = kms_file_read_at(dirfd, name, nofollow, S_MAX_FILE, &len);
     if (!data) {
@@ -171,10 +170,9 @@ static kms_model_t *s_read_zip(int dirfd, const char *name, bool nofollow, json_
         *why = "the model's name cannot be a file name";
         kms_model_destroy(&model);
     }
-    if (model && history) {
-        json_t *h = json_object_get(metadata, "history");
-        *history = json_is_array(h) ? json_incref(h) : NULL;
-    }
+    json_t *h = json_object_get(metadata, "history");
+    if (model && json_is_array(h))
+        *history = json_incref(h);
     json_decref(metadata);
     return model;
 }

@@ -22,7 +22,7 @@ long trainer_checkpoint_load(trainer_t *self, const char *dir);
 int trainer_checkpoint_save(trainer_t *self, const char *dir, bool all);
 
 /* Reads a model zip from a file; NULL with *why (static text) when it cannot be used.
-   `history` (may be NULL) receives the fit history in its metadata (new reference or NULL). */
+   `history` receives the fit history in its metadata (new reference or NULL). */
 kms_model_t *trainer_checkpoint_read_zip(const char *path, json_t **history, const char **why);
 
 /* Writes `model` as `<dir>/<name>.zip` atomically (temporary file, fsync, rename, fsync of
