@@ -51,28 +51,21 @@ typedef struct {
 
 typedef struct {
     bool *wanted;
-    char *bad;
-    size_t cap;
+    char bad[64]; /* the first name that is not a zone */
 } s_zones_t;
 
+/* One --zones name into wanted[] (a kms_config_split item). */
 static int s_zone_add(const char *name, int index, void *arg)
 {
     s_zones_t *zones = arg;
     (void) index;
     int z = meter_zone_find(name);
     if (z < 0) {
-        snprintf(zones->bad, zones->cap, "%s", name);
+        snprintf(zones->bad, sizeof zones->bad, "%s", name);
         return -1;
     }
     zones->wanted[z] = true;
     return 0;
-}
-
-/* "package,core" into wanted[]; -1 naming the first unknown zone in *bad. */
-static int s_parse_zones(const char *list, bool wanted[METER_ZONES], char *bad, size_t cap)
-{
-    snprintf(bad, cap, "(empty)");
-    return kms_config_split(list, s_zone_add, &(s_zones_t){wanted, bad, cap}) > 0 ? 0 : -1;
 }
 
 /* Up to `cap` bytes of a procfs file (which has no size to ask for). Never through a symlink,
@@ -502,9 +495,9 @@ int meter_run(const meter_config_t *config, volatile sig_atomic_t *stop)
 {
     static s_meter_t m; /* large (the models): not on the stack */
     memset(&m, 0, sizeof m);
-    char bad[64];
-    if (s_parse_zones(config->zones, m.wanted, bad, sizeof bad) != 0) {
-        fprintf(stderr, "kms-meter: --zones: unknown zone '%s' (package, core, uncore, dram, psys)\n", bad);
+    s_zones_t zones = {m.wanted, "(empty)"};
+    if (kms_config_split(config->zones, s_zone_add, &zones) <= 0) {
+        fprintf(stderr, "kms-meter: --zones: unknown zone '%s' (package, core, uncore, dram, psys)\n", zones.bad);
         return 2;
     }
     m.fetch = meter_fetch_new(config->api, config->timeout);
