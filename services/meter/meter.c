@@ -238,7 +238,7 @@ static void s_load_cache(s_meter_t *m)
     }
 }
 
-/* The zone's answer from kms-api (meter_fetch.h), taken over. */
+/* The zone's answer from kms-api (meter_fetch.h); its body is taken over when adopted. */
 static void s_take_answer(s_meter_t *m, meter_zone_t z, meter_fetch_result_t *r, double now)
 {
     meter_zone_stats_t *s = &m->stats.zones[z];
@@ -257,33 +257,28 @@ static void s_take_answer(s_meter_t *m, meter_zone_t z, meter_fetch_result_t *r,
         kms_info("kms-api answers", "url=%s", m->config->api);
     m->stats.server_up = true;
     m->asked = true;
-    char *body = r->body;
-    size_t len = r->len;
-    r->body = NULL;
     if (r->got == METER_GOT_NONE) {
         kms_debug("model not available", "model=%s why=%s", name, kms_log_quote(r->why, quoted, sizeof quoted));
         return;
     }
-    if (strcmp(s->model, name) == 0 && len == m->body_lens[z] && memcmp(body, m->bodies[z], len) == 0) {
+    if (strcmp(s->model, name) == 0 && r->len == m->body_lens[z] && memcmp(r->body, m->bodies[z], r->len) == 0) {
         s->model_fetched = now; /* the same answer: confirmed */
-        free(body);
         return;
     }
     meter_model_t model;
     meter_reject_t reject;
-    if (meter_model_parse(body, len, m->stats.arch, m->stats.cpus, m->config->max_watts, &model, &reject) != 0) {
+    if (meter_model_parse(r->body, r->len, m->stats.arch, m->stats.cpus, m->config->max_watts, &model, &reject) != 0) {
         m->stats.models_rejected[reject]++;
         kms_warn("model refused", "model=%s why=%s kept=%s", name, meter_reject_name(reject),
                  s->model[0] ? s->model : "none");
-        free(body);
         return;
     }
     if (s_prior_wins(m, z, &model)) {
         kms_debug("model knows other processors only: the prior stays", "model=%s", name);
-        free(body);
         return;
     }
-    s_adopt(m, z, name, &model, body, len, now, false);
+    s_adopt(m, z, name, &model, r->body, r->len, now, false);
+    r->body = NULL;
 }
 
 /* Asks for every wanted zone's model, on the fetcher's thread; false while a batch is under way. */
