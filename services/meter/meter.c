@@ -377,7 +377,7 @@ static s_usage_t s_usage(s_meter_t *m, double now, double *span)
                      cpu_time, m->stats.cpus, (unsigned long long) m->stats.usage_clamped);
     }
     double counts[3];
-    if (m->perf && meter_perf_read(m->perf, &counts[0], &counts[1], &counts[2]) == 0) {
+    if (m->perf && meter_perf_read(m->perf, counts) == 0) {
         static const char *const names[3] = {KMS_F_CPU_CYCLES, KMS_F_CPU_INSTRUCTIONS, KMS_F_CACHE_MISSES};
         for (int i = 0; i < 3; i++) {
             kms_values_set(&m->stats.usage, names[i], fmax(0, counts[i] - m->counts[i]) / *span);
@@ -453,7 +453,7 @@ static int s_setup(s_meter_t *m, const meter_config_t *config)
     m->has_prior = meter_model_from_prior(&m->stats.prior, m->stats.cpus, config->max_watts, &m->prior_model) == 0;
     char why[256] = "off (--no-perf)";
     if (config->perf && (m->perf = meter_perf_open(why, sizeof why)))
-        meter_perf_read(m->perf, &m->counts[0], &m->counts[1], &m->counts[2]);
+        meter_perf_read(m->perf, m->counts);
     m->stats.counters = m->perf != NULL;
     m->stats.share = config->share;
     char arch[160], prior[96], reason[300];

@@ -77,7 +77,7 @@ void meter_perf_destroy(meter_perf_t **self_p)
     *self_p = NULL;
 }
 
-int meter_perf_read(meter_perf_t *self, double *cycles, double *instructions, double *cache_misses)
+int meter_perf_read(meter_perf_t *self, double totals[3])
 {
     double sum[P_KINDS] = {0};
     for (long i = 0; i < self->cpus * P_KINDS; i++) {
@@ -88,8 +88,6 @@ int meter_perf_read(meter_perf_t *self, double *cycles, double *instructions, do
             return -1;
         sum[i % P_KINDS] += (double) v;
     }
-    *cycles = sum[P_CYCLES];
-    *instructions = sum[P_INSTRUCTIONS];
-    *cache_misses = sum[P_CACHE_MISSES];
+    memcpy(totals, sum, sizeof sum);
     return 0;
 }

@@ -11,7 +11,8 @@ typedef struct meter_perf_t meter_perf_t;
    reason in `why`. */
 meter_perf_t *meter_perf_open(char *why, size_t cap);
 void meter_perf_destroy(meter_perf_t **self_p);
-/* The counters' totals since open, summed over cpus: 0, or -1 when a read failed. */
-int meter_perf_read(meter_perf_t *self, double *cycles, double *instructions, double *cache_misses);
+/* The counters' totals since open, summed over cpus (cycles, instructions, cache misses): 0, or
+   -1 when a read failed. */
+int meter_perf_read(meter_perf_t *self, double totals[3]);
 
 #endif
