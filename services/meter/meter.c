@@ -190,19 +190,13 @@ static bool s_prior_wins(const s_meter_t *m, meter_zone_t z, const meter_model_t
     return z == METER_PACKAGE && model->match == METER_ARCH_GENERIC && m->stats.prior.match == METER_PRIOR_EXACT;
 }
 
-/* Whether the package zone is to count with the prior now: it has no model yet, or one that
-   knows only other processors while the prior knows this one. */
-static bool s_prior_due(const s_meter_t *m)
-{
-    const meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
-    if (!m->has_prior || !m->wanted[METER_PACKAGE] || s->match == METER_ARCH_PRIOR)
-        return false;
-    return !s->model[0] || s_prior_wins(m, METER_PACKAGE, &m->models[METER_PACKAGE]);
-}
-
+/* The package zone counts with the prior when it has no model yet, or one that knows only
+   other processors while the prior knows this one. */
 static void s_use_prior(s_meter_t *m)
 {
-    if (!s_prior_due(m))
+    const meter_zone_stats_t *s = &m->stats.zones[METER_PACKAGE];
+    if (!m->has_prior || !m->wanted[METER_PACKAGE] || s->match == METER_ARCH_PRIOR
+        || (s->model[0] && !s_prior_wins(m, METER_PACKAGE, &m->models[METER_PACKAGE])))
         return;
     s_install(m, METER_PACKAGE, "prior", &m->prior_model, NULL, 0, kms_num_wallclock());
     char arch[96];
