@@ -111,12 +111,12 @@ int main(int argc, char **argv)
     if (rc != KMS_CONFIG_OK)
         return kms_config_exit_status(rc);
     const char *command = positional > 0 ? argv[1] : NULL;
-    if (command && strcmp(command, "train") != 0 && strcmp(command, "import") != 0) {
+    bool train = command && strcmp(command, "train") == 0;
+    bool import = command && strcmp(command, "import") == 0;
+    if (command && !train && !import) {
         fprintf(stderr, "kms-trainer: unknown command '%s' (see --help)\n", command);
         return 2;
     }
-    bool train = command && strcmp(command, "train") == 0;
-    bool import = command && strcmp(command, "import") == 0;
     if (train && positional != 1) {
         fprintf(stderr, "kms-trainer: unexpected argument '%s' (train takes --dataset FILE)\n", argv[2]);
         return 2;
