@@ -44,14 +44,13 @@ typedef struct {
 /* Reads [ts, "value"]; -1 when malformed. */
 static int s_point(json_t *pair, s_point_t *out)
 {
-    json_t *t = json_array_get(pair, 0), *v = json_array_get(pair, 1);
-    if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_number(t) || !json_is_string(v))
-        return -1;
-    double ts = json_number_value(t);
-    if (!isfinite(ts) || ts < 0 || ts > 1e11)
+    double ts;
+    const char *v;
+    size_t len;
+    if (json_unpack(pair, "[Fs%!]", &ts, &v, &len) != 0 || !isfinite(ts) || ts < 0 || ts > 1e11)
         return -1;
     out->ms = llround(ts * 1000.0);
-    return kms_num_parse_double_n(json_string_value(v), json_string_length(v), &out->value);
+    return kms_num_parse_double_n(v, len, &out->value);
 }
 
 /* The node key: the scrape target's `instance` (every series of one Kepler exporter carries the
@@ -158,10 +157,10 @@ static int s_walk_answer(s_walk_t *w, json_t *obj, bool held, const char **why)
             *why = "Prometheus answered with an error"; /* its message: kms_kepler_query_walk */
             return -1;
         }
-        json_t *data = json_object_get(obj, "data");
-        const char *type = json_string_value(json_object_get(data, "resultType"));
-        json_t *result = json_object_get(data, "result");
-        if (!type || (strcmp(type, "vector") != 0 && strcmp(type, "matrix") != 0) || !json_is_array(result)) {
+        const char *type;
+        json_t *result;
+        if (json_unpack(obj, "{s:{s:s, s:o}}", "data", "resultType", &type, "result", &result) != 0
+            || (strcmp(type, "vector") != 0 && strcmp(type, "matrix") != 0) || !json_is_array(result)) {
             *why = "Prometheus answer is neither a vector nor a matrix";
             return -1;
         }
