@@ -34,7 +34,7 @@ typedef struct {
     kms_kepler_snapshot_t *cur;
     double dt;
     int cpu_slot, mem_slot; /* chosen sources, -1 when none */
-    uint32_t fmask;         /* usage counters (cycles, instructions, misses) seen in both */
+    uint32_t fmask;         /* a container sample's features: the usage counters both have, and the sources */
     uint32_t fown;          /* node features from the node's own figure: no container spoils them */
     bool procs;             /* 0.10 cpu time from processes, in both snapshots */
     kms_kepler_sample_fn fn;
@@ -102,11 +102,10 @@ static double s_proc_cpu(const s_diff_t *d, uint64_t owner)
     return sum;
 }
 
-/* One container's rates over the interval into `out`. Returns -1 when its non-zero counters all
-   went down (it restarted: it gives nothing), -2 when some went down and others did not (the
-   page is damaged). */
-static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT], uint32_t *fmask,
-                        double t[T_COUNT], uint32_t *tmask)
+/* One container's rates over the interval: f of d->fmask, t of the targets both have. Returns
+   -1 when its non-zero counters all went down (it restarted: it gives nothing), -2 when some
+   went down and others did not (the page is damaged). */
+static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, double f[F_COUNT], double t[T_COUNT])
 {
     uint32_t counters = (p->fmask & c->fmask) & ~F_GAUGES;
     uint32_t targets = p->tmask & c->tmask;
@@ -125,20 +124,13 @@ static int s_cont_rates(s_diff_t *d, const s_cont_t *p, const s_cont_t *c, doubl
     }
     if (down > 0)
         return up > 0 ? -2 : -1;
-    /* the usage counters, and the cpu time unless it is the processes' */
-    *fmask = d->fmask | (!d->procs && d->cpu_slot >= 0 ? 1u << d->cpu_slot : 0);
     for (int s = 0; s < F_COUNT; s++)
-        if (*fmask & (1u << s))
+        if (d->fmask & (1u << s))
             f[s] = (counters & (1u << s)) ? (c->f[s] - p->f[s]) / d->dt : 0;
-    if (d->procs) {
+    if (d->procs)
         f[F_CPU_BPF] = s_proc_cpu(d, c->key) / d->dt;
-        *fmask |= 1u << F_CPU_BPF;
-    }
-    if (d->mem_slot >= 0) {
+    if (d->mem_slot >= 0)
         f[d->mem_slot] = (c->fmask & (1u << d->mem_slot)) ? c->f[d->mem_slot] : 0;
-        *fmask |= 1u << d->mem_slot;
-    }
-    *tmask = targets;
     for (int s = 0; s < T_COUNT; s++)
         if (targets & (1u << s))
             t[s] = (c->t[s] - p->t[s]) / d->dt;
@@ -395,11 +387,11 @@ static bool s_node_comparable(s_diff_t *d, const s_node_targets_t *nt)
     return true;
 }
 
-/* The usage counters both pages have, and the source of cpu time and of memory. */
+/* The source of cpu time and of memory, and a container sample's features: the usage counters
+   both pages have, the cpu time (the processes' when they have it) and the memory. */
 static void s_choose_sources(s_diff_t *d)
 {
     const kms_kepler_snapshot_t *p = d->prev, *c = d->cur;
-    d->fmask = p->seen_mask & c->seen_mask & F_PLAIN;
     d->procs = p->nprocs > 0 && c->nprocs > 0;
     d->cpu_slot = s_pick(p, c, F_CPU_BPF, F_CPU_KUBELET);
     if (d->cpu_slot < 0 && (p->seen_mask & c->seen_mask & (1u << F_CPU_BPF)))
@@ -407,6 +399,10 @@ static void s_choose_sources(s_diff_t *d)
     d->mem_slot = s_pick(c, c, F_MEM_CGROUP, F_MEM_KUBELET);
     if (d->mem_slot < 0 && (c->seen_mask & (1u << F_MEM_KUBELET)))
         d->mem_slot = F_MEM_KUBELET;
+    d->fmask = (p->seen_mask & c->seen_mask & F_PLAIN) | (d->mem_slot >= 0 ? 1u << d->mem_slot : 0)
+               | (d->procs           ? 1u << F_CPU_BPF
+                  : d->cpu_slot >= 0 ? 1u << d->cpu_slot
+                                     : 0);
 }
 
 /* The node's features: the sums over the containers present, and intact, in both scrapes.
@@ -427,8 +423,7 @@ static bool s_node_features(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
         }
         matched++;
         double f[F_COUNT], t[T_COUNT];
-        uint32_t fm, tm;
-        int rc = s_cont_rates(d, pc, cc, f, &fm, t, &tm);
+        int rc = s_cont_rates(d, pc, cc, f, t);
         if (rc == -2 && c->era != KMS_KEPLER_ERA_RAPL) {
             /* One counter of a container fell while the others went on: the page is damaged,
                and taking it as the reference would make the counter's way back up a spike. */
@@ -446,27 +441,20 @@ static bool s_node_features(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
             s_cont_t zero = *pc;
             memset(zero.f, 0, sizeof zero.f);
             memset(zero.t, 0, sizeof zero.t);
-            rc = s_cont_rates(d, &zero, cc, f, &fm, t, &tm);
+            rc = s_cont_rates(d, &zero, cc, f, t);
         } else if (rc == 0) {
             st->containers_matched++;
         }
         if (rc != 0)
             continue;
         for (int s = 0; s < F_COUNT; s++)
-            nf[s] += f[s] * !!(fm & (1u << s));
-        *nfmask |= fm;
+            nf[s] += f[s] * !!(d->fmask & (1u << s));
     }
     if (d->procs) /* the node's cpu time is every process's, in a container or not */
         nf[F_CPU_BPF] = s_proc_cpu(d, 0) / d->dt;
     st->containers_churned += kms_kepler_snapshot_containers(p) - matched; /* p's era is c's */
     /* Features the exporter provides count even when no container matched (they sum to 0). */
-    *nfmask |= d->fmask;
-    if (d->cpu_slot >= 0)
-        *nfmask |= 1u << d->cpu_slot;
-    if (d->procs)
-        *nfmask |= 1u << F_CPU_BPF;
-    if (d->mem_slot >= 0)
-        *nfmask |= 1u << d->mem_slot;
+    *nfmask |= d->fmask | (d->cpu_slot >= 0 ? 1u << d->cpu_slot : 0);
     s_node_cpu(d, nf, nfmask);
     return true;
 }
@@ -487,10 +475,9 @@ static int s_container_samples(s_diff_t *d)
         const s_cont_t *cc = &c->conts[i];
         const s_cont_t *pc = cc->era == c->era && !cc->proc ? s_cont_find(p, cc->key) : NULL;
         double f[F_COUNT], t[T_COUNT];
-        uint32_t fm, tm;
-        if (!pc || s_cont_rates(d, pc, cc, f, &fm, t, &tm) != 0)
+        if (!pc || s_cont_rates(d, pc, cc, f, t) != 0)
             continue;
-        if (s_emit(d, cc, d->dt, f, fm, t, tm) != 0)
+        if (s_emit(d, cc, d->dt, f, d->fmask, t, pc->tmask & cc->tmask) != 0)
             return -1;
     }
     return 0;
