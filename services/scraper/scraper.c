@@ -89,6 +89,7 @@ struct scraper_t {
     size_t ntargets;     /* slots in use or used before: [0, ntargets) is walked */
     s_source_t *sources;
     size_t nsources;
+    const char **source_names; /* the sources' names in one array, for the resolver thread */
     scraper_discovery_t *discovery;
     zhashx_t *claims; /* node name -> 1 + the slot of the target whose pages give it */
     CURLM *multi;
@@ -246,12 +247,11 @@ static int s_targets_from_list(scraper_t *self, const char *list)
         return -1;
     if (self->nsources == 0)
         return 0;
-    const char **names = calloc(self->nsources, sizeof *names);
+    const char **names = self->source_names = calloc(self->nsources, sizeof *names);
     for (size_t i = 0; names && i < self->nsources; i++)
         names[i] = self->sources[i].name;
     if (names)
         self->discovery = scraper_discovery_new(names, self->nsources, self->config.resolve_interval, S_MAX_TARGETS);
-    free(names);
     return self->discovery ? 0 : -1;
 }
 
@@ -473,6 +473,7 @@ void scraper_destroy(scraper_t **self_p)
     if (!self)
         return;
     scraper_discovery_destroy(&self->discovery);
+    free(self->source_names);
     for (size_t i = 0; i < self->nsources; i++) {
         free(self->sources[i].url);
         free(self->sources[i].name);

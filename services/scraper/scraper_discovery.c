@@ -14,7 +14,7 @@
 #include "kms_num.h"
 
 struct scraper_discovery_t {
-    char **names;
+    const char *const *names; /* borrowed */
     size_t count;
     double interval;
     size_t max_addresses;
@@ -130,22 +130,11 @@ scraper_discovery_t *scraper_discovery_new(const char *const *names, size_t coun
 {
     assert(names && count > 0 && interval > 0 && max_addresses > 0);
     scraper_discovery_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->names = calloc(count, sizeof *self->names))) {
-        free(self);
+    if (!self)
         return NULL;
-    }
-    self->count = count;
-    self->interval = interval;
-    self->max_addresses = max_addresses;
-    for (size_t i = 0; i < count; i++)
-        if (!(self->names[i] = strdup(names[i]))) {
-            scraper_discovery_destroy(&self);
-            return NULL;
-        }
-    if (!(self->actor = zactor_new(s_actor, self))) {
+    *self = (scraper_discovery_t){names, count, interval, max_addresses, NULL};
+    if (!(self->actor = zactor_new(s_actor, self)))
         scraper_discovery_destroy(&self);
-        return NULL;
-    }
     return self;
 }
 
@@ -156,9 +145,6 @@ void scraper_discovery_destroy(scraper_discovery_t **self_p)
     if (!self)
         return;
     zactor_destroy(&self->actor);
-    for (size_t i = 0; self->names && i < self->count; i++)
-        free(self->names[i]);
-    free(self->names);
     free(self);
     *self_p = NULL;
 }

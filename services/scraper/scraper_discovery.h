@@ -26,7 +26,7 @@ typedef struct {
     size_t count;
 } scraper_lookup_t;
 
-/* Starts the resolver thread on `count` names (copied). NULL when out of memory. */
+/* Starts the resolver thread on `count` names (borrowed: they outlive it). NULL when out of memory. */
 scraper_discovery_t *scraper_discovery_new(const char *const *names, size_t count, double interval,
                                            size_t max_addresses);
 /* Stops the thread; a lookup in progress is waited for (at most resolv.conf's timeout). */
