@@ -83,7 +83,6 @@ typedef struct {
 
 struct scraper_t {
     scraper_config_t config;
-    double timeout;
     bool api;            /* --prometheus-url mode: one target, many nodes */
     s_target_t *targets; /* S_MAX_TARGETS slots */
     size_t ntargets;     /* slots in use or used before: [0, ntargets) is walked */
@@ -168,8 +167,9 @@ static int s_target_init(scraper_t *self, s_target_t *t, const char *url, const 
     if (!(t->url = strdup(url)) || !(t->easy = curl_easy_init()) || !(t->prev = kms_kepler_snapshot_new())
         || !(t->cur = kms_kepler_snapshot_new()))
         return -1;
-    long timeout_ms = lround(self->timeout * 1000);
-    long connect_ms = lround(fmin(self->timeout, self->config.connect_timeout) * 1000);
+    double timeout = self->config.timeout > 0 ? self->config.timeout : self->config.interval;
+    long timeout_ms = lround(timeout * 1000);
+    long connect_ms = lround(fmin(timeout, self->config.connect_timeout) * 1000);
     curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, s_write);
@@ -427,7 +427,6 @@ scraper_t *scraper_new(const scraper_config_t *config, bool *bad_config)
     if (!self)
         return NULL;
     self->config = *config;
-    self->timeout = config->timeout > 0 ? config->timeout : config->interval;
     self->api = config->prometheus_url && *config->prometheus_url;
     self->targets = calloc(S_MAX_TARGETS, sizeof *self->targets);
     self->metrics = scraper_metrics_new(S_MAX_TARGETS);
