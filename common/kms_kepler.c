@@ -541,12 +541,10 @@ static int s_add_stat(kms_kepler_snapshot_t *self, const kms_promtext_series_t *
 
 /* A series whose value cannot be used: the sums it belongs to would silently miss it (a socket
    of the node's watts, a container of the node's cycles), so they are marked for the diff. */
-static void s_note_unusable(kms_kepler_snapshot_t *self, const kms_promtext_series_t *series, const s_family_t *fam)
+static void s_note_unusable(kms_kepler_snapshot_t *self, const s_labels_t *labels, const s_family_t *fam)
 {
     if (fam->kind == K_NODE_ENERGY || fam->kind == K_NODE_ZONE) {
-        s_labels_t labels;
-        s_labels_scan(series, &labels);
-        int slot = fam->kind == K_NODE_ZONE ? s_zone_slot(&labels) : fam->slot;
+        int slot = fam->kind == K_NODE_ZONE ? s_zone_slot(labels) : fam->slot;
         if (slot >= 0)
             self->t_nonfinite |= 1u << slot;
     } else if (fam->kind == K_CONT_COUNTER || fam->kind == K_CONT_GAUGE || fam->kind == K_PROC_COUNTER) {
@@ -564,16 +562,16 @@ int kms_kepler_snapshot_add(kms_kepler_snapshot_t *self, const kms_promtext_seri
     if (!fam)
         goto ignored;
     double value = series->value;
+    s_labels_t labels;
+    s_labels_scan(series, &labels);
     if (fam->kind != K_NODE_STAT && fam->kind != K_POD_STAT && fam->kind != K_NODE_INFO && fam->kind != K_NODE_CPU
         && (!isfinite(value) || value < 0)) {
-        s_note_unusable(self, series, fam);
+        s_note_unusable(self, &labels, fam);
         goto rejected;
     }
     if (fam->era > self->era)
         self->era = fam->era;
     value *= fam->scale;
-    s_labels_t labels;
-    s_labels_scan(series, &labels);
 
     int rc = 0;
     s_cont_t *c;
