@@ -654,27 +654,23 @@ static int s_process_page(s_target_t *t, scraper_target_stats_t *o)
         kms_debug("page too close to the previous one, dropped", "target=%s dt=%.4f",
                   kms_log_quote(t->url, url, sizeof url), kms_kepler_snapshot_interval(t->prev, t->cur));
         o->intervals_without_sample++;
-        o->last_success = ts;
-        return 0;
-    }
-    t->claimed = !s_claim_node(self, t);
-    if (t->claimed) {
+    } else if ((t->claimed = !s_claim_node(self, t))) {
         o->node_claimed = 1; /* its page stays the reference, for when the name is its own again */
         s_keep_page(t);
-        o->last_success = ts;
-        return 0;
+    } else {
+        kms_kepler_diff_stats_t ds;
+        kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
+        s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
+        /* Kept, the next page is diffed against the last good one. Counters that went down make
+           a failed scrape; a page that lost a node series is counted and logged as spoiled above
+           (one lost every other page would otherwise log a failure and a recovery at every
+           interval). */
+        bool keep = kms_kepler_keep_prev(ds.damaged, &t->kept);
+        if (keep && !ds.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED])
+            return -3;
+        if (!keep)
+            s_keep_page(t);
     }
-    kms_kepler_diff_stats_t ds;
-    kms_kepler_diff(t->have_prev ? t->prev : NULL, t->cur, s_publish, self, &ds);
-    s_note_diff(t, &ds, o, kms_kepler_snapshot_node(t->cur));
-    /* Kept, the next page is diffed against the last good one. Counters that went down make a
-       failed scrape; a page that lost a node series is counted and logged as spoiled above (one
-       lost every other page would otherwise log a failure and a recovery at every interval). */
-    bool keep = kms_kepler_keep_prev(ds.damaged, &t->kept);
-    if (keep && !ds.spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED])
-        return -3;
-    if (!keep)
-        s_keep_page(t);
     o->last_success = ts;
     return 0;
 }
