@@ -668,19 +668,15 @@ int kms_kepler_snapshot_copy(kms_kepler_snapshot_t *dst, const kms_kepler_snapsh
     assert(dst && src);
     if (dst == src)
         return 0;
-    void *p;
-    p = dst->conts;
-    if (s_grow(&p, &dst->cap_conts, src->nconts, sizeof *src->conts) != 0)
+    void *conts = dst->conts, *arena = dst->arena, *nseries = dst->nseries;
+    bool grown = s_grow(&conts, &dst->cap_conts, src->nconts, sizeof *src->conts) == 0
+                 && s_grow(&arena, &dst->arena_cap, src->arena_len, 1) == 0
+                 && s_grow(&nseries, &dst->cap_nseries, src->nnseries, sizeof *src->nseries) == 0;
+    dst->conts = conts;
+    dst->arena = arena;
+    dst->nseries = nseries;
+    if (!grown)
         return -1;
-    dst->conts = p;
-    p = dst->arena;
-    if (s_grow(&p, &dst->arena_cap, src->arena_len, 1) != 0)
-        return -1;
-    dst->arena = p;
-    p = dst->nseries;
-    if (s_grow(&p, &dst->cap_nseries, src->nnseries, sizeof *src->nseries) != 0)
-        return -1;
-    dst->nseries = p;
     if (dst->table_cap != src->table_cap) {
         int32_t *table = malloc(src->table_cap * sizeof *table);
         if (!table && src->table_cap)
