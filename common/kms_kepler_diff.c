@@ -282,8 +282,7 @@ static void s_spoil(const s_diff_t *d, uint32_t jumps, uint32_t *ntmask, uint32_
             }
     *ntmask &= ~done;
     uint32_t features = (p->f_nonfinite | c->f_nonfinite) & *nfmask & ~d->fown;
-    for (int s = 0; s < F_COUNT; s++)
-        d->stats->spoiled[KMS_KEPLER_SPOIL_NONFINITE] += !!(features & (1u << s));
+    d->stats->spoiled[KMS_KEPLER_SPOIL_NONFINITE] += (size_t) __builtin_popcount(features);
     *nfmask &= ~features;
 }
 
@@ -378,8 +377,7 @@ static bool s_node_comparable(s_diff_t *d, const s_node_targets_t *nt)
     bool lost;
     uint32_t changed = s_series_changed(p, c, &lost);
     if (changed) {
-        for (int s = 0; s < T_COUNT; s++)
-            st->spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED] += !!(changed & (1u << s));
+        st->spoiled[KMS_KEPLER_SPOIL_SERIES_CHANGED] += (size_t) __builtin_popcount(changed);
         st->damaged = lost; /* back with the series, the next page matches prev */
         st->why = "a node energy series is in one page only: the node's sums are not comparable";
         return false;
@@ -459,14 +457,6 @@ static bool s_node_features(s_diff_t *d, double nf[F_COUNT], uint32_t *nfmask)
     return true;
 }
 
-/* The node's sample, less what this interval cannot give honestly (s_spoil). */
-static int s_node_sample(s_diff_t *d, const s_node_targets_t *nt, const double nf[F_COUNT], uint32_t nfmask)
-{
-    uint32_t ntmask = nt->mask;
-    s_spoil(d, nt->jumps, &ntmask, &nfmask);
-    return s_emit(d, NULL, d->dt, nf, nfmask, nt->watts, ntmask);
-}
-
 /* A sample of each container present, and intact, in both scrapes. */
 static int s_container_samples(s_diff_t *d)
 {
@@ -494,7 +484,9 @@ static int s_diff_counters(s_diff_t *d)
     s_choose_sources(d);
     if (!s_node_features(d, nf, &nfmask))
         return 0;
-    if (s_node_sample(d, &nt, nf, nfmask) != 0 || s_container_samples(d) != 0)
+    uint32_t ntmask = nt.mask; /* less what this interval cannot give honestly */
+    s_spoil(d, nt.jumps, &ntmask, &nfmask);
+    if (s_emit(d, NULL, d->dt, nf, nfmask, nt.watts, ntmask) != 0 || s_container_samples(d) != 0)
         return -1;
     return (int) d->stats->samples;
 }
