@@ -51,22 +51,15 @@ static void s_put(kms_values_t *values, const char *name, double v, kms_kepler_d
     kms_values_set(values, name, v);
 }
 
-static const char *s_feature_name(int slot)
-{
-    switch (slot) {
-    case F_CYCLES: return KMS_F_CPU_CYCLES;
-    case F_INSTR: return KMS_F_CPU_INSTRUCTIONS;
-    case F_CACHE: return KMS_F_CACHE_MISSES;
-    case F_PAGE_CACHE: return KMS_F_PAGE_CACHE_HITS;
-    case F_IRQ_BLOCK: return KMS_F_IRQ_BLOCK;
-    case F_IRQ_NET_RX: return KMS_F_IRQ_NET_RX;
-    case F_IRQ_NET_TX: return KMS_F_IRQ_NET_TX;
-    case F_CPU_BPF:
-    case F_CPU_CGROUP:
-    case F_CPU_KUBELET: return KMS_F_CPU_TIME;
-    default: return KMS_F_RESIDENT_MEMORY;
-    }
-}
+/* The cpu time and memory sources are alternatives: each gives its sample's one feature. */
+static const char *s_feature_names[F_COUNT] = {
+    [F_CYCLES] = KMS_F_CPU_CYCLES,          [F_INSTR] = KMS_F_CPU_INSTRUCTIONS,
+    [F_CACHE] = KMS_F_CACHE_MISSES,         [F_PAGE_CACHE] = KMS_F_PAGE_CACHE_HITS,
+    [F_IRQ_BLOCK] = KMS_F_IRQ_BLOCK,        [F_IRQ_NET_RX] = KMS_F_IRQ_NET_RX,
+    [F_IRQ_NET_TX] = KMS_F_IRQ_NET_TX,      [F_CPU_BPF] = KMS_F_CPU_TIME,
+    [F_CPU_CGROUP] = KMS_F_CPU_TIME,        [F_CPU_KUBELET] = KMS_F_CPU_TIME,
+    [F_MEM_CGROUP] = KMS_F_RESIDENT_MEMORY, [F_MEM_KUBELET] = KMS_F_RESIDENT_MEMORY,
+};
 
 /* Kepler 0.1-0.4 name no container id: the sample then carries namespace/pod[/container], so
    that subscribers still have one key per container. */
@@ -154,7 +147,7 @@ static int s_emit(s_diff_t *d, const s_cont_t *c, double dt, const double f[F_CO
         s_sample_identity(&s, cur, c);
     for (int i = 0; i < F_COUNT; i++)
         if (fmask & (1u << i))
-            s_put(&s.features, s_feature_name(i), f[i], d->stats);
+            s_put(&s.features, s_feature_names[i], f[i], d->stats);
     for (int i = 0; i < T_COUNT; i++)
         if (tmask & (1u << i))
             s_put(&s.targets, s_target_names[i], t[i], d->stats);
