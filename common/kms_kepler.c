@@ -747,10 +747,6 @@ const kms_kepler_snapshot_stats_t *kms_kepler_snapshot_stats(const kms_kepler_sn
 
 const char *kms_kepler_era_name(kms_kepler_era_t era)
 {
-    switch (era) {
-    case KMS_KEPLER_ERA_GAUGE: return "0.1-0.3";
-    case KMS_KEPLER_ERA_COUNTER: return "0.4-0.9";
-    case KMS_KEPLER_ERA_RAPL: return "0.10+";
-    default: return "unknown";
-    }
+    static const char *names[] = {"unknown", "0.1-0.3", "0.4-0.9", "0.10+"};
+    return era >= KMS_KEPLER_ERA_UNKNOWN && era <= KMS_KEPLER_ERA_RAPL ? names[era] : "unknown";
 }
