@@ -69,7 +69,9 @@ void kms_curve_destroy(kms_curve_t **self_p)
     *self_p = NULL;
 }
 
-/* 1 when every endpoint binds, 0 when every one connects, -1 when they are mixed or empty. */
+/* 1 when every endpoint binds, 0 when every one connects, -1 when they are mixed or empty.
+   Split as zsock_attach splits (at each comma, nothing trimmed or skipped), not with
+   kms_config_split: the count must be of the endpoints czmq will attach. */
 static int s_binds(const char *endpoints)
 {
     int binds = 0, connects = 0;
