@@ -415,7 +415,7 @@ static int s_walk(const json_t *root, const char *text, size_t len, const json_t
     /* jansson's getters take non-const; nothing is modified */
     int rc = text ? s_walk_text(&w, text, len, why) : s_walk_answer(&w, (json_t *) root, false, why);
     const char *message = json_string_value(json_object_get((json_t *) root, "error"));
-    if (rc != 0 && message) /* a Prometheus error answer's own word, borrowed from root */
+    if (rc != 0 && message && *message) /* a Prometheus error answer's own word, borrowed from root */
         *why = message;
     if (rc == 0 && held)
         rc = s_walk_answer(&w, (json_t *) held, true, why);

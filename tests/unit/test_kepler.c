@@ -1175,6 +1175,11 @@ static void test_a_prometheus_error_or_unknown_answer_fails_the_walk(void **stat
     assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
     assert_string_equal(why, "parse error at char 3");
     json_decref(root);
+    /* An empty message says nothing: the walk's own reason stands. */
+    root = json_loads("{\"status\":\"error\",\"error\":\"\"}", 0, NULL);
+    assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
+    assert_string_equal(why, "Prometheus answered with an error");
+    json_decref(root);
     root = json_loads("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"2\"]}}", 0, NULL);
     assert_int_equal(kms_kepler_query_walk(root, NULL, s_on_snapshot, w, NULL, &why), -1);
     assert_non_null(why);
